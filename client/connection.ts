@@ -1,0 +1,132 @@
+/// <reference no-default-lib="true" />
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
+/// <reference lib="esnext" />
+/**
+ * The page's link to the server: one WebSocket at a time, reopened by itself
+ * with exponential backoff and jitter when it drops, and a send queue that
+ * waits while the socket's `bufferedAmount` is high or the socket is down, so
+ * nothing typed is dropped on the floor.
+ *
+ * @module
+ */
+
+import { type ClientMessage, parseServerFrame, type ServerEvent } from "../server/protocol.ts";
+
+/** What the page shows about the connection. */
+export type LinkState =
+  | { kind: "connecting" }
+  | { kind: "open" }
+  | { kind: "waiting"; retryAt: number }
+  | { kind: "closed" };
+
+/** What the connection reports to the page. */
+export interface LinkHandlers {
+  /** The socket opened: say `join` now. */
+  open(): void;
+  event(event: ServerEvent): void;
+  state(state: LinkState): void;
+}
+
+/** Reconnect delays: the first retry within `BASE_MS`, growing to `MAX_MS`. */
+const BASE_MS = 500;
+const MAX_MS = 15_000;
+/** Above this many queued bytes, new frames wait. */
+const HIGH_WATER = 256 * 1024;
+const DRAIN_POLL_MS = 50;
+
+/** Delay before retry number `attempt` (0-based): exponential, with "equal jitter". */
+export function backoff(attempt: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(MAX_MS, BASE_MS * 2 ** attempt);
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+}
+
+/** A self-healing WebSocket to the chat server. */
+export class Link {
+  readonly #url: string;
+  readonly #on: LinkHandlers;
+  #socket: WebSocket | null = null;
+  #attempt = 0;
+  #retry: ReturnType<typeof setTimeout> | undefined;
+  #drain: ReturnType<typeof setTimeout> | undefined;
+  #stopped = false;
+  /** Frames waiting for the socket, in order. */
+  #outbox: string[] = [];
+  #ready = false;
+
+  constructor(url: string, handlers: LinkHandlers) {
+    this.#url = url;
+    this.#on = handlers;
+  }
+
+  /** Opens the socket (again). */
+  connect(): void {
+    this.#stopped = false;
+    clearTimeout(this.#retry);
+    if (this.#socket) return;
+    this.#on.state({ kind: "connecting" });
+    const socket = new WebSocket(this.#url);
+    this.#socket = socket;
+    socket.onopen = () => this.#on.open();
+    socket.onmessage = (e: MessageEvent<unknown>) => {
+      if (typeof e.data !== "string") return;
+      const parsed = parseServerFrame(e.data);
+      if (!parsed.ok) return console.warn("chat: unreadable frame from server:", parsed.message);
+      for (const event of parsed.value) this.#on.event(event);
+    };
+    socket.onclose = () => {
+      this.#socket = null;
+      this.#ready = false;
+      if (this.#stopped) return this.#on.state({ kind: "closed" });
+      const delay = backoff(this.#attempt++);
+      this.#on.state({ kind: "waiting", retryAt: Date.now() + delay });
+      this.#retry = setTimeout(() => this.connect(), delay);
+    };
+  }
+
+  /** Marks the session usable (after `welcome`): queued frames go out. */
+  ready(): void {
+    this.#attempt = 0;
+    this.#ready = true;
+    this.#on.state({ kind: "open" });
+    this.#pump();
+  }
+
+  /** Sends now, or as soon as the server can take it. */
+  send(message: ClientMessage): void {
+    this.#outbox.push(JSON.stringify(message));
+    this.#pump();
+  }
+
+  /** Sends ahead of the queue, bypassing readiness: for `join`. */
+  sendNow(message: ClientMessage): void {
+    if (this.#socket?.readyState === WebSocket.OPEN) this.#socket.send(JSON.stringify(message));
+  }
+
+  /** Closes for good: no reconnecting. Queued frames are dropped. */
+  stop(): void {
+    this.#stopped = true;
+    this.#outbox = [];
+    clearTimeout(this.#retry);
+    clearTimeout(this.#drain);
+    this.#socket?.close(1000, "bye");
+  }
+
+  /** Skips the wait: reconnect now (for a "retry now" button or `online`). */
+  retryNow(): void {
+    if (!this.#socket && !this.#stopped) this.connect();
+  }
+
+  #pump(): void {
+    const socket = this.#socket;
+    clearTimeout(this.#drain);
+    while (this.#outbox.length > 0 && this.#ready && socket?.readyState === WebSocket.OPEN) {
+      if (socket.bufferedAmount > HIGH_WATER) {
+        // WebSocket has no "drained" event; look again shortly.
+        this.#drain = setTimeout(() => this.#pump(), DRAIN_POLL_MS);
+        return;
+      }
+      socket.send(this.#outbox.shift()!);
+    }
+  }
+}

@@ -1,0 +1,366 @@
+/// <reference no-default-lib="true" />
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
+/// <reference lib="esnext" />
+/**
+ * The chat page: join with a nickname, read the room, talk to it.
+ *
+ * All user text goes into the page as text nodes (never HTML); links are
+ * built as elements with checked `http(s)` addresses. Typed lines are parsed
+ * by the same command parser as a terminal's, so `/msg`, `/me`, `/nick`,
+ * `/who` and `/help` work here too.
+ *
+ * @module
+ */
+
+import { COMMANDS, parseCommandLine } from "../server/commands.ts";
+import type { ChatMessage, MemberInfo, ServerEvent } from "../server/protocol.ts";
+import { Link, type LinkState } from "./connection.ts";
+import { linkify, timeOfDay } from "./format.ts";
+
+const NICK_KEY = "chat.nick";
+const TITLE = document.title;
+
+function $<T extends HTMLElement>(selector: string, type: new () => T): T {
+  const el = document.querySelector(selector);
+  if (!(el instanceof type)) throw new TypeError(`Cannot start the page: ${selector} is missing`);
+  return el;
+}
+
+const ui = {
+  status: $("#status", HTMLElement),
+  joinView: $("#join-view", HTMLElement),
+  joinForm: $("#join-form", HTMLFormElement),
+  nick: $("#nick", HTMLInputElement),
+  joinError: $("#join-error", HTMLElement),
+  chatView: $("#chat-view", HTMLElement),
+  log: $("#log", HTMLOListElement),
+  newMessages: $("#new-messages", HTMLButtonElement),
+  composer: $("#composer", HTMLFormElement),
+  text: $("#text", HTMLInputElement),
+  members: $("#members", HTMLElement),
+  memberList: $("#member-list", HTMLUListElement),
+  memberCount: $("#member-count", HTMLElement),
+  membersToggle: $("#members-toggle", HTMLButtonElement),
+};
+
+/** The nickname we are joined under, or want to join under. */
+let nick: string | undefined;
+let members: MemberInfo[] = [];
+let unread = 0;
+let statusTimer: ReturnType<typeof setInterval> | undefined;
+/** Messages already shown, so a replayed history adds nothing twice. */
+const shown = new Set<string>();
+
+const link = new Link(wsUrl(), {
+  open() {
+    if (nick !== undefined) link.sendNow({ type: "join", nick });
+  },
+  event: handle,
+  state: showState,
+});
+
+function wsUrl(): string {
+  const url = new URL("/ws", location.href);
+  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+  return url.href;
+}
+
+// --- server events -------------------------------------------------------
+
+function handle(event: ServerEvent): void {
+  switch (event.type) {
+    case "welcome":
+      nick = event.nick;
+      remember(event.nick);
+      enterChat();
+      setMembers(event.members);
+      for (const m of event.history) addMessage(m);
+      link.ready();
+      return;
+    case "message":
+      addMessage(event);
+      if (document.hidden) setUnread(unread + 1);
+      return;
+    case "join":
+      upsertMember({ nick: event.nick, via: event.via });
+      addSystem(`${event.nick} joined from ${viaText(event.via)}`, event.ts);
+      return;
+    case "leave":
+      setMembers(members.filter((m) => m.nick !== event.nick));
+      addSystem(`${event.nick} left (${event.reason})`, event.ts);
+      return;
+    case "rename":
+      if (event.from === nick) {
+        nick = event.to;
+        remember(event.to);
+      }
+      setMembers(members.map((m) => m.nick === event.from ? { ...m, nick: event.to } : m));
+      addSystem(`${event.from} is now known as ${event.to}`, event.ts);
+      return;
+    case "members":
+      setMembers(event.members);
+      addSystem(
+        `${event.members.length} here: ${
+          event.members.map((m) => `${m.nick} (${m.via})`).join(", ")
+        }`,
+      );
+      return;
+    case "notice":
+      addSystem(event.text, event.ts);
+      return;
+    case "error":
+      if (event.code === "nick_invalid" || event.code === "nick_taken") {
+        if (ui.status.dataset.state === "open") {
+          addSystem(event.message, Date.now(), "error");
+        } else {
+          // Refused at join (a first join, or a rejoin whose name was taken meanwhile).
+          ui.joinError.textContent = event.message;
+          nick = undefined;
+          showJoin();
+        }
+      } else {
+        addSystem(event.message, Date.now(), "error");
+      }
+      return;
+  }
+}
+
+function viaText(via: MemberInfo["via"]): string {
+  return via === "web" ? "the web" : "a terminal";
+}
+
+// --- joining -------------------------------------------------------------
+
+function remember(name: string): void {
+  try {
+    localStorage.setItem(NICK_KEY, name);
+  } catch {
+    // Storage may be disabled; the nickname is then asked for each time.
+  }
+}
+
+function showJoin(): void {
+  ui.chatView.hidden = true;
+  ui.joinView.hidden = false;
+  ui.nick.focus();
+}
+
+function enterChat(): void {
+  ui.joinError.textContent = "";
+  ui.joinView.hidden = true;
+  ui.chatView.hidden = false;
+  ui.text.focus();
+}
+
+ui.joinForm.addEventListener("submit", (e) => {
+  e.preventDefault();
+  const wanted = ui.nick.value.trim();
+  if (!wanted) return;
+  ui.joinError.textContent = "";
+  nick = wanted;
+  link.sendNow({ type: "join", nick });
+  link.connect();
+});
+
+// --- the log -------------------------------------------------------------
+
+function atBottom(): boolean {
+  return ui.log.scrollHeight - ui.log.scrollTop - ui.log.clientHeight < 48;
+}
+
+function append(item: HTMLLIElement): void {
+  const follow = atBottom();
+  ui.log.append(item);
+  if (follow) ui.log.scrollTop = ui.log.scrollHeight;
+  else ui.newMessages.hidden = false;
+}
+
+function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  className: string,
+  text?: string,
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function stamp(ts: number): HTMLTimeElement {
+  const time = el("time", "time", timeOfDay(ts));
+  time.dateTime = new Date(ts).toISOString();
+  return time;
+}
+
+function body(text: string): HTMLSpanElement {
+  const span = el("span", "text");
+  for (const part of linkify(text)) {
+    if (part.kind === "text") {
+      span.append(part.text);
+    } else {
+      const a = el("a", "", part.text);
+      a.href = part.href;
+      a.rel = "noopener noreferrer";
+      a.target = "_blank";
+      span.append(a);
+    }
+  }
+  return span;
+}
+
+function addMessage(m: ChatMessage): void {
+  const key = `${m.id}:${m.ts}`;
+  if (shown.has(key)) return;
+  shown.add(key);
+  const kinds = ["msg"];
+  if (m.from === nick) kinds.push("own");
+  if (m.to !== undefined) kinds.push("private");
+  if (m.action) kinds.push("action");
+  const item = el("li", kinds.join(" "));
+  item.dataset.id = String(m.id);
+  item.append(stamp(m.ts));
+  if (m.to !== undefined) {
+    item.append(
+      el("span", "tag", m.from === nick ? `private to ${m.to}` : "private"),
+    );
+  }
+  item.append(el("span", "from", m.action ? `* ${m.from}` : m.from), body(m.text));
+  append(item);
+}
+
+function addSystem(text: string, ts = Date.now(), kind = "notice"): void {
+  const item = el("li", `system ${kind}`);
+  item.append(stamp(ts), el("span", "text", text));
+  append(item);
+}
+
+ui.log.addEventListener("scroll", () => {
+  if (atBottom()) ui.newMessages.hidden = true;
+});
+
+ui.newMessages.addEventListener("click", () => {
+  ui.log.scrollTop = ui.log.scrollHeight;
+  ui.newMessages.hidden = true;
+  ui.text.focus();
+});
+
+// --- members -------------------------------------------------------------
+
+function setMembers(list: MemberInfo[]): void {
+  members = list;
+  ui.memberCount.textContent = String(list.length);
+  ui.memberList.replaceChildren(
+    ...list.map((m) => {
+      const item = el("li", "");
+      const button = el("button", `member via-${m.via}`);
+      button.type = "button";
+      button.title = m.nick === nick ? "You" : `Send ${m.nick} a private message`;
+      button.append(el("span", "name", m.nick), el("span", "via", m.via));
+      button.addEventListener("click", () => {
+        if (m.nick !== nick) startPrivate(m.nick);
+      });
+      item.append(button);
+      return item;
+    }),
+  );
+}
+
+function upsertMember(member: MemberInfo): void {
+  setMembers([...members.filter((m) => m.nick !== member.nick), member]);
+}
+
+function startPrivate(to: string): void {
+  ui.text.value = `/msg ${to} `;
+  ui.text.focus();
+  toggleMembers(false);
+}
+
+function toggleMembers(open: boolean): void {
+  ui.members.classList.toggle("open", open);
+  ui.membersToggle.setAttribute("aria-expanded", String(open));
+}
+
+ui.membersToggle.addEventListener("click", () => {
+  toggleMembers(!ui.members.classList.contains("open"));
+});
+
+// --- composing -----------------------------------------------------------
+
+ui.composer.addEventListener("submit", (e) => {
+  e.preventDefault();
+  const line = ui.text.value;
+  if (line.trim() === "") return;
+  ui.text.value = "";
+  ui.text.focus();
+  const command = parseCommandLine(line);
+  switch (command.type) {
+    case "send":
+      link.send(command.message);
+      return;
+    case "help":
+      addSystem("Type a line to say it to everyone. Commands:");
+      for (const [usage, what] of COMMANDS) addSystem(`${usage} — ${what}`);
+      return;
+    case "quit":
+      nick = undefined;
+      link.stop();
+      setMembers([]);
+      addSystem("You left the room.");
+      showJoin();
+      return;
+    case "invalid":
+      addSystem(command.message, Date.now(), "error");
+      return;
+  }
+});
+
+// --- connection state and the title ----------------------------------------
+
+function showState(state: LinkState): void {
+  clearInterval(statusTimer);
+  ui.status.dataset.state = state.kind;
+  ui.composer.classList.toggle("offline", state.kind !== "open");
+  switch (state.kind) {
+    case "connecting":
+      ui.status.textContent = "Connecting…";
+      return;
+    case "open":
+      ui.status.textContent = "Online";
+      return;
+    case "closed":
+      ui.status.textContent = "Offline";
+      return;
+    case "waiting": {
+      const tick = () => {
+        const s = Math.max(0, Math.ceil((state.retryAt - Date.now()) / 1000));
+        ui.status.textContent = `Reconnecting${s > 0 ? ` in ${s}s` : ""}…`;
+      };
+      tick();
+      statusTimer = setInterval(tick, 1000);
+      return;
+    }
+  }
+}
+
+function setUnread(n: number): void {
+  unread = n;
+  document.title = n > 0 ? `(${n}) ${TITLE}` : TITLE;
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden) setUnread(0);
+});
+
+addEventListener("online", () => link.retryNow());
+
+// --- start -------------------------------------------------------------------
+
+try {
+  ui.nick.value = localStorage.getItem(NICK_KEY) ?? "";
+} catch {
+  // No storage: start with an empty field.
+}
+ui.chatView.hidden = true;
+ui.nick.focus();
+link.connect();

@@ -1,0 +1,69 @@
+/**
+ * Starts the chat service: `deno task start [--host H] [--port P] [--tcp-port T]`.
+ *
+ * Parses flags, prepares the page, starts both listeners, prints where they
+ * are, runs the operator console when standard input is a terminal, and shuts
+ * down cleanly on SIGINT or SIGTERM.
+ *
+ * @module
+ */
+
+import { startChat } from "./server/app.ts";
+import { loadAssets } from "./server/assets.ts";
+import { parseConfig } from "./server/config.ts";
+import { runConsole } from "./server/console.ts";
+
+async function main(args: string[]): Promise<void> {
+  const parsed = parseConfig(args);
+  if (parsed.kind === "error") {
+    console.error(`chat: ${parsed.message}`);
+    Deno.exit(2);
+  }
+  if (parsed.kind === "help") {
+    console.log(parsed.text);
+    return;
+  }
+  const assets = await loadAssets();
+  let server;
+  try {
+    server = startChat(parsed.config, assets);
+  } catch (e) {
+    if (
+      !(e instanceof Deno.errors.AddrInUse || e instanceof Deno.errors.PermissionDenied ||
+        e instanceof Deno.errors.AddrNotAvailable)
+    ) throw e;
+    console.error(`chat: cannot listen on ${parsed.config.host}: ${e.message}`);
+    Deno.exit(1);
+  }
+  const web = `http://${urlHost(server.http.hostname)}:${server.http.port}/`;
+  const tcpHost = displayHost(server.tcp.hostname);
+  console.log(`chat: page      ${web}`);
+  console.log(
+    `chat: terminal  nc ${tcpHost} ${server.tcp.port}   (or: telnet ${tcpHost} ${server.tcp.port})`,
+  );
+  console.log(`chat: health    ${web}healthz`);
+
+  const stop = async () => {
+    console.log("chat: shutting down");
+    await server.shutdown();
+    Deno.exit(0);
+  };
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+
+  if (Deno.stdin.isTerminal()) {
+    console.log("chat: type here to talk to the room as server; /help for commands");
+    await runConsole(server.room, Deno.stdin.readable, (line) => console.log(line));
+  }
+}
+
+function displayHost(hostname: string): string {
+  return hostname === "0.0.0.0" || hostname === "::" ? "localhost" : hostname;
+}
+
+function urlHost(hostname: string): string {
+  const host = displayHost(hostname);
+  return host.includes(":") ? `[${host}]` : host;
+}
+
+if (import.meta.main) await main(Deno.args);

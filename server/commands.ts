@@ -1,0 +1,77 @@
+/**
+ * The `/` commands people type, in a terminal or in the page's composer.
+ * Both parse a typed line here, so the two never disagree on a command.
+ *
+ * Browser compatible: no Deno APIs.
+ *
+ * @module
+ */
+
+import type { ClientMessage } from "./protocol.ts";
+
+/** What a typed line asks for. */
+export type Command =
+  /** Something for the room: a message, an action, a rename, a member list. */
+  | { type: "send"; message: ClientMessage }
+  | { type: "help" }
+  | { type: "quit"; text: string }
+  /** A line that looked like a command but was not a valid one. */
+  | { type: "invalid"; code: "unknown_command" | "bad_command"; message: string };
+
+/** Usage and description of every command, for `/help`. */
+export const COMMANDS: readonly (readonly [usage: string, description: string])[] = [
+  ["/nick NAME", "change your nickname"],
+  ["/who", "list who is here and how they are connected"],
+  ["/me ACTION", "say what you are doing (/me waves)"],
+  ["/msg NICK TEXT", "send a private message"],
+  ["/help", "show this list"],
+  ["/quit [MESSAGE]", "leave the room"],
+  ["//TEXT", "say a line that starts with /"],
+];
+
+const ALIASES: Readonly<Record<string, string>> = {
+  m: "msg",
+  tell: "msg",
+  names: "who",
+  "?": "help",
+  exit: "quit",
+  bye: "quit",
+};
+
+/** Parses one typed line into a {@linkcode Command}. */
+export function parseCommandLine(line: string): Command {
+  if (!line.startsWith("/")) return send({ type: "say", text: line });
+  if (line.startsWith("//")) return send({ type: "say", text: line.slice(1) });
+  const [, name = "", rest = ""] = /^\/(\S*)\s*([\s\S]*)$/.exec(line) ?? [];
+  const lower = name.toLowerCase();
+  switch (ALIASES[lower] ?? lower) {
+    case "me":
+      return rest.trim() ? send({ type: "me", text: rest }) : usage("/me ACTION");
+    case "msg": {
+      const [, to = "", text = ""] = /^(\S+)\s+([\s\S]+)$/.exec(rest) ?? [];
+      return to && text.trim() ? send({ type: "msg", to, text }) : usage("/msg NICK TEXT");
+    }
+    case "nick":
+      return rest.trim() ? send({ type: "nick", nick: rest.trim() }) : usage("/nick NAME");
+    case "who":
+      return send({ type: "who" });
+    case "help":
+      return { type: "help" };
+    case "quit":
+      return { type: "quit", text: rest.trim() };
+    default:
+      return {
+        type: "invalid",
+        code: "unknown_command",
+        message: `Unknown command /${name.slice(0, 32)}. Type /help for the list.`,
+      };
+  }
+}
+
+function send(message: ClientMessage): Command {
+  return { type: "send", message };
+}
+
+function usage(text: string): Command {
+  return { type: "invalid", code: "bad_command", message: `Usage: ${text}` };
+}

@@ -1,0 +1,84 @@
+/**
+ * HTTP routes: the page and its assets, `/ws`, `/healthz`.
+ *
+ * @module
+ */
+
+import type { Assets } from "./assets.ts";
+import type { WebSocketEndpoint } from "./ws.ts";
+
+/** What the handler serves. */
+export interface HttpOptions {
+  assets: Assets;
+  ws: WebSocketEndpoint;
+  /** True once every listener is up; `/healthz` answers 503 before. */
+  ready: () => boolean;
+}
+
+/**
+ * Only the page's own script, style and WebSocket; no inline code, no frames,
+ * no plugins. `'self'` covers `ws:`/`wss:` to the same host in CSP Level 3.
+ */
+const CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "connect-src 'self'",
+  "img-src 'self' data:",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  "content-security-policy": CSP,
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "no-referrer",
+  "x-frame-options": "DENY",
+};
+
+/** Creates the request handler. */
+export function createHandler(options: HttpOptions): (request: Request) => Response {
+  return (request) => {
+    const url = new URL(request.url);
+    if (url.pathname === "/ws") {
+      if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+        return text(426, "This is the chat's WebSocket endpoint: connect with a WebSocket.\n", {
+          upgrade: "websocket",
+        });
+      }
+      try {
+        return options.ws.upgrade(request);
+      } catch (e) {
+        // Says "websocket" but lacks the other headers an upgrade needs.
+        if (!(e instanceof TypeError)) throw e;
+        return text(400, `Cannot upgrade to a WebSocket: ${e.message}\n`);
+      }
+    }
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return text(405, "Method not allowed.\n", { allow: "GET, HEAD" });
+    }
+    if (url.pathname === "/healthz") {
+      return options.ready() ? text(200, "ok\n") : text(503, "starting\n");
+    }
+    const asset = options.assets.get(url.pathname);
+    if (!asset) return text(404, "Not found.\n");
+    const headers = {
+      ...SECURITY_HEADERS,
+      "content-type": asset.type,
+      etag: asset.etag,
+      "cache-control": asset.immutable ? "public, max-age=31536000, immutable" : "no-cache",
+    };
+    if (request.headers.get("if-none-match") === asset.etag) {
+      return new Response(null, { status: 304, headers });
+    }
+    return new Response(request.method === "HEAD" ? null : asset.body, { headers });
+  };
+}
+
+function text(status: number, body: string, extra: Record<string, string> = {}): Response {
+  return new Response(body, {
+    status,
+    headers: { ...SECURITY_HEADERS, "content-type": "text/plain; charset=utf-8", ...extra },
+  });
+}

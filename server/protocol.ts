@@ -1,0 +1,356 @@
+/**
+ * The WebSocket wire protocol: JSON text frames on `/ws`.
+ *
+ * Client to server, one object per frame; the first must be `join`:
+ *
+ * ```json
+ * {"type":"join","nick":"alice"}
+ * {"type":"say","text":"hello"}
+ * {"type":"me","text":"waves"}
+ * {"type":"msg","to":"bob","text":"psst"}
+ * {"type":"nick","nick":"alice2"}
+ * {"type":"who"}
+ * ```
+ *
+ * Server to client: a frame holds one {@linkcode ServerEvent} or a JSON array
+ * of them. Every event has a `type`.
+ *
+ * Browser compatible: the page imports these types and the parser.
+ *
+ * @module
+ */
+
+/** How a member is connected, for display. */
+export type Via = "web" | "terminal";
+
+/** A member as others see them. */
+export interface MemberInfo {
+  nick: string;
+  via: Via;
+}
+
+/** A chat message: said to the room, or private when `to` is set. */
+export interface ChatMessage {
+  type: "message";
+  /** Unique and increasing within a server run. */
+  id: number;
+  /** Milliseconds since the Unix epoch. */
+  ts: number;
+  from: string;
+  text: string;
+  /** The recipient, for a private message. */
+  to?: string;
+  /** True for an action (`/me waves`). */
+  action?: boolean;
+}
+
+/** Sent once, after a successful `join`. */
+export interface WelcomeEvent {
+  type: "welcome";
+  /** The nickname as the server stored it (normalized). */
+  nick: string;
+  members: MemberInfo[];
+  /** The most recent room messages, oldest first. */
+  history: ChatMessage[];
+}
+
+/** Someone entered the room. */
+export interface JoinEvent {
+  type: "join";
+  ts: number;
+  nick: string;
+  via: Via;
+}
+
+/** Someone left the room. */
+export interface LeaveEvent {
+  type: "leave";
+  ts: number;
+  nick: string;
+  via: Via;
+  /** Why, for display: "quit", "connection lost", "kicked by the server". */
+  reason: string;
+}
+
+/** Someone changed nickname. */
+export interface RenameEvent {
+  type: "rename";
+  ts: number;
+  from: string;
+  to: string;
+}
+
+/** The member list, in answer to `who`. */
+export interface MembersEvent {
+  type: "members";
+  members: MemberInfo[];
+}
+
+/** Something the server itself has to say (shutdown, kick). */
+export interface NoticeEvent {
+  type: "notice";
+  ts: number;
+  text: string;
+}
+
+/** Every refusal has one of these codes. */
+export type ErrorCode =
+  | "bad_json"
+  | "bad_message"
+  | "binary_frame"
+  | "frame_too_large"
+  | "line_too_long"
+  | "not_joined"
+  | "already_joined"
+  | "nick_invalid"
+  | "nick_taken"
+  | "no_such_nick"
+  | "text_empty"
+  | "text_too_long"
+  | "unknown_command"
+  | "bad_command"
+  | "shutting_down";
+
+const ERROR_CODES: ReadonlySet<string> = new Set<ErrorCode>([
+  "bad_json",
+  "bad_message",
+  "binary_frame",
+  "frame_too_large",
+  "line_too_long",
+  "not_joined",
+  "already_joined",
+  "nick_invalid",
+  "nick_taken",
+  "no_such_nick",
+  "text_empty",
+  "text_too_long",
+  "unknown_command",
+  "bad_command",
+  "shutting_down",
+]);
+
+/** A refusal. The connection stays open unless `fatal` is true. */
+export interface ChatError {
+  type: "error";
+  code: ErrorCode;
+  message: string;
+  fatal?: boolean;
+}
+
+/** Everything the server sends. */
+export type ServerEvent =
+  | WelcomeEvent
+  | ChatMessage
+  | JoinEvent
+  | LeaveEvent
+  | RenameEvent
+  | MembersEvent
+  | NoticeEvent
+  | ChatError;
+
+/** Everything a client may send. */
+export type ClientMessage =
+  | { type: "join"; nick: string }
+  | { type: "say"; text: string }
+  | { type: "me"; text: string }
+  | { type: "msg"; to: string; text: string }
+  | { type: "nick"; nick: string }
+  | { type: "who" };
+
+/** The result of parsing a frame. */
+export type Parsed<T> =
+  | { ok: true; value: T }
+  | { ok: false; code: "bad_json" | "bad_message"; message: string };
+
+type Fields = Record<string, unknown>;
+
+function isFields(value: unknown): value is Fields {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** Thrown inside the readers below; turned into a `bad_message` result. */
+class ShapeError extends TypeError {}
+
+function str(o: Fields, key: string): string {
+  const v = o[key];
+  if (typeof v !== "string") throw new ShapeError(`"${key}" must be a string`);
+  return v;
+}
+
+function num(o: Fields, key: string): number {
+  const v = o[key];
+  if (typeof v !== "number" || !Number.isFinite(v)) {
+    throw new ShapeError(`"${key}" must be a number`);
+  }
+  return v;
+}
+
+function optStr(o: Fields, key: string): string | undefined {
+  return o[key] === undefined ? undefined : str(o, key);
+}
+
+function optBool(o: Fields, key: string): boolean | undefined {
+  const v = o[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== "boolean") throw new ShapeError(`"${key}" must be true or false`);
+  return v;
+}
+
+function via(o: Fields, key: string): Via {
+  const v = o[key];
+  if (v !== "web" && v !== "terminal") throw new ShapeError(`"${key}" must be "web" or "terminal"`);
+  return v;
+}
+
+function list<T>(o: Fields, key: string, item: (v: unknown) => T): T[] {
+  const v = o[key];
+  if (!Array.isArray(v)) throw new ShapeError(`"${key}" must be an array`);
+  return v.map(item);
+}
+
+function fields(v: unknown, what: string): Fields {
+  if (!isFields(v)) throw new ShapeError(`${what} must be a JSON object`);
+  return v;
+}
+
+function parseJson(text: string): Parsed<unknown> {
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch {
+    return { ok: false, code: "bad_json", message: "Cannot parse message: not valid JSON." };
+  }
+}
+
+function shaped<T>(read: () => T): Parsed<T> {
+  try {
+    return { ok: true, value: read() };
+  } catch (e) {
+    if (!(e instanceof ShapeError)) throw e;
+    return { ok: false, code: "bad_message", message: `Cannot parse message: ${e.message}.` };
+  }
+}
+
+/** Parses one client frame into a {@linkcode ClientMessage}. */
+export function parseClientMessage(text: string): Parsed<ClientMessage> {
+  const json = parseJson(text);
+  if (!json.ok) return json;
+  return shaped(() => readClientMessage(fields(json.value, "a message")));
+}
+
+function readClientMessage(o: Fields): ClientMessage {
+  const type = o.type;
+  switch (type) {
+    case "join":
+      return { type, nick: str(o, "nick") };
+    case "say":
+    case "me":
+      return { type, text: str(o, "text") };
+    case "msg":
+      return { type, to: str(o, "to"), text: str(o, "text") };
+    case "nick":
+      return { type, nick: str(o, "nick") };
+    case "who":
+      return { type };
+    default:
+      throw new ShapeError(
+        typeof type === "string"
+          ? `unknown type "${type.slice(0, 40)}"`
+          : `"type" must be one of join, say, me, msg, nick, who`,
+      );
+  }
+}
+
+/** Parses one server frame (an event or an array of events). */
+export function parseServerFrame(text: string): Parsed<ServerEvent[]> {
+  const json = parseJson(text);
+  if (!json.ok) return json;
+  const value = json.value;
+  return shaped(() => Array.isArray(value) ? value.map(readServerEvent) : [readServerEvent(value)]);
+}
+
+function readMember(v: unknown): MemberInfo {
+  const o = fields(v, "a member");
+  return { nick: str(o, "nick"), via: via(o, "via") };
+}
+
+function readMessage(v: unknown): ChatMessage {
+  const o = fields(v, "a message event");
+  if (o.type !== "message") throw new ShapeError(`history entries must be messages`);
+  const m: ChatMessage = {
+    type: "message",
+    id: num(o, "id"),
+    ts: num(o, "ts"),
+    from: str(o, "from"),
+    text: str(o, "text"),
+  };
+  const to = optStr(o, "to");
+  if (to !== undefined) m.to = to;
+  const action = optBool(o, "action");
+  if (action !== undefined) m.action = action;
+  return m;
+}
+
+function readServerEvent(v: unknown): ServerEvent {
+  const o = fields(v, "an event");
+  const type = o.type;
+  switch (type) {
+    case "message":
+      return readMessage(o);
+    case "welcome":
+      return {
+        type,
+        nick: str(o, "nick"),
+        members: list(o, "members", readMember),
+        history: list(o, "history", readMessage),
+      };
+    case "join":
+      return { type, ts: num(o, "ts"), nick: str(o, "nick"), via: via(o, "via") };
+    case "leave":
+      return {
+        type,
+        ts: num(o, "ts"),
+        nick: str(o, "nick"),
+        via: via(o, "via"),
+        reason: str(o, "reason"),
+      };
+    case "rename":
+      return { type, ts: num(o, "ts"), from: str(o, "from"), to: str(o, "to") };
+    case "members":
+      return { type, members: list(o, "members", readMember) };
+    case "notice":
+      return { type, ts: num(o, "ts"), text: str(o, "text") };
+    case "error": {
+      const code = str(o, "code");
+      if (!isErrorCode(code)) throw new ShapeError(`unknown error code "${code}"`);
+      const e: ChatError = { type, code, message: str(o, "message") };
+      const fatal = optBool(o, "fatal");
+      if (fatal !== undefined) e.fatal = fatal;
+      return e;
+    }
+    default:
+      throw new ShapeError(`unknown event type ${JSON.stringify(type)?.slice(0, 40)}`);
+  }
+}
+
+function isErrorCode(code: string): code is ErrorCode {
+  return ERROR_CODES.has(code);
+}
+
+// One serialization per event, however many members receive it.
+const encoded = new WeakMap<ServerEvent, string>();
+
+/** Serializes an event once; later calls with the same object reuse the text. */
+export function encodeEvent(event: ServerEvent): string {
+  let text = encoded.get(event);
+  if (text === undefined) {
+    text = JSON.stringify(event);
+    encoded.set(event, text);
+  }
+  return text;
+}
+
+/** Serializes the events queued for one member into one frame. */
+export function encodeFrame(events: readonly ServerEvent[]): string {
+  if (events.length === 1) return encodeEvent(events[0]!);
+  return `[${events.map(encodeEvent).join(",")}]`;
+}

@@ -1,0 +1,276 @@
+/**
+ * The chat room: who is in it, under which nickname, what was said, and who
+ * gets to see it. Pure logic: no sockets, no Deno APIs, no clock of its own.
+ *
+ * Transports wrap each connection in a {@linkcode Member} and call the room;
+ * the room answers by sending {@linkcode ServerEvent}s to members, refusals
+ * included, so every rule about who sees what lives here once.
+ *
+ * @module
+ */
+
+import type {
+  ChatMessage,
+  ClientMessage,
+  ErrorCode,
+  MemberInfo,
+  ServerEvent,
+  Via,
+} from "./protocol.ts";
+import { checkMessage, checkNick, nickKey } from "./text.ts";
+
+/** A connection as the room sees it: something that can be sent events and closed. */
+export interface Member {
+  /** How the member is connected, shown to others. */
+  readonly via: Via;
+  /** Delivers an event. Must not throw and must not block. */
+  send(event: ServerEvent): void;
+  /** Ends the connection after what was sent. Idempotent. */
+  close(): void;
+}
+
+/** Options for {@linkcode Room}. */
+export interface RoomOptions {
+  /** How many recent room messages a newcomer is shown. @default {100} */
+  historyLimit?: number;
+  /** The clock, in milliseconds since the epoch. @default {Date.now} */
+  now?: () => number;
+}
+
+/** The nickname that operator messages come from; nobody else can take it. */
+export const SERVER_NICK = "server";
+
+interface Seat {
+  member: Member;
+  nick: string;
+  key: string;
+}
+
+/** Called with every event everyone in the room can see. */
+export type RoomObserver = (event: ServerEvent) => void;
+
+/** One chat room. */
+export class Room {
+  readonly #seats = new Map<Member, Seat>();
+  readonly #byKey = new Map<string, Seat>();
+  readonly #history: ChatMessage[] = [];
+  readonly #historyLimit: number;
+  readonly #now: () => number;
+  readonly #observers = new Set<RoomObserver>();
+  #nextId = 1;
+  #closed = false;
+
+  constructor(options: RoomOptions = {}) {
+    this.#historyLimit = options.historyLimit ?? 100;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Number of members who have joined. */
+  get size(): number {
+    return this.#seats.size;
+  }
+
+  /** Members in the order they joined. */
+  members(): MemberInfo[] {
+    return [...this.#seats.values()].map((s) => ({ nick: s.nick, via: s.member.via }));
+  }
+
+  /** The nickname of a member, or undefined before it has joined. */
+  nickOf(member: Member): string | undefined {
+    return this.#seats.get(member)?.nick;
+  }
+
+  /** Registers an observer of public events; returns a function that removes it. */
+  watch(observer: RoomObserver): () => void {
+    this.#observers.add(observer);
+    return () => this.#observers.delete(observer);
+  }
+
+  /**
+   * Carries out what a member asked for. Returns false if it was refused (the
+   * member has then been sent an `error`).
+   */
+  handle(member: Member, message: ClientMessage): boolean {
+    if (message.type === "join") return this.join(member, message.nick);
+    if (!this.#seats.has(member)) {
+      return this.#refuse(member, "not_joined", 'Join first: send {"type":"join","nick":"..."}.');
+    }
+    switch (message.type) {
+      case "say":
+        return this.say(member, message.text);
+      case "me":
+        return this.say(member, message.text, true);
+      case "msg":
+        return this.whisper(member, message.to, message.text);
+      case "nick":
+        return this.rename(member, message.nick);
+      case "who":
+        this.#deliver(member, { type: "members", members: this.members() });
+        return true;
+    }
+  }
+
+  /** Seats a member under a nickname, sends it `welcome` and tells the others. */
+  join(member: Member, requested: string): boolean {
+    if (this.#closed) {
+      return this.#refuse(member, "shutting_down", "The server is shutting down.", true);
+    }
+    if (this.#seats.has(member)) {
+      return this.#refuse(member, "already_joined", "You have already joined.");
+    }
+    const nick = this.#claim(member, requested);
+    if (nick === undefined) return false;
+    const seat: Seat = { member, nick, key: nickKey(nick) };
+    this.#seats.set(member, seat);
+    this.#byKey.set(seat.key, seat);
+    this.#deliver(member, {
+      type: "welcome",
+      nick,
+      members: this.members(),
+      history: this.#history.slice(),
+    });
+    if (!this.#seats.has(member)) return false; // its send failed: already gone
+    this.#publish({ type: "join", ts: this.#now(), nick, via: member.via }, member);
+    return true;
+  }
+
+  /** Says a message (or an action) to everyone, the sender included. */
+  say(member: Member, raw: string, action = false): boolean {
+    const seat = this.#seats.get(member);
+    if (!seat) return this.#refuse(member, "not_joined", "Join first.");
+    const text = checkMessage(raw);
+    if (!text.ok) return this.#refuse(member, text.code, text.reason);
+    this.#post(seat.nick, text.value, action);
+    return true;
+  }
+
+  /** Sends a private message: only the recipient and the sender see it. */
+  whisper(member: Member, to: string, raw: string): boolean {
+    const seat = this.#seats.get(member);
+    if (!seat) return this.#refuse(member, "not_joined", "Join first.");
+    const target = this.#byKey.get(nickKey(to.trim()));
+    if (!target) {
+      return this.#refuse(member, "no_such_nick", `Nobody called "${to.slice(0, 40)}" is here.`);
+    }
+    const text = checkMessage(raw);
+    if (!text.ok) return this.#refuse(member, text.code, text.reason);
+    const event: ChatMessage = {
+      type: "message",
+      id: this.#nextId++,
+      ts: this.#now(),
+      from: seat.nick,
+      to: target.nick,
+      text: text.value,
+    };
+    this.#deliver(target.member, event);
+    if (target !== seat) this.#deliver(member, event);
+    return true;
+  }
+
+  /** Changes a member's nickname and tells everyone. */
+  rename(member: Member, requested: string): boolean {
+    const seat = this.#seats.get(member);
+    if (!seat) return this.#refuse(member, "not_joined", "Join first.");
+    const nick = this.#claim(member, requested);
+    if (nick === undefined) return false;
+    if (nick === seat.nick) return true;
+    const from = seat.nick;
+    this.#byKey.delete(seat.key);
+    seat.nick = nick;
+    seat.key = nickKey(nick);
+    this.#byKey.set(seat.key, seat);
+    this.#publish({ type: "rename", ts: this.#now(), from, to: nick });
+    return true;
+  }
+
+  /** Removes a member and tells the others. Idempotent; does not close it. */
+  leave(member: Member, reason: string): void {
+    const seat = this.#seats.get(member);
+    if (!seat) return;
+    this.#seats.delete(member);
+    this.#byKey.delete(seat.key);
+    this.#publish({ type: "leave", ts: this.#now(), nick: seat.nick, via: member.via, reason });
+  }
+
+  /** Says something to the room as the server operator. */
+  announce(raw: string): boolean {
+    const text = checkMessage(raw);
+    if (!text.ok) return false;
+    this.#post(SERVER_NICK, text.value, false);
+    return true;
+  }
+
+  /** Tells a member why, closes its connection and tells the others. */
+  kick(nick: string, reason = ""): boolean {
+    const seat = this.#byKey.get(nickKey(nick.trim()));
+    if (!seat) return false;
+    const why = reason ? `kicked by the server: ${reason}` : "kicked by the server";
+    this.#deliver(seat.member, { type: "notice", ts: this.#now(), text: `You were ${why}.` });
+    this.leave(seat.member, why);
+    seat.member.close();
+    return true;
+  }
+
+  /** Tells everyone, closes every member and refuses new ones. */
+  close(text: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const notice: ServerEvent = { type: "notice", ts: this.#now(), text };
+    for (const seat of this.#seats.values()) {
+      this.#deliver(seat.member, notice);
+      seat.member.close();
+    }
+    this.#seats.clear();
+    this.#byKey.clear();
+    for (const observer of this.#observers) observer(notice);
+  }
+
+  /** Returns the nickname to use, or refuses and returns undefined. */
+  #claim(member: Member, requested: string): string | undefined {
+    const nick = checkNick(requested);
+    if (!nick.ok) {
+      this.#refuse(member, nick.code, nick.reason);
+      return undefined;
+    }
+    const holder = this.#byKey.get(nickKey(nick.value));
+    if (holder && holder.member !== member) {
+      this.#refuse(member, "nick_taken", `Nickname "${holder.nick}" is taken. Try another.`);
+      return undefined;
+    }
+    return nick.value;
+  }
+
+  #post(from: string, text: string, action: boolean): void {
+    const event: ChatMessage = { type: "message", id: this.#nextId++, ts: this.#now(), from, text };
+    if (action) event.action = true;
+    this.#history.push(event);
+    if (this.#history.length > this.#historyLimit) this.#history.shift();
+    this.#publish(event);
+  }
+
+  #publish(event: ServerEvent, except?: Member): void {
+    for (const seat of this.#seats.values()) {
+      if (seat.member !== except) this.#deliver(seat.member, event);
+    }
+    for (const observer of this.#observers) observer(event);
+  }
+
+  #deliver(member: Member, event: ServerEvent): void {
+    try {
+      member.send(event);
+    } catch {
+      // A broken member must not stop delivery to the rest.
+      this.leave(member, "connection lost");
+      member.close();
+    }
+  }
+
+  #refuse(member: Member, code: ErrorCode, message: string, fatal = false): false {
+    this.#deliver(
+      member,
+      fatal ? { type: "error", code, message, fatal } : { type: "error", code, message },
+    );
+    if (fatal) member.close();
+    return false;
+  }
+}

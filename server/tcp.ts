@@ -1,0 +1,283 @@
+/**
+ * The terminal transport: a TCP listener where `nc HOST PORT` or
+ * `telnet HOST PORT` is a complete client.
+ *
+ * Each connection is asked for a nickname, then every line is a chat message
+ * or a `/` command. Input bytes go through {@linkcode TelnetFilter} and
+ * {@linkcode LineDecoder}; output is {@linkcode renderEvent}'s lines, CRLF
+ * terminated, batched into one write per turn.
+ *
+ * @module
+ */
+
+import { parseCommandLine } from "./commands.ts";
+import { within } from "./deadline.ts";
+import type { ServerEvent } from "./protocol.ts";
+import type { Member, Room } from "./room.ts";
+import { helpLines, memberList, renderEvent } from "./terminal.ts";
+import { TelnetFilter } from "./telnet.ts";
+import { LINE_MAX_BYTES, LineDecoder } from "./text.ts";
+
+/** Options for {@linkcode serveTcp}. */
+export interface TcpOptions {
+  /** Address to listen on. */
+  hostname: string;
+  /** Port to listen on; 0 picks a free one. */
+  port: number;
+}
+
+/** A running TCP listener. */
+export interface TcpServer {
+  /** The address actually bound. */
+  readonly addr: Deno.NetAddr;
+  /**
+   * Stops listening and closes every connection, waiting up to `graceMs` for
+   * peers to take what is still queued for them before cutting them off.
+   * Idempotent.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Starts the terminal transport for a room. */
+export function serveTcp(room: Room, options: TcpOptions): TcpServer {
+  const listener = Deno.listen({ hostname: options.hostname, port: options.port });
+  const sessions = new Set<TerminalMember>();
+  const accepting = (async () => {
+    try {
+      for await (const conn of listener) {
+        const session = new TerminalMember(conn, room);
+        sessions.add(session);
+        session.done.then(() => sessions.delete(session));
+      }
+    } catch (e) {
+      if (!(e instanceof Deno.errors.BadResource)) throw e;
+    }
+  })();
+  let closing: Promise<void> | undefined;
+  return {
+    addr: listener.addr,
+    close(graceMs = 2000) {
+      closing ??= (async () => {
+        listener.close();
+        await accepting;
+        for (const session of sessions) session.close();
+        const all = () => Promise.all([...sessions].map((s) => s.done));
+        if (!(await within(all(), graceMs))) {
+          for (const session of sessions) session.abort();
+          await all();
+        }
+      })();
+      return closing;
+    },
+  };
+}
+
+const encoder = new TextEncoder();
+const CRLF = "\r\n";
+
+/**
+ * Most bytes queued for one terminal. A peer that stops reading fills its TCP
+ * window, then this; it is then disconnected rather than buffered without end.
+ */
+const OUT_MAX_BYTES = 1024 * 1024;
+
+// What a peer going away looks like to read() and write().
+function isDisconnect(e: unknown): boolean {
+  return e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted ||
+    e instanceof Deno.errors.ConnectionReset || e instanceof Deno.errors.BrokenPipe ||
+    e instanceof Deno.errors.ConnectionAborted || e instanceof Deno.errors.NotConnected;
+}
+
+/** One `nc`/`telnet` connection, seated in the room once it has a nickname. */
+class TerminalMember implements Member {
+  readonly via = "terminal";
+  /** Settles when the connection is closed and the member has left. */
+  readonly done: Promise<void>;
+  readonly #conn: Deno.TcpConn;
+  readonly #room: Room;
+  readonly #telnet = new TelnetFilter();
+  readonly #lines = new LineDecoder(LINE_MAX_BYTES);
+  #out: Uint8Array[] = [];
+  /** Bytes queued or being written. */
+  #queued = 0;
+  #writing = false;
+  #closing = false;
+  #closed = false;
+  #joined = false;
+  #leaveReason = "connection lost";
+
+  constructor(conn: Deno.TcpConn, room: Room) {
+    this.#conn = conn;
+    this.#room = room;
+    try {
+      conn.setNoDelay(true);
+      conn.setKeepAlive(true);
+    } catch {
+      // Not fatal: the options are tuning only.
+    }
+    // The CR returns to the start of the line, so the greeting hides the
+    // negotiation bytes on a terminal that is not telnet (see telnet.ts).
+    this.#enqueue(this.#telnet.offer());
+    this.#enqueue(encoder.encode("\r"));
+    const members = room.members();
+    this.#write([
+      "Welcome to the chat room.",
+      members.length === 0
+        ? "Nobody is here yet."
+        : `${members.length} here: ${memberList(members)}.`,
+    ]);
+    this.#prompt();
+    this.done = this.#read();
+  }
+
+  send(event: ServerEvent): void {
+    if (this.#closing) return;
+    this.#write(renderEvent(event, this.#room.nickOf(this)));
+  }
+
+  close(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    if (!this.#writing) this.#shut();
+  }
+
+  /** Closes now, dropping whatever is still queued. */
+  abort(): void {
+    this.#closing = true;
+    this.#shut();
+  }
+
+  async #read(): Promise<void> {
+    const buf = new Uint8Array(16 * 1024);
+    try {
+      while (!this.#closing) {
+        const n = await this.#conn.read(buf);
+        if (n === null) {
+          for (const event of this.#lines.end()) {
+            if (event.type === "line") this.#line(event.text);
+          }
+          break;
+        }
+        this.#input(buf.subarray(0, n));
+      }
+    } catch (e) {
+      if (!isDisconnect(e)) console.error("tcp: read failed:", e);
+    } finally {
+      this.#room.leave(this, this.#leaveReason);
+      this.close();
+    }
+  }
+
+  #input(chunk: Uint8Array): void {
+    const { data, reply } = this.#telnet.push(chunk);
+    if (reply) this.#enqueue(reply);
+    for (const event of this.#lines.push(data)) {
+      if (this.#closing) return;
+      if (event.type === "line") {
+        this.#line(event.text);
+      } else {
+        this.send({
+          type: "error",
+          code: "line_too_long",
+          message: `Line too long (more than ${event.limit} bytes); it was dropped.`,
+        });
+        if (!this.#joined) this.#prompt();
+      }
+    }
+  }
+
+  #line(text: string): void {
+    const command = text.startsWith("/") ? parseCommandLine(text) : undefined;
+    if (command?.type === "quit") return this.#quit(command.text);
+    if (command?.type === "help") {
+      this.#write(helpLines());
+      if (!this.#joined) this.#prompt();
+      return;
+    }
+    if (!this.#joined) {
+      if (text.trim() === "") return this.#prompt();
+      if (this.#room.join(this, text)) this.#joined = true;
+      else this.#prompt();
+      return;
+    }
+    if (text.trim() === "") return;
+    if (command === undefined) {
+      this.#room.say(this, text);
+    } else if (command.type === "send") {
+      this.#room.handle(this, command.message);
+    } else if (command.type === "invalid") {
+      this.send({ type: "error", code: command.code, message: command.message });
+    }
+  }
+
+  #quit(message: string): void {
+    this.#leaveReason = message ? `quit: ${message}` : "quit";
+    this.#room.leave(this, this.#leaveReason);
+    this.#write(["-- Bye!"]);
+    this.close();
+  }
+
+  #prompt(): void {
+    this.#enqueue(encoder.encode("Your nickname: "));
+  }
+
+  #write(lines: string[]): void {
+    if (lines.length > 0) this.#enqueue(encoder.encode(lines.join(CRLF) + CRLF));
+  }
+
+  #enqueue(bytes: Uint8Array): void {
+    if (this.#closed) return;
+    this.#queued += bytes.length;
+    if (this.#queued > OUT_MAX_BYTES) {
+      this.#leaveReason = "too slow: stopped reading";
+      this.#room.leave(this, this.#leaveReason);
+      return this.abort();
+    }
+    this.#out.push(bytes);
+    if (!this.#writing) {
+      this.#writing = true;
+      // Let the rest of this turn queue up too: one write carries it all.
+      queueMicrotask(() => this.#flush());
+    }
+  }
+
+  async #flush(): Promise<void> {
+    try {
+      while (this.#out.length > 0 && !this.#closed) {
+        const bytes = concat(this.#out);
+        this.#out = [];
+        for (let off = 0; off < bytes.length;) off += await this.#conn.write(bytes.subarray(off));
+        this.#queued -= bytes.length;
+      }
+    } catch (e) {
+      if (!isDisconnect(e)) console.error("tcp: write failed:", e);
+      this.#closing = true;
+    } finally {
+      this.#writing = false;
+    }
+    if (this.#closing) this.#shut();
+  }
+
+  #shut(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#out = [];
+    this.#queued = 0;
+    try {
+      this.#conn.close();
+    } catch (e) {
+      if (!(e instanceof Deno.errors.BadResource)) throw e;
+    }
+  }
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
+}

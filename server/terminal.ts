@@ -1,0 +1,93 @@
+/**
+ * How room events look on a terminal: one line of plain text each, with a
+ * local time stamp. Used for `nc`/`telnet` members and the operator console.
+ *
+ * Every line passes through {@linkcode toOneLine} on its way out, so whatever
+ * reaches here, a member can never add a line or an escape sequence to
+ * someone's screen.
+ *
+ * @module
+ */
+
+import { COMMANDS } from "./commands.ts";
+import type { ChatMessage, MemberInfo, ServerEvent } from "./protocol.ts";
+import { toOneLine } from "./text.ts";
+
+/** `HH:MM` in the server's local time. */
+export function clock(ts: number): string {
+  const d = new Date(ts);
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+function pad(n: number): string {
+  return n < 10 ? `0${n}` : `${n}`;
+}
+
+/** "alice (web), bob (terminal)". */
+export function memberList(members: readonly MemberInfo[]): string {
+  return members.map((m) => `${m.nick} (${m.via})`).join(", ");
+}
+
+/** The `/help` text, one line per command. */
+export function helpLines(): string[] {
+  const width = Math.max(...COMMANDS.map(([usage]) => usage.length));
+  return [
+    "-- Type a line to say it to everyone. Commands:",
+    ...COMMANDS.map(([usage, what]) => `--   ${usage.padEnd(width)}  ${what}`),
+  ];
+}
+
+/** A chat message as one line, seen by `self` (undefined for the operator). */
+export function messageLine(m: ChatMessage, self: string | undefined): string {
+  const time = `[${clock(m.ts)}]`;
+  if (m.to !== undefined) {
+    return m.from === self
+      ? `${time} [private to ${m.to}] <${m.from}> ${m.text}`
+      : `${time} [private] <${m.from}> ${m.text}`;
+  }
+  if (m.action) return `${time} * ${m.from} ${m.text}`;
+  return `${time} <${m.from}> ${m.text}`;
+}
+
+/**
+ * Renders an event as terminal lines for the member called `self`. A member's
+ * own plain messages render as nothing: their terminal already shows what
+ * they typed.
+ */
+export function renderEvent(event: ServerEvent, self: string | undefined): string[] {
+  return renderLines(event, self).map(toOneLine);
+}
+
+function renderLines(event: ServerEvent, self: string | undefined): string[] {
+  switch (event.type) {
+    case "message":
+      if (event.from === self && event.to === undefined && !event.action) return [];
+      return [messageLine(event, self)];
+    case "welcome": {
+      const others = event.members.filter((m) => m.nick !== event.nick);
+      const lines = [
+        `-- Hello ${event.nick}! ${
+          others.length === 0 ? "Nobody else is here yet." : `Here: ${memberList(others)}.`
+        } Type /help for commands.`,
+      ];
+      if (event.history.length > 0) {
+        lines.push(`-- Last ${event.history.length} messages:`);
+        for (const m of event.history) lines.push(messageLine(m, event.nick));
+        lines.push("-- End of history.");
+      }
+      return lines;
+    }
+    case "join":
+      return [`[${clock(event.ts)}] -- ${event.nick} joined (${event.via})`];
+    case "leave":
+      return [`[${clock(event.ts)}] -- ${event.nick} left (${event.reason})`];
+    case "rename":
+      return [`[${clock(event.ts)}] -- ${event.from} is now known as ${event.to}`];
+    case "members":
+      return [`-- ${event.members.length} here: ${memberList(event.members)}`];
+    case "notice":
+      return [`[${clock(event.ts)}] -!- ${event.text}`];
+    case "error":
+      return [`! ${event.message}`];
+  }
+}

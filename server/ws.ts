@@ -1,0 +1,131 @@
+/**
+ * The WebSocket transport: upgrades a request on `/ws` and wires the socket
+ * to the room as a {@linkcode Member}.
+ *
+ * Frames in are parsed with {@linkcode parseClientMessage} and handed to
+ * {@linkcode Room.handle}; events out are queued and sent once per turn, one
+ * event as an object or several as an array (see {@linkcode encodeFrame}).
+ *
+ * @module
+ */
+
+import { encodeFrame, parseClientMessage, type ServerEvent } from "./protocol.ts";
+import type { Member, Room } from "./room.ts";
+import { FRAME_MAX } from "./text.ts";
+
+/** Seconds without a pong before Deno closes a silent peer. */
+const IDLE_TIMEOUT_S = 60;
+
+/**
+ * Most bytes a socket may have waiting to be sent. A peer that stops reading
+ * is disconnected at this point rather than buffered without end.
+ */
+const BUFFERED_MAX_BYTES = 1024 * 1024;
+
+/** The `/ws` endpoint of one room. */
+export interface WebSocketEndpoint {
+  /**
+   * Upgrades a request; the socket becomes a member once it joins. Throws
+   * TypeError if the request lacks what an upgrade needs.
+   */
+  upgrade(request: Request): Response;
+  /** Closes every socket, joined or not, and waits until they are closed. */
+  close(): Promise<void>;
+}
+
+/** Creates the WebSocket endpoint for `room`. */
+export function webSocketEndpoint(room: Room): WebSocketEndpoint {
+  const open = new Map<WebMember, Promise<void>>();
+  return {
+    upgrade(request) {
+      const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: IDLE_TIMEOUT_S });
+      const member = new WebMember(socket, () => room.leave(member, "too slow: stopped reading"));
+      const { promise, resolve } = Promise.withResolvers<void>();
+      open.set(member, promise);
+      socket.onmessage = (e) => receive(room, member, e.data);
+      socket.onclose = () => {
+        open.delete(member);
+        room.leave(member, "connection lost");
+        resolve();
+      };
+      // An error is always followed by close, which does the cleaning up.
+      socket.onerror = () => {};
+      return response;
+    },
+    async close() {
+      const closed = [...open.values()];
+      for (const member of open.keys()) member.close();
+      await Promise.all(closed);
+    },
+  };
+}
+
+function receive(room: Room, member: WebMember, data: unknown): void {
+  if (typeof data !== "string") {
+    return member.send({
+      type: "error",
+      code: "binary_frame",
+      message: "Binary frames are not accepted: send JSON text.",
+    });
+  }
+  if (data.length > FRAME_MAX) {
+    return member.send({
+      type: "error",
+      code: "frame_too_large",
+      message: `Frame too large (${data.length} characters, at most ${FRAME_MAX}).`,
+    });
+  }
+  const parsed = parseClientMessage(data);
+  if (!parsed.ok) return member.send({ type: "error", code: parsed.code, message: parsed.message });
+  room.handle(member, parsed.value);
+}
+
+/** A browser tab (or any WebSocket client) as a room member. */
+class WebMember implements Member {
+  readonly via = "web";
+  readonly #socket: WebSocket;
+  readonly #onSlow: () => void;
+  #queue: ServerEvent[] = [];
+  #closing = false;
+
+  constructor(socket: WebSocket, onSlow: () => void) {
+    this.#socket = socket;
+    this.#onSlow = onSlow;
+  }
+
+  send(event: ServerEvent): void {
+    if (this.#closing) return;
+    this.#queue.push(event);
+    // Everything sent in this turn goes out as one frame.
+    if (this.#queue.length === 1) queueMicrotask(() => this.#flush());
+  }
+
+  close(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    if (this.#queue.length === 0) this.#end();
+  }
+
+  #flush(): void {
+    const events = this.#queue;
+    this.#queue = [];
+    if (this.#socket.readyState === WebSocket.OPEN && events.length > 0) {
+      if (this.#socket.bufferedAmount > BUFFERED_MAX_BYTES) {
+        this.#closing = true;
+        this.#onSlow();
+        this.#socket.close(1008, "too slow: stopped reading");
+        return;
+      }
+      this.#socket.send(encodeFrame(events));
+    }
+    if (this.#closing) this.#end();
+  }
+
+  #end(): void {
+    const socket = this.#socket;
+    if (socket.readyState === WebSocket.OPEN) socket.close(1001, "closed by server");
+    else if (socket.readyState === WebSocket.CONNECTING) {
+      socket.addEventListener("open", () => socket.close(1001, "closed by server"));
+    }
+  }
+}

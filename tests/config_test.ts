@@ -1,0 +1,80 @@
+import assert from "node:assert/strict";
+import { parseConfig, USAGE } from "../server/config.ts";
+
+/** Parses `args`, expects an error and returns its message. */
+function errorOf(args: string[]): string {
+  const result = parseConfig(args);
+  assert.equal(result.kind, "error", JSON.stringify(args));
+  if (result.kind !== "error") return "";
+  assert.ok(!result.message.includes("\n"), `one line: ${JSON.stringify(result.message)}`);
+  return result.message;
+}
+
+Deno.test("parseConfig() uses the defaults without flags", () => {
+  assert.deepEqual(parseConfig([]), {
+    kind: "run",
+    config: { host: "127.0.0.1", port: 8000, tcpPort: 2323 },
+  });
+});
+
+Deno.test("parseConfig() reads every flag", () => {
+  assert.deepEqual(parseConfig(["--host", "0.0.0.0", "--port", "8080", "--tcp-port=2424"]), {
+    kind: "run",
+    config: { host: "0.0.0.0", port: 8080, tcpPort: 2424 },
+  });
+});
+
+Deno.test("parseConfig() accepts port 0 for both listeners", () => {
+  assert.deepEqual(parseConfig(["--port", "0", "--tcp-port", "0"]), {
+    kind: "run",
+    config: { host: "127.0.0.1", port: 0, tcpPort: 0 },
+  });
+});
+
+Deno.test("parseConfig() accepts port 65535", () => {
+  const result = parseConfig(["--port", "65535"]);
+  assert.ok(result.kind === "run");
+  assert.equal(result.config.port, 65535);
+});
+
+Deno.test("parseConfig() refuses a bad --port value, naming the flag", () => {
+  for (const value of ["65536", "abc", "-1", "80.5", "", "1e3", " 80"]) {
+    const message = errorOf(["--port", value]);
+    assert.ok(message.includes("--port"), `${JSON.stringify(value)}: ${message}`);
+  }
+  assert.ok(errorOf(["--port=-1"]).includes("--port"));
+});
+
+Deno.test("parseConfig() refuses a bad --tcp-port value, naming the flag", () => {
+  for (const value of ["x", "70000"]) {
+    const message = errorOf(["--tcp-port", value]);
+    assert.ok(message.includes("--tcp-port"), message);
+  }
+});
+
+Deno.test("parseConfig() refuses an unknown flag, naming it", () => {
+  assert.ok(errorOf(["--foo"]).includes("--foo"));
+  assert.ok(errorOf(["--port", "1", "--verbose"]).includes("--verbose"));
+});
+
+Deno.test("parseConfig() refuses a positional argument", () => {
+  assert.ok(errorOf(["8000"]).includes("8000"));
+  errorOf(["--port", "8000", "extra"]);
+});
+
+Deno.test("parseConfig() refuses --port without a value, naming the flag", () => {
+  assert.ok(errorOf(["--port"]).includes("--port"));
+  assert.ok(errorOf(["--tcp-port"]).includes("--tcp-port"));
+});
+
+Deno.test("parseConfig() refuses an empty --host", () => {
+  assert.ok(errorOf(["--host", ""]).includes("--host"));
+});
+
+Deno.test("parseConfig() returns the help text for --help and -h", () => {
+  for (const flag of ["--help", "-h"]) {
+    const result = parseConfig([flag]);
+    assert.deepEqual(result, { kind: "help", text: USAGE });
+  }
+  assert.match(USAGE, /--tcp-port/);
+});

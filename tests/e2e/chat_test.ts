@@ -1,0 +1,126 @@
+/**
+ * The page in a real browser (headless Chromium), with terminal members on
+ * real TCP connections, against a real server on free ports.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { type ChatServer, startChat } from "../../server/app.ts";
+import { type Assets, loadAssets } from "../../server/assets.ts";
+import { connectTcp, httpUrl } from "../helpers.ts";
+import { type Browser, join, launch, logLines, openPage, say, seen } from "./browser.ts";
+
+const assets: Assets = await loadAssets();
+
+function start(port = 0): ChatServer {
+  return startChat({ host: "127.0.0.1", port, tcpPort: 0 }, assets);
+}
+
+/** Runs `fn` with a browser and a server, closing both after. */
+async function withBrowser(fn: (browser: Browser, server: ChatServer) => Promise<void>) {
+  const browser = await launch();
+  const server = start();
+  try {
+    await fn(browser, server);
+  } finally {
+    await browser.close();
+    await server.shutdown();
+  }
+}
+
+Deno.test("page: two browser tabs and a terminal chat together", async () => {
+  await withBrowser(async (browser, server) => {
+    const a = await openPage(browser, httpUrl(server));
+    const b = await openPage(browser, httpUrl(server), "phone");
+    await join(a.page, "小红");
+    await join(b.page, "dave");
+    await using term = await connectTcp(server, "carol");
+
+    await say(a.page, "大家好 from the web");
+    await seen(b.page, "大家好 from the web");
+    await term.readUntil("<小红> 大家好 from the web");
+
+    await term.send("hello from a terminal");
+    await seen(a.page, "hello from a terminal");
+    await seen(b.page, "hello from a terminal");
+
+    const members = await a.page.locator("#member-list .member").allTextContents();
+    assert.deepEqual(members.sort(), ["carolterminal", "daveweb", "小红web"].sort());
+    assert.deepEqual([...a.problems, ...b.problems], []);
+  });
+});
+
+Deno.test("page: a private message reaches only its target", async () => {
+  await withBrowser(async (browser, server) => {
+    const a = await openPage(browser, httpUrl(server));
+    const b = await openPage(browser, httpUrl(server));
+    const c = await openPage(browser, httpUrl(server));
+    await join(a.page, "alice");
+    await join(b.page, "bob");
+    await join(c.page, "eve");
+
+    // Clicking a member starts a private message to them.
+    await a.page.click('#member-list .member:has-text("bob")');
+    assert.equal(await a.page.inputValue("#text"), "/msg bob ");
+    await a.page.type("#text", "the secret is 42");
+    await a.page.press("#text", "Enter");
+    await seen(b.page, "the secret is 42");
+    await seen(a.page, "the secret is 42");
+    assert.equal(await b.page.locator("#log li.private").count(), 1);
+
+    // A public line after it: once eve sees it, she has seen all before it.
+    await say(a.page, "public line");
+    await seen(c.page, "public line");
+    const eve = await logLines(c.page);
+    assert.ok(!eve.some((l) => l.includes("secret")), `eve saw: ${eve.join(" | ")}`);
+  });
+});
+
+Deno.test("page: markup in a message is shown as text and runs nothing", async () => {
+  await withBrowser(async (browser, server) => {
+    const a = await openPage(browser, httpUrl(server));
+    const b = await openPage(browser, httpUrl(server));
+    await join(a.page, "mallory");
+    await join(b.page, "bob");
+    const payload = "<img src=x onerror=alert(1)> <script>alert(2)</script>";
+    await say(a.page, payload);
+    await seen(b.page, payload);
+    assert.equal(await b.page.locator("#log img, #log script").count(), 0);
+    await say(a.page, "see https://example.com/a_(b) and javascript:alert(3)");
+    await seen(b.page, "javascript:alert(3)");
+    const link = b.page.locator("#log a");
+    assert.equal(await link.count(), 1);
+    assert.equal(await link.getAttribute("href"), "https://example.com/a_(b)");
+    assert.equal(await link.getAttribute("rel"), "noopener noreferrer");
+    assert.deepEqual([...a.problems, ...b.problems], []);
+  });
+});
+
+Deno.test("page: a server restart shows reconnecting, then the page rejoins by itself", async () => {
+  const browser = await launch();
+  let server = start();
+  try {
+    const port = server.http.port;
+    const a = await openPage(browser, httpUrl(server));
+    await join(a.page, "alice");
+    await say(a.page, "before the restart");
+    await seen(a.page, "before the restart");
+
+    await server.shutdown();
+    await a.page.waitForSelector('#status[data-state="waiting"]');
+    assert.match(await a.page.textContent("#status") ?? "", /Reconnecting/);
+
+    server = start(port);
+    await a.page.waitForSelector('#status[data-state="open"]');
+    await using term = await connectTcp(server, "bob");
+    await say(a.page, "after the restart");
+    await term.readUntil("<alice> after the restart");
+    const lines = await logLines(a.page);
+    assert.equal(lines.filter((l) => l.includes("before the restart")).length, 1);
+    assert.deepEqual(a.problems, []);
+  } finally {
+    await browser.close();
+    await server.shutdown();
+  }
+});

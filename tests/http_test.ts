@@ -1,0 +1,126 @@
+/**
+ * Integration tests of the HTTP side: real requests to a server on
+ * 127.0.0.1, with no assets and with the real bundled page.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { loadAssets } from "../server/assets.ts";
+import { httpUrl, TcpClient, withServer } from "./helpers.ts";
+
+/** Checks the headers every response carries. */
+function assertSecurityHeaders(response: Response): void {
+  const csp = response.headers.get("content-security-policy") ?? "";
+  assert.match(csp, /default-src 'none'/, `CSP: ${csp}`);
+  assert.match(csp, /script-src 'self'/, `CSP: ${csp}`);
+  assert.match(csp, /frame-ancestors 'none'/, `CSP: ${csp}`);
+  assert.equal(response.headers.get("x-content-type-options"), "nosniff");
+}
+
+Deno.test("createHandler() answers GET /healthz with 200 ok", async () => {
+  await withServer(async (server) => {
+    const response = await fetch(httpUrl(server, "/healthz"));
+    assert.equal(response.status, 200);
+    assert.equal(await response.text(), "ok\n");
+    assert.match(response.headers.get("content-type") ?? "", /^text\/plain/);
+    assertSecurityHeaders(response);
+  });
+});
+
+Deno.test("createHandler() answers /ws without an upgrade with 426", async () => {
+  await withServer(async (server) => {
+    const response = await fetch(httpUrl(server, "/ws"));
+    assert.equal(response.status, 426);
+    assert.equal(response.headers.get("upgrade"), "websocket");
+    assert.match(await response.text(), /WebSocket/);
+    assertSecurityHeaders(response);
+  });
+});
+
+Deno.test("createHandler() answers an unknown path with 404", async () => {
+  await withServer(async (server) => {
+    for (const path of ["/nope", "/app.js", "/static/index.html", "/../deno.json"]) {
+      const response = await fetch(httpUrl(server, path));
+      assert.equal(response.status, 404, path);
+      assert.equal(await response.text(), "Not found.\n");
+      assertSecurityHeaders(response);
+    }
+  });
+});
+
+Deno.test("createHandler() answers POST with 405 and the allowed methods", async () => {
+  await withServer(async (server) => {
+    for (const path of ["/", "/healthz"]) {
+      const response = await fetch(httpUrl(server, path), { method: "POST", body: "x" });
+      assert.equal(response.status, 405, path);
+      assert.equal(response.headers.get("allow"), "GET, HEAD");
+      await response.body?.cancel();
+      assertSecurityHeaders(response);
+    }
+  });
+});
+
+Deno.test("createHandler() answers a malformed WebSocket upgrade with 400", async () => {
+  await withServer(async (server) => {
+    const conn = await Deno.connect({ hostname: server.http.hostname, port: server.http.port });
+    await using client = new TcpClient(conn);
+    // Asks for a WebSocket but lacks "Connection: Upgrade" and a key.
+    await client.write(
+      "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: close\r\n\r\n",
+    );
+    const response = await client.readToEnd();
+    assert.match(response[0] ?? "", /^HTTP\/1\.1 400 /, response.join("\n"));
+    assert.ok(
+      response.some((l) => /^x-content-type-options: nosniff$/i.test(l)),
+      response.join("\n"),
+    );
+  });
+});
+
+Deno.test("createHandler() serves the bundled page with hashed, cacheable assets", async () => {
+  const assets = await loadAssets();
+  await withServer(async (server) => {
+    const page = await fetch(httpUrl(server, "/"));
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get("content-type") ?? "", /^text\/html/);
+    assert.equal(page.headers.get("cache-control"), "no-cache");
+    assertSecurityHeaders(page);
+    const html = await page.text();
+    const script = /<script[^>]+src="(\/app\.[0-9a-f]{8}\.js)"/.exec(html)?.[1];
+    assert.ok(script, `no hashed script in ${html}`);
+    const style = /<link[^>]+href="(\/style\.[0-9a-f]{8}\.css)"/.exec(html)?.[1];
+    assert.ok(style, `no hashed stylesheet in ${html}`);
+
+    const js = await fetch(httpUrl(server, script));
+    assert.equal(js.status, 200);
+    assert.match(js.headers.get("content-type") ?? "", /^text\/javascript/);
+    assert.match(js.headers.get("cache-control") ?? "", /\bimmutable\b/);
+    assert.match(js.headers.get("cache-control") ?? "", /max-age=\d{6,}/);
+    assertSecurityHeaders(js);
+    const code = await js.text();
+    assert.ok(code.length > 1000, `bundle of ${code.length} characters`);
+    assert.ok(code.includes("WebSocket"), "the bundle is the chat client");
+
+    const css = await fetch(httpUrl(server, style));
+    assert.equal(css.status, 200);
+    assert.match(css.headers.get("content-type") ?? "", /^text\/css/);
+    assert.match(css.headers.get("cache-control") ?? "", /\bimmutable\b/);
+    await css.body?.cancel();
+
+    const etag = page.headers.get("etag");
+    assert.ok(etag, "the page has an etag");
+    const again = await fetch(httpUrl(server, "/"), { headers: { "if-none-match": etag } });
+    assert.equal(again.status, 304);
+    assert.equal(again.headers.get("etag"), etag);
+    assert.equal(await again.text(), "");
+    const stale = await fetch(httpUrl(server, "/"), { headers: { "if-none-match": '"stale"' } });
+    assert.equal(stale.status, 200);
+    assert.equal(await stale.text(), html);
+
+    const head = await fetch(httpUrl(server, script), { method: "HEAD" });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get("etag"), js.headers.get("etag"));
+    assert.equal(await head.text(), "");
+  }, assets);
+});

@@ -1,0 +1,459 @@
+import assert from "node:assert/strict";
+import type { ChatMessage, ClientMessage, ServerEvent, Via } from "../server/protocol.ts";
+import { type Member, Room, SERVER_NICK } from "../server/room.ts";
+
+type EventOf<T extends ServerEvent["type"]> = Extract<ServerEvent, { type: T }>;
+
+/** A member that records what the room sends it. */
+class FakeMember implements Member {
+  readonly events: ServerEvent[] = [];
+  closed = 0;
+
+  constructor(readonly via: Via = "web") {}
+
+  send(event: ServerEvent): void {
+    this.events.push(event);
+  }
+
+  close(): void {
+    this.closed++;
+  }
+
+  /** Returns and forgets everything received so far. */
+  take(): ServerEvent[] {
+    return this.events.splice(0);
+  }
+
+  ofType<T extends ServerEvent["type"]>(type: T): EventOf<T>[] {
+    return this.events.filter((e): e is EventOf<T> => e.type === type);
+  }
+}
+
+/** A member whose send() throws once `broken` is set. */
+class BrokenMember extends FakeMember {
+  broken = false;
+
+  override send(event: ServerEvent): void {
+    if (this.broken) throw new Error("connection gone");
+    super.send(event);
+  }
+}
+
+/** A room with a clock the test sets by hand. */
+function setup(historyLimit?: number): { room: Room; clock: { time: number } } {
+  const clock = { time: 1_000 };
+  const now = () => clock.time;
+  const room = historyLimit === undefined ? new Room({ now }) : new Room({ now, historyLimit });
+  return { room, clock };
+}
+
+/** Joins a fresh member and forgets its welcome. */
+function seat<M extends FakeMember>(room: Room, nick: string, member: M): M {
+  assert.equal(room.join(member, nick), true, `join ${nick}`);
+  member.take();
+  return member;
+}
+
+function join(room: Room, nick: string, via: Via = "web"): FakeMember {
+  return seat(room, nick, new FakeMember(via));
+}
+
+function assertError(member: FakeMember, code: string): void {
+  const events = member.take();
+  assert.equal(events.length, 1, JSON.stringify(events));
+  const [event] = events;
+  assert.ok(event?.type === "error", JSON.stringify(event));
+  assert.equal(event.code, code);
+  assert.ok(event.message.length > 0);
+}
+
+Deno.test("Room.join() sends welcome to the joiner and join to the others only", () => {
+  const { room, clock } = setup();
+  const alice = new FakeMember("web");
+  assert.equal(room.join(alice, "alice"), true);
+  assert.deepEqual(alice.take(), [
+    { type: "welcome", nick: "alice", members: [{ nick: "alice", via: "web" }], history: [] },
+  ]);
+
+  clock.time = 2_000;
+  const bob = new FakeMember("terminal");
+  assert.equal(room.join(bob, "bob"), true);
+  assert.deepEqual(bob.take(), [
+    {
+      type: "welcome",
+      nick: "bob",
+      members: [{ nick: "alice", via: "web" }, { nick: "bob", via: "terminal" }],
+      history: [],
+    },
+  ]);
+  assert.deepEqual(alice.take(), [{ type: "join", ts: 2_000, nick: "bob", via: "terminal" }]);
+  assert.equal(room.size, 2);
+});
+
+Deno.test("Room.join() stores the nickname normalized", () => {
+  const { room } = setup();
+  const alice = new FakeMember();
+  assert.equal(room.join(alice, " ａｌｉｃｅ "), true);
+  assert.equal(alice.ofType("welcome")[0]?.nick, "alice");
+  assert.equal(room.nickOf(alice), "alice");
+});
+
+Deno.test("Room.join() refuses a nickname taken in another case", () => {
+  const { room } = setup();
+  const alice = join(room, "alice");
+  for (const nick of ["ALICE", "Alice", "ａｌｉｃｅ"]) {
+    const other = new FakeMember();
+    assert.equal(room.join(other, nick), false, nick);
+    assertError(other, "nick_taken");
+    assert.equal(room.nickOf(other), undefined);
+  }
+  assert.equal(room.size, 1);
+  assert.deepEqual(alice.events, []);
+});
+
+Deno.test("Room.join() refuses an invalid nickname with nick_invalid", () => {
+  const { room } = setup();
+  const alice = join(room, "alice");
+  for (const nick of ["bob smith", "", "b\u200Bob", "-bob", "bob!"]) {
+    const bob = new FakeMember();
+    assert.equal(room.join(bob, nick), false, JSON.stringify(nick));
+    assertError(bob, "nick_invalid");
+  }
+  assert.equal(room.size, 1);
+  assert.deepEqual(alice.events, []);
+});
+
+Deno.test("Room.join() refuses a member that has already joined", () => {
+  const { room } = setup();
+  const alice = join(room, "alice");
+  assert.equal(room.join(alice, "alice2"), false);
+  assertError(alice, "already_joined");
+  assert.equal(room.nickOf(alice), "alice");
+});
+
+Deno.test("Room.handle() refuses every request before join with not_joined", () => {
+  const { room } = setup();
+  const alice = join(room, "alice");
+  const stranger = new FakeMember();
+  const requests: ClientMessage[] = [
+    { type: "say", text: "hi" },
+    { type: "me", text: "waves" },
+    { type: "msg", to: "alice", text: "psst" },
+    { type: "nick", nick: "bob" },
+    { type: "who" },
+  ];
+  for (const request of requests) {
+    assert.equal(room.handle(stranger, request), false, request.type);
+    assertError(stranger, "not_joined");
+  }
+  assert.deepEqual(alice.events, []);
+  assert.equal(room.size, 1);
+});
+
+Deno.test("Room.handle() joins on a join request", () => {
+  const { room } = setup();
+  const alice = new FakeMember();
+  assert.equal(room.handle(alice, { type: "join", nick: "alice" }), true);
+  assert.equal(room.nickOf(alice), "alice");
+  assert.equal(alice.ofType("welcome").length, 1);
+});
+
+Deno.test("Room.handle() answers who with the member list", () => {
+  const { room } = setup();
+  const alice = join(room, "alice", "web");
+  join(room, "bob", "terminal");
+  alice.take();
+  assert.equal(room.handle(alice, { type: "who" }), true);
+  assert.deepEqual(alice.take(), [
+    {
+      type: "members",
+      members: [{ nick: "alice", via: "web" }, { nick: "bob", via: "terminal" }],
+    },
+  ]);
+});
+
+Deno.test("Room.say() reaches every member, the sender included, with increasing ids", () => {
+  const { room, clock } = setup();
+  const alice = join(room, "alice");
+  const bob = join(room, "bob");
+  alice.take();
+  clock.time = 5_000;
+  assert.equal(room.say(alice, "hello"), true);
+  clock.time = 6_000;
+  assert.equal(room.handle(bob, { type: "say", text: "hi 世界" }), true);
+  const expected: ChatMessage[] = [
+    { type: "message", id: 1, ts: 5_000, from: "alice", text: "hello" },
+    { type: "message", id: 2, ts: 6_000, from: "bob", text: "hi 世界" },
+  ];
+  assert.deepEqual(alice.take(), expected);
+  assert.deepEqual(bob.take(), expected);
+});
+
+Deno.test("Room.say() cleans the text before delivering it", () => {
+  const { room } = setup();
+  const alice = join(room, "alice");
+  room.say(alice, "  \x1b[31mred\x1b[0m\r\nline ");
+  assert.equal(alice.ofType("message")[0]?.text, "red  line");
+});
+
+Deno.test("Room.say() refuses an empty message to the sender only", () => {
+  const { room } = setup();
+  const alice = join(room, "alice");
+  const bob = join(room, "bob");
+  alice.take();
+  assert.equal(room.say(alice, "   "), false);
+  assertError(alice, "text_empty");
+  assert.deepEqual(bob.events, []);
+});
+
+Deno.test("Room.handle() delivers me as an action", () => {
+  const { room, clock } = setup();
+  const alice = join(room, "alice");
+  clock.time = 7_000;
+  assert.equal(room.handle(alice, { type: "me", text: "waves" }), true);
+  assert.deepEqual(alice.take(), [
+    { type: "message", id: 1, ts: 7_000, from: "alice", text: "waves", action: true },
+  ]);
+});
+
+Deno.test("Room.join() shows newcomers at most historyLimit messages, oldest first", () => {
+  const { room } = setup(3);
+  const alice = join(room, "alice");
+  for (const text of ["m1", "m2", "m3", "m4", "m5"]) room.say(alice, text);
+  const carol = new FakeMember();
+  room.join(carol, "carol");
+  const [welcome] = carol.ofType("welcome");
+  assert.ok(welcome !== undefined);
+  assert.deepEqual(welcome.history.map((m) => m.text), ["m3", "m4", "m5"]);
+  assert.deepEqual(welcome.history.map((m) => m.id), [3, 4, 5]);
+});
+
+Deno.test("Room.whisper() reaches only the recipient and the sender", () => {
+  const { room, clock } = setup();
+  const alice = join(room, "alice");
+  const bob = join(room, "bob");
+  const carol = join(room, "carol");
+  alice.take();
+  bob.take();
+  clock.time = 8_000;
+  assert.equal(room.handle(alice, { type: "msg", to: "BOB", text: "psst" }), true);
+  const expected: ServerEvent[] = [
+    { type: "message", id: 1, ts: 8_000, from: "alice", to: "bob", text: "psst" },
+  ];
+  assert.deepEqual(bob.take(), expected);
+  assert.deepEqual(alice.take(), expected);
+  assert.deepEqual(carol.events, []);
+
+  assert.equal(room.whisper(bob, "alice", "back"), true);
+  assert.equal(alice.ofType("message")[0]?.text, "back");
+  assert.equal(bob.ofType("message")[0]?.to, "alice");
+  assert.deepEqual(carol.events, []);
+});
+
+Deno.test("Room.whisper() keeps private messages out of history", () => {
+  const { room } = setup();
+  const alice = join(room, "alice");
+  join(room, "bob");
+  room.whisper(alice, "bob", "secret");
+  const dave = new FakeMember();
+  room.join(dave, "dave");
+  assert.deepEqual(dave.ofType("welcome")[0]?.history, []);
+});
+
+Deno.test("Room.whisper() refuses an unknown recipient with no_such_nick", () => {
+  const { room } = setup();
+  const alice = join(room, "alice");
+  const bob = join(room, "bob");
+  alice.take();
+  assert.equal(room.handle(alice, { type: "msg", to: "nobody", text: "hi" }), false);
+  assertError(alice, "no_such_nick");
+  assert.deepEqual(bob.events, []);
+});
+
+Deno.test("Room.rename() tells everyone and frees the old nickname", () => {
+  const { room, clock } = setup();
+  const alice = join(room, "alice");
+  const bob = join(room, "bob");
+  alice.take();
+  clock.time = 9_000;
+  assert.equal(room.handle(alice, { type: "nick", nick: "alice2" }), true);
+  const expected: ServerEvent[] = [{ type: "rename", ts: 9_000, from: "alice", to: "alice2" }];
+  assert.deepEqual(alice.take(), expected);
+  assert.deepEqual(bob.take(), expected);
+  assert.equal(room.nickOf(alice), "alice2");
+
+  const newcomer = new FakeMember();
+  assert.equal(room.join(newcomer, "Alice"), true);
+  const other = new FakeMember();
+  assert.equal(room.join(other, "ALICE2"), false);
+  assertError(other, "nick_taken");
+});
+
+Deno.test("Room.rename() allows a case variant of one's own nickname", () => {
+  const { room } = setup();
+  const alice = join(room, "alice");
+  const bob = join(room, "bob");
+  alice.take();
+  assert.equal(room.rename(alice, "Alice"), true);
+  assert.deepEqual(bob.ofType("rename").map((e) => [e.from, e.to]), [["alice", "Alice"]]);
+  assert.equal(room.nickOf(alice), "Alice");
+  assert.deepEqual(room.members().map((m) => m.nick), ["Alice", "bob"]);
+  const other = new FakeMember();
+  assert.equal(room.join(other, "alice"), false);
+  assertError(other, "nick_taken");
+});
+
+Deno.test("Room.rename() refuses a nickname held by someone else", () => {
+  const { room } = setup();
+  const alice = join(room, "alice");
+  const bob = join(room, "bob");
+  alice.take();
+  assert.equal(room.rename(alice, "BOB"), false);
+  assertError(alice, "nick_taken");
+  assert.deepEqual(bob.events, []);
+  assert.equal(room.nickOf(alice), "alice");
+});
+
+Deno.test("Room.leave() tells the others and is idempotent", () => {
+  const { room, clock } = setup();
+  const alice = join(room, "alice");
+  const bob = join(room, "bob", "terminal");
+  alice.take();
+  clock.time = 10_000;
+  room.leave(bob, "quit");
+  assert.deepEqual(alice.take(), [
+    { type: "leave", ts: 10_000, nick: "bob", via: "terminal", reason: "quit" },
+  ]);
+  assert.deepEqual(bob.events, []);
+  assert.equal(room.size, 1);
+  assert.equal(room.nickOf(bob), undefined);
+
+  room.leave(bob, "quit");
+  assert.deepEqual(alice.events, []);
+  assert.equal(bob.closed, 0);
+  // The nickname is free again.
+  assert.equal(room.join(new FakeMember(), "bob"), true);
+});
+
+Deno.test("Room.kick() tells the member, closes it and tells the others", () => {
+  const { room } = setup();
+  const alice = join(room, "alice");
+  const bob = join(room, "bob");
+  alice.take();
+  assert.equal(room.kick("BOB", "spam"), true);
+  const [notice, ...rest] = bob.take();
+  assert.deepEqual(rest, []);
+  assert.ok(notice?.type === "notice");
+  assert.match(notice.text, /kicked/);
+  assert.match(notice.text, /spam/);
+  assert.equal(bob.closed, 1);
+  const [leave, ...more] = alice.take();
+  assert.deepEqual(more, []);
+  assert.ok(leave?.type === "leave");
+  assert.equal(leave.nick, "bob");
+  assert.match(leave.reason, /spam/);
+  assert.equal(room.size, 1);
+  assert.equal(alice.closed, 0);
+});
+
+Deno.test("Room.kick() returns false for an unknown nickname", () => {
+  const { room } = setup();
+  const alice = join(room, "alice");
+  assert.equal(room.kick("nobody"), false);
+  assert.deepEqual(alice.events, []);
+  assert.equal(alice.closed, 0);
+});
+
+Deno.test("Room.close() tells everyone, closes them and refuses later joins", () => {
+  const { room, clock } = setup();
+  const alice = join(room, "alice");
+  const bob = join(room, "bob");
+  alice.take();
+  clock.time = 11_000;
+  room.close("Server shutting down.");
+  const notice: ServerEvent = { type: "notice", ts: 11_000, text: "Server shutting down." };
+  assert.deepEqual(alice.take(), [notice]);
+  assert.deepEqual(bob.take(), [notice]);
+  assert.equal(alice.closed, 1);
+  assert.equal(bob.closed, 1);
+  assert.equal(room.size, 0);
+
+  const late = new FakeMember();
+  assert.equal(room.join(late, "carol"), false);
+  assert.equal(room.nickOf(late), undefined);
+  assert.equal(room.size, 0);
+
+  room.close("again");
+  assert.deepEqual(alice.events, []);
+  assert.equal(alice.closed, 1);
+});
+
+Deno.test("Room.say() drops a member whose send() throws and still reaches the others", () => {
+  const { room } = setup();
+  const alice = join(room, "alice");
+  const bob = seat(room, "bob", new BrokenMember());
+  const carol = join(room, "carol");
+  alice.take();
+  bob.broken = true;
+  assert.equal(room.say(alice, "hello"), true);
+  for (const member of [alice, carol]) {
+    assert.deepEqual(member.ofType("message").map((m) => m.text), ["hello"]);
+    assert.deepEqual(member.ofType("leave").map((e) => [e.nick, e.reason]), [[
+      "bob",
+      "connection lost",
+    ]]);
+  }
+  assert.equal(bob.closed, 1);
+  assert.equal(room.nickOf(bob), undefined);
+  assert.deepEqual(room.members().map((m) => m.nick), ["alice", "carol"]);
+});
+
+Deno.test("Room.watch() observers see public events but not private messages", () => {
+  const { room } = setup();
+  const seen: ServerEvent[] = [];
+  const unwatch = room.watch((event) => seen.push(event));
+  const alice = join(room, "alice");
+  const bob = join(room, "bob");
+  room.say(alice, "public");
+  room.whisper(alice, "bob", "private");
+  room.say(alice, "");
+  room.rename(bob, "bobby");
+  room.leave(bob, "quit");
+  assert.deepEqual(seen.map((e) => e.type), ["join", "join", "message", "rename", "leave"]);
+  const messages = seen.filter((e): e is ChatMessage => e.type === "message");
+  assert.deepEqual(messages.map((m) => m.text), ["public"]);
+
+  unwatch();
+  room.say(alice, "after");
+  assert.equal(seen.length, 5);
+});
+
+Deno.test("Room.announce() posts as server to everyone", () => {
+  const { room, clock } = setup();
+  const alice = join(room, "alice");
+  const bob = join(room, "bob");
+  alice.take();
+  clock.time = 12_000;
+  assert.equal(room.announce("maintenance at noon"), true);
+  const expected: ServerEvent[] = [
+    { type: "message", id: 1, ts: 12_000, from: SERVER_NICK, text: "maintenance at noon" },
+  ];
+  assert.equal(SERVER_NICK, "server");
+  assert.deepEqual(alice.take(), expected);
+  assert.deepEqual(bob.take(), expected);
+  assert.equal(room.announce("   "), false);
+  assert.deepEqual(alice.events, []);
+});
+
+Deno.test("Room.join() and Room.rename() refuse the server's nickname", () => {
+  const { room } = setup();
+  for (const nick of ["server", "Server", "ＳＥＲＶＥＲ"]) {
+    const impostor = new FakeMember();
+    assert.equal(room.join(impostor, nick), false, nick);
+    assertError(impostor, "nick_invalid");
+  }
+  const alice = join(room, "alice");
+  assert.equal(room.rename(alice, "SERVER"), false);
+  assertError(alice, "nick_invalid");
+  assert.equal(room.nickOf(alice), "alice");
+});
