@@ -11,16 +11,19 @@ import { type Assets, loadAssets } from "../../server/assets.ts";
 import { connectTcp, httpUrl } from "../helpers.ts";
 import { type Browser, join, launch, logLines, openPage, say, seen } from "./browser.ts";
 
-const assets: Assets = await loadAssets();
+// Built inside the first test, not at import: esbuild's helper process must
+// start and end within one test for the resource sanitizer.
+let assets: Assets | undefined;
 
-function start(port = 0): ChatServer {
+async function start(port = 0): Promise<ChatServer> {
+  assets ??= await loadAssets();
   return startChat({ host: "127.0.0.1", port, tcpPort: 0 }, assets);
 }
 
 /** Runs `fn` with a browser and a server, closing both after. */
 async function withBrowser(fn: (browser: Browser, server: ChatServer) => Promise<void>) {
   const browser = await launch();
-  const server = start();
+  const server = await start();
   try {
     await fn(browser, server);
   } finally {
@@ -99,7 +102,7 @@ Deno.test("page: markup in a message is shown as text and runs nothing", async (
 
 Deno.test("page: a server restart shows reconnecting, then the page rejoins by itself", async () => {
   const browser = await launch();
-  let server = start();
+  let server = await start();
   try {
     const port = server.http.port;
     const a = await openPage(browser, httpUrl(server));
@@ -111,7 +114,7 @@ Deno.test("page: a server restart shows reconnecting, then the page rejoins by i
     await a.page.waitForSelector('#status[data-state="waiting"]');
     assert.match(await a.page.textContent("#status") ?? "", /Reconnecting/);
 
-    server = start(port);
+    server = await start(port);
     await a.page.waitForSelector('#status[data-state="open"]');
     await using term = await connectTcp(server, "bob");
     await say(a.page, "after the restart");
