@@ -43,7 +43,10 @@ async function main(args: string[]): Promise<void> {
   );
   console.log(`chat: health    ${web}healthz`);
 
+  let stopping = false;
   const stop = async () => {
+    if (stopping) return;
+    stopping = true;
     console.log("chat: shutting down");
     await server.shutdown();
     Deno.exit(0);

@@ -46,6 +46,8 @@ const ui = {
 
 /** The nickname we are joined under, or want to join under. */
 let nick: string | undefined;
+/** The seat's secret from `welcome`: a rejoin with it takes our seat back. */
+let token: string | undefined;
 let members: MemberInfo[] = [];
 let unread = 0;
 let statusTimer: ReturnType<typeof setInterval> | undefined;
@@ -54,7 +56,8 @@ const shown = new Set<string>();
 
 const link = new Link(wsUrl(), {
   open() {
-    if (nick !== undefined) link.sendNow({ type: "join", nick });
+    if (nick === undefined) return;
+    link.sendNow(token === undefined ? { type: "join", nick } : { type: "join", nick, token });
   },
   event: handle,
   state: showState,
@@ -72,6 +75,7 @@ function handle(event: ServerEvent): void {
   switch (event.type) {
     case "welcome":
       nick = event.nick;
+      token = event.token;
       remember(event.nick);
       enterChat();
       setMembers(event.members);
@@ -117,6 +121,7 @@ function handle(event: ServerEvent): void {
           // Refused at join (a first join, or a rejoin whose name was taken meanwhile).
           ui.joinError.textContent = event.message;
           nick = undefined;
+          token = undefined;
           showJoin();
         }
       } else {
@@ -159,6 +164,7 @@ ui.joinForm.addEventListener("submit", (e) => {
   if (!wanted) return;
   ui.joinError.textContent = "";
   nick = wanted;
+  token = undefined;
   link.sendNow({ type: "join", nick });
   link.connect();
 });
@@ -304,6 +310,7 @@ ui.composer.addEventListener("submit", (e) => {
       return;
     case "quit":
       nick = undefined;
+      token = undefined;
       link.stop();
       setMembers([]);
       addSystem("You left the room.");

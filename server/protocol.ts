@@ -4,7 +4,7 @@
  * Client to server, one object per frame; the first must be `join`:
  *
  * ```json
- * {"type":"join","nick":"alice"}
+ * {"type":"join","nick":"alice"}          (optionally "token": from an earlier welcome)
  * {"type":"say","text":"hello"}
  * {"type":"me","text":"waves"}
  * {"type":"msg","to":"bob","text":"psst"}
@@ -49,6 +49,12 @@ export interface WelcomeEvent {
   type: "welcome";
   /** The nickname as the server stored it (normalized). */
   nick: string;
+  /**
+   * A secret for this seat. A later `join` with the same nickname and this
+   * token takes the seat back, even before the server has noticed that the
+   * old connection dropped.
+   */
+  token: string;
   members: MemberInfo[];
   /** The most recent room messages, oldest first. */
   history: ChatMessage[];
@@ -150,7 +156,7 @@ export type ServerEvent =
 
 /** Everything a client may send. */
 export type ClientMessage =
-  | { type: "join"; nick: string }
+  | { type: "join"; nick: string; token?: string }
   | { type: "say"; text: string }
   | { type: "me"; text: string }
   | { type: "msg"; to: string; text: string }
@@ -240,8 +246,12 @@ export function parseClientMessage(text: string): Parsed<ClientMessage> {
 function readClientMessage(o: Fields): ClientMessage {
   const type = o.type;
   switch (type) {
-    case "join":
-      return { type, nick: str(o, "nick") };
+    case "join": {
+      const token = optStr(o, "token");
+      return token === undefined
+        ? { type, nick: str(o, "nick") }
+        : { type, nick: str(o, "nick"), token };
+    }
     case "say":
     case "me":
       return { type, text: str(o, "text") };
@@ -300,6 +310,7 @@ function readServerEvent(v: unknown): ServerEvent {
       return {
         type,
         nick: str(o, "nick"),
+        token: str(o, "token"),
         members: list(o, "members", readMember),
         history: list(o, "history", readMessage),
       };

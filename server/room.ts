@@ -35,6 +35,8 @@ export interface RoomOptions {
   historyLimit?: number;
   /** The clock, in milliseconds since the epoch. @default {Date.now} */
   now?: () => number;
+  /** Makes the secret that lets a member reclaim its seat. @default {crypto.randomUUID} */
+  newToken?: () => string;
 }
 
 /** The nickname that operator messages come from; nobody else can take it. */
@@ -44,6 +46,8 @@ interface Seat {
   member: Member;
   nick: string;
   key: string;
+  /** Given only to this member (in `welcome`): proof that a rejoin is theirs. */
+  token: string;
 }
 
 /** Called with every event everyone in the room can see. */
@@ -56,6 +60,7 @@ export class Room {
   readonly #history: ChatMessage[] = [];
   readonly #historyLimit: number;
   readonly #now: () => number;
+  readonly #newToken: () => string;
   readonly #observers = new Set<RoomObserver>();
   #nextId = 1;
   #closed = false;
@@ -63,6 +68,7 @@ export class Room {
   constructor(options: RoomOptions = {}) {
     this.#historyLimit = options.historyLimit ?? 100;
     this.#now = options.now ?? Date.now;
+    this.#newToken = options.newToken ?? (() => crypto.randomUUID());
   }
 
   /** Number of members who have joined. */
@@ -91,7 +97,7 @@ export class Room {
    * member has then been sent an `error`).
    */
   handle(member: Member, message: ClientMessage): boolean {
-    if (message.type === "join") return this.join(member, message.nick);
+    if (message.type === "join") return this.join(member, message.nick, message.token);
     if (!this.#seats.has(member)) {
       return this.#refuse(member, "not_joined", 'Join first: send {"type":"join","nick":"..."}.');
     }
@@ -110,27 +116,46 @@ export class Room {
     }
   }
 
-  /** Seats a member under a nickname, sends it `welcome` and tells the others. */
-  join(member: Member, requested: string): boolean {
+  /**
+   * Seats a member under a nickname, sends it `welcome` and tells the others.
+   *
+   * With the `token` of the seat that holds the nickname, the member takes
+   * that seat over instead: the old connection (a dropped one the server has
+   * not noticed yet) is closed, and the others see no leave and no join.
+   */
+  join(member: Member, requested: string, token?: string): boolean {
     if (this.#closed) {
       return this.#refuse(member, "shutting_down", "The server is shutting down.", true);
     }
     if (this.#seats.has(member)) {
       return this.#refuse(member, "already_joined", "You have already joined.");
     }
-    const nick = this.#claim(member, requested);
-    if (nick === undefined) return false;
-    const seat: Seat = { member, nick, key: nickKey(nick) };
+    const claimed = this.#claim(member, requested, token);
+    if (claimed === undefined) return false;
+    const ghost = this.#byKey.get(nickKey(claimed));
+    // Taking a seat back keeps its nickname exactly as the others know it.
+    const nick = ghost?.nick ?? claimed;
+    if (ghost) {
+      this.#seats.delete(ghost.member);
+      ghost.member.close();
+    }
+    const seat: Seat = {
+      member,
+      nick,
+      key: nickKey(nick),
+      token: ghost?.token ?? this.#newToken(),
+    };
     this.#seats.set(member, seat);
     this.#byKey.set(seat.key, seat);
     this.#deliver(member, {
       type: "welcome",
       nick,
+      token: seat.token,
       members: this.members(),
       history: this.#history.slice(),
     });
     if (!this.#seats.has(member)) return false; // its send failed: already gone
-    this.#publish({ type: "join", ts: this.#now(), nick, via: member.via }, member);
+    if (!ghost) this.#publish({ type: "join", ts: this.#now(), nick, via: member.via }, member);
     return true;
   }
 
@@ -226,14 +251,14 @@ export class Room {
   }
 
   /** Returns the nickname to use, or refuses and returns undefined. */
-  #claim(member: Member, requested: string): string | undefined {
+  #claim(member: Member, requested: string, token?: string): string | undefined {
     const nick = checkNick(requested);
     if (!nick.ok) {
       this.#refuse(member, nick.code, nick.reason);
       return undefined;
     }
     const holder = this.#byKey.get(nickKey(nick.value));
-    if (holder && holder.member !== member) {
+    if (holder && holder.member !== member && (token === undefined || token !== holder.token)) {
       this.#refuse(member, "nick_taken", `Nickname "${holder.nick}" is taken. Try another.`);
       return undefined;
     }

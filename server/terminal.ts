@@ -71,7 +71,8 @@ function renderLines(event: ServerEvent, self: string | undefined): string[] {
         } Type /help for commands.`,
       ];
       if (event.history.length > 0) {
-        lines.push(`-- Last ${event.history.length} messages:`);
+        const n = event.history.length;
+        lines.push(n === 1 ? "-- Last message:" : `-- Last ${n} messages:`);
         for (const m of event.history) lines.push(messageLine(m, event.nick));
         lines.push("-- End of history.");
       }

@@ -43,9 +43,10 @@ export function webSocketEndpoint(room: Room): WebSocketEndpoint {
       const { promise, resolve } = Promise.withResolvers<void>();
       open.set(member, promise);
       socket.onmessage = (e) => receive(room, member, e.data);
-      socket.onclose = () => {
+      socket.onclose = (e) => {
         open.delete(member);
-        room.leave(member, "connection lost");
+        // A closing handshake means the page was closed or left on purpose.
+        room.leave(member, e.wasClean ? "quit" : "connection lost");
         resolve();
       };
       // An error is always followed by close, which does the cleaning up.

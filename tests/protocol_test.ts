@@ -13,6 +13,7 @@ const EVENTS: readonly ServerEvent[] = [
   {
     type: "welcome",
     nick: "alice",
+    token: "secret",
     members: [{ nick: "alice", via: "web" }, { nick: "小明", via: "terminal" }],
     history: [
       { type: "message", id: 1, ts: 1000, from: "bob", text: "hi" },

@@ -43,7 +43,11 @@ class BrokenMember extends FakeMember {
 function setup(historyLimit?: number): { room: Room; clock: { time: number } } {
   const clock = { time: 1_000 };
   const now = () => clock.time;
-  const room = historyLimit === undefined ? new Room({ now }) : new Room({ now, historyLimit });
+  let tokens = 0;
+  const newToken = () => `token-${++tokens}`;
+  const room = historyLimit === undefined
+    ? new Room({ now, newToken })
+    : new Room({ now, newToken, historyLimit });
   return { room, clock };
 }
 
@@ -72,7 +76,13 @@ Deno.test("Room.join() sends welcome to the joiner and join to the others only",
   const alice = new FakeMember("web");
   assert.equal(room.join(alice, "alice"), true);
   assert.deepEqual(alice.take(), [
-    { type: "welcome", nick: "alice", members: [{ nick: "alice", via: "web" }], history: [] },
+    {
+      type: "welcome",
+      nick: "alice",
+      token: "token-1",
+      members: [{ nick: "alice", via: "web" }],
+      history: [],
+    },
   ]);
 
   clock.time = 2_000;
@@ -82,6 +92,7 @@ Deno.test("Room.join() sends welcome to the joiner and join to the others only",
     {
       type: "welcome",
       nick: "bob",
+      token: "token-2",
       members: [{ nick: "alice", via: "web" }, { nick: "bob", via: "terminal" }],
       history: [],
     },
@@ -456,4 +467,28 @@ Deno.test("Room.join() and Room.rename() refuse the server's nickname", () => {
   assert.equal(room.rename(alice, "SERVER"), false);
   assertError(alice, "nick_invalid");
   assert.equal(room.nickOf(alice), "alice");
+});
+
+Deno.test("Room.join() with the seat's token takes the seat back without a leave or join", () => {
+  const { room } = setup();
+  const alice = seat(room, "alice", new FakeMember("web"));
+  const bob = seat(room, "bob", new FakeMember("web"));
+  const token = "token-1";
+  // Without the token, or with another one, the nickname is taken.
+  const intruder = new FakeMember("web");
+  assert.equal(room.join(intruder, "alice", "token-2"), false);
+  assert.equal(intruder.ofType("error")[0]?.code, "nick_taken");
+  // With it, the new connection gets the seat and the old one is closed.
+  const again = new FakeMember("web");
+  assert.equal(room.join(again, "ALICE", token), true);
+  assert.equal(again.ofType("welcome")[0]?.token, token);
+  assert.equal(alice.closed, 1);
+  assert.equal(room.nickOf(again), "alice");
+  assert.equal(room.nickOf(alice), undefined);
+  assert.deepEqual(room.members(), [{ nick: "bob", via: "web" }, { nick: "alice", via: "web" }]);
+  assert.deepEqual(bob.take(), []);
+  // The old connection closing later changes nothing.
+  room.leave(alice, "connection lost");
+  assert.deepEqual(bob.take(), []);
+  assert.equal(room.size, 2);
 });

@@ -318,7 +318,7 @@ Deno.test("serveTcp() /who lists every member with how they are connected", asyn
       "-- 2 here: alice (terminal), carol (web)",
     );
     await carol.close();
-    await alice.readUntil("-- carol left (connection lost)");
+    await alice.readUntil("-- carol left (quit)");
     await alice.send("/names");
     assert.equal(await alice.readUntil("here:"), "-- 1 here: alice (terminal)");
   });

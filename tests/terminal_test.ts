@@ -48,6 +48,7 @@ Deno.test("renderEvent() lists others and the history in a welcome", () => {
   const event: ServerEvent = {
     type: "welcome",
     nick: "alice",
+    token: "t",
     members: [{ nick: "alice", via: "terminal" }, { nick: "bob", via: "web" }, {
       nick: "小明",
       via: "terminal",
@@ -73,7 +74,13 @@ Deno.test("renderEvent() lists others and the history in a welcome", () => {
 
 Deno.test("renderEvent() shows no history block in a welcome without history", () => {
   const lines = renderEvent(
-    { type: "welcome", nick: "alice", members: [{ nick: "alice", via: "web" }], history: [] },
+    {
+      type: "welcome",
+      nick: "alice",
+      token: "t",
+      members: [{ nick: "alice", via: "web" }],
+      history: [],
+    },
     "alice",
   );
   assert.equal(lines.length, 1);
@@ -93,6 +100,7 @@ Deno.test("renderEvent() never emits CR, LF or ESC, whatever the event holds", (
     {
       type: "welcome",
       nick: evil,
+      token: evil,
       members: [{ nick: evil, via: "web" }, { nick: `${evil}2`, via: "terminal" }],
       history: [message(evil, evil), message("bob", evil, { action: true })],
     },

@@ -252,9 +252,9 @@ Deno.test("webSocketEndpoint() tells the others when a web member closes its soc
     const leave = await a.next("leave");
     assert.deepEqual(
       { nick: leave.nick, via: leave.via, reason: leave.reason },
-      { nick: "b", via: "web", reason: "connection lost" },
+      { nick: "b", via: "web", reason: "quit" },
     );
-    await term.readUntil("-- b left (connection lost)");
+    await term.readUntil("-- b left (quit)");
     assert.deepEqual(server.room.members().map((m) => m.nick), ["a", "term"]);
   });
 });
@@ -306,5 +306,30 @@ Deno.test("ChatServer.shutdown() sends a notice to every member and closes them"
     assert.ok(waiting.eof, "a terminal still choosing a nickname is closed too");
     assert.equal((await idle.closed).code, 1001, "a socket that never joined is closed too");
     await assert.rejects(TcpClient.open(server), Deno.errors.ConnectionRefused);
+  });
+});
+
+Deno.test("webSocketEndpoint() lets a rejoin with the welcome's token take the seat back", async () => {
+  await withServer(async (server) => {
+    await using term = await connectTcp(server, "term");
+    const first = await WsClient.open(server);
+    await using _first = first;
+    const welcome = await joinWs(first, "alice");
+    await term.readUntil("-- alice joined (web)");
+
+    // Someone else with the nickname but not the token is refused.
+    await using other = await WsClient.open(server);
+    other.send({ type: "join", nick: "alice", token: "guess" });
+    assert.equal((await other.next("error")).code, "nick_taken");
+
+    // The same person from a new connection, with the token: the old one is closed.
+    await using second = await WsClient.open(server);
+    second.send({ type: "join", nick: "alice", token: welcome.token });
+    assert.equal((await second.next("welcome")).nick, "alice");
+    await first.closed;
+    second.send({ type: "say", text: "back again" });
+    // The terminal member sees the message and no leave or join before it.
+    const lines = await term.readLinesUntil("<alice> back again");
+    assert.deepEqual(lines.filter((l) => l.includes("--")), []);
   });
 });
