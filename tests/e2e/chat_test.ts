@@ -127,3 +127,76 @@ Deno.test("page: a server restart shows reconnecting, then the page rejoins by i
     await server.shutdown();
   }
 });
+
+Deno.test("page: on a phone the member list is a drawer, and a hidden tab counts unread", async () => {
+  await withBrowser(async (browser, server) => {
+    const phone = await openPage(browser, httpUrl(server), "phone");
+    await join(phone.page, "pat");
+    await using term = await connectTcp(server, "terry");
+    await seen(phone.page, "terry joined");
+
+    // The member list is folded away until the toggle opens it.
+    const list = phone.page.locator("#members");
+    assert.equal(await list.isVisible(), false);
+    await phone.page.click("#members-toggle");
+    assert.equal(await list.isVisible(), true);
+    assert.equal(await phone.page.getAttribute("#members-toggle", "aria-expanded"), "true");
+    await phone.page.click('#member-list .member:has-text("terry")');
+    assert.equal(await list.isVisible(), false);
+    assert.equal(await phone.page.inputValue("#text"), "/msg terry ");
+    assert.equal(await phone.page.evaluate("document.activeElement.id"), "text");
+
+    // Hidden tab: the title counts messages; showing it again resets.
+    await phone.page.evaluate(`
+      Object.defineProperty(document, "hidden", { configurable: true, get: () => true });
+      document.dispatchEvent(new Event("visibilitychange"));
+    `);
+    await term.send("one");
+    await term.send("two");
+    await seen(phone.page, "two");
+    assert.equal(await phone.page.title(), "(2) Chat");
+    await phone.page.evaluate(`
+      Object.defineProperty(document, "hidden", { configurable: true, get: () => false });
+      document.dispatchEvent(new Event("visibilitychange"));
+    `);
+    assert.equal(await phone.page.title(), "Chat");
+
+    // Scrolled up: new lines do not move the view; a marker offers to jump.
+    for (let i = 0; i < 30; i++) await term.send(`filler ${i}`);
+    await seen(phone.page, "filler 29");
+    await phone.page.evaluate(`document.querySelector("#log").scrollTop = 0`);
+    await term.send("while you were reading");
+    await seen(phone.page, "while you were reading");
+    assert.equal(await phone.page.isVisible("#new-messages"), true);
+    assert.equal(await phone.page.evaluate(`document.querySelector("#log").scrollTop`), 0);
+    await phone.page.click("#new-messages");
+    assert.equal(await phone.page.isVisible("#new-messages"), false);
+    assert.deepEqual(phone.problems, []);
+  });
+});
+
+Deno.test("page: works from the keyboard alone, in the dark scheme too", async () => {
+  await withBrowser(async (browser, server) => {
+    const { page, problems } = await openPage(browser, httpUrl(server));
+    await page.emulateMedia({ colorScheme: "dark" });
+    // The nickname field has focus on load: type, Enter, type, Enter.
+    await page.keyboard.type("kim");
+    await page.keyboard.press("Enter");
+    await page.waitForSelector('#status[data-state="open"]');
+    await page.keyboard.type("no mouse needed");
+    await page.keyboard.press("Enter");
+    await seen(page, "no mouse needed");
+    assert.equal(await page.evaluate("document.activeElement.id"), "text");
+    const background = await page.evaluate("getComputedStyle(document.body).backgroundColor");
+    assert.equal(background, "rgb(21, 23, 27)");
+    // Every control has an accessible name.
+    for (const selector of ["#text", "#members-toggle", "#composer button"]) {
+      const name = await page.locator(selector).evaluate((el) =>
+        el.getAttribute("aria-label") ?? el.labels?.[0]?.textContent ?? el.textContent
+      );
+      assert.ok(name && name.trim(), `${selector} has no accessible name`);
+    }
+    assert.equal(await page.getAttribute("#log", "aria-live"), "polite");
+    assert.deepEqual(problems, []);
+  });
+});
