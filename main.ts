@@ -28,12 +28,15 @@ async function main(args: string[]): Promise<void> {
   try {
     server = startChat(parsed.config, assets);
   } catch (e) {
-    if (
-      !(e instanceof Deno.errors.AddrInUse || e instanceof Deno.errors.PermissionDenied ||
-        e instanceof Deno.errors.AddrNotAvailable)
-    ) throw e;
-    console.error(`chat: cannot listen on ${parsed.config.host}: ${e.message}`);
-    Deno.exit(1);
+    const { host, port, tcpPort } = parsed.config;
+    if (e instanceof Deno.errors.AddrInUse || e instanceof Deno.errors.PermissionDenied) {
+      console.error(`chat: cannot listen on ${host} port ${port} or ${tcpPort}: ${e.message}`);
+      Deno.exit(1);
+    }
+    // An address that does not resolve or is not this machine's: a bad value.
+    if (!(e instanceof Error)) throw e;
+    console.error(`chat: --host ${host}: cannot listen there (${e.message})`);
+    Deno.exit(2);
   }
   const web = `http://${urlHost(server.http.hostname)}:${server.http.port}/`;
   const tcpHost = displayHost(server.tcp.hostname);

@@ -92,10 +92,16 @@ export class Link {
     this.#pump();
   }
 
-  /** Sends now, or as soon as the server can take it. */
-  send(message: ClientMessage): void {
+  /**
+   * Sends now, or as soon as the server can take it. Returns false, sending
+   * nothing, for a private message while offline: by the time it would go
+   * out, its recipient's name may belong to someone else.
+   */
+  send(message: ClientMessage): boolean {
+    if (message.type === "msg" && !this.#ready) return false;
     this.#outbox.push(JSON.stringify(message));
     this.#pump();
+    return true;
   }
 
   /** Sends ahead of the queue, bypassing readiness: for `join`. */

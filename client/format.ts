@@ -1,6 +1,6 @@
 /**
- * Pure helpers for showing chat text in the page: splitting text into plain
- * runs and links, and time stamps. No DOM here, so they are unit-tested.
+ * Splitting chat text into plain runs and links for the page. No DOM here,
+ * so it is unit-tested.
  *
  * @module
  */
@@ -46,10 +46,4 @@ function safeHref(candidate: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** `HH:MM` in the reader's local time. */
-export function timeOfDay(ts: number): string {
-  const d = new Date(ts);
-  return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
 }

@@ -15,8 +15,9 @@
 
 import { COMMANDS, parseCommandLine } from "../server/commands.ts";
 import type { ChatMessage, MemberInfo, ServerEvent } from "../server/protocol.ts";
+import { clock, memberList } from "../server/terminal.ts";
 import { Link, type LinkState } from "./connection.ts";
-import { linkify, timeOfDay } from "./format.ts";
+import { linkify } from "./format.ts";
 
 const NICK_KEY = "chat.nick";
 const TITLE = document.title;
@@ -104,11 +105,7 @@ function handle(event: ServerEvent): void {
       return;
     case "members":
       setMembers(event.members);
-      addSystem(
-        `${event.members.length} here: ${
-          event.members.map((m) => `${m.nick} (${m.via})`).join(", ")
-        }`,
-      );
+      addSystem(`${event.members.length} here: ${memberList(event.members)}`);
       return;
     case "notice":
       addSystem(event.text, event.ts);
@@ -194,7 +191,7 @@ function el<K extends keyof HTMLElementTagNameMap>(
 }
 
 function stamp(ts: number): HTMLTimeElement {
-  const time = el("time", "time", timeOfDay(ts));
+  const time = el("time", "time", clock(ts));
   time.dateTime = new Date(ts).toISOString();
   return time;
 }
@@ -302,7 +299,14 @@ ui.composer.addEventListener("submit", (e) => {
   const command = parseCommandLine(line);
   switch (command.type) {
     case "send":
-      link.send(command.message);
+      if (!link.send(command.message)) {
+        ui.text.value = line;
+        addSystem(
+          "Offline: the private message was not sent. Send it again once online.",
+          Date.now(),
+          "error",
+        );
+      }
       return;
     case "help":
       addSystem("Type a line to say it to everyone. Commands:");

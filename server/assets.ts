@@ -10,6 +10,7 @@
  * @module
  */
 
+import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 
 /** One file the server answers with. */
@@ -53,7 +54,7 @@ export async function loadAssets(): Promise<Assets> {
 export async function bundleClient(): Promise<Uint8Array<ArrayBuffer>> {
   try {
     const result = await esbuild.build({
-      entryPoints: [ENTRY.pathname],
+      entryPoints: [fileURLToPath(ENTRY)],
       bundle: true,
       minify: true,
       format: "esm",

@@ -8,7 +8,7 @@
 
 import type { Room } from "./room.ts";
 import { memberList, renderEvent } from "./terminal.ts";
-import { LineDecoder } from "./text.ts";
+import { LineDecoder, lineTooLong } from "./text.ts";
 
 /** The console's commands, for its `/help`. */
 export const CONSOLE_HELP: readonly string[] = [
@@ -33,7 +33,7 @@ export async function runConsole(
     for await (const chunk of input) {
       for (const event of lines.push(chunk)) {
         if (event.type === "line") operate(room, event.text, print);
-        else print(`! Line too long (more than ${event.limit} bytes); it was dropped.`);
+        else print(`! ${lineTooLong(event.limit)}`);
       }
     }
   } finally {

@@ -47,6 +47,12 @@ export function createHandler(options: HttpOptions): (request: Request) => Respo
           upgrade: "websocket",
         });
       }
+      const origin = request.headers.get("origin");
+      if (origin !== null && !sameOrigin(origin, url)) {
+        // Another site's page trying to use a visitor's browser to join.
+        console.error(`http: refused a WebSocket from origin ${JSON.stringify(origin)}`);
+        return text(403, "Cross-origin WebSocket refused.\n");
+      }
       try {
         return options.ws.upgrade(request);
       } catch (e) {
@@ -74,6 +80,15 @@ export function createHandler(options: HttpOptions): (request: Request) => Respo
     }
     return new Response(request.method === "HEAD" ? null : asset.body, { headers });
   };
+}
+
+/** True if a browser's Origin header names the host the request was sent to. */
+function sameOrigin(origin: string, url: URL): boolean {
+  try {
+    return new URL(origin).host === url.host;
+  } catch {
+    return false; // "null" and other opaque origins
+  }
 }
 
 function text(status: number, body: string, extra: Record<string, string> = {}): Response {

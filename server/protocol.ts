@@ -99,25 +99,7 @@ export interface NoticeEvent {
   text: string;
 }
 
-/** Every refusal has one of these codes. */
-export type ErrorCode =
-  | "bad_json"
-  | "bad_message"
-  | "binary_frame"
-  | "frame_too_large"
-  | "line_too_long"
-  | "not_joined"
-  | "already_joined"
-  | "nick_invalid"
-  | "nick_taken"
-  | "no_such_nick"
-  | "text_empty"
-  | "text_too_long"
-  | "unknown_command"
-  | "bad_command"
-  | "shutting_down";
-
-const ERROR_CODES: ReadonlySet<string> = new Set<ErrorCode>([
+const ERROR_CODE_LIST = [
   "bad_json",
   "bad_message",
   "binary_frame",
@@ -133,7 +115,12 @@ const ERROR_CODES: ReadonlySet<string> = new Set<ErrorCode>([
   "unknown_command",
   "bad_command",
   "shutting_down",
-]);
+] as const;
+
+/** Every refusal has one of these codes. */
+export type ErrorCode = typeof ERROR_CODE_LIST[number];
+
+const ERROR_CODES: ReadonlySet<string> = new Set(ERROR_CODE_LIST);
 
 /** A refusal. The connection stays open unless `fatal` is true. */
 export interface ChatError {

@@ -208,10 +208,15 @@ export class Room {
     return true;
   }
 
-  /** Removes a member and tells the others. Idempotent; does not close it. */
-  leave(member: Member, reason: string): void {
+  /**
+   * Removes a member and tells the others why. Idempotent; does not close it.
+   * The reason may hold user text (a quit message), so it is cleaned like one.
+   */
+  leave(member: Member, why: string): void {
     const seat = this.#seats.get(member);
     if (!seat) return;
+    const cleaned = checkMessage(why);
+    const reason = cleaned.ok ? cleaned.value : "quit";
     this.#seats.delete(member);
     this.#byKey.delete(seat.key);
     this.#publish({ type: "leave", ts: this.#now(), nick: seat.nick, via: member.via, reason });

@@ -16,7 +16,7 @@ import type { ServerEvent } from "./protocol.ts";
 import type { Member, Room } from "./room.ts";
 import { helpLines, memberList, renderEvent } from "./terminal.ts";
 import { TelnetFilter } from "./telnet.ts";
-import { LINE_MAX_BYTES, LineDecoder } from "./text.ts";
+import { LINE_MAX_BYTES, LineDecoder, lineTooLong } from "./text.ts";
 
 /** Options for {@linkcode serveTcp}. */
 export interface TcpOptions {
@@ -43,20 +43,27 @@ export function serveTcp(room: Room, options: TcpOptions): TcpServer {
   const listener = Deno.listen({ hostname: options.hostname, port: options.port });
   const sessions = new Set<TerminalMember>();
   const accepting = (async () => {
-    try {
-      for await (const conn of listener) {
-        const session = new TerminalMember(conn, room);
-        sessions.add(session);
-        session.done.then(() => sessions.delete(session));
+    for (;;) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (e) {
+        if (e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted) return;
+        // Out of file descriptors, or a connection reset before accept: not
+        // fatal. Pause so a full descriptor table does not spin the loop.
+        console.error(`tcp: accept failed: ${e instanceof Error ? e.message : e}`);
+        await new Promise((resolve) => setTimeout(resolve, ACCEPT_RETRY_MS));
+        continue;
       }
-    } catch (e) {
-      if (!(e instanceof Deno.errors.BadResource)) throw e;
+      const session = new TerminalMember(conn, room);
+      sessions.add(session);
+      session.done.then(() => sessions.delete(session));
     }
   })();
   let closing: Promise<void> | undefined;
   return {
     addr: listener.addr,
-    close(graceMs = 2000) {
+    close(graceMs = DRAIN_MS) {
       closing ??= (async () => {
         listener.close();
         await accepting;
@@ -80,6 +87,15 @@ const CRLF = "\r\n";
  * window, then this; it is then disconnected rather than buffered without end.
  */
 const OUT_MAX_BYTES = 1024 * 1024;
+
+/** How long a failed accept() waits before the next. */
+const ACCEPT_RETRY_MS = 100;
+
+/** How long a connection may take to pick a nickname. */
+const REGISTRATION_MS = 60_000;
+
+/** How long a closing connection may take to drain before it is cut off. */
+const DRAIN_MS = 2_000;
 
 // What a peer going away looks like to read() and write().
 function isDisconnect(e: unknown): boolean {
@@ -105,6 +121,7 @@ class TerminalMember implements Member {
   #closed = false;
   #joined = false;
   #leaveReason = "connection lost";
+  #timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(conn: Deno.TcpConn, room: Room) {
     this.#conn = conn;
@@ -127,6 +144,10 @@ class TerminalMember implements Member {
         : `${members.length} here: ${memberList(members)}.`,
     ]);
     this.#prompt();
+    this.#timer = setTimeout(() => {
+      this.#write([`! No nickname after ${REGISTRATION_MS / 1000} s. Bye.`]);
+      this.close();
+    }, REGISTRATION_MS);
     this.done = this.#read();
   }
 
@@ -138,7 +159,10 @@ class TerminalMember implements Member {
   close(): void {
     if (this.#closing) return;
     this.#closing = true;
-    if (!this.#writing) this.#shut();
+    clearTimeout(this.#timer);
+    if (!this.#writing) return this.#shut();
+    // A peer that does not read would keep the last write pending forever.
+    this.#timer = setTimeout(() => this.abort(), DRAIN_MS);
   }
 
   /** Closes now, dropping whatever is still queued. */
@@ -179,7 +203,7 @@ class TerminalMember implements Member {
         this.send({
           type: "error",
           code: "line_too_long",
-          message: `Line too long (more than ${event.limit} bytes); it was dropped.`,
+          message: lineTooLong(event.limit),
         });
         if (!this.#joined) this.#prompt();
       }
@@ -196,13 +220,17 @@ class TerminalMember implements Member {
     }
     if (!this.#joined) {
       if (text.trim() === "") return this.#prompt();
-      if (this.#room.join(this, text)) this.#joined = true;
-      else this.#prompt();
+      if (this.#room.join(this, text)) {
+        this.#joined = true;
+        clearTimeout(this.#timer);
+      } else {
+        this.#prompt();
+      }
       return;
     }
     if (text.trim() === "") return;
     if (command === undefined) {
-      this.#room.say(this, text);
+      this.#room.handle(this, { type: "say", text });
     } else if (command.type === "send") {
       this.#room.handle(this, command.message);
     } else if (command.type === "invalid") {
@@ -261,6 +289,7 @@ class TerminalMember implements Member {
   #shut(): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#timer);
     this.#out = [];
     this.#queued = 0;
     try {

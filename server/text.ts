@@ -152,6 +152,11 @@ function codePoints(text: string): number {
   return n;
 }
 
+/** What a terminal user is told when {@linkcode LineDecoder} drops a line. */
+export function lineTooLong(limit: number): string {
+  return `Line too long (more than ${limit} bytes); it was dropped.`;
+}
+
 /** One event from {@linkcode LineDecoder.push}. */
 export type LineEvent =
   | { type: "line"; text: string }

@@ -124,3 +124,28 @@ Deno.test("createHandler() serves the bundled page with hashed, cacheable assets
     assert.equal(await head.text(), "");
   }, assets);
 });
+
+/** Sends a WebSocket upgrade with the given Origin; returns the status line. */
+async function upgradeFrom(server: Parameters<typeof httpUrl>[0], origin: string | null) {
+  const conn = await Deno.connect({ hostname: server.http.hostname, port: server.http.port });
+  await using client = new TcpClient(conn);
+  const host = `${server.http.hostname}:${server.http.port}`;
+  await client.write(
+    `GET /ws HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n` +
+      (origin === null ? "" : `Origin: ${origin}\r\n`) + "\r\n",
+  );
+  return await client.readUntil("HTTP/1.1");
+}
+
+Deno.test("createHandler() refuses a WebSocket upgrade from another origin with 403", async () => {
+  await withServer(async (server) => {
+    const own = `http://${server.http.hostname}:${server.http.port}`;
+    assert.match(await upgradeFrom(server, "https://evil.example"), /^HTTP\/1\.1 403 /);
+    assert.match(await upgradeFrom(server, "null"), /^HTTP\/1\.1 403 /);
+    assert.match(await upgradeFrom(server, `http://${server.http.hostname}:1`), /^HTTP\/1\.1 403 /);
+    assert.match(await upgradeFrom(server, own), /^HTTP\/1\.1 101 /);
+    // Clients that are not browsers send no Origin at all.
+    assert.match(await upgradeFrom(server, null), /^HTTP\/1\.1 101 /);
+  });
+});

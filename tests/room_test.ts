@@ -492,3 +492,15 @@ Deno.test("Room.join() with the seat's token takes the seat back without a leave
   assert.deepEqual(bob.take(), []);
   assert.equal(room.size, 2);
 });
+
+Deno.test("Room.leave() cleans a reason that holds user text", () => {
+  const { room } = setup();
+  const alice = seat(room, "alice", new FakeMember());
+  const bob = seat(room, "bob", new FakeMember());
+  room.leave(bob, "quit: \u202Ebye\x1b[2J\x07\r\nnext line");
+  const [leave] = alice.ofType("leave");
+  assert.equal(leave?.reason, "quit: bye  next line");
+  const carol = seat(room, "carol", new FakeMember());
+  room.leave(carol, `quit: ${"x".repeat(5000)}`);
+  assert.equal(alice.ofType("leave").at(-1)?.reason, "quit");
+});

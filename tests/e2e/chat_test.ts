@@ -179,6 +179,8 @@ Deno.test("page: works from the keyboard alone, in the dark scheme too", async (
   await withBrowser(async (browser, server) => {
     const { page, problems } = await openPage(browser, httpUrl(server));
     await page.emulateMedia({ colorScheme: "dark" });
+    assert.equal(await page.getByRole("textbox", { name: "Nickname", exact: true }).count(), 1);
+    assert.equal(await page.getByRole("button", { name: "Join", exact: true }).count(), 1);
     // The nickname field has focus on load: type, Enter, type, Enter.
     await page.keyboard.type("kim");
     await page.keyboard.press("Enter");
@@ -189,13 +191,17 @@ Deno.test("page: works from the keyboard alone, in the dark scheme too", async (
     assert.equal(await page.evaluate("document.activeElement.id"), "text");
     const background = await page.evaluate("getComputedStyle(document.body).backgroundColor");
     assert.equal(background, "rgb(21, 23, 27)");
-    // Every control has an accessible name.
-    for (const selector of ["#text", "#members-toggle", "#composer button"]) {
-      const name = await page.locator(selector).evaluate((el) =>
-        el.getAttribute("aria-label") ?? el.labels?.[0]?.textContent ?? el.textContent
-      );
-      assert.ok(name && name.trim(), `${selector} has no accessible name`);
+    // Every control is found by its role and accessible name, as a screen reader would.
+    for (
+      const [role, name] of [
+        ["textbox", "Message"],
+        ["button", "Send"],
+        ["list", "Messages"],
+      ] as const
+    ) {
+      assert.equal(await page.getByRole(role, { name, exact: true }).count(), 1, `${role} ${name}`);
     }
+    assert.equal(await page.getByRole("complementary", { name: "Here now" }).count(), 1);
     assert.equal(await page.getAttribute("#log", "aria-live"), "polite");
     assert.deepEqual(problems, []);
   });
