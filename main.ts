@@ -12,6 +12,7 @@ import { startChat } from "./server/app.ts";
 import { loadAssets } from "./server/assets.ts";
 import { parseConfig } from "./server/config.ts";
 import { runConsole } from "./server/console.ts";
+import { SqliteHistory, StoreError } from "./server/store.ts";
 
 async function main(args: string[]): Promise<void> {
   const parsed = parseConfig(args);
@@ -23,12 +24,21 @@ async function main(args: string[]): Promise<void> {
     console.log(parsed.text);
     return;
   }
+  const { config } = parsed;
+  let history;
+  try {
+    history = new SqliteHistory(config.db, config.keep);
+  } catch (e) {
+    if (!(e instanceof StoreError)) throw e;
+    console.error(`chat: --db ${config.db}: ${e.message}`);
+    Deno.exit(1);
+  }
   const assets = await loadAssets();
   let server;
   try {
-    server = startChat(parsed.config, assets);
+    server = startChat({ ...config, historyLimit: config.history, history }, assets);
   } catch (e) {
-    const { host, port, tcpPort } = parsed.config;
+    const { host, port, tcpPort } = config;
     if (e instanceof Deno.errors.AddrInUse || e instanceof Deno.errors.PermissionDenied) {
       console.error(`chat: cannot listen on ${host} port ${port} or ${tcpPort}: ${e.message}`);
       Deno.exit(1);

@@ -14,7 +14,7 @@
  */
 
 import { COMMANDS, parseCommandLine } from "../server/commands.ts";
-import type { ChatMessage, MemberInfo, ServerEvent } from "../server/protocol.ts";
+import type { ChatMessage, ClientMessage, MemberInfo, ServerEvent } from "../server/protocol.ts";
 import { clock, memberList } from "../server/terminal.ts";
 import { Link, type LinkState } from "./connection.ts";
 import { linkify } from "./format.ts";
@@ -49,6 +49,8 @@ const ui = {
 let nick: string | undefined;
 /** The seat's secret from `welcome`: a rejoin with it takes our seat back. */
 let token: string | undefined;
+/** The highest message id shown: a rejoin asks for everything after it. */
+let lastId: number | undefined;
 let members: MemberInfo[] = [];
 let unread = 0;
 let statusTimer: ReturnType<typeof setInterval> | undefined;
@@ -58,7 +60,10 @@ const shown = new Set<string>();
 const link = new Link(wsUrl(), {
   open() {
     if (nick === undefined) return;
-    link.sendNow(token === undefined ? { type: "join", nick } : { type: "join", nick, token });
+    const join: ClientMessage = { type: "join", nick };
+    if (token !== undefined) join.token = token;
+    if (lastId !== undefined) join.since = lastId;
+    link.sendNow(join);
   },
   event: handle,
   state: showState,
@@ -80,8 +85,13 @@ function handle(event: ServerEvent): void {
       remember(event.nick);
       enterChat();
       setMembers(event.members);
+      if (event.gap) addSystem("Some messages from while you were away are no longer kept.");
       for (const m of event.history) addMessage(m);
       link.ready();
+      return;
+    case "history":
+      addSystem(`Last ${event.messages.length} messages:`);
+      for (const m of event.messages) addMessage(m, true);
       return;
     case "message":
       addMessage(event);
@@ -212,10 +222,12 @@ function body(text: string): HTMLSpanElement {
   return span;
 }
 
-function addMessage(m: ChatMessage): void {
+/** Shows a message once; `again` shows one already shown (a /history answer). */
+function addMessage(m: ChatMessage, again = false): void {
   const key = `${m.id}:${m.ts}`;
-  if (shown.has(key)) return;
+  if (shown.has(key) && !again) return;
   shown.add(key);
+  lastId = Math.max(lastId ?? 0, m.id);
   const kinds = ["msg"];
   if (m.from === nick) kinds.push("own");
   if (m.to !== undefined) kinds.push("private");

@@ -8,6 +8,7 @@
 
 import type { Assets } from "./assets.ts";
 import type { Config } from "./config.ts";
+import { type HistoryStore, MemoryHistory } from "./history.ts";
 import { within } from "./deadline.ts";
 import { createHandler } from "./http.ts";
 import { Room } from "./room.ts";
@@ -32,9 +33,18 @@ export interface ChatServer {
 /** How long shutdown waits for peers to take their last bytes and close. */
 const CLOSE_GRACE_MS = 2000;
 
+/** What {@linkcode startChat} needs: the listeners' addresses, and optionally a history. */
+export type ChatOptions = Pick<Config, "host" | "port" | "tcpPort"> & {
+  /** Messages shown to whoever joins. @default {100} */
+  historyLimit?: number;
+  /** The room's history; the server closes it at shutdown. @default {new MemoryHistory()} */
+  history?: HistoryStore;
+};
+
 /** Starts both listeners for one room. */
-export function startChat(config: Config, assets: Assets = new Map()): ChatServer {
-  const room = new Room();
+export function startChat(config: ChatOptions, assets: Assets = new Map()): ChatServer {
+  const history = config.history ?? new MemoryHistory();
+  const room = new Room({ history, historyLimit: config.historyLimit ?? 100 });
   const tcp = serveTcp(room, { hostname: config.host, port: config.tcpPort });
   const ws = webSocketEndpoint(room);
   let ready = false;
@@ -48,6 +58,7 @@ export function startChat(config: Config, assets: Assets = new Map()): ChatServe
     });
   } catch (e) {
     tcp.close();
+    history.close();
     throw e;
   }
   ready = true;
@@ -62,6 +73,7 @@ export function startChat(config: Config, assets: Assets = new Map()): ChatServe
         room.close(reason);
         await Promise.all([tcp.close(CLOSE_GRACE_MS), within(ws.close(), CLOSE_GRACE_MS)]);
         await http.shutdown();
+        history.close();
       })();
       return stopping;
     },

@@ -23,6 +23,7 @@ export const COMMANDS: readonly (readonly [usage: string, description: string])[
   ["/nick NAME", "change your nickname"],
   ["/who", "list who is here and how they are connected"],
   ["/me ACTION", "say what you are doing (/me waves)"],
+  ["/history [N]", "show the last N room messages (default 50)"],
   ["/msg NICK TEXT", "send a private message"],
   ["/help", "show this list"],
   ["/quit [MESSAGE]", "leave the room"],
@@ -55,6 +56,13 @@ export function parseCommandLine(line: string): Command {
       return rest.trim() ? send({ type: "nick", nick: rest.trim() }) : usage("/nick NAME");
     case "who":
       return send({ type: "who" });
+    case "history": {
+      if (rest.trim() === "") return send({ type: "history" });
+      const count = /^\d{1,6}$/.test(rest.trim()) ? Number(rest.trim()) : NaN;
+      return count > 0
+        ? send({ type: "history", count })
+        : usage("/history [N], N a positive number");
+    }
     case "help":
       return { type: "help" };
     case "quit":

@@ -15,6 +15,12 @@ export interface Config {
   port: number;
   /** Terminal (TCP) port; 0 picks a free one. @default {2323} */
   tcpPort: number;
+  /** SQLite file for history, or `:memory:`. @default {"chat.db"} */
+  db: string;
+  /** Room messages shown to whoever joins. @default {100} */
+  history: number;
+  /** Room messages kept in the database; older ones are deleted. @default {10000} */
+  keep: number;
 }
 
 /** The result of {@linkcode parseConfig}. */
@@ -32,6 +38,10 @@ Flags:
   --host ADDRESS    address to listen on (default 127.0.0.1; 0.0.0.0 for all)
   --port PORT       HTTP and WebSocket port (default 8000; 0 picks a free one)
   --tcp-port PORT   terminal port for nc/telnet (default 2323; 0 picks a free one)
+  --db PATH         SQLite file for history (default chat.db in the current
+                    directory; :memory: for a room forgotten at exit)
+  --history N       messages shown to whoever joins (default 100, at most 1000)
+  --keep N          messages kept in the database (default 10000)
   --help            show this text
 `;
 
@@ -47,6 +57,9 @@ export function parseConfig(args: readonly string[]): ConfigResult {
         host: { type: "string" },
         port: { type: "string" },
         "tcp-port": { type: "string" },
+        db: { type: "string" },
+        history: { type: "string" },
+        keep: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -61,7 +74,28 @@ export function parseConfig(args: readonly string[]): ConfigResult {
   if (typeof port === "string") return { kind: "error", message: port };
   const tcpPort = parsePort("--tcp-port", values["tcp-port"], 2323);
   if (typeof tcpPort === "string") return { kind: "error", message: tcpPort };
-  return { kind: "run", config: { host, port, tcpPort } };
+  const db = values.db ?? "chat.db";
+  if (db.trim() === "") return { kind: "error", message: "--db must not be empty" };
+  const history = parseCount("--history", values.history, 100, 0, 1000);
+  if (typeof history === "string") return { kind: "error", message: history };
+  const keep = parseCount("--keep", values.keep, 10_000, 1, 100_000_000);
+  if (typeof keep === "string") return { kind: "error", message: keep };
+  return { kind: "run", config: { host, port, tcpPort, db, history, keep } };
+}
+
+function parseCount(
+  flag: string,
+  value: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number | string {
+  if (value === undefined) return fallback;
+  const n = /^\d{1,9}$/.test(value) ? Number(value) : NaN;
+  if (!(n >= min && n <= max)) {
+    return `${flag} must be a whole number from ${min} to ${max}, not ${JSON.stringify(value)}`;
+  }
+  return n;
 }
 
 function parsePort(flag: string, value: string | undefined, fallback: number): number | string {

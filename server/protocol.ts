@@ -4,13 +4,19 @@
  * Client to server, one object per frame; the first must be `join`:
  *
  * ```json
- * {"type":"join","nick":"alice"}          (optionally "token": from an earlier welcome)
+ * {"type":"join","nick":"alice"}          (optionally "token" and "since", see below)
  * {"type":"say","text":"hello"}
  * {"type":"me","text":"waves"}
  * {"type":"msg","to":"bob","text":"psst"}
  * {"type":"nick","nick":"alice2"}
  * {"type":"who"}
+ * {"type":"history","count":50}
  * ```
+ *
+ * A `join` may carry `token` (from an earlier `welcome`, to take the same
+ * seat back) and `since` (the last message id the client saw): the welcome's
+ * history is then everything after that id, with `gap` set if some of it is
+ * no longer kept.
  *
  * Server to client: a frame holds one {@linkcode ServerEvent} or a JSON array
  * of them. Every event has a `type`.
@@ -56,8 +62,21 @@ export interface WelcomeEvent {
    */
   token: string;
   members: MemberInfo[];
-  /** The most recent room messages, oldest first. */
+  /**
+   * Oldest first: the most recent room messages, or, after a `join` with
+   * `since`, every message after that id (private ones included when the
+   * seat was taken back).
+   */
   history: ChatMessage[];
+  /** True when messages after `since` were missed and are no longer kept. */
+  gap?: boolean;
+}
+
+/** Older messages, in answer to `history`. */
+export interface HistoryEvent {
+  type: "history";
+  /** Oldest first. */
+  messages: ChatMessage[];
 }
 
 /** Someone entered the room. */
@@ -115,6 +134,7 @@ const ERROR_CODE_LIST = [
   "unknown_command",
   "bad_command",
   "shutting_down",
+  "storage_failed",
 ] as const;
 
 /** Every refusal has one of these codes. */
@@ -138,17 +158,19 @@ export type ServerEvent =
   | LeaveEvent
   | RenameEvent
   | MembersEvent
+  | HistoryEvent
   | NoticeEvent
   | ChatError;
 
 /** Everything a client may send. */
 export type ClientMessage =
-  | { type: "join"; nick: string; token?: string }
+  | { type: "join"; nick: string; token?: string; since?: number }
   | { type: "say"; text: string }
   | { type: "me"; text: string }
   | { type: "msg"; to: string; text: string }
   | { type: "nick"; nick: string }
-  | { type: "who" };
+  | { type: "who" }
+  | { type: "history"; count?: number };
 
 /** The result of parsing a frame. */
 export type Parsed<T> =
@@ -180,6 +202,10 @@ function num(o: Fields, key: string): number {
 
 function optStr(o: Fields, key: string): string | undefined {
   return o[key] === undefined ? undefined : str(o, key);
+}
+
+function optNum(o: Fields, key: string): number | undefined {
+  return o[key] === undefined ? undefined : num(o, key);
 }
 
 function optBool(o: Fields, key: string): boolean | undefined {
@@ -234,10 +260,12 @@ function readClientMessage(o: Fields): ClientMessage {
   const type = o.type;
   switch (type) {
     case "join": {
+      const join: ClientMessage & { type: "join" } = { type, nick: str(o, "nick") };
       const token = optStr(o, "token");
-      return token === undefined
-        ? { type, nick: str(o, "nick") }
-        : { type, nick: str(o, "nick"), token };
+      if (token !== undefined) join.token = token;
+      const since = optNum(o, "since");
+      if (since !== undefined) join.since = since;
+      return join;
     }
     case "say":
     case "me":
@@ -248,11 +276,15 @@ function readClientMessage(o: Fields): ClientMessage {
       return { type, nick: str(o, "nick") };
     case "who":
       return { type };
+    case "history": {
+      const count = optNum(o, "count");
+      return count === undefined ? { type } : { type, count };
+    }
     default:
       throw new ShapeError(
         typeof type === "string"
           ? `unknown type "${type.slice(0, 40)}"`
-          : `"type" must be one of join, say, me, msg, nick, who`,
+          : `"type" must be one of join, say, me, msg, nick, who, history`,
       );
   }
 }
@@ -293,14 +325,20 @@ function readServerEvent(v: unknown): ServerEvent {
   switch (type) {
     case "message":
       return readMessage(o);
-    case "welcome":
-      return {
+    case "welcome": {
+      const welcome: WelcomeEvent = {
         type,
         nick: str(o, "nick"),
         token: str(o, "token"),
         members: list(o, "members", readMember),
         history: list(o, "history", readMessage),
       };
+      const gap = optBool(o, "gap");
+      if (gap !== undefined) welcome.gap = gap;
+      return welcome;
+    }
+    case "history":
+      return { type, messages: list(o, "messages", readMessage) };
     case "join":
       return { type, ts: num(o, "ts"), nick: str(o, "nick"), via: via(o, "via") };
     case "leave":

@@ -17,6 +17,7 @@ import type {
   ServerEvent,
   Via,
 } from "./protocol.ts";
+import { type HistoryStore, MemoryHistory } from "./history.ts";
 import { checkMessage, checkNick, nickKey } from "./text.ts";
 
 /** A connection as the room sees it: something that can be sent events and closed. */
@@ -33,6 +34,8 @@ export interface Member {
 export interface RoomOptions {
   /** How many recent room messages a newcomer is shown. @default {100} */
   historyLimit?: number;
+  /** Where room messages are kept. @default {new MemoryHistory()} */
+  history?: HistoryStore;
   /** The clock, in milliseconds since the epoch. @default {Date.now} */
   now?: () => number;
   /** Makes the secret that lets a member reclaim its seat. @default {crypto.randomUUID} */
@@ -42,12 +45,21 @@ export interface RoomOptions {
 /** The nickname that operator messages come from; nobody else can take it. */
 export const SERVER_NICK = "server";
 
+/** Most messages a rejoin with `since`, or a `history` request, is sent. */
+export const REPLAY_MAX = 1000;
+/** Messages a `history` request without a count is sent. */
+const HISTORY_DEFAULT = 50;
+/** Private messages kept per seat (in memory only) for a rejoin to replay. */
+const PRIVATE_KEEP = 100;
+
 interface Seat {
   member: Member;
   nick: string;
   key: string;
   /** Given only to this member (in `welcome`): proof that a rejoin is theirs. */
   token: string;
+  /** Recent private messages to or from this seat, for a rejoin with `since`. */
+  privates: ChatMessage[];
 }
 
 /** Called with every event everyone in the room can see. */
@@ -57,16 +69,16 @@ export type RoomObserver = (event: ServerEvent) => void;
 export class Room {
   readonly #seats = new Map<Member, Seat>();
   readonly #byKey = new Map<string, Seat>();
-  readonly #history: ChatMessage[] = [];
+  readonly #history: HistoryStore;
   readonly #historyLimit: number;
   readonly #now: () => number;
   readonly #newToken: () => string;
   readonly #observers = new Set<RoomObserver>();
-  #nextId = 1;
   #closed = false;
 
   constructor(options: RoomOptions = {}) {
     this.#historyLimit = options.historyLimit ?? 100;
+    this.#history = options.history ?? new MemoryHistory();
     this.#now = options.now ?? Date.now;
     this.#newToken = options.newToken ?? (() => crypto.randomUUID());
   }
@@ -97,7 +109,9 @@ export class Room {
    * member has then been sent an `error`).
    */
   handle(member: Member, message: ClientMessage): boolean {
-    if (message.type === "join") return this.join(member, message.nick, message.token);
+    if (message.type === "join") {
+      return this.join(member, message.nick, message.token, message.since);
+    }
     if (!this.#seats.has(member)) {
       return this.#refuse(member, "not_joined", 'Join first: send {"type":"join","nick":"..."}.');
     }
@@ -113,6 +127,14 @@ export class Room {
       case "who":
         this.#deliver(member, { type: "members", members: this.members() });
         return true;
+      case "history": {
+        const count = Math.min(
+          REPLAY_MAX,
+          Math.max(1, Math.floor(message.count ?? HISTORY_DEFAULT)),
+        );
+        this.#deliver(member, { type: "history", messages: this.#history.recent(count) });
+        return true;
+      }
     }
   }
 
@@ -122,8 +144,12 @@ export class Room {
    * With the `token` of the seat that holds the nickname, the member takes
    * that seat over instead: the old connection (a dropped one the server has
    * not noticed yet) is closed, and the others see no leave and no join.
+   *
+   * With `since`, the last message id the member saw, the welcome holds every
+   * room message after it (and the seat's private ones, when taken back)
+   * instead of the most recent ones.
    */
-  join(member: Member, requested: string, token?: string): boolean {
+  join(member: Member, requested: string, token?: string, since?: number): boolean {
     if (this.#closed) {
       return this.#refuse(member, "shutting_down", "The server is shutting down.", true);
     }
@@ -144,16 +170,24 @@ export class Room {
       nick,
       key: nickKey(nick),
       token: ghost?.token ?? this.#newToken(),
+      privates: ghost?.privates ?? [],
     };
     this.#seats.set(member, seat);
     this.#byKey.set(seat.key, seat);
-    this.#deliver(member, {
+    const welcome: ServerEvent = {
       type: "welcome",
       nick,
       token: seat.token,
       members: this.members(),
-      history: this.#history.slice(),
-    });
+      history: this.#history.recent(this.#historyLimit),
+    };
+    if (since !== undefined) {
+      const backlog = this.#history.after(since, REPLAY_MAX);
+      const privates = seat.privates.filter((m) => m.id > since);
+      welcome.history = [...backlog.messages, ...privates].sort((a, b) => a.id - b.id);
+      if (backlog.gap) welcome.gap = true;
+    }
+    this.#deliver(member, welcome);
     if (!this.#seats.has(member)) return false; // its send failed: already gone
     if (!ghost) this.#publish({ type: "join", ts: this.#now(), nick, via: member.via }, member);
     return true;
@@ -165,8 +199,8 @@ export class Room {
     if (!seat) return this.#refuse(member, "not_joined", "Join first.");
     const text = checkMessage(raw);
     if (!text.ok) return this.#refuse(member, text.code, text.reason);
-    this.#post(seat.nick, text.value, action);
-    return true;
+    if (this.#post(seat.nick, text.value, action)) return true;
+    return this.#refuse(member, "storage_failed", "Not sent: the server could not store it.");
   }
 
   /** Sends a private message: only the recipient and the sender see it. */
@@ -179,16 +213,25 @@ export class Room {
     }
     const text = checkMessage(raw);
     if (!text.ok) return this.#refuse(member, text.code, text.reason);
+    let id;
+    try {
+      id = this.#history.nextId();
+    } catch {
+      return this.#refuse(member, "storage_failed", "Not sent: the server could not store it.");
+    }
     const event: ChatMessage = {
       type: "message",
-      id: this.#nextId++,
+      id,
       ts: this.#now(),
       from: seat.nick,
       to: target.nick,
       text: text.value,
     };
-    this.#deliver(target.member, event);
-    if (target !== seat) this.#deliver(member, event);
+    for (const party of target === seat ? [seat] : [target, seat]) {
+      party.privates.push(event);
+      if (party.privates.length > PRIVATE_KEEP) party.privates.shift();
+      this.#deliver(party.member, event);
+    }
     return true;
   }
 
@@ -225,9 +268,7 @@ export class Room {
   /** Says something to the room as the server operator. */
   announce(raw: string): boolean {
     const text = checkMessage(raw);
-    if (!text.ok) return false;
-    this.#post(SERVER_NICK, text.value, false);
-    return true;
+    return text.ok && this.#post(SERVER_NICK, text.value, false);
   }
 
   /** Tells a member why, closes its connection and tells the others. */
@@ -270,12 +311,20 @@ export class Room {
     return nick.value;
   }
 
-  #post(from: string, text: string, action: boolean): void {
-    const event: ChatMessage = { type: "message", id: this.#nextId++, ts: this.#now(), from, text };
-    if (action) event.action = true;
-    this.#history.push(event);
-    if (this.#history.length > this.#historyLimit) this.#history.shift();
+  /** Stores a room message, then delivers it. False if it could not be stored. */
+  #post(from: string, text: string, action: boolean): boolean {
+    let event: ChatMessage;
+    try {
+      event = { type: "message", id: this.#history.nextId(), ts: this.#now(), from, text };
+      if (action) event.action = true;
+      this.#history.append(event);
+    } catch (e) {
+      // Not stored means not sent: nobody sees a message that could vanish.
+      console.error(`room: cannot store a message: ${e instanceof Error ? e.message : e}`);
+      return false;
+    }
     this.#publish(event);
+    return true;
   }
 
   #publish(event: ServerEvent, except?: Member): void {

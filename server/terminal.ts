@@ -49,6 +49,17 @@ export function messageLine(m: ChatMessage, self: string | undefined): string {
   return `${time} <${m.from}> ${m.text}`;
 }
 
+/** Past messages, framed so they are not taken for new ones. */
+function historyLines(messages: readonly ChatMessage[], self: string | undefined): string[] {
+  if (messages.length === 0) return [];
+  const n = messages.length;
+  return [
+    n === 1 ? "-- Last message:" : `-- Last ${n} messages:`,
+    ...messages.map((m) => `(history) ${messageLine(m, self)}`),
+    "-- End of history.",
+  ];
+}
+
 /**
  * Renders an event as terminal lines for the member called `self`. A member's
  * own plain messages render as nothing: their terminal already shows what
@@ -70,14 +81,13 @@ function renderLines(event: ServerEvent, self: string | undefined): string[] {
           others.length === 0 ? "Nobody else is here yet." : `Here: ${memberList(others)}.`
         } Type /help for commands.`,
       ];
-      if (event.history.length > 0) {
-        const n = event.history.length;
-        lines.push(n === 1 ? "-- Last message:" : `-- Last ${n} messages:`);
-        for (const m of event.history) lines.push(messageLine(m, event.nick));
-        lines.push("-- End of history.");
-      }
-      return lines;
+      if (event.gap) lines.push("-- Some earlier messages are no longer kept.");
+      return [...lines, ...historyLines(event.history, event.nick)];
     }
+    case "history":
+      return event.messages.length === 0
+        ? ["-- No messages yet."]
+        : historyLines(event.messages, self);
     case "join":
       return [`[${clock(event.ts)}] -- ${event.nick} joined (${event.via})`];
     case "leave":

@@ -13,21 +13,49 @@ function errorOf(args: string[]): string {
 Deno.test("parseConfig() uses the defaults without flags", () => {
   assert.deepEqual(parseConfig([]), {
     kind: "run",
-    config: { host: "127.0.0.1", port: 8000, tcpPort: 2323 },
+    config: {
+      host: "127.0.0.1",
+      port: 8000,
+      tcpPort: 2323,
+      db: "chat.db",
+      history: 100,
+      keep: 10000,
+    },
   });
 });
 
 Deno.test("parseConfig() reads every flag", () => {
-  assert.deepEqual(parseConfig(["--host", "0.0.0.0", "--port", "8080", "--tcp-port=2424"]), {
-    kind: "run",
-    config: { host: "0.0.0.0", port: 8080, tcpPort: 2424 },
-  });
+  assert.deepEqual(
+    parseConfig([
+      "--host",
+      "0.0.0.0",
+      "--port",
+      "8080",
+      "--tcp-port=2424",
+      "--db",
+      ":memory:",
+      "--history",
+      "20",
+      "--keep=500",
+    ]),
+    {
+      kind: "run",
+      config: {
+        host: "0.0.0.0",
+        port: 8080,
+        tcpPort: 2424,
+        db: ":memory:",
+        history: 20,
+        keep: 500,
+      },
+    },
+  );
 });
 
 Deno.test("parseConfig() accepts port 0 for both listeners", () => {
   assert.deepEqual(parseConfig(["--port", "0", "--tcp-port", "0"]), {
     kind: "run",
-    config: { host: "127.0.0.1", port: 0, tcpPort: 0 },
+    config: { host: "127.0.0.1", port: 0, tcpPort: 0, db: "chat.db", history: 100, keep: 10000 },
   });
 });
 
@@ -77,4 +105,12 @@ Deno.test("parseConfig() returns the help text for --help and -h", () => {
     assert.deepEqual(result, { kind: "help", text: USAGE });
   }
   assert.match(USAGE, /--tcp-port/);
+});
+
+Deno.test("parseConfig() refuses bad --history, --keep and --db values, naming the flag", () => {
+  assert.match(errorOf(["--history", "-1"]), /--history/);
+  assert.match(errorOf(["--history", "1001"]), /^--history must be a whole number from 0 to 1000/);
+  assert.match(errorOf(["--keep", "0"]), /^--keep must be a whole number/);
+  assert.match(errorOf(["--keep", "lots"]), /^--keep/);
+  assert.match(errorOf(["--db", ""]), /^--db must not be empty/);
 });

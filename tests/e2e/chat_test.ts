@@ -8,6 +8,8 @@
 import assert from "node:assert/strict";
 import { type ChatServer, startChat } from "../../server/app.ts";
 import { type Assets, loadAssets } from "../../server/assets.ts";
+import type { HistoryStore } from "../../server/history.ts";
+import { SqliteHistory } from "../../server/store.ts";
 import { connectTcp, httpUrl } from "../helpers.ts";
 import { type Browser, join, launch, logLines, openPage, say, seen } from "./browser.ts";
 
@@ -15,9 +17,12 @@ import { type Browser, join, launch, logLines, openPage, say, seen } from "./bro
 // start and end within one test for the resource sanitizer.
 let assets: Assets | undefined;
 
-async function start(port = 0): Promise<ChatServer> {
+async function start(port = 0, history?: HistoryStore): Promise<ChatServer> {
   assets ??= await loadAssets();
-  return startChat({ host: "127.0.0.1", port, tcpPort: 0 }, assets);
+  return startChat(
+    { host: "127.0.0.1", port, tcpPort: 0, ...(history ? { history } : {}) },
+    assets,
+  );
 }
 
 /** Runs `fn` with a browser and a server, closing both after. */
@@ -101,8 +106,10 @@ Deno.test("page: markup in a message is shown as text and runs nothing", async (
 });
 
 Deno.test("page: a server restart shows reconnecting, then the page rejoins by itself", async () => {
+  const dir = await Deno.makeTempDir();
+  const db = `${dir}/chat.db`;
   const browser = await launch();
-  let server = await start();
+  let server = await start(0, new SqliteHistory(db, 1000));
   try {
     const port = server.http.port;
     const a = await openPage(browser, httpUrl(server));
@@ -114,17 +121,28 @@ Deno.test("page: a server restart shows reconnecting, then the page rejoins by i
     await a.page.waitForSelector('#status[data-state="waiting"]');
     assert.match(await a.page.textContent("#status") ?? "", /Reconnecting/);
 
-    server = await start(port);
-    await a.page.waitForSelector('#status[data-state="open"]');
+    // The history survives the restart; said while the page was away, a line
+    // reaches it on rejoin, once.
+    server = await start(port, new SqliteHistory(db, 1000));
     await using term = await connectTcp(server, "bob");
+    await term.send("said while you were away");
+    await a.page.waitForSelector('#status[data-state="open"]');
+    await seen(a.page, "said while you were away");
     await say(a.page, "after the restart");
     await term.readUntil("<alice> after the restart");
     const lines = await logLines(a.page);
-    assert.equal(lines.filter((l) => l.includes("before the restart")).length, 1);
+    for (const text of ["before the restart", "said while you were away", "after the restart"]) {
+      assert.equal(
+        lines.filter((l) => l.includes(text)).length,
+        1,
+        `${text}: ${lines.join(" | ")}`,
+      );
+    }
     assert.deepEqual(a.problems, []);
   } finally {
     await browser.close();
     await server.shutdown();
+    await Deno.remove(dir, { recursive: true });
   }
 });
 
