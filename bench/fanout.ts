@@ -17,6 +17,7 @@
 
 import { parseArgs } from "node:util";
 import { parseServerFrame } from "../server/protocol.ts";
+import { SqliteHistory } from "../server/store.ts";
 
 const { values } = parseArgs({
   options: {
@@ -55,7 +56,7 @@ interface Peer {
 
 const encoder = new TextEncoder();
 
-async function startServer(): Promise<
+async function startServer(db: string): Promise<
   { pid: number; http: string; tcp: number; stop(): Promise<void> }
 > {
   const child = new Deno.Command(Deno.execPath(), {
@@ -63,6 +64,7 @@ async function startServer(): Promise<
       "run",
       "--allow-net",
       "--allow-read",
+      "--allow-write",
       "--allow-env",
       "--allow-run",
       "main.ts",
@@ -70,6 +72,8 @@ async function startServer(): Promise<
       "0",
       "--tcp-port",
       "0",
+      "--db",
+      db,
     ],
     cwd: new URL("..", import.meta.url),
     stdin: "null",
@@ -215,65 +219,117 @@ function percentile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 }
 
-const server = await startServer();
-const peers: Peer[] = [];
+/** What one run measured. */
+interface Result {
+  stored: number;
+  deliveries: number;
+  burstMs: number;
+  latencies: number[];
+  rss: [idle: number, joined: number, burst: number];
+}
+
+async function run(db: string): Promise<Result> {
+  const server = await startServer(db);
+  const peers: Peer[] = [];
+  try {
+    const idleRss = await rssKiB(server.pid);
+    for (let i = 0; i < MEMBERS; i++) {
+      const nick = `m${i}`;
+      peers.push(i < TCP ? await tcpPeer(server.tcp, nick) : await wsPeer(server.http, nick));
+    }
+    const joinedRss = await rssKiB(server.pid);
+
+    // Phase 1: every member sends a burst. WebSocket members get their own
+    // messages back too; terminal members do not.
+    const perPeer = (p: Peer) => (p.terminal ? MEMBERS - 1 : MEMBERS) * BURST;
+    const delivered = allReceive(peers, perPeer);
+    const t0 = performance.now();
+    for (let k = 0; k < BURST; k++) for (const p of peers) p.say(`burst ${k} from ${p.nick}`);
+    await delivered;
+    const burstMs = performance.now() - t0;
+    const deliveries = peers.reduce((n, p) => n + perPeer(p), 0);
+    const burstRss = await rssKiB(server.pid);
+
+    // Phase 2: the last member (WebSocket when there is one) sends at a fixed
+    // rate; everyone else records the time from send to receive.
+    const sender = peers.at(-1)!;
+    const receivers = peers.slice(0, -1);
+    const latencies: number[] = [];
+    const count = RATE * SECONDS;
+    const everyone = allReceive(receivers, () => count, (text) => {
+      const sent = /^t=([\d.]+)$/.exec(text)?.[1];
+      if (sent) latencies.push(performance.now() - Number(sent));
+    });
+    for (let i = 0; i < count; i++) {
+      sender.say(`t=${performance.now()}`);
+      await new Promise((r) => setTimeout(r, 1000 / RATE));
+    }
+    await everyone;
+    latencies.sort((a, b) => a - b);
+    return {
+      stored: MEMBERS * BURST,
+      deliveries,
+      burstMs,
+      latencies,
+      rss: [idleRss, joinedRss, burstRss],
+    };
+  } finally {
+    await Promise.all(peers.map((p) => p.close()));
+    await server.stop();
+  }
+}
+
+/** Appends per second to the store alone, as the room does them (one per message). */
+function storeRate(db: string, n = 20_000): number {
+  const store = new SqliteHistory(db, 10_000);
+  try {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) {
+      store.append({
+        type: "message",
+        id: store.nextId(),
+        ts: Date.now(),
+        from: "m1",
+        text: `m ${i}`,
+      });
+    }
+    return n / ((performance.now() - t0) / 1000);
+  } finally {
+    store.close();
+  }
+}
+
+const dir = await Deno.makeTempDir({ prefix: "chat-bench-" });
 try {
-  const idleRss = await rssKiB(server.pid);
-  for (let i = 0; i < MEMBERS; i++) {
-    const nick = `m${i}`;
-    peers.push(i < TCP ? await tcpPeer(server.tcp, nick) : await wsPeer(server.http, nick));
+  const modes = [["--db :memory:", ":memory:"], ["--db FILE (WAL)", `${dir}/bench.db`]] as const;
+  const results: [string, Result][] = [];
+  const rates: string[] = [];
+  for (const [label, db] of modes) {
+    console.error(`bench: ${label} …`);
+    results.push([label, await run(db)]);
+    rates.push(
+      Math.round(storeRate(db === ":memory:" ? db : `${dir}/store.db`)).toLocaleString("en"),
+    );
   }
-  const joinedRss = await rssKiB(server.pid);
-
-  // Phase 1: every member sends a burst. WebSocket members get their own
-  // messages back too; terminal members do not.
-  const perPeer = (p: Peer) => (p.terminal ? MEMBERS - 1 : MEMBERS) * BURST;
-  const delivered = allReceive(peers, perPeer);
-  const t0 = performance.now();
-  for (let k = 0; k < BURST; k++) for (const p of peers) p.say(`burst ${k} from ${p.nick}`);
-  await delivered;
-  const burstMs = performance.now() - t0;
-  const total = peers.reduce((n, p) => n + perPeer(p), 0);
-  const burstRss = await rssKiB(server.pid);
-
-  // Phase 2: the last member (WebSocket when there is one) sends at a fixed
-  // rate; everyone else records the time from send to receive.
-  const sender = peers.at(-1)!;
-  const receivers = peers.slice(0, -1);
-  const latencies: number[] = [];
-  const count = RATE * SECONDS;
-  const everyone = allReceive(receivers, () => count, (text) => {
-    const sent = /^t=([\d.]+)$/.exec(text)?.[1];
-    if (sent) latencies.push(performance.now() - Number(sent));
-  });
-  for (let i = 0; i < count; i++) {
-    sender.say(`t=${performance.now()}`);
-    await new Promise((r) => setTimeout(r, 1000 / RATE));
-  }
-  await everyone;
-  latencies.sort((a, b) => a - b);
-
-  const rate = Math.round(total / (burstMs / 1000));
+  const perSecond = (n: number, ms: number) => Math.round(n / (ms / 1000)).toLocaleString("en");
+  const mib = (kib: number) => (kib / 1024).toFixed(1);
   console.log(`## Fan-out, ${MEMBERS} members (${MEMBERS - TCP} WebSocket, ${TCP} TCP)\n`);
-  console.log(`| measure | value |`);
-  console.log(`| --- | --- |`);
-  console.log(
-    `| burst: ${BURST} messages from each member | ${total.toLocaleString("en")} deliveries in ${
-      burstMs.toFixed(0)
-    } ms |`,
+  console.log(`| measure | ${results.map(([label]) => label).join(" | ")} |`);
+  console.log(`| --- | ${results.map(() => "---").join(" | ")} |`);
+  const row = (name: string, cell: (r: Result) => string) =>
+    console.log(`| ${name} | ${results.map(([, r]) => cell(r)).join(" | ")} |`);
+  row(`burst of ${BURST} from each member: time`, (r) => `${r.burstMs.toFixed(0)} ms`);
+  row("messages stored per second", (r) => perSecond(r.stored, r.burstMs));
+  row("messages delivered per second", (r) => perSecond(r.deliveries, r.burstMs));
+  row(
+    `latency at ${RATE} msg/s: p50 / p99 / max`,
+    (r) =>
+      `${percentile(r.latencies, 0.5).toFixed(2)} / ${percentile(r.latencies, 0.99).toFixed(2)} / ${
+        (r.latencies.at(-1) ?? NaN).toFixed(2)
+      } ms`,
   );
-  console.log(`| delivered messages per second | ${rate.toLocaleString("en")} |`);
-  console.log(
-    `| latency at ${RATE} msg/s, ${latencies.length} samples: p50 / p99 / max | ${
-      percentile(latencies, 0.5).toFixed(2)
-    } / ${percentile(latencies, 0.99).toFixed(2)} / ${(latencies.at(-1) ?? NaN).toFixed(2)} ms |`,
-  );
-  console.log(
-    `| server RSS: idle / ${MEMBERS} joined / after burst | ${(idleRss / 1024).toFixed(1)} / ${
-      (joinedRss / 1024).toFixed(1)
-    } / ${(burstRss / 1024).toFixed(1)} MiB |`,
-  );
+  row("server RSS: idle / joined / after burst", (r) => r.rss.map(mib).join(" / ") + " MiB");
+  console.log(`| store alone: appends per second (20,000, keep 10,000) | ${rates.join(" | ")} |`);
 } finally {
-  await Promise.all(peers.map((p) => p.close()));
-  await server.stop();
+  await Deno.remove(dir, { recursive: true });
 }
