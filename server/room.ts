@@ -174,19 +174,20 @@ export class Room {
     };
     this.#seats.set(member, seat);
     this.#byKey.set(seat.key, seat);
+    const backlog = since === undefined
+      ? { messages: this.#history.recent(this.#historyLimit), gap: false }
+      : this.#history.after(since, REPLAY_MAX);
+    const privates = since === undefined ? [] : seat.privates.filter((m) => m.id > since);
     const welcome: ServerEvent = {
       type: "welcome",
       nick,
       token: seat.token,
       members: this.members(),
-      history: this.#history.recent(this.#historyLimit),
+      history: privates.length === 0
+        ? backlog.messages
+        : [...backlog.messages, ...privates].sort((a, b) => a.id - b.id),
     };
-    if (since !== undefined) {
-      const backlog = this.#history.after(since, REPLAY_MAX);
-      const privates = seat.privates.filter((m) => m.id > since);
-      welcome.history = [...backlog.messages, ...privates].sort((a, b) => a.id - b.id);
-      if (backlog.gap) welcome.gap = true;
-    }
+    if (backlog.gap) welcome.gap = true;
     this.#deliver(member, welcome);
     if (!this.#seats.has(member)) return false; // its send failed: already gone
     if (!ghost) this.#publish({ type: "join", ts: this.#now(), nick, via: member.via }, member);

@@ -17,10 +17,16 @@
  */
 
 import type { Assets } from "../server/assets.ts";
-import { type ChatServer, startChat } from "../server/app.ts";
+import { type ChatOptions, type ChatServer, startChat } from "../server/app.ts";
 import { parseServerFrame, type ServerEvent, type WelcomeEvent } from "../server/protocol.ts";
 
 export type { ChatServer };
+
+/** Where a chat server listens: one started here, or one running in another process. */
+export type Listening = Pick<ChatServer, "http" | "tcp">;
+
+/** What {@linkcode withServerUsing} sets besides the addresses. */
+export type ServerOptions = Omit<ChatOptions, "host" | "port" | "tcpPort">;
 
 /** Runs `fn` against a fresh server on free ports, and shuts it down after. */
 export async function withServer(
@@ -35,8 +41,24 @@ export async function withServer(
   }
 }
 
+/**
+ * Like {@linkcode withServer}, with a given history store or history limit.
+ * The server closes the store when it shuts down.
+ */
+export async function withServerUsing(
+  options: ServerOptions,
+  fn: (server: ChatServer) => Promise<void>,
+): Promise<void> {
+  const server = startChat({ host: "127.0.0.1", port: 0, tcpPort: 0, ...options });
+  try {
+    await fn(server);
+  } finally {
+    await server.shutdown();
+  }
+}
+
 /** The base URL of the server's HTTP side. */
-export function httpUrl(server: ChatServer, path = "/"): string {
+export function httpUrl(server: Listening, path = "/"): string {
   return `http://${server.http.hostname}:${server.http.port}${path}`;
 }
 
@@ -169,7 +191,7 @@ export class TcpClient implements AsyncDisposable {
   }
 
   /** Connects to the server's terminal port, without answering the prompt. */
-  static async open(server: ChatServer): Promise<TcpClient> {
+  static async open(server: Listening): Promise<TcpClient> {
     const conn = await Deno.connect({ hostname: server.tcp.hostname, port: server.tcp.port });
     // Each write goes out at once, as typed lines would; no Nagle delays.
     conn.setNoDelay(true);
@@ -342,7 +364,7 @@ function describe(match: LineMatch): string {
  * Connects over TCP and joins as `nick`: reads the prompt, answers it and
  * waits for the welcome line.
  */
-export async function connectTcp(server: ChatServer, nick: string): Promise<TcpClient> {
+export async function connectTcp(server: Listening, nick: string): Promise<TcpClient> {
   const client = await TcpClient.open(server);
   try {
     await client.readUntil("Your nickname: ");
@@ -386,7 +408,7 @@ export class WsClient implements AsyncDisposable {
   }
 
   /** Opens a socket to the server's `/ws`, without joining. */
-  static async open(server: ChatServer): Promise<WsClient> {
+  static async open(server: Listening): Promise<WsClient> {
     const socket = new WebSocket(`ws://${server.http.hostname}:${server.http.port}/ws`);
     socket.binaryType = "arraybuffer";
     const client = new WsClient(socket);
@@ -469,7 +491,7 @@ export class WsClient implements AsyncDisposable {
 }
 
 /** Opens a socket and joins as `nick`; fails if the server refuses. */
-export async function connectWs(server: ChatServer, nick: string): Promise<WsClient> {
+export async function connectWs(server: Listening, nick: string): Promise<WsClient> {
   const client = await WsClient.open(server);
   try {
     await joinWs(client, nick);
@@ -480,9 +502,24 @@ export async function connectWs(server: ChatServer, nick: string): Promise<WsCli
   }
 }
 
-/** Sends `join` and returns the welcome; throws with the error's message if refused. */
-export async function joinWs(client: WsClient, nick: string): Promise<WelcomeEvent> {
-  client.send({ type: "join", nick });
+/** What a `join` may carry besides the nickname. */
+export interface JoinExtras {
+  /** The seat's token from an earlier welcome. */
+  token?: string;
+  /** The last message id seen. */
+  since?: number;
+}
+
+/**
+ * Sends `join` (with `extras`, if any) and returns the welcome; throws with
+ * the error's message if refused.
+ */
+export async function joinWs(
+  client: WsClient,
+  nick: string,
+  extras: JoinExtras = {},
+): Promise<WelcomeEvent> {
+  client.send({ type: "join", nick, ...extras });
   const answer = await client.nextEvent((e) => e.type === "welcome" || e.type === "error");
   if (answer.type === "error") {
     throw new Error(`Cannot join as ${JSON.stringify(nick)}: ${answer.code} ${answer.message}`);
