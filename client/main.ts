@@ -85,7 +85,11 @@ function handle(event: ServerEvent): void {
       remember(event.nick);
       enterChat();
       setMembers(event.members);
-      if (event.gap) addSystem("Some messages from while you were away are no longer kept.");
+      if (event.gap) {
+        addSystem("Some messages from while you were away are no longer kept.");
+        // Count again from what the server has now (it may be a new database).
+        lastId = undefined;
+      }
       for (const m of event.history) addMessage(m);
       link.ready();
       return;

@@ -26,6 +26,8 @@ export interface Backlog {
 export interface HistoryStore {
   /** A new message id: greater than every id handed out before. */
   nextId(): number;
+  /** The last id handed out (0 before the first); a `since` above it is not ours. */
+  lastId(): number;
   /** Keeps a room message. Throws if it cannot; the room then delivers nothing. */
   append(message: ChatMessage): void;
   /** The last `count` room messages, oldest first. */
@@ -50,6 +52,10 @@ export class MemoryHistory implements HistoryStore {
 
   nextId(): number {
     return ++this.#lastId;
+  }
+
+  lastId(): number {
+    return this.#lastId;
   }
 
   append(message: ChatMessage): void {

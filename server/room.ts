@@ -17,7 +17,7 @@ import type {
   ServerEvent,
   Via,
 } from "./protocol.ts";
-import { type HistoryStore, MemoryHistory } from "./history.ts";
+import { type Backlog, type HistoryStore, MemoryHistory } from "./history.ts";
 import { checkMessage, checkNick, nickKey } from "./text.ts";
 
 /** A connection as the room sees it: something that can be sent events and closed. */
@@ -60,6 +60,8 @@ interface Seat {
   token: string;
   /** Recent private messages to or from this seat, for a rejoin with `since`. */
   privates: ChatMessage[];
+  /** The highest id among private messages dropped from `privates`. */
+  privatesDroppedTo: number;
 }
 
 /** Called with every event everyone in the room can see. */
@@ -132,7 +134,14 @@ export class Room {
           REPLAY_MAX,
           Math.max(1, Math.floor(message.count ?? HISTORY_DEFAULT)),
         );
-        this.#deliver(member, { type: "history", messages: this.#history.recent(count) });
+        let messages;
+        try {
+          messages = this.#history.recent(count);
+        } catch (e) {
+          console.error(`room: cannot read the history: ${e instanceof Error ? e.message : e}`);
+          return this.#refuse(member, "storage_failed", "Cannot read the history; try again.");
+        }
+        this.#deliver(member, { type: "history", messages });
         return true;
       }
     }
@@ -161,6 +170,10 @@ export class Room {
     const ghost = this.#byKey.get(nickKey(claimed));
     // Taking a seat back keeps its nickname exactly as the others know it.
     const nick = ghost?.nick ?? claimed;
+    const history = this.#backlog(since, ghost);
+    if (history === undefined) {
+      return this.#refuse(member, "storage_failed", "Cannot read the history; try again.");
+    }
     if (ghost) {
       this.#seats.delete(ghost.member);
       ghost.member.close();
@@ -171,23 +184,18 @@ export class Room {
       key: nickKey(nick),
       token: ghost?.token ?? this.#newToken(),
       privates: ghost?.privates ?? [],
+      privatesDroppedTo: ghost?.privatesDroppedTo ?? 0,
     };
     this.#seats.set(member, seat);
     this.#byKey.set(seat.key, seat);
-    const backlog = since === undefined
-      ? { messages: this.#history.recent(this.#historyLimit), gap: false }
-      : this.#history.after(since, REPLAY_MAX);
-    const privates = since === undefined ? [] : seat.privates.filter((m) => m.id > since);
     const welcome: ServerEvent = {
       type: "welcome",
       nick,
       token: seat.token,
       members: this.members(),
-      history: privates.length === 0
-        ? backlog.messages
-        : [...backlog.messages, ...privates].sort((a, b) => a.id - b.id),
+      history: history.messages,
     };
-    if (backlog.gap) welcome.gap = true;
+    if (history.gap) welcome.gap = true;
     this.#deliver(member, welcome);
     if (!this.#seats.has(member)) return false; // its send failed: already gone
     if (!ghost) this.#publish({ type: "join", ts: this.#now(), nick, via: member.via }, member);
@@ -230,7 +238,9 @@ export class Room {
     };
     for (const party of target === seat ? [seat] : [target, seat]) {
       party.privates.push(event);
-      if (party.privates.length > PRIVATE_KEEP) party.privates.shift();
+      if (party.privates.length > PRIVATE_KEEP) {
+        party.privatesDroppedTo = party.privates.shift()?.id ?? party.privatesDroppedTo;
+      }
       this.#deliver(party.member, event);
     }
     return true;
@@ -295,6 +305,33 @@ export class Room {
     this.#seats.clear();
     this.#byKey.clear();
     for (const observer of this.#observers) observer(notice);
+  }
+
+  /**
+   * What a joining member is shown: the recent messages, or with `since`
+   * everything after it (with the private ones of a seat taken back).
+   * Undefined if the history cannot be read.
+   */
+  #backlog(since: number | undefined, seat: Seat | undefined): Backlog | undefined {
+    try {
+      // A `since` we never issued (the database was replaced, or it was a
+      // :memory: one): unknown, so the recent messages and a gap.
+      if (since === undefined || since > this.#history.lastId()) {
+        const messages = this.#history.recent(this.#historyLimit);
+        return { messages, gap: since !== undefined };
+      }
+      const backlog = this.#history.after(since, REPLAY_MAX);
+      const dropped = seat?.privatesDroppedTo ?? 0;
+      const privates = seat?.privates.filter((m) => m.id > since) ?? [];
+      if (privates.length === 0 && dropped <= since) return backlog;
+      return {
+        messages: [...backlog.messages, ...privates].sort((a, b) => a.id - b.id),
+        gap: backlog.gap || dropped > since,
+      };
+    } catch (e) {
+      console.error(`room: cannot read the history: ${e instanceof Error ? e.message : e}`);
+      return undefined;
+    }
   }
 
   /** Returns the nickname to use, or refuses and returns undefined. */

@@ -73,7 +73,7 @@ export class SqliteHistory implements HistoryStore {
     try {
       this.#db = new DatabaseSync(path);
     } catch (e) {
-      throw new StoreError(`cannot open the database: ${reason(e)}`);
+      throw new StoreError(`cannot open the database: ${reason(e).replace(`: ${path}`, "")}`);
     }
     try {
       this.#db.exec("PRAGMA busy_timeout = 0");
@@ -112,10 +112,17 @@ export class SqliteHistory implements HistoryStore {
 
   nextId(): number {
     if (this.#next > this.#reserved) {
-      this.#reserved = this.#next + ID_BLOCK - 1;
-      this.#setMeta.run(this.#reserved, "reserved_id");
+      // Stored before it is used: if this write fails, no id of the block is
+      // handed out, so none can be handed out again after a restart.
+      const reserved = this.#next + ID_BLOCK - 1;
+      this.#setMeta.run(reserved, "reserved_id");
+      this.#reserved = reserved;
     }
     return this.#next++;
+  }
+
+  lastId(): number {
+    return this.#next - 1;
   }
 
   append(m: ChatMessage): void {

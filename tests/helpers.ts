@@ -16,6 +16,7 @@
  * @module
  */
 
+import assert from "node:assert/strict";
 import type { Assets } from "../server/assets.ts";
 import { type ChatOptions, type ChatServer, startChat } from "../server/app.ts";
 import { parseServerFrame, type ServerEvent, type WelcomeEvent } from "../server/protocol.ts";
@@ -526,4 +527,30 @@ export async function joinWs(
   }
   if (answer.type !== "welcome") throw new TypeError("Expected a welcome event");
   return answer;
+}
+
+/** The element at `i` (negative counts from the end); fails if there is none. */
+export function itemAt<T>(list: readonly T[], i: number): T {
+  const item = list.at(i);
+  assert.ok(item !== undefined, `no element at ${i} in a list of ${list.length}`);
+  return item;
+}
+
+/** Asserts that every number is greater than the one before it. */
+export function assertIncreasing(values: readonly number[]): void {
+  values.forEach((value, i) => {
+    if (i === 0) return;
+    const before = itemAt(values, i - 1);
+    assert.ok(value > before, `${value} after ${before}, at ${i}`);
+  });
+}
+
+/** Runs `fn` with a fresh temporary directory, removed after. */
+export async function withTempDir(fn: (dir: string) => Promise<void> | void): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "chat_test_" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 }

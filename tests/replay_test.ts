@@ -1,0 +1,399 @@
+/**
+ * Tests of history as members see it: a rejoin with `since` replays what was
+ * missed (with `gap` when some of it is gone), a rejoin with the seat's token
+ * replays its private messages too, `/history` and the `history` request show
+ * recent room messages, and a message that cannot be stored is not sent.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { type HistoryStore, MemoryHistory } from "../server/history.ts";
+import type { ChatMessage, ServerEvent, Via } from "../server/protocol.ts";
+import { type Member, Room } from "../server/room.ts";
+import { SqliteHistory } from "../server/store.ts";
+import {
+  assertIncreasing,
+  connectTcp,
+  connectWs,
+  itemAt,
+  joinWs,
+  type LineMatch,
+  type ServerOptions,
+  type TcpClient,
+  withServerUsing,
+  WsClient,
+} from "./helpers.ts";
+
+/** What a message is, without its id and time. */
+function gist(m: ChatMessage): string {
+  return `${m.from}${m.action ? " (action)" : ""}${m.to ? ` to ${m.to}` : ""}: ${m.text}`;
+}
+
+/** The histories the server is run with: the default, and SQLite. */
+const HISTORIES: readonly (readonly [string, () => ServerOptions])[] = [
+  ["MemoryHistory", () => ({})],
+  ["SqliteHistory", () => ({ history: new SqliteHistory(":memory:", 10_000) })],
+];
+
+for (const [store, options] of HISTORIES) {
+  Deno.test(`Room.join() with since replays exactly the missed messages, then live ones once (${store})`, async () => {
+    await withServerUsing(options(), async (server) => {
+      await using term = await connectTcp(server, "term");
+      await using bob = await connectWs(server, "bob");
+      const first = await WsClient.open(server);
+      await using _first = first;
+      await joinWs(first, "alice");
+      await term.send("seen by alice");
+      const lastId = (await first.next("message")).id;
+      await bob.next("message", (m) => m.id === lastId);
+      await first.close();
+      await term.readUntil("-- alice left");
+
+      // Missed: over TCP and WebSocket, plain and actions, and a private
+      // message between others. Each is awaited before the next, so that
+      // their order does not depend on which connection the server reads first.
+      const missed: ChatMessage[] = [];
+      const said = async () => missed.push(await bob.next("message"));
+      await term.send("one from the terminal");
+      await said();
+      bob.send({ type: "say", text: "two from the page" });
+      await said();
+      await term.send("/me three");
+      await said();
+      bob.send({ type: "me", text: "four" });
+      await said();
+      await term.send("/msg bob not for alice");
+      await bob.next("message", (m) => m.to === "bob");
+      await term.send("五 from the terminal");
+      await said();
+      assert.deepEqual(missed.map(gist), [
+        "term: one from the terminal",
+        "bob: two from the page",
+        "term (action): three",
+        "bob (action): four",
+        "term: 五 from the terminal",
+      ]);
+
+      await using back = await WsClient.open(server);
+      const welcome = await joinWs(back, "alice", { since: lastId });
+      assert.deepEqual(welcome.history, missed);
+      assert.equal(welcome.gap, undefined);
+
+      bob.send({ type: "say", text: "live" });
+      const live = await back.next("message");
+      assert.equal(live.text, "live");
+      bob.send({ type: "say", text: "later" });
+      assert.equal((await back.next("message")).text, "later");
+      const received = back.events.filter((e) => e.type === "message");
+      assert.deepEqual(received.map((m) => m.text), ["live", "later"], "each once");
+      assert.ok(!welcome.history.some((m) => m.id === live.id));
+    });
+  });
+}
+
+/** Says `count` messages as `client` and waits until it has them all back. */
+async function sayMany(client: WsClient, count: number, prefix: string): Promise<ChatMessage[]> {
+  for (let i = 1; i <= count; i++) client.send({ type: "say", text: `${prefix}${i}` });
+  const said: ChatMessage[] = [];
+  while (said.length < count) said.push(await client.next("message"));
+  return said;
+}
+
+const SMALL_RETENTION: readonly (readonly [string, () => HistoryStore, number])[] = [
+  ["MemoryHistory", () => new MemoryHistory(5), 20],
+  // SQLite trims every 64 messages: miss enough for a trim to happen.
+  ["SqliteHistory", () => new SqliteHistory(":memory:", 5), 150],
+];
+
+for (const [store, history, missedCount] of SMALL_RETENTION) {
+  Deno.test(`Room.join() with since sets gap when retention removed missed messages (${store})`, async () => {
+    await withServerUsing({ history: history() }, async (server) => {
+      await using bob = await connectWs(server, "bob");
+      const seen = itemAt(await sayMany(bob, 1, "seen"), 0);
+      const missed = await sayMany(bob, missedCount, "m");
+
+      await using alice = await WsClient.open(server);
+      const welcome = await joinWs(alice, "alice", { since: seen.id });
+      assert.equal(welcome.gap, true);
+      const n = welcome.history.length;
+      assert.ok(n >= 5 && n < missedCount, `${n} messages replayed`);
+      assert.deepEqual(welcome.history, missed.slice(-n), "the newest of the missed, in order");
+    });
+  });
+}
+
+Deno.test("Room.join() with the seat's token and since replays private messages sent to the ghost", async () => {
+  await withServerUsing({ history: new SqliteHistory(":memory:", 10_000) }, async (server) => {
+    await using term = await connectTcp(server, "term");
+    await using bob = await connectWs(server, "bob");
+    // The old connection stays open, as a dropped one the server has not
+    // noticed yet would.
+    const ghost = await WsClient.open(server);
+    await using _ghost = ghost;
+    const first = await joinWs(ghost, "alice");
+    bob.send({ type: "msg", to: "alice", text: "psst, already seen" });
+    bob.send({ type: "say", text: "seen" });
+    const lastId = (await ghost.next("message", (m) => m.text === "seen")).id;
+
+    bob.send({ type: "msg", to: "alice", text: "psst from the page" });
+    // Each awaited before the next, so the order does not depend on which
+    // connection the server reads first.
+    await bob.next("message", (m) => m.to === "alice");
+    await term.send("public");
+    await term.send("/msg alice psst from the terminal");
+    await term.send("/msg bob not for alice");
+    await term.readUntil("[private to bob]");
+    const sent = await ghost.next("message", (m) => m.to === "alice" && m.from === "term");
+    assert.equal(sent.text, "psst from the terminal");
+
+    await using back = await WsClient.open(server);
+    const welcome = await joinWs(back, "alice", { token: first.token, since: lastId });
+    assert.deepEqual(welcome.history.map(gist), [
+      "bob to alice: psst from the page",
+      "term: public",
+      "term to alice: psst from the terminal",
+    ]);
+    assertIncreasing(welcome.history.map((m) => m.id));
+    assert.equal(welcome.gap, undefined);
+    await ghost.closed;
+
+    // For the others, alice never left.
+    bob.send({ type: "say", text: "welcome back" });
+    assert.equal((await back.next("message")).text, "welcome back");
+    const presence = bob.events.filter((e) => e.type === "join" || e.type === "leave");
+    assert.deepEqual(presence.map((e) => `${e.type} ${e.nick}`), ["join alice"]);
+  });
+});
+
+/** `(history) [HH:MM] ` */
+const HISTORY_PREFIX = /^\(history\) \[\d\d:\d\d\] /;
+
+/** Sends a command and returns the lines of its answer, up to the one matching `end`. */
+async function ask(term: TcpClient, line: string, end: LineMatch): Promise<string[]> {
+  await term.send(line);
+  return await term.readLinesUntil(end);
+}
+
+Deno.test("serveTcp() answers /history N with the last N room messages, framed", async () => {
+  await withServerUsing({}, async (server) => {
+    await using term = await connectTcp(server, "term");
+    await using web = await connectWs(server, "web");
+    await term.readUntil("-- web joined (web)");
+    assert.deepEqual(await ask(term, "/history", "-- No messages yet."), ["-- No messages yet."]);
+
+    await sayMany(web, 3, "m");
+    web.send({ type: "msg", to: "term", text: "secret" });
+    await term.readUntil("[private] <web> secret");
+    await term.send("my own words");
+    await web.next("message", (m) => m.from === "term");
+    web.send({ type: "me", text: "waves" });
+    await term.readUntil("* web waves");
+
+    const three = await ask(term, "/history 3", "-- End of history.");
+    assert.equal(three.length, 5, JSON.stringify(three));
+    assert.equal(three[0], "-- Last 3 messages:");
+    assert.deepEqual(three.slice(1, 4).map((l) => l.replace(HISTORY_PREFIX, "")), [
+      "<web> m3",
+      "<term> my own words",
+      "* web waves",
+    ]);
+    assert.equal(three[4], "-- End of history.");
+
+    const all = await ask(term, "/history", "-- End of history.");
+    assert.equal(all[0], "-- Last 5 messages:");
+    assert.deepEqual(all.slice(1, -1).map((l) => l.replace(HISTORY_PREFIX, "")), [
+      "<web> m1",
+      "<web> m2",
+      "<web> m3",
+      "<term> my own words",
+      "* web waves",
+    ], "every room message, and no private one");
+
+    assert.deepEqual(await ask(term, "/history 1", "-- End of history."), [
+      "-- Last message:",
+      all.at(-2),
+      "-- End of history.",
+    ]);
+  });
+});
+
+Deno.test("serveTcp() answers /history with a bad count with its usage", async () => {
+  await withServerUsing({}, async (server) => {
+    await using term = await connectTcp(server, "term");
+    await term.send("something said");
+    for (const bad of ["abc", "0", "-2", "3x"]) {
+      const lines = await ask(term, `/history ${bad}`, (l) => l.startsWith("! "));
+      assert.deepEqual(lines, ["! Usage: /history [N], N a positive number"], bad);
+    }
+    // Still connected and joined.
+    assert.equal((await ask(term, "/history 1", "-- End of history."))[0], "-- Last message:");
+  });
+});
+
+Deno.test("webSocketEndpoint() answers a history request with the last count room messages", async () => {
+  await withServerUsing({}, async (server) => {
+    await using web = await connectWs(server, "web");
+    await using other = await connectWs(server, "other");
+    const said = await sayMany(web, 3, "m");
+    web.send({ type: "msg", to: "other", text: "secret" });
+    await other.next("message", (m) => m.to === "other");
+
+    other.send({ type: "history", count: 2 });
+    const two = await other.next("history");
+    assert.deepEqual(two.messages, said.slice(-2));
+
+    other.send({ type: "history" });
+    const all = await other.next("history");
+    assert.deepEqual(all.messages, said, "every room message, and no private one");
+  });
+});
+
+/** A member that records what the room sends it. */
+class FakeMember implements Member {
+  readonly events: ServerEvent[] = [];
+
+  constructor(readonly via: Via = "web") {}
+
+  send(event: ServerEvent): void {
+    this.events.push(event);
+  }
+
+  close(): void {}
+
+  /** Returns and forgets everything received so far. */
+  take(): ServerEvent[] {
+    return this.events.splice(0);
+  }
+}
+
+/** A history whose writes fail while `failing` is set, as a full disk would. */
+class FailingHistory extends MemoryHistory {
+  failing = false;
+
+  override append(message: ChatMessage): void {
+    if (this.failing) throw new Error("disk I/O error");
+    super.append(message);
+  }
+}
+
+/** Runs `fn` with console.error captured; returns what it printed. */
+function capturingErrors(fn: () => void): string[] {
+  const printed: string[] = [];
+  const original = console.error;
+  console.error = (...args: unknown[]) => printed.push(args.map(String).join(" "));
+  try {
+    fn();
+  } finally {
+    console.error = original;
+  }
+  return printed;
+}
+
+Deno.test("Room.say() refuses with storage_failed and delivers nothing when the store cannot append", () => {
+  const history = new FailingHistory();
+  const room = new Room({ history });
+  const alice = new FakeMember();
+  const bob = new FakeMember("terminal");
+  assert.equal(room.join(alice, "alice"), true);
+  assert.equal(room.join(bob, "bob"), true);
+  alice.take();
+  bob.take();
+  const observed: ServerEvent[] = [];
+  room.watch((e) => observed.push(e));
+
+  history.failing = true;
+  const printed = capturingErrors(() => {
+    assert.equal(room.say(alice, "lost"), false);
+    assert.equal(room.handle(alice, { type: "me", text: "lost too" }), false);
+    assert.equal(room.announce("lost as well"), false);
+  });
+  assert.equal(printed.length, 3, JSON.stringify(printed));
+  const refusals = alice.take();
+  assert.deepEqual(refusals.map((e) => e.type === "error" && e.code), [
+    "storage_failed",
+    "storage_failed",
+  ]);
+  assert.deepEqual(bob.take(), []);
+  assert.deepEqual(observed, []);
+  assert.deepEqual(history.recent(10), []);
+
+  history.failing = false;
+  assert.equal(room.say(alice, "kept"), true);
+  const [delivered] = bob.take();
+  assert.ok(delivered?.type === "message" && delivered.text === "kept");
+  assert.deepEqual(history.recent(10), [delivered]);
+});
+
+Deno.test("startChat() passes the given history to the room and closes it at shutdown", async () => {
+  const history = new SqliteHistory(":memory:", 10_000);
+  await withServerUsing({ history, historyLimit: 2 }, async (server) => {
+    await using web = await connectWs(server, "web");
+    const said = await sayMany(web, 3, "m");
+    assert.deepEqual(history.recent(10), said);
+    await using late = await WsClient.open(server);
+    assert.deepEqual((await joinWs(late, "late")).history, said.slice(-2), "historyLimit");
+  });
+  assert.throws(() => history.recent(1), "the store is closed");
+});
+
+/** A history whose reads fail while `failing` is set. */
+class UnreadableHistory extends MemoryHistory {
+  failing = false;
+
+  override recent(count: number): ChatMessage[] {
+    if (this.failing) throw new Error("disk I/O error");
+    return super.recent(count);
+  }
+}
+
+Deno.test("Room.join() refuses with storage_failed, seating nobody, when the history cannot be read", () => {
+  const history = new UnreadableHistory();
+  const room = new Room({ history });
+  const alice = new FakeMember();
+  assert.equal(room.join(alice, "alice"), true);
+  alice.take();
+  history.failing = true;
+  const bob = new FakeMember();
+  const printed = capturingErrors(() => assert.equal(room.join(bob, "bob"), false));
+  assert.equal(printed.length, 1);
+  assert.deepEqual(bob.take().map((e) => e.type === "error" ? e.code : e.type), ["storage_failed"]);
+  assert.deepEqual(alice.take(), []);
+  assert.deepEqual(room.members().map((m) => m.nick), ["alice"]);
+  capturingErrors(() => assert.equal(room.handle(alice, { type: "history" }), false));
+  assert.deepEqual(alice.take().map((e) => e.type === "error" ? e.code : e.type), [
+    "storage_failed",
+  ]);
+});
+
+Deno.test("Room.join() treats a since above every id issued as unknown: recent history and a gap", () => {
+  const room = new Room({ history: new MemoryHistory() });
+  const alice = new FakeMember();
+  room.join(alice, "alice");
+  room.say(alice, "one");
+  room.say(alice, "two");
+  const bob = new FakeMember();
+  assert.equal(room.join(bob, "bob", undefined, 999), true);
+  const [welcome] = bob.take();
+  assert.ok(welcome?.type === "welcome");
+  assert.deepEqual(welcome.history.map((m) => m.text), ["one", "two"]);
+  assert.equal(welcome.gap, true);
+});
+
+Deno.test("Room.join() reports a gap when more private messages were missed than a seat keeps", () => {
+  const room = new Room({ history: new MemoryHistory() });
+  const alice = new FakeMember();
+  const bob = new FakeMember();
+  room.join(alice, "alice");
+  room.join(bob, "bob");
+  const [welcome] = alice.take();
+  assert.ok(welcome?.type === "welcome");
+  for (let i = 0; i < 150; i++) room.whisper(bob, "alice", `p${i}`);
+  const again = new FakeMember();
+  assert.equal(room.join(again, "alice", welcome.token, 0), true);
+  const [rejoined] = again.take();
+  assert.ok(rejoined?.type === "welcome");
+  assert.equal(rejoined.history.length, 100);
+  assert.equal(rejoined.history[0]?.text, "p50");
+  assert.equal(rejoined.gap, true);
+});
