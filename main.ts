@@ -36,7 +36,16 @@ async function main(args: string[]): Promise<void> {
   const assets = await loadAssets();
   let server;
   try {
-    server = startChat({ ...config, historyLimit: config.history, history }, assets);
+    server = startChat({
+      host: config.host,
+      port: config.port,
+      tcpPort: config.tcpPort,
+      historyLimit: config.history,
+      history,
+      flood: { burst: config.floodBurst, perSecond: config.floodRate },
+      caps: { perAddress: config.maxPerIp, total: config.maxClients },
+      allowOrigins: config.allowOrigins,
+    }, assets);
   } catch (e) {
     const { host, port, tcpPort } = config;
     if (e instanceof Deno.errors.AddrInUse || e instanceof Deno.errors.PermissionDenied) {

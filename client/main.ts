@@ -125,7 +125,9 @@ function handle(event: ServerEvent): void {
       addSystem(event.text, event.ts);
       return;
     case "error":
-      if (event.code === "nick_invalid" || event.code === "nick_taken") {
+      if (event.fatal && ui.status.dataset.state !== "open") {
+        ui.joinError.textContent = event.message;
+      } else if (event.code === "nick_invalid" || event.code === "nick_taken") {
         if (ui.status.dataset.state === "open") {
           addSystem(event.message, Date.now(), "error");
         } else {

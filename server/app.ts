@@ -9,6 +9,7 @@
 import type { Assets } from "./assets.ts";
 import type { Config } from "./config.ts";
 import { type HistoryStore, MemoryHistory } from "./history.ts";
+import { type ConnectionCaps, ConnectionLimits, type Rate } from "./limits.ts";
 import { within } from "./deadline.ts";
 import { createHandler } from "./http.ts";
 import { Room } from "./room.ts";
@@ -39,14 +40,25 @@ export type ChatOptions = Pick<Config, "host" | "port" | "tcpPort"> & {
   historyLimit?: number;
   /** The room's history; the server closes it at shutdown. @default {new MemoryHistory()} */
   history?: HistoryStore;
+  /** Flood control per member. @default {{ burst: 10, perSecond: 2 }} */
+  flood?: Rate;
+  /** Open connections allowed. @default {{ perAddress: 20, total: 1000 }} */
+  caps?: ConnectionCaps;
+  /** Origins besides the server's own whose pages may open `/ws`. */
+  allowOrigins?: readonly string[];
 };
 
 /** Starts both listeners for one room. */
 export function startChat(config: ChatOptions, assets: Assets = new Map()): ChatServer {
   const history = config.history ?? new MemoryHistory();
-  const room = new Room({ history, historyLimit: config.historyLimit ?? 100 });
-  const tcp = serveTcp(room, { hostname: config.host, port: config.tcpPort });
-  const ws = webSocketEndpoint(room);
+  const room = new Room({
+    history,
+    historyLimit: config.historyLimit ?? 100,
+    ...(config.flood ? { flood: config.flood } : {}),
+  });
+  const limits = new ConnectionLimits(config.caps ?? { perAddress: 20, total: 1000 });
+  const tcp = serveTcp(room, { hostname: config.host, port: config.tcpPort, limits });
+  const ws = webSocketEndpoint(room, limits);
   let ready = false;
   let http: Deno.HttpServer<Deno.NetAddr>;
   try {
@@ -54,7 +66,12 @@ export function startChat(config: ChatOptions, assets: Assets = new Map()): Chat
       hostname: config.host,
       port: config.port,
       onListen: () => {},
-      handler: createHandler({ assets, ws, ready: () => ready }),
+      handler: createHandler({
+        assets,
+        ws,
+        ready: () => ready,
+        ...(config.allowOrigins ? { allowOrigins: config.allowOrigins } : {}),
+      }),
     });
   } catch (e) {
     tcp.close();

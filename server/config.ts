@@ -21,6 +21,16 @@ export interface Config {
   history: number;
   /** Room messages kept in the database; older ones are deleted. @default {10000} */
   keep: number;
+  /** Messages (and renames) a member may send at once. @default {10} */
+  floodBurst: number;
+  /** Messages a member may send per second, sustained. @default {2} */
+  floodRate: number;
+  /** Open connections allowed from one address, both transports. @default {20} */
+  maxPerIp: number;
+  /** Open connections allowed in all. @default {1000} */
+  maxClients: number;
+  /** Origins besides the server's own whose pages may use `/ws`. @default {[]} */
+  allowOrigins: string[];
 }
 
 /** The result of {@linkcode parseConfig}. */
@@ -42,6 +52,12 @@ Flags:
                     directory; :memory: for a room forgotten at exit)
   --history N       messages shown to whoever joins (default 100, at most 1000)
   --keep N          messages kept in the database (default 10000)
+  --flood-burst N   messages or renames a member may send at once (default 10)
+  --flood-rate N    messages a member may send per second, sustained (default 2)
+  --max-per-ip N    open connections from one address (default 20)
+  --max-clients N   open connections in all (default 1000)
+  --allow-origin O  also let pages from origin O (https://host[:port]) use /ws;
+                    repeatable (the server's own origin is always allowed)
   --help            show this text
 `;
 
@@ -60,6 +76,11 @@ export function parseConfig(args: readonly string[]): ConfigResult {
         db: { type: "string" },
         history: { type: "string" },
         keep: { type: "string" },
+        "flood-burst": { type: "string" },
+        "flood-rate": { type: "string" },
+        "max-per-ip": { type: "string" },
+        "max-clients": { type: "string" },
+        "allow-origin": { type: "string", multiple: true },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -68,43 +89,75 @@ export function parseConfig(args: readonly string[]): ConfigResult {
     return { kind: "error", message: describeParseError(e) };
   }
   if (values.help) return { kind: "help", text: USAGE };
-  const host = values.host ?? "127.0.0.1";
-  if (host.trim() === "") return { kind: "error", message: "--host must not be empty" };
-  const port = parsePort("--port", values.port, 8000);
-  if (typeof port === "string") return { kind: "error", message: port };
-  const tcpPort = parsePort("--tcp-port", values["tcp-port"], 2323);
-  if (typeof tcpPort === "string") return { kind: "error", message: tcpPort };
-  const db = values.db ?? "chat.db";
-  if (db.trim() === "") return { kind: "error", message: "--db must not be empty" };
-  const history = parseCount("--history", values.history, 100, 0, 1000);
-  if (typeof history === "string") return { kind: "error", message: history };
-  const keep = parseCount("--keep", values.keep, 10_000, 1, 100_000_000);
-  if (typeof keep === "string") return { kind: "error", message: keep };
-  return { kind: "run", config: { host, port, tcpPort, db, history, keep } };
+  try {
+    return {
+      kind: "run",
+      config: {
+        host: nonEmpty("--host", values.host ?? "127.0.0.1"),
+        port: port("--port", values.port, 8000),
+        tcpPort: port("--tcp-port", values["tcp-port"], 2323),
+        db: nonEmpty("--db", values.db ?? "chat.db"),
+        history: count("--history", values.history, 100, 0, 1000),
+        keep: count("--keep", values.keep, 10_000, 1, 100_000_000),
+        floodBurst: count("--flood-burst", values["flood-burst"], 10, 1, 1_000_000),
+        floodRate: count("--flood-rate", values["flood-rate"], 2, 1, 1_000_000),
+        maxPerIp: count("--max-per-ip", values["max-per-ip"], 20, 1, 1_000_000),
+        maxClients: count("--max-clients", values["max-clients"], 1000, 1, 10_000_000),
+        allowOrigins: (values["allow-origin"] ?? []).map(origin),
+      },
+    };
+  } catch (e) {
+    if (!(e instanceof FlagError)) throw e;
+    return { kind: "error", message: e.message };
+  }
 }
 
-function parseCount(
+/** A bad flag value; its message is the one line the user sees. */
+class FlagError extends RangeError {}
+
+function nonEmpty(flag: string, value: string): string {
+  if (value.trim() === "") throw new FlagError(`${flag} must not be empty`);
+  return value;
+}
+
+function port(flag: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
+  if (!(n >= 0 && n <= 65535)) {
+    throw new FlagError(
+      `${flag} must be a port number from 0 to 65535, not ${JSON.stringify(value)}`,
+    );
+  }
+  return n;
+}
+
+function count(
   flag: string,
   value: string | undefined,
   fallback: number,
   min: number,
   max: number,
-): number | string {
+): number {
   if (value === undefined) return fallback;
   const n = /^\d{1,9}$/.test(value) ? Number(value) : NaN;
   if (!(n >= min && n <= max)) {
-    return `${flag} must be a whole number from ${min} to ${max}, not ${JSON.stringify(value)}`;
+    throw new FlagError(
+      `${flag} must be a whole number from ${min} to ${max}, not ${JSON.stringify(value)}`,
+    );
   }
   return n;
 }
 
-function parsePort(flag: string, value: string | undefined, fallback: number): number | string {
-  if (value === undefined) return fallback;
-  const n = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
-  if (!(n >= 0 && n <= 65535)) {
-    return `${flag} must be a port number from 0 to 65535, not ${JSON.stringify(value)}`;
+function origin(value: string): string {
+  const url = URL.canParse(value) ? new URL(value) : undefined;
+  if (!url || !/^https?:$/.test(url.protocol) || url.origin !== value.replace(/\/$/, "")) {
+    throw new FlagError(
+      `--allow-origin must be an origin like https://chat.example.com, not ${
+        JSON.stringify(value)
+      }`,
+    );
   }
-  return n;
+  return url.origin;
 }
 
 // node:util's messages are close but name options with quotes and a hint

@@ -13,6 +13,8 @@ export interface HttpOptions {
   ws: WebSocketEndpoint;
   /** True once every listener is up; `/healthz` answers 503 before. */
   ready: () => boolean;
+  /** Origins besides the server's own whose pages may open `/ws`. */
+  allowOrigins?: readonly string[];
 }
 
 /**
@@ -38,8 +40,11 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 };
 
 /** Creates the request handler. */
-export function createHandler(options: HttpOptions): (request: Request) => Response {
-  return (request) => {
+export function createHandler(
+  options: HttpOptions,
+): (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Response {
+  const allowed = new Set(options.allowOrigins ?? []);
+  return (request, info) => {
     const url = new URL(request.url);
     if (url.pathname === "/ws") {
       if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
@@ -48,13 +53,13 @@ export function createHandler(options: HttpOptions): (request: Request) => Respo
         });
       }
       const origin = request.headers.get("origin");
-      if (origin !== null && !sameOrigin(origin, url)) {
+      if (origin !== null && !allowed.has(origin) && !sameOrigin(origin, url)) {
         // Another site's page trying to use a visitor's browser to join.
         console.error(`http: refused a WebSocket from origin ${JSON.stringify(origin)}`);
         return text(403, "Cross-origin WebSocket refused.\n");
       }
       try {
-        return options.ws.upgrade(request);
+        return options.ws.upgrade(request, info.remoteAddr.hostname);
       } catch (e) {
         // Says "websocket" but lacks the other headers an upgrade needs.
         if (!(e instanceof TypeError)) throw e;

@@ -135,6 +135,8 @@ const ERROR_CODE_LIST = [
   "bad_command",
   "shutting_down",
   "storage_failed",
+  "rate_limited",
+  "too_many_connections",
 ] as const;
 
 /** Every refusal has one of these codes. */

@@ -18,6 +18,7 @@ import type {
   Via,
 } from "./protocol.ts";
 import { type Backlog, type HistoryStore, MemoryHistory } from "./history.ts";
+import { type Rate, TokenBucket } from "./limits.ts";
 import { checkMessage, checkNick, nickKey } from "./text.ts";
 
 /** A connection as the room sees it: something that can be sent events and closed. */
@@ -40,7 +41,12 @@ export interface RoomOptions {
   now?: () => number;
   /** Makes the secret that lets a member reclaim its seat. @default {crypto.randomUUID} */
   newToken?: () => string;
+  /** How fast a member may say, whisper or rename. @default {{ burst: 10, perSecond: 2 }} */
+  flood?: Rate;
 }
+
+/** Refusals in a row, for sending too fast, after which a member is disconnected. */
+export const FLOOD_STRIKES = 20;
 
 /** The nickname that operator messages come from; nobody else can take it. */
 export const SERVER_NICK = "server";
@@ -62,6 +68,10 @@ interface Seat {
   privates: ChatMessage[];
   /** The highest id among private messages dropped from `privates`. */
   privatesDroppedTo: number;
+  /** Flood control for what the member sends. */
+  bucket: TokenBucket;
+  /** Refusals for flooding since the last accepted action. */
+  strikes: number;
 }
 
 /** Called with every event everyone in the room can see. */
@@ -75,6 +85,7 @@ export class Room {
   readonly #historyLimit: number;
   readonly #now: () => number;
   readonly #newToken: () => string;
+  readonly #flood: Rate;
   readonly #observers = new Set<RoomObserver>();
   #closed = false;
 
@@ -83,6 +94,7 @@ export class Room {
     this.#history = options.history ?? new MemoryHistory();
     this.#now = options.now ?? Date.now;
     this.#newToken = options.newToken ?? (() => crypto.randomUUID());
+    this.#flood = options.flood ?? { burst: 10, perSecond: 2 };
   }
 
   /** Number of members who have joined. */
@@ -114,9 +126,11 @@ export class Room {
     if (message.type === "join") {
       return this.join(member, message.nick, message.token, message.since);
     }
-    if (!this.#seats.has(member)) {
+    const seat = this.#seats.get(member);
+    if (!seat) {
       return this.#refuse(member, "not_joined", 'Join first: send {"type":"join","nick":"..."}.');
     }
+    if (message.type !== "who" && message.type !== "history" && !this.#allow(seat)) return false;
     switch (message.type) {
       case "say":
         return this.say(member, message.text);
@@ -185,6 +199,8 @@ export class Room {
       token: ghost?.token ?? this.#newToken(),
       privates: ghost?.privates ?? [],
       privatesDroppedTo: ghost?.privatesDroppedTo ?? 0,
+      bucket: ghost?.bucket ?? new TokenBucket(this.#flood, this.#now),
+      strikes: 0,
     };
     this.#seats.set(member, seat);
     this.#byKey.set(seat.key, seat);
@@ -332,6 +348,34 @@ export class Room {
       console.error(`room: cannot read the history: ${e instanceof Error ? e.message : e}`);
       return undefined;
     }
+  }
+
+  /**
+   * Flood control: true if the member may act now. Otherwise it is told to
+   * slow down, and after {@linkcode FLOOD_STRIKES} refusals in a row it is
+   * disconnected.
+   */
+  #allow(seat: Seat): boolean {
+    if (seat.bucket.take()) {
+      seat.strikes = 0;
+      return true;
+    }
+    if (++seat.strikes >= FLOOD_STRIKES) {
+      this.#deliver(seat.member, {
+        type: "notice",
+        ts: this.#now(),
+        text: "Disconnected for flooding.",
+      });
+      this.leave(seat.member, "flooding");
+      seat.member.close();
+      return false;
+    }
+    const wait = Math.max(1, Math.ceil(seat.bucket.wait() / 1000));
+    return this.#refuse(
+      seat.member,
+      "rate_limited",
+      `You are sending too fast. Slow down (next in ${wait} s); that line was not sent.`,
+    );
   }
 
   /** Returns the nickname to use, or refuses and returns undefined. */

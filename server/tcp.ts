@@ -13,6 +13,7 @@
 import { parseCommandLine } from "./commands.ts";
 import { within } from "./deadline.ts";
 import type { ServerEvent } from "./protocol.ts";
+import type { ConnectionLimits } from "./limits.ts";
 import type { Member, Room } from "./room.ts";
 import { helpLines, memberList, renderEvent } from "./terminal.ts";
 import { TelnetFilter } from "./telnet.ts";
@@ -24,6 +25,8 @@ export interface TcpOptions {
   hostname: string;
   /** Port to listen on; 0 picks a free one. */
   port: number;
+  /** Open connections, shared with the WebSocket side. */
+  limits: ConnectionLimits;
 }
 
 /** A running TCP listener. */
@@ -55,9 +58,17 @@ export function serveTcp(room: Room, options: TcpOptions): TcpServer {
         await new Promise((resolve) => setTimeout(resolve, ACCEPT_RETRY_MS));
         continue;
       }
+      const release = options.limits.open(conn.remoteAddr.hostname);
+      if (typeof release === "string") {
+        refuse(conn, release);
+        continue;
+      }
       const session = new TerminalMember(conn, room);
       sessions.add(session);
-      session.done.then(() => sessions.delete(session));
+      session.done.then(() => {
+        sessions.delete(session);
+        release();
+      });
     }
   })();
   let closing: Promise<void> | undefined;
@@ -298,6 +309,13 @@ class TerminalMember implements Member {
       if (!(e instanceof Deno.errors.BadResource)) throw e;
     }
   }
+}
+
+/** Tells a connection over the limits why, and closes it, without waiting on it. */
+function refuse(conn: Deno.TcpConn, why: string): void {
+  conn.write(encoder.encode(`! ${why}${CRLF}`))
+    .catch(() => {})
+    .finally(() => conn.close());
 }
 
 function concat(chunks: Uint8Array[]): Uint8Array {

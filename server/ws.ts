@@ -10,6 +10,7 @@
  */
 
 import { encodeFrame, parseClientMessage, type ServerEvent } from "./protocol.ts";
+import type { ConnectionLimits } from "./limits.ts";
 import type { Member, Room } from "./room.ts";
 import { FRAME_MAX } from "./text.ts";
 
@@ -28,23 +29,38 @@ export interface WebSocketEndpoint {
    * Upgrades a request; the socket becomes a member once it joins. Throws
    * TypeError if the request lacks what an upgrade needs.
    */
-  upgrade(request: Request): Response;
+  upgrade(request: Request, address: string): Response;
   /** Closes every socket, joined or not, and waits until they are closed. */
   close(): Promise<void>;
 }
 
 /** Creates the WebSocket endpoint for `room`. */
-export function webSocketEndpoint(room: Room): WebSocketEndpoint {
+export function webSocketEndpoint(room: Room, limits: ConnectionLimits): WebSocketEndpoint {
   const open = new Map<WebMember, Promise<void>>();
   return {
-    upgrade(request) {
+    upgrade(request, address) {
       const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: IDLE_TIMEOUT_S });
+      const release = limits.open(address);
+      if (typeof release === "string") {
+        // Upgraded only to say why: a page cannot read an HTTP refusal.
+        socket.onopen = () => {
+          socket.send(encodeFrame([{
+            type: "error",
+            code: "too_many_connections",
+            message: release,
+            fatal: true,
+          }]));
+          socket.close(1008, "too many connections");
+        };
+        return response;
+      }
       const member = new WebMember(socket, () => room.leave(member, "too slow: stopped reading"));
       const { promise, resolve } = Promise.withResolvers<void>();
       open.set(member, promise);
       socket.onmessage = (e) => receive(room, member, e.data);
       socket.onclose = (e) => {
         open.delete(member);
+        release();
         // A closing handshake means the page was closed or left on purpose.
         room.leave(member, e.wasClean ? "quit" : "connection lost");
         resolve();

@@ -10,18 +10,22 @@ function errorOf(args: string[]): string {
   return result.message;
 }
 
+const DEFAULTS = {
+  host: "127.0.0.1",
+  port: 8000,
+  tcpPort: 2323,
+  db: "chat.db",
+  history: 100,
+  keep: 10000,
+  floodBurst: 10,
+  floodRate: 2,
+  maxPerIp: 20,
+  maxClients: 1000,
+  allowOrigins: [],
+};
+
 Deno.test("parseConfig() uses the defaults without flags", () => {
-  assert.deepEqual(parseConfig([]), {
-    kind: "run",
-    config: {
-      host: "127.0.0.1",
-      port: 8000,
-      tcpPort: 2323,
-      db: "chat.db",
-      history: 100,
-      keep: 10000,
-    },
-  });
+  assert.deepEqual(parseConfig([]), { kind: "run", config: DEFAULTS });
 });
 
 Deno.test("parseConfig() reads every flag", () => {
@@ -37,6 +41,17 @@ Deno.test("parseConfig() reads every flag", () => {
       "--history",
       "20",
       "--keep=500",
+      "--flood-burst",
+      "5",
+      "--flood-rate",
+      "1",
+      "--max-per-ip",
+      "3",
+      "--max-clients",
+      "50",
+      "--allow-origin",
+      "https://chat.example.com",
+      "--allow-origin=http://localhost:3000",
     ]),
     {
       kind: "run",
@@ -47,6 +62,11 @@ Deno.test("parseConfig() reads every flag", () => {
         db: ":memory:",
         history: 20,
         keep: 500,
+        floodBurst: 5,
+        floodRate: 1,
+        maxPerIp: 3,
+        maxClients: 50,
+        allowOrigins: ["https://chat.example.com", "http://localhost:3000"],
       },
     },
   );
@@ -55,8 +75,18 @@ Deno.test("parseConfig() reads every flag", () => {
 Deno.test("parseConfig() accepts port 0 for both listeners", () => {
   assert.deepEqual(parseConfig(["--port", "0", "--tcp-port", "0"]), {
     kind: "run",
-    config: { host: "127.0.0.1", port: 0, tcpPort: 0, db: "chat.db", history: 100, keep: 10000 },
+    config: { ...DEFAULTS, port: 0, tcpPort: 0 },
   });
+});
+
+Deno.test("parseConfig() refuses bad limits and origins, naming the flag", () => {
+  assert.match(errorOf(["--flood-burst", "0"]), /^--flood-burst must be a whole number/);
+  assert.match(errorOf(["--flood-rate", "x"]), /^--flood-rate/);
+  assert.match(errorOf(["--max-per-ip", "-3"]), /--max-per-ip/);
+  assert.match(errorOf(["--max-clients", "0"]), /^--max-clients/);
+  for (const bad of ["chat.example.com", "ftp://x.test", "https://x.test/path", "*"]) {
+    assert.match(errorOf(["--allow-origin", bad]), /^--allow-origin must be an origin/, bad);
+  }
 });
 
 Deno.test("parseConfig() accepts port 65535", () => {

@@ -29,12 +29,18 @@ export type Listening = Pick<ChatServer, "http" | "tcp">;
 /** What {@linkcode withServerUsing} sets besides the addresses. */
 export type ServerOptions = Omit<ChatOptions, "host" | "port" | "tcpPort">;
 
+/**
+ * Flood control that never bites: most tests send faster than a person
+ * types. Tests of flood control pass their own rate.
+ */
+export const UNLIMITED = { burst: 1e9, perSecond: 1e9 } as const;
+
 /** Runs `fn` against a fresh server on free ports, and shuts it down after. */
 export async function withServer(
   fn: (server: ChatServer) => Promise<void>,
   assets?: Assets,
 ): Promise<void> {
-  const server = startChat({ host: "127.0.0.1", port: 0, tcpPort: 0 }, assets);
+  const server = startChat({ host: "127.0.0.1", port: 0, tcpPort: 0, flood: UNLIMITED }, assets);
   try {
     await fn(server);
   } finally {
@@ -50,7 +56,13 @@ export async function withServerUsing(
   options: ServerOptions,
   fn: (server: ChatServer) => Promise<void>,
 ): Promise<void> {
-  const server = startChat({ host: "127.0.0.1", port: 0, tcpPort: 0, ...options });
+  const server = startChat({
+    host: "127.0.0.1",
+    port: 0,
+    tcpPort: 0,
+    flood: UNLIMITED,
+    ...options,
+  });
   try {
     await fn(server);
   } finally {

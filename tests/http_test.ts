@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { loadAssets } from "../server/assets.ts";
-import { httpUrl, TcpClient, withServer } from "./helpers.ts";
+import { httpUrl, TcpClient, withServer, withServerUsing } from "./helpers.ts";
 
 /** Checks the headers every response carries. */
 function assertSecurityHeaders(response: Response): void {
@@ -147,5 +147,12 @@ Deno.test("createHandler() refuses a WebSocket upgrade from another origin with 
     assert.match(await upgradeFrom(server, own), /^HTTP\/1\.1 101 /);
     // Clients that are not browsers send no Origin at all.
     assert.match(await upgradeFrom(server, null), /^HTTP\/1\.1 101 /);
+  });
+});
+
+Deno.test("createHandler() lets pages from an --allow-origin origin open /ws", async () => {
+  await withServerUsing({ allowOrigins: ["https://chat.example.com"] }, async (server) => {
+    assert.match(await upgradeFrom(server, "https://chat.example.com"), /^HTTP\/1\.1 101 /);
+    assert.match(await upgradeFrom(server, "https://evil.example.com"), /^HTTP\/1\.1 403 /);
   });
 });

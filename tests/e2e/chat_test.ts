@@ -10,7 +10,7 @@ import { type ChatServer, startChat } from "../../server/app.ts";
 import { type Assets, loadAssets } from "../../server/assets.ts";
 import type { HistoryStore } from "../../server/history.ts";
 import { SqliteHistory } from "../../server/store.ts";
-import { connectTcp, httpUrl } from "../helpers.ts";
+import { connectTcp, httpUrl, UNLIMITED } from "../helpers.ts";
 import { type Browser, join, launch, logLines, openPage, say, seen } from "./browser.ts";
 
 // Built inside the first test, not at import: esbuild's helper process must
@@ -20,7 +20,7 @@ let assets: Assets | undefined;
 async function start(port = 0, history?: HistoryStore): Promise<ChatServer> {
   assets ??= await loadAssets();
   return startChat(
-    { host: "127.0.0.1", port, tcpPort: 0, ...(history ? { history } : {}) },
+    { host: "127.0.0.1", port, tcpPort: 0, flood: UNLIMITED, ...(history ? { history } : {}) },
     assets,
   );
 }

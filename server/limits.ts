@@ -1,0 +1,95 @@
+/**
+ * Limits that keep one client from spoiling the room for the others: a token
+ * bucket for how fast a member may act, and a counter of open connections,
+ * per address and in total. Pure: the clock is passed in.
+ *
+ * @module
+ */
+
+/** Settings for {@linkcode TokenBucket}. */
+export interface Rate {
+  /** Actions allowed at once, after a quiet spell. */
+  burst: number;
+  /** Actions allowed per second, sustained. */
+  perSecond: number;
+}
+
+/** Flood control: `burst` actions at once, then `perSecond` on average. */
+export class TokenBucket {
+  readonly #rate: Rate;
+  readonly #now: () => number;
+  #tokens: number;
+  #at: number;
+
+  constructor(rate: Rate, now: () => number) {
+    this.#rate = rate;
+    this.#now = now;
+    this.#tokens = rate.burst;
+    this.#at = now();
+  }
+
+  /** Takes a token if there is one. */
+  take(): boolean {
+    const now = this.#now();
+    const { burst, perSecond } = this.#rate;
+    this.#tokens = Math.min(burst, this.#tokens + ((now - this.#at) / 1000) * perSecond);
+    this.#at = now;
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
+  }
+
+  /** Milliseconds until the next token. */
+  wait(): number {
+    return Math.max(0, Math.ceil(((1 - this.#tokens) / this.#rate.perSecond) * 1000));
+  }
+}
+
+/** Settings for {@linkcode ConnectionLimits}. */
+export interface ConnectionCaps {
+  /** Open connections allowed from one address. */
+  perAddress: number;
+  /** Open connections allowed in all. */
+  total: number;
+}
+
+/** Counts open connections, both transports together. */
+export class ConnectionLimits {
+  readonly #caps: ConnectionCaps;
+  readonly #byAddress = new Map<string, number>();
+  #total = 0;
+
+  constructor(caps: ConnectionCaps) {
+    this.#caps = caps;
+  }
+
+  /** Open connections now. */
+  get total(): number {
+    return this.#total;
+  }
+
+  /**
+   * Counts a new connection from `address`. Returns a function that releases
+   * it (idempotent), or a sentence for the client saying why it is refused.
+   */
+  open(address: string): (() => void) | string {
+    const mine = this.#byAddress.get(address) ?? 0;
+    if (this.#total >= this.#caps.total) {
+      return `The server is full (${this.#caps.total} connections). Try again later.`;
+    }
+    if (mine >= this.#caps.perAddress) {
+      return `Too many connections from your address (at most ${this.#caps.perAddress}).`;
+    }
+    this.#byAddress.set(address, mine + 1);
+    this.#total++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.#total--;
+      const left = (this.#byAddress.get(address) ?? 1) - 1;
+      if (left === 0) this.#byAddress.delete(address);
+      else this.#byAddress.set(address, left);
+    };
+  }
+}

@@ -1,0 +1,129 @@
+import assert from "node:assert/strict";
+import { ConnectionLimits, TokenBucket } from "../server/limits.ts";
+import type { ServerEvent } from "../server/protocol.ts";
+import { FLOOD_STRIKES, type Member, Room } from "../server/room.ts";
+import { connectTcp, TcpClient, withServerUsing, WsClient } from "./helpers.ts";
+
+Deno.test("TokenBucket.take() allows a burst, then the sustained rate", () => {
+  const clock = { t: 0 };
+  const bucket = new TokenBucket({ burst: 3, perSecond: 2 }, () => clock.t);
+  assert.deepEqual([bucket.take(), bucket.take(), bucket.take(), bucket.take()], [
+    true,
+    true,
+    true,
+    false,
+  ]);
+  assert.equal(bucket.wait(), 500);
+  clock.t = 499;
+  assert.equal(bucket.take(), false);
+  clock.t = 1000; // 1 s after the burst: two tokens back
+  assert.deepEqual([bucket.take(), bucket.take(), bucket.take()], [true, true, false]);
+  clock.t = 60_000; // a long pause refills only up to the burst
+  assert.deepEqual([bucket.take(), bucket.take(), bucket.take(), bucket.take()], [
+    true,
+    true,
+    true,
+    false,
+  ]);
+});
+
+Deno.test("ConnectionLimits.open() caps per address and in total, and release frees once", () => {
+  const limits = new ConnectionLimits({ perAddress: 2, total: 3 });
+  const a1 = limits.open("10.0.0.1");
+  const a2 = limits.open("10.0.0.1");
+  assert.equal(typeof a1, "function");
+  assert.equal(typeof a2, "function");
+  assert.match(String(limits.open("10.0.0.1")), /Too many connections from your address/);
+  const b1 = limits.open("10.0.0.2");
+  assert.equal(typeof b1, "function");
+  assert.match(String(limits.open("10.0.0.3")), /server is full/);
+  if (typeof a1 !== "function") throw new TypeError("expected a release");
+  a1();
+  a1(); // idempotent: frees one slot, not two
+  assert.equal(limits.total, 2);
+  assert.equal(typeof limits.open("10.0.0.1"), "function");
+  assert.match(String(limits.open("10.0.0.4")), /server is full/);
+});
+
+class FakeMember implements Member {
+  readonly events: ServerEvent[] = [];
+  closed = 0;
+  constructor(readonly via: "web" | "terminal" = "web") {}
+  send(event: ServerEvent): void {
+    this.events.push(event);
+  }
+  close(): void {
+    this.closed++;
+  }
+  codes(): string[] {
+    return this.events.flatMap((e) => e.type === "error" ? [e.code] : []);
+  }
+}
+
+Deno.test("Room.handle() refuses messages and renames over the rate, then disconnects a flooder", () => {
+  const clock = { t: 0 };
+  const room = new Room({ now: () => clock.t, flood: { burst: 2, perSecond: 1 } });
+  const alice = new FakeMember();
+  const bob = new FakeMember();
+  room.join(alice, "alice");
+  room.join(bob, "bob");
+  assert.equal(room.handle(alice, { type: "say", text: "one" }), true);
+  assert.equal(room.handle(alice, { type: "nick", nick: "alice2" }), true);
+  assert.equal(room.handle(alice, { type: "say", text: "three" }), false);
+  assert.deepEqual(alice.codes(), ["rate_limited"]);
+  // Asking who is here is not limited.
+  assert.equal(room.handle(alice, { type: "who" }), true);
+  // Others are unaffected.
+  assert.equal(room.handle(bob, { type: "say", text: "bob speaks" }), true);
+  clock.t = 1000;
+  assert.equal(room.handle(alice, { type: "msg", to: "bob", text: "later" }), true);
+  for (let i = 0; i < FLOOD_STRIKES; i++) room.handle(alice, { type: "say", text: `spam ${i}` });
+  assert.equal(alice.closed, 1);
+  assert.deepEqual(room.members().map((m) => m.nick), ["bob"]);
+  const left = bob.events.find((e) => e.type === "leave");
+  assert.equal(left?.type === "leave" && left.reason, "flooding");
+  const texts = bob.events.flatMap((e) => e.type === "message" ? [e.text] : []);
+  assert.deepEqual(texts, ["one", "bob speaks", "later"]);
+});
+
+Deno.test("serveTcp() tells a terminal over the per-address limit why, and lets the others be", async () => {
+  await withServerUsing({ caps: { perAddress: 2, total: 100 } }, async (server) => {
+    await using a = await connectTcp(server, "a");
+    await using b = await connectTcp(server, "b");
+    await using c = await TcpClient.open(server);
+    assert.match(
+      await c.readUntil("!"),
+      /^! Too many connections from your address \(at most 2\)\.$/,
+    );
+    await c.readToEnd();
+    assert.equal(c.eof, true);
+    // A web client from the same address is counted too.
+    await using w = await WsClient.open(server);
+    const refusal = await w.next("error");
+    assert.deepEqual([refusal.code, refusal.fatal], ["too_many_connections", true]);
+    await w.closed;
+    // Once one leaves, there is room again.
+    await a.close();
+    await b.readUntil("-- a left");
+    await using d = await TcpClient.open(server);
+    await d.readUntil("Your nickname: ");
+  });
+});
+
+Deno.test("serveTcp() refuses a terminal flooding the room and keeps the others chatting", async () => {
+  await withServerUsing({ flood: { burst: 3, perSecond: 1 } }, async (server) => {
+    await using flooder = await connectTcp(server, "flooder");
+    await using calm = await connectTcp(server, "calm");
+    await flooder.write("a\nb\nc\nd\n");
+    assert.match(await flooder.readUntil("too fast"), /^! You are sending too fast/);
+    await calm.readUntil("<flooder> c");
+    await calm.send("still here");
+    await flooder.readUntil("<calm> still here");
+    const seen = calm.lines.filter((l) => l.includes("<flooder>"));
+    assert.deepEqual(seen.map((l) => l.replace(/^\[\d\d:\d\d\] /, "")), [
+      "<flooder> a",
+      "<flooder> b",
+      "<flooder> c",
+    ]);
+  });
+});
