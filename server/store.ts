@@ -58,6 +58,9 @@ export class SqliteHistory implements HistoryStore {
   readonly #after: StatementSync;
   readonly #countAfter: StatementSync;
   readonly #setMeta: StatementSync;
+  readonly #trimEdge: StatementSync;
+  readonly #trimBatch: StatementSync;
+  readonly #trimDelete: StatementSync;
   #next: number;
   #reserved: number;
   #trimmedTo: number;
@@ -95,6 +98,13 @@ export class SqliteHistory implements HistoryStore {
       );
       this.#countAfter = this.#db.prepare("SELECT count(*) AS n FROM messages WHERE id > ?");
       this.#setMeta = this.#db.prepare("UPDATE meta SET value = ? WHERE key = ?");
+      this.#trimEdge = this.#db.prepare(
+        "SELECT id FROM messages ORDER BY id DESC LIMIT 1 OFFSET ?",
+      );
+      this.#trimBatch = this.#db.prepare(
+        "SELECT max(id) AS n FROM (SELECT id FROM messages WHERE id <= ? ORDER BY id LIMIT ?)",
+      );
+      this.#trimDelete = this.#db.prepare("DELETE FROM messages WHERE id <= ?");
       const maxId = int(this.#db.prepare("SELECT max(id) AS n FROM messages").get()?.n ?? 0);
       this.#reserved = Math.max(this.#meta("reserved_id"), maxId);
       this.#next = this.#reserved + 1;
@@ -171,14 +181,10 @@ export class SqliteHistory implements HistoryStore {
    * call: after `keep` is lowered, the backlog goes over many appends.
    */
   #trim(): void {
-    const edge = this.#db.prepare("SELECT id FROM messages ORDER BY id DESC LIMIT 1 OFFSET ?")
-      .get(this.#keep);
+    const edge = this.#trimEdge.get(this.#keep);
     if (edge === undefined) return;
-    const batch = this.#db.prepare(
-      "SELECT max(id) AS n FROM (SELECT id FROM messages WHERE id <= ? ORDER BY id LIMIT ?)",
-    ).get(int(edge.id), TRIM_BATCH);
-    const cut = int(batch?.n ?? 0);
-    this.#db.prepare("DELETE FROM messages WHERE id <= ?").run(cut);
+    const cut = int(this.#trimBatch.get(int(edge.id), TRIM_BATCH)?.n ?? 0);
+    this.#trimDelete.run(cut);
     this.#trimmedTo = Math.max(this.#trimmedTo, cut);
     this.#setMeta.run(this.#trimmedTo, "trimmed_to");
   }
