@@ -12,6 +12,7 @@ import { startChat } from "./server/app.ts";
 import { loadAssets } from "./server/assets.ts";
 import { parseConfig } from "./server/config.ts";
 import { runConsole } from "./server/console.ts";
+import { createLogger, errorText } from "./server/log.ts";
 import { SqliteHistory, StoreError } from "./server/store.ts";
 
 async function main(args: string[]): Promise<void> {
@@ -33,6 +34,11 @@ async function main(args: string[]): Promise<void> {
     console.error(`chat: --db ${config.db}: ${e.message}`);
     Deno.exit(1);
   }
+  let tls;
+  if (config.tls) {
+    tls = { cert: readPem("--cert", config.tls.cert), key: readPem("--key", config.tls.key) };
+  }
+  const log = createLogger({ level: config.logLevel });
   const assets = await loadAssets();
   let server;
   try {
@@ -45,9 +51,16 @@ async function main(args: string[]): Promise<void> {
       flood: { burst: config.floodBurst, perSecond: config.floodRate },
       caps: { perAddress: config.maxPerIp, total: config.maxClients },
       allowOrigins: config.allowOrigins,
+      registrationMs: config.joinTimeout * 1000,
+      log,
+      ...(tls ? { tls } : {}),
     }, assets);
   } catch (e) {
     const { host, port, tcpPort } = config;
+    if (tls && e instanceof Error && /certificate|private key|pem|tls/i.test(e.message)) {
+      console.error(`chat: --cert/--key: cannot use them (${e.message})`);
+      Deno.exit(1);
+    }
     if (e instanceof Deno.errors.AddrInUse || e instanceof Deno.errors.PermissionDenied) {
       console.error(`chat: cannot listen on ${host} port ${port} or ${tcpPort}: ${e.message}`);
       Deno.exit(1);
@@ -57,20 +70,30 @@ async function main(args: string[]): Promise<void> {
     console.error(`chat: --host ${host}: cannot listen there (${e.message})`);
     Deno.exit(2);
   }
-  const web = `http://${urlHost(server.http.hostname)}:${server.http.port}/`;
+  const scheme = tls ? "https" : "http";
+  const web = `${scheme}://${urlHost(server.http.hostname)}:${server.http.port}/`;
   const tcpHost = displayHost(server.tcp.hostname);
   console.log(`chat: page      ${web}`);
   console.log(
-    `chat: terminal  nc ${tcpHost} ${server.tcp.port}   (or: telnet ${tcpHost} ${server.tcp.port})`,
+    tls
+      ? `chat: terminal  openssl s_client -quiet -connect ${urlHost(tcpHost)}:${server.tcp.port}`
+      : `chat: terminal  nc ${tcpHost} ${server.tcp.port}   (or: telnet ${tcpHost} ${server.tcp.port})`,
   );
-  console.log(`chat: health    ${web}healthz`);
+  console.log(`chat: health    ${web}healthz   metrics ${web}metrics`);
+  log.info("started", {
+    http: `${server.http.hostname}:${server.http.port}`,
+    tcp: `${server.tcp.hostname}:${server.tcp.port}`,
+    tls: tls !== undefined,
+    db: config.db,
+  });
 
   let stopping = false;
   const stop = async () => {
     if (stopping) return;
     stopping = true;
-    console.log("chat: shutting down");
+    log.info("shutting down");
     await server.shutdown();
+    log.info("stopped");
     Deno.exit(0);
   };
   Deno.addSignalListener("SIGINT", stop);
@@ -79,6 +102,18 @@ async function main(args: string[]): Promise<void> {
   if (Deno.stdin.isTerminal()) {
     console.log("chat: type here to talk to the room as server; /help for commands");
     await runConsole(server.room, Deno.stdin.readable, (line) => console.log(line));
+  }
+}
+
+/** The contents of a PEM file named by `flag`; exits with one line if it cannot be read. */
+function readPem(flag: string, path: string): string {
+  try {
+    const text = Deno.readTextFileSync(path);
+    if (!text.includes("-----BEGIN ")) throw new Error("not a PEM file");
+    return text;
+  } catch (e) {
+    console.error(`chat: ${flag} ${path}: ${errorText(e)}`);
+    Deno.exit(1);
   }
 }
 

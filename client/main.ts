@@ -392,4 +392,5 @@ try {
 }
 ui.chatView.hidden = true;
 ui.nick.focus();
-link.connect();
+// The socket opens when a nickname is given: the server closes one that
+// does not join within its join timeout.

@@ -12,13 +12,17 @@ import { type HistoryStore, MemoryHistory } from "./history.ts";
 import { type ConnectionCaps, ConnectionLimits, type Rate } from "./limits.ts";
 import { within } from "./deadline.ts";
 import { createHandler } from "./http.ts";
+import { type Logger, SILENT } from "./log.ts";
+import { Metrics } from "./metrics.ts";
 import { Room } from "./room.ts";
-import { serveTcp } from "./tcp.ts";
-import { webSocketEndpoint } from "./ws.ts";
+import { serveTcp, type TcpServer } from "./tcp.ts";
+import { type WebSocketEndpoint, webSocketEndpoint } from "./ws.ts";
 
 /** A running chat service. */
 export interface ChatServer {
   readonly room: Room;
+  /** What `/metrics` serves. */
+  readonly metrics: Metrics;
   /** Where the page and `/ws` are served. */
   readonly http: Deno.NetAddr;
   /** Where `nc`/`telnet` connect. */
@@ -46,19 +50,41 @@ export type ChatOptions = Pick<Config, "host" | "port" | "tcpPort"> & {
   caps?: ConnectionCaps;
   /** Origins besides the server's own whose pages may open `/ws`. */
   allowOrigins?: readonly string[];
+  /** How long a new connection may take to join. @default {60_000} */
+  registrationMs?: number;
+  /** Certificate chain and key (PEM): serve HTTPS/WSS and TLS on the terminal port. */
+  tls?: Deno.TlsCertifiedKeyPem;
+  /** Where log lines go. @default {SILENT} */
+  log?: Logger;
 };
 
 /** Starts both listeners for one room. */
 export function startChat(config: ChatOptions, assets: Assets = new Map()): ChatServer {
   const history = config.history ?? new MemoryHistory();
+  const metrics = new Metrics();
+  const log = config.log ?? SILENT;
   const room = new Room({
     history,
     historyLimit: config.historyLimit ?? 100,
+    metrics,
+    log,
     ...(config.flood ? { flood: config.flood } : {}),
   });
   const limits = new ConnectionLimits(config.caps ?? { perAddress: 20, total: 1000 });
-  const tcp = serveTcp(room, { hostname: config.host, port: config.tcpPort, limits });
-  const ws = webSocketEndpoint(room, limits);
+  const shared = {
+    metrics,
+    log,
+    ...(config.registrationMs !== undefined ? { registrationMs: config.registrationMs } : {}),
+  };
+  const tcp = serveTcp(room, {
+    hostname: config.host,
+    port: config.tcpPort,
+    limits,
+    ...shared,
+    ...(config.tls ? { tls: config.tls } : {}),
+  });
+  const ws = webSocketEndpoint(room, limits, shared);
+  watchGauges(metrics, room, history, tcp, ws);
   let ready = false;
   let http: Deno.HttpServer<Deno.NetAddr>;
   try {
@@ -66,10 +92,13 @@ export function startChat(config: ChatOptions, assets: Assets = new Map()): Chat
       hostname: config.host,
       port: config.port,
       onListen: () => {},
+      ...(config.tls ?? {}),
       handler: createHandler({
         assets,
         ws,
         ready: () => ready,
+        metrics,
+        log,
         ...(config.allowOrigins ? { allowOrigins: config.allowOrigins } : {}),
       }),
     });
@@ -82,6 +111,7 @@ export function startChat(config: ChatOptions, assets: Assets = new Map()): Chat
   let stopping: Promise<void> | undefined;
   return {
     room,
+    metrics,
     http: http.addr,
     tcp: tcp.addr,
     shutdown(reason = "The server is shutting down.") {
@@ -95,4 +125,57 @@ export function startChat(config: ChatOptions, assets: Assets = new Map()): Chat
       return stopping;
     },
   };
+}
+
+/** Registers what `/metrics` reads at each scrape. */
+function watchGauges(
+  metrics: Metrics,
+  room: Room,
+  history: HistoryStore,
+  tcp: TcpServer,
+  ws: WebSocketEndpoint,
+): void {
+  const perTransport = (web: number, terminal: number) => [
+    { labels: { transport: "web" }, value: web },
+    { labels: { transport: "terminal" }, value: terminal },
+  ];
+  metrics.gauge("chat_members", "Members in the room, by transport.", () => {
+    const members = room.members();
+    const web = members.filter((m) => m.via === "web").length;
+    return perTransport(web, members.length - web);
+  });
+  metrics.gauge(
+    "chat_connections",
+    "Open connections, joined or not, by transport.",
+    () => perTransport(ws.connections, tcp.connections),
+  );
+  metrics.gauge(
+    "chat_queued_bytes",
+    "Bytes waiting to be sent to members, in all, by transport.",
+    () => perTransport(ws.queued().total, tcp.queued().total),
+  );
+  metrics.gauge(
+    "chat_queued_bytes_max",
+    "Bytes waiting to be sent to the one member with the most, by transport.",
+    () => perTransport(ws.queued().max, tcp.queued().max),
+  );
+  metrics.gauge("chat_last_message_id", "The last message id handed out.", () => {
+    try {
+      return history.lastId();
+    } catch {
+      return NaN;
+    }
+  });
+  const started = Date.now() / 1000;
+  metrics.gauge("process_start_time_seconds", "When the server started.", () => started);
+  metrics.gauge(
+    "process_resident_memory_bytes",
+    "Resident memory of the server process.",
+    () => Deno.memoryUsage().rss,
+  );
+  metrics.gauge(
+    "process_heap_used_bytes",
+    "JavaScript heap in use.",
+    () => Deno.memoryUsage().heapUsed,
+  );
 }

@@ -6,6 +6,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { LOG_LEVELS, type LogLevel } from "./log.ts";
 
 /** Everything the server is told at start. */
 export interface Config {
@@ -31,6 +32,12 @@ export interface Config {
   maxClients: number;
   /** Origins besides the server's own whose pages may use `/ws`. @default {[]} */
   allowOrigins: string[];
+  /** Seconds a new connection may take to join before it is closed. @default {60} */
+  joinTimeout: number;
+  /** Least severe log lines written. @default {"info"} */
+  logLevel: LogLevel;
+  /** PEM certificate chain and key files: serve TLS on both ports. */
+  tls?: { cert: string; key: string };
 }
 
 /** The result of {@linkcode parseConfig}. */
@@ -58,6 +65,10 @@ Flags:
   --max-clients N   open connections in all (default 1000)
   --allow-origin O  also let pages from origin O (https://host[:port]) use /ws;
                     repeatable (the server's own origin is always allowed)
+  --join-timeout S  seconds a new connection may take to join (default 60)
+  --log-level L     error, warn, info or debug (default info); logs go to stdout
+  --cert FILE       PEM certificate chain: serve HTTPS/WSS, and TLS on the
+  --key FILE        terminal port, with this key (give both)
   --help            show this text
 `;
 
@@ -81,6 +92,10 @@ export function parseConfig(args: readonly string[]): ConfigResult {
         "max-per-ip": { type: "string" },
         "max-clients": { type: "string" },
         "allow-origin": { type: "string", multiple: true },
+        "join-timeout": { type: "string" },
+        "log-level": { type: "string" },
+        cert: { type: "string" },
+        key: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -90,6 +105,7 @@ export function parseConfig(args: readonly string[]): ConfigResult {
   }
   if (values.help) return { kind: "help", text: USAGE };
   try {
+    const tls = pair(values.cert, values.key);
     return {
       kind: "run",
       config: {
@@ -104,6 +120,9 @@ export function parseConfig(args: readonly string[]): ConfigResult {
         maxPerIp: count("--max-per-ip", values["max-per-ip"], 20, 1, 1_000_000),
         maxClients: count("--max-clients", values["max-clients"], 1000, 1, 10_000_000),
         allowOrigins: (values["allow-origin"] ?? []).map(origin),
+        joinTimeout: count("--join-timeout", values["join-timeout"], 60, 1, 86_400),
+        logLevel: level(values["log-level"]),
+        ...(tls ? { tls } : {}),
       },
     };
   } catch (e) {
@@ -146,6 +165,27 @@ function count(
     );
   }
   return n;
+}
+
+function level(value: string | undefined): LogLevel {
+  if (value === undefined) return "info";
+  const found = LOG_LEVELS.find((l) => l === value);
+  if (found === undefined) {
+    throw new FlagError(
+      `--log-level must be one of ${LOG_LEVELS.join(", ")}, not ${JSON.stringify(value)}`,
+    );
+  }
+  return found;
+}
+
+function pair(
+  cert: string | undefined,
+  key: string | undefined,
+): { cert: string; key: string } | undefined {
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined) throw new FlagError("--key needs --cert too");
+  if (key === undefined) throw new FlagError("--cert needs --key too");
+  return { cert: nonEmpty("--cert", cert), key: nonEmpty("--key", key) };
 }
 
 function origin(value: string): string {

@@ -1,10 +1,12 @@
 /**
- * HTTP routes: the page and its assets, `/ws`, `/healthz`.
+ * HTTP routes: the page and its assets, `/ws`, `/healthz`, `/metrics`.
  *
  * @module
  */
 
 import type { Assets } from "./assets.ts";
+import { type Logger, SILENT } from "./log.ts";
+import { Metrics, METRICS_CONTENT_TYPE } from "./metrics.ts";
 import type { WebSocketEndpoint } from "./ws.ts";
 
 /** What the handler serves. */
@@ -15,6 +17,10 @@ export interface HttpOptions {
   ready: () => boolean;
   /** Origins besides the server's own whose pages may open `/ws`. */
   allowOrigins?: readonly string[];
+  /** Served at `/metrics`; counts refused origins. @default {new Metrics()} */
+  metrics?: Metrics;
+  /** @default {SILENT} */
+  log?: Logger;
 }
 
 /**
@@ -44,6 +50,8 @@ export function createHandler(
   options: HttpOptions,
 ): (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Response {
   const allowed = new Set(options.allowOrigins ?? []);
+  const metrics = options.metrics ?? new Metrics();
+  const log = options.log ?? SILENT;
   return (request, info) => {
     const url = new URL(request.url);
     if (url.pathname === "/ws") {
@@ -55,7 +63,8 @@ export function createHandler(
       const origin = request.headers.get("origin");
       if (origin !== null && !allowed.has(origin) && !sameOrigin(origin, url)) {
         // Another site's page trying to use a visitor's browser to join.
-        console.error(`http: refused a WebSocket from origin ${JSON.stringify(origin)}`);
+        metrics.refused("cross_origin");
+        log.warn("cross-origin WebSocket refused", { origin, address: info.remoteAddr.hostname });
         return text(403, "Cross-origin WebSocket refused.\n");
       }
       try {
@@ -71,6 +80,9 @@ export function createHandler(
     }
     if (url.pathname === "/healthz") {
       return options.ready() ? text(200, "ok\n") : text(503, "starting\n");
+    }
+    if (url.pathname === "/metrics") {
+      return text(200, metrics.render(), { "content-type": METRICS_CONTENT_TYPE });
     }
     const asset = options.assets.get(url.pathname);
     if (!asset) return text(404, "Not found.\n");

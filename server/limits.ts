@@ -53,6 +53,13 @@ export interface ConnectionCaps {
   total: number;
 }
 
+/**
+ * How long a new connection may take to join (a terminal to give a
+ * nickname, a socket to send `join`) before it is closed, unless told
+ * otherwise: an unregistered connection must not hold a slot for ever.
+ */
+export const REGISTRATION_MS = 60_000;
+
 /** Counts open connections, both transports together. */
 export class ConnectionLimits {
   readonly #caps: ConnectionCaps;

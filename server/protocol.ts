@@ -137,6 +137,7 @@ const ERROR_CODE_LIST = [
   "storage_failed",
   "rate_limited",
   "too_many_connections",
+  "join_timeout",
 ] as const;
 
 /** Every refusal has one of these codes. */

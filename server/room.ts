@@ -19,12 +19,16 @@ import type {
 } from "./protocol.ts";
 import { type Backlog, type HistoryStore, MemoryHistory } from "./history.ts";
 import { type Rate, TokenBucket } from "./limits.ts";
+import { errorText, type Logger, SILENT } from "./log.ts";
+import { Metrics } from "./metrics.ts";
 import { checkMessage, checkNick, nickKey } from "./text.ts";
 
 /** A connection as the room sees it: something that can be sent events and closed. */
 export interface Member {
   /** How the member is connected, shown to others. */
   readonly via: Via;
+  /** Where it connects from, for the log. */
+  readonly address?: string;
   /** Delivers an event. Must not throw and must not block. */
   send(event: ServerEvent): void;
   /** Ends the connection after what was sent. Idempotent. */
@@ -43,6 +47,10 @@ export interface RoomOptions {
   newToken?: () => string;
   /** How fast a member may say, whisper or rename. @default {{ burst: 10, perSecond: 2 }} */
   flood?: Rate;
+  /** Counts what the room does, for `/metrics`. @default {new Metrics()} */
+  metrics?: Metrics;
+  /** Where joins, leaves and failures are logged. @default {SILENT} */
+  log?: Logger;
 }
 
 /** Refusals in a row, for sending too fast, after which a member is disconnected. */
@@ -87,6 +95,8 @@ export class Room {
   readonly #newToken: () => string;
   readonly #flood: Rate;
   readonly #observers = new Set<RoomObserver>();
+  readonly #metrics: Metrics;
+  readonly #log: Logger;
   #closed = false;
 
   constructor(options: RoomOptions = {}) {
@@ -95,6 +105,8 @@ export class Room {
     this.#now = options.now ?? Date.now;
     this.#newToken = options.newToken ?? (() => crypto.randomUUID());
     this.#flood = options.flood ?? { burst: 10, perSecond: 2 };
+    this.#metrics = options.metrics ?? new Metrics();
+    this.#log = options.log ?? SILENT;
   }
 
   /** Number of members who have joined. */
@@ -152,7 +164,7 @@ export class Room {
         try {
           messages = this.#history.recent(count);
         } catch (e) {
-          console.error(`room: cannot read the history: ${e instanceof Error ? e.message : e}`);
+          this.#log.error("cannot read the history", { error: errorText(e) });
           return this.#refuse(member, "storage_failed", "Cannot read the history; try again.");
         }
         this.#deliver(member, { type: "history", messages });
@@ -214,7 +226,13 @@ export class Room {
     if (history.gap) welcome.gap = true;
     this.#deliver(member, welcome);
     if (!this.#seats.has(member)) return false; // its send failed: already gone
-    if (!ghost) this.#publish({ type: "join", ts: this.#now(), nick, via: member.via }, member);
+    const fields = { nick, via: member.via, address: member.address };
+    if (ghost) {
+      this.#log.info("seat taken back", fields);
+    } else {
+      this.#log.info("join", fields);
+      this.#publish({ type: "join", ts: this.#now(), nick, via: member.via }, member);
+    }
     return true;
   }
 
@@ -224,7 +242,10 @@ export class Room {
     if (!seat) return this.#refuse(member, "not_joined", "Join first.");
     const text = checkMessage(raw);
     if (!text.ok) return this.#refuse(member, text.code, text.reason);
-    if (this.#post(seat.nick, text.value, action)) return true;
+    if (this.#post(seat.nick, text.value, action)) {
+      this.#metrics.received[member.via]++;
+      return true;
+    }
     return this.#refuse(member, "storage_failed", "Not sent: the server could not store it.");
   }
 
@@ -259,6 +280,7 @@ export class Room {
       }
       this.#deliver(party.member, event);
     }
+    this.#metrics.received[member.via]++;
     return true;
   }
 
@@ -274,6 +296,7 @@ export class Room {
     seat.nick = nick;
     seat.key = nickKey(nick);
     this.#byKey.set(seat.key, seat);
+    this.#log.info("rename", { from, to: nick });
     this.#publish({ type: "rename", ts: this.#now(), from, to: nick });
     return true;
   }
@@ -282,14 +305,21 @@ export class Room {
    * Removes a member and tells the others why. Idempotent; does not close it.
    * The reason may hold user text (a quit message), so it is cleaned like one.
    */
-  leave(member: Member, why: string): void {
+  leave(member: Member, because: string): void {
     const seat = this.#seats.get(member);
     if (!seat) return;
-    const cleaned = checkMessage(why);
-    const reason = cleaned.ok ? cleaned.value : "quit";
+    const cleaned = checkMessage(because);
+    const why = cleaned.ok ? cleaned.value : "quit";
     this.#seats.delete(member);
     this.#byKey.delete(seat.key);
-    this.#publish({ type: "leave", ts: this.#now(), nick: seat.nick, via: member.via, reason });
+    this.#log.info("leave", { nick: seat.nick, via: member.via, reason: why });
+    this.#publish({
+      type: "leave",
+      ts: this.#now(),
+      nick: seat.nick,
+      via: member.via,
+      reason: why,
+    });
   }
 
   /** Says something to the room as the server operator. */
@@ -303,6 +333,7 @@ export class Room {
     const seat = this.#byKey.get(nickKey(nick.trim()));
     if (!seat) return false;
     const why = reason ? `kicked by the server: ${reason}` : "kicked by the server";
+    this.#metrics.disconnected("kicked");
     this.#deliver(seat.member, { type: "notice", ts: this.#now(), text: `You were ${why}.` });
     this.leave(seat.member, why);
     seat.member.close();
@@ -345,7 +376,7 @@ export class Room {
         gap: backlog.gap || dropped > since,
       };
     } catch (e) {
-      console.error(`room: cannot read the history: ${e instanceof Error ? e.message : e}`);
+      this.#log.error("cannot read the history", { error: errorText(e) });
       return undefined;
     }
   }
@@ -361,6 +392,8 @@ export class Room {
       return true;
     }
     if (++seat.strikes >= FLOOD_STRIKES) {
+      this.#metrics.disconnected("flooding");
+      this.#log.warn("disconnected for flooding", { nick: seat.nick, via: seat.member.via });
       this.#deliver(seat.member, {
         type: "notice",
         ts: this.#now(),
@@ -402,7 +435,7 @@ export class Room {
       this.#history.append(event);
     } catch (e) {
       // Not stored means not sent: nobody sees a message that could vanish.
-      console.error(`room: cannot store a message: ${e instanceof Error ? e.message : e}`);
+      this.#log.error("cannot store a message", { error: errorText(e) });
       return false;
     }
     this.#publish(event);
@@ -417,6 +450,7 @@ export class Room {
   }
 
   #deliver(member: Member, event: ServerEvent): void {
+    this.#metrics.sent(member.via, event);
     try {
       member.send(event);
     } catch {
@@ -427,6 +461,8 @@ export class Room {
   }
 
   #refuse(member: Member, code: ErrorCode, message: string, fatal = false): false {
+    this.#metrics.refused(code);
+    this.#log.debug("refused", { code, nick: this.#seats.get(member)?.nick, via: member.via });
     this.#deliver(
       member,
       fatal ? { type: "error", code, message, fatal } : { type: "error", code, message },

@@ -13,7 +13,9 @@
 import { parseCommandLine } from "./commands.ts";
 import { within } from "./deadline.ts";
 import type { ServerEvent } from "./protocol.ts";
-import type { ConnectionLimits } from "./limits.ts";
+import { type ConnectionLimits, REGISTRATION_MS } from "./limits.ts";
+import { errorText, type Logger, SILENT } from "./log.ts";
+import { Metrics } from "./metrics.ts";
 import type { Member, Room } from "./room.ts";
 import { helpLines, memberList, renderEvent } from "./terminal.ts";
 import { TelnetFilter } from "./telnet.ts";
@@ -27,12 +29,24 @@ export interface TcpOptions {
   port: number;
   /** Open connections, shared with the WebSocket side. */
   limits: ConnectionLimits;
+  /** Certificate chain and private key (PEM): serve TLS instead of plain TCP. */
+  tls?: Deno.TlsCertifiedKeyPem;
+  /** How long a connection may take to pick a nickname. @default {60_000} */
+  registrationMs?: number;
+  /** Counts refusals and slow consumers. @default {new Metrics()} */
+  metrics?: Metrics;
+  /** @default {SILENT} */
+  log?: Logger;
 }
 
 /** A running TCP listener. */
 export interface TcpServer {
   /** The address actually bound. */
   readonly addr: Deno.NetAddr;
+  /** Open connections, joined or not. */
+  readonly connections: number;
+  /** Bytes waiting to be written: in all, and to the one member with the most. */
+  queued(): { total: number; max: number };
   /**
    * Stops listening and closes every connection, waiting up to `graceMs` for
    * peers to take what is still queued for them before cutting them off.
@@ -43,37 +57,62 @@ export interface TcpServer {
 
 /** Starts the terminal transport for a room. */
 export function serveTcp(room: Room, options: TcpOptions): TcpServer {
-  const listener = Deno.listen({ hostname: options.hostname, port: options.port });
+  const { hostname, port, tls } = options;
+  const listener: Deno.Listener<Conn, Deno.NetAddr> = tls
+    ? Deno.listenTls({ hostname, port, ...tls })
+    : Deno.listen({ hostname, port });
   const sessions = new Set<TerminalMember>();
+  const env: Env = {
+    room,
+    metrics: options.metrics ?? new Metrics(),
+    log: options.log ?? SILENT,
+    registrationMs: options.registrationMs ?? REGISTRATION_MS,
+  };
   const accepting = (async () => {
     for (;;) {
-      let conn: Deno.TcpConn;
+      let conn: Conn;
       try {
         conn = await listener.accept();
       } catch (e) {
         if (e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted) return;
         // Out of file descriptors, or a connection reset before accept: not
         // fatal. Pause so a full descriptor table does not spin the loop.
-        console.error(`tcp: accept failed: ${e instanceof Error ? e.message : e}`);
+        env.log.error("tcp accept failed", { error: errorText(e) });
         await new Promise((resolve) => setTimeout(resolve, ACCEPT_RETRY_MS));
         continue;
       }
-      const release = options.limits.open(conn.remoteAddr.hostname);
+      const address = conn.remoteAddr.hostname;
+      const release = options.limits.open(address);
       if (typeof release === "string") {
+        env.metrics.refused("too_many_connections");
+        env.log.warn("connection refused", { via: "terminal", address, why: release });
         refuse(conn, release);
         continue;
       }
-      const session = new TerminalMember(conn, room);
+      const session = new TerminalMember(conn, env);
       sessions.add(session);
+      env.log.debug("connected", { via: "terminal", address, tls: tls !== undefined });
       session.done.then(() => {
         sessions.delete(session);
         release();
+        env.log.debug("disconnected", { via: "terminal", address });
       });
     }
   })();
   let closing: Promise<void> | undefined;
   return {
     addr: listener.addr,
+    get connections() {
+      return sessions.size;
+    },
+    queued() {
+      let total = 0, max = 0;
+      for (const session of sessions) {
+        total += session.queued;
+        max = Math.max(max, session.queued);
+      }
+      return { total, max };
+    },
     close(graceMs = DRAIN_MS) {
       closing ??= (async () => {
         listener.close();
@@ -90,6 +129,17 @@ export function serveTcp(room: Room, options: TcpOptions): TcpServer {
   };
 }
 
+/** A terminal's connection: plain TCP, or TLS with `--cert`/`--key`. */
+type Conn = Deno.TcpConn | Deno.TlsConn;
+
+/** What every terminal connection shares. */
+interface Env {
+  room: Room;
+  metrics: Metrics;
+  log: Logger;
+  registrationMs: number;
+}
+
 const encoder = new TextEncoder();
 const CRLF = "\r\n";
 
@@ -102,9 +152,6 @@ const OUT_MAX_BYTES = 1024 * 1024;
 /** How long a failed accept() waits before the next. */
 const ACCEPT_RETRY_MS = 100;
 
-/** How long a connection may take to pick a nickname. */
-const REGISTRATION_MS = 60_000;
-
 /** How long a closing connection may take to drain before it is cut off. */
 const DRAIN_MS = 2_000;
 
@@ -112,16 +159,20 @@ const DRAIN_MS = 2_000;
 function isDisconnect(e: unknown): boolean {
   return e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted ||
     e instanceof Deno.errors.ConnectionReset || e instanceof Deno.errors.BrokenPipe ||
-    e instanceof Deno.errors.ConnectionAborted || e instanceof Deno.errors.NotConnected;
+    e instanceof Deno.errors.ConnectionAborted || e instanceof Deno.errors.NotConnected ||
+    // A TLS handshake or record the peer got wrong (plain `nc` on a TLS port).
+    e instanceof Deno.errors.InvalidData || e instanceof Deno.errors.UnexpectedEof;
 }
 
 /** One `nc`/`telnet` connection, seated in the room once it has a nickname. */
 class TerminalMember implements Member {
   readonly via = "terminal";
+  readonly address: string;
   /** Settles when the connection is closed and the member has left. */
   readonly done: Promise<void>;
-  readonly #conn: Deno.TcpConn;
+  readonly #conn: Conn;
   readonly #room: Room;
+  readonly #env: Env;
   readonly #telnet = new TelnetFilter();
   readonly #lines = new LineDecoder(LINE_MAX_BYTES);
   #out: Uint8Array[] = [];
@@ -134,14 +185,21 @@ class TerminalMember implements Member {
   #leaveReason = "connection lost";
   #timer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(conn: Deno.TcpConn, room: Room) {
+  constructor(conn: Conn, env: Env) {
     this.#conn = conn;
-    this.#room = room;
-    try {
-      conn.setNoDelay(true);
-      conn.setKeepAlive(true);
-    } catch {
-      // Not fatal: the options are tuning only.
+    this.#env = env;
+    this.#room = env.room;
+    this.address = conn.remoteAddr.hostname;
+    const room = env.room;
+    if ("setKeepAlive" in conn) {
+      try {
+        conn.setNoDelay(true);
+        // Lets the kernel find peers that vanished without a FIN, so
+        // half-open connections do not pile up.
+        conn.setKeepAlive(true);
+      } catch {
+        // Not fatal: the options are tuning only.
+      }
     }
     // The CR returns to the start of the line, so the greeting hides the
     // negotiation bytes on a terminal that is not telnet (see telnet.ts).
@@ -156,9 +214,12 @@ class TerminalMember implements Member {
     ]);
     this.#prompt();
     this.#timer = setTimeout(() => {
-      this.#write([`! No nickname after ${REGISTRATION_MS / 1000} s. Bye.`]);
+      env.metrics.disconnected("registration_timeout");
+      env.log.warn("registration timeout", { via: "terminal", address: this.address });
+      // A new line first: the prompt is still waiting on this one.
+      this.#write(["", `! No nickname after ${env.registrationMs / 1000} s. Bye.`]);
       this.close();
-    }, REGISTRATION_MS);
+    }, env.registrationMs);
     this.done = this.#read();
   }
 
@@ -196,7 +257,7 @@ class TerminalMember implements Member {
         this.#input(buf.subarray(0, n));
       }
     } catch (e) {
-      if (!isDisconnect(e)) console.error("tcp: read failed:", e);
+      if (!isDisconnect(e)) this.#env.log.error("tcp read failed", { error: errorText(e) });
     } finally {
       this.#room.leave(this, this.#leaveReason);
       this.close();
@@ -211,6 +272,7 @@ class TerminalMember implements Member {
       if (event.type === "line") {
         this.#line(event.text);
       } else {
+        this.#env.metrics.refused("line_too_long");
         this.send({
           type: "error",
           code: "line_too_long",
@@ -245,6 +307,7 @@ class TerminalMember implements Member {
     } else if (command.type === "send") {
       this.#room.handle(this, command.message);
     } else if (command.type === "invalid") {
+      this.#env.metrics.refused(command.code);
       this.send({ type: "error", code: command.code, message: command.message });
     }
   }
@@ -264,10 +327,22 @@ class TerminalMember implements Member {
     if (lines.length > 0) this.#enqueue(encoder.encode(lines.join(CRLF) + CRLF));
   }
 
+  /** Bytes queued or being written. */
+  get queued(): number {
+    return this.#queued;
+  }
+
   #enqueue(bytes: Uint8Array): void {
     if (this.#closed) return;
     this.#queued += bytes.length;
     if (this.#queued > OUT_MAX_BYTES) {
+      this.#env.metrics.disconnected("slow_consumer", "terminal");
+      this.#env.log.warn("slow consumer disconnected", {
+        nick: this.#room.nickOf(this),
+        via: "terminal",
+        address: this.address,
+        queued: this.#queued,
+      });
       this.#leaveReason = "too slow: stopped reading";
       this.#room.leave(this, this.#leaveReason);
       return this.abort();
@@ -289,7 +364,7 @@ class TerminalMember implements Member {
         this.#queued -= bytes.length;
       }
     } catch (e) {
-      if (!isDisconnect(e)) console.error("tcp: write failed:", e);
+      if (!isDisconnect(e)) this.#env.log.error("tcp write failed", { error: errorText(e) });
       this.#closing = true;
     } finally {
       this.#writing = false;
@@ -312,7 +387,7 @@ class TerminalMember implements Member {
 }
 
 /** Tells a connection over the limits why, and closes it, without waiting on it. */
-function refuse(conn: Deno.TcpConn, why: string): void {
+function refuse(conn: Conn, why: string): void {
   conn.write(encoder.encode(`! ${why}${CRLF}`))
     .catch(() => {})
     .finally(() => conn.close());

@@ -43,11 +43,141 @@ export type Checked<T extends string> =
 
 /**
  * The identity of a nickname: two nicknames with the same key are the same
- * person. NFKC folds compatibility forms (full-width letters, ligatures),
- * lower-casing folds case.
+ * person, and the second is refused as taken. NFKC folds compatibility forms
+ * (full-width letters, ligatures), lower-casing folds case, and then
+ * characters that look alike on screen fold together (a skeleton, after
+ * Unicode TS #39): Cyrillic "а" and Greek "α" as Latin "a"; "i", "I", "1"
+ * and "l" all as "l"; "0" as "o"; "rn" as "m". So nobody can pose as "alice"
+ * by taking "аlice" or "AIice". The nickname shown stays as its owner typed it.
  */
 export function nickKey(nick: string): string {
-  return nick.normalize("NFKC").toLowerCase().normalize("NFKC");
+  const folded = nick.normalize("NFKC").toLowerCase().normalize("NFKC");
+  let key = "";
+  for (const c of folded) key += LOOKALIKE[c] ?? c;
+  return key.replace(/rn/g, "m").replace(/vv/g, "w");
+}
+
+/**
+ * Characters (already lower-cased) that look like a Latin letter in common
+ * fonts, and the letter. Errs on folding too much: the cost is only that two
+ * nicknames count as one.
+ */
+const LOOKALIKE: Readonly<Record<string, string>> = {
+  // Digits
+  "0": "o",
+  "1": "l",
+  // Latin letters that pass for others ("I" and "l" are one glyph in many fonts)
+  "i": "l",
+  "ı": "l",
+  "ȷ": "j",
+  "ℓ": "l",
+  // Cyrillic
+  "а": "a",
+  "в": "b",
+  "с": "c",
+  "ԁ": "d",
+  "е": "e",
+  "ё": "e",
+  "һ": "h",
+  "н": "h",
+  "і": "l",
+  "ї": "l",
+  "ј": "j",
+  "к": "k",
+  "ӏ": "l",
+  "м": "m",
+  "о": "o",
+  "р": "p",
+  "ԛ": "q",
+  "г": "r",
+  "ѕ": "s",
+  "т": "t",
+  "у": "y",
+  "ѵ": "v",
+  "ԝ": "w",
+  "х": "x",
+  "ү": "y",
+  "ь": "b",
+  // Greek
+  "α": "a",
+  "β": "b",
+  "ε": "e",
+  "η": "n",
+  "ι": "l",
+  "κ": "k",
+  "ν": "v",
+  "ο": "o",
+  "ρ": "p",
+  "τ": "t",
+  "υ": "u",
+  "χ": "x",
+  "ζ": "z",
+  // Armenian
+  "օ": "o",
+  "ս": "u",
+  "հ": "h",
+  "ո": "n",
+};
+
+/** {@linkcode RESERVED_NICKS} as keys, so their look-alikes are reserved too. */
+const RESERVED_KEYS: ReadonlySet<string> = new Set([...RESERVED_NICKS].map((n) => nickKey(n)));
+
+/**
+ * Scripts told apart for the mixed-script rule. A letter in none of them
+ * counts as "other", so scripts not listed are still one script each only
+ * among themselves.
+ */
+const SCRIPTS = [
+  "Latin",
+  "Cyrillic",
+  "Greek",
+  "Armenian",
+  "Georgian",
+  "Cherokee",
+  "Hebrew",
+  "Arabic",
+  "Devanagari",
+  "Bengali",
+  "Tamil",
+  "Thai",
+  "Lao",
+  "Ethiopic",
+  "Han",
+  "Hiragana",
+  "Katakana",
+  "Bopomofo",
+  "Hangul",
+] as const;
+type Script = typeof SCRIPTS[number] | "other";
+const SCRIPT_TESTS = SCRIPTS.map((name) => [name, new RegExp(`\\p{Script=${name}}`, "u")] as const);
+// Digits, "-", "_" and combining marks belong to no script of their own.
+const SCRIPTLESS = /[\p{Script=Common}\p{Script=Inherited}]/u;
+
+/**
+ * Script mixes a nickname may use (UTS #39 "highly restrictive"): one script,
+ * or the ones Japanese, Chinese and Korean are written with, plus Latin.
+ */
+const ALLOWED_MIXES: readonly ReadonlySet<Script>[] = [
+  new Set(["Latin", "Han", "Hiragana", "Katakana"]),
+  new Set(["Latin", "Han", "Bopomofo"]),
+  new Set(["Latin", "Han", "Hangul"]),
+];
+
+/** The scripts of a nickname's letters. */
+function scriptsOf(nick: string): Set<Script> {
+  const found = new Set<Script>();
+  for (const c of nick) {
+    if (SCRIPTLESS.test(c)) continue;
+    found.add(SCRIPT_TESTS.find(([, test]) => test.test(c))?.[0] ?? "other");
+  }
+  return found;
+}
+
+/** True if a nickname mixes scripts in a way only a look-alike would. */
+function mixesScripts(nick: string): boolean {
+  const scripts = scriptsOf(nick);
+  if (scripts.size <= 1) return false;
+  return !ALLOWED_MIXES.some((mix) => [...scripts].every((s) => mix.has(s)));
 }
 
 // Characters that render as nothing (or as blank) but are letters or marks by
@@ -86,7 +216,14 @@ export function checkNick(raw: string): Checked<"nick_invalid"> {
     return refuse(`Nickname may only contain letters, digits, "-" and "_" (not "${bad}").`);
   }
   if (!NICK_START.test(nick)) return refuse("Nickname must start with a letter or a digit.");
-  if (RESERVED_NICKS.has(nickKey(nick))) return refuse(`Nickname "${nick}" is reserved.`);
+  if (mixesScripts(nick)) {
+    return refuse(
+      `Nickname mixes alphabets (${
+        [...scriptsOf(nick)].join(", ")
+      }); use one, so it cannot pass for another.`,
+    );
+  }
+  if (RESERVED_KEYS.has(nickKey(nick))) return refuse(`Nickname "${nick}" is reserved.`);
   return { ok: true, value: nick };
 }
 

@@ -10,7 +10,9 @@
  */
 
 import { encodeFrame, parseClientMessage, type ServerEvent } from "./protocol.ts";
-import type { ConnectionLimits } from "./limits.ts";
+import { type ConnectionLimits, REGISTRATION_MS } from "./limits.ts";
+import { type Logger, SILENT } from "./log.ts";
+import { Metrics } from "./metrics.ts";
 import type { Member, Room } from "./room.ts";
 import { FRAME_MAX } from "./text.ts";
 
@@ -23,6 +25,16 @@ const IDLE_TIMEOUT_S = 60;
  */
 const BUFFERED_MAX_BYTES = 1024 * 1024;
 
+/** Options for {@linkcode webSocketEndpoint}. */
+export interface WebSocketOptions {
+  /** How long a socket may take to join. @default {60_000} */
+  registrationMs?: number;
+  /** Counts refusals and slow consumers. @default {new Metrics()} */
+  metrics?: Metrics;
+  /** @default {SILENT} */
+  log?: Logger;
+}
+
 /** The `/ws` endpoint of one room. */
 export interface WebSocketEndpoint {
   /**
@@ -30,18 +42,31 @@ export interface WebSocketEndpoint {
    * TypeError if the request lacks what an upgrade needs.
    */
   upgrade(request: Request, address: string): Response;
+  /** Open sockets, joined or not. */
+  readonly connections: number;
+  /** Bytes waiting to be sent: in all, and to the one socket with the most. */
+  queued(): { total: number; max: number };
   /** Closes every socket, joined or not, and waits until they are closed. */
   close(): Promise<void>;
 }
 
 /** Creates the WebSocket endpoint for `room`. */
-export function webSocketEndpoint(room: Room, limits: ConnectionLimits): WebSocketEndpoint {
+export function webSocketEndpoint(
+  room: Room,
+  limits: ConnectionLimits,
+  options: WebSocketOptions = {},
+): WebSocketEndpoint {
   const open = new Map<WebMember, Promise<void>>();
+  const metrics = options.metrics ?? new Metrics();
+  const log = options.log ?? SILENT;
+  const registrationMs = options.registrationMs ?? REGISTRATION_MS;
   return {
     upgrade(request, address) {
       const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: IDLE_TIMEOUT_S });
       const release = limits.open(address);
       if (typeof release === "string") {
+        metrics.refused("too_many_connections");
+        log.warn("connection refused", { via: "web", address, why: release });
         // Upgraded only to say why: a page cannot read an HTTP refusal.
         socket.onopen = () => {
           socket.send(encodeFrame([{
@@ -54,13 +79,38 @@ export function webSocketEndpoint(room: Room, limits: ConnectionLimits): WebSock
         };
         return response;
       }
-      const member = new WebMember(socket, () => room.leave(member, "too slow: stopped reading"));
+      const member = new WebMember(socket, address, () => {
+        metrics.disconnected("slow_consumer", "web");
+        log.warn("slow consumer disconnected", {
+          nick: room.nickOf(member),
+          via: "web",
+          address,
+          queued: socket.bufferedAmount,
+        });
+        room.leave(member, "too slow: stopped reading");
+      });
       const { promise, resolve } = Promise.withResolvers<void>();
       open.set(member, promise);
-      socket.onmessage = (e) => receive(room, member, e.data);
+      log.debug("connected", { via: "web", address });
+      // A socket that never joins would hold its connection slot forever.
+      const timer = setTimeout(() => {
+        if (room.nickOf(member) !== undefined) return;
+        metrics.disconnected("registration_timeout");
+        log.warn("registration timeout", { via: "web", address });
+        member.send({
+          type: "error",
+          code: "join_timeout",
+          message: `No join after ${registrationMs / 1000} s.`,
+          fatal: true,
+        });
+        member.close();
+      }, registrationMs);
+      socket.onmessage = (e) => receive(room, member, e.data, metrics);
       socket.onclose = (e) => {
+        clearTimeout(timer);
         open.delete(member);
         release();
+        log.debug("disconnected", { via: "web", address, code: e.code });
         // A closing handshake means the page was closed or left on purpose.
         room.leave(member, e.wasClean ? "quit" : "connection lost");
         resolve();
@@ -68,6 +118,17 @@ export function webSocketEndpoint(room: Room, limits: ConnectionLimits): WebSock
       // An error is always followed by close, which does the cleaning up.
       socket.onerror = () => {};
       return response;
+    },
+    get connections() {
+      return open.size;
+    },
+    queued() {
+      let total = 0, max = 0;
+      for (const member of open.keys()) {
+        total += member.queued;
+        max = Math.max(max, member.queued);
+      }
+      return { total, max };
     },
     async close() {
       const closed = [...open.values()];
@@ -77,8 +138,9 @@ export function webSocketEndpoint(room: Room, limits: ConnectionLimits): WebSock
   };
 }
 
-function receive(room: Room, member: WebMember, data: unknown): void {
+function receive(room: Room, member: WebMember, data: unknown, metrics: Metrics): void {
   if (typeof data !== "string") {
+    metrics.refused("binary_frame");
     return member.send({
       type: "error",
       code: "binary_frame",
@@ -86,6 +148,7 @@ function receive(room: Room, member: WebMember, data: unknown): void {
     });
   }
   if (data.length > FRAME_MAX) {
+    metrics.refused("frame_too_large");
     return member.send({
       type: "error",
       code: "frame_too_large",
@@ -93,20 +156,25 @@ function receive(room: Room, member: WebMember, data: unknown): void {
     });
   }
   const parsed = parseClientMessage(data);
-  if (!parsed.ok) return member.send({ type: "error", code: parsed.code, message: parsed.message });
+  if (!parsed.ok) {
+    metrics.refused(parsed.code);
+    return member.send({ type: "error", code: parsed.code, message: parsed.message });
+  }
   room.handle(member, parsed.value);
 }
 
 /** A browser tab (or any WebSocket client) as a room member. */
 class WebMember implements Member {
   readonly via = "web";
+  readonly address: string;
   readonly #socket: WebSocket;
   readonly #onSlow: () => void;
   #queue: ServerEvent[] = [];
   #closing = false;
 
-  constructor(socket: WebSocket, onSlow: () => void) {
+  constructor(socket: WebSocket, address: string, onSlow: () => void) {
     this.#socket = socket;
+    this.address = address;
     this.#onSlow = onSlow;
   }
 
@@ -115,6 +183,11 @@ class WebMember implements Member {
     this.#queue.push(event);
     // Everything sent in this turn goes out as one frame.
     if (this.#queue.length === 1) queueMicrotask(() => this.#flush());
+  }
+
+  /** Bytes the socket has yet to send. */
+  get queued(): number {
+    return this.#socket.bufferedAmount;
   }
 
   close(): void {

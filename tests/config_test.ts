@@ -22,6 +22,8 @@ const DEFAULTS = {
   maxPerIp: 20,
   maxClients: 1000,
   allowOrigins: [],
+  joinTimeout: 60,
+  logLevel: "info",
 };
 
 Deno.test("parseConfig() uses the defaults without flags", () => {
@@ -52,6 +54,13 @@ Deno.test("parseConfig() reads every flag", () => {
       "--allow-origin",
       "https://chat.example.com",
       "--allow-origin=http://localhost:3000",
+      "--join-timeout",
+      "5",
+      "--log-level",
+      "debug",
+      "--cert",
+      "cert.pem",
+      "--key=key.pem",
     ]),
     {
       kind: "run",
@@ -67,6 +76,9 @@ Deno.test("parseConfig() reads every flag", () => {
         maxPerIp: 3,
         maxClients: 50,
         allowOrigins: ["https://chat.example.com", "http://localhost:3000"],
+        joinTimeout: 5,
+        logLevel: "debug",
+        tls: { cert: "cert.pem", key: "key.pem" },
       },
     },
   );
@@ -143,4 +155,15 @@ Deno.test("parseConfig() refuses bad --history, --keep and --db values, naming t
   assert.match(errorOf(["--keep", "0"]), /^--keep must be a whole number/);
   assert.match(errorOf(["--keep", "lots"]), /^--keep/);
   assert.match(errorOf(["--db", ""]), /^--db must not be empty/);
+});
+
+Deno.test("parseConfig() refuses a bad --log-level, --join-timeout, or half a TLS pair", () => {
+  assert.equal(
+    errorOf(["--log-level", "verbose"]),
+    '--log-level must be one of error, warn, info, debug, not "verbose"',
+  );
+  assert.match(errorOf(["--join-timeout", "0"]), /^--join-timeout must be a whole number/);
+  assert.equal(errorOf(["--cert", "c.pem"]), "--cert needs --key too");
+  assert.equal(errorOf(["--key", "k.pem"]), "--key needs --cert too");
+  assert.match(errorOf(["--cert", "", "--key", "k.pem"]), /^--cert must not be empty/);
 });

@@ -185,7 +185,7 @@ export function shown(line: string): string {
  * order.
  */
 export class TcpClient implements AsyncDisposable {
-  readonly #conn: Deno.TcpConn;
+  readonly #conn: Deno.Conn;
   readonly #decoder = new TextDecoder();
   readonly #telnet = new TelnetReader();
   readonly #waiters = new Waiters();
@@ -198,7 +198,7 @@ export class TcpClient implements AsyncDisposable {
   #eof = false;
   #closed = false;
 
-  constructor(conn: Deno.TcpConn) {
+  constructor(conn: Deno.Conn) {
     this.#conn = conn;
     this.#reading = this.#read();
   }

@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { type HistoryStore, MemoryHistory } from "../server/history.ts";
 import type { ChatMessage, ServerEvent, Via } from "../server/protocol.ts";
+import { createLogger, type Logger } from "../server/log.ts";
 import { type Member, Room } from "../server/room.ts";
 import { SqliteHistory } from "../server/store.ts";
 import {
@@ -277,22 +278,16 @@ class FailingHistory extends MemoryHistory {
   }
 }
 
-/** Runs `fn` with console.error captured; returns what it printed. */
-function capturingErrors(fn: () => void): string[] {
+/** A logger of errors only, and the lines it wrote. */
+function errorLog(): { log: Logger; printed: string[] } {
   const printed: string[] = [];
-  const original = console.error;
-  console.error = (...args: unknown[]) => printed.push(args.map(String).join(" "));
-  try {
-    fn();
-  } finally {
-    console.error = original;
-  }
-  return printed;
+  return { log: createLogger({ level: "error", write: (line) => printed.push(line) }), printed };
 }
 
 Deno.test("Room.say() refuses with storage_failed and delivers nothing when the store cannot append", () => {
   const history = new FailingHistory();
-  const room = new Room({ history });
+  const { log, printed } = errorLog();
+  const room = new Room({ history, log });
   const alice = new FakeMember();
   const bob = new FakeMember("terminal");
   assert.equal(room.join(alice, "alice"), true);
@@ -303,12 +298,11 @@ Deno.test("Room.say() refuses with storage_failed and delivers nothing when the 
   room.watch((e) => observed.push(e));
 
   history.failing = true;
-  const printed = capturingErrors(() => {
-    assert.equal(room.say(alice, "lost"), false);
-    assert.equal(room.handle(alice, { type: "me", text: "lost too" }), false);
-    assert.equal(room.announce("lost as well"), false);
-  });
+  assert.equal(room.say(alice, "lost"), false);
+  assert.equal(room.handle(alice, { type: "me", text: "lost too" }), false);
+  assert.equal(room.announce("lost as well"), false);
   assert.equal(printed.length, 3, JSON.stringify(printed));
+  assert.match(printed[0]!, /level=error msg="cannot store a message" error=/);
   const refusals = alice.take();
   assert.deepEqual(refusals.map((e) => e.type === "error" && e.code), [
     "storage_failed",
@@ -349,18 +343,20 @@ class UnreadableHistory extends MemoryHistory {
 
 Deno.test("Room.join() refuses with storage_failed, seating nobody, when the history cannot be read", () => {
   const history = new UnreadableHistory();
-  const room = new Room({ history });
+  const { log, printed } = errorLog();
+  const room = new Room({ history, log });
   const alice = new FakeMember();
   assert.equal(room.join(alice, "alice"), true);
   alice.take();
   history.failing = true;
   const bob = new FakeMember();
-  const printed = capturingErrors(() => assert.equal(room.join(bob, "bob"), false));
+  assert.equal(room.join(bob, "bob"), false);
   assert.equal(printed.length, 1);
+  assert.match(printed[0]!, /msg="cannot read the history" error="disk I\/O error"/);
   assert.deepEqual(bob.take().map((e) => e.type === "error" ? e.code : e.type), ["storage_failed"]);
   assert.deepEqual(alice.take(), []);
   assert.deepEqual(room.members().map((m) => m.nick), ["alice"]);
-  capturingErrors(() => assert.equal(room.handle(alice, { type: "history" }), false));
+  assert.equal(room.handle(alice, { type: "history" }), false);
   assert.deepEqual(alice.take().map((e) => e.type === "error" ? e.code : e.type), [
     "storage_failed",
   ]);

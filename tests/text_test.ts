@@ -118,7 +118,7 @@ Deno.test("checkNick() refuses a nickname starting with '-'", () => {
 
 Deno.test("nickKey() is the same for nicknames differing only in case", () => {
   assert.equal(nickKey("Alice"), nickKey("aLICE"));
-  assert.equal(nickKey("Alice"), "alice");
+  assert.equal(nickKey("Bob"), "bob");
 });
 
 Deno.test("nickKey() folds compatibility forms with NFKC", () => {
@@ -132,6 +132,36 @@ Deno.test("nickKey() keeps different nicknames apart", () => {
 });
 
 // toOneLine
+
+Deno.test("checkNick() refuses a nickname mixing alphabets, naming them", () => {
+  for (const nick of ["аlice", "pаypal", "Ωmega", "ѕегvег1x"]) {
+    const checked = checkNick(nick);
+    assert.ok(!checked.ok, nick);
+    assert.match(checked.reason, /^Nickname mixes alphabets \(/, nick);
+  }
+  const cyrillic = checkNick("аlice");
+  assert.ok(!cyrillic.ok);
+  assert.match(cyrillic.reason, /\(Cyrillic, Latin\)/);
+});
+
+Deno.test("checkNick() accepts one script, and the CJK mixes written every day", () => {
+  for (
+    const nick of ["Иван", "Αθηνά", "山田タロウ", "김철수", "Tom张", "ゆき_2", "José", "مرحبا"]
+  ) {
+    assert.equal(checkNick(nick).ok, true, nick);
+  }
+});
+
+Deno.test("nickKey() folds look-alikes, so a copy of a nickname counts as taken", () => {
+  const alice = nickKey("alice");
+  for (const copy of ["AIice", "a1ice", "аlісе", "ALICE", "alIce"]) {
+    assert.equal(nickKey(copy), alice, copy);
+  }
+  assert.equal(nickKey("rnike"), nickKey("mike"));
+  assert.equal(nickKey("ѕегѵег"), "server", "all-Cyrillic look-alike of a reserved name");
+  assert.equal(checkNick("ѕегѵег").ok, false);
+  assert.notEqual(nickKey("ivan"), nickKey("иван"), "a real Russian name is not folded away");
+});
 
 Deno.test("toOneLine() removes CSI escape sequences", () => {
   assert.equal(toOneLine("a\x1b[31mred\x1b[0m b"), "ared b");

@@ -1,0 +1,161 @@
+/**
+ * The server's counters and gauges, and their rendering in the Prometheus
+ * text exposition format (version 0.0.4) for `GET /metrics`.
+ *
+ * Counters are plain fields bumped on the hot path (no lookups, no labels
+ * built per event); gauges are read when scraped, from functions the server
+ * registers. Pure: no Deno APIs, so the room can count without knowing
+ * sockets.
+ *
+ * @module
+ */
+
+import type { ErrorCode, ServerEvent, Via } from "./protocol.ts";
+
+/** One value of a metric, with its labels. */
+export interface Sample {
+  labels?: Readonly<Record<string, string>>;
+  value: number;
+}
+
+/** A per-transport count. */
+export type ByTransport = Record<Via, number>;
+
+/** Why a connection was closed by the server, for `chat_disconnects_total`. */
+export type DisconnectReason =
+  | "flooding"
+  | "slow_consumer"
+  | "registration_timeout"
+  | "kicked";
+
+interface Gauge {
+  name: string;
+  help: string;
+  type: "gauge" | "counter";
+  read: () => number | readonly Sample[];
+}
+
+const byTransport = (): ByTransport => ({ web: 0, terminal: 0 });
+const TRANSPORTS: readonly Via[] = ["web", "terminal"];
+
+/** Everything `/metrics` reports. */
+export class Metrics {
+  /** Chat messages accepted from members, room and private. */
+  readonly received: ByTransport = byTransport();
+  /** Chat messages delivered to members (each copy counts). */
+  readonly messagesSent: ByTransport = byTransport();
+  /** Events of every kind delivered to members (each copy counts). */
+  readonly eventsSent: ByTransport = byTransport();
+  /** Members disconnected because they stopped reading. */
+  readonly slowConsumers: ByTransport = byTransport();
+  readonly #refusals = new Map<string, number>();
+  readonly #disconnects = new Map<DisconnectReason, number>();
+  readonly #gauges: Gauge[] = [];
+
+  /** Counts an event delivered to a member. */
+  sent(via: Via, event: ServerEvent): void {
+    this.eventsSent[via]++;
+    if (event.type === "message") this.messagesSent[via]++;
+  }
+
+  /** Counts something refused: an error sent, a connection or upgrade turned away. */
+  refused(reason: ErrorCode | "cross_origin"): void {
+    this.#refusals.set(reason, (this.#refusals.get(reason) ?? 0) + 1);
+  }
+
+  /** Counts a connection the server closed on purpose. */
+  disconnected(reason: DisconnectReason, via?: Via): void {
+    this.#disconnects.set(reason, (this.#disconnects.get(reason) ?? 0) + 1);
+    if (reason === "slow_consumer" && via) this.slowConsumers[via]++;
+  }
+
+  /** How many times `reason` was refused so far. */
+  refusals(reason: string): number {
+    return this.#refusals.get(reason) ?? 0;
+  }
+
+  /** Registers a value read at each scrape. */
+  gauge(
+    name: string,
+    help: string,
+    read: () => number | readonly Sample[],
+    type: "gauge" | "counter" = "gauge",
+  ): void {
+    this.#gauges.push({ name, help, type, read });
+  }
+
+  /** The whole exposition, one `# HELP`/`# TYPE` block per metric. */
+  render(): string {
+    const out: string[] = [];
+    const block = (name: string, help: string, type: string, samples: readonly Sample[]) => {
+      out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+      for (const s of samples) out.push(`${name}${labels(s.labels)} ${number(s.value)}`);
+    };
+    const perTransport = (counts: ByTransport) =>
+      TRANSPORTS.map((via) => ({ labels: { transport: via }, value: counts[via] }));
+    const perReason = (counts: ReadonlyMap<string, number>) =>
+      [...counts].sort(([a], [b]) => a < b ? -1 : 1).map(([reason, value]) => ({
+        labels: { reason },
+        value,
+      }));
+    block(
+      "chat_messages_received_total",
+      "Chat messages accepted from members, room and private.",
+      "counter",
+      perTransport(this.received),
+    );
+    block(
+      "chat_messages_sent_total",
+      "Chat messages delivered to members; each copy counts.",
+      "counter",
+      perTransport(this.messagesSent),
+    );
+    block(
+      "chat_events_sent_total",
+      "Events of every kind delivered to members; each copy counts.",
+      "counter",
+      perTransport(this.eventsSent),
+    );
+    block(
+      "chat_refusals_total",
+      "Requests and connections refused, by reason (the error code sent).",
+      "counter",
+      perReason(this.#refusals),
+    );
+    block(
+      "chat_disconnects_total",
+      "Connections the server closed on purpose, by reason.",
+      "counter",
+      perReason(this.#disconnects),
+    );
+    block(
+      "chat_slow_consumer_disconnects_total",
+      "Members disconnected because their outgoing queue passed its bound.",
+      "counter",
+      perTransport(this.slowConsumers),
+    );
+    for (const g of this.#gauges) {
+      const value = g.read();
+      block(g.name, g.help, g.type, typeof value === "number" ? [{ value }] : value);
+    }
+    return out.join("\n") + "\n";
+  }
+}
+
+/** The content type of {@linkcode Metrics.render}'s output. */
+export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+
+function labels(set: Readonly<Record<string, string>> | undefined): string {
+  if (!set) return "";
+  const parts = Object.entries(set).map(([k, v]) =>
+    `${k}="${v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"')}"`
+  );
+  return parts.length === 0 ? "" : `{${parts.join(",")}}`;
+}
+
+function number(n: number): string {
+  if (Number.isNaN(n)) return "NaN";
+  if (n === Infinity) return "+Inf";
+  if (n === -Infinity) return "-Inf";
+  return String(n);
+}

@@ -1,0 +1,241 @@
+/**
+ * Integration tests of what an operator relies on: `/metrics`, the log, the
+ * join timeout, slow consumers on both transports, and TLS.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { createLogger } from "../server/log.ts";
+import { RawWebSocket } from "./raw_ws.ts";
+import {
+  type ChatServer,
+  connectTcp,
+  connectWs,
+  httpUrl,
+  TcpClient,
+  withServer,
+  withServerUsing,
+  WsClient,
+} from "./helpers.ts";
+
+/** Scrapes `/metrics` into a map from `name{labels}` to value. */
+async function scrape(server: ChatServer): Promise<Map<string, number>> {
+  const response = await fetch(httpUrl(server, "/metrics"));
+  assert.equal(response.status, 200);
+  assert.equal(response.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+  const values = new Map<string, number>();
+  for (const line of (await response.text()).split("\n")) {
+    if (line === "" || line.startsWith("#")) continue;
+    const match = /^([a-z_]+(?:\{[^}]*\})?) (\S+)$/.exec(line);
+    assert.ok(match, `a sample line: ${JSON.stringify(line)}`);
+    values.set(match[1]!, Number(match[2]));
+  }
+  return values;
+}
+
+function wsHost(server: ChatServer): string {
+  return `${server.http.hostname}:${server.http.port}`;
+}
+
+Deno.test("GET /metrics counts members by transport, messages in and out, and refusals", async () => {
+  await withServer(async (server) => {
+    await using alice = await connectWs(server, "alice");
+    await using bob = await connectTcp(server, "bob");
+    await alice.next("join", (e) => e.nick === "bob");
+    alice.send({ type: "say", text: "hi" });
+    await bob.readUntil("<alice> hi");
+    await bob.send("hello");
+    await alice.next("message", (m) => m.from === "bob");
+    alice.sendRaw("{nope");
+    await alice.next("error", (e) => e.code === "bad_json");
+    await bob.send("/msg nobody psst");
+    await bob.readUntil("! Nobody");
+    const conn = await Deno.connect({ hostname: server.http.hostname, port: server.http.port });
+    try {
+      const { status } = await RawWebSocket.handshake(conn, wsHost(server), "https://evil.test");
+      assert.match(status, /^HTTP\/1\.1 403 /);
+    } finally {
+      conn.close();
+    }
+
+    const m = await scrape(server);
+    assert.equal(m.get('chat_members{transport="web"}'), 1);
+    assert.equal(m.get('chat_members{transport="terminal"}'), 1);
+    assert.equal(m.get('chat_connections{transport="web"}'), 1);
+    assert.equal(m.get('chat_connections{transport="terminal"}'), 1);
+    assert.equal(m.get('chat_messages_received_total{transport="web"}'), 1);
+    assert.equal(m.get('chat_messages_received_total{transport="terminal"}'), 1);
+    // Both messages reach both members; the terminal does not show its own.
+    assert.equal(m.get('chat_messages_sent_total{transport="web"}'), 2);
+    assert.equal(m.get('chat_messages_sent_total{transport="terminal"}'), 2);
+    assert.equal(m.get('chat_refusals_total{reason="bad_json"}'), 1);
+    assert.equal(m.get('chat_refusals_total{reason="no_such_nick"}'), 1);
+    assert.equal(m.get('chat_refusals_total{reason="cross_origin"}'), 1);
+    assert.equal(m.get('chat_queued_bytes{transport="terminal"}'), 0);
+    assert.ok((m.get("process_resident_memory_bytes") ?? 0) > 1e6);
+    assert.ok((m.get("chat_last_message_id") ?? 0) >= 2);
+  });
+});
+
+Deno.test("the log has joins, leaves and refusals with addresses, and never chat text", async () => {
+  const lines: string[] = [];
+  const log = createLogger({ level: "debug", write: (line) => lines.push(line) });
+  await withServerUsing({ log }, async (server) => {
+    await using alice = await connectWs(server, "alice");
+    await using bob = await connectTcp(server, "bob");
+    await alice.next("join", (e) => e.nick === "bob");
+    alice.send({ type: "say", text: "the secret plan" });
+    await bob.readUntil("the secret plan");
+    await bob.send("/quit");
+    await alice.next("leave", (e) => e.nick === "bob");
+    const conn = await Deno.connect({ hostname: server.http.hostname, port: server.http.port });
+    try {
+      await RawWebSocket.handshake(conn, wsHost(server), "https://evil.test");
+    } finally {
+      conn.close();
+    }
+  });
+  const find = (pattern: RegExp) => lines.find((l) => pattern.test(l));
+  assert.ok(find(/level=info msg=join nick=alice via=web address=127\.0\.0\.1$/), lines.join("\n"));
+  assert.ok(find(/level=info msg=join nick=bob via=terminal address=127\.0\.0\.1$/));
+  assert.ok(find(/level=info msg=leave nick=bob via=terminal reason=quit$/));
+  assert.ok(find(/level=warn msg="cross-origin WebSocket refused" origin=https:\/\/evil\.test /));
+  assert.ok(find(/level=debug msg=connected via=terminal address=127\.0\.0\.1 tls=false$/));
+  assert.ok(
+    lines.every((l) => /^ts=\d{4}-\d\d-\d\dT[\d:.]+Z level=(debug|info|warn) msg=/.test(l)),
+  );
+  assert.ok(!lines.some((l) => l.includes("secret")), "chat text is not logged");
+});
+
+Deno.test("a terminal that gives no nickname within the join timeout is told and closed", async () => {
+  await withServerUsing({ registrationMs: 50 }, async (server) => {
+    await using alice = await connectTcp(server, "alice");
+    await using idle = await TcpClient.open(server);
+    const lines = await idle.readToEnd();
+    assert.deepEqual(lines.slice(-2), ["Your nickname: ", "! No nickname after 0.05 s. Bye."]);
+    // Joined before the timeout ran out: still here and chatting.
+    await alice.send("/who");
+    assert.equal(await alice.readUntil("here:"), "-- 1 here: alice (terminal)");
+    const m = await scrape(server);
+    assert.equal(m.get('chat_disconnects_total{reason="registration_timeout"}'), 1);
+    assert.equal(m.get('chat_connections{transport="terminal"}'), 1);
+  });
+});
+
+Deno.test("a socket that does not join within the join timeout gets a fatal error and is closed", async () => {
+  await withServerUsing({ registrationMs: 50 }, async (server) => {
+    await using alice = await connectWs(server, "alice");
+    await using idle = await WsClient.open(server);
+    const closed = await idle.closed;
+    assert.equal(closed.code, 1001);
+    assert.deepEqual(idle.events, [{
+      type: "error",
+      code: "join_timeout",
+      message: "No join after 0.05 s.",
+      fatal: true,
+    }]);
+    alice.send({ type: "who" });
+    assert.deepEqual((await alice.next("members")).members, [{ nick: "alice", via: "web" }]);
+  });
+});
+
+/** Sends `count` 2 KB messages from `from`; returns when `witness` has them all. */
+async function pour(from: WsClient, witness: WsClient, first: number, count: number) {
+  for (let i = first; i < first + count; i++) {
+    from.send({ type: "say", text: `${i} ${"y".repeat(1990)}` });
+  }
+  const last = `${first + count - 1} `;
+  await witness.next("message", (m) => m.text.startsWith(last));
+}
+
+for (const via of ["web", "terminal"] as const) {
+  Deno.test(`a ${via} member that stops reading is disconnected; the others miss nothing`, async () => {
+    await withServer(async (server) => {
+      await using alice = await connectWs(server, "alice");
+      await using bob = await connectWs(server, "bob");
+      let stalled: Deno.Conn;
+      if (via === "web") {
+        stalled = await Deno.connect({ hostname: server.http.hostname, port: server.http.port });
+        const socket = await RawWebSocket.upgrade(stalled, wsHost(server));
+        await socket.send({ type: "join", nick: "stalled" });
+        await socket.receiveUntil('"welcome"');
+      } else {
+        stalled = await Deno.connect({ hostname: server.tcp.hostname, port: server.tcp.port });
+        await stalled.write(new TextEncoder().encode("stalled\r\n"));
+      }
+      try {
+        await bob.next("join", (e) => e.nick === "stalled");
+        // From here on nothing reads `stalled`: kernel buffers fill, then the
+        // server's queue for it, until the bound (1 MiB) is passed.
+        const BATCH = 250; // about 1 MB of frames
+        let sent = 0;
+        let left: string | undefined;
+        // (If it never comes, the wait fails at shutdown; the loop says why first.)
+        bob.next("leave", (e) => e.nick === "stalled").then((e) => left = e.reason, () => {});
+        while (left === undefined) {
+          assert.ok(sent < 100 * BATCH, "disconnected before 50 MB were queued for it");
+          await pour(alice, bob, sent, BATCH);
+          sent += BATCH;
+        }
+        assert.equal(left, "too slow: stopped reading");
+        // Bob, who reads, got every message, in order.
+        const texts = bob.events.flatMap((e) => e.type === "message" ? [e.text] : []);
+        assert.deepEqual(texts.map((t) => Number(t.split(" ")[0])), [...Array(sent).keys()]);
+        const m = await scrape(server);
+        assert.equal(m.get(`chat_slow_consumer_disconnects_total{transport="${via}"}`), 1);
+        assert.equal(m.get('chat_disconnects_total{reason="slow_consumer"}'), 1);
+        assert.equal(m.get(`chat_members{transport="${via}"}`), via === "web" ? 2 : 0);
+      } finally {
+        stalled.close();
+      }
+    });
+  });
+}
+
+const TLS = {
+  cert: Deno.readTextFileSync(new URL("fixtures/cert.pem", import.meta.url)),
+  key: Deno.readTextFileSync(new URL("fixtures/key.pem", import.meta.url)),
+};
+const CA = Deno.readTextFileSync(new URL("fixtures/ca.pem", import.meta.url));
+
+Deno.test("with a certificate, the page, /ws and the terminal port all speak TLS", async () => {
+  await withServerUsing({ tls: TLS }, async (server) => {
+    const client = Deno.createHttpClient({ caCerts: [CA] });
+    try {
+      const response = await fetch(`https://127.0.0.1:${server.http.port}/healthz`, { client });
+      assert.equal(await response.text(), "ok\n");
+    } finally {
+      client.close();
+    }
+    // Plain HTTP to the TLS port gets nothing it can use.
+    await assert.rejects(fetch(httpUrl(server, "/healthz")));
+
+    const tcp = await Deno.connectTls({
+      hostname: "127.0.0.1",
+      port: server.tcp.port,
+      caCerts: [CA],
+    });
+    const terminal = new TcpClient(tcp);
+    const wss = await Deno.connectTls({
+      hostname: "127.0.0.1",
+      port: server.http.port,
+      caCerts: [CA],
+    });
+    try {
+      await terminal.readUntil("Your nickname:");
+      await terminal.send("bob");
+      await terminal.readUntil("Hello bob!");
+      const web = await RawWebSocket.upgrade(wss, `127.0.0.1:${server.http.port}`);
+      await web.send({ type: "join", nick: "alice" });
+      await web.receiveUntil('"welcome"');
+      await terminal.send("over tls");
+      assert.match(await web.receiveUntil("over tls"), /"from":"bob"/);
+      await web.send({ type: "say", text: "and back" });
+      await terminal.readUntil("<alice> and back");
+    } finally {
+      await terminal.close();
+      wss.close();
+    }
+  });
+});
