@@ -4,7 +4,7 @@
  *
  * Each connection is asked for a nickname, then every line is a chat message
  * or a `/` command. Input bytes go through {@linkcode TelnetFilter} and
- * {@linkcode LineDecoder}; output is {@linkcode renderEvent}'s lines, CRLF
+ * {@linkcode LineDecoder}; output is {@linkcode renderBytes}' lines, CRLF
  * terminated, batched into one write per turn.
  *
  * @module
@@ -17,7 +17,7 @@ import { type ConnectionLimits, REGISTRATION_MS } from "./limits.ts";
 import { errorText, type Logger, SILENT } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import type { Member, Room } from "./room.ts";
-import { helpLines, memberList, renderEvent } from "./terminal.ts";
+import { helpLines, memberList, renderBytes } from "./terminal.ts";
 import { TelnetFilter } from "./telnet.ts";
 import { LINE_MAX_BYTES, LineDecoder, lineTooLong } from "./text.ts";
 
@@ -225,7 +225,8 @@ class TerminalMember implements Member {
 
   send(event: ServerEvent): void {
     if (this.#closing) return;
-    this.#write(renderEvent(event, this.#room.nickOf(this)));
+    const bytes = renderBytes(event, this.#room.nickOf(this));
+    if (bytes.length > 0) this.#enqueue(bytes);
   }
 
   close(): void {

@@ -60,6 +60,45 @@ function historyLines(messages: readonly ChatMessage[], self: string | undefined
   ];
 }
 
+const encoder = new TextEncoder();
+/** Bytes of events every viewer sees alike, rendered once per event. */
+const shared = new WeakMap<ServerEvent, Uint8Array>();
+
+/**
+ * {@linkcode renderEvent}'s lines as CRLF-terminated UTF-8, ready to write.
+ * A room message or a join, leave, rename or notice looks the same to every
+ * terminal but its sender, so it is rendered and encoded once, not once per
+ * member: the fan-out to a thousand terminals costs one render.
+ */
+export function renderBytes(event: ServerEvent, self: string | undefined): Uint8Array {
+  if (!seenAlike(event, self)) return encodeLines(renderEvent(event, self));
+  let bytes = shared.get(event);
+  if (bytes === undefined) {
+    bytes = encodeLines(renderEvent(event, undefined));
+    shared.set(event, bytes);
+  }
+  return bytes;
+}
+
+/** True if `self` sees `event` as the operator (anyone else) does. */
+function seenAlike(event: ServerEvent, self: string | undefined): boolean {
+  switch (event.type) {
+    case "message":
+      return event.to === undefined && (event.action === true || event.from !== self);
+    case "join":
+    case "leave":
+    case "rename":
+    case "notice":
+      return true;
+    default:
+      return false;
+  }
+}
+
+function encodeLines(lines: readonly string[]): Uint8Array {
+  return lines.length === 0 ? new Uint8Array(0) : encoder.encode(lines.join("\r\n") + "\r\n");
+}
+
 /**
  * Renders an event as terminal lines for the member called `self`. A member's
  * own plain messages render as nothing: their terminal already shows what

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { ChatMessage, ServerEvent } from "../server/protocol.ts";
-import { renderEvent } from "../server/terminal.ts";
+import { renderBytes, renderEvent } from "../server/terminal.ts";
 
 const TS = Date.UTC(2024, 0, 2, 3, 4, 5);
 
@@ -120,4 +120,18 @@ Deno.test("renderEvent() never emits CR, LF or ESC, whatever the event holds", (
       }
     }
   }
+});
+
+Deno.test("renderBytes() encodes what renderEvent() shows, sharing it where viewers see alike", () => {
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  const said = message("alice", "hello 你好");
+  const forBob = renderBytes(said, "bob");
+  assert.equal(decode(forBob), renderEvent(said, "bob").join("\r\n") + "\r\n");
+  assert.equal(renderBytes(said, "carol"), forBob, "rendered once for every other viewer");
+  assert.equal(renderBytes(said, "alice").length, 0, "the sender's own line is not echoed");
+  const whisper = message("alice", "psst", { to: "bob" });
+  assert.match(decode(renderBytes(whisper, "bob")), /\[private\] <alice> psst\r\n$/);
+  assert.match(decode(renderBytes(whisper, "alice")), /\[private to bob\] <alice> psst\r\n$/);
+  const action = message("alice", "waves", { action: true });
+  assert.equal(renderBytes(action, "alice"), renderBytes(action, "bob"));
 });
