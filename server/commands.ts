@@ -8,6 +8,7 @@
  */
 
 import type { ClientMessage } from "./protocol.ts";
+import { clip } from "./text.ts";
 
 /** What a typed line asks for. */
 export type Command =
@@ -71,7 +72,7 @@ export function parseCommandLine(line: string): Command {
       return {
         type: "invalid",
         code: "unknown_command",
-        message: `Unknown command /${name.slice(0, 32)}. Type /help for the list.`,
+        message: `Unknown command /${clip(name, 32)}. Type /help for the list.`,
       };
   }
 }

@@ -45,6 +45,50 @@ export class TokenBucket {
   }
 }
 
+/**
+ * Bytes waiting to be sent to one member above which it is watched: a reader
+ * that keeps up takes even a big burst or a long `/history` in milliseconds.
+ */
+export const QUEUE_SOFT_BYTES = 1024 * 1024;
+
+/**
+ * Bytes waiting for one member above which it is disconnected at once, so
+ * memory stays bounded. Above the largest reply a member can ask for (a
+ * welcome or `/history` of 1,000 messages of 2,000 CJK characters, 6.1 MB).
+ */
+export const QUEUE_HARD_BYTES = 8 * 1024 * 1024;
+
+/** How long a member's queue may stay above the soft bound before it is disconnected. */
+export const QUEUE_GRACE_MS = 5_000;
+
+/**
+ * The slow-consumer rule, the same for both transports: a member whose
+ * outgoing queue stays above {@linkcode QUEUE_SOFT_BYTES} for
+ * {@linkcode QUEUE_GRACE_MS}, or passes {@linkcode QUEUE_HARD_BYTES}, has
+ * stopped reading (or cannot keep up) and is let go.
+ */
+export class SendQueueWatch {
+  readonly #now: () => number;
+  /** When the queue last went above the soft bound; undefined while below. */
+  #overSince: number | undefined;
+
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+  }
+
+  /** Given the bytes waiting now, true if the member must be disconnected. */
+  tooSlow(queued: number): boolean {
+    if (queued <= QUEUE_SOFT_BYTES) {
+      this.#overSince = undefined;
+      return false;
+    }
+    if (queued > QUEUE_HARD_BYTES) return true;
+    const now = this.#now();
+    this.#overSince ??= now;
+    return now - this.#overSince > QUEUE_GRACE_MS;
+  }
+}
+
 /** Settings for {@linkcode ConnectionLimits}. */
 export interface ConnectionCaps {
   /** Open connections allowed from one address. */

@@ -26,6 +26,8 @@
  * @module
  */
 
+import { clip } from "./text.ts";
+
 /** How a member is connected, for display. */
 export type Via = "web" | "terminal";
 
@@ -286,7 +288,7 @@ function readClientMessage(o: Fields): ClientMessage {
     default:
       throw new ShapeError(
         typeof type === "string"
-          ? `unknown type "${type.slice(0, 40)}"`
+          ? `unknown type "${clip(type, 40)}"`
           : `"type" must be one of join, say, me, msg, nick, who, history`,
       );
   }
@@ -367,7 +369,7 @@ function readServerEvent(v: unknown): ServerEvent {
       return e;
     }
     default:
-      throw new ShapeError(`unknown event type ${JSON.stringify(type)?.slice(0, 40)}`);
+      throw new ShapeError(`unknown event type ${clip(JSON.stringify(type) ?? "", 40)}`);
   }
 }
 

@@ -21,7 +21,7 @@ import { type Backlog, type HistoryStore, MemoryHistory } from "./history.ts";
 import { type Rate, TokenBucket } from "./limits.ts";
 import { errorText, type Logger, SILENT } from "./log.ts";
 import { Metrics } from "./metrics.ts";
-import { checkMessage, checkNick, nickKey } from "./text.ts";
+import { checkMessage, checkNick, clip, nickKey } from "./text.ts";
 
 /** A connection as the room sees it: something that can be sent events and closed. */
 export interface Member {
@@ -255,7 +255,7 @@ export class Room {
     if (!seat) return this.#refuse(member, "not_joined", "Join first.");
     const target = this.#byKey.get(nickKey(to.trim()));
     if (!target) {
-      return this.#refuse(member, "no_such_nick", `Nobody called "${to.slice(0, 40)}" is here.`);
+      return this.#refuse(member, "no_such_nick", `Nobody called "${clip(to, 40)}" is here.`);
     }
     const text = checkMessage(raw);
     if (!text.ok) return this.#refuse(member, text.code, text.reason);

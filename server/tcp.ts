@@ -13,7 +13,7 @@
 import { parseCommandLine } from "./commands.ts";
 import { within } from "./deadline.ts";
 import type { ServerEvent } from "./protocol.ts";
-import { type ConnectionLimits, REGISTRATION_MS } from "./limits.ts";
+import { type ConnectionLimits, REGISTRATION_MS, SendQueueWatch } from "./limits.ts";
 import { errorText, type Logger, SILENT } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import type { Member, Room } from "./room.ts";
@@ -143,12 +143,6 @@ interface Env {
 const encoder = new TextEncoder();
 const CRLF = "\r\n";
 
-/**
- * Most bytes queued for one terminal. A peer that stops reading fills its TCP
- * window, then this; it is then disconnected rather than buffered without end.
- */
-const OUT_MAX_BYTES = 1024 * 1024;
-
 /** How long a failed accept() waits before the next. */
 const ACCEPT_RETRY_MS = 100;
 
@@ -176,6 +170,8 @@ class TerminalMember implements Member {
   readonly #telnet = new TelnetFilter();
   readonly #lines = new LineDecoder(LINE_MAX_BYTES);
   #out: Uint8Array[] = [];
+  /** A peer that stops reading fills its TCP window, then this queue; see {@linkcode SendQueueWatch}. */
+  readonly #watch = new SendQueueWatch();
   /** Bytes queued or being written. */
   #queued = 0;
   #writing = false;
@@ -336,7 +332,7 @@ class TerminalMember implements Member {
   #enqueue(bytes: Uint8Array): void {
     if (this.#closed) return;
     this.#queued += bytes.length;
-    if (this.#queued > OUT_MAX_BYTES) {
+    if (this.#watch.tooSlow(this.#queued)) {
       this.#env.metrics.disconnected("slow_consumer", "terminal");
       this.#env.log.warn("slow consumer disconnected", {
         nick: this.#room.nickOf(this),

@@ -257,6 +257,15 @@ export function toOneLine(text: string): string {
 }
 
 /**
+ * The first `max` code points of `text` (never half a surrogate pair), with
+ * "…" if it was longer: for quoting user text in an error message.
+ */
+export function clip(text: string, max: number): string {
+  const chars = [...text.slice(0, max * 2)];
+  return chars.length > max ? `${chars.slice(0, max).join("")}…` : chars.join("");
+}
+
+/**
  * Cleans a chat message with {@linkcode toOneLine} and trims it; refuses it
  * if nothing is left or it is longer than {@linkcode MESSAGE_MAX}.
  */
@@ -265,7 +274,9 @@ export function checkMessage(raw: string): Checked<"text_empty" | "text_too_long
   if (raw.length > MESSAGE_MAX * 8) {
     return tooLong(raw.length);
   }
-  const text = toOneLine(raw).trim();
+  // A lone surrogate cannot be stored as UTF-8: make it U+FFFD now, so what
+  // is delivered live is what the history replays.
+  const text = toOneLine(raw).trim().toWellFormed();
   if (text === "") return { ok: false, code: "text_empty", reason: "Message is empty." };
   const length = codePoints(text);
   if (length > MESSAGE_MAX) return tooLong(length);

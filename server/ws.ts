@@ -10,7 +10,7 @@
  */
 
 import { encodeFrame, parseClientMessage, type ServerEvent } from "./protocol.ts";
-import { type ConnectionLimits, REGISTRATION_MS } from "./limits.ts";
+import { type ConnectionLimits, REGISTRATION_MS, SendQueueWatch } from "./limits.ts";
 import { type Logger, SILENT } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import type { Member, Room } from "./room.ts";
@@ -18,12 +18,6 @@ import { FRAME_MAX } from "./text.ts";
 
 /** Seconds without a pong before Deno closes a silent peer. */
 const IDLE_TIMEOUT_S = 60;
-
-/**
- * Most bytes a socket may have waiting to be sent. A peer that stops reading
- * is disconnected at this point rather than buffered without end.
- */
-const BUFFERED_MAX_BYTES = 1024 * 1024;
 
 /** Options for {@linkcode webSocketEndpoint}. */
 export interface WebSocketOptions {
@@ -169,6 +163,8 @@ class WebMember implements Member {
   readonly address: string;
   readonly #socket: WebSocket;
   readonly #onSlow: () => void;
+  /** A peer that stops reading grows `bufferedAmount`; see {@linkcode SendQueueWatch}. */
+  readonly #watch = new SendQueueWatch();
   #queue: ServerEvent[] = [];
   #closing = false;
 
@@ -200,13 +196,13 @@ class WebMember implements Member {
     const events = this.#queue;
     this.#queue = [];
     if (this.#socket.readyState === WebSocket.OPEN && events.length > 0) {
-      if (this.#socket.bufferedAmount > BUFFERED_MAX_BYTES) {
+      this.#socket.send(encodeFrame(events));
+      if (this.#watch.tooSlow(this.#socket.bufferedAmount)) {
         this.#closing = true;
         this.#onSlow();
         this.#socket.close(1008, "too slow: stopped reading");
         return;
       }
-      this.#socket.send(encodeFrame(events));
     }
     if (this.#closing) this.#end();
   }

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { ConnectionLimits, TokenBucket } from "../server/limits.ts";
+import {
+  ConnectionLimits,
+  QUEUE_GRACE_MS,
+  QUEUE_HARD_BYTES,
+  QUEUE_SOFT_BYTES,
+  SendQueueWatch,
+  TokenBucket,
+} from "../server/limits.ts";
 import type { ServerEvent } from "../server/protocol.ts";
 import { FLOOD_STRIKES, type Member, Room } from "../server/room.ts";
 import { connectTcp, TcpClient, withServerUsing, WsClient } from "./helpers.ts";
@@ -126,4 +133,25 @@ Deno.test("serveTcp() refuses a terminal flooding the room and keeps the others 
       "<flooder> c",
     ]);
   });
+});
+
+Deno.test("SendQueueWatch lets a queue pass the soft bound for a moment, not for long or far", () => {
+  const clock = { t: 0 };
+  const watch = new SendQueueWatch(() => clock.t);
+  assert.equal(watch.tooSlow(QUEUE_SOFT_BYTES), false);
+  assert.equal(watch.tooSlow(QUEUE_SOFT_BYTES + 1), false, "a burst above the soft bound");
+  clock.t = QUEUE_GRACE_MS;
+  assert.equal(watch.tooSlow(QUEUE_SOFT_BYTES + 1), false, "still within the grace");
+  assert.equal(watch.tooSlow(100), false, "drained: the clock starts over");
+  clock.t += 1;
+  assert.equal(watch.tooSlow(2 * QUEUE_SOFT_BYTES), false);
+  clock.t += QUEUE_GRACE_MS;
+  assert.equal(watch.tooSlow(2 * QUEUE_SOFT_BYTES), false, "exactly the grace");
+  clock.t += 1;
+  assert.equal(watch.tooSlow(2 * QUEUE_SOFT_BYTES), true, "above the soft bound for too long");
+  assert.equal(
+    new SendQueueWatch(() => 0).tooSlow(QUEUE_HARD_BYTES + 1),
+    true,
+    "past the hard bound",
+  );
 });

@@ -13,6 +13,7 @@ import {
   connectTcp,
   connectWs,
   httpUrl,
+  itemAt,
   TcpClient,
   withServer,
   withServerUsing,
@@ -155,9 +156,10 @@ for (const via of ["web", "terminal"] as const) {
       await using alice = await connectWs(server, "alice");
       await using bob = await connectWs(server, "bob");
       let stalled: Deno.Conn;
+      let socket: RawWebSocket | undefined;
       if (via === "web") {
         stalled = await Deno.connect({ hostname: server.http.hostname, port: server.http.port });
-        const socket = await RawWebSocket.upgrade(stalled, wsHost(server));
+        socket = await RawWebSocket.upgrade(stalled, wsHost(server));
         await socket.send({ type: "join", nick: "stalled" });
         await socket.receiveUntil('"welcome"');
       } else {
@@ -186,12 +188,48 @@ for (const via of ["web", "terminal"] as const) {
         assert.equal(m.get(`chat_slow_consumer_disconnects_total{transport="${via}"}`), 1);
         assert.equal(m.get('chat_disconnects_total{reason="slow_consumer"}'), 1);
         assert.equal(m.get(`chat_members{transport="${via}"}`), via === "web" ? 2 : 0);
+        if (socket) {
+          // Reading again, it gets what was queued, then the server's close.
+          await socket.receiveToEnd();
+          assert.equal(socket.closeCode, 1008);
+        }
       } finally {
         stalled.close();
       }
     });
   });
 }
+
+Deno.test("a long /history or a burst of long messages does not cut off members who read", async () => {
+  await withServerUsing({ caps: { perAddress: 100, total: 100 } }, async (server) => {
+    // 30 members each send 10 messages of 2,000 CJK characters at once, as
+    // flood control allows: about 1.8 MB for each member to take.
+    const members = await Promise.all(
+      [...Array(30).keys()].map((i) => connectWs(server, `m${i}`)),
+    );
+    await using terminal = await connectTcp(server, "reader");
+    try {
+      const long = "亚".repeat(1995);
+      for (const [i, m] of members.entries()) {
+        for (let j = 0; j < 10; j++) m.send({ type: "say", text: `${i}.${j} ${long}` });
+      }
+      for (const m of members) await m.next("message", (e) => e.text.startsWith("29.9 "));
+      await terminal.readUntil("<m29> 29.9 ");
+      // A history of 300 such messages: about 1.8 MB in one reply.
+      await terminal.send("/history 300");
+      const lines = await terminal.readLinesUntil("-- End of history.");
+      assert.equal(lines.filter((l) => l.startsWith("(history) ")).length, 300);
+      const ws = itemAt(members, 0);
+      ws.send({ type: "history", count: 300 });
+      assert.equal((await ws.next("history")).messages.length, 300);
+      const m = await scrape(server);
+      assert.equal(m.get('chat_disconnects_total{reason="slow_consumer"}'), undefined);
+      assert.equal(m.get('chat_members{transport="web"}'), 30);
+    } finally {
+      await Promise.all(members.map((m) => m.close()));
+    }
+  });
+});
 
 const TLS = {
   cert: Deno.readTextFileSync(new URL("fixtures/cert.pem", import.meta.url)),

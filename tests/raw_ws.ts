@@ -17,6 +17,8 @@ const decoder = new TextDecoder();
 /** A WebSocket over a connection the test controls. */
 export class RawWebSocket {
   readonly conn: Deno.Conn;
+  /** The status code of the server's close frame, once one came. */
+  closeCode: number | undefined;
   #buffer: Uint8Array = new Uint8Array(0);
 
   private constructor(conn: Deno.Conn, rest: Uint8Array) {
@@ -75,7 +77,11 @@ export class RawWebSocket {
       const frame = parseFrame(this.#buffer);
       if (frame) {
         this.#buffer = this.#buffer.subarray(frame.size);
-        if (frame.opcode === 0x8) return undefined;
+        if (frame.opcode === 0x8) {
+          const p = frame.payload;
+          this.closeCode = p.length >= 2 ? (p[0]! << 8) | p[1]! : 1005;
+          return undefined;
+        }
         if (frame.opcode === 0x1) return decoder.decode(frame.payload);
         continue; // ping, pong: not what the tests look at
       }
