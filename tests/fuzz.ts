@@ -56,7 +56,7 @@ export class Rng {
     return list[this.int(0, list.length - 1)]!;
   }
 
-  /** One generator of a weighted list, chosen in proportion to its weight. */
+  /** One item of a weighted list, chosen in proportion to its weight. */
   weighted<T>(list: readonly (readonly [weight: number, item: T])[]): T {
     let at = this.float() * list.reduce((sum, [w]) => sum + w, 0);
     for (const [w, item] of list) {
@@ -84,7 +84,7 @@ export class Rng {
   }
 }
 
-/** A 32-bit avalanche mix (the finalizer of a multiplicative hash). */
+/** A 32-bit avalanche mix (MurmurHash3's finalizer), so nearby seeds give unrelated streams. */
 function mix32(x: number): number {
   x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
   x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
@@ -404,7 +404,7 @@ function telnetPiece(rng: Rng): Uint8Array {
 export type TcpEnding =
   /** The fuzzer shuts its side (`closeWrite`) and reads until the server closes. */
   | "eof"
-  /** The fuzzer closes the socket outright, mid-line, once it was greeted. */
+  /** The fuzzer closes the socket outright once it was greeted, mid-stream, often mid-line. */
   | "abrupt";
 
 /** One hostile terminal connection. */
@@ -415,9 +415,17 @@ export interface TcpCase {
   /** Offsets where a write ends and the next begins, ascending. */
   cuts: number[];
   ending: TcpEnding;
+  /** For an abrupt ending, how many bytes are written before the close. */
+  stopAt: number;
   /** The nickname its first line asks for, when that line must be accepted. */
   joinsAs?: string;
 }
+
+/**
+ * How terminal streams start: with a valid nickname (most, so that the rest
+ * is said in the room), with attempts at invalid ones, or with junk.
+ */
+const OPENINGS = [[6, "join"], [2, "attempts"], [2, "junk"]] as const;
 
 /** Most bytes of a line that never ends. */
 const ENDLESS_MAX = 400 * 1024;
@@ -426,10 +434,7 @@ const ENDLESS_MAX = 400 * 1024;
 export function tcpCase(rng: Rng, index: number, targets: Targets): TcpCase {
   const parts: Uint8Array[] = [];
   const nick = freshNick(rng, index);
-  const opening = rng.weighted<"join" | "attempts" | "junk">([[6, "join"], [2, "attempts"], [
-    2,
-    "junk",
-  ]]);
+  const opening = rng.weighted(OPENINGS);
   if (opening === "join") parts.push(utf8(`${nick}${rng.pick(["\n", "\r\n", "\r\x00"])}`));
   if (opening === "attempts") {
     for (let i = rng.size(20); i > 0; i--) parts.push(utf8(hostileNick(rng, targets) + eol(rng)));
@@ -442,7 +447,8 @@ export function tcpCase(rng: Rng, index: number, targets: Targets): TcpCase {
   else if (rng.chance(0.3)) parts.push(utf8(fuzzText(rng, 100)));
   const bytes = concatBytes(parts);
   const ending: TcpEnding = rng.chance(0.2) ? "abrupt" : "eof";
-  const tcp: TcpCase = { kind: "tcp", bytes, cuts: chunkCuts(rng, bytes), ending };
+  const stopAt = ending === "abrupt" ? rng.int(1, bytes.length) : bytes.length;
+  const tcp: TcpCase = { kind: "tcp", bytes, cuts: chunkCuts(rng, bytes), ending, stopAt };
   if (opening === "join") tcp.joinsAs = nick;
   return tcp;
 }
@@ -720,147 +726,76 @@ export function upgradeRequest(host: string, headers: readonly string[]): string
 
 type WirePiece = (rng: Rng, self: string) => Uint8Array;
 
-const text = (rng: Rng, s: string): Uint8Array =>
-  wireFrame(rng, { fin: true, rsv: 0, opcode: Op.text, payload: utf8(s), masked: true });
+/** A frame with `payload`: final, no reserved bit, masked, unless `lies` says otherwise. */
+function frame(
+  rng: Rng,
+  opcode: number,
+  payload: Uint8Array,
+  lies: Partial<WireFrame> = {},
+): Uint8Array {
+  return wireFrame(rng, { fin: true, rsv: 0, opcode, payload, masked: true, ...lies });
+}
 
 const WIRE_PIECES: readonly (readonly [number, WirePiece])[] = [
   // A valid join or chat, whole.
-  [4, (rng, self) => text(rng, JSON.stringify({ type: "join", nick: self }))],
-  [3, (rng) => text(rng, JSON.stringify({ type: "say", text: fuzzText(rng, 200) }))],
+  [4, (rng, self) => frame(rng, Op.text, utf8(JSON.stringify({ type: "join", nick: self })))],
+  [
+    3,
+    (rng) => frame(rng, Op.text, utf8(JSON.stringify({ type: "say", text: fuzzText(rng, 200) }))),
+  ],
   // A chat message in fragments, with pings between them.
   [3, (rng) => {
     const payload = utf8(JSON.stringify({ type: "say", text: `fragmented ${fuzzText(rng, 100)}` }));
     const parts: Uint8Array[] = [];
-    let at = 0;
-    while (at < payload.length) {
+    for (let at = 0; at < payload.length;) {
       const end = Math.min(payload.length, at + rng.int(1, 16));
-      parts.push(wireFrame(rng, {
-        fin: end === payload.length,
-        rsv: 0,
-        opcode: at === 0 ? Op.text : Op.continuation,
-        payload: payload.subarray(at, end),
-        masked: true,
-      }));
-      if (rng.chance(0.3)) {
-        parts.push(
-          wireFrame(rng, {
-            fin: true,
-            rsv: 0,
-            opcode: Op.ping,
-            payload: rng.bytes(4),
-            masked: true,
-          }),
-        );
-      }
+      const opcode = at === 0 ? Op.text : Op.continuation;
+      parts.push(frame(rng, opcode, payload.subarray(at, end), { fin: end === payload.length }));
+      if (rng.chance(0.3)) parts.push(frame(rng, Op.ping, rng.bytes(4)));
       at = end;
     }
     return concatBytes(parts);
   }],
   // Invalid UTF-8 in a text frame.
-  [2, (rng) =>
-    wireFrame(rng, {
-      fin: true,
-      rsv: 0,
-      opcode: Op.text,
-      payload: concatBytes([
-        utf8('{"type":"say","text":"'),
-        Uint8Array.from(rng.pick(BAD_UTF8)),
-        utf8('"}'),
-      ]),
-      masked: true,
-    })],
-  // Reserved bits, reserved opcodes, unmasked frames.
-  [
-    2,
-    (rng) =>
-      wireFrame(rng, {
-        fin: true,
-        rsv: rng.int(1, 7),
-        opcode: Op.text,
-        payload: utf8("{}"),
-        masked: true,
-      }),
-  ],
-  [2, (rng) =>
-    wireFrame(rng, {
-      fin: true,
-      rsv: 0,
-      opcode: rng.pick([3, 4, 5, 6, 7, 11, 12, 13, 14, 15]),
-      payload: rng.bytes(rng.size(100)),
-      masked: true,
-    })],
-  [
-    1,
-    (rng) =>
-      wireFrame(rng, {
-        fin: true,
-        rsv: 0,
-        opcode: Op.text,
-        payload: utf8('{"type":"who"}'),
-        masked: false,
-      }),
-  ],
+  [2, (rng) => {
+    const bad = Uint8Array.from(rng.pick(BAD_UTF8));
+    return frame(rng, Op.text, concatBytes([utf8('{"type":"say","text":"'), bad, utf8('"}')]));
+  }],
+  // Reserved bits, reserved opcodes, an unmasked frame.
+  [2, (rng) => frame(rng, Op.text, utf8("{}"), { rsv: rng.int(1, 7) })],
+  [2, (rng) => frame(rng, rng.pick([3, 4, 5, 6, 7, 11, 12, 13, 14, 15]), rng.bytes(rng.size(100)))],
+  [1, (rng) => frame(rng, Op.text, utf8('{"type":"who"}'), { masked: false })],
   // Control frames that break the rules: fragmented, or longer than 125 bytes.
-  [2, (rng) =>
-    wireFrame(rng, {
-      fin: rng.chance(0.5),
-      rsv: 0,
-      opcode: rng.pick([Op.ping, Op.pong, Op.close]),
-      payload: rng.bytes(rng.pick([0, 1, 125, 126, 1000])),
-      masked: true,
-    })],
-  // Close frames with odd codes and reasons.
-  [1, (rng) =>
-    wireFrame(rng, {
-      fin: true,
-      rsv: 0,
-      opcode: Op.close,
-      payload: concatBytes([
-        Uint8Array.of(rng.int(0, 255), rng.int(0, 255)),
-        Uint8Array.from(rng.pick(BAD_UTF8)),
-      ]),
-      masked: true,
-    })],
-  // A continuation with nothing to continue; a new message inside a fragmented one.
   [
     2,
     (rng) =>
-      rng.chance(0.5)
-        ? wireFrame(rng, {
-          fin: true,
-          rsv: 0,
-          opcode: Op.continuation,
-          payload: utf8("}"),
-          masked: true,
-        })
-        : concatBytes([
-          wireFrame(rng, { fin: false, rsv: 0, opcode: Op.text, payload: utf8("{"), masked: true }),
-          wireFrame(rng, {
-            fin: true,
-            rsv: 0,
-            opcode: Op.binary,
-            payload: utf8("}"),
-            masked: true,
-          }),
-        ]),
+      frame(
+        rng,
+        rng.pick([Op.ping, Op.pong, Op.close]),
+        rng.bytes(rng.pick([0, 1, 125, 126, 1000])),
+        {
+          fin: rng.chance(0.5),
+        },
+      ),
   ],
-  // Lengths: announced in a longer form than needed, or far more than is sent.
+  // Close frames with odd codes and reasons.
+  [1, (rng) => {
+    const code = Uint8Array.of(rng.int(0, 255), rng.int(0, 255));
+    return frame(rng, Op.close, concatBytes([code, Uint8Array.from(rng.pick(BAD_UTF8))]));
+  }],
+  // A continuation with nothing to continue; a new message inside a fragmented one.
   [2, (rng) =>
-    wireFrame(rng, {
-      fin: true,
-      rsv: 0,
-      opcode: Op.text,
-      payload: utf8('{"type":"who"}'),
-      masked: true,
-      longForm: rng.pick([16, 64] as const),
-    })],
+    rng.chance(0.5) ? frame(rng, Op.continuation, utf8("}")) : concatBytes([
+      frame(rng, Op.text, utf8("{"), { fin: false }),
+      frame(rng, Op.binary, utf8("}")),
+    ])],
+  // Lengths: announced in a longer form than needed, or far more than is sent.
+  [
+    2,
+    (rng) => frame(rng, Op.text, utf8('{"type":"who"}'), { longForm: rng.pick([16, 64] as const) }),
+  ],
   [1, (rng) =>
-    wireFrame(rng, {
-      fin: true,
-      rsv: 0,
-      opcode: Op.text,
-      payload: utf8('{"type":"say","text":"short'),
-      masked: true,
+    frame(rng, Op.text, utf8('{"type":"say","text":"short'), {
       claim: rng.pick([200, 70_000, 2 ** 31, 2 ** 40, 2 ** 53 - 1]),
     })],
   // Noise.

@@ -68,20 +68,24 @@ const CONCURRENCY = 24;
 /** Fuzz cases started between two messages of each honest member. */
 const HONEST_EVERY = 8;
 
-/** The share of the cases run before memory is first measured (warm-up). */
-const WARMUP_SHARE = 0.1;
+/**
+ * Cases run before memory is first measured (the warm-up): enough for the
+ * code to be compiled and the pools to be filled, and few enough that what the
+ * honest clients keep by then (everything they received) is small.
+ */
+const WARMUP_CASES = 250;
 
 /**
  * How much the heap, after a full collection, may grow from the end of the
  * warm-up to the end of the run, with every client closed. The server's state
  * is then back to an empty room, and whatever it legitimately keeps is
  * bounded on its own (the store: {@linkcode HISTORY_KEEP} messages, outside
- * the heap): measured growth is under 1 MiB, whatever the seed. A leak of what
- * the server holds per connection (a session, a socket, a closure) grows it by
- * that times every connection: a closed socket kept in `ws.ts`'s map of open
- * ones, or a TCP session kept in `tcp.ts`'s set, is 3 to 4 KiB each, over
- * 5 MiB at the default count; at ten times the cases, a leak of about 120
- * bytes per connection is over.
+ * the heap): measured growth is about 1 MiB, whatever the seed or count. A
+ * leak of what the server holds per connection (a session, a socket, a
+ * closure) grows it by that times every connection: a closed socket kept in
+ * `ws.ts`'s map of open ones, or a TCP session kept in `tcp.ts`'s set, is 3
+ * to 4 KiB each, over 5 MiB at the default count; at ten times the cases, a
+ * leak of about 100 bytes per connection is over.
  */
 const HEAP_GROWTH_MAX = 4 * 1024 * 1024;
 
@@ -98,7 +102,7 @@ const RSS_GROWTH_MAX = 128 * 1024 * 1024;
  */
 const SETTLE_ROUND_TRIPS = 100;
 
-/** How often the cases still under way are named, in a run that seems stuck. */
+/** How long no case may end before those under way are named (a diagnostic). */
 const STUCK_REPORT_MS = 60_000;
 
 /** Room messages kept by the store: bounds history replies and the server's memory. */
@@ -235,11 +239,12 @@ async function runTcp(target: Target, c: TcpCase): Promise<void> {
   conn.setNoDelay(true);
   const client = new TcpClient(conn);
   try {
-    tally.bytes += c.bytes.length;
+    tally.bytes += c.stopAt;
     if (c.ending === "abrupt") {
       // Greeted first, so the server has a session to clean up.
       await client.readUntil("Your nickname: ");
-      await writeInPieces(client, c.bytes, c.cuts);
+      const prefix = c.bytes.subarray(0, c.stopAt);
+      await writeInPieces(client, prefix, c.cuts.filter((cut) => cut < c.stopAt));
       return;
     }
     await writeInPieces(client, c.bytes, c.cuts);
@@ -500,6 +505,8 @@ interface Run {
   seconds: number;
   /** Memory at the end of the warm-up. */
   warm: Deno.MemoryUsage;
+  /** What the honest members received: bytes on the terminal, events on the web. */
+  received: { bytes: number; events: number };
 }
 
 /**
@@ -520,23 +527,30 @@ async function fuzzWhileChatting(server: ChatServer): Promise<Run> {
   };
   const honestTurn = (index: number) =>
     index % HONEST_EVERY === 0 ? honestSay() : Promise.resolve();
-  // Diagnostic only, it settles nothing: names the cases under way if the run seems stuck.
+  // Diagnostic only, it settles nothing: names the cases under way when none
+  // has ended for a while, so a run stuck on some input says which.
   const running = new Set<number>();
+  let ended = 0;
   const run = async (index: number) => {
     running.add(index);
     try {
       await runCase(target, index);
     } finally {
       running.delete(index);
+      ended++;
     }
   };
+  let endedBefore = -1;
   const watchdog = setInterval(() => {
-    console.log(`fuzz: still running (FUZZ_SEED=${SEED}): cases ${[...running].join(", ")}`);
+    if (ended === endedBefore) {
+      console.log(`fuzz: stuck (FUZZ_SEED=${SEED})? under way: cases ${[...running].join(", ")}`);
+    }
+    endedBefore = ended;
   }, STUCK_REPORT_MS);
   Deno.unrefTimer(watchdog);
   const started = performance.now();
   const all = ONLY === undefined ? [...Array(CASES).keys()] : [ONLY];
-  const warmup = Math.floor(all.length * WARMUP_SHARE);
+  const warmup = Math.min(WARMUP_CASES, Math.floor(all.length / 2));
   let warm: Deno.MemoryUsage;
   try {
     await runCases(all.slice(0, warmup), run, honestTurn);
@@ -586,7 +600,13 @@ async function fuzzWhileChatting(server: ChatServer): Promise<Run> {
   await freshTcp.readUntil("<fresh_web> made it");
   await freshTcp.send("me too");
   await web.next("message", (m) => m.from === "fresh_tcp" && m.text === "me too");
-  return { tally, said, seconds, warm };
+  return {
+    tally,
+    said,
+    seconds,
+    warm,
+    received: { bytes: tcp.raw.length, events: web.events.length },
+  };
 }
 
 /** Runs the fuzz cases against a fresh server and checks what must hold after. */
@@ -597,7 +617,7 @@ async function fuzzServer(): Promise<void> {
     caps: { perAddress: 10_000, total: 10_000 },
   };
   await withServerUsing(options, async (server) => {
-    const { tally, said, seconds, warm } = await fuzzWhileChatting(server);
+    const { tally, said, seconds, warm, received } = await fuzzWhileChatting(server);
     // The honest and the fresh have gone too: what the heap holds now is the
     // server's, and the little the test keeps.
     await settleMembers(server, []);
@@ -605,6 +625,7 @@ async function fuzzServer(): Promise<void> {
     console.log(
       `fuzz: seed ${SEED}, cases ${JSON.stringify(tally.cases)}, ${mib(tally.bytes)} MiB and ` +
         `${tally.frames} frames sent, ${said} honest messages each way, ${seconds.toFixed(1)} s; ` +
+        `honest members received ${mib(received.bytes)} MiB and ${received.events} events; ` +
         `from warm-up to end: rss ${mib(warm.rss)} -> ${mib(end.rss)} MiB, ` +
         `heap ${mib(warm.heapUsed)} -> ${mib(end.heapUsed)} MiB`,
     );
