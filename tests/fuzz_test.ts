@@ -77,17 +77,31 @@ const WARMUP_CASES = 250;
 
 /**
  * How much the heap, after a full collection, may grow from the end of the
- * warm-up to the end of the run, with every client closed. The server's state
- * is then back to an empty room, and whatever it legitimately keeps is
- * bounded on its own (the store: {@linkcode HISTORY_KEEP} messages, outside
- * the heap): measured growth is about 1 MiB, whatever the seed or count. A
- * leak of what the server holds per connection (a session, a socket, a
- * closure) grows it by that times every connection: a closed socket kept in
- * `ws.ts`'s map of open ones, or a TCP session kept in `tcp.ts`'s set, is 3
- * to 4 KiB each, over 5 MiB at the default count; at ten times the cases, a
- * leak of about 100 bytes per connection is over.
+ * warm-up to the end of the run, with every client closed, besides what Deno
+ * holds for a while ({@linkcode IDLE_HOLD_BYTES}). The server's state is then
+ * back to an empty room, and whatever it legitimately keeps is bounded on its
+ * own (the store: {@linkcode HISTORY_KEEP} messages, outside the heap):
+ * measured growth is about 1 MiB at the default count, 3.4 MiB at ten times
+ * that, both within the allowance for recent raw connections. A leak of what
+ * the server holds per connection (a session, a socket, a closure) grows the
+ * heap by that times every connection: a closed socket kept in `ws.ts`'s map
+ * of open ones (6.6 MiB at the default count) or a TCP session kept in
+ * `tcp.ts`'s set (5.3 MiB) fails the run; at ten times the cases, so does a
+ * leak of a few hundred bytes per connection.
  */
-const HEAP_GROWTH_MAX = 4 * 1024 * 1024;
+const HEAP_GROWTH_MAX = 2.5 * 1024 * 1024;
+
+/**
+ * A server WebSocket that ends without a closing handshake (a peer gone, a
+ * protocol error: how every raw case ends) stays on the heap, about 4.6 KiB,
+ * until Deno's idle timeout for it fires (`ws.ts`: 60 s), then is freed. The
+ * heap check allows this much for each raw connection that ended within
+ * {@linkcode IDLE_HOLD_MS} before it, and nothing for older ones.
+ */
+const IDLE_HOLD_BYTES = 5 * 1024;
+
+/** How long Deno may hold a WebSocket that ended without a closing handshake, with slack. */
+const IDLE_HOLD_MS = 65_000;
 
 /**
  * How much the resident set may grow over the same span: generous, since the
@@ -159,6 +173,8 @@ interface Tally {
   cases: Record<string, number>;
   bytes: number;
   frames: number;
+  /** When each upgraded raw WebSocket connection ended (`performance.now()`). */
+  rawEnds: number[];
 }
 
 /** The parts of the server a fuzz case talks to. */
@@ -382,6 +398,7 @@ async function runRawWs(target: Target, c: RawWsCase): Promise<void> {
     }
     await shutWrite(conn);
     await client.readToEnd();
+    if (c.upgrades) tally.rawEnds.push(performance.now());
     const raw = client.raw;
     const status = new TextDecoder().decode(raw.subarray(0, 12));
     assert.match(status, c.upgrades ? /^HTTP\/1\.1 101$/ : /^HTTP\/1\.1 4\d\d$/);
@@ -517,7 +534,7 @@ interface Run {
 async function fuzzWhileChatting(server: ChatServer): Promise<Run> {
   await using web = await connectWs(server, HONEST.web);
   await using tcp = await connectTcp(server, HONEST.tcp);
-  const tally: Tally = { cases: {}, bytes: 0, frames: 0 };
+  const tally: Tally = { cases: {}, bytes: 0, frames: 0, rawEnds: [] };
   const target: Target = { server, tally };
   let said = 0;
   const honestSay = async () => {
@@ -622,15 +639,22 @@ async function fuzzServer(): Promise<void> {
     // server's, and the little the test keeps.
     await settleMembers(server, []);
     const end = memoryAfterGc();
+    const now = performance.now();
+    const held = tally.rawEnds.filter((t) => now - t < IDLE_HOLD_MS).length;
     console.log(
       `fuzz: seed ${SEED}, cases ${JSON.stringify(tally.cases)}, ${mib(tally.bytes)} MiB and ` +
         `${tally.frames} frames sent, ${said} honest messages each way, ${seconds.toFixed(1)} s; ` +
         `honest members received ${mib(received.bytes)} MiB and ${received.events} events; ` +
         `from warm-up to end: rss ${mib(warm.rss)} -> ${mib(end.rss)} MiB, ` +
-        `heap ${mib(warm.heapUsed)} -> ${mib(end.heapUsed)} MiB`,
+        `heap ${mib(warm.heapUsed)} -> ${mib(end.heapUsed)} MiB ` +
+        `(${held} raw WebSocket connections ended in the last ${IDLE_HOLD_MS / 1000} s)`,
     );
     const heap = end.heapUsed - warm.heapUsed;
-    assert.ok(heap < HEAP_GROWTH_MAX, `the heap grew by ${mib(heap)} MiB`);
+    assert.ok(
+      heap < HEAP_GROWTH_MAX + held * IDLE_HOLD_BYTES,
+      `the heap grew by ${mib(heap)} MiB (allowed: ${mib(HEAP_GROWTH_MAX)} MiB, ` +
+        `and ${mib(held * IDLE_HOLD_BYTES)} MiB for ${held} recent raw WebSocket connections)`,
+    );
     const rss = end.rss - warm.rss;
     assert.ok(rss < RSS_GROWTH_MAX, `resident memory grew by ${mib(rss)} MiB`);
     // Nothing reached Object.prototype.
