@@ -1,0 +1,847 @@
+/**
+ * Seeded generators of hostile input for the fuzz tests: byte streams for the
+ * terminal port, text and binary frames for `/ws`, and raw WebSocket wire
+ * bytes (frames a browser would never send) for the same endpoint.
+ *
+ * Everything is derived from one 32-bit seed through {@linkcode Rng}, and
+ * each case from its own seed ({@linkcode caseSeed}), so a failing case is
+ * reproduced alone from the run's seed and its index, whatever ran beside it.
+ * Generated input mixes pure random bytes with the nasties that have broken
+ * chat servers before: invalid and overlong UTF-8, telnet commands cut at
+ * chunk edges, terminal escapes, bidi and zero-width characters, lines at the
+ * length caps, JSON of the wrong shape.
+ *
+ * @module
+ */
+
+import { FRAME_MAX, LINE_MAX_BYTES } from "../server/text.ts";
+
+/** A small, fast, seeded generator (xorshift32). Not for secrets. */
+export class Rng {
+  #state: number;
+
+  constructor(seed: number) {
+    // xorshift is stuck at 0: fold the seed so no seed gives 0.
+    this.#state = mix32(seed) || 0x9e3779b9;
+  }
+
+  /** A uniform 32-bit unsigned integer. */
+  u32(): number {
+    let x = this.#state;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.#state = x >>> 0;
+    return this.#state;
+  }
+
+  /** A float in [0, 1). */
+  float(): number {
+    return this.u32() / 0x1_0000_0000;
+  }
+
+  /** An integer in [lo, hi], both included. */
+  int(lo: number, hi: number): number {
+    return lo + Math.floor(this.float() * (hi - lo + 1));
+  }
+
+  /** True with probability `p`. */
+  chance(p: number): boolean {
+    return this.float() < p;
+  }
+
+  /** One element of a non-empty list. */
+  pick<T>(list: readonly T[]): T {
+    if (list.length === 0) throw new RangeError("Cannot pick from an empty list");
+    return list[this.int(0, list.length - 1)]!;
+  }
+
+  /** One item of a weighted list, chosen in proportion to its weight. */
+  weighted<T>(list: readonly (readonly [weight: number, item: T])[]): T {
+    let at = this.float() * list.reduce((sum, [w]) => sum + w, 0);
+    for (const [w, item] of list) {
+      at -= w;
+      if (at < 0) return item;
+    }
+    const last = list.at(-1);
+    if (last === undefined) throw new RangeError("Cannot pick from an empty list");
+    return last[1];
+  }
+
+  /**
+   * A size between 1 and `max`, spread over orders of magnitude: mostly
+   * small, now and then near `max`.
+   */
+  size(max: number): number {
+    return Math.max(1, Math.min(max, Math.floor(Math.exp(this.float() * Math.log(max + 1)))));
+  }
+
+  /** `n` random bytes. */
+  bytes(n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    for (let i = 0; i < n; i++) out[i] = this.u32() & 0xff;
+    return out;
+  }
+}
+
+/** A 32-bit avalanche mix (MurmurHash3's finalizer), so nearby seeds give unrelated streams. */
+function mix32(x: number): number {
+  x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
+  x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
+  return (x ^ (x >>> 16)) >>> 0;
+}
+
+/** The seed of case `index` in a run seeded with `seed`. */
+export function caseSeed(seed: number, index: number): number {
+  return mix32((seed ^ mix32(index + 0x632be5ab)) >>> 0);
+}
+
+/** What the generators may aim at: the names of the members they must not hurt. */
+export interface Targets {
+  /** Nicknames of the honest members: impersonated, whispered to, renamed into. */
+  honest: readonly string[];
+}
+
+const encoder = new TextEncoder();
+
+/** UTF-8 bytes of a string (a lone surrogate becomes U+FFFD, as any client sends it). */
+export function utf8(text: string): Uint8Array {
+  return encoder.encode(text);
+}
+
+/** Joins byte arrays. */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Text
+
+/** Pieces of text that screens, parsers and normalizers get wrong. */
+const NASTY_TEXT: readonly string[] = [
+  // Terminal escapes: clear, retitle, hyperlink, alternate screen, reset,
+  // 8-bit CSI, an OSC and a DCS never terminated.
+  "\x1b[2J\x1b[H",
+  "\x1b]0;pwned\x07",
+  "\x1b]8;;http://example.invalid\x1b\\click\x1b]8;;\x1b\\",
+  "\x1b[?1049h",
+  "\x1bc",
+  "\x9b31mred",
+  "\x1b]2;never ends",
+  "\x1bPq#0;2;0;0;0",
+  "\x1b[999999999999C",
+  // Bidi embeddings, overrides and isolates; marks that are allowed.
+  "\u202e",
+  "\u202dabc\u202c",
+  "\u2066\u2067\u2068\u2069",
+  "\u200e\u200f",
+  // Invisible: zero-width, word joiner, BOM, Hangul fillers, variation selector.
+  "\u200b",
+  "\u200c\u200d",
+  "\u2060\ufeff",
+  "\u3164\u115f\u1160\uffa0",
+  "\ufe0f",
+  // Line breaks that are not CR or LF.
+  "\u2028\u2029\x85",
+  "\v\f\t",
+  // C0, DEL and C1 controls.
+  "\x00\x01\x07\x08\x7f",
+  "\x80\x9c\x9f",
+  // Lone surrogates (sent as U+FFFD by any UTF-8 encoder), noncharacters,
+  // private use.
+  "\ud800",
+  "\udfff",
+  "\uffff\ufffe",
+  "\ue000",
+  // Stacked combining marks; characters NFKC expands a lot.
+  "e\u0301\u0308\u0323\u0301\u0308\u0323",
+  "\ufdfa\ufdfb",
+  "\u3300",
+  // Astral and joined emoji; CJK; right-to-left script.
+  "\u{1f600}\u{1f44d}\u{1f3fd}",
+  "\u{1f468}\u200d\u{1f469}\u200d\u{1f467}",
+  "亚中文字",
+  "\u05e9\u05dc\u05d5\u05dd",
+  // Markup and quoting that must stay text.
+  "<img src=x onerror=alert(1)>",
+  "\"\\'`${x}",
+  "%s%n%x",
+];
+
+/** Plain characters: the bulk of every text. */
+const PLAIN = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,!?-_";
+
+/** Random text of about `max` UTF-16 units at most, plain with nasty pieces. */
+export function fuzzText(rng: Rng, max: number): string {
+  const target = rng.size(max);
+  let text = "";
+  while (text.length < target) {
+    if (rng.chance(0.25)) text += rng.pick(NASTY_TEXT);
+    else {
+      const run = rng.int(1, 16);
+      for (let i = 0; i < run; i++) text += PLAIN[rng.int(0, PLAIN.length - 1)];
+    }
+  }
+  return text.slice(0, Math.max(1, max));
+}
+
+/** A nickname that is valid and, thanks to `index`, not taken by another case. */
+export function freshNick(rng: Rng, index: number): string {
+  // The "_" keeps a rename to this plus a suffix from being another case's nickname.
+  const tail = rng.pick(["", "x", "-y", "亚", "é", "Ω9"]);
+  return `f${index.toString(36)}_${tail}`;
+}
+
+/** Confusable, reserved, invisible, too long, or otherwise refused nicknames. */
+export function hostileNick(rng: Rng, targets: Targets): string {
+  const honest = rng.pick(targets.honest);
+  return rng.pick([
+    honest,
+    honest.toUpperCase(),
+    // Full-width forms fold to the same nickname under NFKC.
+    [...honest].map((c) => /[!-~]/.test(c) ? String.fromCodePoint(c.codePointAt(0)! + 0xfee0) : c)
+      .join(""),
+    `${honest}\u200b`,
+    `\u202e${honest}`,
+    ` ${honest} `,
+    // Homoglyphs: Cyrillic letters that look Latin. Valid and distinct.
+    honest.replace(/o/g, "\u043e").replace(/e/g, "\u0435"),
+    "server",
+    "ＡＤＭＩＮ",
+    "Operator",
+    "",
+    " ",
+    "\u3164",
+    "a".repeat(24),
+    "a".repeat(25),
+    "\ufdfa".repeat(2),
+    "-starts-with-dash",
+    "has space",
+    "semi;colon",
+    "\x1b[31mred",
+    "nul\x00byte",
+    "\ud800lone",
+    fuzzText(rng, 40),
+  ]);
+}
+
+// ---------------------------------------------------------------------------
+// Terminal byte streams
+
+const IAC = 255;
+const DONT = 254;
+const DO = 253;
+const WONT = 252;
+const WILL = 251;
+const SB = 250;
+const SE = 240;
+
+/** Byte sequences no UTF-8 decoder may accept. */
+const BAD_UTF8: readonly (readonly number[])[] = [
+  [0xc0, 0xaf], // overlong "/"
+  [0xe0, 0x80, 0xaf], // overlong "/", 3 bytes
+  [0xf0, 0x80, 0x80, 0xaf], // overlong "/", 4 bytes
+  [0xc0, 0x80], // overlong NUL (Java's "modified UTF-8")
+  [0xed, 0xa0, 0x80], // U+D800 as CESU-8
+  [0xed, 0xa0, 0xbd, 0xed, 0xb8, 0x80], // U+1F600 as a CESU-8 surrogate pair
+  [0xed, 0xbf, 0xbf], // U+DFFF
+  [0xf4, 0x90, 0x80, 0x80], // above U+10FFFF
+  [0xf8, 0x88, 0x80, 0x80, 0x80], // 5-byte form
+  [0xfc, 0x84, 0x80, 0x80, 0x80, 0x80], // 6-byte form
+  [0xfe],
+  [0x80],
+  [0xbf, 0xbf],
+  [0xe4, 0xba], // 亚 cut short
+  [0xf0, 0x9f, 0x98], // 😀 cut short
+  [0xc2], // a lead byte and nothing
+];
+
+/** Line ends as terminals send them, and some they should not. */
+const EOLS = ["\n", "\r\n", "\r", "\r\x00", "\n\r"] as const;
+
+function eol(rng: Rng): string {
+  return rng.pick(EOLS);
+}
+
+/** `/` commands with odd arguments. */
+function commandLine(rng: Rng, targets: Targets, self: string): string {
+  const honest = rng.pick(targets.honest);
+  return rng.pick([
+    "/nick",
+    "/nick ",
+    `/nick ${hostileNick(rng, targets)}`,
+    `/nick ${self}`,
+    `/nick ${self.toUpperCase()}`,
+    `/nick ${self}2`,
+    "/msg",
+    "/msg nobody",
+    "/msg nobody hello",
+    `/msg ${self} note to self`,
+    `/msg ${honest} ${fuzzText(rng, 200)}`,
+    `/m ${honest}\u200b psst`,
+    `/tell ${"x".repeat(300)} hi`,
+    `/msg ${self}  `,
+    "/history",
+    "/history -1",
+    "/history 0",
+    "/history 1",
+    "/history 999999",
+    "/history 9999999",
+    "/history 1e3",
+    "/history 0x10",
+    "/history NaN",
+    `/history ${fuzzText(rng, 12)}`,
+    "/who",
+    "/names extra args",
+    "/me",
+    `/me ${fuzzText(rng, 300)}`,
+    "/help",
+    "/?",
+    "/",
+    "//",
+    `//${fuzzText(rng, 100)}`,
+    "/NICK",
+    "/Quit",
+    `/${fuzzText(rng, 60)}`,
+    `/${"x".repeat(500)}`,
+    "/quit",
+    `/quit ${fuzzText(rng, 200)}`,
+    "/bye \x1b[2J",
+    "/exit",
+  ]);
+}
+
+/** One kind of hostile piece of a terminal stream. */
+type StreamPiece = (rng: Rng, targets: Targets, self: string) => Uint8Array;
+
+const TCP_PIECES: readonly (readonly [number, StreamPiece])[] = [
+  // Pure noise.
+  [6, (rng) => rng.bytes(rng.size(2048))],
+  // A chat line of hostile text.
+  [8, (rng) => utf8(fuzzText(rng, 600) + eol(rng))],
+  // Invalid UTF-8 in a line, at its start, middle or end.
+  [5, (rng) => {
+    const parts: Uint8Array[] = [];
+    for (let i = rng.int(1, 6); i > 0; i--) {
+      parts.push(utf8(fuzzText(rng, 20)), Uint8Array.from(rng.pick(BAD_UTF8)));
+    }
+    parts.push(utf8(eol(rng)));
+    return concatBytes(parts);
+  }],
+  // Telnet commands.
+  [6, telnetPiece],
+  // CR/LF storms.
+  [3, (rng) => {
+    let storm = "";
+    for (let i = rng.size(3000); i > 0; i--) storm += eol(rng);
+    return utf8(storm);
+  }],
+  // Lines just under, at and over the line cap, in one- and three-byte characters.
+  [3, (rng) => {
+    const bytes = rng.pick([-2, -1, 0, 1, 2, 3, 100]) + LINE_MAX_BYTES;
+    const wide = rng.chance(0.5);
+    const body = wide
+      ? "亚".repeat(Math.floor(bytes / 3)) + "x".repeat(bytes % 3)
+      : "x".repeat(bytes);
+    return utf8(body + eol(rng));
+  }],
+  // Backspace and DEL, more of them than there is text.
+  [2, (rng) => utf8(`${fuzzText(rng, 8)}${"\b\x7f".repeat(rng.int(1, 12))}x${eol(rng)}`)],
+  // Commands.
+  [8, (rng, targets, self) => utf8(commandLine(rng, targets, self) + eol(rng))],
+  // A run of nickname attempts (before joining they are nicknames; after, chat).
+  [3, (rng, targets) => {
+    let lines = "";
+    for (let i = rng.size(40); i > 0; i--) lines += hostileNick(rng, targets) + eol(rng);
+    return utf8(lines);
+  }],
+  // Escape sequences alone on a line.
+  [3, (rng) => utf8(rng.pick(NASTY_TEXT) + rng.pick(NASTY_TEXT) + eol(rng))],
+];
+
+function telnetPiece(rng: Rng): Uint8Array {
+  const verb = () => rng.pick([WILL, WONT, DO, DONT]);
+  switch (rng.int(0, 6)) {
+    case 0: // An escaped 0xFF data byte, in a line.
+      return Uint8Array.of(0x61, IAC, IAC, 0x62, 0x0a);
+    case 1: { // Subnegotiation, terminated or not (then it swallows the rest).
+      const body = rng.bytes(rng.size(300)).map((b) => b === IAC ? 0 : b);
+      return rng.chance(0.5)
+        ? concatBytes([Uint8Array.of(IAC, SB, rng.int(0, 255)), body, Uint8Array.of(IAC, SE)])
+        : concatBytes([Uint8Array.of(IAC, SB, rng.int(0, 255)), body]);
+    }
+    case 2: { // Every option, with every verb or one.
+      const all = rng.chance(0.5);
+      const out: number[] = [];
+      for (let option = 0; option < 256; option++) {
+        for (const v of all ? [WILL, WONT, DO, DONT] : [verb()]) out.push(IAC, v, option);
+      }
+      return Uint8Array.from(out);
+    }
+    case 3: { // The same request over and over: answered once.
+      const out: number[] = [];
+      const v = verb();
+      const option = rng.int(0, 255);
+      for (let i = rng.size(200); i > 0; i--) out.push(IAC, v, option);
+      return Uint8Array.from(out);
+    }
+    case 4: // IAC and one arbitrary byte (NOP, AYT, GA, IP, an undefined code).
+      return Uint8Array.of(IAC, rng.pick([241, 243, 244, 246, 249, 0, 10, 13, 200]));
+    case 5: // IAC in the middle of a UTF-8 character.
+      return Uint8Array.of(0xe4, IAC, DO, 1, 0xba, 0x9a, 0x0a);
+    default: // A lone IAC: whatever comes next is its command.
+      return Uint8Array.of(IAC);
+  }
+}
+
+/** How a terminal case ends. */
+export type TcpEnding =
+  /** The fuzzer shuts its side (`closeWrite`) and reads until the server closes. */
+  | "eof"
+  /** The fuzzer closes the socket outright once it was greeted, mid-stream, often mid-line. */
+  | "abrupt";
+
+/** One hostile terminal connection. */
+export interface TcpCase {
+  kind: "tcp";
+  /** Everything the fuzzer sends. */
+  bytes: Uint8Array;
+  /** Offsets where a write ends and the next begins, ascending. */
+  cuts: number[];
+  ending: TcpEnding;
+  /** For an abrupt ending, how many bytes are written before the close. */
+  stopAt: number;
+  /** The nickname its first line asks for, when that line must be accepted. */
+  joinsAs?: string;
+}
+
+/**
+ * How terminal streams start: with a valid nickname (most, so that the rest
+ * is said in the room), with attempts at invalid ones, or with junk.
+ */
+const OPENINGS = [[6, "join"], [2, "attempts"], [2, "junk"]] as const;
+
+/** Most bytes of a line that never ends. */
+const ENDLESS_MAX = 400 * 1024;
+
+/** Builds a terminal case. */
+export function tcpCase(rng: Rng, index: number, targets: Targets): TcpCase {
+  const parts: Uint8Array[] = [];
+  const nick = freshNick(rng, index);
+  const opening = rng.weighted(OPENINGS);
+  if (opening === "join") parts.push(utf8(`${nick}${rng.pick(["\n", "\r\n", "\r\x00"])}`));
+  if (opening === "attempts") {
+    for (let i = rng.size(20); i > 0; i--) parts.push(utf8(hostileNick(rng, targets) + eol(rng)));
+    if (rng.chance(0.5)) parts.push(utf8(`${nick}\n`));
+  }
+  for (let i = rng.size(12); i > 0; i--) parts.push(rng.weighted(TCP_PIECES)(rng, targets, nick));
+  // Now and then a line that never ends: hundreds of KiB, then the end of the stream.
+  if (rng.chance(0.01)) parts.push(utf8("y".repeat(rng.int(100 * 1024, ENDLESS_MAX))));
+  // Or a last line without its end, cut short.
+  else if (rng.chance(0.3)) parts.push(utf8(fuzzText(rng, 100)));
+  const bytes = concatBytes(parts);
+  const ending: TcpEnding = rng.chance(0.2) ? "abrupt" : "eof";
+  const stopAt = ending === "abrupt" ? rng.int(1, bytes.length) : bytes.length;
+  const tcp: TcpCase = { kind: "tcp", bytes, cuts: chunkCuts(rng, bytes), ending, stopAt };
+  if (opening === "join") tcp.joinsAs = nick;
+  return tcp;
+}
+
+/** Most writes one stream is split into: past them, the rest goes in one write. */
+const MAX_WRITES = 64;
+
+/**
+ * Where to split a stream into writes: random sizes from one byte to tens of
+ * KiB, and a cut right after some IAC and CR bytes, so commands and line ends
+ * straddle reads.
+ */
+export function chunkCuts(rng: Rng, bytes: Uint8Array): number[] {
+  const cuts = new Set<number>();
+  const largest = rng.pick([4, 64, 4096, 65536]);
+  for (let at = rng.size(largest); at < bytes.length && cuts.size < MAX_WRITES / 2;) {
+    cuts.add(at);
+    at += rng.size(largest);
+  }
+  for (let i = 0; i < bytes.length && cuts.size < MAX_WRITES; i++) {
+    const b = bytes[i];
+    if ((b === IAC || b === 0x0d) && rng.chance(0.3)) cuts.add(i + 1);
+  }
+  return [...cuts].filter((c) => c > 0 && c < bytes.length).sort((a, b) => a - b);
+}
+
+// ---------------------------------------------------------------------------
+// WebSocket frames
+
+/** One frame for `/ws`: text, or binary bytes. */
+export type WsFrame = string | Uint8Array;
+
+/** How a WebSocket case ends. */
+export type WsEnding =
+  /** A last frame whose answer is known is sent and awaited, then the socket is closed. */
+  | "sentinel"
+  /** The socket is closed right after the last frame, without waiting for answers. */
+  | "close";
+
+/** One hostile WebSocket connection, through a real WebSocket client. */
+export interface WsCase {
+  kind: "ws";
+  frames: WsFrame[];
+  ending: WsEnding;
+  /** The nickname its first frame joins as, when that join must be accepted. */
+  joinsAs?: string;
+}
+
+/** A `say` frame padded to exactly `length` UTF-16 units. */
+function sayOfLength(length: number, filler: string): string {
+  const empty = JSON.stringify({ type: "say", text: "" });
+  const room = Math.max(0, length - empty.length);
+  const text = filler.repeat(Math.ceil(room / filler.length)).slice(0, room);
+  return JSON.stringify({ type: "say", text }).padEnd(length, " ");
+}
+
+/** Nested arrays or objects, `depth` deep. */
+function nested(depth: number, object: boolean): string {
+  return object
+    ? '{"a":'.repeat(depth) + "1" + "}".repeat(depth)
+    : "[".repeat(depth) + "]".repeat(depth);
+}
+
+type FramePiece = (rng: Rng, targets: Targets, self: string) => WsFrame;
+
+const WS_PIECES: readonly (readonly [number, FramePiece])[] = [
+  // Chat of hostile text, sometimes right at the message cap.
+  [8, (rng) => JSON.stringify({ type: rng.pick(["say", "me"]), text: fuzzText(rng, 500) })],
+  [
+    2,
+    (rng) =>
+      JSON.stringify({
+        type: "say",
+        text: rng.pick(["a", "亚", "😀"]).repeat(rng.pick([1999, 2000, 2001])),
+      }),
+  ],
+  // Malformed JSON.
+  [6, (rng) =>
+    rng.pick([
+      "",
+      "{",
+      '{"type":"say","text":"unterminated',
+      '{"type":"say",}',
+      "{'type':'say'}",
+      '{"type":"say","text":"x"}garbage',
+      "\ufeff" + '{"type":"who"}',
+      "NaN",
+      '{"type":"say","text":"\\ud800"', // cut
+      "/* comment */ {}",
+      new TextDecoder().decode(rng.bytes(rng.size(200))),
+      fuzzText(rng, 200),
+    ])],
+  // Valid JSON of the wrong shape.
+  [6, (rng) =>
+    rng.pick([
+      "null",
+      "42",
+      "1e999",
+      '"say"',
+      "true",
+      "[]",
+      '[{"type":"say","text":"in an array"}]',
+      "{}",
+      '{"type":null}',
+      '{"type":["say"]}',
+      '{"type":"say"}',
+      '{"type":"say","text":123}',
+      '{"type":"say","text":null}',
+      '{"type":"say","text":["a"]}',
+      '{"type":"say","text":{"toString":"x"}}',
+      '{"type":"msg","to":5,"text":"x"}',
+      '{"type":"nick","nick":{}}',
+      '{"type":"history","count":"10"}',
+      '{"type":"join","nick":"x","since":"5"}',
+      '{"type":"join","nick":"x","token":7}',
+      '{"type":"SAY","text":"case"}',
+      '{"type":"say ","text":"space"}',
+      `{"type":"${"t".repeat(5000)}"}`,
+      '{"type":"say","text":"dup","text":"licate"}',
+      '{"type":"say","text":"extra","admin":true,"from":"server","id":1}',
+    ])],
+  // Prototype pollution attempts.
+  [3, (rng) =>
+    rng.pick([
+      '{"__proto__":{"type":"say","text":"polluted"}}',
+      '{"type":"say","text":"x","__proto__":{"polluted":true}}',
+      '{"constructor":{"prototype":{"polluted":true}},"type":"who"}',
+      '{"type":"__proto__"}',
+      '{"type":"constructor"}',
+      '{"type":"toString"}',
+      '{"type":"hasOwnProperty","nick":"x"}',
+      '{"type":"join","nick":"__proto__"}',
+      '{"type":"msg","to":"__proto__","text":"x"}',
+      '{"type":"msg","to":"constructor","text":"x"}',
+    ])],
+  // Deep nesting, within the frame cap and beyond it.
+  [2, (rng) => nested(rng.pick([100, 1000, 10_000, 16_000, 20_000]), rng.chance(0.5))],
+  // Joins: storms, hostile nicknames, odd tokens and `since`.
+  [5, (rng, targets) => {
+    const join: Record<string, unknown> = { type: "join", nick: hostileNick(rng, targets) };
+    if (rng.chance(0.3)) {
+      join.token = rng.pick([
+        "",
+        "x".repeat(10_000),
+        [...rng.bytes(16)].map((b) => b.toString(16)).join(""),
+      ]);
+    }
+    if (rng.chance(0.4)) {
+      join.since = rng.pick([-1, 0, 0.5, 1e308, -1e308, 2 ** 53 + 1, Number.MAX_SAFE_INTEGER]);
+    }
+    return JSON.stringify(join);
+  }],
+  [
+    2,
+    (rng, _targets, self) =>
+      JSON.stringify({ type: "join", nick: rng.chance(0.5) ? self : `${self}b` }),
+  ],
+  // Private messages to nobody, to oneself, to the honest.
+  [4, (rng, targets, self) =>
+    JSON.stringify({
+      type: "msg",
+      to: rng.pick([
+        "nobody",
+        self,
+        self.toUpperCase(),
+        rng.pick(targets.honest),
+        ` ${rng.pick(targets.honest)} `,
+        "",
+        "x".repeat(1000),
+        hostileNick(rng, targets),
+      ]),
+      text: fuzzText(rng, 200),
+    })],
+  // Renames into the honest, the invalid, the same.
+  [
+    3,
+    (rng, targets, self) =>
+      JSON.stringify({ type: "nick", nick: rng.chance(0.7) ? hostileNick(rng, targets) : self }),
+  ],
+  // Member list and history, with odd counts.
+  [3, (rng) => {
+    if (rng.chance(0.3)) return '{"type":"who"}';
+    const count = rng.pick([null, -1, 0, 0.5, 1, 1000, 1001, 1e9, -1e308, 1e308]);
+    return JSON.stringify(count === null ? { type: "history" } : { type: "history", count });
+  }],
+  // Binary frames: noise, or a valid message that is not text.
+  [3, (rng) => rng.chance(0.5) ? rng.bytes(rng.size(4096)) : utf8('{"type":"who"}')],
+  // Frames around the frame cap, counted in UTF-16 units.
+  [2, (rng) =>
+    sayOfLength(
+      FRAME_MAX + rng.pick([-2, -1, 0, 1, 2]),
+      rng.pick(["a", "\\u0041", "亚", "\u{1f600}"]),
+    )],
+  // Huge strings, far over the cap (now and then).
+  [
+    1,
+    (rng) =>
+      rng.chance(0.2) ? "z".repeat(rng.int(64 * 1024, 1024 * 1024)) : sayOfLength(40_000, "b"),
+  ],
+];
+
+/** Builds a WebSocket case. */
+export function wsCase(rng: Rng, index: number, targets: Targets): WsCase {
+  const nick = freshNick(rng, index);
+  const frames: WsFrame[] = [];
+  const joins = rng.chance(0.7);
+  if (joins) frames.push(JSON.stringify({ type: "join", nick }));
+  else if (rng.chance(0.5)) frames.push(JSON.stringify({ type: "say", text: "before joining" }));
+  for (let i = rng.size(20); i > 0; i--) frames.push(rng.weighted(WS_PIECES)(rng, targets, nick));
+  const ws: WsCase = { kind: "ws", frames, ending: rng.chance(0.15) ? "close" : "sentinel" };
+  if (joins) ws.joinsAs = nick;
+  return ws;
+}
+
+// ---------------------------------------------------------------------------
+// Raw WebSocket wire bytes
+
+/** WebSocket opcodes (RFC 6455, 5.2). */
+const Op = { continuation: 0, text: 1, binary: 2, close: 8, ping: 9, pong: 10 } as const;
+
+/** The parts of one frame on the wire, lies included. */
+interface WireFrame {
+  fin: boolean;
+  /** The three reserved bits; non-zero without an extension is a protocol error. */
+  rsv: number;
+  opcode: number;
+  payload: Uint8Array;
+  /** Clients must mask; an unmasked client frame is a protocol error. */
+  masked: boolean;
+  /** A length to announce instead of the payload's. */
+  claim?: number;
+  /** Announce a small length in the 16- or 64-bit form. */
+  longForm?: 16 | 64;
+}
+
+/** Encodes a frame as a client would put it on the wire. */
+export function wireFrame(rng: Rng, f: WireFrame): Uint8Array {
+  const length = f.claim ?? f.payload.length;
+  const head: number[] = [(f.fin ? 0x80 : 0) | ((f.rsv & 7) << 4) | (f.opcode & 0x0f)];
+  const mask = f.masked ? 0x80 : 0;
+  if (length < 126 && f.longForm === undefined) head.push(mask | length);
+  else if (length < 0x10000 && f.longForm !== 64) head.push(mask | 126, length >> 8, length & 0xff);
+  else {
+    head.push(mask | 127);
+    const high = Math.floor(length / 0x1_0000_0000);
+    for (const word of [high, length >>> 0]) {
+      head.push((word >>> 24) & 0xff, (word >>> 16) & 0xff, (word >>> 8) & 0xff, word & 0xff);
+    }
+  }
+  if (!f.masked) return concatBytes([Uint8Array.from(head), f.payload]);
+  const key = rng.bytes(4);
+  const body = f.payload.map((b, i) => b ^ key[i & 3]!);
+  return concatBytes([Uint8Array.from(head), key, body]);
+}
+
+/** One hostile connection to `/ws` below the WebSocket API: its handshake and wire bytes. */
+export interface RawWsCase {
+  kind: "raw-ws";
+  /** Headers of the upgrade request besides `Host` (valid ones, or not). */
+  headers: string[];
+  /** True when the headers are valid and must be answered with 101. */
+  upgrades: boolean;
+  /** Frame bytes sent after the handshake's answer. */
+  bytes: Uint8Array;
+  cuts: number[];
+}
+
+/** The key of RFC 6455's example handshake: any 16 bytes in base64 will do. */
+const WS_KEY = "dGhlIHNhbXBsZSBub25jZQ==";
+
+/** The upgrade request for `/ws` on `host`, with `headers`. */
+export function upgradeRequest(host: string, headers: readonly string[]): string {
+  return [`GET /ws HTTP/1.1`, `Host: ${host}`, ...headers, "", ""].join("\r\n");
+}
+
+type WirePiece = (rng: Rng, self: string) => Uint8Array;
+
+/** A frame with `payload`: final, no reserved bit, masked, unless `lies` says otherwise. */
+function frame(
+  rng: Rng,
+  opcode: number,
+  payload: Uint8Array,
+  lies: Partial<WireFrame> = {},
+): Uint8Array {
+  return wireFrame(rng, { fin: true, rsv: 0, opcode, payload, masked: true, ...lies });
+}
+
+const WIRE_PIECES: readonly (readonly [number, WirePiece])[] = [
+  // A valid join or chat, whole.
+  [4, (rng, self) => frame(rng, Op.text, utf8(JSON.stringify({ type: "join", nick: self })))],
+  [
+    3,
+    (rng) => frame(rng, Op.text, utf8(JSON.stringify({ type: "say", text: fuzzText(rng, 200) }))),
+  ],
+  // A chat message in fragments, with pings between them.
+  [3, (rng) => {
+    const payload = utf8(JSON.stringify({ type: "say", text: `fragmented ${fuzzText(rng, 100)}` }));
+    const parts: Uint8Array[] = [];
+    for (let at = 0; at < payload.length;) {
+      const end = Math.min(payload.length, at + rng.int(1, 16));
+      const opcode = at === 0 ? Op.text : Op.continuation;
+      parts.push(frame(rng, opcode, payload.subarray(at, end), { fin: end === payload.length }));
+      if (rng.chance(0.3)) parts.push(frame(rng, Op.ping, rng.bytes(4)));
+      at = end;
+    }
+    return concatBytes(parts);
+  }],
+  // Invalid UTF-8 in a text frame.
+  [2, (rng) => {
+    const bad = Uint8Array.from(rng.pick(BAD_UTF8));
+    return frame(rng, Op.text, concatBytes([utf8('{"type":"say","text":"'), bad, utf8('"}')]));
+  }],
+  // Reserved bits, reserved opcodes, an unmasked frame.
+  [2, (rng) => frame(rng, Op.text, utf8("{}"), { rsv: rng.int(1, 7) })],
+  [2, (rng) => frame(rng, rng.pick([3, 4, 5, 6, 7, 11, 12, 13, 14, 15]), rng.bytes(rng.size(100)))],
+  [1, (rng) => frame(rng, Op.text, utf8('{"type":"who"}'), { masked: false })],
+  // Control frames that break the rules: fragmented, or longer than 125 bytes.
+  [
+    2,
+    (rng) =>
+      frame(
+        rng,
+        rng.pick([Op.ping, Op.pong, Op.close]),
+        rng.bytes(rng.pick([0, 1, 125, 126, 1000])),
+        {
+          fin: rng.chance(0.5),
+        },
+      ),
+  ],
+  // Close frames with odd codes and reasons.
+  [1, (rng) => {
+    const code = Uint8Array.of(rng.int(0, 255), rng.int(0, 255));
+    return frame(rng, Op.close, concatBytes([code, Uint8Array.from(rng.pick(BAD_UTF8))]));
+  }],
+  // A continuation with nothing to continue; a new message inside a fragmented one.
+  [2, (rng) =>
+    rng.chance(0.5) ? frame(rng, Op.continuation, utf8("}")) : concatBytes([
+      frame(rng, Op.text, utf8("{"), { fin: false }),
+      frame(rng, Op.binary, utf8("}")),
+    ])],
+  // Lengths: announced in a longer form than needed, or far more than is sent.
+  [
+    2,
+    (rng) => frame(rng, Op.text, utf8('{"type":"who"}'), { longForm: rng.pick([16, 64] as const) }),
+  ],
+  [1, (rng) =>
+    frame(rng, Op.text, utf8('{"type":"say","text":"short'), {
+      claim: rng.pick([200, 70_000, 2 ** 31, 2 ** 40, 2 ** 53 - 1]),
+    })],
+  // Noise.
+  [2, (rng) => rng.bytes(rng.size(512))],
+];
+
+/** Builds a raw WebSocket case. */
+export function rawWsCase(rng: Rng, index: number): RawWsCase {
+  const good = [
+    "Upgrade: websocket",
+    "Connection: Upgrade",
+    `Sec-WebSocket-Key: ${WS_KEY}`,
+    "Sec-WebSocket-Version: 13",
+  ];
+  const bad: readonly (readonly string[])[] = [
+    good.filter((h) => !h.startsWith("Sec-WebSocket-Key")),
+    good.map((h) => h.startsWith("Connection") ? "Connection: keep-alive" : h),
+    [...good, `Origin: http://evil.invalid`],
+  ];
+  const upgrades = rng.chance(0.85);
+  const self = freshNick(rng, index);
+  const parts: Uint8Array[] = [];
+  if (upgrades) {
+    for (let i = rng.size(8); i > 0; i--) parts.push(rng.weighted(WIRE_PIECES)(rng, self));
+  }
+  const bytes = concatBytes(parts);
+  return {
+    kind: "raw-ws",
+    headers: upgrades ? good : [...rng.pick(bad)],
+    upgrades,
+    bytes,
+    cuts: chunkCuts(rng, bytes),
+  };
+}
+
+/** Any fuzz case. */
+export type FuzzCase = TcpCase | WsCase | RawWsCase;
+
+/**
+ * Case `index` of a run seeded with `seed`: a terminal stream, WebSocket
+ * frames, or raw WebSocket bytes. The same seed and index give the same case.
+ */
+export function fuzzCase(seed: number, index: number, targets: Targets): FuzzCase {
+  const rng = new Rng(caseSeed(seed, index));
+  const kind = rng.weighted<FuzzCase["kind"]>([[50, "tcp"], [40, "ws"], [10, "raw-ws"]]);
+  if (kind === "tcp") return tcpCase(rng, index, targets);
+  if (kind === "ws") return wsCase(rng, index, targets);
+  return rawWsCase(rng, index);
+}

@@ -1,0 +1,704 @@
+/**
+ * Fuzz tests: thousands of hostile connections, seeded and reproducible, into
+ * the terminal port and `/ws` of one in-process server, while two honest
+ * members, one per transport, keep chatting.
+ *
+ * What must hold, whatever arrives: the server neither crashes nor hangs nor
+ * logs an unexpected error; it answers every fuzz connection with well-formed
+ * output that never carries a control character or escape sequence; it ends
+ * each of them (or lets it end) and leaves no ghost in the room; the honest
+ * members get every message of each other, in order, and nothing that could
+ * mess up their screens; memory stays bounded.
+ *
+ * Environment:
+ *
+ * - `FUZZ_SEED`: the run's seed (decimal or `0x` hex, or `random`); it is in
+ *   the test's name and in every failure.
+ * - `FUZZ_CASES`: how many fuzz connections (default {@linkcode DEFAULT_CASES}).
+ * - `FUZZ_CASE`: run only this case of the seed's run (to reproduce a failure).
+ *
+ * No sleeps: every fuzz connection ends by the server closing it (after the
+ * fuzzer shut its side or sent `/quit`), by the server answering a last frame
+ * whose answer is known, or by the fuzzer closing it once it was greeted.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import v8 from "node:v8";
+import vm from "node:vm";
+import { type ErrorCode, parseServerFrame, type ServerEvent } from "../server/protocol.ts";
+import { SqliteHistory } from "../server/store.ts";
+import { FRAME_MAX } from "../server/text.ts";
+import {
+  type ChatServer,
+  connectTcp,
+  connectWs,
+  httpUrl,
+  itemAt,
+  TcpClient,
+  withServerUsing,
+  WsClient,
+} from "./helpers.ts";
+import {
+  caseSeed,
+  fuzzCase,
+  type RawWsCase,
+  Rng,
+  type Targets,
+  type TcpCase,
+  upgradeRequest,
+  utf8,
+  type WsCase,
+} from "./fuzz.ts";
+
+/**
+ * Fuzz connections per run by default: about half terminal streams, 40%
+ * WebSocket connections of up to 20 frames each, 10% raw WebSocket wire bytes.
+ * Sized so the file runs in well under 30 s on two cores.
+ */
+const DEFAULT_CASES = 4000;
+
+/** The seed when `FUZZ_SEED` is not set: runs are the same until it is. */
+const DEFAULT_SEED = 0x5eed2323;
+
+/** Fuzz connections open at once. */
+const CONCURRENCY = 24;
+
+/** Fuzz cases started between two messages of each honest member. */
+const HONEST_EVERY = 8;
+
+/**
+ * Cases run before memory is first measured (the warm-up): enough for the
+ * code to be compiled and the pools to be filled, and few enough that what the
+ * honest clients keep by then (everything they received) is small.
+ */
+const WARMUP_CASES = 250;
+
+/**
+ * How much the heap, after a full collection, may grow from the end of the
+ * warm-up to the end of the run, with every client closed, besides what Deno
+ * holds for a while ({@linkcode IDLE_HOLD_BYTES}). The server's state is then
+ * back to an empty room, and whatever it legitimately keeps is bounded on its
+ * own (the store: {@linkcode HISTORY_KEEP} messages, outside the heap):
+ * measured growth is about 1 MiB at the default count, 3.4 MiB at ten times
+ * that, both within the allowance for recent raw connections. A leak of what
+ * the server holds per connection (a session, a socket, a closure) grows the
+ * heap by that times every connection: a closed socket kept in `ws.ts`'s map
+ * of open ones (6.6 MiB at the default count) or a TCP session kept in
+ * `tcp.ts`'s set (5.3 MiB) fails the run; at ten times the cases, so does a
+ * leak of a few hundred bytes per connection.
+ */
+const HEAP_GROWTH_MAX = 2.5 * 1024 * 1024;
+
+/**
+ * A server WebSocket that ends without a closing handshake (a peer gone, a
+ * protocol error: how every raw case ends) stays on the heap, about 4.6 KiB,
+ * until Deno's idle timeout for it fires (`ws.ts`: 60 s), then is freed. The
+ * heap check allows this much for each raw connection that ended within
+ * {@linkcode IDLE_HOLD_MS} before it, and nothing for older ones.
+ */
+const IDLE_HOLD_BYTES = 5 * 1024;
+
+/** How long Deno may hold a WebSocket that ended without a closing handshake, with slack. */
+const IDLE_HOLD_MS = 65_000;
+
+/**
+ * How much the resident set may grow over the same span: generous, since the
+ * allocator keeps freed pages and large frames come and go; it catches what the
+ * heap figure cannot see, such as sockets or native buffers never released.
+ */
+const RSS_GROWTH_MAX = 128 * 1024 * 1024;
+
+/**
+ * Requests to the server after which a member whose connection has ended and
+ * is still seated counts as a ghost. Leaving takes one read of the end.
+ */
+const SETTLE_ROUND_TRIPS = 100;
+
+/** How long no case may end before those under way are named (a diagnostic). */
+const STUCK_REPORT_MS = 60_000;
+
+/** Room messages kept by the store: bounds history replies and the server's memory. */
+const HISTORY_KEEP = 200;
+
+/**
+ * Room messages in each welcome. Small: thousands of fuzz members join, and
+ * replay is not what this test is about.
+ */
+const WELCOME_HISTORY = 10;
+
+/** The honest members' nicknames. */
+const HONEST = { web: "honest_web", tcp: "honest_tcp" } as const;
+
+const TARGETS: Targets = { honest: [HONEST.web, HONEST.tcp] };
+
+/**
+ * What the server may log while being fuzzed: anything else (a failed read
+ * or write that is not a disconnect, a storage failure) fails the run.
+ */
+const EXPECTED_LOGS: readonly RegExp[] = [
+  /^http: refused a WebSocket from origin "http:\/\/evil\.invalid"$/,
+];
+
+/**
+ * Characters that must never reach a screen inside a line: C0 (CR and LF
+ * included: only CRLF ends a line), DEL, C1, line and paragraph separators,
+ * bidi embeddings, overrides and isolates.
+ */
+// deno-lint-ignore no-control-regex -- finding control characters is the point
+const UNSAFE = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+
+/** A whole number from the environment, if set. */
+function envInt(name: string): number | undefined {
+  const raw = Deno.env.get(name);
+  if (raw === undefined || raw === "") return undefined;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0) {
+    throw new RangeError(`Cannot use ${name}=${raw}: expected a whole number`);
+  }
+  return value;
+}
+
+/** The run's seed: `FUZZ_SEED`, a fresh one if it says `random`, or the default. */
+function runSeed(): number {
+  if (Deno.env.get("FUZZ_SEED") === "random") return crypto.getRandomValues(new Uint32Array(1))[0]!;
+  return (envInt("FUZZ_SEED") ?? DEFAULT_SEED) >>> 0;
+}
+
+const SEED = runSeed();
+const CASES = envInt("FUZZ_CASES") ?? DEFAULT_CASES;
+const ONLY = envInt("FUZZ_CASE");
+
+/** What a run counts, for the summary and the checks. */
+interface Tally {
+  cases: Record<string, number>;
+  bytes: number;
+  frames: number;
+  /** When each upgraded raw WebSocket connection ended (`performance.now()`). */
+  rawEnds: number[];
+}
+
+/** The parts of the server a fuzz case talks to. */
+interface Target {
+  server: ChatServer;
+  tally: Tally;
+}
+
+/** True for what a write or a shutdown throws when the peer has gone. */
+function isDisconnect(e: unknown): boolean {
+  return e instanceof Deno.errors.ConnectionReset || e instanceof Deno.errors.BrokenPipe ||
+    e instanceof Deno.errors.NotConnected || e instanceof Deno.errors.ConnectionAborted;
+}
+
+/** Writes `bytes` in the pieces `cuts` gives; stops quietly if the server hung up. */
+async function writeInPieces(client: TcpClient, bytes: Uint8Array, cuts: number[]): Promise<void> {
+  let from = 0;
+  try {
+    for (const to of [...cuts, bytes.length]) {
+      await client.write(bytes.subarray(from, to));
+      from = to;
+    }
+  } catch (e) {
+    if (!isDisconnect(e)) throw e;
+  }
+}
+
+/** Shuts the writing side; the server then sees the end of the stream. */
+async function shutWrite(conn: Deno.TcpConn): Promise<void> {
+  try {
+    await conn.closeWrite();
+  } catch (e) {
+    if (!isDisconnect(e)) throw e;
+  }
+}
+
+/**
+ * Checks what a terminal connection received: the greeting first, telnet
+ * commands that are only the server's one request and refusals (each once),
+ * valid UTF-8, and no character that could take over a screen.
+ */
+function checkTerminalOutput(client: TcpClient): string {
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(client.data);
+  } catch {
+    assert.fail(`the server sent invalid UTF-8: ${JSON.stringify(client.data.slice(0, 200))}`);
+  }
+  assert.ok(
+    text.startsWith("\rWelcome to the chat room.\r\n"),
+    `no greeting: ${JSON.stringify(text.slice(0, 200))}`,
+  );
+  const [request, ...answers] = client.commands;
+  assert.deepEqual(request, [255, 253, 0], "the first command is IAC DO BINARY");
+  const seen = new Set<string>();
+  for (const command of answers) {
+    assert.ok(
+      command.length === 3 && (command[1] === 252 || command[1] === 254),
+      `the server only refuses options, it sent ${JSON.stringify(command)}`,
+    );
+    assert.ok(!seen.has(`${command}`), `the server answered ${command} twice`);
+    seen.add(`${command}`);
+  }
+  const lines = text.slice(1).split("\r\n");
+  const bad = lines.findIndex((line) => UNSAFE.test(line));
+  assert.ok(bad === -1, `an unsafe character in a line: ${JSON.stringify(lines[bad])}`);
+  return text;
+}
+
+/** Runs one terminal case to its end. */
+async function runTcp(target: Target, c: TcpCase): Promise<void> {
+  const { server, tally } = target;
+  const conn = await Deno.connect({ hostname: server.tcp.hostname, port: server.tcp.port });
+  conn.setNoDelay(true);
+  const client = new TcpClient(conn);
+  try {
+    tally.bytes += c.stopAt;
+    if (c.ending === "abrupt") {
+      // Greeted first, so the server has a session to clean up.
+      await client.readUntil("Your nickname: ");
+      const prefix = c.bytes.subarray(0, c.stopAt);
+      await writeInPieces(client, prefix, c.cuts.filter((cut) => cut < c.stopAt));
+      return;
+    }
+    await writeInPieces(client, c.bytes, c.cuts);
+    await shutWrite(conn);
+    await client.readToEnd();
+    const text = checkTerminalOutput(client);
+    if (!c.joinsAs) return;
+    assert.ok(
+      text.includes(`-- Hello ${c.joinsAs}! `),
+      `${c.joinsAs} was not welcomed: ${JSON.stringify(text.slice(0, 300))}`,
+    );
+  } finally {
+    await client.close();
+  }
+}
+
+/** The refusal a frame must get, when it is known without the server's parser. */
+function expectedError(frame: string | Uint8Array): ErrorCode | undefined {
+  if (typeof frame !== "string") return "binary_frame";
+  // A WebSocket client sends a lone surrogate as U+FFFD.
+  const sent = frame.toWellFormed();
+  if (sent.length > FRAME_MAX) return "frame_too_large";
+  try {
+    JSON.parse(sent);
+  } catch {
+    return "bad_json";
+  }
+  return undefined;
+}
+
+/** Checks that the text fields of events hold no unsafe character. */
+function checkEventText(events: readonly ServerEvent[]): void {
+  for (const e of events) {
+    const fields = e.type === "message"
+      ? [e.from, e.text, e.to ?? ""]
+      : e.type === "join"
+      ? [e.nick]
+      : e.type === "leave"
+      ? [e.nick, e.reason]
+      : e.type === "rename"
+      ? [e.from, e.to]
+      : [];
+    const bad = fields.find((f) => UNSAFE.test(f));
+    assert.ok(bad === undefined, `an unsafe character in ${JSON.stringify(e)}`);
+  }
+}
+
+/** Runs one WebSocket case to its end. */
+async function runWs(target: Target, c: WsCase, index: number): Promise<void> {
+  const client = await WsClient.open(target.server);
+  try {
+    for (const frame of c.frames) {
+      client.sendRaw(typeof frame === "string" ? frame : frame.slice().buffer);
+      target.tally.frames++;
+    }
+    if (c.ending === "close") return;
+    // An unknown type is refused with its name: this answer comes after every other.
+    const marker = `end-${index}`;
+    client.send({ type: marker });
+    target.tally.frames++;
+    await client.nextEvent((e) => e.type === "error" && e.message.includes(marker));
+    const events = client.events;
+    if (c.joinsAs) {
+      const first = itemAt(events, 0);
+      assert.ok(
+        first.type === "welcome" && first.nick === c.joinsAs,
+        `${c.joinsAs} was not welcomed: ${JSON.stringify(first).slice(0, 300)}`,
+      );
+    }
+    const fatal = events.find((e) => e.type === "error" && e.fatal);
+    assert.equal(fatal, undefined, "a fuzz connection got a fatal error");
+    const wanted = c.frames.map(expectedError);
+    for (const code of ["binary_frame", "frame_too_large", "bad_json"] as const) {
+      const want = wanted.filter((w) => w === code).length;
+      const got = events.filter((e) => e.type === "error" && e.code === code).length;
+      assert.equal(got, want, `${code} errors: ${got} for ${want} such frames`);
+    }
+    checkEventText(events);
+  } finally {
+    await client.close();
+  }
+}
+
+/** WebSocket opcodes of the frames a server sends. */
+const TEXT = 1;
+const CLOSE = 8;
+
+/** Checks the frames a server sent on a raw connection: text frames hold valid events. */
+function checkServerFrames(bytes: Uint8Array): void {
+  let at = 0;
+  for (;;) {
+    if (at + 2 > bytes.length) return;
+    const opcode = bytes[at]! & 0x0f;
+    const short = bytes[at + 1]! & 0x7f;
+    assert.equal(bytes[at + 1]! & 0x80, 0, "the server masked a frame");
+    let length = short;
+    let head = 2;
+    if (short === 126) {
+      if (at + 4 > bytes.length) return;
+      length = (bytes[at + 2]! << 8) | bytes[at + 3]!;
+      head = 4;
+    } else if (short === 127) {
+      if (at + 10 > bytes.length) return;
+      length = new DataView(bytes.buffer, bytes.byteOffset + at + 2, 8).getUint32(4);
+      head = 10;
+    }
+    if (at + head + length > bytes.length) return; // cut off by the close
+    const payload = bytes.subarray(at + head, at + head + length);
+    if (opcode === TEXT) {
+      const frame = new TextDecoder().decode(payload);
+      const parsed = parseServerFrame(frame);
+      assert.ok(parsed.ok, `the server sent a bad frame: ${frame.slice(0, 300)}`);
+      checkEventText(parsed.value);
+    }
+    at += head + length;
+    if (opcode === CLOSE) return;
+  }
+}
+
+/** Runs one raw WebSocket case to its end: the server must close it. */
+async function runRawWs(target: Target, c: RawWsCase): Promise<void> {
+  const { server, tally } = target;
+  const conn = await Deno.connect({ hostname: server.http.hostname, port: server.http.port });
+  conn.setNoDelay(true);
+  const client = new TcpClient(conn);
+  try {
+    const host = `${server.http.hostname}:${server.http.port}`;
+    await client.write(upgradeRequest(host, c.headers));
+    if (c.upgrades) {
+      const status = await client.readUntil(() => true);
+      assert.match(status, /^HTTP\/1\.1 101 /, "the upgrade was refused");
+      await client.readUntil((line) => line === "");
+      tally.bytes += c.bytes.length;
+      await writeInPieces(client, c.bytes, c.cuts);
+    }
+    await shutWrite(conn);
+    await client.readToEnd();
+    if (c.upgrades) tally.rawEnds.push(performance.now());
+    const raw = client.raw;
+    const status = new TextDecoder().decode(raw.subarray(0, 12));
+    assert.match(status, c.upgrades ? /^HTTP\/1\.1 101$/ : /^HTTP\/1\.1 4\d\d$/);
+    const end = findHeaderEnd(raw);
+    if (c.upgrades && end !== -1) checkServerFrames(raw.subarray(end));
+  } finally {
+    await client.close();
+  }
+}
+
+/** The offset after the blank line that ends an HTTP response's head, or -1. */
+function findHeaderEnd(raw: Uint8Array): number {
+  for (let i = 3; i < raw.length; i++) {
+    if (raw[i - 3] === 13 && raw[i - 2] === 10 && raw[i - 1] === 13 && raw[i] === 10) return i + 1;
+  }
+  return -1;
+}
+
+/** Runs case `index` of the run to its end. */
+function runCase(target: Target, index: number): Promise<void> {
+  const c = fuzzCase(SEED, index, TARGETS);
+  target.tally.cases[c.kind] = (target.tally.cases[c.kind] ?? 0) + 1;
+  if (c.kind === "tcp") return runTcp(target, c);
+  if (c.kind === "ws") return runWs(target, c, index);
+  return runRawWs(target, c);
+}
+
+/** A case that failed, with how to run it again alone. */
+class CaseFailure extends Error {
+  constructor(index: number, cause: unknown) {
+    super(
+      `fuzz case ${index} failed; run it alone with ` +
+        `FUZZ_SEED=${SEED} FUZZ_CASE=${index}: ${cause instanceof Error ? cause.message : cause}`,
+      { cause },
+    );
+  }
+}
+
+/**
+ * Runs the cases of `indexes`, {@linkcode CONCURRENCY} at a time,
+ * calling `between` before each case. Stops at the first failure, once the
+ * cases under way have ended, and throws it.
+ */
+async function runCases(
+  indexes: readonly number[],
+  run: (index: number) => Promise<void>,
+  between: (index: number) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  let failure: CaseFailure | undefined;
+  const worker = async () => {
+    while (failure === undefined && next < indexes.length) {
+      const index = indexes[next++]!;
+      try {
+        await between(index);
+        await run(index);
+      } catch (e) {
+        failure ??= new CaseFailure(index, e);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  if (failure) throw failure;
+}
+
+/**
+ * Waits until the room holds exactly the members named, and fails naming the
+ * others if it still does not after {@linkcode SETTLE_ROUND_TRIPS} requests to
+ * the server: a connection that has ended leaves the room as soon as the
+ * server reads its end, long before that, so whoever is still seated then is a
+ * ghost. Round trips, not a timer, so a slow machine is not a failure.
+ */
+async function settleMembers(server: ChatServer, nicks: readonly string[]): Promise<void> {
+  const want = [...nicks].sort();
+  const seated = () => server.room.members().map((m) => m.nick).sort();
+  for (let i = 0; i < SETTLE_ROUND_TRIPS && `${seated()}` !== `${want}`; i++) {
+    const response = await fetch(httpUrl(server, "/healthz"));
+    await response.body?.cancel();
+  }
+  assert.deepEqual(seated(), want, "the members seated once every connection has ended");
+}
+
+/** Collects what the server logs with console.error, and restores it. */
+function captureErrors(): { lines: string[]; restore: () => void } {
+  const original = console.error;
+  const lines: string[] = [];
+  console.error = (...args: unknown[]) => {
+    lines.push(args.map((a) => a instanceof Error ? a.stack ?? a.message : String(a)).join(" "));
+  };
+  return { lines, restore: () => console.error = original };
+}
+
+let gc: (() => void) | undefined;
+
+/**
+ * Memory in use after a full garbage collection, so the heap figure counts
+ * only what is still referenced: garbage would make a leak check noise.
+ */
+function memoryAfterGc(): Deno.MemoryUsage {
+  if (gc === undefined) {
+    v8.setFlagsFromString("--expose-gc");
+    const collect: unknown = vm.runInNewContext("gc");
+    if (typeof collect !== "function") throw new TypeError("Cannot expose the garbage collector");
+    gc = () => collect();
+  }
+  // A second pass takes what the first one's finalizers let go.
+  gc();
+  gc();
+  return Deno.memoryUsage();
+}
+
+function mib(bytes: number): string {
+  return (bytes / 1024 / 1024).toFixed(1);
+}
+
+/** What a run did and measured. */
+interface Run {
+  tally: Tally;
+  /** Messages each honest member said. */
+  said: number;
+  seconds: number;
+  /** Memory at the end of the warm-up. */
+  warm: Deno.MemoryUsage;
+  /** What the honest members received: bytes on the terminal, events on the web. */
+  received: { bytes: number; events: number };
+}
+
+/**
+ * Runs the fuzz cases while two honest members chat; then checks that each
+ * got every message of the other, in order, and nothing unsafe, and that the
+ * server still serves a newcomer. Every client it opens is closed on return.
+ */
+async function fuzzWhileChatting(server: ChatServer): Promise<Run> {
+  await using web = await connectWs(server, HONEST.web);
+  await using tcp = await connectTcp(server, HONEST.tcp);
+  const tally: Tally = { cases: {}, bytes: 0, frames: 0, rawEnds: [] };
+  const target: Target = { server, tally };
+  let said = 0;
+  const honestSay = async () => {
+    const n = said++;
+    web.send({ type: "say", text: `web ${n}` });
+    await tcp.send(`tcp ${n}`);
+  };
+  const honestTurn = (index: number) =>
+    index % HONEST_EVERY === 0 ? honestSay() : Promise.resolve();
+  // Diagnostic only, it settles nothing: names the cases under way when none
+  // has ended for a while, so a run stuck on some input says which.
+  const running = new Set<number>();
+  let ended = 0;
+  const run = async (index: number) => {
+    running.add(index);
+    try {
+      await runCase(target, index);
+    } finally {
+      running.delete(index);
+      ended++;
+    }
+  };
+  let endedBefore = -1;
+  const watchdog = setInterval(() => {
+    if (ended === endedBefore) {
+      console.log(`fuzz: stuck (FUZZ_SEED=${SEED})? under way: cases ${[...running].join(", ")}`);
+    }
+    endedBefore = ended;
+  }, STUCK_REPORT_MS);
+  Deno.unrefTimer(watchdog);
+  const started = performance.now();
+  const all = ONLY === undefined ? [...Array(CASES).keys()] : [ONLY];
+  const warmup = Math.min(WARMUP_CASES, Math.floor(all.length / 2));
+  let warm: Deno.MemoryUsage;
+  try {
+    await runCases(all.slice(0, warmup), run, honestTurn);
+    warm = memoryAfterGc();
+    await runCases(all.slice(warmup), run, honestTurn);
+  } finally {
+    clearInterval(watchdog);
+  }
+  const seconds = (performance.now() - started) / 1000;
+
+  // Every fuzz member has left, and nobody else is seated.
+  await settleMembers(server, [HONEST.web, HONEST.tcp]);
+
+  // The last line of each, then a request of each: the server answers a
+  // request after it has handled (and sent on) what the member sent before.
+  // Once both have been answered after the other's last line, a third answer
+  // shows that everything sent to honest_web before it has arrived.
+  const last = said++;
+  web.send({ type: "say", text: `web ${last}` });
+  web.send({ type: "who" });
+  await web.next("members");
+  await tcp.send(`tcp ${last}`);
+  await tcp.send("/who");
+  await tcp.readUntil((line) => /^-- \d+ here: /.test(line));
+  web.send({ type: "who" });
+  await web.next("members");
+
+  const expected = (who: string) => Array.from({ length: said }, (_, i) => `${who} ${i}`);
+  const webGot = web.events.filter((e) => e.type === "message")
+    .filter((m) => m.from === HONEST.tcp && m.to === undefined);
+  assert.deepEqual(webGot.map((m) => m.text), expected("tcp"), "what honest_web got");
+  const tcpGot = tcp.lines.map((line) => /^\[\d\d:\d\d\] <honest_web> (.*)$/.exec(line)?.[1])
+    .filter((text) => text !== undefined);
+  assert.deepEqual(tcpGot, expected("web"), "what honest_tcp got");
+  assert.deepEqual(web.events.filter((e) => e.type === "error"), [], "errors to honest_web");
+  assert.deepEqual(tcp.lines.filter((line) => line.startsWith("! ")), [], "errors to honest_tcp");
+  checkEventText(web.events);
+  checkTerminalOutput(tcp);
+
+  // Still serving: health, and a newcomer on each transport who is heard.
+  const health = await fetch(httpUrl(server, "/healthz"));
+  assert.equal(health.status, 200);
+  await health.body?.cancel();
+  await using freshWeb = await connectWs(server, "fresh_web");
+  await using freshTcp = await connectTcp(server, "fresh_tcp");
+  freshWeb.send({ type: "say", text: "made it" });
+  await freshTcp.readUntil("<fresh_web> made it");
+  await freshTcp.send("me too");
+  await web.next("message", (m) => m.from === "fresh_tcp" && m.text === "me too");
+  return {
+    tally,
+    said,
+    seconds,
+    warm,
+    received: { bytes: tcp.raw.length, events: web.events.length },
+  };
+}
+
+/** Runs the fuzz cases against a fresh server and checks what must hold after. */
+async function fuzzServer(): Promise<void> {
+  const options = {
+    history: new SqliteHistory(":memory:", HISTORY_KEEP),
+    historyLimit: WELCOME_HISTORY,
+    caps: { perAddress: 10_000, total: 10_000 },
+  };
+  await withServerUsing(options, async (server) => {
+    const { tally, said, seconds, warm, received } = await fuzzWhileChatting(server);
+    // The honest and the fresh have gone too: what the heap holds now is the
+    // server's, and the little the test keeps.
+    await settleMembers(server, []);
+    const end = memoryAfterGc();
+    const now = performance.now();
+    const held = tally.rawEnds.filter((t) => now - t < IDLE_HOLD_MS).length;
+    console.log(
+      `fuzz: seed ${SEED}, cases ${JSON.stringify(tally.cases)}, ${mib(tally.bytes)} MiB and ` +
+        `${tally.frames} frames sent, ${said} honest messages each way, ${seconds.toFixed(1)} s; ` +
+        `honest members received ${mib(received.bytes)} MiB and ${received.events} events; ` +
+        `from warm-up to end: rss ${mib(warm.rss)} -> ${mib(end.rss)} MiB, ` +
+        `heap ${mib(warm.heapUsed)} -> ${mib(end.heapUsed)} MiB ` +
+        `(${held} raw WebSocket connections ended in the last ${IDLE_HOLD_MS / 1000} s)`,
+    );
+    const heap = end.heapUsed - warm.heapUsed;
+    assert.ok(
+      heap < HEAP_GROWTH_MAX + held * IDLE_HOLD_BYTES,
+      `the heap grew by ${mib(heap)} MiB (allowed: ${mib(HEAP_GROWTH_MAX)} MiB, ` +
+        `and ${mib(held * IDLE_HOLD_BYTES)} MiB for ${held} recent raw WebSocket connections)`,
+    );
+    const rss = end.rss - warm.rss;
+    assert.ok(rss < RSS_GROWTH_MAX, `resident memory grew by ${mib(rss)} MiB`);
+    // Nothing reached Object.prototype.
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  });
+}
+
+const RUN_NAME = ONLY === undefined ? `${CASES} hostile connections` : `hostile connection ${ONLY}`;
+
+Deno.test(`startChat() survives ${RUN_NAME} while two members chat (FUZZ_SEED=${SEED})`, async () => {
+  const logged = captureErrors();
+  let failure: unknown;
+  try {
+    await fuzzServer();
+  } catch (e) {
+    failure = e;
+  } finally {
+    logged.restore();
+  }
+  const unexpected = logged.lines.filter((line) => !EXPECTED_LOGS.some((re) => re.test(line)));
+  if (failure === undefined) {
+    assert.deepEqual(unexpected, [], "the server logged errors");
+  } else if (unexpected.length === 0) {
+    throw failure;
+  } else {
+    const message = failure instanceof Error ? failure.message : String(failure);
+    throw new Error(`${message}\nThe server logged:\n${unexpected.join("\n")}`, {
+      cause: failure,
+    });
+  }
+});
+
+Deno.test("fuzzCase() gives the same case for the same seed and index, and others otherwise", () => {
+  const cases = (seed: number) =>
+    Array.from({ length: 20 }, (_, i) => JSON.stringify(fuzzCase(seed, i, TARGETS), replacer));
+  assert.deepEqual(cases(1), cases(1));
+  const [a, b] = [cases(1), cases(2)];
+  assert.ok(a.every((c, i) => c !== b[i]), "different seeds give different cases");
+  assert.notEqual(caseSeed(1, 0), caseSeed(1, 1));
+  const rng = new Rng(7);
+  const first = Array.from({ length: 5 }, () => rng.u32());
+  assert.equal(new Set(first).size, 5);
+  assert.deepEqual(utf8("\ud800"), Uint8Array.of(0xef, 0xbf, 0xbd));
+});
+
+/** JSON of a case, bytes included. */
+function replacer(_key: string, value: unknown): unknown {
+  return value instanceof Uint8Array ? [...value] : value;
+}
