@@ -194,8 +194,21 @@ export function fuzzText(rng: Rng, max: number): string {
 /** A nickname that is valid and, thanks to `index`, not taken by another case. */
 export function freshNick(rng: Rng, index: number): string {
   // The "_" keeps a rename to this plus a suffix from being another case's nickname.
-  const tail = rng.pick(["", "x", "-y", "亚", "é", "Ω9"]);
-  return `f${index.toString(36)}_${tail}`;
+  const tail = rng.pick(["", "x", "-y", "亚", "é", "ñ9"]);
+  return `f${distinct(index)}_${tail}`;
+}
+
+/** Letters that no look-alike folding (see `nickKey`) maps onto one another. */
+const DISTINCT = "abcdefghjkpqstuxyz";
+
+/** `n` written with {@linkcode DISTINCT}: different numbers never fold together. */
+function distinct(n: number): string {
+  let out = "";
+  do {
+    out = DISTINCT[n % DISTINCT.length] + out;
+    n = Math.floor(n / DISTINCT.length);
+  } while (n > 0);
+  return out;
 }
 
 /** Confusable, reserved, invisible, too long, or otherwise refused nicknames. */
