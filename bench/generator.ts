@@ -31,7 +31,7 @@ export interface MemberSpec {
 /** What the coordinator asks a generator to do. */
 export type Command =
   | { op: "open"; endpoints: Endpoints; members: MemberSpec[]; concurrency: number }
-  | { op: "burst"; perMember: number; roomSent: number; timeoutMs: number }
+  | { op: "burst"; senders: number; perMember: number; timeoutMs: number }
   | { op: "listen"; count: number; sender: string; sampleEvery: number; timeoutMs: number }
   | { op: "send"; sender: string; rate: number; count: number }
   | { op: "close" };
@@ -123,13 +123,16 @@ function until(done: () => boolean, timeoutMs: number): Promise<boolean> {
 }
 
 async function burst(command: Extract<Command, { op: "burst" }>): Promise<Reply> {
-  const { perMember, roomSent } = command;
+  const { perMember, senders } = command;
+  const roomSent = senders * perMember;
+  const sending = members.filter((m) => indexOf(m) < senders);
   let waiting = 0;
   const expected = new Map<BenchClient, number>();
   for (const m of members) {
     m.resetCount();
     m.counting = true;
-    expected.set(m, echoes(m.kind) ? roomSent : roomSent - perMember);
+    const own = indexOf(m) < senders ? perMember : 0;
+    expected.set(m, echoes(m.kind) ? roomSent : roomSent - own);
     waiting++;
   }
   const texts = Array.from({ length: perMember }, (_, i) => LINES[i % LINES.length]!);
@@ -143,7 +146,7 @@ async function burst(command: Extract<Command, { op: "burst" }>): Promise<Reply>
     return finished.size === waiting;
   };
   const settled = until(done, command.timeoutMs);
-  for (const m of members) m.say(texts);
+  for (const m of sending) m.say(texts);
   const ok = await settled;
   const at = wallNow();
   for (const m of members) m.counting = false;
@@ -226,9 +229,88 @@ async function reply(r: Reply): Promise<void> {
   for (let off = 0; off < bytes.length;) off += await Deno.stdout.write(bytes.subarray(off));
 }
 
-function isCommand(v: unknown): v is Command {
-  return typeof v === "object" && v !== null && "op" in v &&
-    ["open", "burst", "listen", "send", "close"].includes(String(v.op));
+/** Parses one command line from the coordinator, checking every field. */
+function parseCommand(line: string): Command {
+  const value: unknown = JSON.parse(line);
+  if (typeof value !== "object" || value === null || !("op" in value)) {
+    throw new TypeError(`generator: bad command ${line.slice(0, 80)}`);
+  }
+  const o: Record<string, unknown> = { ...value };
+  const num = (key: string) => {
+    const v = o[key];
+    if (typeof v !== "number" || !Number.isFinite(v)) {
+      throw new TypeError(`generator: ${String(o.op)} needs a number ${key}`);
+    }
+    return v;
+  };
+  const str = (key: string) => {
+    const v = o[key];
+    if (typeof v !== "string") throw new TypeError(`generator: ${String(o.op)} needs ${key}`);
+    return v;
+  };
+  switch (o.op) {
+    case "open":
+      return {
+        op: "open",
+        endpoints: parseEndpoints(o.endpoints),
+        members: parseMembers(o.members),
+        concurrency: num("concurrency"),
+      };
+    case "burst":
+      return {
+        op: "burst",
+        senders: num("senders"),
+        perMember: num("perMember"),
+        timeoutMs: num("timeoutMs"),
+      };
+    case "listen":
+      return {
+        op: "listen",
+        count: num("count"),
+        sender: str("sender"),
+        sampleEvery: num("sampleEvery"),
+        timeoutMs: num("timeoutMs"),
+      };
+    case "send":
+      return { op: "send", sender: str("sender"), rate: num("rate"), count: num("count") };
+    case "close":
+      return { op: "close" };
+    default:
+      throw new TypeError(`generator: bad command ${line.slice(0, 80)}`);
+  }
+}
+
+const PORTS = ["chatWs", "chatTcp", "relayWs", "irc"] as const;
+
+function parseEndpoints(v: unknown): Endpoints {
+  if (typeof v !== "object" || v === null) throw new TypeError("generator: bad endpoints");
+  const o: Record<string, unknown> = { ...v };
+  const endpoints: Endpoints = {};
+  for (const key of PORTS) {
+    const port = o[key];
+    if (typeof port === "number") endpoints[key] = port;
+  }
+  return endpoints;
+}
+
+const KINDS: readonly Kind[] = ["chat-ws", "chat-tcp", "relay-ws", "irc"];
+
+function isKind(v: unknown): v is Kind {
+  return KINDS.some((k) => k === v);
+}
+
+function parseMembers(v: unknown): MemberSpec[] {
+  if (!Array.isArray(v)) throw new TypeError("generator: bad members");
+  return v.map((m: unknown) => {
+    if (typeof m !== "object" || m === null || !("name" in m) || !("kind" in m)) {
+      throw new TypeError("generator: bad member");
+    }
+    const { name, kind } = m;
+    if (typeof name !== "string" || !/^m\d+$/.test(name) || !isKind(kind)) {
+      throw new TypeError("generator: bad member");
+    }
+    return { name, kind };
+  });
 }
 
 if (import.meta.main) {
@@ -241,8 +323,7 @@ if (import.meta.main) {
     while ((nl = buffered.indexOf("\n")) !== -1) {
       const line = buffered.slice(0, nl);
       buffered = buffered.slice(nl + 1);
-      const parsed: unknown = JSON.parse(line);
-      if (!isCommand(parsed)) throw new TypeError(`generator: bad command ${line.slice(0, 80)}`);
+      const parsed = parseCommand(line);
       if (parsed.op === "send") {
         run(parsed).then(reply);
       } else {
@@ -254,4 +335,6 @@ if (import.meta.main) {
       }
     }
   }
+  // The coordinator is gone: do not linger on open connections.
+  Deno.exit(0);
 }

@@ -39,10 +39,12 @@ export async function cpuSeconds(pid: number): Promise<number> {
   return (utime + stime) / TICKS_PER_SECOND;
 }
 
-/** CPU time all processes on the machine have used so far (every core), in seconds. */
-export async function machineBusySeconds(): Promise<number> {
+/** CPU time all processes have used so far on core `cpu`, in seconds. */
+export async function coreBusySeconds(cpu: number): Promise<number> {
   const stat = await cat("/proc/stat");
-  const ticks = (/^cpu\s+(.+)$/m.exec(stat)?.[1] ?? "").split(/\s+/).map(Number);
+  const line = new RegExp(`^cpu${cpu}\\s+(.+)$`, "m").exec(stat)?.[1];
+  if (line === undefined) throw new Error(`bench: no core ${cpu} in /proc/stat`);
+  const ticks = line.split(/\s+/).map(Number);
   // user nice system idle iowait irq softirq steal ...: all but idle and iowait.
   const busy = ticks.reduce((sum, t, i) => (i === 3 || i === 4 ? sum : sum + (t || 0)), 0);
   return busy / TICKS_PER_SECOND;
@@ -54,14 +56,16 @@ export class CpuMeter {
   #start = 0;
   #cpu0 = 0;
 
-  /** `pids` to measure; pid 0 stands for the whole machine. */
+  /** `pids` to measure; -1 - n stands for everything on core n. */
   constructor(pids: number[]) {
     this.#pids = pids;
   }
 
   async #total(): Promise<number> {
     let sum = 0;
-    for (const pid of this.#pids) sum += await (pid === 0 ? machineBusySeconds() : cpuSeconds(pid));
+    for (const pid of this.#pids) {
+      sum += await (pid < 0 ? coreBusySeconds(-pid - 1) : cpuSeconds(pid));
+    }
     return sum;
   }
 

@@ -87,14 +87,36 @@ function parseReply(line: string): Reply {
   if (typeof value !== "object" || value === null || !("op" in value)) {
     throw new TypeError(`bench: bad reply from a generator: ${line.slice(0, 80)}`);
   }
-  switch (value.op) {
-    case "open":
+  const o: Record<string, unknown> = { ...value };
+  const num = (key: string) => {
+    const v = o[key];
+    if (typeof v !== "number") throw new TypeError(`bench: generator reply without ${key}`);
+    return v;
+  };
+  const bool = (key: string) => {
+    const v = o[key];
+    if (typeof v !== "boolean") throw new TypeError(`bench: generator reply without ${key}`);
+    return v;
+  };
+  switch (o.op) {
+    case "open": {
+      const reply: Reply = { op: "open", opened: num("opened"), failed: num("failed") };
+      if (typeof o.error === "string") reply.error = o.error;
+      return reply;
+    }
     case "burst":
-    case "listen":
+      return { op: "burst", at: num("at"), received: num("received"), timedOut: bool("timedOut") };
+    case "listen": {
+      const delays = o.delays;
+      if (!Array.isArray(delays) || !delays.every((d) => typeof d === "number")) {
+        throw new TypeError("bench: generator reply without delays");
+      }
+      return { op: "listen", delays, received: num("received"), timedOut: bool("timedOut") };
+    }
     case "send":
+      return { op: "send", sent: num("sent") };
     case "close":
-      // Our own generator wrote it a moment ago, from the Reply type.
-      return value as Reply;
+      return { op: "close" };
     default:
       throw new TypeError(`bench: bad reply from a generator: ${line.slice(0, 80)}`);
   }

@@ -7,7 +7,13 @@
  * @module
  */
 
-import type { CapacityResult, IdleResult, LatencyResult, ThroughputResult } from "./scenarios.ts";
+import type {
+  CapacityResult,
+  CpuShares,
+  IdleResult,
+  LatencyResult,
+  ThroughputResult,
+} from "./scenarios.ts";
 import { fmt, mib, ms } from "./scenarios.ts";
 import { TARGET_LABELS, type TargetName } from "./servers.ts";
 import type { Spread } from "./measure.ts";
@@ -21,7 +27,13 @@ export interface Results {
     generators: number;
     deliveries: number;
     latency: { members: number; rate: number; seconds: number };
-    ramp: { idleAt: number; target: number; step: number; budgetSeconds: number };
+    ramp: {
+      idleAt: number;
+      target: number;
+      step: number;
+      budgetSeconds: number;
+      idleBudgetSeconds: number;
+    };
   };
   fanout: ThroughputResult[];
   latency: LatencyResult[];
@@ -58,6 +70,13 @@ function short(n: number): string {
 
 function share(n: number): string {
   return Number.isFinite(n) ? `${(n * 100).toFixed(0)}%` : "–";
+}
+
+/** "server 61% (+38%) / generator 40% (+5%)" as "61% (+38%) / 40% (+5%)". */
+function cpu(r: CpuShares): string {
+  return `${share(r.serverCpu)} (+${share(r.otherServerCore)}) / ${share(r.generatorCpu)} (+${
+    share(r.otherGeneratorCore)
+  })`;
 }
 
 function ratio(a: number, b: number): string {
@@ -105,7 +124,9 @@ function fanoutSection(results: Results): string {
     "",
     "Every member sends a burst of short messages at once; the time runs from the first send " +
     "to the last member receiving the last message. Median of the measured bursts " +
-    "(range in brackets), after one warm-up burst.",
+    "(range in brackets), after one warm-up burst. Each measured burst is sized from the " +
+    "warm-up's rate to take about 2 s (at most 300,000 deliveries); in a large room only the " +
+    "first members send, one message each.",
     "",
     table(
       ["server", ...sizes.map((n) => `${fmt(n)} members`)],
@@ -114,14 +135,15 @@ function fanoutSection(results: Results): string {
     table(
       ["burst", ...sizes.map((n) => `${fmt(n)} members`)],
       [
-        [
-          "messages per member",
-          ...sizes.map((n) => String(fanoutOf(results, targets[0]!, n)?.perMember ?? "–")),
-        ],
-        [
-          "deliveries per burst",
-          ...sizes.map((n) => fmt(fanoutOf(results, targets[0]!, n)?.deliveries ?? NaN)),
-        ],
+        ...targets.map((t) => [
+          `${label(t)}: senders × messages = deliveries`,
+          ...sizes.map((n) => {
+            const r = fanoutOf(results, t, n);
+            return r && !r.error
+              ? `${fmt(r.senders)} × ${fmt(r.perMember)} = ${fmt(r.deliveries)}`
+              : "–";
+          }),
+        ]),
       ],
     ),
   ];
@@ -152,19 +174,17 @@ function fanoutSection(results: Results): string {
   out.push(
     "### CPU during the measured bursts",
     "",
-    "Share of one core: the server (pinned to core 0), the generator processes (core 1), and " +
-      "everything else on the machine meanwhile. A side near 100% was the bottleneck; when " +
-      "neither is, the two were waiting on each other or on other work.",
+    "Share of one core taken by the server (pinned to core 0) and by the generator processes " +
+      "(core 1), each followed by what other processes on the machine took of the same core " +
+      "meanwhile. A side whose two figures add up to about 100% was the bottleneck.",
     "",
     table(
-      ["server", ...sizes.map((n) => `${fmt(n)}: server / generator / other`)],
+      ["server", ...sizes.map((n) => `${fmt(n)}: server (+other) / generator (+other)`)],
       targets.map((t) => [
         label(t),
         ...sizes.map((n) => {
           const r = fanoutOf(results, t, n);
-          return r
-            ? `${share(r.serverCpu)} / ${share(r.generatorCpu)} / ${share(r.otherCpu)}`
-            : "–";
+          return r ? cpu(r) : "–";
         }),
       ]),
     ),
@@ -184,7 +204,7 @@ function latencySection(results: Results): string {
     "Median over the runs of each run's percentile, range in brackets.",
     "",
     table(
-      ["server", "p50", "p99", "max", "samples", "CPU server / generator / other"],
+      ["server", "p50", "p99", "max", "samples", "CPU: server (+other) / generator (+other)"],
       results.latency.map((r) =>
         r.error ? [label(r.target), `failed: ${r.error}`, "", "", "", ""] : [
           label(r.target),
@@ -192,7 +212,7 @@ function latencySection(results: Results): string {
           range(r.p99, ms),
           range(r.max, ms),
           fmt(r.samples),
-          `${share(r.serverCpu)} / ${share(r.generatorCpu)} / ${share(r.otherCpu)}`,
+          cpu(r),
         ]
       ),
     ),
@@ -223,12 +243,13 @@ function idleSection(results: Results): string {
 
 function capacitySection(results: Results): string {
   if (results.capacity.length === 0) return "";
-  const { target, step, budgetSeconds } = results.plan.ramp;
+  const { target, step, budgetSeconds, idleBudgetSeconds, idleAt } = results.plan.ramp;
   return [
     "## The most members held",
     "",
     `Idle members added ${fmt(step)} at a time until one failed to join within 15 s, ` +
-    `${fmt(target)} were in, or ${budgetSeconds} s had passed.`,
+    `${fmt(target)} were in, or the time ran out: ${idleBudgetSeconds} s to reach ` +
+    `${fmt(idleAt)}, ${budgetSeconds} s in all after that.`,
     "",
     table(
       ["server", "held", "stopped by", "server RSS", "time"],

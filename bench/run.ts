@@ -56,6 +56,7 @@ interface Plan {
     target: number;
     step: number;
     budgetSeconds: number;
+    idleBudgetSeconds: number;
     perGenerator: number;
   };
 }
@@ -96,13 +97,14 @@ function plan(args: string[]): Plan {
     sizes,
     runs: whole(values.runs, quick ? 1 : 3, "runs"),
     generators: whole(values.generators, 1, "generators"),
-    deliveries: quick ? 300_000 : 1_000_000,
-    latency: { members: 1024, rate: 200, seconds: quick ? 1 : 3 },
+    deliveries: quick ? 150_000 : 300_000,
+    latency: { members: 1024, rate: 200, seconds: quick ? 1 : 2 },
     ramp: {
       idleAt: 10_000,
       target: 20_000,
       step: 2_000,
-      budgetSeconds: quick ? 30 : 60,
+      budgetSeconds: quick ? 30 : 45,
+      idleBudgetSeconds: quick ? 60 : 180,
       perGenerator: 10_000,
     },
   };
@@ -129,6 +131,14 @@ async function pinSelf(): Promise<void> {
   }).output();
 }
 
+async function packageVersion(path: string): Promise<string> {
+  const pkg: unknown = JSON.parse(await Deno.readTextFile(path));
+  return typeof pkg === "object" && pkg !== null && "version" in pkg &&
+      typeof pkg.version === "string"
+    ? pkg.version
+    : "?";
+}
+
 async function versions(): Promise<Record<string, string>> {
   const run = async (cmd: string, args: string[]) => {
     try {
@@ -147,7 +157,7 @@ async function versions(): Promise<Record<string, string>> {
     kernel: await run("uname", ["-r"]),
     deno: Deno.version.deno,
     node: await run("node", ["--version"]),
-    ws: JSON.parse(await Deno.readTextFile(`${peers}node_modules/ws/package.json`)).version,
+    ws: await packageVersion(`${peers}node_modules/ws/package.json`),
     bun: await run(`${peers}node_modules/.bin/bun`, ["--version"]),
     ngircd: (await run("/usr/sbin/ngircd", ["--version"])).split("-")[0]!,
   };

@@ -9,7 +9,14 @@
 
 import { CpuMeter, percentile, rssKiB, type Spread, spread } from "./measure.ts";
 import { GeneratorPool } from "./pool.ts";
-import { kindOf, type RunningServer, startServer, type TargetName } from "./servers.ts";
+import {
+  GENERATOR_CPU,
+  kindOf,
+  type RunningServer,
+  SERVER_CPU,
+  startServer,
+  type TargetName,
+} from "./servers.ts";
 import { type Endpoints, wallNow } from "./clients.ts";
 import type { MemberSpec } from "./generator.ts";
 
@@ -67,20 +74,17 @@ async function fill(
 }
 
 /** Fan-out under bursts: what one room size measured on one server. */
-export interface ThroughputResult {
+export interface ThroughputResult extends CpuShares {
   target: TargetName;
   members: number;
-  /** Messages each member sends per burst. */
+  /** Members that send in a burst (all of them, unless the room is large). */
+  senders: number;
+  /** Messages each of them sends per burst. */
   perMember: number;
   /** Messages delivered per burst, all members together. */
   deliveries: number;
   /** Delivered messages per second, per measured burst. */
   rate: Spread;
-  /** Shares of a core used during the measured bursts (1 = a whole core). */
-  serverCpu: number;
-  generatorCpu: number;
-  /** Share of a core used by other processes on the machine meanwhile. */
-  otherCpu: number;
   error?: string;
 }
 
@@ -88,21 +92,38 @@ export interface ThroughputResult {
 export interface CpuShares {
   serverCpu: number;
   generatorCpu: number;
-  otherCpu: number;
+  /** What other processes took of the server's core, and of the generator's. */
+  otherServerCore: number;
+  otherGeneratorCore: number;
 }
 
-const NO_CPU: CpuShares = { serverCpu: NaN, generatorCpu: NaN, otherCpu: NaN };
+const NO_CPU: CpuShares = {
+  serverCpu: NaN,
+  generatorCpu: NaN,
+  otherServerCore: NaN,
+  otherGeneratorCore: NaN,
+};
 
 /** Meters for the server, the generators and the rest of the machine. */
 function cpuMeters(server: RunningServer, pool: GeneratorPool) {
-  const meters = [new CpuMeter([server.pid]), new CpuMeter(pool.pids), new CpuMeter([0])];
+  const meters = [
+    new CpuMeter([server.pid]),
+    new CpuMeter(pool.pids),
+    new CpuMeter([-1 - Number(SERVER_CPU)]),
+    new CpuMeter([-1 - Number(GENERATOR_CPU)]),
+  ];
   return {
     async start() {
       await Promise.all(meters.map((m) => m.start()));
     },
     async stop(): Promise<CpuShares> {
-      const [s, g, all] = await Promise.all(meters.map((m) => m.stop()));
-      return { serverCpu: s!, generatorCpu: g!, otherCpu: Math.max(0, all! - s! - g!) };
+      const [s, g, core0, core1] = await Promise.all(meters.map((m) => m.stop()));
+      return {
+        serverCpu: s!,
+        generatorCpu: g!,
+        otherServerCore: Math.max(0, core0! - s!),
+        otherGeneratorCore: Math.max(0, core1! - g!),
+      };
     },
   };
 }
@@ -114,6 +135,24 @@ export interface ThroughputOptions {
   deliveries: number;
   runs: number;
   generators: number;
+}
+
+/** The warm-up burst aims at this fraction of the deliveries of a measured one. */
+const WARMUP_SHARE = 3;
+/** What a measured burst should take, at the warm-up's rate. */
+const BURST_SECONDS = 2;
+/** The fewest deliveries a measured burst aims at. */
+const MIN_DELIVERIES = 50_000;
+
+/**
+ * A burst of about `deliveries`: every member sends the same number of
+ * messages; when even one each is too many (large rooms), only the first
+ * `senders` members send one.
+ */
+function shape(n: number, deliveries: number): { senders: number; perMember: number } {
+  const perMember = Math.max(1, Math.round(deliveries / (n * n)));
+  const senders = Math.min(n, Math.max(1, Math.round(deliveries / (n * perMember))));
+  return { senders, perMember };
 }
 
 /**
@@ -128,9 +167,8 @@ export async function throughput(
   progress: Progress,
 ): Promise<ThroughputResult> {
   const n = options.members;
-  const perMember = Math.max(1, Math.round(options.deliveries / (n * n)));
-  const roomSent = n * perMember;
-  const base = { target, members: n, perMember, deliveries: 0 };
+  let burst = shape(n, options.deliveries / WARMUP_SHARE);
+  const base = { target, members: n, senders: 0, perMember: 0, deliveries: 0 };
   try {
     return await withRoom(target, dir, options.generators, async (server, pool) => {
       const room = roomOf(target, n);
@@ -142,12 +180,7 @@ export async function throughput(
       for (let run = 0; run <= options.runs; run++) {
         if (run === 1) await meters.start();
         const t0 = wallNow();
-        const replies = await pool.all({
-          op: "burst",
-          perMember,
-          roomSent,
-          timeoutMs: PHASE_TIMEOUT_MS,
-        });
+        const replies = await pool.all({ op: "burst", ...burst, timeoutMs: PHASE_TIMEOUT_MS });
         const end = Math.max(...replies.map((r) => r.at));
         const received = replies.reduce((sum, r) => sum + r.received, 0);
         if (replies.some((r) => r.timedOut)) {
@@ -156,11 +189,17 @@ export async function throughput(
         const rate = received / ((end - t0) / 1000);
         deliveries = received;
         if (run > 0) rates.push(rate);
+        // Measured bursts: as many deliveries as the warm-up rate fills in
+        // BURST_SECONDS, within bounds, so slow servers do not take minutes.
+        if (run === 0) {
+          const aim = Math.min(options.deliveries, Math.max(MIN_DELIVERIES, rate * BURST_SECONDS));
+          burst = shape(n, aim);
+        }
         progress(
           `  ${run === 0 ? "warm-up" : `run ${run}/${options.runs}`}: ${fmt(rate)} msg/s`,
         );
       }
-      return { ...base, deliveries, rate: spread(rates), ...(await meters.stop()) };
+      return { ...base, ...burst, deliveries, rate: spread(rates), ...(await meters.stop()) };
     });
   } catch (e) {
     progress(`  failed: ${message(e)}`);
@@ -169,7 +208,7 @@ export async function throughput(
 }
 
 /** Latency at a fixed offered load. */
-export interface LatencyResult {
+export interface LatencyResult extends CpuShares {
   target: TargetName;
   members: number;
   /** Messages per second sent by one member. */
@@ -180,9 +219,6 @@ export interface LatencyResult {
   p99: Spread;
   max: Spread;
   samples: number;
-  serverCpu: number;
-  generatorCpu: number;
-  otherCpu: number;
   error?: string;
 }
 
@@ -320,6 +356,8 @@ export interface RampOptions {
   step: number;
   /** Stop when the ramp has taken this long. */
   budgetSeconds: number;
+  /** ...except before `idleAt` are in: then stop only after this long. */
+  idleBudgetSeconds: number;
   /** Members per generator process at most (each needs a file descriptor). */
   perGenerator: number;
 }
@@ -391,8 +429,9 @@ export async function ramp(
           stoppedBy = `${opened.failed} of the next ${count} failed to join: ${opened.error}`;
           break;
         }
-        if (elapsed > options.budgetSeconds && held < options.target) {
-          stoppedBy = `time budget of ${options.budgetSeconds} s`;
+        const budget = held < options.idleAt ? options.idleBudgetSeconds : options.budgetSeconds;
+        if (elapsed > budget && held < options.target) {
+          stoppedBy = `time budget of ${budget} s`;
           break;
         }
       }
