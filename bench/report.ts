@@ -172,6 +172,22 @@ function fanoutSection(results: Results): string {
     );
   }
   out.push(
+    "### Per core: messages delivered per second of the server's CPU",
+    "",
+    "The same bursts divided by the server's CPU share: what each server would deliver with a " +
+      "whole core to itself. Other work on the machine takes CPU from the servers unevenly (see " +
+      "the next table), so where it was busy this compares them more fairly than the rates above.",
+    "",
+    table(
+      ["server", ...sizes.map((n) => `${fmt(n)} members`)],
+      targets.map((t) => [
+        label(t),
+        ...sizes.map((n) => {
+          const r = fanoutOf(results, t, n);
+          return r && !r.error ? short(r.rate.median / r.serverCpu) : "–";
+        }),
+      ]),
+    ),
     "### CPU during the measured bursts",
     "",
     "Share of one core taken by the server (pinned to core 0) and by the generator processes " +
@@ -289,6 +305,26 @@ function targetsSection(results: Results): string {
   against("deno-bare", 1, "≥ the bare Deno loop's");
   against("bun", 1, "≥ Bun's");
   against("node-ws", 2, "≥ 2× Node + ws");
+  // The same per core of server CPU: other work on the machine starves servers unevenly.
+  const perCore = (t: TargetName) => {
+    const r = fanoutOf(results, t, TARGET_ROOM);
+    return r && !r.error ? r.rate.median / r.serverCpu : NaN;
+  };
+  const oursCore = perCore("ours");
+  for (
+    const [t, factor, what] of [
+      ["deno-bare", 1, "≥ the bare Deno loop's"],
+      ["bun", 1, "≥ Bun's"],
+      ["node-ws", 2, "≥ 2× Node + ws"],
+    ] as const
+  ) {
+    const p = perCore(t);
+    rows.push([
+      `… the same per core of server CPU, ${what}`,
+      `${short(oursCore)} vs ${short(p)}: ${ratio(oursCore, p)}`,
+      verdict(Number.isFinite(oursCore) && Number.isFinite(p) ? oursCore >= factor * p : undefined),
+    ]);
+  }
   const lat = results.latency.find((r) => r.target === "ours");
   const p99 = lat?.p99.median;
   rows.push([
@@ -441,9 +477,9 @@ export function renderSvg(results: Results): string {
   return parts.join("\n");
 }
 
-/** The smallest 1, 2 or 5 × 10^k at or above `n`. */
+/** A round number (1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 × 10^k) at or above `n`. */
 function niceCeiling(n: number): number {
   const power = 10 ** Math.floor(Math.log10(n));
-  for (const m of [1, 2, 5, 10]) if (m * power >= n) return m * power;
+  for (const m of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (m * power >= n) return m * power;
   return 10 * power;
 }
