@@ -1,0 +1,485 @@
+/**
+ * Turns one run's {@linkcode Results} into `bench/RESULTS.md` (tables, ratios
+ * against the peers from the same run, the issue's targets met or missed)
+ * and `bench/results.svg` (delivered messages per second by room size, drawn
+ * here, no chart library).
+ *
+ * @module
+ */
+
+import type {
+  CapacityResult,
+  CpuShares,
+  IdleResult,
+  LatencyResult,
+  ThroughputResult,
+} from "./scenarios.ts";
+import { fmt, mib, ms } from "./scenarios.ts";
+import { TARGET_LABELS, type TargetName } from "./servers.ts";
+import type { Spread } from "./measure.ts";
+
+/** Everything one run measured. */
+export interface Results {
+  date: string;
+  versions: Record<string, string>;
+  plan: {
+    runs: number;
+    generators: number;
+    deliveries: number;
+    latency: { members: number; rate: number; seconds: number };
+    ramp: {
+      idleAt: number;
+      target: number;
+      step: number;
+      budgetSeconds: number;
+      idleBudgetSeconds: number;
+    };
+  };
+  fanout: ThroughputResult[];
+  latency: LatencyResult[];
+  idle: IdleResult[];
+  capacity: CapacityResult[];
+  seconds: number;
+}
+
+/** The room size the issue's fan-out targets are set on. */
+const TARGET_ROOM = 256;
+/** The issue's other targets. */
+const TARGET_P99_MS = 25;
+const TARGET_IDLE_BYTES = 16 * 1024;
+const TARGET_HELD = 20_000;
+
+/** CPU shares at or above this mean that side was saturated. */
+const SATURATED = 0.9;
+
+const label = (t: TargetName) => TARGET_LABELS[t];
+const peers = (targets: TargetName[]) => targets.filter((t) => !t.startsWith("ours"));
+
+function range(s: Spread, show: (n: number) => string): string {
+  if (s.runs.length === 0) return "–";
+  if (s.runs.length === 1) return show(s.median);
+  return `${show(s.median)} (${show(s.min)}–${show(s.max)})`;
+}
+
+function short(n: number): string {
+  if (!Number.isFinite(n)) return "–";
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(0)}k`;
+  return n.toFixed(0);
+}
+
+function share(n: number): string {
+  return Number.isFinite(n) ? `${(n * 100).toFixed(0)}%` : "–";
+}
+
+/** "server 61% (+38%) / generator 40% (+5%)" as "61% (+38%) / 40% (+5%)". */
+function cpu(r: CpuShares): string {
+  return `${share(r.serverCpu)} (+${share(r.otherServerCore)}) / ${share(r.generatorCpu)} (+${
+    share(r.otherGeneratorCore)
+  })`;
+}
+
+function ratio(a: number, b: number): string {
+  return Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}×` : "–";
+}
+
+function table(head: string[], rows: string[][]): string {
+  return [
+    `| ${head.join(" | ")} |`,
+    `| ${head.map(() => "---").join(" | ")} |`,
+    ...rows.map((r) => `| ${r.join(" | ")} |`),
+    "",
+  ].join("\n");
+}
+
+function targetsOf(results: Results): TargetName[] {
+  const seen = new Set<TargetName>();
+  for (const r of [...results.fanout, ...results.latency, ...results.idle, ...results.capacity]) {
+    seen.add(r.target);
+  }
+  return (Object.keys(TARGET_LABELS) as TargetName[]).filter((t) => seen.has(t));
+}
+
+function sizesOf(results: Results): number[] {
+  return [...new Set(results.fanout.map((r) => r.members))].sort((a, b) => a - b);
+}
+
+function fanoutOf(results: Results, target: TargetName, members: number) {
+  return results.fanout.find((r) => r.target === target && r.members === members);
+}
+
+function fanoutSection(results: Results): string {
+  const targets = targetsOf(results).filter((t) => results.fanout.some((r) => r.target === t));
+  if (targets.length === 0) return "";
+  const sizes = sizesOf(results);
+  const rate = (t: TargetName, n: number) => {
+    const r = fanoutOf(results, t, n);
+    if (!r) return "–";
+    if (r.error) return `failed: ${r.error}`;
+    const bound = r.generatorCpu >= SATURATED ? " ⚠ generator-bound" : "";
+    return range(r.rate, short) + bound;
+  };
+  const out = [
+    "## Fan-out under bursts: messages delivered per second",
+    "",
+    "Every member sends a burst of short messages at once; the time runs from the first send " +
+    "to the last member receiving the last message. Median of the measured bursts " +
+    "(range in brackets), after one warm-up burst. Each measured burst is sized from the " +
+    "warm-up's rate to take about 2 s (at most 300,000 deliveries); in a large room only the " +
+    "first members send, one message each.",
+    "",
+    table(
+      ["server", ...sizes.map((n) => `${fmt(n)} members`)],
+      targets.map((t) => [label(t), ...sizes.map((n) => rate(t, n))]),
+    ),
+    table(
+      ["burst", ...sizes.map((n) => `${fmt(n)} members`)],
+      [
+        ...targets.map((t) => [
+          `${label(t)}: senders × messages = deliveries`,
+          ...sizes.map((n) => {
+            const r = fanoutOf(results, t, n);
+            return r && !r.error
+              ? `${fmt(r.senders)} × ${fmt(r.perMember)} = ${fmt(r.deliveries)}`
+              : "–";
+          }),
+        ]),
+      ],
+    ),
+  ];
+  const ours = targets.filter((t) => t.startsWith("ours"));
+  const others = peers(targets);
+  if (ours.length > 0 && others.length > 0) {
+    out.push(
+      "### Ours against each peer (same run)",
+      "",
+      "Median over median; above 1× we deliver more.",
+      "",
+      table(
+        ["ours ÷ peer", ...sizes.map((n) => `${fmt(n)} members`)],
+        ours.flatMap((o) =>
+          others.map((p) => [
+            `${label(o)} ÷ ${label(p)}`,
+            ...sizes.map((n) =>
+              ratio(
+                fanoutOf(results, o, n)?.rate.median ?? NaN,
+                fanoutOf(results, p, n)?.rate.median ?? NaN,
+              )
+            ),
+          ])
+        ),
+      ),
+    );
+  }
+  out.push(
+    "### Per core: messages delivered per second of the server's CPU",
+    "",
+    "The same bursts divided by the server's CPU share: what each server would deliver with a " +
+      "whole core to itself. Other work on the machine takes CPU from the servers unevenly (see " +
+      "the next table), so where it was busy this compares them more fairly than the rates above.",
+    "",
+    table(
+      ["server", ...sizes.map((n) => `${fmt(n)} members`)],
+      targets.map((t) => [
+        label(t),
+        ...sizes.map((n) => {
+          const r = fanoutOf(results, t, n);
+          return r && !r.error ? short(r.rate.median / r.serverCpu) : "–";
+        }),
+      ]),
+    ),
+    "### CPU during the measured bursts",
+    "",
+    "Share of one core taken by the server (pinned to core 0) and by the generator processes " +
+      "(core 1), each followed by what other processes on the machine took of the same core " +
+      "meanwhile. A side whose two figures add up to about 100% was the bottleneck.",
+    "",
+    table(
+      ["server", ...sizes.map((n) => `${fmt(n)}: server (+other) / generator (+other)`)],
+      targets.map((t) => [
+        label(t),
+        ...sizes.map((n) => {
+          const r = fanoutOf(results, t, n);
+          return r ? cpu(r) : "–";
+        }),
+      ]),
+    ),
+  );
+  return out.join("\n");
+}
+
+function latencySection(results: Results): string {
+  if (results.latency.length === 0) return "";
+  const { members, rate, seconds } = results.plan.latency;
+  return [
+    `## Latency at ${rate} messages a second, ${fmt(members)} members`,
+    "",
+    `One member sends \`t=<time>\` ${rate} times a second for ${seconds} s per run; 64 members ` +
+    "spread evenly over the room record send-to-receive time (the others stop reading " +
+    "meanwhile, so the server's work is unchanged and the generator's stays small). " +
+    "Median over the runs of each run's percentile, range in brackets.",
+    "",
+    table(
+      ["server", "p50", "p99", "max", "samples", "CPU: server (+other) / generator (+other)"],
+      results.latency.map((r) =>
+        r.error ? [label(r.target), `failed: ${r.error}`, "", "", "", ""] : [
+          label(r.target),
+          range(r.p50, ms),
+          range(r.p99, ms),
+          range(r.max, ms),
+          fmt(r.samples),
+          cpu(r),
+        ]
+      ),
+    ),
+  ].join("\n");
+}
+
+function idleSection(results: Results): string {
+  if (results.idle.length === 0) return "";
+  return [
+    `## Memory per idle member (${fmt(results.plan.ramp.idleAt)} members)`,
+    "",
+    "Server RSS (`VmRSS` of `/proc/<pid>/status`) before any member joined and 2 s after the " +
+    "last one did, divided by the members. Ours: WebSocket members only.",
+    "",
+    table(
+      ["server", "members", "RSS before", "RSS after", "per member", "time to join"],
+      results.idle.map((r) => [
+        label(r.target),
+        fmt(r.members) + (r.error ? ` (${r.error})` : ""),
+        `${mib(r.before)} MiB`,
+        `${mib(r.after)} MiB`,
+        Number.isFinite(r.perMember) ? `${(r.perMember / 1024).toFixed(1)} KiB` : "–",
+        Number.isFinite(r.joinSeconds) ? `${r.joinSeconds.toFixed(0)} s` : "–",
+      ]),
+    ),
+  ].join("\n");
+}
+
+function capacitySection(results: Results): string {
+  if (results.capacity.length === 0) return "";
+  const { target, step, budgetSeconds, idleBudgetSeconds, idleAt } = results.plan.ramp;
+  return [
+    "## The most members held",
+    "",
+    `Idle members added ${fmt(step)} at a time until one failed to join within 15 s, ` +
+    `${fmt(target)} were in, or the time ran out: ${idleBudgetSeconds} s to reach ` +
+    `${fmt(idleAt)}, ${budgetSeconds} s in all after that.`,
+    "",
+    table(
+      ["server", "held", "stopped by", "server RSS", "time"],
+      results.capacity.map((r) => [
+        label(r.target),
+        fmt(r.held),
+        r.stoppedBy,
+        `${mib(r.rss)} MiB`,
+        `${r.seconds.toFixed(0)} s`,
+      ]),
+    ),
+  ].join("\n");
+}
+
+function verdict(ok: boolean | undefined): string {
+  return ok === undefined ? "not measured" : ok ? "**met**" : "**missed**";
+}
+
+function targetsSection(results: Results): string {
+  const rows: string[][] = [];
+  const ours = fanoutOf(results, "ours", TARGET_ROOM)?.rate.median;
+  const peer = (t: TargetName) => fanoutOf(results, t, TARGET_ROOM)?.rate.median;
+  const against = (t: TargetName, factor: number, what: string) => {
+    const p = peer(t);
+    const ok = ours !== undefined && p !== undefined && Number.isFinite(ours) &&
+        Number.isFinite(p)
+      ? ours >= factor * p
+      : undefined;
+    rows.push([
+      `${fmt(TARGET_ROOM)} members: delivered/s ${what}`,
+      ours !== undefined && p !== undefined
+        ? `${short(ours)} vs ${short(p)}: ${ratio(ours, p)}`
+        : "–",
+      verdict(ok),
+    ]);
+  };
+  against("deno-bare", 1, "≥ the bare Deno loop's");
+  against("bun", 1, "≥ Bun's");
+  against("node-ws", 2, "≥ 2× Node + ws");
+  // The same per core of server CPU: other work on the machine starves servers unevenly.
+  const perCore = (t: TargetName) => {
+    const r = fanoutOf(results, t, TARGET_ROOM);
+    return r && !r.error ? r.rate.median / r.serverCpu : NaN;
+  };
+  const oursCore = perCore("ours");
+  for (
+    const [t, factor, what] of [
+      ["deno-bare", 1, "≥ the bare Deno loop's"],
+      ["bun", 1, "≥ Bun's"],
+      ["node-ws", 2, "≥ 2× Node + ws"],
+    ] as const
+  ) {
+    const p = perCore(t);
+    rows.push([
+      `… the same per core of server CPU, ${what}`,
+      `${short(oursCore)} vs ${short(p)}: ${ratio(oursCore, p)}`,
+      verdict(Number.isFinite(oursCore) && Number.isFinite(p) ? oursCore >= factor * p : undefined),
+    ]);
+  }
+  const lat = results.latency.find((r) => r.target === "ours");
+  const p99 = lat?.p99.median;
+  rows.push([
+    `p99 < ${TARGET_P99_MS} ms at ${fmt(results.plan.latency.members)} members, ` +
+    `${results.plan.latency.rate} msg/s`,
+    p99 !== undefined ? ms(p99) : "–",
+    verdict(p99 !== undefined && Number.isFinite(p99) ? p99 < TARGET_P99_MS : undefined),
+  ]);
+  const idle = results.idle.find((r) => r.target === "ours");
+  rows.push([
+    "< 16 KB RSS per idle WebSocket member",
+    idle && Number.isFinite(idle.perMember)
+      ? `${(idle.perMember / 1024).toFixed(1)} KiB (${fmt(idle.members)} members)`
+      : "–",
+    verdict(
+      idle && Number.isFinite(idle.perMember) ? idle.perMember < TARGET_IDLE_BYTES : undefined,
+    ),
+  ]);
+  const held = results.capacity.find((r) => r.target === "ours");
+  rows.push([
+    `${fmt(TARGET_HELD)} concurrent members held`,
+    held ? `${fmt(held.held)}: ${held.stoppedBy}` : "–",
+    verdict(held ? held.held >= TARGET_HELD : undefined),
+  ]);
+  return [
+    "## The issue's targets (ours, `--db :memory:`)",
+    "",
+    table(["target", "measured", ""], rows),
+  ].join("\n");
+}
+
+/** `bench/RESULTS.md`. */
+export function renderMarkdown(results: Results): string {
+  const v = results.versions;
+  return [
+    "# Benchmark results",
+    "",
+    `Written by \`deno task bench\` on ${results.date.slice(0, 16).replace("T", " ")} UTC in ` +
+    `${(results.seconds / 60).toFixed(1)} minutes. Machine: ${v.cpu}, Linux ${v.kernel}. ` +
+    `Deno ${v.deno}, Node ${v.node} with ws ${v.ws}, Bun ${v.bun}, ${v.ngircd}.`,
+    "",
+    "Every figure below comes from this one run, on this machine: servers on core 0, the " +
+    `load generator (${results.plan.generators} process${
+      results.plan.generators === 1 ? "" : "es"
+    } for the rooms, as many as the file-descriptor limit needs for the ramp) on core 1, ` +
+    `pinned with \`taskset\`; ${results.plan.runs} measured run${
+      results.plan.runs === 1 ? "" : "s"
+    } per figure after a warm-up. ` +
+    "How it is measured, and what each server is, is in [bench/README.md](README.md).",
+    "",
+    "![Delivered messages per second by room size](results.svg)",
+    "",
+    targetsSection(results),
+    fanoutSection(results),
+    latencySection(results),
+    idleSection(results),
+    capacitySection(results),
+  ].filter((s) => s !== "").join("\n\n").replace(/\n{3,}/g, "\n\n").trimEnd() + "\n";
+}
+
+/** Bar colours, one per server. */
+const COLOURS: Record<TargetName, string> = {
+  "ours": "#1f77b4",
+  "ours-file": "#6baed6",
+  "deno-bare": "#2ca02c",
+  "node-ws": "#ff7f0e",
+  "bun": "#d62728",
+  "ngircd": "#9467bd",
+};
+
+function escapeXml(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+/** `bench/results.svg`: grouped bars of delivered messages per second, whiskers for the range. */
+export function renderSvg(results: Results): string {
+  const sizes = sizesOf(results);
+  const targets = targetsOf(results).filter((t) => results.fanout.some((r) => r.target === t));
+  const width = 760;
+  const left = 70;
+  const top = 40;
+  const plotHeight = 300;
+  const bottom = top + plotHeight;
+  const legendTop = bottom + 50;
+  const height = legendTop + 20 * Math.ceil(targets.length / 3) + 10;
+  const max = Math.max(
+    1,
+    ...results.fanout.map((r) => Number.isFinite(r.rate.max) ? r.rate.max : 0),
+  );
+  const scaleMax = niceCeiling(max);
+  const y = (v: number) => bottom - (v / scaleMax) * plotHeight;
+  const groupWidth = (width - left - 20) / Math.max(1, sizes.length);
+  const barWidth = Math.min(40, (groupWidth - 30) / Math.max(1, targets.length));
+  const parts: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" ` +
+    `viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${width}" height="${height}" fill="white"/>`,
+    `<text x="${left}" y="20" font-size="14" font-weight="bold">` +
+    "Messages delivered per second, by room size (median; whiskers: range)</text>",
+  ];
+  for (let i = 0; i <= 5; i++) {
+    const v = (scaleMax * i) / 5;
+    parts.push(
+      `<line x1="${left}" x2="${width - 10}" y1="${y(v)}" y2="${y(v)}" stroke="#ddd"/>`,
+      `<text x="${left - 6}" y="${y(v) + 4}" text-anchor="end">${short(v)}</text>`,
+    );
+  }
+  sizes.forEach((n, g) => {
+    const x0 = left + g * groupWidth + (groupWidth - barWidth * targets.length) / 2;
+    targets.forEach((t, k) => {
+      const r = fanoutOf(results, t, n);
+      const x = x0 + k * barWidth;
+      if (!r || !Number.isFinite(r.rate.median)) {
+        parts.push(`<text x="${x + barWidth / 2}" y="${bottom - 4}" text-anchor="middle">×</text>`);
+        return;
+      }
+      const h = bottom - y(r.rate.median);
+      parts.push(
+        `<rect x="${x + 2}" y="${y(r.rate.median)}" width="${barWidth - 4}" height="${h}" ` +
+          `fill="${COLOURS[t]}"><title>${escapeXml(label(t))}, ${n} members: ${
+            fmt(r.rate.median)
+          } msg/s</title></rect>`,
+      );
+      if (r.rate.runs.length > 1) {
+        const cx = x + barWidth / 2;
+        parts.push(
+          `<line x1="${cx}" x2="${cx}" y1="${y(r.rate.min)}" y2="${
+            y(r.rate.max)
+          }" stroke="black"/>`,
+        );
+      }
+    });
+    parts.push(
+      `<text x="${left + g * groupWidth + groupWidth / 2}" y="${bottom + 18}" ` +
+        `text-anchor="middle">${fmt(n)} members</text>`,
+    );
+  });
+  parts.push(
+    `<line x1="${left}" x2="${width - 10}" y1="${bottom}" y2="${bottom}" stroke="black"/>`,
+  );
+  targets.forEach((t, k) => {
+    const x = left + (k % 3) * 220;
+    const ly = legendTop + Math.floor(k / 3) * 20;
+    parts.push(
+      `<rect x="${x}" y="${ly - 10}" width="12" height="12" fill="${COLOURS[t]}"/>`,
+      `<text x="${x + 18}" y="${ly}">${escapeXml(label(t))}</text>`,
+    );
+  });
+  parts.push("</svg>", "");
+  return parts.join("\n");
+}
+
+/** A round number (1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 × 10^k) at or above `n`. */
+function niceCeiling(n: number): number {
+  const power = 10 ** Math.floor(Math.log10(n));
+  for (const m of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (m * power >= n) return m * power;
+  return 10 * power;
+}

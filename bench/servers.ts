@@ -1,0 +1,234 @@
+/**
+ * Starts the servers under test, each as its own process pinned to the
+ * server's core with `taskset`, on 127.0.0.1 and a free port: our chat
+ * server (`main.ts`) and the reference peers of `bench/peers/`.
+ *
+ * @module
+ */
+
+import type { Endpoints, Kind } from "./clients.ts";
+import { HOST } from "./clients.ts";
+
+/** The servers `bench/` compares. */
+export type TargetName = "ours" | "ours-file" | "deno-bare" | "node-ws" | "bun" | "ngircd";
+
+/** How each target is described in the results. */
+export const TARGET_LABELS: Record<TargetName, string> = {
+  "ours": "ours (--db :memory:)",
+  "ours-file": "ours (--db file)",
+  "deno-bare": "bare Deno loop",
+  "node-ws": "Node + ws",
+  "bun": "Bun pub/sub",
+  "ngircd": "ngircd (IRC)",
+};
+
+/** A server running for a scenario. */
+export interface RunningServer {
+  readonly pid: number;
+  readonly endpoints: Endpoints;
+  /** Stops the server and waits for it to exit. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** The protocol of member `i` of a room on `target`. Ours mixes 3 WebSocket : 1 TCP. */
+export function kindOf(target: TargetName, i: number): Kind {
+  switch (target) {
+    case "ours":
+    case "ours-file":
+      return i % 4 === 3 ? "chat-tcp" : "chat-ws";
+    case "ngircd":
+      return "irc";
+    default:
+      return "relay-ws";
+  }
+}
+
+const ROOT = new URL("..", import.meta.url);
+const PEERS = new URL("./peers/", import.meta.url);
+
+/** The core the servers run on; the generator gets the other one. */
+export const SERVER_CPU = "0";
+/** The core the generator processes (and this coordinator) run on. */
+export const GENERATOR_CPU = "1";
+
+/** Limits of our server lifted for the load (see server/config.ts). */
+const LIFTED = [
+  "--flood-burst",
+  "1000000",
+  "--flood-rate",
+  "1000000",
+  "--max-per-ip",
+  "1000000",
+  "--max-clients",
+  "1000000",
+];
+
+/** How long a server may take to say it is listening. */
+const START_TIMEOUT_MS = 30_000;
+
+/** Starts `target`; `dir` is a scratch directory for its files. */
+export async function startServer(target: TargetName, dir: string): Promise<RunningServer> {
+  const deno = Deno.execPath();
+  switch (target) {
+    case "ours":
+    case "ours-file": {
+      const db = target === "ours" ? ":memory:" : `${dir}/bench-${crypto.randomUUID()}.db`;
+      const args = [
+        deno,
+        "run",
+        "--allow-net",
+        "--allow-read",
+        "--allow-write",
+        "--allow-env",
+        "--allow-run",
+        "main.ts",
+        "--port",
+        "0",
+        "--tcp-port",
+        "0",
+        "--db",
+        db,
+        ...LIFTED,
+      ];
+      return await spawnAnnouncing(args, ROOT, (text) => {
+        const http = /page\s+http:\/\/[^:]+:(\d+)\//.exec(text)?.[1];
+        const tcp = /terminal\s+nc \S+ (\d+)/.exec(text)?.[1];
+        return http && tcp ? { chatWs: Number(http), chatTcp: Number(tcp) } : undefined;
+      });
+    }
+    case "deno-bare":
+      return await spawnAnnouncing(
+        [deno, "run", "--allow-net=127.0.0.1", "deno_bare.ts"],
+        PEERS,
+        relayPort,
+      );
+    case "node-ws":
+      return await spawnAnnouncing(["node", "node_ws.mjs"], PEERS, relayPort);
+    case "bun":
+      return await spawnAnnouncing(
+        [new URL("node_modules/.bin/bun", PEERS).pathname, "bun_pubsub.ts"],
+        PEERS,
+        relayPort,
+      );
+    case "ngircd":
+      return await startNgircd(dir);
+  }
+}
+
+function relayPort(text: string): Endpoints | undefined {
+  const port = /listening (\d+)/.exec(text)?.[1];
+  return port ? { relayWs: Number(port) } : undefined;
+}
+
+/** Runs `args` on the server core; resolves once its output names its ports. */
+async function spawnAnnouncing(
+  args: string[],
+  cwd: URL,
+  parse: (text: string) => Endpoints | undefined,
+): Promise<RunningServer> {
+  const child = new Deno.Command("taskset", {
+    args: ["-c", SERVER_CPU, ...args],
+    cwd,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  let endpoints: Endpoints | undefined;
+  const timer = setTimeout(() => child.kill("SIGKILL"), START_TIMEOUT_MS);
+  try {
+    while (!(endpoints = parse(text))) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`bench: ${args.slice(0, 3).join(" ")} exited before listening`);
+      text += value;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  // Keep draining its output so a chatty server never blocks on a full pipe.
+  (async () => {
+    try {
+      while (!(await reader.read()).done);
+    } catch {
+      // The process is gone.
+    }
+  })();
+  return stoppable(child, endpoints);
+}
+
+/** Servers started and not yet stopped. */
+const running = new Set<RunningServer>();
+
+/** Stops every server still running (on an interrupt). */
+export async function stopAll(): Promise<void> {
+  await Promise.all([...running].map((s) => s.stop()));
+}
+
+function stoppable(child: Deno.ChildProcess, endpoints: Endpoints): RunningServer {
+  let stopping: Promise<void> | undefined;
+  const server: RunningServer = {
+    pid: child.pid,
+    endpoints,
+    stop() {
+      stopping ??= (async () => {
+        try {
+          child.kill("SIGTERM");
+        } catch {
+          // Already exited.
+        }
+        const killer = setTimeout(() => {
+          try {
+            child.kill("SIGKILL");
+          } catch {
+            // Exited meanwhile.
+          }
+        }, 5000);
+        await child.status;
+        clearTimeout(killer);
+        running.delete(server);
+      })();
+      return stopping;
+    },
+  };
+  running.add(server);
+  return server;
+}
+
+/** A port nobody listens on right now. */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: HOST, port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  return port;
+}
+
+/** How often, and how many times, to try connecting to a starting ngircd. */
+const NGIRCD_POLL_MS = 50;
+const NGIRCD_POLLS = 200;
+
+async function startNgircd(dir: string): Promise<RunningServer> {
+  const port = freePort();
+  const template = await Deno.readTextFile(new URL("ngircd.conf", PEERS));
+  const config = `${dir}/ngircd-${port}.conf`;
+  await Deno.writeTextFile(config, template.replace(/^(\s*Ports = )PORT$/m, `$1${port}`));
+  const child = new Deno.Command("taskset", {
+    args: ["-c", SERVER_CPU, "/usr/sbin/ngircd", "--nodaemon", "--config", config],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  for (let i = 0; i < NGIRCD_POLLS; i++) {
+    try {
+      const conn = await Deno.connect({ hostname: HOST, port });
+      conn.close();
+      return stoppable(child, { irc: port });
+    } catch (e) {
+      if (!(e instanceof Deno.errors.ConnectionRefused)) throw e;
+      await new Promise((r) => setTimeout(r, NGIRCD_POLL_MS));
+    }
+  }
+  child.kill("SIGKILL");
+  await child.status;
+  throw new Error("bench: ngircd did not start listening");
+}
