@@ -51,7 +51,7 @@ let nick: string | undefined;
 let token: string | undefined;
 /** The highest message id shown: a rejoin asks for everything after it. */
 let lastId: number | undefined;
-let members: MemberInfo[] = [];
+let members: readonly MemberInfo[] = [];
 let unread = 0;
 let statusTimer: ReturnType<typeof setInterval> | undefined;
 /** Messages already shown, so a replayed history adds nothing twice. */
@@ -268,7 +268,7 @@ ui.newMessages.addEventListener("click", () => {
 
 // --- members -------------------------------------------------------------
 
-function setMembers(list: MemberInfo[]): void {
+function setMembers(list: readonly MemberInfo[]): void {
   members = list;
   ui.memberCount.textContent = String(list.length);
   ui.memberList.replaceChildren(

@@ -11,6 +11,7 @@ import type { Config } from "./config.ts";
 import { type HistoryStore, MemoryHistory } from "./history.ts";
 import { type ConnectionCaps, ConnectionLimits, type Rate } from "./limits.ts";
 import { within } from "./deadline.ts";
+import { flushes } from "./flush.ts";
 import { createHandler } from "./http.ts";
 import { type Logger, SILENT } from "./log.ts";
 import { Metrics } from "./metrics.ts";
@@ -119,6 +120,7 @@ export function startChat(config: ChatOptions, assets: Assets = new Map()): Chat
         ready = false;
         room.close(reason);
         await Promise.all([tcp.close(CLOSE_GRACE_MS), within(ws.close(), CLOSE_GRACE_MS)]);
+        await flushes.settled();
         await http.shutdown();
         history.close();
       })();

@@ -63,7 +63,7 @@ export interface WelcomeEvent {
    * old connection dropped.
    */
   token: string;
-  members: MemberInfo[];
+  members: readonly MemberInfo[];
   /**
    * Oldest first: the most recent room messages, or, after a `join` with
    * `since`, every message after that id (private ones included when the
@@ -110,7 +110,7 @@ export interface RenameEvent {
 /** The member list, in answer to `who`. */
 export interface MembersEvent {
   type: "members";
-  members: MemberInfo[];
+  members: readonly MemberInfo[];
 }
 
 /** Something the server itself has to say (shutdown, kick). */
@@ -380,11 +380,25 @@ function isErrorCode(code: string): code is ErrorCode {
 // One serialization per event, however many members receive it.
 const encoded = new WeakMap<ServerEvent, string>();
 
+// A member list is shared by every welcome until someone joins or leaves; in
+// a room of thousands it is most of a welcome, so it is serialized once.
+const encodedLists = new WeakMap<readonly MemberInfo[], string>();
+
 /** Serializes an event once; later calls with the same object reuse the text. */
 export function encodeEvent(event: ServerEvent): string {
   let text = encoded.get(event);
   if (text === undefined) {
-    text = JSON.stringify(event);
+    if (event.type === "welcome" || event.type === "members") {
+      const { members, ...rest } = event;
+      let list = encodedLists.get(members);
+      if (list === undefined) {
+        list = JSON.stringify(members);
+        encodedLists.set(members, list);
+      }
+      text = `${JSON.stringify(rest).slice(0, -1)},"members":${list}}`;
+    } else {
+      text = JSON.stringify(event);
+    }
     encoded.set(event, text);
   }
   return text;

@@ -97,6 +97,8 @@ export class Room {
   readonly #observers = new Set<RoomObserver>();
   readonly #metrics: Metrics;
   readonly #log: Logger;
+  /** What {@linkcode members} returns; undefined when it must be built again. */
+  #memberList: readonly MemberInfo[] | undefined;
   #closed = false;
 
   constructor(options: RoomOptions = {}) {
@@ -114,9 +116,16 @@ export class Room {
     return this.#seats.size;
   }
 
-  /** Members in the order they joined. */
-  members(): MemberInfo[] {
-    return [...this.#seats.values()].map((s) => ({ nick: s.nick, via: s.member.via }));
+  /**
+   * Members in the order they joined. The same array until someone joins,
+   * leaves or is renamed, so a welcome in a big room does not rebuild it.
+   */
+  members(): readonly MemberInfo[] {
+    this.#memberList ??= [...this.#seats.values()].map((s) => ({
+      nick: s.nick,
+      via: s.member.via,
+    }));
+    return this.#memberList;
   }
 
   /** The nickname of a member, or undefined before it has joined. */
@@ -216,6 +225,7 @@ export class Room {
     };
     this.#seats.set(member, seat);
     this.#byKey.set(seat.key, seat);
+    this.#memberList = undefined;
     const welcome: ServerEvent = {
       type: "welcome",
       nick,
@@ -296,6 +306,7 @@ export class Room {
     seat.nick = nick;
     seat.key = nickKey(nick);
     this.#byKey.set(seat.key, seat);
+    this.#memberList = undefined;
     this.#log.info("rename", { from, to: nick });
     this.#publish({ type: "rename", ts: this.#now(), from, to: nick });
     return true;
@@ -312,6 +323,7 @@ export class Room {
     const why = cleaned.ok ? cleaned.value : "quit";
     this.#seats.delete(member);
     this.#byKey.delete(seat.key);
+    this.#memberList = undefined;
     this.#log.info("leave", { nick: seat.nick, via: member.via, reason: why });
     this.#publish({
       type: "leave",
@@ -351,6 +363,7 @@ export class Room {
     }
     this.#seats.clear();
     this.#byKey.clear();
+    this.#memberList = undefined;
     for (const observer of this.#observers) observer(notice);
   }
 

@@ -5,19 +5,20 @@
  * Each connection is asked for a nickname, then every line is a chat message
  * or a `/` command. Input bytes go through {@linkcode TelnetFilter} and
  * {@linkcode LineDecoder}; output is {@linkcode renderBytes}' lines, CRLF
- * terminated, batched into one write per turn.
+ * terminated, batched into one write per flush (see `flush.ts`).
  *
  * @module
  */
 
 import { parseCommandLine } from "./commands.ts";
 import { within } from "./deadline.ts";
+import { flushes } from "./flush.ts";
 import type { ServerEvent } from "./protocol.ts";
 import { type ConnectionLimits, REGISTRATION_MS, SendQueueWatch } from "./limits.ts";
 import { errorText, type Logger, SILENT } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import type { Member, Room } from "./room.ts";
-import { helpLines, memberList, renderBytes } from "./terminal.ts";
+import { GREETING_NAMES, helpLines, memberList, renderBytes } from "./terminal.ts";
 import { TelnetFilter } from "./telnet.ts";
 import { LINE_MAX_BYTES, LineDecoder, lineTooLong } from "./text.ts";
 
@@ -180,6 +181,7 @@ class TerminalMember implements Member {
   #joined = false;
   #leaveReason = "connection lost";
   #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #shutDown = Promise.withResolvers<void>();
 
   constructor(conn: Conn, env: Env) {
     this.#conn = conn;
@@ -206,7 +208,7 @@ class TerminalMember implements Member {
       "Welcome to the chat room.",
       members.length === 0
         ? "Nobody is here yet."
-        : `${members.length} here: ${memberList(members)}.`,
+        : `${members.length} here: ${memberList(members, GREETING_NAMES)}.`,
     ]);
     this.#prompt();
     this.#timer = setTimeout(() => {
@@ -216,7 +218,8 @@ class TerminalMember implements Member {
       this.#write(["", `! No nickname after ${env.registrationMs / 1000} s. Bye.`]);
       this.close();
     }, env.registrationMs);
-    this.done = this.#read();
+    // Done when the reading has ended and the connection is closed.
+    this.done = Promise.all([this.#read(), this.#shutDown.promise]).then(() => {});
   }
 
   send(event: ServerEvent): void {
@@ -347,10 +350,12 @@ class TerminalMember implements Member {
     this.#out.push(bytes);
     if (!this.#writing) {
       this.#writing = true;
-      // Let the rest of this turn queue up too: one write carries it all.
-      queueMicrotask(() => this.#flush());
+      // Let more queue up until the next flush: one write carries it all.
+      flushes.schedule(this.#flushNow);
     }
   }
+
+  readonly #flushNow = () => void this.#flush();
 
   async #flush(): Promise<void> {
     try {
@@ -372,6 +377,7 @@ class TerminalMember implements Member {
   #shut(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#shutDown.resolve();
     clearTimeout(this.#timer);
     this.#out = [];
     this.#queued = 0;

@@ -23,9 +23,15 @@ function pad(n: number): string {
   return n < 10 ? `0${n}` : `${n}`;
 }
 
-/** "alice (web), bob (terminal)". */
-export function memberList(members: readonly MemberInfo[]): string {
-  return members.map((m) => `${m.nick} (${m.via})`).join(", ");
+/** Names a greeting lists before "and N more": a big room is not one screenful. */
+export const GREETING_NAMES = 30;
+
+/** "alice (web), bob (terminal)"; past `max` names, "…, and 9,970 more (/who lists all)". */
+export function memberList(members: readonly MemberInfo[], max = Infinity): string {
+  const shown = members.length > max ? members.slice(0, max) : members;
+  const names = shown.map((m) => `${m.nick} (${m.via})`).join(", ");
+  const rest = members.length - shown.length;
+  return rest === 0 ? names : `${names}, and ${rest.toLocaleString("en")} more (/who lists all)`;
 }
 
 /** The `/help` text, one line per command. */
@@ -117,7 +123,9 @@ function renderLines(event: ServerEvent, self: string | undefined): string[] {
       const others = event.members.filter((m) => m.nick !== event.nick);
       const lines = [
         `-- Hello ${event.nick}! ${
-          others.length === 0 ? "Nobody else is here yet." : `Here: ${memberList(others)}.`
+          others.length === 0
+            ? "Nobody else is here yet."
+            : `Here: ${memberList(others, GREETING_NAMES)}.`
         } Type /help for commands.`,
       ];
       if (event.gap) lines.push("-- Some earlier messages are no longer kept.");

@@ -3,12 +3,14 @@
  * to the room as a {@linkcode Member}.
  *
  * Frames in are parsed with {@linkcode parseClientMessage} and handed to
- * {@linkcode Room.handle}; events out are queued and sent once per turn, one
- * event as an object or several as an array (see {@linkcode encodeFrame}).
+ * {@linkcode Room.handle}; events out are queued and sent at the next flush
+ * (see `flush.ts`), one event as an object or several as an array (see
+ * {@linkcode encodeFrame}).
  *
  * @module
  */
 
+import { flushes } from "./flush.ts";
 import { encodeFrame, parseClientMessage, type ServerEvent } from "./protocol.ts";
 import { type ConnectionLimits, REGISTRATION_MS, SendQueueWatch } from "./limits.ts";
 import { type Logger, SILENT } from "./log.ts";
@@ -177,8 +179,8 @@ class WebMember implements Member {
   send(event: ServerEvent): void {
     if (this.#closing) return;
     this.#queue.push(event);
-    // Everything sent in this turn goes out as one frame.
-    if (this.#queue.length === 1) queueMicrotask(() => this.#flush());
+    // Everything queued until the next flush goes out as one frame.
+    if (this.#queue.length === 1) flushes.schedule(this.#flushNow);
   }
 
   /** Bytes the socket has yet to send. */
@@ -191,6 +193,8 @@ class WebMember implements Member {
     this.#closing = true;
     if (this.#queue.length === 0) this.#end();
   }
+
+  readonly #flushNow = () => this.#flush();
 
   #flush(): void {
     const events = this.#queue;

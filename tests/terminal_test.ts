@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { ChatMessage, ServerEvent } from "../server/protocol.ts";
-import { renderBytes, renderEvent } from "../server/terminal.ts";
+import { memberList, renderBytes, renderEvent } from "../server/terminal.ts";
 
 const TS = Date.UTC(2024, 0, 2, 3, 4, 5);
 
@@ -134,4 +134,11 @@ Deno.test("renderBytes() encodes what renderEvent() shows, sharing it where view
   assert.match(decode(renderBytes(whisper, "alice")), /\[private to bob\] <alice> psst\r\n$/);
   const action = message("alice", "waves", { action: true });
   assert.equal(renderBytes(action, "alice"), renderBytes(action, "bob"));
+});
+
+Deno.test("memberList() names the first few of a big room and counts the rest", () => {
+  const members = [...Array(1234).keys()].map((i) => ({ nick: `m${i}`, via: "web" as const }));
+  assert.equal(memberList(members.slice(0, 2)), "m0 (web), m1 (web)");
+  assert.equal(memberList(members.slice(0, 3), 3), "m0 (web), m1 (web), m2 (web)");
+  assert.equal(memberList(members, 2), "m0 (web), m1 (web), and 1,232 more (/who lists all)");
 });
