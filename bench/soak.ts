@@ -8,27 +8,29 @@
  * every member. Usage:
  *
  * ```sh
- * deno task soak [--seconds 180] [--members 3000] [--rate 20] [--stay SECONDS/3]
+ * deno task soak [--seconds 180] [--members 3000] [--rate 20] [--stay SECONDS] [--rounds 1]
  * ```
  *
  * The population ramps up to `--members` over the first fifth of the run,
- * churns (each member stays about `--stay` seconds and is replaced), and
- * ramps down to zero over the last fifth. Members are WebSocket clients
- * (most closing cleanly, some over a bare socket that is dropped without a
- * closing handshake) and terminal clients (half leaving with `/quit`, half
- * dropping the connection). Random members send `--rate` messages a second
- * in all.
+ * churns (each member stays a random 1/4 to 7/4 of `--stay` seconds and is
+ * replaced), and ramps down to zero over the last fifth. Members are
+ * WebSocket clients (most closing cleanly, some speaking WebSocket over a bare
+ * socket that is dropped without a closing handshake) and terminal clients
+ * (half leaving with `/quit`, half dropping the connection). Random members
+ * send `--rate` messages a second in all. With `--rounds`, the same server
+ * goes through that again, and its memory is read after each round.
  *
- * How loss is counted. A message is *accepted* once the server is known to
- * have taken it: a WebSocket sender sees it come back with an id; a terminal
- * sender (never sent its own lines back) gets the answer to a later line, which
- * the server handles only after every earlier one. Before any
- * member leaves it sends such a *barrier* and waits for the answer, so
- * everything the server sent it before then has arrived. A member must then
- * have received, exactly once, every accepted message sent after its welcome
- * arrived and known to be published (seen by anyone) before its barrier was
- * sent, its own terminal lines excepted. A few observers stay for the whole
- * run, so they must receive every accepted message: their misses are `lost`.
+ * How loss is counted. Before a member leaves, it sends a *barrier* (a
+ * private message to itself, or `/quit`) and waits for the answer: the server
+ * handles a member's lines in order, so everything it sent the member before
+ * has then arrived, and every earlier line of the member has been handled. A
+ * message is *accepted* once the server is known to have taken it: a
+ * WebSocket sender sees it come back with an id; a terminal sender (never sent
+ * its own lines back) has its barrier answered. A member must have received,
+ * exactly once, every accepted message sent after its welcome arrived and
+ * known to have been published (seen by anyone) before its barrier was sent,
+ * its own terminal lines excepted. A few observers stay for the whole run, so
+ * they must receive every accepted message.
  *
  * Exits 1 if anything was lost, duplicated or went wrong, and 3 if the run
  * overshoots its deadline (the server is killed).
@@ -47,7 +49,9 @@ Flags:
   --seconds N   length of the run (default 180)
   --members N   members at the peak, observers included (default 3000)
   --rate N      messages sent per second by all members together (default 20)
-  --stay N      seconds a member stays, on average (default a third of --seconds)
+  --stay N      seconds a member stays, on average (default: as long as --seconds)
+  --rounds N    rounds of all that against the same server, to see whether its
+                memory after a round keeps growing (default 1)
   --help        show this text
 `;
 
@@ -57,6 +61,7 @@ interface Options {
   members: number;
   rate: number;
   stay: number;
+  rounds: number;
 }
 
 /** Parses the flags; a string is an error message, undefined means --help. */
@@ -72,6 +77,7 @@ function parseOptions(args: string[]): Options | string | undefined {
         members: { type: "string", default: "3000" },
         rate: { type: "string", default: "20" },
         stay: { type: "string" },
+        rounds: { type: "string", default: "1" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -84,7 +90,8 @@ function parseOptions(args: string[]): Options | string | undefined {
     seconds: Number(values.seconds),
     members: Number(values.members),
     rate: Number(values.rate),
-    stay: Number(values.stay ?? Math.max(1, Math.round(Number(values.seconds) / 3))),
+    stay: Number(values.stay ?? values.seconds),
+    rounds: Number(values.rounds),
   };
   for (const [flag, n] of Object.entries(options)) {
     if (!Number.isInteger(n) || n < 1) return `--${flag} must be a whole number from 1`;
@@ -156,11 +163,13 @@ const problems = new Map<Problem, { count: number; examples: string[] }>(
   PROBLEMS.map((p) => [p, { count: 0, examples: [] }]),
 );
 
-function problem(kind: Problem, example: string): void {
+/** Counts a problem of a kind; returns how many of that kind there have been. */
+function problem(kind: Problem, example: string): number {
   const entry = problems.get(kind);
-  if (!entry) return;
+  if (!entry) return 0;
   entry.count++;
   if (entry.examples.length < EXAMPLES_KEPT) entry.examples.push(example.slice(0, 200));
+  return entry.count;
 }
 
 function problemCount(): number {
@@ -235,10 +244,7 @@ async function startServer(db: string): Promise<Server> {
   }).spawn();
   (async () => {
     for await (const line of linesOf(child.stderr)) {
-      problem("server stderr lines", line);
-      if (problems.get("server stderr lines")!.count <= STDERR_SHOWN) {
-        console.error(`server: ${line}`);
-      }
+      if (problem("server stderr lines", line) <= STDERR_SHOWN) console.error(`server: ${line}`);
     }
   })();
   const out = linesOf(child.stdout);
@@ -255,27 +261,31 @@ async function startServer(db: string): Promise<Server> {
     for await (const _ of out);
   })();
   let stopping: Promise<number> | undefined;
+  child.status.then(({ code }) => {
+    if (!stopping) problem("server exit", `the server exited during the run, code ${code}`);
+  });
+  const signal = (name: Deno.Signal) => {
+    try {
+      child.kill(name);
+    } catch {
+      // Already gone.
+    }
+  };
   return {
     pid: child.pid,
     httpPort,
     tcpPort,
     stop() {
       stopping ??= (async () => {
-        child.kill("SIGTERM");
-        const timer = setTimeout(() => child.kill("SIGKILL"), STOP_MS);
+        signal("SIGTERM");
+        const timer = setTimeout(() => signal("SIGKILL"), STOP_MS);
         const status = await child.status;
         clearTimeout(timer);
         return status.code;
       })();
       return stopping;
     },
-    kill() {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // Already gone.
-      }
-    },
+    kill: () => signal("SIGKILL"),
   };
 }
 
@@ -330,7 +340,7 @@ interface Sent {
 const ledger: Sent[] = [];
 
 /** Totals for the progress lines and the report. */
-const totals = { delivered: 0, presence: 0, joined: 0, left: 0 };
+const totals = { delivered: 0, presence: 0 };
 
 function seqOf(text: string): number | undefined {
   const seq = /^soak (\d+) /.exec(text)?.[1];
@@ -438,7 +448,6 @@ abstract class Peer {
     }
     this.state = "live";
     this.joinMs = this.joinedAt - start;
-    totals.joined++;
     return true;
   }
 
@@ -473,7 +482,6 @@ abstract class Peer {
       problem("timeouts", `${this.nick}: the connection did not close`);
       this.abort();
     }
-    totals.left++;
   }
 
   /** Opens a TCP connection; one that arrives after we gave up is closed at once. */
@@ -508,6 +516,7 @@ abstract class Peer {
 
   /** A chat message arrived: `id` is known on WebSocket only. */
   protected chat(from: string, text: string, id: number | undefined): void {
+    if (this.state === "done") return;
     const now = performance.now();
     const seq = seqOf(text);
     const sent = seq === undefined ? undefined : ledger[seq];
@@ -946,17 +955,17 @@ function target(options: Options, t: number): number {
 /** Memory readings and CPU times, for the report. */
 interface Readings {
   before: Memory;
-  peak: Memory;
-  peakMembers: number;
-  highest: number;
+  /** One per round: the observers are still there at its end. */
+  rounds: Round[];
+  /** After the last round, when the observers have left too. */
   after: Memory;
   serverCpu: number;
   ownCpu: number;
   seconds: number;
 }
 
-/** What {@linkcode drive} saw. */
-interface Driven {
+/** What one round of {@linkcode drive} saw. */
+interface Round {
   /** Every member who came and went. */
   peers: Peer[];
   /** The server's memory in the middle of the steady part, and who was there then. */
@@ -964,13 +973,17 @@ interface Driven {
   peakMembers: number;
   /** The highest VmRSS among the progress readings. */
   highest: number;
+  /** The server's memory once everyone but the observers has left, after a settle. */
+  after: Memory;
 }
 
-/** Runs the members against the server; resolves when all of them are done. */
-async function drive(options: Options, server: Server): Promise<Driven> {
+/** Members started so far, over all rounds: each gets a fresh nickname. */
+let spawned = 0;
+
+/** Runs one round of members against the server; resolves when all of them are done. */
+async function drive(options: Options, server: Server, round: number): Promise<Round> {
   const finished: Peer[] = [];
   const churners = new Set<Peer>();
-  let spawned = 0;
   let terminals = 0;
   let peak: Promise<Memory> | undefined;
   let peakMembers = 0;
@@ -1024,7 +1037,6 @@ async function drive(options: Options, server: Server): Promise<Driven> {
   }, CONTROL_MS);
 
   let quota = 0;
-  let seq = 0;
   let last = performance.now();
   const send = setInterval(() => {
     const now = performance.now();
@@ -1034,7 +1046,7 @@ async function drive(options: Options, server: Server): Promise<Driven> {
     const live = [...churners].filter((p) => p.state === "live");
     if (live.length === 0) quota = Math.min(quota, 1);
     for (; quota >= 1 && live.length > 0; quota--) {
-      live[Math.floor(Math.random() * live.length)]?.say(seq++);
+      live[Math.floor(Math.random() * live.length)]?.say(ledger.length);
     }
   }, SEND_MS);
 
@@ -1051,7 +1063,9 @@ async function drive(options: Options, server: Server): Promise<Driven> {
       else if (peer.state === "leaving") leaving++;
     }
     console.error(
-      `soak: ${elapsed().toFixed(0).padStart(4)} s  members ${count(live)} (+${joining} joining, ` +
+      `soak: ${options.rounds > 1 ? `round ${round + 1}  ` : ""}${
+        elapsed().toFixed(0).padStart(4)
+      } s  members ${count(live)} (+${joining} joining, ` +
         `${leaving} leaving)  sent ${count(ledger.length)}  delivered ${
           count(totals.delivered)
         }  rss ${mib(rss)} MiB  problems ${problemCount()}`,
@@ -1065,11 +1079,14 @@ async function drive(options: Options, server: Server): Promise<Driven> {
     clearInterval(send);
     clearInterval(progress);
   }
+  const peakMemory = await (peak ?? memory(server.pid));
+  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
   return {
     peers: finished,
-    peak: await (peak ?? memory(server.pid)),
+    peak: peakMemory,
     peakMembers,
     highest,
+    after: await memory(server.pid),
   };
 }
 
@@ -1142,47 +1159,60 @@ function report(options: Options, peers: Peer[], r: Readings): boolean {
   const byKind = (kind: Kind) => peers.filter((p) => p.kind === kind && !p.observer).length;
   const byStyle = (style: Style) => peers.filter((p) => p.style === style && !p.observer).length;
   const errors = problemCount();
-  const breakdown = PROBLEMS.map((p) => `${p} ${problems.get(p)?.count ?? 0}`).join(", ");
+  const breakdown = PROBLEMS.filter((p) => (problems.get(p)?.count ?? 0) > 0)
+    .map((p) => `${p} ${problems.get(p)?.count}`).join(", ");
+  const [low, high] = STAY_SPREAD.map((k) => Math.round(k * options.stay));
+  const first = r.rounds[0];
+  const highest = Math.max(...r.rounds.map((round) => round.highest));
   const rows: [string, string][] = [
     [
       "run",
-      `${options.seconds} s, ${
+      `${options.seconds} s${options.rounds > 1 ? ` × ${options.rounds} rounds` : ""}, ${
         count(options.members)
-      } members at peak, ${options.rate} msg/s offered, stays ~${options.stay} s`,
+      } members at peak, ${options.rate} messages/s offered, stays ${low}–${high} s`,
     ],
     [
       "members who came and went",
       `${count(peers.length - OBSERVERS_WS - OBSERVERS_TCP)}: ${count(byKind("ws"))} WebSocket, ` +
-      `${count(byKind("raw"))} WebSocket dropped without closing, ${count(byKind("tcp"))} terminal`,
+      `${count(byKind("raw"))} WebSocket on a bare socket, ${count(byKind("tcp"))} terminal`,
     ],
     [
       "how they left",
       `${count(byStyle("close"))} clean close, ${count(byStyle("quit"))} /quit, ` +
       `${count(byStyle("drop"))} dropped connection`,
     ],
-    ["observers (whole run)", `${OBSERVERS_WS} WebSocket, ${OBSERVERS_TCP} terminal`],
+    ["observers, there all along", `${OBSERVERS_WS} WebSocket, ${OBSERVERS_TCP} terminal`],
     ["messages sent / accepted", `${count(ledger.length)} / ${count(accepted)}`],
     [
-      "time to join (connect to welcome), p50 / p99 / max: WebSocket",
-      joinTimes(peers.filter((p) => p.kind !== "tcp")),
+      "chat messages / presence events received",
+      `${count(totals.delivered)} / ${count(totals.presence)}`,
     ],
-    ["time to join, p50 / p99 / max: terminal", joinTimes(peers.filter((p) => p.kind === "tcp"))],
-    ["chat deliveries received", count(totals.delivered)],
-    ["presence events received (join, leave)", count(totals.presence)],
+    [
+      "time to join, p50 / p99 / max: WebSocket; terminal",
+      `${joinTimes(peers.filter((p) => p.kind !== "tcp"))}; ${
+        joinTimes(peers.filter((p) => p.kind === "tcp"))
+      }`,
+    ],
     ["deliveries owed: observers / others", `${count(observers.owed)} / ${count(churners.owed)}`],
     ["**lost**: observers / others", `**${count(observers.lost)}** / **${count(churners.lost)}**`],
     [
       "duplicated: observers / others",
       `${count(observers.duplicated)} / ${count(churners.duplicated)}`,
     ],
-    ["**errors**", `**${errors}** (${breakdown})`],
+    ["**errors**", `**${errors}**${breakdown ? ` (${breakdown})` : ""}`],
     [
       "server RSS: before / at peak / after (VmRSS)",
-      `${mib(r.before.rss)} / ${mib(r.peak.rss)} (${count(r.peakMembers)} members) / ${
-        mib(r.after.rss)
-      } MiB`,
+      `${mib(r.before.rss)} / ${first ? mib(first.peak.rss) : "?"} (${
+        count(first?.peakMembers ?? 0)
+      } members) / ${mib(r.after.rss)} MiB`,
     ],
-    ["server RSS: highest sampled / VmHWM", `${mib(r.highest)} / ${mib(r.after.hwm)} MiB`],
+    ...(options.rounds > 1
+      ? [[
+        "server RSS after each round (observers still in)",
+        `${r.rounds.map((round) => mib(round.after.rss)).join(" / ")} MiB`,
+      ] as [string, string]]
+      : []),
+    ["server RSS: highest sampled / VmHWM", `${mib(highest)} / ${mib(r.after.hwm)} MiB`],
     [
       "server CPU (user + system)",
       `${r.serverCpu.toFixed(1)} s, ${(100 * r.serverCpu / r.seconds).toFixed(0)}% of one core`,
@@ -1217,7 +1247,7 @@ async function main(args: string[]): Promise<number> {
     console.error("soak: the run overshot its deadline; killing the server");
     server?.kill();
     Deno.exit(3);
-  }, options.seconds * 1000 + DEADLINE_SLACK_MS);
+  }, options.rounds * (options.seconds * 1000 + SETTLE_MS) + DEADLINE_SLACK_MS);
   try {
     server = await startServer(`${dir}/soak.db`);
     const before = await memory(server.pid);
@@ -1236,15 +1266,16 @@ async function main(args: string[]): Promise<number> {
       showProblems();
       return 1;
     }
-    const driven = await drive(options, server);
+    const rounds: Round[] = [];
+    for (let round = 0; round < options.rounds; round++) {
+      rounds.push(await drive(options, server, round));
+    }
     await Promise.all(observers.map((o) => o.leave()));
     const seconds = (performance.now() - t0) / 1000;
     await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
     const readings: Readings = {
       before,
-      peak: driven.peak,
-      peakMembers: driven.peakMembers,
-      highest: driven.highest,
+      rounds,
       after: await memory(server.pid),
       serverCpu: (await cpuSeconds(server.pid)) - cpu0,
       ownCpu: (await cpuSeconds(Deno.pid)) - ownCpu0,
@@ -1252,7 +1283,8 @@ async function main(args: string[]): Promise<number> {
     };
     const code = await server.stop();
     if (code !== 0) problem("server exit", `exit code ${code}`);
-    return report(options, [...observers, ...driven.peers], readings) ? 0 : 1;
+    const peers = [...observers, ...rounds.flatMap((r) => r.peers)];
+    return report(options, peers, readings) ? 0 : 1;
   } finally {
     clearTimeout(deadline);
     server?.kill();
