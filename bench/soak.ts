@@ -472,7 +472,6 @@ abstract class Peer {
     this.state = "leaving";
     this.#answer = Promise.withResolvers<boolean>();
     this.#barrierAt = performance.now();
-    if (this.style === "quit") this.#endExpected = true;
     this.sendBarrier();
     const answered = await within(this.#answer.promise, STEP_MS);
     if (answered === TIMED_OUT) problem("timeouts", `${this.nick}: no answer to the barrier`);
@@ -559,6 +558,8 @@ abstract class Peer {
     }
     this.#unconfirmed = [];
     this.drainedAt = this.#barrierAt;
+    // After "-- Bye!" the server closes the connection.
+    if (this.style === "quit") this.#endExpected = true;
     this.#answer.resolve(true);
   }
 
@@ -651,7 +652,8 @@ class WsPeer extends Peer {
     };
     socket.onclose = (e) => {
       opened.reject(new Error(`closed before opening (${e.code} ${e.reason})`));
-      this.ended(e.wasClean || this.endExpected ? undefined : `close ${e.code} ${e.reason}`);
+      // A close we did not ask for is reported with the server's code and reason.
+      this.ended(this.endExpected ? undefined : `closed: ${e.code} ${e.reason}`);
     };
     return opened.promise;
   }
@@ -825,7 +827,11 @@ class RawWsPeer extends Peer {
     if (opcode === OP_PING) return this.#send(OP_PONG, payload.slice());
     if (opcode === OP_PONG) return;
     if (opcode === OP_CLOSE) {
-      if (!this.endExpected) problem("unexpected closes", `${this.nick}: close frame`);
+      if (!this.endExpected) {
+        const code = payload.length >= 2 ? (payload[0]! << 8) | payload[1]! : "none";
+        const reason = this.#decoder.decode(payload.subarray(2));
+        problem("unexpected closes", `${this.nick} (raw): close frame ${code} ${reason}`);
+      }
       return this.abort();
     }
     if (opcode !== OP_TEXT && opcode !== OP_CONTINUATION) {
@@ -980,11 +986,37 @@ interface Round {
 /** Members started so far, over all rounds: each gets a fresh nickname. */
 let spawned = 0;
 
+/** The next member to come: out of every ten, the mix set by MIX_TCP and MIX_RAW_WS. */
+function newcomer(server: Server): Peer {
+  const n = spawned++;
+  const mix = n % 10;
+  if (mix < MIX_TCP) {
+    // Every other terminal quits; the rest drop the connection.
+    return new TcpPeer(`t${n}`, n % 20 < 10 ? "quit" : "drop", false, server.tcpPort);
+  }
+  if (mix < MIX_TCP + MIX_RAW_WS) return new RawWsPeer(`r${n}`, server.httpPort);
+  return new WsPeer(`w${n}`, false, server.httpPort);
+}
+
+/** One progress line: where the run is, who is there, what was sent and received. */
+function progressLine(label: string, churners: Iterable<Peer>, rss: number): string {
+  let live = OBSERVERS_WS + OBSERVERS_TCP;
+  let joining = 0;
+  let leaving = 0;
+  for (const peer of churners) {
+    if (peer.state === "live") live++;
+    else if (peer.state === "joining") joining++;
+    else if (peer.state === "leaving") leaving++;
+  }
+  return `soak: ${label}  members ${count(live)} (+${joining} joining, ${leaving} leaving)  ` +
+    `sent ${count(ledger.length)}  delivered ${count(totals.delivered)}  rss ${mib(rss)} MiB  ` +
+    `problems ${problemCount()}`;
+}
+
 /** Runs one round of members against the server; resolves when all of them are done. */
 async function drive(options: Options, server: Server, round: number): Promise<Round> {
   const finished: Peer[] = [];
   const churners = new Set<Peer>();
-  let terminals = 0;
   let peak: Promise<Memory> | undefined;
   let peakMembers = 0;
   const start = performance.now();
@@ -992,13 +1024,7 @@ async function drive(options: Options, server: Server, round: number): Promise<R
   const everyoneLeft = Promise.withResolvers<void>();
 
   const spawn = () => {
-    const n = spawned++;
-    const mix = n % 10;
-    const peer = mix < MIX_TCP
-      ? new TcpPeer(`t${n}`, terminals++ % 2 === 0 ? "quit" : "drop", false, server.tcpPort)
-      : mix < MIX_TCP + MIX_RAW_WS
-      ? new RawWsPeer(`r${n}`, server.httpPort)
-      : new WsPeer(`w${n}`, false, server.httpPort);
+    const peer = newcomer(server);
     churners.add(peer);
     peer.gone.then(() => {
       clearTimeout(peer.stayTimer);
@@ -1054,21 +1080,9 @@ async function drive(options: Options, server: Server, round: number): Promise<R
   const progress = setInterval(async () => {
     const { rss } = await memory(server.pid);
     highest = Math.max(highest, rss);
-    let live = OBSERVERS_WS + OBSERVERS_TCP;
-    let joining = 0;
-    let leaving = 0;
-    for (const peer of churners) {
-      if (peer.state === "live") live++;
-      else if (peer.state === "joining") joining++;
-      else if (peer.state === "leaving") leaving++;
-    }
+    const at = `${elapsed().toFixed(0).padStart(4)} s`;
     console.error(
-      `soak: ${options.rounds > 1 ? `round ${round + 1}  ` : ""}${
-        elapsed().toFixed(0).padStart(4)
-      } s  members ${count(live)} (+${joining} joining, ` +
-        `${leaving} leaving)  sent ${count(ledger.length)}  delivered ${
-          count(totals.delivered)
-        }  rss ${mib(rss)} MiB  problems ${problemCount()}`,
+      progressLine(options.rounds > 1 ? `round ${round + 1} ${at}` : at, churners, rss),
     );
   }, PROGRESS_MS);
 
@@ -1182,7 +1196,11 @@ function report(options: Options, peers: Peer[], r: Readings): boolean {
       `${count(byStyle("drop"))} dropped connection`,
     ],
     ["observers, there all along", `${OBSERVERS_WS} WebSocket, ${OBSERVERS_TCP} terminal`],
-    ["messages sent / accepted", `${count(ledger.length)} / ${count(accepted)}`],
+    [
+      "messages sent / accepted",
+      `${count(ledger.length)} / ${count(accepted)}` +
+      (accepted < ledger.length ? " (the rest: their sender was cut off first)" : ""),
+    ],
     [
       "chat messages / presence events received",
       `${count(totals.delivered)} / ${count(totals.presence)}`,
@@ -1246,6 +1264,7 @@ async function main(args: string[]): Promise<number> {
   const deadline = setTimeout(() => {
     console.error("soak: the run overshot its deadline; killing the server");
     server?.kill();
+    Deno.removeSync(dir, { recursive: true });
     Deno.exit(3);
   }, options.rounds * (options.seconds * 1000 + SETTLE_MS) + DEADLINE_SLACK_MS);
   try {
