@@ -76,8 +76,11 @@ export function serveTcp(room: Room, options: TcpOptions): TcpServer {
         conn = await listener.accept();
       } catch (e) {
         if (e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted) return;
-        // Out of file descriptors, or a connection reset before accept: not
-        // fatal. Pause so a full descriptor table does not spin the loop.
+        // A client that gave up while queued: nothing to pause for. Pausing
+        // here would let the queue fill with more clients giving up.
+        if (isDisconnect(e)) continue;
+        // Out of file descriptors: not fatal. Pause so a full descriptor
+        // table does not spin the loop.
         env.log.error("tcp accept failed", { error: errorText(e) });
         await new Promise((resolve) => setTimeout(resolve, ACCEPT_RETRY_MS));
         continue;
@@ -147,8 +150,11 @@ const CRLF = "\r\n";
 /** How long a failed accept() waits before the next. */
 const ACCEPT_RETRY_MS = 100;
 
-/** How long a closing connection may take to drain before it is cut off. */
-const DRAIN_MS = 2_000;
+/**
+ * How long a closing connection (after `/quit`, a kick, a join timeout) may
+ * take to read its last lines before it is cut off. Shutdown allows less.
+ */
+const DRAIN_MS = 10_000;
 
 // What a peer going away looks like to read() and write().
 function isDisconnect(e: unknown): boolean {
