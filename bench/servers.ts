@@ -81,6 +81,10 @@ export async function startServer(target: TargetName, dir: string): Promise<Runn
         "--allow-write",
         "--allow-env",
         "--allow-run",
+        // BENCH_PROFILE=DIR writes a V8 CPU profile of our server there.
+        ...(Deno.env.get("BENCH_PROFILE")
+          ? [`--cpu-prof-dir=${Deno.env.get("BENCH_PROFILE")}`, "--cpu-prof"]
+          : []),
         "main.ts",
         "--port",
         "0",

@@ -404,8 +404,18 @@ export function encodeEvent(event: ServerEvent): string {
   return text;
 }
 
+// The last batch framed: in a flush, member after member has the same events
+// queued, so the frame is joined once and reused.
+let lastBatch: readonly ServerEvent[] = [];
+let lastFrame = "";
+
 /** Serializes the events queued for one member into one frame. */
 export function encodeFrame(events: readonly ServerEvent[]): string {
   if (events.length === 1) return encodeEvent(events[0]!);
-  return `[${events.map(encodeEvent).join(",")}]`;
+  if (events.length === lastBatch.length && events.every((e, i) => e === lastBatch[i])) {
+    return lastFrame;
+  }
+  lastFrame = `[${events.map(encodeEvent).join(",")}]`;
+  lastBatch = events;
+  return lastFrame;
 }
