@@ -52,6 +52,8 @@ let token: string | undefined;
 /** The highest message id shown: a rejoin asks for everything after it. */
 let lastId: number | undefined;
 let members: readonly MemberInfo[] = [];
+/** True while the whole member list, asked for after a short welcome, is on its way. */
+let wholeListWanted = false;
 let unread = 0;
 let statusTimer: ReturnType<typeof setInterval> | undefined;
 /** Messages already shown, so a replayed history adds nothing twice. */
@@ -85,6 +87,11 @@ function handle(event: ServerEvent): void {
       remember(event.nick);
       enterChat();
       setMembers(event.members);
+      // A big room's welcome lists only the first few hundred: fetch the rest.
+      if (event.memberCount !== undefined && event.memberCount > event.members.length) {
+        wholeListWanted = true;
+        link.send({ type: "who" });
+      }
       if (event.gap) {
         addSystem("Some messages from while you were away are no longer kept.");
         // Count again from what the server has now (it may be a new database).
@@ -119,7 +126,11 @@ function handle(event: ServerEvent): void {
       return;
     case "members":
       setMembers(event.members);
-      addSystem(`${event.members.length} here: ${memberList(event.members)}`);
+      if (wholeListWanted) {
+        wholeListWanted = false; // asked for the drawer, not by /who
+      } else {
+        addSystem(`${event.members.length} here: ${memberList(event.members)}`);
+      }
       return;
     case "notice":
       addSystem(event.text, event.ts);

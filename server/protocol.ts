@@ -63,7 +63,14 @@ export interface WelcomeEvent {
    * old connection dropped.
    */
   token: string;
+  /**
+   * Who is here, in the order they joined; in a big room only the first
+   * {@linkcode WELCOME_MEMBERS}, with `memberCount` saying how many there
+   * are (send `who` for the whole list).
+   */
   members: readonly MemberInfo[];
+  /** How many are here, when `members` does not list them all. */
+  memberCount?: number;
   /**
    * Oldest first: the most recent room messages, or, after a `join` with
    * `since`, every message after that id (private ones included when the
@@ -154,6 +161,13 @@ export interface ChatError {
   message: string;
   fatal?: boolean;
 }
+
+/**
+ * Most members a welcome lists. Past this, joining a room of thousands would
+ * cost every newcomer (and the server) a list of thousands; the page asks
+ * for the rest with `who` when it wants them.
+ */
+export const WELCOME_MEMBERS = 500;
 
 /** Everything the server sends. */
 export type ServerEvent =
@@ -340,6 +354,8 @@ function readServerEvent(v: unknown): ServerEvent {
       };
       const gap = optBool(o, "gap");
       if (gap !== undefined) welcome.gap = gap;
+      const memberCount = optNum(o, "memberCount");
+      if (memberCount !== undefined) welcome.memberCount = memberCount;
       return welcome;
     }
     case "history":

@@ -9,13 +9,14 @@
  * @module
  */
 
-import type {
-  ChatMessage,
-  ClientMessage,
-  ErrorCode,
-  MemberInfo,
-  ServerEvent,
-  Via,
+import {
+  type ChatMessage,
+  type ClientMessage,
+  type ErrorCode,
+  type MemberInfo,
+  type ServerEvent,
+  type Via,
+  WELCOME_MEMBERS,
 } from "./protocol.ts";
 import { type Backlog, type HistoryStore, MemoryHistory } from "./history.ts";
 import { type Rate, TokenBucket } from "./limits.ts";
@@ -99,6 +100,8 @@ export class Room {
   readonly #log: Logger;
   /** What {@linkcode members} returns; undefined when it must be built again. */
   #memberList: readonly MemberInfo[] | undefined;
+  /** The first {@linkcode WELCOME_MEMBERS} of them, for a welcome; the same lifetime. */
+  #welcomeList: readonly MemberInfo[] | undefined;
   #closed = false;
 
   constructor(options: RoomOptions = {}) {
@@ -225,14 +228,17 @@ export class Room {
     };
     this.#seats.set(member, seat);
     this.#byKey.set(seat.key, seat);
-    this.#memberList = undefined;
+    this.#memberList = this.#welcomeList = undefined;
+    const members = this.members();
+    this.#welcomeList ??= members.slice(0, WELCOME_MEMBERS);
     const welcome: ServerEvent = {
       type: "welcome",
       nick,
       token: seat.token,
-      members: this.members(),
+      members: this.#welcomeList,
       history: history.messages,
     };
+    if (members.length > WELCOME_MEMBERS) welcome.memberCount = members.length;
     if (history.gap) welcome.gap = true;
     this.#deliver(member, welcome);
     if (!this.#seats.has(member)) return false; // its send failed: already gone
@@ -306,7 +312,7 @@ export class Room {
     seat.nick = nick;
     seat.key = nickKey(nick);
     this.#byKey.set(seat.key, seat);
-    this.#memberList = undefined;
+    this.#memberList = this.#welcomeList = undefined;
     this.#log.info("rename", { from, to: nick });
     this.#publish({ type: "rename", ts: this.#now(), from, to: nick });
     return true;
@@ -323,7 +329,7 @@ export class Room {
     const why = cleaned.ok ? cleaned.value : "quit";
     this.#seats.delete(member);
     this.#byKey.delete(seat.key);
-    this.#memberList = undefined;
+    this.#memberList = this.#welcomeList = undefined;
     this.#log.info("leave", { nick: seat.nick, via: member.via, reason: why });
     this.#publish({
       type: "leave",
@@ -363,7 +369,7 @@ export class Room {
     }
     this.#seats.clear();
     this.#byKey.clear();
-    this.#memberList = undefined;
+    this.#memberList = this.#welcomeList = undefined;
     for (const observer of this.#observers) observer(notice);
   }
 

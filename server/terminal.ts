@@ -26,11 +26,14 @@ function pad(n: number): string {
 /** Names a greeting lists before "and N more": a big room is not one screenful. */
 export const GREETING_NAMES = 30;
 
-/** "alice (web), bob (terminal)"; past `max` names, "…, and 9,970 more (/who lists all)". */
-export function memberList(members: readonly MemberInfo[], max = Infinity): string {
+/**
+ * "alice (web), bob (terminal)"; past `max` names, "…, and 9,970 more (/who
+ * lists all)", counting `unlisted` members not in `members` as more too.
+ */
+export function memberList(members: readonly MemberInfo[], max = Infinity, unlisted = 0): string {
   const shown = members.length > max ? members.slice(0, max) : members;
   const names = shown.map((m) => `${m.nick} (${m.via})`).join(", ");
-  const rest = members.length - shown.length;
+  const rest = members.length - shown.length + unlisted;
   return rest === 0 ? names : `${names}, and ${rest.toLocaleString("en")} more (/who lists all)`;
 }
 
@@ -121,11 +124,13 @@ function renderLines(event: ServerEvent, self: string | undefined): string[] {
       return [messageLine(event, self)];
     case "welcome": {
       const others = event.members.filter((m) => m.nick !== event.nick);
+      // In a big room the welcome lists only some: count the rest too.
+      const unlisted = (event.memberCount ?? event.members.length) - event.members.length;
       const lines = [
         `-- Hello ${event.nick}! ${
           others.length === 0
             ? "Nobody else is here yet."
-            : `Here: ${memberList(others, GREETING_NAMES)}.`
+            : `Here: ${memberList(others, GREETING_NAMES, unlisted)}.`
         } Type /help for commands.`,
       ];
       if (event.gap) lines.push("-- Some earlier messages are no longer kept.");

@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
-import type { ChatMessage, ClientMessage, ServerEvent, Via } from "../server/protocol.ts";
+import {
+  type ChatMessage,
+  type ClientMessage,
+  type ServerEvent,
+  type Via,
+  WELCOME_MEMBERS,
+} from "../server/protocol.ts";
 import { type Member, Room, SERVER_NICK } from "../server/room.ts";
+import { renderEvent } from "../server/terminal.ts";
 
 type EventOf<T extends ServerEvent["type"]> = Extract<ServerEvent, { type: T }>;
 
@@ -503,4 +510,29 @@ Deno.test("Room.leave() cleans a reason that holds user text", () => {
   const carol = seat(room, "carol", new FakeMember());
   room.leave(carol, `quit: ${"x".repeat(5000)}`);
   assert.equal(alice.ofType("leave").at(-1)?.reason, "quit");
+});
+
+Deno.test("Room.join() lists the first WELCOME_MEMBERS in a big room's welcome, with the count", () => {
+  const room = new Room();
+  for (let i = 0; i < WELCOME_MEMBERS + 20; i++) room.join(new FakeMember(), `m${i}`);
+  const late = new FakeMember("terminal");
+  assert.equal(room.join(late, "late"), true);
+  const [welcome] = late.take();
+  assert.ok(welcome?.type === "welcome");
+  assert.equal(welcome.members.length, WELCOME_MEMBERS);
+  assert.equal(welcome.memberCount, WELCOME_MEMBERS + 21);
+  assert.deepEqual(welcome.members[0], { nick: "m0", via: "web" });
+  assert.match(
+    renderEvent(welcome, "late")[0] ?? "",
+    /^-- Hello late! Here: m0 \(web\), .*m29 \(web\), and 491 more \(\/who lists all\)\. Type/,
+  );
+  const small = new Room();
+  const alone = new FakeMember();
+  small.join(alone, "alone");
+  const [own] = alone.take();
+  assert.ok(own?.type === "welcome" && own.memberCount === undefined, "a small room lists all");
+  // The whole list is still one `who` away.
+  room.handle(late, { type: "who" });
+  const [who] = late.take();
+  assert.ok(who?.type === "members" && who.members.length === WELCOME_MEMBERS + 21);
 });
