@@ -100,7 +100,10 @@ export class Room {
   readonly #log: Logger;
   /** What {@linkcode members} returns; undefined when it must be built again. */
   #memberList: readonly MemberInfo[] | undefined;
-  /** The first {@linkcode WELCOME_MEMBERS} of them, for a welcome; the same lifetime. */
+  /**
+   * The first {@linkcode WELCOME_MEMBERS} of them, for a welcome. Kept while
+   * newcomers join past them, so a join into a big room costs no whole list.
+   */
   #welcomeList: readonly MemberInfo[] | undefined;
   #closed = false;
 
@@ -129,6 +132,19 @@ export class Room {
       via: s.member.via,
     }));
     return this.#memberList;
+  }
+
+  /** The members a welcome lists: see {@linkcode #welcomeList}. */
+  #firstMembers(): readonly MemberInfo[] {
+    if (this.#welcomeList === undefined) {
+      const list: MemberInfo[] = [];
+      for (const seat of this.#seats.values()) {
+        if (list.length === WELCOME_MEMBERS) break;
+        list.push({ nick: seat.nick, via: seat.member.via });
+      }
+      this.#welcomeList = list;
+    }
+    return this.#welcomeList;
   }
 
   /** The nickname of a member, or undefined before it has joined. */
@@ -228,17 +244,17 @@ export class Room {
     };
     this.#seats.set(member, seat);
     this.#byKey.set(seat.key, seat);
-    this.#memberList = this.#welcomeList = undefined;
-    const members = this.members();
-    this.#welcomeList ??= members.slice(0, WELCOME_MEMBERS);
+    this.#memberList = undefined;
+    // A newcomer past the first few hundred changes nothing a welcome lists.
+    if (ghost || this.#seats.size <= WELCOME_MEMBERS) this.#welcomeList = undefined;
     const welcome: ServerEvent = {
       type: "welcome",
       nick,
       token: seat.token,
-      members: this.#welcomeList,
+      members: this.#firstMembers(),
       history: history.messages,
     };
-    if (members.length > WELCOME_MEMBERS) welcome.memberCount = members.length;
+    if (this.#seats.size > WELCOME_MEMBERS) welcome.memberCount = this.#seats.size;
     if (history.gap) welcome.gap = true;
     this.#deliver(member, welcome);
     if (!this.#seats.has(member)) return false; // its send failed: already gone

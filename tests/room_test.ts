@@ -531,8 +531,23 @@ Deno.test("Room.join() lists the first WELCOME_MEMBERS in a big room's welcome, 
   small.join(alone, "alone");
   const [own] = alone.take();
   assert.ok(own?.type === "welcome" && own.memberCount === undefined, "a small room lists all");
+  // Past the first few hundred the list is kept; a leave among them changes it.
+  const first = welcome.members;
+  const another = new FakeMember();
+  room.join(another, "another");
+  const [second] = another.take();
+  assert.ok(second?.type === "welcome" && second.members === first, "the same list, not rebuilt");
+  assert.equal(room.join(new FakeMember(), "m0x"), true);
+  room.kick("m0");
+  const third = new FakeMember();
+  room.join(third, "third");
+  const [after] = third.take();
+  assert.ok(after?.type === "welcome");
+  assert.deepEqual(after.members[0], { nick: "m1", via: "web" });
+  assert.equal(after.members.length, WELCOME_MEMBERS);
   // The whole list is still one `who` away.
+  late.take();
   room.handle(late, { type: "who" });
   const [who] = late.take();
-  assert.ok(who?.type === "members" && who.members.length === WELCOME_MEMBERS + 21);
+  assert.ok(who?.type === "members" && who.members.length === WELCOME_MEMBERS + 23);
 });
