@@ -88,10 +88,9 @@ function handle(event: ServerEvent): void {
       enterChat();
       setMembers(event.members);
       // A big room's welcome lists only the first few hundred: fetch the rest.
-      if (event.memberCount !== undefined && event.memberCount > event.members.length) {
-        wholeListWanted = true;
-        link.send({ type: "who" });
-      }
+      wholeListWanted = event.memberCount !== undefined &&
+        event.memberCount > event.members.length;
+      if (wholeListWanted) link.send({ type: "who" });
       if (event.gap) {
         addSystem("Some messages from while you were away are no longer kept.");
         // Count again from what the server has now (it may be a new database).
@@ -136,6 +135,11 @@ function handle(event: ServerEvent): void {
       addSystem(event.text, event.ts);
       return;
     case "error":
+      if (event.code === "join_timeout") {
+        // Left on the join form: stop reconnecting until a nickname is given.
+        link.stop();
+        return;
+      }
       if (event.fatal && ui.status.dataset.state !== "open") {
         ui.joinError.textContent = event.message;
       } else if (event.code === "nick_invalid" || event.code === "nick_taken") {

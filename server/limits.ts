@@ -64,8 +64,9 @@ export const QUEUE_GRACE_MS = 5_000;
 /**
  * The slow-consumer rule, the same for both transports: a member whose
  * outgoing queue stays above {@linkcode QUEUE_SOFT_BYTES} for
- * {@linkcode QUEUE_GRACE_MS}, or passes {@linkcode QUEUE_HARD_BYTES}, has
- * stopped reading (or cannot keep up) and is let go.
+ * {@linkcode QUEUE_GRACE_MS} without taking any of it, or passes
+ * {@linkcode QUEUE_HARD_BYTES}, has stopped reading and is let go. A reader
+ * taking a long reply slowly but steadily is not.
  */
 export class SendQueueWatch {
   readonly #now: () => number;
@@ -74,6 +75,11 @@ export class SendQueueWatch {
 
   constructor(now: () => number = Date.now) {
     this.#now = now;
+  }
+
+  /** Some of the queue was taken by the peer: the grace starts over. */
+  progress(): void {
+    if (this.#overSince !== undefined) this.#overSince = this.#now();
   }
 
   /** Given the bytes waiting now, true if the member must be disconnected. */

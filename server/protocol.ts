@@ -432,6 +432,6 @@ export function encodeFrame(events: readonly ServerEvent[]): string {
     return lastFrame;
   }
   lastFrame = `[${events.map(encodeEvent).join(",")}]`;
-  lastBatch = events;
+  lastBatch = events.slice(); // a copy: the caller's array may change later
   return lastFrame;
 }

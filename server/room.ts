@@ -346,7 +346,9 @@ export class Room {
     this.#seats.delete(member);
     this.#byKey.delete(seat.key);
     this.#memberList = this.#welcomeList = undefined;
-    this.#log.info("leave", { nick: seat.nick, via: member.via, reason: why });
+    // A quit message is the member's own words: the log gets only that it was a quit.
+    const logged = why.startsWith("quit:") ? "quit" : why;
+    this.#log.info("leave", { nick: seat.nick, via: member.via, reason: logged });
     this.#publish({
       type: "leave",
       ts: this.#now(),

@@ -368,8 +368,12 @@ class TerminalMember implements Member {
       while (this.#out.length > 0 && !this.#closed) {
         const bytes = concat(this.#out);
         this.#out = [];
-        for (let off = 0; off < bytes.length;) off += await this.#conn.write(bytes.subarray(off));
-        this.#queued -= bytes.length;
+        for (let off = 0; off < bytes.length;) {
+          const n = await this.#conn.write(bytes.subarray(off));
+          off += n;
+          this.#queued -= n;
+          this.#watch.progress();
+        }
       }
     } catch (e) {
       if (!isDisconnect(e)) this.#env.log.error("tcp write failed", { error: errorText(e) });
@@ -395,11 +399,19 @@ class TerminalMember implements Member {
   }
 }
 
+/** How long a refused connection may take to read why (a TLS one must handshake first). */
+const REFUSE_MS = 1_000;
+
 /** Tells a connection over the limits why, and closes it, without waiting on it. */
 function refuse(conn: Conn, why: string): void {
-  conn.write(encoder.encode(`! ${why}${CRLF}`))
-    .catch(() => {})
-    .finally(() => conn.close());
+  within(conn.write(encoder.encode(`! ${why}${CRLF}`)).catch(() => {}), REFUSE_MS)
+    .finally(() => {
+      try {
+        conn.close();
+      } catch {
+        // Already closed.
+      }
+    });
 }
 
 function concat(chunks: Uint8Array[]): Uint8Array {

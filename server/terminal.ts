@@ -124,8 +124,11 @@ function renderLines(event: ServerEvent, self: string | undefined): string[] {
       return [messageLine(event, self)];
     case "welcome": {
       const others = event.members.filter((m) => m.nick !== event.nick);
-      // In a big room the welcome lists only some: count the rest too.
-      const unlisted = (event.memberCount ?? event.members.length) - event.members.length;
+      // In a big room the welcome lists only some: count the rest too (but
+      // not the newcomer, who is not among "the others").
+      const listedSelf = others.length < event.members.length;
+      const unlisted = (event.memberCount ?? event.members.length) - event.members.length -
+        (listedSelf || event.memberCount === undefined ? 0 : 1);
       const lines = [
         `-- Hello ${event.nick}! ${
           others.length === 0

@@ -51,11 +51,23 @@ export type Checked<T extends string> =
  * by taking "аlice" or "AIice". The nickname shown stays as its owner typed it.
  */
 export function nickKey(nick: string): string {
-  const folded = nick.normalize("NFKC").toLowerCase().normalize("NFKC");
-  let key = "";
-  for (const c of folded) key += LOOKALIKE[c] ?? c;
-  return key.replace(/rn/g, "m").replace(/vv/g, "w");
+  // Twice: capitals that look Latin but lower-case to something that does
+  // not (Greek "Μ" to "μ"), then the lower-case look-alikes.
+  const folded = fold(fold(nick.normalize("NFKC")).toLowerCase().normalize("NFKC"));
+  return folded.replace(MARKS, "").replace(/rn/g, "m").replace(/vv/g, "w");
 }
+
+function fold(text: string): string {
+  let out = "";
+  for (const c of text) out += LOOKALIKE[c] ?? c;
+  return out;
+}
+
+// Combining marks left on a Latin, Greek or Cyrillic letter after NFKC (a
+// dot below, a macron under): hardly seen, so they must not make a copy of a
+// name. ("é" composes to one letter and stays distinct from "e"; marks in
+// scripts that spell with them, like Devanagari vowel signs, are kept.)
+const MARKS = /(?<=[\p{Script=Latin}\p{Script=Greek}\p{Script=Cyrillic}]\p{M}*)\p{M}/gu;
 
 /**
  * Characters (already lower-cased) that look like a Latin letter in common
@@ -63,6 +75,65 @@ export function nickKey(nick: string): string {
  * nicknames count as one.
  */
 const LOOKALIKE: Readonly<Record<string, string>> = {
+  // Capitals whose lower case does not look like the Latin letter
+  "Α": "a",
+  "Β": "b",
+  "Ε": "e",
+  "Ζ": "z",
+  "Η": "h",
+  "Ι": "l",
+  "Κ": "k",
+  "Μ": "m",
+  "Ν": "n",
+  "Ο": "o",
+  "Ρ": "p",
+  "Τ": "t",
+  "Υ": "y",
+  "Χ": "x",
+  "Ꭺ": "a",
+  "Ᏼ": "b",
+  "Ꮯ": "c",
+  "Ꭰ": "d",
+  "Ꭼ": "e",
+  "Ꮐ": "g",
+  "Ꮋ": "h",
+  "Ꭵ": "l",
+  "Ꭻ": "j",
+  "Ꮶ": "k",
+  "Ꮮ": "l",
+  "Ꮇ": "m",
+  "Ꮲ": "p",
+  "Ꮪ": "s",
+  "Ꭲ": "t",
+  "Ꮩ": "v",
+  "Ꮃ": "w",
+  "Ꮓ": "z",
+  // Lisu, which has no case
+  "ꓮ": "a",
+  "ꓐ": "b",
+  "ꓚ": "c",
+  "ꓓ": "d",
+  "ꓰ": "e",
+  "ꓝ": "f",
+  "ꓖ": "g",
+  "ꓧ": "h",
+  "ꓲ": "l",
+  "ꓙ": "j",
+  "ꓗ": "k",
+  "ꓡ": "l",
+  "ꓟ": "m",
+  "ꓠ": "n",
+  "ꓳ": "o",
+  "ꓑ": "p",
+  "ꓣ": "r",
+  "ꓢ": "s",
+  "ꓔ": "t",
+  "ꓴ": "u",
+  "ꓦ": "v",
+  "ꓪ": "w",
+  "ꓫ": "x",
+  "ꓬ": "y",
+  "ꓜ": "z",
   // Digits
   "0": "o",
   "1": "l",
@@ -183,7 +254,7 @@ function mixesScripts(nick: string): boolean {
 // Characters that render as nothing (or as blank) but are letters or marks by
 // category, so the category checks below would let them through.
 const INVISIBLE_LETTERS = /[\u115F\u1160\u3164\uFFA0\u17B4\u17B5\u180B-\u180F\uFE00-\uFE0F]/u;
-const FORMAT_OR_CONTROL = /[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Cs}]/u;
+const FORMAT_OR_CONTROL = /[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Cs}\p{Default_Ignorable_Code_Point}]/u;
 const SPACE = /[\p{Z}\s]/u;
 const NICK_CHAR = /^[\p{L}\p{M}\p{N}_-]$/u;
 const NICK_START = /^[\p{L}\p{N}_]/u;

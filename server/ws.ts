@@ -167,6 +167,8 @@ class WebMember implements Member {
   readonly #onSlow: () => void;
   /** A peer that stops reading grows `bufferedAmount`; see {@linkcode SendQueueWatch}. */
   readonly #watch = new SendQueueWatch();
+  /** `bufferedAmount` after the last send. */
+  #lastQueued = 0;
   #queue: ServerEvent[] = [];
   #closing = false;
 
@@ -200,8 +202,11 @@ class WebMember implements Member {
     const events = this.#queue;
     this.#queue = [];
     if (this.#socket.readyState === WebSocket.OPEN && events.length > 0) {
+      // Less waiting than after the last send: the peer took some.
+      if (this.#socket.bufferedAmount < this.#lastQueued) this.#watch.progress();
       this.#socket.send(encodeFrame(events));
-      if (this.#watch.tooSlow(this.#socket.bufferedAmount)) {
+      this.#lastQueued = this.#socket.bufferedAmount;
+      if (this.#watch.tooSlow(this.#lastQueued)) {
         this.#closing = true;
         this.#onSlow();
         this.#socket.close(1008, "too slow: stopped reading");

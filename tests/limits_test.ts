@@ -155,3 +155,16 @@ Deno.test("SendQueueWatch lets a queue pass the soft bound for a moment, not for
     "past the hard bound",
   );
 });
+
+Deno.test("SendQueueWatch gives a reader that keeps taking a long reply all the time it needs", () => {
+  const clock = { t: 0 };
+  const watch = new SendQueueWatch(() => clock.t);
+  assert.equal(watch.tooSlow(6 * QUEUE_SOFT_BYTES), false);
+  for (let i = 0; i < 10; i++) {
+    clock.t += QUEUE_GRACE_MS; // slow, but some is taken every grace period
+    watch.progress();
+    assert.equal(watch.tooSlow(5 * QUEUE_SOFT_BYTES), false, `after ${i + 1} periods`);
+  }
+  clock.t += QUEUE_GRACE_MS + 1; // and then nothing more is taken
+  assert.equal(watch.tooSlow(5 * QUEUE_SOFT_BYTES), true);
+});

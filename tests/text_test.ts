@@ -161,6 +161,17 @@ Deno.test("nickKey() folds look-alikes, so a copy of a nickname counts as taken"
   assert.equal(nickKey("ѕегѵег"), "server", "all-Cyrillic look-alike of a reserved name");
   assert.equal(checkNick("ѕегѵег").ok, false);
   assert.notEqual(nickKey("ivan"), nickKey("иван"), "a real Russian name is not folded away");
+  for (
+    const [copy, of] of [["ΤΟΜ", "tom"], ["ΜΑΧ", "max"], ["ꓮꓡꓲꓚꓰ", "alice"], ["ᎪᏞᎥᏟᎬ", "alice"]]
+  ) {
+    assert.equal(nickKey(copy!), nickKey(of!), `${copy} as ${of}`);
+  }
+  assert.equal(nickKey("a\u0331lice"), nickKey("alice"), "a mark under a Latin letter");
+  assert.notEqual(nickKey("José"), nickKey("Jose"), "an accent that shows stays");
+  assert.notEqual(nickKey("राम"), nickKey("रम"), "a Devanagari vowel sign is spelling");
+  for (const hidden of ["alice\u034f", "alice\u{e0100}", "al\u115fice"]) {
+    assert.equal(checkNick(hidden).ok, false, JSON.stringify(hidden));
+  }
 });
 
 Deno.test("toOneLine() removes CSI escape sequences", () => {
