@@ -356,6 +356,40 @@ function targetsSection(results: Results): string {
   ].join("\n");
 }
 
+/**
+ * Why the targets above that are missed are missed, from profiles of our
+ * server under these scenarios (`BENCH_PROFILE=DIR deno task bench ...`
+ * writes one) and from what the peers measure.
+ */
+const WHY_MISSED = `### Why the missed targets are missed
+
+- **Delivered/s against Bun.** Bun's \`publish\` is a native loop in uWebSockets: one call per
+  message writes the frame into every subscriber's socket buffer without coming back to
+  JavaScript. Deno has no such call, so ours pays one JavaScript-to-Rust call and one write per
+  member for every flush (\`op_ws_send_text\` and \`op_write\` top a CPU profile once idle time is
+  left out). What puts ours 20× ahead of the bare Deno loop is that it makes far fewer of them:
+  everything queued for a member between two turns goes out as one frame, serialized once per
+  batch, not once per member (\`server/flush.ts\`, \`encodeFrame\`). Closing the rest of the gap
+  needs a broadcast primitive in the runtime.
+- **p99 latency at 1,024 members.** A round of flushes costs a call and a write per member, about
+  10–20 ms for 1,024 of them on one core here; a message that arrives while a round is being
+  written waits for the next one, so p99 is about two rounds. It was 4.8 s before batching across
+  turns and 105 ms with a fixed 10 ms wait before each round; flushing in the very next turn
+  halved it again. The bare Deno loop and Node + \`ws\`, which write one frame per message per
+  member, fall seconds behind at this load.
+- **Memory per idle member.** The runtime alone costs about 22 KiB per WebSocket here (the bare
+  Deno loop's figure), above the 16 KB target before any chat state. Ours adds the member's seat
+  (nickname, token, flood bucket, the last private messages), its queue, and the garbage of the
+  join itself (the welcome, every other member's join event), which V8 has not given back when
+  RSS is read 2 s later.
+- **20,000 members.** This machine caps a process at 20,000 open files (a hard limit), so no
+  server here can hold 20,000 members: Bun and Node stop just under it. Ours stops earlier
+  because of the bench's time budget, not a failure: every join is announced to every member (the
+  page's member list and the terminals' "joined" lines need it, as on IRC), so filling a room of
+  N costs N²/2 join events, 50 million at 10,000. The peers relay chat only and announce nothing;
+  ngircd, which does announce joins, stops near 2,000. A welcome lists only the first 500
+  members (the page fetches the rest), so a join no longer costs the whole list on top.`;
+
 /** `bench/RESULTS.md`. */
 export function renderMarkdown(results: Results): string {
   const v = results.versions;
@@ -378,6 +412,7 @@ export function renderMarkdown(results: Results): string {
     "![Delivered messages per second by room size](results.svg)",
     "",
     targetsSection(results),
+    WHY_MISSED,
     fanoutSection(results),
     latencySection(results),
     idleSection(results),
