@@ -89,8 +89,7 @@ export function webSocketEndpoint(
       open.set(member, promise);
       log.debug("connected", { via: "web", address });
       // A socket that never joins would hold its connection slot forever.
-      const timer = setTimeout(() => {
-        if (room.nickOf(member) !== undefined) return;
+      let timer: ReturnType<typeof setTimeout> | undefined = setTimeout(() => {
         metrics.disconnected("registration_timeout");
         log.warn("registration timeout", { via: "web", address });
         member.send({
@@ -101,7 +100,14 @@ export function webSocketEndpoint(
         });
         member.close();
       }, registrationMs);
-      socket.onmessage = (e) => receive(room, member, e.data, metrics);
+      socket.onmessage = (e) => {
+        receive(room, member, e.data, metrics);
+        // Joined: the timer has nothing left to do.
+        if (timer !== undefined && room.nickOf(member) !== undefined) {
+          clearTimeout(timer);
+          timer = undefined;
+        }
+      };
       socket.onclose = (e) => {
         clearTimeout(timer);
         open.delete(member);

@@ -130,6 +130,7 @@ Deno.test("page: a server restart shows reconnecting, then the page rejoins by i
     await seen(a.page, "said while you were away");
     await say(a.page, "after the restart");
     await term.readUntil("<alice> after the restart");
+    await seen(a.page, "after the restart"); // its own copy may come a moment after bob's
     const lines = await logLines(a.page);
     for (const text of ["before the restart", "said while you were away", "after the restart"]) {
       assert.equal(
