@@ -63,6 +63,33 @@ const LIFTED = [
   "1000000",
 ];
 
+/**
+ * `deno` arguments that start our server on 127.0.0.1, free ports, the
+ * database `db`, with the limits lifted; `denoFlags` go before `main.ts`.
+ * The soak starts it the same way.
+ */
+export function ourServerArgs(db: string, denoFlags: readonly string[] = []): string[] {
+  return [
+    "run",
+    "--allow-net",
+    "--allow-read",
+    "--allow-write",
+    "--allow-env",
+    "--allow-run",
+    ...denoFlags,
+    "main.ts",
+    "--host",
+    "127.0.0.1",
+    "--port",
+    "0",
+    "--tcp-port",
+    "0",
+    "--db",
+    db,
+    ...LIFTED,
+  ];
+}
+
 /** How long a server may take to say it is listening. */
 const START_TIMEOUT_MS = 30_000;
 
@@ -73,26 +100,11 @@ export async function startServer(target: TargetName, dir: string): Promise<Runn
     case "ours":
     case "ours-file": {
       const db = target === "ours" ? ":memory:" : `${dir}/bench-${crypto.randomUUID()}.db`;
+      // BENCH_PROFILE=DIR writes a V8 CPU profile of our server there.
+      const profile = Deno.env.get("BENCH_PROFILE");
       const args = [
         deno,
-        "run",
-        "--allow-net",
-        "--allow-read",
-        "--allow-write",
-        "--allow-env",
-        "--allow-run",
-        // BENCH_PROFILE=DIR writes a V8 CPU profile of our server there.
-        ...(Deno.env.get("BENCH_PROFILE")
-          ? [`--cpu-prof-dir=${Deno.env.get("BENCH_PROFILE")}`, "--cpu-prof"]
-          : []),
-        "main.ts",
-        "--port",
-        "0",
-        "--tcp-port",
-        "0",
-        "--db",
-        db,
-        ...LIFTED,
+        ...ourServerArgs(db, profile ? [`--cpu-prof-dir=${profile}`, "--cpu-prof"] : []),
       ];
       return await spawnAnnouncing(args, ROOT, (text) => {
         const http = /page\s+http:\/\/[^:]+:(\d+)\//.exec(text)?.[1];

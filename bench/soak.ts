@@ -40,6 +40,7 @@
 
 import { parseArgs } from "node:util";
 import { parseServerFrame } from "../server/protocol.ts";
+import { ourServerArgs } from "./servers.ts";
 
 const USAGE = `Usage: deno task soak [flags]
 
@@ -210,33 +211,9 @@ async function* linesOf(stream: ReadableStream<Uint8Array>): AsyncGenerator<stri
 
 async function startServer(db: string): Promise<Server> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "--allow-run",
-      "main.ts",
-      "--host",
-      HOST,
-      "--port",
-      "0",
-      "--tcp-port",
-      "0",
-      "--db",
-      db,
-      // Thousands of members on one address, some sending often: lift the
-      // limits that would (rightly) refuse them.
-      "--flood-burst",
-      "1000000",
-      "--flood-rate",
-      "1000000",
-      "--max-per-ip",
-      "1000000",
-      "--max-clients",
-      "1000000",
-    ],
+    // Thousands of members on one address, some sending often: the limits
+    // that would (rightly) refuse them are lifted.
+    args: ourServerArgs(db),
     cwd: new URL("..", import.meta.url),
     stdin: "null",
     stdout: "piped",

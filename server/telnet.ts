@@ -19,15 +19,16 @@
  * @module
  */
 
-const IAC = 255;
-const DONT = 254;
-const DO = 253;
-const WONT = 252;
-const WILL = 251;
-const SB = 250;
-const SE = 240;
+/** Telnet command bytes (RFC 854), for the filter and for tests that speak telnet. */
+export const IAC = 255;
+export const DONT = 254;
+export const DO = 253;
+export const WONT = 252;
+export const WILL = 251;
+export const SB = 250;
+export const SE = 240;
 /** RFC 856: 8-bit data in the direction it is agreed for. */
-const BINARY = 0;
+export const BINARY = 0;
 
 const enum State {
   Data,

@@ -12,7 +12,12 @@
 
 import { flushes } from "./flush.ts";
 import { encodeFrame, parseClientMessage, type ServerEvent } from "./protocol.ts";
-import { type ConnectionLimits, REGISTRATION_MS, SendQueueWatch } from "./limits.ts";
+import {
+  type ConnectionLimits,
+  QUEUE_SOFT_BYTES,
+  REGISTRATION_MS,
+  SendQueueWatch,
+} from "./limits.ts";
 import { type Logger, SILENT } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import type { Member, Room } from "./room.ts";
@@ -208,8 +213,11 @@ class WebMember implements Member {
     const events = this.#queue;
     this.#queue = [];
     if (this.#socket.readyState === WebSocket.OPEN && events.length > 0) {
-      // Less waiting than after the last send: the peer took some.
-      if (this.#socket.bufferedAmount < this.#lastQueued) this.#watch.progress();
+      // Less waiting than after the last send: the peer took some. (Only
+      // asked while over the soft bound: each read is a call into the runtime.)
+      if (this.#lastQueued > QUEUE_SOFT_BYTES && this.#socket.bufferedAmount < this.#lastQueued) {
+        this.#watch.progress();
+      }
       this.#socket.send(encodeFrame(events));
       this.#lastQueued = this.#socket.bufferedAmount;
       if (this.#watch.tooSlow(this.#lastQueued)) {

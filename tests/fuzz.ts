@@ -15,6 +15,7 @@
  */
 
 import { FRAME_MAX, LINE_MAX_BYTES } from "../server/text.ts";
+import { DO, DONT, IAC, SB, SE, WILL, WONT } from "../server/telnet.ts";
 
 /** A small, fast, seeded generator (xorshift32). Not for secrets. */
 export class Rng {
@@ -246,14 +247,6 @@ export function hostileNick(rng: Rng, targets: Targets): string {
 
 // ---------------------------------------------------------------------------
 // Terminal byte streams
-
-const IAC = 255;
-const DONT = 254;
-const DO = 253;
-const WONT = 252;
-const WILL = 251;
-const SB = 250;
-const SE = 240;
 
 /** Byte sequences no UTF-8 decoder may accept. */
 const BAD_UTF8: readonly (readonly number[])[] = [

@@ -7,15 +7,8 @@
 
 import assert from "node:assert/strict";
 import { connectTcp, connectWs, TcpClient, withServer } from "./helpers.ts";
+import { BINARY, DO, DONT, IAC, SB, SE, WILL, WONT } from "../server/telnet.ts";
 
-const IAC = 255;
-const DONT = 254;
-const DO = 253;
-const WONT = 252;
-const WILL = 251;
-const SB = 250;
-const SE = 240;
-const BINARY = 0;
 const ECHO = 1;
 const NAWS = 31;
 

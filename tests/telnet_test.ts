@@ -1,13 +1,5 @@
 import assert from "node:assert/strict";
-import { TelnetFilter } from "../server/telnet.ts";
-
-const IAC = 255;
-const DONT = 254;
-const DO = 253;
-const WONT = 252;
-const WILL = 251;
-const SB = 250;
-const SE = 240;
+import { DO, DONT, IAC, SB, SE, TelnetFilter, WILL, WONT } from "../server/telnet.ts";
 
 const ECHO = 1;
 const SUPPRESS_GO_AHEAD = 3;
