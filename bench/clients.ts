@@ -177,6 +177,23 @@ const OP_PONG = 0xa;
 const FRAME_BUFFER = 1 << 20;
 
 /**
+ * Read buffers start small and grow while reads fill them: thousands of idle
+ * members would otherwise each zero and hold a buffer sized for a burst.
+ */
+const READ_START = 16 * 1024;
+const READ_MAX = 256 * 1024;
+const LINE_READ_MAX = 64 * 1024;
+
+/** The buffer for the next read: four times larger if the last read filled `buf`. */
+function nextReadBuffer(
+  buf: Uint8Array<ArrayBuffer>,
+  n: number,
+  max: number,
+): Uint8Array<ArrayBuffer> {
+  return n === buf.length && buf.length < max ? new Uint8Array(buf.length * 4) : buf;
+}
+
+/**
  * Encodes client frames: masked, as RFC 6455 requires of a client, with a
  * zero mask, so the payload goes out as it is.
  */
@@ -232,7 +249,7 @@ class WsClient extends Counting {
   }
 
   async #read(): Promise<void> {
-    const buf = new Uint8Array(256 * 1024);
+    let buf = new Uint8Array(READ_START);
     let upgraded = false;
     try {
       for (;;) {
@@ -261,6 +278,7 @@ class WsClient extends Counting {
         }
         at = this.#frames(bytes, at);
         this.#keep(bytes, at);
+        buf = nextReadBuffer(buf, n, READ_MAX);
       }
     } catch (e) {
       if (!isDisconnect(e) && !(e instanceof Error && this.onText)) throw e;
@@ -411,13 +429,14 @@ class LineClient extends Counting {
   }
 
   async #read(): Promise<void> {
-    const buf = new Uint8Array(64 * 1024);
+    let buf = new Uint8Array(READ_START);
     try {
       for (;;) {
         await this.unpaused();
         const n = await this.#conn.read(buf);
         if (n === null) break;
         this.#chunk(buf.subarray(0, n));
+        buf = nextReadBuffer(buf, n, LINE_READ_MAX);
       }
     } catch (e) {
       if (!isDisconnect(e)) throw e;
