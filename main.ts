@@ -52,6 +52,7 @@ async function main(args: string[]): Promise<void> {
       caps: { perAddress: config.maxPerIp, total: config.maxClients },
       allowOrigins: config.allowOrigins,
       registrationMs: config.joinTimeout * 1000,
+      presenceLimit: config.presenceLimit,
       log,
       ...(tls ? { tls } : {}),
     }, assets);

@@ -14,8 +14,14 @@
  */
 
 import { COMMANDS, parseCommandLine } from "../server/commands.ts";
-import type { ChatMessage, ClientMessage, MemberInfo, ServerEvent } from "../server/protocol.ts";
-import { clock, memberList } from "../server/terminal.ts";
+import type {
+  ChatMessage,
+  ClientMessage,
+  MemberInfo,
+  PresenceEvent,
+  ServerEvent,
+} from "../server/protocol.ts";
+import { clock, memberList, presenceText } from "../server/terminal.ts";
 import { Link, type LinkState } from "./connection.ts";
 import { linkify } from "./format.ts";
 
@@ -54,6 +60,13 @@ let lastId: number | undefined;
 let members: readonly MemberInfo[] = [];
 /** True while the whole member list, asked for after a short welcome, is on its way. */
 let wholeListWanted = false;
+/**
+ * A big room's presence summaries name only the first few who came and went:
+ * past that, the list is fetched again, at most every {@linkcode REFRESH_MS}.
+ */
+let refreshTimer: ReturnType<typeof setTimeout> | undefined;
+let listFetchedAt = 0;
+const REFRESH_MS = 10_000;
 let unread = 0;
 let statusTimer: ReturnType<typeof setInterval> | undefined;
 /** Messages already shown, so a replayed history adds nothing twice. */
@@ -90,7 +103,7 @@ function handle(event: ServerEvent): void {
       // A big room's welcome lists only the first few hundred: fetch the rest.
       wholeListWanted = event.memberCount !== undefined &&
         event.memberCount > event.members.length;
-      if (wholeListWanted) link.send({ type: "who" });
+      if (wholeListWanted) fetchMembers();
       if (event.gap) {
         addSystem("Some messages from while you were away are no longer kept.");
         // Count again from what the server has now (it may be a new database).
@@ -115,6 +128,10 @@ function handle(event: ServerEvent): void {
       setMembers(members.filter((m) => m.nick !== event.nick));
       addSystem(`${event.nick} left (${event.reason})`, event.ts);
       return;
+    case "presence":
+      applyPresence(event);
+      addSystem(presenceText(event), event.ts);
+      return;
     case "rename":
       if (event.from === nick) {
         nick = event.to;
@@ -124,6 +141,8 @@ function handle(event: ServerEvent): void {
       addSystem(`${event.from} is now known as ${event.to}`, event.ts);
       return;
     case "members":
+      clearTimeout(refreshTimer);
+      refreshTimer = undefined;
       setMembers(event.members);
       if (wholeListWanted) {
         wholeListWanted = false; // asked for the drawer, not by /who
@@ -300,6 +319,32 @@ function setMembers(list: readonly MemberInfo[]): void {
       return item;
     }),
   );
+}
+
+/** Asks for the whole list, for the drawer (not shown in the log). */
+function fetchMembers(): void {
+  wholeListWanted = true;
+  listFetchedAt = Date.now();
+  link.send({ type: "who" });
+}
+
+/**
+ * Updates the list from a summary. One that names fewer than came and went
+ * leaves the list short of the count: it is then fetched again.
+ */
+function applyPresence(event: PresenceEvent): void {
+  const gone = new Set(event.left);
+  const stay = members.filter((m) => !gone.has(m.nick));
+  const known = new Set(stay.map((m) => m.nick));
+  setMembers([...stay, ...event.joined.filter((m) => !known.has(m.nick))]);
+  ui.memberCount.textContent = String(event.count);
+  if (event.count !== members.length && refreshTimer === undefined) {
+    const wait = Math.max(0, listFetchedAt + REFRESH_MS - Date.now());
+    refreshTimer = setTimeout(() => {
+      refreshTimer = undefined;
+      fetchMembers();
+    }, wait);
+  }
 }
 
 function upsertMember(member: MemberInfo): void {

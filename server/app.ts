@@ -13,9 +13,9 @@ import { type ConnectionCaps, ConnectionLimits, type Rate } from "./limits.ts";
 import { within } from "./deadline.ts";
 import { flushes } from "./flush.ts";
 import { createHandler } from "./http.ts";
-import { type Logger, SILENT } from "./log.ts";
+import { errorText, type Logger, SILENT } from "./log.ts";
 import { Metrics } from "./metrics.ts";
-import { Room } from "./room.ts";
+import { PRESENCE_EVERY_MS, Room } from "./room.ts";
 import { serveTcp, type TcpServer } from "./tcp.ts";
 import { type WebSocketEndpoint, webSocketEndpoint } from "./ws.ts";
 
@@ -39,6 +39,9 @@ export interface ChatServer {
 /** How long shutdown waits for peers to take their last bytes and close. */
 const CLOSE_GRACE_MS = 2000;
 
+/** How long to wait before listening again after the HTTP listener failed. */
+const RELISTEN_MS = 1000;
+
 /** What {@linkcode startChat} needs: the listeners' addresses, and optionally a history. */
 export type ChatOptions = Pick<Config, "host" | "port" | "tcpPort"> & {
   /** Messages shown to whoever joins. @default {100} */
@@ -47,6 +50,8 @@ export type ChatOptions = Pick<Config, "host" | "port" | "tcpPort"> & {
   history?: HistoryStore;
   /** Flood control per member. @default {{ burst: 10, perSecond: 2 }} */
   flood?: Rate;
+  /** Most members for which each join and leave is announced. @default {500} */
+  presenceLimit?: number;
   /** Open connections allowed. @default {{ perAddress: 20, total: 1000 }} */
   caps?: ConnectionCaps;
   /** Origins besides the server's own whose pages may open `/ws`. */
@@ -70,7 +75,10 @@ export function startChat(config: ChatOptions, assets: Assets = new Map()): Chat
     metrics,
     log,
     ...(config.flood ? { flood: config.flood } : {}),
+    ...(config.presenceLimit !== undefined ? { presenceLimit: config.presenceLimit } : {}),
   });
+  // Joins and leaves in a room past the presence limit go out once a second.
+  const summaries = setInterval(() => room.summarize(), PRESENCE_EVERY_MS);
   const limits = new ConnectionLimits(config.caps ?? { perAddress: 20, total: 1000 });
   const shared = {
     metrics,
@@ -87,41 +95,75 @@ export function startChat(config: ChatOptions, assets: Assets = new Map()): Chat
   const ws = webSocketEndpoint(room, limits, shared);
   watchGauges(metrics, room, history, tcp, ws);
   let ready = false;
-  let http: Deno.HttpServer<Deno.NetAddr>;
-  try {
-    http = Deno.serve({
+  let stopping: Promise<void> | undefined;
+  const handler = createHandler({
+    assets,
+    ws,
+    ready: () => ready,
+    metrics,
+    log,
+    ...(config.allowOrigins ? { allowOrigins: config.allowOrigins } : {}),
+  });
+  const listen = (port: number) =>
+    Deno.serve({
       hostname: config.host,
-      port: config.port,
+      port,
       onListen: () => {},
       ...(config.tls ?? {}),
-      handler: createHandler({
-        assets,
-        ws,
-        ready: () => ready,
-        metrics,
-        log,
-        ...(config.allowOrigins ? { allowOrigins: config.allowOrigins } : {}),
-      }),
+      handler,
     });
+  let http: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    http = listen(config.port);
   } catch (e) {
+    clearInterval(summaries);
     tcp.close();
     history.close();
     throw e;
   }
+  const address = http.addr;
+  // Deno's HTTP server stops for good when an accept fails, as it does when
+  // the process is out of file descriptors; left alone, that ends the
+  // process. Listen again on the same port, once a second until it works.
+  let relisten: ReturnType<typeof setTimeout> | undefined;
+  const watch = (server: Deno.HttpServer<Deno.NetAddr>) => {
+    server.finished.catch((e) => {
+      if (stopping) return;
+      log.error("HTTP listener failed; listening again", { error: errorText(e) });
+      const retry = () => {
+        relisten = setTimeout(() => {
+          relisten = undefined;
+          if (stopping) return;
+          try {
+            http = listen(address.port);
+            log.warn("HTTP listener back", { port: address.port });
+            watch(http);
+          } catch (e) {
+            log.error("cannot listen again yet", { error: errorText(e) });
+            retry();
+          }
+        }, RELISTEN_MS);
+      };
+      retry();
+    });
+  };
+  watch(http);
   ready = true;
-  let stopping: Promise<void> | undefined;
   return {
     room,
     metrics,
-    http: http.addr,
+    http: address,
     tcp: tcp.addr,
     shutdown(reason = "The server is shutting down.") {
       stopping ??= (async () => {
         ready = false;
+        clearInterval(summaries);
+        clearTimeout(relisten);
         room.close(reason);
         await Promise.all([tcp.close(CLOSE_GRACE_MS), within(ws.close(), CLOSE_GRACE_MS)]);
         await flushes.settled();
-        await http.shutdown();
+        // A listener that failed has nothing left to shut down.
+        await http.shutdown().catch(() => {});
         history.close();
       })();
       return stopping;

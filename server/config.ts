@@ -7,6 +7,7 @@
 
 import { parseArgs } from "node:util";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
+import { PRESENCE_LIMIT } from "./room.ts";
 
 /** Everything the server is told at start. */
 export interface Config {
@@ -34,6 +35,8 @@ export interface Config {
   allowOrigins: string[];
   /** Seconds a new connection may take to join before it is closed. @default {60} */
   joinTimeout: number;
+  /** Most members for which each join and leave is announced as it happens. @default {PRESENCE_LIMIT} */
+  presenceLimit: number;
   /** Least severe log lines written. @default {"info"} */
   logLevel: LogLevel;
   /** PEM certificate chain and key files: serve TLS on both ports. */
@@ -66,6 +69,9 @@ Flags:
   --allow-origin O  also let pages from origin O (https://host[:port]) use /ws;
                     repeatable (the server's own origin is always allowed)
   --join-timeout S  seconds a new connection may take to join (default 60)
+  --presence-limit N
+                    above N members, joins and leaves are announced once a
+                    second in a summary, not one by one (default ${PRESENCE_LIMIT})
   --log-level L     error, warn, info or debug (default info); logs go to stdout
   --cert FILE       PEM certificate chain: serve HTTPS/WSS, and TLS on the
   --key FILE        terminal port, with this key (give both)
@@ -93,6 +99,7 @@ export function parseConfig(args: readonly string[]): ConfigResult {
         "max-clients": { type: "string" },
         "allow-origin": { type: "string", multiple: true },
         "join-timeout": { type: "string" },
+        "presence-limit": { type: "string" },
         "log-level": { type: "string" },
         cert: { type: "string" },
         key: { type: "string" },
@@ -121,6 +128,13 @@ export function parseConfig(args: readonly string[]): ConfigResult {
         maxClients: count("--max-clients", values["max-clients"], 1000, 1, 10_000_000),
         allowOrigins: (values["allow-origin"] ?? []).map(origin),
         joinTimeout: count("--join-timeout", values["join-timeout"], 60, 1, 86_400),
+        presenceLimit: count(
+          "--presence-limit",
+          values["presence-limit"],
+          PRESENCE_LIMIT,
+          0,
+          10_000_000,
+        ),
         logLevel: level(values["log-level"]),
         ...(tls ? { tls } : {}),
       },

@@ -106,6 +106,29 @@ export interface LeaveEvent {
   reason: string;
 }
 
+/**
+ * Joins and leaves gathered over a second, in a room too big to announce
+ * each one (see `presenceLimit` in `room.ts`). Those who joined and left
+ * within the same second are in neither list. Apply `left` before `joined`.
+ */
+export interface PresenceEvent {
+  type: "presence";
+  ts: number;
+  /** Who joined, oldest first: at most {@linkcode PRESENCE_NAMES} of them. */
+  joined: readonly MemberInfo[];
+  /** How many joined; more than `joined` lists when many did. */
+  joins: number;
+  /** Nicknames of those who left, oldest first: at most {@linkcode PRESENCE_NAMES}. */
+  left: readonly string[];
+  /** How many left; more than `left` lists when many did. */
+  leaves: number;
+  /** How many are here now. */
+  count: number;
+}
+
+/** Names a {@linkcode PresenceEvent} lists, of those who joined and of those who left. */
+export const PRESENCE_NAMES = 10;
+
 /** Someone changed nickname. */
 export interface RenameEvent {
   type: "rename";
@@ -175,6 +198,7 @@ export type ServerEvent =
   | ChatMessage
   | JoinEvent
   | LeaveEvent
+  | PresenceEvent
   | RenameEvent
   | MembersEvent
   | HistoryEvent
@@ -369,6 +393,19 @@ function readServerEvent(v: unknown): ServerEvent {
         nick: str(o, "nick"),
         via: via(o, "via"),
         reason: str(o, "reason"),
+      };
+    case "presence":
+      return {
+        type,
+        ts: num(o, "ts"),
+        joined: list(o, "joined", readMember),
+        joins: num(o, "joins"),
+        left: list(o, "left", (v) => {
+          if (typeof v !== "string") throw new ShapeError(`"left" must hold nicknames`);
+          return v;
+        }),
+        leaves: num(o, "leaves"),
+        count: num(o, "count"),
       };
     case "rename":
       return { type, ts: num(o, "ts"), from: str(o, "from"), to: str(o, "to") };

@@ -14,6 +14,8 @@ import {
   type ClientMessage,
   type ErrorCode,
   type MemberInfo,
+  PRESENCE_NAMES,
+  type PresenceEvent,
   type ServerEvent,
   type Via,
   WELCOME_MEMBERS,
@@ -52,7 +54,25 @@ export interface RoomOptions {
   metrics?: Metrics;
   /** Where joins, leaves and failures are logged. @default {SILENT} */
   log?: Logger;
+  /**
+   * Most members for which each join and leave is announced as it happens.
+   * In a bigger room they are gathered and announced by {@linkcode Room.summarize}.
+   * @default {PRESENCE_LIMIT}
+   */
+  presenceLimit?: number;
 }
+
+/**
+ * Above this many members, joins and leaves go out in a summary once a
+ * second. Announcing each one to everyone makes filling a room of N cost
+ * N²/2 events (50 million at 10,000); a summary costs one event per member
+ * per second however many come and go, and in a room this big a line per
+ * arrival is noise anyway.
+ */
+export const PRESENCE_LIMIT = 500;
+
+/** How often the server calls {@linkcode Room.summarize}. */
+export const PRESENCE_EVERY_MS = 1000;
 
 /** Refusals in a row, for sending too fast, after which a member is disconnected. */
 export const FLOOD_STRIKES = 20;
@@ -105,6 +125,12 @@ export class Room {
    * newcomers join past them, so a join into a big room costs no whole list.
    */
   #welcomeList: readonly MemberInfo[] | undefined;
+  readonly #presenceLimit: number;
+  /** Seats that joined since the last summary, in a room past the presence limit. */
+  readonly #joinedSince = new Set<Seat>();
+  /** The first few who left since the last summary, and how many did. */
+  #leftSince: string[] = [];
+  #leaves = 0;
   #closed = false;
 
   constructor(options: RoomOptions = {}) {
@@ -115,6 +141,7 @@ export class Room {
     this.#flood = options.flood ?? { burst: 10, perSecond: 2 };
     this.#metrics = options.metrics ?? new Metrics();
     this.#log = options.log ?? SILENT;
+    this.#presenceLimit = options.presenceLimit ?? PRESENCE_LIMIT;
   }
 
   /** Number of members who have joined. */
@@ -260,12 +287,47 @@ export class Room {
     if (!this.#seats.has(member)) return false; // its send failed: already gone
     const fields = { nick, via: member.via, address: member.address };
     if (ghost) {
+      // Still to be announced as a join: announce the seat under its new owner.
+      if (this.#joinedSince.delete(ghost)) this.#joinedSince.add(seat);
       this.#log.info("seat taken back", fields);
     } else {
       this.#log.info("join", fields);
-      this.#publish({ type: "join", ts: this.#now(), nick, via: member.via }, member);
+      if (this.#seats.size > this.#presenceLimit) {
+        this.#joinedSince.add(seat);
+      } else {
+        this.summarize();
+        this.#publish({ type: "join", ts: this.#now(), nick, via: member.via }, member);
+      }
     }
     return true;
+  }
+
+  /**
+   * Announces the joins and leaves gathered since the last summary (in a room
+   * past the presence limit), if there were any. The server calls it every
+   * {@linkcode PRESENCE_EVERY_MS}; the room calls it before announcing a join
+   * or leave by itself, so nobody sees them out of order.
+   */
+  summarize(): void {
+    if (this.#joinedSince.size === 0 && this.#leaves === 0) return;
+    const joined: MemberInfo[] = [];
+    for (const seat of this.#joinedSince) {
+      if (joined.length === PRESENCE_NAMES) break;
+      joined.push({ nick: seat.nick, via: seat.member.via });
+    }
+    const event: PresenceEvent = {
+      type: "presence",
+      ts: this.#now(),
+      joined,
+      joins: this.#joinedSince.size,
+      left: this.#leftSince,
+      leaves: this.#leaves,
+      count: this.#seats.size,
+    };
+    this.#joinedSince.clear();
+    this.#leftSince = [];
+    this.#leaves = 0;
+    this.#publish(event);
   }
 
   /** Says a message (or an action) to everyone, the sender included. */
@@ -343,12 +405,21 @@ export class Room {
     if (!seat) return;
     const cleaned = checkMessage(because);
     const why = cleaned.ok ? cleaned.value : "quit";
+    const live = this.#seats.size <= this.#presenceLimit;
     this.#seats.delete(member);
     this.#byKey.delete(seat.key);
     this.#memberList = this.#welcomeList = undefined;
     // A quit message is the member's own words: the log gets only that it was a quit.
     const logged = why.startsWith("quit:") ? "quit" : why;
     this.#log.info("leave", { nick: seat.nick, via: member.via, reason: logged });
+    if (!live) {
+      // Came and went within one summary: there is nothing to announce.
+      if (this.#joinedSince.delete(seat)) return;
+      this.#leaves++;
+      if (this.#leftSince.length < PRESENCE_NAMES) this.#leftSince.push(seat.nick);
+      return;
+    }
+    this.summarize();
     this.#publish({
       type: "leave",
       ts: this.#now(),

@@ -10,7 +10,7 @@
  */
 
 import { COMMANDS } from "./commands.ts";
-import type { ChatMessage, MemberInfo, ServerEvent } from "./protocol.ts";
+import type { ChatMessage, MemberInfo, PresenceEvent, ServerEvent } from "./protocol.ts";
 import { toOneLine } from "./text.ts";
 
 /** `HH:MM` in the server's local time. */
@@ -35,6 +35,26 @@ export function memberList(members: readonly MemberInfo[], max = Infinity, unlis
   const names = shown.map((m) => `${m.nick} (${m.via})`).join(", ");
   const rest = members.length - shown.length + unlisted;
   return rest === 0 ? names : `${names}, and ${rest.toLocaleString("en")} more (/who lists all)`;
+}
+
+/**
+ * A presence summary in words: "alice (web), bob (terminal) joined; carol
+ * left (612 here)", or, when more came than it names, "1,957 joined (alice
+ * (web), …, and 1,947 more)". For terminals and the page alike.
+ */
+export function presenceText(event: PresenceEvent): string {
+  const parts: string[] = [];
+  const joined = event.joined.map((m) => `${m.nick} (${m.via})`);
+  if (event.joins > 0) parts.push(`${some(joined, event.joins)} joined`);
+  if (event.leaves > 0) parts.push(`${some(event.left, event.leaves)} left`);
+  return `${parts.join("; ")} (${event.count.toLocaleString("en")} here)`;
+}
+
+/** The names, or how many there were and the first few names. */
+function some(names: readonly string[], total: number): string {
+  if (total <= names.length) return names.join(", ");
+  const more = (total - names.length).toLocaleString("en");
+  return `${total.toLocaleString("en")} (${names.join(", ")}, and ${more} more)`;
 }
 
 /** The `/help` text, one line per command. */
@@ -96,6 +116,7 @@ function seenAlike(event: ServerEvent, self: string | undefined): boolean {
       return event.to === undefined && (event.action === true || event.from !== self);
     case "join":
     case "leave":
+    case "presence":
     case "rename":
     case "notice":
       return true;
@@ -147,6 +168,8 @@ function renderLines(event: ServerEvent, self: string | undefined): string[] {
       return [`[${clock(event.ts)}] -- ${event.nick} joined (${event.via})`];
     case "leave":
       return [`[${clock(event.ts)}] -- ${event.nick} left (${event.reason})`];
+    case "presence":
+      return [`[${clock(event.ts)}] -- ${presenceText(event)}`];
     case "rename":
       return [`[${clock(event.ts)}] -- ${event.from} is now known as ${event.to}`];
     case "members":

@@ -23,6 +23,7 @@ const DEFAULTS = {
   maxClients: 1000,
   allowOrigins: [],
   joinTimeout: 60,
+  presenceLimit: 500,
   logLevel: "info",
 };
 
@@ -58,6 +59,8 @@ Deno.test("parseConfig() reads every flag", () => {
       "5",
       "--log-level",
       "debug",
+      "--presence-limit",
+      "0",
       "--cert",
       "cert.pem",
       "--key=key.pem",
@@ -77,6 +80,7 @@ Deno.test("parseConfig() reads every flag", () => {
         maxClients: 50,
         allowOrigins: ["https://chat.example.com", "http://localhost:3000"],
         joinTimeout: 5,
+        presenceLimit: 0,
         logLevel: "debug",
         tls: { cert: "cert.pem", key: "key.pem" },
       },

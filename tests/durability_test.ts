@@ -43,23 +43,34 @@ class ServerProcess implements AsyncDisposable {
   #at: Listening | undefined;
   #exit: Promise<Exit> | undefined;
 
-  constructor(db: string) {
-    this.#child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-net",
-        "--allow-read",
-        "--allow-write",
-        "--allow-env",
-        "--allow-run",
-        "main.ts",
-        "--port",
-        "0",
-        "--tcp-port",
-        "0",
-        "--db",
-        db,
-      ],
+  /** Waiters for a pattern in the output so far; settled by {@linkcode #readStdout}. */
+  readonly #waiters = new Set<() => void>();
+  #text = "";
+  #ended = false;
+
+  /** With `maxOpenFiles`, the server runs under `ulimit -n` of that many. */
+  constructor(db: string, maxOpenFiles?: number) {
+    const deno = Deno.execPath();
+    const args = [
+      "run",
+      "--allow-net",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      "--allow-run",
+      "main.ts",
+      "--port",
+      "0",
+      "--tcp-port",
+      "0",
+      "--db",
+      db,
+    ];
+    const [command, argv] = maxOpenFiles === undefined
+      ? [deno, args]
+      : ["bash", ["-c", `ulimit -n ${maxOpenFiles} && exec "$0" "$@"`, deno, ...args]];
+    this.#child = new Deno.Command(command, {
+      args: argv,
       cwd: new URL("..", import.meta.url),
       stdin: "null",
       stdout: "piped",
@@ -75,6 +86,20 @@ class ServerProcess implements AsyncDisposable {
   get address(): Listening {
     if (this.#at === undefined) throw new Error("The server has not said where it listens");
     return this.#at;
+  }
+
+  /** Waits until the output so far matches `pattern`; rejects if the output ends first. */
+  output(pattern: RegExp): Promise<void> {
+    const { promise, resolve, reject } = Promise.withResolvers<void>();
+    const check = () => {
+      if (pattern.test(this.#text)) resolve();
+      else if (this.#ended) reject(new Error(`the output ended without ${pattern}: ${this.#text}`));
+      else return;
+      this.#waiters.delete(check);
+    };
+    this.#waiters.add(check);
+    check();
+    return promise;
   }
 
   /** Sends `signal` (unless it has exited) and waits for the exit. Idempotent. */
@@ -112,19 +137,23 @@ class ServerProcess implements AsyncDisposable {
     try {
       for await (const chunk of this.#child.stdout.pipeThrough(new TextDecoderStream())) {
         text += chunk;
+        this.#text = text;
         this.#at ??= addresses(text);
         if (this.#at) ready(this.#at);
+        for (const check of this.#waiters) check();
       }
     } finally {
       ready(undefined);
+      this.#ended = true;
+      for (const check of this.#waiters) check();
     }
     return text;
   }
 }
 
 /** Starts `main.ts` on `db` and waits until it listens. */
-async function startServer(db: string): Promise<ServerProcess> {
-  const server = new ServerProcess(db);
+async function startServer(db: string, maxOpenFiles?: number): Promise<ServerProcess> {
+  const server = new ServerProcess(db, maxOpenFiles);
   const at = await server.listening;
   if (at === undefined) {
     const { status, stderr } = await server.exited();
@@ -250,5 +279,36 @@ Deno.test("main() refuses a --db file another running server holds with one line
     const exit = await holder.stop("SIGTERM");
     assert.equal(exit.status.code, 0, exit.stderr);
     assert.equal(exit.stderr, "");
+  });
+});
+
+Deno.test("main() survives running out of file descriptors, and serves again once there are some", async () => {
+  await withTempDir(async (dir) => {
+    await using server = await startServer(`${dir}/chat.db`, 64);
+    const at = server.address;
+    // Idle connections to the HTTP port until its accept fails for want of a descriptor.
+    const held: Deno.TcpConn[] = [];
+    try {
+      const failed = server.output(/HTTP listener failed/);
+      let stop = false;
+      failed.then(() => stop = true, () => stop = true);
+      while (!stop && held.length < 200) {
+        try {
+          held.push(await Deno.connect({ hostname: at.http.hostname, port: at.http.port }));
+        } catch {
+          break; // refused: the listener is down
+        }
+      }
+      await failed;
+    } finally {
+      for (const conn of held) conn.close();
+    }
+    await server.output(/HTTP listener back/);
+    const health = await fetch(`http://${at.http.hostname}:${at.http.port}/healthz`);
+    assert.equal(health.status, 200);
+    await health.body?.cancel();
+    await using web = await connectWs(at, "after");
+    web.send({ type: "say", text: "still here" });
+    assert.equal((await web.next("message")).text, "still here");
   });
 });

@@ -26,6 +26,15 @@ const EVENTS: readonly ServerEvent[] = [
   { type: "join", ts: 1005, nick: "carol", via: "terminal" },
   { type: "leave", ts: 1006, nick: "carol", via: "web", reason: "quit" },
   { type: "rename", ts: 1007, from: "bob", to: "bobby" },
+  {
+    type: "presence",
+    ts: 1008,
+    joined: [{ nick: "eve", via: "terminal" }],
+    joins: 12,
+    left: ["carol"],
+    leaves: 1,
+    count: 612,
+  },
   { type: "members", members: [{ nick: "alice", via: "web" }] },
   { type: "notice", ts: 1008, text: "Server shutting down." },
   { type: "error", code: "nick_taken", message: "Taken." },
@@ -98,6 +107,12 @@ Deno.test("parseClientMessage() ignores extra fields", () => {
 });
 
 // parseServerFrame
+
+Deno.test("parseServerFrame() refuses a presence summary whose left list is not nicknames", () => {
+  const bad = '{"type":"presence","ts":1,"joined":[],"joins":0,"left":[3],"leaves":1,"count":1}';
+  const parsed = parseServerFrame(bad);
+  assert.equal(parsed.ok, false);
+});
 
 Deno.test("parseServerFrame() round-trips every event type as a single object", () => {
   for (const event of EVENTS) {

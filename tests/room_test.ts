@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   type ChatMessage,
   type ClientMessage,
+  PRESENCE_NAMES,
   type ServerEvent,
   type Via,
   WELCOME_MEMBERS,
@@ -550,4 +551,82 @@ Deno.test("Room.join() lists the first WELCOME_MEMBERS in a big room's welcome, 
   room.handle(late, { type: "who" });
   const [who] = late.take();
   assert.ok(who?.type === "members" && who.members.length === WELCOME_MEMBERS + 23);
+});
+
+Deno.test("Room: past the presence limit, joins and leaves wait for a summary", () => {
+  const room = new Room({ now: () => 5_000, presenceLimit: 2 });
+  const [a, b, c, d] = [
+    new FakeMember(),
+    new FakeMember("terminal"),
+    new FakeMember(),
+    new FakeMember(),
+  ];
+  room.join(a, "alice");
+  room.join(b, "bob");
+  assert.deepEqual(a.ofType("join").map((e) => e.nick), ["bob"]);
+  a.take();
+  b.take();
+  room.join(c, "carol");
+  room.join(d, "dave");
+  room.leave(b, "quit");
+  assert.deepEqual(a.take(), [], "nothing is announced one by one");
+  room.summarize();
+  const summary: ServerEvent = {
+    type: "presence",
+    ts: 5_000,
+    joined: [{ nick: "carol", via: "web" }, { nick: "dave", via: "web" }],
+    joins: 2,
+    left: ["bob"],
+    leaves: 1,
+    count: 3,
+  };
+  assert.deepEqual(a.take(), [summary]);
+  assert.deepEqual(c.ofType("presence"), [summary], "the newcomers see it too");
+  room.summarize();
+  assert.deepEqual(a.take(), [], "a summary with nothing in it is not sent");
+});
+
+Deno.test("Room: a member who comes and goes within one summary is not announced", () => {
+  const room = new Room({ presenceLimit: 1 });
+  const a = new FakeMember();
+  room.join(a, "alice");
+  const b = new FakeMember();
+  room.join(b, "bob");
+  room.leave(b, "quit");
+  room.summarize();
+  assert.deepEqual(a.take().map((e) => e.type), ["welcome"]);
+});
+
+Deno.test("Room: a summary names at most PRESENCE_NAMES, counts all, and shows renames", () => {
+  const room = new Room({ presenceLimit: 1, flood: { burst: 100, perSecond: 100 } });
+  const a = new FakeMember();
+  room.join(a, "alice");
+  const others = Array.from({ length: PRESENCE_NAMES + 5 }, () => new FakeMember());
+  others.forEach((m, i) => room.join(m, `m${i}`));
+  room.rename(others[0]!, "renamed");
+  room.summarize();
+  const [summary] = a.ofType("presence");
+  assert.equal(summary?.joins, PRESENCE_NAMES + 5);
+  assert.equal(summary?.joined.length, PRESENCE_NAMES);
+  assert.equal(summary?.joined[0]?.nick, "renamed");
+  assert.equal(summary?.count, PRESENCE_NAMES + 6);
+});
+
+Deno.test("Room: a live join or leave comes after the summary still owed", () => {
+  const room = new Room({ presenceLimit: 2 });
+  const [a, b, c] = [new FakeMember(), new FakeMember(), new FakeMember()];
+  room.join(a, "alice");
+  room.join(b, "bob");
+  room.join(c, "carol"); // the third: gathered
+  a.take();
+  room.leave(c, "quit"); // came and went: nothing owed
+  room.join(c, "carol");
+  room.leave(b, "quit"); // three were here: gathered
+  room.leave(c, "quit"); // two are left: announced live, after what is owed
+  assert.deepEqual(
+    a.take().map((e) =>
+      e.type === "presence" ? `presence -${e.left}` : `${e.type} ${"nick" in e ? e.nick : ""}`
+    ),
+    ["presence -bob", "leave carol"],
+  );
 });

@@ -142,3 +142,26 @@ Deno.test("memberList() names the first few of a big room and counts the rest", 
   assert.equal(memberList(members.slice(0, 3), 3), "m0 (web), m1 (web), m2 (web)");
   assert.equal(memberList(members, 2), "m0 (web), m1 (web), and 1,232 more (/who lists all)");
 });
+
+Deno.test("renderEvent() shows a presence summary with names, or a count and the first names", () => {
+  const line = only(renderEvent({
+    type: "presence",
+    ts: TS,
+    joined: [{ nick: "alice", via: "web" }, { nick: "bob", via: "terminal" }],
+    joins: 2,
+    left: ["carol"],
+    leaves: 1,
+    count: 612,
+  }, "dave"));
+  assert.match(line, /-- alice \(web\), bob \(terminal\) joined; carol left \(612 here\)$/);
+  const many = only(renderEvent({
+    type: "presence",
+    ts: TS,
+    joined: [{ nick: "alice", via: "web" }],
+    joins: 1957,
+    left: [],
+    leaves: 0,
+    count: 12345,
+  }, "dave"));
+  assert.match(many, /-- 1,957 \(alice \(web\), and 1,956 more\) joined \(12,345 here\)$/);
+});

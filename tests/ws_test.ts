@@ -6,7 +6,15 @@
  */
 
 import assert from "node:assert/strict";
-import { connectTcp, connectWs, joinWs, TcpClient, withServer, WsClient } from "./helpers.ts";
+import {
+  connectTcp,
+  connectWs,
+  joinWs,
+  TcpClient,
+  withServer,
+  withServerUsing,
+  WsClient,
+} from "./helpers.ts";
 
 Deno.test("webSocketEndpoint() answers join with a welcome holding members and history", async () => {
   await withServer(async (server) => {
@@ -331,5 +339,25 @@ Deno.test("webSocketEndpoint() lets a rejoin with the welcome's token take the s
     // The terminal member sees the message and no leave or join before it.
     const lines = await term.readLinesUntil("<alice> back again");
     assert.deepEqual(lines.filter((l) => l.includes("--")), []);
+  });
+});
+
+Deno.test("a room past the presence limit announces joins and leaves in a summary, on both transports", async () => {
+  await withServerUsing({ presenceLimit: 1 }, async (server) => {
+    await using alice = await connectWs(server, "alice");
+    await using bob = await connectTcp(server, "bob");
+    const summary = await alice.next("presence");
+    assert.deepEqual(summary.joined, [{ nick: "bob", via: "terminal" }]);
+    assert.equal(summary.joins, 1);
+    assert.equal(summary.count, 2);
+    assert.match(await bob.readUntil("joined"), /-- bob \(terminal\) joined \(2 here\)$/);
+    await bob.send("/quit");
+    const next = await alice.next("presence");
+    assert.deepEqual({ left: next.left, leaves: next.leaves, count: next.count }, {
+      left: ["bob"],
+      leaves: 1,
+      count: 1,
+    });
+    assert.deepEqual(alice.events.filter((e) => e.type === "join" || e.type === "leave"), []);
   });
 });

@@ -10,25 +10,39 @@ import { type ChatServer, startChat } from "../../server/app.ts";
 import { type Assets, loadAssets } from "../../server/assets.ts";
 import type { HistoryStore } from "../../server/history.ts";
 import { SqliteHistory } from "../../server/store.ts";
-import { connectTcp, httpUrl, UNLIMITED } from "../helpers.ts";
+import { connectTcp, connectWs, httpUrl, type ServerOptions, UNLIMITED } from "../helpers.ts";
 import { type Browser, join, launch, logLines, openPage, say, seen } from "./browser.ts";
 
 // Built inside the first test, not at import: esbuild's helper process must
 // start and end within one test for the resource sanitizer.
 let assets: Assets | undefined;
 
-async function start(port = 0, history?: HistoryStore): Promise<ChatServer> {
+async function start(
+  port = 0,
+  history?: HistoryStore,
+  options: ServerOptions = {},
+): Promise<ChatServer> {
   assets ??= await loadAssets();
   return startChat(
-    { host: "127.0.0.1", port, tcpPort: 0, flood: UNLIMITED, ...(history ? { history } : {}) },
+    {
+      host: "127.0.0.1",
+      port,
+      tcpPort: 0,
+      flood: UNLIMITED,
+      ...(history ? { history } : {}),
+      ...options,
+    },
     assets,
   );
 }
 
 /** Runs `fn` with a browser and a server, closing both after. */
-async function withBrowser(fn: (browser: Browser, server: ChatServer) => Promise<void>) {
+async function withBrowser(
+  fn: (browser: Browser, server: ChatServer) => Promise<void>,
+  options: ServerOptions = {},
+) {
   const browser = await launch();
-  const server = await start();
+  const server = await start(0, undefined, options);
   try {
     await fn(browser, server);
   } finally {
@@ -57,6 +71,32 @@ Deno.test("page: two browser tabs and a terminal chat together", async () => {
     assert.deepEqual(members.sort(), ["carolterminal", "daveweb", "小红web"].sort());
     assert.deepEqual([...a.problems, ...b.problems], []);
   });
+});
+
+Deno.test("page: in a big room, presence summaries keep the member list and count right", async () => {
+  await withBrowser(async (browser, server) => {
+    const { page, problems } = await openPage(browser, httpUrl(server));
+    await join(page, "watcher");
+    await using tom = await connectTcp(server, "tom");
+    await seen(page, "tom (terminal) joined (2 here)");
+    await page.locator("#member-list .member", { hasText: "tom" }).waitFor();
+
+    // More join at once than a summary names: the page fetches the list.
+    const crowd = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => connectWs(server, `c${i}`)),
+    );
+    try {
+      await page.locator("#member-list .member").nth(13).waitFor();
+      await page.locator("#member-count", { hasText: "14" }).waitFor({ state: "attached" });
+      await tom.send("/quit");
+      await seen(page, "tom left (13 here)");
+      await page.locator("#member-list .member", { hasText: "tom" }).waitFor({ state: "detached" });
+      assert.equal(await page.locator("#member-list .member").count(), 13);
+    } finally {
+      await Promise.all(crowd.map((c) => c.close()));
+    }
+    assert.deepEqual(problems, []);
+  }, { presenceLimit: 0 });
 });
 
 Deno.test("page: a private message reaches only its target", async () => {
