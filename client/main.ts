@@ -100,7 +100,7 @@ function handle(event: ServerEvent): void {
       remember(event.nick);
       enterChat();
       setMembers(event.members);
-      // A big room's welcome lists only the first few hundred: fetch the rest.
+      // A big room's welcome lists only the first few: fetch them all.
       wholeListWanted = event.memberCount !== undefined &&
         event.memberCount > event.members.length;
       if (wholeListWanted) fetchMembers();

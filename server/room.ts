@@ -272,7 +272,7 @@ export class Room {
     this.#seats.set(member, seat);
     this.#byKey.set(seat.key, seat);
     this.#memberList = undefined;
-    // A newcomer past the first few hundred changes nothing a welcome lists.
+    // A newcomer past the first few changes nothing a welcome lists.
     if (ghost || this.#seats.size <= WELCOME_MEMBERS) this.#welcomeList = undefined;
     const welcome: ServerEvent = {
       type: "welcome",
