@@ -371,24 +371,30 @@ const WHY_MISSED = `### Why the missed targets are missed
   everything queued for a member between two turns goes out as one frame, serialized once per
   batch, not once per member (\`server/flush.ts\`, \`encodeFrame\`). Closing the rest of the gap
   needs a broadcast primitive in the runtime.
-- **p99 latency at 1,024 members.** A round of flushes costs a call and a write per member, about
-  10–20 ms for 1,024 of them on one core here; a message that arrives while a round is being
-  written waits for the next one, so p99 is about two rounds. It was 4.8 s before batching across
-  turns and 105 ms with a fixed 10 ms wait before each round; flushing in the very next turn
-  halved it again. The bare Deno loop and Node + \`ws\`, which write one frame per message per
-  member, fall seconds behind at this load.
+- **p99 latency at 1,024 members.** A round of flushes costs a call and a write per member; a
+  message that arrives while a round is being written waits for the next one, so p99 is about two
+  rounds. \`perf\` shows the server's time mostly in the kernel's loopback send path (one
+  \`sendto\` per member per round, which also runs the receiver's side of TCP), the rest in Deno's
+  per-send task; our JavaScript is about 2 ms of a round. It was 4.8 s before batching across
+  turns, 105 ms with a fixed 10 ms wait before each round, 42 ms flushing after a 0 ms timer,
+  and 37 ms now that a round runs as an immediate (Deno left 8 ms between scheduling a 0 ms timer
+  and running it; an immediate, 3.5 ms). Bun, whose per-member work is native, is near the target
+  itself. The bare Deno loop and Node + \`ws\`, which write one frame per message per member, fall
+  seconds behind at this load.
 - **Memory per idle member.** The runtime alone costs about 22 KiB per WebSocket here (the bare
-  Deno loop's figure), above the 16 KB target before any chat state. Ours adds the member's seat
-  (nickname, token, flood bucket, the last private messages), its queue, and the garbage of the
-  join itself (the welcome, every other member's join event), which V8 has not given back when
-  RSS is read 2 s later.
+  Deno loop's figure), above the 16 KB target before any chat state. Deno also keeps, for as
+  long as a socket is open, a write buffer as large as the largest frame it was ever sent (2,000
+  sockets each sent one 100 KB frame held 193 MB more RSS for good), so the welcome's size stays
+  with every member: a welcome now lists the first 50 members, not 500 (37.7 → 26.4 KiB per
+  member), and the page asks for the rest. Ours adds the member's seat (nickname, token, flood
+  bucket, the last private messages) and its queue.
 - **20,000 members.** This machine caps a process at 20,000 open files (a hard limit), so no
-  server here can hold 20,000 members: Bun and Node stop just under it. Ours stops earlier
-  because of the bench's time budget, not a failure: every join is announced to every member (the
-  page's member list and the terminals' "joined" lines need it, as on IRC), so filling a room of
-  N costs N²/2 join events, 50 million at 10,000. The peers relay chat only and announce nothing;
-  ngircd, which does announce joins, stops near 2,000. A welcome lists only the first 500
-  members (the page fetches the rest), so a join no longer costs the whole list on top.`;
+  server here can hold 20,000 members: ours, Bun and Node all stop just under it, when an accept
+  fails for want of a descriptor ("connection refused" is ours listening again a second later;
+  the bare Deno loop's process ends there, which ours did too until this run's fix). Joins and
+  leaves are announced one by one up to \`--presence-limit\` (500) members, and in a bigger room
+  once a second in a summary, so filling a room of N no longer costs N²/2 join events (50 million
+  at 10,000). ngircd, which announces every join to the whole channel, stops near 2,000.`;
 
 /** `bench/RESULTS.md`. */
 export function renderMarkdown(results: Results): string {
