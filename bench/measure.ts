@@ -26,6 +26,21 @@ export async function rssKiB(pid: number): Promise<number> {
   return Number(kib);
 }
 
+/**
+ * How many files a process has open and may have open (its soft limit), or
+ * undefined if it has gone: to tell when joins failed for want of a descriptor.
+ */
+export async function openFiles(pid: number): Promise<{ open: number; limit: number } | undefined> {
+  // `ls`, not Deno.readDir: Deno asks for --allow-all to read /proc/PID/fd.
+  const out = await new Deno.Command("ls", { args: ["-1U", `/proc/${pid}/fd`], stderr: "null" })
+    .output();
+  if (!out.success) return undefined;
+  const open = new TextDecoder().decode(out.stdout).split("\n").filter((l) => l !== "").length;
+  const limits = await cat(`/proc/${pid}/limits`).catch(() => "");
+  const limit = Number(/^Max open files\s+(\d+)/m.exec(limits)?.[1]);
+  return Number.isFinite(limit) ? { open, limit } : undefined;
+}
+
 /** CPU time a process has used so far (user + system), in seconds. */
 export async function cpuSeconds(pid: number): Promise<number> {
   const stat = await cat(`/proc/${pid}/stat`);

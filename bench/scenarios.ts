@@ -7,7 +7,7 @@
  * @module
  */
 
-import { CpuMeter, percentile, rssKiB, type Spread, spread } from "./measure.ts";
+import { CpuMeter, openFiles, percentile, rssKiB, type Spread, spread } from "./measure.ts";
 import { GeneratorPool } from "./pool.ts";
 import {
   GENERATOR_CPU,
@@ -427,6 +427,12 @@ export async function ramp(
         progress(`  ${held} members (${elapsed.toFixed(0)} s, server RSS ${mib(rss)} MiB)`);
         if (opened.failed > 0) {
           stoppedBy = `${opened.failed} of the next ${count} failed to join: ${opened.error}`;
+          const files = await openFiles(server.pid);
+          if (files) {
+            stoppedBy += `; the server had ${fmt(files.open)} files open, of ${
+              fmt(files.limit)
+            } it may`;
+          }
           break;
         }
         const budget = held < options.idleAt ? options.idleBudgetSeconds : options.budgetSeconds;
