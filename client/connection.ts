@@ -104,9 +104,14 @@ export class Link {
     return true;
   }
 
-  /** Sends ahead of the queue, bypassing readiness: for `join`. */
-  sendNow(message: ClientMessage): void {
-    if (this.#socket?.readyState === WebSocket.OPEN) this.#socket.send(JSON.stringify(message));
+  /**
+   * Sends ahead of the queue, bypassing readiness (for `join`), or not at all
+   * if the socket is not open. Returns whether it was sent.
+   */
+  sendNow(message: ClientMessage): boolean {
+    if (this.#socket?.readyState !== WebSocket.OPEN) return false;
+    this.#socket.send(JSON.stringify(message));
+    return true;
   }
 
   /** Closes for good: no reconnecting. Queued frames are dropped. */

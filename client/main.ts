@@ -58,11 +58,14 @@ let token: string | undefined;
 /** The highest message id shown: a rejoin asks for everything after it. */
 let lastId: number | undefined;
 let members: readonly MemberInfo[] = [];
-/** True while the whole member list, asked for after a short welcome, is on its way. */
-let wholeListWanted = false;
+/** How many are here: more than `members` lists while the list is short. */
+let here = 0;
+/** `who` requests the page made itself, whose answers are not shown in the log. */
+let silentWho = 0;
 /**
- * A big room's presence summaries name only the first few who came and went:
- * past that, the list is fetched again, at most every {@linkcode REFRESH_MS}.
+ * A big room's welcome and presence summaries name only some members: while
+ * the list is short of the count, it is fetched again, at most every
+ * {@linkcode REFRESH_MS}, and only while it can be seen.
  */
 let refreshTimer: ReturnType<typeof setTimeout> | undefined;
 let listFetchedAt = 0;
@@ -99,11 +102,12 @@ function handle(event: ServerEvent): void {
       token = event.token;
       remember(event.nick);
       enterChat();
-      setMembers(event.members);
-      // A big room's welcome lists only the first few: fetch them all.
-      wholeListWanted = event.memberCount !== undefined &&
-        event.memberCount > event.members.length;
-      if (wholeListWanted) fetchMembers();
+      // A new session: nothing asked on an old one is still coming.
+      silentWho = 0;
+      listFetchedAt = 0;
+      cancelRefresh();
+      // A big room's welcome lists only the first few: the list is fetched.
+      setMembers(event.members, event.memberCount ?? event.members.length);
       if (event.gap) {
         addSystem("Some messages from while you were away are no longer kept.");
         // Count again from what the server has now (it may be a new database).
@@ -121,11 +125,14 @@ function handle(event: ServerEvent): void {
       if (document.hidden) setUnread(unread + 1);
       return;
     case "join":
-      upsertMember({ nick: event.nick, via: event.via });
+      setMembers(
+        [...members.filter((m) => m.nick !== event.nick), { nick: event.nick, via: event.via }],
+        here + 1,
+      );
       addSystem(`${event.nick} joined from ${viaText(event.via)}`, event.ts);
       return;
     case "leave":
-      setMembers(members.filter((m) => m.nick !== event.nick));
+      setMembers(members.filter((m) => m.nick !== event.nick), here - 1);
       addSystem(`${event.nick} left (${event.reason})`, event.ts);
       return;
     case "presence":
@@ -137,15 +144,13 @@ function handle(event: ServerEvent): void {
         nick = event.to;
         remember(event.to);
       }
-      setMembers(members.map((m) => m.nick === event.from ? { ...m, nick: event.to } : m));
+      setMembers(members.map((m) => m.nick === event.from ? { ...m, nick: event.to } : m), here);
       addSystem(`${event.from} is now known as ${event.to}`, event.ts);
       return;
     case "members":
-      clearTimeout(refreshTimer);
-      refreshTimer = undefined;
       setMembers(event.members);
-      if (wholeListWanted) {
-        wholeListWanted = false; // asked for the drawer, not by /who
+      if (silentWho > 0) {
+        silentWho--; // asked for the list, not by /who
       } else {
         addSystem(`${event.members.length} here: ${memberList(event.members)}`);
       }
@@ -302,9 +307,11 @@ ui.newMessages.addEventListener("click", () => {
 
 // --- members -------------------------------------------------------------
 
-function setMembers(list: readonly MemberInfo[]): void {
+/** Shows the list, and how many are here (more than it lists when it is short). */
+function setMembers(list: readonly MemberInfo[], count = list.length): void {
   members = list;
-  ui.memberCount.textContent = String(list.length);
+  here = Math.max(count, list.length);
+  ui.memberCount.textContent = String(here);
   ui.memberList.replaceChildren(
     ...list.map((m) => {
       const item = el("li", "");
@@ -319,36 +326,36 @@ function setMembers(list: readonly MemberInfo[]): void {
       return item;
     }),
   );
+  if (here > list.length) refreshSoon();
+  else cancelRefresh();
 }
 
-/** Asks for the whole list, for the drawer (not shown in the log). */
-function fetchMembers(): void {
-  wholeListWanted = true;
-  listFetchedAt = Date.now();
-  link.send({ type: "who" });
+/** Fetches the whole list once it is due and can be seen. */
+function refreshSoon(): void {
+  if (refreshTimer !== undefined || here <= members.length) return;
+  const wait = Math.max(0, listFetchedAt + REFRESH_MS - Date.now());
+  refreshTimer = setTimeout(() => {
+    refreshTimer = undefined;
+    // Not seen now: asked again when the tab or the drawer is shown.
+    if (document.hidden || !ui.members.checkVisibility()) return;
+    if (link.sendNow({ type: "who" })) {
+      silentWho++;
+      listFetchedAt = Date.now();
+    }
+  }, wait);
 }
 
-/**
- * Updates the list from a summary. One that names fewer than came and went
- * leaves the list short of the count: it is then fetched again.
- */
+function cancelRefresh(): void {
+  clearTimeout(refreshTimer);
+  refreshTimer = undefined;
+}
+
+/** Updates the list from a summary: `left` first, then `joined`. */
 function applyPresence(event: PresenceEvent): void {
   const gone = new Set(event.left);
   const stay = members.filter((m) => !gone.has(m.nick));
   const known = new Set(stay.map((m) => m.nick));
-  setMembers([...stay, ...event.joined.filter((m) => !known.has(m.nick))]);
-  ui.memberCount.textContent = String(event.count);
-  if (event.count !== members.length && refreshTimer === undefined) {
-    const wait = Math.max(0, listFetchedAt + REFRESH_MS - Date.now());
-    refreshTimer = setTimeout(() => {
-      refreshTimer = undefined;
-      fetchMembers();
-    }, wait);
-  }
-}
-
-function upsertMember(member: MemberInfo): void {
-  setMembers([...members.filter((m) => m.nick !== member.nick), member]);
+  setMembers([...stay, ...event.joined.filter((m) => !known.has(m.nick))], event.count);
 }
 
 function startPrivate(to: string): void {
@@ -360,6 +367,7 @@ function startPrivate(to: string): void {
 function toggleMembers(open: boolean): void {
   ui.members.classList.toggle("open", open);
   ui.membersToggle.setAttribute("aria-expanded", String(open));
+  if (open) refreshSoon();
 }
 
 ui.membersToggle.addEventListener("click", () => {
@@ -409,6 +417,8 @@ ui.composer.addEventListener("submit", (e) => {
 function showState(state: LinkState): void {
   clearInterval(statusTimer);
   ui.status.dataset.state = state.kind;
+  // Offline, the list cannot be fetched; the next welcome starts it again.
+  if (state.kind !== "open") cancelRefresh();
   ui.composer.classList.toggle("offline", state.kind !== "open");
   switch (state.kind) {
     case "connecting":
@@ -438,7 +448,9 @@ function setUnread(n: number): void {
 }
 
 document.addEventListener("visibilitychange", () => {
-  if (!document.hidden) setUnread(0);
+  if (document.hidden) return;
+  setUnread(0);
+  refreshSoon();
 });
 
 addEventListener("online", () => link.retryNow());

@@ -52,6 +52,8 @@ export type ChatOptions = Pick<Config, "host" | "port" | "tcpPort"> & {
   flood?: Rate;
   /** Most members for which each join and leave is announced. @default {500} */
   presenceLimit?: number;
+  /** How often a big room's joins and leaves are summarized. @default {PRESENCE_EVERY_MS} */
+  presenceEveryMs?: number;
   /** Open connections allowed. @default {{ perAddress: 20, total: 1000 }} */
   caps?: ConnectionCaps;
   /** Origins besides the server's own whose pages may open `/ws`. */
@@ -77,8 +79,6 @@ export function startChat(config: ChatOptions, assets: Assets = new Map()): Chat
     ...(config.flood ? { flood: config.flood } : {}),
     ...(config.presenceLimit !== undefined ? { presenceLimit: config.presenceLimit } : {}),
   });
-  // Joins and leaves in a room past the presence limit go out once a second.
-  const summaries = setInterval(() => room.summarize(), PRESENCE_EVERY_MS);
   const limits = new ConnectionLimits(config.caps ?? { perAddress: 20, total: 1000 });
   const shared = {
     metrics,
@@ -116,12 +116,14 @@ export function startChat(config: ChatOptions, assets: Assets = new Map()): Chat
   try {
     http = listen(config.port);
   } catch (e) {
-    clearInterval(summaries);
     tcp.close();
     history.close();
     throw e;
   }
   const address = http.addr;
+  // Every server started, the failed ones too: a failed one still serves the
+  // connections it had accepted, so shutdown ends them all.
+  const servers = new Set([http]);
   // Deno's HTTP server stops for good when an accept fails, as it does when
   // the process is out of file descriptors; left alone, that ends the
   // process. Listen again on the same port, once a second until it works.
@@ -135,9 +137,10 @@ export function startChat(config: ChatOptions, assets: Assets = new Map()): Chat
           relisten = undefined;
           if (stopping) return;
           try {
-            http = listen(address.port);
+            const again = listen(address.port);
+            servers.add(again);
             log.warn("HTTP listener back", { port: address.port });
-            watch(http);
+            watch(again);
           } catch (e) {
             log.error("cannot listen again yet", { error: errorText(e) });
             retry();
@@ -148,6 +151,11 @@ export function startChat(config: ChatOptions, assets: Assets = new Map()): Chat
     });
   };
   watch(http);
+  // Joins and leaves in a room past the presence limit go out in a summary.
+  const summaries = setInterval(
+    () => room.summarize(),
+    config.presenceEveryMs ?? PRESENCE_EVERY_MS,
+  );
   ready = true;
   return {
     room,
@@ -162,8 +170,8 @@ export function startChat(config: ChatOptions, assets: Assets = new Map()): Chat
         room.close(reason);
         await Promise.all([tcp.close(CLOSE_GRACE_MS), within(ws.close(), CLOSE_GRACE_MS)]);
         await flushes.settled();
-        // A listener that failed has nothing left to shut down.
-        await http.shutdown().catch(() => {});
+        // A failed server rejects: it still closes what it had.
+        await Promise.all([...servers].map((server) => server.shutdown().catch(() => {})));
         history.close();
       })();
       return stopping;

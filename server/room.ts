@@ -154,23 +154,13 @@ export class Room {
    * leaves or is renamed, so a welcome in a big room does not rebuild it.
    */
   members(): readonly MemberInfo[] {
-    this.#memberList ??= [...this.#seats.values()].map((s) => ({
-      nick: s.nick,
-      via: s.member.via,
-    }));
+    this.#memberList ??= first(this.#seats.values(), Infinity);
     return this.#memberList;
   }
 
   /** The members a welcome lists: see {@linkcode #welcomeList}. */
   #firstMembers(): readonly MemberInfo[] {
-    if (this.#welcomeList === undefined) {
-      const list: MemberInfo[] = [];
-      for (const seat of this.#seats.values()) {
-        if (list.length === WELCOME_MEMBERS) break;
-        list.push({ nick: seat.nick, via: seat.member.via });
-      }
-      this.#welcomeList = list;
-    }
+    this.#welcomeList ??= first(this.#seats.values(), WELCOME_MEMBERS);
     return this.#welcomeList;
   }
 
@@ -271,6 +261,8 @@ export class Room {
     };
     this.#seats.set(member, seat);
     this.#byKey.set(seat.key, seat);
+    // A seat still to be announced as a join is announced under its new owner.
+    if (ghost && this.#joinedSince.delete(ghost)) this.#joinedSince.add(seat);
     this.#memberList = undefined;
     // A newcomer past the first few changes nothing a welcome lists.
     if (ghost || this.#seats.size <= WELCOME_MEMBERS) this.#welcomeList = undefined;
@@ -287,15 +279,13 @@ export class Room {
     if (!this.#seats.has(member)) return false; // its send failed: already gone
     const fields = { nick, via: member.via, address: member.address };
     if (ghost) {
-      // Still to be announced as a join: announce the seat under its new owner.
-      if (this.#joinedSince.delete(ghost)) this.#joinedSince.add(seat);
       this.#log.info("seat taken back", fields);
     } else {
       this.#log.info("join", fields);
       if (this.#seats.size > this.#presenceLimit) {
         this.#joinedSince.add(seat);
       } else {
-        this.summarize();
+        this.summarize(); // a guard: nothing is owed while the room is this small
         this.#publish({ type: "join", ts: this.#now(), nick, via: member.via }, member);
       }
     }
@@ -304,17 +294,14 @@ export class Room {
 
   /**
    * Announces the joins and leaves gathered since the last summary (in a room
-   * past the presence limit), if there were any. The server calls it every
-   * {@linkcode PRESENCE_EVERY_MS}; the room calls it before announcing a join
-   * or leave by itself, so nobody sees them out of order.
+   * past the presence limit), if there were any, to everyone: newcomers see
+   * their own arrival in it too. The server calls it every
+   * {@linkcode PRESENCE_EVERY_MS}; the room calls it before announcing a
+   * leave or a rename by itself, so nobody sees them out of order.
    */
   summarize(): void {
-    if (this.#joinedSince.size === 0 && this.#leaves === 0) return;
-    const joined: MemberInfo[] = [];
-    for (const seat of this.#joinedSince) {
-      if (joined.length === PRESENCE_NAMES) break;
-      joined.push({ nick: seat.nick, via: seat.member.via });
-    }
+    if (this.#closed || (this.#joinedSince.size === 0 && this.#leaves === 0)) return;
+    const joined = first(this.#joinedSince, PRESENCE_NAMES);
     const event: PresenceEvent = {
       type: "presence",
       ts: this.#now(),
@@ -392,6 +379,8 @@ export class Room {
     this.#byKey.set(seat.key, seat);
     this.#memberList = this.#welcomeList = undefined;
     this.#log.info("rename", { from, to: nick });
+    // A leave still owed under either name must come first.
+    this.summarize();
     this.#publish({ type: "rename", ts: this.#now(), from, to: nick });
     return true;
   }
@@ -406,6 +395,8 @@ export class Room {
     const cleaned = checkMessage(because);
     const why = cleaned.ok ? cleaned.value : "quit";
     const live = this.#seats.size <= this.#presenceLimit;
+    // What is owed goes first, counting the leaver still here.
+    if (live) this.summarize();
     this.#seats.delete(member);
     this.#byKey.delete(seat.key);
     this.#memberList = this.#welcomeList = undefined;
@@ -419,7 +410,6 @@ export class Room {
       if (this.#leftSince.length < PRESENCE_NAMES) this.#leftSince.push(seat.nick);
       return;
     }
-    this.summarize();
     this.#publish({
       type: "leave",
       ts: this.#now(),
@@ -459,6 +449,9 @@ export class Room {
     this.#seats.clear();
     this.#byKey.clear();
     this.#memberList = this.#welcomeList = undefined;
+    this.#joinedSince.clear();
+    this.#leftSince = [];
+    this.#leaves = 0;
     for (const observer of this.#observers) observer(notice);
   }
 
@@ -578,4 +571,14 @@ export class Room {
     if (fatal) member.close();
     return false;
   }
+}
+
+/** The first `max` seats as the member list shows them. */
+function first(seats: Iterable<Seat>, max: number): MemberInfo[] {
+  const list: MemberInfo[] = [];
+  for (const seat of seats) {
+    if (list.length >= max) break;
+    list.push({ nick: seat.nick, via: seat.member.via });
+  }
+  return list;
 }

@@ -32,9 +32,19 @@ export const GREETING_NAMES = 30;
  */
 export function memberList(members: readonly MemberInfo[], max = Infinity, unlisted = 0): string {
   const shown = members.length > max ? members.slice(0, max) : members;
-  const names = shown.map((m) => `${m.nick} (${m.via})`).join(", ");
   const rest = members.length - shown.length + unlisted;
-  return rest === 0 ? names : `${names}, and ${rest.toLocaleString("en")} more (/who lists all)`;
+  return andMore(shown.map(nickAndVia), rest, " (/who lists all)");
+}
+
+/** "alice (web)". */
+function nickAndVia(m: MemberInfo): string {
+  return `${m.nick} (${m.via})`;
+}
+
+/** "a, b, c", or "a, b, c, and 1,234 more" and the hint. */
+function andMore(names: readonly string[], more: number, hint = ""): string {
+  const listed = names.join(", ");
+  return more <= 0 ? listed : `${listed}, and ${more.toLocaleString("en")} more${hint}`;
 }
 
 /**
@@ -44,8 +54,7 @@ export function memberList(members: readonly MemberInfo[], max = Infinity, unlis
  */
 export function presenceText(event: PresenceEvent): string {
   const parts: string[] = [];
-  const joined = event.joined.map((m) => `${m.nick} (${m.via})`);
-  if (event.joins > 0) parts.push(`${some(joined, event.joins)} joined`);
+  if (event.joins > 0) parts.push(`${some(event.joined.map(nickAndVia), event.joins)} joined`);
   if (event.leaves > 0) parts.push(`${some(event.left, event.leaves)} left`);
   return `${parts.join("; ")} (${event.count.toLocaleString("en")} here)`;
 }
@@ -53,8 +62,7 @@ export function presenceText(event: PresenceEvent): string {
 /** The names, or how many there were and the first few names. */
 function some(names: readonly string[], total: number): string {
   if (total <= names.length) return names.join(", ");
-  const more = (total - names.length).toLocaleString("en");
-  return `${total.toLocaleString("en")} (${names.join(", ")}, and ${more} more)`;
+  return `${total.toLocaleString("en")} (${andMore(names, total - names.length)})`;
 }
 
 /** The `/help` text, one line per command. */

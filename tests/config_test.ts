@@ -167,6 +167,8 @@ Deno.test("parseConfig() refuses a bad --log-level, --join-timeout, or half a TL
     '--log-level must be one of error, warn, info, debug, not "verbose"',
   );
   assert.match(errorOf(["--join-timeout", "0"]), /^--join-timeout must be a whole number/);
+  assert.match(errorOf(["--presence-limit=-1"]), /^--presence-limit must be a whole number/);
+  assert.match(errorOf(["--presence-limit", "lots"]), /^--presence-limit must be a whole number/);
   assert.equal(errorOf(["--cert", "c.pem"]), "--cert needs --key too");
   assert.equal(errorOf(["--key", "k.pem"]), "--key needs --cert too");
   assert.match(errorOf(["--cert", "", "--key", "k.pem"]), /^--cert must not be empty/);

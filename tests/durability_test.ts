@@ -286,6 +286,7 @@ Deno.test("main() survives running out of file descriptors, and serves again onc
   await withTempDir(async (dir) => {
     await using server = await startServer(`${dir}/chat.db`, 64);
     const at = server.address;
+    await using before = await connectWs(at, "before");
     // Idle connections to the HTTP port until its accept fails for want of a descriptor.
     const held: Deno.TcpConn[] = [];
     try {
@@ -310,5 +311,6 @@ Deno.test("main() survives running out of file descriptors, and serves again onc
     await using web = await connectWs(at, "after");
     web.send({ type: "say", text: "still here" });
     assert.equal((await web.next("message")).text, "still here");
+    assert.equal((await before.next("message")).text, "still here", "an earlier member stayed");
   });
 });

@@ -634,3 +634,35 @@ Deno.test("Room: a live join or leave comes after the summary still owed", () =>
     ["presence -bob", "leave carol"],
   );
 });
+
+Deno.test("Room: a rename comes after the summary of a leave still owed under that name", () => {
+  const room = new Room({ presenceLimit: 1 });
+  const [a, x, y] = [new FakeMember(), new FakeMember(), new FakeMember()];
+  room.join(a, "alice");
+  room.join(x, "x");
+  room.join(y, "y");
+  room.summarize();
+  a.take();
+  room.leave(x, "quit"); // gathered
+  room.rename(y, "x");
+  assert.deepEqual(
+    a.take().map((e) => e.type === "presence" ? `left ${e.left}` : e.type),
+    ["left x", "rename"],
+  );
+});
+
+Deno.test("Room: the summary a live leave sends first still counts the leaver", () => {
+  const room = new Room({ presenceLimit: 2 });
+  const [a, b, c] = [new FakeMember(), new FakeMember(), new FakeMember()];
+  room.join(a, "alice");
+  room.join(b, "bob");
+  room.join(c, "carol");
+  room.summarize();
+  a.take();
+  room.leave(c, "quit"); // three were here: gathered
+  room.leave(b, "quit"); // two: live, after the summary
+  const [summary, leave] = a.take();
+  assert.ok(summary?.type === "presence" && leave?.type === "leave");
+  assert.equal(summary.count, 2, "bob is still here when carol's leave is announced");
+  assert.equal(leave.nick, "bob");
+});

@@ -343,7 +343,7 @@ Deno.test("webSocketEndpoint() lets a rejoin with the welcome's token take the s
 });
 
 Deno.test("a room past the presence limit announces joins and leaves in a summary, on both transports", async () => {
-  await withServerUsing({ presenceLimit: 1 }, async (server) => {
+  await withServerUsing({ presenceLimit: 1, presenceEveryMs: 20 }, async (server) => {
     await using alice = await connectWs(server, "alice");
     await using bob = await connectTcp(server, "bob");
     const summary = await alice.next("presence");
