@@ -177,14 +177,18 @@ const OP_PONG = 0xa;
 const FRAME_BUFFER = 1 << 20;
 
 /**
- * Read buffers start small and grow while reads fill them: thousands of idle
- * members would otherwise each zero and hold a buffer sized for a burst.
+ * Read buffers: members that only sit in the room (the ramp) start small and
+ * grow while reads fill them, since thousands of them would otherwise each
+ * zero and hold a buffer sized for a burst. Members that count start large.
+ * (With 16 KiB reads for every member, the latency scenario now and then
+ * came up a few messages short of 400 at every sampled member, though the
+ * server had handed every one of them to every socket and written it all;
+ * not explained yet, and not seen with large reads in 48 runs.)
  */
-const READ_START = 16 * 1024;
+const READ_IDLE = 16 * 1024;
 const READ_MAX = 256 * 1024;
 const LINE_READ_MAX = 64 * 1024;
 
-/** The buffer for the next read: four times larger if the last read filled `buf`. */
 function nextReadBuffer(
   buf: Uint8Array<ArrayBuffer>,
   n: number,
@@ -224,6 +228,7 @@ function clientFrame(opcode: number, payload: Uint8Array): Uint8Array {
 class WsClient extends Counting {
   readonly kind: "chat-ws" | "relay-ws";
   readonly #conn: Deno.TcpConn;
+  readonly #idle: boolean;
   /** Bytes of an unfinished frame (or of the handshake). */
   #pending = new Uint8Array(0);
   #writing: Promise<unknown> = Promise.resolve();
@@ -232,10 +237,11 @@ class WsClient extends Counting {
   /** Until the member has joined: sees each text frame, decoded ("" when closed). */
   onText: ((text: string) => void) | undefined;
 
-  constructor(kind: "chat-ws" | "relay-ws", name: string, conn: Deno.TcpConn) {
+  constructor(kind: "chat-ws" | "relay-ws", name: string, conn: Deno.TcpConn, idle: boolean) {
     super(name);
     this.kind = kind;
     this.#conn = conn;
+    this.#idle = idle;
   }
 
   /** Sends the upgrade request and starts reading. */
@@ -249,7 +255,7 @@ class WsClient extends Counting {
   }
 
   async #read(): Promise<void> {
-    let buf = new Uint8Array(READ_START);
+    let buf = new Uint8Array(this.#idle ? READ_IDLE : READ_MAX);
     let upgraded = false;
     try {
       for (;;) {
@@ -376,10 +382,10 @@ class WsClient extends Counting {
 }
 
 /** Opens a WebSocket member; resolves once it is in the room. */
-async function openWs(kind: "chat-ws" | "relay-ws", port: number, name: string) {
+async function openWs(kind: "chat-ws" | "relay-ws", port: number, name: string, idle: boolean) {
   const conn = await Deno.connect({ hostname: HOST, port });
   conn.setNoDelay(true);
-  const client = new WsClient(kind, name, conn);
+  const client = new WsClient(kind, name, conn, idle);
   const joined = Promise.withResolvers<void>();
   client.onText = (text) => {
     if (text === "") joined.reject(new Error(`${name}: closed before joining`));
@@ -429,14 +435,13 @@ class LineClient extends Counting {
   }
 
   async #read(): Promise<void> {
-    let buf = new Uint8Array(READ_START);
+    let buf = new Uint8Array(LINE_READ_MAX);
     try {
       for (;;) {
         await this.unpaused();
         const n = await this.#conn.read(buf);
         if (n === null) break;
         this.#chunk(buf.subarray(0, n));
-        buf = nextReadBuffer(buf, n, LINE_READ_MAX);
       }
     } catch (e) {
       if (!isDisconnect(e)) throw e;
@@ -628,6 +633,7 @@ export function openClient(
   endpoints: Endpoints,
   name: string,
   irc: IrcRoom,
+  idle = false,
 ): Promise<BenchClient> {
   const port = (p: number | undefined) => {
     if (p === undefined) throw new TypeError(`no port for ${kind} members`);
@@ -635,9 +641,9 @@ export function openClient(
   };
   switch (kind) {
     case "chat-ws":
-      return openWs(kind, port(endpoints.chatWs), name);
+      return openWs(kind, port(endpoints.chatWs), name, idle);
     case "relay-ws":
-      return openWs(kind, port(endpoints.relayWs), name);
+      return openWs(kind, port(endpoints.relayWs), name, idle);
     case "chat-tcp":
       return openChatTcp(port(endpoints.chatTcp), name);
     case "irc":

@@ -26,6 +26,8 @@ import {
 export interface MemberSpec {
   name: string;
   kind: Kind;
+  /** Only held open (the ramp): reads in small pieces, so thousands take little memory. */
+  idle?: boolean;
 }
 
 /** What the coordinator asks a generator to do. */
@@ -69,7 +71,7 @@ const members: BenchClient[] = [];
 
 /** Opens a member, or fails after {@linkcode JOIN_TIMEOUT_MS}; a late one is closed. */
 function openInTime(spec: MemberSpec, endpoints: Endpoints): Promise<BenchClient> {
-  const opening = openClient(spec.kind, endpoints, spec.name, irc);
+  const opening = openClient(spec.kind, endpoints, spec.name, irc, spec.idle ?? false);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const late = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {

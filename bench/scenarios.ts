@@ -400,9 +400,11 @@ export async function ramp(
           options.target - held,
           options.idleAt - held > 0 ? options.idleAt - held : Infinity,
         );
-        const members = roomOf(target, count, held).map((m) =>
-          m.kind === "chat-tcp" ? { ...m, kind: "chat-ws" as const } : m
-        );
+        const members = roomOf(target, count, held).map((m) => ({
+          ...m,
+          kind: m.kind === "chat-tcp" ? "chat-ws" as const : m.kind,
+          idle: true,
+        }));
         const opened = await pool.open(server.endpoints, members, OPEN_CONCURRENCY);
         held += opened.opened;
         const elapsed = (performance.now() - t0) / 1000;
