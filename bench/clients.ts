@@ -435,7 +435,7 @@ class LineClient extends Counting {
   }
 
   async #read(): Promise<void> {
-    let buf = new Uint8Array(LINE_READ_MAX);
+    const buf = new Uint8Array(LINE_READ_MAX);
     try {
       for (;;) {
         await this.unpaused();
