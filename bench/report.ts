@@ -377,7 +377,7 @@ const WHY_MISSED = `### Why the missed targets are missed
   \`sendto\` per member per round, which also runs the receiver's side of TCP), the rest in Deno's
   per-send task; our JavaScript is about 2 ms of a round. It was 4.8 s before batching across
   turns, 105 ms with a fixed 10 ms wait before each round, 42 ms flushing after a 0 ms timer,
-  and 37 ms now that a round runs as an immediate (Deno left 8 ms between scheduling a 0 ms timer
+  and 37 ms (median of 5 latency-only runs) once a round ran as an immediate (Deno left 8 ms between scheduling a 0 ms timer
   and running it; an immediate, 3.5 ms). Bun, whose per-member work is native, is near the target
   itself. The bare Deno loop and Node + \`ws\`, which write one frame per message per member, fall
   seconds behind at this load.
