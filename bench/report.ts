@@ -11,7 +11,9 @@ import type {
   CapacityResult,
   CpuShares,
   IdleResult,
+  LatencyOptions,
   LatencyResult,
+  RampOptions,
   ThroughputResult,
 } from "./scenarios.ts";
 import { fmt, mib, ms } from "./scenarios.ts";
@@ -26,14 +28,8 @@ export interface Results {
     runs: number;
     generators: number;
     deliveries: number;
-    latency: { members: number; rate: number; seconds: number };
-    ramp: {
-      idleAt: number;
-      target: number;
-      step: number;
-      budgetSeconds: number;
-      idleBudgetSeconds: number;
-    };
+    latency: Pick<LatencyOptions, "members" | "rate" | "seconds">;
+    ramp: Omit<RampOptions, "perGenerator">;
   };
   fanout: ThroughputResult[];
   latency: LatencyResult[];

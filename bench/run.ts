@@ -30,8 +30,10 @@ import {
   type CapacityResult,
   type IdleResult,
   latency,
+  type LatencyOptions,
   type LatencyResult,
   ramp,
+  type RampOptions,
   throughput,
   type ThroughputResult,
 } from "./scenarios.ts";
@@ -50,15 +52,8 @@ interface Plan {
   generators: number;
   /** Deliveries to aim for per burst. */
   deliveries: number;
-  latency: { members: number; rate: number; seconds: number };
-  ramp: {
-    idleAt: number;
-    target: number;
-    step: number;
-    budgetSeconds: number;
-    idleBudgetSeconds: number;
-    perGenerator: number;
-  };
+  latency: Pick<LatencyOptions, "members" | "rate" | "seconds">;
+  ramp: RampOptions;
 }
 
 function plan(args: string[]): Plan {

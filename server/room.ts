@@ -285,7 +285,7 @@ export class Room {
       if (this.#seats.size > this.#presenceLimit) {
         this.#joinedSince.add(seat);
       } else {
-        this.summarize(); // a guard: nothing is owed while the room is this small
+        // Nothing is owed here: the leave that brought the room this low sent it.
         this.#publish({ type: "join", ts: this.#now(), nick, via: member.via }, member);
       }
     }
