@@ -323,6 +323,8 @@ export class Room {
     if (!seat) return this.#refuse(member, "not_joined", "Join first.");
     const text = checkMessage(raw);
     if (!text.ok) return this.#refuse(member, text.code, text.reason);
+    // A newcomer not yet announced is announced before its first words.
+    if (this.#joinedSince.has(seat)) this.summarize();
     if (this.#post(seat.nick, text.value, action)) {
       this.#metrics.received[member.via]++;
       return true;

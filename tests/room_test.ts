@@ -666,3 +666,13 @@ Deno.test("Room: the summary a live leave sends first still counts the leaver", 
   assert.equal(summary.count, 2, "bob is still here when carol's leave is announced");
   assert.equal(leave.nick, "bob");
 });
+
+Deno.test("Room: a newcomer's first message comes after the summary that announces it", () => {
+  const room = new Room({ presenceLimit: 1 });
+  const [a, b] = [new FakeMember(), new FakeMember()];
+  room.join(a, "alice");
+  room.join(b, "bob"); // gathered
+  a.take();
+  room.say(b, "hi all");
+  assert.deepEqual(a.take().map((e) => e.type), ["presence", "message"]);
+});
