@@ -13,7 +13,7 @@ import { loadAssets } from "./server/assets.ts";
 import { parseConfig } from "./server/config.ts";
 import { runConsole } from "./server/console.ts";
 import { createLogger, errorText } from "./server/log.ts";
-import { SqliteHistory, StoreError } from "./server/store.ts";
+import { SqliteHistory, StoreError } from "./server/history/sqlite.ts";
 
 async function main(args: string[]): Promise<void> {
   const parsed = parseConfig(args);

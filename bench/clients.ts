@@ -1,6 +1,6 @@
 /**
  * Lean load-generator clients for the four protocols `bench/` speaks: our
- * WebSocket protocol (JSON, server/protocol.ts), our TCP line protocol, the
+ * WebSocket protocol (JSON, common/protocol.ts), our TCP line protocol, the
  * reference peers' `name: text` WebSocket relay, and IRC.
  *
  * A client counts the chat messages it receives without parsing them in

@@ -365,7 +365,7 @@ const WHY_MISSED = `### Why the missed targets are missed
   member for every flush (\`op_ws_send_text\` and \`op_write\` top a CPU profile once idle time is
   left out). What puts ours 20× ahead of the bare Deno loop is that it makes far fewer of them:
   everything queued for a member between two turns goes out as one frame, serialized once per
-  batch, not once per member (\`server/flush.ts\`, \`encodeFrame\`). Closing the rest of the gap
+  batch, not once per member (\`server/transport/flush.ts\`, \`encodeFrame\`). Closing the rest of the gap
   needs a broadcast primitive in the runtime.
 - **p99 latency at 1,024 members.** A round of flushes costs a call and a write per member; a
   message that arrives while a round is being written waits for the next one, so p99 is about two

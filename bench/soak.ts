@@ -39,7 +39,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { parseServerFrame } from "../server/protocol.ts";
+import { parseServerFrame } from "../common/protocol.ts";
 import { ourServerArgs } from "./servers.ts";
 
 const USAGE = `Usage: deno task soak [flags]

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { type ClientMessage, parseServerFrame, type ServerEvent } from "../server/protocol.ts";
+import { type ClientMessage, parseServerFrame, type ServerEvent } from "../common/protocol.ts";
 
 /** What the page shows about the connection. */
 export type LinkState =

@@ -13,15 +13,15 @@
  * @module
  */
 
-import { COMMANDS, parseCommandLine } from "../server/commands.ts";
+import { COMMANDS, parseCommandLine } from "../common/commands.ts";
 import type {
   ChatMessage,
   ClientMessage,
   MemberInfo,
   PresenceEvent,
   ServerEvent,
-} from "../server/protocol.ts";
-import { clock, memberList, presenceText } from "../server/terminal.ts";
+} from "../common/protocol.ts";
+import { clock, memberList, presenceText } from "../common/wording.ts";
 import { Link, type LinkState } from "./connection.ts";
 import { linkify } from "./format.ts";
 

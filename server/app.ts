@@ -8,16 +8,17 @@
 
 import type { Assets } from "./assets.ts";
 import type { Config } from "./config.ts";
-import { type HistoryStore, MemoryHistory } from "./history.ts";
-import { type ConnectionCaps, ConnectionLimits, type Rate } from "./limits.ts";
+import { type HistoryStore, MemoryHistory } from "./history/history.ts";
+import { type ConnectionCaps, ConnectionLimits } from "./transport/limits.ts";
+import { type Rate } from "./hub/flood.ts";
 import { within } from "./deadline.ts";
-import { flushes } from "./flush.ts";
+import { flushes } from "./transport/flush.ts";
 import { createHandler } from "./http.ts";
 import { errorText, type Logger, SILENT } from "./log.ts";
 import { Metrics } from "./metrics.ts";
-import { PRESENCE_EVERY_MS, Room } from "./room.ts";
-import { serveTcp, type TcpServer } from "./tcp.ts";
-import { type WebSocketEndpoint, webSocketEndpoint } from "./ws.ts";
+import { PRESENCE_EVERY_MS, Room } from "./hub/room.ts";
+import { serveTcp, type TcpServer } from "./transport/terminal/tcp.ts";
+import { type WebSocketEndpoint, webSocketEndpoint } from "./transport/ws.ts";
 
 /** A running chat service. */
 export interface ChatServer {

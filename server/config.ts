@@ -7,7 +7,7 @@
 
 import { parseArgs } from "node:util";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
-import { PRESENCE_LIMIT } from "./room.ts";
+import { PRESENCE_LIMIT } from "./hub/room.ts";
 
 /** Everything the server is told at start. */
 export interface Config {

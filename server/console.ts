@@ -6,9 +6,10 @@
  * @module
  */
 
-import type { Room } from "./room.ts";
-import { memberList, renderEvent } from "./terminal.ts";
-import { LineDecoder, lineTooLong } from "./text.ts";
+import type { Room } from "./hub/room.ts";
+import { memberList } from "../common/wording.ts";
+import { renderEvent } from "./transport/terminal/render.ts";
+import { LineDecoder, lineTooLong } from "./transport/terminal/lines.ts";
 
 /** The console's commands, for its `/help`. */
 export const CONSOLE_HELP: readonly string[] = [

@@ -7,7 +7,7 @@
 import type { Assets } from "./assets.ts";
 import { type Logger, SILENT } from "./log.ts";
 import { Metrics, METRICS_CONTENT_TYPE } from "./metrics.ts";
-import type { WebSocketEndpoint } from "./ws.ts";
+import type { WebSocketEndpoint } from "./transport/ws.ts";
 
 /** What the handler serves. */
 export interface HttpOptions {

@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { ErrorCode, ServerEvent, Via } from "./protocol.ts";
+import type { ErrorCode, ServerEvent, Via } from "../common/protocol.ts";
 
 /** One value of a metric, with its labels. */
 export interface Sample {

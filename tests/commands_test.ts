@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type Command, parseCommandLine } from "../server/commands.ts";
+import { type Command, parseCommandLine } from "../common/commands.ts";
 
 function assertInvalid(line: string, code: "unknown_command" | "bad_command"): string {
   const command = parseCommandLine(line);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { operate } from "../server/console.ts";
-import type { ServerEvent, Via } from "../server/protocol.ts";
-import { type Member, Room, SERVER_NICK } from "../server/room.ts";
+import type { ServerEvent, Via } from "../common/protocol.ts";
+import { type Member, Room, SERVER_NICK } from "../server/hub/room.ts";
 
 /** A member that records what the room sends it. */
 class FakeMember implements Member {

@@ -9,7 +9,7 @@
  */
 
 import assert from "node:assert/strict";
-import type { ChatMessage } from "../server/protocol.ts";
+import type { ChatMessage } from "../common/protocol.ts";
 import { connectTcp, connectWs, joinWs, type Listening, withTempDir, WsClient } from "./helpers.ts";
 
 /** How a server process ended, and everything it wrote. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { FlushScheduler } from "../server/flush.ts";
-import { encodeFrame, type ServerEvent } from "../server/protocol.ts";
+import { FlushScheduler } from "../server/transport/flush.ts";
+import { encodeFrame, type ServerEvent } from "../common/protocol.ts";
 
 Deno.test("FlushScheduler runs what was scheduled in one later round, after this turn", async () => {
   const scheduler = new FlushScheduler();

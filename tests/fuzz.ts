@@ -14,8 +14,9 @@
  * @module
  */
 
-import { FRAME_MAX, LINE_MAX_BYTES } from "../server/text.ts";
-import { DO, DONT, IAC, SB, SE, WILL, WONT } from "../server/telnet.ts";
+import { FRAME_MAX } from "../common/protocol.ts";
+import { LINE_MAX_BYTES } from "../server/transport/terminal/lines.ts";
+import { DO, DONT, IAC, SB, SE, WILL, WONT } from "../server/transport/terminal/telnet.ts";
 
 /** A small, fast, seeded generator (xorshift32). Not for secrets. */
 export class Rng {

@@ -27,9 +27,9 @@
 import assert from "node:assert/strict";
 import v8 from "node:v8";
 import vm from "node:vm";
-import { type ErrorCode, parseServerFrame, type ServerEvent } from "../server/protocol.ts";
-import { SqliteHistory } from "../server/store.ts";
-import { FRAME_MAX } from "../server/text.ts";
+import { type ErrorCode, parseServerFrame, type ServerEvent } from "../common/protocol.ts";
+import { SqliteHistory } from "../server/history/sqlite.ts";
+import { FRAME_MAX } from "../common/protocol.ts";
 import {
   type ChatServer,
   connectTcp,

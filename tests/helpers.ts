@@ -19,7 +19,7 @@
 import assert from "node:assert/strict";
 import type { Assets } from "../server/assets.ts";
 import { type ChatOptions, type ChatServer, startChat } from "../server/app.ts";
-import { parseServerFrame, type ServerEvent, type WelcomeEvent } from "../server/protocol.ts";
+import { parseServerFrame, type ServerEvent, type WelcomeEvent } from "../common/protocol.ts";
 
 export type { ChatServer };
 

@@ -5,10 +5,10 @@ import {
   QUEUE_HARD_BYTES,
   QUEUE_SOFT_BYTES,
   SendQueueWatch,
-  TokenBucket,
-} from "../server/limits.ts";
-import type { ServerEvent } from "../server/protocol.ts";
-import { FLOOD_STRIKES, type Member, Room } from "../server/room.ts";
+} from "../server/transport/limits.ts";
+import { TokenBucket } from "../server/hub/flood.ts";
+import type { ServerEvent } from "../common/protocol.ts";
+import { FLOOD_STRIKES, type Member, Room } from "../server/hub/room.ts";
 import { connectTcp, TcpClient, withServerUsing, WsClient } from "./helpers.ts";
 
 Deno.test("TokenBucket.take() allows a burst, then the sustained rate", () => {

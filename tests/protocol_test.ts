@@ -6,7 +6,7 @@ import {
   parseClientMessage,
   parseServerFrame,
   type ServerEvent,
-} from "../server/protocol.ts";
+} from "../common/protocol.ts";
 
 /** One event of every type, with every optional field somewhere. */
 const EVENTS: readonly ServerEvent[] = [

@@ -8,11 +8,11 @@
  */
 
 import assert from "node:assert/strict";
-import { type HistoryStore, MemoryHistory } from "../server/history.ts";
-import type { ChatMessage, ServerEvent, Via } from "../server/protocol.ts";
+import { type HistoryStore, MemoryHistory } from "../server/history/history.ts";
+import type { ChatMessage, ServerEvent, Via } from "../common/protocol.ts";
 import { createLogger, type Logger } from "../server/log.ts";
-import { type Member, Room } from "../server/room.ts";
-import { SqliteHistory } from "../server/store.ts";
+import { type Member, Room } from "../server/hub/room.ts";
+import { SqliteHistory } from "../server/history/sqlite.ts";
 import {
   assertIncreasing,
   connectTcp,

@@ -6,9 +6,9 @@ import {
   type ServerEvent,
   type Via,
   WELCOME_MEMBERS,
-} from "../server/protocol.ts";
-import { type Member, Room, SERVER_NICK } from "../server/room.ts";
-import { renderEvent } from "../server/terminal.ts";
+} from "../common/protocol.ts";
+import { type Member, Room, SERVER_NICK } from "../server/hub/room.ts";
+import { renderEvent } from "../server/transport/terminal/render.ts";
 
 type EventOf<T extends ServerEvent["type"]> = Extract<ServerEvent, { type: T }>;
 

@@ -8,9 +8,9 @@
 
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { type HistoryStore, MemoryHistory } from "../server/history.ts";
-import type { ChatMessage } from "../server/protocol.ts";
-import { SCHEMA_VERSION, SqliteHistory, StoreError } from "../server/store.ts";
+import { type HistoryStore, MemoryHistory } from "../server/history/history.ts";
+import type { ChatMessage } from "../common/protocol.ts";
+import { SCHEMA_VERSION, SqliteHistory, StoreError } from "../server/history/sqlite.ts";
 import { assertIncreasing, itemAt, withTempDir } from "./helpers.ts";
 
 /** Takes a new id from `store`, appends a message with it and returns the message. */
@@ -67,7 +67,7 @@ function userVersion(path: string): number {
   }
 }
 
-const storeUrl = new URL("../server/store.ts", import.meta.url).href;
+const storeUrl = new URL("../server/history/sqlite.ts", import.meta.url).href;
 
 /**
  * In another process: opens the store at `path`, takes `taken` ids, appends

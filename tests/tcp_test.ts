@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { connectTcp, connectWs, TcpClient, withServer } from "./helpers.ts";
-import { BINARY, DO, DONT, IAC, SB, SE, WILL, WONT } from "../server/telnet.ts";
+import { BINARY, DO, DONT, IAC, SB, SE, WILL, WONT } from "../server/transport/terminal/telnet.ts";
 
 const ECHO = 1;
 const NAWS = 31;

@@ -1,5 +1,14 @@
 import assert from "node:assert/strict";
-import { DO, DONT, IAC, SB, SE, TelnetFilter, WILL, WONT } from "../server/telnet.ts";
+import {
+  DO,
+  DONT,
+  IAC,
+  SB,
+  SE,
+  TelnetFilter,
+  WILL,
+  WONT,
+} from "../server/transport/terminal/telnet.ts";
 
 const ECHO = 1;
 const SUPPRESS_GO_AHEAD = 3;

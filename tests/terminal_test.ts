@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import type { ChatMessage, ServerEvent } from "../server/protocol.ts";
-import { memberList, renderBytes, renderEvent } from "../server/terminal.ts";
+import type { ChatMessage, ServerEvent } from "../common/protocol.ts";
+import { memberList } from "../common/wording.ts";
+import { renderBytes, renderEvent } from "../server/transport/terminal/render.ts";
 
 const TS = Date.UTC(2024, 0, 2, 3, 4, 5);
 

@@ -1,15 +1,7 @@
 import assert from "node:assert/strict";
-import {
-  applyErase,
-  checkMessage,
-  checkNick,
-  LineDecoder,
-  type LineEvent,
-  MESSAGE_MAX,
-  NICK_MAX,
-  nickKey,
-  toOneLine,
-} from "../server/text.ts";
+import { applyErase, LineDecoder, type LineEvent } from "../server/transport/terminal/lines.ts";
+import { checkMessage, MESSAGE_MAX, toOneLine } from "../common/message.ts";
+import { checkNick, NICK_MAX, nickKey } from "../common/nick.ts";
 
 const encoder = new TextEncoder();
 

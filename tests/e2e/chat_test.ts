@@ -8,8 +8,8 @@
 import assert from "node:assert/strict";
 import { type ChatServer, startChat } from "../../server/app.ts";
 import { type Assets, loadAssets } from "../../server/assets.ts";
-import type { HistoryStore } from "../../server/history.ts";
-import { SqliteHistory } from "../../server/store.ts";
+import type { HistoryStore } from "../../server/history/history.ts";
+import { SqliteHistory } from "../../server/history/sqlite.ts";
 import { connectTcp, connectWs, httpUrl, type ServerOptions, UNLIMITED } from "../helpers.ts";
 import { type Browser, join, launch, logLines, openPage, say, seen } from "./browser.ts";
 

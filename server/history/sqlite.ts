@@ -19,7 +19,7 @@
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { Backlog, HistoryStore } from "./history.ts";
-import type { ChatMessage } from "./protocol.ts";
+import type { ChatMessage } from "../../common/protocol.ts";
 
 /** The schema this code writes. */
 export const SCHEMA_VERSION = 1;

@@ -1,32 +1,17 @@
 /**
- * Text rules shared by both transports: what a nickname may be, how long a
- * message or a terminal line may get, which characters never reach a screen,
- * and how a byte stream from a terminal becomes lines.
+ * What a nickname may be, and when two nicknames are the same person
+ * ({@linkcode nickKey}). The page checks a name with the same rules before
+ * it asks, and the server checks it again.
  *
- * Every piece of user text passes through here before it enters the room, so a
- * rule changed here changes for the page, for `nc` and for `telnet` at once.
  * Browser compatible: no Deno APIs.
  *
  * @module
  */
 
+import type { Checked } from "./message.ts";
+
 /** Longest nickname, in code points after NFKC normalization. */
 export const NICK_MAX = 24;
-
-/** Longest chat message, in code points after cleaning. */
-export const MESSAGE_MAX = 2000;
-
-/**
- * Longest terminal input line, in bytes before decoding. Room for a message of
- * {@linkcode MESSAGE_MAX} characters of CJK text (3 bytes each) plus a command.
- */
-export const LINE_MAX_BYTES = 8192;
-
-/**
- * Largest WebSocket text frame accepted, in UTF-16 code units. JSON escapes can
- * make a legal message several times longer than its text.
- */
-export const FRAME_MAX = 32768;
 
 /** Nicknames nobody may take, compared by {@linkcode nickKey}. */
 export const RESERVED_NICKS: ReadonlySet<string> = new Set([
@@ -35,11 +20,6 @@ export const RESERVED_NICKS: ReadonlySet<string> = new Set([
   "admin",
   "operator",
 ]);
-
-/** The outcome of a text rule: the cleaned value, or why it was refused. */
-export type Checked<T extends string> =
-  | { ok: true; value: string }
-  | { ok: false; code: T; reason: string };
 
 /**
  * The identity of a nickname: two nicknames with the same key are the same
@@ -296,185 +276,4 @@ export function checkNick(raw: string): Checked<"nick_invalid"> {
   }
   if (RESERVED_KEYS.has(nickKey(nick))) return refuse(`Nickname "${nick}" is reserved.`);
   return { ok: true, value: nick };
-}
-
-// Terminal escape sequences, 7-bit and 8-bit forms (ECMA-48): CSI, the string
-// commands (OSC, DCS, SOS, PM, APC) up to their terminator or the end of the
-// text, and the short ESC sequences.
-const ESCAPES = new RegExp(
-  [
-    "(?:\\x1b\\[|\\x9b)[0-?]*[ -/]*[@-~]?",
-    "(?:\\x1b[\\]PX^_]|[\\x90\\x98\\x9d\\x9e\\x9f])[\\s\\S]*?(?:\\x07|\\x1b\\\\|\\x9c|$)",
-    "\\x1b[ -/]*[0-~]?",
-  ].join("|"),
-  "g",
-);
-// Whitespace that would break a line or a column on a terminal.
-const BREAKS = /[\t\n\v\f\r\x85\u2028\u2029]/g;
-// Left after the two above: the rest of C0, DEL and C1.
-// deno-lint-ignore no-control-regex -- removing control characters is the point
-const CONTROLS = /[\x00-\x1f\x7f-\x9f]/g;
-// Explicit bidi embeddings, overrides and isolates: they can reorder the rest
-// of a line, including the nickname shown before the text.
-const BIDI = /[\u202A-\u202E\u2066-\u2069]/g;
-
-/**
- * Makes text safe to put on one line of anyone's screen: escape sequences and
- * control characters are removed, line and tab breaks become spaces, bidi
- * embeddings and overrides are removed.
- */
-export function toOneLine(text: string): string {
-  return text.replace(ESCAPES, "").replace(BREAKS, " ").replace(CONTROLS, "").replace(BIDI, "");
-}
-
-/**
- * The first `max` code points of `text` (never half a surrogate pair), with
- * "…" if it was longer: for quoting user text in an error message.
- */
-export function clip(text: string, max: number): string {
-  const chars = [...text.slice(0, max * 2)];
-  return chars.length > max ? `${chars.slice(0, max).join("")}…` : chars.join("");
-}
-
-/**
- * Cleans a chat message with {@linkcode toOneLine} and trims it; refuses it
- * if nothing is left or it is longer than {@linkcode MESSAGE_MAX}.
- */
-export function checkMessage(raw: string): Checked<"text_empty" | "text_too_long"> {
-  // A cheap bound first, so a huge input is not cleaned before being refused.
-  if (raw.length > MESSAGE_MAX * 8) {
-    return tooLong(raw.length);
-  }
-  // A lone surrogate cannot be stored as UTF-8: make it U+FFFD now, so what
-  // is delivered live is what the history replays.
-  const text = toOneLine(raw).trim().toWellFormed();
-  if (text === "") return { ok: false, code: "text_empty", reason: "Message is empty." };
-  const length = codePoints(text);
-  if (length > MESSAGE_MAX) return tooLong(length);
-  return { ok: true, value: text };
-}
-
-function tooLong(length: number): Checked<"text_too_long"> {
-  return {
-    ok: false,
-    code: "text_too_long",
-    reason: `Message is too long (${length} characters, at most ${MESSAGE_MAX}).`,
-  };
-}
-
-function codePoints(text: string): number {
-  let n = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < 0xd800 || c > 0xdbff) n++;
-  }
-  return n;
-}
-
-/** What a terminal user is told when {@linkcode LineDecoder} drops a line. */
-export function lineTooLong(limit: number): string {
-  return `Line too long (more than ${limit} bytes); it was dropped.`;
-}
-
-/** One event from {@linkcode LineDecoder.push}. */
-export type LineEvent =
-  | { type: "line"; text: string }
-  | { type: "too_long"; limit: number };
-
-const CR = 0x0d;
-const LF = 0x0a;
-const NUL = 0x00;
-const BS = 0x08;
-const DEL = 0x7f;
-
-/**
- * Turns a terminal's byte stream into lines of text.
- *
- * A line ends at LF, CR, CRLF or CR NUL (what telnet sends for a bare CR).
- * Lines are assembled as bytes and decoded whole, so a character split across
- * two reads arrives intact; invalid UTF-8 becomes U+FFFD. Backspace and DEL
- * erase the character before them, as a terminal in character mode expects.
- * A line longer than `maxBytes` is reported once and its remainder is skipped
- * without being buffered.
- */
-export class LineDecoder {
-  readonly #max: number;
-  readonly #decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
-  #buf: Uint8Array;
-  #len = 0;
-  #afterCR = false;
-  #skipping = false;
-
-  constructor(maxBytes: number = LINE_MAX_BYTES) {
-    this.#max = maxBytes;
-    this.#buf = new Uint8Array(Math.min(256, maxBytes));
-  }
-
-  /** Feeds bytes; returns the lines (and overflow reports) they complete. */
-  push(chunk: Uint8Array): LineEvent[] {
-    const events: LineEvent[] = [];
-    let start = 0;
-    for (let i = 0; i < chunk.length; i++) {
-      const b = chunk[i]!;
-      if (this.#afterCR) {
-        this.#afterCR = false;
-        if (b === LF || b === NUL) {
-          start = i + 1;
-          continue;
-        }
-      }
-      if (b !== LF && b !== CR) continue;
-      this.#append(chunk, start, i, events);
-      this.#afterCR = b === CR;
-      start = i + 1;
-      if (this.#skipping) this.#skipping = false;
-      else events.push({ type: "line", text: this.#take() });
-    }
-    this.#append(chunk, start, chunk.length, events);
-    return events;
-  }
-
-  /** Ends the stream: returns the unterminated last line, if any. */
-  end(): LineEvent[] {
-    if (this.#skipping || this.#len === 0) return [];
-    return [{ type: "line", text: this.#take() }];
-  }
-
-  #append(chunk: Uint8Array, from: number, to: number, events: LineEvent[]): void {
-    if (this.#skipping || from >= to) return;
-    const n = to - from;
-    if (this.#len + n > this.#max) {
-      this.#len = 0;
-      this.#skipping = true;
-      events.push({ type: "too_long", limit: this.#max });
-      return;
-    }
-    if (this.#len + n > this.#buf.length) {
-      const grown = new Uint8Array(
-        Math.min(this.#max, Math.max(this.#buf.length * 2, this.#len + n)),
-      );
-      grown.set(this.#buf.subarray(0, this.#len));
-      this.#buf = grown;
-    }
-    this.#buf.set(chunk.subarray(from, to), this.#len);
-    this.#len += n;
-  }
-
-  #take(): string {
-    const text = this.#decoder.decode(this.#buf.subarray(0, this.#len));
-    this.#len = 0;
-    return applyErase(text);
-  }
-}
-
-/** Applies backspace and DEL: each removes itself and the code point before it. */
-export function applyErase(text: string): string {
-  if (!text.includes("\b") && !text.includes("\x7f")) return text;
-  const out: string[] = [];
-  for (const c of text) {
-    const code = c.codePointAt(0);
-    if (code === BS || code === DEL) out.pop();
-    else out.push(c);
-  }
-  return out.join("");
 }

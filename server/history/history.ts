@@ -1,7 +1,7 @@
 /**
  * Where the room keeps what was said: the {@linkcode HistoryStore} contract,
  * and {@linkcode MemoryHistory}, the store that keeps it in memory only.
- * `store.ts` keeps it in SQLite instead.
+ * `sqlite.ts` keeps it in SQLite instead.
  *
  * Ids come from the store, not the room, so a store that outlives the process
  * keeps them strictly increasing and never reused across restarts.
@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { ChatMessage } from "./protocol.ts";
+import type { ChatMessage } from "../../common/protocol.ts";
 
 /** Room messages after a given id, and whether some of them are gone. */
 export interface Backlog {

@@ -19,12 +19,13 @@ import {
   type ServerEvent,
   type Via,
   WELCOME_MEMBERS,
-} from "./protocol.ts";
-import { type Backlog, type HistoryStore, MemoryHistory } from "./history.ts";
-import { type Rate, TokenBucket } from "./limits.ts";
-import { errorText, type Logger, SILENT } from "./log.ts";
-import { Metrics } from "./metrics.ts";
-import { checkMessage, checkNick, clip, nickKey } from "./text.ts";
+} from "../../common/protocol.ts";
+import { type Backlog, type HistoryStore, MemoryHistory } from "../history/history.ts";
+import { type Rate, TokenBucket } from "./flood.ts";
+import { errorText, type Logger, SILENT } from "../log.ts";
+import { Metrics } from "../metrics.ts";
+import { checkMessage, clip } from "../../common/message.ts";
+import { checkNick, nickKey } from "../../common/nick.ts";
 
 /** A connection as the room sees it: something that can be sent events and closed. */
 export interface Member {

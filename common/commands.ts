@@ -8,7 +8,7 @@
  */
 
 import type { ClientMessage } from "./protocol.ts";
-import { clip } from "./text.ts";
+import { clip } from "./message.ts";
 
 /** What a typed line asks for. */
 export type Command =

@@ -26,7 +26,13 @@
  * @module
  */
 
-import { clip } from "./text.ts";
+import { clip } from "./message.ts";
+
+/**
+ * Largest WebSocket text frame accepted, in UTF-16 code units. JSON escapes can
+ * make a legal message several times longer than its text.
+ */
+export const FRAME_MAX = 32768;
 
 /** How a member is connected, for display. */
 export type Via = "web" | "terminal";

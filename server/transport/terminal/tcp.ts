@@ -10,17 +10,18 @@
  * @module
  */
 
-import { parseCommandLine } from "./commands.ts";
-import { within } from "./deadline.ts";
-import { flushes } from "./flush.ts";
-import type { ServerEvent } from "./protocol.ts";
-import { type ConnectionLimits, REGISTRATION_MS, SendQueueWatch } from "./limits.ts";
-import { errorText, type Logger, SILENT } from "./log.ts";
-import { Metrics } from "./metrics.ts";
-import type { Member, Room } from "./room.ts";
-import { GREETING_NAMES, helpLines, memberList, renderBytes } from "./terminal.ts";
+import { parseCommandLine } from "../../../common/commands.ts";
+import { within } from "../../deadline.ts";
+import { flushes } from "../flush.ts";
+import type { ServerEvent } from "../../../common/protocol.ts";
+import { type ConnectionLimits, REGISTRATION_MS, SendQueueWatch } from "../limits.ts";
+import { errorText, type Logger, SILENT } from "../../log.ts";
+import { Metrics } from "../../metrics.ts";
+import type { Member, Room } from "../../hub/room.ts";
+import { GREETING_NAMES, helpLines, renderBytes } from "./render.ts";
+import { memberList } from "../../../common/wording.ts";
 import { TelnetFilter } from "./telnet.ts";
-import { LINE_MAX_BYTES, LineDecoder, lineTooLong } from "./text.ts";
+import { LINE_MAX_BYTES, LineDecoder, lineTooLong } from "./lines.ts";
 
 /** Options for {@linkcode serveTcp}. */
 export interface TcpOptions {

@@ -11,17 +11,17 @@
  */
 
 import { flushes } from "./flush.ts";
-import { encodeFrame, parseClientMessage, type ServerEvent } from "./protocol.ts";
+import { encodeFrame, parseClientMessage, type ServerEvent } from "../../common/protocol.ts";
 import {
   type ConnectionLimits,
   QUEUE_SOFT_BYTES,
   REGISTRATION_MS,
   SendQueueWatch,
 } from "./limits.ts";
-import { type Logger, SILENT } from "./log.ts";
-import { Metrics } from "./metrics.ts";
-import type { Member, Room } from "./room.ts";
-import { FRAME_MAX } from "./text.ts";
+import { type Logger, SILENT } from "../log.ts";
+import { Metrics } from "../metrics.ts";
+import type { Member, Room } from "../hub/room.ts";
+import { FRAME_MAX } from "../../common/protocol.ts";
 
 /** Seconds without a pong before Deno closes a silent peer. */
 const IDLE_TIMEOUT_S = 60;

@@ -9,61 +9,13 @@
  * @module
  */
 
-import { COMMANDS } from "./commands.ts";
-import type { ChatMessage, MemberInfo, PresenceEvent, ServerEvent } from "./protocol.ts";
-import { toOneLine } from "./text.ts";
-
-/** `HH:MM` in the server's local time. */
-export function clock(ts: number): string {
-  const d = new Date(ts);
-  return `${pad(d.getHours())}:${pad(d.getMinutes())}`;
-}
-
-function pad(n: number): string {
-  return n < 10 ? `0${n}` : `${n}`;
-}
+import { COMMANDS } from "../../../common/commands.ts";
+import type { ChatMessage, ServerEvent } from "../../../common/protocol.ts";
+import { clock, memberList, presenceText } from "../../../common/wording.ts";
+import { toOneLine } from "../../../common/message.ts";
 
 /** Names a greeting lists before "and N more": a big room is not one screenful. */
 export const GREETING_NAMES = 30;
-
-/**
- * "alice (web), bob (terminal)"; past `max` names, "…, and 9,970 more (/who
- * lists all)", counting `unlisted` members not in `members` as more too.
- */
-export function memberList(members: readonly MemberInfo[], max = Infinity, unlisted = 0): string {
-  const shown = members.length > max ? members.slice(0, max) : members;
-  const rest = members.length - shown.length + unlisted;
-  return andMore(shown.map(nickAndVia), rest, " (/who lists all)");
-}
-
-/** "alice (web)". */
-function nickAndVia(m: MemberInfo): string {
-  return `${m.nick} (${m.via})`;
-}
-
-/** "a, b, c", or "a, b, c, and 1,234 more" and the hint. */
-function andMore(names: readonly string[], more: number, hint = ""): string {
-  const listed = names.join(", ");
-  return more <= 0 ? listed : `${listed}, and ${more.toLocaleString("en")} more${hint}`;
-}
-
-/**
- * A presence summary in words: "alice (web), bob (terminal) joined; carol
- * left (612 here)", or, when more came than it names, "1,957 joined (alice
- * (web), …, and 1,947 more)". For terminals and the page alike.
- */
-export function presenceText(event: PresenceEvent): string {
-  const parts: string[] = [];
-  if (event.joins > 0) parts.push(`${some(event.joined.map(nickAndVia), event.joins)} joined`);
-  if (event.leaves > 0) parts.push(`${some(event.left, event.leaves)} left`);
-  return `${parts.join("; ")} (${event.count.toLocaleString("en")} here)`;
-}
-
-/** The names, or how many there were and the first few names. */
-function some(names: readonly string[], total: number): string {
-  if (total <= names.length) return names.join(", ");
-  return `${total.toLocaleString("en")} (${andMore(names, total - names.length)})`;
-}
 
 /** The `/help` text, one line per command. */
 export function helpLines(): string[] {
