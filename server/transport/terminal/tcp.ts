@@ -21,6 +21,7 @@ import type { Member, Room } from "../../hub/room.ts";
 import { GREETING_NAMES, helpLines, renderBytes } from "./render.ts";
 import { memberList } from "../../../common/wording.ts";
 import { TelnetFilter } from "./telnet.ts";
+import { concatBytes, isDisconnect } from "../io.ts";
 import { LINE_MAX_BYTES, LineDecoder, lineTooLong } from "./lines.ts";
 
 /** Options for {@linkcode serveTcp}. */
@@ -156,15 +157,6 @@ const ACCEPT_RETRY_MS = 100;
  * take to read its last lines before it is cut off. Shutdown allows less.
  */
 const DRAIN_MS = 10_000;
-
-// What a peer going away looks like to read() and write().
-function isDisconnect(e: unknown): boolean {
-  return e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted ||
-    e instanceof Deno.errors.ConnectionReset || e instanceof Deno.errors.BrokenPipe ||
-    e instanceof Deno.errors.ConnectionAborted || e instanceof Deno.errors.NotConnected ||
-    // A TLS handshake or record the peer got wrong (plain `nc` on a TLS port).
-    e instanceof Deno.errors.InvalidData || e instanceof Deno.errors.UnexpectedEof;
-}
 
 /** One `nc`/`telnet` connection, seated in the room once it has a nickname. */
 class TerminalMember implements Member {
@@ -367,7 +359,7 @@ class TerminalMember implements Member {
   async #flush(): Promise<void> {
     try {
       while (this.#out.length > 0 && !this.#closed) {
-        const bytes = concat(this.#out);
+        const bytes = concatBytes(this.#out);
         this.#out = [];
         for (let off = 0; off < bytes.length;) {
           const n = await this.#conn.write(bytes.subarray(off));
@@ -413,15 +405,4 @@ function refuse(conn: Conn, why: string): void {
         // Already closed.
       }
     });
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
 }
