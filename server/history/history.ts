@@ -6,6 +6,11 @@
  * Ids come from the store, not the room, so a store that outlives the process
  * keeps them strictly increasing and never reused across restarts.
  *
+ * {@linkcode BoundedLog} is the one list of recent messages kept in memory
+ * within a bound: {@linkcode MemoryHistory} keeps the room's in one, and each
+ * seat (`hub/seat.ts`) its private messages. It remembers the highest id it
+ * dropped, so that "everything after id N" knows when some of it is gone.
+ *
  * @module
  */
 
@@ -38,16 +43,53 @@ export interface HistoryStore {
   close(): void;
 }
 
-/** Keeps the last `keep` room messages in memory. */
-export class MemoryHistory implements HistoryStore {
+/**
+ * The last `keep` messages, oldest first: adding one past the bound drops the
+ * oldest, and the highest id dropped is remembered to tell a reader of a gap.
+ */
+export class BoundedLog {
   readonly #keep: number;
   readonly #messages: ChatMessage[] = [];
+  /** The highest id dropped to stay within the bound. */
+  #droppedTo = 0;
+
+  constructor(keep: number) {
+    this.#keep = keep;
+  }
+
+  /** Adds a message, which must have a higher id than every one before. */
+  push(message: ChatMessage): void {
+    this.#messages.push(message);
+    if (this.#messages.length > this.#keep) {
+      this.#droppedTo = this.#messages.shift()?.id ?? this.#droppedTo;
+    }
+  }
+
+  /** The last `count` messages, oldest first. */
+  recent(count: number): ChatMessage[] {
+    return count > 0 ? this.#messages.slice(-count) : [];
+  }
+
+  /**
+   * Messages with an id above `after`, the last `limit` of them; `gap` if
+   * some after it were dropped, or are past the limit.
+   */
+  after(after: number, limit = Infinity): Backlog {
+    const newer = this.#messages.filter((m) => m.id > after);
+    return {
+      messages: limit > 0 ? newer.slice(-limit) : [],
+      gap: this.#droppedTo > after || newer.length > limit,
+    };
+  }
+}
+
+/** Keeps the last `keep` room messages in memory. */
+export class MemoryHistory implements HistoryStore {
+  readonly #messages: BoundedLog;
   #lastId = 0;
-  /** The highest id removed by retention. */
-  #trimmedTo = 0;
 
   constructor(keep = 10_000) {
-    this.#keep = keep;
+    this.#messages = new BoundedLog(keep);
   }
 
   nextId(): number {
@@ -60,21 +102,14 @@ export class MemoryHistory implements HistoryStore {
 
   append(message: ChatMessage): void {
     this.#messages.push(message);
-    if (this.#messages.length > this.#keep) {
-      this.#trimmedTo = this.#messages.shift()?.id ?? this.#trimmedTo;
-    }
   }
 
   recent(count: number): ChatMessage[] {
-    return count > 0 ? this.#messages.slice(-count) : [];
+    return this.#messages.recent(count);
   }
 
   after(after: number, limit: number): Backlog {
-    const newer = this.#messages.filter((m) => m.id > after);
-    return {
-      messages: limit > 0 ? newer.slice(-limit) : [],
-      gap: this.#trimmedTo > after || newer.length > limit,
-    };
+    return this.#messages.after(after, limit);
   }
 
   close(): void {}
