@@ -284,7 +284,7 @@ function errorLog(): { log: Logger; printed: string[] } {
   return { log: createLogger({ level: "error", write: (line) => printed.push(line) }), printed };
 }
 
-Deno.test("Room.say() refuses with storage_failed and delivers nothing when the store cannot append", () => {
+Deno.test("Room.handle() refuses say with storage_failed and delivers nothing when the store cannot append", () => {
   const history = new FailingHistory();
   const { log, printed } = errorLog();
   const room = new Room({ history, log });
@@ -298,7 +298,7 @@ Deno.test("Room.say() refuses with storage_failed and delivers nothing when the 
   room.watch((e) => observed.push(e));
 
   history.failing = true;
-  assert.equal(room.say(alice, "lost"), false);
+  assert.equal(room.handle(alice, { type: "say", text: "lost" }), false);
   assert.equal(room.handle(alice, { type: "me", text: "lost too" }), false);
   assert.equal(room.announce("lost as well"), false);
   assert.equal(printed.length, 3, JSON.stringify(printed));
@@ -313,7 +313,7 @@ Deno.test("Room.say() refuses with storage_failed and delivers nothing when the 
   assert.deepEqual(history.recent(10), []);
 
   history.failing = false;
-  assert.equal(room.say(alice, "kept"), true);
+  assert.equal(room.handle(alice, { type: "say", text: "kept" }), true);
   const [delivered] = bob.take();
   assert.ok(delivered?.type === "message" && delivered.text === "kept");
   assert.deepEqual(history.recent(10), [delivered]);
@@ -366,8 +366,8 @@ Deno.test("Room.join() treats a since above every id issued as unknown: recent h
   const room = new Room({ history: new MemoryHistory() });
   const alice = new FakeMember();
   room.join(alice, "alice");
-  room.say(alice, "one");
-  room.say(alice, "two");
+  room.handle(alice, { type: "say", text: "one" });
+  room.handle(alice, { type: "say", text: "two" });
   const bob = new FakeMember();
   assert.equal(room.join(bob, "bob", undefined, 999), true);
   const [welcome] = bob.take();
@@ -377,14 +377,14 @@ Deno.test("Room.join() treats a since above every id issued as unknown: recent h
 });
 
 Deno.test("Room.join() reports a gap when more private messages were missed than a seat keeps", () => {
-  const room = new Room({ history: new MemoryHistory() });
+  const room = new Room({ history: new MemoryHistory(), flood: { burst: 1000, perSecond: 1000 } });
   const alice = new FakeMember();
   const bob = new FakeMember();
   room.join(alice, "alice");
   room.join(bob, "bob");
   const [welcome] = alice.take();
   assert.ok(welcome?.type === "welcome");
-  for (let i = 0; i < 150; i++) room.whisper(bob, "alice", `p${i}`);
+  for (let i = 0; i < 150; i++) room.handle(bob, { type: "msg", to: "alice", text: `p${i}` });
   const again = new FakeMember();
   assert.equal(room.join(again, "alice", welcome.token, 0), true);
   const [rejoined] = again.take();

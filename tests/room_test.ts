@@ -191,13 +191,13 @@ Deno.test("Room.handle() answers who with the member list", () => {
   ]);
 });
 
-Deno.test("Room.say() reaches every member, the sender included, with increasing ids", () => {
+Deno.test("Room.handle() delivers say to every member, the sender included, with increasing ids", () => {
   const { room, clock } = setup();
   const alice = join(room, "alice");
   const bob = join(room, "bob");
   alice.take();
   clock.time = 5_000;
-  assert.equal(room.say(alice, "hello"), true);
+  assert.equal(room.handle(alice, { type: "say", text: "hello" }), true);
   clock.time = 6_000;
   assert.equal(room.handle(bob, { type: "say", text: "hi 世界" }), true);
   const expected: ChatMessage[] = [
@@ -208,19 +208,19 @@ Deno.test("Room.say() reaches every member, the sender included, with increasing
   assert.deepEqual(bob.take(), expected);
 });
 
-Deno.test("Room.say() cleans the text before delivering it", () => {
+Deno.test("Room.handle() cleans the text of say before delivering it", () => {
   const { room } = setup();
   const alice = join(room, "alice");
-  room.say(alice, "  \x1b[31mred\x1b[0m\r\nline ");
+  room.handle(alice, { type: "say", text: "  \x1b[31mred\x1b[0m\r\nline " });
   assert.equal(alice.ofType("message")[0]?.text, "red  line");
 });
 
-Deno.test("Room.say() refuses an empty message to the sender only", () => {
+Deno.test("Room.handle() refuses an empty say to the sender only", () => {
   const { room } = setup();
   const alice = join(room, "alice");
   const bob = join(room, "bob");
   alice.take();
-  assert.equal(room.say(alice, "   "), false);
+  assert.equal(room.handle(alice, { type: "say", text: "   " }), false);
   assertError(alice, "text_empty");
   assert.deepEqual(bob.events, []);
 });
@@ -238,7 +238,7 @@ Deno.test("Room.handle() delivers me as an action", () => {
 Deno.test("Room.join() shows newcomers at most historyLimit messages, oldest first", () => {
   const { room } = setup(3);
   const alice = join(room, "alice");
-  for (const text of ["m1", "m2", "m3", "m4", "m5"]) room.say(alice, text);
+  for (const text of ["m1", "m2", "m3", "m4", "m5"]) room.handle(alice, { type: "say", text });
   const carol = new FakeMember();
   room.join(carol, "carol");
   const [welcome] = carol.ofType("welcome");
@@ -247,7 +247,7 @@ Deno.test("Room.join() shows newcomers at most historyLimit messages, oldest fir
   assert.deepEqual(welcome.history.map((m) => m.id), [3, 4, 5]);
 });
 
-Deno.test("Room.whisper() reaches only the recipient and the sender", () => {
+Deno.test("Room.handle() delivers msg only to the recipient and the sender", () => {
   const { room, clock } = setup();
   const alice = join(room, "alice");
   const bob = join(room, "bob");
@@ -263,23 +263,23 @@ Deno.test("Room.whisper() reaches only the recipient and the sender", () => {
   assert.deepEqual(alice.take(), expected);
   assert.deepEqual(carol.events, []);
 
-  assert.equal(room.whisper(bob, "alice", "back"), true);
+  assert.equal(room.handle(bob, { type: "msg", to: "alice", text: "back" }), true);
   assert.equal(alice.ofType("message")[0]?.text, "back");
   assert.equal(bob.ofType("message")[0]?.to, "alice");
   assert.deepEqual(carol.events, []);
 });
 
-Deno.test("Room.whisper() keeps private messages out of history", () => {
+Deno.test("Room.handle() keeps msg out of history", () => {
   const { room } = setup();
   const alice = join(room, "alice");
   join(room, "bob");
-  room.whisper(alice, "bob", "secret");
+  room.handle(alice, { type: "msg", to: "bob", text: "secret" });
   const dave = new FakeMember();
   room.join(dave, "dave");
   assert.deepEqual(dave.ofType("welcome")[0]?.history, []);
 });
 
-Deno.test("Room.whisper() refuses an unknown recipient with no_such_nick", () => {
+Deno.test("Room.handle() refuses msg to an unknown recipient with no_such_nick", () => {
   const { room } = setup();
   const alice = join(room, "alice");
   const bob = join(room, "bob");
@@ -289,7 +289,7 @@ Deno.test("Room.whisper() refuses an unknown recipient with no_such_nick", () =>
   assert.deepEqual(bob.events, []);
 });
 
-Deno.test("Room.rename() tells everyone and frees the old nickname", () => {
+Deno.test("Room.handle() renames on nick, tells everyone and frees the old nickname", () => {
   const { room, clock } = setup();
   const alice = join(room, "alice");
   const bob = join(room, "bob");
@@ -308,12 +308,12 @@ Deno.test("Room.rename() tells everyone and frees the old nickname", () => {
   assertError(other, "nick_taken");
 });
 
-Deno.test("Room.rename() allows a case variant of one's own nickname", () => {
+Deno.test("Room.handle() allows nick to a case variant of one's own nickname", () => {
   const { room } = setup();
   const alice = join(room, "alice");
   const bob = join(room, "bob");
   alice.take();
-  assert.equal(room.rename(alice, "Alice"), true);
+  assert.equal(room.handle(alice, { type: "nick", nick: "Alice" }), true);
   assert.deepEqual(bob.ofType("rename").map((e) => [e.from, e.to]), [["alice", "Alice"]]);
   assert.equal(room.nickOf(alice), "Alice");
   assert.deepEqual(room.members().map((m) => m.nick), ["Alice", "bob"]);
@@ -322,12 +322,12 @@ Deno.test("Room.rename() allows a case variant of one's own nickname", () => {
   assertError(other, "nick_taken");
 });
 
-Deno.test("Room.rename() refuses a nickname held by someone else", () => {
+Deno.test("Room.handle() refuses nick to a nickname held by someone else", () => {
   const { room } = setup();
   const alice = join(room, "alice");
   const bob = join(room, "bob");
   alice.take();
-  assert.equal(room.rename(alice, "BOB"), false);
+  assert.equal(room.handle(alice, { type: "nick", nick: "BOB" }), false);
   assertError(alice, "nick_taken");
   assert.deepEqual(bob.events, []);
   assert.equal(room.nickOf(alice), "alice");
@@ -407,14 +407,14 @@ Deno.test("Room.close() tells everyone, closes them and refuses later joins", ()
   assert.equal(alice.closed, 1);
 });
 
-Deno.test("Room.say() drops a member whose send() throws and still reaches the others", () => {
+Deno.test("Room.handle() drops a member whose send() throws and still delivers say to the others", () => {
   const { room } = setup();
   const alice = join(room, "alice");
   const bob = seat(room, "bob", new BrokenMember());
   const carol = join(room, "carol");
   alice.take();
   bob.broken = true;
-  assert.equal(room.say(alice, "hello"), true);
+  assert.equal(room.handle(alice, { type: "say", text: "hello" }), true);
   for (const member of [alice, carol]) {
     assert.deepEqual(member.ofType("message").map((m) => m.text), ["hello"]);
     assert.deepEqual(member.ofType("leave").map((e) => [e.nick, e.reason]), [[
@@ -433,17 +433,17 @@ Deno.test("Room.watch() observers see public events but not private messages", (
   const unwatch = room.watch((event) => seen.push(event));
   const alice = join(room, "alice");
   const bob = join(room, "bob");
-  room.say(alice, "public");
-  room.whisper(alice, "bob", "private");
-  room.say(alice, "");
-  room.rename(bob, "bobby");
+  room.handle(alice, { type: "say", text: "public" });
+  room.handle(alice, { type: "msg", to: "bob", text: "private" });
+  room.handle(alice, { type: "say", text: "" });
+  room.handle(bob, { type: "nick", nick: "bobby" });
   room.leave(bob, "quit");
   assert.deepEqual(seen.map((e) => e.type), ["join", "join", "message", "rename", "leave"]);
   const messages = seen.filter((e): e is ChatMessage => e.type === "message");
   assert.deepEqual(messages.map((m) => m.text), ["public"]);
 
   unwatch();
-  room.say(alice, "after");
+  room.handle(alice, { type: "say", text: "after" });
   assert.equal(seen.length, 5);
 });
 
@@ -464,7 +464,7 @@ Deno.test("Room.announce() posts as server to everyone", () => {
   assert.deepEqual(alice.events, []);
 });
 
-Deno.test("Room.join() and Room.rename() refuse the server's nickname", () => {
+Deno.test("Room.join() and Room.handle() with nick refuse the server's nickname", () => {
   const { room } = setup();
   for (const nick of ["server", "Server", "ＳＥＲＶＥＲ"]) {
     const impostor = new FakeMember();
@@ -472,7 +472,7 @@ Deno.test("Room.join() and Room.rename() refuse the server's nickname", () => {
     assertError(impostor, "nick_invalid");
   }
   const alice = join(room, "alice");
-  assert.equal(room.rename(alice, "SERVER"), false);
+  assert.equal(room.handle(alice, { type: "nick", nick: "SERVER" }), false);
   assertError(alice, "nick_invalid");
   assert.equal(room.nickOf(alice), "alice");
 });
@@ -607,7 +607,7 @@ Deno.test("Room: a summary names at most PRESENCE_NAMES, counts all, and shows r
   room.join(a, "alice");
   const others = Array.from({ length: PRESENCE_NAMES + 5 }, () => new FakeMember());
   others.forEach((m, i) => room.join(m, `m${i}`));
-  room.rename(others[0]!, "renamed");
+  room.handle(others[0]!, { type: "nick", nick: "renamed" });
   room.summarize();
   const [summary] = a.ofType("presence");
   assert.equal(summary?.joins, PRESENCE_NAMES + 5);
@@ -644,7 +644,7 @@ Deno.test("Room: a rename comes after the summary of a leave still owed under th
   room.summarize();
   a.take();
   room.leave(x, "quit"); // gathered
-  room.rename(y, "x");
+  room.handle(y, { type: "nick", nick: "x" });
   assert.deepEqual(
     a.take().map((e) => e.type === "presence" ? `left ${e.left}` : e.type),
     ["left x", "rename"],
@@ -673,6 +673,45 @@ Deno.test("Room: a newcomer's first message comes after the summary that announc
   room.join(a, "alice");
   room.join(b, "bob"); // gathered
   a.take();
-  room.say(b, "hi all");
+  room.handle(b, { type: "say", text: "hi all" });
   assert.deepEqual(a.take().map((e) => e.type), ["presence", "message"]);
+});
+
+Deno.test("Room: a seat taken back before its join is summarized is summarized under its new connection", () => {
+  const room = new Room({ presenceLimit: 1, now: () => 5_000 });
+  const [a, b] = [new FakeMember(), new FakeMember("web")];
+  room.join(a, "alice");
+  room.join(b, "bob"); // gathered
+  const [welcome] = b.take();
+  assert.ok(welcome?.type === "welcome");
+  a.take();
+  const again = new FakeMember("terminal");
+  assert.equal(room.join(again, "bob", welcome.token), true);
+  assert.deepEqual(a.take(), [], "a take-back is not announced");
+  room.leave(b, "connection lost");
+  room.summarize();
+  assert.deepEqual(a.take(), [{
+    type: "presence",
+    ts: 5_000,
+    joined: [{ nick: "bob", via: "terminal" }],
+    joins: 1,
+    left: [],
+    leaves: 0,
+    count: 2,
+  }]);
+});
+
+Deno.test("Room.close() tells nobody that the members it closes left", () => {
+  const room = new Room({ now: () => 5_000 });
+  const seen: ServerEvent[] = [];
+  room.watch((e) => seen.push(e));
+  const members = ["alice", "bob", "carol"].map((nick) => join(room, nick));
+  members.forEach((member) => member.take());
+  seen.length = 0;
+  room.close("Server shutting down.");
+  for (const member of members) {
+    assert.deepEqual(member.take().map((e) => e.type), ["notice"]);
+  }
+  assert.deepEqual(seen.map((e) => e.type), ["notice"]);
+  assert.equal(room.size, 0);
 });

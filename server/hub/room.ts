@@ -1,10 +1,13 @@
 /**
- * The chat room: who is in it, under which nickname, what was said, and who
- * gets to see it. Pure logic: no sockets, no Deno APIs, no clock of its own.
+ * The chat room: who may do what, what was said, and who sees what in which
+ * order. Pure logic: no sockets, no Deno APIs, no clock of its own.
  *
  * Transports wrap each connection in a {@linkcode Member} and call the room;
  * the room answers by sending {@linkcode ServerEvent}s to members, refusals
- * included, so every rule about who sees what lives here once.
+ * included, so every rule about who sees what lives here once. What is not
+ * about the room is kept apart: a member's seat (nickname, token, private
+ * messages, flood bucket) in `seat.ts`, who is seated and the member lists in
+ * `roster.ts`, the joins and leaves gathered for a summary in `presence.ts`.
  *
  * @module
  */
@@ -14,10 +17,7 @@ import {
   type ClientMessage,
   type ErrorCode,
   type MemberInfo,
-  PRESENCE_NAMES,
-  type PresenceEvent,
   type ServerEvent,
-  type Via,
   WELCOME_MEMBERS,
 } from "../../common/protocol.ts";
 import { type Backlog, type HistoryStore, MemoryHistory } from "../history/history.ts";
@@ -25,19 +25,12 @@ import { type Rate, TokenBucket } from "./flood.ts";
 import { errorText, type Logger, SILENT } from "../log.ts";
 import { Metrics } from "../metrics.ts";
 import { checkMessage, clip } from "../../common/message.ts";
-import { checkNick, nickKey } from "../../common/nick.ts";
+import { PresenceBatch } from "./presence.ts";
+import { Roster } from "./roster.ts";
+import { type Member, Seat } from "./seat.ts";
 
-/** A connection as the room sees it: something that can be sent events and closed. */
-export interface Member {
-  /** How the member is connected, shown to others. */
-  readonly via: Via;
-  /** Where it connects from, for the log. */
-  readonly address?: string;
-  /** Delivers an event. Must not throw and must not block. */
-  send(event: ServerEvent): void;
-  /** Ends the connection after what was sent. Idempotent. */
-  close(): void;
-}
+/** The connection contract transports implement; it lives with the seat that holds one. */
+export type { Member };
 
 /** Options for {@linkcode Room}. */
 export interface RoomOptions {
@@ -85,53 +78,25 @@ export const SERVER_NICK = "server";
 export const REPLAY_MAX = 1000;
 /** Messages a `history` request without a count is sent. */
 const HISTORY_DEFAULT = 50;
-/** Private messages kept per seat (in memory only) for a rejoin to replay. */
-const PRIVATE_KEEP = 100;
-
-interface Seat {
-  member: Member;
-  nick: string;
-  key: string;
-  /** Given only to this member (in `welcome`): proof that a rejoin is theirs. */
-  token: string;
-  /** Recent private messages to or from this seat, for a rejoin with `since`. */
-  privates: ChatMessage[];
-  /** The highest id among private messages dropped from `privates`. */
-  privatesDroppedTo: number;
-  /** Flood control for what the member sends. */
-  bucket: TokenBucket;
-  /** Refusals for flooding since the last accepted action. */
-  strikes: number;
-}
+/** The refusals when the history store fails, to write or to read. */
+const NOT_STORED = "Not sent: the server could not store it.";
+const UNREADABLE = "Cannot read the history; try again.";
 
 /** Called with every event everyone in the room can see. */
 export type RoomObserver = (event: ServerEvent) => void;
 
 /** One chat room. */
 export class Room {
-  readonly #seats = new Map<Member, Seat>();
-  readonly #byKey = new Map<string, Seat>();
+  readonly #roster = new Roster();
+  readonly #presence: PresenceBatch;
+  readonly #observers = new Set<RoomObserver>();
   readonly #history: HistoryStore;
   readonly #historyLimit: number;
   readonly #now: () => number;
   readonly #newToken: () => string;
   readonly #flood: Rate;
-  readonly #observers = new Set<RoomObserver>();
   readonly #metrics: Metrics;
   readonly #log: Logger;
-  /** What {@linkcode members} returns; undefined when it must be built again. */
-  #memberList: readonly MemberInfo[] | undefined;
-  /**
-   * The first {@linkcode WELCOME_MEMBERS} of them, for a welcome. Kept while
-   * newcomers join past them, so a join into a big room costs no whole list.
-   */
-  #welcomeList: readonly MemberInfo[] | undefined;
-  readonly #presenceLimit: number;
-  /** Seats that joined since the last summary, in a room past the presence limit. */
-  readonly #joinedSince = new Set<Seat>();
-  /** The first few who left since the last summary, and how many did. */
-  #leftSince: string[] = [];
-  #leaves = 0;
   #closed = false;
 
   constructor(options: RoomOptions = {}) {
@@ -142,12 +107,12 @@ export class Room {
     this.#flood = options.flood ?? { burst: 10, perSecond: 2 };
     this.#metrics = options.metrics ?? new Metrics();
     this.#log = options.log ?? SILENT;
-    this.#presenceLimit = options.presenceLimit ?? PRESENCE_LIMIT;
+    this.#presence = new PresenceBatch(options.presenceLimit ?? PRESENCE_LIMIT);
   }
 
   /** Number of members who have joined. */
   get size(): number {
-    return this.#seats.size;
+    return this.#roster.size;
   }
 
   /**
@@ -155,19 +120,12 @@ export class Room {
    * leaves or is renamed, so a welcome in a big room does not rebuild it.
    */
   members(): readonly MemberInfo[] {
-    this.#memberList ??= first(this.#seats.values(), Infinity);
-    return this.#memberList;
-  }
-
-  /** The members a welcome lists: see {@linkcode #welcomeList}. */
-  #firstMembers(): readonly MemberInfo[] {
-    this.#welcomeList ??= first(this.#seats.values(), WELCOME_MEMBERS);
-    return this.#welcomeList;
+    return this.#roster.members();
   }
 
   /** The nickname of a member, or undefined before it has joined. */
   nickOf(member: Member): string | undefined {
-    return this.#seats.get(member)?.nick;
+    return this.#roster.seatOf(member)?.nick;
   }
 
   /** Registers an observer of public events; returns a function that removes it. */
@@ -184,38 +142,25 @@ export class Room {
     if (message.type === "join") {
       return this.join(member, message.nick, message.token, message.since);
     }
-    const seat = this.#seats.get(member);
+    const seat = this.#roster.seatOf(member);
     if (!seat) {
       return this.#refuse(member, "not_joined", 'Join first: send {"type":"join","nick":"..."}.');
     }
     if (message.type !== "who" && message.type !== "history" && !this.#allow(seat)) return false;
     switch (message.type) {
       case "say":
-        return this.say(member, message.text);
+        return this.#say(seat, message.text);
       case "me":
-        return this.say(member, message.text, true);
+        return this.#say(seat, message.text, true);
       case "msg":
-        return this.whisper(member, message.to, message.text);
+        return this.#whisper(seat, message.to, message.text);
       case "nick":
-        return this.rename(member, message.nick);
+        return this.#rename(seat, message.nick);
       case "who":
         this.#deliver(member, { type: "members", members: this.members() });
         return true;
-      case "history": {
-        const count = Math.min(
-          REPLAY_MAX,
-          Math.max(1, Math.floor(message.count ?? HISTORY_DEFAULT)),
-        );
-        let messages;
-        try {
-          messages = this.#history.recent(count);
-        } catch (e) {
-          this.#log.error("cannot read the history", { error: errorText(e) });
-          return this.#refuse(member, "storage_failed", "Cannot read the history; try again.");
-        }
-        this.#deliver(member, { type: "history", messages });
-        return true;
-      }
+      case "history":
+        return this.#recent(seat, message.count);
     }
   }
 
@@ -234,60 +179,50 @@ export class Room {
     if (this.#closed) {
       return this.#refuse(member, "shutting_down", "The server is shutting down.", true);
     }
-    if (this.#seats.has(member)) {
+    if (this.#roster.seatOf(member)) {
       return this.#refuse(member, "already_joined", "You have already joined.");
     }
-    const claimed = this.#claim(member, requested, token);
-    if (claimed === undefined) return false;
-    const ghost = this.#byKey.get(nickKey(claimed));
-    // Taking a seat back keeps its nickname exactly as the others know it.
-    const nick = ghost?.nick ?? claimed;
+    const claimed = this.#roster.claim(requested, member, token);
+    if (!claimed.ok) return this.#refuse(member, claimed.code, claimed.reason);
+    const ghost = this.#roster.find(claimed.value);
     const history = this.#backlog(since, ghost);
     if (history === undefined) {
-      return this.#refuse(member, "storage_failed", "Cannot read the history; try again.");
+      return this.#refuse(member, "storage_failed", UNREADABLE);
     }
+    let seat: Seat;
     if (ghost) {
-      this.#seats.delete(ghost.member);
-      ghost.member.close();
+      // The seat itself moves, so its nickname stays exactly as the others
+      // know it, and a join still to be summarized is summarized under it.
+      const old = ghost.member;
+      this.#roster.takeBack(ghost, member);
+      old.close();
+      seat = ghost;
+    } else {
+      const bucket = new TokenBucket(this.#flood, this.#now);
+      seat = new Seat(member, claimed.value, this.#newToken(), bucket);
+      this.#roster.add(seat);
     }
-    const seat: Seat = {
-      member,
-      nick,
-      key: nickKey(nick),
-      token: ghost?.token ?? this.#newToken(),
-      privates: ghost?.privates ?? [],
-      privatesDroppedTo: ghost?.privatesDroppedTo ?? 0,
-      bucket: ghost?.bucket ?? new TokenBucket(this.#flood, this.#now),
-      strikes: 0,
-    };
-    this.#seats.set(member, seat);
-    this.#byKey.set(seat.key, seat);
-    // A seat still to be announced as a join is announced under its new owner.
-    if (ghost && this.#joinedSince.delete(ghost)) this.#joinedSince.add(seat);
-    this.#memberList = undefined;
-    // A newcomer past the first few changes nothing a welcome lists.
-    if (ghost || this.#seats.size <= WELCOME_MEMBERS) this.#welcomeList = undefined;
     const welcome: ServerEvent = {
       type: "welcome",
-      nick,
+      nick: seat.nick,
       token: seat.token,
-      members: this.#firstMembers(),
+      members: this.#roster.welcomeMembers(),
       history: history.messages,
     };
-    if (this.#seats.size > WELCOME_MEMBERS) welcome.memberCount = this.#seats.size;
+    if (this.#roster.size > WELCOME_MEMBERS) welcome.memberCount = this.#roster.size;
     if (history.gap) welcome.gap = true;
     this.#deliver(member, welcome);
-    if (!this.#seats.has(member)) return false; // its send failed: already gone
-    const fields = { nick, via: member.via, address: member.address };
+    if (this.#roster.seatOf(member) !== seat) return false; // its send failed: already gone
+    const fields = { nick: seat.nick, via: member.via, address: member.address };
     if (ghost) {
       this.#log.info("seat taken back", fields);
     } else {
       this.#log.info("join", fields);
-      if (this.#seats.size > this.#presenceLimit) {
-        this.#joinedSince.add(seat);
+      if (this.#presence.gathers(this.#roster.size)) {
+        this.#presence.join(seat);
       } else {
         // Nothing is owed here: the leave that brought the room this low sent it.
-        this.#publish({ type: "join", ts: this.#now(), nick, via: member.via }, member);
+        this.#publish({ type: "join", ts: this.#now(), nick: seat.nick, via: member.via }, member);
       }
     }
     return true;
@@ -301,53 +236,91 @@ export class Room {
    * leave or a rename by itself, so nobody sees them out of order.
    */
   summarize(): void {
-    if (this.#closed || (this.#joinedSince.size === 0 && this.#leaves === 0)) return;
-    const joined = first(this.#joinedSince, PRESENCE_NAMES);
-    const event: PresenceEvent = {
-      type: "presence",
-      ts: this.#now(),
-      joined,
-      joins: this.#joinedSince.size,
-      left: this.#leftSince,
-      leaves: this.#leaves,
-      count: this.#seats.size,
-    };
-    this.#joinedSince.clear();
-    this.#leftSince = [];
-    this.#leaves = 0;
-    this.#publish(event);
+    if (this.#closed || this.#presence.empty) return;
+    this.#publish(this.#presence.take(this.#now(), this.#roster.size));
+  }
+
+  /**
+   * Removes a member and tells the others why. Idempotent; does not close it.
+   * The reason may hold user text (a quit message), so it is cleaned like one.
+   */
+  leave(member: Member, because: string): void {
+    const seat = this.#roster.seatOf(member);
+    if (!seat) return;
+    const cleaned = checkMessage(because);
+    const why = cleaned.ok ? cleaned.value : "quit";
+    const gathered = this.#presence.gathers(this.#roster.size);
+    // What is owed goes first, counting the leaver still here.
+    if (!gathered) this.summarize();
+    this.#roster.remove(seat);
+    // A quit message is the member's own words: the log gets only that it was a quit.
+    const logged = why.startsWith("quit:") ? "quit" : why;
+    this.#log.info("leave", { nick: seat.nick, via: member.via, reason: logged });
+    if (gathered) {
+      this.#presence.leave(seat);
+    } else {
+      this.#publish({
+        type: "leave",
+        ts: this.#now(),
+        nick: seat.nick,
+        via: member.via,
+        reason: why,
+      });
+    }
+  }
+
+  /** Says something to the room as the server operator. */
+  announce(raw: string): boolean {
+    const text = checkMessage(raw);
+    return text.ok && this.#post(SERVER_NICK, text.value, false);
+  }
+
+  /** Tells a member why, closes its connection and tells the others. */
+  kick(nick: string, reason = ""): boolean {
+    const seat = this.#roster.find(nick);
+    if (!seat) return false;
+    const why = reason ? `kicked by the server: ${reason}` : "kicked by the server";
+    this.#metrics.disconnected("kicked");
+    this.#dismiss(seat, this.#notice(`You were ${why}.`), why);
+    return true;
+  }
+
+  /** Tells everyone, closes every member and refuses new ones. */
+  close(text: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const notice = this.#notice(text);
+    for (const seat of this.#roster) this.#dismiss(seat, notice);
+    this.#presence.clear();
+    for (const observer of this.#observers) observer(notice);
   }
 
   /** Says a message (or an action) to everyone, the sender included. */
-  say(member: Member, raw: string, action = false): boolean {
-    const seat = this.#seats.get(member);
-    if (!seat) return this.#refuse(member, "not_joined", "Join first.");
+  #say(seat: Seat, raw: string, action = false): boolean {
     const text = checkMessage(raw);
-    if (!text.ok) return this.#refuse(member, text.code, text.reason);
+    if (!text.ok) return this.#refuse(seat.member, text.code, text.reason);
     // A newcomer not yet announced is announced before its first words.
-    if (this.#joinedSince.has(seat)) this.summarize();
+    if (this.#presence.owes(seat)) this.summarize();
     if (this.#post(seat.nick, text.value, action)) {
-      this.#metrics.received[member.via]++;
+      this.#metrics.received[seat.member.via]++;
       return true;
     }
-    return this.#refuse(member, "storage_failed", "Not sent: the server could not store it.");
+    return this.#refuse(seat.member, "storage_failed", NOT_STORED);
   }
 
   /** Sends a private message: only the recipient and the sender see it. */
-  whisper(member: Member, to: string, raw: string): boolean {
-    const seat = this.#seats.get(member);
-    if (!seat) return this.#refuse(member, "not_joined", "Join first.");
-    const target = this.#byKey.get(nickKey(to.trim()));
+  #whisper(seat: Seat, to: string, raw: string): boolean {
+    const target = this.#roster.find(to);
     if (!target) {
-      return this.#refuse(member, "no_such_nick", `Nobody called "${clip(to, 40)}" is here.`);
+      return this.#refuse(seat.member, "no_such_nick", `Nobody called "${clip(to, 40)}" is here.`);
     }
     const text = checkMessage(raw);
-    if (!text.ok) return this.#refuse(member, text.code, text.reason);
+    if (!text.ok) return this.#refuse(seat.member, text.code, text.reason);
     let id;
     try {
       id = this.#history.nextId();
     } catch {
-      return this.#refuse(member, "storage_failed", "Not sent: the server could not store it.");
+      return this.#refuse(seat.member, "storage_failed", NOT_STORED);
     }
     const event: ChatMessage = {
       type: "message",
@@ -359,28 +332,20 @@ export class Room {
     };
     for (const party of target === seat ? [seat] : [target, seat]) {
       party.privates.push(event);
-      if (party.privates.length > PRIVATE_KEEP) {
-        party.privatesDroppedTo = party.privates.shift()?.id ?? party.privatesDroppedTo;
-      }
       this.#deliver(party.member, event);
     }
-    this.#metrics.received[member.via]++;
+    this.#metrics.received[seat.member.via]++;
     return true;
   }
 
   /** Changes a member's nickname and tells everyone. */
-  rename(member: Member, requested: string): boolean {
-    const seat = this.#seats.get(member);
-    if (!seat) return this.#refuse(member, "not_joined", "Join first.");
-    const nick = this.#claim(member, requested);
-    if (nick === undefined) return false;
+  #rename(seat: Seat, requested: string): boolean {
+    const claimed = this.#roster.claim(requested, seat.member);
+    if (!claimed.ok) return this.#refuse(seat.member, claimed.code, claimed.reason);
+    const nick = claimed.value;
     if (nick === seat.nick) return true;
     const from = seat.nick;
-    this.#byKey.delete(seat.key);
-    seat.nick = nick;
-    seat.key = nickKey(nick);
-    this.#byKey.set(seat.key, seat);
-    this.#memberList = this.#welcomeList = undefined;
+    this.#roster.rename(seat, nick);
     this.#log.info("rename", { from, to: nick });
     // A leave still owed under either name must come first.
     this.summarize();
@@ -388,74 +353,17 @@ export class Room {
     return true;
   }
 
-  /**
-   * Removes a member and tells the others why. Idempotent; does not close it.
-   * The reason may hold user text (a quit message), so it is cleaned like one.
-   */
-  leave(member: Member, because: string): void {
-    const seat = this.#seats.get(member);
-    if (!seat) return;
-    const cleaned = checkMessage(because);
-    const why = cleaned.ok ? cleaned.value : "quit";
-    const live = this.#seats.size <= this.#presenceLimit;
-    // What is owed goes first, counting the leaver still here.
-    if (live) this.summarize();
-    this.#seats.delete(member);
-    this.#byKey.delete(seat.key);
-    this.#memberList = this.#welcomeList = undefined;
-    // A quit message is the member's own words: the log gets only that it was a quit.
-    const logged = why.startsWith("quit:") ? "quit" : why;
-    this.#log.info("leave", { nick: seat.nick, via: member.via, reason: logged });
-    if (!live) {
-      // Came and went within one summary: there is nothing to announce.
-      if (this.#joinedSince.delete(seat)) return;
-      this.#leaves++;
-      if (this.#leftSince.length < PRESENCE_NAMES) this.#leftSince.push(seat.nick);
-      return;
+  /** Answers a `history` request with the last `count` room messages. */
+  #recent(seat: Seat, count = HISTORY_DEFAULT): boolean {
+    let messages;
+    try {
+      messages = this.#history.recent(Math.min(REPLAY_MAX, Math.max(1, Math.floor(count))));
+    } catch (e) {
+      this.#log.error("cannot read the history", { error: errorText(e) });
+      return this.#refuse(seat.member, "storage_failed", UNREADABLE);
     }
-    this.#publish({
-      type: "leave",
-      ts: this.#now(),
-      nick: seat.nick,
-      via: member.via,
-      reason: why,
-    });
-  }
-
-  /** Says something to the room as the server operator. */
-  announce(raw: string): boolean {
-    const text = checkMessage(raw);
-    return text.ok && this.#post(SERVER_NICK, text.value, false);
-  }
-
-  /** Tells a member why, closes its connection and tells the others. */
-  kick(nick: string, reason = ""): boolean {
-    const seat = this.#byKey.get(nickKey(nick.trim()));
-    if (!seat) return false;
-    const why = reason ? `kicked by the server: ${reason}` : "kicked by the server";
-    this.#metrics.disconnected("kicked");
-    this.#deliver(seat.member, { type: "notice", ts: this.#now(), text: `You were ${why}.` });
-    this.leave(seat.member, why);
-    seat.member.close();
+    this.#deliver(seat.member, { type: "history", messages });
     return true;
-  }
-
-  /** Tells everyone, closes every member and refuses new ones. */
-  close(text: string): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    const notice: ServerEvent = { type: "notice", ts: this.#now(), text };
-    for (const seat of this.#seats.values()) {
-      this.#deliver(seat.member, notice);
-      seat.member.close();
-    }
-    this.#seats.clear();
-    this.#byKey.clear();
-    this.#memberList = this.#welcomeList = undefined;
-    this.#joinedSince.clear();
-    this.#leftSince = [];
-    this.#leaves = 0;
-    for (const observer of this.#observers) observer(notice);
   }
 
   /**
@@ -472,12 +380,11 @@ export class Room {
         return { messages, gap: since !== undefined };
       }
       const backlog = this.#history.after(since, REPLAY_MAX);
-      const dropped = seat?.privatesDroppedTo ?? 0;
-      const privates = seat?.privates.filter((m) => m.id > since) ?? [];
-      if (privates.length === 0 && dropped <= since) return backlog;
+      const privates = seat?.privates.after(since);
+      if (!privates || (privates.messages.length === 0 && !privates.gap)) return backlog;
       return {
-        messages: [...backlog.messages, ...privates].sort((a, b) => a.id - b.id),
-        gap: backlog.gap || dropped > since,
+        messages: [...backlog.messages, ...privates.messages].sort((a, b) => a.id - b.id),
+        gap: backlog.gap || privates.gap,
       };
     } catch (e) {
       this.#log.error("cannot read the history", { error: errorText(e) });
@@ -498,13 +405,7 @@ export class Room {
     if (++seat.strikes >= FLOOD_STRIKES) {
       this.#metrics.disconnected("flooding");
       this.#log.warn("disconnected for flooding", { nick: seat.nick, via: seat.member.via });
-      this.#deliver(seat.member, {
-        type: "notice",
-        ts: this.#now(),
-        text: "Disconnected for flooding.",
-      });
-      this.leave(seat.member, "flooding");
-      seat.member.close();
+      this.#dismiss(seat, this.#notice("Disconnected for flooding."), "flooding");
       return false;
     }
     const wait = Math.max(1, Math.ceil(seat.bucket.wait() / 1000));
@@ -513,21 +414,6 @@ export class Room {
       "rate_limited",
       `You are sending too fast. Slow down (next in ${wait} s); that line was not sent.`,
     );
-  }
-
-  /** Returns the nickname to use, or refuses and returns undefined. */
-  #claim(member: Member, requested: string, token?: string): string | undefined {
-    const nick = checkNick(requested);
-    if (!nick.ok) {
-      this.#refuse(member, nick.code, nick.reason);
-      return undefined;
-    }
-    const holder = this.#byKey.get(nickKey(nick.value));
-    if (holder && holder.member !== member && (token === undefined || token !== holder.token)) {
-      this.#refuse(member, "nick_taken", `Nickname "${holder.nick}" is taken. Try another.`);
-      return undefined;
-    }
-    return nick.value;
   }
 
   /** Stores a room message, then delivers it. False if it could not be stored. */
@@ -546,8 +432,24 @@ export class Room {
     return true;
   }
 
+  /**
+   * Sends a member a notice, takes its seat and closes its connection: a
+   * kick, a flood, the server closing. With `why`, the others are told it
+   * left; without, its seat goes quietly (the room is closing on everyone).
+   */
+  #dismiss(seat: Seat, notice: ServerEvent, why?: string): void {
+    this.#deliver(seat.member, notice);
+    if (why === undefined) this.#roster.remove(seat);
+    else this.leave(seat.member, why);
+    seat.member.close();
+  }
+
+  #notice(text: string): ServerEvent {
+    return { type: "notice", ts: this.#now(), text };
+  }
+
   #publish(event: ServerEvent, except?: Member): void {
-    for (const seat of this.#seats.values()) {
+    for (const seat of this.#roster) {
       if (seat.member !== except) this.#deliver(seat.member, event);
     }
     for (const observer of this.#observers) observer(event);
@@ -566,7 +468,7 @@ export class Room {
 
   #refuse(member: Member, code: ErrorCode, message: string, fatal = false): false {
     this.#metrics.refused(code);
-    this.#log.debug("refused", { code, nick: this.#seats.get(member)?.nick, via: member.via });
+    this.#log.debug("refused", { code, nick: this.nickOf(member), via: member.via });
     this.#deliver(
       member,
       fatal ? { type: "error", code, message, fatal } : { type: "error", code, message },
@@ -574,14 +476,4 @@ export class Room {
     if (fatal) member.close();
     return false;
   }
-}
-
-/** The first `max` seats as the member list shows them. */
-function first(seats: Iterable<Seat>, max: number): MemberInfo[] {
-  const list: MemberInfo[] = [];
-  for (const seat of seats) {
-    if (list.length >= max) break;
-    list.push({ nick: seat.nick, via: seat.member.via });
-  }
-  return list;
 }

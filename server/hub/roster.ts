@@ -1,0 +1,129 @@
+/**
+ * Who is seated, found by connection or by nickname, and the member lists
+ * built from them: the membership a room hands over, as ssh-chat's
+ * `chat/room.go` hands it to `chat/set.go`. Every change goes through
+ * {@linkcode Roster.add}, {@linkcode Roster.takeBack},
+ * {@linkcode Roster.rename} or {@linkcode Roster.remove}, so both indexes and
+ * the cached lists stay in step, and the caches are dropped in one place.
+ *
+ * With several rooms, the indexes by connection and by nickname become
+ * server-wide (one nickname per person, wherever they sit) and each room
+ * keeps only its seats in order with their lists.
+ *
+ * @module
+ */
+
+import { type MemberInfo, WELCOME_MEMBERS } from "../../common/protocol.ts";
+import type { Checked } from "../../common/message.ts";
+import { checkNick, nickKey } from "../../common/nick.ts";
+import { type Member, memberList, type Seat } from "./seat.ts";
+
+/** The seats, in the order they were taken, indexed by connection and nickname. */
+export class Roster {
+  /** In order of joining: a `Map` keeps insertion order. */
+  readonly #byMember = new Map<Member, Seat>();
+  readonly #byKey = new Map<string, Seat>();
+  /** What {@linkcode members} returns; undefined when it must be built again. */
+  #all: readonly MemberInfo[] | undefined;
+  /**
+   * The first {@linkcode WELCOME_MEMBERS} of them, for a welcome. Kept while
+   * newcomers join past them, so a join into a big room costs no whole list.
+   */
+  #first: readonly MemberInfo[] | undefined;
+
+  /** How many seats are taken. */
+  get size(): number {
+    return this.#byMember.size;
+  }
+
+  /** The seat a connection holds, if any. */
+  seatOf(member: Member): Seat | undefined {
+    return this.#byMember.get(member);
+  }
+
+  /** The seat under a nickname as typed: any case or look-alike of it, spaces around ignored. */
+  find(nick: string): Seat | undefined {
+    return this.#byKey.get(nickKey(nick.trim()));
+  }
+
+  /**
+   * The nickname a member may go by, normalized, or why not: it breaks the
+   * nickname rules, or another seat holds it. The seat's `token` lets a
+   * rejoin claim the nickname its seat holds; a member's own nickname in
+   * another case is its to take.
+   */
+  claim(requested: string, member: Member, token?: string): Checked<"nick_invalid" | "nick_taken"> {
+    const nick = checkNick(requested);
+    if (!nick.ok) return nick;
+    const holder = this.find(nick.value);
+    if (holder && holder.member !== member && (token === undefined || token !== holder.token)) {
+      return {
+        ok: false,
+        code: "nick_taken",
+        reason: `Nickname "${holder.nick}" is taken. Try another.`,
+      };
+    }
+    return nick;
+  }
+
+  /** The seats in the order they were taken. */
+  [Symbol.iterator](): IterableIterator<Seat> {
+    return this.#byMember.values();
+  }
+
+  /** Seats a newcomer last. Its nickname must be free (the caller has checked). */
+  add(seat: Seat): void {
+    this.#byMember.set(seat.member, seat);
+    this.#byKey.set(seat.key, seat);
+    // A newcomer past the first few changes nothing a welcome lists.
+    this.#changed(this.size <= WELCOME_MEMBERS);
+  }
+
+  /**
+   * Moves a seat to another connection (a rejoin with its token). The old
+   * connection no longer holds it; the seat counts as taken last.
+   */
+  takeBack(seat: Seat, member: Member): void {
+    this.#byMember.delete(seat.member);
+    seat.moveTo(member);
+    this.#byMember.set(member, seat);
+    this.#changed(true);
+  }
+
+  /** Gives a seat another nickname. It must be free, or a case variant of the seat's own. */
+  rename(seat: Seat, nick: string): void {
+    this.#byKey.delete(seat.key);
+    seat.renameTo(nick);
+    this.#byKey.set(seat.key, seat);
+    this.#changed(true);
+  }
+
+  /** Frees a seat and its nickname. Idempotent. */
+  remove(seat: Seat): void {
+    if (this.#byMember.get(seat.member) !== seat) return;
+    this.#byMember.delete(seat.member);
+    this.#byKey.delete(seat.key);
+    this.#changed(true);
+  }
+
+  /**
+   * Everyone, in the order they joined. The same array until someone joins,
+   * leaves or is renamed, so a welcome in a big room does not rebuild it.
+   */
+  members(): readonly MemberInfo[] {
+    this.#all ??= memberList(this, Infinity);
+    return this.#all;
+  }
+
+  /** The first {@linkcode WELCOME_MEMBERS}, as a welcome lists them. */
+  welcomeMembers(): readonly MemberInfo[] {
+    this.#first ??= memberList(this, WELCOME_MEMBERS);
+    return this.#first;
+  }
+
+  /** The one place the lists are dropped; the welcome's only if it may differ. */
+  #changed(welcome: boolean): void {
+    this.#all = undefined;
+    if (welcome) this.#first = undefined;
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * A member's seat: the connection ({@linkcode Member}) and what belongs to
+ * the person in it rather than to the connection, the nickname, the token
+ * that proves a rejoin is theirs, the private messages kept for that rejoin,
+ * and the flood bucket. A rejoin with the token moves the seat to the new
+ * connection, and all of it goes along.
+ *
+ * It is its own thing, apart from any room, because it outlives one: with
+ * several rooms, a person has one seat, one nickname, one token, one bucket
+ * and one set of private messages, and sits in many rooms.
+ *
+ * @module
+ */
+
+import type { MemberInfo, ServerEvent, Via } from "../../common/protocol.ts";
+import { nickKey } from "../../common/nick.ts";
+import { BoundedLog } from "../history/history.ts";
+import type { TokenBucket } from "./flood.ts";
+
+/** A connection as the hub sees it: something that can be sent events and closed. */
+export interface Member {
+  /** How the member is connected, shown to others. */
+  readonly via: Via;
+  /** Where it connects from, for the log. */
+  readonly address?: string;
+  /** Delivers an event. Must not throw and must not block. */
+  send(event: ServerEvent): void;
+  /** Ends the connection after what was sent. Idempotent. */
+  close(): void;
+}
+
+/** Private messages kept per seat (in memory only) for a rejoin to replay. */
+export const PRIVATE_KEEP = 100;
+
+/**
+ * One person's place under one nickname. The nickname and the connection
+ * change only through the {@linkcode Roster} that holds the seat, so that
+ * its indexes follow.
+ */
+export class Seat {
+  #member: Member;
+  #nick: string;
+  #key: string;
+  /** Given only to this member (in `welcome`): proof that a rejoin is theirs. */
+  readonly token: string;
+  /** Recent private messages to or from this seat, for a rejoin with `since`. */
+  readonly privates: BoundedLog = new BoundedLog(PRIVATE_KEEP);
+  /** Flood control for what the member sends. */
+  readonly bucket: TokenBucket;
+  /** Refusals for flooding since the last accepted action. */
+  strikes = 0;
+
+  constructor(member: Member, nick: string, token: string, bucket: TokenBucket) {
+    this.#member = member;
+    this.#nick = nick;
+    this.#key = nickKey(nick);
+    this.token = token;
+    this.bucket = bucket;
+  }
+
+  /** The connection in the seat now. */
+  get member(): Member {
+    return this.#member;
+  }
+
+  /** The nickname as its owner typed it (normalized). */
+  get nick(): string {
+    return this.#nick;
+  }
+
+  /** The nickname's identity: see `nickKey`. */
+  get key(): string {
+    return this.#key;
+  }
+
+  /** Changes the nickname. Only the roster calls it, re-indexing the seat. */
+  renameTo(nick: string): void {
+    this.#nick = nick;
+    this.#key = nickKey(nick);
+  }
+
+  /**
+   * Puts another connection in the seat: a rejoin with the token. Strikes
+   * are the old connection's; the bucket stays, so a rejoin buys no tokens.
+   * Only the roster calls it, re-indexing the seat.
+   */
+  moveTo(member: Member): void {
+    this.#member = member;
+    this.strikes = 0;
+  }
+}
+
+/** The first `max` seats as a member list shows them. */
+export function memberList(seats: Iterable<Seat>, max = Infinity): MemberInfo[] {
+  const list: MemberInfo[] = [];
+  for (const seat of seats) {
+    if (list.length >= max) break;
+    list.push({ nick: seat.nick, via: seat.member.via });
+  }
+  return list;
+}

@@ -1,0 +1,149 @@
+/**
+ * Unit tests of {@linkcode Roster}: seats found by connection and by
+ * nickname, nicknames claimed, renamed and freed, seats taken back, and the
+ * member lists it caches.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { type Via, WELCOME_MEMBERS } from "../common/protocol.ts";
+import { TokenBucket } from "../server/hub/flood.ts";
+import { Roster } from "../server/hub/roster.ts";
+import { type Member, Seat } from "../server/hub/seat.ts";
+
+/** A connection that takes whatever it is sent. */
+function member(via: Via = "web"): Member {
+  return { via, send() {}, close() {} };
+}
+
+/** Seats a fresh connection under `nick` with token `token-<nick>`. */
+function seat(roster: Roster, nick: string, via: Via = "web"): Seat {
+  const bucket = new TokenBucket({ burst: 1, perSecond: 1 }, () => 0);
+  const taken = new Seat(member(via), nick, `token-${nick}`, bucket);
+  roster.add(taken);
+  return taken;
+}
+
+Deno.test("Roster.find() finds a seat by its nickname in any case or look-alike, spaces ignored", () => {
+  const roster = new Roster();
+  const alice = seat(roster, "alice");
+  for (const nick of ["alice", "ALICE", " Alice ", "ａｌｉｃｅ", "аlice", "AIice"]) {
+    assert.equal(roster.find(nick), alice, nick);
+  }
+  assert.equal(roster.find("bob"), undefined);
+  assert.equal(roster.seatOf(alice.member), alice);
+  assert.equal(roster.seatOf(member()), undefined);
+  assert.equal(roster.size, 1);
+});
+
+Deno.test("Roster.claim() refuses an invalid nickname and one another seat holds", () => {
+  const roster = new Roster();
+  const alice = seat(roster, "alice");
+  const stranger = member();
+  const invalid = roster.claim("bob smith", stranger);
+  assert.ok(!invalid.ok && invalid.code === "nick_invalid");
+  const taken = roster.claim("ALICE", stranger);
+  assert.ok(!taken.ok && taken.code === "nick_taken");
+  assert.match(taken.reason, /"alice" is taken/);
+  assert.deepEqual(roster.claim(" ｂｏｂ ", stranger), { ok: true, value: "bob" });
+  assert.deepEqual(roster.claim("Alice", alice.member), { ok: true, value: "Alice" }, "its own");
+});
+
+Deno.test("Roster.claim() lets the seat's token claim its nickname, and no other token", () => {
+  const roster = new Roster();
+  seat(roster, "alice");
+  const rejoin = member();
+  assert.deepEqual(roster.claim("alice", rejoin, "token-alice"), { ok: true, value: "alice" });
+  const wrong = roster.claim("alice", rejoin, "token-bob");
+  assert.ok(!wrong.ok && wrong.code === "nick_taken");
+});
+
+Deno.test("Roster.rename() moves the seat to the new nickname and frees the old one", () => {
+  const roster = new Roster();
+  const alice = seat(roster, "alice");
+  seat(roster, "bob");
+  roster.rename(alice, "carol");
+  assert.equal(alice.nick, "carol");
+  assert.equal(roster.find("carol"), alice);
+  assert.equal(roster.find("alice"), undefined);
+  assert.deepEqual(roster.members().map((m) => m.nick), ["carol", "bob"]);
+  roster.rename(alice, "Carol");
+  assert.equal(roster.find("carol")?.nick, "Carol");
+});
+
+Deno.test("Roster.takeBack() moves a seat to another connection, with all it holds", () => {
+  const roster = new Roster();
+  const alice = seat(roster, "alice");
+  seat(roster, "bob");
+  const old = alice.member;
+  const token = alice.token;
+  const bucket = alice.bucket;
+  alice.strikes = 3;
+  const again = member("terminal");
+  roster.takeBack(alice, again);
+  assert.equal(roster.seatOf(old), undefined);
+  assert.equal(roster.seatOf(again), alice);
+  assert.equal(roster.find("alice"), alice);
+  assert.equal(alice.member, again);
+  assert.equal(alice.token, token);
+  assert.equal(alice.bucket, bucket);
+  assert.equal(alice.strikes, 0, "strikes were the old connection's");
+  assert.equal(roster.size, 2);
+  assert.deepEqual(roster.members(), [
+    { nick: "bob", via: "web" },
+    { nick: "alice", via: "terminal" },
+  ]);
+});
+
+Deno.test("Roster.remove() frees the seat and its nickname, and is idempotent", () => {
+  const roster = new Roster();
+  const alice = seat(roster, "alice");
+  const bob = seat(roster, "bob");
+  roster.remove(alice);
+  roster.remove(alice);
+  assert.equal(roster.size, 1);
+  assert.equal(roster.seatOf(alice.member), undefined);
+  assert.equal(roster.find("alice"), undefined);
+  assert.deepEqual([...roster], [bob]);
+  assert.deepEqual(roster.claim("alice", member()), { ok: true, value: "alice" });
+});
+
+Deno.test("Roster.members() is the same array until the seats change", () => {
+  const roster = new Roster();
+  const alice = seat(roster, "alice");
+  const first = roster.members();
+  assert.equal(roster.members(), first);
+  const changes: (() => void)[] = [
+    () => seat(roster, "bob"),
+    () => roster.rename(alice, "alice2"),
+    () => roster.takeBack(alice, member()),
+    () => roster.remove(alice),
+  ];
+  let before = first;
+  for (const change of changes) {
+    change();
+    const after = roster.members();
+    assert.notEqual(after, before);
+    assert.equal(roster.members(), after);
+    before = after;
+  }
+  assert.deepEqual(before.map((m) => m.nick), ["bob"]);
+});
+
+Deno.test("Roster.welcomeMembers() lists the first WELCOME_MEMBERS, kept while newcomers join past them", () => {
+  const roster = new Roster();
+  const seats = Array.from({ length: WELCOME_MEMBERS }, (_, i) => seat(roster, `m${i}`));
+  const full = roster.welcomeMembers();
+  assert.equal(full.length, WELCOME_MEMBERS);
+  seat(roster, "late");
+  assert.equal(roster.welcomeMembers(), full, "a newcomer past the first few changes nothing");
+  assert.equal(roster.members().length, WELCOME_MEMBERS + 1);
+  roster.remove(seats[0]!);
+  const after = roster.welcomeMembers();
+  assert.notEqual(after, full);
+  assert.deepEqual(after[0], { nick: "m1", via: "web" });
+  assert.deepEqual(after.at(-1), { nick: "late", via: "web" });
+  roster.rename(seats[1]!, "renamed");
+  assert.equal(roster.welcomeMembers()[0]?.nick, "renamed");
+});
