@@ -7,10 +7,10 @@
  */
 
 import type { Assets } from "./assets.ts";
-import type { Config } from "./config.ts";
+import { type Config, DEFAULTS, StartError } from "./config.ts";
 import { type HistoryStore, MemoryHistory } from "./history/history.ts";
-import { type ConnectionCaps, ConnectionLimits } from "./transport/limits.ts";
-import { type Rate } from "./hub/flood.ts";
+import { SqliteHistory, StoreError } from "./history/sqlite.ts";
+import { ConnectionLimits } from "./transport/limits.ts";
 import { within } from "./deadline.ts";
 import { flushes } from "./transport/flush.ts";
 import { createHandler } from "./http.ts";
@@ -43,84 +43,71 @@ const CLOSE_GRACE_MS = 2000;
 /** How long to wait before listening again after the HTTP listener failed. */
 const RELISTEN_MS = 1000;
 
-/** What {@linkcode startChat} needs: the listeners' addresses, and optionally a history. */
-export type ChatOptions = Pick<Config, "host" | "port" | "tcpPort"> & {
-  /** Messages shown to whoever joins. @default {100} */
-  historyLimit?: number;
+/**
+ * What {@linkcode startChat} is given: the settings of a {@linkcode Config},
+ * by the same names (each defaults to {@linkcode DEFAULTS}), and what only
+ * code can pass.
+ */
+export type ChatOptions = Partial<Config> & {
   /** The room's history; the server closes it at shutdown. @default {new MemoryHistory()} */
-  history?: HistoryStore;
-  /** Flood control per member. @default {{ burst: 10, perSecond: 2 }} */
-  flood?: Rate;
-  /** Most members for which each join and leave is announced. @default {500} */
-  presenceLimit?: number;
-  /** How often a big room's joins and leaves are summarized. @default {PRESENCE_EVERY_MS} */
-  presenceEveryMs?: number;
-  /** Open connections allowed. @default {{ perAddress: 20, total: 1000 }} */
-  caps?: ConnectionCaps;
-  /** Origins besides the server's own whose pages may open `/ws`. */
-  allowOrigins?: readonly string[];
-  /** How long a new connection may take to join. @default {60_000} */
-  registrationMs?: number;
-  /** Certificate chain and key (PEM): serve HTTPS/WSS and TLS on the terminal port. */
-  tls?: Deno.TlsCertifiedKeyPem;
+  store?: HistoryStore;
   /** Where log lines go. @default {SILENT} */
   log?: Logger;
+  /** The page's bundle and files, from `loadAssets()`. @default {new Map()} */
+  assets?: Assets;
+  /** How often a big room's joins and leaves are summarized. @default {PRESENCE_EVERY_MS} */
+  presenceEveryMs?: number;
 };
 
-/** Starts both listeners for one room. */
-export function startChat(config: ChatOptions, assets: Assets = new Map()): ChatServer {
-  const history = config.history ?? new MemoryHistory();
-  const metrics = new Metrics();
+/**
+ * Starts both listeners for one room. Throws {@linkcode StartError} when the
+ * certificate files or the addresses cannot be used; the store is closed then.
+ */
+export function startChat(options: ChatOptions = {}): ChatServer {
+  const config = { ...DEFAULTS, ...options };
+  const store = config.store ?? new MemoryHistory();
   const log = config.log ?? SILENT;
-  const room = new Room({
-    history,
-    historyLimit: config.historyLimit ?? 100,
-    metrics,
-    log,
-    ...(config.flood ? { flood: config.flood } : {}),
-    ...(config.presenceLimit !== undefined ? { presenceLimit: config.presenceLimit } : {}),
-  });
-  const limits = new ConnectionLimits(config.caps ?? { perAddress: 20, total: 1000 });
-  const shared = {
-    metrics,
-    log,
-    ...(config.registrationMs !== undefined ? { registrationMs: config.registrationMs } : {}),
-  };
-  const tcp = serveTcp(room, {
-    hostname: config.host,
-    port: config.tcpPort,
-    limits,
-    ...shared,
-    ...(config.tls ? { tls: config.tls } : {}),
-  });
-  const ws = webSocketEndpoint(room, limits, shared);
-  watchGauges(metrics, room, history, tcp, ws);
+  let tls;
+  try {
+    tls = config.tls && readTls(config.tls);
+  } catch (e) {
+    store.close();
+    throw e;
+  }
+  const metrics = new Metrics();
+  const room = new Room({ ...config, store, metrics, log });
+  const limits = new ConnectionLimits(config);
+  const shared = { metrics, log, joinTimeout: config.joinTimeout };
+  let tcp: TcpServer | undefined;
+  let http: Deno.HttpServer<Deno.NetAddr>;
   let ready = false;
   let stopping: Promise<void> | undefined;
+  const ws = webSocketEndpoint(room, limits, shared);
   const handler = createHandler({
-    assets,
+    assets: config.assets ?? new Map(),
     ws,
     ready: () => ready,
     metrics,
     log,
-    ...(config.allowOrigins ? { allowOrigins: config.allowOrigins } : {}),
+    allowOrigins: config.allowOrigins,
   });
   const listen = (port: number) =>
-    Deno.serve({
-      hostname: config.host,
-      port,
-      onListen: () => {},
-      ...(config.tls ?? {}),
-      handler,
-    });
-  let http: Deno.HttpServer<Deno.NetAddr>;
+    Deno.serve({ hostname: config.host, port, onListen: () => {}, ...(tls ?? {}), handler });
   try {
+    tcp = serveTcp(room, {
+      hostname: config.host,
+      port: config.tcpPort,
+      limits,
+      ...shared,
+      ...(tls ? { tls } : {}),
+    });
     http = listen(config.port);
   } catch (e) {
-    tcp.close();
-    history.close();
-    throw e;
+    tcp?.close();
+    store.close();
+    throw listenError(e, config, tls !== undefined);
   }
+  watchGauges(metrics, room, store, tcp, ws);
   const address = http.addr;
   // Every server started, the failed ones too: a failed one still serves the
   // connections it had accepted, so shutdown ends them all.
@@ -173,48 +160,94 @@ export function startChat(config: ChatOptions, assets: Assets = new Map()): Chat
         await flushes.settled();
         // A failed server rejects: it still closes what it had.
         await Promise.all([...servers].map((server) => server.shutdown().catch(() => {})));
-        history.close();
+        store.close();
       })();
       return stopping;
     },
   };
 }
 
+/**
+ * Opens the SQLite history a config names. Throws {@linkcode StartError}
+ * when the database cannot be used.
+ */
+export function openStore(config: Pick<Config, "db" | "keep">): SqliteHistory {
+  try {
+    return new SqliteHistory(config.db, config.keep);
+  } catch (e) {
+    if (!(e instanceof StoreError)) throw e;
+    throw new StartError(`--db ${config.db}: ${e.message}`);
+  }
+}
+
+/** The contents of the certificate and key files; a file that cannot be read is a {@linkcode StartError}. */
+function readTls(files: NonNullable<Config["tls"]>): Deno.TlsCertifiedKeyPem {
+  return { cert: readPem("--cert", files.cert), key: readPem("--key", files.key) };
+}
+
+function readPem(flag: string, path: string): string {
+  try {
+    const text = Deno.readTextFileSync(path);
+    if (!text.includes("-----BEGIN ")) throw new Error("not a PEM file");
+    return text;
+  } catch (e) {
+    throw new StartError(`${flag} ${path}: ${errorText(e)}`);
+  }
+}
+
+/** Says why a listener could not start, naming the flag to change. */
+function listenError(
+  e: unknown,
+  config: Pick<Config, "host" | "port" | "tcpPort">,
+  tls: boolean,
+): unknown {
+  const { host, port, tcpPort } = config;
+  if (tls && e instanceof Error && /certificate|private key|pem|tls/i.test(e.message)) {
+    return new StartError(`--cert/--key: cannot use them (${e.message})`);
+  }
+  if (e instanceof Deno.errors.AddrInUse || e instanceof Deno.errors.PermissionDenied) {
+    return new StartError(`cannot listen on ${host} port ${port} or ${tcpPort}: ${e.message}`);
+  }
+  // An address that does not resolve or is not this machine's: a bad value.
+  if (!(e instanceof Error)) return e;
+  return new StartError(`--host ${host}: cannot listen there (${e.message})`, 2);
+}
+
 /** Registers what `/metrics` reads at each scrape. */
 function watchGauges(
   metrics: Metrics,
   room: Room,
-  history: HistoryStore,
+  store: HistoryStore,
   tcp: TcpServer,
   ws: WebSocketEndpoint,
 ): void {
-  const perTransport = (web: number, terminal: number) => [
-    { labels: { transport: "web" }, value: web },
-    { labels: { transport: "terminal" }, value: terminal },
+  const perVia = (web: number, terminal: number) => [
+    { labels: { via: "web" }, value: web },
+    { labels: { via: "terminal" }, value: terminal },
   ];
-  metrics.gauge("chat_members", "Members in the room, by transport.", () => {
+  metrics.gauge("chat_members", "Members in the room, by how they are connected (via).", () => {
     const members = room.members();
     const web = members.filter((m) => m.via === "web").length;
-    return perTransport(web, members.length - web);
+    return perVia(web, members.length - web);
   });
   metrics.gauge(
     "chat_connections",
-    "Open connections, joined or not, by transport.",
-    () => perTransport(ws.connections, tcp.connections),
+    "Open connections, joined or not, by how they are connected (via).",
+    () => perVia(ws.connections, tcp.connections),
   );
   metrics.gauge(
     "chat_queued_bytes",
-    "Bytes waiting to be sent to members, in all, by transport.",
-    () => perTransport(ws.queued().total, tcp.queued().total),
+    "Bytes waiting to be sent to members, in all, by how they are connected (via).",
+    () => perVia(ws.queued().total, tcp.queued().total),
   );
   metrics.gauge(
     "chat_queued_bytes_max",
-    "Bytes waiting to be sent to the one member with the most, by transport.",
-    () => perTransport(ws.queued().max, tcp.queued().max),
+    "Bytes waiting to be sent to the one member with the most, by how they are connected (via).",
+    () => perVia(ws.queued().max, tcp.queued().max),
   );
   metrics.gauge("chat_last_message_id", "The last message id handed out.", () => {
     try {
-      return history.lastId();
+      return store.lastId();
     } catch {
       return NaN;
     }

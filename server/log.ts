@@ -7,7 +7,7 @@
  * - `error`: something broke (the history cannot be written, a socket failed
  *   in an unexpected way);
  * - `warn`: defences at work (refused origins, connection limits, flooding,
- *   slow consumers, registration timeouts);
+ *   slow consumers, join timeouts);
  * - `info`: the server starting and stopping, members joining, leaving,
  *   renaming, being kicked;
  * - `debug`: every connection opened and closed, every refusal sent.

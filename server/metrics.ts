@@ -18,14 +18,14 @@ export interface Sample {
   value: number;
 }
 
-/** A per-transport count. */
-export type ByTransport = Record<Via, number>;
+/** A count for each way a member can be connected, the `via` label. */
+export type ByVia = Record<Via, number>;
 
 /** Why a connection was closed by the server, for `chat_disconnects_total`. */
 export type DisconnectReason =
   | "flooding"
   | "slow_consumer"
-  | "registration_timeout"
+  | "join_timeout"
   | "kicked";
 
 interface Gauge {
@@ -35,19 +35,19 @@ interface Gauge {
   read: () => number | readonly Sample[];
 }
 
-const byTransport = (): ByTransport => ({ web: 0, terminal: 0 });
-const TRANSPORTS: readonly Via[] = ["web", "terminal"];
+const byVia = (): ByVia => ({ web: 0, terminal: 0 });
+const VIAS: readonly Via[] = ["web", "terminal"];
 
 /** Everything `/metrics` reports. */
 export class Metrics {
   /** Chat messages accepted from members, room and private. */
-  readonly received: ByTransport = byTransport();
+  readonly received: ByVia = byVia();
   /** Chat messages delivered to members (each copy counts). */
-  readonly messagesSent: ByTransport = byTransport();
+  readonly messagesSent: ByVia = byVia();
   /** Events of every kind delivered to members (each copy counts). */
-  readonly eventsSent: ByTransport = byTransport();
+  readonly eventsSent: ByVia = byVia();
   /** Members disconnected because they stopped reading. */
-  readonly slowConsumers: ByTransport = byTransport();
+  readonly slowConsumers: ByVia = byVia();
   readonly #refusals = new Map<string, number>();
   readonly #disconnects = new Map<DisconnectReason, number>();
   readonly #gauges: Gauge[] = [];
@@ -91,8 +91,7 @@ export class Metrics {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
       for (const s of samples) out.push(`${name}${labels(s.labels)} ${number(s.value)}`);
     };
-    const perTransport = (counts: ByTransport) =>
-      TRANSPORTS.map((via) => ({ labels: { transport: via }, value: counts[via] }));
+    const perVia = (counts: ByVia) => VIAS.map((via) => ({ labels: { via }, value: counts[via] }));
     const perReason = (counts: ReadonlyMap<string, number>) =>
       [...counts].sort(([a], [b]) => a < b ? -1 : 1).map(([reason, value]) => ({
         labels: { reason },
@@ -102,19 +101,19 @@ export class Metrics {
       "chat_messages_received_total",
       "Chat messages accepted from members, room and private.",
       "counter",
-      perTransport(this.received),
+      perVia(this.received),
     );
     block(
       "chat_messages_sent_total",
       "Chat messages delivered to members; each copy counts.",
       "counter",
-      perTransport(this.messagesSent),
+      perVia(this.messagesSent),
     );
     block(
       "chat_events_sent_total",
       "Events of every kind delivered to members; each copy counts.",
       "counter",
-      perTransport(this.eventsSent),
+      perVia(this.eventsSent),
     );
     block(
       "chat_refusals_total",
@@ -132,7 +131,7 @@ export class Metrics {
       "chat_slow_consumer_disconnects_total",
       "Members disconnected because their outgoing queue passed its bound.",
       "counter",
-      perTransport(this.slowConsumers),
+      perVia(this.slowConsumers),
     );
     for (const g of this.#gauges) {
       const value = g.read();

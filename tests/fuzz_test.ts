@@ -627,9 +627,10 @@ async function fuzzWhileChatting(server: ChatServer): Promise<Run> {
 /** Runs the fuzz cases against a fresh server and checks what must hold after. */
 async function fuzzServer(): Promise<void> {
   const options = {
-    history: new SqliteHistory(":memory:", HISTORY_KEEP),
-    historyLimit: WELCOME_HISTORY,
-    caps: { perAddress: 10_000, total: 10_000 },
+    store: new SqliteHistory(":memory:", HISTORY_KEEP),
+    history: WELCOME_HISTORY,
+    maxPerIp: 10_000,
+    maxClients: 10_000,
   };
   await withServerUsing(options, async (server) => {
     const { tally, said, seconds, warm, received } = await fuzzWhileChatting(server);

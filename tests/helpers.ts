@@ -33,14 +33,20 @@ export type ServerOptions = Omit<ChatOptions, "host" | "port" | "tcpPort">;
  * Flood control that never bites: most tests send faster than a person
  * types. Tests of flood control pass their own rate.
  */
-export const UNLIMITED = { burst: 1e9, perSecond: 1e9 } as const;
+export const UNLIMITED = { floodBurst: 1e9, floodRate: 1e9 } as const;
 
 /** Runs `fn` against a fresh server on free ports, and shuts it down after. */
 export async function withServer(
   fn: (server: ChatServer) => Promise<void>,
   assets?: Assets,
 ): Promise<void> {
-  const server = startChat({ host: "127.0.0.1", port: 0, tcpPort: 0, flood: UNLIMITED }, assets);
+  const server = startChat({
+    host: "127.0.0.1",
+    port: 0,
+    tcpPort: 0,
+    ...UNLIMITED,
+    ...(assets ? { assets } : {}),
+  });
   try {
     await fn(server);
   } finally {
@@ -60,7 +66,7 @@ export async function withServerUsing(
     host: "127.0.0.1",
     port: 0,
     tcpPort: 0,
-    flood: UNLIMITED,
+    ...UNLIMITED,
     ...options,
   });
   try {

@@ -35,7 +35,7 @@ Deno.test("TokenBucket.take() allows a burst, then the sustained rate", () => {
 });
 
 Deno.test("ConnectionLimits.open() caps per address and in total, and release frees once", () => {
-  const limits = new ConnectionLimits({ perAddress: 2, total: 3 });
+  const limits = new ConnectionLimits({ maxPerIp: 2, maxClients: 3 });
   const a1 = limits.open("10.0.0.1");
   const a2 = limits.open("10.0.0.1");
   assert.equal(typeof a1, "function");
@@ -69,7 +69,7 @@ class FakeMember implements Member {
 
 Deno.test("Room.handle() refuses messages and renames over the rate, then disconnects a flooder", () => {
   const clock = { t: 0 };
-  const room = new Room({ now: () => clock.t, flood: { burst: 2, perSecond: 1 } });
+  const room = new Room({ now: () => clock.t, floodBurst: 2, floodRate: 1 });
   const alice = new FakeMember();
   const bob = new FakeMember();
   room.join(alice, "alice");
@@ -94,7 +94,7 @@ Deno.test("Room.handle() refuses messages and renames over the rate, then discon
 });
 
 Deno.test("serveTcp() tells a terminal over the per-address limit why, and lets the others be", async () => {
-  await withServerUsing({ caps: { perAddress: 2, total: 100 } }, async (server) => {
+  await withServerUsing({ maxPerIp: 2, maxClients: 100 }, async (server) => {
     await using a = await connectTcp(server, "a");
     await using b = await connectTcp(server, "b");
     await using c = await TcpClient.open(server);
@@ -118,7 +118,7 @@ Deno.test("serveTcp() tells a terminal over the per-address limit why, and lets 
 });
 
 Deno.test("serveTcp() refuses a terminal flooding the room and keeps the others chatting", async () => {
-  await withServerUsing({ flood: { burst: 3, perSecond: 1 } }, async (server) => {
+  await withServerUsing({ floodBurst: 3, floodRate: 1 }, async (server) => {
     await using flooder = await connectTcp(server, "flooder");
     await using calm = await connectTcp(server, "calm");
     await flooder.write("a\nb\nc\nd\n");

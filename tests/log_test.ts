@@ -54,12 +54,12 @@ Deno.test("Metrics.render() writes the Prometheus text format", () => {
   const lines = text.split("\n");
   for (
     const sample of [
-      'chat_messages_received_total{transport="web"} 2',
-      'chat_messages_received_total{transport="terminal"} 0',
+      'chat_messages_received_total{via="web"} 2',
+      'chat_messages_received_total{via="terminal"} 0',
       'chat_refusals_total{reason="bad_json"} 1',
       'chat_refusals_total{reason="rate_limited"} 2',
       'chat_disconnects_total{reason="slow_consumer"} 1',
-      'chat_slow_consumer_disconnects_total{transport="terminal"} 1',
+      'chat_slow_consumer_disconnects_total{via="terminal"} 1',
       'chat_test{k="a\\"b\\\\c"} 1.5',
     ]
   ) {

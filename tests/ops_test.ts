@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
 import { createLogger } from "../server/log.ts";
 import { RawWebSocket } from "./raw_ws.ts";
 import {
@@ -61,19 +62,19 @@ Deno.test("GET /metrics counts members by transport, messages in and out, and re
     }
 
     const m = await scrape(server);
-    assert.equal(m.get('chat_members{transport="web"}'), 1);
-    assert.equal(m.get('chat_members{transport="terminal"}'), 1);
-    assert.equal(m.get('chat_connections{transport="web"}'), 1);
-    assert.equal(m.get('chat_connections{transport="terminal"}'), 1);
-    assert.equal(m.get('chat_messages_received_total{transport="web"}'), 1);
-    assert.equal(m.get('chat_messages_received_total{transport="terminal"}'), 1);
+    assert.equal(m.get('chat_members{via="web"}'), 1);
+    assert.equal(m.get('chat_members{via="terminal"}'), 1);
+    assert.equal(m.get('chat_connections{via="web"}'), 1);
+    assert.equal(m.get('chat_connections{via="terminal"}'), 1);
+    assert.equal(m.get('chat_messages_received_total{via="web"}'), 1);
+    assert.equal(m.get('chat_messages_received_total{via="terminal"}'), 1);
     // Both messages reach both members; the terminal does not show its own.
-    assert.equal(m.get('chat_messages_sent_total{transport="web"}'), 2);
-    assert.equal(m.get('chat_messages_sent_total{transport="terminal"}'), 2);
+    assert.equal(m.get('chat_messages_sent_total{via="web"}'), 2);
+    assert.equal(m.get('chat_messages_sent_total{via="terminal"}'), 2);
     assert.equal(m.get('chat_refusals_total{reason="bad_json"}'), 1);
     assert.equal(m.get('chat_refusals_total{reason="no_such_nick"}'), 1);
     assert.equal(m.get('chat_refusals_total{reason="cross_origin"}'), 1);
-    assert.equal(m.get('chat_queued_bytes{transport="terminal"}'), 0);
+    assert.equal(m.get('chat_queued_bytes{via="terminal"}'), 0);
     assert.ok((m.get("process_resident_memory_bytes") ?? 0) > 1e6);
     assert.ok((m.get("chat_last_message_id") ?? 0) >= 2);
   });
@@ -110,7 +111,7 @@ Deno.test("the log has joins, leaves and refusals with addresses, and never chat
 });
 
 Deno.test("a terminal that gives no nickname within the join timeout is told and closed", async () => {
-  await withServerUsing({ registrationMs: 50 }, async (server) => {
+  await withServerUsing({ joinTimeout: 0.05 }, async (server) => {
     await using alice = await connectTcp(server, "alice");
     await using idle = await TcpClient.open(server);
     const lines = await idle.readToEnd();
@@ -119,13 +120,13 @@ Deno.test("a terminal that gives no nickname within the join timeout is told and
     await alice.send("/who");
     assert.equal(await alice.readUntil("here:"), "-- 1 here: alice (terminal)");
     const m = await scrape(server);
-    assert.equal(m.get('chat_disconnects_total{reason="registration_timeout"}'), 1);
-    assert.equal(m.get('chat_connections{transport="terminal"}'), 1);
+    assert.equal(m.get('chat_disconnects_total{reason="join_timeout"}'), 1);
+    assert.equal(m.get('chat_connections{via="terminal"}'), 1);
   });
 });
 
 Deno.test("a socket that does not join within the join timeout gets a fatal error and is closed", async () => {
-  await withServerUsing({ registrationMs: 50 }, async (server) => {
+  await withServerUsing({ joinTimeout: 0.05 }, async (server) => {
     await using alice = await connectWs(server, "alice");
     await using idle = await WsClient.open(server);
     const closed = await idle.closed;
@@ -185,9 +186,9 @@ for (const via of ["web", "terminal"] as const) {
         const texts = bob.events.flatMap((e) => e.type === "message" ? [e.text] : []);
         assert.deepEqual(texts.map((t) => Number(t.split(" ")[0])), [...Array(sent).keys()]);
         const m = await scrape(server);
-        assert.equal(m.get(`chat_slow_consumer_disconnects_total{transport="${via}"}`), 1);
+        assert.equal(m.get(`chat_slow_consumer_disconnects_total{via="${via}"}`), 1);
         assert.equal(m.get('chat_disconnects_total{reason="slow_consumer"}'), 1);
-        assert.equal(m.get(`chat_members{transport="${via}"}`), via === "web" ? 2 : 0);
+        assert.equal(m.get(`chat_members{via="${via}"}`), via === "web" ? 2 : 0);
         if (socket) {
           // Reading again, it gets what was queued, then the server's close.
           await socket.receiveToEnd();
@@ -201,7 +202,7 @@ for (const via of ["web", "terminal"] as const) {
 }
 
 Deno.test("a long /history or a burst of long messages does not cut off members who read", async () => {
-  await withServerUsing({ caps: { perAddress: 100, total: 100 } }, async (server) => {
+  await withServerUsing({ maxPerIp: 100, maxClients: 100 }, async (server) => {
     // 30 members each send 10 messages of 2,000 CJK characters at once, as
     // flood control allows: about 1.8 MB for each member to take.
     const members = await Promise.all(
@@ -224,16 +225,17 @@ Deno.test("a long /history or a burst of long messages does not cut off members 
       assert.equal((await ws.next("history")).messages.length, 300);
       const m = await scrape(server);
       assert.equal(m.get('chat_disconnects_total{reason="slow_consumer"}'), undefined);
-      assert.equal(m.get('chat_members{transport="web"}'), 30);
+      assert.equal(m.get('chat_members{via="web"}'), 30);
     } finally {
       await Promise.all(members.map((m) => m.close()));
     }
   });
 });
 
+/** The certificate and key files, as `--cert` and `--key` name them. */
 const TLS = {
-  cert: Deno.readTextFileSync(new URL("fixtures/cert.pem", import.meta.url)),
-  key: Deno.readTextFileSync(new URL("fixtures/key.pem", import.meta.url)),
+  cert: fileURLToPath(new URL("fixtures/cert.pem", import.meta.url)),
+  key: fileURLToPath(new URL("fixtures/key.pem", import.meta.url)),
 };
 const CA = Deno.readTextFileSync(new URL("fixtures/ca.pem", import.meta.url));
 

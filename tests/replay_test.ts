@@ -34,7 +34,7 @@ function gist(m: ChatMessage): string {
 /** The histories the server is run with: the default, and SQLite. */
 const HISTORIES: readonly (readonly [string, () => ServerOptions])[] = [
   ["MemoryHistory", () => ({})],
-  ["SqliteHistory", () => ({ history: new SqliteHistory(":memory:", 10_000) })],
+  ["SqliteHistory", () => ({ store: new SqliteHistory(":memory:", 10_000) })],
 ];
 
 for (const [store, options] of HISTORIES) {
@@ -109,7 +109,7 @@ const SMALL_RETENTION: readonly (readonly [string, () => HistoryStore, number])[
 
 for (const [store, history, missedCount] of SMALL_RETENTION) {
   Deno.test(`Room.join() with since sets gap when retention removed missed messages (${store})`, async () => {
-    await withServerUsing({ history: history() }, async (server) => {
+    await withServerUsing({ store: history() }, async (server) => {
       await using bob = await connectWs(server, "bob");
       const seen = itemAt(await sayMany(bob, 1, "seen"), 0);
       const missed = await sayMany(bob, missedCount, "m");
@@ -125,7 +125,7 @@ for (const [store, history, missedCount] of SMALL_RETENTION) {
 }
 
 Deno.test("Room.join() with the seat's token and since replays private messages sent to the ghost", async () => {
-  await withServerUsing({ history: new SqliteHistory(":memory:", 10_000) }, async (server) => {
+  await withServerUsing({ store: new SqliteHistory(":memory:", 10_000) }, async (server) => {
     await using term = await connectTcp(server, "term");
     await using bob = await connectWs(server, "bob");
     // The old connection stays open, as a dropped one the server has not
@@ -287,7 +287,7 @@ function errorLog(): { log: Logger; printed: string[] } {
 Deno.test("Room.handle() refuses say with storage_failed and delivers nothing when the store cannot append", () => {
   const history = new FailingHistory();
   const { log, printed } = errorLog();
-  const room = new Room({ history, log });
+  const room = new Room({ store: history, log });
   const alice = new FakeMember();
   const bob = new FakeMember("terminal");
   assert.equal(room.join(alice, "alice"), true);
@@ -321,12 +321,12 @@ Deno.test("Room.handle() refuses say with storage_failed and delivers nothing wh
 
 Deno.test("startChat() passes the given history to the room and closes it at shutdown", async () => {
   const history = new SqliteHistory(":memory:", 10_000);
-  await withServerUsing({ history, historyLimit: 2 }, async (server) => {
+  await withServerUsing({ store: history, history: 2 }, async (server) => {
     await using web = await connectWs(server, "web");
     const said = await sayMany(web, 3, "m");
     assert.deepEqual(history.recent(10), said);
     await using late = await WsClient.open(server);
-    assert.deepEqual((await joinWs(late, "late")).history, said.slice(-2), "historyLimit");
+    assert.deepEqual((await joinWs(late, "late")).history, said.slice(-2), "history");
   });
   assert.throws(() => history.recent(1), "the store is closed");
 });
@@ -344,7 +344,7 @@ class UnreadableHistory extends MemoryHistory {
 Deno.test("Room.join() refuses with storage_failed, seating nobody, when the history cannot be read", () => {
   const history = new UnreadableHistory();
   const { log, printed } = errorLog();
-  const room = new Room({ history, log });
+  const room = new Room({ store: history, log });
   const alice = new FakeMember();
   assert.equal(room.join(alice, "alice"), true);
   alice.take();
@@ -363,7 +363,7 @@ Deno.test("Room.join() refuses with storage_failed, seating nobody, when the his
 });
 
 Deno.test("Room.join() treats a since above every id issued as unknown: recent history and a gap", () => {
-  const room = new Room({ history: new MemoryHistory() });
+  const room = new Room({ store: new MemoryHistory() });
   const alice = new FakeMember();
   room.join(alice, "alice");
   room.handle(alice, { type: "say", text: "one" });
@@ -377,7 +377,7 @@ Deno.test("Room.join() treats a since above every id issued as unknown: recent h
 });
 
 Deno.test("Room.join() reports a gap when more private messages were missed than a seat keeps", () => {
-  const room = new Room({ history: new MemoryHistory(), flood: { burst: 1000, perSecond: 1000 } });
+  const room = new Room({ store: new MemoryHistory(), floodBurst: 1000, floodRate: 1000 });
   const alice = new FakeMember();
   const bob = new FakeMember();
   room.join(alice, "alice");

@@ -48,14 +48,14 @@ class BrokenMember extends FakeMember {
 }
 
 /** A room with a clock the test sets by hand. */
-function setup(historyLimit?: number): { room: Room; clock: { time: number } } {
+function setup(history?: number): { room: Room; clock: { time: number } } {
   const clock = { time: 1_000 };
   const now = () => clock.time;
   let tokens = 0;
   const newToken = () => `token-${++tokens}`;
-  const room = historyLimit === undefined
+  const room = history === undefined
     ? new Room({ now, newToken })
-    : new Room({ now, newToken, historyLimit });
+    : new Room({ now, newToken, history });
   return { room, clock };
 }
 
@@ -235,7 +235,7 @@ Deno.test("Room.handle() delivers me as an action", () => {
   ]);
 });
 
-Deno.test("Room.join() shows newcomers at most historyLimit messages, oldest first", () => {
+Deno.test("Room.join() shows newcomers at most history messages, oldest first", () => {
   const { room } = setup(3);
   const alice = join(room, "alice");
   for (const text of ["m1", "m2", "m3", "m4", "m5"]) room.handle(alice, { type: "say", text });
@@ -602,7 +602,7 @@ Deno.test("Room: a member who comes and goes within one summary is not announced
 });
 
 Deno.test("Room: a summary names at most PRESENCE_NAMES, counts all, and shows renames", () => {
-  const room = new Room({ presenceLimit: 1, flood: { burst: 100, perSecond: 100 } });
+  const room = new Room({ presenceLimit: 1, floodBurst: 100, floodRate: 100 });
   const a = new FakeMember();
   room.join(a, "alice");
   const others = Array.from({ length: PRESENCE_NAMES + 5 }, () => new FakeMember());

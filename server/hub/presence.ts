@@ -1,8 +1,8 @@
 /**
  * The presence batch: in a room past its presence limit, joins and leaves are
  * not announced one by one but gathered here and announced together, in one
- * {@linkcode PresenceEvent}, when the room summarizes (see `PRESENCE_LIMIT`
- * in `room.ts` for why). Someone who comes and goes between two summaries is
+ * {@linkcode PresenceEvent}, when the room summarizes (see `presenceLimit`
+ * in `config.ts`'s `DEFAULTS` for why). Someone who comes and goes between two summaries is
  * never announced at all, and a summary names at most
  * {@linkcode PRESENCE_NAMES} of each while counting everyone.
  *

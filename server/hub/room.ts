@@ -22,6 +22,7 @@ import {
 } from "../../common/protocol.ts";
 import { type Backlog, type HistoryStore, MemoryHistory } from "../history/history.ts";
 import { type Rate, TokenBucket } from "./flood.ts";
+import { type Config, DEFAULTS } from "../config.ts";
 import { errorText, type Logger, SILENT } from "../log.ts";
 import { Metrics } from "../metrics.ts";
 import { checkMessage, clip } from "../../common/message.ts";
@@ -32,38 +33,24 @@ import { type Member, Seat } from "./seat.ts";
 /** The connection contract transports implement; it lives with the seat that holds one. */
 export type { Member };
 
-/** Options for {@linkcode Room}. */
-export interface RoomOptions {
-  /** How many recent room messages a newcomer is shown. @default {100} */
-  historyLimit?: number;
+/**
+ * Options for {@linkcode Room}: the settings it shares with the server's
+ * {@linkcode Config} (by the same names, defaulting to {@linkcode DEFAULTS}),
+ * and what only code can pass.
+ */
+export interface RoomOptions
+  extends Partial<Pick<Config, "history" | "floodBurst" | "floodRate" | "presenceLimit">> {
   /** Where room messages are kept. @default {new MemoryHistory()} */
-  history?: HistoryStore;
+  store?: HistoryStore;
   /** The clock, in milliseconds since the epoch. @default {Date.now} */
   now?: () => number;
   /** Makes the secret that lets a member reclaim its seat. @default {crypto.randomUUID} */
   newToken?: () => string;
-  /** How fast a member may say, whisper or rename. @default {{ burst: 10, perSecond: 2 }} */
-  flood?: Rate;
   /** Counts what the room does, for `/metrics`. @default {new Metrics()} */
   metrics?: Metrics;
   /** Where joins, leaves and failures are logged. @default {SILENT} */
   log?: Logger;
-  /**
-   * Most members for which each join and leave is announced as it happens.
-   * In a bigger room they are gathered and announced by {@linkcode Room.summarize}.
-   * @default {PRESENCE_LIMIT}
-   */
-  presenceLimit?: number;
 }
-
-/**
- * Above this many members, joins and leaves go out in a summary once a
- * second. Announcing each one to everyone makes filling a room of N cost
- * N²/2 events (50 million at 10,000); a summary costs one event per member
- * per second however many come and go, and in a room this big a line per
- * arrival is noise anyway.
- */
-export const PRESENCE_LIMIT = 500;
 
 /** How often the server calls {@linkcode Room.summarize}. */
 export const PRESENCE_EVERY_MS = 1000;
@@ -90,8 +77,9 @@ export class Room {
   readonly #roster = new Roster();
   readonly #presence: PresenceBatch;
   readonly #observers = new Set<RoomObserver>();
-  readonly #history: HistoryStore;
-  readonly #historyLimit: number;
+  readonly #store: HistoryStore;
+  /** How many recent room messages a newcomer is shown. */
+  readonly #history: number;
   readonly #now: () => number;
   readonly #newToken: () => string;
   readonly #flood: Rate;
@@ -100,14 +88,17 @@ export class Room {
   #closed = false;
 
   constructor(options: RoomOptions = {}) {
-    this.#historyLimit = options.historyLimit ?? 100;
-    this.#history = options.history ?? new MemoryHistory();
+    this.#history = options.history ?? DEFAULTS.history;
+    this.#store = options.store ?? new MemoryHistory();
     this.#now = options.now ?? Date.now;
     this.#newToken = options.newToken ?? (() => crypto.randomUUID());
-    this.#flood = options.flood ?? { burst: 10, perSecond: 2 };
+    this.#flood = {
+      burst: options.floodBurst ?? DEFAULTS.floodBurst,
+      perSecond: options.floodRate ?? DEFAULTS.floodRate,
+    };
     this.#metrics = options.metrics ?? new Metrics();
     this.#log = options.log ?? SILENT;
-    this.#presence = new PresenceBatch(options.presenceLimit ?? PRESENCE_LIMIT);
+    this.#presence = new PresenceBatch(options.presenceLimit ?? DEFAULTS.presenceLimit);
   }
 
   /** Number of members who have joined. */
@@ -318,7 +309,7 @@ export class Room {
     if (!text.ok) return this.#refuse(seat.member, text.code, text.reason);
     let id;
     try {
-      id = this.#history.nextId();
+      id = this.#store.nextId();
     } catch {
       return this.#refuse(seat.member, "storage_failed", NOT_STORED);
     }
@@ -357,7 +348,7 @@ export class Room {
   #recent(seat: Seat, count = HISTORY_DEFAULT): boolean {
     let messages;
     try {
-      messages = this.#history.recent(Math.min(REPLAY_MAX, Math.max(1, Math.floor(count))));
+      messages = this.#store.recent(Math.min(REPLAY_MAX, Math.max(1, Math.floor(count))));
     } catch (e) {
       this.#log.error("cannot read the history", { error: errorText(e) });
       return this.#refuse(seat.member, "storage_failed", UNREADABLE);
@@ -375,11 +366,11 @@ export class Room {
     try {
       // A `since` we never issued (the database was replaced, or it was a
       // :memory: one): unknown, so the recent messages and a gap.
-      if (since === undefined || since > this.#history.lastId()) {
-        const messages = this.#history.recent(this.#historyLimit);
+      if (since === undefined || since > this.#store.lastId()) {
+        const messages = this.#store.recent(this.#history);
         return { messages, gap: since !== undefined };
       }
-      const backlog = this.#history.after(since, REPLAY_MAX);
+      const backlog = this.#store.after(since, REPLAY_MAX);
       const privates = seat?.privates.after(since);
       if (!privates || (privates.messages.length === 0 && !privates.gap)) return backlog;
       return {
@@ -420,9 +411,9 @@ export class Room {
   #post(from: string, text: string, action: boolean): boolean {
     let event: ChatMessage;
     try {
-      event = { type: "message", id: this.#history.nextId(), ts: this.#now(), from, text };
+      event = { type: "message", id: this.#store.nextId(), ts: this.#now(), from, text };
       if (action) event.action = true;
-      this.#history.append(event);
+      this.#store.append(event);
     } catch (e) {
       // Not stored means not sent: nobody sees a message that could vanish.
       this.#log.error("cannot store a message", { error: errorText(e) });

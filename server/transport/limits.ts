@@ -6,6 +6,8 @@
  * @module
  */
 
+import { type Config, DEFAULTS } from "../config.ts";
+
 /**
  * Bytes waiting to be sent to one member above which it is watched: a reader
  * that keeps up takes even a big burst or a long `/history` in milliseconds.
@@ -56,20 +58,8 @@ export class SendQueueWatch {
   }
 }
 
-/** Settings for {@linkcode ConnectionLimits}. */
-export interface ConnectionCaps {
-  /** Open connections allowed from one address. */
-  perAddress: number;
-  /** Open connections allowed in all. */
-  total: number;
-}
-
-/**
- * How long a new connection may take to join (a terminal to give a
- * nickname, a socket to send `join`) before it is closed, unless told
- * otherwise: an unregistered connection must not hold a slot for ever.
- */
-export const REGISTRATION_MS = 60_000;
+/** Settings for {@linkcode ConnectionLimits}, named as in {@linkcode Config}. */
+export type ConnectionCaps = Pick<Config, "maxPerIp" | "maxClients">;
 
 /** Counts open connections, both transports together. */
 export class ConnectionLimits {
@@ -77,8 +67,11 @@ export class ConnectionLimits {
   readonly #byAddress = new Map<string, number>();
   #total = 0;
 
-  constructor(caps: ConnectionCaps) {
-    this.#caps = caps;
+  constructor(caps: Partial<ConnectionCaps> = {}) {
+    this.#caps = {
+      maxPerIp: caps.maxPerIp ?? DEFAULTS.maxPerIp,
+      maxClients: caps.maxClients ?? DEFAULTS.maxClients,
+    };
   }
 
   /** Open connections now. */
@@ -92,11 +85,11 @@ export class ConnectionLimits {
    */
   open(address: string): (() => void) | string {
     const mine = this.#byAddress.get(address) ?? 0;
-    if (this.#total >= this.#caps.total) {
-      return `The server is full (${this.#caps.total} connections). Try again later.`;
+    if (this.#total >= this.#caps.maxClients) {
+      return `The server is full (${this.#caps.maxClients} connections). Try again later.`;
     }
-    if (mine >= this.#caps.perAddress) {
-      return `Too many connections from your address (at most ${this.#caps.perAddress}).`;
+    if (mine >= this.#caps.maxPerIp) {
+      return `Too many connections from your address (at most ${this.#caps.maxPerIp}).`;
     }
     this.#byAddress.set(address, mine + 1);
     this.#total++;

@@ -10,14 +10,10 @@
  * @module
  */
 
+import { DEFAULTS } from "../config.ts";
 import { flushes } from "./flush.ts";
 import { encodeFrame, parseClientMessage, type ServerEvent } from "../../common/protocol.ts";
-import {
-  type ConnectionLimits,
-  QUEUE_SOFT_BYTES,
-  REGISTRATION_MS,
-  SendQueueWatch,
-} from "./limits.ts";
+import { type ConnectionLimits, QUEUE_SOFT_BYTES, SendQueueWatch } from "./limits.ts";
 import { type Logger, SILENT } from "../log.ts";
 import { Metrics } from "../metrics.ts";
 import type { Member, Room } from "../hub/room.ts";
@@ -28,8 +24,8 @@ const IDLE_TIMEOUT_S = 60;
 
 /** Options for {@linkcode webSocketEndpoint}. */
 export interface WebSocketOptions {
-  /** How long a socket may take to join. @default {60_000} */
-  registrationMs?: number;
+  /** Seconds a socket may take to join. @default {DEFAULTS.joinTimeout} */
+  joinTimeout?: number;
   /** Counts refusals and slow consumers. @default {new Metrics()} */
   metrics?: Metrics;
   /** @default {SILENT} */
@@ -60,7 +56,7 @@ export function webSocketEndpoint(
   const open = new Map<WebMember, Promise<void>>();
   const metrics = options.metrics ?? new Metrics();
   const log = options.log ?? SILENT;
-  const registrationMs = options.registrationMs ?? REGISTRATION_MS;
+  const joinTimeout = options.joinTimeout ?? DEFAULTS.joinTimeout;
   return {
     upgrade(request, address) {
       const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: IDLE_TIMEOUT_S });
@@ -95,16 +91,16 @@ export function webSocketEndpoint(
       log.debug("connected", { via: "web", address });
       // A socket that never joins would hold its connection slot forever.
       let timer: ReturnType<typeof setTimeout> | undefined = setTimeout(() => {
-        metrics.disconnected("registration_timeout");
-        log.warn("registration timeout", { via: "web", address });
+        metrics.disconnected("join_timeout");
+        log.warn("join timeout", { via: "web", address });
         member.send({
           type: "error",
           code: "join_timeout",
-          message: `No join after ${registrationMs / 1000} s.`,
+          message: `No join after ${joinTimeout} s.`,
           fatal: true,
         });
         member.close();
-      }, registrationMs);
+      }, joinTimeout * 1000);
       socket.onmessage = (e) => {
         receive(room, member, e.data, metrics);
         // Joined: the timer has nothing left to do.

@@ -19,7 +19,7 @@ let assets: Assets | undefined;
 
 async function start(
   port = 0,
-  history?: HistoryStore,
+  store?: HistoryStore,
   options: ServerOptions = {},
 ): Promise<ChatServer> {
   assets ??= await loadAssets();
@@ -28,11 +28,11 @@ async function start(
       host: "127.0.0.1",
       port,
       tcpPort: 0,
-      flood: UNLIMITED,
-      ...(history ? { history } : {}),
+      ...UNLIMITED,
+      ...(store ? { store } : {}),
       ...options,
+      assets,
     },
-    assets,
   );
 }
 

@@ -16,7 +16,7 @@ import { join, launch, openPage, say, seen } from "./browser.ts";
 const OUT = new URL("../../static/screenshot.png", import.meta.url);
 
 if (import.meta.main) {
-  const server = startChat({ host: "127.0.0.1", port: 0, tcpPort: 0 }, await loadAssets());
+  const server = startChat({ host: "127.0.0.1", port: 0, tcpPort: 0, assets: await loadAssets() });
   const browser = await launch();
   try {
     const { page } = await openPage(browser, httpUrl(server));

@@ -14,7 +14,8 @@ import { parseCommandLine } from "../../../common/commands.ts";
 import { within } from "../../deadline.ts";
 import { flushes } from "../flush.ts";
 import type { ServerEvent } from "../../../common/protocol.ts";
-import { type ConnectionLimits, REGISTRATION_MS, SendQueueWatch } from "../limits.ts";
+import { DEFAULTS } from "../../config.ts";
+import { type ConnectionLimits, SendQueueWatch } from "../limits.ts";
 import { errorText, type Logger, SILENT } from "../../log.ts";
 import { Metrics } from "../../metrics.ts";
 import type { Member, Room } from "../../hub/room.ts";
@@ -34,8 +35,8 @@ export interface TcpOptions {
   limits: ConnectionLimits;
   /** Certificate chain and private key (PEM): serve TLS instead of plain TCP. */
   tls?: Deno.TlsCertifiedKeyPem;
-  /** How long a connection may take to pick a nickname. @default {60_000} */
-  registrationMs?: number;
+  /** Seconds a connection may take to pick a nickname. @default {DEFAULTS.joinTimeout} */
+  joinTimeout?: number;
   /** Counts refusals and slow consumers. @default {new Metrics()} */
   metrics?: Metrics;
   /** @default {SILENT} */
@@ -69,7 +70,7 @@ export function serveTcp(room: Room, options: TcpOptions): TcpServer {
     room,
     metrics: options.metrics ?? new Metrics(),
     log: options.log ?? SILENT,
-    registrationMs: options.registrationMs ?? REGISTRATION_MS,
+    joinTimeout: options.joinTimeout ?? DEFAULTS.joinTimeout,
   };
   const accepting = (async () => {
     for (;;) {
@@ -143,7 +144,8 @@ interface Env {
   room: Room;
   metrics: Metrics;
   log: Logger;
-  registrationMs: number;
+  /** Seconds a connection may take to pick a nickname. */
+  joinTimeout: number;
 }
 
 const encoder = new TextEncoder();
@@ -211,12 +213,12 @@ class TerminalMember implements Member {
     ]);
     this.#prompt();
     this.#timer = setTimeout(() => {
-      env.metrics.disconnected("registration_timeout");
-      env.log.warn("registration timeout", { via: "terminal", address: this.address });
+      env.metrics.disconnected("join_timeout");
+      env.log.warn("join timeout", { via: "terminal", address: this.address });
       // A new line first: the prompt is still waiting on this one.
-      this.#write(["", `! No nickname after ${env.registrationMs / 1000} s. Bye.`]);
+      this.#write(["", `! No nickname after ${env.joinTimeout} s. Bye.`]);
       this.close();
-    }, env.registrationMs);
+    }, env.joinTimeout * 1000);
     // Done when the reading has ended and the connection is closed.
     this.done = Promise.all([this.#read(), this.#shutDown.promise]).then(() => {});
   }

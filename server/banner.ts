@@ -1,0 +1,52 @@
+/**
+ * What the server prints once it listens: where the page is, a line to paste
+ * into a terminal, and where health and metrics are. A person reads it, and
+ * so do tests of the real program (they find the ports in it), so its shape
+ * is kept.
+ *
+ * @module
+ */
+
+import type { ChatServer } from "./app.ts";
+import type { Config } from "./config.ts";
+import type { Logger } from "./log.ts";
+
+/** Prints the {@linkcode banner} to standard output, then logs that the server started. */
+export function announce(
+  server: Pick<ChatServer, "http" | "tcp">,
+  config: Pick<Config, "db" | "tls">,
+  log: Logger,
+): void {
+  const tls = config.tls !== undefined;
+  for (const line of banner(server, tls)) console.log(line);
+  log.info("started", {
+    http: `${server.http.hostname}:${server.http.port}`,
+    tcp: `${server.tcp.hostname}:${server.tcp.port}`,
+    tls,
+    db: config.db,
+  });
+}
+
+/** The lines printed at start, for a server serving TLS or not. */
+export function banner(server: Pick<ChatServer, "http" | "tcp">, tls: boolean): string[] {
+  const web = `${tls ? "https" : "http"}://${urlHost(server.http.hostname)}:${server.http.port}/`;
+  const tcpHost = displayHost(server.tcp.hostname);
+  const { port } = server.tcp;
+  return [
+    `chat: page      ${web}`,
+    tls
+      ? `chat: terminal  openssl s_client -quiet -connect ${urlHost(tcpHost)}:${port}`
+      : `chat: terminal  nc ${tcpHost} ${port}   (or: telnet ${tcpHost} ${port})`,
+    `chat: health    ${web}healthz   metrics ${web}metrics`,
+  ];
+}
+
+// A wildcard address is not one a browser or nc can connect to.
+function displayHost(hostname: string): string {
+  return hostname === "0.0.0.0" || hostname === "::" ? "localhost" : hostname;
+}
+
+function urlHost(hostname: string): string {
+  const host = displayHost(hostname);
+  return host.includes(":") ? `[${host}]` : host;
+}
