@@ -8,6 +8,7 @@
  * @module
  */
 
+import { FOLDS } from "./confusables.ts";
 import type { Checked } from "./message.ts";
 
 /** Longest nickname, in code points after NFKC normalization. */
@@ -22,153 +23,66 @@ export const RESERVED_NICKS: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * The identity of a nickname: two nicknames with the same key are the same
- * person, and the second is refused as taken. NFKC folds compatibility forms
- * (full-width letters, ligatures), lower-casing folds case, and then
- * characters that look alike on screen fold together (a skeleton, after
- * Unicode TS #39): Cyrillic "а" and Greek "α" as Latin "a"; "i", "I", "1"
- * and "l" all as "l"; "0" as "o"; "rn" as "m". So nobody can pose as "alice"
- * by taking "аlice" or "AIice". The nickname shown stays as its owner typed it.
+ * Longest input, in UTF-16 code units, that is ever normalized or folded as
+ * a name. A nickname of {@linkcode NICK_MAX} code points can be typed as at
+ * most three code points each before NFKC composes them (a Hangul syllable
+ * from its jamo), two units each: anything longer cannot be a nickname, so
+ * it is refused, or matches nobody, before any work is done on it.
  */
-export function nickKey(nick: string): string {
-  // Twice: capitals that look Latin but lower-case to something that does
-  // not (Greek "Μ" to "μ"), then the lower-case look-alikes.
-  const folded = fold(fold(nick.normalize("NFKC")).toLowerCase().normalize("NFKC"));
-  return folded.replace(MARKS, "").replace(/rn/g, "m").replace(/vv/g, "w");
-}
+export const NAME_INPUT_MAX = NICK_MAX * 6;
 
-function fold(text: string): string {
-  let out = "";
-  for (const c of text) out += LOOKALIKE[c] ?? c;
-  return out;
-}
-
-// Combining marks left on a Latin, Greek or Cyrillic letter after NFKC (a
-// dot below, a macron under): hardly seen, so they must not make a copy of a
-// name. ("é" composes to one letter and stays distinct from "e"; marks in
-// scripts that spell with them, like Devanagari vowel signs, are kept.)
-const MARKS = /(?<=[\p{Script=Latin}\p{Script=Greek}\p{Script=Cyrillic}]\p{M}*)\p{M}/gu;
+/** The key of every over-long name: no real nickname folds to it (they hold no NUL). */
+const NOBODY = "\0";
 
 /**
- * Characters (already lower-cased) that look like a Latin letter in common
- * fonts, and the letter. Errs on folding too much: the cost is only that two
- * nicknames count as one.
+ * The identity of a nickname: two nicknames with the same key are the same
+ * person, and the second is refused as taken. NFKC folds compatibility forms
+ * (full-width letters, ligatures); then each character is folded by its
+ * Unicode confusables skeleton (UTS #39) and case (see `confusables.ts`, and
+ * `confusables.py` that generates it), so Cyrillic "а", Greek "α" and Latin
+ * small capital "ᴀ" are "a", "m" is "rn", "0" is "o", and "I", "1" and "ǀ"
+ * are "l". On top of the skeleton, "i" is "l" too and "vv" is "w" (in many
+ * fonts they cannot be told apart), and combining marks typed after a Latin,
+ * Greek or Cyrillic letter are dropped (a dot below is hardly seen); "é"
+ * composes to one letter and stays distinct from "e". So nobody can pose as
+ * "alice" by taking "аlice", "AIice" or "aɪice". The nickname shown stays as
+ * its owner typed it.
+ *
+ * Linear in the length of `nick`, and bounded: a name longer than
+ * {@linkcode NAME_INPUT_MAX} is not folded at all.
  */
-const LOOKALIKE: Readonly<Record<string, string>> = {
-  // Capitals whose lower case does not look like the Latin letter
-  "Α": "a",
-  "Β": "b",
-  "Ε": "e",
-  "Ζ": "z",
-  "Η": "h",
-  "Ι": "l",
-  "Κ": "k",
-  "Μ": "m",
-  "Ν": "n",
-  "Ο": "o",
-  "Ρ": "p",
-  "Τ": "t",
-  "Υ": "y",
-  "Χ": "x",
-  "Ꭺ": "a",
-  "Ᏼ": "b",
-  "Ꮯ": "c",
-  "Ꭰ": "d",
-  "Ꭼ": "e",
-  "Ꮐ": "g",
-  "Ꮋ": "h",
-  "Ꭵ": "l",
-  "Ꭻ": "j",
-  "Ꮶ": "k",
-  "Ꮮ": "l",
-  "Ꮇ": "m",
-  "Ꮲ": "p",
-  "Ꮪ": "s",
-  "Ꭲ": "t",
-  "Ꮩ": "v",
-  "Ꮃ": "w",
-  "Ꮓ": "z",
-  // Lisu, which has no case
-  "ꓮ": "a",
-  "ꓐ": "b",
-  "ꓚ": "c",
-  "ꓓ": "d",
-  "ꓰ": "e",
-  "ꓝ": "f",
-  "ꓖ": "g",
-  "ꓧ": "h",
-  "ꓲ": "l",
-  "ꓙ": "j",
-  "ꓗ": "k",
-  "ꓡ": "l",
-  "ꓟ": "m",
-  "ꓠ": "n",
-  "ꓳ": "o",
-  "ꓑ": "p",
-  "ꓣ": "r",
-  "ꓢ": "s",
-  "ꓔ": "t",
-  "ꓴ": "u",
-  "ꓦ": "v",
-  "ꓪ": "w",
-  "ꓫ": "x",
-  "ꓬ": "y",
-  "ꓜ": "z",
-  // Digits
-  "0": "o",
-  "1": "l",
-  // Latin letters that pass for others ("I" and "l" are one glyph in many fonts)
-  "i": "l",
-  "ı": "l",
-  "ȷ": "j",
-  "ℓ": "l",
-  // Cyrillic
-  "а": "a",
-  "в": "b",
-  "с": "c",
-  "ԁ": "d",
-  "е": "e",
-  "ё": "e",
-  "һ": "h",
-  "н": "h",
-  "і": "l",
-  "ї": "l",
-  "ј": "j",
-  "к": "k",
-  "ӏ": "l",
-  "м": "m",
-  "о": "o",
-  "р": "p",
-  "ԛ": "q",
-  "г": "r",
-  "ѕ": "s",
-  "т": "t",
-  "у": "y",
-  "ѵ": "v",
-  "ԝ": "w",
-  "х": "x",
-  "ү": "y",
-  "ь": "b",
-  // Greek
-  "α": "a",
-  "β": "b",
-  "ε": "e",
-  "η": "n",
-  "ι": "l",
-  "κ": "k",
-  "ν": "v",
-  "ο": "o",
-  "ρ": "p",
-  "τ": "t",
-  "υ": "u",
-  "χ": "x",
-  "ζ": "z",
-  // Armenian
-  "օ": "o",
-  "ս": "u",
-  "հ": "h",
-  "ո": "n",
-};
+export function nickKey(nick: string): string {
+  if (nick.length > NAME_INPUT_MAX) return NOBODY;
+  let out = "";
+  let afterLetter = false;
+  for (const c of nick.normalize("NFKC")) {
+    if (MARK.test(c)) {
+      if (!afterLetter) out += fold(c);
+      continue;
+    }
+    afterLetter = LATIN_GREEK_CYRILLIC.test(c);
+    out += fold(c);
+  }
+  return out.replace(/i/g, "l").replace(/vv/g, "w");
+}
+
+/** One character's fold: from the generated table, else its lower case. */
+function fold(c: string): string {
+  return FOLD_TABLE.get(c.codePointAt(0)!) ?? c.toLowerCase();
+}
+
+const MARK = /^\p{M}$/u;
+const LATIN_GREEK_CYRILLIC = /^[\p{Script=Latin}\p{Script=Greek}\p{Script=Cyrillic}]$/u;
+
+/** {@linkcode FOLDS}, read once. */
+const FOLD_TABLE: ReadonlyMap<number, string> = (() => {
+  const table = new Map<number, string>();
+  for (const pair of FOLDS.split(";")) {
+    const colon = pair.indexOf(":");
+    if (colon > 0) table.set(parseInt(pair.slice(0, colon), 16), pair.slice(colon + 1));
+  }
+  return table;
+})();
 
 /** {@linkcode RESERVED_NICKS} as keys, so their look-alikes are reserved too. */
 const RESERVED_KEYS: ReadonlySet<string> = new Set([...RESERVED_NICKS].map((n) => nickKey(n)));
@@ -247,12 +161,16 @@ const NICK_START = /^[\p{L}\p{N}_]/u;
  * with a reason fit to show the user.
  */
 export function checkNick(raw: string): Checked<"nick_invalid"> {
-  const nick = raw.normalize("NFKC").trim();
   const refuse = (reason: string) => ({
     ok: false as const,
     code: "nick_invalid" as const,
     reason,
   });
+  // Before any work: no longer input can normalize to a nickname.
+  if (raw.length > NAME_INPUT_MAX) {
+    return refuse(`Nickname is too long (at most ${NICK_MAX} characters).`);
+  }
+  const nick = raw.normalize("NFKC").trim();
   if (nick === "") return refuse("Nickname is empty.");
   if (FORMAT_OR_CONTROL.test(nick) || INVISIBLE_LETTERS.test(nick)) {
     return refuse("Nickname contains invisible or control characters.");
