@@ -8,6 +8,7 @@
 
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
+import { createLogger } from "../server/log.ts";
 import { type HistoryStore, MemoryHistory } from "../server/history/history.ts";
 import type { ChatMessage } from "../common/protocol.ts";
 import { SCHEMA_VERSION, SqliteHistory, StoreError } from "../server/history/sqlite.ts";
@@ -448,5 +449,75 @@ Deno.test("SqliteHistory.nextId() hands out no id whose reservation failed to be
     fixed.exec("DROP TRIGGER full");
     fixed.close();
     withSqlite(path, 100, (store) => assert.ok(store.nextId() > Math.max(...taken)));
+  });
+});
+
+Deno.test("SqliteHistory.append() keeps a stored message stored when the retention trim fails", async () => {
+  await withTempDir((dir) => {
+    const path = `${dir}/chat.db`;
+    withSqlite(path, 10, () => {});
+    // Deleting fails, as it can on a full disk; inserting still works.
+    const db = new DatabaseSync(path);
+    db.exec(
+      `CREATE TRIGGER full BEFORE DELETE ON messages BEGIN SELECT RAISE(ABORT, 'disk full'); END`,
+    );
+    db.close();
+    const lines: string[] = [];
+    const log = createLogger({ level: "error", write: (line) => lines.push(line) });
+    const store = new SqliteHistory(path, 10, log);
+    try {
+      const ids: number[] = [];
+      for (let i = 0; i < 200; i++) {
+        const id = store.nextId();
+        // Would throw, and the room would tell the sender "Not sent", if a
+        // trim failure were an append failure.
+        store.append({ type: "message", id, ts: id, from: "a", text: `m${id}` });
+        ids.push(id);
+      }
+      assert.deepEqual(store.recent(1000).map((m) => m.id), ids);
+      assert.ok(lines.some((l) => l.includes("disk full")), lines.join("\n"));
+    } finally {
+      store.close();
+    }
+  });
+});
+
+Deno.test("SqliteHistory.lost says which stored messages a damaged write-ahead log dropped", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/chat.db`;
+    withSqlite(path, 10_000, () => {});
+    const taken = await killedWriter(path, 200, 200);
+    // The writer died without a checkpoint: its messages are in the WAL.
+    // Cut the log short, as a damaged disk or a careless copy would.
+    const wal = `${path}-wal`;
+    const size = Deno.statSync(wal).size;
+    assert.ok(size > 0, "the killed writer left a write-ahead log");
+    Deno.truncateSync(wal, Math.floor(size / 2));
+    const lines: string[] = [];
+    const log = createLogger({ level: "error", write: (line) => lines.push(line) });
+    const store = new SqliteHistory(path, 10_000, log);
+    try {
+      const kept = store.recent(1000).map((m) => m.id);
+      assert.ok(kept.length < taken.length, "the cut log lost messages");
+      const last = Math.max(...taken);
+      assert.deepEqual(store.lost, { after: Math.max(0, ...kept), upTo: last });
+      assert.ok(lines.some((l) => l.includes("lost messages")), lines.join("\n"));
+      assert.ok(store.nextId() > last, "no id is handed out twice");
+    } finally {
+      store.close();
+    }
+  });
+});
+
+Deno.test("SqliteHistory.lost is undefined after a clean restart and after a kill", async () => {
+  await withTempDir(async (dir) => {
+    const path = `${dir}/chat.db`;
+    withSqlite(path, 10_000, (store) => {
+      const id = store.nextId();
+      store.append({ type: "message", id, ts: id, from: "a", text: "x" });
+    });
+    withSqlite(path, 10_000, (store) => assert.equal(store.lost, undefined));
+    await killedWriter(path, 50, 20);
+    withSqlite(path, 10_000, (store) => assert.equal(store.lost, undefined));
   });
 });

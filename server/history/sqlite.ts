@@ -13,11 +13,22 @@
  *   as messages arrive, so the room never stalls on a large delete.
  * - The schema carries a version (`PRAGMA user_version`) and is created and
  *   migrated here.
+ * - A retention trim that fails (a full disk) is logged, never reported as
+ *   a failed append: the message was stored, and it was sent.
+ * - Beside the database, `PATH-lastid` holds the id of the last message
+ *   stored, written after each insert (a write to the page cache, like the
+ *   WAL's own under `synchronous=NORMAL`). SQLite silently drops whatever
+ *   follows a damaged or truncated write-ahead log; at start, a table whose
+ *   newest message is older than that id has lost messages it had stored,
+ *   and {@linkcode SqliteHistory.lost} says which, so the server can say so
+ *   loudly. Ids then go on above it: none is handed out twice.
  *
  * @module
  */
 
+import { closeSync, constants, openSync, readSync, writeSync } from "node:fs";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { errorText, type Logger, SILENT } from "../log.ts";
 import type { Backlog, HistoryStore } from "./history.ts";
 import type { ChatMessage } from "../../common/protocol.ts";
 
@@ -61,6 +72,10 @@ export class SqliteHistory implements HistoryStore {
   readonly #trimEdge: StatementSync;
   readonly #trimBatch: StatementSync;
   readonly #trimDelete: StatementSync;
+  readonly #log: Logger;
+  /** The `-lastid` file, or undefined for a database in memory. */
+  readonly #lastIdFile: number | undefined;
+  readonly #lastIdBytes = new Float64Array(1);
   #next: number;
   #reserved: number;
   #trimmedTo: number;
@@ -68,11 +83,19 @@ export class SqliteHistory implements HistoryStore {
   #closed = false;
 
   /**
+   * Messages the database had stored and lost before this start (its
+   * write-ahead log was damaged or removed): ids above `after`, up to and
+   * including `upTo`. Undefined when nothing was lost.
+   */
+  readonly lost: { after: number; upTo: number } | undefined;
+
+  /**
    * Opens (creating if needed) the database at `path`, keeping the newest
    * `keep` messages. Throws {@linkcode StoreError} if it cannot be used.
    */
-  constructor(path: string, keep: number) {
+  constructor(path: string, keep: number, log: Logger = SILENT) {
     this.#keep = keep;
+    this.#log = log;
     try {
       this.#db = new DatabaseSync(path);
     } catch (e) {
@@ -106,11 +129,28 @@ export class SqliteHistory implements HistoryStore {
       );
       this.#trimDelete = this.#db.prepare("DELETE FROM messages WHERE id <= ?");
       const maxId = int(this.#db.prepare("SELECT max(id) AS n FROM messages").get()?.n ?? 0);
-      this.#reserved = Math.max(this.#meta("reserved_id"), maxId);
+      let stored = 0;
+      if (path !== ":memory:" && path !== "") {
+        this.#lastIdFile = openSync(`${path}-lastid`, constants.O_RDWR | constants.O_CREAT, 0o644);
+        if (readSync(this.#lastIdFile, this.#lastIdBytes, 0, 8, 0) === 8) {
+          stored = this.#lastIdBytes[0]!;
+          if (!Number.isSafeInteger(stored) || stored < 0) stored = 0;
+        }
+      }
+      if (stored > maxId) {
+        this.lost = { after: maxId, upTo: stored };
+        log.error("the database lost messages it had stored", {
+          db: path,
+          after: maxId,
+          upTo: stored,
+        });
+      }
+      this.#reserved = Math.max(this.#meta("reserved_id"), maxId, stored);
       this.#next = this.#reserved + 1;
       this.#trimmedTo = this.#meta("trimmed_to");
     } catch (e) {
       this.#db.close();
+      if (this.#lastIdFile !== undefined) closeSync(this.#lastIdFile);
       const why = reason(e);
       throw new StoreError(
         /locked|busy/i.test(why)
@@ -137,9 +177,18 @@ export class SqliteHistory implements HistoryStore {
 
   append(m: ChatMessage): void {
     this.#insert.run(m.id, m.ts, m.from, m.text, m.action ? 1 : 0);
-    if (++this.#sinceTrim >= TRIM_EVERY) {
-      this.#sinceTrim = 0;
-      this.#trim();
+    // Stored: from here on, nothing may report it as not sent.
+    try {
+      if (this.#lastIdFile !== undefined) {
+        this.#lastIdBytes[0] = m.id;
+        writeSync(this.#lastIdFile, this.#lastIdBytes, 0, 8, 0);
+      }
+      if (++this.#sinceTrim >= TRIM_EVERY) {
+        this.#sinceTrim = 0;
+        this.#trim();
+      }
+    } catch (e) {
+      this.#log.error("cannot keep the history's bookkeeping", { error: errorText(e) });
     }
   }
 
@@ -157,6 +206,7 @@ export class SqliteHistory implements HistoryStore {
     if (this.#closed) return;
     this.#closed = true;
     this.#db.close();
+    if (this.#lastIdFile !== undefined) closeSync(this.#lastIdFile);
   }
 
   #meta(key: string): number {
