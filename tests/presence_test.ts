@@ -75,7 +75,7 @@ Deno.test("PresenceBatch.take() names a gathered join as the seat is called now"
   const alice = seat("alice");
   batch.join(alice);
   alice.renameTo("alice2");
-  alice.moveTo({ via: "terminal", send() {}, close() {} });
+  alice.moveTo({ via: "terminal", send() {}, close() {} }, "token-2");
   assert.deepEqual(batch.take(1, 1).joined, [{ nick: "alice2", via: "terminal" }]);
 });
 

@@ -489,7 +489,9 @@ Deno.test("Room.join() with the seat's token takes the seat back without a leave
   // With it, the new connection gets the seat and the old one is closed.
   const again = new FakeMember("web");
   assert.equal(room.join(again, "ALICE", token), true);
-  assert.equal(again.ofType("welcome")[0]?.token, token);
+  // A new token comes with the seat: the one used cannot open it again.
+  const rotated = again.ofType("welcome")[0]?.token;
+  assert.ok(rotated !== undefined && rotated !== token, `rotated: ${rotated}`);
   assert.equal(alice.closed, 1);
   assert.equal(room.nickOf(again), "alice");
   assert.equal(room.nickOf(alice), undefined);
@@ -499,6 +501,11 @@ Deno.test("Room.join() with the seat's token takes the seat back without a leave
   room.leave(alice, "connection lost");
   assert.deepEqual(bob.take(), []);
   assert.equal(room.size, 2);
+  const late = new FakeMember("web");
+  assert.equal(room.join(late, "alice", token), false, "the old token opens the seat no more");
+  assert.equal(late.ofType("error")[0]?.code, "nick_taken");
+  const third = new FakeMember("web");
+  assert.equal(room.join(third, "alice", rotated), true, "the new one does");
 });
 
 Deno.test("Room.leave() cleans a reason that holds user text", () => {

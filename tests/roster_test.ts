@@ -81,7 +81,7 @@ Deno.test("Roster.takeBack() moves a seat to another connection, with all it hol
   const bucket = alice.bucket;
   alice.strikes = 3;
   const again = member("terminal");
-  roster.takeBack(alice, again);
+  roster.takeBack(alice, again, "token-2");
   assert.equal(roster.seatOf(old), undefined);
   assert.equal(roster.seatOf(again), alice);
   assert.equal(roster.find("alice"), alice);
@@ -117,7 +117,7 @@ Deno.test("Roster.members() is the same array until the seats change", () => {
   const changes: (() => void)[] = [
     () => seat(roster, "bob"),
     () => roster.rename(alice, "alice2"),
-    () => roster.takeBack(alice, member()),
+    () => roster.takeBack(alice, member(), "token-2"),
     () => roster.remove(alice),
   ];
   let before = first;

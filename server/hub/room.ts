@@ -185,7 +185,7 @@ export class Room {
       // The seat itself moves, so its nickname stays exactly as the others
       // know it, and a join still to be summarized is summarized under it.
       const old = ghost.member;
-      this.#roster.takeBack(ghost, member);
+      this.#roster.takeBack(ghost, member, this.#newToken());
       old.close();
       seat = ghost;
     } else {

@@ -80,12 +80,13 @@ export class Roster {
   }
 
   /**
-   * Moves a seat to another connection (a rejoin with its token). The old
-   * connection no longer holds it; the seat counts as taken last.
+   * Moves a seat to another connection (a rejoin with its token), under a
+   * new `token`. The old connection no longer holds it; the seat counts as
+   * taken last.
    */
-  takeBack(seat: Seat, member: Member): void {
+  takeBack(seat: Seat, member: Member, token: string): void {
     this.#byMember.delete(seat.member);
-    seat.moveTo(member);
+    seat.moveTo(member, token);
     this.#byMember.set(member, seat);
     this.#changed(true);
   }

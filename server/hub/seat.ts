@@ -41,8 +41,7 @@ export class Seat {
   #member: Member;
   #nick: string;
   #key: string;
-  /** Given only to this member (in `welcome`): proof that a rejoin is theirs. */
-  readonly token: string;
+  #token: string;
   /** Recent private messages to or from this seat, for a rejoin with `since`. */
   readonly privates: BoundedLog = new BoundedLog(PRIVATE_KEEP);
   /** Flood control for what the member sends. */
@@ -54,8 +53,17 @@ export class Seat {
     this.#member = member;
     this.#nick = nick;
     this.#key = nickKey(nick);
-    this.token = token;
+    this.#token = token;
     this.bucket = bucket;
+  }
+
+  /**
+   * Given only to this member (in `welcome`): proof that a rejoin is theirs.
+   * A new one with every take-back, so a token seen once (in a log, over a
+   * shoulder, by a connection that has since lost the seat) opens it no more.
+   */
+  get token(): string {
+    return this.#token;
   }
 
   /** The connection in the seat now. */
@@ -80,12 +88,13 @@ export class Seat {
   }
 
   /**
-   * Puts another connection in the seat: a rejoin with the token. Strikes
-   * are the old connection's; the bucket stays, so a rejoin buys no tokens.
-   * Only the roster calls it, re-indexing the seat.
+   * Puts another connection in the seat, with a new token: a rejoin with the
+   * old one. Strikes are the old connection's; the bucket stays, so a rejoin
+   * buys no tokens. Only the roster calls it, re-indexing the seat.
    */
-  moveTo(member: Member): void {
+  moveTo(member: Member, token: string): void {
     this.#member = member;
+    this.#token = token;
     this.strikes = 0;
   }
 }
