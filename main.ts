@@ -24,7 +24,7 @@ async function main(args: string[]): Promise<void> {
   const log = createLogger({ level: config.logLevel });
   let server;
   try {
-    const store = openStore(config);
+    const store = openStore(config, log);
     server = startChat({ ...config, store, log, assets: await loadAssets() });
   } catch (e) {
     if (!(e instanceof StartError)) throw e;
@@ -45,8 +45,9 @@ async function main(args: string[]): Promise<void> {
   Deno.addSignalListener("SIGTERM", stop);
 
   if (Deno.stdin.isTerminal()) {
-    console.log("chat: type here to talk to the room as server; /help for commands");
-    await runConsole(server.room, Deno.stdin.readable, (line) => console.log(line));
+    // The console writes to the terminal (stderr), never into the log on stdout.
+    console.error("chat: type here to talk to the room as server; /help for commands");
+    await runConsole(server.room, Deno.stdin.readable, (line) => console.error(line));
   }
 }
 

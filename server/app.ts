@@ -90,6 +90,7 @@ export function startChat(options: ChatOptions = {}): ChatServer {
     metrics,
     log,
     allowOrigins: config.allowOrigins,
+    publicHosts: config.publicHosts,
   });
   const listen = (port: number) =>
     Deno.serve({ hostname: config.host, port, onListen: () => {}, ...(tls ?? {}), handler });
@@ -171,18 +172,40 @@ export function startChat(options: ChatOptions = {}): ChatServer {
  * Opens the SQLite history a config names. Throws {@linkcode StartError}
  * when the database cannot be used.
  */
-export function openStore(config: Pick<Config, "db" | "keep">): SqliteHistory {
+export function openStore(
+  config: Pick<Config, "db" | "keep">,
+  log: Logger = SILENT,
+): SqliteHistory {
+  let store;
   try {
-    return new SqliteHistory(config.db, config.keep);
+    store = new SqliteHistory(config.db, config.keep, log);
   } catch (e) {
     if (!(e instanceof StoreError)) throw e;
     throw new StartError(`--db ${config.db}: ${e.message}`);
   }
+  // Said loudly, on the terminal as well as in the log: the server starts,
+  // but messages people were shown are gone.
+  if (store.lost) {
+    const { after, upTo } = store.lost;
+    console.error(
+      `chat: --db ${config.db}: WARNING: messages ${after + 1} to ${upTo} were stored and are ` +
+        `gone: the database's write-ahead log (${config.db}-wal) was damaged or removed`,
+    );
+  }
+  return store;
 }
 
 /** The contents of the certificate and key files; a file that cannot be read is a {@linkcode StartError}. */
 function readTls(files: NonNullable<Config["tls"]>): Deno.TlsCertifiedKeyPem {
-  return { cert: readPem("--cert", files.cert), key: readPem("--key", files.key) };
+  const pem = { cert: readPem("--cert", files.cert), key: readPem("--key", files.key) };
+  // Tried on a throwaway listener first, so a key that does not fit the
+  // certificate is named as such, not taken for an address problem.
+  try {
+    Deno.listenTls({ hostname: "127.0.0.1", port: 0, ...pem }).close();
+  } catch (e) {
+    throw new StartError(`--cert/--key: cannot use them (${errorText(e)})`);
+  }
+  return pem;
 }
 
 function readPem(flag: string, path: string): string {

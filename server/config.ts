@@ -41,6 +41,11 @@ export interface Config {
   /** Origins besides the server's own whose pages may use `/ws`. */
   allowOrigins: readonly string[];
   /**
+   * Host names the server answers to besides IP addresses and `localhost`
+   * (a request naming another host is refused: DNS rebinding).
+   */
+  publicHosts: readonly string[];
+  /**
    * Seconds a new connection may take to join (a terminal to give a
    * nickname, a socket to send `join`) before it is closed.
    */
@@ -72,6 +77,7 @@ export const DEFAULTS: Readonly<Settings> = {
   maxPerIp: 20,
   maxClients: 1000,
   allowOrigins: [],
+  publicHosts: [],
   // An unregistered connection must not hold a slot for ever; a person
   // typing a nickname needs far less than a minute.
   joinTimeout: 60,
@@ -233,6 +239,16 @@ export const FLAGS: readonly Flag[] = [
       draft.allowOrigins = [...draft.allowOrigins, origin(text)];
     },
   },
+  {
+    name: "--public-host",
+    value: "NAME",
+    about:
+      "a host name people use to reach the server (chat.example.com); repeatable. Requests naming any other host are refused, so a DNS-rebinding page cannot reach it (IP addresses and localhost always work)",
+    multiple: true,
+    set(draft, text) {
+      draft.publicHosts = [...draft.publicHosts, hostName(text)];
+    },
+  },
   setting(
     "--join-timeout",
     "S",
@@ -386,6 +402,19 @@ function pair(
   if (cert === undefined) throw new FlagError("--key needs --cert too");
   if (key === undefined) throw new FlagError("--cert needs --key too");
   return { cert, key };
+}
+
+function hostName(value: string): string {
+  const name = value.toLowerCase().replace(/\.$/, "");
+  if (
+    !/^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/
+      .test(name)
+  ) {
+    throw new FlagError(
+      `--public-host must be a host name like chat.example.com, not ${JSON.stringify(value)}`,
+    );
+  }
+  return name;
 }
 
 function origin(value: string): string {

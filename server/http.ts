@@ -17,6 +17,8 @@ export interface HttpOptions {
   ready: () => boolean;
   /** Origins besides the server's own whose pages may open `/ws`. */
   allowOrigins?: readonly string[];
+  /** Host names requests may name besides IP addresses and `localhost`; see {@linkcode knownHost}. */
+  publicHosts?: readonly string[];
   /** Served at `/metrics`; counts refused origins. @default {new Metrics()} */
   metrics?: Metrics;
   /** @default {SILENT} */
@@ -50,10 +52,23 @@ export function createHandler(
   options: HttpOptions,
 ): (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Response {
   const allowed = new Set(options.allowOrigins ?? []);
+  const hosts = new Set(options.publicHosts ?? []);
+  for (const origin of allowed) hosts.add(new URL(origin).hostname);
   const metrics = options.metrics ?? new Metrics();
   const log = options.log ?? SILENT;
   return (request, info) => {
     const url = new URL(request.url);
+    if (url.pathname !== "/healthz" && !knownHost(url.hostname, hosts)) {
+      metrics.refused("unknown_host");
+      log.warn("request for an unknown host refused", {
+        host: url.hostname,
+        address: info.remoteAddr.hostname,
+      });
+      return text(
+        421,
+        "This server does not answer to that host name (start it with --public-host NAME).\n",
+      );
+    }
     if (url.pathname === "/ws") {
       if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
         return text(426, "This is the chat's WebSocket endpoint: connect with a WebSocket.\n", {
@@ -97,6 +112,24 @@ export function createHandler(
     }
     return new Response(request.method === "HEAD" ? null : asset.body, { headers });
   };
+}
+
+/**
+ * True if a request naming `hostname` (from its Host header) may be served.
+ * A page on another site can make a browser send requests here under the
+ * site's own name, by pointing that name at 127.0.0.1 (DNS rebinding): the
+ * browser then treats this server as that site, and the same-origin checks
+ * pass. Only a name is open to that; an IP address cannot be rebound, and
+ * `localhost` (with `*.localhost`) always means this machine. Other names
+ * must be given with `--public-host` (or be an `--allow-origin` host).
+ */
+export function knownHost(hostname: string, hosts: ReadonlySet<string>): boolean {
+  const name = hostname.toLowerCase().replace(/\.$/, "");
+  if (name === "localhost" || name.endsWith(".localhost")) return true;
+  // URL parsing leaves an IPv6 literal in brackets and an IPv4 one in dotted
+  // digits (it has already turned other spellings, like 0x7f.1, into them).
+  if (name.startsWith("[") || /^\d{1,3}(?:\.\d{1,3}){3}$/.test(name)) return true;
+  return hosts.has(name);
 }
 
 /** True if a browser's Origin header names the host the request was sent to. */

@@ -59,7 +59,7 @@ export class Metrics {
   }
 
   /** Counts something refused: an error sent, a connection or upgrade turned away. */
-  refused(reason: ErrorCode | "cross_origin"): void {
+  refused(reason: ErrorCode | "cross_origin" | "unknown_host"): void {
     this.#refusals.set(reason, (this.#refusals.get(reason) ?? 0) + 1);
   }
 

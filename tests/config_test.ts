@@ -22,6 +22,7 @@ const DEFAULTS = {
   maxPerIp: 20,
   maxClients: 1000,
   allowOrigins: [],
+  publicHosts: [],
   joinTimeout: 60,
   presenceLimit: 500,
   logLevel: "info",
@@ -55,6 +56,9 @@ Deno.test("parseConfig() reads every flag", () => {
       "--allow-origin",
       "https://chat.example.com",
       "--allow-origin=http://localhost:3000",
+      "--public-host",
+      "Chat.Example.COM.",
+      "--public-host=chat.internal",
       "--join-timeout",
       "5",
       "--log-level",
@@ -79,6 +83,7 @@ Deno.test("parseConfig() reads every flag", () => {
         maxPerIp: 3,
         maxClients: 50,
         allowOrigins: ["https://chat.example.com", "http://localhost:3000"],
+        publicHosts: ["chat.example.com", "chat.internal"],
         joinTimeout: 5,
         presenceLimit: 0,
         logLevel: "debug",
@@ -102,6 +107,9 @@ Deno.test("parseConfig() refuses bad limits and origins, naming the flag", () =>
   assert.match(errorOf(["--max-clients", "0"]), /^--max-clients/);
   for (const bad of ["chat.example.com", "ftp://x.test", "https://x.test/path", "*"]) {
     assert.match(errorOf(["--allow-origin", bad]), /^--allow-origin must be an origin/, bad);
+  }
+  for (const bad of ["https://chat.example.com", "a b", "x..test", "x_y.test", "host:80"]) {
+    assert.match(errorOf(["--public-host", bad]), /^--public-host must be a host name/, bad);
   }
 });
 
