@@ -38,6 +38,8 @@ export interface Config {
   maxPerIp: number;
   /** Open connections allowed in all. */
   maxClients: number;
+  /** Joins one address may make per second, sustained; `maxPerIp` of them at once. */
+  joinRate: number;
   /** Origins besides the server's own whose pages may use `/ws`. */
   allowOrigins: readonly string[];
   /**
@@ -76,6 +78,10 @@ export const DEFAULTS: Readonly<Settings> = {
   floodRate: 2,
   maxPerIp: 20,
   maxClients: 1000,
+  // Enough for a page that reconnects, or a classroom behind one address
+  // arriving together (maxPerIp at once); a join-and-quit loop costs every
+  // member a join and a leave line, so it is held to this.
+  joinRate: 2,
   allowOrigins: [],
   publicHosts: [],
   // An unregistered connection must not hold a slot for ever; a person
@@ -228,6 +234,13 @@ export const FLAGS: readonly Flag[] = [
     "maxClients",
     count(1, 10_000_000),
     "open connections in all (default {default})",
+  ),
+  setting(
+    "--join-rate",
+    "N",
+    "joinRate",
+    count(1, 1_000_000),
+    "joins one address may make per second, sustained; --max-per-ip at once (default {default})",
   ),
   {
     name: "--allow-origin",

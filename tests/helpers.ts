@@ -33,7 +33,7 @@ export type ServerOptions = Omit<ChatOptions, "host" | "port" | "tcpPort">;
  * Flood control that never bites: most tests send faster than a person
  * types. Tests of flood control pass their own rate.
  */
-export const UNLIMITED = { floodBurst: 1e9, floodRate: 1e9 } as const;
+export const UNLIMITED = { floodBurst: 1e9, floodRate: 1e9, joinRate: 1e9 } as const;
 
 /** Runs `fn` against a fresh server on free ports, and shuts it down after. */
 export async function withServer(

@@ -6,7 +6,7 @@ import {
   QUEUE_SOFT_BYTES,
   SendQueueWatch,
 } from "../server/transport/limits.ts";
-import { TokenBucket } from "../server/hub/flood.ts";
+import { KeyedBuckets, TokenBucket } from "../server/hub/flood.ts";
 import type { ServerEvent } from "../common/protocol.ts";
 import { FLOOD_STRIKES, type Member, Room } from "../server/hub/room.ts";
 import { connectTcp, TcpClient, withServerUsing, WsClient } from "./helpers.ts";
@@ -32,6 +32,20 @@ Deno.test("TokenBucket.take() allows a burst, then the sustained rate", () => {
     true,
     false,
   ]);
+});
+
+Deno.test("KeyedBuckets.take() keeps a bucket per key and forgets the full ones", () => {
+  const clock = { t: 0 };
+  const buckets = new KeyedBuckets({ burst: 2, perSecond: 1 }, () => clock.t);
+  assert.deepEqual([buckets.take("a"), buckets.take("a"), buckets.take("a")], [true, true, false]);
+  assert.equal(buckets.take("b"), true, "each key has its own");
+  assert.equal(buckets.wait("a"), 1000);
+  // Thousands of addresses that came once and went quiet are swept away.
+  for (let i = 0; i < 5000; i++) buckets.take(`10.0.${i >> 8}.${i & 255}`);
+  clock.t = 10_000;
+  buckets.take("c");
+  for (let i = 0; i < 4000; i++) buckets.take(`10.1.${i >> 8}.${i & 255}`);
+  assert.ok(buckets.size < 5000, `swept: ${buckets.size} left`);
 });
 
 Deno.test("ConnectionLimits.open() caps per address and in total, and release frees once", () => {

@@ -47,6 +47,13 @@ class BrokenMember extends FakeMember {
   }
 }
 
+/** A member connected from a given address. */
+class AddressedMember extends FakeMember {
+  constructor(readonly address: string) {
+    super("terminal");
+  }
+}
+
 /** A room with a clock the test sets by hand. */
 function setup(history?: number): { room: Room; clock: { time: number } } {
   const clock = { time: 1_000 };
@@ -721,4 +728,43 @@ Deno.test("Room.close() tells nobody that the members it closes left", () => {
   }
   assert.deepEqual(seen.map((e) => e.type), ["notice"]);
   assert.equal(room.size, 0);
+});
+
+Deno.test("Room.join() holds the joins from one address to the join rate", () => {
+  const clock = { time: 1_000 };
+  const room = new Room({ now: () => clock.time, maxPerIp: 3, joinRate: 1 });
+  const watcher = join(room, "watcher");
+  // A join-and-quit loop: three at once, as --max-per-ip allows...
+  for (let i = 0; i < 3; i++) {
+    const m = new AddressedMember("10.0.0.9");
+    assert.equal(room.join(m, `churn${i}`), true);
+    room.leave(m, "quit");
+  }
+  // ...then one a second.
+  const refused = new AddressedMember("10.0.0.9");
+  assert.equal(room.join(refused, "churn3"), false);
+  const [error] = refused.ofType("error");
+  assert.equal(error?.code, "rate_limited");
+  assert.match(error?.message ?? "", /Too many joins from your address; try again in 1 s/);
+  // Another address is not held back by this one.
+  assert.equal(room.join(new AddressedMember("10.0.0.8"), "other"), true);
+  clock.time += 1_000;
+  assert.equal(room.join(new AddressedMember("10.0.0.9"), "churn4"), true);
+  // The others saw three joins and leaves, not a flood.
+  assert.equal(watcher.ofType("join").length, 5);
+  assert.equal(watcher.ofType("leave").length, 3);
+});
+
+Deno.test("Room.leave() says a quit message only while the member's flood bucket allows", () => {
+  const room = new Room({ floodBurst: 2, floodRate: 1, now: () => 0 });
+  const alice = join(room, "alice");
+  const bob = join(room, "bob");
+  room.handle(bob, { type: "say", text: "one" });
+  room.handle(bob, { type: "say", text: "two" });
+  room.leave(bob, `quit: ${"spam ".repeat(300)}`);
+  const [leave] = alice.ofType("leave");
+  assert.equal(leave?.reason, "quit", "the quit text was over the limit");
+  const carol = join(room, "carol");
+  room.leave(carol, "quit: see you");
+  assert.equal(alice.ofType("leave")[1]?.reason, "quit: see you");
 });

@@ -1,6 +1,6 @@
 /**
- * Flood control: a token bucket for how fast a member may act. Pure: the
- * clock is passed in.
+ * Flood control: a token bucket for how fast a member may act, and one per
+ * address for how fast joins may come from it. Pure: the clock is passed in.
  *
  * @module
  */
@@ -41,5 +41,55 @@ export class TokenBucket {
   /** Milliseconds until the next token. */
   wait(): number {
     return Math.max(0, Math.ceil(((1 - this.#tokens) / this.#rate.perSecond) * 1000));
+  }
+
+  /** True if the bucket has filled up again: it is as good as a new one. */
+  full(): boolean {
+    const elapsed = (this.#now() - this.#at) / 1000;
+    return this.#tokens + elapsed * this.#rate.perSecond >= this.#rate.burst;
+  }
+}
+
+/**
+ * A {@linkcode TokenBucket} per key (an address). A bucket that has filled
+ * up again is forgotten, so the map holds only the keys active lately: it is
+ * swept when it has doubled since the last sweep, which keeps the cost of a
+ * sweep at most one step per key added.
+ */
+export class KeyedBuckets {
+  readonly #rate: Rate;
+  readonly #now: () => number;
+  readonly #buckets = new Map<string, TokenBucket>();
+  #sweepAt = 1024;
+
+  constructor(rate: Rate, now: () => number) {
+    this.#rate = rate;
+    this.#now = now;
+  }
+
+  /** Takes a token from `key`'s bucket if there is one. */
+  take(key: string): boolean {
+    let bucket = this.#buckets.get(key);
+    if (bucket === undefined) {
+      if (this.#buckets.size >= this.#sweepAt) this.#sweep();
+      bucket = new TokenBucket(this.#rate, this.#now);
+      this.#buckets.set(key, bucket);
+    }
+    return bucket.take();
+  }
+
+  /** Milliseconds until `key` has a token again. */
+  wait(key: string): number {
+    return this.#buckets.get(key)?.wait() ?? 0;
+  }
+
+  /** Keys with a bucket now. */
+  get size(): number {
+    return this.#buckets.size;
+  }
+
+  #sweep(): void {
+    for (const [key, bucket] of this.#buckets) if (bucket.full()) this.#buckets.delete(key);
+    this.#sweepAt = Math.max(1024, this.#buckets.size * 2);
   }
 }

@@ -21,7 +21,7 @@ import {
   WELCOME_MEMBERS,
 } from "../../common/protocol.ts";
 import { type Backlog, type HistoryStore, MemoryHistory } from "../history/history.ts";
-import { type Rate, TokenBucket } from "./flood.ts";
+import { KeyedBuckets, type Rate, TokenBucket } from "./flood.ts";
 import { type Config, DEFAULTS } from "../config.ts";
 import { errorText, type Logger, SILENT } from "../log.ts";
 import { Metrics } from "../metrics.ts";
@@ -38,8 +38,13 @@ export type { Member };
  * {@linkcode Config} (by the same names, defaulting to {@linkcode DEFAULTS}),
  * and what only code can pass.
  */
-export interface RoomOptions
-  extends Partial<Pick<Config, "history" | "floodBurst" | "floodRate" | "presenceLimit">> {
+export interface RoomOptions extends
+  Partial<
+    Pick<
+      Config,
+      "history" | "floodBurst" | "floodRate" | "presenceLimit" | "joinRate" | "maxPerIp"
+    >
+  > {
   /** Where room messages are kept. @default {new MemoryHistory()} */
   store?: HistoryStore;
   /** The clock, in milliseconds since the epoch. @default {Date.now} */
@@ -83,6 +88,8 @@ export class Room {
   readonly #now: () => number;
   readonly #newToken: () => string;
   readonly #flood: Rate;
+  /** Joins per address: see {@linkcode Config.joinRate}. */
+  readonly #joins: KeyedBuckets;
   readonly #metrics: Metrics;
   readonly #log: Logger;
   #closed = false;
@@ -96,6 +103,10 @@ export class Room {
       burst: options.floodBurst ?? DEFAULTS.floodBurst,
       perSecond: options.floodRate ?? DEFAULTS.floodRate,
     };
+    this.#joins = new KeyedBuckets({
+      burst: options.maxPerIp ?? DEFAULTS.maxPerIp,
+      perSecond: options.joinRate ?? DEFAULTS.joinRate,
+    }, this.#now);
     this.#metrics = options.metrics ?? new Metrics();
     this.#log = options.log ?? SILENT;
     this.#presence = new PresenceBatch(options.presenceLimit ?? DEFAULTS.presenceLimit);
@@ -173,6 +184,15 @@ export class Room {
     if (this.#roster.seatOf(member)) {
       return this.#refuse(member, "already_joined", "You have already joined.");
     }
+    // A join-and-quit loop costs every member a line each way: held per address.
+    if (member.address !== undefined && !this.#joins.take(member.address)) {
+      const wait = Math.max(1, Math.ceil(this.#joins.wait(member.address) / 1000));
+      return this.#refuse(
+        member,
+        "rate_limited",
+        `Too many joins from your address; try again in ${wait} s.`,
+      );
+    }
     const claimed = this.#roster.claim(requested, member, token);
     if (!claimed.ok) return this.#refuse(member, claimed.code, claimed.reason);
     const ghost = this.#roster.find(claimed.value);
@@ -239,7 +259,10 @@ export class Room {
     const seat = this.#roster.seatOf(member);
     if (!seat) return;
     const cleaned = checkMessage(because);
-    const why = cleaned.ok ? cleaned.value : "quit";
+    let why = cleaned.ok ? cleaned.value : "quit";
+    // A quit message is said to everyone, like a message, and costs what one
+    // does: past the flood limit the others see only that it was a quit.
+    if (why.startsWith("quit:") && !seat.bucket.take()) why = "quit";
     const gathered = this.#presence.gathers(this.#roster.size);
     // What is owed goes first, counting the leaver still here.
     if (!gathered) this.summarize();
