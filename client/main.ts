@@ -159,6 +159,17 @@ function handle(event: ServerEvent): void {
       addSystem(event.text, event.ts);
       return;
     case "error":
+      if (event.code === "kicked" || event.code === "banned") {
+        // A kick is final: coming straight back would undo it.
+        link.stop();
+        token = undefined;
+        if (ui.status.dataset.state === "open") addSystem(event.message, Date.now(), "error");
+        else {
+          ui.joinError.textContent = event.message;
+          showJoin();
+        }
+        return;
+      }
       if (event.code === "join_timeout") {
         // Left on the join form: stop reconnecting until a nickname is given.
         link.stop();

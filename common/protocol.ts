@@ -177,6 +177,8 @@ const ERROR_CODE_LIST = [
   "rate_limited",
   "too_many_connections",
   "join_timeout",
+  "kicked",
+  "banned",
 ] as const;
 
 /** Every refusal has one of these codes. */

@@ -40,6 +40,8 @@ export interface Config {
   maxClients: number;
   /** Joins one address may make per second, sustained; `maxPerIp` of them at once. */
   joinRate: number;
+  /** Seconds a kicked member's nickname and address may not join again; 0 for none. */
+  kickBan: number;
   /** Origins besides the server's own whose pages may use `/ws`. */
   allowOrigins: readonly string[];
   /**
@@ -82,6 +84,9 @@ export const DEFAULTS: Readonly<Settings> = {
   // arriving together (maxPerIp at once); a join-and-quit loop costs every
   // member a join and a leave line, so it is held to this.
   joinRate: 2,
+  // Long enough that a kicked page or script does not walk straight back in,
+  // short enough that a kick stays a kick, not a ban an operator must lift.
+  kickBan: 60,
   allowOrigins: [],
   publicHosts: [],
   // An unregistered connection must not hold a slot for ever; a person
@@ -241,6 +246,13 @@ export const FLAGS: readonly Flag[] = [
     "joinRate",
     count(1, 1_000_000),
     "joins one address may make per second, sustained; --max-per-ip at once (default {default})",
+  ),
+  setting(
+    "--kick-ban",
+    "S",
+    "kickBan",
+    count(0, 86_400),
+    "seconds a kicked member's nickname and address may not join again (default {default}; 0 for none)",
   ),
   {
     name: "--allow-origin",

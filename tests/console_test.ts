@@ -89,9 +89,9 @@ Deno.test("operate() kicks a member with /kick NICK WHY", () => {
   assert.equal(bob.closed, 1);
   assert.equal(room.nickOf(bob), undefined);
   assert.deepEqual(room.members().map((m) => m.nick), ["alice"]);
-  const notice = bob.events.find((e) => e.type === "notice");
-  assert.ok(notice?.type === "notice");
-  assert.match(notice.text, /flooding the room/);
+  const kicked = bob.events.find((e) => e.type === "error");
+  assert.ok(kicked?.type === "error" && kicked.code === "kicked" && kicked.fatal === true);
+  assert.match(kicked.message, /flooding the room/);
   const leave = alice.events.find((e) => e.type === "leave");
   assert.ok(leave?.type === "leave");
   assert.equal(leave.nick, "bob");

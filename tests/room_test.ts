@@ -367,11 +367,12 @@ Deno.test("Room.kick() tells the member, closes it and tells the others", () => 
   const bob = join(room, "bob");
   alice.take();
   assert.equal(room.kick("BOB", "spam"), true);
-  const [notice, ...rest] = bob.take();
+  const [kicked, ...rest] = bob.take();
   assert.deepEqual(rest, []);
-  assert.ok(notice?.type === "notice");
-  assert.match(notice.text, /kicked/);
-  assert.match(notice.text, /spam/);
+  // Fatal: the page stops reconnecting.
+  assert.ok(kicked?.type === "error" && kicked.code === "kicked" && kicked.fatal === true);
+  assert.match(kicked.message, /kicked/);
+  assert.match(kicked.message, /spam/);
   assert.equal(bob.closed, 1);
   const [leave, ...more] = alice.take();
   assert.deepEqual(more, []);
@@ -767,4 +768,37 @@ Deno.test("Room.leave() says a quit message only while the member's flood bucket
   const carol = join(room, "carol");
   room.leave(carol, "quit: see you");
   assert.equal(alice.ofType("leave")[1]?.reason, "quit: see you");
+});
+
+Deno.test("Room.kick() bans the nickname and the address for --kick-ban seconds", () => {
+  const clock = { time: 1_000 };
+  const room = new Room({ now: () => clock.time, kickBan: 60 });
+  const bob = new AddressedMember("10.0.0.7");
+  assert.equal(room.join(bob, "bob"), true);
+  assert.equal(room.kick("bob"), true);
+  // Back at once under the same name from elsewhere, or another name from there: refused.
+  for (
+    const [member, nick] of [[new FakeMember(), "BOB"], [
+      new AddressedMember("10.0.0.7"),
+      "bobby",
+    ]] as const
+  ) {
+    assert.equal(room.join(member, nick), false, nick);
+    const [error] = member.ofType("error");
+    assert.equal(error?.code, "banned");
+    assert.equal(error?.fatal, true);
+    assert.match(error?.message ?? "", /come back in 60 s/);
+    assert.equal(member.closed, 1);
+  }
+  assert.equal(room.join(new AddressedMember("10.0.0.6"), "carol"), true, "others are not held");
+  clock.time += 60_000;
+  assert.equal(room.join(new AddressedMember("10.0.0.7"), "bob"), true, "the ban ends");
+});
+
+Deno.test("Room.kick() bans nobody with --kick-ban 0", () => {
+  const room = new Room({ kickBan: 0 });
+  const bob = new AddressedMember("10.0.0.7");
+  room.join(bob, "bob");
+  room.kick("bob");
+  assert.equal(room.join(new AddressedMember("10.0.0.7"), "bob"), true);
 });

@@ -26,6 +26,7 @@ import { type Config, DEFAULTS } from "../config.ts";
 import { errorText, type Logger, SILENT } from "../log.ts";
 import { Metrics } from "../metrics.ts";
 import { checkMessage, clip } from "../../common/message.ts";
+import { nickKey } from "../../common/nick.ts";
 import { PresenceBatch } from "./presence.ts";
 import { Roster } from "./roster.ts";
 import { type Member, Seat } from "./seat.ts";
@@ -42,7 +43,7 @@ export interface RoomOptions extends
   Partial<
     Pick<
       Config,
-      "history" | "floodBurst" | "floodRate" | "presenceLimit" | "joinRate" | "maxPerIp"
+      "history" | "floodBurst" | "floodRate" | "presenceLimit" | "joinRate" | "maxPerIp" | "kickBan"
     >
   > {
   /** Where room messages are kept. @default {new MemoryHistory()} */
@@ -90,6 +91,10 @@ export class Room {
   readonly #flood: Rate;
   /** Joins per address: see {@linkcode Config.joinRate}. */
   readonly #joins: KeyedBuckets;
+  /** Milliseconds a kick bans its nickname and address for. */
+  readonly #kickBanMs: number;
+  /** Until when a kicked nickname's key, or address, may not join. */
+  readonly #bans = new Map<string, number>();
   readonly #metrics: Metrics;
   readonly #log: Logger;
   #closed = false;
@@ -107,6 +112,7 @@ export class Room {
       burst: options.maxPerIp ?? DEFAULTS.maxPerIp,
       perSecond: options.joinRate ?? DEFAULTS.joinRate,
     }, this.#now);
+    this.#kickBanMs = (options.kickBan ?? DEFAULTS.kickBan) * 1000;
     this.#metrics = options.metrics ?? new Metrics();
     this.#log = options.log ?? SILENT;
     this.#presence = new PresenceBatch(options.presenceLimit ?? DEFAULTS.presenceLimit);
@@ -183,6 +189,15 @@ export class Room {
     }
     if (this.#roster.seatOf(member)) {
       return this.#refuse(member, "already_joined", "You have already joined.");
+    }
+    const banned = this.#bannedFor(requested, member.address);
+    if (banned > 0) {
+      return this.#refuse(
+        member,
+        "banned",
+        `You were kicked; you can come back in ${Math.ceil(banned / 1000)} s.`,
+        true,
+      );
     }
     // A join-and-quit loop costs every member a line each way: held per address.
     if (member.address !== undefined && !this.#joins.take(member.address)) {
@@ -295,8 +310,32 @@ export class Room {
     if (!seat) return false;
     const why = reason ? `kicked by the server: ${reason}` : "kicked by the server";
     this.#metrics.disconnected("kicked");
-    this.#dismiss(seat, this.#notice(`You were ${why}.`), why);
+    if (this.#kickBanMs > 0) {
+      const until = this.#now() + this.#kickBanMs;
+      for (const [key, end] of this.#bans) if (end <= this.#now()) this.#bans.delete(key);
+      this.#bans.set(`nick:${seat.key}`, until);
+      if (seat.member.address !== undefined) {
+        this.#bans.set(`address:${seat.member.address}`, until);
+      }
+    }
+    // Fatal, so the page does not reconnect into the room it was kicked from.
+    const kicked: ServerEvent = {
+      type: "error",
+      code: "kicked",
+      message: `You were ${why}.`,
+      fatal: true,
+    };
+    this.#dismiss(seat, kicked, why);
     return true;
+  }
+
+  /** Milliseconds a join under `nick` from `address` must still wait after a kick; 0 if none. */
+  #bannedFor(nick: string, address: string | undefined): number {
+    if (this.#bans.size === 0) return 0;
+    const now = this.#now();
+    const byNick = this.#bans.get(`nick:${nickKey(nick.trim())}`) ?? 0;
+    const byAddress = address === undefined ? 0 : this.#bans.get(`address:${address}`) ?? 0;
+    return Math.max(0, byNick - now, byAddress - now);
   }
 
   /** Tells everyone, closes every member and refuses new ones. */

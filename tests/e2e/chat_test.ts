@@ -10,7 +10,14 @@ import { type ChatServer, startChat } from "../../server/app.ts";
 import { type Assets, loadAssets } from "../../server/assets.ts";
 import type { HistoryStore } from "../../server/history/history.ts";
 import { SqliteHistory } from "../../server/history/sqlite.ts";
-import { connectTcp, connectWs, httpUrl, type ServerOptions, UNLIMITED } from "../helpers.ts";
+import {
+  connectTcp,
+  connectWs,
+  httpUrl,
+  type ServerOptions,
+  TcpClient,
+  UNLIMITED,
+} from "../helpers.ts";
 import { type Browser, join, launch, logLines, openPage, say, seen } from "./browser.ts";
 
 // Built inside the first test, not at import: esbuild's helper process must
@@ -273,4 +280,24 @@ Deno.test("page: works from the keyboard alone, in the dark scheme too", async (
     assert.equal(await page.getAttribute("#log", "aria-live"), "polite");
     assert.deepEqual(problems, []);
   });
+});
+
+Deno.test("page: a kicked page says why and stays out; the ban refuses it by address", async () => {
+  await withBrowser(async (browser, server) => {
+    const { page, problems } = await openPage(browser, httpUrl(server));
+    await join(page, "mallory");
+    await using term = await connectTcp(server, "ops");
+    assert.equal(server.room.kick("mallory", "spam"), true);
+    await seen(page, "You were kicked by the server: spam.");
+    // It stops: no reconnect brings it back into the room.
+    await page.waitForSelector('#status[data-state="closed"]');
+    assert.deepEqual(server.room.members().map((m) => m.nick), ["ops"]);
+    // Another name from the same address is refused for the ban's length.
+    await using again = await TcpClient.open(server);
+    await again.readUntil("Your nickname: ");
+    await again.send("eve");
+    await again.readUntil("You were kicked; you can come back in");
+    assert.deepEqual(problems, []);
+    await term.send("bye");
+  }, { kickBan: 60 });
 });
