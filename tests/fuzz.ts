@@ -482,6 +482,17 @@ export function chunkCuts(rng: Rng, bytes: Uint8Array): number[] {
   return [...cuts].filter((c) => c > 0 && c < bytes.length).sort((a, b) => a - b);
 }
 
+/**
+ * Every way a codec test cuts `bytes`: in two at each offset, then one byte
+ * at a time; each with a label naming it, for a failure's message.
+ */
+export function* everyCut(bytes: Uint8Array): Generator<[how: string, chunks: Uint8Array[]]> {
+  for (let cut = 0; cut <= bytes.length; cut++) {
+    yield [`cut at byte ${cut}`, [bytes.subarray(0, cut), bytes.subarray(cut)]];
+  }
+  yield ["a byte at a time", Array.from(bytes, (b) => Uint8Array.of(b))];
+}
+
 // ---------------------------------------------------------------------------
 // WebSocket frames
 

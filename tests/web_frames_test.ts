@@ -13,7 +13,7 @@ import {
   type WsEvent,
 } from "../server/transport/web/frames.ts";
 import { concatBytes } from "../server/transport/io.ts";
-import { caseSeed, Rng, utf8, wireFrame } from "./fuzz.ts";
+import { caseSeed, everyCut, Rng, utf8, wireFrame } from "./fuzz.ts";
 
 const MAX = 1000;
 const rng = new Rng(6455);
@@ -33,18 +33,10 @@ function decode(chunks: readonly Uint8Array[], max = MAX): WsEvent[] {
   return chunks.flatMap((chunk) => decoder.push(chunk));
 }
 
-/**
- * The events of `bytes` pushed whole; checks that every split in two and a
- * byte at a time give the same ones.
- */
+/** The events of `bytes` pushed whole, checked to be the same however the bytes are cut. */
 function decodeEverySplit(bytes: Uint8Array, max = MAX): WsEvent[] {
   const whole = decode([bytes], max);
-  for (let cut = 0; cut <= bytes.length; cut++) {
-    const split = decode([bytes.subarray(0, cut), bytes.subarray(cut)], max);
-    assert.deepEqual(split, whole, `split at byte ${cut}`);
-  }
-  const single = decode(Array.from(bytes, (b) => Uint8Array.of(b)), max);
-  assert.deepEqual(single, whole, "a byte at a time");
+  for (const [how, chunks] of everyCut(bytes)) assert.deepEqual(decode(chunks, max), whole, how);
   return whole;
 }
 

@@ -11,12 +11,14 @@
  *
  * Strict where leniency has let requests be read two ways (RFC 9112): a bare
  * CR, whitespace before a field's colon, obs-fold, control characters in a
- * value, two `Host`s, a `Content-Length` that is not one number are 400. A
- * bare LF ends a line (RFC 9112 §2.2 allows it). The routes of this server
- * take no body, so a request with `Transfer-Encoding` is answered 501: a
- * chunked body is not implemented, and as after every error the connection
- * is closed, no bytes of that body are ever read as a request. The absolute
- * and authority forms of the target are 400: we are no proxy.
+ * value, two `Host`s (or none in HTTP/1.1), a `Content-Length` that is not
+ * one number (two, even if equal) are all 400. A bare LF ends a line (RFC
+ * 9112 §2.2 allows it). The routes of this server take no body, so a request
+ * with `Transfer-Encoding` is answered 501: a chunked body is not
+ * implemented, and as after every error the connection is closed, no byte
+ * of that body is ever read as a request. A `Content-Length` is reported
+ * for the caller to skip or refuse. The absolute and authority forms of the
+ * target are 400: we are no proxy.
  *
  * @module
  */
@@ -28,7 +30,10 @@ export interface RequestHead {
   /** Path and query as sent (origin form), or `*` for `OPTIONS`. */
   target: string;
   version: "HTTP/1.1" | "HTTP/1.0";
-  /** Lower-cased name to value; a repeated field's values joined with ", ". */
+  /**
+   * Lower-cased name to value, one char per byte (obs-text kept as Latin-1);
+   * a repeated field's values joined with ", ".
+   */
   headers: Map<string, string>;
   /** Whether the connection may carry another request after this one. */
   keepAlive: boolean;
@@ -44,7 +49,10 @@ export type HeadResult =
 
 /** Options for {@linkcode RequestHeadReader}. */
 export interface RequestHeadReaderOptions {
-  /** Most bytes a head may take, blank lines before it and its last line end included. @default {8192} */
+  /**
+   * Most bytes a head may take, empty lines before it and its last line end
+   * included. @default {8192}
+   */
   maxHeadBytes?: number;
 }
 
@@ -227,7 +235,6 @@ function trimSpace(s: string): string {
 const REASONS: Readonly<Record<number, string>> = {
   101: "Switching Protocols",
   200: "OK",
-  204: "No Content",
   304: "Not Modified",
   400: "Bad Request",
   403: "Forbidden",
@@ -236,6 +243,7 @@ const REASONS: Readonly<Record<number, string>> = {
   408: "Request Timeout",
   413: "Content Too Large",
   414: "URI Too Long",
+  421: "Misdirected Request",
   426: "Upgrade Required",
   429: "Too Many Requests",
   431: "Request Header Fields Too Large",
