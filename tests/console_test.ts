@@ -1,23 +1,8 @@
 import assert from "node:assert/strict";
 import { operate } from "../server/console.ts";
-import type { ServerEvent, Via } from "../common/protocol.ts";
-import { type Member, Room, SERVER_NICK } from "../server/hub/room.ts";
-
-/** A member that records what the room sends it. */
-class FakeMember implements Member {
-  readonly events: ServerEvent[] = [];
-  closed = 0;
-
-  constructor(readonly via: Via = "web") {}
-
-  send(event: ServerEvent): void {
-    this.events.push(event);
-  }
-
-  close(): void {
-    this.closed++;
-  }
-}
+import type { ServerEvent } from "../common/protocol.ts";
+import { Room, SERVER_NICK } from "../server/hub/room.ts";
+import { FakeMember } from "./kit/fake_member.ts";
 
 /** A room with alice (web) and bob (terminal), and a console printing into `printed`. */
 function setup(): {

@@ -17,6 +17,8 @@
 import { FRAME_MAX } from "../common/protocol.ts";
 import { LINE_MAX_BYTES } from "../server/transport/terminal/lines.ts";
 import { DO, DONT, IAC, SB, SE, WILL, WONT } from "../server/transport/terminal/telnet.ts";
+import { concatBytes } from "../server/transport/io.ts";
+import { encodeFrame, type FrameOptions, OP, upgradeHeaders } from "./kit/raw_ws.ts";
 
 /** A small, fast, seeded generator (xorshift32). Not for secrets. */
 export class Rng {
@@ -109,17 +111,6 @@ const encoder = new TextEncoder();
 /** UTF-8 bytes of a string (a lone surrogate becomes U+FFFD, as any client sends it). */
 export function utf8(text: string): Uint8Array {
   return encoder.encode(text);
-}
-
-/** Joins byte arrays. */
-export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------------------
@@ -684,42 +675,18 @@ export function wsCase(rng: Rng, index: number, targets: Targets): WsCase {
 // ---------------------------------------------------------------------------
 // Raw WebSocket wire bytes
 
-/** WebSocket opcodes (RFC 6455, 5.2). */
-const Op = { continuation: 0, text: 1, binary: 2, close: 8, ping: 9, pong: 10 } as const;
-
 /** The parts of one frame on the wire, lies included. */
-interface WireFrame {
-  fin: boolean;
-  /** The three reserved bits; non-zero without an extension is a protocol error. */
-  rsv: number;
+interface WireFrame extends Omit<FrameOptions, "mask"> {
   opcode: number;
   payload: Uint8Array;
   /** Clients must mask; an unmasked client frame is a protocol error. */
   masked: boolean;
-  /** A length to announce instead of the payload's. */
-  claim?: number;
-  /** Announce a small length in the 16- or 64-bit form. */
-  longForm?: 16 | 64;
 }
 
-/** Encodes a frame as a client would put it on the wire. */
+/** Encodes a frame as a client would put it on the wire, its masking key drawn from `rng`. */
 export function wireFrame(rng: Rng, f: WireFrame): Uint8Array {
-  const length = f.claim ?? f.payload.length;
-  const head: number[] = [(f.fin ? 0x80 : 0) | ((f.rsv & 7) << 4) | (f.opcode & 0x0f)];
-  const mask = f.masked ? 0x80 : 0;
-  if (length < 126 && f.longForm === undefined) head.push(mask | length);
-  else if (length < 0x10000 && f.longForm !== 64) head.push(mask | 126, length >> 8, length & 0xff);
-  else {
-    head.push(mask | 127);
-    const high = Math.floor(length / 0x1_0000_0000);
-    for (const word of [high, length >>> 0]) {
-      head.push((word >>> 24) & 0xff, (word >>> 16) & 0xff, (word >>> 8) & 0xff, word & 0xff);
-    }
-  }
-  if (!f.masked) return concatBytes([Uint8Array.from(head), f.payload]);
-  const key = rng.bytes(4);
-  const body = f.payload.map((b, i) => b ^ key[i & 3]!);
-  return concatBytes([Uint8Array.from(head), key, body]);
+  const { opcode, payload, masked, ...options } = f;
+  return encodeFrame(opcode, payload, { ...options, mask: masked && rng.bytes(4) });
 }
 
 /** One hostile connection to `/ws` below the WebSocket API: its handshake and wire bytes. */
@@ -737,11 +704,6 @@ export interface RawWsCase {
 /** The key of RFC 6455's example handshake: any 16 bytes in base64 will do. */
 const WS_KEY = "dGhlIHNhbXBsZSBub25jZQ==";
 
-/** The upgrade request for `/ws` on `host`, with `headers`. */
-export function upgradeRequest(host: string, headers: readonly string[]): string {
-  return [`GET /ws HTTP/1.1`, `Host: ${host}`, ...headers, "", ""].join("\r\n");
-}
-
 type WirePiece = (rng: Rng, self: string) => Uint8Array;
 
 /** A frame with `payload`: final, no reserved bit, masked, unless `lies` says otherwise. */
@@ -756,10 +718,10 @@ function frame(
 
 const WIRE_PIECES: readonly (readonly [number, WirePiece])[] = [
   // A valid join or chat, whole.
-  [4, (rng, self) => frame(rng, Op.text, utf8(JSON.stringify({ type: "join", nick: self })))],
+  [4, (rng, self) => frame(rng, OP.text, utf8(JSON.stringify({ type: "join", nick: self })))],
   [
     3,
-    (rng) => frame(rng, Op.text, utf8(JSON.stringify({ type: "say", text: fuzzText(rng, 200) }))),
+    (rng) => frame(rng, OP.text, utf8(JSON.stringify({ type: "say", text: fuzzText(rng, 200) }))),
   ],
   // A chat message in fragments, with pings between them.
   [3, (rng) => {
@@ -767,9 +729,9 @@ const WIRE_PIECES: readonly (readonly [number, WirePiece])[] = [
     const parts: Uint8Array[] = [];
     for (let at = 0; at < payload.length;) {
       const end = Math.min(payload.length, at + rng.int(1, 16));
-      const opcode = at === 0 ? Op.text : Op.continuation;
+      const opcode = at === 0 ? OP.text : OP.continuation;
       parts.push(frame(rng, opcode, payload.subarray(at, end), { fin: end === payload.length }));
-      if (rng.chance(0.3)) parts.push(frame(rng, Op.ping, rng.bytes(4)));
+      if (rng.chance(0.3)) parts.push(frame(rng, OP.ping, rng.bytes(4)));
       at = end;
     }
     return concatBytes(parts);
@@ -777,19 +739,19 @@ const WIRE_PIECES: readonly (readonly [number, WirePiece])[] = [
   // Invalid UTF-8 in a text frame.
   [2, (rng) => {
     const bad = Uint8Array.from(rng.pick(BAD_UTF8));
-    return frame(rng, Op.text, concatBytes([utf8('{"type":"say","text":"'), bad, utf8('"}')]));
+    return frame(rng, OP.text, concatBytes([utf8('{"type":"say","text":"'), bad, utf8('"}')]));
   }],
   // Reserved bits, reserved opcodes, an unmasked frame.
-  [2, (rng) => frame(rng, Op.text, utf8("{}"), { rsv: rng.int(1, 7) })],
+  [2, (rng) => frame(rng, OP.text, utf8("{}"), { rsv: rng.int(1, 7) })],
   [2, (rng) => frame(rng, rng.pick([3, 4, 5, 6, 7, 11, 12, 13, 14, 15]), rng.bytes(rng.size(100)))],
-  [1, (rng) => frame(rng, Op.text, utf8('{"type":"who"}'), { masked: false })],
+  [1, (rng) => frame(rng, OP.text, utf8('{"type":"who"}'), { masked: false })],
   // Control frames that break the rules: fragmented, or longer than 125 bytes.
   [
     2,
     (rng) =>
       frame(
         rng,
-        rng.pick([Op.ping, Op.pong, Op.close]),
+        rng.pick([OP.ping, OP.pong, OP.close]),
         rng.bytes(rng.pick([0, 1, 125, 126, 1000])),
         {
           fin: rng.chance(0.5),
@@ -799,21 +761,21 @@ const WIRE_PIECES: readonly (readonly [number, WirePiece])[] = [
   // Close frames with odd codes and reasons.
   [1, (rng) => {
     const code = Uint8Array.of(rng.int(0, 255), rng.int(0, 255));
-    return frame(rng, Op.close, concatBytes([code, Uint8Array.from(rng.pick(BAD_UTF8))]));
+    return frame(rng, OP.close, concatBytes([code, Uint8Array.from(rng.pick(BAD_UTF8))]));
   }],
   // A continuation with nothing to continue; a new message inside a fragmented one.
   [2, (rng) =>
-    rng.chance(0.5) ? frame(rng, Op.continuation, utf8("}")) : concatBytes([
-      frame(rng, Op.text, utf8("{"), { fin: false }),
-      frame(rng, Op.binary, utf8("}")),
+    rng.chance(0.5) ? frame(rng, OP.continuation, utf8("}")) : concatBytes([
+      frame(rng, OP.text, utf8("{"), { fin: false }),
+      frame(rng, OP.binary, utf8("}")),
     ])],
   // Lengths: announced in a longer form than needed, or far more than is sent.
   [
     2,
-    (rng) => frame(rng, Op.text, utf8('{"type":"who"}'), { longForm: rng.pick([16, 64] as const) }),
+    (rng) => frame(rng, OP.text, utf8('{"type":"who"}'), { longForm: rng.pick([16, 64] as const) }),
   ],
   [1, (rng) =>
-    frame(rng, Op.text, utf8('{"type":"say","text":"short'), {
+    frame(rng, OP.text, utf8('{"type":"say","text":"short'), {
       claim: rng.pick([200, 70_000, 2 ** 31, 2 ** 40, 2 ** 53 - 1]),
     })],
   // Noise.
@@ -822,12 +784,7 @@ const WIRE_PIECES: readonly (readonly [number, WirePiece])[] = [
 
 /** Builds a raw WebSocket case. */
 export function rawWsCase(rng: Rng, index: number): RawWsCase {
-  const good = [
-    "Upgrade: websocket",
-    "Connection: Upgrade",
-    `Sec-WebSocket-Key: ${WS_KEY}`,
-    "Sec-WebSocket-Version: 13",
-  ];
+  const good = upgradeHeaders(WS_KEY);
   const bad: readonly (readonly string[])[] = [
     good.filter((h) => !h.startsWith("Sec-WebSocket-Key")),
     good.map((h) => h.startsWith("Connection") ? "Connection: keep-alive" : h),

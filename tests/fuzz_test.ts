@@ -30,16 +30,13 @@ import vm from "node:vm";
 import { type ErrorCode, parseServerFrame, type ServerEvent } from "../common/protocol.ts";
 import { SqliteHistory } from "../server/history/sqlite.ts";
 import { FRAME_MAX } from "../common/protocol.ts";
-import {
-  type ChatServer,
-  connectTcp,
-  connectWs,
-  httpUrl,
-  itemAt,
-  TcpClient,
-  withServerUsing,
-  WsClient,
-} from "./helpers.ts";
+import { isDisconnect } from "../server/transport/io.ts";
+import { itemAt } from "./kit/assert.ts";
+import { decodeFrame, headEnd, OP, upgradeRequest } from "./kit/raw_ws.ts";
+import { type ChatServer, httpUrl, withServer } from "./kit/server.ts";
+import { dial } from "./kit/socket.ts";
+import { connectTcp, TcpClient } from "./kit/tcp_client.ts";
+import { connectWs, WsClient } from "./kit/ws_client.ts";
 import {
   caseSeed,
   fuzzCase,
@@ -47,7 +44,6 @@ import {
   Rng,
   type Targets,
   type TcpCase,
-  upgradeRequest,
   utf8,
   type WsCase,
 } from "./fuzz.ts";
@@ -185,12 +181,6 @@ interface Target {
   tally: Tally;
 }
 
-/** True for what a write or a shutdown throws when the peer has gone. */
-function isDisconnect(e: unknown): boolean {
-  return e instanceof Deno.errors.ConnectionReset || e instanceof Deno.errors.BrokenPipe ||
-    e instanceof Deno.errors.NotConnected || e instanceof Deno.errors.ConnectionAborted;
-}
-
 /** Writes `bytes` in the pieces `cuts` gives; stops quietly if the server hung up. */
 async function writeInPieces(client: TcpClient, bytes: Uint8Array, cuts: number[]): Promise<void> {
   let from = 0;
@@ -249,8 +239,7 @@ function checkTerminalOutput(client: TcpClient): string {
 /** Runs one terminal case to its end. */
 async function runTcp(target: Target, c: TcpCase): Promise<void> {
   const { server, tally } = target;
-  const conn = await Deno.connect({ hostname: server.tcp.hostname, port: server.tcp.port });
-  conn.setNoDelay(true);
+  const conn = await dial(server.tcp);
   const client = new TcpClient(conn);
   try {
     tally.bytes += c.stopAt;
@@ -342,51 +331,29 @@ async function runWs(target: Target, c: WsCase, index: number): Promise<void> {
   }
 }
 
-/** WebSocket opcodes of the frames a server sends. */
-const TEXT = 1;
-const CLOSE = 8;
-
 /** Checks the frames a server sent on a raw connection: text frames hold valid events. */
 function checkServerFrames(bytes: Uint8Array): void {
-  let at = 0;
-  for (;;) {
-    if (at + 2 > bytes.length) return;
-    const opcode = bytes[at]! & 0x0f;
-    const short = bytes[at + 1]! & 0x7f;
-    assert.equal(bytes[at + 1]! & 0x80, 0, "the server masked a frame");
-    let length = short;
-    let head = 2;
-    if (short === 126) {
-      if (at + 4 > bytes.length) return;
-      length = (bytes[at + 2]! << 8) | bytes[at + 3]!;
-      head = 4;
-    } else if (short === 127) {
-      if (at + 10 > bytes.length) return;
-      length = new DataView(bytes.buffer, bytes.byteOffset + at + 2, 8).getUint32(4);
-      head = 10;
-    }
-    if (at + head + length > bytes.length) return; // cut off by the close
-    const payload = bytes.subarray(at + head, at + head + length);
-    if (opcode === TEXT) {
-      const frame = new TextDecoder().decode(payload);
-      const parsed = parseServerFrame(frame);
-      assert.ok(parsed.ok, `the server sent a bad frame: ${frame.slice(0, 300)}`);
+  // The last frame may be cut off by the close: it is then not decoded.
+  for (let at = 0, frame; (frame = decodeFrame(bytes, at)) !== undefined; at += frame.size) {
+    assert.equal(frame.masked, false, "the server masked a frame");
+    if (frame.opcode === OP.text) {
+      const text = new TextDecoder().decode(frame.payload);
+      const parsed = parseServerFrame(text);
+      assert.ok(parsed.ok, `the server sent a bad frame: ${text.slice(0, 300)}`);
       checkEventText(parsed.value);
     }
-    at += head + length;
-    if (opcode === CLOSE) return;
+    if (frame.opcode === OP.close) return;
   }
 }
 
 /** Runs one raw WebSocket case to its end: the server must close it. */
 async function runRawWs(target: Target, c: RawWsCase): Promise<void> {
   const { server, tally } = target;
-  const conn = await Deno.connect({ hostname: server.http.hostname, port: server.http.port });
-  conn.setNoDelay(true);
+  const conn = await dial(server.http);
   const client = new TcpClient(conn);
   try {
     const host = `${server.http.hostname}:${server.http.port}`;
-    await client.write(upgradeRequest(host, c.headers));
+    await client.write(upgradeRequest(host, { headers: c.headers }));
     if (c.upgrades) {
       const status = await client.readUntil(() => true);
       assert.match(status, /^HTTP\/1\.1 101 /, "the upgrade was refused");
@@ -400,19 +367,11 @@ async function runRawWs(target: Target, c: RawWsCase): Promise<void> {
     const raw = client.raw;
     const status = new TextDecoder().decode(raw.subarray(0, 12));
     assert.match(status, c.upgrades ? /^HTTP\/1\.1 101$/ : /^HTTP\/1\.1 4\d\d$/);
-    const end = findHeaderEnd(raw);
+    const end = headEnd(raw);
     if (c.upgrades && end !== -1) checkServerFrames(raw.subarray(end));
   } finally {
     await client.close();
   }
-}
-
-/** The offset after the blank line that ends an HTTP response's head, or -1. */
-function findHeaderEnd(raw: Uint8Array): number {
-  for (let i = 3; i < raw.length; i++) {
-    if (raw[i - 3] === 13 && raw[i - 2] === 10 && raw[i - 1] === 13 && raw[i] === 10) return i + 1;
-  }
-  return -1;
 }
 
 /** Runs case `index` of the run to its end. */
@@ -632,7 +591,7 @@ async function fuzzServer(): Promise<void> {
     maxPerIp: 10_000,
     maxClients: 10_000,
   };
-  await withServerUsing(options, async (server) => {
+  await withServer(options, async (server) => {
     const { tally, said, seconds, warm, received } = await fuzzWhileChatting(server);
     // The honest and the fresh have gone too: what the heap holds now is the
     // server's, and the little the test keeps.

@@ -7,7 +7,10 @@
 
 import assert from "node:assert/strict";
 import { loadAssets } from "../server/assets.ts";
-import { httpUrl, TcpClient, withServer, withServerUsing } from "./helpers.ts";
+import { upgradeRequest, upgradeStatus } from "./kit/raw_ws.ts";
+import { httpUrl, type Listening, withServer } from "./kit/server.ts";
+import { dial } from "./kit/socket.ts";
+import { TcpClient } from "./kit/tcp_client.ts";
 
 /** Checks the headers every response carries. */
 function assertSecurityHeaders(response: Response): void {
@@ -63,12 +66,10 @@ Deno.test("createHandler() answers POST with 405 and the allowed methods", async
 
 Deno.test("createHandler() answers a malformed WebSocket upgrade with 400", async () => {
   await withServer(async (server) => {
-    const conn = await Deno.connect({ hostname: server.http.hostname, port: server.http.port });
-    await using client = new TcpClient(conn);
+    await using client = new TcpClient(await dial(server.http));
     // Asks for a WebSocket but lacks "Connection: Upgrade" and a key.
-    await client.write(
-      "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: close\r\n\r\n",
-    );
+    const headers = ["Upgrade: websocket", "Connection: close"];
+    await client.write(upgradeRequest("localhost", { headers }));
     const response = await client.readToEnd();
     assert.match(response[0] ?? "", /^HTTP\/1\.1 400 /, response.join("\n"));
     assert.ok(
@@ -79,8 +80,7 @@ Deno.test("createHandler() answers a malformed WebSocket upgrade with 400", asyn
 });
 
 Deno.test("createHandler() serves the bundled page with hashed, cacheable assets", async () => {
-  const assets = await loadAssets();
-  await withServer(async (server) => {
+  await withServer({ assets: await loadAssets() }, async (server) => {
     const page = await fetch(httpUrl(server, "/"));
     assert.equal(page.status, 200);
     assert.match(page.headers.get("content-type") ?? "", /^text\/html/);
@@ -122,20 +122,12 @@ Deno.test("createHandler() serves the bundled page with hashed, cacheable assets
     assert.equal(head.status, 200);
     assert.equal(head.headers.get("etag"), js.headers.get("etag"));
     assert.equal(await head.text(), "");
-  }, assets);
+  });
 });
 
-/** Sends a WebSocket upgrade with the given Origin; returns the status line. */
-async function upgradeFrom(server: Parameters<typeof httpUrl>[0], origin: string | null) {
-  const conn = await Deno.connect({ hostname: server.http.hostname, port: server.http.port });
-  await using client = new TcpClient(conn);
-  const host = `${server.http.hostname}:${server.http.port}`;
-  await client.write(
-    `GET /ws HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n` +
-      (origin === null ? "" : `Origin: ${origin}\r\n`) + "\r\n",
-  );
-  return await client.readUntil("HTTP/1.1");
+/** The status line of the answer to a WebSocket upgrade with `origin` (none if null). */
+function upgradeFrom(server: Listening, origin: string | null): Promise<string> {
+  return upgradeStatus(server.http, origin === null ? {} : { origin });
 }
 
 Deno.test("createHandler() refuses a WebSocket upgrade from another origin with 403", async () => {
@@ -151,7 +143,7 @@ Deno.test("createHandler() refuses a WebSocket upgrade from another origin with 
 });
 
 Deno.test("createHandler() lets pages from an --allow-origin origin open /ws", async () => {
-  await withServerUsing({ allowOrigins: ["https://chat.example.com"] }, async (server) => {
+  await withServer({ allowOrigins: ["https://chat.example.com"] }, async (server) => {
     assert.match(await upgradeFrom(server, "https://chat.example.com"), /^HTTP\/1\.1 101 /);
     assert.match(await upgradeFrom(server, "https://evil.example.com"), /^HTTP\/1\.1 403 /);
   });

@@ -7,9 +7,11 @@ import {
   SendQueueWatch,
 } from "../server/transport/limits.ts";
 import { KeyedBuckets, TokenBucket } from "../server/hub/flood.ts";
-import type { ServerEvent } from "../common/protocol.ts";
-import { FLOOD_STRIKES, type Member, Room } from "../server/hub/room.ts";
-import { connectTcp, TcpClient, withServerUsing, WsClient } from "./helpers.ts";
+import { FLOOD_STRIKES, Room } from "../server/hub/room.ts";
+import { FakeMember } from "./kit/fake_member.ts";
+import { withServer } from "./kit/server.ts";
+import { connectTcp, TcpClient } from "./kit/tcp_client.ts";
+import { WsClient } from "./kit/ws_client.ts";
 
 Deno.test("TokenBucket.take() allows a burst, then the sustained rate", () => {
   const clock = { t: 0 };
@@ -66,21 +68,6 @@ Deno.test("ConnectionLimits.open() caps per address and in total, and release fr
   assert.match(String(limits.open("10.0.0.4")), /server is full/);
 });
 
-class FakeMember implements Member {
-  readonly events: ServerEvent[] = [];
-  closed = 0;
-  constructor(readonly via: "web" | "terminal" = "web") {}
-  send(event: ServerEvent): void {
-    this.events.push(event);
-  }
-  close(): void {
-    this.closed++;
-  }
-  codes(): string[] {
-    return this.events.flatMap((e) => e.type === "error" ? [e.code] : []);
-  }
-}
-
 Deno.test("Room.handle() refuses messages and renames over the rate, then disconnects a flooder", () => {
   const clock = { t: 0 };
   const room = new Room({ now: () => clock.t, floodBurst: 2, floodRate: 1 });
@@ -108,7 +95,7 @@ Deno.test("Room.handle() refuses messages and renames over the rate, then discon
 });
 
 Deno.test("serveTcp() tells a terminal over the per-address limit why, and lets the others be", async () => {
-  await withServerUsing({ maxPerIp: 2, maxClients: 100 }, async (server) => {
+  await withServer({ maxPerIp: 2, maxClients: 100 }, async (server) => {
     await using a = await connectTcp(server, "a");
     await using b = await connectTcp(server, "b");
     await using c = await TcpClient.open(server);
@@ -132,7 +119,7 @@ Deno.test("serveTcp() tells a terminal over the per-address limit why, and lets 
 });
 
 Deno.test("serveTcp() refuses a terminal flooding the room and keeps the others chatting", async () => {
-  await withServerUsing({ floodBurst: 3, floodRate: 1 }, async (server) => {
+  await withServer({ floodBurst: 3, floodRate: 1 }, async (server) => {
     await using flooder = await connectTcp(server, "flooder");
     await using calm = await connectTcp(server, "calm");
     await flooder.write("a\nb\nc\nd\n");

@@ -8,18 +8,12 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { createLogger } from "../server/log.ts";
-import { RawWebSocket } from "./raw_ws.ts";
-import {
-  type ChatServer,
-  connectTcp,
-  connectWs,
-  httpUrl,
-  itemAt,
-  TcpClient,
-  withServer,
-  withServerUsing,
-  WsClient,
-} from "./helpers.ts";
+import { itemAt } from "./kit/assert.ts";
+import { RawWebSocket, upgradeStatus } from "./kit/raw_ws.ts";
+import { type ChatServer, httpUrl, withServer } from "./kit/server.ts";
+import { dial } from "./kit/socket.ts";
+import { connectTcp, TcpClient } from "./kit/tcp_client.ts";
+import { connectWs, WsClient } from "./kit/ws_client.ts";
 
 /** Scrapes `/metrics` into a map from `name{labels}` to value. */
 async function scrape(server: ChatServer): Promise<Map<string, number>> {
@@ -36,10 +30,6 @@ async function scrape(server: ChatServer): Promise<Map<string, number>> {
   return values;
 }
 
-function wsHost(server: ChatServer): string {
-  return `${server.http.hostname}:${server.http.port}`;
-}
-
 Deno.test("GET /metrics counts members by transport, messages in and out, and refusals", async () => {
   await withServer(async (server) => {
     await using alice = await connectWs(server, "alice");
@@ -53,13 +43,8 @@ Deno.test("GET /metrics counts members by transport, messages in and out, and re
     await alice.next("error", (e) => e.code === "bad_json");
     await bob.send("/msg nobody psst");
     await bob.readUntil("! Nobody");
-    const conn = await Deno.connect({ hostname: server.http.hostname, port: server.http.port });
-    try {
-      const { status } = await RawWebSocket.handshake(conn, wsHost(server), "https://evil.test");
-      assert.match(status, /^HTTP\/1\.1 403 /);
-    } finally {
-      conn.close();
-    }
+    const status = await upgradeStatus(server.http, { origin: "https://evil.test" });
+    assert.match(status, /^HTTP\/1\.1 403 /);
 
     const m = await scrape(server);
     assert.equal(m.get('chat_members{via="web"}'), 1);
@@ -83,7 +68,7 @@ Deno.test("GET /metrics counts members by transport, messages in and out, and re
 Deno.test("the log has joins, leaves and refusals with addresses, and never chat text", async () => {
   const lines: string[] = [];
   const log = createLogger({ level: "debug", write: (line) => lines.push(line) });
-  await withServerUsing({ log }, async (server) => {
+  await withServer({ log }, async (server) => {
     await using alice = await connectWs(server, "alice");
     await using bob = await connectTcp(server, "bob");
     await alice.next("join", (e) => e.nick === "bob");
@@ -91,12 +76,7 @@ Deno.test("the log has joins, leaves and refusals with addresses, and never chat
     await bob.readUntil("the secret plan");
     await bob.send("/quit");
     await alice.next("leave", (e) => e.nick === "bob");
-    const conn = await Deno.connect({ hostname: server.http.hostname, port: server.http.port });
-    try {
-      await RawWebSocket.handshake(conn, wsHost(server), "https://evil.test");
-    } finally {
-      conn.close();
-    }
+    await upgradeStatus(server.http, { origin: "https://evil.test" });
   });
   const find = (pattern: RegExp) => lines.find((l) => pattern.test(l));
   assert.ok(find(/level=info msg=join nick=alice via=web address=127\.0\.0\.1$/), lines.join("\n"));
@@ -111,7 +91,7 @@ Deno.test("the log has joins, leaves and refusals with addresses, and never chat
 });
 
 Deno.test("a terminal that gives no nickname within the join timeout is told and closed", async () => {
-  await withServerUsing({ joinTimeout: 0.05 }, async (server) => {
+  await withServer({ joinTimeout: 0.05 }, async (server) => {
     await using alice = await connectTcp(server, "alice");
     await using idle = await TcpClient.open(server);
     const lines = await idle.readToEnd();
@@ -126,7 +106,7 @@ Deno.test("a terminal that gives no nickname within the join timeout is told and
 });
 
 Deno.test("a socket that does not join within the join timeout gets a fatal error and is closed", async () => {
-  await withServerUsing({ joinTimeout: 0.05 }, async (server) => {
+  await withServer({ joinTimeout: 0.05 }, async (server) => {
     await using alice = await connectWs(server, "alice");
     await using idle = await WsClient.open(server);
     const closed = await idle.closed;
@@ -159,12 +139,12 @@ for (const via of ["web", "terminal"] as const) {
       let stalled: Deno.Conn;
       let socket: RawWebSocket | undefined;
       if (via === "web") {
-        stalled = await Deno.connect({ hostname: server.http.hostname, port: server.http.port });
-        socket = await RawWebSocket.upgrade(stalled, wsHost(server));
+        socket = await RawWebSocket.connect(server.http);
+        stalled = socket.conn;
         await socket.send({ type: "join", nick: "stalled" });
         await socket.receiveUntil('"welcome"');
       } else {
-        stalled = await Deno.connect({ hostname: server.tcp.hostname, port: server.tcp.port });
+        stalled = await dial(server.tcp);
         await stalled.write(new TextEncoder().encode("stalled\r\n"));
       }
       try {
@@ -202,7 +182,7 @@ for (const via of ["web", "terminal"] as const) {
 }
 
 Deno.test("a long /history or a burst of long messages does not cut off members who read", async () => {
-  await withServerUsing({ maxPerIp: 100, maxClients: 100 }, async (server) => {
+  await withServer({ maxPerIp: 100, maxClients: 100 }, async (server) => {
     // 30 members each send 10 messages of 2,000 CJK characters at once, as
     // flood control allows: about 1.8 MB for each member to take.
     const members = await Promise.all(
@@ -240,7 +220,7 @@ const TLS = {
 const CA = Deno.readTextFileSync(new URL("fixtures/ca.pem", import.meta.url));
 
 Deno.test("with a certificate, the page, /ws and the terminal port all speak TLS", async () => {
-  await withServerUsing({ tls: TLS }, async (server) => {
+  await withServer({ tls: TLS }, async (server) => {
     const client = Deno.createHttpClient({ caCerts: [CA] });
     try {
       const response = await fetch(`https://127.0.0.1:${server.http.port}/healthz`, { client });

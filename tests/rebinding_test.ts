@@ -9,31 +9,25 @@
 
 import assert from "node:assert/strict";
 import { knownHost } from "../server/http.ts";
-import { httpUrl, TcpClient, withServer, withServerUsing } from "./helpers.ts";
+import { upgradeStatus } from "./kit/raw_ws.ts";
+import { httpUrl, type Listening, withServer } from "./kit/server.ts";
+import { dial } from "./kit/socket.ts";
+import { TcpClient } from "./kit/tcp_client.ts";
 
-/** Sends `GET path` naming `host`, with `extra` header lines; returns the status line. */
-async function request(
-  server: Parameters<typeof httpUrl>[0],
-  path: string,
-  host: string,
-  extra = "",
-): Promise<string> {
-  const conn = await Deno.connect({ hostname: server.http.hostname, port: server.http.port });
-  await using client = new TcpClient(conn);
-  await client.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\n${extra}Connection: close\r\n\r\n`);
+/** Sends `GET path` naming `host`; returns the status line. */
+async function request(server: Listening, path: string, host: string): Promise<string> {
+  await using client = new TcpClient(await dial(server.http));
+  await client.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
   return await client.readUntil("HTTP/1.1");
 }
-
-const UPGRADE = "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" +
-  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
 
 Deno.test("a rebound host name gets 421 for the page, /ws and /metrics", async () => {
   await withServer(async (server) => {
     const evil = `evil.test:${server.http.port}`;
-    const origin = `Origin: http://${evil}\r\n`;
     assert.match(await request(server, "/", evil), /^HTTP\/1\.1 421 /);
     assert.match(await request(server, "/metrics", evil), /^HTTP\/1\.1 421 /);
-    assert.match(await request(server, "/ws", evil, UPGRADE + origin), /^HTTP\/1\.1 421 /);
+    const rebound = { host: evil, origin: `http://${evil}` };
+    assert.match(await upgradeStatus(server.http, rebound), /^HTTP\/1\.1 421 /);
     // The same requests by address, or as localhost, are served.
     const own = `127.0.0.1:${server.http.port}`;
     assert.match(await request(server, "/metrics", own), /^HTTP\/1\.1 200 /);
@@ -41,17 +35,15 @@ Deno.test("a rebound host name gets 421 for the page, /ws and /metrics", async (
       await request(server, "/metrics", `localhost:${server.http.port}`),
       /^HTTP\/1\.1 200 /,
     );
-    assert.match(
-      await request(server, "/ws", own, UPGRADE + `Origin: http://${own}\r\n`),
-      /^HTTP\/1\.1 101 /,
-    );
+    const same = { host: own, origin: `http://${own}` };
+    assert.match(await upgradeStatus(server.http, same), /^HTTP\/1\.1 101 /);
     const metrics = await (await fetch(httpUrl(server, "/metrics"))).text();
     assert.match(metrics, /chat_refusals_total\{reason="unknown_host"\} 3\b/);
   });
 });
 
 Deno.test("a --public-host name is served, and so are the --allow-origin hosts", async () => {
-  await withServerUsing(
+  await withServer(
     { publicHosts: ["chat.example.com"], allowOrigins: ["https://app.example.com"] },
     async (server) => {
       assert.match(await request(server, "/metrics", "chat.example.com"), /^HTTP\/1\.1 200 /);

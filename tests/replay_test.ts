@@ -9,22 +9,15 @@
 
 import assert from "node:assert/strict";
 import { type HistoryStore, MemoryHistory } from "../server/history/history.ts";
-import type { ChatMessage, ServerEvent, Via } from "../common/protocol.ts";
+import type { ChatMessage, ServerEvent } from "../common/protocol.ts";
 import { createLogger, type Logger } from "../server/log.ts";
-import { type Member, Room } from "../server/hub/room.ts";
+import { Room } from "../server/hub/room.ts";
 import { SqliteHistory } from "../server/history/sqlite.ts";
-import {
-  assertIncreasing,
-  connectTcp,
-  connectWs,
-  itemAt,
-  joinWs,
-  type LineMatch,
-  type ServerOptions,
-  type TcpClient,
-  withServerUsing,
-  WsClient,
-} from "./helpers.ts";
+import { assertIncreasing, itemAt } from "./kit/assert.ts";
+import { FakeMember } from "./kit/fake_member.ts";
+import { type ChatOptions, withServer } from "./kit/server.ts";
+import { connectTcp, type LineMatch, type TcpClient } from "./kit/tcp_client.ts";
+import { connectWs, joinWs, WsClient } from "./kit/ws_client.ts";
 
 /** What a message is, without its id and time. */
 function gist(m: ChatMessage): string {
@@ -32,14 +25,14 @@ function gist(m: ChatMessage): string {
 }
 
 /** The histories the server is run with: the default, and SQLite. */
-const HISTORIES: readonly (readonly [string, () => ServerOptions])[] = [
+const HISTORIES: readonly (readonly [string, () => ChatOptions])[] = [
   ["MemoryHistory", () => ({})],
   ["SqliteHistory", () => ({ store: new SqliteHistory(":memory:", 10_000) })],
 ];
 
 for (const [store, options] of HISTORIES) {
   Deno.test(`Room.join() with since replays exactly the missed messages, then live ones once (${store})`, async () => {
-    await withServerUsing(options(), async (server) => {
+    await withServer(options(), async (server) => {
       await using term = await connectTcp(server, "term");
       await using bob = await connectWs(server, "bob");
       const first = await WsClient.open(server);
@@ -109,7 +102,7 @@ const SMALL_RETENTION: readonly (readonly [string, () => HistoryStore, number])[
 
 for (const [store, history, missedCount] of SMALL_RETENTION) {
   Deno.test(`Room.join() with since sets gap when retention removed missed messages (${store})`, async () => {
-    await withServerUsing({ store: history() }, async (server) => {
+    await withServer({ store: history() }, async (server) => {
       await using bob = await connectWs(server, "bob");
       const seen = itemAt(await sayMany(bob, 1, "seen"), 0);
       const missed = await sayMany(bob, missedCount, "m");
@@ -125,7 +118,7 @@ for (const [store, history, missedCount] of SMALL_RETENTION) {
 }
 
 Deno.test("Room.join() with the seat's token and since replays private messages sent to the ghost", async () => {
-  await withServerUsing({ store: new SqliteHistory(":memory:", 10_000) }, async (server) => {
+  await withServer({ store: new SqliteHistory(":memory:", 10_000) }, async (server) => {
     await using term = await connectTcp(server, "term");
     await using bob = await connectWs(server, "bob");
     // The old connection stays open, as a dropped one the server has not
@@ -177,7 +170,7 @@ async function ask(term: TcpClient, line: string, end: LineMatch): Promise<strin
 }
 
 Deno.test("serveTcp() answers /history N with the last N room messages, framed", async () => {
-  await withServerUsing({}, async (server) => {
+  await withServer({}, async (server) => {
     await using term = await connectTcp(server, "term");
     await using web = await connectWs(server, "web");
     await term.readUntil("-- web joined (web)");
@@ -220,7 +213,7 @@ Deno.test("serveTcp() answers /history N with the last N room messages, framed",
 });
 
 Deno.test("serveTcp() answers /history with a bad count with its usage", async () => {
-  await withServerUsing({}, async (server) => {
+  await withServer({}, async (server) => {
     await using term = await connectTcp(server, "term");
     await term.send("something said");
     for (const bad of ["abc", "0", "-2", "3x"]) {
@@ -233,7 +226,7 @@ Deno.test("serveTcp() answers /history with a bad count with its usage", async (
 });
 
 Deno.test("webSocketEndpoint() answers a history request with the last count room messages", async () => {
-  await withServerUsing({}, async (server) => {
+  await withServer({}, async (server) => {
     await using web = await connectWs(server, "web");
     await using other = await connectWs(server, "other");
     const said = await sayMany(web, 3, "m");
@@ -249,24 +242,6 @@ Deno.test("webSocketEndpoint() answers a history request with the last count roo
     assert.deepEqual(all.messages, said, "every room message, and no private one");
   });
 });
-
-/** A member that records what the room sends it. */
-class FakeMember implements Member {
-  readonly events: ServerEvent[] = [];
-
-  constructor(readonly via: Via = "web") {}
-
-  send(event: ServerEvent): void {
-    this.events.push(event);
-  }
-
-  close(): void {}
-
-  /** Returns and forgets everything received so far. */
-  take(): ServerEvent[] {
-    return this.events.splice(0);
-  }
-}
 
 /** A history whose writes fail while `failing` is set, as a full disk would. */
 class FailingHistory extends MemoryHistory {
@@ -321,7 +296,7 @@ Deno.test("Room.handle() refuses say with storage_failed and delivers nothing wh
 
 Deno.test("startChat() passes the given history to the room and closes it at shutdown", async () => {
   const history = new SqliteHistory(":memory:", 10_000);
-  await withServerUsing({ store: history, history: 2 }, async (server) => {
+  await withServer({ store: history, history: 2 }, async (server) => {
     await using web = await connectWs(server, "web");
     const said = await sayMany(web, 3, "m");
     assert.deepEqual(history.recent(10), said);

@@ -7,35 +7,9 @@ import {
   type Via,
   WELCOME_MEMBERS,
 } from "../common/protocol.ts";
-import { type Member, Room, SERVER_NICK } from "../server/hub/room.ts";
+import { Room, SERVER_NICK } from "../server/hub/room.ts";
 import { renderEvent } from "../server/transport/terminal/render.ts";
-
-type EventOf<T extends ServerEvent["type"]> = Extract<ServerEvent, { type: T }>;
-
-/** A member that records what the room sends it. */
-class FakeMember implements Member {
-  readonly events: ServerEvent[] = [];
-  closed = 0;
-
-  constructor(readonly via: Via = "web") {}
-
-  send(event: ServerEvent): void {
-    this.events.push(event);
-  }
-
-  close(): void {
-    this.closed++;
-  }
-
-  /** Returns and forgets everything received so far. */
-  take(): ServerEvent[] {
-    return this.events.splice(0);
-  }
-
-  ofType<T extends ServerEvent["type"]>(type: T): EventOf<T>[] {
-    return this.events.filter((e): e is EventOf<T> => e.type === type);
-  }
-}
+import { FakeMember } from "./kit/fake_member.ts";
 
 /** A member whose send() throws once `broken` is set. */
 class BrokenMember extends FakeMember {

@@ -10,17 +10,13 @@ import assert from "node:assert/strict";
 import { type Via, WELCOME_MEMBERS } from "../common/protocol.ts";
 import { TokenBucket } from "../server/hub/flood.ts";
 import { Roster } from "../server/hub/roster.ts";
-import { type Member, Seat } from "../server/hub/seat.ts";
-
-/** A connection that takes whatever it is sent. */
-function member(via: Via = "web"): Member {
-  return { via, send() {}, close() {} };
-}
+import { Seat } from "../server/hub/seat.ts";
+import { FakeMember } from "./kit/fake_member.ts";
 
 /** Seats a fresh connection under `nick` with token `token-<nick>`. */
 function seat(roster: Roster, nick: string, via: Via = "web"): Seat {
   const bucket = new TokenBucket({ burst: 1, perSecond: 1 }, () => 0);
-  const taken = new Seat(member(via), nick, `token-${nick}`, bucket);
+  const taken = new Seat(new FakeMember(via), nick, `token-${nick}`, bucket);
   roster.add(taken);
   return taken;
 }
@@ -33,14 +29,14 @@ Deno.test("Roster.find() finds a seat by its nickname in any case or look-alike,
   }
   assert.equal(roster.find("bob"), undefined);
   assert.equal(roster.seatOf(alice.member), alice);
-  assert.equal(roster.seatOf(member()), undefined);
+  assert.equal(roster.seatOf(new FakeMember()), undefined);
   assert.equal(roster.size, 1);
 });
 
 Deno.test("Roster.claim() refuses an invalid nickname and one another seat holds", () => {
   const roster = new Roster();
   const alice = seat(roster, "alice");
-  const stranger = member();
+  const stranger = new FakeMember();
   const invalid = roster.claim("bob smith", stranger);
   assert.ok(!invalid.ok && invalid.code === "nick_invalid");
   const taken = roster.claim("ALICE", stranger);
@@ -53,7 +49,7 @@ Deno.test("Roster.claim() refuses an invalid nickname and one another seat holds
 Deno.test("Roster.claim() lets the seat's token claim its nickname, and no other token", () => {
   const roster = new Roster();
   seat(roster, "alice");
-  const rejoin = member();
+  const rejoin = new FakeMember();
   assert.deepEqual(roster.claim("alice", rejoin, "token-alice"), { ok: true, value: "alice" });
   const wrong = roster.claim("alice", rejoin, "token-bob");
   assert.ok(!wrong.ok && wrong.code === "nick_taken");
@@ -79,7 +75,7 @@ Deno.test("Roster.takeBack() moves a seat to another connection, with all it hol
   const old = alice.member;
   const bucket = alice.bucket;
   alice.strikes = 3;
-  const again = member("terminal");
+  const again = new FakeMember("terminal");
   roster.takeBack(alice, again, "token-2");
   assert.equal(roster.seatOf(old), undefined);
   assert.equal(roster.seatOf(again), alice);
@@ -105,7 +101,7 @@ Deno.test("Roster.remove() frees the seat and its nickname, and is idempotent", 
   assert.equal(roster.seatOf(alice.member), undefined);
   assert.equal(roster.find("alice"), undefined);
   assert.deepEqual([...roster], [bob]);
-  assert.deepEqual(roster.claim("alice", member()), { ok: true, value: "alice" });
+  assert.deepEqual(roster.claim("alice", new FakeMember()), { ok: true, value: "alice" });
 });
 
 Deno.test("Roster.members() is the same array until the seats change", () => {
@@ -116,7 +112,7 @@ Deno.test("Roster.members() is the same array until the seats change", () => {
   const changes: (() => void)[] = [
     () => seat(roster, "bob"),
     () => roster.rename(alice, "alice2"),
-    () => roster.takeBack(alice, member(), "token-2"),
+    () => roster.takeBack(alice, new FakeMember(), "token-2"),
     () => roster.remove(alice),
   ];
   let before = first;

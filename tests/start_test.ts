@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { startChat } from "../server/app.ts";
 import { StartError } from "../server/config.ts";
-import { withTempDir } from "./helpers.ts";
+import { withTempDir } from "./kit/temp_dir.ts";
 
 /** A fresh P-256 private key in PEM: it fits no certificate. */
 async function strayKeyPem(): Promise<string> {

@@ -12,7 +12,8 @@ import { createLogger } from "../server/log.ts";
 import { type HistoryStore, MemoryHistory } from "../server/history/history.ts";
 import type { ChatMessage } from "../common/protocol.ts";
 import { SCHEMA_VERSION, SqliteHistory, StoreError } from "../server/history/sqlite.ts";
-import { assertIncreasing, itemAt, withTempDir } from "./helpers.ts";
+import { assertIncreasing, itemAt } from "./kit/assert.ts";
+import { withTempDir } from "./kit/temp_dir.ts";
 
 /** Takes a new id from `store`, appends a message with it and returns the message. */
 function say(store: HistoryStore, text: string, action = false): ChatMessage {

@@ -6,7 +6,9 @@
  */
 
 import assert from "node:assert/strict";
-import { connectTcp, connectWs, TcpClient, withServer } from "./helpers.ts";
+import { withServer } from "./kit/server.ts";
+import { connectTcp, TcpClient } from "./kit/tcp_client.ts";
+import { connectWs } from "./kit/ws_client.ts";
 import { BINARY, DO, DONT, IAC, SB, SE, WILL, WONT } from "../server/transport/terminal/telnet.ts";
 
 const ECHO = 1;

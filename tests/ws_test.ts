@@ -6,15 +6,9 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  connectTcp,
-  connectWs,
-  joinWs,
-  TcpClient,
-  withServer,
-  withServerUsing,
-  WsClient,
-} from "./helpers.ts";
+import { withServer } from "./kit/server.ts";
+import { connectTcp, TcpClient } from "./kit/tcp_client.ts";
+import { connectWs, joinWs, WsClient } from "./kit/ws_client.ts";
 
 Deno.test("webSocketEndpoint() answers join with a welcome holding members and history", async () => {
   await withServer(async (server) => {
@@ -343,7 +337,7 @@ Deno.test("webSocketEndpoint() lets a rejoin with the welcome's token take the s
 });
 
 Deno.test("a room past the presence limit announces joins and leaves in a summary, on both transports", async () => {
-  await withServerUsing({ presenceLimit: 1, presenceEveryMs: 20 }, async (server) => {
+  await withServer({ presenceLimit: 1, presenceEveryMs: 20 }, async (server) => {
     await using alice = await connectWs(server, "alice");
     await using bob = await connectTcp(server, "bob");
     const summary = await alice.next("presence");

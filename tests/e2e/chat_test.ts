@@ -6,18 +6,12 @@
  */
 
 import assert from "node:assert/strict";
-import { type ChatServer, startChat } from "../../server/app.ts";
 import { type Assets, loadAssets } from "../../server/assets.ts";
 import type { HistoryStore } from "../../server/history/history.ts";
 import { SqliteHistory } from "../../server/history/sqlite.ts";
-import {
-  connectTcp,
-  connectWs,
-  httpUrl,
-  type ServerOptions,
-  TcpClient,
-  UNLIMITED,
-} from "../helpers.ts";
+import { type ChatOptions, type ChatServer, httpUrl, startServer } from "../kit/server.ts";
+import { connectTcp, TcpClient } from "../kit/tcp_client.ts";
+import { connectWs } from "../kit/ws_client.ts";
 import { type Browser, join, launch, logLines, openPage, say, seen } from "./browser.ts";
 
 // Built inside the first test, not at import: esbuild's helper process must
@@ -27,26 +21,16 @@ let assets: Assets | undefined;
 async function start(
   port = 0,
   store?: HistoryStore,
-  options: ServerOptions = {},
+  options: ChatOptions = {},
 ): Promise<ChatServer> {
   assets ??= await loadAssets();
-  return startChat(
-    {
-      host: "127.0.0.1",
-      port,
-      tcpPort: 0,
-      ...UNLIMITED,
-      ...(store ? { store } : {}),
-      ...options,
-      assets,
-    },
-  );
+  return startServer({ port, ...(store ? { store } : {}), ...options, assets });
 }
 
 /** Runs `fn` with a browser and a server, closing both after. */
 async function withBrowser(
   fn: (browser: Browser, server: ChatServer) => Promise<void>,
-  options: ServerOptions = {},
+  options: ChatOptions = {},
 ) {
   const browser = await launch();
   const server = await start(0, undefined, options);

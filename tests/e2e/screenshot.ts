@@ -8,15 +8,15 @@
  * @module
  */
 
-import { startChat } from "../../server/app.ts";
 import { loadAssets } from "../../server/assets.ts";
-import { connectTcp, httpUrl } from "../helpers.ts";
+import { httpUrl, startServer } from "../kit/server.ts";
+import { connectTcp } from "../kit/tcp_client.ts";
 import { join, launch, openPage, say, seen } from "./browser.ts";
 
 const OUT = new URL("../../static/screenshot.png", import.meta.url);
 
 if (import.meta.main) {
-  const server = startChat({ host: "127.0.0.1", port: 0, tcpPort: 0, assets: await loadAssets() });
+  const server = startServer({ assets: await loadAssets() });
   const browser = await launch();
   try {
     const { page } = await openPage(browser, httpUrl(server));

@@ -1,0 +1,239 @@
+/**
+ * The real program, `main.ts`, in a child process on 127.0.0.1 and free
+ * ports: the durability tests kill and restart it, the bench measures it, the
+ * soak runs thousands of members against it. How it is started is written
+ * here once; each caller adds what is its own (a database, lifted limits, a
+ * CPU profile, a core to run on, a limit on open files).
+ *
+ * Where it listens is read from its banner (`server/banner.ts`), and every
+ * wait is on its output or its exit, never on a clock.
+ *
+ * @module
+ */
+
+import type { Listening } from "./server.ts";
+import { Waiters } from "./waiters.ts";
+
+/** How to start `main.ts`. */
+export interface MainOptions {
+  /** `--db`: the SQLite file, or `:memory:`. */
+  db: string;
+  /** More flags for `main.ts`, such as {@linkcode LIFTED_LIMITS}. */
+  flags?: readonly string[];
+  /** Flags for `deno run`, before `main.ts` (a CPU profile). */
+  denoFlags?: readonly string[];
+  /** A command to run it all under, such as `["taskset", "-c", "0"]`. */
+  runUnder?: readonly string[];
+  /** Runs it under `ulimit -n` of this many open files. */
+  maxOpenFiles?: number;
+  /** Called with each line the server writes to standard error, as it comes. */
+  onStderr?: (line: string) => void;
+}
+
+/**
+ * Flags that lift the limits a load rightly runs into: thousands of members
+ * from one address, each sending faster than a person types.
+ */
+export const LIFTED_LIMITS: readonly string[] = [
+  "--flood-burst",
+  "1000000",
+  "--flood-rate",
+  "1000000",
+  "--max-per-ip",
+  "1000000",
+  "--max-clients",
+  "1000000",
+];
+
+/** How a server process ended, and everything it wrote. */
+export interface Exit {
+  status: Deno.CommandStatus;
+  stdout: string;
+  stderr: string;
+}
+
+/** How long a process sent a signal may take to exit before it is sent SIGKILL. */
+export const KILL_AFTER_MS = 10_000;
+
+const ROOT = new URL("../..", import.meta.url);
+
+const PAGE_LINE = /^chat: page\s+http:\/\/([^/\s]+):(\d+)\/$/m;
+const TERMINAL_LINE = /^chat: terminal\s+nc (\S+) (\d+)\b/m;
+
+/** Where the server said it listens, once it has said so in full. */
+function addresses(stdout: string): Listening | undefined {
+  const [, httpHost, httpPort] = PAGE_LINE.exec(stdout) ?? [];
+  const [, tcpHost, tcpPort] = TERMINAL_LINE.exec(stdout) ?? [];
+  if (!httpHost || !httpPort || !tcpHost || !tcpPort) return undefined;
+  return {
+    http: { transport: "tcp", hostname: httpHost, port: Number(httpPort) },
+    tcp: { transport: "tcp", hostname: tcpHost, port: Number(tcpPort) },
+  };
+}
+
+/** The command line that starts `main.ts` as `options` say. */
+function commandLine(options: MainOptions): string[] {
+  let argv = [
+    Deno.execPath(),
+    "run",
+    "--allow-net",
+    "--allow-read",
+    "--allow-write",
+    "--allow-env",
+    "--allow-run",
+    ...options.denoFlags ?? [],
+    "main.ts",
+    "--host",
+    "127.0.0.1",
+    "--port",
+    "0",
+    "--tcp-port",
+    "0",
+    "--db",
+    options.db,
+    ...options.flags ?? [],
+  ];
+  if (options.maxOpenFiles !== undefined) {
+    argv = ["bash", "-c", `ulimit -n ${options.maxOpenFiles} && exec "$0" "$@"`, ...argv];
+  }
+  return [...options.runUnder ?? [], ...argv];
+}
+
+/** `main.ts` in a child process, its output collected as it comes. */
+export class MainProcess implements AsyncDisposable {
+  readonly pid: number;
+  /** Where it listens once it has printed so; undefined if its output ended first. */
+  readonly listening: Promise<Listening | undefined>;
+  readonly #child: Deno.ChildProcess;
+  readonly #stdout: Promise<string>;
+  readonly #stderr: Promise<string>;
+  readonly #waiters = new Waiters();
+  #text = "";
+  #at: Listening | undefined;
+  #exit: Promise<Exit> | undefined;
+
+  /** Starts it; see {@linkcode startMain} to wait until it listens. */
+  constructor(options: MainOptions) {
+    const [command = "", ...args] = commandLine(options);
+    this.#child = new Deno.Command(command, {
+      args,
+      cwd: ROOT,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.pid = this.#child.pid;
+    const { promise, resolve } = Promise.withResolvers<Listening | undefined>();
+    this.listening = promise;
+    this.#stdout = this.#readStdout(resolve);
+    this.#stderr = this.#readStderr(options.onStderr);
+  }
+
+  /** Where it listens; throws if it has not said so (yet). */
+  get address(): Listening {
+    if (this.#at === undefined) throw new Error("The server has not said where it listens");
+    return this.#at;
+  }
+
+  /** Waits until the output so far matches `pattern`; rejects if the output ends first. */
+  async output(pattern: RegExp): Promise<void> {
+    await this.#waiters.until(
+      () => pattern.test(this.#text) || undefined,
+      () => `without ${pattern}: ${this.#text}`,
+    );
+  }
+
+  /**
+   * Sends `signal` (unless it has exited), and SIGKILL if it has not exited
+   * `killAfterMs` later; resolves with the exit. Idempotent.
+   */
+  stop(signal: Deno.Signal = "SIGTERM", killAfterMs = KILL_AFTER_MS): Promise<Exit> {
+    stopProcess(this.#child, signal, killAfterMs);
+    return this.exited();
+  }
+
+  /** Waits for the process to exit by itself and for the end of its output. */
+  exited(): Promise<Exit> {
+    this.#exit ??= (async () => {
+      const [status, stdout, stderr] = await Promise.all([
+        this.#child.status,
+        this.#stdout,
+        this.#stderr,
+      ]);
+      return { status, stdout, stderr };
+    })();
+    return this.#exit;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop("SIGKILL");
+  }
+
+  async #readStdout(ready: (at: Listening | undefined) => void): Promise<string> {
+    try {
+      for await (const chunk of this.#child.stdout.pipeThrough(new TextDecoderStream())) {
+        this.#text += chunk;
+        this.#at ??= addresses(this.#text);
+        if (this.#at) ready(this.#at);
+        this.#waiters.wake();
+      }
+    } finally {
+      ready(undefined);
+      this.#waiters.end(new Error("the server's output ended"));
+    }
+    return this.#text;
+  }
+
+  async #readStderr(onLine: ((line: string) => void) | undefined): Promise<string> {
+    let text = "";
+    let from = 0;
+    for await (const chunk of this.#child.stderr.pipeThrough(new TextDecoderStream())) {
+      text += chunk;
+      for (let nl; (nl = text.indexOf("\n", from)) !== -1; from = nl + 1) {
+        onLine?.(text.slice(from, nl));
+      }
+    }
+    if (from < text.length) onLine?.(text.slice(from));
+    return text;
+  }
+}
+
+/**
+ * Starts `main.ts` and waits until it listens; throws, with what it wrote to
+ * standard error, if it exits first.
+ */
+export async function startMain(options: MainOptions): Promise<MainProcess> {
+  const server = new MainProcess(options);
+  if ((await server.listening) === undefined) {
+    const { status, stderr } = await server.exited();
+    throw new Error(`the server exited (${status.code}) before listening: ${stderr}`);
+  }
+  return server;
+}
+
+/**
+ * Sends a child `signal`, and SIGKILL if it has not exited `killAfterMs`
+ * later; resolves with its status.
+ */
+export async function stopProcess(
+  child: Deno.ChildProcess,
+  signal: Deno.Signal = "SIGTERM",
+  killAfterMs = KILL_AFTER_MS,
+): Promise<Deno.CommandStatus> {
+  send(child, signal);
+  const killer = setTimeout(() => send(child, "SIGKILL"), killAfterMs);
+  try {
+    return await child.status;
+  } finally {
+    clearTimeout(killer);
+  }
+}
+
+function send(child: Deno.ChildProcess, signal: Deno.Signal): void {
+  try {
+    child.kill(signal);
+  } catch (e) {
+    // It has exited already: nothing to stop.
+    if (!(e instanceof TypeError)) throw e;
+  }
+}
