@@ -14,6 +14,10 @@
  * @module
  */
 
+import { isDisconnect } from "../server/transport/io.ts";
+import { OP, RawWebSocket, ZERO_MASK } from "../tests/kit/raw_ws.ts";
+import { dial, Writer } from "../tests/kit/socket.ts";
+
 /** The four protocols. */
 export type Kind = "chat-ws" | "chat-tcp" | "relay-ws" | "irc";
 
@@ -151,24 +155,18 @@ const CHAT_EVENT = encoder.encode(`"type":"message"`);
 /** The pattern's rarest byte ("y") and where it sits, to anchor the search. */
 const CHAT_ANCHOR = CHAT_EVENT.indexOf(0x79);
 
-/** How many times {@linkcode CHAT_EVENT} occurs in `bytes[from, to)`. */
-function chatEvents(bytes: Uint8Array, from: number, to: number): number {
+/** How many times {@linkcode CHAT_EVENT} occurs in `bytes`. */
+function chatEvents(bytes: Uint8Array): number {
   let n = 0;
-  for (let at = bytes.indexOf(0x79, from + CHAT_ANCHOR); at !== -1 && at < to;) {
+  for (let at = bytes.indexOf(0x79, CHAT_ANCHOR); at !== -1;) {
     const start = at - CHAT_ANCHOR;
-    let match = start + CHAT_EVENT.length <= to;
+    let match = start + CHAT_EVENT.length <= bytes.length;
     for (let k = 0; match && k < CHAT_EVENT.length; k++) match = bytes[start + k] === CHAT_EVENT[k];
     if (match) n++;
     at = bytes.indexOf(0x79, at + 1);
   }
   return n;
 }
-
-/** WebSocket opcodes (RFC 6455, 5.2). */
-const OP_TEXT = 0x1;
-const OP_CLOSE = 0x8;
-const OP_PING = 0x9;
-const OP_PONG = 0xa;
 
 /**
  * Most bytes of an unfinished frame kept while waiting for the rest; a frame
@@ -186,223 +184,112 @@ const READ_IDLE = 16 * 1024;
 const READ_MAX = 256 * 1024;
 const LINE_READ_MAX = 64 * 1024;
 
-function nextReadBuffer(
-  buf: Uint8Array<ArrayBuffer>,
-  n: number,
-  max: number,
-): Uint8Array<ArrayBuffer> {
-  return n === buf.length && buf.length < max ? new Uint8Array(buf.length * 4) : buf;
+/** Lets a write fail quietly when the server has gone; anything else is news. */
+function ignoreDisconnect(e: unknown): void {
+  if (!isDisconnect(e)) throw e;
 }
 
 /**
- * Encodes client frames: masked, as RFC 6455 requires of a client, with a
- * zero mask, so the payload goes out as it is.
- */
-function clientFrame(opcode: number, payload: Uint8Array): Uint8Array {
-  const n = payload.length;
-  const head = n < 126 ? 2 : n < 65536 ? 4 : 10;
-  const frame = new Uint8Array(head + 4 + n);
-  frame[0] = 0x80 | opcode;
-  if (n < 126) {
-    frame[1] = 0x80 | n;
-  } else if (n < 65536) {
-    frame[1] = 0x80 | 126;
-    frame[2] = n >> 8;
-    frame[3] = n & 0xff;
-  } else {
-    frame[1] = 0x80 | 127;
-    new DataView(frame.buffer).setBigUint64(2, BigInt(n));
-  }
-  frame.set(payload, head + 4);
-  return frame;
-}
-
-/**
- * A WebSocket member, ours (JSON) or a peer's (`name: text`), on a client of
- * its own: it counts messages in the frames' bytes without decoding them,
- * where the runtime's client would make a string and an event of each.
+ * A WebSocket member, ours (JSON) or a peer's (`name: text`), on the kit's
+ * client over a bare socket: it counts messages in the frames' bytes without
+ * decoding them, where the runtime's client would make a string and an event
+ * of each, and sends with a zero mask, so its payloads go out as they are.
  */
 class WsClient extends Counting {
   readonly kind: "chat-ws" | "relay-ws";
-  readonly #conn: Deno.TcpConn;
-  readonly #idle: boolean;
-  /** Bytes of an unfinished frame (or of the handshake). */
-  #pending = new Uint8Array(0);
-  #writing: Promise<unknown> = Promise.resolve();
+  readonly #ws: RawWebSocket;
   #reading: Promise<void> = Promise.resolve();
   #closed = false;
-  /** Until the member has joined: sees each text frame, decoded ("" when closed). */
-  onText: ((text: string) => void) | undefined;
 
-  constructor(kind: "chat-ws" | "relay-ws", name: string, conn: Deno.TcpConn, idle: boolean) {
+  constructor(kind: "chat-ws" | "relay-ws", name: string, ws: RawWebSocket) {
     super(name);
     this.kind = kind;
-    this.#conn = conn;
-    this.#idle = idle;
+    this.#ws = ws;
   }
 
-  /** Sends the upgrade request and starts reading. */
-  start(path: string, port: number): void {
-    const key = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
-    this.#write(encoder.encode(
-      `GET ${path} HTTP/1.1\r\nHost: ${HOST}:${port}\r\nUpgrade: websocket\r\n` +
-        `Connection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-    ));
+  /** Reads from now on (frames already read first). */
+  start(): void {
     this.#reading = this.#read();
   }
 
   async #read(): Promise<void> {
-    let buf = new Uint8Array(this.#idle ? READ_IDLE : READ_MAX);
-    let upgraded = false;
     try {
-      for (;;) {
+      do {
+        this.#frames();
         await this.unpaused();
-        const n = await this.#conn.read(buf);
-        if (n === null) break;
-        let bytes = buf.subarray(0, n);
-        if (this.#pending.length > 0) {
-          const joined = new Uint8Array(this.#pending.length + n);
-          joined.set(this.#pending);
-          joined.set(bytes, this.#pending.length);
-          bytes = joined;
-        }
-        let at = 0;
-        if (!upgraded) {
-          const text = decoder.decode(bytes);
-          const end = text.indexOf("\r\n\r\n");
-          if (end === -1) {
-            this.#keep(bytes, 0);
-            continue;
-          }
-          if (!text.startsWith("HTTP/1.1 101")) throw new Error(text.split("\r\n")[0]);
-          upgraded = true;
-          at = encoder.encode(text.slice(0, end + 4)).length;
-          this.onText?.("open");
-        }
-        at = this.#frames(bytes, at);
-        this.#keep(bytes, at);
-        buf = nextReadBuffer(buf, n, READ_MAX);
-      }
+      } while (await this.#ws.fill());
     } catch (e) {
-      if (!isDisconnect(e) && !(e instanceof Error && this.onText)) throw e;
+      if (!isDisconnect(e)) throw e;
     } finally {
       this.#closed = true;
-      this.onText?.("");
     }
   }
 
-  #keep(bytes: Uint8Array, from: number): void {
-    if (bytes.length - from > FRAME_BUFFER) throw new RangeError("frame too large");
-    this.#pending = from === bytes.length ? new Uint8Array(0) : bytes.slice(from);
-  }
-
-  /** Handles every complete frame from `at`; returns where the unfinished one starts. */
-  #frames(bytes: Uint8Array, at: number): number {
+  /** Counts the chat messages in every whole frame read (pings are answered by the socket). */
+  #frames(): void {
     let count = 0;
     let timed: string[] | undefined;
-    while (bytes.length - at >= 2) {
-      const opcode = bytes[at]! & 0x0f;
-      let length = bytes[at + 1]! & 0x7f;
-      let head = 2;
-      if (length === 126) {
-        if (bytes.length - at < 4) break;
-        length = (bytes[at + 2]! << 8) | bytes[at + 3]!;
-        head = 4;
-      } else if (length === 127) {
-        if (bytes.length - at < 10) break;
-        length = Number(new DataView(bytes.buffer, bytes.byteOffset + at + 2, 8).getBigUint64(0));
-        head = 10;
+    for (let frame; (frame = this.#ws.nextFrame()) !== undefined;) {
+      if (!this.counting || (frame.opcode !== OP.text && frame.opcode !== OP.continuation)) {
+        continue;
       }
-      if (bytes.length - at < head + length) break;
-      const from = at + head;
-      const to = from + length;
-      at = to;
-      if (opcode === OP_TEXT || opcode === 0) {
-        if (this.onText) {
-          this.onText(decoder.decode(bytes.subarray(from, to)));
-          continue;
-        }
-        if (!this.counting) continue;
-        count += this.kind === "relay-ws" ? 1 : chatEvents(bytes, from, to);
-        if (this.timing) (timed ??= []).push(decoder.decode(bytes.subarray(from, to)));
-      } else if (opcode === OP_PING) {
-        this.#write(clientFrame(OP_PONG, bytes.slice(from, to)));
-      } else if (opcode === OP_CLOSE) {
-        this.#write(clientFrame(OP_CLOSE, new Uint8Array(0)));
-      }
+      count += this.kind === "relay-ws" ? 1 : chatEvents(frame.payload);
+      if (this.timing) (timed ??= []).push(decoder.decode(frame.payload));
     }
     this.count(count, timed?.join("\n"));
-    return at;
-  }
-
-  #write(bytes: Uint8Array): void {
-    if (this.#closed) return;
-    this.#writing = this.#writing.then(async () => {
-      for (let off = 0; off < bytes.length;) off += await this.#conn.write(bytes.subarray(off));
-    }).catch((e) => {
-      if (!isDisconnect(e)) throw e;
-    });
-  }
-
-  /** Sends text frames, all in one write. */
-  sendTexts(texts: readonly string[]): void {
-    const frames = texts.map((t) => clientFrame(OP_TEXT, encoder.encode(t)));
-    if (frames.length === 1) return this.#write(frames[0]!);
-    const all = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
-    let off = 0;
-    for (const f of frames) {
-      all.set(f, off);
-      off += f.length;
-    }
-    this.#write(all);
   }
 
   say(texts: readonly string[]): void {
-    this.sendTexts(
-      this.kind === "chat-ws" ? texts.map((text) => JSON.stringify({ type: "say", text })) : texts,
-    );
+    if (this.#closed) return;
+    const frames = this.kind === "chat-ws"
+      ? texts.map((text) => JSON.stringify({ type: "say", text }))
+      : texts;
+    this.#ws.sendTexts(frames).catch(ignoreDisconnect);
   }
 
   async close(): Promise<void> {
     if (!this.#closed) {
-      this.#write(clientFrame(OP_CLOSE, new Uint8Array(0)));
-      await this.#writing;
       this.#closed = true;
-      try {
-        this.#conn.close();
-      } catch (e) {
-        if (!(e instanceof Deno.errors.BadResource)) throw e;
-      }
+      await this.#ws.closeCleanly();
     }
     await this.#reading;
   }
 }
 
 /** Opens a WebSocket member; resolves once it is in the room. */
-async function openWs(kind: "chat-ws" | "relay-ws", port: number, name: string, idle: boolean) {
-  const conn = await Deno.connect({ hostname: HOST, port });
-  conn.setNoDelay(true);
-  const client = new WsClient(kind, name, conn, idle);
-  const joined = Promise.withResolvers<void>();
-  client.onText = (text) => {
-    if (text === "") joined.reject(new Error(`${name}: closed before joining`));
-    else if (text === "open") {
-      if (kind === "relay-ws") joined.resolve();
-      else client.sendTexts([JSON.stringify({ type: "join", nick: name })]);
-    } else if (text.includes(`"type":"welcome"`)) joined.resolve();
-    else if (text.includes(`"type":"error"`)) {
-      joined.reject(new Error(`${name}: refused: ${text.slice(0, 200)}`));
-    }
-  };
-  client.start(kind === "chat-ws" ? "/ws" : `/?name=${encodeURIComponent(name)}`, port);
+async function openWs(
+  kind: "chat-ws" | "relay-ws",
+  port: number,
+  name: string,
+  idle: boolean,
+): Promise<WsClient> {
+  const ws = await RawWebSocket.connect({ hostname: HOST, port }, {
+    path: kind === "chat-ws" ? "/ws" : `/?name=${encodeURIComponent(name)}`,
+    readSize: idle ? READ_IDLE : READ_MAX,
+    readMax: READ_MAX,
+    frameMax: FRAME_BUFFER,
+    mask: ZERO_MASK,
+  });
   try {
-    await joined.promise;
+    if (kind === "chat-ws") await join(ws, name);
   } catch (e) {
-    await client.close();
+    ws.close();
     throw e;
   }
-  client.onText = undefined;
+  const client = new WsClient(kind, name, ws);
+  client.start();
   return client;
+}
+
+/** Joins our server as `name`: resolves at the welcome, rejects at a refusal. */
+async function join(ws: RawWebSocket, name: string): Promise<void> {
+  await ws.send({ type: "join", nick: name });
+  for (;;) {
+    const text = await ws.receive();
+    if (text === undefined) throw new Error(`${name}: closed before joining`);
+    if (text.includes(`"type":"welcome"`)) return;
+    if (text.includes(`"type":"error"`)) throw new Error(`${name}: refused: ${text.slice(0, 200)}`);
+  }
 }
 
 const LF = 10;
@@ -411,9 +298,9 @@ const LF = 10;
 class LineClient extends Counting {
   readonly kind: "chat-tcp" | "irc";
   readonly #conn: Deno.TcpConn;
+  readonly #writer: Writer;
   readonly #decoder = new TextDecoder();
   #carry = "";
-  #writing: Promise<unknown> = Promise.resolve();
   #reading: Promise<void> = Promise.resolve();
   #closed = false;
   /** Called with each complete line until joined, and for IRC's watchers after. */
@@ -425,6 +312,7 @@ class LineClient extends Counting {
     super(name);
     this.kind = kind;
     this.#conn = conn;
+    this.#writer = new Writer(conn);
   }
 
   start(): void {
@@ -509,12 +397,7 @@ class LineClient extends Counting {
 
   write(text: string): void {
     if (this.#closed) return;
-    const bytes = encoder.encode(text);
-    this.#writing = this.#writing.then(async () => {
-      for (let off = 0; off < bytes.length;) off += await this.#conn.write(bytes.subarray(off));
-    }).catch((e) => {
-      if (!isDisconnect(e)) throw e;
-    });
+    this.#writer.write(encoder.encode(text)).catch(ignoreDisconnect);
   }
 
   /** IRC: lines sent and not yet seen relayed. */
@@ -540,7 +423,7 @@ class LineClient extends Counting {
   async close(): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
-      await this.#writing;
+      await this.#writer.settled();
       try {
         this.#conn.close();
       } catch (e) {
@@ -551,17 +434,9 @@ class LineClient extends Counting {
   }
 }
 
-function isDisconnect(e: unknown): boolean {
-  return e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted ||
-    e instanceof Deno.errors.ConnectionReset || e instanceof Deno.errors.BrokenPipe ||
-    e instanceof Deno.errors.ConnectionAborted || e instanceof Deno.errors.NotConnected;
-}
-
 /** Opens a terminal member of our server; resolves once it has a nickname. */
 async function openChatTcp(port: number, name: string): Promise<LineClient> {
-  const conn = await Deno.connect({ hostname: HOST, port });
-  conn.setNoDelay(true);
-  const client = new LineClient("chat-tcp", name, conn);
+  const client = new LineClient("chat-tcp", name, await dial({ hostname: HOST, port }));
   const joined = Promise.withResolvers<void>();
   client.onLine = (line) => {
     if (line.includes("-- Hello ")) joined.resolve();
@@ -589,9 +464,7 @@ export class IrcRoom {
 
   /** Opens an IRC member; resolves once it has joined the channel. */
   async open(port: number, name: string): Promise<LineClient> {
-    const conn = await Deno.connect({ hostname: HOST, port });
-    conn.setNoDelay(true);
-    const client = new LineClient("irc", name, conn);
+    const client = new LineClient("irc", name, await dial({ hostname: HOST, port }));
     const joined = Promise.withResolvers<void>();
     client.onLine = (line) => {
       if (line.startsWith("PING ")) client.write(`PONG ${line.slice(5)}\n`);

@@ -12,6 +12,7 @@
  * @module
  */
 
+import { within } from "../server/deadline.ts";
 import {
   type BenchClient,
   echoes,
@@ -70,16 +71,13 @@ const JOIN_TIMEOUT_MS = 15_000;
 const members: BenchClient[] = [];
 
 /** Opens a member, or fails after {@linkcode JOIN_TIMEOUT_MS}; a late one is closed. */
-function openInTime(spec: MemberSpec, endpoints: Endpoints): Promise<BenchClient> {
+async function openInTime(spec: MemberSpec, endpoints: Endpoints): Promise<BenchClient> {
   const opening = openClient(spec.kind, endpoints, spec.name, irc, spec.idle ?? false);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      opening.then((c) => c.close(), () => {});
-      reject(new Error(`${spec.name}: not in the room after ${JOIN_TIMEOUT_MS / 1000} s`));
-    }, JOIN_TIMEOUT_MS);
-  });
-  return Promise.race([opening, late]).finally(() => clearTimeout(timer));
+  if (!(await within(opening, JOIN_TIMEOUT_MS))) {
+    opening.then((c) => c.close(), () => {});
+    throw new Error(`${spec.name}: not in the room after ${JOIN_TIMEOUT_MS / 1000} s`);
+  }
+  return await opening;
 }
 const irc = new IrcRoom();
 

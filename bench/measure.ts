@@ -1,7 +1,7 @@
 /**
- * What `bench/` reads off processes (resident memory and CPU time, from
- * `/proc/<pid>/status` and `/proc/<pid>/stat`) and how it summarizes runs
- * (median, range, percentiles).
+ * What `bench/` and the soak read off processes (resident memory and CPU
+ * time, from `/proc/<pid>/status` and `/proc/<pid>/stat`) and how the bench
+ * summarizes runs (median, range, percentiles).
  *
  * `/proc` is read through `cat`: Deno asks for every permission before it
  * reads `/proc` itself.
@@ -18,12 +18,26 @@ async function cat(path: string): Promise<string> {
   return new TextDecoder().decode(out.stdout);
 }
 
+/** A process's resident memory now (VmRSS) and at its highest so far (VmHWM), in KiB. */
+export interface Memory {
+  rss: number;
+  hwm: number;
+}
+
+/** Resident memory of a process, now and at its highest, in KiB. */
+export async function memoryKiB(pid: number): Promise<Memory> {
+  const status = await cat(`/proc/${pid}/status`);
+  const field = (name: string) => {
+    const kib = new RegExp(`^${name}:\\s+(\\d+) kB$`, "m").exec(status)?.[1];
+    if (kib === undefined) throw new Error(`bench: no ${name} for process ${pid}`);
+    return Number(kib);
+  };
+  return { rss: field("VmRSS"), hwm: field("VmHWM") };
+}
+
 /** Resident memory of a process (VmRSS), in KiB. */
 export async function rssKiB(pid: number): Promise<number> {
-  const status = await cat(`/proc/${pid}/status`);
-  const kib = /^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1];
-  if (kib === undefined) throw new Error(`bench: no VmRSS for process ${pid}`);
-  return Number(kib);
+  return (await memoryKiB(pid)).rss;
 }
 
 /**

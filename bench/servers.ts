@@ -6,6 +6,8 @@
  * @module
  */
 
+import { within } from "../server/deadline.ts";
+import { LIFTED_LIMITS, MainProcess, stopProcess } from "../tests/kit/main_process.ts";
 import type { Endpoints, Kind } from "./clients.ts";
 import { HOST } from "./clients.ts";
 
@@ -43,52 +45,12 @@ export function kindOf(target: TargetName, i: number): Kind {
   }
 }
 
-const ROOT = new URL("..", import.meta.url);
 const PEERS = new URL("./peers/", import.meta.url);
 
 /** The core the servers run on; the generator gets the other one. */
 export const SERVER_CPU = "0";
 /** The core the generator processes (and this coordinator) run on. */
 export const GENERATOR_CPU = "1";
-
-/** Limits of our server lifted for the load (see server/config.ts). */
-const LIFTED = [
-  "--flood-burst",
-  "1000000",
-  "--flood-rate",
-  "1000000",
-  "--max-per-ip",
-  "1000000",
-  "--max-clients",
-  "1000000",
-];
-
-/**
- * `deno` arguments that start our server on 127.0.0.1, free ports, the
- * database `db`, with the limits lifted; `denoFlags` go before `main.ts`.
- * The soak starts it the same way.
- */
-export function ourServerArgs(db: string, denoFlags: readonly string[] = []): string[] {
-  return [
-    "run",
-    "--allow-net",
-    "--allow-read",
-    "--allow-write",
-    "--allow-env",
-    "--allow-run",
-    ...denoFlags,
-    "main.ts",
-    "--host",
-    "127.0.0.1",
-    "--port",
-    "0",
-    "--tcp-port",
-    "0",
-    "--db",
-    db,
-    ...LIFTED,
-  ];
-}
 
 /** How long a server may take to say it is listening. */
 const START_TIMEOUT_MS = 30_000;
@@ -98,20 +60,10 @@ export async function startServer(target: TargetName, dir: string): Promise<Runn
   const deno = Deno.execPath();
   switch (target) {
     case "ours":
-    case "ours-file": {
-      const db = target === "ours" ? ":memory:" : `${dir}/bench-${crypto.randomUUID()}.db`;
-      // BENCH_PROFILE=DIR writes a V8 CPU profile of our server there.
-      const profile = Deno.env.get("BENCH_PROFILE");
-      const args = [
-        deno,
-        ...ourServerArgs(db, profile ? [`--cpu-prof-dir=${profile}`, "--cpu-prof"] : []),
-      ];
-      return await spawnAnnouncing(args, ROOT, (text) => {
-        const http = /page\s+http:\/\/[^:]+:(\d+)\//.exec(text)?.[1];
-        const tcp = /terminal\s+nc \S+ (\d+)/.exec(text)?.[1];
-        return http && tcp ? { chatWs: Number(http), chatTcp: Number(tcp) } : undefined;
-      });
-    }
+    case "ours-file":
+      return await startOurs(
+        target === "ours" ? ":memory:" : `${dir}/bench-${crypto.randomUUID()}.db`,
+      );
     case "deno-bare":
       return await spawnAnnouncing(
         [deno, "run", "--allow-net=127.0.0.1", "deno_bare.ts"],
@@ -134,6 +86,35 @@ export async function startServer(target: TargetName, dir: string): Promise<Runn
 function relayPort(text: string): Endpoints | undefined {
   const port = /listening (\d+)/.exec(text)?.[1];
   return port ? { relayWs: Number(port) } : undefined;
+}
+
+/**
+ * Starts our server (`main.ts`) on the server core with the limits lifted;
+ * resolves once it listens.
+ */
+async function startOurs(db: string): Promise<RunningServer> {
+  // BENCH_PROFILE=DIR writes a V8 CPU profile of our server there.
+  const profile = Deno.env.get("BENCH_PROFILE");
+  const server = new MainProcess({
+    db,
+    flags: LIFTED_LIMITS,
+    denoFlags: profile ? [`--cpu-prof-dir=${profile}`, "--cpu-prof"] : [],
+    runUnder: ["taskset", "-c", SERVER_CPU],
+    onStderr: (line) => console.error(line),
+  });
+  const inTime = await within(server.listening, START_TIMEOUT_MS);
+  const at = inTime ? await server.listening : undefined;
+  if (at === undefined) {
+    await server.stop("SIGKILL");
+    throw new Error("bench: main.ts exited or timed out before listening");
+  }
+  return track({
+    pid: server.pid,
+    endpoints: { chatWs: at.http.port, chatTcp: at.tcp.port },
+    stop: async () => {
+      await server.stop("SIGTERM", STOP_MS);
+    },
+  });
 }
 
 /** Runs `args` on the server core; resolves once its output names its ports. */
@@ -181,34 +162,35 @@ export async function stopAll(): Promise<void> {
   await Promise.all([...running].map((s) => s.stop()));
 }
 
+/** How long a server may take to exit after SIGTERM before it is sent SIGKILL. */
+const STOP_MS = 5000;
+
+/** A peer's process as a {@linkcode RunningServer}. */
 function stoppable(child: Deno.ChildProcess, endpoints: Endpoints): RunningServer {
-  let stopping: Promise<void> | undefined;
-  const server: RunningServer = {
+  return track({
     pid: child.pid,
     endpoints,
+    stop: async () => {
+      await stopProcess(child, "SIGTERM", STOP_MS);
+    },
+  });
+}
+
+/** Keeps `server` in {@linkcode running} until it is stopped, and makes its stop idempotent. */
+function track(server: RunningServer): RunningServer {
+  let stopping: Promise<void> | undefined;
+  const tracked: RunningServer = {
+    pid: server.pid,
+    endpoints: server.endpoints,
     stop() {
-      stopping ??= (async () => {
-        try {
-          child.kill("SIGTERM");
-        } catch {
-          // Already exited.
-        }
-        const killer = setTimeout(() => {
-          try {
-            child.kill("SIGKILL");
-          } catch {
-            // Exited meanwhile.
-          }
-        }, 5000);
-        await child.status;
-        clearTimeout(killer);
-        running.delete(server);
-      })();
+      stopping ??= server.stop().then(() => {
+        running.delete(tracked);
+      });
       return stopping;
     },
   };
-  running.add(server);
-  return server;
+  running.add(tracked);
+  return tracked;
 }
 
 /** A port nobody listens on right now. */

@@ -1,0 +1,81 @@
+/**
+ * What a soak run is asked to do (its flags) and the shape every run has:
+ * how many observers, the mix of transports, the ramps, how long a member
+ * stays.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+
+export const USAGE = `Usage: deno task soak [flags]
+
+Soak test on 127.0.0.1: members join, chat and leave a real server for a while.
+
+Flags:
+  --seconds N   length of the run (default 180)
+  --members N   members at the peak, observers included (default 3000)
+  --rate N      messages sent per second by all members together (default 20)
+  --stay N      seconds a member stays, on average (default: as long as --seconds)
+  --rounds N    rounds of all that against the same server, to see whether its
+                memory after a round keeps growing (default 1)
+  --help        show this text
+`;
+
+/** What the run is asked to do. */
+export interface Options {
+  seconds: number;
+  members: number;
+  rate: number;
+  stay: number;
+  rounds: number;
+}
+
+/** Observers of each transport: they stay for the whole run and never send. */
+export const OBSERVERS_WS = 3;
+export const OBSERVERS_TCP = 3;
+/** Out of every ten members who come and go: terminals, then bare-socket WebSockets. */
+export const MIX_TCP = 3;
+export const MIX_RAW_WS = 1;
+/** Share of the run spent ramping up, and again ramping down. */
+export const RAMP_SHARE = 0.2;
+/** A member stays between these multiples of `--stay`, uniformly. */
+export const STAY_SPREAD = [0.25, 1.75] as const;
+
+/** Parses the flags; a string is an error message, undefined means --help. */
+export function parseOptions(args: string[]): Options | string | undefined {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        seconds: { type: "string", default: "180" },
+        members: { type: "string", default: "3000" },
+        rate: { type: "string", default: "20" },
+        stay: { type: "string" },
+        rounds: { type: "string", default: "1" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (e) {
+    if (!(e instanceof TypeError)) throw e;
+    return `${e.message} (see --help)`;
+  }
+  if (values.help) return undefined;
+  const options = {
+    seconds: Number(values.seconds),
+    members: Number(values.members),
+    rate: Number(values.rate),
+    stay: Number(values.stay ?? values.seconds),
+    rounds: Number(values.rounds),
+  };
+  for (const [flag, n] of Object.entries(options)) {
+    if (!Number.isInteger(n) || n < 1) return `--${flag} must be a whole number from 1`;
+  }
+  if (options.members <= OBSERVERS_WS + OBSERVERS_TCP) {
+    return `--members must be more than the ${OBSERVERS_WS + OBSERVERS_TCP} observers`;
+  }
+  return options;
+}
