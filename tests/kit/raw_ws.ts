@@ -342,7 +342,9 @@ export class RawWebSocket {
   /**
    * The next whole text message, read as needed (fragments joined);
    * undefined once the server has closed, by a close frame or by ending or
-   * resetting the connection. Throws on a frame a server must not send.
+   * resetting the connection. Throws a `TypeError` on a frame a server must
+   * not send (masked, binary, a reserved opcode), and what a read throws
+   * that is not the peer going away.
    */
   async receive(): Promise<string | undefined> {
     for (;;) {
