@@ -15,8 +15,9 @@
  */
 
 import { isDisconnect } from "../server/transport/io.ts";
-import { OP, RawWebSocket, ZERO_MASK } from "../tests/kit/raw_ws.ts";
-import { dial, Writer } from "../tests/kit/socket.ts";
+import { Opcode } from "../server/transport/web/frames.ts";
+import { RawWebSocket, ZERO_MASK } from "../tests/kit/raw_ws.ts";
+import { closeQuietly, dial, Writer } from "../tests/kit/socket.ts";
 
 /** The four protocols. */
 export type Kind = "chat-ws" | "chat-tcp" | "relay-ws" | "irc";
@@ -230,7 +231,9 @@ class WsClient extends Counting {
     let count = 0;
     let timed: string[] | undefined;
     for (let frame; (frame = this.#ws.nextFrame()) !== undefined;) {
-      if (!this.counting || (frame.opcode !== OP.text && frame.opcode !== OP.continuation)) {
+      if (
+        !this.counting || (frame.opcode !== Opcode.text && frame.opcode !== Opcode.continuation)
+      ) {
         continue;
       }
       count += this.kind === "relay-ws" ? 1 : chatEvents(frame.payload);
@@ -424,11 +427,7 @@ class LineClient extends Counting {
     if (!this.#closed) {
       this.#closed = true;
       await this.#writer.settled();
-      try {
-        this.#conn.close();
-      } catch (e) {
-        if (!(e instanceof Deno.errors.BadResource)) throw e;
-      }
+      closeQuietly(this.#conn);
     }
     await this.#reading;
   }

@@ -18,7 +18,8 @@ import { FRAME_MAX } from "../common/protocol.ts";
 import { LINE_MAX_BYTES } from "../server/transport/terminal/lines.ts";
 import { DO, DONT, IAC, SB, SE, WILL, WONT } from "../server/transport/terminal/telnet.ts";
 import { concatBytes } from "../server/transport/io.ts";
-import { encodeFrame, type FrameOptions, OP, upgradeHeaders } from "./kit/raw_ws.ts";
+import { Opcode } from "../server/transport/web/frames.ts";
+import { encodeFrame, type FrameOptions, upgradeHeaders } from "./kit/raw_ws.ts";
 
 /** A small, fast, seeded generator (xorshift32). Not for secrets. */
 export class Rng {
@@ -718,10 +719,11 @@ function frame(
 
 const WIRE_PIECES: readonly (readonly [number, WirePiece])[] = [
   // A valid join or chat, whole.
-  [4, (rng, self) => frame(rng, OP.text, utf8(JSON.stringify({ type: "join", nick: self })))],
+  [4, (rng, self) => frame(rng, Opcode.text, utf8(JSON.stringify({ type: "join", nick: self })))],
   [
     3,
-    (rng) => frame(rng, OP.text, utf8(JSON.stringify({ type: "say", text: fuzzText(rng, 200) }))),
+    (rng) =>
+      frame(rng, Opcode.text, utf8(JSON.stringify({ type: "say", text: fuzzText(rng, 200) }))),
   ],
   // A chat message in fragments, with pings between them.
   [3, (rng) => {
@@ -729,9 +731,9 @@ const WIRE_PIECES: readonly (readonly [number, WirePiece])[] = [
     const parts: Uint8Array[] = [];
     for (let at = 0; at < payload.length;) {
       const end = Math.min(payload.length, at + rng.int(1, 16));
-      const opcode = at === 0 ? OP.text : OP.continuation;
+      const opcode = at === 0 ? Opcode.text : Opcode.continuation;
       parts.push(frame(rng, opcode, payload.subarray(at, end), { fin: end === payload.length }));
-      if (rng.chance(0.3)) parts.push(frame(rng, OP.ping, rng.bytes(4)));
+      if (rng.chance(0.3)) parts.push(frame(rng, Opcode.ping, rng.bytes(4)));
       at = end;
     }
     return concatBytes(parts);
@@ -739,19 +741,19 @@ const WIRE_PIECES: readonly (readonly [number, WirePiece])[] = [
   // Invalid UTF-8 in a text frame.
   [2, (rng) => {
     const bad = Uint8Array.from(rng.pick(BAD_UTF8));
-    return frame(rng, OP.text, concatBytes([utf8('{"type":"say","text":"'), bad, utf8('"}')]));
+    return frame(rng, Opcode.text, concatBytes([utf8('{"type":"say","text":"'), bad, utf8('"}')]));
   }],
   // Reserved bits, reserved opcodes, an unmasked frame.
-  [2, (rng) => frame(rng, OP.text, utf8("{}"), { rsv: rng.int(1, 7) })],
+  [2, (rng) => frame(rng, Opcode.text, utf8("{}"), { rsv: rng.int(1, 7) })],
   [2, (rng) => frame(rng, rng.pick([3, 4, 5, 6, 7, 11, 12, 13, 14, 15]), rng.bytes(rng.size(100)))],
-  [1, (rng) => frame(rng, OP.text, utf8('{"type":"who"}'), { masked: false })],
+  [1, (rng) => frame(rng, Opcode.text, utf8('{"type":"who"}'), { masked: false })],
   // Control frames that break the rules: fragmented, or longer than 125 bytes.
   [
     2,
     (rng) =>
       frame(
         rng,
-        rng.pick([OP.ping, OP.pong, OP.close]),
+        rng.pick([Opcode.ping, Opcode.pong, Opcode.close]),
         rng.bytes(rng.pick([0, 1, 125, 126, 1000])),
         {
           fin: rng.chance(0.5),
@@ -761,21 +763,22 @@ const WIRE_PIECES: readonly (readonly [number, WirePiece])[] = [
   // Close frames with odd codes and reasons.
   [1, (rng) => {
     const code = Uint8Array.of(rng.int(0, 255), rng.int(0, 255));
-    return frame(rng, OP.close, concatBytes([code, Uint8Array.from(rng.pick(BAD_UTF8))]));
+    return frame(rng, Opcode.close, concatBytes([code, Uint8Array.from(rng.pick(BAD_UTF8))]));
   }],
   // A continuation with nothing to continue; a new message inside a fragmented one.
   [2, (rng) =>
-    rng.chance(0.5) ? frame(rng, OP.continuation, utf8("}")) : concatBytes([
-      frame(rng, OP.text, utf8("{"), { fin: false }),
-      frame(rng, OP.binary, utf8("}")),
+    rng.chance(0.5) ? frame(rng, Opcode.continuation, utf8("}")) : concatBytes([
+      frame(rng, Opcode.text, utf8("{"), { fin: false }),
+      frame(rng, Opcode.binary, utf8("}")),
     ])],
   // Lengths: announced in a longer form than needed, or far more than is sent.
   [
     2,
-    (rng) => frame(rng, OP.text, utf8('{"type":"who"}'), { longForm: rng.pick([16, 64] as const) }),
+    (rng) =>
+      frame(rng, Opcode.text, utf8('{"type":"who"}'), { longForm: rng.pick([16, 64] as const) }),
   ],
   [1, (rng) =>
-    frame(rng, OP.text, utf8('{"type":"say","text":"short'), {
+    frame(rng, Opcode.text, utf8('{"type":"say","text":"short'), {
       claim: rng.pick([200, 70_000, 2 ** 31, 2 ** 40, 2 ** 53 - 1]),
     })],
   // Noise.

@@ -32,7 +32,8 @@ import { SqliteHistory } from "../server/history/sqlite.ts";
 import { FRAME_MAX } from "../common/protocol.ts";
 import { isDisconnect } from "../server/transport/io.ts";
 import { itemAt } from "./kit/assert.ts";
-import { decodeFrame, headEnd, OP, upgradeRequest } from "./kit/raw_ws.ts";
+import { Opcode } from "../server/transport/web/frames.ts";
+import { decodeFrame, headEnd, upgradeRequest } from "./kit/raw_ws.ts";
 import { type ChatServer, httpUrl, withServer } from "./kit/server.ts";
 import { dial } from "./kit/socket.ts";
 import { connectTcp, TcpClient } from "./kit/tcp_client.ts";
@@ -336,13 +337,13 @@ function checkServerFrames(bytes: Uint8Array): void {
   // The last frame may be cut off by the close: it is then not decoded.
   for (let at = 0, frame; (frame = decodeFrame(bytes, at)) !== undefined; at += frame.size) {
     assert.equal(frame.masked, false, "the server masked a frame");
-    if (frame.opcode === OP.text) {
+    if (frame.opcode === Opcode.text) {
       const text = new TextDecoder().decode(frame.payload);
       const parsed = parseServerFrame(text);
       assert.ok(parsed.ok, `the server sent a bad frame: ${text.slice(0, 300)}`);
       checkEventText(parsed.value);
     }
-    if (frame.opcode === OP.close) return;
+    if (frame.opcode === Opcode.close) return;
   }
 }
 

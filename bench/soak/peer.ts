@@ -14,7 +14,7 @@
 import { parseServerFrame } from "../../common/protocol.ts";
 import { within } from "../../server/deadline.ts";
 import { isDisconnect } from "../../server/transport/io.ts";
-import { dial } from "../../tests/kit/socket.ts";
+import { closeQuietly, dial } from "../../tests/kit/socket.ts";
 import { HOST } from "../clients.ts";
 import { ledger, type Sent, seqOf, textOf, totals } from "./ledger.ts";
 import { describeError, problem } from "./problems.ts";
@@ -78,11 +78,7 @@ export abstract class Peer {
 
   /** Closes our side: cleanly for `close`, abruptly otherwise. */
   protected hangUp(): void {
-    try {
-      this.conn?.close();
-    } catch (e) {
-      if (!(e instanceof Deno.errors.BadResource)) throw e;
-    }
+    closeQuietly(this.conn);
   }
 
   /** Connects and joins; false (with the problem counted) if that failed. */

@@ -20,17 +20,8 @@
  */
 
 import { concatBytes, isDisconnect } from "../../server/transport/io.ts";
-import { type Address, dial, Writer } from "./socket.ts";
-
-/** WebSocket opcodes (RFC 6455, 5.2). */
-export const OP = {
-  continuation: 0x0,
-  text: 0x1,
-  binary: 0x2,
-  close: 0x8,
-  ping: 0x9,
-  pong: 0xa,
-} as const;
+import { Opcode } from "../../server/transport/web/frames.ts";
+import { type Address, closeQuietly, dial, Writer } from "./socket.ts";
 
 /**
  * A masking key of four zeros: the payload goes out as it is, with no work
@@ -329,12 +320,12 @@ export class RawWebSocket {
     const frame = decodeFrame(this.#buf, this.#start, this.#end);
     if (frame === undefined) return undefined;
     this.#start += frame.size;
-    if (frame.opcode === OP.ping) this.#answer(OP.pong, frame.payload.slice());
-    else if (frame.opcode === OP.close && this.closeCode === undefined) {
+    if (frame.opcode === Opcode.ping) this.#answer(Opcode.pong, frame.payload.slice());
+    else if (frame.opcode === Opcode.close && this.closeCode === undefined) {
       const p = frame.payload;
       this.closeCode = p.length >= 2 ? (p[0]! << 8) | p[1]! : 1005;
       this.closeReason = decoder.decode(p.subarray(2));
-      this.#answer(OP.close, p.slice(0, 2));
+      this.#answer(Opcode.close, p.slice(0, 2));
     }
     return frame;
   }
@@ -355,8 +346,8 @@ export class RawWebSocket {
         continue;
       }
       if (frame.masked) throw new TypeError("the server sent a masked frame");
-      if (frame.opcode >= OP.close && frame.opcode <= OP.pong) continue;
-      if (frame.opcode !== OP.text && frame.opcode !== OP.continuation) {
+      if (frame.opcode >= Opcode.close && frame.opcode <= Opcode.pong) continue;
+      if (frame.opcode !== Opcode.text && frame.opcode !== Opcode.continuation) {
         throw new TypeError(`the server sent a frame with opcode ${frame.opcode}`);
       }
       if (frame.fin && this.#fragments.length === 0) return decoder.decode(frame.payload);
@@ -402,7 +393,7 @@ export class RawWebSocket {
   sendTexts(texts: readonly string[]): Promise<void> {
     const options = this.#withMask({});
     return this.write(
-      concatBytes(texts.map((t) => encodeFrame(OP.text, encoder.encode(t), options))),
+      concatBytes(texts.map((t) => encodeFrame(Opcode.text, encoder.encode(t), options))),
     );
   }
 
@@ -418,7 +409,9 @@ export class RawWebSocket {
   async closeCleanly(code = 1000): Promise<void> {
     if (!this.#closeSent) {
       this.#closeSent = true;
-      await this.sendFrame(OP.close, Uint8Array.of(code >> 8, code & 0xff)).catch(ignoreDisconnect);
+      await this.sendFrame(Opcode.close, Uint8Array.of(code >> 8, code & 0xff)).catch(
+        ignoreDisconnect,
+      );
     }
     this.close();
   }
@@ -427,11 +420,7 @@ export class RawWebSocket {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    try {
-      this.conn.close();
-    } catch (e) {
-      if (!(e instanceof Deno.errors.BadResource)) throw e;
-    }
+    closeQuietly(this.conn);
   }
 
   #withMask(options: FrameOptions): FrameOptions {
@@ -441,7 +430,7 @@ export class RawWebSocket {
   /** Sends what the protocol owes the server: a pong, or the answer to its close. */
   #answer(opcode: number, payload: Uint8Array): void {
     if (this.#closeSent || this.#closed) return;
-    if (opcode === OP.close) this.#closeSent = true;
+    if (opcode === Opcode.close) this.#closeSent = true;
     this.sendFrame(opcode, payload).catch(ignoreDisconnect);
   }
 

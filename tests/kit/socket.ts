@@ -20,6 +20,15 @@ export async function dial(address: Address): Promise<Deno.TcpConn> {
   return conn;
 }
 
+/** Closes `conn`, if any; one closed already is left as it is. */
+export function closeQuietly(conn: Deno.Conn | undefined): void {
+  try {
+    conn?.close();
+  } catch (e) {
+    if (!(e instanceof Deno.errors.BadResource)) throw e;
+  }
+}
+
 /** Writes all of `bytes` (one `write` may take only part). */
 export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   for (let off = 0; off < bytes.length;) off += await conn.write(bytes.subarray(off));
