@@ -11,7 +11,6 @@ import { type Config, DEFAULTS, StartError } from "./config.ts";
 import { type HistoryStore, MemoryHistory } from "./history/history.ts";
 import { SqliteHistory, StoreError } from "./history/sqlite.ts";
 import { ConnectionLimits } from "./transport/limits.ts";
-import { within } from "./deadline.ts";
 import { flushes } from "./transport/flush.ts";
 import { createHandler } from "./http.ts";
 import { errorText, type Logger, SILENT } from "./log.ts";
@@ -157,7 +156,7 @@ export function startChat(options: ChatOptions = {}): ChatServer {
         clearInterval(summaries);
         clearTimeout(relisten);
         room.close(reason);
-        await Promise.all([tcp.close(CLOSE_GRACE_MS), within(ws.close(), CLOSE_GRACE_MS)]);
+        await Promise.all([tcp.close(CLOSE_GRACE_MS), ws.close(CLOSE_GRACE_MS)]);
         await flushes.settled();
         // A failed server rejects: it still closes what it had.
         await Promise.all([...servers].map((server) => server.shutdown().catch(() => {})));

@@ -1,36 +1,35 @@
 /**
  * The WebSocket transport: upgrades a request on `/ws` and wires the socket
- * to the room as a {@linkcode Member}.
+ * to a {@linkcode Session}, which does everything else a connection's life
+ * needs (caps, join timeout, slow consumers, refusals, leaving).
  *
- * Frames in are parsed with {@linkcode parseClientMessage} and handed to
- * {@linkcode Room.handle}; events out are queued and sent at the next flush
- * (see `flush.ts`), one event as an object or several as an array (see
- * {@linkcode encodeFrame}).
+ * Frames in are parsed with {@linkcode parseClientMessage} into commands for
+ * the session; events out are queued and sent at the next flush (see
+ * `flush.ts`), one event as an object or several as an array, serialized once
+ * however many members get them (see {@linkcode encodeFrame}).
  *
  * @module
  */
 
-import { DEFAULTS } from "../config.ts";
 import { flushes } from "./flush.ts";
-import { encodeFrame, parseClientMessage, type ServerEvent } from "../../common/protocol.ts";
-import { type ConnectionLimits, QUEUE_SOFT_BYTES, SendQueueWatch } from "./limits.ts";
-import { type Logger, SILENT } from "../log.ts";
-import { Metrics } from "../metrics.ts";
-import type { Member, Room } from "../hub/room.ts";
-import { FRAME_MAX } from "../../common/protocol.ts";
+import {
+  type ClientMessage,
+  encodeEvent,
+  encodeFrame,
+  type ErrorCode,
+  FRAME_MAX,
+  parseClientMessage,
+  type ServerEvent,
+} from "../../common/protocol.ts";
+import { type ConnectionLimits, QUEUE_SOFT_BYTES } from "./limits.ts";
+import type { Room } from "../hub/room.ts";
+import { type Link, Session, type SessionOptions, Sessions } from "./session.ts";
 
 /** Seconds without a pong before Deno closes a silent peer. */
 const IDLE_TIMEOUT_S = 60;
 
 /** Options for {@linkcode webSocketEndpoint}. */
-export interface WebSocketOptions {
-  /** Seconds a socket may take to join. @default {DEFAULTS.joinTimeout} */
-  joinTimeout?: number;
-  /** Counts refusals and slow consumers. @default {new Metrics()} */
-  metrics?: Metrics;
-  /** @default {SILENT} */
-  log?: Logger;
-}
+export type WebSocketOptions = Omit<SessionOptions, "limits">;
 
 /** The `/ws` endpoint of one room. */
 export interface WebSocketEndpoint {
@@ -43,8 +42,11 @@ export interface WebSocketEndpoint {
   readonly connections: number;
   /** Bytes waiting to be sent: in all, and to the one socket with the most. */
   queued(): { total: number; max: number };
-  /** Closes every socket, joined or not, and waits until they are closed. */
-  close(): Promise<void>;
+  /**
+   * Closes every socket, joined or not, giving each `graceMs` to take what
+   * is queued for it. Idempotent.
+   */
+  close(graceMs: number): Promise<void>;
 }
 
 /** Creates the WebSocket endpoint for `room`. */
@@ -53,184 +55,153 @@ export function webSocketEndpoint(
   limits: ConnectionLimits,
   options: WebSocketOptions = {},
 ): WebSocketEndpoint {
-  const open = new Map<WebMember, Promise<void>>();
-  const metrics = options.metrics ?? new Metrics();
-  const log = options.log ?? SILENT;
-  const joinTimeout = options.joinTimeout ?? DEFAULTS.joinTimeout;
+  const sessions = new Sessions(room, "web", { limits, ...options });
   return {
     upgrade(request, address) {
       const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: IDLE_TIMEOUT_S });
-      const release = limits.open(address);
-      if (typeof release === "string") {
-        metrics.refused("too_many_connections");
-        log.warn("connection refused", { via: "web", address, why: release });
+      const session = sessions.open(address, (session) => new WebLink(socket, session));
+      if (!(session instanceof Session)) {
         // Upgraded only to say why: a page cannot read an HTTP refusal.
         socket.onopen = () => {
-          socket.send(encodeFrame([{
-            type: "error",
-            code: "too_many_connections",
-            message: release,
-            fatal: true,
-          }]));
+          socket.send(encodeFrame([session]));
           socket.close(1008, "too many connections");
         };
         return response;
       }
-      const member = new WebMember(socket, address, () => {
-        metrics.disconnected("slow_consumer", "web");
-        log.warn("slow consumer disconnected", {
-          nick: room.nickOf(member),
-          via: "web",
-          address,
-          queued: socket.bufferedAmount,
-        });
-        room.leave(member, "too slow: stopped reading");
-      });
-      const { promise, resolve } = Promise.withResolvers<void>();
-      open.set(member, promise);
-      log.debug("connected", { via: "web", address });
-      // A socket that never joins would hold its connection slot forever.
-      let timer: ReturnType<typeof setTimeout> | undefined = setTimeout(() => {
-        metrics.disconnected("join_timeout");
-        log.warn("join timeout", { via: "web", address });
-        member.send({
-          type: "error",
-          code: "join_timeout",
-          message: `No join after ${joinTimeout} s.`,
-          fatal: true,
-        });
-        member.close();
-      }, joinTimeout * 1000);
       socket.onmessage = (e) => {
-        receive(room, member, e.data, metrics);
-        // Joined: the timer has nothing left to do.
-        if (timer !== undefined && room.nickOf(member) !== undefined) {
-          clearTimeout(timer);
-          timer = undefined;
-        }
+        const message = read(e.data);
+        if (message.ok) session.handle(message.value);
+        else session.refuse(message.code, message.message);
       };
       socket.onclose = (e) => {
-        clearTimeout(timer);
-        open.delete(member);
-        release();
-        log.debug("disconnected", { via: "web", address, code: e.code });
         // A closing handshake means the page was closed or left on purpose.
-        room.leave(member, e.wasClean ? "quit" : "connection lost");
-        resolve();
+        if (e.wasClean) session.quit();
+        session.closed({ code: e.code });
       };
       // An error is always followed by close, which does the cleaning up.
       socket.onerror = () => {};
       return response;
     },
     get connections() {
-      return open.size;
+      return sessions.size;
     },
-    queued() {
-      let total = 0, max = 0;
-      for (const member of open.keys()) {
-        total += member.queued;
-        max = Math.max(max, member.queued);
-      }
-      return { total, max };
-    },
-    async close() {
-      const closed = [...open.values()];
-      for (const member of open.keys()) member.close();
-      await Promise.all(closed);
-    },
+    queued: () => sessions.queued(),
+    close: (graceMs) => sessions.close(graceMs),
   };
 }
 
-function receive(room: Room, member: WebMember, data: unknown, metrics: Metrics): void {
+/** A frame as a command, or why it is refused. */
+type Read = { ok: true; value: ClientMessage } | { ok: false; code: ErrorCode; message: string };
+
+function read(data: unknown): Read {
   if (typeof data !== "string") {
-    metrics.refused("binary_frame");
-    return member.send({
-      type: "error",
+    return {
+      ok: false,
       code: "binary_frame",
       message: "Binary frames are not accepted: send JSON text.",
-    });
+    };
   }
   if (data.length > FRAME_MAX) {
-    metrics.refused("frame_too_large");
-    return member.send({
-      type: "error",
+    return {
+      ok: false,
       code: "frame_too_large",
       message: `Frame too large (${data.length} characters, at most ${FRAME_MAX}).`,
-    });
+    };
   }
-  const parsed = parseClientMessage(data);
-  if (!parsed.ok) {
-    metrics.refused(parsed.code);
-    return member.send({ type: "error", code: parsed.code, message: parsed.message });
-  }
-  room.handle(member, parsed.value);
+  return parseClientMessage(data);
 }
 
-/** A browser tab (or any WebSocket client) as a room member. */
-class WebMember implements Member {
-  readonly via = "web";
-  readonly address: string;
+/** Writes events to a browser tab (or any WebSocket client), one frame per flush. */
+class WebLink implements Link {
   readonly #socket: WebSocket;
-  readonly #onSlow: () => void;
-  /** A peer that stops reading grows `bufferedAmount`; see {@linkcode SendQueueWatch}. */
-  readonly #watch = new SendQueueWatch();
-  /** `bufferedAmount` after the last send. */
-  #lastQueued = 0;
+  readonly #session: Session;
   #queue: ServerEvent[] = [];
+  /**
+   * Bytes of the frame being gathered, counted as events are queued: its
+   * length in UTF-16 units, never more than its UTF-8 bytes.
+   */
+  #pending = 0;
+  /** `bufferedAmount` when last asked: each read is a call into the runtime. */
+  #buffered = 0;
   #closing = false;
 
-  constructor(socket: WebSocket, address: string, onSlow: () => void) {
+  constructor(socket: WebSocket, session: Session) {
     this.#socket = socket;
-    this.address = address;
-    this.#onSlow = onSlow;
+    this.#session = session;
   }
 
   send(event: ServerEvent): void {
-    if (this.#closing) return;
-    this.#queue.push(event);
+    const n = this.#queue.push(event);
     // Everything queued until the next flush goes out as one frame.
-    if (this.#queue.length === 1) flushes.schedule(this.#flushNow);
+    if (n === 1) {
+      flushes.schedule(this.#flushNow);
+      // Over the soft bound, the watch needs to know if the peer took some.
+      if (this.#buffered > QUEUE_SOFT_BYTES) this.look();
+    }
+    // The event's text is cached, so the fan-out still serializes it once.
+    const bytes = encodeEvent(event).length + (n === 1 ? 0 : n === 2 ? 3 : 1);
+    this.#pending += bytes;
+    this.#session.queued(bytes);
   }
 
-  /** Bytes the socket has yet to send. */
-  get queued(): number {
-    return this.#socket.bufferedAmount;
+  joinTimedOut(seconds: number): void {
+    this.send({
+      type: "error",
+      code: "join_timeout",
+      message: `No join after ${seconds} s.`,
+      fatal: true,
+    });
   }
 
   close(): void {
     if (this.#closing) return;
     this.#closing = true;
-    if (this.#queue.length === 0) this.#end();
+    if (this.#queue.length === 0) this.#end(1001, "closed by server");
+  }
+
+  abort(reason: string): void {
+    this.#closing = true;
+    this.#queue = [];
+    this.#pending = 0;
+    if (this.#socket.readyState === WebSocket.OPEN) return this.#end(1008, reason);
+    // Closing already: it cannot be cut off harder. The HTTP server's
+    // shutdown ends what is left; the session need not wait for it.
+    this.#session.closed({ code: 1006 });
+  }
+
+  look(): void {
+    const now = this.#socket.bufferedAmount;
+    if (now < this.#buffered) this.#session.taken(this.#buffered - now);
+    this.#buffered = now;
   }
 
   readonly #flushNow = () => this.#flush();
 
   #flush(): void {
     const events = this.#queue;
+    const pending = this.#pending;
     this.#queue = [];
-    if (this.#socket.readyState === WebSocket.OPEN && events.length > 0) {
-      // Less waiting than after the last send: the peer took some. (Only
-      // asked while over the soft bound: each read is a call into the runtime.)
-      if (this.#lastQueued > QUEUE_SOFT_BYTES && this.#socket.bufferedAmount < this.#lastQueued) {
-        this.#watch.progress();
-      }
+    this.#pending = 0;
+    if (events.length > 0 && this.#socket.readyState === WebSocket.OPEN) {
+      const counted = this.#buffered + pending;
       this.#socket.send(encodeFrame(events));
-      this.#lastQueued = this.#socket.bufferedAmount;
-      if (this.#watch.tooSlow(this.#lastQueued)) {
-        this.#closing = true;
-        this.#onSlow();
-        this.#socket.close(1008, "too slow: stopped reading");
-        return;
-      }
+      this.#buffered = this.#socket.bufferedAmount;
+      // More than counted: the frame had bytes past its length in units.
+      // Less: the peer took some since it was last asked.
+      if (this.#buffered > counted) this.#session.queued(this.#buffered - counted);
+      else if (this.#buffered < counted) this.#session.taken(counted - this.#buffered);
+    } else if (pending > 0) {
+      // Not sent, and never will be: the socket is closing.
+      this.#session.queued(-pending);
     }
-    if (this.#closing) this.#end();
+    if (this.#closing) this.#end(1001, "closed by server");
   }
 
-  #end(): void {
+  #end(code: number, reason: string): void {
     const socket = this.#socket;
-    if (socket.readyState === WebSocket.OPEN) socket.close(1001, "closed by server");
+    if (socket.readyState === WebSocket.OPEN) socket.close(code, reason);
     else if (socket.readyState === WebSocket.CONNECTING) {
-      socket.addEventListener("open", () => socket.close(1001, "closed by server"));
+      socket.addEventListener("open", () => socket.close(code, reason));
     }
   }
 }

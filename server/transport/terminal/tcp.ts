@@ -1,11 +1,14 @@
 /**
  * The terminal transport: a TCP listener where `nc HOST PORT` or
- * `telnet HOST PORT` is a complete client.
+ * `telnet HOST PORT` is a complete client, wired to a {@linkcode Session}
+ * per connection, which does everything else a connection's life needs
+ * (caps, join timeout, slow consumers, refusals, leaving).
  *
- * Each connection is asked for a nickname, then every line is a chat message
- * or a `/` command. Input bytes go through {@linkcode TelnetFilter} and
- * {@linkcode LineDecoder}; output is {@linkcode renderBytes}' lines, CRLF
- * terminated, batched into one write per flush (see `flush.ts`).
+ * Each connection is greeted and asked for a nickname, then every line is a
+ * chat message or a `/` command. Input bytes go through
+ * {@linkcode TelnetFilter} and {@linkcode LineDecoder}; output is
+ * {@linkcode renderBytes}' lines, CRLF terminated, batched into one write per
+ * flush (see `flush.ts`).
  *
  * @module
  */
@@ -13,34 +16,24 @@
 import { parseCommandLine } from "../../../common/commands.ts";
 import { within } from "../../deadline.ts";
 import { flushes } from "../flush.ts";
-import type { ServerEvent } from "../../../common/protocol.ts";
-import { DEFAULTS } from "../../config.ts";
-import { type ConnectionLimits, SendQueueWatch } from "../limits.ts";
-import { errorText, type Logger, SILENT } from "../../log.ts";
-import { Metrics } from "../../metrics.ts";
-import type { Member, Room } from "../../hub/room.ts";
+import type { MemberInfo, ServerEvent } from "../../../common/protocol.ts";
+import { errorText, SILENT } from "../../log.ts";
+import type { Room } from "../../hub/room.ts";
 import { GREETING_NAMES, helpLines, renderBytes } from "./render.ts";
 import { memberList } from "../../../common/wording.ts";
 import { TelnetFilter } from "./telnet.ts";
 import { concatBytes, isDisconnect } from "../io.ts";
 import { LINE_MAX_BYTES, LineDecoder, lineTooLong } from "./lines.ts";
+import { type Link, Session, type SessionOptions, Sessions } from "../session.ts";
 
 /** Options for {@linkcode serveTcp}. */
-export interface TcpOptions {
+export interface TcpOptions extends SessionOptions {
   /** Address to listen on. */
   hostname: string;
   /** Port to listen on; 0 picks a free one. */
   port: number;
-  /** Open connections, shared with the WebSocket side. */
-  limits: ConnectionLimits;
   /** Certificate chain and private key (PEM): serve TLS instead of plain TCP. */
   tls?: Deno.TlsCertifiedKeyPem;
-  /** Seconds a connection may take to pick a nickname. @default {DEFAULTS.joinTimeout} */
-  joinTimeout?: number;
-  /** Counts refusals and slow consumers. @default {new Metrics()} */
-  metrics?: Metrics;
-  /** @default {SILENT} */
-  log?: Logger;
 }
 
 /** A running TCP listener. */
@@ -65,13 +58,8 @@ export function serveTcp(room: Room, options: TcpOptions): TcpServer {
   const listener: Deno.Listener<Conn, Deno.NetAddr> = tls
     ? Deno.listenTls({ hostname, port, ...tls })
     : Deno.listen({ hostname, port });
-  const sessions = new Set<TerminalMember>();
-  const env: Env = {
-    room,
-    metrics: options.metrics ?? new Metrics(),
-    log: options.log ?? SILENT,
-    joinTimeout: options.joinTimeout ?? DEFAULTS.joinTimeout,
-  };
+  const sessions = new Sessions(room, "terminal", options);
+  const log = options.log ?? SILENT;
   const accepting = (async () => {
     for (;;) {
       let conn: Conn;
@@ -84,26 +72,16 @@ export function serveTcp(room: Room, options: TcpOptions): TcpServer {
         if (isDisconnect(e)) continue;
         // Out of file descriptors: not fatal. Pause so a full descriptor
         // table does not spin the loop.
-        env.log.error("tcp accept failed", { error: errorText(e) });
+        log.error("tcp accept failed", { error: errorText(e) });
         await new Promise((resolve) => setTimeout(resolve, ACCEPT_RETRY_MS));
         continue;
       }
-      const address = conn.remoteAddr.hostname;
-      const release = options.limits.open(address);
-      if (typeof release === "string") {
-        env.metrics.refused("too_many_connections");
-        env.log.warn("connection refused", { via: "terminal", address, why: release });
-        refuse(conn, release);
-        continue;
-      }
-      const session = new TerminalMember(conn, env);
-      sessions.add(session);
-      env.log.debug("connected", { via: "terminal", address, tls: tls !== undefined });
-      session.done.then(() => {
-        sessions.delete(session);
-        release();
-        env.log.debug("disconnected", { via: "terminal", address });
-      });
+      const session = sessions.open(
+        conn.remoteAddr.hostname,
+        (session) => new TerminalLink(conn, session, room.members()),
+        { tls: tls !== undefined },
+      );
+      if (!(session instanceof Session)) refuse(conn, renderBytes(session, undefined));
     }
   })();
   let closing: Promise<void> | undefined;
@@ -112,24 +90,12 @@ export function serveTcp(room: Room, options: TcpOptions): TcpServer {
     get connections() {
       return sessions.size;
     },
-    queued() {
-      let total = 0, max = 0;
-      for (const session of sessions) {
-        total += session.queued;
-        max = Math.max(max, session.queued);
-      }
-      return { total, max };
-    },
+    queued: () => sessions.queued(),
     close(graceMs = DRAIN_MS) {
       closing ??= (async () => {
         listener.close();
         await accepting;
-        for (const session of sessions) session.close();
-        const all = () => Promise.all([...sessions].map((s) => s.done));
-        if (!(await within(all(), graceMs))) {
-          for (const session of sessions) session.abort();
-          await all();
-        }
+        await sessions.close(graceMs);
       })();
       return closing;
     },
@@ -138,15 +104,6 @@ export function serveTcp(room: Room, options: TcpOptions): TcpServer {
 
 /** A terminal's connection: plain TCP, or TLS with `--cert`/`--key`. */
 type Conn = Deno.TcpConn | Deno.TlsConn;
-
-/** What every terminal connection shares. */
-interface Env {
-  room: Room;
-  metrics: Metrics;
-  log: Logger;
-  /** Seconds a connection may take to pick a nickname. */
-  joinTimeout: number;
-}
 
 const encoder = new TextEncoder();
 const CRLF = "\r\n";
@@ -160,36 +117,25 @@ const ACCEPT_RETRY_MS = 100;
  */
 const DRAIN_MS = 10_000;
 
-/** One `nc`/`telnet` connection, seated in the room once it has a nickname. */
-class TerminalMember implements Member {
-  readonly via = "terminal";
-  readonly address: string;
-  /** Settles when the connection is closed and the member has left. */
-  readonly done: Promise<void>;
+/**
+ * One `nc`/`telnet` connection: reads lines into commands for its session,
+ * writes events as lines.
+ */
+class TerminalLink implements Link {
   readonly #conn: Conn;
-  readonly #room: Room;
-  readonly #env: Env;
+  readonly #session: Session;
   readonly #telnet = new TelnetFilter();
   readonly #lines = new LineDecoder(LINE_MAX_BYTES);
   #out: Uint8Array[] = [];
-  /** A peer that stops reading fills its TCP window, then this queue; see {@linkcode SendQueueWatch}. */
-  readonly #watch = new SendQueueWatch();
-  /** Bytes queued or being written. */
-  #queued = 0;
   #writing = false;
   #closing = false;
   #closed = false;
-  #joined = false;
-  #leaveReason = "connection lost";
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #drain: ReturnType<typeof setTimeout> | undefined;
   readonly #shutDown = Promise.withResolvers<void>();
 
-  constructor(conn: Conn, env: Env) {
+  constructor(conn: Conn, session: Session, here: readonly MemberInfo[]) {
     this.#conn = conn;
-    this.#env = env;
-    this.#room = env.room;
-    this.address = conn.remoteAddr.hostname;
-    const room = env.room;
+    this.#session = session;
     if ("setKeepAlive" in conn) {
       try {
         conn.setNoDelay(true);
@@ -204,41 +150,35 @@ class TerminalMember implements Member {
     // negotiation bytes on a terminal that is not telnet (see telnet.ts).
     this.#enqueue(this.#telnet.offer());
     this.#enqueue(encoder.encode("\r"));
-    const members = room.members();
     this.#write([
       "Welcome to the chat room.",
-      members.length === 0
+      here.length === 0
         ? "Nobody is here yet."
-        : `${members.length} here: ${memberList(members, GREETING_NAMES)}.`,
+        : `${here.length} here: ${memberList(here, GREETING_NAMES)}.`,
     ]);
     this.#prompt();
-    this.#timer = setTimeout(() => {
-      env.metrics.disconnected("join_timeout");
-      env.log.warn("join timeout", { via: "terminal", address: this.address });
-      // A new line first: the prompt is still waiting on this one.
-      this.#write(["", `! No nickname after ${env.joinTimeout} s. Bye.`]);
-      this.close();
-    }, env.joinTimeout * 1000);
-    // Done when the reading has ended and the connection is closed.
-    this.done = Promise.all([this.#read(), this.#shutDown.promise]).then(() => {});
+    // Closed when the reading has ended and the connection is shut.
+    Promise.all([this.#read(), this.#shutDown.promise]).then(() => session.closed());
   }
 
   send(event: ServerEvent): void {
-    if (this.#closing) return;
-    const bytes = renderBytes(event, this.#room.nickOf(this));
+    const bytes = renderBytes(event, this.#session.nick);
     if (bytes.length > 0) this.#enqueue(bytes);
+  }
+
+  joinTimedOut(seconds: number): void {
+    // A new line first: the prompt is still waiting on this one.
+    this.#write(["", `! No nickname after ${seconds} s. Bye.`]);
   }
 
   close(): void {
     if (this.#closing) return;
     this.#closing = true;
-    clearTimeout(this.#timer);
     if (!this.#writing) return this.#shut();
     // A peer that does not read would keep the last write pending forever.
-    this.#timer = setTimeout(() => this.abort(), DRAIN_MS);
+    this.#drain = setTimeout(() => this.abort(), DRAIN_MS);
   }
 
-  /** Closes now, dropping whatever is still queued. */
   abort(): void {
     this.#closing = true;
     this.#shut();
@@ -258,10 +198,9 @@ class TerminalMember implements Member {
         this.#input(buf.subarray(0, n));
       }
     } catch (e) {
-      if (!isDisconnect(e)) this.#env.log.error("tcp read failed", { error: errorText(e) });
+      this.#session.failed("tcp read failed", e);
     } finally {
-      this.#room.leave(this, this.#leaveReason);
-      this.close();
+      this.#session.hangUp();
     }
   }
 
@@ -273,51 +212,33 @@ class TerminalMember implements Member {
       if (event.type === "line") {
         this.#line(event.text);
       } else {
-        this.#env.metrics.refused("line_too_long");
-        this.send({
-          type: "error",
-          code: "line_too_long",
-          message: lineTooLong(event.limit),
-        });
-        if (!this.#joined) this.#prompt();
+        this.#session.refuse("line_too_long", lineTooLong(event.limit));
+        if (!this.#session.joined) this.#prompt();
       }
     }
   }
 
   #line(text: string): void {
+    const session = this.#session;
     const command = text.startsWith("/") ? parseCommandLine(text) : undefined;
-    if (command?.type === "quit") return this.#quit(command.text);
+    if (command?.type === "quit") {
+      session.quit(command.text);
+      this.#write(["-- Bye!"]);
+      return session.close();
+    }
     if (command?.type === "help") {
       this.#write(helpLines());
-      if (!this.#joined) this.#prompt();
+      if (!session.joined) this.#prompt();
       return;
     }
-    if (!this.#joined) {
-      if (text.trim() === "") return this.#prompt();
-      if (this.#room.join(this, text)) {
-        this.#joined = true;
-        clearTimeout(this.#timer);
-      } else {
-        this.#prompt();
-      }
+    if (!session.joined) {
+      if (text.trim() === "" || !session.handle({ type: "join", nick: text })) this.#prompt();
       return;
     }
     if (text.trim() === "") return;
-    if (command === undefined) {
-      this.#room.handle(this, { type: "say", text });
-    } else if (command.type === "send") {
-      this.#room.handle(this, command.message);
-    } else if (command.type === "invalid") {
-      this.#env.metrics.refused(command.code);
-      this.send({ type: "error", code: command.code, message: command.message });
-    }
-  }
-
-  #quit(message: string): void {
-    this.#leaveReason = message ? `quit: ${message}` : "quit";
-    this.#room.leave(this, this.#leaveReason);
-    this.#write(["-- Bye!"]);
-    this.close();
+    if (command === undefined) session.handle({ type: "say", text });
+    else if (command.type === "send") session.handle(command.message);
+    else if (command.type === "invalid") session.refuse(command.code, command.message);
   }
 
   #prompt(): void {
@@ -328,26 +249,9 @@ class TerminalMember implements Member {
     if (lines.length > 0) this.#enqueue(encoder.encode(lines.join(CRLF) + CRLF));
   }
 
-  /** Bytes queued or being written. */
-  get queued(): number {
-    return this.#queued;
-  }
-
   #enqueue(bytes: Uint8Array): void {
     if (this.#closed) return;
-    this.#queued += bytes.length;
-    if (this.#watch.tooSlow(this.#queued)) {
-      this.#env.metrics.disconnected("slow_consumer", "terminal");
-      this.#env.log.warn("slow consumer disconnected", {
-        nick: this.#room.nickOf(this),
-        via: "terminal",
-        address: this.address,
-        queued: this.#queued,
-      });
-      this.#leaveReason = "too slow: stopped reading";
-      this.#room.leave(this, this.#leaveReason);
-      return this.abort();
-    }
+    this.#session.queued(bytes.length);
     this.#out.push(bytes);
     if (!this.#writing) {
       this.#writing = true;
@@ -366,12 +270,11 @@ class TerminalMember implements Member {
         for (let off = 0; off < bytes.length;) {
           const n = await this.#conn.write(bytes.subarray(off));
           off += n;
-          this.#queued -= n;
-          this.#watch.progress();
+          this.#session.taken(n);
         }
       }
     } catch (e) {
-      if (!isDisconnect(e)) this.#env.log.error("tcp write failed", { error: errorText(e) });
+      this.#session.failed("tcp write failed", e);
       this.#closing = true;
     } finally {
       this.#writing = false;
@@ -383,9 +286,8 @@ class TerminalMember implements Member {
     if (this.#closed) return;
     this.#closed = true;
     this.#shutDown.resolve();
-    clearTimeout(this.#timer);
+    clearTimeout(this.#drain);
     this.#out = [];
-    this.#queued = 0;
     try {
       this.#conn.close();
     } catch (e) {
@@ -398,8 +300,8 @@ class TerminalMember implements Member {
 const REFUSE_MS = 1_000;
 
 /** Tells a connection over the limits why, and closes it, without waiting on it. */
-function refuse(conn: Conn, why: string): void {
-  within(conn.write(encoder.encode(`! ${why}${CRLF}`)).catch(() => {}), REFUSE_MS)
+function refuse(conn: Conn, why: Uint8Array): void {
+  within(conn.write(why).catch(() => {}), REFUSE_MS)
     .finally(() => {
       try {
         conn.close();

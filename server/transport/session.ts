@@ -1,0 +1,349 @@
+/**
+ * A connection's life, written once for every transport: where a connection
+ * is counted, timed out, capped and cut off.
+ *
+ * A transport is a reader and a writer, nothing more (as ergo's
+ * `irc/ircconn.go` is): it turns the peer's bytes into commands for its
+ * {@linkcode Session}, turns events into bytes through its {@linkcode Link},
+ * and reports the bytes it queued and the peer took. The session does the
+ * rest, the same way for WebSocket, terminal and whatever comes next:
+ *
+ * - the connection cap, checked as a connection is accepted
+ *   ({@linkcode Sessions.open}); its slot is released exactly once, at close;
+ * - the join timeout, started at accept and cleared once the room seats the
+ *   member; each transport words the goodbye its own way;
+ * - the slow-consumer rule ({@linkcode SendQueueWatch}), applied as bytes are
+ *   queued, so a peer that stops reading cannot make the server hold more;
+ * - refusals of input the transport cannot make into a command (a line too
+ *   long, a binary frame, bad JSON), counted and logged as the room's own;
+ * - leaving the room with the right reason (quit, connection lost, too
+ *   slow), the connect and disconnect log lines, the open connections and
+ *   their queued bytes that `/metrics` reads, and closing them all at
+ *   shutdown with a grace period.
+ *
+ * The session is the {@linkcode Member} the room sees: the room never knows
+ * a socket, and the transport never calls the room.
+ *
+ * @module
+ */
+
+import type {
+  ChatError,
+  ClientMessage,
+  ErrorCode,
+  ServerEvent,
+  Via,
+} from "../../common/protocol.ts";
+import { DEFAULTS } from "../config.ts";
+import { within } from "../deadline.ts";
+import { errorText, type LogFields, type Logger, SILENT } from "../log.ts";
+import { Metrics } from "../metrics.ts";
+import type { Member, Room } from "../hub/room.ts";
+import { isDisconnect } from "./io.ts";
+import { type ConnectionLimits, SendQueueWatch } from "./limits.ts";
+
+/** What a transport does for its {@linkcode Session}: write to the peer, and end. */
+export interface Link {
+  /**
+   * Queues an event for the peer, rendered the transport's way, and reports
+   * its bytes with {@linkcode Session.queued}. Not called once the session
+   * is closing.
+   */
+  send(event: ServerEvent): void;
+  /** Tells the peer, in the transport's own words, that it took too long to join. */
+  joinTimedOut(seconds: number): void;
+  /**
+   * Ends the connection once what is queued is written, within a bound of
+   * the transport's own; then calls {@linkcode Session.closed}.
+   */
+  close(): void;
+  /** Ends the connection now, dropping what is queued. */
+  abort(reason: string): void;
+  /**
+   * Reports with {@linkcode Session.taken} what the peer took since last
+   * asked, for a transport that learns it only by asking (a WebSocket's
+   * `bufferedAmount`); one that learns it from each write leaves it out.
+   */
+  look?(): void;
+}
+
+/** Options for {@linkcode Sessions}. */
+export interface SessionOptions {
+  /** Open connections, shared by every transport. */
+  limits: ConnectionLimits;
+  /** Seconds a connection may take to join. @default {DEFAULTS.joinTimeout} */
+  joinTimeout?: number;
+  /** Counts refusals and disconnects. @default {new Metrics()} */
+  metrics?: Metrics;
+  /** @default {SILENT} */
+  log?: Logger;
+  /** The clock of the slow-consumer rule. @default {Date.now} */
+  now?: () => number;
+}
+
+/** Why a member cut off by the slow-consumer rule left. */
+const TOO_SLOW = "too slow: stopped reading";
+
+/** What every session of one transport shares. */
+interface Env {
+  readonly room: Room;
+  readonly via: Via;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  /** Seconds a connection may take to join. */
+  readonly joinTimeout: number;
+  readonly now: () => number;
+  /** The sessions not yet closed. */
+  readonly open: Set<Session>;
+}
+
+/** One connection, from accept to close: the room's member for it. */
+export class Session implements Member {
+  readonly via: Via;
+  readonly address: string;
+  /** Settles once the connection is closed and its slot released. */
+  readonly done: Promise<void>;
+  readonly #env: Env;
+  readonly #release: () => void;
+  readonly #watch: SendQueueWatch;
+  readonly #ended = Promise.withResolvers<void>();
+  readonly #link: Link;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Bytes queued for the peer and not yet taken. */
+  #queued = 0;
+  #joined = false;
+  #closing = false;
+  #cut = false;
+  #closed = false;
+  /** Why the member leaves the room, if it is still in it when it goes. */
+  #reason = "connection lost";
+
+  /** Made by {@linkcode Sessions.open}, which counts it first. */
+  constructor(env: Env, address: string, release: () => void, connect: (s: Session) => Link) {
+    this.#env = env;
+    this.via = env.via;
+    this.address = address;
+    this.#release = release;
+    this.#watch = new SendQueueWatch(env.now);
+    this.done = this.#ended.promise;
+    this.#link = connect(this);
+    // One that never joins would hold its connection slot for ever.
+    this.#timer = setTimeout(() => this.#timedOut(), env.joinTimeout * 1000);
+  }
+
+  /** True once the room has seated it (and stays true). */
+  get joined(): boolean {
+    return this.#joined;
+  }
+
+  /** Its nickname, or undefined before it has joined. */
+  get nick(): string | undefined {
+    return this.#env.room.nickOf(this);
+  }
+
+  /** Bytes queued for the peer and not yet taken. */
+  get backlog(): number {
+    this.#link.look?.();
+    return this.#queued;
+  }
+
+  /** Delivers an event to the peer, unless the connection is closing. */
+  send(event: ServerEvent): void {
+    if (!this.#closing) this.#link.send(event);
+  }
+
+  /** Ends the connection after what was sent. Idempotent. */
+  close(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    clearTimeout(this.#timer);
+    this.#link.close();
+  }
+
+  /** Ends the connection now, dropping what is queued. */
+  abort(reason: string): void {
+    this.#closing = true;
+    clearTimeout(this.#timer);
+    this.#queued = 0;
+    this.#link.abort(reason);
+  }
+
+  /** Carries out what the peer asked for. False if it was refused (and told why). */
+  handle(message: ClientMessage): boolean {
+    if (this.#closing) return false;
+    const room = this.#env.room;
+    const done = room.handle(this, message);
+    if (!this.#joined && room.nickOf(this) !== undefined) {
+      this.#joined = true;
+      clearTimeout(this.#timer);
+    }
+    return done;
+  }
+
+  /**
+   * Refuses input the transport could not make into a command: counted and
+   * logged as the room's refusals are, and answered with an `error`.
+   */
+  refuse(code: ErrorCode, message: string): void {
+    if (this.#closing) return;
+    const { metrics, log, via } = this.#env;
+    metrics.refused(code);
+    log.debug("refused", { code, nick: this.nick, via });
+    const event: ChatError = { type: "error", code, message };
+    metrics.sent(via, event);
+    this.#link.send(event);
+  }
+
+  /** The peer says it is leaving: it leaves the room saying so (`quit: …`). */
+  quit(message = ""): void {
+    this.#reason = message ? `quit: ${message}` : "quit";
+    this.#env.room.leave(this, this.#reason);
+  }
+
+  /** The peer stopped talking: it leaves the room, and the connection closes. */
+  hangUp(): void {
+    this.#env.room.leave(this, this.#reason);
+    this.close();
+  }
+
+  /**
+   * The transport queued `bytes` more for the peer (or, negative, no longer
+   * holds them, though the peer did not take them). A peer that stops
+   * reading is cut off here, before its queue can grow further.
+   */
+  queued(bytes: number): void {
+    this.#queued += bytes;
+    if (!this.#cut && this.#watch.tooSlow(this.#queued)) this.#cutOff();
+  }
+
+  /** The peer took `bytes` of what was queued. */
+  taken(bytes: number): void {
+    this.#queued -= bytes;
+    if (bytes > 0) this.#watch.progress();
+  }
+
+  /** Logs a read or write that failed, unless it is only the peer going away. */
+  failed(what: string, e: unknown): void {
+    if (!isDisconnect(e)) this.#env.log.error(what, { error: errorText(e) });
+  }
+
+  /**
+   * The connection is closed: the member leaves the room if it has not, and
+   * its slot is released. Idempotent; `fields` go to the log line.
+   */
+  closed(fields: LogFields = {}): void {
+    if (this.#closed) return;
+    this.#closed = this.#closing = true;
+    clearTimeout(this.#timer);
+    this.#queued = 0;
+    const { open, log, room, via } = this.#env;
+    open.delete(this);
+    this.#release();
+    log.debug("disconnected", { via, address: this.address, ...fields });
+    room.leave(this, this.#reason);
+    this.#ended.resolve();
+  }
+
+  #timedOut(): void {
+    const { metrics, log, via, joinTimeout } = this.#env;
+    metrics.disconnected("join_timeout");
+    log.warn("join timeout", { via, address: this.address });
+    this.#link.joinTimedOut(joinTimeout);
+    this.close();
+  }
+
+  #cutOff(): void {
+    this.#cut = this.#closing = true;
+    clearTimeout(this.#timer);
+    this.#reason = TOO_SLOW;
+    const { metrics, log, room, via } = this.#env;
+    metrics.disconnected("slow_consumer", via);
+    log.warn("slow consumer disconnected", {
+      nick: this.nick,
+      via,
+      address: this.address,
+      queued: this.#queued,
+    });
+    // Once the room's delivery under way is done, so everyone sees what it
+    // was sending before the leave.
+    queueMicrotask(() => {
+      room.leave(this, TOO_SLOW);
+      this.abort(TOO_SLOW);
+    });
+  }
+}
+
+/** The open connections of one transport. */
+export class Sessions {
+  readonly #env: Env;
+  readonly #limits: ConnectionLimits;
+  #closing: Promise<void> | undefined;
+
+  constructor(room: Room, via: Via, options: SessionOptions) {
+    this.#limits = options.limits;
+    this.#env = {
+      room,
+      via,
+      metrics: options.metrics ?? new Metrics(),
+      log: options.log ?? SILENT,
+      joinTimeout: options.joinTimeout ?? DEFAULTS.joinTimeout,
+      now: options.now ?? Date.now,
+      open: new Set(),
+    };
+  }
+
+  /**
+   * Counts a new connection from `address` and makes its session, with the
+   * link `connect` makes for it. Over the caps, returns instead the fatal
+   * error the transport tells the peer before closing it.
+   */
+  open(
+    address: string,
+    connect: (session: Session) => Link,
+    fields: LogFields = {},
+  ): Session | ChatError {
+    const { metrics, log, via, open } = this.#env;
+    const release = this.#limits.open(address);
+    if (typeof release === "string") {
+      metrics.refused("too_many_connections");
+      log.warn("connection refused", { via, address, why: release });
+      return { type: "error", code: "too_many_connections", message: release, fatal: true };
+    }
+    const session = new Session(this.#env, address, release, connect);
+    open.add(session);
+    log.debug("connected", { via, address, ...fields });
+    return session;
+  }
+
+  /** Open connections, joined or not. */
+  get size(): number {
+    return this.#env.open.size;
+  }
+
+  /** Bytes waiting to be sent: in all, and to the one connection with the most. */
+  queued(): { total: number; max: number } {
+    let total = 0, max = 0;
+    for (const session of this.#env.open) {
+      const bytes = session.backlog;
+      total += bytes;
+      max = Math.max(max, bytes);
+    }
+    return { total, max };
+  }
+
+  /**
+   * Closes every connection, joined or not: each may take `graceMs` to take
+   * what is queued for it, then is cut off. Idempotent.
+   */
+  close(graceMs: number): Promise<void> {
+    this.#closing ??= (async () => {
+      const open = this.#env.open;
+      const all = () => Promise.all([...open].map((session) => session.done));
+      for (const session of open) session.close();
+      if (await within(all(), graceMs)) return;
+      for (const session of open) session.abort("the server is shutting down");
+      await within(all(), graceMs);
+    })();
+    return this.#closing;
+  }
+}
