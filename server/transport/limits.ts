@@ -1,7 +1,8 @@
 /**
  * Limits that keep one connection from spoiling the service for the others:
  * the slow-consumer rule, and a counter of open connections, per address and
- * in total. Pure: the clock is passed in.
+ * in total. Pure: the clock is passed in. `session.ts` applies them to every
+ * connection of every transport.
  *
  * @module
  */
@@ -25,7 +26,7 @@ export const QUEUE_HARD_BYTES = 8 * 1024 * 1024;
 export const QUEUE_GRACE_MS = 5_000;
 
 /**
- * The slow-consumer rule, the same for both transports: a member whose
+ * The slow-consumer rule, the same for every transport: a member whose
  * outgoing queue stays above {@linkcode QUEUE_SOFT_BYTES} for
  * {@linkcode QUEUE_GRACE_MS} without taking any of it, or passes
  * {@linkcode QUEUE_HARD_BYTES}, has stopped reading and is let go. A reader
@@ -61,7 +62,7 @@ export class SendQueueWatch {
 /** Settings for {@linkcode ConnectionLimits}, named as in {@linkcode Config}. */
 export type ConnectionCaps = Pick<Config, "maxPerIp" | "maxClients">;
 
-/** Counts open connections, both transports together. */
+/** Counts open connections, every transport together. */
 export class ConnectionLimits {
   readonly #caps: ConnectionCaps;
   readonly #byAddress = new Map<string, number>();
