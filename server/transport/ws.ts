@@ -111,6 +111,24 @@ function read(data: unknown): Read {
   return parseClientMessage(data);
 }
 
+/** The event last measured by {@linkcode unitsOf}, and its length. */
+let measured: ServerEvent | undefined;
+let measuredUnits = 0;
+
+/**
+ * An event's serialized length in UTF-16 units, a lower bound of its UTF-8
+ * bytes. The text is serialized once and cached ({@linkcode encodeEvent});
+ * the room hands one event to member after member, so the last one is kept
+ * at hand too, sparing a cache lookup per member.
+ */
+function unitsOf(event: ServerEvent): number {
+  if (event !== measured) {
+    measured = event;
+    measuredUnits = encodeEvent(event).length;
+  }
+  return measuredUnits;
+}
+
 /** Writes events to a browser tab (or any WebSocket client), one frame per flush. */
 class WebLink implements Link {
   readonly #socket: WebSocket;
@@ -138,8 +156,8 @@ class WebLink implements Link {
       // Over the soft bound, the watch needs to know if the peer took some.
       if (this.#buffered > QUEUE_SOFT_BYTES) this.look();
     }
-    // The event's text is cached, so the fan-out still serializes it once.
-    const bytes = encodeEvent(event).length + (n === 1 ? 0 : n === 2 ? 3 : 1);
+    // Its length, then a comma, or brackets once the frame is an array.
+    const bytes = unitsOf(event) + (n === 1 ? 0 : n === 2 ? 3 : 1);
     this.#pending += bytes;
     this.#session.queued(bytes);
   }
