@@ -2,9 +2,10 @@
  * The chat room: who may do what, what was said, and who sees what in which
  * order. Pure logic: no sockets, no Deno APIs, no clock of its own.
  *
- * Transports wrap each connection in a {@linkcode Member} and call the room;
- * the room answers by sending {@linkcode ServerEvent}s to members, refusals
- * included, so every rule about who sees what lives here once. What is not
+ * Each connection is a {@linkcode Member}, a transport's session
+ * (`transport/session.ts`), which calls the room; the room answers by
+ * sending {@linkcode ServerEvent}s to members, refusals included, so every
+ * rule about who sees what lives here once. What is not
  * about the room is kept apart: a member's seat (nickname, token, private
  * messages, flood bucket) in `seat.ts`, who is seated and the member lists in
  * `roster.ts`, the joins and leaves gathered for a summary in `presence.ts`.

@@ -57,7 +57,11 @@ export interface Link {
    * the transport's own; then calls {@linkcode Session.closed}.
    */
   close(): void;
-  /** Ends the connection now, dropping what is queued. */
+  /**
+   * Ends the connection now, dropping what is queued; then calls
+   * {@linkcode Session.closed}, at once if it cannot cut off a connection
+   * harder than it already has (a WebSocket already closing).
+   */
   abort(reason: string): void;
   /**
    * Reports with {@linkcode Session.taken} what the peer took since last
