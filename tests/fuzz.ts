@@ -219,6 +219,13 @@ export function hostileNick(rng: Rng, targets: Targets): string {
     ` ${honest} `,
     // Homoglyphs: Cyrillic letters that look Latin. Valid and distinct.
     honest.replace(/o/g, "\u043e").replace(/e/g, "\u0435"),
+    // Latin look-alikes of one alphabet (small capitals, IPA letters): the same name.
+    honest.replace(/o/g, "\u1d0f").replace(/s/g, "\ua731").replace(/a/g, "\u0251")
+      .replace(/l/g, "\u01c0").replace(/i/g, "\u026a"),
+    // Long: marks by the thousand (the old fold was quadratic in them), a
+    // look-alike name repeated past any bound.
+    honest + "\u0301".repeat(rng.int(100, 30_000)),
+    "\u0251\u1d0f".repeat(rng.int(13, 5_000)),
     "server",
     "ＡＤＭＩＮ",
     "Operator",
@@ -638,6 +645,8 @@ const WS_PIECES: readonly (readonly [number, FramePiece])[] = [
     (rng, targets, self) =>
       JSON.stringify({ type: "nick", nick: rng.chance(0.7) ? hostileNick(rng, targets) : self }),
   ],
+  // The heaviest request, back to back: a pipelined burst of them.
+  [2, () => '{"type":"history","count":1000}'],
   // Member list and history, with odd counts.
   [3, (rng) => {
     if (rng.chance(0.3)) return '{"type":"who"}';

@@ -8,6 +8,7 @@ import {
 } from "../server/transport/limits.ts";
 import { KeyedBuckets, TokenBucket } from "../server/hub/flood.ts";
 import { FLOOD_STRIKES, Room } from "../server/hub/room.ts";
+import { MemoryHistory } from "../server/history/history.ts";
 import { FakeMember } from "./kit/fake_member.ts";
 import { withServer } from "./kit/server.ts";
 import { connectTcp, TcpClient } from "./kit/tcp_client.ts";
@@ -79,8 +80,9 @@ Deno.test("Room.handle() refuses messages and renames over the rate, then discon
   assert.equal(room.handle(alice, { type: "nick", nick: "alice2" }), true);
   assert.equal(room.handle(alice, { type: "say", text: "three" }), false);
   assert.deepEqual(alice.codes(), ["rate_limited"]);
-  // Asking who is here is not limited.
-  assert.equal(room.handle(alice, { type: "who" }), true);
+  // Asking who is here costs a token too.
+  assert.equal(room.handle(alice, { type: "who" }), false);
+  assert.deepEqual(alice.codes(), ["rate_limited", "rate_limited"]);
   // Others are unaffected.
   assert.equal(room.handle(bob, { type: "say", text: "bob speaks" }), true);
   clock.t = 1000;
@@ -92,6 +94,30 @@ Deno.test("Room.handle() refuses messages and renames over the rate, then discon
   assert.equal(left?.type === "leave" && left.reason, "flooding");
   const texts = bob.events.flatMap((e) => e.type === "message" ? [e.text] : []);
   assert.deepEqual(texts, ["one", "bob speaks", "later"]);
+});
+
+Deno.test("Room.handle() charges a history request by its size: pipelined ones are refused", () => {
+  const clock = { t: 0 };
+  const store = new MemoryHistory();
+  const room = new Room({ now: () => clock.t, floodBurst: 10, floodRate: 2, store });
+  for (let i = 0; i < 1000; i++) room.announce(`line ${i} ${"長".repeat(200)}`);
+  const attacker = new FakeMember();
+  const bystander = new FakeMember();
+  room.join(attacker, "attacker");
+  room.join(bystander, "bystander");
+  attacker.take();
+  // Sixty back to back, as one pipelined burst: the first takes the whole burst.
+  const served = Array.from(
+    { length: 60 },
+    () => room.handle(attacker, { type: "history", count: 1000 }),
+  ).filter(Boolean).length;
+  assert.equal(served, 1);
+  assert.equal(attacker.events.filter((e) => e.type === "history").length, 1);
+  // Twenty refusals in a row are flooding: the member is gone.
+  assert.equal(attacker.closed, 1);
+  // A small one costs one token; the bystander was never held back.
+  assert.equal(room.handle(bystander, { type: "history", count: 20 }), true);
+  assert.equal(room.handle(bystander, { type: "say", text: "still here" }), true);
 });
 
 Deno.test("serveTcp() tells a terminal over the per-address limit why, and lets the others be", async () => {

@@ -27,20 +27,25 @@ export class TokenBucket {
     this.#at = now();
   }
 
-  /** Takes a token if there is one. */
-  take(): boolean {
+  /**
+   * Takes `cost` tokens if there are that many (a cost above the burst is
+   * taken as the burst, so it can always be paid after a quiet spell).
+   */
+  take(cost = 1): boolean {
     const now = this.#now();
     const { burst, perSecond } = this.#rate;
     this.#tokens = Math.min(burst, this.#tokens + ((now - this.#at) / 1000) * perSecond);
     this.#at = now;
-    if (this.#tokens < 1) return false;
-    this.#tokens -= 1;
+    const due = Math.min(cost, burst);
+    if (this.#tokens < due) return false;
+    this.#tokens -= due;
     return true;
   }
 
-  /** Milliseconds until the next token. */
-  wait(): number {
-    return Math.max(0, Math.ceil(((1 - this.#tokens) / this.#rate.perSecond) * 1000));
+  /** Milliseconds until `cost` tokens are there. */
+  wait(cost = 1): number {
+    const due = Math.min(cost, this.#rate.burst);
+    return Math.max(0, Math.ceil(((due - this.#tokens) / this.#rate.perSecond) * 1000));
   }
 
   /** True if the bucket has filled up again: it is as good as a new one. */

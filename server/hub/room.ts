@@ -72,6 +72,15 @@ export const SERVER_NICK = "server";
 export const REPLAY_MAX = 1000;
 /** Messages a `history` request without a count is sent. */
 const HISTORY_DEFAULT = 50;
+/** Messages of a `history` reply one flood token pays for. */
+const HISTORY_PER_TOKEN = 100;
+/** Members of a `who` reply one flood token pays for. */
+const WHO_PER_TOKEN = 1000;
+
+/** How many messages a `history` request for `count` is sent. */
+function historyCount(count = HISTORY_DEFAULT): number {
+  return Math.min(REPLAY_MAX, Math.max(1, Math.floor(count)));
+}
 /** The refusals when the history store fails, to write or to read. */
 const NOT_STORED = "Not sent: the server could not store it.";
 const UNREADABLE = "Cannot read the history; try again.";
@@ -155,7 +164,7 @@ export class Room {
     if (!seat) {
       return this.#refuse(member, "not_joined", 'Join first: send {"type":"join","nick":"..."}.');
     }
-    if (message.type !== "who" && message.type !== "history" && !this.#allow(seat)) return false;
+    if (!this.#allow(seat, this.#cost(message))) return false;
     switch (message.type) {
       case "say":
         return this.#say(seat, message.text);
@@ -408,10 +417,10 @@ export class Room {
   }
 
   /** Answers a `history` request with the last `count` room messages. */
-  #recent(seat: Seat, count = HISTORY_DEFAULT): boolean {
+  #recent(seat: Seat, count?: number): boolean {
     let messages;
     try {
-      messages = this.#store.recent(Math.min(REPLAY_MAX, Math.max(1, Math.floor(count))));
+      messages = this.#store.recent(historyCount(count));
     } catch (e) {
       this.#log.error("cannot read the history", { error: errorText(e) });
       return this.#refuse(seat.member, "storage_failed", UNREADABLE);
@@ -451,8 +460,8 @@ export class Room {
    * slow down, and after {@linkcode FLOOD_STRIKES} refusals in a row it is
    * disconnected.
    */
-  #allow(seat: Seat): boolean {
-    if (seat.bucket.take()) {
+  #allow(seat: Seat, cost = 1): boolean {
+    if (seat.bucket.take(cost)) {
       seat.strikes = 0;
       return true;
     }
@@ -462,12 +471,30 @@ export class Room {
       this.#dismiss(seat, this.#notice("Disconnected for flooding."), "flooding");
       return false;
     }
-    const wait = Math.max(1, Math.ceil(seat.bucket.wait() / 1000));
+    const wait = Math.max(1, Math.ceil(seat.bucket.wait(cost) / 1000));
     return this.#refuse(
       seat.member,
       "rate_limited",
       `You are sending too fast. Slow down (next in ${wait} s); that line was not sent.`,
     );
+  }
+
+  /**
+   * What a request costs from the flood bucket: one token, and a long reply
+   * more, by its size. A `history` of 1,000 messages (up to 6 MB) costs 10,
+   * the whole default burst, so pipelined requests cannot have the server
+   * build reply after reply for one member; `who` costs one per thousand
+   * members. A cost above the burst is charged as the burst.
+   */
+  #cost(message: ClientMessage): number {
+    switch (message.type) {
+      case "history":
+        return Math.ceil(historyCount(message.count) / HISTORY_PER_TOKEN);
+      case "who":
+        return Math.max(1, Math.ceil(this.#roster.size / WHO_PER_TOKEN));
+      default:
+        return 1;
+    }
   }
 
   /** Stores a room message, then delivers it. False if it could not be stored. */
