@@ -313,37 +313,43 @@ function parseMembers(v: unknown): MemberSpec[] {
   });
 }
 
-if (import.meta.main) {
+/** The lines of a byte stream, as they complete (the pipe between the pool and a generator). */
+export async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   let buffered = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    buffered += chunk;
+    let nl;
+    while ((nl = buffered.indexOf("\n")) !== -1) {
+      yield buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+    }
+  }
+}
+
+if (import.meta.main) {
   // Commands are handled one at a time, except `send`, which runs beside a
   // `listen`: once that `listen` has begun (reset its counts), or the first
   // echoes could be counted and then reset away.
   let queue = Promise.resolve();
   let listening = Promise.resolve();
-  for await (const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) {
-    buffered += chunk;
-    let nl;
-    while ((nl = buffered.indexOf("\n")) !== -1) {
-      const line = buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
-      const parsed = parseCommand(line);
-      if (parsed.op === "send") {
-        listening.then(() => run(parsed)).then(reply);
-      } else if (parsed.op === "listen") {
-        const began = Promise.withResolvers<void>();
-        listening = began.promise;
-        queue = queue.then(() => {
-          const done = run(parsed); // its counts are reset before this returns
-          began.resolve();
-          return done;
-        }).then(reply);
-      } else {
-        queue = queue.then(() => run(parsed)).then(reply);
-      }
-      if (parsed.op === "close") {
-        await queue;
-        Deno.exit(0);
-      }
+  for await (const line of readLines(Deno.stdin.readable)) {
+    const parsed = parseCommand(line);
+    if (parsed.op === "send") {
+      listening.then(() => run(parsed)).then(reply);
+    } else if (parsed.op === "listen") {
+      const began = Promise.withResolvers<void>();
+      listening = began.promise;
+      queue = queue.then(() => {
+        const done = run(parsed); // its counts are reset before this returns
+        began.resolve();
+        return done;
+      }).then(reply);
+    } else {
+      queue = queue.then(() => run(parsed)).then(reply);
+    }
+    if (parsed.op === "close") {
+      await queue;
+      Deno.exit(0);
     }
   }
   // The coordinator is gone: do not linger on open connections.

@@ -7,7 +7,7 @@
  */
 
 import type { Endpoints } from "./clients.ts";
-import type { Command, MemberSpec, Reply } from "./generator.ts";
+import { type Command, type MemberSpec, readLines, type Reply } from "./generator.ts";
 import { GENERATOR_CPU } from "./servers.ts";
 
 type Op = Reply["op"];
@@ -40,16 +40,9 @@ class Generator {
   }
 
   async #read(): Promise<void> {
-    let buffered = "";
-    for await (const chunk of this.#child.stdout.pipeThrough(new TextDecoderStream())) {
-      buffered += chunk;
-      let nl;
-      while ((nl = buffered.indexOf("\n")) !== -1) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        const reply = parseReply(line);
-        this.#waiting.get(reply.op)?.shift()?.resolve(reply);
-      }
+    for await (const line of readLines(this.#child.stdout)) {
+      const reply = parseReply(line);
+      this.#waiting.get(reply.op)?.shift()?.resolve(reply);
     }
     for (const waiters of this.#waiting.values()) {
       for (const w of waiters) w.reject(new Error("bench: a generator process exited"));
