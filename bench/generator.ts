@@ -314,7 +314,9 @@ function parseMembers(v: unknown): MemberSpec[] {
 }
 
 /** The lines of a byte stream, as they complete (the pipe between the pool and a generator). */
-export async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+export async function* readLines(
+  stream: ReadableStream<Uint8Array<ArrayBuffer>>,
+): AsyncGenerator<string> {
   let buffered = "";
   for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
     buffered += chunk;
