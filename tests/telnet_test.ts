@@ -6,6 +6,7 @@ import {
   SB,
   SE,
   TelnetFilter,
+  TIMING_MARK,
   WILL,
   WONT,
 } from "../server/transport/terminal/telnet.ts";
@@ -143,4 +144,23 @@ Deno.test("TelnetFilter.offer() asks for binary input and takes the client's yes
   // Binary in the other direction was not offered: still refused.
   const other = filter.push(Uint8Array.of(255, 253, 0));
   assert.deepEqual([...(other.reply ?? [])], [255, 252, 0]);
+});
+
+Deno.test("TelnetFilter.probe() asks for a timing mark, and its answer is taken quietly", () => {
+  const filter = new TelnetFilter();
+  assert.equal(filter.telnet, false, "nothing heard yet");
+  assert.deepEqual([...filter.probe()], [IAC, DO, TIMING_MARK]);
+  // The answer (WILL or WONT) is filtered out and not answered again.
+  assert.deepEqual(run(filter, bytes(IAC, WILL, TIMING_MARK), bytes(...ascii("hi"))), {
+    data: ascii("hi"),
+    reply: [],
+  });
+  assert.equal(filter.telnet, true);
+  assert.deepEqual(run(filter, bytes(IAC, WONT, TIMING_MARK)), { data: [], reply: [] });
+});
+
+Deno.test("TelnetFilter.telnet stays false for a peer that only sends data (nc)", () => {
+  const filter = new TelnetFilter();
+  run(filter, bytes(...ascii("alice\r\n")), bytes(IAC, IAC));
+  assert.equal(filter.telnet, false, "an escaped 0xff is data, not a command");
 });

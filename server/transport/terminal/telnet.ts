@@ -29,6 +29,8 @@ export const SB = 250;
 export const SE = 240;
 /** RFC 856: 8-bit data in the direction it is agreed for. */
 export const BINARY = 0;
+/** RFC 860: a "timing mark" the peer must answer (WILL or WONT): a ping. */
+export const TIMING_MARK = 6;
 
 const enum State {
   Data,
@@ -56,6 +58,25 @@ export class TelnetFilter {
   /** Options the server has asked for, as `verb * 256 + option` of the request. */
   readonly #asked = new Set<number>();
 
+  /** True once the peer has sent a telnet command: it is a telnet client, not `nc`. */
+  #telnet = false;
+
+  /** True once the peer has shown itself a telnet client (it can answer {@linkcode probe}). */
+  get telnet(): boolean {
+    return this.#telnet;
+  }
+
+  /**
+   * A ping a telnet client answers by itself (IAC DO TIMING-MARK, which it
+   * must answer WILL or WONT): how a peer that vanished without closing is
+   * told from one that is only quiet. Its answer is filtered out like any
+   * other command.
+   */
+  probe(): Uint8Array {
+    this.#asked.add(DO * 256 + TIMING_MARK);
+    return Uint8Array.of(IAC, DO, TIMING_MARK);
+  }
+
   /** The server's own request, to send first: "send binary" (IAC DO BINARY). */
   offer(): Uint8Array {
     this.#asked.add(DO * 256 + BINARY);
@@ -75,6 +96,7 @@ export class TelnetFilter {
           else data[n++] = b;
           break;
         case State.Command:
+          if (b !== IAC) this.#telnet = true;
           if (b === IAC) {
             data[n++] = IAC;
             this.#state = State.Data;
