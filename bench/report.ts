@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { AttackResult, PhaseFigures, SocketFigures } from "./attack.ts";
 import type {
   CapacityResult,
   CpuShares,
@@ -18,6 +19,7 @@ import type {
 } from "./scenarios.ts";
 import { fmt, mib, ms } from "./scenarios.ts";
 import { TARGET_LABELS, type TargetName } from "./servers.ts";
+import { DEFAULTS } from "../server/config.ts";
 import type { Spread } from "./measure.ts";
 
 /** Everything one run measured. */
@@ -35,6 +37,7 @@ export interface Results {
   latency: LatencyResult[];
   idle: IdleResult[];
   capacity: CapacityResult[];
+  attack: AttackResult[];
   seconds: number;
 }
 
@@ -276,6 +279,118 @@ function capacitySection(results: Results): string {
   ].join("\n");
 }
 
+function sockets(s: SocketFigures): string {
+  if (s.tried === 0) return "–";
+  const closed = [
+    ...s.closedAtOnce > 0 ? [`${fmt(s.closedAtOnce)} refused (closed within 1 s)`] : [],
+    ...s.closedLater > 0
+      ? [
+        `${fmt(s.closedLater)} closed later (after ${s.closedLaterMedian.toFixed(1)} s, ` +
+        `at most ${s.closedLaterMax.toFixed(1)} s)`,
+      ]
+      : [],
+  ];
+  return `${fmt(s.tried)} tried, ${fmt(s.connected)} connected, ` +
+    `${closed.length > 0 ? closed.join(", ") : "none closed by the server"}, ` +
+    `**${fmt(s.openAtEnd)} still open** at the end`;
+}
+
+function phaseRow(name: string, p: PhaseFigures): string[] {
+  return [
+    name,
+    `${p.seconds} s`,
+    ms(p.p50),
+    ms(p.p99),
+    ms(p.max),
+    `${fmt(p.samples)}${p.unanswered > 0 ? ` (${fmt(p.unanswered)} unanswered)` : ""}`,
+    `${mib(p.rss)} MiB`,
+    `${mib(p.rssPeak)} MiB`,
+    share(p.serverCpu),
+  ];
+}
+
+function attackSection(results: Results): string {
+  const r = results.attack.find((a) => a.target === "ours");
+  if (!r) return "";
+  const o = r.options;
+  const out = [
+    "## Under attack",
+    "",
+    `Our server with its default limits (\`--max-per-ip\` ${DEFAULTS.maxPerIp}, flood control ` +
+    `${DEFAULTS.floodBurst} at once and ${DEFAULTS.floodRate} a second, joins ` +
+    `${DEFAULTS.joinRate} a second per address) on a prepared history of ` +
+    `${fmt(o.historyMessages)} messages of ${fmt(o.messageChars)} CJK characters. ` +
+    `${o.bystanders} bystanders (WebSocket members on 127.0.0.1) each say something every ` +
+    `${o.sayEveryMs} ms and time the echo of their own message. During the attack, from ` +
+    `${r.attackerAddress}, ${o.silent} TCP connections to the HTTP port send nothing and ` +
+    `${o.slowHeads} send a request head one byte a second; from 127.0.0.1 (one connection at a ` +
+    `time) a member sends ${o.pipelined} \`{"type":"history","count":${o.historyCount}}\` in ` +
+    "one write, again once all are answered, and joins again when cut off. Round trips are " +
+    "filed under the phase the message was sent in; RSS is sampled every 250 ms.",
+    "",
+  ];
+  if (r.error) out.push(`The scenario failed: ${r.error}`, "");
+  out.push(
+    table(
+      [
+        "phase",
+        "length",
+        "round trip p50",
+        "p99",
+        "max",
+        "samples",
+        "server RSS at the end",
+        "RSS peak",
+        "server CPU",
+      ],
+      [
+        phaseRow("before", r.baseline),
+        phaseRow("under attack", r.attack),
+        phaseRow("after", r.after),
+      ],
+    ),
+    table(["attacker", "what became of it"], [
+      ["silent sockets", sockets(r.silent)],
+      ["slow request heads", sockets(r.slowHeads)],
+      [
+        "pipeliner",
+        `${fmt(r.pipeliner.connections)} connections (${fmt(r.pipeliner.joinsRefused)} refused), ` +
+        `${fmt(r.pipeliner.requests)} requests: **${fmt(r.pipeliner.replies)} answered**, ` +
+        `${fmt(r.pipeliner.refusals)} refused as too fast, cut off ` +
+        `${fmt(r.pipeliner.cutOff)} times; ${mib(r.pipeliner.bytes / 1024)} MiB received`,
+      ],
+    ]),
+    attackSummary(r),
+  );
+  return out.join("\n");
+}
+
+/** One paragraph saying what the figures show, from the figures. */
+function attackSummary(r: AttackResult): string {
+  const { baseline: b, attack: a, after } = r;
+  const slower = a.p99 / b.p99;
+  const held = r.silent.openAtEnd + r.slowHeads.openAtEnd;
+  const tried = r.silent.tried + r.slowHeads.tried;
+  const served = r.pipeliner.requests > 0 ? r.pipeliner.replies / r.pipeliner.requests : NaN;
+  return [
+    `Under attack the bystanders' p99 round trip went from ${ms(b.p99)} to ${ms(a.p99)}`,
+    Number.isFinite(slower) ? ` (${slower.toFixed(1)}×)` : "",
+    ` and was ${ms(after.p99)} after; the server's RSS peaked at ${mib(a.rssPeak)} MiB against `,
+    `${mib(b.rss)} MiB before (${mib(r.hwm)} MiB at its highest over the run) and was `,
+    `${mib(after.rss)} MiB after. ${fmt(held)} of the ${fmt(tried)} silent and slow sockets were `,
+    held === 0
+      ? "still open when the attack ended: the server closed every one. "
+      : "still open when the attack ended. ",
+    `The pipeliner had ${fmt(r.pipeliner.replies)} of its ${fmt(r.pipeliner.requests)} `,
+    `requests for ${fmt(r.options.historyCount)} messages answered`,
+    Number.isFinite(served) ? ` (${(served * 100).toFixed(1)}%)` : "",
+    r.pipeliner.cutOff > 0
+      ? ` and was cut off ${fmt(r.pipeliner.cutOff)} times for flooding.`
+      : " and was never cut off.",
+    "",
+  ].join("");
+}
+
 function verdict(ok: boolean | undefined): string {
   return ok === undefined ? "not measured" : ok ? "**met**" : "**missed**";
 }
@@ -419,6 +534,7 @@ export function renderMarkdown(results: Results): string {
     latencySection(results),
     idleSection(results),
     capacitySection(results),
+    attackSection(results),
   ].filter((s) => s !== "").join("\n\n").replace(/\n{3,}/g, "\n\n").trimEnd() + "\n";
 }
 

@@ -13,10 +13,13 @@
  *   send-to-receive p50 / p99 over every other member;
  * - ramp: idle members added 2,000 at a time: server RSS per member once
  *   10,000 are in, then on until one fails to join, 20,000 are in, or the
- *   time budget runs out (the most members held).
+ *   time budget runs out (the most members held);
+ * - attack (ours only, with its default limits): 50 silent sockets and one
+ *   member pipelining `history` requests of 1,000; a bystander's round trip
+ *   and the server's RSS before, during and after (`attack.ts`).
  *
  * ```sh
- * deno task bench [--quick] [--scenarios fanout,latency,ramp]
+ * deno task bench [--quick] [--scenarios fanout,latency,ramp,attack]
  *                 [--targets ours,ours-file,deno-bare,node-ws,bun,ngircd]
  *                 [--sizes 32,256,1024] [--runs 3] [--generators 1]
  * ```
@@ -25,6 +28,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { ATTACK, attack, type AttackOptions, type AttackResult } from "./attack.ts";
 import { renderMarkdown, renderSvg, type Results } from "./report.ts";
 import {
   type CapacityResult,
@@ -40,7 +44,7 @@ import {
 import { GENERATOR_CPU, stopAll, TARGET_LABELS, type TargetName } from "./servers.ts";
 
 const ALL_TARGETS = Object.keys(TARGET_LABELS) as TargetName[];
-const SCENARIOS = ["fanout", "latency", "ramp"] as const;
+const SCENARIOS = ["fanout", "latency", "ramp", "attack"] as const;
 type Scenario = typeof SCENARIOS[number];
 
 /** What one invocation runs. */
@@ -54,6 +58,7 @@ interface Plan {
   deliveries: number;
   latency: Pick<LatencyOptions, "members" | "rate" | "seconds">;
   ramp: RampOptions;
+  attack: AttackOptions;
 }
 
 function plan(args: string[]): Plan {
@@ -102,6 +107,7 @@ function plan(args: string[]): Plan {
       idleBudgetSeconds: quick ? 60 : 180,
       perGenerator: 10_000,
     },
+    attack: quick ? { ...ATTACK, baselineSeconds: 3, attackSeconds: 10, afterSeconds: 3 } : ATTACK,
   };
 }
 
@@ -185,6 +191,7 @@ async function main(): Promise<void> {
     latency: [] as LatencyResult[],
     idle: [] as IdleResult[],
     capacity: [] as CapacityResult[],
+    attack: [] as AttackResult[],
     seconds: 0,
   };
   const steps: [string, () => Promise<void>][] = [];
@@ -231,6 +238,18 @@ async function main(): Promise<void> {
               const { idle, capacity } = await ramp(target, dir, p.ramp, log);
               results.idle.push(idle);
               results.capacity.push(capacity);
+            },
+          ]);
+          break;
+        case "attack":
+          // What is measured is our defences; the peers have none to measure.
+          if (target !== "ours") break;
+          steps.push([
+            `under attack, ours (--db file, default limits): ${p.attack.silent} silent ` +
+            "sockets and a pipeliner, " +
+            `${p.attack.attackSeconds} s`,
+            async () => {
+              results.attack.push(await attack(target, dir, p.attack, log));
             },
           ]);
           break;

@@ -39,7 +39,8 @@ function roomOf(target: TargetName, count: number, from = 0): MemberSpec[] {
   });
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Waits `ms` milliseconds: the bench paces its phases by the clock. */
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Runs `body` with a fresh server and generator pool; stops both after. */
 async function withRoom<T>(
@@ -468,7 +469,8 @@ export async function ramp(
   };
 }
 
-function message(e: unknown): string {
+/** What went wrong, in one line for the results. */
+export function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 

@@ -89,15 +89,18 @@ function relayPort(text: string): Endpoints | undefined {
 }
 
 /**
- * Starts our server (`main.ts`) on the server core with the limits lifted;
- * resolves once it listens.
+ * Starts our server (`main.ts`) on the server core with `flags` (the limits
+ * lifted, unless told otherwise); resolves once it listens.
  */
-async function startOurs(db: string): Promise<RunningServer> {
+export async function startOurs(
+  db: string,
+  flags: readonly string[] = LIFTED_LIMITS,
+): Promise<RunningServer> {
   // BENCH_PROFILE=DIR writes a V8 CPU profile of our server there.
   const profile = Deno.env.get("BENCH_PROFILE");
   const server = new MainProcess({
     db,
-    flags: LIFTED_LIMITS,
+    flags,
     denoFlags: profile ? [`--cpu-prof-dir=${profile}`, "--cpu-prof"] : [],
     runUnder: ["taskset", "-c", SERVER_CPU],
     onStderr: (line) => console.error(line),
