@@ -7,12 +7,16 @@
  */
 
 import type { Assets } from "./assets.ts";
-import { type Config, DEFAULTS, StartError } from "./config.ts";
+import { type Config, DEFAULTS, StartError, TIMEOUTS, type Timeouts } from "./config.ts";
 import { type HistoryStore, MemoryHistory } from "./history/history.ts";
 import { SqliteHistory, StoreError } from "./history/sqlite.ts";
 import { ConnectionLimits } from "./transport/limits.ts";
 import { flushes } from "./transport/flush.ts";
 import { createHandler } from "./http.ts";
+import { acceptLoop, type Conn, refuse } from "./transport/listener.ts";
+import { HttpConnections } from "./transport/web/http1.ts";
+import { writeResponseHead } from "./transport/web/request.ts";
+import { concatBytes } from "./transport/io.ts";
 import { errorText, type Logger, SILENT } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { PRESENCE_EVERY_MS, Room } from "./hub/room.ts";
@@ -39,9 +43,6 @@ export interface ChatServer {
 /** How long shutdown waits for peers to take their last bytes and close. */
 const CLOSE_GRACE_MS = 2000;
 
-/** How long to wait before listening again after the HTTP listener failed. */
-const RELISTEN_MS = 1000;
-
 /**
  * What {@linkcode startChat} is given: the settings of a {@linkcode Config},
  * by the same names (each defaults to {@linkcode DEFAULTS}), and what only
@@ -56,14 +57,14 @@ export type ChatOptions = Partial<Config> & {
   assets?: Assets;
   /** How often a big room's joins and leaves are summarized. @default {PRESENCE_EVERY_MS} */
   presenceEveryMs?: number;
-};
+} & Partial<Timeouts>;
 
 /**
  * Starts both listeners for one room. Throws {@linkcode StartError} when the
  * certificate files or the addresses cannot be used; the store is closed then.
  */
 export function startChat(options: ChatOptions = {}): ChatServer {
-  const config = { ...DEFAULTS, ...options };
+  const config = { ...DEFAULTS, ...TIMEOUTS, ...options };
   const store = config.store ?? new MemoryHistory();
   const log = config.log ?? SILENT;
   let tls;
@@ -78,67 +79,57 @@ export function startChat(options: ChatOptions = {}): ChatServer {
   const limits = new ConnectionLimits(config);
   const shared = { metrics, log, joinTimeout: config.joinTimeout };
   let tcp: TcpServer | undefined;
-  let http: Deno.HttpServer<Deno.NetAddr>;
+  let listener: Deno.Listener<Conn, Deno.NetAddr>;
   let ready = false;
   let stopping: Promise<void> | undefined;
-  const ws = webSocketEndpoint(room, limits, shared);
-  const handler = createHandler({
-    assets: config.assets ?? new Map(),
-    ws,
-    ready: () => ready,
+  const ws = webSocketEndpoint(room, limits, { ...shared, closeTimeoutMs: config.closeTimeoutMs });
+  const http = new HttpConnections({
+    handler: createHandler({
+      assets: config.assets ?? new Map(),
+      ws,
+      ready: () => ready,
+      metrics,
+      log,
+      allowOrigins: config.allowOrigins,
+      publicHosts: config.publicHosts,
+    }),
+    headerTimeoutMs: config.headerTimeoutMs,
+    idleTimeoutMs: config.idleTimeoutMs,
+    tls: tls !== undefined,
     metrics,
     log,
-    allowOrigins: config.allowOrigins,
-    publicHosts: config.publicHosts,
   });
-  const listen = (port: number) =>
-    Deno.serve({ hostname: config.host, port, onListen: () => {}, ...(tls ?? {}), handler });
   try {
     tcp = serveTcp(room, {
       hostname: config.host,
       port: config.tcpPort,
       limits,
       ...shared,
+      tlsHandshakeTimeoutMs: config.tlsHandshakeTimeoutMs,
       ...(tls ? { tls } : {}),
     });
-    http = listen(config.port);
+    const where = { hostname: config.host, port: config.port };
+    listener = tls
+      ? Deno.listenTls({ ...where, ...tls, alpnProtocols: ["http/1.1"] })
+      : Deno.listen(where);
   } catch (e) {
     tcp?.close();
     store.close();
     throw listenError(e, config, tls !== undefined);
   }
   watchGauges(metrics, room, store, tcp, ws);
-  const address = http.addr;
-  // Every server started, the failed ones too: a failed one still serves the
-  // connections it had accepted, so shutdown ends them all.
-  const servers = new Set([http]);
-  // Deno's HTTP server stops for good when an accept fails, as it does when
-  // the process is out of file descriptors; left alone, that ends the
-  // process. Listen again on the same port, once a second until it works.
-  let relisten: ReturnType<typeof setTimeout> | undefined;
-  const watch = (server: Deno.HttpServer<Deno.NetAddr>) => {
-    server.finished.catch((e) => {
-      if (stopping) return;
-      log.error("HTTP listener failed; listening again", { error: errorText(e) });
-      const retry = () => {
-        relisten = setTimeout(() => {
-          relisten = undefined;
-          if (stopping) return;
-          try {
-            const again = listen(address.port);
-            servers.add(again);
-            log.warn("HTTP listener back", { port: address.port });
-            watch(again);
-          } catch (e) {
-            log.error("cannot listen again yet", { error: errorText(e) });
-            retry();
-          }
-        }, RELISTEN_MS);
-      };
-      retry();
-    });
-  };
-  watch(http);
+  // Out of file descriptors, the loop pauses and accepts again: the
+  // listener comes back by itself once sockets close.
+  const accepting = acceptLoop({
+    listener,
+    limits,
+    handshakeMs: config.tlsHandshakeTimeoutMs,
+    metrics,
+    log,
+    via: "web",
+    accepted: (conn, release) => http.serve(conn, release),
+    refused: (conn, error) => refuse(conn, serviceUnavailable(error.message)),
+  });
   // Joins and leaves in a room past the presence limit go out in a summary.
   const summaries = setInterval(
     () => room.summarize(),
@@ -148,23 +139,35 @@ export function startChat(options: ChatOptions = {}): ChatServer {
   return {
     room,
     metrics,
-    http: address,
+    http: listener.addr,
     tcp: tcp.addr,
     shutdown(reason = "The server is shutting down.") {
       stopping ??= (async () => {
         ready = false;
         clearInterval(summaries);
-        clearTimeout(relisten);
         room.close(reason);
         await Promise.all([tcp.close(CLOSE_GRACE_MS), ws.close(CLOSE_GRACE_MS)]);
+        listener.close();
+        await accepting;
+        await http.close();
         await flushes.settled();
-        // A failed server rejects: it still closes what it had.
-        await Promise.all([...servers].map((server) => server.shutdown().catch(() => {})));
         store.close();
       })();
       return stopping;
     },
   };
+}
+
+/** The whole answer to an HTTP connection over the caps: 503, why, and close. */
+function serviceUnavailable(why: string): Uint8Array {
+  const body = new TextEncoder().encode(`${why}\n`);
+  const head = writeResponseHead(503, [
+    ["content-type", "text/plain; charset=utf-8"],
+    ["content-length", String(body.length)],
+    ["connection", "close"],
+    ["retry-after", "10"],
+  ]);
+  return concatBytes([head, body]);
 }
 
 /**

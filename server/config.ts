@@ -100,6 +100,33 @@ export const DEFAULTS: Readonly<Settings> = {
   logLevel: "info",
 };
 
+/**
+ * How long a connection may keep the server waiting, in milliseconds:
+ * defaults of `startChat()` options, not flags (an operator has had no need
+ * to change them; tests pass short ones).
+ */
+export interface Timeouts {
+  /** A request head must arrive whole (and a response be taken) within this. */
+  headerTimeoutMs: number;
+  /** A keep-alive HTTP connection may wait this long for its next request. */
+  idleTimeoutMs: number;
+  /** A TLS handshake, on either port, must finish within this. */
+  tlsHandshakeTimeoutMs: number;
+  /** A WebSocket the server closes is torn down this long after, whatever the peer does. */
+  closeTimeoutMs: number;
+}
+
+/** What the server assumes for each of {@linkcode Timeouts} it is not given. */
+export const TIMEOUTS: Readonly<Timeouts> = {
+  // A browser sends its whole head in one packet; a person never types one.
+  headerTimeoutMs: 10_000,
+  // Browsers reuse an idle connection within seconds or not at all.
+  idleTimeoutMs: 10_000,
+  tlsHandshakeTimeoutMs: 10_000,
+  // Enough for a peer that reads to take its last frames and answer.
+  closeTimeoutMs: 3_000,
+};
+
 /** The result of {@linkcode parseConfig}. */
 export type ConfigResult =
   | { kind: "run"; config: Config }

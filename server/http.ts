@@ -1,5 +1,7 @@
 /**
- * HTTP routes: the page and its assets, `/ws`, `/healthz`, `/metrics`.
+ * HTTP routes: the page and its assets, `/ws`, `/healthz`, `/metrics`, as a
+ * plain `Request -> Response` function; `transport/web/http1.ts` reads the
+ * requests off the connection and writes the responses out.
  *
  * @module
  */
@@ -8,6 +10,7 @@ import type { Assets } from "./assets.ts";
 import { type Logger, SILENT } from "./log.ts";
 import { Metrics, METRICS_CONTENT_TYPE } from "./metrics.ts";
 import type { WebSocketEndpoint } from "./transport/ws.ts";
+import type { Handler } from "./transport/web/http1.ts";
 
 /** What the handler serves. */
 export interface HttpOptions {
@@ -48,21 +51,19 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 };
 
 /** Creates the request handler. */
-export function createHandler(
-  options: HttpOptions,
-): (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) => Response {
+export function createHandler(options: HttpOptions): Handler {
   const allowed = new Set(options.allowOrigins ?? []);
   const hosts = new Set(options.publicHosts ?? []);
   for (const origin of allowed) hosts.add(new URL(origin).hostname);
   const metrics = options.metrics ?? new Metrics();
   const log = options.log ?? SILENT;
-  return (request, info) => {
+  return (request, address) => {
     const url = new URL(request.url);
     if (url.pathname !== "/healthz" && !knownHost(url.hostname, hosts)) {
       metrics.refused("unknown_host");
       log.warn("request for an unknown host refused", {
         host: url.hostname,
-        address: info.remoteAddr.hostname,
+        address,
       });
       return text(
         421,
@@ -79,16 +80,14 @@ export function createHandler(
       if (origin !== null && !allowed.has(origin) && !sameOrigin(origin, url)) {
         // Another site's page trying to use a visitor's browser to join.
         metrics.refused("cross_origin");
-        log.warn("cross-origin WebSocket refused", { origin, address: info.remoteAddr.hostname });
+        log.warn("cross-origin WebSocket refused", { origin, address });
         return text(403, "Cross-origin WebSocket refused.\n");
       }
-      try {
-        return options.ws.upgrade(request, info.remoteAddr.hostname);
-      } catch (e) {
+      return options.ws.upgrade(request, address).catch((e) => {
         // Says "websocket" but lacks the other headers an upgrade needs.
         if (!(e instanceof TypeError)) throw e;
         return text(400, `Cannot upgrade to a WebSocket: ${e.message}\n`);
-      }
+      });
     }
     if (request.method !== "GET" && request.method !== "HEAD") {
       return text(405, "Method not allowed.\n", { allow: "GET, HEAD" });

@@ -26,7 +26,12 @@ export type DisconnectReason =
   | "flooding"
   | "slow_consumer"
   | "join_timeout"
-  | "kicked";
+  | "kicked"
+  | "header_timeout"
+  | "idle_timeout"
+  | "tls_handshake_timeout"
+  | "write_timeout"
+  | "keepalive_timeout";
 
 interface Gauge {
   name: string;

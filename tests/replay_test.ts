@@ -133,7 +133,7 @@ Deno.test("Room.join() with the seat's token and since replays private messages 
     bob.send({ type: "msg", to: "alice", text: "psst from the page" });
     // Each awaited before the next, so the order does not depend on which
     // connection the server reads first.
-    await bob.next("message", (m) => m.to === "alice");
+    await bob.next("message", (m) => m.text === "psst from the page");
     await term.send("public");
     await term.send("/msg alice psst from the terminal");
     await term.send("/msg bob not for alice");

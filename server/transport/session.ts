@@ -277,6 +277,31 @@ export class Session implements Member {
   }
 }
 
+/** Who counts and logs a refused connection. */
+export interface Counting {
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly via: Via;
+}
+
+/**
+ * Counts a connection from `address` against the caps, as it is accepted:
+ * returns the function that releases its slot (idempotent), or, over the
+ * caps, the fatal error the transport tells the peer before closing it
+ * (counted and logged here).
+ */
+export function admit(
+  limits: ConnectionLimits,
+  address: string,
+  { metrics, log, via }: Counting,
+): (() => void) | ChatError {
+  const release = limits.open(address);
+  if (typeof release !== "string") return release;
+  metrics.refused("too_many_connections");
+  log.warn("connection refused", { via, address, why: release });
+  return { type: "error", code: "too_many_connections", message: release, fatal: true };
+}
+
 /** The open connections of one transport. */
 export class Sessions {
   readonly #env: Env;
@@ -306,13 +331,22 @@ export class Sessions {
     connect: (session: Session) => Link,
     fields: LogFields = {},
   ): Session | ChatError {
-    const { metrics, log, via, open } = this.#env;
-    const release = this.#limits.open(address);
-    if (typeof release === "string") {
-      metrics.refused("too_many_connections");
-      log.warn("connection refused", { via, address, why: release });
-      return { type: "error", code: "too_many_connections", message: release, fatal: true };
-    }
+    const release = admit(this.#limits, address, this.#env);
+    if (typeof release !== "function") return release;
+    return this.adopt(address, release, connect, fields);
+  }
+
+  /**
+   * Makes the session of a connection already counted by {@linkcode admit}
+   * (at accept, by `listener.ts`); its slot is released once, at close.
+   */
+  adopt(
+    address: string,
+    release: () => void,
+    connect: (session: Session) => Link,
+    fields: LogFields = {},
+  ): Session {
+    const { log, via, open } = this.#env;
     const session = new Session(this.#env, address, release, connect);
     open.add(session);
     log.debug("connected", { via, address, ...fields });

@@ -1,12 +1,34 @@
 /**
- * The WebSocket transport: upgrades a request on `/ws` and wires the socket
- * to a {@linkcode Session}, which does everything else a connection's life
- * needs (caps, join timeout, slow consumers, refusals, leaving).
+ * The WebSocket transport, on the raw connection our HTTP/1.1 server hands
+ * over after a `101` (`web/http1.ts`): RFC 6455 framing by our own codec
+ * (`web/frames.ts`), wired to a {@linkcode Session}, which does everything
+ * else a connection's life needs (caps, join timeout, slow consumers,
+ * refusals, leaving). It reads like the terminal transport (`terminal/tcp.ts`).
  *
- * Frames in are parsed with {@linkcode parseClientMessage} into commands for
- * the session; events out are queued and sent at the next flush (see
- * `flush.ts`), one event as an object or several as an array, serialized once
- * however many members get them (see {@linkcode encodeFrame}).
+ * In: a text message is parsed with {@linkcode parseClientMessage} into a
+ * command. One over {@linkcode FRAME_MAX} UTF-16 units (up to
+ * {@linkcode MESSAGE_MAX_BYTES} bytes) is refused with the non-fatal
+ * `frame_too_large` and the socket stays; one whose frame header announces
+ * more than {@linkcode MESSAGE_MAX_BYTES} is failed with close 1009 before
+ * any of it is read. A binary message gets `binary_frame`. An unmasked frame,
+ * or any other breach of the protocol, closes with 1002 (1007 for bad UTF-8).
+ * A ping is answered; after {@linkcode KEEPALIVE_MS} of silence the server
+ * pings, and after twice that without a byte the connection is dropped.
+ *
+ * Out: events queued until the next flush (see `flush.ts`) go out as one
+ * frame, an object or an array, serialized and framed once however many
+ * members get the same batch ({@linkcode framesOf}); a batch over
+ * {@linkcode FRAME_OUT_MAX_BYTES} is split into several frames, each a valid
+ * array (one event alone is never split: the largest, a welcome with 1,000
+ * long messages, is about 6 MB). Bytes are counted for the slow-consumer rule
+ * as they are queued, and as each write is taken.
+ *
+ * Closing: a server-side close sends the close frame after what is queued,
+ * then waits for the peer's close, but the TCP connection is torn down after
+ * the close timeout whatever the peer does. An abort (a slow consumer, the
+ * end of shutdown's grace) drops what is queued: the write in flight and a
+ * 1008 close frame get at most {@linkcode ABORT_MS}, then the connection is
+ * torn down.
  *
  * @module
  */
@@ -21,23 +43,57 @@ import {
   parseClientMessage,
   type ServerEvent,
 } from "../../common/protocol.ts";
-import { type ConnectionLimits, QUEUE_SOFT_BYTES } from "./limits.ts";
+import type { ConnectionLimits } from "./limits.ts";
 import type { Room } from "../hub/room.ts";
 import { type Link, Session, type SessionOptions, Sessions } from "./session.ts";
+import { closeConn, type Conn } from "./listener.ts";
+import { Upgrade } from "./web/http1.ts";
+import {
+  acceptKey,
+  encodeClose,
+  encodePing,
+  encodePong,
+  encodeText,
+  FrameDecoder,
+  isWebSocketKey,
+  type WsEvent,
+} from "./web/frames.ts";
 
-/** Seconds without a pong before Deno closes a silent peer. */
-const IDLE_TIMEOUT_S = 60;
+/** Milliseconds of silence before a ping; twice that, and the peer is dropped. */
+export const KEEPALIVE_MS = 30_000;
+
+/**
+ * The largest message read whole, in bytes (1 MiB). Past {@linkcode FRAME_MAX}
+ * UTF-16 units (at most 96 KiB of UTF-8), a message is refused with the
+ * non-fatal `frame_too_large`, as a page or script that sent one too many
+ * characters deserves; past this, the connection is failed with 1009 from
+ * the frame header, before any of it is held. At most this much is held per
+ * connection, where Deno's WebSocket held up to 64 MiB.
+ */
+export const MESSAGE_MAX_BYTES = 1024 * 1024;
+
+/** The largest frame built from a batch of events (one event alone may be bigger). */
+export const FRAME_OUT_MAX_BYTES = 1024 * 1024;
 
 /** Options for {@linkcode webSocketEndpoint}. */
-export type WebSocketOptions = Omit<SessionOptions, "limits">;
+export type WebSocketOptions = Omit<SessionOptions, "limits"> & {
+  /**
+   * Milliseconds from a server-side close until the TCP connection is torn
+   * down, whatever the peer does.
+   */
+  closeTimeoutMs?: number;
+  /** @default {KEEPALIVE_MS} */
+  keepaliveMs?: number;
+};
 
 /** The `/ws` endpoint of one room. */
 export interface WebSocketEndpoint {
   /**
-   * Upgrades a request; the socket becomes a member once it joins. Throws
-   * TypeError if the request lacks what an upgrade needs.
+   * Checks an upgrade request and answers it: an {@linkcode Upgrade} whose
+   * socket becomes a member once it joins, or `426` for a version other than
+   * 13. Throws TypeError if the request lacks what an upgrade needs.
    */
-  upgrade(request: Request, address: string): Response;
+  upgrade(request: Request, address: string): Promise<Response | Upgrade>;
   /** Open sockets, joined or not. */
   readonly connections: number;
   /** Bytes waiting to be sent: in all, and to the one socket with the most. */
@@ -49,6 +105,15 @@ export interface WebSocketEndpoint {
   close(graceMs: number): Promise<void>;
 }
 
+/** Milliseconds a closing socket gets by default (see {@linkcode WebSocketOptions}). */
+const CLOSE_TIMEOUT_MS = 3_000;
+
+/**
+ * Milliseconds an aborted socket gets to take the write in flight and the
+ * close frame that says why; shutdown's grace outlasts it.
+ */
+const ABORT_MS = 1_000;
+
 /** Creates the WebSocket endpoint for `room`. */
 export function webSocketEndpoint(
   room: Room,
@@ -56,31 +121,31 @@ export function webSocketEndpoint(
   options: WebSocketOptions = {},
 ): WebSocketEndpoint {
   const sessions = new Sessions(room, "web", { limits, ...options });
+  const timing = {
+    closeMs: options.closeTimeoutMs ?? CLOSE_TIMEOUT_MS,
+    keepaliveMs: options.keepaliveMs ?? KEEPALIVE_MS,
+  };
   return {
-    upgrade(request, address) {
-      const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout: IDLE_TIMEOUT_S });
-      const session = sessions.open(address, (session) => new WebLink(socket, session));
-      if (!(session instanceof Session)) {
-        // Upgraded only to say why: a page cannot read an HTTP refusal.
-        socket.onopen = () => {
-          socket.send(encodeFrame([session]));
-          socket.close(1008, "too many connections");
-        };
-        return response;
+    async upgrade(request, address) {
+      const headers = request.headers;
+      if (request.method !== "GET") throw new TypeError("an upgrade must be a GET");
+      if (!tokens(headers.get("connection")).includes("upgrade")) {
+        throw new TypeError("the Connection header does not say upgrade");
       }
-      socket.onmessage = (e) => {
-        const message = read(e.data);
-        if (message.ok) session.handle(message.value);
-        else session.refuse(message.code, message.message);
-      };
-      socket.onclose = (e) => {
-        // A closing handshake means the page was closed or left on purpose.
-        if (e.wasClean) session.quit();
-        session.closed({ code: e.code });
-      };
-      // An error is always followed by close, which does the cleaning up.
-      socket.onerror = () => {};
-      return response;
+      if (headers.get("sec-websocket-version") !== "13") {
+        return new Response("Only WebSocket version 13 is spoken here.\n", {
+          status: 426,
+          headers: { "sec-websocket-version": "13", "content-type": "text/plain; charset=utf-8" },
+        });
+      }
+      const key = headers.get("sec-websocket-key") ?? "";
+      if (!isWebSocketKey(key)) throw new TypeError("Sec-WebSocket-Key is not 16 bytes in base64");
+      const accept = await acceptKey(key);
+      return new Upgrade(
+        [["upgrade", "websocket"], ["connection", "Upgrade"], ["sec-websocket-accept", accept]],
+        (conn, release, rest) =>
+          sessions.adopt(address, release, (session) => new WebLink(conn, session, rest, timing)),
+      );
     },
     get connections() {
       return sessions.size;
@@ -90,25 +155,23 @@ export function webSocketEndpoint(
   };
 }
 
-/** A frame as a command, or why it is refused. */
+/** A header's comma-separated tokens, lower-cased. */
+function tokens(value: string | null): string[] {
+  return (value ?? "").toLowerCase().split(",").map((t) => t.trim());
+}
+
+/** A text message as a command, or why it is refused. */
 type Read = { ok: true; value: ClientMessage } | { ok: false; code: ErrorCode; message: string };
 
-function read(data: unknown): Read {
-  if (typeof data !== "string") {
-    return {
-      ok: false,
-      code: "binary_frame",
-      message: "Binary frames are not accepted: send JSON text.",
-    };
-  }
-  if (data.length > FRAME_MAX) {
+function read(text: string): Read {
+  if (text.length > FRAME_MAX) {
     return {
       ok: false,
       code: "frame_too_large",
-      message: `Frame too large (${data.length} characters, at most ${FRAME_MAX}).`,
+      message: `Frame too large (${text.length} characters, at most ${FRAME_MAX}).`,
     };
   }
-  return parseClientMessage(data);
+  return parseClientMessage(text);
 }
 
 /** The event last measured by {@linkcode unitsOf}, and its length. */
@@ -129,33 +192,90 @@ function unitsOf(event: ServerEvent): number {
   return measuredUnits;
 }
 
-/** Writes events to a browser tab (or any WebSocket client), one frame per flush. */
-class WebLink implements Link {
-  readonly #socket: WebSocket;
-  readonly #session: Session;
-  #queue: ServerEvent[] = [];
-  /**
-   * Bytes of the frame being gathered, counted as events are queued: its
-   * length in UTF-16 units, never more than its UTF-8 bytes.
-   */
-  #pending = 0;
-  /** `bufferedAmount` when last asked: each read is a call into the runtime. */
-  #buffered = 0;
-  #closing = false;
+/** The batch last framed by {@linkcode framesOf} (its text), and its frames. */
+let framedText: string | undefined;
+let framed: Uint8Array[] = [];
 
-  constructor(socket: WebSocket, session: Session) {
-    this.#socket = socket;
+/**
+ * The frames of a batch of events, built once for the many members that get
+ * the same batch (`encodeFrame` hands back the same text for it). Over
+ * {@linkcode FRAME_OUT_MAX_BYTES}, the batch is split into arrays that each
+ * fit, in order: counted in UTF-16 units, 3 bytes each at most.
+ */
+function framesOf(events: readonly ServerEvent[]): Uint8Array[] {
+  const text = encodeFrame(events);
+  if (text === framedText) return framed;
+  framedText = text;
+  const most = Math.floor(FRAME_OUT_MAX_BYTES / 3);
+  if (text.length <= most || events.length === 1) return framed = [encodeText(text)];
+  framed = [];
+  let group: string[] = [];
+  let units = 0;
+  const cut = () => {
+    framed.push(encodeText(group.length === 1 ? group[0]! : `[${group.join(",")}]`));
+    group = [];
+    units = 0;
+  };
+  for (const event of events) {
+    const one = encodeEvent(event);
+    if (group.length > 0 && units + one.length + 3 > most) cut();
+    group.push(one);
+    units += one.length + 1;
+  }
+  cut();
+  return framed;
+}
+
+/** Timing of a {@linkcode WebLink}. */
+interface Timing {
+  closeMs: number;
+  keepaliveMs: number;
+}
+
+/** Reads frames into commands for a session, writes events as frames. */
+class WebLink implements Link {
+  readonly #conn: Conn;
+  readonly #session: Session;
+  readonly #timing: Timing;
+  readonly #decoder = new FrameDecoder({ maxMessageBytes: MESSAGE_MAX_BYTES });
+  #events: ServerEvent[] = [];
+  /** Bytes of the events queued, counted as UTF-16 units (never more than their UTF-8). */
+  #pending = 0;
+  #out: Uint8Array[] = [];
+  #scheduled = false;
+  #writing = false;
+  /** A close was asked for: the close frame goes after what is queued. */
+  #closing = false;
+  /** Our close frame is queued; nothing more is. */
+  #sentClose = false;
+  /** The peer's close came (or it failed the protocol): the TCP connection ends once written. */
+  #peerDone = false;
+  #shut = false;
+  /** Aborted: nothing more is counted, and the close frame ends it. */
+  #aborted = false;
+  /** The close code reported when the session closes. */
+  #code = 1006;
+  /** Whether any byte came since the keepalive last looked, and whether it pinged. */
+  #heard = true;
+  #pinged = false;
+  readonly #keepalive: ReturnType<typeof setInterval>;
+  #cut: ReturnType<typeof setTimeout> | undefined;
+  readonly #shutDown = Promise.withResolvers<void>();
+
+  constructor(conn: Conn, session: Session, rest: Uint8Array, timing: Timing) {
+    this.#conn = conn;
     this.#session = session;
+    this.#timing = timing;
+    this.#keepalive = setInterval(() => this.#tick(), timing.keepaliveMs);
+    // Closed when the reading has ended and the connection is shut.
+    Promise.all([this.#read(rest), this.#shutDown.promise])
+      .then(() => session.closed({ code: this.#code }));
   }
 
   send(event: ServerEvent): void {
-    const n = this.#queue.push(event);
-    // Everything queued until the next flush goes out as one frame.
-    if (n === 1) {
-      flushes.schedule(this.#flushNow);
-      // Over the soft bound, the watch needs to know if the peer took some.
-      if (this.#buffered > QUEUE_SOFT_BYTES) this.look();
-    }
+    if (this.#sentClose) return;
+    const n = this.#events.push(event);
+    if (n === 1) this.#schedule();
     // Its length, then a comma, or brackets once the frame is an array.
     const bytes = unitsOf(event) + (n === 1 ? 0 : n === 2 ? 3 : 1);
     this.#pending += bytes;
@@ -172,54 +292,174 @@ class WebLink implements Link {
   }
 
   close(): void {
-    if (this.#closing) return;
-    this.#closing = true;
-    if (this.#queue.length === 0) this.#end(1001, "closed by server");
+    this.#closeWith(1001, "closed by server");
   }
 
   abort(reason: string): void {
-    this.#closing = true;
-    this.#queue = [];
+    if (this.#shut || this.#aborted) return;
+    this.#aborted = true;
+    this.#events = [];
     this.#pending = 0;
-    if (this.#socket.readyState === WebSocket.OPEN) return this.#end(1008, reason);
-    // Closing already: it cannot be cut off harder. The HTTP server's
-    // shutdown ends what is left; the session need not wait for it.
-    this.#session.closed({ code: 1006 });
+    this.#out = [];
+    // What is being written already finishes, then the close says why; a
+    // peer that takes neither is cut off all the same, soon.
+    this.#closeFrame = this.#sentClose ? undefined : encodeClose(1008, reason.slice(0, 60));
+    this.#closing = true;
+    clearTimeout(this.#cut);
+    this.#cut = setTimeout(() => this.#end(), Math.min(ABORT_MS, this.#timing.closeMs));
+    if (this.#closeFrame) this.#schedule();
+    else if (!this.#writing) this.#end();
   }
 
-  look(): void {
-    const now = this.#socket.bufferedAmount;
-    if (now < this.#buffered) this.#session.taken(this.#buffered - now);
-    this.#buffered = now;
+  async #read(rest: Uint8Array): Promise<void> {
+    const buf = new Uint8Array(16 * 1024);
+    try {
+      if (rest.length > 0) this.#input(rest);
+      while (!this.#shut && !this.#peerDone) {
+        const n = await this.#conn.read(buf);
+        if (n === null) break;
+        this.#heard = true;
+        this.#input(buf.subarray(0, n));
+      }
+    } catch (e) {
+      if (!this.#shut) this.#session.failed("ws read failed", e);
+    } finally {
+      // The peer is gone, or said all it will: nothing more to wait for
+      // but our last bytes, if it is still there to take them.
+      if (!this.#peerDone) this.#end();
+    }
+  }
+
+  #input(chunk: Uint8Array): void {
+    for (const event of this.#decoder.push(chunk)) this.#frame(event);
+  }
+
+  #frame(event: WsEvent): void {
+    const session = this.#session;
+    switch (event.type) {
+      case "text": {
+        const message = read(event.text);
+        if (message.ok) session.handle(message.value);
+        else session.refuse(message.code, message.message);
+        return;
+      }
+      case "binary":
+        return session.refuse(
+          "binary_frame",
+          "Binary frames are not accepted: send JSON text.",
+        );
+      case "ping":
+        if (!this.#sentClose) this.#control(encodePong(event.payload));
+        return;
+      case "pong":
+        return;
+      case "close":
+        this.#peerDone = true;
+        this.#code = event.code ?? 1005;
+        // A closing handshake the peer started means the page was closed
+        // or left on purpose; one answering ours is only that.
+        if (this.#sentClose) return this.#end();
+        session.quit();
+        return this.#closeWith(event.code ?? 1000, "");
+      case "fail":
+        this.#peerDone = true;
+        this.#code = event.code;
+        return this.#closeWith(event.code, event.reason);
+    }
+  }
+
+  /** Queues the close frame after what is queued; the connection ends within the close timeout. */
+  #closeWith(code: number, reason: string): void {
+    if (this.#closing || this.#shut) return;
+    this.#closing = true;
+    // A peer that neither reads nor answers gets no longer than this.
+    this.#cut = setTimeout(() => this.#end(), this.#timing.closeMs);
+    this.#closeFrame = encodeClose(code, reason);
+    this.#schedule();
+  }
+
+  #closeFrame: Uint8Array | undefined;
+
+  #control(bytes: Uint8Array): void {
+    if (this.#aborted) return;
+    this.#session.queued(bytes.length);
+    this.#out.push(bytes);
+    this.#schedule();
+  }
+
+  #tick(): void {
+    if (this.#heard) {
+      this.#heard = false;
+      this.#pinged = false;
+    } else if (!this.#pinged) {
+      this.#pinged = true;
+      if (!this.#sentClose) this.#control(encodePing(new Uint8Array(0)));
+    } else {
+      this.#end();
+    }
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#shut) return;
+    this.#scheduled = true;
+    flushes.schedule(this.#flushNow);
   }
 
   readonly #flushNow = () => this.#flush();
 
   #flush(): void {
-    const events = this.#queue;
-    const pending = this.#pending;
-    this.#queue = [];
-    this.#pending = 0;
-    if (events.length > 0 && this.#socket.readyState === WebSocket.OPEN) {
-      const counted = this.#buffered + pending;
-      this.#socket.send(encodeFrame(events));
-      this.#buffered = this.#socket.bufferedAmount;
-      // More than counted: the frame had bytes past its length in units.
-      // Less: the peer took some since it was last asked.
-      if (this.#buffered > counted) this.#session.queued(this.#buffered - counted);
-      else if (this.#buffered < counted) this.#session.taken(counted - this.#buffered);
-    } else if (pending > 0) {
-      // Not sent, and never will be: the socket is closing.
-      this.#session.queued(-pending);
+    this.#scheduled = false;
+    if (this.#shut) return;
+    const events = this.#events;
+    if (events.length > 0) {
+      const frames = framesOf(events);
+      let bytes = 0;
+      for (const frame of frames) {
+        bytes += frame.length;
+        this.#out.push(frame);
+      }
+      // The frames' bytes, past the units counted as they were queued.
+      if (!this.#aborted) this.#session.queued(bytes - this.#pending);
+      this.#events = [];
+      this.#pending = 0;
     }
-    if (this.#closing) this.#end(1001, "closed by server");
+    if (this.#closeFrame && !this.#sentClose) {
+      this.#sentClose = true;
+      this.#out.push(this.#closeFrame);
+    }
+    if (!this.#writing) void this.#write();
   }
 
-  #end(code: number, reason: string): void {
-    const socket = this.#socket;
-    if (socket.readyState === WebSocket.OPEN) socket.close(code, reason);
-    else if (socket.readyState === WebSocket.CONNECTING) {
-      socket.addEventListener("open", () => socket.close(code, reason));
+  async #write(): Promise<void> {
+    this.#writing = true;
+    try {
+      for (let bytes; (bytes = this.#out.shift()) !== undefined && !this.#shut;) {
+        for (let off = 0; off < bytes.length && !this.#shut;) {
+          const n = await this.#conn.write(bytes.subarray(off));
+          off += n;
+          if (!this.#shut && !this.#aborted) this.#session.taken(n);
+        }
+      }
+    } catch (e) {
+      if (!this.#shut) this.#session.failed("ws write failed", e);
+      return this.#end();
+    } finally {
+      this.#writing = false;
     }
+    // Our close went out after the peer's (the handshake is done), or
+    // after an abort (nothing is waited for).
+    if (this.#sentClose && (this.#peerDone || this.#aborted)) this.#end();
+  }
+
+  /** Tears the TCP connection down now. */
+  #end(): void {
+    if (this.#shut) return;
+    this.#shut = true;
+    clearInterval(this.#keepalive);
+    clearTimeout(this.#cut);
+    this.#events = [];
+    this.#out = [];
+    closeConn(this.#conn);
+    this.#shutDown.resolve();
   }
 }

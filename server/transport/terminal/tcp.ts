@@ -14,17 +14,19 @@
  */
 
 import { parseCommandLine } from "../../../common/commands.ts";
-import { within } from "../../deadline.ts";
 import { flushes } from "../flush.ts";
 import type { MemberInfo, ServerEvent } from "../../../common/protocol.ts";
-import { errorText, SILENT } from "../../log.ts";
+import { SILENT } from "../../log.ts";
+import { Metrics } from "../../metrics.ts";
+import { TIMEOUTS } from "../../config.ts";
+import { acceptLoop, closeConn, type Conn, refuse } from "../listener.ts";
 import type { Room } from "../../hub/room.ts";
 import { GREETING_NAMES, helpLines, renderBytes } from "./render.ts";
 import { memberList } from "../../../common/wording.ts";
 import { TelnetFilter } from "./telnet.ts";
-import { concatBytes, isDisconnect } from "../io.ts";
+import { concatBytes } from "../io.ts";
 import { LINE_MAX_BYTES, LineDecoder, lineTooLong } from "./lines.ts";
-import { type Link, Session, type SessionOptions, Sessions } from "../session.ts";
+import { type Link, type Session, type SessionOptions, Sessions } from "../session.ts";
 
 /** Options for {@linkcode serveTcp}. */
 export interface TcpOptions extends SessionOptions {
@@ -34,6 +36,8 @@ export interface TcpOptions extends SessionOptions {
   port: number;
   /** Certificate chain and private key (PEM): serve TLS instead of plain TCP. */
   tls?: Deno.TlsCertifiedKeyPem;
+  /** @default {TIMEOUTS.tlsHandshakeTimeoutMs} */
+  tlsHandshakeTimeoutMs?: number;
 }
 
 /** A running TCP listener. */
@@ -59,31 +63,23 @@ export function serveTcp(room: Room, options: TcpOptions): TcpServer {
     ? Deno.listenTls({ hostname, port, ...tls })
     : Deno.listen({ hostname, port });
   const sessions = new Sessions(room, "terminal", options);
-  const log = options.log ?? SILENT;
-  const accepting = (async () => {
-    for (;;) {
-      let conn: Conn;
-      try {
-        conn = await listener.accept();
-      } catch (e) {
-        if (e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted) return;
-        // A client that gave up while queued: nothing to pause for. Pausing
-        // here would let the queue fill with more clients giving up.
-        if (isDisconnect(e)) continue;
-        // Out of file descriptors: not fatal. Pause so a full descriptor
-        // table does not spin the loop.
-        log.error("tcp accept failed", { error: errorText(e) });
-        await new Promise((resolve) => setTimeout(resolve, ACCEPT_RETRY_MS));
-        continue;
-      }
-      const session = sessions.open(
+  const accepting = acceptLoop({
+    listener,
+    limits: options.limits,
+    handshakeMs: options.tlsHandshakeTimeoutMs ?? TIMEOUTS.tlsHandshakeTimeoutMs,
+    metrics: options.metrics ?? new Metrics(),
+    log: options.log ?? SILENT,
+    via: "terminal",
+    accepted(conn, release) {
+      sessions.adopt(
         conn.remoteAddr.hostname,
+        release,
         (session) => new TerminalLink(conn, session, room.members()),
         { tls: tls !== undefined },
       );
-      if (!(session instanceof Session)) refuse(conn, renderBytes(session, undefined));
-    }
-  })();
+    },
+    refused: (conn, error) => refuse(conn, renderBytes(error, undefined)),
+  });
   let closing: Promise<void> | undefined;
   return {
     addr: listener.addr,
@@ -102,14 +98,8 @@ export function serveTcp(room: Room, options: TcpOptions): TcpServer {
   };
 }
 
-/** A terminal's connection: plain TCP, or TLS with `--cert`/`--key`. */
-type Conn = Deno.TcpConn | Deno.TlsConn;
-
 const encoder = new TextEncoder();
 const CRLF = "\r\n";
-
-/** How long a failed accept() waits before the next. */
-const ACCEPT_RETRY_MS = 100;
 
 /**
  * How long a closing connection (after `/quit`, a kick, a join timeout) may
@@ -288,25 +278,6 @@ class TerminalLink implements Link {
     this.#shutDown.resolve();
     clearTimeout(this.#drain);
     this.#out = [];
-    try {
-      this.#conn.close();
-    } catch (e) {
-      if (!(e instanceof Deno.errors.BadResource)) throw e;
-    }
+    closeConn(this.#conn);
   }
-}
-
-/** How long a refused connection may take to read why (a TLS one must handshake first). */
-const REFUSE_MS = 1_000;
-
-/** Tells a connection over the limits why, and closes it, without waiting on it. */
-function refuse(conn: Conn, why: Uint8Array): void {
-  within(conn.write(why).catch(() => {}), REFUSE_MS)
-    .finally(() => {
-      try {
-        conn.close();
-      } catch {
-        // Already closed.
-      }
-    });
 }

@@ -1,0 +1,123 @@
+/**
+ * The one accept path of every listener (terminal and HTTP alike): where a
+ * socket is counted against `--max-per-ip` and `--max-clients` from the
+ * moment it is accepted until it is closed, and where a TLS handshake is
+ * given a bound.
+ *
+ * Counting at accept, not once a connection has said what it wants, is what
+ * keeps silent sockets from using up the file descriptors: an HTTP
+ * connection that never sends a request, a WebSocket waiting for its
+ * upgrade, a terminal that never types all hold a slot, and the caps turn
+ * away the next ones. The slot goes with the socket: an HTTP connection that
+ * becomes a WebSocket hands it to its session (`session.ts`), which releases
+ * it once, at close.
+ *
+ * A failed accept is not fatal: out of file descriptors, the loop pauses and
+ * tries again, so the listener comes back by itself once sockets close.
+ *
+ * @module
+ */
+
+import type { ChatError } from "../../common/protocol.ts";
+import { within } from "../deadline.ts";
+import { errorText } from "../log.ts";
+import { isDisconnect } from "./io.ts";
+import type { ConnectionLimits } from "./limits.ts";
+import { admit, type Counting } from "./session.ts";
+
+/** A connection accepted by a listener: plain TCP, or TLS with `--cert`/`--key`. */
+export type Conn = Deno.TcpConn | Deno.TlsConn;
+
+/** What {@linkcode acceptLoop} does with each socket, counted or refused. */
+export interface AcceptOptions extends Counting {
+  listener: Deno.Listener<Conn, Deno.NetAddr>;
+  limits: ConnectionLimits;
+  /** Milliseconds a TLS handshake may take before the socket is closed. */
+  handshakeMs: number;
+  /** A counted socket: its owner calls `release` once it is closed. */
+  accepted(conn: Conn, release: () => void): void;
+  /** A socket over the caps: its owner tells the peer why, and closes it. */
+  refused(conn: Conn, error: ChatError): void;
+}
+
+/** How long a failed accept() waits before the next. */
+const ACCEPT_RETRY_MS = 100;
+
+/**
+ * Accepts sockets until the listener is closed; settles then, once the
+ * sockets still shaking hands are closed. Each socket is counted at once,
+ * and a TLS one handed on only once its handshake is done.
+ */
+export async function acceptLoop(options: AcceptOptions): Promise<void> {
+  const { listener, limits, log, via } = options;
+  const shaking = new Set<Deno.TlsConn>();
+  const name = via === "web" ? "http" : "tcp";
+  let failing = false;
+  for (;;) {
+    let conn: Conn;
+    try {
+      conn = await listener.accept();
+    } catch (e) {
+      if (e instanceof Deno.errors.BadResource || e instanceof Deno.errors.Interrupted) break;
+      // A client that gave up while queued: nothing to pause for. Pausing
+      // here would let the queue fill with more clients giving up.
+      if (isDisconnect(e)) continue;
+      // Out of file descriptors: not fatal. Pause so a full descriptor
+      // table does not spin the loop.
+      log.error(`${name} accept failed`, { error: errorText(e) });
+      failing = true;
+      await new Promise((resolve) => setTimeout(resolve, ACCEPT_RETRY_MS));
+      continue;
+    }
+    if (failing) {
+      failing = false;
+      log.warn(`${name} accepting again`);
+    }
+    const release = admit(limits, conn.remoteAddr.hostname, options);
+    if (typeof release !== "function") options.refused(conn, release);
+    else if ("handshake" in conn) void handshake(conn, release, shaking, options);
+    else options.accepted(conn, release);
+  }
+  for (const conn of shaking) closeConn(conn);
+}
+
+/** Hands on a TLS socket once its handshake is done, or closes it past the bound. */
+async function handshake(
+  conn: Deno.TlsConn,
+  release: () => void,
+  shaking: Set<Deno.TlsConn>,
+  options: AcceptOptions,
+): Promise<void> {
+  let ok: boolean | undefined;
+  shaking.add(conn);
+  const done = conn.handshake().then(() => ok = true, () => ok = false);
+  await within(done, options.handshakeMs);
+  shaking.delete(conn);
+  if (ok) return options.accepted(conn, release);
+  if (ok === undefined) {
+    options.metrics.disconnected("tls_handshake_timeout");
+    options.log.debug("tls handshake timeout", {
+      via: options.via,
+      address: conn.remoteAddr.hostname,
+    });
+  }
+  closeConn(conn);
+  release();
+}
+
+/** Closes a socket that may be closed already. */
+export function closeConn(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch (e) {
+    if (!(e instanceof Deno.errors.BadResource)) throw e;
+  }
+}
+
+/** How long a refused connection may take to read why (a TLS one must handshake first). */
+const REFUSE_MS = 1_000;
+
+/** Tells a connection over the caps why, and closes it, without waiting on it. */
+export function refuse(conn: Conn, why: Uint8Array): void {
+  within(conn.write(why).catch(() => {}), REFUSE_MS).finally(() => closeConn(conn));
+}
