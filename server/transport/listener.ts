@@ -12,6 +12,12 @@
  * becomes a WebSocket hands it to its session (`session.ts`), which releases
  * it once, at close.
  *
+ * A TLS socket whose handshake has not finished within the bound is closed
+ * and its slot released. (Deno itself lets go of the TCP socket under such
+ * a closed connection only when the peer gives up: a closed `TlsConn` still
+ * waits for its handshake to send `close_notify`. What it holds then is
+ * counted nowhere, but it is a socket, not a slot: known, left for later.)
+ *
  * A failed accept is not fatal: out of file descriptors, the loop pauses and
  * tries again, so the listener comes back by itself once sockets close.
  *
@@ -96,7 +102,7 @@ async function handshake(
   if (ok) return options.accepted(conn, release);
   if (ok === undefined) {
     options.metrics.disconnected("tls_handshake_timeout");
-    options.log.debug("tls handshake timeout", {
+    options.log.warn("tls handshake timeout", {
       via: options.via,
       address: conn.remoteAddr.hostname,
     });

@@ -8,8 +8,9 @@
  * and reports the bytes it queued and the peer took. The session does the
  * rest, the same way for WebSocket, terminal and whatever comes next:
  *
- * - the connection cap, checked as a connection is accepted
- *   ({@linkcode Sessions.open}); its slot is released exactly once, at close;
+ * - the connection cap, checked as a socket is accepted ({@linkcode admit},
+ *   which `listener.ts` calls for every listener); the slot follows the
+ *   socket into its session and is released exactly once, at close;
  * - the join timeout, started at accept and cleared once the room seats the
  *   member; each transport words the goodbye its own way;
  * - the slow-consumer rule ({@linkcode SendQueueWatch}), applied as bytes are

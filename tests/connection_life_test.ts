@@ -1,0 +1,229 @@
+/**
+ * A connection's life on the server's own HTTP/1.1 and WebSocket (issue 12):
+ * counted from accept, timed out while it says nothing, torn down whatever
+ * the peer does. Timeouts are passed short as options, and every wait is
+ * on the server closing the connection, never on a clock.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { FakeMember } from "./kit/fake_member.ts";
+import { RawWebSocket, upgradeStatus } from "./kit/raw_ws.ts";
+import { type ChatServer, withServer } from "./kit/server.ts";
+import { closeQuietly, dial } from "./kit/socket.ts";
+import { concatBytes, isDisconnect } from "../server/transport/io.ts";
+import { Opcode } from "../server/transport/web/frames.ts";
+import { createLogger } from "../server/log.ts";
+import { FRAME_OUT_MAX_BYTES } from "../server/transport/ws.ts";
+
+const encoder = new TextEncoder();
+
+/** Every byte the server sends until it ends the connection. */
+async function untilEnd(conn: Deno.Conn): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  const buf = new Uint8Array(64 * 1024);
+  try {
+    for (let n = await conn.read(buf); n !== null; n = await conn.read(buf)) {
+      chunks.push(buf.slice(0, n));
+    }
+  } catch (e) {
+    if (!isDisconnect(e)) throw e;
+  }
+  return concatBytes(chunks);
+}
+
+function text(bytes: Uint8Array): string {
+  return new TextDecoder().decode(bytes);
+}
+
+/** How many connections the server closed for `reason`, from `/metrics`. */
+function disconnects(server: ChatServer, reason: string): number {
+  const line = server.metrics.render().split("\n")
+    .find((l) => l.startsWith(`chat_disconnects_total{reason="${reason}"} `));
+  return line === undefined ? 0 : Number(line.split(" ")[1]);
+}
+
+/** The status code of the last close frame in what an unmasked server sent. */
+function lastCloseCode(bytes: Uint8Array): number | undefined {
+  for (let i = bytes.length - 4; i >= 0; i--) {
+    if (bytes[i] === 0x88 && bytes[i + 1]! <= 125 && i + 2 + bytes[i + 1]! === bytes.length) {
+      return (bytes[i + 2]! << 8) | bytes[i + 3]!;
+    }
+  }
+  return undefined;
+}
+
+Deno.test("startChat() answers HTTP connections over --max-per-ip with 503 and closes silent ones at the header timeout", async () => {
+  await withServer({ maxPerIp: 2, headerTimeoutMs: 200 }, async (server) => {
+    const silent = [await dial(server.http), await dial(server.http)];
+    try {
+      const over = await dial(server.http);
+      try {
+        assert.match(
+          text(await untilEnd(over)),
+          /^HTTP\/1\.1 503 [^]*\r\n\r\nToo many connections from your address \(at most 2\)/,
+        );
+      } finally {
+        closeQuietly(over);
+      }
+      for (const conn of silent) assert.equal((await untilEnd(conn)).length, 0);
+      assert.equal(disconnects(server, "header_timeout"), 2);
+    } finally {
+      for (const conn of silent) closeQuietly(conn);
+    }
+  });
+});
+
+Deno.test("startChat() closes a head sent a byte at a time at the header timeout", async () => {
+  await withServer({ headerTimeoutMs: 300 }, async (server) => {
+    const conn = await dial(server.http);
+    try {
+      const started = Date.now();
+      for (const byte of encoder.encode("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: abc")) {
+        await conn.write(Uint8Array.of(byte));
+      }
+      assert.equal((await untilEnd(conn)).length, 0, "no answer to a head never finished");
+      assert.ok(Date.now() - started >= 250, "not before the header timeout");
+      assert.equal(disconnects(server, "header_timeout"), 1);
+    } finally {
+      closeQuietly(conn);
+    }
+  });
+});
+
+Deno.test("startChat() answers pipelined requests in order and closes an idle keep-alive connection", async () => {
+  await withServer({ idleTimeoutMs: 200 }, async (server) => {
+    const conn = await dial(server.http);
+    try {
+      const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`;
+      await conn.write(encoder.encode(get("/healthz") + get("/nowhere")));
+      const answers = text(await untilEnd(conn));
+      assert.match(answers, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nok\nHTTP\/1\.1 404 /);
+      assert.equal(disconnects(server, "idle_timeout"), 1);
+      assert.equal(disconnects(server, "header_timeout"), 0);
+    } finally {
+      closeQuietly(conn);
+    }
+  });
+});
+
+Deno.test("startChat() answers a WebSocket upgrade over --max-per-ip with 503", async () => {
+  await withServer({ maxPerIp: 1 }, async (server) => {
+    const held = await dial(server.http);
+    try {
+      assert.match(await upgradeStatus(server.http), /^HTTP\/1\.1 503 /);
+    } finally {
+      closeQuietly(held);
+    }
+  });
+});
+
+Deno.test("webSocketEndpoint() closes an unmasked frame with 1002 and ends the connection", async () => {
+  await withServer(async (server) => {
+    const socket = await RawWebSocket.connect(server.http);
+    try {
+      await socket.sendFrame(Opcode.text, encoder.encode('{"type":"who"}'), { mask: false });
+      assert.equal(await socket.receive(), undefined);
+      assert.equal(socket.closeCode, 1002);
+      await untilEnd(socket.conn);
+    } finally {
+      socket.close();
+    }
+  });
+});
+
+Deno.test("webSocketEndpoint() refuses a frame header announcing 100 MiB with 1009 at once", async () => {
+  await withServer(async (server) => {
+    const socket = await RawWebSocket.connect(server.http);
+    try {
+      const length = 100 * 1024 * 1024;
+      // The header alone: no byte of the payload is ever sent.
+      await socket.write(
+        Uint8Array.of(0x81, 0x80 | 127, 0, 0, 0, 0, length >>> 24, 0, 0, 0, 1, 2, 3, 4),
+      );
+      assert.equal(await socket.receive(), undefined);
+      assert.equal(socket.closeCode, 1009);
+      await untilEnd(socket.conn);
+    } finally {
+      socket.close();
+    }
+  });
+});
+
+Deno.test("webSocketEndpoint() tears down a kicked socket that ignores the close frame", async () => {
+  await withServer({ closeTimeoutMs: 200 }, async (server) => {
+    const socket = await RawWebSocket.connect(server.http);
+    try {
+      await socket.send({ type: "join", nick: "deaf" });
+      await socket.receiveUntil('"welcome"');
+      assert.ok(server.room.kick("deaf", "go"));
+      // Read as bytes: the kit's client would answer the close; this one does not.
+      const started = Date.now();
+      const rest = await untilEnd(socket.conn);
+      assert.equal(lastCloseCode(rest), 1001);
+      assert.ok(Date.now() - started < 5_000, "torn down within the close timeout");
+    } finally {
+      socket.close();
+    }
+  });
+});
+
+Deno.test("startChat() gives up on TLS connections that never handshake, on both ports", async () => {
+  const tls = {
+    cert: fileURLToPath(new URL("fixtures/cert.pem", import.meta.url)),
+    key: fileURLToPath(new URL("fixtures/key.pem", import.meta.url)),
+  };
+  const gaveUp = Promise.withResolvers<void>();
+  let timeouts = 0;
+  const log = createLogger({
+    level: "warn",
+    write: (line) => {
+      if (line.includes("tls handshake timeout") && ++timeouts === 2) gaveUp.resolve();
+    },
+  });
+  await withServer({ tls, tlsHandshakeTimeoutMs: 200, log }, async (server) => {
+    const conns = [await dial(server.http), await dial(server.tcp)];
+    try {
+      await gaveUp.promise;
+      assert.equal(disconnects(server, "tls_handshake_timeout"), 2);
+    } finally {
+      for (const conn of conns) closeQuietly(conn);
+    }
+  });
+});
+
+Deno.test("webSocketEndpoint() splits a batch over the frame bound into several frames, in order", async () => {
+  await withServer(async (server) => {
+    const socket = await RawWebSocket.connect(server.http);
+    try {
+      await socket.send({ type: "join", nick: "reader" });
+      await socket.receiveUntil('"welcome"');
+      const talker = new FakeMember();
+      assert.ok(server.room.handle(talker, { type: "join", nick: "talker" }));
+      await socket.receiveUntil('"talker"');
+      // Said in one turn: one batch for the reader, about 1.2 MB.
+      const COUNT = 200;
+      for (let i = 0; i < COUNT; i++) {
+        server.room.handle(talker, { type: "say", text: `${i} ${"亚".repeat(1990)}` });
+      }
+      const said: number[] = [];
+      let frames = 0;
+      while (said.length < COUNT) {
+        const frame = await socket.receive();
+        assert.ok(frame !== undefined, "the server closed early");
+        assert.ok(encoder.encode(frame).length <= FRAME_OUT_MAX_BYTES);
+        frames++;
+        const value: unknown = JSON.parse(frame);
+        for (const event of Array.isArray(value) ? value : [value]) {
+          if (event.type === "message") said.push(Number(String(event.text).split(" ")[0]));
+        }
+      }
+      assert.deepEqual(said, [...Array(COUNT).keys()]);
+      assert.ok(frames >= 2, `${frames} frame(s)`);
+    } finally {
+      socket.close();
+    }
+  });
+});
