@@ -13,15 +13,15 @@ import { SqliteHistory, StoreError } from "./history/sqlite.ts";
 import { ConnectionLimits } from "./transport/limits.ts";
 import { flushes } from "./transport/flush.ts";
 import { createHandler } from "./http.ts";
-import { acceptLoop, type Conn, refuse } from "./transport/listener.ts";
-import { HttpConnections } from "./transport/web/http1.ts";
+import { acceptLoop, type Conn } from "./transport/listener.ts";
+import { HttpConnections, refuseRequest } from "./transport/web/http1.ts";
 import { writeResponseHead } from "./transport/web/request.ts";
 import { concatBytes } from "./transport/io.ts";
 import { errorText, type Logger, SILENT } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { PRESENCE_EVERY_MS, Room } from "./hub/room.ts";
 import { serveTcp, type TcpServer } from "./transport/terminal/tcp.ts";
-import { type WebSocketEndpoint, webSocketEndpoint } from "./transport/ws.ts";
+import { refusedUpgrade, type WebSocketEndpoint, webSocketEndpoint } from "./transport/ws.ts";
 
 /** A running chat service. */
 export interface ChatServer {
@@ -128,7 +128,8 @@ export function startChat(options: ChatOptions = {}): ChatServer {
     log,
     via: "web",
     accepted: (conn, release) => http.serve(conn, release),
-    refused: (conn, error) => refuse(conn, serviceUnavailable(error.message)),
+    refused: (conn, error) =>
+      refuseRequest(conn, serviceUnavailable(error.message), (head) => refusedUpgrade(head, error)),
   });
   // Joins and leaves in a room past the presence limit go out in a summary.
   const summaries = setInterval(

@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { FakeMember } from "./kit/fake_member.ts";
-import { RawWebSocket, upgradeStatus } from "./kit/raw_ws.ts";
+import { RawWebSocket } from "./kit/raw_ws.ts";
 import { type ChatServer, withServer } from "./kit/server.ts";
 import { closeQuietly, dial } from "./kit/socket.ts";
 import { concatBytes, isDisconnect } from "../server/transport/io.ts";
@@ -109,13 +109,26 @@ Deno.test("startChat() answers pipelined requests in order and closes an idle ke
   });
 });
 
-Deno.test("startChat() answers a WebSocket upgrade over --max-per-ip with 503", async () => {
+Deno.test("startChat() tells a WebSocket over --max-per-ip why, in a frame a page can read, and ends it", async () => {
   await withServer({ maxPerIp: 1 }, async (server) => {
     const held = await dial(server.http);
+    let socket: RawWebSocket | undefined;
+    let silent: Deno.TcpConn | undefined;
     try {
-      assert.match(await upgradeStatus(server.http), /^HTTP\/1\.1 503 /);
+      socket = await RawWebSocket.connect(server.http);
+      const frames = await socket.receiveToEnd();
+      assert.equal(frames.length, 1, frames.join("\n"));
+      assert.match(frames[0]!, /"code":"too_many_connections"[^]*"fatal":true/);
+      assert.equal(socket.closeCode, 1008);
+      // Ended by the server even though the client never answered the close.
+      await untilEnd(socket.conn);
+      // A silent one over the cap is answered 503 and closed all the same.
+      silent = await dial(server.http);
+      assert.match(text(await untilEnd(silent)), /^HTTP\/1\.1 503 /);
     } finally {
       closeQuietly(held);
+      closeQuietly(socket?.conn);
+      closeQuietly(silent);
     }
   });
 });

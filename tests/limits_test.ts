@@ -12,7 +12,7 @@ import { MemoryHistory } from "../server/history/history.ts";
 import { FakeMember } from "./kit/fake_member.ts";
 import { withServer } from "./kit/server.ts";
 import { connectTcp, TcpClient } from "./kit/tcp_client.ts";
-import { upgradeStatus } from "./kit/raw_ws.ts";
+import { WsClient } from "./kit/ws_client.ts";
 
 Deno.test("TokenBucket.take() allows a burst, then the sustained rate", () => {
   const clock = { t: 0 };
@@ -131,8 +131,12 @@ Deno.test("serveTcp() tells a terminal over the per-address limit why, and lets 
     );
     await c.readToEnd();
     assert.equal(c.eof, true);
-    // A web client from the same address is counted too: refused at accept.
-    assert.match(await upgradeStatus(server.http), / 503 /);
+    // A web client from the same address is counted too, and told why.
+    await using w = await WsClient.open(server);
+    const refusal = await w.next("error");
+    assert.deepEqual([refusal.code, refusal.fatal], ["too_many_connections", true]);
+    assert.match(refusal.message, /Too many connections from your address \(at most 2\)/);
+    await w.closed;
     // Once one leaves, there is room again.
     await a.close();
     await b.readUntil("-- a left");

@@ -121,7 +121,7 @@ export function closeConn(conn: Deno.Conn): void {
 }
 
 /** How long a refused connection may take to read why (a TLS one must handshake first). */
-const REFUSE_MS = 1_000;
+export const REFUSE_MS = 1_000;
 
 /** Tells a connection over the caps why, and closes it, without waiting on it. */
 export function refuse(conn: Conn, why: Uint8Array): void {

@@ -35,6 +35,7 @@
 
 import { flushes } from "./flush.ts";
 import {
+  type ChatError,
   type ClientMessage,
   encodeEvent,
   encodeFrame,
@@ -48,6 +49,8 @@ import type { Room } from "../hub/room.ts";
 import { type Link, Session, type SessionOptions, Sessions } from "./session.ts";
 import { closeConn, type Conn } from "./listener.ts";
 import { Upgrade } from "./web/http1.ts";
+import { type RequestHead, writeResponseHead } from "./web/request.ts";
+import { concatBytes } from "./io.ts";
 import {
   acceptKey,
   encodeClose,
@@ -127,19 +130,8 @@ export function webSocketEndpoint(
   };
   return {
     async upgrade(request, address) {
-      const headers = request.headers;
-      if (request.method !== "GET") throw new TypeError("an upgrade must be a GET");
-      if (!tokens(headers.get("connection")).includes("upgrade")) {
-        throw new TypeError("the Connection header does not say upgrade");
-      }
-      if (headers.get("sec-websocket-version") !== "13") {
-        return new Response("Only WebSocket version 13 is spoken here.\n", {
-          status: 426,
-          headers: { "sec-websocket-version": "13", "content-type": "text/plain; charset=utf-8" },
-        });
-      }
-      const key = headers.get("sec-websocket-key") ?? "";
-      if (!isWebSocketKey(key)) throw new TypeError("Sec-WebSocket-Key is not 16 bytes in base64");
+      const key = upgradeKey(request.method, request.headers);
+      if (key instanceof Response) return key;
       const accept = await acceptKey(key);
       return new Upgrade(
         [["upgrade", "websocket"], ["connection", "Upgrade"], ["sec-websocket-accept", accept]],
@@ -153,6 +145,61 @@ export function webSocketEndpoint(
     queued: () => sessions.queued(),
     close: (graceMs) => sessions.close(graceMs),
   };
+}
+
+/**
+ * The `Sec-WebSocket-Key` of a request that may be upgraded, or the `426`
+ * for another WebSocket version. Throws TypeError if it lacks what an
+ * upgrade needs.
+ */
+function upgradeKey(
+  method: string,
+  headers: { get(name: string): string | null | undefined },
+): string | Response {
+  if (method !== "GET") throw new TypeError("an upgrade must be a GET");
+  if (!tokens(headers.get("connection") ?? null).includes("upgrade")) {
+    throw new TypeError("the Connection header does not say upgrade");
+  }
+  if (headers.get("sec-websocket-version") !== "13") {
+    return new Response("Only WebSocket version 13 is spoken here.\n", {
+      status: 426,
+      headers: { "sec-websocket-version": "13", "content-type": "text/plain; charset=utf-8" },
+    });
+  }
+  const key = headers.get("sec-websocket-key") ?? "";
+  if (!isWebSocketKey(key)) throw new TypeError("Sec-WebSocket-Key is not 16 bytes in base64");
+  return key;
+}
+
+/**
+ * What a WebSocket upgrade over the connection caps is answered, so that a
+ * page can read why (it cannot read an HTTP refusal): the `101`, the fatal
+ * `error` and a close. Undefined if `head` is not a valid upgrade to `/ws`.
+ */
+export async function refusedUpgrade(
+  head: RequestHead,
+  error: ChatError,
+): Promise<Uint8Array | undefined> {
+  if (head.target.split("?")[0] !== "/ws") return undefined;
+  if (head.headers.get("upgrade")?.toLowerCase() !== "websocket") return undefined;
+  let key;
+  try {
+    key = upgradeKey(head.method, head.headers);
+  } catch (e) {
+    if (!(e instanceof TypeError)) throw e;
+    return undefined;
+  }
+  if (key instanceof Response) return undefined;
+  const accept = await acceptKey(key);
+  return concatBytes([
+    writeResponseHead(101, [
+      ["upgrade", "websocket"],
+      ["connection", "Upgrade"],
+      ["sec-websocket-accept", accept],
+    ]),
+    encodeText(encodeFrame([error])),
+    encodeClose(1008, "too many connections"),
+  ]);
 }
 
 /** A header's comma-separated tokens, lower-cased. */

@@ -28,7 +28,8 @@
  */
 
 import { concatBytes, isDisconnect } from "../io.ts";
-import { closeConn, type Conn } from "../listener.ts";
+import { within } from "../../deadline.ts";
+import { closeConn, type Conn, REFUSE_MS } from "../listener.ts";
 import { errorText, type Logger } from "../../log.ts";
 import type { DisconnectReason, Metrics } from "../../metrics.ts";
 import { type RequestHead, RequestHeadReader, writeResponseHead } from "./request.ts";
@@ -183,6 +184,40 @@ async function serve(conn: Conn, release: () => void, options: HttpOptions): Pro
       release();
     }
   }
+}
+
+/**
+ * Answers a connection over the caps and closes it within twice
+ * {@linkcode REFUSE_MS}, whatever the peer does. Its request head is read
+ * first (for up to `REFUSE_MS`), so a WebSocket upgrade can be told why in a way
+ * a page can read: `upgrade` gives the bytes for that (see `ws.ts`), or
+ * undefined; anything else, a silent peer included, gets `refusal` (a `503`).
+ */
+export function refuseRequest(
+  conn: Conn,
+  refusal: Uint8Array,
+  upgrade: (head: RequestHead) => Promise<Uint8Array | undefined>,
+): void {
+  const answer = (async () => {
+    const reader = new RequestHeadReader();
+    const buf = new Uint8Array(READ_BYTES);
+    for (;;) {
+      const n = await conn.read(buf);
+      if (n === null) return undefined; // gone: nothing to say
+      const result = reader.push(buf.subarray(0, n));
+      if (result.type === "more") continue;
+      return (result.type === "head" ? await upgrade(result.head) : undefined) ?? refusal;
+    }
+  })().catch(() => undefined);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<Uint8Array>((resolve) => {
+    timer = setTimeout(() => resolve(refusal), REFUSE_MS);
+  });
+  const work = Promise.race([answer, late])
+    .then((bytes) => bytes && writeAll(conn, bytes))
+    .catch(() => {})
+    .finally(() => clearTimeout(timer));
+  within(work, 2 * REFUSE_MS).finally(() => closeConn(conn));
 }
 
 /** The handler's answer to a head, or the status that says why there is none. */
