@@ -106,6 +106,7 @@ export function startChat(options: ChatOptions = {}): ChatServer {
       limits,
       ...shared,
       tlsHandshakeTimeoutMs: config.tlsHandshakeTimeoutMs,
+      probeMs: config.terminalProbeMs,
       ...(tls ? { tls } : {}),
     });
     const where = { hostname: config.host, port: config.port };

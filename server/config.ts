@@ -114,6 +114,12 @@ export interface Timeouts {
   tlsHandshakeTimeoutMs: number;
   /** A WebSocket the server closes is torn down this long after, whatever the peer does. */
   closeTimeoutMs: number;
+  /**
+   * A telnet client silent this long is sent a timing mark, which its
+   * program answers by itself; silent as long again, it has vanished and is
+   * let go.
+   */
+  terminalProbeMs: number;
 }
 
 /** What the server assumes for each of {@linkcode Timeouts} it is not given. */
@@ -125,6 +131,9 @@ export const TIMEOUTS: Readonly<Timeouts> = {
   tlsHandshakeTimeoutMs: 10_000,
   // Enough for a peer that reads to take its last frames and answer.
   closeTimeoutMs: 3_000,
+  // A seat held by a vanished telnet is freed within two minutes, not the
+  // two hours of the kernel's keepalive.
+  terminalProbeMs: 60_000,
 };
 
 /** The result of {@linkcode parseConfig}. */

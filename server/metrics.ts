@@ -31,7 +31,8 @@ export type DisconnectReason =
   | "idle_timeout"
   | "tls_handshake_timeout"
   | "write_timeout"
-  | "keepalive_timeout";
+  | "keepalive_timeout"
+  | "no_answer";
 
 interface Gauge {
   name: string;

@@ -17,6 +17,8 @@ import { concatBytes, isDisconnect } from "../server/transport/io.ts";
 import { Opcode } from "../server/transport/web/frames.ts";
 import { createLogger } from "../server/log.ts";
 import { FRAME_OUT_MAX_BYTES } from "../server/transport/ws.ts";
+import { BINARY, DO, IAC, TIMING_MARK, WILL, WONT } from "../server/transport/terminal/telnet.ts";
+import { connectTcp } from "./kit/tcp_client.ts";
 
 const encoder = new TextEncoder();
 
@@ -237,6 +239,55 @@ Deno.test("webSocketEndpoint() splits a batch over the frame bound into several 
       assert.ok(frames >= 2, `${frames} frame(s)`);
     } finally {
       socket.close();
+    }
+  });
+});
+
+/** Reads from `conn` until the bytes read so far hold `count` timing-mark probes; returns them all. */
+async function untilProbes(conn: Deno.Conn, count: number, answer: boolean): Promise<Uint8Array> {
+  const probe = [IAC, DO, TIMING_MARK];
+  let seen: Uint8Array = new Uint8Array(0);
+  const buf = new Uint8Array(4096);
+  let probes = 0;
+  while (probes < count) {
+    const n = await conn.read(buf);
+    if (n === null) throw new Error(`ended after ${probes} probes`);
+    seen = concatBytes([seen, buf.slice(0, n)]);
+    let found = 0;
+    for (let i = 0; i + 2 < seen.length; i++) {
+      if (seen[i] === probe[0] && seen[i + 1] === probe[1] && seen[i + 2] === probe[2]) found++;
+    }
+    for (; probes < found; probes++) {
+      if (answer) await conn.write(Uint8Array.of(IAC, WILL, TIMING_MARK));
+    }
+  }
+  return seen;
+}
+
+Deno.test("serveTcp() lets go of a telnet client that answers no probe, and keeps one that does", async () => {
+  await withServer({ terminalProbeMs: 100 }, async (server) => {
+    const join = async (nick: string) => {
+      const conn = await dial(server.tcp);
+      // A telnet client answers the server's IAC DO BINARY; nc does not.
+      await conn.write(
+        concatBytes([Uint8Array.of(IAC, WONT, BINARY), encoder.encode(`${nick}\r\n`)]),
+      );
+      return conn;
+    };
+    const vanished = await join("gone");
+    const alive = await join("here");
+    await using watcher = await connectTcp(server, "watcher");
+    try {
+      // The live one answers three probes while the vanished one stays silent.
+      await untilProbes(alive, 3, true);
+      await watcher.readUntil("-- gone left (connection lost: no answer)");
+      await untilEnd(vanished);
+      assert.deepEqual(server.room.members().map((m) => m.nick).sort(), ["here", "watcher"]);
+      // The watcher (plain nc, silent all along) was never probed nor dropped.
+      assert.equal(disconnects(server, "no_answer"), 1);
+    } finally {
+      closeQuietly(vanished);
+      closeQuietly(alive);
     }
   });
 });

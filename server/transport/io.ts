@@ -29,3 +29,12 @@ export function concatBytes(chunks: readonly Uint8Array[]): Uint8Array {
   }
   return out;
 }
+
+/**
+ * A connection's read buffer: its first size, and the most it grows to while
+ * reads fill it. Every open connection holds one for as long as it waits, so
+ * it starts small (an idle member, or one typing a line at a time, needs no
+ * more); a burst of input doubles it.
+ */
+export const READ_MIN_BYTES = 1024;
+export const READ_MAX_BYTES = 16 * 1024;

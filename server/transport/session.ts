@@ -205,6 +205,18 @@ export class Session implements Member {
     this.#env.room.leave(this, this.#reason);
   }
 
+  /**
+   * The peer vanished without closing (it answered no probe): it leaves the
+   * room saying so, counted and logged; the transport then aborts.
+   */
+  vanished(): void {
+    const { metrics, log, via, room } = this.#env;
+    this.#reason = "connection lost: no answer";
+    metrics.disconnected("no_answer");
+    log.info("peer vanished", { nick: this.nick, via, address: this.address });
+    room.leave(this, this.#reason);
+  }
+
   /** The peer stopped talking: it leaves the room, and the connection closes. */
   hangUp(): void {
     this.#env.room.leave(this, this.#reason);

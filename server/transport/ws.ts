@@ -50,7 +50,7 @@ import { type Link, Session, type SessionOptions, Sessions } from "./session.ts"
 import { closeConn, type Conn } from "./listener.ts";
 import { Upgrade } from "./web/http1.ts";
 import { type RequestHead, writeResponseHead } from "./web/request.ts";
-import { concatBytes } from "./io.ts";
+import { concatBytes, READ_MAX_BYTES, READ_MIN_BYTES } from "./io.ts";
 import {
   acceptKey,
   encodeClose,
@@ -359,7 +359,9 @@ class WebLink implements Link {
   }
 
   async #read(rest: Uint8Array): Promise<void> {
-    const buf = new Uint8Array(16 * 1024);
+    // Small while the peer says little (most members, most of the time: every
+    // idle member holds one), doubled while reads fill it.
+    let buf = new Uint8Array(READ_MIN_BYTES);
     try {
       if (rest.length > 0) this.#input(rest);
       while (!this.#shut && !this.#peerDone) {
@@ -367,6 +369,7 @@ class WebLink implements Link {
         if (n === null) break;
         this.#heard = true;
         this.#input(buf.subarray(0, n));
+        if (n === buf.length && buf.length < READ_MAX_BYTES) buf = new Uint8Array(buf.length * 2);
       }
     } catch (e) {
       if (!this.#shut) this.#session.failed("ws read failed", e);

@@ -24,7 +24,7 @@ import type { Room } from "../../hub/room.ts";
 import { GREETING_NAMES, helpLines, renderBytes } from "./render.ts";
 import { memberList } from "../../../common/wording.ts";
 import { TelnetFilter } from "./telnet.ts";
-import { concatBytes } from "../io.ts";
+import { concatBytes, READ_MAX_BYTES, READ_MIN_BYTES } from "../io.ts";
 import { LINE_MAX_BYTES, LineDecoder, lineTooLong } from "./lines.ts";
 import { type Link, type Session, type SessionOptions, Sessions } from "../session.ts";
 
@@ -38,6 +38,8 @@ export interface TcpOptions extends SessionOptions {
   tls?: Deno.TlsCertifiedKeyPem;
   /** @default {TIMEOUTS.tlsHandshakeTimeoutMs} */
   tlsHandshakeTimeoutMs?: number;
+  /** How long a telnet client may be silent before it is probed. @default {TIMEOUTS.terminalProbeMs} */
+  probeMs?: number;
 }
 
 /** A running TCP listener. */
@@ -74,7 +76,13 @@ export function serveTcp(room: Room, options: TcpOptions): TcpServer {
       sessions.adopt(
         conn.remoteAddr.hostname,
         release,
-        (session) => new TerminalLink(conn, session, room.members()),
+        (session) =>
+          new TerminalLink(
+            conn,
+            session,
+            room.members(),
+            options.probeMs ?? TIMEOUTS.terminalProbeMs,
+          ),
         { tls: tls !== undefined },
       );
     },
@@ -122,10 +130,22 @@ class TerminalLink implements Link {
   #closed = false;
   #drain: ReturnType<typeof setTimeout> | undefined;
   readonly #shutDown = Promise.withResolvers<void>();
+  /**
+   * Finds a telnet client that vanished without closing (a laptop shut, a
+   * network gone): the kernel's keepalive would take two hours. Every
+   * `probeMs` it looks whether anything came; a silent telnet is sent a
+   * timing mark its program answers by itself, and one that does not answer
+   * by the next look is let go. (Plain `nc` answers nothing it is sent, so
+   * it is left to the kernel.)
+   */
+  readonly #probe: ReturnType<typeof setInterval>;
+  #heard = true;
+  #probed = false;
 
-  constructor(conn: Conn, session: Session, here: readonly MemberInfo[]) {
+  constructor(conn: Conn, session: Session, here: readonly MemberInfo[], probeMs: number) {
     this.#conn = conn;
     this.#session = session;
+    this.#probe = setInterval(() => this.#look(), probeMs);
     if ("setKeepAlive" in conn) {
       try {
         conn.setNoDelay(true);
@@ -175,7 +195,9 @@ class TerminalLink implements Link {
   }
 
   async #read(): Promise<void> {
-    const buf = new Uint8Array(16 * 1024);
+    // Small while the peer says little (most members, most of the time: every
+    // idle member holds one), doubled while reads fill it.
+    let buf = new Uint8Array(READ_MIN_BYTES);
     try {
       while (!this.#closing) {
         const n = await this.#conn.read(buf);
@@ -185,12 +207,26 @@ class TerminalLink implements Link {
           }
           break;
         }
+        this.#heard = true;
         this.#input(buf.subarray(0, n));
+        if (n === buf.length && buf.length < READ_MAX_BYTES) buf = new Uint8Array(buf.length * 2);
       }
     } catch (e) {
       this.#session.failed("tcp read failed", e);
     } finally {
       this.#session.hangUp();
+    }
+  }
+
+  #look(): void {
+    if (this.#heard) {
+      this.#heard = this.#probed = false;
+    } else if (this.#probed) {
+      this.#session.vanished();
+      this.abort();
+    } else if (this.#telnet.telnet) {
+      this.#probed = true;
+      this.#enqueue(this.#telnet.probe());
     }
   }
 
@@ -277,6 +313,7 @@ class TerminalLink implements Link {
     this.#closed = true;
     this.#shutDown.resolve();
     clearTimeout(this.#drain);
+    clearInterval(this.#probe);
     this.#out = [];
     closeConn(this.#conn);
   }
