@@ -477,35 +477,33 @@ const WHY_MISSED = `### Why the missed targets are missed
 - **Delivered/s against Bun.** Bun's \`publish\` is a native loop in uWebSockets: one call per
   message writes the frame into every subscriber's socket buffer without coming back to
   JavaScript. Deno has no such call, so ours pays one JavaScript-to-Rust call and one write per
-  member for every flush (\`op_ws_send_text\` and \`op_write\` top a CPU profile once idle time is
-  left out). What puts ours 20× ahead of the bare Deno loop is that it makes far fewer of them:
-  everything queued for a member between two turns goes out as one frame, serialized once per
-  batch, not once per member (\`server/transport/flush.ts\`, \`encodeFrame\`). Closing the rest of the gap
-  needs a broadcast primitive in the runtime.
-- **p99 latency at 1,024 members.** A round of flushes costs a call and a write per member; a
-  message that arrives while a round is being written waits for the next one, so p99 is about two
-  rounds. \`perf\` shows the server's time mostly in the kernel's loopback send path (one
-  \`sendto\` per member per round, which also runs the receiver's side of TCP), the rest in Deno's
-  per-send task; our JavaScript is about 2 ms of a round. It was 4.8 s before batching across
-  turns, 105 ms with a fixed 10 ms wait before each round, 42 ms flushing after a 0 ms timer,
-  and 37 ms (median of 5 latency-only runs) once a round ran as an immediate (Deno left 8 ms between scheduling a 0 ms timer
-  and running it; an immediate, 3.5 ms). Bun, whose per-member work is native, is near the target
-  itself. The bare Deno loop and Node + \`ws\`, which write one frame per message per member, fall
-  seconds behind at this load.
-- **Memory per idle member.** The runtime alone costs about 22 KiB per WebSocket here (the bare
-  Deno loop's figure), above the 16 KB target before any chat state. Deno also keeps, for as
-  long as a socket is open, a write buffer as large as the largest frame it was ever sent (2,000
-  sockets each sent one 100 KB frame held 193 MB more RSS for good), so the welcome's size stays
-  with every member: a welcome now lists the first 50 members, not 500 (37.7 → 26.4 KiB per
-  member), and the page asks for the rest. Ours adds the member's seat (nickname, token, flood
-  bucket, the last private messages) and its queue.
+  member for every flush. What puts ours far ahead of the bare Deno loop is that it makes far
+  fewer of them: everything queued for a member between two turns goes out as one frame,
+  serialized and framed once per batch, not once per member (\`server/transport/flush.ts\`,
+  \`server/transport/ws.ts\`). Since the server frames its own WebSockets (issue 12: Deno's
+  \`upgradeWebSocket\` could not be bounded or timed) it is closer to Bun than before.
+- **p99 latency at 1,024 members.** It was 30 ms with Deno's own WebSocket (\`op_ws_send_text\`);
+  with the server's own framing, written with \`conn.write\`, it is several times that, and it
+  varies from run to run. Rounds still batch as before (counted: 62–91 rounds a second, 600–860
+  members flushed per round, against 42–102 and 550–1,000 with Deno's WebSocket), and the
+  server's JavaScript is idle nearly half the time in a CPU profile, so the time goes in the
+  per-member write path (an asynchronous \`op_write\` per member per round, and what the kernel
+  does for it), not in our code. Finding it is the next piece of work; until then, rooms of a
+  thousand busy members see deliveries a few hundred milliseconds late at this rate. The bare
+  Deno loop and Node + \`ws\`, which write one frame per message per member, fall seconds behind
+  at this load.
+- **Memory per idle member.** A member costs its socket, a read buffer (1 KiB, doubled while
+  reads fill it), its session and seat (nickname, token, flood bucket, the last private
+  messages) and its queue. With Deno's own WebSocket the runtime alone cost 22 KiB per socket,
+  and it kept a write buffer as large as the largest frame a socket was ever sent; framing our
+  own removed both. Bun, whose sockets are native, needs far less.
 - **20,000 members.** This machine caps a process at 20,000 open files (a hard limit), so no
-  server here can hold 20,000 members: ours, Bun and Node all stop just under it, when an accept
-  fails for want of a descriptor ("connection refused" is ours listening again a second later;
-  the bare Deno loop's process ends there, which ours did too until this run's fix). Joins and
-  leaves are announced one by one up to \`--presence-limit\` (500) members, and in a bigger room
-  once a second in a summary, so filling a room of N no longer costs N²/2 join events (50 million
-  at 10,000). ngircd, which announces every join to the whole channel, stops near 2,000.`;
+  server here can hold 20,000 members: ours, Bun and Node all stop under it, when an accept
+  fails for want of a descriptor (ours pauses and accepts again; the bare Deno loop's process
+  ends there). Joins and leaves are announced one by one up to \`--presence-limit\` (500)
+  members, and in a bigger room once a second in a summary, so filling a room of N no longer
+  costs N²/2 join events (50 million at 10,000). ngircd, which announces every join to the whole
+  channel, stops near 2,000.`;
 
 /** `bench/RESULTS.md`. */
 export function renderMarkdown(results: Results): string {
