@@ -258,7 +258,9 @@ class TerminalLink implements Link {
       return;
     }
     if (!session.joined) {
-      if (text.trim() === "" || !session.handle({ type: "join", nick: text })) this.#prompt();
+      const refused = text.trim() === "" || !session.handle({ type: "join", nick: text });
+      // Asked again, unless the refusal was final (a ban, a shutdown).
+      if (refused && !this.#closing) this.#prompt();
       return;
     }
     if (text.trim() === "") return;
