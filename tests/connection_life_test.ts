@@ -185,7 +185,9 @@ Deno.test("webSocketEndpoint() tears down a kicked socket that ignores the close
   });
 });
 
-Deno.test("startChat() gives up on TLS connections that never handshake, on both ports", async () => {
+const CA = Deno.readTextFileSync(new URL("fixtures/ca.pem", import.meta.url));
+
+Deno.test("startChat() gives up on TLS connections that never handshake, on both ports, and counts them while they last", async () => {
   const tls = {
     cert: fileURLToPath(new URL("fixtures/cert.pem", import.meta.url)),
     key: fileURLToPath(new URL("fixtures/key.pem", import.meta.url)),
@@ -198,11 +200,19 @@ Deno.test("startChat() gives up on TLS connections that never handshake, on both
       if (line.includes("tls handshake timeout") && ++timeouts === 2) gaveUp.resolve();
     },
   });
-  await withServer({ tls, tlsHandshakeTimeoutMs: 200, log }, async (server) => {
+  await withServer({ tls, tlsHandshakeTimeoutMs: 200, log, maxPerIp: 2 }, async (server) => {
     const conns = [await dial(server.http), await dial(server.tcp)];
     try {
       await gaveUp.promise;
       assert.equal(disconnects(server, "tls_handshake_timeout"), 2);
+      // Deno cannot free their sockets yet, so they still count against the
+      // caps: a third connection from the address is told why and refused.
+      const third = await Deno.connectTls({ ...server.tcp, caCerts: [CA] });
+      try {
+        assert.match(text(await untilEnd(third)), /Too many connections from your address/);
+      } finally {
+        closeQuietly(third);
+      }
     } finally {
       for (const conn of conns) closeQuietly(conn);
     }

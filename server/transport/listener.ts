@@ -87,26 +87,34 @@ export async function acceptLoop(options: AcceptOptions): Promise<void> {
   for (const conn of shaking) closeConn(conn);
 }
 
-/** Hands on a TLS socket once its handshake is done, or closes it past the bound. */
+/**
+ * Hands on a TLS socket once its handshake is done within the bound. One
+ * past the bound is counted as a timeout and closed once its handshake ends
+ * (the peer speaks or leaves): Deno cannot free a TLS socket during its
+ * handshake (a close then leaves the TCP connection open until the peer
+ * goes), so it keeps its place against the caps for as long as it holds a
+ * descriptor, and silent handshakes cannot hold more than the caps allow.
+ */
 async function handshake(
   conn: Deno.TlsConn,
   release: () => void,
   shaking: Set<Deno.TlsConn>,
   options: AcceptOptions,
 ): Promise<void> {
-  let ok: boolean | undefined;
   shaking.add(conn);
+  let ok = false;
   const done = conn.handshake().then(() => ok = true, () => ok = false);
-  await within(done, options.handshakeMs);
-  shaking.delete(conn);
-  if (ok) return options.accepted(conn, release);
-  if (ok === undefined) {
+  const inTime = await within(done, options.handshakeMs);
+  if (!inTime) {
     options.metrics.disconnected("tls_handshake_timeout");
     options.log.warn("tls handshake timeout", {
       via: options.via,
       address: conn.remoteAddr.hostname,
     });
+    await done;
   }
+  shaking.delete(conn);
+  if (ok && inTime) return options.accepted(conn, release);
   closeConn(conn);
   release();
 }
