@@ -22,12 +22,12 @@ import {
   WELCOME_MEMBERS,
 } from "../../common/protocol.ts";
 import { type Backlog, type HistoryStore, MemoryHistory } from "../history/history.ts";
-import { KeyedBuckets, type Rate, TokenBucket } from "./flood.ts";
+import { type Rate, TokenBucket } from "./flood.ts";
+import { Door } from "./door.ts";
 import { type Config, DEFAULTS } from "../config.ts";
 import { errorText, type Logger, SILENT } from "../log.ts";
 import { Metrics } from "../metrics.ts";
 import { checkMessage, clip } from "../../common/message.ts";
-import { nickKey } from "../../common/nick.ts";
 import { PresenceBatch } from "./presence.ts";
 import { Roster } from "./roster.ts";
 import { type Member, Seat } from "./seat.ts";
@@ -99,12 +99,8 @@ export class Room {
   readonly #now: () => number;
   readonly #newToken: () => string;
   readonly #flood: Rate;
-  /** Joins per address: see {@linkcode Config.joinRate}. */
-  readonly #joins: KeyedBuckets;
-  /** Milliseconds a kick bans its nickname and address for. */
-  readonly #kickBanMs: number;
-  /** Until when a kicked nickname's key, or address, may not join. */
-  readonly #bans = new Map<string, number>();
+  /** Bans and the join rate per address. */
+  readonly #door: Door;
   readonly #metrics: Metrics;
   readonly #log: Logger;
   #closed = false;
@@ -118,11 +114,14 @@ export class Room {
       burst: options.floodBurst ?? DEFAULTS.floodBurst,
       perSecond: options.floodRate ?? DEFAULTS.floodRate,
     };
-    this.#joins = new KeyedBuckets({
-      burst: options.maxPerIp ?? DEFAULTS.maxPerIp,
-      perSecond: options.joinRate ?? DEFAULTS.joinRate,
-    }, this.#now);
-    this.#kickBanMs = (options.kickBan ?? DEFAULTS.kickBan) * 1000;
+    this.#door = new Door(
+      {
+        burst: options.maxPerIp ?? DEFAULTS.maxPerIp,
+        perSecond: options.joinRate ?? DEFAULTS.joinRate,
+      },
+      (options.kickBan ?? DEFAULTS.kickBan) * 1000,
+      this.#now,
+    );
     this.#metrics = options.metrics ?? new Metrics();
     this.#log = options.log ?? SILENT;
     this.#presence = new PresenceBatch(options.presenceLimit ?? DEFAULTS.presenceLimit);
@@ -200,24 +199,8 @@ export class Room {
     if (this.#roster.seatOf(member)) {
       return this.#refuse(member, "already_joined", "You have already joined.");
     }
-    const banned = this.#bannedFor(requested, member.address);
-    if (banned > 0) {
-      return this.#refuse(
-        member,
-        "banned",
-        `You were kicked; you can come back in ${Math.ceil(banned / 1000)} s.`,
-        true,
-      );
-    }
-    // A join-and-quit loop costs every member a line each way: held per address.
-    if (member.address !== undefined && !this.#joins.take(member.address)) {
-      const wait = Math.max(1, Math.ceil(this.#joins.wait(member.address) / 1000));
-      return this.#refuse(
-        member,
-        "rate_limited",
-        `Too many joins from your address; try again in ${wait} s.`,
-      );
-    }
+    const refusal = this.#door.check(requested, member.address);
+    if (refusal) return this.#refuse(member, refusal.code, refusal.message, refusal.fatal);
     const claimed = this.#roster.claim(requested, member, token);
     if (!claimed.ok) return this.#refuse(member, claimed.code, claimed.reason);
     const ghost = this.#roster.find(claimed.value);
@@ -320,14 +303,7 @@ export class Room {
     if (!seat) return false;
     const why = reason ? `kicked by the server: ${reason}` : "kicked by the server";
     this.#metrics.disconnected("kicked");
-    if (this.#kickBanMs > 0) {
-      const until = this.#now() + this.#kickBanMs;
-      for (const [key, end] of this.#bans) if (end <= this.#now()) this.#bans.delete(key);
-      this.#bans.set(`nick:${seat.key}`, until);
-      if (seat.member.address !== undefined) {
-        this.#bans.set(`address:${seat.member.address}`, until);
-      }
-    }
+    this.#door.ban(seat.key, seat.member.address);
     // Fatal, so the page does not reconnect into the room it was kicked from.
     const kicked: ServerEvent = {
       type: "error",
@@ -337,15 +313,6 @@ export class Room {
     };
     this.#dismiss(seat, kicked, why);
     return true;
-  }
-
-  /** Milliseconds a join under `nick` from `address` must still wait after a kick; 0 if none. */
-  #bannedFor(nick: string, address: string | undefined): number {
-    if (this.#bans.size === 0) return 0;
-    const now = this.#now();
-    const byNick = this.#bans.get(`nick:${nickKey(nick.trim())}`) ?? 0;
-    const byAddress = address === undefined ? 0 : this.#bans.get(`address:${address}`) ?? 0;
-    return Math.max(0, byNick - now, byAddress - now);
   }
 
   /** Tells everyone, closes every member and refuses new ones. */

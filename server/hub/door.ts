@@ -1,0 +1,74 @@
+/**
+ * Who may come in: the checks a join passes before any nickname is looked
+ * at. A kicked member's nickname and address are turned away for a while
+ * (`--kick-ban`), and joins from one address are held to a rate
+ * (`--max-per-ip` at once, then `--join-rate` a second), since a
+ * join-and-quit loop costs every member a line each way. Pure: the clock is
+ * passed in.
+ *
+ * It is the hub's, not a room's: with several rooms, a ban and the join rate
+ * are about the person and the address, wherever they go.
+ *
+ * @module
+ */
+
+import type { ErrorCode } from "../../common/protocol.ts";
+import { nickKey } from "../../common/nick.ts";
+import { KeyedBuckets, type Rate } from "./flood.ts";
+
+/** Why a join is turned away: sent to the member as an `error`. */
+export interface Refusal {
+  code: ErrorCode;
+  message: string;
+  /** True when trying again at once cannot help: the connection is closed. */
+  fatal: boolean;
+}
+
+/** The door of the hub: see the module doc. */
+export class Door {
+  readonly #joins: KeyedBuckets;
+  readonly #banMs: number;
+  readonly #now: () => number;
+  /** Until when a kicked nickname's key, or address, may not join. */
+  readonly #bans = new Map<string, number>();
+
+  /** `joins`: per address; `banMs`: how long a kick keeps one out (0: not at all). */
+  constructor(joins: Rate, banMs: number, now: () => number) {
+    this.#joins = new KeyedBuckets(joins, now);
+    this.#banMs = banMs;
+    this.#now = now;
+  }
+
+  /** Why a join under `nick` from `address` is turned away now, or undefined to let it in. */
+  check(nick: string, address: string | undefined): Refusal | undefined {
+    const banned = this.#bannedFor(nick, address);
+    if (banned > 0) {
+      const message = `You were kicked; you can come back in ${Math.ceil(banned / 1000)} s.`;
+      return { code: "banned", message, fatal: true };
+    }
+    if (address !== undefined && !this.#joins.take(address)) {
+      const wait = Math.max(1, Math.ceil(this.#joins.wait(address) / 1000));
+      const message = `Too many joins from your address; try again in ${wait} s.`;
+      return { code: "rate_limited", message, fatal: false };
+    }
+    return undefined;
+  }
+
+  /** Keeps a kicked member's nickname (by key) and address out for the ban's length. */
+  ban(key: string, address: string | undefined): void {
+    if (this.#banMs <= 0) return;
+    const now = this.#now();
+    for (const [entry, end] of this.#bans) if (end <= now) this.#bans.delete(entry);
+    this.#bans.set(`nick:${key}`, now + this.#banMs);
+    if (address !== undefined) this.#bans.set(`address:${address}`, now + this.#banMs);
+  }
+
+  /** Milliseconds a join under `nick` from `address` must still wait after a kick; 0 if none. */
+  #bannedFor(nick: string, address: string | undefined): number {
+    if (this.#bans.size === 0) return 0;
+    const now = this.#now();
+    const byNick = this.#bans.get(`nick:${nickKey(nick.trim())}`) ?? 0;
+    const byAddress = address === undefined ? 0 : this.#bans.get(`address:${address}`) ?? 0;
+    return Math.max(0, byNick - now, byAddress - now);
+  }
+}

@@ -1,0 +1,34 @@
+import assert from "node:assert/strict";
+import { Door } from "../server/hub/door.ts";
+import { nickKey } from "../common/nick.ts";
+
+Deno.test("Door.check() holds joins per address, then lets them in again", () => {
+  const clock = { t: 0 };
+  const door = new Door({ burst: 2, perSecond: 1 }, 60_000, () => clock.t);
+  assert.equal(door.check("a", "10.0.0.1"), undefined);
+  assert.equal(door.check("b", "10.0.0.1"), undefined);
+  assert.deepEqual(door.check("c", "10.0.0.1"), {
+    code: "rate_limited",
+    message: "Too many joins from your address; try again in 1 s.",
+    fatal: false,
+  });
+  assert.equal(door.check("d", "10.0.0.2"), undefined, "another address");
+  assert.equal(door.check("e", undefined), undefined, "no address (the console, tests)");
+  clock.t = 1_000;
+  assert.equal(door.check("c", "10.0.0.1"), undefined);
+});
+
+Deno.test("Door.ban() turns away the nickname, its look-alikes and the address until the ban ends", () => {
+  const clock = { t: 0 };
+  const door = new Door({ burst: 100, perSecond: 100 }, 60_000, () => clock.t);
+  door.ban(nickKey("bob"), "10.0.0.7");
+  assert.equal(door.check(" BOB ", "10.0.0.8")?.code, "banned");
+  assert.equal(door.check("bᴏb", "10.0.0.8")?.code, "banned");
+  assert.equal(door.check("carol", "10.0.0.7")?.fatal, true);
+  assert.equal(door.check("carol", "10.0.0.8"), undefined);
+  clock.t = 60_000;
+  assert.equal(door.check("bob", "10.0.0.7"), undefined);
+  const none = new Door({ burst: 100, perSecond: 100 }, 0, () => clock.t);
+  none.ban(nickKey("bob"), "10.0.0.7");
+  assert.equal(none.check("bob", "10.0.0.7"), undefined, "a ban of 0 s is none");
+});
