@@ -4,22 +4,41 @@
  * Client to server, one object per frame; the first must be `join`:
  *
  * ```json
- * {"type":"join","nick":"alice"}          (optionally "token" and "since", see below)
- * {"type":"say","text":"hello"}
- * {"type":"me","text":"waves"}
- * {"type":"msg","to":"bob","text":"psst"}
+ * {"type":"join","nick":"alice"}          (optionally "token", "since", "rooms": see below)
+ * {"type":"say","text":"hello"}           (every frame marked * takes "room", default "#lobby")
+ * {"type":"me","text":"waves"}            *
+ * {"type":"msg","to":"bob","text":"psst"} (private: in no room)
  * {"type":"nick","nick":"alice2"}
- * {"type":"who"}
- * {"type":"history","count":50}
+ * {"type":"who"}                          *
+ * {"type":"history","count":50}           *
+ * {"type":"enter","room":"#dev"}          enter a room, creating it: answered with `entered`
+ * {"type":"part","room":"#dev"}           leave a room: answered with `parted` ("reason" optional)
+ * {"type":"rooms"}                        list the live rooms: answered with `rooms`
+ * {"type":"topic","room":"#dev"}          ask for a room's topic: answered with `topic`
+ * {"type":"topic","room":"#dev","text":"Deploys at 5"}   set it ("" clears it)
  * ```
  *
  * A `join` may carry `token` (from an earlier `welcome`, to take the same
- * seat back) and `since` (the last message id the client saw): the welcome's
- * history is then everything after that id, with `gap` set if some of it is
- * no longer kept.
+ * seat back), `rooms` (the rooms to be in, default `["#lobby"]`; `[]` for
+ * none) and `since` (the last message id the client saw): the welcome's
+ * history is then everything after that id in every one of those rooms
+ * (and, for a seat taken back, in the rooms it was in and its private
+ * messages), oldest first, with `gap` set on each room where some of it is
+ * no longer kept. A seat taken back keeps its rooms. Live events follow the
+ * welcome: nothing is missed or repeated between the two.
+ *
+ * Rooms: a name is `#` and 1 to 32 characters (see `room.ts`); a room is
+ * created by the first to enter it and leaves the list when the last one
+ * leaves (its history and topic stay). A member may be in
+ * {@linkcode MEMBER_ROOMS_MAX} rooms at once. Message ids are one sequence for
+ * the whole service, whatever the room.
  *
  * Server to client: a frame holds one {@linkcode ServerEvent} or a JSON array
- * of them. Every event has a `type`.
+ * of them. Every event has a `type`; events that happen in a room carry its
+ * name in `room` (`message`, `join`, `leave`, `presence`, `members`,
+ * `history`, `entered`, `parted`, `topic`, and an `error` about a room). A
+ * private message, a `rename` (seen once by everyone who shares a room with
+ * the member) and a `notice` carry none.
  *
  * Browser compatible: the page imports these types and the parser.
  *
@@ -27,6 +46,12 @@
  */
 
 import { clip } from "./message.ts";
+import { LOBBY } from "./room.ts";
+
+export { LOBBY };
+
+/** Rooms one member may be in at once. */
+export const MEMBER_ROOMS_MAX = 20;
 
 /**
  * Largest WebSocket text frame accepted, in UTF-16 code units. JSON escapes can
@@ -43,19 +68,42 @@ export interface MemberInfo {
   via: Via;
 }
 
-/** A chat message: said to the room, or private when `to` is set. */
+/** A chat message: said to a room, or private when `to` is set. */
 export interface ChatMessage {
   type: "message";
-  /** Unique and increasing within a server run. */
+  /** Unique and strictly increasing across the whole service, never reused. */
   id: number;
   /** Milliseconds since the Unix epoch. */
   ts: number;
+  /** The room it was said in; absent for a private message. */
+  room?: string;
   from: string;
   text: string;
   /** The recipient, for a private message. */
   to?: string;
   /** True for an action (`/me waves`). */
   action?: boolean;
+}
+
+/** A room's topic: what it is about, who set it and when. */
+export interface Topic {
+  text: string;
+  by: string;
+  /** Milliseconds since the Unix epoch. */
+  ts: number;
+}
+
+/** A room as a member who enters it first sees it. */
+export interface RoomState {
+  room: string;
+  /** Absent when the room has none. */
+  topic?: Topic;
+  /** Who is here, in the order they entered: in a big room only the first {@linkcode WELCOME_MEMBERS}. */
+  members: readonly MemberInfo[];
+  /** How many are here, when `members` does not list them all. */
+  memberCount?: number;
+  /** True when messages of this room after `since` were missed and are no longer kept. */
+  gap?: boolean;
 }
 
 /** Sent once, after a successful `join`. */
@@ -69,27 +117,81 @@ export interface WelcomeEvent {
    * old connection dropped.
    */
   token: string;
+  /** The first of `rooms` (usually `#lobby`), which `members` and `topic` describe; absent in none. */
+  room?: string;
+  /** The first room's topic, if it has one. */
+  topic?: Topic;
   /**
-   * Who is here, in the order they joined; in a big room only the first
-   * {@linkcode WELCOME_MEMBERS}, with `memberCount` saying how many there
-   * are (send `who` for the whole list).
+   * Who is in the first room, in the order they joined; in a big room only
+   * the first {@linkcode WELCOME_MEMBERS}, with `memberCount` saying how
+   * many there are (send `who` for the whole list).
    */
   members: readonly MemberInfo[];
   /** How many are here, when `members` does not list them all. */
   memberCount?: number;
+  /** Every room the member is in now, in the order entered; the first is `room`. */
+  rooms: RoomState[];
   /**
-   * Oldest first: the most recent room messages, or, after a `join` with
-   * `since`, every message after that id (private ones included when the
-   * seat was taken back).
+   * Oldest first, across all of `rooms` (each message names its room): the
+   * most recent messages of each room, or, after a `join` with `since`,
+   * every message after that id (private ones included when the seat was
+   * taken back).
    */
   history: ChatMessage[];
-  /** True when messages after `since` were missed and are no longer kept. */
+  /** True when messages after `since` were missed and are no longer kept (see each room's `gap`). */
   gap?: boolean;
+}
+
+/** The member entered a room (after `enter`): the room's state and its recent messages. */
+export interface EnteredEvent extends RoomState {
+  type: "entered";
+  /** Oldest first. */
+  history: ChatMessage[];
+}
+
+/** The member is no longer in a room: it parted, or was made to leave. */
+export interface PartedEvent {
+  type: "parted";
+  room: string;
+  reason: string;
+}
+
+/** One line of a room list. */
+export interface RoomSummary {
+  room: string;
+  /** How many are in it. */
+  members: number;
+  /** Its topic's text, if it has one. */
+  topic?: string;
+}
+
+/** The live rooms, in answer to `rooms`: the biggest first, at most {@linkcode ROOMS_LISTED}. */
+export interface RoomsEvent {
+  type: "rooms";
+  rooms: RoomSummary[];
+  /** How many live rooms there are: more than `rooms` lists when there are many. */
+  total: number;
+}
+
+/** Most rooms a `rooms` answer lists: the biggest. */
+export const ROOMS_LISTED = 200;
+
+/**
+ * A room's topic: in answer to `topic`, or, with `changed`, because someone
+ * set it (sent to everyone in the room). `topic` is absent when it has none.
+ */
+export interface TopicEvent {
+  type: "topic";
+  room: string;
+  topic?: Topic;
+  /** True when someone has just set it (or cleared it). */
+  changed?: boolean;
 }
 
 /** Older messages, in answer to `history`. */
 export interface HistoryEvent {
   type: "history";
+  room?: string;
   /** Oldest first. */
   messages: ChatMessage[];
 }
@@ -97,6 +199,7 @@ export interface HistoryEvent {
 /** Someone entered the room. */
 export interface JoinEvent {
   type: "join";
+  room?: string;
   ts: number;
   nick: string;
   via: Via;
@@ -105,6 +208,7 @@ export interface JoinEvent {
 /** Someone left the room. */
 export interface LeaveEvent {
   type: "leave";
+  room?: string;
   ts: number;
   nick: string;
   via: Via;
@@ -120,6 +224,7 @@ export interface LeaveEvent {
  */
 export interface PresenceEvent {
   type: "presence";
+  room?: string;
   ts: number;
   /** Who joined, oldest first: at most {@linkcode PRESENCE_NAMES} of them. */
   joined: readonly MemberInfo[];
@@ -147,6 +252,7 @@ export interface RenameEvent {
 /** The member list, in answer to `who`. */
 export interface MembersEvent {
   type: "members";
+  room?: string;
   members: readonly MemberInfo[];
 }
 
@@ -179,6 +285,10 @@ const ERROR_CODE_LIST = [
   "join_timeout",
   "kicked",
   "banned",
+  "room_invalid",
+  "not_in_room",
+  "too_many_rooms",
+  "rooms_full",
 ] as const;
 
 /** Every refusal has one of these codes. */
@@ -191,6 +301,8 @@ export interface ChatError {
   type: "error";
   code: ErrorCode;
   message: string;
+  /** The room the refused request was about, if any. */
+  room?: string;
   fatal?: boolean;
 }
 
@@ -219,17 +331,25 @@ export type ServerEvent =
   | MembersEvent
   | HistoryEvent
   | NoticeEvent
+  | EnteredEvent
+  | PartedEvent
+  | RoomsEvent
+  | TopicEvent
   | ChatError;
 
 /** Everything a client may send. */
 export type ClientMessage =
-  | { type: "join"; nick: string; token?: string; since?: number }
-  | { type: "say"; text: string }
-  | { type: "me"; text: string }
+  | { type: "join"; nick: string; token?: string; since?: number; rooms?: string[] }
+  | { type: "say"; text: string; room?: string }
+  | { type: "me"; text: string; room?: string }
   | { type: "msg"; to: string; text: string }
   | { type: "nick"; nick: string }
-  | { type: "who" }
-  | { type: "history"; count?: number };
+  | { type: "who"; room?: string }
+  | { type: "history"; count?: number; room?: string }
+  | { type: "enter"; room: string }
+  | { type: "part"; room?: string; reason?: string }
+  | { type: "rooms" }
+  | { type: "topic"; room?: string; text?: string };
 
 /** The result of parsing a frame. */
 export type Parsed<T> =
@@ -324,28 +444,74 @@ function readClientMessage(o: Fields): ClientMessage {
       if (token !== undefined) join.token = token;
       const since = optNum(o, "since");
       if (since !== undefined) join.since = since;
+      if (o.rooms !== undefined) {
+        const rooms = o.rooms;
+        if (!Array.isArray(rooms) || rooms.length > MEMBER_ROOMS_MAX) {
+          throw new ShapeError(`"rooms" must be an array of at most ${MEMBER_ROOMS_MAX} names`);
+        }
+        join.rooms = rooms.map((r) => {
+          if (typeof r !== "string") throw new ShapeError(`"rooms" must hold room names`);
+          return r;
+        });
+      }
       return join;
     }
     case "say":
     case "me":
-      return { type, text: str(o, "text") };
+      return inRoom(o, { type, text: str(o, "text") });
     case "msg":
       return { type, to: str(o, "to"), text: str(o, "text") };
     case "nick":
       return { type, nick: str(o, "nick") };
     case "who":
-      return { type };
+      return inRoom(o, { type });
     case "history": {
       const count = optNum(o, "count");
-      return count === undefined ? { type } : { type, count };
+      return inRoom(o, count === undefined ? { type } : { type, count });
+    }
+    case "enter":
+      return { type, room: str(o, "room") };
+    case "part": {
+      const part: ClientMessage & { type: "part" } = inRoom(o, { type });
+      const reason = optStr(o, "reason");
+      if (reason !== undefined) part.reason = reason;
+      return part;
+    }
+    case "rooms":
+      return { type };
+    case "topic": {
+      const topic: ClientMessage & { type: "topic" } = inRoom(o, { type });
+      const text = optStr(o, "text");
+      if (text !== undefined) topic.text = text;
+      return topic;
     }
     default:
       throw new ShapeError(
         typeof type === "string"
           ? `unknown type "${clip(type, 40)}"`
-          : `"type" must be one of join, say, me, msg, nick, who, history`,
+          : `"type" must be one of ${CLIENT_TYPES.join(", ")}`,
       );
   }
+}
+
+const CLIENT_TYPES = [
+  "join",
+  "say",
+  "me",
+  "msg",
+  "nick",
+  "who",
+  "history",
+  "enter",
+  "part",
+  "rooms",
+  "topic",
+] as const;
+
+/** Adds the optional `room` of a frame that acts in a room. */
+function inRoom<T extends object>(o: Fields, message: T): T & { room?: string } {
+  const room = optStr(o, "room");
+  return room === undefined ? message : { ...message, room };
 }
 
 /** Parses one server frame (an event or an array of events). */
@@ -364,13 +530,13 @@ function readMember(v: unknown): MemberInfo {
 function readMessage(v: unknown): ChatMessage {
   const o = fields(v, "a message event");
   if (o.type !== "message") throw new ShapeError(`history entries must be messages`);
-  const m: ChatMessage = {
+  const m: ChatMessage = inRoom(o, {
     type: "message",
     id: num(o, "id"),
     ts: num(o, "ts"),
     from: str(o, "from"),
     text: str(o, "text"),
-  };
+  });
   const to = optStr(o, "to");
   if (to !== undefined) m.to = to;
   const action = optBool(o, "action");
@@ -385,33 +551,50 @@ function readServerEvent(v: unknown): ServerEvent {
     case "message":
       return readMessage(o);
     case "welcome": {
-      const welcome: WelcomeEvent = {
+      const welcome: WelcomeEvent = inRoom(o, {
         type,
         nick: str(o, "nick"),
         token: str(o, "token"),
         members: list(o, "members", readMember),
+        rooms: o.rooms === undefined ? [] : list(o, "rooms", readRoomState),
         history: list(o, "history", readMessage),
-      };
+      });
       const gap = optBool(o, "gap");
       if (gap !== undefined) welcome.gap = gap;
       const memberCount = optNum(o, "memberCount");
       if (memberCount !== undefined) welcome.memberCount = memberCount;
+      const topic = optTopic(o);
+      if (topic !== undefined) welcome.topic = topic;
       return welcome;
     }
+    case "entered":
+      return { ...readRoomState(o), type, history: list(o, "history", readMessage) };
+    case "parted":
+      return { type, room: str(o, "room"), reason: str(o, "reason") };
+    case "rooms":
+      return { type, rooms: list(o, "rooms", readRoomSummary), total: num(o, "total") };
+    case "topic": {
+      const event: TopicEvent = { type, room: str(o, "room") };
+      const topic = optTopic(o);
+      if (topic !== undefined) event.topic = topic;
+      const changed = optBool(o, "changed");
+      if (changed !== undefined) event.changed = changed;
+      return event;
+    }
     case "history":
-      return { type, messages: list(o, "messages", readMessage) };
+      return inRoom(o, { type, messages: list(o, "messages", readMessage) });
     case "join":
-      return { type, ts: num(o, "ts"), nick: str(o, "nick"), via: via(o, "via") };
+      return inRoom(o, { type, ts: num(o, "ts"), nick: str(o, "nick"), via: via(o, "via") });
     case "leave":
-      return {
+      return inRoom(o, {
         type,
         ts: num(o, "ts"),
         nick: str(o, "nick"),
         via: via(o, "via"),
         reason: str(o, "reason"),
-      };
+      });
     case "presence":
-      return {
+      return inRoom(o, {
         type,
         ts: num(o, "ts"),
         joined: list(o, "joined", readMember),
@@ -422,17 +605,17 @@ function readServerEvent(v: unknown): ServerEvent {
         }),
         leaves: num(o, "leaves"),
         count: num(o, "count"),
-      };
+      });
     case "rename":
       return { type, ts: num(o, "ts"), from: str(o, "from"), to: str(o, "to") };
     case "members":
-      return { type, members: list(o, "members", readMember) };
+      return inRoom(o, { type, members: list(o, "members", readMember) });
     case "notice":
       return { type, ts: num(o, "ts"), text: str(o, "text") };
     case "error": {
       const code = str(o, "code");
       if (!isErrorCode(code)) throw new ShapeError(`unknown error code "${code}"`);
-      const e: ChatError = { type, code, message: str(o, "message") };
+      const e: ChatError = inRoom(o, { type, code, message: str(o, "message") });
       const fatal = optBool(o, "fatal");
       if (fatal !== undefined) e.fatal = fatal;
       return e;
@@ -440,6 +623,35 @@ function readServerEvent(v: unknown): ServerEvent {
     default:
       throw new ShapeError(`unknown event type ${clip(JSON.stringify(type) ?? "", 40)}`);
   }
+}
+
+function readTopic(v: unknown): Topic {
+  const o = fields(v, "a topic");
+  return { text: str(o, "text"), by: str(o, "by"), ts: num(o, "ts") };
+}
+
+function optTopic(o: Fields): Topic | undefined {
+  return o.topic === undefined ? undefined : readTopic(o.topic);
+}
+
+function readRoomState(v: unknown): RoomState {
+  const o = fields(v, "a room");
+  const state: RoomState = { room: str(o, "room"), members: list(o, "members", readMember) };
+  const topic = optTopic(o);
+  if (topic !== undefined) state.topic = topic;
+  const memberCount = optNum(o, "memberCount");
+  if (memberCount !== undefined) state.memberCount = memberCount;
+  const gap = optBool(o, "gap");
+  if (gap !== undefined) state.gap = gap;
+  return state;
+}
+
+function readRoomSummary(v: unknown): RoomSummary {
+  const o = fields(v, "a room");
+  const summary: RoomSummary = { room: str(o, "room"), members: num(o, "members") };
+  const topic = optStr(o, "topic");
+  if (topic !== undefined) summary.topic = topic;
+  return summary;
 }
 
 function isErrorCode(code: string): code is ErrorCode {

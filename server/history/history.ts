@@ -1,10 +1,18 @@
 /**
- * Where the room keeps what was said: the {@linkcode HistoryStore} contract,
+ * Where the rooms keep what was said: the {@linkcode HistoryStore} contract,
  * and {@linkcode MemoryHistory}, the store that keeps it in memory only.
  * `sqlite.ts` keeps it in SQLite instead.
  *
- * Ids come from the store, not the room, so a store that outlives the process
- * keeps them strictly increasing and never reused across restarts.
+ * Ids come from the store, not the hub, so a store that outlives the process
+ * keeps them strictly increasing and never reused across restarts: one
+ * sequence for every room and for private messages (which are not stored).
+ *
+ * Each room's history is kept apart, under its key (`roomKey`), with its
+ * topic, and outlives the room: a room nobody is in is gone from the room
+ * list, and what was said there is still there when someone enters it again.
+ * Retention (`keep`) is per room and exact: reads never return more than the
+ * newest `keep` messages of a room, even while the rows past it still wait
+ * to be deleted.
  *
  * {@linkcode BoundedLog} is the one list of recent messages kept in memory
  * within a bound: {@linkcode MemoryHistory} keeps the room's in one, and each
@@ -14,12 +22,15 @@
  * @module
  */
 
-import type { ChatMessage } from "../../common/protocol.ts";
+import type { ChatMessage, Topic } from "../../common/protocol.ts";
+
+/** A room message, as stored: it names its room. */
+export type RoomMessage = ChatMessage & { room: string };
 
 /** Room messages after a given id, and whether some of them are gone. */
-export interface Backlog {
+export interface Backlog<M extends ChatMessage = ChatMessage> {
   /** Oldest first. */
-  messages: ChatMessage[];
+  messages: M[];
   /**
    * True if messages after the id asked for are missing here: removed by
    * retention, or more of them than the limit asked for.
@@ -27,18 +38,31 @@ export interface Backlog {
   gap: boolean;
 }
 
-/** The room's memory of what was said. */
+/**
+ * The service's memory of what was said, room by room. `key` is always a
+ * room's key (`roomKey(name)`), so `#Dev` and `#dev` are one history.
+ */
 export interface HistoryStore {
   /** A new message id: greater than every id handed out before. */
   nextId(): number;
   /** The last id handed out (0 before the first); a `since` above it is not ours. */
   lastId(): number;
-  /** Keeps a room message. Throws if it cannot; the room then delivers nothing. */
-  append(message: ChatMessage): void;
-  /** The last `count` room messages, oldest first. */
-  recent(count: number): ChatMessage[];
-  /** Room messages with an id above `after`: the last `limit` of them. */
-  after(after: number, limit: number): Backlog;
+  /**
+   * Keeps a message of room `key` (`message.room` is its name as shown).
+   * Throws if it cannot; the hub then delivers nothing.
+   */
+  append(key: string, message: RoomMessage): void;
+  /** The last `count` messages of room `key` (never more than `keep`), oldest first. */
+  recent(key: string, count: number): RoomMessage[];
+  /**
+   * Messages of room `key` with an id above `after`: the last `limit` of
+   * them, and never any past the newest `keep`; `gap` if any were left out.
+   */
+  after(key: string, after: number, limit: number): Backlog<RoomMessage>;
+  /** Room `key`'s topic, or undefined if it has none. */
+  topic(key: string): Topic | undefined;
+  /** Sets (or, with undefined, clears) room `key`'s topic. Throws if it cannot. */
+  setTopic(key: string, topic: Topic | undefined): void;
   /** Releases what the store holds open. Idempotent. */
   close(): void;
 }
@@ -47,18 +71,25 @@ export interface HistoryStore {
  * The last `keep` messages, oldest first: adding one past the bound drops the
  * oldest, and the highest id dropped is remembered to tell a reader of a gap.
  */
-export class BoundedLog {
+export class BoundedLog<M extends ChatMessage = ChatMessage> {
   readonly #keep: number;
-  readonly #messages: ChatMessage[] = [];
+  readonly #messages: M[] = [];
   /** The highest id dropped to stay within the bound. */
-  #droppedTo = 0;
+  #droppedTo: number;
 
-  constructor(keep: number) {
+  /** `droppedTo`: messages up to this id are known to be gone already. */
+  constructor(keep: number, droppedTo = 0) {
     this.#keep = keep;
+    this.#droppedTo = droppedTo;
+  }
+
+  /** The id of the newest message, or the highest dropped if none is kept. */
+  get lastId(): number {
+    return this.#messages.at(-1)?.id ?? this.#droppedTo;
   }
 
   /** Adds a message, which must have a higher id than every one before. */
-  push(message: ChatMessage): void {
+  push(message: M): void {
     this.#messages.push(message);
     if (this.#messages.length > this.#keep) {
       this.#droppedTo = this.#messages.shift()?.id ?? this.#droppedTo;
@@ -66,7 +97,7 @@ export class BoundedLog {
   }
 
   /** The last `count` messages, oldest first. */
-  recent(count: number): ChatMessage[] {
+  recent(count: number): M[] {
     return count > 0 ? this.#messages.slice(-count) : [];
   }
 
@@ -74,7 +105,7 @@ export class BoundedLog {
    * Messages with an id above `after`, the last `limit` of them; `gap` if
    * some after it were dropped, or are past the limit.
    */
-  after(after: number, limit = Infinity): Backlog {
+  after(after: number, limit = Infinity): Backlog<M> {
     const newer = this.#messages.filter((m) => m.id > after);
     return {
       messages: limit > 0 ? newer.slice(-limit) : [],
@@ -83,13 +114,25 @@ export class BoundedLog {
   }
 }
 
-/** Keeps the last `keep` room messages in memory. */
+/**
+ * Keeps the last `keep` messages of each room in memory, for at most
+ * `rooms` rooms: past that, the room written to least recently is
+ * forgotten (a read of it then reports a gap), so creating rooms in a loop
+ * cannot grow memory without bound.
+ */
 export class MemoryHistory implements HistoryStore {
-  readonly #messages: BoundedLog;
+  readonly #keep: number;
+  readonly #rooms: number;
+  /** In order of the last write: a `Map` keeps insertion order. */
+  readonly #logs = new Map<string, BoundedLog<RoomMessage>>();
+  readonly #topics = new Map<string, Topic>();
+  /** The highest id of a room forgotten to stay within `rooms`. */
+  #forgottenTo = 0;
   #lastId = 0;
 
-  constructor(keep = 10_000) {
-    this.#messages = new BoundedLog(keep);
+  constructor(keep = 10_000, rooms = 10_000) {
+    this.#keep = keep;
+    this.#rooms = rooms;
   }
 
   nextId(): number {
@@ -100,17 +143,44 @@ export class MemoryHistory implements HistoryStore {
     return this.#lastId;
   }
 
-  append(message: ChatMessage): void {
-    this.#messages.push(message);
+  append(key: string, message: RoomMessage): void {
+    let log = this.#logs.get(key);
+    if (log === undefined) {
+      log = new BoundedLog<RoomMessage>(this.#keep, this.#forgottenTo);
+      if (this.#logs.size >= this.#rooms) this.#forget();
+    } else {
+      this.#logs.delete(key);
+    }
+    this.#logs.set(key, log);
+    log.push(message);
   }
 
-  recent(count: number): ChatMessage[] {
-    return this.#messages.recent(count);
+  recent(key: string, count: number): RoomMessage[] {
+    return this.#logs.get(key)?.recent(count) ?? [];
   }
 
-  after(after: number, limit: number): Backlog {
-    return this.#messages.after(after, limit);
+  after(key: string, after: number, limit: number): Backlog<RoomMessage> {
+    return this.#logs.get(key)?.after(after, limit) ??
+      { messages: [], gap: this.#forgottenTo > after };
+  }
+
+  topic(key: string): Topic | undefined {
+    return this.#topics.get(key);
+  }
+
+  setTopic(key: string, topic: Topic | undefined): void {
+    if (topic === undefined) this.#topics.delete(key);
+    else this.#topics.set(key, topic);
+    if (this.#topics.size > this.#rooms) {
+      this.#topics.delete(this.#topics.keys().next().value!);
+    }
   }
 
   close(): void {}
+
+  #forget(): void {
+    const [key, log] = this.#logs.entries().next().value!;
+    this.#logs.delete(key);
+    this.#forgottenTo = Math.max(this.#forgottenTo, log.lastId);
+  }
 }
