@@ -47,7 +47,7 @@ async function main(args: string[]): Promise<void> {
   if (Deno.stdin.isTerminal()) {
     // The console writes to the terminal (stderr), never into the log on stdout.
     console.error("chat: type here to talk to the room as server; /help for commands");
-    await runConsole(server.room, Deno.stdin.readable, (line) => console.error(line));
+    await runConsole(server.hub, Deno.stdin.readable, (line) => console.error(line));
   }
 }
 

@@ -9,10 +9,15 @@
 
 import type { ClientMessage } from "./protocol.ts";
 import { clip } from "./message.ts";
+import { typedRoom } from "./room.ts";
 
 /** What a typed line asks for. */
 export type Command =
-  /** Something for the room: a message, an action, a rename, a member list. */
+  /**
+   * Something for the server: a message, an action, a rename, a member
+   * list, a room to enter. Frames that act in a room come without one: the
+   * caller puts in its current room ({@linkcode withRoom}).
+   */
   | { type: "send"; message: ClientMessage }
   | { type: "help" }
   | { type: "quit"; text: string }
@@ -21,13 +26,17 @@ export type Command =
 
 /** Usage and description of every command, for `/help`. */
 export const COMMANDS: readonly (readonly [usage: string, description: string])[] = [
+  ["/join #ROOM", "enter a room (making it if new) and talk there; again to switch to it"],
+  ["/part [#ROOM] [WHY]", "leave a room (the current one if not named)"],
+  ["/rooms", "list the rooms, with how many are in each and their topics"],
+  ["/topic [TEXT]", "show the current room's topic, or set it"],
   ["/nick NAME", "change your nickname"],
-  ["/who", "list who is here and how they are connected"],
+  ["/who", "list who is in the current room and how they are connected"],
   ["/me ACTION", "say what you are doing (/me waves)"],
-  ["/history [N]", "show the last N room messages (default 50)"],
+  ["/history [N]", "show the last N messages of the current room (default 50)"],
   ["/msg NICK TEXT", "send a private message"],
   ["/help", "show this list"],
-  ["/quit [MESSAGE]", "leave the room"],
+  ["/quit [MESSAGE]", "leave the chat"],
   ["//TEXT", "say a line that starts with /"],
 ];
 
@@ -38,6 +47,11 @@ const ALIASES: Readonly<Record<string, string>> = {
   "?": "help",
   exit: "quit",
   bye: "quit",
+  j: "join",
+  enter: "join",
+  leave: "part",
+  list: "rooms",
+  channels: "rooms",
 };
 
 /** Parses one typed line into a {@linkcode Command}. */
@@ -64,6 +78,21 @@ export function parseCommandLine(line: string): Command {
         ? send({ type: "history", count })
         : usage("/history [N], N a positive number");
     }
+    case "join": {
+      const room = typedRoom(rest);
+      return room ? send({ type: "enter", room }) : usage("/join #ROOM");
+    }
+    case "part": {
+      const [, room = "", why = ""] = /^(#\S*)?\s*([\s\S]*)$/.exec(rest.trim()) ?? [];
+      const part: ClientMessage & { type: "part" } = { type: "part" };
+      if (room) part.room = room;
+      if (why) part.reason = why;
+      return send(part);
+    }
+    case "rooms":
+      return send({ type: "rooms" });
+    case "topic":
+      return send(rest.trim() ? { type: "topic", text: rest.trim() } : { type: "topic" });
     case "help":
       return { type: "help" };
     case "quit":
@@ -74,6 +103,25 @@ export function parseCommandLine(line: string): Command {
         code: "unknown_command",
         message: `Unknown command /${clip(name, 32)}. Type /help for the list.`,
       };
+  }
+}
+
+/**
+ * A frame that acts in a room, put in `room` unless it names one already:
+ * plain lines, `/me`, `/who`, `/history`, `/topic` and `/part` act in the
+ * current room. Other frames are returned as they are.
+ */
+export function withRoom(message: ClientMessage, room: string): ClientMessage {
+  switch (message.type) {
+    case "say":
+    case "me":
+    case "who":
+    case "history":
+    case "part":
+    case "topic":
+      return message.room === undefined ? { ...message, room } : message;
+    default:
+      return message;
   }
 }
 

@@ -177,8 +177,9 @@ export interface RoomsEvent {
 export const ROOMS_LISTED = 200;
 
 /**
- * A room's topic: in answer to `topic`, or, with `changed`, because someone
- * set it (sent to everyone in the room). `topic` is absent when it has none.
+ * A room's topic: in answer to `topic` (`topic` absent when it has none),
+ * or, with `changed`, because someone set it, sent to everyone in the room
+ * (`topic.text` is empty when it was cleared, and `topic.by` says who).
  */
 export interface TopicEvent {
   type: "topic";

@@ -1,6 +1,6 @@
 /**
- * The whole service for one room: the TCP listener and the HTTP server, wired
- * to the same {@linkcode Room}. `main.ts` starts it from flags; tests start it
+ * The whole service: the TCP listener and the HTTP server, wired to the same
+ * {@linkcode Hub}. `main.ts` starts it from flags; tests start it
  * on port 0.
  *
  * @module
@@ -19,13 +19,13 @@ import { writeResponseHead } from "./transport/web/request.ts";
 import { concatBytes } from "./transport/io.ts";
 import { errorText, type Logger, SILENT } from "./log.ts";
 import { Metrics } from "./metrics.ts";
-import { PRESENCE_EVERY_MS, Room } from "./hub/room.ts";
+import { Hub, PRESENCE_EVERY_MS } from "./hub/hub.ts";
 import { serveTcp, type TcpServer } from "./transport/terminal/tcp.ts";
 import { refusedUpgrade, type WebSocketEndpoint, webSocketEndpoint } from "./transport/ws.ts";
 
 /** A running chat service. */
 export interface ChatServer {
-  readonly room: Room;
+  readonly hub: Hub;
   /** What `/metrics` serves. */
   readonly metrics: Metrics;
   /** Where the page and `/ws` are served. */
@@ -40,6 +40,9 @@ export interface ChatServer {
   shutdown(reason?: string): Promise<void>;
 }
 
+/** Upper bounds of the `chat_room_members` histogram's buckets. */
+const ROOM_SIZE_BUCKETS: readonly number[] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000];
+
 /** How long shutdown waits for peers to take their last bytes and close. */
 const CLOSE_GRACE_MS = 2000;
 
@@ -49,7 +52,7 @@ const CLOSE_GRACE_MS = 2000;
  * code can pass.
  */
 export type ChatOptions = Partial<Config> & {
-  /** The room's history; the server closes it at shutdown. @default {new MemoryHistory()} */
+  /** The rooms' history; the server closes it at shutdown. @default {new MemoryHistory()} */
   store?: HistoryStore;
   /** Where log lines go. @default {SILENT} */
   log?: Logger;
@@ -60,7 +63,7 @@ export type ChatOptions = Partial<Config> & {
 } & Partial<Timeouts>;
 
 /**
- * Starts both listeners for one room. Throws {@linkcode StartError} when the
+ * Starts both listeners. Throws {@linkcode StartError} when the
  * certificate files or the addresses cannot be used; the store is closed then.
  */
 export function startChat(options: ChatOptions = {}): ChatServer {
@@ -75,14 +78,14 @@ export function startChat(options: ChatOptions = {}): ChatServer {
     throw e;
   }
   const metrics = new Metrics();
-  const room = new Room({ ...config, store, metrics, log });
+  const hub = new Hub({ ...config, store, metrics, log });
   const limits = new ConnectionLimits(config);
   const shared = { metrics, log, joinTimeout: config.joinTimeout };
   let tcp: TcpServer | undefined;
   let listener: Deno.Listener<Conn, Deno.NetAddr>;
   let ready = false;
   let stopping: Promise<void> | undefined;
-  const ws = webSocketEndpoint(room, limits, { ...shared, closeTimeoutMs: config.closeTimeoutMs });
+  const ws = webSocketEndpoint(hub, limits, { ...shared, closeTimeoutMs: config.closeTimeoutMs });
   const http = new HttpConnections({
     handler: createHandler({
       assets: config.assets ?? new Map(),
@@ -100,7 +103,7 @@ export function startChat(options: ChatOptions = {}): ChatServer {
     log,
   });
   try {
-    tcp = serveTcp(room, {
+    tcp = serveTcp(hub, {
       hostname: config.host,
       port: config.tcpPort,
       limits,
@@ -118,7 +121,7 @@ export function startChat(options: ChatOptions = {}): ChatServer {
     store.close();
     throw listenError(e, config, tls !== undefined);
   }
-  watchGauges(metrics, room, store, tcp, ws);
+  watchGauges(metrics, hub, store, tcp, ws);
   // Out of file descriptors, the loop pauses and accepts again: the
   // listener comes back by itself once sockets close.
   const accepting = acceptLoop({
@@ -134,12 +137,12 @@ export function startChat(options: ChatOptions = {}): ChatServer {
   });
   // Joins and leaves in a room past the presence limit go out in a summary.
   const summaries = setInterval(
-    () => room.summarize(),
+    () => hub.summarize(),
     config.presenceEveryMs ?? PRESENCE_EVERY_MS,
   );
   ready = true;
   return {
-    room,
+    hub,
     metrics,
     http: listener.addr,
     tcp: tcp.addr,
@@ -147,7 +150,7 @@ export function startChat(options: ChatOptions = {}): ChatServer {
       stopping ??= (async () => {
         ready = false;
         clearInterval(summaries);
-        room.close(reason);
+        hub.close(reason);
         await Promise.all([tcp.close(CLOSE_GRACE_MS), ws.close(CLOSE_GRACE_MS)]);
         listener.close();
         await accepting;
@@ -243,7 +246,7 @@ function listenError(
 /** Registers what `/metrics` reads at each scrape. */
 function watchGauges(
   metrics: Metrics,
-  room: Room,
+  hub: Hub,
   store: HistoryStore,
   tcp: TcpServer,
   ws: WebSocketEndpoint,
@@ -252,11 +255,24 @@ function watchGauges(
     { labels: { via: "web" }, value: web },
     { labels: { via: "terminal" }, value: terminal },
   ];
-  metrics.gauge("chat_members", "Members in the room, by how they are connected (via).", () => {
-    const members = room.members();
-    const web = members.filter((m) => m.via === "web").length;
-    return perVia(web, members.length - web);
+  metrics.gauge("chat_members", "Members joined, by how they are connected (via).", () => {
+    let web = 0;
+    for (const via of hub.vias()) if (via === "web") web++;
+    return perVia(web, hub.size - web);
   });
+  metrics.gauge("chat_rooms", "Live rooms: rooms someone is in.", () => {
+    let rooms = 0;
+    for (const _ of hub.rooms()) rooms++;
+    return rooms;
+  });
+  // Members per room as a histogram, not a label per room: room names are
+  // made by users, and a label per name would grow without bound.
+  metrics.histogram(
+    "chat_room_members",
+    "Live rooms by how many members are in them.",
+    ROOM_SIZE_BUCKETS,
+    () => [...hub.rooms()].map((room) => room.size),
+  );
   metrics.gauge(
     "chat_connections",
     "Open connections, joined or not, by how they are connected (via).",

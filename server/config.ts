@@ -59,6 +59,8 @@ export interface Config {
    * in a bigger room they are gathered into a summary once a second.
    */
   presenceLimit: number;
+  /** Live rooms at most: a room nobody is in does not count. */
+  maxRooms: number;
   /** Least severe log lines written. */
   logLevel: LogLevel;
   /** PEM certificate chain and key files: serve TLS on both ports. Off unless given. */
@@ -97,6 +99,9 @@ export const DEFAULTS: Readonly<Settings> = {
   // second however many come and go, and in a room this big a line per
   // arrival is noise anyway.
   presenceLimit: 500,
+  // Enough for any community one process serves; each live room costs its
+  // members' lists and a line of every `rooms` answer, so it is capped.
+  maxRooms: 1000,
   logLevel: "info",
 };
 
@@ -275,6 +280,13 @@ export const FLAGS: readonly Flag[] = [
     "maxClients",
     count(1, 10_000_000),
     "open connections in all (default {default})",
+  ),
+  setting(
+    "--max-rooms",
+    "N",
+    "maxRooms",
+    count(1, 1_000_000),
+    "live rooms at most; an empty room does not count (default {default})",
   ),
   setting(
     "--join-rate",

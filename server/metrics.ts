@@ -14,6 +14,8 @@ import type { ErrorCode, ServerEvent, Via } from "../common/protocol.ts";
 
 /** One value of a metric, with its labels. */
 export interface Sample {
+  /** The series' own name, where it differs from the metric's (a histogram's `_bucket`). */
+  name?: string;
   labels?: Readonly<Record<string, string>>;
   value: number;
 }
@@ -37,7 +39,7 @@ export type DisconnectReason =
 interface Gauge {
   name: string;
   help: string;
-  type: "gauge" | "counter";
+  type: "gauge" | "counter" | "histogram";
   read: () => number | readonly Sample[];
 }
 
@@ -90,12 +92,41 @@ export class Metrics {
     this.#gauges.push({ name, help, type, read });
   }
 
+  /**
+   * Registers a histogram made at each scrape from the values `read`
+   * returns (one per thing measured), with buckets up to each of `bounds`
+   * (ascending) and `+Inf`.
+   */
+  histogram(name: string, help: string, bounds: readonly number[], read: () => number[]): void {
+    this.#gauges.push({
+      name,
+      help,
+      type: "histogram",
+      read: () => {
+        const values = read();
+        const samples: Sample[] = [...bounds, Infinity].map((le) => ({
+          name: `${name}_bucket`,
+          labels: { le: number(le) },
+          value: values.filter((v) => v <= le).length,
+        }));
+        const sum = values.reduce((a, b) => a + b, 0);
+        samples.push({ name: `${name}_sum`, value: sum }, {
+          name: `${name}_count`,
+          value: values.length,
+        });
+        return samples;
+      },
+    });
+  }
+
   /** The whole exposition, one `# HELP`/`# TYPE` block per metric. */
   render(): string {
     const out: string[] = [];
     const block = (name: string, help: string, type: string, samples: readonly Sample[]) => {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-      for (const s of samples) out.push(`${name}${labels(s.labels)} ${number(s.value)}`);
+      for (const s of samples) {
+        out.push(`${s.name ?? name}${labels(s.labels)} ${number(s.value)}`);
+      }
     };
     const perVia = (counts: ByVia) => VIAS.map((via) => ({ labels: { via }, value: counts[via] }));
     const perReason = (counts: ReadonlyMap<string, number>) =>

@@ -16,7 +16,7 @@ const encoder = new TextEncoder();
 
 Deno.test("pipelining 60 history requests of 1,000 gets one reply, then the flooder is cut off", async () => {
   await withServer({ floodBurst: 10, floodRate: 2 }, async (server) => {
-    for (let i = 0; i < 300; i++) server.room.announce(`line ${i} ${"長".repeat(500)}`);
+    for (let i = 0; i < 300; i++) server.hub.announce(`line ${i} ${"長".repeat(500)}`);
     await using bystander = await connectWs(server, "bystander");
     const attacker = await RawWebSocket.connect(server.http);
     try {

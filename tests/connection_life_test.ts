@@ -173,7 +173,7 @@ Deno.test("webSocketEndpoint() tears down a kicked socket that ignores the close
     try {
       await socket.send({ type: "join", nick: "deaf" });
       await socket.receiveUntil('"welcome"');
-      assert.ok(server.room.kick("deaf", "go"));
+      assert.ok(server.hub.kick("deaf", "go"));
       // Read as bytes: the kit's client would answer the close; this one does not.
       const started = Date.now();
       const rest = await untilEnd(socket.conn);
@@ -226,12 +226,12 @@ Deno.test("webSocketEndpoint() splits a batch over the frame bound into several 
       await socket.send({ type: "join", nick: "reader" });
       await socket.receiveUntil('"welcome"');
       const talker = new FakeMember();
-      assert.ok(server.room.handle(talker, { type: "join", nick: "talker" }));
+      assert.ok(server.hub.handle(talker, { type: "join", nick: "talker" }));
       await socket.receiveUntil('"talker"');
       // Said in one turn: one batch for the reader, about 1.2 MB.
       const COUNT = 200;
       for (let i = 0; i < COUNT; i++) {
-        server.room.handle(talker, { type: "say", text: `${i} ${"亚".repeat(1990)}` });
+        server.hub.handle(talker, { type: "say", text: `${i} ${"亚".repeat(1990)}` });
       }
       const said: number[] = [];
       let frames = 0;
@@ -292,7 +292,7 @@ Deno.test("serveTcp() lets go of a telnet client that answers no probe, and keep
       await untilProbes(alive, 3, true);
       await watcher.readUntil("-- gone left (connection lost: no answer)");
       await untilEnd(vanished);
-      assert.deepEqual(server.room.members().map((m) => m.nick).sort(), ["here", "watcher"]);
+      assert.deepEqual(server.hub.members().map((m) => m.nick).sort(), ["here", "watcher"]);
       // The watcher (plain nc, silent all along) was never probed nor dropped.
       assert.equal(disconnects(server, "no_answer"), 1);
     } finally {

@@ -1,18 +1,18 @@
 import assert from "node:assert/strict";
 import { operate } from "../server/console.ts";
 import type { ServerEvent } from "../common/protocol.ts";
-import { Room, SERVER_NICK } from "../server/hub/room.ts";
+import { Hub, SERVER_NICK } from "../server/hub/hub.ts";
 import { FakeMember } from "./kit/fake_member.ts";
 
 /** A room with alice (web) and bob (terminal), and a console printing into `printed`. */
 function setup(): {
-  room: Room;
+  room: Hub;
   alice: FakeMember;
   bob: FakeMember;
   printed: string[];
   run: (line: string) => void;
 } {
-  const room = new Room({ now: () => 1_000 });
+  const room = new Hub({ now: () => 1_000 });
   const alice = new FakeMember("web");
   const bob = new FakeMember("terminal");
   assert.equal(room.join(alice, "alice"), true);
@@ -63,7 +63,7 @@ Deno.test("operate() prints the members for /who", () => {
 
 Deno.test("operate() says so when /who finds nobody", () => {
   const printed: string[] = [];
-  operate(new Room(), "/who", (l) => printed.push(l));
+  operate(new Hub(), "/who", (l) => printed.push(l));
   assert.equal(printed.length, 1);
   assert.match(printed[0] ?? "", /nobody/i);
 });

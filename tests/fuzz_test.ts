@@ -431,7 +431,7 @@ async function runCases(
  */
 async function settleMembers(server: ChatServer, nicks: readonly string[]): Promise<void> {
   const want = [...nicks].sort();
-  const seated = () => server.room.members().map((m) => m.nick).sort();
+  const seated = () => server.hub.members().map((m) => m.nick).sort();
   for (let i = 0; i < SETTLE_ROUND_TRIPS && `${seated()}` !== `${want}`; i++) {
     const response = await fetch(httpUrl(server, "/healthz"));
     await response.body?.cancel();

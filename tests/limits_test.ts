@@ -7,7 +7,7 @@ import {
   SendQueueWatch,
 } from "../server/transport/limits.ts";
 import { KeyedBuckets, TokenBucket } from "../server/hub/flood.ts";
-import { FLOOD_STRIKES, Room } from "../server/hub/room.ts";
+import { FLOOD_STRIKES, Hub } from "../server/hub/hub.ts";
 import { MemoryHistory } from "../server/history/history.ts";
 import { FakeMember } from "./kit/fake_member.ts";
 import { withServer } from "./kit/server.ts";
@@ -69,9 +69,9 @@ Deno.test("ConnectionLimits.open() caps per address and in total, and release fr
   assert.match(String(limits.open("10.0.0.4")), /server is full/);
 });
 
-Deno.test("Room.handle() refuses messages and renames over the rate, then disconnects a flooder", () => {
+Deno.test("Hub.handle() refuses messages and renames over the rate, then disconnects a flooder", () => {
   const clock = { t: 0 };
-  const room = new Room({ now: () => clock.t, floodBurst: 2, floodRate: 1 });
+  const room = new Hub({ now: () => clock.t, floodBurst: 2, floodRate: 1 });
   const alice = new FakeMember();
   const bob = new FakeMember();
   room.join(alice, "alice");
@@ -96,10 +96,10 @@ Deno.test("Room.handle() refuses messages and renames over the rate, then discon
   assert.deepEqual(texts, ["one", "bob speaks", "later"]);
 });
 
-Deno.test("Room.handle() charges a history request by its size: pipelined ones are refused", () => {
+Deno.test("Hub.handle() charges a history request by its size: pipelined ones are refused", () => {
   const clock = { t: 0 };
   const store = new MemoryHistory();
-  const room = new Room({ now: () => clock.t, floodBurst: 10, floodRate: 2, store });
+  const room = new Hub({ now: () => clock.t, floodBurst: 10, floodRate: 2, store });
   for (let i = 0; i < 1000; i++) room.announce(`line ${i} ${"長".repeat(200)}`);
   const attacker = new FakeMember();
   const bystander = new FakeMember();

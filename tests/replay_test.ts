@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { type HistoryStore, MemoryHistory } from "../server/history/history.ts";
 import type { ChatMessage, ServerEvent } from "../common/protocol.ts";
 import { createLogger, type Logger } from "../server/log.ts";
-import { Room } from "../server/hub/room.ts";
+import { Hub } from "../server/hub/hub.ts";
 import { SqliteHistory } from "../server/history/sqlite.ts";
 import { assertIncreasing, itemAt } from "./kit/assert.ts";
 import { FakeMember } from "./kit/fake_member.ts";
@@ -31,7 +31,7 @@ const HISTORIES: readonly (readonly [string, () => ChatOptions])[] = [
 ];
 
 for (const [store, options] of HISTORIES) {
-  Deno.test(`Room.join() with since replays exactly the missed messages, then live ones once (${store})`, async () => {
+  Deno.test(`Hub.join() with since replays exactly the missed messages, then live ones once (${store})`, async () => {
     await withServer(options(), async (server) => {
       await using term = await connectTcp(server, "term");
       await using bob = await connectWs(server, "bob");
@@ -101,7 +101,7 @@ const SMALL_RETENTION: readonly (readonly [string, () => HistoryStore, number])[
 ];
 
 for (const [store, history, missedCount] of SMALL_RETENTION) {
-  Deno.test(`Room.join() with since sets gap when retention removed missed messages (${store})`, async () => {
+  Deno.test(`Hub.join() with since sets gap when retention removed missed messages (${store})`, async () => {
     await withServer({ store: history() }, async (server) => {
       await using bob = await connectWs(server, "bob");
       const seen = itemAt(await sayMany(bob, 1, "seen"), 0);
@@ -117,7 +117,7 @@ for (const [store, history, missedCount] of SMALL_RETENTION) {
   });
 }
 
-Deno.test("Room.join() with the seat's token and since replays private messages sent to the ghost", async () => {
+Deno.test("Hub.join() with the seat's token and since replays private messages sent to the ghost", async () => {
   await withServer({ store: new SqliteHistory(":memory:", 10_000) }, async (server) => {
     await using term = await connectTcp(server, "term");
     await using bob = await connectWs(server, "bob");
@@ -259,10 +259,10 @@ function errorLog(): { log: Logger; printed: string[] } {
   return { log: createLogger({ level: "error", write: (line) => printed.push(line) }), printed };
 }
 
-Deno.test("Room.handle() refuses say with storage_failed and delivers nothing when the store cannot append", () => {
+Deno.test("Hub.handle() refuses say with storage_failed and delivers nothing when the store cannot append", () => {
   const history = new FailingHistory();
   const { log, printed } = errorLog();
-  const room = new Room({ store: history, log });
+  const room = new Hub({ store: history, log });
   const alice = new FakeMember();
   const bob = new FakeMember("terminal");
   assert.equal(room.join(alice, "alice"), true);
@@ -316,10 +316,10 @@ class UnreadableHistory extends MemoryHistory {
   }
 }
 
-Deno.test("Room.join() refuses with storage_failed, seating nobody, when the history cannot be read", () => {
+Deno.test("Hub.join() refuses with storage_failed, seating nobody, when the history cannot be read", () => {
   const history = new UnreadableHistory();
   const { log, printed } = errorLog();
-  const room = new Room({ store: history, log });
+  const room = new Hub({ store: history, log });
   const alice = new FakeMember();
   assert.equal(room.join(alice, "alice"), true);
   alice.take();
@@ -337,8 +337,8 @@ Deno.test("Room.join() refuses with storage_failed, seating nobody, when the his
   ]);
 });
 
-Deno.test("Room.join() treats a since above every id issued as unknown: recent history and a gap", () => {
-  const room = new Room({ store: new MemoryHistory() });
+Deno.test("Hub.join() treats a since above every id issued as unknown: recent history and a gap", () => {
+  const room = new Hub({ store: new MemoryHistory() });
   const alice = new FakeMember();
   room.join(alice, "alice");
   room.handle(alice, { type: "say", text: "one" });
@@ -351,8 +351,8 @@ Deno.test("Room.join() treats a since above every id issued as unknown: recent h
   assert.equal(welcome.gap, true);
 });
 
-Deno.test("Room.join() reports a gap when more private messages were missed than a seat keeps", () => {
-  const room = new Room({ store: new MemoryHistory(), floodBurst: 1000, floodRate: 1000 });
+Deno.test("Hub.join() reports a gap when more private messages were missed than a seat keeps", () => {
+  const room = new Hub({ store: new MemoryHistory(), floodBurst: 1000, floodRate: 1000 });
   const alice = new FakeMember();
   const bob = new FakeMember();
   room.join(alice, "alice");

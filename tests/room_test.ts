@@ -7,7 +7,7 @@ import {
   type Via,
   WELCOME_MEMBERS,
 } from "../common/protocol.ts";
-import { Room, SERVER_NICK } from "../server/hub/room.ts";
+import { Hub, SERVER_NICK } from "../server/hub/hub.ts";
 import { renderEvent } from "../server/transport/terminal/render.ts";
 import { FakeMember } from "./kit/fake_member.ts";
 
@@ -29,25 +29,25 @@ class AddressedMember extends FakeMember {
 }
 
 /** A room with a clock the test sets by hand. */
-function setup(history?: number): { room: Room; clock: { time: number } } {
+function setup(history?: number): { room: Hub; clock: { time: number } } {
   const clock = { time: 1_000 };
   const now = () => clock.time;
   let tokens = 0;
   const newToken = () => `token-${++tokens}`;
   const room = history === undefined
-    ? new Room({ now, newToken })
-    : new Room({ now, newToken, history });
+    ? new Hub({ now, newToken })
+    : new Hub({ now, newToken, history });
   return { room, clock };
 }
 
 /** Joins a fresh member and forgets its welcome. */
-function seat<M extends FakeMember>(room: Room, nick: string, member: M): M {
+function seat<M extends FakeMember>(room: Hub, nick: string, member: M): M {
   assert.equal(room.join(member, nick), true, `join ${nick}`);
   member.take();
   return member;
 }
 
-function join(room: Room, nick: string, via: Via = "web"): FakeMember {
+function join(room: Hub, nick: string, via: Via = "web"): FakeMember {
   return seat(room, nick, new FakeMember(via));
 }
 
@@ -60,7 +60,7 @@ function assertError(member: FakeMember, code: string): void {
   assert.ok(event.message.length > 0);
 }
 
-Deno.test("Room.join() sends welcome to the joiner and join to the others only", () => {
+Deno.test("Hub.join() sends welcome to the joiner and join to the others only", () => {
   const { room, clock } = setup();
   const alice = new FakeMember("web");
   assert.equal(room.join(alice, "alice"), true);
@@ -90,7 +90,7 @@ Deno.test("Room.join() sends welcome to the joiner and join to the others only",
   assert.equal(room.size, 2);
 });
 
-Deno.test("Room.join() stores the nickname normalized", () => {
+Deno.test("Hub.join() stores the nickname normalized", () => {
   const { room } = setup();
   const alice = new FakeMember();
   assert.equal(room.join(alice, " ａｌｉｃｅ "), true);
@@ -98,7 +98,7 @@ Deno.test("Room.join() stores the nickname normalized", () => {
   assert.equal(room.nickOf(alice), "alice");
 });
 
-Deno.test("Room.join() refuses a nickname taken in another case", () => {
+Deno.test("Hub.join() refuses a nickname taken in another case", () => {
   const { room } = setup();
   const alice = join(room, "alice");
   for (const nick of ["ALICE", "Alice", "ａｌｉｃｅ"]) {
@@ -111,7 +111,7 @@ Deno.test("Room.join() refuses a nickname taken in another case", () => {
   assert.deepEqual(alice.events, []);
 });
 
-Deno.test("Room.join() refuses an invalid nickname with nick_invalid", () => {
+Deno.test("Hub.join() refuses an invalid nickname with nick_invalid", () => {
   const { room } = setup();
   const alice = join(room, "alice");
   for (const nick of ["bob smith", "", "b\u200Bob", "-bob", "bob!"]) {
@@ -123,7 +123,7 @@ Deno.test("Room.join() refuses an invalid nickname with nick_invalid", () => {
   assert.deepEqual(alice.events, []);
 });
 
-Deno.test("Room.join() refuses a member that has already joined", () => {
+Deno.test("Hub.join() refuses a member that has already joined", () => {
   const { room } = setup();
   const alice = join(room, "alice");
   assert.equal(room.join(alice, "alice2"), false);
@@ -131,7 +131,7 @@ Deno.test("Room.join() refuses a member that has already joined", () => {
   assert.equal(room.nickOf(alice), "alice");
 });
 
-Deno.test("Room.handle() refuses every request before join with not_joined", () => {
+Deno.test("Hub.handle() refuses every request before join with not_joined", () => {
   const { room } = setup();
   const alice = join(room, "alice");
   const stranger = new FakeMember();
@@ -150,7 +150,7 @@ Deno.test("Room.handle() refuses every request before join with not_joined", () 
   assert.equal(room.size, 1);
 });
 
-Deno.test("Room.handle() joins on a join request", () => {
+Deno.test("Hub.handle() joins on a join request", () => {
   const { room } = setup();
   const alice = new FakeMember();
   assert.equal(room.handle(alice, { type: "join", nick: "alice" }), true);
@@ -158,7 +158,7 @@ Deno.test("Room.handle() joins on a join request", () => {
   assert.equal(alice.ofType("welcome").length, 1);
 });
 
-Deno.test("Room.handle() answers who with the member list", () => {
+Deno.test("Hub.handle() answers who with the member list", () => {
   const { room } = setup();
   const alice = join(room, "alice", "web");
   join(room, "bob", "terminal");
@@ -172,7 +172,7 @@ Deno.test("Room.handle() answers who with the member list", () => {
   ]);
 });
 
-Deno.test("Room.handle() delivers say to every member, the sender included, with increasing ids", () => {
+Deno.test("Hub.handle() delivers say to every member, the sender included, with increasing ids", () => {
   const { room, clock } = setup();
   const alice = join(room, "alice");
   const bob = join(room, "bob");
@@ -189,14 +189,14 @@ Deno.test("Room.handle() delivers say to every member, the sender included, with
   assert.deepEqual(bob.take(), expected);
 });
 
-Deno.test("Room.handle() cleans the text of say before delivering it", () => {
+Deno.test("Hub.handle() cleans the text of say before delivering it", () => {
   const { room } = setup();
   const alice = join(room, "alice");
   room.handle(alice, { type: "say", text: "  \x1b[31mred\x1b[0m\r\nline " });
   assert.equal(alice.ofType("message")[0]?.text, "red  line");
 });
 
-Deno.test("Room.handle() refuses an empty say to the sender only", () => {
+Deno.test("Hub.handle() refuses an empty say to the sender only", () => {
   const { room } = setup();
   const alice = join(room, "alice");
   const bob = join(room, "bob");
@@ -206,7 +206,7 @@ Deno.test("Room.handle() refuses an empty say to the sender only", () => {
   assert.deepEqual(bob.events, []);
 });
 
-Deno.test("Room.handle() delivers me as an action", () => {
+Deno.test("Hub.handle() delivers me as an action", () => {
   const { room, clock } = setup();
   const alice = join(room, "alice");
   clock.time = 7_000;
@@ -216,7 +216,7 @@ Deno.test("Room.handle() delivers me as an action", () => {
   ]);
 });
 
-Deno.test("Room.join() shows newcomers at most history messages, oldest first", () => {
+Deno.test("Hub.join() shows newcomers at most history messages, oldest first", () => {
   const { room } = setup(3);
   const alice = join(room, "alice");
   for (const text of ["m1", "m2", "m3", "m4", "m5"]) room.handle(alice, { type: "say", text });
@@ -228,7 +228,7 @@ Deno.test("Room.join() shows newcomers at most history messages, oldest first", 
   assert.deepEqual(welcome.history.map((m) => m.id), [3, 4, 5]);
 });
 
-Deno.test("Room.handle() delivers msg only to the recipient and the sender", () => {
+Deno.test("Hub.handle() delivers msg only to the recipient and the sender", () => {
   const { room, clock } = setup();
   const alice = join(room, "alice");
   const bob = join(room, "bob");
@@ -250,7 +250,7 @@ Deno.test("Room.handle() delivers msg only to the recipient and the sender", () 
   assert.deepEqual(carol.events, []);
 });
 
-Deno.test("Room.handle() keeps msg out of history", () => {
+Deno.test("Hub.handle() keeps msg out of history", () => {
   const { room } = setup();
   const alice = join(room, "alice");
   join(room, "bob");
@@ -260,7 +260,7 @@ Deno.test("Room.handle() keeps msg out of history", () => {
   assert.deepEqual(dave.ofType("welcome")[0]?.history, []);
 });
 
-Deno.test("Room.handle() refuses msg to an unknown recipient with no_such_nick", () => {
+Deno.test("Hub.handle() refuses msg to an unknown recipient with no_such_nick", () => {
   const { room } = setup();
   const alice = join(room, "alice");
   const bob = join(room, "bob");
@@ -270,7 +270,7 @@ Deno.test("Room.handle() refuses msg to an unknown recipient with no_such_nick",
   assert.deepEqual(bob.events, []);
 });
 
-Deno.test("Room.handle() renames on nick, tells everyone and frees the old nickname", () => {
+Deno.test("Hub.handle() renames on nick, tells everyone and frees the old nickname", () => {
   const { room, clock } = setup();
   const alice = join(room, "alice");
   const bob = join(room, "bob");
@@ -289,7 +289,7 @@ Deno.test("Room.handle() renames on nick, tells everyone and frees the old nickn
   assertError(other, "nick_taken");
 });
 
-Deno.test("Room.handle() allows nick to a case variant of one's own nickname", () => {
+Deno.test("Hub.handle() allows nick to a case variant of one's own nickname", () => {
   const { room } = setup();
   const alice = join(room, "alice");
   const bob = join(room, "bob");
@@ -303,7 +303,7 @@ Deno.test("Room.handle() allows nick to a case variant of one's own nickname", (
   assertError(other, "nick_taken");
 });
 
-Deno.test("Room.handle() refuses nick to a nickname held by someone else", () => {
+Deno.test("Hub.handle() refuses nick to a nickname held by someone else", () => {
   const { room } = setup();
   const alice = join(room, "alice");
   const bob = join(room, "bob");
@@ -389,7 +389,7 @@ Deno.test("Room.close() tells everyone, closes them and refuses later joins", ()
   assert.equal(alice.closed, 1);
 });
 
-Deno.test("Room.handle() drops a member whose send() throws and still delivers say to the others", () => {
+Deno.test("Hub.handle() drops a member whose send() throws and still delivers say to the others", () => {
   const { room } = setup();
   const alice = join(room, "alice");
   const bob = seat(room, "bob", new BrokenMember());
@@ -446,7 +446,7 @@ Deno.test("Room.announce() posts as server to everyone", () => {
   assert.deepEqual(alice.events, []);
 });
 
-Deno.test("Room.join() and Room.handle() with nick refuse the server's nickname", () => {
+Deno.test("Hub.join() and Hub.handle() with nick refuse the server's nickname", () => {
   const { room } = setup();
   for (const nick of ["server", "Server", "ＳＥＲＶＥＲ"]) {
     const impostor = new FakeMember();
@@ -459,7 +459,7 @@ Deno.test("Room.join() and Room.handle() with nick refuse the server's nickname"
   assert.equal(room.nickOf(alice), "alice");
 });
 
-Deno.test("Room.join() with the seat's token takes the seat back without a leave or join", () => {
+Deno.test("Hub.join() with the seat's token takes the seat back without a leave or join", () => {
   const { room } = setup();
   const alice = seat(room, "alice", new FakeMember("web"));
   const bob = seat(room, "bob", new FakeMember("web"));
@@ -502,8 +502,8 @@ Deno.test("Room.leave() cleans a reason that holds user text", () => {
   assert.equal(alice.ofType("leave").at(-1)?.reason, "quit");
 });
 
-Deno.test("Room.join() lists the first WELCOME_MEMBERS in a big room's welcome, with the count", () => {
-  const room = new Room();
+Deno.test("Hub.join() lists the first WELCOME_MEMBERS in a big room's welcome, with the count", () => {
+  const room = new Hub();
   for (let i = 0; i < WELCOME_MEMBERS + 20; i++) room.join(new FakeMember(), `m${i}`);
   const late = new FakeMember("terminal");
   assert.equal(room.join(late, "late"), true);
@@ -520,7 +520,7 @@ Deno.test("Room.join() lists the first WELCOME_MEMBERS in a big room's welcome, 
       } more \\(/who lists all\\)\\. Type`,
     ),
   );
-  const small = new Room();
+  const small = new Hub();
   const alone = new FakeMember();
   small.join(alone, "alone");
   const [own] = alone.take();
@@ -547,7 +547,7 @@ Deno.test("Room.join() lists the first WELCOME_MEMBERS in a big room's welcome, 
 });
 
 Deno.test("Room: past the presence limit, joins and leaves wait for a summary", () => {
-  const room = new Room({ now: () => 5_000, presenceLimit: 2 });
+  const room = new Hub({ now: () => 5_000, presenceLimit: 2 });
   const [a, b, c, d] = [
     new FakeMember(),
     new FakeMember("terminal"),
@@ -580,7 +580,7 @@ Deno.test("Room: past the presence limit, joins and leaves wait for a summary", 
 });
 
 Deno.test("Room: a member who comes and goes within one summary is not announced", () => {
-  const room = new Room({ presenceLimit: 1 });
+  const room = new Hub({ presenceLimit: 1 });
   const a = new FakeMember();
   room.join(a, "alice");
   const b = new FakeMember();
@@ -591,7 +591,7 @@ Deno.test("Room: a member who comes and goes within one summary is not announced
 });
 
 Deno.test("Room: a summary names at most PRESENCE_NAMES, counts all, and shows renames", () => {
-  const room = new Room({ presenceLimit: 1, floodBurst: 100, floodRate: 100 });
+  const room = new Hub({ presenceLimit: 1, floodBurst: 100, floodRate: 100 });
   const a = new FakeMember();
   room.join(a, "alice");
   const others = Array.from({ length: PRESENCE_NAMES + 5 }, () => new FakeMember());
@@ -606,7 +606,7 @@ Deno.test("Room: a summary names at most PRESENCE_NAMES, counts all, and shows r
 });
 
 Deno.test("Room: a live join or leave comes after the summary still owed", () => {
-  const room = new Room({ presenceLimit: 2 });
+  const room = new Hub({ presenceLimit: 2 });
   const [a, b, c] = [new FakeMember(), new FakeMember(), new FakeMember()];
   room.join(a, "alice");
   room.join(b, "bob");
@@ -625,7 +625,7 @@ Deno.test("Room: a live join or leave comes after the summary still owed", () =>
 });
 
 Deno.test("Room: a rename comes after the summary of a leave still owed under that name", () => {
-  const room = new Room({ presenceLimit: 1 });
+  const room = new Hub({ presenceLimit: 1 });
   const [a, x, y] = [new FakeMember(), new FakeMember(), new FakeMember()];
   room.join(a, "alice");
   room.join(x, "x");
@@ -641,7 +641,7 @@ Deno.test("Room: a rename comes after the summary of a leave still owed under th
 });
 
 Deno.test("Room: the summary a live leave sends first still counts the leaver", () => {
-  const room = new Room({ presenceLimit: 2 });
+  const room = new Hub({ presenceLimit: 2 });
   const [a, b, c] = [new FakeMember(), new FakeMember(), new FakeMember()];
   room.join(a, "alice");
   room.join(b, "bob");
@@ -657,7 +657,7 @@ Deno.test("Room: the summary a live leave sends first still counts the leaver", 
 });
 
 Deno.test("Room: a newcomer's first message comes after the summary that announces it", () => {
-  const room = new Room({ presenceLimit: 1 });
+  const room = new Hub({ presenceLimit: 1 });
   const [a, b] = [new FakeMember(), new FakeMember()];
   room.join(a, "alice");
   room.join(b, "bob"); // gathered
@@ -667,7 +667,7 @@ Deno.test("Room: a newcomer's first message comes after the summary that announc
 });
 
 Deno.test("Room: a seat taken back before its join is summarized is summarized under its new connection", () => {
-  const room = new Room({ presenceLimit: 1, now: () => 5_000 });
+  const room = new Hub({ presenceLimit: 1, now: () => 5_000 });
   const [a, b] = [new FakeMember(), new FakeMember("web")];
   room.join(a, "alice");
   room.join(b, "bob"); // gathered
@@ -691,7 +691,7 @@ Deno.test("Room: a seat taken back before its join is summarized is summarized u
 });
 
 Deno.test("Room.close() tells nobody that the members it closes left", () => {
-  const room = new Room({ now: () => 5_000 });
+  const room = new Hub({ now: () => 5_000 });
   const seen: ServerEvent[] = [];
   room.watch((e) => seen.push(e));
   const members = ["alice", "bob", "carol"].map((nick) => join(room, nick));
@@ -705,9 +705,9 @@ Deno.test("Room.close() tells nobody that the members it closes left", () => {
   assert.equal(room.size, 0);
 });
 
-Deno.test("Room.join() holds the joins from one address to the join rate", () => {
+Deno.test("Hub.join() holds the joins from one address to the join rate", () => {
   const clock = { time: 1_000 };
-  const room = new Room({ now: () => clock.time, maxPerIp: 3, joinRate: 1 });
+  const room = new Hub({ now: () => clock.time, maxPerIp: 3, joinRate: 1 });
   const watcher = join(room, "watcher");
   // A join-and-quit loop: three at once, as --max-per-ip allows...
   for (let i = 0; i < 3; i++) {
@@ -731,7 +731,7 @@ Deno.test("Room.join() holds the joins from one address to the join rate", () =>
 });
 
 Deno.test("Room.leave() says a quit message only while the member's flood bucket allows", () => {
-  const room = new Room({ floodBurst: 2, floodRate: 1, now: () => 0 });
+  const room = new Hub({ floodBurst: 2, floodRate: 1, now: () => 0 });
   const alice = join(room, "alice");
   const bob = join(room, "bob");
   room.handle(bob, { type: "say", text: "one" });
@@ -746,7 +746,7 @@ Deno.test("Room.leave() says a quit message only while the member's flood bucket
 
 Deno.test("Room.kick() bans the nickname and the address for --kick-ban seconds", () => {
   const clock = { time: 1_000 };
-  const room = new Room({ now: () => clock.time, kickBan: 60 });
+  const room = new Hub({ now: () => clock.time, kickBan: 60 });
   const bob = new AddressedMember("10.0.0.7");
   assert.equal(room.join(bob, "bob"), true);
   assert.equal(room.kick("bob"), true);
@@ -770,7 +770,7 @@ Deno.test("Room.kick() bans the nickname and the address for --kick-ban seconds"
 });
 
 Deno.test("Room.kick() bans nobody with --kick-ban 0", () => {
-  const room = new Room({ kickBan: 0 });
+  const room = new Hub({ kickBan: 0 });
   const bob = new AddressedMember("10.0.0.7");
   room.join(bob, "bob");
   room.kick("bob");

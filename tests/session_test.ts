@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import type { ServerEvent } from "../common/protocol.ts";
-import { Room } from "../server/hub/room.ts";
+import { Hub } from "../server/hub/hub.ts";
 import { createLogger } from "../server/log.ts";
 import { Metrics } from "../server/metrics.ts";
 import {
@@ -52,7 +52,7 @@ function setUp(options: Partial<SessionOptions> = {}) {
   const metrics = new Metrics();
   const lines: string[] = [];
   const log = createLogger({ level: "debug", write: (line) => lines.push(line) });
-  const room = new Room({ metrics, log });
+  const room = new Hub({ metrics, log });
   const limits = new ConnectionLimits({ maxPerIp: 2, maxClients: 10 });
   const sessions = new Sessions(room, "web", { limits, metrics, log, ...options });
   /** Opens a session from `address`; joins it as `nick` if given. */

@@ -63,7 +63,7 @@ Deno.test("serveTcp() asks again with the reason when a nickname is invalid", as
     await client.readUntil("Your nickname: ");
     await client.send("good_nick");
     assert.match(await client.readUntil("-- Hello"), /-- Hello good_nick!/);
-    assert.deepEqual(server.room.members(), [{ nick: "good_nick", via: "terminal" }]);
+    assert.deepEqual(server.hub.members(), [{ nick: "good_nick", via: "terminal" }]);
   });
 });
 
@@ -81,7 +81,7 @@ Deno.test("serveTcp() refuses a nickname taken in another case and asks again", 
     await other.send("bob");
     assert.match(await other.readUntil("-- Hello"), /-- Hello bob! Here: alice \(terminal\)\./);
     await alice.readUntil("-- bob joined (terminal)");
-    assert.deepEqual(server.room.members().map((m) => m.nick), ["alice", "bob"]);
+    assert.deepEqual(server.hub.members().map((m) => m.nick), ["alice", "bob"]);
   });
 });
 
@@ -345,7 +345,7 @@ Deno.test("serveTcp() /nick renames and everyone sees it", async () => {
       await alice.readUntil((l) => l.startsWith("! ") || l.includes("known as")),
       '! Nickname "bob" is taken. Try another.',
     );
-    assert.deepEqual(server.room.members().map((m) => m.nick), ["alicia", "bob"]);
+    assert.deepEqual(server.hub.members().map((m) => m.nick), ["alicia", "bob"]);
   });
 });
 
@@ -380,7 +380,7 @@ Deno.test("serveTcp() /quit says goodbye, closes, and others see the member leav
     assert.deepEqual(await alice.readToEnd(), ["-- Bye!"]);
     assert.ok(alice.eof);
     assert.match(await bob.readUntil("left"), /-- alice left \(quit: gotta go\)$/);
-    assert.deepEqual(server.room.members().map((m) => m.nick), ["bob"]);
+    assert.deepEqual(server.hub.members().map((m) => m.nick), ["bob"]);
   });
 });
 

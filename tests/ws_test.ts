@@ -209,7 +209,7 @@ Deno.test("webSocketEndpoint() refuses a taken nickname and lets the socket join
     const welcome = await joinWs(web, "alice2");
     assert.equal(welcome.nick, "alice2");
     await alice.readUntil("-- alice2 joined (web)");
-    assert.deepEqual(server.room.members().map((m) => m.nick), ["alice", "alice2"]);
+    assert.deepEqual(server.hub.members().map((m) => m.nick), ["alice", "alice2"]);
   });
 });
 
@@ -257,7 +257,7 @@ Deno.test("webSocketEndpoint() tells the others when a web member closes its soc
       { nick: "b", via: "web", reason: "quit" },
     );
     await term.readUntil("-- b left (quit)");
-    assert.deepEqual(server.room.members().map((m) => m.nick), ["a", "term"]);
+    assert.deepEqual(server.hub.members().map((m) => m.nick), ["a", "term"]);
   });
 });
 

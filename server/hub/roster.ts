@@ -1,35 +1,24 @@
 /**
- * Who is seated, found by connection or by nickname, and the member lists
- * built from them: the membership a room hands over, as ssh-chat's
- * `chat/room.go` hands it to `chat/set.go`. Every change goes through
+ * Who is seated server-wide, found by connection or by nickname: one
+ * nickname per person, wherever they sit (each room keeps its own seats in
+ * order, with their lists: `room.ts`), as ssh-chat's `chat/room.go` hands
+ * membership to `chat/set.go`. Every change goes through
  * {@linkcode Roster.add}, {@linkcode Roster.takeBack},
- * {@linkcode Roster.rename} or {@linkcode Roster.remove}, so both indexes and
- * the cached lists stay in step, and the caches are dropped in one place.
- *
- * With several rooms, the indexes by connection and by nickname become
- * server-wide (one nickname per person, wherever they sit) and each room
- * keeps only its seats in order with their lists.
+ * {@linkcode Roster.rename} or {@linkcode Roster.remove}, so both indexes
+ * stay in step.
  *
  * @module
  */
 
-import { type MemberInfo, WELCOME_MEMBERS } from "../../common/protocol.ts";
 import type { Checked } from "../../common/message.ts";
 import { checkNick, nickKey } from "../../common/nick.ts";
-import { type Member, memberList, type Seat } from "./seat.ts";
+import type { Member, Seat } from "./seat.ts";
 
 /** The seats, in the order they were taken, indexed by connection and nickname. */
 export class Roster {
   /** In order of joining: a `Map` keeps insertion order. */
   readonly #byMember = new Map<Member, Seat>();
   readonly #byKey = new Map<string, Seat>();
-  /** What {@linkcode members} returns; undefined when it must be built again. */
-  #all: readonly MemberInfo[] | undefined;
-  /**
-   * The first {@linkcode WELCOME_MEMBERS} of them, for a welcome. Kept while
-   * newcomers join past them, so a join into a big room costs no whole list.
-   */
-  #first: readonly MemberInfo[] | undefined;
 
   /** How many seats are taken. */
   get size(): number {
@@ -75,8 +64,6 @@ export class Roster {
   add(seat: Seat): void {
     this.#byMember.set(seat.member, seat);
     this.#byKey.set(seat.key, seat);
-    // A newcomer past the first few changes nothing a welcome lists.
-    this.#changed(this.size <= WELCOME_MEMBERS);
   }
 
   /**
@@ -88,7 +75,6 @@ export class Roster {
     this.#byMember.delete(seat.member);
     seat.moveTo(member, token);
     this.#byMember.set(member, seat);
-    this.#changed(true);
   }
 
   /** Gives a seat another nickname. It must be free, or a case variant of the seat's own. */
@@ -96,7 +82,6 @@ export class Roster {
     this.#byKey.delete(seat.key);
     seat.renameTo(nick);
     this.#byKey.set(seat.key, seat);
-    this.#changed(true);
   }
 
   /** Frees a seat and its nickname. Idempotent. */
@@ -104,27 +89,5 @@ export class Roster {
     if (this.#byMember.get(seat.member) !== seat) return;
     this.#byMember.delete(seat.member);
     this.#byKey.delete(seat.key);
-    this.#changed(true);
-  }
-
-  /**
-   * Everyone, in the order they joined. The same array until someone joins,
-   * leaves or is renamed, so a welcome in a big room does not rebuild it.
-   */
-  members(): readonly MemberInfo[] {
-    this.#all ??= memberList(this, Infinity);
-    return this.#all;
-  }
-
-  /** The first {@linkcode WELCOME_MEMBERS}, as a welcome lists them. */
-  welcomeMembers(): readonly MemberInfo[] {
-    this.#first ??= memberList(this, WELCOME_MEMBERS);
-    return this.#first;
-  }
-
-  /** The one place the lists are dropped; the welcome's only if it may differ. */
-  #changed(welcome: boolean): void {
-    this.#all = undefined;
-    if (welcome) this.#first = undefined;
   }
 }

@@ -5,9 +5,10 @@
  * and the flood bucket. A rejoin with the token moves the seat to the new
  * connection, and all of it goes along.
  *
- * It is its own thing, apart from any room, because it outlives one: with
- * several rooms, a person has one seat, one nickname, one token, one bucket
- * and one set of private messages, and sits in many rooms.
+ * It is its own thing, apart from any room, because it outlives one: a
+ * person has one seat, one nickname, one token, one bucket and one set of
+ * private messages, and sits in many rooms ({@linkcode Seat.rooms}); a seat
+ * taken back keeps them.
  *
  * @module
  */
@@ -16,6 +17,7 @@ import type { MemberInfo, ServerEvent, Via } from "../../common/protocol.ts";
 import { nickKey } from "../../common/nick.ts";
 import { BoundedLog } from "../history/history.ts";
 import type { TokenBucket } from "./flood.ts";
+import type { Room } from "./room.ts";
 
 /** A connection as the hub sees it: something that can be sent events and closed. */
 export interface Member {
@@ -48,6 +50,8 @@ export class Seat {
   readonly bucket: TokenBucket;
   /** Refusals for flooding since the last accepted action. */
   strikes = 0;
+  /** The rooms it is in, by key, in the order entered. Only a {@linkcode Room} changes it. */
+  readonly rooms = new Map<string, Room>();
 
   constructor(member: Member, nick: string, token: string, bucket: TokenBucket) {
     this.#member = member;

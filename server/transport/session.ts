@@ -11,19 +11,19 @@
  * - the connection cap, checked as a socket is accepted ({@linkcode admit},
  *   which `listener.ts` calls for every listener); the slot follows the
  *   socket into its session and is released exactly once, at close;
- * - the join timeout, started at accept and cleared once the room seats the
+ * - the join timeout, started at accept and cleared once the hub seats the
  *   member; each transport words the goodbye its own way;
  * - the slow-consumer rule ({@linkcode SendQueueWatch}), applied as bytes are
  *   queued, so a peer that stops reading cannot make the server hold more;
  * - refusals of input the transport cannot make into a command (a line too
- *   long, a binary frame, bad JSON), counted and logged as the room's own;
- * - leaving the room with the right reason (quit, connection lost, too
+ *   long, a binary frame, bad JSON), counted and logged as the hub's own;
+ * - leaving the hub (and every room) with the right reason (quit, connection lost, too
  *   slow), the connect and disconnect log lines, the open connections and
  *   their queued bytes that `/metrics` reads, and closing them all at
  *   shutdown with a grace period.
  *
- * The session is the {@linkcode Member} the room sees: the room never knows
- * a socket, and the transport never calls the room.
+ * The session is the {@linkcode Member} the hub sees: the hub never knows
+ * a socket, and the transport never calls the hub.
  *
  * @module
  */
@@ -39,7 +39,7 @@ import { DEFAULTS } from "../config.ts";
 import { within } from "../deadline.ts";
 import { errorText, type LogFields, type Logger, SILENT } from "../log.ts";
 import { Metrics } from "../metrics.ts";
-import type { Member, Room } from "../hub/room.ts";
+import type { Hub, Member } from "../hub/hub.ts";
 import { isDisconnect } from "./io.ts";
 import { type ConnectionLimits, SendQueueWatch } from "./limits.ts";
 
@@ -91,7 +91,7 @@ const TOO_SLOW = "too slow: stopped reading";
 
 /** What every session of one transport shares. */
 interface Env {
-  readonly room: Room;
+  readonly hub: Hub;
   readonly via: Via;
   readonly metrics: Metrics;
   readonly log: Logger;
@@ -143,7 +143,7 @@ export class Session implements Member {
 
   /** Its nickname, or undefined before it has joined. */
   get nick(): string | undefined {
-    return this.#env.room.nickOf(this);
+    return this.#env.hub.nickOf(this);
   }
 
   /** Bytes queued for the peer and not yet taken. */
@@ -176,9 +176,9 @@ export class Session implements Member {
   /** Carries out what the peer asked for. False if it was refused (and told why). */
   handle(message: ClientMessage): boolean {
     if (this.#closing) return false;
-    const room = this.#env.room;
-    const done = room.handle(this, message);
-    if (!this.#joined && room.nickOf(this) !== undefined) {
+    const hub = this.#env.hub;
+    const done = hub.handle(this, message);
+    if (!this.#joined && hub.nickOf(this) !== undefined) {
       this.#joined = true;
       clearTimeout(this.#timer);
     }
@@ -202,7 +202,7 @@ export class Session implements Member {
   /** The peer says it is leaving: it leaves the room saying so (`quit: …`). */
   quit(message = ""): void {
     this.#reason = message ? `quit: ${message}` : "quit";
-    this.#env.room.leave(this, this.#reason);
+    this.#env.hub.leave(this, this.#reason);
   }
 
   /**
@@ -210,16 +210,16 @@ export class Session implements Member {
    * room saying so, counted and logged; the transport then aborts.
    */
   vanished(): void {
-    const { metrics, log, via, room } = this.#env;
+    const { metrics, log, via, hub } = this.#env;
     this.#reason = "connection lost: no answer";
     metrics.disconnected("no_answer");
     log.info("peer vanished", { nick: this.nick, via, address: this.address });
-    room.leave(this, this.#reason);
+    hub.leave(this, this.#reason);
   }
 
   /** The peer stopped talking: it leaves the room, and the connection closes. */
   hangUp(): void {
-    this.#env.room.leave(this, this.#reason);
+    this.#env.hub.leave(this, this.#reason);
     this.close();
   }
 
@@ -253,11 +253,11 @@ export class Session implements Member {
     this.#closed = this.#closing = true;
     clearTimeout(this.#timer);
     this.#queued = 0;
-    const { open, log, room, via } = this.#env;
+    const { open, log, hub, via } = this.#env;
     open.delete(this);
     this.#release();
     log.debug("disconnected", { via, address: this.address, ...fields });
-    room.leave(this, this.#reason);
+    hub.leave(this, this.#reason);
     this.#ended.resolve();
   }
 
@@ -273,7 +273,7 @@ export class Session implements Member {
     this.#cut = this.#closing = true;
     clearTimeout(this.#timer);
     this.#reason = TOO_SLOW;
-    const { metrics, log, room, via } = this.#env;
+    const { metrics, log, hub, via } = this.#env;
     metrics.disconnected("slow_consumer", via);
     log.warn("slow consumer disconnected", {
       nick: this.nick,
@@ -284,7 +284,7 @@ export class Session implements Member {
     // Once the room's delivery under way is done, so everyone sees what it
     // was sending before the leave.
     queueMicrotask(() => {
-      room.leave(this, TOO_SLOW);
+      hub.leave(this, TOO_SLOW);
       this.abort(TOO_SLOW);
     });
   }
@@ -321,10 +321,10 @@ export class Sessions {
   readonly #limits: ConnectionLimits;
   #closing: Promise<void> | undefined;
 
-  constructor(room: Room, via: Via, options: SessionOptions) {
+  constructor(hub: Hub, via: Via, options: SessionOptions) {
     this.#limits = options.limits;
     this.#env = {
-      room,
+      hub,
       via,
       metrics: options.metrics ?? new Metrics(),
       log: options.log ?? SILENT,

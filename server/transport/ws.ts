@@ -45,7 +45,7 @@ import {
   type ServerEvent,
 } from "../../common/protocol.ts";
 import type { ConnectionLimits } from "./limits.ts";
-import type { Room } from "../hub/room.ts";
+import type { Hub } from "../hub/hub.ts";
 import { type Link, Session, type SessionOptions, Sessions } from "./session.ts";
 import { closeConn, type Conn } from "./listener.ts";
 import { Upgrade } from "./web/http1.ts";
@@ -89,7 +89,7 @@ export type WebSocketOptions = Omit<SessionOptions, "limits"> & {
   keepaliveMs?: number;
 };
 
-/** The `/ws` endpoint of one room. */
+/** The `/ws` endpoint of a hub. */
 export interface WebSocketEndpoint {
   /**
    * Checks an upgrade request and answers it: an {@linkcode Upgrade} whose
@@ -117,13 +117,13 @@ const CLOSE_TIMEOUT_MS = 3_000;
  */
 const ABORT_MS = 1_000;
 
-/** Creates the WebSocket endpoint for `room`. */
+/** Creates the WebSocket endpoint for `hub`. */
 export function webSocketEndpoint(
-  room: Room,
+  hub: Hub,
   limits: ConnectionLimits,
   options: WebSocketOptions = {},
 ): WebSocketEndpoint {
-  const sessions = new Sessions(room, "web", { limits, ...options });
+  const sessions = new Sessions(hub, "web", { limits, ...options });
   const timing = {
     closeMs: options.closeTimeoutMs ?? CLOSE_TIMEOUT_MS,
     keepaliveMs: options.keepaliveMs ?? KEEPALIVE_MS,

@@ -70,7 +70,7 @@ Deno.test("page: in a big room, presence summaries keep the member list and coun
     await join(page, "watcher");
     await using tom = await connectTcp(server, "tom");
     // The test says when a summary goes out (the server's timer is an hour).
-    server.room.summarize();
+    server.hub.summarize();
     await seen(page, "watcher (web), tom (terminal) joined (2 here)");
     await page.locator("#member-list .member", { hasText: "tom" }).waitFor();
 
@@ -79,14 +79,14 @@ Deno.test("page: in a big room, presence summaries keep the member list and coun
       Array.from({ length: 12 }, (_, i) => connectWs(server, `c${i}`)),
     );
     try {
-      server.room.summarize();
+      server.hub.summarize();
       // In whatever order the twelve were seated: it names ten and counts the rest.
       await seen(page, "and 2 more) joined (14 here)");
       await page.locator("#member-list .member").nth(13).waitFor();
       assert.equal(await page.locator("#member-count").textContent(), "14");
       await tom.send("/quit");
       await tom.readToEnd();
-      server.room.summarize();
+      server.hub.summarize();
       await seen(page, "tom left (13 here)");
       await page.locator("#member-list .member", { hasText: "tom" }).waitFor({ state: "detached" });
       assert.equal(await page.locator("#member-list .member").count(), 13);
@@ -274,11 +274,11 @@ Deno.test("page: a kicked page says why and stays out; the ban refuses it by add
     const { page, problems } = await openPage(browser, httpUrl(server));
     await join(page, "mallory");
     await using term = await connectTcp(server, "ops");
-    assert.equal(server.room.kick("mallory", "spam"), true);
+    assert.equal(server.hub.kick("mallory", "spam"), true);
     await seen(page, "You were kicked by the server: spam.");
     // It stops: no reconnect brings it back into the room.
     await page.waitForSelector('#status[data-state="closed"]');
-    assert.deepEqual(server.room.members().map((m) => m.nick), ["ops"]);
+    assert.deepEqual(server.hub.members().map((m) => m.nick), ["ops"]);
     // Another name from the same address is refused for the ban's length.
     await using again = await TcpClient.open(server);
     await again.readUntil("Your nickname: ");

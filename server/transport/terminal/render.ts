@@ -1,6 +1,10 @@
 /**
- * How room events look on a terminal: one line of plain text each, with a
- * local time stamp. Used for `nc`/`telnet` members and the operator console.
+ * How events look on a terminal: one line of plain text each, with a local
+ * time stamp. Used for `nc`/`telnet` members and the operator console.
+ *
+ * A terminal shows every room on one screen: an event from a room other
+ * than the current one is rendered with the room's name as its label
+ * (`[12:00] [#dev] <bob> hi`); `view.ts` says when.
  *
  * Every line passes through {@linkcode toOneLine} on its way out, so whatever
  * reaches here, a member can never add a line or an escape sequence to
@@ -10,7 +14,7 @@
  */
 
 import { COMMANDS } from "../../../common/commands.ts";
-import type { ChatMessage, ServerEvent } from "../../../common/protocol.ts";
+import type { ChatMessage, ServerEvent, Topic } from "../../../common/protocol.ts";
 import { clock, memberList, presenceText } from "../../../common/wording.ts";
 import { toOneLine } from "../../../common/message.ts";
 
@@ -21,7 +25,7 @@ export const GREETING_NAMES = 30;
 export function helpLines(): string[] {
   const width = Math.max(...COMMANDS.map(([usage]) => usage.length));
   return [
-    "-- Type a line to say it to everyone. Commands:",
+    "-- Type a line to say it in the current room. Commands:",
     ...COMMANDS.map(([usage, what]) => `--   ${usage.padEnd(width)}  ${what}`),
   ];
 }
@@ -50,21 +54,28 @@ function historyLines(messages: readonly ChatMessage[], self: string | undefined
 }
 
 const encoder = new TextEncoder();
-/** Bytes of events every viewer sees alike, rendered once per event. */
+/** Bytes of events every viewer sees alike, rendered once per event: unlabeled, and labeled. */
 const shared = new WeakMap<ServerEvent, Uint8Array>();
+const sharedLabeled = new WeakMap<ServerEvent, Uint8Array>();
 
 /**
  * {@linkcode renderEvent}'s lines as CRLF-terminated UTF-8, ready to write.
  * A room message or a join, leave, rename or notice looks the same to every
  * terminal but its sender, so it is rendered and encoded once, not once per
- * member: the fan-out to a thousand terminals costs one render.
+ * member: the fan-out to a thousand terminals costs one render (two, if
+ * some see it labeled with its room and some do not).
  */
-export function renderBytes(event: ServerEvent, self: string | undefined): Uint8Array {
-  if (!seenAlike(event, self)) return encodeLines(renderEvent(event, self));
-  let bytes = shared.get(event);
+export function renderBytes(
+  event: ServerEvent,
+  self: string | undefined,
+  label?: string,
+): Uint8Array {
+  if (!seenAlike(event, self)) return encodeLines(renderEvent(event, self, label));
+  const cache = label === undefined ? shared : sharedLabeled;
+  let bytes = cache.get(event);
   if (bytes === undefined) {
-    bytes = encodeLines(renderEvent(event, undefined));
-    shared.set(event, bytes);
+    bytes = encodeLines(renderEvent(event, undefined, label));
+    cache.set(event, bytes);
   }
   return bytes;
 }
@@ -80,6 +91,8 @@ function seenAlike(event: ServerEvent, self: string | undefined): boolean {
     case "rename":
     case "notice":
       return true;
+    case "topic":
+      return event.changed === true;
     default:
       return false;
   }
@@ -90,12 +103,30 @@ function encodeLines(lines: readonly string[]): Uint8Array {
 }
 
 /**
- * Renders an event as terminal lines for the member called `self`. A member's
- * own plain messages render as nothing: their terminal already shows what
- * they typed.
+ * Renders an event as terminal lines for the member called `self`, labeled
+ * with `label` (its room's name) when it comes from a room other than the
+ * current one. A member's own plain messages render as nothing: their
+ * terminal already shows what they typed.
  */
-export function renderEvent(event: ServerEvent, self: string | undefined): string[] {
-  return renderLines(event, self).map(toOneLine);
+export function renderEvent(
+  event: ServerEvent,
+  self: string | undefined,
+  label?: string,
+): string[] {
+  const lines = renderLines(event, self);
+  return (label === undefined ? lines : lines.map((line) => labeled(line, label))).map(toOneLine);
+}
+
+/** `[12:00] [#dev] <bob> hi`: the label after the time stamp, or first on a line without one. */
+function labeled(line: string, label: string): string {
+  const stamped = /^\[\d\d:\d\d\] /.exec(line);
+  const at = stamped ? stamped[0].length : 0;
+  return `${line.slice(0, at)}[${label}] ${line.slice(at)}`;
+}
+
+/** "Deploys at 5 (set by bob, 12:00)". */
+function topicText(topic: Topic): string {
+  return `${topic.text} (set by ${topic.by}, ${clock(topic.ts)})`;
 }
 
 function renderLines(event: ServerEvent, self: string | undefined): string[] {
@@ -117,8 +148,58 @@ function renderLines(event: ServerEvent, self: string | undefined): string[] {
             : `Here: ${memberList(others, GREETING_NAMES, unlisted)}.`
         } Type /help for commands.`,
       ];
+      if (event.topic) lines.push(`-- Topic: ${topicText(event.topic)}`);
+      if (event.rooms.length > 1) {
+        lines.push(`-- You are in ${event.rooms.map((r) => r.room).join(", ")}.`);
+      } else if (event.rooms.length === 0) {
+        lines.push("-- You are in no room: /join #ROOM to enter one.");
+      }
       if (event.gap) lines.push("-- Some earlier messages are no longer kept.");
       return [...lines, ...historyLines(event.history, event.nick)];
+    }
+    case "entered": {
+      const others = event.members.filter((m) => m.nick !== self);
+      const unlisted = (event.memberCount ?? event.members.length) - event.members.length;
+      const lines = [
+        `-- You joined ${event.room}. ${
+          others.length === 0
+            ? "Nobody else is here yet."
+            : `Here: ${memberList(others, GREETING_NAMES, unlisted)}.`
+        }`,
+      ];
+      if (event.topic) lines.push(`-- Topic: ${topicText(event.topic)}`);
+      return [
+        ...lines,
+        ...historyLines(event.history, self),
+        `-- Lines you type now go to ${event.room}.`,
+      ];
+    }
+    case "parted":
+      return [`-- You left ${event.room}.`];
+    case "topic": {
+      const topic = event.topic;
+      if (event.changed) {
+        const when = `[${clock(topic?.ts ?? Date.now())}]`;
+        return !topic || topic.text === ""
+          ? [`${when} -- ${topic?.by ?? "someone"} cleared the topic`]
+          : [`${when} -- ${topic.by} set the topic: ${topic.text}`];
+      }
+      return topic && topic.text !== ""
+        ? [`-- Topic of ${event.room}: ${topicText(topic)}`]
+        : [`-- ${event.room} has no topic; /topic TEXT sets one.`];
+    }
+    case "rooms": {
+      if (event.rooms.length === 0) return ["-- No rooms yet: /join #ROOM makes one."];
+      const head = event.total > event.rooms.length
+        ? `-- ${event.total.toLocaleString("en")} rooms; the ${event.rooms.length} biggest:`
+        : `-- ${event.total} room${event.total === 1 ? "" : "s"}:`;
+      return [
+        head,
+        ...event.rooms.map((r) =>
+          `--   ${r.room} (${r.members.toLocaleString("en")})${r.topic ? `: ${r.topic}` : ""}`
+        ),
+        "-- /join #ROOM to enter one.",
+      ];
     }
     case "history":
       return event.messages.length === 0

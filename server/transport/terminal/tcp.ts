@@ -5,7 +5,8 @@
  * (caps, join timeout, slow consumers, refusals, leaving).
  *
  * Each connection is greeted and asked for a nickname, then every line is a
- * chat message or a `/` command. Input bytes go through
+ * chat message in the current room or a `/` command; which rooms the member
+ * is in, and which is current, is the {@linkcode RoomView}'s. Input bytes go through
  * {@linkcode TelnetFilter} and {@linkcode LineDecoder}; output is
  * {@linkcode renderBytes}' lines, CRLF terminated, batched into one write per
  * flush (see `flush.ts`).
@@ -13,17 +14,18 @@
  * @module
  */
 
-import { parseCommandLine } from "../../../common/commands.ts";
+import { parseCommandLine, withRoom } from "../../../common/commands.ts";
 import { flushes } from "../flush.ts";
 import type { MemberInfo, ServerEvent } from "../../../common/protocol.ts";
 import { SILENT } from "../../log.ts";
 import { Metrics } from "../../metrics.ts";
 import { TIMEOUTS } from "../../config.ts";
 import { acceptLoop, closeConn, type Conn, refuse } from "../listener.ts";
-import type { Room } from "../../hub/room.ts";
+import type { Hub } from "../../hub/hub.ts";
 import { GREETING_NAMES, helpLines, renderBytes } from "./render.ts";
 import { memberList } from "../../../common/wording.ts";
 import { TelnetFilter } from "./telnet.ts";
+import { RoomView } from "./view.ts";
 import { concatBytes, READ_MAX_BYTES, READ_MIN_BYTES } from "../io.ts";
 import { LINE_MAX_BYTES, LineDecoder, lineTooLong } from "./lines.ts";
 import { type Link, type Session, type SessionOptions, Sessions } from "../session.ts";
@@ -58,13 +60,13 @@ export interface TcpServer {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Starts the terminal transport for a room. */
-export function serveTcp(room: Room, options: TcpOptions): TcpServer {
+/** Starts the terminal transport for a hub. */
+export function serveTcp(hub: Hub, options: TcpOptions): TcpServer {
   const { hostname, port, tls } = options;
   const listener: Deno.Listener<Conn, Deno.NetAddr> = tls
     ? Deno.listenTls({ hostname, port, ...tls })
     : Deno.listen({ hostname, port });
-  const sessions = new Sessions(room, "terminal", options);
+  const sessions = new Sessions(hub, "terminal", options);
   const accepting = acceptLoop({
     listener,
     limits: options.limits,
@@ -80,7 +82,7 @@ export function serveTcp(room: Room, options: TcpOptions): TcpServer {
           new TerminalLink(
             conn,
             session,
-            room.members(),
+            hub.members(),
             options.probeMs ?? TIMEOUTS.terminalProbeMs,
           ),
         { tls: tls !== undefined },
@@ -124,6 +126,7 @@ class TerminalLink implements Link {
   readonly #session: Session;
   readonly #telnet = new TelnetFilter();
   readonly #lines = new LineDecoder(LINE_MAX_BYTES);
+  readonly #view = new RoomView();
   #out: Uint8Array[] = [];
   #writing = false;
   #closing = false;
@@ -172,8 +175,11 @@ class TerminalLink implements Link {
   }
 
   send(event: ServerEvent): void {
-    const bytes = renderBytes(event, this.#session.nick);
+    const moved = this.#view.follow(event);
+    const bytes = renderBytes(event, this.#session.nick, this.#view.label(event));
     if (bytes.length > 0) this.#enqueue(bytes);
+    // Parting the current room moves the member to another, or nowhere.
+    if (event.type === "parted" && moved) this.#whereNow();
   }
 
   joinTimedOut(seconds: number): void {
@@ -264,9 +270,32 @@ class TerminalLink implements Link {
       return;
     }
     if (text.trim() === "") return;
-    if (command === undefined) session.handle({ type: "say", text });
-    else if (command.type === "send") session.handle(command.message);
-    else if (command.type === "invalid") session.refuse(command.code, command.message);
+    const view = this.#view;
+    if (command === undefined) {
+      if (view.nowhere) return this.#write(["! You are in no room: /join #ROOM to enter one."]);
+      session.handle({ type: "say", text, room: view.current });
+    } else if (command.type === "send") {
+      const { message } = command;
+      // A room one is in already is switched to here, with nothing to ask.
+      const known = message.type === "enter" ? view.find(message.room) : undefined;
+      if (known !== undefined) {
+        view.switchTo(known);
+        return this.#whereNow();
+      }
+      session.handle(withRoom(message, view.current));
+    } else if (command.type === "invalid") {
+      session.refuse(command.code, command.message);
+    }
+  }
+
+  /** Says where plain lines go now. */
+  #whereNow(): void {
+    const view = this.#view;
+    this.#write([
+      view.nowhere
+        ? "-- You are in no room: /join #ROOM to enter one."
+        : `-- Lines you type now go to ${view.current}.`,
+    ]);
   }
 
   #prompt(): void {

@@ -1,0 +1,823 @@
+/**
+ * The hub: the service's core, server-wide. Who is seated under which
+ * nickname, who may come in, who may do what how fast, private messages,
+ * and which rooms are live; each room (`room.ts`) keeps its members,
+ * presence, topic and history. Pure logic: no sockets, no Deno APIs, no
+ * clock of its own.
+ *
+ * Each connection is a {@linkcode Member}, a transport's session
+ * (`transport/session.ts`), which calls the hub; the hub answers by sending
+ * {@linkcode ServerEvent}s to members, refusals included, so every rule about
+ * who sees what lives here once. Apart from it: a member's seat (nickname,
+ * token, private messages, flood bucket, its rooms) in `seat.ts`, who is
+ * seated in `roster.ts`, who may come in at all in `door.ts`, the joins and
+ * leaves gathered for a summary in `presence.ts`.
+ *
+ * Rooms: a name is checked and folded by `common/room.ts`; a room is made by
+ * the first to enter it and dropped from the hub when the last one leaves
+ * (its history and topic stay in the store). `maxRooms` caps live rooms,
+ * and a member may be in {@linkcode MEMBER_ROOMS_MAX} at once. One flood
+ * bucket per member covers everything it does in every room, entering and
+ * leaving rooms included, so being in twenty rooms multiplies nothing.
+ *
+ * @module
+ */
+
+import {
+  type ChatMessage,
+  type ClientMessage,
+  type ErrorCode,
+  LOBBY,
+  MEMBER_ROOMS_MAX,
+  type MemberInfo,
+  ROOMS_LISTED,
+  type RoomSummary,
+  type ServerEvent,
+  type WelcomeEvent,
+} from "../../common/protocol.ts";
+import { checkRoom, roomKey } from "../../common/room.ts";
+import { type HistoryStore, MemoryHistory } from "../history/history.ts";
+import { type Rate, TokenBucket } from "./flood.ts";
+import { Door } from "./door.ts";
+import { type Config, DEFAULTS } from "../config.ts";
+import { errorText, type Logger, SILENT } from "../log.ts";
+import { Metrics } from "../metrics.ts";
+import { checkMessage, clip } from "../../common/message.ts";
+import { Roster } from "./roster.ts";
+import { REPLAY_MAX, Room, type RoomEnv } from "./room.ts";
+import { type Member, Seat } from "./seat.ts";
+
+/** The connection contract transports implement; it lives with the seat that holds one. */
+export type { Member };
+export { REPLAY_MAX, Room };
+
+/**
+ * Options for {@linkcode Hub}: the settings it shares with the server's
+ * {@linkcode Config} (by the same names, defaulting to {@linkcode DEFAULTS}),
+ * and what only code can pass.
+ */
+export interface HubOptions extends
+  Partial<
+    Pick<
+      Config,
+      | "history"
+      | "floodBurst"
+      | "floodRate"
+      | "presenceLimit"
+      | "joinRate"
+      | "maxPerIp"
+      | "kickBan"
+      | "maxRooms"
+    >
+  > {
+  /** Where room messages are kept. @default {new MemoryHistory()} */
+  store?: HistoryStore;
+  /** The clock, in milliseconds since the epoch. @default {Date.now} */
+  now?: () => number;
+  /** Makes the secret that lets a member reclaim its seat. @default {crypto.randomUUID} */
+  newToken?: () => string;
+  /** Counts what the hub does, for `/metrics`. @default {new Metrics()} */
+  metrics?: Metrics;
+  /** Where joins, leaves and failures are logged. @default {SILENT} */
+  log?: Logger;
+}
+
+/** How often the server calls {@linkcode Hub.summarize}. */
+export const PRESENCE_EVERY_MS = 1000;
+
+/** Refusals in a row, for sending too fast, after which a member is disconnected. */
+export const FLOOD_STRIKES = 20;
+
+/** The nickname that operator messages come from; nobody else can take it. */
+export const SERVER_NICK = "server";
+
+/** Longest topic, in code points after cleaning. */
+export const TOPIC_MAX = 300;
+
+/** Messages a `history` request without a count is sent. */
+const HISTORY_DEFAULT = 50;
+/** Messages of a `history` reply one flood token pays for. */
+const HISTORY_PER_TOKEN = 100;
+/** Members of a `who` reply one flood token pays for. */
+const WHO_PER_TOKEN = 1000;
+/** Rooms of a `rooms` reply one flood token pays for. */
+const ROOMS_PER_TOKEN = 500;
+
+/** How many messages a `history` request for `count` is sent. */
+function historyCount(count = HISTORY_DEFAULT): number {
+  return Math.min(REPLAY_MAX, Math.max(1, Math.floor(count)));
+}
+/** The refusals when the history store fails, to write or to read. */
+const NOT_STORED = "Not sent: the server could not store it.";
+const UNREADABLE = "Cannot read the history; try again.";
+
+/** Called with every event everyone in a room can see, and server-wide ones. */
+export type HubObserver = (event: ServerEvent) => void;
+
+/** A room a member asked for, checked: the live room, or the name and key to make it under. */
+type Wanted = { name: string; key: string; room: Room | undefined };
+
+/** The whole service's core: see the module doc. */
+export class Hub {
+  readonly #roster = new Roster();
+  /** Live rooms, by key. */
+  readonly #rooms = new Map<string, Room>();
+  readonly #observers = new Set<HubObserver>();
+  readonly #store: HistoryStore;
+  readonly #now: () => number;
+  readonly #newToken: () => string;
+  readonly #flood: Rate;
+  readonly #maxRooms: number;
+  /** Bans and the join rate per address. */
+  readonly #door: Door;
+  readonly #metrics: Metrics;
+  readonly #log: Logger;
+  readonly #env: RoomEnv;
+  #closed = false;
+
+  constructor(options: HubOptions = {}) {
+    this.#store = options.store ?? new MemoryHistory();
+    this.#now = options.now ?? Date.now;
+    this.#newToken = options.newToken ?? (() => crypto.randomUUID());
+    this.#flood = {
+      burst: options.floodBurst ?? DEFAULTS.floodBurst,
+      perSecond: options.floodRate ?? DEFAULTS.floodRate,
+    };
+    this.#maxRooms = options.maxRooms ?? DEFAULTS.maxRooms;
+    this.#door = new Door(
+      {
+        burst: options.maxPerIp ?? DEFAULTS.maxPerIp,
+        perSecond: options.joinRate ?? DEFAULTS.joinRate,
+      },
+      (options.kickBan ?? DEFAULTS.kickBan) * 1000,
+      this.#now,
+    );
+    this.#metrics = options.metrics ?? new Metrics();
+    this.#log = options.log ?? SILENT;
+    this.#env = {
+      store: this.#store,
+      now: this.#now,
+      history: options.history ?? DEFAULTS.history,
+      presenceLimit: options.presenceLimit ?? DEFAULTS.presenceLimit,
+      deliver: (member, event) => this.#deliver(member, event),
+      observe: (event) => this.#observe(event),
+    };
+  }
+
+  /** Number of members who have joined, in any room or none. */
+  get size(): number {
+    return this.#roster.size;
+  }
+
+  /** The seated members' ways of connecting, one per member (for `/metrics`). */
+  *vias(): IterableIterator<MemberInfo["via"]> {
+    for (const seat of this.#roster) yield seat.member.via;
+  }
+
+  /** The live rooms, in the order they were made. */
+  rooms(): IterableIterator<Room> {
+    return this.#rooms.values();
+  }
+
+  /** The live room a name means, if any. */
+  room(name: string): Room | undefined {
+    const checked = checkRoom(name);
+    return checked.ok ? this.#rooms.get(roomKey(checked.value)) : undefined;
+  }
+
+  /**
+   * Who is in a room (`#lobby` by default), in the order they entered: the
+   * same array until someone enters, leaves or is renamed.
+   */
+  members(room = LOBBY): readonly MemberInfo[] {
+    return this.room(room)?.members() ?? [];
+  }
+
+  /** The nickname of a member, or undefined before it has joined. */
+  nickOf(member: Member): string | undefined {
+    return this.#roster.seatOf(member)?.nick;
+  }
+
+  /** The names of the rooms a member is in, in the order entered. */
+  roomsOf(member: Member): string[] {
+    const seat = this.#roster.seatOf(member);
+    return seat ? [...seat.rooms.values()].map((r) => r.name) : [];
+  }
+
+  /** Registers an observer of public events; returns a function that removes it. */
+  watch(observer: HubObserver): () => void {
+    this.#observers.add(observer);
+    return () => this.#observers.delete(observer);
+  }
+
+  /**
+   * Carries out what a member asked for. Returns false if it was refused (the
+   * member has then been sent an `error`).
+   */
+  handle(member: Member, message: ClientMessage): boolean {
+    if (message.type === "join") {
+      return this.join(member, message.nick, message.token, message.since, message.rooms);
+    }
+    const seat = this.#roster.seatOf(member);
+    if (!seat) {
+      return this.#refuse(member, "not_joined", 'Join first: send {"type":"join","nick":"..."}.');
+    }
+    if (!this.#allow(seat, this.#cost(message, seat))) return false;
+    switch (message.type) {
+      case "say":
+      case "me": {
+        const room = this.#inRoom(seat, message.room);
+        return room !== undefined && this.#say(seat, room, message.text, message.type === "me");
+      }
+      case "msg":
+        return this.#whisper(seat, message.to, message.text);
+      case "nick":
+        return this.#rename(seat, message.nick);
+      case "who": {
+        const room = this.#inRoom(seat, message.room);
+        if (room === undefined) return false;
+        this.#deliver(member, { type: "members", room: room.name, members: room.members() });
+        return true;
+      }
+      case "history": {
+        const room = this.#inRoom(seat, message.room);
+        return room !== undefined && this.#recent(seat, room, message.count);
+      }
+      case "enter":
+        return this.#enter(seat, message.room);
+      case "part": {
+        const room = this.#inRoom(seat, message.room);
+        return room !== undefined && this.#part(seat, room, message.reason);
+      }
+      case "rooms":
+        this.#deliver(member, this.#list());
+        return true;
+      case "topic":
+        return this.#topic(seat, message.room, message.text);
+    }
+  }
+
+  /**
+   * Seats a member under a nickname in `rooms` (default `#lobby`), sends it
+   * `welcome` and tells each room.
+   *
+   * With the `token` of the seat that holds the nickname, the member takes
+   * that seat over instead, in the rooms it is in (and any of `rooms` it is
+   * not): the old connection (a dropped one the server has not noticed yet)
+   * is closed, and the others see no leave and no join.
+   *
+   * With `since`, the last message id the member saw, the welcome holds every
+   * message after it in each of those rooms (and the seat's private ones,
+   * when taken back) instead of the most recent ones. A room name that is
+   * refused is told as an error after the welcome; the rest go ahead.
+   */
+  join(
+    member: Member,
+    requested: string,
+    token?: string,
+    since?: number,
+    rooms: readonly string[] = [LOBBY],
+  ): boolean {
+    if (this.#closed) {
+      return this.#refuse(member, "shutting_down", "The server is shutting down.", true);
+    }
+    if (this.#roster.seatOf(member)) {
+      return this.#refuse(member, "already_joined", "You have already joined.");
+    }
+    const refusal = this.#door.check(requested, member.address);
+    if (refusal) return this.#refuse(member, refusal.code, refusal.message, refusal.fatal);
+    const claimed = this.#roster.claim(requested, member, token);
+    if (!claimed.ok) return this.#refuse(member, claimed.code, claimed.reason);
+    const ghost = this.#roster.find(claimed.value);
+    // The rooms to be in: a seat taken back keeps its own, first.
+    const refusals: ServerEvent[] = [];
+    const wanted = new Map<string, Wanted>();
+    for (const room of ghost?.rooms.values() ?? []) {
+      wanted.set(room.key, { name: room.name, key: room.key, room });
+    }
+    let creating = 0;
+    for (const name of rooms.slice(0, MEMBER_ROOMS_MAX)) {
+      const want = this.#want(name);
+      if ("code" in want) {
+        refusals.push(this.#error(want.code, want.message, want.room));
+      } else if (wanted.has(want.key)) {
+        continue;
+      } else if (wanted.size >= MEMBER_ROOMS_MAX) {
+        refusals.push(this.#tooManyRooms(want.name));
+      } else if (!want.room && this.#rooms.size + creating >= this.#maxRooms) {
+        refusals.push(this.#roomsFull(want.name));
+      } else {
+        if (!want.room) creating++;
+        wanted.set(want.key, want);
+      }
+    }
+    // Everything read before anything changes: a failed read refuses the whole join.
+    const gaps: boolean[] = [];
+    const history: ChatMessage[] = [];
+    let gap = false;
+    const ready: Room[] = [];
+    try {
+      for (const want of wanted.values()) {
+        const room = want.room ?? this.#make(want);
+        ready.push(room);
+      }
+      for (const room of ready) {
+        const backlog = room.backlog(since);
+        history.push(...backlog.messages);
+        gap ||= backlog.gap;
+        gaps.push(backlog.gap);
+      }
+    } catch (e) {
+      for (const room of ready) this.#dropIfEmpty(room);
+      this.#log.error("cannot read the history", { error: errorText(e) });
+      return this.#refuse(member, "storage_failed", UNREADABLE);
+    }
+    if (ghost && since !== undefined && since <= this.#store.lastId()) {
+      const privates = ghost.privates.after(since);
+      history.push(...privates.messages);
+      gap ||= privates.gap;
+    }
+    // Each room's messages are in order; across rooms they are put in order.
+    if (ready.length > 1 || ghost) history.sort((a, b) => a.id - b.id);
+
+    let seat: Seat;
+    if (ghost) {
+      // The seat itself moves, so its nickname stays exactly as the others
+      // know it, and a join still to be summarized is summarized under it.
+      const old = ghost.member;
+      this.#roster.takeBack(ghost, member, this.#newToken());
+      for (const room of ghost.rooms.values()) room.changed();
+      old.close();
+      seat = ghost;
+    } else {
+      const bucket = new TokenBucket(this.#flood, this.#now);
+      seat = new Seat(member, claimed.value, this.#newToken(), bucket);
+      this.#roster.add(seat);
+    }
+    const entering = ready.filter((room) => !room.has(seat));
+    for (const room of entering) room.enter(seat);
+    const welcome: WelcomeEvent = {
+      type: "welcome",
+      nick: seat.nick,
+      token: seat.token,
+      members: [],
+      rooms: ready.map((room, i) => room.state(gaps[i])),
+      history,
+    };
+    const first = welcome.rooms[0];
+    if (first) {
+      welcome.room = first.room;
+      welcome.members = first.members;
+      if (first.topic) welcome.topic = first.topic;
+      if (first.memberCount !== undefined) welcome.memberCount = first.memberCount;
+    }
+    if (gap) welcome.gap = true;
+    this.#deliver(member, welcome);
+    if (this.#roster.seatOf(member) !== seat) return false; // its send failed: already gone
+    for (const refused of refusals) this.#deliver(member, refused);
+    const fields = { nick: seat.nick, via: member.via, address: member.address };
+    this.#log.info(ghost ? "seat taken back" : "join", fields);
+    for (const room of entering) room.announce(seat);
+    return true;
+  }
+
+  /**
+   * Announces the joins and leaves gathered since the last summary in each
+   * room past the presence limit. The server calls it every
+   * {@linkcode PRESENCE_EVERY_MS}; a room summarizes by itself before a live
+   * leave, and the hub before a rename, so nobody sees them out of order.
+   */
+  summarize(): void {
+    if (this.#closed) return;
+    for (const room of this.#rooms.values()) room.summarize();
+  }
+
+  /**
+   * Removes a member from the hub and every room it is in, and tells them
+   * why. Idempotent; does not close it. The reason may hold user text (a
+   * quit message), so it is cleaned like one.
+   */
+  leave(member: Member, because: string): void {
+    const seat = this.#roster.seatOf(member);
+    if (!seat) return;
+    const cleaned = checkMessage(because);
+    let why = cleaned.ok ? cleaned.value : "quit";
+    // A quit message is said to everyone, like a message, and costs what one
+    // does: past the flood limit the others see only that it was a quit.
+    if (why.startsWith("quit:") && !seat.bucket.take()) why = "quit";
+    this.#roster.remove(seat);
+    // A quit message is the member's own words: the log gets only that it was a quit.
+    const logged = why.startsWith("quit:") ? "quit" : why;
+    this.#log.info("leave", { nick: seat.nick, via: member.via, reason: logged });
+    for (const room of [...seat.rooms.values()]) {
+      room.leave(seat, why);
+      this.#dropIfEmpty(room);
+    }
+  }
+
+  /**
+   * Says something to a room (`#lobby` by default) as the server operator.
+   * A room nobody is in keeps it in its history. False if the text or the
+   * name is refused, or it cannot be stored.
+   */
+  announce(raw: string, room = LOBBY): boolean {
+    const text = checkMessage(raw);
+    const target = this.#operated(room);
+    if (!text.ok || !target) return false;
+    try {
+      target.post(SERVER_NICK, text.value, false);
+      return true;
+    } catch (e) {
+      this.#log.error("cannot store a message", { error: errorText(e) });
+      return false;
+    }
+  }
+
+  /**
+   * Sets a room's topic as the server operator (a blank text clears it); a
+   * room nobody is in keeps it for when someone comes. False if the text or
+   * the name is refused, or it cannot be stored.
+   */
+  setTopic(room: string, raw: string): boolean {
+    const text = this.#topicText(raw);
+    const target = this.#operated(room);
+    if (!text.ok || !target) return false;
+    try {
+      target.setTopic(text.value, SERVER_NICK);
+      return true;
+    } catch (e) {
+      this.#log.error("cannot store a topic", { error: errorText(e) });
+      return false;
+    }
+  }
+
+  /**
+   * The room the operator acts in: the live one, or, for a room nobody is
+   * in, one made for the moment and not kept live (what is done there
+   * reaches its history only). Undefined for a refused name, or a store
+   * that cannot be read.
+   */
+  #operated(name: string): Room | undefined {
+    const want = this.#want(name);
+    if ("code" in want) return undefined;
+    try {
+      return want.room ?? new Room(this.#env, want.name, want.key, this.#store.topic(want.key));
+    } catch (e) {
+      this.#log.error("cannot read the history", { error: errorText(e) });
+      return undefined;
+    }
+  }
+
+  /** Tells a member why, closes its connection and tells every room it was in. */
+  kick(nick: string, reason = ""): boolean {
+    const seat = this.#roster.find(nick);
+    if (!seat) return false;
+    const why = reason ? `kicked by the server: ${reason}` : "kicked by the server";
+    this.#metrics.disconnected("kicked");
+    this.#door.ban(seat.key, seat.member.address);
+    // Fatal, so the page does not reconnect into the room it was kicked from.
+    this.#dismiss(seat, this.#error("kicked", `You were ${why}.`, undefined, true), why);
+    return true;
+  }
+
+  /** Tells everyone, closes every member and refuses new ones. */
+  close(text: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    const notice = this.#notice(text);
+    for (const seat of this.#roster) this.#dismiss(seat, notice);
+    for (const room of this.#rooms.values()) room.clearPresence();
+    this.#rooms.clear();
+    this.#observe(notice);
+  }
+
+  /** The room a frame acts in (`#lobby` without `room`), if the member is in it; else it is told why. */
+  #inRoom(seat: Seat, name = LOBBY): Room | undefined {
+    const checked = checkRoom(name);
+    if (!checked.ok) {
+      this.#refuse(seat.member, checked.code, checked.reason, false, clip(name, 40));
+      return undefined;
+    }
+    const room = seat.rooms.get(roomKey(checked.value));
+    if (room) return room;
+    this.#refuse(
+      seat.member,
+      "not_in_room",
+      `You are not in ${checked.value}; /join ${checked.value} first.`,
+      false,
+      checked.value,
+    );
+    return undefined;
+  }
+
+  /** A room name checked: the live room, or what to make it under; or why not. */
+  #want(name: string): Wanted | { code: ErrorCode; message: string; room: string } {
+    const checked = checkRoom(name);
+    if (!checked.ok) return { code: checked.code, message: checked.reason, room: clip(name, 40) };
+    const key = roomKey(checked.value);
+    return { name: checked.value, key, room: this.#rooms.get(key) };
+  }
+
+  /** Makes a room live; its topic is read from the store (a failed read throws). */
+  #make(want: Wanted): Room {
+    const room = new Room(this.#env, want.name, want.key, this.#store.topic(want.key));
+    this.#rooms.set(want.key, room);
+    return room;
+  }
+
+  /** Drops a room nobody is in from the live rooms; its history and topic stay in the store. */
+  #dropIfEmpty(room: Room): void {
+    if (room.size === 0 && this.#rooms.get(room.key) === room) this.#rooms.delete(room.key);
+  }
+
+  /** Enters a room (making it), and sends its state; entering one already in sends it again. */
+  #enter(seat: Seat, name: string): boolean {
+    const want = this.#want(name);
+    if ("code" in want) return this.#refuse(seat.member, want.code, want.message, false, want.room);
+    const already = seat.rooms.get(want.key);
+    if (!already && seat.rooms.size >= MEMBER_ROOMS_MAX) {
+      return this.#send(seat.member, this.#tooManyRooms(want.name));
+    }
+    if (!want.room && this.#rooms.size >= this.#maxRooms) {
+      return this.#send(seat.member, this.#roomsFull(want.name));
+    }
+    let room: Room | undefined;
+    let history: ChatMessage[];
+    try {
+      room = want.room ?? this.#make(want);
+      history = room.recent(this.#env.history);
+    } catch (e) {
+      if (room) this.#dropIfEmpty(room);
+      this.#log.error("cannot read the history", { error: errorText(e) });
+      return this.#refuse(seat.member, "storage_failed", UNREADABLE, false, want.name);
+    }
+    if (!already) room.enter(seat);
+    this.#deliver(seat.member, { type: "entered", ...room.state(), history });
+    if (!already && room.has(seat)) room.announce(seat);
+    return true;
+  }
+
+  /** Leaves a room, telling the member (`parted`) and the others. */
+  #part(seat: Seat, room: Room, raw = ""): boolean {
+    const said = checkMessage(raw);
+    const why = said.ok ? `part: ${said.value}` : "part";
+    room.leave(seat, why);
+    this.#dropIfEmpty(room);
+    this.#deliver(seat.member, { type: "parted", room: room.name, reason: why });
+    return true;
+  }
+
+  /** The live rooms, the biggest first, at most {@linkcode ROOMS_LISTED}. */
+  #list(): ServerEvent {
+    const rooms = [...this.#rooms.values()]
+      .sort((a, b) => b.size - a.size || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+      .slice(0, ROOMS_LISTED)
+      .map((room) => {
+        const summary: RoomSummary = { room: room.name, members: room.size };
+        if (room.topic) summary.topic = room.topic.text;
+        return summary;
+      });
+    return { type: "rooms", rooms, total: this.#rooms.size };
+  }
+
+  /** Answers with a room's topic, or (with `raw`) sets it for everyone in the room. */
+  #topic(seat: Seat, name: string | undefined, raw: string | undefined): boolean {
+    const room = this.#inRoom(seat, name);
+    if (room === undefined) return false;
+    if (raw === undefined) return this.#send(seat.member, room.topicEvent());
+    const text = this.#topicText(raw);
+    if (!text.ok) return this.#refuse(seat.member, text.code, text.reason, false, room.name);
+    try {
+      room.setTopic(text.value, seat.nick);
+    } catch (e) {
+      this.#log.error("cannot store a topic", { error: errorText(e) });
+      return this.#refuse(seat.member, "storage_failed", NOT_STORED, false, room.name);
+    }
+    this.#log.info("topic", { room: room.name, by: seat.nick });
+    return true;
+  }
+
+  /** A topic cleaned like a message, at most {@linkcode TOPIC_MAX}; blank clears it. */
+  #topicText(raw: string) {
+    if (raw.length > TOPIC_MAX * 8 || raw.trim() === "") {
+      return raw.trim() === "" ? { ok: true as const, value: "" } : checkMessage(raw);
+    }
+    const text = checkMessage(raw);
+    if (text.ok && [...text.value].length > TOPIC_MAX) {
+      return {
+        ok: false as const,
+        code: "text_too_long" as const,
+        reason: `Topic is too long (at most ${TOPIC_MAX} characters).`,
+      };
+    }
+    return text;
+  }
+
+  /** Says a message (or an action) to a room, the sender included. */
+  #say(seat: Seat, room: Room, raw: string, action: boolean): boolean {
+    const text = checkMessage(raw);
+    if (!text.ok) return this.#refuse(seat.member, text.code, text.reason, false, room.name);
+    try {
+      room.post(seat.nick, text.value, action, seat);
+    } catch (e) {
+      // Not stored means not sent: nobody sees a message that could vanish.
+      this.#log.error("cannot store a message", { error: errorText(e) });
+      return this.#refuse(seat.member, "storage_failed", NOT_STORED, false, room.name);
+    }
+    this.#metrics.received[seat.member.via]++;
+    return true;
+  }
+
+  /** Sends a private message: only the recipient and the sender see it. */
+  #whisper(seat: Seat, to: string, raw: string): boolean {
+    const target = this.#roster.find(to);
+    if (!target) {
+      return this.#refuse(seat.member, "no_such_nick", `Nobody called "${clip(to, 40)}" is here.`);
+    }
+    const text = checkMessage(raw);
+    if (!text.ok) return this.#refuse(seat.member, text.code, text.reason);
+    let id;
+    try {
+      id = this.#store.nextId();
+    } catch {
+      return this.#refuse(seat.member, "storage_failed", NOT_STORED);
+    }
+    const event: ChatMessage = {
+      type: "message",
+      id,
+      ts: this.#now(),
+      from: seat.nick,
+      to: target.nick,
+      text: text.value,
+    };
+    for (const party of target === seat ? [seat] : [target, seat]) {
+      party.privates.push(event);
+      this.#deliver(party.member, event);
+    }
+    this.#metrics.received[seat.member.via]++;
+    return true;
+  }
+
+  /**
+   * Changes a member's nickname and tells, once each, everyone who shares a
+   * room with it (and the member itself).
+   */
+  #rename(seat: Seat, requested: string): boolean {
+    const claimed = this.#roster.claim(requested, seat.member);
+    if (!claimed.ok) return this.#refuse(seat.member, claimed.code, claimed.reason);
+    const nick = claimed.value;
+    if (nick === seat.nick) return true;
+    const from = seat.nick;
+    // A leave still owed under either name must come first.
+    for (const room of seat.rooms.values()) room.summarize();
+    this.#roster.rename(seat, nick);
+    this.#log.info("rename", { from, to: nick });
+    const event: ServerEvent = { type: "rename", ts: this.#now(), from, to: nick };
+    const told = new Set<Seat>([seat]);
+    this.#deliver(seat.member, event);
+    for (const room of seat.rooms.values()) {
+      room.changed();
+      for (const other of room) {
+        if (told.has(other)) continue;
+        told.add(other);
+        this.#deliver(other.member, event);
+      }
+    }
+    this.#observe(event);
+    return true;
+  }
+
+  /** Answers a `history` request with the last `count` messages of a room. */
+  #recent(seat: Seat, room: Room, count?: number): boolean {
+    let messages;
+    try {
+      messages = room.recent(historyCount(count));
+    } catch (e) {
+      this.#log.error("cannot read the history", { error: errorText(e) });
+      return this.#refuse(seat.member, "storage_failed", UNREADABLE, false, room.name);
+    }
+    this.#deliver(seat.member, { type: "history", room: room.name, messages });
+    return true;
+  }
+
+  /**
+   * Flood control: true if the member may act now. Otherwise it is told to
+   * slow down, and after {@linkcode FLOOD_STRIKES} refusals in a row it is
+   * disconnected.
+   */
+  #allow(seat: Seat, cost = 1): boolean {
+    if (seat.bucket.take(cost)) {
+      seat.strikes = 0;
+      return true;
+    }
+    if (++seat.strikes >= FLOOD_STRIKES) {
+      this.#metrics.disconnected("flooding");
+      this.#log.warn("disconnected for flooding", { nick: seat.nick, via: seat.member.via });
+      this.#dismiss(seat, this.#notice("Disconnected for flooding."), "flooding");
+      return false;
+    }
+    const wait = Math.max(1, Math.ceil(seat.bucket.wait(cost) / 1000));
+    return this.#refuse(
+      seat.member,
+      "rate_limited",
+      `You are sending too fast. Slow down (next in ${wait} s); that line was not sent.`,
+    );
+  }
+
+  /**
+   * What a request costs from the flood bucket: one token, and a long reply
+   * more, by its size. A `history` of 1,000 messages (up to 6 MB) costs 10,
+   * the whole default burst, so pipelined requests cannot have the server
+   * build reply after reply for one member; `who` costs one per thousand
+   * members, `rooms` one per 500 live rooms. A cost above the burst is
+   * charged as the burst. Entering and leaving rooms cost a token each, so
+   * a loop of them is flooding like any other.
+   */
+  #cost(message: ClientMessage, seat: Seat): number {
+    switch (message.type) {
+      case "history":
+        return Math.ceil(historyCount(message.count) / HISTORY_PER_TOKEN);
+      case "who": {
+        const key = roomKey(message.room ?? LOBBY);
+        const size = seat.rooms.get(key)?.size ?? 0;
+        return Math.max(1, Math.ceil(size / WHO_PER_TOKEN));
+      }
+      case "rooms":
+        return Math.max(1, Math.ceil(this.#rooms.size / ROOMS_PER_TOKEN));
+      default:
+        return 1;
+    }
+  }
+
+  /**
+   * Sends a member a notice, takes its seat and closes its connection: a
+   * kick, a flood, the server closing. With `why`, every room it was in is
+   * told it left; without, it goes quietly (the hub is closing on everyone).
+   */
+  #dismiss(seat: Seat, notice: ServerEvent, why?: string): void {
+    this.#deliver(seat.member, notice);
+    if (why !== undefined) {
+      this.leave(seat.member, why);
+    } else {
+      this.#roster.remove(seat);
+      for (const room of [...seat.rooms.values()]) room.leave(seat, "", true);
+    }
+    seat.member.close();
+  }
+
+  #notice(text: string): ServerEvent {
+    return { type: "notice", ts: this.#now(), text };
+  }
+
+  #tooManyRooms(room: string): ServerEvent {
+    return this.#error(
+      "too_many_rooms",
+      `You are in ${MEMBER_ROOMS_MAX} rooms, the most at once: /part one first.`,
+      room,
+    );
+  }
+
+  #roomsFull(room: string): ServerEvent {
+    return this.#error(
+      "rooms_full",
+      `Cannot make ${room}: the server has ${this.#maxRooms} rooms, its most; join one of them.`,
+      room,
+    );
+  }
+
+  #error(code: ErrorCode, message: string, room?: string, fatal = false): ServerEvent {
+    this.#metrics.refused(code);
+    const event: ServerEvent = { type: "error", code, message };
+    if (room !== undefined) event.room = room;
+    if (fatal) event.fatal = true;
+    return event;
+  }
+
+  #observe(event: ServerEvent): void {
+    for (const observer of this.#observers) observer(event);
+  }
+
+  #deliver(member: Member, event: ServerEvent): void {
+    this.#metrics.sent(member.via, event);
+    try {
+      member.send(event);
+    } catch {
+      // A broken member must not stop delivery to the rest.
+      this.leave(member, "connection lost");
+      member.close();
+    }
+  }
+
+  /** Delivers a refusal already counted, or an answer; false if it was a refusal. */
+  #send(member: Member, event: ServerEvent): boolean {
+    this.#deliver(member, event);
+    if (event.type === "error" && event.fatal) member.close();
+    return event.type !== "error";
+  }
+
+  #refuse(member: Member, code: ErrorCode, message: string, fatal = false, room?: string): false {
+    this.#log.debug("refused", { code, nick: this.nickOf(member), via: member.via });
+    this.#send(member, this.#error(code, message, room, fatal));
+    return false;
+  }
+}
