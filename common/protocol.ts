@@ -24,7 +24,8 @@
  * history is then everything after that id in every one of those rooms
  * (and, for a seat taken back, in the rooms it was in and its private
  * messages), oldest first, with `gap` set on each room where some of it is
- * no longer kept. A seat taken back keeps its rooms. Live events follow the
+ * no longer kept or left out: a welcome holds at most 1,000 messages in all
+ * (at least the last 50 of each room), and `history` fetches more. A seat taken back keeps its rooms. Live events follow the
  * welcome: nothing is missed or repeated between the two.
  *
  * Rooms: a name is `#` and 1 to 32 characters (see `room.ts`); a room is

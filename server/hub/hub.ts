@@ -94,6 +94,8 @@ export const SERVER_NICK = "server";
 /** Longest topic, in code points after cleaning. */
 export const TOPIC_MAX = 300;
 
+/** Messages of each room a welcome replays at least, however many rooms it covers. */
+const ROOM_REPLAY_MIN = 50;
 /** Messages a `history` request without a count is sent. */
 const HISTORY_DEFAULT = 50;
 /** Messages of a `history` reply one flood token pays for. */
@@ -321,8 +323,11 @@ export class Hub {
         const room = want.room ?? this.#make(want);
         ready.push(room);
       }
+      // A welcome holds at most REPLAY_MAX messages however many rooms it
+      // covers (with a gap where some are left out: the page asks for more).
+      const limit = Math.max(ROOM_REPLAY_MIN, Math.floor(REPLAY_MAX / Math.max(1, ready.length)));
       for (const room of ready) {
-        const backlog = room.backlog(since);
+        const backlog = room.backlog(since, limit);
         history.push(...backlog.messages);
         gap ||= backlog.gap;
         gaps.push(backlog.gap);

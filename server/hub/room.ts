@@ -122,17 +122,16 @@ export class Room {
 
   /**
    * What a member entering is shown: the recent messages, or with `since`
-   * everything after it (the last {@linkcode REPLAY_MAX}) and whether some
-   * is gone. A `since` above every id handed out is not ours (the database
+   * everything after it (the last `limit`) and whether some is gone. A `since` above every id handed out is not ours (the database
    * was replaced): the recent messages, and a gap. Throws if the store
    * cannot be read.
    */
-  backlog(since: number | undefined): Backlog {
+  backlog(since: number | undefined, limit = REPLAY_MAX): Backlog {
     const store = this.#env.store;
     if (since === undefined || since > store.lastId()) {
       return { messages: this.recent(this.#env.history), gap: since !== undefined };
     }
-    const backlog = store.after(this.key, since, REPLAY_MAX);
+    const backlog = store.after(this.key, since, limit);
     return { messages: this.#named(backlog.messages), gap: backlog.gap };
   }
 
