@@ -260,7 +260,8 @@ class TerminalLink implements Link {
     }
     if (command?.type === "help") {
       this.#write(helpLines());
-      if (!session.joined) this.#prompt();
+      if (session.joined) this.#write([this.#view.where()]);
+      else this.#prompt();
       return;
     }
     if (!session.joined) {

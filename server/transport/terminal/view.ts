@@ -32,6 +32,14 @@ export class RoomView {
     return this.#rooms.size === 0;
   }
 
+  /** Where the member is, in words: "-- You are in #lobby, #dev; lines you type go to #dev." */
+  where(): string {
+    if (this.nowhere) return "-- You are in no room: /join #ROOM to enter one.";
+    return `-- You are in ${
+      [...this.#rooms.values()].join(", ")
+    }; lines you type go to ${this.current}.`;
+  }
+
   /** The name of a room the member is in, by any spelling of it; undefined if not in it. */
   find(name: string): string | undefined {
     return this.#rooms.get(roomKey(name));
