@@ -1,7 +1,10 @@
 /**
  * Unit tests of the history stores: {@linkcode SqliteHistory} on real files
  * in a temporary directory, and {@linkcode MemoryHistory}, held to the same
- * {@linkcode HistoryStore} contract.
+ * {@linkcode HistoryStore} contract: one id sequence, each room's history
+ * and topic apart, retention per room and exact for readers, a gap exactly
+ * when something of the room is left out. SQLite's own: durability across
+ * restarts and kills, the schema and its migration from version 1.
  *
  * @module
  */
@@ -9,29 +12,37 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { createLogger } from "../server/log.ts";
-import { type HistoryStore, MemoryHistory } from "../server/history/history.ts";
-import type { ChatMessage } from "../common/protocol.ts";
+import { type HistoryStore, MemoryHistory, type RoomMessage } from "../server/history/history.ts";
+import type { ChatMessage, Topic } from "../common/protocol.ts";
+import { LOBBY, roomKey } from "../common/room.ts";
 import { SCHEMA_VERSION, SqliteHistory, StoreError } from "../server/history/sqlite.ts";
 import { assertIncreasing, itemAt } from "./kit/assert.ts";
 import { withTempDir } from "./kit/temp_dir.ts";
 
-/** Takes a new id from `store`, appends a message with it and returns the message. */
-function say(store: HistoryStore, text: string, action = false): ChatMessage {
-  const m: ChatMessage = {
+/** The lobby's key, under which most tests write. */
+const LOBBY_KEY = roomKey(LOBBY);
+
+/**
+ * Takes a new id from `store`, appends a message with it to `room` (under
+ * the room's key) and returns the message.
+ */
+function say(store: HistoryStore, text: string, room = LOBBY, action = false): RoomMessage {
+  const m: RoomMessage = {
     type: "message",
     id: store.nextId(),
     ts: 1_700_000_000_000 + text.length,
+    room,
     from: "alice",
     text,
   };
   if (action) m.action = true;
-  store.append(m);
+  store.append(roomKey(room), m);
   return m;
 }
 
-/** Appends `n` messages; returns their ids. */
-function fill(store: HistoryStore, n: number): number[] {
-  return Array.from({ length: n }, (_, i) => say(store, `m${i}`).id);
+/** Appends `n` messages to `room`; returns their ids. */
+function fill(store: HistoryStore, n: number, room = LOBBY): number[] {
+  return Array.from({ length: n }, (_, i) => say(store, `m${i}`, room).id);
 }
 
 function ids(messages: readonly ChatMessage[]): number[] {
@@ -58,24 +69,52 @@ function withSqlite<T>(path: string, keep: number, fn: (store: SqliteHistory) =>
   }
 }
 
-function userVersion(path: string): number {
+/** Runs `fn` with a plain connection to the (closed) database at `path`. */
+function withDb<T>(path: string, fn: (db: DatabaseSync) => T): T {
   const db = new DatabaseSync(path);
   try {
-    const version = db.prepare("PRAGMA user_version").get()?.user_version;
-    assert.equal(typeof version, "number");
-    return Number(version);
+    return fn(db);
   } finally {
     db.close();
   }
 }
 
+function userVersion(path: string): number {
+  return withDb(path, (db) => {
+    const version = db.prepare("PRAGMA user_version").get()?.user_version;
+    assert.equal(typeof version, "number");
+    return Number(version);
+  });
+}
+
+/** Rows in the (closed) database at `path`, of room `key` or of all rooms. */
+function rowsIn(path: string, key?: string): number {
+  return withDb(path, (db) => {
+    const row = key === undefined
+      ? db.prepare("SELECT count(*) AS n FROM messages").get()
+      : db.prepare("SELECT count(*) AS n FROM messages WHERE room_key = ?").get(key);
+    return Number(row?.n);
+  });
+}
+
+/** The schema of version 1 (one room), exactly as the code of that version wrote it. */
+const SCHEMA_V1 = `CREATE TABLE messages (
+     id INTEGER PRIMARY KEY,
+     ts INTEGER NOT NULL,
+     sender TEXT NOT NULL,
+     text TEXT NOT NULL,
+     action INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+   INSERT INTO meta (key, value) VALUES ('reserved_id', 0), ('trimmed_to', 0);`;
+
 const storeUrl = new URL("../server/history/sqlite.ts", import.meta.url).href;
 
 /**
  * In another process: opens the store at `path`, takes `taken` ids, appends
- * messages with the first `appended` of them (the rest are used as private
- * messages would be, never stored), reports them and is killed with SIGKILL,
- * never having closed the store. Returns the ids it took.
+ * messages to the lobby with the first `appended` of them (the rest are used
+ * as private messages would be, never stored), reports them and is killed
+ * with SIGKILL, never having closed the store. Returns the ids it took.
  */
 async function killedWriter(path: string, taken: number, appended: number): Promise<number[]> {
   const code = `
@@ -84,7 +123,9 @@ async function killedWriter(path: string, taken: number, appended: number): Prom
     const ids = [];
     for (let i = 0; i < ${taken}; i++) ids.push(store.nextId());
     for (const id of ids.slice(0, ${appended})) {
-      store.append({ type: "message", id, ts: id, from: "writer", text: "m" + id });
+      store.append(${JSON.stringify(LOBBY_KEY)}, {
+        type: "message", id, ts: id, room: ${JSON.stringify(LOBBY)}, from: "writer", text: "m" + id,
+      });
     }
     console.log(JSON.stringify(ids));
     // Wait for the kill.
@@ -155,10 +196,199 @@ async function withStore(
   });
 }
 
-Deno.test("SqliteHistory.nextId() hands out strictly increasing ids", async () => {
+// The contract, held against both stores.
+
+for (const [name, make] of STORES) {
+  Deno.test(`${name}.nextId() hands out one strictly increasing sequence for all rooms`, async () => {
+    await withStore(make, 5, (store) => {
+      assert.equal(store.lastId(), 0);
+      const taken: number[] = [];
+      for (let i = 0; i < 30; i++) {
+        taken.push(say(store, `m${i}`, ["#a", "#b", "#中文"][i % 3]).id);
+        // Ids no message uses, as private messages take them.
+        if (i % 4 === 0) taken.push(store.nextId());
+      }
+      assert.ok(itemAt(taken, 0) > 0);
+      assertIncreasing(taken);
+      assert.equal(store.lastId(), itemAt(taken, -1));
+    });
+  });
+
+  Deno.test(`${name}.recent() and after() return only the room's messages, under its key`, async () => {
+    await withStore(make, 100, (store) => {
+      const said: Record<string, RoomMessage[]> = { "#dev": [], [LOBBY]: [], "#中文": [] };
+      for (let i = 0; i < 12; i++) {
+        // "#Dev" is "#dev" under another spelling: one room, shown as typed.
+        const room = ["#dev", LOBBY, "#中文", "#Dev"][i % 4]!;
+        said[roomKey(room) === roomKey("#dev") ? "#dev" : room]!.push(say(store, `m${i}`, room));
+      }
+      for (const [room, messages] of Object.entries(said)) {
+        const key = roomKey(room);
+        assert.deepEqual(store.recent(key, 100), messages, room);
+        assert.deepEqual(store.after(key, 0, 100), { messages, gap: false }, room);
+        assert.deepEqual(store.recent(key, 2), messages.slice(-2), room);
+      }
+      assert.deepEqual(ids(store.recent(roomKey("#DEV"), 100)), ids(said["#dev"]!));
+      assert.deepEqual(store.recent(roomKey("#dev"), 100).map((m) => m.room).slice(0, 4), [
+        "#dev",
+        "#Dev",
+        "#dev",
+        "#Dev",
+      ]);
+      assert.deepEqual(store.recent(roomKey("#empty"), 100), []);
+      assert.deepEqual(store.after(roomKey("#empty"), 0, 100), { messages: [], gap: false });
+    });
+  });
+
+  Deno.test(`${name} round-trips text, sender, time, room and the action flag`, async () => {
+    await withStore(make, 100, (store) => {
+      const said = [
+        say(store, "hello", "#dev"),
+        say(store, "waves", "#dev", true),
+        say(store, "你好，世界！こんにちは 🌏", "#dev"),
+        say(store, `quotes " ' \\ and %_ and ; DROP TABLE messages;`, "#dev"),
+      ];
+      assert.deepEqual(store.recent(roomKey("#dev"), 10), said);
+      assert.equal(store.recent(roomKey("#dev"), 10)[0]?.action, undefined, "no flag when plain");
+    });
+  });
+
+  Deno.test(`${name}.recent() returns the last count messages, oldest first`, async () => {
+    await withStore(make, 100, (store) => {
+      assert.deepEqual(store.recent(LOBBY_KEY, 5), []);
+      const all = fill(store, 6);
+      assert.deepEqual(ids(store.recent(LOBBY_KEY, 3)), all.slice(-3));
+      assert.deepEqual(ids(store.recent(LOBBY_KEY, 100)), all);
+      assert.deepEqual(store.recent(LOBBY_KEY, 0), []);
+      assert.deepEqual(store.recent(LOBBY_KEY, -1), []);
+    });
+  });
+
+  Deno.test(`${name}.after() returns the last limit messages and a gap when more are newer`, async () => {
+    await withStore(make, 100, (store) => {
+      const all = fill(store, 20);
+      fill(store, 5, "#other");
+      const last5 = store.after(LOBBY_KEY, 0, 5);
+      assert.deepEqual(ids(last5.messages), all.slice(-5));
+      assert.equal(last5.gap, true);
+      assert.deepEqual(store.after(LOBBY_KEY, itemAt(all, 9), 10), {
+        messages: store.recent(LOBBY_KEY, 10),
+        gap: false,
+      });
+      const last9 = store.after(LOBBY_KEY, itemAt(all, 9), 9);
+      assert.deepEqual(ids(last9.messages), all.slice(-9));
+      assert.equal(last9.gap, true);
+      assert.deepEqual(store.after(LOBBY_KEY, itemAt(all, -1), 10), { messages: [], gap: false });
+      // A limit of 0 returns nothing, and says whether anything was there.
+      assert.deepEqual(store.after(LOBBY_KEY, itemAt(all, -2), 0), { messages: [], gap: true });
+      assert.deepEqual(store.after(LOBBY_KEY, itemAt(all, -1), 0), { messages: [], gap: false });
+    });
+  });
+
+  Deno.test(`${name} keeps keep messages per room, exactly, before any trim too`, async () => {
+    const keep = 10;
+    await withStore(make, keep, (store) => {
+      // Fewer than a trim's worth past keep: what SQLite still holds, the
+      // reads leave out all the same.
+      const busy: number[] = [];
+      const quiet: number[] = [];
+      for (let i = 0; i < 40; i++) {
+        busy.push(say(store, `b${i}`, "#busy").id);
+        if (i % 10 === 0) quiet.push(say(store, `q${i}`, "#quiet").id);
+        const seen = Math.min(busy.length, keep);
+        assert.deepEqual(ids(store.recent(roomKey("#busy"), 1000)), busy.slice(-seen));
+        assert.deepEqual(ids(store.after(roomKey("#busy"), 0, 1000).messages), busy.slice(-seen));
+      }
+      assert.deepEqual(store.after(roomKey("#busy"), 0, 1000).gap, true);
+      // Up to the newest keep: nothing left out. One more back: one is.
+      assert.deepEqual(store.after(roomKey("#busy"), itemAt(busy, -keep - 1), 1000), {
+        messages: store.recent(roomKey("#busy"), keep),
+        gap: false,
+      });
+      const missed = store.after(roomKey("#busy"), itemAt(busy, -keep - 2), 1000);
+      assert.deepEqual(ids(missed.messages), busy.slice(-keep));
+      assert.equal(missed.gap, true);
+      // Another room's retention is its own.
+      assert.deepEqual(ids(store.recent(roomKey("#quiet"), 1000)), quiet);
+      assert.equal(store.after(roomKey("#quiet"), 0, 1000).gap, false);
+    });
+  });
+
+  Deno.test(`${name}.after() reports a gap exactly when retention removed a message of the room`, async () => {
+    await withStore(make, 10, (store) => {
+      const quiet = say(store, "early", "#quiet");
+      fill(store, 200);
+      const kept = ids(store.recent(LOBBY_KEY, 1000));
+      const oldest = itemAt(kept, 0);
+      assert.ok(oldest > quiet.id + 1, "retention removed the first messages");
+      // Seen up to just before the oldest kept: nothing missing.
+      assert.deepEqual(store.after(LOBBY_KEY, oldest - 1, 1000), {
+        messages: store.recent(LOBBY_KEY, 1000),
+        gap: false,
+      });
+      // One more back, and that one is gone.
+      const missed = store.after(LOBBY_KEY, oldest - 2, 1000);
+      assert.deepEqual(ids(missed.messages), kept);
+      assert.equal(missed.gap, true);
+      // The lobby's losses are not the quiet room's: its one message is there.
+      assert.deepEqual(store.after(roomKey("#quiet"), 0, 1000), { messages: [quiet], gap: false });
+    });
+  });
+
+  Deno.test(`${name}.topic() is each room's, set, replaced and cleared by setTopic()`, async () => {
+    await withStore(make, 10, (store) => {
+      const dev: Topic = { text: "Builds and 中文 🌏 ' \\", by: "alice", ts: 1_700_000_000_123 };
+      assert.equal(store.topic(roomKey("#dev")), undefined);
+      store.setTopic(roomKey("#dev"), dev);
+      assert.deepEqual(store.topic(roomKey("#dev")), dev);
+      assert.deepEqual(store.topic(roomKey("#Dev")), dev, "one room under both spellings");
+      assert.equal(store.topic(LOBBY_KEY), undefined, "no other room's");
+      const lobby: Topic = { text: "Welcome", by: "bob", ts: 2 };
+      store.setTopic(LOBBY_KEY, lobby);
+      const replaced: Topic = { text: "Releases", by: "carol", ts: 3 };
+      store.setTopic(roomKey("#dev"), replaced);
+      assert.deepEqual(store.topic(roomKey("#dev")), replaced);
+      store.setTopic(roomKey("#dev"), undefined);
+      assert.equal(store.topic(roomKey("#dev")), undefined);
+      store.setTopic(roomKey("#never"), undefined);
+      assert.equal(store.topic(roomKey("#never")), undefined);
+      assert.deepEqual(store.topic(LOBBY_KEY), lobby);
+    });
+  });
+}
+
+// MemoryHistory's own.
+
+Deno.test("MemoryHistory forgets the room written to least recently past its bound, with a gap", () => {
+  const store = new MemoryHistory(10, 2);
+  const a = say(store, "a", "#a");
+  const b = say(store, "b", "#b");
+  say(store, "a again", "#a");
+  const c = say(store, "c", "#c");
+  assert.deepEqual(store.recent(roomKey("#b"), 10), [], "#b was forgotten");
+  assert.equal(store.after(roomKey("#b"), 0, 10).gap, true, "and a reader is told");
+  assert.equal(store.after(roomKey("#b"), b.id, 10).gap, false);
+  assert.deepEqual(ids(store.recent(roomKey("#a"), 10)), [a.id, c.id - 1]);
+  assert.deepEqual(store.recent(roomKey("#c"), 10), [c]);
+});
+
+Deno.test("MemoryHistory forgets the topic set least recently past its bound", () => {
+  const store = new MemoryHistory(10, 2);
+  const topic = (text: string): Topic => ({ text, by: "alice", ts: 1 });
+  store.setTopic(roomKey("#a"), topic("a"));
+  store.setTopic(roomKey("#b"), topic("b"));
+  store.setTopic(roomKey("#a"), topic("a2"));
+  store.setTopic(roomKey("#c"), topic("c"));
+  assert.equal(store.topic(roomKey("#b")), undefined);
+  assert.deepEqual(store.topic(roomKey("#a")), topic("a2"));
+  assert.deepEqual(store.topic(roomKey("#c")), topic("c"));
+});
+
+// SqliteHistory's own: durability, the schema, failures.
+
+Deno.test("SqliteHistory.nextId() hands out strictly increasing ids past a reserved block", async () => {
   await withTempDir((dir) => {
     withSqlite(`${dir}/chat.db`, 100, (store) => {
-      // Past one reserved block of ids, into the next.
       const taken = Array.from({ length: 2500 }, () => store.nextId());
       assert.ok(itemAt(taken, 0) > 0);
       assertIncreasing(taken);
@@ -166,7 +396,7 @@ Deno.test("SqliteHistory.nextId() hands out strictly increasing ids", async () =
   });
 });
 
-Deno.test("SqliteHistory.nextId() keeps increasing after close and reopen, never reusing an id", async () => {
+Deno.test("SqliteHistory.nextId() keeps increasing across rooms after close and reopen, never reusing an id", async () => {
   await withTempDir((dir) => {
     const path = `${dir}/chat.db`;
     const all: number[] = [];
@@ -174,9 +404,17 @@ Deno.test("SqliteHistory.nextId() keeps increasing after close and reopen, never
     for (const [taken, appended] of [[3, 2], [0, 0], [1, 1], [1500, 10], [2, 0]] as const) {
       withSqlite(path, 100, (store) => {
         const session = Array.from({ length: taken }, () => store.nextId());
-        for (const id of session.slice(session.length - appended)) {
-          store.append({ type: "message", id, ts: id, from: "a", text: `m${id}` });
-        }
+        session.slice(session.length - appended).forEach((id, i) => {
+          const room = i % 2 === 0 ? "#dev" : LOBBY;
+          store.append(roomKey(room), {
+            type: "message",
+            id,
+            ts: id,
+            room,
+            from: "a",
+            text: `m${id}`,
+          });
+        });
         all.push(...session);
       });
     }
@@ -184,6 +422,8 @@ Deno.test("SqliteHistory.nextId() keeps increasing after close and reopen, never
     withSqlite(path, 100, (store) => {
       const next = store.nextId();
       assert.ok(next > Math.max(...all), `${next} after ${Math.max(...all)}`);
+      const stored = [...store.recent(LOBBY_KEY, 100), ...store.recent(roomKey("#dev"), 100)];
+      assert.equal(stored.length, 13);
     });
   });
 });
@@ -192,12 +432,11 @@ Deno.test("SqliteHistory.nextId() keeps increasing after retention deleted rows 
   await withTempDir((dir) => {
     const path = `${dir}/chat.db`;
     const before = withSqlite(path, 10, (store) => fill(store, 200));
+    assert.ok(rowsIn(path) < 200, "retention deleted rows");
     withSqlite(path, 10, (store) => {
-      const kept = store.recent(1000);
-      assert.ok(kept.length < 200, "retention deleted rows");
       const next = say(store, "after reopen").id;
       assert.ok(next > itemAt(before, -1), `${next} after ${before.at(-1)}`);
-      assert.deepEqual(ids(store.recent(2)), [before.at(-1), next]);
+      assert.deepEqual(ids(store.recent(LOBBY_KEY, 2)), [before.at(-1), next]);
     });
   });
 });
@@ -213,7 +452,7 @@ Deno.test("SqliteHistory.nextId() keeps increasing after the process is killed w
     assertIncreasing([...first, ...second]);
     withSqlite(path, 10000, (store) => {
       assert.deepEqual(
-        ids(store.recent(100)),
+        ids(store.recent(LOBBY_KEY, 100)),
         [...first, ...second.slice(0, 3)],
         "appended messages survive the kill",
       );
@@ -223,102 +462,160 @@ Deno.test("SqliteHistory.nextId() keeps increasing after the process is killed w
   });
 });
 
-Deno.test("SqliteHistory.append() round-trips text, sender, time and the action flag", async () => {
+Deno.test("SqliteHistory keeps each room's messages and topic across a reopen", async () => {
   await withTempDir((dir) => {
     const path = `${dir}/chat.db`;
+    const topic: Topic = { text: "Builds ' and 中文", by: "alice", ts: 1_700_000_000_000 };
     const said = withSqlite(path, 100, (store) => {
       const said = [
-        say(store, "hello"),
-        say(store, "waves", true),
-        say(store, "你好，世界！こんにちは 🌏"),
-        say(store, `quotes " ' \\ and %_ and ; DROP TABLE messages;`),
+        say(store, "hello", "#Dev"),
+        say(store, "hi"),
+        say(store, "waves", "#dev", true),
       ];
-      assert.deepEqual(store.recent(10), said);
+      store.setTopic(roomKey("#dev"), topic);
+      store.setTopic(LOBBY_KEY, { text: "soon gone", by: "bob", ts: 1 });
+      store.setTopic(LOBBY_KEY, undefined);
       return said;
     });
     withSqlite(path, 100, (store) => {
-      assert.deepEqual(store.recent(10), said, "after a reopen too");
-      assert.equal(store.recent(10)[0]?.action, undefined, "no action flag on a plain message");
+      assert.deepEqual(store.recent(roomKey("#dev"), 10), [said[0], said[2]]);
+      assert.deepEqual(store.recent(LOBBY_KEY, 10), [said[1]]);
+      assert.deepEqual(store.topic(roomKey("#dev")), topic);
+      assert.equal(store.topic(LOBBY_KEY), undefined, "a cleared topic stays cleared");
     });
   });
 });
 
-Deno.test("SqliteHistory.recent() returns the last n messages, oldest first", async () => {
-  await withTempDir((dir) => {
-    withSqlite(`${dir}/chat.db`, 100, (store) => {
-      assert.deepEqual(store.recent(5), []);
-      const all = fill(store, 6);
-      assert.deepEqual(ids(store.recent(3)), all.slice(-3));
-      assert.deepEqual(ids(store.recent(100)), all);
-      assert.deepEqual(store.recent(0), []);
-    });
-  });
-});
-
-Deno.test("SqliteHistory.after() returns the messages after an id, oldest first", async () => {
-  await withTempDir((dir) => {
-    withSqlite(`${dir}/chat.db`, 100, (store) => {
-      const all = fill(store, 5);
-      assert.deepEqual(store.after(itemAt(all, 1), 10), {
-        messages: store.recent(3),
-        gap: false,
-      });
-      assert.deepEqual(store.after(itemAt(all, 4), 10), { messages: [], gap: false });
-    });
-  });
-});
-
-Deno.test("SqliteHistory keeps at most keep + 64 rows and reports the gap retention left", async () => {
+Deno.test("SqliteHistory leaves rows past keep until a trim, which stays within its room", async () => {
   await withTempDir((dir) => {
     const path = `${dir}/chat.db`;
-    const all = withSqlite(path, 10, (store) => {
-      const all: number[] = [];
-      for (let i = 0; i < 200; i++) {
-        all.push(say(store, `m${i}`).id);
-        const kept = store.recent(1000).length;
-        assert.ok(kept <= 10 + 64, `${kept} rows kept after ${i + 1} messages`);
-      }
-      assert.ok(store.recent(1000).length >= 10);
-      assert.deepEqual(ids(store.recent(10)), all.slice(-10));
-      assert.equal(store.after(0, 1000).gap, true);
-      return all;
-    });
     withSqlite(path, 10, (store) => {
-      assert.equal(store.after(0, 1000).gap, true, "the gap is remembered across a reopen");
-      const lastSeen = itemAt(all, -5);
-      assert.deepEqual(store.after(lastSeen, 1000), {
-        messages: store.recent(4),
-        gap: false,
-      });
+      fill(store, 40, "#pending");
+      assert.equal(store.recent(roomKey("#pending"), 1000).length, 10);
     });
-    const db = new DatabaseSync(path);
-    try {
-      const rows = Number(db.prepare("SELECT count(*) AS n FROM messages").get()?.n);
-      assert.ok(rows >= 10 && rows <= 10 + 64, `${rows} rows in the file`);
-    } finally {
-      db.close();
+    // The rows the reads left out above are still in the file: the
+    // exactness is the reads', not the trim's.
+    assert.equal(rowsIn(path, roomKey("#pending")), 40);
+    withSqlite(path, 10, (store) => {
+      const quiet = fill(store, 3, "#quiet");
+      for (let i = 0; i < 200; i++) {
+        say(store, `m${i}`, ["#a", "#b"][i % 2]);
+        assert.ok(store.recent(roomKey("#a"), 1000).length <= 10);
+      }
+      // The first message after the start trims a room.
+      say(store, "trim now", "#pending");
+      assert.deepEqual(ids(store.recent(roomKey("#quiet"), 10)), quiet);
+    });
+    assert.equal(rowsIn(path, roomKey("#quiet")), 3);
+    assert.ok(rowsIn(path, roomKey("#pending")) <= 10, "trimmed on its first append");
+    for (const room of ["#a", "#b"]) {
+      const rows = rowsIn(path, roomKey(room));
+      assert.ok(rows >= 10 && rows <= 10 + 64, `${rows} rows of ${room} in the file`);
     }
   });
 });
 
-Deno.test("SqliteHistory creates a fresh file with schema version 1", async () => {
+Deno.test("SqliteHistory remembers each room's gap across a reopen", async () => {
+  await withTempDir((dir) => {
+    const path = `${dir}/chat.db`;
+    const quiet = withSqlite(path, 10, (store) => say(store, "early", "#quiet"));
+    const all = withSqlite(path, 10, (store) => fill(store, 200));
+    withSqlite(path, 10, (store) => {
+      assert.equal(store.after(LOBBY_KEY, 0, 1000).gap, true, "the gap is remembered");
+      const lastSeen = itemAt(all, -5);
+      assert.deepEqual(store.after(LOBBY_KEY, lastSeen, 1000), {
+        messages: store.recent(LOBBY_KEY, 4),
+        gap: false,
+      });
+      assert.deepEqual(store.after(roomKey("#quiet"), 0, 1000), { messages: [quiet], gap: false });
+    });
+    // Deleted, not only hidden: what is left is within a trim of keep.
+    const rows = rowsIn(path, LOBBY_KEY);
+    assert.ok(rows >= 10 && rows <= 10 + 64, `${rows} rows in the file`);
+  });
+});
+
+Deno.test("SqliteHistory creates a fresh file with schema version 2, read through an index per room", async () => {
   await withTempDir((dir) => {
     const path = `${dir}/fresh.db`;
     withSqlite(path, 100, (store) => say(store, "hi"));
-    assert.equal(SCHEMA_VERSION, 1);
-    assert.equal(userVersion(path), 1);
+    assert.equal(SCHEMA_VERSION, 2);
+    assert.equal(userVersion(path), 2);
     // Opening it again does not migrate it again, and keeps what it holds.
-    withSqlite(path, 100, (store) => assert.equal(store.recent(10).length, 1));
-    assert.equal(userVersion(path), 1);
+    withSqlite(path, 100, (store) => assert.equal(store.recent(LOBBY_KEY, 10).length, 1));
+    assert.equal(userVersion(path), 2);
+    withDb(path, (db) => {
+      const plan = db.prepare(
+        `EXPLAIN QUERY PLAN SELECT id, ts, room, sender, text, action FROM messages
+         WHERE room_key = ? AND id > ? ORDER BY id DESC LIMIT ?`,
+      ).all("#dev", 0, 10).map((row) => String(row.detail));
+      assert.ok(
+        plan.some((d) => /USING INDEX messages_room \(room_key=\? AND (rowid|id)>\?\)/.test(d)),
+        plan.join("\n"),
+      );
+      assert.ok(!plan.some((d) => /SCAN|TEMP B-TREE/.test(d)), plan.join("\n"));
+    });
+  });
+});
+
+Deno.test("SqliteHistory migrates a version-1 file: its messages are #lobby's, its ids and gap go on", async () => {
+  await withTempDir((dir) => {
+    const path = `${dir}/chat.db`;
+    const old = [
+      { id: 5, ts: 1_600_000_000_005, sender: "alice", text: "first kept", action: 0 },
+      { id: 7, ts: 1_600_000_000_007, sender: "bob", text: "waves", action: 1 },
+      { id: 9, ts: 1_600_000_000_009, sender: "carol", text: "你好 ' \\ 🌏", action: 0 },
+    ];
+    withDb(path, (db) => {
+      db.exec("PRAGMA journal_mode = WAL");
+      db.exec(SCHEMA_V1);
+      const insert = db.prepare(
+        "INSERT INTO messages (id, ts, sender, text, action) VALUES (?, ?, ?, ?, ?)",
+      );
+      for (const m of old) insert.run(m.id, m.ts, m.sender, m.text, m.action);
+      // Ids up to 1500 were reserved; messages up to 4 were trimmed.
+      db.exec("UPDATE meta SET value = 1500 WHERE key = 'reserved_id'");
+      db.exec("UPDATE meta SET value = 4 WHERE key = 'trimmed_to'");
+      db.exec("PRAGMA user_version = 1");
+    });
+    const expected: RoomMessage[] = old.map((m) => {
+      const message: RoomMessage = {
+        type: "message",
+        id: m.id,
+        ts: m.ts,
+        room: LOBBY,
+        from: m.sender,
+        text: m.text,
+      };
+      if (m.action === 1) message.action = true;
+      return message;
+    });
+    withSqlite(path, 100, (store) => {
+      assert.equal(LOBBY_KEY, "#lobby");
+      assert.deepEqual(store.recent(LOBBY_KEY, 100), expected);
+      assert.deepEqual(store.after(LOBBY_KEY, 4, 100), { messages: expected, gap: false });
+      assert.deepEqual(store.after(LOBBY_KEY, 3, 100), { messages: expected, gap: true });
+      assert.deepEqual(store.recent(roomKey("#dev"), 100), []);
+      assert.equal(store.after(roomKey("#dev"), 0, 100).gap, false, "the lobby's gap only");
+      assert.equal(store.topic(LOBBY_KEY), undefined);
+      assert.equal(store.lastId(), 1500);
+      const next = say(store, "after the migration");
+      assert.equal(next.id, 1501, "ids go on above the reserved ones");
+      assert.deepEqual(store.recent(LOBBY_KEY, 100), [...expected, next]);
+    });
+    assert.equal(userVersion(path), 2);
+    withSqlite(path, 100, (store) => {
+      assert.equal(store.recent(LOBBY_KEY, 100).length, 4);
+      assert.equal(store.after(LOBBY_KEY, 3, 100).gap, true, "the gap survives a reopen");
+      assert.ok(store.nextId() > 1501);
+    });
   });
 });
 
 Deno.test("SqliteHistory refuses a file with a newer schema version with StoreError", async () => {
   await withTempDir((dir) => {
     const path = `${dir}/future.db`;
-    const db = new DatabaseSync(path);
-    db.exec("PRAGMA user_version = 99");
-    db.close();
+    withDb(path, (db) => db.exec("PRAGMA user_version = 99"));
     assertStoreError(() => new SqliteHistory(path, 100), /99/);
     assert.equal(userVersion(path), 99, "the file is left as it was");
   });
@@ -350,10 +647,10 @@ Deno.test("SqliteHistory refuses a file another SqliteHistory holds with a 'lock
       assertStoreError(() => new SqliteHistory(path, 100), /locked/);
       // The holder is not disturbed by the refused attempt.
       const after = say(first, "after");
-      assert.deepEqual(first.recent(10), [before, after]);
+      assert.deepEqual(first.recent(LOBBY_KEY, 10), [before, after]);
     });
     // Once closed, the file can be opened again.
-    withSqlite(path, 100, (second) => assert.equal(second.recent(10).length, 2));
+    withSqlite(path, 100, (second) => assert.equal(second.recent(LOBBY_KEY, 10).length, 2));
   });
 });
 
@@ -369,86 +666,37 @@ Deno.test("SqliteHistory works on :memory:, one database per store", () => {
   const a = new SqliteHistory(":memory:", 5);
   const b = new SqliteHistory(":memory:", 5);
   try {
-    const said = [say(a, "one"), say(a, "two", true)];
-    assert.deepEqual(a.recent(10), said);
-    assert.deepEqual(a.after(itemAt(said, 0).id, 10), { messages: [said[1]], gap: false });
-    assert.deepEqual(b.recent(10), []);
+    const said = [say(a, "one"), say(a, "two", LOBBY, true)];
+    assert.deepEqual(a.recent(LOBBY_KEY, 10), said);
+    assert.deepEqual(a.after(LOBBY_KEY, itemAt(said, 0).id, 10), {
+      messages: [said[1]],
+      gap: false,
+    });
+    assert.deepEqual(b.recent(LOBBY_KEY, 10), []);
     assertIncreasing(fill(a, 100));
-    assert.equal(a.after(0, 1000).gap, true);
+    assert.equal(a.after(LOBBY_KEY, 0, 1000).gap, true);
   } finally {
     a.close();
     b.close();
   }
 });
 
-Deno.test("MemoryHistory.nextId() hands out strictly increasing ids", () => {
-  const store = new MemoryHistory(5);
-  const taken = fill(store, 50);
-  assert.ok(itemAt(taken, 0) > 0);
-  assertIncreasing(taken);
-});
-
-Deno.test("MemoryHistory keeps exactly keep messages and reports the gap retention left", () => {
-  const store = new MemoryHistory(10);
-  const all = fill(store, 200);
-  assert.deepEqual(ids(store.recent(1000)), all.slice(-10));
-  assert.equal(store.after(0, 1000).gap, true);
-  assert.deepEqual(store.after(itemAt(all, -5), 1000), { messages: store.recent(4), gap: false });
-});
-
-for (const [name, make] of STORES) {
-  Deno.test(`${name}.after() returns the last limit messages and a gap when more are newer`, async () => {
-    await withStore(make, 100, (store) => {
-      const all = fill(store, 20);
-      const last5 = store.after(0, 5);
-      assert.deepEqual(ids(last5.messages), all.slice(-5));
-      assert.equal(last5.gap, true);
-      assert.deepEqual(store.after(itemAt(all, 9), 10), { messages: store.recent(10), gap: false });
-      const last9 = store.after(itemAt(all, 9), 9);
-      assert.deepEqual(ids(last9.messages), all.slice(-9));
-      assert.equal(last9.gap, true);
-      assert.deepEqual(store.after(itemAt(all, -1), 10), { messages: [], gap: false });
-    });
-  });
-
-  Deno.test(`${name}.after() reports a gap exactly when retention removed a message after the id`, async () => {
-    await withStore(make, 10, (store) => {
-      fill(store, 200);
-      const kept = ids(store.recent(1000));
-      const oldest = itemAt(kept, 0);
-      assert.ok(oldest > 1, "retention removed the first messages");
-      // Seen up to just before the oldest kept: nothing missing.
-      assert.deepEqual(store.after(oldest - 1, 1000), {
-        messages: store.recent(1000),
-        gap: false,
-      });
-      // One more back, and that one is gone.
-      const missed = store.after(oldest - 2, 1000);
-      assert.deepEqual(ids(missed.messages), kept);
-      assert.equal(missed.gap, true);
-    });
-  });
-}
-
 Deno.test("SqliteHistory.nextId() hands out no id whose reservation failed to be stored", async () => {
   await withTempDir((dir) => {
     const path = `${dir}/chat.db`;
     withSqlite(path, 100, () => {});
     // From the second block on, reserving fails, as on a full disk.
-    const db = new DatabaseSync(path);
-    db.exec(`CREATE TRIGGER full BEFORE UPDATE ON meta
-             WHEN NEW.key = 'reserved_id' AND NEW.value >= 2000
-             BEGIN SELECT RAISE(ABORT, 'disk full'); END`);
-    db.close();
+    withDb(path, (db) =>
+      db.exec(`CREATE TRIGGER full BEFORE UPDATE ON meta
+               WHEN NEW.key = 'reserved_id' AND NEW.value >= 2000
+               BEGIN SELECT RAISE(ABORT, 'disk full'); END`));
     const taken: number[] = [];
     withSqlite(path, 100, (store) => {
       for (let i = 0; i < 1000; i++) taken.push(store.nextId());
       assert.throws(() => store.nextId(), /disk full/);
       assert.throws(() => store.nextId(), /disk full/);
     });
-    const fixed = new DatabaseSync(path);
-    fixed.exec("DROP TRIGGER full");
-    fixed.close();
+    withDb(path, (db) => db.exec("DROP TRIGGER full"));
     withSqlite(path, 100, (store) => assert.ok(store.nextId() > Math.max(...taken)));
   });
 });
@@ -458,28 +706,34 @@ Deno.test("SqliteHistory.append() keeps a stored message stored when the retenti
     const path = `${dir}/chat.db`;
     withSqlite(path, 10, () => {});
     // Deleting fails, as it can on a full disk; inserting still works.
-    const db = new DatabaseSync(path);
-    db.exec(
-      `CREATE TRIGGER full BEFORE DELETE ON messages BEGIN SELECT RAISE(ABORT, 'disk full'); END`,
-    );
-    db.close();
+    withDb(path, (db) =>
+      db.exec(
+        `CREATE TRIGGER full BEFORE DELETE ON messages BEGIN SELECT RAISE(ABORT, 'disk full'); END`,
+      ));
     const lines: string[] = [];
     const log = createLogger({ level: "error", write: (line) => lines.push(line) });
     const store = new SqliteHistory(path, 10, log);
+    const taken: number[] = [];
     try {
-      const ids: number[] = [];
       for (let i = 0; i < 200; i++) {
-        const id = store.nextId();
         // Would throw, and the room would tell the sender "Not sent", if a
         // trim failure were an append failure.
-        store.append({ type: "message", id, ts: id, from: "a", text: `m${id}` });
-        ids.push(id);
+        taken.push(say(store, `m${i}`).id);
       }
-      assert.deepEqual(store.recent(1000).map((m) => m.id), ids);
+      assert.deepEqual(ids(store.recent(LOBBY_KEY, 1000)), taken.slice(-10));
       assert.ok(lines.some((l) => l.includes("disk full")), lines.join("\n"));
+      assert.deepEqual(store.after(LOBBY_KEY, itemAt(taken, -11), 1000), {
+        messages: store.recent(LOBBY_KEY, 10),
+        gap: false,
+      });
     } finally {
       store.close();
     }
+    assert.equal(rowsIn(path, LOBBY_KEY), 200, "every message stored");
+    withDb(path, (db) => {
+      const row = db.prepare("SELECT trimmed_to FROM rooms WHERE key = ?").get(LOBBY_KEY);
+      assert.equal(row, undefined, "a trim rolled back moves no trimmed_to");
+    });
   });
 });
 
@@ -498,7 +752,7 @@ Deno.test("SqliteHistory.lost says which stored messages a damaged write-ahead l
     const log = createLogger({ level: "error", write: (line) => lines.push(line) });
     const store = new SqliteHistory(path, 10_000, log);
     try {
-      const kept = store.recent(1000).map((m) => m.id);
+      const kept = ids(store.recent(LOBBY_KEY, 1000));
       assert.ok(kept.length < taken.length, "the cut log lost messages");
       const last = Math.max(...taken);
       assert.deepEqual(store.lost, { after: Math.max(0, ...kept), upTo: last });
@@ -513,10 +767,7 @@ Deno.test("SqliteHistory.lost says which stored messages a damaged write-ahead l
 Deno.test("SqliteHistory.lost is undefined after a clean restart and after a kill", async () => {
   await withTempDir(async (dir) => {
     const path = `${dir}/chat.db`;
-    withSqlite(path, 10_000, (store) => {
-      const id = store.nextId();
-      store.append({ type: "message", id, ts: id, from: "a", text: "x" });
-    });
+    withSqlite(path, 10_000, (store) => say(store, "x", "#dev"));
     withSqlite(path, 10_000, (store) => assert.equal(store.lost, undefined));
     await killedWriter(path, 50, 20);
     withSqlite(path, 10_000, (store) => assert.equal(store.lost, undefined));

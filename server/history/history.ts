@@ -169,8 +169,9 @@ export class MemoryHistory implements HistoryStore {
   }
 
   setTopic(key: string, topic: Topic | undefined): void {
-    if (topic === undefined) this.#topics.delete(key);
-    else this.#topics.set(key, topic);
+    // Deleted first, so that the one set least recently is forgotten first.
+    this.#topics.delete(key);
+    if (topic !== undefined) this.#topics.set(key, topic);
     if (this.#topics.size > this.#rooms) {
       this.#topics.delete(this.#topics.keys().next().value!);
     }

@@ -7,14 +7,30 @@
  * - The file is held with an exclusive lock: a second server on the same file
  *   is refused at start instead of interleaving its writes.
  * - Ids are handed out in blocks reserved in the database ahead of use, so
- *   they stay strictly increasing across restarts and crashes, for private
- *   messages too, which are never written here.
- * - Retention keeps the newest `keep` messages, trimming a few rows at a time
- *   as messages arrive, so the room never stalls on a large delete.
+ *   they stay strictly increasing across restarts and crashes, one sequence
+ *   for every room and for private messages, which are never written here.
+ * - Each room's messages are kept under its key (`roomKey`), with the name
+ *   it was shown as; every read is a search of the index on
+ *   `(room_key, id)`, so its cost does not grow with the number of rooms.
+ * - Retention is per room and exact for readers: a read never returns more
+ *   than the newest `keep` messages of a room. Rows past that are deleted a
+ *   few hundred at a time, one room at a time, every few dozen messages to
+ *   that room (and on the first after a start), so no message waits for a
+ *   large delete; until then the reads' limits hide them. Each room
+ *   remembers the highest id its trims removed (`rooms.trimmed_to`), so
+ *   "everything after id N" knows when some of it is gone.
+ * - A room's topic is kept with its history (`rooms`), and outlives the
+ *   room and the process.
  * - The schema carries a version (`PRAGMA user_version`) and is created and
- *   migrated here.
+ *   migrated here, in the transaction that takes the lock. Version 1 held one
+ *   room; version 2 adds `messages.room_key` and `messages.room`, the index,
+ *   and `rooms` (topic, `trimmed_to`). Migrating a version-1 file makes its
+ *   messages `#lobby`'s and its `trimmed_to` `#lobby`'s: an existing
+ *   `chat.db` opens and the lobby shows what it showed. A file with a
+ *   version newer than this code knows is refused, untouched.
  * - A retention trim that fails (a full disk) is logged, never reported as
- *   a failed append: the message was stored, and it was sent.
+ *   a failed append: the message was stored, and it was sent. A trim and the
+ *   `trimmed_to` it moves are one transaction, so a gap is never forgotten.
  * - Beside the database, `PATH-lastid` holds the id of the last message
  *   stored, written after each insert (a write to the page cache, like the
  *   WAL's own under `synchronous=NORMAL`). SQLite silently drops whatever
@@ -29,21 +45,37 @@
 import { closeSync, constants, openSync, readSync, writeSync } from "node:fs";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { errorText, type Logger, SILENT } from "../log.ts";
-import type { Backlog, HistoryStore } from "./history.ts";
-import type { ChatMessage } from "../../common/protocol.ts";
+import type { Backlog, HistoryStore, RoomMessage } from "./history.ts";
+import type { Topic } from "../../common/protocol.ts";
+import { LOBBY, roomKey } from "../../common/room.ts";
 
 /** The schema this code writes. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** Ids reserved per database write. */
 const ID_BLOCK = 1000;
-/** Trim retention once every this many appends. */
+/** Trim a room's retention once every this many appends to it. */
 const TRIM_EVERY = 64;
 /** Most rows one trim deletes. */
 const TRIM_BATCH = 512;
+/**
+ * Rooms whose appends since their last trim are counted in memory: past
+ * this, the room written to least recently is no longer counted, so
+ * writing to rooms in a loop cannot grow memory. A room not counted is
+ * trimmed on its next append, so none escapes retention for long.
+ */
+const ROOMS_COUNTED = 10_000;
+
+/** `'text'` as an SQL string literal. */
+function literal(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
+
+/** The room that every message of a version-1 file was said in. */
+const LOBBY_KEY = literal(roomKey(LOBBY));
 
 const MIGRATIONS: readonly string[] = [
-  // 0 -> 1
+  // 0 -> 1: one room.
   `CREATE TABLE messages (
      id INTEGER PRIMARY KEY,
      ts INTEGER NOT NULL,
@@ -53,6 +85,20 @@ const MIGRATIONS: readonly string[] = [
    );
    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
    INSERT INTO meta (key, value) VALUES ('reserved_id', 0), ('trimmed_to', 0);`,
+  // 1 -> 2: rooms. Adding a column with a constant default rewrites no row.
+  `ALTER TABLE messages ADD COLUMN room_key TEXT NOT NULL DEFAULT ${LOBBY_KEY};
+   ALTER TABLE messages ADD COLUMN room TEXT NOT NULL DEFAULT ${literal(LOBBY)};
+   CREATE INDEX messages_room ON messages (room_key, id);
+   CREATE TABLE rooms (
+     key TEXT PRIMARY KEY,
+     topic_text TEXT,
+     topic_by TEXT,
+     topic_ts INTEGER,
+     trimmed_to INTEGER NOT NULL DEFAULT 0
+   );
+   INSERT INTO rooms (key, trimmed_to)
+     SELECT ${LOBBY_KEY}, value FROM meta WHERE key = 'trimmed_to' AND value > 0;
+   DELETE FROM meta WHERE key = 'trimmed_to';`,
 ];
 
 /** Thrown when the database cannot be used; the message is one line for the operator. */
@@ -60,26 +106,31 @@ export class StoreError extends Error {
   override name = "StoreError";
 }
 
-/** Room history in a SQLite file (or `:memory:`). */
+/** Room histories and topics in a SQLite file (or `:memory:`). */
 export class SqliteHistory implements HistoryStore {
   readonly #db: DatabaseSync;
   readonly #keep: number;
   readonly #insert: StatementSync;
   readonly #recent: StatementSync;
   readonly #after: StatementSync;
-  readonly #countAfter: StatementSync;
+  readonly #room: StatementSync;
+  readonly #setTopic: StatementSync;
   readonly #setMeta: StatementSync;
   readonly #trimEdge: StatementSync;
   readonly #trimBatch: StatementSync;
   readonly #trimDelete: StatementSync;
+  readonly #setTrimmed: StatementSync;
+  readonly #begin: StatementSync;
+  readonly #commit: StatementSync;
+  readonly #rollback: StatementSync;
   readonly #log: Logger;
   /** The `-lastid` file, or undefined for a database in memory. */
   readonly #lastIdFile: number | undefined;
   readonly #lastIdBytes = new Float64Array(1);
+  /** Appends since its last trim, by room key, the room written to least recently first. */
+  readonly #sinceTrim = new Map<string, number>();
   #next: number;
   #reserved: number;
-  #trimmedTo: number;
-  #sinceTrim = 0;
   #closed = false;
 
   /**
@@ -90,11 +141,12 @@ export class SqliteHistory implements HistoryStore {
   readonly lost: { after: number; upTo: number } | undefined;
 
   /**
-   * Opens (creating if needed) the database at `path`, keeping the newest
-   * `keep` messages. Throws {@linkcode StoreError} if it cannot be used.
+   * Opens (creating or migrating if needed) the database at `path`, keeping
+   * the newest `keep` messages of each room. Throws {@linkcode StoreError}
+   * if it cannot be used.
    */
   constructor(path: string, keep: number, log: Logger = SILENT) {
-    this.#keep = keep;
+    this.#keep = Math.max(0, Math.floor(keep));
     this.#log = log;
     try {
       this.#db = new DatabaseSync(path);
@@ -107,27 +159,51 @@ export class SqliteHistory implements HistoryStore {
       this.#db.exec("PRAGMA journal_mode = WAL");
       this.#db.exec("PRAGMA synchronous = NORMAL");
       // Take the exclusive lock now: a second server fails here, not later.
+      // A migration that fails midway is rolled back with the transaction.
       this.#db.exec("BEGIN IMMEDIATE");
-      this.#migrate();
-      this.#db.exec("COMMIT");
+      try {
+        this.#migrate();
+        this.#db.exec("COMMIT");
+      } catch (e) {
+        if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+        throw e;
+      }
+      const columns = "id, ts, room, sender, text, action";
       this.#insert = this.#db.prepare(
-        "INSERT INTO messages (id, ts, sender, text, action) VALUES (?, ?, ?, ?, ?)",
+        `INSERT INTO messages (id, ts, room_key, room, sender, text, action)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
       );
       this.#recent = this.#db.prepare(
-        "SELECT id, ts, sender, text, action FROM messages ORDER BY id DESC LIMIT ?",
+        `SELECT ${columns} FROM messages WHERE room_key = ? ORDER BY id DESC LIMIT ?`,
       );
       this.#after = this.#db.prepare(
-        "SELECT id, ts, sender, text, action FROM messages WHERE id > ? ORDER BY id DESC LIMIT ?",
+        `SELECT ${columns} FROM messages WHERE room_key = ? AND id > ? ORDER BY id DESC LIMIT ?`,
       );
-      this.#countAfter = this.#db.prepare("SELECT count(*) AS n FROM messages WHERE id > ?");
+      this.#room = this.#db.prepare(
+        "SELECT topic_text, topic_by, topic_ts, trimmed_to FROM rooms WHERE key = ?",
+      );
+      this.#setTopic = this.#db.prepare(
+        `INSERT INTO rooms (key, topic_text, topic_by, topic_ts) VALUES (?, ?, ?, ?)
+         ON CONFLICT (key) DO UPDATE SET
+           topic_text = excluded.topic_text, topic_by = excluded.topic_by,
+           topic_ts = excluded.topic_ts`,
+      );
       this.#setMeta = this.#db.prepare("UPDATE meta SET value = ? WHERE key = ?");
       this.#trimEdge = this.#db.prepare(
-        "SELECT id FROM messages ORDER BY id DESC LIMIT 1 OFFSET ?",
+        "SELECT id FROM messages WHERE room_key = ? ORDER BY id DESC LIMIT 1 OFFSET ?",
       );
       this.#trimBatch = this.#db.prepare(
-        "SELECT max(id) AS n FROM (SELECT id FROM messages WHERE id <= ? ORDER BY id LIMIT ?)",
+        `SELECT max(id) AS n FROM
+           (SELECT id FROM messages WHERE room_key = ? AND id <= ? ORDER BY id LIMIT ?)`,
       );
-      this.#trimDelete = this.#db.prepare("DELETE FROM messages WHERE id <= ?");
+      this.#trimDelete = this.#db.prepare("DELETE FROM messages WHERE room_key = ? AND id <= ?");
+      this.#setTrimmed = this.#db.prepare(
+        `INSERT INTO rooms (key, trimmed_to) VALUES (?, ?)
+         ON CONFLICT (key) DO UPDATE SET trimmed_to = max(trimmed_to, excluded.trimmed_to)`,
+      );
+      this.#begin = this.#db.prepare("BEGIN");
+      this.#commit = this.#db.prepare("COMMIT");
+      this.#rollback = this.#db.prepare("ROLLBACK");
       const maxId = int(this.#db.prepare("SELECT max(id) AS n FROM messages").get()?.n ?? 0);
       let stored = 0;
       if (path !== ":memory:" && path !== "") {
@@ -145,9 +221,9 @@ export class SqliteHistory implements HistoryStore {
           upTo: stored,
         });
       }
-      this.#reserved = Math.max(this.#meta("reserved_id"), maxId, stored);
+      const reserved = this.#db.prepare("SELECT value FROM meta WHERE key = 'reserved_id'").get();
+      this.#reserved = Math.max(int(reserved?.value ?? 0), maxId, stored);
       this.#next = this.#reserved + 1;
-      this.#trimmedTo = this.#meta("trimmed_to");
     } catch (e) {
       this.#db.close();
       if (this.#lastIdFile !== undefined) closeSync(this.#lastIdFile);
@@ -175,31 +251,47 @@ export class SqliteHistory implements HistoryStore {
     return this.#next - 1;
   }
 
-  append(m: ChatMessage): void {
-    this.#insert.run(m.id, m.ts, m.from, m.text, m.action ? 1 : 0);
+  append(key: string, m: RoomMessage): void {
+    this.#insert.run(m.id, m.ts, key, m.room, m.from, m.text, m.action ? 1 : 0);
     // Stored: from here on, nothing may report it as not sent.
     try {
       if (this.#lastIdFile !== undefined) {
         this.#lastIdBytes[0] = m.id;
         writeSync(this.#lastIdFile, this.#lastIdBytes, 0, 8, 0);
       }
-      if (++this.#sinceTrim >= TRIM_EVERY) {
-        this.#sinceTrim = 0;
-        this.#trim();
+      if (this.#counted(key) >= TRIM_EVERY) {
+        this.#sinceTrim.set(key, 0);
+        this.#trim(key);
       }
     } catch (e) {
       this.#log.error("cannot keep the history's bookkeeping", { error: errorText(e) });
     }
   }
 
-  recent(count: number): ChatMessage[] {
-    return count > 0 ? this.#recent.all(count).map(toMessage).reverse() : [];
+  recent(key: string, count: number): RoomMessage[] {
+    const n = this.#bound(count);
+    return n > 0 ? this.#recent.all(key, n).map(toMessage).reverse() : [];
   }
 
-  after(after: number, limit: number): Backlog {
-    const messages = limit > 0 ? this.#after.all(after, limit).map(toMessage).reverse() : [];
-    const newer = int(this.#countAfter.get(after)?.n ?? 0);
-    return { messages, gap: this.#trimmedTo > after || newer > messages.length };
+  after(key: string, after: number, limit: number): Backlog<RoomMessage> {
+    // One row more than may be returned: if it is there, something after
+    // `after` is left out, past the limit or past the newest `keep`.
+    const n = this.#bound(limit);
+    const rows = this.#after.all(key, after, n + 1);
+    const messages = rows.slice(0, n).map(toMessage).reverse();
+    const trimmedTo = int(this.#room.get(key)?.trimmed_to ?? 0);
+    return { messages, gap: rows.length > n || trimmedTo > after };
+  }
+
+  topic(key: string): Topic | undefined {
+    const row = this.#room.get(key);
+    if (row === undefined || row.topic_text === null) return undefined;
+    return { text: str(row.topic_text), by: str(row.topic_by), ts: int(row.topic_ts) };
+  }
+
+  setTopic(key: string, topic: Topic | undefined): void {
+    if (topic === undefined) this.#setTopic.run(key, null, null, null);
+    else this.#setTopic.run(key, topic.text, topic.by, topic.ts);
   }
 
   close(): void {
@@ -209,8 +301,25 @@ export class SqliteHistory implements HistoryStore {
     if (this.#lastIdFile !== undefined) closeSync(this.#lastIdFile);
   }
 
-  #meta(key: string): number {
-    return int(this.#db.prepare("SELECT value FROM meta WHERE key = ?").get(key)?.value ?? 0);
+  /** How many of a room's messages a read may return when asked for `count`. */
+  #bound(count: number): number {
+    const n = Math.min(Math.floor(count), this.#keep);
+    return n > 0 ? n : 0;
+  }
+
+  /**
+   * Counts an append to room `key` and returns its appends since its last
+   * trim; a room not counted yet (since the start, or for long) is due.
+   */
+  #counted(key: string): number {
+    const since = this.#sinceTrim.get(key);
+    this.#sinceTrim.delete(key);
+    if (since === undefined && this.#sinceTrim.size >= ROOMS_COUNTED) {
+      this.#sinceTrim.delete(this.#sinceTrim.keys().next().value!);
+    }
+    const counted = since === undefined ? TRIM_EVERY : since + 1;
+    this.#sinceTrim.set(key, counted);
+    return counted;
   }
 
   #migrate(): void {
@@ -227,16 +336,24 @@ export class SqliteHistory implements HistoryStore {
   }
 
   /**
-   * Deletes what is past retention, at most {@linkcode TRIM_BATCH} rows per
-   * call: after `keep` is lowered, the backlog goes over many appends.
+   * Deletes what is past room `key`'s retention, at most
+   * {@linkcode TRIM_BATCH} rows per call: after `keep` is lowered, the
+   * backlog goes over many appends. The rows and the room's `trimmed_to`
+   * change together, or not at all.
    */
-  #trim(): void {
-    const edge = this.#trimEdge.get(this.#keep);
+  #trim(key: string): void {
+    const edge = this.#trimEdge.get(key, this.#keep);
     if (edge === undefined) return;
-    const cut = int(this.#trimBatch.get(int(edge.id), TRIM_BATCH)?.n ?? 0);
-    this.#trimDelete.run(cut);
-    this.#trimmedTo = Math.max(this.#trimmedTo, cut);
-    this.#setMeta.run(this.#trimmedTo, "trimmed_to");
+    const cut = int(this.#trimBatch.get(key, int(edge.id), TRIM_BATCH)?.n ?? 0);
+    this.#begin.run();
+    try {
+      this.#trimDelete.run(key, cut);
+      this.#setTrimmed.run(key, cut);
+      this.#commit.run();
+    } catch (e) {
+      if (this.#db.isTransaction) this.#rollback.run();
+      throw e;
+    }
   }
 }
 
@@ -255,11 +372,12 @@ function str(v: unknown): string {
   return v;
 }
 
-function toMessage(row: Record<string, unknown>): ChatMessage {
-  const m: ChatMessage = {
+function toMessage(row: Record<string, unknown>): RoomMessage {
+  const m: RoomMessage = {
     type: "message",
     id: int(row.id),
     ts: int(row.ts),
+    room: str(row.room),
     from: str(row.sender),
     text: str(row.text),
   };
