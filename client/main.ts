@@ -3,36 +3,64 @@
 /// <reference lib="dom.iterable" />
 /// <reference lib="esnext" />
 /**
- * The chat page: join with a nickname, read the room, talk to it.
+ * The chat page: join with a nickname, read your rooms, talk in them.
+ *
+ * What the page knows about its rooms (members, topics, unread counts,
+ * mentions, which messages it showed) is kept by `rooms.ts`, with no DOM;
+ * each room's log is a pane of `panes.ts`; this module turns server events
+ * and clicks into those and draws the rest: the room sidebar, the header
+ * with the topic, the member list and the room browser.
+ *
+ * The address names the room shown (`/#dev`): opening it enters the room,
+ * switching rooms rewrites it (without a history entry per switch). The
+ * set of rooms is remembered for the next visit and asked for again on
+ * every reconnect, with `since` for what was missed meanwhile.
  *
  * All user text goes into the page as text nodes (never HTML); links are
  * built as elements with checked `http(s)` addresses. Typed lines are parsed
- * by the same command parser as a terminal's, so `/msg`, `/me`, `/nick`,
- * `/who` and `/help` work here too.
+ * by the same command parser as a terminal's, so `/join`, `/part`,
+ * `/topic`, `/msg`, `/me`, `/nick`, `/who` and `/help` work here too.
  *
  * @module
  */
 
 import { COMMANDS, parseCommandLine } from "../common/commands.ts";
 import type {
+  ChatError,
   ChatMessage,
   ClientMessage,
   MemberInfo,
-  PresenceEvent,
+  RoomsEvent,
   ServerEvent,
+  Topic,
+  WelcomeEvent,
 } from "../common/protocol.ts";
+import { LOBBY, MEMBER_ROOMS_MAX } from "../common/protocol.ts";
+import { checkRoom, roomKey, typedRoom } from "../common/room.ts";
 import { clock, memberList, presenceText } from "../common/wording.ts";
 import { Link, type LinkState } from "./connection.ts";
-import { linkify } from "./format.ts";
+import { $, body, button, el, stamp } from "./dom.ts";
+import { LOG_MAX, type Pane, Panes } from "./panes.ts";
+import {
+  aimAt,
+  applyPresence,
+  hashFor,
+  joinRooms,
+  listShort,
+  memberJoined,
+  memberLeft,
+  readRemembered,
+  rememberedText,
+  roomFromHash,
+  RoomSet,
+  type RoomView,
+  Seen,
+  setMembers,
+} from "./rooms.ts";
 
 const NICK_KEY = "chat.nick";
+const ROOMS_KEY = "chat.rooms";
 const TITLE = document.title;
-
-function $<T extends HTMLElement>(selector: string, type: new () => T): T {
-  const el = document.querySelector(selector);
-  if (!(el instanceof type)) throw new TypeError(`Cannot start the page: ${selector} is missing`);
-  return el;
-}
 
 const ui = {
   status: $("#status", HTMLElement),
@@ -41,7 +69,11 @@ const ui = {
   nick: $("#nick", HTMLInputElement),
   joinError: $("#join-error", HTMLElement),
   chatView: $("#chat-view", HTMLElement),
-  log: $("#log", HTMLOListElement),
+  roomTitle: $("#room-title", HTMLElement),
+  topic: $("#topic", HTMLElement),
+  topicEdit: $("#topic-edit", HTMLButtonElement),
+  logs: $("#logs", HTMLElement),
+  nowhere: $("#log", HTMLOListElement),
   newMessages: $("#new-messages", HTMLButtonElement),
   composer: $("#composer", HTMLFormElement),
   text: $("#text", HTMLInputElement),
@@ -49,6 +81,18 @@ const ui = {
   memberList: $("#member-list", HTMLUListElement),
   memberCount: $("#member-count", HTMLElement),
   membersToggle: $("#members-toggle", HTMLButtonElement),
+  rooms: $("#rooms", HTMLElement),
+  roomList: $("#room-list", HTMLUListElement),
+  roomsToggle: $("#rooms-toggle", HTMLButtonElement),
+  roomsUnread: $("#rooms-unread", HTMLElement),
+  roomForm: $("#room-form", HTMLFormElement),
+  roomName: $("#room-name", HTMLInputElement),
+  roomError: $("#room-error", HTMLElement),
+  browse: $("#browse-rooms", HTMLButtonElement),
+  browser: $("#room-browser", HTMLDialogElement),
+  browserFilter: $("#room-filter", HTMLInputElement),
+  browserNote: $("#room-browser-note", HTMLElement),
+  browserList: $("#room-browser-list", HTMLUListElement),
 };
 
 /** The nickname we are joined under, or want to join under. */
@@ -57,35 +101,61 @@ let nick: string | undefined;
 let token: string | undefined;
 /** The highest message id shown: a rejoin asks for everything after it. */
 let lastId: number | undefined;
-let members: readonly MemberInfo[] = [];
-/** How many are here: more than `members` lists while the list is short. */
-let here = 0;
-/** `who` requests the page made itself, whose answers are not shown in the log. */
-let silentWho = 0;
+/** Whether the last `join` asked for what was missed (so what comes is unread). */
+let askedSince = false;
+/** True once a welcome said which rooms we are in: from then on, those are asked for. */
+let welcomed = false;
+
+const rooms = new RoomSet();
+/** What the last visit left: its rooms and the one it showed. */
+let remembered = loadRemembered();
+/** The room the address asks for, until it is shown (or refused). */
+let wanted: string | undefined = roomFromHash(location.hash);
+/** The room an `enter` was sent for, to show once it is entered; and who asked. */
+let entering: { key: string; from: "field" | "other" } | undefined;
+
 /**
  * A big room's welcome and presence summaries name only some members: while
- * the list is short of the count, it is fetched again, at most every
- * {@linkcode REFRESH_MS}, and only while it can be seen.
+ * the shown room's list is short of its count, it is fetched again, at most
+ * every {@linkcode REFRESH_MS}, and only while it can be seen.
  */
 let refreshTimer: ReturnType<typeof setTimeout> | undefined;
-let listFetchedAt = 0;
 const REFRESH_MS = 10_000;
 let unread = 0;
 let statusTimer: ReturnType<typeof setInterval> | undefined;
 /** Messages already shown, so a replayed history adds nothing twice. */
-const shown = new Set<string>();
+const seen = new Seen(LOG_MAX * (MEMBER_ROOMS_MAX + 1));
+
+const panes = new Panes(ui.logs, ui.nowhere, {
+  marker(show) {
+    ui.newMessages.hidden = !show;
+  },
+});
 
 const link = new Link(wsUrl(), {
   open() {
-    if (nick === undefined) return;
-    const join: ClientMessage = { type: "join", nick };
-    if (token !== undefined) join.token = token;
-    if (lastId !== undefined) join.since = lastId;
-    link.sendNow(join);
+    if (nick !== undefined) link.sendNow(joinFrame(nick));
   },
   event: handle,
   state: showState,
 });
+
+/**
+ * The `join` for `name`: the rooms we are in (after a first welcome), or
+ * the remembered ones and the one the address names; the seat's token; and
+ * the last id seen, for everything missed since in all of those rooms.
+ */
+function joinFrame(name: string): ClientMessage {
+  const join: ClientMessage = {
+    type: "join",
+    nick: name,
+    rooms: welcomed ? rooms.names() : joinRooms(remembered.rooms, wantedRoom()),
+  };
+  if (token !== undefined) join.token = token;
+  if (lastId !== undefined) join.since = lastId;
+  askedSince = lastId !== undefined;
+  return join;
+}
 
 function wsUrl(): string {
   const url = new URL("/ws", location.href);
@@ -98,104 +168,227 @@ function wsUrl(): string {
 function handle(event: ServerEvent): void {
   switch (event.type) {
     case "welcome":
-      nick = event.nick;
-      token = event.token;
-      remember(event.nick);
-      enterChat();
-      // A new session: nothing asked on an old one is still coming.
-      silentWho = 0;
-      listFetchedAt = 0;
-      cancelRefresh();
-      // A big room's welcome lists only the first few: the list is fetched.
-      setMembers(event.members, event.memberCount ?? event.members.length);
-      if (event.gap) {
-        addSystem("Some messages from while you were away are no longer kept.");
-        // Count again from what the server has now (it may be a new database).
-        lastId = undefined;
+      welcome(event);
+      return;
+    case "entered": {
+      const room = rooms.enter(event);
+      panes.pane(room.key);
+      for (const m of event.history) addMessage(m, false);
+      if (entering?.key === room.key) {
+        if (entering.from === "field") ui.roomName.value = "";
+        entering = undefined;
+        showRoom(room);
+      } else {
+        drawRooms();
       }
-      for (const m of event.history) addMessage(m);
-      link.ready();
+      saveRooms();
       return;
-    case "history":
-      addSystem(`Last ${event.messages.length} messages:`);
-      for (const m of event.messages) addMessage(m, true);
+    }
+    case "parted": {
+      const room = rooms.get(event.room);
+      if (room === undefined) return;
+      const wasShown = room === rooms.current;
+      rooms.leave(room.name);
+      panes.drop(room.key);
+      if (wasShown) showRoom(rooms.current);
+      else drawRooms();
+      addSystem(paneOf(rooms.current), `You left ${room.name} (${event.reason}).`);
+      saveRooms();
       return;
+    }
+    case "topic": {
+      const room = rooms.get(event.room);
+      if (room === undefined) {
+        // Asked about a room we are not in: the answer still goes where we look.
+        addSystem(paneOf(rooms.current), topicLine(event.room, event.topic));
+        return;
+      }
+      room.topic = event.topic;
+      if (event.changed) {
+        addSystem(
+          paneOf(room),
+          event.topic
+            ? `${event.topic.by} set the topic: ${event.topic.text}`
+            : "The topic was cleared.",
+          event.topic?.ts,
+        );
+      } else {
+        addSystem(paneOf(room), topicLine(room.name, event.topic));
+      }
+      if (room === rooms.current) drawHeader();
+      return;
+    }
+    case "rooms":
+      drawBrowser(event);
+      return;
+    case "history": {
+      const room = roomOf(event.room);
+      if (room === undefined) return;
+      addSystem(paneOf(room), `Last ${event.messages.length} messages:`);
+      for (const m of event.messages) addMessage(m, false, true);
+      return;
+    }
     case "message":
-      addMessage(event);
+      addMessage(event, true);
       if (document.hidden) setUnread(unread + 1);
       return;
-    case "join":
-      setMembers(
-        [...members.filter((m) => m.nick !== event.nick), { nick: event.nick, via: event.via }],
-        here + 1,
-      );
-      addSystem(`${event.nick} joined from ${viaText(event.via)}`, event.ts);
+    case "join": {
+      const room = roomOf(event.room);
+      if (room === undefined) return;
+      memberJoined(room, { nick: event.nick, via: event.via });
+      if (room === rooms.current) drawMembers();
+      addSystem(paneOf(room), `${event.nick} joined from ${viaText(event.via)}`, event.ts);
       return;
-    case "leave":
-      setMembers(members.filter((m) => m.nick !== event.nick), here - 1);
-      addSystem(`${event.nick} left (${event.reason})`, event.ts);
+    }
+    case "leave": {
+      const room = roomOf(event.room);
+      if (room === undefined) return;
+      memberLeft(room, event.nick);
+      if (room === rooms.current) drawMembers();
+      addSystem(paneOf(room), `${event.nick} left (${event.reason})`, event.ts);
       return;
-    case "presence":
-      applyPresence(event);
-      addSystem(presenceText(event), event.ts);
+    }
+    case "presence": {
+      const room = roomOf(event.room);
+      if (room === undefined) return;
+      applyPresence(room, event);
+      if (room === rooms.current) drawMembers();
+      addSystem(paneOf(room), presenceText(event), event.ts);
       return;
-    case "rename":
+    }
+    case "rename": {
       if (event.from === nick) {
         nick = event.to;
         remember(event.to);
       }
-      setMembers(members.map((m) => m.nick === event.from ? { ...m, nick: event.to } : m), here);
-      addSystem(`${event.from} is now known as ${event.to}`, event.ts);
+      const where = rooms.rename(event.from, event.to);
+      const text = `${event.from} is now known as ${event.to}`;
+      if (where.length === 0) addSystem(paneOf(rooms.current), text, event.ts);
+      for (const room of where) addSystem(paneOf(room), text, event.ts);
+      if (rooms.current && where.includes(rooms.current)) drawMembers();
       return;
-    case "members":
-      setMembers(event.members);
-      if (silentWho > 0) {
-        silentWho--; // asked for the list, not by /who
+    }
+    case "members": {
+      const room = roomOf(event.room);
+      if (room === undefined) return;
+      setMembers(room, event.members);
+      if (room === rooms.current) drawMembers();
+      if (room.silentWho > 0) {
+        room.silentWho--; // asked for the list, not by /who
       } else {
-        addSystem(`${event.members.length} here: ${memberList(event.members)}`);
+        addSystem(paneOf(room), `${event.members.length} here: ${memberList(event.members)}`);
       }
       return;
+    }
     case "notice":
-      addSystem(event.text, event.ts);
+      addSystem(paneOf(rooms.current), event.text, event.ts);
       return;
     case "error":
-      if (event.code === "kicked" || event.code === "banned") {
-        // A kick is final: coming straight back would undo it.
-        link.stop();
-        token = undefined;
-        if (ui.status.dataset.state === "open") addSystem(event.message, Date.now(), "error");
-        else {
-          ui.joinError.textContent = event.message;
-          showJoin();
-        }
-        return;
-      }
-      if (event.code === "join_timeout") {
-        // Left on the join form: stop reconnecting until a nickname is given.
-        link.stop();
-        return;
-      }
-      if (event.fatal && ui.status.dataset.state !== "open") {
-        ui.joinError.textContent = event.message;
-      } else if (event.code === "nick_invalid" || event.code === "nick_taken") {
-        if (ui.status.dataset.state === "open") {
-          addSystem(event.message, Date.now(), "error");
-        } else {
-          // Refused at join (a first join, or a rejoin whose name was taken meanwhile).
-          ui.joinError.textContent = event.message;
-          nick = undefined;
-          token = undefined;
-          showJoin();
-        }
-      } else {
-        addSystem(event.message, Date.now(), "error");
-      }
+      refused(event);
       return;
   }
 }
 
+/** The room an event is about: a frame without a room is about `#lobby`. */
+function roomOf(name: string | undefined): RoomView | undefined {
+  return rooms.get(name ?? LOBBY);
+}
+
+function paneOf(room: RoomView | undefined): Pane {
+  return panes.pane(room?.key ?? "");
+}
+
+function welcome(event: WelcomeEvent): void {
+  nick = event.nick;
+  token = event.token;
+  remember(event.nick);
+  enterChat();
+  cancelRefresh();
+  const shownBefore = rooms.current?.name;
+  const states = event.rooms;
+  for (const gone of rooms.keepOnly(states.map((s) => s.room))) {
+    panes.drop(gone.key);
+    addSystem(paneOf(rooms.current), `You are no longer in ${gone.name}.`);
+  }
+  for (const state of states) {
+    const room = rooms.enter(state);
+    if (state.gap) {
+      addSystem(paneOf(room), "Some messages from while you were away are no longer kept.");
+    }
+  }
+  welcomed = true;
+  if (event.gap) {
+    // Count again from what the server has now (it may be a new database).
+    lastId = undefined;
+  }
+  // The room the address names if we are in it, or the one shown before the
+  // reconnect, or the one shown on the last visit, or the server's first.
+  const target = wantedRoom();
+  const pick = [target, shownBefore, remembered.shown]
+    .map((name) => name === undefined ? undefined : rooms.get(name))
+    .find((room) => room !== undefined) ?? rooms.current;
+  // Shown first, so that what was missed elsewhere counts as unread there.
+  showRoom(pick);
+  if (target !== undefined && rooms.get(target) === undefined) {
+    const checked = checkRoom(target);
+    if (!checked.ok) addSystem(paneOf(pick), `${target}: ${checked.reason}`, Date.now(), "error");
+  }
+  wanted = undefined;
+  for (const m of event.history) addMessage(m, askedSince);
+  link.ready();
+}
+
+function refused(event: ChatError): void {
+  if (event.code === "kicked" || event.code === "banned") {
+    // A kick is final: coming straight back would undo it.
+    link.stop();
+    token = undefined;
+    if (ui.status.dataset.state === "open") {
+      addSystem(paneOf(rooms.current), event.message, Date.now(), "error");
+    } else {
+      ui.joinError.textContent = event.message;
+      showJoin();
+    }
+    return;
+  }
+  if (event.code === "join_timeout") {
+    // Left on the join form: stop reconnecting until a nickname is given.
+    link.stop();
+    return;
+  }
+  if (event.fatal && ui.status.dataset.state !== "open") {
+    ui.joinError.textContent = event.message;
+    return;
+  }
+  if (event.code === "nick_invalid" || event.code === "nick_taken") {
+    if (ui.status.dataset.state === "open") {
+      addSystem(paneOf(rooms.current), event.message, Date.now(), "error");
+    } else {
+      // Refused at join (a first join, or a rejoin whose name was taken meanwhile).
+      ui.joinError.textContent = event.message;
+      nick = undefined;
+      token = undefined;
+      showJoin();
+    }
+    return;
+  }
+  if (event.room !== undefined && entering?.key === roomKey(event.room)) {
+    // The room asked for was refused: say so where it was asked.
+    if (entering.from === "field") ui.roomError.textContent = event.message;
+    entering = undefined;
+    showAddress();
+  }
+  addSystem(paneOf(roomOf(event.room) ?? rooms.current), event.message, Date.now(), "error");
+}
+
 function viaText(via: MemberInfo["via"]): string {
   return via === "web" ? "the web" : "a terminal";
+}
+
+function topicLine(room: string, topic: Topic | undefined): string {
+  return topic
+    ? `Topic of ${room}: ${topic.text} (set by ${topic.by}, ${clock(topic.ts)})`
+    : `${room} has no topic. /topic TEXT sets one.`;
 }
 
 // --- joining -------------------------------------------------------------
@@ -208,8 +401,35 @@ function remember(name: string): void {
   }
 }
 
+function loadRemembered(): ReturnType<typeof readRemembered> {
+  try {
+    return readRemembered(localStorage.getItem(ROOMS_KEY));
+  } catch {
+    return { rooms: [] };
+  }
+}
+
+/** Remembers the rooms and the one shown, for the next visit (and a join after /quit). */
+function saveRooms(): void {
+  const text = rememberedText(rooms);
+  remembered = readRemembered(text);
+  try {
+    localStorage.setItem(ROOMS_KEY, text);
+  } catch {
+    // No storage: the next visit starts in #lobby.
+  }
+}
+
+/** The room the address asks for, checked; undefined if none or not a room name. */
+function wantedRoom(): string | undefined {
+  if (wanted === undefined) return undefined;
+  const checked = checkRoom(wanted);
+  return checked.ok ? checked.value : wanted;
+}
+
 function showJoin(): void {
   ui.chatView.hidden = true;
+  ui.rooms.hidden = true;
   ui.joinView.hidden = false;
   ui.nick.focus();
 }
@@ -218,140 +438,320 @@ function enterChat(): void {
   ui.joinError.textContent = "";
   ui.joinView.hidden = true;
   ui.chatView.hidden = false;
+  ui.rooms.hidden = false;
   ui.text.focus();
 }
 
 ui.joinForm.addEventListener("submit", (e) => {
   e.preventDefault();
-  const wanted = ui.nick.value.trim();
-  if (!wanted) return;
+  const name = ui.nick.value.trim();
+  if (!name) return;
   ui.joinError.textContent = "";
-  nick = wanted;
+  nick = name;
   token = undefined;
-  link.sendNow({ type: "join", nick });
+  // Refused at join, the socket is still open: ask again on it.
+  link.sendNow(joinFrame(name));
   link.connect();
+});
+
+// --- rooms: entering, switching, leaving -----------------------------------
+
+/**
+ * Shows room `raw` (`dev` means `#dev`), entering it first if the page is
+ * not in it. Says why not if it is no room name. Returns whether it went.
+ */
+function goTo(raw: string, from: "field" | "other"): boolean {
+  const checked = checkRoom(typedRoom(raw));
+  if (!checked.ok) {
+    if (from === "field") ui.roomError.textContent = checked.reason;
+    else addSystem(paneOf(rooms.current), checked.reason, Date.now(), "error");
+    showAddress();
+    return false;
+  }
+  const room = rooms.get(checked.value);
+  if (room !== undefined) {
+    showRoom(room);
+    return true;
+  }
+  entering = { key: roomKey(checked.value), from };
+  link.send({ type: "enter", room: checked.value });
+  return true;
+}
+
+/** Shows `room` (or the empty log, in no room): its log, members, topic, and the address. */
+function showRoom(room: RoomView | undefined): void {
+  if (room !== undefined) rooms.select(room.name);
+  panes.show(room?.key ?? "");
+  drawHeader();
+  drawMembers();
+  drawRooms();
+  showAddress();
+  if (room !== undefined) saveRooms();
+}
+
+/** Rewrites the address to name the room shown, without a history entry. */
+function showAddress(): void {
+  const room = rooms.current;
+  if (room === undefined || ui.chatView.hidden) return;
+  const shown = roomFromHash(location.hash);
+  if (shown !== undefined && roomKey(shown) === room.key && shown === room.name) return;
+  history.replaceState(null, "", hashFor(room.name));
+}
+
+addEventListener("hashchange", () => {
+  const name = roomFromHash(location.hash);
+  if (ui.chatView.hidden || !welcomed) {
+    wanted = name; // shown once the welcome comes
+    return;
+  }
+  if (name === undefined) showAddress();
+  else goTo(name, "other");
+});
+
+ui.roomForm.addEventListener("submit", (e) => {
+  e.preventDefault();
+  ui.roomError.textContent = "";
+  const name = ui.roomName.value.trim();
+  if (name === "") return;
+  if (goTo(name, "field") && rooms.get(typedRoom(name)) !== undefined) ui.roomName.value = "";
+  closeDrawers();
+  ui.text.focus();
+});
+
+ui.roomName.addEventListener("input", () => {
+  ui.roomError.textContent = "";
+});
+
+function leaveRoom(room: RoomView): void {
+  link.send({ type: "part", room: room.name });
+}
+
+addEventListener("keydown", (e) => {
+  if (!e.altKey || e.ctrlKey || e.metaKey || ui.chatView.hidden || ui.browser.open) return;
+  if (e.key !== "ArrowUp" && e.key !== "ArrowDown") return;
+  e.preventDefault();
+  const delta = e.key === "ArrowUp" ? -1 : 1;
+  // Alt+Shift: the next room with something unread.
+  const next = e.shiftKey ? nextUnread(delta) : rooms.step(delta);
+  if (next !== undefined && next !== rooms.current) showRoom(next);
+});
+
+function nextUnread(delta: number): RoomView | undefined {
+  for (let i = 1; i <= rooms.size; i++) {
+    const room = rooms.step(delta * i);
+    if (room !== undefined && room.unread > 0) return room;
+  }
+  return undefined;
+}
+
+// --- the sidebar -----------------------------------------------------------
+
+/** Sidebar items by room key, updated in place so a focused one keeps focus. */
+const roomItems = new Map<string, { item: HTMLLIElement; go: HTMLButtonElement }>();
+
+function drawRooms(): void {
+  const list = rooms.list();
+  const keys = new Set(list.map((r) => r.key));
+  for (const [key, { item }] of roomItems) {
+    if (!keys.has(key)) {
+      item.remove();
+      roomItems.delete(key);
+    }
+  }
+  for (const room of list) {
+    let entry = roomItems.get(room.key);
+    if (entry === undefined) {
+      const item = el("li", "room-item");
+      const go = button("room");
+      go.addEventListener("click", () => {
+        const now = rooms.get(room.key);
+        if (now) showRoom(now);
+        closeDrawers();
+        ui.text.focus();
+      });
+      const part = button("part", "×");
+      part.setAttribute("aria-label", `Leave ${room.name}`);
+      part.title = `Leave ${room.name}`;
+      part.addEventListener("click", () => leaveRoom(room));
+      item.append(go, part);
+      ui.roomList.append(item);
+      entry = { item, go };
+      roomItems.set(room.key, entry);
+    }
+    drawRoom(room, entry.go);
+  }
+  const totals = rooms.totals();
+  ui.roomsUnread.hidden = totals.unread === 0;
+  ui.roomsUnread.textContent = totals.mention ? `@${totals.unread}` : String(totals.unread);
+  ui.roomsToggle.classList.toggle("mentioned", totals.mention);
+}
+
+function drawRoom(room: RoomView, go: HTMLButtonElement): void {
+  const shown = room === rooms.current;
+  if (shown) go.setAttribute("aria-current", "page");
+  else go.removeAttribute("aria-current");
+  go.classList.toggle("unread", room.unread > 0);
+  const parts = [el("span", "name", room.name)];
+  if (room.mention) parts.push(el("span", "mention", "@"));
+  if (room.unread > 0) {
+    parts.push(el("span", "badge", room.unread > 99 ? "99+" : String(room.unread)));
+  }
+  go.replaceChildren(...parts);
+  const said = [room.name];
+  if (room.unread > 0) said.push(`${room.unread} unread`);
+  if (room.mention) said.push("mentions you");
+  go.setAttribute("aria-label", said.join(", "));
+}
+
+function drawHeader(): void {
+  const room = rooms.current;
+  ui.roomTitle.textContent = room?.name ?? "No room";
+  const topic = room?.topic;
+  ui.topic.textContent = topic?.text ?? (room ? "" : "Join a room to chat: /join #lobby");
+  ui.topic.title = topic ? `Set by ${topic.by} at ${clock(topic.ts)}` : "";
+  ui.topicEdit.hidden = room === undefined;
+}
+
+ui.topicEdit.addEventListener("click", () => {
+  const topic = rooms.current?.topic?.text ?? "";
+  ui.text.value = `/topic ${topic}`;
+  ui.text.focus();
+});
+
+// --- the room browser ------------------------------------------------------
+
+let listed: RoomsEvent | undefined;
+
+function openBrowser(): void {
+  closeDrawers();
+  listed = undefined;
+  ui.browserNote.textContent = "Loading…";
+  ui.browserList.replaceChildren();
+  ui.browserFilter.value = "";
+  if (!ui.browser.open) ui.browser.showModal();
+  link.send({ type: "rooms" });
+}
+
+function drawBrowser(event: RoomsEvent): void {
+  listed = event;
+  if (!ui.browser.open) return; // closed before the answer came
+  const filter = ui.browserFilter.value.trim().toLowerCase();
+  const shown = event.rooms.filter((r) =>
+    filter === "" || r.room.toLowerCase().includes(filter) ||
+    (r.topic ?? "").toLowerCase().includes(filter)
+  );
+  const total = event.total.toLocaleString("en");
+  ui.browserNote.textContent = event.rooms.length < event.total
+    ? `The ${event.rooms.length} biggest of ${total} rooms.`
+    : `${total} ${event.total === 1 ? "room" : "rooms"}.`;
+  ui.browserList.replaceChildren(
+    ...shown.map((r) => {
+      const item = el("li", "");
+      const go = button("listed-room");
+      const inIt = rooms.get(r.room) !== undefined;
+      go.append(
+        el("span", "name", r.room),
+        el("span", "count", `${r.members.toLocaleString("en")}`),
+        el("span", "topic", r.topic ?? ""),
+      );
+      go.setAttribute(
+        "aria-label",
+        `${inIt ? "Show" : "Enter"} ${r.room}, ${r.members} here${r.topic ? `: ${r.topic}` : ""}`,
+      );
+      go.classList.toggle("joined", inIt);
+      go.addEventListener("click", () => {
+        ui.browser.close();
+        goTo(r.room, "other");
+        ui.text.focus();
+      });
+      item.append(go);
+      return item;
+    }),
+  );
+  if (shown.length === 0 && event.rooms.length > 0) ui.browserNote.textContent += " None match.";
+}
+
+ui.browse.addEventListener("click", openBrowser);
+ui.browserFilter.addEventListener("input", () => {
+  if (listed) drawBrowser(listed);
 });
 
 // --- the log -------------------------------------------------------------
 
-function atBottom(): boolean {
-  return ui.log.scrollHeight - ui.log.scrollTop - ui.log.clientHeight < 48;
-}
-
-function append(item: HTMLLIElement): void {
-  const follow = atBottom();
-  ui.log.append(item);
-  if (follow) ui.log.scrollTop = ui.log.scrollHeight;
-  else ui.newMessages.hidden = false;
-}
-
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className: string,
-  text?: string,
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function stamp(ts: number): HTMLTimeElement {
-  const time = el("time", "time", clock(ts));
-  time.dateTime = new Date(ts).toISOString();
-  return time;
-}
-
-function body(text: string): HTMLSpanElement {
-  const span = el("span", "text");
-  for (const part of linkify(text)) {
-    if (part.kind === "text") {
-      span.append(part.text);
-    } else {
-      const a = el("a", "", part.text);
-      a.href = part.href;
-      a.rel = "noopener noreferrer";
-      a.target = "_blank";
-      span.append(a);
-    }
-  }
-  return span;
-}
-
-/** Shows a message once; `again` shows one already shown (a /history answer). */
-function addMessage(m: ChatMessage, again = false): void {
-  const key = `${m.id}:${m.ts}`;
-  if (shown.has(key) && !again) return;
-  shown.add(key);
+/**
+ * Shows a message once, in its room's log (a private one in the room shown).
+ * `count` lets it mark its room unread; `again` shows one already shown
+ * (a /history answer).
+ */
+function addMessage(m: ChatMessage, count: boolean, again = false): void {
+  if (!seen.first(m) && !again) return;
   lastId = Math.max(lastId ?? 0, m.id);
+  const routed = rooms.route(m, nick, count && !again);
+  if (m.room !== undefined && routed === undefined) return; // a room we are not in
   const kinds = ["msg"];
   if (m.from === nick) kinds.push("own");
   if (m.to !== undefined) kinds.push("private");
   if (m.action) kinds.push("action");
+  if (routed?.mention) kinds.push("mention");
   const item = el("li", kinds.join(" "));
   item.dataset.id = String(m.id);
   item.append(stamp(m.ts));
   if (m.to !== undefined) {
-    item.append(
-      el("span", "tag", m.from === nick ? `private to ${m.to}` : "private"),
-    );
+    item.append(el("span", "tag", m.from === nick ? `private to ${m.to}` : "private"));
   }
   item.append(el("span", "from", m.action ? `* ${m.from}` : m.from), body(m.text));
-  append(item);
+  panes.append(paneOf(routed?.room), item);
+  if (routed?.unread) drawRooms();
 }
 
-function addSystem(text: string, ts = Date.now(), kind = "notice"): void {
+function addSystem(pane: Pane, text: string, ts = Date.now(), kind = "notice"): void {
   const item = el("li", `system ${kind}`);
   item.append(stamp(ts), el("span", "text", text));
-  append(item);
+  panes.append(pane, item);
 }
 
-ui.log.addEventListener("scroll", () => {
-  if (atBottom()) ui.newMessages.hidden = true;
-});
-
 ui.newMessages.addEventListener("click", () => {
-  ui.log.scrollTop = ui.log.scrollHeight;
-  ui.newMessages.hidden = true;
+  panes.toEnd();
   ui.text.focus();
 });
 
 // --- members -------------------------------------------------------------
 
-/** Shows the list, and how many are here (more than it lists when it is short). */
-function setMembers(list: readonly MemberInfo[], count = list.length): void {
-  members = list;
-  here = Math.max(count, list.length);
-  ui.memberCount.textContent = String(here);
+/** Shows the shown room's list, and how many are here (more than it lists when it is short). */
+function drawMembers(): void {
+  const room = rooms.current;
+  const list = room?.members ?? [];
+  ui.memberCount.textContent = String(room?.here ?? 0);
   ui.memberList.replaceChildren(
     ...list.map((m) => {
       const item = el("li", "");
-      const button = el("button", `member via-${m.via}`);
-      button.type = "button";
-      button.title = m.nick === nick ? "You" : `Send ${m.nick} a private message`;
-      button.append(el("span", "name", m.nick), el("span", "via", m.via));
-      button.addEventListener("click", () => {
+      const member = button(`member via-${m.via}`);
+      member.title = m.nick === nick ? "You" : `Send ${m.nick} a private message`;
+      member.append(el("span", "name", m.nick), el("span", "via", m.via));
+      member.addEventListener("click", () => {
         if (m.nick !== nick) startPrivate(m.nick);
       });
-      item.append(button);
+      item.append(member);
       return item;
     }),
   );
-  if (here > list.length) refreshSoon();
+  if (room !== undefined && listShort(room)) refreshSoon();
   else cancelRefresh();
 }
 
-/** Fetches the whole list once it is due and can be seen. */
+/** Fetches the shown room's whole list once it is due and can be seen. */
 function refreshSoon(): void {
-  if (refreshTimer !== undefined || here <= members.length) return;
-  const wait = Math.max(0, listFetchedAt + REFRESH_MS - Date.now());
+  const room = rooms.current;
+  if (refreshTimer !== undefined || room === undefined || !listShort(room)) return;
+  const pane = paneOf(room);
+  const wait = Math.max(0, pane.fetchedAt + REFRESH_MS - Date.now());
   refreshTimer = setTimeout(() => {
     refreshTimer = undefined;
-    // Not seen now: asked again when the tab or the drawer is shown.
-    if (document.hidden || !ui.members.checkVisibility()) return;
-    if (link.sendNow({ type: "who" })) {
-      silentWho++;
-      listFetchedAt = Date.now();
+    // Not seen now, or another room by now: asked again when it is shown.
+    if (document.hidden || !ui.members.checkVisibility() || rooms.current !== room) return;
+    if (link.sendNow({ type: "who", room: room.name })) {
+      room.silentWho++;
+      pane.fetchedAt = Date.now();
     }
   }, wait);
 }
@@ -361,31 +761,51 @@ function cancelRefresh(): void {
   refreshTimer = undefined;
 }
 
-/** Updates the list from a summary: `left` first, then `joined`. */
-function applyPresence(event: PresenceEvent): void {
-  const gone = new Set(event.left);
-  const stay = members.filter((m) => !gone.has(m.nick));
-  const known = new Set(stay.map((m) => m.nick));
-  setMembers([...stay, ...event.joined.filter((m) => !known.has(m.nick))], event.count);
-}
-
 function startPrivate(to: string): void {
   ui.text.value = `/msg ${to} `;
   ui.text.focus();
-  toggleMembers(false);
+  closeDrawers();
 }
 
+// --- drawers (narrow screens) -----------------------------------------------
+
 function toggleMembers(open: boolean): void {
+  if (open) toggleRooms(false);
   ui.members.classList.toggle("open", open);
   ui.membersToggle.setAttribute("aria-expanded", String(open));
   if (open) refreshSoon();
+}
+
+function toggleRooms(open: boolean): void {
+  if (open) toggleMembers(false);
+  ui.rooms.classList.toggle("open", open);
+  ui.roomsToggle.setAttribute("aria-expanded", String(open));
+}
+
+function closeDrawers(): void {
+  toggleMembers(false);
+  toggleRooms(false);
 }
 
 ui.membersToggle.addEventListener("click", () => {
   toggleMembers(!ui.members.classList.contains("open"));
 });
 
+ui.roomsToggle.addEventListener("click", () => {
+  toggleRooms(!ui.rooms.classList.contains("open"));
+});
+
 // --- composing -----------------------------------------------------------
+
+/** Frames that act in a room: refused here while the page is in none. */
+const IN_A_ROOM: ReadonlySet<ClientMessage["type"]> = new Set([
+  "say",
+  "me",
+  "who",
+  "history",
+  "part",
+  "topic",
+]);
 
 ui.composer.addEventListener("submit", (e) => {
   e.preventDefault();
@@ -394,31 +814,57 @@ ui.composer.addEventListener("submit", (e) => {
   ui.text.value = "";
   ui.text.focus();
   const command = parseCommandLine(line);
+  const here = paneOf(rooms.current);
   switch (command.type) {
-    case "send":
-      if (!link.send(command.message)) {
+    case "send": {
+      const message = command.message;
+      if (message.type === "enter") {
+        goTo(message.room, "other");
+        return;
+      }
+      if (message.type === "rooms") {
+        openBrowser();
+        return;
+      }
+      const room = rooms.current;
+      if (
+        room === undefined && IN_A_ROOM.has(message.type) && !("room" in message && message.room)
+      ) {
+        addSystem(here, "You are in no room: /join #lobby to enter one.", Date.now(), "error");
+        ui.text.value = line;
+        return;
+      }
+      const aimed = room === undefined ? message : aimAt(message, room.name);
+      if (aimed.type === "part" && aimed.room !== undefined) aimed.room = typedRoom(aimed.room);
+      if (!link.send(aimed)) {
         ui.text.value = line;
         addSystem(
+          here,
           "Offline: the private message was not sent. Send it again once online.",
           Date.now(),
           "error",
         );
       }
       return;
+    }
     case "help":
-      addSystem("Type a line to say it to everyone. Commands:");
-      for (const [usage, what] of COMMANDS) addSystem(`${usage} — ${what}`);
+      addSystem(here, "Type a line to say it in the room shown. Commands:");
+      for (const [usage, what] of COMMANDS) addSystem(here, `${usage} — ${what}`);
+      addSystem(here, "Alt+↑ / Alt+↓ — the room above or below; with Shift, the next unread one");
       return;
     case "quit":
       nick = undefined;
       token = undefined;
+      welcomed = false;
       link.stop();
-      setMembers([]);
-      addSystem("You left the room.");
+      cancelRefresh();
+      ui.memberList.replaceChildren();
+      ui.memberCount.textContent = "0";
+      addSystem(here, "You left the chat.");
       showJoin();
       return;
     case "invalid":
-      addSystem(command.message, Date.now(), "error");
+      addSystem(here, command.message, Date.now(), "error");
       return;
   }
 });
