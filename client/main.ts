@@ -651,7 +651,7 @@ function drawBrowser(event: RoomsEvent): void {
       const inIt = rooms.get(r.room) !== undefined;
       go.append(
         el("span", "name", r.room),
-        el("span", "count", `${r.members.toLocaleString("en")}`),
+        el("span", "here", `${r.members.toLocaleString("en")} here`),
         el("span", "topic", r.topic ?? ""),
       );
       go.setAttribute(

@@ -1,0 +1,399 @@
+/**
+ * Rooms in the page, in a real browser (headless Chromium) against a real
+ * server on free ports: entering and switching rooms, unread counts and
+ * mentions, per-room members, topics and scroll positions, the address
+ * (`/#dev`), the rooms remembered for the next visit, and every room
+ * rejoined, with what was missed, after a server restart.
+ *
+ * Other members are WebSocket clients from the test kit, so what they do in
+ * a room is a frame, not a terminal's wording.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { type Assets, loadAssets } from "../../server/assets.ts";
+import type { HistoryStore } from "../../server/history/history.ts";
+import { SqliteHistory } from "../../server/history/sqlite.ts";
+import { type ChatOptions, type ChatServer, httpUrl, startServer } from "../kit/server.ts";
+import { connectWs, type WsClient } from "../kit/ws_client.ts";
+import { type Browser, join, launch, logLines, openPage, type Page, say, seen } from "./browser.ts";
+
+// Built inside the first test, not at import: esbuild's helper process must
+// start and end within one test for the resource sanitizer.
+let assets: Assets | undefined;
+
+async function start(port = 0, store?: HistoryStore, options: ChatOptions = {}) {
+  assets ??= await loadAssets();
+  return startServer({ port, ...(store ? { store } : {}), ...options, assets });
+}
+
+/** Runs `fn` with a browser and a server, closing both after. */
+async function withBrowser(fn: (browser: Browser, server: ChatServer) => Promise<void>) {
+  const browser = await launch();
+  const server = await start();
+  try {
+    await fn(browser, server);
+  } finally {
+    await browser.close();
+    await server.shutdown();
+  }
+}
+
+/** The sidebar's button for `room` (its accessible name starts with the room's name). */
+function roomButton(page: Page, room: string) {
+  const name = new RegExp(`^${room.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(,|$)`);
+  return page.locator("#room-list").getByRole("button", { name });
+}
+
+/** Waits until `room` is the room shown. */
+async function showing(page: Page, room: string): Promise<void> {
+  await page.locator("#room-title", { hasText: new RegExp(`^${room}$`) }).waitFor();
+  await roomButton(page, room).and(page.locator("[aria-current=page]")).waitFor();
+}
+
+/** The names in the sidebar, in order. */
+function sidebar(page: Page): Promise<string[]> {
+  return page.locator("#room-list .room .name").allTextContents();
+}
+
+/** A WebSocket member in `rooms` (entered in order after the welcome). */
+async function member(server: ChatServer, nick: string, ...rooms: string[]): Promise<WsClient> {
+  const client = await connectWs(server, nick);
+  for (const room of rooms) {
+    client.send({ type: "enter", room });
+    await client.next("entered", (e) => e.room === room);
+  }
+  return client;
+}
+
+/** Says `text` in `room` as a kit client, and waits for its own copy. */
+async function sayIn(client: WsClient, room: string, text: string): Promise<void> {
+  client.send({ type: "say", room, text });
+  await client.next("message", (m) => m.text === text);
+}
+
+Deno.test("page: rooms are entered from the field and the composer, and switched", async () => {
+  await withBrowser(async (browser, server) => {
+    const { page, problems } = await openPage(browser, httpUrl(server));
+    await join(page, "alice");
+    await showing(page, "#lobby");
+    assert.equal(new URL(page.url()).hash, "#lobby");
+
+    // The field creates a room and shows it.
+    await page.fill("#room-name", "#dev");
+    await page.press("#room-name", "Enter");
+    await showing(page, "#dev");
+    assert.equal(new URL(page.url()).hash, "#dev");
+    assert.deepEqual(await sidebar(page), ["#lobby", "#dev"]);
+    assert.equal(await page.inputValue("#room-name"), "");
+
+    // The composer too; `ops` means `#ops`.
+    await say(page, "/join ops");
+    await showing(page, "#ops");
+    assert.deepEqual(await sidebar(page), ["#lobby", "#dev", "#ops"]);
+
+    // A line goes to the room shown, and only there.
+    await say(page, "only in ops");
+    await seen(page, "only in ops");
+    await roomButton(page, "#lobby").click();
+    await showing(page, "#lobby");
+    assert.ok(!(await logLines(page)).some((l) => l.includes("only in ops")));
+    assert.equal(await page.evaluate("document.activeElement.id"), "text");
+
+    // Alt+Down and Alt+Up walk the sidebar, wrapping around.
+    await page.keyboard.press("Alt+ArrowDown");
+    await showing(page, "#dev");
+    await page.keyboard.press("Alt+ArrowUp");
+    await page.keyboard.press("Alt+ArrowUp");
+    await showing(page, "#ops");
+    await seen(page, "only in ops");
+
+    // /join of a room it is in shows it; a bad name is refused before asking.
+    await say(page, "/join #DEV");
+    await showing(page, "#dev");
+    await page.fill("#room-name", "#no spaces");
+    await page.press("#room-name", "Enter");
+    await page.locator("#room-error", { hasText: "cannot contain spaces" }).waitFor();
+    assert.deepEqual(await sidebar(page), ["#lobby", "#dev", "#ops"]);
+
+    // /part leaves the room shown; the one above it is shown instead.
+    await say(page, "/part");
+    await showing(page, "#lobby");
+    assert.deepEqual(await sidebar(page), ["#lobby", "#ops"]);
+    // The sidebar's leave button leaves another room.
+    await page.getByRole("button", { name: "Leave #ops", exact: true }).click();
+    await roomButton(page, "#ops").waitFor({ state: "detached" });
+    assert.deepEqual(await sidebar(page), ["#lobby"]);
+    assert.deepEqual(problems, []);
+  });
+});
+
+Deno.test("page: a room not shown counts unread lines and marks a mention", async () => {
+  await withBrowser(async (browser, server) => {
+    const { page, problems } = await openPage(browser, httpUrl(server));
+    await join(page, "alice");
+    await say(page, "/join #dev");
+    await showing(page, "#dev");
+    await using bob = await member(server, "bob", "#dev");
+    await page.locator("#member-list .member", { hasText: "bob" }).waitFor();
+    await roomButton(page, "#lobby").click();
+    await showing(page, "#lobby");
+
+    await sayIn(bob, "#dev", "first");
+    await sayIn(bob, "#dev", "second");
+    const dev = roomButton(page, "#dev");
+    await dev.locator(".badge", { hasText: /^2$/ }).waitFor();
+    assert.equal(await dev.getAttribute("aria-label"), "#dev, 2 unread");
+    assert.equal(await dev.locator(".mention").count(), 0);
+
+    // A line naming alice, as a word and in any case, marks the room.
+    await sayIn(bob, "#dev", "ALICE: can you look?");
+    await dev.locator(".badge", { hasText: /^3$/ }).waitFor();
+    assert.equal(await dev.getAttribute("aria-label"), "#dev, 3 unread, mentions you");
+    assert.equal(await dev.locator(".mention").count(), 1);
+    // Folded away on a narrow screen, the toggle still says so: see the phone test.
+    assert.ok(!(await logLines(page)).some((l) => l.includes("first")));
+
+    // Showing the room reads it: the count and the marker go.
+    await dev.click();
+    await showing(page, "#dev");
+    await seen(page, "ALICE: can you look?");
+    assert.equal(await dev.getAttribute("aria-label"), "#dev");
+    assert.equal(await dev.locator(".badge, .mention").count(), 0);
+    assert.equal(await page.locator("#log li.mention").count(), 1);
+
+    // Lines in the room shown are never unread; the page's own neither.
+    await sayIn(bob, "#dev", "while you look");
+    await seen(page, "while you look");
+    await say(page, "mine");
+    await seen(page, "mine");
+    assert.equal(await page.locator("#room-list .badge").count(), 0);
+    assert.deepEqual(problems, []);
+  });
+});
+
+Deno.test("page: each room has its own members, topic and scroll position", async () => {
+  await withBrowser(async (browser, server) => {
+    const { page, problems } = await openPage(browser, httpUrl(server));
+    await join(page, "alice");
+    await using carol = await member(server, "carol");
+    await page.locator("#member-list .member", { hasText: "carol" }).waitFor();
+    await say(page, "/join #dev");
+    await showing(page, "#dev");
+    await using bob = await member(server, "bob", "#dev");
+    await page.locator("#member-list .member", { hasText: "bob" }).waitFor();
+    const names = () => page.locator("#member-list .member .name").allTextContents();
+    assert.deepEqual((await names()).sort(), ["alice", "bob"]);
+    assert.equal(await page.textContent("#member-count"), "2");
+
+    // The topic is in the header and, when it changes, in the room's log.
+    bob.send({ type: "topic", room: "#dev", text: "Deploys at 5" });
+    await page.locator("#topic", { hasText: "Deploys at 5" }).waitFor();
+    await seen(page, "bob set the topic: Deploys at 5");
+    await roomButton(page, "#lobby").click();
+    await showing(page, "#lobby");
+    assert.equal(await page.textContent("#topic"), "");
+    assert.deepEqual((await names()).sort(), ["alice", "carol"]);
+    assert.equal(await page.textContent("#member-count"), "2");
+    // /topic sets the topic of the room shown.
+    await say(page, "/topic Say hi");
+    await page.locator("#topic", { hasText: "Say hi" }).waitFor();
+
+    // Scrolled up in #lobby, the place is kept across a visit to #dev.
+    for (let i = 0; i < 40; i++) await sayIn(carol, "#lobby", `lobby line ${i}`);
+    await seen(page, "lobby line 39");
+    await page.evaluate(`document.querySelector("#log").scrollTop = 120`);
+    await roomButton(page, "#dev").click();
+    await showing(page, "#dev");
+    await seen(page, "bob set the topic");
+    // #dev was following its newest line: it still does when shown again.
+    await roomButton(page, "#lobby").click();
+    await showing(page, "#lobby");
+    assert.equal(await page.evaluate(`document.querySelector("#log").scrollTop`), 120);
+    for (let i = 0; i < 30; i++) await sayIn(bob, "#dev", `dev line ${i}`);
+    await roomButton(page, "#dev").locator(".badge", { hasText: /^30$/ }).waitFor();
+    await roomButton(page, "#dev").click();
+    await showing(page, "#dev");
+    const atEnd = await page.evaluate(`(() => {
+      const log = document.querySelector("#log");
+      return log.scrollHeight - log.scrollTop - log.clientHeight < 2;
+    })()`);
+    assert.equal(atEnd, true, "a room that followed its newest line opens at it");
+    assert.equal(await page.isVisible("#new-messages"), false);
+    assert.deepEqual(problems, []);
+  });
+});
+
+Deno.test("page: the room browser lists rooms with counts and topics, and enters one", async () => {
+  await withBrowser(async (browser, server) => {
+    const { page, problems } = await openPage(browser, httpUrl(server));
+    await join(page, "alice");
+    await using bob = await member(server, "bob", "#dev", "#ops");
+    bob.send({ type: "topic", room: "#ops", text: "Pager rota" });
+    await bob.next("topic", (e) => e.room === "#ops");
+
+    await page.click("#browse-rooms");
+    const browser_ = page.getByRole("dialog", { name: "Rooms on this server" });
+    await browser_.waitFor();
+    const ops = browser_.getByRole("button", { name: "Enter #ops, 1 here: Pager rota" });
+    await ops.waitFor();
+    assert.equal(
+      await browser_.getByRole("button", { name: "Show #lobby, 2 here" }).count(),
+      1,
+      "a room it is in is shown, not entered",
+    );
+    // The filter narrows the list by name or topic.
+    await page.fill("#room-filter", "pager");
+    await browser_.getByRole("button", { name: /#dev/ }).waitFor({ state: "detached" });
+    await ops.click();
+    await browser_.waitFor({ state: "hidden" });
+    await showing(page, "#ops");
+    await page.locator("#topic", { hasText: "Pager rota" }).waitFor();
+
+    // /rooms opens it too.
+    await say(page, "/rooms");
+    await browser_.getByRole("button", { name: /^Show #ops/ }).waitFor();
+    await page.keyboard.press("Escape");
+    await browser_.waitFor({ state: "hidden" });
+    assert.deepEqual(problems, []);
+  });
+});
+
+Deno.test("page: the address names the room: /#dev opens it, a new fragment enters one", async () => {
+  await withBrowser(async (browser, server) => {
+    await using bob = await member(server, "bob", "#dev");
+    await sayIn(bob, "#dev", "earlier in dev");
+    const { page, problems } = await openPage(browser, httpUrl(server, "/#dev"));
+    await join(page, "alice");
+    await showing(page, "#dev");
+    await seen(page, "earlier in dev");
+    assert.deepEqual(await sidebar(page), ["#lobby", "#dev"]);
+
+    await page.evaluate(`location.hash = "#%E4%B8%AD%E6%96%87"`);
+    await showing(page, "#中文");
+    await page.evaluate(`location.hash = "#lobby"`);
+    await showing(page, "#lobby");
+    // A fragment naming no room is refused, and the address names the room shown again.
+    await page.evaluate(`location.hash = "#a%20b"`);
+    await seen(page, "Room name cannot contain spaces.");
+    await page.waitForFunction(`location.hash === "#lobby"`);
+    assert.deepEqual(await sidebar(page), ["#lobby", "#dev", "#中文"]);
+    assert.deepEqual(problems, []);
+  });
+});
+
+Deno.test("page: the rooms are remembered for the next visit", async () => {
+  await withBrowser(async (browser, server) => {
+    const { page, problems } = await openPage(browser, httpUrl(server));
+    await join(page, "alice");
+    await say(page, "/join #dev");
+    await showing(page, "#dev");
+    await say(page, "/join #ops");
+    await showing(page, "#ops");
+    await roomButton(page, "#dev").click();
+    await showing(page, "#dev");
+    await say(page, "/quit");
+    await page.waitForSelector("#join-view:not([hidden])");
+
+    // Same browser profile, no fragment: the rooms and the one shown come back.
+    await page.goto(httpUrl(server));
+    assert.equal(await page.inputValue("#nick"), "alice");
+    await join(page, "alice");
+    await showing(page, "#dev");
+    assert.deepEqual(await sidebar(page), ["#lobby", "#dev", "#ops"]);
+    assert.deepEqual(problems, []);
+  });
+});
+
+Deno.test("page: on a phone the rooms are a drawer, and its toggle counts unread", async () => {
+  await withBrowser(async (browser, server) => {
+    const { page, problems } = await openPage(browser, httpUrl(server), "phone");
+    await join(page, "pat");
+    await using bob = await member(server, "bob", "#dev");
+    const drawer = page.locator("#rooms");
+    assert.equal(await drawer.isVisible(), false);
+    await page.click("#rooms-toggle");
+    assert.equal(await drawer.isVisible(), true);
+    assert.equal(await page.getAttribute("#rooms-toggle", "aria-expanded"), "true");
+    await page.fill("#room-name", "dev");
+    await page.press("#room-name", "Enter");
+    await showing(page, "#dev");
+    assert.equal(await drawer.isVisible(), false, "going to a room folds the drawer");
+    assert.equal(await page.evaluate("document.activeElement.id"), "text");
+
+    await page.click("#rooms-toggle");
+    await roomButton(page, "#lobby").click();
+    await showing(page, "#lobby");
+    await sayIn(bob, "#dev", "pat, are you there?");
+    await page.locator("#rooms-toggle .count", { hasText: "@1" }).waitFor();
+    // The people drawer and the rooms drawer are never open together.
+    await page.click("#rooms-toggle");
+    await page.click("#members-toggle");
+    assert.equal(await drawer.isVisible(), false);
+    assert.equal(await page.locator("#members").isVisible(), true);
+    assert.deepEqual(problems, []);
+  });
+});
+
+Deno.test("page: after a server restart, every room comes back with what was missed, once", async () => {
+  const dir = await Deno.makeTempDir();
+  const db = `${dir}/chat.db`;
+  const browser = await launch();
+  let server = await start(0, new SqliteHistory(db, 1000));
+  try {
+    const port = server.http.port;
+    const { page, problems } = await openPage(browser, httpUrl(server));
+    await join(page, "alice");
+    await say(page, "/join #dev");
+    await showing(page, "#dev");
+    await say(page, "dev before the restart");
+    await seen(page, "dev before the restart");
+    await roomButton(page, "#lobby").click();
+    await showing(page, "#lobby");
+    await say(page, "lobby before the restart");
+    await seen(page, "lobby before the restart");
+
+    await server.shutdown();
+    await page.waitForSelector('#status[data-state="waiting"]');
+    // The page is away: lines said meanwhile in both its rooms.
+    server = await start(port, new SqliteHistory(db, 1000));
+    {
+      await using bob = await member(server, "bob", "#dev");
+      await sayIn(bob, "#dev", "dev while you were away");
+      await sayIn(bob, "#lobby", "lobby while you were away");
+    }
+    await page.waitForSelector('#status[data-state="open"]');
+    await showing(page, "#lobby");
+    await seen(page, "lobby while you were away");
+    assert.deepEqual(await sidebar(page), ["#lobby", "#dev"]);
+    // Missed in a room not shown: unread there.
+    await roomButton(page, "#dev").locator(".badge", { hasText: /^1$/ }).waitFor();
+    await roomButton(page, "#dev").click();
+    await showing(page, "#dev");
+    await seen(page, "dev while you were away");
+    await say(page, "dev after the restart");
+    await seen(page, "dev after the restart");
+
+    const dev = await logLines(page);
+    for (const text of ["dev before the restart", "dev while you were away", "dev after"]) {
+      assert.equal(dev.filter((l) => l.includes(text)).length, 1, `${text}: ${dev.join(" | ")}`);
+    }
+    assert.ok(!dev.some((l) => l.includes("lobby")), "nothing of #lobby in #dev");
+    await roomButton(page, "#lobby").click();
+    await showing(page, "#lobby");
+    const lobby = await logLines(page);
+    for (const text of ["lobby before the restart", "lobby while you were away"]) {
+      assert.equal(
+        lobby.filter((l) => l.includes(text)).length,
+        1,
+        `${text}: ${lobby.join(" | ")}`,
+      );
+    }
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+    await server.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
