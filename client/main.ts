@@ -24,7 +24,7 @@
  * @module
  */
 
-import { COMMANDS, parseCommandLine } from "../common/commands.ts";
+import { COMMANDS, parseCommandLine, withRoom } from "../common/commands.ts";
 import type {
   ChatError,
   ChatMessage,
@@ -42,7 +42,6 @@ import { Link, type LinkState } from "./connection.ts";
 import { $, body, button, el, stamp } from "./dom.ts";
 import { LOG_MAX, type Pane, Panes } from "./panes.ts";
 import {
-  aimAt,
   applyPresence,
   hashFor,
   joinRooms,
@@ -834,8 +833,7 @@ ui.composer.addEventListener("submit", (e) => {
         ui.text.value = line;
         return;
       }
-      const aimed = room === undefined ? message : aimAt(message, room.name);
-      if (aimed.type === "part" && aimed.room !== undefined) aimed.room = typedRoom(aimed.room);
+      const aimed = room === undefined ? message : withRoom(message, room.name);
       if (!link.send(aimed)) {
         ui.text.value = line;
         addSystem(

@@ -17,7 +17,6 @@
 
 import {
   type ChatMessage,
-  type ClientMessage,
   LOBBY,
   MEMBER_ROOMS_MAX,
   type MemberInfo,
@@ -390,25 +389,4 @@ export function roomFromHash(hash: string): string | undefined {
 /** The address fragment that names a room: `#dev` for `#dev`. */
 export function hashFor(room: string): string {
   return `#${encodeURIComponent(room.replace(/^#/, ""))}`;
-}
-
-// --- commands ----------------------------------------------------------------
-
-/**
- * A frame that acts in a room, aimed at `room` when it names none: what a
- * line typed in the composer means in the room shown. Other frames, and
- * those that already name a room, go as they are.
- */
-export function aimAt(message: ClientMessage, room: string): ClientMessage {
-  switch (message.type) {
-    case "say":
-    case "me":
-    case "who":
-    case "history":
-    case "part":
-    case "topic":
-      return message.room === undefined ? { ...message, room } : message;
-    default:
-      return message;
-  }
 }

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import {
-  aimAt,
   applyPresence,
   cleanRooms,
   hashFor,
@@ -289,40 +288,4 @@ Deno.test("roomFromHash() reads the room an address names, and hashFor() writes 
   assert.equal(hashFor("#dev"), "#dev");
   const long = roomFromHash(`#${"x".repeat(5000)}`);
   assert.equal(long?.length, 5000, "too long to be a room: left for checkRoom to refuse");
-});
-
-Deno.test("aimAt() aims a frame that acts in a room at the room shown", () => {
-  assert.deepEqual(aimAt({ type: "say", text: "hi" }, "#dev"), {
-    type: "say",
-    text: "hi",
-    room: "#dev",
-  });
-  for (const type of ["who", "part", "topic"] as const) {
-    assert.deepEqual(aimAt({ type }, "#dev"), { type, room: "#dev" });
-  }
-  assert.deepEqual(aimAt({ type: "me", text: "waves" }, "#dev"), {
-    type: "me",
-    text: "waves",
-    room: "#dev",
-  });
-  assert.deepEqual(aimAt({ type: "history", count: 5 }, "#dev"), {
-    type: "history",
-    count: 5,
-    room: "#dev",
-  });
-  assert.deepEqual(aimAt({ type: "part", room: "#ops" }, "#dev"), { type: "part", room: "#ops" });
-  assert.deepEqual(aimAt({ type: "topic", text: "x" }, "#dev"), {
-    type: "topic",
-    text: "x",
-    room: "#dev",
-  });
-  // Not about a room: as it is.
-  assert.deepEqual(aimAt({ type: "msg", to: "bob", text: "psst" }, "#dev"), {
-    type: "msg",
-    to: "bob",
-    text: "psst",
-  });
-  assert.deepEqual(aimAt({ type: "nick", nick: "al" }, "#dev"), { type: "nick", nick: "al" });
-  assert.deepEqual(aimAt({ type: "enter", room: "#ops" }, "#dev"), { type: "enter", room: "#ops" });
-  assert.deepEqual(aimAt({ type: "rooms" }, "#dev"), { type: "rooms" });
 });
