@@ -30,7 +30,6 @@ import type {
   ChatMessage,
   ClientMessage,
   MemberInfo,
-  RoomsEvent,
   ServerEvent,
   Topic,
   WelcomeEvent,
@@ -41,6 +40,7 @@ import { clock, memberList, presenceText } from "../common/wording.ts";
 import { Link, type LinkState } from "./connection.ts";
 import { $, body, button, el, stamp } from "./dom.ts";
 import { LOG_MAX, type Pane, Panes } from "./panes.ts";
+import { RoomBrowser, Sidebar } from "./sidebar.ts";
 import {
   applyPresence,
   hashFor,
@@ -218,7 +218,7 @@ function handle(event: ServerEvent): void {
       return;
     }
     case "rooms":
-      drawBrowser(event);
+      roomBrowser.show(event);
       return;
     case "history": {
       const room = roomOf(event.room);
@@ -521,12 +521,8 @@ ui.roomName.addEventListener("input", () => {
   ui.roomError.textContent = "";
 });
 
-function leaveRoom(room: RoomView): void {
-  link.send({ type: "part", room: room.name });
-}
-
 addEventListener("keydown", (e) => {
-  if (!e.altKey || e.ctrlKey || e.metaKey || ui.chatView.hidden || ui.browser.open) return;
+  if (!e.altKey || e.ctrlKey || e.metaKey || ui.chatView.hidden || roomBrowser.isOpen) return;
   if (e.key !== "ArrowUp" && e.key !== "ArrowDown") return;
   e.preventDefault();
   const delta = e.key === "ArrowUp" ? -1 : 1;
@@ -543,63 +539,21 @@ function nextUnread(delta: number): RoomView | undefined {
   return undefined;
 }
 
-// --- the sidebar -----------------------------------------------------------
+// --- the sidebar, the header and the room browser ----------------------------
 
-/** Sidebar items by room key, updated in place so a focused one keeps focus. */
-const roomItems = new Map<string, { item: HTMLLIElement; go: HTMLButtonElement }>();
+const sidebar = new Sidebar({ list: ui.roomList, toggle: ui.roomsToggle, badge: ui.roomsUnread }, {
+  show(room) {
+    if (rooms.get(room.name) === room) showRoom(room);
+    closeDrawers();
+    ui.text.focus();
+  },
+  leave(room) {
+    link.send({ type: "part", room: room.name });
+  },
+});
 
 function drawRooms(): void {
-  const list = rooms.list();
-  const keys = new Set(list.map((r) => r.key));
-  for (const [key, { item }] of roomItems) {
-    if (!keys.has(key)) {
-      item.remove();
-      roomItems.delete(key);
-    }
-  }
-  for (const room of list) {
-    let entry = roomItems.get(room.key);
-    if (entry === undefined) {
-      const item = el("li", "room-item");
-      const go = button("room");
-      go.addEventListener("click", () => {
-        const now = rooms.get(room.key);
-        if (now) showRoom(now);
-        closeDrawers();
-        ui.text.focus();
-      });
-      const part = button("part", "×");
-      part.setAttribute("aria-label", `Leave ${room.name}`);
-      part.title = `Leave ${room.name}`;
-      part.addEventListener("click", () => leaveRoom(room));
-      item.append(go, part);
-      ui.roomList.append(item);
-      entry = { item, go };
-      roomItems.set(room.key, entry);
-    }
-    drawRoom(room, entry.go);
-  }
-  const totals = rooms.totals();
-  ui.roomsUnread.hidden = totals.unread === 0;
-  ui.roomsUnread.textContent = totals.mention ? `@${totals.unread}` : String(totals.unread);
-  ui.roomsToggle.classList.toggle("mentioned", totals.mention);
-}
-
-function drawRoom(room: RoomView, go: HTMLButtonElement): void {
-  const shown = room === rooms.current;
-  if (shown) go.setAttribute("aria-current", "page");
-  else go.removeAttribute("aria-current");
-  go.classList.toggle("unread", room.unread > 0);
-  const parts = [el("span", "name", room.name)];
-  if (room.mention) parts.push(el("span", "mention", "@"));
-  if (room.unread > 0) {
-    parts.push(el("span", "badge", room.unread > 99 ? "99+" : String(room.unread)));
-  }
-  go.replaceChildren(...parts);
-  const said = [room.name];
-  if (room.unread > 0) said.push(`${room.unread} unread`);
-  if (room.mention) said.push("mentions you");
-  go.setAttribute("aria-label", said.join(", "));
+  sidebar.draw(rooms);
 }
 
 function drawHeader(): void {
@@ -617,63 +571,30 @@ ui.topicEdit.addEventListener("click", () => {
   ui.text.focus();
 });
 
-// --- the room browser ------------------------------------------------------
-
-let listed: RoomsEvent | undefined;
+const roomBrowser = new RoomBrowser({
+  dialog: ui.browser,
+  filter: ui.browserFilter,
+  note: ui.browserNote,
+  list: ui.browserList,
+}, {
+  ask() {
+    link.send({ type: "rooms" });
+  },
+  go(room) {
+    goTo(room, "other");
+    ui.text.focus();
+  },
+  isIn(room) {
+    return rooms.get(room) !== undefined;
+  },
+});
 
 function openBrowser(): void {
   closeDrawers();
-  listed = undefined;
-  ui.browserNote.textContent = "Loading…";
-  ui.browserList.replaceChildren();
-  ui.browserFilter.value = "";
-  if (!ui.browser.open) ui.browser.showModal();
-  link.send({ type: "rooms" });
-}
-
-function drawBrowser(event: RoomsEvent): void {
-  listed = event;
-  if (!ui.browser.open) return; // closed before the answer came
-  const filter = ui.browserFilter.value.trim().toLowerCase();
-  const shown = event.rooms.filter((r) =>
-    filter === "" || r.room.toLowerCase().includes(filter) ||
-    (r.topic ?? "").toLowerCase().includes(filter)
-  );
-  const total = event.total.toLocaleString("en");
-  ui.browserNote.textContent = event.rooms.length < event.total
-    ? `The ${event.rooms.length} biggest of ${total} rooms.`
-    : `${total} ${event.total === 1 ? "room" : "rooms"}.`;
-  ui.browserList.replaceChildren(
-    ...shown.map((r) => {
-      const item = el("li", "");
-      const go = button("listed-room");
-      const inIt = rooms.get(r.room) !== undefined;
-      go.append(
-        el("span", "name", r.room),
-        el("span", "here", `${r.members.toLocaleString("en")} here`),
-        el("span", "topic", r.topic ?? ""),
-      );
-      go.setAttribute(
-        "aria-label",
-        `${inIt ? "Show" : "Enter"} ${r.room}, ${r.members} here${r.topic ? `: ${r.topic}` : ""}`,
-      );
-      go.classList.toggle("joined", inIt);
-      go.addEventListener("click", () => {
-        ui.browser.close();
-        goTo(r.room, "other");
-        ui.text.focus();
-      });
-      item.append(go);
-      return item;
-    }),
-  );
-  if (shown.length === 0 && event.rooms.length > 0) ui.browserNote.textContent += " None match.";
+  roomBrowser.open();
 }
 
 ui.browse.addEventListener("click", openBrowser);
-ui.browserFilter.addEventListener("input", () => {
-  if (listed) drawBrowser(listed);
-});
 
 // --- the log -------------------------------------------------------------
 
