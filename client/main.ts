@@ -102,6 +102,8 @@ let token: string | undefined;
 let lastId: number | undefined;
 /** Whether the last `join` asked for what was missed (so what comes is unread). */
 let askedSince = false;
+/** The rooms the last `join` asked for. */
+let askedRooms: readonly string[] = [];
 /** True once a welcome said which rooms we are in: from then on, those are asked for. */
 let welcomed = false;
 
@@ -145,11 +147,8 @@ const link = new Link(wsUrl(), {
  * the last id seen, for everything missed since in all of those rooms.
  */
 function joinFrame(name: string): ClientMessage {
-  const join: ClientMessage = {
-    type: "join",
-    nick: name,
-    rooms: welcomed ? rooms.names() : joinRooms(remembered.rooms, wantedRoom()),
-  };
+  askedRooms = welcomed ? rooms.names() : joinRooms(remembered.rooms, wantedRoom());
+  const join: ClientMessage = { type: "join", nick: name, rooms: [...askedRooms] };
   if (token !== undefined) join.token = token;
   if (lastId !== undefined) join.since = lastId;
   askedSince = lastId !== undefined;
@@ -191,7 +190,7 @@ function handle(event: ServerEvent): void {
       panes.drop(room.key);
       if (wasShown) showRoom(rooms.current);
       else drawRooms();
-      addSystem(paneOf(rooms.current), `You left ${room.name} (${event.reason}).`);
+      addSystem(paneOf(rooms.current), partedText(room.name, event.reason));
       saveRooms();
       return;
     }
@@ -202,14 +201,18 @@ function handle(event: ServerEvent): void {
         addSystem(paneOf(rooms.current), topicLine(event.room, event.topic));
         return;
       }
-      room.topic = event.topic;
+      // A topic with no text is none: news of a clearing says who cleared it.
+      room.topic = event.topic?.text ? event.topic : undefined;
       if (event.changed) {
+        const topic = event.topic;
         addSystem(
           paneOf(room),
-          event.topic
-            ? `${event.topic.by} set the topic: ${event.topic.text}`
-            : "The topic was cleared.",
-          event.topic?.ts,
+          topic?.text
+            ? `${topic.by} set the topic: ${topic.text}`
+            : topic
+            ? `${topic.by} cleared the topic`
+            : "The topic was cleared",
+          topic?.ts,
         );
       } else {
         addSystem(paneOf(room), topicLine(room.name, event.topic));
@@ -312,7 +315,11 @@ function welcome(event: WelcomeEvent): void {
   for (const state of states) {
     const room = rooms.enter(state);
     if (state.gap) {
-      addSystem(paneOf(room), "Some messages from while you were away are no longer kept.");
+      addSystem(
+        paneOf(room),
+        "Some messages from while you were away are not shown (too many, or no longer kept): " +
+          "/history N shows the last N.",
+      );
     }
   }
   welcomed = true;
@@ -328,13 +335,16 @@ function welcome(event: WelcomeEvent): void {
     .find((room) => room !== undefined) ?? rooms.current;
   // Shown first, so that what was missed elsewhere counts as unread there.
   showRoom(pick);
-  if (target !== undefined && rooms.get(target) === undefined) {
-    const checked = checkRoom(target);
-    if (!checked.ok) addSystem(paneOf(pick), `${target}: ${checked.reason}`, Date.now(), "error");
-  }
   wanted = undefined;
   for (const m of event.history) addMessage(m, askedSince);
   link.ready();
+  if (target !== undefined && rooms.get(target) === undefined) {
+    // Not asked for (no room left in the join, or no room name): asked now,
+    // so that the page says why not. One asked for and refused is told by
+    // the server's error, after this welcome.
+    const key = roomKey(target);
+    if (!askedRooms.some((r) => roomKey(r) === key)) goTo(target, "other");
+  }
 }
 
 function refused(event: ChatError): void {
@@ -384,8 +394,14 @@ function viaText(via: MemberInfo["via"]): string {
   return via === "web" ? "the web" : "a terminal";
 }
 
+/** "You left #dev." or, with a reason other than a plain part, why. */
+function partedText(room: string, reason: string): string {
+  const why = reason.startsWith("part: ") ? reason.slice(6) : reason === "part" ? "" : reason;
+  return why ? `You left ${room} (${why}).` : `You left ${room}.`;
+}
+
 function topicLine(room: string, topic: Topic | undefined): string {
-  return topic
+  return topic?.text
     ? `Topic of ${room}: ${topic.text} (set by ${topic.by}, ${clock(topic.ts)})`
     : `${room} has no topic. /topic TEXT sets one.`;
 }
