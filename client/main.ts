@@ -576,7 +576,8 @@ function drawHeader(): void {
   const room = rooms.current;
   ui.roomTitle.textContent = room?.name ?? "No room";
   const topic = room?.topic;
-  ui.topic.textContent = topic?.text ?? (room ? "" : "Join a room to chat: /join #lobby");
+  if (topic) ui.topic.replaceChildren(body(topic.text));
+  else ui.topic.textContent = room ? "" : "Join a room to chat: /join #lobby";
   ui.topic.title = topic ? `Set by ${topic.by} at ${clock(topic.ts)}` : "";
   ui.topicEdit.hidden = room === undefined;
 }
