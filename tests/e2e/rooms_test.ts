@@ -140,6 +140,29 @@ Deno.test("page: rooms are entered from the field and the composer, and switched
   });
 });
 
+Deno.test("page: a room the server refuses says why under the field, and nothing changes", async () => {
+  await withBrowser(async (browser, server) => {
+    const { page, problems } = await openPage(browser, httpUrl(server));
+    await join(page, "alice");
+    // #lobby and 19 more: as many as a member may be in.
+    for (let i = 1; i < 20; i++) await say(page, `/join #r${i}`);
+    await showing(page, "#r19");
+    assert.equal((await sidebar(page)).length, 20);
+    await page.fill("#room-name", "#one-more");
+    await page.press("#room-name", "Enter");
+    await page.locator("#room-error", { hasText: "You are in 20 rooms, the most at once" })
+      .waitFor();
+    await seen(page, "You are in 20 rooms, the most at once");
+    assert.equal(await page.inputValue("#room-name"), "#one-more", "kept, to try again");
+    await showing(page, "#r19");
+    assert.equal(new URL(page.url()).hash, "#r19");
+    // Typing again clears the old reason.
+    await page.fill("#room-name", "#r1");
+    assert.equal(await page.textContent("#room-error"), "");
+    assert.deepEqual(problems, []);
+  });
+});
+
 Deno.test("page: a room not shown counts unread lines and marks a mention", async () => {
   await withBrowser(async (browser, server) => {
     const { page, problems } = await openPage(browser, httpUrl(server));
