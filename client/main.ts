@@ -506,8 +506,13 @@ function showRoom(room: RoomView | undefined): void {
 
 /** Rewrites the address to name the room shown, without a history entry. */
 function showAddress(): void {
+  if (ui.chatView.hidden) return;
   const room = rooms.current;
-  if (room === undefined || ui.chatView.hidden) return;
+  if (room === undefined) {
+    // In no room: an address naming one would enter it again on the next visit.
+    if (location.hash !== "") history.replaceState(null, "", location.pathname + location.search);
+    return;
+  }
   const shown = roomFromHash(location.hash);
   if (shown !== undefined && roomKey(shown) === room.key && shown === room.name) return;
   history.replaceState(null, "", hashFor(room.name));

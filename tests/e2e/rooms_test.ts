@@ -136,6 +136,17 @@ Deno.test("page: rooms are entered from the field and the composer, and switched
     await page.getByRole("button", { name: "Leave #ops", exact: true }).click();
     await roomButton(page, "#ops").waitFor({ state: "detached" });
     assert.deepEqual(await sidebar(page), ["#lobby"]);
+
+    // In no room: the page says how to get into one, and the address names none.
+    await say(page, "/part");
+    await page.locator("#room-title", { hasText: "No room" }).waitFor();
+    await seen(page, "You left #lobby.");
+    assert.equal(new URL(page.url()).hash, "");
+    await say(page, "anyone?");
+    await seen(page, "You are in no room: /join #lobby to enter one.");
+    assert.equal(await page.inputValue("#text"), "anyone?", "kept, to send once in a room");
+    await say(page, "/join lobby");
+    await showing(page, "#lobby");
     assert.deepEqual(problems, []);
   });
 });
