@@ -35,7 +35,7 @@ import type {
   WelcomeEvent,
 } from "../common/protocol.ts";
 import { LOBBY, MEMBER_ROOMS_MAX } from "../common/protocol.ts";
-import { checkRoom, roomKey, typedRoom } from "../common/room.ts";
+import { checkRoom, looseRoomKey, typedRoom } from "../common/room.ts";
 import { clock, memberList, presenceText } from "../common/wording.ts";
 import { Link, type LinkState } from "./connection.ts";
 import { $, body, button, el, stamp } from "./dom.ts";
@@ -342,8 +342,8 @@ function welcome(event: WelcomeEvent): void {
     // Not asked for (no room left in the join, or no room name): asked now,
     // so that the page says why not. One asked for and refused is told by
     // the server's error, after this welcome.
-    const key = roomKey(target);
-    if (!askedRooms.some((r) => roomKey(r) === key)) goTo(target, "other");
+    const key = looseRoomKey(target);
+    if (!askedRooms.some((r) => looseRoomKey(r) === key)) goTo(target, "other");
   }
 }
 
@@ -381,7 +381,7 @@ function refused(event: ChatError): void {
     }
     return;
   }
-  if (event.room !== undefined && entering?.key === roomKey(event.room)) {
+  if (event.room !== undefined && entering?.key === looseRoomKey(event.room)) {
     // The room asked for was refused: say so where it was asked.
     if (entering.from === "field") ui.roomError.textContent = event.message;
     entering = undefined;
@@ -488,7 +488,7 @@ function goTo(raw: string, from: "field" | "other"): boolean {
     showRoom(room);
     return true;
   }
-  entering = { key: roomKey(checked.value), from };
+  entering = { key: looseRoomKey(checked.value), from };
   link.send({ type: "enter", room: checked.value });
   return true;
 }
@@ -514,7 +514,7 @@ function showAddress(): void {
     return;
   }
   const shown = roomFromHash(location.hash);
-  if (shown !== undefined && roomKey(shown) === room.key && shown === room.name) return;
+  if (shown !== undefined && looseRoomKey(shown) === room.key && shown === room.name) return;
   history.replaceState(null, "", hashFor(room.name));
 }
 

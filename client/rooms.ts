@@ -6,7 +6,8 @@
  * address (`/#dev`). `main.ts` draws it; the tests drive it without a
  * browser.
  *
- * Rooms are told apart by {@linkcode roomKey}, never by the name as typed:
+ * Rooms are told apart by {@linkcode looseRoomKey} (case and width folded; the
+ * server's look-alike folding is too big to carry), never by the name as typed:
  * `#Dev` in the address and `#dev` in the sidebar are one room. The name
  * shown is the server's.
  *
@@ -24,13 +25,13 @@ import {
   type RoomState,
   type Topic,
 } from "../common/protocol.ts";
-import { checkRoom, ROOM_INPUT_MAX, roomKey, typedRoom } from "../common/room.ts";
+import { checkRoom, looseRoomKey, ROOM_INPUT_MAX, typedRoom } from "../common/room.ts";
 
 /** One room as the page keeps it. */
 export interface RoomView {
   /** Its name as the server shows it. */
   name: string;
-  /** Its identity ({@linkcode roomKey}). */
+  /** Its identity ({@linkcode looseRoomKey}). */
   readonly key: string;
   topic: Topic | undefined;
   /** Who is here, in the order they came; may be short of {@linkcode RoomView.here}. */
@@ -82,7 +83,7 @@ export class RoomSet {
 
   /** The room named `name` (any spelling of it), if the page is in it. */
   get(name: string): RoomView | undefined {
-    return this.#rooms.get(roomKey(name));
+    return this.#rooms.get(looseRoomKey(name));
   }
 
   /**
@@ -91,7 +92,7 @@ export class RoomSet {
    * topic are the server's. The first room added becomes the shown one.
    */
   enter(state: RoomState): RoomView {
-    const key = roomKey(state.room);
+    const key = looseRoomKey(state.room);
     let room = this.#rooms.get(key);
     if (room === undefined) {
       room = {
@@ -120,7 +121,7 @@ export class RoomSet {
    * before it in the sidebar (or else the one after) is shown instead.
    */
   leave(name: string): RoomView | undefined {
-    const key = roomKey(name);
+    const key = looseRoomKey(name);
     const room = this.#rooms.get(key);
     if (room === undefined) return undefined;
     if (room === this.#current) {
@@ -135,7 +136,7 @@ export class RoomSet {
 
   /** Keeps only the rooms named in `names` (the server's set after a welcome). */
   keepOnly(names: readonly string[]): RoomView[] {
-    const keep = new Set(names.map(roomKey));
+    const keep = new Set(names.map(looseRoomKey));
     const gone = this.list().filter((r) => !keep.has(r.key));
     for (const room of gone) this.leave(room.name);
     return gone;
@@ -313,7 +314,7 @@ export function cleanRooms(names: readonly unknown[]): string[] {
     if (typeof name !== "string") continue;
     const checked = checkRoom(name);
     if (!checked.ok) continue;
-    const key = roomKey(checked.value);
+    const key = looseRoomKey(checked.value);
     if (keys.has(key)) continue;
     keys.add(key);
     out.push(checked.value);
@@ -343,7 +344,7 @@ export function readRemembered(text: string | null): { rooms: string[]; shown?: 
   const rooms = Array.isArray(stored.rooms) ? cleanRooms(stored.rooms) : [];
   const wanted = stored.shown;
   const shown = typeof wanted === "string"
-    ? rooms.find((r) => roomKey(r) === roomKey(wanted))
+    ? rooms.find((r) => looseRoomKey(r) === looseRoomKey(wanted))
     : undefined;
   return shown === undefined ? { rooms } : { rooms, shown };
 }
@@ -365,7 +366,9 @@ export function joinRooms(remembered: readonly string[], wanted?: string): strin
   const rooms = remembered.length > 0 ? cleanRooms(remembered) : [LOBBY];
   if (wanted === undefined) return rooms;
   const checked = checkRoom(wanted);
-  if (!checked.ok || rooms.some((r) => roomKey(r) === roomKey(checked.value))) return rooms;
+  if (!checked.ok || rooms.some((r) => looseRoomKey(r) === looseRoomKey(checked.value))) {
+    return rooms;
+  }
   return rooms.length < MEMBER_ROOMS_MAX ? [...rooms, checked.value] : rooms;
 }
 

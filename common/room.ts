@@ -1,11 +1,13 @@
 /**
- * What a room name may be, and when two names are the same room
- * ({@linkcode roomKey}). A room is `#` and 1 to {@linkcode ROOM_MAX}
+ * What a room name may be. A room is `#` and 1 to {@linkcode ROOM_MAX}
  * characters: letters, digits and punctuation of any script (`#dev`,
  * `#c++`, `#中文`), but no space, comma, control, bidi or invisible
- * character. Two names are one room under the same look-alike folding as
- * nicknames (`nickKey`): `#Dev`, `#dev` and `#ԁev` (Cyrillic "ԁ") are one
- * room, shown as the first to enter it typed it.
+ * character.
+ *
+ * When two names are the same room is `room_key.ts`'s (`roomKey`): the
+ * look-alike folding of nicknames, whose table is too big for the page's
+ * bundle. The page matches the names the server sends with what was typed
+ * by {@linkcode looseRoomKey} instead, which folds case and width only.
  *
  * Browser compatible: no Deno APIs.
  *
@@ -13,7 +15,6 @@
  */
 
 import type { Checked } from "./message.ts";
-import { nickKey } from "./nick.ts";
 
 /** Longest room name after the `#`, in code points after NFKC normalization. */
 export const ROOM_MAX = 32;
@@ -28,21 +29,18 @@ export const LOBBY = "#lobby";
  */
 export const ROOM_INPUT_MAX = (ROOM_MAX + 1) * 6;
 
-/** The key of every over-long name: no real room folds to it (they hold no NUL). */
-const NOWHERE = "#\0";
-
 // Characters that render as nothing (or as blank) but are letters or marks.
 const INVISIBLE = /[\u115F\u1160\u3164\uFFA0\u17B4\u17B5\u180B-\u180F\uFE00-\uFE0F]/u;
 const FORMAT_OR_CONTROL = /[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Cs}\p{Default_Ignorable_Code_Point}]/u;
 const SPACE = /[\p{Z}\s]/u;
 
 /**
- * The identity of a room: two names with the same key are one room. Linear
- * in the length of `name`, and bounded: an over-long name is not folded.
+ * A room name with case and width folded (NFKC, lower case): how the page
+ * tells whether a name the server sends is one it typed. Looser than the
+ * server's `roomKey`, which decides; bounded like it.
  */
-export function roomKey(name: string): string {
-  if (name.length > ROOM_INPUT_MAX) return NOWHERE;
-  return `#${nickKey(name.normalize("NFKC").replace(/^#/, ""))}`;
+export function looseRoomKey(name: string): string {
+  return name.length > ROOM_INPUT_MAX ? "#\0" : name.normalize("NFKC").toLowerCase();
 }
 
 /**

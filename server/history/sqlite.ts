@@ -47,7 +47,8 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { errorText, type Logger, SILENT } from "../log.ts";
 import type { Backlog, HistoryStore, RoomMessage } from "./history.ts";
 import type { Topic } from "../../common/protocol.ts";
-import { LOBBY, roomKey } from "../../common/room.ts";
+import { LOBBY } from "../../common/room.ts";
+import { roomKey } from "../../common/room_key.ts";
 
 /** The schema this code writes. */
 export const SCHEMA_VERSION = 2;

@@ -13,7 +13,7 @@
  * seated in `roster.ts`, who may come in at all in `door.ts`, the joins and
  * leaves gathered for a summary in `presence.ts`.
  *
- * Rooms: a name is checked and folded by `common/room.ts`; a room is made by
+ * Rooms: a name is checked by `common/room.ts` and folded by `common/room_key.ts`; a room is made by
  * the first to enter it and dropped from the hub when the last one leaves
  * (its history and topic stay in the store). `maxRooms` caps live rooms,
  * and a member may be in {@linkcode MEMBER_ROOMS_MAX} at once. One flood
@@ -35,7 +35,8 @@ import {
   type ServerEvent,
   type WelcomeEvent,
 } from "../../common/protocol.ts";
-import { checkRoom, roomKey } from "../../common/room.ts";
+import { checkRoom } from "../../common/room.ts";
+import { roomKey } from "../../common/room_key.ts";
 import { type HistoryStore, MemoryHistory } from "../history/history.ts";
 import { type Rate, TokenBucket } from "./flood.ts";
 import { Door } from "./door.ts";

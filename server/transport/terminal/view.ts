@@ -14,7 +14,7 @@
  */
 
 import { LOBBY, type ServerEvent } from "../../../common/protocol.ts";
-import { roomKey } from "../../../common/room.ts";
+import { roomKey } from "../../../common/room_key.ts";
 
 /** The rooms a terminal member is in and the current one. */
 export class RoomView {
