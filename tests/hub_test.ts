@@ -28,27 +28,27 @@ class AddressedMember extends FakeMember {
   }
 }
 
-/** A room with a clock the test sets by hand. */
-function setup(history?: number): { room: Hub; clock: { time: number } } {
+/** A hub with a clock the test sets by hand. */
+function setup(history?: number): { hub: Hub; clock: { time: number } } {
   const clock = { time: 1_000 };
   const now = () => clock.time;
   let tokens = 0;
   const newToken = () => `token-${++tokens}`;
-  const room = history === undefined
+  const hub = history === undefined
     ? new Hub({ now, newToken })
     : new Hub({ now, newToken, history });
-  return { room, clock };
+  return { hub, clock };
 }
 
 /** Joins a fresh member and forgets its welcome. */
-function seat<M extends FakeMember>(room: Hub, nick: string, member: M): M {
-  assert.equal(room.join(member, nick), true, `join ${nick}`);
+function seat<M extends FakeMember>(hub: Hub, nick: string, member: M): M {
+  assert.equal(hub.join(member, nick), true, `join ${nick}`);
   member.take();
   return member;
 }
 
-function join(room: Hub, nick: string, via: Via = "web"): FakeMember {
-  return seat(room, nick, new FakeMember(via));
+function join(hub: Hub, nick: string, via: Via = "web"): FakeMember {
+  return seat(hub, nick, new FakeMember(via));
 }
 
 function assertError(member: FakeMember, code: string): void {
@@ -61,79 +61,88 @@ function assertError(member: FakeMember, code: string): void {
 }
 
 Deno.test("Hub.join() sends welcome to the joiner and join to the others only", () => {
-  const { room, clock } = setup();
+  const { hub, clock } = setup();
   const alice = new FakeMember("web");
-  assert.equal(room.join(alice, "alice"), true);
+  assert.equal(hub.join(alice, "alice"), true);
   assert.deepEqual(alice.take(), [
     {
       type: "welcome",
       nick: "alice",
       token: "token-1",
+      room: "#lobby",
       members: [{ nick: "alice", via: "web" }],
+      rooms: [{ room: "#lobby", members: [{ nick: "alice", via: "web" }] }],
       history: [],
     },
   ]);
 
   clock.time = 2_000;
   const bob = new FakeMember("terminal");
-  assert.equal(room.join(bob, "bob"), true);
+  assert.equal(hub.join(bob, "bob"), true);
   assert.deepEqual(bob.take(), [
     {
       type: "welcome",
       nick: "bob",
       token: "token-2",
+      room: "#lobby",
       members: [{ nick: "alice", via: "web" }, { nick: "bob", via: "terminal" }],
+      rooms: [{
+        room: "#lobby",
+        members: [{ nick: "alice", via: "web" }, { nick: "bob", via: "terminal" }],
+      }],
       history: [],
     },
   ]);
-  assert.deepEqual(alice.take(), [{ type: "join", ts: 2_000, nick: "bob", via: "terminal" }]);
-  assert.equal(room.size, 2);
+  assert.deepEqual(alice.take(), [
+    { type: "join", room: "#lobby", ts: 2_000, nick: "bob", via: "terminal" },
+  ]);
+  assert.equal(hub.size, 2);
 });
 
 Deno.test("Hub.join() stores the nickname normalized", () => {
-  const { room } = setup();
+  const { hub } = setup();
   const alice = new FakeMember();
-  assert.equal(room.join(alice, " ａｌｉｃｅ "), true);
+  assert.equal(hub.join(alice, " ａｌｉｃｅ "), true);
   assert.equal(alice.ofType("welcome")[0]?.nick, "alice");
-  assert.equal(room.nickOf(alice), "alice");
+  assert.equal(hub.nickOf(alice), "alice");
 });
 
 Deno.test("Hub.join() refuses a nickname taken in another case", () => {
-  const { room } = setup();
-  const alice = join(room, "alice");
+  const { hub } = setup();
+  const alice = join(hub, "alice");
   for (const nick of ["ALICE", "Alice", "ａｌｉｃｅ"]) {
     const other = new FakeMember();
-    assert.equal(room.join(other, nick), false, nick);
+    assert.equal(hub.join(other, nick), false, nick);
     assertError(other, "nick_taken");
-    assert.equal(room.nickOf(other), undefined);
+    assert.equal(hub.nickOf(other), undefined);
   }
-  assert.equal(room.size, 1);
+  assert.equal(hub.size, 1);
   assert.deepEqual(alice.events, []);
 });
 
 Deno.test("Hub.join() refuses an invalid nickname with nick_invalid", () => {
-  const { room } = setup();
-  const alice = join(room, "alice");
+  const { hub } = setup();
+  const alice = join(hub, "alice");
   for (const nick of ["bob smith", "", "b\u200Bob", "-bob", "bob!"]) {
     const bob = new FakeMember();
-    assert.equal(room.join(bob, nick), false, JSON.stringify(nick));
+    assert.equal(hub.join(bob, nick), false, JSON.stringify(nick));
     assertError(bob, "nick_invalid");
   }
-  assert.equal(room.size, 1);
+  assert.equal(hub.size, 1);
   assert.deepEqual(alice.events, []);
 });
 
 Deno.test("Hub.join() refuses a member that has already joined", () => {
-  const { room } = setup();
-  const alice = join(room, "alice");
-  assert.equal(room.join(alice, "alice2"), false);
+  const { hub } = setup();
+  const alice = join(hub, "alice");
+  assert.equal(hub.join(alice, "alice2"), false);
   assertError(alice, "already_joined");
-  assert.equal(room.nickOf(alice), "alice");
+  assert.equal(hub.nickOf(alice), "alice");
 });
 
 Deno.test("Hub.handle() refuses every request before join with not_joined", () => {
-  const { room } = setup();
-  const alice = join(room, "alice");
+  const { hub } = setup();
+  const alice = join(hub, "alice");
   const stranger = new FakeMember();
   const requests: ClientMessage[] = [
     { type: "say", text: "hi" },
@@ -143,85 +152,94 @@ Deno.test("Hub.handle() refuses every request before join with not_joined", () =
     { type: "who" },
   ];
   for (const request of requests) {
-    assert.equal(room.handle(stranger, request), false, request.type);
+    assert.equal(hub.handle(stranger, request), false, request.type);
     assertError(stranger, "not_joined");
   }
   assert.deepEqual(alice.events, []);
-  assert.equal(room.size, 1);
+  assert.equal(hub.size, 1);
 });
 
 Deno.test("Hub.handle() joins on a join request", () => {
-  const { room } = setup();
+  const { hub } = setup();
   const alice = new FakeMember();
-  assert.equal(room.handle(alice, { type: "join", nick: "alice" }), true);
-  assert.equal(room.nickOf(alice), "alice");
+  assert.equal(hub.handle(alice, { type: "join", nick: "alice" }), true);
+  assert.equal(hub.nickOf(alice), "alice");
   assert.equal(alice.ofType("welcome").length, 1);
 });
 
 Deno.test("Hub.handle() answers who with the member list", () => {
-  const { room } = setup();
-  const alice = join(room, "alice", "web");
-  join(room, "bob", "terminal");
+  const { hub } = setup();
+  const alice = join(hub, "alice", "web");
+  join(hub, "bob", "terminal");
   alice.take();
-  assert.equal(room.handle(alice, { type: "who" }), true);
+  assert.equal(hub.handle(alice, { type: "who" }), true);
   assert.deepEqual(alice.take(), [
     {
       type: "members",
+      room: "#lobby",
       members: [{ nick: "alice", via: "web" }, { nick: "bob", via: "terminal" }],
     },
   ]);
 });
 
 Deno.test("Hub.handle() delivers say to every member, the sender included, with increasing ids", () => {
-  const { room, clock } = setup();
-  const alice = join(room, "alice");
-  const bob = join(room, "bob");
+  const { hub, clock } = setup();
+  const alice = join(hub, "alice");
+  const bob = join(hub, "bob");
   alice.take();
   clock.time = 5_000;
-  assert.equal(room.handle(alice, { type: "say", text: "hello" }), true);
+  assert.equal(hub.handle(alice, { type: "say", text: "hello" }), true);
   clock.time = 6_000;
-  assert.equal(room.handle(bob, { type: "say", text: "hi 世界" }), true);
+  assert.equal(hub.handle(bob, { type: "say", text: "hi 世界" }), true);
   const expected: ChatMessage[] = [
-    { type: "message", id: 1, ts: 5_000, from: "alice", text: "hello" },
-    { type: "message", id: 2, ts: 6_000, from: "bob", text: "hi 世界" },
+    { type: "message", id: 1, ts: 5_000, room: "#lobby", from: "alice", text: "hello" },
+    { type: "message", id: 2, ts: 6_000, room: "#lobby", from: "bob", text: "hi 世界" },
   ];
   assert.deepEqual(alice.take(), expected);
   assert.deepEqual(bob.take(), expected);
 });
 
 Deno.test("Hub.handle() cleans the text of say before delivering it", () => {
-  const { room } = setup();
-  const alice = join(room, "alice");
-  room.handle(alice, { type: "say", text: "  \x1b[31mred\x1b[0m\r\nline " });
+  const { hub } = setup();
+  const alice = join(hub, "alice");
+  hub.handle(alice, { type: "say", text: "  \x1b[31mred\x1b[0m\r\nline " });
   assert.equal(alice.ofType("message")[0]?.text, "red  line");
 });
 
 Deno.test("Hub.handle() refuses an empty say to the sender only", () => {
-  const { room } = setup();
-  const alice = join(room, "alice");
-  const bob = join(room, "bob");
+  const { hub } = setup();
+  const alice = join(hub, "alice");
+  const bob = join(hub, "bob");
   alice.take();
-  assert.equal(room.handle(alice, { type: "say", text: "   " }), false);
+  assert.equal(hub.handle(alice, { type: "say", text: "   " }), false);
   assertError(alice, "text_empty");
   assert.deepEqual(bob.events, []);
 });
 
 Deno.test("Hub.handle() delivers me as an action", () => {
-  const { room, clock } = setup();
-  const alice = join(room, "alice");
+  const { hub, clock } = setup();
+  const alice = join(hub, "alice");
   clock.time = 7_000;
-  assert.equal(room.handle(alice, { type: "me", text: "waves" }), true);
+  assert.equal(hub.handle(alice, { type: "me", text: "waves" }), true);
   assert.deepEqual(alice.take(), [
-    { type: "message", id: 1, ts: 7_000, from: "alice", text: "waves", action: true },
+    {
+      type: "message",
+      id: 1,
+      ts: 7_000,
+      room: "#lobby",
+      from: "alice",
+      text: "waves",
+      action: true,
+    },
   ]);
 });
 
 Deno.test("Hub.join() shows newcomers at most history messages, oldest first", () => {
-  const { room } = setup(3);
-  const alice = join(room, "alice");
-  for (const text of ["m1", "m2", "m3", "m4", "m5"]) room.handle(alice, { type: "say", text });
+  const { hub } = setup(3);
+  const alice = join(hub, "alice");
+  for (const text of ["m1", "m2", "m3", "m4", "m5"]) hub.handle(alice, { type: "say", text });
   const carol = new FakeMember();
-  room.join(carol, "carol");
+  hub.join(carol, "carol");
   const [welcome] = carol.ofType("welcome");
   assert.ok(welcome !== undefined);
   assert.deepEqual(welcome.history.map((m) => m.text), ["m3", "m4", "m5"]);
@@ -229,14 +247,14 @@ Deno.test("Hub.join() shows newcomers at most history messages, oldest first", (
 });
 
 Deno.test("Hub.handle() delivers msg only to the recipient and the sender", () => {
-  const { room, clock } = setup();
-  const alice = join(room, "alice");
-  const bob = join(room, "bob");
-  const carol = join(room, "carol");
+  const { hub, clock } = setup();
+  const alice = join(hub, "alice");
+  const bob = join(hub, "bob");
+  const carol = join(hub, "carol");
   alice.take();
   bob.take();
   clock.time = 8_000;
-  assert.equal(room.handle(alice, { type: "msg", to: "BOB", text: "psst" }), true);
+  assert.equal(hub.handle(alice, { type: "msg", to: "BOB", text: "psst" }), true);
   const expected: ServerEvent[] = [
     { type: "message", id: 1, ts: 8_000, from: "alice", to: "bob", text: "psst" },
   ];
@@ -244,103 +262,103 @@ Deno.test("Hub.handle() delivers msg only to the recipient and the sender", () =
   assert.deepEqual(alice.take(), expected);
   assert.deepEqual(carol.events, []);
 
-  assert.equal(room.handle(bob, { type: "msg", to: "alice", text: "back" }), true);
+  assert.equal(hub.handle(bob, { type: "msg", to: "alice", text: "back" }), true);
   assert.equal(alice.ofType("message")[0]?.text, "back");
   assert.equal(bob.ofType("message")[0]?.to, "alice");
   assert.deepEqual(carol.events, []);
 });
 
 Deno.test("Hub.handle() keeps msg out of history", () => {
-  const { room } = setup();
-  const alice = join(room, "alice");
-  join(room, "bob");
-  room.handle(alice, { type: "msg", to: "bob", text: "secret" });
+  const { hub } = setup();
+  const alice = join(hub, "alice");
+  join(hub, "bob");
+  hub.handle(alice, { type: "msg", to: "bob", text: "secret" });
   const dave = new FakeMember();
-  room.join(dave, "dave");
+  hub.join(dave, "dave");
   assert.deepEqual(dave.ofType("welcome")[0]?.history, []);
 });
 
 Deno.test("Hub.handle() refuses msg to an unknown recipient with no_such_nick", () => {
-  const { room } = setup();
-  const alice = join(room, "alice");
-  const bob = join(room, "bob");
+  const { hub } = setup();
+  const alice = join(hub, "alice");
+  const bob = join(hub, "bob");
   alice.take();
-  assert.equal(room.handle(alice, { type: "msg", to: "nobody", text: "hi" }), false);
+  assert.equal(hub.handle(alice, { type: "msg", to: "nobody", text: "hi" }), false);
   assertError(alice, "no_such_nick");
   assert.deepEqual(bob.events, []);
 });
 
 Deno.test("Hub.handle() renames on nick, tells everyone and frees the old nickname", () => {
-  const { room, clock } = setup();
-  const alice = join(room, "alice");
-  const bob = join(room, "bob");
+  const { hub, clock } = setup();
+  const alice = join(hub, "alice");
+  const bob = join(hub, "bob");
   alice.take();
   clock.time = 9_000;
-  assert.equal(room.handle(alice, { type: "nick", nick: "alice2" }), true);
+  assert.equal(hub.handle(alice, { type: "nick", nick: "alice2" }), true);
   const expected: ServerEvent[] = [{ type: "rename", ts: 9_000, from: "alice", to: "alice2" }];
   assert.deepEqual(alice.take(), expected);
   assert.deepEqual(bob.take(), expected);
-  assert.equal(room.nickOf(alice), "alice2");
+  assert.equal(hub.nickOf(alice), "alice2");
 
   const newcomer = new FakeMember();
-  assert.equal(room.join(newcomer, "Alice"), true);
+  assert.equal(hub.join(newcomer, "Alice"), true);
   const other = new FakeMember();
-  assert.equal(room.join(other, "ALICE2"), false);
+  assert.equal(hub.join(other, "ALICE2"), false);
   assertError(other, "nick_taken");
 });
 
 Deno.test("Hub.handle() allows nick to a case variant of one's own nickname", () => {
-  const { room } = setup();
-  const alice = join(room, "alice");
-  const bob = join(room, "bob");
+  const { hub } = setup();
+  const alice = join(hub, "alice");
+  const bob = join(hub, "bob");
   alice.take();
-  assert.equal(room.handle(alice, { type: "nick", nick: "Alice" }), true);
+  assert.equal(hub.handle(alice, { type: "nick", nick: "Alice" }), true);
   assert.deepEqual(bob.ofType("rename").map((e) => [e.from, e.to]), [["alice", "Alice"]]);
-  assert.equal(room.nickOf(alice), "Alice");
-  assert.deepEqual(room.members().map((m) => m.nick), ["Alice", "bob"]);
+  assert.equal(hub.nickOf(alice), "Alice");
+  assert.deepEqual(hub.members().map((m) => m.nick), ["Alice", "bob"]);
   const other = new FakeMember();
-  assert.equal(room.join(other, "alice"), false);
+  assert.equal(hub.join(other, "alice"), false);
   assertError(other, "nick_taken");
 });
 
 Deno.test("Hub.handle() refuses nick to a nickname held by someone else", () => {
-  const { room } = setup();
-  const alice = join(room, "alice");
-  const bob = join(room, "bob");
+  const { hub } = setup();
+  const alice = join(hub, "alice");
+  const bob = join(hub, "bob");
   alice.take();
-  assert.equal(room.handle(alice, { type: "nick", nick: "BOB" }), false);
+  assert.equal(hub.handle(alice, { type: "nick", nick: "BOB" }), false);
   assertError(alice, "nick_taken");
   assert.deepEqual(bob.events, []);
-  assert.equal(room.nickOf(alice), "alice");
+  assert.equal(hub.nickOf(alice), "alice");
 });
 
-Deno.test("Room.leave() tells the others and is idempotent", () => {
-  const { room, clock } = setup();
-  const alice = join(room, "alice");
-  const bob = join(room, "bob", "terminal");
+Deno.test("Hub.leave() tells the others and is idempotent", () => {
+  const { hub, clock } = setup();
+  const alice = join(hub, "alice");
+  const bob = join(hub, "bob", "terminal");
   alice.take();
   clock.time = 10_000;
-  room.leave(bob, "quit");
+  hub.leave(bob, "quit");
   assert.deepEqual(alice.take(), [
-    { type: "leave", ts: 10_000, nick: "bob", via: "terminal", reason: "quit" },
+    { type: "leave", room: "#lobby", ts: 10_000, nick: "bob", via: "terminal", reason: "quit" },
   ]);
   assert.deepEqual(bob.events, []);
-  assert.equal(room.size, 1);
-  assert.equal(room.nickOf(bob), undefined);
+  assert.equal(hub.size, 1);
+  assert.equal(hub.nickOf(bob), undefined);
 
-  room.leave(bob, "quit");
+  hub.leave(bob, "quit");
   assert.deepEqual(alice.events, []);
   assert.equal(bob.closed, 0);
   // The nickname is free again.
-  assert.equal(room.join(new FakeMember(), "bob"), true);
+  assert.equal(hub.join(new FakeMember(), "bob"), true);
 });
 
-Deno.test("Room.kick() tells the member, closes it and tells the others", () => {
-  const { room } = setup();
-  const alice = join(room, "alice");
-  const bob = join(room, "bob");
+Deno.test("Hub.kick() tells the member, closes it and tells the others", () => {
+  const { hub } = setup();
+  const alice = join(hub, "alice");
+  const bob = join(hub, "bob");
   alice.take();
-  assert.equal(room.kick("BOB", "spam"), true);
+  assert.equal(hub.kick("BOB", "spam"), true);
   const [kicked, ...rest] = bob.take();
   assert.deepEqual(rest, []);
   // Fatal: the page stops reconnecting.
@@ -353,50 +371,50 @@ Deno.test("Room.kick() tells the member, closes it and tells the others", () => 
   assert.ok(leave?.type === "leave");
   assert.equal(leave.nick, "bob");
   assert.match(leave.reason, /spam/);
-  assert.equal(room.size, 1);
+  assert.equal(hub.size, 1);
   assert.equal(alice.closed, 0);
 });
 
-Deno.test("Room.kick() returns false for an unknown nickname", () => {
-  const { room } = setup();
-  const alice = join(room, "alice");
-  assert.equal(room.kick("nobody"), false);
+Deno.test("Hub.kick() returns false for an unknown nickname", () => {
+  const { hub } = setup();
+  const alice = join(hub, "alice");
+  assert.equal(hub.kick("nobody"), false);
   assert.deepEqual(alice.events, []);
   assert.equal(alice.closed, 0);
 });
 
-Deno.test("Room.close() tells everyone, closes them and refuses later joins", () => {
-  const { room, clock } = setup();
-  const alice = join(room, "alice");
-  const bob = join(room, "bob");
+Deno.test("Hub.close() tells everyone, closes them and refuses later joins", () => {
+  const { hub, clock } = setup();
+  const alice = join(hub, "alice");
+  const bob = join(hub, "bob");
   alice.take();
   clock.time = 11_000;
-  room.close("Server shutting down.");
+  hub.close("Server shutting down.");
   const notice: ServerEvent = { type: "notice", ts: 11_000, text: "Server shutting down." };
   assert.deepEqual(alice.take(), [notice]);
   assert.deepEqual(bob.take(), [notice]);
   assert.equal(alice.closed, 1);
   assert.equal(bob.closed, 1);
-  assert.equal(room.size, 0);
+  assert.equal(hub.size, 0);
 
   const late = new FakeMember();
-  assert.equal(room.join(late, "carol"), false);
-  assert.equal(room.nickOf(late), undefined);
-  assert.equal(room.size, 0);
+  assert.equal(hub.join(late, "carol"), false);
+  assert.equal(hub.nickOf(late), undefined);
+  assert.equal(hub.size, 0);
 
-  room.close("again");
+  hub.close("again");
   assert.deepEqual(alice.events, []);
   assert.equal(alice.closed, 1);
 });
 
 Deno.test("Hub.handle() drops a member whose send() throws and still delivers say to the others", () => {
-  const { room } = setup();
-  const alice = join(room, "alice");
-  const bob = seat(room, "bob", new BrokenMember());
-  const carol = join(room, "carol");
+  const { hub } = setup();
+  const alice = join(hub, "alice");
+  const bob = seat(hub, "bob", new BrokenMember());
+  const carol = join(hub, "carol");
   alice.take();
   bob.broken = true;
-  assert.equal(room.handle(alice, { type: "say", text: "hello" }), true);
+  assert.equal(hub.handle(alice, { type: "say", text: "hello" }), true);
   for (const member of [alice, carol]) {
     assert.deepEqual(member.ofType("message").map((m) => m.text), ["hello"]);
     assert.deepEqual(member.ofType("leave").map((e) => [e.nick, e.reason]), [[
@@ -405,108 +423,116 @@ Deno.test("Hub.handle() drops a member whose send() throws and still delivers sa
     ]]);
   }
   assert.equal(bob.closed, 1);
-  assert.equal(room.nickOf(bob), undefined);
-  assert.deepEqual(room.members().map((m) => m.nick), ["alice", "carol"]);
+  assert.equal(hub.nickOf(bob), undefined);
+  assert.deepEqual(hub.members().map((m) => m.nick), ["alice", "carol"]);
 });
 
-Deno.test("Room.watch() observers see public events but not private messages", () => {
-  const { room } = setup();
+Deno.test("Hub.watch() observers see public events but not private messages", () => {
+  const { hub } = setup();
   const seen: ServerEvent[] = [];
-  const unwatch = room.watch((event) => seen.push(event));
-  const alice = join(room, "alice");
-  const bob = join(room, "bob");
-  room.handle(alice, { type: "say", text: "public" });
-  room.handle(alice, { type: "msg", to: "bob", text: "private" });
-  room.handle(alice, { type: "say", text: "" });
-  room.handle(bob, { type: "nick", nick: "bobby" });
-  room.leave(bob, "quit");
+  const unwatch = hub.watch((event) => seen.push(event));
+  const alice = join(hub, "alice");
+  const bob = join(hub, "bob");
+  hub.handle(alice, { type: "say", text: "public" });
+  hub.handle(alice, { type: "msg", to: "bob", text: "private" });
+  hub.handle(alice, { type: "say", text: "" });
+  hub.handle(bob, { type: "nick", nick: "bobby" });
+  hub.leave(bob, "quit");
   assert.deepEqual(seen.map((e) => e.type), ["join", "join", "message", "rename", "leave"]);
   const messages = seen.filter((e): e is ChatMessage => e.type === "message");
   assert.deepEqual(messages.map((m) => m.text), ["public"]);
 
   unwatch();
-  room.handle(alice, { type: "say", text: "after" });
+  hub.handle(alice, { type: "say", text: "after" });
   assert.equal(seen.length, 5);
 });
 
-Deno.test("Room.announce() posts as server to everyone", () => {
-  const { room, clock } = setup();
-  const alice = join(room, "alice");
-  const bob = join(room, "bob");
+Deno.test("Hub.announce() posts as server to everyone", () => {
+  const { hub, clock } = setup();
+  const alice = join(hub, "alice");
+  const bob = join(hub, "bob");
   alice.take();
   clock.time = 12_000;
-  assert.equal(room.announce("maintenance at noon"), true);
+  assert.equal(hub.announce("maintenance at noon"), true);
   const expected: ServerEvent[] = [
-    { type: "message", id: 1, ts: 12_000, from: SERVER_NICK, text: "maintenance at noon" },
+    {
+      type: "message",
+      id: 1,
+      ts: 12_000,
+      room: "#lobby",
+      from: SERVER_NICK,
+      text: "maintenance at noon",
+    },
   ];
   assert.equal(SERVER_NICK, "server");
   assert.deepEqual(alice.take(), expected);
   assert.deepEqual(bob.take(), expected);
-  assert.equal(room.announce("   "), false);
+  assert.equal(hub.announce("   "), false);
   assert.deepEqual(alice.events, []);
 });
 
 Deno.test("Hub.join() and Hub.handle() with nick refuse the server's nickname", () => {
-  const { room } = setup();
+  const { hub } = setup();
   for (const nick of ["server", "Server", "ＳＥＲＶＥＲ"]) {
     const impostor = new FakeMember();
-    assert.equal(room.join(impostor, nick), false, nick);
+    assert.equal(hub.join(impostor, nick), false, nick);
     assertError(impostor, "nick_invalid");
   }
-  const alice = join(room, "alice");
-  assert.equal(room.handle(alice, { type: "nick", nick: "SERVER" }), false);
+  const alice = join(hub, "alice");
+  assert.equal(hub.handle(alice, { type: "nick", nick: "SERVER" }), false);
   assertError(alice, "nick_invalid");
-  assert.equal(room.nickOf(alice), "alice");
+  assert.equal(hub.nickOf(alice), "alice");
 });
 
 Deno.test("Hub.join() with the seat's token takes the seat back without a leave or join", () => {
-  const { room } = setup();
-  const alice = seat(room, "alice", new FakeMember("web"));
-  const bob = seat(room, "bob", new FakeMember("web"));
+  const { hub } = setup();
+  const alice = seat(hub, "alice", new FakeMember("web"));
+  const bob = seat(hub, "bob", new FakeMember("web"));
   const token = "token-1";
   // Without the token, or with another one, the nickname is taken.
   const intruder = new FakeMember("web");
-  assert.equal(room.join(intruder, "alice", "token-2"), false);
+  assert.equal(hub.join(intruder, "alice", "token-2"), false);
   assert.equal(intruder.ofType("error")[0]?.code, "nick_taken");
   // With it, the new connection gets the seat and the old one is closed.
   const again = new FakeMember("web");
-  assert.equal(room.join(again, "ALICE", token), true);
+  assert.equal(hub.join(again, "ALICE", token), true);
   // A new token comes with the seat: the one used cannot open it again.
   const rotated = again.ofType("welcome")[0]?.token;
   assert.ok(rotated !== undefined && rotated !== token, `rotated: ${rotated}`);
   assert.equal(alice.closed, 1);
-  assert.equal(room.nickOf(again), "alice");
-  assert.equal(room.nickOf(alice), undefined);
-  assert.deepEqual(room.members(), [{ nick: "bob", via: "web" }, { nick: "alice", via: "web" }]);
+  assert.equal(hub.nickOf(again), "alice");
+  assert.equal(hub.nickOf(alice), undefined);
+  // The seat keeps its place in the room: nobody saw it leave or come back.
+  assert.deepEqual(hub.members(), [{ nick: "alice", via: "web" }, { nick: "bob", via: "web" }]);
   assert.deepEqual(bob.take(), []);
   // The old connection closing later changes nothing.
-  room.leave(alice, "connection lost");
+  hub.leave(alice, "connection lost");
   assert.deepEqual(bob.take(), []);
-  assert.equal(room.size, 2);
+  assert.equal(hub.size, 2);
   const late = new FakeMember("web");
-  assert.equal(room.join(late, "alice", token), false, "the old token opens the seat no more");
+  assert.equal(hub.join(late, "alice", token), false, "the old token opens the seat no more");
   assert.equal(late.ofType("error")[0]?.code, "nick_taken");
   const third = new FakeMember("web");
-  assert.equal(room.join(third, "alice", rotated), true, "the new one does");
+  assert.equal(hub.join(third, "alice", rotated), true, "the new one does");
 });
 
-Deno.test("Room.leave() cleans a reason that holds user text", () => {
-  const { room } = setup();
-  const alice = seat(room, "alice", new FakeMember());
-  const bob = seat(room, "bob", new FakeMember());
-  room.leave(bob, "quit: \u202Ebye\x1b[2J\x07\r\nnext line");
+Deno.test("Hub.leave() cleans a reason that holds user text", () => {
+  const { hub } = setup();
+  const alice = seat(hub, "alice", new FakeMember());
+  const bob = seat(hub, "bob", new FakeMember());
+  hub.leave(bob, "quit: \u202Ebye\x1b[2J\x07\r\nnext line");
   const [leave] = alice.ofType("leave");
   assert.equal(leave?.reason, "quit: bye  next line");
-  const carol = seat(room, "carol", new FakeMember());
-  room.leave(carol, `quit: ${"x".repeat(5000)}`);
+  const carol = seat(hub, "carol", new FakeMember());
+  hub.leave(carol, `quit: ${"x".repeat(5000)}`);
   assert.equal(alice.ofType("leave").at(-1)?.reason, "quit");
 });
 
 Deno.test("Hub.join() lists the first WELCOME_MEMBERS in a big room's welcome, with the count", () => {
-  const room = new Hub();
-  for (let i = 0; i < WELCOME_MEMBERS + 20; i++) room.join(new FakeMember(), `m${i}`);
+  const hub = new Hub();
+  for (let i = 0; i < WELCOME_MEMBERS + 20; i++) hub.join(new FakeMember(), `m${i}`);
   const late = new FakeMember("terminal");
-  assert.equal(room.join(late, "late"), true);
+  assert.equal(hub.join(late, "late"), true);
   const [welcome] = late.take();
   assert.ok(welcome?.type === "welcome");
   assert.equal(welcome.members.length, WELCOME_MEMBERS);
@@ -528,44 +554,45 @@ Deno.test("Hub.join() lists the first WELCOME_MEMBERS in a big room's welcome, w
   // Past the first few the list is kept; a leave among them changes it.
   const first = welcome.members;
   const another = new FakeMember();
-  room.join(another, "another");
+  hub.join(another, "another");
   const [second] = another.take();
   assert.ok(second?.type === "welcome" && second.members === first, "the same list, not rebuilt");
-  assert.equal(room.join(new FakeMember(), "m0x"), true);
-  room.kick("m0");
+  assert.equal(hub.join(new FakeMember(), "m0x"), true);
+  hub.kick("m0");
   const third = new FakeMember();
-  room.join(third, "third");
+  hub.join(third, "third");
   const [after] = third.take();
   assert.ok(after?.type === "welcome");
   assert.deepEqual(after.members[0], { nick: "m1", via: "web" });
   assert.equal(after.members.length, WELCOME_MEMBERS);
   // The whole list is still one `who` away.
   late.take();
-  room.handle(late, { type: "who" });
+  hub.handle(late, { type: "who" });
   const [who] = late.take();
   assert.ok(who?.type === "members" && who.members.length === WELCOME_MEMBERS + 23);
 });
 
-Deno.test("Room: past the presence limit, joins and leaves wait for a summary", () => {
-  const room = new Hub({ now: () => 5_000, presenceLimit: 2 });
+Deno.test("Hub: past the presence limit, joins and leaves wait for a summary", () => {
+  const hub = new Hub({ now: () => 5_000, presenceLimit: 2 });
   const [a, b, c, d] = [
     new FakeMember(),
     new FakeMember("terminal"),
     new FakeMember(),
     new FakeMember(),
   ];
-  room.join(a, "alice");
-  room.join(b, "bob");
+  hub.join(a, "alice");
+  hub.join(b, "bob");
   assert.deepEqual(a.ofType("join").map((e) => e.nick), ["bob"]);
   a.take();
   b.take();
-  room.join(c, "carol");
-  room.join(d, "dave");
-  room.leave(b, "quit");
+  hub.join(c, "carol");
+  hub.join(d, "dave");
+  hub.leave(b, "quit");
   assert.deepEqual(a.take(), [], "nothing is announced one by one");
-  room.summarize();
+  hub.summarize();
   const summary: ServerEvent = {
     type: "presence",
+    room: "#lobby",
     ts: 5_000,
     joined: [{ nick: "carol", via: "web" }, { nick: "dave", via: "web" }],
     joins: 2,
@@ -575,47 +602,53 @@ Deno.test("Room: past the presence limit, joins and leaves wait for a summary", 
   };
   assert.deepEqual(a.take(), [summary]);
   assert.deepEqual(c.ofType("presence"), [summary], "the newcomers see it too");
-  room.summarize();
+  hub.summarize();
   assert.deepEqual(a.take(), [], "a summary with nothing in it is not sent");
 });
 
-Deno.test("Room: a member who comes and goes within one summary is not announced", () => {
-  const room = new Hub({ presenceLimit: 1 });
+Deno.test("Hub: a member who comes and goes within one summary is not announced", () => {
+  const hub = new Hub({ presenceLimit: 1 });
   const a = new FakeMember();
-  room.join(a, "alice");
+  hub.join(a, "alice");
   const b = new FakeMember();
-  room.join(b, "bob");
-  room.leave(b, "quit");
-  room.summarize();
+  hub.join(b, "bob");
+  hub.leave(b, "quit");
+  hub.summarize();
   assert.deepEqual(a.take().map((e) => e.type), ["welcome"]);
 });
 
-Deno.test("Room: a summary names at most PRESENCE_NAMES, counts all, and shows renames", () => {
-  const room = new Hub({ presenceLimit: 1, floodBurst: 100, floodRate: 100 });
+Deno.test("Hub: a summary names at most PRESENCE_NAMES, counts all, and comes before a rename", () => {
+  const hub = new Hub({ presenceLimit: 1, floodBurst: 100, floodRate: 100 });
   const a = new FakeMember();
-  room.join(a, "alice");
+  hub.join(a, "alice");
+  a.take();
   const others = Array.from({ length: PRESENCE_NAMES + 5 }, () => new FakeMember());
-  others.forEach((m, i) => room.join(m, `m${i}`));
-  room.handle(others[0]!, { type: "nick", nick: "renamed" });
-  room.summarize();
-  const [summary] = a.ofType("presence");
-  assert.equal(summary?.joins, PRESENCE_NAMES + 5);
-  assert.equal(summary?.joined.length, PRESENCE_NAMES);
-  assert.equal(summary?.joined[0]?.nick, "renamed");
-  assert.equal(summary?.count, PRESENCE_NAMES + 6);
+  others.forEach((m, i) => hub.join(m, `m${i}`));
+  // The join owed is announced under the name the others will see renamed.
+  hub.handle(others[0]!, { type: "nick", nick: "renamed" });
+  hub.summarize();
+  const events = a.take();
+  assert.deepEqual(events.map((e) => e.type), ["presence", "rename"]);
+  const [summary, rename] = events;
+  assert.ok(summary?.type === "presence" && rename?.type === "rename");
+  assert.equal(summary.joins, PRESENCE_NAMES + 5);
+  assert.equal(summary.joined.length, PRESENCE_NAMES);
+  assert.equal(summary.joined[0]?.nick, "m0");
+  assert.equal(summary.count, PRESENCE_NAMES + 6);
+  assert.deepEqual([rename.from, rename.to], ["m0", "renamed"]);
 });
 
-Deno.test("Room: a live join or leave comes after the summary still owed", () => {
-  const room = new Hub({ presenceLimit: 2 });
+Deno.test("Hub: a live join or leave comes after the summary still owed", () => {
+  const hub = new Hub({ presenceLimit: 2 });
   const [a, b, c] = [new FakeMember(), new FakeMember(), new FakeMember()];
-  room.join(a, "alice");
-  room.join(b, "bob");
-  room.join(c, "carol"); // the third: gathered
+  hub.join(a, "alice");
+  hub.join(b, "bob");
+  hub.join(c, "carol"); // the third: gathered
   a.take();
-  room.leave(c, "quit"); // came and went: nothing owed
-  room.join(c, "carol");
-  room.leave(b, "quit"); // three were here: gathered
-  room.leave(c, "quit"); // two are left: announced live, after what is owed
+  hub.leave(c, "quit"); // came and went: nothing owed
+  hub.join(c, "carol");
+  hub.leave(b, "quit"); // three were here: gathered
+  hub.leave(c, "quit"); // two are left: announced live, after what is owed
   assert.deepEqual(
     a.take().map((e) =>
       e.type === "presence" ? `presence -${e.left}` : `${e.type} ${"nick" in e ? e.nick : ""}`
@@ -624,63 +657,64 @@ Deno.test("Room: a live join or leave comes after the summary still owed", () =>
   );
 });
 
-Deno.test("Room: a rename comes after the summary of a leave still owed under that name", () => {
-  const room = new Hub({ presenceLimit: 1 });
+Deno.test("Hub: a rename comes after the summary of a leave still owed under that name", () => {
+  const hub = new Hub({ presenceLimit: 1 });
   const [a, x, y] = [new FakeMember(), new FakeMember(), new FakeMember()];
-  room.join(a, "alice");
-  room.join(x, "x");
-  room.join(y, "y");
-  room.summarize();
+  hub.join(a, "alice");
+  hub.join(x, "x");
+  hub.join(y, "y");
+  hub.summarize();
   a.take();
-  room.leave(x, "quit"); // gathered
-  room.handle(y, { type: "nick", nick: "x" });
+  hub.leave(x, "quit"); // gathered
+  hub.handle(y, { type: "nick", nick: "x" });
   assert.deepEqual(
     a.take().map((e) => e.type === "presence" ? `left ${e.left}` : e.type),
     ["left x", "rename"],
   );
 });
 
-Deno.test("Room: the summary a live leave sends first still counts the leaver", () => {
-  const room = new Hub({ presenceLimit: 2 });
+Deno.test("Hub: the summary a live leave sends first still counts the leaver", () => {
+  const hub = new Hub({ presenceLimit: 2 });
   const [a, b, c] = [new FakeMember(), new FakeMember(), new FakeMember()];
-  room.join(a, "alice");
-  room.join(b, "bob");
-  room.join(c, "carol");
-  room.summarize();
+  hub.join(a, "alice");
+  hub.join(b, "bob");
+  hub.join(c, "carol");
+  hub.summarize();
   a.take();
-  room.leave(c, "quit"); // three were here: gathered
-  room.leave(b, "quit"); // two: live, after the summary
+  hub.leave(c, "quit"); // three were here: gathered
+  hub.leave(b, "quit"); // two: live, after the summary
   const [summary, leave] = a.take();
   assert.ok(summary?.type === "presence" && leave?.type === "leave");
   assert.equal(summary.count, 2, "bob is still here when carol's leave is announced");
   assert.equal(leave.nick, "bob");
 });
 
-Deno.test("Room: a newcomer's first message comes after the summary that announces it", () => {
-  const room = new Hub({ presenceLimit: 1 });
+Deno.test("Hub: a newcomer's first message comes after the summary that announces it", () => {
+  const hub = new Hub({ presenceLimit: 1 });
   const [a, b] = [new FakeMember(), new FakeMember()];
-  room.join(a, "alice");
-  room.join(b, "bob"); // gathered
+  hub.join(a, "alice");
+  hub.join(b, "bob"); // gathered
   a.take();
-  room.handle(b, { type: "say", text: "hi all" });
+  hub.handle(b, { type: "say", text: "hi all" });
   assert.deepEqual(a.take().map((e) => e.type), ["presence", "message"]);
 });
 
-Deno.test("Room: a seat taken back before its join is summarized is summarized under its new connection", () => {
-  const room = new Hub({ presenceLimit: 1, now: () => 5_000 });
+Deno.test("Hub: a seat taken back before its join is summarized is summarized under its new connection", () => {
+  const hub = new Hub({ presenceLimit: 1, now: () => 5_000 });
   const [a, b] = [new FakeMember(), new FakeMember("web")];
-  room.join(a, "alice");
-  room.join(b, "bob"); // gathered
+  hub.join(a, "alice");
+  hub.join(b, "bob"); // gathered
   const [welcome] = b.take();
   assert.ok(welcome?.type === "welcome");
   a.take();
   const again = new FakeMember("terminal");
-  assert.equal(room.join(again, "bob", welcome.token), true);
+  assert.equal(hub.join(again, "bob", welcome.token), true);
   assert.deepEqual(a.take(), [], "a take-back is not announced");
-  room.leave(b, "connection lost");
-  room.summarize();
+  hub.leave(b, "connection lost");
+  hub.summarize();
   assert.deepEqual(a.take(), [{
     type: "presence",
+    room: "#lobby",
     ts: 5_000,
     joined: [{ nick: "bob", via: "terminal" }],
     joins: 1,
@@ -690,66 +724,66 @@ Deno.test("Room: a seat taken back before its join is summarized is summarized u
   }]);
 });
 
-Deno.test("Room.close() tells nobody that the members it closes left", () => {
-  const room = new Hub({ now: () => 5_000 });
+Deno.test("Hub.close() tells nobody that the members it closes left", () => {
+  const hub = new Hub({ now: () => 5_000 });
   const seen: ServerEvent[] = [];
-  room.watch((e) => seen.push(e));
-  const members = ["alice", "bob", "carol"].map((nick) => join(room, nick));
+  hub.watch((e) => seen.push(e));
+  const members = ["alice", "bob", "carol"].map((nick) => join(hub, nick));
   members.forEach((member) => member.take());
   seen.length = 0;
-  room.close("Server shutting down.");
+  hub.close("Server shutting down.");
   for (const member of members) {
     assert.deepEqual(member.take().map((e) => e.type), ["notice"]);
   }
   assert.deepEqual(seen.map((e) => e.type), ["notice"]);
-  assert.equal(room.size, 0);
+  assert.equal(hub.size, 0);
 });
 
 Deno.test("Hub.join() holds the joins from one address to the join rate", () => {
   const clock = { time: 1_000 };
-  const room = new Hub({ now: () => clock.time, maxPerIp: 3, joinRate: 1 });
-  const watcher = join(room, "watcher");
+  const hub = new Hub({ now: () => clock.time, maxPerIp: 3, joinRate: 1 });
+  const watcher = join(hub, "watcher");
   // A join-and-quit loop: three at once, as --max-per-ip allows...
   for (let i = 0; i < 3; i++) {
     const m = new AddressedMember("10.0.0.9");
-    assert.equal(room.join(m, `churn${i}`), true);
-    room.leave(m, "quit");
+    assert.equal(hub.join(m, `churn${i}`), true);
+    hub.leave(m, "quit");
   }
   // ...then one a second.
   const refused = new AddressedMember("10.0.0.9");
-  assert.equal(room.join(refused, "churn3"), false);
+  assert.equal(hub.join(refused, "churn3"), false);
   const [error] = refused.ofType("error");
   assert.equal(error?.code, "rate_limited");
   assert.match(error?.message ?? "", /Too many joins from your address; try again in 1 s/);
   // Another address is not held back by this one.
-  assert.equal(room.join(new AddressedMember("10.0.0.8"), "other"), true);
+  assert.equal(hub.join(new AddressedMember("10.0.0.8"), "other"), true);
   clock.time += 1_000;
-  assert.equal(room.join(new AddressedMember("10.0.0.9"), "churn4"), true);
+  assert.equal(hub.join(new AddressedMember("10.0.0.9"), "churn4"), true);
   // The others saw three joins and leaves, not a flood.
   assert.equal(watcher.ofType("join").length, 5);
   assert.equal(watcher.ofType("leave").length, 3);
 });
 
-Deno.test("Room.leave() says a quit message only while the member's flood bucket allows", () => {
-  const room = new Hub({ floodBurst: 2, floodRate: 1, now: () => 0 });
-  const alice = join(room, "alice");
-  const bob = join(room, "bob");
-  room.handle(bob, { type: "say", text: "one" });
-  room.handle(bob, { type: "say", text: "two" });
-  room.leave(bob, `quit: ${"spam ".repeat(300)}`);
+Deno.test("Hub.leave() says a quit message only while the member's flood bucket allows", () => {
+  const hub = new Hub({ floodBurst: 2, floodRate: 1, now: () => 0 });
+  const alice = join(hub, "alice");
+  const bob = join(hub, "bob");
+  hub.handle(bob, { type: "say", text: "one" });
+  hub.handle(bob, { type: "say", text: "two" });
+  hub.leave(bob, `quit: ${"spam ".repeat(300)}`);
   const [leave] = alice.ofType("leave");
   assert.equal(leave?.reason, "quit", "the quit text was over the limit");
-  const carol = join(room, "carol");
-  room.leave(carol, "quit: see you");
+  const carol = join(hub, "carol");
+  hub.leave(carol, "quit: see you");
   assert.equal(alice.ofType("leave")[1]?.reason, "quit: see you");
 });
 
-Deno.test("Room.kick() bans the nickname and the address for --kick-ban seconds", () => {
+Deno.test("Hub.kick() bans the nickname and the address for --kick-ban seconds", () => {
   const clock = { time: 1_000 };
-  const room = new Hub({ now: () => clock.time, kickBan: 60 });
+  const hub = new Hub({ now: () => clock.time, kickBan: 60 });
   const bob = new AddressedMember("10.0.0.7");
-  assert.equal(room.join(bob, "bob"), true);
-  assert.equal(room.kick("bob"), true);
+  assert.equal(hub.join(bob, "bob"), true);
+  assert.equal(hub.kick("bob"), true);
   // Back at once under the same name from elsewhere, or another name from there: refused.
   for (
     const [member, nick] of [[new FakeMember(), "BOB"], [
@@ -757,22 +791,22 @@ Deno.test("Room.kick() bans the nickname and the address for --kick-ban seconds"
       "bobby",
     ]] as const
   ) {
-    assert.equal(room.join(member, nick), false, nick);
+    assert.equal(hub.join(member, nick), false, nick);
     const [error] = member.ofType("error");
     assert.equal(error?.code, "banned");
     assert.equal(error?.fatal, true);
     assert.match(error?.message ?? "", /come back in 60 s/);
     assert.equal(member.closed, 1);
   }
-  assert.equal(room.join(new AddressedMember("10.0.0.6"), "carol"), true, "others are not held");
+  assert.equal(hub.join(new AddressedMember("10.0.0.6"), "carol"), true, "others are not held");
   clock.time += 60_000;
-  assert.equal(room.join(new AddressedMember("10.0.0.7"), "bob"), true, "the ban ends");
+  assert.equal(hub.join(new AddressedMember("10.0.0.7"), "bob"), true, "the ban ends");
 });
 
-Deno.test("Room.kick() bans nobody with --kick-ban 0", () => {
-  const room = new Hub({ kickBan: 0 });
+Deno.test("Hub.kick() bans nobody with --kick-ban 0", () => {
+  const hub = new Hub({ kickBan: 0 });
   const bob = new AddressedMember("10.0.0.7");
-  room.join(bob, "bob");
-  room.kick("bob");
-  assert.equal(room.join(new AddressedMember("10.0.0.7"), "bob"), true);
+  hub.join(bob, "bob");
+  hub.kick("bob");
+  assert.equal(hub.join(new AddressedMember("10.0.0.7"), "bob"), true);
 });
