@@ -3,10 +3,13 @@ import {
   type ClientMessage,
   encodeEvent,
   encodeFrame,
+  MEMBER_ROOMS_MAX,
   parseClientMessage,
   parseServerFrame,
   type ServerEvent,
 } from "../common/protocol.ts";
+
+const TOPIC = { text: "Deploys at 5", by: "alice", ts: 999 };
 
 /** One event of every type, with every optional field somewhere. */
 const EVENTS: readonly ServerEvent[] = [
@@ -14,20 +17,36 @@ const EVENTS: readonly ServerEvent[] = [
     type: "welcome",
     nick: "alice",
     token: "secret",
+    room: "#lobby",
+    topic: TOPIC,
     members: [{ nick: "alice", via: "web" }, { nick: "小明", via: "terminal" }],
-    history: [
-      { type: "message", id: 1, ts: 1000, from: "bob", text: "hi" },
-      { type: "message", id: 2, ts: 1001, from: "bob", text: "waves", action: true },
+    memberCount: 70,
+    rooms: [
+      {
+        room: "#lobby",
+        topic: TOPIC,
+        members: [{ nick: "alice", via: "web" }, { nick: "小明", via: "terminal" }],
+        memberCount: 70,
+        gap: true,
+      },
+      { room: "#中文", members: [] },
     ],
+    history: [
+      { type: "message", id: 1, ts: 1000, room: "#lobby", from: "bob", text: "hi" },
+      { type: "message", id: 2, ts: 1001, room: "#中文", from: "bob", text: "waves", action: true },
+      { type: "message", id: 3, ts: 1001, from: "bob", to: "alice", text: "psst" },
+    ],
+    gap: true,
   },
-  { type: "message", id: 3, ts: 1002, from: "alice", text: "hello 世界" },
+  { type: "message", id: 3, ts: 1002, room: "#lobby", from: "alice", text: "hello 世界" },
   { type: "message", id: 4, ts: 1003, from: "alice", to: "bob", text: "psst" },
-  { type: "message", id: 5, ts: 1004, from: "alice", text: "dances", action: true },
-  { type: "join", ts: 1005, nick: "carol", via: "terminal" },
-  { type: "leave", ts: 1006, nick: "carol", via: "web", reason: "quit" },
+  { type: "message", id: 5, ts: 1004, room: "#dev", from: "alice", text: "dances", action: true },
+  { type: "join", room: "#lobby", ts: 1005, nick: "carol", via: "terminal" },
+  { type: "leave", room: "#dev", ts: 1006, nick: "carol", via: "web", reason: "quit" },
   { type: "rename", ts: 1007, from: "bob", to: "bobby" },
   {
     type: "presence",
+    room: "#lobby",
     ts: 1008,
     joined: [{ nick: "eve", via: "terminal" }],
     joins: 12,
@@ -35,10 +54,34 @@ const EVENTS: readonly ServerEvent[] = [
     leaves: 1,
     count: 612,
   },
-  { type: "members", members: [{ nick: "alice", via: "web" }] },
+  { type: "members", room: "#dev", members: [{ nick: "alice", via: "web" }] },
+  {
+    type: "history",
+    room: "#dev",
+    messages: [{ type: "message", id: 6, ts: 1009, room: "#dev", from: "bob", text: "old" }],
+  },
   { type: "notice", ts: 1008, text: "Server shutting down." },
+  {
+    type: "entered",
+    room: "#dev",
+    topic: TOPIC,
+    members: [{ nick: "alice", via: "web" }],
+    memberCount: 51,
+    history: [{ type: "message", id: 7, ts: 1010, room: "#dev", from: "bob", text: "hey" }],
+  },
+  { type: "entered", room: "#new", members: [{ nick: "alice", via: "web" }], history: [] },
+  { type: "parted", room: "#dev", reason: "part: bye" },
+  {
+    type: "rooms",
+    rooms: [{ room: "#lobby", members: 3, topic: "Deploys at 5" }, { room: "#dev", members: 1 }],
+    total: 1000,
+  },
+  { type: "topic", room: "#dev", topic: TOPIC },
+  { type: "topic", room: "#dev" },
+  { type: "topic", room: "#dev", topic: { text: "", by: "bob", ts: 1011 }, changed: true },
   { type: "error", code: "nick_taken", message: "Taken." },
   { type: "error", code: "frame_too_large", message: "Too big.", fatal: true },
+  { type: "error", code: "room_invalid", message: "No spaces.", room: "#a b" },
 ];
 
 function assertRefused(text: string, code: "bad_json" | "bad_message", mention?: string): void {
@@ -60,10 +103,71 @@ Deno.test("parseClientMessage() parses every client message type", () => {
     ['{"type":"msg","to":"bob","text":"psst"}', { type: "msg", to: "bob", text: "psst" }],
     ['{"type":"nick","nick":"alice2"}', { type: "nick", nick: "alice2" }],
     ['{"type":"who"}', { type: "who" }],
+    ['{"type":"history"}', { type: "history" }],
+    ['{"type":"history","count":20}', { type: "history", count: 20 }],
+    ['{"type":"enter","room":"#dev"}', { type: "enter", room: "#dev" }],
+    ['{"type":"part"}', { type: "part" }],
+    ['{"type":"rooms"}', { type: "rooms" }],
+    ['{"type":"topic"}', { type: "topic" }],
   ];
   for (const [text, expected] of cases) {
     assert.deepEqual(parseClientMessage(text), { ok: true, value: expected }, text);
   }
+});
+
+Deno.test("parseClientMessage() reads the room of every frame that acts in one", () => {
+  const cases: [string, ClientMessage][] = [
+    ['{"type":"say","text":"hi","room":"#dev"}', { type: "say", text: "hi", room: "#dev" }],
+    ['{"type":"me","text":"waves","room":"#dev"}', { type: "me", text: "waves", room: "#dev" }],
+    ['{"type":"who","room":"#dev"}', { type: "who", room: "#dev" }],
+    [
+      '{"type":"history","count":5,"room":"#dev"}',
+      { type: "history", count: 5, room: "#dev" },
+    ],
+    [
+      '{"type":"part","room":"#dev","reason":"bye"}',
+      { type: "part", room: "#dev", reason: "bye" },
+    ],
+    ['{"type":"topic","room":"#dev"}', { type: "topic", room: "#dev" }],
+    [
+      '{"type":"topic","room":"#dev","text":"Deploys at 5"}',
+      { type: "topic", room: "#dev", text: "Deploys at 5" },
+    ],
+    ['{"type":"topic","room":"#dev","text":""}', { type: "topic", room: "#dev", text: "" }],
+    [
+      '{"type":"join","nick":"alice","token":"t","since":42,"rooms":["#lobby","#dev"]}',
+      { type: "join", nick: "alice", token: "t", since: 42, rooms: ["#lobby", "#dev"] },
+    ],
+    ['{"type":"join","nick":"alice","rooms":[]}', { type: "join", nick: "alice", rooms: [] }],
+  ];
+  for (const [text, expected] of cases) {
+    assert.deepEqual(parseClientMessage(text), { ok: true, value: expected }, text);
+  }
+});
+
+Deno.test("parseClientMessage() ignores a room on frames that act in none", () => {
+  assert.deepEqual(parseClientMessage('{"type":"msg","to":"bob","text":"x","room":"#dev"}'), {
+    ok: true,
+    value: { type: "msg", to: "bob", text: "x" },
+  });
+  assert.deepEqual(parseClientMessage('{"type":"rooms","room":"#dev"}'), {
+    ok: true,
+    value: { type: "rooms" },
+  });
+});
+
+Deno.test("parseClientMessage() refuses a mistyped room or rooms list, naming the field", () => {
+  assertRefused('{"type":"say","text":"hi","room":5}', "bad_message", '"room"');
+  assertRefused('{"type":"enter"}', "bad_message", '"room"');
+  assertRefused('{"type":"enter","room":["#dev"]}', "bad_message", '"room"');
+  assertRefused('{"type":"part","room":null}', "bad_message", '"room"');
+  assertRefused('{"type":"topic","room":"#dev","text":7}', "bad_message", '"text"');
+  assertRefused('{"type":"join","nick":"a","rooms":"#dev"}', "bad_message", '"rooms"');
+  assertRefused('{"type":"join","nick":"a","rooms":[1]}', "bad_message", '"rooms"');
+  const many = JSON.stringify(Array.from({ length: MEMBER_ROOMS_MAX + 1 }, (_, i) => `#r${i}`));
+  assertRefused(`{"type":"join","nick":"a","rooms":${many}}`, "bad_message", '"rooms"');
+  const most = JSON.stringify(Array.from({ length: MEMBER_ROOMS_MAX }, (_, i) => `#r${i}`));
+  assert.equal(parseClientMessage(`{"type":"join","nick":"a","rooms":${most}}`).ok, true);
 });
 
 Deno.test("parseClientMessage() refuses invalid JSON with bad_json", () => {
@@ -122,6 +226,35 @@ Deno.test("parseServerFrame() round-trips every event type as a single object", 
 
 Deno.test("parseServerFrame() round-trips an array frame of every event type", () => {
   assert.deepEqual(parseServerFrame(encodeFrame(EVENTS)), { ok: true, value: [...EVENTS] });
+});
+
+Deno.test("parseServerFrame() reads a welcome without rooms (an older server) as in no listed room", () => {
+  const parsed = parseServerFrame(
+    '{"type":"welcome","nick":"a","token":"t","members":[],"history":[]}',
+  );
+  assert.deepEqual(parsed, {
+    ok: true,
+    value: [{ type: "welcome", nick: "a", token: "t", members: [], rooms: [], history: [] }],
+  });
+});
+
+Deno.test("parseServerFrame() refuses room events with missing or mistyped fields", () => {
+  const frames = [
+    '{"type":"entered","members":[],"history":[]}',
+    '{"type":"entered","room":"#a","members":[]}',
+    '{"type":"parted","room":"#a"}',
+    '{"type":"rooms","rooms":[{"room":"#a"}],"total":1}',
+    '{"type":"rooms","rooms":[]}',
+    '{"type":"topic"}',
+    '{"type":"topic","room":"#a","topic":{"text":"x","by":"y"}}',
+    '{"type":"topic","room":"#a","changed":"yes"}',
+    '{"type":"welcome","nick":"a","token":"t","members":[],"rooms":[{"members":[]}],"history":[]}',
+    '{"type":"message","id":1,"ts":1,"room":7,"from":"a","text":"b"}',
+  ];
+  for (const frame of frames) {
+    const result = parseServerFrame(frame);
+    assert.equal(result.ok, false, frame);
+  }
 });
 
 Deno.test("parseServerFrame() refuses an unknown event type", () => {
