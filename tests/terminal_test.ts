@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { ChatMessage, ServerEvent } from "../common/protocol.ts";
 import { memberList } from "../common/wording.ts";
 import { renderBytes, renderEvent } from "../server/transport/terminal/render.ts";
+import { RoomView } from "../server/transport/terminal/view.ts";
 
 const TS = Date.UTC(2024, 0, 2, 3, 4, 5);
 
@@ -50,10 +51,12 @@ Deno.test("renderEvent() lists others and the history in a welcome", () => {
     type: "welcome",
     nick: "alice",
     token: "t",
+    room: "#lobby",
     members: [{ nick: "alice", via: "terminal" }, { nick: "bob", via: "web" }, {
       nick: "小明",
       via: "terminal",
     }],
+    rooms: [{ room: "#lobby", members: [] }],
     history: [message("bob", "first"), message("小明", "second"), message("alice", "third")],
   };
   const lines = renderEvent(event, "alice");
@@ -79,12 +82,14 @@ Deno.test("renderEvent() shows no history block in a welcome without history", (
       type: "welcome",
       nick: "alice",
       token: "t",
+      room: "#lobby",
       members: [{ nick: "alice", via: "web" }],
+      rooms: [{ room: "#lobby", members: [{ nick: "alice", via: "web" }] }],
       history: [],
     },
     "alice",
   );
-  assert.equal(lines.length, 1);
+  assert.deepEqual(lines, ["-- Hello alice! Nobody else is here yet. Type /help for commands."]);
   assert.ok(!lines.some((l) => l.includes("End of history")));
 });
 
@@ -102,9 +107,25 @@ Deno.test("renderEvent() never emits CR, LF or ESC, whatever the event holds", (
       type: "welcome",
       nick: evil,
       token: evil,
+      room: evil,
+      topic: { text: evil, by: evil, ts: TS },
       members: [{ nick: evil, via: "web" }, { nick: `${evil}2`, via: "terminal" }],
+      rooms: [{ room: evil, members: [] }, { room: evil, members: [] }],
       history: [message(evil, evil), message("bob", evil, { action: true })],
+      gap: true,
     },
+    {
+      type: "entered",
+      room: evil,
+      topic: { text: evil, by: evil, ts: TS },
+      members: [{ nick: evil, via: "web" }],
+      history: [message(evil, evil)],
+    },
+    { type: "parted", room: evil, reason: evil },
+    { type: "rooms", rooms: [{ room: evil, members: 1, topic: evil }], total: 2 },
+    { type: "topic", room: evil, topic: { text: evil, by: evil, ts: TS } },
+    { type: "topic", room: evil, topic: { text: evil, by: evil, ts: TS }, changed: true },
+    { type: "history", room: evil, messages: [message(evil, evil)] },
     { type: "join", ts: TS, nick: evil, via: "web" },
     { type: "leave", ts: TS, nick: evil, via: "terminal", reason: evil },
     { type: "rename", ts: TS, from: evil, to: evil },
@@ -114,7 +135,7 @@ Deno.test("renderEvent() never emits CR, LF or ESC, whatever the event holds", (
   ];
   for (const event of events) {
     for (const self of [undefined, "bob", evil]) {
-      const lines = renderEvent(event, self);
+      const lines = [...renderEvent(event, self), ...renderEvent(event, self, evil)];
       assert.ok(event.type === "message" || lines.length > 0, event.type);
       for (const line of lines) {
         assert.doesNotMatch(line, UNSAFE, `${event.type}: ${JSON.stringify(line)}`);
@@ -165,4 +186,121 @@ Deno.test("renderEvent() shows a presence summary with names, or a count and the
     count: 12345,
   }, "dave"));
   assert.match(many, /-- 1,957 \(alice \(web\), and 1,956 more\) joined \(12,345 here\)$/);
+});
+
+Deno.test("renderEvent() puts a room's label after the time stamp, or first on a line without one", () => {
+  const said = message("bob", "hi", { room: "#dev" });
+  assert.match(only(renderEvent(said, "alice", "#dev")), /^\[\d\d:\d\d\] \[#dev\] <bob> hi$/);
+  assert.match(only(renderEvent(said, "alice")), /^\[\d\d:\d\d\] <bob> hi$/, "unlabeled");
+  const topic: ServerEvent = { type: "topic", room: "#dev" };
+  assert.equal(
+    only(renderEvent(topic, "alice", "#dev")),
+    "[#dev] -- #dev has no topic; /topic TEXT sets one.",
+  );
+});
+
+Deno.test("renderBytes() renders an event once labeled and once not, for every viewer alike", () => {
+  const said = message("bob", "hi", { room: "#dev" });
+  const plain = renderBytes(said, "alice");
+  const labeled = renderBytes(said, "alice", "#dev");
+  assert.notEqual(plain, labeled);
+  assert.equal(renderBytes(said, "carol", "#dev"), labeled);
+  assert.equal(renderBytes(said, "carol"), plain);
+  assert.match(new TextDecoder().decode(labeled), /\[#dev\] <bob> hi\r\n$/);
+});
+
+Deno.test("renderEvent() says which rooms a welcome is in, and when it is in none", () => {
+  const base = { type: "welcome" as const, nick: "alice", token: "t", members: [], history: [] };
+  const several = renderEvent({
+    ...base,
+    room: "#lobby",
+    rooms: [{ room: "#lobby", members: [] }, { room: "#dev", members: [] }],
+  }, "alice");
+  assert.ok(several.includes("-- You are in #lobby, #dev."), JSON.stringify(several));
+  const none = renderEvent({ ...base, rooms: [] }, "alice");
+  assert.ok(
+    none.includes("-- You are in no room: /join #ROOM to enter one."),
+    JSON.stringify(none),
+  );
+  const gap = renderEvent({ ...base, rooms: [], gap: true }, "alice");
+  assert.ok(gap.includes("-- Some earlier messages are no longer kept."), JSON.stringify(gap));
+});
+
+Deno.test("renderEvent() shows entering and leaving a room, its topic and the room list", () => {
+  const entered = renderEvent({
+    type: "entered",
+    room: "#dev",
+    topic: { text: "Deploys at 5", by: "bob", ts: TS },
+    members: [{ nick: "alice", via: "terminal" }, { nick: "bob", via: "web" }],
+    history: [message("bob", "earlier", { room: "#dev" })],
+  }, "alice");
+  assert.match(entered[0] ?? "", /^-- You joined #dev\. Here: bob \(web\)\.$/);
+  assert.match(entered[1] ?? "", /^-- Topic: Deploys at 5 \(set by bob, \d\d:\d\d\)$/);
+  assert.ok(entered.some((l) => l.includes("(history)") && l.includes("<bob> earlier")));
+  assert.equal(entered.at(-1), "-- Lines you type now go to #dev.");
+  assert.deepEqual(renderEvent({ type: "parted", room: "#dev", reason: "part" }, "alice"), [
+    "-- You left #dev.",
+  ]);
+  const set = { type: "topic", room: "#dev", changed: true } as const;
+  assert.match(
+    only(renderEvent({ ...set, topic: { text: "Deploys at 5", by: "bob", ts: TS } }, "alice")),
+    /^\[\d\d:\d\d\] -- bob set the topic: Deploys at 5$/,
+  );
+  assert.match(
+    only(renderEvent({ ...set, topic: { text: "", by: "bob", ts: TS } }, "alice")),
+    /^\[\d\d:\d\d\] -- bob cleared the topic$/,
+  );
+  assert.deepEqual(
+    renderEvent({
+      type: "rooms",
+      rooms: [{ room: "#lobby", members: 1200, topic: "welcome" }, { room: "#dev", members: 2 }],
+      total: 1500,
+    }, "alice"),
+    [
+      "-- 1,500 rooms; the 2 biggest:",
+      "--   #lobby (1,200): welcome",
+      "--   #dev (2)",
+      "-- /join #ROOM to enter one.",
+    ],
+  );
+  assert.deepEqual(renderEvent({ type: "rooms", rooms: [], total: 0 }, "alice"), [
+    "-- No rooms yet: /join #ROOM makes one.",
+  ]);
+});
+
+Deno.test("RoomView follows welcome, entered and parted, and labels only other rooms' lines", () => {
+  const view = new RoomView();
+  assert.equal(view.current, "#lobby", "before the welcome");
+  view.follow({
+    type: "welcome",
+    nick: "alice",
+    token: "t",
+    room: "#lobby",
+    members: [],
+    rooms: [{ room: "#lobby", members: [] }],
+    history: [],
+  });
+  const inDev = message("bob", "hi", { room: "#Dev" });
+  const inLobby = message("bob", "hi", { room: "#lobby" });
+  assert.equal(view.label(inLobby), undefined, "in one room, lines look as before rooms");
+  assert.deepEqual(view.follow({ type: "entered", room: "#Dev", members: [], history: [] }), {
+    current: "#Dev",
+  });
+  assert.equal(view.current, "#Dev");
+  assert.equal(view.find("#ԁev"), "#Dev", "any spelling of it");
+  assert.equal(view.label(inDev), undefined, "the current room");
+  assert.equal(view.label(inLobby), "#lobby");
+  assert.equal(view.label({ type: "rename", ts: TS, from: "a", to: "b" }), undefined);
+  view.switchTo("#LOBBY");
+  assert.equal(view.current, "#lobby");
+  assert.equal(view.label(inDev), "#Dev");
+  view.switchTo("#nowhere");
+  assert.equal(view.current, "#lobby", "not a room it is in: no change");
+  assert.deepEqual(view.follow({ type: "parted", room: "#lobby", reason: "part" }), {
+    current: "#Dev",
+  });
+  assert.equal(view.label(inDev), undefined);
+  assert.equal(view.follow({ type: "parted", room: "#lobby", reason: "part" }), undefined);
+  view.follow({ type: "parted", room: "#dev", reason: "part" });
+  assert.equal(view.nowhere, true);
 });
