@@ -27,6 +27,7 @@ const DEFAULTS = {
   publicHosts: [],
   joinTimeout: 60,
   presenceLimit: 500,
+  maxRooms: 1000,
   logLevel: "info",
 };
 
@@ -71,6 +72,8 @@ Deno.test("parseConfig() reads every flag", () => {
       "debug",
       "--presence-limit",
       "0",
+      "--max-rooms",
+      "3",
       "--cert",
       "cert.pem",
       "--key=key.pem",
@@ -94,6 +97,7 @@ Deno.test("parseConfig() reads every flag", () => {
         publicHosts: ["chat.example.com", "chat.internal"],
         joinTimeout: 5,
         presenceLimit: 0,
+        maxRooms: 3,
         logLevel: "debug",
         tls: { cert: "cert.pem", key: "key.pem" },
       },
@@ -167,6 +171,7 @@ Deno.test("parseConfig() returns the help text for --help and -h", () => {
     assert.deepEqual(result, { kind: "help", text: USAGE });
   }
   assert.match(USAGE, /--tcp-port/);
+  assert.match(USAGE, /--max-rooms N +live rooms at most[^-]*\(default\s+1000\)/);
 });
 
 Deno.test("parseConfig() refuses bad --history, --keep and --db values, naming the flag", () => {
@@ -185,6 +190,9 @@ Deno.test("parseConfig() refuses a bad --log-level, --join-timeout, or half a TL
   assert.match(errorOf(["--join-timeout", "0"]), /^--join-timeout must be a whole number/);
   assert.match(errorOf(["--presence-limit=-1"]), /^--presence-limit must be a whole number/);
   assert.match(errorOf(["--presence-limit", "lots"]), /^--presence-limit must be a whole number/);
+  assert.match(errorOf(["--max-rooms", "0"]), /^--max-rooms must be a whole number/);
+  assert.match(errorOf(["--max-rooms", "1000001"]), /^--max-rooms must be a whole number/);
+  assert.match(errorOf(["--max-rooms", "many"]), /^--max-rooms must be a whole number/);
   assert.equal(errorOf(["--cert", "c.pem"]), "--cert needs --key too");
   assert.equal(errorOf(["--key", "k.pem"]), "--key needs --cert too");
   assert.match(errorOf(["--cert", "", "--key", "k.pem"]), /^--cert must not be empty/);
