@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { operate } from "../server/console.ts";
+import { CONSOLE_HELP, operate, runConsole } from "../server/console.ts";
 import type { ServerEvent } from "../common/protocol.ts";
 import { Hub, SERVER_NICK } from "../server/hub/hub.ts";
 import { FakeMember } from "./kit/fake_member.ts";
@@ -28,7 +28,14 @@ Deno.test("operate() announces plain text to the room as server", () => {
   const { alice, bob, printed, run } = setup();
   run("  hello everyone  ");
   const expected: ServerEvent[] = [
-    { type: "message", id: 1, ts: 1_000, from: SERVER_NICK, text: "hello everyone" },
+    {
+      type: "message",
+      id: 1,
+      ts: 1_000,
+      room: "#lobby",
+      from: SERVER_NICK,
+      text: "hello everyone",
+    },
   ];
   assert.deepEqual(alice.events, expected);
   assert.deepEqual(bob.events, expected);
@@ -111,4 +118,124 @@ Deno.test("operate() prints an error for an unknown command", () => {
   assert.match(printed[0] ?? "", /^!/);
   assert.ok(printed[0]?.includes("/dance"), printed[0]);
   assert.deepEqual(alice.events, []);
+});
+
+/** `setup()` with bob also in `#dev`, and carol in `#dev` only. */
+function withDev() {
+  const world = setup();
+  const { room: hub, bob } = world;
+  assert.equal(hub.handle(bob, { type: "enter", room: "#dev" }), true);
+  const carol = new FakeMember("web");
+  assert.equal(hub.join(carol, "carol", undefined, undefined, ["#dev"]), true);
+  for (const m of [world.alice, bob, carol]) m.take();
+  return { ...world, carol };
+}
+
+Deno.test("operate() says /say #ROOM TEXT in that room only", () => {
+  const { alice, bob, carol, printed, run } = withDev();
+  run("/say #DEV deploy in 5");
+  const expected: ServerEvent[] = [
+    { type: "message", id: 1, ts: 1_000, room: "#dev", from: SERVER_NICK, text: "deploy in 5" },
+  ];
+  assert.deepEqual(bob.take(), expected);
+  assert.deepEqual(carol.take(), expected);
+  assert.deepEqual(alice.take(), [], "alice is in #lobby only");
+  assert.deepEqual(printed, []);
+});
+
+Deno.test("operate() /say to a room nobody is in keeps it in that room's history", () => {
+  const { room: hub, alice, printed, run } = setup();
+  run("/say #empty note for later");
+  assert.deepEqual(printed, []);
+  assert.deepEqual(alice.take(), []);
+  assert.equal(hub.room("#empty"), undefined, "not made live");
+  hub.handle(alice, { type: "enter", room: "#empty" });
+  const [entered] = alice.ofType("entered");
+  assert.deepEqual(entered?.history.map((m) => [m.room, m.from, m.text]), [
+    ["#empty", SERVER_NICK, "note for later"],
+  ]);
+});
+
+Deno.test("operate() refuses /say with a bad room name or no text, and says nothing", () => {
+  const { alice, printed, run } = setup();
+  run("/say #a\u202Eb hi");
+  run("/say #lobby");
+  run("/say hello");
+  assert.equal(printed.length, 3, JSON.stringify(printed));
+  assert.match(printed[0] ?? "", /^! Nothing was said: the room name or the message is not valid/);
+  assert.match(printed[1] ?? "", /^! Usage: \/say #ROOM TEXT/);
+  assert.match(printed[2] ?? "", /^! Usage: \/say #ROOM TEXT/);
+  assert.deepEqual(alice.events, []);
+});
+
+Deno.test("operate() sets a room's topic with /topic #ROOM TEXT and shows it without TEXT", () => {
+  const { alice, bob, carol, printed, run } = withDev();
+  run("/topic #dev Deploys at 5");
+  const topic = { text: "Deploys at 5", by: SERVER_NICK, ts: 1_000 };
+  const expected: ServerEvent[] = [{ type: "topic", room: "#dev", topic, changed: true }];
+  assert.deepEqual(bob.take(), expected);
+  assert.deepEqual(carol.take(), expected);
+  assert.deepEqual(alice.take(), []);
+  run("/topic #dev");
+  assert.deepEqual(printed, ["-- Topic of #dev: Deploys at 5 (set by server)"]);
+  run("/topic #lobby");
+  assert.match(printed[1] ?? "", /^-- #lobby has no topic/);
+  run("/topic");
+  assert.match(printed[2] ?? "", /^! Usage: \/topic #ROOM/);
+  run("/topic #bad,name hello");
+  assert.match(printed[3] ?? "", /^! The topic was not set/);
+});
+
+Deno.test("operate() lists the live rooms, biggest first, with /rooms", () => {
+  const { room: hub, printed, run } = withDev();
+  hub.setTopic("#dev", "Deploys at 5");
+  run("/rooms");
+  assert.deepEqual(printed, ["-- 2 rooms:", "--   #lobby (2)", "--   #dev (2): Deploys at 5"]);
+  const empty: string[] = [];
+  operate(new Hub(), "/rooms", (l) => empty.push(l));
+  assert.deepEqual(empty, ["-- No live rooms."]);
+});
+
+Deno.test("operate() lists a named room's members with /who #ROOM", () => {
+  const { printed, run } = withDev();
+  run("/who #dev");
+  run("/who #nowhere");
+  assert.deepEqual(printed, [
+    "-- 2 in #dev: bob (terminal), carol (web)",
+    "-- Nobody is in #nowhere.",
+  ]);
+});
+
+Deno.test("operate() /kick takes a member out of every room it is in", () => {
+  const { room: hub, alice, bob, carol, run } = withDev();
+  run("/kick bob spam");
+  assert.equal(bob.closed, 1);
+  assert.deepEqual(alice.ofType("leave").map((e) => [e.room, e.nick]), [["#lobby", "bob"]]);
+  assert.deepEqual(carol.ofType("leave").map((e) => [e.room, e.nick]), [["#dev", "bob"]]);
+  assert.deepEqual(hub.members("#dev").map((m) => m.nick), ["carol"]);
+  assert.deepEqual(hub.members().map((m) => m.nick), ["alice"]);
+});
+
+Deno.test("operate() prints the console's commands for /help", () => {
+  const { printed, run } = setup();
+  run("/help");
+  assert.deepEqual(printed, [...CONSOLE_HELP]);
+  assert.ok(CONSOLE_HELP.some((l) => l.includes("/say #ROOM TEXT")));
+});
+
+Deno.test("runConsole() shows every room's events, labeling those not in #lobby", async () => {
+  const { room: hub, bob } = withDev();
+  const printed: string[] = [];
+  const input = new TransformStream<Uint8Array, Uint8Array>();
+  const running = runConsole(hub, input.readable, (l) => printed.push(l));
+  hub.handle(bob, { type: "say", text: "in the lobby" });
+  hub.handle(bob, { type: "say", text: "in dev", room: "#dev" });
+  const writer = input.writable.getWriter();
+  await writer.write(new TextEncoder().encode("/who #dev\n"));
+  await writer.close();
+  await running;
+  assert.equal(printed.length, 3, JSON.stringify(printed));
+  assert.match(printed[0] ?? "", /^\[\d\d:\d\d\] <bob> in the lobby$/);
+  assert.match(printed[1] ?? "", /^\[\d\d:\d\d\] \[#dev\] <bob> in dev$/);
+  assert.equal(printed[2], "-- 2 in #dev: bob (terminal), carol (web)");
 });
