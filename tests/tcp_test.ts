@@ -263,7 +263,7 @@ Deno.test("serveTcp() asks for a nickname again after a line too long to be one"
     assert.match(seen[0] ?? "", /! Line too long/);
     assert.equal(
       seen[1],
-      "Your nickname: -- Type a line to say it to everyone. Commands:",
+      "Your nickname: -- Type a line to say it in the current room. Commands:",
       JSON.stringify(seen),
     );
     await client.send("alice");
@@ -389,7 +389,18 @@ Deno.test("serveTcp() /help lists every command", async () => {
     await using alice = await connectTcp(server, "alice");
     await alice.send("/help");
     const help = await alice.readLinesUntil((l) => l.includes("/quit"));
-    for (const command of ["/nick", "/who", "/me", "/msg", "/help", "/quit"]) {
+    const commands = [
+      "/join",
+      "/part",
+      "/rooms",
+      "/topic",
+      "/nick",
+      "/who",
+      "/me",
+      "/msg",
+      "/help",
+    ];
+    for (const command of [...commands, "/quit"]) {
       assert.ok(help.some((l) => l.startsWith(`--   ${command}`)), `${command} in ${help}`);
     }
     await alice.send("/frobnicate");
