@@ -8,8 +8,8 @@
  */
 
 import assert from "node:assert/strict";
-import { type HistoryStore, MemoryHistory } from "../server/history/history.ts";
-import type { ChatMessage, ServerEvent } from "../common/protocol.ts";
+import { type HistoryStore, MemoryHistory, type RoomMessage } from "../server/history/history.ts";
+import { type ChatMessage, LOBBY, type ServerEvent } from "../common/protocol.ts";
 import { createLogger, type Logger } from "../server/log.ts";
 import { Hub } from "../server/hub/hub.ts";
 import { SqliteHistory } from "../server/history/sqlite.ts";
@@ -247,9 +247,9 @@ Deno.test("webSocketEndpoint() answers a history request with the last count roo
 class FailingHistory extends MemoryHistory {
   failing = false;
 
-  override append(message: ChatMessage): void {
+  override append(key: string, message: RoomMessage): void {
     if (this.failing) throw new Error("disk I/O error");
-    super.append(message);
+    super.append(key, message);
   }
 }
 
@@ -285,13 +285,13 @@ Deno.test("Hub.handle() refuses say with storage_failed and delivers nothing whe
   ]);
   assert.deepEqual(bob.take(), []);
   assert.deepEqual(observed, []);
-  assert.deepEqual(history.recent(10), []);
+  assert.deepEqual(history.recent(LOBBY, 10), []);
 
   history.failing = false;
   assert.equal(room.handle(alice, { type: "say", text: "kept" }), true);
   const [delivered] = bob.take();
   assert.ok(delivered?.type === "message" && delivered.text === "kept");
-  assert.deepEqual(history.recent(10), [delivered]);
+  assert.deepEqual(history.recent(LOBBY, 10), [delivered]);
 });
 
 Deno.test("startChat() passes the given history to the room and closes it at shutdown", async () => {
@@ -299,20 +299,20 @@ Deno.test("startChat() passes the given history to the room and closes it at shu
   await withServer({ store: history, history: 2 }, async (server) => {
     await using web = await connectWs(server, "web");
     const said = await sayMany(web, 3, "m");
-    assert.deepEqual(history.recent(10), said);
+    assert.deepEqual(history.recent(LOBBY, 10), said);
     await using late = await WsClient.open(server);
     assert.deepEqual((await joinWs(late, "late")).history, said.slice(-2), "history");
   });
-  assert.throws(() => history.recent(1), "the store is closed");
+  assert.throws(() => history.recent(LOBBY, 1), "the store is closed");
 });
 
 /** A history whose reads fail while `failing` is set. */
 class UnreadableHistory extends MemoryHistory {
   failing = false;
 
-  override recent(count: number): ChatMessage[] {
+  override recent(key: string, count: number): RoomMessage[] {
     if (this.failing) throw new Error("disk I/O error");
-    return super.recent(count);
+    return super.recent(key, count);
   }
 }
 
