@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { type Command, parseCommandLine } from "../common/commands.ts";
+import { type Command, COMMANDS, parseCommandLine, withRoom } from "../common/commands.ts";
+import type { ClientMessage } from "../common/protocol.ts";
 
 function assertInvalid(line: string, code: "unknown_command" | "bad_command"): string {
   const command = parseCommandLine(line);
@@ -105,4 +106,85 @@ Deno.test("parseCommandLine() matches command names in any case", () => {
     message: { type: "msg", to: "Bob", text: "Hi" },
   });
   assert.deepEqual(parseCommandLine("/QUIT"), { type: "quit", text: "" });
+});
+
+/** The frame a line sends, or a failed assertion. */
+function sent(line: string): ClientMessage {
+  const command = parseCommandLine(line);
+  assert.ok(command.type === "send", `${line}: ${JSON.stringify(command)}`);
+  return command.message;
+}
+
+Deno.test("parseCommandLine() turns /join #ROOM into enter, adding the # people leave out", () => {
+  assert.deepEqual(sent("/join #dev"), { type: "enter", room: "#dev" });
+  assert.deepEqual(sent("/join  dev "), { type: "enter", room: "#dev" });
+  assert.deepEqual(sent("/join #中文"), { type: "enter", room: "#中文" });
+  for (const alias of ["/j #dev", "/enter #dev", "/JOIN #dev"]) {
+    assert.deepEqual(sent(alias), { type: "enter", room: "#dev" }, alias);
+  }
+  // A bad name is the server's to refuse, with room_invalid: it is sent as typed.
+  assert.deepEqual(sent("/join #a b"), { type: "enter", room: "#a b" });
+  assert.match(assertInvalid("/join", "bad_command"), /\/join #ROOM/);
+  assertInvalid("/join   ", "bad_command");
+});
+
+Deno.test("parseCommandLine() turns /part [#ROOM] [WHY] into part, the room left to the caller when not named", () => {
+  assert.deepEqual(sent("/part"), { type: "part" });
+  assert.deepEqual(sent("/part #dev"), { type: "part", room: "#dev" });
+  assert.deepEqual(sent("/part #dev see you"), { type: "part", room: "#dev", reason: "see you" });
+  // Without a #, it is the reason: "/part bye" leaves the current room.
+  assert.deepEqual(sent("/part bye now"), { type: "part", reason: "bye now" });
+  assert.deepEqual(sent("/leave #dev"), { type: "part", room: "#dev" });
+});
+
+Deno.test("parseCommandLine() turns /rooms and its aliases into a room list request", () => {
+  for (const line of ["/rooms", "/list", "/channels", "/ROOMS extra"]) {
+    assert.deepEqual(sent(line), { type: "rooms" }, line);
+  }
+});
+
+Deno.test("parseCommandLine() turns /topic into a query, and /topic TEXT into setting it", () => {
+  assert.deepEqual(sent("/topic"), { type: "topic" });
+  assert.deepEqual(sent("/topic   "), { type: "topic" });
+  assert.deepEqual(sent("/topic  Deploys at 5 "), { type: "topic", text: "Deploys at 5" });
+});
+
+Deno.test("withRoom() puts the current room in frames that act in one and do not name it", () => {
+  const acting: ClientMessage[] = [
+    { type: "say", text: "hi" },
+    { type: "me", text: "waves" },
+    { type: "who" },
+    { type: "history", count: 5 },
+    { type: "part", reason: "bye" },
+    { type: "topic" },
+    { type: "topic", text: "new" },
+  ];
+  for (const message of acting) {
+    assert.deepEqual(withRoom(message, "#dev"), { ...message, room: "#dev" }, message.type);
+  }
+  const named: ClientMessage = { type: "part", room: "#lobby" };
+  assert.equal(withRoom(named, "#dev"), named, "a room already named is kept");
+  const others: ClientMessage[] = [
+    { type: "msg", to: "bob", text: "psst" },
+    { type: "nick", nick: "x" },
+    { type: "enter", room: "#other" },
+    { type: "rooms" },
+    { type: "join", nick: "x" },
+  ];
+  for (const message of others) {
+    assert.equal(withRoom(message, "#dev"), message, message.type);
+  }
+});
+
+Deno.test("COMMANDS lists every command /help shows, rooms included", () => {
+  const usages = COMMANDS.map(([usage]) => usage.split(" ")[0]);
+  for (const command of ["/join", "/part", "/rooms", "/topic", "/who", "/history", "/quit"]) {
+    assert.ok(usages.includes(command), command);
+  }
+  // Every usage but //TEXT parses as a command (and not as an unknown one).
+  for (const [usage] of COMMANDS.filter(([u]) => !u.startsWith("//"))) {
+    const name = usage.split(" ")[0]!;
+    const parsed = parseCommandLine(`${name} #x y`);
+    assert.ok(parsed.type !== "invalid" || parsed.code !== "unknown_command", usage);
+  }
 });
