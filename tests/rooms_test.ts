@@ -21,7 +21,7 @@ import {
 import { clip } from "../common/message.ts";
 import { MemoryHistory } from "../server/history/history.ts";
 import { FLOOD_STRIKES, Hub, type HubOptions } from "../server/hub/hub.ts";
-import { assertIncreasing, itemAt } from "./kit/assert.ts";
+import { assertIncreasing } from "./kit/assert.ts";
 import { type EventOf, isType } from "./kit/ws_client.ts";
 import { FakeMember } from "./kit/fake_member.ts";
 
@@ -360,4 +360,424 @@ Deno.test("Hub: a bad room name is refused with room_invalid naming it, never a 
   assert.deepEqual(lobbyist.take(), []);
   assert.deepEqual(live(hub), ["#dev", LOBBY]);
   assert.equal(ok(hub, alice, { type: "say", text: "still here" }).length, 1);
+});
+
+Deno.test("Hub.handle() refuses say into a room one is not in with not_in_room, delivering nothing", () => {
+  const { hub } = setup();
+  const alice = join(hub, "alice");
+  const dev = join(hub, "dev", ["#dev"]);
+  alice.take();
+  const error = refused(
+    hub,
+    alice,
+    { type: "say", text: "hi", room: "#DEV" },
+    "not_in_room",
+    "#DEV",
+  );
+  assert.match(error.message, /\/join #DEV/);
+  refused(hub, alice, { type: "me", text: "x", room: "#dev" }, "not_in_room", "#dev");
+  refused(hub, alice, { type: "who", room: "#dev" }, "not_in_room", "#dev");
+  refused(hub, alice, { type: "history", room: "#dev" }, "not_in_room", "#dev");
+  refused(hub, alice, { type: "say", text: "hi", room: "#nowhere" }, "not_in_room", "#nowhere");
+  assert.deepEqual(dev.take(), []);
+  assert.equal(hub.room("#nowhere"), undefined, "not made by a refused say");
+});
+
+Deno.test("Hub.handle() topic: query, set, clear; the change goes to the room only and is kept", () => {
+  const store = new MemoryHistory();
+  const { hub, clock } = setup({ store });
+  const alice = join(hub, "alice", [LOBBY, "#dev"]);
+  const bob = join(hub, "bob", ["#dev"]);
+  const lobbyist = join(hub, "lobbyist");
+  alice.take();
+  assert.deepEqual(ok(hub, alice, { type: "topic", room: "#dev" }), [{
+    type: "topic",
+    room: "#dev",
+  }]);
+  clock.time = 5_000;
+  const topic = { text: "Deploys at 5", by: "bob", ts: 5_000 };
+  const changed: ServerEvent = { type: "topic", room: "#dev", topic, changed: true };
+  assert.deepEqual(ok(hub, bob, { type: "topic", room: "#dev", text: "  Deploys at 5 " }), [
+    changed,
+  ]);
+  assert.deepEqual(alice.take(), [changed]);
+  assert.deepEqual(lobbyist.take(), [], "#lobby hears nothing of it");
+  assert.deepEqual(store.topic("#dev"), topic, "kept in the store under the key");
+  assert.deepEqual(ok(hub, alice, { type: "topic", room: "#Dev" }), [
+    { type: "topic", room: "#dev", topic },
+  ]);
+  // Seen by whoever enters or joins it, and in the room list.
+  const carol = new FakeMember();
+  hub.join(carol, "carol", undefined, undefined, ["#dev"]);
+  assert.deepEqual(welcomeOf(carol).topic, topic);
+  assert.deepEqual(welcomeOf(carol).rooms[0]?.topic, topic);
+  const [list] = ok(hub, lobbyist, { type: "rooms" });
+  assert.ok(list?.type === "rooms");
+  assert.equal(list.rooms.find((r) => r.room === "#dev")?.topic, "Deploys at 5");
+  // A blank text clears it, and says who did.
+  clock.time = 6_000;
+  bob.take();
+  ok(hub, alice, { type: "topic", room: "#dev", text: "   " });
+  assert.deepEqual(bob.take(), [
+    { type: "topic", room: "#dev", topic: { text: "", by: "alice", ts: 6_000 }, changed: true },
+  ]);
+  assert.equal(store.topic("#dev"), undefined);
+  assert.deepEqual(ok(hub, bob, { type: "topic", room: "#dev" }), [{
+    type: "topic",
+    room: "#dev",
+  }]);
+  // Without a room, the topic is #lobby's; in a room one is not in, refused.
+  assert.deepEqual(ok(hub, lobbyist, { type: "topic" }), [{ type: "topic", room: LOBBY }]);
+  refused(hub, lobbyist, { type: "topic", room: "#dev", text: "mine" }, "not_in_room", "#dev");
+  refused(
+    hub,
+    bob,
+    { type: "topic", room: "#dev", text: "x".repeat(301) },
+    "text_too_long",
+    "#dev",
+  );
+  assert.equal(hub.room("#dev")?.topic, undefined);
+});
+
+Deno.test("Hub.setTopic() and announce() reach a room nobody is in through its history only", () => {
+  const { hub } = setup();
+  const alice = join(hub, "alice");
+  assert.equal(hub.setTopic("#later", "Opens Monday"), true);
+  assert.equal(hub.announce("first!", "#later"), true);
+  assert.equal(hub.room("#later"), undefined, "not live");
+  assert.equal(hub.setTopic("#a b", "x"), false);
+  assert.equal(hub.announce("x", "#a,b"), false);
+  assert.deepEqual(alice.take(), []);
+  const [entered] = ok(hub, alice, { type: "enter", room: "#later" });
+  assert.ok(entered?.type === "entered");
+  assert.equal(entered.topic?.text, "Opens Monday");
+  assert.equal(entered.topic?.by, "server");
+  assert.deepEqual(texts(entered.history), ["first!"]);
+});
+
+Deno.test("Hub.handle() rooms lists the live rooms, biggest first, with their topics", () => {
+  const { hub } = setup();
+  const a = join(hub, "a", ["#small", "#big", "#mid"]);
+  join(hub, "b", ["#big", "#mid"]);
+  join(hub, "c", ["#big", "#aaa"]);
+  hub.setTopic("#mid", "middling");
+  a.take();
+  assert.deepEqual(ok(hub, a, { type: "rooms" }), [{
+    type: "rooms",
+    rooms: [
+      { room: "#big", members: 3 },
+      { room: "#mid", members: 2, topic: "middling" },
+      { room: "#aaa", members: 1 },
+      { room: "#small", members: 1 },
+    ],
+    total: 4,
+  }]);
+});
+
+Deno.test("Hub.handle() rooms in a server of 1,000 rooms lists ROOMS_LISTED, with the total, at a bounded cost", () => {
+  const { hub } = setup({ floodBurst: 2, floodRate: 0.001 });
+  // 50 members in 20 rooms each: 1,000 rooms, the default --max-rooms.
+  for (let i = 0; i < 50; i++) {
+    const names = Array.from({ length: MEMBER_ROOMS_MAX }, (_, j) => `#room-${i}-${j}`);
+    if (i < 3) names[0] = "#popular";
+    join(hub, `m${i}`, names);
+  }
+  assert.equal([...hub.rooms()].length, 50 * 20 - 2);
+  const asker = join(hub, "asker", []);
+  const [list] = ok(hub, asker, { type: "rooms" });
+  assert.ok(list?.type === "rooms");
+  assert.equal(list.total, 998);
+  assert.equal(list.rooms.length, ROOMS_LISTED);
+  assert.deepEqual(list.rooms[0], { room: "#popular", members: 3 });
+  assert.ok(JSON.stringify(list).length < 64 * ROOMS_LISTED, "bounded in size");
+  // It costs by the number of rooms (one token per 500): the burst of 2 is spent.
+  refused(hub, asker, { type: "rooms" }, "rate_limited");
+  // And a full server refuses a new room.
+  refused(hub, asker, { type: "enter", room: "#one-more" }, "rate_limited");
+});
+
+Deno.test("Hub: at --max-rooms, a new room is refused with rooms_full (1,000 rooms)", () => {
+  const { hub } = setup();
+  for (let i = 0; i < 50; i++) {
+    join(hub, `m${i}`, Array.from({ length: MEMBER_ROOMS_MAX }, (_, j) => `#room-${i}-${j}`));
+  }
+  const late = join(hub, "late", []);
+  refused(hub, late, { type: "enter", room: "#one-more" }, "rooms_full", "#one-more");
+  assert.equal(ok(hub, late, { type: "enter", room: "#room-7-7" })[0]?.type, "entered");
+});
+
+Deno.test("Hub.handle() nick: the rename reaches once each member sharing a room, and self, and nobody else", () => {
+  const { hub, clock } = setup();
+  const alice = join(hub, "alice", [LOBBY, "#dev", "#x"]);
+  const bob = join(hub, "bob", [LOBBY, "#dev"]);
+  const carol = join(hub, "carol", ["#x"]);
+  const dave = join(hub, "dave", ["#other"]);
+  const nobody = join(hub, "nobody", []);
+  for (const m of [alice, bob, carol]) m.take();
+  clock.time = 7_000;
+  const rename: ServerEvent = { type: "rename", ts: 7_000, from: "alice", to: "alicia" };
+  assert.deepEqual(ok(hub, alice, { type: "nick", nick: "alicia" }), [rename]);
+  assert.deepEqual(bob.take(), [rename], "once, though bob shares two rooms");
+  assert.deepEqual(carol.take(), [rename]);
+  assert.deepEqual(dave.take(), []);
+  assert.deepEqual(nobody.take(), []);
+  for (const room of [LOBBY, "#dev", "#x"]) {
+    assert.ok(hub.members(room).some((m) => m.nick === "alicia"), room);
+  }
+});
+
+Deno.test("Hub.handle() msg stays between two nicknames, in no room, whatever rooms they are in", () => {
+  const { hub, clock } = setup();
+  const alice = join(hub, "alice", ["#dev"]);
+  const bob = join(hub, "bob", ["#other"]);
+  const carol = join(hub, "carol", ["#dev", "#other"]);
+  alice.take();
+  bob.take();
+  clock.time = 8_000;
+  const psst: ServerEvent = {
+    type: "message",
+    id: 1,
+    ts: 8_000,
+    from: "alice",
+    to: "bob",
+    text: "psst",
+  };
+  assert.deepEqual(ok(hub, alice, { type: "msg", to: "BOB", text: "psst" }), [psst]);
+  assert.deepEqual(bob.take(), [psst]);
+  assert.deepEqual(carol.take(), []);
+  // Never in a room's history.
+  for (const room of ["#dev", "#other"]) {
+    const [history] = ok(hub, carol, { type: "history", room });
+    assert.ok(history?.type === "history");
+    assert.deepEqual(history.messages, [], room);
+  }
+});
+
+Deno.test("Hub.kick() takes a member out of every room it is in, each told once", () => {
+  const { hub } = setup();
+  const bob = join(hub, "bob", [LOBBY, "#dev", "#solo"]);
+  const alice = join(hub, "alice", [LOBBY, "#dev"]);
+  const carol = join(hub, "carol", ["#dev"]);
+  bob.take();
+  alice.take();
+  assert.equal(hub.kick("bob", "spam"), true);
+  assert.equal(bob.closed, 1);
+  assert.deepEqual(alice.ofType("leave").map((e) => [e.room, e.nick]), [[LOBBY, "bob"], [
+    "#dev",
+    "bob",
+  ]]);
+  assert.deepEqual(carol.ofType("leave").map((e) => [e.room, e.nick]), [["#dev", "bob"]]);
+  assert.ok(alice.ofType("leave").every((e) => /spam/.test(e.reason)));
+  assert.deepEqual(live(hub), ["#dev", LOBBY], "#solo was bob's alone");
+  assert.deepEqual(hub.members("#dev").map((m) => m.nick), ["alice", "carol"]);
+});
+
+Deno.test("Hub.leave() takes a dropped member out of every room, each told once with its room", () => {
+  const { hub } = setup();
+  const bob = join(hub, "bob", [LOBBY, "#dev"]);
+  const alice = join(hub, "alice", [LOBBY, "#dev"]);
+  bob.take();
+  hub.leave(bob, "connection lost");
+  assert.deepEqual(alice.take().map((e) => e.type === "leave" && [e.room, e.nick, e.reason]), [
+    [LOBBY, "bob", "connection lost"],
+    ["#dev", "bob", "connection lost"],
+  ]);
+  assert.equal(hub.nickOf(bob), undefined);
+});
+
+Deno.test("Hub: one flood bucket covers every room: twenty rooms do not multiply the rate", () => {
+  const { hub } = setup({ floodBurst: 5, floodRate: 0.001 });
+  const names = Array.from({ length: MEMBER_ROOMS_MAX }, (_, i) => `#r${i}`);
+  const alice = join(hub, "alice", names);
+  for (const room of names.slice(0, 5)) ok(hub, alice, { type: "say", text: "hi", room });
+  for (const room of names.slice(5, 10)) {
+    refused(hub, alice, { type: "say", text: "hi", room }, "rate_limited");
+  }
+  refused(hub, alice, { type: "enter", room: "#new" }, "rate_limited");
+  assert.equal(hub.room("#new"), undefined);
+});
+
+Deno.test("Hub: entering and leaving rooms in a loop is flooding: rate_limited, then disconnected", () => {
+  const { hub } = setup({ floodBurst: 4, floodRate: 0.001 });
+  const alice = join(hub, "alice", ["#loop"]);
+  const watcher = join(hub, "watcher", ["#loop"]);
+  alice.take();
+  ok(hub, alice, { type: "part", room: "#loop" });
+  ok(hub, alice, { type: "enter", room: "#loop" });
+  ok(hub, alice, { type: "part", room: "#loop" });
+  ok(hub, alice, { type: "enter", room: "#loop" });
+  for (let strike = 1; strike < FLOOD_STRIKES; strike++) {
+    const message: ClientMessage = strike % 2 ? { type: "part", room: "#loop" } : {
+      type: "enter",
+      room: "#loop",
+    };
+    refused(hub, alice, message, "rate_limited");
+  }
+  assert.equal(hub.handle(alice, { type: "part", room: "#loop" }), false);
+  assert.deepEqual(alice.take(), [{
+    type: "notice",
+    ts: 1_000,
+    text: "Disconnected for flooding.",
+  }]);
+  assert.equal(alice.closed, 1);
+  assert.equal(hub.nickOf(alice), undefined);
+  const leaves = watcher.ofType("leave");
+  assert.deepEqual(leaves.at(-1) && [leaves.at(-1)?.room, leaves.at(-1)?.reason], [
+    "#loop",
+    "flooding",
+  ]);
+});
+
+Deno.test("Hub: message ids strictly increase across rooms and private messages", () => {
+  const { hub } = setup({ floodBurst: 100 });
+  const alice = join(hub, "alice", [LOBBY, "#a", "#b"]);
+  const bob = join(hub, "bob", [LOBBY, "#a", "#b"]);
+  const carol = join(hub, "carol", [LOBBY, "#a", "#b"]);
+  for (let i = 0; i < 10; i++) {
+    ok(hub, alice, { type: "say", text: `a${i}`, room: "#a" });
+    ok(hub, bob, { type: "say", text: `b${i}`, room: "#b" });
+    ok(hub, alice, { type: "msg", to: "carol", text: `p${i}` });
+    ok(hub, bob, { type: "me", text: `l${i}` });
+    assert.ok(hub.announce(`s${i}`, "#a"));
+  }
+  const ids = carol.ofType("message").map((m) => m.id);
+  assert.equal(ids.length, 50);
+  assertIncreasing(ids);
+  assert.equal(new Set(ids).size, 50);
+});
+
+/** Says `text` in `room` as `member`; returns the message as sent. */
+function say(hub: Hub, member: FakeMember, text: string, room = LOBBY): ChatMessage {
+  const [message] = ok(hub, member, { type: "say", text, room }).filter((e) =>
+    isType(e, "message")
+  );
+  assert.ok(message?.type === "message");
+  return message;
+}
+
+Deno.test("Hub.join() with since and rooms replays everything missed in every room, in id order, then live ones", () => {
+  const { hub } = setup({ floodBurst: 100 });
+  const bob = join(hub, "bob", [LOBBY, "#dev", "#other"]);
+  const first = new FakeMember();
+  hub.join(first, "alice", undefined, undefined, [LOBBY, "#dev"]);
+  const seen = say(hub, bob, "seen", "#dev");
+  hub.leave(first, "connection lost");
+  const missed = [
+    say(hub, bob, "m1", LOBBY),
+    say(hub, bob, "m2", "#dev"),
+    say(hub, bob, "m3", "#dev"),
+    say(hub, bob, "m4", LOBBY),
+  ];
+  say(hub, bob, "elsewhere", "#other");
+  const back = new FakeMember();
+  assert.equal(hub.join(back, "alice", undefined, seen.id, [LOBBY, "#dev"]), true);
+  const welcome = welcomeOf(back);
+  assert.deepEqual(welcome.history, missed);
+  assert.equal(welcome.gap, undefined);
+  assert.ok(welcome.rooms.every((r) => r.gap === undefined));
+  back.take();
+  const live1 = say(hub, bob, "live", "#dev");
+  const live2 = say(hub, bob, "live too", LOBBY);
+  assert.deepEqual(back.ofType("message"), [live1, live2], "each once, none missed");
+  assertIncreasing([...welcome.history, live1, live2].map((m) => m.id));
+});
+
+Deno.test("Hub.join() with since sets gap on the room whose missed messages retention dropped, only", () => {
+  const { hub } = setup({ store: new MemoryHistory(3), floodBurst: 100 });
+  const bob = join(hub, "bob", ["#busy", "#quiet"]);
+  const seen = say(hub, bob, "seen", "#quiet");
+  const busy = Array.from({ length: 10 }, (_, i) => say(hub, bob, `b${i}`, "#busy"));
+  const quiet = say(hub, bob, "q", "#quiet");
+  const alice = new FakeMember();
+  assert.equal(hub.join(alice, "alice", undefined, seen.id, ["#busy", "#quiet"]), true);
+  const welcome = welcomeOf(alice);
+  assert.equal(welcome.gap, true);
+  assert.deepEqual(welcome.rooms.map((r) => [r.room, r.gap ?? false]), [["#busy", true], [
+    "#quiet",
+    false,
+  ]]);
+  assert.deepEqual(welcome.history, [...busy.slice(-3), quiet].sort((a, b) => a.id - b.id));
+});
+
+Deno.test("Hub.join() with a seat's token keeps its rooms and replays all of them since `since`", () => {
+  const { hub } = setup({ floodBurst: 100 });
+  const bob = join(hub, "bob", [LOBBY, "#dev", "#x"]);
+  const ghost = new FakeMember();
+  hub.join(ghost, "alice", undefined, undefined, [LOBBY, "#dev", "#x"]);
+  const token = welcomeOf(ghost).token;
+  const seen = say(hub, bob, "seen", LOBBY);
+  // The old connection stays open, as a dropped one not yet noticed would.
+  const missed = [
+    say(hub, bob, "d1", "#dev"),
+    say(hub, bob, "x1", "#x"),
+    ...ok(hub, bob, { type: "msg", to: "alice", text: "psst" }).filter((e) => isType(e, "message")),
+    say(hub, bob, "l1", LOBBY),
+  ];
+  bob.take();
+  const again = new FakeMember("terminal");
+  assert.equal(hub.join(again, "alice", token, seen.id), true);
+  const welcome = welcomeOf(again);
+  assert.deepEqual(welcome.rooms.map((r) => r.room), [LOBBY, "#dev", "#x"]);
+  assert.deepEqual(welcome.history, missed);
+  assert.deepEqual(hub.roomsOf(again), [LOBBY, "#dev", "#x"]);
+  assert.equal(ghost.closed, 1);
+  assert.deepEqual(bob.take(), [], "for the others, alice never left");
+  // Live ones reach the new connection in every room, the old one no more.
+  ghost.take();
+  again.take();
+  say(hub, bob, "now", "#x");
+  assert.deepEqual(texts(again.take()), ["now"]);
+  assert.deepEqual(ghost.take(), []);
+  assert.deepEqual(hub.members("#x").map((m) => [m.nick, m.via]), [["bob", "web"], [
+    "alice",
+    "terminal",
+  ]]);
+});
+
+Deno.test("Hub.summarize() sends each room its own presence summary past --presence-limit", () => {
+  const { hub, clock } = setup({ presenceLimit: 1 });
+  const alice = join(hub, "alice", [LOBBY, "#dev"]);
+  const lobbyist = join(hub, "lobbyist"); // #lobby: 2, past the limit
+  const bob = join(hub, "bob", ["#dev"]);
+  const carol = join(hub, "carol", ["#dev"]);
+  assert.deepEqual(alice.take(), [], "gathered, in both rooms");
+  clock.time = 9_000;
+  hub.summarize();
+  const summaries = alice.ofType("presence");
+  assert.deepEqual(summaries.map((e) => [e.room, e.joined.map((m) => m.nick), e.count]), [
+    [LOBBY, ["lobbyist"], 2],
+    ["#dev", ["bob", "carol"], 3],
+  ]);
+  assert.deepEqual(lobbyist.ofType("presence").map((e) => e.room), [LOBBY]);
+  assert.deepEqual(bob.ofType("presence").map((e) => e.room), ["#dev"]);
+  assert.deepEqual(carol.ofType("presence").map((e) => e.joined.map((m) => m.nick)), [
+    ["bob", "carol"],
+  ], "a newcomer sees its own arrival in the summary");
+});
+
+Deno.test("Hub.close() sends everyone one notice, in whatever rooms or none, and closes them", () => {
+  const { hub, clock } = setup();
+  const seen: ServerEvent[] = [];
+  hub.watch((e) => seen.push(e));
+  const members = [
+    join(hub, "a"),
+    join(hub, "b", ["#dev", "#x"]),
+    join(hub, "c", []),
+    join(hub, "d", [LOBBY, "#dev"]),
+  ];
+  for (const member of members) member.take();
+  seen.length = 0;
+  clock.time = 10_000;
+  hub.close("Server shutting down.");
+  const notice: ServerEvent = { type: "notice", ts: 10_000, text: "Server shutting down." };
+  for (const member of members) {
+    assert.deepEqual(member.take(), [notice]);
+    assert.equal(member.closed, 1);
+  }
+  assert.deepEqual(seen, [notice]);
+  assert.deepEqual(live(hub), []);
+  assert.equal(hub.size, 0);
+  const late = new FakeMember();
+  assert.equal(hub.join(late, "late", undefined, undefined, ["#dev"]), false);
+  assert.deepEqual(late.codes(), ["shutting_down"]);
 });
