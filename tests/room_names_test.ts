@@ -7,7 +7,15 @@
  */
 
 import assert from "node:assert/strict";
-import { checkRoom, LOBBY, ROOM_INPUT_MAX, ROOM_MAX, roomKey, typedRoom } from "../common/room.ts";
+import {
+  checkRoom,
+  LOBBY,
+  looseRoomKey,
+  ROOM_INPUT_MAX,
+  ROOM_MAX,
+  typedRoom,
+} from "../common/room.ts";
+import { roomKey } from "../common/room_key.ts";
 
 /** The reason a name is refused; fails if it is accepted. */
 function refused(name: string): string {
@@ -129,4 +137,11 @@ Deno.test("typedRoom() adds the # a person leaves out, and leaves the rest to ch
   assert.equal(typedRoom("   "), "");
   assert.equal(typedRoom("a b"), "#a b");
   assert.match(refused(typedRoom("a b")), /spaces/);
+});
+
+Deno.test("looseRoomKey() folds case and width only: the page's match of names the server sends", () => {
+  assert.equal(looseRoomKey("#Dev"), looseRoomKey("#dev"));
+  assert.equal(looseRoomKey("#ｄｅｖ"), looseRoomKey("#dev"));
+  assert.notEqual(looseRoomKey("#ԁev"), looseRoomKey("#dev"));
+  assert.equal(looseRoomKey("#" + "x".repeat(ROOM_INPUT_MAX)), "#\0");
 });
