@@ -39,6 +39,7 @@
 import net from "node:net";
 import { Buffer } from "node:buffer";
 import { MESSAGE_MAX } from "../common/message.ts";
+import { LOBBY } from "../common/room.ts";
 import { DEFAULTS } from "../server/config.ts";
 import { SqliteHistory } from "../server/history/sqlite.ts";
 import { concatBytes, isDisconnect } from "../server/transport/io.ts";
@@ -232,10 +233,11 @@ function prepareHistory(path: string, count: number, chars: number): void {
     const ts = Date.now();
     for (let i = 0; i < count; i++) {
       const codes = Array.from({ length: chars }, (_, k) => 0x4e00 + (i * 31 + k * 7) % 0x5000);
-      store.append({
+      store.append(LOBBY, {
         type: "message",
         id: store.nextId(),
         ts,
+        room: LOBBY,
         from: `filler${i % 10}`,
         text: String.fromCharCode(...codes),
       });

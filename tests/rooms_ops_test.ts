@@ -99,7 +99,7 @@ Deno.test("GET /metrics has chat_rooms and a histogram of room sizes, and no roo
     await using alice = await connectWs(server, "alice");
     alice.send({ type: "enter", room: "#secret-plans" });
     await alice.next("entered");
-    await using bob = await connectWs(server, "bob");
+    await using _bob = await connectWs(server, "bob");
     await alice.next("join", (e) => e.nick === "bob");
     const text = await (await fetch(httpUrl(server, "/metrics"))).text();
     assert.ok(!text.includes("secret"), "no room name in /metrics");
