@@ -44,10 +44,13 @@ Deno.test("RoomSet.enter() keeps the order entered and shows the first room", ()
   assert.equal(rooms.size, 3);
 });
 
-Deno.test("RoomSet.get() finds a room by any spelling of its name", () => {
+Deno.test("RoomSet.get() finds a room by its name in any case or width", () => {
   const rooms = threeRooms();
   assert.equal(rooms.get("#DEV")?.name, "#dev");
-  assert.equal(rooms.get("#ԁev")?.name, "#dev", "Cyrillic ԁ folds to d");
+  assert.equal(rooms.get("#ＤＥＶ")?.name, "#dev");
+  // Look-alikes are the server's to fold (the table is too big for the page):
+  // the server answers "#ԁev" with the room's own name, "#dev".
+  assert.equal(rooms.get("#ԁev"), undefined);
   assert.equal(rooms.get("#ops"), undefined);
 });
 
