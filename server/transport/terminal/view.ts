@@ -80,10 +80,16 @@ export class RoomView {
 
   /**
    * The name an event's lines carry: its room's, when the member is in
-   * several and it is not the current one; otherwise none.
+   * several and it is not the current one; otherwise none. A refusal is
+   * never labeled: it answers the line just typed, and the room it names
+   * may be one the member is not in, or a refused name that would show as
+   * a room (`[#a b] ! Room name cannot contain spaces.`).
    */
   label(event: ServerEvent): string | undefined {
-    if (this.#rooms.size <= 1 || event.type === "entered" || event.type === "parted") {
+    if (
+      this.#rooms.size <= 1 || event.type === "entered" || event.type === "parted" ||
+      event.type === "error"
+    ) {
       return undefined;
     }
     const room = "room" in event ? event.room : undefined;
