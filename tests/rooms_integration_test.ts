@@ -16,6 +16,8 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import {
   type ChatMessage,
+  type JoinEvent,
+  type LeaveEvent,
   LOBBY,
   type ServerEvent,
   type WelcomeEvent,
@@ -110,7 +112,9 @@ Deno.test("terminal: /join makes a room current, lines from another carry its na
     await say(bob, "#dev", "dev again");
     await line(alice, "[#dev] <bob> dev again");
     const seen = (events: readonly ServerEvent[]) =>
-      events.filter((e) => (e.type === "join" || e.type === "leave") && e.nick === "alice");
+      events.filter((e): e is JoinEvent | LeaveEvent =>
+        (e.type === "join" || e.type === "leave") && e.nick === "alice"
+      );
     assert.deepEqual(seen(carol.events).map((e) => `${e.type} ${e.room}`), ["join #lobby"]);
     assert.deepEqual(seen(bob.events).map((e) => `${e.type} ${e.room}`), ["join #dev"]);
     assert.deepEqual(about(carol.events, "#dev"), [], "carol, in #lobby only, saw #dev");
@@ -551,13 +555,14 @@ Deno.test("main(): each room's history survives a restart, and stays its own", a
     const entered = await carol.next("entered");
     assert.deepEqual(entered.history, lobby, "#lobby's, and only #lobby's");
 
+    // On a terminal: the lobby's in the welcome, then #dev's on entering it.
+    const replayed = (lines: readonly string[]) =>
+      lines.filter((l) => l.startsWith("(history) ")).map((l) => unstamped(l.slice(10)));
     await using term = await connectTcp(at, "term");
+    assert.deepEqual(replayed(await term.readLinesUntil("-- End of history.")), ["<bob> lobby 1"]);
     await term.send("/join #dev");
     const shown = await term.readLinesUntil("-- Lines you type now go to #dev.");
-    assert.deepEqual(
-      shown.filter((l) => l.startsWith("(history) ")).map((l) => unstamped(l.slice(10))),
-      ["<bob> dev 1", "<bob> dev 2", "<bob> dev 3"],
-    );
+    assert.deepEqual(replayed(shown), ["<bob> dev 1", "<bob> dev 2", "<bob> dev 3"]);
     const after = await say(carol, "#dev", "after the restart");
     assert.ok(after.id > Math.max(...dev.map((m) => m.id), ...lobby.map((m) => m.id)));
   });
