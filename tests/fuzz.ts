@@ -9,7 +9,8 @@
  * Generated input mixes pure random bytes with the nasties that have broken
  * chat servers before: invalid and overlong UTF-8, telnet commands cut at
  * chunk edges, terminal escapes, bidi and zero-width characters, lines at the
- * length caps, JSON of the wrong shape.
+ * length caps, JSON of the wrong shape, and room names that are look-alikes
+ * of the honest members' rooms, refused, huge, or not strings at all.
  *
  * @module
  */
@@ -101,10 +102,12 @@ export function caseSeed(seed: number, index: number): number {
   return mix32((seed ^ mix32(index + 0x632be5ab)) >>> 0);
 }
 
-/** What the generators may aim at: the names of the members they must not hurt. */
+/** What the generators may aim at: the names of the members they must not hurt, and their rooms. */
 export interface Targets {
   /** Nicknames of the honest members: impersonated, whispered to, renamed into. */
   honest: readonly string[];
+  /** The honest members' rooms (`#lobby`, `#dev`): entered under look-alike names, talked in, retitled. */
+  rooms: readonly string[];
 }
 
 const encoder = new TextEncoder();
@@ -245,6 +248,81 @@ export function hostileNick(rng: Rng, targets: Targets): string {
   ]);
 }
 
+/** Latin letters as their full-width forms, which NFKC folds back. */
+function fullWidth(text: string): string {
+  return [...text].map((c) =>
+    /[!-~]/.test(c) ? String.fromCodePoint(c.codePointAt(0)! + 0xfee0) : c
+  )
+    .join("");
+}
+
+/**
+ * Room names: the honest rooms under look-alike spellings (the same room),
+ * rooms the fuzzers share or make for themselves, and names that must be
+ * refused: spaces, commas, bidi, zero-width and control characters, too
+ * long by one or by tens of thousands, what NFKC expands, nothing at all.
+ */
+export function hostileRoom(rng: Rng, targets: Targets, self: string): string {
+  const room = rng.pick(targets.rooms);
+  const bare = room.slice(1);
+  return rng.pick([
+    room,
+    room.toUpperCase(),
+    // Typed without "#": a terminal's /join adds it, the protocol refuses it.
+    bare,
+    fullWidth(room),
+    // Cyrillic look-alikes: the same room under the folding.
+    room.replace(/o/g, "\u043e").replace(/e/g, "\u0435").replace(/d/g, "\u0501"),
+    ` ${room} `,
+    `${room}\u200b`,
+    `#\u202e${bare}`,
+    `${room}\u2066`,
+    `#${bare}\u0301`,
+    `${room} ${room}`,
+    `${room},${room}`,
+    "#",
+    "##",
+    "",
+    " ",
+    `#${"x".repeat(rng.pick([32, 33]))}`,
+    `#${"亚".repeat(rng.pick([32, 33]))}`,
+    `#${"\u{1f600}".repeat(rng.pick([32, 33]))}`,
+    `#${"x".repeat(rng.int(200, 50_000))}`,
+    `#${"\u0301".repeat(rng.int(100, 30_000))}`,
+    // NFKC makes each of these 18 characters.
+    `#${"\ufdfa".repeat(rng.int(1, 40))}`,
+    "#\x1b[2J",
+    "#\x1b]0;pwned\x07",
+    "#nul\x00",
+    "#\ud800",
+    "#\u3164",
+    "#\ufe0f",
+    "#\u2028",
+    "#中文",
+    "#c++",
+    "#__proto__",
+    "#constructor",
+    "#toString",
+    // Rooms fuzzers meet in, and one of its own.
+    `#r${distinct(rng.int(0, 40))}`,
+    `#${self}`,
+    `#${fuzzText(rng, 40)}`,
+    fuzzText(rng, 40),
+  ]);
+}
+
+/** JSON values where a room name (or a reason, a topic) belongs that are not strings. */
+const NOT_A_STRING: readonly unknown[] = [
+  42,
+  null,
+  true,
+  [],
+  ["#dev"],
+  {},
+  { toString: "#dev" },
+  { length: 1e9 },
+];
+
 // ---------------------------------------------------------------------------
 // Terminal byte streams
 
@@ -316,6 +394,22 @@ function commandLine(rng: Rng, targets: Targets, self: string): string {
     "/Quit",
     `/${fuzzText(rng, 60)}`,
     `/${"x".repeat(500)}`,
+    `/join ${hostileRoom(rng, targets, self)}`,
+    `/j ${hostileRoom(rng, targets, self)}`,
+    `/enter ${hostileRoom(rng, targets, self)}`,
+    "/join",
+    "/join #",
+    `/join ${rng.pick(targets.rooms)}`,
+    "/part",
+    `/part ${hostileRoom(rng, targets, self)}`,
+    `/part ${hostileRoom(rng, targets, self)} ${fuzzText(rng, 300)}`,
+    `/leave ${rng.pick(targets.rooms)} bye`,
+    "/rooms",
+    "/list",
+    "/channels extra args",
+    "/topic",
+    `/topic ${fuzzText(rng, 400)}`,
+    `/topic ${"t".repeat(rng.int(290, 3000))}`,
     "/quit",
     `/quit ${fuzzText(rng, 200)}`,
     "/bye \x1b[2J",
@@ -369,6 +463,21 @@ const TCP_PIECES: readonly (readonly [number, StreamPiece])[] = [
   }],
   // Escape sequences alone on a line.
   [3, (rng) => utf8(rng.pick(NASTY_TEXT) + rng.pick(NASTY_TEXT) + eol(rng))],
+  // A tour of rooms: in and out, talking and retitling on the way.
+  [5, (rng, targets, self) => {
+    let lines = "";
+    for (let i = rng.size(12); i > 0; i--) {
+      lines += rng.weighted<() => string>([
+        [3, () => `/join ${hostileRoom(rng, targets, self)}`],
+        [2, () => `/join ${rng.pick(targets.rooms)}`],
+        [2, () => rng.chance(0.5) ? "/part" : `/part ${hostileRoom(rng, targets, self)}`],
+        [3, () => fuzzText(rng, 200)],
+        [1, () => `/topic ${fuzzText(rng, 200)}`],
+        [1, () => rng.pick(["/rooms", "/who", "/history 5", "/topic"])],
+      ])() + eol(rng);
+    }
+    return utf8(lines);
+  }],
 ];
 
 function telnetPiece(rng: Rng): Uint8Array {
@@ -529,7 +638,77 @@ function nested(depth: number, object: boolean): string {
     : "[".repeat(depth) + "]".repeat(depth);
 }
 
-type FramePiece = (rng: Rng, targets: Targets, self: string) => WsFrame;
+/** One frame, or a few that belong together (an enter and part loop). */
+type FramePiece = (rng: Rng, targets: Targets, self: string) => WsFrame | WsFrame[];
+
+/** A room name for a frame: mostly a hostile one, now and then not a string. */
+function roomValue(rng: Rng, targets: Targets, self: string): unknown {
+  return rng.chance(0.15) ? rng.pick(NOT_A_STRING) : hostileRoom(rng, targets, self);
+}
+
+/** A frame that acts in rooms: enter, part, rooms, topic, or a room frame with a hostile room. */
+function roomFrame(rng: Rng, targets: Targets, self: string): WsFrame | WsFrame[] {
+  const room = () => roomValue(rng, targets, self);
+  const frame = (fields: Record<string, unknown>) => JSON.stringify(fields);
+  switch (rng.int(0, 7)) {
+    case 0:
+      return frame({ type: "enter", room: room() });
+    case 1: {
+      const part: Record<string, unknown> = { type: "part" };
+      if (rng.chance(0.8)) part.room = room();
+      if (rng.chance(0.3)) {
+        part.reason = rng.chance(0.8) ? fuzzText(rng, 300) : rng.pick(NOT_A_STRING);
+      }
+      return frame(part);
+    }
+    case 2:
+      return rng.pick([
+        '{"type":"rooms"}',
+        '{"type":"rooms","room":"#dev"}',
+        '{"type":"rooms","count":1e9}',
+      ]);
+    case 3: {
+      const topic: Record<string, unknown> = { type: "topic" };
+      if (rng.chance(0.8)) topic.room = rng.chance(0.5) ? rng.pick(targets.rooms) : room();
+      if (rng.chance(0.7)) {
+        topic.text = rng.pick<unknown>([
+          fuzzText(rng, 400),
+          "",
+          "   ",
+          "t".repeat(rng.int(290, 5000)),
+          rng.pick(NOT_A_STRING),
+        ]);
+      }
+      return frame(topic);
+    }
+    case 4:
+      return frame({
+        type: rng.pick(["say", "me", "who", "history"]),
+        room: rng.chance(0.5) ? rng.pick(targets.rooms) : room(),
+        text: fuzzText(rng, 200),
+      });
+    case 5: {
+      // A join's rooms: too many, of the wrong type, repeated under look-alikes.
+      const rooms = rng.pick<unknown>([
+        Array.from({ length: rng.int(0, 25) }, room),
+        [...targets.rooms, ...targets.rooms.map((r) => r.toUpperCase())],
+        "#dev",
+        null,
+        {},
+      ]);
+      return frame({ type: "join", nick: self, rooms, since: rng.chance(0.5) ? 0 : undefined });
+    }
+    default: {
+      // In and out of the same room, again and again.
+      const name = rng.chance(0.5) ? rng.pick(targets.rooms) : hostileRoom(rng, targets, self);
+      const loop: WsFrame[] = [];
+      for (let i = rng.int(1, 10); i > 0; i--) {
+        loop.push(frame({ type: "enter", room: name }), frame({ type: "part", room: name }));
+      }
+      return loop;
+    }
+  }
+}
 
 const WS_PIECES: readonly (readonly [number, FramePiece])[] = [
   // Chat of hostile text, sometimes right at the message cap.
@@ -645,6 +824,8 @@ const WS_PIECES: readonly (readonly [number, FramePiece])[] = [
     (rng, targets, self) =>
       JSON.stringify({ type: "nick", nick: rng.chance(0.7) ? hostileNick(rng, targets) : self }),
   ],
+  // Rooms: entering, leaving, listing, retitling, with hostile names and values.
+  [10, roomFrame],
   // The heaviest request, back to back: a pipelined burst of them.
   [2, () => '{"type":"history","count":1000}'],
   // Member list and history, with odd counts.
@@ -674,9 +855,18 @@ export function wsCase(rng: Rng, index: number, targets: Targets): WsCase {
   const nick = freshNick(rng, index);
   const frames: WsFrame[] = [];
   const joins = rng.chance(0.7);
-  if (joins) frames.push(JSON.stringify({ type: "join", nick }));
-  else if (rng.chance(0.5)) frames.push(JSON.stringify({ type: "say", text: "before joining" }));
-  for (let i = rng.size(20); i > 0; i--) frames.push(rng.weighted(WS_PIECES)(rng, targets, nick));
+  if (joins) {
+    // Into #lobby, or into rooms of which some are refused (told after the welcome).
+    const rooms = rng.chance(0.3)
+      ? Array.from({ length: rng.int(0, 20) }, () => hostileRoom(rng, targets, nick))
+      : undefined;
+    const join = JSON.stringify({ type: "join", nick, rooms });
+    // Within the frame cap, or it would not be a join at all.
+    frames.push(join.length <= FRAME_MAX ? join : JSON.stringify({ type: "join", nick }));
+  } else if (rng.chance(0.5)) frames.push(JSON.stringify({ type: "say", text: "before joining" }));
+  for (let i = rng.size(20); i > 0; i--) {
+    frames.push(...[rng.weighted(WS_PIECES)(rng, targets, nick)].flat());
+  }
   const ws: WsCase = { kind: "ws", frames, ending: rng.chance(0.15) ? "close" : "sentinel" };
   if (joins) ws.joinsAs = nick;
   return ws;

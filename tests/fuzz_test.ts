@@ -1,14 +1,18 @@
 /**
  * Fuzz tests: thousands of hostile connections, seeded and reproducible, into
  * the terminal port and `/ws` of one in-process server, while two honest
- * members, one per transport, keep chatting.
+ * members, one per transport, keep chatting in `#lobby` and `#dev`, and a
+ * third, in `#lobby` only, listens. The fuzzers enter, leave and retitle
+ * rooms under every name, look-alikes of those two included.
  *
  * What must hold, whatever arrives: the server neither crashes nor hangs nor
  * logs an unexpected error; it answers every fuzz connection with well-formed
  * output that never carries a control character or escape sequence; it ends
- * each of them (or lets it end) and leaves no ghost in the room; the honest
- * members get every message of each other, in order, and nothing that could
- * mess up their screens; memory stays bounded.
+ * each of them (or lets it end) and leaves no ghost in any room, and no room
+ * nobody is in; the honest members get every message of each other, in
+ * order, in the room it was said in, and nothing that could mess up their
+ * screens; nothing said or done in `#dev` reaches the member who is only in
+ * `#lobby`; memory stays bounded.
  *
  * Environment:
  *
@@ -27,7 +31,13 @@
 import assert from "node:assert/strict";
 import v8 from "node:v8";
 import vm from "node:vm";
-import { type ErrorCode, parseServerFrame, type ServerEvent } from "../common/protocol.ts";
+import {
+  type ErrorCode,
+  LOBBY,
+  parseServerFrame,
+  type ServerEvent,
+  type WelcomeEvent,
+} from "../common/protocol.ts";
 import { SqliteHistory } from "../server/history/sqlite.ts";
 import { FRAME_MAX } from "../common/protocol.ts";
 import { isDisconnect } from "../server/transport/io.ts";
@@ -125,10 +135,19 @@ const HISTORY_KEEP = 200;
  */
 const WELCOME_HISTORY = 10;
 
-/** The honest members' nicknames. */
-const HONEST = { web: "honest_web", tcp: "honest_tcp" } as const;
+/** The honest members' nicknames: two who talk in both rooms, one who listens in #lobby. */
+const HONEST = { web: "honest_web", tcp: "honest_tcp", lobby: "honest_lobby" } as const;
 
-const TARGETS: Targets = { honest: [HONEST.web, HONEST.tcp] };
+/** The second room the honest members talk in. */
+const DEV = "#dev";
+
+const TARGETS: Targets = { honest: [HONEST.web, HONEST.tcp, HONEST.lobby], rooms: [LOBBY, DEV] };
+
+/**
+ * Live rooms the server may have: low, so that fuzzers making rooms run into
+ * the cap (about 24 connections at once, each in up to 20 rooms).
+ */
+const MAX_ROOMS = 64;
 
 /**
  * What the server may log while being fuzzed: anything else (a failed read
@@ -279,20 +298,36 @@ function expectedError(frame: string | Uint8Array): ErrorCode | undefined {
   return undefined;
 }
 
+/** The text fields of an event a screen shows: names, texts, rooms and topics. */
+function eventText(e: ServerEvent): string[] {
+  // A refusal may quote a refused room name as it came: only the others name a room that is.
+  const room = e.type !== "error" && "room" in e && e.room !== undefined ? [e.room] : [];
+  const topic = "topic" in e && e.topic !== undefined ? [e.topic.text, e.topic.by] : [];
+  switch (e.type) {
+    case "message":
+      return [...room, e.from, e.text, e.to ?? ""];
+    case "join":
+      return [...room, e.nick];
+    case "leave":
+      return [...room, e.nick, e.reason];
+    case "rename":
+      return [e.from, e.to];
+    case "parted":
+      return [...room, e.reason];
+    case "rooms":
+      return e.rooms.flatMap((r) => [r.room, r.topic ?? ""]);
+    case "welcome":
+      return [...room, ...topic, ...e.rooms.flatMap((r) => [r.room, r.topic?.text ?? ""])];
+    default:
+      return [...room, ...topic];
+  }
+}
+
 /** Checks that the text fields of events hold no unsafe character. */
 function checkEventText(events: readonly ServerEvent[]): void {
   for (const e of events) {
-    const fields = e.type === "message"
-      ? [e.from, e.text, e.to ?? ""]
-      : e.type === "join"
-      ? [e.nick]
-      : e.type === "leave"
-      ? [e.nick, e.reason]
-      : e.type === "rename"
-      ? [e.from, e.to]
-      : [];
-    const bad = fields.find((f) => UNSAFE.test(f));
-    assert.ok(bad === undefined, `an unsafe character in ${JSON.stringify(e)}`);
+    const bad = eventText(e).find((f) => UNSAFE.test(f));
+    assert.ok(bad === undefined, `an unsafe character in ${JSON.stringify(e).slice(0, 500)}`);
   }
 }
 
@@ -422,21 +457,37 @@ async function runCases(
   if (failure) throw failure;
 }
 
+/** Who is in which live room, in words: "#dev: a, b | #lobby: a, b, c", the rooms by name. */
+function seating(server: ChatServer): string {
+  return [...server.hub.rooms()]
+    .map((room) => `${room.name}: ${room.members().map((m) => m.nick).sort().join(", ")}`)
+    .sort().join(" | ");
+}
+
 /**
- * Waits until the room holds exactly the members named, and fails naming the
- * others if it still does not after {@linkcode SETTLE_ROUND_TRIPS} requests to
- * the server: a connection that has ended leaves the room as soon as the
- * server reads its end, long before that, so whoever is still seated then is a
- * ghost. Round trips, not a timer, so a slow machine is not a failure.
+ * Waits until the live rooms are exactly those of `rooms`, each holding
+ * exactly the members named, and nobody is seated in no room; fails naming
+ * the others if it still is not so after {@linkcode SETTLE_ROUND_TRIPS}
+ * requests to the server: a connection that has ended leaves every room as
+ * soon as the server reads its end, long before that, so whoever is still
+ * seated then is a ghost, and a room still live with nobody honest in it is
+ * one. Round trips, not a timer, so a slow machine is not a failure.
  */
-async function settleMembers(server: ChatServer, nicks: readonly string[]): Promise<void> {
-  const want = [...nicks].sort();
-  const seated = () => server.hub.members().map((m) => m.nick).sort();
-  for (let i = 0; i < SETTLE_ROUND_TRIPS && `${seated()}` !== `${want}`; i++) {
+async function settleMembers(
+  server: ChatServer,
+  rooms: Readonly<Record<string, readonly string[]>>,
+): Promise<void> {
+  const want = Object.entries(rooms)
+    .map(([room, nicks]) => `${room}: ${[...nicks].sort().join(", ")}`)
+    .sort().join(" | ");
+  const seated = new Set(Object.values(rooms).flat()).size;
+  const settled = () => seating(server) === want && server.hub.size === seated;
+  for (let i = 0; i < SETTLE_ROUND_TRIPS && !settled(); i++) {
     const response = await fetch(httpUrl(server, "/healthz"));
     await response.body?.cancel();
   }
-  assert.deepEqual(seated(), want, "the members seated once every connection has ended");
+  assert.equal(seating(server), want, "the rooms once every connection has ended");
+  assert.equal(server.hub.size, seated, "the members seated once every connection has ended");
 }
 
 /** Collects what the server logs with console.error, and restores it. */
@@ -484,21 +535,53 @@ interface Run {
   received: { bytes: number; events: number };
 }
 
+/** Opens a page's socket and joins as `nick` in `rooms`; fails if refused. */
+async function joinRooms(server: ChatServer, nick: string, rooms: string[]): Promise<WsClient> {
+  const client = await WsClient.open(server);
+  client.send({ type: "join", nick, rooms });
+  const welcome = await client.nextEvent((e) => e.type === "welcome" || e.type === "error");
+  assert.deepEqual(
+    welcome.type === "welcome" ? welcome.rooms.map((r) => r.room) : welcome,
+    rooms,
+    `${nick} joined`,
+  );
+  return client;
+}
+
+/** Every message `from` said in `room` that `events` hold, as texts, in order. */
+function saidIn(events: readonly ServerEvent[], from: string, room: string): string[] {
+  return events.filter((e) => e.type === "message")
+    .filter((m) => m.from === from && m.to === undefined && m.room === room)
+    .map((m) => m.text);
+}
+
+/** `[12:00] <honest_web> text`, or labeled with its room: `[12:00] [#dev] <honest_web> text`. */
+const FROM_HONEST_WEB = new RegExp(`^\\[\\d\\d:\\d\\d\\] (?:\\[(#\\w+)\\] )?<${HONEST.web}> (.*)$`);
+
 /**
- * Runs the fuzz cases while two honest members chat; then checks that each
- * got every message of the other, in order, and nothing unsafe, and that the
- * server still serves a newcomer. Every client it opens is closed on return.
+ * Runs the fuzz cases while two honest members chat in #lobby and #dev and
+ * a third listens in #lobby; then checks that each got every message of the
+ * others, in order and in its room, and nothing unsafe, that the listener
+ * got nothing of #dev, and that the server still serves a newcomer. Every
+ * client it opens is closed on return.
  */
 async function fuzzWhileChatting(server: ChatServer): Promise<Run> {
-  await using web = await connectWs(server, HONEST.web);
+  await using web = await joinRooms(server, HONEST.web, [LOBBY, DEV]);
   await using tcp = await connectTcp(server, HONEST.tcp);
+  await tcp.send(`/join ${DEV}`);
+  await tcp.readUntil(`-- Lines you type now go to ${DEV}.`);
+  await using lobby = await joinRooms(server, HONEST.lobby, [LOBBY]);
   const tally: Tally = { cases: {}, bytes: 0, frames: 0, rawEnds: [] };
   const target: Target = { server, tally };
   let said = 0;
+  /** One line of each in each room; the terminal switches rooms with /join, which asks nothing. */
+  const lines = (n: number) => {
+    web.send({ type: "say", room: LOBBY, text: `web ${n}` });
+    web.send({ type: "say", room: DEV, text: `webdev ${n}` });
+    return tcp.write(`/join ${LOBBY}\r\ntcp ${n}\r\n/join ${DEV}\r\ntcpdev ${n}\r\n`);
+  };
   const honestSay = async () => {
-    const n = said++;
-    web.send({ type: "say", text: `web ${n}` });
-    await tcp.send(`tcp ${n}`);
+    await lines(said++);
   };
   const honestTurn = (index: number) =>
     index % HONEST_EVERY === 0 ? honestSay() : Promise.resolve();
@@ -536,34 +619,60 @@ async function fuzzWhileChatting(server: ChatServer): Promise<Run> {
   }
   const seconds = (performance.now() - started) / 1000;
 
-  // Every fuzz member has left, and nobody else is seated.
-  await settleMembers(server, [HONEST.web, HONEST.tcp]);
+  // Every fuzz member has left every room, and no room of theirs is left.
+  const both = [HONEST.web, HONEST.tcp];
+  await settleMembers(server, { [LOBBY]: [...both, HONEST.lobby], [DEV]: both });
 
-  // The last line of each, then a request of each: the server answers a
+  // The last lines of each, then a request of each: the server answers a
   // request after it has handled (and sent on) what the member sent before.
   // Once both have been answered after the other's last line, a third answer
-  // shows that everything sent to honest_web before it has arrived.
+  // shows that everything sent to honest_web before it has arrived, and an
+  // answer to the listener after that, everything sent to it.
   const last = said++;
-  web.send({ type: "say", text: `web ${last}` });
+  await lines(last);
   web.send({ type: "who" });
   await web.next("members");
-  await tcp.send(`tcp ${last}`);
   await tcp.send("/who");
   await tcp.readUntil((line) => /^-- \d+ here: /.test(line));
   web.send({ type: "who" });
   await web.next("members");
+  lobby.send({ type: "who" });
+  await lobby.next("members");
 
   const expected = (who: string) => Array.from({ length: said }, (_, i) => `${who} ${i}`);
-  const webGot = web.events.filter((e) => e.type === "message")
-    .filter((m) => m.from === HONEST.tcp && m.to === undefined);
-  assert.deepEqual(webGot.map((m) => m.text), expected("tcp"), "what honest_web got");
-  const tcpGot = tcp.lines.map((line) => /^\[\d\d:\d\d\] <honest_web> (.*)$/.exec(line)?.[1])
-    .filter((text) => text !== undefined);
-  assert.deepEqual(tcpGot, expected("web"), "what honest_tcp got");
+  assert.deepEqual(saidIn(web.events, HONEST.tcp, LOBBY), expected("tcp"), "honest_web, #lobby");
+  assert.deepEqual(saidIn(web.events, HONEST.tcp, DEV), expected("tcpdev"), "honest_web, #dev");
+  // On the terminal, a line is labeled with its room when it is not the current one.
+  const tcpGot = tcp.lines.map((line) => FROM_HONEST_WEB.exec(line))
+    .filter((match) => match !== null)
+    .map(([, label, text = ""]) => ({ label, text }));
+  const inRoom = (room: string, prefix: string) => {
+    const got = tcpGot.filter((m) => m.text.startsWith(`${prefix} `));
+    const wrong = got.filter((m) => m.label !== undefined && m.label !== room);
+    assert.deepEqual(wrong, [], `lines of ${room} labeled with another room`);
+    return got.map((m) => m.text);
+  };
+  assert.deepEqual(inRoom(LOBBY, "web"), expected("web"), "honest_tcp, #lobby");
+  assert.deepEqual(inRoom(DEV, "webdev"), expected("webdev"), "honest_tcp, #dev");
+  assert.equal(tcpGot.length, 2 * said, "honest_tcp got nothing else from honest_web");
   assert.deepEqual(web.events.filter((e) => e.type === "error"), [], "errors to honest_web");
   assert.deepEqual(tcp.lines.filter((line) => line.startsWith("! ")), [], "errors to honest_tcp");
   checkEventText(web.events);
   checkTerminalOutput(tcp);
+
+  // The listener in #lobby: every line said there, and nothing of #dev.
+  assert.deepEqual(saidIn(lobby.events, HONEST.web, LOBBY), expected("web"), "honest_lobby, web");
+  assert.deepEqual(saidIn(lobby.events, HONEST.tcp, LOBBY), expected("tcp"), "honest_lobby, tcp");
+  const elsewhere = lobby.events.filter((e) =>
+    e.type === "welcome"
+      ? e.rooms.some((r) => r.room !== LOBBY)
+      : "room" in e && e.room !== undefined && e.room !== LOBBY
+  );
+  assert.deepEqual(elsewhere.slice(0, 5), [], "what honest_lobby got from other rooms");
+  const welcome = lobby.events.find((e): e is WelcomeEvent => e.type === "welcome");
+  assert.deepEqual(welcome?.rooms.map((r) => r.room), [LOBBY]);
+  assert.deepEqual(lobby.events.filter((e) => e.type === "error"), [], "errors to honest_lobby");
+  checkEventText(lobby.events);
 
   // Still serving: health, and a newcomer on each transport who is heard.
   const health = await fetch(httpUrl(server, "/healthz"));
@@ -580,7 +689,7 @@ async function fuzzWhileChatting(server: ChatServer): Promise<Run> {
     said,
     seconds,
     warm,
-    received: { bytes: tcp.raw.length, events: web.events.length },
+    received: { bytes: tcp.raw.length, events: web.events.length + lobby.events.length },
   };
 }
 
@@ -591,12 +700,13 @@ async function fuzzServer(): Promise<void> {
     history: WELCOME_HISTORY,
     maxPerIp: 10_000,
     maxClients: 10_000,
+    maxRooms: MAX_ROOMS,
   };
   await withServer(options, async (server) => {
     const { tally, said, seconds, warm, received } = await fuzzWhileChatting(server);
     // The honest and the fresh have gone too: what the heap holds now is the
     // server's, and the little the test keeps.
-    await settleMembers(server, []);
+    await settleMembers(server, {});
     const end = memoryAfterGc();
     const now = performance.now();
     const held = tally.rawEnds.filter((t) => now - t < IDLE_HOLD_MS).length;
