@@ -603,20 +603,22 @@ export class Hub {
     return true;
   }
 
-  /** A topic cleaned like a message, at most {@linkcode TOPIC_MAX}; blank clears it. */
+  /**
+   * A topic cleaned like a message, at most {@linkcode TOPIC_MAX}; blank
+   * clears it. Past eight times that, refused before any cleaning, as a
+   * message is past its own bound: whatever cleaning would leave, the
+   * refusal is the topic's, not a message's.
+   */
   #topicText(raw: string) {
-    if (raw.length > TOPIC_MAX * 8 || raw.trim() === "") {
-      return raw.trim() === "" ? { ok: true as const, value: "" } : checkMessage(raw);
-    }
+    if (raw.trim() === "") return { ok: true as const, value: "" };
+    const tooLong = {
+      ok: false as const,
+      code: "text_too_long" as const,
+      reason: `Topic is too long (at most ${TOPIC_MAX} characters).`,
+    };
+    if (raw.length > TOPIC_MAX * 8) return tooLong;
     const text = checkMessage(raw);
-    if (text.ok && [...text.value].length > TOPIC_MAX) {
-      return {
-        ok: false as const,
-        code: "text_too_long" as const,
-        reason: `Topic is too long (at most ${TOPIC_MAX} characters).`,
-      };
-    }
-    return text;
+    return text.ok && [...text.value].length > TOPIC_MAX ? tooLong : text;
   }
 
   /** Says a message (or an action) to a room, the sender included. */
