@@ -29,7 +29,7 @@ export const COMMANDS: readonly (readonly [usage: string, description: string])[
   ["/join #ROOM", "enter a room (making it if new) and talk there; again to switch to it"],
   ["/part [#ROOM] [WHY]", "leave a room (the current one if not named)"],
   ["/rooms", "list the rooms, with how many are in each and their topics"],
-  ["/topic [TEXT]", "show the current room's topic, or set it"],
+  ["/topic [TEXT]", "show the current room's topic, or set it (/topic -clear clears it)"],
   ["/nick NAME", "change your nickname"],
   ["/who", "list who is in the current room and how they are connected"],
   ["/me ACTION", "say what you are doing (/me waves)"],
@@ -39,6 +39,9 @@ export const COMMANDS: readonly (readonly [usage: string, description: string])[
   ["/quit [MESSAGE]", "leave the chat"],
   ["//TEXT", "say a line that starts with /"],
 ];
+
+/** What `/topic` takes as "clear the topic". */
+const CLEAR_TOPIC = /^-(clear|delete)$/i;
 
 const ALIASES: Readonly<Record<string, string>> = {
   m: "msg",
@@ -91,8 +94,12 @@ export function parseCommandLine(line: string): Command {
     }
     case "rooms":
       return send({ type: "rooms" });
-    case "topic":
-      return send(rest.trim() ? { type: "topic", text: rest.trim() } : { type: "topic" });
+    case "topic": {
+      const text = rest.trim();
+      if (text === "") return send({ type: "topic" });
+      // As irssi's `/topic -delete`: an empty topic clears it.
+      return send({ type: "topic", text: CLEAR_TOPIC.test(text) ? "" : text });
+    }
     case "help":
       return { type: "help" };
     case "quit":

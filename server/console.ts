@@ -81,11 +81,11 @@ export function operate(hub: Hub, line: string, print: (line: string) => void): 
     case "topic": {
       if (!room) return print("! Usage: /topic #ROOM [TEXT]");
       if (rest === "") {
-        const topic = hub.room(room)?.topic;
+        const topic = hub.topic(room);
         return print(
           topic
             ? `-- Topic of ${room}: ${topic.text} (set by ${topic.by})`
-            : `-- ${room} has no topic (or nobody is in it).`,
+            : `-- ${room} has no topic.`,
         );
       }
       if (!hub.setTopic(room, rest)) {

@@ -147,6 +147,9 @@ Deno.test("parseCommandLine() turns /topic into a query, and /topic TEXT into se
   assert.deepEqual(sent("/topic"), { type: "topic" });
   assert.deepEqual(sent("/topic   "), { type: "topic" });
   assert.deepEqual(sent("/topic  Deploys at 5 "), { type: "topic", text: "Deploys at 5" });
+  assert.deepEqual(sent("/topic -clear"), { type: "topic", text: "" });
+  assert.deepEqual(sent("/topic -DELETE"), { type: "topic", text: "" });
+  assert.deepEqual(sent("/topic -clearly not"), { type: "topic", text: "-clearly not" });
 });
 
 Deno.test("withRoom() puts the current room in frames that act in one and do not name it", () => {

@@ -117,3 +117,12 @@ Deno.test("GET /metrics has chat_rooms and a histogram of room sizes, and no roo
     assert.equal(value("chat_room_members_count"), 2);
   });
 });
+
+Deno.test("console: /topic #room shows the topic kept for a room nobody is in", () => {
+  const { hub, alice, printed, run } = setup();
+  hub.handle(alice, { type: "topic", room: "#dev", text: "Deploys at 5" });
+  hub.handle(alice, { type: "part", room: "#dev" });
+  assert.equal(hub.room("#dev"), undefined);
+  run("/topic #dev");
+  assert.match(printed.at(-1) ?? "", /Topic of #dev: Deploys at 5 \(set by alice\)/);
+});

@@ -18,7 +18,7 @@ import {
   type ServerEvent,
   type Via,
 } from "../common/protocol.ts";
-import { clip } from "../common/message.ts";
+import { clip, toOneLine } from "../common/message.ts";
 import { MemoryHistory } from "../server/history/history.ts";
 import { FLOOD_STRIKES, Hub, type HubOptions } from "../server/hub/hub.ts";
 import { assertIncreasing } from "./kit/assert.ts";
@@ -345,8 +345,11 @@ Deno.test("Hub: a bad room name is refused with room_invalid naming it, never a 
       { type: "topic", room },
       { type: "topic", room, text: "t" },
     ];
-    for (const request of requests) refused(hub, alice, request, "room_invalid", clip(room, 40));
+    const echoed = toOneLine(clip(room, 40));
+    for (const request of requests) refused(hub, alice, request, "room_invalid", echoed);
   }
+  // The name is echoed safe to show: no bidi override reaches a screen.
+  assert.ok(!toOneLine(clip("#a\u202Eb", 40)).includes("\u202E"));
   assert.equal(clip(long, 40).length, 41, "a long name is echoed clipped");
   // In a join's rooms: after the welcome, and the good ones go ahead.
   const bob = new FakeMember();

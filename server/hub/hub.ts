@@ -33,6 +33,7 @@ import {
   ROOMS_LISTED,
   type RoomSummary,
   type ServerEvent,
+  type Topic,
   type WelcomeEvent,
 } from "../../common/protocol.ts";
 import { checkRoom } from "../../common/room.ts";
@@ -43,7 +44,7 @@ import { Door } from "./door.ts";
 import { type Config, DEFAULTS } from "../config.ts";
 import { errorText, type Logger, SILENT } from "../log.ts";
 import { Metrics } from "../metrics.ts";
-import { checkMessage, clip } from "../../common/message.ts";
+import { checkMessage, clip, toOneLine } from "../../common/message.ts";
 import { Roster } from "./roster.ts";
 import { REPLAY_MAX, Room, type RoomEnv } from "./room.ts";
 import { type Member, Seat } from "./seat.ts";
@@ -105,6 +106,14 @@ const HISTORY_PER_TOKEN = 100;
 const WHO_PER_TOKEN = 1000;
 /** Rooms of a `rooms` reply one flood token pays for. */
 const ROOMS_PER_TOKEN = 500;
+
+/**
+ * A refused room name as an error repeats it: clipped, and made safe to
+ * show on one line (no control, bidi or escape characters).
+ */
+function quoted(name: string): string {
+  return toOneLine(clip(name, 40));
+}
 
 /** How many messages a `history` request for `count` is sent. */
 function historyCount(count = HISTORY_DEFAULT): number {
@@ -180,6 +189,18 @@ export class Hub {
   /** The live rooms, in the order they were made. */
   rooms(): IterableIterator<Room> {
     return this.#rooms.values();
+  }
+
+  /** A room's topic, live or kept in the store for a room nobody is in; undefined if none or unreadable. */
+  topic(name: string): Topic | undefined {
+    const want = this.#want(name);
+    if ("code" in want) return undefined;
+    try {
+      return want.room ? want.room.topic : this.#store.topic(want.key);
+    } catch (e) {
+      this.#log.error("cannot read a topic", { error: errorText(e) });
+      return undefined;
+    }
   }
 
   /** The live room a name means, if any. */
@@ -501,7 +522,7 @@ export class Hub {
   #inRoom(seat: Seat, name = LOBBY): Room | undefined {
     const checked = checkRoom(name);
     if (!checked.ok) {
-      this.#refuse(seat.member, checked.code, checked.reason, false, clip(name, 40));
+      this.#refuse(seat.member, checked.code, checked.reason, false, quoted(name));
       return undefined;
     }
     const room = seat.rooms.get(roomKey(checked.value));
@@ -519,7 +540,7 @@ export class Hub {
   /** A room name checked: the live room, or what to make it under; or why not. */
   #want(name: string): Wanted | { code: ErrorCode; message: string; room: string } {
     const checked = checkRoom(name);
-    if (!checked.ok) return { code: checked.code, message: checked.reason, room: clip(name, 40) };
+    if (!checked.ok) return { code: checked.code, message: checked.reason, room: quoted(name) };
     const key = roomKey(checked.value);
     return { name: checked.value, key, room: this.#rooms.get(key) };
   }
