@@ -28,6 +28,7 @@ import { type Listening, withServer } from "./kit/server.ts";
 import { connectTcp, type TcpClient } from "./kit/tcp_client.ts";
 import { withTempDir } from "./kit/temp_dir.ts";
 import { WsClient } from "./kit/ws_client.ts";
+import { SCHEMA_V1 } from "./kit/schema_v1.ts";
 
 /** A line with its time stamp taken off: `[12:00] <bob> hi` is `<bob> hi`. */
 function unstamped(line: string): string {
@@ -649,25 +650,12 @@ Deno.test("main(): a page resumes across rooms after a restart: every missed mes
   });
 });
 
-/** The schema of a version-1 database (one room, before rooms): see `git show 5058f6f:server/history/sqlite.ts`. */
-const VERSION_1 = `
-  CREATE TABLE messages (
-    id INTEGER PRIMARY KEY,
-    ts INTEGER NOT NULL,
-    sender TEXT NOT NULL,
-    text TEXT NOT NULL,
-    action INTEGER NOT NULL DEFAULT 0
-  );
-  CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-  INSERT INTO meta (key, value) VALUES ('reserved_id', 0), ('trimmed_to', 0);
-  PRAGMA user_version = 1;
-`;
-
 Deno.test("main(): a chat.db of the single-room days opens, and its messages are #lobby's", async () => {
   await withTempDir(async (dir) => {
     const db = `${dir}/chat.db`;
     const old = new DatabaseSync(db);
-    old.exec(VERSION_1);
+    old.exec(SCHEMA_V1);
+    old.exec("PRAGMA user_version = 1");
     const insert = old.prepare(
       "INSERT INTO messages (id, ts, sender, text, action) VALUES (?, ?, ?, ?, ?)",
     );

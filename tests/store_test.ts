@@ -19,6 +19,7 @@ import { roomKey } from "../common/room_key.ts";
 import { SCHEMA_VERSION, SqliteHistory, StoreError } from "../server/history/sqlite.ts";
 import { assertIncreasing, itemAt } from "./kit/assert.ts";
 import { withTempDir } from "./kit/temp_dir.ts";
+import { SCHEMA_V1 } from "./kit/schema_v1.ts";
 
 /** The lobby's key, under which most tests write. */
 const LOBBY_KEY = roomKey(LOBBY);
@@ -97,17 +98,6 @@ function rowsIn(path: string, key?: string): number {
     return Number(row?.n);
   });
 }
-
-/** The schema of version 1 (one room), exactly as the code of that version wrote it. */
-const SCHEMA_V1 = `CREATE TABLE messages (
-     id INTEGER PRIMARY KEY,
-     ts INTEGER NOT NULL,
-     sender TEXT NOT NULL,
-     text TEXT NOT NULL,
-     action INTEGER NOT NULL DEFAULT 0
-   );
-   CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-   INSERT INTO meta (key, value) VALUES ('reserved_id', 0), ('trimmed_to', 0);`;
 
 const storeUrl = new URL("../server/history/sqlite.ts", import.meta.url).href;
 
