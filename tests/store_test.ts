@@ -487,6 +487,10 @@ Deno.test("SqliteHistory leaves rows past keep until a trim, which stays within 
     // The rows the reads left out above are still in the file: the
     // exactness is the reads', not the trim's.
     assert.equal(rowsIn(path, roomKey("#pending")), 40);
+    // A room past keep by more than the slack (here: keep was lowered) is
+    // trimmed on its first append after the start.
+    withSqlite(path, 1000, (store) => fill(store, 60, "#pending"));
+    assert.equal(rowsIn(path, roomKey("#pending")), 100);
     withSqlite(path, 10, (store) => {
       const quiet = fill(store, 3, "#quiet");
       for (let i = 0; i < 200; i++) {

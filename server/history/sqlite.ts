@@ -13,10 +13,13 @@
  *   it was shown as; every read is a search of the index on
  *   `(room_key, id)`, so its cost does not grow with the number of rooms.
  * - Retention is per room and exact for readers: a read never returns more
- *   than the newest `keep` messages of a room. Rows past that are deleted a
- *   few hundred at a time, one room at a time, every few dozen messages to
- *   that room (and on the first after a start), so no message waits for a
- *   large delete; until then the reads' limits hide them. Each room
+ *   than the newest `keep` messages of a room. The store counts each room's
+ *   rows (one `count(*)` the first time a room is written to after a
+ *   start); once a room holds {@linkcode TRIM_EVERY} more than `keep`, its
+ *   oldest are deleted, at most {@linkcode TRIM_BATCH} at a time, so no
+ *   message waits for a large delete and no append searches for the edge of
+ *   the window (an `OFFSET keep` scan per trim cost a room of 10,000 as much
+ *   as the insert itself). Until then the reads' limits hide the extra rows. Each room
  *   remembers the highest id its trims removed (`rooms.trimmed_to`), so
  *   "everything after id N" knows when some of it is gone.
  * - A room's topic is kept with its history (`rooms`), and outlives the
@@ -55,15 +58,14 @@ export const SCHEMA_VERSION = 2;
 
 /** Ids reserved per database write. */
 const ID_BLOCK = 1000;
-/** Trim a room's retention once every this many appends to it. */
+/** Rows past `keep` a room may hold before its oldest are deleted. */
 const TRIM_EVERY = 64;
 /** Most rows one trim deletes. */
 const TRIM_BATCH = 512;
 /**
- * Rooms whose appends since their last trim are counted in memory: past
- * this, the room written to least recently is no longer counted, so
- * writing to rooms in a loop cannot grow memory. A room not counted is
- * trimmed on its next append, so none escapes retention for long.
+ * Rooms whose rows are counted in memory: past this, the room first
+ * counted is forgotten, so writing to rooms in a loop cannot grow memory.
+ * A room forgotten is counted again (one `count(*)`) when next written to.
  */
 const ROOMS_COUNTED = 10_000;
 
@@ -117,7 +119,7 @@ export class SqliteHistory implements HistoryStore {
   readonly #room: StatementSync;
   readonly #setTopic: StatementSync;
   readonly #setMeta: StatementSync;
-  readonly #trimEdge: StatementSync;
+  readonly #count: StatementSync;
   readonly #trimBatch: StatementSync;
   readonly #trimDelete: StatementSync;
   readonly #setTrimmed: StatementSync;
@@ -128,8 +130,8 @@ export class SqliteHistory implements HistoryStore {
   /** The `-lastid` file, or undefined for a database in memory. */
   readonly #lastIdFile: number | undefined;
   readonly #lastIdBytes = new Float64Array(1);
-  /** Appends since its last trim, by room key, the room written to least recently first. */
-  readonly #sinceTrim = new Map<string, number>();
+  /** Rows in the table, by room key, for the rooms written to since the start (some of them). */
+  readonly #rows = new Map<string, number>();
   #next: number;
   #reserved: number;
   #closed = false;
@@ -190,12 +192,10 @@ export class SqliteHistory implements HistoryStore {
            topic_ts = excluded.topic_ts`,
       );
       this.#setMeta = this.#db.prepare("UPDATE meta SET value = ? WHERE key = ?");
-      this.#trimEdge = this.#db.prepare(
-        "SELECT id FROM messages WHERE room_key = ? ORDER BY id DESC LIMIT 1 OFFSET ?",
-      );
+      this.#count = this.#db.prepare("SELECT count(*) AS n FROM messages WHERE room_key = ?");
       this.#trimBatch = this.#db.prepare(
         `SELECT max(id) AS n FROM
-           (SELECT id FROM messages WHERE room_key = ? AND id <= ? ORDER BY id LIMIT ?)`,
+           (SELECT id FROM messages WHERE room_key = ? ORDER BY id LIMIT ?)`,
       );
       this.#trimDelete = this.#db.prepare("DELETE FROM messages WHERE room_key = ? AND id <= ?");
       this.#setTrimmed = this.#db.prepare(
@@ -260,10 +260,8 @@ export class SqliteHistory implements HistoryStore {
         this.#lastIdBytes[0] = m.id;
         writeSync(this.#lastIdFile, this.#lastIdBytes, 0, 8, 0);
       }
-      if (this.#counted(key) >= TRIM_EVERY) {
-        this.#sinceTrim.set(key, 0);
-        this.#trim(key);
-      }
+      const rows = this.#counted(key);
+      if (rows >= this.#keep + TRIM_EVERY) this.#trim(key, rows);
     } catch (e) {
       this.#log.error("cannot keep the history's bookkeeping", { error: errorText(e) });
     }
@@ -309,18 +307,19 @@ export class SqliteHistory implements HistoryStore {
   }
 
   /**
-   * Counts an append to room `key` and returns its appends since its last
-   * trim; a room not counted yet (since the start, or for long) is due.
+   * Counts an append to room `key` and returns the rows it now holds: the
+   * count kept since the first append after the start, or counted then.
+   * At most {@linkcode ROOMS_COUNTED} rooms are kept count of; one
+   * forgotten is counted again when next written to.
    */
   #counted(key: string): number {
-    const since = this.#sinceTrim.get(key);
-    this.#sinceTrim.delete(key);
-    if (since === undefined && this.#sinceTrim.size >= ROOMS_COUNTED) {
-      this.#sinceTrim.delete(this.#sinceTrim.keys().next().value!);
+    const known = this.#rows.get(key);
+    if (known === undefined && this.#rows.size >= ROOMS_COUNTED) {
+      this.#rows.delete(this.#rows.keys().next().value!);
     }
-    const counted = since === undefined ? TRIM_EVERY : since + 1;
-    this.#sinceTrim.set(key, counted);
-    return counted;
+    const rows = known === undefined ? int(this.#count.get(key)?.n ?? 0) : known + 1;
+    this.#rows.set(key, rows);
+    return rows;
   }
 
   #migrate(): void {
@@ -342,15 +341,15 @@ export class SqliteHistory implements HistoryStore {
    * backlog goes over many appends. The rows and the room's `trimmed_to`
    * change together, or not at all.
    */
-  #trim(key: string): void {
-    const edge = this.#trimEdge.get(key, this.#keep);
-    if (edge === undefined) return;
-    const cut = int(this.#trimBatch.get(key, int(edge.id), TRIM_BATCH)?.n ?? 0);
+  #trim(key: string, rows: number): void {
+    const excess = Math.min(rows - this.#keep, TRIM_BATCH);
+    const cut = int(this.#trimBatch.get(key, excess)?.n ?? 0);
     this.#begin.run();
     try {
-      this.#trimDelete.run(key, cut);
+      const { changes } = this.#trimDelete.run(key, cut);
       this.#setTrimmed.run(key, cut);
       this.#commit.run();
+      this.#rows.set(key, rows - Number(changes));
     } catch (e) {
       if (this.#db.isTransaction) this.#rollback.run();
       throw e;
