@@ -18,6 +18,7 @@ import { isDisconnect } from "../server/transport/io.ts";
 import { Opcode } from "../server/transport/web/frames.ts";
 import { RawWebSocket, ZERO_MASK } from "../tests/kit/raw_ws.ts";
 import { closeQuietly, dial, Writer } from "../tests/kit/socket.ts";
+import { LOBBY } from "../common/room.ts";
 
 /** The four protocols. */
 export type Kind = "chat-ws" | "chat-tcp" | "relay-ws" | "irc";
@@ -57,6 +58,8 @@ export function echoes(kind: Kind): boolean {
 export interface BenchClient {
   readonly kind: Kind;
   readonly name: string;
+  /** The one room it is in, when not `#lobby` (ours only: the rooms scenario). */
+  readonly room: string | undefined;
   /** Chat messages received since the last {@linkcode resetCount}. */
   readonly received: number;
   /** When on, every `t=<ms>` message received adds a delay to `delays`. */
@@ -96,14 +99,16 @@ const TIME_STAMP = /t=(\d+(?:\.\d+)?)/g;
 abstract class Counting implements BenchClient {
   abstract readonly kind: Kind;
   readonly name: string;
+  readonly room: string | undefined;
   received = 0;
   timing = false;
   counting = false;
   readonly delays: number[] = [];
   onProgress: () => void = () => {};
 
-  constructor(name: string) {
+  constructor(name: string, room?: string) {
     this.name = name;
+    this.room = room;
   }
 
   resetCount(): void {
@@ -202,8 +207,8 @@ class WsClient extends Counting {
   #reading: Promise<void> = Promise.resolve();
   #closed = false;
 
-  constructor(kind: "chat-ws" | "relay-ws", name: string, ws: RawWebSocket) {
-    super(name);
+  constructor(kind: "chat-ws" | "relay-ws", name: string, ws: RawWebSocket, room?: string) {
+    super(name, room);
     this.kind = kind;
     this.#ws = ws;
   }
@@ -244,9 +249,12 @@ class WsClient extends Counting {
 
   say(texts: readonly string[]): void {
     if (this.#closed) return;
-    const frames = this.kind === "chat-ws"
+    const room = this.room;
+    const frames = this.kind === "relay-ws"
+      ? texts
+      : room === undefined
       ? texts.map((text) => JSON.stringify({ type: "say", text }))
-      : texts;
+      : texts.map((text) => JSON.stringify({ type: "say", room, text }));
     this.#ws.sendTexts(frames).catch(ignoreDisconnect);
   }
 
@@ -259,12 +267,13 @@ class WsClient extends Counting {
   }
 }
 
-/** Opens a WebSocket member; resolves once it is in the room. */
+/** Opens a WebSocket member; resolves once it is in the room (`room`, if given, alone). */
 async function openWs(
   kind: "chat-ws" | "relay-ws",
   port: number,
   name: string,
   idle: boolean,
+  room?: string,
 ): Promise<WsClient> {
   const ws = await RawWebSocket.connect({ hostname: HOST, port }, {
     path: kind === "chat-ws" ? "/ws" : `/?name=${encodeURIComponent(name)}`,
@@ -274,19 +283,24 @@ async function openWs(
     mask: ZERO_MASK,
   });
   try {
-    if (kind === "chat-ws") await join(ws, name);
+    if (kind === "chat-ws") await join(ws, name, room);
   } catch (e) {
     ws.close();
     throw e;
   }
-  const client = new WsClient(kind, name, ws);
+  const client = new WsClient(kind, name, ws, room);
   client.start();
   return client;
 }
 
-/** Joins our server as `name`: resolves at the welcome, rejects at a refusal. */
-async function join(ws: RawWebSocket, name: string): Promise<void> {
-  await ws.send({ type: "join", nick: name });
+/**
+ * Joins our server as `name`, straight into `room` when given (instead of
+ * `#lobby`): resolves at the welcome, rejects at a refusal.
+ */
+async function join(ws: RawWebSocket, name: string, room?: string): Promise<void> {
+  await ws.send(
+    room === undefined ? { type: "join", nick: name } : { type: "join", nick: name, rooms: [room] },
+  );
   for (;;) {
     const text = await ws.receive();
     if (text === undefined) throw new Error(`${name}: closed before joining`);
@@ -311,8 +325,8 @@ class LineClient extends Counting {
   /** Set once the member is in the room. */
   joined = false;
 
-  constructor(kind: "chat-tcp" | "irc", name: string, conn: Deno.TcpConn) {
-    super(name);
+  constructor(kind: "chat-tcp" | "irc", name: string, conn: Deno.TcpConn, room?: string) {
+    super(name, room);
     this.kind = kind;
     this.#conn = conn;
     this.#writer = new Writer(conn);
@@ -433,12 +447,19 @@ class LineClient extends Counting {
   }
 }
 
-/** Opens a terminal member of our server; resolves once it has a nickname. */
-async function openChatTcp(port: number, name: string): Promise<LineClient> {
-  const client = new LineClient("chat-tcp", name, await dial({ hostname: HOST, port }));
+/**
+ * Opens a terminal member of our server; resolves once it has a nickname
+ * and, when `room` is given, is in that room alone: a terminal lands in
+ * `#lobby`, so it types `/join ROOM` (which makes ROOM current, where its
+ * plain lines go and whose lines it sees unlabeled) and `/part #lobby`.
+ */
+async function openChatTcp(port: number, name: string, room?: string): Promise<LineClient> {
+  const client = new LineClient("chat-tcp", name, await dial({ hostname: HOST, port }), room);
   const joined = Promise.withResolvers<void>();
+  const done = room === undefined ? "-- Hello " : `-- You left ${LOBBY}.`;
   client.onLine = (line) => {
-    if (line.includes("-- Hello ")) joined.resolve();
+    if (line.includes(done)) joined.resolve();
+    else if (line.includes("-- Hello ")) client.write(`/join ${room}\n/part ${LOBBY}\n`);
     else if (line === "" || line.startsWith("! ")) {
       joined.reject(new Error(`${name}: refused or closed: ${line || "(closed)"}`));
     }
@@ -496,25 +517,32 @@ export class IrcRoom {
   }
 }
 
-/** Opens one member of `kind` at `endpoints`; resolves once it is in the room. */
+/**
+ * Opens one member of `kind` at `endpoints`; resolves once it is in the
+ * room: `#lobby`, or `room` alone when given (ours only).
+ */
 export function openClient(
   kind: Kind,
   endpoints: Endpoints,
   name: string,
   irc: IrcRoom,
   idle = false,
+  room?: string,
 ): Promise<BenchClient> {
   const port = (p: number | undefined) => {
     if (p === undefined) throw new TypeError(`no port for ${kind} members`);
     return p;
   };
+  if (room !== undefined && kind !== "chat-ws" && kind !== "chat-tcp") {
+    throw new TypeError(`${kind} members have no rooms to pick`);
+  }
   switch (kind) {
     case "chat-ws":
-      return openWs(kind, port(endpoints.chatWs), name, idle);
+      return openWs(kind, port(endpoints.chatWs), name, idle, room);
     case "relay-ws":
       return openWs(kind, port(endpoints.relayWs), name, idle);
     case "chat-tcp":
-      return openChatTcp(port(endpoints.chatTcp), name);
+      return openChatTcp(port(endpoints.chatTcp), name, room);
     case "irc":
       return irc.open(port(endpoints.irc), name);
   }

@@ -29,14 +29,18 @@ export interface MemberSpec {
   kind: Kind;
   /** Only held open (the ramp): reads in small pieces, so thousands take little memory. */
   idle?: boolean;
+  /** The one room it is in, when not `#lobby` (ours: the rooms scenario). */
+  room?: string;
+  /** Its place in that room, counted from 0 (default: the number in its name). */
+  seat?: number;
 }
 
 /** What the coordinator asks a generator to do. */
 export type Command =
   | { op: "open"; endpoints: Endpoints; members: MemberSpec[]; concurrency: number }
   | { op: "burst"; senders: number; perMember: number; timeoutMs: number }
-  | { op: "listen"; count: number; sender: string; sampleEvery: number; timeoutMs: number }
-  | { op: "send"; sender: string; rate: number; count: number }
+  | { op: "listen"; count: number; senders: string[]; sampleEvery: number; timeoutMs: number }
+  | { op: "send"; senders: string[]; rate: number; count: number }
   | { op: "close" };
 
 /** What a generator answers, one per command. */
@@ -69,10 +73,12 @@ const LINES = [
 const JOIN_TIMEOUT_MS = 15_000;
 
 const members: BenchClient[] = [];
+/** Each member's place in its room. */
+const seats = new Map<BenchClient, number>();
 
 /** Opens a member, or fails after {@linkcode JOIN_TIMEOUT_MS}; a late one is closed. */
 async function openInTime(spec: MemberSpec, endpoints: Endpoints): Promise<BenchClient> {
-  const opening = openClient(spec.kind, endpoints, spec.name, irc, spec.idle ?? false);
+  const opening = openClient(spec.kind, endpoints, spec.name, irc, spec.idle ?? false, spec.room);
   if (!(await within(opening, JOIN_TIMEOUT_MS))) {
     opening.then((c) => c.close(), () => {});
     throw new Error(`${spec.name}: not in the room after ${JOIN_TIMEOUT_MS / 1000} s`);
@@ -89,7 +95,9 @@ async function open(command: Extract<Command, { op: "open" }>): Promise<Reply> {
     while (next < command.members.length) {
       const spec = command.members[next++]!;
       try {
-        members.push(await openInTime(spec, command.endpoints));
+        const member = await openInTime(spec, command.endpoints);
+        members.push(member);
+        seats.set(member, spec.seat ?? indexOf(member));
       } catch (e) {
         failed++;
         error ??= e instanceof Error ? e.message : String(e);
@@ -105,14 +113,24 @@ async function open(command: Extract<Command, { op: "open" }>): Promise<Reply> {
   };
 }
 
-/** Resolves when `done()` holds after some member's progress, or at the deadline (false). */
-function until(done: () => boolean, timeoutMs: number): Promise<boolean> {
-  if (done()) return Promise.resolve(true);
+/**
+ * Resolves when every member of `expected` has received at least what it
+ * expects, or at the deadline (false). Each member's progress checks that
+ * member only: with thousands of members, checking them all at every
+ * progress would cost the generator more than reading does.
+ */
+function until(expected: Map<BenchClient, number>, timeoutMs: number): Promise<boolean> {
+  let waiting = 0;
+  for (const [m, n] of expected) if (m.received < n) waiting++;
+  if (waiting === 0) return Promise.resolve(true);
   const { promise, resolve } = Promise.withResolvers<boolean>();
   const timer = setTimeout(() => resolve(false), timeoutMs);
-  for (const m of members) {
+  for (const [m, n] of expected) {
+    if (m.received >= n) continue;
     m.onProgress = () => {
-      if (!done()) return;
+      if (m.received < n) return;
+      m.onProgress = () => {};
+      if (--waiting > 0) return;
       clearTimeout(timer);
       resolve(true);
     };
@@ -122,30 +140,24 @@ function until(done: () => boolean, timeoutMs: number): Promise<boolean> {
   });
 }
 
+/**
+ * The first `senders` of every room send `perMember` messages each, all at
+ * once; resolves when every member has received all of its room's.
+ */
 async function burst(command: Extract<Command, { op: "burst" }>): Promise<Reply> {
   const { perMember, senders } = command;
   const roomSent = senders * perMember;
-  const sending = members.filter((m) => indexOf(m) < senders);
-  let waiting = 0;
+  const sends = (m: BenchClient) => seats.get(m)! < senders;
+  const sending = members.filter(sends);
   const expected = new Map<BenchClient, number>();
   for (const m of members) {
     m.resetCount();
     m.counting = true;
-    const own = indexOf(m) < senders ? perMember : 0;
+    const own = sends(m) ? perMember : 0;
     expected.set(m, echoes(m.kind) ? roomSent : roomSent - own);
-    waiting++;
   }
   const texts = Array.from({ length: perMember }, (_, i) => LINES[i % LINES.length]!);
-  const finished = new Set<BenchClient>();
-  const done = () => {
-    if (finished.size < waiting) {
-      for (const m of members) {
-        if (!finished.has(m) && m.received >= expected.get(m)!) finished.add(m);
-      }
-    }
-    return finished.size === waiting;
-  };
-  const settled = until(done, command.timeoutMs);
+  const settled = until(expected, command.timeoutMs);
   for (const m of sending) m.say(texts);
   const ok = await settled;
   const at = wallNow();
@@ -158,7 +170,12 @@ function indexOf(m: BenchClient): number {
   return Number(m.name.slice(1));
 }
 
+/**
+ * Times what the sampled members receive: `count` messages each, from the
+ * one sender of their room (every `senders` member is in a room of its own).
+ */
 async function listen(command: Extract<Command, { op: "listen" }>): Promise<Reply> {
+  const senders = new Set(command.senders);
   const expected = new Map<BenchClient, number>();
   const sampled = members.filter((m) => indexOf(m) % command.sampleEvery === 0);
   for (const m of members) if (!sampled.includes(m)) m.pause();
@@ -167,19 +184,16 @@ async function listen(command: Extract<Command, { op: "listen" }>): Promise<Repl
     m.delays.length = 0;
     m.counting = true;
     m.timing = true;
-    const own = m.name === command.sender;
+    const own = senders.has(m.name);
     expected.set(m, own && !echoes(m.kind) ? 0 : command.count);
   }
-  const ok = await until(
-    () => sampled.every((m) => m.received >= expected.get(m)!),
-    command.timeoutMs,
-  );
+  const ok = await until(expected, command.timeoutMs);
   for (const m of members) m.resume();
   const delays: number[] = [];
   for (const m of sampled) {
     m.timing = false;
     m.counting = false;
-    if (m.name === command.sender) continue;
+    if (senders.has(m.name)) continue;
     for (const d of m.delays) delays.push(Math.round(d * 1000) / 1000);
     m.delays.length = 0;
   }
@@ -191,18 +205,25 @@ async function listen(command: Extract<Command, { op: "listen" }>): Promise<Repl
   };
 }
 
+/**
+ * Each of the `senders` held here sends `count` messages `t=<time>`, `rate`
+ * a second; with several, their sends take turns evenly over the interval,
+ * so the server sees a steady stream, not a burst per tick.
+ */
 async function send(command: Extract<Command, { op: "send" }>): Promise<Reply> {
-  const sender = members.find((m) => m.name === command.sender);
-  if (sender === undefined) throw new RangeError(`no member ${command.sender} here`);
-  const interval = 1000 / command.rate;
+  const names = new Set(command.senders);
+  const senders = members.filter((m) => names.has(m.name));
+  if (senders.length === 0) return { op: "send", sent: 0 };
+  const interval = 1000 / (command.rate * senders.length);
+  const total = command.count * senders.length;
   const start = performance.now();
-  for (let i = 0; i < command.count; i++) {
+  for (let i = 0; i < total; i++) {
     // On a fixed schedule: a late send does not push the later ones back.
     const wait = start + i * interval - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    sender.say([`t=${wallNow()}`]);
+    senders[i % senders.length]!.say([`t=${wallNow()}`]);
   }
-  return { op: "send", sent: command.count };
+  return { op: "send", sent: total };
 }
 
 async function run(command: Command): Promise<Reply> {
@@ -218,6 +239,7 @@ async function run(command: Command): Promise<Reply> {
     case "close":
       await Promise.all(members.map((m) => m.close()));
       members.length = 0;
+      seats.clear();
       return { op: "close" };
   }
 }
@@ -243,10 +265,13 @@ function parseCommand(line: string): Command {
     }
     return v;
   };
-  const str = (key: string) => {
+  const names = (key: string) => {
     const v = o[key];
-    if (typeof v !== "string") throw new TypeError(`generator: ${String(o.op)} needs ${key}`);
-    return v;
+    const list: unknown[] = Array.isArray(v) ? v : [];
+    if (!Array.isArray(v) || !list.every((n): n is string => typeof n === "string")) {
+      throw new TypeError(`generator: ${String(o.op)} needs ${key}`);
+    }
+    return list;
   };
   switch (o.op) {
     case "open":
@@ -267,12 +292,12 @@ function parseCommand(line: string): Command {
       return {
         op: "listen",
         count: num("count"),
-        sender: str("sender"),
+        senders: names("senders"),
         sampleEvery: num("sampleEvery"),
         timeoutMs: num("timeoutMs"),
       };
     case "send":
-      return { op: "send", sender: str("sender"), rate: num("rate"), count: num("count") };
+      return { op: "send", senders: names("senders"), rate: num("rate"), count: num("count") };
     case "close":
       return { op: "close" };
     default:
@@ -309,7 +334,21 @@ function parseMembers(v: unknown): MemberSpec[] {
     if (typeof name !== "string" || !/^m\d+$/.test(name) || !isKind(kind)) {
       throw new TypeError("generator: bad member");
     }
-    return { name, kind };
+    const spec: MemberSpec = { name, kind };
+    if ("idle" in m && m.idle === true) spec.idle = true;
+    if ("room" in m && m.room !== undefined) {
+      if (typeof m.room !== "string" || !/^#[a-z0-9]{1,32}$/.test(m.room)) {
+        throw new TypeError("generator: bad room");
+      }
+      spec.room = m.room;
+    }
+    if ("seat" in m && m.seat !== undefined) {
+      if (typeof m.seat !== "number" || !Number.isInteger(m.seat) || m.seat < 0) {
+        throw new TypeError("generator: bad seat");
+      }
+      spec.seat = m.seat;
+    }
+    return spec;
   });
 }
 

@@ -15,6 +15,8 @@ import type {
   LatencyOptions,
   LatencyResult,
   RampOptions,
+  RoomsOptions,
+  RoomsResult,
   ThroughputResult,
 } from "./scenarios.ts";
 import { fmt, mib, ms } from "./scenarios.ts";
@@ -31,10 +33,12 @@ export interface Results {
     generators: number;
     deliveries: number;
     latency: Pick<LatencyOptions, "members" | "rate" | "seconds">;
+    rooms: Pick<RoomsOptions, "rooms" | "perRoom" | "deliveries" | "rate" | "seconds">;
     ramp: Omit<RampOptions, "perGenerator">;
   };
   fanout: ThroughputResult[];
   latency: LatencyResult[];
+  rooms: RoomsResult[];
   idle: IdleResult[];
   capacity: CapacityResult[];
   attack: AttackResult[];
@@ -232,6 +236,94 @@ function latencySection(results: Results): string {
       ),
     ),
   ].join("\n");
+}
+
+function roomsSection(results: Results): string {
+  if (results.rooms.length === 0) return "";
+  const { rooms, perRoom, rate, seconds } = results.plan.rooms;
+  const members = rooms * perRoom;
+  const out = [
+    `## ${fmt(rooms)} rooms × ${fmt(perRoom)} members, all busy at once`,
+    "",
+    `${fmt(members)} members on one server, each in one of ${fmt(rooms)} rooms of ` +
+    `${fmt(perRoom)}, with the one-room scenarios' mix of 3 WebSocket members to 1 terminal ` +
+    "member (a terminal types `/join` and `/part #lobby`; a WebSocket member joins with " +
+    "`rooms`). **Ours only**: the three WebSocket peers have no rooms (every message goes to " +
+    "every client), and ngircd, which has channels, is driven by the bench in one channel " +
+    "only (its members pace themselves through a watcher there).",
+    "",
+    "- **Bursts**, as in the fan-out scenario but in every room at once: the first members " +
+    "of each room send short messages; the time runs from the first send to the last member " +
+    "of any room receiving the last message of its room. Each measured burst is sized from " +
+    "the warm-up's rate to take about 2 s (at most " +
+    `${fmt(results.plan.rooms.deliveries)} deliveries in all, where one room's bursts stop ` +
+    `at ${fmt(results.plan.deliveries)}: spread over ${fmt(members)} members, that many ` +
+    "would make a burst too short to time well).",
+    `- **Latency**, as in the latency scenario but in every room at once: the first member ` +
+    `of each room sends \`t=<time>\` ${rate} times a second for ${seconds} s per run ` +
+    `(${fmt(rate * rooms)} messages a second in all, ${fmt(rate * members)} deliveries a ` +
+    `second); ${
+      results.rooms[0] ? fmt(results.rooms[0].sampled) : "some"
+    } members spread evenly over the rooms record send-to-receive time, the others stop ` +
+    "reading meanwhile.",
+    "",
+  ];
+  const oneRoom = results.fanout.filter((r) => r.target === "ours" && !r.error);
+  out.push(
+    table(
+      [
+        "server",
+        "delivered/s, all rooms",
+        "burst: senders × messages per room = deliveries",
+        "per core of server CPU",
+        "CPU: server (+other) / generator (+other)",
+      ],
+      results.rooms.map((r) => {
+        const f = r.fanout;
+        if (r.error && f.rate.runs.length === 0) {
+          return [label(r.target), `failed: ${r.error}`, "", "", ""];
+        }
+        return [
+          label(r.target),
+          range(f.rate, short),
+          `${fmt(f.senders)} × ${fmt(f.perMember)} = ${fmt(f.deliveries)}`,
+          short(f.rate.median / f.serverCpu),
+          cpu(f),
+        ];
+      }),
+    ),
+    table(
+      ["server", "p50", "p99", "max", "samples", "CPU: server (+other) / generator (+other)"],
+      results.rooms.map((r) => {
+        const l = r.latency;
+        if (r.error && l.p99.runs.length === 0) {
+          return [label(r.target), `failed: ${r.error}`, "", "", "", ""];
+        }
+        return [
+          label(r.target),
+          range(l.p50, ms),
+          range(l.p99, ms),
+          range(l.max, ms),
+          fmt(
+            l.samples,
+          ),
+          cpu(l),
+        ];
+      }),
+    ),
+  );
+  const ours = results.rooms.find((r) => r.target === "ours" && r.fanout.rate.runs.length > 0);
+  if (ours && oneRoom.length > 0) {
+    out.push(
+      "In one room, in the same run, ours delivered " +
+        oneRoom.map((r) =>
+          `${short(r.rate.median)}/s at ${fmt(r.members)} members ` +
+          `(${ratio(ours.fanout.rate.median, r.rate.median)} of that here)`
+        ).join(", ") + ".",
+      "",
+    );
+  }
+  return out.join("\n");
 }
 
 function idleSection(results: Results): string {
@@ -530,6 +622,7 @@ export function renderMarkdown(results: Results): string {
     WHY_MISSED,
     fanoutSection(results),
     latencySection(results),
+    roomsSection(results),
     idleSection(results),
     capacitySection(results),
     attackSection(results),

@@ -11,6 +11,10 @@
  *   `bench/websocket-server`);
  * - latency: one member of a 1,024-member room sends 200 messages a second;
  *   send-to-receive p50 / p99 over every other member;
+ * - rooms (ours only; the peers have one room): 100 rooms of 50 members,
+ *   all busy at once: bursts in every room together (delivered messages per
+ *   second across the server), then one member per room sending 10 a second
+ *   (p50 / p99);
  * - ramp: idle members added 2,000 at a time: server RSS per member once
  *   10,000 are in, then on until one fails to join, 20,000 are in, or the
  *   time budget runs out (the most members held);
@@ -19,7 +23,7 @@
  *   and the server's RSS before, during and after (`attack.ts`).
  *
  * ```sh
- * deno task bench [--quick] [--scenarios fanout,latency,ramp,attack]
+ * deno task bench [--quick] [--scenarios fanout,latency,rooms,ramp,attack]
  *                 [--targets ours,ours-file,deno-bare,node-ws,bun,ngircd]
  *                 [--sizes 32,256,1024] [--runs 3] [--generators 1]
  * ```
@@ -38,13 +42,16 @@ import {
   type LatencyResult,
   ramp,
   type RampOptions,
+  rooms,
+  type RoomsOptions,
+  type RoomsResult,
   throughput,
   type ThroughputResult,
 } from "./scenarios.ts";
 import { GENERATOR_CPU, stopAll, TARGET_LABELS, type TargetName } from "./servers.ts";
 
 const ALL_TARGETS = Object.keys(TARGET_LABELS) as TargetName[];
-const SCENARIOS = ["fanout", "latency", "ramp", "attack"] as const;
+const SCENARIOS = ["fanout", "latency", "rooms", "ramp", "attack"] as const;
 type Scenario = typeof SCENARIOS[number];
 
 /** What one invocation runs. */
@@ -57,6 +64,7 @@ interface Plan {
   /** Deliveries to aim for per burst. */
   deliveries: number;
   latency: Pick<LatencyOptions, "members" | "rate" | "seconds">;
+  rooms: Pick<RoomsOptions, "rooms" | "perRoom" | "deliveries" | "rate" | "seconds">;
   ramp: RampOptions;
   attack: AttackOptions;
 }
@@ -99,6 +107,13 @@ function plan(args: string[]): Plan {
     generators: whole(values.generators, 1, "generators"),
     deliveries: quick ? 150_000 : 300_000,
     latency: { members: 1024, rate: 200, seconds: quick ? 1 : 2 },
+    rooms: {
+      rooms: 100,
+      perRoom: 50,
+      deliveries: quick ? 500_000 : 1_000_000,
+      rate: 10,
+      seconds: quick ? 1 : 2,
+    },
     ramp: {
       idleAt: 10_000,
       target: 20_000,
@@ -185,10 +200,12 @@ async function main(): Promise<void> {
       generators: p.generators,
       deliveries: p.deliveries,
       latency: p.latency,
+      rooms: p.rooms,
       ramp: p.ramp,
     },
     fanout: [] as ThroughputResult[],
     latency: [] as LatencyResult[],
+    rooms: [] as RoomsResult[],
     idle: [] as IdleResult[],
     capacity: [] as CapacityResult[],
     attack: [] as AttackResult[],
@@ -225,6 +242,24 @@ async function main(): Promise<void> {
                   { ...p.latency, runs: p.runs, generators: p.generators },
                   log,
                 ),
+              );
+            },
+          ]);
+          break;
+        case "rooms":
+          // The peers have one room each (the relays send to every client;
+          // the bench's IRC members pace themselves in one channel), and
+          // ours-file differs from ours only in where messages are written.
+          if (target !== "ours") break;
+          steps.push([
+            `rooms, ${label}, ${p.rooms.rooms} rooms × ${p.rooms.perRoom} members`,
+            async () => {
+              results.rooms.push(
+                await rooms(target, dir, {
+                  ...p.rooms,
+                  runs: p.runs,
+                  generators: p.generators,
+                }, log),
               );
             },
           ]);

@@ -1,8 +1,8 @@
 /**
  * The scenarios `deno task bench` runs against each server: fan-out under
- * bursts, latency at a fixed offered load, memory per idle member, and the
- * most members held. Each starts its own server and generators and stops
- * them before it returns.
+ * bursts, latency at a fixed offered load, the same two in many rooms at
+ * once (ours only), memory per idle member, and the most members held. Each
+ * starts its own server and generators and stops them before it returns.
  *
  * @module
  */
@@ -37,6 +37,24 @@ function roomOf(target: TargetName, count: number, from = 0): MemberSpec[] {
     const i = from + k;
     return { name: `m${i}`, kind: kindOf(target, i) };
   });
+}
+
+/** The name of room `r` of the rooms scenario. */
+export function roomName(r: number): string {
+  return `#r${r}`;
+}
+
+/**
+ * `rooms` rooms of `perRoom` members each, every member in one of them only:
+ * member `m(r × perRoom + s)` is seat `s` of room `#r<r>`. Numbered across
+ * the rooms, so the server-wide mix of transports is the one-room scenario's.
+ */
+function roomsOf(target: TargetName, rooms: number, perRoom: number): MemberSpec[] {
+  return roomOf(target, rooms * perRoom).map((m, i) => ({
+    ...m,
+    room: roomName(Math.floor(i / perRoom)),
+    seat: i % perRoom,
+  }));
 }
 
 /** Waits `ms` milliseconds: the bench paces its phases by the clock. */
@@ -150,16 +168,60 @@ const MIN_DELIVERIES = 50_000;
  * messages; when even one each is too many (large rooms), only the first
  * `senders` members send one.
  */
-function shape(n: number, deliveries: number): { senders: number; perMember: number } {
+function burstShape(n: number, deliveries: number): { senders: number; perMember: number } {
   const perMember = Math.max(1, Math.round(deliveries / (n * n)));
   const senders = Math.min(n, Math.max(1, Math.round(deliveries / (n * perMember))));
   return { senders, perMember };
 }
 
+/** What {@linkcode bursts} measured. */
+type BurstFigures = Omit<ThroughputResult, "target" | "members" | "error">;
+
 /**
- * Every member sends a burst of short messages at once; the burst's time runs
- * from the first send to the last member receiving the last message. One
- * warm-up burst, then `runs` measured ones.
+ * One warm-up burst, then `runs` measured ones, in `rooms` rooms of `n`
+ * members (filled already): in every room at once, the first `senders`
+ * members send `perMember` short messages each; a burst's time runs from the
+ * first send to the last member receiving the last message of its room.
+ * `deliveries` is what a burst aims at, all rooms together.
+ */
+async function bursts(
+  server: RunningServer,
+  pool: GeneratorPool,
+  shape: { n: number; rooms: number; deliveries: number; runs: number },
+  progress: Progress,
+): Promise<BurstFigures> {
+  const { n, rooms, runs } = shape;
+  const perRoom = (deliveries: number) => burstShape(n, deliveries / rooms);
+  let burst = perRoom(shape.deliveries / WARMUP_SHARE);
+  const rates: number[] = [];
+  let deliveries = 0;
+  const meters = cpuMeters(server, pool);
+  for (let run = 0; run <= runs; run++) {
+    if (run === 1) await meters.start();
+    const t0 = wallNow();
+    const replies = await pool.all({ op: "burst", ...burst, timeoutMs: PHASE_TIMEOUT_MS });
+    const end = Math.max(...replies.map((r) => r.at));
+    const received = replies.reduce((sum, r) => sum + r.received, 0);
+    if (replies.some((r) => r.timedOut)) {
+      throw new Error(`burst timed out: ${received} of the expected deliveries arrived`);
+    }
+    const rate = received / ((end - t0) / 1000);
+    deliveries = received;
+    if (run > 0) rates.push(rate);
+    // Measured bursts: as many deliveries as the warm-up rate fills in
+    // BURST_SECONDS, within bounds, so slow servers do not take minutes.
+    if (run === 0) {
+      burst = perRoom(Math.min(shape.deliveries, Math.max(MIN_DELIVERIES, rate * BURST_SECONDS)));
+    }
+    progress(`  ${run === 0 ? "warm-up" : `run ${run}/${runs}`}: ${fmt(rate)} msg/s`);
+  }
+  return { ...burst, deliveries, rate: spread(rates), ...(await meters.stop()) };
+}
+
+/**
+ * Every member of one room sends a burst of short messages at once; the
+ * burst's time runs from the first send to the last member receiving the
+ * last message. One warm-up burst, then `runs` measured ones.
  */
 export async function throughput(
   target: TargetName,
@@ -168,39 +230,18 @@ export async function throughput(
   progress: Progress,
 ): Promise<ThroughputResult> {
   const n = options.members;
-  let burst = shape(n, options.deliveries / WARMUP_SHARE);
   const base = { target, members: n, senders: 0, perMember: 0, deliveries: 0 };
   try {
     return await withRoom(target, dir, options.generators, async (server, pool) => {
-      const room = roomOf(target, n);
-      await fill(pool, server.endpoints, room);
+      await fill(pool, server.endpoints, roomOf(target, n));
       await sleep(SETTLE_MS);
-      const rates: number[] = [];
-      let deliveries = 0;
-      const meters = cpuMeters(server, pool);
-      for (let run = 0; run <= options.runs; run++) {
-        if (run === 1) await meters.start();
-        const t0 = wallNow();
-        const replies = await pool.all({ op: "burst", ...burst, timeoutMs: PHASE_TIMEOUT_MS });
-        const end = Math.max(...replies.map((r) => r.at));
-        const received = replies.reduce((sum, r) => sum + r.received, 0);
-        if (replies.some((r) => r.timedOut)) {
-          throw new Error(`burst timed out: ${received} of the expected deliveries arrived`);
-        }
-        const rate = received / ((end - t0) / 1000);
-        deliveries = received;
-        if (run > 0) rates.push(rate);
-        // Measured bursts: as many deliveries as the warm-up rate fills in
-        // BURST_SECONDS, within bounds, so slow servers do not take minutes.
-        if (run === 0) {
-          const aim = Math.min(options.deliveries, Math.max(MIN_DELIVERIES, rate * BURST_SECONDS));
-          burst = shape(n, aim);
-        }
-        progress(
-          `  ${run === 0 ? "warm-up" : `run ${run}/${options.runs}`}: ${fmt(rate)} msg/s`,
-        );
-      }
-      return { ...base, ...burst, deliveries, rate: spread(rates), ...(await meters.stop()) };
+      const figures = await bursts(server, pool, {
+        n,
+        rooms: 1,
+        deliveries: options.deliveries,
+        runs: options.runs,
+      }, progress);
+      return { ...base, ...figures };
     });
   } catch (e) {
     progress(`  failed: ${message(e)}`);
@@ -244,6 +285,66 @@ const LATENCY_SAMPLED = 64;
 /** Seconds of the warm-up run before the measured ones. */
 const LATENCY_WARMUP_S = 0.5;
 
+/** What {@linkcode timedRuns} measured. */
+type LatencyFigures = Pick<LatencyResult, "p50" | "p99" | "max" | "samples"> & CpuShares;
+
+/**
+ * One warm-up run, then `runs` measured ones: each of `senders` (one per
+ * room, in rooms filled already) sends `t=<time>` messages `rate` times a
+ * second for `seconds`; the members numbered a multiple of `sampleEvery`
+ * record the time from send to receive, and the others stop reading
+ * meanwhile.
+ */
+async function timedRuns(
+  server: RunningServer,
+  pool: GeneratorPool,
+  load: { senders: string[]; sampleEvery: number; rate: number; seconds: number; runs: number },
+  progress: Progress,
+): Promise<LatencyFigures> {
+  const { senders, sampleEvery, rate, seconds, runs } = load;
+  const p50: number[] = [];
+  const p99: number[] = [];
+  const max: number[] = [];
+  let samples = 0;
+  const meters = cpuMeters(server, pool);
+  for (let run = 0; run <= runs; run++) {
+    if (run === 1) await meters.start();
+    const count = Math.round(rate * (run === 0 ? LATENCY_WARMUP_S : seconds));
+    const listening = pool.all({
+      op: "listen",
+      count,
+      senders,
+      sampleEvery,
+      timeoutMs: PHASE_TIMEOUT_MS,
+    });
+    // Each generator sends for the senders it holds, once its listen has begun.
+    await pool.all({ op: "send", senders, rate, count });
+    const replies = await listening;
+    if (replies.some((r) => r.timedOut)) throw new Error("messages were lost or late by 60 s");
+    const delays = replies.flatMap((r) => r.delays).sort((a, b) => a - b);
+    if (run === 0) {
+      progress(`  warm-up: p50 ${ms(percentile(delays, 0.5))}`);
+      continue;
+    }
+    samples += delays.length;
+    p50.push(percentile(delays, 0.5));
+    p99.push(percentile(delays, 0.99));
+    max.push(delays.at(-1) ?? NaN);
+    progress(
+      `  run ${run}/${runs}: p50 ${ms(p50.at(-1)!)} p99 ${ms(p99.at(-1)!)} max ${
+        ms(max.at(-1)!)
+      } (${delays.length} deliveries)`,
+    );
+  }
+  return {
+    p50: spread(p50),
+    p99: spread(p99),
+    max: spread(max),
+    samples,
+    ...(await meters.stop()),
+  };
+}
+
 /**
  * One member sends `t=<time>` messages at a fixed rate; every other member
  * records the time from send to receive.
@@ -261,62 +362,125 @@ export async function latency(
       const room = roomOf(target, n);
       await fill(pool, server.endpoints, room);
       await sleep(SETTLE_MS);
-      // The sender is the first member: with several generators, the first one's.
-      const sender = room[0]!.name;
-      const sampleEvery = Math.max(1, Math.floor(n / LATENCY_SAMPLED));
-      const p50: number[] = [];
-      const p99: number[] = [];
-      const max: number[] = [];
-      let samples = 0;
-      const meters = cpuMeters(server, pool);
-      for (let run = 0; run <= options.runs; run++) {
-        if (run === 1) await meters.start();
-        const count = Math.round(rate * (run === 0 ? LATENCY_WARMUP_S : seconds));
-        const listening = pool.all({
-          op: "listen",
-          count,
-          sender,
-          sampleEvery,
-          timeoutMs: PHASE_TIMEOUT_MS,
-        });
-        await pool.generators[0]!.ask({ op: "send", sender, rate, count });
-        const replies = await listening;
-        if (replies.some((r) => r.timedOut)) throw new Error("messages were lost or late by 60 s");
-        const delays = replies.flatMap((r) => r.delays).sort((a, b) => a - b);
-        if (run === 0) {
-          progress(`  warm-up: p50 ${ms(percentile(delays, 0.5))}`);
-          continue;
-        }
-        samples += delays.length;
-        p50.push(percentile(delays, 0.5));
-        p99.push(percentile(delays, 0.99));
-        max.push(delays.at(-1) ?? NaN);
-        progress(
-          `  run ${run}/${options.runs}: p50 ${ms(p50.at(-1)!)} p99 ${ms(p99.at(-1)!)} max ${
-            ms(max.at(-1)!)
-          } (${delays.length} deliveries)`,
-        );
-      }
-      return {
-        ...base,
-        p50: spread(p50),
-        p99: spread(p99),
-        max: spread(max),
-        samples,
-        ...(await meters.stop()),
-      };
+      const figures = await timedRuns(server, pool, {
+        // The sender is the first member: with several generators, the first one's.
+        senders: [room[0]!.name],
+        sampleEvery: Math.max(1, Math.floor(n / LATENCY_SAMPLED)),
+        rate,
+        seconds,
+        runs: options.runs,
+      }, progress);
+      return { ...base, ...figures };
     });
   } catch (e) {
     progress(`  failed: ${message(e)}`);
-    const none = spread([]);
-    return {
-      ...base,
-      p50: none,
-      p99: none,
-      max: none,
-      ...NO_CPU,
-      error: message(e),
-    };
+    return { ...base, ...noLatency(), error: message(e) };
+  }
+}
+
+function noLatency(): LatencyFigures {
+  const none = spread([]);
+  return { p50: none, p99: none, max: none, samples: 0, ...NO_CPU };
+}
+
+/** Many rooms busy at once: what one server measured. */
+export interface RoomsResult {
+  target: TargetName;
+  rooms: number;
+  /** Members in each room; each member is in one room only. */
+  perRoom: number;
+  /** Bursts in every room at once: `members` is a room's, `deliveries` all rooms'. */
+  fanout: ThroughputResult;
+  /** One sender per room: `members` is a room's, `rate` each sender's. */
+  latency: LatencyResult;
+  /** Members whose receive times were taken (the other members stopped reading meanwhile). */
+  sampled: number;
+  error?: string;
+}
+
+/** Options for {@linkcode rooms}. */
+export interface RoomsOptions {
+  rooms: number;
+  perRoom: number;
+  /** Aim for about this many deliveries per burst, all rooms together. */
+  deliveries: number;
+  /** Messages per second sent in each room while latency is measured. */
+  rate: number;
+  seconds: number;
+  runs: number;
+  generators: number;
+}
+
+/**
+ * Members whose receive times are taken in the rooms scenario, spread evenly
+ * over all the rooms (a few in each); the others stop reading meanwhile.
+ */
+const ROOMS_SAMPLED = 640;
+
+/**
+ * `rooms` rooms of `perRoom` members each (ours only: the peers have one
+ * room), every member in one room, all busy at once: bursts in every room
+ * together (delivered messages per second across the server), then one
+ * sender per room at `rate` a second (send-to-receive latency), on the same
+ * server. The methods are {@linkcode throughput}'s and {@linkcode latency}'s.
+ */
+export async function rooms(
+  target: TargetName,
+  dir: string,
+  options: RoomsOptions,
+  progress: Progress,
+): Promise<RoomsResult> {
+  const { perRoom, rate, seconds } = options;
+  const fanout: ThroughputResult = {
+    target,
+    members: perRoom,
+    senders: 0,
+    perMember: 0,
+    deliveries: 0,
+    rate: spread([]),
+    ...NO_CPU,
+  };
+  const latency: LatencyResult = { target, members: perRoom, rate, seconds, ...noLatency() };
+  const members = roomsOf(target, options.rooms, perRoom);
+  const sampleEvery = Math.max(1, Math.floor(members.length / ROOMS_SAMPLED));
+  const sampled = Math.ceil(members.length / sampleEvery);
+  const base = { target, rooms: options.rooms, perRoom, sampled };
+  try {
+    return await withRoom(target, dir, options.generators, async (server, pool) => {
+      const t0 = performance.now();
+      await fill(pool, server.endpoints, members);
+      progress(
+        `  ${fmt(members.length)} members in ${options.rooms} rooms in ${
+          ((performance.now() - t0) / 1000).toFixed(1)
+        } s`,
+      );
+      await sleep(SETTLE_MS);
+      progress("  bursts in every room at once:");
+      Object.assign(
+        fanout,
+        await bursts(server, pool, {
+          n: perRoom,
+          rooms: options.rooms,
+          deliveries: options.deliveries,
+          runs: options.runs,
+        }, progress),
+      );
+      progress(`  one sender per room, ${rate} msg/s each:`);
+      Object.assign(
+        latency,
+        await timedRuns(server, pool, {
+          senders: members.filter((m) => m.seat === 0).map((m) => m.name),
+          sampleEvery,
+          rate,
+          seconds,
+          runs: options.runs,
+        }, progress),
+      );
+      return { ...base, fanout, latency };
+    });
+  } catch (e) {
+    progress(`  failed: ${message(e)}`);
+    return { ...base, fanout, latency, error: message(e) };
   }
 }
 
