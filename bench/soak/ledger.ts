@@ -15,6 +15,8 @@ export interface Sender {
 export interface Sent {
   readonly seq: number;
   readonly from: Sender;
+  /** The room it was said in. */
+  readonly room: string;
   /** When it was handed to the socket. */
   readonly at: number;
   /** True once the server is known to have taken it (see `main.ts`'s module doc). */
@@ -29,7 +31,7 @@ export interface Sent {
 export const ledger: Sent[] = [];
 
 /** Totals for the progress lines and the report. */
-export const totals = { delivered: 0, presence: 0 };
+export const totals = { delivered: 0, presence: 0, entered: 0, parted: 0 };
 
 /** What follows the sequence number in chat lines: some ASCII, CJK and emoji. */
 const FILLERS = ["hello there", "大家好，今天怎么样", "ok 👍", "see you later", "λ > 0"];

@@ -9,6 +9,7 @@
  *
  * ```sh
  * deno task soak [--seconds 180] [--members 3000] [--rate 20] [--stay SECONDS] [--rounds 1]
+ *                [--rooms 50]
  * ```
  *
  * The population ramps up to `--members` over the first fifth of the run,
@@ -17,9 +18,11 @@
  * Members are WebSocket clients (most closing cleanly, some speaking
  * WebSocket over a bare socket that is dropped without a closing handshake)
  * and terminal clients (half leaving with `/quit`, half dropping the
- * connection) (`transports.ts`). Random members send `--rate` messages a
- * second in all. With `--rounds`, the same server goes through that again,
- * and its memory is read after each round.
+ * connection) (`transports.ts`). Members are spread over `--rooms` rooms
+ * (`#lobby` and `#s1`...), each in 1 to 3 of them; 4 in 10 move, entering
+ * or parting a room every 2 to 12 s. Random members send `--rate` messages a
+ * second in all, each to one of its rooms. With `--rounds`, the same server
+ * goes through that again, and its memory is read after each round.
  *
  * How loss is counted. Before a member leaves, it sends a *barrier* (a
  * private message to itself, or `/quit`) and waits for the answer: the server
@@ -28,11 +31,15 @@
  * (`peer.ts`). A message is *accepted* once the server is known to have taken
  * it: a WebSocket sender sees it come back with an id; a terminal sender
  * (never sent its own lines back) has its barrier answered (`ledger.ts`). A
- * member must have received, exactly once, every accepted message sent after
- * its welcome arrived and known to have been published (seen by anyone)
- * before its barrier was sent, its own terminal lines excepted (`checks.ts`).
- * A few observers stay for the whole run, so they must receive every accepted
- * message.
+ * member must have received, exactly once and in order, every accepted
+ * message of a room sent after the server confirmed it in that room (its
+ * welcome, or `entered`) and known to have been published (seen by anyone)
+ * before it sent its `part` of the room or its barrier, its own terminal
+ * lines excepted; and nothing of a room between asking to leave it and
+ * asking to enter it again, nor under another room's name (`checks.ts`).
+ * A few observers stay for the whole run, each in a third of the rooms, so
+ * that every room has one on each transport: together they must receive
+ * every accepted message.
  *
  * Exits 1 if anything was lost, duplicated or went wrong, and 3 if the run
  * overshoots its deadline (the server is killed).
@@ -42,7 +49,7 @@
 
 import { LIFTED_LIMITS, type MainProcess, startMain } from "../../tests/kit/main_process.ts";
 import { cpuSeconds, memoryKiB } from "../measure.ts";
-import { OBSERVERS_TCP, OBSERVERS_WS, parseOptions, USAGE } from "./options.ts";
+import { OBSERVERS_TCP, OBSERVERS_WS, parseOptions, roomName, USAGE } from "./options.ts";
 import type { Peer } from "./peer.ts";
 import { drive, type Round, SETTLE_MS } from "./population.ts";
 import { problem, showProblems } from "./problems.ts";
@@ -107,9 +114,15 @@ async function main(args: string[]): Promise<number> {
     const t0 = performance.now();
     const { http, tcp } = server.address;
     const observers: Peer[] = [];
-    for (let i = 0; i < OBSERVERS_WS; i++) observers.push(new WsPeer(`ow${i}`, true, http.port));
+    // The WebSocket observers take the rooms in thirds, the terminals one in three.
+    const rooms = Array.from({ length: options.rooms }, (_, i) => roomName(i));
+    for (let i = 0; i < OBSERVERS_WS; i++) {
+      const mine = rooms.filter((_, r) => Math.floor((r * OBSERVERS_WS) / rooms.length) === i);
+      observers.push(new WsPeer(`ow${i}`, true, http.port, mine));
+    }
     for (let i = 0; i < OBSERVERS_TCP; i++) {
-      observers.push(new TcpPeer(`ot${i}`, "quit", true, tcp.port));
+      const mine = rooms.filter((_, r) => r % OBSERVERS_TCP === i);
+      observers.push(new TcpPeer(`ot${i}`, "quit", true, tcp.port, mine));
     }
     if (!(await Promise.all(observers.map((o) => o.join()))).every(Boolean)) {
       console.error("soak: the observers could not join");

@@ -17,6 +17,8 @@ Flags:
   --members N   members at the peak, observers included (default 3000)
   --rate N      messages sent per second by all members together (default 20)
   --stay N      seconds a member stays, on average (default: as long as --seconds)
+  --rooms N     rooms the members are spread over, #lobby among them (default 50,
+                at most 60)
   --rounds N    rounds of all that against the same server, to see whether its
                 memory after a round keeps growing (default 1)
   --help        show this text
@@ -29,6 +31,7 @@ export interface Options {
   rate: number;
   stay: number;
   rounds: number;
+  rooms: number;
 }
 
 /** Observers of each transport: they stay for the whole run and never send. */
@@ -41,6 +44,22 @@ export const MIX_RAW_WS = 1;
 export const RAMP_SHARE = 0.2;
 /** A member stays between these multiples of `--stay`, uniformly. */
 export const STAY_SPREAD = [0.25, 1.75] as const;
+/** Rooms a member who comes and goes is in at once: from 1 to this many. */
+export const ROOMS_PER_MEMBER = 3;
+/** Out of every ten members who come and go, this many move: enter and part rooms while there. */
+export const MIX_MOVERS = 4;
+/** A mover moves (enters a room or parts one) every this many seconds, uniformly. */
+export const MOVE_EVERY_S = [2, 12] as const;
+/**
+ * Most rooms `--rooms` may name: each observer is in a third of them, and a
+ * member may be in 20 at once.
+ */
+export const ROOMS_MAX = 60;
+
+/** The name of room `i` of `n`: the first is `#lobby`, where terminals land. */
+export function roomName(i: number): string {
+  return i === 0 ? "#lobby" : `#s${i}`;
+}
 
 /** Parses the flags; a string is an error message, undefined means --help. */
 export function parseOptions(args: string[]): Options | string | undefined {
@@ -56,6 +75,7 @@ export function parseOptions(args: string[]): Options | string | undefined {
         rate: { type: "string", default: "20" },
         stay: { type: "string" },
         rounds: { type: "string", default: "1" },
+        rooms: { type: "string", default: "50" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -70,10 +90,12 @@ export function parseOptions(args: string[]): Options | string | undefined {
     rate: Number(values.rate),
     stay: Number(values.stay ?? values.seconds),
     rounds: Number(values.rounds),
+    rooms: Number(values.rooms),
   };
   for (const [flag, n] of Object.entries(options)) {
     if (!Number.isInteger(n) || n < 1) return `--${flag} must be a whole number from 1`;
   }
+  if (options.rooms > ROOMS_MAX) return `--rooms must be at most ${ROOMS_MAX}`;
   if (options.members <= OBSERVERS_WS + OBSERVERS_TCP) {
     return `--members must be more than the ${OBSERVERS_WS + OBSERVERS_TCP} observers`;
   }

@@ -1,6 +1,8 @@
 /**
- * One soak member, whatever its transport: joins, sends numbered messages,
- * records the numbers of what it receives, and leaves behind a barrier.
+ * One soak member, whatever its transport: joins into its rooms, sends
+ * numbered messages to them, enters and parts rooms if it is a mover,
+ * records the numbers of what it receives and in which room, and leaves
+ * behind a barrier.
  *
  * The barrier is how loss is counted (see `main.ts`'s module doc): before a
  * member leaves, it sends a private message to itself (or `/quit`) and waits
@@ -28,6 +30,27 @@ export type Style = "close" | "drop" | "quit";
 /** Longest wait for a connect, a welcome, a barrier's answer or a close. */
 const STEP_MS = 30_000;
 
+/** One stay of a member in a room, with the times the checks need. */
+export interface Span {
+  readonly room: string;
+  /** When the join or `enter` was sent: from then on the room's messages may arrive. */
+  readonly asked: number;
+  /** When the server said the member was in (welcome, entered): owed what was sent after. */
+  from: number;
+  /** When the `part` was sent: owed what was published before (Infinity: never parted). */
+  to: number;
+  /** When the server said the member was out (parted): after it nothing of the room may arrive. */
+  until: number;
+}
+
+/** A chat message as a member received it. */
+export interface Got {
+  readonly seq: number;
+  /** The room it came in: its `room` (WebSocket), or its label or the current room (terminal). */
+  readonly room: string;
+  readonly at: number;
+}
+
 /**
  * One member, either transport: joins, sends, keeps the sequence numbers of
  * what it receives, and leaves behind a barrier.
@@ -40,10 +63,18 @@ export abstract class Peer {
   joinMs = NaN;
   /** When the last barrier was sent, if it was answered. */
   drainedAt = NaN;
-  /** Sequence numbers received, in order; sorted once the member is done. */
-  received: number[] = [];
+  /** Chat messages received, in the order received. */
+  readonly got: Got[] = [];
+  /** Every stay in a room, in the order begun. */
+  readonly spans: Span[] = [];
+  /** The rooms it is in, as far as it has asked, in the order entered. */
+  readonly rooms: string[];
   /** Set when a stay is over. */
   stayTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Set when a mover's next move is due. */
+  moveTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Rooms entered and parted after joining (a mover's moves). */
+  moves = 0;
   /** Settles when the connection has ended. */
   readonly gone: Promise<void>;
   /** The TCP connection under the member, once connected. */
@@ -55,6 +86,7 @@ export abstract class Peer {
   #welcome = Promise.withResolvers<boolean>();
   #answer: PromiseWithResolvers<boolean> | undefined;
   #barrierAt = NaN;
+  #connectAt = NaN;
   readonly #gone = Promise.withResolvers<void>();
 
   constructor(
@@ -62,14 +94,91 @@ export abstract class Peer {
     readonly kind: Kind,
     readonly style: Style,
     readonly observer: boolean,
+    rooms: readonly string[],
   ) {
     this.gone = this.#gone.promise;
+    this.rooms = [...rooms];
   }
 
   /** Connects and sends the join; throws if the connection cannot be made. */
   protected abstract open(): Promise<void>;
-  /** Sends a chat line. */
-  protected abstract sayLine(text: string): void;
+  /** Sends a chat line to `room`. */
+  protected abstract sayLine(text: string, room: string): void;
+  /** Asks to enter `room`. */
+  protected abstract sendEnter(room: string): void;
+  /** Asks to leave `room`. */
+  protected abstract sendPart(room: string): void;
+
+  /** The room its next line goes to: any of its rooms. */
+  protected sayRoom(): string {
+    return this.rooms[Math.floor(Math.random() * this.rooms.length)]!;
+  }
+
+  /** Begins a stay in `room`, asked for now; `from` is set when the server confirms it. */
+  protected asked(room: string, at = performance.now()): Span {
+    const span = { room, asked: at, from: NaN, to: Infinity, until: Infinity };
+    this.spans.push(span);
+    return span;
+  }
+
+  /** Enters `room`: the stay is owed the room's messages once the server confirms it. */
+  protected enter(room: string): void {
+    if (!this.rooms.includes(room)) this.rooms.push(room);
+    this.asked(room);
+    this.sendEnter(room);
+  }
+
+  /** Parts `room`: nothing published after now is owed, nothing after the answer may come. */
+  protected part(room: string): void {
+    const at = this.rooms.indexOf(room);
+    if (at !== -1) this.rooms.splice(at, 1);
+    const span = this.spans.findLast((s) => s.room === room && s.to === Infinity);
+    if (span) span.to = performance.now();
+    this.sendPart(room);
+  }
+
+  /**
+   * Enters a room or parts one, at random, staying in 1 to `most` of the
+   * `count` rooms named by `name`.
+   */
+  move(count: number, most: number, name: (i: number) => string): void {
+    if (this.state !== "live") return;
+    this.moves++;
+    const canPart = this.rooms.length > 1;
+    const canEnter = this.rooms.length < Math.min(most, count);
+    if (!canPart && !canEnter) return;
+    if (canEnter && (!canPart || Math.random() < 0.5)) {
+      const others = Array.from({ length: count }, (_, i) => name(i))
+        .filter((r) => !this.rooms.includes(r));
+      this.enter(others[Math.floor(Math.random() * others.length)]!);
+    } else {
+      this.part(this.rooms[Math.floor(Math.random() * this.rooms.length)]!);
+    }
+  }
+
+  /** The server confirmed a stay in `room` (welcome, entered). */
+  protected inRoom(room: string): void {
+    const span = this.spans.findLast((s) => s.room === room && Number.isNaN(s.from));
+    if (span === undefined) {
+      problem("unexpected events", `${this.nick}: in ${room}, never asked`);
+      return;
+    }
+    span.from = performance.now();
+    totals.entered++;
+  }
+
+  /** The server confirmed the member left `room` (parted). */
+  protected outOfRoom(room: string): void {
+    const span = this.spans.find((s) =>
+      s.room === room && s.to !== Infinity && s.until === Infinity
+    );
+    if (span === undefined) {
+      problem("unexpected events", `${this.nick}: out of ${room}, never parted`);
+      return;
+    }
+    span.until = performance.now();
+    totals.parted++;
+  }
   /**
    * Sends the barrier: a private message to itself (cheap, and answered in
    * order like any line), or for `quit`, the `/quit`.
@@ -84,6 +193,7 @@ export abstract class Peer {
   /** Connects and joins; false (with the problem counted) if that failed. */
   async join(): Promise<boolean> {
     const start = performance.now();
+    this.#connectAt = start;
     try {
       if (!(await within(this.open(), STEP_MS))) throw new Error("timed out");
     } catch (e) {
@@ -102,11 +212,13 @@ export abstract class Peer {
     return false;
   }
 
-  /** Sends message number `seq`. */
+  /** Sends message number `seq` to one of its rooms. */
   say(seq: number): void {
+    const room = this.sayRoom();
     const sent: Sent = {
       seq,
       from: this,
+      room,
       at: performance.now(),
       accepted: false,
       publishedBy: Infinity,
@@ -114,7 +226,7 @@ export abstract class Peer {
     };
     ledger[seq] = sent;
     if (this.kind === "tcp") this.#unconfirmed.push(sent);
-    this.sayLine(textOf(seq));
+    this.sayLine(textOf(seq), room);
   }
 
   /** Sends a barrier, waits for its answer, then hangs up in this member's style. */
@@ -153,9 +265,13 @@ export abstract class Peer {
     this.ended();
   }
 
-  /** The transport's welcome arrived. */
-  protected welcomed(): void {
+  /** The transport's welcome arrived, into `rooms`. */
+  protected welcomed(rooms: readonly string[]): void {
     this.joinedAt = performance.now();
+    for (const room of rooms) {
+      this.asked(room, this.#connectAt).from = this.joinedAt;
+      totals.entered++;
+    }
     this.#welcome.resolve(true);
   }
 
@@ -170,8 +286,8 @@ export abstract class Peer {
     if (!this.#endExpected) problem("transport errors", `${this.nick}: write: ${describeError(e)}`);
   }
 
-  /** A chat message arrived: `id` is known on WebSocket only. */
-  protected chat(from: string, text: string, id: number | undefined): void {
+  /** A chat message arrived in `room`: `id` is known on WebSocket only. */
+  protected chat(from: string, text: string, id: number | undefined, room: string): void {
     if (this.state === "done") return;
     const now = performance.now();
     const seq = seqOf(text);
@@ -181,7 +297,7 @@ export abstract class Peer {
       return;
     }
     totals.delivered++;
-    this.received.push(seq);
+    this.got.push({ seq, room, at: now });
     if (now < sent.publishedBy) sent.publishedBy = now;
     if (id === undefined) return;
     if (id <= this.#lastId) problem("out of order", `${this.nick}: id ${id} after ${this.#lastId}`);
@@ -232,7 +348,6 @@ export abstract class Peer {
       problem("transport errors", `${this.nick}: ${describeError(error)}`);
     }
     this.state = "done";
-    this.received.sort((a, b) => a - b);
     this.#welcome.resolve(false);
     this.#answer?.resolve(false);
     this.#gone.resolve();
@@ -253,13 +368,19 @@ export abstract class Peer {
     for (const event of parsed.value) {
       switch (event.type) {
         case "welcome":
-          this.welcomed();
+          this.welcomed(event.rooms.map((r) => r.room));
           break;
         case "message":
           if (event.to !== undefined) this.whispered(event.from, event.to, event.text);
           else if (event.action) {
             problem("unexpected events", `${this.nick}: ${JSON.stringify(event)}`);
-          } else this.chat(event.from, event.text, event.id);
+          } else this.chat(event.from, event.text, event.id, event.room ?? "(none)");
+          break;
+        case "entered":
+          this.inRoom(event.room);
+          break;
+        case "parted":
+          this.outOfRoom(event.room);
           break;
         case "join":
         case "leave":

@@ -2,8 +2,10 @@
  * The soak's population over one round: members ramp up to `--members` over
  * the first fifth of the run, churn (each stays a random 1/4 to 7/4 of
  * `--stay` and is replaced), and ramp down to zero over the last fifth;
- * random members send `--rate` messages a second in all; a progress line
- * every ten seconds.
+ * each is in 1 to 3 of the `--rooms` rooms, and some (the movers) enter and
+ * part rooms every few seconds while there; random members send `--rate`
+ * messages a second in all, each to one of its rooms; a progress line every
+ * ten seconds.
  *
  * @module
  */
@@ -12,12 +14,16 @@ import type { Listening } from "../../tests/kit/server.ts";
 import { type Memory, memoryKiB } from "../measure.ts";
 import { ledger, totals } from "./ledger.ts";
 import {
+  MIX_MOVERS,
   MIX_RAW_WS,
   MIX_TCP,
+  MOVE_EVERY_S,
   OBSERVERS_TCP,
   OBSERVERS_WS,
   type Options,
   RAMP_SHARE,
+  roomName,
+  ROOMS_PER_MEMBER,
   STAY_SPREAD,
 } from "./options.ts";
 import type { Peer } from "./peer.ts";
@@ -65,16 +71,44 @@ function target(options: Options, t: number): number {
 /** Members started so far, over all rounds: each gets a fresh nickname. */
 let spawned = 0;
 
+/** 1 to {@linkcode ROOMS_PER_MEMBER} of the `count` rooms, at random. */
+function someRooms(count: number): string[] {
+  const names = Array.from({ length: count }, (_, i) => roomName(i));
+  const picked: string[] = [];
+  const n = Math.min(count, 1 + Math.floor(Math.random() * ROOMS_PER_MEMBER));
+  while (picked.length < n) {
+    const [name] = names.splice(Math.floor(Math.random() * names.length), 1);
+    picked.push(name!);
+  }
+  return picked;
+}
+
 /** The next member to come: out of every ten, the mix set by MIX_TCP and MIX_RAW_WS. */
-function newcomer(server: Listening): Peer {
+function newcomer(server: Listening, rooms: number): Peer {
   const n = spawned++;
   const mix = n % 10;
+  const into = someRooms(rooms);
   if (mix < MIX_TCP) {
     // Every other terminal quits; the rest drop the connection.
-    return new TcpPeer(`t${n}`, n % 20 < 10 ? "quit" : "drop", false, server.tcp.port);
+    return new TcpPeer(`t${n}`, n % 20 < 10 ? "quit" : "drop", false, server.tcp.port, into);
   }
-  if (mix < MIX_TCP + MIX_RAW_WS) return new RawWsPeer(`r${n}`, server.http.port);
-  return new WsPeer(`w${n}`, false, server.http.port);
+  if (mix < MIX_TCP + MIX_RAW_WS) return new RawWsPeer(`r${n}`, server.http.port, into);
+  return new WsPeer(`w${n}`, false, server.http.port, into);
+}
+
+/** Does member number `n` move between rooms? Out of every ten, MIX_MOVERS, across the mix. */
+function moves(n: number): boolean {
+  return Math.floor(n / 10) % 10 < MIX_MOVERS;
+}
+
+/** Moves `peer` now and then while it is there. */
+function keepMoving(peer: Peer, rooms: number): void {
+  const [low, high] = MOVE_EVERY_S;
+  peer.moveTimer = setTimeout(() => {
+    if (peer.state !== "live") return;
+    peer.move(rooms, ROOMS_PER_MEMBER, roomName);
+    keepMoving(peer, rooms);
+  }, (low + Math.random() * (high - low)) * 1000);
 }
 
 /** One progress line: where the run is, who is there, what was sent and received. */
@@ -103,10 +137,12 @@ export async function drive(options: Options, server: Target, round: number): Pr
   const everyoneLeft = Promise.withResolvers<void>();
 
   const spawn = () => {
-    const peer = newcomer(server.address);
+    const mover = moves(spawned);
+    const peer = newcomer(server.address, options.rooms);
     churners.add(peer);
     peer.gone.then(() => {
       clearTimeout(peer.stayTimer);
+      clearTimeout(peer.moveTimer);
       churners.delete(peer);
       finished.push(peer);
     });
@@ -114,7 +150,11 @@ export async function drive(options: Options, server: Target, round: number): Pr
       if (!ok) return;
       const [low, high] = STAY_SPREAD;
       const stay = options.stay * (low + Math.random() * (high - low));
-      peer.stayTimer = setTimeout(() => peer.leave(), stay * 1000);
+      peer.stayTimer = setTimeout(() => {
+        clearTimeout(peer.moveTimer);
+        peer.leave();
+      }, stay * 1000);
+      if (mover) keepMoving(peer, options.rooms);
     });
   };
 

@@ -8,7 +8,16 @@
 import type { Memory } from "../measure.ts";
 import { check, emptyCheck } from "./checks.ts";
 import { ledger, totals } from "./ledger.ts";
-import { OBSERVERS_TCP, OBSERVERS_WS, type Options, STAY_SPREAD } from "./options.ts";
+import {
+  MIX_MOVERS,
+  MOVE_EVERY_S,
+  OBSERVERS_TCP,
+  OBSERVERS_WS,
+  type Options,
+  roomName,
+  ROOMS_PER_MEMBER,
+  STAY_SPREAD,
+} from "./options.ts";
 import type { Kind, Peer, Style } from "./peer.ts";
 import type { Round } from "./population.ts";
 import { problemCount, PROBLEMS, problemsOf, showProblems } from "./problems.ts";
@@ -56,6 +65,8 @@ export function report(options: Options, peers: Peer[], r: Readings): boolean {
   const breakdown = PROBLEMS.filter((p) => problemsOf(p) > 0)
     .map((p) => `${p} ${problemsOf(p)}`).join(", ");
   const [low, high] = STAY_SPREAD.map((k) => Math.round(k * options.stay));
+  const movers = peers.filter((p) => p.moves > 0).length;
+  const moves = peers.reduce((n, p) => n + p.moves, 0);
   const first = r.rounds[0];
   const highest = Math.max(...r.rounds.map((round) => round.highest));
   const rows: [string, string][] = [
@@ -75,7 +86,21 @@ export function report(options: Options, peers: Peer[], r: Readings): boolean {
       `${count(byStyle("close"))} clean close, ${count(byStyle("quit"))} /quit, ` +
       `${count(byStyle("drop"))} dropped connection`,
     ],
-    ["observers, there all along", `${OBSERVERS_WS} WebSocket, ${OBSERVERS_TCP} terminal`],
+    [
+      "rooms",
+      `${count(options.rooms)} (${roomName(0)}${
+        options.rooms > 1 ? `, ${roomName(1)}–${roomName(options.rooms - 1)}` : ""
+      }); each member in 1 to ${ROOMS_PER_MEMBER}; ${MIX_MOVERS} in 10 move every ` +
+      `${MOVE_EVERY_S[0]}–${MOVE_EVERY_S[1]} s: ${count(movers)} moved, ${count(moves)} moves`,
+    ],
+    [
+      "stays in a room begun / ended (welcome or entered / parted)",
+      `${count(totals.entered)} / ${count(totals.parted)}`,
+    ],
+    [
+      "observers, there all along",
+      `${OBSERVERS_WS} WebSocket, ${OBSERVERS_TCP} terminal, each in a third of the rooms`,
+    ],
     [
       "messages sent / accepted",
       `${count(ledger.length)} / ${count(accepted)}` +
@@ -96,6 +121,14 @@ export function report(options: Options, peers: Peer[], r: Readings): boolean {
     [
       "duplicated: observers / others",
       `${count(observers.duplicated)} / ${count(churners.duplicated)}`,
+    ],
+    [
+      "**from a room the member was not in**, or under another room's name: observers / others",
+      `**${count(observers.strays)}** / **${count(churners.strays)}**`,
+    ],
+    [
+      "out of order: observers / others",
+      `${count(observers.disordered)} / ${count(churners.disordered)}`,
     ],
     ["**errors**", `**${errors}**${breakdown ? ` (${breakdown})` : ""}`],
     [
@@ -123,6 +156,8 @@ export function report(options: Options, peers: Peer[], r: Readings): boolean {
   console.log(`## Soak\n\n| measure | value |\n| --- | --- |`);
   for (const [name, value] of rows) console.log(`| ${name} | ${value} |`);
   showProblems();
-  const clean = observers.lost + churners.lost + observers.duplicated + churners.duplicated === 0;
+  const clean = [observers, churners].every((c) =>
+    c.lost + c.duplicated + c.strays + c.disordered === 0
+  );
   return clean && errors === 0;
 }

@@ -4,9 +4,17 @@
  * just ends, as when a browser crashes or a network is lost), and a terminal
  * (`/quit`, or the connection dropped).
  *
+ * A WebSocket member joins straight into its rooms and names the room of
+ * every line. A terminal lands in `#lobby`, `/join`s its rooms (the last one
+ * joined is current: its plain lines go there) and `/part`s `#lobby` if it
+ * is not one of them; it tells which room a line it receives came from by
+ * the label (`[12:00] [#s3] <bob> hi`) or, unlabeled, by the current room
+ * the server last announced ("-- Lines you type now go to #s3.").
+ *
  * @module
  */
 
+import { LOBBY } from "../../common/room.ts";
 import { RawWebSocket } from "../../tests/kit/raw_ws.ts";
 import { Writer } from "../../tests/kit/socket.ts";
 import { HOST } from "../clients.ts";
@@ -20,8 +28,8 @@ const encoder = new TextEncoder();
 export class WsPeer extends Peer {
   #socket: WebSocket | undefined;
 
-  constructor(nick: string, observer: boolean, readonly port: number) {
-    super(nick, "ws", "close", observer);
+  constructor(nick: string, observer: boolean, readonly port: number, rooms: readonly string[]) {
+    super(nick, "ws", "close", observer, rooms);
   }
 
   protected open(): Promise<void> {
@@ -29,7 +37,7 @@ export class WsPeer extends Peer {
     this.#socket = socket;
     const opened = Promise.withResolvers<void>();
     socket.onopen = () => {
-      socket.send(JSON.stringify({ type: "join", nick: this.nick }));
+      socket.send(JSON.stringify({ type: "join", nick: this.nick, rooms: this.rooms }));
       opened.resolve();
     };
     socket.onmessage = (e) => {
@@ -50,8 +58,16 @@ export class WsPeer extends Peer {
     return opened.promise;
   }
 
-  protected sayLine(text: string): void {
-    this.#socket?.send(JSON.stringify({ type: "say", text }));
+  protected sayLine(text: string, room: string): void {
+    this.#socket?.send(JSON.stringify({ type: "say", room, text }));
+  }
+
+  protected sendEnter(room: string): void {
+    this.#socket?.send(JSON.stringify({ type: "enter", room }));
+  }
+
+  protected sendPart(room: string): void {
+    this.#socket?.send(JSON.stringify({ type: "part", room }));
   }
 
   protected sendBarrier(): void {
@@ -71,8 +87,8 @@ export class WsPeer extends Peer {
 export class RawWsPeer extends Peer {
   #ws: RawWebSocket | undefined;
 
-  constructor(nick: string, readonly port: number) {
-    super(nick, "raw", "drop", false);
+  constructor(nick: string, readonly port: number, rooms: readonly string[]) {
+    super(nick, "raw", "drop", false, rooms);
   }
 
   protected async open(): Promise<void> {
@@ -80,11 +96,19 @@ export class RawWsPeer extends Peer {
     const ws = await RawWebSocket.upgrade(conn, `${HOST}:${this.port}`);
     this.#ws = ws;
     this.#read(ws);
-    this.#send({ type: "join", nick: this.nick });
+    this.#send({ type: "join", nick: this.nick, rooms: this.rooms });
   }
 
-  protected sayLine(text: string): void {
-    this.#send({ type: "say", text });
+  protected sayLine(text: string, room: string): void {
+    this.#send({ type: "say", room, text });
+  }
+
+  protected sendEnter(room: string): void {
+    this.#send({ type: "enter", room });
+  }
+
+  protected sendPart(room: string): void {
+    this.#send({ type: "part", room });
   }
 
   protected sendBarrier(): void {
@@ -119,9 +143,40 @@ export class TcpPeer extends Peer {
   #out: Writer | undefined;
   #text = "";
   readonly #decoder = new TextDecoder();
+  /** The rooms to be in once the welcome has put it in `#lobby`. */
+  readonly #wanted: readonly string[];
+  /** Where its plain lines go, as of the lines sent so far. */
+  #current: string = LOBBY;
+  /** The current room the server last announced: unlabeled lines come from it. */
+  #shown: string | undefined = LOBBY;
 
-  constructor(nick: string, style: "quit" | "drop", observer: boolean, readonly port: number) {
-    super(nick, "tcp", style, observer);
+  constructor(
+    nick: string,
+    style: "quit" | "drop",
+    observer: boolean,
+    readonly port: number,
+    rooms: readonly string[],
+  ) {
+    super(nick, "tcp", style, observer, [LOBBY]);
+    this.#wanted = rooms;
+  }
+
+  /** Its plain lines go to the current room, the one it `/join`ed last. */
+  protected override sayRoom(): string {
+    return this.#current;
+  }
+
+  protected sendEnter(room: string): void {
+    this.#current = room;
+    this.#write(`/join ${room}\n`);
+  }
+
+  protected sendPart(room: string): void {
+    this.#write(`/part ${room}\n`);
+    if (room !== this.#current) return;
+    // The server makes another room current; say which, so the next line's room is known here.
+    this.#current = this.rooms.at(-1)!;
+    this.#write(`/join ${this.#current}\n`);
   }
 
   protected async open(): Promise<void> {
@@ -133,6 +188,12 @@ export class TcpPeer extends Peer {
 
   protected sayLine(text: string): void {
     this.#write(`${text}\n`);
+  }
+
+  /** Into its rooms, out of `#lobby` if it is not one of them: right after the welcome. */
+  #settle(): void {
+    for (const room of this.#wanted) if (room !== LOBBY) this.enter(room);
+    if (!this.#wanted.includes(LOBBY)) this.part(LOBBY);
   }
 
   protected sendBarrier(): void {
@@ -167,15 +228,23 @@ export class TcpPeer extends Peer {
   }
 
   #line(line: string): void {
-    const chat = /^\[\d\d:\d\d\] <([^>]+)> (.*)$/.exec(line);
-    if (chat) return this.chat(chat[1]!, chat[2]!, undefined);
+    const chat = /^\[\d\d:\d\d\] (?:\[(#[^\]\s]+)\] )?<([^>]+)> (.*)$/.exec(line);
+    if (chat) return this.chat(chat[2]!, chat[3]!, undefined, chat[1] ?? this.#shown ?? "(none)");
     const whisper = /^\[\d\d:\d\d\] \[private to ([^\]]+)\] <([^>]+)> (.*)$/.exec(line);
     if (whisper) return this.whispered(whisper[2]!, whisper[1]!, whisper[3]!);
-    if (/^\[\d\d:\d\d\] -- /.test(line)) totals.presence++;
+    const room = /^-- (?:You joined|You left|Lines you type now go to) (#[^\s.]+)\./.exec(line)
+      ?.[1];
+    if (/^\[\d\d:\d\d\] (?:\[#[^\]\s]+\] )?-- /.test(line)) totals.presence++;
+    else if (room !== undefined && line.startsWith("-- You joined ")) this.inRoom(room);
+    else if (room !== undefined && line.startsWith("-- You left ")) this.outOfRoom(room);
+    else if (room !== undefined) this.#shown = room;
+    else if (line.startsWith("-- You are in no room")) this.#shown = undefined;
     else if (line === "-- Bye!") this.answered();
     // The prompt has no line end, so the welcome follows it on the same line.
-    else if (line.includes("-- Hello ")) this.welcomed();
-    else if (line.startsWith("! ")) this.refused(line);
+    else if (line.includes("-- Hello ")) {
+      this.welcomed([LOBBY]);
+      this.#settle();
+    } else if (line.startsWith("! ")) this.refused(line);
     else if (line.startsWith("[") && line.includes("] -!- ")) problem("notices", line);
   }
 }
