@@ -16,7 +16,9 @@
  * Rooms: a name is checked by `common/room.ts` and folded by `common/room_key.ts`; a room is made by
  * the first to enter it and dropped from the hub when the last one leaves
  * (its history and topic stay in the store). `maxRooms` caps live rooms,
- * and a member may be in {@linkcode MEMBER_ROOMS_MAX} at once. One flood
+ * `#lobby` excepted: it counts, but is never refused, or whoever held the
+ * cap while the lobby was empty would keep every newcomer out of it. A
+ * member may be in {@linkcode MEMBER_ROOMS_MAX} at once. One flood
  * bucket per member covers everything it does in every room, entering and
  * leaving rooms included, so being in twenty rooms multiplies nothing.
  *
@@ -95,6 +97,9 @@ export const SERVER_NICK = "server";
 
 /** Longest topic, in code points after cleaning. */
 export const TOPIC_MAX = 300;
+
+/** The key of `#lobby`, which the room cap never refuses. */
+const LOBBY_KEY = roomKey(LOBBY);
 
 /** Messages of each room a welcome replays at least, however many rooms it covers. */
 const ROOM_REPLAY_MIN = 50;
@@ -328,7 +333,7 @@ export class Hub {
         continue;
       } else if (wanted.size >= MEMBER_ROOMS_MAX) {
         refusals.push(this.#tooManyRooms(want.name));
-      } else if (!want.room && this.#rooms.size + creating >= this.#maxRooms) {
+      } else if (this.#full(want, creating)) {
         refusals.push(this.#roomsFull(want.name));
       } else {
         if (!want.room) creating++;
@@ -545,6 +550,15 @@ export class Hub {
     return { name: checked.value, key, room: this.#rooms.get(key) };
   }
 
+  /**
+   * True if a room cannot be made: it is not live, and `maxRooms` are (with
+   * the `creating` about to be made). `#lobby` can always be made.
+   */
+  #full(want: Wanted, creating = 0): boolean {
+    return !want.room && want.key !== LOBBY_KEY &&
+      this.#rooms.size + creating >= this.#maxRooms;
+  }
+
   /** Makes a room live; its topic is read from the store (a failed read throws). */
   #make(want: Wanted): Room {
     const room = new Room(this.#env, want.name, want.key, this.#store.topic(want.key));
@@ -565,7 +579,7 @@ export class Hub {
     if (!already && seat.rooms.size >= MEMBER_ROOMS_MAX) {
       return this.#send(seat.member, this.#tooManyRooms(want.name));
     }
-    if (!want.room && this.#rooms.size >= this.#maxRooms) {
+    if (this.#full(want)) {
       return this.#send(seat.member, this.#roomsFull(want.name));
     }
     let room: Room | undefined;

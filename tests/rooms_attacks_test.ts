@@ -1,0 +1,70 @@
+/**
+ * Regression tests for attacks on rooms found from outside (the scripts
+ * that found them are in `attack_notes/`): each test is one way a hostile
+ * or careless member got something it should not, and fails if it comes
+ * back.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { LOBBY, MEMBER_ROOMS_MAX } from "../common/protocol.ts";
+import { Hub, type HubOptions } from "../server/hub/hub.ts";
+import { FakeMember } from "./kit/fake_member.ts";
+import { connectTcp } from "./kit/tcp_client.ts";
+import { withServer } from "./kit/server.ts";
+import { type EventOf, joinWs, WsClient } from "./kit/ws_client.ts";
+
+/** A hub with a fixed clock. */
+function hubWith(options: HubOptions = {}): Hub {
+  return new Hub({ now: () => 1_000, ...options });
+}
+
+/** Joins a fresh member in `rooms` and returns it with its welcome, the rest of what it was sent after. */
+function joined(hub: Hub, nick: string, rooms?: string[]) {
+  const member = new FakeMember();
+  assert.equal(hub.join(member, nick, undefined, undefined, rooms), true, `join ${nick}`);
+  const [welcome, ...after] = member.take();
+  assert.ok(welcome?.type === "welcome", JSON.stringify(welcome));
+  return { member, welcome: welcome as EventOf<"welcome">, after };
+}
+
+Deno.test("Hub.join() lands in #lobby even when --max-rooms other rooms are live", () => {
+  const hub = hubWith({ maxRooms: MEMBER_ROOMS_MAX });
+  // While #lobby is empty (a fresh start, a quiet night), one member takes
+  // every room the cap allows.
+  const rooms = Array.from({ length: MEMBER_ROOMS_MAX }, (_, i) => `#squat${i}`);
+  const squatter = joined(hub, "squatter", rooms);
+  assert.deepEqual(squatter.after, []);
+  const newcomer = joined(hub, "newcomer");
+  assert.equal(newcomer.welcome.room, LOBBY);
+  assert.deepEqual(newcomer.welcome.rooms.map((r) => r.room), [LOBBY]);
+  assert.deepEqual(newcomer.after, [], "no rooms_full");
+  assert.deepEqual(hub.roomsOf(newcomer.member), [LOBBY]);
+  // The lobby counts: no other room can be made while it is live.
+  assert.equal(hub.handle(newcomer.member, { type: "enter", room: "#new" }), false);
+  assert.deepEqual(newcomer.member.codes(), ["rooms_full"]);
+  newcomer.member.take();
+  // Parted and entered again, still at the cap.
+  assert.equal(hub.handle(newcomer.member, { type: "part" }), true);
+  assert.equal(hub.handle(newcomer.member, { type: "enter", room: LOBBY }), true);
+  assert.deepEqual(hub.roomsOf(newcomer.member), [LOBBY]);
+});
+
+Deno.test("A terminal and a page land in #lobby while a squatter holds --max-rooms rooms", async () => {
+  await withServer({ maxRooms: MEMBER_ROOMS_MAX }, async (server) => {
+    await using squatter = await WsClient.open(server);
+    const rooms = Array.from({ length: MEMBER_ROOMS_MAX }, (_, i) => `#squat${i}`);
+    squatter.send({ type: "join", nick: "squatter", rooms });
+    await squatter.next("welcome");
+    await using page = await WsClient.open(server);
+    const welcome = await joinWs(page, "page");
+    assert.equal(welcome.room, LOBBY);
+    await using term = await connectTcp(server, "term");
+    await term.send("hello from the terminal");
+    const heard = await page.next("message");
+    assert.equal(heard.room, LOBBY);
+    assert.equal(heard.text, "hello from the terminal");
+    assert.equal(page.events.filter((e) => e.type === "error").length, 0);
+  });
+});
