@@ -1,7 +1,8 @@
 /**
  * When two room names are the same room: under the same look-alike folding
  * as nicknames (`nickKey`), so `#Dev`, `#dev` and `#ԁev` (Cyrillic "ԁ") are
- * one room, shown as the first to enter it typed it. The server's rule; the
+ * one room, shown as the first to enter it typed it (but `#lobby`, always
+ * so). The server's rule; the
  * page, which cannot carry the folding table, uses `looseRoomKey`.
  *
  * Browser compatible: no Deno APIs.

@@ -68,3 +68,20 @@ Deno.test("A terminal and a page land in #lobby while a squatter holds --max-roo
     assert.equal(page.events.filter((e) => e.type === "error").length, 0);
   });
 });
+
+Deno.test("Hub: #lobby made again under a look-alike is still called #lobby, its history too", () => {
+  const hub = hubWith();
+  const first = joined(hub, "first");
+  assert.equal(hub.handle(first.member, { type: "say", text: "before" }), true);
+  assert.equal(hub.handle(first.member, { type: "part" }), true);
+  assert.equal([...hub.rooms()].length, 0);
+  // The lobby empties; a squatter makes it again first, spelled its own way.
+  const squatter = joined(hub, "squatter", ["#1OBBY"]);
+  assert.equal(squatter.welcome.room, LOBBY);
+  assert.deepEqual(squatter.welcome.history.map((m) => m.room), [LOBBY]);
+  const later = joined(hub, "later");
+  assert.equal(later.welcome.room, LOBBY);
+  assert.equal(hub.handle(squatter.member, { type: "say", room: "#ｌobby", text: "hi" }), true);
+  const heard = later.member.ofType("message");
+  assert.deepEqual(heard.map((m) => [m.room, m.text]), [[LOBBY, "hi"]]);
+});

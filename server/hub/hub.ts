@@ -547,7 +547,10 @@ export class Hub {
     const checked = checkRoom(name);
     if (!checked.ok) return { code: checked.code, message: checked.reason, room: quoted(name) };
     const key = roomKey(checked.value);
-    return { name: checked.value, key, room: this.#rooms.get(key) };
+    // The lobby is always called so: whoever makes it again after it emptied
+    // does not rename it for everyone (`#LOBBY`, `#1obby`), nor its history.
+    const shown = key === LOBBY_KEY ? LOBBY : checked.value;
+    return { name: shown, key, room: this.#rooms.get(key) };
   }
 
   /**

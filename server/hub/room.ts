@@ -50,7 +50,7 @@ export const REPLAY_MAX = 1000;
 export class Room {
   /** The room's identity: `roomKey(name)`. */
   readonly key: string;
-  /** The name as the first to enter it typed it. */
+  /** The name as the first to enter it typed it (`#lobby` is always `#lobby`). */
   readonly name: string;
   readonly #env: RoomEnv;
   /** In order of entering: a `Set` keeps insertion order. */
