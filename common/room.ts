@@ -29,8 +29,12 @@ export const LOBBY = "#lobby";
  */
 export const ROOM_INPUT_MAX = (ROOM_MAX + 1) * 6;
 
-// Characters that render as nothing (or as blank) but are letters or marks.
-const INVISIBLE = /[\u115F\u1160\u3164\uFFA0\u17B4\u17B5\u180B-\u180F\uFE00-\uFE0F]/u;
+// Characters that render as nothing (or as blank) but are letters, marks or
+// symbols: the Hangul and Khitan fillers, and the blank braille pattern, a
+// symbol that shows as a space (`#dev⠀` would pass for `#dev`, and fake a
+// space in a name).
+const INVISIBLE =
+  /[\u115F\u1160\u3164\uFFA0\u17B4\u17B5\u180B-\u180F\uFE00-\uFE0F\u2800\u{16FE4}]/u;
 const FORMAT_OR_CONTROL = /[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Cs}\p{Default_Ignorable_Code_Point}]/u;
 const SPACE = /[\p{Z}\s]/u;
 

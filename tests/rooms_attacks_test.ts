@@ -9,6 +9,7 @@
 
 import assert from "node:assert/strict";
 import { LOBBY, MEMBER_ROOMS_MAX } from "../common/protocol.ts";
+import { checkRoom } from "../common/room.ts";
 import { Hub, type HubOptions } from "../server/hub/hub.ts";
 import { FakeMember } from "./kit/fake_member.ts";
 import { connectTcp } from "./kit/tcp_client.ts";
@@ -84,4 +85,22 @@ Deno.test("Hub: #lobby made again under a look-alike is still called #lobby, its
   assert.equal(hub.handle(squatter.member, { type: "say", room: "#ｌobby", text: "hi" }), true);
   const heard = later.member.ofType("message");
   assert.deepEqual(heard.map((m) => [m.room, m.text]), [[LOBBY, "hi"]]);
+});
+
+Deno.test("checkRoom() refuses a blank braille pattern or a Khitan filler: #dev plus one passed for #dev", () => {
+  for (
+    const name of ["#dev\u2800", "#de\u2800v", "#\u2800", "#lobby]\u2800<alice>", "#dev\u{16FE4}"]
+  ) {
+    const checked = checkRoom(name);
+    assert.equal(checked.ok, false, JSON.stringify(name));
+    assert.ok(!checked.ok && /invisible/.test(checked.reason));
+  }
+  // Over the wire: a clear refusal, and the member stays where it was.
+  const hub = hubWith();
+  const { member } = joined(hub, "alice", [LOBBY, "#dev"]);
+  assert.equal(hub.handle(member, { type: "enter", room: "#dev\u2800" }), false);
+  assert.deepEqual(member.codes(), ["room_invalid"]);
+  assert.equal(member.closed, 0);
+  assert.deepEqual(hub.roomsOf(member), [LOBBY, "#dev"]);
+  assert.deepEqual([...hub.rooms()].map((r) => r.name), [LOBBY, "#dev"]);
 });
