@@ -9,7 +9,7 @@
 
 import type { ClientMessage } from "./protocol.ts";
 import { clip } from "./message.ts";
-import { typedRoom } from "./room.ts";
+import { ROOM_SIGN, typedRoom } from "./room.ts";
 
 /** What a typed line asks for. */
 export type Command =
@@ -86,7 +86,11 @@ export function parseCommandLine(line: string): Command {
       return room ? send({ type: "enter", room }) : usage("/join #ROOM");
     }
     case "part": {
-      const [, room = "", why = ""] = /^(#\S*)?\s*([\s\S]*)$/.exec(rest.trim()) ?? [];
+      // A first word typed with any "#" (full-width too) is the room, not a reason.
+      const [, word = "", more = ""] = /^(\S*)\s*([\s\S]*)$/.exec(rest.trim()) ?? [];
+      const named = ROOM_SIGN.test(word);
+      const room = named ? word : "";
+      const why = named ? more : rest.trim();
       const part: ClientMessage & { type: "part" } = { type: "part" };
       if (room) part.room = room;
       if (why) part.reason = why;

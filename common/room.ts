@@ -77,10 +77,17 @@ export function checkRoom(raw: string): Checked<"room_invalid"> {
 }
 
 /**
- * A room name as a person types it in a command: `dev` means `#dev`.
- * Anything else is left for {@linkcode checkRoom} to judge.
+ * The ways to type the `#` that starts a room name: NFKC makes the
+ * full-width `＃` (a Chinese or Japanese keyboard's) and the small `﹟` a `#`.
+ */
+export const ROOM_SIGN = /^[#\uFF03\uFE5F]/;
+
+/**
+ * A room name as a person types it in a command: `dev` means `#dev`, and
+ * `＃dev` is `#dev` too, not `##dev`. Anything else is left for
+ * {@linkcode checkRoom} to judge.
  */
 export function typedRoom(text: string): string {
   const name = text.trim();
-  return name === "" || name.startsWith("#") ? name : `#${name}`;
+  return name === "" || ROOM_SIGN.test(name) ? name : `#${name}`;
 }

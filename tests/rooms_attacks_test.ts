@@ -9,7 +9,8 @@
 
 import assert from "node:assert/strict";
 import { LOBBY, MEMBER_ROOMS_MAX } from "../common/protocol.ts";
-import { checkRoom } from "../common/room.ts";
+import { checkRoom, typedRoom } from "../common/room.ts";
+import { parseCommandLine } from "../common/commands.ts";
 import { Hub, type HubOptions } from "../server/hub/hub.ts";
 import { FakeMember } from "./kit/fake_member.ts";
 import { connectTcp } from "./kit/tcp_client.ts";
@@ -103,4 +104,46 @@ Deno.test("checkRoom() refuses a blank braille pattern or a Khitan filler: #dev 
   assert.equal(member.closed, 0);
   assert.deepEqual(hub.roomsOf(member), [LOBBY, "#dev"]);
   assert.deepEqual([...hub.rooms()].map((r) => r.name), [LOBBY, "#dev"]);
+});
+
+Deno.test("parseCommandLine() takes a full-width ＃ as the # of a room in /join and /part", () => {
+  for (const sign of ["\uFF03", "\uFE5F"]) {
+    assert.deepEqual(parseCommandLine(`/join ${sign}dev`), {
+      type: "send",
+      message: { type: "enter", room: `${sign}dev` },
+    });
+    const entered = checkRoom(typedRoom(`${sign}dev`));
+    assert.ok(entered.ok && entered.value === "#dev", JSON.stringify(entered));
+    assert.deepEqual(parseCommandLine(`/part ${sign}dev gone home`), {
+      type: "send",
+      message: { type: "part", room: `${sign}dev`, reason: "gone home" },
+    });
+  }
+  // A bare word is still the reason for leaving the current room, as in IRC.
+  assert.deepEqual(parseCommandLine("/part dev"), {
+    type: "send",
+    message: { type: "part", reason: "dev" },
+  });
+});
+
+Deno.test("A terminal's /join ＃dev enters #dev, and /part ＃dev leaves #dev, not the current room", async () => {
+  await withServer(async (server) => {
+    await using bob = await WsClient.open(server);
+    bob.send({ type: "join", nick: "bob", rooms: [LOBBY, "#dev"] });
+    await bob.next("welcome");
+    await using ann = await connectTcp(server, "ann");
+    await ann.send("/join \uFF03dev");
+    await ann.readUntil("-- You joined #dev. Here: bob (web).");
+    await ann.send("/join #lobby");
+    await ann.readUntil("-- Lines you type now go to #lobby.");
+    await ann.send("/part \uFF03dev");
+    assert.equal(await ann.readUntil("-- You left"), "-- You left #dev.");
+    await ann.send("/help");
+    assert.equal(
+      await ann.readUntil("lines you type go to"),
+      "-- You are in #lobby; lines you type go to #lobby.",
+    );
+    const left = await bob.next("leave");
+    assert.equal(left.room, "#dev");
+  });
 });
