@@ -133,7 +133,7 @@ Deno.test("A terminal's /join ＃dev enters #dev, and /part ＃dev leaves #dev, 
     await bob.next("welcome");
     await using ann = await connectTcp(server, "ann");
     await ann.send("/join \uFF03dev");
-    await ann.readUntil("-- You joined #dev. Here: bob (web).");
+    assert.equal(await ann.readUntil("-- You joined"), "-- You joined #dev. Here: bob (web).");
     await ann.send("/join #lobby");
     await ann.readUntil("-- Lines you type now go to #lobby.");
     await ann.send("/part \uFF03dev");
