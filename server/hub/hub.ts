@@ -525,6 +525,9 @@ export class Hub {
 
   /** The room a frame acts in (`#lobby` without `room`), if the member is in it; else it is told why. */
   #inRoom(seat: Seat, name = LOBBY): Room | undefined {
+    // Most frames name the room as it is called (or name none): no folding.
+    const named = this.#named(seat, name);
+    if (named) return named;
     const checked = checkRoom(name);
     if (!checked.ok) {
       this.#refuse(seat.member, checked.code, checked.reason, false, quoted(name));
@@ -539,6 +542,17 @@ export class Hub {
       false,
       checked.value,
     );
+    return undefined;
+  }
+
+  /**
+   * The seat's room called exactly `name`, if any: a lookup with no folding,
+   * for the frames of every message (at most {@linkcode MEMBER_ROOMS_MAX}
+   * names compared). A name typed another way is folded by the caller.
+   */
+  #named(seat: Seat, name: string): Room | undefined {
+    if (name === LOBBY) return seat.rooms.get(LOBBY_KEY);
+    for (const room of seat.rooms.values()) if (room.name === name) return room;
     return undefined;
   }
 
@@ -784,8 +798,8 @@ export class Hub {
       case "history":
         return Math.ceil(historyCount(message.count) / HISTORY_PER_TOKEN);
       case "who": {
-        const key = roomKey(message.room ?? LOBBY);
-        const size = seat.rooms.get(key)?.size ?? 0;
+        const room = message.room ?? LOBBY;
+        const size = (this.#named(seat, room) ?? seat.rooms.get(roomKey(room)))?.size ?? 0;
         return Math.max(1, Math.ceil(size / WHO_PER_TOKEN));
       }
       case "rooms":
