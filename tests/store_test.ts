@@ -12,7 +12,14 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { createLogger } from "../server/log.ts";
-import { type HistoryStore, MemoryHistory, type RoomMessage } from "../server/history/history.ts";
+import {
+  type Bound,
+  type HistoryStore,
+  MemoryHistory,
+  RANGE_MAX,
+  type RangeQuery,
+  type RoomMessage,
+} from "../server/history/history.ts";
 import type { ChatMessage, Topic } from "../common/protocol.ts";
 import { LOBBY } from "../common/room.ts";
 import { roomKey } from "../common/room_key.ts";
@@ -20,6 +27,7 @@ import { SCHEMA_VERSION, SqliteHistory, StoreError } from "../server/history/sql
 import { assertIncreasing, itemAt } from "./kit/assert.ts";
 import { withTempDir } from "./kit/temp_dir.ts";
 import { SCHEMA_V1 } from "./kit/schema_v1.ts";
+import { Rng } from "./fuzz.ts";
 
 /** The lobby's key, under which most tests write. */
 const LOBBY_KEY = roomKey(LOBBY);
@@ -38,6 +46,20 @@ function say(store: HistoryStore, text: string, room = LOBBY, action = false): R
     text,
   };
   if (action) m.action = true;
+  store.append(roomKey(room), m);
+  return m;
+}
+
+/** Like {@linkcode say}, at time `ts`: tests of time bounds set the clock themselves. */
+function sayAt(store: HistoryStore, ts: number, room = LOBBY): RoomMessage {
+  const m: RoomMessage = {
+    type: "message",
+    id: store.nextId(),
+    ts,
+    room,
+    from: "bob",
+    text: `at ${ts}`,
+  };
   store.append(roomKey(room), m);
   return m;
 }
@@ -344,6 +366,220 @@ for (const [name, make] of STORES) {
       store.setTopic(roomKey("#never"), undefined);
       assert.equal(store.topic(roomKey("#never")), undefined);
       assert.deepEqual(store.topic(LOBBY_KEY), lobby);
+    });
+  });
+
+  // range(): the read behind `history` with bounds and IRC's CHATHISTORY.
+
+  Deno.test(`${name}.range() takes the oldest or the newest of the matches by id, oldest first`, async () => {
+    await withStore(make, 100, (store) => {
+      const all: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        all.push(say(store, `m${i}`).id);
+        say(store, `o${i}`, "#other");
+      }
+      const at = (i: number) => ({ id: itemAt(all, i) });
+      const range = (query: RangeQuery) => ids(store.range(LOBBY_KEY, query));
+      // LATEST: no bounds.
+      assert.deepEqual(range({ limit: 3, from: "newest" }), all.slice(-3));
+      assert.deepEqual(range({ limit: 3, from: "oldest" }), all.slice(0, 3));
+      assert.deepEqual(range({ limit: 100, from: "newest" }), all);
+      // BEFORE and AFTER: strictly, the ones closest to the bound.
+      assert.deepEqual(range({ before: at(10), limit: 3, from: "newest" }), all.slice(7, 10));
+      assert.deepEqual(range({ after: at(10), limit: 3, from: "oldest" }), all.slice(11, 14));
+      assert.deepEqual(range({ before: at(10), limit: 3, from: "oldest" }), all.slice(0, 3));
+      assert.deepEqual(range({ after: at(10), limit: 3, from: "newest" }), all.slice(-3));
+      // An id no message of the room has (another room's) bounds all the same.
+      const between = itemAt(all, 10) + 1;
+      assert.deepEqual(
+        range({ before: { id: between }, limit: 2, from: "newest" }),
+        all.slice(9, 11),
+      );
+      assert.deepEqual(
+        range({ after: { id: between }, limit: 2, from: "oldest" }),
+        all.slice(11, 13),
+      );
+      // BETWEEN, from either end; fewer than the limit.
+      const inner = all.slice(5, 15);
+      assert.deepEqual(
+        range({ after: at(4), before: at(15), limit: 4, from: "oldest" }),
+        inner.slice(0, 4),
+      );
+      assert.deepEqual(
+        range({ after: at(4), before: at(15), limit: 4, from: "newest" }),
+        inner.slice(-4),
+      );
+      assert.deepEqual(range({ after: at(4), before: at(15), limit: 50, from: "newest" }), inner);
+      // Whole messages, as recent() returns them.
+      assert.deepEqual(
+        store.range(LOBBY_KEY, { limit: 5, from: "newest" }),
+        store.recent(LOBBY_KEY, 5),
+      );
+    });
+  });
+
+  Deno.test(`${name}.range() filters by time but orders by id, when the clock stepped back`, async () => {
+    await withStore(make, 100, (store) => {
+      // The clock steps back after the third message.
+      const m = [100, 200, 300, 150, 250, 400].map((ts) => sayAt(store, ts));
+      fill(store, 3, "#other");
+      const range = (query: RangeQuery) => ids(store.range(LOBBY_KEY, query));
+      const id = (...at: number[]) => at.map((i) => m[i]!.id);
+      assert.deepEqual(range({ after: { ts: 180 }, limit: 10, from: "oldest" }), id(1, 2, 4, 5));
+      assert.deepEqual(range({ after: { ts: 180 }, limit: 2, from: "oldest" }), id(1, 2));
+      assert.deepEqual(range({ after: { ts: 180 }, limit: 2, from: "newest" }), id(4, 5));
+      assert.deepEqual(range({ before: { ts: 260 }, limit: 10, from: "newest" }), id(0, 1, 3, 4));
+      assert.deepEqual(range({ before: { ts: 260 }, limit: 2, from: "newest" }), id(3, 4));
+      assert.deepEqual(range({ before: { ts: 260 }, limit: 2, from: "oldest" }), id(0, 1));
+      // Strictly: a message at the bound's very time is not in.
+      assert.deepEqual(range({ after: { ts: 300 }, limit: 10, from: "oldest" }), id(5));
+      assert.deepEqual(range({ before: { ts: 150 }, limit: 10, from: "oldest" }), id(0));
+      assert.deepEqual(
+        range({ after: { ts: 100 }, before: { ts: 300 }, limit: 10, from: "oldest" }),
+        id(1, 3, 4),
+      );
+      // Mixed: after an id, before a time; and the other way round.
+      assert.deepEqual(
+        range({ after: { id: m[1]!.id }, before: { ts: 300 }, limit: 10, from: "newest" }),
+        id(3, 4),
+      );
+      assert.deepEqual(
+        range({ after: { ts: 150 }, before: { id: m[4]!.id }, limit: 1, from: "oldest" }),
+        id(1),
+      );
+      assert.deepEqual(
+        range({ after: { ts: 150 }, before: { id: m[4]!.id }, limit: 1, from: "newest" }),
+        id(2),
+      );
+    });
+  });
+
+  Deno.test(`${name}.range() returns nothing when nothing matches`, async () => {
+    await withStore(make, 100, (store) => {
+      const all = [100, 200, 300].map((ts) => sayAt(store, ts).id);
+      const none = (query: RangeQuery, key = LOBBY_KEY) => {
+        assert.deepEqual(store.range(key, query), [], JSON.stringify(query));
+      };
+      for (const from of ["oldest", "newest"] as const) {
+        none({ limit: 10, from }, roomKey("#empty"));
+        none({ after: { id: itemAt(all, -1) }, limit: 10, from });
+        none({ before: { id: itemAt(all, 0) }, limit: 10, from });
+        none({ after: { ts: 300 }, limit: 10, from });
+        none({ before: { ts: 100 }, limit: 10, from });
+        none({ after: { id: itemAt(all, 1) }, before: { id: itemAt(all, 1) }, limit: 10, from });
+        none({ after: { id: itemAt(all, 2) }, before: { id: itemAt(all, 0) }, limit: 10, from });
+        none({ after: { ts: 150 }, before: { ts: 200 }, limit: 10, from });
+        none({ limit: 0, from });
+        none({ limit: -5, from });
+        none({ after: { id: Number.NaN }, limit: 10, from });
+      }
+    });
+  });
+
+  Deno.test(`${name}.range() never returns a message past keep, before any trim and after`, async () => {
+    const keep = 10;
+    await withStore(make, keep, (store) => {
+      const quiet = fill(store, 3, "#quiet");
+      const all: number[] = [];
+      // 40 first: SQLite still holds the 30 past keep; then 200: trimmed.
+      for (const n of [40, 200]) {
+        for (let i = 0; i < n; i++) all.push(sayAt(store, 1000 + all.length).id);
+        const kept = all.slice(-keep);
+        const range = (query: RangeQuery) => ids(store.range(LOBBY_KEY, query));
+        assert.deepEqual(range({ limit: 1000, from: "oldest" }), kept, `${n}`);
+        assert.deepEqual(range({ limit: 3, from: "oldest" }), kept.slice(0, 3));
+        assert.deepEqual(range({ after: { id: 0 }, limit: 3, from: "oldest" }), kept.slice(0, 3));
+        assert.deepEqual(range({ after: { ts: 0 }, limit: 3, from: "oldest" }), kept.slice(0, 3));
+        assert.deepEqual(
+          range({ before: { id: itemAt(kept, 2) }, limit: 5, from: "newest" }),
+          kept.slice(0, 2),
+        );
+        // Bounds outside the window: what is left of it, or nothing.
+        const gone = itemAt(all, -keep - 5);
+        assert.deepEqual(range({ before: { id: gone }, limit: 5, from: "newest" }), []);
+        assert.deepEqual(
+          range({ before: { ts: 1000 + all.length - keep }, limit: 5, from: "newest" }),
+          [],
+        );
+        assert.deepEqual(
+          range({ after: { id: gone }, limit: 4, from: "oldest" }),
+          kept.slice(0, 4),
+        );
+        assert.deepEqual(range({ after: { id: gone }, limit: 4, from: "newest" }), kept.slice(-4));
+        assert.deepEqual(
+          range({ after: { id: gone }, before: { id: itemAt(kept, 1) }, limit: 4, from: "oldest" }),
+          kept.slice(0, 1),
+        );
+        // The limit is clamped to keep.
+        assert.deepEqual(range({ limit: 1e9, from: "newest" }), kept);
+      }
+      // Another room's retention is its own.
+      assert.deepEqual(ids(store.range(roomKey("#quiet"), { limit: 1000, from: "oldest" })), quiet);
+    });
+  });
+
+  Deno.test(`${name}.range() returns at most RANGE_MAX, however much is asked and kept`, async () => {
+    await withStore(make, RANGE_MAX + 500, (store) => {
+      const all = fill(store, RANGE_MAX + 200);
+      assert.deepEqual(
+        ids(store.range(LOBBY_KEY, { limit: 5000, from: "oldest" })),
+        all.slice(0, RANGE_MAX),
+      );
+      assert.deepEqual(
+        ids(store.range(LOBBY_KEY, { limit: Infinity, from: "newest" })),
+        all.slice(-RANGE_MAX),
+      );
+    });
+  });
+
+  Deno.test(`${name}.range() agrees with a plain filter of the kept messages (seeded)`, async () => {
+    const rng = new Rng(0x5eed + name.length);
+    const keep = 12;
+    await withStore(make, keep, (store) => {
+      const said = new Map<string, RoomMessage[]>([[LOBBY_KEY, []], [roomKey("#dev"), []]]);
+      const bound = (messages: readonly RoomMessage[]): Bound | undefined => {
+        const m = messages.length > 0 ? rng.pick(messages) : undefined;
+        const nudge = rng.int(-1, 1);
+        switch (rng.int(0, 2)) {
+          case 0:
+            return undefined;
+          case 1:
+            return { id: (m?.id ?? rng.int(0, 50)) + nudge };
+          default:
+            return { ts: (m?.ts ?? rng.int(0, 5000)) + nudge };
+        }
+      };
+      for (let i = 0; i < 300; i++) {
+        const room = rng.pick([LOBBY, "#dev"]);
+        // A clock that mostly goes forward, and now and then steps back.
+        const m = sayAt(store, 1000 + i * 10 + rng.int(-40, 10), room);
+        said.get(roomKey(room))!.push(m);
+        for (let q = 0; q < 3; q++) {
+          const key = rng.pick([...said.keys()]);
+          const kept = said.get(key)!.slice(-keep);
+          const query: RangeQuery = {
+            limit: rng.int(-1, keep + 2),
+            from: rng.pick(["oldest", "newest"]),
+          };
+          const after = bound(said.get(key)!);
+          const before = bound(said.get(key)!);
+          if (after) query.after = after;
+          if (before) query.before = before;
+          const matches = kept.filter((m) =>
+            (after === undefined || ("id" in after ? m.id > after.id : m.ts > after.ts)) &&
+            (before === undefined || ("id" in before ? m.id < before.id : m.ts < before.ts))
+          );
+          const n = Math.max(0, query.limit);
+          const expected = query.from === "oldest"
+            ? matches.slice(0, n)
+            : matches.slice(Math.max(0, matches.length - n));
+          assert.deepEqual(
+            store.range(key, query),
+            n === 0 ? [] : expected,
+            JSON.stringify({ i, query }),
+          );
+        }
+      }
     });
   });
 }
@@ -766,5 +1002,56 @@ Deno.test("SqliteHistory.lost is undefined after a clean restart and after a kil
     withSqlite(path, 10_000, (store) => assert.equal(store.lost, undefined));
     await killedWriter(path, 50, 20);
     withSqlite(path, 10_000, (store) => assert.equal(store.lost, undefined));
+  });
+});
+
+Deno.test("SqliteHistory.range() stays within keep after a reopen, before any write", async () => {
+  await withTempDir((dir) => {
+    const path = `${dir}/chat.db`;
+    // 40 rows under a keep of 10, none trimmed yet; then 100 under 1000.
+    const pending = withSqlite(path, 10, (store) => fill(store, 40, "#pending"));
+    const big = withSqlite(path, 1000, (store) => fill(store, 100, "#big"));
+    assert.equal(rowsIn(path), 140);
+    withSqlite(path, 10, (store) => {
+      const oldest = (key: string) => ids(store.range(key, { limit: 1000, from: "oldest" }));
+      assert.deepEqual(oldest(roomKey("#pending")), pending.slice(-10));
+      assert.deepEqual(oldest(roomKey("#big")), big.slice(-10), "keep lowered at the reopen");
+      // The count taken by the read goes on with the writes.
+      const more = fill(store, 5, "#big");
+      assert.deepEqual(oldest(roomKey("#big")), [...big, ...more].slice(-10));
+    });
+  });
+});
+
+Deno.test("SqliteHistory.range() reads through the room's index, ordered by it, at 10,000 rows", async () => {
+  await withTempDir((dir) => {
+    const path = `${dir}/chat.db`;
+    withSqlite(path, 10_000, (store) => {
+      const all = fill(store, 10_050);
+      const first = store.range(LOBBY_KEY, { after: { ts: 0 }, limit: 2, from: "oldest" });
+      assert.deepEqual(ids(first), all.slice(-10_000, -9_998));
+    });
+    withDb(path, (db) => {
+      const plan = (sql: string, ...args: number[]) =>
+        db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all("#lobby", ...args).map((r) => String(r.detail));
+      const range = `SELECT id, ts, room, sender, text, action FROM messages
+        WHERE room_key = ? AND id > ? AND id < ? AND ts > ? AND ts < ?`;
+      for (
+        const steps of [
+          plan(`${range} ORDER BY id LIMIT ?`, 0, 1e9, 0, 1e15, 10),
+          plan(`${range} ORDER BY id DESC LIMIT ?`, 0, 1e9, 0, 1e15, 10),
+          plan("SELECT id FROM messages WHERE room_key = ? ORDER BY id LIMIT 1 OFFSET ?", 50),
+        ]
+      ) {
+        assert.ok(
+          steps.some((d) => /USING (COVERING )?INDEX messages_room/.test(d)),
+          steps.join("\n"),
+        );
+        assert.ok(
+          !steps.some((d) => /SCAN messages\b(?! USING)|TEMP B-TREE/.test(d)),
+          steps.join("\n"),
+        );
+      }
+    });
   });
 });

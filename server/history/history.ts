@@ -19,6 +19,13 @@
  * seat (`hub/seat.ts`) its private messages. It remembers the highest id it
  * dropped, so that "everything after id N" knows when some of it is gone.
  *
+ * {@linkcode HistoryStore.range} is the general read that IRC's CHATHISTORY
+ * (LATEST, BEFORE, AFTER, BETWEEN) and the `history` frame's bounds need:
+ * messages strictly between two bounds, each a message id or a time, taken
+ * from either end. Ids are one increasing sequence, but times are the
+ * server's clock, which may step back, so a time bound filters and never
+ * orders: the order is always the ids'.
+ *
  * @module
  */
 
@@ -36,6 +43,45 @@ export interface Backlog<M extends ChatMessage = ChatMessage> {
    * retention, or more of them than the limit asked for.
    */
   gap: boolean;
+}
+
+/** One end of a {@linkcode RangeQuery}: a message id, or a time in milliseconds since the epoch. */
+export type Bound = { id: number } | { ts: number };
+
+/**
+ * Which messages {@linkcode HistoryStore.range} returns: those strictly
+ * after `after` and strictly before `before` (either may be left out), at
+ * most `limit` of them.
+ */
+export interface RangeQuery {
+  /** Only messages after this: a higher id, or a later `ts`. */
+  after?: Bound;
+  /** Only messages before this: a lower id, or an earlier `ts`. */
+  before?: Bound;
+  /** The most to return; clamped to {@linkcode RANGE_MAX} and to `keep`. */
+  limit: number;
+  /**
+   * Which of the matches to take when there are more than `limit`:
+   * `"oldest"` the ones closest to `after`, `"newest"` those closest to `before`.
+   */
+  from: "oldest" | "newest";
+}
+
+/** The most messages one {@linkcode HistoryStore.range} returns, whatever limit it is asked for. */
+export const RANGE_MAX = 1000;
+
+/** The number of messages a range read may return when asked for `limit`: 0 to `RANGE_MAX`. */
+export function rangeLimit(limit: number): number {
+  const n = Math.min(Math.floor(limit), RANGE_MAX);
+  return n > 0 ? n : 0;
+}
+
+/** True if `m` is strictly after `after` and strictly before `before` (a bound left out passes all). */
+export function inRange(m: ChatMessage, query: Pick<RangeQuery, "after" | "before">): boolean {
+  const { after, before } = query;
+  if (after !== undefined && !("id" in after ? m.id > after.id : m.ts > after.ts)) return false;
+  if (before !== undefined && !("id" in before ? m.id < before.id : m.ts < before.ts)) return false;
+  return true;
 }
 
 /**
@@ -59,6 +105,12 @@ export interface HistoryStore {
    * them, and never any past the newest `keep`; `gap` if any were left out.
    */
   after(key: string, after: number, limit: number): Backlog<RoomMessage>;
+  /**
+   * Messages of room `key` within `query`'s bounds, never any past the
+   * newest `keep`: at most `limit`, the oldest or the newest of those that
+   * match, returned oldest first either way.
+   */
+  range(key: string, query: RangeQuery): RoomMessage[];
   /** Room `key`'s topic, or undefined if it has none. */
   topic(key: string): Topic | undefined;
   /** Sets (or, with undefined, clears) room `key`'s topic. Throws if it cannot. */
@@ -112,6 +164,58 @@ export class BoundedLog<M extends ChatMessage = ChatMessage> {
       gap: this.#droppedTo > after || newer.length > limit,
     };
   }
+
+  /**
+   * Messages within `query`'s bounds, at most its limit (see
+   * {@linkcode RangeQuery}), oldest first. The walk starts from the end the
+   * query takes from and stops at the limit; id bounds are found by
+   * bisection, as ids increase, and time bounds are checked one by one.
+   */
+  range(query: RangeQuery): M[] {
+    const limit = rangeLimit(query.limit);
+    if (limit === 0) return [];
+    const { after, before } = query;
+    const messages = this.#messages;
+    const start = after !== undefined && "id" in after ? this.#above(after.id) : 0;
+    const end = before !== undefined && "id" in before ? this.#below(before.id) : messages.length;
+    const taken: M[] = [];
+    if (query.from === "oldest") {
+      for (let i = start; i < end && taken.length < limit; i++) {
+        const m = messages[i]!;
+        if (inRange(m, query)) taken.push(m);
+      }
+      return taken;
+    }
+    for (let i = end - 1; i >= start && taken.length < limit; i--) {
+      const m = messages[i]!;
+      if (inRange(m, query)) taken.push(m);
+    }
+    return taken.reverse();
+  }
+
+  /** The index of the first message with an id above `id`. */
+  #above(id: number): number {
+    let lo = 0;
+    let hi = this.#messages.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#messages[mid]!.id > id) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  }
+
+  /** The index past the last message with an id below `id`. */
+  #below(id: number): number {
+    let lo = 0;
+    let hi = this.#messages.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#messages[mid]!.id < id) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
 }
 
 /**
@@ -162,6 +266,10 @@ export class MemoryHistory implements HistoryStore {
   after(key: string, after: number, limit: number): Backlog<RoomMessage> {
     return this.#logs.get(key)?.after(after, limit) ??
       { messages: [], gap: this.#forgottenTo > after };
+  }
+
+  range(key: string, query: RangeQuery): RoomMessage[] {
+    return this.#logs.get(key)?.range(query) ?? [];
   }
 
   topic(key: string): Topic | undefined {

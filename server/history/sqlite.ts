@@ -14,14 +14,26 @@
  *   `(room_key, id)`, so its cost does not grow with the number of rooms.
  * - Retention is per room and exact for readers: a read never returns more
  *   than the newest `keep` messages of a room. The store counts each room's
- *   rows (one `count(*)` the first time a room is written to after a
- *   start); once a room holds {@linkcode TRIM_EVERY} more than `keep`, its
- *   oldest are deleted, at most {@linkcode TRIM_BATCH} at a time, so no
+ *   rows (one `count(*)` the first time a room is written to, or read by
+ *   a range, after a start); once a room holds {@linkcode TRIM_EVERY} more
+ *   than `keep`, its oldest are deleted, at most {@linkcode TRIM_BATCH} at a time, so no
  *   message waits for a large delete and no append searches for the edge of
  *   the window (an `OFFSET keep` scan per trim cost a room of 10,000 as much
  *   as the insert itself). Until then the reads' limits hide the extra rows. Each room
  *   remembers the highest id its trims removed (`rooms.trimmed_to`), so
  *   "everything after id N" knows when some of it is gone.
+ * - {@linkcode SqliteHistory.range} orders by id and filters by time (the
+ *   clock may step back, ids never do), through the same index. The edge of
+ *   the `keep` window, which it must not read past, is found from the
+ *   oldest end with the room's row count (kept for the trims): a step of at
+ *   most a trim's slack, where a search from the newest end walks `keep`
+ *   rows (3 µs against 300 µs at 10,000 rows, on a warm database). A time
+ *   bound is checked on each row the walk reaches: at 10,000 rows, a read
+ *   that crosses the whole window to find 100 messages takes about 2 ms,
+ *   against 0.1 ms for one bounded by id. No index on `ts` is kept:
+ *   ordered by id, SQLite does not use one on `(room_key, ts)`, and a
+ *   covering `(room_key, id, ts)` saved only half of those 2 ms, for a
+ *   bigger index on every insert and a migration.
  * - A room's topic is kept with its history (`rooms`), and outlives the
  *   room and the process.
  * - The schema carries a version (`PRAGMA user_version`) and is created and
@@ -48,7 +60,13 @@
 import { closeSync, constants, openSync, readSync, writeSync } from "node:fs";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { errorText, type Logger, SILENT } from "../log.ts";
-import type { Backlog, HistoryStore, RoomMessage } from "./history.ts";
+import {
+  type Backlog,
+  type HistoryStore,
+  rangeLimit,
+  type RangeQuery,
+  type RoomMessage,
+} from "./history.ts";
 import type { Topic } from "../../common/protocol.ts";
 import { LOBBY } from "../../common/room.ts";
 import { roomKey } from "../../common/room_key.ts";
@@ -65,7 +83,8 @@ const TRIM_BATCH = 512;
 /**
  * Rooms whose rows are counted in memory: past this, the room first
  * counted is forgotten, so writing to rooms in a loop cannot grow memory.
- * A room forgotten is counted again (one `count(*)`) when next written to.
+ * A room forgotten is counted again (one `count(*)`) when next written to
+ * or read by a range.
  */
 const ROOMS_COUNTED = 10_000;
 
@@ -116,6 +135,9 @@ export class SqliteHistory implements HistoryStore {
   readonly #insert: StatementSync;
   readonly #recent: StatementSync;
   readonly #after: StatementSync;
+  readonly #rangeUp: StatementSync;
+  readonly #rangeDown: StatementSync;
+  readonly #edge: StatementSync;
   readonly #room: StatementSync;
   readonly #setTopic: StatementSync;
   readonly #setMeta: StatementSync;
@@ -130,7 +152,7 @@ export class SqliteHistory implements HistoryStore {
   /** The `-lastid` file, or undefined for a database in memory. */
   readonly #lastIdFile: number | undefined;
   readonly #lastIdBytes = new Float64Array(1);
-  /** Rows in the table, by room key, for the rooms written to since the start (some of them). */
+  /** Rows in the table, by room key, for the rooms written to or read since the start (some of them). */
   readonly #rows = new Map<string, number>();
   #next: number;
   #reserved: number;
@@ -181,6 +203,14 @@ export class SqliteHistory implements HistoryStore {
       );
       this.#after = this.#db.prepare(
         `SELECT ${columns} FROM messages WHERE room_key = ? AND id > ? ORDER BY id DESC LIMIT ?`,
+      );
+      // Every bound is always there: a side left open is bound to infinity.
+      const range = `SELECT ${columns} FROM messages
+         WHERE room_key = ? AND id > ? AND id < ? AND ts > ? AND ts < ?`;
+      this.#rangeUp = this.#db.prepare(`${range} ORDER BY id LIMIT ?`);
+      this.#rangeDown = this.#db.prepare(`${range} ORDER BY id DESC LIMIT ?`);
+      this.#edge = this.#db.prepare(
+        "SELECT id FROM messages WHERE room_key = ? ORDER BY id LIMIT 1 OFFSET ?",
       );
       this.#room = this.#db.prepare(
         "SELECT topic_text, topic_by, topic_ts, trimmed_to FROM rooms WHERE key = ?",
@@ -256,11 +286,12 @@ export class SqliteHistory implements HistoryStore {
     this.#insert.run(m.id, m.ts, key, m.room, m.from, m.text, m.action ? 1 : 0);
     // Stored: from here on, nothing may report it as not sent.
     try {
+      // Counted first: range() finds the window's edge by the count.
+      const rows = this.#counted(key);
       if (this.#lastIdFile !== undefined) {
         this.#lastIdBytes[0] = m.id;
         writeSync(this.#lastIdFile, this.#lastIdBytes, 0, 8, 0);
       }
-      const rows = this.#counted(key);
       if (rows >= this.#keep + TRIM_EVERY) this.#trim(key, rows);
     } catch (e) {
       this.#log.error("cannot keep the history's bookkeeping", { error: errorText(e) });
@@ -280,6 +311,25 @@ export class SqliteHistory implements HistoryStore {
     const messages = rows.slice(0, n).map(toMessage).reverse();
     const trimmedTo = int(this.#room.get(key)?.trimmed_to ?? 0);
     return { messages, gap: rows.length > n || trimmedTo > after };
+  }
+
+  range(key: string, query: RangeQuery): RoomMessage[] {
+    const limit = Math.min(rangeLimit(query.limit), this.#keep);
+    if (limit === 0) return [];
+    const { after, before } = query;
+    // Never below the window's oldest message, whatever the bounds.
+    const floor = this.#oldestKept(key);
+    const afterId = Math.max(after !== undefined && "id" in after ? after.id : -1, floor - 1);
+    const rows = (query.from === "oldest" ? this.#rangeUp : this.#rangeDown).all(
+      key,
+      afterId,
+      before !== undefined && "id" in before ? before.id : Infinity,
+      after !== undefined && "ts" in after ? after.ts : -Infinity,
+      before !== undefined && "ts" in before ? before.ts : Infinity,
+      limit,
+    );
+    const messages = rows.map(toMessage);
+    return query.from === "oldest" ? messages : messages.reverse();
   }
 
   topic(key: string): Topic | undefined {
@@ -307,19 +357,40 @@ export class SqliteHistory implements HistoryStore {
   }
 
   /**
-   * Counts an append to room `key` and returns the rows it now holds: the
-   * count kept since the first append after the start, or counted then.
-   * At most {@linkcode ROOMS_COUNTED} rooms are kept count of; one
-   * forgotten is counted again when next written to.
+   * Counts an append to room `key` and returns the rows it now holds: one
+   * more than known, or, for a room not kept count of, counted (the row
+   * just inserted included).
    */
   #counted(key: string): number {
     const known = this.#rows.get(key);
-    if (known === undefined && this.#rows.size >= ROOMS_COUNTED) {
-      this.#rows.delete(this.#rows.keys().next().value!);
-    }
-    const rows = known === undefined ? int(this.#count.get(key)?.n ?? 0) : known + 1;
+    if (known === undefined) return this.#rowsOf(key);
+    this.#rows.set(key, known + 1);
+    return known + 1;
+  }
+
+  /**
+   * The rows room `key` holds: the count kept since the room was first
+   * written to or read after the start, or counted now. At most
+   * {@linkcode ROOMS_COUNTED} rooms are kept count of; one forgotten is
+   * counted again when next needed.
+   */
+  #rowsOf(key: string): number {
+    const known = this.#rows.get(key);
+    if (known !== undefined) return known;
+    if (this.#rows.size >= ROOMS_COUNTED) this.#rows.delete(this.#rows.keys().next().value!);
+    const rows = int(this.#count.get(key)?.n ?? 0);
     this.#rows.set(key, rows);
     return rows;
+  }
+
+  /**
+   * The id of room `key`'s oldest message within `keep`, found from the
+   * oldest end (past `keep` there are at most a few trims' worth); 0 when
+   * the room holds no more than `keep`.
+   */
+  #oldestKept(key: string): number {
+    const excess = this.#rowsOf(key) - this.#keep;
+    return excess > 0 ? int(this.#edge.get(key, excess)?.id ?? 0) : 0;
   }
 
   #migrate(): void {
