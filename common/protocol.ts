@@ -10,7 +10,10 @@
  * {"type":"msg","to":"bob","text":"psst"} (private: in no room)
  * {"type":"nick","nick":"alice2"}
  * {"type":"who"}                          *
- * {"type":"history","count":50}           *
+ * {"type":"history","count":50}           *  the last 50 messages
+ * {"type":"history","before":812}         *  the 50 before message 812 ("count" too)
+ * {"type":"history","after":812}          *  the 50 after it
+ * {"type":"history","afterTs":1700000000000,"before":900}   *  and so on: see below
  * {"type":"enter","room":"#dev"}          enter a room, creating it: answered with `entered`
  * {"type":"part","room":"#dev"}           leave a room: answered with `parted` ("reason" optional)
  * {"type":"rooms"}                        list the live rooms: answered with `rooms`
@@ -27,6 +30,16 @@
  * no longer kept or left out: a welcome holds at most 1,000 messages in all
  * (at least the last 50 of each room), and `history` fetches more. A seat taken back keeps its rooms. Live events follow the
  * welcome: nothing is missed or repeated between the two.
+ *
+ * `history` pages back and forth, as IRCv3 CHATHISTORY does:
+ * `before` and `after` are message ids, `beforeTs` and `afterTs` times in
+ * milliseconds since the epoch, each a non-negative integer, at most one
+ * of each pair (else `bad_message`). The answer holds the messages strictly
+ * between the bounds given, at most `count` (default 50, at most 1,000):
+ * with a `before` or `beforeTs`, the newest of them (the ones closest to
+ * it); with only an `after` or `afterTs`, the oldest (closest to it);
+ * always oldest first, and never older than what the room keeps. Times
+ * filter, ids order: the server's clock may step back, its ids never do.
  *
  * Rooms: a name is `#` and 1 to 32 characters (see `room.ts`); a room is
  * created by the first to enter it and leaves the list when the last one
@@ -347,11 +360,32 @@ export type ClientMessage =
   | { type: "msg"; to: string; text: string }
   | { type: "nick"; nick: string }
   | { type: "who"; room?: string }
-  | { type: "history"; count?: number; room?: string }
+  | HistoryRequest
   | { type: "enter"; room: string }
   | { type: "part"; room?: string; reason?: string }
   | { type: "rooms" }
   | { type: "topic"; room?: string; text?: string };
+
+/**
+ * A `history` frame: a room's messages, the last `count`, or those between
+ * message ids (`before`, `after`) or times (`beforeTs`, `afterTs`). The
+ * parser gives at most one bound of each side; the hub takes the id if
+ * handed both.
+ */
+export interface HistoryRequest {
+  type: "history";
+  /** How many, default 50, at most 1,000. */
+  count?: number;
+  room?: string;
+  /** Only messages with a lower id: the newest of them are sent. */
+  before?: number;
+  /** Only messages with a higher id: the oldest of them, unless a `before` or `beforeTs` is given. */
+  after?: number;
+  /** Only messages sent earlier (milliseconds since the epoch). */
+  beforeTs?: number;
+  /** Only messages sent later (milliseconds since the epoch). */
+  afterTs?: number;
+}
 
 /** The result of parsing a frame. */
 export type Parsed<T> =
@@ -387,6 +421,16 @@ function optStr(o: Fields, key: string): string | undefined {
 
 function optNum(o: Fields, key: string): number | undefined {
   return o[key] === undefined ? undefined : num(o, key);
+}
+
+/** A field that is absent, or a non-negative integer (an id or a time). */
+function optNatural(o: Fields, key: string): number | undefined {
+  const v = o[key];
+  if (v === undefined) return undefined;
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
+    throw new ShapeError(`"${key}" must be a non-negative integer`);
+  }
+  return v;
 }
 
 function optBool(o: Fields, key: string): boolean | undefined {
@@ -467,10 +511,8 @@ function readClientMessage(o: Fields): ClientMessage {
       return { type, nick: str(o, "nick") };
     case "who":
       return inRoom(o, { type });
-    case "history": {
-      const count = optNum(o, "count");
-      return inRoom(o, count === undefined ? { type } : { type, count });
-    }
+    case "history":
+      return readHistoryRequest(o);
     case "enter":
       return { type, room: str(o, "room") };
     case "part": {
@@ -494,6 +536,22 @@ function readClientMessage(o: Fields): ClientMessage {
           : `"type" must be one of ${CLIENT_TYPES.join(", ")}`,
       );
   }
+}
+
+function readHistoryRequest(o: Fields): HistoryRequest {
+  const request: HistoryRequest = inRoom(o, { type: "history" as const });
+  const count = optNum(o, "count");
+  if (count !== undefined) request.count = count;
+  for (const [id, ts] of [["before", "beforeTs"], ["after", "afterTs"]] as const) {
+    const byId = optNatural(o, id);
+    const byTs = optNatural(o, ts);
+    if (byId !== undefined && byTs !== undefined) {
+      throw new ShapeError(`give "${id}" or "${ts}", not both`);
+    }
+    if (byId !== undefined) request[id] = byId;
+    if (byTs !== undefined) request[ts] = byTs;
+  }
+  return request;
 }
 
 const CLIENT_TYPES = [

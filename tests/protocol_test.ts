@@ -170,6 +170,34 @@ Deno.test("parseClientMessage() refuses a mistyped room or rooms list, naming th
   assert.equal(parseClientMessage(`{"type":"join","nick":"a","rooms":${most}}`).ok, true);
 });
 
+Deno.test("parseClientMessage() reads a history request's bounds by id and by time", () => {
+  const cases: [string, ClientMessage][] = [
+    ['{"type":"history","before":812}', { type: "history", before: 812 }],
+    ['{"type":"history","after":0,"count":5}', { type: "history", after: 0, count: 5 }],
+    [
+      '{"type":"history","room":"#dev","afterTs":1700000000000,"before":900}',
+      { type: "history", room: "#dev", afterTs: 1700000000000, before: 900 },
+    ],
+    [
+      '{"type":"history","beforeTs":1700000000000,"after":12}',
+      { type: "history", beforeTs: 1700000000000, after: 12 },
+    ],
+  ];
+  for (const [text, expected] of cases) {
+    assert.deepEqual(parseClientMessage(text), { ok: true, value: expected }, text);
+  }
+});
+
+Deno.test("parseClientMessage() refuses a history bound that is not a non-negative integer, or two on one side", () => {
+  for (const field of ["before", "after", "beforeTs", "afterTs"]) {
+    for (const bad of ["-1", "1.5", '"12"', "null", "true", "[1]", "1e300", "9007199254740992"]) {
+      assertRefused(`{"type":"history","${field}":${bad}}`, "bad_message", `"${field}"`);
+    }
+  }
+  assertRefused('{"type":"history","before":5,"beforeTs":5}', "bad_message", '"beforeTs"');
+  assertRefused('{"type":"history","after":5,"afterTs":5}', "bad_message", '"afterTs"');
+});
+
 Deno.test("parseClientMessage() refuses invalid JSON with bad_json", () => {
   for (const text of ["", "{", "{type:'join'}", '{"type":"say","text":"a"} x']) {
     assertRefused(text, "bad_json");

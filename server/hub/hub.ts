@@ -29,6 +29,7 @@ import {
   type ChatMessage,
   type ClientMessage,
   type ErrorCode,
+  type HistoryRequest,
   LOBBY,
   MEMBER_ROOMS_MAX,
   type MemberInfo,
@@ -40,7 +41,12 @@ import {
 } from "../../common/protocol.ts";
 import { checkRoom } from "../../common/room.ts";
 import { roomKey } from "../../common/room_key.ts";
-import { type HistoryStore, MemoryHistory } from "../history/history.ts";
+import {
+  type Bound,
+  type HistoryStore,
+  MemoryHistory,
+  type RangeQuery,
+} from "../history/history.ts";
 import { type Rate, TokenBucket } from "./flood.ts";
 import { Door } from "./door.ts";
 import { type Config, DEFAULTS } from "../config.ts";
@@ -124,6 +130,12 @@ function quoted(name: string): string {
 function historyCount(count = HISTORY_DEFAULT): number {
   return Math.min(REPLAY_MAX, Math.max(1, Math.floor(count)));
 }
+
+/** A `history` request's bound on one side: by id if it gives one, else by time, else none. */
+function bound(id: number | undefined, ts: number | undefined): Bound | undefined {
+  return id !== undefined ? { id } : ts !== undefined ? { ts } : undefined;
+}
+
 /** The refusals when the history store fails, to write or to read. */
 const NOT_STORED = "Not sent: the server could not store it.";
 const UNREADABLE = "Cannot read the history; try again.";
@@ -270,7 +282,7 @@ export class Hub {
       }
       case "history": {
         const room = this.#inRoom(seat, message.room);
-        return room !== undefined && this.#recent(seat, room, message.count);
+        return room !== undefined && this.#history(seat, room, message);
       }
       case "enter":
         return this.#enter(seat, message.room);
@@ -747,11 +759,25 @@ export class Hub {
     return true;
   }
 
-  /** Answers a `history` request with the last `count` messages of a room. */
-  #recent(seat: Seat, room: Room, count?: number): boolean {
+  /**
+   * Answers a `history` request: the last `count` messages of a room, or
+   * the `count` between its bounds closest to `before` (to `after` when
+   * only that is given).
+   */
+  #history(seat: Seat, room: Room, request: HistoryRequest): boolean {
+    const count = historyCount(request.count);
+    const before = bound(request.before, request.beforeTs);
+    const after = bound(request.after, request.afterTs);
     let messages;
     try {
-      messages = room.recent(historyCount(count));
+      if (before === undefined && after === undefined) {
+        messages = room.recent(count);
+      } else {
+        const query: RangeQuery = { limit: count, from: before ? "newest" : "oldest" };
+        if (before) query.before = before;
+        if (after) query.after = after;
+        messages = room.range(query);
+      }
     } catch (e) {
       this.#log.error("cannot read the history", { error: errorText(e) });
       return this.#refuse(seat.member, "storage_failed", UNREADABLE, false, room.name);

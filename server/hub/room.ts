@@ -25,7 +25,7 @@ import type {
   Topic,
 } from "../../common/protocol.ts";
 import { WELCOME_MEMBERS } from "../../common/protocol.ts";
-import type { Backlog, HistoryStore, RoomMessage } from "../history/history.ts";
+import type { Backlog, HistoryStore, RangeQuery, RoomMessage } from "../history/history.ts";
 import { PresenceBatch } from "./presence.ts";
 import { type Member, memberList, type Seat } from "./seat.ts";
 
@@ -118,6 +118,15 @@ export class Room {
   /** The last `count` messages (at most {@linkcode REPLAY_MAX}). Throws if the store cannot be read. */
   recent(count: number): ChatMessage[] {
     return this.#named(this.#env.store.recent(this.key, Math.min(count, REPLAY_MAX)));
+  }
+
+  /**
+   * The messages within `query`'s bounds (at most {@linkcode REPLAY_MAX}),
+   * oldest first. Throws if the store cannot be read.
+   */
+  range(query: RangeQuery): ChatMessage[] {
+    const limit = Math.min(query.limit, REPLAY_MAX);
+    return this.#named(this.#env.store.range(this.key, { ...query, limit }));
   }
 
   /**

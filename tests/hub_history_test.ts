@@ -1,0 +1,211 @@
+/**
+ * Unit tests of the hub's `history` request with bounds (the paging that
+ * IRC's CHATHISTORY needs: before and after an id or a time), with fake
+ * members; then one real WebSocket, to see a bad bound refused as the
+ * parser refuses any bad field.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import type {
+  ChatMessage,
+  ClientMessage,
+  HistoryRequest,
+  ServerEvent,
+} from "../common/protocol.ts";
+import { MemoryHistory, type RoomMessage } from "../server/history/history.ts";
+import { SqliteHistory } from "../server/history/sqlite.ts";
+import { Hub, type HubOptions, REPLAY_MAX } from "../server/hub/hub.ts";
+import { itemAt } from "./kit/assert.ts";
+import { FakeMember } from "./kit/fake_member.ts";
+import { withServer } from "./kit/server.ts";
+import { connectWs } from "./kit/ws_client.ts";
+
+/**
+ * A hub with a clock the test sets by hand, and no flood limit unless
+ * asked: a burst never spent (a slow rate, so that the clock stepping back
+ * takes few tokens away).
+ */
+function setup(options: HubOptions = {}) {
+  const clock = { time: 1_000 };
+  const hub = new Hub({
+    now: () => clock.time,
+    floodBurst: 1e9,
+    floodRate: 1,
+    ...options,
+  });
+  return { hub, clock };
+}
+
+/** Joins a fresh member in `rooms` (default `#lobby`) and forgets its welcome. */
+function join(hub: Hub, nick: string, rooms?: string[]): FakeMember {
+  const member = new FakeMember();
+  assert.equal(hub.join(member, nick, undefined, undefined, rooms), true, `join ${nick}`);
+  member.take();
+  return member;
+}
+
+/** Asks the hub, expecting it to go ahead; returns what the member was sent. */
+function ok(hub: Hub, member: FakeMember, message: ClientMessage): ServerEvent[] {
+  assert.equal(hub.handle(member, message), true, JSON.stringify(message));
+  return member.take();
+}
+
+/** The messages of the one `history` event a request was answered with. */
+function history(
+  hub: Hub,
+  member: FakeMember,
+  request: Omit<HistoryRequest, "type">,
+) {
+  const events = ok(hub, member, { type: "history", ...request });
+  assert.equal(events.length, 1, JSON.stringify(events));
+  const [event] = events;
+  assert.ok(event?.type === "history", JSON.stringify(event));
+  return event;
+}
+
+/** The ids of what a `history` request was answered with. */
+function ids(
+  hub: Hub,
+  member: FakeMember,
+  request: Omit<HistoryRequest, "type">,
+) {
+  return history(hub, member, request).messages.map((m) => m.id);
+}
+
+/** Says `n` messages in `room`, a second apart on the hub's clock; returns them. */
+function talk(hub: Hub, clock: { time: number }, member: FakeMember, n: number, room?: string) {
+  const said: ChatMessage[] = [];
+  for (let i = 0; i < n; i++) {
+    clock.time += 1_000;
+    const message: ClientMessage = room === undefined
+      ? { type: "say", text: `m${i}` }
+      : { type: "say", text: `m${i}`, room };
+    const [event] = ok(hub, member, message);
+    assert.ok(event?.type === "message", JSON.stringify(event));
+    said.push(event);
+  }
+  return said;
+}
+
+Deno.test("Hub.handle() history with before sends the count messages closest to it, oldest first", () => {
+  const { hub, clock } = setup();
+  const alice = join(hub, "alice", ["#lobby", "#dev"]);
+  const all = talk(hub, clock, alice, 30).map((m) => m.id);
+  talk(hub, clock, alice, 5, "#dev");
+  const answer = history(hub, alice, { before: itemAt(all, 20), count: 5 });
+  assert.equal(answer.room, "#lobby");
+  assert.deepEqual(answer.messages.map((m) => m.id), all.slice(15, 20));
+  // The default count is 50: all that there is before it.
+  assert.deepEqual(ids(hub, alice, { before: itemAt(all, 20) }), all.slice(0, 20));
+  assert.deepEqual(ids(hub, alice, { before: itemAt(all, 0) }), []);
+  // With after too, still the ones closest to before.
+  assert.deepEqual(ids(hub, alice, { after: itemAt(all, 2), before: itemAt(all, 20), count: 3 }), [
+    ...all.slice(17, 20),
+  ]);
+});
+
+Deno.test("Hub.handle() history with only after sends the count messages closest to it, oldest first", () => {
+  const { hub, clock } = setup();
+  const alice = join(hub, "alice");
+  const all = talk(hub, clock, alice, 30).map((m) => m.id);
+  assert.deepEqual(ids(hub, alice, { after: itemAt(all, 9), count: 5 }), all.slice(10, 15));
+  assert.deepEqual(ids(hub, alice, { after: itemAt(all, 9) }), all.slice(10));
+  assert.deepEqual(ids(hub, alice, { after: itemAt(all, -1) }), []);
+  // Without bounds, as before: the last count.
+  assert.deepEqual(ids(hub, alice, { count: 5 }), all.slice(-5));
+});
+
+Deno.test("Hub.handle() history bounds by time with beforeTs and afterTs, and mixed with ids", () => {
+  const { hub, clock } = setup();
+  const alice = join(hub, "alice");
+  const said = talk(hub, clock, alice, 10);
+  const all = said.map((m) => m.id);
+  const ts = (i: number) => itemAt(said, i).ts;
+  assert.deepEqual(ids(hub, alice, { beforeTs: ts(5), count: 2 }), all.slice(3, 5));
+  assert.deepEqual(ids(hub, alice, { afterTs: ts(5), count: 2 }), all.slice(6, 8));
+  assert.deepEqual(ids(hub, alice, { afterTs: ts(1), before: itemAt(all, 5) }), all.slice(2, 5));
+  assert.deepEqual(ids(hub, alice, { after: itemAt(all, 1), beforeTs: ts(5), count: 2 }), [
+    ...all.slice(3, 5),
+  ]);
+  // The clock steps back: times filter, ids still order.
+  clock.time = ts(0) - 500;
+  const stepped = talk(hub, clock, alice, 1).map((m) => m.id);
+  assert.deepEqual(ids(hub, alice, { afterTs: ts(8) }), [itemAt(all, 9)]);
+  assert.deepEqual(ids(hub, alice, { beforeTs: ts(1) }), [itemAt(all, 0), ...stepped]);
+  assert.deepEqual(ids(hub, alice, { beforeTs: ts(1), count: 1 }), stepped);
+});
+
+Deno.test("Hub.handle() history caps count at REPLAY_MAX and reads never past keep", async () => {
+  const { hub, clock } = setup({ store: new MemoryHistory(REPLAY_MAX + 100) });
+  const alice = join(hub, "alice");
+  const all = talk(hub, clock, alice, REPLAY_MAX + 50).map((m) => m.id);
+  assert.deepEqual(ids(hub, alice, { after: 0, count: 5000 }), all.slice(0, REPLAY_MAX));
+  const dir = await Deno.makeTempDir();
+  const store = new SqliteHistory(`${dir}/chat.db`, 10);
+  try {
+    const { hub, clock } = setup({ store });
+    const bob = join(hub, "bob");
+    const kept = talk(hub, clock, bob, 30).map((m) => m.id).slice(-10);
+    assert.deepEqual(ids(hub, bob, { after: 0, count: 3 }), kept.slice(0, 3));
+    assert.deepEqual(ids(hub, bob, { before: itemAt(kept, 0) }), []);
+    assert.deepEqual(ids(hub, bob, { afterTs: 0, before: itemAt(kept, 2) }), kept.slice(0, 2));
+  } finally {
+    store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("Hub.handle() history with bounds costs flood tokens by count, as without", () => {
+  const { hub, clock } = setup({ floodBurst: 10, floodRate: 0.001 });
+  const alice = join(hub, "alice");
+  talk(hub, clock, alice, 3);
+  // 7 tokens left: 1,000 messages cost 10, refused; 100 cost 1.
+  assert.equal(hub.handle(alice, { type: "history", before: 3, count: 1000 }), false);
+  assert.equal(alice.take()[0]?.type, "error");
+  for (let i = 0; i < 7; i++) {
+    assert.equal(hub.handle(alice, { type: "history", afterTs: 0, count: 100 }), true, `${i}`);
+  }
+  assert.equal(hub.handle(alice, { type: "history", after: 0, count: 1 }), false);
+});
+
+/** A history whose range reads fail. */
+class UnreadableRanges extends MemoryHistory {
+  override range(): RoomMessage[] {
+    throw new Error("disk I/O error");
+  }
+}
+
+Deno.test("Hub.handle() history with bounds refuses with storage_failed when the store cannot read", () => {
+  const { hub } = setup({ store: new UnreadableRanges() });
+  const alice = join(hub, "alice");
+  assert.equal(hub.handle(alice, { type: "history", before: 5 }), false);
+  const events = alice.take();
+  assert.deepEqual(events.map((e) => e.type === "error" ? [e.code, e.room] : e.type), [
+    ["storage_failed", "#lobby"],
+  ]);
+  assert.equal(alice.closed, 0);
+});
+
+Deno.test("webSocketEndpoint() refuses a bad history bound with bad_message and stays open", async () => {
+  await withServer(async (server) => {
+    await using alice = await connectWs(server, "alice");
+    alice.send({ type: "say", text: "one" });
+    const one = await alice.next("message");
+    alice.send({ type: "say", text: "two" });
+    const two = await alice.next("message");
+    for (const bad of [-1, 1.5, "3"]) {
+      alice.send({ type: "history", before: bad });
+      const error = await alice.next("error");
+      assert.equal(error.code, "bad_message");
+      assert.match(error.message, /"before"/);
+    }
+    alice.send({ type: "history", after: 0, afterTs: 0 });
+    assert.equal((await alice.next("error")).code, "bad_message");
+    alice.send({ type: "history", before: two.id });
+    assert.deepEqual((await alice.next("history")).messages, [one]);
+    alice.send({ type: "history", after: one.id });
+    assert.deepEqual((await alice.next("history")).messages, [two]);
+  });
+});
