@@ -634,6 +634,7 @@ function addMessage(m: ChatMessage, count: boolean, again = false): void {
   if (m.from === nick) kinds.push("own");
   if (m.to !== undefined) kinds.push("private");
   if (m.action) kinds.push("action");
+  if (m.notice) kinds.push("notice");
   if (routed?.mention) kinds.push("mention");
   const item = el("li", kinds.join(" "));
   item.dataset.id = String(m.id);

@@ -6,8 +6,9 @@
  * ```json
  * {"type":"join","nick":"alice"}          (optionally "token", "since", "rooms": see below)
  * {"type":"say","text":"hello"}           (every frame marked * takes "room", default "#lobby")
+ * {"type":"say","text":"hi","notice":true} *  a notice: see below
  * {"type":"me","text":"waves"}            *
- * {"type":"msg","to":"bob","text":"psst"} (private: in no room)
+ * {"type":"msg","to":"bob","text":"psst"} (private: in no room; "notice":true too)
  * {"type":"nick","nick":"alice2"}
  * {"type":"who"}                          *
  * {"type":"history","count":50}           *  the last 50 messages
@@ -40,6 +41,11 @@
  * it); with only an `after` or `afterTs`, the oldest (closest to it);
  * always oldest first, and never older than what the room keeps. Times
  * filter, ids order: the server's clock may step back, its ids never do.
+ *
+ * A notice (`notice: true` on a `message`) is said like a message but is
+ * never to be answered by a program (IRC's NOTICE): `say` and `msg` take
+ * `notice`; a `me` with `notice: true` is refused (`bad_message`): an
+ * action is not a notice.
  *
  * Rooms: a name is `#` and 1 to 32 characters (see `room.ts`); a room is
  * created by the first to enter it and leaves the list when the last one
@@ -97,6 +103,8 @@ export interface ChatMessage {
   to?: string;
   /** True for an action (`/me waves`). */
   action?: boolean;
+  /** True for a notice (IRC's NOTICE): a message no program may answer automatically. */
+  notice?: boolean;
 }
 
 /** A room's topic: what it is about, who set it and when. */
@@ -355,9 +363,9 @@ export type ServerEvent =
 /** Everything a client may send. */
 export type ClientMessage =
   | { type: "join"; nick: string; token?: string; since?: number; rooms?: string[] }
-  | { type: "say"; text: string; room?: string }
+  | { type: "say"; text: string; room?: string; notice?: boolean }
   | { type: "me"; text: string; room?: string }
-  | { type: "msg"; to: string; text: string }
+  | { type: "msg"; to: string; text: string; notice?: boolean }
   | { type: "nick"; nick: string }
   | { type: "who"; room?: string }
   | HistoryRequest
@@ -502,11 +510,19 @@ function readClientMessage(o: Fields): ClientMessage {
       }
       return join;
     }
-    case "say":
+    case "say": {
+      const say: ClientMessage & { type: "say" } = inRoom(o, { type, text: str(o, "text") });
+      if (optBool(o, "notice")) say.notice = true;
+      return say;
+    }
     case "me":
+      if (optBool(o, "notice")) throw new ShapeError(`"me" is an action and cannot be a notice`);
       return inRoom(o, { type, text: str(o, "text") });
-    case "msg":
-      return { type, to: str(o, "to"), text: str(o, "text") };
+    case "msg": {
+      const msg: ClientMessage & { type: "msg" } = { type, to: str(o, "to"), text: str(o, "text") };
+      if (optBool(o, "notice")) msg.notice = true;
+      return msg;
+    }
     case "nick":
       return { type, nick: str(o, "nick") };
     case "who":
@@ -601,6 +617,8 @@ function readMessage(v: unknown): ChatMessage {
   if (to !== undefined) m.to = to;
   const action = optBool(o, "action");
   if (action !== undefined) m.action = action;
+  const notice = optBool(o, "notice");
+  if (notice !== undefined) m.notice = notice;
   return m;
 }
 

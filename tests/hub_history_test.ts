@@ -1,8 +1,8 @@
 /**
  * Unit tests of the hub's `history` request with bounds (the paging that
- * IRC's CHATHISTORY needs: before and after an id or a time), with fake
- * members; then one real WebSocket, to see a bad bound refused as the
- * parser refuses any bad field.
+ * IRC's CHATHISTORY needs: before and after an id or a time) and of
+ * notices, said to a room or privately, with fake members; then one real
+ * WebSocket, to see a bad bound refused as the parser refuses any bad field.
  *
  * @module
  */
@@ -188,13 +188,61 @@ Deno.test("Hub.handle() history with bounds refuses with storage_failed when the
   assert.equal(alice.closed, 0);
 });
 
+Deno.test("Hub.handle() say with notice sends and stores a notice; msg with notice a private one", () => {
+  const { hub, clock } = setup();
+  const alice = join(hub, "alice");
+  const bob = join(hub, "bob");
+  alice.take();
+  clock.time = 5_000;
+  const [notice] = ok(hub, alice, { type: "say", text: "build ok", notice: true });
+  assert.deepEqual(notice, {
+    type: "message",
+    id: 1,
+    ts: 5_000,
+    room: "#lobby",
+    from: "alice",
+    text: "build ok",
+    notice: true,
+  });
+  assert.deepEqual(bob.take(), [notice]);
+  assert.deepEqual(history(hub, bob, {}).messages, [notice]);
+  const [whisper] = ok(hub, alice, { type: "msg", to: "bob", text: "yours broke", notice: true });
+  assert.deepEqual(whisper, {
+    type: "message",
+    id: 2,
+    ts: 5_000,
+    from: "alice",
+    to: "bob",
+    text: "yours broke",
+    notice: true,
+  });
+  assert.deepEqual(bob.take(), [whisper]);
+  // Plain ones carry no flag.
+  const [plain] = ok(hub, alice, { type: "say", text: "hi", notice: false });
+  assert.ok(plain?.type === "message" && !("notice" in plain) && !("action" in plain));
+  const [action] = ok(hub, alice, { type: "me", text: "waves" });
+  assert.ok(action?.type === "message" && action.action === true && !("notice" in action));
+});
+
+Deno.test("Hub.join() with since replays a notice as a notice", () => {
+  const { hub } = setup();
+  const alice = join(hub, "alice");
+  ok(hub, alice, { type: "say", text: "first" });
+  ok(hub, alice, { type: "say", text: "deploying", notice: true });
+  const carol = new FakeMember();
+  assert.equal(hub.join(carol, "carol", undefined, 1), true);
+  const [welcome] = carol.ofType("welcome");
+  assert.deepEqual(welcome?.history.map((m) => [m.text, m.notice]), [["deploying", true]]);
+});
+
 Deno.test("webSocketEndpoint() refuses a bad history bound with bad_message and stays open", async () => {
   await withServer(async (server) => {
     await using alice = await connectWs(server, "alice");
     alice.send({ type: "say", text: "one" });
     const one = await alice.next("message");
-    alice.send({ type: "say", text: "two" });
+    alice.send({ type: "say", text: "two", notice: true });
     const two = await alice.next("message");
+    assert.equal(two.notice, true);
     for (const bad of [-1, 1.5, "3"]) {
       alice.send({ type: "history", before: bad });
       const error = await alice.next("error");
@@ -202,6 +250,8 @@ Deno.test("webSocketEndpoint() refuses a bad history bound with bad_message and 
       assert.match(error.message, /"before"/);
     }
     alice.send({ type: "history", after: 0, afterTs: 0 });
+    assert.equal((await alice.next("error")).code, "bad_message");
+    alice.send({ type: "me", text: "waves", notice: true });
     assert.equal((await alice.next("error")).code, "bad_message");
     alice.send({ type: "history", before: two.id });
     assert.deepEqual((await alice.next("history")).messages, [one]);

@@ -41,6 +41,8 @@ const EVENTS: readonly ServerEvent[] = [
   { type: "message", id: 3, ts: 1002, room: "#lobby", from: "alice", text: "hello 世界" },
   { type: "message", id: 4, ts: 1003, from: "alice", to: "bob", text: "psst" },
   { type: "message", id: 5, ts: 1004, room: "#dev", from: "alice", text: "dances", action: true },
+  { type: "message", id: 6, ts: 1004, room: "#dev", from: "ci", text: "build ok", notice: true },
+  { type: "message", id: 7, ts: 1004, from: "ci", to: "bob", text: "yours broke", notice: true },
   { type: "join", room: "#lobby", ts: 1005, nick: "carol", via: "terminal" },
   { type: "leave", room: "#dev", ts: 1006, nick: "carol", via: "web", reason: "quit" },
   { type: "rename", ts: 1007, from: "bob", to: "bobby" },
@@ -58,7 +60,10 @@ const EVENTS: readonly ServerEvent[] = [
   {
     type: "history",
     room: "#dev",
-    messages: [{ type: "message", id: 6, ts: 1009, room: "#dev", from: "bob", text: "old" }],
+    messages: [
+      { type: "message", id: 6, ts: 1009, room: "#dev", from: "bob", text: "old" },
+      { type: "message", id: 8, ts: 1009, room: "#dev", from: "ci", text: "ok", notice: true },
+    ],
   },
   { type: "notice", ts: 1008, text: "Server shutting down." },
   {
@@ -198,6 +203,28 @@ Deno.test("parseClientMessage() refuses a history bound that is not a non-negati
   assertRefused('{"type":"history","after":5,"afterTs":5}', "bad_message", '"afterTs"');
 });
 
+Deno.test("parseClientMessage() reads notice on say and msg, and refuses it on me", () => {
+  const cases: [string, ClientMessage][] = [
+    ['{"type":"say","text":"hi","notice":true}', { type: "say", text: "hi", notice: true }],
+    ['{"type":"say","text":"hi","notice":false}', { type: "say", text: "hi" }],
+    [
+      '{"type":"say","text":"hi","notice":true,"room":"#dev"}',
+      { type: "say", text: "hi", notice: true, room: "#dev" },
+    ],
+    [
+      '{"type":"msg","to":"bob","text":"hi","notice":true}',
+      { type: "msg", to: "bob", text: "hi", notice: true },
+    ],
+    ['{"type":"me","text":"waves","notice":false}', { type: "me", text: "waves" }],
+  ];
+  for (const [text, expected] of cases) {
+    assert.deepEqual(parseClientMessage(text), { ok: true, value: expected }, text);
+  }
+  assertRefused('{"type":"me","text":"waves","notice":true}', "bad_message", "notice");
+  assertRefused('{"type":"say","text":"hi","notice":1}', "bad_message", '"notice"');
+  assertRefused('{"type":"msg","to":"bob","text":"hi","notice":"yes"}', "bad_message", '"notice"');
+});
+
 Deno.test("parseClientMessage() refuses invalid JSON with bad_json", () => {
   for (const text of ["", "{", "{type:'join'}", '{"type":"say","text":"a"} x']) {
     assertRefused(text, "bad_json");
@@ -244,6 +271,11 @@ Deno.test("parseServerFrame() refuses a presence summary whose left list is not 
   const bad = '{"type":"presence","ts":1,"joined":[],"joins":0,"left":[3],"leaves":1,"count":1}';
   const parsed = parseServerFrame(bad);
   assert.equal(parsed.ok, false);
+});
+
+Deno.test("parseServerFrame() refuses a message whose notice is not true or false", () => {
+  const bad = '{"type":"message","id":1,"ts":1,"from":"a","text":"b","notice":"yes"}';
+  assert.equal(parseServerFrame(bad).ok, false);
 });
 
 Deno.test("parseServerFrame() round-trips every event type as a single object", () => {

@@ -119,7 +119,7 @@ Deno.test("Room.post() stores under the room's key, then delivers to everyone in
   const bob = seat("bob");
   room.enter(alice);
   room.enter(bob);
-  const posted = room.post("alice", "hi", false, alice);
+  const posted = room.post("alice", "hi", "plain", alice);
   const expected = { type: "message", id: 1, ts: 7_000, room: "#Dev", from: "alice", text: "hi" };
   assert.deepEqual(posted, expected);
   assert.deepEqual(store.recent("#dev", 10), [expected]);
@@ -146,7 +146,7 @@ Deno.test("Room.recent() and backlog() name messages as the room is called now",
 
 Deno.test("Room.backlog() is the last `history` without since, and everything after since with it", () => {
   const { room } = setup();
-  for (const text of ["a", "b", "c", "d", "e"]) room.post("x", text, false);
+  for (const text of ["a", "b", "c", "d", "e"]) room.post("x", text, "plain");
   assert.deepEqual(room.backlog(undefined), {
     messages: room.recent(3),
     gap: false,
@@ -163,7 +163,7 @@ Deno.test("Room.backlog() is the last `history` without since, and everything af
 
 Deno.test("Room.backlog() reports a gap when retention dropped some after since", () => {
   const { room } = setup({ store: new MemoryHistory(2) });
-  for (const text of ["a", "b", "c", "d"]) room.post("x", text, false);
+  for (const text of ["a", "b", "c", "d"]) room.post("x", text, "plain");
   const backlog = room.backlog(1);
   assert.deepEqual(backlog.messages.map((m) => m.text), ["c", "d"]);
   assert.equal(backlog.gap, true);

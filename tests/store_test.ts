@@ -50,8 +50,16 @@ function say(store: HistoryStore, text: string, room = LOBBY, action = false): R
   return m;
 }
 
-/** Like {@linkcode say}, at time `ts`: tests of time bounds set the clock themselves. */
-function sayAt(store: HistoryStore, ts: number, room = LOBBY): RoomMessage {
+/**
+ * Like {@linkcode say}, at time `ts` (tests of time bounds set the clock
+ * themselves), plain or as a notice.
+ */
+function sayAt(
+  store: HistoryStore,
+  ts: number,
+  room = LOBBY,
+  kind: "plain" | "notice" = "plain",
+): RoomMessage {
   const m: RoomMessage = {
     type: "message",
     id: store.nextId(),
@@ -60,6 +68,7 @@ function sayAt(store: HistoryStore, ts: number, room = LOBBY): RoomMessage {
     from: "bob",
     text: `at ${ts}`,
   };
+  if (kind === "notice") m.notice = true;
   store.append(roomKey(room), m);
   return m;
 }
@@ -582,6 +591,24 @@ for (const [name, make] of STORES) {
       }
     });
   });
+
+  Deno.test(`${name} round-trips the notice flag, apart from the action flag`, async () => {
+    await withStore(make, 100, (store) => {
+      const said = [
+        sayAt(store, 1, "#dev", "notice"),
+        say(store, "waves", "#dev", true),
+        sayAt(store, 3, "#dev"),
+      ];
+      assert.equal(said[0]!.notice, true);
+      assert.deepEqual(store.recent(roomKey("#dev"), 10), said);
+      assert.deepEqual(store.after(roomKey("#dev"), 0, 10).messages, said);
+      assert.deepEqual(store.range(roomKey("#dev"), { limit: 10, from: "oldest" }), said);
+      const [notice, action, plain] = store.recent(roomKey("#dev"), 10);
+      assert.equal(notice?.action, undefined);
+      assert.equal(action?.notice, undefined);
+      assert.equal(plain?.notice, undefined);
+    });
+  });
 }
 
 // MemoryHistory's own.
@@ -1020,6 +1047,24 @@ Deno.test("SqliteHistory.range() stays within keep after a reopen, before any wr
       const more = fill(store, 5, "#big");
       assert.deepEqual(oldest(roomKey("#big")), [...big, ...more].slice(-10));
     });
+  });
+});
+
+Deno.test("SqliteHistory keeps a notice as 2 in the action column, and reads it back after a reopen", async () => {
+  await withTempDir((dir) => {
+    const path = `${dir}/chat.db`;
+    const said = withSqlite(path, 100, (store) => [
+      sayAt(store, 1),
+      say(store, "waves", LOBBY, true),
+      sayAt(store, 3, LOBBY, "notice"),
+    ]);
+    withDb(path, (db) => {
+      const kinds = db.prepare("SELECT action FROM messages ORDER BY id").all().map((r) =>
+        r.action
+      );
+      assert.deepEqual(kinds, [0, 1, 2]);
+    });
+    withSqlite(path, 100, (store) => assert.deepEqual(store.recent(LOBBY_KEY, 10), said));
   });
 });
 

@@ -46,6 +46,17 @@ Deno.test("renderEvent() shows an action as '* nick text', one's own included", 
   assert.ok(only(renderEvent(action, "alice")).includes("* alice waves"));
 });
 
+Deno.test("renderEvent() shows a notice as '-nick- text', one's own and private ones included", () => {
+  const notice = message("alice", "build done", { notice: true, room: "#dev" });
+  assert.match(only(renderEvent(notice, "bob")), /\] -alice- build done$/);
+  assert.match(only(renderEvent(notice, "alice")), /\] -alice- build done$/);
+  assert.match(only(renderEvent(notice, undefined)), /\] -alice- build done$/);
+  assert.equal(renderBytes(notice, "alice"), renderBytes(notice, "bob"), "seen alike");
+  const whisper = message("alice", "psst", { notice: true, to: "bob" });
+  assert.match(only(renderEvent(whisper, "bob")), /\[private\] -alice- psst$/);
+  assert.match(only(renderEvent(whisper, "alice")), /\[private to bob\] -alice- psst$/);
+});
+
 Deno.test("renderEvent() lists others and the history in a welcome", () => {
   const event: ServerEvent = {
     type: "welcome",

@@ -34,6 +34,9 @@
  *   ordered by id, SQLite does not use one on `(room_key, ts)`, and a
  *   covering `(room_key, id, ts)` saved only half of those 2 ms, for a
  *   bigger index on every insert and a migration.
+ * - A message's kind is its `action` column: 0 plain, 1 an action, 2 a
+ *   notice. Notices came later and needed no migration; an older server
+ *   reads one as a plain message.
  * - A room's topic is kept with its history (`rooms`), and outlives the
  *   room and the process.
  * - The schema carries a version (`PRAGMA user_version`) and is created and
@@ -87,6 +90,10 @@ const TRIM_BATCH = 512;
  * or read by a range.
  */
 const ROOMS_COUNTED = 10_000;
+/** The `action` column of an action (`/me`); 0 is a plain message. */
+const ACTION = 1;
+/** The `action` column of a notice: kept there, so no schema change was needed. */
+const NOTICE = 2;
 
 /** `'text'` as an SQL string literal. */
 function literal(text: string): string {
@@ -283,7 +290,7 @@ export class SqliteHistory implements HistoryStore {
   }
 
   append(key: string, m: RoomMessage): void {
-    this.#insert.run(m.id, m.ts, key, m.room, m.from, m.text, m.action ? 1 : 0);
+    this.#insert.run(m.id, m.ts, key, m.room, m.from, m.text, kindOf(m));
     // Stored: from here on, nothing may report it as not sent.
     try {
       // Counted first: range() finds the window's edge by the count.
@@ -452,6 +459,13 @@ function toMessage(row: Record<string, unknown>): RoomMessage {
     from: str(row.sender),
     text: str(row.text),
   };
-  if (int(row.action) === 1) m.action = true;
+  const kind = int(row.action);
+  if (kind === ACTION) m.action = true;
+  else if (kind === NOTICE) m.notice = true;
   return m;
+}
+
+/** A message's `action` column. */
+function kindOf(m: RoomMessage): number {
+  return m.action ? ACTION : m.notice ? NOTICE : 0;
 }

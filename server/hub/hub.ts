@@ -54,7 +54,7 @@ import { errorText, type Logger, SILENT } from "../log.ts";
 import { Metrics } from "../metrics.ts";
 import { checkMessage, clip, toOneLine } from "../../common/message.ts";
 import { Roster } from "./roster.ts";
-import { REPLAY_MAX, Room, type RoomEnv } from "./room.ts";
+import { type MessageKind, REPLAY_MAX, Room, type RoomEnv } from "./room.ts";
 import { type Member, Seat } from "./seat.ts";
 
 /** The connection contract transports implement; it lives with the seat that holds one. */
@@ -268,10 +268,11 @@ export class Hub {
       case "say":
       case "me": {
         const room = this.#inRoom(seat, message.room);
-        return room !== undefined && this.#say(seat, room, message.text, message.type === "me");
+        const kind = message.type === "me" ? "action" : message.notice ? "notice" : "plain";
+        return room !== undefined && this.#say(seat, room, message.text, kind);
       }
       case "msg":
-        return this.#whisper(seat, message.to, message.text);
+        return this.#whisper(seat, message.to, message.text, message.notice === true);
       case "nick":
         return this.#rename(seat, message.nick);
       case "who": {
@@ -469,7 +470,7 @@ export class Hub {
     const target = this.#operated(room);
     if (!text.ok || !target) return false;
     try {
-      target.post(SERVER_NICK, text.value, false);
+      target.post(SERVER_NICK, text.value, "plain");
       return true;
     } catch (e) {
       this.#log.error("cannot store a message", { error: errorText(e) });
@@ -685,12 +686,12 @@ export class Hub {
     return text.ok && [...text.value].length > TOPIC_MAX ? tooLong : text;
   }
 
-  /** Says a message (or an action) to a room, the sender included. */
-  #say(seat: Seat, room: Room, raw: string, action: boolean): boolean {
+  /** Says a message (or an action, or a notice) to a room, the sender included. */
+  #say(seat: Seat, room: Room, raw: string, kind: MessageKind): boolean {
     const text = checkMessage(raw);
     if (!text.ok) return this.#refuse(seat.member, text.code, text.reason, false, room.name);
     try {
-      room.post(seat.nick, text.value, action, seat);
+      room.post(seat.nick, text.value, kind, seat);
     } catch (e) {
       // Not stored means not sent: nobody sees a message that could vanish.
       this.#log.error("cannot store a message", { error: errorText(e) });
@@ -700,8 +701,8 @@ export class Hub {
     return true;
   }
 
-  /** Sends a private message: only the recipient and the sender see it. */
-  #whisper(seat: Seat, to: string, raw: string): boolean {
+  /** Sends a private message (or notice): only the recipient and the sender see it. */
+  #whisper(seat: Seat, to: string, raw: string, notice: boolean): boolean {
     const target = this.#roster.find(to);
     if (!target) {
       return this.#refuse(seat.member, "no_such_nick", `Nobody called "${clip(to, 40)}" is here.`);
@@ -722,6 +723,7 @@ export class Hub {
       to: target.nick,
       text: text.value,
     };
+    if (notice) event.notice = true;
     for (const party of target === seat ? [seat] : [target, seat]) {
       party.privates.push(event);
       this.#deliver(party.member, event);

@@ -46,6 +46,9 @@ export interface RoomEnv {
 /** Most messages a rejoin with `since`, or a `history` request, is sent, per room. */
 export const REPLAY_MAX = 1000;
 
+/** How a message is said: plainly, as an action (`/me`), or as a notice (never answered by a program). */
+export type MessageKind = "plain" | "action" | "notice";
+
 /** One room of the hub. */
 export class Room {
   /** The room's identity: `roomKey(name)`. */
@@ -202,13 +205,14 @@ export class Room {
    * Throws if it cannot be stored, and then nobody sees it: a message that
    * could vanish is not sent.
    */
-  post(from: string, text: string, action: boolean, by?: Seat): ChatMessage {
+  post(from: string, text: string, kind: MessageKind, by?: Seat): ChatMessage {
     const { store, now } = this.#env;
     // A newcomer not yet announced is announced before its first words.
     if (by && this.#presence.owes(by)) this.summarize();
     const id = store.nextId();
     const event: RoomMessage = { type: "message", id, ts: now(), room: this.name, from, text };
-    if (action) event.action = true;
+    if (kind === "action") event.action = true;
+    else if (kind === "notice") event.notice = true;
     store.append(this.key, event);
     this.publish(event);
     return event;

@@ -128,6 +128,22 @@ Deno.test("page: a private message reaches only its target", async () => {
   });
 });
 
+Deno.test("page: a notice is shown as a message, marked notice", async () => {
+  await withBrowser(async (browser, server) => {
+    const a = await openPage(browser, httpUrl(server));
+    await join(a.page, "alice");
+    await using bot = await connectWs(server, "bot");
+    bot.send({ type: "say", text: "build 42 passed", notice: true });
+    bot.send({ type: "say", text: "a plain line" });
+    await seen(a.page, "a plain line");
+    const notice = a.page.locator("#log li.msg.notice");
+    assert.equal(await notice.count(), 1);
+    assert.match(await notice.textContent() ?? "", /bot.*build 42 passed/);
+    assert.equal(await a.page.locator('#log li.notice:has-text("a plain line")').count(), 0);
+    assert.deepEqual(a.problems, []);
+  });
+});
+
 Deno.test("page: markup in a message is shown as text and runs nothing", async () => {
   await withBrowser(async (browser, server) => {
     const a = await openPage(browser, httpUrl(server));

@@ -30,16 +30,25 @@ export function helpLines(): string[] {
   ];
 }
 
-/** A chat message as one line, seen by `self` (undefined for the operator). */
+/**
+ * A chat message as one line, seen by `self` (undefined for the operator):
+ * `<bob> hi`, an action `* bob waves`, a notice `-bob- hi` (IRC's way).
+ */
 export function messageLine(m: ChatMessage, self: string | undefined): string {
   const time = `[${clock(m.ts)}]`;
+  const from = m.notice ? `-${m.from}-` : `<${m.from}>`;
   if (m.to !== undefined) {
     return m.from === self
-      ? `${time} [private to ${m.to}] <${m.from}> ${m.text}`
-      : `${time} [private] <${m.from}> ${m.text}`;
+      ? `${time} [private to ${m.to}] ${from} ${m.text}`
+      : `${time} [private] ${from} ${m.text}`;
   }
   if (m.action) return `${time} * ${m.from} ${m.text}`;
-  return `${time} <${m.from}> ${m.text}`;
+  return `${time} ${from} ${m.text}`;
+}
+
+/** True for a member's own words as it typed them, which its terminal already shows. */
+function typedHere(m: ChatMessage, self: string | undefined): boolean {
+  return m.from === self && m.to === undefined && !m.action && !m.notice;
 }
 
 /** Past messages, framed so they are not taken for new ones. */
@@ -84,7 +93,7 @@ export function renderBytes(
 function seenAlike(event: ServerEvent, self: string | undefined): boolean {
   switch (event.type) {
     case "message":
-      return event.to === undefined && (event.action === true || event.from !== self);
+      return event.to === undefined && !typedHere(event, self);
     case "join":
     case "leave":
     case "presence":
@@ -132,7 +141,7 @@ function topicText(topic: Topic): string {
 function renderLines(event: ServerEvent, self: string | undefined): string[] {
   switch (event.type) {
     case "message":
-      if (event.from === self && event.to === undefined && !event.action) return [];
+      if (typedHere(event, self)) return [];
       return [messageLine(event, self)];
     case "welcome": {
       const others = event.members.filter((m) => m.nick !== event.nick);
