@@ -45,9 +45,15 @@ export class LineDecoder {
   #len = 0;
   #afterCR = false;
   #skipping = false;
+  readonly #erase: boolean;
 
-  constructor(maxBytes: number = LINE_MAX_BYTES) {
+  /**
+   * `erase: false` keeps backspace and DEL as they came (an IRC client's
+   * lines are not typed at a terminal in character mode).
+   */
+  constructor(maxBytes: number = LINE_MAX_BYTES, { erase = true }: { erase?: boolean } = {}) {
     this.#max = maxBytes;
+    this.#erase = erase;
     this.#buf = new Uint8Array(Math.min(256, maxBytes));
   }
 
@@ -104,7 +110,7 @@ export class LineDecoder {
   #take(): string {
     const text = this.#decoder.decode(this.#buf.subarray(0, this.#len));
     this.#len = 0;
-    return applyErase(text);
+    return this.#erase ? applyErase(text) : text;
   }
 }
 

@@ -8,27 +8,27 @@
  * chat message in the current room or a `/` command; which rooms the member
  * is in, and which is current, is the {@linkcode RoomView}'s. Input bytes go through
  * {@linkcode TelnetFilter} and {@linkcode LineDecoder}; output is
- * {@linkcode renderBytes}' lines, CRLF terminated, batched into one write per
- * flush (see `flush.ts`).
+ * {@linkcode renderBytes}' lines, CRLF terminated; the socket's reading,
+ * writing and closing are the {@linkcode StreamPump}'s (`stream.ts`), which
+ * the IRC port shares.
  *
  * @module
  */
 
 import { parseCommandLine, withRoom } from "../../../common/commands.ts";
-import { flushes } from "../flush.ts";
 import type { MemberInfo, ServerEvent } from "../../../common/protocol.ts";
 import { SILENT } from "../../log.ts";
 import { Metrics } from "../../metrics.ts";
 import { TIMEOUTS } from "../../config.ts";
-import { acceptLoop, closeConn, type Conn, refuse } from "../listener.ts";
+import { acceptLoop, type Conn, refuse } from "../listener.ts";
 import type { Hub } from "../../hub/hub.ts";
 import { GREETING_NAMES, helpLines, renderBytes } from "./render.ts";
 import { memberList } from "../../../common/wording.ts";
 import { TelnetFilter } from "./telnet.ts";
 import { RoomView } from "./view.ts";
-import { concatBytes, READ_MAX_BYTES, READ_MIN_BYTES } from "../io.ts";
 import { LINE_MAX_BYTES, LineDecoder, lineTooLong } from "./lines.ts";
 import { type Link, type Session, type SessionOptions, Sessions } from "../session.ts";
+import { DRAIN_MS, type StreamHandler, StreamPump } from "../stream.ts";
 
 /** Options for {@linkcode serveTcp}. */
 export interface TcpOptions extends SessionOptions {
@@ -112,57 +112,24 @@ const encoder = new TextEncoder();
 const CRLF = "\r\n";
 
 /**
- * How long a closing connection (after `/quit`, a kick, a join timeout) may
- * take to read its last lines before it is cut off. Shutdown allows less.
- */
-const DRAIN_MS = 10_000;
-
-/**
  * One `nc`/`telnet` connection: reads lines into commands for its session,
- * writes events as lines.
+ * writes events as lines. A silent telnet is probed with a timing mark its
+ * program answers by itself; plain `nc` answers nothing, so it is not.
  */
-class TerminalLink implements Link {
-  readonly #conn: Conn;
+class TerminalLink implements Link, StreamHandler {
   readonly #session: Session;
   readonly #telnet = new TelnetFilter();
   readonly #lines = new LineDecoder(LINE_MAX_BYTES);
   readonly #view = new RoomView();
-  #out: Uint8Array[] = [];
-  #writing = false;
-  #closing = false;
-  #closed = false;
-  #drain: ReturnType<typeof setTimeout> | undefined;
-  readonly #shutDown = Promise.withResolvers<void>();
-  /**
-   * Finds a telnet client that vanished without closing (a laptop shut, a
-   * network gone): the kernel's keepalive would take two hours. Every
-   * `probeMs` it looks whether anything came; a silent telnet is sent a
-   * timing mark its program answers by itself, and one that does not answer
-   * by the next look is let go. (Plain `nc` answers nothing it is sent, so
-   * it is left to the kernel.)
-   */
-  readonly #probe: ReturnType<typeof setInterval>;
-  #heard = true;
-  #probed = false;
+  readonly #pump: StreamPump;
 
   constructor(conn: Conn, session: Session, here: readonly MemberInfo[], probeMs: number) {
-    this.#conn = conn;
     this.#session = session;
-    this.#probe = setInterval(() => this.#look(), probeMs);
-    if ("setKeepAlive" in conn) {
-      try {
-        conn.setNoDelay(true);
-        // Lets the kernel find peers that vanished without a FIN, so
-        // half-open connections do not pile up.
-        conn.setKeepAlive(true);
-      } catch {
-        // Not fatal: the options are tuning only.
-      }
-    }
+    this.#pump = new StreamPump(conn, session, this, probeMs);
     // The CR returns to the start of the line, so the greeting hides the
     // negotiation bytes on a terminal that is not telnet (see telnet.ts).
-    this.#enqueue(this.#telnet.offer());
-    this.#enqueue(encoder.encode("\r"));
+    this.#pump.enqueue(this.#telnet.offer());
+    this.#pump.enqueue(encoder.encode("\r"));
     this.#write([
       "Welcome to the chat room.",
       here.length === 0
@@ -170,14 +137,12 @@ class TerminalLink implements Link {
         : `${here.length} here: ${memberList(here, GREETING_NAMES)}.`,
     ]);
     this.#prompt();
-    // Closed when the reading has ended and the connection is shut.
-    Promise.all([this.#read(), this.#shutDown.promise]).then(() => session.closed());
   }
 
   send(event: ServerEvent): void {
     const moved = this.#view.follow(event);
     const bytes = renderBytes(event, this.#session.nick, this.#view.label(event));
-    if (bytes.length > 0) this.#enqueue(bytes);
+    if (bytes.length > 0) this.#pump.enqueue(bytes);
     // Parting the current room moves the member to another, or nowhere.
     if (event.type === "parted" && moved) this.#whereNow();
   }
@@ -188,59 +153,18 @@ class TerminalLink implements Link {
   }
 
   close(): void {
-    if (this.#closing) return;
-    this.#closing = true;
-    if (!this.#writing) return this.#shut();
-    // A peer that does not read would keep the last write pending forever.
-    this.#drain = setTimeout(() => this.abort(), DRAIN_MS);
+    this.#pump.close();
   }
 
   abort(): void {
-    this.#closing = true;
-    this.#shut();
+    this.#pump.abort();
   }
 
-  async #read(): Promise<void> {
-    // Small while the peer says little (most members, most of the time: every
-    // idle member holds one), doubled while reads fill it.
-    let buf = new Uint8Array(READ_MIN_BYTES);
-    try {
-      while (!this.#closing) {
-        const n = await this.#conn.read(buf);
-        if (n === null) {
-          for (const event of this.#lines.end()) {
-            if (event.type === "line") this.#line(event.text);
-          }
-          break;
-        }
-        this.#heard = true;
-        this.#input(buf.subarray(0, n));
-        if (n === buf.length && buf.length < READ_MAX_BYTES) buf = new Uint8Array(buf.length * 2);
-      }
-    } catch (e) {
-      this.#session.failed("tcp read failed", e);
-    } finally {
-      this.#session.hangUp();
-    }
-  }
-
-  #look(): void {
-    if (this.#heard) {
-      this.#heard = this.#probed = false;
-    } else if (this.#probed) {
-      this.#session.vanished();
-      this.abort();
-    } else if (this.#telnet.telnet) {
-      this.#probed = true;
-      this.#enqueue(this.#telnet.probe());
-    }
-  }
-
-  #input(chunk: Uint8Array): void {
+  input(chunk: Uint8Array): void {
     const { data, reply } = this.#telnet.push(chunk);
-    if (reply) this.#enqueue(reply);
+    if (reply) this.#pump.enqueue(reply);
     for (const event of this.#lines.push(data)) {
-      if (this.#closing) return;
+      if (this.#pump.closing) return;
       if (event.type === "line") {
         this.#line(event.text);
       } else {
@@ -248,6 +172,18 @@ class TerminalLink implements Link {
         if (!this.#session.joined) this.#prompt();
       }
     }
+  }
+
+  end(): void {
+    for (const event of this.#lines.end()) {
+      if (event.type === "line") this.#line(event.text);
+    }
+  }
+
+  probe(): boolean {
+    if (!this.#telnet.telnet) return false;
+    this.#pump.enqueue(this.#telnet.probe());
+    return true;
   }
 
   #line(text: string): void {
@@ -267,7 +203,7 @@ class TerminalLink implements Link {
     if (!session.joined) {
       const refused = text.trim() === "" || !session.handle({ type: "join", nick: text });
       // Asked again, unless the refusal was final (a ban, a shutdown).
-      if (refused && !this.#closing) this.#prompt();
+      if (refused && !this.#pump.closing) this.#prompt();
       return;
     }
     if (text.trim() === "") return;
@@ -300,53 +236,10 @@ class TerminalLink implements Link {
   }
 
   #prompt(): void {
-    this.#enqueue(encoder.encode("Your nickname: "));
+    this.#pump.enqueue(encoder.encode("Your nickname: "));
   }
 
   #write(lines: string[]): void {
-    if (lines.length > 0) this.#enqueue(encoder.encode(lines.join(CRLF) + CRLF));
-  }
-
-  #enqueue(bytes: Uint8Array): void {
-    if (this.#closed) return;
-    this.#session.queued(bytes.length);
-    this.#out.push(bytes);
-    if (!this.#writing) {
-      this.#writing = true;
-      // Let more queue up until the next flush: one write carries it all.
-      flushes.schedule(this.#flushNow);
-    }
-  }
-
-  readonly #flushNow = () => void this.#flush();
-
-  async #flush(): Promise<void> {
-    try {
-      while (this.#out.length > 0 && !this.#closed) {
-        const bytes = concatBytes(this.#out);
-        this.#out = [];
-        for (let off = 0; off < bytes.length;) {
-          const n = await this.#conn.write(bytes.subarray(off));
-          off += n;
-          this.#session.taken(n);
-        }
-      }
-    } catch (e) {
-      this.#session.failed("tcp write failed", e);
-      this.#closing = true;
-    } finally {
-      this.#writing = false;
-    }
-    if (this.#closing) this.#shut();
-  }
-
-  #shut(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#shutDown.resolve();
-    clearTimeout(this.#drain);
-    clearInterval(this.#probe);
-    this.#out = [];
-    closeConn(this.#conn);
+    if (lines.length > 0) this.#pump.enqueue(encoder.encode(lines.join(CRLF) + CRLF));
   }
 }

@@ -1,0 +1,178 @@
+/**
+ * The bytes of one TCP or TLS connection, both ways, written once for every
+ * line transport (the terminal port, the IRC port): reading until the peer
+ * goes, writing what is queued in one write per flush, closing after what
+ * is queued or at once, and finding a peer that vanished without closing.
+ * What the bytes mean is the transport's; what the connection's life means
+ * (caps, timeouts, slow consumers, leaving) is its {@linkcode Session}'s.
+ *
+ * Output queued between two flushes (see `flush.ts`) leaves as one write.
+ * Each chunk queued is reported to the session with
+ * {@linkcode Session.queued} and each byte written with
+ * {@linkcode Session.taken}, so the slow-consumer rule sees the queue.
+ *
+ * A peer that vanished (a laptop shut, a network gone) would hold its
+ * connection for the kernel keepalive's two hours. Every `probeMs` the pump
+ * looks whether anything came; a silent peer is probed in the transport's
+ * own way (a telnet timing mark, an IRC `PING`), and one that has not said
+ * anything by the next look is let go. A transport with no way to probe
+ * (plain `nc` answers nothing) leaves it to the kernel.
+ *
+ * @module
+ */
+
+import { flushes } from "./flush.ts";
+import { concatBytes, READ_MAX_BYTES, READ_MIN_BYTES } from "./io.ts";
+import { closeConn, type Conn } from "./listener.ts";
+import type { Session } from "./session.ts";
+
+/** What a transport does with a connection's bytes. */
+export interface StreamHandler {
+  /** Bytes the peer sent. */
+  input(chunk: Uint8Array): void;
+  /** The peer closed its side: anything held back (a last line without a newline) is due now. */
+  end(): void;
+  /**
+   * The peer has said nothing for a while: queue a probe it must answer and
+   * return true, or return false if this peer cannot be probed.
+   */
+  probe(): boolean;
+}
+
+/**
+ * How long a closing connection (after a quit, a kick, a join timeout) may
+ * take to read its last lines before it is cut off. Shutdown allows less.
+ */
+export const DRAIN_MS = 10_000;
+
+/** One connection's reading, writing and closing, for a transport's link. */
+export class StreamPump {
+  readonly #conn: Conn;
+  readonly #session: Session;
+  readonly #handler: StreamHandler;
+  #out: Uint8Array[] = [];
+  #writing = false;
+  #closing = false;
+  #closed = false;
+  #drain: ReturnType<typeof setTimeout> | undefined;
+  readonly #shutDown = Promise.withResolvers<void>();
+  readonly #look: ReturnType<typeof setInterval>;
+  #heard = true;
+  #probed = false;
+
+  /** Starts reading at once; the session is told `closed()` once reading has ended and the socket is shut. */
+  constructor(conn: Conn, session: Session, handler: StreamHandler, probeMs: number) {
+    this.#conn = conn;
+    this.#session = session;
+    this.#handler = handler;
+    this.#look = setInterval(() => this.#lookAtPeer(), probeMs);
+    if ("setKeepAlive" in conn) {
+      try {
+        conn.setNoDelay(true);
+        // Lets the kernel find peers that vanished without a FIN, so
+        // half-open connections do not pile up.
+        conn.setKeepAlive(true);
+      } catch {
+        // Not fatal: the options are tuning only.
+      }
+    }
+    Promise.all([this.#read(), this.#shutDown.promise]).then(() => session.closed());
+  }
+
+  /** True once the connection is closing: nothing more is read or handled. */
+  get closing(): boolean {
+    return this.#closing;
+  }
+
+  /** Queues bytes for the peer; they leave with the next flush. Dropped once the socket is shut. */
+  enqueue(bytes: Uint8Array): void {
+    if (this.#closed) return;
+    this.#session.queued(bytes.length);
+    this.#out.push(bytes);
+    if (!this.#writing) {
+      this.#writing = true;
+      // Let more queue up until the next flush: one write carries it all.
+      flushes.schedule(this.#flushNow);
+    }
+  }
+
+  /** Closes once what is queued is written, or after {@linkcode DRAIN_MS}. Idempotent. */
+  close(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    if (!this.#writing) return this.#shut();
+    // A peer that does not read would keep the last write pending forever.
+    this.#drain = setTimeout(() => this.abort(), DRAIN_MS);
+  }
+
+  /** Closes now, dropping what is queued. */
+  abort(): void {
+    this.#closing = true;
+    this.#shut();
+  }
+
+  async #read(): Promise<void> {
+    // Small while the peer says little (most members, most of the time: every
+    // idle member holds one), doubled while reads fill it.
+    let buf = new Uint8Array(READ_MIN_BYTES);
+    try {
+      while (!this.#closing) {
+        const n = await this.#conn.read(buf);
+        if (n === null) {
+          if (!this.#closing) this.#handler.end();
+          break;
+        }
+        this.#heard = true;
+        this.#handler.input(buf.subarray(0, n));
+        if (n === buf.length && buf.length < READ_MAX_BYTES) buf = new Uint8Array(buf.length * 2);
+      }
+    } catch (e) {
+      this.#session.failed("read failed", e);
+    } finally {
+      this.#session.hangUp();
+    }
+  }
+
+  #lookAtPeer(): void {
+    if (this.#heard) {
+      this.#heard = this.#probed = false;
+    } else if (this.#probed) {
+      this.#session.vanished();
+      this.abort();
+    } else if (!this.#closing) {
+      this.#probed = this.#handler.probe();
+    }
+  }
+
+  readonly #flushNow = () => void this.#flush();
+
+  async #flush(): Promise<void> {
+    try {
+      while (this.#out.length > 0 && !this.#closed) {
+        const bytes = concatBytes(this.#out);
+        this.#out = [];
+        for (let off = 0; off < bytes.length;) {
+          const n = await this.#conn.write(bytes.subarray(off));
+          off += n;
+          this.#session.taken(n);
+        }
+      }
+    } catch (e) {
+      this.#session.failed("write failed", e);
+      this.#closing = true;
+    } finally {
+      this.#writing = false;
+    }
+    if (this.#closing) this.#shut();
+  }
+
+  #shut(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#shutDown.resolve();
+    clearTimeout(this.#drain);
+    clearInterval(this.#look);
+    this.#out = [];
+    closeConn(this.#conn);
+  }
+}
