@@ -391,7 +391,14 @@ function refused(event: ChatError): void {
 }
 
 function viaText(via: MemberInfo["via"]): string {
-  return via === "web" ? "the web" : "a terminal";
+  switch (via) {
+    case "web":
+      return "the web";
+    case "terminal":
+      return "a terminal";
+    case "irc":
+      return "IRC";
+  }
 }
 
 /** "You left #dev." or, with a reason other than a plain part, why. */

@@ -8,7 +8,7 @@
  * {"type":"say","text":"hello"}           (every frame marked * takes "room", default "#lobby")
  * {"type":"say","text":"hi","notice":true} *  a notice: see below
  * {"type":"me","text":"waves"}            *
- * {"type":"msg","to":"bob","text":"psst"} (private: in no room; "notice":true too)
+ * {"type":"msg","to":"bob","text":"psst"} (private: in no room; "notice" or "action":true too)
  * {"type":"nick","nick":"alice2"}
  * {"type":"who"}                          *
  * {"type":"history","count":50}           *  the last 50 messages
@@ -20,6 +20,9 @@
  * {"type":"rooms"}                        list the live rooms: answered with `rooms`
  * {"type":"topic","room":"#dev"}          ask for a room's topic: answered with `topic`
  * {"type":"topic","room":"#dev","text":"Deploys at 5"}   set it ("" clears it)
+ * {"type":"away","text":"lunch"}         mark yourself away (no "text": back); shown by IRC's WHOIS
+ * {"type":"ctcp","to":"bob","text":"VERSION"}   a CTCP request (to a nick or a #room), which
+ *                                        only IRC clients receive and answer
  * ```
  *
  * A `join` may carry `token` (from an earlier `welcome`, to take the same
@@ -79,8 +82,11 @@ export const MEMBER_ROOMS_MAX = 20;
  */
 export const FRAME_MAX = 32768;
 
+/** The ways a member can be connected: a page, `nc`/telnet, an IRC client. */
+export const VIAS = ["web", "terminal", "irc"] as const;
+
 /** How a member is connected, for display. */
-export type Via = "web" | "terminal";
+export type Via = typeof VIAS[number];
 
 /** A member as others see them. */
 export interface MemberInfo {
@@ -264,6 +270,23 @@ export interface PresenceEvent {
 /** Names a {@linkcode PresenceEvent} lists, of those who joined and of those who left. */
 export const PRESENCE_NAMES = 10;
 
+/**
+ * A CTCP request or reply other than ACTION (`VERSION`, `PING`, `TIME`…),
+ * passed only between IRC clients: pages and terminals are never sent one.
+ */
+export interface CtcpEvent {
+  type: "ctcp";
+  from: string;
+  /** The CTCP command and its arguments, without the \x01 delimiters. */
+  text: string;
+  /** The room it was sent to, or absent when sent to one member. */
+  room?: string;
+  /** The member it was sent to, when not to a room. */
+  to?: string;
+  /** True for a reply (an IRC NOTICE), which clients never answer. */
+  reply?: boolean;
+}
+
 /** Someone changed nickname. */
 export interface RenameEvent {
   type: "rename";
@@ -358,6 +381,7 @@ export type ServerEvent =
   | PartedEvent
   | RoomsEvent
   | TopicEvent
+  | CtcpEvent
   | ChatError;
 
 /** Everything a client may send. */
@@ -365,14 +389,16 @@ export type ClientMessage =
   | { type: "join"; nick: string; token?: string; since?: number; rooms?: string[] }
   | { type: "say"; text: string; room?: string; notice?: boolean }
   | { type: "me"; text: string; room?: string }
-  | { type: "msg"; to: string; text: string; notice?: boolean }
+  | { type: "msg"; to: string; text: string; notice?: boolean; action?: boolean }
   | { type: "nick"; nick: string }
   | { type: "who"; room?: string }
   | HistoryRequest
   | { type: "enter"; room: string }
   | { type: "part"; room?: string; reason?: string }
   | { type: "rooms" }
-  | { type: "topic"; room?: string; text?: string };
+  | { type: "topic"; room?: string; text?: string }
+  | { type: "away"; text?: string }
+  | { type: "ctcp"; to: string; text: string; reply?: boolean };
 
 /**
  * A `history` frame: a room's messages, the last `count`, or those between
@@ -393,6 +419,13 @@ export interface HistoryRequest {
   beforeTs?: number;
   /** Only messages sent later (milliseconds since the epoch). */
   afterTs?: number;
+  /**
+   * Which end of the bounds to take `count` from: "newest" (closest to the
+   * upper bound) or "oldest" (closest to the lower). By default the newest,
+   * unless only a lower bound is given (CHATHISTORY's LATEST after a
+   * message and BETWEEN need the other).
+   */
+  from?: "newest" | "oldest";
 }
 
 /** The result of parsing a frame. */
@@ -448,9 +481,13 @@ function optBool(o: Fields, key: string): boolean | undefined {
   return v;
 }
 
+function isVia(v: unknown): v is Via {
+  return VIAS.some((known) => known === v);
+}
+
 function via(o: Fields, key: string): Via {
   const v = o[key];
-  if (v !== "web" && v !== "terminal") throw new ShapeError(`"${key}" must be "web" or "terminal"`);
+  if (!isVia(v)) throw new ShapeError(`"${key}" must be one of ${VIAS.join(", ")}`);
   return v;
 }
 
@@ -521,6 +558,10 @@ function readClientMessage(o: Fields): ClientMessage {
     case "msg": {
       const msg: ClientMessage & { type: "msg" } = { type, to: str(o, "to"), text: str(o, "text") };
       if (optBool(o, "notice")) msg.notice = true;
+      if (optBool(o, "action")) msg.action = true;
+      if (msg.notice && msg.action) {
+        throw new ShapeError(`"notice" and "action" cannot both be true`);
+      }
       return msg;
     }
     case "nick":
@@ -545,6 +586,19 @@ function readClientMessage(o: Fields): ClientMessage {
       if (text !== undefined) topic.text = text;
       return topic;
     }
+    case "away": {
+      const text = optStr(o, "text");
+      return text === undefined ? { type } : { type, text };
+    }
+    case "ctcp": {
+      const ctcp: ClientMessage & { type: "ctcp" } = {
+        type,
+        to: str(o, "to"),
+        text: str(o, "text"),
+      };
+      if (optBool(o, "reply")) ctcp.reply = true;
+      return ctcp;
+    }
     default:
       throw new ShapeError(
         typeof type === "string"
@@ -567,6 +621,9 @@ function readHistoryRequest(o: Fields): HistoryRequest {
     if (byId !== undefined) request[id] = byId;
     if (byTs !== undefined) request[ts] = byTs;
   }
+  const from = o.from;
+  if (from === "newest" || from === "oldest") request.from = from;
+  else if (from !== undefined) throw new ShapeError(`"from" must be "newest" or "oldest"`);
   return request;
 }
 
@@ -582,6 +639,8 @@ const CLIENT_TYPES = [
   "part",
   "rooms",
   "topic",
+  "away",
+  "ctcp",
 ] as const;
 
 /** Adds the optional `room` of a frame that acts in a room. */
@@ -690,6 +749,13 @@ function readServerEvent(v: unknown): ServerEvent {
       return inRoom(o, { type, members: list(o, "members", readMember) });
     case "notice":
       return { type, ts: num(o, "ts"), text: str(o, "text") };
+    case "ctcp": {
+      const ctcp: CtcpEvent = inRoom(o, { type, from: str(o, "from"), text: str(o, "text") });
+      const to = optStr(o, "to");
+      if (to !== undefined) ctcp.to = to;
+      if (optBool(o, "reply")) ctcp.reply = true;
+      return ctcp;
+    }
     case "error": {
       const code = str(o, "code");
       if (!isErrorCode(code)) throw new ShapeError(`unknown error code "${code}"`);

@@ -9,6 +9,7 @@
 import type { Assets } from "./assets.ts";
 import { type Config, DEFAULTS, StartError, TIMEOUTS, type Timeouts } from "./config.ts";
 import { type HistoryStore, MemoryHistory } from "./history/history.ts";
+import { type Via, VIAS } from "../common/protocol.ts";
 import { SqliteHistory, StoreError } from "./history/sqlite.ts";
 import { ConnectionLimits } from "./transport/limits.ts";
 import { flushes } from "./transport/flush.ts";
@@ -21,7 +22,9 @@ import { errorText, type Logger, SILENT } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { Hub, PRESENCE_EVERY_MS } from "./hub/hub.ts";
 import { serveTcp, type TcpServer } from "./transport/terminal/tcp.ts";
-import { refusedUpgrade, type WebSocketEndpoint, webSocketEndpoint } from "./transport/ws.ts";
+import { type IrcServer, serveIrc } from "./transport/irc/irc.ts";
+import { readMotd } from "./motd.ts";
+import { refusedUpgrade, webSocketEndpoint } from "./transport/ws.ts";
 
 /** A running chat service. */
 export interface ChatServer {
@@ -32,6 +35,8 @@ export interface ChatServer {
   readonly http: Deno.NetAddr;
   /** Where `nc`/`telnet` connect. */
   readonly tcp: Deno.NetAddr;
+  /** Where IRC clients connect. */
+  readonly irc: Deno.NetAddr;
   /**
    * Tells everyone the server is stopping, closes every connection and both
    * listeners. Finishes within a few seconds even if peers do not answer.
@@ -71,8 +76,10 @@ export function startChat(options: ChatOptions = {}): ChatServer {
   const store = config.store ?? new MemoryHistory();
   const log = config.log ?? SILENT;
   let tls;
+  let motd: string[];
   try {
     tls = config.tls && readTls(config.tls);
+    motd = config.motd === "" ? [] : readMotd(config.motd);
   } catch (e) {
     store.close();
     throw e;
@@ -82,6 +89,7 @@ export function startChat(options: ChatOptions = {}): ChatServer {
   const limits = new ConnectionLimits(config);
   const shared = { metrics, log, joinTimeout: config.joinTimeout };
   let tcp: TcpServer | undefined;
+  let irc: IrcServer | undefined;
   let listener: Deno.Listener<Conn, Deno.NetAddr>;
   let ready = false;
   let stopping: Promise<void> | undefined;
@@ -112,16 +120,27 @@ export function startChat(options: ChatOptions = {}): ChatServer {
       probeMs: config.terminalProbeMs,
       ...(tls ? { tls } : {}),
     });
+    irc = serveIrc(hub, {
+      hostname: config.host,
+      port: config.ircPort,
+      limits,
+      ...shared,
+      tlsHandshakeTimeoutMs: config.tlsHandshakeTimeoutMs,
+      pingMs: config.ircPingMs,
+      motd,
+      ...(tls ? { tls } : {}),
+    });
     const where = { hostname: config.host, port: config.port };
     listener = tls
       ? Deno.listenTls({ ...where, ...tls, alpnProtocols: ["http/1.1"] })
       : Deno.listen(where);
   } catch (e) {
     tcp?.close();
+    irc?.close();
     store.close();
     throw listenError(e, config, tls !== undefined);
   }
-  watchGauges(metrics, hub, store, tcp, ws);
+  watchGauges(metrics, hub, store, { web: ws, terminal: tcp, irc });
   // Out of file descriptors, the loop pauses and accepts again: the
   // listener comes back by itself once sockets close.
   const accepting = acceptLoop({
@@ -146,12 +165,17 @@ export function startChat(options: ChatOptions = {}): ChatServer {
     metrics,
     http: listener.addr,
     tcp: tcp.addr,
+    irc: irc.addr,
     shutdown(reason = "The server is shutting down.") {
       stopping ??= (async () => {
         ready = false;
         clearInterval(summaries);
         hub.close(reason);
-        await Promise.all([tcp.close(CLOSE_GRACE_MS), ws.close(CLOSE_GRACE_MS)]);
+        await Promise.all([
+          tcp.close(CLOSE_GRACE_MS),
+          irc.close(CLOSE_GRACE_MS),
+          ws.close(CLOSE_GRACE_MS),
+        ]);
         listener.close();
         await accepting;
         await http.close();
@@ -228,37 +252,39 @@ function readPem(flag: string, path: string): string {
 /** Says why a listener could not start, naming the flag to change. */
 function listenError(
   e: unknown,
-  config: Pick<Config, "host" | "port" | "tcpPort">,
+  config: Pick<Config, "host" | "port" | "tcpPort" | "ircPort">,
   tls: boolean,
 ): unknown {
-  const { host, port, tcpPort } = config;
+  const { host, port, tcpPort, ircPort } = config;
   if (tls && e instanceof Error && /certificate|private key|pem|tls/i.test(e.message)) {
     return new StartError(`--cert/--key: cannot use them (${e.message})`);
   }
   if (e instanceof Deno.errors.AddrInUse || e instanceof Deno.errors.PermissionDenied) {
-    return new StartError(`cannot listen on ${host} port ${port} or ${tcpPort}: ${e.message}`);
+    return new StartError(
+      `cannot listen on ${host} port ${port}, ${tcpPort} or ${ircPort}: ${e.message}`,
+    );
   }
   // An address that does not resolve or is not this machine's: a bad value.
   if (!(e instanceof Error)) return e;
   return new StartError(`--host ${host}: cannot listen there (${e.message})`, 2);
 }
 
+/** What `/metrics` reads of each transport. */
+type Listening = Pick<TcpServer, "connections" | "queued">;
+
 /** Registers what `/metrics` reads at each scrape. */
 function watchGauges(
   metrics: Metrics,
   hub: Hub,
   store: HistoryStore,
-  tcp: TcpServer,
-  ws: WebSocketEndpoint,
+  transports: Record<Via, Listening>,
 ): void {
-  const perVia = (web: number, terminal: number) => [
-    { labels: { via: "web" }, value: web },
-    { labels: { via: "terminal" }, value: terminal },
-  ];
+  const perVia = (value: (via: Via) => number) =>
+    VIAS.map((via) => ({ labels: { via }, value: value(via) }));
   metrics.gauge("chat_members", "Members joined, by how they are connected (via).", () => {
-    let web = 0;
-    for (const via of hub.vias()) if (via === "web") web++;
-    return perVia(web, hub.size - web);
+    const counts: Record<Via, number> = { web: 0, terminal: 0, irc: 0 };
+    for (const via of hub.vias()) counts[via]++;
+    return perVia((via) => counts[via]);
   });
   metrics.gauge("chat_rooms", "Live rooms: rooms someone is in.", () => {
     let rooms = 0;
@@ -276,17 +302,17 @@ function watchGauges(
   metrics.gauge(
     "chat_connections",
     "Open connections, joined or not, by how they are connected (via).",
-    () => perVia(ws.connections, tcp.connections),
+    () => perVia((via) => transports[via].connections),
   );
   metrics.gauge(
     "chat_queued_bytes",
     "Bytes waiting to be sent to members, in all, by how they are connected (via).",
-    () => perVia(ws.queued().total, tcp.queued().total),
+    () => perVia((via) => transports[via].queued().total),
   );
   metrics.gauge(
     "chat_queued_bytes_max",
     "Bytes waiting to be sent to the one member with the most, by how they are connected (via).",
-    () => perVia(ws.queued().max, tcp.queued().max),
+    () => perVia((via) => transports[via].queued().max),
   );
   metrics.gauge("chat_last_message_id", "The last message id handed out.", () => {
     try {

@@ -13,7 +13,7 @@ import type { Logger } from "./log.ts";
 
 /** Prints the {@linkcode banner} to standard output, then logs that the server started. */
 export function announce(
-  server: Pick<ChatServer, "http" | "tcp">,
+  server: Pick<ChatServer, "http" | "tcp" | "irc">,
   config: Pick<Config, "db" | "tls">,
   log: Logger,
 ): void {
@@ -22,13 +22,14 @@ export function announce(
   log.info("started", {
     http: `${server.http.hostname}:${server.http.port}`,
     tcp: `${server.tcp.hostname}:${server.tcp.port}`,
+    irc: `${server.irc.hostname}:${server.irc.port}`,
     tls,
     db: config.db,
   });
 }
 
 /** The lines printed at start, for a server serving TLS or not. */
-export function banner(server: Pick<ChatServer, "http" | "tcp">, tls: boolean): string[] {
+export function banner(server: Pick<ChatServer, "http" | "tcp" | "irc">, tls: boolean): string[] {
   const web = `${tls ? "https" : "http"}://${urlHost(server.http.hostname)}:${server.http.port}/`;
   const tcpHost = displayHost(server.tcp.hostname);
   const { port } = server.tcp;
@@ -37,6 +38,11 @@ export function banner(server: Pick<ChatServer, "http" | "tcp">, tls: boolean): 
     tls
       ? `chat: terminal  openssl s_client -quiet -connect ${urlHost(tcpHost)}:${port}`
       : `chat: terminal  nc ${tcpHost} ${port}   (or: telnet ${tcpHost} ${port})`,
+    `chat: irc       irssi -c ${displayHost(server.irc.hostname)} -p ${server.irc.port}${
+      tls ? " --tls" : ""
+    }   (any IRC client: server ${urlHost(server.irc.hostname)}/${server.irc.port}${
+      tls ? ", TLS" : ""
+    })`,
     `chat: health    ${web}healthz   metrics ${web}metrics`,
   ];
 }

@@ -24,6 +24,10 @@ export interface Config {
   port: number;
   /** Terminal (TCP) port; 0 picks a free one. */
   tcpPort: number;
+  /** IRC port; 0 picks a free one. */
+  ircPort: number;
+  /** A text file whose lines IRC clients are shown as the message of the day; "" for none. */
+  motd: string;
   /** SQLite file for history, or `:memory:`. */
   db: string;
   /** How many recent room messages a newcomer is shown. */
@@ -75,6 +79,8 @@ export const DEFAULTS: Readonly<Settings> = {
   host: "127.0.0.1",
   port: 8000,
   tcpPort: 2323,
+  ircPort: 6667,
+  motd: "",
   db: "chat.db",
   history: 100,
   keep: 10_000,
@@ -125,6 +131,11 @@ export interface Timeouts {
    * let go.
    */
   terminalProbeMs: number;
+  /**
+   * An IRC client silent this long is sent a PING; silent as long again,
+   * it has stopped answering and is dropped.
+   */
+  ircPingMs: number;
 }
 
 /** What the server assumes for each of {@linkcode Timeouts} it is not given. */
@@ -139,6 +150,8 @@ export const TIMEOUTS: Readonly<Timeouts> = {
   // A seat held by a vanished telnet is freed within two minutes, not the
   // two hours of the kernel's keepalive.
   terminalProbeMs: 60_000,
+  // IRC clients answer a PING at once; servers commonly ask after 1–3 minutes.
+  ircPingMs: 90_000,
 };
 
 /** The result of {@linkcode parseConfig}. */
@@ -231,6 +244,20 @@ export const FLAGS: readonly Flag[] = [
     "tcpPort",
     port,
     "nc/telnet port (default {default}; 0 picks a free one)",
+  ),
+  setting(
+    "--irc-port",
+    "PORT",
+    "ircPort",
+    port,
+    "IRC port, for irssi, WeeChat, HexChat… (default {default}; 0 picks a free one)",
+  ),
+  setting(
+    "--motd",
+    "FILE",
+    "motd",
+    nonEmpty,
+    "text file shown to IRC clients as the message of the day (default: none)",
   ),
   setting(
     "--db",

@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { ErrorCode, ServerEvent, Via } from "../common/protocol.ts";
+import { type ErrorCode, type ServerEvent, type Via, VIAS } from "../common/protocol.ts";
 
 /** One value of a metric, with its labels. */
 export interface Sample {
@@ -43,8 +43,7 @@ interface Gauge {
   read: () => number | readonly Sample[];
 }
 
-const byVia = (): ByVia => ({ web: 0, terminal: 0 });
-const VIAS: readonly Via[] = ["web", "terminal"];
+const byVia = (): ByVia => ({ web: 0, terminal: 0, irc: 0 });
 
 /** Everything `/metrics` reports. */
 export class Metrics {

@@ -14,6 +14,8 @@ const DEFAULTS = {
   host: "127.0.0.1",
   port: 8000,
   tcpPort: 2323,
+  ircPort: 6667,
+  motd: "",
   db: "chat.db",
   history: 100,
   keep: 10000,
@@ -43,6 +45,9 @@ Deno.test("parseConfig() reads every flag", () => {
       "--port",
       "8080",
       "--tcp-port=2424",
+      "--irc-port",
+      "6668",
+      "--motd=motd.txt",
       "--db",
       ":memory:",
       "--history",
@@ -84,6 +89,8 @@ Deno.test("parseConfig() reads every flag", () => {
         host: "0.0.0.0",
         port: 8080,
         tcpPort: 2424,
+        ircPort: 6668,
+        motd: "motd.txt",
         db: ":memory:",
         history: 20,
         keep: 500,
@@ -105,10 +112,10 @@ Deno.test("parseConfig() reads every flag", () => {
   );
 });
 
-Deno.test("parseConfig() accepts port 0 for both listeners", () => {
-  assert.deepEqual(parseConfig(["--port", "0", "--tcp-port", "0"]), {
+Deno.test("parseConfig() accepts port 0 for every listener", () => {
+  assert.deepEqual(parseConfig(["--port", "0", "--tcp-port", "0", "--irc-port", "0"]), {
     kind: "run",
-    config: { ...DEFAULTS, port: 0, tcpPort: 0 },
+    config: { ...DEFAULTS, port: 0, tcpPort: 0, ircPort: 0 },
   });
 });
 

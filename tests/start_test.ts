@@ -29,7 +29,7 @@ Deno.test("startChat() names --cert/--key, exit code 1, when the key does not fi
     Deno.writeTextFileSync(key, await strayKeyPem());
     const cert = fileURLToPath(new URL("fixtures/cert.pem", import.meta.url));
     assert.throws(
-      () => startChat({ host: "127.0.0.1", port: 0, tcpPort: 0, tls: { cert, key } }),
+      () => startChat({ host: "127.0.0.1", port: 0, tcpPort: 0, ircPort: 0, tls: { cert, key } }),
       (e: unknown) => {
         assert.ok(e instanceof StartError, String(e));
         assert.match(e.message, /^--cert\/--key: cannot use them/);

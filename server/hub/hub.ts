@@ -37,6 +37,7 @@ import {
   type RoomSummary,
   type ServerEvent,
   type Topic,
+  type Via,
   type WelcomeEvent,
 } from "../../common/protocol.ts";
 import { checkRoom } from "../../common/room.ts";
@@ -134,6 +135,40 @@ function historyCount(count = HISTORY_DEFAULT): number {
 /** A `history` request's bound on one side: by id if it gives one, else by time, else none. */
 function bound(id: number | undefined, ts: number | undefined): Bound | undefined {
   return id !== undefined ? { id } : ts !== undefined ? { ts } : undefined;
+}
+
+/** Longest away message kept, in UTF-16 code units. */
+const AWAY_MAX = 200;
+
+/** A member as IRC's WHOIS shows it. */
+export interface Whois {
+  nick: string;
+  via: Via;
+  /** The rooms it is in, in the order entered. */
+  rooms: string[];
+  /** Why it is away, if it said it is. */
+  away?: string;
+}
+
+/**
+ * True for a request that asks rather than says (entering rooms, member
+ * lists, topics read, history): paid from a member's connect credit while
+ * it lasts (see `Seat.credit`), so the burst an IRC client sends as it
+ * connects is not flooding. Chat, renames, topics set and leaving rooms
+ * always pay.
+ */
+function asks(message: ClientMessage): boolean {
+  switch (message.type) {
+    case "enter":
+    case "who":
+    case "history":
+    case "rooms":
+      return true;
+    case "topic":
+      return message.text === undefined;
+    default:
+      return false;
+  }
 }
 
 /** The refusals when the history store fails, to write or to read. */
@@ -263,7 +298,7 @@ export class Hub {
     if (!seat) {
       return this.#refuse(member, "not_joined", 'Join first: send {"type":"join","nick":"..."}.');
     }
-    if (!this.#allow(seat, this.#cost(message, seat))) return false;
+    if (!this.#allow(seat, this.#cost(message, seat), asks(message))) return false;
     switch (message.type) {
       case "say":
       case "me": {
@@ -272,7 +307,12 @@ export class Hub {
         return room !== undefined && this.#say(seat, room, message.text, kind);
       }
       case "msg":
-        return this.#whisper(seat, message.to, message.text, message.notice === true);
+        return this.#whisper(
+          seat,
+          message.to,
+          message.text,
+          message.notice ? "notice" : message.action ? "action" : "plain",
+        );
       case "nick":
         return this.#rename(seat, message.nick);
       case "who": {
@@ -296,7 +336,27 @@ export class Hub {
         return true;
       case "topic":
         return this.#topic(seat, message.room, message.text);
+      case "away": {
+        const said = message.text === undefined ? undefined : checkMessage(message.text);
+        seat.away = said?.ok ? clip(said.value, AWAY_MAX) : undefined;
+        return true;
+      }
+      case "ctcp":
+        return this.#ctcp(seat, message.to, message.text, message.reply === true);
     }
+  }
+
+  /** What others may know of a member who has joined: for IRC's WHOIS, ISON and USERHOST. */
+  whois(nick: string): Whois | undefined {
+    const seat = this.#roster.find(nick);
+    if (!seat) return undefined;
+    const found: Whois = {
+      nick: seat.nick,
+      via: seat.member.via,
+      rooms: [...seat.rooms.values()].map((room) => room.name),
+    };
+    if (seat.away !== undefined) found.away = seat.away;
+    return found;
   }
 
   /**
@@ -701,8 +761,37 @@ export class Hub {
     return true;
   }
 
-  /** Sends a private message (or notice): only the recipient and the sender see it. */
-  #whisper(seat: Seat, to: string, raw: string, notice: boolean): boolean {
+  /**
+   * Passes a CTCP request or reply (not ACTION: that is `me`) to a member or
+   * to a room, to IRC clients only: the others have nothing that answers
+   * one. Kept nowhere. To a member who is not on IRC it goes nowhere, as a
+   * request an IRC client does not answer.
+   */
+  #ctcp(seat: Seat, to: string, raw: string, reply: boolean): boolean {
+    const text = checkMessage(raw);
+    if (!text.ok) return this.#refuse(seat.member, text.code, text.reason);
+    const event: ServerEvent = { type: "ctcp", from: seat.nick, text: text.value };
+    if (reply) event.reply = true;
+    if (to.startsWith("#")) {
+      const room = this.#inRoom(seat, to);
+      if (room === undefined) return false;
+      event.room = room.name;
+      for (const other of room) {
+        if (other !== seat && other.member.via === "irc") this.#deliver(other.member, event);
+      }
+      return true;
+    }
+    const target = this.#roster.find(to);
+    if (!target) {
+      return this.#refuse(seat.member, "no_such_nick", `Nobody called "${clip(to, 40)}" is here.`);
+    }
+    event.to = target.nick;
+    if (target.member.via === "irc") this.#deliver(target.member, event);
+    return true;
+  }
+
+  /** Sends a private message (or action, or notice): only the recipient and the sender see it. */
+  #whisper(seat: Seat, to: string, raw: string, kind: MessageKind): boolean {
     const target = this.#roster.find(to);
     if (!target) {
       return this.#refuse(seat.member, "no_such_nick", `Nobody called "${clip(to, 40)}" is here.`);
@@ -723,7 +812,8 @@ export class Hub {
       to: target.nick,
       text: text.value,
     };
-    if (notice) event.notice = true;
+    if (kind === "notice") event.notice = true;
+    if (kind === "action") event.action = true;
     for (const party of target === seat ? [seat] : [target, seat]) {
       party.privates.push(event);
       this.#deliver(party.member, event);
@@ -775,7 +865,8 @@ export class Hub {
       if (before === undefined && after === undefined) {
         messages = room.recent(count);
       } else {
-        const query: RangeQuery = { limit: count, from: before ? "newest" : "oldest" };
+        const from = request.from ?? (before ? "newest" : "oldest");
+        const query: RangeQuery = { limit: count, from };
         if (before) query.before = before;
         if (after) query.after = after;
         messages = room.range(query);
@@ -793,7 +884,11 @@ export class Hub {
    * slow down, and after {@linkcode FLOOD_STRIKES} refusals in a row it is
    * disconnected.
    */
-  #allow(seat: Seat, cost = 1): boolean {
+  #allow(seat: Seat, cost = 1, asking = false): boolean {
+    if (asking && seat.credit >= cost) {
+      seat.credit -= cost;
+      return true;
+    }
     if (seat.bucket.take(cost)) {
       seat.strikes = 0;
       return true;

@@ -13,7 +13,12 @@
  * @module
  */
 
-import type { MemberInfo, ServerEvent, Via } from "../../common/protocol.ts";
+import {
+  MEMBER_ROOMS_MAX,
+  type MemberInfo,
+  type ServerEvent,
+  type Via,
+} from "../../common/protocol.ts";
 import { nickKey } from "../../common/nick.ts";
 import { BoundedLog } from "../history/history.ts";
 import type { TokenBucket } from "./flood.ts";
@@ -35,6 +40,13 @@ export interface Member {
 export const PRIVATE_KEEP = 100;
 
 /**
+ * Requests an IRC client may make without paying as it connects: entering
+ * its rooms and asking each one's member list, topic and history, three
+ * times the rooms it may be in.
+ */
+export const CONNECT_CREDIT = 3 * MEMBER_ROOMS_MAX;
+
+/**
  * One person's place under one nickname. The nickname and the connection
  * change only through the {@linkcode Roster} that holds the seat, so that
  * its indexes follow.
@@ -50,6 +62,17 @@ export class Seat {
   readonly bucket: TokenBucket;
   /** Refusals for flooding since the last accepted action. */
   strikes = 0;
+  /**
+   * What the member may still ask without paying from its bucket: the rooms,
+   * lists and topics an IRC client asks for as it connects (it joins its
+   * channels one by one after registering, and asks each one's WHO and
+   * MODE). A page names its rooms in its `join`, and a terminal has none to
+   * rejoin, so theirs is 0. Spent once, never refilled; chat and leaving
+   * rooms never draw on it, so a join-and-part loop is flooding all the same.
+   */
+  credit: number;
+  /** Set while the member says it is away (IRC's `AWAY`), with why. */
+  away: string | undefined;
   /** The rooms it is in, by key, in the order entered. Only a {@linkcode Room} changes it. */
   readonly rooms = new Map<string, Room>();
 
@@ -59,6 +82,7 @@ export class Seat {
     this.#key = nickKey(nick);
     this.#token = token;
     this.bucket = bucket;
+    this.credit = member.via === "irc" ? CONNECT_CREDIT : 0;
   }
 
   /**

@@ -39,7 +39,7 @@ import { DEFAULTS } from "../config.ts";
 import { within } from "../deadline.ts";
 import { errorText, type LogFields, type Logger, SILENT } from "../log.ts";
 import { Metrics } from "../metrics.ts";
-import type { Hub, Member } from "../hub/hub.ts";
+import type { Hub, Member, Whois } from "../hub/hub.ts";
 import { isDisconnect } from "./io.ts";
 import { type ConnectionLimits, SendQueueWatch } from "./limits.ts";
 
@@ -171,6 +171,11 @@ export class Session implements Member {
     clearTimeout(this.#timer);
     this.#queued = 0;
     this.#link.abort(reason);
+  }
+
+  /** What others may know of a member, by nickname (IRC's WHOIS, ISON, USERHOST). */
+  whois(nick: string): Whois | undefined {
+    return this.#env.hub.whois(nick);
   }
 
   /** Carries out what the peer asked for. False if it was refused (and told why). */

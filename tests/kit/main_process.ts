@@ -62,15 +62,18 @@ const ROOT = new URL("../..", import.meta.url);
 
 const PAGE_LINE = /^chat: page\s+http:\/\/([^/\s]+):(\d+)\/$/m;
 const TERMINAL_LINE = /^chat: terminal\s+nc (\S+) (\d+)\b/m;
+const IRC_LINE = /^chat: irc\s+irssi -c (\S+) -p (\d+)\b/m;
 
 /** Where the server said it listens, once it has said so in full. */
 function addresses(stdout: string): Listening | undefined {
   const [, httpHost, httpPort] = PAGE_LINE.exec(stdout) ?? [];
   const [, tcpHost, tcpPort] = TERMINAL_LINE.exec(stdout) ?? [];
-  if (!httpHost || !httpPort || !tcpHost || !tcpPort) return undefined;
+  const [, ircHost, ircPort] = IRC_LINE.exec(stdout) ?? [];
+  if (!httpHost || !httpPort || !tcpHost || !tcpPort || !ircHost || !ircPort) return undefined;
   return {
     http: { transport: "tcp", hostname: httpHost, port: Number(httpPort) },
     tcp: { transport: "tcp", hostname: tcpHost, port: Number(tcpPort) },
+    irc: { transport: "tcp", hostname: ircHost, port: Number(ircPort) },
   };
 }
 
@@ -91,6 +94,8 @@ function commandLine(options: MainOptions): string[] {
     "--port",
     "0",
     "--tcp-port",
+    "0",
+    "--irc-port",
     "0",
     "--db",
     options.db,

@@ -12,7 +12,7 @@ import { type ChatOptions, type ChatServer, startChat } from "../../server/app.t
 export type { ChatOptions, ChatServer };
 
 /** Where a chat server listens: one started here, or one running in another process. */
-export type Listening = Pick<ChatServer, "http" | "tcp">;
+export type Listening = Pick<ChatServer, "http" | "tcp" | "irc">;
 
 /**
  * Flood control and a join rate that never bite: most tests send and join

@@ -228,5 +228,8 @@ function renderLines(event: ServerEvent, self: string | undefined): string[] {
       return [`[${clock(event.ts)}] -!- ${event.text}`];
     case "error":
       return [`! ${event.message}`];
+    case "ctcp":
+      // Only IRC clients are sent one: a terminal has nothing to answer it with.
+      return [];
   }
 }

@@ -1,0 +1,891 @@
+/**
+ * The IRC transport: a listener where irssi, WeeChat, HexChat or The Lounge
+ * is a complete client. Rooms are channels, private messages are PRIVMSG to
+ * a nick, `/me` is CTCP ACTION. Like the terminal port, each connection is
+ * a {@linkcode Session} (caps, registration timeout as the join timeout,
+ * slow consumers, leaving) over a {@linkcode StreamPump} (the socket); this
+ * file only turns IRC lines into the hub's requests and its events into IRC
+ * lines (`replies.ts` words them, `message.ts` is the line format).
+ *
+ * Registration is as modern clients do it: the client talks first, may
+ * negotiate IRCv3 capabilities (`CAP LS 302`, `CAP REQ`, `CAP END`), and is
+ * seated under its NICK once it has sent USER and ended negotiation; a
+ * refused nickname gets 432 or 433 and another NICK is awaited. It joins no
+ * room by itself: an IRC client joins its channels.
+ *
+ * Requests the hub answers (JOIN, NAMES, WHO of a channel, LIST, TOPIC,
+ * CHATHISTORY) are answered synchronously, while the request is handled;
+ * the link remembers what it asked ({@linkcode Asking}) to word the answer
+ * (a member list is NAMES or WHO) or the refusal (not being in a channel is
+ * 404 for PRIVMSG, 442 for PART) as IRC does.
+ *
+ * A browser or HTTP client that reaches this port (`GET /`, `POST /`) is cut
+ * off at its first line, as ngircd and InspIRCd do: nothing it sent is
+ * echoed back to a page that could be made to read it.
+ *
+ * @module
+ */
+
+import { LOBBY, type ServerEvent, type Via } from "../../../common/protocol.ts";
+import type {
+  ChatError,
+  ChatMessage,
+  ClientMessage,
+  HistoryRequest,
+} from "../../../common/protocol.ts";
+import { roomKey } from "../../../common/room_key.ts";
+import { nickKey } from "../../../common/nick.ts";
+import { TIMEOUTS } from "../../config.ts";
+import { SILENT } from "../../log.ts";
+import { Metrics } from "../../metrics.ts";
+import type { Hub } from "../../hub/hub.ts";
+import { acceptLoop, type Conn, refuse } from "../listener.ts";
+import { type Link, type Session, type SessionOptions, Sessions } from "../session.ts";
+import { DRAIN_MS, type StreamHandler, StreamPump } from "../stream.ts";
+import { LineDecoder } from "../terminal/lines.ts";
+import {
+  formatLine,
+  INPUT_MAX,
+  type IrcMessage,
+  parseCtcp,
+  parseLine,
+  parseServerTime,
+  stripFormatting,
+  tooLong,
+} from "./message.ts";
+import {
+  AWAY_LEN,
+  CAPABILITIES,
+  type Capability,
+  CHATHISTORY_MAX,
+  isCapability,
+  realName,
+  Replies,
+  type ServerIdentity,
+  TARGETS_MAX,
+  userOf,
+  viaText,
+} from "./replies.ts";
+
+/** Options for {@linkcode serveIrc}. */
+export interface IrcOptions extends SessionOptions {
+  /** Address to listen on. */
+  hostname: string;
+  /** Port to listen on; 0 picks a free one. */
+  port: number;
+  /** Certificate chain and private key (PEM): serve TLS instead of plain TCP. */
+  tls?: Deno.TlsCertifiedKeyPem;
+  /** @default {TIMEOUTS.tlsHandshakeTimeoutMs} */
+  tlsHandshakeTimeoutMs?: number;
+  /** How long a client may be silent before it is sent a PING; one that does not answer by the next is dropped. @default {TIMEOUTS.ircPingMs} */
+  pingMs?: number;
+  /** The message of the day, as lines. @default {[]} (422: none) */
+  motd?: readonly string[];
+  /** The server's name in IRC. @default {"chat.local"} */
+  serverName?: string;
+  /** The network's name. @default {"chat"} */
+  network?: string;
+}
+
+/** A running IRC listener. */
+export interface IrcServer {
+  /** The address actually bound. */
+  readonly addr: Deno.NetAddr;
+  /** Open connections, registered or not. */
+  readonly connections: number;
+  /** Bytes waiting to be written: in all, and to the one client with the most. */
+  queued(): { total: number; max: number };
+  /** Stops listening and closes every connection (see `TcpServer.close`). Idempotent. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Starts the IRC transport for a hub. */
+export function serveIrc(hub: Hub, options: IrcOptions): IrcServer {
+  const { hostname, port, tls } = options;
+  const listener: Deno.Listener<Conn, Deno.NetAddr> = tls
+    ? Deno.listenTls({ hostname, port, ...tls })
+    : Deno.listen({ hostname, port });
+  const sessions = new Sessions(hub, "irc", options);
+  const server: ServerIdentity = {
+    name: options.serverName ?? "chat.local",
+    network: options.network ?? "chat",
+    started: Date.now(),
+    motd: options.motd ?? [],
+  };
+  const pingMs = options.pingMs ?? TIMEOUTS.ircPingMs;
+  const accepting = acceptLoop({
+    listener,
+    limits: options.limits,
+    handshakeMs: options.tlsHandshakeTimeoutMs ?? TIMEOUTS.tlsHandshakeTimeoutMs,
+    metrics: options.metrics ?? new Metrics(),
+    log: options.log ?? SILENT,
+    via: "irc",
+    accepted(conn, release) {
+      sessions.adopt(
+        conn.remoteAddr.hostname,
+        release,
+        (session) => new IrcLink(conn, session, server, pingMs),
+        { tls: tls !== undefined },
+      );
+    },
+    refused: (conn, error) =>
+      refuse(conn, encoder.encode(`ERROR :Closing link: ${error.message}\r\n`)),
+  });
+  let closing: Promise<void> | undefined;
+  return {
+    addr: listener.addr,
+    get connections() {
+      return sessions.size;
+    },
+    queued: () => sessions.queued(),
+    close(graceMs = DRAIN_MS) {
+      closing ??= (async () => {
+        listener.close();
+        await accepting;
+        await sessions.close(graceMs);
+      })();
+      return closing;
+    },
+  };
+}
+
+const encoder = new TextEncoder();
+
+/** What the first line of an HTTP request starts with: such a client is cut off. */
+const HTTP_VERBS = new Set(["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "CONNECT", "PATCH"]);
+
+/** Commands a client may send before it is registered. */
+const BEFORE_REGISTRATION = new Set(["CAP", "PASS", "NICK", "USER", "PING", "PONG", "QUIT"]);
+
+/** What the link asked the hub, to word the answer or the refusal as IRC does. */
+type Asking =
+  | { command: "JOIN"; room: string }
+  | { command: "NAMES" | "WHO" | "PART" | "TOPIC" | "MODE"; room: string }
+  | { command: "PRIVMSG" | "NOTICE"; target: string }
+  | { command: "CHATHISTORY"; target: string }
+  | { command: "NICK" | "REGISTER"; nick: string }
+  | { command: "LIST" | "AWAY" };
+
+/** One IRC connection: reads lines into requests for its session, writes events as lines. */
+class IrcLink implements Link, StreamHandler {
+  readonly #session: Session;
+  readonly #pump: StreamPump;
+  readonly #lines = new LineDecoder(INPUT_MAX, { erase: false });
+  readonly #say: Replies;
+  /** Capabilities the client asked for and has. */
+  readonly #caps = new Set<Capability>();
+  /** The rooms it is in, by key, as named by the server. */
+  readonly #rooms = new Map<string, string>();
+  #asking: Asking | undefined;
+  /** Before registration: the nickname asked for, whether USER came, whether CAP is being negotiated. */
+  #wantedNick: string | undefined;
+  #user = false;
+  #negotiating = false;
+  #registered = false;
+  #firstLine = true;
+  /** The last QUIT told, so a member leaving several shared rooms is told once. */
+  #lastQuit = "";
+  #batches = 0;
+
+  constructor(conn: Conn, session: Session, server: ServerIdentity, pingMs: number) {
+    this.#session = session;
+    this.#say = new Replies(server);
+    this.#pump = new StreamPump(conn, session, this, pingMs);
+  }
+
+  // ---- Link: events from the hub ----
+
+  send(event: ServerEvent): void {
+    const lines = this.#render(event);
+    if (lines.length > 0) this.#write(lines);
+  }
+
+  joinTimedOut(seconds: number): void {
+    this.#write([
+      this.#say.fromServer("ERROR", `Closing link: not registered within ${seconds} s`),
+    ]);
+  }
+
+  close(): void {
+    this.#pump.close();
+  }
+
+  abort(): void {
+    this.#pump.abort();
+  }
+
+  // ---- StreamHandler: bytes from the peer ----
+
+  input(chunk: Uint8Array): void {
+    for (const event of this.#lines.push(chunk)) {
+      if (this.#pump.closing) return;
+      if (event.type === "line") this.#line(event.text);
+      else this.#write([this.#say.numeric("417", "Input line was too long")]);
+    }
+  }
+
+  end(): void {
+    for (const event of this.#lines.end()) {
+      if (event.type === "line" && !this.#pump.closing) this.#line(event.text);
+    }
+  }
+
+  probe(): boolean {
+    this.#write([this.#say.fromServer("PING", this.#say.name)]);
+    return true;
+  }
+
+  // ---- commands ----
+
+  #line(text: string): void {
+    const first = this.#firstLine;
+    if (text.trim() === "") return;
+    this.#firstLine = false;
+    if (tooLong(text)) return this.#write([this.#say.numeric("417", "Input line was too long")]);
+    const message = parseLine(text);
+    if (message === undefined) return;
+    const { command } = message;
+    if (!this.#registered) {
+      if (first && HTTP_VERBS.has(command)) return this.#session.abort("not IRC: an HTTP request");
+      if (!BEFORE_REGISTRATION.has(command)) {
+        return this.#write([this.#say.numeric("451", "You have not registered")]);
+      }
+    }
+    this.#command(message);
+  }
+
+  #command(m: IrcMessage): void {
+    const p = m.params;
+    switch (m.command) {
+      case "CAP":
+        return this.#cap(p);
+      case "PASS":
+        if (this.#registered) this.#numeric("462", "You may not reregister");
+        return;
+      case "NICK":
+        return this.#nick(p[0]);
+      case "USER":
+        if (this.#registered) return this.#numeric("462", "You may not reregister");
+        if (p.length < 4) return this.#needMore("USER");
+        this.#user = true;
+        return this.#register();
+      case "PING":
+        if (p[0] === undefined) return this.#needMore("PING");
+        return this.#write([this.#say.fromServer("PONG", this.#say.name, p[0])]);
+      case "PONG":
+        return;
+      case "QUIT":
+        return this.#quit(p[0] ?? "");
+      case "JOIN":
+        return this.#join(p[0]);
+      case "PART":
+        return this.#part(p[0], p[1]);
+      case "PRIVMSG":
+      case "NOTICE":
+        return this.#privmsg(m.command, p[0], p[1]);
+      case "TOPIC":
+        if (p[0] === undefined) return this.#needMore("TOPIC");
+        return this.#ask({ command: "TOPIC", room: p[0] }, {
+          type: "topic",
+          room: p[0],
+          ...(p[1] === undefined ? {} : { text: stripFormatting(p[1]) }),
+        });
+      case "NAMES":
+        return this.#names(p[0]);
+      case "WHO":
+        return this.#who(p[0]);
+      case "WHOIS":
+        return this.#whois(p.length > 1 ? p[1] : p[0]);
+      case "WHOWAS":
+        if (p[0] === undefined) return this.#numeric("431", "No nickname given");
+        return this.#write([
+          this.#say.numeric("406", p[0], "There was no such nickname"),
+          this.#say.numeric("369", p[0], "End of WHOWAS"),
+        ]);
+      case "LIST":
+        return this.#ask({ command: "LIST" }, { type: "rooms" });
+      case "MODE":
+        return this.#mode(p);
+      case "ISON":
+        return this.#ison(p);
+      case "USERHOST":
+        return this.#userhost(p);
+      case "AWAY":
+        return this.#away(p[0]);
+      case "CHATHISTORY":
+        return this.#chathistory(p);
+      case "MOTD":
+        return this.#write(this.#say.motd());
+      default:
+        return this.#numeric("421", m.command, "Unknown command");
+    }
+  }
+
+  #cap(p: string[]): void {
+    const sub = (p[0] ?? "").toUpperCase();
+    switch (sub) {
+      case "LS":
+        if (!this.#registered) this.#negotiating = true;
+        return this.#write([
+          this.#say.fromServer("CAP", this.#say.nick, "LS", CAPABILITIES.join(" ")),
+        ]);
+      case "LIST":
+        return this.#write([
+          this.#say.fromServer("CAP", this.#say.nick, "LIST", [...this.#caps].join(" ")),
+        ]);
+      case "REQ": {
+        if (!this.#registered) this.#negotiating = true;
+        const asked = (p[1] ?? "").split(" ").filter((c) => c !== "").slice(0, 32);
+        const ok = asked.length > 0 && asked.every((c) => isCapability(c.replace(/^-/, "")));
+        if (ok) {
+          for (const c of asked) {
+            const name = c.replace(/^-/, "");
+            if (!isCapability(name)) continue;
+            if (c.startsWith("-")) this.#caps.delete(name);
+            else this.#caps.add(name);
+          }
+        }
+        return this.#write([
+          this.#say.fromServer(
+            "CAP",
+            this.#say.nick,
+            ok ? "ACK" : "NAK",
+            (p[1] ?? "").slice(0, 400),
+          ),
+        ]);
+      }
+      case "END":
+        if (this.#registered) return;
+        this.#negotiating = false;
+        return this.#register();
+      default:
+        return this.#numeric("410", sub.slice(0, 20) || "*", "Invalid CAP command");
+    }
+  }
+
+  #nick(nick: string | undefined): void {
+    if (nick === undefined || nick === "") return this.#numeric("431", "No nickname given");
+    if (!this.#registered) {
+      this.#wantedNick = nick;
+      return this.#register();
+    }
+    this.#ask({ command: "NICK", nick }, { type: "nick", nick });
+  }
+
+  /** Seats the client once it has a nickname, has sent USER and is done negotiating. */
+  #register(): void {
+    const nick = this.#wantedNick;
+    if (this.#registered || nick === undefined || !this.#user || this.#negotiating) return;
+    // A refused nickname is told (432, 433) by the refusal; another NICK is awaited.
+    this.#wantedNick = undefined;
+    this.#ask({ command: "REGISTER", nick }, { type: "join", nick, rooms: [] });
+  }
+
+  #quit(reason: string): void {
+    const session = this.#session;
+    session.quit(stripFormatting(reason));
+    const why = reason === "" ? "Quit" : `Quit: ${stripFormatting(reason)}`;
+    this.#write([this.#say.fromServer("ERROR", `Closing link: ${why}`)]);
+    session.close();
+  }
+
+  #join(list: string | undefined): void {
+    if (list === undefined) return this.#needMore("JOIN");
+    if (list === "0") {
+      for (const room of [...this.#rooms.values()]) {
+        this.#ask({ command: "PART", room }, { type: "part", room });
+      }
+      return;
+    }
+    for (const room of list.split(",").slice(0, TARGETS_MAX.JOIN)) {
+      if (room === "") continue;
+      if (!room.startsWith("#")) {
+        this.#numeric("403", room, "No such channel: a channel's name starts with #");
+        continue;
+      }
+      if (this.#rooms.has(roomKey(room))) continue;
+      this.#ask({ command: "JOIN", room }, { type: "enter", room });
+    }
+  }
+
+  #part(list: string | undefined, reason: string | undefined): void {
+    if (list === undefined) return this.#needMore("PART");
+    for (const room of list.split(",").slice(0, TARGETS_MAX.PART)) {
+      if (room === "") continue;
+      const part: ClientMessage = { type: "part", room };
+      if (reason !== undefined && reason !== "") part.reason = stripFormatting(reason);
+      this.#ask({ command: "PART", room }, part);
+    }
+  }
+
+  #privmsg(command: "PRIVMSG" | "NOTICE", targets: string | undefined, raw: string | undefined) {
+    if (targets === undefined || targets === "") {
+      return this.#numeric("411", `No recipient given (${command})`);
+    }
+    if (raw === undefined || raw === "") return this.#numeric("412", "No text to send");
+    const notice = command === "NOTICE";
+    const special = parseCtcp(raw);
+    for (const target of targets.split(",").slice(0, TARGETS_MAX[command])) {
+      if (target === "") continue;
+      const asking: Asking = { command, target };
+      const room = target.startsWith("#");
+      if (special !== undefined && special.command !== "ACTION") {
+        this.#ask(asking, {
+          type: "ctcp",
+          to: target,
+          text: `${special.command}${special.args === "" ? "" : " " + special.args}`,
+          ...(notice ? { reply: true } : {}),
+        });
+        continue;
+      }
+      const action = special?.command === "ACTION";
+      const text = stripFormatting(action ? special.args : raw);
+      if (room) {
+        this.#ask(asking, {
+          type: action ? "me" : "say",
+          room: target,
+          text,
+          ...(notice && !action ? { notice: true } : {}),
+        });
+      } else {
+        this.#ask(asking, {
+          type: "msg",
+          to: target,
+          text,
+          ...(action ? { action: true } : notice ? { notice: true } : {}),
+        });
+        const away = this.#session.whois(target)?.away;
+        if (away !== undefined && !notice) this.#numeric("301", target, away);
+      }
+    }
+  }
+
+  #names(list: string | undefined): void {
+    const room = list?.split(",")[0];
+    if (room === undefined || room === "") return this.#numeric("366", "*", "End of /NAMES list.");
+    if (!this.#rooms.has(roomKey(room))) return this.#numeric("366", room, "End of /NAMES list.");
+    this.#ask({ command: "NAMES", room }, { type: "who", room });
+  }
+
+  #who(mask: string | undefined): void {
+    if (mask === undefined || mask === "") return this.#numeric("315", "*", "End of /WHO list.");
+    if (mask.startsWith("#")) {
+      if (!this.#rooms.has(roomKey(mask))) return this.#numeric("315", mask, "End of /WHO list.");
+      return this.#ask({ command: "WHO", room: mask }, { type: "who", room: mask });
+    }
+    const found = this.#session.whois(mask);
+    const lines = found
+      ? [this.#say.who("*", found.nick, found.via, found.away !== undefined)]
+      : [];
+    this.#write([...lines, this.#say.numeric("315", mask, "End of /WHO list.")]);
+  }
+
+  #whois(nick: string | undefined): void {
+    if (nick === undefined || nick === "") return this.#numeric("431", "No nickname given");
+    const target = nick.split(",")[0] ?? nick;
+    const found = this.#session.whois(target);
+    if (!found) {
+      return this.#write([
+        this.#say.numeric("401", target, "No such nick"),
+        this.#say.numeric("318", target, "End of /WHOIS list."),
+      ]);
+    }
+    const say = this.#say;
+    const lines = [
+      say.numeric(
+        "311",
+        found.nick,
+        userOf(found.via),
+        say.name,
+        "*",
+        realName(found.nick, found.via),
+      ),
+    ];
+    if (found.rooms.length > 0) lines.push(say.numeric("319", found.nick, found.rooms.join(" ")));
+    lines.push(say.numeric("312", found.nick, say.name, viaText(found.via)));
+    if (found.away !== undefined) lines.push(say.numeric("301", found.nick, found.away));
+    lines.push(say.numeric("318", found.nick, "End of /WHOIS list."));
+    this.#write(lines);
+  }
+
+  #mode(p: string[]): void {
+    const target = p[0];
+    if (target === undefined) return this.#needMore("MODE");
+    const say = this.#say;
+    if (target.startsWith("#")) {
+      const name = this.#rooms.get(roomKey(target));
+      if (name === undefined) return this.#numeric("403", target, "No such channel");
+      const change = p[1];
+      if (change === undefined) {
+        return this.#write([
+          say.numeric("324", name, "+n"),
+          say.numeric("329", name, `${Math.floor(say.started / 1000)}`),
+        ]);
+      }
+      if (/^[+]?b$/.test(change) && p.length === 2) {
+        return this.#numeric("368", name, "End of channel ban list");
+      }
+      return this.#numeric("482", name, "You're not channel operator");
+    }
+    if (nickKey(target) !== nickKey(say.nick)) {
+      return this.#numeric("502", "Can't change mode for other users");
+    }
+    // A client setting its own modes at connect (irssi's +i) is let be.
+    if (p[1] === undefined) this.#numeric("221", "+i");
+  }
+
+  #ison(nicks: string[]): void {
+    const here = nicks.flatMap((n) => n.split(" ")).filter((n) => n !== "").slice(0, 32)
+      .flatMap((n) => this.#session.whois(n)?.nick ?? []);
+    this.#numeric("303", here.join(" "));
+  }
+
+  #userhost(nicks: string[]): void {
+    const replies = nicks.slice(0, 5).flatMap((n) => {
+      const found = this.#session.whois(n);
+      if (!found) return [];
+      const away = found.away === undefined ? "+" : "-";
+      return [`${found.nick}=${away}${userOf(found.via)}@${this.#say.name}`];
+    });
+    this.#numeric("302", replies.join(" "));
+  }
+
+  #away(text: string | undefined): void {
+    const away = text === undefined || text === ""
+      ? undefined
+      : stripFormatting(text).slice(0, AWAY_LEN);
+    this.#ask(
+      { command: "AWAY" },
+      away === undefined ? { type: "away" } : { type: "away", text: away },
+    );
+    if (away === undefined) this.#numeric("305", "You are no longer marked as being away");
+    else this.#numeric("306", "You have been marked as being away");
+  }
+
+  #chathistory(p: string[]): void {
+    const [sub, target] = p;
+    if (sub === undefined || target === undefined) return this.#needMore("CHATHISTORY");
+    const fail = (code: string, text: string) =>
+      this.#write([this.#say.fromServer("FAIL", "CHATHISTORY", code, sub, target, text)]);
+    const verb = sub.toUpperCase();
+    if (verb === "TARGETS") return this.#write(this.#batch("draft/chathistory-targets", [], []));
+    const limitText = verb === "BETWEEN" ? p[4] : p[3];
+    const limit = Number(limitText);
+    if (!Number.isInteger(limit) || limit < 1) return fail("INVALID_PARAMS", "Bad limit");
+    const count = Math.min(limit, CHATHISTORY_MAX);
+    // Private messages are never kept: a nick's history is empty.
+    if (!target.startsWith("#")) return this.#write(this.#batch("chathistory", [target], []));
+    const first = p[2] === undefined ? undefined : parseReference(p[2]);
+    const history: HistoryRequest = { type: "history", room: target, count };
+    const bad = () => fail("INVALID_PARAMS", "Bad message reference");
+    switch (verb) {
+      case "LATEST":
+        if (p[2] === "*") break;
+        if (first === undefined) return bad();
+        bind(history, "after", first);
+        history.from = "newest";
+        break;
+      case "BEFORE":
+        if (first === undefined) return bad();
+        bind(history, "before", first);
+        break;
+      case "AFTER":
+        if (first === undefined) return bad();
+        bind(history, "after", first);
+        break;
+      case "BETWEEN": {
+        const second = p[3] === undefined ? undefined : parseReference(p[3]);
+        if (first === undefined || second === undefined) return bad();
+        // Counted from the first reference, in whichever direction the second lies.
+        const forward = "id" in first && "id" in second
+          ? first.id <= second.id
+          : "ts" in first && "ts" in second
+          ? first.ts <= second.ts
+          : true;
+        bind(history, "after", forward ? first : second);
+        bind(history, "before", forward ? second : first);
+        history.from = forward ? "oldest" : "newest";
+        break;
+      }
+      default:
+        return fail("INVALID_PARAMS", `Unknown subcommand ${sub.slice(0, 20)}`);
+    }
+    this.#ask({ command: "CHATHISTORY", target }, history);
+  }
+
+  /** Hands a request to the hub, remembering what it was for the answer's wording. */
+  #ask(asking: Asking, message: ClientMessage): void {
+    this.#asking = asking;
+    try {
+      this.#session.handle(message);
+    } finally {
+      this.#asking = undefined;
+    }
+  }
+
+  // ---- events ----
+
+  #render(event: ServerEvent): string[] {
+    const say = this.#say;
+    switch (event.type) {
+      case "welcome":
+        this.#registered = true;
+        say.nick = event.nick;
+        return say.welcome();
+      case "message":
+        return this.#message(event);
+      case "entered": {
+        const name = event.room;
+        this.#rooms.set(roomKey(name), name);
+        const lines = [this.#self("JOIN", name)];
+        if (event.topic) lines.push(...this.#topicLines(name, event.topic));
+        if (event.memberCount !== undefined && event.memberCount > event.members.length) {
+          // The whole list, asked for once the JOIN is out.
+          queueMicrotask(() => {
+            if (this.#rooms.has(roomKey(name))) {
+              this.#ask({ command: "NAMES", room: name }, { type: "who", room: name });
+            }
+          });
+        } else {
+          lines.push(...say.names(name, event.members.map((m) => m.nick)));
+        }
+        lines.push(...this.#history(name, event.history));
+        return lines;
+      }
+      case "parted":
+        this.#rooms.delete(roomKey(event.room));
+        return [this.#self("PART", event.room, partReason(event.reason))];
+      case "join":
+        if (event.nick === say.nick || event.room === undefined) return [];
+        return [this.#from(event.nick, event.via, "JOIN", event.room)];
+      case "leave": {
+        if (event.nick === say.nick) return [];
+        return this.#leave(event.nick, event.via, event.room ?? LOBBY, event.reason, event.ts);
+      }
+      case "presence": {
+        const room = event.room ?? LOBBY;
+        return [
+          ...event.left.filter((n) => n !== say.nick).map((n) =>
+            formatFrom(say.prefix(n, "web"), "PART", room, "left")
+          ),
+          ...event.joined.filter((m) => m.nick !== say.nick).map((m) =>
+            this.#from(m.nick, m.via, "JOIN", room)
+          ),
+        ];
+      }
+      case "rename": {
+        const line = formatFrom(say.prefix(event.from, this.#viaOf(event.to)), "NICK", event.to);
+        if (event.from === say.nick) say.nick = event.to;
+        return [line];
+      }
+      case "members": {
+        const asking = this.#asking;
+        const room = event.room ?? LOBBY;
+        if (asking?.command === "WHO") {
+          return [
+            ...event.members.map((m) => say.who(room, m.nick, m.via, false)),
+            say.numeric("315", room, "End of /WHO list."),
+          ];
+        }
+        return say.names(room, event.members.map((m) => m.nick));
+      }
+      case "topic":
+        if (event.changed) {
+          const by = event.topic?.by ?? "server";
+          return [this.#from(by, this.#viaOf(by), "TOPIC", event.room, event.topic?.text ?? "")];
+        }
+        if (!event.topic) return [say.numeric("331", event.room, "No topic is set")];
+        return this.#topicLines(event.room, event.topic);
+      case "rooms":
+        return [
+          say.numeric("321", "Channel", "Users  Name"),
+          ...event.rooms.map((r) => say.numeric("322", r.room, `${r.members}`, r.topic ?? "")),
+          say.numeric("323", "End of /LIST"),
+        ];
+      case "history": {
+        const target = this.#asking?.command === "CHATHISTORY" ? this.#asking.target : event.room;
+        return this.#batch("chathistory", [target ?? LOBBY], event.messages);
+      }
+      case "notice":
+        return [say.fromServer("NOTICE", say.nick, event.text)];
+      case "ctcp": {
+        const target = event.room ?? say.nick;
+        const wrapped = `\x01${event.text}\x01`;
+        return [this.#from(event.from, "irc", event.reply ? "NOTICE" : "PRIVMSG", target, wrapped)];
+      }
+      case "error":
+        return this.#refusal(event);
+    }
+  }
+
+  #message(message: ChatMessage): string[] {
+    const self = this.#say.nick;
+    const mine = message.from === self;
+    if (mine && !this.#caps.has("echo-message")) return [];
+    const target = message.room ?? (mine ? message.to ?? self : self);
+    return this.#say.message(message, this.#viaOf(message.from), target, this.#tags());
+  }
+
+  /** Messages of a room as replayed: in a `chathistory` batch when the client takes them, with their time. */
+  #history(room: string, messages: readonly ChatMessage[]): string[] {
+    if (messages.length === 0) return [];
+    return this.#batch("chathistory", [room], messages);
+  }
+
+  #batch(type: string, params: string[], messages: readonly ChatMessage[]): string[] {
+    const say = this.#say;
+    const batched = this.#caps.has("batch");
+    const id = batched ? `h${++this.#batches}` : undefined;
+    const tags = { ...this.#tags(), batch: id, timeInText: !this.#caps.has("server-time") };
+    const lines = messages.flatMap((m) =>
+      say.message(m, this.#viaOf(m.from), m.room ?? m.to ?? say.nick, tags)
+    );
+    if (id === undefined) return lines;
+    return [
+      say.fromServer("BATCH", `+${id}`, type, ...params),
+      ...lines,
+      say.fromServer("BATCH", `-${id}`),
+    ];
+  }
+
+  #tags() {
+    return { time: this.#caps.has("server-time"), msgid: this.#caps.has("message-tags") };
+  }
+
+  #leave(nick: string, via: Via, room: string, reason: string, ts: number): string[] {
+    if (reason === "part" || reason.startsWith("part: ")) {
+      return [this.#from(nick, via, "PART", room, partReason(reason))];
+    }
+    // One QUIT for a member leaving every room it shares with this client.
+    const key = `${nick}\n${ts}`;
+    if (key === this.#lastQuit) return [];
+    this.#lastQuit = key;
+    return [this.#from(nick, via, "QUIT", quitReason(reason))];
+  }
+
+  #topicLines(room: string, topic: { text: string; by: string; ts: number }): string[] {
+    return [
+      this.#say.numeric("332", room, topic.text),
+      this.#say.numeric("333", room, topic.by, `${Math.floor(topic.ts / 1000)}`),
+    ];
+  }
+
+  /** A refusal in IRC's words: the numeric the command it answers calls for. */
+  #refusal(error: ChatError): string[] {
+    const say = this.#say;
+    const asking = this.#asking;
+    if (error.fatal) return [say.fromServer("ERROR", `Closing link: ${error.message}`)];
+    if (
+      asking?.command === "REGISTER" && error.code !== "nick_invalid" && error.code !== "nick_taken"
+    ) {
+      // Not seated for a reason another NICK cannot change (joining too fast):
+      // the client is told, and reconnects later as it would after any ERROR.
+      queueMicrotask(() => this.#session.close());
+      return [say.fromServer("ERROR", `Closing link: ${error.message}`)];
+    }
+    const room = error.room ?? (asking && "room" in asking ? asking.room : "*");
+    const target = asking && "target" in asking ? asking.target : room;
+    // No automatic reply to a NOTICE but for flooding, which the sender must know.
+    if (asking?.command === "NOTICE" && error.code !== "rate_limited") return [];
+    switch (error.code) {
+      case "nick_invalid":
+        return [say.numeric("432", this.#wantedOr(asking), error.message)];
+      case "nick_taken":
+        return [say.numeric("433", this.#wantedOr(asking), error.message)];
+      case "no_such_nick":
+        return [say.numeric("401", target, "No such nick/channel")];
+      case "room_invalid":
+        return [say.numeric("403", room, error.message)];
+      case "not_in_room":
+        if (asking?.command === "PRIVMSG") {
+          return [say.numeric("404", room, "Cannot send to channel")];
+        }
+        if (asking?.command === "CHATHISTORY") {
+          return [say.fromServer("FAIL", "CHATHISTORY", "INVALID_TARGET", target, error.message)];
+        }
+        return [say.numeric("442", room, "You're not on that channel")];
+      case "too_many_rooms":
+      case "rooms_full":
+        return [say.numeric("405", room, error.message)];
+      case "text_empty":
+        return [say.numeric("412", "No text to send")];
+      case "not_joined":
+        return [say.numeric("451", "You have not registered")];
+      default:
+        return [say.fromServer("NOTICE", say.nick, error.message)];
+    }
+  }
+
+  /** The nickname a 432/433 is about. */
+  #wantedOr(asking: Asking | undefined): string {
+    return asking?.command === "NICK" || asking?.command === "REGISTER" ? asking.nick : "*";
+  }
+
+  #viaOf(nick: string): Via {
+    return nick === this.#say.nick ? "irc" : this.#session.whois(nick)?.via ?? "web";
+  }
+
+  /** A line about this client itself: `:me!irc@server COMMAND params`. */
+  #self(command: string, ...params: string[]): string {
+    return formatFrom(this.#say.prefix(this.#say.nick, "irc"), command, ...params);
+  }
+
+  #from(nick: string, via: Via, command: string, ...params: string[]): string {
+    return formatFrom(this.#say.prefix(nick, via), command, ...params);
+  }
+
+  #numeric(code: string, ...params: string[]): void {
+    this.#write([this.#say.numeric(code, ...params)]);
+  }
+
+  #needMore(command: string): void {
+    this.#numeric("461", command, "Not enough parameters");
+  }
+
+  #write(lines: readonly string[]): void {
+    this.#pump.enqueue(encoder.encode(lines.join("\r\n") + "\r\n"));
+  }
+}
+
+/** A line from a member: `:nick!via@server COMMAND params`. */
+function formatFrom(source: string, command: string, ...params: string[]): string {
+  return formatLine({ source, command, params });
+}
+
+/** A PART's reason from the hub's: "part: bye" is "bye"; a plain part has none. */
+function partReason(reason: string): string {
+  if (reason === "part") return "";
+  return reason.startsWith("part: ") ? reason.slice(6) : reason;
+}
+
+/** A QUIT's reason from the hub's: "quit: bye" is "Quit: bye", as IRC servers word it. */
+function quitReason(reason: string): string {
+  if (reason === "quit") return "Quit";
+  return reason.startsWith("quit: ") ? `Quit: ${reason.slice(6)}` : reason;
+}
+
+/** A CHATHISTORY message reference: one of our message ids, or a time. */
+type Reference = { id: number } | { ts: number };
+
+/** Reads `msgid=123` (or a split line's `msgid=123.2`) or `timestamp=2026-12-05T07:41:00.000Z`. */
+function parseReference(text: string): Reference | undefined {
+  const eq = text.indexOf("=");
+  if (eq < 0 || text.length > 64) return undefined;
+  const kind = text.slice(0, eq);
+  const value = text.slice(eq + 1);
+  if (kind === "msgid") {
+    const digits = /^(\d{1,15})(?:\.\d{1,4})?$/.exec(value);
+    return digits?.[1] === undefined ? undefined : { id: Number(digits[1]) };
+  }
+  if (kind === "timestamp") {
+    const ts = parseServerTime(value);
+    return ts === undefined ? undefined : { ts };
+  }
+  return undefined;
+}
+
+/** Sets a history request's bound on one side from a reference: an id, or a time. */
+function bind(request: HistoryRequest, side: "before" | "after", ref: Reference): void {
+  if ("id" in ref) request[side] = ref.id;
+  else request[side === "before" ? "beforeTs" : "afterTs"] = ref.ts;
+}
