@@ -654,7 +654,7 @@ class IrcLink implements Link, StreamHandler {
       }
       case "parted":
         this.#rooms.delete(roomKey(event.room));
-        return [this.#self("PART", event.room, partReason(event.reason))];
+        return [this.#self("PART", event.room, ...partReason(event.reason))];
       case "join":
         if (event.nick === say.nick || event.room === undefined) return [];
         return [this.#from(event.nick, event.via, "JOIN", event.room)];
@@ -754,7 +754,7 @@ class IrcLink implements Link, StreamHandler {
 
   #leave(nick: string, via: Via, room: string, reason: string, ts: number): string[] {
     if (reason === "part" || reason.startsWith("part: ")) {
-      return [this.#from(nick, via, "PART", room, partReason(reason))];
+      return [this.#from(nick, via, "PART", room, ...partReason(reason))];
     }
     // One QUIT for a member leaving every room it shares with this client.
     const key = `${nick}\n${ts}`;
@@ -766,7 +766,7 @@ class IrcLink implements Link, StreamHandler {
   #topicLines(room: string, topic: { text: string; by: string; ts: number }): string[] {
     return [
       this.#say.numeric("332", room, topic.text),
-      this.#say.numeric("333", room, topic.by, `${Math.floor(topic.ts / 1000)}`),
+      this.#say.numeric("333", room, this.#mask(topic.by), `${Math.floor(topic.ts / 1000)}`),
     ];
   }
 
@@ -821,6 +821,12 @@ class IrcLink implements Link, StreamHandler {
     return asking?.command === "NICK" || asking?.command === "REGISTER" ? asking.nick : "*";
   }
 
+  /** A member's full prefix if it is here (clients show its user and host), else its nickname. */
+  #mask(nick: string): string {
+    const via = nick === this.#say.nick ? "irc" : this.#session.whois(nick)?.via;
+    return via === undefined ? nick : this.#say.prefix(nick, via);
+  }
+
   #viaOf(nick: string): Via {
     return nick === this.#say.nick ? "irc" : this.#session.whois(nick)?.via ?? "web";
   }
@@ -852,10 +858,10 @@ function formatFrom(source: string, command: string, ...params: string[]): strin
   return formatLine({ source, command, params });
 }
 
-/** A PART's reason from the hub's: "part: bye" is "bye"; a plain part has none. */
-function partReason(reason: string): string {
-  if (reason === "part") return "";
-  return reason.startsWith("part: ") ? reason.slice(6) : reason;
+/** A PART's reason from the hub's, as the line's last parameter: "part: bye" is "bye"; a plain part has none. */
+function partReason(reason: string): string[] {
+  if (reason === "part") return [];
+  return [reason.startsWith("part: ") ? reason.slice(6) : reason];
 }
 
 /** A QUIT's reason from the hub's: "quit: bye" is "Quit: bye", as IRC servers word it. */
