@@ -151,6 +151,9 @@ export function serveIrc(hub: Hub, options: IrcOptions): IrcServer {
 
 const encoder = new TextEncoder();
 
+/** Each room message's lines as sent, by kind of client (see `IrcLink.#roomMessage`). */
+const rendered = new WeakMap<ChatMessage, (Uint8Array | undefined)[]>();
+
 /** What the first line of an HTTP request starts with: such a client is cut off. */
 const HTTP_VERBS = new Set(["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "CONNECT", "PATCH"]);
 
@@ -196,6 +199,7 @@ class IrcLink implements Link, StreamHandler {
   // ---- Link: events from the hub ----
 
   send(event: ServerEvent): void {
+    if (event.type === "message" && event.room !== undefined) return this.#roomMessage(event);
     const lines = this.#render(event);
     if (lines.length > 0) this.#write(lines);
   }
@@ -716,6 +720,26 @@ class IrcLink implements Link, StreamHandler {
       case "error":
         return this.#refusal(event);
     }
+  }
+
+  /**
+   * A room message: the same bytes for every member of the room who
+   * negotiated the same tags, so they are made once per message and kind
+   * of client, not once per member (a room of 1,000 on IRC would otherwise
+   * format, split and encode every line 1,000 times).
+   */
+  #roomMessage(message: ChatMessage): void {
+    if (message.from === this.#say.nick && !this.#caps.has("echo-message")) return;
+    const tags = this.#tags();
+    const variant = (tags.time ? 1 : 0) | (tags.msgid ? 2 : 0);
+    let made = rendered.get(message);
+    if (made === undefined) rendered.set(message, made = []);
+    let bytes = made[variant];
+    if (bytes === undefined) {
+      const lines = this.#message(message);
+      bytes = made[variant] = encoder.encode(lines.join("\r\n") + "\r\n");
+    }
+    this.#pump.enqueue(bytes);
   }
 
   #message(message: ChatMessage): string[] {
