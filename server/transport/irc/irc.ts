@@ -34,6 +34,7 @@ import type {
   HistoryRequest,
 } from "../../../common/protocol.ts";
 import { roomKey } from "../../../common/room_key.ts";
+import { clip } from "../../../common/message.ts";
 import { nickKey } from "../../../common/nick.ts";
 import { TIMEOUTS } from "../../config.ts";
 import { SILENT } from "../../log.ts";
@@ -303,8 +304,8 @@ class IrcLink implements Link, StreamHandler {
       case "WHOWAS":
         if (p[0] === undefined) return this.#numeric("431", "No nickname given");
         return this.#write([
-          this.#say.numeric("406", p[0], "There was no such nickname"),
-          this.#say.numeric("369", p[0], "End of WHOWAS"),
+          this.#say.numeric("406", echoed(p[0]), "There was no such nickname"),
+          this.#say.numeric("369", echoed(p[0]), "End of WHOWAS"),
         ]);
       case "LIST":
         return this.#ask({ command: "LIST" }, { type: "rooms" });
@@ -321,7 +322,7 @@ class IrcLink implements Link, StreamHandler {
       case "MOTD":
         return this.#write(this.#say.motd());
       default:
-        return this.#numeric("421", m.command, "Unknown command");
+        return this.#numeric("421", echoed(m.command), "Unknown command");
     }
   }
 
@@ -404,7 +405,7 @@ class IrcLink implements Link, StreamHandler {
     for (const room of list.split(",").slice(0, TARGETS_MAX.JOIN)) {
       if (room === "") continue;
       if (!room.startsWith("#")) {
-        this.#numeric("403", room, "No such channel: a channel's name starts with #");
+        this.#numeric("403", echoed(room), "No such channel: a channel's name starts with #");
         continue;
       }
       if (this.#rooms.has(roomKey(room))) continue;
@@ -467,26 +468,30 @@ class IrcLink implements Link, StreamHandler {
   #names(list: string | undefined): void {
     const room = list?.split(",")[0];
     if (room === undefined || room === "") return this.#numeric("366", "*", "End of /NAMES list.");
-    if (!this.#rooms.has(roomKey(room))) return this.#numeric("366", room, "End of /NAMES list.");
+    if (!this.#rooms.has(roomKey(room))) {
+      return this.#numeric("366", echoed(room), "End of /NAMES list.");
+    }
     this.#ask({ command: "NAMES", room }, { type: "who", room });
   }
 
   #who(mask: string | undefined): void {
     if (mask === undefined || mask === "") return this.#numeric("315", "*", "End of /WHO list.");
     if (mask.startsWith("#")) {
-      if (!this.#rooms.has(roomKey(mask))) return this.#numeric("315", mask, "End of /WHO list.");
+      if (!this.#rooms.has(roomKey(mask))) {
+        return this.#numeric("315", echoed(mask), "End of /WHO list.");
+      }
       return this.#ask({ command: "WHO", room: mask }, { type: "who", room: mask });
     }
     const found = this.#session.whois(mask);
     const lines = found
       ? [this.#say.who("*", found.nick, found.via, found.away !== undefined)]
       : [];
-    this.#write([...lines, this.#say.numeric("315", mask, "End of /WHO list.")]);
+    this.#write([...lines, this.#say.numeric("315", echoed(mask), "End of /WHO list.")]);
   }
 
   #whois(nick: string | undefined): void {
     if (nick === undefined || nick === "") return this.#numeric("431", "No nickname given");
-    const target = nick.split(",")[0] ?? nick;
+    const target = echoed(nick.split(",")[0] ?? nick);
     const found = this.#session.whois(target);
     if (!found) {
       return this.#write([
@@ -505,7 +510,7 @@ class IrcLink implements Link, StreamHandler {
         realName(found.nick, found.via),
       ),
     ];
-    if (found.rooms.length > 0) lines.push(say.numeric("319", found.nick, found.rooms.join(" ")));
+    lines.push(...say.spread("319", [found.nick], found.rooms));
     lines.push(say.numeric("312", found.nick, say.name, viaText(found.via)));
     if (found.away !== undefined) lines.push(say.numeric("301", found.nick, found.away));
     lines.push(say.numeric("318", found.nick, "End of /WHOIS list."));
@@ -518,7 +523,7 @@ class IrcLink implements Link, StreamHandler {
     const say = this.#say;
     if (target.startsWith("#")) {
       const name = this.#rooms.get(roomKey(target));
-      if (name === undefined) return this.#numeric("403", target, "No such channel");
+      if (name === undefined) return this.#numeric("403", echoed(target), "No such channel");
       const change = p[1];
       if (change === undefined) {
         return this.#write([
@@ -541,7 +546,8 @@ class IrcLink implements Link, StreamHandler {
   #ison(nicks: string[]): void {
     const here = nicks.flatMap((n) => n.split(" ")).filter((n) => n !== "").slice(0, 32)
       .flatMap((n) => this.#session.whois(n)?.nick ?? []);
-    this.#numeric("303", here.join(" "));
+    const lines = this.#say.spread("303", [], here);
+    this.#write(lines.length > 0 ? lines : [this.#say.numeric("303", "")]);
   }
 
   #userhost(nicks: string[]): void {
@@ -807,8 +813,8 @@ class IrcLink implements Link, StreamHandler {
       queueMicrotask(() => this.#session.close());
       return [say.fromServer("ERROR", `Closing link: ${error.message}`)];
     }
-    const room = error.room ?? (asking && "room" in asking ? asking.room : "*");
-    const target = asking && "target" in asking ? asking.target : room;
+    const room = echoed(error.room ?? (asking && "room" in asking ? asking.room : "*"));
+    const target = echoed(asking && "target" in asking ? asking.target : room);
     // No automatic reply to a NOTICE but for flooding, which the sender must know.
     if (asking?.command === "NOTICE" && error.code !== "rate_limited") return [];
     switch (error.code) {
@@ -842,7 +848,7 @@ class IrcLink implements Link, StreamHandler {
 
   /** The nickname a 432/433 is about. */
   #wantedOr(asking: Asking | undefined): string {
-    return asking?.command === "NICK" || asking?.command === "REGISTER" ? asking.nick : "*";
+    return asking?.command === "NICK" || asking?.command === "REGISTER" ? echoed(asking.nick) : "*";
   }
 
   /** A member's full prefix if it is here (clients show its user and host), else its nickname. */
@@ -918,4 +924,12 @@ function parseReference(text: string): Reference | undefined {
 function bind(request: HistoryRequest, side: "before" | "after", ref: Reference): void {
   if ("id" in ref) request[side] = ref.id;
   else request[side === "before" ? "beforeTs" : "afterTs"] = ref.ts;
+}
+
+/**
+ * A client's own word said back to it in a numeric (a command, a target):
+ * clipped, so the reply stays within a line whatever the client sent.
+ */
+function echoed(word: string): string {
+  return clip(word, 64);
 }

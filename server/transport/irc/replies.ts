@@ -210,22 +210,33 @@ export class Replies {
 
   /** NAMES' 353 lines for `room` (as many as fit in 512 bytes each), then 366. */
   names(room: string, nicks: readonly string[]): string[] {
+    return [
+      ...this.spread("353", ["=", room], nicks),
+      this.numeric("366", room, "End of /NAMES list."),
+    ];
+  }
+
+  /**
+   * A numeric whose last parameter lists `items` separated by spaces, as
+   * many lines as it takes to keep each within 512 bytes (353 names, 319
+   * channels, 303 nicks). None when there are no items.
+   */
+  spread(code: string, params: readonly string[], items: readonly string[]): string[] {
     const lines: string[] = [];
-    const head = byteLength(this.numeric("353", "=", room, "x")) + 2;
+    const head = byteLength(this.numeric(code, ...params, "x")) + 2;
     let batch: string[] = [];
     let size = head;
-    for (const nick of nicks) {
-      const more = byteLength(nick) + 1;
+    for (const item of items) {
+      const more = byteLength(item) + 1;
       if (batch.length > 0 && size + more > LINE_MAX) {
-        lines.push(this.numeric("353", "=", room, batch.join(" ")));
+        lines.push(this.numeric(code, ...params, batch.join(" ")));
         batch = [];
         size = head;
       }
-      batch.push(nick);
+      batch.push(item);
       size += more;
     }
-    if (batch.length > 0) lines.push(this.numeric("353", "=", room, batch.join(" ")));
-    lines.push(this.numeric("366", room, "End of /NAMES list."));
+    if (batch.length > 0) lines.push(this.numeric(code, ...params, batch.join(" ")));
     return lines;
   }
 
