@@ -33,16 +33,20 @@ export function banner(server: Pick<ChatServer, "http" | "tcp" | "irc">, tls: bo
   const web = `${tls ? "https" : "http"}://${urlHost(server.http.hostname)}:${server.http.port}/`;
   const tcpHost = displayHost(server.tcp.hostname);
   const { port } = server.tcp;
+  const ircHost = displayHost(server.irc.hostname);
+  const ircPort = server.irc.port;
   return [
     `chat: page      ${web}`,
     tls
       ? `chat: terminal  openssl s_client -quiet -connect ${urlHost(tcpHost)}:${port}`
       : `chat: terminal  nc ${tcpHost} ${port}   (or: telnet ${tcpHost} ${port})`,
-    `chat: irc       irssi -c ${displayHost(server.irc.hostname)} -p ${server.irc.port}${
-      tls ? " --tls" : ""
-    }   (any IRC client: server ${urlHost(server.irc.hostname)}/${server.irc.port}${
-      tls ? ", TLS" : ""
-    })`,
+    tls
+      ? `chat: irc       irssi, then /connect -tls ${ircHost} ${ircPort}   (any IRC client: server ${
+        urlHost(ircHost)
+      }/${ircPort}, TLS)`
+      : `chat: irc       irssi -c ${ircHost} -p ${ircPort}   (any IRC client: server ${
+        urlHost(ircHost)
+      }/${ircPort})`,
     `chat: health    ${web}healthz   metrics ${web}metrics`,
   ];
 }

@@ -62,7 +62,7 @@ const ROOT = new URL("../..", import.meta.url);
 
 const PAGE_LINE = /^chat: page\s+http:\/\/([^/\s]+):(\d+)\/$/m;
 const TERMINAL_LINE = /^chat: terminal\s+nc (\S+) (\d+)\b/m;
-const IRC_LINE = /^chat: irc\s+irssi -c (\S+) -p (\d+)\b/m;
+const IRC_LINE = /^chat: irc\s.*server (\S+)\/(\d+)/m;
 
 /** Where the server said it listens, once it has said so in full. */
 function addresses(stdout: string): Listening | undefined {
