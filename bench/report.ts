@@ -633,6 +633,7 @@ export function renderMarkdown(results: Results): string {
 const COLOURS: Record<TargetName, string> = {
   "ours": "#1f77b4",
   "ours-file": "#6baed6",
+  "ours-irc": "#17becf",
   "deno-bare": "#2ca02c",
   "node-ws": "#ff7f0e",
   "bun": "#d62728",

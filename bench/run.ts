@@ -4,7 +4,10 @@
  * (with `bench/results.svg` and `bench/results.json`).
  *
  * Servers run on core 0, the load generators (and this coordinator) on core
- * 1, pinned with `taskset`. Each scenario starts a fresh server:
+ * 1, pinned with `taskset`. Ours runs as three targets: `ours` and
+ * `ours-file` (WebSocket and terminal members; the store in memory, or a
+ * SQLite file) and `ours-irc` (every member on its IRC port, on ngircd's
+ * workload, issue 14). Each scenario starts a fresh server:
  *
  * - fan-out: rooms of 32, 256 and 1,024 members; every member sends a burst
  *   of short messages; delivered messages per second (the workload of Bun's
@@ -24,7 +27,7 @@
  *
  * ```sh
  * deno task bench [--quick] [--scenarios fanout,latency,rooms,ramp,attack]
- *                 [--targets ours,ours-file,deno-bare,node-ws,bun,ngircd]
+ *                 [--targets ours,ours-file,ours-irc,deno-bare,node-ws,bun,ngircd]
  *                 [--sizes 32,256,1024] [--runs 3] [--generators 1]
  * ```
  *
@@ -248,8 +251,9 @@ async function main(): Promise<void> {
           break;
         case "rooms":
           // The peers have one room each (the relays send to every client;
-          // the bench's IRC members pace themselves in one channel), and
-          // ours-file differs from ours only in where messages are written.
+          // the bench's IRC members pace themselves in one channel, on
+          // ngircd and on ours-irc alike), and ours-file differs from ours
+          // only in where messages are written.
           if (target !== "ours") break;
           steps.push([
             `rooms, ${label}, ${p.rooms.rooms} rooms × ${p.rooms.perRoom} members`,

@@ -531,9 +531,10 @@ export interface RampOptions {
 const IDLE_SETTLE_MS = 2000;
 
 /**
- * Fills a room in steps with idle members (WebSocket ones, for ours): reads
- * the server's memory per member once `idleAt` are in, and goes on until a
- * member fails to join, `target` are in, or the time budget runs out.
+ * Fills a room in steps with idle members (WebSocket ones for ours, IRC ones
+ * for ours over IRC and for ngircd): reads the server's memory per member
+ * once `idleAt` are in, and goes on until a member fails to join, `target`
+ * are in, or the time budget runs out.
  */
 export async function ramp(
   target: TargetName,

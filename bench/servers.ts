@@ -3,6 +3,11 @@
  * server's core with `taskset`, on 127.0.0.1 and a free port: our chat
  * server (`main.ts`) and the reference peers of `bench/peers/`.
  *
+ * Ours runs as `ours` and `ours-file`, with its members on WebSocket and
+ * the terminal port, and as `ours-irc`, with every member on its IRC port,
+ * driven by the very clients that drive ngircd, so that the two IRC servers
+ * see one workload (issue 14).
+ *
  * @module
  */
 
@@ -12,12 +17,20 @@ import type { Endpoints, Kind } from "./clients.ts";
 import { HOST } from "./clients.ts";
 
 /** The servers `bench/` compares. */
-export type TargetName = "ours" | "ours-file" | "deno-bare" | "node-ws" | "bun" | "ngircd";
+export type TargetName =
+  | "ours"
+  | "ours-file"
+  | "ours-irc"
+  | "deno-bare"
+  | "node-ws"
+  | "bun"
+  | "ngircd";
 
 /** How each target is described in the results. */
 export const TARGET_LABELS: Record<TargetName, string> = {
   "ours": "ours (--db :memory:)",
   "ours-file": "ours (--db file)",
+  "ours-irc": "ours (IRC)",
   "deno-bare": "bare Deno loop",
   "node-ws": "Node + ws",
   "bun": "Bun pub/sub",
@@ -32,12 +45,16 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-/** The protocol of member `i` of a room on `target`. Ours mixes 3 WebSocket : 1 TCP. */
+/**
+ * The protocol of member `i` of a room on `target`. Ours mixes 3 WebSocket :
+ * 1 TCP; ours over IRC is all IRC, as ngircd is.
+ */
 export function kindOf(target: TargetName, i: number): Kind {
   switch (target) {
     case "ours":
     case "ours-file":
       return i % 4 === 3 ? "chat-tcp" : "chat-ws";
+    case "ours-irc":
     case "ngircd":
       return "irc";
     default:
@@ -64,6 +81,8 @@ export async function startServer(target: TargetName, dir: string): Promise<Runn
       return await startOurs(
         target === "ours" ? ":memory:" : `${dir}/bench-${crypto.randomUUID()}.db`,
       );
+    case "ours-irc":
+      return await startOurs(":memory:", [...LIFTED_LIMITS, "--motd", await motd(dir)]);
     case "deno-bare":
       return await spawnAnnouncing(
         [deno, "run", "--allow-net=127.0.0.1", "deno_bare.ts"],
@@ -81,6 +100,17 @@ export async function startServer(target: TargetName, dir: string): Promise<Runn
     case "ngircd":
       return await startNgircd(dir);
   }
+}
+
+/**
+ * A one-line message of the day, as ngircd's `MotdPhrase` gives it: both IRC
+ * servers then greet a member with 375, 372, 376 (without one, ours sends
+ * 422 instead).
+ */
+async function motd(dir: string): Promise<string> {
+  const path = `${dir}/motd.txt`;
+  await Deno.writeTextFile(path, "benchmark\n");
+  return path;
 }
 
 function relayPort(text: string): Endpoints | undefined {
@@ -113,7 +143,7 @@ export async function startOurs(
   }
   return track({
     pid: server.pid,
-    endpoints: { chatWs: at.http.port, chatTcp: at.tcp.port },
+    endpoints: { chatWs: at.http.port, chatTcp: at.tcp.port, irc: at.irc.port },
     stop: async () => {
       await server.stop("SIGTERM", STOP_MS);
     },
