@@ -236,7 +236,8 @@ class IrcLink implements Link, StreamHandler {
   }
 
   probe(): boolean {
-    this.#write([this.#say.fromServer("PING", this.#say.name)]);
+    // Without a source, as ngircd and ergo send it: the simplest clients look for "PING " first.
+    this.#write([formatLine({ command: "PING", params: [this.#say.name] })]);
     return true;
   }
 
