@@ -37,6 +37,7 @@ import { roomKey } from "../../../common/room_key.ts";
 import { clip } from "../../../common/message.ts";
 import { nickKey } from "../../../common/nick.ts";
 import { TIMEOUTS } from "../../config.ts";
+import { TokenBucket } from "../../hub/flood.ts";
 import { SILENT } from "../../log.ts";
 import { Metrics } from "../../metrics.ts";
 import type { Hub } from "../../hub/hub.ts";
@@ -158,6 +159,21 @@ const rendered = new WeakMap<ChatMessage, (Uint8Array | undefined)[]>();
 /** What the first line of an HTTP request starts with: such a client is cut off. */
 const HTTP_VERBS = new Set(["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "CONNECT", "PATCH"]);
 
+/**
+ * Commands the link answers by itself, from what the hub shows it, without
+ * a request the hub would charge: they draw on the link's own bucket
+ * ({@linkcode LOCAL_RATE}) instead, so a client cannot make the server
+ * answer WHOIS or ISON as fast as it can send them.
+ */
+const LOCAL = new Set(["WHOIS", "WHOWAS", "WHO", "ISON", "USERHOST", "MODE", "MOTD", "NAMES"]);
+
+/**
+ * What a client may ask the link to answer by itself: more than a client
+ * sends as it connects (a MODE and a WHO per channel, irssi's ISON of its
+ * notify list), held to a few a second after.
+ */
+const LOCAL_RATE = { burst: 60, perSecond: 5 };
+
 /** Commands a client may send before it is registered. */
 const BEFORE_REGISTRATION = new Set(["CAP", "PASS", "NICK", "USER", "PING", "PONG", "QUIT"]);
 
@@ -187,6 +203,7 @@ class IrcLink implements Link, StreamHandler {
   #negotiating = false;
   #registered = false;
   #firstLine = true;
+  readonly #local = new TokenBucket(LOCAL_RATE, Date.now);
   /** The last QUIT told, so a member leaving several shared rooms is told once. */
   #lastQuit = "";
   #batches = 0;
@@ -247,7 +264,10 @@ class IrcLink implements Link, StreamHandler {
     const first = this.#firstLine;
     if (text.trim() === "") return;
     this.#firstLine = false;
-    if (tooLong(text)) return this.#write([this.#say.numeric("417", "Input line was too long")]);
+    if (tooLong(text)) {
+      if (this.#local.take()) this.#write([this.#say.numeric("417", "Input line was too long")]);
+      return;
+    }
     const message = parseLine(text);
     if (message === undefined) return;
     const { command } = message;
@@ -257,7 +277,13 @@ class IrcLink implements Link, StreamHandler {
         return this.#write([this.#say.numeric("451", "You have not registered")]);
       }
     }
+    if (LOCAL.has(command) && !this.#local.take()) return this.#tryAgain(command);
     this.#command(message);
+  }
+
+  /** 263: a command answered locally, refused for coming too fast. */
+  #tryAgain(command: string): void {
+    this.#numeric("263", echoed(command), "Please wait a while and try again.");
   }
 
   #command(m: IrcMessage): void {
@@ -323,6 +349,8 @@ class IrcLink implements Link, StreamHandler {
       case "MOTD":
         return this.#write(this.#say.motd());
       default:
+        // Answered locally like WHOIS, so from the same bucket.
+        if (!this.#local.take()) return this.#tryAgain(m.command);
         return this.#numeric("421", echoed(m.command), "Unknown command");
     }
   }
