@@ -25,7 +25,14 @@ export const UNLIMITED = { floodBurst: 1e9, floodRate: 1e9, joinRate: 1e9 } as c
  * control, unless `options` say otherwise. The caller shuts it down.
  */
 export function startServer(options: ChatOptions = {}): ChatServer {
-  return startChat({ host: "127.0.0.1", port: 0, tcpPort: 0, ...UNLIMITED, ...options });
+  return startChat({
+    host: "127.0.0.1",
+    port: 0,
+    tcpPort: 0,
+    ircPort: 0,
+    ...UNLIMITED,
+    ...options,
+  });
 }
 
 /** Runs `fn` against a fresh server (see {@linkcode startServer}), and shuts it down after. */
