@@ -741,10 +741,10 @@ class IrcLink implements Link, StreamHandler {
           ...event.rooms.map((r) => say.numeric("322", r.room, `${r.members}`, r.topic ?? "")),
           say.numeric("323", "End of /LIST"),
         ];
-      case "history": {
-        const target = this.#asking?.command === "CHATHISTORY" ? this.#asking.target : event.room;
-        return this.#batch("chathistory", [target ?? LOBBY], event.messages);
-      }
+      case "history":
+        // The channel as the server names it, however the request spelled it
+        // (#LOBBY, a look-alike): the client files the batch under that name.
+        return this.#batch("chathistory", [event.room ?? LOBBY], event.messages);
       case "notice":
         return [say.fromServer("NOTICE", say.nick, event.text)];
       case "ctcp": {
