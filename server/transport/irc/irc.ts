@@ -182,7 +182,7 @@ type Asking =
   | { command: "JOIN"; room: string }
   | { command: "NAMES" | "WHO" | "PART" | "TOPIC" | "MODE"; room: string }
   | { command: "PRIVMSG" | "NOTICE"; target: string }
-  | { command: "CHATHISTORY"; target: string }
+  | { command: "CHATHISTORY"; target: string; sub: string }
   | { command: "NICK" | "REGISTER"; nick: string }
   | { command: "LIST" | "AWAY" };
 
@@ -649,7 +649,7 @@ class IrcLink implements Link, StreamHandler {
       default:
         return fail("INVALID_PARAMS", `Unknown subcommand ${sub.slice(0, 20)}`);
     }
-    this.#ask({ command: "CHATHISTORY", target }, history);
+    this.#ask({ command: "CHATHISTORY", target, sub: verb }, history);
   }
 
   /** Hands a request to the hub, remembering what it was for the answer's wording. */
@@ -860,7 +860,17 @@ class IrcLink implements Link, StreamHandler {
           return [say.numeric("404", room, "Cannot send to channel")];
         }
         if (asking?.command === "CHATHISTORY") {
-          return [say.fromServer("FAIL", "CHATHISTORY", "INVALID_TARGET", target, error.message)];
+          // As the spec words it: FAIL CHATHISTORY INVALID_TARGET <subcommand> <target> :text
+          return [
+            say.fromServer(
+              "FAIL",
+              "CHATHISTORY",
+              "INVALID_TARGET",
+              asking.sub,
+              target,
+              error.message,
+            ),
+          ];
         }
         return [say.numeric("442", room, "You're not on that channel")];
       case "too_many_rooms":
