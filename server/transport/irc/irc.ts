@@ -780,7 +780,8 @@ class IrcLink implements Link, StreamHandler {
   #message(message: ChatMessage): string[] {
     const self = this.#say.nick;
     const mine = message.from === self;
-    if (mine && !this.#caps.has("echo-message")) return [];
+    // Its own words come back only with echo-message; a message to itself is news either way.
+    if (mine && message.to !== self && !this.#caps.has("echo-message")) return [];
     const target = message.room ?? (mine ? message.to ?? self : self);
     return this.#say.message(message, this.#viaOf(message.from), target, this.#tags());
   }
