@@ -207,6 +207,9 @@ class IrcLink implements Link, StreamHandler {
   /** The last QUIT told, so a member leaving several shared rooms is told once. */
   #lastQuit = "";
   #batches = 0;
+  /** Rooms just entered whose whole member list is still to be asked for, each with its replay. */
+  readonly #namesDue: { room: string; history: readonly ChatMessage[] }[] = [];
+  #askingNames = false;
 
   constructor(conn: Conn, session: Session, server: ServerIdentity, pingMs: number) {
     this.#session = session;
@@ -660,6 +663,24 @@ class IrcLink implements Link, StreamHandler {
     } finally {
       this.#asking = undefined;
     }
+    this.#askNamesDue();
+  }
+
+  /** Asks for the member lists of big rooms just entered, each followed by its replay. */
+  #askNamesDue(): void {
+    // One room at a time: the next one's NAMES once this one's replay is out.
+    if (this.#askingNames) return;
+    this.#askingNames = true;
+    try {
+      for (let due = this.#namesDue.shift(); due !== undefined; due = this.#namesDue.shift()) {
+        if (!this.#rooms.has(roomKey(due.room))) continue;
+        this.#ask({ command: "NAMES", room: due.room }, { type: "who", room: due.room });
+        const replay = this.#history(due.room, due.history);
+        if (replay.length > 0) this.#write(replay);
+      }
+    } finally {
+      this.#askingNames = false;
+    }
   }
 
   // ---- events ----
@@ -679,15 +700,14 @@ class IrcLink implements Link, StreamHandler {
         const lines = [this.#self("JOIN", name)];
         if (event.topic) lines.push(...this.#topicLines(name, event.topic));
         if (event.memberCount !== undefined && event.memberCount > event.members.length) {
-          // The whole list, asked for once the JOIN is out.
-          queueMicrotask(() => {
-            if (this.#rooms.has(roomKey(name))) {
-              this.#ask({ command: "NAMES", room: name }, { type: "who", room: name });
-            }
-          });
-        } else {
-          lines.push(...say.names(name, event.members.map((m) => m.nick)));
+          // The whole list is asked for once the JOIN is out, and the replay
+          // waits for it: JOIN, NAMES, replay, as for a small room, before
+          // the answer to whatever the client sent next.
+          this.#namesDue.push({ room: name, history: event.history });
+          if (this.#asking === undefined) queueMicrotask(() => this.#askNamesDue());
+          return lines;
         }
+        lines.push(...say.names(name, event.members.map((m) => m.nick)));
         lines.push(...this.#history(name, event.history));
         return lines;
       }
