@@ -204,7 +204,11 @@ class IrcLink implements Link, StreamHandler {
   #registered = false;
   #firstLine = true;
   readonly #local = new TokenBucket(LOCAL_RATE, Date.now);
-  /** The last QUIT told, so a member leaving several shared rooms is told once. */
+  /**
+   * The QUIT just told, so a member leaving several shared rooms is told
+   * once: the hub sends one leave per room, one after another (each with
+   * its own time), and nothing else in between.
+   */
   #lastQuit = "";
   #batches = 0;
   /** Rooms just entered whose whole member list is still to be asked for, each with its replay. */
@@ -220,6 +224,7 @@ class IrcLink implements Link, StreamHandler {
   // ---- Link: events from the hub ----
 
   send(event: ServerEvent): void {
+    if (event.type !== "leave") this.#lastQuit = "";
     if (event.type === "message" && event.room !== undefined) return this.#roomMessage(event);
     const lines = this.#render(event);
     if (lines.length > 0) this.#write(lines);
@@ -719,7 +724,7 @@ class IrcLink implements Link, StreamHandler {
         return [this.#from(event.nick, event.via, "JOIN", event.room)];
       case "leave": {
         if (event.nick === say.nick) return [];
-        return this.#leave(event.nick, event.via, event.room ?? LOBBY, event.reason, event.ts);
+        return this.#leave(event.nick, event.via, event.room ?? LOBBY, event.reason);
       }
       case "presence": {
         const room = event.room ?? LOBBY;
@@ -832,12 +837,12 @@ class IrcLink implements Link, StreamHandler {
     return { time: this.#caps.has("server-time"), msgid: this.#caps.has("message-tags") };
   }
 
-  #leave(nick: string, via: Via, room: string, reason: string, ts: number): string[] {
+  #leave(nick: string, via: Via, room: string, reason: string): string[] {
     if (reason === "part" || reason.startsWith("part: ")) {
       return [this.#from(nick, via, "PART", room, ...partReason(reason))];
     }
     // One QUIT for a member leaving every room it shares with this client.
-    const key = `${nick}\n${ts}`;
+    const key = `${nick}\n${reason}`;
     if (key === this.#lastQuit) return [];
     this.#lastQuit = key;
     return [this.#from(nick, via, "QUIT", quitReason(reason))];
