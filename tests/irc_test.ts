@@ -128,7 +128,8 @@ Deno.test("serveIrc() registers a client without CAP: PASS, NICK, USER, then 001
       assert.equal(m.params[0], "alice", line);
       assert.ok(byteLength(line) + 2 <= LINE_MAX, `over 512 bytes: ${line}`);
     }
-    assert.match(trailing(itemAt(lines, 0)), /alice/);
+    // "chat" is the default --network: not "Welcome to the chat chat".
+    assert.equal(trailing(itemAt(lines, 0)), "Welcome to the chat network, alice");
     const tokens = numerics(lines, "005").flatMap((line) => args(line).slice(0, -1));
     const value = (name: string) =>
       tokens.find((t) => t === name || t.startsWith(`${name}=`))?.split("=")[1];

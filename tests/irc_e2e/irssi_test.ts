@@ -77,7 +77,7 @@ Deno.test("irssi: registers, joins #lobby, chats with a terminal and a page, and
       await using dave = await connectTcp(server, "dave");
       await using term = await irssi(server, "bob", home);
 
-      await term.waitFor(/-!- Welcome to the .*, bob$/);
+      await term.waitFor(/-!- Welcome to the chat network, bob$/);
       await term.waitFor(/-!- MOTD File is missing$/);
       await term.line(`/join ${LOBBY}`);
       await term.waitFor(/-!- bob \[irc@chat\.local\] has joined #lobby$/);

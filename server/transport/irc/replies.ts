@@ -148,7 +148,7 @@ export class Replies {
   welcome(): string[] {
     const { name, network, started } = this.#server;
     const lines = [
-      this.numeric("001", `Welcome to the ${network} IRC network, ${this.nick}`),
+      this.numeric("001", `Welcome to the ${network} network, ${this.nick}`),
       this.numeric("002", `Your host is ${name}, running version ${VERSION}`),
       this.numeric("003", `This server was created ${new Date(started).toUTCString()}`),
       this.numeric("004", name, VERSION, "i", "bn"),
