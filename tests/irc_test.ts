@@ -1058,6 +1058,13 @@ Deno.test("serveIrc() answers CHATHISTORY without batch as bare lines, capped at
     assert.equal(lines.length, 100);
     assert.ok(lines.every(command("PRIVMSG")));
     assert.deepEqual([trailing(itemAt(lines, 0)), trailing(itemAt(lines, -1))], ["n21", "n120"]);
+    // Nothing to answer (a private conversation, TARGETS) is no line at all, not an empty one.
+    const before = alice.raw.length;
+    await alice.send("CHATHISTORY LATEST carol * 10");
+    await alice.send("CHATHISTORY TARGETS timestamp=2026-01-01T00:00:00Z * 10");
+    assert.deepEqual(await drain(alice), []);
+    const raw = new TextDecoder().decode(alice.raw.subarray(before));
+    assert.ok(!raw.startsWith("\r\n") && !raw.includes("\r\n\r\n"), JSON.stringify(raw));
   });
 });
 

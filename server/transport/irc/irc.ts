@@ -944,6 +944,8 @@ class IrcLink implements Link, StreamHandler {
   }
 
   #write(lines: readonly string[]): void {
+    // Nothing to say is no line at all: an empty one is not an IRC message.
+    if (lines.length === 0) return;
     this.#pump.enqueue(encoder.encode(lines.join("\r\n") + "\r\n"));
   }
 }
