@@ -1319,6 +1319,56 @@ Deno.test("serveIrc() answers an over-long line with 417 and reads on; tags may 
   });
 });
 
+Deno.test("serveIrc() keeps every line within 512 bytes, cutting what it echoes and words too long in bytes", async () => {
+  await withServer(async (server) => {
+    await using carol = await page(server, "carol", [LOBBY, "#dev"]);
+    await using alice = await connectIrc(server, "alice");
+    await join(alice, LOBBY, "#dev");
+    // What a client sent, echoed in a refusal: an unknown command, a nickname, a channel, a target.
+    const echoed = [
+      "X".repeat(490),
+      `NICK ${"n".repeat(480)}`,
+      `JOIN ${"j".repeat(480)}`,
+      `PART #${"p".repeat(470)}`,
+      `PRIVMSG ${"t".repeat(470)} :x`,
+      `WHOIS ${"w".repeat(490)}`,
+      `WHO ${"v".repeat(490)}`,
+      `CAP REQ :${"c亚".repeat(120)}`,
+      `CHATHISTORY LATEST #${"h".repeat(450)} * 10`,
+    ];
+    for (const line of echoed) await alice.send(line);
+    const refusals = await drain(alice);
+    assert.ok(refusals.length >= echoed.length, refusals.join("\n"));
+    // Words that fit the hub in characters but not IRC in bytes.
+    carol.send({ type: "topic", room: "#dev", text: "😀".repeat(300) });
+    await alice.readUntil(command("TOPIC", "carol"));
+    await alice.send("TOPIC #dev");
+    await alice.readUntil(numeric("333"));
+    await alice.send("LIST");
+    await alice.readUntil(numeric("323"));
+    carol.send({ type: "away", text: "亚".repeat(200) });
+    carol.send({ type: "who" });
+    await carol.next("members");
+    await alice.send("WHOIS carol");
+    await alice.readUntil(numeric("301"));
+    carol.send({ type: "part", room: "#dev", reason: "😀".repeat(1000) });
+    await alice.readUntil(command("PART", "carol"));
+    carol.send({ type: "ctcp", to: "alice", text: `VERSION ${"😀".repeat(1000)}` });
+    await alice.readUntil((line) => line.includes("VERSION"));
+    for (const line of alice.lines) {
+      assert.ok(
+        byteLength(line) + 2 <= LINE_MAX,
+        `${byteLength(line) + 2} bytes: ${line.slice(0, 60)}…`,
+      );
+      assert.ok(line.isWellFormed(), "cut inside a character");
+      parse(line);
+    }
+    // Cut, not dropped: the topic is there, as much of it as fits.
+    const shown = alice.lines.find((line) => isNumeric(line, "332")) ?? "";
+    assert.match(trailing(shown), /^(?:😀){100,}$/u);
+  });
+});
+
 // ---------------------------------------------------------------------------
 // Limits
 

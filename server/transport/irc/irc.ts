@@ -46,7 +46,6 @@ import { type Link, type Session, type SessionOptions, Sessions } from "../sessi
 import { DRAIN_MS, type StreamHandler, StreamPump } from "../stream.ts";
 import { LineDecoder } from "../terminal/lines.ts";
 import {
-  formatLine,
   INPUT_MAX,
   type IrcMessage,
   parseCtcp,
@@ -60,6 +59,7 @@ import {
   CAPABILITIES,
   type Capability,
   CHATHISTORY_MAX,
+  fitLine,
   isCapability,
   realName,
   Replies,
@@ -952,7 +952,7 @@ class IrcLink implements Link, StreamHandler {
 
 /** A line from a member: `:nick!via@server COMMAND params`. */
 function formatFrom(source: string, command: string, ...params: string[]): string {
-  return formatLine({ source, command, params });
+  return fitLine({ source, command, params });
 }
 
 /** A PART's reason from the hub's, as the line's last parameter: "part: bye" is "bye"; a plain part has none. */

@@ -17,7 +17,15 @@ import { MEMBER_ROOMS_MAX } from "../../../common/protocol.ts";
 import { NICK_MAX } from "../../../common/nick.ts";
 import { ROOM_MAX } from "../../../common/room.ts";
 import { TOPIC_MAX } from "../../hub/hub.ts";
-import { byteLength, ctcp, formatLine, LINE_MAX, serverTime, splitText } from "./message.ts";
+import {
+  byteLength,
+  ctcp,
+  formatLine,
+  LINE_MAX,
+  type OutgoingMessage,
+  serverTime,
+  splitText,
+} from "./message.ts";
 
 /** Who this server is, as IRC clients are told. */
 export interface ServerIdentity {
@@ -131,12 +139,12 @@ export class Replies {
 
   /** A numeric reply to the client: `:server NNN nick params…`. */
   numeric(code: string, ...params: string[]): string {
-    return formatLine({ source: this.#server.name, command: code, params: [this.nick, ...params] });
+    return fitLine({ source: this.#server.name, command: code, params: [this.nick, ...params] });
   }
 
   /** A line from the server itself (`PING`, `CAP`, `NOTICE`, `ERROR`…). */
   fromServer(command: string, ...params: string[]): string {
-    return formatLine({ source: this.#server.name, command, params });
+    return fitLine({ source: this.#server.name, command, params });
   }
 
   /** A member's prefix: `nick!via@server`. */
@@ -258,4 +266,41 @@ export class Replies {
 /** "2026-12-05 07:41" in UTC: the time put in the text for a client without `server-time`. */
 function clock(ts: number): string {
   return new Date(ts).toISOString().slice(0, 16).replace("T", " ");
+}
+
+/**
+ * Writes a message as one line of at most 512 bytes with its CRLF (tags
+ * aside), cutting its longest parameters, between characters, until it
+ * fits. What is too long is almost always what a client sent and is echoed
+ * (an unknown command, a channel or nickname refused) or a member's words
+ * (a topic, a reason, an away message) that fit the hub's limits in
+ * characters but not IRC's in bytes. A chat message is split instead, by
+ * {@linkcode Replies.message}.
+ */
+export function fitLine(m: OutgoingMessage): string {
+  let line = formatLine(m);
+  const params = [...m.params];
+  // Each round cuts one parameter by what is over; a few rounds at most.
+  for (let round = 0; round <= params.length && byteLength(line) + 2 > LINE_MAX; round++) {
+    const over = byteLength(line) + 2 - LINE_MAX;
+    let longest = 0;
+    params.forEach((p, i) => {
+      if (byteLength(p) > byteLength(params[longest] ?? "")) longest = i;
+    });
+    params[longest] = cutToBytes(params[longest] ?? "", byteLength(params[longest] ?? "") - over);
+    line = formatLine({ ...m, params });
+  }
+  return line;
+}
+
+/** The longest start of `text` of at most `max` UTF-8 bytes, cut between code points. */
+function cutToBytes(text: string, max: number): string {
+  let bytes = 0;
+  let end = 0;
+  for (const c of text) {
+    bytes += byteLength(c);
+    if (bytes > max) break;
+    end += c.length;
+  }
+  return text.slice(0, end);
 }
