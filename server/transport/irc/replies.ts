@@ -198,6 +198,7 @@ export class Replies {
     // What a line holds besides the text: ":source COMMAND target :" and CRLF,
     // and for an action the CTCP wrapping.
     const around = byteLength(`:${source} ${command} ${target} :\r\n`) +
+      // \x01ACTION, a space and \x01 around each piece (ctcp("ACTION", "") has no space).
       (message.action ? byteLength(ctcp("ACTION", "x")) - 1 : 0);
     const pieces = splitText(stamp + message.text, LINE_MAX - around);
     return pieces.map((piece, i) => {
