@@ -1160,6 +1160,13 @@ Deno.test("serveIrc() passes CTCP other than ACTION between IRC clients only", a
       LOBBY,
       "\x01PING 12345\x01",
     ]);
+    // A page may send one (protocol.ts): it is named as a page's member.
+    carol.send({ type: "ctcp", to: "alice", text: "TIME" });
+    const fromPage = parse(await alice.readUntil(command("PRIVMSG", "carol")));
+    assert.deepEqual([fromPage.source, fromPage.params], [`carol!web@${SERVER}`, [
+      "alice",
+      "\x01TIME\x01",
+    ]]);
     // To a page or a terminal it goes nowhere, without an error.
     await alice.send("PRIVMSG carol :\x01TIME\x01");
     await alice.send("PRIVMSG dave :\x01CLIENTINFO\x01");

@@ -775,7 +775,9 @@ class IrcLink implements Link, StreamHandler {
       case "ctcp": {
         const target = event.room ?? say.nick;
         const wrapped = `\x01${event.text}\x01`;
-        return [this.#from(event.from, "irc", event.reply ? "NOTICE" : "PRIVMSG", target, wrapped)];
+        // A page may send one too (protocol.ts): its sender is named as what it is.
+        const via = this.#viaOf(event.from);
+        return [this.#from(event.from, via, event.reply ? "NOTICE" : "PRIVMSG", target, wrapped)];
       }
       case "error":
         return this.#refusal(event);
