@@ -1,7 +1,8 @@
 /**
  * Seeded generators of hostile input for the fuzz tests: byte streams for the
- * terminal port, text and binary frames for `/ws`, and raw WebSocket wire
- * bytes (frames a browser would never send) for the same endpoint.
+ * terminal port, text and binary frames for `/ws`, raw WebSocket wire bytes
+ * (frames a browser would never send) for the same endpoint, and IRC lines
+ * for the IRC port.
  *
  * Everything is derived from one 32-bit seed through {@linkcode Rng}, and
  * each case from its own seed ({@linkcode caseSeed}), so a failing case is
@@ -9,8 +10,10 @@
  * Generated input mixes pure random bytes with the nasties that have broken
  * chat servers before: invalid and overlong UTF-8, telnet commands cut at
  * chunk edges, terminal escapes, bidi and zero-width characters, lines at the
- * length caps, JSON of the wrong shape, and room names that are look-alikes
- * of the honest members' rooms, refused, huge, or not strings at all.
+ * length caps, JSON of the wrong shape, room names that are look-alikes
+ * of the honest members' rooms, refused, huge, or not strings at all, and
+ * IRC lines with every command, tags and prefixes of every shape, CTCP,
+ * NUL, lines at the 512-byte edge and HTTP requests.
  *
  * @module
  */
@@ -1008,17 +1011,356 @@ export function rawWsCase(rng: Rng, index: number): RawWsCase {
   };
 }
 
+// ---------------------------------------------------------------------------
+// IRC lines
+
+/** Every command the IRC port knows, some it does not, and spellings that are not commands. */
+const IRC_COMMANDS: readonly string[] = [
+  "JOIN",
+  "PART",
+  "PRIVMSG",
+  "NOTICE",
+  "NICK",
+  "USER",
+  "PASS",
+  "CAP",
+  "TOPIC",
+  "NAMES",
+  "WHO",
+  "WHOIS",
+  "WHOWAS",
+  "LIST",
+  "MODE",
+  "ISON",
+  "USERHOST",
+  "AWAY",
+  "CHATHISTORY",
+  "PING",
+  "PONG",
+  "MOTD",
+  "KICK",
+  "INVITE",
+  "OPER",
+  "KILL",
+  "TAGMSG",
+  "BATCH",
+  "WALLOPS",
+  "ERROR",
+  "001",
+  "privmsg",
+  "Join",
+  // Not PRIVMSG: a dotless i that toUpperCase() would make one, full-width letters.
+  "prıvmsg",
+  "ＰＲＩＶＭＳＧ",
+  "PRIVMSG\u200b",
+];
+
+/** Capabilities a client may ask for: ours, others', nonsense. */
+const IRC_CAPS: readonly string[] = [
+  "batch",
+  "draft/chathistory",
+  "echo-message",
+  "message-tags",
+  "server-time",
+  "-server-time",
+  "sasl",
+  "multi-prefix",
+  "draft/multiline",
+  "",
+  "-",
+  "x".repeat(300),
+];
+
+/** A message reference for CHATHISTORY: valid, odd, or nonsense. */
+function msgRef(rng: Rng): string {
+  return rng.pick([
+    "*",
+    `msgid=${rng.int(0, 100_000)}`,
+    `msgid=${rng.int(0, 100_000)}.${rng.int(1, 9)}`,
+    "msgid=",
+    "msgid=-1",
+    `msgid=${"9".repeat(rng.int(15, 40))}`,
+    "timestamp=2026-12-05T07:41:00.000Z",
+    "timestamp=1970-01-01T00:00:00Z",
+    "timestamp=9999-12-31T23:59:59.999999999Z",
+    "timestamp=2026-02-30T00:00:00Z",
+    "timestamp=now",
+    `timestamp=${fuzzText(rng, 40)}`,
+    fuzzText(rng, 20),
+  ]);
+}
+
+/** One parameter of a command: a room, a nickname, a number, a reference or text. */
+function ircParam(rng: Rng, targets: Targets, self: string): string {
+  return rng.weighted<() => string>([
+    [4, () => hostileRoom(rng, targets, self)],
+    [3, () => rng.pick(targets.rooms)],
+    [2, () => Array.from({ length: rng.int(2, 30) }, () => rng.pick(targets.rooms)).join(",")],
+    [3, () => hostileNick(rng, targets)],
+    [2, () => rng.pick([...targets.honest, self])],
+    [1, () => `${rng.pick(targets.honest)},${rng.pick(targets.rooms)},nobody`],
+    [2, () => `${rng.int(-5, 2000)}`],
+    [1, () => rng.pick(["*", "0", "+b", "-b", "+o", "b", "LS", "REQ", "END", "302", ":", "::"])],
+    [2, () => msgRef(rng)],
+    [3, () => fuzzText(rng, 60)],
+  ])();
+}
+
+/** Up to about `bytes` of IRCv3 tags: valid, escaped, duplicated, malformed. */
+function ircTags(rng: Rng, bytes: number): string {
+  const tags: string[] = [];
+  let size = 1;
+  while (size < bytes) {
+    const tag = rng.pick([
+      `+draft/reply=${rng.int(1, 1000)}`,
+      `time=2026-12-05T07:41:00.000Z`,
+      `msgid=${rng.int(1, 1000)}`,
+      `batch=h${rng.int(1, 9)}`,
+      `+x=${"\\s\\:\\\\\\r\\n\\".slice(0, rng.int(0, 12))}`,
+      "+typing=active",
+      "",
+      "=",
+      "novalue",
+      "a=b=c",
+      `${"k".repeat(rng.int(250, 300))}=v`,
+      `+y=${fuzzText(rng, 40).replace(/[ ;\r\n\0]/g, "_")}`,
+    ]);
+    tags.push(tag);
+    size += tag.length + 1;
+  }
+  return `@${tags.join(";")}`;
+}
+
+/** A source prefix a client has no business sending: servers ignore it, or should. */
+function ircSource(rng: Rng, targets: Targets): string {
+  return rng.pick([
+    `:${rng.pick(targets.honest)}!irc@chat.local`,
+    ":chat.local",
+    ":",
+    `:${hostileNick(rng, targets).replace(/ /g, "_")}`,
+    `:${fuzzText(rng, 30).replace(/ /g, "_")}`,
+  ]);
+}
+
+/** A CTCP body: a request, an action, one never closed, an empty one. */
+function ctcpText(rng: Rng): string {
+  return rng.pick([
+    "\x01VERSION\x01",
+    `\x01PING ${rng.int(0, 1e9)}\x01`,
+    "\x01TIME\x01",
+    `\x01ACTION ${fuzzText(rng, 200)}\x01`,
+    "\x01ACTION\x01",
+    `\x01ACTION ${fuzzText(rng, 50)}`,
+    "\x01\x01",
+    "\x01",
+    "\x01DCC SEND file 2130706433 6667 100\x01",
+    `\x01${fuzzText(rng, 40)}\x01`,
+    `before\x01VERSION\x01after`,
+  ]);
+}
+
+/**
+ * A PRIVMSG (or NOTICE) of one- to four-byte characters whose line is a few
+ * bytes either side of the 512-byte cap, CRLF included.
+ */
+function edgeLine(rng: Rng, targets: Targets): string {
+  const head = `${rng.pick(["PRIVMSG", "NOTICE"])} ${rng.pick(targets.rooms)} :`;
+  const total = 512 + rng.pick([-3, -2, -1, 0, 1, 2, 3, 100]);
+  const filler = rng.pick(["x", "亚", "\u{1f600}", "e\u0301"]);
+  const room = total - 2 - utf8(head).length;
+  const body = filler.repeat(Math.floor(room / utf8(filler).length));
+  return head + body + "y".repeat(room - utf8(body).length);
+}
+
+/** One line (without its end) of a hostile IRC stream. */
+type IrcLine = (rng: Rng, targets: Targets, self: string) => string;
+
+const IRC_LINES: readonly (readonly [number, IrcLine])[] = [
+  // Any command with any parameters, now and then more than 15 of them.
+  [10, (rng, targets, self) => {
+    const params = Array.from(
+      { length: rng.int(0, rng.chance(0.1) ? 20 : 4) },
+      () => ircParam(rng, targets, self),
+    );
+    const trailing = rng.chance(0.5) ? ` :${fuzzText(rng, 200)}` : "";
+    return `${rng.pick(IRC_COMMANDS)} ${params.join(" ")}${trailing}`;
+  }],
+  // Chat to the honest members' rooms and to them, with text of every kind.
+  [
+    8,
+    (rng, targets, self) =>
+      `${rng.pick(["PRIVMSG", "NOTICE"])} ${ircParam(rng, targets, self)} :${fuzzText(rng, 400)}`,
+  ],
+  // CTCP, to rooms and to members.
+  [
+    5,
+    (rng, targets, self) =>
+      `${rng.pick(["PRIVMSG", "NOTICE"])} ${
+        rng.pick([...targets.rooms, ...targets.honest, self])
+      } :${ctcpText(rng)}`,
+  ],
+  // Tags before the command, within the 8191 bytes they may take and past them.
+  [4, (rng, targets, self) => {
+    const size = rng.chance(0.2) ? 8191 + rng.pick([-2, -1, 0, 1, 2, 500]) : rng.size(400);
+    return `${ircTags(rng, size)} PRIVMSG ${rng.pick(targets.rooms)} :tagged ${self}`;
+  }],
+  // A source prefix, impersonating the honest or the server.
+  [3, (rng, targets) => `${ircSource(rng, targets)} PRIVMSG ${rng.pick(targets.rooms)} :spoof`],
+  // Lines at the 512-byte edge.
+  [4, (rng, targets) => edgeLine(rng, targets)],
+  // NUL and other controls inside a line.
+  [3, (rng, targets) =>
+    rng.pick([
+      `PRIVMSG ${rng.pick(targets.rooms)} :nul\x00here`,
+      "NICK nul\x00nick",
+      "\x00PRIVMSG #lobby :hi",
+      `TOPIC ${rng.pick(targets.rooms)} :\x1b[2J\x07\x02bold\x0304red`,
+      `PART ${rng.pick(targets.rooms)} :\u202ebidi\x1b]0;title\x07`,
+      `AWAY :\x1b[31m${fuzzText(rng, 100)}`,
+      `QUIT :\x00\x1b[2J`,
+    ])],
+  // CHATHISTORY of every shape.
+  [4, (rng, targets) => {
+    const sub = rng.pick(["LATEST", "BEFORE", "AFTER", "BETWEEN", "AROUND", "TARGETS", "latest"]);
+    const target = rng.pick([...targets.rooms, ...targets.honest, "#nowhere", "*"]);
+    const limit = rng.pick(["10", "0", "-1", "100", "1000000", "1e3", "x", ""]);
+    return `CHATHISTORY ${sub} ${target} ${msgRef(rng)} ${
+      sub === "BETWEEN" ? `${msgRef(rng)} ` : ""
+    }${limit}`;
+  }],
+  // Capability negotiation at any time.
+  [3, (rng) =>
+    rng.pick([
+      "CAP LS 302",
+      "CAP LS",
+      `CAP REQ :${Array.from({ length: rng.int(0, 6) }, () => rng.pick(IRC_CAPS)).join(" ")}`,
+      "CAP END",
+      "CAP LIST",
+      `CAP ${fuzzText(rng, 20)}`,
+      "CAP",
+    ])],
+  // Rooms, in and out; renames; the lists.
+  [5, (rng, targets, self) =>
+    rng.pick([
+      `JOIN ${hostileRoom(rng, targets, self).replace(/ /g, ",")}`,
+      `JOIN ${rng.pick(targets.rooms)}`,
+      "JOIN 0",
+      `PART ${rng.pick(targets.rooms)} :${fuzzText(rng, 100)}`,
+      `NICK ${hostileNick(rng, targets).replace(/ /g, "_")}`,
+      `NICK ${self}${rng.pick(["", "2", "_"])}`,
+      `TOPIC ${rng.pick(targets.rooms)} :${fuzzText(rng, 400)}`,
+      `WHO ${rng.pick(targets.rooms)}`,
+      `NAMES ${rng.pick(targets.rooms)}`,
+      `WHOIS ${rng.pick(targets.honest)}`,
+      `MODE ${rng.pick(targets.rooms)} ${rng.pick(["", "+b", "b", "+o x", "+i"])}`,
+      "LIST",
+    ])],
+  // An HTTP request line after registration: only an unknown command there.
+  [1, (rng) => rng.pick(["GET / HTTP/1.1", "POST / HTTP/1.1", "OPTIONS * HTTP/1.1"])],
+];
+
+/** Line ends: CRLF mostly, and LF, CR, and nothing between two lines. */
+function ircEol(rng: Rng): string {
+  return rng.weighted([[8, "\r\n"], [2, "\n"], [1, "\r"], [1, "\r\n\r\n"]]);
+}
+
+/** One hostile IRC connection. */
+export interface IrcCase {
+  kind: "irc";
+  /** Everything the fuzzer sends. */
+  bytes: Uint8Array;
+  /** Offsets where a write ends and the next begins, ascending. */
+  cuts: number[];
+  ending: TcpEnding;
+  /** For an abrupt ending, how many bytes are written before the close. */
+  stopAt: number;
+  /** The nickname its opening registers, when that must be accepted. */
+  registersAs?: string;
+  /** True when its first line is an HTTP request: it must be cut off with nothing said. */
+  http: boolean;
+}
+
+/** How IRC streams start: registering (most), trying refused nicknames, or with junk. */
+const IRC_OPENINGS = [[6, "register"], [2, "attempts"], [1, "junk"], [1, "http"]] as const;
+
+/** Builds an IRC case. */
+export function ircCase(rng: Rng, index: number, targets: Targets): IrcCase {
+  const nick = freshNick(rng, index);
+  const opening = rng.weighted(IRC_OPENINGS);
+  const lines: string[] = [];
+  if (opening === "register") {
+    const negotiate = rng.chance(0.6);
+    if (negotiate) lines.push("CAP LS 302");
+    if (negotiate && rng.chance(0.7)) {
+      const caps = Array.from({ length: rng.int(1, 5) }, () => rng.pick(IRC_CAPS.slice(0, 5)));
+      lines.push(`CAP REQ :${caps.join(" ")}`);
+    }
+    if (rng.chance(0.2)) lines.push(`PASS ${fuzzText(rng, 20).replace(/ /g, "_")}`);
+    lines.push(`NICK ${nick}`, `USER ${nick} 0 * :${fuzzText(rng, 40)}`);
+    if (negotiate) lines.push("CAP END");
+  } else if (opening === "attempts") {
+    for (let i = rng.size(10); i > 0; i--) {
+      lines.push(`NICK ${hostileNick(rng, targets).replace(/[ \r\n]/g, "_")}`);
+    }
+    lines.push(`USER x 0 * :${fuzzText(rng, 20)}`);
+    if (rng.chance(0.5)) lines.push(`NICK ${nick}`);
+  } else if (opening === "http") {
+    lines.push(rng.pick(["GET / HTTP/1.1", "POST /ws HTTP/1.1", "HEAD / HTTP/1.0"]));
+    lines.push("Host: 127.0.0.1", "", `NICK ${nick}`);
+  } else {
+    lines.push(`JOIN ${rng.pick(targets.rooms)}`, `PRIVMSG ${rng.pick(targets.rooms)} :early`);
+  }
+  const parts: Uint8Array[] = [utf8(lines.map((line) => `${line}\r\n`).join(""))];
+  for (let i = rng.size(16); i > 0; i--) {
+    const piece = rng.weighted<() => Uint8Array>([
+      [20, () => utf8(rng.weighted(IRC_LINES)(rng, targets, nick) + ircEol(rng))],
+      // Invalid UTF-8 inside a line.
+      [3, () =>
+        concatBytes([
+          utf8(`PRIVMSG ${rng.pick(targets.rooms)} :bad `),
+          Uint8Array.from(rng.pick(BAD_UTF8)),
+          utf8(` utf8${ircEol(rng)}`),
+        ])],
+      // Noise; a line that never ends (now and then).
+      [2, () => rng.bytes(rng.size(1024))],
+      [1, () => utf8(rng.chance(0.1) ? "z".repeat(rng.int(10_000, 100_000)) : "\r\n".repeat(100))],
+    ])();
+    parts.push(piece);
+  }
+  if (rng.chance(0.2)) parts.push(utf8(`QUIT :${fuzzText(rng, 100)}\r\n`));
+  const bytes = concatBytes(parts);
+  const ending: TcpEnding = rng.chance(0.2) ? "abrupt" : "eof";
+  const stopAt = ending === "abrupt" ? rng.int(1, bytes.length) : bytes.length;
+  const irc: IrcCase = {
+    kind: "irc",
+    bytes,
+    cuts: chunkCuts(rng, bytes),
+    ending,
+    stopAt,
+    http: opening === "http",
+  };
+  if (opening === "register") irc.registersAs = nick;
+  return irc;
+}
+
 /** Any fuzz case. */
-export type FuzzCase = TcpCase | WsCase | RawWsCase;
+export type FuzzCase = TcpCase | WsCase | RawWsCase | IrcCase;
 
 /**
  * Case `index` of a run seeded with `seed`: a terminal stream, WebSocket
- * frames, or raw WebSocket bytes. The same seed and index give the same case.
+ * frames, raw WebSocket bytes, or IRC lines. The same seed and index give
+ * the same case.
  */
 export function fuzzCase(seed: number, index: number, targets: Targets): FuzzCase {
   const rng = new Rng(caseSeed(seed, index));
-  const kind = rng.weighted<FuzzCase["kind"]>([[50, "tcp"], [40, "ws"], [10, "raw-ws"]]);
+  const kind = rng.weighted<FuzzCase["kind"]>([
+    [40, "tcp"],
+    [30, "ws"],
+    [10, "raw-ws"],
+    [20, "irc"],
+  ]);
   if (kind === "tcp") return tcpCase(rng, index, targets);
   if (kind === "ws") return wsCase(rng, index, targets);
+  if (kind === "irc") return ircCase(rng, index, targets);
   return rawWsCase(rng, index);
 }

@@ -1,9 +1,9 @@
 /**
  * Fuzz tests: thousands of hostile connections, seeded and reproducible, into
- * the terminal port and `/ws` of one in-process server, while two honest
- * members, one per transport, keep chatting in `#lobby` and `#dev`, and a
- * third, in `#lobby` only, listens. The fuzzers enter, leave and retitle
- * rooms under every name, look-alikes of those two included.
+ * the terminal port, `/ws` and the IRC port of one in-process server, while
+ * three honest members, one per transport, keep chatting in `#lobby` and
+ * `#dev`, and a fourth, in `#lobby` only, listens. The fuzzers enter, leave
+ * and retitle rooms under every name, look-alikes of those two included.
  *
  * What must hold, whatever arrives: the server neither crashes nor hangs nor
  * logs an unexpected error; it answers every fuzz connection with well-formed
@@ -21,9 +21,14 @@
  * - `FUZZ_CASES`: how many fuzz connections (default {@linkcode DEFAULT_CASES}).
  * - `FUZZ_CASE`: run only this case of the seed's run (to reproduce a failure).
  *
+ * An IRC connection's output must be whole CRLF lines of valid UTF-8 that
+ * parse, within 512 bytes (and 8191 of tags), without CR, LF or NUL inside;
+ * one that opened with an HTTP request must get nothing at all.
+ *
  * No sleeps: every fuzz connection ends by the server closing it (after the
- * fuzzer shut its side or sent `/quit`), by the server answering a last frame
- * whose answer is known, or by the fuzzer closing it once it was greeted.
+ * fuzzer shut its side or sent `/quit` or `QUIT`), by the server answering a
+ * last frame whose answer is known, or by the fuzzer closing it once it was
+ * greeted.
  *
  * @module
  */
@@ -47,10 +52,13 @@ import { decodeFrame, headEnd, upgradeRequest } from "./kit/raw_ws.ts";
 import { type ChatServer, httpUrl, withServer } from "./kit/server.ts";
 import { dial } from "./kit/socket.ts";
 import { connectTcp, TcpClient } from "./kit/tcp_client.ts";
+import { connectIrc, drain } from "./kit/irc_client.ts";
+import { byteLength, LINE_MAX, parseLine, TAGS_MAX } from "../server/transport/irc/message.ts";
 import { connectWs, WsClient } from "./kit/ws_client.ts";
 import {
   caseSeed,
   fuzzCase,
+  type IrcCase,
   type RawWsCase,
   Rng,
   type Targets,
@@ -60,9 +68,9 @@ import {
 } from "./fuzz.ts";
 
 /**
- * Fuzz connections per run by default: about half terminal streams, 40%
- * WebSocket connections of up to 20 frames each, 10% raw WebSocket wire bytes.
- * Sized so the file runs in well under 30 s on two cores.
+ * Fuzz connections per run by default: 40% terminal streams, 30% WebSocket
+ * connections of up to 20 frames each, 20% IRC streams, 10% raw WebSocket
+ * wire bytes. Sized so the file runs in well under 30 s on two cores.
  */
 const DEFAULT_CASES = 4000;
 
@@ -135,13 +143,21 @@ const HISTORY_KEEP = 200;
  */
 const WELCOME_HISTORY = 10;
 
-/** The honest members' nicknames: two who talk in both rooms, one who listens in #lobby. */
-const HONEST = { web: "honest_web", tcp: "honest_tcp", lobby: "honest_lobby" } as const;
+/** The honest members' nicknames: three who talk in both rooms, one who listens in #lobby. */
+const HONEST = {
+  web: "honest_web",
+  tcp: "honest_tcp",
+  irc: "honest_irc",
+  lobby: "honest_lobby",
+} as const;
 
 /** The second room the honest members talk in. */
 const DEV = "#dev";
 
-const TARGETS: Targets = { honest: [HONEST.web, HONEST.tcp, HONEST.lobby], rooms: [LOBBY, DEV] };
+const TARGETS: Targets = {
+  honest: [HONEST.web, HONEST.tcp, HONEST.irc, HONEST.lobby],
+  rooms: [LOBBY, DEV],
+};
 
 /**
  * Live rooms the server may have: low, so that fuzzers making rooms run into
@@ -410,12 +426,75 @@ async function runRawWs(target: Target, c: RawWsCase): Promise<void> {
   }
 }
 
+/**
+ * Checks what an IRC connection received: valid UTF-8 in whole CRLF lines,
+ * each a message that parses, without CR, LF or NUL inside, within 512
+ * bytes after its tags and 8191 bytes of tags. Returns the lines.
+ */
+function checkIrcOutput(raw: Uint8Array): string[] {
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(raw);
+  } catch {
+    assert.fail(`the server sent invalid UTF-8: ${JSON.stringify(raw.slice(0, 200))}`);
+  }
+  if (text === "") return [];
+  assert.ok(text.endsWith("\r\n"), `a last line without CRLF: ${JSON.stringify(text.slice(-200))}`);
+  const lines = text.slice(0, -2).split("\r\n");
+  for (const line of lines) {
+    const shown = JSON.stringify(line.slice(0, 300));
+    assert.ok(!/[\r\n]/.test(line) && !line.includes("\0"), `CR, LF or NUL in a line: ${shown}`);
+    assert.ok(parseLine(line) !== undefined, `not an IRC message: ${shown}`);
+    const tags = line.startsWith("@") ? line.indexOf(" ") + 1 : 0;
+    assert.ok(
+      byteLength(line.slice(0, tags)) <= TAGS_MAX,
+      `over ${TAGS_MAX} bytes of tags: ${shown}`,
+    );
+    const bytes = byteLength(line.slice(tags)) + 2;
+    assert.ok(bytes <= LINE_MAX, `a line of ${bytes} bytes: ${shown}`);
+  }
+  return lines;
+}
+
+/** Runs one IRC case to its end. */
+async function runIrc(target: Target, c: IrcCase): Promise<void> {
+  const { server, tally } = target;
+  const conn = await dial(server.irc);
+  const client = new TcpClient(conn);
+  try {
+    tally.bytes += c.stopAt;
+    if (c.ending === "abrupt") {
+      const prefix = c.bytes.subarray(0, c.stopAt);
+      await writeInPieces(client, prefix, c.cuts.filter((cut) => cut < c.stopAt));
+      return;
+    }
+    await writeInPieces(client, c.bytes, c.cuts);
+    await shutWrite(conn);
+    await client.readToEnd();
+    if (c.http) {
+      assert.equal(client.raw.length, 0, `an HTTP request was answered: ${client.unread}`);
+      return;
+    }
+    const lines = checkIrcOutput(client.raw);
+    if (!c.registersAs) return;
+    const welcome = lines.find((line) => parseLine(line)?.command === "001");
+    assert.equal(
+      welcome === undefined ? undefined : parseLine(welcome)?.params[0],
+      c.registersAs,
+      `${c.registersAs} was not registered: ${JSON.stringify(lines.slice(0, 5))}`,
+    );
+  } finally {
+    await client.close();
+  }
+}
+
 /** Runs case `index` of the run to its end. */
 function runCase(target: Target, index: number): Promise<void> {
   const c = fuzzCase(SEED, index, TARGETS);
   target.tally.cases[c.kind] = (target.tally.cases[c.kind] ?? 0) + 1;
   if (c.kind === "tcp") return runTcp(target, c);
   if (c.kind === "ws") return runWs(target, c, index);
+  if (c.kind === "irc") return runIrc(target, c);
   return runRawWs(target, c);
 }
 
@@ -531,7 +610,7 @@ interface Run {
   seconds: number;
   /** Memory at the end of the warm-up. */
   warm: Deno.MemoryUsage;
-  /** What the honest members received: bytes on the terminal, events on the web. */
+  /** What the honest members received: bytes on the terminal and IRC, events on the web. */
   received: { bytes: number; events: number };
 }
 
@@ -555,8 +634,46 @@ function saidIn(events: readonly ServerEvent[], from: string, room: string): str
     .map((m) => m.text);
 }
 
-/** `[12:00] <honest_web> text`, or labeled with its room: `[12:00] [#dev] <honest_web> text`. */
-const FROM_HONEST_WEB = new RegExp(`^\\[\\d\\d:\\d\\d\\] (?:\\[(#\\w+)\\] )?<${HONEST.web}> (.*)$`);
+/** `[12:00] <NICK> text`, or labeled with its room: `[12:00] [#dev] <NICK> text`. */
+function fromHonest(nick: string): RegExp {
+  return new RegExp(`^\\[\\d\\d:\\d\\d\\] (?:\\[(#\\w+)\\] )?<${nick}> (.*)$`);
+}
+
+/**
+ * The channel and text of every PRIVMSG `from` said to a channel, of the
+ * lines an IRC client got, in order.
+ */
+function ircSaid(lines: readonly string[], from: string): { room: string; text: string }[] {
+  return lines.flatMap((line) => {
+    const m = parseLine(line);
+    const [room = "", text = ""] = m?.params ?? [];
+    return m?.command === "PRIVMSG" && m.source?.split("!")[0] === from && room.startsWith("#")
+      ? [{ room, text }]
+      : [];
+  });
+}
+
+/**
+ * Checks what the honest IRC member got: well-formed lines, nothing that
+ * could take over a screen (CTCP's \x01 delimiters aside), and no refusal
+ * or notice from the server.
+ */
+function checkHonestIrc(lines: readonly string[]): void {
+  for (const line of lines) {
+    const m = parseLine(line);
+    assert.ok(m !== undefined, `not an IRC message: ${JSON.stringify(line.slice(0, 300))}`);
+    let last = m.params.at(-1) ?? "";
+    if (last.startsWith("\x01")) last = last.slice(1);
+    if (last.endsWith("\x01")) last = last.slice(0, -1);
+    const fields = [m.source ?? "", m.command, ...m.params.slice(0, -1), last, ...m.tags.values()];
+    const bad = fields.find((field) => UNSAFE.test(field));
+    assert.equal(bad, undefined, `an unsafe character in ${JSON.stringify(line.slice(0, 300))}`);
+    // 422 (no MOTD) is part of the welcome; any other 4xx or 5xx is a refusal.
+    const refused = m.source === "chat.local" && m.command !== "422" &&
+      (/^[45]\d\d$/.test(m.command) || m.command === "NOTICE" || m.command === "ERROR");
+    assert.ok(!refused, `the server refused honest_irc: ${line}`);
+  }
+}
 
 /**
  * Runs the fuzz cases while two honest members chat in #lobby and #dev and
@@ -571,14 +688,18 @@ async function fuzzWhileChatting(server: ChatServer): Promise<Run> {
   await tcp.send(`/join ${DEV}`);
   await tcp.readUntil(`-- Lines you type now go to ${DEV}.`);
   await using lobby = await joinRooms(server, HONEST.lobby, [LOBBY]);
+  await using irc = await connectIrc(server, HONEST.irc);
+  await irc.send(`JOIN ${LOBBY},${DEV}`);
+  await irc.readUntil((line) => parseLine(line)?.command === "366" && line.includes(DEV));
   const tally: Tally = { cases: {}, bytes: 0, frames: 0, rawEnds: [] };
   const target: Target = { server, tally };
   let said = 0;
   /** One line of each in each room; the terminal switches rooms with /join, which asks nothing. */
-  const lines = (n: number) => {
+  const lines = async (n: number) => {
     web.send({ type: "say", room: LOBBY, text: `web ${n}` });
     web.send({ type: "say", room: DEV, text: `webdev ${n}` });
-    return tcp.write(`/join ${LOBBY}\r\ntcp ${n}\r\n/join ${DEV}\r\ntcpdev ${n}\r\n`);
+    await tcp.write(`/join ${LOBBY}\r\ntcp ${n}\r\n/join ${DEV}\r\ntcpdev ${n}\r\n`);
+    await irc.write(`PRIVMSG ${LOBBY} :irc ${n}\r\nPRIVMSG ${DEV} :ircdev ${n}\r\n`);
   };
   const honestSay = async () => {
     await lines(said++);
@@ -620,41 +741,64 @@ async function fuzzWhileChatting(server: ChatServer): Promise<Run> {
   const seconds = (performance.now() - started) / 1000;
 
   // Every fuzz member has left every room, and no room of theirs is left.
-  const both = [HONEST.web, HONEST.tcp];
-  await settleMembers(server, { [LOBBY]: [...both, HONEST.lobby], [DEV]: both });
+  const talkers = [HONEST.web, HONEST.tcp, HONEST.irc];
+  await settleMembers(server, { [LOBBY]: [...talkers, HONEST.lobby], [DEV]: talkers });
 
   // The last lines of each, then a request of each: the server answers a
   // request after it has handled (and sent on) what the member sent before.
-  // Once both have been answered after the other's last line, a third answer
-  // shows that everything sent to honest_web before it has arrived, and an
-  // answer to the listener after that, everything sent to it.
+  // Once all three have been answered after the others' last lines, a second
+  // answer to each shows that everything sent to it before has arrived, and
+  // an answer to the listener after that, everything sent to it.
   const last = said++;
   await lines(last);
-  web.send({ type: "who" });
-  await web.next("members");
-  await tcp.send("/who");
-  await tcp.readUntil((line) => /^-- \d+ here: /.test(line));
-  web.send({ type: "who" });
-  await web.next("members");
+  const answered = async () => {
+    web.send({ type: "who" });
+    await web.next("members");
+    await tcp.send("/who");
+    await tcp.readUntil((line) => /^-- \d+ here: /.test(line));
+    await drain(irc);
+  };
+  await answered();
+  await answered();
   lobby.send({ type: "who" });
   await lobby.next("members");
 
   const expected = (who: string) => Array.from({ length: said }, (_, i) => `${who} ${i}`);
   assert.deepEqual(saidIn(web.events, HONEST.tcp, LOBBY), expected("tcp"), "honest_web, #lobby");
   assert.deepEqual(saidIn(web.events, HONEST.tcp, DEV), expected("tcpdev"), "honest_web, #dev");
+  assert.deepEqual(
+    saidIn(web.events, HONEST.irc, LOBBY),
+    expected("irc"),
+    "honest_web, irc #lobby",
+  );
+  assert.deepEqual(saidIn(web.events, HONEST.irc, DEV), expected("ircdev"), "honest_web, irc #dev");
   // On the terminal, a line is labeled with its room when it is not the current one.
-  const tcpGot = tcp.lines.map((line) => FROM_HONEST_WEB.exec(line))
-    .filter((match) => match !== null)
-    .map(([, label, text = ""]) => ({ label, text }));
-  const inRoom = (room: string, prefix: string) => {
-    const got = tcpGot.filter((m) => m.text.startsWith(`${prefix} `));
-    const wrong = got.filter((m) => m.label !== undefined && m.label !== room);
-    assert.deepEqual(wrong, [], `lines of ${room} labeled with another room`);
-    return got.map((m) => m.text);
-  };
-  assert.deepEqual(inRoom(LOBBY, "web"), expected("web"), "honest_tcp, #lobby");
-  assert.deepEqual(inRoom(DEV, "webdev"), expected("webdev"), "honest_tcp, #dev");
-  assert.equal(tcpGot.length, 2 * said, "honest_tcp got nothing else from honest_web");
+  for (const [nick, prefix] of [[HONEST.web, "web"], [HONEST.irc, "irc"]] as const) {
+    const pattern = fromHonest(nick);
+    const tcpGot = tcp.lines.map((line) => pattern.exec(line))
+      .filter((match) => match !== null)
+      .map(([, label, text = ""]) => ({ label, text }));
+    const inRoom = (room: string, words: string) => {
+      const got = tcpGot.filter((m) => m.text.startsWith(`${words} `));
+      const wrong = got.filter((m) => m.label !== undefined && m.label !== room);
+      assert.deepEqual(wrong, [], `lines of ${room} labeled with another room`);
+      return got.map((m) => m.text);
+    };
+    assert.deepEqual(inRoom(LOBBY, prefix), expected(prefix), `honest_tcp, ${nick} in #lobby`);
+    assert.deepEqual(inRoom(DEV, `${prefix}dev`), expected(`${prefix}dev`), `${nick} in #dev`);
+    assert.equal(tcpGot.length, 2 * said, `honest_tcp got nothing else from ${nick}`);
+  }
+  // On IRC, each in its channel.
+  const ircLines = irc.lines;
+  for (const [nick, prefix] of [[HONEST.web, "web"], [HONEST.tcp, "tcp"]] as const) {
+    const got = ircSaid(ircLines, nick);
+    const inChannel = (room: string) => got.filter((m) => m.room === room).map((m) => m.text);
+    assert.deepEqual(inChannel(LOBBY), expected(prefix), `honest_irc, ${nick} in #lobby`);
+    assert.deepEqual(inChannel(DEV), expected(`${prefix}dev`), `honest_irc, ${nick} in #dev`);
+    assert.equal(got.length, 2 * said, `honest_irc got nothing else from ${nick}`);
+  }
+  checkIrcOutput(irc.raw);
+  checkHonestIrc(ircLines);
   assert.deepEqual(web.events.filter((e) => e.type === "error"), [], "errors to honest_web");
   assert.deepEqual(tcp.lines.filter((line) => line.startsWith("! ")), [], "errors to honest_tcp");
   checkEventText(web.events);
@@ -663,6 +807,7 @@ async function fuzzWhileChatting(server: ChatServer): Promise<Run> {
   // The listener in #lobby: every line said there, and nothing of #dev.
   assert.deepEqual(saidIn(lobby.events, HONEST.web, LOBBY), expected("web"), "honest_lobby, web");
   assert.deepEqual(saidIn(lobby.events, HONEST.tcp, LOBBY), expected("tcp"), "honest_lobby, tcp");
+  assert.deepEqual(saidIn(lobby.events, HONEST.irc, LOBBY), expected("irc"), "honest_lobby, irc");
   const elsewhere = lobby.events.filter((e) =>
     e.type === "welcome"
       ? e.rooms.some((r) => r.room !== LOBBY)
@@ -680,16 +825,25 @@ async function fuzzWhileChatting(server: ChatServer): Promise<Run> {
   await health.body?.cancel();
   await using freshWeb = await connectWs(server, "fresh_web");
   await using freshTcp = await connectTcp(server, "fresh_tcp");
+  await using freshIrc = await connectIrc(server, "fresh_irc");
+  await freshIrc.send(`JOIN ${LOBBY}`);
+  await freshIrc.readUntil((line) => parseLine(line)?.command === "366");
   freshWeb.send({ type: "say", text: "made it" });
   await freshTcp.readUntil("<fresh_web> made it");
+  await freshIrc.readUntil((line) => line.endsWith(`PRIVMSG ${LOBBY} :made it`));
   await freshTcp.send("me too");
   await web.next("message", (m) => m.from === "fresh_tcp" && m.text === "me too");
+  await freshIrc.send(`PRIVMSG ${LOBBY} :and me`);
+  await web.next("message", (m) => m.from === "fresh_irc" && m.text === "and me");
   return {
     tally,
     said,
     seconds,
     warm,
-    received: { bytes: tcp.raw.length, events: web.events.length + lobby.events.length },
+    received: {
+      bytes: tcp.raw.length + irc.raw.length,
+      events: web.events.length + lobby.events.length,
+    },
   };
 }
 
@@ -733,7 +887,7 @@ async function fuzzServer(): Promise<void> {
 
 const RUN_NAME = ONLY === undefined ? `${CASES} hostile connections` : `hostile connection ${ONLY}`;
 
-Deno.test(`startChat() survives ${RUN_NAME} while two members chat (FUZZ_SEED=${SEED})`, async () => {
+Deno.test(`startChat() survives ${RUN_NAME} while a member of each transport chats (FUZZ_SEED=${SEED})`, async () => {
   const logged = captureErrors();
   let failure: unknown;
   try {
