@@ -70,11 +70,12 @@ async function say(client: WsClient, room: string, text: string): Promise<ChatMe
   return await client.next("message", (m) => m.room === room && m.text === text);
 }
 
+let pageMarkers = 0;
+
 /**
  * Every event a page got up to a private marker it sends itself: what the
  * server sent it before handling the marker, so also what it did not send.
  */
-let pageMarkers = 0;
 async function pageDrain(client: WsClient, nick: string): Promise<ServerEvent[]> {
   const marker = `page-marker-${++pageMarkers}`;
   const from = client.events.length;
@@ -1084,7 +1085,9 @@ Deno.test("serveIrc() members chat with a page and a terminal in #lobby and in a
       [LOBBY, "irc"],
       ["#dev", "irc"],
     ]);
-    await dave.readUntil((line) => line.includes("alice (irc) joined") || line.includes("alice"));
+    // The terminal shows #lobby's join labeled, #dev's (its current room) not.
+    await dave.readUntil((line) => line.endsWith("[#lobby] -- alice joined (irc)"));
+    await dave.readUntil((line) => /^\[\d\d:\d\d\] -- alice joined \(irc\)$/.test(line));
 
     for (const room of [LOBBY, "#dev"]) {
       await alice.send(`PRIVMSG ${room} :from irc to ${room}`);
