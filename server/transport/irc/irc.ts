@@ -262,7 +262,7 @@ class IrcLink implements Link, StreamHandler {
 
   probe(): boolean {
     // Without a source, as ngircd and ergo send it: the simplest clients look for "PING " first.
-    this.#write([formatLine({ command: "PING", params: [this.#say.name] })]);
+    this.#write([fitLine({ command: "PING", params: [this.#say.name] })]);
     return true;
   }
 
