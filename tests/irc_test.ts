@@ -1564,3 +1564,19 @@ Deno.test("irc-framework clients exchange private messages and CTCP, see renames
     assert.equal(quit.message, "Quit: done");
   });
 });
+
+Deno.test("serveIrc() ends a connection the server closes with an ERROR line naming why, and takes TAGMSG without a 421", async () => {
+  await withServer({ floodBurst: 2, floodRate: 0.001 }, async (server) => {
+    await using alice = await connectIrc(server, "alice");
+    await alice.send("TAGMSG #lobby");
+    assert.deepEqual(await drain(alice), []);
+    // Past the flood limit FLOOD_STRIKES times, the hub disconnects the member.
+    await alice.write("PRIVMSG alice :x\r\n".repeat(30));
+    const rest = await alice.readToEnd();
+    const last = parse(itemAt(rest, -1));
+    assert.deepEqual([last.command, last.params], [
+      "ERROR",
+      ["Closing link: Disconnected for flooding."],
+    ]);
+  });
+});

@@ -211,6 +211,10 @@ class IrcLink implements Link, StreamHandler {
    */
   #lastQuit = "";
   #batches = 0;
+  /** True once an ERROR line was written: the connection is ending. */
+  #erred = false;
+  /** The server's last NOTICE, which a close that follows it gives as its reason. */
+  #lastNotice: string | undefined;
   /** Rooms just entered whose whole member list is still to be asked for, each with its replay. */
   readonly #namesDue: { room: string; history: readonly ChatMessage[] }[] = [];
   #askingNames = false;
@@ -232,12 +236,21 @@ class IrcLink implements Link, StreamHandler {
 
   joinTimedOut(seconds: number): void {
     this.#write([
-      this.#say.fromServer("ERROR", `Closing link: not registered within ${seconds} s`),
+      this.#error(`not registered within ${seconds} s`),
     ]);
   }
 
   close(): void {
+    // Closed by the server (a flood, the server stopping): IRC clients
+    // expect an ERROR as the last line, and say it as the reason.
+    if (!this.#erred) this.#write([this.#error(this.#lastNotice ?? "closed by the server")]);
     this.#pump.close();
+  }
+
+  /** The ERROR line that ends a connection, said once. */
+  #error(why: string): string {
+    this.#erred = true;
+    return this.#say.fromServer("ERROR", `Closing link: ${why}`);
   }
 
   abort(): void {
@@ -313,6 +326,9 @@ class IrcLink implements Link, StreamHandler {
         if (p[0] === undefined) return this.#needMore("PING");
         return this.#write([this.#say.fromServer("PONG", this.#say.name, p[0])]);
       case "PONG":
+        return;
+      case "TAGMSG":
+        // Client-only tags (typing notices): not carried to anyone, and no error.
         return;
       case "QUIT":
         return this.#quit(p[0] ?? "");
@@ -427,7 +443,7 @@ class IrcLink implements Link, StreamHandler {
     const session = this.#session;
     session.quit(stripFormatting(reason));
     const why = reason === "" ? "Quit" : `Quit: ${stripFormatting(reason)}`;
-    this.#write([this.#say.fromServer("ERROR", `Closing link: ${why}`)]);
+    this.#write([this.#error(why)]);
     session.close();
   }
 
@@ -771,6 +787,7 @@ class IrcLink implements Link, StreamHandler {
         // (#LOBBY, a look-alike): the client files the batch under that name.
         return this.#batch("chathistory", [event.room ?? LOBBY], event.messages);
       case "notice":
+        this.#lastNotice = event.text;
         return [say.fromServer("NOTICE", say.nick, event.text)];
       case "ctcp": {
         const target = event.room ?? say.nick;
@@ -861,14 +878,14 @@ class IrcLink implements Link, StreamHandler {
   #refusal(error: ChatError): string[] {
     const say = this.#say;
     const asking = this.#asking;
-    if (error.fatal) return [say.fromServer("ERROR", `Closing link: ${error.message}`)];
+    if (error.fatal) return [this.#error(error.message)];
     if (
       asking?.command === "REGISTER" && error.code !== "nick_invalid" && error.code !== "nick_taken"
     ) {
       // Not seated for a reason another NICK cannot change (joining too fast):
       // the client is told, and reconnects later as it would after any ERROR.
       queueMicrotask(() => this.#session.close());
-      return [say.fromServer("ERROR", `Closing link: ${error.message}`)];
+      return [this.#error(error.message)];
     }
     const room = echoed(error.room ?? (asking && "room" in asking ? asking.room : "*"));
     const target = echoed(asking && "target" in asking ? asking.target : room);
