@@ -746,7 +746,7 @@ class IrcLink implements Link, StreamHandler {
         const room = event.room ?? LOBBY;
         return [
           ...event.left.filter((n) => n !== say.nick).map((n) =>
-            formatFrom(say.prefix(n, "web"), "PART", room, "left")
+            formatFrom(this.#mask(n), "PART", room)
           ),
           ...event.joined.filter((m) => m.nick !== say.nick).map((m) =>
             this.#from(m.nick, m.via, "JOIN", room)
