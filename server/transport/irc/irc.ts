@@ -153,8 +153,15 @@ export function serveIrc(hub: Hub, options: IrcOptions): IrcServer {
 
 const encoder = new TextEncoder();
 
-/** Each room message's lines as sent, by kind of client (see `IrcLink.#roomMessage`). */
-const rendered = new WeakMap<ChatMessage, (Uint8Array | undefined)[]>();
+/**
+ * The room message being delivered and its lines as sent, by kind of client
+ * (see `IrcLink.#roomMessage`). A room hands one message to all its members
+ * before the next, so remembering the last one is enough.
+ */
+const rendered: { message: ChatMessage | undefined; bytes: (Uint8Array | undefined)[] } = {
+  message: undefined,
+  bytes: [],
+};
 
 /** What the first line of an HTTP request starts with: such a client is cut off. */
 const HTTP_VERBS = new Set(["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "CONNECT", "PATCH"]);
@@ -211,6 +218,9 @@ class IrcLink implements Link, StreamHandler {
    */
   #lastQuit = "";
   #batches = 0;
+  /** Whether it takes its own messages back (echo-message), and which tags it takes, as a number: read for every message. */
+  #echo = false;
+  #variant = 0;
   /** True once an ERROR line was written: the connection is ending. */
   #erred = false;
   /** The server's last NOTICE, which a close that follows it gives as its reason. */
@@ -401,6 +411,9 @@ class IrcLink implements Link, StreamHandler {
             if (!isCapability(name)) continue;
             if (c.startsWith("-")) this.#caps.delete(name);
             else this.#caps.add(name);
+            this.#echo = this.#caps.has("echo-message");
+            this.#variant = (this.#caps.has("server-time") ? 1 : 0) |
+              (this.#caps.has("message-tags") ? 2 : 0);
           }
         }
         return this.#write([
@@ -808,15 +821,16 @@ class IrcLink implements Link, StreamHandler {
    * format, split and encode every line 1,000 times).
    */
   #roomMessage(message: ChatMessage): void {
-    if (message.from === this.#say.nick && !this.#caps.has("echo-message")) return;
-    const tags = this.#tags();
-    const variant = (tags.time ? 1 : 0) | (tags.msgid ? 2 : 0);
-    let made = rendered.get(message);
-    if (made === undefined) rendered.set(message, made = []);
-    let bytes = made[variant];
+    if (!this.#echo && message.from === this.#say.nick) return;
+    if (rendered.message !== message) {
+      rendered.message = message;
+      rendered.bytes = [];
+    }
+    const variant = this.#variant;
+    let bytes = rendered.bytes[variant];
     if (bytes === undefined) {
       const lines = this.#message(message);
-      bytes = made[variant] = encoder.encode(lines.join("\r\n") + "\r\n");
+      bytes = rendered.bytes[variant] = encoder.encode(lines.join("\r\n") + "\r\n");
     }
     this.#pump.enqueue(bytes);
   }
