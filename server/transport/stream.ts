@@ -18,13 +18,21 @@
  * anything by the next look is let go. A transport with no way to probe
  * (plain `nc` answers nothing) leaves it to the kernel.
  *
+ * {@linkcode serveStream} is the listener such a transport runs: plain TCP
+ * or TLS, every socket counted at accept and handed to a session.
+ *
  * @module
  */
 
+import type { ChatError, Via } from "../../common/protocol.ts";
+import { TIMEOUTS } from "../config.ts";
+import type { Hub } from "../hub/hub.ts";
+import { SILENT } from "../log.ts";
+import { Metrics } from "../metrics.ts";
 import { flushes } from "./flush.ts";
 import { concatBytes, READ_MAX_BYTES, READ_MIN_BYTES } from "./io.ts";
-import { closeConn, type Conn } from "./listener.ts";
-import type { Session } from "./session.ts";
+import { acceptLoop, closeConn, type Conn, refuse } from "./listener.ts";
+import { type Link, type Session, type SessionOptions, Sessions } from "./session.ts";
 
 /** What a transport does with a connection's bytes. */
 export interface StreamHandler {
@@ -44,6 +52,86 @@ export interface StreamHandler {
  * take to read its last lines before it is cut off. Shutdown allows less.
  */
 export const DRAIN_MS = 10_000;
+
+/** Where a line transport listens, and what its sessions share. */
+export interface StreamOptions extends SessionOptions {
+  /** Address to listen on. */
+  hostname: string;
+  /** Port to listen on; 0 picks a free one. */
+  port: number;
+  /** Certificate chain and private key (PEM): serve TLS instead of plain TCP. */
+  tls?: Deno.TlsCertifiedKeyPem;
+  /** @default {TIMEOUTS.tlsHandshakeTimeoutMs} */
+  tlsHandshakeTimeoutMs?: number;
+}
+
+/** A running line listener (the terminal port, the IRC port). */
+export interface StreamServer {
+  /** The address actually bound. */
+  readonly addr: Deno.NetAddr;
+  /** Open connections, joined or not. */
+  readonly connections: number;
+  /** Bytes waiting to be written: in all, and to the one member with the most. */
+  queued(): { total: number; max: number };
+  /**
+   * Stops listening and closes every connection, waiting up to `graceMs` for
+   * peers to take what is still queued for them before cutting them off.
+   * Idempotent.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Listens for a line transport: each socket is counted as it is accepted
+ * and given a session whose link `connect` makes; one over the caps is sent
+ * `refusal(error)`, in the transport's words, and closed.
+ */
+export function serveStream(
+  hub: Hub,
+  via: Via,
+  options: StreamOptions,
+  connect: (conn: Conn, session: Session) => Link,
+  refusal: (error: ChatError) => Uint8Array,
+): StreamServer {
+  const { hostname, port, tls } = options;
+  const listener: Deno.Listener<Conn, Deno.NetAddr> = tls
+    ? Deno.listenTls({ hostname, port, ...tls })
+    : Deno.listen({ hostname, port });
+  const sessions = new Sessions(hub, via, options);
+  const accepting = acceptLoop({
+    listener,
+    limits: options.limits,
+    handshakeMs: options.tlsHandshakeTimeoutMs ?? TIMEOUTS.tlsHandshakeTimeoutMs,
+    metrics: options.metrics ?? new Metrics(),
+    log: options.log ?? SILENT,
+    via,
+    accepted(conn, release) {
+      sessions.adopt(
+        conn.remoteAddr.hostname,
+        release,
+        (session) => connect(conn, session),
+        { tls: tls !== undefined },
+      );
+    },
+    refused: (conn, error) => refuse(conn, refusal(error)),
+  });
+  let closing: Promise<void> | undefined;
+  return {
+    addr: listener.addr,
+    get connections() {
+      return sessions.size;
+    },
+    queued: () => sessions.queued(),
+    close(graceMs = DRAIN_MS) {
+      closing ??= (async () => {
+        listener.close();
+        await accepting;
+        await sessions.close(graceMs);
+      })();
+      return closing;
+    },
+  };
+}
 
 /** One connection's reading, writing and closing, for a transport's link. */
 export class StreamPump {

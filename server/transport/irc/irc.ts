@@ -38,12 +38,16 @@ import { clip } from "../../../common/message.ts";
 import { nickKey } from "../../../common/nick.ts";
 import { TIMEOUTS } from "../../config.ts";
 import { TokenBucket } from "../../hub/flood.ts";
-import { SILENT } from "../../log.ts";
-import { Metrics } from "../../metrics.ts";
 import type { Hub } from "../../hub/hub.ts";
-import { acceptLoop, type Conn, refuse } from "../listener.ts";
-import { type Link, type Session, type SessionOptions, Sessions } from "../session.ts";
-import { DRAIN_MS, type StreamHandler, StreamPump } from "../stream.ts";
+import type { Conn } from "../listener.ts";
+import type { Link, Session } from "../session.ts";
+import {
+  serveStream,
+  type StreamHandler,
+  type StreamOptions,
+  StreamPump,
+  type StreamServer,
+} from "../stream.ts";
 import { LineDecoder } from "../terminal/lines.ts";
 import {
   INPUT_MAX,
@@ -70,15 +74,7 @@ import {
 } from "./replies.ts";
 
 /** Options for {@linkcode serveIrc}. */
-export interface IrcOptions extends SessionOptions {
-  /** Address to listen on. */
-  hostname: string;
-  /** Port to listen on; 0 picks a free one. */
-  port: number;
-  /** Certificate chain and private key (PEM): serve TLS instead of plain TCP. */
-  tls?: Deno.TlsCertifiedKeyPem;
-  /** @default {TIMEOUTS.tlsHandshakeTimeoutMs} */
-  tlsHandshakeTimeoutMs?: number;
+export interface IrcOptions extends StreamOptions {
   /** How long a client may be silent before it is sent a PING; one that does not answer by the next is dropped. @default {TIMEOUTS.ircPingMs} */
   pingMs?: number;
   /** The message of the day, as lines. @default {[]} (422: none) */
@@ -90,24 +86,10 @@ export interface IrcOptions extends SessionOptions {
 }
 
 /** A running IRC listener. */
-export interface IrcServer {
-  /** The address actually bound. */
-  readonly addr: Deno.NetAddr;
-  /** Open connections, registered or not. */
-  readonly connections: number;
-  /** Bytes waiting to be written: in all, and to the one client with the most. */
-  queued(): { total: number; max: number };
-  /** Stops listening and closes every connection (see `TcpServer.close`). Idempotent. */
-  close(graceMs?: number): Promise<void>;
-}
+export type IrcServer = StreamServer;
 
 /** Starts the IRC transport for a hub. */
 export function serveIrc(hub: Hub, options: IrcOptions): IrcServer {
-  const { hostname, port, tls } = options;
-  const listener: Deno.Listener<Conn, Deno.NetAddr> = tls
-    ? Deno.listenTls({ hostname, port, ...tls })
-    : Deno.listen({ hostname, port });
-  const sessions = new Sessions(hub, "irc", options);
   const server: ServerIdentity = {
     name: options.serverName ?? "chat.local",
     network: options.network ?? "chat",
@@ -115,40 +97,13 @@ export function serveIrc(hub: Hub, options: IrcOptions): IrcServer {
     motd: options.motd ?? [],
   };
   const pingMs = options.pingMs ?? TIMEOUTS.ircPingMs;
-  const accepting = acceptLoop({
-    listener,
-    limits: options.limits,
-    handshakeMs: options.tlsHandshakeTimeoutMs ?? TIMEOUTS.tlsHandshakeTimeoutMs,
-    metrics: options.metrics ?? new Metrics(),
-    log: options.log ?? SILENT,
-    via: "irc",
-    accepted(conn, release) {
-      sessions.adopt(
-        conn.remoteAddr.hostname,
-        release,
-        (session) => new IrcLink(conn, session, server, pingMs),
-        { tls: tls !== undefined },
-      );
-    },
-    refused: (conn, error) =>
-      refuse(conn, encoder.encode(`ERROR :Closing link: ${error.message}\r\n`)),
-  });
-  let closing: Promise<void> | undefined;
-  return {
-    addr: listener.addr,
-    get connections() {
-      return sessions.size;
-    },
-    queued: () => sessions.queued(),
-    close(graceMs = DRAIN_MS) {
-      closing ??= (async () => {
-        listener.close();
-        await accepting;
-        await sessions.close(graceMs);
-      })();
-      return closing;
-    },
-  };
+  return serveStream(
+    hub,
+    "irc",
+    options,
+    (conn, session) => new IrcLink(conn, session, server, pingMs),
+    (error) => encoder.encode(`ERROR :Closing link: ${error.message}\r\n`),
+  );
 }
 
 const encoder = new TextEncoder();

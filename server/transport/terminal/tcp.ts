@@ -17,95 +17,42 @@
 
 import { parseCommandLine, withRoom } from "../../../common/commands.ts";
 import type { MemberInfo, ServerEvent } from "../../../common/protocol.ts";
-import { SILENT } from "../../log.ts";
-import { Metrics } from "../../metrics.ts";
 import { TIMEOUTS } from "../../config.ts";
-import { acceptLoop, type Conn, refuse } from "../listener.ts";
+import type { Conn } from "../listener.ts";
 import type { Hub } from "../../hub/hub.ts";
 import { GREETING_NAMES, helpLines, renderBytes } from "./render.ts";
 import { memberList } from "../../../common/wording.ts";
 import { TelnetFilter } from "./telnet.ts";
 import { RoomView } from "./view.ts";
 import { LINE_MAX_BYTES, LineDecoder, lineTooLong } from "./lines.ts";
-import { type Link, type Session, type SessionOptions, Sessions } from "../session.ts";
-import { DRAIN_MS, type StreamHandler, StreamPump } from "../stream.ts";
+import type { Link, Session } from "../session.ts";
+import {
+  serveStream,
+  type StreamHandler,
+  type StreamOptions,
+  StreamPump,
+  type StreamServer,
+} from "../stream.ts";
 
 /** Options for {@linkcode serveTcp}. */
-export interface TcpOptions extends SessionOptions {
-  /** Address to listen on. */
-  hostname: string;
-  /** Port to listen on; 0 picks a free one. */
-  port: number;
-  /** Certificate chain and private key (PEM): serve TLS instead of plain TCP. */
-  tls?: Deno.TlsCertifiedKeyPem;
-  /** @default {TIMEOUTS.tlsHandshakeTimeoutMs} */
-  tlsHandshakeTimeoutMs?: number;
+export interface TcpOptions extends StreamOptions {
   /** How long a telnet client may be silent before it is probed. @default {TIMEOUTS.terminalProbeMs} */
   probeMs?: number;
 }
 
-/** A running TCP listener. */
-export interface TcpServer {
-  /** The address actually bound. */
-  readonly addr: Deno.NetAddr;
-  /** Open connections, joined or not. */
-  readonly connections: number;
-  /** Bytes waiting to be written: in all, and to the one member with the most. */
-  queued(): { total: number; max: number };
-  /**
-   * Stops listening and closes every connection, waiting up to `graceMs` for
-   * peers to take what is still queued for them before cutting them off.
-   * Idempotent.
-   */
-  close(graceMs?: number): Promise<void>;
-}
+/** A running terminal listener. */
+export type TcpServer = StreamServer;
 
 /** Starts the terminal transport for a hub. */
 export function serveTcp(hub: Hub, options: TcpOptions): TcpServer {
-  const { hostname, port, tls } = options;
-  const listener: Deno.Listener<Conn, Deno.NetAddr> = tls
-    ? Deno.listenTls({ hostname, port, ...tls })
-    : Deno.listen({ hostname, port });
-  const sessions = new Sessions(hub, "terminal", options);
-  const accepting = acceptLoop({
-    listener,
-    limits: options.limits,
-    handshakeMs: options.tlsHandshakeTimeoutMs ?? TIMEOUTS.tlsHandshakeTimeoutMs,
-    metrics: options.metrics ?? new Metrics(),
-    log: options.log ?? SILENT,
-    via: "terminal",
-    accepted(conn, release) {
-      sessions.adopt(
-        conn.remoteAddr.hostname,
-        release,
-        (session) =>
-          new TerminalLink(
-            conn,
-            session,
-            hub.members(),
-            options.probeMs ?? TIMEOUTS.terminalProbeMs,
-          ),
-        { tls: tls !== undefined },
-      );
-    },
-    refused: (conn, error) => refuse(conn, renderBytes(error, undefined)),
-  });
-  let closing: Promise<void> | undefined;
-  return {
-    addr: listener.addr,
-    get connections() {
-      return sessions.size;
-    },
-    queued: () => sessions.queued(),
-    close(graceMs = DRAIN_MS) {
-      closing ??= (async () => {
-        listener.close();
-        await accepting;
-        await sessions.close(graceMs);
-      })();
-      return closing;
-    },
-  };
+  const probeMs = options.probeMs ?? TIMEOUTS.terminalProbeMs;
+  return serveStream(
+    hub,
+    "terminal",
+    options,
+    (conn, session) => new TerminalLink(conn, session, hub.members(), probeMs),
+    (error) => renderBytes(error, undefined),
+  );
 }
 
 const encoder = new TextEncoder();
