@@ -138,7 +138,13 @@ export function startChat(options: ChatOptions = {}): ChatServer {
     tcp?.close();
     irc?.close();
     store.close();
-    throw listenError(e, config, tls !== undefined);
+    // The listeners start in this order: the first not yet up is the one that failed.
+    const flag = tcp === undefined
+      ? ["--tcp-port", config.tcpPort] as const
+      : irc === undefined
+      ? ["--irc-port", config.ircPort] as const
+      : ["--port", config.port] as const;
+    throw listenError(e, config.host, flag, tls !== undefined);
   }
   watchGauges(metrics, hub, store, { web: ws, terminal: tcp, irc });
   // Out of file descriptors, the loop pauses and accepts again: the
@@ -252,17 +258,15 @@ function readPem(flag: string, path: string): string {
 /** Says why a listener could not start, naming the flag to change. */
 function listenError(
   e: unknown,
-  config: Pick<Config, "host" | "port" | "tcpPort" | "ircPort">,
+  host: string,
+  [flag, port]: readonly [string, number],
   tls: boolean,
 ): unknown {
-  const { host, port, tcpPort, ircPort } = config;
   if (tls && e instanceof Error && /certificate|private key|pem|tls/i.test(e.message)) {
     return new StartError(`--cert/--key: cannot use them (${e.message})`);
   }
   if (e instanceof Deno.errors.AddrInUse || e instanceof Deno.errors.PermissionDenied) {
-    return new StartError(
-      `cannot listen on ${host} port ${port}, ${tcpPort} or ${ircPort}: ${e.message}`,
-    );
+    return new StartError(`${flag} ${port}: cannot listen on ${host} port ${port}: ${e.message}`);
   }
   // An address that does not resolve or is not this machine's: a bad value.
   if (!(e instanceof Error)) return e;

@@ -396,7 +396,7 @@ const HELP_WIDTH = 80;
 /** The `--help` text, built from {@linkcode FLAGS}. */
 export const USAGE = `Usage: deno task start [flags]
 
-One chat room for browsers and terminals.
+Chat rooms for browsers, terminals (nc, telnet) and IRC clients.
 
 Flags:
 ${FLAGS.map(helpLines).join("\n")}

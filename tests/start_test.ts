@@ -39,3 +39,28 @@ Deno.test("startChat() names --cert/--key, exit code 1, when the key does not fi
     );
   });
 });
+
+Deno.test("startChat() names the flag of the port already in use, exit code 1, and starts nothing", async () => {
+  const first = startChat({ host: "127.0.0.1", port: 0, tcpPort: 0, ircPort: 0 });
+  try {
+    for (
+      const [flag, taken] of [
+        ["--tcp-port", { tcpPort: first.tcp.port, ircPort: 0, port: 0 }],
+        ["--irc-port", { tcpPort: 0, ircPort: first.irc.port, port: 0 }],
+        ["--port", { tcpPort: 0, ircPort: 0, port: first.http.port }],
+      ] as const
+    ) {
+      assert.throws(
+        () => startChat({ host: "127.0.0.1", ...taken }),
+        (e: unknown) => {
+          assert.ok(e instanceof StartError, String(e));
+          assert.ok(e.message.startsWith(`${flag} `), e.message);
+          assert.equal(e.exitCode, 1);
+          return true;
+        },
+      );
+    }
+  } finally {
+    await first.shutdown();
+  }
+});
