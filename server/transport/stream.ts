@@ -29,7 +29,7 @@ import { TIMEOUTS } from "../config.ts";
 import type { Hub } from "../hub/hub.ts";
 import { SILENT } from "../log.ts";
 import { Metrics } from "../metrics.ts";
-import { flushes } from "./flush.ts";
+import { flushes, writes } from "./flush.ts";
 import { concatBytes, READ_MAX_BYTES, READ_MIN_BYTES } from "./io.ts";
 import { acceptLoop, closeConn, type Conn, refuse } from "./listener.ts";
 import { type Link, type Session, type SessionOptions, Sessions } from "./session.ts";
@@ -240,7 +240,7 @@ export class StreamPump {
         const bytes = concatBytes(this.#out);
         this.#out = [];
         for (let off = 0; off < bytes.length;) {
-          const n = await this.#conn.write(bytes.subarray(off));
+          const n = await writes.write(this.#conn, bytes.subarray(off));
           off += n;
           this.#session.taken(n);
         }

@@ -33,7 +33,7 @@
  * @module
  */
 
-import { flushes } from "./flush.ts";
+import { flushes, writes } from "./flush.ts";
 import {
   type ChatError,
   type ClientMessage,
@@ -485,7 +485,7 @@ class WebLink implements Link {
     try {
       for (let bytes; (bytes = this.#out.shift()) !== undefined && !this.#shut;) {
         for (let off = 0; off < bytes.length && !this.#shut;) {
-          const n = await this.#conn.write(bytes.subarray(off));
+          const n = await writes.write(this.#conn, bytes.subarray(off));
           off += n;
           if (!this.#shut && !this.#aborted) this.#session.taken(n);
         }
