@@ -653,16 +653,17 @@ const WHY_MISSED = `### Why the missed targets are missed
   serialized and framed once per batch, not once per member (\`server/transport/flush.ts\`,
   \`server/transport/ws.ts\`). Since the server frames its own WebSockets (issue 12: Deno's
   \`upgradeWebSocket\` could not be bounded or timed) it is closer to Bun than before.
-- **p99 latency at 1,024 members.** It was 30 ms with Deno's own WebSocket (\`op_ws_send_text\`);
-  with the server's own framing, written with \`conn.write\`, it is several times that, and it
-  varies from run to run. Rounds still batch as before (counted: 62–91 rounds a second, 600–860
-  members flushed per round, against 42–102 and 550–1,000 with Deno's WebSocket), and the
-  server's JavaScript is idle nearly half the time in a CPU profile, so the time goes in the
-  per-member write path (an asynchronous \`op_write\` per member per round, and what the kernel
-  does for it), not in our code. Finding it is the next piece of work; until then, rooms of a
-  thousand busy members see deliveries a few hundred milliseconds late at this rate. The bare
-  Deno loop and Node + \`ws\`, which write one frame per message per member, fall seconds behind
-  at this load.
+- **p99 latency at 1,024 members.** Rounds batch as they did; what held deliveries back by
+  hundreds of milliseconds was Deno answering socket writes late when about a thousand were under
+  way at once (one write was measured in flight for 290 ms, while its member's next lines waited
+  behind it). Since the write gate (\`server/transport/flush.ts\`: at most 64 writes under way,
+  the others wait their turn) the p99 is in tens of milliseconds, against 511 ms (WebSocket) and
+  2.0 s (IRC) before it. What is left is the cost of each write: every member gets one write per
+  round, so a round of 1,024 takes about as long as the p50. Counted during this scenario over
+  IRC: about 58,000 writes a second, 93% of which waited for a slot and none for a stuck peer; in
+  a CPU profile \`op_write\` (the kernel's loopback send included) takes 40% of the server's time
+  and Deno's event loop outside JavaScript 27%, our code the rest. The bare Deno loop and Node +
+  \`ws\`, which write one frame per message per member, fall seconds behind at this load.
 - **Memory per idle member.** A member costs its socket, a read buffer (1 KiB, doubled while
   reads fill it), its session and seat (nickname, token, flood bucket, the last private
   messages) and its queue. With Deno's own WebSocket the runtime alone cost 22 KiB per socket,
