@@ -120,6 +120,33 @@ export interface HistoryStore {
 }
 
 /**
+ * {@linkcode HistoryStore} for a store each call of which is a round trip
+ * (Redis, `redis.ts`): the same reads and writes, answered with promises,
+ * and `append` hands back the message with the id the store gave it, in
+ * the same step that kept it.
+ */
+export interface AsyncHistoryStore {
+  /** A new message id (for a private message, kept nowhere): greater than every id before. */
+  nextId(): Promise<number>;
+  /** The last id handed out (0 before the first). */
+  lastId(): Promise<number>;
+  /** Keeps a message of room `key` under a new id, and hands it back with that id. Rejects if it cannot. */
+  append(key: string, message: Omit<RoomMessage, "id">): Promise<RoomMessage>;
+  /** As {@linkcode HistoryStore.recent}. */
+  recent(key: string, count: number): Promise<RoomMessage[]>;
+  /** As {@linkcode HistoryStore.after}. */
+  after(key: string, after: number, limit: number): Promise<Backlog<RoomMessage>>;
+  /** As {@linkcode HistoryStore.range}. */
+  range(key: string, query: RangeQuery): Promise<RoomMessage[]>;
+  /** As {@linkcode HistoryStore.topic}. */
+  topic(key: string): Promise<Topic | undefined>;
+  /** As {@linkcode HistoryStore.setTopic}. */
+  setTopic(key: string, topic: Topic | undefined): Promise<void>;
+  /** Releases the connection. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
  * The last `keep` messages, oldest first: adding one past the bound drops the
  * oldest, and the highest id dropped is remembered to tell a reader of a gap.
  */

@@ -1,0 +1,329 @@
+/**
+ * History in Redis, for several nodes that are one service (`--redis URL`):
+ * the message id sequence, each room's messages and topic, kept where every
+ * node reads them. Unlike SQLite, every call is a round trip, so this store
+ * answers with promises ({@linkcode AsyncHistoryStore}); its semantics are
+ * {@linkcode HistoryStore}'s, one for one.
+ *
+ * Key layout (every key starts with the prefix, `chat:` unless told):
+ *
+ * | key | type | what |
+ * | --- | --- | --- |
+ * | `chat:id` | string (counter) | the last message id handed out, service-wide: room and private messages |
+ * | `chat:room:<key>:log` | stream | room `<key>`'s messages, the newest `keep`; entry id `<message id>-0` |
+ * | `chat:room:<key>` | hash | room `<key>`'s topic (`topic_text`, `topic_by`, `topic_ts`) and `trimmed_to` |
+ * | `chat:feed` | stream | every room message, in id order, the newest {@linkcode FEED_KEEP}: what each node delivers from |
+ *
+ * `<key>` is the room's key (`roomKey(name)`, `common/room.ts`), so `#Dev`
+ * and `#dev` are one history. A stream entry holds `ts`, `room` (the name as
+ * shown), `from`, `text` and `kind` (0 plain, 1 action, 2 notice).
+ *
+ * - **Ids.** A message's id comes from `INCR chat:id` in the same script
+ *   (`EVALSHA`, atomic) as the `XADD`s that keep it, with the id as the
+ *   entry's id: ids are strictly increasing across every room and node,
+ *   never reused while Redis keeps its data (with `appendonly yes`:
+ *   {@linkcode RedisHistory.open} warns when it is off), and a stream read
+ *   from a message id is a read from that position. Private messages take
+ *   an id from the same counter and are kept nowhere (Redis writes its data
+ *   set to disk).
+ * - **Retention** is exact: each append trims the room's stream to `keep`
+ *   entries (`MAXLEN keep`, not `~`), so no read can return more. The same
+ *   script keeps the highest entry id a trim removed in the room's
+ *   `trimmed_to` (Redis itself tracks deletions, not trims), which tells a
+ *   reader resuming after an id whether it lost something: the `gap`.
+ * - **Times** are the appending node's clock. They filter a range read and
+ *   never order it: the order is the ids'.
+ *
+ * @module
+ */
+
+import { Redis } from "ioredis";
+import type { Topic } from "../../common/protocol.ts";
+import {
+  type AsyncHistoryStore,
+  type Backlog,
+  type Bound,
+  rangeLimit,
+  type RangeQuery,
+  type RoomMessage,
+} from "./history.ts";
+
+/** How many room messages `chat:feed` keeps for nodes catching up after losing Redis. */
+export const FEED_KEEP = 100_000;
+
+/** Entries read per round trip by a range read that filters by time. */
+const PAGE = 500;
+
+/** Options for {@linkcode RedisHistory.open}. */
+export interface RedisHistoryOptions {
+  /** How many messages each room keeps. */
+  keep: number;
+  /** Prefix of every key. @default {"chat:"} */
+  prefix?: string;
+  /** Told once, at open, if Redis does not keep its data across a restart. */
+  warn?: (message: string) => void;
+  /**
+   * How long a command may wait for its answer before it fails: a Redis that
+   * stopped answering (paused, or its network gone) refuses sends instead
+   * of holding them. @default {COMMAND_TIMEOUT_MS}
+   */
+  commandTimeoutMs?: number;
+}
+
+/** See {@linkcode RedisHistoryOptions.commandTimeoutMs}. */
+export const COMMAND_TIMEOUT_MS = 2_000;
+
+/** Keeps a message and hands back its id; see the module doc. */
+const APPEND = `
+local id = redis.call('INCR', KEYS[1])
+local entry = id .. '-0'
+local over = redis.call('XLEN', KEYS[2]) + 1 - tonumber(ARGV[1])
+if over > 0 then
+  local gone = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', over)
+  redis.call('HSET', KEYS[4], 'trimmed_to', gone[#gone][1])
+end
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[1], entry,
+  'ts', ARGV[3], 'room', ARGV[4], 'from', ARGV[5], 'text', ARGV[6], 'kind', ARGV[7])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], entry,
+  'key', ARGV[8], 'ts', ARGV[3], 'room', ARGV[4], 'from', ARGV[5], 'text', ARGV[6], 'kind', ARGV[7])
+return id
+`;
+
+/** {@linkcode APPEND}'s SHA-1, which `EVALSHA` names it by. */
+const APPEND_SHA = await sha1(APPEND);
+
+async function sha1(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-1", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** History kept in Redis. */
+export class RedisHistory implements AsyncHistoryStore {
+  readonly #redis: Redis;
+  readonly #keep: number;
+  readonly #prefix: string;
+  #closed = false;
+
+  private constructor(redis: Redis, options: RedisHistoryOptions) {
+    this.#redis = redis;
+    this.#keep = options.keep;
+    this.#prefix = options.prefix ?? "chat:";
+  }
+
+  /**
+   * Connects to `url` (`redis://` or `rediss://`, with password and db as
+   * usual). Rejects, saying why, if Redis cannot be reached or is older than
+   * 7; warns (once) if it does not keep its data across a restart.
+   */
+  static async open(url: string, options: RedisHistoryOptions): Promise<RedisHistory> {
+    const redis = new Redis(url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 1,
+      commandTimeout: options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS,
+    });
+    // Errors reach the caller through the commands; the client must not throw them unhandled.
+    redis.on("error", () => {});
+    try {
+      await redis.connect();
+      const info = await redis.info("server");
+      const version = /^redis_version:(\d+)/m.exec(info)?.[1];
+      if (version === undefined || Number(version) < 7) {
+        throw new Error(`Redis 7 or later is needed (this one is ${version ?? "unknown"})`);
+      }
+      const aof = await redis.config("GET", "appendonly");
+      if (Array.isArray(aof) && aof[1] !== "yes") {
+        options.warn?.(
+          "Redis has appendonly off: after a Redis restart, message ids could be handed out again " +
+            "(turn it on: CONFIG SET appendonly yes, and in redis.conf)",
+        );
+      }
+    } catch (e) {
+      redis.disconnect();
+      throw e;
+    }
+    return new RedisHistory(redis, options);
+  }
+
+  #key(...parts: string[]): string {
+    return this.#prefix + parts.join(":");
+  }
+
+  #log(key: string): string {
+    return this.#key("room", key, "log");
+  }
+
+  async nextId(): Promise<number> {
+    return await this.#redis.incr(this.#key("id"));
+  }
+
+  async lastId(): Promise<number> {
+    return Number(await this.#redis.get(this.#key("id")) ?? 0);
+  }
+
+  async append(key: string, message: Omit<RoomMessage, "id">): Promise<RoomMessage> {
+    const id = await this.#script(
+      this.#key("id"),
+      this.#log(key),
+      this.#key("feed"),
+      this.#key("room", key),
+      this.#keep,
+      FEED_KEEP,
+      message.ts,
+      message.room,
+      message.from,
+      message.text,
+      kindOf(message),
+      key,
+    );
+    if (typeof id !== "number") throw new Error(`Redis answered an append with ${String(id)}`);
+    return { ...message, id };
+  }
+
+  /** Runs {@linkcode APPEND} by its digest, sending it again if Redis has forgotten it (a restart). */
+  async #script(...args: (string | number)[]): Promise<unknown> {
+    try {
+      return await this.#redis.evalsha(APPEND_SHA, 4, ...args);
+    } catch (e) {
+      if (!(e instanceof Error && e.message.startsWith("NOSCRIPT"))) throw e;
+      return await this.#redis.eval(APPEND, 4, ...args);
+    }
+  }
+
+  async recent(key: string, count: number): Promise<RoomMessage[]> {
+    const n = Math.min(Math.floor(count), this.#keep);
+    if (!(n > 0)) return [];
+    const entries = await this.#redis.xrevrange(this.#log(key), "+", "-", "COUNT", n);
+    return messagesOf(entries).reverse();
+  }
+
+  async after(key: string, after: number, limit: number): Promise<Backlog<RoomMessage>> {
+    const log = this.#log(key);
+    const n = Math.max(0, Math.min(Math.floor(limit), this.#keep));
+    const [entries, trimmedTo] = await Promise.all([
+      // One more than asked for: whether some are past the limit.
+      this.#redis.xrevrange(log, "+", `(${after}-0`, "COUNT", n + 1),
+      this.#redis.hget(this.#key("room", key), "trimmed_to"),
+    ]);
+    const messages = messagesOf(entries).reverse();
+    const over = messages.length > n;
+    return {
+      messages: over ? messages.slice(1) : messages,
+      gap: over || (trimmedTo !== null && idOf(trimmedTo) > after),
+    };
+  }
+
+  async range(key: string, query: RangeQuery): Promise<RoomMessage[]> {
+    const limit = Math.min(rangeLimit(query.limit), this.#keep);
+    if (limit === 0) return [];
+    const log = this.#log(key);
+    const low = lowEnd(query.after);
+    const high = highEnd(query.before);
+    const byTime = isTime(query.after) || isTime(query.before);
+    const taken: RoomMessage[] = [];
+    const oldest = query.from === "oldest";
+    // Page by page from the end the query takes from, until the limit (a
+    // time bound filters, so a page may give fewer than it read).
+    for (let start = low, end = high; taken.length < limit;) {
+      const count = byTime ? PAGE : limit - taken.length;
+      const entries = oldest
+        ? await this.#redis.xrange(log, start, end, "COUNT", count)
+        : await this.#redis.xrevrange(log, end, start, "COUNT", count);
+      for (const m of messagesOf(entries)) {
+        if (fits(m, query) && taken.length < limit) taken.push(m);
+      }
+      const last = entries.at(-1);
+      if (last === undefined || entries.length < count) break;
+      if (oldest) start = `(${last[0]}`;
+      else end = `(${last[0]}`;
+    }
+    return oldest ? taken : taken.reverse();
+  }
+
+  async topic(key: string): Promise<Topic | undefined> {
+    const [text, by, ts] = await this.#redis.hmget(
+      this.#key("room", key),
+      "topic_text",
+      "topic_by",
+      "topic_ts",
+    );
+    if (!text || by === null || by === undefined || ts === null || ts === undefined) {
+      return undefined;
+    }
+    return { text, by, ts: Number(ts) };
+  }
+
+  async setTopic(key: string, topic: Topic | undefined): Promise<void> {
+    const room = this.#key("room", key);
+    if (topic === undefined) {
+      await this.#redis.hdel(room, "topic_text", "topic_by", "topic_ts");
+    } else {
+      await this.#redis.hset(room, {
+        topic_text: topic.text,
+        topic_by: topic.by,
+        topic_ts: String(topic.ts),
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#redis.quit().catch(() => this.#redis.disconnect());
+  }
+}
+
+function kindOf(message: Omit<RoomMessage, "id">): number {
+  return message.action ? 1 : message.notice ? 2 : 0;
+}
+
+/** The stream position just past a lower bound: an id bound exactly, a time bound from the start. */
+function lowEnd(bound: Bound | undefined): string {
+  return bound !== undefined && "id" in bound ? `(${bound.id}-0` : "-";
+}
+
+/** The stream position just before an upper bound. */
+function highEnd(bound: Bound | undefined): string {
+  return bound !== undefined && "id" in bound ? `(${bound.id}-0` : "+";
+}
+
+function isTime(bound: Bound | undefined): boolean {
+  return bound !== undefined && "ts" in bound;
+}
+
+/** True if `m` is within the query's time bounds (its id bounds are the read's). */
+function fits(m: RoomMessage, query: RangeQuery): boolean {
+  const { after, before } = query;
+  if (after !== undefined && "ts" in after && !(m.ts > after.ts)) return false;
+  if (before !== undefined && "ts" in before && !(m.ts < before.ts)) return false;
+  return true;
+}
+
+/** The message id of a stream entry id (`<id>-0`); NaN for anything else. */
+function idOf(entry: string): number {
+  const dash = entry.indexOf("-");
+  return Number(dash >= 0 ? entry.slice(0, dash) : entry);
+}
+
+/** Room messages from stream entries, skipping any that are not one of ours. */
+function messagesOf(entries: readonly (readonly [string, readonly string[]])[]): RoomMessage[] {
+  const messages: RoomMessage[] = [];
+  for (const [entry, fields] of entries) {
+    const get = (name: string) => {
+      for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+      return undefined;
+    };
+    const id = idOf(entry);
+    const ts = Number(get("ts"));
+    const room = get("room");
+    const from = get("from");
+    const text = get("text");
+    const kind = get("kind");
+    if (!Number.isSafeInteger(id) || !Number.isFinite(ts)) continue;
+    if (room === undefined || from === undefined || text === undefined) continue;
+    const message: RoomMessage = { type: "message", id, ts, room, from, text };
+    if (kind === "1") message.action = true;
+    else if (kind === "2") message.notice = true;
+    messages.push(message);
+  }
+  return messages;
+}

@@ -1,0 +1,159 @@
+import assert from "node:assert/strict";
+import { Redis } from "ioredis";
+import type { RoomMessage } from "../server/history/history.ts";
+import { RedisHistory } from "../server/history/redis.ts";
+import { RedisServer } from "./kit/redis_server.ts";
+
+type Said = Omit<RoomMessage, "id">;
+
+function said(room: string, from: string, text: string, ts = 1_000): Said {
+  return { type: "message", ts, room, from, text };
+}
+
+/** Runs `fn` with a store on a fresh redis-server, both closed after. */
+async function withStore(
+  keep: number,
+  fn: (store: RedisHistory, redis: RedisServer) => Promise<void>,
+): Promise<void> {
+  await using redis = await RedisServer.start();
+  const store = await RedisHistory.open(redis.url, { keep });
+  try {
+    await fn(store, redis);
+  } finally {
+    await store.close();
+  }
+}
+
+Deno.test("RedisHistory: one id sequence for every room and private message, kept per room", async () => {
+  await withStore(100, async (store) => {
+    assert.equal(await store.lastId(), 0);
+    const a = await store.append("#lobby", said("#lobby", "alice", "hello"));
+    const b = await store.append("#dev", said("#Dev", "bob", "hi", 2_000));
+    const privateId = await store.nextId();
+    const c = await store.append("#lobby", { ...said("#lobby", "bob", "waves"), action: true });
+    assert.deepEqual([a.id, b.id, privateId, c.id], [1, 2, 3, 4]);
+    assert.equal(await store.lastId(), 4);
+    assert.deepEqual(await store.recent("#lobby", 10), [a, c]);
+    assert.deepEqual(await store.recent("#dev", 10), [{ ...b, room: "#Dev" }]);
+    assert.deepEqual(await store.recent("#nowhere", 10), []);
+    const notice = await store.append("#dev", { ...said("#Dev", "bot", "fyi"), notice: true });
+    assert.deepEqual((await store.recent("#dev", 1))[0], notice);
+  });
+});
+
+Deno.test("RedisHistory: retention is exact, and a reader after a trimmed id is told of the gap", async () => {
+  await withStore(3, async (store) => {
+    const ids: number[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await store.append("#r", said("#r", "a", `m${i}`))).id);
+    const recent = await store.recent("#r", 100);
+    assert.deepEqual(recent.map((m) => m.text), ["m2", "m3", "m4"], "never more than keep");
+    // After m1 (trimmed ones are m0 and m1): nothing lost past it.
+    assert.deepEqual(await store.after("#r", ids[1]!, 100), { messages: recent, gap: false });
+    // After m0: m1 is gone.
+    const afterFirst = await store.after("#r", ids[0]!, 100);
+    assert.equal(afterFirst.gap, true);
+    assert.deepEqual(afterFirst.messages.map((m) => m.text), ["m2", "m3", "m4"]);
+    // More than the limit: the newest, and a gap.
+    const limited = await store.after("#r", ids[2]!, 1);
+    assert.deepEqual(limited.messages.map((m) => m.text), ["m4"]);
+    assert.equal(limited.gap, true);
+    assert.deepEqual(await store.after("#r", ids[4]!, 10), { messages: [], gap: false });
+    assert.deepEqual(await store.after("#r", ids[2]!, 0), { messages: [], gap: true });
+  });
+});
+
+Deno.test("RedisHistory: ranges by id or time, from either end, oldest first", async () => {
+  await withStore(100, async (store) => {
+    const m: RoomMessage[] = [];
+    for (let i = 0; i < 6; i++) m.push(await store.append("#r", said("#r", "a", `m${i}`, 100 * i)));
+    const texts = (ms: RoomMessage[]) => ms.map((x) => x.text);
+    assert.deepEqual(
+      texts(await store.range("#r", { after: { id: m[1]!.id }, limit: 2, from: "oldest" })),
+      ["m2", "m3"],
+    );
+    assert.deepEqual(
+      texts(await store.range("#r", { before: { id: m[5]!.id }, limit: 2, from: "newest" })),
+      ["m3", "m4"],
+    );
+    assert.deepEqual(
+      texts(
+        await store.range("#r", {
+          after: { ts: 100 },
+          before: { ts: 500 },
+          limit: 10,
+          from: "oldest",
+        }),
+      ),
+      ["m2", "m3", "m4"],
+    );
+    assert.deepEqual(
+      texts(await store.range("#r", { after: { ts: 0 }, limit: 2, from: "newest" })),
+      ["m4", "m5"],
+    );
+    assert.deepEqual(await store.range("#r", { limit: 0, from: "oldest" }), []);
+  });
+});
+
+Deno.test("RedisHistory: topics are kept and cleared", async () => {
+  await withStore(10, async (store) => {
+    assert.equal(await store.topic("#r"), undefined);
+    await store.setTopic("#r", { text: "plans", by: "alice", ts: 42 });
+    assert.deepEqual(await store.topic("#r"), { text: "plans", by: "alice", ts: 42 });
+    await store.setTopic("#r", undefined);
+    assert.equal(await store.topic("#r"), undefined);
+  });
+});
+
+Deno.test("RedisHistory: ids continue and nothing kept is lost across a Redis restart", async () => {
+  await withStore(10, async (store, redis) => {
+    const before = await store.append("#r", said("#r", "a", "before"));
+    await store.nextId();
+    await redis.stop();
+    await assert.rejects(store.append("#r", said("#r", "a", "while down")));
+    await redis.restart();
+    // The client reconnects by itself; the script is sent again if Redis forgot it.
+    const after = await store.append("#r", said("#r", "a", "after"));
+    assert.ok(after.id > before.id + 1, `id ${after.id} after ${before.id} and one private`);
+    assert.deepEqual((await store.recent("#r", 10)).map((m) => m.text), ["before", "after"]);
+  });
+});
+
+Deno.test("RedisHistory.open() refuses a Redis it cannot reach, and warns when appendonly is off", async () => {
+  await using redis = await RedisServer.start();
+  const url = redis.url;
+  await redis.stop();
+  await assert.rejects(RedisHistory.open(url, { keep: 10 }));
+  await redis.restart();
+  const warnings: string[] = [];
+  const probe = await RedisHistory.open(url, { keep: 10, warn: (w) => warnings.push(w) });
+  await probe.close();
+  assert.equal(warnings.length, 0, "the test server keeps an append-only file");
+  const admin = new Redis(url);
+  try {
+    await admin.config("SET", "appendonly", "no");
+  } finally {
+    admin.disconnect();
+  }
+  const careless = await RedisHistory.open(url, { keep: 10, warn: (w) => warnings.push(w) });
+  await careless.close();
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0]!, /appendonly/);
+});
+
+Deno.test("RedisHistory: a Redis that stops answering refuses appends within the timeout, then recovers", async () => {
+  await using redis = await RedisServer.start();
+  const store = await RedisHistory.open(redis.url, { keep: 10, commandTimeoutMs: 200 });
+  try {
+    const first = await store.append("#r", said("#r", "a", "first"));
+    redis.pause();
+    await assert.rejects(store.append("#r", said("#r", "a", "while paused")), /timed out/i);
+    redis.resume();
+    const next = await store.append("#r", said("#r", "a", "next"));
+    assert.ok(next.id > first.id);
+    const texts = (await store.recent("#r", 10)).map((m) => m.text);
+    // The refused one may have been kept once Redis ran again, but never silently in place of another.
+    assert.deepEqual(texts.filter((t) => t !== "while paused"), ["first", "next"]);
+  } finally {
+    await store.close();
+  }
+});
