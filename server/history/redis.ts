@@ -68,6 +68,8 @@ export interface RedisHistoryOptions {
    * of holding them. @default {COMMAND_TIMEOUT_MS}
    */
   commandTimeoutMs?: number;
+  /** How many messages `chat:feed` keeps, roughly (whole stream nodes are trimmed). @default {FEED_KEEP} */
+  feedKeep?: number;
 }
 
 /** See {@linkcode RedisHistoryOptions.commandTimeoutMs}. */
@@ -102,12 +104,14 @@ export class RedisHistory implements AsyncHistoryStore {
   readonly #redis: Redis;
   readonly #keep: number;
   readonly #prefix: string;
+  readonly #feedKeep: number;
   #closed = false;
 
   private constructor(redis: Redis, options: RedisHistoryOptions) {
     this.#redis = redis;
     this.#keep = options.keep;
     this.#prefix = options.prefix ?? "chat:";
+    this.#feedKeep = options.feedKeep ?? FEED_KEEP;
   }
 
   /**
@@ -167,7 +171,7 @@ export class RedisHistory implements AsyncHistoryStore {
       this.#key("feed"),
       this.#key("room", key),
       this.#keep,
-      FEED_KEEP,
+      this.#feedKeep,
       message.ts,
       message.room,
       message.from,
@@ -304,26 +308,46 @@ function idOf(entry: string): number {
   return Number(dash >= 0 ? entry.slice(0, dash) : entry);
 }
 
+/** A stream entry as Redis gives it: its id, and its fields and values in turn. */
+type Entry = readonly [string, readonly string[]];
+
 /** Room messages from stream entries, skipping any that are not one of ours. */
-function messagesOf(entries: readonly (readonly [string, readonly string[]])[]): RoomMessage[] {
+function messagesOf(entries: readonly Entry[]): RoomMessage[] {
   const messages: RoomMessage[] = [];
-  for (const [entry, fields] of entries) {
-    const get = (name: string) => {
-      for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
-      return undefined;
-    };
-    const id = idOf(entry);
-    const ts = Number(get("ts"));
-    const room = get("room");
-    const from = get("from");
-    const text = get("text");
-    const kind = get("kind");
-    if (!Number.isSafeInteger(id) || !Number.isFinite(ts)) continue;
-    if (room === undefined || from === undefined || text === undefined) continue;
-    const message: RoomMessage = { type: "message", id, ts, room, from, text };
-    if (kind === "1") message.action = true;
-    else if (kind === "2") message.notice = true;
-    messages.push(message);
+  for (const entry of entries) {
+    const parsed = parseEntry(entry);
+    if (parsed) messages.push(parsed.message);
   }
   return messages;
+}
+
+/** Room messages from `chat:feed` entries, each with its room's key, skipping any that are not one of ours. */
+export function feedMessagesOf(entries: readonly Entry[]): { key: string; message: RoomMessage }[] {
+  const out: { key: string; message: RoomMessage }[] = [];
+  for (const entry of entries) {
+    const parsed = parseEntry(entry);
+    if (parsed?.key !== undefined) out.push({ key: parsed.key, message: parsed.message });
+  }
+  return out;
+}
+
+/** One entry as a room message (and the room key a feed entry carries); undefined if it is not one. */
+function parseEntry([entry, fields]: Entry): { key?: string; message: RoomMessage } | undefined {
+  const get = (name: string) => {
+    for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+    return undefined;
+  };
+  const id = idOf(entry);
+  const ts = Number(get("ts"));
+  const room = get("room");
+  const from = get("from");
+  const text = get("text");
+  const kind = get("kind");
+  if (!Number.isSafeInteger(id) || !Number.isFinite(ts)) return undefined;
+  if (room === undefined || from === undefined || text === undefined) return undefined;
+  const message: RoomMessage = { type: "message", id, ts, room, from, text };
+  if (kind === "1") message.action = true;
+  else if (kind === "2") message.notice = true;
+  const key = get("key");
+  return key === undefined ? { message } : { key, message };
 }

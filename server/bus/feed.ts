@@ -1,0 +1,168 @@
+/**
+ * How a node hears every room message of the service, in id order: it reads
+ * `chat:feed` (the stream every append also writes, `history/redis.ts`) from
+ * its last position with a blocking read on a connection of its own, and
+ * hands each message on once. Its own messages come back the same way, so a
+ * node delivers its own and the others' in one order, the ids'.
+ *
+ * A node that loses Redis keeps its position; once Redis answers again it
+ * reads on from there, so nothing is skipped and nothing is handed on twice.
+ * Losing and finding Redis are told once each ({@linkcode FeedOptions.onState}),
+ * not once per failed read. If the node was away for longer than the feed
+ * keeps ({@linkcode FEED_KEEP} messages), what it missed is gone from the
+ * feed (each room's own history still has its newest `keep`): the next
+ * message is handed on with `gap` set, so members can be told.
+ *
+ * @module
+ */
+
+import { Redis } from "ioredis";
+import { FEED_KEEP, feedMessagesOf } from "../history/redis.ts";
+import type { RoomMessage } from "../history/history.ts";
+
+export { FEED_KEEP };
+
+/** A room message as the feed carries it: with its room's key. */
+export interface FeedMessage {
+  /** The room's key (`roomKey(name)`). */
+  key: string;
+  message: RoomMessage;
+  /** True if messages before this one (and after the last handed on) are gone from the feed. */
+  gap: boolean;
+}
+
+/** Options for {@linkcode FeedReader}. */
+export interface FeedOptions {
+  /** `redis://` or `rediss://` URL. */
+  url: string;
+  /** Prefix of every key. @default {"chat:"} */
+  prefix?: string;
+  /** Hand on messages with an id above this one (0: from the start of the feed). */
+  after: number;
+  /** Each message, in id order, once. */
+  onMessage(message: FeedMessage): void;
+  /** Told when the feed cannot be read, and when it can again: once each. */
+  onState?(up: boolean, error?: unknown): void;
+  /** Milliseconds one blocking read waits before it asks again. @default {BLOCK_MS} */
+  blockMs?: number;
+  /** Milliseconds between tries while Redis cannot be reached. @default {RETRY_MS} */
+  retryMs?: number;
+}
+
+/** See {@linkcode FeedOptions.blockMs}. */
+export const BLOCK_MS = 5_000;
+/** See {@linkcode FeedOptions.retryMs}. */
+export const RETRY_MS = 250;
+/** Most entries one read takes. */
+const BATCH = 1_000;
+
+/** Reads the feed from a position until closed. */
+export class FeedReader {
+  readonly #options: FeedOptions;
+  readonly #redis: Redis;
+  readonly #feed: string;
+  #after: number;
+  #up = true;
+  #closed = false;
+  /** Whether the next read must first look for a gap: at start, and after Redis was lost. */
+  #look = true;
+  readonly #done: Promise<void>;
+  #retry: PromiseWithResolvers<void> | undefined;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /** Starts reading at once. */
+  constructor(options: FeedOptions) {
+    this.#options = options;
+    this.#after = options.after;
+    this.#feed = `${options.prefix ?? "chat:"}feed`;
+    // Its own connection: a blocking read holds it. No command timeout, which
+    // would cut the block short; a lost connection fails the read instead.
+    this.#redis = new Redis(options.url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      retryStrategy: () => options.retryMs ?? RETRY_MS,
+    });
+    this.#redis.on("error", () => {});
+    this.#done = this.#loop();
+  }
+
+  /** The id of the last message handed on (or the starting one). */
+  get position(): number {
+    return this.#after;
+  }
+
+  /** Stops reading; settles once the read under way has ended. Idempotent. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#retryTimer);
+    this.#retry?.resolve();
+    this.#redis.disconnect();
+    await this.#done;
+  }
+
+  async #loop(): Promise<void> {
+    const blockMs = this.#options.blockMs ?? BLOCK_MS;
+    while (!this.#closed) {
+      try {
+        if (this.#redis.status === "wait") await this.#redis.connect();
+        // Looked at before the read: what the read returns is still there.
+        const gap = this.#look ? await this.#trimmed(this.#after) : false;
+        this.#look = false;
+        const reply = await this.#redis.xread(
+          "COUNT",
+          BATCH,
+          "BLOCK",
+          blockMs,
+          "STREAMS",
+          this.#feed,
+          `${this.#after}-0`,
+        );
+        this.#state(true);
+        if (this.#closed) break;
+        let missed = gap;
+        for (const [, entries] of reply ?? []) {
+          for (const { key, message } of feedMessagesOf(entries)) {
+            if (message.id <= this.#after) continue;
+            this.#after = message.id;
+            this.#options.onMessage({ key, message, gap: missed });
+            missed = false;
+          }
+        }
+        // A gap seen before a read that brought nothing is told with the next message.
+        if (missed) this.#look = true;
+      } catch (e) {
+        if (this.#closed) break;
+        this.#state(false, e);
+        this.#look = true;
+        await this.#pause();
+      }
+    }
+  }
+
+  /**
+   * True if entries after `after` may have been trimmed from the feed: the
+   * entry `after` itself is gone (trims take the oldest first, so while it
+   * is there, everything after it is too). 0 is the start: nothing before.
+   */
+  async #trimmed(after: number): Promise<boolean> {
+    if (after === 0) return false;
+    const oldest = await this.#redis.xrange(this.#feed, "-", "+", "COUNT", 1);
+    const first = oldest[0]?.[0];
+    if (first === undefined) return false;
+    const found = await this.#redis.xrange(this.#feed, `${after}-0`, `${after}-0`);
+    return found.length === 0 && Number(first.split("-")[0]) > after;
+  }
+
+  #state(up: boolean, error?: unknown): void {
+    if (up === this.#up) return;
+    this.#up = up;
+    this.#options.onState?.(up, error);
+  }
+
+  #pause(): Promise<void> {
+    this.#retry = Promise.withResolvers<void>();
+    this.#retryTimer = setTimeout(() => this.#retry?.resolve(), this.#options.retryMs ?? RETRY_MS);
+    return this.#retry.promise;
+  }
+}

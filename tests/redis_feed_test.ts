@@ -1,0 +1,158 @@
+import assert from "node:assert/strict";
+import { type FeedMessage, FeedReader } from "../server/bus/feed.ts";
+import type { RoomMessage } from "../server/history/history.ts";
+import { RedisHistory } from "../server/history/redis.ts";
+import { RedisServer } from "./kit/redis_server.ts";
+import { Waiters } from "./kit/waiters.ts";
+
+function said(room: string, text: string): Omit<RoomMessage, "id"> {
+  return { type: "message", ts: Date.now(), room, from: "alice", text };
+}
+
+/** A reader whose messages and state changes a test can wait for. */
+class Heard {
+  readonly messages: FeedMessage[] = [];
+  readonly states: boolean[] = [];
+  readonly #waiters = new Waiters();
+  readonly reader: FeedReader;
+
+  constructor(url: string, after: number) {
+    this.reader = new FeedReader({
+      url,
+      after,
+      retryMs: 20,
+      onMessage: (m) => {
+        this.messages.push(m);
+        this.#waiters.wake();
+      },
+      onState: (up) => {
+        this.states.push(up);
+        this.#waiters.wake();
+      },
+    });
+  }
+
+  texts(): string[] {
+    return this.messages.map((m) => m.message.text);
+  }
+
+  count(n: number): Promise<true> {
+    return this.#waiters.until(
+      () => this.messages.length >= n || undefined,
+      () => `for ${n} messages, heard ${JSON.stringify(this.texts())}`,
+    );
+  }
+
+  state(n: number): Promise<true> {
+    return this.#waiters.until(
+      () => this.states.length >= n || undefined,
+      () => `for ${n} state changes, heard ${JSON.stringify(this.states)}`,
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.reader.close();
+    this.#waiters.end(new Error("closed"));
+  }
+}
+
+/** Runs `fn` with a fresh redis-server, a store and a reader from the start, all closed after. */
+async function withFeed(
+  fn: (store: RedisHistory, heard: Heard, redis: RedisServer) => Promise<void>,
+): Promise<void> {
+  await using redis = await RedisServer.start();
+  const store = await RedisHistory.open(redis.url, { keep: 10 });
+  const heard = new Heard(redis.url, 0);
+  try {
+    await fn(store, heard, redis);
+  } finally {
+    await heard.close();
+    await store.close();
+  }
+}
+
+Deno.test("FeedReader hands on every room's messages once, in id order, with their room's key", async () => {
+  await withFeed(async (store, heard, redis) => {
+    const a = await store.append("#lobby", said("#lobby", "one"));
+    await store.nextId(); // a private message's id: not in the feed
+    const b = await store.append("#dev", said("#Dev", "two"));
+    const c = await store.append("#lobby", said("#lobby", "three"));
+    await heard.count(3);
+    assert.deepEqual(heard.messages, [
+      { key: "#lobby", message: a, gap: false },
+      { key: "#dev", message: b, gap: false },
+      { key: "#lobby", message: c, gap: false },
+    ]);
+    assert.equal(heard.reader.position, c.id);
+    // A second reader from a position hears only what came after it.
+    const late = new Heard(redis.url, b.id);
+    try {
+      await late.count(1);
+      assert.deepEqual(late.texts(), ["three"]);
+    } finally {
+      await late.close();
+    }
+  });
+});
+
+Deno.test("FeedReader: after a Redis restart it reads on from its position, no gap and no duplicate, told once each way", async () => {
+  await withFeed(async (store, heard, redis) => {
+    await store.append("#r", said("#r", "before"));
+    await heard.count(1);
+    await redis.stop();
+    await heard.state(1);
+    assert.deepEqual(heard.states, [false]);
+    await redis.restart();
+    await store.append("#r", said("#r", "after 1"));
+    await store.append("#r", said("#r", "after 2"));
+    await heard.count(3);
+    await heard.state(2);
+    assert.deepEqual(heard.texts(), ["before", "after 1", "after 2"]);
+    assert.deepEqual(heard.states, [false, true]);
+    assert.ok(heard.messages.every((m) => !m.gap));
+  });
+});
+
+Deno.test("FeedReader: a paused Redis holds the read; once it runs again, what was added is heard", async () => {
+  await withFeed(async (store, heard, redis) => {
+    await store.append("#r", said("#r", "one"));
+    await heard.count(1);
+    redis.pause();
+    // Sent while Redis is paused: it waits in the socket, and is kept once Redis runs.
+    const two = store.append("#r", said("#r", "two"));
+    redis.resume();
+    await two;
+    await heard.count(2);
+    assert.deepEqual(heard.texts(), ["one", "two"]);
+  });
+});
+
+Deno.test("FeedReader: a node that was away past what the feed keeps is told of the gap", async () => {
+  await using redis = await RedisServer.start();
+  const store = await RedisHistory.open(redis.url, { keep: 10, feedKeep: 10 });
+  try {
+    const first = await store.append("#r", said("#r", "m0"));
+    for (let i = 1; i < 300; i++) await store.append("#r", said("#r", `m${i}`));
+    const heard = new Heard(redis.url, first.id);
+    try {
+      await heard.count(1);
+      assert.equal(heard.messages[0]!.gap, true, "m0 and some after it were trimmed");
+      assert.ok(heard.messages.slice(1).every((m) => !m.gap));
+      const ids = heard.messages.map((m) => m.message.id);
+      assert.deepEqual(ids, [...ids].sort((x, y) => x - y));
+    } finally {
+      await heard.close();
+    }
+    // Starting from a position still in the feed: no gap.
+    const latest = (await store.recent("#r", 2))[0]!;
+    const near = new Heard(redis.url, latest.id);
+    try {
+      await near.count(1);
+      assert.deepEqual(near.messages.map((m) => [m.message.text, m.gap]), [["m299", false]]);
+    } finally {
+      await near.close();
+    }
+  } finally {
+    await store.close();
+  }
+});
