@@ -1,0 +1,270 @@
+/**
+ * Nicknames held across nodes, and which nodes are alive: what makes a
+ * nickname unique in a service of several processes (`--redis URL`).
+ *
+ * - **A nickname is a key** (`chat:nick:<fold>`, the look-alike fold of
+ *   `common/nick.ts`) whose value is the owning node's id and which expires
+ *   after the lease ({@linkcode LEASE_MS}). A claim is `SET … NX PX`: of any
+ *   number of nodes claiming one nickname at once, exactly one gets it.
+ * - **The owner renews** every nickname it holds, and its own liveness, in
+ *   one script every {@linkcode LeaseOptions.renewMs}. A nickname whose key
+ *   now names another node was taken while this node could not renew (it
+ *   was paused, or cut off from Redis, past its lease): it is lost, and the
+ *   node is told ({@linkcode LeaseOptions.onLost}) so that it lets the member
+ *   go. That is the fence: a node never keeps a seat someone else has taken
+ *   since. A key that merely expired, with nobody taking it, is claimed
+ *   again.
+ * - **A node's id is new at every start** (`crypto.randomUUID()`), so a
+ *   restarted node owns nothing of its former life.
+ * - **Liveness** is `chat:nodes`, a sorted set of node ids by the time
+ *   (Redis's clock, `TIME`) their lease ends. Every node sweeps it: a node
+ *   past its lease (killed, or cut off) is removed by exactly one sweeper
+ *   (`ZREM` answers 1 to one of them), which is told
+ *   ({@linkcode LeaseOptions.onDead}) so that its members' leaves are
+ *   announced once. Its nickname keys expire by themselves within the lease.
+ *
+ * @module
+ */
+
+import { Redis } from "ioredis";
+
+/** How long a nickname and a node stay held without renewal. */
+export const LEASE_MS = 10_000;
+
+/** Options for {@linkcode NickLeases.open}. */
+export interface LeaseOptions {
+  /** `redis://` or `rediss://` URL. */
+  url: string;
+  /** Prefix of every key. @default {"chat:"} */
+  prefix?: string;
+  /** This node's id. @default {a new `crypto.randomUUID()`} */
+  node?: string;
+  /** @default {LEASE_MS} */
+  leaseMs?: number;
+  /** How often leases are renewed and dead nodes looked for. @default {leaseMs / 3} */
+  renewMs?: number;
+  /** Milliseconds a command may wait for its answer. @default {2_000} */
+  commandTimeoutMs?: number;
+  /** Nicknames (folded) this node held and another node has taken since. */
+  onLost?(folds: string[]): void;
+  /** A node whose lease ended; told to exactly one node of the service. */
+  onDead?(node: string): void;
+  /**
+   * This node's own lease had ended (it was paused or cut off that long) and
+   * another node may have announced its members' leaves: they are back now,
+   * and the nicknames it still holds are its own.
+   */
+  onRevived?(): void;
+  /** Renewing failed (Redis cannot be reached); told once until it works again. */
+  onError?(error: unknown): void;
+}
+
+/**
+ * Renews this node and the nicknames it holds. KEYS: `chat:nodes`, then the
+ * nickname keys; ARGV: node id, lease ms. Returns 1 if the node was not
+ * registered (new, or removed as dead), else 0; then the indexes (1-based,
+ * in KEYS after the first) of the nicknames lost to another node.
+ */
+const RENEW = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lease = tonumber(ARGV[2])
+local lost = {redis.call('ZADD', KEYS[1], now + lease, ARGV[1])}
+for i = 2, #KEYS do
+  local owner = redis.call('GET', KEYS[i])
+  if owner == ARGV[1] then
+    redis.call('PEXPIRE', KEYS[i], lease)
+  elseif not owner then
+    redis.call('SET', KEYS[i], ARGV[1], 'PX', lease)
+  else
+    lost[#lost + 1] = i - 1
+  end
+end
+return lost
+`;
+
+/** Removes the nodes past their lease; returns those this call removed. KEYS: `chat:nodes`. */
+const SWEEP = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+local removed = {}
+for _, node in ipairs(dead) do
+  if redis.call('ZREM', KEYS[1], node) == 1 then removed[#removed + 1] = node end
+end
+return removed
+`;
+
+/** Deletes a nickname key if this node owns it. KEYS: the key; ARGV: node id. */
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`;
+
+/** The nicknames this node holds in Redis, renewed until it closes. */
+export class NickLeases {
+  /** This node's id. */
+  readonly node: string;
+  readonly #redis: Redis;
+  readonly #options: LeaseOptions;
+  readonly #prefix: string;
+  readonly #leaseMs: number;
+  readonly #held = new Set<string>();
+  readonly #timer: ReturnType<typeof setInterval>;
+  #renewing: Promise<void> = Promise.resolve();
+  #failing = false;
+  #closed = false;
+  /** False until the first renewal has registered the node. */
+  #registered = false;
+
+  private constructor(redis: Redis, node: string, options: LeaseOptions) {
+    this.#redis = redis;
+    this.node = node;
+    this.#options = options;
+    this.#prefix = options.prefix ?? "chat:";
+    this.#leaseMs = options.leaseMs ?? LEASE_MS;
+    const every = options.renewMs ?? Math.floor(this.#leaseMs / 3);
+    this.#timer = setInterval(() => this.#tick(), every);
+  }
+
+  /** Connects, and registers this node as alive. Rejects, saying why, if Redis cannot be reached. */
+  static async open(options: LeaseOptions): Promise<NickLeases> {
+    const redis = new Redis(options.url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 1,
+      commandTimeout: options.commandTimeoutMs ?? 2_000,
+    });
+    redis.on("error", () => {});
+    try {
+      await redis.connect();
+    } catch (e) {
+      redis.disconnect();
+      throw e;
+    }
+    const leases = new NickLeases(redis, options.node ?? crypto.randomUUID(), options);
+    try {
+      await leases.#renew();
+    } catch (e) {
+      await leases.abandon();
+      throw e;
+    }
+    return leases;
+  }
+
+  /** How many nicknames this node holds. */
+  get size(): number {
+    return this.#held.size;
+  }
+
+  /** True if this node holds `fold`. */
+  holds(fold: string): boolean {
+    return this.#held.has(fold);
+  }
+
+  /** Claims `fold` for this node: true if it is now this node's, false if another node holds it. */
+  async claim(fold: string): Promise<boolean> {
+    if (this.#held.has(fold)) return true;
+    const ok = await this.#redis.set(this.#nick(fold), this.node, "PX", this.#leaseMs, "NX");
+    if (ok !== "OK") return false;
+    this.#held.add(fold);
+    return true;
+  }
+
+  /** Gives `fold` up, if this node holds it. */
+  async release(fold: string): Promise<void> {
+    if (!this.#held.delete(fold)) return;
+    await this.#redis.eval(RELEASE, 1, this.#nick(fold), this.node);
+  }
+
+  /** Who holds `fold`: a node id, or undefined. */
+  async owner(fold: string): Promise<string | undefined> {
+    return await this.#redis.get(this.#nick(fold)) ?? undefined;
+  }
+
+  /** Stops renewing, gives up every nickname and leaves the service. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    await this.#renewing;
+    try {
+      const all = [...this.#held];
+      this.#held.clear();
+      await Promise.all(all.map((f) => this.#redis.eval(RELEASE, 1, this.#nick(f), this.node)));
+      await this.#redis.zrem(this.#key("nodes"), this.node);
+      await this.#redis.quit();
+    } catch {
+      this.#redis.disconnect();
+    }
+  }
+
+  /** Stops renewing and lets go of the connection, leaving everything to expire: as a killed node would. */
+  async abandon(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#timer);
+    await this.#renewing;
+    this.#redis.disconnect();
+  }
+
+  #key(name: string): string {
+    return this.#prefix + name;
+  }
+
+  #nick(fold: string): string {
+    return this.#key(`nick:${fold}`);
+  }
+
+  /**
+   * Renews now what the timer renews every `renewMs`, and looks for dead
+   * nodes: as when Redis answers again after a loss. Settles once done;
+   * never rejects (a failure goes to `onError`).
+   */
+  renew(): Promise<void> {
+    this.#renewing = this.#renewing.then(async () => {
+      if (this.#closed) return;
+      try {
+        await this.#renew();
+        await this.#sweep();
+        this.#failing = false;
+      } catch (e) {
+        if (!this.#failing) this.#options.onError?.(e);
+        this.#failing = true;
+      }
+    });
+    return this.#renewing;
+  }
+
+  #tick(): void {
+    void this.renew();
+  }
+
+  async #renew(): Promise<void> {
+    const held = [...this.#held];
+    const keys = [this.#key("nodes"), ...held.map((f) => this.#nick(f))];
+    const lost: unknown = await this.#redis.eval(
+      RENEW,
+      keys.length,
+      ...keys,
+      this.node,
+      this.#leaseMs,
+    );
+    if (!Array.isArray(lost)) return;
+    const [added, ...indexes] = lost;
+    if (added === 1 && this.#registered) this.#options.onRevived?.();
+    this.#registered = true;
+    const folds: string[] = [];
+    for (const index of indexes) {
+      const fold = typeof index === "number" ? held[index - 1] : undefined;
+      if (fold !== undefined && this.#held.delete(fold)) folds.push(fold);
+    }
+    if (folds.length > 0) this.#options.onLost?.(folds);
+  }
+
+  async #sweep(): Promise<void> {
+    const removed: unknown = await this.#redis.eval(SWEEP, 1, this.#key("nodes"));
+    if (!Array.isArray(removed)) return;
+    for (const node of removed) {
+      if (typeof node === "string" && node !== this.node) this.#options.onDead?.(node);
+    }
+  }
+}

@@ -1,0 +1,135 @@
+import assert from "node:assert/strict";
+import { type LeaseOptions, NickLeases } from "../server/bus/leases.ts";
+import { RedisServer } from "./kit/redis_server.ts";
+
+/** Nodes on one redis-server, all closed after `fn`. */
+async function withNodes(
+  count: number,
+  options: Omit<LeaseOptions, "url">,
+  fn: (nodes: NickLeases[], redis: RedisServer) => Promise<void>,
+): Promise<void> {
+  await using redis = await RedisServer.start();
+  const nodes: NickLeases[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      nodes.push(await NickLeases.open({ url: redis.url, ...options }));
+    }
+    await fn(nodes, redis);
+  } finally {
+    await Promise.all(nodes.map((n) => n.close()));
+  }
+}
+
+Deno.test("NickLeases: 100 claims of one nickname at once, over 3 nodes, give it to exactly one", async () => {
+  await withNodes(3, {}, async (nodes) => {
+    const claims = Array.from({ length: 100 }, (_, i) => nodes[i % 3]!.claim("alice"));
+    const won = (await Promise.all(claims)).filter(Boolean).length;
+    // All were sent before any answer came, so every one went to Redis.
+    assert.equal(won, 1);
+    const holders = nodes.filter((n) => n.holds("alice"));
+    assert.equal(holders.length, 1);
+    assert.equal(await nodes[0]!.owner("alice"), holders[0]!.node);
+  });
+});
+
+Deno.test("NickLeases: a released nickname is free; only its owner can release it", async () => {
+  await withNodes(2, {}, async ([a, b]) => {
+    assert.equal(await a!.claim("bob"), true);
+    assert.equal(await b!.claim("bob"), false);
+    await b!.release("bob"); // not b's: nothing happens
+    assert.equal(await a!.owner("bob"), a!.node);
+    await a!.release("bob");
+    assert.equal(await b!.claim("bob"), true);
+    assert.equal(b!.size, 1);
+  });
+});
+
+Deno.test("NickLeases: a killed node is found dead by exactly one other, and its nicknames are free", async () => {
+  const dead: { by: number; node: string }[] = [];
+  const { promise: found, resolve } = Promise.withResolvers<void>();
+  await using redis = await RedisServer.start();
+  const fast = { url: redis.url, leaseMs: 300, renewMs: 30 };
+  const victim = await NickLeases.open(fast);
+  const others = await Promise.all([0, 1].map((by) =>
+    NickLeases.open({
+      ...fast,
+      onDead: (node) => {
+        dead.push({ by, node });
+        resolve();
+      },
+    })
+  ));
+  try {
+    assert.equal(await victim.claim("carol"), true);
+    await victim.abandon(); // as kill -9: nothing released
+    await found;
+    assert.deepEqual(dead.map((d) => d.node), [victim.node]);
+    // Its lease ended when it was found dead, and so did its nicknames'.
+    assert.equal(await others[0]!.claim("carol"), true);
+    // One more round of sweeps by both: nobody is told twice.
+    await Promise.all(others.map((o) => o.renew()));
+    assert.equal(dead.length, 1);
+  } finally {
+    await Promise.all(others.map((o) => o.close()));
+  }
+});
+
+Deno.test("NickLeases: a node back after its lease ended is fenced from a nickname taken since, and keeps the rest", async () => {
+  await using redis = await RedisServer.start();
+  const lost: string[][] = [];
+  let revived = 0;
+  const { promise: found, resolve } = Promise.withResolvers<void>();
+  // It renews only when told to: as a node paused past its lease.
+  const sleeper = await NickLeases.open({
+    url: redis.url,
+    leaseMs: 200,
+    renewMs: 3_600_000,
+    onLost: (folds) => lost.push(folds),
+    onRevived: () => revived++,
+  });
+  const other = await NickLeases.open({
+    url: redis.url,
+    leaseMs: 200,
+    renewMs: 20,
+    onDead: () => resolve(),
+  });
+  try {
+    assert.equal(await sleeper.claim("dave"), true);
+    assert.equal(await sleeper.claim("erin"), true);
+    await found;
+    assert.equal(await other.claim("dave"), true, "free once the sleeper's lease ended");
+    await sleeper.renew();
+    assert.deepEqual(lost, [["dave"]]);
+    assert.equal(revived, 1);
+    assert.equal(sleeper.holds("dave"), false);
+    assert.equal(sleeper.holds("erin"), true);
+    assert.equal(await other.owner("erin"), sleeper.node, "taken again, as nobody else had");
+    assert.equal(await other.owner("dave"), other.node);
+  } finally {
+    await Promise.all([sleeper.close(), other.close()]);
+  }
+});
+
+Deno.test("NickLeases: renewing while Redis is down is told once, and works again once it is back", async () => {
+  await using redis = await RedisServer.start();
+  const errors: unknown[] = [];
+  const node = await NickLeases.open({
+    url: redis.url,
+    renewMs: 3_600_000,
+    commandTimeoutMs: 200,
+    onError: (e) => errors.push(e),
+  });
+  try {
+    assert.equal(await node.claim("frank"), true);
+    await redis.stop();
+    await node.renew();
+    await node.renew();
+    assert.equal(errors.length, 1);
+    await redis.restart();
+    await node.renew(); // the client reconnects by itself; one failure may still be in flight
+    await node.renew();
+    assert.equal(await node.owner("frank"), node.node, "kept across the Redis restart");
+  } finally {
+    await node.close();
+  }
+});
