@@ -12,7 +12,7 @@
 import { openStore, startChat } from "./server/app.ts";
 import { loadAssets } from "./server/assets.ts";
 import { announce } from "./server/banner.ts";
-import { parseConfig, StartError } from "./server/config.ts";
+import { dbPath, parseConfig, StartError } from "./server/config.ts";
 import { runConsole } from "./server/console.ts";
 import { createLogger } from "./server/log.ts";
 
@@ -20,7 +20,7 @@ async function main(args: string[]): Promise<void> {
   const parsed = parseConfig(args);
   if (parsed.kind === "error") exit(parsed.message, 2);
   if (parsed.kind === "help") return console.log(parsed.text);
-  const { config } = parsed;
+  const config = { ...parsed.config, db: dbPath(parsed.config.db, Deno.env.get("INIT_CWD")) };
   const log = createLogger({ level: config.logLevel });
   let server;
   try {

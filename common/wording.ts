@@ -10,6 +10,11 @@
 
 import type { MemberInfo, PresenceEvent } from "./protocol.ts";
 
+/** "1 room", "3 rooms", "1,000 connections": a count and its noun, in the plural unless one. */
+export function counted(n: number, noun: string): string {
+  return `${n.toLocaleString("en-US")} ${noun}${n === 1 ? "" : "s"}`;
+}
+
 /** `HH:MM` in the server's local time. */
 export function clock(ts: number): string {
   const d = new Date(ts);

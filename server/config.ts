@@ -13,6 +13,7 @@
  * @module
  */
 
+import { isAbsolute, resolve } from "node:path";
 import { parseArgs, type ParseArgsOptionDescriptor } from "node:util";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
 
@@ -264,7 +265,7 @@ export const FLAGS: readonly Flag[] = [
     "PATH",
     "db",
     nonEmpty,
-    "SQLite file for history (default {default} in the current directory; :memory: for a room forgotten at exit)",
+    "SQLite file for history (default {default}; relative to the directory you ran the command in; :memory: for history forgotten at exit)",
   ),
   setting(
     "--history",
@@ -433,7 +434,12 @@ export function parseConfig(args: readonly string[]): ConfigResult {
   }
   let values;
   try {
-    ({ values } = parseArgs({ args: [...args], strict: true, allowPositionals: false, options }));
+    ({ values } = parseArgs({
+      args: joinNegatives(args, options),
+      strict: true,
+      allowPositionals: false,
+      options,
+    }));
   } catch (e) {
     if (!(e instanceof TypeError)) throw e;
     return { kind: "error", message: describeParseError(e) };
@@ -453,6 +459,40 @@ export function parseConfig(args: readonly string[]): ConfigResult {
     if (!(e instanceof FlagError)) throw e;
     return { kind: "error", message: e.message };
   }
+}
+
+/**
+ * `--port -1` as `--port=-1`: node:util takes a value that starts with `-`
+ * for a flag, and would say `--port` "needs a value"; joined, the value
+ * reaches the flag, which says what is wrong with it (out of range).
+ */
+function joinNegatives(
+  args: readonly string[],
+  options: Record<string, ParseArgsOptionDescriptor>,
+): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const next = args[i + 1];
+    const takesValue = arg.startsWith("--") && options[arg.slice(2)]?.type === "string";
+    if (takesValue && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
+}
+
+/**
+ * Where `--db` is: a relative path is taken from the directory the user ran
+ * the command in. `deno task` runs in the folder of `deno.json` and names
+ * the user's directory in `INIT_CWD`; without it, the current directory.
+ */
+export function dbPath(db: string, initCwd: string | undefined): string {
+  if (db === ":memory:" || initCwd === undefined || initCwd === "" || isAbsolute(db)) return db;
+  return resolve(initCwd, db);
 }
 
 function nonEmpty(flag: string, value: string): string {

@@ -10,7 +10,7 @@
 
 import type { Hub } from "./hub/hub.ts";
 import { LOBBY, type ServerEvent } from "../common/protocol.ts";
-import { memberList } from "../common/wording.ts";
+import { counted, memberList } from "../common/wording.ts";
 import { renderEvent } from "./transport/terminal/render.ts";
 import { LineDecoder, lineTooLong } from "./transport/terminal/lines.ts";
 
@@ -96,7 +96,7 @@ export function operate(hub: Hub, line: string, print: (line: string) => void): 
     case "rooms": {
       const rooms = [...hub.rooms()].sort((a, b) => b.size - a.size);
       if (rooms.length === 0) return print("-- No live rooms.");
-      print(`-- ${rooms.length} room${rooms.length === 1 ? "" : "s"}:`);
+      print(`-- ${counted(rooms.length, "room")}:`);
       for (const r of rooms.slice(0, CONSOLE_ROOMS)) {
         print(`--   ${r.name} (${r.size})${r.topic ? `: ${r.topic.text}` : ""}`);
       }

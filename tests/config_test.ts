@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseConfig, USAGE } from "../server/config.ts";
+import { dbPath, parseConfig, USAGE } from "../server/config.ts";
 
 /** Parses `args`, expects an error and returns its message. */
 function errorOf(args: string[]): string {
@@ -203,4 +203,24 @@ Deno.test("parseConfig() refuses a bad --log-level, --join-timeout, or half a TL
   assert.equal(errorOf(["--cert", "c.pem"]), "--cert needs --key too");
   assert.equal(errorOf(["--key", "k.pem"]), "--key needs --cert too");
   assert.match(errorOf(["--cert", "", "--key", "k.pem"]), /^--cert must not be empty/);
+});
+
+Deno.test("parseConfig() says a negative number is out of range, not missing", () => {
+  assert.equal(
+    errorOf(["--port", "-1"]),
+    '--port must be a port number from 0 to 65535, not "-1"',
+  );
+  assert.match(errorOf(["--tcp-port", "-80"]), /^--tcp-port must be a port number/);
+  assert.match(errorOf(["--keep", "-3"]), /^--keep must be a whole number from 1/);
+  // A flag still cannot be taken for a value.
+  assert.match(errorOf(["--port", "--keep", "3"]), /^--port needs a value/);
+});
+
+Deno.test("dbPath() takes a relative --db from the directory the command was run in (INIT_CWD)", () => {
+  assert.equal(dbPath("chat.db", "/home/ann/notes"), "/home/ann/notes/chat.db");
+  assert.equal(dbPath("data/x.db", "/home/ann/"), "/home/ann/data/x.db");
+  assert.equal(dbPath("/var/lib/chat.db", "/home/ann"), "/var/lib/chat.db");
+  assert.equal(dbPath(":memory:", "/home/ann"), ":memory:");
+  assert.equal(dbPath("chat.db", undefined), "chat.db", "without deno task: the current directory");
+  assert.equal(dbPath("chat.db", ""), "chat.db");
 });

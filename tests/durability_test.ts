@@ -176,3 +176,15 @@ Deno.test("main() survives running out of file descriptors, and serves again onc
     assert.equal((await before.next("message")).text, "still here", "an earlier member stayed");
   });
 });
+
+Deno.test("main(): a relative --db is kept in the directory the command was run in (INIT_CWD, as deno task sets it)", async () => {
+  await withTempDir(async (dir) => {
+    {
+      await using server = await startMain({ db: "here.db", env: { INIT_CWD: dir } });
+      await server.stop();
+    }
+    const stat = await Deno.stat(`${dir}/here.db`);
+    assert.ok(stat.isFile, "the database is in the user's directory");
+    await assert.rejects(Deno.stat(new URL("../here.db", import.meta.url)), Deno.errors.NotFound);
+  });
+});

@@ -196,3 +196,12 @@ Deno.test("SendQueueWatch gives a reader that keeps taking a long reply all the 
   clock.t += QUEUE_GRACE_MS + 1; // and then nothing more is taken
   assert.equal(watch.tooSlow(5 * QUEUE_SOFT_BYTES), true);
 });
+
+Deno.test("ConnectionLimits: a full server says its cap in words that read right for one", () => {
+  const one = new ConnectionLimits({ maxPerIp: 5, maxClients: 1 });
+  assert.equal(typeof one.open("10.0.0.1"), "function");
+  assert.equal(one.open("10.0.0.2"), "The server is full (1 connection). Try again later.");
+  const many = new ConnectionLimits({ maxPerIp: 5000, maxClients: 2000 });
+  for (let i = 0; i < 2000; i++) many.open("10.0.0.1");
+  assert.equal(many.open("10.0.0.2"), "The server is full (2,000 connections). Try again later.");
+});

@@ -319,15 +319,17 @@ Deno.test("serveTcp() /who lists every member with how they are connected", asyn
   });
 });
 
-Deno.test("serveTcp() /me shows an action to everyone, the sender included", async () => {
+Deno.test("serveTcp() /me shows an action to everyone, but not back to the sender, whose terminal shows it typed", async () => {
   await withServer(async (server) => {
     await using alice = await connectTcp(server, "alice");
     await using bob = await connectTcp(server, "bob");
     await alice.send("/me waves");
     assert.match(await bob.readUntil("* alice"), /^\[\d\d:\d\d\] \* alice waves$/);
-    assert.match(await alice.readUntil("* alice"), /^\[\d\d:\d\d\] \* alice waves$/);
     await alice.send("/me");
-    assert.equal(await alice.readUntil("! "), "! Usage: /me ACTION");
+    // What alice got between her action and the usage line: no echo of it.
+    const lines = await alice.readLinesUntil("! ");
+    assert.equal(lines.at(-1), "! Usage: /me ACTION");
+    assert.ok(!lines.some((l) => l.includes("* alice")), lines.join("\n"));
   });
 });
 

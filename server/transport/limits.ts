@@ -7,6 +7,7 @@
  * @module
  */
 
+import { counted } from "../../common/wording.ts";
 import { type Config, DEFAULTS } from "../config.ts";
 
 /**
@@ -87,7 +88,9 @@ export class ConnectionLimits {
   open(address: string): (() => void) | string {
     const mine = this.#byAddress.get(address) ?? 0;
     if (this.#total >= this.#caps.maxClients) {
-      return `The server is full (${this.#caps.maxClients} connections). Try again later.`;
+      return `The server is full (${
+        counted(this.#caps.maxClients, "connection")
+      }). Try again later.`;
     }
     if (mine >= this.#caps.maxPerIp) {
       return `Too many connections from your address (at most ${this.#caps.maxPerIp}).`;

@@ -26,6 +26,8 @@ export interface MainOptions {
   runUnder?: readonly string[];
   /** Runs it under `ulimit -n` of this many open files. */
   maxOpenFiles?: number;
+  /** More environment variables for it (`INIT_CWD`, as `deno task` sets). */
+  env?: Record<string, string>;
   /** Called with each line the server writes to standard error, as it comes. */
   onStderr?: (line: string) => void;
 }
@@ -126,6 +128,7 @@ export class MainProcess implements AsyncDisposable {
     this.#child = new Deno.Command(command, {
       args,
       cwd: ROOT,
+      ...options.env ? { env: options.env } : {},
       stdin: "null",
       stdout: "piped",
       stderr: "piped",

@@ -15,7 +15,7 @@
 
 import { COMMANDS } from "../../../common/commands.ts";
 import type { ChatMessage, ServerEvent, Topic } from "../../../common/protocol.ts";
-import { clock, memberList, presenceText } from "../../../common/wording.ts";
+import { clock, counted, memberList, presenceText } from "../../../common/wording.ts";
 import { toOneLine } from "../../../common/message.ts";
 
 /** Names a greeting lists before "and N more": a big room is not one screenful. */
@@ -48,7 +48,7 @@ export function messageLine(m: ChatMessage, self: string | undefined): string {
 
 /** True for a member's own words as it typed them, which its terminal already shows. */
 function typedHere(m: ChatMessage, self: string | undefined): boolean {
-  return m.from === self && m.to === undefined && !m.action && !m.notice;
+  return m.from === self && m.to === undefined && !m.notice;
 }
 
 /** Past messages, framed so they are not taken for new ones. */
@@ -201,7 +201,7 @@ function renderLines(event: ServerEvent, self: string | undefined): string[] {
       if (event.rooms.length === 0) return ["-- No rooms yet: /join #ROOM makes one."];
       const head = event.total > event.rooms.length
         ? `-- ${event.total.toLocaleString("en")} rooms; the ${event.rooms.length} biggest:`
-        : `-- ${event.total} room${event.total === 1 ? "" : "s"}:`;
+        : `-- ${counted(event.total, "room")}:`;
       return [
         head,
         ...event.rooms.map((r) =>
