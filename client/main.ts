@@ -802,6 +802,8 @@ ui.composer.addEventListener("submit", (e) => {
       addSystem(here, "Alt+↑ / Alt+↓ — the room above or below; with Shift, the next unread one");
       return;
     case "quit":
+      // Said before the socket closes, so the others see the message with the leave.
+      link.sendNow(command.text ? { type: "quit", text: command.text } : { type: "quit" });
       nick = undefined;
       token = undefined;
       welcomed = false;

@@ -23,7 +23,12 @@
  * {"type":"away","text":"lunch"}         mark yourself away (no "text": back); shown by IRC's WHOIS
  * {"type":"ctcp","to":"bob","text":"VERSION"}   a CTCP request (to a nick or a #room), which
  *                                        only IRC clients receive and answer
+ * {"type":"quit","text":"back tomorrow"}   leave the chat saying why ("text" optional); the
+ *                                        server then closes the connection
  * ```
+ *
+ * A page that closes without a `quit` (a tab closed: the close frame's code
+ * 1001, "going away") is told to the others as "closed the page".
  *
  * A `join` may carry `token` (from an earlier `welcome`, to take the same
  * seat back), `rooms` (the rooms to be in, default `["#lobby"]`; `[]` for
@@ -398,7 +403,8 @@ export type ClientMessage =
   | { type: "rooms" }
   | { type: "topic"; room?: string; text?: string }
   | { type: "away"; text?: string }
-  | { type: "ctcp"; to: string; text: string; reply?: boolean };
+  | { type: "ctcp"; to: string; text: string; reply?: boolean }
+  | { type: "quit"; text?: string };
 
 /**
  * A `history` frame: a room's messages, the last `count`, or those between
@@ -599,6 +605,10 @@ function readClientMessage(o: Fields): ClientMessage {
       if (optBool(o, "reply")) ctcp.reply = true;
       return ctcp;
     }
+    case "quit": {
+      const text = optStr(o, "text");
+      return text === undefined ? { type } : { type, text };
+    }
     default:
       throw new ShapeError(
         typeof type === "string"
@@ -641,6 +651,7 @@ const CLIENT_TYPES = [
   "topic",
   "away",
   "ctcp",
+  "quit",
 ] as const;
 
 /** Adds the optional `room` of a frame that acts in a room. */

@@ -114,6 +114,8 @@ Deno.test("parseClientMessage() parses every client message type", () => {
     ['{"type":"part"}', { type: "part" }],
     ['{"type":"rooms"}', { type: "rooms" }],
     ['{"type":"topic"}', { type: "topic" }],
+    ['{"type":"quit"}', { type: "quit" }],
+    ['{"type":"quit","text":"back soon"}', { type: "quit", text: "back soon" }],
   ];
   for (const [text, expected] of cases) {
     assert.deepEqual(parseClientMessage(text), { ok: true, value: expected }, text);

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { withServer } from "./kit/server.ts";
 import { connectTcp, TcpClient } from "./kit/tcp_client.ts";
 import { connectWs, joinWs, WsClient } from "./kit/ws_client.ts";
+import { RawWebSocket } from "./kit/raw_ws.ts";
 
 Deno.test("webSocketEndpoint() answers join with a welcome holding members and history", async () => {
   await withServer(async (server) => {
@@ -353,5 +354,38 @@ Deno.test("a room past the presence limit announces joins and leaves in a summar
       count: 1,
     });
     assert.deepEqual(alice.events.filter((e) => e.type === "join" || e.type === "leave"), []);
+  });
+});
+
+Deno.test("webSocketEndpoint(): a page closed without /quit (close code 1001) is told as 'closed the page'", async () => {
+  await withServer(async (server) => {
+    await using a = await connectWs(server, "a");
+    await using term = await connectTcp(server, "term");
+    const tab = await RawWebSocket.connect(server.http);
+    try {
+      await tab.send({ type: "join", nick: "tab" });
+      await a.next("join", (e) => e.nick === "tab");
+      // What a browser sends when its tab is closed.
+      await tab.closeCleanly(1001);
+    } finally {
+      tab.close();
+    }
+    const leave = await a.next("leave");
+    assert.deepEqual([leave.nick, leave.reason], ["tab", "closed the page"]);
+    await term.readUntil("-- tab left (closed the page)");
+  });
+});
+
+Deno.test("webSocketEndpoint(): a quit frame leaves with its message, and the server closes the socket", async () => {
+  await withServer(async (server) => {
+    await using a = await connectWs(server, "a");
+    await using b = await connectWs(server, "b");
+    await a.next("join", (e) => e.nick === "b");
+    b.send({ type: "quit", text: "back tomorrow" });
+    const leave = await a.next("leave");
+    assert.deepEqual([leave.nick, leave.reason], ["b", "quit: back tomorrow"]);
+    const closed = await b.closed;
+    assert.equal(closed.wasClean, true, "closed by the server, with a handshake");
+    assert.deepEqual(server.hub.members().map((m) => m.nick), ["a"]);
   });
 });

@@ -294,6 +294,12 @@ export class Hub {
     if (message.type === "join") {
       return this.join(member, message.nick, message.token, message.since, message.rooms);
     }
+    if (message.type === "quit") {
+      // Never refused: it ends what the member does. Its words cost what a message does (`leave`).
+      this.leave(member, message.text ? `quit: ${message.text}` : "quit");
+      member.close();
+      return true;
+    }
     const seat = this.#roster.seatOf(member);
     if (!seat) {
       return this.#refuse(member, "not_joined", 'Join first: send {"type":"join","nick":"..."}.');

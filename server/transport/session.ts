@@ -88,6 +88,8 @@ export interface SessionOptions {
 
 /** Why a member cut off by the slow-consumer rule left. */
 const TOO_SLOW = "too slow: stopped reading";
+/** Why a member whose page was closed (without `/quit`) left. */
+export const PAGE_CLOSED = "closed the page";
 
 /** What every session of one transport shares. */
 interface Env {
@@ -207,6 +209,11 @@ export class Session implements Member {
   /** The peer says it is leaving: it leaves the room saying so (`quit: …`). */
   quit(message = ""): void {
     this.#reason = message ? `quit: ${message}` : "quit";
+    this.#env.hub.leave(this, this.#reason);
+  }
+  /** The peer closed its page without quitting (a tab closed): it leaves saying so. */
+  pageClosed(): void {
+    this.#reason = PAGE_CLOSED;
     this.#env.hub.leave(this, this.#reason);
   }
 

@@ -409,7 +409,9 @@ class WebLink implements Link {
         // A closing handshake the peer started means the page was closed
         // or left on purpose; one answering ours is only that.
         if (this.#sentClose) return this.#end();
-        session.quit();
+        // 1001, "going away": the browser closed the tab or left the page.
+        if (event.code === 1001) session.pageClosed();
+        else session.quit();
         return this.#closeWith(event.code ?? 1000, "");
       case "fail":
         this.#peerDone = true;

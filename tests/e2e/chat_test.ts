@@ -304,3 +304,21 @@ Deno.test("page: a kicked page says why and stays out; the ban refuses it by add
     await term.send("bye");
   }, { kickBan: 60 });
 });
+
+Deno.test("page: /quit MESSAGE says it to the others; a closed tab is 'closed the page'", async () => {
+  await withBrowser(async (browser, server) => {
+    await using term = await connectTcp(server, "carol");
+    const a = await openPage(browser, httpUrl(server));
+    await join(a.page, "alice");
+    await term.readUntil("alice");
+    await say(a.page, "/quit see you tomorrow");
+    await term.readUntil("-- alice left (quit: see you tomorrow)");
+
+    const b = await openPage(browser, httpUrl(server));
+    await join(b.page, "bob");
+    await term.readUntil("-- bob");
+    await b.page.close();
+    await term.readUntil("-- bob left (closed the page)");
+    assert.deepEqual([...a.problems, ...b.problems], []);
+  });
+});
