@@ -814,6 +814,9 @@ ui.composer.addEventListener("submit", (e) => {
       addSystem(here, "You left the chat.");
       showJoin();
       return;
+    case "bell":
+      addSystem(here, "The bell is for terminals; here, lines that name you are highlighted.");
+      return;
     case "invalid":
       addSystem(here, command.message, Date.now(), "error");
       return;

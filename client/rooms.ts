@@ -170,7 +170,8 @@ export class RoomSet {
     const room = m.room === undefined ? this.#current : this.get(m.room);
     if (room === undefined) return undefined;
     const own = self !== undefined && m.from === self;
-    const mention = !own && self !== undefined && mentions(m.text, self);
+    // The server marks what names this page's member (look-alikes folded).
+    const mention = !own && m.mention === true;
     const unread = count && !own && room !== this.#current;
     if (unread) {
       room.unread++;
@@ -246,25 +247,6 @@ export function applyPresence(room: RoomView, event: PresenceEvent): void {
 /** True when the list names fewer than are here: the page fetches the rest. */
 export function listShort(room: RoomView): boolean {
   return room.here > room.members.length;
-}
-
-// Letters, marks, digits and "_": what a nickname inside a word is glued to.
-const WORD = String.raw`[\p{L}\p{M}\p{N}_]`;
-let mentionNick = "";
-let mentionPattern: RegExp | undefined;
-
-/**
- * True when `text` names `nick` as a word, in any case: "bob: hi" and "BOB!"
- * name bob, "bobby" does not.
- */
-export function mentions(text: string, nick: string): boolean {
-  if (nick === "") return false;
-  if (nick !== mentionNick || mentionPattern === undefined) {
-    const escaped = nick.replace(/[\\^$.*+?()[\]{}|/-]/g, "\\$&");
-    mentionPattern = new RegExp(`(?<!${WORD})${escaped}(?!${WORD})`, "iu");
-    mentionNick = nick;
-  }
-  return mentionPattern.test(text);
 }
 
 /**

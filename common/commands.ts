@@ -21,6 +21,8 @@ export type Command =
   | { type: "send"; message: ClientMessage }
   | { type: "help" }
   | { type: "quit"; text: string }
+  /** Ring the terminal's bell for lines that name you and private messages (`on`), or stop. */
+  | { type: "bell"; on: boolean }
   /** A line that looked like a command but was not a valid one. */
   | { type: "invalid"; code: "unknown_command" | "bad_command"; message: string };
 
@@ -35,6 +37,7 @@ export const COMMANDS: readonly (readonly [usage: string, description: string])[
   ["/me ACTION", "say what you are doing (/me waves)"],
   ["/history [N]", "show the last N messages of the current room (default 50)"],
   ["/msg NICK TEXT", "send a private message"],
+  ["/bell [on|off]", "ring the terminal's bell when a line names you or a private message comes"],
   ["/help", "show this list"],
   ["/quit [MESSAGE]", "leave the chat"],
   ["//TEXT", "say a line that starts with /"],
@@ -106,6 +109,11 @@ export function parseCommandLine(line: string): Command {
     }
     case "help":
       return { type: "help" };
+    case "bell": {
+      const word = rest.trim().toLowerCase();
+      if (word === "" || word === "on") return { type: "bell", on: true };
+      return word === "off" ? { type: "bell", on: false } : usage("/bell [on|off]");
+    }
     case "quit":
       return { type: "quit", text: rest.trim() };
     default:

@@ -53,9 +53,17 @@ const NOBODY = "\0";
  */
 export function nickKey(nick: string): string {
   if (nick.length > NAME_INPUT_MAX) return NOBODY;
+  return foldText(nick);
+}
+
+/**
+ * {@linkcode nickKey}'s folding of any text, unbounded (linear in its
+ * length): what a mention of a nickname is looked for in (`mention.ts`).
+ */
+export function foldText(text: string): string {
   let out = "";
   let afterLetter = false;
-  for (const c of nick.normalize("NFKC")) {
+  for (const c of text.normalize("NFKC")) {
     if (MARK.test(c)) {
       if (!afterLetter) out += fold(c);
       continue;

@@ -116,6 +116,11 @@ export interface ChatMessage {
   action?: boolean;
   /** True for a notice (IRC's NOTICE): a message no program may answer automatically. */
   notice?: boolean;
+  /**
+   * True in what a page is sent when the message names its member (as a
+   * word, any case or look-alike: `common/mention.ts`), said by someone else.
+   */
+  mention?: boolean;
 }
 
 /** A room's topic: what it is about, who set it and when. */
@@ -689,6 +694,7 @@ function readMessage(v: unknown): ChatMessage {
   if (action !== undefined) m.action = action;
   const notice = optBool(o, "notice");
   if (notice !== undefined) m.notice = notice;
+  if (optBool(o, "mention")) m.mention = true;
   return m;
 }
 

@@ -810,3 +810,30 @@ Deno.test("Hub.kick() bans nobody with --kick-ban 0", () => {
   hub.kick("bob");
   assert.equal(hub.join(new AddressedMember("10.0.0.7"), "bob"), true);
 });
+
+Deno.test("Hub marks a room message mention: true for the members it names, and only for them", () => {
+  const hub = new Hub();
+  const observed: ServerEvent[] = [];
+  hub.watch((e) => observed.push(e));
+  const alice = join(hub, "alice");
+  const bob = join(hub, "bob");
+  const carol = join(hub, "carol");
+  const jean = join(hub, "jean-luc");
+  for (const m of [alice, bob, carol]) m.take();
+  // Look-alikes: a capital I for the l, a Cyrillic В and о.
+  hub.handle(bob, { type: "say", text: "AIice, Воb and jean-luc: lunch?" });
+  const got = (m: FakeMember) => m.take().find((e) => e.type === "message");
+  for (
+    const [member, marked] of [[alice, true], [jean, true], [carol, false], [bob, false]] as const
+  ) {
+    const message = got(member);
+    assert.ok(message?.type === "message");
+    assert.equal(message.mention === true, marked, JSON.stringify(message));
+  }
+  // The operator console gets it unmarked, and a private message is never marked.
+  assert.ok(observed.some((e) => e.type === "message"));
+  assert.ok(observed.every((e) => e.type !== "message" || e.mention === undefined));
+  hub.handle(bob, { type: "msg", to: "alice", text: "alice, psst" });
+  const whisper = got(alice);
+  assert.ok(whisper?.type === "message" && whisper.mention === undefined);
+});

@@ -18,6 +18,7 @@ import { FakeMember } from "./kit/fake_member.ts";
 function setup(options: { presenceLimit?: number; store?: MemoryHistory } = {}) {
   const store = options.store ?? new MemoryHistory();
   const observed: ServerEvent[] = [];
+  const seats = new Map<string, Seat>();
   const env: RoomEnv = {
     store,
     now: () => 7_000,
@@ -25,6 +26,7 @@ function setup(options: { presenceLimit?: number; store?: MemoryHistory } = {}) 
     presenceLimit: options.presenceLimit ?? 100,
     deliver: (member, event) => member.send(event),
     observe: (event) => observed.push(event),
+    seatByKey: (key) => seats.get(key),
   };
   const room = new Room(env, "#Dev", "#dev", undefined);
   return { room, store, observed };

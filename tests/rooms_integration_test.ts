@@ -32,7 +32,7 @@ import { SCHEMA_V1 } from "./kit/schema_v1.ts";
 
 /** A line with its time stamp taken off: `[12:00] <bob> hi` is `<bob> hi`. */
 function unstamped(line: string): string {
-  return line.replace(/^\[\d\d:\d\d\] /, "");
+  return line.replace(/^!?\[\d\d:\d\d\] /, "");
 }
 
 /** Waits for the next line that reads `text` once its time stamp is off; returns it whole. */

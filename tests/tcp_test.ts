@@ -16,7 +16,8 @@ const NAWS = 31;
 
 /** A chat line as others see it: `[HH:MM] <nick> text`. */
 function said(nick: string, text: string): (line: string) => boolean {
-  return (line) => /^\[\d\d:\d\d\] /.test(line) && line.endsWith(`<${nick}> ${text}`);
+  // A line that names the reader is marked with a leading "!".
+  return (line) => /^!?\[\d\d:\d\d\] /.test(line) && line.endsWith(`<${nick}> ${text}`);
 }
 
 /** A refusal, or the welcome that should not have come instead. */
@@ -226,7 +227,8 @@ Deno.test("serveTcp() never lets a message add a line of its own", async () => {
     const chat = seen.filter((l) => !l.endsWith("-- mallory joined (web)"));
     assert.equal(chat.length, 17, JSON.stringify(seen));
     for (const line of chat) {
-      assert.match(line, /^\[\d\d:\d\d\] (<mallory> |\* mallory )/, JSON.stringify(line));
+      // Marked ("!"): the forged text names bob.
+      assert.match(line, /^!?\[\d\d:\d\d\] (<mallory> |\* mallory )/, JSON.stringify(line));
     }
     assert.ok(!bob.lines.some((l) => l.startsWith("[12:00] <bob>")));
   });
@@ -447,5 +449,33 @@ Deno.test("serveTcp() turns invalid UTF-8 into U+FFFD", async () => {
     await alice.write(Uint8Array.of(0x61, 0xc3, 0x28, 0x62, 0x80, 0x63, 0xe4, 0xbd, 0x0d, 0x0a));
     const line = await bob.readUntil("<alice>");
     assert.ok(said("alice", "a\uFFFD(b\uFFFDc\uFFFD")(line), `got ${JSON.stringify(line)}`);
+  });
+});
+
+Deno.test("serveTcp() marks lines that name you, and rings the bell only after /bell", async () => {
+  await withServer(async (server) => {
+    await using alice = await connectTcp(server, "alice");
+    await using bob = await connectTcp(server, "bob");
+    const bells = () => alice.raw.filter((b) => b === 7).length;
+    await bob.send("ALICE: are you there?");
+    assert.match(await alice.readUntil("are you there"), /^!\[\d\d:\d\d\] <bob> ALICE: are you/);
+    await bob.send("/msg alice psst");
+    await alice.readUntil("psst");
+    assert.equal(bells(), 0, "no bell unless asked");
+
+    await alice.send("/bell");
+    await alice.readUntil("-- The bell rings");
+    await bob.send("hi аlice"); // a Cyrillic а: still her name
+    await bob.send("/msg alice psst again");
+    await bob.send("nobody named here");
+    await alice.readUntil("nobody named here");
+    await alice.send("/bell off");
+    await alice.readUntil("-- No bell.");
+    assert.equal(bells(), 2, "one for the mention, one for the private message");
+    await bob.send("alice, one more");
+    await alice.readUntil("one more");
+    await alice.send("/who");
+    await alice.readUntil("here:");
+    assert.equal(bells(), 2, "none once off");
   });
 });

@@ -317,3 +317,16 @@ Deno.test("RoomView follows welcome, entered and parted, and labels only other r
   view.follow({ type: "parted", room: "#dev", reason: "part" });
   assert.equal(view.nowhere, true);
 });
+
+Deno.test("renderEvent() marks a line the hub marked as naming the member (mention), for it alone", () => {
+  const said = message("bob", "Alice: lunch?");
+  const marked = message("bob", "Alice: lunch?", { mention: true });
+  assert.match(only(renderEvent(marked, "alice")), /^!\[\d\d:\d\d\] <bob> Alice: lunch\?$/);
+  assert.match(only(renderEvent(said, "carol")), /^\[\d\d:\d\d\] <bob> Alice: lunch\?$/);
+  // In another room: the mark still comes first.
+  assert.match(only(renderEvent(marked, "alice", "#dev")), /^!\[\d\d:\d\d\] \[#dev\] <bob> Alice/);
+  // Rendered for the one it names, not shared with the others.
+  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+  assert.notEqual(text(renderBytes(marked, "alice")), text(renderBytes(said, "carol")));
+  assert.equal(renderBytes(said, "carol"), renderBytes(said, "dave"));
+});

@@ -229,7 +229,8 @@ Deno.test("webSocketEndpoint() carries a Chinese nickname across both transports
     const fromHong = await ming.next("message");
     assert.deepEqual([fromHong.from, fromHong.text], ["小红", "你好，小明"]);
     ming.send({ type: "say", text: "你好，小红" });
-    assert.match(await hong.readUntil("<小明>"), /^\[\d\d:\d\d\] <小明> 你好，小红$/);
+    // It names 小红: her line is marked.
+    assert.match(await hong.readUntil("<小明>"), /^!\[\d\d:\d\d\] <小明> 你好，小红$/);
 
     await hong.send("/msg 小明 悄悄话");
     const whisper = await ming.next("message", (m) => m.to !== undefined);

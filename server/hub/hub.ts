@@ -225,6 +225,7 @@ export class Hub {
       presenceLimit: options.presenceLimit ?? DEFAULTS.presenceLimit,
       deliver: (member, event) => this.#deliver(member, event),
       observe: (event) => this.#observe(event),
+      seatByKey: (key) => this.#roster.byKey(key),
     };
   }
 

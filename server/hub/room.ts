@@ -26,6 +26,7 @@ import type {
 } from "../../common/protocol.ts";
 import { WELCOME_MEMBERS } from "../../common/protocol.ts";
 import type { Backlog, HistoryStore, RangeQuery, RoomMessage } from "../history/history.ts";
+import { mentionKeys } from "../../common/mention.ts";
 import { PresenceBatch } from "./presence.ts";
 import { type Member, memberList, type Seat } from "./seat.ts";
 
@@ -41,6 +42,8 @@ export interface RoomEnv {
   deliver(member: Member, event: ServerEvent): void;
   /** Shows an event everyone in a room sees to the hub's observers (the operator console). */
   observe(event: ServerEvent): void;
+  /** The seat whose nickname folds to `key`, anywhere in the hub: who a message names. */
+  seatByKey(key: string): Seat | undefined;
 }
 
 /** Most messages a rejoin with `since`, or a `history` request, is sent, per room. */
@@ -250,12 +253,34 @@ export class Room {
     this.#presence.clear();
   }
 
-  /** Sends an event to everyone in the room (but `except`), and to the hub's observers. */
+  /**
+   * Sends an event to everyone in the room (but `except`), and to the hub's
+   * observers. A member a message names gets it marked `mention: true`.
+   */
   publish(event: ServerEvent, except?: Member): void {
+    const named = event.type === "message" ? this.#mentioned(event) : undefined;
+    const marked = named && event.type === "message" ? { ...event, mention: true } : event;
     for (const seat of this.#seats) {
-      if (seat.member !== except) this.#env.deliver(seat.member, event);
+      if (seat.member === except) continue;
+      this.#env.deliver(seat.member, named?.has(seat) ? marked : event);
     }
     this.#env.observe(event);
+  }
+
+  /**
+   * The members here a message names, by someone else (`common/mention.ts`):
+   * worked out once per message from the words it holds, whatever the
+   * room's size. Undefined if none.
+   */
+  #mentioned(m: ChatMessage): Set<Seat> | undefined {
+    let named: Set<Seat> | undefined;
+    for (const key of mentionKeys(m.text)) {
+      const seat = this.#env.seatByKey(key);
+      if (seat !== undefined && seat.nick !== m.from && this.#seats.has(seat)) {
+        (named ??= new Set()).add(seat);
+      }
+    }
+    return named;
   }
 
   /**

@@ -31,6 +31,11 @@ export class Roster {
   }
 
   /** The seat under a nickname as typed: any case or look-alike of it, spaces around ignored. */
+  /** The seat whose nickname folds to `key` (`nickKey`), if any. */
+  byKey(key: string): Seat | undefined {
+    return this.#byKey.get(key);
+  }
+
   find(nick: string): Seat | undefined {
     return this.#byKey.get(nickKey(nick.trim()));
   }

@@ -93,7 +93,7 @@ export function renderBytes(
 function seenAlike(event: ServerEvent, self: string | undefined): boolean {
   switch (event.type) {
     case "message":
-      return event.to === undefined && !typedHere(event, self);
+      return event.to === undefined && !typedHere(event, self) && event.mention !== true;
     case "join":
     case "leave":
     case "presence":
@@ -123,8 +123,16 @@ export function renderEvent(
   label?: string,
 ): string[] {
   const lines = renderLines(event, self);
-  return (label === undefined ? lines : lines.map((line) => labeled(line, label))).map(toOneLine);
+  const shown = label === undefined ? lines : lines.map((line) => labeled(line, label));
+  // A line that names the member is marked first thing, where the eye starts.
+  if (event.type === "message" && shown[0] !== undefined && event.mention === true) {
+    shown[0] = MENTION_MARK + shown[0];
+  }
+  return shown.map(toOneLine);
 }
+
+/** What a line that names the member starts with: `![12:00] <bob> alice: lunch?`. */
+export const MENTION_MARK = "!";
 
 /** `[12:00] [#dev] <bob> hi`: the label after the time stamp, or first on a line without one. */
 function labeled(line: string, label: string): string {

@@ -16,7 +16,7 @@
  */
 
 import { parseCommandLine, withRoom } from "../../../common/commands.ts";
-import type { MemberInfo, ServerEvent } from "../../../common/protocol.ts";
+import type { ChatMessage, MemberInfo, ServerEvent } from "../../../common/protocol.ts";
 import { TIMEOUTS } from "../../config.ts";
 import type { Conn } from "../listener.ts";
 import type { Hub } from "../../hub/hub.ts";
@@ -57,6 +57,13 @@ export function serveTcp(hub: Hub, options: TcpOptions): TcpServer {
 
 const encoder = new TextEncoder();
 const CRLF = "\r\n";
+/** The terminal bell (BEL). */
+const BEL = Uint8Array.of(7);
+
+/** True for a message that rings a member's bell: one naming it, or a private one to it. */
+function rings(m: ChatMessage, nick: string | undefined): boolean {
+  return nick !== undefined && m.from !== nick && (m.to === nick || m.mention === true);
+}
 
 /**
  * One `nc`/`telnet` connection: reads lines into commands for its session,
@@ -68,6 +75,8 @@ class TerminalLink implements Link, StreamHandler {
   readonly #telnet = new TelnetFilter();
   readonly #lines = new LineDecoder(LINE_MAX_BYTES);
   readonly #view = new RoomView();
+  /** Whether the member asked for the bell (`/bell`). */
+  #bell = false;
   readonly #pump: StreamPump;
 
   constructor(conn: Conn, session: Session, here: readonly MemberInfo[], probeMs: number) {
@@ -88,8 +97,10 @@ class TerminalLink implements Link, StreamHandler {
 
   send(event: ServerEvent): void {
     const moved = this.#view.follow(event);
-    const bytes = renderBytes(event, this.#session.nick, this.#view.label(event));
+    const nick = this.#session.nick;
+    const bytes = renderBytes(event, nick, this.#view.label(event));
     if (bytes.length > 0) this.#pump.enqueue(bytes);
+    if (this.#bell && event.type === "message" && rings(event, nick)) this.#pump.enqueue(BEL);
     // Parting the current room moves the member to another, or nowhere.
     if (event.type === "parted" && moved) this.#whereNow();
   }
@@ -140,6 +151,14 @@ class TerminalLink implements Link, StreamHandler {
       session.quit(command.text);
       this.#write(["-- Bye!"]);
       return session.close();
+    }
+    if (command?.type === "bell") {
+      this.#bell = command.on;
+      return this.#write([
+        command.on
+          ? "-- The bell rings when a line names you or a private message comes (/bell off stops it)."
+          : "-- No bell.",
+      ]);
     }
     if (command?.type === "help") {
       this.#write(helpLines());

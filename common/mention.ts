@@ -1,0 +1,58 @@
+/**
+ * Whether a message names someone: the rule behind the page's highlight and
+ * room-list marker and the terminal's marked line and bell.
+ *
+ * A line mentions a nickname when the nickname appears in it as a word, in
+ * any case and under the same look-alike folding as nicknames themselves
+ * (`nickKey` in `nick.ts`): "Bob:", "BOB!" and "Воb" (with a Cyrillic "В")
+ * name bob; "bobby" and "kebob" do not. A word is a run of letters, marks,
+ * digits, "_" and "-" (what nicknames are made of), and any part of it
+ * between dashes: "bob-ross" names bob, ross and bob-ross.
+ *
+ * The server works it out once per message, not once per member
+ * ({@linkcode mentionKeys}: the nickname keys a text names, looked up in the
+ * roster), and the hub sends a member named in a message a copy marked
+ * `mention: true`; everyone else gets the message as it is. The page does
+ * not fold (the look-alike table would weigh more than the whole page): it
+ * reads the mark.
+ *
+ * Browser compatible: no Deno APIs.
+ *
+ * @module
+ */
+
+import { foldText, nickKey } from "./nick.ts";
+
+/** Most dash-separated parts of one word looked at (a word of more counts as its first ones). */
+const PARTS_MAX = 8;
+
+/** Runs of what nicknames are made of. */
+const WORDS = /[\p{L}\p{M}\p{N}_-]+/gu;
+
+let lastText: string | undefined;
+let lastKeys: ReadonlySet<string> = new Set();
+
+/**
+ * The nickname keys `text` names as words (see the module doc): a set to
+ * look each member's key up in, or each key up in a roster. The last text's
+ * keys are remembered, so a message is folded once however often it is asked.
+ */
+export function mentionKeys(text: string): ReadonlySet<string> {
+  if (text === lastText) return lastKeys;
+  const keys = new Set<string>();
+  for (const [word] of foldText(text).matchAll(WORDS)) {
+    const parts = word.split("-").filter((p) => p !== "").slice(0, PARTS_MAX);
+    // Every run of consecutive parts: "a-b-c" gives a, b, c, a-b, b-c, a-b-c.
+    for (let i = 0; i < parts.length; i++) {
+      for (let j = i + 1; j <= parts.length; j++) keys.add(parts.slice(i, j).join("-"));
+    }
+  }
+  lastText = text;
+  lastKeys = keys;
+  return keys;
+}
+
+/** True when `text` names `nick` as a word (see the module doc). */
+export function mentions(text: string, nick: string): boolean {
+  return nick !== "" && mentionKeys(text).has(nickKey(nick));
+}

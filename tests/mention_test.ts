@@ -1,0 +1,42 @@
+import assert from "node:assert/strict";
+import { mentions } from "../common/mention.ts";
+
+Deno.test("mentions() finds a nickname as a word, in any case", () => {
+  assert.equal(mentions("bob: lunch?", "bob"), true);
+  assert.equal(mentions("thanks, BOB!", "bob"), true);
+  assert.equal(mentions("ask Bob", "bob"), true);
+  assert.equal(mentions("@bob", "bob"), true);
+  assert.equal(mentions("bob-ross paints", "bob"), true, "a dash ends a word");
+  assert.equal(mentions("bobby is here", "bob"), false);
+  assert.equal(mentions("kebob", "bob"), false);
+  assert.equal(mentions("bob_2 says", "bob"), false, "_ is part of a word");
+  assert.equal(mentions("bob2", "bob"), false);
+  assert.equal(mentions("malice aforethought", "alice"), false);
+  assert.equal(mentions("ask jean-luc now", "jean-luc"), true, "a nickname with a dash");
+  assert.equal(mentions("ask jean-luc-picard", "luc-picard"), true, "any run of its parts");
+  assert.equal(mentions("ask jean-luc now", "jean-lu"), false);
+  assert.equal(mentions("", "bob"), false);
+  assert.equal(mentions("anything", ""), false);
+});
+
+Deno.test("mentions() folds look-alikes as nicknames are folded", () => {
+  assert.equal(mentions("Воb, see this", "bob"), true, "Cyrillic В and о");
+  assert.equal(mentions("hi аlice", "alice"), true, "Cyrillic а");
+  assert.equal(mentions("hi AIice", "alice"), true, "capital I for l");
+  assert.equal(mentions("ｂｏｂ: full width", "bob"), true);
+  assert.equal(mentions("rnary?", "mary"), true, "rn for m");
+  assert.equal(mentions("hey Alice", "AIice"), true, "the nickname's own look-alikes fold too");
+});
+
+Deno.test("mentions() works for CJK names and in CJK text", () => {
+  assert.equal(mentions("小明 你好", "小明"), true);
+  assert.equal(mentions("@小明：开会", "小明"), true);
+  // CJK has no spaces between words: a name glued to other letters is not a mention.
+  assert.equal(mentions("小明天来", "小明"), false);
+});
+
+Deno.test("mentions() stays linear on a long line with many near misses", () => {
+  const text = "bobb ".repeat(400) + "bob";
+  assert.equal(mentions(text, "bob"), true);
+  assert.equal(mentions("bobb ".repeat(400), "bob"), false);
+});
