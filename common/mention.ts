@@ -21,30 +21,54 @@
  * @module
  */
 
-import { foldText, nickKey } from "./nick.ts";
+import { foldText, NAME_INPUT_MAX, nickKey } from "./nick.ts";
 
 /** Most dash-separated parts of one word looked at (a word of more counts as its first ones). */
 const PARTS_MAX = 8;
 
-/** Runs of what nicknames are made of. */
-const WORDS = /[\p{L}\p{M}\p{N}_-]+/gu;
+/** What separates words: anything nicknames are not made of. */
+const BETWEEN_WORDS = /[^\p{L}\p{M}\p{N}_-]+/u;
+
+/** A word longer than this names nobody (however it folds, no nickname is that long). */
+const WORD_MAX = NAME_INPUT_MAX;
+
+/** Most word folds kept: words recur, so most of a line is folded once. */
+const FOLDS_MAX = 10_000;
+const folds = new Map<string, string>();
+
+function foldWord(word: string): string {
+  let folded = folds.get(word);
+  if (folded === undefined) {
+    if (folds.size >= FOLDS_MAX) folds.clear();
+    folded = foldText(word);
+    folds.set(word, folded);
+  }
+  return folded;
+}
 
 let lastText: string | undefined;
-let lastKeys: ReadonlySet<string> = new Set();
+let lastKeys: readonly string[] = [];
 
 /**
- * The nickname keys `text` names as words (see the module doc): a set to
- * look each member's key up in, or each key up in a roster. The last text's
- * keys are remembered, so a message is folded once however often it is asked.
+ * The nickname keys `text` names as words (see the module doc), to look up
+ * in a roster. The last text's keys are remembered, and each word's fold
+ * (up to {@linkcode FOLDS_MAX} words), so a message costs a split and a few
+ * lookups however often it is asked.
  */
-export function mentionKeys(text: string): ReadonlySet<string> {
+export function mentionKeys(text: string): readonly string[] {
   if (text === lastText) return lastKeys;
-  const keys = new Set<string>();
-  for (const [word] of foldText(text).matchAll(WORDS)) {
-    const parts = word.split("-").filter((p) => p !== "").slice(0, PARTS_MAX);
+  const keys: string[] = [];
+  for (const word of text.split(BETWEEN_WORDS)) {
+    if (word === "" || word.length > WORD_MAX) continue;
+    const folded = foldWord(word);
+    if (!folded.includes("-")) {
+      keys.push(folded);
+      continue;
+    }
+    const parts = folded.split("-").filter((p) => p !== "").slice(0, PARTS_MAX);
     // Every run of consecutive parts: "a-b-c" gives a, b, c, a-b, b-c, a-b-c.
     for (let i = 0; i < parts.length; i++) {
-      for (let j = i + 1; j <= parts.length; j++) keys.add(parts.slice(i, j).join("-"));
+      for (let j = i + 1; j <= parts.length; j++) keys.push(parts.slice(i, j).join("-"));
     }
   }
   lastText = text;
@@ -54,5 +78,5 @@ export function mentionKeys(text: string): ReadonlySet<string> {
 
 /** True when `text` names `nick` as a word (see the module doc). */
 export function mentions(text: string, nick: string): boolean {
-  return nick !== "" && mentionKeys(text).has(nickKey(nick));
+  return nick !== "" && mentionKeys(text).includes(nickKey(nick));
 }

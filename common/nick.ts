@@ -61,6 +61,13 @@ export function nickKey(nick: string): string {
  * length): what a mention of a nickname is looked for in (`mention.ts`).
  */
 export function foldText(text: string): string {
+  // Most text is ASCII: a table of 128 folds, with no normalizing (NFKC
+  // leaves ASCII as it is) and no marks to look for.
+  if (ASCII.test(text)) {
+    const { odd, table } = asciiFolds();
+    const folded = text.toLowerCase().replace(odd, (c) => table[c.charCodeAt(0)]!);
+    return folded.replace(/i/g, "l").replace(/vv/g, "w");
+  }
   let out = "";
   let afterLetter = false;
   for (const c of text.normalize("NFKC")) {
@@ -72,6 +79,30 @@ export function foldText(text: string): string {
     out += fold(c);
   }
   return out.replace(/i/g, "l").replace(/vv/g, "w");
+}
+
+// Printable ASCII (the rest, controls included, takes the full path).
+const ASCII = /^[\x20-\x7e]*$/;
+let asciiTable: { odd: RegExp; table: string[] } | undefined;
+
+/**
+ * Each ASCII character's fold, as {@linkcode fold} gives it, and the lower
+ * case characters whose fold is not themselves ("0" is "o", "m" is "rn"):
+ * made on first use.
+ */
+function asciiFolds(): { odd: RegExp; table: string[] } {
+  if (asciiTable === undefined) {
+    const table = Array.from({ length: 128 }, (_, code) => fold(String.fromCharCode(code)));
+    let odd = "";
+    for (let code = 0; code < 128; code++) {
+      const c = String.fromCharCode(code);
+      if (c === c.toLowerCase() && table[code] !== c) {
+        odd += `\\x${code.toString(16).padStart(2, "0")}`;
+      }
+    }
+    asciiTable = { odd: new RegExp(`[${odd}]`, "g"), table };
+  }
+  return asciiTable;
 }
 
 /** One character's fold: from the generated table, else its lower case. */
