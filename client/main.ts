@@ -377,6 +377,7 @@ function refused(event: ChatError): void {
       ui.joinError.textContent = event.message;
       nick = undefined;
       token = undefined;
+      if (!welcomed) showIdle();
       showJoin();
     }
     return;
@@ -827,6 +828,9 @@ ui.composer.addEventListener("submit", (e) => {
 
 function showState(state: LinkState): void {
   clearInterval(statusTimer);
+  // Not joined and not trying to (before a nickname is given, after a
+  // refused one, after /quit): whatever the socket does, nothing is pending.
+  if (nick === undefined && !welcomed && state.kind !== "connecting") return showIdle();
   ui.status.dataset.state = state.kind;
   // Offline, the list cannot be fetched; the next welcome starts it again.
   if (state.kind !== "open") cancelRefresh();
@@ -851,6 +855,14 @@ function showState(state: LinkState): void {
       return;
     }
   }
+}
+
+/** The neutral state of a page that has not joined: no socket is wanted yet. */
+function showIdle(): void {
+  clearInterval(statusTimer);
+  cancelRefresh();
+  ui.status.dataset.state = "idle";
+  ui.status.textContent = "Not joined";
 }
 
 function setUnread(n: number): void {

@@ -322,3 +322,24 @@ Deno.test("page: /quit MESSAGE says it to the others; a closed tab is 'closed th
     assert.deepEqual([...a.problems, ...b.problems], []);
   });
 });
+
+Deno.test("page: before joining, and after a refused nickname, the status is neutral, not 'Connecting…'", async () => {
+  await withBrowser(async (browser, server) => {
+    await using term = await connectTcp(server, "taken");
+    const a = await openPage(browser, httpUrl(server));
+    const status = a.page.locator("#status");
+    assert.equal(await status.textContent(), "Not joined");
+    assert.equal(await status.getAttribute("data-state"), "idle");
+    // A nickname someone has: refused, and nothing is pending.
+    await a.page.fill("#nick", "taken");
+    await a.page.press("#nick", "Enter");
+    await a.page.locator("#join-error", { hasText: /taken|in use/i }).waitFor();
+    await a.page.waitForSelector('#status[data-state="idle"]');
+    assert.equal(await status.textContent(), "Not joined");
+    // Then a free one joins as usual.
+    await join(a.page, "free");
+    assert.equal(await status.textContent(), "Online");
+    await term.readUntil("free");
+    assert.deepEqual(a.problems, []);
+  });
+});
