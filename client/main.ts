@@ -746,6 +746,30 @@ ui.roomsToggle.addEventListener("click", () => {
   toggleRooms(!ui.rooms.classList.contains("open"));
 });
 
+/** The toggle of the drawer open now, if one is. */
+function openDrawerToggle(): HTMLElement | undefined {
+  if (ui.members.classList.contains("open")) return ui.membersToggle;
+  if (ui.rooms.classList.contains("open")) return ui.roomsToggle;
+  return undefined;
+}
+
+// A drawer closes as a menu does: Escape (back to its toggle), or a tap anywhere outside it.
+document.addEventListener("keydown", (e) => {
+  if (e.key !== "Escape") return;
+  const toggle = openDrawerToggle();
+  if (toggle === undefined) return;
+  closeDrawers();
+  toggle.focus();
+});
+
+document.addEventListener("pointerdown", (e) => {
+  if (openDrawerToggle() === undefined || !(e.target instanceof Node)) return;
+  for (const inside of [ui.members, ui.rooms, ui.membersToggle, ui.roomsToggle]) {
+    if (inside.contains(e.target)) return;
+  }
+  closeDrawers();
+});
+
 // --- composing -----------------------------------------------------------
 
 /** Frames that act in a room: refused here while the page is in none. */

@@ -219,6 +219,16 @@ Deno.test("page: on a phone the member list is a drawer, and a hidden tab counts
     await phone.page.click("#members-toggle");
     assert.equal(await list.isVisible(), true);
     assert.equal(await phone.page.getAttribute("#members-toggle", "aria-expanded"), "true");
+    // Escape closes it and gives the focus back to its toggle; so does a tap outside it.
+    await phone.page.keyboard.press("Escape");
+    assert.equal(await list.isVisible(), false);
+    assert.equal(await phone.page.getAttribute("#members-toggle", "aria-expanded"), "false");
+    assert.equal(await phone.page.evaluate("document.activeElement.id"), "members-toggle");
+    await phone.page.click("#members-toggle");
+    assert.equal(await list.isVisible(), true);
+    await phone.page.mouse.click(5, 300);
+    assert.equal(await list.isVisible(), false);
+    await phone.page.click("#members-toggle");
     await phone.page.click('#member-list .member:has-text("terry")');
     assert.equal(await list.isVisible(), false);
     assert.equal(await phone.page.inputValue("#text"), "/msg terry ");
