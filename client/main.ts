@@ -37,6 +37,7 @@ import type {
 import { LOBBY, MEMBER_ROOMS_MAX } from "../common/protocol.ts";
 import { checkRoom, looseRoomKey, typedRoom } from "../common/room.ts";
 import { clock, memberList, presenceText } from "../common/wording.ts";
+import { complete, type Completing, Recall } from "./composer.ts";
 import { Link, type LinkState } from "./connection.ts";
 import { $, body, button, el, stamp } from "./dom.ts";
 import { LOG_MAX, type Pane, Panes } from "./panes.ts";
@@ -782,10 +783,46 @@ const IN_A_ROOM: ReadonlySet<ClientMessage["type"]> = new Set([
   "topic",
 ]);
 
+// Up and Down walk back through the lines sent; Tab completes a nickname or a room.
+const recall = new Recall();
+let completing: { state: Completing; shown: string } | undefined;
+
+function showTyped(value: string, caret = value.length): void {
+  ui.text.value = value;
+  ui.text.setSelectionRange(caret, caret);
+}
+
+ui.text.addEventListener("keydown", (e) => {
+  if (e.altKey || e.ctrlKey || e.metaKey) return;
+  if (e.key === "Tab" && !e.shiftKey) {
+    const previous = completing?.shown === ui.text.value ? completing.state : undefined;
+    const caret = ui.text.selectionStart ?? ui.text.value.length;
+    const nicks = (rooms.current?.members ?? []).map((m) => m.nick).filter((n) => n !== nick);
+    const done = complete({ value: ui.text.value, caret }, nicks, rooms.names(), previous);
+    // Nothing to complete: Tab moves the focus on, as everywhere.
+    if (done === undefined) return;
+    e.preventDefault();
+    showTyped(done.typed.value, done.typed.caret);
+    completing = { state: done.completing, shown: done.typed.value };
+    return;
+  }
+  completing = undefined;
+  if (e.shiftKey) return;
+  const line = e.key === "ArrowUp"
+    ? recall.up(ui.text.value)
+    : e.key === "ArrowDown"
+    ? recall.down()
+    : undefined;
+  if (line === undefined) return;
+  e.preventDefault();
+  showTyped(line);
+});
+
 ui.composer.addEventListener("submit", (e) => {
   e.preventDefault();
   const line = ui.text.value;
   if (line.trim() === "") return;
+  recall.push(line);
   ui.text.value = "";
   ui.text.focus();
   const command = parseCommandLine(line);

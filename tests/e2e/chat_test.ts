@@ -353,3 +353,30 @@ Deno.test("page: before joining, and after a refused nickname, the status is neu
     assert.deepEqual(a.problems, []);
   });
 });
+
+Deno.test("page: Up recalls the lines sent, and Tab completes a nickname", async () => {
+  await withBrowser(async (browser, server) => {
+    const a = await openPage(browser, httpUrl(server));
+    await join(a.page, "alice");
+    await using term = await connectTcp(server, "terry");
+    await a.page.locator('#member-list .member:has-text("terry")').waitFor();
+    await say(a.page, "first line");
+    await say(a.page, "second line");
+    await seen(a.page, "second line");
+    await a.page.press("#text", "ArrowUp");
+    assert.equal(await a.page.inputValue("#text"), "second line");
+    await a.page.press("#text", "ArrowUp");
+    assert.equal(await a.page.inputValue("#text"), "first line");
+    await a.page.press("#text", "ArrowDown");
+    await a.page.press("#text", "ArrowDown");
+    assert.equal(await a.page.inputValue("#text"), "", "back to the (empty) draft");
+    await a.page.fill("#text", "te");
+    await a.page.press("#text", "Tab");
+    assert.equal(await a.page.inputValue("#text"), "terry: ");
+    assert.equal(await a.page.evaluate("document.activeElement.id"), "text", "focus stays");
+    await a.page.type("#text", "hello");
+    await a.page.press("#text", "Enter");
+    await term.readUntil("<alice> terry: hello");
+    assert.deepEqual(a.problems, []);
+  });
+});
