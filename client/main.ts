@@ -227,7 +227,16 @@ function handle(event: ServerEvent): void {
     case "history": {
       const room = roomOf(event.room);
       if (room === undefined) return;
-      addSystem(paneOf(room), `Last ${event.messages.length} messages:`);
+      const first = event.messages[0];
+      const older = askedOlder === room.key;
+      if (older) askedOlder = undefined;
+      if (first !== undefined) oldestShown.set(room.key, first.id);
+      addSystem(
+        paneOf(room),
+        older
+          ? first === undefined ? "No older messages." : `${event.messages.length} older messages:`
+          : `Last ${event.messages.length} messages:`,
+      );
       for (const m of event.messages) addMessage(m, false, true);
       return;
     }
@@ -783,6 +792,10 @@ const IN_A_ROOM: ReadonlySet<ClientMessage["type"]> = new Set([
   "topic",
 ]);
 
+/** Per room (by key), the oldest message the last `/history` showed, and the room a `/history more` waits on. */
+const oldestShown = new Map<string, number>();
+let askedOlder: string | undefined;
+
 // Up and Down walk back through the lines sent; Tab completes a nickname or a room.
 const recall = new Recall();
 let completing: { state: Completing; shown: string } | undefined;
@@ -876,6 +889,20 @@ ui.composer.addEventListener("submit", (e) => {
       addSystem(here, "You left the chat.");
       showJoin();
       return;
+    case "older": {
+      // `/history more`: the messages before those the last `/history` showed.
+      const room = rooms.current;
+      if (room === undefined) return;
+      const before = oldestShown.get(room.key);
+      askedOlder = room.key;
+      const count = command.count === undefined ? {} : { count: command.count };
+      link.send(
+        before === undefined
+          ? { type: "history", room: room.name, ...count }
+          : { type: "history", room: room.name, before, ...count },
+      );
+      return;
+    }
     case "bell":
       addSystem(here, "The bell is for terminals; here, lines that name you are highlighted.");
       return;

@@ -21,6 +21,8 @@ export type Command =
   | { type: "send"; message: ClientMessage }
   | { type: "help" }
   | { type: "quit"; text: string }
+  /** The messages before the oldest shown by the last `/history` (terminals page back with it). */
+  | { type: "older"; count?: number }
   /** Ring the terminal's bell for lines that name you and private messages (`on`), or stop. */
   | { type: "bell"; on: boolean }
   /** A line that looked like a command but was not a valid one. */
@@ -36,6 +38,7 @@ export const COMMANDS: readonly (readonly [usage: string, description: string])[
   ["/who", "list who is in the current room and how they are connected"],
   ["/me ACTION", "say what you are doing (/me waves)"],
   ["/history [N]", "show the last N messages of the current room (default 50)"],
+  ["/history more [N]", "show the N messages before those /history showed last"],
   ["/msg NICK TEXT", "send a private message"],
   ["/bell [on|off]", "ring the terminal's bell when a line names you or a private message comes"],
   ["/help", "show this list"],
@@ -78,11 +81,11 @@ export function parseCommandLine(line: string): Command {
     case "who":
       return send({ type: "who" });
     case "history": {
-      if (rest.trim() === "") return send({ type: "history" });
-      const count = /^\d{1,6}$/.test(rest.trim()) ? Number(rest.trim()) : NaN;
-      return count > 0
-        ? send({ type: "history", count })
-        : usage("/history [N], N a positive number");
+      const [, more = "", number = ""] = /^(more\b)?\s*(.*)$/i.exec(rest.trim()) ?? [];
+      if (number === "") return more ? { type: "older" } : send({ type: "history" });
+      const count = /^\d{1,6}$/.test(number) ? Number(number) : NaN;
+      if (!(count > 0)) return usage("/history [more] [N], N a positive number");
+      return more ? { type: "older", count } : send({ type: "history", count });
     }
     case "join": {
       const room = typedRoom(rest);

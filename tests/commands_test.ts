@@ -191,3 +191,17 @@ Deno.test("COMMANDS lists every command /help shows, rooms included", () => {
     assert.ok(parsed.type !== "invalid" || parsed.code !== "unknown_command", usage);
   }
 });
+
+Deno.test("parseCommandLine() reads /history more [N] as paging back, and /bell [on|off]", () => {
+  assert.deepEqual(parseCommandLine("/history more"), { type: "older" });
+  assert.deepEqual(parseCommandLine("/history MORE 20"), { type: "older", count: 20 });
+  assert.deepEqual(parseCommandLine("/history 20"), {
+    type: "send",
+    message: { type: "history", count: 20 },
+  });
+  assert.equal(parseCommandLine("/history more x").type, "invalid");
+  assert.equal(parseCommandLine("/history moreover").type, "invalid");
+  assert.deepEqual(parseCommandLine("/bell"), { type: "bell", on: true });
+  assert.deepEqual(parseCommandLine("/bell OFF"), { type: "bell", on: false });
+  assert.equal(parseCommandLine("/bell loud").type, "invalid");
+});

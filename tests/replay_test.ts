@@ -218,7 +218,7 @@ Deno.test("serveTcp() answers /history with a bad count with its usage", async (
     await term.send("something said");
     for (const bad of ["abc", "0", "-2", "3x"]) {
       const lines = await ask(term, `/history ${bad}`, (l) => l.startsWith("! "));
-      assert.deepEqual(lines, ["! Usage: /history [N], N a positive number"], bad);
+      assert.deepEqual(lines, ["! Usage: /history [more] [N], N a positive number"], bad);
     }
     // Still connected and joined.
     assert.equal((await ask(term, "/history 1", "-- End of history."))[0], "-- Last message:");

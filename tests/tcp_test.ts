@@ -479,3 +479,31 @@ Deno.test("serveTcp() marks lines that name you, and rings the bell only after /
     assert.equal(bells(), 2, "none once off");
   });
 });
+
+Deno.test("serveTcp() /history more pages back from what /history showed, to the first message", async () => {
+  await withServer(async (server) => {
+    await using bob = await connectTcp(server, "bob");
+    await using alice = await connectTcp(server, "alice");
+    for (let i = 1; i <= 8; i++) await alice.send(`m${i}`);
+    await bob.readUntil("<alice> m8");
+    const page = async (command: string) => {
+      await bob.send(command);
+      const lines = await bob.readLinesUntil((l) =>
+        l.startsWith("-- End of history") || l.startsWith("-- No ")
+      );
+      return lines.filter((l) => l.startsWith("(history)")).map((l) =>
+        l.replace(/^.*<alice> /, "")
+      );
+    };
+    assert.deepEqual(await page("/history 3"), ["m6", "m7", "m8"]);
+    assert.deepEqual(await page("/history more 3"), ["m3", "m4", "m5"]);
+    assert.deepEqual(await page("/history more"), ["m1", "m2"]);
+    await bob.send("/history more");
+    assert.equal(
+      await bob.readUntil((l) => l.startsWith("-- No ")),
+      "-- No older messages in #lobby.",
+    );
+    await bob.send("/history more x");
+    assert.equal(await bob.readUntil("! "), "! Usage: /history [more] [N], N a positive number");
+  });
+});

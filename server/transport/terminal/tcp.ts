@@ -16,7 +16,12 @@
  */
 
 import { parseCommandLine, withRoom } from "../../../common/commands.ts";
-import type { ChatMessage, MemberInfo, ServerEvent } from "../../../common/protocol.ts";
+import {
+  type ChatMessage,
+  LOBBY,
+  type MemberInfo,
+  type ServerEvent,
+} from "../../../common/protocol.ts";
 import { TIMEOUTS } from "../../config.ts";
 import type { Conn } from "../listener.ts";
 import type { Hub } from "../../hub/hub.ts";
@@ -77,6 +82,10 @@ class TerminalLink implements Link, StreamHandler {
   readonly #view = new RoomView();
   /** Whether the member asked for the bell (`/bell`). */
   #bell = false;
+  /** Per room (by name), the oldest message the last `/history` showed: where `/history more` goes on from. */
+  readonly #oldest = new Map<string, number>();
+  /** The room a `/history more` was asked in, until its answer comes. */
+  #older: string | undefined;
   readonly #pump: StreamPump;
 
   constructor(conn: Conn, session: Session, here: readonly MemberInfo[], probeMs: number) {
@@ -96,6 +105,7 @@ class TerminalLink implements Link, StreamHandler {
   }
 
   send(event: ServerEvent): void {
+    if (event.type === "history" && this.#history(event)) return;
     const moved = this.#view.follow(event);
     const nick = this.#session.nick;
     const bytes = renderBytes(event, nick, this.#view.label(event));
@@ -160,6 +170,20 @@ class TerminalLink implements Link, StreamHandler {
           : "-- No bell.",
       ]);
     }
+    if (command?.type === "older" && session.joined) {
+      const room = this.#view.current;
+      if (room === undefined) {
+        return this.#write(["! You are in no room: /join #ROOM to enter one."]);
+      }
+      const before = this.#oldest.get(room);
+      this.#older = room;
+      const count = command.count === undefined ? {} : { count: command.count };
+      return void session.handle(
+        before === undefined
+          ? { type: "history", room, ...count }
+          : { type: "history", room, before, ...count },
+      );
+    }
     if (command?.type === "help") {
       this.#write(helpLines());
       if (session.joined) this.#write([this.#view.where()]);
@@ -189,6 +213,21 @@ class TerminalLink implements Link, StreamHandler {
     } else if (command.type === "invalid") {
       session.refuse(command.code, command.message);
     }
+  }
+
+  /**
+   * Remembers where a history answer begins, for `/history more`; says so
+   * itself (and returns true) when an answer to one holds nothing older.
+   */
+  #history(event: Extract<ServerEvent, { type: "history" }>): boolean {
+    const room = event.room ?? LOBBY;
+    const first = event.messages[0];
+    if (first !== undefined) this.#oldest.set(room, first.id);
+    const older = this.#older === room;
+    if (older) this.#older = undefined;
+    if (!older || first !== undefined) return false;
+    this.#write([`-- No older messages in ${room}.`]);
+    return true;
   }
 
   /** Says where plain lines go now. */
