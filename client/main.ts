@@ -687,10 +687,13 @@ function drawMembers(): void {
     ...list.map((m) => {
       const item = el("li", "");
       const member = button(`member via-${m.via}`);
-      member.title = m.nick === nick ? "You" : `Send ${m.nick} a private message`;
+      member.title = m.nick === nick
+        ? "You: change your nickname"
+        : `Send ${m.nick} a private message`;
       member.append(el("span", "name", m.nick), el("span", "via", m.via));
       member.addEventListener("click", () => {
         if (m.nick !== nick) startPrivate(m.nick);
+        else startRename();
       });
       item.append(member);
       return item;
@@ -720,6 +723,13 @@ function refreshSoon(): void {
 function cancelRefresh(): void {
   clearTimeout(refreshTimer);
   refreshTimer = undefined;
+}
+
+/** One's own name clicked: the composer offers `/nick`. */
+function startRename(): void {
+  ui.text.value = "/nick ";
+  ui.text.focus();
+  closeDrawers();
 }
 
 function startPrivate(to: string): void {

@@ -29,8 +29,10 @@ export interface Pane {
   readonly log: HTMLOListElement;
   /** Where it was scrolled to when it was last hidden. */
   scrollTop: number;
-  /** True when it was following the newest line. */
+  /** True while the reader follows the newest line: set by its scrolling, not by resizes. */
   following: boolean;
+  /** Where the log was scrolled to when last looked at: a scroll above it is the reader going up. */
+  top: number;
   /** True when lines came below what the reader was looking at. */
   newBelow: boolean;
   /** When the page last fetched this room's member list. */
@@ -99,8 +101,8 @@ export class Panes {
     const last = this.#shown;
     if (next === last) return;
     if (last !== undefined) {
+      // `following` is kept by the reader's scrolling (see #adopt).
       last.scrollTop = last.log.scrollTop;
-      last.following = following(last.log);
       last.log.hidden = true;
       last.log.removeAttribute("id");
     }
@@ -108,6 +110,7 @@ export class Panes {
     next.log.hidden = false;
     next.log.id = "log";
     next.log.scrollTop = next.following ? next.log.scrollHeight : next.scrollTop;
+    next.top = next.log.scrollTop;
     if (next.following) next.newBelow = false;
     this.#on.marker(next.newBelow);
   }
@@ -116,11 +119,14 @@ export class Panes {
   append(pane: Pane, item: HTMLLIElement): void {
     const log = pane.log;
     const inView = pane === this.#shown;
-    const follow = inView ? following(log) : pane.following;
+    // Whether the reader follows the newest line is what its scrolling said
+    // last, not where the log stands now: a resize or a rotation moves the
+    // end away without the reader doing anything.
+    const follow = pane.following;
     log.append(item);
     while (log.childElementCount > LOG_MAX) log.firstElementChild?.remove();
     if (follow) {
-      if (inView) log.scrollTop = log.scrollHeight;
+      if (inView) atEnd(pane);
       return;
     }
     pane.newBelow = true;
@@ -130,21 +136,46 @@ export class Panes {
   /** Jumps the shown pane to its newest line. */
   toEnd(): void {
     const pane = this.shown;
-    pane.log.scrollTop = pane.log.scrollHeight;
+    pane.following = true;
+    atEnd(pane);
     pane.newBelow = false;
     this.#on.marker(false);
   }
 
   #adopt(log: HTMLOListElement): Pane {
-    const pane: Pane = { log, scrollTop: 0, following: true, newBelow: false, fetchedAt: 0 };
+    const pane: Pane = {
+      log,
+      scrollTop: 0,
+      following: true,
+      top: 0,
+      newBelow: false,
+      fetchedAt: 0,
+    };
     log.addEventListener("scroll", () => {
-      if (pane === this.#shown && following(log) && pane.newBelow) {
+      if (pane !== this.#shown) return;
+      // Up from where it was: the reader left the end (or a shorter log
+      // clamped it, still at the end). At the end: following again. Lines
+      // added since the page scrolled down change nothing.
+      if (log.scrollTop < pane.top - 1 || following(log)) pane.following = following(log);
+      pane.top = log.scrollTop;
+      if (pane.following && pane.newBelow) {
         pane.newBelow = false;
         this.#on.marker(false);
       }
     });
+    // Made smaller or larger (a resize, a phone turned, the keyboard shown):
+    // a reader at the end stays at the end.
+    new ResizeObserver(() => {
+      if (pane === this.#shown && pane.following) atEnd(pane);
+    }).observe(log);
     return pane;
   }
+}
+
+/** Scrolls a pane to its newest line, and remembers where that is (the browser may clamp it). */
+function atEnd(pane: Pane): void {
+  pane.log.scrollTop = pane.log.scrollHeight;
+  pane.top = pane.log.scrollTop;
 }
 
 function following(log: HTMLElement): boolean {

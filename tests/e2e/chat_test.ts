@@ -60,6 +60,14 @@ Deno.test("page: two browser tabs and a terminal chat together", async () => {
 
     const members = await a.page.locator("#member-list .member").allTextContents();
     assert.deepEqual(members.sort(), ["carolterminal", "daveweb", "小红web"].sort());
+    // The transport tag sits on the name's line (their baselines), not above it.
+    const carol = a.page.locator('#member-list .member:has-text("carol")');
+    const name = await carol.locator(".name").boundingBox();
+    const via = await carol.locator(".via").boundingBox();
+    assert.ok(name && via && via.y > name.y, `tag at ${via?.y}, name at ${name?.y}`);
+    // One's own name offers a new nickname.
+    await a.page.click('#member-list .member:has-text("小红")');
+    assert.equal(await a.page.inputValue("#text"), "/nick ");
     assert.deepEqual([...a.problems, ...b.problems], []);
   });
 });
@@ -378,5 +386,27 @@ Deno.test("page: Up recalls the lines sent, and Tab completes a nickname", async
     await a.page.press("#text", "Enter");
     await term.readUntil("<alice> terry: hello");
     assert.deepEqual(a.problems, []);
+  });
+});
+
+Deno.test("page: after a resize or a phone turned without scrolling, the log still follows new lines", async () => {
+  await withBrowser(async (browser, server) => {
+    const phone = await openPage(browser, httpUrl(server), "phone");
+    await join(phone.page, "pat");
+    await using term = await connectTcp(server, "terry");
+    for (let i = 0; i < 40; i++) await term.send(`filler ${i}`);
+    await seen(phone.page, "filler 39");
+    // Turned to landscape, then back: the reader did not scroll.
+    await phone.page.setViewportSize({ width: 740, height: 360 });
+    await phone.page.setViewportSize({ width: 360, height: 740 });
+    await phone.page.setViewportSize({ width: 360, height: 500 });
+    await term.send("after the turn");
+    await seen(phone.page, "after the turn");
+    assert.equal(await phone.page.isVisible("#new-messages"), false);
+    const gap = await phone.page.evaluate(
+      `(() => { const l = document.querySelector("#log"); return l.scrollHeight - l.scrollTop - l.clientHeight; })()`,
+    );
+    assert.ok(typeof gap === "number" && gap < 40, `the log is ${gap}px from its end`);
+    assert.deepEqual(phone.problems, []);
   });
 });
