@@ -766,6 +766,14 @@ ui.roomsToggle.addEventListener("click", () => {
   toggleRooms(!ui.rooms.classList.contains("open"));
 });
 
+// The drawers stop above the message box (`--composer-height`), however tall it is.
+new ResizeObserver(() => {
+  document.documentElement.style.setProperty(
+    "--composer-height",
+    `${ui.composer.hidden ? 0 : ui.composer.getBoundingClientRect().height}px`,
+  );
+}).observe(ui.composer);
+
 /** The toggle of the drawer open now, if one is. */
 function openDrawerToggle(): HTMLElement | undefined {
   if (ui.members.classList.contains("open")) return ui.membersToggle;

@@ -227,6 +227,13 @@ Deno.test("page: on a phone the member list is a drawer, and a hidden tab counts
     await phone.page.click("#members-toggle");
     assert.equal(await list.isVisible(), true);
     assert.equal(await phone.page.getAttribute("#members-toggle", "aria-expanded"), "true");
+    // It leaves the message box uncovered.
+    const drawer = await list.boundingBox();
+    const box = await phone.page.locator("#text").boundingBox();
+    assert.ok(
+      drawer && box && drawer.y + drawer.height <= box.y + 0.5,
+      `${drawer?.y}+${drawer?.height} over ${box?.y}`,
+    );
     // Escape closes it and gives the focus back to its toggle; so does a tap outside it.
     await phone.page.keyboard.press("Escape");
     assert.equal(await list.isVisible(), false);
