@@ -37,6 +37,7 @@ import type {
 import { LOBBY, MEMBER_ROOMS_MAX } from "../common/protocol.ts";
 import { checkRoom, looseRoomKey, typedRoom } from "../common/room.ts";
 import { clock, memberList, presenceText } from "../common/wording.ts";
+import { nickColor } from "./colors.ts";
 import { complete, type Completing, Recall } from "./composer.ts";
 import { Link, type LinkState } from "./connection.ts";
 import { $, body, button, el, stamp } from "./dom.ts";
@@ -660,7 +661,11 @@ function addMessage(m: ChatMessage, count: boolean, again = false): void {
   if (m.to !== undefined) {
     item.append(el("span", "tag", m.from === nick ? `private to ${m.to}` : "private"));
   }
-  item.append(el("span", "from", m.action ? `* ${m.from}` : m.from), body(m.text));
+  const from = el("span", "from", m.action ? `* ${m.from}` : m.from);
+  // Its colour in either scheme; the stylesheet picks the one in use.
+  from.style.setProperty("--nick-light", nickColor(m.from, "light"));
+  from.style.setProperty("--nick-dark", nickColor(m.from, "dark"));
+  item.append(from, body(m.text));
   panes.append(paneOf(routed?.room), item);
   if (routed?.unread) drawRooms();
 }

@@ -65,6 +65,19 @@ Deno.test("page: two browser tabs and a terminal chat together", async () => {
     const name = await carol.locator(".name").boundingBox();
     const via = await carol.locator(".via").boundingBox();
     assert.ok(name && via && via.y > name.y, `tag at ${via?.y}, name at ${name?.y}`);
+    // Each nickname has its colour in the log.
+    const colorOf = (who: string) =>
+      a.page.evaluate(`(() => {
+        const line = [...document.querySelectorAll("#log li")].find((l) => l.textContent.includes(${
+        JSON.stringify(who)
+      }));
+        return getComputedStyle(line.querySelector(".from")).color;
+      })()`);
+    const [carolColor, mineColor] = [
+      await colorOf("hello from a terminal"),
+      await colorOf("大家好"),
+    ];
+    assert.notEqual(carolColor, mineColor);
     // One's own name offers a new nickname.
     await a.page.click('#member-list .member:has-text("小红")');
     assert.equal(await a.page.inputValue("#text"), "/nick ");
