@@ -173,7 +173,7 @@ function handle(event: ServerEvent): void {
     case "entered": {
       const room = rooms.enter(event);
       panes.pane(room.key);
-      for (const m of event.history) addMessage(m, false);
+      replay(event.history, false, false);
       if (entering?.key === room.key) {
         if (entering.from === "field") ui.roomName.value = "";
         entering = undefined;
@@ -347,7 +347,7 @@ function welcome(event: WelcomeEvent): void {
   // Shown first, so that what was missed elsewhere counts as unread there.
   showRoom(pick);
   wanted = undefined;
-  for (const m of event.history) addMessage(m, askedSince);
+  replay(event.history, askedSince, askedSince);
   link.ready();
   if (target !== undefined && rooms.get(target) === undefined) {
     // Not asked for (no room left in the join, or no room name): asked now,
@@ -644,12 +644,23 @@ ui.browse.addEventListener("click", openBrowser);
  * `count` lets it mark its room unread; `again` shows one already shown
  * (a /history answer).
  */
-function addMessage(m: ChatMessage, count: boolean, again = false): void {
-  if (!seen.first(m) && !again) return;
+/**
+ * Shows a message in its room's pane. `replayed`: from the history a welcome
+ * or an `entered` carries, marked as such. Returns the pane it went to, or
+ * undefined if it was not shown (seen already, or a room the page left).
+ */
+function addMessage(
+  m: ChatMessage,
+  count: boolean,
+  again = false,
+  replayed = false,
+): Pane | undefined {
+  if (!seen.first(m) && !again) return undefined;
   lastId = Math.max(lastId ?? 0, m.id);
   const routed = rooms.route(m, nick, count && !again);
-  if (m.room !== undefined && routed === undefined) return; // a room we are not in
+  if (m.room !== undefined && routed === undefined) return undefined; // a room we are not in
   const kinds = ["msg"];
+  if (replayed) kinds.push("history");
   if (m.from === nick) kinds.push("own");
   if (m.to !== undefined) kinds.push("private");
   if (m.action) kinds.push("action");
@@ -666,8 +677,45 @@ function addMessage(m: ChatMessage, count: boolean, again = false): void {
   from.style.setProperty("--nick-light", nickColor(m.from, "light"));
   from.style.setProperty("--nick-dark", nickColor(m.from, "dark"));
   item.append(from, body(m.text));
-  panes.append(paneOf(routed?.room), item);
+  const pane = paneOf(routed?.room);
+  panes.append(pane, item);
   if (routed?.unread) drawRooms();
+  return pane;
+}
+
+/** What separates replayed history from live lines: after the recent past, or before what was missed. */
+const LIVE_FROM_HERE = "Live from here";
+const NEW_SINCE_YOU_LEFT = "New since you left";
+
+function addDivider(pane: Pane, text: string): void {
+  const item = el("li", "divider");
+  item.setAttribute("role", "separator");
+  item.append(el("span", "text", text));
+  panes.append(pane, item);
+}
+
+/**
+ * Shows history a welcome or an `entered` carries. The recent past of a
+ * first visit is marked as history, with a divider after it; what was missed
+ * while away (a resume) comes after a "new since you left" divider instead.
+ */
+function replay(history: readonly ChatMessage[], count: boolean, resumed: boolean): void {
+  const panesTouched = new Set<Pane>();
+  for (const m of history) {
+    if (resumed) {
+      const room = m.room === undefined ? rooms.current : rooms.get(m.room);
+      const pane = room === undefined ? undefined : paneOf(room);
+      if (pane !== undefined && !panesTouched.has(pane) && !seen.has(m)) {
+        panesTouched.add(pane);
+        addDivider(pane, NEW_SINCE_YOU_LEFT);
+      }
+      addMessage(m, count);
+    } else {
+      const pane = addMessage(m, count, false, true);
+      if (pane !== undefined) panesTouched.add(pane);
+    }
+  }
+  if (!resumed) { for (const pane of panesTouched) addDivider(pane, LIVE_FROM_HERE); }
 }
 
 function addSystem(pane: Pane, text: string, ts = Date.now(), kind = "notice"): void {

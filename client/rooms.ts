@@ -265,6 +265,11 @@ export class Seen {
     this.#max = max;
   }
 
+  /** True if `m` was offered already. */
+  has(m: ChatMessage): boolean {
+    return this.#keys.has(`${m.id}:${m.ts}`);
+  }
+
   /** True the first time `m` is offered, false after. */
   first(m: ChatMessage): boolean {
     const key = `${m.id}:${m.ts}`;

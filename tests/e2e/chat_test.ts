@@ -430,3 +430,26 @@ Deno.test("page: after a resize or a phone turned without scrolling, the log sti
     assert.deepEqual(phone.problems, []);
   });
 });
+
+Deno.test("page: replayed history is marked, with 'Live from here' after it; a resume shows 'New since you left'", async () => {
+  await withBrowser(async (browser, server) => {
+    await using term = await connectTcp(server, "terry");
+    await term.send("said before you came");
+    const a = await openPage(browser, httpUrl(server));
+    await join(a.page, "alice");
+    await seen(a.page, "said before you came");
+    const before = a.page.locator("#log li", { hasText: "said before you came" });
+    assert.match((await before.getAttribute("class")) ?? "", /\bhistory\b/);
+    const divider = a.page.locator("#log li.divider");
+    assert.equal(await divider.textContent(), "Live from here");
+    await term.send("said live");
+    await seen(a.page, "said live");
+    const live = a.page.locator("#log li", { hasText: "said live" });
+    assert.doesNotMatch((await live.getAttribute("class")) ?? "", /\bhistory\b/);
+    // The order in the log: history, the divider, live.
+    const texts = await a.page.locator("#log li").allTextContents();
+    const at = (part: string) => texts.findIndex((t) => t.includes(part));
+    assert.ok(at("said before") < at("Live from here") && at("Live from here") < at("said live"));
+    assert.deepEqual(a.problems, []);
+  });
+});

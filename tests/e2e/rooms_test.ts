@@ -428,6 +428,12 @@ Deno.test("page: after a server restart, every room comes back with what was mis
     for (const text of ["dev before the restart", "dev while you were away", "dev after"]) {
       assert.equal(dev.filter((l) => l.includes(text)).length, 1, `${text}: ${dev.join(" | ")}`);
     }
+    // What was missed comes after a divider saying so, once.
+    const lines = await page.locator("#log li").allTextContents();
+    const divider = lines.findIndex((l) => l === "New since you left");
+    const missed = lines.findIndex((l) => l.includes("dev while you were away"));
+    assert.ok(divider !== -1 && divider < missed, lines.join(" | "));
+    assert.equal(lines.filter((l) => l === "New since you left").length, 1);
     assert.ok(!dev.some((l) => l.includes("lobby")), "nothing of #lobby in #dev");
     await roomButton(page, "#lobby").click();
     await showing(page, "#lobby");
