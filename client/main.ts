@@ -38,6 +38,7 @@ import { LOBBY, MEMBER_ROOMS_MAX } from "../common/protocol.ts";
 import { checkRoom, looseRoomKey, typedRoom } from "../common/room.ts";
 import { clock, memberList, presenceText } from "../common/wording.ts";
 import { nickColor } from "./colors.ts";
+import { continues, dayLabel, lastOf, newDay } from "./grouping.ts";
 import { complete, type Completing, Recall } from "./composer.ts";
 import { Link, type LinkState } from "./connection.ts";
 import { $, body, button, el, stamp } from "./dom.ts";
@@ -473,6 +474,7 @@ function enterChat(): void {
   ui.joinView.hidden = true;
   ui.chatView.hidden = false;
   ui.rooms.hidden = false;
+  fitDrawers();
   ui.text.focus();
 }
 
@@ -659,7 +661,12 @@ function addMessage(
   lastId = Math.max(lastId ?? 0, m.id);
   const routed = rooms.route(m, nick, count && !again);
   if (m.room !== undefined && routed === undefined) return undefined; // a room we are not in
+  const pane = paneOf(routed?.room);
+  // A new day starts with its name; a sender's next lines, soon after, come without it.
+  if (newDay(pane.last, m.ts)) addDay(pane, m.ts);
   const kinds = ["msg"];
+  if (continues(pane.last, m)) kinds.push("cont");
+  pane.last = lastOf(m);
   if (replayed) kinds.push("history");
   if (m.from === nick) kinds.push("own");
   if (m.to !== undefined) kinds.push("private");
@@ -677,7 +684,6 @@ function addMessage(
   from.style.setProperty("--nick-light", nickColor(m.from, "light"));
   from.style.setProperty("--nick-dark", nickColor(m.from, "dark"));
   item.append(from, body(m.text));
-  const pane = paneOf(routed?.room);
   panes.append(pane, item);
   if (routed?.unread) drawRooms();
   return pane;
@@ -687,11 +693,18 @@ function addMessage(
 const LIVE_FROM_HERE = "Live from here";
 const NEW_SINCE_YOU_LEFT = "New since you left";
 
-function addDivider(pane: Pane, text: string): void {
-  const item = el("li", "divider");
+/** The separator before a day's first line: "Today", "Yesterday" or its date. */
+function addDay(pane: Pane, ts: number): void {
+  addDivider(pane, dayLabel(ts, Date.now()), "day");
+}
+
+function addDivider(pane: Pane, text: string, kind = "live"): void {
+  const item = el("li", `divider ${kind}`);
   item.setAttribute("role", "separator");
   item.append(el("span", "text", text));
   panes.append(pane, item);
+  // The next line starts a group of its own (but on the same day).
+  if (pane.last !== undefined) pane.last = { from: undefined, ts: pane.last.ts };
 }
 
 /**
@@ -719,6 +732,8 @@ function replay(history: readonly ChatMessage[], count: boolean, resumed: boolea
 }
 
 function addSystem(pane: Pane, text: string, ts = Date.now(), kind = "notice"): void {
+  // A join or a notice between two lines of one sender parts them.
+  if (pane.last !== undefined) pane.last = { from: undefined, ts: pane.last.ts };
   const item = el("li", `system ${kind}`);
   item.append(stamp(ts), el("span", "text", text));
   panes.append(pane, item);
@@ -820,12 +835,13 @@ ui.roomsToggle.addEventListener("click", () => {
 });
 
 // The drawers stop above the message box (`--composer-height`), however tall it is.
-new ResizeObserver(() => {
+function fitDrawers(): void {
   document.documentElement.style.setProperty(
     "--composer-height",
-    `${ui.composer.hidden ? 0 : ui.composer.getBoundingClientRect().height}px`,
+    `${ui.composer.getBoundingClientRect().height}px`,
   );
-}).observe(ui.composer);
+}
+new ResizeObserver(fitDrawers).observe(ui.composer);
 
 /** The toggle of the drawer open now, if one is. */
 function openDrawerToggle(): HTMLElement | undefined {

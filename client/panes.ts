@@ -17,6 +17,7 @@
  */
 
 import { el } from "./dom.ts";
+import type { LastLine } from "./grouping.ts";
 
 /** Most lines one room's log keeps. */
 export const LOG_MAX = 1000;
@@ -37,6 +38,8 @@ export interface Pane {
   newBelow: boolean;
   /** When the page last fetched this room's member list. */
   fetchedAt: number;
+  /** Its last line, to group the next one with it and to see a new day (`grouping.ts`). */
+  last: LastLine | undefined;
 }
 
 /** What the panes report to the page. */
@@ -150,6 +153,7 @@ export class Panes {
       top: 0,
       newBelow: false,
       fetchedAt: 0,
+      last: undefined,
     };
     log.addEventListener("scroll", () => {
       if (pane !== this.#shown) return;

@@ -440,12 +440,20 @@ Deno.test("page: replayed history is marked, with 'Live from here' after it; a r
     await seen(a.page, "said before you came");
     const before = a.page.locator("#log li", { hasText: "said before you came" });
     assert.match((await before.getAttribute("class")) ?? "", /\bhistory\b/);
-    const divider = a.page.locator("#log li.divider");
+    const divider = a.page.locator("#log li.divider.live");
     assert.equal(await divider.textContent(), "Live from here");
+    // The day starts with its name.
+    assert.equal(await a.page.locator("#log li.divider.day").first().textContent(), "Today");
     await term.send("said live");
     await seen(a.page, "said live");
     const live = a.page.locator("#log li", { hasText: "said live" });
     assert.doesNotMatch((await live.getAttribute("class")) ?? "", /\bhistory\b/);
+    // terry again, soon after: grouped, the name not shown again.
+    await term.send("and more");
+    await seen(a.page, "and more");
+    const more = a.page.locator("#log li", { hasText: "and more" });
+    assert.match((await more.getAttribute("class")) ?? "", /\bcont\b/);
+    assert.doesNotMatch((await live.getAttribute("class")) ?? "", /\bcont\b/, "after the divider");
     // The order in the log: history, the divider, live.
     const texts = await a.page.locator("#log li").allTextContents();
     const at = (part: string) => texts.findIndex((t) => t.includes(part));
