@@ -21,7 +21,7 @@
  * @module
  */
 
-import { foldText, NAME_INPUT_MAX, nickKey } from "./nick.ts";
+import { foldText, NAME_INPUT_MAX, NICK_MAX, nickKey } from "./nick.ts";
 
 /** Most dash-separated parts of one word looked at (a word of more counts as its first ones). */
 const PARTS_MAX = 8;
@@ -31,6 +31,16 @@ const BETWEEN_WORDS = /[^\p{L}\p{M}\p{N}_-]+/u;
 
 /** A word longer than this names nobody (however it folds, no nickname is that long). */
 const WORD_MAX = NAME_INPUT_MAX;
+
+/** The longest fold of a nickname ("m" folds to two letters): longer runs of parts are not looked up. */
+const KEY_MAX = 2 * NICK_MAX;
+
+/**
+ * Most keys the dashed words of one message add (each word adds its own key
+ * besides): a line of 2,000 characters made of dashed words would give
+ * thousands, and names nobody past the first few.
+ */
+export const DASHED_KEYS_MAX = 256;
 
 /** Most word folds kept: words recur, so most of a line is folded once. */
 const FOLDS_MAX = 10_000;
@@ -58,17 +68,23 @@ let lastKeys: readonly string[] = [];
 export function mentionKeys(text: string): readonly string[] {
   if (text === lastText) return lastKeys;
   const keys: string[] = [];
+  let dashed = 0;
   for (const word of text.split(BETWEEN_WORDS)) {
     if (word === "" || word.length > WORD_MAX) continue;
     const folded = foldWord(word);
-    if (!folded.includes("-")) {
+    if (!folded.includes("-") || dashed >= DASHED_KEYS_MAX) {
       keys.push(folded);
       continue;
     }
     const parts = folded.split("-").filter((p) => p !== "").slice(0, PARTS_MAX);
     // Every run of consecutive parts: "a-b-c" gives a, b, c, a-b, b-c, a-b-c.
-    for (let i = 0; i < parts.length; i++) {
-      for (let j = i + 1; j <= parts.length; j++) keys.push(parts.slice(i, j).join("-"));
+    for (let i = 0; i < parts.length && dashed < DASHED_KEYS_MAX; i++) {
+      for (let j = i + 1; j <= parts.length && dashed < DASHED_KEYS_MAX; j++) {
+        const key = parts.slice(i, j).join("-");
+        if (key.length > KEY_MAX) break;
+        keys.push(key);
+        dashed++;
+      }
     }
   }
   lastText = text;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mentions } from "../common/mention.ts";
+import { DASHED_KEYS_MAX, mentionKeys, mentions } from "../common/mention.ts";
 
 Deno.test("mentions() finds a nickname as a word, in any case", () => {
   assert.equal(mentions("bob: lunch?", "bob"), true);
@@ -39,4 +39,15 @@ Deno.test("mentions() stays linear on a long line with many near misses", () => 
   const text = "bobb ".repeat(400) + "bob";
   assert.equal(mentions(text, "bob"), true);
   assert.equal(mentions("bobb ".repeat(400), "bob"), false);
+});
+
+Deno.test("mentionKeys() stays bounded on a line built to make many keys", () => {
+  const hostile = Array.from({ length: 125 }, (_, j) => `a${j}-b-c-d-e-f-g-h`).join(" ").slice(
+    0,
+    2000,
+  );
+  const keys = mentionKeys(hostile);
+  // One key per word, and the dashed runs of parts up to the bound.
+  assert.ok(keys.length <= 125 + DASHED_KEYS_MAX, `${keys.length} keys`);
+  assert.equal(mentions("see a0-b here", "a0-b"), true, "a real one still found");
 });
