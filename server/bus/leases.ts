@@ -5,7 +5,9 @@
  * - **A nickname is a key** (`chat:nick:<fold>`, the look-alike fold of
  *   `common/nick.ts`) whose value is the owning node's id and which expires
  *   after the lease ({@linkcode LEASE_MS}). A claim is `SET … NX PX`: of any
- *   number of nodes claiming one nickname at once, exactly one gets it.
+ *   number of nodes claiming one nickname at once, exactly one gets it. The
+ *   same script moves the node's own lease to end no sooner, so a node
+ *   found dead holds no nickname any more.
  * - **The owner renews** every nickname it holds, and its own liveness, in
  *   one script every {@linkcode LeaseOptions.renewMs}. A nickname whose key
  *   now names another node was taken while this node could not renew (it
@@ -95,6 +97,20 @@ end
 return removed
 `;
 
+/**
+ * Claims a nickname for this node; on success, moves the node's own lease
+ * to end no sooner than the nickname's, so that a node found dead holds no
+ * nickname any more. KEYS: the nickname key, `chat:nodes`; ARGV: node id,
+ * lease ms. Returns 1 if claimed.
+ */
+const CLAIM = `
+if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[2], 'GT', now + tonumber(ARGV[2]), ARGV[1])
+return 1
+`;
+
 /** Deletes a nickname key if this node owns it. KEYS: the key; ARGV: node id. */
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -164,8 +180,15 @@ export class NickLeases {
   /** Claims `fold` for this node: true if it is now this node's, false if another node holds it. */
   async claim(fold: string): Promise<boolean> {
     if (this.#held.has(fold)) return true;
-    const ok = await this.#redis.set(this.#nick(fold), this.node, "PX", this.#leaseMs, "NX");
-    if (ok !== "OK") return false;
+    const ok = await this.#redis.eval(
+      CLAIM,
+      2,
+      this.#nick(fold),
+      this.#key("nodes"),
+      this.node,
+      this.#leaseMs,
+    );
+    if (ok !== 1) return false;
     this.#held.add(fold);
     return true;
   }
