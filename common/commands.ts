@@ -40,6 +40,7 @@ export const COMMANDS: readonly (readonly [usage: string, description: string])[
   ["/history [N]", "show the last N messages of the current room (default 50)"],
   ["/history more [N]", "show the N messages before those /history showed last"],
   ["/msg NICK TEXT", "send a private message"],
+  ["/search TEXT", "find messages of your rooms holding TEXT (any case), newest first"],
   ["/bell [on|off]", "ring the terminal's bell when a line names you or a private message comes"],
   ["/help", "show this list"],
   ["/quit [MESSAGE]", "leave the chat"],
@@ -61,6 +62,7 @@ const ALIASES: Readonly<Record<string, string>> = {
   leave: "part",
   list: "rooms",
   channels: "rooms",
+  find: "search",
 };
 
 /** Parses one typed line into a {@linkcode Command}. */
@@ -109,6 +111,10 @@ export function parseCommandLine(line: string): Command {
       if (text === "") return send({ type: "topic" });
       // As irssi's `/topic -delete`: an empty topic clears it.
       return send({ type: "topic", text: CLEAR_TOPIC.test(text) ? "" : text });
+    }
+    case "search": {
+      const text = rest.trim();
+      return text ? send({ type: "search", text }) : usage("/search TEXT");
     }
     case "help":
       return { type: "help" };

@@ -25,7 +25,16 @@
  *                                        only IRC clients receive and answer
  * {"type":"quit","text":"back tomorrow"}   leave the chat saying why ("text" optional); the
  *                                        server then closes the connection
+ * {"type":"search","text":"deploy"}      find messages of the rooms you are in: answered with
+ *                                        `search` ("label" optional, given back in the answer)
  * ```
+ *
+ * `search` finds room messages whose text holds `text` in any case and with
+ * look-alike letters as one (folded as nicknames are), in every room the
+ * member is in: the newest {@linkcode SEARCH_RESULTS}, newest first, each
+ * with its room. `text` is at most {@linkcode SEARCH_TEXT_MAX} characters
+ * (else `text_too_long`) and not blank (else `text_empty`); a search costs
+ * the member's flood bucket several tokens (see the README).
  *
  * A page that closes without a `quit` (a tab closed: the close frame's code
  * 1001, "going away") is told to the others as "closed the page".
@@ -235,6 +244,26 @@ export interface HistoryEvent {
   messages: ChatMessage[];
 }
 
+/** Longest `search` text, in UTF-16 code units, checked before any folding. */
+export const SEARCH_TEXT_MAX = 100;
+
+/** Most messages a `search` answer holds: the newest that match. */
+export const SEARCH_RESULTS = 50;
+
+/** Longest `label` of a `search`, given back as it came. */
+export const SEARCH_LABEL_MAX = 64;
+
+/** The answer to `search`: the newest messages that match, newest first, each with its `room`. */
+export interface SearchEvent {
+  type: "search";
+  /** What was looked for, as it was asked (trimmed). */
+  text: string;
+  /** Newest first, at most {@linkcode SEARCH_RESULTS}. */
+  messages: ChatMessage[];
+  /** The `label` the request carried, if any. */
+  label?: string;
+}
+
 /** Someone entered the room. */
 export interface JoinEvent {
   type: "join";
@@ -392,6 +421,7 @@ export type ServerEvent =
   | RoomsEvent
   | TopicEvent
   | CtcpEvent
+  | SearchEvent
   | ChatError;
 
 /** Everything a client may send. */
@@ -409,7 +439,8 @@ export type ClientMessage =
   | { type: "topic"; room?: string; text?: string }
   | { type: "away"; text?: string }
   | { type: "ctcp"; to: string; text: string; reply?: boolean }
-  | { type: "quit"; text?: string };
+  | { type: "quit"; text?: string }
+  | { type: "search"; text: string; label?: string };
 
 /**
  * A `history` frame: a room's messages, the last `count`, or those between
@@ -614,6 +645,17 @@ function readClientMessage(o: Fields): ClientMessage {
       const text = optStr(o, "text");
       return text === undefined ? { type } : { type, text };
     }
+    case "search": {
+      const search: ClientMessage & { type: "search" } = { type, text: str(o, "text") };
+      const label = optStr(o, "label");
+      if (label !== undefined) {
+        if (label.length > SEARCH_LABEL_MAX) {
+          throw new ShapeError(`"label" must be at most ${SEARCH_LABEL_MAX} characters`);
+        }
+        search.label = label;
+      }
+      return search;
+    }
     default:
       throw new ShapeError(
         typeof type === "string"
@@ -657,6 +699,7 @@ const CLIENT_TYPES = [
   "away",
   "ctcp",
   "quit",
+  "search",
 ] as const;
 
 /** Adds the optional `room` of a frame that acts in a room. */
@@ -772,6 +815,16 @@ function readServerEvent(v: unknown): ServerEvent {
       if (to !== undefined) ctcp.to = to;
       if (optBool(o, "reply")) ctcp.reply = true;
       return ctcp;
+    }
+    case "search": {
+      const search: SearchEvent = {
+        type,
+        text: str(o, "text"),
+        messages: list(o, "messages", readMessage),
+      };
+      const label = optStr(o, "label");
+      if (label !== undefined) search.label = label;
+      return search;
     }
     case "error": {
       const code = str(o, "code");

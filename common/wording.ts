@@ -21,6 +21,12 @@ export function clock(ts: number): string {
   return `${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
+/** `YYYY-MM-DD HH:MM` in the local time: when a line found by a search, maybe long ago, was said. */
+export function dateClock(ts: number): string {
+  const d = new Date(ts);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${clock(ts)}`;
+}
+
 function pad(n: number): string {
   return n < 10 ? `0${n}` : `${n}`;
 }

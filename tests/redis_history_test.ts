@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
-import type { RoomMessage } from "../server/history/history.ts";
+import { type RoomMessage, SEARCH_MAX } from "../server/history/history.ts";
+import { foldText } from "../common/nick.ts";
 import { RedisHistory } from "../server/history/redis.ts";
 import { RedisServer } from "./kit/redis_server.ts";
 
@@ -156,4 +157,39 @@ Deno.test("RedisHistory: a Redis that stops answering refuses appends within the
   } finally {
     await store.close();
   }
+});
+
+Deno.test("RedisHistory.search() finds folded text across the rooms asked, newest first, within keep", async () => {
+  await withStore(100, async (store) => {
+    const deploy = await store.append("#dev", said("#Dev", "alice", "Deploy at 5"));
+    await store.append("#dev", said("#Dev", "bob", "lunch?"));
+    const lobby = await store.append("#lobby", said("#lobby", "bob", "who broke the DEPLOY?"));
+    // Look-alikes as one: a Cyrillic "е" and "о", a full-width "ｄ".
+    const lookAlike = await store.append("#dev", said("#Dev", "carol", "ｄеplоy done"));
+    await store.append("#ops", said("#ops", "dave", "deploy in ops"));
+    const keys = ["#dev", "#lobby"];
+    const found = await store.search(keys, foldText("deploy"), 50);
+    assert.deepEqual(found, [lookAlike, lobby, deploy]);
+    assert.deepEqual(await store.search(keys, foldText("DEPLOY"), 2), [lookAlike, lobby]);
+    assert.deepEqual(await store.search(keys, foldText("nowhere"), 50), []);
+    assert.deepEqual(await store.search([], foldText("deploy"), 50), []);
+  });
+  // Past keep: the stream holds only the newest, and at most SEARCH_MAX come back.
+  await withStore(100, async (store) => {
+    for (let i = 0; i < 300; i++) await store.append("#r", said("#r", "a", `match ${i}`));
+    const found = await store.search(["#r"], foldText("match"), 1000);
+    assert.equal(found.length, SEARCH_MAX);
+    assert.equal(found[0]?.text, "match 299");
+    assert.deepEqual(await store.search(["#r"], foldText("match 19"), 50), []);
+    assert.equal((await store.search(["#r"], foldText("match 20"), 50)).length, 10);
+  });
+});
+
+Deno.test("RedisHistory.search() reads at most keep entries of a room, a page at a time", async () => {
+  await withStore(2_500, async (store) => {
+    const first = await store.append("#r", said("#r", "a", "needle first"));
+    for (let i = 0; i < 2_400; i++) await store.append("#r", said("#r", "a", `hay ${i}`));
+    // Across three pages of the script's reads, to the oldest entry kept.
+    assert.deepEqual(await store.search(["#r"], foldText("needle"), 50), [first]);
+  });
 });

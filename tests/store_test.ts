@@ -19,11 +19,13 @@ import {
   RANGE_MAX,
   type RangeQuery,
   type RoomMessage,
+  SEARCH_MAX,
 } from "../server/history/history.ts";
 import type { ChatMessage, Topic } from "../common/protocol.ts";
 import { LOBBY } from "../common/room.ts";
 import { roomKey } from "../common/room_key.ts";
 import { SCHEMA_VERSION, SqliteHistory, StoreError } from "../server/history/sqlite.ts";
+import { foldText } from "../common/nick.ts";
 import { assertIncreasing, itemAt } from "./kit/assert.ts";
 import { withTempDir } from "./kit/temp_dir.ts";
 import { SCHEMA_V1 } from "./kit/schema_v1.ts";
@@ -592,6 +594,47 @@ for (const [name, make] of STORES) {
     });
   });
 
+  Deno.test(`${name}.search() finds folded text in the rooms asked, newest first, at most the limit`, async () => {
+    await withStore(make, 100, (store) => {
+      const deploy = say(store, "Deploy at 5", "#dev");
+      say(store, "lunch?", "#dev");
+      const lobby = say(store, "who broke the DEPLOY?");
+      // Look-alikes as one: a Cyrillic "е" and "о", a full-width "ｄ".
+      const lookAlike = say(store, "ｄеplоy done", "#dev");
+      const elsewhere = say(store, "deploy in ops", "#ops");
+      const keys = [roomKey("#dev"), LOBBY_KEY];
+      assert.deepEqual(ids(store.search(keys, foldText("deploy"), 50)), [
+        lookAlike.id,
+        lobby.id,
+        deploy.id,
+      ]);
+      assert.ok(!ids(store.search(keys, foldText("deploy"), 50)).includes(elsewhere.id));
+      assert.deepEqual(ids(store.search(keys, foldText("DEPLOY"), 2)), [lookAlike.id, lobby.id]);
+      assert.deepEqual(store.search(keys, foldText("nowhere"), 50), []);
+      assert.deepEqual(store.search([], foldText("deploy"), 50), []);
+      assert.deepEqual(store.search(keys, foldText("deploy"), 0), []);
+      // Each message as it was said, room name included.
+      assert.deepEqual(store.search([roomKey("#ops")], foldText("ops"), 50), [elsewhere]);
+    });
+  });
+
+  Deno.test(`${name}.search() returns at most SEARCH_MAX, and never a message past keep`, async () => {
+    await withStore(make, 100, (store) => {
+      for (let i = 0; i < 300; i++) say(store, `match ${i}`);
+      const found = store.search([LOBBY_KEY], foldText("match"), 1000);
+      assert.equal(found.length, SEARCH_MAX);
+      assert.equal(found[0]?.text, "match 299");
+      // The 100 kept are 200 to 299: 19 and 190 to 199 may still be rows, never found.
+      const old = store.search([LOBBY_KEY], foldText("match 19"), 50);
+      assert.deepEqual(old.map((m) => m.text), [], "199 and 190s are past keep");
+      assert.deepEqual(
+        store.search([LOBBY_KEY], foldText("match 20"), 50).map((m) => m.text),
+        ["match 209", "match 208", "match 207", "match 206", "match 205", "match 204"]
+          .concat(["match 203", "match 202", "match 201", "match 200"]),
+      );
+    });
+  });
+
   Deno.test(`${name} round-trips the notice flag, apart from the action flag`, async () => {
     await withStore(make, 100, (store) => {
       const said = [
@@ -793,15 +836,15 @@ Deno.test("SqliteHistory remembers each room's gap across a reopen", async () =>
   });
 });
 
-Deno.test("SqliteHistory creates a fresh file with schema version 2, read through an index per room", async () => {
+Deno.test("SqliteHistory creates a fresh file with schema version 3, read through an index per room", async () => {
   await withTempDir((dir) => {
     const path = `${dir}/fresh.db`;
     withSqlite(path, 100, (store) => say(store, "hi"));
-    assert.equal(SCHEMA_VERSION, 2);
-    assert.equal(userVersion(path), 2);
+    assert.equal(SCHEMA_VERSION, 3);
+    assert.equal(userVersion(path), 3);
     // Opening it again does not migrate it again, and keeps what it holds.
     withSqlite(path, 100, (store) => assert.equal(store.recent(LOBBY_KEY, 10).length, 1));
-    assert.equal(userVersion(path), 2);
+    assert.equal(userVersion(path), 3);
     withDb(path, (db) => {
       const plan = db.prepare(
         `EXPLAIN QUERY PLAN SELECT id, ts, room, sender, text, action FROM messages
@@ -860,8 +903,11 @@ Deno.test("SqliteHistory migrates a version-1 file: its messages are #lobby's, i
       const next = say(store, "after the migration");
       assert.equal(next.id, 1501, "ids go on above the reserved ones");
       assert.deepEqual(store.recent(LOBBY_KEY, 100), [...expected, next]);
+      // Its old messages are searchable, folded by the migration.
+      assert.deepEqual(store.search([LOBBY_KEY], foldText("FIRST"), 50), [expected[0]]);
+      assert.deepEqual(store.search([LOBBY_KEY], foldText("你好"), 50), [expected[2]]);
     });
-    assert.equal(userVersion(path), 2);
+    assert.equal(userVersion(path), 3);
     withSqlite(path, 100, (store) => {
       assert.equal(store.recent(LOBBY_KEY, 100).length, 4);
       assert.equal(store.after(LOBBY_KEY, 3, 100).gap, true, "the gap survives a reopen");

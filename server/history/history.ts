@@ -26,10 +26,17 @@
  * server's clock, which may step back, so a time bound filters and never
  * orders: the order is always the ids'.
  *
+ * {@linkcode HistoryStore.search} finds a room's messages by their text,
+ * folded as nicknames are (`foldText`, `common/nick.ts`: any case, and
+ * look-alike letters as one), across the rooms a member is in, newest
+ * first. Its cost is bounded by what a store keeps: at most `keep` messages
+ * of each room are looked at, and at most {@linkcode SEARCH_MAX} returned.
+ *
  * @module
  */
 
 import type { ChatMessage, Topic } from "../../common/protocol.ts";
+import { foldText } from "../../common/nick.ts";
 
 /** A room message, as stored: it names its room. */
 export type RoomMessage = ChatMessage & { room: string };
@@ -69,6 +76,23 @@ export interface RangeQuery {
 
 /** The most messages one {@linkcode HistoryStore.range} returns, whatever limit it is asked for. */
 export const RANGE_MAX = 1000;
+
+/** The most messages one {@linkcode HistoryStore.search} returns, whatever limit it is asked for. */
+export const SEARCH_MAX = 50;
+
+/** The number of messages a search may return when asked for `limit`: 0 to `SEARCH_MAX`. */
+export function searchLimit(limit: number): number {
+  const n = Math.min(Math.floor(limit), SEARCH_MAX);
+  return n > 0 ? n : 0;
+}
+
+/**
+ * The newest `limit` of several rooms' matches (each list newest first),
+ * newest first: what every store's search returns from its rooms' own.
+ */
+export function newestOf(lists: readonly RoomMessage[][], limit: number): RoomMessage[] {
+  return lists.flat().sort((a, b) => b.id - a.id).slice(0, limit);
+}
 
 /** The number of messages a range read may return when asked for `limit`: 0 to `RANGE_MAX`. */
 export function rangeLimit(limit: number): number {
@@ -111,6 +135,13 @@ export interface HistoryStore {
    * match, returned oldest first either way.
    */
   range(key: string, query: RangeQuery): RoomMessage[];
+  /**
+   * Messages of the rooms `keys` whose text, folded by `foldText`, holds
+   * `folded` (a needle folded the same way): newest first, across those
+   * rooms, at most `limit` (clamped to {@linkcode SEARCH_MAX}), and never
+   * any past a room's newest `keep`.
+   */
+  search(keys: readonly string[], folded: string, limit: number): RoomMessage[];
   /** Room `key`'s topic, or undefined if it has none. */
   topic(key: string): Topic | undefined;
   /** Sets (or, with undefined, clears) room `key`'s topic. Throws if it cannot. */
@@ -138,6 +169,8 @@ export interface AsyncHistoryStore {
   after(key: string, after: number, limit: number): Promise<Backlog<RoomMessage>>;
   /** As {@linkcode HistoryStore.range}. */
   range(key: string, query: RangeQuery): Promise<RoomMessage[]>;
+  /** As {@linkcode HistoryStore.search}. */
+  search(keys: readonly string[], folded: string, limit: number): Promise<RoomMessage[]>;
   /** As {@linkcode HistoryStore.topic}. */
   topic(key: string): Promise<Topic | undefined>;
   /** As {@linkcode HistoryStore.setTopic}. */
@@ -220,6 +253,16 @@ export class BoundedLog<M extends ChatMessage = ChatMessage> {
     return taken.reverse();
   }
 
+  /** The newest messages that `test` accepts, at most `limit`, newest first. */
+  findNewest(test: (m: M) => boolean, limit: number): M[] {
+    const found: M[] = [];
+    for (let i = this.#messages.length - 1; i >= 0 && found.length < limit; i--) {
+      const m = this.#messages[i]!;
+      if (test(m)) found.push(m);
+    }
+    return found;
+  }
+
   /** The index of the first message with an id above `id`. */
   #above(id: number): number {
     let lo = 0;
@@ -257,6 +300,8 @@ export class MemoryHistory implements HistoryStore {
   /** In order of the last write: a `Map` keeps insertion order. */
   readonly #logs = new Map<string, BoundedLog<RoomMessage>>();
   readonly #topics = new Map<string, Topic>();
+  /** Each kept message's text as `foldText` folds it, made once, when it is kept: what a search reads. */
+  readonly #folded = new WeakMap<RoomMessage, string>();
   /** The highest id of a room forgotten to stay within `rooms`. */
   #forgottenTo = 0;
   #lastId = 0;
@@ -284,6 +329,7 @@ export class MemoryHistory implements HistoryStore {
     }
     this.#logs.set(key, log);
     log.push(message);
+    this.#folded.set(message, foldText(message.text));
   }
 
   recent(key: string, count: number): RoomMessage[] {
@@ -297,6 +343,16 @@ export class MemoryHistory implements HistoryStore {
 
   range(key: string, query: RangeQuery): RoomMessage[] {
     return this.#logs.get(key)?.range(query) ?? [];
+  }
+
+  search(keys: readonly string[], folded: string, limit: number): RoomMessage[] {
+    const n = searchLimit(limit);
+    if (n === 0) return [];
+    const found = keys.map((key) =>
+      this.#logs.get(key)?.findNewest((m) => this.#folded.get(m)?.includes(folded) === true, n) ??
+        []
+    );
+    return newestOf(found, n);
   }
 
   topic(key: string): Topic | undefined {

@@ -16,7 +16,8 @@
  *
  * `<key>` is the room's key (`roomKey(name)`, `common/room.ts`), so `#Dev`
  * and `#dev` are one history. A stream entry holds `ts`, `room` (the name as
- * shown), `from`, `text` and `kind` (0 plain, 1 action, 2 notice).
+ * shown), `from`, `text`, `kind` (0 plain, 1 action, 2 notice) and
+ * `folded` (the text as `foldText` folds it, for {@linkcode RedisHistory.search}).
  *
  * - **Ids.** A message's id comes from `INCR chat:id` in the same script
  *   (`EVALSHA`, atomic) as the `XADD`s that keep it, with the id as the
@@ -31,6 +32,9 @@
  *   script keeps the highest entry id a trim removed in the room's
  *   `trimmed_to` (Redis itself tracks deletions, not trims), which tells a
  *   reader resuming after an id whether it lost something: the `gap`.
+ * - **Search** runs in a script per room ({@linkcode SEARCH}), which reads
+ *   the room's stream newest first and returns only what matches: at most
+ *   `keep` entries read per room, and nothing else crosses the network.
  * - **Times** are the appending node's clock. They filter a range read and
  *   never order it: the order is the ids'.
  *
@@ -43,10 +47,13 @@ import {
   type AsyncHistoryStore,
   type Backlog,
   type Bound,
+  newestOf,
   rangeLimit,
   type RangeQuery,
   type RoomMessage,
+  searchLimit,
 } from "./history.ts";
+import { foldText } from "../../common/nick.ts";
 
 /** How many room messages `chat:feed` keeps for nodes catching up after losing Redis. */
 export const FEED_KEEP = 100_000;
@@ -85,7 +92,8 @@ if over > 0 then
   redis.call('HSET', KEYS[4], 'trimmed_to', gone[#gone][1])
 end
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[1], entry,
-  'ts', ARGV[3], 'room', ARGV[4], 'from', ARGV[5], 'text', ARGV[6], 'kind', ARGV[7])
+  'ts', ARGV[3], 'room', ARGV[4], 'from', ARGV[5], 'text', ARGV[6], 'kind', ARGV[7],
+  'folded', ARGV[9])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], entry,
   'key', ARGV[8], 'ts', ARGV[3], 'room', ARGV[4], 'from', ARGV[5], 'text', ARGV[6], 'kind', ARGV[7])
 return id
@@ -93,6 +101,49 @@ return id
 
 /** {@linkcode APPEND}'s SHA-1, which `EVALSHA` names it by. */
 const APPEND_SHA = await sha1(APPEND);
+
+/**
+ * One room's search, in Redis, so that the entries it reads never cross the
+ * network: the stream read newest first, {@linkcode SEARCH_PAGE} entries at
+ * a time, at most `ARGV[3]` (the room's `keep`) of them, until `ARGV[2]`
+ * matches. An entry matches when its `folded` field (its text as `foldText`
+ * folds it, written by {@linkcode APPEND}) holds the needle `ARGV[1]`, a
+ * plain find; an entry written before there was one is matched on its text
+ * in lower case. Returns the matching entries as `XRANGE` does.
+ */
+const SEARCH = `
+local found = {}
+local want = tonumber(ARGV[2])
+local left = tonumber(ARGV[3])
+local page = tonumber(ARGV[4])
+local high = '+'
+while left > 0 and #found < want do
+  local entries = redis.call('XREVRANGE', KEYS[1], high, '-', 'COUNT', math.min(page, left))
+  if #entries == 0 then break end
+  for _, entry in ipairs(entries) do
+    local fields = entry[2]
+    local folded, text
+    for i = 1, #fields, 2 do
+      if fields[i] == 'folded' then folded = fields[i + 1]
+      elseif fields[i] == 'text' then text = fields[i + 1] end
+    end
+    local hay = folded or (text and string.lower(text)) or ''
+    if string.find(hay, ARGV[1], 1, true) then
+      found[#found + 1] = entry
+      if #found >= want then break end
+    end
+  end
+  left = left - #entries
+  high = '(' .. entries[#entries][1]
+end
+return found
+`;
+
+/** {@linkcode SEARCH}'s SHA-1. */
+const SEARCH_SHA = await sha1(SEARCH);
+
+/** Entries one {@linkcode SEARCH} reads per `XREVRANGE`. */
+const SEARCH_PAGE = 1000;
 
 async function sha1(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-1", new TextEncoder().encode(text));
@@ -178,19 +229,53 @@ export class RedisHistory implements AsyncHistoryStore {
       message.text,
       kindOf(message),
       key,
+      foldText(message.text),
     );
     if (typeof id !== "number") throw new Error(`Redis answered an append with ${String(id)}`);
     return { ...message, id };
   }
 
   /** Runs {@linkcode APPEND} by its digest, sending it again if Redis has forgotten it (a restart). */
-  async #script(...args: (string | number)[]): Promise<unknown> {
+  #script(...args: (string | number)[]): Promise<unknown> {
+    return this.#run(APPEND, APPEND_SHA, 4, args);
+  }
+
+  /** Runs a script by its digest, sending it again if Redis has forgotten it (a restart). */
+  async #run(
+    script: string,
+    sha: string,
+    keys: number,
+    args: readonly (string | number)[],
+  ): Promise<unknown> {
     try {
-      return await this.#redis.evalsha(APPEND_SHA, 4, ...args);
+      return await this.#redis.evalsha(sha, keys, ...args);
     } catch (e) {
       if (!(e instanceof Error && e.message.startsWith("NOSCRIPT"))) throw e;
-      return await this.#redis.eval(APPEND, 4, ...args);
+      return await this.#redis.eval(script, keys, ...args);
     }
+  }
+
+  /**
+   * One {@linkcode SEARCH} per room, sent together: each runs alone in
+   * Redis, so a search holds Redis up for one room's `keep` entries at a
+   * time, not for every room's at once.
+   */
+  async search(keys: readonly string[], folded: string, limit: number): Promise<RoomMessage[]> {
+    const n = Math.min(searchLimit(limit), this.#keep);
+    if (n === 0 || folded === "") return [];
+    const found = await Promise.all(
+      keys.map(async (key) => {
+        const entries = await this.#run(SEARCH, SEARCH_SHA, 1, [
+          this.#log(key),
+          folded,
+          n,
+          this.#keep,
+          SEARCH_PAGE,
+        ]);
+        return messagesOf(entriesOf(entries));
+      }),
+    );
+    return newestOf(found, n);
   }
 
   async recent(key: string, count: number): Promise<RoomMessage[]> {
@@ -310,6 +395,20 @@ function idOf(entry: string): number {
 
 /** A stream entry as Redis gives it: its id, and its fields and values in turn. */
 type Entry = readonly [string, readonly string[]];
+
+/** A script's answer as stream entries, checked: anything not shaped as one is left out. */
+function entriesOf(reply: unknown): Entry[] {
+  if (!Array.isArray(reply)) throw new Error(`Redis answered a search with ${String(reply)}`);
+  const entries: Entry[] = [];
+  for (const item of reply) {
+    if (!Array.isArray(item)) continue;
+    const [id, fields] = item;
+    if (typeof id !== "string" || !Array.isArray(fields)) continue;
+    if (!fields.every((f): f is string => typeof f === "string")) continue;
+    entries.push([id, fields]);
+  }
+  return entries;
+}
 
 /** Room messages from stream entries, skipping any that are not one of ours. */
 function messagesOf(entries: readonly Entry[]): RoomMessage[] {

@@ -34,6 +34,11 @@
  *   ordered by id, SQLite does not use one on `(room_key, ts)`, and a
  *   covering `(room_key, id, ts)` saved only half of those 2 ms, for a
  *   bigger index on every insert and a migration.
+ * - {@linkcode SqliteHistory.search} walks each room's rows through the
+ *   `(room_key, id)` index, newest first, from the edge of its `keep`
+ *   window, with `instr` on `folded`: a needle found often stops after a
+ *   few rows, one found nowhere reads every kept row of every room asked
+ *   for (`bench/search.ts` measures both).
  * - A message's kind is its `action` column: 0 plain, 1 an action, 2 a
  *   notice. Notices came later and needed no migration; an older server
  *   reads one as a plain message.
@@ -44,7 +49,10 @@
  *   room; version 2 adds `messages.room_key` and `messages.room`, the index,
  *   and `rooms` (topic, `trimmed_to`). Migrating a version-1 file makes its
  *   messages `#lobby`'s and its `trimmed_to` `#lobby`'s: an existing
- *   `chat.db` opens and the lobby shows what it showed. A file with a
+ *   `chat.db` opens and the lobby shows what it showed. Version 3 adds
+ *   `messages.folded`, each text folded as nicknames are (`foldText`), for
+ *   {@linkcode SqliteHistory.search}; migrating fills it for every row
+ *   there is (a registered SQL function runs the same fold). A file with a
  *   version newer than this code knows is refused, untouched.
  * - A retention trim that fails (a full disk) is logged, never reported as
  *   a failed append: the message was stored, and it was sent. A trim and the
@@ -66,16 +74,19 @@ import { errorText, type Logger, SILENT } from "../log.ts";
 import {
   type Backlog,
   type HistoryStore,
+  newestOf,
   rangeLimit,
   type RangeQuery,
   type RoomMessage,
+  searchLimit,
 } from "./history.ts";
+import { foldText } from "../../common/nick.ts";
 import type { Topic } from "../../common/protocol.ts";
 import { LOBBY } from "../../common/room.ts";
 import { roomKey } from "../../common/room_key.ts";
 
 /** The schema this code writes. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** Ids reserved per database write. */
 const ID_BLOCK = 1000;
@@ -128,6 +139,10 @@ const MIGRATIONS: readonly string[] = [
    INSERT INTO rooms (key, trimmed_to)
      SELECT ${LOBBY_KEY}, value FROM meta WHERE key = 'trimmed_to' AND value > 0;
    DELETE FROM meta WHERE key = 'trimmed_to';`,
+  // 2 -> 3: search. Each message's text folded as nicknames are, filled in
+  // for the rows there are by the fold registered on the connection.
+  `ALTER TABLE messages ADD COLUMN folded TEXT NOT NULL DEFAULT '';
+   UPDATE messages SET folded = chat_fold(text);`,
 ];
 
 /** Thrown when the database cannot be used; the message is one line for the operator. */
@@ -145,6 +160,7 @@ export class SqliteHistory implements HistoryStore {
   readonly #rangeUp: StatementSync;
   readonly #rangeDown: StatementSync;
   readonly #edge: StatementSync;
+  readonly #search: StatementSync;
   readonly #room: StatementSync;
   readonly #setTopic: StatementSync;
   readonly #setMeta: StatementSync;
@@ -186,6 +202,8 @@ export class SqliteHistory implements HistoryStore {
       throw new StoreError(`cannot open the database: ${reason(e).replace(`: ${path}`, "")}`);
     }
     try {
+      // The migration to version 3 folds the stored texts with the code's own fold.
+      this.#db.function("chat_fold", { deterministic: true }, (text) => foldText(String(text)));
       this.#db.exec("PRAGMA busy_timeout = 0");
       this.#db.exec("PRAGMA locking_mode = EXCLUSIVE");
       this.#db.exec("PRAGMA journal_mode = WAL");
@@ -202,8 +220,8 @@ export class SqliteHistory implements HistoryStore {
       }
       const columns = "id, ts, room, sender, text, action";
       this.#insert = this.#db.prepare(
-        `INSERT INTO messages (id, ts, room_key, room, sender, text, action)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO messages (id, ts, room_key, room, sender, text, action, folded)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       this.#recent = this.#db.prepare(
         `SELECT ${columns} FROM messages WHERE room_key = ? ORDER BY id DESC LIMIT ?`,
@@ -216,6 +234,10 @@ export class SqliteHistory implements HistoryStore {
          WHERE room_key = ? AND id > ? AND id < ? AND ts > ? AND ts < ?`;
       this.#rangeUp = this.#db.prepare(`${range} ORDER BY id LIMIT ?`);
       this.#rangeDown = this.#db.prepare(`${range} ORDER BY id DESC LIMIT ?`);
+      this.#search = this.#db.prepare(
+        `SELECT ${columns} FROM messages
+         WHERE room_key = ? AND id >= ? AND instr(folded, ?) > 0 ORDER BY id DESC LIMIT ?`,
+      );
       this.#edge = this.#db.prepare(
         "SELECT id FROM messages WHERE room_key = ? ORDER BY id LIMIT 1 OFFSET ?",
       );
@@ -290,7 +312,7 @@ export class SqliteHistory implements HistoryStore {
   }
 
   append(key: string, m: RoomMessage): void {
-    this.#insert.run(m.id, m.ts, key, m.room, m.from, m.text, kindOf(m));
+    this.#insert.run(m.id, m.ts, key, m.room, m.from, m.text, kindOf(m), foldText(m.text));
     // Stored: from here on, nothing may report it as not sent.
     try {
       // Counted first: range() finds the window's edge by the count.
@@ -337,6 +359,17 @@ export class SqliteHistory implements HistoryStore {
     );
     const messages = rows.map(toMessage);
     return query.from === "oldest" ? messages : messages.reverse();
+  }
+
+  search(keys: readonly string[], folded: string, limit: number): RoomMessage[] {
+    const n = Math.min(searchLimit(limit), this.#keep);
+    if (n === 0) return [];
+    // Room by room through its index, newest first, from the edge of its
+    // window: each stops at `n` matches, or after its `keep` rows.
+    const found = keys.map((key) =>
+      this.#search.all(key, this.#oldestKept(key), folded, n).map(toMessage)
+    );
+    return newestOf(found, n);
   }
 
   topic(key: string): Topic | undefined {

@@ -35,12 +35,16 @@ import {
   type MemberInfo,
   ROOMS_LISTED,
   type RoomSummary,
+  SEARCH_RESULTS,
+  SEARCH_TEXT_MAX,
+  type SearchEvent,
   type ServerEvent,
   type Topic,
   type Via,
   type WelcomeEvent,
 } from "../../common/protocol.ts";
 import { checkRoom } from "../../common/room.ts";
+import { foldText } from "../../common/nick.ts";
 import { roomKey } from "../../common/room_key.ts";
 import {
   type Bound,
@@ -118,6 +122,13 @@ const HISTORY_PER_TOKEN = 100;
 const WHO_PER_TOKEN = 1000;
 /** Rooms of a `rooms` reply one flood token pays for. */
 const ROOMS_PER_TOKEN = 500;
+/**
+ * Flood tokens a `search` costs: half the default burst, so a member may
+ * search twice at once and once every 2.5 s after (at the default rate).
+ * A search that finds nothing reads every kept message of every room the
+ * member is in: 20 rooms of 10,000 cost tens of milliseconds (`bench/search.ts`).
+ */
+export const SEARCH_COST = 5;
 
 /**
  * A refused room name as an error repeats it: clipped, and made safe to
@@ -350,6 +361,8 @@ export class Hub {
       }
       case "ctcp":
         return this.#ctcp(seat, message.to, message.text, message.reply === true);
+      case "search":
+        return this.#search(seat, message.text, message.label);
     }
   }
 
@@ -887,6 +900,43 @@ export class Hub {
   }
 
   /**
+   * Answers a `search`: the newest messages of the member's rooms whose
+   * text holds `raw`, folded as nicknames are, newest first. The text is
+   * bounded before it is folded; each message found is named by its room
+   * as the member knows it.
+   */
+  #search(seat: Seat, raw: string, label: string | undefined): boolean {
+    const text = raw.trim();
+    if (text.length > SEARCH_TEXT_MAX) {
+      return this.#refuse(
+        seat.member,
+        "text_too_long",
+        `Search text is too long (at most ${SEARCH_TEXT_MAX} characters).`,
+      );
+    }
+    const folded = foldText(text);
+    if (folded.trim() === "") {
+      return this.#refuse(seat.member, "text_empty", "Nothing to search for.");
+    }
+    const rooms = [...seat.rooms.values()];
+    let found;
+    try {
+      found = this.#store.search(rooms.map((room) => room.key), folded, SEARCH_RESULTS);
+    } catch (e) {
+      this.#log.error("cannot search the history", { error: errorText(e) });
+      return this.#refuse(seat.member, "storage_failed", UNREADABLE);
+    }
+    const messages = found.map((m) => ({
+      ...m,
+      room: seat.rooms.get(roomKey(m.room))?.name ?? m.room,
+    }));
+    const event: SearchEvent = { type: "search", text: toOneLine(text), messages };
+    if (label !== undefined) event.label = label;
+    this.#deliver(seat.member, event);
+    return true;
+  }
+
+  /**
    * Flood control: true if the member may act now. Otherwise it is told to
    * slow down, and after {@linkcode FLOOD_STRIKES} refusals in a row it is
    * disconnected.
@@ -934,6 +984,8 @@ export class Hub {
       }
       case "rooms":
         return Math.max(1, Math.ceil(this.#rooms.size / ROOMS_PER_TOKEN));
+      case "search":
+        return SEARCH_COST;
       default:
         return 1;
     }

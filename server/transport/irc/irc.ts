@@ -49,6 +49,7 @@ import {
   type StreamServer,
 } from "../stream.ts";
 import { LineDecoder } from "../terminal/lines.ts";
+import { searchLines } from "../terminal/render.ts";
 import {
   INPUT_MAX,
   type IrcMessage,
@@ -146,7 +147,7 @@ type Asking =
   | { command: "PRIVMSG" | "NOTICE"; target: string }
   | { command: "CHATHISTORY"; target: string; sub: string }
   | { command: "NICK" | "REGISTER"; nick: string }
-  | { command: "LIST" | "AWAY" };
+  | { command: "LIST" | "AWAY" | "SEARCH" };
 
 /** One IRC connection: reads lines into requests for its session, writes events as lines. */
 class IrcLink implements Link, StreamHandler {
@@ -337,6 +338,10 @@ class IrcLink implements Link, StreamHandler {
         return this.#chathistory(p);
       case "MOTD":
         return this.#write(this.#say.motd());
+      case "SEARCH":
+        // `SEARCH deploy at 5` (irssi's `/quote SEARCH $-`) or `SEARCH :deploy at 5`: every word.
+        if (p.length === 0) return this.#needMore("SEARCH");
+        return this.#ask({ command: "SEARCH" }, { type: "search", text: p.join(" ") });
       default:
         // Answered locally like WHOIS, so from the same bucket.
         if (!this.#local.take()) return this.#tryAgain(m.command);
@@ -764,6 +769,8 @@ class IrcLink implements Link, StreamHandler {
         const via = this.#viaOf(event.from);
         return [this.#from(event.from, via, event.reply ? "NOTICE" : "PRIVMSG", target, wrapped)];
       }
+      case "search":
+        return say.notices(searchLines(event.text, event.messages));
       case "error":
         return this.#refusal(event);
     }
@@ -860,6 +867,8 @@ class IrcLink implements Link, StreamHandler {
     const target = echoed(asking && "target" in asking ? asking.target : room);
     // No automatic reply to a NOTICE but for flooding, which the sender must know.
     if (asking?.command === "NOTICE" && error.code !== "rate_limited") return [];
+    // A search is no channel message: its refusals are words, not numerics.
+    if (asking?.command === "SEARCH") return [say.fromServer("NOTICE", say.nick, error.message)];
     switch (error.code) {
       case "nick_invalid":
         return [say.numeric("432", this.#wantedOr(asking), error.message)];

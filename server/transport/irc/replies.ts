@@ -217,6 +217,17 @@ export class Replies {
     });
   }
 
+  /**
+   * Lines of text from the server as NOTICEs to this client, each split
+   * where it would not fit in 512 bytes (a search's answer).
+   */
+  notices(lines: readonly string[]): string[] {
+    const around = byteLength(`:${this.#server.name} NOTICE ${this.nick} :\r\n`);
+    return lines.flatMap((line) =>
+      splitText(line, LINE_MAX - around).map((piece) => this.fromServer("NOTICE", this.nick, piece))
+    );
+  }
+
   /** NAMES' 353 lines for `room` (as many as fit in 512 bytes each), then 366. */
   names(room: string, nicks: readonly string[]): string[] {
     return [

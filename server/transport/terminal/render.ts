@@ -15,7 +15,7 @@
 
 import { COMMANDS } from "../../../common/commands.ts";
 import type { ChatMessage, ServerEvent, Topic } from "../../../common/protocol.ts";
-import { clock, counted, memberList, presenceText } from "../../../common/wording.ts";
+import { clock, counted, dateClock, memberList, presenceText } from "../../../common/wording.ts";
 import { toOneLine } from "../../../common/message.ts";
 
 /** Names a greeting lists before "and N more": a big room is not one screenful. */
@@ -239,5 +239,25 @@ function renderLines(event: ServerEvent, self: string | undefined): string[] {
     case "ctcp":
       // Only IRC clients are sent one: a terminal has nothing to answer it with.
       return [];
+    case "search":
+      return searchLines(event.text, event.messages);
   }
+}
+
+/**
+ * A search's answer, newest first, each line with its room and its date:
+ * `#dev [2026-12-05 10:00] <bob> deploy at 5`. The IRC port sends the same
+ * lines as NOTICEs.
+ */
+export function searchLines(text: string, messages: readonly ChatMessage[]): string[] {
+  const what = `"${text}"`;
+  if (messages.length === 0) return [`-- No messages found for ${what}.`];
+  return [
+    `-- ${counted(messages.length, "message")} found for ${what}, newest first:`,
+    ...messages.map((m) => {
+      const from = m.action ? `* ${m.from}` : m.notice ? `-${m.from}-` : `<${m.from}>`;
+      return `${m.room ?? ""} [${dateClock(m.ts)}] ${from} ${m.text}`;
+    }),
+    "-- End of search.",
+  ];
 }

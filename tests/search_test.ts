@@ -1,0 +1,137 @@
+/**
+ * Search over real sockets: `search` frames, a terminal's `/search` and IRC's
+ * `SEARCH`, against a server keeping its history in SQLite; what a search
+ * may find (the rooms one is in, within `keep`), and what it costs.
+ *
+ * The stores' own searches (memory, SQLite, Redis) are tested in
+ * `store_test.ts` and `redis_history_test.ts`.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { SEARCH_TEXT_MAX } from "../common/protocol.ts";
+import { SqliteHistory } from "../server/history/sqlite.ts";
+import { SEARCH_COST } from "../server/hub/hub.ts";
+import { connectIrc, numeric } from "./kit/irc_client.ts";
+import { withServer } from "./kit/server.ts";
+import { connectTcp } from "./kit/tcp_client.ts";
+import { connectWs, type WsClient } from "./kit/ws_client.ts";
+
+/** Says `text` in `room` from a page, and waits for it to come back. */
+async function say(client: WsClient, text: string, room = "#lobby"): Promise<void> {
+  client.send({ type: "say", text, room });
+  await client.next("message", (m) => m.text === text);
+}
+
+Deno.test("search: a page, a terminal and an IRC client find their rooms' messages, folded, newest first", async () => {
+  await withServer({ store: new SqliteHistory(":memory:", 10_000) }, async (server) => {
+    await using alice = await connectWs(server, "alice");
+    alice.send({ type: "enter", room: "#dev" });
+    await alice.next("entered");
+    await using bob = await connectTcp(server, "bob");
+    await say(alice, "Deploy at 5", "#dev");
+    await say(alice, "who broke the DEPLOY?");
+    // Look-alikes as one: a full-width "ｄ", a Cyrillic "е" and "о".
+    await say(alice, "ｄеplоy done", "#dev");
+    await say(alice, "lunch?");
+
+    alice.send({ type: "search", text: "  deploy ", label: "q1" });
+    const found = await alice.next("search");
+    assert.deepEqual(found.messages.map((m) => [m.room, m.from, m.text]), [
+      ["#dev", "alice", "ｄеplоy done"],
+      ["#lobby", "alice", "who broke the DEPLOY?"],
+      ["#dev", "alice", "Deploy at 5"],
+    ]);
+    assert.equal(found.text, "deploy");
+    assert.equal(found.label, "q1");
+    const ids = found.messages.map((m) => m.id);
+    assert.deepEqual(ids, [...ids].sort((a, b) => b - a), "newest first");
+
+    // bob is in #lobby only: #dev's lines are not his to find.
+    await bob.send("/search DePlOy");
+    const lines = await bob.readLinesUntil("-- End of search.");
+    const head = lines.findIndex((l) => l.startsWith('-- 1 message found for "DePlOy"'));
+    assert.ok(head >= 0, lines.join("\n"));
+    assert.match(
+      lines[head + 1]!,
+      /^#lobby \[\d{4}-\d\d-\d\d \d\d:\d\d\] <alice> who broke the DEPLOY\?$/,
+    );
+    assert.equal(lines[head + 2], "-- End of search.");
+    await bob.send("/search nothing like this");
+    await bob.readUntil('-- No messages found for "nothing like this".');
+    await bob.send("/search");
+    await bob.readUntil("! Usage: /search TEXT");
+
+    await using carol = await connectIrc(server, "carol");
+    await carol.send("JOIN #dev");
+    await carol.readUntil(numeric("366"));
+    await carol.send("SEARCH dep loy");
+    await carol.readUntil('NOTICE carol :-- No messages found for "dep loy".');
+    await carol.send("SEARCH deploy done");
+    const notices = await carol.readLinesUntil((l) => l.endsWith("-- End of search."));
+    assert.deepEqual(notices.map((l) => l.replace(/\[[^\]]*\]/, "[T]")), [
+      ':chat.local NOTICE carol :-- 1 message found for "deploy done", newest first:',
+      ":chat.local NOTICE carol :#dev [T] <alice> ｄеplоy done",
+      ":chat.local NOTICE carol :-- End of search.",
+    ]);
+    await carol.send("SEARCH");
+    await carol.readUntil(numeric("461"));
+  });
+});
+
+Deno.test("search: a long message found from IRC comes as NOTICEs within 512 bytes", async () => {
+  await withServer({ store: new SqliteHistory(":memory:", 100) }, async (server) => {
+    await using alice = await connectWs(server, "alice");
+    const long = `needle ${"汉字 ".repeat(600)}`.trim();
+    await say(alice, long);
+    await using carol = await connectIrc(server, "carol");
+    await carol.send("JOIN #lobby");
+    await carol.readUntil(numeric("366"));
+    await carol.send("SEARCH :needle");
+    const lines = await carol.readLinesUntil((l) => l.endsWith("-- End of search."));
+    const found = lines.filter((l) => l.includes(" NOTICE carol :") && !l.includes(":--"));
+    assert.ok(found.length > 1, "split into several");
+    for (const line of lines) assert.ok(new TextEncoder().encode(line).length + 2 <= 512, line);
+  });
+});
+
+Deno.test("search: the text is bounded before any work, and so is the label", async () => {
+  await withServer({ store: new SqliteHistory(":memory:", 100) }, async (server) => {
+    await using alice = await connectWs(server, "alice");
+    alice.send({ type: "search", text: "x".repeat(SEARCH_TEXT_MAX + 1) });
+    assert.equal((await alice.next("error")).code, "text_too_long");
+    alice.send({ type: "search", text: " \t " });
+    assert.equal((await alice.next("error")).code, "text_empty");
+    alice.send({ type: "search", text: "x", label: "y".repeat(65) });
+    assert.equal((await alice.next("error")).code, "bad_message");
+    alice.send({ type: "search", text: 42 });
+    assert.equal((await alice.next("error")).code, "bad_message");
+    // At the bound, with spaces around it: trimmed, then measured.
+    alice.send({ type: "search", text: ` ${"x".repeat(SEARCH_TEXT_MAX)} ` });
+    assert.deepEqual((await alice.next("search")).messages, []);
+  });
+});
+
+Deno.test("search: a search costs the flood bucket SEARCH_COST lines", async () => {
+  await withServer(
+    { store: new SqliteHistory(":memory:", 100), floodBurst: 2 * SEARCH_COST, floodRate: 0.001 },
+    async (server) => {
+      await using alice = await connectWs(server, "alice");
+      assert.ok(SEARCH_COST > 1);
+      for (let i = 0; i < 2; i++) {
+        alice.send({ type: "search", text: "x" });
+        await alice.next("search");
+      }
+      alice.send({ type: "search", text: "x" });
+      assert.equal((await alice.next("error")).code, "rate_limited");
+      alice.send({ type: "say", text: "and no line" });
+      assert.equal((await alice.next("error")).code, "rate_limited");
+      // The same burst holds 2 * SEARCH_COST lines.
+      await using bob = await connectWs(server, "bob");
+      for (let i = 0; i < 2 * SEARCH_COST; i++) await say(bob, `line ${i}`);
+      bob.send({ type: "say", text: "one too many" });
+      assert.equal((await bob.next("error")).code, "rate_limited");
+    },
+  );
+});
