@@ -44,6 +44,7 @@ import { Link, type LinkState } from "./connection.ts";
 import { $, body, button, el, stamp } from "./dom.ts";
 import { LOG_MAX, type Pane, Panes } from "./panes.ts";
 import { RoomBrowser, Sidebar } from "./sidebar.ts";
+import { SearchPanel } from "./search.ts";
 import {
   applyPresence,
   hashFor,
@@ -95,6 +96,13 @@ const ui = {
   browserFilter: $("#room-filter", HTMLInputElement),
   browserNote: $("#room-browser-note", HTMLElement),
   browserList: $("#room-browser-list", HTMLUListElement),
+  searchForm: $("#search-form", HTMLFormElement),
+  searchText: $("#search-text", HTMLInputElement),
+  searchDialog: $("#search-results", HTMLDialogElement),
+  searchNote: $("#search-note", HTMLElement),
+  searchList: $("#search-list", HTMLOListElement),
+  searchBack: $("#search-back", HTMLButtonElement),
+  searchGo: $("#search-go", HTMLButtonElement),
 };
 
 /** The nickname we are joined under, or want to join under. */
@@ -226,7 +234,11 @@ function handle(event: ServerEvent): void {
     case "rooms":
       roomBrowser.show(event);
       return;
+    case "search":
+      searchPanel.show(event);
+      return;
     case "history": {
+      if (searchPanel.take(event)) return;
       const room = roomOf(event.room);
       if (room === undefined) return;
       const first = event.messages[0];
@@ -463,6 +475,7 @@ function wantedRoom(): string | undefined {
 }
 
 function showJoin(): void {
+  ui.searchForm.hidden = true;
   ui.chatView.hidden = true;
   ui.rooms.hidden = true;
   ui.joinView.hidden = false;
@@ -474,6 +487,7 @@ function enterChat(): void {
   ui.joinView.hidden = true;
   ui.chatView.hidden = false;
   ui.rooms.hidden = false;
+  ui.searchForm.hidden = false;
   fitDrawers();
   ui.text.focus();
 }
@@ -564,7 +578,8 @@ ui.roomName.addEventListener("input", () => {
 });
 
 addEventListener("keydown", (e) => {
-  if (!e.altKey || e.ctrlKey || e.metaKey || ui.chatView.hidden || roomBrowser.isOpen) return;
+  if (!e.altKey || e.ctrlKey || e.metaKey || ui.chatView.hidden) return;
+  if (roomBrowser.isOpen || searchPanel.isOpen) return;
   if (e.key !== "ArrowUp" && e.key !== "ArrowDown") return;
   e.preventDefault();
   const delta = e.key === "ArrowUp" ? -1 : 1;
@@ -638,6 +653,22 @@ function openBrowser(): void {
 }
 
 ui.browse.addEventListener("click", openBrowser);
+
+const searchPanel = new SearchPanel({
+  form: ui.searchForm,
+  text: ui.searchText,
+  dialog: ui.searchDialog,
+  note: ui.searchNote,
+  list: ui.searchList,
+  back: ui.searchBack,
+  goTo: ui.searchGo,
+}, {
+  send: (message) => link.send(message),
+  go(room) {
+    goTo(room, "other");
+    ui.text.focus();
+  },
+});
 
 // --- the log -------------------------------------------------------------
 

@@ -15,6 +15,7 @@
  * {"type":"history","before":812}         *  the 50 before message 812 ("count" too)
  * {"type":"history","after":812}          *  the 50 after it
  * {"type":"history","afterTs":1700000000000,"before":900}   *  and so on: see below
+ * {"type":"history","around":812,"count":21}  *  message 812 with the 10 before and after it
  * {"type":"enter","room":"#dev"}          enter a room, creating it: answered with `entered`
  * {"type":"part","room":"#dev"}           leave a room: answered with `parted` ("reason" optional)
  * {"type":"rooms"}                        list the live rooms: answered with `rooms`
@@ -58,6 +59,11 @@
  * it); with only an `after` or `afterTs`, the oldest (closest to it);
  * always oldest first, and never older than what the room keeps. Times
  * filter, ids order: the server's clock may step back, its ids never do.
+ * `around` (an id, with no other bound) takes message `around` and those
+ * next to it: the `count` newest up to it and half of `count` after it
+ * (what a page shows a search's find in). A `history` may carry a `label`
+ * (at most {@linkcode SEARCH_LABEL_MAX} characters), given back in the
+ * answer, so a client tells its answers apart.
  *
  * A notice (`notice: true` on a `message`) is said like a message but is
  * never to be answered by a program (IRC's NOTICE): `say` and `msg` take
@@ -242,6 +248,8 @@ export interface HistoryEvent {
   room?: string;
   /** Oldest first. */
   messages: ChatMessage[];
+  /** The `label` the request carried, if any. */
+  label?: string;
 }
 
 /** Longest `search` text, in UTF-16 code units, checked before any folding. */
@@ -468,6 +476,10 @@ export interface HistoryRequest {
    * message and BETWEEN need the other).
    */
   from?: "newest" | "oldest";
+  /** A message id: it and the messages around it (`count` up to it, half of `count` after). */
+  around?: number;
+  /** Given back in the answer. */
+  label?: string;
 }
 
 /** The result of parsing a frame. */
@@ -647,13 +659,8 @@ function readClientMessage(o: Fields): ClientMessage {
     }
     case "search": {
       const search: ClientMessage & { type: "search" } = { type, text: str(o, "text") };
-      const label = optStr(o, "label");
-      if (label !== undefined) {
-        if (label.length > SEARCH_LABEL_MAX) {
-          throw new ShapeError(`"label" must be at most ${SEARCH_LABEL_MAX} characters`);
-        }
-        search.label = label;
-      }
+      const label = optLabel(o);
+      if (label !== undefined) search.label = label;
       return search;
     }
     default:
@@ -681,7 +688,25 @@ function readHistoryRequest(o: Fields): HistoryRequest {
   const from = o.from;
   if (from === "newest" || from === "oldest") request.from = from;
   else if (from !== undefined) throw new ShapeError(`"from" must be "newest" or "oldest"`);
+  const around = optNatural(o, "around");
+  if (around !== undefined) {
+    if (["before", "after", "beforeTs", "afterTs"].some((k) => o[k] !== undefined)) {
+      throw new ShapeError(`give "around" alone, without other bounds`);
+    }
+    request.around = around;
+  }
+  const label = optLabel(o);
+  if (label !== undefined) request.label = label;
   return request;
+}
+
+/** A request's `label`, at most {@linkcode SEARCH_LABEL_MAX} characters. */
+function optLabel(o: Fields): string | undefined {
+  const label = optStr(o, "label");
+  if (label !== undefined && label.length > SEARCH_LABEL_MAX) {
+    throw new ShapeError(`"label" must be at most ${SEARCH_LABEL_MAX} characters`);
+  }
+  return label;
 }
 
 const CLIENT_TYPES = [
@@ -778,8 +803,12 @@ function readServerEvent(v: unknown): ServerEvent {
       if (changed !== undefined) event.changed = changed;
       return event;
     }
-    case "history":
-      return inRoom(o, { type, messages: list(o, "messages", readMessage) });
+    case "history": {
+      const history: HistoryEvent = inRoom(o, { type, messages: list(o, "messages", readMessage) });
+      const label = optStr(o, "label");
+      if (label !== undefined) history.label = label;
+      return history;
+    }
     case "join":
       return inRoom(o, { type, ts: num(o, "ts"), nick: str(o, "nick"), via: via(o, "via") });
     case "leave":

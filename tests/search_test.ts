@@ -12,7 +12,9 @@
 import assert from "node:assert/strict";
 import { SEARCH_TEXT_MAX } from "../common/protocol.ts";
 import { SqliteHistory } from "../server/history/sqlite.ts";
-import { SEARCH_COST } from "../server/hub/hub.ts";
+import { Hub, SEARCH_COST } from "../server/hub/hub.ts";
+import { MemoryHistory, type RoomMessage } from "../server/history/history.ts";
+import { FakeMember } from "./kit/fake_member.ts";
 import { connectIrc, numeric } from "./kit/irc_client.ts";
 import { withServer } from "./kit/server.ts";
 import { connectTcp } from "./kit/tcp_client.ts";
@@ -134,4 +136,62 @@ Deno.test("search: a search costs the flood bucket SEARCH_COST lines", async () 
       assert.equal((await bob.next("error")).code, "rate_limited");
     },
   );
+});
+
+Deno.test("Hub: searches share a server-wide time budget; past it they wait, lines do not", () => {
+  const clock = { time: 1_000_000 };
+  /** A store whose searches take 40 ms of the clock. */
+  class SlowStore extends MemoryHistory {
+    override search(keys: readonly string[], folded: string, limit: number): RoomMessage[] {
+      clock.time += 40;
+      return super.search(keys, folded, limit);
+    }
+  }
+  const hub = new Hub({
+    now: () => clock.time,
+    store: new SlowStore(),
+    searchBudget: { burst: 100, perSecond: 100 },
+    floodBurst: 1e9,
+    floodRate: 1e9,
+  });
+  const members = ["a", "b", "c", "d"].map((nick) => {
+    const member = new FakeMember();
+    assert.ok(hub.join(member, nick));
+    return member;
+  });
+  for (const member of members) member.take();
+  // 100 ms at once: three searches of 40 ms go (the third into debt), the fourth waits.
+  for (const member of members) hub.handle(member, { type: "search", text: "x" });
+  assert.deepEqual(members.map((m) => m.events[0]?.type), ["search", "search", "search", "error"]);
+  assert.match(members[3]!.codes().join(), /rate_limited/);
+  hub.handle(members[3]!, { type: "say", text: "lines still go" });
+  assert.equal(members[3]!.ofType("message").length, 1);
+  // Paid back at 100 ms a second: searching again after the debt is gone.
+  clock.time += 1_000;
+  members[3]!.take();
+  hub.handle(members[3]!, { type: "search", text: "x" });
+  assert.equal(members[3]!.events[0]?.type, "search");
+});
+
+Deno.test("webSocketEndpoint(): history around an id answers it with its neighbours, under the label", async () => {
+  await withServer({ store: new SqliteHistory(":memory:", 100) }, async (server) => {
+    await using alice = await connectWs(server, "alice");
+    for (let i = 0; i < 30; i++) await say(alice, `line ${i}`);
+    const middle = alice.events.find((e) => e.type === "message" && e.text === "line 15");
+    assert.ok(middle?.type === "message");
+    alice.send({ type: "history", around: middle.id, count: 5, label: "ctx" });
+    const around = await alice.next("history");
+    assert.deepEqual(around.messages.map((m) => m.text), [
+      "line 13",
+      "line 14",
+      "line 15",
+      "line 16",
+      "line 17",
+    ]);
+    assert.equal(around.label, "ctx");
+    alice.send({ type: "history", around: middle.id, before: 3 });
+    assert.equal((await alice.next("error")).code, "bad_message");
+    alice.send({ type: "history", around: -1 });
+    assert.equal((await alice.next("error")).code, "bad_message");
+  });
 });

@@ -42,6 +42,19 @@ export class TokenBucket {
     return true;
   }
 
+  /**
+   * Takes `cost` tokens whatever there are: for a cost known only once it
+   * is paid (the time a search took). The bucket may go into debt, down to
+   * minus its burst, which later takes wait out.
+   */
+  spend(cost: number): void {
+    const now = this.#now();
+    const { burst, perSecond } = this.#rate;
+    this.#tokens = Math.min(burst, this.#tokens + ((now - this.#at) / 1000) * perSecond);
+    this.#at = now;
+    this.#tokens = Math.max(-burst, this.#tokens - cost);
+  }
+
   /** Milliseconds until `cost` tokens are there. */
   wait(cost = 1): number {
     const due = Math.min(cost, this.#rate.burst);

@@ -29,6 +29,7 @@ import {
   type ChatMessage,
   type ClientMessage,
   type ErrorCode,
+  type HistoryEvent,
   type HistoryRequest,
   LOBBY,
   MEMBER_ROOMS_MAX,
@@ -95,6 +96,8 @@ export interface HubOptions extends
   metrics?: Metrics;
   /** Where joins, leaves and failures are logged. @default {SILENT} */
   log?: Logger;
+  /** The server's search time, in milliseconds. @default {SEARCH_BUDGET_MS} */
+  searchBudget?: Rate;
 }
 
 /** How often the server calls {@linkcode Hub.summarize}. */
@@ -129,6 +132,14 @@ const ROOMS_PER_TOKEN = 500;
  * member is in: 20 rooms of 10,000 cost tens of milliseconds (`bench/search.ts`).
  */
 export const SEARCH_COST = 5;
+/**
+ * The whole server's searching, in milliseconds of work: 250 a second
+ * (a quarter of a core), up to a second at once. Each search is let in
+ * while some is left and pays what it took, so however many search, chat
+ * is never held up behind them for long; past it, searches are refused
+ * for a moment ("busy"), lines never are.
+ */
+export const SEARCH_BUDGET_MS = { burst: 1000, perSecond: 250 } as const;
 
 /**
  * A refused room name as an error repeats it: clipped, and made safe to
@@ -208,6 +219,8 @@ export class Hub {
   readonly #metrics: Metrics;
   readonly #log: Logger;
   readonly #env: RoomEnv;
+  /** The server's search time (see {@linkcode SEARCH_BUDGET_MS}). */
+  readonly #searching: TokenBucket;
   #closed = false;
 
   constructor(options: HubOptions = {}) {
@@ -227,6 +240,7 @@ export class Hub {
       (options.kickBan ?? DEFAULTS.kickBan) * 1000,
       this.#now,
     );
+    this.#searching = new TokenBucket(options.searchBudget ?? SEARCH_BUDGET_MS, this.#now);
     this.#metrics = options.metrics ?? new Metrics();
     this.#log = options.log ?? SILENT;
     this.#env = {
@@ -882,7 +896,18 @@ export class Hub {
     const after = bound(request.after, request.afterTs);
     let messages;
     try {
-      if (before === undefined && after === undefined) {
+      if (request.around !== undefined) {
+        // Up to it (itself included), and half as many after it.
+        const later = Math.floor(count / 2);
+        messages = [
+          ...room.range({
+            before: { id: request.around + 1 },
+            limit: count - later,
+            from: "newest",
+          }),
+          ...room.range({ after: { id: request.around }, limit: later, from: "oldest" }),
+        ];
+      } else if (before === undefined && after === undefined) {
         messages = room.recent(count);
       } else {
         const from = request.from ?? (before ? "newest" : "oldest");
@@ -895,7 +920,9 @@ export class Hub {
       this.#log.error("cannot read the history", { error: errorText(e) });
       return this.#refuse(seat.member, "storage_failed", UNREADABLE, false, room.name);
     }
-    this.#deliver(seat.member, { type: "history", room: room.name, messages });
+    const event: HistoryEvent = { type: "history", room: room.name, messages };
+    if (request.label !== undefined) event.label = request.label;
+    this.#deliver(seat.member, event);
     return true;
   }
 
@@ -918,10 +945,20 @@ export class Hub {
     if (folded.trim() === "") {
       return this.#refuse(seat.member, "text_empty", "Nothing to search for.");
     }
+    if (!this.#searching.take(1)) {
+      const wait = Math.max(1, Math.ceil(this.#searching.wait(1) / 1000));
+      return this.#refuse(
+        seat.member,
+        "rate_limited",
+        `The server is busy with other searches; try again in ${wait} s.`,
+      );
+    }
     const rooms = [...seat.rooms.values()];
     let found;
+    const start = this.#now();
     try {
       found = this.#store.search(rooms.map((room) => room.key), folded, SEARCH_RESULTS);
+      this.#searching.spend(this.#now() - start);
     } catch (e) {
       this.#log.error("cannot search the history", { error: errorText(e) });
       return this.#refuse(seat.member, "storage_failed", UNREADABLE);

@@ -7,6 +7,8 @@
 
 import { type Browser, chromium, type Page } from "playwright-core";
 import { CHROMIUM } from "./setup.ts";
+import { type Assets, loadAssets } from "../../server/assets.ts";
+import { type ChatOptions, type ChatServer, startServer } from "../kit/server.ts";
 
 export type { Browser, Page };
 
@@ -66,4 +68,27 @@ export async function seen(page: Page, text: string): Promise<void> {
 /** The text of every log line. */
 export function logLines(page: Page): Promise<string[]> {
   return page.locator("#log li").allTextContents();
+}
+
+// Built inside the first test that needs them, not at import: esbuild's
+// helper process must start and end within one test for the resource sanitizer.
+let assets: Assets | undefined;
+
+/**
+ * Runs `fn` with a headless Chromium and a server on free ports (started
+ * with `options`, serving the page), closing both after.
+ */
+export async function withBrowserServer(
+  options: ChatOptions,
+  fn: (browser: Browser, server: ChatServer) => Promise<void>,
+): Promise<void> {
+  assets ??= await loadAssets();
+  const browser = await launch();
+  const server = startServer({ ...options, assets });
+  try {
+    await fn(browser, server);
+  } finally {
+    await browser.close();
+    await server.shutdown();
+  }
 }

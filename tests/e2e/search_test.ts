@@ -1,0 +1,76 @@
+/**
+ * The page's search in Chromium: the search box, its answers (newest
+ * first, only the rooms the page is in), a find shown in its context with
+ * the line highlighted, and `/search` typed in the message box.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { SqliteHistory } from "../../server/history/sqlite.ts";
+import { httpUrl } from "../kit/server.ts";
+import { connectWs, type WsClient } from "../kit/ws_client.ts";
+import { join, openPage, say, seen, withBrowserServer } from "./browser.ts";
+
+/** Says each line in `room` from a socket, waiting for each to come back. */
+async function sayAll(client: WsClient, lines: readonly string[], room = "#lobby") {
+  for (const text of lines) {
+    client.send({ type: "say", text, room });
+    await client.next("message", (m) => m.text === text);
+  }
+}
+
+Deno.test("page: the search box finds the rooms' lines, newest first, and shows one in context", async () => {
+  const store = new SqliteHistory(":memory:", 10_000);
+  await withBrowserServer({ store }, async (browser, server) => {
+    await using bob = await connectWs(server, "bob");
+    bob.send({ type: "enter", room: "#dev" });
+    bob.send({ type: "enter", room: "#ops" });
+    await bob.next("entered", (e) => e.room === "#ops");
+    const lines = Array.from({ length: 40 }, (_, i) => i === 20 ? "Deploy at 5" : `line ${i}`);
+    await sayAll(bob, lines);
+    await sayAll(bob, ["deploy in ops"], "#ops");
+    await sayAll(bob, ["ＤＥＰＬＯＹ again"], "#dev");
+
+    const { page, problems } = await openPage(browser, httpUrl(server));
+    await join(page, "alice");
+    await say(page, "/join #dev");
+    await page.locator("#room-title", { hasText: "#dev" }).waitFor();
+
+    await page.fill("#search-text", "deploy");
+    await page.press("#search-text", "Enter");
+    const dialog = page.locator("#search-results");
+    await dialog.locator("#search-note", { hasText: "2 messages found" }).waitFor();
+    const found = await dialog.locator("#search-list .found").allTextContents();
+    // Newest first; #ops is not the page's, so its line is not found.
+    assert.equal(found.length, 2);
+    assert.match(found[0]!, /#dev.*bob.*ＤＥＰＬＯＹ again/);
+    assert.match(found[1]!, /#lobby.*bob.*Deploy at 5/);
+
+    await dialog.locator("#search-list .found", { hasText: "Deploy at 5" }).click();
+    const current = dialog.locator('#search-list li[aria-current="true"]');
+    await current.waitFor();
+    assert.match(await current.textContent() ?? "", /Deploy at 5/);
+    const context = await dialog.locator("#search-list li").allTextContents();
+    assert.equal(context.length, 21, "10 before, the find, 10 after");
+    assert.match(context[9]!, /line 19$/);
+    assert.match(context[11]!, /line 21$/);
+    assert.ok(await current.isVisible());
+
+    await dialog.locator("#search-back").click();
+    await dialog.locator("#search-list .found").first().waitFor();
+    await dialog.locator("#search-list .found", { hasText: "Deploy at 5" }).click();
+    await current.waitFor();
+    await dialog.locator("#search-go").click();
+    await page.locator("#room-title", { hasText: "#lobby" }).waitFor();
+    assert.equal(await dialog.isVisible(), false);
+
+    // Typed in the message box, the answer shows in the same place.
+    await say(page, "/search nothing like it");
+    await dialog.locator("#search-note", { hasText: 'No messages found for "nothing like it"' })
+      .waitFor();
+    await page.keyboard.press("Escape");
+    await seen(page, "Deploy at 5");
+    assert.deepEqual(problems, []);
+  });
+});
