@@ -45,6 +45,7 @@ import { $, body, button, el, stamp } from "./dom.ts";
 import { LOG_MAX, type Pane, Panes } from "./panes.ts";
 import { RoomBrowser, Sidebar } from "./sidebar.ts";
 import { SearchPanel } from "./search.ts";
+import { Notifier } from "./notify.ts";
 import {
   applyPresence,
   hashFor,
@@ -103,6 +104,7 @@ const ui = {
   searchList: $("#search-list", HTMLOListElement),
   searchBack: $("#search-back", HTMLButtonElement),
   searchGo: $("#search-go", HTMLButtonElement),
+  notifyToggle: $("#notify-toggle", HTMLButtonElement),
 };
 
 /** The nickname we are joined under, or want to join under. */
@@ -255,8 +257,9 @@ function handle(event: ServerEvent): void {
       return;
     }
     case "message":
-      addMessage(event, true);
+      if (addMessage(event, true) === undefined) return;
       if (document.hidden) setUnread(unread + 1);
+      notifier.consider(event, nick);
       return;
     case "join": {
       const room = roomOf(event.room);
@@ -653,6 +656,13 @@ function openBrowser(): void {
 }
 
 ui.browse.addEventListener("click", openBrowser);
+
+const notifier = new Notifier(ui.notifyToggle, {
+  show(room) {
+    const shown = room === undefined ? undefined : rooms.get(room);
+    if (shown !== undefined) showRoom(shown);
+  },
+});
 
 const searchPanel = new SearchPanel({
   form: ui.searchForm,
