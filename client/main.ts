@@ -72,6 +72,7 @@ const ui = {
   joinForm: $("#join-form", HTMLFormElement),
   nick: $("#nick", HTMLInputElement),
   joinError: $("#join-error", HTMLElement),
+  here: $("#here", HTMLElement),
   chatView: $("#chat-view", HTMLElement),
   roomTitle: $("#room-title", HTMLElement),
   topic: $("#topic", HTMLElement),
@@ -144,6 +145,7 @@ const panes = new Panes(ui.logs, ui.nowhere, {
   marker(show) {
     ui.newMessages.hidden = !show;
   },
+  top: () => pageBack(),
 });
 
 const link = new Link(wsUrl(), {
@@ -243,6 +245,7 @@ function handle(event: ServerEvent): void {
       if (searchPanel.take(event)) return;
       const room = roomOf(event.room);
       if (room === undefined) return;
+      if (event.label === OLDER_LABEL) return showOlder(room, event.messages);
       const first = event.messages[0];
       const older = askedOlder === room.key;
       if (older) askedOlder = undefined;
@@ -350,6 +353,8 @@ function welcome(event: WelcomeEvent): void {
     }
   }
   welcomed = true;
+  // A step back asked on the old connection is answered on none: ask again.
+  for (const [key, state] of paging) if (state === "asking") paging.delete(key);
   if (event.gap) {
     // Count again from what the server has now (it may be a new database).
     lastId = undefined;
@@ -477,8 +482,22 @@ function wantedRoom(): string | undefined {
   return checked.ok ? checked.value : wanted;
 }
 
+/** Longest answer of `/here` shown: the server's line is bounded; this bounds a stranger's. */
+const HERE_MAX = 2000;
+
+/** Who is in #lobby, on the join screen, before a name is picked (as a terminal is told). */
+async function showHere(): Promise<void> {
+  try {
+    const response = await fetch("/here", { cache: "no-store" });
+    const text = response.ok ? (await response.text()).trim() : "";
+    ui.here.textContent = text.slice(0, HERE_MAX);
+  } catch {
+    ui.here.textContent = ""; // offline: the join says the rest
+  }
+}
+
 function showJoin(): void {
-  ui.searchForm.hidden = true;
+  void showHere();
   ui.chatView.hidden = true;
   ui.rooms.hidden = true;
   ui.joinView.hidden = false;
@@ -490,7 +509,6 @@ function enterChat(): void {
   ui.joinView.hidden = true;
   ui.chatView.hidden = false;
   ui.rooms.hidden = false;
-  ui.searchForm.hidden = false;
   fitDrawers();
   ui.text.focus();
 }
@@ -714,6 +732,13 @@ function addMessage(
   if (m.action) kinds.push("action");
   if (m.notice) kinds.push("notice");
   if (routed?.mention) kinds.push("mention");
+  panes.append(pane, messageItem(m, kinds));
+  if (routed?.unread) drawRooms();
+  return pane;
+}
+
+/** A message's line in a log, with the classes `kinds` ("msg", "own", "mention"…). */
+function messageItem(m: ChatMessage, kinds: readonly string[]): HTMLLIElement {
   const item = el("li", kinds.join(" "));
   item.dataset.id = String(m.id);
   item.append(stamp(m.ts));
@@ -725,9 +750,7 @@ function addMessage(
   from.style.setProperty("--nick-light", nickColor(m.from, "light"));
   from.style.setProperty("--nick-dark", nickColor(m.from, "dark"));
   item.append(from, body(m.text));
-  panes.append(pane, item);
-  if (routed?.unread) drawRooms();
-  return pane;
+  return item;
 }
 
 /** What separates replayed history from live lines: after the recent past, or before what was missed. */
@@ -740,12 +763,61 @@ function addDay(pane: Pane, ts: number): void {
 }
 
 function addDivider(pane: Pane, text: string, kind = "live"): void {
+  panes.append(pane, dividerItem(text, kind));
+  // The next line starts a group of its own (but on the same day).
+  if (pane.last !== undefined) pane.last = { from: undefined, ts: pane.last.ts };
+}
+
+function dividerItem(text: string, kind: string): HTMLLIElement {
   const item = el("li", `divider ${kind}`);
   item.setAttribute("role", "separator");
   item.append(el("span", "text", text));
-  panes.append(pane, item);
-  // The next line starts a group of its own (but on the same day).
-  if (pane.last !== undefined) pane.last = { from: undefined, ts: pane.last.ts };
+  return item;
+}
+
+// --- older lines, on scrolling up -------------------------------------------
+
+/** Messages fetched per step back. */
+const OLDER_PAGE = 50;
+/** The label of those `history` requests, to tell their answers from a `/history`. */
+const OLDER_LABEL = "older";
+/** Per room (by key): a step back under way, or the start of its history reached. */
+const paging = new Map<string, "asking" | "done">();
+
+/** The reader reached the top of the room shown: asks for the messages before its oldest line. */
+function pageBack(): void {
+  const room = rooms.current;
+  if (room === undefined || paging.has(room.key)) return;
+  const log = paneOf(room).log;
+  // A full log drops its oldest lines: paging back stops there (/history N reads further).
+  if (log.childElementCount >= LOG_MAX) return;
+  const before = Number(log.querySelector<HTMLElement>("li[data-id]")?.dataset.id);
+  if (!Number.isSafeInteger(before)) return;
+  const asked = link.send({
+    type: "history",
+    room: room.name,
+    before,
+    count: OLDER_PAGE,
+    label: OLDER_LABEL,
+  });
+  if (asked) paging.set(room.key, "asking");
+}
+
+/** Puts a step back's answer at the top of its room's log; "Beginning of history" when it is all. */
+function showOlder(room: RoomView, messages: readonly ChatMessage[]): void {
+  const items = messages.filter((m) => !seen.has(m)).map((m) => {
+    seen.first(m);
+    const kinds = ["msg", "history"];
+    if (m.from === nick) kinds.push("own");
+    if (m.action) kinds.push("action");
+    if (m.notice) kinds.push("notice");
+    return messageItem(m, kinds);
+  });
+  const done = messages.length < OLDER_PAGE;
+  if (done) items.unshift(dividerItem("Beginning of history", "start"));
+  if (done) paging.set(room.key, "done");
+  else paging.delete(room.key);
+  panes.prepend(paneOf(room), items);
 }
 
 /**
@@ -1103,5 +1175,6 @@ try {
 }
 ui.chatView.hidden = true;
 ui.nick.focus();
+void showHere();
 // The socket opens when a nickname is given: the server closes one that
 // does not join within its join timeout.

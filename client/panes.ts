@@ -46,7 +46,12 @@ export interface Pane {
 export interface PaneHandlers {
   /** Whether the "new messages" marker should show, for the shown pane. */
   marker(show: boolean): void;
+  /** The reader reached the top of the shown pane (scrolled, or wheeled up at it): older lines are wanted. */
+  top?(): void;
 }
+
+/** How close to the top, in pixels, asks for older lines. */
+const TOP_PX = 48;
 
 /** The panes of every room, in one container, one shown at a time. */
 export class Panes {
@@ -136,6 +141,19 @@ export class Panes {
     if (inView) this.#on.marker(true);
   }
 
+  /**
+   * Puts older lines at the top of a pane, oldest first, the reader's view
+   * kept where it was: the lines it showed stay where they were on screen.
+   */
+  prepend(pane: Pane, items: readonly HTMLLIElement[]): void {
+    const log = pane.log;
+    const before = log.scrollHeight;
+    log.prepend(...items);
+    const grown = log.scrollHeight - before;
+    log.scrollTop += grown;
+    pane.top = log.scrollTop;
+  }
+
   /** Jumps the shown pane to its newest line. */
   toEnd(): void {
     const pane = this.shown;
@@ -166,7 +184,12 @@ export class Panes {
         pane.newBelow = false;
         this.#on.marker(false);
       }
+      if (log.scrollTop <= TOP_PX) this.#on.top?.();
     });
+    // A log too short to scroll has no scroll to tell of: a wheel up at the top asks too.
+    log.addEventListener("wheel", (e) => {
+      if (pane === this.#shown && e.deltaY < 0 && log.scrollTop <= TOP_PX) this.#on.top?.();
+    }, { passive: true });
     // Made smaller or larger (a resize, a phone turned, the keyboard shown):
     // a reader at the end stays at the end.
     new ResizeObserver(() => {

@@ -14,6 +14,7 @@ import { SqliteHistory, StoreError } from "./history/sqlite.ts";
 import { ConnectionLimits } from "./transport/limits.ts";
 import { flushes } from "./transport/flush.ts";
 import { createHandler } from "./http.ts";
+import { hereLine } from "./transport/terminal/render.ts";
 import { acceptLoop, type Conn } from "./transport/listener.ts";
 import { HttpConnections, refuseRequest } from "./transport/web/http1.ts";
 import { writeResponseHead } from "./transport/web/request.ts";
@@ -99,6 +100,7 @@ export function startChat(options: ChatOptions = {}): ChatServer {
       assets: config.assets ?? new Map(),
       ws,
       ready: () => ready,
+      here: () => hereLine(hub.members()),
       metrics,
       log,
       allowOrigins: config.allowOrigins,

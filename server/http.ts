@@ -1,5 +1,5 @@
 /**
- * HTTP routes: the page and its assets, `/ws`, `/healthz`, `/metrics`, as a
+ * HTTP routes: the page and its assets, `/ws`, `/healthz`, `/here`, `/metrics`, as a
  * plain `Request -> Response` function; `transport/web/http1.ts` reads the
  * requests off the connection and writes the responses out.
  *
@@ -18,6 +18,12 @@ export interface HttpOptions {
   ws: WebSocketEndpoint;
   /** True once every listener is up; `/healthz` answers 503 before. */
   ready: () => boolean;
+  /**
+   * Who is in `#lobby`, in the line a terminal is greeted with (bounded to
+   * its 30 names): what `/here` answers, for the page's join screen.
+   * @default {() => ""}
+   */
+  here?: () => string;
   /** Origins besides the server's own whose pages may open `/ws`. */
   allowOrigins?: readonly string[];
   /** Host names requests may name besides IP addresses and `localhost`; see {@linkcode knownHost}. */
@@ -94,6 +100,12 @@ export function createHandler(options: HttpOptions): Handler {
     }
     if (url.pathname === "/healthz") {
       return options.ready() ? text(200, "ok\n") : text(503, "starting\n");
+    }
+    if (url.pathname === "/here") {
+      // No more than a terminal is told before it picks a name, and not
+      // cached: it changes with every join. Read by the page's own origin
+      // only (no CORS header), and behind the Host check like the page.
+      return text(200, `${options.here?.() ?? ""}\n`, { "cache-control": "no-store" });
     }
     if (url.pathname === "/metrics") {
       return text(200, metrics.render(), { "content-type": METRICS_CONTENT_TYPE });

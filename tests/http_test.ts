@@ -10,7 +10,8 @@ import { loadAssets } from "../server/assets.ts";
 import { upgradeRequest, upgradeStatus } from "./kit/raw_ws.ts";
 import { httpUrl, type Listening, withServer } from "./kit/server.ts";
 import { dial } from "./kit/socket.ts";
-import { TcpClient } from "./kit/tcp_client.ts";
+import { connectTcp, TcpClient } from "./kit/tcp_client.ts";
+import { connectWs } from "./kit/ws_client.ts";
 
 /** Checks the headers every response carries. */
 function assertSecurityHeaders(response: Response): void {
@@ -28,6 +29,45 @@ Deno.test("createHandler() answers GET /healthz with 200 ok", async () => {
     assert.equal(await response.text(), "ok\n");
     assert.match(response.headers.get("content-type") ?? "", /^text\/plain/);
     assertSecurityHeaders(response);
+  });
+});
+
+Deno.test("GET /here says who is in #lobby as a terminal's greeting does, bounded, and no more", async () => {
+  await withServer({ maxPerIp: 100 }, async (server) => {
+    const here = async () => {
+      const response = await fetch(httpUrl(server, "/here"));
+      assert.equal(response.status, 200);
+      assert.equal(response.headers.get("access-control-allow-origin"), null);
+      assert.equal(response.headers.get("cache-control"), "no-store");
+      assertSecurityHeaders(response);
+      return (await response.text()).trim();
+    };
+    assert.equal(await here(), "Nobody is here yet.");
+    await using _alice = await connectWs(server, "alice");
+    await using bob = await connectTcp(server, "bob");
+    // Someone only in #dev is not in #lobby: not told.
+    await using carol = await connectWs(server, "carol");
+    carol.send({ type: "part", room: "#lobby" });
+    await carol.next("parted");
+    bob.send("/join #dev");
+    await bob.readUntil("-- Lines you type now go to #dev.");
+    const line = await here();
+    assert.equal(line, "2 here: alice (web), bob (terminal).");
+    // The very line a terminal is greeted with.
+    await using dave = await TcpClient.open(server);
+    await dave.readUntil("Welcome to the chat room.");
+    assert.equal(await dave.readUntil("here"), line);
+    // Past 30 names, "and N more": the line stays bounded however many are here.
+    const many = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => connectWs(server, `m${i}`)),
+    );
+    try {
+      const crowd = await here();
+      assert.match(crowd, /^42 here: .*, and 12 more \(\/who lists all\)\.$/);
+      assert.ok(crowd.length < 1000);
+    } finally {
+      await Promise.all(many.map((m) => m.close()));
+    }
   });
 });
 

@@ -14,12 +14,24 @@
  */
 
 import { COMMANDS } from "../../../common/commands.ts";
-import type { ChatMessage, ServerEvent, Topic } from "../../../common/protocol.ts";
+import type { ChatMessage, MemberInfo, ServerEvent, Topic } from "../../../common/protocol.ts";
 import { clock, counted, dateClock, memberList, presenceText } from "../../../common/wording.ts";
 import { toOneLine } from "../../../common/message.ts";
 
 /** Names a greeting lists before "and N more": a big room is not one screenful. */
 export const GREETING_NAMES = 30;
+
+/**
+ * Who is in `#lobby`, in one line, as a newcomer is told before picking a
+ * name: "Nobody is here yet." or "2 here: alice (web), bob (terminal)." (at
+ * most {@linkcode GREETING_NAMES} names). The terminal's greeting and the
+ * page's join screen (`GET /here`) both say this, and nothing more.
+ */
+export function hereLine(here: readonly MemberInfo[]): string {
+  return here.length === 0
+    ? "Nobody is here yet."
+    : `${here.length} here: ${memberList(here, GREETING_NAMES)}.`;
+}
 
 /** The `/help` text, one line per command. */
 export function helpLines(): string[] {

@@ -25,8 +25,7 @@ import {
 import { TIMEOUTS } from "../../config.ts";
 import type { Conn } from "../listener.ts";
 import type { Hub } from "../../hub/hub.ts";
-import { GREETING_NAMES, helpLines, renderBytes } from "./render.ts";
-import { memberList } from "../../../common/wording.ts";
+import { helpLines, hereLine, renderBytes } from "./render.ts";
 import { TelnetFilter } from "./telnet.ts";
 import { RoomView } from "./view.ts";
 import { LINE_MAX_BYTES, LineDecoder, lineTooLong } from "./lines.ts";
@@ -95,12 +94,7 @@ class TerminalLink implements Link, StreamHandler {
     // negotiation bytes on a terminal that is not telnet (see telnet.ts).
     this.#pump.enqueue(this.#telnet.offer());
     this.#pump.enqueue(encoder.encode("\r"));
-    this.#write([
-      "Welcome to the chat room.",
-      here.length === 0
-        ? "Nobody is here yet."
-        : `${here.length} here: ${memberList(here, GREETING_NAMES)}.`,
-    ]);
+    this.#write(["Welcome to the chat room.", hereLine(here)]);
     this.#prompt();
   }
 
