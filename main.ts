@@ -9,7 +9,7 @@
  * @module
  */
 
-import { openStore, startChat } from "./server/app.ts";
+import { checkPorts, openStore, startChat } from "./server/app.ts";
 import { loadAssets } from "./server/assets.ts";
 import { announce } from "./server/banner.ts";
 import { dbPath, parseConfig, StartError } from "./server/config.ts";
@@ -24,6 +24,7 @@ async function main(args: string[]): Promise<void> {
   const log = createLogger({ level: config.logLevel });
   let server;
   try {
+    checkPorts(config);
     const store = openStore(config, log);
     server = startChat({ ...config, store, log, assets: await loadAssets() });
   } catch (e) {

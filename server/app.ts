@@ -257,6 +257,29 @@ function readPem(flag: string, path: string): string {
   }
 }
 
+/**
+ * Fails, naming the flag, if a port the config names (other than 0) is in
+ * use: tried before the database is opened, so a second server started on
+ * the same ports and database is told of the port it cannot have, not of a
+ * locked database. Each is bound and let go at once; the real listeners
+ * come after, and a port taken in between is still told by them.
+ */
+export function checkPorts(config: Pick<Config, "host" | "port" | "tcpPort" | "ircPort">): void {
+  const ports = [
+    ["--tcp-port", config.tcpPort],
+    ["--irc-port", config.ircPort],
+    ["--port", config.port],
+  ] as const;
+  for (const [flag, port] of ports) {
+    if (port === 0) continue;
+    try {
+      Deno.listen({ hostname: config.host, port }).close();
+    } catch (e) {
+      throw listenError(e, config.host, [flag, port], false);
+    }
+  }
+}
+
 /** Says why a listener could not start, naming the flag to change. */
 function listenError(
   e: unknown,

@@ -139,6 +139,35 @@ Deno.test("main() refuses a --db file another running server holds with one line
   });
 });
 
+Deno.test("main(): a second server on the same ports and --db names the port in use, not the lock", async () => {
+  await withTempDir(async (dir) => {
+    const db = `${dir}/chat.db`;
+    await using holder = await startMain({ db });
+    const { http, tcp, irc } = holder.address;
+    const again = async (ports: readonly number[]) => {
+      const [port = 0, tcpPort = 0, ircPort = 0] = ports;
+      await using second = new MainProcess({
+        db,
+        flags: ["--port", `${port}`, "--tcp-port", `${tcpPort}`, "--irc-port", `${ircPort}`],
+      });
+      assert.equal(await second.listening, undefined);
+      const { status, stderr } = await second.exited();
+      assert.equal(status.code, 1, stderr);
+      return stderr.trim();
+    };
+    assert.match(
+      await again([http.port, tcp.port, irc.port]),
+      new RegExp(
+        `^chat: --tcp-port ${tcp.port}: cannot listen on 127\\.0\\.0\\.1 port ${tcp.port}: `,
+      ),
+    );
+    assert.match(await again([http.port, 0, 0]), new RegExp(`^chat: --port ${http.port}: `));
+    assert.match(await again([0, 0, irc.port]), new RegExp(`^chat: --irc-port ${irc.port}: `));
+    // Free ports, the same file: the lock is what is wrong, and said so.
+    assert.match(await again([0, 0, 0]), /^chat: --db .*: the database is locked/);
+  });
+});
+
 Deno.test("main() survives running out of file descriptors, and serves again once there are some", async () => {
   await withTempDir(async (dir) => {
     // Caps above the descriptors: every socket accepted is held (and counted).

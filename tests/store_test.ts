@@ -26,6 +26,8 @@ import { LOBBY } from "../common/room.ts";
 import { roomKey } from "../common/room_key.ts";
 import { SCHEMA_VERSION, SqliteHistory, StoreError } from "../server/history/sqlite.ts";
 import { foldText } from "../common/nick.ts";
+import { Hub } from "../server/hub/hub.ts";
+import { FakeMember } from "./kit/fake_member.ts";
 import { assertIncreasing, itemAt } from "./kit/assert.ts";
 import { withTempDir } from "./kit/temp_dir.ts";
 import { SCHEMA_V1 } from "./kit/schema_v1.ts";
@@ -1075,6 +1077,22 @@ Deno.test("SqliteHistory.lost is undefined after a clean restart and after a kil
     withSqlite(path, 10_000, (store) => assert.equal(store.lost, undefined));
     await killedWriter(path, 50, 20);
     withSqlite(path, 10_000, (store) => assert.equal(store.lost, undefined));
+  });
+});
+
+Deno.test("SqliteHistory (--keep 3) shows a joiner 3 after a restart, however many rows wait for a trim", async () => {
+  await withTempDir((dir) => {
+    const path = `${dir}/keep3.db`;
+    withSqlite(path, 3, (store) => fill(store, 6));
+    assert.equal(rowsIn(path), 6, "fewer than a trim's slack past keep: still there");
+    withSqlite(path, 3, (store) => {
+      const hub = new Hub({ store, history: 100 });
+      const member = new FakeMember();
+      assert.ok(hub.join(member, "late"));
+      const welcome = member.ofType("welcome")[0];
+      assert.deepEqual(welcome?.history.map((m) => m.text), ["m3", "m4", "m5"]);
+      assert.equal(store.after(LOBBY_KEY, 0, 100).messages.length, 3);
+    });
   });
 });
 
