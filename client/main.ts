@@ -676,8 +676,14 @@ function addMessage(
   const item = el("li", kinds.join(" "));
   item.dataset.id = String(m.id);
   item.append(stamp(m.ts));
+  if (m.operator) kinds.push("operator");
   if (m.to !== undefined) {
-    item.append(el("span", "tag", m.from === nick ? `private to ${m.to}` : "private"));
+    const tag = m.from === nick
+      ? `private to ${m.to}`
+      : m.operator
+      ? "private, from the operator"
+      : "private";
+    item.append(el("span", "tag", tag));
   }
   const from = el("span", "from", m.action ? `* ${m.from}` : m.from);
   // Its colour in either scheme; the stylesheet picks the one in use.
