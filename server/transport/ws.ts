@@ -477,6 +477,8 @@ class WebLink implements Link {
     }
     if (this.#closeFrame && !this.#sentClose) {
       this.#sentClose = true;
+      // Counted like any bytes queued, or its write would be taken from nothing.
+      if (!this.#aborted) this.#session.queued(this.#closeFrame.length);
       this.#out.push(this.#closeFrame);
     }
     if (!this.#writing) void this.#write();
