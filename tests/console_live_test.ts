@@ -15,6 +15,7 @@ import { connectTcp, TcpClient } from "./kit/tcp_client.ts";
 import { connectWs } from "./kit/ws_client.ts";
 import { connectIrc } from "./kit/irc_client.ts";
 import { dial } from "./kit/socket.ts";
+import { startMain } from "./kit/main_process.ts";
 
 /** The console of `server`: each command's lines. */
 function consoleOf(server: ChatServer): (line: string) => string[] {
@@ -169,4 +170,35 @@ Deno.test("console /kick ADDRESS closes every connection from it, joined or not,
     await again.send("dave");
     await again.readUntil((line) => line.includes("You were kicked"));
   });
+});
+
+Deno.test("main.ts with standard input not a terminal: the console is off, said once in the log, and reads nothing", async () => {
+  const stderr: string[] = [];
+  await using server = await startMain({
+    db: ":memory:",
+    input: "hello from a pipe\n/help\n/msg alice psst\n",
+    onStderr: (line) => stderr.push(line),
+  });
+  await server.output(/msg="console off"/);
+  await using alice = await connectWs(server.address, "alice");
+  // A round trip after the log line: a console that had read the pipe would have spoken by now.
+  alice.send({ type: "history", count: 10 });
+  const history = await alice.next("history");
+  assert.deepEqual(history.messages, []);
+  assert.ok(!alice.events.some((e) => e.type === "message"), JSON.stringify(alice.events));
+  await alice.close();
+  const { status, stdout } = await server.stop("SIGTERM");
+  assert.equal(status.code, 0);
+  const off = stdout.split("\n").filter((line) => line.includes("console off"));
+  assert.equal(off.length, 1, stdout);
+  assert.match(
+    off[0] ?? "",
+    /level=info msg="console off" why="standard input is not a terminal"$/,
+  );
+  // Standard output holds the banner and log lines, nothing of a console.
+  for (const line of stdout.split("\n").filter((l) => l !== "")) {
+    assert.match(line, /^(chat: (page|terminal|irc|health) |ts=\S+ level=)/, line);
+  }
+  assert.doesNotMatch(stdout, /hello from a pipe|psst|Operator console|<server>/);
+  assert.doesNotMatch(stderr.join("\n"), /console|hello from a pipe|psst/, stderr.join("\n"));
 });

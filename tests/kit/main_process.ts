@@ -30,6 +30,8 @@ export interface MainOptions {
   env?: Record<string, string>;
   /** Called with each line the server writes to standard error, as it comes. */
   onStderr?: (line: string) => void;
+  /** Written to its standard input, a pipe then closed; without it, standard input is null. */
+  input?: string;
 }
 
 /**
@@ -129,11 +131,12 @@ export class MainProcess implements AsyncDisposable {
       args,
       cwd: ROOT,
       ...options.env ? { env: options.env } : {},
-      stdin: "null",
+      stdin: options.input === undefined ? "null" : "piped",
       stdout: "piped",
       stderr: "piped",
     }).spawn();
     this.pid = this.#child.pid;
+    if (options.input !== undefined) void this.#write(options.input);
     const { promise, resolve } = Promise.withResolvers<Listening | undefined>();
     this.listening = promise;
     this.#stdout = this.#readStdout(resolve);
@@ -178,6 +181,16 @@ export class MainProcess implements AsyncDisposable {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop("SIGKILL");
+  }
+
+  async #write(input: string): Promise<void> {
+    const writer = this.#child.stdin.getWriter();
+    try {
+      await writer.write(new TextEncoder().encode(input));
+      await writer.close();
+    } catch {
+      // It exited without reading: what it does with its input is the test's to see.
+    }
   }
 
   async #readStdout(ready: (at: Listening | undefined) => void): Promise<string> {
