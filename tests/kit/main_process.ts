@@ -68,8 +68,8 @@ const PAGE_LINE = /^chat: page\s+http:\/\/([^/\s]+):(\d+)\/$/m;
 const TERMINAL_LINE = /^chat: terminal\s+nc (\S+) (\d+)\b/m;
 const IRC_LINE = /^chat: irc\s.*server (\S+)\/(\d+)/m;
 
-/** Where the server said it listens, once it has said so in full. */
-function addresses(stdout: string): Listening | undefined {
+/** Where the server said it listens (its banner, on standard output), once it has said so in full. */
+export function addresses(stdout: string): Listening | undefined {
   const [, httpHost, httpPort] = PAGE_LINE.exec(stdout) ?? [];
   const [, tcpHost, tcpPort] = TERMINAL_LINE.exec(stdout) ?? [];
   const [, ircHost, ircPort] = IRC_LINE.exec(stdout) ?? [];
