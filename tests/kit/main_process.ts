@@ -81,8 +81,8 @@ export function addresses(stdout: string): Listening | undefined {
   };
 }
 
-/** The command line that starts `main.ts` as `options` say. */
-function commandLine(options: MainOptions): string[] {
+/** The command line that starts `main.ts` as `options` say, run from the project's root. */
+export function commandLine(options: MainOptions): string[] {
   let argv = [
     Deno.execPath(),
     "run",

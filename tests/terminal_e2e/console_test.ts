@@ -9,7 +9,7 @@
  */
 
 import assert from "node:assert/strict";
-import { addresses } from "../kit/main_process.ts";
+import { addresses, commandLine } from "../kit/main_process.ts";
 import { bounded, Terminal } from "../kit/tmux.ts";
 import { withTempDir } from "../kit/temp_dir.ts";
 import { member } from "./clients.ts";
@@ -18,28 +18,7 @@ const ROOT = new URL("../..", import.meta.url).pathname;
 
 /** `main.ts` on free ports in tmux, its log going to `log`. */
 function startServer(log: string): Promise<Terminal> {
-  const deno = [
-    Deno.execPath(),
-    "run",
-    "--allow-net",
-    "--allow-read",
-    "--allow-write",
-    "--allow-env",
-    "--allow-run",
-  ];
-  const flags = [
-    "--host",
-    "127.0.0.1",
-    "--port",
-    "0",
-    "--tcp-port",
-    "0",
-    "--irc-port",
-    "0",
-    "--db",
-    ":memory:",
-  ];
-  const quoted = [...deno, "main.ts", ...flags].map((arg) => `'${arg}'`).join(" ");
+  const quoted = commandLine({ db: ":memory:" }).map((arg) => `'${arg}'`).join(" ");
   return Terminal.start(["bash", "-c", `cd '${ROOT}' && exec ${quoted} > '${log}'`]);
 }
 
