@@ -15,8 +15,7 @@
  * @module
  */
 
-import type { Hub } from "./hub/hub.ts";
-import { SERVER_NICK } from "./hub/hub.ts";
+import { type Hub, SERVER_NICK } from "./hub/hub.ts";
 import { LOBBY, type ServerEvent } from "../common/protocol.ts";
 import { clip, toOneLine } from "../common/message.ts";
 import { counted } from "../common/wording.ts";
