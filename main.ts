@@ -2,7 +2,8 @@
  * Starts the chat service: `deno task start [--host H] [--port P] [--tcp-port T]`.
  *
  * Flags to a config, the config to {@linkcode startChat}; then signals, and
- * the operator console when standard input is a terminal. What a flag means,
+ * the operator console when standard input and standard error are a
+ * terminal (`server/console_tty.ts`). What a flag means,
  * what a failure prints and with which exit code, and the banner live in
  * `server/`.
  *
@@ -13,7 +14,7 @@ import { checkPorts, openStore, startChat } from "./server/app.ts";
 import { loadAssets } from "./server/assets.ts";
 import { announce } from "./server/banner.ts";
 import { dbPath, parseConfig, StartError } from "./server/config.ts";
-import { runConsole } from "./server/console.ts";
+import { TerminalConsole } from "./server/console_tty.ts";
 import { createLogger } from "./server/log.ts";
 
 async function main(args: string[]): Promise<void> {
@@ -21,7 +22,12 @@ async function main(args: string[]): Promise<void> {
   if (parsed.kind === "error") exit(parsed.message, 2);
   if (parsed.kind === "help") return console.log(parsed.text);
   const config = { ...parsed.config, db: dbPath(parsed.config.db, Deno.env.get("INIT_CWD")) };
-  const log = createLogger({ level: config.logLevel });
+  // On or off, said once in the log when it is off.
+  const tty = TerminalConsole.open();
+  const log = createLogger({
+    level: config.logLevel,
+    ...(typeof tty === "string" ? {} : { write: tty.logWriter() }),
+  });
   let server;
   try {
     checkPorts(config);
@@ -40,16 +46,15 @@ async function main(args: string[]): Promise<void> {
     log.info("shutting down");
     await server.shutdown();
     log.info("stopped");
+    if (typeof tty !== "string") tty.close();
     Deno.exit(0);
   };
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
 
-  if (Deno.stdin.isTerminal()) {
-    // The console writes to the terminal (stderr), never into the log on stdout.
-    console.error("chat: type here to talk to the room as server; /help for commands");
-    await runConsole(server.hub, Deno.stdin.readable, (line) => console.error(line));
-  }
+  if (typeof tty === "string") return log.info("console off", { why: tty });
+  // The console writes to the terminal (stderr), never into the log on stdout.
+  await tty.run({ hub: server.hub, connections: server.connections }, { interrupt: stop });
 }
 
 /** Prints one line saying why the server cannot start, and exits. */

@@ -739,11 +739,16 @@ function addMessage(
 
 /** A message's line in a log, with the classes `kinds` ("msg", "own", "mention"…). */
 function messageItem(m: ChatMessage, kinds: readonly string[]): HTMLLIElement {
-  const item = el("li", kinds.join(" "));
+  const item = el("li", (m.operator ? [...kinds, "operator"] : kinds).join(" "));
   item.dataset.id = String(m.id);
   item.append(stamp(m.ts));
   if (m.to !== undefined) {
-    item.append(el("span", "tag", m.from === nick ? `private to ${m.to}` : "private"));
+    const tag = m.from === nick
+      ? `private to ${m.to}`
+      : m.operator
+      ? "private, from the operator"
+      : "private";
+    item.append(el("span", "tag", tag));
   }
   const from = el("span", "from", m.action ? `* ${m.from}` : m.from);
   // Its colour in either scheme; the stylesheet picks the one in use.

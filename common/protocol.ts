@@ -81,7 +81,9 @@
  * name in `room` (`message`, `join`, `leave`, `presence`, `members`,
  * `history`, `entered`, `parted`, `topic`, and an `error` about a room). A
  * private message, a `rename` (seen once by everyone who shares a room with
- * the member) and a `notice` carry none.
+ * the member) and a `notice` carry none. A private message from the
+ * server's operator (typed at its console) comes from `server` with
+ * `operator: true`; no member can send one.
  *
  * Browser compatible: the page imports these types and the parser.
  *
@@ -136,6 +138,11 @@ export interface ChatMessage {
    * word, any case or look-alike: `common/mention.ts`), said by someone else.
    */
   mention?: boolean;
+  /**
+   * True on a private message from the server's operator, typed at its
+   * console (`from` is `server`): shown as from the operator, never stored.
+   */
+  operator?: boolean;
 }
 
 /** A room's topic: what it is about, who set it and when. */
@@ -763,6 +770,7 @@ function readMessage(v: unknown): ChatMessage {
   const notice = optBool(o, "notice");
   if (notice !== undefined) m.notice = notice;
   if (optBool(o, "mention")) m.mention = true;
+  if (optBool(o, "operator")) m.operator = true;
   return m;
 }
 

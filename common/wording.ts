@@ -15,10 +15,11 @@ export function counted(n: number, noun: string): string {
   return `${n.toLocaleString("en-US")} ${noun}${n === 1 ? "" : "s"}`;
 }
 
-/** `HH:MM` in the server's local time. */
-export function clock(ts: number): string {
+/** `HH:MM` in the server's local time; `HH:MM:SS` with `seconds`. */
+export function clock(ts: number, seconds = false): string {
   const d = new Date(ts);
-  return `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  const minutes = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  return seconds ? `${minutes}:${pad(d.getSeconds())}` : minutes;
 }
 
 /** `YYYY-MM-DD HH:MM` in the local time: when a line found by a search, maybe long ago, was said. */

@@ -11,7 +11,7 @@ import { type Config, DEFAULTS, StartError, TIMEOUTS, type Timeouts } from "./co
 import { type HistoryStore, MemoryHistory } from "./history/history.ts";
 import { type Via, VIAS } from "../common/protocol.ts";
 import { SqliteHistory, StoreError } from "./history/sqlite.ts";
-import { ConnectionLimits } from "./transport/limits.ts";
+import { ConnectionLimits, type ConnectionList } from "./transport/limits.ts";
 import { flushes } from "./transport/flush.ts";
 import { createHandler } from "./http.ts";
 import { hereLine } from "./transport/terminal/render.ts";
@@ -30,6 +30,8 @@ import { refusedUpgrade, webSocketEndpoint } from "./transport/ws.ts";
 /** A running chat service. */
 export interface ChatServer {
   readonly hub: Hub;
+  /** Every open connection, joined or not, web, terminal and IRC: the console's `/who`. */
+  readonly connections: ConnectionList;
   /** What `/metrics` serves. */
   readonly metrics: Metrics;
   /** Where the page and `/ws` are served. */
@@ -158,7 +160,7 @@ export function startChat(options: ChatOptions = {}): ChatServer {
     metrics,
     log,
     via: "web",
-    accepted: (conn, release) => http.serve(conn, release),
+    accepted: (conn, slot) => http.serve(conn, slot),
     refused: (conn, error) =>
       refuseRequest(conn, serviceUnavailable(error.message), (head) => refusedUpgrade(head, error)),
   });
@@ -170,6 +172,7 @@ export function startChat(options: ChatOptions = {}): ChatServer {
   ready = true;
   return {
     hub,
+    connections: limits,
     metrics,
     http: listener.addr,
     tcp: tcp.addr,

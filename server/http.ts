@@ -89,7 +89,7 @@ export function createHandler(options: HttpOptions): Handler {
         log.warn("cross-origin WebSocket refused", { origin, address });
         return text(403, "Cross-origin WebSocket refused.\n");
       }
-      return options.ws.upgrade(request, address).catch((e) => {
+      return options.ws.upgrade(request).catch((e) => {
         // Says "websocket" but lacks the other headers an upgrade needs.
         if (!(e instanceof TypeError)) throw e;
         return text(400, `Cannot upgrade to a WebSocket: ${e.message}\n`);

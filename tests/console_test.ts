@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { CONSOLE_HELP, operate, runConsole } from "../server/console.ts";
+import { CONSOLE_HELP, operate } from "../server/console.ts";
+import { ConsolePrompt, runPrompt } from "../server/console_tty.ts";
+import { ConnectionLimits } from "../server/transport/limits.ts";
 import type { ServerEvent } from "../common/protocol.ts";
 import { Hub, SERVER_NICK } from "../server/hub/hub.ts";
 import { FakeMember } from "./kit/fake_member.ts";
@@ -20,7 +22,8 @@ function setup(): {
   alice.events.length = 0;
   bob.events.length = 0;
   const printed: string[] = [];
-  const run = (line: string) => operate(room, line, (l) => printed.push(l));
+  const target = { hub: room, connections: new ConnectionLimits() };
+  const run = (line: string) => operate(target, line, (l) => printed.push(l));
   return { room, alice, bob, printed, run };
 }
 
@@ -57,22 +60,27 @@ Deno.test("operate() ignores an empty line", () => {
   assert.deepEqual(printed, []);
 });
 
-Deno.test("operate() prints the members for /who", () => {
+Deno.test("operate() lists a room's members for /who #ROOM, and every connection for /who", () => {
   const { alice, printed, run } = setup();
+  run("/who #lobby");
+  assert.equal(printed[0], "-- 2 in #lobby:");
+  assert.match(printed[1] ?? "", /NICK +VIA +ADDRESS +CONNECTED +IDLE +QUEUED/);
+  assert.deepEqual(printed.slice(2).map((l) => l.split(/\s+/).slice(1, 3)), [
+    ["alice", "web"],
+    ["bob", "terminal"],
+  ]);
+  printed.length = 0;
   run("/who");
-  assert.equal(printed.length, 1);
-  const [line = ""] = printed;
-  assert.ok(line.includes("alice (web)"), line);
-  assert.ok(line.includes("bob (terminal)"), line);
-  assert.ok(line.includes("2"), line);
+  assert.deepEqual(printed, ["-- No connections."], "a bare hub: nobody connected here");
   assert.deepEqual(alice.events, []);
 });
 
-Deno.test("operate() says so when /who finds nobody", () => {
+Deno.test("operate() says so when /who #ROOM finds nobody, and refuses /who with a nickname", () => {
   const printed: string[] = [];
-  operate(new Hub(), "/who", (l) => printed.push(l));
-  assert.equal(printed.length, 1);
-  assert.match(printed[0] ?? "", /nobody/i);
+  const target = { hub: new Hub(), connections: new ConnectionLimits() };
+  operate(target, "/who #lobby", (l) => printed.push(l));
+  operate(target, "/who bob", (l) => printed.push(l));
+  assert.deepEqual(printed, ["-- Nobody is in #lobby.", "! Usage: /who [#ROOM]"]);
 });
 
 Deno.test("operate() kicks a member with /kick NICK WHY", () => {
@@ -192,18 +200,17 @@ Deno.test("operate() lists the live rooms, biggest first, with /rooms", () => {
   run("/rooms");
   assert.deepEqual(printed, ["-- 2 rooms:", "--   #lobby (2)", "--   #dev (2): Deploys at 5"]);
   const empty: string[] = [];
-  operate(new Hub(), "/rooms", (l) => empty.push(l));
+  operate({ hub: new Hub(), connections: new ConnectionLimits() }, "/rooms", (l) => empty.push(l));
   assert.deepEqual(empty, ["-- No live rooms."]);
 });
 
 Deno.test("operate() lists a named room's members with /who #ROOM", () => {
   const { printed, run } = withDev();
-  run("/who #dev");
+  run("/who #DEV");
   run("/who #nowhere");
-  assert.deepEqual(printed, [
-    "-- 2 in #dev: bob (terminal), carol (web)",
-    "-- Nobody is in #nowhere.",
-  ]);
+  assert.equal(printed[0], "-- 2 in #dev:");
+  assert.deepEqual(printed.slice(2, 4).map((l) => l.split(/\s+/)[1]), ["bob", "carol"]);
+  assert.equal(printed[4], "-- Nobody is in #nowhere.");
 });
 
 Deno.test("operate() /kick takes a member out of every room it is in", () => {
@@ -223,19 +230,75 @@ Deno.test("operate() prints the console's commands for /help", () => {
   assert.ok(CONSOLE_HELP.some((l) => l.includes("/say #ROOM TEXT")));
 });
 
-Deno.test("runConsole() shows every room's events, labeling those not in #lobby", async () => {
+/** A screen that keeps what is written, and is 80 columns wide. */
+class FakeScreen {
+  written = "";
+  write(text: string): void {
+    this.written += text;
+  }
+  columns(): number {
+    return 80;
+  }
+  /** What was written, as rows a terminal would show (the last state of each). */
+  rows(): string[] {
+    return this.written.split("\r\n").map((row) =>
+      (row.split("\r").at(-1) ?? "").replaceAll("\x1b[K", "")
+    );
+  }
+}
+
+Deno.test("runPrompt() shows every room's events above the prompt, labeling those not in #lobby", async () => {
   const { room: hub, bob } = withDev();
-  const printed: string[] = [];
+  const screen = new FakeScreen();
+  const prompt = new ConsolePrompt(screen);
   const input = new TransformStream<Uint8Array, Uint8Array>();
-  const running = runConsole(hub, input.readable, (l) => printed.push(l));
-  hub.handle(bob, { type: "say", text: "in the lobby" });
-  hub.handle(bob, { type: "say", text: "in dev", room: "#dev" });
+  const target = { hub, connections: new ConnectionLimits() };
+  const running = runPrompt(target, input.readable, prompt, { interrupt() {} });
   const writer = input.writable.getWriter();
-  await writer.write(new TextEncoder().encode("/who #dev\n"));
+  const keys = (text: string) => writer.write(new TextEncoder().encode(text));
+  await keys("/who #d");
+  hub.handle(bob, { type: "say", text: "in the lobby" });
+  // What was typed is drawn again under the line that came.
+  assert.ok(screen.written.endsWith("in the lobby\r\n\r> /who #d\x1b[K\r\x1b[9C"));
+  hub.handle(bob, { type: "say", text: "in dev", room: "#dev" });
+  await keys("ev\r\x04");
+  await running;
+  const rows = screen.rows().filter((row) => !row.startsWith("chat: console"));
+  assert.match(rows[0] ?? "", /^\[\d\d:\d\d\] <bob> in the lobby$/);
+  assert.match(rows[1] ?? "", /^\[\d\d:\d\d\] \[#dev\] <bob> in dev$/);
+  assert.equal(rows[2], "> /who #dev", "the line entered stays on screen");
+  assert.equal(rows[3], "-- 2 in #dev:");
+  assert.ok(screen.written.endsWith("\r\x1b[K"), "the prompt is cleared when the console ends");
+  hub.handle(bob, { type: "say", text: "after" });
+  assert.ok(!screen.written.includes("after"), "nothing is shown once it has ended");
+  await writer.close().catch(() => {});
+});
+
+Deno.test("runPrompt() calls interrupt for Ctrl-C typed as a key", async () => {
+  const { room: hub } = setup();
+  const prompt = new ConsolePrompt(new FakeScreen());
+  const input = new TransformStream<Uint8Array, Uint8Array>();
+  let interrupted = 0;
+  const target = { hub, connections: new ConnectionLimits() };
+  const running = runPrompt(target, input.readable, prompt, { interrupt: () => interrupted++ });
+  const writer = input.writable.getWriter();
+  await writer.write(new TextEncoder().encode("half a line\x03"));
   await writer.close();
   await running;
-  assert.equal(printed.length, 3, JSON.stringify(printed));
-  assert.match(printed[0] ?? "", /^\[\d\d:\d\d\] <bob> in the lobby$/);
-  assert.match(printed[1] ?? "", /^\[\d\d:\d\d\] \[#dev\] <bob> in dev$/);
-  assert.equal(printed[2], "-- 2 in #dev: bob (terminal), carol (web)");
+  assert.equal(interrupted, 1);
+});
+
+Deno.test("ConsolePrompt.around() clears the line being typed for another writer, then redraws it", () => {
+  const screen = new FakeScreen();
+  const prompt = new ConsolePrompt(screen);
+  prompt.around(() => screen.write("before\n"));
+  assert.equal(screen.written, "before\n", "nothing drawn before the prompt is shown");
+  prompt.show();
+  prompt.keys("ab");
+  screen.written = "";
+  prompt.around(() => screen.write("ts=1 level=info msg=join\n"));
+  assert.equal(screen.written, "\r\x1b[Kts=1 level=info msg=join\n\r> ab\x1b[K\r\x1b[4C");
+  screen.written = "";
+  prompt.print(["a \x1b[2Jline"]);
+  assert.equal(screen.written, "\r\x1b[Ka line\r\n\r> ab\x1b[K\r\x1b[4C", "printed safe");
 });

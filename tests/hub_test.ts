@@ -447,6 +447,58 @@ Deno.test("Hub.watch() observers see public events but not private messages", ()
   assert.equal(seen.length, 5);
 });
 
+Deno.test("Hub.tell() sends one member a private message from the operator, kept in memory only", () => {
+  const { hub, clock } = setup();
+  const seen: ServerEvent[] = [];
+  hub.watch((event) => seen.push(event));
+  const alice = join(hub, "alice");
+  const bob = new FakeMember();
+  assert.ok(hub.join(bob, "bob"));
+  const [welcome] = bob.ofType("welcome");
+  for (const m of [alice, bob]) m.take();
+  seen.length = 0;
+  clock.time = 5_000;
+  const told = hub.tell("BOB", "  please stop  ");
+  const expected: ChatMessage = {
+    type: "message",
+    id: 1,
+    ts: 5_000,
+    from: SERVER_NICK,
+    to: "bob",
+    text: "please stop",
+    operator: true,
+  };
+  assert.deepEqual(told, { ok: true, value: expected });
+  assert.deepEqual(bob.take(), [expected]);
+  assert.deepEqual(alice.take(), [], "nobody else sees it");
+  assert.deepEqual(seen, [], "nor the console's watch: it printed its own copy");
+  hub.handle(alice, { type: "history" });
+  const [history] = alice.ofType("history");
+  assert.deepEqual(history?.messages, [], "never in a room's history, never stored");
+  // A page taking its seat back with its token gets it again, as any private message.
+  const again = new FakeMember();
+  assert.ok(hub.join(again, "bob", welcome?.token, 0));
+  const [rejoined] = again.ofType("welcome");
+  assert.deepEqual(rejoined?.history, [expected]);
+});
+
+Deno.test("Hub.tell() refuses an unknown nickname and an empty or overlong text", () => {
+  const { hub } = setup();
+  const alice = join(hub, "alice");
+  alice.take();
+  const nobody = hub.tell("nobody", "hi");
+  assert.ok(!nobody.ok && nobody.code === "no_such_nick");
+  assert.match(nobody.reason, /Nobody called "nobody" is here/);
+  const empty = hub.tell("alice", " \x1b[2J ");
+  assert.ok(!empty.ok && empty.code === "text_empty");
+  const long = hub.tell("alice", "x".repeat(100_000));
+  assert.ok(!long.ok && long.code === "text_too_long");
+  const huge = hub.tell("a".repeat(100_000), "hi");
+  assert.ok(!huge.ok && huge.code === "no_such_nick");
+  assert.ok(huge.reason.length < 100, "the name is clipped in the error");
+  assert.deepEqual(alice.take(), []);
+});
+
 Deno.test("Hub.announce() posts as server to everyone", () => {
   const { hub, clock } = setup();
   const alice = join(hub, "alice");

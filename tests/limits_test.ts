@@ -7,6 +7,7 @@ import {
   SendQueueWatch,
 } from "../server/transport/limits.ts";
 import { KeyedBuckets, TokenBucket } from "../server/hub/flood.ts";
+import { Slot } from "../server/transport/slot.ts";
 import { FLOOD_STRIKES, Hub } from "../server/hub/hub.ts";
 import { MemoryHistory } from "../server/history/history.ts";
 import { FakeMember } from "./kit/fake_member.ts";
@@ -51,22 +52,67 @@ Deno.test("KeyedBuckets.take() keeps a bucket per key and forgets the full ones"
   assert.ok(buckets.size < 5000, `swept: ${buckets.size} left`);
 });
 
+/** A socket's owner that closes nothing: these tests count, they do not close. */
+const IDLE = { close() {} };
+
 Deno.test("ConnectionLimits.open() caps per address and in total, and release frees once", () => {
   const limits = new ConnectionLimits({ maxPerIp: 2, maxClients: 3 });
-  const a1 = limits.open("10.0.0.1");
-  const a2 = limits.open("10.0.0.1");
-  assert.equal(typeof a1, "function");
-  assert.equal(typeof a2, "function");
-  assert.match(String(limits.open("10.0.0.1")), /Too many connections from your address/);
-  const b1 = limits.open("10.0.0.2");
-  assert.equal(typeof b1, "function");
-  assert.match(String(limits.open("10.0.0.3")), /server is full/);
-  if (typeof a1 !== "function") throw new TypeError("expected a release");
-  a1();
-  a1(); // idempotent: frees one slot, not two
+  const open = (address: string) => limits.open(address, "terminal", IDLE);
+  const a1 = open("10.0.0.1");
+  const a2 = open("10.0.0.1");
+  assert.ok(a1 instanceof Slot);
+  assert.ok(a2 instanceof Slot);
+  assert.match(String(open("10.0.0.1")), /Too many connections from your address/);
+  const b1 = open("10.0.0.2");
+  assert.ok(b1 instanceof Slot);
+  assert.match(String(open("10.0.0.3")), /server is full/);
+  a1.release();
+  a1.release(); // idempotent: frees one slot, not two
   assert.equal(limits.total, 2);
-  assert.equal(typeof limits.open("10.0.0.1"), "function");
-  assert.match(String(limits.open("10.0.0.4")), /server is full/);
+  assert.ok(open("10.0.0.1") instanceof Slot);
+  assert.match(String(open("10.0.0.4")), /server is full/);
+});
+
+Deno.test("ConnectionLimits lists its open slots, by address, until each is released", () => {
+  const clock = { t: 1_000 };
+  const limits = new ConnectionLimits({ maxPerIp: 5, maxClients: 10 }, () => clock.t);
+  const closed: string[] = [];
+  const a = limits.open("10.0.0.1", "web", { close: () => closed.push("a") });
+  clock.t = 2_000;
+  const b = limits.open("10.0.0.2", "irc", { close: () => closed.push("b") });
+  const c = limits.open("10.0.0.1", "terminal", { close: () => closed.push("c") });
+  if (!(a instanceof Slot && b instanceof Slot && c instanceof Slot)) {
+    throw new TypeError("refused");
+  }
+  assert.deepEqual([...limits].map((s) => [s.address, s.via, s.since]), [
+    ["10.0.0.1", "web", 1_000],
+    ["10.0.0.1", "terminal", 2_000],
+    ["10.0.0.2", "irc", 2_000],
+  ]);
+  assert.deepEqual(limits.from("10.0.0.1"), [a, c]);
+  assert.deepEqual(limits.from("10.9.9.9"), []);
+  // A session takes the socket over: it answers for the nickname, the queue and the close.
+  a.own({ nick: "alice", backlog: 12, close: () => closed.push("a's session") });
+  clock.t = 5_000;
+  a.heardFrom();
+  assert.deepEqual([a.nick, a.queued, a.heard, c.nick, c.queued, c.heard], [
+    "alice",
+    12,
+    5_000,
+    undefined,
+    0,
+    2_000,
+  ]);
+  a.close();
+  c.close();
+  assert.deepEqual(closed, ["a's session", "c"]);
+  a.release();
+  assert.equal(a.open, false);
+  assert.deepEqual(limits.from("10.0.0.1"), [c]);
+  c.release();
+  b.release();
+  assert.deepEqual([...limits], []);
+  assert.equal(limits.total, 0);
 });
 
 Deno.test("Hub.handle() refuses messages and renames over the rate, then disconnects a flooder", () => {
@@ -199,9 +245,15 @@ Deno.test("SendQueueWatch gives a reader that keeps taking a long reply all the 
 
 Deno.test("ConnectionLimits: a full server says its cap in words that read right for one", () => {
   const one = new ConnectionLimits({ maxPerIp: 5, maxClients: 1 });
-  assert.equal(typeof one.open("10.0.0.1"), "function");
-  assert.equal(one.open("10.0.0.2"), "The server is full (1 connection). Try again later.");
+  assert.ok(one.open("10.0.0.1", "web", IDLE) instanceof Slot);
+  assert.equal(
+    one.open("10.0.0.2", "web", IDLE),
+    "The server is full (1 connection). Try again later.",
+  );
   const many = new ConnectionLimits({ maxPerIp: 5000, maxClients: 2000 });
-  for (let i = 0; i < 2000; i++) many.open("10.0.0.1");
-  assert.equal(many.open("10.0.0.2"), "The server is full (2,000 connections). Try again later.");
+  for (let i = 0; i < 2000; i++) many.open("10.0.0.1", "web", IDLE);
+  assert.equal(
+    many.open("10.0.0.2", "web", IDLE),
+    "The server is full (2,000 connections). Try again later.",
+  );
 });

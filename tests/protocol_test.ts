@@ -280,6 +280,19 @@ Deno.test("parseServerFrame() refuses a message whose notice is not true or fals
   assert.equal(parseServerFrame(bad).ok, false);
 });
 
+Deno.test("parseServerFrame() reads the operator's mark on a private message, and refuses a bad one", () => {
+  const told = { type: "message", id: 7, ts: 1, from: "server", to: "bob", text: "hi" };
+  assert.deepEqual(parseServerFrame(JSON.stringify({ ...told, operator: true })), {
+    ok: true,
+    value: [{ ...told, operator: true }],
+  });
+  assert.deepEqual(parseServerFrame(JSON.stringify({ ...told, operator: false })), {
+    ok: true,
+    value: [told],
+  });
+  assert.equal(parseServerFrame(JSON.stringify({ ...told, operator: "yes" })).ok, false);
+});
+
 Deno.test("parseServerFrame() round-trips every event type as a single object", () => {
   for (const event of EVENTS) {
     assert.deepEqual(parseServerFrame(JSON.stringify(event)), { ok: true, value: [event] });

@@ -8,6 +8,7 @@
 
 import assert from "node:assert/strict";
 import { operate } from "../server/console.ts";
+import { ConnectionLimits } from "../server/transport/limits.ts";
 import { Hub, SERVER_NICK } from "../server/hub/hub.ts";
 import { FakeMember } from "./kit/fake_member.ts";
 import { httpUrl, withServer } from "./kit/server.ts";
@@ -23,7 +24,8 @@ function setup() {
   alice.take();
   bob.take();
   const printed: string[] = [];
-  const run = (line: string) => operate(hub, line, (l) => printed.push(l));
+  const target = { hub, connections: new ConnectionLimits() };
+  const run = (line: string) => operate(target, line, (l) => printed.push(l));
   return { hub, alice, bob, printed, run };
 }
 
@@ -69,10 +71,16 @@ Deno.test("console: /rooms lists live rooms biggest first, /who #dev a room's me
   assert.deepEqual(printed, ["-- 2 rooms:", "--   #lobby (2)", "--   #dev (1)"]);
   printed.length = 0;
   run("/who #dev");
-  assert.deepEqual(printed, ["-- 1 in #dev: alice (web)"]);
+  assert.equal(printed[0], "-- 1 in #dev:");
+  assert.match(
+    printed[2] ?? "",
+    /^-- {3}alice +web +- +- +- +0 B$/,
+    "no connection here: a bare hub",
+  );
+  assert.equal(printed.length, 3);
   printed.length = 0;
-  run("/who");
-  assert.match(printed[0] ?? "", /^-- 2 in #lobby: alice \(web\), bob \(terminal\)$/);
+  run("/who #lobby");
+  assert.deepEqual(printed.slice(2).map((l) => l.split(/\s+/)[1]), ["alice", "bob"]);
 });
 
 Deno.test("console: /kick is server-wide: every room the member was in is told", () => {

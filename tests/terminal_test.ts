@@ -330,3 +330,18 @@ Deno.test("renderEvent() marks a line the hub marked as naming the member (menti
   assert.notEqual(text(renderBytes(marked, "alice")), text(renderBytes(said, "carol")));
   assert.equal(renderBytes(said, "carol"), renderBytes(said, "dave"));
 });
+
+Deno.test("renderEvent() shows the operator's private message as from the operator, and its echo", () => {
+  const told = message("server", "please stop", { to: "bob", operator: true });
+  assert.match(
+    only(renderEvent(told, "bob")),
+    /^\[\d\d:\d\d\] \[private, from the operator\] <server> please stop$/,
+  );
+  // The console's own copy, as a member sees its own private message.
+  assert.match(
+    only(renderEvent(told, "server")),
+    /^\[\d\d:\d\d\] \[private to bob\] <server> please stop$/,
+  );
+  const whisper = message("alice", "psst", { to: "bob" });
+  assert.match(only(renderEvent(whisper, "bob")), /^\[\d\d:\d\d\] \[private\] <alice> psst$/);
+});

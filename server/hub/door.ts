@@ -55,11 +55,11 @@ export class Door {
   }
 
   /** Keeps a kicked member's nickname (by key) and address out for the ban's length. */
-  ban(key: string, address: string | undefined): void {
+  ban(key: string | undefined, address: string | undefined): void {
     if (this.#banMs <= 0) return;
     const now = this.#now();
     for (const [entry, end] of this.#bans) if (end <= now) this.#bans.delete(entry);
-    this.#bans.set(`nick:${key}`, now + this.#banMs);
+    if (key !== undefined) this.#bans.set(`nick:${key}`, now + this.#banMs);
     if (address !== undefined) this.#bans.set(`address:${address}`, now + this.#banMs);
   }
 

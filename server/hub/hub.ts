@@ -573,6 +573,51 @@ export class Hub {
   }
 
   /**
+   * Sends a member a private message from the server's operator (`server`,
+   * marked `operator: true`), wherever it is connected. Private-message
+   * rules hold: kept in the member's seat, in memory, for a rejoin to
+   * replay, and never stored. The message sent, or why not.
+   */
+  tell(
+    nick: string,
+    raw: string,
+  ): { ok: true; value: ChatMessage } | {
+    ok: false;
+    code: "no_such_nick" | "text_empty" | "text_too_long" | "storage_failed";
+    reason: string;
+  } {
+    const target = this.#roster.find(nick);
+    if (!target) {
+      return {
+        ok: false,
+        code: "no_such_nick",
+        reason: `Nobody called "${clip(nick, 40)}" is here.`,
+      };
+    }
+    const text = checkMessage(raw);
+    if (!text.ok) return text;
+    let id;
+    try {
+      id = this.#store.nextId();
+    } catch (e) {
+      this.#log.error("cannot reserve a message id", { error: errorText(e) });
+      return { ok: false, code: "storage_failed", reason: NOT_STORED };
+    }
+    const event: ChatMessage = {
+      type: "message",
+      id,
+      ts: this.#now(),
+      from: SERVER_NICK,
+      to: target.nick,
+      text: text.value,
+      operator: true,
+    };
+    target.privates.push(event);
+    this.#deliver(target.member, event);
+    return { ok: true, value: event };
+  }
+
+  /**
    * Sets a room's topic as the server operator (a blank text clears it); a
    * room nobody is in keeps it for when someone comes. False if the text or
    * the name is refused, or it cannot be stored.
@@ -617,6 +662,11 @@ export class Hub {
     // Fatal, so the page does not reconnect into the room it was kicked from.
     this.#dismiss(seat, this.#error("kicked", `You were ${why}.`, undefined, true), why);
     return true;
+  }
+
+  /** Keeps an address from joining for `--kick-ban` (the console's `/kick ADDRESS`). */
+  ban(address: string): void {
+    this.#door.ban(undefined, address);
   }
 
   /** Tells everyone, closes every member and refuses new ones. */

@@ -1,14 +1,16 @@
 /**
  * Limits that keep one connection from spoiling the service for the others:
  * the slow-consumer rule, and a counter of open connections, per address and
- * in total. Pure: the clock is passed in. `session.ts` applies them to every
+ * in total, which is also their list (`slot.ts`). Pure: the clock is passed in. `session.ts` applies them to every
  * connection of every transport.
  *
  * @module
  */
 
+import type { Via } from "../../common/protocol.ts";
 import { counted } from "../../common/wording.ts";
 import { type Config, DEFAULTS } from "../config.ts";
+import { Slot, type SlotOwner } from "./slot.ts";
 
 /**
  * Bytes waiting to be sent to one member above which it is watched: a reader
@@ -63,17 +65,26 @@ export class SendQueueWatch {
 /** Settings for {@linkcode ConnectionLimits}, named as in {@linkcode Config}. */
 export type ConnectionCaps = Pick<Config, "maxPerIp" | "maxClients">;
 
-/** Counts open connections, every transport together. */
+/** The open connections, as the operator's console reads them. */
+export type ConnectionList = Iterable<Slot> & Pick<ConnectionLimits, "from" | "total">;
+
+/**
+ * Counts open connections, every transport together, and lists them: each
+ * is a {@linkcode Slot}, held from accept to close.
+ */
 export class ConnectionLimits {
   readonly #caps: ConnectionCaps;
-  readonly #byAddress = new Map<string, number>();
+  readonly #now: () => number;
+  readonly #byAddress = new Map<string, Set<Slot>>();
   #total = 0;
 
-  constructor(caps: Partial<ConnectionCaps> = {}) {
+  /** `now`, the clock of each slot's times. */
+  constructor(caps: Partial<ConnectionCaps> = {}, now: () => number = Date.now) {
     this.#caps = {
       maxPerIp: caps.maxPerIp ?? DEFAULTS.maxPerIp,
       maxClients: caps.maxClients ?? DEFAULTS.maxClients,
     };
+    this.#now = now;
   }
 
   /** Open connections now. */
@@ -82,29 +93,41 @@ export class ConnectionLimits {
   }
 
   /**
-   * Counts a new connection from `address`. Returns a function that releases
-   * it (idempotent), or a sentence for the client saying why it is refused.
+   * Counts a new connection from `address`, on the `via` port, which `owner`
+   * closes. Returns its slot, whose release frees it (idempotent), or a
+   * sentence for the client saying why it is refused.
    */
-  open(address: string): (() => void) | string {
-    const mine = this.#byAddress.get(address) ?? 0;
+  open(address: string, via: Via, owner: SlotOwner): Slot | string {
+    const mine = this.#byAddress.get(address);
     if (this.#total >= this.#caps.maxClients) {
       return `The server is full (${
         counted(this.#caps.maxClients, "connection")
       }). Try again later.`;
     }
-    if (mine >= this.#caps.maxPerIp) {
+    if ((mine?.size ?? 0) >= this.#caps.maxPerIp) {
       return `Too many connections from your address (at most ${this.#caps.maxPerIp}).`;
     }
-    this.#byAddress.set(address, mine + 1);
+    const slot = new Slot(via, address, owner, this.#now, (gone) => this.#free(gone));
+    if (mine) mine.add(slot);
+    else this.#byAddress.set(address, new Set([slot]));
     this.#total++;
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.#total--;
-      const left = (this.#byAddress.get(address) ?? 1) - 1;
-      if (left === 0) this.#byAddress.delete(address);
-      else this.#byAddress.set(address, left);
-    };
+    return slot;
+  }
+
+  /** Every open connection, those of one address together, each address's in the order accepted. */
+  *[Symbol.iterator](): IterableIterator<Slot> {
+    for (const slots of this.#byAddress.values()) yield* slots;
+  }
+
+  /** The open connections from `address`, in the order accepted. */
+  from(address: string): Slot[] {
+    return [...this.#byAddress.get(address) ?? []];
+  }
+
+  #free(slot: Slot): void {
+    const mine = this.#byAddress.get(slot.address);
+    if (!mine?.delete(slot)) return;
+    this.#total--;
+    if (mine.size === 0) this.#byAddress.delete(slot.address);
   }
 }

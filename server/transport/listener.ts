@@ -30,6 +30,7 @@ import { errorText } from "../log.ts";
 import { isDisconnect } from "./io.ts";
 import type { ConnectionLimits } from "./limits.ts";
 import { admit, type Counting } from "./session.ts";
+import type { Slot } from "./slot.ts";
 
 /** A connection accepted by a listener: plain TCP, or TLS with `--cert`/`--key`. */
 export type Conn = Deno.TcpConn | Deno.TlsConn;
@@ -40,8 +41,8 @@ export interface AcceptOptions extends Counting {
   limits: ConnectionLimits;
   /** Milliseconds a TLS handshake may take before the socket is closed. */
   handshakeMs: number;
-  /** A counted socket: its owner calls `release` once it is closed. */
-  accepted(conn: Conn, release: () => void): void;
+  /** A counted socket: its owner releases its slot once it is closed. */
+  accepted(conn: Conn, slot: Slot): void;
   /** A socket over the caps: its owner tells the peer why, and closes it. */
   refused(conn: Conn, error: ChatError): void;
 }
@@ -79,10 +80,11 @@ export async function acceptLoop(options: AcceptOptions): Promise<void> {
       failing = false;
       log.warn(`${name} accepting again`);
     }
-    const release = admit(limits, conn.remoteAddr.hostname, options);
-    if (typeof release !== "function") options.refused(conn, release);
-    else if ("handshake" in conn) void handshake(conn, release, shaking, options);
-    else options.accepted(conn, release);
+    // Until the socket's handler owns its slot, closing it is closing the socket.
+    const slot = admit(limits, conn.remoteAddr.hostname, options, { close: () => closeConn(conn) });
+    if (!("release" in slot)) options.refused(conn, slot);
+    else if ("handshake" in conn) void handshake(conn, slot, shaking, options);
+    else options.accepted(conn, slot);
   }
   for (const conn of shaking) closeConn(conn);
 }
@@ -97,7 +99,7 @@ export async function acceptLoop(options: AcceptOptions): Promise<void> {
  */
 async function handshake(
   conn: Deno.TlsConn,
-  release: () => void,
+  slot: Slot,
   shaking: Set<Deno.TlsConn>,
   options: AcceptOptions,
 ): Promise<void> {
@@ -114,9 +116,9 @@ async function handshake(
     await done;
   }
   shaking.delete(conn);
-  if (ok && inTime) return options.accepted(conn, release);
+  if (ok && inTime) return options.accepted(conn, slot);
   closeConn(conn);
-  release();
+  slot.release();
 }
 
 /** Closes a socket that may be closed already. */

@@ -9,8 +9,10 @@
  * rest, the same way for WebSocket, terminal and whatever comes next:
  *
  * - the connection cap, checked as a socket is accepted ({@linkcode admit},
- *   which `listener.ts` calls for every listener); the slot follows the
- *   socket into its session and is released exactly once, at close;
+ *   which `listener.ts` calls for every listener); the slot (`slot.ts`)
+ *   follows the socket into its session, which owns it from then on (the
+ *   operator's console lists and closes connections through their slots),
+ *   and is released exactly once, at close;
  * - the join timeout, started at accept and cleared once the hub seats the
  *   member; each transport words the goodbye its own way;
  * - the slow-consumer rule ({@linkcode SendQueueWatch}), applied as bytes are
@@ -42,6 +44,7 @@ import { Metrics } from "../metrics.ts";
 import type { Hub, Member, Whois } from "../hub/hub.ts";
 import { isDisconnect } from "./io.ts";
 import { type ConnectionLimits, SendQueueWatch } from "./limits.ts";
+import type { Slot, SlotOwner } from "./slot.ts";
 
 /** What a transport does for its {@linkcode Session}: write to the peer, and end. */
 export interface Link {
@@ -111,7 +114,7 @@ export class Session implements Member {
   /** Settles once the connection is closed and its slot released. */
   readonly done: Promise<void>;
   readonly #env: Env;
-  readonly #release: () => void;
+  readonly #slot: Slot;
   readonly #watch: SendQueueWatch;
   readonly #ended = Promise.withResolvers<void>();
   readonly #link: Link;
@@ -126,11 +129,12 @@ export class Session implements Member {
   #reason = "connection lost";
 
   /** Made by {@linkcode Sessions.open}, which counts it first. */
-  constructor(env: Env, address: string, release: () => void, connect: (s: Session) => Link) {
+  constructor(env: Env, slot: Slot, connect: (s: Session) => Link) {
     this.#env = env;
     this.via = env.via;
-    this.address = address;
-    this.#release = release;
+    this.address = slot.address;
+    this.#slot = slot;
+    slot.own(this);
     this.#watch = new SendQueueWatch(env.now);
     this.done = this.#ended.promise;
     this.#link = connect(this);
@@ -183,6 +187,7 @@ export class Session implements Member {
   /** Carries out what the peer asked for. False if it was refused (and told why). */
   handle(message: ClientMessage): boolean {
     if (this.#closing) return false;
+    this.#slot.heardFrom();
     const hub = this.#env.hub;
     const done = hub.handle(this, message);
     if (!this.#joined && hub.nickOf(this) !== undefined) {
@@ -267,7 +272,7 @@ export class Session implements Member {
     this.#queued = 0;
     const { open, log, hub, via } = this.#env;
     open.delete(this);
-    this.#release();
+    this.#slot.release();
     log.debug("disconnected", { via, address: this.address, ...fields });
     hub.leave(this, this.#reason);
     this.#ended.resolve();
@@ -310,8 +315,8 @@ export interface Counting {
 }
 
 /**
- * Counts a connection from `address` against the caps, as it is accepted:
- * returns the function that releases its slot (idempotent), or, over the
+ * Counts a connection from `address` against the caps, as it is accepted,
+ * closed by `owner` until a session owns it: returns its slot, or, over the
  * caps, the fatal error the transport tells the peer before closing it
  * (counted and logged here).
  */
@@ -319,8 +324,9 @@ export function admit(
   limits: ConnectionLimits,
   address: string,
   { metrics, log, via }: Counting,
-): (() => void) | ChatError {
-  const release = limits.open(address);
+  owner: SlotOwner,
+): Slot | ChatError {
+  const release = limits.open(address, via, owner);
   if (typeof release !== "string") return release;
   metrics.refused("too_many_connections");
   log.warn("connection refused", { via, address, why: release });
@@ -356,25 +362,22 @@ export class Sessions {
     connect: (session: Session) => Link,
     fields: LogFields = {},
   ): Session | ChatError {
-    const release = admit(this.#limits, address, this.#env);
-    if (typeof release !== "function") return release;
-    return this.adopt(address, release, connect, fields);
+    // Owned by its session from the next line on.
+    const slot = admit(this.#limits, address, this.#env, { close() {} });
+    if (!("release" in slot)) return slot;
+    return this.adopt(slot, connect, fields);
   }
 
   /**
    * Makes the session of a connection already counted by {@linkcode admit}
-   * (at accept, by `listener.ts`); its slot is released once, at close.
+   * (at accept, by `listener.ts`); it owns the slot, and releases it once,
+   * at close.
    */
-  adopt(
-    address: string,
-    release: () => void,
-    connect: (session: Session) => Link,
-    fields: LogFields = {},
-  ): Session {
+  adopt(slot: Slot, connect: (session: Session) => Link, fields: LogFields = {}): Session {
     const { log, via, open } = this.#env;
-    const session = new Session(this.#env, address, release, connect);
+    const session = new Session(this.#env, slot, connect);
     open.add(session);
-    log.debug("connected", { via, address, ...fields });
+    log.debug("connected", { via, address: slot.address, ...fields });
     return session;
   }
 

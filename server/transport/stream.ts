@@ -105,13 +105,8 @@ export function serveStream(
     metrics: options.metrics ?? new Metrics(),
     log: options.log ?? SILENT,
     via,
-    accepted(conn, release) {
-      sessions.adopt(
-        conn.remoteAddr.hostname,
-        release,
-        (session) => connect(conn, session),
-        { tls: tls !== undefined },
-      );
+    accepted(conn, slot) {
+      sessions.adopt(slot, (session) => connect(conn, session), { tls: tls !== undefined });
     },
     refused: (conn, error) => refuse(conn, refusal(error)),
   });

@@ -96,7 +96,7 @@ export interface WebSocketEndpoint {
    * socket becomes a member once it joins, or `426` for a version other than
    * 13. Throws TypeError if the request lacks what an upgrade needs.
    */
-  upgrade(request: Request, address: string): Promise<Response | Upgrade>;
+  upgrade(request: Request): Promise<Response | Upgrade>;
   /** Open sockets, joined or not. */
   readonly connections: number;
   /** Bytes waiting to be sent: in all, and to the one socket with the most. */
@@ -129,14 +129,14 @@ export function webSocketEndpoint(
     keepaliveMs: options.keepaliveMs ?? KEEPALIVE_MS,
   };
   return {
-    async upgrade(request, address) {
+    async upgrade(request) {
       const key = upgradeKey(request.method, request.headers);
       if (key instanceof Response) return key;
       const accept = await acceptKey(key);
       return new Upgrade(
         [["upgrade", "websocket"], ["connection", "Upgrade"], ["sec-websocket-accept", accept]],
-        (conn, release, rest) =>
-          sessions.adopt(address, release, (session) => new WebLink(conn, session, rest, timing)),
+        (conn, slot, rest) =>
+          sessions.adopt(slot, (session) => new WebLink(conn, session, rest, timing)),
       );
     },
     get connections() {
@@ -477,6 +477,8 @@ class WebLink implements Link {
     }
     if (this.#closeFrame && !this.#sentClose) {
       this.#sentClose = true;
+      // Counted like any bytes queued, or its write would be taken from nothing.
+      if (!this.#aborted) this.#session.queued(this.#closeFrame.length);
       this.#out.push(this.#closeFrame);
     }
     if (!this.#writing) void this.#write();

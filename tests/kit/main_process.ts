@@ -30,6 +30,8 @@ export interface MainOptions {
   env?: Record<string, string>;
   /** Called with each line the server writes to standard error, as it comes. */
   onStderr?: (line: string) => void;
+  /** Written to its standard input, a pipe then closed; without it, standard input is null. */
+  input?: string;
 }
 
 /**
@@ -66,8 +68,8 @@ const PAGE_LINE = /^chat: page\s+http:\/\/([^/\s]+):(\d+)\/$/m;
 const TERMINAL_LINE = /^chat: terminal\s+nc (\S+) (\d+)\b/m;
 const IRC_LINE = /^chat: irc\s.*server (\S+)\/(\d+)/m;
 
-/** Where the server said it listens, once it has said so in full. */
-function addresses(stdout: string): Listening | undefined {
+/** Where the server said it listens (its banner, on standard output), once it has said so in full. */
+export function addresses(stdout: string): Listening | undefined {
   const [, httpHost, httpPort] = PAGE_LINE.exec(stdout) ?? [];
   const [, tcpHost, tcpPort] = TERMINAL_LINE.exec(stdout) ?? [];
   const [, ircHost, ircPort] = IRC_LINE.exec(stdout) ?? [];
@@ -79,8 +81,8 @@ function addresses(stdout: string): Listening | undefined {
   };
 }
 
-/** The command line that starts `main.ts` as `options` say. */
-function commandLine(options: MainOptions): string[] {
+/** The command line that starts `main.ts` as `options` say, run from the project's root. */
+export function commandLine(options: MainOptions): string[] {
   let argv = [
     Deno.execPath(),
     "run",
@@ -129,11 +131,12 @@ export class MainProcess implements AsyncDisposable {
       args,
       cwd: ROOT,
       ...options.env ? { env: options.env } : {},
-      stdin: "null",
+      stdin: options.input === undefined ? "null" : "piped",
       stdout: "piped",
       stderr: "piped",
     }).spawn();
     this.pid = this.#child.pid;
+    if (options.input !== undefined) void this.#write(options.input);
     const { promise, resolve } = Promise.withResolvers<Listening | undefined>();
     this.listening = promise;
     this.#stdout = this.#readStdout(resolve);
@@ -178,6 +181,16 @@ export class MainProcess implements AsyncDisposable {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop("SIGKILL");
+  }
+
+  async #write(input: string): Promise<void> {
+    const writer = this.#child.stdin.getWriter();
+    try {
+      await writer.write(new TextEncoder().encode(input));
+      await writer.close();
+    } catch {
+      // It exited without reading: what it does with its input is the test's to see.
+    }
   }
 
   async #readStdout(ready: (at: Listening | undefined) => void): Promise<string> {

@@ -192,7 +192,10 @@ export class Replies {
     target: string,
     tags: { time: boolean; msgid: boolean; batch?: string | undefined; timeInText?: boolean },
   ): string[] {
-    const source = this.prefix(message.from, via);
+    // The operator is no member: `server!operator@…` says who it is to `/whois`-less eyes.
+    const source = message.operator
+      ? `${message.from}!operator@${this.#server.name}`
+      : this.prefix(message.from, via);
     const command = message.notice ? "NOTICE" : "PRIVMSG";
     const stamp = tags.timeInText ? `[${clock(message.ts)}] ` : "";
     // What a line holds besides the text: ":source COMMAND target :" and CRLF,

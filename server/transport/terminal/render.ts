@@ -44,14 +44,17 @@ export function helpLines(): string[] {
 
 /**
  * A chat message as one line, seen by `self` (undefined for the operator):
- * `<bob> hi`, an action `* bob waves`, a notice `-bob- hi` (IRC's way).
+ * `<bob> hi`, an action `* bob waves`, a notice `-bob- hi` (IRC's way), the
+ * operator's private message `[private, from the operator] <server> hi`.
  */
 export function messageLine(m: ChatMessage, self: string | undefined): string {
   const time = `[${clock(m.ts)}]`;
   const from = m.notice ? `-${m.from}-` : `<${m.from}>`;
   if (m.to !== undefined) {
-    return m.from === self
-      ? `${time} [private to ${m.to}] ${from} ${m.text}`
+    if (m.from === self) return `${time} [private to ${m.to}] ${from} ${m.text}`;
+    // Not a member's: nobody can take the name `server`, but a look says who wrote it.
+    return m.operator
+      ? `${time} [private, from the operator] ${from} ${m.text}`
       : `${time} [private] ${from} ${m.text}`;
   }
   if (m.action) return `${time} * ${m.from} ${m.text}`;

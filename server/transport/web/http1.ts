@@ -33,16 +33,17 @@ import { closeConn, type Conn, REFUSE_MS } from "../listener.ts";
 import { errorText, type Logger } from "../../log.ts";
 import type { DisconnectReason, Metrics } from "../../metrics.ts";
 import { type RequestHead, RequestHeadReader, writeResponseHead } from "./request.ts";
+import type { Slot } from "../slot.ts";
 
 /** A response that turns the connection into something else (a WebSocket). */
 export class Upgrade {
   /**
-   * `headers` go with the `101`; `take` is handed the socket, its slot's
-   * release and the bytes read past the request, once the `101` is written.
+   * `headers` go with the `101`; `take` is handed the socket, its slot
+   * and the bytes read past the request, once the `101` is written.
    */
   constructor(
     readonly headers: readonly (readonly [string, string])[],
-    readonly take: (conn: Conn, release: () => void, rest: Uint8Array) => void,
+    readonly take: (conn: Conn, slot: Slot, rest: Uint8Array) => void,
   ) {}
 }
 
@@ -80,14 +81,14 @@ export class HttpConnections {
     this.#options = options;
   }
 
-  /** Serves a connection counted at accept; `release` is called once it is closed. */
-  serve(conn: Conn, release: () => void): void {
+  /** Serves a connection counted at accept; its slot is released once it is closed. */
+  serve(conn: Conn, slot: Slot): void {
     try {
       if ("setNoDelay" in conn) conn.setNoDelay(true);
     } catch {
       // Not fatal: latency tuning only.
     }
-    const served = serve(conn, release, this.#options).finally(() => this.#open.delete(conn));
+    const served = serve(conn, slot, this.#options).finally(() => this.#open.delete(conn));
     this.#open.set(conn, served);
   }
 
@@ -99,7 +100,7 @@ export class HttpConnections {
 }
 
 /** Answers the requests of one connection in order, until it closes or is closed. */
-async function serve(conn: Conn, release: () => void, options: HttpOptions): Promise<void> {
+async function serve(conn: Conn, slot: Slot, options: HttpOptions): Promise<void> {
   const { metrics, log } = options;
   const address = conn.remoteAddr.hostname;
   const reader = new RequestHeadReader();
@@ -135,6 +136,7 @@ async function serve(conn: Conn, release: () => void, options: HttpOptions): Pro
         await write(conn, plain(result.status, `${result.reason}.\n`), false, false);
         return;
       }
+      slot.heardFrom();
       // A copy: `buf` is read into again.
       rest = result.rest.slice();
       const head = result.head;
@@ -160,7 +162,7 @@ async function serve(conn: Conn, release: () => void, options: HttpOptions): Pro
         await writeAll(conn, writeResponseHead(101, response.headers));
         clearTimeout(timer);
         upgraded = true;
-        response.take(conn, release, rest);
+        response.take(conn, slot, rest);
         return;
       }
       await write(conn, response, head.method === "HEAD", head.keepAlive);
@@ -181,7 +183,7 @@ async function serve(conn: Conn, release: () => void, options: HttpOptions): Pro
     }
     if (!upgraded) {
       closeConn(conn);
-      release();
+      slot.release();
     }
   }
 }
