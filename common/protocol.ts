@@ -941,12 +941,17 @@ export function encodeEvent(event: ServerEvent): string {
 let lastBatch: readonly ServerEvent[] = [];
 let lastFrame = "";
 
+/** True if `a` and `b` hold the same events in the same order: a plain loop, run once per member. */
+function sameEvents(a: readonly ServerEvent[], b: readonly ServerEvent[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** Serializes the events queued for one member into one frame. */
 export function encodeFrame(events: readonly ServerEvent[]): string {
   if (events.length === 1) return encodeEvent(events[0]!);
-  if (events.length === lastBatch.length && events.every((e, i) => e === lastBatch[i])) {
-    return lastFrame;
-  }
+  if (sameEvents(events, lastBatch)) return lastFrame;
   lastFrame = `[${events.map(encodeEvent).join(",")}]`;
   lastBatch = events.slice(); // a copy: the caller's array may change later
   return lastFrame;

@@ -59,10 +59,10 @@ export class Metrics {
   readonly #disconnects = new Map<DisconnectReason, number>();
   readonly #gauges: Gauge[] = [];
 
-  /** Counts an event delivered to a member. */
-  sent(via: Via, event: ServerEvent): void {
-    this.eventsSent[via]++;
-    if (event.type === "message") this.messagesSent[via]++;
+  /** Counts an event delivered to a member, or to `count` members connected the same way. */
+  sent(via: Via, event: ServerEvent, count = 1): void {
+    this.eventsSent[via] += count;
+    if (event.type === "message") this.messagesSent[via] += count;
   }
 
   /** Counts something refused: an error sent, a connection or upgrade turned away. */

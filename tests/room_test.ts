@@ -24,7 +24,11 @@ function setup(options: { presenceLimit?: number; store?: MemoryHistory } = {}) 
     now: () => 7_000,
     history: 3,
     presenceLimit: options.presenceLimit ?? 100,
-    deliver: (member, event) => member.send(event),
+    deliverAll(to, event, except, named, marked) {
+      for (const seat of to) {
+        if (seat.member !== except) seat.member.send(named?.has(seat) ? marked ?? event : event);
+      }
+    },
     observe: (event) => observed.push(event),
     seatByKey: (key) => seats.get(key),
   };

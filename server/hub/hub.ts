@@ -248,7 +248,8 @@ export class Hub {
       now: this.#now,
       history: options.history ?? DEFAULTS.history,
       presenceLimit: options.presenceLimit ?? DEFAULTS.presenceLimit,
-      deliver: (member, event) => this.#deliver(member, event),
+      deliverAll: (seats, event, except, named, marked) =>
+        this.#deliverAll(seats, event, except, named, marked),
       observe: (event) => this.#observe(event),
       seatByKey: (key) => this.#roster.byKey(key),
     };
@@ -1131,10 +1132,45 @@ export class Hub {
     try {
       member.send(event);
     } catch {
-      // A broken member must not stop delivery to the rest.
-      this.leave(member, "connection lost");
-      member.close();
+      this.#lost(member);
     }
+  }
+
+  /**
+   * {@linkcode RoomEnv.deliverAll}: a room's event to its seats, counted per
+   * way of connecting once per event rather than once per member.
+   */
+  #deliverAll(
+    seats: Iterable<Seat>,
+    event: ServerEvent,
+    except: Member | undefined,
+    named: ReadonlySet<Seat> | undefined,
+    marked: ServerEvent | undefined,
+  ): void {
+    let web = 0, terminal = 0, irc = 0;
+    for (const seat of seats) {
+      const member = seat.member;
+      if (member === except) continue;
+      const via = member.via;
+      if (via === "web") web++;
+      else if (via === "terminal") terminal++;
+      else irc++;
+      try {
+        member.send(named !== undefined && named.has(seat) ? marked ?? event : event);
+      } catch {
+        this.#lost(member);
+      }
+    }
+    const metrics = this.#metrics;
+    if (web > 0) metrics.sent("web", event, web);
+    if (terminal > 0) metrics.sent("terminal", event, terminal);
+    if (irc > 0) metrics.sent("irc", event, irc);
+  }
+
+  /** A member whose send threw: it must not stop delivery to the rest. */
+  #lost(member: Member): void {
+    this.leave(member, "connection lost");
+    member.close();
   }
 
   /** Delivers a refusal already counted, or an answer; false if it was a refusal. */

@@ -95,14 +95,26 @@ export function renderBytes(
   label?: string,
 ): Uint8Array {
   if (!seenAlike(event, self)) return encodeLines(renderEvent(event, self, label));
+  // The room hands one event to terminal after terminal: the last one is kept at hand.
+  if (event === last.event && label === last.label) return last.bytes;
   const cache = label === undefined ? shared : sharedLabeled;
   let bytes = cache.get(event);
   if (bytes === undefined) {
     bytes = encodeLines(renderEvent(event, undefined, label));
     cache.set(event, bytes);
   }
+  last.event = event;
+  last.label = label;
+  last.bytes = bytes;
   return bytes;
 }
+
+/** The event {@linkcode renderBytes} last rendered for every viewer alike, with its label. */
+const last: { event: ServerEvent | undefined; label: string | undefined; bytes: Uint8Array } = {
+  event: undefined,
+  label: undefined,
+  bytes: new Uint8Array(0),
+};
 
 /** True if `self` sees `event` as the operator (anyone else) does. */
 function seenAlike(event: ServerEvent, self: string | undefined): boolean {

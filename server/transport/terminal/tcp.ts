@@ -79,6 +79,8 @@ class TerminalLink implements Link, StreamHandler {
   readonly #telnet = new TelnetFilter();
   readonly #lines = new LineDecoder(LINE_MAX_BYTES);
   readonly #view = new RoomView();
+  /** Its nickname once welcomed: see {@linkcode TerminalLink.#self}. */
+  #nick: string | undefined;
   /** Whether the member asked for the bell (`/bell`). */
   #bell = false;
   /** Per room (by name), the oldest message the last `/history` showed: where `/history more` goes on from. */
@@ -101,12 +103,23 @@ class TerminalLink implements Link, StreamHandler {
   send(event: ServerEvent): void {
     if (event.type === "history" && this.#history(event)) return;
     const moved = this.#view.follow(event);
-    const nick = this.#session.nick;
+    const nick = this.#self(event);
     const bytes = renderBytes(event, nick, this.#view.label(event));
     if (bytes.length > 0) this.#pump.enqueue(bytes);
     if (this.#bell && event.type === "message" && rings(event, nick)) this.#pump.enqueue(BEL);
     // Parting the current room moves the member to another, or nowhere.
     if (event.type === "parted" && moved) this.#whereNow();
+  }
+
+  /**
+   * The member's nickname, followed from the events it is sent (`welcome`,
+   * its own `rename`) as the view follows its rooms: it is read for every
+   * line, so it is not looked up in the hub for each.
+   */
+  #self(event: ServerEvent): string | undefined {
+    if (event.type === "welcome") this.#nick = event.nick;
+    else if (event.type === "rename" && event.from === this.#nick) this.#nick = event.to;
+    return this.#nick;
   }
 
   joinTimedOut(seconds: number): void {
