@@ -128,6 +128,29 @@ export function serveStream(
   };
 }
 
+/** The chunks {@linkcode joined} last joined, and what it made of them. */
+let lastChunks: Uint8Array[] = [];
+let lastJoined: Uint8Array = new Uint8Array(0);
+
+/**
+ * The chunks queued for one write, as one array. In a round of flushes,
+ * member after member of a room has the same chunks queued (a room
+ * message's line is encoded once and shared: `irc.ts`, `render.ts`), so the
+ * last join is reused when the same chunks come again: one copy per round,
+ * not one per member. Chunks are never changed once queued.
+ */
+function joined(chunks: Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  if (chunks.length === lastChunks.length) {
+    let same = true;
+    for (let i = 0; i < chunks.length && same; i++) same = chunks[i] === lastChunks[i];
+    if (same) return lastJoined;
+  }
+  lastChunks = chunks;
+  lastJoined = concatBytes(chunks);
+  return lastJoined;
+}
+
 /** One connection's reading, writing and closing, for a transport's link. */
 export class StreamPump {
   readonly #conn: Conn;
@@ -232,7 +255,7 @@ export class StreamPump {
   async #flush(): Promise<void> {
     try {
       while (this.#out.length > 0 && !this.#closed) {
-        const bytes = concatBytes(this.#out);
+        const bytes = joined(this.#out);
         this.#out = [];
         for (let off = 0; off < bytes.length;) {
           const n = await writes.write(this.#conn, bytes.subarray(off));
