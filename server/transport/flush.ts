@@ -144,7 +144,7 @@ export class WriteGate {
   readonly #waiting = new Queue<(slot: Slot) => void>();
   #timer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(limit = WRITES_IN_FLIGHT, stuckMs = STUCK_WRITE_MS, now = () => performance.now()) {
+  constructor(limit = WRITES_IN_FLIGHT, stuckMs = STUCK_WRITE_MS, now = Date.now) {
     this.#limit = limit;
     this.#stuckMs = stuckMs;
     this.#now = now;
@@ -160,8 +160,12 @@ export class WriteGate {
     return this.#waiting.length;
   }
 
-  /** Writes `bytes` to `to` once a slot is free; what `to.write` returns. */
-  write(to: Writable, bytes: Uint8Array): Promise<number> {
+  /**
+   * Writes `bytes` to `to` once a slot is free; what `to.write` returns.
+   * Given a function, calls it for the bytes only once the slot is free, so
+   * that what was queued for the peer while it waited goes in the same write.
+   */
+  write(to: Writable, bytes: Uint8Array | (() => Uint8Array)): Promise<number> {
     if (this.#waiting.length === 0 && this.#free()) return this.#run(to, bytes, this.#take());
     const turn = Promise.withResolvers<Slot>();
     this.#waiting.push(turn.resolve);
@@ -169,9 +173,9 @@ export class WriteGate {
     return turn.promise.then((slot) => this.#run(to, bytes, slot));
   }
 
-  async #run(to: Writable, bytes: Uint8Array, slot: Slot): Promise<number> {
+  async #run(to: Writable, bytes: Uint8Array | (() => Uint8Array), slot: Slot): Promise<number> {
     try {
-      return await to.write(bytes);
+      return await to.write(typeof bytes === "function" ? bytes() : bytes);
     } finally {
       if (slot.held) {
         slot.held = false;

@@ -252,14 +252,25 @@ export class StreamPump {
 
   readonly #flushNow = () => void this.#flush();
 
+  /** What is queued, as one array, taken from the queue: see {@linkcode StreamPump.#flush}. */
+  readonly #take = (): Uint8Array => {
+    const bytes = this.#closed ? new Uint8Array(0) : joined(this.#out);
+    this.#out = [];
+    return this.#taking = bytes;
+  };
+  #taking: Uint8Array = new Uint8Array(0);
+
   async #flush(): Promise<void> {
     try {
       while (this.#out.length > 0 && !this.#closed) {
-        const bytes = joined(this.#out);
-        this.#out = [];
-        for (let off = 0; off < bytes.length;) {
-          const n = await writes.write(this.#conn, bytes.subarray(off));
-          off += n;
+        // The bytes are taken once the write gate lets this write go, not
+        // before it waits: lines queued meanwhile (a round of a thousand
+        // members takes milliseconds) go with it, not a whole round later.
+        let n = await writes.write(this.#conn, this.#take);
+        const bytes = this.#taking;
+        this.#session.taken(n);
+        for (let off = n; off < bytes.length; off += n) {
+          n = await writes.write(this.#conn, bytes.subarray(off));
           this.#session.taken(n);
         }
       }
