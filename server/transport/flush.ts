@@ -113,6 +113,12 @@ class Queue<T> {
 /** How many socket writes may be under way at once (see the module doc). */
 export const WRITES_IN_FLIGHT = 64;
 
+/**
+ * How many writes the gate lets go, while writes keep waiting, before it
+ * pauses for a timer so that the event loop reads input (see the module doc).
+ */
+export const WRITES_PER_PAUSE = 512;
+
 /** How long a write holds its slot before it is taken for a peer that stopped reading. */
 export const STUCK_WRITE_MS = 50;
 
@@ -143,11 +149,22 @@ export class WriteGate {
   /** Writes waiting for a slot, first come first served: one per connection at most. */
   readonly #waiting = new Queue<(slot: Slot) => void>();
   #timer: ReturnType<typeof setTimeout> | undefined;
+  readonly #perPause: number;
+  /** Writes let go since the gate last paused for input, or was idle. */
+  #sincePause = 0;
+  /** The timer that ends a pause (see {@linkcode WRITES_PER_PAUSE}). */
+  #pause: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(limit = WRITES_IN_FLIGHT, stuckMs = STUCK_WRITE_MS, now = Date.now) {
+  constructor(
+    limit = WRITES_IN_FLIGHT,
+    stuckMs = STUCK_WRITE_MS,
+    now = Date.now,
+    perPause = WRITES_PER_PAUSE,
+  ) {
     this.#limit = limit;
     this.#stuckMs = stuckMs;
     this.#now = now;
+    this.#perPause = perPause;
   }
 
   /** Writes holding a slot (one stuck keeps it until a slot is wanted). */
@@ -187,6 +204,13 @@ export class WriteGate {
 
   #take(): Slot {
     const slot: Slot = { at: this.#now(), held: true };
+    if (++this.#sincePause >= this.#perPause && this.#pause === undefined) {
+      this.#pause = setTimeout(() => {
+        this.#pause = undefined;
+        this.#sincePause = 0;
+        this.#next();
+      }, 0);
+    }
     this.#open++;
     this.#slots.push(slot);
     return slot;
@@ -199,6 +223,7 @@ export class WriteGate {
    * server's time).
    */
   #free(): boolean {
+    if (this.#pause !== undefined) return false;
     this.#prune(false);
     if (this.#open < this.#limit) return true;
     this.#prune(true);
@@ -223,6 +248,8 @@ export class WriteGate {
     if (this.#waiting.length === 0) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
+      // Nothing waits: the round is over, and the event loop will look at input by itself.
+      if (this.#open === 0 && this.#pause === undefined) this.#sincePause = 0;
     }
   }
 
