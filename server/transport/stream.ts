@@ -139,7 +139,7 @@ let lastJoined: Uint8Array = new Uint8Array(0);
  * last join is reused when the same chunks come again: one copy per round,
  * not one per member. Chunks are never changed once queued.
  */
-function joined(chunks: Uint8Array[]): Uint8Array {
+export function joined(chunks: Uint8Array[]): Uint8Array {
   if (chunks.length === 1) return chunks[0]!;
   if (chunks.length === lastChunks.length) {
     let same = true;

@@ -47,6 +47,7 @@ import {
 import type { ConnectionLimits } from "./limits.ts";
 import type { Hub } from "../hub/hub.ts";
 import { type Link, Session, type SessionOptions, Sessions } from "./session.ts";
+import { joined } from "./stream.ts";
 import { closeConn, type Conn } from "./listener.ts";
 import { Upgrade } from "./web/http1.ts";
 import { type RequestHead, writeResponseHead } from "./web/request.ts";
@@ -487,10 +488,14 @@ class WebLink implements Link {
   async #write(): Promise<void> {
     this.#writing = true;
     try {
-      for (let bytes; (bytes = this.#out.shift()) !== undefined && !this.#shut;) {
-        for (let off = 0; off < bytes.length && !this.#shut;) {
-          const n = await writes.write(this.#conn, bytes.subarray(off));
-          off += n;
+      while (this.#out.length > 0 && !this.#shut) {
+        // Taken when the write gate lets it go, as a line transport's are
+        // (`stream.ts`): frames queued while it waited go in the same write.
+        let n = await writes.write(this.#conn, this.#take);
+        const bytes = this.#taking;
+        if (!this.#shut && !this.#aborted) this.#session.taken(n);
+        for (let off = n; off < bytes.length && !this.#shut; off += n) {
+          n = await writes.write(this.#conn, bytes.subarray(off));
           if (!this.#shut && !this.#aborted) this.#session.taken(n);
         }
       }
@@ -504,6 +509,14 @@ class WebLink implements Link {
     // after an abort (nothing is waited for).
     if (this.#sentClose && (this.#peerDone || this.#aborted)) this.#end();
   }
+
+  /** The frames queued, as one array, taken from the queue: see {@linkcode WebLink.#write}. */
+  readonly #take = (): Uint8Array => {
+    const bytes = this.#shut ? new Uint8Array(0) : joined(this.#out);
+    this.#out = [];
+    return this.#taking = bytes;
+  };
+  #taking: Uint8Array = new Uint8Array(0);
 
   /** Tears the TCP connection down now. */
   #end(): void {
