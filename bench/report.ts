@@ -660,9 +660,11 @@ const WHY_MISSED = `### Why the missed targets are missed
   the others wait their turn) the p99 is in tens of milliseconds, against 511 ms (WebSocket) and
   2.0 s (IRC) before it. What is left is the cost of each write: every member gets one write per
   round, so a round of 1,024 takes about as long as the p50. Counted during this scenario over
-  IRC: about 58,000 writes a second, 93% of which waited for a slot and none for a stuck peer; in
-  a CPU profile \`op_write\` (the kernel's loopback send included) takes 40% of the server's time
-  and Deno's event loop outside JavaScript 27%, our code the rest. The bare Deno loop and Node +
+  IRC: 80,000 to 90,000 writes a second; in a CPU profile \`op_write\` (the kernel's loopback
+  send included) takes 60% of the server's time and Deno's event loop outside JavaScript over 20%,
+  our code the rest. Deno read no input while a round's writes completed one after another, so a
+  line waited for the round before it to end; the gate now pauses for a timer every 512 writes,
+  and a line read mid-round goes out to the members still waiting in that round. The bare Deno loop and Node +
   \`ws\`, which write one frame per message per member, fall seconds behind at this load.
 - **Memory per idle member.** A member costs its socket, a read buffer (1 KiB, doubled while
   reads fill it), its session and seat (nickname, token, flood bucket, the last private
