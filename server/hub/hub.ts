@@ -48,11 +48,21 @@ import { checkRoom } from "../../common/room.ts";
 import { foldText } from "../../common/nick.ts";
 import { roomKey } from "../../common/room_key.ts";
 import {
+  type Backlog,
   type Bound,
   type HistoryStore,
   MemoryHistory,
   type RangeQuery,
+  type RoomMessage,
 } from "../history/history.ts";
+import {
+  byId,
+  type Cluster,
+  type ClusterEvent,
+  type MemberRecord,
+  RemoteMember,
+} from "./cluster.ts";
+import { checkNick, nickKey } from "../../common/nick.ts";
 import { type Rate, TokenBucket } from "./flood.ts";
 import { Door } from "./door.ts";
 import { type Config, DEFAULTS } from "../config.ts";
@@ -98,6 +108,12 @@ export interface HubOptions extends
   log?: Logger;
   /** The server's search time, in milliseconds. @default {SEARCH_BUDGET_MS} */
   searchBudget?: Rate;
+  /**
+   * The other nodes of the service, with `--redis` (`cluster.ts`): room
+   * messages, ids, nicknames and members are then the service's, and `store`
+   * is not used. @default {undefined: this process is the whole service}
+   */
+  cluster?: Cluster;
 }
 
 /** How often the server calls {@linkcode Hub.summarize}. */
@@ -196,6 +212,9 @@ function asks(message: ClientMessage): boolean {
 /** The refusals when the history store fails, to write or to read. */
 const NOT_STORED = "Not sent: the server could not store it.";
 const UNREADABLE = "Cannot read the history; try again.";
+/** The refusal while the service's store (Redis) cannot be reached. */
+const UNREACHABLE =
+  "Not sent: the server cannot reach its message store right now; try again in a moment.";
 
 /** Called with every event everyone in a room can see, and server-wide ones. */
 export type HubObserver = (event: ServerEvent) => void;
@@ -221,6 +240,11 @@ export class Hub {
   readonly #env: RoomEnv;
   /** The server's search time (see {@linkcode SEARCH_BUDGET_MS}). */
   readonly #searching: TokenBucket;
+  readonly #cluster: Cluster | undefined;
+  /** Members whose join waits on the cluster; false once they left meanwhile. */
+  readonly #joining = new Map<Member, boolean>();
+  /** Per room key, lists that collect what the feed delivers while a read of the room is under way. */
+  readonly #watching = new Map<string, Set<RoomMessage[]>>();
   #closed = false;
 
   constructor(options: HubOptions = {}) {
@@ -243,6 +267,7 @@ export class Hub {
     this.#searching = new TokenBucket(options.searchBudget ?? SEARCH_BUDGET_MS, this.#now);
     this.#metrics = options.metrics ?? new Metrics();
     this.#log = options.log ?? SILENT;
+    this.#cluster = options.cluster;
     this.#env = {
       store: this.#store,
       now: this.#now,
@@ -261,7 +286,12 @@ export class Hub {
 
   /** The seated members' ways of connecting, one per member (for `/metrics`). */
   *vias(): IterableIterator<MemberInfo["via"]> {
-    for (const seat of this.#roster) yield seat.member.via;
+    for (const seat of this.#roster) if (!seat.member.remote) yield seat.member.via;
+  }
+
+  /** Members of the whole service (of every node, with `--redis`), for `/metrics`. */
+  get serviceSize(): number {
+    return this.#roster.size;
   }
 
   /** The live rooms, in the order they were made. */
@@ -316,7 +346,7 @@ export class Hub {
    * Carries out what a member asked for. Returns false if it was refused (the
    * member has then been sent an `error`).
    */
-  handle(member: Member, message: ClientMessage): boolean {
+  handle(member: Member, message: ClientMessage): boolean | Promise<boolean> {
     if (message.type === "join") {
       return this.join(member, message.nick, message.token, message.since, message.rooms);
     }
@@ -413,19 +443,47 @@ export class Hub {
     token?: string,
     since?: number,
     rooms: readonly string[] = [LOBBY],
-  ): boolean {
+  ): boolean | Promise<boolean> {
     if (this.#closed) {
       return this.#refuse(member, "shutting_down", "The server is shutting down.", true);
     }
-    if (this.#roster.seatOf(member)) {
+    if (this.#roster.seatOf(member) || this.#joining.has(member)) {
       return this.#refuse(member, "already_joined", "You have already joined.");
     }
     const refusal = this.#door.check(requested, member.address);
     if (refusal) return this.#refuse(member, refusal.code, refusal.message, refusal.fatal);
+    if (this.#cluster) return this.#joinClustered(this.#cluster, member, requested, token, since, rooms);
     const claimed = this.#roster.claim(requested, member, token);
     if (!claimed.ok) return this.#refuse(member, claimed.code, claimed.reason);
     const ghost = this.#roster.find(claimed.value);
-    // The rooms to be in: a seat taken back keeps its own, first.
+    const plan = this.#plan(ghost, rooms);
+    // Everything read before anything changes: a failed read refuses the whole join.
+    const backlogs: Backlog[] = [];
+    const ready: Room[] = [];
+    try {
+      for (const want of plan.wanted) ready.push(want.room ?? this.#make(want));
+      const limit = this.#replayLimit(ready.length);
+      for (const room of ready) backlogs.push(room.backlog(since, limit));
+    } catch (e) {
+      for (const room of ready) this.#dropIfEmpty(room);
+      this.#log.error("cannot read the history", { error: errorText(e) });
+      return this.#refuse(member, "storage_failed", UNREADABLE);
+    }
+    const privates = since !== undefined && since <= this.#store.lastId();
+    return this.#seatIn(member, claimed.value, ghost, ready, backlogs, plan.refusals, privates ? since : undefined) !==
+      undefined;
+  }
+
+  /**
+   * A welcome holds at most REPLAY_MAX messages however many rooms it
+   * covers (with a gap where some are left out: the page asks for more).
+   */
+  #replayLimit(rooms: number): number {
+    return Math.max(ROOM_REPLAY_MIN, Math.floor(REPLAY_MAX / Math.max(1, rooms)));
+  }
+
+  /** The rooms a join asks for, checked: the seat's own first (a take-back), then those named. */
+  #plan(ghost: Seat | undefined, rooms: readonly string[]) {
     const refusals: ServerEvent[] = [];
     const wanted = new Map<string, Wanted>();
     for (const room of ghost?.rooms.values() ?? []) {
@@ -447,32 +505,32 @@ export class Hub {
         wanted.set(want.key, want);
       }
     }
-    // Everything read before anything changes: a failed read refuses the whole join.
-    const gaps: boolean[] = [];
+    return { wanted: [...wanted.values()], refusals };
+  }
+
+  /**
+   * Seats a member whose nickname is its own and whose rooms' backlogs are
+   * read (`privatesSince`: the id after which a seat taken back replays its
+   * private messages), sends the welcome and tells each room. The seat, and
+   * the rooms it entered; undefined if its connection failed at once.
+   */
+  #seatIn(
+    member: Member,
+    nick: string,
+    ghost: Seat | undefined,
+    ready: Room[],
+    backlogs: Backlog[],
+    refusals: ServerEvent[],
+    privatesSince: number | undefined,
+  ): { seat: Seat; entering: Room[] } | undefined {
     const history: ChatMessage[] = [];
     let gap = false;
-    const ready: Room[] = [];
-    try {
-      for (const want of wanted.values()) {
-        const room = want.room ?? this.#make(want);
-        ready.push(room);
-      }
-      // A welcome holds at most REPLAY_MAX messages however many rooms it
-      // covers (with a gap where some are left out: the page asks for more).
-      const limit = Math.max(ROOM_REPLAY_MIN, Math.floor(REPLAY_MAX / Math.max(1, ready.length)));
-      for (const room of ready) {
-        const backlog = room.backlog(since, limit);
-        history.push(...backlog.messages);
-        gap ||= backlog.gap;
-        gaps.push(backlog.gap);
-      }
-    } catch (e) {
-      for (const room of ready) this.#dropIfEmpty(room);
-      this.#log.error("cannot read the history", { error: errorText(e) });
-      return this.#refuse(member, "storage_failed", UNREADABLE);
+    for (const backlog of backlogs) {
+      history.push(...backlog.messages);
+      gap ||= backlog.gap;
     }
-    if (ghost && since !== undefined && since <= this.#store.lastId()) {
-      const privates = ghost.privates.after(since);
+    if (ghost && privatesSince !== undefined) {
+      const privates = ghost.privates.after(privatesSince);
       history.push(...privates.messages);
       gap ||= privates.gap;
     }
@@ -490,7 +548,7 @@ export class Hub {
       seat = ghost;
     } else {
       const bucket = new TokenBucket(this.#flood, this.#now);
-      seat = new Seat(member, claimed.value, this.#newToken(), bucket);
+      seat = new Seat(member, nick, this.#newToken(), bucket);
       this.#roster.add(seat);
     }
     const entering = ready.filter((room) => !room.has(seat));
@@ -500,7 +558,7 @@ export class Hub {
       nick: seat.nick,
       token: seat.token,
       members: [],
-      rooms: ready.map((room, i) => room.state(gaps[i])),
+      rooms: ready.map((room, i) => room.state(backlogs[i]?.gap)),
       history,
     };
     const first = welcome.rooms[0];
@@ -512,12 +570,12 @@ export class Hub {
     }
     if (gap) welcome.gap = true;
     this.#deliver(member, welcome);
-    if (this.#roster.seatOf(member) !== seat) return false; // its send failed: already gone
+    if (this.#roster.seatOf(member) !== seat) return undefined; // its send failed: already gone
     for (const refused of refusals) this.#deliver(member, refused);
     const fields = { nick: seat.nick, via: member.via, address: member.address };
     this.#log.info(ghost ? "seat taken back" : "join", fields);
     for (const room of entering) room.announce(seat);
-    return true;
+    return { seat, entering };
   }
 
   /**
@@ -734,8 +792,8 @@ export class Hub {
   }
 
   /** Makes a room live; its topic is read from the store (a failed read throws). */
-  #make(want: Wanted): Room {
-    const room = new Room(this.#env, want.name, want.key, this.#store.topic(want.key));
+  #make(want: Wanted, topic: Topic | undefined = this.#store.topic(want.key)): Room {
+    const room = new Room(this.#env, want.name, want.key, topic);
     this.#rooms.set(want.key, room);
     return room;
   }
@@ -746,7 +804,7 @@ export class Hub {
   }
 
   /** Enters a room (making it), and sends its state; entering one already in sends it again. */
-  #enter(seat: Seat, name: string): boolean {
+  #enter(seat: Seat, name: string): boolean | Promise<boolean> {
     const want = this.#want(name);
     if ("code" in want) return this.#refuse(seat.member, want.code, want.message, false, want.room);
     const already = seat.rooms.get(want.key);
@@ -756,6 +814,7 @@ export class Hub {
     if (this.#full(want)) {
       return this.#send(seat.member, this.#roomsFull(want.name));
     }
+    if (this.#cluster) return this.#enterClustered(this.#cluster, seat, want);
     let room: Room | undefined;
     let history: ChatMessage[];
     try {
@@ -766,9 +825,17 @@ export class Hub {
       this.#log.error("cannot read the history", { error: errorText(e) });
       return this.#refuse(seat.member, "storage_failed", UNREADABLE, false, want.name);
     }
+    this.#entered(seat, room, history);
+    return true;
+  }
+
+  /** Seats a member in a room whose recent messages are read, sends it the room, and tells the others. */
+  #entered(seat: Seat, room: Room, history: ChatMessage[]): boolean {
+    const already = room.has(seat);
     if (!already) room.enter(seat);
     this.#deliver(seat.member, { type: "entered", ...room.state(), history });
-    if (!already && room.has(seat)) room.announce(seat);
+    if (already || !room.has(seat)) return false;
+    room.announce(seat);
     return true;
   }
 
@@ -796,12 +863,17 @@ export class Hub {
   }
 
   /** Answers with a room's topic, or (with `raw`) sets it for everyone in the room. */
-  #topic(seat: Seat, name: string | undefined, raw: string | undefined): boolean {
+  #topic(
+    seat: Seat,
+    name: string | undefined,
+    raw: string | undefined,
+  ): boolean | Promise<boolean> {
     const room = this.#inRoom(seat, name);
     if (room === undefined) return false;
     if (raw === undefined) return this.#send(seat.member, room.topicEvent());
     const text = this.#topicText(raw);
     if (!text.ok) return this.#refuse(seat.member, text.code, text.reason, false, room.name);
+    if (this.#cluster) return this.#topicClustered(this.#cluster, seat, room, text.value);
     try {
       room.setTopic(text.value, seat.nick);
     } catch (e) {
@@ -834,6 +906,7 @@ export class Hub {
   #say(seat: Seat, room: Room, raw: string, kind: MessageKind): boolean {
     const text = checkMessage(raw);
     if (!text.ok) return this.#refuse(seat.member, text.code, text.reason, false, room.name);
+    if (this.#cluster) return this.#postClustered(this.#cluster, seat, room, text.value, kind);
     try {
       room.post(seat.nick, text.value, kind, seat);
     } catch (e) {
@@ -882,19 +955,40 @@ export class Hub {
     }
     const text = checkMessage(raw);
     if (!text.ok) return this.#refuse(seat.member, text.code, text.reason);
+    if (this.#cluster) {
+      // Its id is the service's: the message goes out once Redis gave one.
+      const cluster = this.#cluster;
+      if (!cluster.up) return this.#refuse(seat.member, "storage_failed", UNREACHABLE);
+      cluster.store.nextId().then(
+        (id) => {
+          const now = this.#roster.find(target.nick);
+          if (this.#roster.seatOf(seat.member) === seat && now === target) {
+            this.#whispered(seat, target, id, text.value, kind);
+          }
+        },
+        () => this.#refuse(seat.member, "storage_failed", UNREACHABLE),
+      );
+      return true;
+    }
     let id;
     try {
       id = this.#store.nextId();
     } catch {
       return this.#refuse(seat.member, "storage_failed", NOT_STORED);
     }
+    this.#whispered(seat, target, id, text.value, kind);
+    return true;
+  }
+
+  /** Delivers a private message under its id to both parties, and keeps it in their seats. */
+  #whispered(seat: Seat, target: Seat, id: number, text: string, kind: MessageKind): void {
     const event: ChatMessage = {
       type: "message",
       id,
       ts: this.#now(),
       from: seat.nick,
       to: target.nick,
-      text: text.value,
+      text,
     };
     if (kind === "notice") event.notice = true;
     if (kind === "action") event.action = true;
@@ -903,18 +997,24 @@ export class Hub {
       this.#deliver(party.member, event);
     }
     this.#metrics.received[seat.member.via]++;
-    return true;
   }
 
   /**
    * Changes a member's nickname and tells, once each, everyone who shares a
    * room with it (and the member itself).
    */
-  #rename(seat: Seat, requested: string): boolean {
+  #rename(seat: Seat, requested: string): boolean | Promise<boolean> {
     const claimed = this.#roster.claim(requested, seat.member);
     if (!claimed.ok) return this.#refuse(seat.member, claimed.code, claimed.reason);
     const nick = claimed.value;
     if (nick === seat.nick) return true;
+    if (this.#cluster) return this.#renameClustered(this.#cluster, seat, nick);
+    this.#renamed(seat, nick);
+    return true;
+  }
+
+  /** Gives a seat the nickname it may have, and tells everyone who shares a room with it, once each. */
+  #renamed(seat: Seat, nick: string): void {
     const from = seat.nick;
     // A leave still owed under either name must come first.
     for (const room of seat.rooms.values()) room.summarize();
@@ -932,7 +1032,6 @@ export class Hub {
       }
     }
     this.#observe(event);
-    return true;
   }
 
   /**
@@ -940,10 +1039,17 @@ export class Hub {
    * the `count` between its bounds closest to `before` (to `after` when
    * only that is given).
    */
-  #history(seat: Seat, room: Room, request: HistoryRequest): boolean {
+  #history(seat: Seat, room: Room, request: HistoryRequest): boolean | Promise<boolean> {
     const count = historyCount(request.count);
     const before = bound(request.before, request.beforeTs);
     const after = bound(request.after, request.afterTs);
+    let query: RangeQuery | undefined;
+    if (before !== undefined || after !== undefined) {
+      query = { limit: count, from: request.from ?? (before ? "newest" : "oldest") };
+      if (before) query.before = before;
+      if (after) query.after = after;
+    }
+    if (this.#cluster) return this.#historyClustered(this.#cluster, seat, room, count, query);
     let messages;
     try {
       if (request.around !== undefined) {
