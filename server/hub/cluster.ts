@@ -221,7 +221,13 @@ export class RemoteMember {
 }
 
 /** Orders messages by id and drops repeats: a read and the feed may both hold one. */
-export function byId(messages: ChatMessage[]): ChatMessage[] {
+export function byId<M extends ChatMessage>(messages: M[]): M[] {
   messages.sort((a, b) => a.id - b.id);
   return messages.filter((m, i) => i === 0 || messages[i - 1]!.id !== m.id);
+}
+
+/** Hex SHA-256 of a seat token: what a member record keeps of it, enough to check a take-back. */
+export async function tokenHash(token: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }

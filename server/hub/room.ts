@@ -210,7 +210,7 @@ export class Room {
    */
   post(from: string, text: string, kind: MessageKind, by?: Seat): ChatMessage {
     const draft = this.draft(from, text, kind, by);
-    const message: RoomMessage = { type: "message", id: this.#env.store.nextId(), ...draft };
+    const message: RoomMessage = { ...draft, id: this.#env.store.nextId() };
     this.#env.store.append(this.key, message);
     this.publish(message);
     return message;

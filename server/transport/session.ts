@@ -160,7 +160,13 @@ export class Session implements Member {
 
   /** Delivers an event to the peer, unless the connection is closing. */
   send(event: ServerEvent): void {
-    if (!this.#closing) this.#link.send(event);
+    if (this.#closing) return;
+    if (event.type === "welcome" && !this.#joined) {
+      // Seated (with `--redis`, a join is answered once Redis has been asked).
+      this.#joined = true;
+      clearTimeout(this.#timer);
+    }
+    this.#link.send(event);
   }
 
   /** Ends the connection after what was sent. Idempotent. */
@@ -184,17 +190,14 @@ export class Session implements Member {
     return this.#env.hub.whois(nick);
   }
 
-  /** Carries out what the peer asked for. False if it was refused (and told why). */
-  handle(message: ClientMessage): boolean {
+  /**
+   * Carries out what the peer asked for. False if it was refused (and told
+   * why); a promise of that when it waits on Redis (`--redis`).
+   */
+  handle(message: ClientMessage): boolean | Promise<boolean> {
     if (this.#closing) return false;
     this.#slot.heardFrom();
-    const hub = this.#env.hub;
-    const done = hub.handle(this, message);
-    if (!this.#joined && hub.nickOf(this) !== undefined) {
-      this.#joined = true;
-      clearTimeout(this.#timer);
-    }
-    return done;
+    return this.#env.hub.handle(this, message);
   }
 
   /**
