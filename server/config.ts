@@ -417,6 +417,17 @@ export const FLAGS: readonly Flag[] = [
   { name: "--help", short: "h", about: "show this text" },
 ];
 
+/** A URL as it may be shown and logged: its password replaced by `***`. */
+export function redactUrl(text: string): string {
+  try {
+    const url = new URL(text);
+    if (url.password !== "") url.password = "***";
+    return url.href;
+  } catch {
+    return "(not a URL)";
+  }
+}
+
 /** A Redis URL: `redis://` or `rediss://`, with a host. */
 function redisUrl(text: string): string {
   let url;

@@ -584,13 +584,13 @@ export class Hub {
   }
 
   /** The record every node keeps of a local member. */
-  async #record(cluster: Cluster, seat: Seat): Promise<[string, MemberRecord]> {
+  #record(cluster: Cluster, seat: Seat): [string, MemberRecord] {
     return [seat.key, {
       nick: seat.nick,
       via: seat.member.via,
       node: cluster.node,
       rooms: [...seat.rooms.values()].map((room) => room.name),
-      token: await tokenHash(seat.token),
+      token: tokenHash(seat.token),
     }];
   }
 
@@ -608,13 +608,10 @@ export class Hub {
    * tells them again.
    */
   #tell(cluster: Cluster, event: ClusterEvent, seat: Seat, gone = false, was?: string): void {
-    const told = (async () => {
-      const records: [string, MemberRecord | null][] = [];
-      if (was !== undefined) records.push([was, null]);
-      records.push(gone ? [seat.key, null] : await this.#record(cluster, seat));
-      await cluster.tell(event, records);
-    })();
-    told.catch((e) =>
+    const records: [string, MemberRecord | null][] = [];
+    if (was !== undefined) records.push([was, null]);
+    records.push(gone ? [seat.key, null] : this.#record(cluster, seat));
+    cluster.tell(event, records).catch((e) =>
       this.#log.warn("cannot tell the other nodes", { op: event.op, error: errorText(e) })
     );
   }
