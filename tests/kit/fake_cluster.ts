@@ -167,7 +167,10 @@ export class FakeCluster implements Cluster {
     return this.store.append(key, message);
   }
 
-  async tell(event: ClusterEvent, records: readonly [string, MemberRecord | null][] = []) {
+  async tell(
+    event: ClusterEvent,
+    records: readonly [string, MemberRecord | null][] = [],
+  ): Promise<void> {
     await Promise.resolve();
     this.bus.check();
     for (const [fold, record] of records) {
