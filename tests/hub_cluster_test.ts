@@ -237,3 +237,16 @@ clusterTest("a node started later sees the members already there, and their line
   await bus.settle();
   assert.deepEqual(texts(bob), ["alice: hi bob"]);
 });
+
+clusterTest("a connection that goes while its join waits on Redis is never seated", async () => {
+  const { bus, hubs: [a, b] } = await service();
+  const gone = new FakeMember();
+  const joining = a!.join(gone, "dave");
+  a!.leave(gone, "connection lost");
+  assert.equal(await joining, false);
+  await bus.settle();
+  assert.deepEqual(a!.members(), []);
+  assert.deepEqual(b!.members(), []);
+  // Its nickname was given back.
+  assert.equal(await b!.join(new FakeMember(), "dave"), true);
+});

@@ -1215,6 +1215,8 @@ export class Hub {
    * quit message), so it is cleaned like one.
    */
   leave(member: Member, because: string): void {
+    // A join still waiting on Redis is not carried out.
+    if (this.#joining.has(member)) this.#joining.set(member, false);
     const seat = this.#roster.seatOf(member);
     if (!seat) return;
     const cleaned = checkMessage(because);
