@@ -485,7 +485,8 @@ export function feedEntriesOf(entries: readonly Entry[]): FeedEntry[] {
   return out;
 }
 
-function parseJson(text: string): unknown {
+/** `text` as JSON, unchecked; undefined if it is not JSON. */
+export function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
