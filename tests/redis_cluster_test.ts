@@ -79,6 +79,22 @@ function record(nick: string, node: string, token: string, rooms = ["#lobby"]): 
   return { nick, via: "web", node, rooms, token };
 }
 
+/** Runs `fn` on a plain connection to `redis`, closed after. */
+async function direct<T>(redis: RedisServer, fn: (raw: Redis) => Promise<T>): Promise<T> {
+  const raw = new Redis(redis.url, { lazyConnect: true });
+  await raw.connect();
+  try {
+    return await fn(raw);
+  } finally {
+    await raw.quit();
+  }
+}
+
+/** The node holding nickname `fold`, as Redis has it. */
+function owner(redis: RedisServer, fold: string): Promise<string | null> {
+  return direct(redis, (raw) => raw.get(`chat:nick:${fold}`));
+}
+
 /** Nodes on one redis-server, started with their sinks; all closed after `fn`. */
 async function withNodes(
   count: number,
@@ -157,16 +173,13 @@ Deno.test("RedisCluster: tell and post on two nodes reach both sinks in one id o
 
 Deno.test("RedisCluster: a malformed event or member record in Redis is passed over", async () => {
   await withNodes(1, {}, async ([a], [sink], redis) => {
-    const raw = new Redis(redis.url);
-    try {
+    await direct(redis, async (raw) => {
       await raw.hset("chat:members", "bad", "{not json", "worse", JSON.stringify({ nick: 1 }));
       const id = await raw.incr("chat:id");
       await raw.xadd("chat:feed", `${id}-0`, "ev", "{broken");
       const id2 = await raw.incr("chat:id");
       await raw.xadd("chat:feed", `${id2}-0`, "ev", JSON.stringify({ op: "nope", node: "x" }));
-    } finally {
-      raw.disconnect();
-    }
+    });
     await a!.tell({ op: "dead", node: a!.node, dead: "z" });
     await sink!.count(1, fromFeed);
     assert.deepEqual(sink!.feed(), ["e:dead"]);
@@ -193,7 +206,7 @@ Deno.test("RedisCluster.setTopic() keeps the topic before the event is in the fe
 });
 
 Deno.test("RedisCluster: claims conflict across nodes; takeOver moves a nickname with the right token only", async () => {
-  await withNodes(2, { leaseMs: 2_000, renewMs: 3_600_000 }, async ([a, b], sinks) => {
+  await withNodes(2, { leaseMs: 2_000, renewMs: 3_600_000 }, async ([a, b], sinks, redis) => {
     assert.equal(await a!.claim("alice"), true);
     assert.equal(await b!.claim("alice"), false);
     const hash = await tokenHash("right");
@@ -205,8 +218,9 @@ Deno.test("RedisCluster: claims conflict across nodes; takeOver moves a nickname
     assert.equal(await b!.takeOver("alice", "wrong"), undefined);
     assert.equal(await b!.takeOver("nobody", "right"), undefined);
     assert.deepEqual(await b!.takeOver("alice", "right"), before);
-    assert.equal(await a!.claim("alice"), false, "b holds it now");
-    // a finds out at its next renewal: the nickname is lost to it.
+    assert.equal(await owner(redis, "alice"), b!.node);
+    // a finds out at its next renewal (until then it believes it holds it):
+    // the nickname is lost to it, and the fence lets the member go.
     await a!.renew();
     await sinks[0]!.count(1, (t) => "lost" in t);
     assert.deepEqual(sinks[0]!.told.filter((t) => "lost" in t), [{ lost: ["alice"] }]);
@@ -216,6 +230,7 @@ Deno.test("RedisCluster: claims conflict across nodes; takeOver moves a nickname
     b!.release("alice");
     await b!.renew();
     assert.equal(await a!.claim("alice"), true, "released by b");
+    assert.equal(await owner(redis, "alice"), a!.node);
   });
 });
 
@@ -238,16 +253,13 @@ Deno.test("RedisCluster.takeOver() rewrites the record's node", async () => {
 
 Deno.test("RedisCluster.forward() reaches the other node's sink, checked; a malformed publish is passed over", async () => {
   await withNodes(2, {}, async ([a, b], sinks, redis) => {
-    const raw = new Redis(redis.url);
-    try {
+    await direct(redis, async (raw) => {
       await raw.publish(`chat:to:${b!.node}`, "{nope");
       await raw.publish(
         `chat:to:${b!.node}`,
         JSON.stringify({ fold: "bob", event: { type: "x" } }),
       );
-    } finally {
-      raw.disconnect();
-    }
+    });
     const forwarded: Forwarded = {
       fold: "bob",
       event: { type: "message", id: 7, ts: 1, from: "Alice", to: "Bob", text: "psst" },

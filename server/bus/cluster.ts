@@ -238,7 +238,7 @@ export class RedisCluster implements Cluster {
       opened.push({ close: () => redis.disconnect() });
       // No command timeout and no retry limit: it only waits for messages,
       // and subscribes again by itself once it has reconnected.
-      const subscriber = await connectRedis(options.url, 0);
+      const subscriber = await connectRedis(options.url);
       opened.push({ close: () => subscriber.disconnect() });
       // Its events reach the cluster once it exists; none can come before.
       let cluster: RedisCluster | undefined;

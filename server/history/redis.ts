@@ -103,14 +103,14 @@ export class LuaScript {
 
 /**
  * A command connection to `url`, connected: commands that wait longer than
- * `commandTimeoutMs` for their answer fail, and one retry at most while the
- * client reconnects. Rejects if Redis cannot be reached.
+ * `commandTimeoutMs` (if given) for their answer fail, and one retry at most
+ * while the client reconnects. Rejects if Redis cannot be reached.
  */
-export async function connectRedis(url: string, commandTimeoutMs: number): Promise<Redis> {
+export async function connectRedis(url: string, commandTimeoutMs?: number): Promise<Redis> {
   const redis = new Redis(url, {
     lazyConnect: true,
     maxRetriesPerRequest: 1,
-    commandTimeout: commandTimeoutMs,
+    ...(commandTimeoutMs === undefined ? {} : { commandTimeout: commandTimeoutMs }),
   });
   // Errors reach the caller through the commands; the client must not throw them unhandled.
   redis.on("error", () => {});
