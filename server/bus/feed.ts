@@ -116,6 +116,9 @@ export class FeedReader {
         if (this.#redis.status === "wait") await this.#redis.connect();
         // Looked at before the read: what the read returns is still there.
         const gap = this.#look ? await this.#trimmed(this.#after) : false;
+        // The look is a round trip: Redis answers again, which is told now,
+        // not once the blocking read below ends.
+        if (this.#look) this.#state(true);
         this.#look = false;
         const reply = await this.#redis.xread(
           "COUNT",
@@ -160,10 +163,9 @@ export class FeedReader {
    * is there, everything after it is too). 0 is the start: nothing before.
    */
   async #trimmed(after: number): Promise<boolean> {
-    if (after === 0) return false;
     const oldest = await this.#redis.xrange(this.#feed, "-", "+", "COUNT", 1);
     const first = oldest[0]?.[0];
-    if (first === undefined) return false;
+    if (after === 0 || first === undefined) return false;
     const found = await this.#redis.xrange(this.#feed, `${after}-0`, `${after}-0`);
     return found.length === 0 && Number(first.split("-")[0]) > after;
   }
