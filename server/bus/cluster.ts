@@ -47,8 +47,9 @@ import {
   isMemberRecord,
   type MemberRecord,
 } from "../hub/cluster.ts";
+import { errorText } from "../log.ts";
 import { FeedReader, RETRY_MS } from "./feed.ts";
-import { LEASE_MS, NickLeases } from "./leases.ts";
+import { LEASE_MS, type LeaseOptions, NickLeases } from "./leases.ts";
 
 /** Options for {@linkcode RedisCluster.open}. */
 export interface RedisClusterOptions {
@@ -202,6 +203,7 @@ export class RedisCluster implements Cluster {
   #feed: FeedReader | undefined;
   #position = 0;
   #up = true;
+  #probeTimer: ReturnType<typeof setTimeout> | undefined;
   #closed: Promise<void> | undefined;
 
   private constructor(
@@ -236,22 +238,27 @@ export class RedisCluster implements Cluster {
       opened.push(store);
       const redis = await connectRedis(options.url, timeout);
       opened.push({ close: () => redis.disconnect() });
-      // No command timeout and no retry limit: it only waits for messages,
-      // and subscribes again by itself once it has reconnected.
+      // No command timeout: it only waits for messages, and subscribes
+      // again by itself once it has reconnected.
       const subscriber = await connectRedis(options.url);
       opened.push({ close: () => subscriber.disconnect() });
-      // Its events reach the cluster once it exists; none can come before.
-      let cluster: RedisCluster | undefined;
+      // The leases' events are wired to the cluster once it exists; none come before.
+      const to: Pick<LeaseOptions, "onLost" | "onDead" | "onRevived" | "onError"> = {};
       const leases = await NickLeases.open({
         url: options.url,
         node: options.node ?? crypto.randomUUID(),
         commandTimeoutMs: timeout,
         ...pick(options, "prefix", "leaseMs", "renewMs"),
-        onLost: (folds) => cluster && cluster.#sink?.lost(folds),
-        onDead: (node) => cluster && cluster.#background(cluster.#sweep(node)),
-        onRevived: () => cluster && cluster.#sink?.revived(),
+        onLost: (folds) => to.onLost?.(folds),
+        onDead: (node) => to.onDead?.(node),
+        onRevived: () => to.onRevived?.(),
+        onError: (error) => to.onError?.(error),
       });
-      cluster = new RedisCluster(options, { store, redis, subscriber, leases });
+      const cluster = new RedisCluster(options, { store, redis, subscriber, leases });
+      to.onLost = (folds) => cluster.#sink?.lost(folds);
+      to.onDead = (node) => cluster.#background(cluster.#sweep(node));
+      to.onRevived = () => cluster.#sink?.revived();
+      to.onError = (error) => cluster.#state(false, error);
       return cluster;
     } catch (e) {
       await Promise.all(opened.map((o) => o.close()));
@@ -325,9 +332,12 @@ export class RedisCluster implements Cluster {
       )
     );
     if (typeof raw !== "string") return undefined;
+    // Held now, whatever the record says: renewed, or given up.
     this.#leases.adopt(fold);
     const record = parseJson(raw);
-    return isMemberRecord(record) ? record : undefined;
+    if (isMemberRecord(record)) return record;
+    this.release(fold);
+    return undefined;
   }
 
   release(fold: string): void {
@@ -408,6 +418,7 @@ export class RedisCluster implements Cluster {
 
   async #close(leave: () => Promise<void>): Promise<void> {
     for (const reach of [...this.#reaches]) reach.done();
+    clearTimeout(this.#probeTimer);
     await this.#feed?.close();
     await Promise.all(this.#pending);
     await leave();
@@ -453,15 +464,27 @@ export class RedisCluster implements Cluster {
   #state(up: boolean, error?: unknown): void {
     if (up === this.#up || this.#closed) return;
     this.#up = up;
+    if (!up) this.#probe();
     this.#options.log?.(
       up ? "Redis can be reached again" : `Redis cannot be reached: ${errorText(error)}`,
     );
     this.#sink?.state(up);
   }
-}
 
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  /**
+   * Asks Redis every `retryMs` until it answers, while it is lost: the hub
+   * refuses sends meanwhile, and the feed, whose read may never have
+   * failed (a command timed out), might never tell that it is back.
+   */
+  #probe(): void {
+    clearTimeout(this.#probeTimer);
+    if (this.#closed || this.#up) return;
+    this.#probeTimer = setTimeout(() => {
+      this.#background(
+        this.#command(() => this.#redis.ping()).then(() => {}, () => this.#probe()),
+      );
+    }, this.#options.retryMs ?? RETRY_MS);
+  }
 }
 
 /** The fields of `options` among `names` that are set: for `exactOptionalPropertyTypes`. */

@@ -210,7 +210,6 @@ const SEARCH_SCRIPT = await LuaScript.of(SEARCH);
 /** Folded texts one {@linkcode SEARCH} reads per `LRANGE`. */
 const SEARCH_PAGE = 1000;
 
-
 /** History kept in Redis. */
 export class RedisHistory implements AsyncHistoryStore {
   readonly #redis: Redis;
