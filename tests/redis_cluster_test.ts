@@ -377,3 +377,15 @@ Deno.test("RedisCluster.reach() resolves at the position, or after its wait; clo
     await a!.close();
   });
 });
+
+Deno.test("RedisCluster: a Redis that stops answering is told lost when a command times out, and back once it answers, with nothing more sent", async () => {
+  await withNodes(1, { retryMs: 20, commandTimeoutMs: 200 }, async ([a], [sink], redis) => {
+    redis.pause();
+    await assert.rejects(a!.tell({ op: "dead", node: a!.node, dead: "x" }), /timed out/);
+    assert.equal(a!.up, false);
+    redis.resume();
+    await sink!.count(2, (t) => "state" in t);
+    assert.deepEqual(sink!.told.filter((t) => "state" in t), [{ state: false }, { state: true }]);
+    assert.equal(a!.up, true);
+  });
+});

@@ -22,6 +22,19 @@
  *   (`chat:to:<node>`), never kept: a node that is not listening loses them,
  *   as a closed connection would.
  *
+ * - **Reachability** ({@linkcode RedisCluster.up}): lost when the feed's
+ *   read, a command or a lease renewal fails for want of an answer (not on
+ *   Redis's own error replies); found again when the feed or any command is
+ *   answered, and asked for every `retryMs` meanwhile, since the hub sends
+ *   nothing while Redis is lost. Told to the sink and logged once per change.
+ *
+ * Two things a hub should know. A command that timed out may still be
+ * carried out once Redis answers again (it was sent): a `tell` that rejected
+ * can still come back from the feed. And a nickname taken over from another
+ * node stays believed held there until that node's next renewal (at most
+ * `renewMs`), which then tells it {@linkcode ClusterSink.lost}: the `moved`
+ * event in the feed is what tells it sooner.
+ *
  * Every key: the layout in `history/redis.ts`.
  *
  * @module
