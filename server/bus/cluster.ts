@@ -249,11 +249,14 @@ export class RedisCluster implements Cluster {
         ...pick(options, "prefix", "warn", "feedKeep"),
       });
       opened.push(store);
-      const redis = await connectRedis(options.url, timeout);
+      const redis = await connectRedis(options.url, { commandTimeoutMs: timeout });
       opened.push({ close: () => redis.disconnect() });
-      // No command timeout: it only waits for messages, and subscribes
-      // again by itself once it has reconnected.
-      const subscriber = await connectRedis(options.url);
+      // No command timeout: it only waits for messages. It subscribes again
+      // by itself once it has reconnected, which it tries as often as the
+      // feed: private messages sent meanwhile are lost.
+      const subscriber = await connectRedis(options.url, {
+        retryMs: options.retryMs ?? RETRY_MS,
+      });
       opened.push({ close: () => subscriber.disconnect() });
       // The leases' events are wired to the cluster once it exists; none come before.
       const to: Pick<LeaseOptions, "onLost" | "onDead" | "onRevived" | "onError"> = {};

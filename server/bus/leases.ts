@@ -152,7 +152,9 @@ export class NickLeases {
 
   /** Connects, and registers this node as alive. Rejects, saying why, if Redis cannot be reached. */
   static async open(options: LeaseOptions): Promise<NickLeases> {
-    const redis = await connectRedis(options.url, options.commandTimeoutMs ?? 2_000);
+    const redis = await connectRedis(options.url, {
+      commandTimeoutMs: options.commandTimeoutMs ?? 2_000,
+    });
     const leases = new NickLeases(redis, options.node ?? crypto.randomUUID(), options);
     try {
       await leases.#renew();

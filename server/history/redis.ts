@@ -103,14 +103,20 @@ export class LuaScript {
 
 /**
  * A command connection to `url`, connected: commands that wait longer than
- * `commandTimeoutMs` (if given) for their answer fail, and one retry at most
- * while the client reconnects. Rejects if Redis cannot be reached.
+ * `commandTimeoutMs` (if given) for their answer fail, one retry at most
+ * while the client reconnects, every `retryMs` (if given; else sooner
+ * first, then every 2 s). Rejects if Redis cannot be reached.
  */
-export async function connectRedis(url: string, commandTimeoutMs?: number): Promise<Redis> {
+export async function connectRedis(
+  url: string,
+  options: { commandTimeoutMs?: number; retryMs?: number } = {},
+): Promise<Redis> {
+  const { commandTimeoutMs, retryMs } = options;
   const redis = new Redis(url, {
     lazyConnect: true,
     maxRetriesPerRequest: 1,
     ...(commandTimeoutMs === undefined ? {} : { commandTimeout: commandTimeoutMs }),
+    ...(retryMs === undefined ? {} : { retryStrategy: () => retryMs }),
   });
   // Errors reach the caller through the commands; the client must not throw them unhandled.
   redis.on("error", () => {});
@@ -231,7 +237,9 @@ export class RedisHistory implements AsyncHistoryStore {
    * 7; warns (once) if it does not keep its data across a restart.
    */
   static async open(url: string, options: RedisHistoryOptions): Promise<RedisHistory> {
-    const redis = await connectRedis(url, options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS);
+    const redis = await connectRedis(url, {
+      commandTimeoutMs: options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS,
+    });
     try {
       const info = await redis.info("server");
       const version = /^redis_version:(\d+)/m.exec(info)?.[1];
