@@ -389,3 +389,30 @@ Deno.test("RedisCluster: a Redis that stops answering is told lost when a comman
     assert.equal(a!.up, true);
   });
 });
+
+Deno.test("RedisCluster: a node back after its lease ended hears itself found dead, and is told to announce its members again", async () => {
+  await using redis = await RedisServer.start();
+  // It renews only when told to: as a node paused past its lease.
+  const sleeper = await RedisCluster.open({
+    url: redis.url,
+    keep: 10,
+    leaseMs: 200,
+    renewMs: 3_600_000,
+  });
+  const asleep = new Sink();
+  // Started before anyone can find it dead: it hears that from the feed.
+  await sleeper.start(asleep);
+  const other = await RedisCluster.open({ url: redis.url, keep: 10, leaseMs: 200, renewMs: 20 });
+  try {
+    await other.start(new Sink());
+    await asleep.count(1, (t) => "event" in t);
+    assert.deepEqual(asleep.told, [{
+      event: { op: "dead", node: other.node, dead: sleeper.node },
+    }]);
+    await sleeper.renew();
+    assert.deepEqual(asleep.told.at(-1), { revived: true });
+  } finally {
+    await Promise.all([sleeper.close(), other.close()]);
+    asleep.end();
+  }
+});
