@@ -333,7 +333,7 @@ Deno.test("RedisCluster: a node that stops renewing is found dead by the other, 
   }
 });
 
-Deno.test("RedisCluster: across a Redis restart the state is told once each way and the feed resumes with no gap or repeat", async () => {
+Deno.test("RedisCluster: across a Redis restart the state is told once each way, the feed resumes with no gap or repeat, and forwarding works again", async () => {
   const logged: string[] = [];
   await withNodes(
     1,
@@ -359,6 +359,18 @@ Deno.test("RedisCluster: across a Redis restart the state is told once each way 
       }]);
       assert.equal(logged.length, 2);
       assert.ok(a!.position > m.id);
+      // Its subscriber has subscribed again by itself: PUBLISH counts who heard.
+      const forwarded: Forwarded = {
+        fold: "alice",
+        event: { type: "ctcp", from: "Bob", to: "Alice", text: "PING 1" },
+      };
+      await direct(redis, async (raw) => {
+        while (await raw.publish(`chat:to:${a!.node}`, JSON.stringify(forwarded)) === 0) {
+          // Not yet subscribed again: that one was heard by nobody.
+        }
+      });
+      await sink!.count(1, (t) => "forwarded" in t);
+      assert.deepEqual(sink!.told.filter((t) => "forwarded" in t), [{ forwarded }]);
     },
   );
 });
