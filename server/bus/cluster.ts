@@ -148,9 +148,9 @@ return id
  * Moves a member to this node if the token's hash is its record's. KEYS:
  * `chat:members`, the nickname key, `chat:nodes`; ARGV: fold, token hash,
  * node, lease ms. Returns the record as it was, or false. The record is
- * written back by cjson, which writes an empty array as \`{}\`: put right.
+ * written back by cjson, which writes an empty array as `{}`: put right.
  * Like a claim, it moves the node's own lease to end no sooner than the
- * nickname's (\`bus/leases.ts\`).
+ * nickname's (`bus/leases.ts`).
  */
 const TAKE_OVER = await LuaScript.of(`
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
@@ -181,7 +181,7 @@ export function isForwarded(value: unknown): value is Forwarded {
   const maybe = (name: string, type: string) => e[name] === undefined || typeof e[name] === type;
   switch (e.type) {
     case "message":
-      return Number.isFinite(e.id) && Number.isFinite(e.ts) && str("from") && str("to") &&
+      return Number.isSafeInteger(e.id) && Number.isFinite(e.ts) && str("from") && str("to") &&
         str("text") && maybe("action", "boolean") && maybe("notice", "boolean") &&
         maybe("operator", "boolean");
     case "ctcp":

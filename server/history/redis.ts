@@ -15,14 +15,15 @@
  * | `chat:room:<key>:folded` | list | room `<key>`'s texts folded for search, newest first, `<id>:<folded>`, the newest `keep` |
  * | `chat:room:<key>` | hash | room `<key>`'s topic (`topic_text`, `topic_by`, `topic_ts`) and `trimmed_to` |
  * | `chat:feed` | stream | every room message (fields below) and every cluster event (one field, `ev`: the `ClusterEvent` as JSON, `hub/cluster.ts`), in id order, the newest {@linkcode FEED_KEEP}: what each node delivers from |
-| `chat:members` | hash | the service's members: nickname fold → `MemberRecord` as JSON (`bus/cluster.ts`) |
-| `chat:nick:<fold>` | string | the node holding nickname `<fold>`, expiring with its lease (`bus/leases.ts`) |
-| `chat:nodes` | sorted set | live node ids, by when their lease ends, Redis's clock (`bus/leases.ts`) |
-| `chat:to:<node>` | pub/sub channel | private messages and CTCP for node `<node>`'s members, JSON `Forwarded`: never kept (`bus/cluster.ts`) |
+ * | `chat:members` | hash | the service's members: nickname fold → `MemberRecord` as JSON (`bus/cluster.ts`) |
+ * | `chat:nick:<fold>` | string | the node holding nickname `<fold>`, expiring with its lease (`bus/leases.ts`) |
+ * | `chat:nodes` | sorted set | live node ids, by when their lease ends, Redis's clock (`bus/leases.ts`) |
+ * | `chat:to:<node>` | pub/sub channel | private messages and CTCP for node `<node>`'s members, JSON `Forwarded`: never kept (`bus/cluster.ts`) |
  *
  * `<key>` is the room's key (`roomKey(name)`, `common/room.ts`), so `#Dev`
  * and `#dev` are one history. A stream entry holds `ts`, `room` (the name as
- * shown), `from`, `text` and `kind` (0 plain, 1 action, 2 notice).
+ * shown), `from`, `text` and `kind` (0 plain, 1 action, 2 notice); a room
+ * message in `chat:feed` also `key`, its room's key.
  *
  * - **Ids.** A message's id comes from `INCR chat:id` in the same script
  *   (`EVALSHA`, atomic) as the `XADD`s that keep it, with the id as the
