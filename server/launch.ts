@@ -67,7 +67,7 @@ function flagValue(flags: readonly string[], name: string): string | undefined {
 
 /** Prints a child's output line by line, each with `prefix` in front. */
 async function relay(
-  stream: ReadableStream<Uint8Array>,
+  stream: Deno.ChildProcess["stdout"],
   prefix: string,
   to: (line: string) => void,
 ) {
@@ -119,7 +119,7 @@ async function startRedis(dir: string, port: number): Promise<Deno.ChildProcess>
   }
   const ready = Promise.withResolvers<void>();
   let seen = "";
-  const watch = async (stream: ReadableStream<Uint8Array>) => {
+  const watch = async (stream: Deno.ChildProcess["stdout"]) => {
     for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
       if (seen.length < 100_000) seen += chunk;
       if (/Ready to accept connections/.test(seen)) ready.resolve();

@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
+import { isForwarded, RedisCluster, type RedisClusterOptions } from "../server/bus/cluster.ts";
 import {
-  isForwarded,
-  RedisCluster,
-  type RedisClusterOptions,
+  type ClusterEvent,
+  type ClusterSink,
+  type Forwarded,
+  type MemberRecord,
   tokenHash,
-} from "../server/bus/cluster.ts";
-import type { ClusterEvent, ClusterSink, Forwarded, MemberRecord } from "../server/hub/cluster.ts";
+} from "../server/hub/cluster.ts";
 import type { RoomMessage } from "../server/history/history.ts";
 import { RedisServer } from "./kit/redis_server.ts";
 import { Waiters } from "./kit/waiters.ts";
@@ -127,7 +128,7 @@ async function withNodes(
 
 Deno.test("RedisCluster: tell and post on two nodes reach both sinks in one id order, each once; a later node starts from the member list", async () => {
   await withNodes(2, {}, async ([a, b], sinks, redis) => {
-    const token = await tokenHash("secret");
+    const token = tokenHash("secret");
     const seat: ClusterEvent = {
       op: "seat",
       node: a!.node,
@@ -209,7 +210,7 @@ Deno.test("RedisCluster: claims conflict across nodes; takeOver moves a nickname
   await withNodes(2, { leaseMs: 2_000, renewMs: 3_600_000 }, async ([a, b], sinks, redis) => {
     assert.equal(await a!.claim("alice"), true);
     assert.equal(await b!.claim("alice"), false);
-    const hash = await tokenHash("right");
+    const hash = tokenHash("right");
     const before = record("Alice", a!.node, hash, []);
     await a!.tell({ op: "seat", node: a!.node, nick: "Alice", via: "web", rooms: [] }, [[
       "alice",
@@ -236,7 +237,7 @@ Deno.test("RedisCluster: claims conflict across nodes; takeOver moves a nickname
 
 Deno.test("RedisCluster.takeOver() rewrites the record's node", async () => {
   await withNodes(2, {}, async ([a, b], _sinks, redis) => {
-    const hash = await tokenHash("t");
+    const hash = tokenHash("t");
     await a!.tell({ op: "seat", node: a!.node, nick: "Bo", via: "irc", rooms: [] }, [[
       "bo",
       record("Bo", a!.node, hash, []),
@@ -304,7 +305,7 @@ Deno.test("RedisCluster: a node that stops renewing is found dead by the other, 
   try {
     await victim.start(new Sink());
     await other.start(sink);
-    const hash = await tokenHash("x");
+    const hash = tokenHash("x");
     await other.tell({ op: "seat", node: other.node, nick: "Keep", via: "web", rooms: [] }, [[
       "keep",
       record("Keep", other.node, hash),

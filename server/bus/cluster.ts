@@ -47,7 +47,6 @@ import {
   COMMAND_TIMEOUT_MS,
   connectRedis,
   FEED_KEEP,
-  hexDigest,
   LuaScript,
   parseJson,
   RedisHistory,
@@ -59,8 +58,10 @@ import {
   type Forwarded,
   isMemberRecord,
   type MemberRecord,
+  tokenHash,
 } from "../hub/cluster.ts";
-import { errorText } from "../log.ts";
+import { errorText, type Logger } from "../log.ts";
+import { type Config, redactUrl, StartError } from "../config.ts";
 import { FeedReader, RETRY_MS } from "./feed.ts";
 import { LEASE_MS, type LeaseOptions, NickLeases } from "./leases.ts";
 
@@ -94,11 +95,6 @@ export interface RedisClusterOptions {
 
 /** See {@linkcode RedisClusterOptions.reachMs}. */
 export const REACH_MS = 3_000;
-
-/** Hex SHA-256 of a seat token: what {@linkcode MemberRecord.token} holds. */
-export function tokenHash(token: string): Promise<string> {
-  return hexDigest("SHA-256", token);
-}
 
 /**
  * The member list and the id every later feed entry comes after, read
@@ -339,7 +335,7 @@ export class RedisCluster implements Cluster {
   }
 
   async takeOver(fold: string, token: string): Promise<MemberRecord | undefined> {
-    const hash = await tokenHash(token);
+    const hash = tokenHash(token);
     const raw = await this.#command(() =>
       TAKE_OVER.run(
         this.#redis,
@@ -508,4 +504,25 @@ function pick<T extends object, K extends keyof T>(options: T, ...names: K[]): P
   const out: Partial<Pick<T, K>> = {};
   for (const name of names) if (options[name] !== undefined) out[name] = options[name];
   return out;
+}
+
+/**
+ * Opens this node's {@linkcode RedisCluster} for `--redis`; a Redis that
+ * cannot be reached is a {@linkcode StartError} naming the URL (without its
+ * password).
+ */
+export async function openCluster(
+  config: Pick<Config, "redis" | "keep">,
+  log: Logger,
+): Promise<RedisCluster> {
+  try {
+    return await RedisCluster.open({
+      url: config.redis,
+      keep: config.keep,
+      warn: (message) => log.warn(message),
+      log: (message) => log.info(message),
+    });
+  } catch (e) {
+    throw new StartError(`--redis ${redactUrl(config.redis)}: cannot use it (${errorText(e)})`);
+  }
 }

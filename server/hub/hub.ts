@@ -631,6 +631,17 @@ export class Hub {
       this.#rooms.get(ref.key)?.showTopic(topic);
       return;
     }
+    if (event.op === "dead") {
+      // Told by whichever node found it (this one, maybe): every node carries it out.
+      if (event.dead === cluster.node) return;
+      for (const seat of [...this.#roster]) {
+        const member = seat.member;
+        if (member instanceof RemoteMember && member.node === event.dead) {
+          this.#drop(seat, "connection lost");
+        }
+      }
+      return;
+    }
     if (event.node === cluster.node) return;
     const remote = (nick: string) => {
       const seat = this.#roster.byKey(nickKey(nick));
@@ -684,16 +695,6 @@ export class Hub {
         );
         for (const room of seat.rooms.values()) room.changed();
         old.close();
-        return;
-      }
-      case "dead": {
-        if (event.dead === cluster.node) return;
-        for (const seat of [...this.#roster]) {
-          const member = seat.member;
-          if (member instanceof RemoteMember && member.node === event.dead) {
-            this.#drop(seat, "connection lost");
-          }
-        }
         return;
       }
     }

@@ -89,6 +89,9 @@ export interface SessionOptions {
   now?: () => number;
 }
 
+/** Requests that may wait behind one waiting on Redis; past them, one is refused. */
+const HELD_REQUESTS = 100;
+
 /** Why a member cut off by the slow-consumer rule left. */
 const TOO_SLOW = "too slow: stopped reading";
 /** Why a member whose page was closed (without `/quit`) left. */
@@ -123,6 +126,10 @@ export class Session implements Member {
   #queued = 0;
   #joined = false;
   #closing = false;
+  /** The last request still waiting on Redis (`--redis`), which the next ones wait for. */
+  #pending: Promise<boolean> | undefined;
+  /** Requests waiting behind it. */
+  #held = 0;
   #cut = false;
   #closed = false;
   /** Why the member leaves the room, if it is still in it when it goes. */
@@ -197,7 +204,33 @@ export class Session implements Member {
   handle(message: ClientMessage): boolean | Promise<boolean> {
     if (this.#closing) return false;
     this.#slot.heardFrom();
-    return this.#env.hub.handle(this, message);
+    const hub = this.#env.hub;
+    if (this.#pending === undefined) {
+      const done = hub.handle(this, message);
+      if (done instanceof Promise) this.#hold(done);
+      return done;
+    }
+    // Requests are carried out in order: this one after the one waiting on Redis.
+    if (this.#held >= HELD_REQUESTS) {
+      this.refuse("rate_limited", "Too many requests at once; wait for the answers.");
+      return false;
+    }
+    this.#held++;
+    const done = this.#pending.then(() => {
+      this.#held--;
+      return this.#closing ? false : hub.handle(this, message);
+    });
+    this.#hold(done);
+    return done;
+  }
+
+  /** Keeps `done` as the request the next ones wait for, until it is answered. */
+  #hold(done: Promise<boolean>): void {
+    const pending = done.catch(() => false);
+    this.#pending = pending;
+    void pending.then(() => {
+      if (this.#pending === pending) this.#pending = undefined;
+    });
   }
 
   /**

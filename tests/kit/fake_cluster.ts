@@ -204,7 +204,7 @@ export class FakeCluster implements Cluster {
   }
 
   /** What the lease sweeper does when this node stops renewing: tells everyone it is dead. */
-  die(): void {
+  die(sweeper = "sweeper"): void {
     this.bus.nodes.delete(this);
     for (const [fold, record] of this.bus.members) {
       if (record.node === this.node) this.bus.members.delete(fold);
@@ -214,7 +214,7 @@ export class FakeCluster implements Cluster {
     }
     this.bus.feed.push({
       id: this.bus.history.nextId(),
-      event: { op: "dead", node: "sweeper", dead: this.node },
+      event: { op: "dead", node: sweeper, dead: this.node },
     });
     this.bus.publish();
   }
