@@ -11,6 +11,8 @@
  */
 
 import { checkPorts, openStore, startChat } from "./server/app.ts";
+import { openCluster } from "./server/bus/cluster.ts";
+import { MemoryHistory } from "./server/history/history.ts";
 import { loadAssets } from "./server/assets.ts";
 import { announce } from "./server/banner.ts";
 import { dbPath, parseConfig, StartError } from "./server/config.ts";
@@ -31,8 +33,16 @@ async function main(args: string[]): Promise<void> {
   let server;
   try {
     checkPorts(config);
-    const store = openStore(config, log);
-    server = startChat({ ...config, store, log, assets: await loadAssets() });
+    // With --redis, everything kept is Redis's: no database file is opened.
+    const cluster = config.redis === "" ? undefined : await openCluster(config, log);
+    const store = cluster ? new MemoryHistory() : openStore(config, log);
+    server = startChat({
+      ...config,
+      store,
+      log,
+      assets: await loadAssets(),
+      ...(cluster ? { cluster } : {}),
+    });
   } catch (e) {
     if (!(e instanceof StartError)) throw e;
     exit(e.message, e.exitCode);

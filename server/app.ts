@@ -22,6 +22,7 @@ import { concatBytes } from "./transport/io.ts";
 import { errorText, type Logger, SILENT } from "./log.ts";
 import { Metrics } from "./metrics.ts";
 import { Hub, PRESENCE_EVERY_MS } from "./hub/hub.ts";
+import type { Cluster } from "./hub/cluster.ts";
 import { serveTcp, type TcpServer } from "./transport/terminal/tcp.ts";
 import { type IrcServer, serveIrc } from "./transport/irc/irc.ts";
 import { readMotd } from "./motd.ts";
@@ -68,6 +69,12 @@ export type ChatOptions = Partial<Config> & {
   assets?: Assets;
   /** How often a big room's joins and leaves are summarized. @default {PRESENCE_EVERY_MS} */
   presenceEveryMs?: number;
+  /**
+   * The other nodes (`--redis`): rooms, nicknames, members and history are
+   * then the service's, kept in Redis, and `store` is not used. The server
+   * takes it over: {@linkcode startChat} starts it, and shutdown closes it.
+   */
+  cluster?: Cluster;
 } & Partial<Timeouts>;
 
 /**
@@ -88,7 +95,14 @@ export function startChat(options: ChatOptions = {}): ChatServer {
     throw e;
   }
   const metrics = new Metrics();
+  const cluster = config.cluster;
   const hub = new Hub({ ...config, store, metrics, log });
+  // With `--redis`, ready once the service's members are known, and healthy while Redis answers.
+  let attached = cluster === undefined;
+  const attaching = hub.attach().then(
+    () => void (attached = true),
+    (e) => log.error("cannot read the service's members from Redis", { error: errorText(e) }),
+  );
   const limits = new ConnectionLimits(config);
   const shared = { metrics, log, joinTimeout: config.joinTimeout };
   let tcp: TcpServer | undefined;
@@ -101,7 +115,7 @@ export function startChat(options: ChatOptions = {}): ChatServer {
     handler: createHandler({
       assets: config.assets ?? new Map(),
       ws,
-      ready: () => ready,
+      ready: () => ready && attached && (cluster?.up ?? true),
       here: () => hereLine(hub.members()),
       metrics,
       log,
@@ -118,6 +132,7 @@ export function startChat(options: ChatOptions = {}): ChatServer {
     tcp = serveTcp(hub, {
       hostname: config.host,
       port: config.tcpPort,
+      reusePort: config.reusePort,
       limits,
       ...shared,
       tlsHandshakeTimeoutMs: config.tlsHandshakeTimeoutMs,
@@ -127,6 +142,7 @@ export function startChat(options: ChatOptions = {}): ChatServer {
     irc = serveIrc(hub, {
       hostname: config.host,
       port: config.ircPort,
+      reusePort: config.reusePort,
       limits,
       ...shared,
       tlsHandshakeTimeoutMs: config.tlsHandshakeTimeoutMs,
@@ -134,7 +150,11 @@ export function startChat(options: ChatOptions = {}): ChatServer {
       motd,
       ...(tls ? { tls } : {}),
     });
-    const where = { hostname: config.host, port: config.port };
+    const where = {
+      hostname: config.host,
+      port: config.port,
+      ...(config.reusePort ? { reusePort: true } : {}),
+    };
     listener = tls
       ? Deno.listenTls({ ...where, ...tls, alpnProtocols: ["http/1.1"] })
       : Deno.listen(where);
@@ -150,7 +170,11 @@ export function startChat(options: ChatOptions = {}): ChatServer {
       : ["--port", config.port] as const;
     throw listenError(e, config.host, flag, tls !== undefined);
   }
-  watchGauges(metrics, hub, store, { web: ws, terminal: tcp, irc });
+  watchGauges(metrics, hub, cluster ? () => cluster.position : () => store.lastId(), {
+    web: ws,
+    terminal: tcp,
+    irc,
+  });
   // Out of file descriptors, the loop pauses and accepts again: the
   // listener comes back by itself once sockets close.
   const accepting = acceptLoop({
@@ -181,6 +205,9 @@ export function startChat(options: ChatOptions = {}): ChatServer {
       stopping ??= (async () => {
         ready = false;
         clearInterval(summaries);
+        await attaching.catch(() => {});
+        // The other nodes are told before this one's members go quietly.
+        await hub.detach();
         hub.close(reason);
         await Promise.all([
           tcp.close(CLOSE_GRACE_MS),
@@ -192,6 +219,7 @@ export function startChat(options: ChatOptions = {}): ChatServer {
         await http.close();
         await flushes.settled();
         store.close();
+        await cluster?.close();
       })();
       return stopping;
     },
@@ -267,7 +295,9 @@ function readPem(flag: string, path: string): string {
  * locked database. Each is bound and let go at once; the real listeners
  * come after, and a port taken in between is still told by them.
  */
-export function checkPorts(config: Pick<Config, "host" | "port" | "tcpPort" | "ircPort">): void {
+export function checkPorts(
+  config: Pick<Config, "host" | "port" | "tcpPort" | "ircPort" | "reusePort">,
+): void {
   const ports = [
     ["--tcp-port", config.tcpPort],
     ["--irc-port", config.ircPort],
@@ -276,7 +306,8 @@ export function checkPorts(config: Pick<Config, "host" | "port" | "tcpPort" | "i
   for (const [flag, port] of ports) {
     if (port === 0) continue;
     try {
-      Deno.listen({ hostname: config.host, port }).close();
+      Deno.listen({ hostname: config.host, port, ...(config.reusePort ? { reusePort: true } : {}) })
+        .close();
     } catch (e) {
       throw listenError(e, config.host, [flag, port], false);
     }
@@ -308,7 +339,7 @@ type Listening = Pick<TcpServer, "connections" | "queued">;
 function watchGauges(
   metrics: Metrics,
   hub: Hub,
-  store: HistoryStore,
+  lastId: () => number,
   transports: Record<Via, Listening>,
 ): void {
   const perVia = (value: (via: Via) => number) =>
@@ -318,6 +349,11 @@ function watchGauges(
     for (const via of hub.vias()) counts[via]++;
     return perVia((via) => counts[via]);
   });
+  metrics.gauge(
+    "chat_service_members",
+    "Members joined to the whole service: this node's, and with --redis every other node's.",
+    () => hub.serviceSize,
+  );
   metrics.gauge("chat_rooms", "Live rooms: rooms someone is in.", () => {
     let rooms = 0;
     for (const _ of hub.rooms()) rooms++;
@@ -348,7 +384,7 @@ function watchGauges(
   );
   metrics.gauge("chat_last_message_id", "The last message id handed out.", () => {
     try {
-      return store.lastId();
+      return lastId();
     } catch {
       return NaN;
     }

@@ -8,13 +8,13 @@
  */
 
 import type { ChatServer } from "./app.ts";
-import type { Config } from "./config.ts";
+import { type Config, redactUrl } from "./config.ts";
 import type { Logger } from "./log.ts";
 
 /** Prints the {@linkcode banner} to standard output, then logs that the server started. */
 export function announce(
   server: Pick<ChatServer, "http" | "tcp" | "irc">,
-  config: Pick<Config, "db" | "tls">,
+  config: Pick<Config, "db" | "tls" | "redis">,
   log: Logger,
 ): void {
   const tls = config.tls !== undefined;
@@ -24,7 +24,7 @@ export function announce(
     tcp: `${server.tcp.hostname}:${server.tcp.port}`,
     irc: `${server.irc.hostname}:${server.irc.port}`,
     tls,
-    db: config.db,
+    ...(config.redis === "" ? { db: config.db } : { redis: redactUrl(config.redis) }),
   });
 }
 

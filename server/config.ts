@@ -68,6 +68,13 @@ export interface Config {
   maxRooms: number;
   /** Least severe log lines written. */
   logLevel: LogLevel;
+  /**
+   * `redis://` or `rediss://` URL of the Redis that makes several processes
+   * one service (`hub/cluster.ts`); "" for none: this process is the service.
+   */
+  redis: string;
+  /** Let other processes bind the same ports too (SO_REUSEPORT): several nodes on one machine. */
+  reusePort: boolean;
   /** PEM certificate chain and key files: serve TLS on both ports. Off unless given. */
   tls?: { cert: string; key: string };
 }
@@ -110,6 +117,8 @@ export const DEFAULTS: Readonly<Settings> = {
   // members' lists and a line of every `rooms` answer, so it is capped.
   maxRooms: 1000,
   logLevel: "info",
+  redis: "",
+  reusePort: false,
 };
 
 /**
@@ -193,6 +202,8 @@ interface Flag {
   multiple?: boolean;
   /** Checks one value and stores it in the config being built; throws {@linkcode FlagError}. */
   set?(draft: Draft, value: string): void;
+  /** For a flag without a value: what giving it does to the config being built. */
+  toggle?(draft: Draft): void;
 }
 
 /** Reads one flag's value into a setting. */
@@ -387,8 +398,56 @@ export const FLAGS: readonly Flag[] = [
       draft.key = nonEmpty("--key", text);
     },
   },
+  {
+    name: "--redis",
+    value: "URL",
+    about:
+      "redis://[user:password@]host[:port][/db] (or rediss:// for TLS): run as one node of a service of several, sharing rooms, nicknames, members and history through Redis 7; no --db file is opened",
+    set(draft, text) {
+      draft.redis = redisUrl(text);
+    },
+  },
+  {
+    name: "--reuse-port",
+    about: "let several processes on this machine listen on the same ports (SO_REUSEPORT; Linux)",
+    toggle(draft) {
+      draft.reusePort = true;
+    },
+  },
   { name: "--help", short: "h", about: "show this text" },
 ];
+
+/** A URL as it may be shown and logged: its password replaced by `***`. */
+export function redactUrl(text: string): string {
+  try {
+    const url = new URL(text);
+    if (url.password !== "") url.password = "***";
+    return url.href;
+  } catch {
+    return "(not a URL)";
+  }
+}
+
+/** A Redis URL: `redis://` or `rediss://`, with a host. */
+function redisUrl(text: string): string {
+  let url;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new FlagError(`--redis: "${text.slice(0, 100)}" is not a URL (redis://host:6379)`);
+  }
+  if (url.protocol !== "redis:" && url.protocol !== "rediss:") {
+    throw new FlagError(`--redis: the URL must start with redis:// or rediss://`);
+  }
+  if (url.hostname === "") throw new FlagError(`--redis: the URL names no host`);
+  const db = url.pathname.replace(/^\//, "");
+  if (db !== "" && !/^\d{1,5}$/.test(db)) {
+    throw new FlagError(
+      `--redis: the database after the host must be a number (redis://host:6379/0)`,
+    );
+  }
+  return text;
+}
 
 /** Where descriptions start in `--help`, and the width they wrap at. */
 const HELP_INDENT = 20;
@@ -450,6 +509,7 @@ export function parseConfig(args: readonly string[]): ConfigResult {
     for (const flag of FLAGS) {
       for (const given of [values[flag.name.slice(2)] ?? []].flat()) {
         if (typeof given === "string") flag.set?.(draft, given);
+        if (given === true) flag.toggle?.(draft);
       }
     }
     const { cert, key, ...config } = draft;

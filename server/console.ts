@@ -15,7 +15,7 @@
  * @module
  */
 
-import { type Hub, SERVER_NICK } from "./hub/hub.ts";
+import { type Hub, SERVER_NICK, type Told } from "./hub/hub.ts";
 import { LOBBY, type ServerEvent } from "../common/protocol.ts";
 import { clip, toOneLine } from "../common/message.ts";
 import { counted } from "../common/wording.ts";
@@ -123,9 +123,12 @@ export function operate(target: Operated, line: string, print: (line: string) =>
       return;
     case "msg": {
       if (!first || !after) return print("! Usage: /msg NICK TEXT");
+      const show = (told: Told) =>
+        told.ok
+          ? renderEvent(told.value, SERVER_NICK).forEach(print)
+          : print(`! Nothing was sent: ${told.reason}`);
       const told = hub.tell(first, after);
-      if (!told.ok) return print(`! Nothing was sent: ${told.reason}`);
-      return renderEvent(told.value, SERVER_NICK).forEach(print);
+      return told instanceof Promise ? void told.then(show) : show(told);
     }
     case "topic": {
       if (!room) return print("! Usage: /topic #ROOM [TEXT]");

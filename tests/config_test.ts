@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { dbPath, parseConfig, USAGE } from "../server/config.ts";
+import { dbPath, parseConfig, redactUrl, USAGE } from "../server/config.ts";
 
 /** Parses `args`, expects an error and returns its message. */
 function errorOf(args: string[]): string {
@@ -31,6 +31,8 @@ const DEFAULTS = {
   presenceLimit: 500,
   maxRooms: 1000,
   logLevel: "info",
+  redis: "",
+  reusePort: false,
 };
 
 Deno.test("parseConfig() uses the defaults without flags", () => {
@@ -82,6 +84,9 @@ Deno.test("parseConfig() reads every flag", () => {
       "--cert",
       "cert.pem",
       "--key=key.pem",
+      "--redis",
+      "redis://:pw@127.0.0.1:6380/2",
+      "--reuse-port",
     ]),
     {
       kind: "run",
@@ -106,6 +111,8 @@ Deno.test("parseConfig() reads every flag", () => {
         presenceLimit: 0,
         maxRooms: 3,
         logLevel: "debug",
+        redis: "redis://:pw@127.0.0.1:6380/2",
+        reusePort: true,
         tls: { cert: "cert.pem", key: "key.pem" },
       },
     },
@@ -117,6 +124,13 @@ Deno.test("parseConfig() accepts port 0 for every listener", () => {
     kind: "run",
     config: { ...DEFAULTS, port: 0, tcpPort: 0, ircPort: 0 },
   });
+});
+
+Deno.test("parseConfig() refuses a --redis that is not a redis:// or rediss:// URL", () => {
+  assert.match(errorOf(["--redis", "localhost:6379"]), /^--redis: the URL must start with redis:/);
+  assert.match(errorOf(["--redis", "http://x"]), /^--redis: the URL must start with redis:/);
+  assert.match(errorOf(["--redis", "redis://h:1/x"]), /^--redis: the database/);
+  assert.equal(redactUrl("redis://u:secret@h:1/0"), "redis://u:***@h:1/0");
 });
 
 Deno.test("parseConfig() refuses bad limits and origins, naming the flag", () => {

@@ -482,18 +482,18 @@ Deno.test("Hub.tell() sends one member a private message from the operator, kept
   assert.deepEqual(rejoined?.history, [expected]);
 });
 
-Deno.test("Hub.tell() refuses an unknown nickname and an empty or overlong text", () => {
+Deno.test("Hub.tell() refuses an unknown nickname and an empty or overlong text", async () => {
   const { hub } = setup();
   const alice = join(hub, "alice");
   alice.take();
-  const nobody = hub.tell("nobody", "hi");
+  const nobody = await hub.tell("nobody", "hi");
   assert.ok(!nobody.ok && nobody.code === "no_such_nick");
   assert.match(nobody.reason, /Nobody called "nobody" is here/);
-  const empty = hub.tell("alice", " \x1b[2J ");
+  const empty = await hub.tell("alice", " \x1b[2J ");
   assert.ok(!empty.ok && empty.code === "text_empty");
-  const long = hub.tell("alice", "x".repeat(100_000));
+  const long = await hub.tell("alice", "x".repeat(100_000));
   assert.ok(!long.ok && long.code === "text_too_long");
-  const huge = hub.tell("a".repeat(100_000), "hi");
+  const huge = await hub.tell("a".repeat(100_000), "hi");
   assert.ok(!huge.ok && huge.code === "no_such_nick");
   assert.ok(huge.reason.length < 100, "the name is clipped in the error");
   assert.deepEqual(alice.take(), []);

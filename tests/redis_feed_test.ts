@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import { Redis } from "ioredis";
 import { type FeedMessage, FeedReader } from "../server/bus/feed.ts";
+import type { ClusterEvent } from "../server/hub/cluster.ts";
 import type { RoomMessage } from "../server/history/history.ts";
 import { RedisHistory } from "../server/history/redis.ts";
 import { RedisServer } from "./kit/redis_server.ts";
@@ -12,6 +14,9 @@ function said(room: string, text: string): Omit<RoomMessage, "id"> {
 /** A reader whose messages and state changes a test can wait for. */
 class Heard {
   readonly messages: FeedMessage[] = [];
+  readonly events: { event: ClusterEvent; id: number }[] = [];
+  /** Every message and event, in the order handed on: texts, and `ev:<op>`. */
+  readonly order: string[] = [];
   readonly states: boolean[] = [];
   readonly #waiters = new Waiters();
   readonly reader: FeedReader;
@@ -23,6 +28,12 @@ class Heard {
       retryMs: 20,
       onMessage: (m) => {
         this.messages.push(m);
+        this.order.push(m.message.text);
+        this.#waiters.wake();
+      },
+      onEvent: (event, id) => {
+        this.events.push({ event, id });
+        this.order.push(`ev:${event.op}`);
         this.#waiters.wake();
       },
       onState: (up) => {
@@ -40,6 +51,13 @@ class Heard {
     return this.#waiters.until(
       () => this.messages.length >= n || undefined,
       () => `for ${n} messages, heard ${JSON.stringify(this.texts())}`,
+    );
+  }
+
+  heard(n: number): Promise<true> {
+    return this.#waiters.until(
+      () => this.order.length >= n || undefined,
+      () => `for ${n} entries, heard ${JSON.stringify(this.order)}`,
     );
   }
 
@@ -155,4 +173,31 @@ Deno.test("FeedReader: a node that was away past what the feed keeps is told of 
   } finally {
     await store.close();
   }
+});
+
+Deno.test("FeedReader hands on events in id order with the messages, and passes over malformed entries", async () => {
+  await withFeed(async (store, heard, redis) => {
+    const raw = new Redis(redis.url, { lazyConnect: true });
+    await raw.connect();
+    try {
+      const event = async (value: string) => {
+        const id = await raw.incr("chat:id");
+        await raw.xadd("chat:feed", `${id}-0`, "ev", value);
+        return id;
+      };
+      await store.append("#r", said("#r", "one"));
+      const dead = await event(JSON.stringify({ op: "dead", node: "a", dead: "b" }));
+      await event("{not json");
+      await event(JSON.stringify({ op: "seat", node: "a" })); // no nick, via or rooms
+      const id = await raw.incr("chat:id");
+      await raw.xadd("chat:feed", `${id}-0`, "what", "ever");
+      const last = await store.append("#r", said("#r", "two"));
+      await heard.heard(3);
+      assert.deepEqual(heard.order, ["one", "ev:dead", "two"]);
+      assert.deepEqual(heard.events, [{ event: { op: "dead", node: "a", dead: "b" }, id: dead }]);
+      assert.equal(heard.reader.position, last.id);
+    } finally {
+      await raw.quit();
+    }
+  });
 });

@@ -1,9 +1,14 @@
 /**
- * How a node hears every room message of the service, in id order: it reads
+ * How a node hears every room message and cluster event of the service, in
+ * id order: it reads
  * `chat:feed` (the stream every append also writes, `history/redis.ts`) from
  * its last position with a blocking read on a connection of its own, and
  * hands each message on once. Its own messages come back the same way, so a
- * node delivers its own and the others' in one order, the ids'.
+ * node delivers its own and the others' in one order, the ids'. Events
+ * (`ev` entries, `bus/cluster.ts`) take their ids from the same counter and
+ * are handed on in the same order ({@linkcode FeedOptions.onEvent}); an
+ * entry that is neither a message nor a well-formed event is passed over.
+ * Key layout: `history/redis.ts`.
  *
  * A node that loses Redis keeps its position; once Redis answers again it
  * reads on from there, so nothing is skipped and nothing is handed on twice.
@@ -17,8 +22,9 @@
  */
 
 import { Redis } from "ioredis";
-import { FEED_KEEP, feedMessagesOf } from "../history/redis.ts";
+import { FEED_KEEP, feedEntriesOf } from "../history/redis.ts";
 import type { RoomMessage } from "../history/history.ts";
+import { type ClusterEvent, isClusterEvent } from "../hub/cluster.ts";
 
 export { FEED_KEEP };
 
@@ -41,6 +47,8 @@ export interface FeedOptions {
   after: number;
   /** Each message, in id order, once. */
   onMessage(message: FeedMessage): void;
+  /** Each event (checked by `isClusterEvent`), in id order with the messages, once. */
+  onEvent?(event: ClusterEvent, id: number): void;
   /** Told when the feed cannot be read, and when it can again: once each. */
   onState?(up: boolean, error?: unknown): void;
   /** Milliseconds one blocking read waits before it asks again. @default {BLOCK_MS} */
@@ -87,7 +95,7 @@ export class FeedReader {
     this.#done = this.#loop();
   }
 
-  /** The id of the last message handed on (or the starting one). */
+  /** The id of the last entry read (or the starting one). */
   get position(): number {
     return this.#after;
   }
@@ -108,6 +116,9 @@ export class FeedReader {
         if (this.#redis.status === "wait") await this.#redis.connect();
         // Looked at before the read: what the read returns is still there.
         const gap = this.#look ? await this.#trimmed(this.#after) : false;
+        // The look is a round trip: Redis answers again, which is told now,
+        // not once the blocking read below ends.
+        if (this.#look) this.#state(true);
         this.#look = false;
         const reply = await this.#redis.xread(
           "COUNT",
@@ -122,11 +133,17 @@ export class FeedReader {
         if (this.#closed) break;
         let missed = gap;
         for (const [, entries] of reply ?? []) {
-          for (const { key, message } of feedMessagesOf(entries)) {
-            if (message.id <= this.#after) continue;
-            this.#after = message.id;
-            this.#options.onMessage({ key, message, gap: missed });
-            missed = false;
+          for (const entry of feedEntriesOf(entries)) {
+            // Every entry moves the position, those passed over too: else a
+            // malformed one would be read again at once, and again.
+            if (entry.id <= this.#after) continue;
+            this.#after = entry.id;
+            if ("message" in entry) {
+              this.#options.onMessage({ key: entry.key, message: entry.message, gap: missed });
+              missed = false;
+            } else if ("event" in entry && isClusterEvent(entry.event)) {
+              this.#options.onEvent?.(entry.event, entry.id);
+            }
           }
         }
         // A gap seen before a read that brought nothing is told with the next message.
@@ -146,10 +163,9 @@ export class FeedReader {
    * is there, everything after it is too). 0 is the start: nothing before.
    */
   async #trimmed(after: number): Promise<boolean> {
-    if (after === 0) return false;
     const oldest = await this.#redis.xrange(this.#feed, "-", "+", "COUNT", 1);
     const first = oldest[0]?.[0];
-    if (first === undefined) return false;
+    if (after === 0 || first === undefined) return false;
     const found = await this.#redis.xrange(this.#feed, `${after}-0`, `${after}-0`);
     return found.length === 0 && Number(first.split("-")[0]) > after;
   }

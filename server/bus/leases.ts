@@ -24,11 +24,18 @@
  *   (`ZREM` answers 1 to one of them), which is told
  *   ({@linkcode LeaseOptions.onDead}) so that its members' leaves are
  *   announced once. Its nickname keys expire by themselves within the lease.
+ * - **A nickname taken over** by another node (`bus/cluster.ts`, a member
+ *   back with its token) is {@linkcode NickLeases.adopt}ed there, and lost
+ *   here: this node's next renewal finds the key naming the other node and
+ *   tells {@linkcode LeaseOptions.onLost}, as for any nickname taken.
+ *
+ * Key layout: `history/redis.ts`.
  *
  * @module
  */
 
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
+import { connectRedis } from "../history/redis.ts";
 
 /** How long a nickname and a node stay held without renewal. */
 export const LEASE_MS = 10_000;
@@ -145,18 +152,9 @@ export class NickLeases {
 
   /** Connects, and registers this node as alive. Rejects, saying why, if Redis cannot be reached. */
   static async open(options: LeaseOptions): Promise<NickLeases> {
-    const redis = new Redis(options.url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 1,
-      commandTimeout: options.commandTimeoutMs ?? 2_000,
+    const redis = await connectRedis(options.url, {
+      commandTimeoutMs: options.commandTimeoutMs ?? 2_000,
     });
-    redis.on("error", () => {});
-    try {
-      await redis.connect();
-    } catch (e) {
-      redis.disconnect();
-      throw e;
-    }
     const leases = new NickLeases(redis, options.node ?? crypto.randomUUID(), options);
     try {
       await leases.#renew();
@@ -191,6 +189,14 @@ export class NickLeases {
     if (ok !== 1) return false;
     this.#held.add(fold);
     return true;
+  }
+
+  /**
+   * Holds `fold` from now on, renewing it: its key was set to this node by
+   * another step (a take-over, `bus/cluster.ts`), not by {@linkcode claim}.
+   */
+  adopt(fold: string): void {
+    this.#held.add(fold);
   }
 
   /** Gives `fold` up, if this node holds it. */

@@ -5,7 +5,8 @@
  * answers with promises ({@linkcode AsyncHistoryStore}); its semantics are
  * {@linkcode HistoryStore}'s, one for one.
  *
- * Key layout (every key starts with the prefix, `chat:` unless told):
+ * Key layout of the whole service in Redis (every key starts with the prefix,
+ * `chat:` unless told); the other modules that use Redis link here:
  *
  * | key | type | what |
  * | --- | --- | --- |
@@ -13,11 +14,16 @@
  * | `chat:room:<key>:log` | stream | room `<key>`'s messages, the newest `keep`; entry id `<message id>-0` |
  * | `chat:room:<key>:folded` | list | room `<key>`'s texts folded for search, newest first, `<id>:<folded>`, the newest `keep` |
  * | `chat:room:<key>` | hash | room `<key>`'s topic (`topic_text`, `topic_by`, `topic_ts`) and `trimmed_to` |
- * | `chat:feed` | stream | every room message, in id order, the newest {@linkcode FEED_KEEP}: what each node delivers from |
+ * | `chat:feed` | stream | every room message (fields below) and every cluster event (one field, `ev`: the `ClusterEvent` as JSON, `hub/cluster.ts`), in id order, the newest {@linkcode FEED_KEEP}: what each node delivers from |
+ * | `chat:members` | hash | the service's members: nickname fold → `MemberRecord` as JSON (`bus/cluster.ts`) |
+ * | `chat:nick:<fold>` | string | the node holding nickname `<fold>`, expiring with its lease (`bus/leases.ts`) |
+ * | `chat:nodes` | sorted set | live node ids, by when their lease ends, Redis's clock (`bus/leases.ts`) |
+ * | `chat:to:<node>` | pub/sub channel | private messages and CTCP for node `<node>`'s members, JSON `Forwarded`: never kept (`bus/cluster.ts`) |
  *
  * `<key>` is the room's key (`roomKey(name)`, `common/room.ts`), so `#Dev`
  * and `#dev` are one history. A stream entry holds `ts`, `room` (the name as
- * shown), `from`, `text` and `kind` (0 plain, 1 action, 2 notice).
+ * shown), `from`, `text` and `kind` (0 plain, 1 action, 2 notice); a room
+ * message in `chat:feed` also `key`, its room's key.
  *
  * - **Ids.** A message's id comes from `INCR chat:id` in the same script
  *   (`EVALSHA`, atomic) as the `XADD`s that keep it, with the id as the
@@ -55,6 +61,74 @@ import {
   searchLimit,
 } from "./history.ts";
 import { foldText } from "../../common/nick.ts";
+
+/** Hex digest of `text` by `algorithm` (`SHA-1`, `SHA-256`). */
+export async function hexDigest(algorithm: string, text: string): Promise<string> {
+  const digest = await crypto.subtle.digest(algorithm, new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * A Lua script run by its digest (`EVALSHA`), so that a call sends its
+ * arguments, not its text; sent whole again if Redis has forgotten it (a
+ * restart). Atomic, as every script is: nothing else runs in Redis meanwhile.
+ */
+export class LuaScript {
+  readonly text: string;
+  readonly sha: string;
+
+  private constructor(text: string, sha: string) {
+    this.text = text;
+    this.sha = sha;
+  }
+
+  /** The script `text`, with its digest. */
+  static async of(text: string): Promise<LuaScript> {
+    return new LuaScript(text, await hexDigest("SHA-1", text));
+  }
+
+  /** Runs it on `redis` with `keys` (`KEYS`) and `args` (`ARGV`). */
+  async run(
+    redis: Redis,
+    keys: readonly string[],
+    args: readonly (string | number)[],
+  ): Promise<unknown> {
+    try {
+      return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
+    } catch (e) {
+      if (!(e instanceof Error && e.message.startsWith("NOSCRIPT"))) throw e;
+      return await redis.eval(this.text, keys.length, ...keys, ...args);
+    }
+  }
+}
+
+/**
+ * A command connection to `url`, connected: commands that wait longer than
+ * `commandTimeoutMs` (if given) for their answer fail, one retry at most
+ * while the client reconnects, every `retryMs` (if given; else sooner
+ * first, then every 2 s). Rejects if Redis cannot be reached.
+ */
+export async function connectRedis(
+  url: string,
+  options: { commandTimeoutMs?: number; retryMs?: number } = {},
+): Promise<Redis> {
+  const { commandTimeoutMs, retryMs } = options;
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    ...(commandTimeoutMs === undefined ? {} : { commandTimeout: commandTimeoutMs }),
+    ...(retryMs === undefined ? {} : { retryStrategy: () => retryMs }),
+  });
+  // Errors reach the caller through the commands; the client must not throw them unhandled.
+  redis.on("error", () => {});
+  try {
+    await redis.connect();
+  } catch (e) {
+    redis.disconnect();
+    throw e;
+  }
+  return redis;
+}
 
 /** How many room messages `chat:feed` keeps for nodes catching up after losing Redis. */
 export const FEED_KEEP = 100_000;
@@ -101,8 +175,8 @@ redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], entry,
 return id
 `;
 
-/** {@linkcode APPEND}'s SHA-1, which `EVALSHA` names it by. */
-const APPEND_SHA = await sha1(APPEND);
+/** {@linkcode APPEND}, run by its digest. */
+const APPEND_SCRIPT = await LuaScript.of(APPEND);
 
 /**
  * One room's search, in Redis, so that what it reads never crosses the
@@ -137,16 +211,11 @@ end
 return found
 `;
 
-/** {@linkcode SEARCH}'s SHA-1. */
-const SEARCH_SHA = await sha1(SEARCH);
+/** {@linkcode SEARCH}, run by its digest. */
+const SEARCH_SCRIPT = await LuaScript.of(SEARCH);
 
 /** Folded texts one {@linkcode SEARCH} reads per `LRANGE`. */
 const SEARCH_PAGE = 1000;
-
-async function sha1(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-1", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 /** History kept in Redis. */
 export class RedisHistory implements AsyncHistoryStore {
@@ -169,15 +238,10 @@ export class RedisHistory implements AsyncHistoryStore {
    * 7; warns (once) if it does not keep its data across a restart.
    */
   static async open(url: string, options: RedisHistoryOptions): Promise<RedisHistory> {
-    const redis = new Redis(url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 1,
-      commandTimeout: options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS,
+    const redis = await connectRedis(url, {
+      commandTimeoutMs: options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS,
     });
-    // Errors reach the caller through the commands; the client must not throw them unhandled.
-    redis.on("error", () => {});
     try {
-      await redis.connect();
       const info = await redis.info("server");
       const version = /^redis_version:(\d+)/m.exec(info)?.[1];
       if (version === undefined || Number(version) < 7) {
@@ -214,12 +278,13 @@ export class RedisHistory implements AsyncHistoryStore {
   }
 
   async append(key: string, message: Omit<RoomMessage, "id">): Promise<RoomMessage> {
-    const id = await this.#script(
+    const id = await APPEND_SCRIPT.run(this.#redis, [
       this.#key("id"),
       this.#log(key),
       this.#key("feed"),
       this.#key("room", key),
       this.#key("room", key, "folded"),
+    ], [
       this.#keep,
       this.#feedKeep,
       message.ts,
@@ -229,29 +294,9 @@ export class RedisHistory implements AsyncHistoryStore {
       kindOf(message),
       key,
       foldText(message.text),
-    );
+    ]);
     if (typeof id !== "number") throw new Error(`Redis answered an append with ${String(id)}`);
     return { ...message, id };
-  }
-
-  /** Runs {@linkcode APPEND} by its digest, sending it again if Redis has forgotten it (a restart). */
-  #script(...args: (string | number)[]): Promise<unknown> {
-    return this.#run(APPEND, APPEND_SHA, 5, args);
-  }
-
-  /** Runs a script by its digest, sending it again if Redis has forgotten it (a restart). */
-  async #run(
-    script: string,
-    sha: string,
-    keys: number,
-    args: readonly (string | number)[],
-  ): Promise<unknown> {
-    try {
-      return await this.#redis.evalsha(sha, keys, ...args);
-    } catch (e) {
-      if (!(e instanceof Error && e.message.startsWith("NOSCRIPT"))) throw e;
-      return await this.#redis.eval(script, keys, ...args);
-    }
   }
 
   /**
@@ -264,9 +309,10 @@ export class RedisHistory implements AsyncHistoryStore {
     if (n === 0 || folded === "") return [];
     const found = await Promise.all(
       keys.map(async (key) => {
-        const entries = await this.#run(SEARCH, SEARCH_SHA, 2, [
+        const entries = await SEARCH_SCRIPT.run(this.#redis, [
           this.#key("room", key, "folded"),
           this.#log(key),
+        ], [
           folded,
           n,
           SEARCH_PAGE,
@@ -419,22 +465,53 @@ function messagesOf(entries: readonly Entry[]): RoomMessage[] {
   return messages;
 }
 
-/** Room messages from `chat:feed` entries, each with its room's key, skipping any that are not one of ours. */
-export function feedMessagesOf(entries: readonly Entry[]): { key: string; message: RoomMessage }[] {
-  const out: { key: string; message: RoomMessage }[] = [];
+/**
+ * A `chat:feed` entry: a room message with its room's key; an event's
+ * JSON (`ev`), parsed and not yet checked (`undefined` if it is not JSON);
+ * or, with its id alone, an entry that is neither, which a reader passes
+ * over.
+ */
+export type FeedEntry =
+  | { id: number; key: string; message: RoomMessage }
+  | { id: number; event: unknown }
+  | { id: number };
+
+/** `chat:feed` entries, in their order; any without a message id as its entry id is left out. */
+export function feedEntriesOf(entries: readonly Entry[]): FeedEntry[] {
+  const out: FeedEntry[] = [];
   for (const entry of entries) {
+    const id = idOf(entry[0]);
+    if (!Number.isSafeInteger(id)) continue;
+    const ev = fieldOf(entry[1], "ev");
+    if (ev !== undefined) {
+      out.push({ id, event: parseJson(ev) });
+      continue;
+    }
     const parsed = parseEntry(entry);
-    if (parsed?.key !== undefined) out.push({ key: parsed.key, message: parsed.message });
+    out.push(parsed?.key === undefined ? { id } : { id, key: parsed.key, message: parsed.message });
   }
   return out;
 }
 
+/** `text` as JSON, unchecked; undefined if it is not JSON. */
+export function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    if (e instanceof SyntaxError) return undefined;
+    throw e;
+  }
+}
+
+/** The value of field `name` in a stream entry's fields and values. */
+function fieldOf(fields: readonly string[], name: string): string | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
+}
+
 /** One entry as a room message (and the room key a feed entry carries); undefined if it is not one. */
 function parseEntry([entry, fields]: Entry): { key?: string; message: RoomMessage } | undefined {
-  const get = (name: string) => {
-    for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
-    return undefined;
-  };
+  const get = (name: string) => fieldOf(fields, name);
   const id = idOf(entry);
   const ts = Number(get("ts"));
   const room = get("room");

@@ -48,11 +48,24 @@ import { checkRoom } from "../../common/room.ts";
 import { foldText } from "../../common/nick.ts";
 import { roomKey } from "../../common/room_key.ts";
 import {
+  type Backlog,
   type Bound,
   type HistoryStore,
   MemoryHistory,
   type RangeQuery,
+  type RoomMessage,
 } from "../history/history.ts";
+import {
+  byId,
+  type Cluster,
+  type ClusterEvent,
+  type Forwarded,
+  type MemberRecord,
+  RemoteMember,
+  type RoomRef,
+  tokenHash,
+} from "./cluster.ts";
+import { checkNick, nickKey } from "../../common/nick.ts";
 import { type Rate, TokenBucket } from "./flood.ts";
 import { Door } from "./door.ts";
 import { type Config, DEFAULTS } from "../config.ts";
@@ -98,6 +111,12 @@ export interface HubOptions extends
   log?: Logger;
   /** The server's search time, in milliseconds. @default {SEARCH_BUDGET_MS} */
   searchBudget?: Rate;
+  /**
+   * The other nodes of the service, with `--redis` (`cluster.ts`): room
+   * messages, ids, nicknames and members are then the service's, and `store`
+   * is not used. @default {undefined: this process is the whole service}
+   */
+  cluster?: Cluster;
 }
 
 /** How often the server calls {@linkcode Hub.summarize}. */
@@ -162,6 +181,13 @@ function bound(id: number | undefined, ts: number | undefined): Bound | undefine
 /** Longest away message kept, in UTF-16 code units. */
 const AWAY_MAX = 200;
 
+/** What {@linkcode Hub.tell} did: the message sent, or why not. */
+export type Told = { ok: true; value: ChatMessage } | {
+  ok: false;
+  code: "no_such_nick" | "text_empty" | "text_too_long" | "storage_failed";
+  reason: string;
+};
+
 /** A member as IRC's WHOIS shows it. */
 export interface Whois {
   nick: string;
@@ -196,6 +222,9 @@ function asks(message: ClientMessage): boolean {
 /** The refusals when the history store fails, to write or to read. */
 const NOT_STORED = "Not sent: the server could not store it.";
 const UNREADABLE = "Cannot read the history; try again.";
+/** The refusal while the service's store (Redis) cannot be reached. */
+const UNREACHABLE =
+  "Not sent: the server cannot reach its message store right now; try again in a moment.";
 
 /** Called with every event everyone in a room can see, and server-wide ones. */
 export type HubObserver = (event: ServerEvent) => void;
@@ -221,6 +250,11 @@ export class Hub {
   readonly #env: RoomEnv;
   /** The server's search time (see {@linkcode SEARCH_BUDGET_MS}). */
   readonly #searching: TokenBucket;
+  readonly #cluster: Cluster | undefined;
+  /** Members whose join waits on the cluster; false once they left meanwhile. */
+  readonly #joining = new Map<Member, boolean>();
+  /** Per room key, lists that collect what the feed delivers while a read of the room is under way. */
+  readonly #watching = new Map<string, Set<RoomMessage[]>>();
   #closed = false;
 
   constructor(options: HubOptions = {}) {
@@ -243,6 +277,7 @@ export class Hub {
     this.#searching = new TokenBucket(options.searchBudget ?? SEARCH_BUDGET_MS, this.#now);
     this.#metrics = options.metrics ?? new Metrics();
     this.#log = options.log ?? SILENT;
+    this.#cluster = options.cluster;
     this.#env = {
       store: this.#store,
       now: this.#now,
@@ -255,14 +290,19 @@ export class Hub {
     };
   }
 
-  /** Number of members who have joined, in any room or none. */
+  /** Number of members who have joined here (on this node), in any room or none. */
   get size(): number {
-    return this.#roster.size;
+    return this.#cluster ? this.#roster.size - this.#roster.remotes : this.#roster.size;
   }
 
   /** The seated members' ways of connecting, one per member (for `/metrics`). */
   *vias(): IterableIterator<MemberInfo["via"]> {
-    for (const seat of this.#roster) yield seat.member.via;
+    for (const seat of this.#roster) if (!seat.member.remote) yield seat.member.via;
+  }
+
+  /** Members of the whole service (of every node, with `--redis`), for `/metrics`. */
+  get serviceSize(): number {
+    return this.#roster.size;
   }
 
   /** The live rooms, in the order they were made. */
@@ -317,7 +357,7 @@ export class Hub {
    * Carries out what a member asked for. Returns false if it was refused (the
    * member has then been sent an `error`).
    */
-  handle(member: Member, message: ClientMessage): boolean {
+  handle(member: Member, message: ClientMessage): boolean | Promise<boolean> {
     if (message.type === "join") {
       return this.join(member, message.nick, message.token, message.since, message.rooms);
     }
@@ -414,19 +454,658 @@ export class Hub {
     token?: string,
     since?: number,
     rooms: readonly string[] = [LOBBY],
-  ): boolean {
+  ): boolean | Promise<boolean> {
     if (this.#closed) {
       return this.#refuse(member, "shutting_down", "The server is shutting down.", true);
     }
-    if (this.#roster.seatOf(member)) {
+    if (this.#roster.seatOf(member) || this.#joining.has(member)) {
       return this.#refuse(member, "already_joined", "You have already joined.");
     }
     const refusal = this.#door.check(requested, member.address);
     if (refusal) return this.#refuse(member, refusal.code, refusal.message, refusal.fatal);
+    if (this.#cluster) {
+      return this.#joinClustered(this.#cluster, member, requested, token, since, rooms);
+    }
     const claimed = this.#roster.claim(requested, member, token);
     if (!claimed.ok) return this.#refuse(member, claimed.code, claimed.reason);
     const ghost = this.#roster.find(claimed.value);
-    // The rooms to be in: a seat taken back keeps its own, first.
+    const plan = this.#plan(ghost, rooms);
+    // Everything read before anything changes: a failed read refuses the whole join.
+    const backlogs: Backlog[] = [];
+    const ready: Room[] = [];
+    try {
+      for (const want of plan.wanted) ready.push(want.room ?? this.#make(want));
+      const limit = this.#replayLimit(ready.length);
+      for (const room of ready) backlogs.push(room.backlog(since, limit));
+    } catch (e) {
+      for (const room of ready) this.#dropIfEmpty(room);
+      this.#log.error("cannot read the history", { error: errorText(e) });
+      return this.#refuse(member, "storage_failed", UNREADABLE);
+    }
+    const privates = since !== undefined && since <= this.#store.lastId();
+    return this.#seatIn(
+      member,
+      claimed.value,
+      ghost,
+      ready,
+      backlogs,
+      plan.refusals,
+      privates ? since : undefined,
+    ) !==
+      undefined;
+  }
+
+  // ---- Several nodes, one service (`--redis`): see `cluster.ts`. ----
+
+  /**
+   * Starts taking what the other nodes tell: the service's members as they
+   * are now (seated here as remote members, in their rooms, unannounced),
+   * then every message and event of the feed, in order. Call once, before
+   * any member joins.
+   */
+  async attach(): Promise<void> {
+    const cluster = this.#cluster;
+    if (!cluster) return;
+    // What the feed brings before the members are seated waits for them.
+    const early: (() => void)[] = [];
+    let ready = false;
+    const later = (f: () => void) => ready ? f() : early.push(f);
+    const records = await cluster.start({
+      message: (key, message, gap) => later(() => this.#fromFeed(key, message, gap)),
+      event: (event) => later(() => this.#fromCluster(cluster, event)),
+      forwarded: (forwarded) => later(() => this.#forwarded(forwarded)),
+      lost: (folds) => later(() => this.#lost(folds)),
+      revived: () => later(() => this.#revived(cluster)),
+      state: (up) =>
+        this.#log[up ? "info" : "error"](up ? "Redis is back" : "Redis cannot be reached"),
+    });
+    const keys = new Set<string>();
+    for (const record of records) for (const name of record.rooms) keys.add(roomKey(name));
+    const topics = new Map<string, Topic | undefined>();
+    await Promise.all(
+      [...keys].map(async (key) =>
+        topics.set(key, await cluster.store.topic(key).catch(() => undefined))
+      ),
+    );
+    for (const record of records) {
+      if (record.node === cluster.node) continue;
+      const seat = this.#remoteSeat(cluster, record.nick, record.via, record.node);
+      for (const name of record.rooms) {
+        const key = roomKey(name);
+        const room = this.#rooms.get(key) ??
+          this.#make({ name, key, room: undefined }, topics.get(key));
+        room.enter(seat);
+      }
+    }
+    ready = true;
+    for (const f of early.splice(0)) f();
+  }
+
+  /**
+   * Tells the other nodes that this node's members are gone (it is
+   * stopping): one `dead` event for all of them. Settles once told, or
+   * failed to.
+   */
+  async detach(): Promise<void> {
+    const cluster = this.#cluster;
+    if (!cluster) return;
+    const records: [string, null][] = [];
+    for (const seat of this.#roster) if (!seat.member.remote) records.push([seat.key, null]);
+    await cluster.tell({ op: "dead", node: cluster.node, dead: cluster.node }, records)
+      .catch((e) =>
+        this.#log.warn("cannot tell the other nodes this one stops", { error: errorText(e) })
+      );
+  }
+
+  /**
+   * A seat for a member of another node, in no room yet. Whoever held the
+   * name here goes: a remote member that left unheard, or a local one this
+   * node lost the name of while cut off.
+   */
+  #remoteSeat(cluster: Cluster, nick: string, via: Via, node: string): Seat {
+    const key = nickKey(nick);
+    const held = this.#roster.byKey(key);
+    if (held) {
+      if (!held.member.remote) {
+        // Redis gave the name to another node: this one lost it while cut off (the fence).
+        this.#fenced(held);
+      } else {
+        // A member of another node that left without this node hearing of it yet.
+        this.#drop(held, "connection lost");
+      }
+    }
+    const seat = new Seat(
+      this.#remoteMember(cluster, key, via, node),
+      nick,
+      "",
+      new TokenBucket(this.#flood, this.#now),
+    );
+    this.#roster.add(seat);
+    return seat;
+  }
+
+  /** The record every node keeps of a local member. */
+  #record(cluster: Cluster, seat: Seat): [string, MemberRecord] {
+    return [seat.key, {
+      nick: seat.nick,
+      via: seat.member.via,
+      node: cluster.node,
+      rooms: [...seat.rooms.values()].map((room) => room.name),
+      token: tokenHash(seat.token),
+    }];
+  }
+
+  /** A room as an event names it. */
+  #ref(room: Room): RoomRef {
+    const ref: RoomRef = { room: room.name, key: room.key };
+    if (room.topic) ref.topic = room.topic;
+    return ref;
+  }
+
+  /**
+   * Tells the other nodes what a local member did, with its record as it
+   * is now (`gone`: removed). Failing that (Redis lost meanwhile), the log
+   * says so: the member stays, and the others learn of it when its node
+   * tells them again.
+   */
+  #tell(cluster: Cluster, event: ClusterEvent, seat: Seat, gone = false, was?: string): void {
+    const records: [string, MemberRecord | null][] = [];
+    if (was !== undefined) records.push([was, null]);
+    records.push(gone ? [seat.key, null] : this.#record(cluster, seat));
+    cluster.tell(event, records).catch((e) =>
+      this.#log.warn("cannot tell the other nodes", { op: event.op, error: errorText(e) })
+    );
+  }
+
+  /** A room message from the feed: delivered to everyone here in the room. */
+  #fromFeed(key: string, message: RoomMessage, gap: boolean): void {
+    if (gap) this.#log.warn("messages were lost while Redis could not be reached");
+    for (const list of this.#watching.get(key) ?? []) list.push(message);
+    this.#rooms.get(key)?.deliver(message);
+  }
+
+  /** Carries out what another node told (or, for `topic` and `dead`, any node). */
+  #fromCluster(cluster: Cluster, event: ClusterEvent): void {
+    if (event.op === "topic") {
+      const { room: ref } = event;
+      const topic = ref.topic ?? { text: "", by: SERVER_NICK, ts: this.#now() };
+      this.#rooms.get(ref.key)?.showTopic(topic);
+      return;
+    }
+    if (event.op === "dead") {
+      // Told by whichever node found it (this one, maybe): every node carries it out.
+      if (event.dead === cluster.node) return;
+      for (const seat of [...this.#roster]) {
+        const member = seat.member;
+        if (member instanceof RemoteMember && member.node === event.dead) {
+          this.#drop(seat, "connection lost");
+        }
+      }
+      return;
+    }
+    if (event.node === cluster.node) return;
+    const remote = (nick: string) => {
+      const seat = this.#roster.byKey(nickKey(nick));
+      return seat?.member.remote ? seat : undefined;
+    };
+    switch (event.op) {
+      case "seat": {
+        const seat = this.#remoteSeat(cluster, event.nick, event.via, event.node);
+        for (const ref of event.rooms) this.#remoteEnter(seat, ref);
+        return;
+      }
+      case "join": {
+        const seat = remote(event.nick);
+        if (seat) this.#remoteEnter(seat, event.room);
+        return;
+      }
+      case "leave": {
+        const seat = remote(event.nick);
+        const room = seat?.rooms.get(event.key);
+        if (seat && room) {
+          room.leave(seat, event.reason);
+          this.#dropIfEmpty(room);
+        }
+        return;
+      }
+      case "bye": {
+        const seat = remote(event.nick);
+        if (seat) this.#drop(seat, event.reason);
+        return;
+      }
+      case "rename": {
+        const seat = remote(event.from);
+        if (!seat) return;
+        const held = this.#roster.byKey(nickKey(event.to));
+        if (held && held !== seat) {
+          if (held.member.remote) this.#drop(held, "connection lost");
+          else this.#fenced(held);
+        }
+        this.#renamed(seat, event.to);
+        return;
+      }
+      case "moved": {
+        const seat = this.#roster.byKey(nickKey(event.nick));
+        if (!seat) return;
+        const old = seat.member;
+        // Its connection here (if it was ours) is closed quietly: the seat lives on, there.
+        this.#roster.takeBack(
+          seat,
+          this.#remoteMember(cluster, seat.key, event.via, event.node),
+          "",
+        );
+        for (const room of seat.rooms.values()) room.changed();
+        old.close();
+        return;
+      }
+    }
+  }
+
+  #remoteMember(cluster: Cluster, fold: string, via: Via, node: string): RemoteMember {
+    return new RemoteMember(via, node, (event) => {
+      if (event.type !== "message" && event.type !== "ctcp") return;
+      cluster.forward(node, { fold, event }).catch((e) =>
+        this.#log.debug("cannot forward a private message", { error: errorText(e) })
+      );
+    });
+  }
+
+  /** A member of another node enters a room (made live here if it was not). */
+  #remoteEnter(seat: Seat, ref: RoomRef): void {
+    let room = this.#rooms.get(ref.key);
+    if (!room) {
+      const name = ref.key === LOBBY_KEY ? LOBBY : ref.room;
+      room = this.#make({ name, key: ref.key, room: undefined }, ref.topic);
+    }
+    if (room.has(seat)) return;
+    room.enter(seat);
+    room.announce(seat);
+  }
+
+  /** Takes a seat out of the hub and its rooms, telling them why (no flood rule: its node applied it). */
+  #drop(seat: Seat, why: string): void {
+    this.#roster.remove(seat);
+    for (const room of [...seat.rooms.values()]) {
+      room.leave(seat, why);
+      this.#dropIfEmpty(room);
+    }
+  }
+
+  /** A local member whose nickname another node took while this one was cut off: let go. */
+  #fenced(seat: Seat): void {
+    this.#log.warn("nickname taken by another node while this one was cut off", {
+      nick: seat.nick,
+    });
+    const notice = this.#notice(
+      "This server lost touch with the others for too long and your nickname was taken meanwhile. Join again.",
+    );
+    this.#deliver(seat.member, notice);
+    this.#drop(seat, "connection lost");
+    seat.member.close();
+  }
+
+  /** Nicknames another node took since this node could last renew them. */
+  #lost(folds: string[]): void {
+    for (const fold of folds) {
+      const seat = this.#roster.byKey(fold);
+      if (seat && !seat.member.remote) this.#fenced(seat);
+    }
+  }
+
+  /** This node was taken for dead and is back: its members are told to every node again. */
+  #revived(cluster: Cluster): void {
+    this.#log.warn("this node was taken for dead by the others; telling them its members again");
+    for (const seat of this.#roster) {
+      if (seat.member.remote) continue;
+      const rooms = [...seat.rooms.values()].map((room) => this.#ref(room));
+      this.#tell(cluster, {
+        op: "seat",
+        node: cluster.node,
+        nick: seat.nick,
+        via: seat.member.via,
+        rooms,
+      }, seat);
+    }
+  }
+
+  /** A private message or CTCP another node sent a member here. */
+  #forwarded({ fold, event }: Forwarded): void {
+    const seat = this.#roster.byKey(fold);
+    if (!seat || seat.member.remote) return;
+    if (event.type === "message") seat.privates.push(event);
+    this.#deliver(seat.member, event);
+  }
+
+  /**
+   * Reads from Redis what a member is shown of `rooms` as it comes in, and
+   * returns once the feed has delivered here everything that read saw: with
+   * what the feed delivered meanwhile, nothing is missed and nothing shown
+   * twice.
+   */
+  async #readRooms(
+    cluster: Cluster,
+    keys: string[],
+    read: (key: string) => Promise<Backlog<RoomMessage>>,
+  ): Promise<Backlog<RoomMessage>[]> {
+    const lists = keys.map((key) => {
+      const list: RoomMessage[] = [];
+      let set = this.#watching.get(key);
+      if (!set) this.#watching.set(key, set = new Set());
+      set.add(list);
+      return list;
+    });
+    try {
+      const backlogs = await Promise.all(keys.map(read));
+      let last = 0;
+      for (const backlog of backlogs) {
+        for (const m of backlog.messages) last = Math.max(last, m.id);
+      }
+      if (last > cluster.position) await cluster.reach(last);
+      return backlogs.map((backlog, i) => ({
+        messages: byId([...backlog.messages, ...lists[i]!]),
+        gap: backlog.gap,
+      }));
+    } finally {
+      keys.forEach((key, i) => {
+        const set = this.#watching.get(key);
+        set?.delete(lists[i]!);
+        if (set?.size === 0) this.#watching.delete(key);
+      });
+    }
+  }
+
+  /** {@linkcode join} with `--redis`: the nickname is claimed in Redis, and the backlogs read there. */
+  async #joinClustered(
+    cluster: Cluster,
+    member: Member,
+    requested: string,
+    token: string | undefined,
+    since: number | undefined,
+    rooms: readonly string[],
+  ): Promise<boolean> {
+    const claimed = this.#roster.claim(requested, member, token);
+    if (!claimed.ok && claimed.code === "nick_invalid") {
+      return this.#refuse(member, claimed.code, claimed.reason);
+    }
+    if (!cluster.up) return this.#refuse(member, "storage_failed", UNREACHABLE);
+    const nick = checkNick(requested);
+    if (!nick.ok) return this.#refuse(member, nick.code, nick.reason);
+    const fold = nickKey(nick.value);
+    const local = this.#roster.byKey(fold);
+    const taken = `Nickname "${local?.nick ?? nick.value}" is taken. Try another.`;
+    if (local && !local.member.remote && !claimed.ok) {
+      return this.#refuse(member, "nick_taken", taken);
+    }
+    this.#joining.set(member, true);
+    let held = false;
+    try {
+      // A seat of this node taken back needs nothing of Redis; any other is claimed there.
+      let ghost = local && !local.member.remote ? local : undefined;
+      let moved = false;
+      if (!ghost) {
+        held = await cluster.claim(fold);
+        if (!held) {
+          const record = token === undefined ? undefined : await cluster.takeOver(fold, token);
+          if (!record) return this.#refuse(member, "nick_taken", taken);
+          held = moved = true;
+        }
+      }
+      if (!this.#joining.get(member)) return false;
+      const now = this.#roster.byKey(fold);
+      if (moved) {
+        ghost = now?.member.remote ? now : undefined;
+      } else if (now && now !== ghost) {
+        // Redis says the name is free: whoever holds it here left without this node hearing yet.
+        if (now.member.remote) this.#drop(now, "connection lost");
+        else return this.#refuse(member, "nick_taken", taken);
+      }
+      const plan = this.#plan(ghost, rooms);
+      const limit = this.#replayLimit(plan.wanted.length);
+      const last = since === undefined ? 0 : await cluster.store.lastId();
+      const keys = plan.wanted.map((want) => want.key);
+      const [backlogs, topics] = await Promise.all([
+        this.#readRooms(cluster, keys, async (key) => {
+          if (since === undefined || since > last) {
+            return {
+              messages: await cluster.store.recent(key, this.#env.history),
+              gap: since !== undefined,
+            };
+          }
+          return await cluster.store.after(key, since, limit);
+        }),
+        Promise.all(
+          plan.wanted.map((want) => want.room ? undefined : cluster.store.topic(want.key)),
+        ),
+      ]);
+      if (!this.#joining.get(member)) return false;
+      if (ghost && this.#roster.byKey(fold) !== ghost) {
+        return this.#refuse(member, "nick_taken", taken);
+      }
+      const ready = plan.wanted.map((want, i) =>
+        this.#rooms.get(want.key) ?? this.#make(want, topics[i])
+      );
+      const named = backlogs.map((b, i) => ({ messages: ready[i]!.named(b.messages), gap: b.gap }));
+      const privates = since !== undefined && since <= last ? since : undefined;
+      const before = ghost ? new Set(ghost.rooms.keys()) : undefined;
+      const seated = this.#seatIn(member, nick.value, ghost, ready, named, plan.refusals, privates);
+      if (!seated) return false;
+      const { seat, entering } = seated;
+      held = false; // the seat holds it now
+      if (!ghost) {
+        const event: ClusterEvent = {
+          op: "seat",
+          node: cluster.node,
+          nick: seat.nick,
+          via: member.via,
+          rooms: entering.map((room) => this.#ref(room)),
+        };
+        this.#tell(cluster, event, seat);
+      } else {
+        // Moved here (from another node, or to a new connection here): its record's token and way change.
+        this.#tell(
+          cluster,
+          { op: "moved", node: cluster.node, nick: seat.nick, via: member.via },
+          seat,
+        );
+        for (const room of entering) {
+          if (before?.has(room.key)) continue;
+          this.#tell(cluster, {
+            op: "join",
+            node: cluster.node,
+            nick: seat.nick,
+            room: this.#ref(room),
+          }, seat);
+        }
+      }
+      return true;
+    } catch (e) {
+      this.#log.error("cannot join through Redis", { error: errorText(e) });
+      return this.#refuse(member, "storage_failed", UNREACHABLE);
+    } finally {
+      this.#joining.delete(member);
+      if (held) cluster.release(fold);
+    }
+  }
+
+  /** {@linkcode #enter} with `--redis`: the room's topic and recent messages are read from Redis. */
+  async #enterClustered(cluster: Cluster, seat: Seat, want: Wanted): Promise<boolean> {
+    if (!cluster.up) {
+      return this.#refuse(seat.member, "storage_failed", UNREACHABLE, false, want.name);
+    }
+    let read;
+    try {
+      read = await Promise.all([
+        this.#readRooms(cluster, [want.key], async (key) => ({
+          messages: await cluster.store.recent(key, this.#env.history),
+          gap: false,
+        })),
+        want.room ? Promise.resolve(want.room.topic) : cluster.store.topic(want.key),
+      ]);
+    } catch (e) {
+      this.#log.error("cannot read the history", { error: errorText(e) });
+      return this.#refuse(seat.member, "storage_failed", UNREADABLE, false, want.name);
+    }
+    if (this.#roster.seatOf(seat.member) !== seat) return false;
+    const live = this.#rooms.get(want.key);
+    if (!live && !seat.rooms.has(want.key) && seat.rooms.size >= MEMBER_ROOMS_MAX) {
+      return this.#send(seat.member, this.#tooManyRooms(want.name));
+    }
+    if (this.#full({ ...want, room: live })) {
+      return this.#send(seat.member, this.#roomsFull(want.name));
+    }
+    const [[backlog], topic] = read;
+    const room = live ?? this.#make(want, topic);
+    if (this.#entered(seat, room, room.named(backlog?.messages ?? []))) {
+      this.#tell(cluster, {
+        op: "join",
+        node: cluster.node,
+        nick: seat.nick,
+        room: this.#ref(room),
+      }, seat);
+    }
+    return true;
+  }
+
+  /** {@linkcode #say} with `--redis`: kept in Redis, then delivered by every node as the feed brings it. */
+  #postClustered(
+    cluster: Cluster,
+    seat: Seat,
+    room: Room,
+    text: string,
+    kind: MessageKind,
+  ): boolean {
+    if (!cluster.up) {
+      return this.#refuse(seat.member, "storage_failed", UNREACHABLE, false, room.name);
+    }
+    const draft = room.draft(seat.nick, text, kind, seat);
+    cluster.post(room.key, draft).then(
+      () => this.#metrics.received[seat.member.via]++,
+      (e) => {
+        this.#log.debug("cannot store a message", { error: errorText(e) });
+        if (this.#roster.seatOf(seat.member) === seat) {
+          this.#refuse(seat.member, "storage_failed", UNREACHABLE, false, room.name);
+        }
+      },
+    );
+    return true;
+  }
+
+  /** {@linkcode #topic} with `--redis`: kept in Redis, then shown by every node as the feed brings it. */
+  #topicClustered(cluster: Cluster, seat: Seat, room: Room, text: string): boolean {
+    if (!cluster.up) {
+      return this.#refuse(seat.member, "storage_failed", UNREACHABLE, false, room.name);
+    }
+    const topic = { text, by: seat.nick, ts: this.#now() };
+    const ref: RoomRef = { room: room.name, key: room.key, topic };
+    cluster.setTopic(room.key, text === "" ? undefined : topic, {
+      op: "topic",
+      node: cluster.node,
+      room: ref,
+    })
+      .then(
+        () => this.#log.info("topic", { room: room.name, by: seat.nick }),
+        () => {
+          if (this.#roster.seatOf(seat.member) === seat) {
+            this.#refuse(seat.member, "storage_failed", UNREACHABLE, false, room.name);
+          }
+        },
+      );
+    return true;
+  }
+
+  /** {@linkcode #rename} with `--redis`: the new nickname is claimed in Redis first. */
+  async #renameClustered(cluster: Cluster, seat: Seat, nick: string): Promise<boolean> {
+    const fold = nickKey(nick);
+    const same = fold === seat.key;
+    if (!same) {
+      if (!cluster.up) return this.#refuse(seat.member, "storage_failed", UNREACHABLE);
+      let held;
+      try {
+        held = await cluster.claim(fold);
+      } catch {
+        return this.#refuse(seat.member, "storage_failed", UNREACHABLE);
+      }
+      const now = this.#roster.byKey(fold);
+      if (!held || this.#roster.seatOf(seat.member) !== seat || (now && !now.member.remote)) {
+        if (held) cluster.release(fold);
+        if (this.#roster.seatOf(seat.member) !== seat) return false;
+        return this.#refuse(seat.member, "nick_taken", `Nickname "${nick}" is taken. Try another.`);
+      }
+      if (now) this.#drop(now, "connection lost");
+    }
+    const was = seat.key;
+    const from = seat.nick;
+    this.#renamed(seat, nick);
+    this.#tell(
+      cluster,
+      { op: "rename", node: cluster.node, from, to: nick },
+      seat,
+      false,
+      same ? undefined : was,
+    );
+    if (!same) cluster.release(was);
+    return true;
+  }
+
+  /** {@linkcode #history} with `--redis`: read from Redis. */
+  async #historyClustered(
+    cluster: Cluster,
+    seat: Seat,
+    room: Room,
+    request: HistoryRequest,
+  ): Promise<boolean> {
+    const count = historyCount(request.count);
+    const before = bound(request.before, request.beforeTs);
+    const after = bound(request.after, request.afterTs);
+    const store = cluster.store;
+    let found: RoomMessage[];
+    try {
+      if (request.around !== undefined) {
+        const later = Math.floor(count / 2);
+        found = [
+          ...await store.range(room.key, {
+            before: { id: request.around + 1 },
+            limit: count - later,
+            from: "newest",
+          }),
+          ...await store.range(room.key, {
+            after: { id: request.around },
+            limit: later,
+            from: "oldest",
+          }),
+        ];
+      } else if (before === undefined && after === undefined) {
+        found = await store.recent(room.key, count);
+      } else {
+        const query: RangeQuery = {
+          limit: count,
+          from: request.from ?? (before ? "newest" : "oldest"),
+        };
+        if (before) query.before = before;
+        if (after) query.after = after;
+        found = await store.range(room.key, query);
+      }
+    } catch (e) {
+      this.#log.error("cannot read the history", { error: errorText(e) });
+      return this.#refuse(seat.member, "storage_failed", UNREADABLE, false, room.name);
+    }
+    if (this.#roster.seatOf(seat.member) !== seat) return false;
+    const event: HistoryEvent = { type: "history", room: room.name, messages: room.named(found) };
+    if (request.label !== undefined) event.label = request.label;
+    this.#deliver(seat.member, event);
+    return true;
+  }
+
+  /**
+   * A welcome holds at most REPLAY_MAX messages however many rooms it
+   * covers (with a gap where some are left out: the page asks for more).
+   */
+  #replayLimit(rooms: number): number {
+    return Math.max(ROOM_REPLAY_MIN, Math.floor(REPLAY_MAX / Math.max(1, rooms)));
+  }
+
+  /** The rooms a join asks for, checked: the seat's own first (a take-back), then those named. */
+  #plan(ghost: Seat | undefined, rooms: readonly string[]) {
     const refusals: ServerEvent[] = [];
     const wanted = new Map<string, Wanted>();
     for (const room of ghost?.rooms.values() ?? []) {
@@ -448,32 +1127,32 @@ export class Hub {
         wanted.set(want.key, want);
       }
     }
-    // Everything read before anything changes: a failed read refuses the whole join.
-    const gaps: boolean[] = [];
+    return { wanted: [...wanted.values()], refusals };
+  }
+
+  /**
+   * Seats a member whose nickname is its own and whose rooms' backlogs are
+   * read (`privatesSince`: the id after which a seat taken back replays its
+   * private messages), sends the welcome and tells each room. The seat, and
+   * the rooms it entered; undefined if its connection failed at once.
+   */
+  #seatIn(
+    member: Member,
+    nick: string,
+    ghost: Seat | undefined,
+    ready: Room[],
+    backlogs: Backlog[],
+    refusals: ServerEvent[],
+    privatesSince: number | undefined,
+  ): { seat: Seat; entering: Room[] } | undefined {
     const history: ChatMessage[] = [];
     let gap = false;
-    const ready: Room[] = [];
-    try {
-      for (const want of wanted.values()) {
-        const room = want.room ?? this.#make(want);
-        ready.push(room);
-      }
-      // A welcome holds at most REPLAY_MAX messages however many rooms it
-      // covers (with a gap where some are left out: the page asks for more).
-      const limit = Math.max(ROOM_REPLAY_MIN, Math.floor(REPLAY_MAX / Math.max(1, ready.length)));
-      for (const room of ready) {
-        const backlog = room.backlog(since, limit);
-        history.push(...backlog.messages);
-        gap ||= backlog.gap;
-        gaps.push(backlog.gap);
-      }
-    } catch (e) {
-      for (const room of ready) this.#dropIfEmpty(room);
-      this.#log.error("cannot read the history", { error: errorText(e) });
-      return this.#refuse(member, "storage_failed", UNREADABLE);
+    for (const backlog of backlogs) {
+      history.push(...backlog.messages);
+      gap ||= backlog.gap;
     }
-    if (ghost && since !== undefined && since <= this.#store.lastId()) {
-      const privates = ghost.privates.after(since);
+    if (ghost && privatesSince !== undefined) {
+      const privates = ghost.privates.after(privatesSince);
       history.push(...privates.messages);
       gap ||= privates.gap;
     }
@@ -491,7 +1170,7 @@ export class Hub {
       seat = ghost;
     } else {
       const bucket = new TokenBucket(this.#flood, this.#now);
-      seat = new Seat(member, claimed.value, this.#newToken(), bucket);
+      seat = new Seat(member, nick, this.#newToken(), bucket);
       this.#roster.add(seat);
     }
     const entering = ready.filter((room) => !room.has(seat));
@@ -501,7 +1180,7 @@ export class Hub {
       nick: seat.nick,
       token: seat.token,
       members: [],
-      rooms: ready.map((room, i) => room.state(gaps[i])),
+      rooms: ready.map((room, i) => room.state(backlogs[i]?.gap)),
       history,
     };
     const first = welcome.rooms[0];
@@ -513,12 +1192,12 @@ export class Hub {
     }
     if (gap) welcome.gap = true;
     this.#deliver(member, welcome);
-    if (this.#roster.seatOf(member) !== seat) return false; // its send failed: already gone
+    if (this.#roster.seatOf(member) !== seat) return undefined; // its send failed: already gone
     for (const refused of refusals) this.#deliver(member, refused);
     const fields = { nick: seat.nick, via: member.via, address: member.address };
     this.#log.info(ghost ? "seat taken back" : "join", fields);
     for (const room of entering) room.announce(seat);
-    return true;
+    return { seat, entering };
   }
 
   /**
@@ -538,6 +1217,8 @@ export class Hub {
    * quit message), so it is cleaned like one.
    */
   leave(member: Member, because: string): void {
+    // A join still waiting on Redis is not carried out.
+    if (this.#joining.has(member)) this.#joining.set(member, false);
     const seat = this.#roster.seatOf(member);
     if (!seat) return;
     const cleaned = checkMessage(because);
@@ -553,6 +1234,16 @@ export class Hub {
       room.leave(seat, why);
       this.#dropIfEmpty(room);
     }
+    const cluster = this.#cluster;
+    if (cluster && !member.remote) {
+      this.#tell(
+        cluster,
+        { op: "bye", node: cluster.node, nick: seat.nick, reason: why },
+        seat,
+        true,
+      );
+      cluster.release(seat.key);
+    }
   }
 
   /**
@@ -564,6 +1255,14 @@ export class Hub {
     const text = checkMessage(raw);
     const target = this.#operated(room);
     if (!text.ok || !target) return false;
+    const cluster = this.#cluster;
+    if (cluster) {
+      if (!cluster.up) return false;
+      cluster.post(target.key, target.draft(SERVER_NICK, text.value, "plain")).catch((e) =>
+        this.#log.error("cannot store a message", { error: errorText(e) })
+      );
+      return true;
+    }
     try {
       target.post(SERVER_NICK, text.value, "plain");
       return true;
@@ -579,14 +1278,7 @@ export class Hub {
    * rules hold: kept in the member's seat, in memory, for a rejoin to
    * replay, and never stored. The message sent, or why not.
    */
-  tell(
-    nick: string,
-    raw: string,
-  ): { ok: true; value: ChatMessage } | {
-    ok: false;
-    code: "no_such_nick" | "text_empty" | "text_too_long" | "storage_failed";
-    reason: string;
-  } {
+  tell(nick: string, raw: string): Told | Promise<Told> {
     const target = this.#roster.find(nick);
     if (!target) {
       return {
@@ -597,6 +1289,17 @@ export class Hub {
     }
     const text = checkMessage(raw);
     if (!text.ok) return text;
+    const cluster = this.#cluster;
+    if (cluster) {
+      // The id is the service's: taken from Redis first.
+      return cluster.store.nextId().then(
+        (id) => this.#toldBy(target, id, text.value),
+        (e): Told => {
+          this.#log.error("cannot reserve a message id", { error: errorText(e) });
+          return { ok: false, code: "storage_failed", reason: UNREACHABLE };
+        },
+      );
+    }
     let id;
     try {
       id = this.#store.nextId();
@@ -604,13 +1307,18 @@ export class Hub {
       this.#log.error("cannot reserve a message id", { error: errorText(e) });
       return { ok: false, code: "storage_failed", reason: NOT_STORED };
     }
+    return this.#toldBy(target, id, text.value);
+  }
+
+  /** Sends the operator's private message under its id. */
+  #toldBy(target: Seat, id: number, text: string): Told {
     const event: ChatMessage = {
       type: "message",
       id,
       ts: this.#now(),
       from: SERVER_NICK,
       to: target.nick,
-      text: text.value,
+      text,
       operator: true,
     };
     target.privates.push(event);
@@ -627,6 +1335,18 @@ export class Hub {
     const text = this.#topicText(raw);
     const target = this.#operated(room);
     if (!text.ok || !target) return false;
+    const cluster = this.#cluster;
+    if (cluster) {
+      if (!cluster.up) return false;
+      const topic = { text: text.value, by: SERVER_NICK, ts: this.#now() };
+      const ref: RoomRef = { room: target.name, key: target.key, topic };
+      cluster.setTopic(target.key, text.value === "" ? undefined : topic, {
+        op: "topic",
+        node: cluster.node,
+        room: ref,
+      }).catch((e) => this.#log.error("cannot store a topic", { error: errorText(e) }));
+      return true;
+    }
     try {
       target.setTopic(text.value, SERVER_NICK);
       return true;
@@ -656,7 +1376,8 @@ export class Hub {
   /** Tells a member why, closes its connection and tells every room it was in. */
   kick(nick: string, reason = ""): boolean {
     const seat = this.#roster.find(nick);
-    if (!seat) return false;
+    // A member of another node is that node's operator's to kick.
+    if (!seat || seat.member.remote) return false;
     const why = reason ? `kicked by the server: ${reason}` : "kicked by the server";
     this.#metrics.disconnected("kicked");
     this.#door.ban(seat.key, seat.member.address);
@@ -735,8 +1456,8 @@ export class Hub {
   }
 
   /** Makes a room live; its topic is read from the store (a failed read throws). */
-  #make(want: Wanted): Room {
-    const room = new Room(this.#env, want.name, want.key, this.#store.topic(want.key));
+  #make(want: Wanted, topic: Topic | undefined = this.#store.topic(want.key)): Room {
+    const room = new Room(this.#env, want.name, want.key, topic);
     this.#rooms.set(want.key, room);
     return room;
   }
@@ -747,7 +1468,7 @@ export class Hub {
   }
 
   /** Enters a room (making it), and sends its state; entering one already in sends it again. */
-  #enter(seat: Seat, name: string): boolean {
+  #enter(seat: Seat, name: string): boolean | Promise<boolean> {
     const want = this.#want(name);
     if ("code" in want) return this.#refuse(seat.member, want.code, want.message, false, want.room);
     const already = seat.rooms.get(want.key);
@@ -757,6 +1478,7 @@ export class Hub {
     if (this.#full(want)) {
       return this.#send(seat.member, this.#roomsFull(want.name));
     }
+    if (this.#cluster) return this.#enterClustered(this.#cluster, seat, want);
     let room: Room | undefined;
     let history: ChatMessage[];
     try {
@@ -767,9 +1489,17 @@ export class Hub {
       this.#log.error("cannot read the history", { error: errorText(e) });
       return this.#refuse(seat.member, "storage_failed", UNREADABLE, false, want.name);
     }
+    this.#entered(seat, room, history);
+    return true;
+  }
+
+  /** Seats a member in a room whose recent messages are read, sends it the room, and tells the others. */
+  #entered(seat: Seat, room: Room, history: ChatMessage[]): boolean {
+    const already = room.has(seat);
     if (!already) room.enter(seat);
     this.#deliver(seat.member, { type: "entered", ...room.state(), history });
-    if (!already && room.has(seat)) room.announce(seat);
+    if (already || !room.has(seat)) return false;
+    room.announce(seat);
     return true;
   }
 
@@ -780,6 +1510,16 @@ export class Hub {
     room.leave(seat, why);
     this.#dropIfEmpty(room);
     this.#deliver(seat.member, { type: "parted", room: room.name, reason: why });
+    const cluster = this.#cluster;
+    if (cluster) {
+      this.#tell(cluster, {
+        op: "leave",
+        node: cluster.node,
+        nick: seat.nick,
+        key: room.key,
+        reason: why,
+      }, seat);
+    }
     return true;
   }
 
@@ -797,12 +1537,17 @@ export class Hub {
   }
 
   /** Answers with a room's topic, or (with `raw`) sets it for everyone in the room. */
-  #topic(seat: Seat, name: string | undefined, raw: string | undefined): boolean {
+  #topic(
+    seat: Seat,
+    name: string | undefined,
+    raw: string | undefined,
+  ): boolean | Promise<boolean> {
     const room = this.#inRoom(seat, name);
     if (room === undefined) return false;
     if (raw === undefined) return this.#send(seat.member, room.topicEvent());
     const text = this.#topicText(raw);
     if (!text.ok) return this.#refuse(seat.member, text.code, text.reason, false, room.name);
+    if (this.#cluster) return this.#topicClustered(this.#cluster, seat, room, text.value);
     try {
       room.setTopic(text.value, seat.nick);
     } catch (e) {
@@ -835,6 +1580,7 @@ export class Hub {
   #say(seat: Seat, room: Room, raw: string, kind: MessageKind): boolean {
     const text = checkMessage(raw);
     if (!text.ok) return this.#refuse(seat.member, text.code, text.reason, false, room.name);
+    if (this.#cluster) return this.#postClustered(this.#cluster, seat, room, text.value, kind);
     try {
       room.post(seat.nick, text.value, kind, seat);
     } catch (e) {
@@ -883,19 +1629,40 @@ export class Hub {
     }
     const text = checkMessage(raw);
     if (!text.ok) return this.#refuse(seat.member, text.code, text.reason);
+    if (this.#cluster) {
+      // Its id is the service's: the message goes out once Redis gave one.
+      const cluster = this.#cluster;
+      if (!cluster.up) return this.#refuse(seat.member, "storage_failed", UNREACHABLE);
+      cluster.store.nextId().then(
+        (id) => {
+          const now = this.#roster.find(target.nick);
+          if (this.#roster.seatOf(seat.member) === seat && now === target) {
+            this.#whispered(seat, target, id, text.value, kind);
+          }
+        },
+        () => this.#refuse(seat.member, "storage_failed", UNREACHABLE),
+      );
+      return true;
+    }
     let id;
     try {
       id = this.#store.nextId();
     } catch {
       return this.#refuse(seat.member, "storage_failed", NOT_STORED);
     }
+    this.#whispered(seat, target, id, text.value, kind);
+    return true;
+  }
+
+  /** Delivers a private message under its id to both parties, and keeps it in their seats. */
+  #whispered(seat: Seat, target: Seat, id: number, text: string, kind: MessageKind): void {
     const event: ChatMessage = {
       type: "message",
       id,
       ts: this.#now(),
       from: seat.nick,
       to: target.nick,
-      text: text.value,
+      text,
     };
     if (kind === "notice") event.notice = true;
     if (kind === "action") event.action = true;
@@ -904,18 +1671,24 @@ export class Hub {
       this.#deliver(party.member, event);
     }
     this.#metrics.received[seat.member.via]++;
-    return true;
   }
 
   /**
    * Changes a member's nickname and tells, once each, everyone who shares a
    * room with it (and the member itself).
    */
-  #rename(seat: Seat, requested: string): boolean {
+  #rename(seat: Seat, requested: string): boolean | Promise<boolean> {
     const claimed = this.#roster.claim(requested, seat.member);
     if (!claimed.ok) return this.#refuse(seat.member, claimed.code, claimed.reason);
     const nick = claimed.value;
     if (nick === seat.nick) return true;
+    if (this.#cluster) return this.#renameClustered(this.#cluster, seat, nick);
+    this.#renamed(seat, nick);
+    return true;
+  }
+
+  /** Gives a seat the nickname it may have, and tells everyone who shares a room with it, once each. */
+  #renamed(seat: Seat, nick: string): void {
     const from = seat.nick;
     // A leave still owed under either name must come first.
     for (const room of seat.rooms.values()) room.summarize();
@@ -933,7 +1706,6 @@ export class Hub {
       }
     }
     this.#observe(event);
-    return true;
   }
 
   /**
@@ -941,10 +1713,11 @@ export class Hub {
    * the `count` between its bounds closest to `before` (to `after` when
    * only that is given).
    */
-  #history(seat: Seat, room: Room, request: HistoryRequest): boolean {
+  #history(seat: Seat, room: Room, request: HistoryRequest): boolean | Promise<boolean> {
     const count = historyCount(request.count);
     const before = bound(request.before, request.beforeTs);
     const after = bound(request.after, request.afterTs);
+    if (this.#cluster) return this.#historyClustered(this.#cluster, seat, room, request);
     let messages;
     try {
       if (request.around !== undefined) {
@@ -983,7 +1756,7 @@ export class Hub {
    * bounded before it is folded; each message found is named by its room
    * as the member knows it.
    */
-  #search(seat: Seat, raw: string, label: string | undefined): boolean {
+  #search(seat: Seat, raw: string, label: string | undefined): boolean | Promise<boolean> {
     const text = raw.trim();
     if (text.length > SEARCH_TEXT_MAX) {
       return this.#refuse(
@@ -1005,6 +1778,9 @@ export class Hub {
       );
     }
     const rooms = [...seat.rooms.values()];
+    if (this.#cluster) {
+      return this.#searchClustered(this.#cluster, seat, rooms, text, folded, label);
+    }
     let found;
     const start = this.#now();
     try {
@@ -1014,6 +1790,12 @@ export class Hub {
       this.#log.error("cannot search the history", { error: errorText(e) });
       return this.#refuse(seat.member, "storage_failed", UNREADABLE);
     }
+    this.#found(seat, found, text, label);
+    return true;
+  }
+
+  /** Sends a member what its search found, each message named by its room as the member knows it. */
+  #found(seat: Seat, found: RoomMessage[], text: string, label: string | undefined): void {
     const messages = found.map((m) => ({
       ...m,
       room: seat.rooms.get(roomKey(m.room))?.name ?? m.room,
@@ -1021,6 +1803,29 @@ export class Hub {
     const event: SearchEvent = { type: "search", text: toOneLine(text), messages };
     if (label !== undefined) event.label = label;
     this.#deliver(seat.member, event);
+  }
+
+  /** {@linkcode #search} with `--redis`: Redis searches, and its time is the budget's. */
+  async #searchClustered(
+    cluster: Cluster,
+    seat: Seat,
+    rooms: Room[],
+    text: string,
+    folded: string,
+    label: string | undefined,
+  ): Promise<boolean> {
+    let found;
+    const start = this.#now();
+    try {
+      found = await cluster.store.search(rooms.map((room) => room.key), folded, SEARCH_RESULTS);
+    } catch (e) {
+      this.#log.error("cannot search the history", { error: errorText(e) });
+      return this.#refuse(seat.member, "storage_failed", UNREADABLE);
+    } finally {
+      this.#searching.spend(this.#now() - start);
+    }
+    if (this.#roster.seatOf(seat.member) !== seat) return false;
+    this.#found(seat, found, text, label);
     return true;
   }
 
@@ -1128,6 +1933,8 @@ export class Hub {
   }
 
   #deliver(member: Member, event: ServerEvent): void {
+    // A member of another node: forwarded, or its node's to deliver.
+    if (member.remote) return member.send(event);
     this.#metrics.sent(member.via, event);
     try {
       member.send(event);

@@ -135,7 +135,7 @@ export class Room {
 
   /** The last `count` messages (at most {@linkcode REPLAY_MAX}). Throws if the store cannot be read. */
   recent(count: number): ChatMessage[] {
-    return this.#named(this.#env.store.recent(this.key, Math.min(count, REPLAY_MAX)));
+    return this.named(this.#env.store.recent(this.key, Math.min(count, REPLAY_MAX)));
   }
 
   /**
@@ -144,7 +144,7 @@ export class Room {
    */
   range(query: RangeQuery): ChatMessage[] {
     const limit = Math.min(query.limit, REPLAY_MAX);
-    return this.#named(this.#env.store.range(this.key, { ...query, limit }));
+    return this.named(this.#env.store.range(this.key, { ...query, limit }));
   }
 
   /**
@@ -159,7 +159,7 @@ export class Room {
       return { messages: this.recent(this.#env.history), gap: since !== undefined };
     }
     const backlog = store.after(this.key, since, limit);
-    return { messages: this.#named(backlog.messages), gap: backlog.gap };
+    return { messages: this.named(backlog.messages), gap: backlog.gap };
   }
 
   /**
@@ -221,16 +221,36 @@ export class Room {
    * could vanish is not sent.
    */
   post(from: string, text: string, kind: MessageKind, by?: Seat): ChatMessage {
-    const { store, now } = this.#env;
-    // A newcomer not yet announced is announced before its first words.
+    const draft = this.draft(from, text, kind, by);
+    const message: RoomMessage = { ...draft, id: this.#env.store.nextId() };
+    this.#env.store.append(this.key, message);
+    this.publish(message);
+    return message;
+  }
+
+  /**
+   * A message to be said here, without its id yet: what {@linkcode post}
+   * keeps, or what a node of several hands to Redis (`hub/cluster.ts`),
+   * which delivers it with {@linkcode deliver} once kept. A newcomer not yet
+   * announced is announced first, before its first words.
+   */
+  draft(from: string, text: string, kind: MessageKind, by?: Seat): Omit<RoomMessage, "id"> {
     if (by && this.#presence.owes(by)) this.summarize();
-    const id = store.nextId();
-    const event: RoomMessage = { type: "message", id, ts: now(), room: this.name, from, text };
-    if (kind === "action") event.action = true;
-    else if (kind === "notice") event.notice = true;
-    store.append(this.key, event);
-    this.publish(event);
-    return event;
+    const message: Omit<RoomMessage, "id"> = {
+      type: "message",
+      ts: this.#env.now(),
+      room: this.name,
+      from,
+      text,
+    };
+    if (kind === "action") message.action = true;
+    else if (kind === "notice") message.notice = true;
+    return message;
+  }
+
+  /** Delivers a message kept elsewhere (another node's, or this node's back from Redis) to everyone here. */
+  deliver(message: RoomMessage): void {
+    this.publish(message.room === this.name ? message : { ...message, room: this.name });
   }
 
   /** Sets or (with an empty text) clears the topic, and tells everyone here. Throws if it cannot be kept. */
@@ -238,9 +258,16 @@ export class Room {
     const topic = { text, by, ts: this.#env.now() };
     const kept = text === "" ? undefined : topic;
     this.#env.store.setTopic(this.key, kept);
-    this.#topic = kept;
+    this.showTopic(topic);
+  }
+
+  /**
+   * Takes a topic set (kept already) and tells everyone here; a topic with
+   * no text clears it, and the news says who cleared it.
+   */
+  showTopic(topic: Topic): void {
+    this.#topic = topic.text === "" ? undefined : topic;
     this.changed();
-    // News of a clearing says who cleared it: a topic with no text.
     this.publish({ type: "topic", room: this.name, topic, changed: true });
   }
 
@@ -299,7 +326,7 @@ export class Room {
    * Messages as this room is called now: a message kept from an earlier
    * life of the room may name it as someone else typed it then.
    */
-  #named(messages: RoomMessage[]): ChatMessage[] {
+  named(messages: RoomMessage[]): ChatMessage[] {
     return messages.map((m) => m.room === this.name ? m : { ...m, room: this.name });
   }
 }

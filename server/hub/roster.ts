@@ -19,6 +19,8 @@ export class Roster {
   /** In order of joining: a `Map` keeps insertion order. */
   readonly #byMember = new Map<Member, Seat>();
   readonly #byKey = new Map<string, Seat>();
+  /** Seats of members of other nodes (`cluster.ts`). */
+  #remotes = 0;
 
   /** How many seats are taken. */
   get size(): number {
@@ -66,7 +68,13 @@ export class Roster {
   }
 
   /** Seats a newcomer last. Its nickname must be free (the caller has checked). */
+  /** How many seats are of members of other nodes. */
+  get remotes(): number {
+    return this.#remotes;
+  }
+
   add(seat: Seat): void {
+    if (seat.member.remote) this.#remotes++;
     this.#byMember.set(seat.member, seat);
     this.#byKey.set(seat.key, seat);
   }
@@ -78,6 +86,7 @@ export class Roster {
    */
   takeBack(seat: Seat, member: Member, token: string): void {
     this.#byMember.delete(seat.member);
+    this.#remotes += (member.remote ? 1 : 0) - (seat.member.remote ? 1 : 0);
     seat.moveTo(member, token);
     this.#byMember.set(member, seat);
   }
@@ -92,6 +101,7 @@ export class Roster {
   /** Frees a seat and its nickname. Idempotent. */
   remove(seat: Seat): void {
     if (this.#byMember.get(seat.member) !== seat) return;
+    if (seat.member.remote) this.#remotes--;
     this.#byMember.delete(seat.member);
     this.#byKey.delete(seat.key);
   }

@@ -30,6 +30,8 @@ export interface Member {
   readonly via: Via;
   /** Where it connects from, for the log. */
   readonly address?: string;
+  /** True for a member connected to another node of the service (`cluster.ts`). */
+  readonly remote?: boolean;
   /** Delivers an event. Must not throw and must not block. */
   send(event: ServerEvent): void;
   /** Ends the connection after what was sent. Idempotent. */

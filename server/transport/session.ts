@@ -89,6 +89,9 @@ export interface SessionOptions {
   now?: () => number;
 }
 
+/** Requests that may wait behind one waiting on Redis; past them, one is refused. */
+const HELD_REQUESTS = 100;
+
 /** Why a member cut off by the slow-consumer rule left. */
 const TOO_SLOW = "too slow: stopped reading";
 /** Why a member whose page was closed (without `/quit`) left. */
@@ -123,6 +126,10 @@ export class Session implements Member {
   #queued = 0;
   #joined = false;
   #closing = false;
+  /** The last request still waiting on Redis (`--redis`), which the next ones wait for. */
+  #pending: Promise<boolean> | undefined;
+  /** Requests waiting behind it. */
+  #held = 0;
   #cut = false;
   #closed = false;
   /** Why the member leaves the room, if it is still in it when it goes. */
@@ -160,7 +167,13 @@ export class Session implements Member {
 
   /** Delivers an event to the peer, unless the connection is closing. */
   send(event: ServerEvent): void {
-    if (!this.#closing) this.#link.send(event);
+    if (this.#closing) return;
+    if (event.type === "welcome" && !this.#joined) {
+      // Seated (with `--redis`, a join is answered once Redis has been asked).
+      this.#joined = true;
+      clearTimeout(this.#timer);
+    }
+    this.#link.send(event);
   }
 
   /** Ends the connection after what was sent. Idempotent. */
@@ -184,17 +197,40 @@ export class Session implements Member {
     return this.#env.hub.whois(nick);
   }
 
-  /** Carries out what the peer asked for. False if it was refused (and told why). */
-  handle(message: ClientMessage): boolean {
+  /**
+   * Carries out what the peer asked for. False if it was refused (and told
+   * why); a promise of that when it waits on Redis (`--redis`).
+   */
+  handle(message: ClientMessage): boolean | Promise<boolean> {
     if (this.#closing) return false;
     this.#slot.heardFrom();
     const hub = this.#env.hub;
-    const done = hub.handle(this, message);
-    if (!this.#joined && hub.nickOf(this) !== undefined) {
-      this.#joined = true;
-      clearTimeout(this.#timer);
+    if (this.#pending === undefined) {
+      const done = hub.handle(this, message);
+      if (done instanceof Promise) this.#hold(done);
+      return done;
     }
+    // Requests are carried out in order: this one after the one waiting on Redis.
+    if (this.#held >= HELD_REQUESTS) {
+      this.refuse("rate_limited", "Too many requests at once; wait for the answers.");
+      return false;
+    }
+    this.#held++;
+    const done = this.#pending.then(() => {
+      this.#held--;
+      return this.#closing ? false : hub.handle(this, message);
+    });
+    this.#hold(done);
     return done;
+  }
+
+  /** Keeps `done` as the request the next ones wait for, until it is answered. */
+  #hold(done: Promise<boolean>): void {
+    const pending = done.catch(() => false);
+    this.#pending = pending;
+    void pending.then(() => {
+      if (this.#pending === pending) this.#pending = undefined;
+    });
   }
 
   /**

@@ -63,6 +63,8 @@ export interface StreamOptions extends SessionOptions {
   tls?: Deno.TlsCertifiedKeyPem;
   /** @default {TIMEOUTS.tlsHandshakeTimeoutMs} */
   tlsHandshakeTimeoutMs?: number;
+  /** Let other processes listen on the same port (SO_REUSEPORT). @default {false} */
+  reusePort?: boolean;
 }
 
 /** A running line listener (the terminal port, the IRC port). */
@@ -94,9 +96,10 @@ export function serveStream(
   refusal: (error: ChatError) => Uint8Array,
 ): StreamServer {
   const { hostname, port, tls } = options;
+  const where = { hostname, port, ...(options.reusePort ? { reusePort: true } : {}) };
   const listener: Deno.Listener<Conn, Deno.NetAddr> = tls
-    ? Deno.listenTls({ hostname, port, ...tls })
-    : Deno.listen({ hostname, port });
+    ? Deno.listenTls({ ...where, ...tls })
+    : Deno.listen(where);
   const sessions = new Sessions(hub, via, options);
   const accepting = acceptLoop({
     listener,

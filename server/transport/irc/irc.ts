@@ -137,6 +137,9 @@ const LOCAL = new Set(["WHOIS", "WHOWAS", "WHO", "ISON", "USERHOST", "MODE", "MO
  */
 const LOCAL_RATE = { burst: 60, perSecond: 5 };
 
+/** Lines held while a request waits on Redis; past them, a line is refused (263). */
+const HELD_LINES = 100;
+
 /** Commands a client may send before it is registered. */
 const BEFORE_REGISTRATION = new Set(["CAP", "PASS", "NICK", "USER", "PING", "PONG", "QUIT"]);
 
@@ -166,6 +169,13 @@ class IrcLink implements Link, StreamHandler {
   #negotiating = false;
   #registered = false;
   #firstLine = true;
+  /**
+   * Lines read while a request waits on Redis (`--redis`): carried out in
+   * order once it is answered, so an answer is worded for what asked it
+   * and comes before the next command's. At most {@linkcode HELD_LINES}.
+   */
+  readonly #held: string[] = [];
+  #waiting = false;
   readonly #local = new TokenBucket(LOCAL_RATE, Date.now);
   /**
    * The QUIT just told, so a member leaving several shared rooms is told
@@ -248,6 +258,11 @@ class IrcLink implements Link, StreamHandler {
   // ---- commands ----
 
   #line(text: string): void {
+    if (this.#waiting) {
+      if (this.#held.length < HELD_LINES) this.#held.push(text);
+      else if (this.#local.take()) this.#tryAgain("*");
+      return;
+    }
     const first = this.#firstLine;
     if (text.trim() === "") return;
     this.#firstLine = false;
@@ -652,12 +667,21 @@ class IrcLink implements Link, StreamHandler {
   /** Hands a request to the hub, remembering what it was for the answer's wording. */
   #ask(asking: Asking, message: ClientMessage): void {
     this.#asking = asking;
+    let done;
     try {
-      this.#session.handle(message);
+      done = this.#session.handle(message);
     } finally {
-      this.#asking = undefined;
+      if (!(done instanceof Promise)) this.#asking = undefined;
     }
-    this.#askNamesDue();
+    if (!(done instanceof Promise)) return this.#askNamesDue();
+    // Answered once Redis has been asked: the lines read meanwhile wait.
+    this.#waiting = true;
+    void done.catch(() => false).then(() => {
+      this.#asking = undefined;
+      this.#waiting = false;
+      this.#askNamesDue();
+      while (!this.#waiting && this.#held.length > 0) this.#line(this.#held.shift()!);
+    });
   }
 
   /** Asks for the member lists of big rooms just entered, each followed by its replay. */

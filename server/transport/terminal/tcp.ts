@@ -198,9 +198,13 @@ class TerminalLink implements Link, StreamHandler {
       return;
     }
     if (!session.joined) {
-      const refused = text.trim() === "" || !session.handle({ type: "join", nick: text });
       // Asked again, unless the refusal was final (a ban, a shutdown).
-      if (refused && !this.#pump.closing) this.#prompt();
+      const after = (ok: boolean) => {
+        if (!ok && !this.#pump.closing) this.#prompt();
+      };
+      const done = text.trim() === "" ? false : session.handle({ type: "join", nick: text });
+      if (typeof done === "boolean") after(done);
+      else void done.then(after);
       return;
     }
     if (text.trim() === "") return;

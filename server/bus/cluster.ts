@@ -1,0 +1,528 @@
+/**
+ * The {@linkcode Cluster} port (`hub/cluster.ts`) over Redis: several nodes
+ * pointing at one Redis are one service (`--redis URL`). It assembles what
+ * exists and adds the member list:
+ *
+ * - **History and ids**: {@linkcode RedisHistory} (`history/redis.ts`) is the
+ *   store; {@linkcode Cluster.post} is its `append`, which also puts the
+ *   message in `chat:feed`.
+ * - **One order**: {@linkcode RedisCluster.tell} puts an event in the same
+ *   feed under an id from the same counter (`chat:id`), and updates the
+ *   member list (`chat:members`) in the same script, so messages, events and
+ *   the member list change in one total order, the ids'. A
+ *   {@linkcode FeedReader} hands both on to the sink. Event ids are message
+ *   ids spent: ids stay strictly increasing, with gaps.
+ * - **A consistent start**: {@linkcode RedisCluster.start} reads the member
+ *   list and `chat:id` in one script, and reads the feed on from that id:
+ *   every change after the list it got comes from the feed, none twice.
+ * - **Nicknames and liveness**: {@linkcode NickLeases} (`bus/leases.ts`).
+ *   The one node told that another is dead removes the dead node's members
+ *   and puts a `dead` event in the feed, in one script.
+ * - **Private messages** go to the recipient's node by pub/sub
+ *   (`chat:to:<node>`), never kept: a node that is not listening loses them,
+ *   as a closed connection would.
+ *
+ * - **Reachability** ({@linkcode RedisCluster.up}): lost when the feed's
+ *   read, a command or a lease renewal fails for want of an answer (not on
+ *   Redis's own error replies); found again when the feed or any command is
+ *   answered, and asked for every `retryMs` meanwhile, since the hub sends
+ *   nothing while Redis is lost. Told to the sink and logged once per change.
+ *
+ * Two things a hub should know. A command that timed out may still be
+ * carried out once Redis answers again (it was sent): a `tell` that rejected
+ * can still come back from the feed. And a nickname taken over from another
+ * node stays believed held there until that node's next renewal (at most
+ * `renewMs`), which then tells it {@linkcode ClusterSink.lost}: the `moved`
+ * event in the feed is what tells it sooner.
+ *
+ * Every key: the layout in `history/redis.ts`.
+ *
+ * @module
+ */
+
+import type { Redis } from "ioredis";
+import type { Topic } from "../../common/protocol.ts";
+import type { RoomMessage } from "../history/history.ts";
+import {
+  COMMAND_TIMEOUT_MS,
+  connectRedis,
+  FEED_KEEP,
+  LuaScript,
+  parseJson,
+  RedisHistory,
+} from "../history/redis.ts";
+import {
+  type Cluster,
+  type ClusterEvent,
+  type ClusterSink,
+  type Forwarded,
+  isMemberRecord,
+  type MemberRecord,
+  tokenHash,
+} from "../hub/cluster.ts";
+import { errorText, type Logger } from "../log.ts";
+import { type Config, redactUrl, StartError } from "../config.ts";
+import { FeedReader, RETRY_MS } from "./feed.ts";
+import { LEASE_MS, type LeaseOptions, NickLeases } from "./leases.ts";
+
+/** Options for {@linkcode RedisCluster.open}. */
+export interface RedisClusterOptions {
+  /** `redis://` or `rediss://` URL. */
+  url: string;
+  /** How many messages each room keeps. */
+  keep: number;
+  /** Prefix of every key. @default {"chat:"} */
+  prefix?: string;
+  /** This node's id. @default {a new `crypto.randomUUID()`} */
+  node?: string;
+  /** How long a nickname and a node stay held without renewal. @default {LEASE_MS} */
+  leaseMs?: number;
+  /** How often leases are renewed and dead nodes looked for. @default {leaseMs / 3} */
+  renewMs?: number;
+  /** Milliseconds a command may wait for its answer. @default {COMMAND_TIMEOUT_MS} */
+  commandTimeoutMs?: number;
+  /** How many entries `chat:feed` keeps, roughly. @default {FEED_KEEP} */
+  feedKeep?: number;
+  /** Milliseconds between tries to read the feed while Redis cannot be reached. @default {RETRY_MS} */
+  retryMs?: number;
+  /** Longest a {@linkcode RedisCluster.reach} waits. @default {REACH_MS} */
+  reachMs?: number;
+  /** Told once, at open, if Redis does not keep its data across a restart. */
+  warn?: (message: string) => void;
+  /** Told when Redis is lost and found again: once each. */
+  log?: (message: string) => void;
+}
+
+/** See {@linkcode RedisClusterOptions.reachMs}. */
+export const REACH_MS = 3_000;
+
+/**
+ * The member list and the id every later feed entry comes after, read
+ * together. KEYS: `chat:members`, `chat:id`. Returns `{HGETALL, id}`.
+ */
+const SNAPSHOT = await LuaScript.of(`
+return {redis.call('HGETALL', KEYS[1]), tonumber(redis.call('GET', KEYS[2]) or '0')}
+`);
+
+/**
+ * An event into the feed under a new id, and member records set ("" removes
+ * one). KEYS: `chat:id`, `chat:feed`, `chat:members`; ARGV: feed keep,
+ * event JSON, then fold and record JSON in turn. Returns the id.
+ */
+const TELL = await LuaScript.of(`
+local id = redis.call('INCR', KEYS[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], id .. '-0', 'ev', ARGV[2])
+for i = 3, #ARGV - 1, 2 do
+  if ARGV[i + 1] == '' then
+    redis.call('HDEL', KEYS[3], ARGV[i])
+  else
+    redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
+  end
+end
+return id
+`);
+
+/**
+ * Removes every member of a dead node and tells it in the feed. KEYS:
+ * `chat:id`, `chat:feed`, `chat:members`; ARGV: feed keep, the dead node,
+ * the event JSON. Returns the id.
+ */
+const DEAD = await LuaScript.of(`
+local all = redis.call('HGETALL', KEYS[3])
+for i = 1, #all, 2 do
+  local ok, record = pcall(cjson.decode, all[i + 1])
+  if ok and type(record) == 'table' and record.node == ARGV[2] then
+    redis.call('HDEL', KEYS[3], all[i])
+  end
+end
+local id = redis.call('INCR', KEYS[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], id .. '-0', 'ev', ARGV[3])
+return id
+`);
+
+/**
+ * Moves a member to this node if the token's hash is its record's. KEYS:
+ * `chat:members`, the nickname key, `chat:nodes`; ARGV: fold, token hash,
+ * node, lease ms. Returns the record as it was, or false. The record is
+ * written back by cjson, which writes an empty array as `{}`: put right.
+ * Like a claim, it moves the node's own lease to end no sooner than the
+ * nickname's (`bus/leases.ts`).
+ */
+const TAKE_OVER = await LuaScript.of(`
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return false end
+local ok, record = pcall(cjson.decode, raw)
+if not ok or type(record) ~= 'table' or record.token ~= ARGV[2] then return false end
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[3], 'GT', now + tonumber(ARGV[4]), ARGV[3])
+record.node = ARGV[3]
+local out = cjson.encode(record)
+if type(record.rooms) == 'table' and next(record.rooms) == nil then
+  out = (string.gsub(out, '"rooms":{}', '"rooms":[]'))
+end
+redis.call('HSET', KEYS[1], ARGV[1], out)
+return raw
+`);
+
+/** True if `value` is a {@linkcode Forwarded}: what another node publishes is checked, not trusted. */
+export function isForwarded(value: unknown): value is Forwarded {
+  if (typeof value !== "object" || value === null) return false;
+  const v = value as Record<string, unknown>;
+  if (typeof v.fold !== "string") return false;
+  if (typeof v.event !== "object" || v.event === null) return false;
+  const e = v.event as Record<string, unknown>;
+  const str = (name: string) => typeof e[name] === "string";
+  const maybe = (name: string, type: string) => e[name] === undefined || typeof e[name] === type;
+  switch (e.type) {
+    case "message":
+      return Number.isSafeInteger(e.id) && Number.isFinite(e.ts) && str("from") && str("to") &&
+        str("text") && maybe("action", "boolean") && maybe("notice", "boolean") &&
+        maybe("operator", "boolean");
+    case "ctcp":
+      return str("from") && str("text") && maybe("to", "string") && maybe("room", "string") &&
+        maybe("reply", "boolean");
+    default:
+      return false;
+  }
+}
+
+/** A {@linkcode reach} waiting. */
+interface Reach {
+  id: number;
+  done(): void;
+}
+
+/** The service beyond this process, over Redis. */
+export class RedisCluster implements Cluster {
+  readonly node: string;
+  readonly store: RedisHistory;
+  readonly #options: RedisClusterOptions;
+  readonly #redis: Redis;
+  readonly #subscriber: Redis;
+  readonly #leases: NickLeases;
+  readonly #prefix: string;
+  readonly #feedKeep: number;
+  readonly #leaseMs: number;
+  readonly #reaches = new Set<Reach>();
+  /** Work nobody awaits (releases, sweeps): {@linkcode close} waits for it. */
+  readonly #pending = new Set<Promise<void>>();
+  #sink: ClusterSink | undefined;
+  #feed: FeedReader | undefined;
+  #position = 0;
+  #up = true;
+  #probeTimer: ReturnType<typeof setTimeout> | undefined;
+  #closed: Promise<void> | undefined;
+
+  private constructor(
+    options: RedisClusterOptions,
+    parts: { store: RedisHistory; redis: Redis; subscriber: Redis; leases: NickLeases },
+  ) {
+    this.#options = options;
+    this.store = parts.store;
+    this.#redis = parts.redis;
+    this.#subscriber = parts.subscriber;
+    this.#leases = parts.leases;
+    this.node = parts.leases.node;
+    this.#prefix = options.prefix ?? "chat:";
+    this.#feedKeep = options.feedKeep ?? FEED_KEEP;
+    this.#leaseMs = options.leaseMs ?? LEASE_MS;
+  }
+
+  /**
+   * Connects (the store, the leases, a connection for this module's scripts
+   * and one to hear forwarded messages) and registers this node as alive.
+   * Rejects, saying why, if Redis cannot be reached or is older than 7.
+   */
+  static async open(options: RedisClusterOptions): Promise<RedisCluster> {
+    const timeout = options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS;
+    const opened: { close(): unknown }[] = [];
+    try {
+      const store = await RedisHistory.open(options.url, {
+        keep: options.keep,
+        commandTimeoutMs: timeout,
+        ...pick(options, "prefix", "warn", "feedKeep"),
+      });
+      opened.push(store);
+      const redis = await connectRedis(options.url, { commandTimeoutMs: timeout });
+      opened.push({ close: () => redis.disconnect() });
+      // No command timeout: it only waits for messages. It subscribes again
+      // by itself once it has reconnected, which it tries as often as the
+      // feed: private messages sent meanwhile are lost.
+      const subscriber = await connectRedis(options.url, {
+        retryMs: options.retryMs ?? RETRY_MS,
+      });
+      opened.push({ close: () => subscriber.disconnect() });
+      // The leases' events are wired to the cluster once it exists; none come before.
+      const to: Pick<LeaseOptions, "onLost" | "onDead" | "onRevived" | "onError"> = {};
+      const leases = await NickLeases.open({
+        url: options.url,
+        node: options.node ?? crypto.randomUUID(),
+        commandTimeoutMs: timeout,
+        ...pick(options, "prefix", "leaseMs", "renewMs"),
+        onLost: (folds) => to.onLost?.(folds),
+        onDead: (node) => to.onDead?.(node),
+        onRevived: () => to.onRevived?.(),
+        onError: (error) => to.onError?.(error),
+      });
+      const cluster = new RedisCluster(options, { store, redis, subscriber, leases });
+      to.onLost = (folds) => cluster.#sink?.lost(folds);
+      to.onDead = (node) => cluster.#background(cluster.#sweep(node));
+      to.onRevived = () => cluster.#sink?.revived();
+      to.onError = (error) => cluster.#state(false, error);
+      return cluster;
+    } catch (e) {
+      await Promise.all(opened.map((o) => o.close()));
+      throw e;
+    }
+  }
+
+  get up(): boolean {
+    return this.#up;
+  }
+
+  get position(): number {
+    return this.#position;
+  }
+
+  #key(...parts: string[]): string {
+    return this.#prefix + parts.join(":");
+  }
+
+  async start(sink: ClusterSink): Promise<MemberRecord[]> {
+    if (this.#sink !== undefined) throw new Error("Cannot start a cluster twice");
+    const reply = await this.#command(() =>
+      SNAPSHOT.run(this.#redis, [this.#key("members"), this.#key("id")], [])
+    );
+    if (!Array.isArray(reply) || !Array.isArray(reply[0]) || typeof reply[1] !== "number") {
+      throw new TypeError(`Cannot read the member list: Redis answered ${String(reply)}`);
+    }
+    const records: MemberRecord[] = [];
+    const flat: unknown[] = reply[0];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const text = flat[i + 1];
+      const record = typeof text === "string" ? parseJson(text) : undefined;
+      if (isMemberRecord(record)) records.push(record);
+    }
+    this.#position = reply[1];
+    this.#sink = sink;
+    this.#subscriber.on("message", (_channel: string, text: string) => {
+      const forwarded = parseJson(text);
+      if (isForwarded(forwarded)) this.#sink?.forwarded(forwarded);
+    });
+    await this.#command(() => this.#subscriber.subscribe(this.#key("to", this.node)));
+    this.#feed = new FeedReader({
+      url: this.#options.url,
+      prefix: this.#prefix,
+      after: this.#position,
+      retryMs: this.#options.retryMs ?? RETRY_MS,
+      onMessage: ({ key, message, gap }) => {
+        this.#moved(message.id);
+        sink.message(key, message, gap);
+      },
+      onEvent: (event, id) => {
+        this.#moved(id);
+        sink.event(event);
+      },
+      onState: (up, error) => this.#state(up, error),
+    });
+    return records;
+  }
+
+  async claim(fold: string): Promise<boolean> {
+    return await this.#command(() => this.#leases.claim(fold));
+  }
+
+  async takeOver(fold: string, token: string): Promise<MemberRecord | undefined> {
+    const hash = tokenHash(token);
+    const raw = await this.#command(() =>
+      TAKE_OVER.run(
+        this.#redis,
+        [this.#key("members"), this.#key("nick", fold), this.#key("nodes")],
+        [fold, hash, this.node, this.#leaseMs],
+      )
+    );
+    if (typeof raw !== "string") return undefined;
+    // Held now, whatever the record says: renewed, or given up.
+    this.#leases.adopt(fold);
+    const record = parseJson(raw);
+    if (isMemberRecord(record)) return record;
+    this.release(fold);
+    return undefined;
+  }
+
+  release(fold: string): void {
+    this.#background(this.#leases.release(fold));
+  }
+
+  /** Keeps `work` for {@linkcode close} to wait for; its failure is nobody's to hear. */
+  #background(work: Promise<void>): void {
+    const done: Promise<void> = work.catch(() => {}).finally(() => this.#pending.delete(done));
+    this.#pending.add(done);
+  }
+
+  async post(key: string, message: Omit<RoomMessage, "id">): Promise<RoomMessage> {
+    return await this.#command(() => this.store.append(key, message));
+  }
+
+  async tell(
+    event: ClusterEvent,
+    records: readonly [string, MemberRecord | null][] = [],
+  ): Promise<void> {
+    const args: (string | number)[] = [this.#feedKeep, JSON.stringify(event)];
+    for (const [fold, record] of records) {
+      args.push(fold, record === null ? "" : JSON.stringify(record));
+    }
+    await this.#command(() =>
+      TELL.run(this.#redis, [this.#key("id"), this.#key("feed"), this.#key("members")], args)
+    );
+  }
+
+  async setTopic(key: string, topic: Topic | undefined, event: ClusterEvent): Promise<void> {
+    await this.#command(() => this.store.setTopic(key, topic));
+    await this.tell(event);
+  }
+
+  async forward(node: string, forwarded: Forwarded): Promise<void> {
+    await this.#command(() =>
+      this.#redis.publish(this.#key("to", node), JSON.stringify(forwarded))
+    );
+  }
+
+  reach(id: number): Promise<void> {
+    if (this.#position >= id || this.#closed) return Promise.resolve();
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const timer = setTimeout(() => reach.done(), this.#options.reachMs ?? REACH_MS);
+    const reach: Reach = {
+      id,
+      done: () => {
+        clearTimeout(timer);
+        this.#reaches.delete(reach);
+        resolve();
+      },
+    };
+    this.#reaches.add(reach);
+    return promise;
+  }
+
+  /**
+   * Renews this node's leases and looks for dead nodes now, as the timer
+   * does every `renewMs`. Never rejects.
+   */
+  renew(): Promise<void> {
+    return this.#leases.renew();
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= this.#close(() => this.#leases.close());
+    return this.#closed;
+  }
+
+  /**
+   * Stops as a killed node would: nothing is released, and its nicknames
+   * and liveness are left to expire (for tests of what other nodes then do).
+   */
+  abandon(): Promise<void> {
+    this.#closed ??= this.#close(() => this.#leases.abandon());
+    return this.#closed;
+  }
+
+  async #close(leave: () => Promise<void>): Promise<void> {
+    for (const reach of [...this.#reaches]) reach.done();
+    clearTimeout(this.#probeTimer);
+    await this.#feed?.close();
+    await Promise.all(this.#pending);
+    await leave();
+    this.#subscriber.disconnect();
+    await this.#redis.quit().catch(() => this.#redis.disconnect());
+    await this.store.close();
+  }
+
+  /** The position is now `id`: the reaches it satisfies are done. */
+  #moved(id: number): void {
+    this.#position = id;
+    for (const reach of [...this.#reaches]) if (reach.id <= id) reach.done();
+  }
+
+  /**
+   * Removes a dead node's members and tells every node, in one step. If
+   * Redis cannot be reached now, its members stay listed under a node that
+   * is gone: nobody is told of that node again.
+   */
+  async #sweep(dead: string): Promise<void> {
+    const event: ClusterEvent = { op: "dead", node: this.node, dead };
+    await this.#command(() =>
+      DEAD.run(
+        this.#redis,
+        [this.#key("id"), this.#key("feed"), this.#key("members")],
+        [this.#feedKeep, dead, JSON.stringify(event)],
+      )
+    );
+  }
+
+  /** Runs a command; a failure that is not Redis's answer means Redis cannot be reached. */
+  async #command<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      const value = await run();
+      this.#state(true);
+      return value;
+    } catch (e) {
+      if (!(e instanceof Error && e.name === "ReplyError")) this.#state(false, e);
+      throw e;
+    }
+  }
+
+  #state(up: boolean, error?: unknown): void {
+    if (up === this.#up || this.#closed) return;
+    this.#up = up;
+    if (!up) this.#probe();
+    this.#options.log?.(
+      up ? "Redis can be reached again" : `Redis cannot be reached: ${errorText(error)}`,
+    );
+    this.#sink?.state(up);
+  }
+
+  /**
+   * Asks Redis every `retryMs` until it answers, while it is lost: the hub
+   * refuses sends meanwhile, and the feed, whose read may never have
+   * failed (a command timed out), might never tell that it is back.
+   */
+  #probe(): void {
+    clearTimeout(this.#probeTimer);
+    if (this.#closed || this.#up) return;
+    this.#probeTimer = setTimeout(() => {
+      this.#background(
+        this.#command(() => this.#redis.ping()).then(() => {}, () => this.#probe()),
+      );
+    }, this.#options.retryMs ?? RETRY_MS);
+  }
+}
+
+/** The fields of `options` among `names` that are set: for `exactOptionalPropertyTypes`. */
+function pick<T extends object, K extends keyof T>(options: T, ...names: K[]): Partial<Pick<T, K>> {
+  const out: Partial<Pick<T, K>> = {};
+  for (const name of names) if (options[name] !== undefined) out[name] = options[name];
+  return out;
+}
+
+/**
+ * Opens this node's {@linkcode RedisCluster} for `--redis`; a Redis that
+ * cannot be reached is a {@linkcode StartError} naming the URL (without its
+ * password).
+ */
+export async function openCluster(
+  config: Pick<Config, "redis" | "keep">,
+  log: Logger,
+): Promise<RedisCluster> {
+  try {
+    return await RedisCluster.open({
+      url: config.redis,
+      keep: config.keep,
+      warn: (message) => log.warn(message),
+      log: (message) => log.info(message),
+    });
+  } catch (e) {
+    throw new StartError(`--redis ${redactUrl(config.redis)}: cannot use it (${errorText(e)})`);
+  }
+}

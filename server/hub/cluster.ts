@@ -1,0 +1,237 @@
+/**
+ * What a hub needs of the other nodes when several processes are one
+ * service (`--redis URL`): the {@linkcode Cluster} port, which `bus/`
+ * implements over Redis, and the {@linkcode ClusterEvent}s every node tells
+ * the others, in one order (the feed's), so that all of them see the same
+ * members in the same rooms. Pure types and checks: no Redis here.
+ *
+ * How a hub uses it (`hub.ts`):
+ *
+ * - **Room messages** are checked on the sender's node and handed to
+ *   {@linkcode Cluster.post}, which keeps them and gives them their id; every
+ *   node, the sender's included, delivers them when the feed brings them back
+ *   ({@linkcode Hub.fromFeed}), so each node delivers in id order, and
+ *   nothing is shown before Redis has it.
+ * - **Members of other nodes** are seats like local ones, whose connection is
+ *   a {@linkcode RemoteMember}: member lists, counts, mentions and WHOIS see
+ *   the whole service. Their node tells their comings and goings as
+ *   {@linkcode ClusterEvent}s; a remote member is sent nothing of a room (its
+ *   own node delivers that), only private messages and CTCP, which go to its
+ *   node ({@linkcode Cluster.forward}).
+ * - **Nicknames** are claimed in Redis ({@linkcode Cluster.claim}) before a
+ *   seat is made; a node that dies loses them with its lease.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import type { ChatMessage, CtcpEvent, ServerEvent, Topic, Via } from "../../common/protocol.ts";
+import type { AsyncHistoryStore, RoomMessage } from "../history/history.ts";
+
+/** A member as every node keeps it in the service's member list. */
+export interface MemberRecord {
+  nick: string;
+  via: Via;
+  /** The node it is connected to. */
+  node: string;
+  /** Its rooms' names, in the order entered. */
+  rooms: string[];
+  /** SHA-256 (hex) of its seat token: any node can check a take-back with it. */
+  token: string;
+}
+
+/** A room as an event names it: as shown, its key, and its topic as the teller knew it. */
+export interface RoomRef {
+  room: string;
+  key: string;
+  topic?: Topic;
+}
+
+/**
+ * What one node tells every node (itself included), in the feed's order.
+ * `node` is the node it happened on; a node skips what it told itself,
+ * except `topic` and `dead`, which every node carries out as the feed
+ * brings them.
+ */
+export type ClusterEvent =
+  /** A member seated on `node`, in these rooms. */
+  | { op: "seat"; node: string; nick: string; via: Via; rooms: RoomRef[] }
+  /** A member entered a room. */
+  | { op: "join"; node: string; nick: string; room: RoomRef }
+  /** A member left a room. */
+  | { op: "leave"; node: string; nick: string; key: string; reason: string }
+  /** A member left the service. */
+  | { op: "bye"; node: string; nick: string; reason: string }
+  | { op: "rename"; node: string; from: string; to: string }
+  /** A room's topic was set (`topic` undefined: cleared). */
+  | { op: "topic"; node: string; room: RoomRef }
+  /** A member's seat was taken back on `node` (its connection elsewhere is closed, quietly). */
+  | { op: "moved"; node: string; nick: string; via: Via }
+  /** Node `dead` stopped renewing its lease: its members are gone. `node` is who found it. */
+  | { op: "dead"; node: string; dead: string };
+
+/** A private message or CTCP one node hands another, for its member `fold`. */
+export interface Forwarded {
+  /** The recipient's nickname, folded (`nickKey`). */
+  fold: string;
+  event: ChatMessage | CtcpEvent;
+}
+
+/** What a {@linkcode Cluster} tells the hub, as it happens. */
+export interface ClusterSink {
+  /** A room message from the feed: in id order, each once, this node's own included. */
+  message(key: string, message: RoomMessage, gap: boolean): void;
+  /** A {@linkcode ClusterEvent} from the feed, in the same order as the messages. */
+  event(event: ClusterEvent): void;
+  /** A private message or CTCP another node sent a member of this one. */
+  forwarded(forwarded: Forwarded): void;
+  /** Nicknames (folded) this node held and another node has taken since it could last renew them. */
+  lost(folds: string[]): void;
+  /**
+   * This node's lease had ended (it was paused or cut off that long), so
+   * others may have announced its members gone: it should tell them again.
+   */
+  revived(): void;
+  /** Redis can be reached (true) or not: told once per change. */
+  state(up: boolean): void;
+}
+
+/** What the hub asks of the service beyond this process. */
+export interface Cluster {
+  /** This node's id, new at every start. */
+  readonly node: string;
+  /** False while Redis cannot be reached: sends are refused. */
+  readonly up: boolean;
+  /** The id of the last feed entry handed to the sink. */
+  readonly position: number;
+  /** Where room history and topics are read, and private messages' ids taken. */
+  readonly store: AsyncHistoryStore;
+  /**
+   * Reads the service's member list, then hands `sink` every feed entry
+   * after the position it was read at, until closed. Resolves with the list.
+   */
+  start(sink: ClusterSink): Promise<MemberRecord[]>;
+  /** Claims a nickname (folded) for this node: false if another node holds it. */
+  claim(fold: string): Promise<boolean>;
+  /**
+   * Moves a nickname held by a member of any node to this one if `token`
+   * is that member's (its record's SHA-256 matches): the record as it
+   * was, or undefined if not.
+   */
+  takeOver(fold: string, token: string): Promise<MemberRecord | undefined>;
+  /** Gives a nickname up. Never rejects. */
+  release(fold: string): void;
+  /** Keeps a room message under a new id; the feed brings it to every node, this one included. */
+  post(key: string, message: Omit<RoomMessage, "id">): Promise<RoomMessage>;
+  /**
+   * Puts an event in the feed, for every node (this one included), and
+   * updates the member list in the same step: each `[fold, record]` sets
+   * that member's record, `[fold, null]` removes it.
+   */
+  tell(event: ClusterEvent, records?: readonly [string, MemberRecord | null][]): Promise<void>;
+  /** Keeps a room's topic (undefined clears it), then tells `event` as {@linkcode Cluster.tell} does. */
+  setTopic(key: string, topic: Topic | undefined, event: ClusterEvent): Promise<void>;
+  /** Sends a private message or CTCP to a member of another node. Kept nowhere. */
+  forward(node: string, forwarded: Forwarded): Promise<void>;
+  /** Resolves once the feed has handed on entry `id` (or after a few seconds, whichever is first). */
+  reach(id: number): Promise<void>;
+  /** Stops reading and renewing; gives up this node's nicknames. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** True if `value` is a {@linkcode ClusterEvent}: what the feed carries is checked, not trusted. */
+export function isClusterEvent(value: unknown): value is ClusterEvent {
+  if (typeof value !== "object" || value === null) return false;
+  const v = value as Record<string, unknown>;
+  const str = (name: string) => typeof v[name] === "string";
+  if (!str("node")) return false;
+  switch (v.op) {
+    case "seat":
+      return str("nick") && isVia(v.via) && Array.isArray(v.rooms) && v.rooms.every(isRoomRef);
+    case "moved":
+      return str("nick") && isVia(v.via);
+    case "join":
+      return str("nick") && isRoomRef(v.room);
+    case "leave":
+      return str("nick") && str("key") && str("reason");
+    case "bye":
+      return str("nick") && str("reason");
+    case "rename":
+      return str("from") && str("to");
+    case "topic":
+      return isRoomRef(v.room);
+    case "dead":
+      return str("dead");
+    default:
+      return false;
+  }
+}
+
+function isRoomRef(value: unknown): value is RoomRef {
+  if (typeof value !== "object" || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return typeof v.room === "string" && typeof v.key === "string" &&
+    (v.topic === undefined || isTopic(v.topic));
+}
+
+/** True if `value` is a {@linkcode MemberRecord}. */
+export function isMemberRecord(value: unknown): value is MemberRecord {
+  if (typeof value !== "object" || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return typeof v.nick === "string" && isVia(v.via) && typeof v.node === "string" &&
+    typeof v.token === "string" && Array.isArray(v.rooms) &&
+    v.rooms.every((r) => typeof r === "string");
+}
+
+function isVia(value: unknown): value is Via {
+  return value === "web" || value === "terminal" || value === "irc";
+}
+
+function isTopic(value: unknown): value is Topic {
+  if (typeof value !== "object" || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return typeof v.text === "string" && typeof v.by === "string" && typeof v.ts === "number";
+}
+
+/**
+ * A member connected to another node, as this node's hub holds it: sent
+ * nothing of a room (its node delivers that from the feed), and private
+ * messages and CTCP are forwarded to its node.
+ */
+export class RemoteMember {
+  readonly remote = true;
+  readonly via: Via;
+  readonly node: string;
+  readonly #forward: (event: ServerEvent) => void;
+
+  constructor(via: Via, node: string, forward: (event: ServerEvent) => void) {
+    this.via = via;
+    this.node = node;
+    this.#forward = forward;
+  }
+
+  /** Forwards what is addressed to this member alone; a room's events are its node's to deliver. */
+  send(event: ServerEvent): void {
+    if ((event.type === "message" || event.type === "ctcp") && event.to !== undefined) {
+      this.#forward(event);
+    }
+  }
+
+  /** Its connection is its node's to close. */
+  close(): void {}
+}
+
+/** Orders messages by id and drops repeats: a read and the feed may both hold one. */
+export function byId<M extends ChatMessage>(messages: M[]): M[] {
+  messages.sort((a, b) => a.id - b.id);
+  return messages.filter((m, i) => i === 0 || messages[i - 1]!.id !== m.id);
+}
+
+/**
+ * Hex SHA-256 of a seat token: what a member record keeps of it, enough to
+ * check a take-back. At once (not a promise), so that what a node tells
+ * goes out in the order things happened.
+ */
+export function tokenHash(token: string): string {
+  return createHash("sha256").update(token).digest("hex");
+}

@@ -1,0 +1,244 @@
+/**
+ * `deno task cluster [N] [FLAGS]`: N nodes of one service on this machine
+ * (default: one per core), sharing the ports (`--reuse-port`, so the kernel
+ * spreads new connections over them) and a Redis. Without `--redis URL` in
+ * the flags it starts a local `redis-server` (append-only file on) that keeps
+ * its data in `.cluster/redis/`, so rooms and history outlive a restart.
+ * Every other flag goes to each node as `deno task start` takes it. Each
+ * node's output is printed with its number in front; Ctrl-C stops the nodes
+ * (each tells the others its members left), then Redis.
+ *
+ * @module
+ */
+
+import { resolve } from "node:path";
+
+/** Where Debian puts `redis-server`. */
+const REDIS_SERVER = "redis-server";
+/** The HTTP, terminal and IRC ports a node takes unless told. */
+const DEFAULT_PORTS = { "--port": 8000, "--tcp-port": 2323, "--irc-port": 6667 } as const;
+
+/** What the command line asks for: how many nodes, and the flags each is given. */
+export interface Launch {
+  nodes: number;
+  flags: string[];
+  /** The Redis the flags name; undefined: start one here. */
+  redis: string | undefined;
+}
+
+/** Reads `[N] [FLAGS]`: N a whole number from 1 to 64. */
+export function parseLaunch(args: readonly string[], cores: number): Launch | string {
+  let nodes = Math.max(1, cores);
+  let flags = [...args];
+  if (flags[0] !== undefined && /^\d+$/.test(flags[0])) {
+    nodes = Number(flags[0]);
+    flags = flags.slice(1);
+    if (nodes < 1 || nodes > 64) return `N must be from 1 to 64 (got ${args[0]})`;
+  }
+  if (flags.includes("--reuse-port")) flags = flags.filter((f) => f !== "--reuse-port");
+  let redis: string | undefined;
+  for (let i = 0; i < flags.length; i++) {
+    const flag = flags[i]!;
+    if (flag === "--redis") redis = flags[i + 1];
+    else if (flag.startsWith("--redis=")) redis = flag.slice("--redis=".length);
+    if (flag === "--db" || flag.startsWith("--db=")) {
+      return "--db is not for a cluster: the nodes keep everything in Redis";
+    }
+  }
+  return { nodes, flags, redis };
+}
+
+/** A port nothing listens on now (the kernel's pick, let go at once). */
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  return port;
+}
+
+/** The value a flag is given, if it is. */
+function flagValue(flags: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < flags.length; i++) {
+    if (flags[i] === name) return flags[i + 1];
+    if (flags[i]!.startsWith(`${name}=`)) return flags[i]!.slice(name.length + 1);
+  }
+  return undefined;
+}
+
+/** Prints a child's output line by line, each with `prefix` in front. */
+async function relay(
+  stream: Deno.ChildProcess["stdout"],
+  prefix: string,
+  to: (line: string) => void,
+) {
+  let rest = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    const lines = (rest + chunk).split("\n");
+    rest = lines.pop() ?? "";
+    for (const line of lines) to(`${prefix}${line}`);
+  }
+  if (rest !== "") to(`${prefix}${rest}`);
+}
+
+/** Starts a local redis-server keeping its data in `dir`; resolves once it accepts connections. */
+async function startRedis(dir: string, port: number): Promise<Deno.ChildProcess> {
+  await Deno.mkdir(dir, { recursive: true });
+  let child;
+  try {
+    await new Deno.Command(REDIS_SERVER, { args: ["--version"], stdout: "null", stderr: "null" })
+      .output();
+    // In a session of its own: a Ctrl-C at the terminal reaches the nodes, not Redis,
+    // which must outlive them so that they can tell each other they are leaving.
+    child = new Deno.Command("setsid", {
+      args: [
+        REDIS_SERVER,
+        "--port",
+        String(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        dir,
+        "--appendonly",
+        "yes",
+        "--save",
+        "",
+        "--daemonize",
+        "no",
+      ],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new Error(
+        "redis-server is not installed: apt-get install -y redis-server (as root), or give --redis URL",
+      );
+    }
+    throw e;
+  }
+  const ready = Promise.withResolvers<void>();
+  let seen = "";
+  const watch = async (stream: Deno.ChildProcess["stdout"]) => {
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      if (seen.length < 100_000) seen += chunk;
+      if (/Ready to accept connections/.test(seen)) ready.resolve();
+    }
+  };
+  void Promise.all([watch(child.stdout), watch(child.stderr)]).then(() =>
+    ready.reject(
+      new Error(`redis-server stopped: ${seen.trim().split("\n").slice(-3).join(" | ")}`),
+    )
+  );
+  await ready.promise;
+  return child;
+}
+
+function send(child: Deno.ChildProcess, signal: Deno.Signal): void {
+  try {
+    child.kill(signal);
+  } catch {
+    // It has exited already.
+  }
+}
+
+async function main(args: string[]): Promise<number> {
+  const launch = parseLaunch(args, navigator.hardwareConcurrency);
+  if (typeof launch === "string") {
+    console.error(`cluster: ${launch}`);
+    return 2;
+  }
+  // Another cluster or server on these ports would share them with ours: refuse instead.
+  for (const [flag, port] of Object.entries(DEFAULT_PORTS)) {
+    const given = Number(flagValue(launch.flags, flag) ?? port);
+    if (given === 0) continue;
+    try {
+      Deno.listen({ hostname: flagValue(launch.flags, "--host") ?? "127.0.0.1", port: given })
+        .close();
+    } catch {
+      console.error(
+        `cluster: ${flag} ${given} is in use (another server or cluster?); stop it, or pass ${flag} N`,
+      );
+      return 1;
+    }
+  }
+  const base = Deno.env.get("INIT_CWD") ?? Deno.cwd();
+  let redis: Deno.ChildProcess | undefined;
+  let url = launch.redis;
+  if (url === undefined) {
+    const dir = resolve(base, ".cluster", "redis");
+    const port = freePort();
+    try {
+      redis = await startRedis(dir, port);
+    } catch (e) {
+      console.error(`cluster: ${e instanceof Error ? e.message : String(e)}`);
+      return 1;
+    }
+    url = `redis://127.0.0.1:${port}`;
+    console.log(`cluster: redis-server ${url}, its data in ${dir}`);
+  }
+  const main = new URL("../main.ts", import.meta.url).pathname;
+  const nodeFlags = launch.redis === undefined ? ["--redis", url, ...launch.flags] : launch.flags;
+  const nodes: Deno.ChildProcess[] = [];
+  const relays: Promise<void>[] = [];
+  for (let i = 1; i <= launch.nodes; i++) {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-net",
+        "--allow-read",
+        "--allow-write",
+        "--allow-env",
+        "--allow-run",
+        main,
+        "--reuse-port",
+        ...nodeFlags,
+      ],
+      cwd: base,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    nodes.push(child);
+    relays.push(relay(child.stdout, `[node ${i}] `, console.log));
+    relays.push(relay(child.stderr, `[node ${i}] `, console.error));
+  }
+  console.log(
+    `cluster: ${launch.nodes} node${
+      launch.nodes === 1 ? "" : "s"
+    } sharing the same ports; Ctrl-C stops them all`,
+  );
+  const stopped = Promise.withResolvers<void>();
+  const stop = () => stopped.resolve();
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  // A node that exits by itself (a bad flag, Redis refused) stops the rest.
+  let failed = 0;
+  for (const [i, child] of nodes.entries()) {
+    void child.status.then((status) => {
+      if (!status.success) {
+        failed = status.code || 1;
+        console.error(`cluster: node ${i + 1} exited with code ${status.code}`);
+        stop();
+      }
+    });
+  }
+  await stopped.promise;
+  Deno.removeSignalListener("SIGINT", stop);
+  Deno.removeSignalListener("SIGTERM", stop);
+  console.log("cluster: stopping the nodes");
+  for (const child of nodes) send(child, "SIGTERM");
+  const kill = setTimeout(() => nodes.forEach((child) => send(child, "SIGKILL")), 10_000);
+  await Promise.all(nodes.map((child) => child.status));
+  clearTimeout(kill);
+  await Promise.all(relays);
+  if (redis) {
+    console.log("cluster: stopping redis-server");
+    send(redis, "SIGTERM");
+    await redis.status;
+  }
+  console.log("cluster: stopped");
+  return failed;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

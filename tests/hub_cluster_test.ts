@@ -1,0 +1,253 @@
+/**
+ * Hubs of several nodes over one in-memory service (`kit/fake_cluster.ts`):
+ * the hub's side of `--redis`, with fake members. Real Redis is in
+ * `redis_cluster_test.ts` and `cluster_test.ts`.
+ */
+
+import assert from "node:assert/strict";
+import type { ChatMessage, ServerEvent } from "../common/protocol.ts";
+import { Hub } from "../server/hub/hub.ts";
+import { FakeBus, FakeCluster } from "./kit/fake_cluster.ts";
+import { FakeMember } from "./kit/fake_member.ts";
+
+/** Every service a test made, settled when it ends: no timer outlives a test. */
+const buses: FakeBus[] = [];
+
+function clusterTest(name: string, fn: () => Promise<void>): void {
+  Deno.test(`cluster hub: ${name}`, async () => {
+    try {
+      await fn();
+    } finally {
+      for (const bus of buses.splice(0)) await bus.settle();
+    }
+  });
+}
+
+async function service(nodes = 2) {
+  const bus = new FakeBus();
+  buses.push(bus);
+  const hubs: Hub[] = [];
+  const clusters: FakeCluster[] = [];
+  for (let i = 0; i < nodes; i++) {
+    const cluster = new FakeCluster(bus, `n${i}`);
+    const hub = new Hub({
+      cluster,
+      floodBurst: 1000,
+      floodRate: 1000,
+      joinRate: 1000,
+      maxPerIp: 1000,
+    });
+    await hub.attach();
+    hubs.push(hub);
+    clusters.push(cluster);
+  }
+  return { bus, hubs, clusters };
+}
+
+async function join(hub: Hub, nick: string, rooms?: string[], via: FakeMember["via"] = "web") {
+  const member = new FakeMember(via);
+  const ok = await hub.join(member, nick, undefined, undefined, rooms);
+  assert.ok(ok, `${nick} joined: ${JSON.stringify(member.events)}`);
+  return member;
+}
+
+function texts(member: FakeMember): string[] {
+  return member.ofType("message").map((m) => `${m.from}: ${m.text}`);
+}
+
+clusterTest("a line said on one node reaches members of every node once, in id order", async () => {
+  const { bus, hubs: [a, b] } = await service();
+  const alice = await join(a!, "alice");
+  const bob = await join(b!, "bob");
+  await bus.settle();
+  // Each node lists its own members as they came, the others' as it heard of them.
+  assert.deepEqual(a!.members().map((m) => m.nick).sort(), ["alice", "bob"]);
+  assert.deepEqual(b!.members().map((m) => m.nick).sort(), ["alice", "bob"]);
+  assert.ok(
+    alice.ofType("join").some((e) => e.nick === "bob"),
+    "alice saw bob join from the other node",
+  );
+  alice.take();
+  bob.take();
+  assert.equal(await a!.handle(alice, { type: "say", text: "one" }), true);
+  assert.equal(await b!.handle(bob, { type: "say", text: "two" }), true);
+  assert.equal(await a!.handle(alice, { type: "say", text: "three" }), true);
+  // Nothing is shown before the service has it.
+  assert.deepEqual(texts(alice), []);
+  await bus.settle();
+  for (const m of [alice, bob]) {
+    assert.deepEqual(texts(m), ["alice: one", "bob: two", "alice: three"]);
+    const ids = m.ofType("message").map((e) => e.id);
+    assert.deepEqual(ids, [...ids].sort((x, y) => x - y));
+  }
+});
+
+clusterTest(
+  "a nickname held on one node is refused on another; free again once it leaves",
+  async () => {
+    const { bus, hubs: [a, b] } = await service();
+    const alice = await join(a!, "alice");
+    await bus.settle();
+    const other = new FakeMember();
+    assert.equal(await b!.join(other, "ALICE"), false);
+    assert.deepEqual(other.codes(), ["nick_taken"]);
+    a!.leave(alice, "quit");
+    await bus.settle();
+    assert.deepEqual(b!.members(), []);
+    const again = new FakeMember();
+    assert.equal(await b!.join(again, "alice"), true);
+  },
+);
+
+clusterTest("concurrent joins of one nickname on two nodes seat exactly one", async () => {
+  const { bus, hubs } = await service(3);
+  const members = Array.from({ length: 30 }, () => new FakeMember());
+  const results = await Promise.all(members.map((m, i) => hubs[i % 3]!.join(m, "carol")));
+  await bus.settle();
+  assert.equal(results.filter(Boolean).length, 1);
+  assert.equal(members.filter((m) => m.ofType("welcome").length === 1).length, 1);
+  for (const hub of hubs) assert.deepEqual(hub.members().map((m) => m.nick), ["carol"]);
+});
+
+clusterTest("a private message crosses nodes, to the recipient and the sender only", async () => {
+  const { bus, hubs: [a, b] } = await service();
+  const alice = await join(a!, "alice");
+  const bob = await join(b!, "bob");
+  const carol = await join(b!, "carol");
+  await bus.settle();
+  for (const m of [alice, bob, carol]) m.take();
+  assert.equal(await a!.handle(alice, { type: "msg", to: "bob", text: "psst" }), true);
+  await bus.settle();
+  const [got] = bob.ofType("message");
+  assert.equal(got?.text, "psst");
+  assert.equal(got?.to, "bob");
+  assert.equal(alice.ofType("message")[0]?.id, got?.id);
+  assert.deepEqual(carol.ofType("message"), []);
+});
+
+clusterTest("rooms, topics, parts and renames cross nodes", async () => {
+  const { bus, hubs: [a, b] } = await service();
+  const alice = await join(a!, "alice", ["#lobby", "#dev"]);
+  const bob = await join(b!, "bob", ["#dev"]);
+  await bus.settle();
+  assert.deepEqual(b!.members("#dev").map((m) => m.nick).sort(), ["alice", "bob"]);
+  await a!.handle(alice, { type: "topic", room: "#dev", text: "ship it" });
+  await bus.settle();
+  assert.equal(b!.room("#dev")?.topic?.text, "ship it");
+  assert.ok(bob.ofType("topic").some((t) => t.topic?.text === "ship it"));
+  await b!.handle(bob, { type: "nick", nick: "robert" });
+  await bus.settle();
+  assert.deepEqual(a!.members("#dev").map((m) => m.nick).sort(), ["alice", "robert"]);
+  assert.ok(alice.ofType("rename").some((r) => r.from === "bob" && r.to === "robert"));
+  // The old name is free on every node; the new one is not.
+  assert.equal(await a!.join(new FakeMember(), "bob"), true);
+  const clash = new FakeMember();
+  assert.equal(await a!.join(clash, "Robert"), false);
+  await a!.handle(alice, { type: "part", room: "#dev" });
+  await bus.settle();
+  assert.deepEqual(b!.members("#dev").map((m) => m.nick), ["robert"]);
+  assert.ok(bob.ofType("leave").some((l) => l.nick === "alice" && l.room === "#dev"));
+});
+
+clusterTest("a node found dead takes its members out of every room elsewhere", async () => {
+  const { bus, hubs: [a, b], clusters: [, nb] } = await service();
+  const alice = await join(a!, "alice");
+  await join(b!, "bob");
+  await join(b!, "carol");
+  await bus.settle();
+  alice.take();
+  // Found by node a itself: its own event, carried out all the same.
+  nb!.die("n0");
+  await bus.settle();
+  assert.deepEqual(a!.members().map((m) => m.nick), ["alice"]);
+  assert.deepEqual(alice.ofType("leave").map((l) => l.nick).sort(), ["bob", "carol"]);
+  // Their nicknames are free again.
+  assert.equal(await a!.join(new FakeMember(), "bob"), true);
+});
+
+clusterTest(
+  "a seat taken back on another node with its token keeps its rooms; the old connection closes quietly",
+  async () => {
+    const { bus, hubs: [a, b] } = await service();
+    const alice = await join(a!, "alice", ["#lobby", "#dev"]);
+    const watcher = await join(a!, "watcher", ["#dev"]);
+    await bus.settle();
+    const [welcome] = alice.ofType("welcome");
+    await a!.handle(alice, { type: "say", room: "#dev", text: "before" });
+    await bus.settle();
+    const seen = alice.ofType("message").at(-1)!.id;
+    await a!.handle(watcher, { type: "say", room: "#dev", text: "while away" });
+    await bus.settle();
+    watcher.take();
+    const again = new FakeMember();
+    assert.equal(await b!.join(again, "alice", welcome!.token, seen), true);
+    await bus.settle();
+    assert.equal(alice.closed, 1);
+    const [back] = again.ofType("welcome");
+    assert.deepEqual(back!.rooms.map((r) => r.room).sort(), ["#dev", "#lobby"]);
+    assert.deepEqual(back!.history.map((m: ChatMessage) => m.text), ["while away"]);
+    // Nobody saw alice leave or join.
+    assert.deepEqual(
+      watcher.events.filter((e: ServerEvent) => e.type === "leave" || e.type === "join"),
+      [],
+    );
+    // Her lines now come from node b, and reach a.
+    await b!.handle(again, { type: "say", room: "#dev", text: "back" });
+    await bus.settle();
+    assert.deepEqual(texts(watcher), ["alice: back"]);
+    // A wrong token takes nothing.
+    const thief = new FakeMember();
+    assert.equal(await a!.join(thief, "alice", "not-the-token"), false);
+  },
+);
+
+clusterTest(
+  "while Redis cannot be reached, lines are refused with a clear error, and members stay",
+  async () => {
+    const { bus, hubs: [a] } = await service();
+    const alice = await join(a!, "alice");
+    await bus.settle();
+    alice.take();
+    bus.down = true;
+    assert.equal(await a!.handle(alice, { type: "say", text: "lost?" }), false);
+    const [error] = alice.ofType("error");
+    assert.equal(error?.code, "storage_failed");
+    assert.match(error!.message, /cannot reach/);
+    assert.equal(alice.closed, 0);
+    bus.down = false;
+    assert.equal(await a!.handle(alice, { type: "say", text: "back" }), true);
+    await bus.settle();
+    assert.deepEqual(texts(alice), ["alice: back"]);
+  },
+);
+
+clusterTest("a node started later sees the members already there, and their lines", async () => {
+  const bus = new FakeBus();
+  buses.push(bus);
+  const first = new Hub({ cluster: new FakeCluster(bus, "n0") });
+  await first.attach();
+  const alice = await join(first, "alice", ["#lobby", "#dev"]);
+  await bus.settle();
+  const late = new Hub({ cluster: new FakeCluster(bus, "n1") });
+  await late.attach();
+  assert.deepEqual(late.members("#dev").map((m) => m.nick), ["alice"]);
+  const bob = await join(late, "bob", ["#dev"]);
+  await bus.settle();
+  bob.take();
+  await first.handle(alice, { type: "say", room: "#dev", text: "hi bob" });
+  await bus.settle();
+  assert.deepEqual(texts(bob), ["alice: hi bob"]);
+});
+
+clusterTest("a connection that goes while its join waits on Redis is never seated", async () => {
+  const { bus, hubs: [a, b] } = await service();
+  const gone = new FakeMember();
+  const joining = a!.join(gone, "dave");
+  a!.leave(gone, "connection lost");
+  assert.equal(await joining, false);
+  await bus.settle();
+  assert.deepEqual(a!.members(), []);
+  assert.deepEqual(b!.members(), []);
+  // Its nickname was given back.
+  assert.equal(await b!.join(new FakeMember(), "dave"), true);
+});

@@ -1,0 +1,226 @@
+/**
+ * An in-memory stand-in for Redis behind several hubs (`server/hub/cluster.ts`):
+ * one {@linkcode FakeBus} is the service (ids, room histories, topics, the
+ * member list, nickname owners, the feed), and each {@linkcode FakeCluster}
+ * is one node's view of it. The feed is handed to every node in one order
+ * on a later turn of the event loop, as Redis would; {@linkcode FakeBus.settle}
+ * waits until every node has taken everything. `down` makes every call fail
+ * as a Redis that cannot be reached does.
+ *
+ * @module
+ */
+
+import type { Topic } from "../../common/protocol.ts";
+import {
+  type AsyncHistoryStore,
+  MemoryHistory,
+  type RoomMessage,
+} from "../../server/history/history.ts";
+import {
+  type Cluster,
+  type ClusterEvent,
+  type ClusterSink,
+  type Forwarded,
+  type MemberRecord,
+  tokenHash,
+} from "../../server/hub/cluster.ts";
+
+type Entry = { id: number; key: string; message: RoomMessage } | {
+  id: number;
+  event: ClusterEvent;
+};
+
+/** The service: what Redis holds. */
+export class FakeBus {
+  readonly history = new MemoryHistory(10_000);
+  readonly members = new Map<string, MemberRecord>();
+  readonly owners = new Map<string, string>();
+  readonly feed: Entry[] = [];
+  readonly nodes = new Set<FakeCluster>();
+  down = false;
+  #pending = 0;
+  #idle: PromiseWithResolvers<void> | undefined;
+
+  /** Hands every node the entries it has not had, on a later turn. */
+  publish(): void {
+    this.later(() => {
+      for (const node of this.nodes) node.pump();
+    });
+  }
+
+  /** Runs `f` on a later turn, as a reply from Redis comes; {@linkcode settle} waits for it. */
+  later(f: () => void): void {
+    this.#pending++;
+    setTimeout(() => {
+      f();
+      if (--this.#pending === 0) this.#idle?.resolve();
+    }, 0);
+  }
+
+  /** Resolves once every entry so far has reached every node. */
+  async settle(): Promise<void> {
+    while (this.#pending > 0) {
+      this.#idle = Promise.withResolvers<void>();
+      await this.#idle.promise;
+    }
+    // What the nodes did on taking the entries may have added more.
+    await new Promise((r) => setTimeout(r, 0));
+    if (this.#pending > 0) await this.settle();
+  }
+
+  check(): void {
+    if (this.down) throw new Error("Redis cannot be reached");
+  }
+}
+
+/** One node's view of the {@linkcode FakeBus}. */
+export class FakeCluster implements Cluster {
+  readonly node: string;
+  readonly bus: FakeBus;
+  readonly store: AsyncHistoryStore;
+  #sink: ClusterSink | undefined;
+  #position = 0;
+  #reached: { id: number; done: () => void }[] = [];
+
+  constructor(bus: FakeBus, node: string) {
+    this.bus = bus;
+    this.node = node;
+    const h = bus.history;
+    const guard = async <T>(f: () => T): Promise<T> => {
+      await Promise.resolve();
+      bus.check();
+      return f();
+    };
+    this.store = {
+      nextId: () => guard(() => h.nextId()),
+      lastId: () => guard(() => h.lastId()),
+      append: (key, message) => guard(() => this.#append(key, message)),
+      recent: (key, count) => guard(() => h.recent(key, count)),
+      after: (key, after, limit) => guard(() => h.after(key, after, limit)),
+      range: (key, query) => guard(() => h.range(key, query)),
+      search: (keys, folded, limit) => guard(() => h.search(keys, folded, limit)),
+      topic: (key) => guard(() => h.topic(key)),
+      setTopic: (key, topic) => guard(() => h.setTopic(key, topic)),
+      close: () => Promise.resolve(),
+    };
+  }
+
+  get up(): boolean {
+    return !this.bus.down;
+  }
+
+  get position(): number {
+    return this.#position;
+  }
+
+  #append(key: string, draft: Omit<RoomMessage, "id">): RoomMessage {
+    const message = { ...draft, id: this.bus.history.nextId() };
+    this.bus.history.append(key, message);
+    this.bus.feed.push({ id: message.id, key, message });
+    this.bus.publish();
+    return message;
+  }
+
+  /** Hands the sink what it has not had yet. */
+  pump(): void {
+    const sink = this.#sink;
+    if (!sink) return;
+    for (const entry of this.bus.feed) {
+      if (entry.id <= this.#position) continue;
+      this.#position = entry.id;
+      if ("event" in entry) sink.event(entry.event);
+      else sink.message(entry.key, entry.message, false);
+    }
+    this.#reached = this.#reached.filter((r) => r.id > this.#position || void r.done());
+  }
+
+  start(sink: ClusterSink): Promise<MemberRecord[]> {
+    this.bus.check();
+    this.#sink = sink;
+    this.#position = this.bus.feed.at(-1)?.id ?? 0;
+    this.bus.nodes.add(this);
+    return Promise.resolve([...this.bus.members.values()].map((r) => structuredClone(r)));
+  }
+
+  async claim(fold: string): Promise<boolean> {
+    await Promise.resolve();
+    this.bus.check();
+    if (this.bus.owners.has(fold)) return false;
+    this.bus.owners.set(fold, this.node);
+    return true;
+  }
+
+  async takeOver(fold: string, token: string): Promise<MemberRecord | undefined> {
+    await Promise.resolve();
+    this.bus.check();
+    const record = this.bus.members.get(fold);
+    if (!record || record.token !== tokenHash(token)) return undefined;
+    this.bus.owners.set(fold, this.node);
+    return structuredClone(record);
+  }
+
+  release(fold: string): void {
+    if (this.bus.owners.get(fold) === this.node) this.bus.owners.delete(fold);
+  }
+
+  post(key: string, message: Omit<RoomMessage, "id">): Promise<RoomMessage> {
+    return this.store.append(key, message);
+  }
+
+  async tell(
+    event: ClusterEvent,
+    records: readonly [string, MemberRecord | null][] = [],
+  ): Promise<void> {
+    await Promise.resolve();
+    this.bus.check();
+    for (const [fold, record] of records) {
+      if (record) this.bus.members.set(fold, structuredClone(record));
+      else this.bus.members.delete(fold);
+    }
+    this.bus.feed.push({ id: this.bus.history.nextId(), event });
+    this.bus.publish();
+  }
+
+  async setTopic(key: string, topic: Topic | undefined, event: ClusterEvent): Promise<void> {
+    await this.store.setTopic(key, topic);
+    await this.tell(event);
+  }
+
+  async forward(node: string, forwarded: Forwarded): Promise<void> {
+    await Promise.resolve();
+    this.bus.check();
+    for (const other of this.bus.nodes) {
+      if (other.node === node) {
+        this.bus.later(() => other.#sink?.forwarded(structuredClone(forwarded)));
+      }
+    }
+  }
+
+  reach(id: number): Promise<void> {
+    if (this.#position >= id) return Promise.resolve();
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#reached.push({ id, done: resolve });
+    return promise;
+  }
+
+  /** What the lease sweeper does when this node stops renewing: tells everyone it is dead. */
+  die(sweeper = "sweeper"): void {
+    this.bus.nodes.delete(this);
+    for (const [fold, record] of this.bus.members) {
+      if (record.node === this.node) this.bus.members.delete(fold);
+    }
+    for (const [fold, owner] of this.bus.owners) {
+      if (owner === this.node) this.bus.owners.delete(fold);
+    }
+    this.bus.feed.push({
+      id: this.bus.history.nextId(),
+      event: { op: "dead", node: sweeper, dead: this.node },
+    });
+    this.bus.publish();
+  }
+
+  close(): Promise<void> {
+    this.bus.nodes.delete(this);
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,431 @@
+import assert from "node:assert/strict";
+import { Redis } from "ioredis";
+import { isForwarded, RedisCluster, type RedisClusterOptions } from "../server/bus/cluster.ts";
+import {
+  type ClusterEvent,
+  type ClusterSink,
+  type Forwarded,
+  type MemberRecord,
+  tokenHash,
+} from "../server/hub/cluster.ts";
+import type { RoomMessage } from "../server/history/history.ts";
+import { RedisServer } from "./kit/redis_server.ts";
+import { Waiters } from "./kit/waiters.ts";
+
+/** One thing a sink was told, in order. */
+type Told =
+  | { message: RoomMessage; key: string; gap: boolean }
+  | { event: ClusterEvent }
+  | { forwarded: Forwarded }
+  | { lost: string[] }
+  | { revived: true }
+  | { state: boolean };
+
+/** A sink whose calls a test can wait for. */
+class Sink implements ClusterSink {
+  readonly told: Told[] = [];
+  readonly #waiters = new Waiters();
+
+  #push(told: Told): void {
+    this.told.push(told);
+    this.#waiters.wake();
+  }
+
+  message(key: string, message: RoomMessage, gap: boolean): void {
+    this.#push({ key, message, gap });
+  }
+  event(event: ClusterEvent): void {
+    this.#push({ event });
+  }
+  forwarded(forwarded: Forwarded): void {
+    this.#push({ forwarded });
+  }
+  lost(folds: string[]): void {
+    this.#push({ lost: folds });
+  }
+  revived(): void {
+    this.#push({ revived: true });
+  }
+  state(up: boolean): void {
+    this.#push({ state: up });
+  }
+
+  /** What came from the feed, as `m:<text>` and `e:<op>`. */
+  feed(): string[] {
+    return this.told.flatMap((t) =>
+      "message" in t ? [`m:${t.message.text}`] : "event" in t ? [`e:${t.event.op}`] : []
+    );
+  }
+
+  /** Waits until `n` things matching `which` were told. */
+  count(n: number, which: (t: Told) => boolean = () => true): Promise<true> {
+    return this.#waiters.until(
+      () => this.told.filter(which).length >= n || undefined,
+      () => `for ${n}, told ${JSON.stringify(this.told)}`,
+    );
+  }
+
+  end(): void {
+    this.#waiters.end(new Error("closed"));
+  }
+}
+
+const fromFeed = (t: Told) => "message" in t || "event" in t;
+
+function said(room: string, text: string): Omit<RoomMessage, "id"> {
+  return { type: "message", ts: Date.now(), room, from: "alice", text };
+}
+
+function record(nick: string, node: string, token: string, rooms = ["#lobby"]): MemberRecord {
+  return { nick, via: "web", node, rooms, token };
+}
+
+/** Runs `fn` on a plain connection to `redis`, closed after. */
+async function direct<T>(redis: RedisServer, fn: (raw: Redis) => Promise<T>): Promise<T> {
+  const raw = new Redis(redis.url, { lazyConnect: true });
+  await raw.connect();
+  try {
+    return await fn(raw);
+  } finally {
+    await raw.quit();
+  }
+}
+
+/** The node holding nickname `fold`, as Redis has it. */
+function owner(redis: RedisServer, fold: string): Promise<string | null> {
+  return direct(redis, (raw) => raw.get(`chat:nick:${fold}`));
+}
+
+/** Nodes on one redis-server, started with their sinks; all closed after `fn`. */
+async function withNodes(
+  count: number,
+  options: Partial<RedisClusterOptions>,
+  fn: (
+    nodes: RedisCluster[],
+    sinks: Sink[],
+    redis: RedisServer,
+    records: MemberRecord[][],
+  ) => Promise<void>,
+): Promise<void> {
+  await using redis = await RedisServer.start();
+  const nodes: RedisCluster[] = [];
+  const sinks: Sink[] = [];
+  const records: MemberRecord[][] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const node = await RedisCluster.open({ url: redis.url, keep: 10, ...options });
+      nodes.push(node);
+      const sink = new Sink();
+      sinks.push(sink);
+      records.push(await node.start(sink));
+    }
+    await fn(nodes, sinks, redis, records);
+  } finally {
+    await Promise.all(nodes.map((n) => n.close()));
+    for (const sink of sinks) sink.end();
+  }
+}
+
+Deno.test("RedisCluster: tell and post on two nodes reach both sinks in one id order, each once; a later node starts from the member list", async () => {
+  await withNodes(2, {}, async ([a, b], sinks, redis) => {
+    const token = tokenHash("secret");
+    const seat: ClusterEvent = {
+      op: "seat",
+      node: a!.node,
+      nick: "Alice",
+      via: "web",
+      rooms: [{ room: "#lobby", key: "#lobby" }],
+    };
+    await a!.tell(seat, [["alice", record("Alice", a!.node, token)]]);
+    const m = await b!.post("#lobby", said("#lobby", "hello"));
+    await Promise.all(sinks.map((s) => s.count(2, fromFeed)));
+    for (const sink of sinks) {
+      assert.deepEqual(sink.feed(), ["e:seat", "m:hello"]);
+      assert.deepEqual(sink.told[0], { event: seat });
+    }
+    await a!.reach(m.id);
+    assert.equal(a!.position, m.id);
+    assert.ok(a!.up);
+
+    const c = await RedisCluster.open({ url: redis.url, keep: 10 });
+    const sink = new Sink();
+    try {
+      const records = await c.start(sink);
+      assert.deepEqual(records, [record("Alice", a!.node, token)]);
+      assert.equal(c.position, m.id);
+      await a!.tell({ op: "bye", node: a!.node, nick: "Alice", reason: "quit" }, [["alice", null]]);
+      await sink.count(1, fromFeed);
+      assert.deepEqual(sink.feed(), ["e:bye"], "only what came after its start");
+      await b!.reach(c.position);
+      assert.deepEqual(sinks[1]!.feed(), ["e:seat", "m:hello", "e:bye"]);
+    } finally {
+      await c.close();
+      sink.end();
+    }
+    const again = new Sink();
+    const d = await RedisCluster.open({ url: redis.url, keep: 10 });
+    try {
+      assert.deepEqual(await d.start(again), [], "bye removed the record");
+    } finally {
+      await d.close();
+    }
+  });
+});
+
+Deno.test("RedisCluster: a malformed event or member record in Redis is passed over", async () => {
+  await withNodes(1, {}, async ([a], [sink], redis) => {
+    await direct(redis, async (raw) => {
+      await raw.hset("chat:members", "bad", "{not json", "worse", JSON.stringify({ nick: 1 }));
+      const id = await raw.incr("chat:id");
+      await raw.xadd("chat:feed", `${id}-0`, "ev", "{broken");
+      const id2 = await raw.incr("chat:id");
+      await raw.xadd("chat:feed", `${id2}-0`, "ev", JSON.stringify({ op: "nope", node: "x" }));
+    });
+    await a!.tell({ op: "dead", node: a!.node, dead: "z" });
+    await sink!.count(1, fromFeed);
+    assert.deepEqual(sink!.feed(), ["e:dead"]);
+    const b = await RedisCluster.open({ url: redis.url, keep: 10 });
+    try {
+      assert.deepEqual(await b.start(new Sink()), []);
+    } finally {
+      await b.close();
+    }
+  });
+});
+
+Deno.test("RedisCluster.setTopic() keeps the topic before the event is in the feed", async () => {
+  await withNodes(2, {}, async ([a, b], sinks) => {
+    const topic = { text: "plans", by: "Alice", ts: 1 };
+    await a!.setTopic("#dev", topic, {
+      op: "topic",
+      node: a!.node,
+      room: { room: "#dev", key: "#dev", topic },
+    });
+    await sinks[1]!.count(1, fromFeed);
+    assert.deepEqual(await b!.store.topic("#dev"), topic);
+  });
+});
+
+Deno.test("RedisCluster: claims conflict across nodes; takeOver moves a nickname with the right token only", async () => {
+  await withNodes(2, { leaseMs: 2_000, renewMs: 3_600_000 }, async ([a, b], sinks, redis) => {
+    assert.equal(await a!.claim("alice"), true);
+    assert.equal(await b!.claim("alice"), false);
+    const hash = tokenHash("right");
+    const before = record("Alice", a!.node, hash, []);
+    await a!.tell({ op: "seat", node: a!.node, nick: "Alice", via: "web", rooms: [] }, [[
+      "alice",
+      before,
+    ]]);
+    assert.equal(await b!.takeOver("alice", "wrong"), undefined);
+    assert.equal(await b!.takeOver("nobody", "right"), undefined);
+    assert.deepEqual(await b!.takeOver("alice", "right"), before);
+    assert.equal(await owner(redis, "alice"), b!.node);
+    // a finds out at its next renewal (until then it believes it holds it):
+    // the nickname is lost to it, and the fence lets the member go.
+    await a!.renew();
+    await sinks[0]!.count(1, (t) => "lost" in t);
+    assert.deepEqual(sinks[0]!.told.filter((t) => "lost" in t), [{ lost: ["alice"] }]);
+    // b renews it as its own.
+    await b!.renew();
+    assert.equal(sinks[1]!.told.filter((t) => "lost" in t).length, 0);
+    b!.release("alice");
+    await b!.renew();
+    assert.equal(await a!.claim("alice"), true, "released by b");
+    assert.equal(await owner(redis, "alice"), a!.node);
+  });
+});
+
+Deno.test("RedisCluster.takeOver() rewrites the record's node", async () => {
+  await withNodes(2, {}, async ([a, b], _sinks, redis) => {
+    const hash = tokenHash("t");
+    await a!.tell({ op: "seat", node: a!.node, nick: "Bo", via: "irc", rooms: [] }, [[
+      "bo",
+      record("Bo", a!.node, hash, []),
+    ]]);
+    await b!.takeOver("bo", "t");
+    const c = await RedisCluster.open({ url: redis.url, keep: 10 });
+    try {
+      assert.deepEqual(await c.start(new Sink()), [record("Bo", b!.node, hash, [])]);
+    } finally {
+      await c.close();
+    }
+  });
+});
+
+Deno.test("RedisCluster.forward() reaches the other node's sink, checked; a malformed publish is passed over", async () => {
+  await withNodes(2, {}, async ([a, b], sinks, redis) => {
+    await direct(redis, async (raw) => {
+      await raw.publish(`chat:to:${b!.node}`, "{nope");
+      await raw.publish(
+        `chat:to:${b!.node}`,
+        JSON.stringify({ fold: "bob", event: { type: "x" } }),
+      );
+    });
+    const forwarded: Forwarded = {
+      fold: "bob",
+      event: { type: "message", id: 7, ts: 1, from: "Alice", to: "Bob", text: "psst" },
+    };
+    await a!.forward(b!.node, forwarded);
+    await sinks[1]!.count(1, (t) => "forwarded" in t);
+    assert.deepEqual(sinks[1]!.told, [{ forwarded }]);
+    assert.deepEqual(sinks[0]!.told, []);
+  });
+});
+
+Deno.test("isForwarded() accepts private messages and CTCP, and nothing else", () => {
+  const message = { type: "message", id: 1, ts: 2, from: "a", to: "b", text: "t" };
+  assert.equal(isForwarded({ fold: "b", event: message }), true);
+  assert.equal(
+    isForwarded({ fold: "b", event: { ...message, action: true, operator: false } }),
+    true,
+  );
+  assert.equal(
+    isForwarded({ fold: "b", event: { type: "ctcp", from: "a", text: "VERSION" } }),
+    true,
+  );
+  assert.equal(isForwarded({ fold: "b", event: { ...message, to: undefined } }), false);
+  assert.equal(isForwarded({ fold: "b", event: { ...message, id: "1" } }), false);
+  assert.equal(isForwarded({ fold: "b", event: { ...message, notice: "yes" } }), false);
+  assert.equal(isForwarded({ fold: 1, event: message }), false);
+  assert.equal(isForwarded({ fold: "b", event: { type: "ctcp", from: "a" } }), false);
+  assert.equal(
+    isForwarded({ fold: "b", event: { type: "ctcp", from: "a", text: "x", reply: 1 } }),
+    false,
+  );
+  assert.equal(isForwarded(null), false);
+});
+
+Deno.test("RedisCluster: a node that stops renewing is found dead by the other, which removes its members in the feed's order", async () => {
+  await using redis = await RedisServer.start();
+  const fast = { url: redis.url, keep: 10, leaseMs: 300, renewMs: 30 };
+  const victim = await RedisCluster.open(fast);
+  const other = await RedisCluster.open(fast);
+  const sink = new Sink();
+  let closed = false;
+  try {
+    await victim.start(new Sink());
+    await other.start(sink);
+    const hash = tokenHash("x");
+    await other.tell({ op: "seat", node: other.node, nick: "Keep", via: "web", rooms: [] }, [[
+      "keep",
+      record("Keep", other.node, hash),
+    ]]);
+    await victim.tell({ op: "seat", node: victim.node, nick: "Gone", via: "web", rooms: [] }, [[
+      "gone",
+      record("Gone", victim.node, hash),
+    ]]);
+    await victim.abandon();
+    closed = true;
+    await sink.count(1, (t) => "event" in t && t.event.op === "dead");
+    assert.deepEqual(sink.feed(), ["e:seat", "e:seat", "e:dead"]);
+    assert.deepEqual(sink.told.at(-1), {
+      event: { op: "dead", node: other.node, dead: victim.node },
+    });
+    const late = await RedisCluster.open({ url: redis.url, keep: 10 });
+    try {
+      assert.deepEqual(await late.start(new Sink()), [record("Keep", other.node, hash)]);
+    } finally {
+      await late.close();
+    }
+  } finally {
+    if (!closed) await victim.close();
+    await other.close();
+    sink.end();
+  }
+});
+
+Deno.test("RedisCluster: across a Redis restart the state is told once each way, the feed resumes with no gap or repeat, and forwarding works again", async () => {
+  const logged: string[] = [];
+  await withNodes(
+    1,
+    { retryMs: 20, commandTimeoutMs: 500, log: (l) => logged.push(l) },
+    async ([a], [sink], redis) => {
+      await a!.post("#r", said("#r", "before"));
+      await a!.tell({ op: "dead", node: a!.node, dead: "x" });
+      await sink!.count(2, fromFeed);
+      await redis.stop();
+      await sink!.count(1, (t) => "state" in t);
+      assert.equal(a!.up, false);
+      await assert.rejects(a!.post("#r", said("#r", "lost")));
+      await redis.restart();
+      await sink!.count(2, (t) => "state" in t);
+      assert.equal(a!.up, true);
+      const m = await a!.post("#r", said("#r", "after"));
+      await a!.tell({ op: "dead", node: a!.node, dead: "y" });
+      await sink!.count(4, fromFeed);
+      assert.deepEqual(sink!.feed(), ["m:before", "e:dead", "m:after", "e:dead"]);
+      assert.ok(sink!.told.every((t) => !("gap" in t) || !t.gap));
+      assert.deepEqual(sink!.told.filter((t) => "state" in t), [{ state: false }, {
+        state: true,
+      }]);
+      assert.equal(logged.length, 2);
+      assert.ok(a!.position > m.id);
+      // Its subscriber has subscribed again by itself: PUBLISH counts who heard.
+      const forwarded: Forwarded = {
+        fold: "alice",
+        event: { type: "ctcp", from: "Bob", to: "Alice", text: "PING 1" },
+      };
+      await direct(redis, async (raw) => {
+        while (await raw.publish(`chat:to:${a!.node}`, JSON.stringify(forwarded)) === 0) {
+          // Not yet subscribed again: that one was heard by nobody.
+        }
+      });
+      await sink!.count(1, (t) => "forwarded" in t);
+      assert.deepEqual(sink!.told.filter((t) => "forwarded" in t), [{ forwarded }]);
+    },
+  );
+});
+
+Deno.test("RedisCluster.reach() resolves at the position, or after its wait; close() is idempotent", async () => {
+  await withNodes(1, { reachMs: 50 }, async ([a], [sink]) => {
+    const m = await a!.post("#r", said("#r", "one"));
+    await a!.reach(m.id);
+    assert.ok(a!.position >= m.id);
+    await sink!.count(1);
+    await a!.reach(m.id + 1000); // never comes: the wait ends it
+    assert.equal(a!.position, m.id);
+    const pending = a!.reach(m.id + 2000);
+    await a!.close();
+    await pending;
+    await a!.close();
+  });
+});
+
+Deno.test("RedisCluster: a Redis that stops answering is told lost when a command times out, and back once it answers, with nothing more sent", async () => {
+  await withNodes(1, { retryMs: 20, commandTimeoutMs: 200 }, async ([a], [sink], redis) => {
+    redis.pause();
+    await assert.rejects(a!.tell({ op: "dead", node: a!.node, dead: "x" }), /timed out/);
+    assert.equal(a!.up, false);
+    redis.resume();
+    await sink!.count(2, (t) => "state" in t);
+    assert.deepEqual(sink!.told.filter((t) => "state" in t), [{ state: false }, { state: true }]);
+    assert.equal(a!.up, true);
+  });
+});
+
+Deno.test("RedisCluster: a node back after its lease ended hears itself found dead, and is told to announce its members again", async () => {
+  await using redis = await RedisServer.start();
+  // It renews only when told to: as a node paused past its lease.
+  const sleeper = await RedisCluster.open({
+    url: redis.url,
+    keep: 10,
+    leaseMs: 200,
+    renewMs: 3_600_000,
+  });
+  const asleep = new Sink();
+  // Started before anyone can find it dead: it hears that from the feed.
+  await sleeper.start(asleep);
+  const other = await RedisCluster.open({ url: redis.url, keep: 10, leaseMs: 200, renewMs: 20 });
+  try {
+    await other.start(new Sink());
+    await asleep.count(1, (t) => "event" in t);
+    assert.deepEqual(asleep.told, [{
+      event: { op: "dead", node: other.node, dead: sleeper.node },
+    }]);
+    await sleeper.renew();
+    assert.deepEqual(asleep.told.at(-1), { revived: true });
+  } finally {
+    await Promise.all([sleeper.close(), other.close()]);
+    asleep.end();
+  }
+});
