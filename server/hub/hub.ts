@@ -514,7 +514,7 @@ export class Hub {
       message: (key, message, gap) => later(() => this.#fromFeed(key, message, gap)),
       event: (event) => later(() => this.#fromCluster(cluster, event)),
       forwarded: (forwarded) => later(() => this.#forwarded(forwarded)),
-      lost: (folds) => later(() => this.#lost(folds)),
+      lost: (folds) => later(() => this.#namesLost(folds)),
       revived: () => later(() => this.#revived(cluster)),
       state: (up) =>
         this.#log[up ? "info" : "error"](up ? "Redis is back" : "Redis cannot be reached"),
@@ -745,7 +745,7 @@ export class Hub {
   }
 
   /** Nicknames another node took since this node could last renew them. */
-  #lost(folds: string[]): void {
+  #namesLost(folds: string[]): void {
     for (const fold of folds) {
       const seat = this.#roster.byKey(fold);
       if (seat && !seat.member.remote) this.#fenced(seat);
@@ -1957,7 +1957,8 @@ export class Hub {
     let web = 0, terminal = 0, irc = 0;
     for (const seat of seats) {
       const member = seat.member;
-      if (member === except) continue;
+      // A member of another node: its node delivers a room's events.
+      if (member === except || member.remote) continue;
       const via = member.via;
       if (via === "web") web++;
       else if (via === "terminal") terminal++;
