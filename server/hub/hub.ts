@@ -251,6 +251,12 @@ export class Hub {
   /** The server's search time (see {@linkcode SEARCH_BUDGET_MS}). */
   readonly #searching: TokenBucket;
   readonly #cluster: Cluster | undefined;
+  /**
+   * Nicknames (folded) a join or rename here is claiming in Redis right now:
+   * Redis answers a node's claim of a name it holds already with yes, so two
+   * of its own at once are told apart here.
+   */
+  readonly #claiming = new Set<string>();
   /** Members whose join waits on the cluster; false once they left meanwhile. */
   readonly #joining = new Map<Member, boolean>();
   /** Per room key, lists that collect what the feed delivers while a read of the room is under way. */
@@ -836,6 +842,8 @@ export class Hub {
     if (local && !local.member.remote && !claimed.ok) {
       return this.#refuse(member, "nick_taken", taken);
     }
+    if (this.#claiming.has(fold)) return this.#refuse(member, "nick_taken", taken);
+    this.#claiming.add(fold);
     this.#joining.set(member, true);
     let held = false;
     try {
@@ -922,6 +930,7 @@ export class Hub {
       this.#log.error("cannot join through Redis", { error: errorText(e) });
       return this.#refuse(member, "storage_failed", UNREACHABLE);
     } finally {
+      this.#claiming.delete(fold);
       this.#joining.delete(member);
       if (held) cluster.release(fold);
     }
@@ -1019,11 +1028,17 @@ export class Hub {
     const same = fold === seat.key;
     if (!same) {
       if (!cluster.up) return this.#refuse(seat.member, "storage_failed", UNREACHABLE);
+      if (this.#claiming.has(fold)) {
+        return this.#refuse(seat.member, "nick_taken", `Nickname "${nick}" is taken. Try another.`);
+      }
+      this.#claiming.add(fold);
       let held;
       try {
         held = await cluster.claim(fold);
       } catch {
         return this.#refuse(seat.member, "storage_failed", UNREACHABLE);
+      } finally {
+        this.#claiming.delete(fold);
       }
       const now = this.#roster.byKey(fold);
       if (!held || this.#roster.seatOf(seat.member) !== seat || (now && !now.member.remote)) {

@@ -1,0 +1,85 @@
+/**
+ * Two nodes, one service: servers started here, each with its own
+ * {@linkcode RedisCluster} on one real `redis-server`, over real sockets.
+ */
+
+import assert from "node:assert/strict";
+import { RedisCluster } from "../server/bus/cluster.ts";
+import { RedisServer } from "./kit/redis_server.ts";
+import { type ChatServer, startServer } from "./kit/server.ts";
+import { connectWs, WsClient } from "./kit/ws_client.ts";
+import { connectTcp } from "./kit/tcp_client.ts";
+import { connectIrc } from "./kit/irc_client.ts";
+
+/** Runs `fn` against `n` nodes on a fresh Redis; stops them all after. */
+async function withNodes(n: number, fn: (nodes: ChatServer[]) => Promise<void>): Promise<void> {
+  await using redis = await RedisServer.start();
+  const nodes: ChatServer[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const cluster = await RedisCluster.open({ url: redis.url, keep: 1000 });
+      nodes.push(startServer({ cluster, maxPerIp: 1000 }));
+    }
+    // Ready once each knows the service's members.
+    for (const node of nodes) {
+      for (;;) {
+        const answer = await fetch(`http://127.0.0.1:${node.http.port}/healthz`);
+        await answer.body?.cancel();
+        if (answer.status === 200) break;
+      }
+    }
+    await fn(nodes);
+  } finally {
+    for (const node of nodes) await node.shutdown();
+  }
+}
+
+Deno.test("cluster: a page, a terminal and an IRC client on two nodes chat in #lobby", async () => {
+  await withNodes(2, async ([a, b]) => {
+    await using web = await connectWs(a!, "alice");
+    await using term = await connectTcp(b!, "bob");
+    await using irc = await connectIrc(a!, "carol");
+    await irc.send("JOIN #lobby");
+    await irc.readUntil((line) => / 366 carol #lobby /.test(line));
+    await web.nextEvent((e) => e.type === "join" && e.nick === "carol");
+    web.send({ type: "say", text: "from the page" });
+    await term.readUntil((line) => line.includes("<alice> from the page"));
+    await irc.readUntil((line) => line.includes("PRIVMSG #lobby :from the page"));
+    await term.send("from the terminal");
+    await web.nextEvent((e) => e.type === "message" && e.text === "from the terminal");
+    await irc.readUntil((line) => line.includes("PRIVMSG #lobby :from the terminal"));
+    await irc.send("PRIVMSG #lobby :from irc");
+    await web.nextEvent((e) => e.type === "message" && e.text === "from irc" && e.from === "carol");
+    await term.readUntil((line) => line.includes("<carol> from irc"));
+    // Member lists are the service's, with how each is connected.
+    web.send({ type: "who" });
+    const who = await web.nextEvent((e) => e.type === "members");
+    assert.ok(who.type === "members");
+    assert.deepEqual(
+      who.members.map((m) => `${m.nick}/${m.via}`).sort(),
+      ["alice/web", "bob/terminal", "carol/irc"],
+    );
+  });
+});
+
+Deno.test("cluster: 100 concurrent joins of one nickname over two nodes give exactly one welcome", async () => {
+  await withNodes(2, async (nodes) => {
+    const clients = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => WsClient.open(nodes[i % 2]!)),
+    );
+    try {
+      for (const client of clients) client.send({ type: "join", nick: "dup" });
+      const answers = await Promise.all(
+        clients.map((c) => c.nextEvent((e) => e.type === "welcome" || e.type === "error")),
+      );
+      assert.equal(answers.filter((e) => e.type === "welcome").length, 1);
+      assert.ok(
+        answers.every((e) =>
+          e.type === "welcome" || (e.type === "error" && e.code === "nick_taken")
+        ),
+      );
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+    }
+  });
+});
