@@ -115,7 +115,8 @@ export function startChat(options: ChatOptions = {}): ChatServer {
     handler: createHandler({
       assets: config.assets ?? new Map(),
       ws,
-      ready: () => ready && attached && (cluster?.up ?? true),
+      ready: () => ready && attached,
+      healthy: () => cluster?.up ?? true,
       here: () => hereLine(hub.members()),
       metrics,
       log,

@@ -18,6 +18,8 @@ export interface HttpOptions {
   ws: WebSocketEndpoint;
   /** True once every listener is up; `/healthz` answers 503 before. */
   ready: () => boolean;
+  /** False while the service's store (Redis, with `--redis`) cannot be reached: 503 then. */
+  healthy?: () => boolean;
   /**
    * Who is in `#lobby`, in the line a terminal is greeted with (bounded to
    * its 30 names): what `/here` answers, for the page's join screen.
@@ -99,7 +101,8 @@ export function createHandler(options: HttpOptions): Handler {
       return text(405, "Method not allowed.\n", { allow: "GET, HEAD" });
     }
     if (url.pathname === "/healthz") {
-      return options.ready() ? text(200, "ok\n") : text(503, "starting\n");
+      if (!options.ready()) return text(503, "starting\n");
+      return options.healthy?.() === false ? text(503, "cannot reach Redis\n") : text(200, "ok\n");
     }
     if (url.pathname === "/here") {
       // No more than a terminal is told before it picks a name, and not
