@@ -570,16 +570,7 @@ export class Hub {
    */
   #remoteSeat(cluster: Cluster, nick: string, via: Via, node: string): Seat {
     const key = nickKey(nick);
-    const held = this.#roster.byKey(key);
-    if (held) {
-      if (!held.member.remote) {
-        // Redis gave the name to another node: this one lost it while cut off (the fence).
-        this.#fenced(held);
-      } else {
-        // A member of another node that left without this node hearing of it yet.
-        this.#drop(held, "connection lost");
-      }
-    }
+    this.#evict(key);
     const seat = new Seat(
       this.#remoteMember(cluster, key, via, node),
       nick,
@@ -682,11 +673,7 @@ export class Hub {
       case "rename": {
         const seat = remote(event.from);
         if (!seat) return;
-        const held = this.#roster.byKey(nickKey(event.to));
-        if (held && held !== seat) {
-          if (held.member.remote) this.#drop(held, "connection lost");
-          else this.#fenced(held);
-        }
+        this.#evict(nickKey(event.to), seat);
         this.#renamed(seat, event.to);
         return;
       }
@@ -735,6 +722,18 @@ export class Hub {
       room.leave(seat, why);
       this.#dropIfEmpty(room);
     }
+  }
+
+  /**
+   * Whoever holds a name here (but `keep`) goes, now that another node has
+   * it: a member of another node that left without this node hearing of it
+   * yet, or a local one whose name this node lost while cut off (the fence).
+   */
+  #evict(key: string, keep?: Seat): void {
+    const held = this.#roster.byKey(key);
+    if (!held || held === keep) return;
+    if (held.member.remote) this.#drop(held, "connection lost");
+    else this.#fenced(held);
   }
 
   /** A local member whose nickname another node took while this one was cut off: let go. */
