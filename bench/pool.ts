@@ -133,12 +133,16 @@ export class GeneratorPool {
     return Promise.all(this.generators.map((g) => g.ask(command)));
   }
 
-  /** Splits `members` over the generators, round robin, and opens them. */
+  /**
+   * Splits `members` over the generators, round robin, and opens them, at
+   * most `atOnce` at a time in all (at least one per generator).
+   */
   async open(
     endpoints: Endpoints,
     members: MemberSpec[],
-    concurrency: number,
+    atOnce: number,
   ): Promise<{ opened: number; failed: number; error?: string }> {
+    const concurrency = Math.max(1, Math.floor(atOnce / this.generators.length));
     const shares = this.generators.map((): MemberSpec[] => []);
     members.forEach((m, i) => shares[i % shares.length]!.push(m));
     const replies = await Promise.all(

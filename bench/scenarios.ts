@@ -12,6 +12,7 @@ import { GeneratorPool } from "./pool.ts";
 import {
   GENERATOR_CPU,
   kindOf,
+  opensAtOnce,
   type RunningServer,
   SERVER_CPU,
   startServer,
@@ -22,9 +23,6 @@ import type { MemberSpec } from "./generator.ts";
 
 /** Prints a progress line. */
 export type Progress = (line: string) => void;
-
-/** Members opened at once per generator while a room fills. */
-const OPEN_CONCURRENCY = 64;
 
 /** The longest one burst, one latency run or one step of filling a room may take. */
 const PHASE_TIMEOUT_MS = 60_000;
@@ -81,10 +79,11 @@ async function withRoom<T>(
 
 async function fill(
   pool: GeneratorPool,
+  target: TargetName,
   endpoints: Endpoints,
   members: MemberSpec[],
 ): Promise<void> {
-  const opened = await pool.open(endpoints, members, OPEN_CONCURRENCY);
+  const opened = await pool.open(endpoints, members, opensAtOnce(target));
   if (opened.failed > 0) {
     throw new Error(
       `${opened.failed} of ${members.length} members could not join: ${opened.error}`,
@@ -233,7 +232,7 @@ export async function throughput(
   const base = { target, members: n, senders: 0, perMember: 0, deliveries: 0 };
   try {
     return await withRoom(target, dir, options.generators, async (server, pool) => {
-      await fill(pool, server.endpoints, roomOf(target, n));
+      await fill(pool, target, server.endpoints, roomOf(target, n));
       await sleep(SETTLE_MS);
       const figures = await bursts(server, pool, {
         n,
@@ -360,7 +359,7 @@ export async function latency(
   try {
     return await withRoom(target, dir, options.generators, async (server, pool) => {
       const room = roomOf(target, n);
-      await fill(pool, server.endpoints, room);
+      await fill(pool, target, server.endpoints, room);
       await sleep(SETTLE_MS);
       const figures = await timedRuns(server, pool, {
         // The sender is the first member: with several generators, the first one's.
@@ -448,7 +447,7 @@ export async function rooms(
   try {
     return await withRoom(target, dir, options.generators, async (server, pool) => {
       const t0 = performance.now();
-      await fill(pool, server.endpoints, members);
+      await fill(pool, target, server.endpoints, members);
       progress(
         `  ${fmt(members.length)} members in ${options.rooms} rooms in ${
           ((performance.now() - t0) / 1000).toFixed(1)
@@ -527,6 +526,9 @@ export interface RampOptions {
   perGenerator: number;
 }
 
+/** Members the ramp opens between two looks at its time budget. */
+const RAMP_CHUNK = 500;
+
 /** How long an idle room is left to settle before its memory is read. */
 const IDLE_SETTLE_MS = 2000;
 
@@ -571,7 +573,18 @@ export async function ramp(
           kind: m.kind === "chat-tcp" ? "chat-ws" as const : m.kind,
           idle: true,
         }));
-        const opened = await pool.open(server.endpoints, members, OPEN_CONCURRENCY);
+        const budget = held < options.idleAt ? options.idleBudgetSeconds : options.budgetSeconds;
+        const opened = { opened: 0, failed: 0, error: "" };
+        // In chunks, so that a server slow to seat members (ngircd tells the
+        // whole channel of each join) stops near the budget, not a step later.
+        for (let from = 0; from < members.length && opened.failed === 0; from += RAMP_CHUNK) {
+          const chunk = members.slice(from, from + RAMP_CHUNK);
+          const result = await pool.open(server.endpoints, chunk, opensAtOnce(target));
+          opened.opened += result.opened;
+          opened.failed += result.failed;
+          opened.error ||= result.error ?? "";
+          if ((performance.now() - t0) / 1000 > budget) break;
+        }
         held += opened.opened;
         const elapsed = (performance.now() - t0) / 1000;
         if (held === options.idleAt) {
@@ -603,7 +616,6 @@ export async function ramp(
           }
           break;
         }
-        const budget = held < options.idleAt ? options.idleBudgetSeconds : options.budgetSeconds;
         if (elapsed > budget && held < options.target) {
           stoppedBy = `time budget of ${budget} s`;
           break;

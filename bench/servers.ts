@@ -62,6 +62,18 @@ export function kindOf(target: TargetName, i: number): Kind {
   }
 }
 
+/**
+ * How many members the bench opens on `target` at once, in all. ngircd
+ * listens with a backlog of 10 connections (`listen(sock, 10)`; `ss -ltn`
+ * shows it): more at once overflow its accept queue while it is busy telling
+ * a full channel of each join, and the kernel drops the overflow's handshakes,
+ * which the client retries only after 1, 3, 7 and 15 s. Ours listens with
+ * a backlog of 511 (Deno's).
+ */
+export function opensAtOnce(target: TargetName): number {
+  return target === "ngircd" ? 8 : 64;
+}
+
 const PEERS = new URL("./peers/", import.meta.url);
 
 /** The core the servers run on; the generator gets the other one. */
