@@ -125,6 +125,51 @@ clusterTest("a private message crosses nodes, to the recipient and the sender on
   assert.deepEqual(carol.ofType("message"), []);
 });
 
+clusterTest("a CTCP to a room reaches its IRC members on every node, and only them", async () => {
+  const { bus, hubs: [a, b] } = await service();
+  const irc1 = await join(a!, "irc1", undefined, "irc");
+  const irc2 = await join(b!, "irc2", undefined, "irc");
+  const web = await join(b!, "web");
+  await bus.settle();
+  for (const m of [irc1, irc2, web]) m.take();
+  assert.equal(
+    await a!.handle(irc1, { type: "ctcp", to: "#lobby", text: "VERSION" }),
+    true,
+  );
+  assert.equal(await a!.handle(irc1, { type: "ctcp", to: "irc2", text: "PING 1" }), true);
+  await bus.settle();
+  assert.deepEqual(
+    irc2.ofType("ctcp").map((e) => `${e.from} ${e.room ?? e.to} ${e.text}`),
+    ["irc1 #lobby VERSION", "irc1 irc2 PING 1"],
+  );
+  assert.deepEqual(web.ofType("ctcp"), []);
+  assert.deepEqual(irc1.ofType("ctcp"), []);
+});
+
+clusterTest("the operator's /kick of a member of another node closes it there", async () => {
+  const { bus, hubs: [a, b] } = await service();
+  const alice = await join(a!, "alice");
+  const bob = await join(b!, "bob");
+  await bus.settle();
+  alice.take();
+  bob.take();
+  assert.equal(a!.kick("BOB", "spam"), true);
+  await bus.settle();
+  const kicked = bob.ofType("error")[0];
+  assert.ok(kicked?.code === "kicked" && kicked.fatal === true, JSON.stringify(bob.events));
+  assert.match(kicked.message, /spam/);
+  assert.equal(bob.closed, 1);
+  assert.ok(alice.ofType("leave").some((e) => e.nick === "bob" && /kicked/.test(e.reason ?? "")));
+  assert.deepEqual(a!.members().map((m) => m.nick), ["alice"]);
+  // Kept out on both nodes for the ban's length.
+  for (const hub of [a!, b!]) {
+    const again = new FakeMember();
+    assert.equal(await hub.join(again, "bob"), false);
+    assert.equal(again.ofType("error")[0]?.code, "banned");
+  }
+  assert.equal(a!.kick("nobody"), false);
+});
+
 clusterTest("rooms, topics, parts and renames cross nodes", async () => {
   const { bus, hubs: [a, b] } = await service();
   const alice = await join(a!, "alice", ["#lobby", "#dev"]);

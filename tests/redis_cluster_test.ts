@@ -272,7 +272,7 @@ Deno.test("RedisCluster.forward() reaches the other node's sink, checked; a malf
   });
 });
 
-Deno.test("isForwarded() accepts private messages and CTCP, and nothing else", () => {
+Deno.test("isForwarded() accepts private messages, CTCP and kicks, and nothing else", () => {
   const message = { type: "message", id: 1, ts: 2, from: "a", to: "b", text: "t" };
   assert.equal(isForwarded({ fold: "b", event: message }), true);
   assert.equal(
@@ -292,6 +292,9 @@ Deno.test("isForwarded() accepts private messages and CTCP, and nothing else", (
     isForwarded({ fold: "b", event: { type: "ctcp", from: "a", text: "x", reply: 1 } }),
     false,
   );
+  assert.equal(isForwarded({ fold: "b", kick: "" }), true);
+  assert.equal(isForwarded({ fold: "b", kick: 1 }), false);
+  assert.equal(isForwarded({ fold: "b" }), false);
   assert.equal(isForwarded(null), false);
 });
 

@@ -171,6 +171,7 @@ export function isForwarded(value: unknown): value is Forwarded {
   if (typeof value !== "object" || value === null) return false;
   const v = value as Record<string, unknown>;
   if (typeof v.fold !== "string") return false;
+  if (v.event === undefined) return typeof v.kick === "string";
   if (typeof v.event !== "object" || v.event === null) return false;
   const e = v.event as Record<string, unknown>;
   const str = (name: string) => typeof e[name] === "string";

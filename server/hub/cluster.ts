@@ -16,8 +16,8 @@
  *   a {@linkcode RemoteMember}: member lists, counts, mentions and WHOIS see
  *   the whole service. Their node tells their comings and goings as
  *   {@linkcode ClusterEvent}s; a remote member is sent nothing of a room (its
- *   own node delivers that), only private messages and CTCP, which go to its
- *   node ({@linkcode Cluster.forward}).
+ *   own node delivers that), only private messages and CTCP (a room's
+ *   too: it is kept nowhere), which go to its node ({@linkcode Cluster.forward}).
  * - **Nicknames** are claimed in Redis ({@linkcode Cluster.claim}) before a
  *   seat is made; a node that dies loses them with its lease.
  *
@@ -70,12 +70,14 @@ export type ClusterEvent =
   /** Node `dead` stopped renewing its lease: its members are gone. `node` is who found it. */
   | { op: "dead"; node: string; dead: string };
 
-/** A private message or CTCP one node hands another, for its member `fold`. */
-export interface Forwarded {
-  /** The recipient's nickname, folded (`nickKey`). */
-  fold: string;
-  event: ChatMessage | CtcpEvent;
-}
+/**
+ * What one node hands another for its member `fold` (the nickname folded,
+ * `nickKey`): a private message or CTCP, or the operator's `/kick` of it
+ * from another node's console (`kick`: the reason, maybe empty).
+ */
+export type Forwarded =
+  | { fold: string; event: ChatMessage | CtcpEvent }
+  | { fold: string; kick: string };
 
 /** What a {@linkcode Cluster} tells the hub, as it happens. */
 export interface ClusterSink {
@@ -83,7 +85,7 @@ export interface ClusterSink {
   message(key: string, message: RoomMessage, gap: boolean): void;
   /** A {@linkcode ClusterEvent} from the feed, in the same order as the messages. */
   event(event: ClusterEvent): void;
-  /** A private message or CTCP another node sent a member of this one. */
+  /** A private message, CTCP or kick another node sent a member of this one. */
   forwarded(forwarded: Forwarded): void;
   /** Nicknames (folded) this node held and another node has taken since it could last renew them. */
   lost(folds: string[]): void;
@@ -131,7 +133,7 @@ export interface Cluster {
   tell(event: ClusterEvent, records?: readonly [string, MemberRecord | null][]): Promise<void>;
   /** Keeps a room's topic (undefined clears it), then tells `event` as {@linkcode Cluster.tell} does. */
   setTopic(key: string, topic: Topic | undefined, event: ClusterEvent): Promise<void>;
-  /** Sends a private message or CTCP to a member of another node. Kept nowhere. */
+  /** Sends a private message, CTCP or kick to a member of another node. Kept nowhere. */
   forward(node: string, forwarded: Forwarded): Promise<void>;
   /** Resolves once the feed has handed on entry `id` (or after a few seconds, whichever is first). */
   reach(id: number): Promise<void>;
@@ -210,9 +212,13 @@ export class RemoteMember {
     this.#forward = forward;
   }
 
-  /** Forwards what is addressed to this member alone; a room's events are its node's to deliver. */
+  /**
+   * Forwards what is for this member alone: a private message, and a CTCP
+   * (to it, or to a room: a room's CTCP is kept nowhere, so the feed does
+   * not carry it). A room's other events are its node's to deliver.
+   */
   send(event: ServerEvent): void {
-    if ((event.type === "message" || event.type === "ctcp") && event.to !== undefined) {
+    if ((event.type === "message" && event.to !== undefined) || event.type === "ctcp") {
       this.#forward(event);
     }
   }

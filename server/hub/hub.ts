@@ -773,10 +773,15 @@ export class Hub {
     }
   }
 
-  /** A private message or CTCP another node sent a member here. */
-  #forwarded({ fold, event }: Forwarded): void {
-    const seat = this.#roster.byKey(fold);
+  /** A private message, CTCP or kick another node sent a member here. */
+  #forwarded(forwarded: Forwarded): void {
+    const seat = this.#roster.byKey(forwarded.fold);
     if (!seat || seat.member.remote) return;
+    if ("kick" in forwarded) {
+      this.kick(seat.nick, forwarded.kick);
+      return;
+    }
+    const { event } = forwarded;
     if (event.type === "message") seat.privates.push(event);
     this.#deliver(seat.member, event);
   }
@@ -1390,8 +1395,16 @@ export class Hub {
   /** Tells a member why, closes its connection and tells every room it was in. */
   kick(nick: string, reason = ""): boolean {
     const seat = this.#roster.find(nick);
-    // A member of another node is that node's operator's to kick.
-    if (!seat || seat.member.remote) return false;
+    if (!seat) return false;
+    if (seat.member instanceof RemoteMember) {
+      // Its node closes it (and keeps it out); this node keeps its nickname out too.
+      const { node } = seat.member;
+      this.#door.ban(seat.key, undefined);
+      this.#cluster?.forward(node, { fold: seat.key, kick: reason }).catch((e) =>
+        this.#log.warn("cannot pass a kick to another node", { node, error: errorText(e) })
+      );
+      return true;
+    }
     const why = reason ? `kicked by the server: ${reason}` : "kicked by the server";
     this.#metrics.disconnected("kicked");
     this.#door.ban(seat.key, seat.member.address);
