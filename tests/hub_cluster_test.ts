@@ -211,6 +211,43 @@ clusterTest("a node found dead takes its members out of every room elsewhere", a
 });
 
 clusterTest(
+  "a node away past what the feed keeps makes its member list match the service's",
+  async () => {
+    const { bus, hubs: [a, b], clusters: [na] } = await service();
+    const alice = await join(a!, "alice", ["#lobby", "#dev"]);
+    const bob = await join(b!, "bob");
+    const carol = await join(b!, "carol", ["#lobby", "#dev"]);
+    await bus.settle();
+    alice.take();
+    na!.away = true;
+    b!.leave(bob, "quit");
+    await b!.handle(carol, { type: "part", room: "#lobby" });
+    await join(b!, "dave", ["#dev"]);
+    await bus.settle();
+    assert.deepEqual(a!.members().map((m) => m.nick).sort(), ["alice", "bob", "carol"]);
+    na!.back();
+    await bus.settle();
+    assert.deepEqual(a!.members().map((m) => m.nick).sort(), ["alice"]);
+    assert.deepEqual(a!.members("#dev").map((m) => m.nick).sort(), ["alice", "carol", "dave"]);
+    const events = alice.take().map((e) =>
+      e.type === "join" || e.type === "leave" ? `${e.type} ${e.nick} ${e.room ?? ""}` : e.type
+    );
+    assert.deepEqual(events.sort(), [
+      "join dave #dev",
+      "leave bob #lobby",
+      "leave carol #lobby",
+    ]);
+    // It hears what comes next as before, told first of the messages it missed.
+    await b!.handle(carol, { type: "say", room: "#dev", text: "hi" });
+    await bus.settle();
+    assert.deepEqual(
+      alice.take().map((e) => e.type === "message" ? e.text : e.type === "notice" ? "notice" : ""),
+      ["notice", "hi"],
+    );
+  },
+);
+
+clusterTest(
   "a seat taken back on another node with its token keeps its rooms; the old connection closes quietly",
   async () => {
     const { bus, hubs: [a, b] } = await service();

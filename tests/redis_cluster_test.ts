@@ -19,6 +19,7 @@ type Told =
   | { forwarded: Forwarded }
   | { lost: string[] }
   | { revived: true }
+  | { members: MemberRecord[] }
   | { state: boolean };
 
 /** A sink whose calls a test can wait for. */
@@ -45,6 +46,9 @@ class Sink implements ClusterSink {
   }
   revived(): void {
     this.#push({ revived: true });
+  }
+  members(records: MemberRecord[]): void {
+    this.#push({ members: records });
   }
   state(up: boolean): void {
     this.#push({ state: up });
@@ -431,4 +435,41 @@ Deno.test("RedisCluster: a node back after its lease ended hears itself found de
     await Promise.all([sleeper.close(), other.close()]);
     asleep.end();
   }
+});
+
+Deno.test("RedisCluster: a node whose feed position was trimmed away while it was cut off is handed the member list, and not the events it stands for", async () => {
+  // Each node waits 1 s before it reads again after losing Redis: the
+  // feed is changed meanwhile.
+  await withNodes(2, { retryMs: 1_000 }, async ([, b], [sa], redis) => {
+    await b!.tell({ op: "seat", node: b!.node, nick: "x", via: "web", rooms: [] }, [
+      ["x", record("x", b!.node, "h")],
+    ]);
+    await sa!.count(1, fromFeed);
+    // Cut the feed readers off (the blocked XREADs), as a network would.
+    await direct(redis, async (raw) => {
+      const list = String(await raw.call("CLIENT", "LIST"));
+      for (const line of list.split("\n")) {
+        const id = /^id=(\d+) .* cmd=xread\b/.exec(line)?.[1];
+        if (id) await raw.call("CLIENT", "KILL", "ID", id);
+      }
+    });
+    await sa!.count(1, (t) => "state" in t && !t.state);
+    await b!.tell({ op: "bye", node: b!.node, nick: "x", reason: "quit" }, [["x", null]]);
+    await b!.tell({ op: "seat", node: b!.node, nick: "y", via: "web", rooms: [] }, [
+      ["y", record("y", b!.node, "h")],
+    ]);
+    await b!.post("#lobby", said("#lobby", "after"));
+    // Past what the feed keeps: only the last entry is left.
+    await direct(redis, (raw) => raw.xtrim("chat:feed", "MAXLEN", 1));
+    await sa!.count(1, (t) => "message" in t);
+    const after = sa!.told.slice(sa!.told.findIndex((t) => "state" in t && !t.state));
+    const members = after.find((t) => "members" in t);
+    assert.ok(members && "members" in members, JSON.stringify(after));
+    assert.deepEqual(members.members.map((r) => r.nick), ["y"]);
+    // Neither the bye nor the seat it stands for, then the message, with its gap.
+    assert.deepEqual(after.filter((t) => "event" in t), []);
+    const message = after.find((t) => "message" in t);
+    assert.ok(message && "message" in message && message.gap);
+    assert.ok(after.indexOf(members) < after.indexOf(message));
+  });
 });

@@ -207,6 +207,8 @@ export class RedisCluster implements Cluster {
   readonly #feedKeep: number;
   readonly #leaseMs: number;
   readonly #reaches = new Set<Reach>();
+  /** Feed events up to this id are not handed on: a member list read after them stands for them. */
+  #reflected = 0;
   /** Work nobody awaits (releases, sweeps): {@linkcode close} waits for it. */
   readonly #pending = new Set<Promise<void>>();
   #sink: ClusterSink | undefined;
@@ -293,20 +295,8 @@ export class RedisCluster implements Cluster {
 
   async start(sink: ClusterSink): Promise<MemberRecord[]> {
     if (this.#sink !== undefined) throw new Error("Cannot start a cluster twice");
-    const reply = await this.#command(() =>
-      SNAPSHOT.run(this.#redis, [this.#key("members"), this.#key("id")], [])
-    );
-    if (!Array.isArray(reply) || !Array.isArray(reply[0]) || typeof reply[1] !== "number") {
-      throw new TypeError(`Cannot read the member list: Redis answered ${String(reply)}`);
-    }
-    const records: MemberRecord[] = [];
-    const flat: unknown[] = reply[0];
-    for (let i = 0; i + 1 < flat.length; i += 2) {
-      const text = flat[i + 1];
-      const record = typeof text === "string" ? parseJson(text) : undefined;
-      if (isMemberRecord(record)) records.push(record);
-    }
-    this.#position = reply[1];
+    const { records, id } = await this.#snapshot();
+    this.#position = id;
     this.#sink = sink;
     this.#subscriber.on("message", (_channel: string, text: string) => {
       const forwarded = parseJson(text);
@@ -324,7 +314,14 @@ export class RedisCluster implements Cluster {
       },
       onEvent: (event, id) => {
         this.#moved(id);
-        sink.event(event);
+        if (id > this.#reflected) sink.event(event);
+      },
+      onTrimmed: async () => {
+        // Events were lost with the trimmed entries: the member list as it
+        // is now stands for them, and for those still in the feed before it.
+        const { records, id } = await this.#snapshot();
+        this.#reflected = id;
+        sink.members(records);
       },
       onState: (up, error) => this.#state(up, error),
     });
@@ -441,6 +438,24 @@ export class RedisCluster implements Cluster {
   }
 
   /** The position is now `id`: the reaches it satisfies are done. */
+  /** The member list, and the id of the last feed entry it reflects, read in one step. */
+  async #snapshot(): Promise<{ records: MemberRecord[]; id: number }> {
+    const reply = await this.#command(() =>
+      SNAPSHOT.run(this.#redis, [this.#key("members"), this.#key("id")], [])
+    );
+    if (!Array.isArray(reply) || !Array.isArray(reply[0]) || typeof reply[1] !== "number") {
+      throw new TypeError(`Cannot read the member list: Redis answered ${String(reply)}`);
+    }
+    const records: MemberRecord[] = [];
+    const flat: unknown[] = reply[0];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const text = flat[i + 1];
+      const record = typeof text === "string" ? parseJson(text) : undefined;
+      if (isMemberRecord(record)) records.push(record);
+    }
+    return { records, id: reply[1] };
+  }
+
   #moved(id: number): void {
     this.#position = id;
     for (const reach of [...this.#reaches]) if (reach.id <= id) reach.done();

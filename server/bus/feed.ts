@@ -16,7 +16,9 @@
  * not once per failed read. If the node was away for longer than the feed
  * keeps ({@linkcode FEED_KEEP} messages), what it missed is gone from the
  * feed (each room's own history still has its newest `keep`): the next
- * message is handed on with `gap` set, so members can be told.
+ * message is handed on with `gap` set, so members can be told, and the
+ * events lost with it are made up for ({@linkcode FeedOptions.onTrimmed}:
+ * the cluster reads the member list again).
  *
  * @module
  */
@@ -49,6 +51,12 @@ export interface FeedOptions {
   onMessage(message: FeedMessage): void;
   /** Each event (checked by `isClusterEvent`), in id order with the messages, once. */
   onEvent?(event: ClusterEvent, id: number): void;
+  /**
+   * Called when entries after the position were trimmed away, before the
+   * next read: the events among them are lost, so the caller can read again
+   * what they would have told (the member list). The next read waits for it.
+   */
+  onTrimmed?(): Promise<void>;
   /** Told when the feed cannot be read, and when it can again: once each. */
   onState?(up: boolean, error?: unknown): void;
   /** Milliseconds one blocking read waits before it asks again. @default {BLOCK_MS} */
@@ -120,6 +128,7 @@ export class FeedReader {
         // not once the blocking read below ends.
         if (this.#look) this.#state(true);
         this.#look = false;
+        if (gap) await this.#options.onTrimmed?.();
         const reply = await this.#redis.xread(
           "COUNT",
           BATCH,

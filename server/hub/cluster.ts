@@ -87,6 +87,12 @@ export interface ClusterSink {
   event(event: ClusterEvent): void;
   /** A private message, CTCP or kick another node sent a member of this one. */
   forwarded(forwarded: Forwarded): void;
+  /**
+   * The service's member list as it is now, in the feed's order: events
+   * were lost (the node was away past what the feed keeps), and this list
+   * stands for them. Members of other nodes are made to match it.
+   */
+  members(records: MemberRecord[]): void;
   /** Nicknames (folded) this node held and another node has taken since it could last renew them. */
   lost(folds: string[]): void;
   /**

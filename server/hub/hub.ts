@@ -520,6 +520,7 @@ export class Hub {
       message: (key, message, gap) => later(() => this.#fromFeed(key, message, gap)),
       event: (event) => later(() => this.#fromCluster(cluster, event)),
       forwarded: (forwarded) => later(() => this.#forwarded(forwarded)),
+      members: (records) => later(() => this.#matchMembers(cluster, records)),
       lost: (folds) => later(() => this.#namesLost(folds)),
       revived: () => later(() => this.#revived(cluster)),
       state: (up) =>
@@ -616,7 +617,13 @@ export class Hub {
 
   /** A room message from the feed: delivered to everyone here in the room. */
   #fromFeed(key: string, message: RoomMessage, gap: boolean): void {
-    if (gap) this.#log.warn("messages were lost while Redis could not be reached");
+    if (gap) {
+      this.#log.warn("this node missed messages: it was cut off longer than the feed keeps");
+      const notice = this.#notice(
+        "This server was cut off from the others for a while and missed messages meanwhile; each room's history has its latest.",
+      );
+      for (const seat of this.#roster) if (!seat.member.remote) this.#deliver(seat.member, notice);
+    }
     for (const list of this.#watching.get(key) ?? []) list.push(message);
     this.#rooms.get(key)?.deliver(message);
   }
@@ -747,6 +754,48 @@ export class Hub {
     this.#deliver(seat.member, notice);
     this.#drop(seat, "connection lost");
     seat.member.close();
+  }
+
+  /**
+   * Events were lost (this node was away past what the feed keeps): the
+   * members of other nodes are made to match the service's list as it is
+   * now, each change announced as the lost event would have been.
+   */
+  #matchMembers(cluster: Cluster, records: MemberRecord[]): void {
+    this.#log.warn("this node missed part of the feed; reading the member list again");
+    const listed = new Map<string, MemberRecord>();
+    for (const record of records) {
+      if (record.node !== cluster.node) listed.set(nickKey(record.nick), record);
+    }
+    for (const seat of [...this.#roster]) {
+      const member = seat.member;
+      if (!(member instanceof RemoteMember)) continue;
+      const record = listed.get(seat.key);
+      if (!record || record.nick !== seat.nick) {
+        this.#drop(seat, "connection lost");
+        continue;
+      }
+      listed.delete(seat.key);
+      if (record.node !== member.node || record.via !== member.via) {
+        this.#fromCluster(cluster, {
+          op: "moved",
+          node: record.node,
+          nick: seat.nick,
+          via: record.via,
+        });
+      }
+      const keys = new Set(record.rooms.map(roomKey));
+      for (const room of [...seat.rooms.values()]) {
+        if (keys.has(room.key)) continue;
+        room.leave(seat, "");
+        this.#dropIfEmpty(room);
+      }
+      for (const name of record.rooms) this.#remoteEnter(seat, { room: name, key: roomKey(name) });
+    }
+    for (const record of listed.values()) {
+      const seat = this.#remoteSeat(cluster, record.nick, record.via, record.node);
+      for (const name of record.rooms) this.#remoteEnter(seat, { room: name, key: roomKey(name) });
+    }
   }
 
   /** Nicknames another node took since this node could last renew them. */

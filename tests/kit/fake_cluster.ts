@@ -81,6 +81,12 @@ export class FakeCluster implements Cluster {
   #sink: ClusterSink | undefined;
   #position = 0;
   #reached: { id: number; done: () => void }[] = [];
+  /** Events up to this id are not handed on: the member list read at {@linkcode back} stands for them. */
+  #reflected = 0;
+  /** The next message is handed on with `gap` set: messages were trimmed away. */
+  #gap = false;
+  /** While true, this node hears nothing of the feed (cut off); see {@linkcode back}. */
+  away = false;
 
   constructor(bus: FakeBus, node: string) {
     this.bus = bus;
@@ -124,12 +130,16 @@ export class FakeCluster implements Cluster {
   /** Hands the sink what it has not had yet. */
   pump(): void {
     const sink = this.#sink;
-    if (!sink) return;
+    if (!sink || this.away) return;
     for (const entry of this.bus.feed) {
       if (entry.id <= this.#position) continue;
       this.#position = entry.id;
-      if ("event" in entry) sink.event(entry.event);
-      else sink.message(entry.key, entry.message, false);
+      if ("event" in entry) {
+        if (entry.id > this.#reflected) sink.event(entry.event);
+      } else {
+        sink.message(entry.key, entry.message, this.#gap);
+        this.#gap = false;
+      }
     }
     this.#reached = this.#reached.filter((r) => r.id > this.#position || void r.done());
   }
@@ -203,6 +213,21 @@ export class FakeCluster implements Cluster {
     const { promise, resolve } = Promise.withResolvers<void>();
     this.#reached.push({ id, done: resolve });
     return promise;
+  }
+
+  /**
+   * Back after being {@linkcode away} longer than the feed keeps, as the
+   * Redis feed reader finds it: the member list as it is now is handed on,
+   * and the events it stands for are not.
+   */
+  back(): void {
+    this.away = false;
+    this.bus.later(() => {
+      this.#reflected = this.bus.feed.at(-1)?.id ?? 0;
+      this.#gap = true;
+      this.#sink?.members([...this.bus.members.values()].map((r) => structuredClone(r)));
+      this.pump();
+    });
   }
 
   /** What the lease sweeper does when this node stops renewing: tells everyone it is dead. */
