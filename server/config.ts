@@ -512,6 +512,11 @@ export function parseConfig(args: readonly string[]): ConfigResult {
         if (given === true) flag.toggle?.(draft);
       }
     }
+    if (draft.redis !== "" && values.db !== undefined) {
+      throw new FlagError(
+        "--db and --redis: a node of several keeps history in Redis and opens no database file; drop --db",
+      );
+    }
     const { cert, key, ...config } = draft;
     const tls = pair(cert, key);
     return { kind: "run", config: tls ? { ...config, tls } : config };

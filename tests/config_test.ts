@@ -84,8 +84,6 @@ Deno.test("parseConfig() reads every flag", () => {
       "--cert",
       "cert.pem",
       "--key=key.pem",
-      "--redis",
-      "redis://:pw@127.0.0.1:6380/2",
       "--reuse-port",
     ]),
     {
@@ -111,12 +109,19 @@ Deno.test("parseConfig() reads every flag", () => {
         presenceLimit: 0,
         maxRooms: 3,
         logLevel: "debug",
-        redis: "redis://:pw@127.0.0.1:6380/2",
+        redis: "",
         reusePort: true,
         tls: { cert: "cert.pem", key: "key.pem" },
       },
     },
   );
+});
+
+Deno.test("parseConfig() reads --redis, password and database in the URL", () => {
+  assert.deepEqual(parseConfig(["--redis", "redis://:pw@127.0.0.1:6380/2"]), {
+    kind: "run",
+    config: { ...DEFAULTS, redis: "redis://:pw@127.0.0.1:6380/2" },
+  });
 });
 
 Deno.test("parseConfig() accepts port 0 for every listener", () => {
@@ -131,6 +136,9 @@ Deno.test("parseConfig() refuses a --redis that is not a redis:// or rediss:// U
   assert.match(errorOf(["--redis", "http://x"]), /^--redis: the URL must start with redis:/);
   assert.match(errorOf(["--redis", "redis://h:1/x"]), /^--redis: the database/);
   assert.equal(redactUrl("redis://u:secret@h:1/0"), "redis://u:***@h:1/0");
+  // A node of several opens no database file: asking for one is a mistake, said.
+  assert.match(errorOf(["--redis", "redis://h:1", "--db", "x.db"]), /^--db and --redis: /);
+  assert.match(errorOf(["--db", ":memory:", "--redis", "redis://h:1"]), /drop --db/);
 });
 
 Deno.test("parseConfig() refuses bad limits and origins, naming the flag", () => {
