@@ -100,6 +100,10 @@ async function startRedis(dir: string, port: number): Promise<Deno.ChildProcess>
         dir,
         "--appendonly",
         "yes",
+        // On disk before a node is answered, so before any member is: what
+        // the service acknowledged survives a crash, as with --db.
+        "--appendfsync",
+        "always",
         "--save",
         "",
         "--daemonize",

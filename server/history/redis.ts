@@ -61,6 +61,7 @@ import {
   searchLimit,
 } from "./history.ts";
 import { foldText } from "../../common/nick.ts";
+import { errorText } from "../log.ts";
 
 /** Hex digest of `text` by `algorithm` (`SHA-1`, `SHA-256`). */
 export async function hexDigest(algorithm: string, text: string): Promise<string> {
@@ -247,13 +248,7 @@ export class RedisHistory implements AsyncHistoryStore {
       if (version === undefined || Number(version) < 7) {
         throw new Error(`Redis 7 or later is needed (this one is ${version ?? "unknown"})`);
       }
-      const aof = await redis.config("GET", "appendonly");
-      if (Array.isArray(aof) && aof[1] !== "yes") {
-        options.warn?.(
-          "Redis has appendonly off: after a Redis restart, message ids could be handed out again " +
-            "(turn it on: CONFIG SET appendonly yes, and in redis.conf)",
-        );
-      }
+      for (const warning of await persistence(redis)) options.warn?.(warning);
     } catch (e) {
       redis.disconnect();
       throw e;
@@ -525,4 +520,42 @@ function parseEntry([entry, fields]: Entry): { key?: string; message: RoomMessag
   else if (kind === "2") message.notice = true;
   const key = get("key");
   return key === undefined ? { message } : { key, message };
+}
+
+/**
+ * What Redis's persistence settings put at risk, one warning each: ids
+ * handed out again after a restart (no append-only file), the last second
+ * of acknowledged messages on a crash of its machine (`appendfsync` other
+ * than `always`). A Redis that does not allow `CONFIG` (some hosted ones)
+ * is said to be unchecked.
+ */
+async function persistence(redis: Redis): Promise<string[]> {
+  let reply: unknown;
+  try {
+    reply = await redis.config("GET", "append*");
+  } catch (e) {
+    return [`cannot check Redis's persistence (CONFIG GET: ${errorText(e)}); keep appendonly on`];
+  }
+  const settings = new Map<string, string>();
+  if (Array.isArray(reply)) {
+    for (let i = 0; i + 1 < reply.length; i += 2) {
+      settings.set(String(reply[i]), String(reply[i + 1]));
+    }
+  }
+  if (settings.get("appendonly") !== "yes") {
+    return [
+      "Redis has appendonly off: after a Redis restart, message ids could be handed out again " +
+      "(turn it on: CONFIG SET appendonly yes, and in redis.conf)",
+    ];
+  }
+  const fsync = settings.get("appendfsync");
+  if (fsync !== "always") {
+    return [
+      `Redis writes its append-only file to disk with appendfsync ${
+        fsync ?? "unknown"
+      }: a crash of ` +
+      "its machine can lose the last second of acknowledged messages (appendfsync always keeps each)",
+    ];
+  }
+  return [];
 }
