@@ -33,6 +33,17 @@
  *   from a message id is a read from that position. Private messages take
  *   an id from the same counter and are kept nowhere (Redis writes its data
  *   set to disk).
+ * - **An append that timed out is never kept later.** A command that waits
+ *   past `commandTimeoutMs` fails here, and the member is told "Not sent";
+ *   but it was sent, and a Redis that was paused (or whose network stalled)
+ *   carries it out once it runs again. So each append carries a deadline in
+ *   Redis's clock, `commandTimeoutMs` less {@linkcode APPEND_MARGIN} after
+ *   it is sent, and the script refuses (`EXPIRED`) past it: a message is
+ *   either acknowledged in time or never kept. Redis's clock is estimated
+ *   from this node's monotonic clock and the highest offset seen between
+ *   them (`TIME` at open, then each append's answer): an answer comes after
+ *   the script ran, so no sample overstates Redis's clock, and the deadline
+ *   errs early, never late.
  * - **Retention** is exact: each append trims the room's stream to `keep`
  *   entries (`MAXLEN keep`, not `~`), so no read can return more. The same
  *   script keeps the highest entry id a trim removed in the room's
@@ -157,8 +168,24 @@ export interface RedisHistoryOptions {
 /** See {@linkcode RedisHistoryOptions.commandTimeoutMs}. */
 export const COMMAND_TIMEOUT_MS = 2_000;
 
-/** Keeps a message and hands back its id; see the module doc. */
+/**
+ * How much sooner than the command timeout an append's deadline falls in
+ * Redis, as a share of that timeout: the answer to an append carried out
+ * just in time still has that long to arrive before the node gives up.
+ */
+export const APPEND_MARGIN = 0.25;
+
+/**
+ * Keeps a message and hands back its id and Redis's time (ms), unless
+ * Redis's time is past the deadline, `ARGV[10]` (ms): then an `EXPIRED`
+ * error, and nothing kept. See the module doc.
+ */
 const APPEND = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if now > tonumber(ARGV[10]) then
+  return redis.error_reply('EXPIRED the append came ' .. (now - tonumber(ARGV[10])) .. ' ms past its deadline')
+end
 local id = redis.call('INCR', KEYS[1])
 local entry = id .. '-0'
 local over = redis.call('XLEN', KEYS[2]) + 1 - tonumber(ARGV[1])
@@ -172,7 +199,7 @@ redis.call('LPUSH', KEYS[5], id .. ':' .. ARGV[9])
 redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[1]) - 1)
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], entry,
   'key', ARGV[8], 'ts', ARGV[3], 'room', ARGV[4], 'from', ARGV[5], 'text', ARGV[6], 'kind', ARGV[7])
-return id
+return {id, now}
 `;
 
 /** {@linkcode APPEND}, run by its digest. */
@@ -223,13 +250,24 @@ export class RedisHistory implements AsyncHistoryStore {
   readonly #keep: number;
   readonly #prefix: string;
   readonly #feedKeep: number;
+  /** How long an append may take in Redis: see {@linkcode APPEND_MARGIN}. */
+  readonly #appendMs: number;
+  /** Redis's clock less this node's `performance.now()`: the highest seen. */
+  #offset: number;
   #closed = false;
 
-  private constructor(redis: Redis, options: RedisHistoryOptions) {
+  private constructor(redis: Redis, options: RedisHistoryOptions, offset: number) {
     this.#redis = redis;
     this.#keep = options.keep;
     this.#prefix = options.prefix ?? "chat:";
     this.#feedKeep = options.feedKeep ?? FEED_KEEP;
+    this.#appendMs = (options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS) * (1 - APPEND_MARGIN);
+    this.#offset = offset;
+  }
+
+  /** Redis said its clock read `redisMs` before now: the offset is at least that. */
+  #sample(redisMs: number): void {
+    this.#offset = Math.max(this.#offset, redisMs - performance.now());
   }
 
   /**
@@ -241,6 +279,7 @@ export class RedisHistory implements AsyncHistoryStore {
     const redis = await connectRedis(url, {
       commandTimeoutMs: options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS,
     });
+    let offset;
     try {
       const info = await redis.info("server");
       const version = /^redis_version:(\d+)/m.exec(info)?.[1];
@@ -254,11 +293,14 @@ export class RedisHistory implements AsyncHistoryStore {
             "(turn it on: CONFIG SET appendonly yes, and in redis.conf)",
         );
       }
+      const [seconds, micros] = await redis.time();
+      offset = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - performance.now();
+      if (!Number.isFinite(offset)) throw new TypeError("Cannot read Redis's clock (TIME)");
     } catch (e) {
       redis.disconnect();
       throw e;
     }
-    return new RedisHistory(redis, options);
+    return new RedisHistory(redis, options, offset);
   }
 
   #key(...parts: string[]): string {
@@ -277,8 +319,14 @@ export class RedisHistory implements AsyncHistoryStore {
     return Number(await this.#redis.get(this.#key("id")) ?? 0);
   }
 
+  /**
+   * Keeps `message` under a new id; rejects (`EXPIRED`, a reply error) if
+   * Redis ran it too late for its answer to come within the command
+   * timeout, and then it is not kept.
+   */
   async append(key: string, message: Omit<RoomMessage, "id">): Promise<RoomMessage> {
-    const id = await APPEND_SCRIPT.run(this.#redis, [
+    const deadline = Math.floor(performance.now() + this.#offset + this.#appendMs);
+    const reply = await APPEND_SCRIPT.run(this.#redis, [
       this.#key("id"),
       this.#log(key),
       this.#key("feed"),
@@ -294,8 +342,13 @@ export class RedisHistory implements AsyncHistoryStore {
       kindOf(message),
       key,
       foldText(message.text),
+      deadline,
     ]);
-    if (typeof id !== "number") throw new Error(`Redis answered an append with ${String(id)}`);
+    const [id, now] = Array.isArray(reply) ? reply : [];
+    if (typeof id !== "number" || typeof now !== "number") {
+      throw new Error(`Redis answered an append with ${String(reply)}`);
+    }
+    this.#sample(now);
     return { ...message, id };
   }
 
