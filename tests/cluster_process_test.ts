@@ -27,10 +27,21 @@ import { connectWs, type EventOf, joinWs, WsClient } from "./kit/ws_client.ts";
 /** What the issue allows for a killed node's members and nicknames. */
 const KILL_BOUND_MS = 15_000;
 
+/**
+ * Longest wait for anything else a test awaits (an answer, a message): far
+ * past what it takes, so that a test that would wait for ever fails instead.
+ */
+const ANSWER_MS = 10_000;
+
 /** Waits for `work`, failing with `what` if it has not settled within `ms`. */
 async function before<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
   if (!await within(work, ms)) throw new Error(`${what}: not within ${ms} ms`);
   return await work;
+}
+
+/** Waits for `work` at most {@linkcode ANSWER_MS}. */
+function soon<T>(work: Promise<T>, what = "an event"): Promise<T> {
+  return before(work, ANSWER_MS, what);
 }
 
 /**
@@ -43,8 +54,12 @@ async function say(
   text: string,
 ): Promise<EventOf<"message"> | EventOf<"error">> {
   client.send({ type: "say", text });
-  const answer = await client.nextEvent((e) =>
-    (e.type === "message" && e.from === from && e.text === text) || e.type === "error"
+  const answer = await before(
+    client.nextEvent((e) =>
+      (e.type === "message" && e.from === from && e.text === text) || e.type === "error"
+    ),
+    ANSWER_MS,
+    `the answer to "${text}"`,
   );
   assert.ok(answer.type === "message" || answer.type === "error");
   return answer;
@@ -104,12 +119,12 @@ async function shownOnce(
   const last = sent.at(-1)?.id;
   for (const [nick, member] of Object.entries(members)) {
     if (!member.events.some((e) => e.type === "message" && e.id === last)) {
-      await member.next("message", (e) => e.id === last);
+      await soon(member.next("message", (e) => e.id === last), `${nick}'s last`);
     }
     exactly(received(member.events, texts), sent, `what ${nick} was shown`);
   }
   await using newcomer = await WsClient.open(node);
-  const welcome = await joinWs(newcomer, "newcomer");
+  const welcome = await soon(joinWs(newcomer, "newcomer"));
   exactly(received(welcome.history, texts), sent, "the history a newcomer is shown");
 }
 
@@ -121,12 +136,13 @@ Deno.test("cluster process: kill -9 of a node frees its nicknames and announces 
   await untilHealth(b.address, 200);
 
   await using carol = await connectWs(b.address, "carol");
+  await using tess = await connectTcp(b.address, "tess");
   await using _alice = await connectWs(a.address, "alice");
   await using _bob = await connectTcp(a.address, "bob");
   await using dan = await connectIrc(a.address, "dan");
   await dan.send("JOIN #lobby");
   for (const nick of ["alice", "bob", "dan"]) {
-    await carol.next("join", (e) => e.nick === nick);
+    await soon(carol.next("join", (e) => e.nick === nick));
   }
 
   const killed = performance.now();
@@ -136,22 +152,29 @@ Deno.test("cluster process: kill -9 of a node frees its nicknames and announces 
   );
   const leaves = await before(gone, KILL_BOUND_MS, "the killed node's members' leaves on B");
   for (const leave of leaves) assert.equal(leave.reason, "connection lost");
+  for (const nick of ["alice", "bob", "dan"]) {
+    await before(
+      tess.readUntil(`-- ${nick} left (connection lost)`),
+      1_000,
+      `tess told ${nick} left`,
+    );
+  }
 
-  // Their nicknames are free at once: taken on B, by a page and by a terminal.
+  // Their nicknames are free at once: taken on B, by pages and a terminal.
   await using alice2 = await WsClient.open(b.address);
   await before(joinWs(alice2, "alice"), KILL_BOUND_MS, "alice again on B");
   await using _bob2 = await before(connectTcp(b.address, "bob"), KILL_BOUND_MS, "bob again on B");
   await using _dan2 = await before(connectWs(b.address, "dan"), KILL_BOUND_MS, "dan again on B");
   const elapsed = performance.now() - killed;
   assert.ok(elapsed < KILL_BOUND_MS, `took ${Math.round(elapsed)} ms`);
-  await carol.next("join", (e) => e.nick === "alice");
+  await soon(carol.next("join", (e) => e.nick === "alice"));
 });
 
 Deno.test("cluster process: a Redis restart loses nothing acknowledged, repeats nothing, and ids go on", async () => {
   await withNodes(2, async ([a, b], redis) => {
     await using ann = await connectWs(a!, "ann");
     await using ben = await connectWs(b!, "ben");
-    await ann.next("join", (e) => e.nick === "ben");
+    await soon(ann.next("join", (e) => e.nick === "ben"));
     const sent: ChatMessage[] = [];
     for (let i = 0; i < 5; i++) {
       sent.push(await acked(ann, "ann", `before ${i} from a`));
@@ -180,7 +203,7 @@ Deno.test("cluster process: a paused Redis (SIGSTOP) makes sends refused, not lo
   await withNodes(2, async ([a, b], redis) => {
     await using ann = await connectWs(a!, "ann");
     await using ben = await connectWs(b!, "ben");
-    await ann.next("join", (e) => e.nick === "ben");
+    await soon(ann.next("join", (e) => e.nick === "ben"));
     let closes = 0;
     for (const client of [ann, ben]) void client.closed.then(() => closes++);
     const sent = [
@@ -215,28 +238,35 @@ async function resumeOnB(leave: "close" | "drop"): Promise<void> {
   await withNodes(2, async ([a, b]) => {
     await using ann = await connectWs(b!, "ann");
     await using eve = await connectWs(a!, "eve");
+    await using tom = await connectTcp(a!, "tom");
     const dave = await WsClient.open(a!);
-    const { token } = await joinWs(dave, "dave");
-    await ann.next("join", (e) => e.nick === "dave");
+    const { token } = await soon(joinWs(dave, "dave"));
+    await soon(ann.next("join", (e) => e.nick === "dave"));
     const seen = await acked(ann, "ann", "seen by dave");
-    await dave.next("message", (e) => e.id === seen.id);
+    await soon(dave.next("message", (e) => e.id === seen.id));
     // Gone as a closed page is (its leave told), or as a dropped network is (nobody knows yet).
     if (leave === "close") {
       await dave.close();
-      await ann.next("leave", (e) => e.nick === "dave");
+      await soon(ann.next("leave", (e) => e.nick === "dave"));
     }
 
     const missed: ChatMessage[] = [];
     for (let i = 0; i < 4; i++) {
       missed.push(await acked(ann, "ann", `missed ${i} from b`));
       missed.push(await acked(eve, "eve", `missed ${i} from a`));
+      // A terminal's line, as ann (on B) is shown it, with its id.
+      await tom.send(`missed ${i} from a's terminal`);
+      missed.push(
+        await soon(ann.next("message", (e) => e.text === `missed ${i} from a's terminal`)),
+      );
     }
 
     await using back = await WsClient.open(b!);
-    const welcome = await joinWs(back, "dave", { token, since: seen.id });
+    const welcome = await soon(joinWs(back, "dave", { token, since: seen.id }));
     if (leave === "drop") {
-      // The seat moved to node B: its old connection on A is closed.
-      await before(dave.closed, 5_000, "the old connection's close");
+      // The seat moved to node B: its old connection on A is closed, and nobody is told it left.
+      await soon(dave.closed, "the old connection's close");
+      assert.ok(!ann.events.some((e) => e.type === "leave" && e.nick === "dave"));
     }
     const texts = new Set(missed.map((m) => m.text));
     const history = welcome.history.filter((m) => m.room !== undefined);
@@ -244,7 +274,7 @@ async function resumeOnB(leave: "close" | "drop"): Promise<void> {
     assert.equal(welcome.gap, undefined);
 
     const after = await acked(eve, "eve", "after dave is back");
-    await back.next("message", (e) => e.id === after.id);
+    await soon(back.next("message", (e) => e.id === after.id));
     texts.add(after.text);
     const shown = [...history, ...received(back.events, texts)];
     exactly(shown, [...missed, after], "all dave was shown on B");
