@@ -15,6 +15,7 @@
 
 import assert from "node:assert/strict";
 import type { ChatMessage, ServerEvent } from "../common/protocol.ts";
+import { LOBBY } from "../common/room.ts";
 import { within } from "../server/deadline.ts";
 import { untilHealth, withNodes } from "./kit/cluster.ts";
 import { connectIrc } from "./kit/irc_client.ts";
@@ -45,7 +46,7 @@ function soon<T>(work: Promise<T>, what = "an event"): Promise<T> {
 }
 
 /**
- * Says `text` in `#lobby` and waits for the answer: the message back with
+ * Says `text` in {@linkcode LOBBY} and waits for the answer: the message back with
  * its id (acknowledged), or an error (refused).
  */
 async function say(
@@ -56,7 +57,8 @@ async function say(
   client.send({ type: "say", text });
   const answer = await before(
     client.nextEvent((e) =>
-      (e.type === "message" && e.from === from && e.text === text) || e.type === "error"
+      (e.type === "message" && e.from === from && e.text === text) ||
+      (e.type === "error" && (e.room === undefined || e.room === LOBBY))
     ),
     ANSWER_MS,
     `the answer to "${text}"`,
@@ -170,7 +172,12 @@ Deno.test("cluster process: kill -9 of a node frees its nicknames and announces 
   await soon(carol.next("join", (e) => e.nick === "alice"));
 });
 
-Deno.test("cluster process: a Redis restart loses nothing acknowledged, repeats nothing, and ids go on", async () => {
+/**
+ * Messages from both nodes, Redis stopped with `signal` and started again on
+ * its data (an append-only file written through at every write), more
+ * messages.
+ */
+async function restartRedis(signal: "SIGTERM" | "SIGKILL"): Promise<void> {
   await withNodes(2, async ([a, b], redis) => {
     await using ann = await connectWs(a!, "ann");
     await using ben = await connectWs(b!, "ben");
@@ -181,7 +188,7 @@ Deno.test("cluster process: a Redis restart loses nothing acknowledged, repeats 
       sent.push(await acked(ben, "ben", `before ${i} from b`));
     }
 
-    await redis.stop();
+    await redis.stop(signal);
     await untilHealth(a!, 503);
     // Refused while it is down: told so, never acknowledged, never kept.
     await refused(ann, "ann", "while down from a");
@@ -197,6 +204,14 @@ Deno.test("cluster process: a Redis restart loses nothing acknowledged, repeats 
     }
     await shownOnce({ ann, ben }, b!, sent, ["while down from a", "while down from b"]);
   });
+}
+
+Deno.test("cluster process: a Redis restart (SIGTERM) loses nothing acknowledged, repeats nothing, and ids go on", async () => {
+  await restartRedis("SIGTERM");
+});
+
+Deno.test("cluster process: Redis killed (SIGKILL) and started again loses nothing acknowledged either", async () => {
+  await restartRedis("SIGKILL");
 });
 
 Deno.test("cluster process: a paused Redis (SIGSTOP) makes sends refused, not lost, and the service recovers after SIGCONT", async () => {
@@ -210,11 +225,18 @@ Deno.test("cluster process: a paused Redis (SIGSTOP) makes sends refused, not lo
       await acked(ann, "ann", "before from a"),
       await acked(ben, "ben", "before from b"),
     ];
+    ann.send({ type: "enter", room: "#side" });
+    await soon(ann.next("entered"));
+    ann.send({ type: "topic", room: "#side", text: "kept" });
+    await soon(ann.next("topic", (e) => e.changed === true));
 
     redis.pause();
     try {
-      // The first waits for Redis's answer that never comes; the next is refused at once.
+      // The first two wait for Redis's answer that never comes; the next is refused at once.
+      ann.send({ type: "topic", room: "#side", text: "refused" });
       await refused(ann, "ann", "paused 1 from a");
+      const topic = await soon(ann.next("error", (e) => e.room === "#side"));
+      assert.equal(topic.code, "storage_failed");
       await untilHealth(a!, 503);
       await refused(ann, "ann", "paused 2 from a");
     } finally {
@@ -227,6 +249,12 @@ Deno.test("cluster process: a paused Redis (SIGSTOP) makes sends refused, not lo
     sent.push(await acked(ann, "ann", "after from a"));
     sent.push(await acked(ben, "ben", "after from b"));
     await shownOnce({ ann, ben }, b!, sent, ["paused 1 from a", "paused 2 from a"]);
+    // The refused topic was never kept: who enters the room next is shown the one before.
+    ann.send({ type: "part", room: "#side" });
+    await soon(ann.next("parted"));
+    ben.send({ type: "enter", room: "#side" });
+    const side = await soon(ben.next("entered"));
+    assert.equal(side.topic?.text, "kept");
   });
 });
 

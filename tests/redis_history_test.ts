@@ -159,6 +159,24 @@ Deno.test("RedisHistory: a Redis that stops answering refuses appends within the
   }
 });
 
+Deno.test("RedisHistory.setTopic() refused for want of an answer is never carried out later", async () => {
+  await using redis = await RedisServer.start();
+  const store = await RedisHistory.open(redis.url, { keep: 10, commandTimeoutMs: 200 });
+  try {
+    const kept = { text: "kept", by: "a", ts: 1 };
+    await store.setTopic("#r", kept);
+    redis.pause();
+    await assert.rejects(store.setTopic("#r", { text: "refused", by: "a", ts: 2 }), /timed out/i);
+    await assert.rejects(store.setTopic("#s", undefined), /timed out/i);
+    redis.resume();
+    assert.deepEqual(await store.topic("#r"), kept);
+    await store.setTopic("#r", undefined);
+    assert.equal(await store.topic("#r"), undefined);
+  } finally {
+    await store.close();
+  }
+});
+
 Deno.test("RedisHistory.search() finds folded text across the rooms asked, newest first, within keep", async () => {
   await withStore(100, async (store) => {
     const deploy = await store.append("#dev", said("#Dev", "alice", "Deploy at 5"));

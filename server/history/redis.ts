@@ -33,17 +33,18 @@
  *   from a message id is a read from that position. Private messages take
  *   an id from the same counter and are kept nowhere (Redis writes its data
  *   set to disk).
- * - **An append that timed out is never kept later.** A command that waits
- *   past `commandTimeoutMs` fails here, and the member is told "Not sent";
- *   but it was sent, and a Redis that was paused (or whose network stalled)
- *   carries it out once it runs again. So each append carries a deadline in
- *   Redis's clock, `commandTimeoutMs` less {@linkcode APPEND_MARGIN} after
- *   it is sent, and the script refuses (`EXPIRED`) past it: a message is
- *   either acknowledged in time or never kept. Redis's clock is estimated
- *   from this node's monotonic clock and the highest offset seen between
- *   them (`TIME` at open, then each append's answer): an answer comes after
- *   the script ran, so no sample overstates Redis's clock, and the deadline
- *   errs early, never late.
+ * - **A write that timed out is never carried out later.** A command that
+ *   waits past `commandTimeoutMs` fails here, and the member is told "Not
+ *   sent"; but it was sent, and a Redis that was paused (or whose network
+ *   stalled) carries it out once it runs again. So an append and a topic
+ *   carry a deadline in Redis's clock, `commandTimeoutMs` less
+ *   {@linkcode WRITE_MARGIN} after they are sent, and their script refuses
+ *   (`EXPIRED`) past it: a message or topic is either acknowledged in time
+ *   or never kept. Redis's clock is estimated from this node's monotonic
+ *   clock and the highest offset seen between them (`TIME` at open, then
+ *   each such script's answer): an answer comes after the script ran, so no
+ *   sample overstates Redis's clock, and the deadline errs early, never
+ *   late.
  * - **Retention** is exact: each append trims the room's stream to `keep`
  *   entries (`MAXLEN keep`, not `~`), so no read can return more. The same
  *   script keeps the highest entry id a trim removed in the room's
@@ -169,23 +170,31 @@ export interface RedisHistoryOptions {
 export const COMMAND_TIMEOUT_MS = 2_000;
 
 /**
- * How much sooner than the command timeout an append's deadline falls in
- * Redis, as a share of that timeout: the answer to an append carried out
+ * How much sooner than the command timeout a write's deadline falls in
+ * Redis, as a share of that timeout: the answer to a write carried out
  * just in time still has that long to arrive before the node gives up.
  */
-export const APPEND_MARGIN = 0.25;
+export const WRITE_MARGIN = 0.25;
 
 /**
- * Keeps a message and hands back its id and Redis's time (ms), unless
- * Redis's time is past the deadline, `ARGV[10]` (ms): then an `EXPIRED`
- * error, and nothing kept. See the module doc.
+ * The start of a script that writes only before its deadline (see the
+ * module doc), the last of its ARGV, in Redis's milliseconds: past it, an
+ * `EXPIRED` error and nothing done; else `now` is Redis's time.
  */
-const APPEND = `
+const BY_DEADLINE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-if now > tonumber(ARGV[10]) then
-  return redis.error_reply('EXPIRED the append came ' .. (now - tonumber(ARGV[10])) .. ' ms past its deadline')
+local deadline = tonumber(ARGV[#ARGV])
+if now > deadline then
+  return redis.error_reply('EXPIRED the write came ' .. (now - deadline) .. ' ms past its deadline')
 end
+`;
+
+/**
+ * Keeps a message and hands back its id and Redis's time (ms), before its
+ * deadline (`ARGV[10]`, {@linkcode BY_DEADLINE}). See the module doc.
+ */
+const APPEND = `${BY_DEADLINE}
 local id = redis.call('INCR', KEYS[1])
 local entry = id .. '-0'
 local over = redis.call('XLEN', KEYS[2]) + 1 - tonumber(ARGV[1])
@@ -204,6 +213,20 @@ return {id, now}
 
 /** {@linkcode APPEND}, run by its digest. */
 const APPEND_SCRIPT = await LuaScript.of(APPEND);
+
+/**
+ * Sets a room's topic (`ARGV[1]` "1": text, by and ts follow) or clears it
+ * ("0"), before its deadline ({@linkcode BY_DEADLINE}); returns Redis's
+ * time (ms). KEYS: the room's hash.
+ */
+const SET_TOPIC = await LuaScript.of(`${BY_DEADLINE}
+if ARGV[1] == '1' then
+  redis.call('HSET', KEYS[1], 'topic_text', ARGV[2], 'topic_by', ARGV[3], 'topic_ts', ARGV[4])
+else
+  redis.call('HDEL', KEYS[1], 'topic_text', 'topic_by', 'topic_ts')
+end
+return now
+`);
 
 /**
  * One room's search, in Redis, so that what it reads never crosses the
@@ -250,8 +273,8 @@ export class RedisHistory implements AsyncHistoryStore {
   readonly #keep: number;
   readonly #prefix: string;
   readonly #feedKeep: number;
-  /** How long an append may take in Redis: see {@linkcode APPEND_MARGIN}. */
-  readonly #appendMs: number;
+  /** How long a write may take to be carried out: see {@linkcode WRITE_MARGIN}. */
+  readonly #writeMs: number;
   /** Redis's clock less this node's `performance.now()`: the highest seen. */
   #offset: number;
   #closed = false;
@@ -261,13 +284,18 @@ export class RedisHistory implements AsyncHistoryStore {
     this.#keep = options.keep;
     this.#prefix = options.prefix ?? "chat:";
     this.#feedKeep = options.feedKeep ?? FEED_KEEP;
-    this.#appendMs = (options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS) * (1 - APPEND_MARGIN);
+    this.#writeMs = (options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS) * (1 - WRITE_MARGIN);
     this.#offset = offset;
   }
 
   /** Redis said its clock read `redisMs` before now: the offset is at least that. */
   #sample(redisMs: number): void {
     this.#offset = Math.max(this.#offset, redisMs - performance.now());
+  }
+
+  /** The deadline, in Redis's clock, of a write sent now. */
+  #deadline(): number {
+    return Math.floor(performance.now() + this.#offset + this.#writeMs);
   }
 
   /**
@@ -325,7 +353,6 @@ export class RedisHistory implements AsyncHistoryStore {
    * timeout, and then it is not kept.
    */
   async append(key: string, message: Omit<RoomMessage, "id">): Promise<RoomMessage> {
-    const deadline = Math.floor(performance.now() + this.#offset + this.#appendMs);
     const reply = await APPEND_SCRIPT.run(this.#redis, [
       this.#key("id"),
       this.#log(key),
@@ -342,7 +369,7 @@ export class RedisHistory implements AsyncHistoryStore {
       kindOf(message),
       key,
       foldText(message.text),
-      deadline,
+      this.#deadline(),
     ]);
     const [id, now] = Array.isArray(reply) ? reply : [];
     if (typeof id !== "number" || typeof now !== "number") {
@@ -439,17 +466,15 @@ export class RedisHistory implements AsyncHistoryStore {
     return { text, by, ts: Number(ts) };
   }
 
+  /** Keeps or clears a room's topic; rejects, having done neither, as {@linkcode append} does. */
   async setTopic(key: string, topic: Topic | undefined): Promise<void> {
-    const room = this.#key("room", key);
-    if (topic === undefined) {
-      await this.#redis.hdel(room, "topic_text", "topic_by", "topic_ts");
-    } else {
-      await this.#redis.hset(room, {
-        topic_text: topic.text,
-        topic_by: topic.by,
-        topic_ts: String(topic.ts),
-      });
-    }
+    const args = topic === undefined ? ["0"] : ["1", topic.text, topic.by, topic.ts];
+    const now = await SET_TOPIC.run(this.#redis, [this.#key("room", key)], [
+      ...args,
+      this.#deadline(),
+    ]);
+    if (typeof now !== "number") throw new Error(`Redis answered a topic with ${String(now)}`);
+    this.#sample(now);
   }
 
   async close(): Promise<void> {
