@@ -159,6 +159,24 @@ Deno.test("RedisHistory: a Redis that stops answering refuses appends within the
   }
 });
 
+Deno.test("RedisHistory.append() that Redis runs past its deadline is refused by Redis, not kept", async () => {
+  await using redis = await RedisServer.start();
+  const store = await RedisHistory.open(redis.url, { keep: 10, commandTimeoutMs: 4_000 });
+  const admin = new Redis(redis.url);
+  try {
+    // Writes wait 3.5 s: past the deadline (3 s), yet answered within the timeout (4 s).
+    await admin.client("PAUSE", 3_500, "WRITE");
+    await assert.rejects(store.append("#r", said("#r", "a", "late")), /^ReplyError: EXPIRED \d+/);
+    const next = await store.append("#r", said("#r", "a", "next"));
+    assert.equal(next.id, 1);
+    assert.deepEqual((await store.recent("#r", 10)).map((m) => m.text), ["next"]);
+  } finally {
+    await admin.client("UNPAUSE");
+    admin.disconnect();
+    await store.close();
+  }
+});
+
 Deno.test("RedisHistory.setTopic() refused for want of an answer is never carried out later", async () => {
   await using redis = await RedisServer.start();
   const store = await RedisHistory.open(redis.url, { keep: 10, commandTimeoutMs: 200 });

@@ -179,14 +179,16 @@ export const WRITE_MARGIN = 0.25;
 /**
  * The start of a script that writes only before its deadline (see the
  * module doc), the last of its ARGV, in Redis's milliseconds: past it, an
- * `EXPIRED` error and nothing done; else `now` is Redis's time.
+ * error `EXPIRED <Redis's time>: …` and nothing done; else `now` is Redis's
+ * time.
  */
 const BY_DEADLINE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local deadline = tonumber(ARGV[#ARGV])
 if now > deadline then
-  return redis.error_reply('EXPIRED the write came ' .. (now - deadline) .. ' ms past its deadline')
+  return redis.error_reply(string.format('EXPIRED %.0f: the write came %.0f ms past its deadline',
+    now, now - deadline))
 end
 `;
 
@@ -293,9 +295,24 @@ export class RedisHistory implements AsyncHistoryStore {
     this.#offset = Math.max(this.#offset, redisMs - performance.now());
   }
 
-  /** The deadline, in Redis's clock, of a write sent now. */
-  #deadline(): number {
-    return Math.floor(performance.now() + this.#offset + this.#writeMs);
+  /**
+   * Runs a {@linkcode BY_DEADLINE} script, its deadline from now. Every
+   * answer tells Redis's clock, a refusal's too: were only acknowledged
+   * writes to, a clock that jumped ahead would have every write refused.
+   */
+  async #write(
+    script: LuaScript,
+    keys: readonly string[],
+    args: readonly (string | number)[],
+  ): Promise<unknown> {
+    const deadline = Math.floor(performance.now() + this.#offset + this.#writeMs);
+    try {
+      return await script.run(this.#redis, keys, [...args, deadline]);
+    } catch (e) {
+      const now = e instanceof Error ? /^EXPIRED (\d+)/.exec(e.message)?.[1] : undefined;
+      if (now !== undefined) this.#sample(Number(now));
+      throw e;
+    }
   }
 
   /**
@@ -353,7 +370,7 @@ export class RedisHistory implements AsyncHistoryStore {
    * timeout, and then it is not kept.
    */
   async append(key: string, message: Omit<RoomMessage, "id">): Promise<RoomMessage> {
-    const reply = await APPEND_SCRIPT.run(this.#redis, [
+    const reply = await this.#write(APPEND_SCRIPT, [
       this.#key("id"),
       this.#log(key),
       this.#key("feed"),
@@ -369,7 +386,6 @@ export class RedisHistory implements AsyncHistoryStore {
       kindOf(message),
       key,
       foldText(message.text),
-      this.#deadline(),
     ]);
     const [id, now] = Array.isArray(reply) ? reply : [];
     if (typeof id !== "number" || typeof now !== "number") {
@@ -469,10 +485,7 @@ export class RedisHistory implements AsyncHistoryStore {
   /** Keeps or clears a room's topic; rejects, having done neither, as {@linkcode append} does. */
   async setTopic(key: string, topic: Topic | undefined): Promise<void> {
     const args = topic === undefined ? ["0"] : ["1", topic.text, topic.by, topic.ts];
-    const now = await SET_TOPIC.run(this.#redis, [this.#key("room", key)], [
-      ...args,
-      this.#deadline(),
-    ]);
+    const now = await this.#write(SET_TOPIC, [this.#key("room", key)], args);
     if (typeof now !== "number") throw new Error(`Redis answered a topic with ${String(now)}`);
     this.#sample(now);
   }
