@@ -7,6 +7,8 @@
  * SIGCONT; a member resuming with `since` on another node misses nothing
  * and sees nothing twice.
  *
+ * The first runs two `main.ts` processes, killing one; the others, nodes
+ * started in this process (`kit/cluster.ts`), each its own Redis client.
  * "Acknowledged" is what a page is shown: its own message back, with an id.
  * Every wait is on an event, bounded by a deadline; none on a clock.
  *
@@ -55,12 +57,11 @@ async function say(
   text: string,
 ): Promise<EventOf<"message"> | EventOf<"error">> {
   client.send({ type: "say", text });
-  const answer = await before(
+  const answer = await soon(
     client.nextEvent((e) =>
       (e.type === "message" && e.from === from && e.text === text) ||
       (e.type === "error" && (e.room === undefined || e.room === LOBBY))
     ),
-    ANSWER_MS,
     `the answer to "${text}"`,
   );
   assert.ok(answer.type === "message" || answer.type === "error");
@@ -181,7 +182,9 @@ async function restartRedis(signal: "SIGTERM" | "SIGKILL"): Promise<void> {
   await withNodes(2, async ([a, b], redis) => {
     await using ann = await connectWs(a!, "ann");
     await using ben = await connectWs(b!, "ben");
-    await soon(ann.next("join", (e) => e.nick === "ben"));
+    await using ivy = await connectIrc(b!, "ivy");
+    await ivy.send("JOIN #lobby");
+    await soon(ann.next("join", (e) => e.nick === "ivy"));
     const sent: ChatMessage[] = [];
     for (let i = 0; i < 5; i++) {
       sent.push(await acked(ann, "ann", `before ${i} from a`));
@@ -202,7 +205,18 @@ async function restartRedis(signal: "SIGTERM" | "SIGKILL"): Promise<void> {
       sent.push(await acked(ben, "ben", `after ${i} from b`));
       sent.push(await acked(ann, "ann", `after ${i} from a`));
     }
-    await shownOnce({ ann, ben }, b!, sent, ["while down from a", "while down from b"]);
+    const notSent = ["while down from a", "while down from b"];
+    await shownOnce({ ann, ben }, b!, sent, notSent);
+    // An IRC client on B, too, was shown each once, in order.
+    const last = `PRIVMSG #lobby :${sent.at(-1)?.text}`;
+    const lines = await soon(ivy.readLinesUntil((line) => line.endsWith(last)));
+    const texts = new Set([...sent.map((m) => m.text), ...notSent]);
+    assert.deepEqual(
+      lines.map((line) => / PRIVMSG #lobby :(.*)$/.exec(line)?.[1]).filter((t) =>
+        t !== undefined && texts.has(t)
+      ),
+      sent.map((m) => m.text),
+    );
   });
 }
 
