@@ -155,6 +155,9 @@ Deno.test("cluster process: kill -9 of a node frees its nicknames and announces 
   );
   const leaves = await before(gone, KILL_BOUND_MS, "the killed node's members' leaves on B");
   for (const leave of leaves) assert.equal(leave.reason, "connection lost");
+  carol.send({ type: "who" });
+  const who = await soon(carol.next("members"));
+  assert.deepEqual(who.members.map((m) => m.nick).sort(), ["carol", "tess"]);
   for (const nick of ["alice", "bob", "dan"]) {
     await before(
       tess.readUntil(`-- ${nick} left (connection lost)`),
@@ -253,6 +256,12 @@ Deno.test("cluster process: a paused Redis (SIGSTOP) makes sends refused, not lo
       assert.equal(topic.code, "storage_failed");
       await untilHealth(a!, 503);
       await refused(ann, "ann", "paused 2 from a");
+      // A private message and a newcomer are refused as plainly.
+      ann.send({ type: "msg", to: "ben", text: "paused private" });
+      const privately = await soon(ann.next("error"));
+      assert.equal(privately.code, "storage_failed");
+      await using late = await WsClient.open(a!);
+      await assert.rejects(soon(joinWs(late, "late")), /storage_failed Not sent: /);
     } finally {
       redis.resume();
     }
