@@ -4,35 +4,10 @@
  */
 
 import assert from "node:assert/strict";
-import { RedisCluster } from "../server/bus/cluster.ts";
-import { RedisServer } from "./kit/redis_server.ts";
-import { type ChatServer, startServer } from "./kit/server.ts";
+import { withNodes } from "./kit/cluster.ts";
 import { connectWs, WsClient } from "./kit/ws_client.ts";
 import { connectTcp } from "./kit/tcp_client.ts";
 import { connectIrc } from "./kit/irc_client.ts";
-
-/** Runs `fn` against `n` nodes on a fresh Redis; stops them all after. */
-async function withNodes(n: number, fn: (nodes: ChatServer[]) => Promise<void>): Promise<void> {
-  await using redis = await RedisServer.start();
-  const nodes: ChatServer[] = [];
-  try {
-    for (let i = 0; i < n; i++) {
-      const cluster = await RedisCluster.open({ url: redis.url, keep: 1000 });
-      nodes.push(startServer({ cluster, maxPerIp: 1000 }));
-    }
-    // Ready once each knows the service's members.
-    for (const node of nodes) {
-      for (;;) {
-        const answer = await fetch(`http://127.0.0.1:${node.http.port}/healthz`);
-        await answer.body?.cancel();
-        if (answer.status === 200) break;
-      }
-    }
-    await fn(nodes);
-  } finally {
-    for (const node of nodes) await node.shutdown();
-  }
-}
 
 Deno.test("cluster: a page, a terminal and an IRC client on two nodes chat in #lobby", async () => {
   await withNodes(2, async ([a, b]) => {

@@ -152,7 +152,7 @@ Deno.test("RedisHistory.open() refuses a Redis it cannot reach, and warns when a
   assert.match(warnings[1]!, /appendfsync everysec: a crash/);
 });
 
-Deno.test("RedisHistory: a Redis that stops answering refuses appends within the timeout, then recovers", async () => {
+Deno.test("RedisHistory: a Redis that stops answering refuses appends within the timeout, never keeps them later, and recovers", async () => {
   await using redis = await RedisServer.start();
   const store = await RedisHistory.open(redis.url, { keep: 10, commandTimeoutMs: 200 });
   try {
@@ -162,9 +162,45 @@ Deno.test("RedisHistory: a Redis that stops answering refuses appends within the
     redis.resume();
     const next = await store.append("#r", said("#r", "a", "next"));
     assert.ok(next.id > first.id);
-    const texts = (await store.recent("#r", 10)).map((m) => m.text);
-    // The refused one may have been kept once Redis ran again, but never silently in place of another.
-    assert.deepEqual(texts.filter((t) => t !== "while paused"), ["first", "next"]);
+    // The refused one reached Redis, which ran it once it ran again: past its deadline, so not kept.
+    assert.deepEqual((await store.recent("#r", 10)).map((m) => m.text), ["first", "next"]);
+    assert.equal(next.id, first.id + 1);
+  } finally {
+    await store.close();
+  }
+});
+
+Deno.test("RedisHistory.append() that Redis runs past its deadline is refused by Redis, not kept", async () => {
+  await using redis = await RedisServer.start();
+  const store = await RedisHistory.open(redis.url, { keep: 10, commandTimeoutMs: 4_000 });
+  const admin = new Redis(redis.url);
+  try {
+    // Writes wait 3.5 s: past the deadline (3 s), yet answered within the timeout (4 s).
+    await admin.client("PAUSE", 3_500, "WRITE");
+    await assert.rejects(store.append("#r", said("#r", "a", "late")), /^ReplyError: EXPIRED \d+/);
+    const next = await store.append("#r", said("#r", "a", "next"));
+    assert.equal(next.id, 1);
+    assert.deepEqual((await store.recent("#r", 10)).map((m) => m.text), ["next"]);
+  } finally {
+    await admin.client("UNPAUSE");
+    admin.disconnect();
+    await store.close();
+  }
+});
+
+Deno.test("RedisHistory.setTopic() refused for want of an answer is never carried out later", async () => {
+  await using redis = await RedisServer.start();
+  const store = await RedisHistory.open(redis.url, { keep: 10, commandTimeoutMs: 200 });
+  try {
+    const kept = { text: "kept", by: "a", ts: 1 };
+    await store.setTopic("#r", kept);
+    redis.pause();
+    await assert.rejects(store.setTopic("#r", { text: "refused", by: "a", ts: 2 }), /timed out/i);
+    await assert.rejects(store.setTopic("#s", undefined), /timed out/i);
+    redis.resume();
+    assert.deepEqual(await store.topic("#r"), kept);
+    await store.setTopic("#r", undefined);
+    assert.equal(await store.topic("#r"), undefined);
   } finally {
     await store.close();
   }

@@ -33,6 +33,18 @@
  *   from a message id is a read from that position. Private messages take
  *   an id from the same counter and are kept nowhere (Redis writes its data
  *   set to disk).
+ * - **A write that timed out is never carried out later.** A command that
+ *   waits past `commandTimeoutMs` fails here, and the member is told "Not
+ *   sent"; but it was sent, and a Redis that was paused (or whose network
+ *   stalled) carries it out once it runs again. So an append and a topic
+ *   carry a deadline in Redis's clock, `commandTimeoutMs` less
+ *   {@linkcode WRITE_MARGIN} after they are sent, and their script refuses
+ *   (`EXPIRED`) past it: a message or topic is either acknowledged in time
+ *   or never kept. Redis's clock is estimated from this node's monotonic
+ *   clock and the highest offset seen between them (`TIME` at open, then
+ *   each such script's answer): an answer comes after the script ran, so no
+ *   sample overstates Redis's clock, and the deadline errs early, never
+ *   late.
  * - **Retention** is exact: each append trims the room's stream to `keep`
  *   entries (`MAXLEN keep`, not `~`), so no read can return more. The same
  *   script keeps the highest entry id a trim removed in the room's
@@ -158,8 +170,34 @@ export interface RedisHistoryOptions {
 /** See {@linkcode RedisHistoryOptions.commandTimeoutMs}. */
 export const COMMAND_TIMEOUT_MS = 2_000;
 
-/** Keeps a message and hands back its id; see the module doc. */
-const APPEND = `
+/**
+ * How much sooner than the command timeout a write's deadline falls in
+ * Redis, as a share of that timeout: the answer to a write carried out
+ * just in time still has that long to arrive before the node gives up.
+ */
+export const WRITE_MARGIN = 0.25;
+
+/**
+ * The start of a script that writes only before its deadline (see the
+ * module doc), the last of its ARGV, in Redis's milliseconds: past it, an
+ * error `EXPIRED <Redis's time>: …` and nothing done; else `now` is Redis's
+ * time.
+ */
+const BY_DEADLINE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local deadline = tonumber(ARGV[#ARGV])
+if now > deadline then
+  return redis.error_reply(string.format('EXPIRED %.0f: the write came %.0f ms past its deadline',
+    now, now - deadline))
+end
+`;
+
+/**
+ * Keeps a message and hands back its id and Redis's time (ms), before its
+ * deadline (`ARGV[10]`, {@linkcode BY_DEADLINE}). See the module doc.
+ */
+const APPEND = `${BY_DEADLINE}
 local id = redis.call('INCR', KEYS[1])
 local entry = id .. '-0'
 local over = redis.call('XLEN', KEYS[2]) + 1 - tonumber(ARGV[1])
@@ -173,11 +211,25 @@ redis.call('LPUSH', KEYS[5], id .. ':' .. ARGV[9])
 redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[1]) - 1)
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], entry,
   'key', ARGV[8], 'ts', ARGV[3], 'room', ARGV[4], 'from', ARGV[5], 'text', ARGV[6], 'kind', ARGV[7])
-return id
+return {id, now}
 `;
 
 /** {@linkcode APPEND}, run by its digest. */
 const APPEND_SCRIPT = await LuaScript.of(APPEND);
+
+/**
+ * Sets a room's topic (`ARGV[1]` "1": text, by and ts follow) or clears it
+ * ("0"), before its deadline ({@linkcode BY_DEADLINE}); returns Redis's
+ * time (ms). KEYS: the room's hash.
+ */
+const SET_TOPIC = await LuaScript.of(`${BY_DEADLINE}
+if ARGV[1] == '1' then
+  redis.call('HSET', KEYS[1], 'topic_text', ARGV[2], 'topic_by', ARGV[3], 'topic_ts', ARGV[4])
+else
+  redis.call('HDEL', KEYS[1], 'topic_text', 'topic_by', 'topic_ts')
+end
+return now
+`);
 
 /**
  * One room's search, in Redis, so that what it reads never crosses the
@@ -224,13 +276,44 @@ export class RedisHistory implements AsyncHistoryStore {
   readonly #keep: number;
   readonly #prefix: string;
   readonly #feedKeep: number;
+  /** How long a write may take to be carried out: see {@linkcode WRITE_MARGIN}. */
+  readonly #writeMs: number;
+  /** Redis's clock less this node's `performance.now()`: the highest seen. */
+  #offset: number;
   #closed = false;
 
-  private constructor(redis: Redis, options: RedisHistoryOptions) {
+  private constructor(redis: Redis, options: RedisHistoryOptions, offset: number) {
     this.#redis = redis;
     this.#keep = options.keep;
     this.#prefix = options.prefix ?? "chat:";
     this.#feedKeep = options.feedKeep ?? FEED_KEEP;
+    this.#writeMs = (options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS) * (1 - WRITE_MARGIN);
+    this.#offset = offset;
+  }
+
+  /** Redis said its clock read `redisMs` before now: the offset is at least that. */
+  #sample(redisMs: number): void {
+    this.#offset = Math.max(this.#offset, redisMs - performance.now());
+  }
+
+  /**
+   * Runs a {@linkcode BY_DEADLINE} script, its deadline from now. Every
+   * answer tells Redis's clock, a refusal's too: were only acknowledged
+   * writes to, a clock that jumped ahead would have every write refused.
+   */
+  async #write(
+    script: LuaScript,
+    keys: readonly string[],
+    args: readonly (string | number)[],
+  ): Promise<unknown> {
+    const deadline = Math.floor(performance.now() + this.#offset + this.#writeMs);
+    try {
+      return await script.run(this.#redis, keys, [...args, deadline]);
+    } catch (e) {
+      const now = e instanceof Error ? /^EXPIRED (\d+)/.exec(e.message)?.[1] : undefined;
+      if (now !== undefined) this.#sample(Number(now));
+      throw e;
+    }
   }
 
   /**
@@ -242,6 +325,7 @@ export class RedisHistory implements AsyncHistoryStore {
     const redis = await connectRedis(url, {
       commandTimeoutMs: options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS,
     });
+    let offset;
     try {
       const info = await redis.info("server");
       const version = /^redis_version:(\d+)/m.exec(info)?.[1];
@@ -249,11 +333,14 @@ export class RedisHistory implements AsyncHistoryStore {
         throw new Error(`Redis 7 or later is needed (this one is ${version ?? "unknown"})`);
       }
       for (const warning of await persistence(redis)) options.warn?.(warning);
+      const [seconds, micros] = await redis.time();
+      offset = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - performance.now();
+      if (!Number.isFinite(offset)) throw new TypeError("Cannot read Redis's clock (TIME)");
     } catch (e) {
       redis.disconnect();
       throw e;
     }
-    return new RedisHistory(redis, options);
+    return new RedisHistory(redis, options, offset);
   }
 
   #key(...parts: string[]): string {
@@ -272,8 +359,13 @@ export class RedisHistory implements AsyncHistoryStore {
     return Number(await this.#redis.get(this.#key("id")) ?? 0);
   }
 
+  /**
+   * Keeps `message` under a new id; rejects (`EXPIRED`, a reply error) if
+   * Redis ran it too late for its answer to come within the command
+   * timeout, and then it is not kept.
+   */
   async append(key: string, message: Omit<RoomMessage, "id">): Promise<RoomMessage> {
-    const id = await APPEND_SCRIPT.run(this.#redis, [
+    const reply = await this.#write(APPEND_SCRIPT, [
       this.#key("id"),
       this.#log(key),
       this.#key("feed"),
@@ -290,7 +382,11 @@ export class RedisHistory implements AsyncHistoryStore {
       key,
       foldText(message.text),
     ]);
-    if (typeof id !== "number") throw new Error(`Redis answered an append with ${String(id)}`);
+    const [id, now] = Array.isArray(reply) ? reply : [];
+    if (typeof id !== "number" || typeof now !== "number") {
+      throw new Error(`Redis answered an append with ${String(reply)}`);
+    }
+    this.#sample(now);
     return { ...message, id };
   }
 
@@ -381,17 +477,12 @@ export class RedisHistory implements AsyncHistoryStore {
     return { text, by, ts: Number(ts) };
   }
 
+  /** Keeps or clears a room's topic; rejects, having done neither, as {@linkcode append} does. */
   async setTopic(key: string, topic: Topic | undefined): Promise<void> {
-    const room = this.#key("room", key);
-    if (topic === undefined) {
-      await this.#redis.hdel(room, "topic_text", "topic_by", "topic_ts");
-    } else {
-      await this.#redis.hset(room, {
-        topic_text: topic.text,
-        topic_by: topic.by,
-        topic_ts: String(topic.ts),
-      });
-    }
+    const args = topic === undefined ? ["0"] : ["1", topic.text, topic.by, topic.ts];
+    const now = await this.#write(SET_TOPIC, [this.#key("room", key)], args);
+    if (typeof now !== "number") throw new Error(`Redis answered a topic with ${String(now)}`);
+    this.#sample(now);
   }
 
   async close(): Promise<void> {

@@ -14,10 +14,21 @@
 import type { Listening } from "./server.ts";
 import { Waiters } from "./waiters.ts";
 
-/** How to start `main.ts`. */
-export interface MainOptions {
+/**
+ * Where it keeps what it keeps: a SQLite file of its own, or, as one node of
+ * a service of several, a Redis it shares with the others (and then no file).
+ */
+export type MainStore =
   /** `--db`: the SQLite file, or `:memory:`. */
-  db: string;
+  | { db: string; redis?: undefined }
+  /** `--redis`: the URL of the Redis every node of the service uses. */
+  | { redis: string; db?: undefined };
+
+/** How to start `main.ts`. */
+export type MainOptions = MainStore & MainFlags;
+
+/** How to start `main.ts`, besides where it keeps its data. */
+export interface MainFlags {
   /** More flags for `main.ts`, such as {@linkcode LIFTED_LIMITS}. */
   flags?: readonly string[];
   /** Flags for `deno run`, before `main.ts` (a CPU profile). */
@@ -101,8 +112,7 @@ export function commandLine(options: MainOptions): string[] {
     "0",
     "--irc-port",
     "0",
-    "--db",
-    options.db,
+    ...options.redis === undefined ? ["--db", options.db] : ["--redis", options.redis],
     ...options.flags ?? [],
   ];
   if (options.maxOpenFiles !== undefined) {

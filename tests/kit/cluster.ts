@@ -1,0 +1,58 @@
+/**
+ * Several nodes of one service for a test: servers started here, each with
+ * its own {@linkcode RedisCluster} on one real `redis-server`
+ * (`redis_server.ts`), and what a test of them waits on: a node's
+ * `/healthz` answering as expected. The nodes as real processes are
+ * `main_process.ts`'s, with `redis`.
+ *
+ * @module
+ */
+
+import { RedisCluster } from "../../server/bus/cluster.ts";
+import { RedisServer } from "./redis_server.ts";
+import { type ChatServer, httpUrl, type Listening, startServer } from "./server.ts";
+
+/**
+ * Waits until the node's `/healthz` answers `status` (200 once it knows the
+ * service's members and while it reaches Redis; 503 while it cannot), asking
+ * again as soon as it has answered otherwise; fails after `ms`.
+ */
+export async function untilHealth(
+  node: Pick<Listening, "http">,
+  status: 200 | 503,
+  ms = 15_000,
+): Promise<void> {
+  const end = performance.now() + ms;
+  let last = 0;
+  while (performance.now() < end) {
+    const answer = await fetch(httpUrl(node, "/healthz"));
+    await answer.body?.cancel();
+    last = answer.status;
+    if (last === status) return;
+  }
+  throw new Error(
+    `/healthz of port ${node.http.port} did not answer ${status} in ${ms} ms: ${last}`,
+  );
+}
+
+/**
+ * Runs `fn` against `n` nodes started here on a fresh Redis, once each is
+ * healthy; shuts them down after, then Redis.
+ */
+export async function withNodes(
+  n: number,
+  fn: (nodes: ChatServer[], redis: RedisServer) => Promise<void>,
+): Promise<void> {
+  await using redis = await RedisServer.start();
+  const nodes: ChatServer[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const cluster = await RedisCluster.open({ url: redis.url, keep: 1000 });
+      nodes.push(startServer({ cluster, maxPerIp: 1000 }));
+    }
+    for (const node of nodes) await untilHealth(node, 200);
+    await fn(nodes, redis);
+  } finally {
+    for (const node of nodes) await node.shutdown();
+  }
+}
