@@ -18,6 +18,8 @@ class Heard {
   /** Every message and event, in the order handed on: texts, and `ev:<op>`. */
   readonly order: string[] = [];
   readonly states: boolean[] = [];
+  /** What `onIdsLost` told: the counter as it was, and the position. */
+  readonly idsLost: [number, number][] = [];
   readonly #waiters = new Waiters();
   readonly reader: FeedReader;
 
@@ -40,6 +42,7 @@ class Heard {
         this.states.push(up);
         this.#waiters.wake();
       },
+      onIdsLost: (was, position) => this.idsLost.push([was, position]),
     });
   }
 
@@ -128,6 +131,27 @@ Deno.test("FeedReader: after a Redis restart it reads on from its position, no g
     assert.deepEqual(heard.texts(), ["before", "after 1", "after 2"]);
     assert.deepEqual(heard.states, [false, true]);
     assert.ok(heard.messages.every((m) => !m.gap));
+  });
+});
+
+Deno.test("FeedReader: a Redis back without its data has its id counter raised to the reader's position, so new messages are heard", async () => {
+  await withFeed(async (store, heard, redis) => {
+    const before = await store.append("#r", said("#r", "before"));
+    await store.append("#r", said("#r", "before 2"));
+    await heard.count(2);
+    await redis.stop("SIGKILL");
+    await heard.state(1);
+    for await (const entry of Deno.readDir(redis.dir)) {
+      await Deno.remove(`${redis.dir}/${entry.name}`, { recursive: true });
+    }
+    await redis.restart();
+    // Back: the reader looked (and raised the counter) before it says so.
+    await heard.state(2);
+    assert.deepEqual(heard.idsLost, [[0, before.id + 1]]);
+    const after = await store.append("#r", said("#r", "after"));
+    assert.equal(after.id, before.id + 2, "ids go on from what was read");
+    await heard.count(3);
+    assert.deepEqual(heard.texts(), ["before", "before 2", "after"]);
   });
 });
 

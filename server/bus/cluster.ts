@@ -324,6 +324,10 @@ export class RedisCluster implements Cluster {
         sink.members(records);
       },
       onState: (up, error) => this.#state(up, error),
+      onIdsLost: (was, position) =>
+        this.#options.warn?.(
+          `Redis came back without messages this node had read (its ids were at ${was}, this node had read up to ${position}): ids go on from ${position}; what Redis lost is gone`,
+        ),
     });
     return records;
   }

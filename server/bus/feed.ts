@@ -18,13 +18,16 @@
  * feed (each room's own history still has its newest `keep`): the next
  * message is handed on with `gap` set, so members can be told, and the
  * events lost with it are made up for ({@linkcode FeedOptions.onTrimmed}:
- * the cluster reads the member list again).
+ * the cluster reads the member list again). A Redis back without its data
+ * (or some of it) has its id counter raised to the position, so that ids
+ * are not handed out twice and what comes next is read
+ * ({@linkcode FeedOptions.onIdsLost}).
  *
  * @module
  */
 
 import { Redis } from "ioredis";
-import { FEED_KEEP, feedEntriesOf } from "../history/redis.ts";
+import { FEED_KEEP, feedEntriesOf, LuaScript } from "../history/redis.ts";
 import type { RoomMessage } from "../history/history.ts";
 import { type ClusterEvent, isClusterEvent } from "../hub/cluster.ts";
 
@@ -57,6 +60,12 @@ export interface FeedOptions {
    * what they would have told (the member list). The next read waits for it.
    */
   onTrimmed?(): Promise<void>;
+  /**
+   * Told when Redis's id counter was below the position (Redis came back
+   * without some or all of its data): it is raised to the position, so that
+   * what comes next is read, and ids are not handed out twice.
+   */
+  onIdsLost?(was: number, position: number): void;
   /** Told when the feed cannot be read, and when it can again: once each. */
   onState?(up: boolean, error?: unknown): void;
   /** Milliseconds one blocking read waits before it asks again. @default {BLOCK_MS} */
@@ -72,11 +81,26 @@ export const RETRY_MS = 250;
 /** Most entries one read takes. */
 const BATCH = 1_000;
 
+/**
+ * Raises the id counter to at least a reader's position. KEYS: `chat:id`;
+ * ARGV: the position. Returns the counter as it was if it was below, else
+ * -1.
+ */
+const RAISE = await LuaScript.of(`
+local was = tonumber(redis.call('GET', KEYS[1]) or '0')
+if was < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1])
+  return was
+end
+return -1
+`);
+
 /** Reads the feed from a position until closed. */
 export class FeedReader {
   readonly #options: FeedOptions;
   readonly #redis: Redis;
   readonly #feed: string;
+  readonly #idKey: string;
   #after: number;
   #up = true;
   #closed = false;
@@ -91,6 +115,7 @@ export class FeedReader {
     this.#options = options;
     this.#after = options.after;
     this.#feed = `${options.prefix ?? "chat:"}feed`;
+    this.#idKey = `${options.prefix ?? "chat:"}id`;
     // Its own connection: a blocking read holds it. No command timeout, which
     // would cut the block short; a lost connection fails the read instead.
     this.#redis = new Redis(options.url, {
@@ -123,6 +148,12 @@ export class FeedReader {
       try {
         if (this.#redis.status === "wait") await this.#redis.connect();
         // Looked at before the read: what the read returns is still there.
+        if (this.#look) {
+          // Redis back without what this node read: new ids would be ones
+          // it has passed, and their messages never read.
+          const was = await RAISE.run(this.#redis, [this.#idKey], [this.#after]);
+          if (typeof was === "number" && was >= 0) this.#options.onIdsLost?.(was, this.#after);
+        }
         const gap = this.#look ? await this.#trimmed(this.#after) : false;
         // The look is a round trip: Redis answers again, which is told now,
         // not once the blocking read below ends.
