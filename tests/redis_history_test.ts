@@ -119,7 +119,7 @@ Deno.test("RedisHistory: ids continue and nothing kept is lost across a Redis re
   });
 });
 
-Deno.test("RedisHistory.open() refuses a Redis it cannot reach, and warns when appendonly is off or not written at every write", async () => {
+Deno.test("RedisHistory.open() refuses a Redis it cannot reach, and warns when appendonly is off", async () => {
   await using redis = await RedisServer.start();
   const url = redis.url;
   await redis.stop();
@@ -139,17 +139,6 @@ Deno.test("RedisHistory.open() refuses a Redis it cannot reach, and warns when a
   await careless.close();
   assert.equal(warnings.length, 1);
   assert.match(warnings[0]!, /appendonly off/);
-  const admin2 = new Redis(url);
-  try {
-    await admin2.config("SET", "appendonly", "yes");
-    await admin2.config("SET", "appendfsync", "everysec");
-  } finally {
-    admin2.disconnect();
-  }
-  const lax = await RedisHistory.open(url, { keep: 10, warn: (w) => warnings.push(w) });
-  await lax.close();
-  assert.equal(warnings.length, 2);
-  assert.match(warnings[1]!, /appendfsync everysec: a crash/);
 });
 
 Deno.test("RedisHistory: a Redis that stops answering refuses appends within the timeout, never keeps them later, and recovers", async () => {

@@ -614,11 +614,11 @@ function parseEntry([entry, fields]: Entry): { key?: string; message: RoomMessag
 }
 
 /**
- * What Redis's persistence settings put at risk, one warning each: ids
- * handed out again after a restart (no append-only file), the last second
- * of acknowledged messages on a crash of its machine (`appendfsync` other
- * than `always`). A Redis that does not allow `CONFIG` (some hosted ones)
- * is said to be unchecked.
+ * What Redis's persistence settings put at risk: without an append-only
+ * file, ids handed out again after a restart (and acknowledged messages
+ * lost). Any `appendfsync` keeps what a killed Redis acknowledged, as
+ * SQLite's `synchronous=NORMAL` does for `--db`. A Redis that does not allow
+ * `CONFIG` (some hosted ones) is said to be unchecked.
  */
 async function persistence(redis: Redis): Promise<string[]> {
   let reply: unknown;
@@ -637,15 +637,6 @@ async function persistence(redis: Redis): Promise<string[]> {
     return [
       "Redis has appendonly off: after a Redis restart, message ids could be handed out again " +
       "(turn it on: CONFIG SET appendonly yes, and in redis.conf)",
-    ];
-  }
-  const fsync = settings.get("appendfsync");
-  if (fsync !== "always") {
-    return [
-      `Redis writes its append-only file to disk with appendfsync ${
-        fsync ?? "unknown"
-      }: a crash of ` +
-      "its machine can lose the last second of acknowledged messages (appendfsync always keeps each)",
     ];
   }
   return [];
