@@ -16,8 +16,12 @@ import { Waiters } from "./waiters.ts";
 
 /** How to start `main.ts`. */
 export interface MainOptions {
-  /** `--db`: the SQLite file, or `:memory:`. */
-  db: string;
+  /**
+   * `--db`: the SQLite file, or `:memory:`. Left out only with `--redis` in
+   * {@linkcode flags}, where a node opens no database (without either,
+   * `main.ts` would open its default file).
+   */
+  db?: string;
   /** More flags for `main.ts`, such as {@linkcode LIFTED_LIMITS}. */
   flags?: readonly string[];
   /** Flags for `deno run`, before `main.ts` (a CPU profile). */
@@ -101,8 +105,7 @@ export function commandLine(options: MainOptions): string[] {
     "0",
     "--irc-port",
     "0",
-    "--db",
-    options.db,
+    ...options.db === undefined ? [] : ["--db", options.db],
     ...options.flags ?? [],
   ];
   if (options.maxOpenFiles !== undefined) {

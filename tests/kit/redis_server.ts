@@ -63,6 +63,11 @@ export class RedisServer implements AsyncDisposable {
     return `redis://127.0.0.1:${this.port}`;
   }
 
+  /** Its process id while it runs (to read its memory and CPU time off `/proc`). */
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
   /** Everything it printed since it was last started. */
   get output(): string {
     return this.#text;
