@@ -162,7 +162,9 @@ async function main(args: string[]): Promise<number> {
     const ownCpu0 = await cpuSeconds(Deno.pid);
     const t0 = performance.now();
     const observers = nodes.flatMap((node) => observersOn(node, options));
-    if (!(await Promise.all(observers.map((o) => o.join()))).every(Boolean)) {
+    const ready = async (o: Peer) => (await o.join()) && (await o.inRooms());
+    // In all their rooms before the first message: they are owed every one.
+    if (!(await Promise.all(observers.map(ready))).every(Boolean)) {
       console.error("soak: the observers could not join");
       showProblems();
       return 1;

@@ -91,8 +91,8 @@ export abstract class Peer {
   #barrierAt = NaN;
   #connectAt = NaN;
   readonly #gone = Promise.withResolvers<void>();
-  /** Waits on what it receives: a flush's messages. */
-  readonly #arrivals = new Waiters();
+  /** Waits on what it is told: being in its rooms, a flush's messages. */
+  readonly #told = new Waiters();
 
   constructor(
     readonly nick: string,
@@ -172,6 +172,7 @@ export abstract class Peer {
     }
     span.from = performance.now();
     totals.entered++;
+    this.#told.wake();
   }
 
   /** The server confirmed the member left `room` (parted). */
@@ -239,17 +240,32 @@ export abstract class Peer {
    * Waits until it has received every message numbered in `seqs`; false
    * (with the problem counted) if they do not all come.
    */
-  async received(seqs: readonly number[]): Promise<boolean> {
-    let why = "they did not come in time";
-    const all = this.#arrivals.until(
-      () => seqs.every((seq) => this.got.some((g) => g.seq === seq)) || undefined,
-      () => `before messages ${seqs.join(", ")} came`,
-    ).then(() => true, (e: unknown) => {
-      why = describeError(e);
-      return false;
-    });
-    if ((await within(all, STEP_MS)) && (await all)) return true;
-    problem("timeouts", `${this.nick}: waiting for messages ${seqs.join(", ")}: ${why}`);
+  received(seqs: readonly number[]): Promise<boolean> {
+    const have = () => seqs.every((seq) => this.got.some((g) => g.seq === seq));
+    return this.#until(have, `messages ${seqs.join(", ")}`);
+  }
+
+  /**
+   * Waits until the server has confirmed it in every room it asked for (a
+   * terminal enters its rooms after the welcome); false (with the problem
+   * counted) if it has not in time.
+   */
+  inRooms(): Promise<boolean> {
+    const confirmed = (room: string) =>
+      this.spans.some((s) => s.room === room && !Number.isNaN(s.from));
+    return this.#until(() => this.rooms.every(confirmed), `in ${this.rooms.join(", ")}`);
+  }
+
+  /** Waits until `done()`, as things are told; false, with the problem counted, if not in time. */
+  async #until(done: () => boolean, what: string): Promise<boolean> {
+    let why = "not in time";
+    const settled = this.#told.until(() => done() || undefined, () => `before ${what}`)
+      .then(() => true, (e: unknown) => {
+        why = describeError(e);
+        return false;
+      });
+    if ((await within(settled, STEP_MS)) && (await settled)) return true;
+    problem("timeouts", `${this.nick}: waiting for ${what}: ${why}`);
     return false;
   }
 
@@ -322,7 +338,7 @@ export abstract class Peer {
     }
     totals.delivered++;
     this.got.push({ seq, room, at: now });
-    this.#arrivals.wake();
+    this.#told.wake();
     // Whoever received it, the service took it.
     sent.accepted = true;
     published(sent, this.node.index, now);
@@ -376,7 +392,7 @@ export abstract class Peer {
       problem("transport errors", `${this.nick}: ${describeError(error)}`);
     }
     this.state = "done";
-    this.#arrivals.end(new Error(`${this.nick}'s connection ended`));
+    this.#told.end(new Error(`${this.nick}'s connection ended`));
     this.#welcome.resolve(false);
     this.#answer?.resolve(false);
     this.#gone.resolve();
