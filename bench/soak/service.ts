@@ -56,7 +56,8 @@ export class Service {
    * a failure is left for {@linkcode kill}.
    */
   async start(count: number, dir: string): Promise<void> {
-    if (count > 1) this.#redis = await RedisServer.start();
+    // Synced once a second, as `deno task cluster` runs it: a sync per write measures the disk.
+    if (count > 1) this.#redis = await RedisServer.start({ appendfsync: "everysec" });
     const redis = this.#redis;
     for (let index = 0; index < count; index++) {
       // Thousands of members on one address, some sending often: the limits
