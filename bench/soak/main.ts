@@ -63,8 +63,9 @@
  * messages sent.
  *
  * Everything is stopped at the end, on a failure too: the nodes, then Redis.
- * Exits 1 if anything was lost, duplicated or went wrong, and 3 if the run
- * overshoots its deadline (the servers are killed).
+ * Exits 1 if anything was lost, duplicated or went wrong, 3 if the run
+ * overshoots its deadline, and 130 on Ctrl-C (SIGINT); the servers are then
+ * killed.
  *
  * @module
  */
@@ -145,12 +146,19 @@ async function main(args: string[]): Promise<number> {
   }
   const dir = await Deno.makeTempDir({ prefix: "chat-soak-" });
   const service = new Service();
-  const deadline = setTimeout(() => {
-    console.error("soak: the run overshot its deadline; killing the servers");
+  // Killed now, not left running: on an overshoot, or when the soak is interrupted.
+  const abandon = (why: string, code: number) => {
+    console.error(`soak: ${why}; killing the servers`);
     service.killNow();
     Deno.removeSync(dir, { recursive: true });
-    Deno.exit(3);
-  }, options.rounds * (options.seconds * 1000 + SETTLE_MS) + DEADLINE_SLACK_MS);
+    Deno.exit(code);
+  };
+  const deadline = setTimeout(
+    () => abandon("the run overshot its deadline", 3),
+    options.rounds * (options.seconds * 1000 + SETTLE_MS) + DEADLINE_SLACK_MS,
+  );
+  const interrupted = () => abandon("interrupted", 130);
+  Deno.addSignalListener("SIGINT", interrupted);
   try {
     await service.start(options.nodes, dir);
     const { nodes } = service;
@@ -195,6 +203,7 @@ async function main(args: string[]): Promise<number> {
     return report(options, peers, readings) ? 0 : 1;
   } finally {
     clearTimeout(deadline);
+    Deno.removeSignalListener("SIGINT", interrupted);
     await service.kill();
     await Deno.remove(dir, { recursive: true });
   }
