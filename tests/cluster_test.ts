@@ -58,3 +58,24 @@ Deno.test("cluster: 100 concurrent joins of one nickname over two nodes give exa
     }
   });
 });
+
+Deno.test("cluster: a terminal's lines after a /join still waiting on Redis go to that room, and /quit comes after them", async () => {
+  await withNodes(2, async ([a, b]) => {
+    await using web = await connectWs(a!, "alice");
+    web.send({ type: "enter", room: "#dev" });
+    await web.nextEvent((e) => e.type === "entered" && e.room === "#dev");
+    await using term = await connectTcp(b!, "bob");
+    // In one write: the lines after the /join are read while it waits on Redis.
+    await term.write("/join #dev\r\nin dev\r\n/quit done\r\n");
+    const lines = await term.readToEnd();
+    assert.ok(lines.some((l) => l.startsWith("-- You joined #dev.")), JSON.stringify(lines));
+    assert.equal(lines.at(-1), "-- Bye!");
+    // What bob said came before alice's next line, which marks the end.
+    web.send({ type: "say", room: "#dev", text: "end" });
+    await web.nextEvent((e) => e.type === "message" && e.text === "end");
+    const said = web.events.flatMap((e) =>
+      e.type === "message" && e.from === "bob" ? [`${e.room} ${e.text}`] : []
+    );
+    assert.deepEqual(said, ["#dev in dev"]);
+  });
+});

@@ -1,9 +1,18 @@
 /**
  * What each member was owed and what became of it, room by room: a member
  * must have received, exactly once and in order, every accepted message of a
- * room sent after the server confirmed it in the room and known to have been
- * published before it asked to leave the room (or sent its last barrier),
- * its own terminal lines excepted; and nothing of a room it was not in.
+ * room sent after its server confirmed it in the room and known to have been
+ * delivered by its own node before it asked to leave the room (or sent its
+ * last barrier), its own terminal lines excepted; and nothing of a room it
+ * was not in. An observer, there from first to last, is owed every accepted
+ * message of its rooms, whoever else saw it or not: it sends its barrier
+ * only once its node has delivered everything (`main.ts`).
+ *
+ * Why "by its own node": a node hands a message to all its members in the
+ * room at once, so if anyone there saw it before the member sent its `part`
+ * or barrier, it was in the member's queue before the answer. A message
+ * that another node delivered may still be on its way from Redis to this
+ * one, which answers the member's lines without waiting for the feed.
  *
  * @module
  */
@@ -53,7 +62,8 @@ export function check(peer: Peer, into: Check): void {
     for (let seq = firstAfter(span.from); seq < ledger.length; seq++) {
       const sent = ledger[seq]!;
       if (sent.at >= end) break;
-      if (sent.room !== span.room || !sent.accepted || sent.publishedBy >= end) continue;
+      if (sent.room !== span.room || !sent.accepted) continue;
+      if (!peer.observer && (sent.publishedOn[peer.node.index] ?? Infinity) >= end) continue;
       if (peer.kind === "tcp" && sent.from === peer) continue;
       into.owed++;
       if (!have.has(seq)) into.lost++;

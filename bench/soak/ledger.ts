@@ -1,7 +1,8 @@
 /**
  * The soak's accounts: every chat message sent (numbered in the order sent,
- * the number at the start of its text), when the server is known to have
- * taken it and published it, and totals of what was received.
+ * the number at the start of its text), when the service is known to have
+ * taken it and when each node is known to have delivered it, and totals of
+ * what was received.
  *
  * @module
  */
@@ -19,10 +20,15 @@ export interface Sent {
   readonly room: string;
   /** When it was handed to the socket. */
   readonly at: number;
-  /** True once the server is known to have taken it (see `main.ts`'s module doc). */
+  /** True once the service is known to have taken it (see `main.ts`'s module doc). */
   accepted: boolean;
-  /** A time by which the server had certainly published it: the first time anyone saw it. */
-  publishedBy: number;
+  /**
+   * For each node (by its number), a time by which it had certainly handed
+   * the message to every member it had in the room: the first time anyone
+   * on that node saw it (a node hands a message to all of them at once), or,
+   * on a lone server, a terminal sender's barrier answered. Missing: not yet.
+   */
+  readonly publishedOn: number[];
   /** Its id, from the first WebSocket member that received it. */
   id: number | undefined;
 }
@@ -57,4 +63,9 @@ export function firstAfter(t: number): number {
     else hi = mid;
   }
   return lo;
+}
+
+/** Notes that node number `node` had delivered `sent` by `at`. */
+export function published(sent: Sent, node: number, at: number): void {
+  if (at < (sent.publishedOn[node] ?? Infinity)) sent.publishedOn[node] = at;
 }

@@ -8,6 +8,9 @@
 
 import { parseArgs } from "node:util";
 
+/** Most nodes `--nodes` may ask for: each is a process on this machine, with its observers. */
+export const NODES_MAX = 8;
+
 export const USAGE = `Usage: deno task soak [flags]
 
 Soak test on 127.0.0.1: members join, chat and leave a real server for a while.
@@ -21,6 +24,10 @@ Flags:
                 at most 60)
   --rounds N    rounds of all that against the same server, to see whether its
                 memory after a round keeps growing (default 1)
+  --nodes N     servers: 1 is one main.ts with a database; 2 or more are that
+                many main.ts --redis nodes of one service, over a redis-server
+                of the run's own, the members spread over them (default 1, at
+                most ${NODES_MAX})
   --help        show this text
 `;
 
@@ -32,11 +39,17 @@ export interface Options {
   stay: number;
   rounds: number;
   rooms: number;
+  nodes: number;
 }
 
-/** Observers of each transport: they stay for the whole run and never send. */
+/** Observers of each transport on each node: they stay for the whole run and send nothing but a flush. */
 export const OBSERVERS_WS = 3;
 export const OBSERVERS_TCP = 3;
+
+/** Observers in all, on every node: they count among `--members`. */
+export function observerCount(options: Pick<Options, "nodes">): number {
+  return (OBSERVERS_WS + OBSERVERS_TCP) * options.nodes;
+}
 /** Out of every ten members who come and go: terminals, then bare-socket WebSockets. */
 export const MIX_TCP = 3;
 export const MIX_RAW_WS = 1;
@@ -76,6 +89,7 @@ export function parseOptions(args: string[]): Options | string | undefined {
         stay: { type: "string" },
         rounds: { type: "string", default: "1" },
         rooms: { type: "string", default: "50" },
+        nodes: { type: "string", default: "1" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -91,13 +105,15 @@ export function parseOptions(args: string[]): Options | string | undefined {
     stay: Number(values.stay ?? values.seconds),
     rounds: Number(values.rounds),
     rooms: Number(values.rooms),
+    nodes: Number(values.nodes),
   };
   for (const [flag, n] of Object.entries(options)) {
     if (!Number.isInteger(n) || n < 1) return `--${flag} must be a whole number from 1`;
   }
   if (options.rooms > ROOMS_MAX) return `--rooms must be at most ${ROOMS_MAX}`;
-  if (options.members <= OBSERVERS_WS + OBSERVERS_TCP) {
-    return `--members must be more than the ${OBSERVERS_WS + OBSERVERS_TCP} observers`;
+  if (options.nodes > NODES_MAX) return `--nodes must be at most ${NODES_MAX}`;
+  if (options.members <= observerCount(options)) {
+    return `--members must be more than the ${observerCount(options)} observers`;
   }
   return options;
 }

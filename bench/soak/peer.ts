@@ -6,9 +6,10 @@
  *
  * The barrier is how loss is counted (see `main.ts`'s module doc): before a
  * member leaves, it sends a private message to itself (or `/quit`) and waits
- * for the answer; the server handles a member's lines in order, so
- * everything it sent the member before has then arrived, and every earlier
- * line of the member has been handled.
+ * for the answer; its server handles a member's lines in order, so
+ * everything that server handed the member before has then arrived, and
+ * every earlier line of the member has been handled (on a node of several,
+ * handed on to Redis: the nodes deliver it from there later).
  *
  * @module
  */
@@ -18,8 +19,10 @@ import { within } from "../../server/deadline.ts";
 import { isDisconnect } from "../../server/transport/io.ts";
 import { closeQuietly, dial } from "../../tests/kit/socket.ts";
 import { HOST } from "../clients.ts";
-import { ledger, type Sent, seqOf, textOf, totals } from "./ledger.ts";
+import { Waiters } from "../../tests/kit/waiters.ts";
+import { ledger, published, type Sent, seqOf, textOf, totals } from "./ledger.ts";
 import { describeError, problem } from "./problems.ts";
+import type { Node } from "./service.ts";
 
 /** How a member is connected: WebSocket, WebSocket over a bare socket, or terminal. */
 export type Kind = "ws" | "raw" | "tcp";
@@ -88,12 +91,16 @@ export abstract class Peer {
   #barrierAt = NaN;
   #connectAt = NaN;
   readonly #gone = Promise.withResolvers<void>();
+  /** Waits on what it is told: being in its rooms, a flush's messages. */
+  readonly #told = new Waiters();
 
   constructor(
     readonly nick: string,
     readonly kind: Kind,
     readonly style: Style,
     readonly observer: boolean,
+    /** The server it is connected to. */
+    readonly node: Node,
     rooms: readonly string[],
   ) {
     this.gone = this.#gone.promise;
@@ -165,6 +172,7 @@ export abstract class Peer {
     }
     span.from = performance.now();
     totals.entered++;
+    this.#told.wake();
   }
 
   /** The server confirmed the member left `room` (parted). */
@@ -212,21 +220,53 @@ export abstract class Peer {
     return false;
   }
 
-  /** Sends message number `seq` to one of its rooms. */
-  say(seq: number): void {
-    const room = this.sayRoom();
+  /** Sends message number `seq` to `room`, by default one of its rooms. */
+  say(seq: number, room = this.sayRoom()): void {
     const sent: Sent = {
       seq,
       from: this,
       room,
       at: performance.now(),
       accepted: false,
-      publishedBy: Infinity,
+      publishedOn: [],
       id: undefined,
     };
     ledger[seq] = sent;
     if (this.kind === "tcp") this.#unconfirmed.push(sent);
     this.sayLine(textOf(seq), room);
+  }
+
+  /**
+   * Waits until it has received every message numbered in `seqs`; false
+   * (with the problem counted) if they do not all come.
+   */
+  received(seqs: readonly number[]): Promise<boolean> {
+    const have = () => seqs.every((seq) => this.got.some((g) => g.seq === seq));
+    return this.#until(have, `messages ${seqs.join(", ")}`);
+  }
+
+  /**
+   * Waits until the server has confirmed it in every room it asked for (a
+   * terminal enters its rooms after the welcome); false (with the problem
+   * counted) if it has not in time.
+   */
+  inRooms(): Promise<boolean> {
+    const confirmed = (room: string) =>
+      this.spans.some((s) => s.room === room && !Number.isNaN(s.from));
+    return this.#until(() => this.rooms.every(confirmed), `in ${this.rooms.join(", ")}`);
+  }
+
+  /** Waits until `done()`, as things are told; false, with the problem counted, if not in time. */
+  async #until(done: () => boolean, what: string): Promise<boolean> {
+    let why = "not in time";
+    const settled = this.#told.until(() => done() || undefined, () => `before ${what}`)
+      .then(() => true, (e: unknown) => {
+        why = describeError(e);
+        return false;
+      });
+    if ((await within(settled, STEP_MS)) && (await settled)) return true;
+    problem("timeouts", `${this.nick}: waiting for ${what}: ${why}`);
+    return false;
   }
 
   /** Sends a barrier, waits for its answer, then hangs up in this member's style. */
@@ -298,13 +338,15 @@ export abstract class Peer {
     }
     totals.delivered++;
     this.got.push({ seq, room, at: now });
-    if (now < sent.publishedBy) sent.publishedBy = now;
+    this.#told.wake();
+    // Whoever received it, the service took it.
+    sent.accepted = true;
+    published(sent, this.node.index, now);
     if (id === undefined) return;
     if (id <= this.#lastId) problem("out of order", `${this.nick}: id ${id} after ${this.#lastId}`);
     this.#lastId = id;
     sent.id ??= id;
     if (sent.id !== id) problem("unexpected events", `${this.nick}: #${seq} has id ${id}`);
-    if (sent.from === this) sent.accepted = true;
   }
 
   /** The text of this member's barrier. */
@@ -327,7 +369,9 @@ export abstract class Peer {
     const now = performance.now();
     for (const sent of this.#unconfirmed) {
       sent.accepted = true;
-      if (now < sent.publishedBy) sent.publishedBy = now;
+      // A lone server delivered each line as it handled it; a node of several
+      // only handed it on to Redis, and delivers it when Redis's feed brings it.
+      if (!this.node.clustered) published(sent, this.node.index, now);
     }
     this.#unconfirmed = [];
     this.drainedAt = this.#barrierAt;
@@ -348,6 +392,7 @@ export abstract class Peer {
       problem("transport errors", `${this.nick}: ${describeError(error)}`);
     }
     this.state = "done";
+    this.#told.end(new Error(`${this.nick}'s connection ended`));
     this.#welcome.resolve(false);
     this.#answer?.resolve(false);
     this.#gone.resolve();

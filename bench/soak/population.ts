@@ -4,13 +4,12 @@
  * `--stay` and is replaced), and ramp down to zero over the last fifth;
  * each is in 1 to 3 of the `--rooms` rooms, and some (the movers) enter and
  * part rooms every few seconds while there; random members send `--rate`
- * messages a second in all, each to one of its rooms; a progress line every
- * ten seconds.
+ * messages a second in all, each to one of its rooms; each member goes to a
+ * node picked at random; a progress line every ten seconds.
  *
  * @module
  */
 
-import type { Listening } from "../../tests/kit/server.ts";
 import { type Memory, memoryKiB } from "../measure.ts";
 import { ledger, totals } from "./ledger.ts";
 import {
@@ -18,8 +17,7 @@ import {
   MIX_RAW_WS,
   MIX_TCP,
   MOVE_EVERY_S,
-  OBSERVERS_TCP,
-  OBSERVERS_WS,
+  observerCount,
   type Options,
   RAMP_SHARE,
   roomName,
@@ -29,6 +27,7 @@ import {
 import type { Peer } from "./peer.ts";
 import { problemCount } from "./problems.ts";
 import { count, mib } from "./report.ts";
+import type { Node } from "./service.ts";
 import { RawWsPeer, TcpPeer, WsPeer } from "./transports.ts";
 
 /** How often the population is adjusted toward its target. */
@@ -42,23 +41,22 @@ const PROGRESS_MS = 10_000;
 /** Wait after everyone has left before the last memory reading, for the GC. */
 export const SETTLE_MS = 5_000;
 
-/** The server the members go to: its process, for memory readings, and where it listens. */
-export interface Target {
-  pid: number;
-  address: Listening;
-}
-
 /** What one round of {@linkcode drive} saw. */
 export interface Round {
   /** Every member who came and went. */
   peers: Peer[];
-  /** The server's memory in the middle of the steady part, and who was there then. */
-  peak: Memory;
+  /** Each node's memory in the middle of the steady part, and who was there then. */
+  peak: Memory[];
   peakMembers: number;
-  /** The highest VmRSS among the progress readings. */
-  highest: number;
-  /** The server's memory once everyone but the observers has left, after a settle. */
-  after: Memory;
+  /** Each node's highest VmRSS among the progress readings. */
+  highest: number[];
+  /** Each node's memory once everyone but the observers has left, after a settle. */
+  after: Memory[];
+}
+
+/** The memory of every node now, in their order. */
+export function memories(nodes: readonly Node[]): Promise<Memory[]> {
+  return Promise.all(nodes.map((node) => memoryKiB(node.pid)));
 }
 
 /** The population at `t` seconds: up, steady, down to nothing. */
@@ -83,17 +81,21 @@ function someRooms(count: number): string[] {
   return picked;
 }
 
-/** The next member to come: out of every ten, the mix set by MIX_TCP and MIX_RAW_WS. */
-function newcomer(server: Listening, rooms: number): Peer {
+/**
+ * The next member to come: out of every ten, the mix set by MIX_TCP and
+ * MIX_RAW_WS; to a node at random (a turn would tie a kind to a node).
+ */
+function newcomer(nodes: readonly Node[], rooms: number): Peer {
   const n = spawned++;
   const mix = n % 10;
   const into = someRooms(rooms);
+  const node = nodes[Math.floor(Math.random() * nodes.length)]!;
   if (mix < MIX_TCP) {
     // Every other terminal quits; the rest drop the connection.
-    return new TcpPeer(`t${n}`, n % 20 < 10 ? "quit" : "drop", false, server.tcp.port, into);
+    return new TcpPeer(`t${n}`, n % 20 < 10 ? "quit" : "drop", false, node, into);
   }
-  if (mix < MIX_TCP + MIX_RAW_WS) return new RawWsPeer(`r${n}`, server.http.port, into);
-  return new WsPeer(`w${n}`, false, server.http.port, into);
+  if (mix < MIX_TCP + MIX_RAW_WS) return new RawWsPeer(`r${n}`, node, into);
+  return new WsPeer(`w${n}`, false, node, into);
 }
 
 /** Does member number `n` move between rooms? Out of every ten, MIX_MOVERS, across the mix. */
@@ -112,8 +114,13 @@ function keepMoving(peer: Peer, rooms: number): void {
 }
 
 /** One progress line: where the run is, who is there, what was sent and received. */
-function progressLine(label: string, churners: Iterable<Peer>, rss: number): string {
-  let live = OBSERVERS_WS + OBSERVERS_TCP;
+function progressLine(
+  label: string,
+  options: Options,
+  churners: Iterable<Peer>,
+  rss: number[],
+): string {
+  let live = observerCount(options);
   let joining = 0;
   let leaving = 0;
   for (const peer of churners) {
@@ -122,15 +129,20 @@ function progressLine(label: string, churners: Iterable<Peer>, rss: number): str
     else if (peer.state === "leaving") leaving++;
   }
   return `soak: ${label}  members ${count(live)} (+${joining} joining, ${leaving} leaving)  ` +
-    `sent ${count(ledger.length)}  delivered ${count(totals.delivered)}  rss ${mib(rss)} MiB  ` +
+    `sent ${count(ledger.length)}  delivered ${count(totals.delivered)}  ` +
+    `rss ${rss.map(mib).join(" + ")} MiB  ` +
     `problems ${problemCount()}`;
 }
 
-/** Runs one round of members against the server; resolves when all of them are done. */
-export async function drive(options: Options, server: Target, round: number): Promise<Round> {
+/** Runs one round of members against the nodes; resolves when all of them are done. */
+export async function drive(
+  options: Options,
+  nodes: readonly Node[],
+  round: number,
+): Promise<Round> {
   const finished: Peer[] = [];
   const churners = new Set<Peer>();
-  let peak: Promise<Memory> | undefined;
+  let peak: Promise<Memory[]> | undefined;
   let peakMembers = 0;
   const start = performance.now();
   const elapsed = () => (performance.now() - start) / 1000;
@@ -138,7 +150,7 @@ export async function drive(options: Options, server: Target, round: number): Pr
 
   const spawn = () => {
     const mover = moves(spawned);
-    const peer = newcomer(server.address, options.rooms);
+    const peer = newcomer(nodes, options.rooms);
     churners.add(peer);
     peer.gone.then(() => {
       clearTimeout(peer.stayTimer);
@@ -160,7 +172,7 @@ export async function drive(options: Options, server: Target, round: number): Pr
 
   const control = setInterval(() => {
     const t = elapsed();
-    let active = OBSERVERS_WS + OBSERVERS_TCP;
+    let active = observerCount(options);
     const live: Peer[] = [];
     for (const peer of churners) {
       if (peer.state === "joining") active++;
@@ -175,8 +187,8 @@ export async function drive(options: Options, server: Target, round: number): Pr
       peer?.leave();
     }
     if (!peak && t >= options.seconds / 2) {
-      peak = memoryKiB(server.pid);
-      peakMembers = OBSERVERS_WS + OBSERVERS_TCP + live.length;
+      peak = memories(nodes);
+      peakMembers = observerCount(options) + live.length;
     }
     if (t >= options.seconds && churners.size === 0) everyoneLeft.resolve();
   }, CONTROL_MS);
@@ -195,14 +207,13 @@ export async function drive(options: Options, server: Target, round: number): Pr
     }
   }, SEND_MS);
 
-  let highest = 0;
+  const highest = nodes.map(() => 0);
   const progress = setInterval(async () => {
-    const { rss } = await memoryKiB(server.pid);
-    highest = Math.max(highest, rss);
+    const rss = (await memories(nodes)).map((m) => m.rss);
+    rss.forEach((kib, i) => highest[i] = Math.max(highest[i]!, kib));
     const at = `${elapsed().toFixed(0).padStart(4)} s`;
-    console.error(
-      progressLine(options.rounds > 1 ? `round ${round + 1} ${at}` : at, churners, rss),
-    );
+    const label = options.rounds > 1 ? `round ${round + 1} ${at}` : at;
+    console.error(progressLine(label, options, churners, rss));
   }, PROGRESS_MS);
 
   try {
@@ -212,13 +223,13 @@ export async function drive(options: Options, server: Target, round: number): Pr
     clearInterval(send);
     clearInterval(progress);
   }
-  const peakMemory = await (peak ?? memoryKiB(server.pid));
+  const peakMemory = await (peak ?? memories(nodes));
   await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
   return {
     peers: finished,
     peak: peakMemory,
     peakMembers,
     highest,
-    after: await memoryKiB(server.pid),
+    after: await memories(nodes),
   };
 }

@@ -6,11 +6,12 @@
  */
 
 import type { Memory } from "../measure.ts";
-import { check, emptyCheck } from "./checks.ts";
+import { type Check, check, emptyCheck } from "./checks.ts";
 import { ledger, totals } from "./ledger.ts";
 import {
   MIX_MOVERS,
   MOVE_EVERY_S,
+  observerCount,
   OBSERVERS_TCP,
   OBSERVERS_WS,
   type Options,
@@ -22,14 +23,16 @@ import type { Kind, Peer, Style } from "./peer.ts";
 import type { Round } from "./population.ts";
 import { problemCount, PROBLEMS, problemsOf, showProblems } from "./problems.ts";
 
-/** Memory readings and CPU times, for the report. */
+/** Memory readings and CPU times, for the report; per node, in the nodes' order. */
 export interface Readings {
-  before: Memory;
+  before: Memory[];
   /** One per round: the observers are still there at its end. */
   rounds: Round[];
   /** After the last round, when the observers have left too. */
-  after: Memory;
-  serverCpu: number;
+  after: Memory[];
+  serverCpu: number[];
+  /** The `redis-server` under the nodes (`--nodes` 2 or more): its memory at the end, its CPU time. */
+  redis: { after: Memory; cpu: number } | undefined;
   ownCpu: number;
   seconds: number;
 }
@@ -53,11 +56,62 @@ function joinTimes(peers: Peer[]): string {
   return `${at(0.5)} / ${at(0.99)} / ${at(1)} ms`;
 }
 
+/** `row` as a list of one row if `wanted`, else none: for rows only some runs have. */
+function onlyIf(wanted: boolean, row: [string, string]): [string, string][] {
+  return wanted ? [row] : [];
+}
+
+/** CPU seconds as "12.3 s, 45% of one core" over a run of `seconds`. */
+function cpu(used: number, seconds: number): string {
+  return `${used.toFixed(1)} s, ${(100 * used / seconds).toFixed(0)}% of one core`;
+}
+
+/** The rows about each node's memory and CPU: "server ..." when it is alone. */
+function nodeRows(options: Options, r: Readings): [string, string][] {
+  const rows: [string, string][] = [];
+  for (let i = 0; i < options.nodes; i++) {
+    const name = options.nodes > 1 ? `node ${i + 1}` : "server";
+    const first = r.rounds[0];
+    const before = r.before[i]!;
+    const after = r.after[i]!;
+    rows.push([
+      `${name} RSS: before / at peak / after (VmRSS)`,
+      `${mib(before.rss)} / ${first ? mib(first.peak[i]!.rss) : "?"} (${
+        count(first?.peakMembers ?? 0)
+      } members${options.nodes > 1 ? " on all nodes" : ""}) / ${mib(after.rss)} MiB`,
+    ]);
+    if (options.rounds > 1) {
+      rows.push([
+        `${name} RSS after each round (observers still in)`,
+        `${r.rounds.map((round) => mib(round.after[i]!.rss)).join(" / ")} MiB`,
+      ]);
+    }
+    const highest = Math.max(...r.rounds.map((round) => round.highest[i]!));
+    rows.push([
+      `${name} RSS: highest sampled / VmHWM`,
+      `${mib(highest)} / ${mib(after.hwm)} MiB`,
+    ]);
+    rows.push([`${name} CPU (user + system)`, cpu(r.serverCpu[i]!, r.seconds)]);
+  }
+  if (r.redis) {
+    rows.push([
+      "redis-server RSS after / VmHWM; CPU (user + system)",
+      `${mib(r.redis.after.rss)} / ${mib(r.redis.after.hwm)} MiB; ${cpu(r.redis.cpu, r.seconds)}`,
+    ]);
+  }
+  return rows;
+}
+
 /** Prints the report; true if nothing was lost or duplicated and nothing went wrong. */
 export function report(options: Options, peers: Peer[], r: Readings): boolean {
   const observers = emptyCheck();
   const churners = emptyCheck();
-  for (const peer of peers) check(peer, peer.observer ? observers : churners);
+  // Each node's observers, checked apart too: together they must have every accepted message.
+  const byNode: Check[] = Array.from({ length: options.nodes }, emptyCheck);
+  for (const peer of peers) {
+    check(peer, peer.observer ? observers : churners);
+    if (peer.observer) check(peer, byNode[peer.node.index]!);
+  }
   const accepted = ledger.filter((s) => s.accepted).length;
   const byKind = (kind: Kind) => peers.filter((p) => p.kind === kind && !p.observer).length;
   const byStyle = (style: Style) => peers.filter((p) => p.style === style && !p.observer).length;
@@ -67,20 +121,26 @@ export function report(options: Options, peers: Peer[], r: Readings): boolean {
   const [low, high] = STAY_SPREAD.map((k) => Math.round(k * options.stay));
   const movers = peers.filter((p) => p.moves > 0).length;
   const moves = peers.reduce((n, p) => n + p.moves, 0);
-  const first = r.rounds[0];
-  const highest = Math.max(...r.rounds.map((round) => round.highest));
+  const several = options.nodes > 1;
+  const onNode = (i: number) => peers.filter((p) => p.node.index === i && !p.observer).length;
+  const nodes = Array.from({ length: options.nodes }, (_, i) => i);
   const rows: [string, string][] = [
     [
       "run",
       `${options.seconds} s${options.rounds > 1 ? ` × ${options.rounds} rounds` : ""}, ${
         count(options.members)
-      } members at peak, ${options.rate} messages/s offered, stays ${low}–${high} s`,
+      } members at peak, ${options.rate} messages/s offered, stays ${low}–${high} s` +
+      (several ? `, ${options.nodes} nodes over one Redis` : ""),
     ],
     [
       "members who came and went",
-      `${count(peers.length - OBSERVERS_WS - OBSERVERS_TCP)}: ${count(byKind("ws"))} WebSocket, ` +
+      `${count(peers.length - observerCount(options))}: ${count(byKind("ws"))} WebSocket, ` +
       `${count(byKind("raw"))} WebSocket on a bare socket, ${count(byKind("tcp"))} terminal`,
     ],
+    ...onlyIf(several, [
+      "members who came and went, by node",
+      nodes.map((i) => count(onNode(i))).join(" / "),
+    ]),
     [
       "how they left",
       `${count(byStyle("close"))} clean close, ${count(byStyle("quit"))} /quit, ` +
@@ -99,7 +159,8 @@ export function report(options: Options, peers: Peer[], r: Readings): boolean {
     ],
     [
       "observers, there all along",
-      `${OBSERVERS_WS} WebSocket, ${OBSERVERS_TCP} terminal, each in a third of the rooms`,
+      `${OBSERVERS_WS} WebSocket, ${OBSERVERS_TCP} terminal, each in a third of the rooms` +
+      (several ? `, on each node` : ""),
     ],
     [
       "messages sent / accepted",
@@ -117,6 +178,10 @@ export function report(options: Options, peers: Peer[], r: Readings): boolean {
       }`,
     ],
     ["deliveries owed: observers / others", `${count(observers.owed)} / ${count(churners.owed)}`],
+    ...onlyIf(several, [
+      "observers' deliveries owed / lost, node by node",
+      byNode.map((c, i) => `node ${i + 1}: ${count(c.owed)} / ${count(c.lost)}`).join("; "),
+    ]),
     ["**lost**: observers / others", `**${count(observers.lost)}** / **${count(churners.lost)}**`],
     [
       "duplicated: observers / others",
@@ -131,27 +196,8 @@ export function report(options: Options, peers: Peer[], r: Readings): boolean {
       `${count(observers.disordered)} / ${count(churners.disordered)}`,
     ],
     ["**errors**", `**${errors}**${breakdown ? ` (${breakdown})` : ""}`],
-    [
-      "server RSS: before / at peak / after (VmRSS)",
-      `${mib(r.before.rss)} / ${first ? mib(first.peak.rss) : "?"} (${
-        count(first?.peakMembers ?? 0)
-      } members) / ${mib(r.after.rss)} MiB`,
-    ],
-    ...(options.rounds > 1
-      ? [[
-        "server RSS after each round (observers still in)",
-        `${r.rounds.map((round) => mib(round.after.rss)).join(" / ")} MiB`,
-      ] as [string, string]]
-      : []),
-    ["server RSS: highest sampled / VmHWM", `${mib(highest)} / ${mib(r.after.hwm)} MiB`],
-    [
-      "server CPU (user + system)",
-      `${r.serverCpu.toFixed(1)} s, ${(100 * r.serverCpu / r.seconds).toFixed(0)}% of one core`,
-    ],
-    [
-      "load generator CPU (user + system)",
-      `${r.ownCpu.toFixed(1)} s, ${(100 * r.ownCpu / r.seconds).toFixed(0)}% of one core`,
-    ],
+    ...nodeRows(options, r),
+    ["load generator CPU (user + system)", cpu(r.ownCpu, r.seconds)],
   ];
   console.log(`## Soak\n\n| measure | value |\n| --- | --- |`);
   for (const [name, value] of rows) console.log(`| ${name} | ${value} |`);

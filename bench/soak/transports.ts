@@ -21,6 +21,7 @@ import { HOST } from "../clients.ts";
 import { Peer } from "./peer.ts";
 import { totals } from "./ledger.ts";
 import { describeError, problem } from "./problems.ts";
+import type { Node } from "./service.ts";
 
 const encoder = new TextEncoder();
 
@@ -28,12 +29,12 @@ const encoder = new TextEncoder();
 export class WsPeer extends Peer {
   #socket: WebSocket | undefined;
 
-  constructor(nick: string, observer: boolean, readonly port: number, rooms: readonly string[]) {
-    super(nick, "ws", "close", observer, rooms);
+  constructor(nick: string, observer: boolean, node: Node, rooms: readonly string[]) {
+    super(nick, "ws", "close", observer, node, rooms);
   }
 
   protected open(): Promise<void> {
-    const socket = new WebSocket(`ws://${HOST}:${this.port}/ws`);
+    const socket = new WebSocket(`ws://${HOST}:${this.node.address.http.port}/ws`);
     this.#socket = socket;
     const opened = Promise.withResolvers<void>();
     socket.onopen = () => {
@@ -87,13 +88,14 @@ export class WsPeer extends Peer {
 export class RawWsPeer extends Peer {
   #ws: RawWebSocket | undefined;
 
-  constructor(nick: string, readonly port: number, rooms: readonly string[]) {
-    super(nick, "raw", "drop", false, rooms);
+  constructor(nick: string, node: Node, rooms: readonly string[]) {
+    super(nick, "raw", "drop", false, node, rooms);
   }
 
   protected async open(): Promise<void> {
-    const conn = await this.connect(this.port);
-    const ws = await RawWebSocket.upgrade(conn, `${HOST}:${this.port}`);
+    const { port } = this.node.address.http;
+    const conn = await this.connect(port);
+    const ws = await RawWebSocket.upgrade(conn, `${HOST}:${port}`);
     this.#ws = ws;
     this.#read(ws);
     this.#send({ type: "join", nick: this.nick, rooms: this.rooms });
@@ -154,10 +156,10 @@ export class TcpPeer extends Peer {
     nick: string,
     style: "quit" | "drop",
     observer: boolean,
-    readonly port: number,
+    node: Node,
     rooms: readonly string[],
   ) {
-    super(nick, "tcp", style, observer, [LOBBY]);
+    super(nick, "tcp", style, observer, node, [LOBBY]);
     this.#wanted = rooms;
   }
 
@@ -180,7 +182,7 @@ export class TcpPeer extends Peer {
   }
 
   protected async open(): Promise<void> {
-    const conn = await this.connect(this.port);
+    const conn = await this.connect(this.node.address.tcp.port);
     this.#out = new Writer(conn);
     this.#read(conn);
     this.#write(`${this.nick}\n`);

@@ -25,26 +25,39 @@ function freePort(): number {
   return port;
 }
 
+/** Options for {@linkcode RedisServer.start}. */
+export interface RedisServerOptions {
+  /**
+   * When the append-only file is synced to disk: after every write (so a
+   * test that kills it loses nothing acknowledged), or once a second, as
+   * Redis does by default and `deno task cluster` runs it (for a load,
+   * where a sync per write would measure the disk). @default {"always"}
+   */
+  appendfsync?: "always" | "everysec";
+}
+
 /** One `redis-server` process; {@linkcode RedisServer.restart} starts another on the same data and port. */
 export class RedisServer implements AsyncDisposable {
   readonly dir: string;
   readonly port: number;
+  readonly #appendfsync: "always" | "everysec";
   #child: Deno.ChildProcess | undefined;
   #text = "";
   #waiters = new Waiters();
   #output: Promise<void> = Promise.resolve();
 
-  private constructor(dir: string, port: number) {
+  private constructor(dir: string, port: number, appendfsync: "always" | "everysec") {
     this.dir = dir;
     this.port = port;
+    this.#appendfsync = appendfsync;
   }
 
   /** Starts one in a new folder and waits until it accepts connections. */
-  static async start(): Promise<RedisServer> {
+  static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
     const dir = await Deno.makeTempDir({ prefix: "chat_redis_" });
     // Another process may take the port between the pick and the bind: pick again then.
     for (let attempt = 1;; attempt++) {
-      const server = new RedisServer(dir, freePort());
+      const server = new RedisServer(dir, freePort(), options.appendfsync ?? "always");
       try {
         await server.#spawn();
         return server;
@@ -61,6 +74,11 @@ export class RedisServer implements AsyncDisposable {
   /** `redis://127.0.0.1:<port>`. */
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
+  }
+
+  /** Its process id while it runs (to read its memory and CPU time off `/proc`). */
+  get pid(): number | undefined {
+    return this.#child?.pid;
   }
 
   /** Everything it printed since it was last started. */
@@ -82,7 +100,7 @@ export class RedisServer implements AsyncDisposable {
         "--appendonly",
         "yes",
         "--appendfsync",
-        "always",
+        this.#appendfsync,
         "--save",
         "",
         "--daemonize",

@@ -12,12 +12,19 @@
  * writing and closing are the {@linkcode StreamPump}'s (`stream.ts`), which
  * the IRC port shares.
  *
+ * Lines are carried out one after another. With `--redis` a request may
+ * wait on Redis (a join, a `/join`); the lines read meanwhile wait too, as
+ * the IRC port's do, because what a line means depends on the answer: a
+ * plain line goes to the room current once the `/join` before it is
+ * answered, and a `/quit` leaves after the lines before it are said.
+ *
  * @module
  */
 
 import { parseCommandLine, withRoom } from "../../../common/commands.ts";
 import {
   type ChatMessage,
+  type ClientMessage,
   LOBBY,
   type MemberInfo,
   type ServerEvent,
@@ -63,6 +70,8 @@ const encoder = new TextEncoder();
 const CRLF = "\r\n";
 /** The terminal bell (BEL). */
 const BEL = Uint8Array.of(7);
+/** Lines held while a request waits on Redis; past them, a line is refused. */
+const HELD_LINES = 100;
 
 /** True for a message that rings a member's bell: one naming it, or a private one to it. */
 function rings(m: ChatMessage, nick: string | undefined): boolean {
@@ -88,6 +97,12 @@ class TerminalLink implements Link, StreamHandler {
   /** The room a `/history more` was asked in, until its answer comes. */
   #older: string | undefined;
   readonly #pump: StreamPump;
+  /**
+   * Lines read while a request waits on Redis (`--redis`), carried out in
+   * order once it is answered. At most {@linkcode HELD_LINES}.
+   */
+  readonly #held: string[] = [];
+  #waiting = false;
 
   constructor(conn: Conn, session: Session, here: readonly MemberInfo[], probeMs: number) {
     this.#session = session;
@@ -162,6 +177,11 @@ class TerminalLink implements Link, StreamHandler {
   }
 
   #line(text: string): void {
+    if (this.#waiting) {
+      if (this.#held.length < HELD_LINES) this.#held.push(text);
+      else this.#session.refuse("rate_limited", "Too many lines at once; wait for the answers.");
+      return;
+    }
     const session = this.#session;
     const command = text.startsWith("/") ? parseCommandLine(text) : undefined;
     if (command?.type === "quit") {
@@ -185,7 +205,7 @@ class TerminalLink implements Link, StreamHandler {
       const before = this.#oldest.get(room);
       this.#older = room;
       const count = command.count === undefined ? {} : { count: command.count };
-      return void session.handle(
+      return void this.#ask(
         before === undefined
           ? { type: "history", room, ...count }
           : { type: "history", room, before, ...count },
@@ -202,7 +222,7 @@ class TerminalLink implements Link, StreamHandler {
       const after = (ok: boolean) => {
         if (!ok && !this.#pump.closing) this.#prompt();
       };
-      const done = text.trim() === "" ? false : session.handle({ type: "join", nick: text });
+      const done = text.trim() === "" ? false : this.#ask({ type: "join", nick: text });
       if (typeof done === "boolean") after(done);
       else void done.then(after);
       return;
@@ -211,7 +231,7 @@ class TerminalLink implements Link, StreamHandler {
     const view = this.#view;
     if (command === undefined) {
       if (view.nowhere) return this.#write(["! You are in no room: /join #ROOM to enter one."]);
-      session.handle({ type: "say", text, room: view.current });
+      this.#ask({ type: "say", text, room: view.current });
     } else if (command.type === "send") {
       const { message } = command;
       // A room one is in already is switched to here, with nothing to ask.
@@ -220,10 +240,27 @@ class TerminalLink implements Link, StreamHandler {
         view.switchTo(known);
         return this.#whereNow();
       }
-      session.handle(withRoom(message, view.current));
+      this.#ask(withRoom(message, view.current));
     } else if (command.type === "invalid") {
       session.refuse(command.code, command.message);
     }
+  }
+
+  /**
+   * Hands a request to the session; one that waits on Redis holds the lines
+   * read after it until it is answered.
+   */
+  #ask(message: ClientMessage): boolean | Promise<boolean> {
+    const done = this.#session.handle(message);
+    if (!(done instanceof Promise)) return done;
+    this.#waiting = true;
+    void done.catch(() => false).then(() => {
+      this.#waiting = false;
+      while (!this.#waiting && this.#held.length > 0 && !this.#pump.closing) {
+        this.#line(this.#held.shift()!);
+      }
+    });
+    return done;
   }
 
   /**
