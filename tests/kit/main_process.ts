@@ -16,8 +16,8 @@ import { Waiters } from "./waiters.ts";
 
 /** How to start `main.ts`. */
 export interface MainOptions {
-  /** `--db`: the SQLite file, or `:memory:`. */
-  db: string;
+  /** `--db`: the SQLite file, or `:memory:`; none for a node of a cluster (`--redis`). */
+  db?: string;
   /** More flags for `main.ts`, such as {@linkcode LIFTED_LIMITS}. */
   flags?: readonly string[];
   /** Flags for `deno run`, before `main.ts` (a CPU profile). */
@@ -101,8 +101,7 @@ export function commandLine(options: MainOptions): string[] {
     "0",
     "--irc-port",
     "0",
-    "--db",
-    options.db,
+    ...options.db === undefined ? [] : ["--db", options.db],
     ...options.flags ?? [],
   ];
   if (options.maxOpenFiles !== undefined) {

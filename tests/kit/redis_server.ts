@@ -25,26 +25,42 @@ function freePort(): number {
   return port;
 }
 
+/** Options for {@linkcode RedisServer.start}. */
+export interface RedisServerOptions {
+  /**
+   * When the append-only file is flushed to disk: after every write (tests
+   * of durability), or once a second (`deno task cluster`'s setting, and the
+   * bench's). @default {"always"}
+   */
+  appendfsync?: "always" | "everysec";
+  /** A command to run it under, such as `["taskset", "-c", "0"]`. @default {[]} */
+  runUnder?: readonly string[];
+}
+
+const REDIS_DEFAULTS: Required<RedisServerOptions> = { appendfsync: "always", runUnder: [] };
+
 /** One `redis-server` process; {@linkcode RedisServer.restart} starts another on the same data and port. */
 export class RedisServer implements AsyncDisposable {
   readonly dir: string;
   readonly port: number;
+  readonly #options: Required<RedisServerOptions>;
   #child: Deno.ChildProcess | undefined;
   #text = "";
   #waiters = new Waiters();
   #output: Promise<void> = Promise.resolve();
 
-  private constructor(dir: string, port: number) {
+  private constructor(dir: string, port: number, options: Required<RedisServerOptions>) {
     this.dir = dir;
     this.port = port;
+    this.#options = options;
   }
 
   /** Starts one in a new folder and waits until it accepts connections. */
-  static async start(): Promise<RedisServer> {
+  static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
     const dir = await Deno.makeTempDir({ prefix: "chat_redis_" });
     // Another process may take the port between the pick and the bind: pick again then.
     for (let attempt = 1;; attempt++) {
-      const server = new RedisServer(dir, freePort());
+      const server = new RedisServer(dir, freePort(), { ...REDIS_DEFAULTS, ...options });
       try {
         await server.#spawn();
         return server;
@@ -63,6 +79,11 @@ export class RedisServer implements AsyncDisposable {
     return `redis://127.0.0.1:${this.port}`;
   }
 
+  /** Its process id while it runs. */
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
   /** Everything it printed since it was last started. */
   get output(): string {
     return this.#text;
@@ -71,8 +92,10 @@ export class RedisServer implements AsyncDisposable {
   async #spawn(): Promise<void> {
     this.#text = "";
     this.#waiters = new Waiters();
-    const child = new Deno.Command(REDIS_SERVER, {
+    const [command = REDIS_SERVER, ...under] = [...this.#options.runUnder, REDIS_SERVER];
+    const child = new Deno.Command(command, {
       args: [
+        ...under,
         "--port",
         String(this.port),
         "--bind",
@@ -82,7 +105,7 @@ export class RedisServer implements AsyncDisposable {
         "--appendonly",
         "yes",
         "--appendfsync",
-        "always",
+        this.#options.appendfsync,
         "--save",
         "",
         "--daemonize",
