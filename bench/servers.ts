@@ -193,7 +193,8 @@ async function startNode(flags: readonly string[]): Promise<Node & Pick<RunningS
     pid: server.pid,
     endpoints: { chatWs: at.http.port, chatTcp: at.tcp.port, irc: at.irc.port },
     stop: async () => {
-      await server.stop("SIGTERM", STOP_MS);
+      // A profiled node writes its profile as it exits, after its members have gone.
+      await server.stop("SIGTERM", profile ? PROFILE_STOP_MS : STOP_MS);
     },
   };
 }
@@ -281,6 +282,8 @@ export async function stopAll(): Promise<void> {
 
 /** How long a server may take to exit after SIGTERM before it is sent SIGKILL. */
 const STOP_MS = 5000;
+/** ...and when it writes a CPU profile: a node of 15,000 members takes more than 5 s. */
+const PROFILE_STOP_MS = 60_000;
 
 /** A peer's process as a {@linkcode RunningServer}. */
 function stoppable(child: Deno.ChildProcess, endpoints: Endpoints): RunningServer {
