@@ -24,6 +24,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { cpuSeconds } from "./measure.ts";
 import { LIFTED_LIMITS, type MainProcess, startMain } from "../tests/kit/main_process.ts";
 import { RedisServer } from "../tests/kit/redis_server.ts";
 import { connectTcp, type TcpClient } from "../tests/kit/tcp_client.ts";
@@ -68,22 +69,27 @@ interface Phase {
   seconds: number;
   stats: Map<string, CommandStat>;
   cpu: number;
+  /** Each node's CPU time over the phase, seconds. */
+  nodes: number[];
 }
 
 /** Resets Redis's counters, runs `send`, and reads them back once `last` has arrived. */
 async function phase(
   name: string,
   port: number,
+  pids: number[],
   messages: number,
   send: () => Promise<void>,
 ): Promise<Phase> {
   await cli(port, "CONFIG", "RESETSTAT");
+  const nodes0 = await Promise.all(pids.map(cpuSeconds));
   const cpu0 = await redisCpu(port);
   const t0 = performance.now();
   await send();
   const seconds = (performance.now() - t0) / 1000;
   const cpu = (await redisCpu(port)) - cpu0;
-  return { name, messages, seconds, stats: await commandStats(port), cpu };
+  const nodes = (await Promise.all(pids.map(cpuSeconds))).map((c, i) => c - nodes0[i]!);
+  return { name, messages, seconds, stats: await commandStats(port), cpu, nodes };
 }
 
 /** Commands our scripts run inside Redis (the append script's, the renewal's): not round trips. */
@@ -128,6 +134,11 @@ function report(p: Phase, nodes: number): void {
       `${(p.cpu * 1e6 / p.messages).toFixed(1)} usec of Redis CPU per message ` +
       `(INFO cpu), ${Math.round(p.messages / p.cpu)} messages per second of Redis CPU`,
   );
+  console.log(
+    `node CPU per message (/proc; the sender's node first, each delivering to one member or none): ${
+      p.nodes.map((c) => `${(c * 1e6 / p.messages).toFixed(1)} usec`).join(", ")
+    }`,
+  );
 }
 
 async function main(): Promise<void> {
@@ -156,10 +167,11 @@ async function main(): Promise<void> {
     if (nodes === 1) members.push(await connectTcp(servers[0]!.address, "m1"));
     const sender = members[0]!;
     const last = members.at(-1)!;
+    const pids = servers.map((s) => s.pid);
     await sender.send("warm up");
     await last.readUntil("warm up");
     report(
-      await phase("one at a time", redis.port, messages, async () => {
+      await phase("one at a time", redis.port, pids, messages, async () => {
         for (let i = 0; i < messages; i++) {
           await sender.send(`p${i}.`);
           await last.readUntil(`p${i}.`);
@@ -168,7 +180,7 @@ async function main(): Promise<void> {
       nodes,
     );
     report(
-      await phase("all in one write", redis.port, messages, async () => {
+      await phase("all in one write", redis.port, pids, messages, async () => {
         await sender.write(Array.from({ length: messages }, (_, i) => `b${i}.\r\n`).join(""));
         await last.readUntil(`b${messages - 1}.`);
       }),

@@ -373,7 +373,10 @@ function capacitySection(results: Results): string {
     "",
     `Idle members added ${fmt(step)} at a time until one failed to join within 15 s, ` +
     `${fmt(target)} were in, or the time ran out: ${idleBudgetSeconds} s to reach ` +
-    `${fmt(idleAt)}, ${budgetSeconds} s in all after that.`,
+    `${fmt(idleAt)}, ${budgetSeconds} s in all after that` +
+    (results.capacity.some((r) => r.target === "ours-cluster")
+      ? ` (${label("ours-cluster")}: ${fmt(target)} a node, and ${budgetSeconds} s a node).`
+      : "."),
     "",
     table(
       ["server", "held", "stopped by", "server RSS", "time"],
