@@ -33,7 +33,7 @@ run() {
     "$(python3 -c "print(round(($c1 - $c0) * 1e6 / $n, 1))")"
 }
 # KEYS: chat:id, chat:feed, the room's log, hash, folded list; ARGV: keep, feed keep, ts, room,
-# from, text, kind, room key, folded text (the defaults: keep 10,000, feed 100,000).
+# from, then text, kind, folded text and the feed's JSON (the defaults: keep 10,000, feed 100,000).
 append() {
   local room=$1
   shift
@@ -41,6 +41,7 @@ append() {
     "chat:room:$room:folded" 10000 100000 1796526000000 "$room" alice
 }
 text="the build is green"
+json() { printf '{"key":"%s","ts":1796526000000,"room":"%s","from":"alice","text":"%s","kind":0}' "$1" "$1" "$text"; }
 for p in 1 16; do
   run "SET -P $p" 100000 -P "$p" -t set
   run "INCR -P $p" 100000 -P "$p" -t incr
@@ -51,8 +52,8 @@ for p in 1 16; do
   redis-cli -p "$port" FLUSHALL >/dev/null
   # shellcheck disable=SC2046
   run "append -P $p, one room, 0 to 50,000 messages (its log full from 10,000)" 50000 -P "$p" \
-    $(append '#lobby') "$text" 0 '#lobby' "$text"
+    $(append '#lobby') "$text" 0 "$text" "$(json '#lobby')"
   # shellcheck disable=SC2046
   run "append -P $p, 100,000 rooms at random (-r)" 50000 -P "$p" -r 100000 \
-    $(append '#r__rand_int__') "$text" 0 '#r__rand_int__' "$text"
+    $(append '#r__rand_int__') "$text" 0 "$text" "$(json '#r__rand_int__')"
 done
