@@ -8,7 +8,7 @@
 
 import type { Endpoints } from "./clients.ts";
 import { type Command, type MemberSpec, readLines, type Reply } from "./generator.ts";
-import { GENERATOR_CPU } from "./servers.ts";
+import { GENERATOR_CPU, nodeOf } from "./servers.ts";
 
 type Op = Reply["op"];
 
@@ -134,20 +134,29 @@ export class GeneratorPool {
   }
 
   /**
-   * Splits `members` over the generators, round robin, and opens them, at
-   * most `atOnce` at a time in all (at least one per generator).
+   * Splits `members` over the generators, round robin, and opens them, each
+   * on the node of `nodes` that {@linkcode nodeOf} its number picks, at most
+   * `atOnce` at a time in all (at least one per generator and node).
    */
   async open(
-    endpoints: Endpoints,
+    nodes: readonly Endpoints[],
     members: MemberSpec[],
     atOnce: number,
   ): Promise<{ opened: number; failed: number; error?: string }> {
-    const concurrency = Math.max(1, Math.floor(atOnce / this.generators.length));
-    const shares = this.generators.map((): MemberSpec[] => []);
-    members.forEach((m, i) => shares[i % shares.length]!.push(m));
+    const concurrency = Math.max(1, Math.floor(atOnce / this.generators.length / nodes.length));
+    const shares = this.generators.map(() => nodes.map((): MemberSpec[] => []));
+    members.forEach((m, i) => {
+      shares[i % shares.length]![nodeOf(Number(m.name.slice(1)), nodes.length)]!.push(m);
+    });
+    // A generator runs its commands one after another: one per node it has members for.
     const replies = await Promise.all(
-      this.generators.map((g, i) =>
-        g.ask({ op: "open", endpoints, members: shares[i]!, concurrency })
+      this.generators.flatMap((g, i) =>
+        nodes.flatMap((endpoints, n) => {
+          const share = shares[i]![n]!;
+          return share.length === 0
+            ? []
+            : [g.ask({ op: "open", endpoints, members: share, concurrency })];
+        })
       ),
     );
     const error = replies.find((r) => r.error)?.error;

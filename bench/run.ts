@@ -4,10 +4,12 @@
  * (with `bench/results.svg` and `bench/results.json`).
  *
  * Servers run on core 0, the load generators (and this coordinator) on core
- * 1, pinned with `taskset`. Ours runs as three targets: `ours` and
+ * 1, pinned with `taskset`. Ours runs as four targets: `ours` and
  * `ours-file` (WebSocket and terminal members; the store in memory, or a
- * SQLite file) and `ours-irc` (every member on its IRC port, on ngircd's
- * workload, issue 14). Each scenario starts a fresh server:
+ * SQLite file), `ours-irc` (every member on its IRC port, on ngircd's
+ * workload, issue 14) and `ours-cluster` (2 nodes and a Redis, all on
+ * core 0, each room's members spread over both nodes, issue 15). Each
+ * scenario starts a fresh server:
  *
  * - fan-out: rooms of 32, 256 and 1,024 members; every member sends a burst
  *   of short messages; delivered messages per second (the workload of Bun's
@@ -19,15 +21,16 @@
  *   second across the server), then one member per room sending 10 a second
  *   (p50 / p99);
  * - ramp: idle members added 2,000 at a time: server RSS per member once
- *   10,000 are in, then on until one fails to join, 20,000 are in, or the
- *   time budget runs out (the most members held);
+ *   10,000 are in, then on until one fails to join, 20,000 are in (20,000
+ *   per node for `ours-cluster`), or the time budget runs out (the most
+ *   members held);
  * - attack (ours only, with its default limits): 50 silent sockets and one
  *   member pipelining `history` requests of 1,000; a bystander's round trip
  *   and the server's RSS before, during and after (`attack.ts`).
  *
  * ```sh
  * deno task bench [--quick] [--scenarios fanout,latency,rooms,ramp,attack]
- *                 [--targets ours,ours-file,ours-irc,deno-bare,node-ws,bun,ngircd]
+ *                 [--targets ours,ours-file,ours-irc,ours-cluster,deno-bare,node-ws,bun,ngircd]
  *                 [--sizes 32,256,1024] [--runs 3] [--generators 1]
  * ```
  *
@@ -51,7 +54,13 @@ import {
   throughput,
   type ThroughputResult,
 } from "./scenarios.ts";
-import { GENERATOR_CPU, stopAll, TARGET_LABELS, type TargetName } from "./servers.ts";
+import {
+  CLUSTER_NODES,
+  GENERATOR_CPU,
+  stopAll,
+  TARGET_LABELS,
+  type TargetName,
+} from "./servers.ts";
 
 const ALL_TARGETS = Object.keys(TARGET_LABELS) as TargetName[];
 const SCENARIOS = ["fanout", "latency", "rooms", "ramp", "attack"] as const;
@@ -268,18 +277,26 @@ async function main(): Promise<void> {
             },
           ]);
           break;
-        case "ramp":
+        case "ramp": {
           // ours-file differs from ours only in where messages are written.
           if (target === "ours-file") break;
+          // Several nodes: as many members as each could hold, as long to join them.
+          const nodes = target === "ours-cluster" ? CLUSTER_NODES : 1;
+          const options = {
+            ...p.ramp,
+            target: p.ramp.target * nodes,
+            budgetSeconds: p.ramp.budgetSeconds * nodes,
+          };
           steps.push([
-            `idle members and capacity, ${label}, up to ${p.ramp.target} members`,
+            `idle members and capacity, ${label}, up to ${options.target} members`,
             async () => {
-              const { idle, capacity } = await ramp(target, dir, p.ramp, log);
+              const { idle, capacity } = await ramp(target, dir, options, log);
               results.idle.push(idle);
               results.capacity.push(capacity);
             },
           ]);
           break;
+        }
         case "attack":
           // What is measured is our defences; the peers have none to measure.
           if (target !== "ours") break;

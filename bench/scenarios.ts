@@ -80,15 +80,20 @@ async function withRoom<T>(
 async function fill(
   pool: GeneratorPool,
   target: TargetName,
-  endpoints: Endpoints,
+  server: RunningServer,
   members: MemberSpec[],
 ): Promise<void> {
-  const opened = await pool.open(endpoints, members, opensAtOnce(target));
+  const opened = await pool.open(endpointsOf(server), members, opensAtOnce(target));
   if (opened.failed > 0) {
     throw new Error(
       `${opened.failed} of ${members.length} members could not join: ${opened.error}`,
     );
   }
+}
+
+/** Where members connect: each node's ports. */
+function endpointsOf(server: RunningServer): Endpoints[] {
+  return server.nodes.map((n) => n.endpoints);
 }
 
 /** Fan-out under bursts: what one room size measured on one server. */
@@ -113,6 +118,8 @@ export interface CpuShares {
   /** What other processes took of the server's core, and of the generator's. */
   otherServerCore: number;
   otherGeneratorCore: number;
+  /** Of `serverCpu`, what Redis took (`ours-cluster` only). */
+  redisCpu?: number;
 }
 
 const NO_CPU: CpuShares = {
@@ -125,22 +132,24 @@ const NO_CPU: CpuShares = {
 /** Meters for the server, the generators and the rest of the machine. */
 function cpuMeters(server: RunningServer, pool: GeneratorPool) {
   const meters = [
-    new CpuMeter([server.pid]),
+    new CpuMeter([...server.pids]),
     new CpuMeter(pool.pids),
     new CpuMeter([-1 - Number(SERVER_CPU)]),
     new CpuMeter([-1 - Number(GENERATOR_CPU)]),
+    ...server.redis ? [new CpuMeter([server.redis.pid])] : [],
   ];
   return {
     async start() {
       await Promise.all(meters.map((m) => m.start()));
     },
     async stop(): Promise<CpuShares> {
-      const [s, g, core0, core1] = await Promise.all(meters.map((m) => m.stop()));
+      const [s, g, core0, core1, redis] = await Promise.all(meters.map((m) => m.stop()));
       return {
         serverCpu: s!,
         generatorCpu: g!,
         otherServerCore: Math.max(0, core0! - s!),
         otherGeneratorCore: Math.max(0, core1! - g!),
+        ...redis === undefined ? {} : { redisCpu: redis },
       };
     },
   };
@@ -232,7 +241,7 @@ export async function throughput(
   const base = { target, members: n, senders: 0, perMember: 0, deliveries: 0 };
   try {
     return await withRoom(target, dir, options.generators, async (server, pool) => {
-      await fill(pool, target, server.endpoints, roomOf(target, n));
+      await fill(pool, target, server, roomOf(target, n));
       await sleep(SETTLE_MS);
       const figures = await bursts(server, pool, {
         n,
@@ -359,7 +368,7 @@ export async function latency(
   try {
     return await withRoom(target, dir, options.generators, async (server, pool) => {
       const room = roomOf(target, n);
-      await fill(pool, target, server.endpoints, room);
+      await fill(pool, target, server, room);
       await sleep(SETTLE_MS);
       const figures = await timedRuns(server, pool, {
         // The sender is the first member: with several generators, the first one's.
@@ -447,7 +456,7 @@ export async function rooms(
   try {
     return await withRoom(target, dir, options.generators, async (server, pool) => {
       const t0 = performance.now();
-      await fill(pool, target, server.endpoints, members);
+      await fill(pool, target, server, members);
       progress(
         `  ${fmt(members.length)} members in ${options.rooms} rooms in ${
           ((performance.now() - t0) / 1000).toFixed(1)
@@ -505,9 +514,20 @@ export interface CapacityResult {
   held: number;
   /** What stopped the ramp. */
   stoppedBy: string;
-  /** Server RSS at the end, KiB. */
+  /** Server RSS at the end, KiB (every process of the service, Redis too). */
   rss: number;
   seconds: number;
+  /** Each node at the end, when there are several: its RSS (KiB) and files open. */
+  nodes?: { rss: number; files: number }[];
+  /** Redis's RSS at the end, KiB, when there is one. */
+  redisRss?: number;
+}
+
+/** Resident memory of every process of the service (the nodes and Redis), KiB. */
+async function serviceRss(server: RunningServer): Promise<number> {
+  let sum = 0;
+  for (const pid of server.pids) sum += await rssKiB(pid);
+  return sum;
 }
 
 /** Options for {@linkcode ramp}. */
@@ -549,6 +569,8 @@ export async function ramp(
   let held = 0;
   let rss = NaN;
   let stoppedBy = `reached the target of ${options.target}`;
+  let nodes: CapacityResult["nodes"];
+  let redisRss: number | undefined;
   let idle: IdleResult = {
     target,
     members: 0,
@@ -561,7 +583,7 @@ export async function ramp(
   try {
     await withRoom(target, dir, generators, async (server, pool) => {
       await sleep(SETTLE_MS);
-      const before = await rssKiB(server.pid);
+      const before = await serviceRss(server);
       while (held < options.target) {
         const count = Math.min(
           options.step,
@@ -579,7 +601,7 @@ export async function ramp(
         // whole channel of each join) stops near the budget, not a step later.
         for (let from = 0; from < members.length && opened.failed === 0; from += RAMP_CHUNK) {
           const chunk = members.slice(from, from + RAMP_CHUNK);
-          const result = await pool.open(server.endpoints, chunk, opensAtOnce(target));
+          const result = await pool.open(endpointsOf(server), chunk, opensAtOnce(target));
           opened.opened += result.opened;
           opened.failed += result.failed;
           opened.error ||= result.error ?? "";
@@ -589,7 +611,7 @@ export async function ramp(
         const elapsed = (performance.now() - t0) / 1000;
         if (held === options.idleAt) {
           await sleep(IDLE_SETTLE_MS);
-          const after = await rssKiB(server.pid);
+          const after = await serviceRss(server);
           idle = {
             target,
             members: held,
@@ -604,15 +626,17 @@ export async function ramp(
             } MiB, ${(idle.perMember / 1024).toFixed(1)} KiB per member`,
           );
         }
-        rss = await rssKiB(server.pid);
+        rss = await serviceRss(server);
         progress(`  ${held} members (${elapsed.toFixed(0)} s, server RSS ${mib(rss)} MiB)`);
         if (opened.failed > 0) {
           stoppedBy = `${opened.failed} of the next ${count} failed to join: ${opened.error}`;
-          const files = await openFiles(server.pid);
-          if (files) {
-            stoppedBy += `; the server had ${fmt(files.open)} files open, of ${
-              fmt(files.limit)
-            } it may`;
+          const files = await Promise.all(server.nodes.map((n) => openFiles(n.pid)));
+          if (files.every((f) => f !== undefined)) {
+            const open = files.map((f) => fmt(f.open)).join(" and ");
+            const limit = files.map((f) => fmt(f.limit)).join(" and ");
+            stoppedBy += files.length === 1
+              ? `; the server had ${open} files open, of ${limit} it may`
+              : `; its nodes had ${open} files open, of ${limit} they may`;
           }
           break;
         }
@@ -621,10 +645,21 @@ export async function ramp(
           break;
         }
       }
+      if (server.nodes.length > 1) {
+        nodes = await Promise.all(server.nodes.map(async (n) => ({
+          rss: await rssKiB(n.pid),
+          files: (await openFiles(n.pid))?.open ?? NaN,
+        })));
+        progress(
+          "  per node: " +
+            nodes.map((n) => `${fmt(n.files)} files open, RSS ${mib(n.rss)} MiB`).join("; "),
+        );
+      }
+      if (server.redis) redisRss = await rssKiB(server.redis.pid);
       if (held < options.idleAt) {
         // Not reached: report what the members that did join cost.
         await sleep(IDLE_SETTLE_MS);
-        const after = await rssKiB(server.pid);
+        const after = await serviceRss(server);
         idle = {
           target,
           members: held,
@@ -642,7 +677,15 @@ export async function ramp(
   progress(`  held ${held}: ${stoppedBy}`);
   return {
     idle,
-    capacity: { target, held, stoppedBy, rss, seconds: (performance.now() - t0) / 1000 },
+    capacity: {
+      target,
+      held,
+      stoppedBy,
+      rss,
+      seconds: (performance.now() - t0) / 1000,
+      ...nodes ? { nodes } : {},
+      ...redisRss === undefined ? {} : { redisRss },
+    },
   };
 }
 

@@ -8,11 +8,32 @@
  * driven by the very clients that drive ngircd, so that the two IRC servers
  * see one workload (issue 14).
  *
+ * And as `ours-cluster` (issue 15): {@linkcode CLUSTER_NODES} processes of
+ * `main.ts --redis`, one service through a `redis-server` of its own (an
+ * append-only file flushed once a second, as `deno task cluster` runs it).
+ * Each node listens on ports of its own and the generators play the load
+ * balancer: a member goes to the node {@linkcode nodeOf} its number picks, a
+ * hash, so every room is spread over every node, the members that send and
+ * the members that are timed too. Not `--reuse-port`: the kernel would
+ * spread connections by a hash of their addresses that the bench cannot see,
+ * and all members of one address would share one destination port, whose
+ * ephemeral source ports (28,232 here) are fewer than the members the
+ * cluster's ramp holds. The nodes and Redis are pinned to the server's core,
+ * with the generators on the other, as a single node is: the cluster is set
+ * against one node on the same one core, so what it costs is the Redis
+ * path's work.
+ *
  * @module
  */
 
 import { within } from "../server/deadline.ts";
-import { LIFTED_LIMITS, MainProcess, stopProcess } from "../tests/kit/main_process.ts";
+import {
+  LIFTED_LIMITS,
+  MainProcess,
+  type MainStore,
+  stopProcess,
+} from "../tests/kit/main_process.ts";
+import { RedisServer } from "../tests/kit/redis_server.ts";
 import type { Endpoints, Kind } from "./clients.ts";
 import { HOST } from "./clients.ts";
 
@@ -21,6 +42,7 @@ export type TargetName =
   | "ours"
   | "ours-file"
   | "ours-irc"
+  | "ours-cluster"
   | "deno-bare"
   | "node-ws"
   | "bun"
@@ -31,16 +53,30 @@ export const TARGET_LABELS: Record<TargetName, string> = {
   "ours": "ours (--db :memory:)",
   "ours-file": "ours (--db file)",
   "ours-irc": "ours (IRC)",
+  "ours-cluster": "ours, 2 nodes + Redis",
   "deno-bare": "bare Deno loop",
   "node-ws": "Node + ws",
   "bun": "Bun pub/sub",
   "ngircd": "ngircd (IRC)",
 };
 
-/** A server running for a scenario. */
-export interface RunningServer {
+/** How many nodes `ours-cluster` runs. */
+export const CLUSTER_NODES = 2;
+
+/** One process that members connect to. */
+export interface Node {
   readonly pid: number;
   readonly endpoints: Endpoints;
+}
+
+/** A server running for a scenario. */
+export interface RunningServer extends Node {
+  /** Where members connect: one node, but for `ours-cluster` (the first of them is `pid`'s). */
+  readonly nodes: readonly Node[];
+  /** Every process of the service, for its CPU time: the nodes, and Redis. */
+  readonly pids: readonly number[];
+  /** Redis's process, when there is one. */
+  readonly redis?: { readonly pid: number; readonly port: number };
   /** Stops the server and waits for it to exit. Idempotent. */
   stop(): Promise<void>;
 }
@@ -53,6 +89,7 @@ export function kindOf(target: TargetName, i: number): Kind {
   switch (target) {
     case "ours":
     case "ours-file":
+    case "ours-cluster":
       return i % 4 === 3 ? "chat-tcp" : "chat-ws";
     case "ours-irc":
     case "ngircd":
@@ -72,6 +109,15 @@ export function kindOf(target: TargetName, i: number): Kind {
  */
 export function opensAtOnce(target: TargetName): number {
   return target === "ngircd" ? 8 : 64;
+}
+
+/**
+ * The node member `i` goes to, of `nodes`: a multiplicative hash (its high
+ * bits), so that no stride the scenarios pick members by (every 4th is a
+ * terminal, every 16th is timed) lands on one node only.
+ */
+export function nodeOf(i: number, nodes: number): number {
+  return Math.floor(((Math.imul(i, 0x9e3779b1) >>> 0) / 2 ** 32) * nodes);
 }
 
 const PEERS = new URL("./peers/", import.meta.url);
@@ -95,6 +141,8 @@ export async function startServer(target: TargetName, dir: string): Promise<Runn
       );
     case "ours-irc":
       return await startOurs(":memory:", [...LIFTED_LIMITS, "--motd", await motd(dir)]);
+    case "ours-cluster":
+      return await startCluster(CLUSTER_NODES);
     case "deno-bare":
       return await spawnAnnouncing(
         [deno, "run", "--allow-net=127.0.0.1", "deno_bare.ts"],
@@ -138,10 +186,19 @@ export async function startOurs(
   db: string,
   flags: readonly string[] = LIFTED_LIMITS,
 ): Promise<RunningServer> {
+  const node = await startNode({ db }, flags);
+  return track({ ...node, nodes: [node], pids: [node.pid] });
+}
+
+/** `main.ts` on `store` with `flags` on the server core, once it listens; `stop` ends it. */
+async function startNode(
+  store: MainStore,
+  flags: readonly string[],
+): Promise<Node & Pick<RunningServer, "stop">> {
   // BENCH_PROFILE=DIR writes a V8 CPU profile of our server there.
   const profile = Deno.env.get("BENCH_PROFILE");
   const server = new MainProcess({
-    db,
+    ...store,
     flags,
     denoFlags: profile ? [`--cpu-prof-dir=${profile}`, "--cpu-prof"] : [],
     runUnder: ["taskset", "-c", SERVER_CPU],
@@ -153,12 +210,49 @@ export async function startOurs(
     await server.stop("SIGKILL");
     throw new Error("bench: main.ts exited or timed out before listening");
   }
-  return track({
+  return {
     pid: server.pid,
     endpoints: { chatWs: at.http.port, chatTcp: at.tcp.port, irc: at.irc.port },
     stop: async () => {
-      await server.stop("SIGTERM", STOP_MS);
+      // A profiled node writes its profile as it exits, after its members have gone.
+      await server.stop("SIGTERM", profile ? PROFILE_STOP_MS : STOP_MS);
     },
+  };
+}
+
+/**
+ * `nodes` nodes of `main.ts --redis` and their `redis-server`, all on the
+ * server core; stops the nodes, then Redis.
+ */
+async function startCluster(nodes: number): Promise<RunningServer> {
+  const redis = await RedisServer.start({
+    appendfsync: "everysec",
+    runUnder: ["taskset", "-c", SERVER_CPU],
+  });
+  const started: Awaited<ReturnType<typeof startNode>>[] = [];
+  const stop = async () => {
+    await Promise.all(started.map((n) => n.stop()));
+    await redis[Symbol.asyncDispose]();
+  };
+  try {
+    // One at a time: each joins a service the ones before it started.
+    for (let i = 0; i < nodes; i++) {
+      started.push(await startNode({ redis: redis.url }, LIFTED_LIMITS));
+    }
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  const first = started[0]!;
+  const redisPid = redis.pid;
+  if (redisPid === undefined) throw new Error("bench: redis-server is not running");
+  return track({
+    pid: first.pid,
+    endpoints: first.endpoints,
+    nodes: started.map(({ pid, endpoints }) => ({ pid, endpoints })),
+    pids: [...started.map((n) => n.pid), redisPid],
+    redis: { pid: redisPid, port: redis.port },
+    stop,
   });
 }
 
@@ -209,12 +303,16 @@ export async function stopAll(): Promise<void> {
 
 /** How long a server may take to exit after SIGTERM before it is sent SIGKILL. */
 const STOP_MS = 5000;
+/** ...and when it writes a CPU profile: a node of 15,000 members takes more than 5 s. */
+const PROFILE_STOP_MS = 60_000;
 
 /** A peer's process as a {@linkcode RunningServer}. */
 function stoppable(child: Deno.ChildProcess, endpoints: Endpoints): RunningServer {
+  const node = { pid: child.pid, endpoints };
   return track({
-    pid: child.pid,
-    endpoints,
+    ...node,
+    nodes: [node],
+    pids: [child.pid],
     stop: async () => {
       await stopProcess(child, "SIGTERM", STOP_MS);
     },
@@ -225,8 +323,7 @@ function stoppable(child: Deno.ChildProcess, endpoints: Endpoints): RunningServe
 function track(server: RunningServer): RunningServer {
   let stopping: Promise<void> | undefined;
   const tracked: RunningServer = {
-    pid: server.pid,
-    endpoints: server.endpoints,
+    ...server,
     stop() {
       stopping ??= server.stop().then(() => {
         running.delete(tracked);

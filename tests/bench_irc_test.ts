@@ -9,76 +9,14 @@
 
 import assert from "node:assert/strict";
 import { pingOf } from "../bench/clients.ts";
-import { renderMarkdown, renderSvg, type Results } from "../bench/report.ts";
+import { renderMarkdown, renderSvg } from "../bench/report.ts";
 import { spread } from "../bench/measure.ts";
-import type { LatencyResult, ThroughputResult } from "../bench/scenarios.ts";
-import { kindOf, type TargetName } from "../bench/servers.ts";
-
-const CPU = { serverCpu: 0.9, generatorCpu: 0.4, otherServerCore: 0, otherGeneratorCore: 0 };
-
-function fanout(target: TargetName, members: number, rate: number): ThroughputResult {
-  return {
-    target,
-    members,
-    senders: members,
-    perMember: 1,
-    deliveries: members * members,
-    rate: spread([rate]),
-    ...CPU,
-  };
-}
-
-function latency(target: TargetName, p99: number): LatencyResult {
-  return {
-    target,
-    members: 1024,
-    rate: 200,
-    seconds: 2,
-    p50: spread([p99 / 2]),
-    p99: spread([p99]),
-    max: spread([p99 * 2]),
-    samples: 100,
-    ...CPU,
-  };
-}
-
-function results(fanouts: ThroughputResult[], latencies: LatencyResult[]): Results {
-  return {
-    date: "2026-12-05T08:00:00.000Z",
-    versions: {},
-    plan: {
-      runs: 1,
-      generators: 1,
-      deliveries: 300_000,
-      latency: { members: 1024, rate: 200, seconds: 2 },
-      rooms: { rooms: 100, perRoom: 50, deliveries: 1_000_000, rate: 10, seconds: 2 },
-      ramp: {
-        idleAt: 10_000,
-        target: 20_000,
-        step: 2_000,
-        budgetSeconds: 45,
-        idleBudgetSeconds: 180,
-      },
-    },
-    fanout: fanouts,
-    latency: latencies,
-    rooms: [],
-    idle: [],
-    capacity: [],
-    attack: [],
-    seconds: 60,
-  };
-}
+import { kindOf } from "../bench/servers.ts";
+import { fanout, latency, results, targetRows } from "./kit/bench_results.ts";
 
 /** The rows of the IRC targets' table, by their first cell. */
 function ircRows(markdown: string): Map<string, string> {
-  const section = markdown.split("## The issue's targets over IRC")[1]?.split("\n## ")[0] ?? "";
-  const rows = new Map<string, string>();
-  for (const line of section.split("\n")) {
-    const cells = line.split(" | ");
-    if (cells.length === 3) rows.set(cells[0]!.replace(/^\| /, ""), line);
-  }
-  return rows;
+  return targetRows(markdown, "## The issue's targets over IRC");
 }
 
 Deno.test("pingOf() answers ngircd's PING and ours, prefixed, and nothing else", () => {

@@ -199,6 +199,30 @@ Deno.test("FeedReader: a node that was away past what the feed keeps is told of 
   }
 });
 
+Deno.test("FeedReader reads a message written in one JSON field and one in six, and passes over a malformed one", async () => {
+  await withFeed(async (store, heard, redis) => {
+    const raw = new Redis(redis.url, { lazyConnect: true });
+    await raw.connect();
+    try {
+      const entry = async (...fields: string[]) => {
+        const id = await raw.incr("chat:id");
+        await raw.xadd("chat:feed", `${id}-0`, ...fields);
+      };
+      await store.append("#r", said("#r", "one"));
+      // As the first builds wrote a message: six fields.
+      await entry("key", "#r", "ts", "5", "room", "#R", "from", "bob", "text", "six", "kind", "1");
+      await entry("msg", JSON.stringify({ key: "#r", ts: 5, room: "#r", from: "bob", text: 7 }));
+      await entry("msg", "{not json");
+      const last = await store.append("#r", said("#r", "two"));
+      await heard.heard(3);
+      assert.deepEqual(heard.order, ["one", "six", "two"]);
+      assert.equal(heard.reader.position, last.id);
+    } finally {
+      await raw.quit();
+    }
+  });
+});
+
 Deno.test("FeedReader hands on events in id order with the messages, and passes over malformed entries", async () => {
   await withFeed(async (store, heard, redis) => {
     const raw = new Redis(redis.url, { lazyConnect: true });

@@ -42,6 +42,34 @@ Deno.test("RedisHistory: one id sequence for every room and private message, kep
   });
 });
 
+Deno.test("RedisHistory.append() keeps appends of one turn together, in order, each in its room", async () => {
+  await withStore(150, async (store, redis) => {
+    const watcher = new Redis(redis.url);
+    try {
+      await watcher.config("RESETSTAT");
+      // 250 at once: three runs of the script (100, 100, 50), ids in the order asked.
+      const kept = await Promise.all(
+        Array.from(
+          { length: 250 },
+          (_, i) => store.append(`#r${i % 3}`, said(`#r${i % 3}`, "a", `m${i}`)),
+        ),
+      );
+      assert.deepEqual(kept.map((m) => m.id), Array.from({ length: 250 }, (_, i) => i + 1));
+      assert.deepEqual(kept.map((m) => m.text), Array.from({ length: 250 }, (_, i) => `m${i}`));
+      const runs = /cmdstat_evalsha:calls=(\d+)/.exec(await watcher.info("commandstats"))?.[1];
+      assert.equal(runs, "3");
+      for (let r = 0; r < 3; r++) {
+        assert.deepEqual(
+          await store.recent(`#r${r}`, 150),
+          kept.filter((_, i) => i % 3 === r),
+        );
+      }
+    } finally {
+      watcher.disconnect();
+    }
+  });
+});
+
 Deno.test("RedisHistory: retention is exact, and a reader after a trimmed id is told of the gap", async () => {
   await withStore(3, async (store) => {
     const ids: number[] = [];

@@ -28,28 +28,31 @@ function freePort(): number {
 /** Options for {@linkcode RedisServer.start}. */
 export interface RedisServerOptions {
   /**
-   * When the append-only file is synced to disk: after every write (so a
-   * test that kills it loses nothing acknowledged), or once a second, as
-   * Redis does by default and `deno task cluster` runs it (for a load,
-   * where a sync per write would measure the disk). @default {"always"}
+   * When the append-only file is flushed to disk: after every write (tests
+   * of durability), or once a second (`deno task cluster`'s setting, and the
+   * bench's). @default {"always"}
    */
   appendfsync?: "always" | "everysec";
+  /** A command to run it under, such as `["taskset", "-c", "0"]`. @default {[]} */
+  runUnder?: readonly string[];
 }
+
+const REDIS_DEFAULTS: Required<RedisServerOptions> = { appendfsync: "always", runUnder: [] };
 
 /** One `redis-server` process; {@linkcode RedisServer.restart} starts another on the same data and port. */
 export class RedisServer implements AsyncDisposable {
   readonly dir: string;
   readonly port: number;
-  readonly #appendfsync: "always" | "everysec";
+  readonly #options: Required<RedisServerOptions>;
   #child: Deno.ChildProcess | undefined;
   #text = "";
   #waiters = new Waiters();
   #output: Promise<void> = Promise.resolve();
 
-  private constructor(dir: string, port: number, appendfsync: "always" | "everysec") {
+  private constructor(dir: string, port: number, options: Required<RedisServerOptions>) {
     this.dir = dir;
     this.port = port;
-    this.#appendfsync = appendfsync;
+    this.#options = options;
   }
 
   /** Starts one in a new folder and waits until it accepts connections. */
@@ -57,7 +60,7 @@ export class RedisServer implements AsyncDisposable {
     const dir = await Deno.makeTempDir({ prefix: "chat_redis_" });
     // Another process may take the port between the pick and the bind: pick again then.
     for (let attempt = 1;; attempt++) {
-      const server = new RedisServer(dir, freePort(), options.appendfsync ?? "always");
+      const server = new RedisServer(dir, freePort(), { ...REDIS_DEFAULTS, ...options });
       try {
         await server.#spawn();
         return server;
@@ -76,7 +79,7 @@ export class RedisServer implements AsyncDisposable {
     return `redis://127.0.0.1:${this.port}`;
   }
 
-  /** Its process id while it runs (to read its memory and CPU time off `/proc`). */
+  /** Its process id while it runs. */
   get pid(): number | undefined {
     return this.#child?.pid;
   }
@@ -89,8 +92,10 @@ export class RedisServer implements AsyncDisposable {
   async #spawn(): Promise<void> {
     this.#text = "";
     this.#waiters = new Waiters();
-    const child = new Deno.Command(REDIS_SERVER, {
+    const [command = REDIS_SERVER, ...under] = [...this.#options.runUnder, REDIS_SERVER];
+    const child = new Deno.Command(command, {
       args: [
+        ...under,
         "--port",
         String(this.port),
         "--bind",
@@ -100,7 +105,7 @@ export class RedisServer implements AsyncDisposable {
         "--appendonly",
         "yes",
         "--appendfsync",
-        this.#appendfsync,
+        this.#options.appendfsync,
         "--save",
         "",
         "--daemonize",

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# `bash bench/redis_benchmark.sh`: what one Redis does here (issue 15's model, bench/README.md).
+# Starts a redis-server as `deno task cluster` does (appendonly yes, appendfsync everysec) on a free
+# port, pinned to core 0, and runs redis-benchmark (50 clients, pinned to core 1) on plain commands
+# and on our append script (server/history/redis.ts's APPEND, one message a call), each without and
+# with 16 commands pipelined. Prints requests a second (redis-benchmark -q) and Redis's own CPU per
+# request (INFO cpu before and after): the first depends on what else runs on core 0, the second
+# much less.
+set -euo pipefail
+root=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
+dir=$(mktemp -d)
+port=$(python3 -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+taskset -c 0 redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --appendonly yes \
+  --appendfsync everysec --save "" --daemonize no >"$dir/log" 2>&1 &
+pid=$!
+trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
+until redis-cli -p "$port" PING >/dev/null 2>&1; do sleep 0.1; done
+script=$(python3 -c "
+import re, sys
+text = open(sys.argv[1]).read()
+print(re.search(r'const APPEND = \`(.*?)\`;', text, re.S).group(1))" "$root/server/history/redis.ts")
+sha=$(redis-cli -p "$port" SCRIPT LOAD "$script")
+cpu() { redis-cli -p "$port" INFO cpu | awk -F: '/^used_cpu_(sys|user):/ { s += $2 } END { printf "%.3f", s }'; }
+run() {
+  local label=$1 n=$2
+  shift 2
+  local c0 c1 out
+  c0=$(cpu)
+  out=$(taskset -c 1 redis-benchmark -h 127.0.0.1 -p "$port" -q -n "$n" "$@" 2>&1 | tr '\r' '\n' |
+    grep "requests per second" | sed 's/.*: \([0-9.]* requests per second.*\)/\1/')
+  c1=$(cpu)
+  printf '%s | %s | Redis CPU %s us per request\n' "$label" "$out" \
+    "$(python3 -c "print(round(($c1 - $c0) * 1e6 / $n, 1))")"
+}
+# KEYS: chat:id, chat:feed, the room's log, hash, folded list; ARGV: keep, feed keep, ts, room,
+# from, then text, kind, folded text and the feed's JSON (the defaults: keep 10,000, feed 100,000).
+append() {
+  local room=$1
+  shift
+  echo EVALSHA "$sha" 5 chat:id chat:feed "chat:room:$room:log" "chat:room:$room" \
+    "chat:room:$room:folded" 10000 100000 1796526000000 "$room" alice
+}
+text="the build is green"
+json() { printf '{"key":"%s","ts":1796526000000,"room":"%s","from":"alice","text":"%s","kind":0}' "$1" "$1" "$text"; }
+for p in 1 16; do
+  run "SET -P $p" 100000 -P "$p" -t set
+  run "INCR -P $p" 100000 -P "$p" -t incr
+  run "XADD -P $p" 100000 -P "$p" XADD bench:feed MAXLEN '~' 100000 '*' key '#lobby' from alice text "$text"
+  run "PUBLISH -P $p" 100000 -P "$p" PUBLISH chat:to:node "$text"
+done
+for p in 1 16; do
+  redis-cli -p "$port" FLUSHALL >/dev/null
+  # shellcheck disable=SC2046
+  run "append -P $p, one room, 0 to 50,000 messages (its log full from 10,000)" 50000 -P "$p" \
+    $(append '#lobby') "$text" 0 "$text" "$(json '#lobby')"
+  # shellcheck disable=SC2046
+  run "append -P $p, 100,000 rooms at random (-r)" 50000 -P "$p" -r 100000 \
+    $(append '#r__rand_int__') "$text" 0 "$text" "$(json '#r__rand_int__')"
+done
