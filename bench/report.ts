@@ -783,7 +783,8 @@ const WHY_MISSED = `### Why the missed targets are missed
   ends there). Joins and leaves are announced one by one up to \`--presence-limit\` (500)
   members, and in a bigger room once a second in a summary, so filling a room of N no longer
   costs N²/2 join events (50 million at 10,000). ngircd, which announces every join to the whole
-  channel, stops near 2,000.`;
+  channel and accepts 10 connections at a time (its listen backlog), seats a few thousand before
+  the ramp's time runs out.`;
 
 /** `bench/RESULTS.md`. */
 export function renderMarkdown(results: Results): string {

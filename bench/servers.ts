@@ -194,6 +194,7 @@ export async function startOurs(
 async function startNode(
   store: MainStore,
   flags: readonly string[],
+  cpu = SERVER_CPU,
 ): Promise<Node & Pick<RunningServer, "stop">> {
   // BENCH_PROFILE=DIR writes a V8 CPU profile of our server there.
   const profile = Deno.env.get("BENCH_PROFILE");
@@ -201,7 +202,7 @@ async function startNode(
     ...store,
     flags,
     denoFlags: profile ? [`--cpu-prof-dir=${profile}`, "--cpu-prof"] : [],
-    runUnder: ["taskset", "-c", SERVER_CPU],
+    runUnder: ["taskset", "-c", cpu],
     onStderr: (line) => console.error(line),
   });
   const inTime = await within(server.listening, START_TIMEOUT_MS);
@@ -237,7 +238,8 @@ async function startCluster(nodes: number): Promise<RunningServer> {
   try {
     // One at a time: each joins a service the ones before it started.
     for (let i = 0; i < nodes; i++) {
-      started.push(await startNode({ redis: redis.url }, LIFTED_LIMITS));
+      const cpus = (Deno.env.get("BENCH_NODE_CPUS") ?? SERVER_CPU).split(",");
+      started.push(await startNode({ redis: redis.url }, LIFTED_LIMITS, cpus[i % cpus.length]));
     }
   } catch (e) {
     await stop();
