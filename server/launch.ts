@@ -89,9 +89,15 @@ async function startRedis(dir: string, port: number): Promise<Deno.ChildProcess>
       .output();
     // In a session of its own: a Ctrl-C at the terminal reaches the nodes, not Redis,
     // which must outlive them so that they can tell each other they are leaving.
+    // Under a shell that stops it once its standard input (a pipe from this
+    // process) ends: when this process closes it, or ends in any way
+    // (`deno task` kills its task on Ctrl-C), Redis does not outlive it.
     child = new Deno.Command("setsid", {
       args: [
-        REDIS_SERVER,
+        "sh",
+        "-c",
+        'redis-server "$@" & r=$!; cat >/dev/null; kill -TERM $r; wait $r',
+        "sh",
         "--port",
         String(port),
         "--bind",
@@ -110,7 +116,7 @@ async function startRedis(dir: string, port: number): Promise<Deno.ChildProcess>
         "--daemonize",
         "no",
       ],
-      stdin: "null",
+      stdin: "piped",
       stdout: "piped",
       stderr: "piped",
     }).spawn();
@@ -228,9 +234,10 @@ async function main(args: string[]): Promise<number> {
       }
     });
   }
+  // The listeners stay until the end: `deno task` passes a Ctrl-C on to its
+  // task, which the terminal sent it too, and a second SIGINT with no
+  // listener would kill this process before it stopped Redis.
   await stopped.promise;
-  Deno.removeSignalListener("SIGINT", stop);
-  Deno.removeSignalListener("SIGTERM", stop);
   console.log("cluster: stopping the nodes");
   for (const child of nodes) send(child, "SIGTERM");
   const kill = setTimeout(() => nodes.forEach((child) => send(child, "SIGKILL")), 10_000);
@@ -239,10 +246,13 @@ async function main(args: string[]): Promise<number> {
   await Promise.all(relays);
   if (redis) {
     console.log("cluster: stopping redis-server");
-    send(redis, "SIGTERM");
+    // Its shell stops it once its standard input ends (see startRedis).
+    await redis.stdin.close();
     await redis.status;
   }
   console.log("cluster: stopped");
+  Deno.removeSignalListener("SIGINT", stop);
+  Deno.removeSignalListener("SIGTERM", stop);
   return failed;
 }
 

@@ -1,0 +1,157 @@
+/**
+ * `deno task cluster` (`server/launch.ts`): what its command line means, and
+ * that nothing it started outlives it, whether it is stopped as `deno task`
+ * stops it on Ctrl-C (the signal twice: from the terminal and passed on by
+ * `deno task`) or killed outright.
+ */
+
+import assert from "node:assert/strict";
+import { parseLaunch } from "../server/launch.ts";
+import { withTempDir } from "./kit/temp_dir.ts";
+import { Waiters } from "./kit/waiters.ts";
+
+Deno.test("parseLaunch() reads N and the nodes' flags", () => {
+  assert.deepEqual(parseLaunch([], 2), { nodes: 2, flags: [], redis: undefined });
+  assert.deepEqual(parseLaunch(["3", "--port", "80"], 2), {
+    nodes: 3,
+    flags: ["--port", "80"],
+    redis: undefined,
+  });
+  assert.deepEqual(parseLaunch(["--reuse-port", "--redis=redis://h:1"], 1), {
+    nodes: 1,
+    flags: ["--redis=redis://h:1"],
+    redis: "redis://h:1",
+  });
+  assert.match(String(parseLaunch(["0"], 2)), /^N must be from 1 to 64/);
+  assert.match(String(parseLaunch(["65"], 2)), /^N must be from 1 to 64/);
+  assert.match(String(parseLaunch(["--db", "x.db"], 2)), /^--db is not for a cluster/);
+});
+
+/** The launcher, one node on free ports, in `dir`; its output gathered as it comes. */
+class Launcher {
+  readonly child: Deno.ChildProcess;
+  text = "";
+  readonly #waiters = new Waiters();
+  readonly #read: Promise<void>;
+
+  constructor(dir: string) {
+    const launch = new URL("../server/launch.ts", import.meta.url).pathname;
+    // In a process group of its own, so that a test can kill it and its nodes at once.
+    this.child = new Deno.Command("setsid", {
+      args: [
+        Deno.execPath(),
+        "run",
+        "-A",
+        launch,
+        "1",
+        "--port",
+        "0",
+        "--tcp-port",
+        "0",
+        "--irc-port",
+        "0",
+      ],
+      cwd: dir,
+      env: { INIT_CWD: dir },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const read = async (stream: Deno.ChildProcess["stdout"]) => {
+      for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+        this.text += chunk;
+        this.#waiters.wake();
+      }
+    };
+    this.#read = Promise.all([read(this.child.stdout), read(this.child.stderr)]).then(() => {
+      this.#waiters.end(new Error(`the launcher's output ended:\n${this.text}`));
+    });
+  }
+
+  /** Waits until its output matches `pattern`; the match. */
+  until(pattern: RegExp): Promise<RegExpExecArray> {
+    return this.#waiters.until(
+      () => pattern.exec(this.text) ?? undefined,
+      () => `for ${pattern}, the launcher wrote:\n${this.text}`,
+    );
+  }
+
+  /** Its exit, once its output is all read. */
+  async exit(): Promise<Deno.CommandStatus> {
+    const status = await this.child.status;
+    await this.#read;
+    return status;
+  }
+}
+
+/** True once nothing accepts connections on `port` (within 10 s). */
+async function closed(port: number): Promise<boolean> {
+  const deadline = performance.now() + 10_000;
+  while (performance.now() < deadline) {
+    try {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      try {
+        // Still there: a round trip to it, then look again.
+        await conn.write(new TextEncoder().encode("PING\r\n"));
+        await conn.read(new Uint8Array(64));
+      } finally {
+        conn.close();
+      }
+    } catch (e) {
+      if (e instanceof Deno.errors.ConnectionRefused) return true;
+      // Closing as it was asked: look again.
+      if (e instanceof Deno.errors.ConnectionReset || e instanceof Deno.errors.BrokenPipe) continue;
+      throw e;
+    }
+  }
+  return false;
+}
+
+async function started(launcher: Launcher): Promise<number> {
+  const [, port] = await launcher.until(/cluster: redis-server redis:\/\/127\.0\.0\.1:(\d+)/);
+  await launcher.until(/\[node 1\] .*msg=started/);
+  return Number(port);
+}
+
+Deno.test("deno task cluster: Ctrl-C, seen twice as under deno task, stops the node, then Redis", async () => {
+  await withTempDir(async (dir) => {
+    const launcher = new Launcher(dir);
+    let done = false;
+    try {
+      const port = await started(launcher);
+      launcher.child.kill("SIGINT");
+      // deno task's copy of it comes once the launcher is already stopping.
+      await launcher.until(/cluster: stopping the nodes/);
+      launcher.child.kill("SIGINT");
+      const status = await launcher.exit();
+      done = true;
+      assert.equal(status.code, 0, launcher.text);
+      assert.match(launcher.text, /\[node 1\] .*msg=stopped[\s\S]*cluster: stopped/);
+      assert.ok(await closed(port), "redis-server stopped with it");
+    } finally {
+      if (!done) {
+        Deno.kill(-launcher.child.pid, "SIGKILL");
+        await launcher.exit();
+      }
+    }
+  });
+});
+
+Deno.test("deno task cluster: a launcher killed outright takes its Redis with it", async () => {
+  await withTempDir(async (dir) => {
+    const launcher = new Launcher(dir);
+    try {
+      const port = await started(launcher);
+      // The launcher and its node (its process group); Redis is in a session of its own.
+      Deno.kill(-launcher.child.pid, "SIGKILL");
+      await launcher.exit();
+      assert.ok(await closed(port), "redis-server stopped once its launcher was gone");
+    } finally {
+      try {
+        Deno.kill(-launcher.child.pid, "SIGKILL");
+      } catch {
+        // Gone already.
+      }
+    }
+  });
+});
