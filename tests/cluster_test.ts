@@ -6,8 +6,8 @@
 import assert from "node:assert/strict";
 import { withNodes } from "./kit/cluster.ts";
 import { connectWs, WsClient } from "./kit/ws_client.ts";
-import { connectTcp } from "./kit/tcp_client.ts";
-import { connectIrc } from "./kit/irc_client.ts";
+import { connectTcp, TcpClient } from "./kit/tcp_client.ts";
+import { connectIrc, openIrc } from "./kit/irc_client.ts";
 
 Deno.test("cluster: a page, a terminal and an IRC client on two nodes chat in #lobby", async () => {
   await withNodes(2, async ([a, b]) => {
@@ -77,5 +77,25 @@ Deno.test("cluster: a terminal's lines after a /join still waiting on Redis go t
       e.type === "message" && e.from === "bob" ? [`${e.room} ${e.text}`] : []
     );
     assert.deepEqual(said, ["#dev in dev"]);
+  });
+});
+
+Deno.test("cluster: piped terminal and IRC input that ends while its lines wait on Redis is carried out", async () => {
+  await withNodes(2, async ([a, b]) => {
+    await using web = await connectWs(a!, "alice");
+    // As `printf 'bob\nfrom a pipe\n' | nc`: the join waits on Redis when the input ends.
+    await using term = await TcpClient.open(b!);
+    await term.write("bob\r\nfrom a pipe\r\n");
+    await term.closeWrite();
+    await using irc = await openIrc(b!);
+    await irc.write("NICK carl\r\nUSER carl 0 * :Carl\r\nJOIN #lobby\r\nPRIVMSG #lobby :piped\r\n");
+    await irc.closeWrite();
+    // Each is let go once its lines are carried out; alice's line after marks the end.
+    await term.readToEnd();
+    await irc.readToEnd();
+    web.send({ type: "say", text: "end" });
+    await web.nextEvent((e) => e.type === "message" && e.text === "end");
+    const said = web.events.flatMap((e) => e.type === "message" ? [`${e.from}: ${e.text}`] : []);
+    assert.deepEqual(said.sort(), ["alice: end", "bob: from a pipe", "carl: piped"]);
   });
 });

@@ -38,8 +38,12 @@ import { type Link, type Session, type SessionOptions, Sessions } from "./sessio
 export interface StreamHandler {
   /** Bytes the peer sent. */
   input(chunk: Uint8Array): void;
-  /** The peer closed its side: anything held back (a last line without a newline) is due now. */
-  end(): void;
+  /**
+   * The peer closed its side: anything held back (a last line without a
+   * newline) is due now. A promise: lines still waiting on a request that
+   * waits on Redis are carried out first; the connection is let go after.
+   */
+  end(): void | Promise<void>;
   /**
    * The peer has said nothing for a while: queue a probe it must answer and
    * return true, or return false if this peer cannot be probed.
@@ -228,7 +232,7 @@ export class StreamPump {
       while (!this.#closing) {
         const n = await this.#conn.read(buf);
         if (n === null) {
-          if (!this.#closing) this.#handler.end();
+          if (!this.#closing) await this.#handler.end();
           break;
         }
         this.#heard = true;

@@ -147,6 +147,11 @@ export class TcpClient implements AsyncDisposable {
   }
 
   /** Sends a line ending in CRLF. */
+  /** Ends the sending side, as a pipe into `nc` does at its end; reading goes on. */
+  closeWrite(): Promise<void> {
+    return this.#conn.closeWrite();
+  }
+
   send(line: string): Promise<void> {
     return this.write(`${line}\r\n`);
   }

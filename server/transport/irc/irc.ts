@@ -176,6 +176,8 @@ class IrcLink implements Link, StreamHandler {
    */
   readonly #held: string[] = [];
   #waiting = false;
+  /** Settled once no request waits and no line is held (see {@linkcode end}). */
+  #drained: PromiseWithResolvers<void> | undefined;
   readonly #local = new TokenBucket(LOCAL_RATE, Date.now);
   /**
    * The QUIT just told, so a member leaving several shared rooms is told
@@ -243,10 +245,14 @@ class IrcLink implements Link, StreamHandler {
     }
   }
 
-  end(): void {
+  end(): void | Promise<void> {
     for (const event of this.#lines.end()) {
       if (event.type === "line" && !this.#pump.closing) this.#line(event.text);
     }
+    // Input that ends while its lines wait on Redis: they are carried out first.
+    if (!this.#waiting) return;
+    this.#drained ??= Promise.withResolvers();
+    return this.#drained.promise;
   }
 
   probe(): boolean {
@@ -681,6 +687,7 @@ class IrcLink implements Link, StreamHandler {
       this.#waiting = false;
       this.#askNamesDue();
       while (!this.#waiting && this.#held.length > 0) this.#line(this.#held.shift()!);
+      if (!this.#waiting || this.#pump.closing) this.#drained?.resolve();
     });
   }
 

@@ -103,6 +103,8 @@ class TerminalLink implements Link, StreamHandler {
    */
   readonly #held: string[] = [];
   #waiting = false;
+  /** Settled once no request waits and no line is held (see {@linkcode end}). */
+  #drained: PromiseWithResolvers<void> | undefined;
 
   constructor(conn: Conn, session: Session, here: readonly MemberInfo[], probeMs: number) {
     this.#session = session;
@@ -164,10 +166,14 @@ class TerminalLink implements Link, StreamHandler {
     }
   }
 
-  end(): void {
+  end(): void | Promise<void> {
     for (const event of this.#lines.end()) {
       if (event.type === "line") this.#line(event.text);
     }
+    // Piped input (`printf 'bob\nhi\n' | nc`) ends while its lines wait on Redis: carried out first.
+    if (!this.#waiting) return;
+    this.#drained ??= Promise.withResolvers();
+    return this.#drained.promise;
   }
 
   probe(): boolean {
@@ -259,6 +265,7 @@ class TerminalLink implements Link, StreamHandler {
       while (!this.#waiting && this.#held.length > 0 && !this.#pump.closing) {
         this.#line(this.#held.shift()!);
       }
+      if (!this.#waiting || this.#pump.closing) this.#drained?.resolve();
     });
     return done;
   }
