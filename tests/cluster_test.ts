@@ -99,3 +99,19 @@ Deno.test("cluster: piped terminal and IRC input that ends while its lines wait 
     assert.deepEqual(said.sort(), ["alice: end", "bob: from a pipe", "carl: piped"]);
   });
 });
+
+Deno.test("cluster: a page's frames sent just before it closes, waiting on Redis, are carried out", async () => {
+  await withNodes(2, async ([a, b]) => {
+    await using web = await connectWs(a!, "alice");
+    const page = await WsClient.open(b!);
+    // Its join waits on Redis when the say and the close frame come.
+    page.send({ type: "join", nick: "dora" });
+    page.send({ type: "say", text: "sent, then closed" });
+    await page.close();
+    await web.nextEvent((e) => e.type === "leave" && e.nick === "dora");
+    web.send({ type: "say", text: "end" });
+    await web.nextEvent((e) => e.type === "message" && e.text === "end");
+    const said = web.events.flatMap((e) => e.type === "message" ? [`${e.from}: ${e.text}`] : []);
+    assert.deepEqual(said, ["dora: sent, then closed", "alice: end"]);
+  });
+});

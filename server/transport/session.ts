@@ -224,6 +224,15 @@ export class Session implements Member {
     return done;
   }
 
+  /**
+   * Settles once the requests waiting on Redis are answered (undefined if
+   * none waits): a peer that closes after its last requests has them carried
+   * out before it leaves.
+   */
+  settled(): Promise<unknown> | undefined {
+    return this.#pending;
+  }
+
   /** Keeps `done` as the request the next ones wait for, until it is answered. */
   #hold(done: Promise<boolean>): void {
     const pending = done.catch(() => false);

@@ -404,16 +404,24 @@ class WebLink implements Link {
         return;
       case "pong":
         return;
-      case "close":
+      case "close": {
         this.#peerDone = true;
         this.#code = event.code ?? 1005;
         // A closing handshake the peer started means the page was closed
         // or left on purpose; one answering ours is only that.
         if (this.#sentClose) return this.#end();
-        // 1001, "going away": the browser closed the tab or left the page.
-        if (event.code === 1001) session.pageClosed();
-        else session.quit();
-        return this.#closeWith(event.code ?? 1000, "");
+        const leave = () => {
+          // 1001, "going away": the browser closed the tab or left the page.
+          if (event.code === 1001) session.pageClosed();
+          else session.quit();
+          this.#closeWith(event.code ?? 1000, "");
+        };
+        // Frames sent before the close that wait on Redis (`--redis`) are carried out first.
+        const pending = session.settled();
+        if (pending === undefined) return leave();
+        void pending.then(leave);
+        return;
+      }
       case "fail":
         this.#peerDone = true;
         this.#code = event.code;
