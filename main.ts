@@ -34,6 +34,11 @@ async function main(args: string[]): Promise<void> {
   try {
     checkPorts(config);
     // With --redis, everything kept is Redis's: no database file is opened.
+    if (config.dbIgnored !== undefined) {
+      log.warn("--db is not used with --redis: history is kept in Redis, no database file opened", {
+        db: config.dbIgnored,
+      });
+    }
     const cluster = config.redis === "" ? undefined : await openCluster(config, log);
     const store = cluster ? new MemoryHistory() : openStore(config, log);
     server = startChat({

@@ -75,12 +75,14 @@ export interface Config {
   redis: string;
   /** Let other processes bind the same ports too (SO_REUSEPORT): several nodes on one machine. */
   reusePort: boolean;
+  /** `--db` given with `--redis`, where no database file is opened: said in the log at start. */
+  dbIgnored?: string;
   /** PEM certificate chain and key files: serve TLS on both ports. Off unless given. */
   tls?: { cert: string; key: string };
 }
 
-/** Every setting of {@linkcode Config} that has a default: all but `tls`. */
-export type Settings = Required<Omit<Config, "tls">>;
+/** Every setting of {@linkcode Config} that has a default: all but `tls` and `dbIgnored`. */
+export type Settings = Required<Omit<Config, "tls" | "dbIgnored">>;
 
 /** What the server assumes for each setting it is not given. */
 export const DEFAULTS: Readonly<Settings> = {
@@ -512,14 +514,10 @@ export function parseConfig(args: readonly string[]): ConfigResult {
         if (given === true) flag.toggle?.(draft);
       }
     }
-    if (draft.redis !== "" && values.db !== undefined) {
-      throw new FlagError(
-        "--db and --redis: a node of several keeps history in Redis and opens no database file; drop --db",
-      );
-    }
     const { cert, key, ...config } = draft;
     const tls = pair(cert, key);
-    return { kind: "run", config: tls ? { ...config, tls } : config };
+    const ignored = draft.redis !== "" && values.db !== undefined ? { dbIgnored: draft.db } : {};
+    return { kind: "run", config: { ...config, ...ignored, ...(tls ? { tls } : {}) } };
   } catch (e) {
     if (!(e instanceof FlagError)) throw e;
     return { kind: "error", message: e.message };

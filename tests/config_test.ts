@@ -136,9 +136,11 @@ Deno.test("parseConfig() refuses a --redis that is not a redis:// or rediss:// U
   assert.match(errorOf(["--redis", "http://x"]), /^--redis: the URL must start with redis:/);
   assert.match(errorOf(["--redis", "redis://h:1/x"]), /^--redis: the database/);
   assert.equal(redactUrl("redis://u:secret@h:1/0"), "redis://u:***@h:1/0");
-  // A node of several opens no database file: asking for one is a mistake, said.
-  assert.match(errorOf(["--redis", "redis://h:1", "--db", "x.db"]), /^--db and --redis: /);
-  assert.match(errorOf(["--db", ":memory:", "--redis", "redis://h:1"]), /drop --db/);
+  // A node of several opens no database file: a --db given is said to be unused.
+  assert.deepEqual(parseConfig(["--redis", "redis://h:1", "--db", "x.db"]), {
+    kind: "run",
+    config: { ...DEFAULTS, redis: "redis://h:1", db: "x.db", dbIgnored: "x.db" },
+  });
 });
 
 Deno.test("parseConfig() refuses bad limits and origins, naming the flag", () => {
