@@ -10,7 +10,13 @@
 
 import { RedisCluster } from "../../server/bus/cluster.ts";
 import { RedisServer } from "./redis_server.ts";
-import { type ChatServer, httpUrl, type Listening, startServer } from "./server.ts";
+import {
+  type ChatOptions,
+  type ChatServer,
+  httpUrl,
+  type Listening,
+  startServer,
+} from "./server.ts";
 
 /**
  * Waits until the node's `/healthz` answers `status` (200 once it knows the
@@ -36,19 +42,21 @@ export async function untilHealth(
 }
 
 /**
- * Runs `fn` against `n` nodes started here on a fresh Redis, once each is
- * healthy; shuts them down after, then Redis.
+ * Runs `fn` against `n` nodes started here on a fresh Redis (each with
+ * `options`, such as the page's assets), once each is healthy; shuts them
+ * down after, then Redis.
  */
 export async function withNodes(
   n: number,
   fn: (nodes: ChatServer[], redis: RedisServer) => Promise<void>,
+  options: ChatOptions = {},
 ): Promise<void> {
   await using redis = await RedisServer.start();
   const nodes: ChatServer[] = [];
   try {
     for (let i = 0; i < n; i++) {
       const cluster = await RedisCluster.open({ url: redis.url, keep: 1000 });
-      nodes.push(startServer({ cluster, maxPerIp: 1000 }));
+      nodes.push(startServer({ maxPerIp: 1000, ...options, cluster }));
     }
     for (const node of nodes) await untilHealth(node, 200);
     await fn(nodes, redis);
