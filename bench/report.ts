@@ -594,6 +594,17 @@ function targetsSection(results: Results): string {
   ].join("\n");
 }
 
+/** True if both figures were measured: a target is judged only then. */
+function both(a: number, b: number): boolean {
+  return Number.isFinite(a) && Number.isFinite(b);
+}
+
+/** A target's latency result and its median p99 (NaN if it failed or did not run). */
+function p99Of(results: Results, target: TargetName): { r?: LatencyResult; p99: number } {
+  const r = results.latency.find((l) => l.target === target);
+  return { ...(r ? { r } : {}), p99: r && !r.error ? r.p99.median : NaN };
+}
+
 /** Two servers' CPU shares during the same measurement, as "server CPU 98% vs 75%". */
 function cpuVs(a: CpuShares, b: CpuShares): string {
   return `server CPU ${share(a.serverCpu)} vs ${share(b.serverCpu)}`;
@@ -612,7 +623,6 @@ function ircTargetsSection(results: Results): string {
     results.fanout.some((r) => r.target === t) || results.latency.some((r) => r.target === t);
   if (!measured("ours-irc")) return "";
   const rows: string[][] = [];
-  const both = (a: number, b: number) => Number.isFinite(a) && Number.isFinite(b);
   for (const n of IRC_TARGET_ROOMS) {
     const ours = fanoutOf(results, "ours-irc", n);
     const peer = fanoutOf(results, "ngircd", n);
@@ -637,12 +647,8 @@ function ircTargetsSection(results: Results): string {
       verdict(both(a, b) ? a >= b : undefined),
     ]);
   }
-  const p99Of = (t: TargetName) => {
-    const r = results.latency.find((l) => l.target === t);
-    return { r, p99: r && !r.error ? r.p99.median : NaN };
-  };
-  const ours = p99Of("ours-irc");
-  const peer = p99Of("ngircd");
+  const ours = p99Of(results, "ours-irc");
+  const peer = p99Of(results, "ngircd");
   rows.push([
     `p99 at ${fmt(results.plan.latency.members)} members, ${results.plan.latency.rate} msg/s ` +
     "≤ ngircd's",
@@ -675,7 +681,6 @@ function clusterTargetsSection(results: Results): string {
     r.target === "ours-cluster"
   );
   if (!measured) return "";
-  const both = (a: number, b: number) => Number.isFinite(a) && Number.isFinite(b);
   const rows: string[][] = [];
   const cluster = fanoutOf(results, "ours-cluster", TARGET_ROOM);
   const single = fanoutOf(results, "ours", TARGET_ROOM);
@@ -707,12 +712,8 @@ function clusterTargetsSection(results: Results): string {
         : undefined,
     ),
   ]);
-  const p99Of = (t: TargetName) => {
-    const r = results.latency.find((l) => l.target === t);
-    return { r, p99: r && !r.error ? r.p99.median : NaN };
-  };
-  const c = p99Of("ours-cluster");
-  const o = p99Of("ours");
+  const c = p99Of(results, "ours-cluster");
+  const o = p99Of(results, "ours");
   rows.push([
     `p99 at ${fmt(results.plan.latency.members)} members, ${results.plan.latency.rate} msg/s ` +
     `≤ one node's + ${CLUSTER_P99_SLACK_MS} ms`,

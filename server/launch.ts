@@ -15,6 +15,14 @@ import { resolve } from "node:path";
 
 /** Where Debian puts `redis-server`. */
 const REDIS_SERVER = "redis-server";
+/** What `main.ts` is run with: the permissions `deno task start` gives it. */
+export const MAIN_PERMISSIONS: readonly string[] = [
+  "--allow-net",
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-run",
+];
 /** The HTTP, terminal and IRC ports a node takes unless told. */
 const DEFAULT_PORTS = { "--port": 8000, "--tcp-port": 2323, "--irc-port": 6667 } as const;
 
@@ -196,11 +204,7 @@ async function main(args: string[]): Promise<number> {
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
-        "--allow-net",
-        "--allow-read",
-        "--allow-write",
-        "--allow-env",
-        "--allow-run",
+        ...MAIN_PERMISSIONS,
         main,
         "--reuse-port",
         ...nodeFlags,

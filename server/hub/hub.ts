@@ -763,6 +763,8 @@ export class Hub {
    */
   #matchMembers(cluster: Cluster, records: MemberRecord[]): void {
     this.#log.warn("this node missed part of the feed; reading the member list again");
+    // Each difference is carried out as the event that would have told it.
+    const told = (event: ClusterEvent) => this.#fromCluster(cluster, event);
     const listed = new Map<string, MemberRecord>();
     for (const record of records) {
       if (record.node !== cluster.node) listed.set(nickKey(record.nick), record);
@@ -770,31 +772,23 @@ export class Hub {
     for (const seat of [...this.#roster]) {
       const member = seat.member;
       if (!(member instanceof RemoteMember)) continue;
+      const { nick } = seat;
       const record = listed.get(seat.key);
-      if (!record || record.nick !== seat.nick) {
-        this.#drop(seat, "connection lost");
+      if (!record || record.nick !== nick) {
+        told({ op: "bye", node: member.node, nick, reason: "connection lost" });
         continue;
       }
       listed.delete(seat.key);
-      if (record.node !== member.node || record.via !== member.via) {
-        this.#fromCluster(cluster, {
-          op: "moved",
-          node: record.node,
-          nick: seat.nick,
-          via: record.via,
-        });
-      }
+      const { node, via } = record;
+      if (node !== member.node || via !== member.via) told({ op: "moved", node, nick, via });
       const keys = new Set(record.rooms.map(roomKey));
-      for (const room of [...seat.rooms.values()]) {
-        if (keys.has(room.key)) continue;
-        room.leave(seat, "");
-        this.#dropIfEmpty(room);
+      for (const key of [...seat.rooms.keys()]) {
+        if (!keys.has(key)) told({ op: "leave", node, nick, key, reason: "" });
       }
-      for (const name of record.rooms) this.#remoteEnter(seat, { room: name, key: roomKey(name) });
+      for (const room of record.rooms) told({ op: "join", node, nick, room: refOf(room) });
     }
-    for (const record of listed.values()) {
-      const seat = this.#remoteSeat(cluster, record.nick, record.via, record.node);
-      for (const name of record.rooms) this.#remoteEnter(seat, { room: name, key: roomKey(name) });
+    for (const { nick, via, node, rooms } of listed.values()) {
+      told({ op: "seat", node, nick, via, rooms: rooms.map(refOf) });
     }
   }
 
@@ -2069,4 +2063,9 @@ export class Hub {
     this.#send(member, this.#error(code, message, room, fatal));
     return false;
   }
+}
+
+/** A room as a {@linkcode ClusterEvent} names it, from its name alone (no topic known). */
+function refOf(room: string): RoomRef {
+  return { room, key: roomKey(room) };
 }

@@ -11,6 +11,7 @@
  * @module
  */
 
+import { MAIN_PERMISSIONS } from "../../server/launch.ts";
 import type { Listening } from "./server.ts";
 import { Waiters } from "./waiters.ts";
 
@@ -97,11 +98,7 @@ export function commandLine(options: MainOptions): string[] {
   let argv = [
     Deno.execPath(),
     "run",
-    "--allow-net",
-    "--allow-read",
-    "--allow-write",
-    "--allow-env",
-    "--allow-run",
+    ...MAIN_PERMISSIONS,
     ...options.denoFlags ?? [],
     "main.ts",
     "--host",
