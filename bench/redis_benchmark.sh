@@ -18,7 +18,8 @@ until redis-cli -p "$port" PING >/dev/null 2>&1; do sleep 0.1; done
 script=$(python3 -c "
 import re, sys
 text = open(sys.argv[1]).read()
-print(re.search(r'const APPEND = \`(.*?)\`;', text, re.S).group(1))" "$root/server/history/redis.ts")
+part = lambda name: re.search(r'const ' + name + r' = \`(.*?)\`;', text, re.S).group(1)
+print(part('APPEND').replace('\${BY_DEADLINE}', part('BY_DEADLINE')))" "$root/server/history/redis.ts")
 sha=$(redis-cli -p "$port" SCRIPT LOAD "$script")
 cpu() { redis-cli -p "$port" INFO cpu | awk -F: '/^used_cpu_(sys|user):/ { s += $2 } END { printf "%.3f", s }'; }
 run() {
@@ -32,13 +33,14 @@ run() {
   printf '%s | %s | Redis CPU %s us per request\n' "$label" "$out" \
     "$(python3 -c "print(round(($c1 - $c0) * 1e6 / $n, 1))")"
 }
-# KEYS: chat:id, chat:feed, the room's log, hash, folded list; ARGV: keep, feed keep, ts, room,
-# from, then text, kind, folded text and the feed's JSON (the defaults: keep 10,000, feed 100,000).
+# KEYS: chat:id, chat:feed, the room's log, hash, folded list; ARGV: keep, trim slack, feed keep,
+# then the folded text and the message's JSON, then the deadline (the defaults: keep 10,000, slack
+# 100, feed 100,000; a deadline that never passes).
 append() {
   local room=$1
   shift
   echo EVALSHA "$sha" 5 chat:id chat:feed "chat:room:$room:log" "chat:room:$room" \
-    "chat:room:$room:folded" 10000 100000 1796526000000 "$room" alice
+    "chat:room:$room:folded" 10000 100 100000
 }
 text="the build is green"
 json() { printf '{"key":"%s","ts":1796526000000,"room":"%s","from":"alice","text":"%s","kind":0}' "$1" "$1" "$text"; }
@@ -52,8 +54,8 @@ for p in 1 16; do
   redis-cli -p "$port" FLUSHALL >/dev/null
   # shellcheck disable=SC2046
   run "append -P $p, one room, 0 to 50,000 messages (its log full from 10,000)" 50000 -P "$p" \
-    $(append '#lobby') "$text" 0 "$text" "$(json '#lobby')"
+    $(append '#lobby') "$text" "$(json '#lobby')" 99999999999999
   # shellcheck disable=SC2046
   run "append -P $p, 100,000 rooms at random (-r)" 50000 -P "$p" -r 100000 \
-    $(append '#r__rand_int__') "$text" 0 "$text" "$(json '#r__rand_int__')"
+    $(append '#r__rand_int__') "$text" "$(json '#r__rand_int__')" 99999999999999
 done

@@ -257,3 +257,67 @@ Deno.test("RedisHistory.search() reads at most keep entries of a room, a page at
     assert.deepEqual(await store.search(["#r"], foldText("needle"), 50), [first]);
   });
 });
+
+Deno.test("RedisHistory: reads stay within keep while the stream holds its slack, and after each trim", async () => {
+  const keep = 10;
+  await withStore(keep, async (store, redis) => {
+    const watcher = new Redis(redis.url);
+    try {
+      const busy: RoomMessage[] = [];
+      const quiet: RoomMessage[] = [];
+      let longest = 0;
+      for (let i = 0; i < 45; i++) {
+        busy.push(await store.append("#busy", said("#busy", "a", `needle ${i}`, 1_000 + i)));
+        if (i % 20 === 0) quiet.push(await store.append("#quiet", said("#quiet", "b", `q${i}`)));
+        const kept = busy.slice(-keep);
+        const at = `after ${busy.length} messages`;
+        assert.deepEqual(await store.recent("#busy", 1000), kept, at);
+        assert.deepEqual(
+          await store.after("#busy", 0, 1000),
+          { messages: kept, gap: busy.length > keep },
+          at,
+        );
+        // Seen up to the one just before the window: nothing missing; one more back: a gap.
+        if (busy.length > keep) {
+          assert.deepEqual(
+            await store.after("#busy", busy.at(-keep - 1)!.id, 1000),
+            { messages: kept, gap: false },
+            at,
+          );
+        }
+        if (busy.length > keep + 1) {
+          assert.equal((await store.after("#busy", busy.at(-keep - 2)!.id, 1000)).gap, true, at);
+        }
+        assert.deepEqual(await store.range("#busy", { limit: 1000, from: "oldest" }), kept, at);
+        assert.deepEqual(
+          await store.range("#busy", { after: { ts: 0 }, limit: 3, from: "oldest" }),
+          kept.slice(0, 3),
+          at,
+        );
+        if (kept.length > 2) {
+          assert.deepEqual(
+            await store.range("#busy", { before: { id: kept[2]!.id }, limit: 5, from: "newest" }),
+            kept.slice(0, 2),
+            at,
+          );
+        }
+        assert.deepEqual(
+          await store.search(["#busy"], foldText("needle"), 1000),
+          kept.toReversed(),
+          at,
+        );
+        longest = Math.max(longest, await watcher.xlen("chat:room:#busy:log"));
+      }
+      // The stream did hold more than keep, and was trimmed back (its slack is keep, here).
+      assert.equal(longest, 2 * keep - 1);
+      assert.ok(await watcher.xlen("chat:room:#busy:log") < 2 * keep - 1);
+      assert.equal(
+        await watcher.llen("chat:room:#busy:folded"),
+        await watcher.xlen("chat:room:#busy:log"),
+      );
+      assert.deepEqual(await store.after("#quiet", 0, 1000), { messages: quiet, gap: false });
+    } finally {
+      watcher.disconnect();
+    }
+  });
+});

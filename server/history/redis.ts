@@ -11,8 +11,8 @@
  * | key | type | what |
  * | --- | --- | --- |
  * | `chat:id` | string (counter) | the last message id handed out, service-wide: room and private messages |
- * | `chat:room:<key>:log` | stream | room `<key>`'s messages, the newest `keep`; entry id `<message id>-0` |
- * | `chat:room:<key>:folded` | list | room `<key>`'s texts folded for search, newest first, `<id>:<folded>`, the newest `keep` |
+ * | `chat:room:<key>:log` | stream | room `<key>`'s messages, the newest `keep` (and up to {@linkcode trimSlack} older ones no read returns); entry id `<message id>-0` |
+ * | `chat:room:<key>:folded` | list | room `<key>`'s texts folded for search, newest first, `<id>:<folded>`, as many as its log |
  * | `chat:room:<key>` | hash | room `<key>`'s topic (`topic_text`, `topic_by`, `topic_ts`) and `trimmed_to` |
  * | `chat:feed` | stream | every room message (fields below) and every cluster event (one field, `ev`: the `ClusterEvent` as JSON, `hub/cluster.ts`), in id order, the newest {@linkcode FEED_KEEP}: what each node delivers from |
  * | `chat:members` | hash | the service's members: nickname fold → `MemberRecord` as JSON (`bus/cluster.ts`) |
@@ -21,12 +21,14 @@
  * | `chat:to:<node>` | pub/sub channel | private messages and CTCP for node `<node>`'s members, JSON `Forwarded`: never kept (`bus/cluster.ts`) |
  *
  * `<key>` is the room's key (`roomKey(name)`, `common/room.ts`), so `#Dev`
- * and `#dev` are one history. A room's stream entry holds `ts`, `room` (the
- * name as shown), `from`, `text` and `kind` (0 plain, 1 action, 2 notice). A
- * room message in `chat:feed` is one field, `msg`: the same and `key`, its
- * room's key, as JSON, since every node reads every one of them and a reply
- * of one field a message is parsed in about a third of the time of six (the
- * six fields, as the first builds wrote them, are still read).
+ * and `#dev` are one history. A room message, in its room's stream as in
+ * `chat:feed`, is one field, `msg`: JSON of `key` (its room's key), `ts`,
+ * `room` (the name as shown), `from`, `text` and `kind` (0 plain, 1 action,
+ * 2 notice). One field, not six, because every node reads every message
+ * from the feed, and a reply of one field a message is parsed in about a
+ * third of the time; and because Redis keeps it in both streams from one
+ * argument. Entries of six fields (`ts`, `room`, `from`, `text`, `kind`,
+ * and `key` in the feed), as the first builds wrote them, are still read.
  *
  * - **Ids.** A message's id comes from `INCR chat:id` in the same script
  *   (`EVALSHA`, atomic) as the `XADD`s that keep it, with the id as the
@@ -48,15 +50,20 @@
  *   each such script's answer): an answer comes after the script ran, so no
  *   sample overstates Redis's clock, and the deadline errs early, never
  *   late.
- * - **Retention** is exact: each append trims the room's stream to `keep`
- *   entries (`MAXLEN keep`, not `~`), so no read can return more. The same
- *   script keeps the highest entry id a trim removed in the room's
- *   `trimmed_to` (Redis itself tracks deletions, not trims), which tells a
- *   reader resuming after an id whether it lost something: the `gap`.
+ * - **Retention** is exact for readers, as in `sqlite.ts`: no read returns
+ *   more than a room's newest `keep` messages. The append script trims a
+ *   room's stream (and its folded texts) once it holds
+ *   {@linkcode trimSlack} more than `keep`, back to `keep`, and keeps the
+ *   highest entry id it removed in the room's `trimmed_to` (Redis itself
+ *   tracks deletions, not trims); until then reads start past the edge of
+ *   the window ({@linkcode FLOOR}: the `trimmed_to` of a trim done then).
+ *   The edge tells a reader resuming after an id whether it lost something:
+ *   the `gap`. Trimming one entry with each append, and recording which,
+ *   cost Redis as much as the rest of the append (10 of 24 µs a message).
  * - **Search** runs in a script per room ({@linkcode SEARCH}), which walks
  *   the room's folded texts newest first and returns only the entries that
- *   match: at most `keep` texts read per room, and nothing else crosses the
- *   network.
+ *   match: at most `keep` texts read per room (and the slack), and nothing
+ *   else crosses the network.
  * - **Times** are the appending node's clock. They filter a range read and
  *   never order it: the order is the ids'.
  *
@@ -205,31 +212,67 @@ end
 `;
 
 /**
+ * How many more entries than `keep` a room's stream holds before the append
+ * script trims it back to `keep`: 100 (a trim of 100 entries costs Redis
+ * about as much as an append), or `keep` itself if that is less, so a small
+ * window is trimmed as often as it is filled.
+ */
+export function trimSlack(keep: number): number {
+  return Math.max(1, Math.min(100, keep));
+}
+
+/**
+ * The edge of a room's window (Lua, for a script with the room's log, hash
+ * and `keep` as `log`, `room` and `keep`): `floor`, the highest message id
+ * a read of the room must not return, as a number (0: none), whether a trim
+ * removed it or it is still there, past the newest `keep`.
+ */
+const FLOOR_OF = `
+local floor = tonumber(string.match(redis.call('HGET', room, 'trimmed_to') or '0', '^%d+')) or 0
+local over = redis.call('XLEN', log) - keep
+if over > 0 then
+  local past = redis.call('XRANGE', log, '-', '+', 'COUNT', over)
+  floor = math.max(floor, tonumber(string.match(past[#past][1], '^%d+')))
+end
+`;
+
+/**
+ * The edge of a room's window ({@linkcode FLOOR_OF}). KEYS: the room's log
+ * and hash; ARGV: keep.
+ */
+const FLOOR = await LuaScript.of(`
+local log, room, keep = KEYS[1], KEYS[2], tonumber(ARGV[1])
+${FLOOR_OF}
+return floor
+`);
+
+/**
  * Keeps messages, in order, and hands back Redis's time (ms) and their ids,
  * before the deadline, the last of ARGV ({@linkcode BY_DEADLINE}); see the
  * module doc. KEYS: `chat:id`, `chat:feed`, then for each message its
- * room's log, hash and folded list. ARGV: keep, feed keep, then for each
- * message its `ts`, room name, `from`, text, kind, folded text and feed
- * JSON, then the deadline.
+ * room's log, hash and folded list. ARGV: keep, trim slack, feed keep, then
+ * for each message its folded text and its JSON (`msg`), then the deadline.
+ * A room's stream and folded texts are trimmed back to `keep` together
+ * once they hold `keep` and the slack.
  */
 const APPEND = `${BY_DEADLINE}
-local keep = tonumber(ARGV[1])
+local keep, slack = tonumber(ARGV[1]), tonumber(ARGV[2])
 local ids = {}
 for m = 0, (#KEYS - 2) / 3 - 1 do
   local log, room, folded = KEYS[3 + 3 * m], KEYS[4 + 3 * m], KEYS[5 + 3 * m]
-  local a = 3 + 7 * m
+  local a = 4 + 2 * m
   local id = redis.call('INCR', KEYS[1])
   local entry = id .. '-0'
   local over = redis.call('XLEN', log) + 1 - keep
-  if over > 0 then
+  if over >= slack then
     local gone = redis.call('XRANGE', log, '-', '+', 'COUNT', over)
     redis.call('HSET', room, 'trimmed_to', gone[#gone][1])
+    redis.call('XTRIM', log, 'MAXLEN', keep - 1)
+    if keep > 1 then redis.call('LTRIM', folded, 0, keep - 2) else redis.call('DEL', folded) end
   end
-  redis.call('XADD', log, 'MAXLEN', keep, entry,
-    'ts', ARGV[a], 'room', ARGV[a + 1], 'from', ARGV[a + 2], 'text', ARGV[a + 3], 'kind', ARGV[a + 4])
-  redis.call('LPUSH', folded, id .. ':' .. ARGV[a + 5])
-  redis.call('LTRIM', folded, 0, keep - 1)
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], entry, 'msg', ARGV[a + 6])
+  redis.call('XADD', log, entry, 'msg', ARGV[a + 1])
+  redis.call('LPUSH', folded, id .. ':' .. ARGV[a])
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], entry, 'msg', ARGV[a + 1])
   ids[#ids + 1] = id
 end
 return {now, ids}
@@ -261,15 +304,19 @@ return now
 /**
  * One room's search, in Redis, so that what it reads never crosses the
  * network: the room's folded texts (`chat:room:<key>:folded`, a list, the
- * newest first, each `<id>:<text as foldText folds it>`, kept to `keep` by
- * {@linkcode APPEND}) read {@linkcode SEARCH_PAGE} at a time until
- * `ARGV[2]` match the needle `ARGV[1]` (a plain find past the id) or the
- * list ends; then the stream entries of those that match. A list of plain
- * strings, not the stream, is what is walked: reading stream entries into
- * the script cost 4 µs each, ten times a list's. Returns the entries as
+ * newest first, each `<id>:<text as foldText folds it>`, trimmed with the
+ * log by {@linkcode APPEND}) read {@linkcode SEARCH_PAGE} at a time until
+ * `ARGV[2]` match the needle `ARGV[1]` (a plain find past the id), the list
+ * ends or its ids reach the edge of the window ({@linkcode FLOOR_OF}); then
+ * the stream entries of those that match. A list of plain strings, not the
+ * stream, is what is walked: reading stream entries into the script cost
+ * 4 µs each, ten times a list's. KEYS: the folded list, the log, the
+ * room's hash; ARGV: needle, how many, page, keep. Returns the entries as
  * `XRANGE` does, newest first.
  */
 const SEARCH = `
+local log, room, keep = KEYS[2], KEYS[3], tonumber(ARGV[4])
+${FLOOR_OF}
 local found = {}
 local want = tonumber(ARGV[2])
 local page = tonumber(ARGV[3])
@@ -279,11 +326,14 @@ while #found < want do
   if #texts == 0 then break end
   for _, item in ipairs(texts) do
     local colon = string.find(item, ':', 1, true)
-    if colon and string.find(item, ARGV[1], colon + 1, true) then
-      local id = string.sub(item, 1, colon - 1) .. '-0'
-      local entry = redis.call('XRANGE', KEYS[2], id, id)
-      if entry[1] then found[#found + 1] = entry[1] end
-      if #found >= want then break end
+    if colon then
+      local id = string.sub(item, 1, colon - 1)
+      if (tonumber(id) or 0) <= floor then return found end
+      if string.find(item, ARGV[1], colon + 1, true) then
+        local entry = redis.call('XRANGE', log, id .. '-0', id .. '-0')
+        if entry[1] then found[#found + 1] = entry[1] end
+        if #found >= want then break end
+      end
     end
   end
   start = start + page
@@ -380,6 +430,15 @@ export class RedisHistory implements AsyncHistoryStore {
     return this.#key("room", key, "log");
   }
 
+  /** The highest id a read of room `key` must not return (0: none): {@linkcode FLOOR}. */
+  async #floor(key: string): Promise<number> {
+    const floor = await FLOOR.run(this.#redis, [this.#log(key), this.#key("room", key)], [
+      this.#keep,
+    ]);
+    if (typeof floor !== "number") throw new Error(`Redis answered a read with ${String(floor)}`);
+    return floor;
+  }
+
   async nextId(): Promise<number> {
     return await this.#redis.incr(this.#key("id"));
   }
@@ -418,13 +477,12 @@ export class RedisHistory implements AsyncHistoryStore {
 
   async #appendBatch(batch: readonly PendingAppend[]): Promise<void> {
     const keys = [this.#key("id"), this.#key("feed")];
-    const args: (string | number)[] = [this.#keep, this.#feedKeep];
+    const args: (string | number)[] = [this.#keep, trimSlack(this.#keep), this.#feedKeep];
     for (const { key, message } of batch) {
       keys.push(this.#log(key), this.#key("room", key), this.#key("room", key, "folded"));
-      const kind = kindOf(message);
       const { ts, room, from, text } = message;
-      const feed: FeedJson = { key, ts, room, from, text, kind };
-      args.push(ts, room, from, text, kind, foldText(text), JSON.stringify(feed));
+      const json: MessageJson = { key, ts, room, from, text, kind: kindOf(message) };
+      args.push(foldText(text), JSON.stringify(json));
     }
     const reply = await this.#write(APPEND_SCRIPT, keys, args);
     const [now, ids] = Array.isArray(reply) ? reply : [];
@@ -452,10 +510,12 @@ export class RedisHistory implements AsyncHistoryStore {
         const entries = await SEARCH_SCRIPT.run(this.#redis, [
           this.#key("room", key, "folded"),
           this.#log(key),
+          this.#key("room", key),
         ], [
           folded,
           n,
           SEARCH_PAGE,
+          this.#keep,
         ]);
         return messagesOf(entriesOf(entries));
       }),
@@ -473,24 +533,22 @@ export class RedisHistory implements AsyncHistoryStore {
   async after(key: string, after: number, limit: number): Promise<Backlog<RoomMessage>> {
     const log = this.#log(key);
     const n = Math.max(0, Math.min(Math.floor(limit), this.#keep));
-    const [entries, trimmedTo] = await Promise.all([
-      // One more than asked for: whether some are past the limit.
+    const [entries, floor] = await Promise.all([
+      // One more than asked for: whether some are past the limit. No more
+      // than `keep` are asked for, so none is past the window's edge.
       this.#redis.xrevrange(log, "+", `(${after}-0`, "COUNT", n + 1),
-      this.#redis.hget(this.#key("room", key), "trimmed_to"),
+      this.#floor(key),
     ]);
     const messages = messagesOf(entries).reverse();
     const over = messages.length > n;
-    return {
-      messages: over ? messages.slice(1) : messages,
-      gap: over || (trimmedTo !== null && idOf(trimmedTo) > after),
-    };
+    return { messages: over ? messages.slice(1) : messages, gap: over || floor > after };
   }
 
   async range(key: string, query: RangeQuery): Promise<RoomMessage[]> {
     const limit = Math.min(rangeLimit(query.limit), this.#keep);
     if (limit === 0) return [];
     const log = this.#log(key);
-    const low = lowEnd(query.after);
+    const low = lowEnd(query.after, await this.#floor(key));
     const high = highEnd(query.before);
     const byTime = isTime(query.after) || isTime(query.before);
     const taken: RoomMessage[] = [];
@@ -545,9 +603,13 @@ function kindOf(message: Omit<RoomMessage, "id">): number {
   return message.action ? 1 : message.notice ? 2 : 0;
 }
 
-/** The stream position just past a lower bound: an id bound exactly, a time bound from the start. */
-function lowEnd(bound: Bound | undefined): string {
-  return bound !== undefined && "id" in bound ? `(${bound.id}-0` : "-";
+/**
+ * The stream position just past a lower bound and the window's edge
+ * (`floor`): an id bound exactly, a time bound from the start.
+ */
+function lowEnd(bound: Bound | undefined, floor: number): string {
+  const id = Math.max(bound !== undefined && "id" in bound ? bound.id : 0, floor);
+  return id > 0 ? `(${id}-0` : "-";
 }
 
 /** The stream position just before an upper bound. */
@@ -622,20 +684,14 @@ export function feedEntriesOf(entries: readonly Entry[]): FeedEntry[] {
       out.push({ id, event: parseJson(ev) });
       continue;
     }
-    const msg = fieldOf(entry[1], "msg");
-    if (msg !== undefined) {
-      const feed = parseJson(msg);
-      out.push(isFeedMessage(feed) ? { id, key: feed.key, message: messageOf(id, feed) } : { id });
-      continue;
-    }
     const parsed = parseEntry(entry);
     out.push(parsed?.key === undefined ? { id } : { id, key: parsed.key, message: parsed.message });
   }
   return out;
 }
 
-/** A room message as `chat:feed` carries it (`msg`): with its room's key, without its id. */
-interface FeedJson {
+/** A room message as its entries carry it (`msg`): with its room's key, without its id. */
+interface MessageJson {
   key: string;
   ts: number;
   room: string;
@@ -645,17 +701,17 @@ interface FeedJson {
   kind: number;
 }
 
-/** True if `v` is a {@linkcode FeedJson}: what another node wrote is checked, not trusted. */
-function isFeedMessage(v: unknown): v is FeedJson {
+/** True if `v` is a {@linkcode MessageJson}: what another node wrote is checked, not trusted. */
+function isMessageJson(v: unknown): v is MessageJson {
   if (typeof v !== "object" || v === null) return false;
   const o: Record<string, unknown> = { ...v };
   return typeof o.key === "string" && Number.isFinite(o.ts) && typeof o.room === "string" &&
     typeof o.from === "string" && typeof o.text === "string" && typeof o.kind === "number";
 }
 
-/** The room message that `feed` and its entry id are. */
-function messageOf(id: number, feed: FeedJson): RoomMessage {
-  const { ts, room, from, text, kind } = feed;
+/** The room message that `json` and its entry id are. */
+function messageOf(id: number, json: MessageJson): RoomMessage {
+  const { ts, room, from, text, kind } = json;
   const message: RoomMessage = { type: "message", id, ts, room, from, text };
   if (kind === 1) message.action = true;
   else if (kind === 2) message.notice = true;
@@ -678,10 +734,19 @@ function fieldOf(fields: readonly string[], name: string): string | undefined {
   return undefined;
 }
 
-/** One entry as a room message (and the room key a feed entry carries); undefined if it is not one. */
+/**
+ * One entry as a room message and the room key it carries (which a
+ * six-field entry in a room's log does not); undefined if it is not one.
+ */
 function parseEntry([entry, fields]: Entry): { key?: string; message: RoomMessage } | undefined {
-  const get = (name: string) => fieldOf(fields, name);
   const id = idOf(entry);
+  const msg = fieldOf(fields, "msg");
+  if (msg !== undefined) {
+    const json = parseJson(msg);
+    if (!Number.isSafeInteger(id) || !isMessageJson(json)) return undefined;
+    return { key: json.key, message: messageOf(id, json) };
+  }
+  const get = (name: string) => fieldOf(fields, name);
   const ts = Number(get("ts"));
   const room = get("room");
   const from = get("from");
