@@ -727,7 +727,7 @@ function clusterTargetsSection(results: Results): string {
     verdict(held ? held.held >= CLUSTER_HELD : undefined),
   ]);
   return [
-    "## The issue's targets for several nodes (ours, 2 nodes + Redis, issue 15)",
+    `## The issue's targets for several nodes (${TARGET_LABELS["ours-cluster"]}, issue 15)`,
     "",
     "Two processes of `main.ts --redis` and their `redis-server` (append-only file, flushed " +
     "once a second, as `deno task cluster` runs it), all three pinned to core 0, set against " +

@@ -48,20 +48,33 @@ export type TargetName =
   | "bun"
   | "ngircd";
 
+/**
+ * How many nodes `ours-cluster` runs: 2, or `BENCH_NODES` from the
+ * environment (1 sets one node with Redis against one with SQLite: the
+ * Redis path alone, without a second process on the core).
+ */
+export const CLUSTER_NODES: number = clusterNodes(Deno.env.get("BENCH_NODES"));
+
+function clusterNodes(value: string | undefined): number {
+  if (value === undefined) return 2;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new Error(`BENCH_NODES takes a whole number, not ${value}`);
+  }
+  return n;
+}
+
 /** How each target is described in the results. */
 export const TARGET_LABELS: Record<TargetName, string> = {
   "ours": "ours (--db :memory:)",
   "ours-file": "ours (--db file)",
   "ours-irc": "ours (IRC)",
-  "ours-cluster": "ours, 2 nodes + Redis",
+  "ours-cluster": `ours, ${CLUSTER_NODES} node${CLUSTER_NODES === 1 ? "" : "s"} + Redis`,
   "deno-bare": "bare Deno loop",
   "node-ws": "Node + ws",
   "bun": "Bun pub/sub",
   "ngircd": "ngircd (IRC)",
 };
-
-/** How many nodes `ours-cluster` runs. */
-export const CLUSTER_NODES = 2;
 
 /** One process that members connect to. */
 export interface Node {
