@@ -59,7 +59,8 @@
  *   the window ({@linkcode FLOOR}: the `trimmed_to` of a trim done then).
  *   The edge tells a reader resuming after an id whether it lost something:
  *   the `gap`. Trimming one entry with each append, and recording which,
- *   cost Redis as much as the rest of the append (10 of 24 µs a message).
+ *   took a third of Redis's time once a room's log was full (42 µs an
+ *   append alone, 27 µs now: `bench/redis_benchmark.sh`).
  * - **Search** runs in a script per room ({@linkcode SEARCH}), which walks
  *   the room's folded texts newest first and returns only the entries that
  *   match: at most `keep` texts read per room (and the slack), and nothing
