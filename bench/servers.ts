@@ -21,7 +21,8 @@
  * cluster's ramp holds. The nodes and Redis are pinned to the server's core,
  * with the generators on the other, as a single node is: the cluster is set
  * against one node on the same one core, so what it costs is the Redis
- * path's work.
+ * path's work and that of a second process on the core. `ours-redis` is one
+ * node with its Redis: the Redis path alone.
  *
  * @module
  */
@@ -43,6 +44,7 @@ export type TargetName =
   | "ours-file"
   | "ours-irc"
   | "ours-cluster"
+  | "ours-redis"
   | "deno-bare"
   | "node-ws"
   | "bun"
@@ -70,6 +72,7 @@ export const TARGET_LABELS: Record<TargetName, string> = {
   "ours-file": "ours (--db file)",
   "ours-irc": "ours (IRC)",
   "ours-cluster": `ours, ${CLUSTER_NODES} node${CLUSTER_NODES === 1 ? "" : "s"} + Redis`,
+  "ours-redis": "ours, 1 node + Redis",
   "deno-bare": "bare Deno loop",
   "node-ws": "Node + ws",
   "bun": "Bun pub/sub",
@@ -103,6 +106,7 @@ export function kindOf(target: TargetName, i: number): Kind {
     case "ours":
     case "ours-file":
     case "ours-cluster":
+    case "ours-redis":
       return i % 4 === 3 ? "chat-tcp" : "chat-ws";
     case "ours-irc":
     case "ngircd":
@@ -156,6 +160,8 @@ export async function startServer(target: TargetName, dir: string): Promise<Runn
       return await startOurs(":memory:", [...LIFTED_LIMITS, "--motd", await motd(dir)]);
     case "ours-cluster":
       return await startCluster(CLUSTER_NODES);
+    case "ours-redis":
+      return await startCluster(1);
     case "deno-bare":
       return await spawnAnnouncing(
         [deno, "run", "--allow-net=127.0.0.1", "deno_bare.ts"],

@@ -254,28 +254,38 @@ return floor
  * room's log, hash and folded list. ARGV: keep, trim slack, feed keep, then
  * for each message its folded text and its JSON (`msg`), then the deadline.
  * A room's stream and folded texts are trimmed back to `keep` together
- * once they hold `keep` and the slack.
+ * once they hold `keep` and the slack. Per call, not per message: one
+ * `INCRBY` takes the batch's ids, one `XLEN` a room's length, one `XTRIM`
+ * the feed's (Redis CPU a message in batches of 100: 11.9 µs with one of
+ * each a message, 9.4 µs so).
  */
 const APPEND = `${BY_DEADLINE}
 local keep, slack = tonumber(ARGV[1]), tonumber(ARGV[2])
+local n = (#KEYS - 2) / 3
+local first = redis.call('INCRBY', KEYS[1], n) - n + 1
 local ids = {}
-for m = 0, (#KEYS - 2) / 3 - 1 do
+local lengths = {}
+for m = 0, n - 1 do
   local log, room, folded = KEYS[3 + 3 * m], KEYS[4 + 3 * m], KEYS[5 + 3 * m]
   local a = 4 + 2 * m
-  local id = redis.call('INCR', KEYS[1])
+  local id = first + m
   local entry = id .. '-0'
-  local over = redis.call('XLEN', log) + 1 - keep
+  local length = lengths[log] or redis.call('XLEN', log)
+  local over = length + 1 - keep
   if over >= slack then
     local gone = redis.call('XRANGE', log, '-', '+', 'COUNT', over)
     redis.call('HSET', room, 'trimmed_to', gone[#gone][1])
     redis.call('XTRIM', log, 'MAXLEN', keep - 1)
     if keep > 1 then redis.call('LTRIM', folded, 0, keep - 2) else redis.call('DEL', folded) end
+    length = keep - 1
   end
   redis.call('XADD', log, entry, 'msg', ARGV[a + 1])
+  lengths[log] = length + 1
   redis.call('LPUSH', folded, id .. ':' .. ARGV[a])
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], entry, 'msg', ARGV[a + 1])
+  redis.call('XADD', KEYS[2], entry, 'msg', ARGV[a + 1])
   ids[#ids + 1] = id
 end
+redis.call('XTRIM', KEYS[2], 'MAXLEN', '~', ARGV[3])
 return {now, ids}
 `;
 
