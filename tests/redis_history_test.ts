@@ -133,6 +133,27 @@ Deno.test("RedisHistory: topics are kept and cleared", async () => {
   });
 });
 
+Deno.test("RedisHistory: a room whose name ends like another's keys (#a:log, #a:folded) keeps to its own", async () => {
+  // Each squatter is given a topic and a trimmed log first (keep 2: slack
+  // trims at 3 more), so that every kind of its keys exists in Redis.
+  await withStore(2, async (store) => {
+    for (const squatter of ["#a:log", "#a:folded", "#a:x:log"]) {
+      await store.setTopic(squatter, { text: "mine", by: "mallory", ts: 1 });
+      for (let i = 0; i < 6; i++) await store.append(squatter, said(squatter, "mallory", `s${i}`));
+    }
+    const kept = await store.append("#a", said("#a", "alice", "still here"));
+    await store.append("#a:x", said("#a:x", "bob", "me too"));
+    assert.deepEqual(await store.recent("#a", 10), [kept]);
+    assert.deepEqual((await store.search(["#a"], foldText("still"), 10)).map((m) => m.text), [
+      "still here",
+    ]);
+    assert.deepEqual((await store.recent("#a:x", 10)).map((m) => m.text), ["me too"]);
+    assert.equal(await store.topic("#a"), undefined);
+    assert.deepEqual((await store.recent("#a:log", 10)).map((m) => m.text), ["s4", "s5"]);
+    assert.deepEqual(await store.topic("#a:folded"), { text: "mine", by: "mallory", ts: 1 });
+  });
+});
+
 Deno.test("RedisHistory: ids continue and nothing kept is lost across a Redis restart", async () => {
   await withStore(10, async (store, redis) => {
     const before = await store.append("#r", said("#r", "a", "before"));
@@ -306,14 +327,14 @@ Deno.test("RedisHistory: reads stay within keep while the stream holds its slack
           kept.toReversed(),
           at,
         );
-        longest = Math.max(longest, await watcher.xlen("chat:room:#busy:log"));
+        longest = Math.max(longest, await watcher.xlen("chat:log:#busy"));
       }
       // The stream did hold more than keep, and was trimmed back (its slack is keep, here).
       assert.equal(longest, 2 * keep - 1);
-      assert.ok(await watcher.xlen("chat:room:#busy:log") < 2 * keep - 1);
+      assert.ok(await watcher.xlen("chat:log:#busy") < 2 * keep - 1);
       assert.equal(
-        await watcher.llen("chat:room:#busy:folded"),
-        await watcher.xlen("chat:room:#busy:log"),
+        await watcher.llen("chat:folded:#busy"),
+        await watcher.xlen("chat:log:#busy"),
       );
       assert.deepEqual(await store.after("#quiet", 0, 1000), { messages: quiet, gap: false });
     } finally {

@@ -11,8 +11,8 @@
  * | key | type | what |
  * | --- | --- | --- |
  * | `chat:id` | string (counter) | the last message id handed out, service-wide: room and private messages |
- * | `chat:room:<key>:log` | stream | room `<key>`'s messages, the newest `keep` (and up to {@linkcode trimSlack} older ones no read returns); entry id `<message id>-0` |
- * | `chat:room:<key>:folded` | list | room `<key>`'s texts folded for search, newest first, `<id>:<folded>`, as many as its log |
+ * | `chat:log:<key>` | stream | room `<key>`'s messages, the newest `keep` (and up to {@linkcode trimSlack} older ones no read returns); entry id `<message id>-0` |
+ * | `chat:folded:<key>` | list | room `<key>`'s texts folded for search, newest first, `<id>:<folded>`, as many as its log |
  * | `chat:room:<key>` | hash | room `<key>`'s topic (`topic_text`, `topic_by`, `topic_ts`) and `trimmed_to` |
  * | `chat:feed` | stream | every room message (fields below) and every cluster event (one field, `ev`: the `ClusterEvent` as JSON, `hub/cluster.ts`), in id order, the newest {@linkcode FEED_KEEP}: what each node delivers from |
  * | `chat:members` | hash | the service's members: nickname fold → `MemberRecord` as JSON (`bus/cluster.ts`) |
@@ -21,7 +21,10 @@
  * | `chat:to:<node>` | pub/sub channel | private messages and CTCP for node `<node>`'s members, JSON `Forwarded`: never kept (`bus/cluster.ts`) |
  *
  * `<key>` is the room's key (`roomKey(name)`, `common/room.ts`), so `#Dev`
- * and `#dev` are one history. A room message, in its room's stream as in
+ * and `#dev` are one history. It comes last in every key, after a first part
+ * of its own for each kind of key: a room name may hold `:`, and with the
+ * kind after the name (`room:<key>:log`) room `#a:log`'s hash was room
+ * `#a`'s stream, which a member could create first to break `#a`. A room message, in its room's stream as in
  * `chat:feed`, is one field, `msg`: JSON of `key` (its room's key), `ts`,
  * `room` (the name as shown), `from`, `text` and `kind` (0 plain, 1 action,
  * 2 notice). One field, not six, because every node reads every message
@@ -314,7 +317,7 @@ return now
 
 /**
  * One room's search, in Redis, so that what it reads never crosses the
- * network: the room's folded texts (`chat:room:<key>:folded`, a list, the
+ * network: the room's folded texts (`chat:folded:<key>`, a list, the
  * newest first, each `<id>:<text as foldText folds it>`, trimmed with the
  * log by {@linkcode APPEND}) read {@linkcode SEARCH_PAGE} at a time until
  * `ARGV[2]` match the needle `ARGV[1]` (a plain find past the id), the list
@@ -438,7 +441,11 @@ export class RedisHistory implements AsyncHistoryStore {
   }
 
   #log(key: string): string {
-    return this.#key("room", key, "log");
+    return this.#key("log", key);
+  }
+
+  #folded(key: string): string {
+    return this.#key("folded", key);
   }
 
   /** The highest id a read of room `key` must not return (0: none): {@linkcode FLOOR}. */
@@ -490,7 +497,7 @@ export class RedisHistory implements AsyncHistoryStore {
     const keys = [this.#key("id"), this.#key("feed")];
     const args: (string | number)[] = [this.#keep, trimSlack(this.#keep), this.#feedKeep];
     for (const { key, message } of batch) {
-      keys.push(this.#log(key), this.#key("room", key), this.#key("room", key, "folded"));
+      keys.push(this.#log(key), this.#key("room", key), this.#folded(key));
       const { ts, room, from, text } = message;
       const json: MessageJson = { key, ts, room, from, text, kind: kindOf(message) };
       args.push(foldText(text), JSON.stringify(json));
@@ -519,7 +526,7 @@ export class RedisHistory implements AsyncHistoryStore {
     const found = await Promise.all(
       keys.map(async (key) => {
         const entries = await SEARCH_SCRIPT.run(this.#redis, [
-          this.#key("room", key, "folded"),
+          this.#folded(key),
           this.#log(key),
           this.#key("room", key),
         ], [
