@@ -4,8 +4,9 @@
  *
  * - **A nickname is a key** (`chat:nick:<fold>`, the look-alike fold of
  *   `common/nick.ts`) whose value is the owning node's id and which expires
- *   after the lease ({@linkcode LEASE_MS}). A claim is `SET … NX PX`: of any
- *   number of nodes claiming one nickname at once, exactly one gets it. The
+ *   after the lease ({@linkcode LEASE_MS}). A claim sets it if it is free
+ *   (or renews it if it names this node): of any number of nodes claiming
+ *   one nickname at once, exactly one gets it. The
  *   same script moves the node's own lease to end no sooner, so a node
  *   found dead holds no nickname any more.
  * - **The owner renews** every nickname it holds, and its own liveness, in
@@ -105,13 +106,21 @@ return removed
 `;
 
 /**
- * Claims a nickname for this node; on success, moves the node's own lease
- * to end no sooner than the nickname's, so that a node found dead holds no
- * nickname any more. KEYS: the nickname key, `chat:nodes`; ARGV: node id,
- * lease ms. Returns 1 if claimed.
+ * Claims a nickname for this node: free, or this node's already (its lease
+ * renewed); on success, moves the node's own lease to end no sooner than
+ * the nickname's, so that a node found dead holds no nickname any more.
+ * KEYS: the nickname key, `chat:nodes`; ARGV: node id, lease ms. Returns 1
+ * if claimed.
  */
 const CLAIM = `
-if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 0 end
+local owner = redis.call('GET', KEYS[1])
+if owner == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+elseif owner then
+  return 0
+else
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZADD', KEYS[2], 'GT', now + tonumber(ARGV[2]), ARGV[1])
@@ -175,9 +184,13 @@ export class NickLeases {
     return this.#held.has(fold);
   }
 
-  /** Claims `fold` for this node: true if it is now this node's, false if another node holds it. */
+  /**
+   * Claims `fold` for this node: true if it is now this node's, false if
+   * another node holds it. Redis is asked even for a name held here: another
+   * node may have taken it over since (a member back there with its token),
+   * and this node hears of that only at its next renewal.
+   */
   async claim(fold: string): Promise<boolean> {
-    if (this.#held.has(fold)) return true;
     const ok = await this.#redis.eval(
       CLAIM,
       2,
@@ -279,14 +292,17 @@ export class NickLeases {
     );
     if (!Array.isArray(lost)) return;
     const [added, ...indexes] = lost;
-    if (added === 1 && this.#registered) this.#options.onRevived?.();
-    this.#registered = true;
     const folds: string[] = [];
     for (const index of indexes) {
       const fold = typeof index === "number" ? held[index - 1] : undefined;
       if (fold !== undefined && this.#held.delete(fold)) folds.push(fold);
     }
+    // The names lost first: a node revived tells the others the seats it
+    // holds, and one taken since is not its any more (it would evict the
+    // member who has it now).
     if (folds.length > 0) this.#options.onLost?.(folds);
+    if (added === 1 && this.#registered) this.#options.onRevived?.();
+    this.#registered = true;
   }
 
   async #sweep(): Promise<void> {
