@@ -15,6 +15,7 @@
  * | `chat:folded:<key>` | list | room `<key>`'s texts folded for search, newest first, `<id>:<folded>`, as many as its log |
  * | `chat:room:<key>` | hash | room `<key>`'s topic (`topic_text`, `topic_by`, `topic_ts`) and `trimmed_to` |
  * | `chat:feed` | stream | every room message (fields below) and every cluster event (one field, `ev`: the `ClusterEvent` as JSON, `hub/cluster.ts`), in id order, the newest {@linkcode FEED_KEEP}: what each node delivers from |
+ * | `chat:receipt:<store>:<n>` | string | the first id of batch `<n>` of a store (a node's, new at every start), for {@linkcode APPEND} run twice; gone a second past the batch's deadline |
  * | `chat:members` | hash | the service's members: nickname fold → `MemberRecord` as JSON (`bus/cluster.ts`) |
  * | `chat:nick:<fold>` | string | the node holding nickname `<fold>`, expiring with its lease (`bus/leases.ts`) |
  * | `chat:nodes` | sorted set | live node ids, by when their lease ends, Redis's clock (`bus/leases.ts`) |
@@ -199,21 +200,28 @@ export const COMMAND_TIMEOUT_MS = 2_000;
  */
 export const WRITE_MARGIN = 0.25;
 
-/**
- * The start of a script that writes only before its deadline (see the
- * module doc), the last of its ARGV, in Redis's milliseconds: past it, an
- * error `EXPIRED <Redis's time>: …` and nothing done; else `now` is Redis's
- * time.
- */
-const BY_DEADLINE = `
+/** The start of a script that needs Redis's time (ms): `now`. */
+const CLOCK = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`;
+
+/** What follows {@linkcode CLOCK} in {@linkcode BY_DEADLINE}. */
+const DEADLINE = `
 local deadline = tonumber(ARGV[#ARGV])
 if now > deadline then
   return redis.error_reply(string.format('EXPIRED %.0f: the write came %.0f ms past its deadline',
     now, now - deadline))
 end
 `;
+
+/**
+ * The start of a script that writes only before its deadline (see the
+ * module doc), the last of its ARGV, in Redis's milliseconds: past it, an
+ * error `EXPIRED <Redis's time>: …` and nothing done; else `now` is Redis's
+ * time.
+ */
+const BY_DEADLINE = CLOCK + DEADLINE;
 
 /**
  * How many more entries than `keep` a room's stream holds before the append
@@ -253,23 +261,39 @@ return floor
 /**
  * Keeps messages, in order, and hands back Redis's time (ms) and their ids,
  * before the deadline, the last of ARGV ({@linkcode BY_DEADLINE}); see the
- * module doc. KEYS: `chat:id`, `chat:feed`, then for each message its
- * room's log, hash and folded list. ARGV: keep, trim slack, feed keep, then
- * for each message its folded text and its JSON (`msg`), then the deadline.
+ * module doc. KEYS: `chat:id`, `chat:feed`, the batch's receipt, then for
+ * each message its room's log, hash and folded list. ARGV: keep, trim
+ * slack, feed keep, then for each message its folded text and its JSON
+ * (`msg`), then the deadline.
+ *
+ * Run twice, a batch is kept once: the receipt (`chat:receipt:<store>:<n>`,
+ * one per batch, the first id as its value, until a little past the
+ * deadline) answers the second run with the first's ids. A run can come
+ * twice: if the connection drops after Redis ran a batch and before its
+ * answer arrived (Redis stopped with SIGTERM ends so, its append-only file
+ * written), ioredis sends the batch again once it is back.
  * A room's stream and folded texts are trimmed back to `keep` together
  * once they hold `keep` and the slack. Per call, not per message: one
  * `INCRBY` takes the batch's ids, one `XLEN` a room's length, one `XTRIM`
  * the feed's (Redis CPU a message in batches of 100: 11.9 µs with one of
  * each a message, 9.4 µs so).
  */
-const APPEND = `${BY_DEADLINE}
+const APPEND = `${CLOCK}
+local n = (#KEYS - 3) / 3
+local done = tonumber(redis.call('GET', KEYS[3]))
+if done then
+  local ids = {}
+  for m = 0, n - 1 do ids[#ids + 1] = done + m end
+  return {now, ids}
+end
+${DEADLINE}
 local keep, slack = tonumber(ARGV[1]), tonumber(ARGV[2])
-local n = (#KEYS - 2) / 3
 local first = redis.call('INCRBY', KEYS[1], n) - n + 1
+redis.call('SET', KEYS[3], first, 'PX', deadline - now + 1000)
 local ids = {}
 local lengths = {}
 for m = 0, n - 1 do
-  local log, room, folded = KEYS[3 + 3 * m], KEYS[4 + 3 * m], KEYS[5 + 3 * m]
+  local log, room, folded = KEYS[4 + 3 * m], KEYS[5 + 3 * m], KEYS[6 + 3 * m]
   local a = 4 + 2 * m
   local id = first + m
   local entry = id .. '-0'
@@ -374,6 +398,10 @@ export class RedisHistory implements AsyncHistoryStore {
   #closed = false;
   /** Appends for the next batch. */
   #appends: PendingAppend[] = [];
+  /** This store's name in its batches' receipts ({@linkcode APPEND}): new at every start. */
+  readonly #self = crypto.randomUUID();
+  /** Batches sent so far. */
+  #batches = 0;
 
   private constructor(redis: Redis, options: RedisHistoryOptions, offset: number) {
     this.#redis = redis;
@@ -494,7 +522,11 @@ export class RedisHistory implements AsyncHistoryStore {
   }
 
   async #appendBatch(batch: readonly PendingAppend[]): Promise<void> {
-    const keys = [this.#key("id"), this.#key("feed")];
+    const keys = [
+      this.#key("id"),
+      this.#key("feed"),
+      this.#key("receipt", this.#self, String(++this.#batches)),
+    ];
     const args: (string | number)[] = [this.#keep, trimSlack(this.#keep), this.#feedKeep];
     for (const { key, message } of batch) {
       keys.push(this.#log(key), this.#key("room", key), this.#folded(key));
