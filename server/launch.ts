@@ -99,12 +99,23 @@ async function startRedis(dir: string, port: number): Promise<Deno.ChildProcess>
     // which must outlive them so that they can tell each other they are leaving.
     // Under a shell that stops it once its standard input (a pipe from this
     // process) ends: when this process closes it, or ends in any way
-    // (`deno task` kills its task on Ctrl-C), Redis does not outlive it.
+    // (`deno task` kills its task on Ctrl-C), Redis does not outlive it. The
+    // shell ends with Redis, so that its output ends too, and a Redis that
+    // could not start (a corrupt append-only file, a folder it cannot write)
+    // is told at once, not waited for.
     child = new Deno.Command("setsid", {
       args: [
         "sh",
         "-c",
-        'redis-server "$@" & r=$!; cat >/dev/null; kill -TERM $r; wait $r',
+        [
+          "exec 3<&0",
+          'redis-server "$@" & r=$!',
+          "{ cat <&3 >/dev/null 2>&1; kill -TERM $r 2>/dev/null; } & w=$!",
+          "exec 3<&-",
+          "wait $r; s=$?",
+          "kill $w 2>/dev/null",
+          "exit $s",
+        ].join("\n"),
         "sh",
         "--port",
         String(port),

@@ -155,3 +155,25 @@ Deno.test("deno task cluster: a launcher killed outright takes its Redis with it
     }
   });
 });
+
+Deno.test("deno task cluster: a redis-server that cannot start is told at once, with its reason", async () => {
+  await withTempDir(async (dir) => {
+    // A corrupt append-only file: Redis refuses to start on it.
+    const aof = `${dir}/.cluster/redis/appendonlydir`;
+    await Deno.mkdir(aof, { recursive: true });
+    await Deno.writeTextFile(`${aof}/appendonly.aof.manifest`, "not a manifest\n");
+    const launcher = new Launcher(dir);
+    try {
+      const status = await launcher.exit();
+      assert.equal(status.code, 1, launcher.text);
+      assert.match(launcher.text, /cluster: redis-server stopped: .*Invalid AOF manifest/);
+      assert.doesNotMatch(launcher.text, /\[node 1\]/);
+    } finally {
+      try {
+        Deno.kill(-launcher.child.pid, "SIGKILL");
+      } catch {
+        // Gone already.
+      }
+    }
+  });
+});
