@@ -125,6 +125,29 @@ clusterTest("a private message crosses nodes, to the recipient and the sender on
   assert.deepEqual(carol.ofType("message"), []);
 });
 
+clusterTest(
+  "a private message to a member of a node that stopped listening is refused, not lost",
+  async () => {
+    const { bus, hubs: [a, b], clusters } = await service();
+    const alice = await join(a!, "alice");
+    const bob = await join(b!, "bob");
+    await bus.settle();
+    alice.take();
+    // Bob's node is gone (killed, not yet found dead): nobody hears its channel.
+    bus.nodes.delete(clusters[1]!);
+    assert.equal(await a!.handle(alice, { type: "msg", to: "bob", text: "psst" }), true);
+    await bus.settle();
+    assert.deepEqual(alice.ofType("message"), []);
+    assert.deepEqual(alice.ofType("error").map((e) => [e.code, e.message]), [
+      [
+        "storage_failed",
+        "Not delivered: bob's server cannot be reached right now; try again in a moment.",
+      ],
+    ]);
+    assert.deepEqual(bob.ofType("message"), []);
+  },
+);
+
 clusterTest("a CTCP to a room reaches its IRC members on every node, and only them", async () => {
   const { bus, hubs: [a, b] } = await service();
   const irc1 = await join(a!, "irc1", undefined, "irc");

@@ -386,8 +386,8 @@ export class RedisCluster implements Cluster {
     await this.tell(event);
   }
 
-  async forward(node: string, forwarded: Forwarded): Promise<void> {
-    await this.#command(() =>
+  async forward(node: string, forwarded: Forwarded): Promise<number> {
+    return await this.#command(() =>
       this.#redis.publish(this.#key("to", node), JSON.stringify(forwarded))
     );
   }

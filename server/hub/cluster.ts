@@ -139,8 +139,12 @@ export interface Cluster {
   tell(event: ClusterEvent, records?: readonly [string, MemberRecord | null][]): Promise<void>;
   /** Keeps a room's topic (undefined clears it), then tells `event` as {@linkcode Cluster.tell} does. */
   setTopic(key: string, topic: Topic | undefined, event: ClusterEvent): Promise<void>;
-  /** Sends a private message, CTCP or kick to a member of another node. Kept nowhere. */
-  forward(node: string, forwarded: Forwarded): Promise<void>;
+  /**
+   * Sends a private message, CTCP or kick to a member of another node. Kept
+   * nowhere. Resolves with how many of that node's listeners got it: 0 if
+   * none did (the node is gone, or not back on Redis yet), and then it is lost.
+   */
+  forward(node: string, forwarded: Forwarded): Promise<number>;
   /** Resolves once the feed has handed on entry `id` (or after a few seconds, whichever is first). */
   reach(id: number): Promise<void>;
   /** Stops reading and renewing; gives up this node's nicknames. Idempotent. */

@@ -1706,9 +1706,28 @@ export class Hub {
       cluster.store.nextId().then(
         (id) => {
           const now = this.#roster.find(target.nick);
-          if (this.#roster.seatOf(seat.member) === seat && now === target) {
+          if (this.#roster.seatOf(seat.member) !== seat || now !== target) return;
+          const { member } = target;
+          if (!(member instanceof RemoteMember)) {
             this.#whispered(seat, target, id, text.value, kind);
+            return;
           }
+          // The sender sees it once the recipient's node has it: else it is refused, not lost.
+          const event = this.#private(seat, target, id, text.value, kind);
+          cluster.forward(member.node, { fold: target.key, event }).catch(() => 0).then(
+            (heard) => {
+              if (heard === 0) {
+                this.#refuse(
+                  seat.member,
+                  "storage_failed",
+                  `Not delivered: ${target.nick}'s server cannot be reached right now; try again in a moment.`,
+                );
+              } else if (this.#roster.seatOf(seat.member) === seat) {
+                seat.privates.push(event);
+                this.#deliver(seat.member, event);
+              }
+            },
+          );
         },
         () => this.#refuse(seat.member, "storage_failed", UNREACHABLE),
       );
@@ -1726,6 +1745,15 @@ export class Hub {
 
   /** Delivers a private message under its id to both parties, and keeps it in their seats. */
   #whispered(seat: Seat, target: Seat, id: number, text: string, kind: MessageKind): void {
+    const event = this.#private(seat, target, id, text, kind);
+    for (const party of target === seat ? [seat] : [target, seat]) {
+      party.privates.push(event);
+      this.#deliver(party.member, event);
+    }
+  }
+
+  /** A private message from `seat` to `target` (counted as received). */
+  #private(seat: Seat, target: Seat, id: number, text: string, kind: MessageKind): ChatMessage {
     const event: ChatMessage = {
       type: "message",
       id,
@@ -1736,11 +1764,8 @@ export class Hub {
     };
     if (kind === "notice") event.notice = true;
     if (kind === "action") event.action = true;
-    for (const party of target === seat ? [seat] : [target, seat]) {
-      party.privates.push(event);
-      this.#deliver(party.member, event);
-    }
     this.#metrics.received[seat.member.via]++;
+    return event;
   }
 
   /**

@@ -198,14 +198,17 @@ export class FakeCluster implements Cluster {
     await this.tell(event);
   }
 
-  async forward(node: string, forwarded: Forwarded): Promise<void> {
+  async forward(node: string, forwarded: Forwarded): Promise<number> {
     await Promise.resolve();
     this.bus.check();
+    let heard = 0;
     for (const other of this.bus.nodes) {
       if (other.node === node) {
+        heard++;
         this.bus.later(() => other.#sink?.forwarded(structuredClone(forwarded)));
       }
     }
+    return heard;
   }
 
   reach(id: number): Promise<void> {
