@@ -188,6 +188,8 @@ async function restartRedis(signal: "SIGTERM" | "SIGKILL"): Promise<void> {
     await using ivy = await connectIrc(b!, "ivy");
     await ivy.send("JOIN #lobby");
     await soon(ann.next("join", (e) => e.nick === "ivy"));
+    const tom = await connectWs(b!, "tom");
+    await soon(ann.next("join", (e) => e.nick === "tom"));
     const sent: ChatMessage[] = [];
     for (let i = 0; i < 5; i++) {
       sent.push(await acked(ann, "ann", `before ${i} from a`));
@@ -195,6 +197,8 @@ async function restartRedis(signal: "SIGTERM" | "SIGKILL"): Promise<void> {
     }
 
     await redis.stop(signal);
+    // Tom leaves while his node cannot tell the others: they hear of it once Redis is back.
+    await tom.close();
     await untilHealth(a!, 503);
     // Refused while it is down: told so, never acknowledged, never kept.
     await refused(ann, "ann", "while down from a");
@@ -203,6 +207,7 @@ async function restartRedis(signal: "SIGTERM" | "SIGKILL"): Promise<void> {
     await redis.restart();
     await untilHealth(a!, 200);
     await untilHealth(b!, 200);
+    await soon(ann.next("leave", (e) => e.nick === "tom"), "tom's leave, told once Redis is back");
 
     for (let i = 0; i < 5; i++) {
       sent.push(await acked(ben, "ben", `after ${i} from b`));

@@ -326,6 +326,33 @@ clusterTest(
   },
 );
 
+clusterTest(
+  "members who came and went while Redis could not be reached are told once it is back",
+  async () => {
+    const { bus, hubs: [a, b] } = await service();
+    const alice = await join(a!, "alice");
+    const bob = await join(b!, "bob");
+    const carol = await join(b!, "carol");
+    await bus.settle();
+    alice.take();
+    bus.down = true;
+    // Told nowhere: Redis cannot be reached.
+    b!.leave(bob, "quit");
+    await bus.settle();
+    assert.deepEqual(a!.members().map((m) => m.nick), ["alice", "bob", "carol"]);
+    bus.recover();
+    await bus.settle();
+    assert.deepEqual(a!.members().map((m) => m.nick), ["alice", "carol"]);
+    assert.deepEqual(alice.ofType("leave").map((e) => e.nick), ["bob"]);
+    // Once: nothing more to tell when Redis comes back again.
+    bus.recover();
+    await bus.settle();
+    assert.deepEqual(alice.ofType("leave").map((e) => e.nick), ["bob"]);
+    assert.deepEqual(b!.members().map((m) => m.nick).sort(), ["alice", "carol"]);
+    assert.equal(carol.closed, 0);
+  },
+);
+
 clusterTest("a node started later sees the members already there, and their lines", async () => {
   const bus = new FakeBus();
   buses.push(bus);

@@ -256,6 +256,36 @@ Deno.test("RedisCluster.takeOver() rewrites the record's node", async () => {
   });
 });
 
+Deno.test("RedisCluster.reconcile() removes this node's records of members gone, each told as a bye, and names the seats never told", async () => {
+  await withNodes(2, {}, async ([a, b], sinks, redis) => {
+    const hash = tokenHash("t");
+    await a!.tell({ op: "seat", node: a!.node, nick: "Ann", via: "web", rooms: [] }, [[
+      "ann",
+      record("Ann", a!.node, hash, []),
+    ]]);
+    await a!.tell({ op: "seat", node: a!.node, nick: "Gone/1", via: "irc", rooms: [] }, [[
+      "gone/1",
+      record("Gone/1", a!.node, hash, []),
+    ]]);
+    await b!.tell({ op: "seat", node: b!.node, nick: "Bea", via: "web", rooms: [] }, [[
+      "bea",
+      record("Bea", b!.node, hash, []),
+    ]]);
+    // a's members now: Ann, and Cy whose seat was never told; Gone/1 left unheard.
+    assert.deepEqual(await a!.reconcile(["ann", "cy"]), ["cy"]);
+    await sinks[1]!.count(4, fromFeed);
+    assert.deepEqual(sinks[1]!.feed(), ["e:seat", "e:seat", "e:seat", "e:bye"]);
+    const bye = sinks[1]!.told.findLast((t) => "event" in t);
+    assert.deepEqual(bye, {
+      event: { op: "bye", node: a!.node, nick: "Gone/1", reason: "connection lost" },
+    });
+    const listed = await direct(redis, (raw) => raw.hkeys("chat:members"));
+    assert.deepEqual(listed.sort(), ["ann", "bea"]);
+    assert.deepEqual(await b!.reconcile([]), [], "b's own: Bea, gone too");
+    assert.deepEqual(await direct(redis, (raw) => raw.hkeys("chat:members")), ["ann"]);
+  });
+});
+
 Deno.test("RedisCluster.forward() reaches the other node's sink, checked; a malformed publish is passed over", async () => {
   await withNodes(2, {}, async ([a, b], sinks, redis) => {
     await direct(redis, async (raw) => {
@@ -269,7 +299,8 @@ Deno.test("RedisCluster.forward() reaches the other node's sink, checked; a malf
       fold: "bob",
       event: { type: "message", id: 7, ts: 1, from: "Alice", to: "Bob", text: "psst" },
     };
-    await a!.forward(b!.node, forwarded);
+    assert.equal(await a!.forward(b!.node, forwarded), 1, "heard by b's listener");
+    assert.equal(await a!.forward("gone", forwarded), 0, "nobody listens for a node that is gone");
     await sinks[1]!.count(1, (t) => "forwarded" in t);
     assert.deepEqual(sinks[1]!.told, [{ forwarded }]);
     assert.deepEqual(sinks[0]!.told, []);

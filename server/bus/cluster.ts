@@ -141,6 +141,32 @@ return id
 `);
 
 /**
+ * Makes the member list's records of one node match its members now (see
+ * `Cluster.reconcile`). KEYS: `chat:id`, `chat:feed`, `chat:members`; ARGV:
+ * feed keep, the node, then the folds of its members. Returns the folds
+ * among them that have no record.
+ */
+const RECONCILE = await LuaScript.of(`
+local mine = {}
+for i = 3, #ARGV do mine[ARGV[i]] = true end
+local all = redis.call('HGETALL', KEYS[3])
+for i = 1, #all, 2 do
+  local ok, record = pcall(cjson.decode, all[i + 1])
+  if ok and type(record) == 'table' and record.node == ARGV[2] and not mine[all[i]] then
+    redis.call('HDEL', KEYS[3], all[i])
+    local id = redis.call('INCR', KEYS[1])
+    local event = cjson.encode({op = 'bye', node = ARGV[2], nick = record.nick, reason = 'connection lost'})
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], id .. '-0', 'ev', event)
+  end
+end
+local missing = {}
+for i = 3, #ARGV do
+  if redis.call('HEXISTS', KEYS[3], ARGV[i]) == 0 then missing[#missing + 1] = ARGV[i] end
+end
+return missing
+`);
+
+/**
  * Moves a member to this node if the token's hash is its record's. KEYS:
  * `chat:members`, the nickname key, `chat:nodes`; ARGV: fold, token hash,
  * node, lease ms. Returns the record as it was, or false. The record is
@@ -379,6 +405,17 @@ export class RedisCluster implements Cluster {
     await this.#command(() =>
       TELL.run(this.#redis, [this.#key("id"), this.#key("feed"), this.#key("members")], args)
     );
+  }
+
+  async reconcile(folds: readonly string[]): Promise<string[]> {
+    const missing = await this.#command(() =>
+      RECONCILE.run(
+        this.#redis,
+        [this.#key("id"), this.#key("feed"), this.#key("members")],
+        [this.#feedKeep, this.node, ...folds],
+      )
+    );
+    return Array.isArray(missing) ? missing.filter((f) => typeof f === "string") : [];
   }
 
   async setTopic(key: string, topic: Topic | undefined, event: ClusterEvent): Promise<void> {

@@ -137,6 +137,14 @@ export interface Cluster {
    * that member's record, `[fold, null]` removes it.
    */
   tell(event: ClusterEvent, records?: readonly [string, MemberRecord | null][]): Promise<void>;
+  /**
+   * After what this node told was lost (Redis could not be reached), makes
+   * the member list's records of this node match `folds`, this node's
+   * members now: each other record of this node is removed, its member's
+   * leave told (`bye`), in one step. Resolves with those of `folds` that
+   * have no record (their seats were never told: the caller tells them).
+   */
+  reconcile(folds: readonly string[]): Promise<string[]>;
   /** Keeps a room's topic (undefined clears it), then tells `event` as {@linkcode Cluster.tell} does. */
   setTopic(key: string, topic: Topic | undefined, event: ClusterEvent): Promise<void>;
   /**

@@ -257,6 +257,8 @@ export class Hub {
    * of its own at once are told apart here.
    */
   readonly #claiming = new Set<string>();
+  /** Something this node told the others was lost: told again once Redis is back ({@linkcode Hub.#retell}). */
+  #untold = false;
   /** Members whose join waits on the cluster; false once they left meanwhile. */
   readonly #joining = new Map<Member, boolean>();
   /** Per room key, lists that collect what the feed delivers while a read of the room is under way. */
@@ -523,8 +525,10 @@ export class Hub {
       members: (records) => later(() => this.#matchMembers(cluster, records)),
       lost: (folds) => later(() => this.#namesLost(folds)),
       revived: () => later(() => this.#revived(cluster)),
-      state: (up) =>
-        this.#log[up ? "info" : "error"](up ? "Redis is back" : "Redis cannot be reached"),
+      state: (up) => {
+        this.#log[up ? "info" : "error"](up ? "Redis is back" : "Redis cannot be reached");
+        if (up) later(() => this.#retell(cluster));
+      },
     });
     const keys = new Set<string>();
     for (const record of records) for (const name of record.rooms) keys.add(roomKey(name));
@@ -610,8 +614,40 @@ export class Hub {
     const records: [string, MemberRecord | null][] = [];
     if (was !== undefined) records.push([was, null]);
     records.push(gone ? [seat.key, null] : this.#record(cluster, seat));
-    cluster.tell(event, records).catch((e) =>
-      this.#log.warn("cannot tell the other nodes", { op: event.op, error: errorText(e) })
+    cluster.tell(event, records).catch((e) => {
+      this.#untold = true;
+      this.#log.warn("cannot tell the other nodes", { op: event.op, error: errorText(e) });
+    });
+  }
+
+  /**
+   * Redis is back after something this node told was lost: the member list
+   * is made to match this node's members (those gone are told gone), and
+   * the seats it never heard of are told.
+   */
+  #retell(cluster: Cluster): void {
+    if (!this.#untold) return;
+    this.#untold = false;
+    const local = [...this.#roster].filter((seat) => !seat.member.remote);
+    cluster.reconcile(local.map((seat) => seat.key)).then(
+      (missing) => {
+        const unknown = new Set(missing);
+        for (const seat of local) {
+          if (!unknown.has(seat.key) || this.#roster.byKey(seat.key) !== seat) continue;
+          const rooms = [...seat.rooms.values()].map((room) => this.#ref(room));
+          const { nick, member: { via } } = seat;
+          this.#tell(cluster, { op: "seat", node: cluster.node, nick, via, rooms }, seat);
+        }
+        if (missing.length > 0 || local.length > 0) {
+          this.#log.info("told the other nodes this node's members again", {
+            untold: missing.length,
+          });
+        }
+      },
+      (e) => {
+        this.#untold = true;
+        this.#log.warn("cannot tell the other nodes this node's members", { error: errorText(e) });
+      },
     );
   }
 

@@ -71,6 +71,12 @@ export class FakeBus {
   check(): void {
     if (this.down) throw new Error("Redis cannot be reached");
   }
+
+  /** Redis answers again: every node is told, as the first command that works tells it. */
+  recover(): void {
+    this.down = false;
+    for (const node of this.nodes) this.later(() => node.recovered());
+  }
 }
 
 /** One node's view of the {@linkcode FakeBus}. */
@@ -193,6 +199,22 @@ export class FakeCluster implements Cluster {
     this.bus.publish();
   }
 
+  async reconcile(folds: readonly string[]): Promise<string[]> {
+    await Promise.resolve();
+    this.bus.check();
+    const mine = new Set(folds);
+    for (const [fold, record] of [...this.bus.members]) {
+      if (record.node !== this.node || mine.has(fold)) continue;
+      this.bus.members.delete(fold);
+      this.bus.feed.push({
+        id: this.bus.history.nextId(),
+        event: { op: "bye", node: this.node, nick: record.nick, reason: "connection lost" },
+      });
+    }
+    this.bus.publish();
+    return folds.filter((fold) => !this.bus.members.has(fold));
+  }
+
   async setTopic(key: string, topic: Topic | undefined, event: ClusterEvent): Promise<void> {
     await this.store.setTopic(key, topic);
     await this.tell(event);
@@ -231,6 +253,11 @@ export class FakeCluster implements Cluster {
       this.#sink?.members([...this.bus.members.values()].map((r) => structuredClone(r)));
       this.pump();
     });
+  }
+
+  /** Told by {@linkcode FakeBus.recover}. */
+  recovered(): void {
+    this.#sink?.state(true);
   }
 
   /** What the lease sweeper does when this node stops renewing: tells everyone it is dead. */
