@@ -83,7 +83,7 @@ export interface RedisClusterOptions {
   commandTimeoutMs?: number;
   /** How many entries `chat:feed` keeps, roughly. @default {FEED_KEEP} */
   feedKeep?: number;
-  /** Milliseconds between tries to read the feed while Redis cannot be reached. @default {RETRY_MS} */
+  /** Milliseconds between tries to reach Redis while it cannot be reached, on every connection. @default {RETRY_MS} */
   retryMs?: number;
   /** Longest a {@linkcode RedisCluster.reach} waits. @default {REACH_MS} */
   reachMs?: number;
@@ -266,22 +266,24 @@ export class RedisCluster implements Cluster {
    */
   static async open(options: RedisClusterOptions): Promise<RedisCluster> {
     const timeout = options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS;
+    // Every connection tries again as often as the feed's: once Redis is
+    // back, each is (within that), not only the one the probe asks on.
+    const retryMs = options.retryMs ?? RETRY_MS;
     const opened: { close(): unknown }[] = [];
     try {
       const store = await RedisHistory.open(options.url, {
         keep: options.keep,
         commandTimeoutMs: timeout,
+        retryMs,
         ...pick(options, "prefix", "warn", "feedKeep"),
       });
       opened.push(store);
-      const redis = await connectRedis(options.url, { commandTimeoutMs: timeout });
+      const redis = await connectRedis(options.url, { commandTimeoutMs: timeout, retryMs });
       opened.push({ close: () => redis.disconnect() });
       // No command timeout: it only waits for messages. It subscribes again
       // by itself once it has reconnected, which it tries as often as the
       // feed: private messages sent meanwhile are lost.
-      const subscriber = await connectRedis(options.url, {
-        retryMs: options.retryMs ?? RETRY_MS,
-      });
+      const subscriber = await connectRedis(options.url, { retryMs });
       opened.push({ close: () => subscriber.disconnect() });
       // The leases' events are wired to the cluster once it exists; none come before.
       const to: Pick<LeaseOptions, "onLost" | "onDead" | "onRevived" | "onError"> = {};
@@ -289,6 +291,7 @@ export class RedisCluster implements Cluster {
         url: options.url,
         node: options.node ?? crypto.randomUUID(),
         commandTimeoutMs: timeout,
+        retryMs,
         ...pick(options, "prefix", "leaseMs", "renewMs"),
         onLost: (folds) => to.onLost?.(folds),
         onDead: (node) => to.onDead?.(node),

@@ -55,6 +55,8 @@ export interface LeaseOptions {
   renewMs?: number;
   /** Milliseconds a command may wait for its answer. @default {2_000} */
   commandTimeoutMs?: number;
+  /** Milliseconds between tries to reconnect (`connectRedis`). */
+  retryMs?: number;
   /** Nicknames (folded) this node held and another node has taken since. */
   onLost?(folds: string[]): void;
   /** A node whose lease ended; told to exactly one node of the service. */
@@ -163,6 +165,7 @@ export class NickLeases {
   static async open(options: LeaseOptions): Promise<NickLeases> {
     const redis = await connectRedis(options.url, {
       commandTimeoutMs: options.commandTimeoutMs ?? 2_000,
+      ...options.retryMs === undefined ? {} : { retryMs: options.retryMs },
     });
     const leases = new NickLeases(redis, options.node ?? crypto.randomUUID(), options);
     try {

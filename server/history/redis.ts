@@ -134,8 +134,9 @@ export class LuaScript {
 /**
  * A command connection to `url`, connected: commands that wait longer than
  * `commandTimeoutMs` (if given) for their answer fail, one retry at most
- * while the client reconnects, every `retryMs` (if given; else sooner
- * first, then every 2 s). Rejects if Redis cannot be reached.
+ * while the client reconnects, every `retryMs` (if given; else ioredis's
+ * backoff: 50 ms doubled at each try, up to 5 s, and up to 200 ms more).
+ * Rejects if Redis cannot be reached.
  */
 export async function connectRedis(
   url: string,
@@ -181,6 +182,8 @@ export interface RedisHistoryOptions {
   commandTimeoutMs?: number;
   /** How many messages `chat:feed` keeps, roughly (whole stream nodes are trimmed). @default {FEED_KEEP} */
   feedKeep?: number;
+  /** Milliseconds between tries to reconnect ({@linkcode connectRedis}). */
+  retryMs?: number;
 }
 
 /** An append waiting for its batch ({@linkcode RedisHistory.append}). */
@@ -445,6 +448,7 @@ export class RedisHistory implements AsyncHistoryStore {
   static async open(url: string, options: RedisHistoryOptions): Promise<RedisHistory> {
     const redis = await connectRedis(url, {
       commandTimeoutMs: options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS,
+      ...options.retryMs === undefined ? {} : { retryMs: options.retryMs },
     });
     let offset;
     try {
