@@ -319,6 +319,17 @@ clusterTest(
     assert.equal(error?.code, "storage_failed");
     assert.match(error!.message, /cannot reach/);
     assert.equal(alice.closed, 0);
+    // Reads too, at once, not once the command times out.
+    alice.take();
+    assert.equal(await a!.handle(alice, { type: "history" }), false);
+    assert.equal(await a!.handle(alice, { type: "search", text: "lost" }), false);
+    assert.deepEqual(
+      alice.ofType("error").map((e) => [e.code, e.message]),
+      Array(2).fill([
+        "storage_failed",
+        "Cannot read the history: the server cannot reach its message store right now; try again in a moment.",
+      ]),
+    );
     bus.down = false;
     assert.equal(await a!.handle(alice, { type: "say", text: "back" }), true);
     await bus.settle();

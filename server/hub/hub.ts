@@ -225,6 +225,9 @@ const UNREADABLE = "Cannot read the history; try again.";
 /** The refusal while the service's store (Redis) cannot be reached. */
 const UNREACHABLE =
   "Not sent: the server cannot reach its message store right now; try again in a moment.";
+/** A read refused while the service's store (Redis) cannot be reached. */
+const UNREACHABLE_READ =
+  "Cannot read the history: the server cannot reach its message store right now; try again in a moment.";
 
 /** Called with every event everyone in a room can see, and server-wide ones. */
 export type HubObserver = (event: ServerEvent) => void;
@@ -1156,6 +1159,10 @@ export class Hub {
     const before = bound(request.before, request.beforeTs);
     const after = bound(request.after, request.afterTs);
     const store = cluster.store;
+    // Not waited for while Redis cannot be reached (nor logged: the log says that once).
+    if (!cluster.up) {
+      return this.#refuse(seat.member, "storage_failed", UNREACHABLE_READ, false, room.name);
+    }
     let found: RoomMessage[];
     try {
       if (request.around !== undefined) {
@@ -1184,6 +1191,9 @@ export class Hub {
         found = await store.range(room.key, query);
       }
     } catch (e) {
+      if (!cluster.up) {
+        return this.#refuse(seat.member, "storage_failed", UNREACHABLE_READ, false, room.name);
+      }
       this.#log.error("cannot read the history", { error: errorText(e) });
       return this.#refuse(seat.member, "storage_failed", UNREADABLE, false, room.name);
     }
@@ -1945,11 +1955,13 @@ export class Hub {
     folded: string,
     label: string | undefined,
   ): Promise<boolean> {
+    if (!cluster.up) return this.#refuse(seat.member, "storage_failed", UNREACHABLE_READ);
     let found;
     const start = this.#now();
     try {
       found = await cluster.store.search(rooms.map((room) => room.key), folded, SEARCH_RESULTS);
     } catch (e) {
+      if (!cluster.up) return this.#refuse(seat.member, "storage_failed", UNREACHABLE_READ);
       this.#log.error("cannot search the history", { error: errorText(e) });
       return this.#refuse(seat.member, "storage_failed", UNREADABLE);
     } finally {
