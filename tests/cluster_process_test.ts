@@ -16,6 +16,7 @@
  */
 
 import assert from "node:assert/strict";
+import { Redis } from "ioredis";
 import type { ChatMessage, ServerEvent } from "../common/protocol.ts";
 import { LOBBY } from "../common/room.ts";
 import { within } from "../server/deadline.ts";
@@ -344,4 +345,80 @@ Deno.test("cluster process: a member closed on node A resumes on node B with sin
 
 Deno.test("cluster process: a member whose connection to node A is still open takes its seat back on node B with since", async () => {
   await resumeOnB("drop");
+});
+
+/**
+ * Makes Redis what it is once a lease has passed with nobody renewing:
+ * every node's lease ended, every nickname's key expired. Returns the nodes.
+ */
+async function lapse(raw: Redis): Promise<string[]> {
+  const nodes = await raw.zrange("chat:nodes", 0, -1);
+  for (const node of nodes) await raw.zadd("chat:nodes", "XX", 1, node);
+  const nicks = await raw.keys("chat:nick:*");
+  if (nicks.length > 0) await raw.del(...nicks);
+  return nodes;
+}
+
+/** Settles once each of `nodes` has renewed its lease since {@linkcode lapse}, asking Redis again after each answer. */
+async function untilRenewed(redis: RedisServer, nodes: readonly string[]): Promise<void> {
+  const raw = new Redis(redis.url);
+  try {
+    for (;;) {
+      const scores = await Promise.all(nodes.map((node) => raw.zscore("chat:nodes", node)));
+      if (scores.every((score) => score !== null && score !== "1")) return;
+    }
+  } finally {
+    raw.disconnect();
+  }
+}
+
+Deno.test("cluster process: after an outage longer than the lease, connected members keep their names and seats, and nobody is shown leaving", async () => {
+  await withNodes(
+    2,
+    async ([a, b], redis, proxy) => {
+      let nodes: string[];
+      await using tom = await connectWs(a!, "tom");
+      await using ian = await connectWs(b!, "ian");
+      await soon(tom.next("join", (e) => e.nick === "ian"));
+      let closes = 0;
+      for (const client of [tom, ian]) void client.closed.then(() => closes++);
+
+      // Both nodes cut off from Redis, Redis running on.
+      proxy!.block();
+      await untilHealth(a!, 503);
+      await untilHealth(b!, 503);
+      // What Redis holds once the lease has passed with nobody renewing:
+      // every node's lease ended, every nickname's key expired.
+      const raw = new Redis(redis.url);
+      try {
+        nodes = await lapse(raw);
+      } finally {
+        raw.disconnect();
+      }
+      assert.equal(nodes.length, 2);
+      proxy!.unblock();
+      await untilHealth(a!, 200);
+      await untilHealth(b!, 200);
+
+      // A newcomer on B asking for tom's name is refused: tom is on A.
+      await using late = await WsClient.open(b!);
+      await assert.rejects(soon(joinWs(late, "tom")), /nick_taken/);
+      // Both nodes have renewed, and seen each other's messages since.
+      await soon(untilRenewed(redis, nodes), "both nodes' renewals");
+      await acked(tom, "tom", "from a");
+      await soon(ian.next("message", (m) => m.text === "from a"));
+      await acked(ian, "ian", "from b");
+      await soon(tom.next("message", (m) => m.text === "from b"));
+      // Nobody was found dead, nobody shown leaving, nobody let go.
+      for (const client of [tom, ian]) {
+        assert.deepEqual(client.events.filter((e) => e.type === "leave"), []);
+        client.send({ type: "who" });
+        const who = await soon(client.next("members"));
+        assert.deepEqual(who.members.map((m) => m.nick).sort(), ["ian", "tom"]);
+      }
+      assert.equal(closes, 0);
+    },
+    {},
+    { proxy: true },
+  );
 });

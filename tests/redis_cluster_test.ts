@@ -232,9 +232,12 @@ Deno.test("RedisCluster: claims conflict across nodes; takeOver moves a nickname
     // b renews it as its own.
     await b!.renew();
     assert.equal(sinks[1]!.told.filter((t) => "lost" in t).length, 0);
+    // Listed as b's member, the name is not free even once its key is gone.
     b!.release("alice");
     await b!.renew();
-    assert.equal(await a!.claim("alice"), true, "released by b");
+    assert.equal(await a!.claim("alice"), false, "listed on b");
+    await b!.tell({ op: "bye", node: b!.node, nick: "Alice", reason: "quit" }, [["alice", null]]);
+    assert.equal(await a!.claim("alice"), true, "released and gone from b");
     assert.equal(await owner(redis, "alice"), a!.node);
   });
 });

@@ -3,6 +3,7 @@ import { Redis } from "ioredis";
 import { type RoomMessage, SEARCH_MAX } from "../server/history/history.ts";
 import { foldText } from "../common/nick.ts";
 import { RedisHistory } from "../server/history/redis.ts";
+import { RedisProxy } from "./kit/redis_proxy.ts";
 import { RedisServer } from "./kit/redis_server.ts";
 
 type Said = Omit<RoomMessage, "id">;
@@ -168,83 +169,9 @@ Deno.test("RedisHistory: ids continue and nothing kept is lost across a Redis re
   });
 });
 
-/**
- * A TCP proxy to Redis that, told to, cuts the connection on Redis's next
- * answer instead of passing it on: as a connection lost after Redis ran a
- * command, before its answer arrived. Connections made later pass as usual.
- */
-class CuttingProxy implements AsyncDisposable {
-  readonly #listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  readonly #conns = new Set<Deno.Conn>();
-  readonly #pipes: Promise<void>[] = [];
-  readonly #accepting: Promise<void>;
-  readonly #redisPort: number;
-  #cutNext = false;
-  readonly cut = Promise.withResolvers<void>();
-
-  constructor(redisPort: number) {
-    this.#redisPort = redisPort;
-    this.#accepting = this.#accept();
-  }
-
-  get url(): string {
-    return `redis://127.0.0.1:${this.#listener.addr.port}`;
-  }
-
-  /** Cuts the connection that Redis answers next, the answer not passed on. */
-  cutNextAnswer(): void {
-    this.#cutNext = true;
-  }
-
-  async #accept(): Promise<void> {
-    try {
-      for await (const client of this.#listener) {
-        this.#conns.add(client);
-        const upstream = await Deno.connect({ hostname: "127.0.0.1", port: this.#redisPort });
-        this.#conns.add(upstream);
-        const both = () => {
-          for (const c of [client, upstream]) {
-            if (this.#conns.delete(c)) c.close();
-          }
-        };
-        this.#pipes.push(this.#pipe(client, upstream, false, both));
-        this.#pipes.push(this.#pipe(upstream, client, true, both));
-      }
-    } catch {
-      // The listener closed.
-    }
-  }
-
-  async #pipe(from: Deno.Conn, to: Deno.Conn, answers: boolean, both: () => void): Promise<void> {
-    const buffer = new Uint8Array(64 * 1024);
-    try {
-      for (let n; (n = await from.read(buffer)) !== null;) {
-        if (answers && this.#cutNext) {
-          this.#cutNext = false;
-          both();
-          this.cut.resolve();
-          return;
-        }
-        await to.write(buffer.subarray(0, n));
-      }
-    } catch {
-      // Closed by the other direction, or by the proxy.
-    }
-    both();
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    this.#listener.close();
-    await this.#accepting;
-    for (const c of this.#conns) c.close();
-    this.#conns.clear();
-    await Promise.all(this.#pipes);
-  }
-}
-
 Deno.test("RedisHistory.append() whose answer was lost with its connection is sent again and kept once", async () => {
   await using redis = await RedisServer.start();
-  await using proxy = new CuttingProxy(redis.port);
+  await using proxy = new RedisProxy(redis.port);
   const store = await RedisHistory.open(proxy.url, { keep: 10 });
   const watcher = new Redis(redis.url);
   try {

@@ -101,27 +101,22 @@ Deno.test("NickLeases: a killed node is found dead by exactly one other, and its
   }
 });
 
-Deno.test("NickLeases: a node back after its lease ended is fenced from a nickname taken since, and keeps the rest", async () => {
-  await using redis = await RedisServer.start();
-  const lost: string[][] = [];
-  let revived = 0;
-  // What the node is told, in order: the names it lost before its revival,
-  // so that it never tells the others it holds a seat taken since.
-  const told: string[] = [];
+/**
+ * A node that renews only when told to (as one paused past its lease), and
+ * another that renews often; `found` settles once the other has found the
+ * sleeper dead. Both closed after `fn`.
+ */
+async function withSleeper(
+  redis: RedisServer,
+  options: Pick<LeaseOptions, "onLost" | "onRevived">,
+  fn: (sleeper: NickLeases, other: NickLeases, found: Promise<void>) => Promise<void>,
+): Promise<void> {
   const { promise: found, resolve } = Promise.withResolvers<void>();
-  // It renews only when told to: as a node paused past its lease.
   const sleeper = await NickLeases.open({
     url: redis.url,
     leaseMs: 200,
     renewMs: 3_600_000,
-    onLost: (folds) => {
-      lost.push(folds);
-      told.push(`lost ${folds.join(",")}; still holds dave: ${sleeper.holds("dave")}`);
-    },
-    onRevived: () => {
-      revived++;
-      told.push(`revived; still holds dave: ${sleeper.holds("dave")}`);
-    },
+    ...options,
   });
   const other = await NickLeases.open({
     url: redis.url,
@@ -130,6 +125,31 @@ Deno.test("NickLeases: a node back after its lease ended is fenced from a nickna
     onDead: () => resolve(),
   });
   try {
+    await fn(sleeper, other, found);
+  } finally {
+    await Promise.all([sleeper.close(), other.close()]);
+  }
+}
+
+Deno.test("NickLeases: a node back after its lease ended is fenced from a nickname taken since, and keeps the rest", async () => {
+  await using redis = await RedisServer.start();
+  const lost: string[][] = [];
+  let revived = 0;
+  // What the node is told, in order: the names it lost before its revival,
+  // so that it never tells the others it holds a seat taken since.
+  const told: string[] = [];
+  let holdsDave = () => false;
+  await withSleeper(redis, {
+    onLost: (folds) => {
+      lost.push(folds);
+      told.push(`lost ${folds.join(",")}; still holds dave: ${holdsDave()}`);
+    },
+    onRevived: () => {
+      revived++;
+      told.push(`revived; still holds dave: ${holdsDave()}`);
+    },
+  }, async (sleeper, other, found) => {
+    holdsDave = () => sleeper.holds("dave");
     assert.equal(await sleeper.claim("dave"), true);
     assert.equal(await sleeper.claim("erin"), true);
     await found;
@@ -145,9 +165,7 @@ Deno.test("NickLeases: a node back after its lease ended is fenced from a nickna
     assert.equal(sleeper.holds("erin"), true);
     assert.equal(await other.owner("erin"), sleeper.node, "taken again, as nobody else had");
     assert.equal(await other.owner("dave"), other.node);
-  } finally {
-    await Promise.all([sleeper.close(), other.close()]);
-  }
+  });
 });
 
 Deno.test("NickLeases: renewing while Redis is down is told once, and works again once it is back", async () => {
@@ -171,5 +189,72 @@ Deno.test("NickLeases: renewing while Redis is down is told once, and works agai
     assert.equal(await node.owner("frank"), node.node, "kept across the Redis restart");
   } finally {
     await node.close();
+  }
+});
+
+Deno.test("NickLeases: a node found dead and claiming a name before it renews is still told it was revived", async () => {
+  await using redis = await RedisServer.start();
+  let revived = 0;
+  await withSleeper(redis, { onRevived: () => revived++ }, async (sleeper, _other, found) => {
+    await found;
+    // A newcomer's claim on the node is not its renewal: it does not
+    // register the node again behind its back.
+    assert.equal(await sleeper.claim("gina"), true);
+    await sleeper.renew();
+    assert.equal(revived, 1, "told to announce its members again");
+  });
+});
+
+Deno.test("NickLeases: a name whose member another registered node lists is not free, even once its key has expired", async () => {
+  await withNodes(2, { renewMs: 3_600_000 }, async ([a, b], redis) => {
+    const raw = new Redis(redis.url);
+    try {
+      assert.equal(await a!.claim("hank"), true);
+      await raw.hset("chat:members", "hank", JSON.stringify({ nick: "hank", node: a!.node }));
+      // As after Redis was down longer than the lease: the key is gone, the member is not.
+      await raw.del("chat:nick:hank");
+      assert.equal(await b!.claim("hank"), false);
+      assert.equal(await a!.claim("hank"), true, "its own node may claim it");
+      await raw.del("chat:nick:hank");
+      // Its node gone (found dead), the name is free.
+      await raw.zrem("chat:nodes", a!.node);
+      assert.equal(await b!.claim("hank"), true);
+      // A record that is not a member's does not hold a name.
+      await raw.hset("chat:members", "ivan", "not json");
+      assert.equal(await b!.claim("ivan"), true);
+    } finally {
+      raw.disconnect();
+    }
+  });
+});
+
+Deno.test("NickLeases: back from a Redis outage longer than the lease, a node finds nobody dead before the others have had a lease to renew", async () => {
+  await using redis = await RedisServer.start();
+  const dead: string[] = [];
+  const manual = { url: redis.url, renewMs: 3_600_000, commandTimeoutMs: 200 };
+  const a = await NickLeases.open({ ...manual, onDead: (node) => dead.push(node) });
+  const b = await NickLeases.open(manual);
+  const raw = new Redis(redis.url, { lazyConnect: true, retryStrategy: () => null });
+  try {
+    assert.equal(await b.claim("jill"), true);
+    await redis.stop();
+    await a.renew();
+    await b.renew();
+    await redis.restart();
+    // What a Redis down for longer than the lease looks like once back:
+    // every node's lease has ended, every nickname key expired.
+    await raw.connect();
+    await raw.zadd("chat:nodes", 1, a.node, 1, b.node);
+    await raw.del("chat:nick:jill");
+    // Until a's renewal has reached Redis (its client reconnects by itself).
+    do await a.renew(); while (await raw.zscore("chat:nodes", a.node) === "1");
+    assert.deepEqual(dead, [], "b is not found dead: it could not renew either");
+    await b.renew();
+    assert.equal(await a.owner("jill"), b.node, "b renews its nickname");
+    await a.renew();
+    assert.deepEqual(dead, []);
+  } finally {
+    raw.disconnect();
+    await Promise.all([a.close(), b.close()]);
   }
 });

@@ -172,7 +172,7 @@ return missing
  * node, lease ms. Returns the record as it was, or false. The record is
  * written back by cjson, which writes an empty array as `{}`: put right.
  * Like a claim, it moves the node's own lease to end no sooner than the
- * nickname's (`bus/leases.ts`).
+ * nickname's, if the node is registered (`bus/leases.ts`).
  */
 const TAKE_OVER = await LuaScript.of(`
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
@@ -182,7 +182,7 @@ if not ok or type(record) ~= 'table' or record.token ~= ARGV[2] then return fals
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZADD', KEYS[3], 'GT', now + tonumber(ARGV[4]), ARGV[3])
+redis.call('ZADD', KEYS[3], 'XX', 'GT', now + tonumber(ARGV[4]), ARGV[3])
 record.node = ARGV[3]
 local out = cjson.encode(record)
 if type(record.rooms) == 'table' and next(record.rooms) == nil then
@@ -537,6 +537,8 @@ export class RedisCluster implements Cluster {
     if (up === this.#up || this.#closed) return;
     this.#up = up;
     if (!up) this.#probe();
+    // Back: the leases at once, not at the next tick (they may have ended meanwhile).
+    else this.#background(this.#leases.renew());
     this.#options.log?.(
       up ? "Redis can be reached again" : `Redis cannot be reached: ${errorText(error)}`,
     );

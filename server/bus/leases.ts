@@ -25,6 +25,12 @@
  *   (`ZREM` answers 1 to one of them), which is told
  *   ({@linkcode LeaseOptions.onDead}) so that its members' leaves are
  *   announced once. Its nickname keys expire by themselves within the lease.
+ *   A node back from losing Redis (or finding its own lease ended) finds
+ *   nobody dead for one lease: the others' leases ended for the same reason
+ *   (Redis was down, or restarted), and they renew within that.
+ * - **A member listed on a live node holds its name** even once its key
+ *   expired (an outage past the lease): a claim elsewhere is refused until
+ *   that node renews the key, or is found dead.
  * - **A nickname taken over** by another node (`bus/cluster.ts`, a member
  *   back with its token) is {@linkcode NickLeases.adopt}ed there, and lost
  *   here: this node's next renewal finds the key naming the other node and
@@ -74,14 +80,18 @@ export interface LeaseOptions {
 /**
  * Renews this node and the nicknames it holds. KEYS: `chat:nodes`, then the
  * nickname keys; ARGV: node id, lease ms. Returns 1 if the node was not
- * registered (new, or removed as dead), else 0; then the indexes (1-based,
- * in KEYS after the first) of the nicknames lost to another node.
+ * registered (new, or removed as dead), else 0; then 1 if it was but its
+ * lease had ended (nobody had found it dead yet), else 0; then the indexes
+ * (1-based, in KEYS after the first) of the nicknames lost to another node.
  */
 const RENEW = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local lease = tonumber(ARGV[2])
-local lost = {redis.call('ZADD', KEYS[1], now + lease, ARGV[1])}
+local was = redis.call('ZSCORE', KEYS[1], ARGV[1])
+local lapsed = 0
+if was and tonumber(was) < now then lapsed = 1 end
+local lost = {redis.call('ZADD', KEYS[1], now + lease, ARGV[1]), lapsed}
 for i = 2, #KEYS do
   local owner = redis.call('GET', KEYS[i])
   if owner == ARGV[1] then
@@ -109,9 +119,15 @@ return removed
 
 /**
  * Claims a nickname for this node: free, or this node's already (its lease
- * renewed); on success, moves the node's own lease to end no sooner than
- * the nickname's, so that a node found dead holds no nickname any more.
- * KEYS: the nickname key, `chat:nodes`; ARGV: node id, lease ms. Returns 1
+ * renewed). Not free while the member list (`chat:members`, `bus/cluster.ts`)
+ * has its member on another node still registered: its key may have expired
+ * while nobody could renew it (Redis was down, or restarted on data older
+ * than the lease), but that member is connected, and its node renews the
+ * key once it can. On success, moves the node's own lease to end no sooner
+ * than the nickname's, so that a node found dead holds no nickname any more
+ * (`XX`: a node removed as dead is registered again by its renewal only,
+ * which tells it {@linkcode LeaseOptions.onRevived}). KEYS: the nickname key,
+ * `chat:nodes`, `chat:members`; ARGV: node id, lease ms, the fold. Returns 1
  * if claimed.
  */
 const CLAIM = `
@@ -121,11 +137,19 @@ if owner == ARGV[1] then
 elseif owner then
   return 0
 else
+  local raw = redis.call('HGET', KEYS[3], ARGV[3])
+  if raw then
+    local ok, record = pcall(cjson.decode, raw)
+    if ok and type(record) == 'table' and type(record.node) == 'string'
+        and record.node ~= ARGV[1] and redis.call('ZSCORE', KEYS[2], record.node) then
+      return 0
+    end
+  end
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZADD', KEYS[2], 'GT', now + tonumber(ARGV[2]), ARGV[1])
+redis.call('ZADD', KEYS[2], 'XX', 'GT', now + tonumber(ARGV[2]), ARGV[1])
 return 1
 `;
 
@@ -150,6 +174,8 @@ export class NickLeases {
   #closed = false;
   /** False until the first renewal has registered the node. */
   #registered = false;
+  /** No node is found dead before this time (`performance.now()`): see {@linkcode renew}. */
+  #sweepFrom = 0;
 
   private constructor(redis: Redis, node: string, options: LeaseOptions) {
     this.#redis = redis;
@@ -196,11 +222,13 @@ export class NickLeases {
   async claim(fold: string): Promise<boolean> {
     const ok = await this.#redis.eval(
       CLAIM,
-      2,
+      3,
       this.#nick(fold),
       this.#key("nodes"),
+      this.#key("members"),
       this.node,
       this.#leaseMs,
+      fold,
     );
     if (ok !== 1) return false;
     this.#held.add(fold);
@@ -269,8 +297,12 @@ export class NickLeases {
       if (this.#closed) return;
       try {
         await this.#renew();
-        await this.#sweep();
+        // Back from a loss, the others' leases may have ended for the same
+        // reason as this node's (Redis was down, or restarted): they are
+        // given a lease's time to renew before any is found dead.
+        if (this.#failing) this.#sweepFrom = performance.now() + this.#leaseMs;
         this.#failing = false;
+        if (performance.now() >= this.#sweepFrom) await this.#sweep();
       } catch (e) {
         if (!this.#failing) this.#options.onError?.(e);
         this.#failing = true;
@@ -294,7 +326,7 @@ export class NickLeases {
       this.#leaseMs,
     );
     if (!Array.isArray(lost)) return;
-    const [added, ...indexes] = lost;
+    const [added, lapsed, ...indexes] = lost;
     const folds: string[] = [];
     for (const index of indexes) {
       const fold = typeof index === "number" ? held[index - 1] : undefined;
@@ -304,7 +336,9 @@ export class NickLeases {
     // holds, and one taken since is not its any more (it would evict the
     // member who has it now).
     if (folds.length > 0) this.#options.onLost?.(folds);
-    if (added === 1 && this.#registered) this.#options.onRevived?.();
+    const revived = added === 1 && this.#registered;
+    if (revived || lapsed === 1) this.#sweepFrom = performance.now() + this.#leaseMs;
+    if (revived) this.#options.onRevived?.();
     this.#registered = true;
   }
 

@@ -8,7 +8,8 @@
  * @module
  */
 
-import { RedisCluster } from "../../server/bus/cluster.ts";
+import { RedisCluster, type RedisClusterOptions } from "../../server/bus/cluster.ts";
+import { RedisProxy } from "./redis_proxy.ts";
 import { RedisServer } from "./redis_server.ts";
 import {
   type ChatOptions,
@@ -41,25 +42,37 @@ export async function untilHealth(
   );
 }
 
+/** How {@linkcode withNodes} opens each node's cluster. */
+export interface NodeOptions extends Partial<Omit<RedisClusterOptions, "url">> {
+  /** Every node reaches Redis through one {@linkcode RedisProxy}, handed to `fn`. */
+  proxy?: boolean;
+}
+
 /**
  * Runs `fn` against `n` nodes started here on a fresh Redis (each with
- * `options`, such as the page's assets), once each is healthy; shuts them
- * down after, then Redis.
+ * `options`, such as the page's assets, and its cluster with `cluster`),
+ * once each is healthy; shuts them down after, then Redis.
  */
 export async function withNodes(
   n: number,
-  fn: (nodes: ChatServer[], redis: RedisServer) => Promise<void>,
+  fn: (nodes: ChatServer[], redis: RedisServer, proxy: RedisProxy | undefined) => Promise<void>,
   options: ChatOptions = {},
+  { proxy: proxied = false, ...cluster }: NodeOptions = {},
 ): Promise<void> {
   await using redis = await RedisServer.start();
+  await using proxy = proxied ? new RedisProxy(redis.port) : undefined;
   const nodes: ChatServer[] = [];
   try {
     for (let i = 0; i < n; i++) {
-      const cluster = await RedisCluster.open({ url: redis.url, keep: 1000 });
-      nodes.push(startServer({ maxPerIp: 1000, ...options, cluster }));
+      const opened = await RedisCluster.open({
+        keep: 1000,
+        ...cluster,
+        url: proxy?.url ?? redis.url,
+      });
+      nodes.push(startServer({ maxPerIp: 1000, ...options, cluster: opened }));
     }
     for (const node of nodes) await untilHealth(node, 200);
-    await fn(nodes, redis);
+    await fn(nodes, redis, proxy);
   } finally {
     for (const node of nodes) await node.shutdown();
   }
