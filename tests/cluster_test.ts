@@ -76,7 +76,7 @@ Deno.test("cluster: a terminal's lines after a /join still waiting on Redis go t
     const said = web.events.flatMap((e) =>
       e.type === "message" && e.from === "bob" ? [`${e.room} ${e.text}`] : []
     );
-    assert.deepEqual(said, ["#dev in dev"]);
+    assert.deepEqual(said, ["#dev in dev"], JSON.stringify({ lines, events: web.events }));
   });
 });
 

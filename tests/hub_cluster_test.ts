@@ -99,6 +99,31 @@ clusterTest(
   },
 );
 
+clusterTest(
+  "a member who quits while what it said waits on the store leaves after it is kept: everyone sees it, then the leave",
+  async () => {
+    const { bus, hubs: [a, b] } = await service();
+    const alice = await join(a!, "alice");
+    const bob = await join(b!, "bob");
+    await bus.settle();
+    const slow = Promise.withResolvers<void>();
+    bus.posts = slow.promise;
+    assert.equal(await a!.handle(alice, { type: "say", text: "last words" }), true);
+    const quit = a!.handle(alice, { type: "quit", text: "bye" });
+    await bus.settle();
+    assert.equal(alice.closed, 0, "not closed before what it said is kept");
+    assert.deepEqual(a!.members().map((m) => m.nick).sort(), ["alice", "bob"]);
+    slow.resolve();
+    assert.equal(await quit, true);
+    await bus.settle();
+    assert.equal(alice.closed, 1);
+    const seen = bob.events.flatMap((e) =>
+      e.type === "message" ? [`said ${e.text}`] : e.type === "leave" ? [`left ${e.reason}`] : []
+    );
+    assert.deepEqual(seen, ["said last words", "left quit: bye"]);
+  },
+);
+
 clusterTest("concurrent joins of one nickname on two nodes seat exactly one", async () => {
   const { bus, hubs } = await service(3);
   const members = Array.from({ length: 30 }, () => new FakeMember());

@@ -374,9 +374,12 @@ export class Hub {
     }
     if (message.type === "quit") {
       // Never refused: it ends what the member does. Its words cost what a message does (`leave`).
-      this.leave(member, message.text ? `quit: ${message.text}` : "quit");
-      member.close();
-      return true;
+      const quit = () => {
+        this.leave(member, message.text ? `quit: ${message.text}` : "quit");
+        member.close();
+        return true;
+      };
+      return this.posting(member)?.then(quit) ?? quit();
     }
     const seat = this.#roster.seatOf(member);
     if (!seat) {
@@ -1073,7 +1076,7 @@ export class Hub {
       return this.#refuse(seat.member, "storage_failed", UNREACHABLE, false, room.name);
     }
     const draft = room.draft(seat.nick, text, kind, seat);
-    cluster.post(room.key, draft).then(
+    const stored = cluster.post(room.key, draft).then(
       () => this.#metrics.received[seat.member.via]++,
       (e) => {
         this.#log.debug("cannot store a message", { error: errorText(e) });
@@ -1082,6 +1085,11 @@ export class Hub {
         }
       },
     );
+    const posting = Promise.all([seat.posting, stored]);
+    seat.posting = posting;
+    posting.then(() => {
+      if (seat.posting === posting) seat.posting = undefined;
+    });
     return true;
   }
 
@@ -1317,6 +1325,16 @@ export class Hub {
   summarize(): void {
     if (this.#closed) return;
     for (const room of this.#rooms.values()) room.summarize();
+  }
+
+  /**
+   * What `member` said that is still on its way to the store (`--redis`),
+   * settling once it is stored or refused; undefined if nothing is. A
+   * leave waits for it (a quit, input that ended): everyone sees what a
+   * member said before it left, and sees it leave after.
+   */
+  posting(member: Member): Promise<unknown> | undefined {
+    return this.#roster.seatOf(member)?.posting;
   }
 
   /**

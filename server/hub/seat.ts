@@ -77,6 +77,8 @@ export class Seat {
   away: string | undefined;
   /** The rooms it is in, by key, in the order entered. Only a {@linkcode Room} changes it. */
   readonly rooms = new Map<string, Room>();
+  /** What it said that is still on its way to the store (`--redis`), settling once stored or refused. */
+  posting: Promise<unknown> | undefined;
 
   constructor(member: Member, nick: string, token: string, bucket: TokenBucket) {
     this.#member = member;

@@ -257,14 +257,14 @@ export class Session implements Member {
   }
 
   /** The peer says it is leaving: it leaves the room saying so (`quit: …`). */
-  quit(message = ""): void {
+  quit(message = ""): Promise<void> | undefined {
     this.#reason = message ? `quit: ${message}` : "quit";
-    this.#env.hub.leave(this, this.#reason);
+    return this.#afterPosting(() => this.#env.hub.leave(this, this.#reason));
   }
   /** The peer closed its page without quitting (a tab closed): it leaves saying so. */
   pageClosed(): void {
     this.#reason = PAGE_CLOSED;
-    this.#env.hub.leave(this, this.#reason);
+    this.#afterPosting(() => this.#env.hub.leave(this, this.#reason));
   }
 
   /**
@@ -279,10 +279,26 @@ export class Session implements Member {
     hub.leave(this, this.#reason);
   }
 
-  /** The peer stopped talking: it leaves the room, and the connection closes. */
+  /**
+   * The peer stopped talking: it leaves the room (once what it said is
+   * stored), and the connection closes.
+   */
   hangUp(): void {
-    this.#env.hub.leave(this, this.#reason);
-    this.close();
+    this.#afterPosting(() => {
+      this.#env.hub.leave(this, this.#reason);
+      this.close();
+    });
+  }
+
+  /**
+   * Runs `leave` once what the member said is stored (`Hub.posting`), and
+   * settles then; at once, returning undefined, if nothing is on its way.
+   */
+  #afterPosting(leave: () => void): Promise<void> | undefined {
+    const posting = this.#env.hub.posting(this);
+    if (posting) return posting.then(leave);
+    leave();
+    return undefined;
   }
 
   /**
@@ -319,8 +335,10 @@ export class Session implements Member {
     open.delete(this);
     this.#slot.release();
     log.debug("disconnected", { via, address: this.address, ...fields });
-    hub.leave(this, this.#reason);
-    this.#ended.resolve();
+    this.#afterPosting(() => {
+      hub.leave(this, this.#reason);
+      this.#ended.resolve();
+    });
   }
 
   #timedOut(): void {

@@ -38,6 +38,8 @@ export class FakeBus {
   readonly feed: Entry[] = [];
   readonly nodes = new Set<FakeCluster>();
   down = false;
+  /** While set, every message posted waits for it before it is kept: as a slow Redis. */
+  posts: Promise<void> | undefined;
   #pending = 0;
   #idle: PromiseWithResolvers<void> | undefined;
 
@@ -181,8 +183,9 @@ export class FakeCluster implements Cluster {
     if (this.bus.owners.get(fold) === this.node) this.bus.owners.delete(fold);
   }
 
-  post(key: string, message: Omit<RoomMessage, "id">): Promise<RoomMessage> {
-    return this.store.append(key, message);
+  async post(key: string, message: Omit<RoomMessage, "id">): Promise<RoomMessage> {
+    await this.bus.posts;
+    return await this.store.append(key, message);
   }
 
   async tell(

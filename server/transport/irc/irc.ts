@@ -176,6 +176,8 @@ class IrcLink implements Link, StreamHandler {
    */
   readonly #held: string[] = [];
   #waiting = false;
+  /** Set by QUIT: no line after it is carried out. */
+  #quitting = false;
   /** Settled once no request waits and no line is held (see {@linkcode end}). */
   #drained: PromiseWithResolvers<void> | undefined;
   readonly #local = new TokenBucket(LOCAL_RATE, Date.now);
@@ -264,6 +266,7 @@ class IrcLink implements Link, StreamHandler {
   // ---- commands ----
 
   #line(text: string): void {
+    if (this.#quitting) return;
     if (this.#waiting) {
       if (this.#held.length < HELD_LINES) this.#held.push(text);
       else if (this.#local.take()) this.#tryAgain("*");
@@ -435,10 +438,15 @@ class IrcLink implements Link, StreamHandler {
 
   #quit(reason: string): void {
     const session = this.#session;
-    session.quit(stripFormatting(reason));
-    const why = reason === "" ? "Quit" : `Quit: ${stripFormatting(reason)}`;
-    this.#write([this.#error(why)]);
-    session.close();
+    // Nothing after it is read; it leaves once what it said is stored.
+    this.#quitting = true;
+    const bye = () => {
+      const why = reason === "" ? "Quit" : `Quit: ${stripFormatting(reason)}`;
+      this.#write([this.#error(why)]);
+      session.close();
+    };
+    const left = session.quit(stripFormatting(reason));
+    return left ? void left.then(bye) : bye();
   }
 
   #join(list: string | undefined): void {

@@ -103,6 +103,8 @@ class TerminalLink implements Link, StreamHandler {
    */
   readonly #held: string[] = [];
   #waiting = false;
+  /** Set by `/quit`: no line after it is carried out. */
+  #quitting = false;
   /** Settled once no request waits and no line is held (see {@linkcode end}). */
   #drained: PromiseWithResolvers<void> | undefined;
 
@@ -183,6 +185,7 @@ class TerminalLink implements Link, StreamHandler {
   }
 
   #line(text: string): void {
+    if (this.#quitting) return;
     if (this.#waiting) {
       if (this.#held.length < HELD_LINES) this.#held.push(text);
       else this.#session.refuse("rate_limited", "Too many lines at once; wait for the answers.");
@@ -191,9 +194,14 @@ class TerminalLink implements Link, StreamHandler {
     const session = this.#session;
     const command = text.startsWith("/") ? parseCommandLine(text) : undefined;
     if (command?.type === "quit") {
-      session.quit(command.text);
-      this.#write(["-- Bye!"]);
-      return session.close();
+      // Nothing after it is read; it leaves once what it said is stored.
+      this.#quitting = true;
+      const bye = () => {
+        this.#write(["-- Bye!"]);
+        session.close();
+      };
+      const left = session.quit(command.text);
+      return left ? void left.then(bye) : bye();
     }
     if (command?.type === "bell") {
       this.#bell = command.on;
