@@ -594,7 +594,7 @@ function readClientMessage(o: Fields): ClientMessage {
       const join: ClientMessage & { type: "join" } = { type, nick: str(o, "nick") };
       const token = optStr(o, "token");
       if (token !== undefined) join.token = token;
-      const since = optNum(o, "since");
+      const since = optNatural(o, "since");
       if (since !== undefined) join.since = since;
       if (o.rooms !== undefined) {
         const rooms = o.rooms;

@@ -485,8 +485,17 @@ function helpLines(flag: Flag): string {
   return body.join("\n");
 }
 
+/**
+ * The arguments after a leading `--`: `deno task start -- --port 8080`, as
+ * one would with npm, hands the `--` on to the program.
+ */
+export function afterDashes(args: readonly string[]): readonly string[] {
+  return args[0] === "--" ? args.slice(1) : args;
+}
+
 /** Parses command-line arguments. Unknown flags and bad values are errors. */
-export function parseConfig(args: readonly string[]): ConfigResult {
+export function parseConfig(given: readonly string[]): ConfigResult {
+  const args = afterDashes(given);
   const options: Record<string, ParseArgsOptionDescriptor> = {};
   for (const flag of FLAGS) {
     options[flag.name.slice(2)] = flag.set

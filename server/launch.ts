@@ -12,6 +12,7 @@
  */
 
 import { resolve } from "node:path";
+import { afterDashes } from "./config.ts";
 
 /** Where Debian puts `redis-server`. */
 const REDIS_SERVER = "redis-server";
@@ -35,7 +36,8 @@ export interface Launch {
 }
 
 /** Reads `[N] [FLAGS]`: N a whole number from 1 to 64. */
-export function parseLaunch(args: readonly string[], cores: number): Launch | string {
+export function parseLaunch(given: readonly string[], cores: number): Launch | string {
+  const args = afterDashes(given);
   let nodes = Math.max(1, cores);
   let flags = [...args];
   if (flags[0] !== undefined && /^\d+$/.test(flags[0])) {

@@ -39,6 +39,11 @@ Deno.test("parseConfig() uses the defaults without flags", () => {
   assert.deepEqual(parseConfig([]), { kind: "run", config: DEFAULTS });
 });
 
+Deno.test("parseConfig() takes the flags after a leading --, as `deno task start -- --help` passes them", () => {
+  assert.equal(parseConfig(["--", "--help"]).kind, "help");
+  assert.deepEqual(parseConfig(["--", "--port", "9000"]), parseConfig(["--port", "9000"]));
+});
+
 Deno.test("parseConfig() reads every flag", () => {
   assert.deepEqual(
     parseConfig([

@@ -12,6 +12,8 @@ import { Waiters } from "./kit/waiters.ts";
 
 Deno.test("parseLaunch() reads N and the nodes' flags", () => {
   assert.deepEqual(parseLaunch([], 2), { nodes: 2, flags: [], redis: undefined });
+  // `deno task cluster -- 3`, as with npm.
+  assert.deepEqual(parseLaunch(["--", "3"], 2), { nodes: 3, flags: [], redis: undefined });
   assert.deepEqual(parseLaunch(["3", "--port", "80"], 2), {
     nodes: 3,
     flags: ["--port", "80"],

@@ -163,6 +163,16 @@ Deno.test("parseClientMessage() ignores a room on frames that act in none", () =
   });
 });
 
+Deno.test("parseClientMessage() refuses a join whose since is not an id: negative, fractional, a string", () => {
+  for (const since of ["-1", "1.5", '"7"', "1e300"]) {
+    assertRefused(`{"type":"join","nick":"a","since":${since}}`, "bad_message", '"since"');
+  }
+  assert.deepEqual(parseClientMessage('{"type":"join","nick":"a","since":0}'), {
+    ok: true,
+    value: { type: "join", nick: "a", since: 0 },
+  });
+});
+
 Deno.test("parseClientMessage() refuses a mistyped room or rooms list, naming the field", () => {
   assertRefused('{"type":"say","text":"hi","room":5}', "bad_message", '"room"');
   assertRefused('{"type":"enter"}', "bad_message", '"room"');

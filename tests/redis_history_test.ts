@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { type RoomMessage, SEARCH_MAX } from "../server/history/history.ts";
 import { foldText } from "../common/nick.ts";
-import { RedisHistory } from "../server/history/redis.ts";
+import { connectRedis, RedisHistory } from "../server/history/redis.ts";
 import { RedisProxy } from "./kit/redis_proxy.ts";
 import { RedisServer } from "./kit/redis_server.ts";
 
@@ -368,4 +368,29 @@ Deno.test("RedisHistory: reads stay within keep while the stream holds its slack
       watcher.disconnect();
     }
   });
+});
+
+Deno.test("connectRedis() rejects saying why: refused, a wrong password, a database Redis does not have", async () => {
+  await using redis = await RedisServer.start();
+  const admin = await connectRedis(redis.url);
+  try {
+    await admin.call("CONFIG", "SET", "requirepass", "sekret");
+    const at = `127.0.0.1:${redis.port}`;
+    await assert.rejects(connectRedis(`redis://:wrong@${at}`), /WRONGPASS/);
+    await assert.rejects(connectRedis(`redis://${at}`), /NOAUTH/);
+    await assert.rejects(connectRedis(`redis://:sekret@${at}/99`), /DB index is out of range/);
+    const three = await connectRedis(`redis://:sekret@${at}/3`, { retryMs: 250 });
+    try {
+      await three.set("k", "v");
+      await admin.auth("sekret");
+      await admin.select(3);
+      assert.equal(await admin.get("k"), "v");
+    } finally {
+      three.disconnect();
+    }
+    await redis.stop();
+    await assert.rejects(connectRedis(`redis://${at}`), /ECONNREFUSED/);
+  } finally {
+    admin.disconnect();
+  }
 });

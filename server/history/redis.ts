@@ -136,7 +136,8 @@ export class LuaScript {
  * `commandTimeoutMs` (if given) for their answer fail, one retry at most
  * while the client reconnects, every `retryMs` (if given; else ioredis's
  * backoff: 50 ms doubled at each try, up to 5 s, and up to 200 ms more).
- * Rejects if Redis cannot be reached.
+ * Rejects, saying why (refused, a wrong password, a database out of range),
+ * if Redis cannot be used.
  */
 export async function connectRedis(
   url: string,
@@ -150,13 +151,21 @@ export async function connectRedis(
     ...(retryMs === undefined ? {} : { retryStrategy: () => retryMs }),
   });
   // Errors reach the caller through the commands; the client must not throw them unhandled.
-  redis.on("error", () => {});
+  // The first one, while connecting, says why better than the rejection's "Connection is closed."
+  let why: unknown;
+  const first = (e: unknown) => why ??= e;
+  redis.on("error", first);
   try {
     await redis.connect();
+    // A database the server does not have (`/99`) would silently be 0.
+    if (redis.options.db) await redis.select(redis.options.db);
   } catch (e) {
     redis.disconnect();
-    throw e;
+    throw why instanceof Error ? why : e;
+  } finally {
+    redis.off("error", first);
   }
+  redis.on("error", () => {});
   return redis;
 }
 
