@@ -90,7 +90,7 @@ export interface RedisClusterOptions {
   /** Told once, at open, if Redis does not keep its data across a restart. */
   warn?: (message: string) => void;
   /** Told when Redis is lost and found again: once each. */
-  log?: (message: string) => void;
+  log?: (message: string, up: boolean) => void;
 }
 
 /** See {@linkcode RedisClusterOptions.reachMs}. */
@@ -241,6 +241,8 @@ export class RedisCluster implements Cluster {
   #feed: FeedReader | undefined;
   #position = 0;
   #up = true;
+  /** How many times Redis was found again (see {@linkcode #command}). */
+  #backs = 0;
   #probeTimer: ReturnType<typeof setTimeout> | undefined;
   #closed: Promise<void> | undefined;
 
@@ -523,12 +525,17 @@ export class RedisCluster implements Cluster {
 
   /** Runs a command; a failure that is not Redis's answer means Redis cannot be reached. */
   async #command<T>(run: () => Promise<T>): Promise<T> {
+    const since = this.#backs;
     try {
       const value = await run();
       this.#state(true);
       return value;
     } catch (e) {
-      if (!(e instanceof Error && e.name === "ReplyError")) this.#state(false, e);
+      // One sent before Redis was back that failed since (it timed out
+      // meanwhile) says nothing of Redis now.
+      if (!(e instanceof Error && e.name === "ReplyError") && since === this.#backs) {
+        this.#state(false, e);
+      }
       throw e;
     }
   }
@@ -536,11 +543,16 @@ export class RedisCluster implements Cluster {
   #state(up: boolean, error?: unknown): void {
     if (up === this.#up || this.#closed) return;
     this.#up = up;
-    if (!up) this.#probe();
-    // Back: the leases at once, not at the next tick (they may have ended meanwhile).
-    else this.#background(this.#leases.renew());
+    if (up) {
+      this.#backs++;
+      // The leases at once, not at the next tick (they may have ended meanwhile).
+      this.#background(this.#leases.renew());
+    } else {
+      this.#probe();
+    }
     this.#options.log?.(
       up ? "Redis can be reached again" : `Redis cannot be reached: ${errorText(error)}`,
+      up,
     );
     this.#sink?.state(up);
   }
@@ -582,7 +594,7 @@ export async function openCluster(
       url: config.redis,
       keep: config.keep,
       warn: (message) => log.warn(message),
-      log: (message) => log.info(message),
+      log: (message, up) => up ? log.info(message) : log.error(message),
     });
   } catch (e) {
     throw new StartError(`--redis ${redactUrl(config.redis)}: cannot use it (${errorText(e)})`);

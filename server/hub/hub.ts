@@ -531,8 +531,8 @@ export class Hub {
       members: (records) => later(() => this.#matchMembers(cluster, records)),
       lost: (folds) => later(() => this.#namesLost(folds)),
       revived: () => later(() => this.#revived(cluster)),
+      // The cluster logs it (once each way, saying why).
       state: (up) => {
-        this.#log[up ? "info" : "error"](up ? "Redis is back" : "Redis cannot be reached");
         if (up) later(() => this.#retell(cluster));
       },
     });
