@@ -115,3 +115,17 @@ Deno.test("cluster: a page's frames sent just before it closes, waiting on Redis
     assert.deepEqual(said, ["dora: sent, then closed", "alice: end"]);
   });
 });
+
+Deno.test("cluster: a node that stops tells the others at once: its members leave, 'server shutting down'", async () => {
+  await withNodes(2, async ([a, b]) => {
+    await using web = await connectWs(a!, "alice");
+    await using _bob = await connectTcp(b!, "bob");
+    await web.nextEvent((e) => e.type === "join" && e.nick === "bob");
+    await b!.shutdown();
+    const left = await web.next("leave", (e) => e.nick === "bob");
+    assert.equal(left.reason, "server shutting down");
+    web.send({ type: "who" });
+    const who = await web.next("members");
+    assert.deepEqual(who.members.map((m) => m.nick), ["alice"]);
+  });
+});

@@ -67,8 +67,11 @@ export type ClusterEvent =
   | { op: "topic"; node: string; room: RoomRef }
   /** A member's seat was taken back on `node` (its connection elsewhere is closed, quietly). */
   | { op: "moved"; node: string; nick: string; via: Via }
-  /** Node `dead` stopped renewing its lease: its members are gone. `node` is who found it. */
-  | { op: "dead"; node: string; dead: string };
+  /**
+   * Node `dead` stopped renewing its lease, or stopped (`reason`, then told
+   * by itself): its members are gone. `node` is who found it.
+   */
+  | { op: "dead"; node: string; dead: string; reason?: string };
 
 /**
  * What one node hands another for its member `fold` (the nickname folded,
@@ -181,7 +184,7 @@ export function isClusterEvent(value: unknown): value is ClusterEvent {
     case "topic":
       return isRoomRef(v.room);
     case "dead":
-      return str("dead");
+      return str("dead") && (v.reason === undefined || str("reason"));
     default:
       return false;
   }

@@ -225,6 +225,8 @@ const UNREADABLE = "Cannot read the history; try again.";
 /** The refusal while the service's store (Redis) cannot be reached. */
 const UNREACHABLE =
   "Not sent: the server cannot reach its message store right now; try again in a moment.";
+/** Why the members of a node that stops (`Hub.detach`) leave, as the other nodes show it. */
+const SHUTTING_DOWN = "server shutting down";
 /** A read refused while the service's store (Redis) cannot be reached. */
 const UNREACHABLE_READ =
   "Cannot read the history: the server cannot reach its message store right now; try again in a moment.";
@@ -568,7 +570,13 @@ export class Hub {
     if (!cluster) return;
     const records: [string, null][] = [];
     for (const seat of this.#roster) if (!seat.member.remote) records.push([seat.key, null]);
-    await cluster.tell({ op: "dead", node: cluster.node, dead: cluster.node }, records)
+    const event: ClusterEvent = {
+      op: "dead",
+      node: cluster.node,
+      dead: cluster.node,
+      reason: SHUTTING_DOWN,
+    };
+    await cluster.tell(event, records)
       .catch((e) =>
         this.#log.warn("cannot tell the other nodes this one stops", { error: errorText(e) })
       );
@@ -684,7 +692,7 @@ export class Hub {
       for (const seat of [...this.#roster]) {
         const member = seat.member;
         if (member instanceof RemoteMember && member.node === event.dead) {
-          this.#drop(seat, "connection lost");
+          this.#drop(seat, event.reason ?? "connection lost");
         }
       }
       return;
