@@ -9,6 +9,7 @@ import {
   tokenHash,
 } from "../server/hub/cluster.ts";
 import type { RoomMessage } from "../server/history/history.ts";
+import { RedisProxy } from "./kit/redis_proxy.ts";
 import { RedisServer } from "./kit/redis_server.ts";
 import { Waiters } from "./kit/waiters.ts";
 
@@ -506,4 +507,37 @@ Deno.test("RedisCluster: a node whose feed position was trimmed away while it wa
     assert.ok(message && "message" in message && message.gap);
     assert.ok(after.indexOf(members) < after.indexOf(message));
   });
+});
+
+Deno.test("RedisCluster.tell() whose answer was lost with its connection is sent again and told once", async () => {
+  await using redis = await RedisServer.start();
+  await using proxy = new RedisProxy(redis.port);
+  const teller = await RedisCluster.open({ url: proxy.url, keep: 10 });
+  const listener = await RedisCluster.open({ url: redis.url, keep: 10 });
+  const sink = new Sink();
+  try {
+    await teller.start(new Sink());
+    await listener.start(sink);
+    const seat = (nick: string) => ({
+      op: "seat" as const,
+      node: teller.node,
+      nick,
+      via: "web" as const,
+      rooms: [],
+    });
+    await teller.tell(seat("one"));
+    // The tell's answer: its id.
+    proxy.cutNextAnswer((answer) => answer === ":2\r\n");
+    await teller.tell(seat("two"));
+    await proxy.cut.promise;
+    await teller.tell(seat("three"));
+    await sink.count(3, fromFeed);
+    const nicks = sink.told.flatMap((t) =>
+      "event" in t && t.event.op === "seat" ? [t.event.nick] : []
+    );
+    assert.deepEqual(nicks, ["one", "two", "three"]);
+  } finally {
+    await Promise.all([teller.close(), listener.close()]);
+    sink.end();
+  }
 });

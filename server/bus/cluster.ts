@@ -106,11 +106,17 @@ return {redis.call('HGETALL', KEYS[1]), tonumber(redis.call('GET', KEYS[2]) or '
 
 /**
  * An event into the feed under a new id, and member records set ("" removes
- * one). KEYS: `chat:id`, `chat:feed`, `chat:members`; ARGV: feed keep,
- * event JSON, then fold and record JSON in turn. Returns the id.
+ * one). KEYS: `chat:id`, `chat:feed`, `chat:members`, the tell's receipt;
+ * ARGV: feed keep, event JSON, then fold and record JSON in turn. Returns
+ * the id. Run twice (ioredis sends it again if the connection dropped
+ * before its answer came), it is carried out once: the receipt
+ * (`chat:receipt:<node>:t<n>`, kept a minute) answers the second run.
  */
 const TELL = await LuaScript.of(`
+local done = redis.call('GET', KEYS[4])
+if done then return tonumber(done) end
 local id = redis.call('INCR', KEYS[1])
+redis.call('SET', KEYS[4], id, 'PX', 60000)
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], id .. '-0', 'ev', ARGV[2])
 for i = 3, #ARGV - 1, 2 do
   if ARGV[i + 1] == '' then
@@ -241,6 +247,8 @@ export class RedisCluster implements Cluster {
   #feed: FeedReader | undefined;
   #position = 0;
   #up = true;
+  /** How many events this node has told: the last part of a tell's receipt. */
+  #tells = 0;
   /** How many times Redis was found again (see {@linkcode #command}). */
   #backs = 0;
   #probeTimer: ReturnType<typeof setTimeout> | undefined;
@@ -407,9 +415,13 @@ export class RedisCluster implements Cluster {
     for (const [fold, record] of records) {
       args.push(fold, record === null ? "" : JSON.stringify(record));
     }
-    await this.#command(() =>
-      TELL.run(this.#redis, [this.#key("id"), this.#key("feed"), this.#key("members")], args)
-    );
+    const keys = [
+      this.#key("id"),
+      this.#key("feed"),
+      this.#key("members"),
+      this.#key("receipt", this.node, `t${++this.#tells}`),
+    ];
+    await this.#command(() => TELL.run(this.#redis, keys, args));
   }
 
   async reconcile(folds: readonly string[]): Promise<string[]> {

@@ -16,6 +16,7 @@
  * | `chat:room:<key>` | hash | room `<key>`'s topic (`topic_text`, `topic_by`, `topic_ts`) and `trimmed_to` |
  * | `chat:feed` | stream | every room message (fields below) and every cluster event (one field, `ev`: the `ClusterEvent` as JSON, `hub/cluster.ts`), in id order, the newest {@linkcode FEED_KEEP}: what each node delivers from |
  * | `chat:receipt:<store>:<n>` | string | the first id of batch `<n>` of a store (a node's, new at every start), for {@linkcode APPEND} run twice; gone a second past the batch's deadline |
+ * | `chat:receipt:<node>:t<n>` | string | the id of event `<n>` a node told (`bus/cluster.ts`'s `TELL`), so that one sent twice is told once; gone after a minute |
  * | `chat:members` | hash | the service's members: nickname fold → `MemberRecord` as JSON (`bus/cluster.ts`) |
  * | `chat:nick:<fold>` | string | the node holding nickname `<fold>`, expiring with its lease (`bus/leases.ts`) |
  * | `chat:nodes` | sorted set | live node ids, by when their lease ends, Redis's clock (`bus/leases.ts`) |

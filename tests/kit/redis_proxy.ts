@@ -13,7 +13,7 @@ export class RedisProxy implements AsyncDisposable {
   readonly #pipes: Promise<void>[] = [];
   readonly #accepting: Promise<void>;
   readonly #redisPort: number;
-  #cutNext = false;
+  #cutNext: ((answer: string) => boolean) | undefined;
   #blocked = false;
   /** Settles once {@linkcode cutNextAnswer} has cut a connection. */
   readonly cut = Promise.withResolvers<void>();
@@ -31,10 +31,11 @@ export class RedisProxy implements AsyncDisposable {
   /**
    * Cuts the connection that Redis answers next, the answer not passed on:
    * as a connection lost after Redis ran a command, before its answer
-   * arrived. Connections made later pass as usual.
+   * arrived. Connections made later pass as usual. Only an answer that
+   * `which` accepts (as read: RESP, maybe with more after it) is cut.
    */
-  cutNextAnswer(): void {
-    this.#cutNext = true;
+  cutNextAnswer(which: (answer: string) => boolean = () => true): void {
+    this.#cutNext = which;
   }
 
   /** Closes every connection through the proxy, and every new one at once, until {@linkcode unblock}. */
@@ -84,8 +85,8 @@ export class RedisProxy implements AsyncDisposable {
     const buffer = new Uint8Array(64 * 1024);
     try {
       for (let n; (n = await from.read(buffer)) !== null;) {
-        if (answers && this.#cutNext) {
-          this.#cutNext = false;
+        if (answers && this.#cutNext?.(new TextDecoder().decode(buffer.subarray(0, n)))) {
+          this.#cutNext = undefined;
           both();
           this.cut.resolve();
           return;
