@@ -267,7 +267,7 @@ Deno.test("cluster process: a paused Redis (SIGSTOP) makes sends refused, not lo
       const privately = await soon(ann.next("error"));
       assert.equal(privately.code, "storage_failed");
       await using late = await WsClient.open(a!);
-      await assert.rejects(soon(joinWs(late, "late")), /storage_failed Not sent: /);
+      await assert.rejects(soon(joinWs(late, "late")), /storage_failed Cannot join right now: /);
     } finally {
       redis.resume();
     }

@@ -355,6 +355,15 @@ clusterTest(
         "Cannot read the history: the server cannot reach its message store right now; try again in a moment.",
       ]),
     );
+    // A newcomer, and a new nickname: told what was refused, not "Not sent".
+    alice.take();
+    const late = new FakeMember();
+    assert.equal(await a!.join(late, "late"), false);
+    assert.equal(await a!.handle(alice, { type: "nick", nick: "alicia" }), false);
+    assert.deepEqual([...late.ofType("error"), ...alice.ofType("error")].map((e) => e.message), [
+      "Cannot join right now: the server cannot reach its message store; try again in a moment.",
+      "Cannot change your nickname right now: the server cannot reach its message store; try again in a moment.",
+    ]);
     bus.down = false;
     assert.equal(await a!.handle(alice, { type: "say", text: "back" }), true);
     await bus.settle();
@@ -373,13 +382,16 @@ clusterTest(
     alice.take();
     bus.down = true;
     // Told nowhere: Redis cannot be reached.
-    b!.leave(bob, "quit");
+    b!.leave(bob, "quit: see you");
     await bus.settle();
     assert.deepEqual(a!.members().map((m) => m.nick), ["alice", "bob", "carol"]);
     bus.recover();
     await bus.settle();
     assert.deepEqual(a!.members().map((m) => m.nick), ["alice", "carol"]);
-    assert.deepEqual(alice.ofType("leave").map((e) => e.nick), ["bob"]);
+    // With the words it left with, as its own node showed them.
+    assert.deepEqual(alice.ofType("leave").map((e) => [e.nick, e.reason]), [
+      ["bob", "quit: see you"],
+    ]);
     // Once: nothing more to tell when Redis comes back again.
     bus.recover();
     await bus.settle();

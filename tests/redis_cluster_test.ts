@@ -276,7 +276,7 @@ Deno.test("RedisCluster.reconcile() removes this node's records of members gone,
       record("Bea", b!.node, hash, []),
     ]]);
     // a's members now: Ann, and Cy whose seat was never told; Gone/1 left unheard.
-    assert.deepEqual(await a!.reconcile(["ann", "cy"]), ["cy"]);
+    assert.deepEqual(await a!.reconcile(["ann", "cy"]), { missing: ["cy"], gone: ["Gone/1"] });
     await sinks[1]!.count(4, fromFeed);
     assert.deepEqual(sinks[1]!.feed(), ["e:seat", "e:seat", "e:seat", "e:bye"]);
     const bye = sinks[1]!.told.findLast((t) => "event" in t);
@@ -285,7 +285,15 @@ Deno.test("RedisCluster.reconcile() removes this node's records of members gone,
     });
     const listed = await direct(redis, (raw) => raw.hkeys("chat:members"));
     assert.deepEqual(listed.sort(), ["ann", "bea"]);
-    assert.deepEqual(await b!.reconcile([]), [], "b's own: Bea, gone too");
+    assert.deepEqual(
+      await b!.reconcile([], new Map([["bea", "quit: later"]])),
+      { missing: [], gone: ["Bea"] },
+      "b's own: Bea, gone too",
+    );
+    await sinks[0]!.count(1, (t) => "event" in t && t.event.op === "bye" && t.event.nick === "Bea");
+    assert.deepEqual(sinks[0]!.told.findLast((t) => "event" in t), {
+      event: { op: "bye", node: b!.node, nick: "Bea", reason: "quit: later" },
+    });
     assert.deepEqual(await direct(redis, (raw) => raw.hkeys("chat:members")), ["ann"]);
   });
 });
@@ -401,6 +409,10 @@ Deno.test("RedisCluster: across a Redis restart the state is told once each way,
         state: true,
       }]);
       assert.equal(logged.length, 2);
+      // Saying why in an operator's words, not ioredis's advice about its options.
+      assert.match(logged[0]!, /^Redis cannot be reached: /);
+      assert.doesNotMatch(logged[0]!, /maxRetriesPerRequest/);
+      assert.equal(logged[1], "Redis can be reached again");
       assert.ok(a!.position > m.id);
       // Its subscriber has subscribed again by itself: PUBLISH counts who heard.
       const forwarded: Forwarded = {

@@ -58,6 +58,7 @@ import {
   type Forwarded,
   isMemberRecord,
   type MemberRecord,
+  type Reconciled,
   tokenHash,
 } from "../hub/cluster.ts";
 import { errorText, type Logger } from "../log.ts";
@@ -149,27 +150,33 @@ return id
 /**
  * Makes the member list's records of one node match its members now (see
  * `Cluster.reconcile`). KEYS: `chat:id`, `chat:feed`, `chat:members`; ARGV:
- * feed keep, the node, then the folds of its members. Returns the folds
- * among them that have no record.
+ * feed keep, the node, JSON of why members left (fold → reason), then the
+ * folds of its members. Returns the folds among them that have no record,
+ * and the nicknames of those told gone.
  */
 const RECONCILE = await LuaScript.of(`
 local mine = {}
-for i = 3, #ARGV do mine[ARGV[i]] = true end
+for i = 4, #ARGV do mine[ARGV[i]] = true end
+local why = cjson.decode(ARGV[3])
+local gone = {}
 local all = redis.call('HGETALL', KEYS[3])
 for i = 1, #all, 2 do
   local ok, record = pcall(cjson.decode, all[i + 1])
   if ok and type(record) == 'table' and record.node == ARGV[2] and not mine[all[i]] then
     redis.call('HDEL', KEYS[3], all[i])
     local id = redis.call('INCR', KEYS[1])
-    local event = cjson.encode({op = 'bye', node = ARGV[2], nick = record.nick, reason = 'connection lost'})
+    local reason = why[all[i]]
+    if type(reason) ~= 'string' then reason = 'connection lost' end
+    local event = cjson.encode({op = 'bye', node = ARGV[2], nick = record.nick, reason = reason})
     redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], id .. '-0', 'ev', event)
+    gone[#gone + 1] = record.nick
   end
 end
 local missing = {}
-for i = 3, #ARGV do
+for i = 4, #ARGV do
   if redis.call('HEXISTS', KEYS[3], ARGV[i]) == 0 then missing[#missing + 1] = ARGV[i] end
 end
-return missing
+return {missing, gone}
 `);
 
 /**
@@ -424,15 +431,22 @@ export class RedisCluster implements Cluster {
     await this.#command(() => TELL.run(this.#redis, keys, args));
   }
 
-  async reconcile(folds: readonly string[]): Promise<string[]> {
-    const missing = await this.#command(() =>
+  async reconcile(
+    folds: readonly string[],
+    reasons: ReadonlyMap<string, string> = new Map(),
+  ): Promise<Reconciled> {
+    const reply = await this.#command(() =>
       RECONCILE.run(
         this.#redis,
         [this.#key("id"), this.#key("feed"), this.#key("members")],
-        [this.#feedKeep, this.node, ...folds],
+        [this.#feedKeep, this.node, JSON.stringify(Object.fromEntries(reasons)), ...folds],
       )
     );
-    return Array.isArray(missing) ? missing.filter((f) => typeof f === "string") : [];
+    const strings = (list: unknown) =>
+      Array.isArray(list) ? list.filter((f) => typeof f === "string") : [];
+    return Array.isArray(reply)
+      ? { missing: strings(reply[0]), gone: strings(reply[1]) }
+      : { missing: [], gone: [] };
   }
 
   async setTopic(key: string, topic: Topic | undefined, event: ClusterEvent): Promise<void> {
@@ -563,7 +577,7 @@ export class RedisCluster implements Cluster {
       this.#probe();
     }
     this.#options.log?.(
-      up ? "Redis can be reached again" : `Redis cannot be reached: ${errorText(error)}`,
+      up ? "Redis can be reached again" : `Redis cannot be reached: ${lostBecause(error)}`,
       up,
     );
     this.#sink?.state(up);
@@ -583,6 +597,18 @@ export class RedisCluster implements Cluster {
       );
     }, this.#options.retryMs ?? RETRY_MS);
   }
+}
+
+/**
+ * Why a command failed for want of Redis, in an operator's words: ioredis
+ * says a command it gave up on while reconnecting "reached the max retries
+ * per request limit", which is advice about its options, not the cause.
+ */
+function lostBecause(error: unknown): string {
+  if (error instanceof Error && error.name === "MaxRetriesPerRequestError") {
+    return "the connection was lost, and is being made again";
+  }
+  return errorText(error);
 }
 
 /** The fields of `options` among `names` that are set: for `exactOptionalPropertyTypes`. */

@@ -144,10 +144,12 @@ export interface Cluster {
    * After what this node told was lost (Redis could not be reached), makes
    * the member list's records of this node match `folds`, this node's
    * members now: each other record of this node is removed, its member's
-   * leave told (`bye`), in one step. Resolves with those of `folds` that
-   * have no record (their seats were never told: the caller tells them).
+   * leave told (`bye`, with its reason in `reasons` by fold, else
+   * "connection lost"), in one step. Resolves with those of `folds` that
+   * have no record (their seats were never told: the caller tells them),
+   * and the nicknames told gone.
    */
-  reconcile(folds: readonly string[]): Promise<string[]>;
+  reconcile(folds: readonly string[], reasons?: ReadonlyMap<string, string>): Promise<Reconciled>;
   /** Keeps a room's topic (undefined clears it), then tells `event` as {@linkcode Cluster.tell} does. */
   setTopic(key: string, topic: Topic | undefined, event: ClusterEvent): Promise<void>;
   /**
@@ -160,6 +162,14 @@ export interface Cluster {
   reach(id: number): Promise<void>;
   /** Stops reading and renewing; gives up this node's nicknames. Idempotent. */
   close(): Promise<void>;
+}
+
+/** What {@linkcode Cluster.reconcile} did. */
+export interface Reconciled {
+  /** Folds of this node's members that had no record: their seats are to be told. */
+  missing: string[];
+  /** Nicknames of the members told gone. */
+  gone: string[];
 }
 
 /** True if `value` is a {@linkcode ClusterEvent}: what the feed carries is checked, not trusted. */

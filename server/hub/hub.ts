@@ -227,6 +227,12 @@ const UNREACHABLE =
   "Not sent: the server cannot reach its message store right now; try again in a moment.";
 /** Why the members of a node that stops (`Hub.detach`) leave, as the other nodes show it. */
 const SHUTTING_DOWN = "server shutting down";
+/** A join or a new nickname refused while the service's store (Redis) cannot be reached. */
+const UNREACHABLE_SEAT =
+  "Cannot join right now: the server cannot reach its message store; try again in a moment.";
+/** A new nickname refused while the service's store (Redis) cannot be reached. */
+const UNREACHABLE_NICK =
+  "Cannot change your nickname right now: the server cannot reach its message store; try again in a moment.";
 /** A read refused while the service's store (Redis) cannot be reached. */
 const UNREACHABLE_READ =
   "Cannot read the history: the server cannot reach its message store right now; try again in a moment.";
@@ -264,6 +270,8 @@ export class Hub {
   readonly #claiming = new Set<string>();
   /** Something this node told the others was lost: told again once Redis is back ({@linkcode Hub.#retell}). */
   #untold = false;
+  /** Why the members whose leave was lost left, by fold: told so once Redis is back. */
+  readonly #untoldByes = new Map<string, string>();
   /** Members whose join waits on the cluster; false once they left meanwhile. */
   readonly #joining = new Map<Member, boolean>();
   /** Per room key, lists that collect what the feed delivers while a read of the room is under way. */
@@ -630,7 +638,16 @@ export class Hub {
     records.push(gone ? [seat.key, null] : this.#record(cluster, seat));
     cluster.tell(event, records).catch((e) => {
       this.#untold = true;
-      this.#log.warn("cannot tell the other nodes", { op: event.op, error: errorText(e) });
+      // Told with its reason once Redis is back (`#retell`), not as "connection lost".
+      if (event.op === "bye") this.#untoldByes.set(seat.key, event.reason);
+      // Redis lost is logged once, by the cluster; anything else is said here.
+      if (cluster.up) {
+        this.#log.warn("cannot tell the other nodes", {
+          op: event.op,
+          nick: seat.nick,
+          error: errorText(e),
+        });
+      }
     });
   }
 
@@ -643,8 +660,10 @@ export class Hub {
     if (!this.#untold) return;
     this.#untold = false;
     const local = [...this.#roster].filter((seat) => !seat.member.remote);
-    cluster.reconcile(local.map((seat) => seat.key)).then(
-      (missing) => {
+    const byes = new Map(this.#untoldByes);
+    this.#untoldByes.clear();
+    cluster.reconcile(local.map((seat) => seat.key), byes).then(
+      ({ missing, gone }) => {
         const unknown = new Set(missing);
         for (const seat of local) {
           if (!unknown.has(seat.key) || this.#roster.byKey(seat.key) !== seat) continue;
@@ -652,14 +671,18 @@ export class Hub {
           const { nick, member: { via } } = seat;
           this.#tell(cluster, { op: "seat", node: cluster.node, nick, via, rooms }, seat);
         }
-        if (missing.length > 0 || local.length > 0) {
-          this.#log.info("told the other nodes this node's members again", {
-            untold: missing.length,
+        if (missing.length > 0 || gone.length > 0) {
+          this.#log.info("told the other nodes what they missed while Redis was lost", {
+            seats: missing.length,
+            left: gone.length,
           });
         }
       },
       (e) => {
         this.#untold = true;
+        for (const [fold, reason] of byes) {
+          if (!this.#untoldByes.has(fold)) this.#untoldByes.set(fold, reason);
+        }
         this.#log.warn("cannot tell the other nodes this node's members", { error: errorText(e) });
       },
     );
@@ -689,12 +712,17 @@ export class Hub {
     if (event.op === "dead") {
       // Told by whichever node found it (this one, maybe): every node carries it out.
       if (event.dead === cluster.node) return;
+      let members = 0;
       for (const seat of [...this.#roster]) {
         const member = seat.member;
         if (member instanceof RemoteMember && member.node === event.dead) {
           this.#drop(seat, event.reason ?? "connection lost");
+          members++;
         }
       }
+      const fields = { node: event.dead, members };
+      if (event.reason) this.#log.info("a node stopped: its members left", fields);
+      else this.#log.warn("a node stopped renewing its lease: its members left", fields);
       return;
     }
     if (event.node === cluster.node) return;
@@ -930,7 +958,7 @@ export class Hub {
     if (!claimed.ok && claimed.code === "nick_invalid") {
       return this.#refuse(member, claimed.code, claimed.reason);
     }
-    if (!cluster.up) return this.#refuse(member, "storage_failed", UNREACHABLE);
+    if (!cluster.up) return this.#refuse(member, "storage_failed", UNREACHABLE_SEAT);
     const nick = checkNick(requested);
     if (!nick.ok) return this.#refuse(member, nick.code, nick.reason);
     const fold = nickKey(nick.value);
@@ -1024,8 +1052,9 @@ export class Hub {
       }
       return true;
     } catch (e) {
-      this.#log.error("cannot join through Redis", { error: errorText(e) });
-      return this.#refuse(member, "storage_failed", UNREACHABLE);
+      // Redis lost meanwhile is logged once, by the cluster.
+      if (cluster.up) this.#log.error("cannot join through Redis", { error: errorText(e) });
+      return this.#refuse(member, "storage_failed", UNREACHABLE_SEAT);
     } finally {
       this.#claiming.delete(fold);
       this.#joining.delete(member);
@@ -1129,7 +1158,7 @@ export class Hub {
     const fold = nickKey(nick);
     const same = fold === seat.key;
     if (!same) {
-      if (!cluster.up) return this.#refuse(seat.member, "storage_failed", UNREACHABLE);
+      if (!cluster.up) return this.#refuse(seat.member, "storage_failed", UNREACHABLE_NICK);
       if (this.#claiming.has(fold)) {
         return this.#refuse(seat.member, "nick_taken", `Nickname "${nick}" is taken. Try another.`);
       }
@@ -1138,7 +1167,7 @@ export class Hub {
       try {
         held = await cluster.claim(fold);
       } catch {
-        return this.#refuse(seat.member, "storage_failed", UNREACHABLE);
+        return this.#refuse(seat.member, "storage_failed", UNREACHABLE_NICK);
       } finally {
         this.#claiming.delete(fold);
       }

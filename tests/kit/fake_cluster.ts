@@ -22,6 +22,7 @@ import {
   type ClusterSink,
   type Forwarded,
   type MemberRecord,
+  type Reconciled,
   tokenHash,
 } from "../../server/hub/cluster.ts";
 
@@ -202,20 +203,26 @@ export class FakeCluster implements Cluster {
     this.bus.publish();
   }
 
-  async reconcile(folds: readonly string[]): Promise<string[]> {
+  async reconcile(
+    folds: readonly string[],
+    reasons: ReadonlyMap<string, string> = new Map(),
+  ): Promise<Reconciled> {
     await Promise.resolve();
     this.bus.check();
     const mine = new Set(folds);
+    const gone: string[] = [];
     for (const [fold, record] of [...this.bus.members]) {
       if (record.node !== this.node || mine.has(fold)) continue;
       this.bus.members.delete(fold);
+      const reason = reasons.get(fold) ?? "connection lost";
       this.bus.feed.push({
         id: this.bus.history.nextId(),
-        event: { op: "bye", node: this.node, nick: record.nick, reason: "connection lost" },
+        event: { op: "bye", node: this.node, nick: record.nick, reason },
       });
+      gone.push(record.nick);
     }
     this.bus.publish();
-    return folds.filter((fold) => !this.bus.members.has(fold));
+    return { missing: folds.filter((fold) => !this.bus.members.has(fold)), gone };
   }
 
   async setTopic(key: string, topic: Topic | undefined, event: ClusterEvent): Promise<void> {
