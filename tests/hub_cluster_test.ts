@@ -151,6 +151,39 @@ clusterTest("a private message crosses nodes, to the recipient and the sender on
 });
 
 clusterTest(
+  "a private message is shown after every room message with a lower id, on both nodes: resuming with since skips none",
+  async () => {
+    const { bus, hubs: [a, b, c], clusters } = await service(3);
+    const alice = await join(a!, "alice");
+    const bob = await join(b!, "bob");
+    const carol = await join(c!, "carol");
+    await bus.settle();
+    for (const m of [alice, bob, carol]) m.take();
+    // Bob's node and alice's read the feed late: carol's line is on its way there.
+    clusters[0]!.away = true;
+    clusters[1]!.away = true;
+    assert.equal(await c!.handle(carol, { type: "say", text: "before" }), true);
+    await bus.settle();
+    assert.equal(await a!.handle(alice, { type: "msg", to: "bob", text: "psst" }), true);
+    await bus.settle();
+    assert.deepEqual(bob.events, [], "not before carol's line");
+    assert.deepEqual(alice.events, []);
+    for (const i of [0, 1]) {
+      clusters[i]!.away = false;
+      clusters[i]!.pump();
+    }
+    await bus.settle();
+    for (const m of [alice, bob]) {
+      const seen = m.ofType("message").map((e) => [e.id, e.text]);
+      assert.equal(seen.length, 2, JSON.stringify(seen));
+      assert.equal(seen[0]![1], "before");
+      assert.equal(seen[1]![1], "psst");
+      assert.ok(seen[0]![0]! < seen[1]![0]!);
+    }
+  },
+);
+
+clusterTest(
   "a private message to a member of a node that stopped listening is refused, not lost",
   async () => {
     const { bus, hubs: [a, b], clusters } = await service();

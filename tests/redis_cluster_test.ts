@@ -553,3 +553,14 @@ Deno.test("RedisCluster.tell() whose answer was lost with its connection is sent
     sink.end();
   }
 });
+
+Deno.test("RedisCluster.privateId() takes a new id and names the feed's last entry before it", async () => {
+  await withNodes(1, {}, async ([a]) => {
+    assert.deepEqual(await a!.privateId(), { id: 1, after: 0 });
+    const m = await a!.post("#r", said("#r", "x"));
+    assert.equal(m.id, 2);
+    assert.deepEqual(await a!.privateId(), { id: 3, after: 2 }, "a private id is no feed entry");
+    await a!.tell({ op: "dead", node: a!.node, dead: "x" });
+    assert.deepEqual(await a!.privateId(), { id: 5, after: 4 });
+  });
+});

@@ -98,6 +98,19 @@ export interface RedisClusterOptions {
 export const REACH_MS = 3_000;
 
 /**
+ * A new id, and the id of the feed's last entry (0 if none): every entry
+ * with a lower id than the new one is in the feed by now, since ids are
+ * taken and entries added in one script. KEYS: `chat:id`, `chat:feed`.
+ */
+const PRIVATE_ID = await LuaScript.of(`
+local id = redis.call('INCR', KEYS[1])
+local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
+local after = 0
+if last then after = tonumber(string.match(last[1], '^(%d+)')) end
+return {id, after}
+`);
+
+/**
  * The member list and the id every later feed entry comes after, read
  * together. KEYS: `chat:members`, `chat:id`. Returns `{HGETALL, id}`.
  */
@@ -211,6 +224,7 @@ export function isForwarded(value: unknown): value is Forwarded {
   const v = value as Record<string, unknown>;
   if (typeof v.fold !== "string") return false;
   if (v.event === undefined) return typeof v.kick === "string";
+  if (v.after !== undefined && !Number.isSafeInteger(v.after)) return false;
   if (typeof v.event !== "object" || v.event === null) return false;
   const e = v.event as Record<string, unknown>;
   const str = (name: string) => typeof e[name] === "string";
@@ -452,6 +466,16 @@ export class RedisCluster implements Cluster {
   async setTopic(key: string, topic: Topic | undefined, event: ClusterEvent): Promise<void> {
     await this.#command(() => this.store.setTopic(key, topic));
     await this.tell(event);
+  }
+
+  async privateId(): Promise<{ id: number; after: number }> {
+    const reply = await this.#command(() =>
+      PRIVATE_ID.run(this.#redis, [this.#key("id"), this.#key("feed")], [])
+    );
+    if (!Array.isArray(reply) || typeof reply[0] !== "number" || typeof reply[1] !== "number") {
+      throw new TypeError(`Cannot take an id: Redis answered ${String(reply)}`);
+    }
+    return { id: reply[0], after: reply[1] };
   }
 
   async forward(node: string, forwarded: Forwarded): Promise<number> {

@@ -79,7 +79,7 @@ export type ClusterEvent =
  * from another node's console (`kick`: the reason, maybe empty).
  */
 export type Forwarded =
-  | { fold: string; event: ChatMessage | CtcpEvent }
+  | { fold: string; event: ChatMessage | CtcpEvent; after?: number }
   | { fold: string; kick: string };
 
 /** What a {@linkcode Cluster} tells the hub, as it happens. */
@@ -152,6 +152,15 @@ export interface Cluster {
   reconcile(folds: readonly string[], reasons?: ReadonlyMap<string, string>): Promise<Reconciled>;
   /** Keeps a room's topic (undefined clears it), then tells `event` as {@linkcode Cluster.tell} does. */
   setTopic(key: string, topic: Topic | undefined, event: ClusterEvent): Promise<void>;
+  /**
+   * A new id for a private message, and the id of the last feed entry
+   * before it (`after`). A private message's id comes from the counter the
+   * room messages' do, but the message goes by another way: it is shown
+   * once the feed has brought everything up to `after` ({@linkcode reach}),
+   * so that a client resuming with `since` (the highest id it saw) skips no
+   * room message still on its way.
+   */
+  privateId(): Promise<{ id: number; after: number }>;
   /**
    * Sends a private message, CTCP or kick to a member of another node. Kept
    * nowhere. Resolves with how many of that node's listeners got it: 0 if

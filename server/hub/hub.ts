@@ -903,8 +903,24 @@ export class Hub {
       return;
     }
     const { event } = forwarded;
-    if (event.type === "message") seat.privates.push(event);
-    this.#deliver(seat.member, event);
+    const show = () => {
+      if (this.#roster.byKey(forwarded.fold) !== seat) return;
+      if (event.type === "message") seat.privates.push(event);
+      this.#deliver(seat.member, event);
+    };
+    const cluster = this.#cluster;
+    if (cluster && forwarded.after !== undefined) this.#afterFeed(cluster, forwarded.after, show);
+    else show();
+  }
+
+  /**
+   * Runs `show` once this node has delivered the feed up to `after`, at once
+   * if it has: a private message after every room message with a lower id
+   * (see `Cluster.privateId`).
+   */
+  #afterFeed(cluster: Cluster, after: number, show: () => void): void {
+    if (cluster.position >= after) show();
+    else void cluster.reach(after).then(show);
   }
 
   /**
@@ -1804,18 +1820,22 @@ export class Hub {
       // Its id is the service's: the message goes out once Redis gave one.
       const cluster = this.#cluster;
       if (!cluster.up) return this.#refuse(seat.member, "storage_failed", UNREACHABLE);
-      cluster.store.nextId().then(
-        (id) => {
+      cluster.privateId().then(
+        ({ id, after }) => {
           const now = this.#roster.find(target.nick);
           if (this.#roster.seatOf(seat.member) !== seat || now !== target) return;
           const { member } = target;
           if (!(member instanceof RemoteMember)) {
-            this.#whispered(seat, target, id, text.value, kind);
+            this.#afterFeed(
+              cluster,
+              after,
+              () => this.#whispered(seat, target, id, text.value, kind),
+            );
             return;
           }
           // The sender sees it once the recipient's node has it: else it is refused, not lost.
           const event = this.#private(seat, target, id, text.value, kind);
-          cluster.forward(member.node, { fold: target.key, event }).catch(() => 0).then(
+          cluster.forward(member.node, { fold: target.key, event, after }).catch(() => 0).then(
             (heard) => {
               if (heard === 0) {
                 this.#refuse(
@@ -1823,10 +1843,13 @@ export class Hub {
                   "storage_failed",
                   `Not delivered: ${target.nick}'s server cannot be reached right now; try again in a moment.`,
                 );
-              } else if (this.#roster.seatOf(seat.member) === seat) {
+                return;
+              }
+              this.#afterFeed(cluster, after, () => {
+                if (this.#roster.seatOf(seat.member) !== seat) return;
                 seat.privates.push(event);
                 this.#deliver(seat.member, event);
-              }
+              });
             },
           );
         },
@@ -1848,6 +1871,8 @@ export class Hub {
   #whispered(seat: Seat, target: Seat, id: number, text: string, kind: MessageKind): void {
     const event = this.#private(seat, target, id, text, kind);
     for (const party of target === seat ? [seat] : [target, seat]) {
+      // Gone meanwhile (`--redis`: it waited for the feed).
+      if (this.#roster.seatOf(party.member) !== party) continue;
       party.privates.push(event);
       this.#deliver(party.member, event);
     }

@@ -230,6 +230,13 @@ export class FakeCluster implements Cluster {
     await this.tell(event);
   }
 
+  async privateId(): Promise<{ id: number; after: number }> {
+    await Promise.resolve();
+    this.bus.check();
+    const after = this.bus.feed.at(-1)?.id ?? 0;
+    return { id: this.bus.history.nextId(), after };
+  }
+
   async forward(node: string, forwarded: Forwarded): Promise<number> {
     await Promise.resolve();
     this.bus.check();
