@@ -52,6 +52,10 @@ export interface ChatServer {
 /** Upper bounds of the `chat_room_members` histogram's buckets. */
 const ROOM_SIZE_BUCKETS: readonly number[] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000];
 
+/** First wait before the hub's attach to Redis is tried again, doubled each time up to {@linkcode ATTACH_RETRY_MAX_MS}. */
+const ATTACH_RETRY_MS = 250;
+const ATTACH_RETRY_MAX_MS = 5_000;
+
 /** How long shutdown waits for peers to take their last bytes and close. */
 const CLOSE_GRACE_MS = 2000;
 
@@ -99,17 +103,37 @@ export function startChat(options: ChatOptions = {}): ChatServer {
   const hub = new Hub({ ...config, store, metrics, log });
   // With `--redis`, ready once the service's members are known, and healthy while Redis answers.
   let attached = cluster === undefined;
-  const attaching = hub.attach().then(
-    () => void (attached = true),
-    (e) => log.error("cannot read the service's members from Redis", { error: errorText(e) }),
-  );
+  // Tried again until it works (Redis lost just after the node opened it), not once stopping.
+  const stopped = Promise.withResolvers<void>();
+  let stopping: Promise<void> | undefined;
+  const attaching = (async () => {
+    for (let wait = ATTACH_RETRY_MS, told = false; stopping === undefined; wait *= 2) {
+      try {
+        await hub.attach();
+        attached = true;
+        return;
+      } catch (e) {
+        if (!told) {
+          log.error("cannot read the service's members from Redis; trying again", {
+            error: errorText(e),
+          });
+        }
+        told = true;
+      }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        new Promise((resolve) => timer = setTimeout(resolve, Math.min(wait, ATTACH_RETRY_MAX_MS))),
+        stopped.promise,
+      ]);
+      clearTimeout(timer);
+    }
+  })();
   const limits = new ConnectionLimits(config);
   const shared = { metrics, log, joinTimeout: config.joinTimeout };
   let tcp: TcpServer | undefined;
   let irc: IrcServer | undefined;
   let listener: Deno.Listener<Conn, Deno.NetAddr>;
   let ready = false;
-  let stopping: Promise<void> | undefined;
   const ws = webSocketEndpoint(hub, limits, { ...shared, closeTimeoutMs: config.closeTimeoutMs });
   const http = new HttpConnections({
     handler: createHandler({
@@ -204,6 +228,7 @@ export function startChat(options: ChatOptions = {}): ChatServer {
     irc: irc.addr,
     shutdown(reason = "The server is shutting down.") {
       stopping ??= (async () => {
+        stopped.resolve();
         ready = false;
         clearInterval(summaries);
         await attaching.catch(() => {});

@@ -4,7 +4,12 @@
  */
 
 import assert from "node:assert/strict";
-import { withNodes } from "./kit/cluster.ts";
+import { RedisCluster } from "../server/bus/cluster.ts";
+import { createLogger } from "../server/log.ts";
+import { untilHealth, withNodes } from "./kit/cluster.ts";
+import { RedisProxy } from "./kit/redis_proxy.ts";
+import { RedisServer } from "./kit/redis_server.ts";
+import { startServer } from "./kit/server.ts";
 import { connectWs, WsClient } from "./kit/ws_client.ts";
 import { connectTcp, TcpClient } from "./kit/tcp_client.ts";
 import { connectIrc, openIrc } from "./kit/irc_client.ts";
@@ -128,4 +133,31 @@ Deno.test("cluster: a node that stops tells the others at once: its members leav
     const who = await web.next("members");
     assert.deepEqual(who.members.map((m) => m.nick), ["alice"]);
   });
+});
+
+Deno.test("cluster: a node that cannot read the service's members as it starts tries again, and serves once Redis answers", async () => {
+  await using redis = await RedisServer.start();
+  await using proxy = new RedisProxy(redis.port);
+  const failed = Promise.withResolvers<void>();
+  const log = createLogger({
+    level: "error",
+    write: (line) => {
+      if (line.includes("cannot read the service's members")) failed.resolve();
+    },
+  });
+  // Opened, then cut off before its first read of the member list.
+  const cluster = await RedisCluster.open({ url: proxy.url, keep: 100, commandTimeoutMs: 200 });
+  proxy.block();
+  const node = startServer({ cluster, log });
+  try {
+    await failed.promise;
+    await untilHealth(node, 503);
+    proxy.unblock();
+    await untilHealth(node, 200);
+    await using alice = await connectWs(node, "alice");
+    alice.send({ type: "say", text: "in at last" });
+    await alice.next("message", (m) => m.text === "in at last");
+  } finally {
+    await node.shutdown();
+  }
 });

@@ -355,14 +355,15 @@ export class RedisCluster implements Cluster {
 
   async start(sink: ClusterSink): Promise<MemberRecord[]> {
     if (this.#sink !== undefined) throw new Error("Cannot start a cluster twice");
+    // What can fail comes first: a start that failed can be tried again.
     const { records, id } = await this.#snapshot();
+    await this.#command(() => this.#subscriber.subscribe(this.#key("to", this.node)));
     this.#position = id;
     this.#sink = sink;
     this.#subscriber.on("message", (_channel: string, text: string) => {
       const forwarded = parseJson(text);
       if (isForwarded(forwarded)) this.#sink?.forwarded(forwarded);
     });
-    await this.#command(() => this.#subscriber.subscribe(this.#key("to", this.node)));
     this.#feed = new FeedReader({
       url: this.#options.url,
       prefix: this.#prefix,

@@ -120,6 +120,7 @@ export interface Cluster {
   /**
    * Reads the service's member list, then hands `sink` every feed entry
    * after the position it was read at, until closed. Resolves with the list.
+   * Rejected (Redis could not be reached), it can be called again.
    */
   start(sink: ClusterSink): Promise<MemberRecord[]>;
   /** Claims a nickname (folded) for this node: false if another node holds it. */
