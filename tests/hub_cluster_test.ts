@@ -434,6 +434,30 @@ clusterTest(
   },
 );
 
+clusterTest(
+  "a leave Redis refused while it answers (out of memory) is told again soon, not at the next outage",
+  async () => {
+    const { bus, hubs: [a, b] } = await service();
+    const alice = await join(a!, "alice");
+    const bob = await join(b!, "bob");
+    await bus.settle();
+    bus.refusing = true;
+    b!.leave(bob, "quit: oom");
+    await bus.settle();
+    assert.deepEqual(a!.members().map((m) => m.nick), ["alice", "bob"]);
+    bus.refusing = false;
+    // The retry's timer is the event awaited: bob's leave reaches alice.
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const unwatch = a!.watch((e) => e.type === "leave" && e.nick === "bob" && resolve());
+    await promise;
+    unwatch();
+    await bus.settle();
+    assert.deepEqual(a!.members().map((m) => m.nick), ["alice"]);
+    assert.deepEqual(alice.ofType("leave").map((e) => [e.nick, e.reason]), [["bob", "quit: oom"]]);
+    assert.deepEqual([...bus.members.values()].map((r) => r.nick), ["alice"]);
+  },
+);
+
 clusterTest("a node started later sees the members already there, and their lines", async () => {
   const bus = new FakeBus();
   buses.push(bus);

@@ -564,3 +564,25 @@ Deno.test("RedisCluster.privateId() takes a new id and names the feed's last ent
     assert.deepEqual(await a!.privateId(), { id: 5, after: 4 });
   });
 });
+
+Deno.test("RedisCluster.depart() removes every record of the node, those it no longer seats too, with one dead event and its reason", async () => {
+  await withNodes(2, {}, async ([a, b], sinks, redis) => {
+    const hash = tokenHash("t");
+    for (const nick of ["Ann", "Ghost"]) {
+      await a!.tell({ op: "seat", node: a!.node, nick, via: "web", rooms: [] }, [[
+        nick.toLowerCase(),
+        record(nick, a!.node, hash, []),
+      ]]);
+    }
+    await b!.tell({ op: "seat", node: b!.node, nick: "Bea", via: "web", rooms: [] }, [[
+      "bea",
+      record("Bea", b!.node, hash, []),
+    ]]);
+    await a!.depart("server shutting down");
+    await sinks[1]!.count(1, (t) => "event" in t && t.event.op === "dead");
+    assert.deepEqual(sinks[1]!.told.findLast((t) => "event" in t), {
+      event: { op: "dead", node: a!.node, dead: a!.node, reason: "server shutting down" },
+    });
+    assert.deepEqual(await direct(redis, (raw) => raw.hkeys("chat:members")), ["bea"]);
+  });
+});

@@ -270,8 +270,9 @@ export class RedisCluster implements Cluster {
   #up = true;
   /** How many events this node has told: the last part of a tell's receipt. */
   #tells = 0;
-  /** How many times Redis was found again (see {@linkcode #command}). */
+  /** How many times Redis was found again (see {@linkcode #command}), and when last. */
   #backs = 0;
+  #backAt = 0;
   #probeTimer: ReturnType<typeof setTimeout> | undefined;
   #closed: Promise<void> | undefined;
 
@@ -327,13 +328,16 @@ export class RedisCluster implements Cluster {
         onLost: (folds) => to.onLost?.(folds),
         onDead: (node) => to.onDead?.(node),
         onRevived: () => to.onRevived?.(),
-        onError: (error) => to.onError?.(error),
+        onError: (error, began) => to.onError?.(error, began),
       });
       const cluster = new RedisCluster(options, { store, redis, subscriber, leases });
       to.onLost = (folds) => cluster.#sink?.lost(folds);
       to.onDead = (node) => cluster.#background(cluster.#sweep(node));
       to.onRevived = () => cluster.#sink?.revived();
-      to.onError = (error) => cluster.#state(false, error);
+      // A renewal begun before Redis was back says nothing of Redis now (see #command).
+      to.onError = (error, began) => {
+        if (began >= cluster.#backAt) cluster.#state(false, error);
+      };
       return cluster;
     } catch (e) {
       await Promise.all(opened.map((o) => o.close()));
@@ -469,6 +473,10 @@ export class RedisCluster implements Cluster {
     await this.tell(event);
   }
 
+  async depart(reason: string): Promise<void> {
+    await this.#removeNode({ op: "dead", node: this.node, dead: this.node, reason });
+  }
+
   async privateId(): Promise<{ id: number; after: number }> {
     const reply = await this.#command(() =>
       PRIVATE_ID.run(this.#redis, [this.#key("id"), this.#key("feed")], [])
@@ -564,12 +572,16 @@ export class RedisCluster implements Cluster {
    * is gone: nobody is told of that node again.
    */
   async #sweep(dead: string): Promise<void> {
-    const event: ClusterEvent = { op: "dead", node: this.node, dead };
+    await this.#removeNode({ op: "dead", node: this.node, dead });
+  }
+
+  /** Removes the records of the node `event` names as dead, and tells `event`, in one step. */
+  async #removeNode(event: ClusterEvent & { op: "dead" }): Promise<void> {
     await this.#command(() =>
       DEAD.run(
         this.#redis,
         [this.#key("id"), this.#key("feed"), this.#key("members")],
-        [this.#feedKeep, dead, JSON.stringify(event)],
+        [this.#feedKeep, event.dead, JSON.stringify(event)],
       )
     );
   }
@@ -596,6 +608,7 @@ export class RedisCluster implements Cluster {
     this.#up = up;
     if (up) {
       this.#backs++;
+      this.#backAt = performance.now();
       // The leases at once, not at the next tick (they may have ended meanwhile).
       this.#background(this.#leases.renew());
     } else {

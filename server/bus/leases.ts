@@ -73,8 +73,11 @@ export interface LeaseOptions {
    * and the nicknames it still holds are its own.
    */
   onRevived?(): void;
-  /** Renewing failed (Redis cannot be reached); told once until it works again. */
-  onError?(error: unknown): void;
+  /**
+   * Renewing failed (Redis cannot be reached); told once until it works
+   * again, with when that renewal began (`performance.now()`).
+   */
+  onError?(error: unknown, began: number): void;
 }
 
 /**
@@ -295,6 +298,7 @@ export class NickLeases {
   renew(): Promise<void> {
     this.#renewing = this.#renewing.then(async () => {
       if (this.#closed) return;
+      const began = performance.now();
       try {
         await this.#renew();
         // Back from a loss, the others' leases may have ended for the same
@@ -304,7 +308,7 @@ export class NickLeases {
         this.#failing = false;
         if (performance.now() >= this.#sweepFrom) await this.#sweep();
       } catch (e) {
-        if (!this.#failing) this.#options.onError?.(e);
+        if (!this.#failing) this.#options.onError?.(e, began);
         this.#failing = true;
       }
     });

@@ -154,6 +154,11 @@ export interface Cluster {
   /** Keeps a room's topic (undefined clears it), then tells `event` as {@linkcode Cluster.tell} does. */
   setTopic(key: string, topic: Topic | undefined, event: ClusterEvent): Promise<void>;
   /**
+   * Tells every node this one stops: every member record naming it is
+   * removed, and a `dead` event with `reason` told, in one step.
+   */
+  depart(reason: string): Promise<void>;
+  /**
    * A new id for a private message, and the id of the last feed entry
    * before it (`after`). A private message's id comes from the counter the
    * room messages' do, but the message goes by another way: it is shown

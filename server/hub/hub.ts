@@ -225,6 +225,8 @@ const UNREADABLE = "Cannot read the history; try again.";
 /** The refusal while the service's store (Redis) cannot be reached. */
 const UNREACHABLE =
   "Not sent: the server cannot reach its message store right now; try again in a moment.";
+/** How soon what a Redis that answers refused to be told is tried again. */
+const RETELL_MS = 2_000;
 /** Why the members of a node that stops (`Hub.detach`) leave, as the other nodes show it. */
 const SHUTTING_DOWN = "server shutting down";
 /** A join or a new nickname refused while the service's store (Redis) cannot be reached. */
@@ -272,6 +274,8 @@ export class Hub {
   #untold = false;
   /** Why the members whose leave was lost left, by fold: told so once Redis is back. */
   readonly #untoldByes = new Map<string, string>();
+  /** A {@linkcode #retell} due (see {@linkcode #retellSoon}). */
+  #retellTimer: ReturnType<typeof setTimeout> | undefined;
   /** Members whose join waits on the cluster; false once they left meanwhile. */
   readonly #joining = new Map<Member, boolean>();
   /** Per room key, lists that collect what the feed delivers while a read of the room is under way. */
@@ -570,24 +574,18 @@ export class Hub {
 
   /**
    * Tells the other nodes that this node's members are gone (it is
-   * stopping): one `dead` event for all of them. Settles once told, or
-   * failed to.
+   * stopping), once what they said is stored: every record of the node is
+   * removed with one `dead` event. Settles once told, or failed to.
    */
   async detach(): Promise<void> {
     const cluster = this.#cluster;
     if (!cluster) return;
-    const records: [string, null][] = [];
-    for (const seat of this.#roster) if (!seat.member.remote) records.push([seat.key, null]);
-    const event: ClusterEvent = {
-      op: "dead",
-      node: cluster.node,
-      dead: cluster.node,
-      reason: SHUTTING_DOWN,
-    };
-    await cluster.tell(event, records)
-      .catch((e) =>
-        this.#log.warn("cannot tell the other nodes this one stops", { error: errorText(e) })
-      );
+    clearTimeout(this.#retellTimer);
+    const posting = [...this.#roster].map((seat) => seat.posting);
+    await Promise.all(posting);
+    await cluster.depart(SHUTTING_DOWN).catch((e) =>
+      this.#log.warn("cannot tell the other nodes this one stops", { error: errorText(e) })
+    );
   }
 
   /**
@@ -638,6 +636,9 @@ export class Hub {
     records.push(gone ? [seat.key, null] : this.#record(cluster, seat));
     cluster.tell(event, records).catch((e) => {
       this.#untold = true;
+      // Refused by a Redis that answers (out of memory, read-only): not
+      // left until the next time Redis is lost.
+      if (cluster.up) this.#retellSoon(cluster);
       // Told with its reason once Redis is back (`#retell`), not as "connection lost".
       if (event.op === "bye") this.#untoldByes.set(seat.key, event.reason);
       // Redis lost is logged once, by the cluster; anything else is said here.
@@ -683,9 +684,19 @@ export class Hub {
         for (const [fold, reason] of byes) {
           if (!this.#untoldByes.has(fold)) this.#untoldByes.set(fold, reason);
         }
+        if (cluster.up) this.#retellSoon(cluster);
         this.#log.warn("cannot tell the other nodes this node's members", { error: errorText(e) });
       },
     );
+  }
+
+  /** Tries {@linkcode #retell} again in {@linkcode RETELL_MS}, unless a try is due already or the hub closed. */
+  #retellSoon(cluster: Cluster): void {
+    if (this.#retellTimer !== undefined || this.#closed) return;
+    this.#retellTimer = setTimeout(() => {
+      this.#retellTimer = undefined;
+      this.#retell(cluster);
+    }, RETELL_MS);
   }
 
   /** A room message from the feed: delivered to everyone here in the room. */
@@ -909,18 +920,20 @@ export class Hub {
       this.#deliver(seat.member, event);
     };
     const cluster = this.#cluster;
-    if (cluster && forwarded.after !== undefined) this.#afterFeed(cluster, forwarded.after, show);
-    else show();
+    if (cluster && forwarded.after !== undefined) {
+      void this.#afterFeed(cluster, forwarded.after).then(show);
+    } else {
+      show();
+    }
   }
 
   /**
-   * Runs `show` once this node has delivered the feed up to `after`, at once
-   * if it has: a private message after every room message with a lower id
-   * (see `Cluster.privateId`).
+   * Settles once this node has delivered the feed up to `after` (or after
+   * `reach`'s bound): a private message is shown after every room message
+   * with a lower id (see `Cluster.privateId`).
    */
-  #afterFeed(cluster: Cluster, after: number, show: () => void): void {
-    if (cluster.position >= after) show();
-    else void cluster.reach(after).then(show);
+  #afterFeed(cluster: Cluster, after: number): Promise<void> {
+    return cluster.position >= after ? Promise.resolve() : cluster.reach(after);
   }
 
   /**
@@ -1129,8 +1142,12 @@ export class Hub {
       return this.#refuse(seat.member, "storage_failed", UNREACHABLE, false, room.name);
     }
     const draft = room.draft(seat.nick, text, kind, seat);
+    // Settles once delivered here too: a leave waiting for it comes after it everywhere.
     const stored = cluster.post(room.key, draft).then(
-      () => this.#metrics.received[seat.member.via]++,
+      (message) => {
+        this.#metrics.received[seat.member.via]++;
+        return this.#afterFeed(cluster, message.id);
+      },
       (e) => {
         this.#log.debug("cannot store a message", { error: errorText(e) });
         if (this.#roster.seatOf(seat.member) === seat) {
@@ -1138,12 +1155,17 @@ export class Hub {
         }
       },
     );
-    const posting = Promise.all([seat.posting, stored]);
+    this.#posting(seat, stored);
+    return true;
+  }
+
+  /** Keeps `work` (never rejecting) as what `seat` said still on its way: see {@linkcode posting}. */
+  #posting(seat: Seat, work: Promise<unknown>): void {
+    const posting = Promise.all([seat.posting, work]);
     seat.posting = posting;
     posting.then(() => {
       if (seat.posting === posting) seat.posting = undefined;
     });
-    return true;
   }
 
   /** {@linkcode #topic} with `--redis`: kept in Redis, then shown by every node as the feed brings it. */
@@ -1582,6 +1604,7 @@ export class Hub {
   close(text: string): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#retellTimer);
     const notice = this.#notice(text);
     for (const seat of this.#roster) this.#dismiss(seat, notice);
     for (const room of this.#rooms.values()) room.clearPresence();
@@ -1820,24 +1843,23 @@ export class Hub {
       // Its id is the service's: the message goes out once Redis gave one.
       const cluster = this.#cluster;
       if (!cluster.up) return this.#refuse(seat.member, "storage_failed", UNREACHABLE);
-      cluster.privateId().then(
+      // Part of what the sender said still on its way: a quit waits for it.
+      const sent = cluster.privateId().then(
         ({ id, after }) => {
-          const now = this.#roster.find(target.nick);
-          if (this.#roster.seatOf(seat.member) !== seat || now !== target) return;
+          // Sent even if the sender left meanwhile; not to a recipient gone.
+          if (this.#roster.find(target.nick) !== target) return;
           const { member } = target;
           if (!(member instanceof RemoteMember)) {
-            this.#afterFeed(
-              cluster,
-              after,
-              () => this.#whispered(seat, target, id, text.value, kind),
+            return this.#afterFeed(cluster, after).then(() =>
+              this.#whispered(seat, target, id, text.value, kind)
             );
-            return;
           }
           // The sender sees it once the recipient's node has it: else it is refused, not lost.
           const event = this.#private(seat, target, id, text.value, kind);
-          cluster.forward(member.node, { fold: target.key, event, after }).catch(() => 0).then(
-            (heard) => {
+          return cluster.forward(member.node, { fold: target.key, event, after }).catch(() => 0)
+            .then(async (heard) => {
               if (heard === 0) {
+                if (this.#roster.seatOf(seat.member) !== seat) return;
                 this.#refuse(
                   seat.member,
                   "storage_failed",
@@ -1845,16 +1867,18 @@ export class Hub {
                 );
                 return;
               }
-              this.#afterFeed(cluster, after, () => {
-                if (this.#roster.seatOf(seat.member) !== seat) return;
-                seat.privates.push(event);
-                this.#deliver(seat.member, event);
-              });
-            },
-          );
+              await this.#afterFeed(cluster, after);
+              if (this.#roster.seatOf(seat.member) !== seat) return;
+              seat.privates.push(event);
+              this.#deliver(seat.member, event);
+            });
         },
-        () => this.#refuse(seat.member, "storage_failed", UNREACHABLE),
+        () => {
+          if (this.#roster.seatOf(seat.member) !== seat) return;
+          this.#refuse(seat.member, "storage_failed", UNREACHABLE);
+        },
       );
+      this.#posting(seat, sent);
       return true;
     }
     let id;

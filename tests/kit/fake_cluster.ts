@@ -39,8 +39,14 @@ export class FakeBus {
   readonly feed: Entry[] = [];
   readonly nodes = new Set<FakeCluster>();
   down = false;
-  /** While set, every message posted waits for it before it is kept: as a slow Redis. */
+  /** While true, Redis answers every command with an error: reachable, refusing (out of memory). */
+  refusing = false;
+  /**
+   * While set, every message posted, and every private message's id, waits
+   * for it: as a slow Redis. {@linkcode held} is told each time one waits.
+   */
   posts: Promise<void> | undefined;
+  held: () => void = () => {};
   #pending = 0;
   #idle: PromiseWithResolvers<void> | undefined;
 
@@ -73,6 +79,7 @@ export class FakeBus {
 
   check(): void {
     if (this.down) throw new Error("Redis cannot be reached");
+    if (this.refusing) throw new Error("OOM command not allowed when used memory > 'maxmemory'.");
   }
 
   /** Redis answers again: every node is told, as the first command that works tells it. */
@@ -136,6 +143,13 @@ export class FakeCluster implements Cluster {
     return message;
   }
 
+  /** Waits for {@linkcode FakeBus.posts}, if set. */
+  async #slow(): Promise<void> {
+    if (this.bus.posts === undefined) return await Promise.resolve();
+    this.bus.held();
+    await this.bus.posts;
+  }
+
   /** Hands the sink what it has not had yet. */
   pump(): void {
     const sink = this.#sink;
@@ -185,7 +199,7 @@ export class FakeCluster implements Cluster {
   }
 
   async post(key: string, message: Omit<RoomMessage, "id">): Promise<RoomMessage> {
-    await this.bus.posts;
+    await this.#slow();
     return await this.store.append(key, message);
   }
 
@@ -230,8 +244,19 @@ export class FakeCluster implements Cluster {
     await this.tell(event);
   }
 
-  async privateId(): Promise<{ id: number; after: number }> {
+  async depart(reason: string): Promise<void> {
     await Promise.resolve();
+    this.bus.check();
+    for (const [fold, record] of [...this.bus.members]) {
+      if (record.node === this.node) this.bus.members.delete(fold);
+    }
+    const event: ClusterEvent = { op: "dead", node: this.node, dead: this.node, reason };
+    this.bus.feed.push({ id: this.bus.history.nextId(), event });
+    this.bus.publish();
+  }
+
+  async privateId(): Promise<{ id: number; after: number }> {
+    await this.#slow();
     this.bus.check();
     const after = this.bus.feed.at(-1)?.id ?? 0;
     return { id: this.bus.history.nextId(), after };
