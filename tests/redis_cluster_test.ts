@@ -586,3 +586,26 @@ Deno.test("RedisCluster.depart() removes every record of the node, those it no l
     assert.deepEqual(await direct(redis, (raw) => raw.hkeys("chat:members")), ["bea"]);
   });
 });
+
+Deno.test("RedisCluster: records of a node found dead but left behind are not listed by a node that starts, which removes them", async () => {
+  await using redis = await RedisServer.start();
+  // As a sweeper that lost Redis between finding a node dead and removing its records.
+  await direct(
+    redis,
+    (raw) =>
+      raw.hset("chat:members", "gus", JSON.stringify(record("Gus", "gone-node", tokenHash("t")))),
+  );
+  const node = await RedisCluster.open({ url: redis.url, keep: 10 });
+  const sink = new Sink();
+  try {
+    assert.deepEqual(await node.start(sink), []);
+    await sink.count(1, (t) => "event" in t);
+    assert.deepEqual(sink.told, [{
+      event: { op: "dead", node: node.node, dead: "gone-node" },
+    }]);
+    assert.deepEqual(await direct(redis, (raw) => raw.hkeys("chat:members")), []);
+  } finally {
+    await node.close();
+    sink.end();
+  }
+});

@@ -112,10 +112,15 @@ return {id, after}
 
 /**
  * The member list and the id every later feed entry comes after, read
- * together. KEYS: `chat:members`, `chat:id`. Returns `{HGETALL, id}`.
+ * together, with the live nodes. KEYS: `chat:members`, `chat:id`,
+ * `chat:nodes`. Returns `{HGETALL, id, nodes}`.
  */
 const SNAPSHOT = await LuaScript.of(`
-return {redis.call('HGETALL', KEYS[1]), tonumber(redis.call('GET', KEYS[2]) or '0')}
+return {
+  redis.call('HGETALL', KEYS[1]),
+  tonumber(redis.call('GET', KEYS[2]) or '0'),
+  redis.call('ZRANGE', KEYS[3], 0, -1),
+}
 `);
 
 /**
@@ -268,6 +273,8 @@ export class RedisCluster implements Cluster {
   #feed: FeedReader | undefined;
   #position = 0;
   #up = true;
+  /** Nodes found dead whose records could not be removed yet (see {@linkcode #sweep}). */
+  readonly #unswept = new Set<string>();
   /** How many events this node has told: the last part of a tell's receipt. */
   #tells = 0;
   /** How many times Redis was found again (see {@linkcode #command}), and when last. */
@@ -387,6 +394,7 @@ export class RedisCluster implements Cluster {
         const { records, id } = await this.#snapshot();
         this.#reflected = id;
         sink.members(records);
+        this.#sweepLeftBehind();
       },
       onState: (up, error) => this.#state(up, error),
       onIdsLost: (was, position) =>
@@ -394,6 +402,7 @@ export class RedisCluster implements Cluster {
           `Redis came back without messages this node had read (its ids were at ${was}, this node had read up to ${position}): ids go on from ${position}; what Redis lost is gone`,
         ),
     });
+    this.#sweepLeftBehind();
     return records;
   }
 
@@ -544,21 +553,42 @@ export class RedisCluster implements Cluster {
 
   /** The position is now `id`: the reaches it satisfies are done. */
   /** The member list, and the id of the last feed entry it reflects, read in one step. */
+  /**
+   * The member list, and the id of the last feed entry it reflects, read in
+   * one step. Records of a node no longer live (found dead, its records
+   * left behind: the finder lost Redis, or stopped, in between) are left
+   * out, and that node is found dead again, its records removed.
+   */
   async #snapshot(): Promise<{ records: MemberRecord[]; id: number }> {
     const reply = await this.#command(() =>
-      SNAPSHOT.run(this.#redis, [this.#key("members"), this.#key("id")], [])
+      SNAPSHOT.run(
+        this.#redis,
+        [this.#key("members"), this.#key("id"), this.#key("nodes")],
+        [],
+      )
     );
-    if (!Array.isArray(reply) || !Array.isArray(reply[0]) || typeof reply[1] !== "number") {
+    if (
+      !Array.isArray(reply) || !Array.isArray(reply[0]) || typeof reply[1] !== "number" ||
+      !Array.isArray(reply[2])
+    ) {
       throw new TypeError(`Cannot read the member list: Redis answered ${String(reply)}`);
     }
+    const live = new Set<unknown>([...reply[2], this.node]);
     const records: MemberRecord[] = [];
     const flat: unknown[] = reply[0];
     for (let i = 0; i + 1 < flat.length; i += 2) {
       const text = flat[i + 1];
       const record = typeof text === "string" ? parseJson(text) : undefined;
-      if (isMemberRecord(record)) records.push(record);
+      if (!isMemberRecord(record)) continue;
+      if (live.has(record.node)) records.push(record);
+      else this.#unswept.add(record.node);
     }
     return { records, id: reply[1] };
+  }
+
+  /** Finds dead again the nodes whose records were left behind (see {@linkcode #snapshot}). */
+  #sweepLeftBehind(): void {
+    for (const dead of this.#unswept) this.#background(this.#sweep(dead));
   }
 
   #moved(id: number): void {
@@ -572,7 +602,15 @@ export class RedisCluster implements Cluster {
    * is gone: nobody is told of that node again.
    */
   async #sweep(dead: string): Promise<void> {
-    await this.#removeNode({ op: "dead", node: this.node, dead });
+    try {
+      await this.#removeNode({ op: "dead", node: this.node, dead });
+      this.#unswept.delete(dead);
+    } catch (e) {
+      // Found dead (it is out of `chat:nodes`), its records not removed:
+      // nobody would find it dead again. Tried again once Redis answers.
+      this.#unswept.add(dead);
+      throw e;
+    }
   }
 
   /** Removes the records of the node `event` names as dead, and tells `event`, in one step. */
@@ -609,6 +647,7 @@ export class RedisCluster implements Cluster {
     if (up) {
       this.#backs++;
       this.#backAt = performance.now();
+      this.#sweepLeftBehind();
       // The leases at once, not at the next tick (they may have ended meanwhile).
       this.#background(this.#leases.renew());
     } else {
