@@ -365,6 +365,33 @@ clusterTest(
 );
 
 clusterTest(
+  "a leave told late by the node a seat was taken back from is passed over: the member stays, everywhere",
+  async () => {
+    const { bus, hubs: [a, b, c], clusters } = await service(3);
+    const dave = await join(a!, "dave");
+    const carol = await join(c!, "carol");
+    await bus.settle();
+    const [welcome] = dave.ofType("welcome");
+    // Node a hears nothing for a while: not that dave moved to b.
+    clusters[0]!.away = true;
+    const again = new FakeMember();
+    assert.equal(await b!.join(again, "dave", welcome!.token), true);
+    await bus.settle();
+    // Its old connection drops meanwhile: a tells dave's leave, late.
+    a!.leave(dave, "connection lost");
+    await bus.settle();
+    clusters[0]!.away = false;
+    clusters[0]!.pump();
+    await bus.settle();
+    for (const hub of [a!, b!, c!]) {
+      assert.deepEqual(hub.members().map((m) => m.nick).sort(), ["carol", "dave"]);
+    }
+    assert.deepEqual(carol.ofType("leave"), []);
+    assert.equal(bus.members.get("dave")?.node, "n1", "b's record stays");
+  },
+);
+
+clusterTest(
   "while Redis cannot be reached, lines are refused with a clear error, and members stay",
   async () => {
     const { bus, hubs: [a] } = await service();

@@ -615,3 +615,32 @@ Deno.test("RedisCluster: records of a node found dead but left behind are not li
     sink.end();
   }
 });
+
+Deno.test("RedisCluster.tell() leaves a record naming another live node as it is, and overwrites one of a node gone", async () => {
+  await withNodes(2, {}, async ([a, b], _sinks, redis) => {
+    const hash = tokenHash("t");
+    const nodeOf = async (fold: string) =>
+      JSON.parse(await direct(redis, (raw) => raw.hget("chat:members", fold)) ?? "null")?.node;
+    await a!.tell({ op: "seat", node: a!.node, nick: "Dee", via: "web", rooms: [] }, [[
+      "dee",
+      record("Dee", a!.node, hash, []),
+    ]]);
+    assert.ok(await b!.takeOver("dee", "t"));
+    // a, not yet told, lets its old connection go.
+    await a!.tell({ op: "bye", node: a!.node, nick: "Dee", reason: "connection lost" }, [[
+      "dee",
+      null,
+    ]]);
+    assert.equal(await nodeOf("dee"), b!.node);
+    // A record of a node no longer live is anyone's to overwrite.
+    await direct(
+      redis,
+      (raw) => raw.hset("chat:members", "eli", JSON.stringify(record("Eli", "gone-node", hash))),
+    );
+    await a!.tell({ op: "seat", node: a!.node, nick: "Eli", via: "web", rooms: [] }, [[
+      "eli",
+      record("Eli", a!.node, hash, []),
+    ]]);
+    assert.equal(await nodeOf("eli"), a!.node);
+  });
+});

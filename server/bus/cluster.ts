@@ -125,11 +125,14 @@ return {
 
 /**
  * An event into the feed under a new id, and member records set ("" removes
- * one). KEYS: `chat:id`, `chat:feed`, `chat:members`, the tell's receipt;
- * ARGV: feed keep, event JSON, then fold and record JSON in turn. Returns
- * the id. Run twice (ioredis sends it again if the connection dropped
- * before its answer came), it is carried out once: the receipt
- * (`chat:receipt:<node>:t<n>`, kept a minute) answers the second run.
+ * one). KEYS: `chat:id`, `chat:feed`, `chat:members`, the tell's receipt,
+ * `chat:nodes`; ARGV: feed keep, event JSON, then fold and record JSON in
+ * turn. Returns the id. Run twice (ioredis sends it again if the
+ * connection dropped before its answer came), it is carried out once: the
+ * receipt (`chat:receipt:<node>:t<n>`, kept a minute) answers the second
+ * run. A record that names another live node is left as it is: its member
+ * was taken back there (`TAKE_OVER`) while the teller, not yet told, had it
+ * leave or join a room.
  */
 const TELL = await LuaScript.of(`
 local done = redis.call('GET', KEYS[4])
@@ -137,10 +140,20 @@ if done then return tonumber(done) end
 local id = redis.call('INCR', KEYS[1])
 redis.call('SET', KEYS[4], id, 'PX', 60000)
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], id .. '-0', 'ev', ARGV[2])
+local teller = cjson.decode(ARGV[2]).node
 for i = 3, #ARGV - 1, 2 do
-  if ARGV[i + 1] == '' then
+  local mine = true
+  local raw = redis.call('HGET', KEYS[3], ARGV[i])
+  if raw then
+    local ok, record = pcall(cjson.decode, raw)
+    if ok and type(record) == 'table' and type(record.node) == 'string'
+        and record.node ~= teller and redis.call('ZSCORE', KEYS[5], record.node) then
+      mine = false
+    end
+  end
+  if mine and ARGV[i + 1] == '' then
     redis.call('HDEL', KEYS[3], ARGV[i])
-  else
+  elseif mine then
     redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
   end
 end
@@ -455,6 +468,7 @@ export class RedisCluster implements Cluster {
       this.#key("feed"),
       this.#key("members"),
       this.#key("receipt", this.node, `t${++this.#tells}`),
+      this.#key("nodes"),
     ];
     await this.#command(() => TELL.run(this.#redis, keys, args));
   }

@@ -66,7 +66,7 @@ export type ClusterEvent =
   /** A room's topic was set (`topic` undefined: cleared). */
   | { op: "topic"; node: string; room: RoomRef }
   /** A member's seat was taken back on `node` (its connection elsewhere is closed, quietly). */
-  | { op: "moved"; node: string; nick: string; via: Via }
+  | { op: "moved"; node: string; nick: string; via: Via; rooms?: RoomRef[] }
   /**
    * Node `dead` stopped renewing its lease, or stopped (`reason`, then told
    * by itself): its members are gone. `node` is who found it.
@@ -197,7 +197,8 @@ export function isClusterEvent(value: unknown): value is ClusterEvent {
     case "seat":
       return str("nick") && isVia(v.via) && Array.isArray(v.rooms) && v.rooms.every(isRoomRef);
     case "moved":
-      return str("nick") && isVia(v.via);
+      return str("nick") && isVia(v.via) &&
+        (v.rooms === undefined || Array.isArray(v.rooms) && v.rooms.every(isRoomRef));
     case "join":
       return str("nick") && isRoomRef(v.room);
     case "leave":

@@ -737,9 +737,12 @@ export class Hub {
       return;
     }
     if (event.node === cluster.node) return;
+    // Only the node a member is on speaks for it: a late event from the
+    // node it was taken back from (not yet told so) is passed over.
     const remote = (nick: string) => {
       const seat = this.#roster.byKey(nickKey(nick));
-      return seat?.member.remote ? seat : undefined;
+      const member = seat?.member;
+      return member instanceof RemoteMember && member.node === event.node ? seat : undefined;
     };
     switch (event.op) {
       case "seat": {
@@ -775,7 +778,13 @@ export class Hub {
       }
       case "moved": {
         const seat = this.#roster.byKey(nickKey(event.nick));
-        if (!seat) return;
+        if (!seat) {
+          // Gone from here already (its old connection here dropped before
+          // this node heard of the move): seated as the other node has it.
+          const moved = this.#remoteSeat(cluster, event.nick, event.via, event.node);
+          for (const ref of event.rooms ?? []) this.#remoteEnter(moved, ref);
+          return;
+        }
         const old = seat.member;
         // Its connection here (if it was ours) is closed quietly: the seat lives on, there.
         this.#roster.takeBack(
@@ -1064,11 +1073,14 @@ export class Hub {
         this.#tell(cluster, event, seat);
       } else {
         // Moved here (from another node, or to a new connection here): its record's token and way change.
-        this.#tell(
-          cluster,
-          { op: "moved", node: cluster.node, nick: seat.nick, via: member.via },
-          seat,
-        );
+        const rooms = [...seat.rooms.values()].filter((room) => before?.has(room.key));
+        this.#tell(cluster, {
+          op: "moved",
+          node: cluster.node,
+          nick: seat.nick,
+          via: member.via,
+          rooms: rooms.map((room) => this.#ref(room)),
+        }, seat);
         for (const room of entering) {
           if (before?.has(room.key)) continue;
           this.#tell(cluster, {

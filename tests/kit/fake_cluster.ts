@@ -191,7 +191,10 @@ export class FakeCluster implements Cluster {
     const record = this.bus.members.get(fold);
     if (!record || record.token !== tokenHash(token)) return undefined;
     this.bus.owners.set(fold, this.node);
-    return structuredClone(record);
+    // As Redis's: the record names this node from now on.
+    const was = structuredClone(record);
+    record.node = this.node;
+    return was;
   }
 
   release(fold: string): void {
@@ -209,7 +212,11 @@ export class FakeCluster implements Cluster {
   ): Promise<void> {
     await Promise.resolve();
     this.bus.check();
+    const live = new Set([...this.bus.nodes].map((n) => n.node));
     for (const [fold, record] of records) {
+      // As Redis's: a record naming another live node is not the teller's to change.
+      const now = this.bus.members.get(fold);
+      if (now && now.node !== event.node && live.has(now.node)) continue;
       if (record) this.bus.members.set(fold, structuredClone(record));
       else this.bus.members.delete(fold);
     }
