@@ -75,6 +75,12 @@ export interface Config {
   redis: string;
   /** Let other processes bind the same ports too (SO_REUSEPORT): several nodes on one machine. */
   reusePort: boolean;
+  /**
+   * Every connection starts with a PROXY v1 line from the load balancer in
+   * front (`transport/proxy.ts`), naming the client: its address is the
+   * client's for the caps, the join rate, bans and the log.
+   */
+  proxyProtocol: boolean;
   /** `--db` given with `--redis`, where no database file is opened: said in the log at start. */
   dbIgnored?: string;
   /** PEM certificate chain and key files: serve TLS on both ports. Off unless given. */
@@ -121,6 +127,7 @@ export const DEFAULTS: Readonly<Settings> = {
   logLevel: "info",
   redis: "",
   reusePort: false,
+  proxyProtocol: false,
 };
 
 /**
@@ -416,6 +423,14 @@ export const FLAGS: readonly Flag[] = [
       draft.reusePort = true;
     },
   },
+  {
+    name: "--proxy-protocol",
+    about:
+      "every connection (web, terminal, IRC) starts with a PROXY protocol v1 line from the TCP load balancer in front (HAProxy send-proxy, nginx proxy_protocol on): members get their own addresses, not the balancer's; one without it is closed. Only for nodes nothing else can reach",
+    toggle(draft) {
+      draft.proxyProtocol = true;
+    },
+  },
   { name: "--help", short: "h", about: "show this text" },
 ];
 
@@ -525,6 +540,11 @@ export function parseConfig(given: readonly string[]): ConfigResult {
     }
     const { cert, key, ...config } = draft;
     const tls = pair(cert, key);
+    if (tls && config.proxyProtocol) {
+      throw new FlagError(
+        "--proxy-protocol cannot be used with --cert: the PROXY line comes before TLS; let the load balancer end TLS",
+      );
+    }
     const ignored = draft.redis !== "" && values.db !== undefined ? { dbIgnored: draft.db } : {};
     return { kind: "run", config: { ...config, ...ignored, ...(tls ? { tls } : {}) } };
   } catch (e) {

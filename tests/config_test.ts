@@ -33,6 +33,7 @@ const DEFAULTS = {
   logLevel: "info",
   redis: "",
   reusePort: false,
+  proxyProtocol: false,
 };
 
 Deno.test("parseConfig() uses the defaults without flags", () => {
@@ -42,6 +43,17 @@ Deno.test("parseConfig() uses the defaults without flags", () => {
 Deno.test("parseConfig() takes the flags after a leading --, as `deno task start -- --help` passes them", () => {
   assert.equal(parseConfig(["--", "--help"]).kind, "help");
   assert.deepEqual(parseConfig(["--", "--port", "9000"]), parseConfig(["--port", "9000"]));
+});
+
+Deno.test("parseConfig() reads --proxy-protocol, and refuses it with --cert", () => {
+  assert.deepEqual(parseConfig(["--proxy-protocol"]), {
+    kind: "run",
+    config: { ...DEFAULTS, proxyProtocol: true },
+  });
+  assert.match(
+    errorOf(["--proxy-protocol", "--cert", "c.pem", "--key", "k.pem"]),
+    /--proxy-protocol cannot be used with --cert/,
+  );
 });
 
 Deno.test("parseConfig() reads every flag", () => {
@@ -116,6 +128,7 @@ Deno.test("parseConfig() reads every flag", () => {
         logLevel: "debug",
         redis: "",
         reusePort: true,
+        proxyProtocol: false,
         tls: { cert: "cert.pem", key: "key.pem" },
       },
     },

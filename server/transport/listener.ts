@@ -18,6 +18,10 @@
  * waits for its handshake to send `close_notify`. What it holds then is
  * counted nowhere, but it is a socket, not a slot: known, left for later.)
  *
+ * With `--proxy-protocol` a socket's first line names its client
+ * (`proxy.ts`): it is read first, within the same bound, and the socket is
+ * counted under the client's address, not the load balancer's.
+ *
  * A failed accept is not fatal: out of file descriptors, the loop pauses and
  * tries again, so the listener comes back by itself once sockets close.
  *
@@ -28,6 +32,7 @@ import type { ChatError } from "../../common/protocol.ts";
 import { within } from "../deadline.ts";
 import { errorText } from "../log.ts";
 import { isDisconnect } from "./io.ts";
+import { ProxiedConn, readProxyLine } from "./proxy.ts";
 import type { ConnectionLimits } from "./limits.ts";
 import { admit, type Counting } from "./session.ts";
 import type { Slot } from "./slot.ts";
@@ -39,8 +44,13 @@ export type Conn = Deno.TcpConn | Deno.TlsConn;
 export interface AcceptOptions extends Counting {
   listener: Deno.Listener<Conn, Deno.NetAddr>;
   limits: ConnectionLimits;
-  /** Milliseconds a TLS handshake may take before the socket is closed. */
+  /** Milliseconds a TLS handshake, or a PROXY line, may take before the socket is closed. */
   handshakeMs: number;
+  /**
+   * Every socket starts with a PROXY v1 line naming its client (`proxy.ts`):
+   * read first, then the socket is counted under the client's address.
+   */
+  proxyProtocol?: boolean;
   /** A counted socket: its owner releases its slot once it is closed. */
   accepted(conn: Conn, slot: Slot): void;
   /** A socket over the caps: its owner tells the peer why, and closes it. */
@@ -58,6 +68,7 @@ const ACCEPT_RETRY_MS = 100;
 export async function acceptLoop(options: AcceptOptions): Promise<void> {
   const { listener, limits, log, via } = options;
   const shaking = new Set<Deno.TlsConn>();
+  const reading = new Set<Deno.TcpConn>();
   const name = via === "web" ? "http" : "tcp";
   let failing = false;
   for (;;) {
@@ -80,13 +91,53 @@ export async function acceptLoop(options: AcceptOptions): Promise<void> {
       failing = false;
       log.warn(`${name} accepting again`);
     }
+    if (options.proxyProtocol && !("handshake" in conn)) {
+      void proxied(conn, reading, options);
+      continue;
+    }
     // Until the socket's handler owns its slot, closing it is closing the socket.
     const slot = admit(limits, conn.remoteAddr.hostname, options, { close: () => closeConn(conn) });
     if (!("release" in slot)) options.refused(conn, slot);
     else if ("handshake" in conn) void handshake(conn, slot, shaking, options);
     else options.accepted(conn, slot);
   }
-  for (const conn of shaking) closeConn(conn);
+  for (const conn of [...shaking, ...reading]) closeConn(conn);
+}
+
+/** How many sockets may be reading their PROXY line at once. */
+export const PROXY_READING_MAX = 1_024;
+
+/**
+ * Reads a socket's PROXY line within the bound, then counts it under its
+ * client's address and hands it on (or refuses it, over the caps). Until
+ * then it is one of at most {@linkcode PROXY_READING_MAX}: the load balancer
+ * sends the line at once, so only sockets that did not come through it wait.
+ */
+async function proxied(
+  conn: Deno.TcpConn,
+  reading: Set<Deno.TcpConn>,
+  options: AcceptOptions,
+): Promise<void> {
+  const { log, via } = options;
+  const from = conn.remoteAddr.hostname;
+  if (reading.size >= PROXY_READING_MAX) {
+    log.warn("connection refused", { via, address: from, why: "too many PROXY lines unread" });
+    return closeConn(conn);
+  }
+  reading.add(conn);
+  const read = await readProxyLine(conn, options.handshakeMs);
+  reading.delete(conn);
+  if (typeof read === "string") {
+    log.warn("connection without a PROXY line closed", { via, address: from, why: read });
+    return closeConn(conn);
+  }
+  const { line, rest } = read;
+  const client = new ProxiedConn(conn, line.address ?? from, line.port, rest);
+  const slot = admit(options.limits, client.remoteAddr.hostname, options, {
+    close: () => closeConn(client),
+  });
+  if (!("release" in slot)) options.refused(client, slot);
+  else options.accepted(client, slot);
 }
 
 /**

@@ -69,6 +69,8 @@ export interface StreamOptions extends SessionOptions {
   tlsHandshakeTimeoutMs?: number;
   /** Let other processes listen on the same port (SO_REUSEPORT). @default {false} */
   reusePort?: boolean;
+  /** Every connection starts with a PROXY v1 line (`proxy.ts`). @default {false} */
+  proxyProtocol?: boolean;
 }
 
 /** A running line listener (the terminal port, the IRC port). */
@@ -109,6 +111,7 @@ export function serveStream(
     listener,
     limits: options.limits,
     handshakeMs: options.tlsHandshakeTimeoutMs ?? TIMEOUTS.tlsHandshakeTimeoutMs,
+    proxyProtocol: options.proxyProtocol ?? false,
     metrics: options.metrics ?? new Metrics(),
     log: options.log ?? SILENT,
     via,

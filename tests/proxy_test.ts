@@ -1,0 +1,87 @@
+/**
+ * The PROXY protocol v1 (`--proxy-protocol`): the line a load balancer
+ * starts each connection with, parsed; and a server that reads it first on
+ * every port, counting each connection under its client's address.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { parseProxyLine } from "../server/transport/proxy.ts";
+import { httpUrl, withServer } from "./kit/server.ts";
+import { dial } from "./kit/socket.ts";
+import { TcpClient } from "./kit/tcp_client.ts";
+
+Deno.test("parseProxyLine() reads TCP4, TCP6 and UNKNOWN lines, and refuses anything else", () => {
+  assert.deepEqual(parseProxyLine("PROXY TCP4 203.0.113.7 10.0.0.11 51234 2323"), {
+    ok: true,
+    address: "203.0.113.7",
+    port: 51234,
+  });
+  assert.deepEqual(parseProxyLine("PROXY TCP6 2001:db8::7 2001:db8::1 443 8000"), {
+    ok: true,
+    address: "2001:db8::7",
+    port: 443,
+  });
+  assert.deepEqual(parseProxyLine("PROXY UNKNOWN"), { ok: true, address: undefined, port: 0 });
+  for (
+    const bad of [
+      "GET / HTTP/1.1",
+      "PROXY TCP4 203.0.113.7 10.0.0.11 51234",
+      "PROXY TCP4 203.0.113.7 10.0.0.11 51234 2323 extra",
+      "PROXY TCP4 256.0.0.1 10.0.0.11 1 2",
+      "PROXY TCP4 2001:db8::7 10.0.0.11 1 2",
+      "PROXY TCP4 203.0.113.7 10.0.0.11 65536 2",
+      "PROXY TCP4 203.0.113.7 10.0.0.11 -1 2",
+      "PROXY UDP4 203.0.113.7 10.0.0.11 1 2",
+      "PROXY TCP6 not:an:address;x ::1 1 2",
+      "proxy TCP4 203.0.113.7 10.0.0.11 1 2",
+    ]
+  ) {
+    assert.equal(parseProxyLine(bad).ok, false, bad);
+  }
+});
+
+/** A terminal connection through a balancer that names `client`. */
+async function viaBalancer(tcp: { hostname: string; port: number }, client: string) {
+  const conn = await dial(tcp);
+  const terminal = new TcpClient(conn);
+  await terminal.write(`PROXY TCP4 ${client} 127.0.0.1 40000 ${tcp.port}\r\n`);
+  return terminal;
+}
+
+Deno.test("--proxy-protocol: each client is counted under the address its PROXY line names", async () => {
+  await withServer({ proxyProtocol: true, maxPerIp: 1 }, async (server) => {
+    // Two clients, one balancer: each is let in under its own address.
+    await using ann = await viaBalancer(server.tcp, "203.0.113.1");
+    await ann.readUntil("Your nickname: ");
+    await using bob = await viaBalancer(server.tcp, "203.0.113.2");
+    await bob.readUntil("Your nickname: ");
+    // A second from ann's address is over --max-per-ip 1, as it would be directly.
+    await using again = await viaBalancer(server.tcp, "203.0.113.1");
+    await again.readUntil((line) => line.includes("Too many connections from your address"));
+    // What came in the same write as the line is read after it.
+    await ann.write("ann\r\nhello\r\n");
+    await bob.write("bob\r\n");
+    await bob.readUntil("<ann> hello");
+  });
+});
+
+Deno.test("--proxy-protocol: a connection that does not start with a PROXY line is closed, on every port", async () => {
+  await withServer({ proxyProtocol: true }, async (server) => {
+    for (const port of [server.tcp, server.irc, server.http]) {
+      await using direct = new TcpClient(await dial(port));
+      await direct.write("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+      assert.deepEqual(await direct.readToEnd(), [], `port ${port.port}`);
+    }
+    // Through the balancer, the page's port answers.
+    await using web = new TcpClient(await dial(server.http));
+    await web.write(
+      "PROXY TCP4 203.0.113.9 127.0.0.1 40000 80\r\nGET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    );
+    const answer = await web.readToEnd();
+    assert.equal(answer[0], "HTTP/1.1 200 OK", JSON.stringify(answer));
+    // And fetch, which sends no PROXY line, is refused.
+    await assert.rejects(fetch(httpUrl(server, "/healthz")));
+  });
+});
