@@ -234,7 +234,7 @@ async function main(args: string[]): Promise<number> {
   console.log(
     `cluster: ${launch.nodes} node${
       launch.nodes === 1 ? "" : "s"
-    } sharing the same ports; Ctrl-C stops them all`,
+    } sharing the same ports (a port 0 is a different one for each); Ctrl-C stops them all`,
   );
   const stopped = Promise.withResolvers<void>();
   const stop = () => stopped.resolve();
