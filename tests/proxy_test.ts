@@ -7,6 +7,8 @@
  */
 
 import assert from "node:assert/strict";
+import { within } from "../server/deadline.ts";
+import { PROXY_READING_PER_ADDRESS } from "../server/transport/listener.ts";
 import { parseProxyLine } from "../server/transport/proxy.ts";
 import { httpUrl, withServer } from "./kit/server.ts";
 import { dial } from "./kit/socket.ts";
@@ -83,5 +85,20 @@ Deno.test("--proxy-protocol: a connection that does not start with a PROXY line 
     assert.equal(answer[0], "HTTP/1.1 200 OK", JSON.stringify(answer));
     // And fetch, which sends no PROXY line, is refused.
     await assert.rejects(fetch(httpUrl(server, "/healthz")));
+  });
+});
+
+Deno.test("--proxy-protocol: sockets from one address that say nothing are held to a few, and the rest are closed at once", async () => {
+  // The bound on a silent socket is far off: those over the cap are closed
+  // at once, those under it wait.
+  await withServer({ proxyProtocol: true, tlsHandshakeTimeoutMs: 600_000 }, async (server) => {
+    const silent: Deno.TcpConn[] = [];
+    try {
+      for (let i = 0; i < PROXY_READING_PER_ADDRESS; i++) silent.push(await dial(server.tcp));
+      await using over = new TcpClient(await dial(server.tcp));
+      assert.ok(await within(over.readToEnd(), 10_000), "closed at once");
+    } finally {
+      for (const conn of silent) conn.close();
+    }
   });
 });

@@ -68,7 +68,7 @@ const ACCEPT_RETRY_MS = 100;
 export async function acceptLoop(options: AcceptOptions): Promise<void> {
   const { listener, limits, log, via } = options;
   const shaking = new Set<Deno.TlsConn>();
-  const reading = new Set<Deno.TcpConn>();
+  const reading = new Map<Deno.TcpConn, string>();
   const name = via === "web" ? "http" : "tcp";
   let failing = false;
   for (;;) {
@@ -101,30 +101,35 @@ export async function acceptLoop(options: AcceptOptions): Promise<void> {
     else if ("handshake" in conn) void handshake(conn, slot, shaking, options);
     else options.accepted(conn, slot);
   }
-  for (const conn of [...shaking, ...reading]) closeConn(conn);
+  for (const conn of [...shaking, ...reading.keys()]) closeConn(conn);
 }
 
-/** How many sockets may be reading their PROXY line at once. */
+/** How many sockets may be reading their PROXY line at once: in all, and from one address. */
 export const PROXY_READING_MAX = 1_024;
+export const PROXY_READING_PER_ADDRESS = 64;
 
 /**
  * Reads a socket's PROXY line within the bound, then counts it under its
  * client's address and hands it on (or refuses it, over the caps). Until
- * then it is one of at most {@linkcode PROXY_READING_MAX}: the load balancer
- * sends the line at once, so only sockets that did not come through it wait.
+ * then it is one of at most {@linkcode PROXY_READING_MAX}, and of
+ * {@linkcode PROXY_READING_PER_ADDRESS} from its address: the load balancer
+ * sends the line at once, so only sockets that did not come through it
+ * wait, and those from one address cannot keep the balancer's out.
  */
 async function proxied(
   conn: Deno.TcpConn,
-  reading: Set<Deno.TcpConn>,
+  reading: Map<Deno.TcpConn, string>,
   options: AcceptOptions,
 ): Promise<void> {
   const { log, via } = options;
   const from = conn.remoteAddr.hostname;
-  if (reading.size >= PROXY_READING_MAX) {
+  let same = 0;
+  for (const address of reading.values()) if (address === from) same++;
+  if (reading.size >= PROXY_READING_MAX || same >= PROXY_READING_PER_ADDRESS) {
     log.warn("connection refused", { via, address: from, why: "too many PROXY lines unread" });
     return closeConn(conn);
   }
-  reading.add(conn);
+  reading.set(conn, from);
   const read = await readProxyLine(conn, options.handshakeMs);
   reading.delete(conn);
   if (typeof read === "string") {
