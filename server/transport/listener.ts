@@ -106,7 +106,7 @@ export async function acceptLoop(options: AcceptOptions): Promise<void> {
 
 /** How many sockets may be reading their PROXY line at once: in all, and from one address. */
 export const PROXY_READING_MAX = 1_024;
-export const PROXY_READING_PER_ADDRESS = 64;
+export const PROXY_READING_PER_ADDRESS = 256;
 
 /**
  * Reads a socket's PROXY line within the bound, then counts it under its
