@@ -364,30 +364,80 @@ clusterTest(
   },
 );
 
+/**
+ * Dave, on node a, is taken back on node b with his token while a hears
+ * nothing; `late` is what a's old connection of his does meanwhile. Then a
+ * hears everything, and every node must list carol and dave (on b), once.
+ */
+async function takenBackWhileAway(late: (a: Hub, dave: FakeMember) => Promise<void>) {
+  const { bus, hubs: [a, b, c], clusters } = await service(3);
+  const dave = await join(a!, "dave");
+  const carol = await join(c!, "carol");
+  await bus.settle();
+  const [welcome] = dave.ofType("welcome");
+  clusters[0]!.away = true;
+  const again = new FakeMember();
+  assert.equal(await b!.join(again, "dave", welcome!.token), true);
+  await bus.settle();
+  await late(a!, dave);
+  await bus.settle();
+  clusters[0]!.away = false;
+  clusters[0]!.pump();
+  await bus.settle();
+  for (const hub of [a!, b!, c!]) {
+    assert.deepEqual(hub.members().map((m) => m.nick).sort(), ["carol", "dave"]);
+  }
+  assert.deepEqual([...bus.members.values()].map((r) => `${r.nick}@${r.node}`).sort(), [
+    "carol@n2",
+    "dave@n1",
+  ]);
+  assert.deepEqual(carol.ofType("leave"), []);
+  assert.equal(again.closed, 0);
+  return dave;
+}
+
 clusterTest(
   "a leave told late by the node a seat was taken back from is passed over: the member stays, everywhere",
   async () => {
-    const { bus, hubs: [a, b, c], clusters } = await service(3);
-    const dave = await join(a!, "dave");
-    const carol = await join(c!, "carol");
-    await bus.settle();
-    const [welcome] = dave.ofType("welcome");
-    // Node a hears nothing for a while: not that dave moved to b.
-    clusters[0]!.away = true;
-    const again = new FakeMember();
-    assert.equal(await b!.join(again, "dave", welcome!.token), true);
-    await bus.settle();
     // Its old connection drops meanwhile: a tells dave's leave, late.
-    a!.leave(dave, "connection lost");
+    await takenBackWhileAway((a, dave) => Promise.resolve(a.leave(dave, "connection lost")));
+  },
+);
+
+clusterTest(
+  "a rename by the node a seat was taken back from, not yet told, is refused there and lets that connection go",
+  async () => {
+    const dave = await takenBackWhileAway(async (a, dave) => {
+      await a.handle(dave, { type: "nick", nick: "dan" });
+    });
+    assert.equal(dave.closed, 1);
+  },
+);
+
+clusterTest(
+  "a node that stops keeps its members' last lines, takes nothing new, then tells the others in one dead event",
+  async () => {
+    const { bus, hubs: [a, b] } = await service();
+    const alice = await join(a!, "alice");
+    const bob = await join(b!, "bob");
     await bus.settle();
-    clusters[0]!.away = false;
-    clusters[0]!.pump();
+    const slow = Promise.withResolvers<void>();
+    bus.posts = slow.promise;
+    assert.equal(await a!.handle(alice, { type: "say", text: "last line" }), true);
+    const detached = a!.detach();
+    alice.take();
+    assert.equal(await a!.handle(alice, { type: "say", text: "too late" }), false);
+    assert.deepEqual(alice.codes(), ["shutting_down"]);
+    assert.equal(await a!.join(new FakeMember(), "late"), false);
+    bus.posts = undefined;
+    slow.resolve();
+    await detached;
     await bus.settle();
-    for (const hub of [a!, b!, c!]) {
-      assert.deepEqual(hub.members().map((m) => m.nick).sort(), ["carol", "dave"]);
-    }
-    assert.deepEqual(carol.ofType("leave"), []);
-    assert.equal(bus.members.get("dave")?.node, "n1", "b's record stays");
+    const seen = bob.events.flatMap((e) =>
+      e.type === "message" ? [`said ${e.text}`] : e.type === "leave" ? [`left ${e.reason}`] : []
+    );
+    assert.deepEqual(seen, ["said last line", "left server shutting down"]);
+    assert.deepEqual([...bus.members.values()].map((r) => r.nick), ["bob"]);
   },
 );
 

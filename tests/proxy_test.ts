@@ -26,6 +26,17 @@ Deno.test("parseProxyLine() reads TCP4, TCP6 and UNKNOWN lines, and refuses anyt
     port: 443,
   });
   assert.deepEqual(parseProxyLine("PROXY UNKNOWN"), { ok: true, address: undefined, port: 0 });
+  // One client, one address, however the balancer spells it.
+  for (
+    const spelled of ["2001:DB8:0:0::7", "2001:db8::0:7", "2001:0db8:0000:0000:0000:0000:0000:0007"]
+  ) {
+    const line = parseProxyLine(`PROXY TCP6 ${spelled} ::1 1 2`);
+    assert.equal(line.ok && line.address, "2001:db8::7", spelled);
+  }
+  for (const mapped of ["::ffff:1.2.3.4", "::FFFF:1.2.3.4", "::ffff:0102:0304"]) {
+    const line = parseProxyLine(`PROXY TCP6 ${mapped} ::1 1 2`);
+    assert.equal(line.ok && line.address, "1.2.3.4", mapped);
+  }
   for (
     const bad of [
       "GET / HTTP/1.1",
@@ -37,6 +48,10 @@ Deno.test("parseProxyLine() reads TCP4, TCP6 and UNKNOWN lines, and refuses anyt
       "PROXY TCP4 203.0.113.7 10.0.0.11 -1 2",
       "PROXY UDP4 203.0.113.7 10.0.0.11 1 2",
       "PROXY TCP6 not:an:address;x ::1 1 2",
+      "PROXY TCP6 .... ::1 1 2",
+      "PROXY TCP6 :::::::: ::1 1 2",
+      "PROXY TCP6 1.2.3.4 ::1 1 2",
+      "PROXY TCP6 1:2:3:4:5:6:7:8:9 ::1 1 2",
       "proxy TCP4 203.0.113.7 10.0.0.11 1 2",
     ]
   ) {

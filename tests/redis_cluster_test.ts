@@ -6,6 +6,7 @@ import {
   type ClusterSink,
   type Forwarded,
   type MemberRecord,
+  SeatMoved,
   tokenHash,
 } from "../server/hub/cluster.ts";
 import type { RoomMessage } from "../server/history/history.ts";
@@ -616,7 +617,7 @@ Deno.test("RedisCluster: records of a node found dead but left behind are not li
   }
 });
 
-Deno.test("RedisCluster.tell() leaves a record naming another live node as it is, and overwrites one of a node gone", async () => {
+Deno.test("RedisCluster.tell() about a member another live node has now is refused (SeatMoved); a record of a node gone is overwritten", async () => {
   await withNodes(2, {}, async ([a, b], _sinks, redis) => {
     const hash = tokenHash("t");
     const nodeOf = async (fold: string) =>
@@ -626,12 +627,17 @@ Deno.test("RedisCluster.tell() leaves a record naming another live node as it is
       record("Dee", a!.node, hash, []),
     ]]);
     assert.ok(await b!.takeOver("dee", "t"));
-    // a, not yet told, lets its old connection go.
-    await a!.tell({ op: "bye", node: a!.node, nick: "Dee", reason: "connection lost" }, [[
-      "dee",
-      null,
-    ]]);
+    // a, not yet told, lets its old connection go: refused, nothing told.
+    const before = await direct(redis, (raw) => raw.xlen("chat:feed"));
+    await assert.rejects(
+      a!.tell({ op: "bye", node: a!.node, nick: "Dee", reason: "connection lost" }, [[
+        "dee",
+        null,
+      ]]),
+      SeatMoved,
+    );
     assert.equal(await nodeOf("dee"), b!.node);
+    assert.equal(await direct(redis, (raw) => raw.xlen("chat:feed")), before);
     // A record of a node no longer live is anyone's to overwrite.
     await direct(
       redis,

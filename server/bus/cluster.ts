@@ -59,6 +59,7 @@ import {
   isMemberRecord,
   type MemberRecord,
   type Reconciled,
+  SeatMoved,
   tokenHash,
 } from "../hub/cluster.ts";
 import { errorText, type Logger } from "../log.ts";
@@ -130,30 +131,32 @@ return {
  * turn. Returns the id. Run twice (ioredis sends it again if the
  * connection dropped before its answer came), it is carried out once: the
  * receipt (`chat:receipt:<node>:t<n>`, kept a minute) answers the second
- * run. A record that names another live node is left as it is: its member
- * was taken back there (`TAKE_OVER`) while the teller, not yet told, had it
- * leave or join a room.
+ * run. A tell about a member whose record names another live node is not
+ * carried out at all, and answers -1: the member was taken back there
+ * (`TAKE_OVER`) while the teller, not yet told, had it leave, rename or
+ * change rooms.
  */
 const TELL = await LuaScript.of(`
 local done = redis.call('GET', KEYS[4])
 if done then return tonumber(done) end
-local id = redis.call('INCR', KEYS[1])
-redis.call('SET', KEYS[4], id, 'PX', 60000)
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], id .. '-0', 'ev', ARGV[2])
 local teller = cjson.decode(ARGV[2]).node
 for i = 3, #ARGV - 1, 2 do
-  local mine = true
   local raw = redis.call('HGET', KEYS[3], ARGV[i])
   if raw then
     local ok, record = pcall(cjson.decode, raw)
     if ok and type(record) == 'table' and type(record.node) == 'string'
         and record.node ~= teller and redis.call('ZSCORE', KEYS[5], record.node) then
-      mine = false
+      return -1
     end
   end
-  if mine and ARGV[i + 1] == '' then
+end
+local id = redis.call('INCR', KEYS[1])
+redis.call('SET', KEYS[4], id, 'PX', 60000)
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], id .. '-0', 'ev', ARGV[2])
+for i = 3, #ARGV - 1, 2 do
+  if ARGV[i + 1] == '' then
     redis.call('HDEL', KEYS[3], ARGV[i])
-  elseif mine then
+  else
     redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1])
   end
 end
@@ -162,10 +165,13 @@ return id
 
 /**
  * Removes every member of a dead node and tells it in the feed. KEYS:
- * `chat:id`, `chat:feed`, `chat:members`; ARGV: feed keep, the dead node,
- * the event JSON. Returns the id.
+ * `chat:id`, `chat:feed`, `chat:members`, `chat:nodes`; ARGV: feed keep,
+ * the dead node, the event JSON, "1" if the node is this one stopping.
+ * Returns the id; 0 (nothing done) if a node found dead is registered
+ * again by now: it came back and told its seats since.
  */
 const DEAD = await LuaScript.of(`
+if ARGV[4] ~= '1' and redis.call('ZSCORE', KEYS[4], ARGV[2]) then return 0 end
 local all = redis.call('HGETALL', KEYS[3])
 for i = 1, #all, 2 do
   local ok, record = pcall(cjson.decode, all[i + 1])
@@ -290,9 +296,8 @@ export class RedisCluster implements Cluster {
   readonly #unswept = new Set<string>();
   /** How many events this node has told: the last part of a tell's receipt. */
   #tells = 0;
-  /** How many times Redis was found again (see {@linkcode #command}), and when last. */
+  /** How many times Redis was found again (see {@linkcode #command}). */
   #backs = 0;
-  #backAt = 0;
   #probeTimer: ReturnType<typeof setTimeout> | undefined;
   #closed: Promise<void> | undefined;
 
@@ -348,16 +353,13 @@ export class RedisCluster implements Cluster {
         onLost: (folds) => to.onLost?.(folds),
         onDead: (node) => to.onDead?.(node),
         onRevived: () => to.onRevived?.(),
-        onError: (error, began) => to.onError?.(error, began),
+        onError: (error) => to.onError?.(error),
       });
       const cluster = new RedisCluster(options, { store, redis, subscriber, leases });
       to.onLost = (folds) => cluster.#sink?.lost(folds);
       to.onDead = (node) => cluster.#background(cluster.#sweep(node));
       to.onRevived = () => cluster.#sink?.revived();
-      // A renewal begun before Redis was back says nothing of Redis now (see #command).
-      to.onError = (error, began) => {
-        if (began >= cluster.#backAt) cluster.#state(false, error);
-      };
+      to.onError = (error) => cluster.#state(false, error);
       return cluster;
     } catch (e) {
       await Promise.all(opened.map((o) => o.close()));
@@ -470,7 +472,8 @@ export class RedisCluster implements Cluster {
       this.#key("receipt", this.node, `t${++this.#tells}`),
       this.#key("nodes"),
     ];
-    await this.#command(() => TELL.run(this.#redis, keys, args));
+    const id = await this.#command(() => TELL.run(this.#redis, keys, args));
+    if (id === -1) throw new SeatMoved();
   }
 
   async reconcile(
@@ -497,7 +500,7 @@ export class RedisCluster implements Cluster {
   }
 
   async depart(reason: string): Promise<void> {
-    await this.#removeNode({ op: "dead", node: this.node, dead: this.node, reason });
+    await this.#removeNode({ op: "dead", node: this.node, dead: this.node, reason }, true);
   }
 
   async privateId(): Promise<{ id: number; after: number }> {
@@ -617,7 +620,7 @@ export class RedisCluster implements Cluster {
    */
   async #sweep(dead: string): Promise<void> {
     try {
-      await this.#removeNode({ op: "dead", node: this.node, dead });
+      await this.#removeNode({ op: "dead", node: this.node, dead }, false);
       this.#unswept.delete(dead);
     } catch (e) {
       // Found dead (it is out of `chat:nodes`), its records not removed:
@@ -627,13 +630,17 @@ export class RedisCluster implements Cluster {
     }
   }
 
-  /** Removes the records of the node `event` names as dead, and tells `event`, in one step. */
-  async #removeNode(event: ClusterEvent & { op: "dead" }): Promise<void> {
+  /**
+   * Removes the records of the node `event` names as dead, and tells
+   * `event`, in one step; nothing if it was found dead (not `stopping`) and
+   * has come back since.
+   */
+  async #removeNode(event: ClusterEvent & { op: "dead" }, stopping: boolean): Promise<void> {
     await this.#command(() =>
       DEAD.run(
         this.#redis,
-        [this.#key("id"), this.#key("feed"), this.#key("members")],
-        [this.#feedKeep, event.dead, JSON.stringify(event)],
+        [this.#key("id"), this.#key("feed"), this.#key("members"), this.#key("nodes")],
+        [this.#feedKeep, event.dead, JSON.stringify(event), stopping ? "1" : "0"],
       )
     );
   }
@@ -660,7 +667,7 @@ export class RedisCluster implements Cluster {
     this.#up = up;
     if (up) {
       this.#backs++;
-      this.#backAt = performance.now();
+      this.#leases.back();
       this.#sweepLeftBehind();
       // The leases at once, not at the next tick (they may have ended meanwhile).
       this.#background(this.#leases.renew());

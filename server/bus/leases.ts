@@ -73,11 +73,8 @@ export interface LeaseOptions {
    * and the nicknames it still holds are its own.
    */
   onRevived?(): void;
-  /**
-   * Renewing failed (Redis cannot be reached); told once until it works
-   * again, with when that renewal began (`performance.now()`).
-   */
-  onError?(error: unknown, began: number): void;
+  /** Renewing failed (Redis cannot be reached); told once until it works again. */
+  onError?(error: unknown): void;
 }
 
 /**
@@ -179,6 +176,8 @@ export class NickLeases {
   #registered = false;
   /** No node is found dead before this time (`performance.now()`): see {@linkcode renew}. */
   #sweepFrom = 0;
+  /** When Redis was last found back ({@linkcode back}). */
+  #backAt = 0;
 
   private constructor(redis: Redis, node: string, options: LeaseOptions) {
     this.#redis = redis;
@@ -291,6 +290,14 @@ export class NickLeases {
   }
 
   /**
+   * Redis answers again (another connection found it): a renewal begun
+   * before now that fails afterwards (it timed out meanwhile) is not told.
+   */
+  back(): void {
+    this.#backAt = performance.now();
+  }
+
+  /**
    * Renews now what the timer renews every `renewMs`, and looks for dead
    * nodes: as when Redis answers again after a loss. Settles once done;
    * never rejects (a failure goes to `onError`).
@@ -308,7 +315,9 @@ export class NickLeases {
         this.#failing = false;
         if (performance.now() >= this.#sweepFrom) await this.#sweep();
       } catch (e) {
-        if (!this.#failing) this.#options.onError?.(e, began);
+        // Begun before Redis was found back (see back()): says nothing of Redis now.
+        if (began < this.#backAt) return;
+        if (!this.#failing) this.#options.onError?.(e);
         this.#failing = true;
       }
     });

@@ -138,7 +138,9 @@ export interface Cluster {
   /**
    * Puts an event in the feed, for every node (this one included), and
    * updates the member list in the same step: each `[fold, record]` sets
-   * that member's record, `[fold, null]` removes it.
+   * that member's record, `[fold, null]` removes it. Rejects with
+   * {@linkcode SeatMoved}, telling nothing, if one of those records is
+   * another live node's.
    */
   tell(event: ClusterEvent, records?: readonly [string, MemberRecord | null][]): Promise<void>;
   /**
@@ -177,6 +179,17 @@ export interface Cluster {
   reach(id: number): Promise<void>;
   /** Stops reading and renewing; gives up this node's nicknames. Idempotent. */
   close(): Promise<void>;
+}
+
+/**
+ * A {@linkcode Cluster.tell} refused: its member's seat is another node's
+ * now (taken back there with its token) and this node had not heard yet.
+ */
+export class SeatMoved extends Error {
+  constructor() {
+    super("The member's seat was taken back on another node");
+    this.name = "SeatMoved";
+  }
 }
 
 /** What {@linkcode Cluster.reconcile} did. */

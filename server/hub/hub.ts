@@ -63,6 +63,7 @@ import {
   type MemberRecord,
   RemoteMember,
   type RoomRef,
+  SeatMoved,
   tokenHash,
 } from "./cluster.ts";
 import { checkNick, nickKey } from "../../common/nick.ts";
@@ -274,6 +275,8 @@ export class Hub {
   #untold = false;
   /** Why the members whose leave was lost left, by fold: told so once Redis is back. */
   readonly #untoldByes = new Map<string, string>();
+  /** Set by {@linkcode detach}: this node is stopping, and takes nothing new. */
+  #stopping = false;
   /** A {@linkcode #retell} due (see {@linkcode #retellSoon}). */
   #retellTimer: ReturnType<typeof setTimeout> | undefined;
   /** Members whose join waits on the cluster; false once they left meanwhile. */
@@ -395,6 +398,9 @@ export class Hub {
       };
       return this.posting(member)?.then(quit) ?? quit();
     }
+    if (this.#stopping) {
+      return this.#refuse(member, "shutting_down", "The server is shutting down.");
+    }
     const seat = this.#roster.seatOf(member);
     if (!seat) {
       return this.#refuse(member, "not_joined", 'Join first: send {"type":"join","nick":"..."}.');
@@ -483,7 +489,7 @@ export class Hub {
     since?: number,
     rooms: readonly string[] = [LOBBY],
   ): boolean | Promise<boolean> {
-    if (this.#closed) {
+    if (this.#closed || this.#stopping) {
       return this.#refuse(member, "shutting_down", "The server is shutting down.", true);
     }
     if (this.#roster.seatOf(member) || this.#joining.has(member)) {
@@ -580,6 +586,10 @@ export class Hub {
   async detach(): Promise<void> {
     const cluster = this.#cluster;
     if (!cluster) return;
+    // Nothing new from now on (joins waiting on Redis are not carried out):
+    // what is on its way is all there is to wait for.
+    this.#stopping = true;
+    for (const member of this.#joining.keys()) this.#joining.set(member, false);
     clearTimeout(this.#retellTimer);
     const posting = [...this.#roster].map((seat) => seat.posting);
     await Promise.all(posting);
@@ -635,6 +645,7 @@ export class Hub {
     if (was !== undefined) records.push([was, null]);
     records.push(gone ? [seat.key, null] : this.#record(cluster, seat));
     cluster.tell(event, records).catch((e) => {
+      if (e instanceof SeatMoved) return this.#movedAway(seat);
       this.#untold = true;
       // Refused by a Redis that answers (out of memory, read-only): not
       // left until the next time Redis is lost.
@@ -839,6 +850,18 @@ export class Hub {
     if (!held || held === keep) return;
     if (held.member.remote) this.#drop(held, "connection lost");
     else this.#fenced(held);
+  }
+
+  /**
+   * A local member whose seat was taken back on another node (its token),
+   * found as this node told something it did: its connection here goes.
+   * The move, when this node reads it, seats the member as the other node has it.
+   */
+  #movedAway(seat: Seat): void {
+    if (this.#roster.seatOf(seat.member) !== seat) return;
+    this.#drop(seat, "connection lost");
+    this.#cluster?.release(seat.key);
+    seat.member.close();
   }
 
   /** A local member whose nickname another node took while this one was cut off: let go. */

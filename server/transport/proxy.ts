@@ -29,8 +29,27 @@ export type ProxyLine = { ok: true; address: string | undefined; port: number } 
 };
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-const IPV6 = /^[0-9a-fA-F:.]{2,45}$/;
 const PORT = /^(0|[1-9]\d{0,4})$/;
+
+/**
+ * An IPv6 address in one spelling (lower case, zeros compressed, as URL
+ * parsing writes it), an IPv4-mapped one as its IPv4 address: one client is
+ * one key for the caps and bans however the balancer writes it. Undefined
+ * if it is not one.
+ */
+function ipv6(text: string): string | undefined {
+  if (!/^[0-9a-fA-F:.]{2,45}$/.test(text) || !text.includes(":")) return undefined;
+  let host;
+  try {
+    host = new URL(`http://[${text}]/`).hostname.slice(1, -1);
+  } catch {
+    return undefined;
+  }
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(host);
+  if (!mapped) return host;
+  const [high, low] = [parseInt(mapped[1]!, 16), parseInt(mapped[2]!, 16)];
+  return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
+}
 
 /** Parses one PROXY v1 line, without its CRLF. */
 export function parseProxyLine(line: string): ProxyLine {
@@ -41,14 +60,19 @@ export function parseProxyLine(line: string): ProxyLine {
   if (more.length > 0 || destinationPort === undefined) {
     return { ok: false, reason: "a PROXY line has six fields" };
   }
-  const address = family === "TCP4" ? IPV4 : family === "TCP6" ? IPV6 : undefined;
-  if (!address) return { ok: false, reason: `unknown family ${JSON.stringify(family)}` };
-  if (!address.test(source!) || !address.test(destination!)) {
+  const read = family === "TCP4"
+    ? (text: string) => IPV4.test(text) ? text : undefined
+    : family === "TCP6"
+    ? ipv6
+    : undefined;
+  if (!read) return { ok: false, reason: `unknown family ${JSON.stringify(family)}` };
+  const client = read(source!);
+  if (client === undefined || read(destination!) === undefined) {
     return { ok: false, reason: `not ${family} addresses` };
   }
   const ports = [sourcePort!, destinationPort].map((p) => PORT.test(p) ? Number(p) : NaN);
   if (ports.some((p) => !(p <= 65_535))) return { ok: false, reason: "bad ports" };
-  return { ok: true, address: source!, port: ports[0]! };
+  return { ok: true, address: client, port: ports[0]! };
 }
 
 const CRLF = [13, 10];
@@ -70,7 +94,11 @@ export async function readProxyLine(
     const left = deadline - performance.now();
     const read = conn.read(buffer.subarray(length)).catch(() => null);
     if (left <= 0 || !await within(read, left)) {
-      conn.close();
+      try {
+        conn.close();
+      } catch {
+        // Closed already (the server is stopping).
+      }
       await read;
       return `no PROXY line within ${ms} ms`;
     }

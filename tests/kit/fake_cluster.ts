@@ -23,6 +23,7 @@ import {
   type Forwarded,
   type MemberRecord,
   type Reconciled,
+  SeatMoved,
   tokenHash,
 } from "../../server/hub/cluster.ts";
 
@@ -212,11 +213,13 @@ export class FakeCluster implements Cluster {
   ): Promise<void> {
     await Promise.resolve();
     this.bus.check();
+    // As Redis's: nothing is told about a member whose record is another live node's.
     const live = new Set([...this.bus.nodes].map((n) => n.node));
-    for (const [fold, record] of records) {
-      // As Redis's: a record naming another live node is not the teller's to change.
+    for (const [fold] of records) {
       const now = this.bus.members.get(fold);
-      if (now && now.node !== event.node && live.has(now.node)) continue;
+      if (now && now.node !== event.node && live.has(now.node)) throw new SeatMoved();
+    }
+    for (const [fold, record] of records) {
       if (record) this.bus.members.set(fold, structuredClone(record));
       else this.bus.members.delete(fold);
     }
