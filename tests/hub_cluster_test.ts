@@ -331,7 +331,7 @@ clusterTest(
 clusterTest(
   "a seat taken back on another node with its token keeps its rooms; the old connection closes quietly",
   async () => {
-    const { bus, hubs: [a, b] } = await service();
+    const { bus, hubs: [a, b], clusters } = await service();
     const alice = await join(a!, "alice", ["#lobby", "#dev"]);
     const watcher = await join(a!, "watcher", ["#dev"]);
     await bus.settle();
@@ -346,6 +346,8 @@ clusterTest(
     assert.equal(await b!.join(again, "alice", welcome!.token, seen), true);
     await bus.settle();
     assert.equal(alice.closed, 1);
+    // a stops renewing her name (b does): else it would hold it once b let it go.
+    assert.deepEqual(clusters[0]!.disowned, ["allce"]);
     const [back] = again.ofType("welcome");
     assert.deepEqual(back!.rooms.map((r) => r.room).sort(), ["#dev", "#lobby"]);
     assert.deepEqual(back!.history.map((m: ChatMessage) => m.text), ["while away"]);

@@ -258,3 +258,22 @@ Deno.test("NickLeases: back from a Redis outage longer than the lease, a node fi
     await Promise.all([a.close(), b.close()]);
   }
 });
+
+Deno.test("NickLeases.disown() stops renewing a name without giving it up: once its new owner lets it go, it is free", async () => {
+  await withNodes(2, { renewMs: 3_600_000 }, async ([a, b], redis) => {
+    const raw = new Redis(redis.url);
+    try {
+      assert.equal(await a!.claim("kim"), true);
+      // Taken over by b (as a seat taken back there), which later lets it go.
+      await raw.set("chat:nick:kim", b!.node, "PX", 10_000);
+      a!.disown("kim");
+      assert.equal(await a!.owner("kim"), b!.node, "left as it is");
+      await raw.del("chat:nick:kim");
+      await a!.renew();
+      assert.equal(await a!.owner("kim"), undefined, "not set again by a's renewal");
+      assert.equal(await b!.claim("kim"), true);
+    } finally {
+      raw.disconnect();
+    }
+  });
+});

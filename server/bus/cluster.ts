@@ -447,6 +447,10 @@ export class RedisCluster implements Cluster {
     this.#background(this.#leases.release(fold));
   }
 
+  disown(fold: string): void {
+    this.#leases.disown(fold);
+  }
+
   /** Keeps `work` for {@linkcode close} to wait for; its failure is nobody's to hear. */
   #background(work: Promise<void>): void {
     const done: Promise<void> = work.catch(() => {}).finally(() => this.#pending.delete(done));

@@ -245,6 +245,15 @@ export class NickLeases {
     this.#held.add(fold);
   }
 
+  /**
+   * Stops renewing `fold`, leaving its key as it is: another node took it
+   * over (and renews it). Held on, this node's renewal would set it again
+   * once that node let it go, and hold it for nobody.
+   */
+  disown(fold: string): void {
+    this.#held.delete(fold);
+  }
+
   /** Gives `fold` up, if this node holds it. */
   async release(fold: string): Promise<void> {
     if (!this.#held.delete(fold)) return;

@@ -133,6 +133,11 @@ export interface Cluster {
   takeOver(fold: string, token: string): Promise<MemberRecord | undefined>;
   /** Gives a nickname up. Never rejects. */
   release(fold: string): void;
+  /**
+   * Stops renewing a nickname without giving it up: its member was taken
+   * back on another node, which holds it now (and gives it up when it goes).
+   */
+  disown(fold: string): void;
   /** Keeps a room message under a new id; the feed brings it to every node, this one included. */
   post(key: string, message: Omit<RoomMessage, "id">): Promise<RoomMessage>;
   /**

@@ -797,6 +797,8 @@ export class Hub {
           return;
         }
         const old = seat.member;
+        // Its name is the other node's to renew now.
+        if (!old.remote) cluster.disown(seat.key);
         // Its connection here (if it was ours) is closed quietly: the seat lives on, there.
         this.#roster.takeBack(
           seat,

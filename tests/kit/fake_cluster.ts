@@ -198,6 +198,13 @@ export class FakeCluster implements Cluster {
     return was;
   }
 
+  /** The names {@linkcode disown}ed, in order: the fake has no renewals to stop. */
+  readonly disowned: string[] = [];
+
+  disown(fold: string): void {
+    this.disowned.push(fold);
+  }
+
   release(fold: string): void {
     if (this.bus.owners.get(fold) === this.node) this.bus.owners.delete(fold);
   }
