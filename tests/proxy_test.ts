@@ -7,8 +7,12 @@
  */
 
 import assert from "node:assert/strict";
-import { within } from "../server/deadline.ts";
-import { PROXY_READING_PER_ADDRESS } from "../server/transport/listener.ts";
+import {
+  PROXY_READING_MAX,
+  PROXY_READING_PER_ADDRESS,
+  PROXY_SLOW_MS,
+  tooManyUnread,
+} from "../server/transport/listener.ts";
 import { parseProxyLine } from "../server/transport/proxy.ts";
 import { httpUrl, withServer } from "./kit/server.ts";
 import { dial } from "./kit/socket.ts";
@@ -103,17 +107,42 @@ Deno.test("--proxy-protocol: a connection that does not start with a PROXY line 
   });
 });
 
-Deno.test("--proxy-protocol: sockets from one address that say nothing are held to a few, and the rest are closed at once", async () => {
-  // The bound on a silent socket is far off: those over the cap are closed
-  // at once, those under it wait.
-  await withServer({ proxyProtocol: true, tlsHandshakeTimeoutMs: 600_000 }, async (server) => {
-    const silent: Deno.TcpConn[] = [];
+Deno.test("tooManyUnread() holds slow silent sockets from one address to a few, and all to a bound; a burst is let in", () => {
+  const at = (from: string, t: number, n: number) =>
+    Array.from({ length: n }, () => ({ from, at: t }));
+  const now = 10_000;
+  const slow = now - PROXY_SLOW_MS - 1;
+  // A balancer's burst: many at once, their lines not read yet, none slow.
+  const burst = at("10.0.0.1", now, 900);
+  assert.equal(tooManyUnread(burst, burst.length, "10.0.0.1", now), false);
+  // Silent for over a second, from one address: held to a few.
+  const silent = at("198.51.100.9", slow, PROXY_READING_PER_ADDRESS);
+  assert.equal(tooManyUnread(silent, silent.length, "198.51.100.9", now), true);
+  assert.equal(
+    tooManyUnread(silent, silent.length, "10.0.0.1", now),
+    false,
+    "others still come in",
+  );
+  // And all of them to a bound.
+  const many = at("10.0.0.1", now, PROXY_READING_MAX);
+  assert.equal(tooManyUnread(many, many.length, "10.0.0.2", now), true);
+});
+
+Deno.test("--proxy-protocol: a burst of connections through the balancer, lines sent at once, is let in", async () => {
+  await withServer({ proxyProtocol: true, maxPerIp: 1000, maxClients: 1000 }, async (server) => {
+    const clients: TcpClient[] = [];
     try {
-      for (let i = 0; i < PROXY_READING_PER_ADDRESS; i++) silent.push(await dial(server.tcp));
-      await using over = new TcpClient(await dial(server.tcp));
-      assert.ok(await within(over.readToEnd(), 10_000), "closed at once");
+      const line = (i: number) =>
+        `PROXY TCP4 203.0.${i >> 8}.${i & 255} 127.0.0.1 40000 ${server.tcp.port}\r\n`;
+      const conns = await Promise.all(Array.from({ length: 300 }, () => dial(server.tcp)));
+      await Promise.all(conns.map((conn, i) => {
+        const client = new TcpClient(conn);
+        clients.push(client);
+        return client.write(line(i));
+      }));
+      await Promise.all(clients.map((client) => client.readUntil("Your nickname: ")));
     } finally {
-      for (const conn of silent) conn.close();
+      await Promise.all(clients.map((client) => client.close()));
     }
   });
 });

@@ -68,7 +68,7 @@ const ACCEPT_RETRY_MS = 100;
 export async function acceptLoop(options: AcceptOptions): Promise<void> {
   const { listener, limits, log, via } = options;
   const shaking = new Set<Deno.TlsConn>();
-  const reading = new Map<Deno.TcpConn, string>();
+  const mine = new Set<Deno.TcpConn>();
   const name = via === "web" ? "http" : "tcp";
   let failing = false;
   for (;;) {
@@ -92,7 +92,7 @@ export async function acceptLoop(options: AcceptOptions): Promise<void> {
       log.warn(`${name} accepting again`);
     }
     if (options.proxyProtocol && !("handshake" in conn)) {
-      void proxied(conn, reading, options);
+      void proxied(conn, mine, options);
       continue;
     }
     // Until the socket's handler owns its slot, closing it is closing the socket.
@@ -101,37 +101,67 @@ export async function acceptLoop(options: AcceptOptions): Promise<void> {
     else if ("handshake" in conn) void handshake(conn, slot, shaking, options);
     else options.accepted(conn, slot);
   }
-  for (const conn of [...shaking, ...reading.keys()]) closeConn(conn);
+  for (const conn of [...shaking, ...mine]) closeConn(conn);
 }
 
-/** How many sockets may be reading their PROXY line at once: in all, and from one address. */
+/**
+ * How many sockets may be reading their PROXY line at once: in all (every
+ * listener of the process together), and from one address among those
+ * that have waited longer than {@linkcode PROXY_SLOW_MS} (a balancer's
+ * burst of new connections has its lines in already, unread only for a
+ * moment; sockets still silent after that did not come through it).
+ */
 export const PROXY_READING_MAX = 1_024;
-export const PROXY_READING_PER_ADDRESS = 256;
+export const PROXY_READING_PER_ADDRESS = 64;
+export const PROXY_SLOW_MS = 1_000;
+
+/**
+ * True if a socket from `from` accepted at `now` would be one too many
+ * among those reading their PROXY line (`size` of them): see
+ * {@linkcode PROXY_READING_MAX}.
+ */
+export function tooManyUnread(
+  unread: Iterable<{ from: string; at: number }>,
+  size: number,
+  from: string,
+  now: number,
+): boolean {
+  if (size >= PROXY_READING_MAX) return true;
+  let slow = 0;
+  for (const other of unread) {
+    if (other.from === from && now - other.at > PROXY_SLOW_MS) slow++;
+  }
+  return slow >= PROXY_READING_PER_ADDRESS;
+}
+
+/** The sockets reading their PROXY line, with their address and when accepted. */
+const reading = new Map<Deno.TcpConn, { from: string; at: number }>();
 
 /**
  * Reads a socket's PROXY line within the bound, then counts it under its
  * client's address and hands it on (or refuses it, over the caps). Until
  * then it is one of at most {@linkcode PROXY_READING_MAX}, and of
- * {@linkcode PROXY_READING_PER_ADDRESS} from its address: the load balancer
- * sends the line at once, so only sockets that did not come through it
- * wait, and those from one address cannot keep the balancer's out.
+ * {@linkcode PROXY_READING_PER_ADDRESS} slow ones from its address: sockets
+ * from one address that say nothing cannot keep the balancer's out.
+ * `mine` holds this listener's, for its close.
  */
 async function proxied(
   conn: Deno.TcpConn,
-  reading: Map<Deno.TcpConn, string>,
+  mine: Set<Deno.TcpConn>,
   options: AcceptOptions,
 ): Promise<void> {
   const { log, via } = options;
   const from = conn.remoteAddr.hostname;
-  let same = 0;
-  for (const address of reading.values()) if (address === from) same++;
-  if (reading.size >= PROXY_READING_MAX || same >= PROXY_READING_PER_ADDRESS) {
+  const now = performance.now();
+  if (tooManyUnread(reading.values(), reading.size, from, now)) {
     log.warn("connection refused", { via, address: from, why: "too many PROXY lines unread" });
     return closeConn(conn);
   }
-  reading.set(conn, from);
+  reading.set(conn, { from, at: now });
+  mine.add(conn);
   const read = await readProxyLine(conn, options.handshakeMs);
   reading.delete(conn);
+  mine.delete(conn);
   if (typeof read === "string") {
     log.warn("connection without a PROXY line closed", { via, address: from, why: read });
     return closeConn(conn);
