@@ -9,7 +9,8 @@ import assert from "node:assert/strict";
 import { withServer } from "./kit/server.ts";
 import { connectTcp, TcpClient } from "./kit/tcp_client.ts";
 import { connectWs, joinWs, WsClient } from "./kit/ws_client.ts";
-import { RawWebSocket } from "./kit/raw_ws.ts";
+import { encodeFrame, RawWebSocket } from "./kit/raw_ws.ts";
+import { Opcode } from "../server/transport/web/frames.ts";
 
 Deno.test("webSocketEndpoint() answers join with a welcome holding members and history", async () => {
   await withServer(async (server) => {
@@ -388,5 +389,23 @@ Deno.test("webSocketEndpoint(): a quit frame leaves with its message, and the se
     const closed = await b.closed;
     assert.equal(closed.wasClean, true, "closed by the server, with a handshake");
     assert.deepEqual(server.hub.members().map((m) => m.nick), ["a"]);
+  });
+});
+
+Deno.test("webSocketEndpoint(): a join sent in the same packet as the upgrade request is answered", async () => {
+  await withServer(async (server) => {
+    await using a = await connectWs(server, "a");
+    const join = encodeFrame(
+      Opcode.text,
+      new TextEncoder().encode('{"type":"join","nick":"hasty"}'),
+    );
+    const hasty = await RawWebSocket.connect(server.http, { after: join });
+    try {
+      const welcome = JSON.parse(await hasty.receive() ?? "null");
+      assert.equal(welcome?.type, "welcome", JSON.stringify(welcome));
+      await a.next("join", (e) => e.nick === "hasty");
+    } finally {
+      hasty.close();
+    }
   });
 });

@@ -364,6 +364,9 @@ class WebLink implements Link {
     // idle member holds one), doubled while reads fill it.
     let buf = new Uint8Array(READ_MIN_BYTES);
     try {
+      // Not before the session holds this link: the constructor runs inside
+      // its `connect`, and frames sent with the upgrade (`rest`) are answered.
+      await Promise.resolve();
       if (rest.length > 0) this.#input(rest);
       while (!this.#shut && !this.#peerDone) {
         const n = await this.#conn.read(buf);

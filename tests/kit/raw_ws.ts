@@ -145,6 +145,8 @@ export interface UpgradeOptions {
    * the rules. @default {upgradeHeaders()}
    */
   headers?: readonly string[];
+  /** Bytes sent in the same write as the request, before any answer: frames, as a hasty client does. */
+  after?: Uint8Array;
 }
 
 /** The headers of a valid upgrade request besides `Host`, with `key` (random unless given). */
@@ -284,7 +286,8 @@ export class RawWebSocket {
     options: UpgradeOptions & RawWebSocketOptions = {},
   ): Promise<{ status: string; socket?: RawWebSocket }> {
     const socket = new RawWebSocket(conn, options);
-    await socket.write(encoder.encode(upgradeRequest(host, options)));
+    const request = encoder.encode(upgradeRequest(host, options));
+    await socket.write(options.after ? concatBytes([request, options.after]) : request);
     for (;;) {
       const head = socket.#takeHead();
       if (head !== undefined) {
