@@ -417,6 +417,38 @@ clusterTest(
 );
 
 clusterTest(
+  "two take-backs of one seat at once, on two nodes: the one Redis had first keeps it, the other is let go",
+  async () => {
+    const { bus, hubs: [a, b, c], clusters } = await service(3);
+    const dave = await join(a!, "dave");
+    await bus.settle();
+    const [welcome] = dave.ofType("welcome");
+    // a reads nothing for a while: not b's take-back, done first.
+    clusters[0]!.away = true;
+    const onB = new FakeMember();
+    assert.equal(await b!.join(onB, "dave", welcome!.token), true);
+    await bus.settle();
+    // a still holds the seat, as far as it knows: its take-back is refused by Redis.
+    const onA = new FakeMember();
+    await a!.join(onA, "dave", welcome!.token);
+    await bus.settle();
+    clusters[0]!.away = false;
+    clusters[0]!.pump();
+    await bus.settle();
+    assert.equal(onB.closed, 0, "b's take-back came first: it keeps the seat");
+    assert.equal(onA.closed, 1);
+    for (const hub of [a!, b!, c!]) assert.deepEqual(hub.members().map((m) => m.nick), ["dave"]);
+    assert.equal(bus.members.get("dave")?.node, "n1");
+    // Its lines reach the others: the seat is live, not a phantom.
+    const watcher = await join(c!, "carol");
+    await bus.settle();
+    await b!.handle(onB, { type: "say", text: "still here" });
+    await bus.settle();
+    assert.deepEqual(texts(watcher), ["dave: still here"]);
+  },
+);
+
+clusterTest(
   "a node that stops keeps its members' last lines, takes nothing new, then tells the others in one dead event",
   async () => {
     const { bus, hubs: [a, b] } = await service();
