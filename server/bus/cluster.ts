@@ -168,17 +168,21 @@ return id
  * `chat:id`, `chat:feed`, `chat:members`, `chat:nodes`; ARGV: feed keep,
  * the dead node, the event JSON, "1" if the node is this one stopping.
  * Returns the id; 0 (nothing done) if a node found dead is registered
- * again by now: it came back and told its seats since.
+ * again by now (it came back and told its seats since), or had no member
+ * left to remove (found dead again: the first time removed them).
  */
 const DEAD = await LuaScript.of(`
 if ARGV[4] ~= '1' and redis.call('ZSCORE', KEYS[4], ARGV[2]) then return 0 end
+local removed = 0
 local all = redis.call('HGETALL', KEYS[3])
 for i = 1, #all, 2 do
   local ok, record = pcall(cjson.decode, all[i + 1])
   if ok and type(record) == 'table' and record.node == ARGV[2] then
     redis.call('HDEL', KEYS[3], all[i])
+    removed = removed + 1
   end
 end
+if removed == 0 and ARGV[4] ~= '1' then return 0 end
 local id = redis.call('INCR', KEYS[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], id .. '-0', 'ev', ARGV[3])
 return id

@@ -277,6 +277,8 @@ export class Hub {
   readonly #untoldByes = new Map<string, string>();
   /** Set by {@linkcode detach}: this node is stopping, and takes nothing new. */
   #stopping = false;
+  /** The last {@linkcode #retell} failed (and said so in the log). */
+  #retellFailing = false;
   /** A {@linkcode #retell} due (see {@linkcode #retellSoon}). */
   #retellTimer: ReturnType<typeof setTimeout> | undefined;
   /** Members whose join waits on the cluster; false once they left meanwhile. */
@@ -676,6 +678,7 @@ export class Hub {
     this.#untoldByes.clear();
     cluster.reconcile(local.map((seat) => seat.key), byes).then(
       ({ missing, gone }) => {
+        this.#retellFailing = false;
         const unknown = new Set(missing);
         for (const seat of local) {
           if (!unknown.has(seat.key) || this.#roster.byKey(seat.key) !== seat) continue;
@@ -696,7 +699,13 @@ export class Hub {
           if (!this.#untoldByes.has(fold)) this.#untoldByes.set(fold, reason);
         }
         if (cluster.up) this.#retellSoon(cluster);
-        this.#log.warn("cannot tell the other nodes this node's members", { error: errorText(e) });
+        // Once until it works: a Redis that keeps refusing is tried every RETELL_MS.
+        if (!this.#retellFailing) {
+          this.#log.warn("cannot tell the other nodes this node's members", {
+            error: errorText(e),
+          });
+        }
+        this.#retellFailing = true;
       },
     );
   }
