@@ -9,6 +9,7 @@ import {
   SeatMoved,
   tokenHash,
 } from "../server/hub/cluster.ts";
+import { within } from "../server/deadline.ts";
 import type { RoomMessage } from "../server/history/history.ts";
 import { RedisProxy } from "./kit/redis_proxy.ts";
 import { RedisServer } from "./kit/redis_server.ts";
@@ -655,4 +656,43 @@ Deno.test("RedisCluster.tell() about a member another live node has now is refus
     ]]);
     assert.equal(await nodeOf("eli"), a!.node);
   });
+});
+
+Deno.test("RedisCluster: a node found dead by a sweep whose answer was lost is found dead again a lease later", async () => {
+  await using redis = await RedisServer.start();
+  await using proxy = new RedisProxy(redis.port);
+  // It renews only when told to: found dead by the finder, whose answer is lost.
+  const gone = await RedisCluster.open({
+    url: redis.url,
+    keep: 10,
+    leaseMs: 200,
+    renewMs: 3_600_000,
+  });
+  const finder = await RedisCluster.open({ url: proxy.url, keep: 10, leaseMs: 200, renewMs: 20 });
+  const watcher = await RedisCluster.open({ url: redis.url, keep: 10 });
+  const seen = new Sink();
+  try {
+    await gone.start(new Sink());
+    await gone.tell({ op: "seat", node: gone.node, nick: "Ugo", via: "web", rooms: [] }, [[
+      "ugo",
+      record("Ugo", gone.node, tokenHash("u"), []),
+    ]]);
+    await watcher.start(seen);
+    // The sweep's answer, naming the node found dead: cut, as a connection
+    // lost then (ioredis sends the sweep again: it finds nothing left).
+    const sweep = `*1\r\n$${gone.node.length}\r\n${gone.node}\r\n`;
+    proxy.cutNextAnswer((answer) => answer === sweep);
+    await finder.start(new Sink());
+    await proxy.cut.promise;
+    const dead = seen.count(1, (t) => "event" in t && t.event.op === "dead");
+    assert.ok(await within(dead, 10_000), "found dead again");
+    assert.deepEqual(seen.told.filter((t) => "event" in t && t.event.op === "dead"), [{
+      event: { op: "dead", node: finder.node, dead: gone.node },
+    }]);
+    assert.deepEqual(await direct(redis, (raw) => raw.hkeys("chat:members")), []);
+    assert.deepEqual(await direct(redis, (raw) => raw.zrange("chat:dead", 0, -1)), []);
+  } finally {
+    await Promise.all([gone.abandon(), finder.close(), watcher.close()]);
+    seen.end();
+  }
 });

@@ -164,14 +164,16 @@ return id
 `);
 
 /**
- * Removes every member of a dead node and tells it in the feed. KEYS:
- * `chat:id`, `chat:feed`, `chat:members`, `chat:nodes`; ARGV: feed keep,
+ * Removes every member of a dead node and tells it in the feed, and takes
+ * it off `chat:dead` (`bus/leases.ts`'s SWEEP). KEYS: `chat:id`,
+ * `chat:feed`, `chat:members`, `chat:nodes`, `chat:dead`; ARGV: feed keep,
  * the dead node, the event JSON, "1" if the node is this one stopping.
  * Returns the id; 0 (nothing done) if a node found dead is registered
  * again by now (it came back and told its seats since), or had no member
  * left to remove (found dead again: the first time removed them).
  */
 const DEAD = await LuaScript.of(`
+redis.call('ZREM', KEYS[5], ARGV[2])
 if ARGV[4] ~= '1' and redis.call('ZSCORE', KEYS[4], ARGV[2]) then return 0 end
 local removed = 0
 local all = redis.call('HGETALL', KEYS[3])
@@ -647,7 +649,13 @@ export class RedisCluster implements Cluster {
     await this.#command(() =>
       DEAD.run(
         this.#redis,
-        [this.#key("id"), this.#key("feed"), this.#key("members"), this.#key("nodes")],
+        [
+          this.#key("id"),
+          this.#key("feed"),
+          this.#key("members"),
+          this.#key("nodes"),
+          this.#key("dead"),
+        ],
         [this.#feedKeep, event.dead, JSON.stringify(event), stopping ? "1" : "0"],
       )
     );

@@ -105,14 +105,37 @@ end
 return lost
 `;
 
-/** Removes the nodes past their lease; returns those this call removed. KEYS: `chat:nodes`. */
+/**
+ * Removes the nodes past their lease, and keeps each in `chat:dead` until
+ * whoever was told it is dead has carried that out (`bus/cluster.ts`'s
+ * DEAD removes it there). Returns those this call removed, and those
+ * waiting there longer than a lease (their finder never carried it out:
+ * it stopped, or the answer to its sweep was lost with its connection and
+ * ioredis's resend found nothing left to remove), each handed to one
+ * sweeper a lease; one registered again since is taken off instead. A
+ * sweeper past its own lease removes itself too, and keeps itself off
+ * `chat:dead` (it renews next). KEYS: `chat:nodes`, `chat:dead`; ARGV:
+ * lease ms, the sweeper's id.
+ */
 const SWEEP = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
 local removed = {}
 for _, node in ipairs(dead) do
-  if redis.call('ZREM', KEYS[1], node) == 1 then removed[#removed + 1] = node end
+  if redis.call('ZREM', KEYS[1], node) == 1 then
+    removed[#removed + 1] = node
+    if node ~= ARGV[2] then redis.call('ZADD', KEYS[2], now, node) end
+  end
+end
+local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[1]))
+for _, node in ipairs(stale) do
+  if redis.call('ZSCORE', KEYS[1], node) then
+    redis.call('ZREM', KEYS[2], node)
+  else
+    redis.call('ZADD', KEYS[2], now, node)
+    removed[#removed + 1] = node
+  end
 end
 return removed
 `;
@@ -365,7 +388,14 @@ export class NickLeases {
   }
 
   async #sweep(): Promise<void> {
-    const removed: unknown = await this.#redis.eval(SWEEP, 1, this.#key("nodes"));
+    const removed: unknown = await this.#redis.eval(
+      SWEEP,
+      2,
+      this.#key("nodes"),
+      this.#key("dead"),
+      this.#leaseMs,
+      this.node,
+    );
     if (!Array.isArray(removed)) return;
     for (const node of removed) {
       if (typeof node === "string" && node !== this.node) this.#options.onDead?.(node);

@@ -19,6 +19,7 @@
  * | `chat:receipt:<node>:t<n>` | string | the id of event `<n>` a node told (`bus/cluster.ts`'s `TELL`), so that one sent twice is told once; gone after a minute |
  * | `chat:members` | hash | the service's members: nickname fold → `MemberRecord` as JSON (`bus/cluster.ts`) |
  * | `chat:nick:<fold>` | string | the node holding nickname `<fold>`, expiring with its lease (`bus/leases.ts`) |
+ * | `chat:dead` | sorted set | nodes found dead whose records are still to be removed, by when last handed to a sweeper (`bus/leases.ts`) |
  * | `chat:nodes` | sorted set | live node ids, by when their lease ends, Redis's clock (`bus/leases.ts`) |
  * | `chat:to:<node>` | pub/sub channel | private messages and CTCP for node `<node>`'s members, JSON `Forwarded`: never kept (`bus/cluster.ts`) |
  *
