@@ -55,6 +55,13 @@ function texts(member: FakeMember): string[] {
   return member.ofType("message").map((m) => `${m.from}: ${m.text}`);
 }
 
+/** The lines and leaves `member` was shown, in order. */
+function saidAndLeft(member: FakeMember): string[] {
+  return member.events.flatMap((e) =>
+    e.type === "message" ? [`said ${e.text}`] : e.type === "leave" ? [`left ${e.reason}`] : []
+  );
+}
+
 clusterTest("a line said on one node reaches members of every node once, in id order", async () => {
   const { bus, hubs: [a, b] } = await service();
   const alice = await join(a!, "alice");
@@ -117,9 +124,7 @@ clusterTest(
     assert.equal(await quit, true);
     await bus.settle();
     assert.equal(alice.closed, 1);
-    const seen = bob.events.flatMap((e) =>
-      e.type === "message" ? [`said ${e.text}`] : e.type === "leave" ? [`left ${e.reason}`] : []
-    );
+    const seen = saidAndLeft(bob);
     assert.deepEqual(seen, ["said last words", "left quit: bye"]);
   },
 );
@@ -467,9 +472,7 @@ clusterTest(
     slow.resolve();
     await detached;
     await bus.settle();
-    const seen = bob.events.flatMap((e) =>
-      e.type === "message" ? [`said ${e.text}`] : e.type === "leave" ? [`left ${e.reason}`] : []
-    );
+    const seen = saidAndLeft(bob);
     assert.deepEqual(seen, ["said last line", "left server shutting down"]);
     assert.deepEqual([...bus.members.values()].map((r) => r.nick), ["bob"]);
   },

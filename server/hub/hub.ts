@@ -593,8 +593,7 @@ export class Hub {
     this.#stopping = true;
     for (const member of this.#joining.keys()) this.#joining.set(member, false);
     clearTimeout(this.#retellTimer);
-    const posting = [...this.#roster].map((seat) => seat.posting);
-    await Promise.all(posting);
+    await Promise.all([...this.#roster].map((seat) => this.posting(seat.member)));
     await cluster.depart(SHUTTING_DOWN).catch((e) =>
       this.#log.warn("cannot tell the other nodes this one stops", { error: errorText(e) })
     );
@@ -649,13 +648,13 @@ export class Hub {
     cluster.tell(event, records).catch((e) => {
       if (e instanceof SeatMoved) return this.#movedAway(seat);
       this.#untold = true;
-      // Refused by a Redis that answers (out of memory, read-only): not
-      // left until the next time Redis is lost.
-      if (cluster.up) this.#retellSoon(cluster);
       // Told with its reason once Redis is back (`#retell`), not as "connection lost".
       if (event.op === "bye") this.#untoldByes.set(seat.key, event.reason);
-      // Redis lost is logged once, by the cluster; anything else is said here.
+      // Redis lost is logged once, by the cluster, and retold once it is
+      // back; one that answers but refused (out of memory, read-only) is
+      // said here, and tried again soon.
       if (cluster.up) {
+        this.#retellSoon(cluster);
         this.#log.warn("cannot tell the other nodes", {
           op: event.op,
           nick: seat.nick,
@@ -1188,11 +1187,10 @@ export class Hub {
       return this.#refuse(seat.member, "storage_failed", UNREACHABLE, false, room.name);
     }
     const draft = room.draft(seat.nick, text, kind, seat);
-    // Settles once delivered here too: a leave waiting for it comes after it everywhere.
     const stored = cluster.post(room.key, draft).then(
       (message) => {
         this.#metrics.received[seat.member.via]++;
-        return this.#afterFeed(cluster, message.id);
+        seat.lastPosted = Math.max(seat.lastPosted, message.id);
       },
       (e) => {
         this.#log.debug("cannot store a message", { error: errorText(e) });
@@ -1455,7 +1453,14 @@ export class Hub {
    * member said before it left, and sees it leave after.
    */
   posting(member: Member): Promise<unknown> | undefined {
-    return this.#roster.seatOf(member)?.posting;
+    const seat = this.#roster.seatOf(member);
+    const cluster = this.#cluster;
+    if (!seat || !cluster) return undefined;
+    // Stored, then delivered here too (its neighbours see it before the
+    // leave): waited for at the leave, not at every line.
+    const delivered = () => this.#afterFeed(cluster, seat.lastPosted);
+    if (seat.posting) return seat.posting.then(delivered);
+    return seat.lastPosted > cluster.position ? delivered() : undefined;
   }
 
   /**

@@ -79,6 +79,8 @@ export class Seat {
   readonly rooms = new Map<string, Room>();
   /** What it said that is still on its way to the store (`--redis`), settling once stored or refused. */
   posting: Promise<unknown> | undefined;
+  /** The id of the last room message it said that was stored (`--redis`). */
+  lastPosted = 0;
 
   constructor(member: Member, nick: string, token: string, bucket: TokenBucket) {
     this.#member = member;
