@@ -298,7 +298,7 @@ export class RedisCluster implements Cluster {
   #feed: FeedReader | undefined;
   #position = 0;
   #up = true;
-  /** Nodes found dead whose records could not be removed yet (see {@linkcode #sweep}). */
+  /** Nodes whose records the member list still had, found not live ({@linkcode #snapshot}): to sweep. */
   readonly #unswept = new Set<string>();
   /** How many events this node has told: the last part of a tell's receipt. */
   #tells = 0;
@@ -629,15 +629,10 @@ export class RedisCluster implements Cluster {
    * is gone: nobody is told of that node again.
    */
   async #sweep(dead: string): Promise<void> {
-    try {
-      await this.#removeNode({ op: "dead", node: this.node, dead }, false);
-      this.#unswept.delete(dead);
-    } catch (e) {
-      // Found dead (it is out of `chat:nodes`), its records not removed:
-      // nobody would find it dead again. Tried again once Redis answers.
-      this.#unswept.add(dead);
-      throw e;
-    }
+    // Failing (Redis lost), it stays in `chat:dead`: a sweeper is handed it
+    // again a lease later (`bus/leases.ts`).
+    await this.#removeNode({ op: "dead", node: this.node, dead }, false);
+    this.#unswept.delete(dead);
   }
 
   /**
@@ -684,7 +679,6 @@ export class RedisCluster implements Cluster {
     if (up) {
       this.#backs++;
       this.#leases.back();
-      this.#sweepLeftBehind();
       // The leases at once, not at the next tick (they may have ended meanwhile).
       this.#background(this.#leases.renew());
     } else {
