@@ -23,6 +23,7 @@ import { renderEvent } from "./transport/terminal/render.ts";
 import type { ConnectionList } from "./transport/limits.ts";
 import type { Slot } from "./transport/slot.ts";
 import { type ConnectionRow, connectionTable, sortRows } from "./console_table.ts";
+import { network } from "./address.ts";
 
 /** What the console acts on: the hub, and this server's open connections. */
 export interface Operated {
@@ -41,9 +42,9 @@ export const CONSOLE_HELP: readonly string[] = [
   "--   /topic #ROOM [TEXT]  show or set a room's topic",
   "--   /rooms               list the live rooms",
   "--   /who [#ROOM]         list every connection (a room's members): address, age, idle, queue",
-  "--   /conns ADDRESS       list the connections from one address",
+  "--   /conns ADDRESS       list the connections from one address (for IPv6, its /64)",
   "--   /kick NICK [WHY]     disconnect a member, from every room",
-  "--   /kick ADDRESS [WHY]  close every connection from an address",
+  "--   /kick ADDRESS [WHY]  close every connection from an address (its /64), and ban it",
   "--   /help                show this list",
 ];
 
@@ -162,9 +163,10 @@ export function operate(target: Operated, line: string, print: (line: string) =>
       if (!isAddress(arg)) {
         return print("! Usage: /conns ADDRESS (an IP address, as /who shows it)");
       }
-      const slots = target.connections.from(arg);
-      if (slots.length === 0) return print(`-- No connections from ${arg}.`);
-      const title = `${counted(slots.length, "connection")} from ${arg}:`;
+      const from = network(arg);
+      const slots = target.connections.from(from);
+      if (slots.length === 0) return print(`-- No connections from ${from}.`);
+      const title = `${counted(slots.length, "connection")} from ${from}:`;
       return table(target, title, slots.map(rowOf)).forEach(print);
     }
     case "kick":
@@ -221,11 +223,12 @@ function roomTable(target: Operated, room: string): string[] {
 }
 
 /**
- * `/kick ADDRESS`: every connection from it closed, its members kicked from
- * every room as `/kick NICK` does, and the address kept from joining for
- * `--kick-ban`.
+ * `/kick ADDRESS`: every connection from it (from its /64, for IPv6) closed,
+ * its members kicked from every room as `/kick NICK` does, and the address
+ * kept from joining for `--kick-ban`.
  */
-function kickAddress(target: Operated, address: string, why: string): string {
+function kickAddress(target: Operated, given: string, why: string): string {
+  const address = network(given);
   const slots = target.connections.from(address);
   if (slots.length === 0) return `! No connections from ${address}.`;
   let kicked = 0;

@@ -32,3 +32,15 @@ Deno.test("Door.ban() turns away the nickname, its look-alikes and the address u
   none.ban(nickKey("bob"), "10.0.0.7");
   assert.equal(none.check("bob", "10.0.0.7"), undefined, "a ban of 0 s is none");
 });
+
+Deno.test("Door counts an IPv6 address with its /64: the join rate and a kick's ban", () => {
+  const clock = { t: 0 };
+  const door = new Door({ burst: 2, perSecond: 1 }, 60_000, () => clock.t);
+  assert.equal(door.check("a", "2001:db8::1"), undefined);
+  assert.equal(door.check("b", "2001:db8::2"), undefined);
+  assert.equal(door.check("c", "2001:db8::ffff:3")?.code, "rate_limited");
+  assert.equal(door.check("d", "2001:db8:0:1::1"), undefined, "another /64");
+  door.ban(undefined, "2001:db8:0:1::1");
+  assert.equal(door.check("e", "2001:db8:0:1:abcd::9")?.code, "banned");
+  assert.equal(door.check("f", "2001:db8:0:2::1"), undefined);
+});

@@ -73,6 +73,29 @@ Deno.test("ConnectionLimits.open() caps per address and in total, and release fr
   assert.match(String(open("10.0.0.4")), /server is full/);
 });
 
+Deno.test("ConnectionLimits.open() counts an IPv6 client with its /64, an IPv4-mapped one as IPv4", () => {
+  const limits = new ConnectionLimits({ maxPerIp: 2, maxClients: 100 });
+  const open = (address: string) => limits.open(address, "terminal", IDLE);
+  // Two addresses of one /64 are one client's: a third from it is refused.
+  assert.ok(open("2001:db8:0:1::a") instanceof Slot);
+  assert.ok(open("2001:db8:0:1:ffff::b") instanceof Slot);
+  assert.match(String(open("2001:db8:0:1::c")), /Too many connections from your address/);
+  // The next /64 is another client's.
+  assert.ok(open("2001:db8:0:2::a") instanceof Slot);
+  assert.deepEqual(limits.from("2001:db8:0:1::99").map((s) => s.address), [
+    "2001:db8:0:1::a",
+    "2001:db8:0:1:ffff::b",
+  ]);
+  assert.equal(limits.from("2001:db8:0:1::/64").length, 2);
+  // A server listening on :: sees IPv4 peers as ::ffff:a.b.c.d: one address, one count.
+  const mapped = open("::ffff:10.0.0.1");
+  assert.ok(mapped instanceof Slot);
+  assert.equal(mapped.address, "10.0.0.1");
+  assert.ok(open("10.0.0.1") instanceof Slot);
+  assert.match(String(open("::FFFF:10.0.0.1")), /Too many connections from your address/);
+  assert.ok(open("10.0.0.2") instanceof Slot, "IPv4 addresses are not grouped");
+});
+
 Deno.test("ConnectionLimits lists its open slots, by address, until each is released", () => {
   const clock = { t: 1_000 };
   const limits = new ConnectionLimits({ maxPerIp: 5, maxClients: 10 }, () => clock.t);

@@ -63,11 +63,12 @@ Deno.test("parseProxyLine() reads TCP4, TCP6 and UNKNOWN lines, and refuses anyt
   }
 });
 
-/** A terminal connection through a balancer that names `client`. */
+/** A terminal connection through a balancer that names `client` (IPv4, or IPv6). */
 async function viaBalancer(tcp: { hostname: string; port: number }, client: string) {
   const conn = await dial(tcp);
   const terminal = new TcpClient(conn);
-  await terminal.write(`PROXY TCP4 ${client} 127.0.0.1 40000 ${tcp.port}\r\n`);
+  const [family, balancer] = client.includes(":") ? ["TCP6", "::1"] : ["TCP4", "127.0.0.1"];
+  await terminal.write(`PROXY ${family} ${client} ${balancer} 40000 ${tcp.port}\r\n`);
   return terminal;
 }
 
@@ -85,6 +86,30 @@ Deno.test("--proxy-protocol: each client is counted under the address its PROXY 
     await ann.write("ann\r\nhello\r\n");
     await bob.write("bob\r\n");
     await bob.readUntil("<ann> hello");
+  });
+});
+
+Deno.test("--proxy-protocol: IPv6 clients count with their /64 against --max-per-ip and a kick's ban", async () => {
+  await withServer({ proxyProtocol: true, maxPerIp: 1 }, async (server) => {
+    await using ann = await viaBalancer(server.tcp, "2001:db8:0:1::a");
+    await ann.readUntil("Your nickname: ");
+    // Another address of ann's /64 is ann again: over --max-per-ip 1.
+    await using twin = await viaBalancer(server.tcp, "2001:db8:0:1:ffff::b");
+    const refusal = await twin.readUntil((line) => /Too many|Welcome/.test(line));
+    assert.match(refusal, /Too many connections from your address/);
+    await using bob = await viaBalancer(server.tcp, "2001:db8:0:2::a");
+    await bob.readUntil("Your nickname: ");
+    await ann.write("ann\r\n");
+    await ann.readUntil((line) => line.startsWith("-- Hello"));
+    await bob.write("bob\r\n");
+    await ann.readUntil("-- bob joined (terminal)");
+    // Kicked, ann cannot come back from another address of the /64.
+    assert.ok(server.hub.kick("ann", "spam"));
+    await ann.readToEnd();
+    await using back = await viaBalancer(server.tcp, "2001:db8:0:1::c");
+    await back.readUntil("Your nickname: ");
+    await back.write("ann2\r\n");
+    assert.match(await back.readUntil((line) => /kicked|Hello/.test(line)), /You were kicked/);
   });
 });
 

@@ -7,13 +7,16 @@
  * passed in.
  *
  * It is the hub's, not a room's: with several rooms, a ban and the join rate
- * are about the person and the address, wherever they go.
+ * are about the person and the address, wherever they go. An address counts
+ * as its network (an IPv6 address's /64: `../address.ts`), as the caps on
+ * connections do.
  *
  * @module
  */
 
 import type { ErrorCode } from "../../common/protocol.ts";
 import { nickKey } from "../../common/nick.ts";
+import { network } from "../address.ts";
 import { KeyedBuckets, type Rate } from "./flood.ts";
 
 /** Why a join is turned away: sent to the member as an `error`. */
@@ -41,13 +44,14 @@ export class Door {
 
   /** Why a join under `nick` from `address` is turned away now, or undefined to let it in. */
   check(nick: string, address: string | undefined): Refusal | undefined {
-    const banned = this.#bannedFor(nick, address);
+    const from = address === undefined ? undefined : network(address);
+    const banned = this.#bannedFor(nick, from);
     if (banned > 0) {
       const message = `You were kicked; you can come back in ${Math.ceil(banned / 1000)} s.`;
       return { code: "banned", message, fatal: true };
     }
-    if (address !== undefined && !this.#joins.take(address)) {
-      const wait = Math.max(1, Math.ceil(this.#joins.wait(address) / 1000));
+    if (from !== undefined && !this.#joins.take(from)) {
+      const wait = Math.max(1, Math.ceil(this.#joins.wait(from) / 1000));
       const message = `Too many joins from your address; try again in ${wait} s.`;
       return { code: "rate_limited", message, fatal: false };
     }
@@ -60,15 +64,15 @@ export class Door {
     const now = this.#now();
     for (const [entry, end] of this.#bans) if (end <= now) this.#bans.delete(entry);
     if (key !== undefined) this.#bans.set(`nick:${key}`, now + this.#banMs);
-    if (address !== undefined) this.#bans.set(`address:${address}`, now + this.#banMs);
+    if (address !== undefined) this.#bans.set(`address:${network(address)}`, now + this.#banMs);
   }
 
-  /** Milliseconds a join under `nick` from `address` must still wait after a kick; 0 if none. */
-  #bannedFor(nick: string, address: string | undefined): number {
+  /** Milliseconds a join under `nick` from network `from` must still wait after a kick; 0 if none. */
+  #bannedFor(nick: string, from: string | undefined): number {
     if (this.#bans.size === 0) return 0;
     const now = this.#now();
     const byNick = this.#bans.get(`nick:${nickKey(nick.trim())}`) ?? 0;
-    const byAddress = address === undefined ? 0 : this.#bans.get(`address:${address}`) ?? 0;
+    const byAddress = from === undefined ? 0 : this.#bans.get(`address:${from}`) ?? 0;
     return Math.max(0, byNick - now, byAddress - now);
   }
 }

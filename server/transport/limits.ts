@@ -1,8 +1,9 @@
 /**
  * Limits that keep one connection from spoiling the service for the others:
- * the slow-consumer rule, and a counter of open connections, per address and
- * in total, which is also their list (`slot.ts`). Pure: the clock is passed in. `session.ts` applies them to every
- * connection of every transport.
+ * the slow-consumer rule, and a counter of open connections, per address (an
+ * IPv6 address's /64: `../address.ts`) and in total, which is also their list
+ * (`slot.ts`). Pure: the clock is passed in. `session.ts` applies them to
+ * every connection of every transport.
  *
  * @module
  */
@@ -10,6 +11,7 @@
 import type { Via } from "../../common/protocol.ts";
 import { counted } from "../../common/wording.ts";
 import { type Config, DEFAULTS } from "../config.ts";
+import { network } from "../address.ts";
 import { Slot, type SlotOwner } from "./slot.ts";
 
 /**
@@ -75,7 +77,8 @@ export type ConnectionList = Iterable<Slot> & Pick<ConnectionLimits, "from" | "t
 export class ConnectionLimits {
   readonly #caps: ConnectionCaps;
   readonly #now: () => number;
-  readonly #byAddress = new Map<string, Set<Slot>>();
+  /** Open connections by the network they count under (`network()`). */
+  readonly #byNetwork = new Map<string, Set<Slot>>();
   #total = 0;
 
   /** `now`, the clock of each slot's times. */
@@ -98,7 +101,7 @@ export class ConnectionLimits {
    * sentence for the client saying why it is refused.
    */
   open(address: string, via: Via, owner: SlotOwner): Slot | string {
-    const mine = this.#byAddress.get(address);
+    const mine = this.#byNetwork.get(network(address));
     if (this.#total >= this.#caps.maxClients) {
       return `The server is full (${
         counted(this.#caps.maxClients, "connection")
@@ -109,25 +112,28 @@ export class ConnectionLimits {
     }
     const slot = new Slot(via, address, owner, this.#now, (gone) => this.#free(gone));
     if (mine) mine.add(slot);
-    else this.#byAddress.set(address, new Set([slot]));
+    else this.#byNetwork.set(slot.network, new Set([slot]));
     this.#total++;
     return slot;
   }
 
-  /** Every open connection, those of one address together, each address's in the order accepted. */
+  /** Every open connection, those of one network together, each network's in the order accepted. */
   *[Symbol.iterator](): IterableIterator<Slot> {
-    for (const slots of this.#byAddress.values()) yield* slots;
+    for (const slots of this.#byNetwork.values()) yield* slots;
   }
 
-  /** The open connections from `address`, in the order accepted. */
+  /**
+   * The open connections counted with `address` (an address, or a network
+   * as `network()` writes it): its network's, in the order accepted.
+   */
   from(address: string): Slot[] {
-    return [...this.#byAddress.get(address) ?? []];
+    return [...this.#byNetwork.get(network(address)) ?? []];
   }
 
   #free(slot: Slot): void {
-    const mine = this.#byAddress.get(slot.address);
+    const mine = this.#byNetwork.get(slot.network);
     if (!mine?.delete(slot)) return;
     this.#total--;
-    if (mine.size === 0) this.#byAddress.delete(slot.address);
+    if (mine.size === 0) this.#byNetwork.delete(slot.network);
   }
 }

@@ -29,6 +29,7 @@
  */
 
 import type { ChatError } from "../../common/protocol.ts";
+import { network } from "../address.ts";
 import { within } from "../deadline.ts";
 import { errorText } from "../log.ts";
 import { isDisconnect } from "./io.ts";
@@ -151,7 +152,8 @@ async function proxied(
   options: AcceptOptions,
 ): Promise<void> {
   const { log, via } = options;
-  const from = conn.remoteAddr.hostname;
+  const balancer = conn.remoteAddr.hostname;
+  const from = network(balancer);
   const now = performance.now();
   if (tooManyUnread(reading.values(), reading.size, from, now)) {
     log.warn("connection refused", { via, address: from, why: "too many PROXY lines unread" });
@@ -167,7 +169,7 @@ async function proxied(
     return closeConn(conn);
   }
   const { line, rest } = read;
-  const client = new ProxiedConn(conn, line.address ?? from, line.port, rest);
+  const client = new ProxiedConn(conn, line.address ?? balancer, line.port, rest);
   const slot = admit(options.limits, client.remoteAddr.hostname, options, {
     close: () => closeConn(client),
   });

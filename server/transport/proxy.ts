@@ -17,6 +17,7 @@
  * @module
  */
 
+import { ipv6 } from "../address.ts";
 import { within } from "../deadline.ts";
 
 /** The longest PROXY v1 line, CRLF included (the protocol's own bound). */
@@ -30,26 +31,6 @@ export type ProxyLine = { ok: true; address: string | undefined; port: number } 
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const PORT = /^(0|[1-9]\d{0,4})$/;
-
-/**
- * An IPv6 address in one spelling (lower case, zeros compressed, as URL
- * parsing writes it), an IPv4-mapped one as its IPv4 address: one client is
- * one key for the caps and bans however the balancer writes it. Undefined
- * if it is not one.
- */
-function ipv6(text: string): string | undefined {
-  if (!/^[0-9a-fA-F:.]{2,45}$/.test(text) || !text.includes(":")) return undefined;
-  let host;
-  try {
-    host = new URL(`http://[${text}]/`).hostname.slice(1, -1);
-  } catch {
-    return undefined;
-  }
-  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(host);
-  if (!mapped) return host;
-  const [high, low] = [parseInt(mapped[1]!, 16), parseInt(mapped[2]!, 16)];
-  return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
-}
 
 /** Parses one PROXY v1 line, without its CRLF. */
 export function parseProxyLine(line: string): ProxyLine {

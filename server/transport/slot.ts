@@ -15,6 +15,7 @@
  */
 
 import type { Via } from "../../common/protocol.ts";
+import { clientAddress, network } from "../address.ts";
 
 /** Who answers for a connection: the socket's owner (its session, once it has one). */
 export interface SlotOwner {
@@ -30,8 +31,10 @@ export interface SlotOwner {
 export class Slot {
   /** How it is connected: the port it came in on. */
   readonly via: Via;
-  /** The peer's IP address. */
+  /** The peer's IP address, in one spelling (`clientAddress`). */
   readonly address: string;
+  /** What it is counted under against `--max-per-ip`: its address, or an IPv6 address's /64. */
+  readonly network: string;
   /** When it was accepted, in milliseconds since the epoch. */
   readonly since: number;
   readonly #now: () => number;
@@ -49,7 +52,8 @@ export class Slot {
     free: (slot: Slot) => void,
   ) {
     this.via = via;
-    this.address = address;
+    this.address = clientAddress(address);
+    this.network = network(this.address);
     this.#owner = owner;
     this.#now = now;
     this.#free = free;
