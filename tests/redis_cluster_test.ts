@@ -658,17 +658,30 @@ Deno.test("RedisCluster.tell() about a member another live node has now is refus
   });
 });
 
-Deno.test("RedisCluster: a node found dead by a sweep whose answer was lost is found dead again a lease later", async () => {
-  await using redis = await RedisServer.start();
-  await using proxy = new RedisProxy(redis.port);
-  // It renews only when told to: found dead by the finder, whose answer is lost.
-  const gone = await RedisCluster.open({
+/**
+ * A node that renews only when told to (its lease of 200 ms ends unless
+ * the test renews it), and a finder behind `proxy` that looks for dead
+ * nodes every 20 ms; neither started.
+ */
+async function stalledAndFinder(
+  redis: RedisServer,
+  proxy: RedisProxy,
+): Promise<[RedisCluster, RedisCluster]> {
+  const stalled = await RedisCluster.open({
     url: redis.url,
     keep: 10,
     leaseMs: 200,
     renewMs: 3_600_000,
   });
   const finder = await RedisCluster.open({ url: proxy.url, keep: 10, leaseMs: 200, renewMs: 20 });
+  return [stalled, finder];
+}
+
+Deno.test("RedisCluster: a node found dead by a sweep whose answer was lost is found dead again a lease later", async () => {
+  await using redis = await RedisServer.start();
+  await using proxy = new RedisProxy(redis.port);
+  // Found dead by the finder, whose answer is lost.
+  const [gone, finder] = await stalledAndFinder(redis, proxy);
   const watcher = await RedisCluster.open({ url: redis.url, keep: 10 });
   const seen = new Sink();
   try {
@@ -694,5 +707,33 @@ Deno.test("RedisCluster: a node found dead by a sweep whose answer was lost is f
   } finally {
     await Promise.all([gone.abandon(), finder.close(), watcher.close()]);
     seen.end();
+  }
+});
+
+Deno.test("RedisCluster: a node registered again before its finder removes its records keeps them, and nobody is told it died", async () => {
+  await using redis = await RedisServer.start();
+  await using proxy = new RedisProxy(redis.port);
+  const [back, finder] = await stalledAndFinder(redis, proxy);
+  try {
+    await back.start(new Sink());
+    await back.tell({ op: "seat", node: back.node, nick: "Ugo", via: "web", rooms: [] }, [[
+      "ugo",
+      record("Ugo", back.node, tokenHash("u"), []),
+    ]]);
+    // The finder's removal of the node (the only command naming it) is slow to arrive...
+    const removal = proxy.holdNextRequest((request) => request.includes(back.node));
+    await finder.start(new Sink());
+    await removal.held;
+    // ...and the node renews meanwhile, as one back from a pause does: registered again.
+    await direct(redis, (raw) => raw.zadd("chat:nodes", Date.now() + 60_000, back.node));
+    removal.release();
+    // A later command on the finder's connection is answered after the removal ran.
+    await finder.privateId();
+    assert.deepEqual(await direct(redis, (raw) => raw.hkeys("chat:members")), ["ugo"]);
+    const feed = await direct(redis, (raw) => raw.xrange("chat:feed", "-", "+"));
+    assert.deepEqual(feed.map(([, fields]) => JSON.parse(fields[1] ?? "{}").op), ["seat"]);
+    assert.deepEqual(await direct(redis, (raw) => raw.zrange("chat:dead", 0, -1)), []);
+  } finally {
+    await Promise.all([back.abandon(), finder.close()]);
   }
 });

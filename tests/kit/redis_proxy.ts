@@ -14,6 +14,7 @@ export class RedisProxy implements AsyncDisposable {
   readonly #accepting: Promise<void>;
   readonly #redisPort: number;
   #cutNext: ((answer: string) => boolean) | undefined;
+  #hold: { which: (request: string) => boolean; held: () => void; gate: Promise<void> } | undefined;
   #blocked = false;
   /** Settles once {@linkcode cutNextAnswer} has cut a connection. */
   readonly cut = Promise.withResolvers<void>();
@@ -36,6 +37,22 @@ export class RedisProxy implements AsyncDisposable {
    */
   cutNextAnswer(which: (answer: string) => boolean = () => true): void {
     this.#cutNext = which;
+  }
+
+  /**
+   * Holds the next request that `which` accepts (as read: RESP, maybe with
+   * more after it) on its way to Redis, and what follows it on its
+   * connection, until `release()`: as a command slow to arrive. `held`
+   * settles once one is held.
+   */
+  holdNextRequest(which: (request: string) => boolean): {
+    held: Promise<void>;
+    release: () => void;
+  } {
+    const held = Promise.withResolvers<void>();
+    const gate = Promise.withResolvers<void>();
+    this.#hold = { which, held: held.resolve, gate: gate.promise };
+    return { held: held.promise, release: gate.resolve };
   }
 
   /** Closes every connection through the proxy, and every new one at once, until {@linkcode unblock}. */
@@ -85,11 +102,18 @@ export class RedisProxy implements AsyncDisposable {
     const buffer = new Uint8Array(64 * 1024);
     try {
       for (let n; (n = await from.read(buffer)) !== null;) {
-        if (answers && this.#cutNext?.(new TextDecoder().decode(buffer.subarray(0, n)))) {
+        const read = () => new TextDecoder().decode(buffer.subarray(0, n!));
+        if (answers && this.#cutNext?.(read())) {
           this.#cutNext = undefined;
           both();
           this.cut.resolve();
           return;
+        }
+        const hold = this.#hold;
+        if (!answers && hold?.which(read())) {
+          this.#hold = undefined;
+          hold.held();
+          await hold.gate;
         }
         await to.write(buffer.subarray(0, n));
       }
