@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { type LeaseOptions, NickLeases } from "../server/bus/leases.ts";
+import { RedisProxy } from "./kit/redis_proxy.ts";
 import { RedisServer } from "./kit/redis_server.ts";
 
 /** Nodes on one redis-server, all closed after `fn`. */
@@ -188,6 +189,39 @@ Deno.test("NickLeases: renewing while Redis is down is told once, and works agai
     await node.renew();
     assert.equal(await node.owner("frank"), node.node, "kept across the Redis restart");
   } finally {
+    await node.close();
+  }
+});
+
+Deno.test("NickLeases.back(): a renewal begun before Redis was found answering that fails after is not told; one begun after is", async () => {
+  await using redis = await RedisServer.start();
+  await using proxy = new RedisProxy(redis.port);
+  const errors: unknown[] = [];
+  const node = await NickLeases.open({
+    url: proxy.url,
+    renewMs: 3_600_000,
+    commandTimeoutMs: 200,
+    onError: (e) => errors.push(e),
+  });
+  const releases: (() => void)[] = [];
+  /** A renewal whose command is held on its way to Redis until it times out; `back` between. */
+  const slowRenewal = async (back: boolean) => {
+    const slow = proxy.holdNextRequest(() => true);
+    releases.push(slow.release);
+    const renewal = node.renew();
+    await slow.held;
+    if (back) node.back();
+    await renewal;
+    slow.release();
+  };
+  try {
+    // Another connection found Redis answering while the renewal was on its way.
+    await slowRenewal(true);
+    assert.deepEqual(errors, []);
+    await slowRenewal(false);
+    assert.equal(errors.length, 1);
+  } finally {
+    for (const release of releases) release();
     await node.close();
   }
 });
