@@ -135,6 +135,24 @@ Deno.test("cluster: a node that stops tells the others at once: its members leav
   });
 });
 
+Deno.test("cluster: a member kicked on one node cannot come back through another, under any name", async () => {
+  await withNodes(2, async ([a, b]) => {
+    await using watcher = await connectWs(b!, "watcher");
+    await using mallory = await connectTcp(a!, "mallory");
+    await watcher.nextEvent((e) => e.type === "join" && e.nick === "mallory");
+    assert.ok(a!.hub.kick("mallory", "spam"));
+    // The ban is told before the leave: b holds it once the leave is seen there.
+    await watcher.next("leave", (e) => e.nick === "mallory");
+    await mallory.readToEnd();
+    for (const nick of ["mallory", "mallory2"]) {
+      await using back = await TcpClient.open(b!);
+      await back.readUntil("Your nickname: ");
+      await back.send(nick);
+      assert.match(await back.readUntil((line) => /kicked|Hello/.test(line)), /You were kicked/);
+    }
+  });
+});
+
 Deno.test("cluster: a node that cannot read the service's members as it starts tries again, and serves once Redis answers", async () => {
   await using redis = await RedisServer.start();
   await using proxy = new RedisProxy(redis.port);

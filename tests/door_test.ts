@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { Door } from "../server/hub/door.ts";
+import { isClusterEvent } from "../server/hub/cluster.ts";
 import { nickKey } from "../common/nick.ts";
 
 Deno.test("Door.check() holds joins per address, then lets them in again", () => {
@@ -43,4 +44,46 @@ Deno.test("Door counts an IPv6 address with its /64: the join rate and a kick's 
   door.ban(undefined, "2001:db8:0:1::1");
   assert.equal(door.check("e", "2001:db8:0:1:abcd::9")?.code, "banned");
   assert.equal(door.check("f", "2001:db8:0:2::1"), undefined);
+});
+
+Deno.test("Door.ban() returns the ban for the other nodes, its address hashed; Door.keep() keeps one told", () => {
+  const clock = { t: 0 };
+  const here = new Door({ burst: 100, perSecond: 100 }, 60_000, () => clock.t);
+  const ban = here.ban(nickKey("bob"), "2001:db8:0:1::b");
+  assert.ok(ban !== undefined);
+  assert.equal(ban.fold, "bob");
+  assert.equal(ban.ms, 60_000);
+  assert.match(ban.address ?? "", /^[0-9a-f]{64}$/);
+  const there = new Door({ burst: 100, perSecond: 100 }, 0, () => clock.t);
+  there.keep(ban);
+  assert.equal(there.check("bob", "192.0.2.1")?.code, "banned");
+  assert.equal(there.check("eve", "2001:db8:0:1::e")?.code, "banned");
+  assert.equal(there.check("eve", "2001:db8:0:2::e"), undefined);
+  clock.t = 60_000;
+  assert.equal(there.check("bob", "2001:db8:0:1::b"), undefined, "over with its length");
+  // A shorter ban told later does not shorten one held.
+  clock.t = 0;
+  there.keep({ fold: "bob", ms: 120_000 });
+  there.keep({ fold: "bob", ms: 1_000 });
+  clock.t = 60_000;
+  assert.equal(there.check("bob", undefined)?.code, "banned");
+  assert.equal(new Door({ burst: 1, perSecond: 1 }, 0, () => 0).ban("bob", "10.0.0.1"), undefined);
+});
+
+Deno.test("isClusterEvent() takes a ban with its length in bounds, and nothing else", () => {
+  assert.ok(isClusterEvent({ op: "ban", node: "n", fold: "bob", address: "ab", ms: 60_000 }));
+  assert.ok(isClusterEvent({ op: "ban", node: "n", address: "ab", ms: 1 }));
+  for (
+    const bad of [
+      { op: "ban", node: "n", fold: "bob" },
+      { op: "ban", node: "n", fold: 7, ms: 1 },
+      { op: "ban", node: "n", address: null, ms: 1 },
+      { op: "ban", node: "n", fold: "bob", ms: 0 },
+      { op: "ban", node: "n", fold: "bob", ms: 86_400_001 },
+      { op: "ban", node: "n", fold: "bob", ms: Number.NaN },
+      { op: "ban", fold: "bob", ms: 1 },
+    ]
+  ) {
+    assert.equal(isClusterEvent(bad), false, JSON.stringify(bad));
+  }
 });

@@ -256,6 +256,35 @@ clusterTest("the operator's /kick of a member of another node closes it there", 
   assert.equal(a!.kick("nobody"), false);
 });
 
+clusterTest(
+  "a kick's ban holds on every node: the nickname and the address's network",
+  async () => {
+    const { bus, hubs: [a, b, c] } = await service(3);
+    const bob = new FakeMember("web", "2001:db8:0:1::b");
+    assert.ok(await b!.join(bob, "bob"));
+    await bus.settle();
+    // The operator on a kicks bob, who is on b; he comes back through c.
+    assert.equal(a!.kick("bob", "spam"), true);
+    await bus.settle();
+    assert.equal(bob.closed, 1);
+    const attempts = [
+      ["bob", "203.0.113.9"],
+      ["bobby", "2001:db8:0:1::7"],
+    ] as const;
+    for (const hub of [a!, b!, c!]) {
+      for (const [nick, address] of attempts) {
+        const again = new FakeMember("web", address);
+        assert.equal(await hub.join(again, nick), false, `${nick} from ${address}`);
+        assert.equal(again.ofType("error")[0]?.code, "banned");
+      }
+    }
+    // Someone else, elsewhere, is let in.
+    assert.ok(await c!.join(new FakeMember("web", "2001:db8:0:2::1"), "carol"));
+    // What the feed carried names no address.
+    assert.ok(!JSON.stringify(bus.feed).includes("2001:db8"), JSON.stringify(bus.feed));
+  },
+);
+
 clusterTest("rooms, topics, parts and renames cross nodes", async () => {
   const { bus, hubs: [a, b] } = await service();
   const alice = await join(a!, "alice", ["#lobby", "#dev"]);

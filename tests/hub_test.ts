@@ -21,13 +21,6 @@ class BrokenMember extends FakeMember {
   }
 }
 
-/** A member connected from a given address. */
-class AddressedMember extends FakeMember {
-  constructor(readonly address: string) {
-    super("terminal");
-  }
-}
-
 /** A hub with a clock the test sets by hand. */
 function setup(history?: number): { hub: Hub; clock: { time: number } } {
   const clock = { time: 1_000 };
@@ -797,20 +790,20 @@ Deno.test("Hub.join() holds the joins from one address to the join rate", () => 
   const watcher = join(hub, "watcher");
   // A join-and-quit loop: three at once, as --max-per-ip allows...
   for (let i = 0; i < 3; i++) {
-    const m = new AddressedMember("10.0.0.9");
+    const m = new FakeMember("terminal", "10.0.0.9");
     assert.equal(hub.join(m, `churn${i}`), true);
     hub.leave(m, "quit");
   }
   // ...then one a second.
-  const refused = new AddressedMember("10.0.0.9");
+  const refused = new FakeMember("terminal", "10.0.0.9");
   assert.equal(hub.join(refused, "churn3"), false);
   const [error] = refused.ofType("error");
   assert.equal(error?.code, "rate_limited");
   assert.match(error?.message ?? "", /Too many joins from your address; try again in 1 s/);
   // Another address is not held back by this one.
-  assert.equal(hub.join(new AddressedMember("10.0.0.8"), "other"), true);
+  assert.equal(hub.join(new FakeMember("terminal", "10.0.0.8"), "other"), true);
   clock.time += 1_000;
-  assert.equal(hub.join(new AddressedMember("10.0.0.9"), "churn4"), true);
+  assert.equal(hub.join(new FakeMember("terminal", "10.0.0.9"), "churn4"), true);
   // The others saw three joins and leaves, not a flood.
   assert.equal(watcher.ofType("join").length, 5);
   assert.equal(watcher.ofType("leave").length, 3);
@@ -833,13 +826,13 @@ Deno.test("Hub.leave() says a quit message only while the member's flood bucket 
 Deno.test("Hub.kick() bans the nickname and the address for --kick-ban seconds", () => {
   const clock = { time: 1_000 };
   const hub = new Hub({ now: () => clock.time, kickBan: 60 });
-  const bob = new AddressedMember("10.0.0.7");
+  const bob = new FakeMember("terminal", "10.0.0.7");
   assert.equal(hub.join(bob, "bob"), true);
   assert.equal(hub.kick("bob"), true);
   // Back at once under the same name from elsewhere, or another name from there: refused.
   for (
     const [member, nick] of [[new FakeMember(), "BOB"], [
-      new AddressedMember("10.0.0.7"),
+      new FakeMember("terminal", "10.0.0.7"),
       "bobby",
     ]] as const
   ) {
@@ -850,17 +843,21 @@ Deno.test("Hub.kick() bans the nickname and the address for --kick-ban seconds",
     assert.match(error?.message ?? "", /come back in 60 s/);
     assert.equal(member.closed, 1);
   }
-  assert.equal(hub.join(new AddressedMember("10.0.0.6"), "carol"), true, "others are not held");
+  assert.equal(
+    hub.join(new FakeMember("terminal", "10.0.0.6"), "carol"),
+    true,
+    "others are not held",
+  );
   clock.time += 60_000;
-  assert.equal(hub.join(new AddressedMember("10.0.0.7"), "bob"), true, "the ban ends");
+  assert.equal(hub.join(new FakeMember("terminal", "10.0.0.7"), "bob"), true, "the ban ends");
 });
 
 Deno.test("Hub.kick() bans nobody with --kick-ban 0", () => {
   const hub = new Hub({ kickBan: 0 });
-  const bob = new AddressedMember("10.0.0.7");
+  const bob = new FakeMember("terminal", "10.0.0.7");
   hub.join(bob, "bob");
   hub.kick("bob");
-  assert.equal(hub.join(new AddressedMember("10.0.0.7"), "bob"), true);
+  assert.equal(hub.join(new FakeMember("terminal", "10.0.0.7"), "bob"), true);
 });
 
 Deno.test("Hub marks a room message mention: true for the members it names, and only for them", () => {

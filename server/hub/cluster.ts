@@ -71,7 +71,23 @@ export type ClusterEvent =
    * Node `dead` stopped renewing its lease, or stopped (`reason`, then told
    * by itself): its members are gone. `node` is who found it.
    */
-  | { op: "dead"; node: string; dead: string; reason?: string };
+  | { op: "dead"; node: string; dead: string; reason?: string }
+  /** A kick's ban: every node keeps it out (`door.ts`). */
+  | { op: "ban"; node: string } & Ban;
+
+/**
+ * A kick's ban as the other nodes are told it: the nickname's key, the
+ * address's network as its SHA-256 (no address leaves its node, or reaches
+ * Redis), and how long it lasts in milliseconds.
+ */
+export interface Ban {
+  fold?: string;
+  address?: string;
+  ms: number;
+}
+
+/** The longest ban a node takes from another: `--kick-ban`'s bound. */
+export const BAN_MS_MAX = 86_400_000;
 
 /**
  * What one node hands another for its member `fold` (the nickname folded,
@@ -229,6 +245,9 @@ export function isClusterEvent(value: unknown): value is ClusterEvent {
       return isRoomRef(v.room);
     case "dead":
       return str("dead") && (v.reason === undefined || str("reason"));
+    case "ban":
+      return (v.fold === undefined || str("fold")) && (v.address === undefined || str("address")) &&
+        typeof v.ms === "number" && v.ms > 0 && v.ms <= BAN_MS_MAX;
     default:
       return false;
   }

@@ -9,7 +9,9 @@
  * It is the hub's, not a room's: with several rooms, a ban and the join rate
  * are about the person and the address, wherever they go. An address counts
  * as its network (an IPv6 address's /64: `../address.ts`), as the caps on
- * connections do.
+ * connections do. With several nodes a ban is the service's: the node that
+ * bans tells the others ({@linkcode Ban}), which {@linkcode Door.keep} it;
+ * the join rate stays each node's.
  *
  * @module
  */
@@ -17,6 +19,7 @@
 import type { ErrorCode } from "../../common/protocol.ts";
 import { nickKey } from "../../common/nick.ts";
 import { network } from "../address.ts";
+import { type Ban, BAN_MS_MAX, tokenHash } from "./cluster.ts";
 import { KeyedBuckets, type Rate } from "./flood.ts";
 
 /** Why a join is turned away: sent to the member as an `error`. */
@@ -25,6 +28,11 @@ export interface Refusal {
   message: string;
   /** True when trying again at once cannot help: the connection is closed. */
   fatal: boolean;
+}
+
+/** What a ban keeps an address's network under: see {@linkcode Ban}. */
+function addressKey(address: string): string {
+  return tokenHash(network(address));
 }
 
 /** The door of the hub: see the module doc. */
@@ -58,13 +66,28 @@ export class Door {
     return undefined;
   }
 
-  /** Keeps a kicked member's nickname (by key) and address out for the ban's length. */
-  ban(key: string | undefined, address: string | undefined): void {
-    if (this.#banMs <= 0) return;
+  /**
+   * Keeps a kicked member's nickname (by key) and address out for the ban's
+   * length. Returns the ban, for the other nodes; undefined if bans are off.
+   */
+  ban(key: string | undefined, address: string | undefined): Ban | undefined {
+    if (this.#banMs <= 0) return undefined;
+    const ban: Ban = { ms: this.#banMs };
+    if (key !== undefined) ban.fold = key;
+    if (address !== undefined) ban.address = addressKey(address);
+    this.keep(ban);
+    return ban;
+  }
+
+  /** Keeps out what `ban` names for as long as it says: this node's, or one another node told. */
+  keep(ban: Ban): void {
     const now = this.#now();
     for (const [entry, end] of this.#bans) if (end <= now) this.#bans.delete(entry);
-    if (key !== undefined) this.#bans.set(`nick:${key}`, now + this.#banMs);
-    if (address !== undefined) this.#bans.set(`address:${network(address)}`, now + this.#banMs);
+    const end = now + Math.min(ban.ms, BAN_MS_MAX);
+    const until = (entry: string) =>
+      this.#bans.set(entry, Math.max(end, this.#bans.get(entry) ?? 0));
+    if (ban.fold !== undefined) until(`nick:${ban.fold}`);
+    if (ban.address !== undefined) until(`address:${ban.address}`);
   }
 
   /** Milliseconds a join under `nick` from network `from` must still wait after a kick; 0 if none. */
@@ -72,7 +95,7 @@ export class Door {
     if (this.#bans.size === 0) return 0;
     const now = this.#now();
     const byNick = this.#bans.get(`nick:${nickKey(nick.trim())}`) ?? 0;
-    const byAddress = from === undefined ? 0 : this.#bans.get(`address:${from}`) ?? 0;
+    const byAddress = from === undefined ? 0 : this.#bans.get(`address:${addressKey(from)}`) ?? 0;
     return Math.max(0, byNick - now, byAddress - now);
   }
 }

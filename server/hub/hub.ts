@@ -56,6 +56,7 @@ import {
   type RoomMessage,
 } from "../history/history.ts";
 import {
+  type Ban,
   byId,
   type Cluster,
   type ClusterEvent,
@@ -764,6 +765,11 @@ export class Hub {
       return member instanceof RemoteMember && member.node === event.node ? seat : undefined;
     };
     switch (event.op) {
+      case "ban": {
+        const { op: _op, node: _node, ...ban } = event;
+        this.#door.keep(ban);
+        return;
+      }
       case "seat": {
         const seat = this.#remoteSeat(cluster, event.nick, event.via, event.node);
         for (const ref of event.rooms) this.#remoteEnter(seat, ref);
@@ -1640,7 +1646,7 @@ export class Hub {
     }
     const why = reason ? `kicked by the server: ${reason}` : "kicked by the server";
     this.#metrics.disconnected("kicked");
-    this.#door.ban(seat.key, seat.member.address);
+    this.#tellBan(this.#door.ban(seat.key, seat.member.address));
     // Fatal, so the page does not reconnect into the room it was kicked from.
     this.#dismiss(seat, this.#error("kicked", `You were ${why}.`, undefined, true), why);
     return true;
@@ -1648,7 +1654,19 @@ export class Hub {
 
   /** Keeps an address from joining for `--kick-ban` (the console's `/kick ADDRESS`). */
   ban(address: string): void {
-    this.#door.ban(undefined, address);
+    this.#tellBan(this.#door.ban(undefined, address));
+  }
+
+  /**
+   * Tells the other nodes a ban, so that a kicked member cannot come back
+   * through another node. Failing that (Redis lost), it holds on this node only.
+   */
+  #tellBan(ban: Ban | undefined): void {
+    const cluster = this.#cluster;
+    if (!cluster || !ban) return;
+    cluster.tell({ op: "ban", node: cluster.node, ...ban }).catch((e) =>
+      this.#log.warn("cannot tell the other nodes of a ban", { error: errorText(e) })
+    );
   }
 
   /** Tells everyone, closes every member and refuses new ones. */

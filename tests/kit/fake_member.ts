@@ -16,7 +16,12 @@ export class FakeMember implements Member {
   /** How many times it was closed. */
   closed = 0;
 
-  constructor(readonly via: Via = "web") {}
+  /** The peer's address, as a transport gives it (none by default). */
+  readonly address?: string;
+
+  constructor(readonly via: Via = "web", address?: string) {
+    if (address !== undefined) this.address = address;
+  }
 
   send(event: ServerEvent): void {
     this.events.push(event);
