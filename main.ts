@@ -18,6 +18,7 @@ import { announce } from "./server/banner.ts";
 import { dbPath, parseConfig, StartError } from "./server/config.ts";
 import { TerminalConsole } from "./server/console_tty.ts";
 import { createLogger } from "./server/log.ts";
+import { STOP_WITH_STDIN } from "./server/launch.ts";
 
 async function main(args: string[]): Promise<void> {
   const parsed = parseConfig(args);
@@ -66,6 +67,10 @@ async function main(args: string[]): Promise<void> {
   };
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
+  // A node of `deno task cluster` stops with its launcher, however that ends.
+  if (Deno.env.get(STOP_WITH_STDIN) === "1") {
+    void Deno.stdin.readable.pipeTo(new WritableStream()).then(stop, stop);
+  }
 
   if (typeof tty === "string") return log.info("console off", { why: tty });
   // The console writes to the terminal (stderr), never into the log on stdout.

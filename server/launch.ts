@@ -5,8 +5,10 @@
  * the flags it starts a local `redis-server` (append-only file on) that keeps
  * its data in `.cluster/redis/`, so rooms and history outlive a restart.
  * Every other flag goes to each node as `deno task start` takes it. Each
- * node's output is printed with its number in front; Ctrl-C stops the nodes
- * (each tells the others its members left), then Redis.
+ * node's output is printed with its number in front. A node that ends by
+ * itself once serving (killed, crashed) is started again, the others
+ * carrying on; Ctrl-C stops the nodes (each tells the others its members
+ * left), then Redis. Nothing it started outlives it, however it ends.
  *
  * @module
  */
@@ -24,6 +26,17 @@ export const MAIN_PERMISSIONS: readonly string[] = [
   "--allow-env",
   "--allow-run",
 ];
+/**
+ * Set in a node's environment by the launcher: the node stops once its
+ * standard input (a pipe from the launcher) ends, so that no node outlives
+ * a launcher killed outright.
+ */
+export const STOP_WITH_STDIN = "CHAT_STOP_WITH_STDIN";
+/** How long a node that ended by itself waits to start again; doubled while it keeps ending young. */
+const RESTART_MS = 1_000;
+const RESTART_MAX_MS = 30_000;
+/** A node that served this long before it ended is started again after {@linkcode RESTART_MS}. */
+const SETTLED_MS = 30_000;
 /** The HTTP, terminal and IRC ports a node takes unless told. */
 const DEFAULT_PORTS = { "--port": 8000, "--tcp-port": 2323, "--irc-port": 6667 } as const;
 
@@ -211,54 +224,86 @@ async function main(args: string[]): Promise<number> {
   }
   const main = new URL("../main.ts", import.meta.url).pathname;
   const nodeFlags = launch.redis === undefined ? ["--redis", url, ...launch.flags] : launch.flags;
-  const nodes: Deno.ChildProcess[] = [];
+  const nodes = new Map<number, Deno.ChildProcess>();
   const relays: Promise<void>[] = [];
-  for (let i = 1; i <= launch.nodes; i++) {
+  const restarts = new Set<ReturnType<typeof setTimeout>>();
+  const stopped = Promise.withResolvers<void>();
+  let stopping = false;
+  const stop = () => {
+    stopping = true;
+    stopped.resolve();
+  };
+  let failed = 0;
+  /**
+   * Starts node `i`, and starts it again whenever it ends by itself (killed,
+   * crashed): the others carry on, as they would on other machines. One that
+   * ends before it ever started serving (a bad flag, Redis refused) stops
+   * the rest. `wait`: how long it waited this time; doubled while it keeps
+   * ending within {@linkcode SETTLED_MS} of a start.
+   */
+  const start = (i: number, wait: number, first: boolean) => {
     const child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        ...MAIN_PERMISSIONS,
-        main,
-        "--reuse-port",
-        ...nodeFlags,
-      ],
+      args: ["run", ...MAIN_PERMISSIONS, main, "--reuse-port", ...nodeFlags],
       cwd: base,
-      stdin: "null",
+      // A pipe from this process: it ends when this process does, however
+      // it ends, and the node stops with it (main.ts, STOP_WITH_STDIN).
+      env: { [STOP_WITH_STDIN]: "1" },
+      stdin: "piped",
       stdout: "piped",
       stderr: "piped",
     }).spawn();
-    nodes.push(child);
-    relays.push(relay(child.stdout, `[node ${i}] `, console.log));
-    relays.push(relay(child.stderr, `[node ${i}] `, console.error));
-  }
+    nodes.set(i, child);
+    const began = performance.now();
+    let serving = false;
+    const prefix = `[node ${i}] `;
+    relays.push(relay(child.stdout, prefix, (line) => {
+      if (!serving && line.includes(" msg=started")) serving = true;
+      console.log(line);
+    }));
+    relays.push(relay(child.stderr, prefix, console.error));
+    console.log(`cluster: node ${i} started, pid ${child.pid}`);
+    void child.status.then((status) => {
+      if (stopping) return;
+      const how = status.signal === null
+        ? `exited with code ${status.code}`
+        : `was stopped by ${status.signal}`;
+      if (first && !serving) {
+        failed = status.code || 1;
+        console.error(`cluster: node ${i} ${how} before it served`);
+        return stop();
+      }
+      const next = performance.now() - began >= SETTLED_MS
+        ? RESTART_MS
+        : Math.min(wait * 2, RESTART_MAX_MS);
+      console.error(
+        `cluster: node ${i} ${how}; the other nodes carry on, and it starts again in ${
+          next / 1000
+        } s`,
+      );
+      const timer = setTimeout(() => {
+        restarts.delete(timer);
+        if (!stopping) start(i, next, false);
+      }, next);
+      restarts.add(timer);
+    });
+  };
+  for (let i = 1; i <= launch.nodes; i++) start(i, RESTART_MS / 2, true);
   console.log(
     `cluster: ${launch.nodes} node${
       launch.nodes === 1 ? "" : "s"
     } sharing the same ports (a port 0 is a different one for each); Ctrl-C stops them all`,
   );
-  const stopped = Promise.withResolvers<void>();
-  const stop = () => stopped.resolve();
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
-  // A node that exits by itself (a bad flag, Redis refused) stops the rest.
-  let failed = 0;
-  for (const [i, child] of nodes.entries()) {
-    void child.status.then((status) => {
-      if (!status.success) {
-        failed = status.code || 1;
-        console.error(`cluster: node ${i + 1} exited with code ${status.code}`);
-        stop();
-      }
-    });
-  }
   // The listeners stay until the end: `deno task` passes a Ctrl-C on to its
   // task, which the terminal sent it too, and a second SIGINT with no
   // listener would kill this process before it stopped Redis.
   await stopped.promise;
   console.log("cluster: stopping the nodes");
-  for (const child of nodes) send(child, "SIGTERM");
+  for (const timer of restarts) clearTimeout(timer);
+  for (const child of nodes.values()) send(child, "SIGTERM");
   const kill = setTimeout(() => nodes.forEach((child) => send(child, "SIGKILL")), 10_000);
-  await Promise.all(nodes.map((child) => child.status));
+  await Promise.all([...nodes.values()].map((child) => child.status));
   clearTimeout(kill);
   await Promise.all(relays);
   if (redis) {

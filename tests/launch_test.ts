@@ -29,14 +29,14 @@ Deno.test("parseLaunch() reads N and the nodes' flags", () => {
   assert.match(String(parseLaunch(["--db", "x.db"], 2)), /^--db is not for a cluster/);
 });
 
-/** The launcher, one node on free ports, in `dir`; its output gathered as it comes. */
+/** The launcher, `nodes` nodes on free ports, in `dir`; its output gathered as it comes. */
 class Launcher {
   readonly child: Deno.ChildProcess;
   text = "";
   readonly #waiters = new Waiters();
   readonly #read: Promise<void>;
 
-  constructor(dir: string) {
+  constructor(dir: string, nodes = 1) {
     const launch = new URL("../server/launch.ts", import.meta.url).pathname;
     // In a process group of its own, so that a test can kill it and its nodes at once.
     this.child = new Deno.Command("setsid", {
@@ -45,7 +45,7 @@ class Launcher {
         "run",
         "-A",
         launch,
-        "1",
+        String(nodes),
         "--port",
         "0",
         "--tcp-port",
@@ -148,6 +148,52 @@ Deno.test("deno task cluster: a launcher killed outright takes its Redis with it
       Deno.kill(-launcher.child.pid, "SIGKILL");
       await launcher.exit();
       assert.ok(await closed(port), "redis-server stopped once its launcher was gone");
+    } finally {
+      try {
+        Deno.kill(-launcher.child.pid, "SIGKILL");
+      } catch {
+        // Gone already.
+      }
+    }
+  });
+});
+
+Deno.test("deno task cluster: a node killed outright is started again, the other carrying on", async () => {
+  await withTempDir(async (dir) => {
+    const launcher = new Launcher(dir, 2);
+    let done = false;
+    try {
+      await started(launcher);
+      await launcher.until(/\[node 2\] .*msg=started/);
+      const [, pid] = await launcher.until(/cluster: node 2 started, pid (\d+)/);
+      Deno.kill(Number(pid), "SIGKILL");
+      await launcher.until(/cluster: node 2 was stopped by SIGKILL; the other nodes carry on/);
+      await launcher.until(/\[node 2\] .*msg=started[\s\S]*\[node 2\] .*msg=started/);
+      launcher.child.kill("SIGINT");
+      const status = await launcher.exit();
+      done = true;
+      assert.equal(status.code, 0, launcher.text);
+      assert.equal(launcher.text.match(/cluster: node 1 started/g)?.length, 1, launcher.text);
+      assert.match(launcher.text, /\[node 1\] .*msg=stopped/);
+    } finally {
+      if (!done) {
+        Deno.kill(-launcher.child.pid, "SIGKILL");
+        await launcher.exit();
+      }
+    }
+  });
+});
+
+Deno.test("deno task cluster: a launcher killed outright takes its nodes with it", async () => {
+  await withTempDir(async (dir) => {
+    const launcher = new Launcher(dir);
+    try {
+      await started(launcher);
+      const [, port] = await launcher.until(/\[node 1\] .*msg=started .*tcp=127\.0\.0\.1:(\d+)/);
+      // The launcher alone: its node is in its process group, and is not sent anything.
+      Deno.kill(launcher.child.pid, "SIGKILL");
+      await launcher.exit();
+      assert.ok(await closed(Number(port)), "the node stopped once its launcher was gone");
     } finally {
       try {
         Deno.kill(-launcher.child.pid, "SIGKILL");
