@@ -285,6 +285,27 @@ clusterTest(
   },
 );
 
+clusterTest("searches under way at once are held to one a member and a few a node", async () => {
+  const { bus, hubs: [a] } = await service(1);
+  const [ann, bob, cid] = await Promise.all(["ann", "bob", "cid"].map((n) => join(a!, n)));
+  await bus.settle();
+  for (const m of [ann!, bob!, cid!]) m.take();
+  const search = (m: FakeMember) => a!.handle(m, { type: "search", text: "x" });
+  // ann's first is under way: her second is refused, as is a third member's.
+  const first = search(ann!);
+  assert.equal(await search(ann!), false);
+  const second = search(bob!);
+  assert.equal(await search(cid!), false);
+  assert.deepEqual(await Promise.all([first, second]), [true, true]);
+  assert.deepEqual(ann!.events.map((e) => e.type === "error" ? e.message : e.type), [
+    "Your last search is still under way.",
+    "search",
+  ]);
+  assert.match(cid!.ofType("error")[0]?.message ?? "", /busy with other searches/);
+  // Once they are done, anyone may search again.
+  assert.equal(await search(cid!), true);
+});
+
 clusterTest("rooms, topics, parts and renames cross nodes", async () => {
   const { bus, hubs: [a, b] } = await service();
   const alice = await join(a!, "alice", ["#lobby", "#dev"]);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
-import { type RoomMessage, SEARCH_MAX } from "../server/history/history.ts";
+import { FOLDED_MAX, type RoomMessage, SEARCH_MAX, searchFold } from "../server/history/history.ts";
+import { MESSAGE_MAX } from "../common/message.ts";
 import { foldText } from "../common/nick.ts";
 import { connectRedis, RedisHistory } from "../server/history/redis.ts";
 import { RedisProxy } from "./kit/redis_proxy.ts";
@@ -304,6 +305,34 @@ Deno.test("RedisHistory.search() reads at most keep entries of a room, a page at
     // Across three pages of the script's reads, to the oldest entry kept.
     assert.deepEqual(await store.search(["#r"], foldText("needle"), 50), [first]);
   });
+});
+
+Deno.test("RedisHistory.search() reads at most searchBytes of folded text, its rooms sharing them; a text folds to at most FOLDED_MAX", async () => {
+  await using redis = await RedisServer.start();
+  const store = await RedisHistory.open(redis.url, { keep: 100, searchBytes: 20_000 });
+  try {
+    // ﷺ is one character and folds to eighteen: what is kept of it for search is bounded.
+    const long = "ﷺ".repeat(MESSAGE_MAX);
+    assert.equal(searchFold(long).length, FOLDED_MAX);
+    await store.append("#r", said("#r", "a", "needle, long ago"));
+    for (let i = 0; i < 10; i++) await store.append("#r", said("#r", "a", long));
+    const recent = await store.append("#r", said("#r", "a", "needle, lately"));
+    const raw = new Redis(redis.url);
+    try {
+      const folded = await raw.lrange("chat:folded:#r", 0, -1);
+      assert.ok(folded.every((item) => item.length <= FOLDED_MAX + 10), "each folded text bounded");
+    } finally {
+      raw.disconnect();
+    }
+    // Ten long texts are more than 20,000 bytes: the old line is past what a search reads.
+    assert.deepEqual(await store.search(["#r"], foldText("needle"), 50), [recent]);
+    await store.append("#s", said("#s", "a", "needle elsewhere"));
+    // Two rooms share the bytes: #r's share reaches less far still, #s is read whole.
+    const both = await store.search(["#r", "#s"], foldText("needle"), 50);
+    assert.deepEqual(both.map((m) => m.text), ["needle elsewhere", "needle, lately"]);
+  } finally {
+    await store.close();
+  }
 });
 
 Deno.test("RedisHistory: reads stay within keep while the stream holds its slack, and after each trim", async () => {

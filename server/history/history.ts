@@ -30,13 +30,16 @@
  * folded as nicknames are (`foldText`, `common/nick.ts`: any case, and
  * look-alike letters as one), across the rooms a member is in, newest
  * first. Its cost is bounded by what a store keeps: at most `keep` messages
- * of each room are looked at, and at most {@linkcode SEARCH_MAX} returned.
+ * of each room are looked at, each by at most {@linkcode FOLDED_MAX} of its
+ * folded text ({@linkcode searchFold}), and at most {@linkcode SEARCH_MAX}
+ * returned.
  *
  * @module
  */
 
 import type { ChatMessage, Topic } from "../../common/protocol.ts";
 import { foldText } from "../../common/nick.ts";
+import { MESSAGE_MAX } from "../../common/message.ts";
 
 /** A room message, as stored: it names its room. */
 export type RoomMessage = ChatMessage & { room: string };
@@ -79,6 +82,24 @@ export const RANGE_MAX = 1000;
 
 /** The most messages one {@linkcode HistoryStore.search} returns, whatever limit it is asked for. */
 export const SEARCH_MAX = 50;
+
+/**
+ * The most of a message's folded text a search reads, in UTF-16 code
+ * units: a message's own bound ({@linkcode MESSAGE_MAX}). Folding can make a
+ * text ten times longer (`ﷺ`, one character, folds to eighteen), and a
+ * search reads every kept text: what one message costs it is held to what
+ * its text may be. A match past it is not found.
+ */
+export const FOLDED_MAX = MESSAGE_MAX;
+
+/** A message's text as every store keeps it for search: folded (`foldText`), at most {@linkcode FOLDED_MAX}. */
+export function searchFold(text: string): string {
+  const folded = foldText(text);
+  if (folded.length <= FOLDED_MAX) return folded;
+  // Not between the two halves of a surrogate pair.
+  const high = folded.charCodeAt(FOLDED_MAX - 1);
+  return folded.slice(0, high >= 0xd800 && high < 0xdc00 ? FOLDED_MAX - 1 : FOLDED_MAX);
+}
 
 /** The number of messages a search may return when asked for `limit`: 0 to `SEARCH_MAX`. */
 export function searchLimit(limit: number): number {
@@ -300,7 +321,7 @@ export class MemoryHistory implements HistoryStore {
   /** In order of the last write: a `Map` keeps insertion order. */
   readonly #logs = new Map<string, BoundedLog<RoomMessage>>();
   readonly #topics = new Map<string, Topic>();
-  /** Each kept message's text as `foldText` folds it, made once, when it is kept: what a search reads. */
+  /** Each kept message's text as `searchFold` folds it, made once, when it is kept: what a search reads. */
   readonly #folded = new WeakMap<RoomMessage, string>();
   /** The highest id of a room forgotten to stay within `rooms`. */
   #forgottenTo = 0;
@@ -329,7 +350,7 @@ export class MemoryHistory implements HistoryStore {
     }
     this.#logs.set(key, log);
     log.push(message);
-    this.#folded.set(message, foldText(message.text));
+    this.#folded.set(message, searchFold(message.text));
   }
 
   recent(key: string, count: number): RoomMessage[] {

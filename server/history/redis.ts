@@ -88,9 +88,9 @@ import {
   rangeLimit,
   type RangeQuery,
   type RoomMessage,
+  searchFold,
   searchLimit,
 } from "./history.ts";
-import { foldText } from "../../common/nick.ts";
 import { errorText } from "../log.ts";
 
 /** Hex digest of `text` by `algorithm` (`SHA-1`, `SHA-256`). */
@@ -195,6 +195,8 @@ export interface RedisHistoryOptions {
   feedKeep?: number;
   /** Milliseconds between tries to reconnect ({@linkcode connectRedis}). */
   retryMs?: number;
+  /** Bytes of folded text one search reads, its rooms together. @default {SEARCH_BYTES} */
+  searchBytes?: number;
 }
 
 /** An append waiting for its batch ({@linkcode RedisHistory.append}). */
@@ -356,15 +358,17 @@ return now
 /**
  * One room's search, in Redis, so that what it reads never crosses the
  * network: the room's folded texts (`chat:folded:<key>`, a list, the
- * newest first, each `<id>:<text as foldText folds it>`, trimmed with the
+ * newest first, each `<id>:<text as searchFold folds it>`, trimmed with the
  * log by {@linkcode APPEND}) read {@linkcode SEARCH_PAGE} at a time until
  * `ARGV[2]` match the needle `ARGV[1]` (a plain find past the id), the list
  * ends or its ids reach the edge of the window ({@linkcode FLOOR_OF}); then
  * the stream entries of those that match. A list of plain strings, not the
  * stream, is what is walked: reading stream entries into the script cost
- * 4 µs each, ten times a list's. KEYS: the folded list, the log, the
- * room's hash; ARGV: needle, how many, page, keep. Returns the entries as
- * `XRANGE` does, newest first.
+ * 4 µs each, ten times a list's. It reads at most `ARGV[5]` bytes of
+ * folded text (then returns what it found): a script holds Redis up for
+ * all its clients while it runs. KEYS: the folded list, the log, the
+ * room's hash; ARGV: needle, how many, page, keep, bytes. Returns the
+ * entries as `XRANGE` does, newest first.
  */
 const SEARCH = `
 local log, room, keep = KEYS[2], KEYS[3], tonumber(ARGV[4])
@@ -372,11 +376,14 @@ ${FLOOR_OF}
 local found = {}
 local want = tonumber(ARGV[2])
 local page = tonumber(ARGV[3])
+local bytes = tonumber(ARGV[5])
 local start = 0
 while #found < want do
   local texts = redis.call('LRANGE', KEYS[1], start, start + page - 1)
   if #texts == 0 then break end
   for _, item in ipairs(texts) do
+    bytes = bytes - #item
+    if bytes < 0 then return found end
     local colon = string.find(item, ':', 1, true)
     if colon then
       local id = string.sub(item, 1, colon - 1)
@@ -399,12 +406,21 @@ const SEARCH_SCRIPT = await LuaScript.of(SEARCH);
 /** Folded texts one {@linkcode SEARCH} reads per `LRANGE`. */
 const SEARCH_PAGE = 1000;
 
+/**
+ * Bytes of folded text one search reads in Redis, its rooms' scripts
+ * together (shared evenly): about 0.1 s of Redis, whatever the texts are.
+ * A room of short lines is read to its end (80,000 lines of 100 bytes);
+ * one of long ones only as far as that goes, newest first.
+ */
+export const SEARCH_BYTES = 8 * 1024 * 1024;
+
 /** History kept in Redis. */
 export class RedisHistory implements AsyncHistoryStore {
   readonly #redis: Redis;
   readonly #keep: number;
   readonly #prefix: string;
   readonly #feedKeep: number;
+  readonly #searchBytes: number;
   /** How long a write may take to be carried out: see {@linkcode WRITE_MARGIN}. */
   readonly #writeMs: number;
   /** Redis's clock less this node's `performance.now()`: the highest seen. */
@@ -422,6 +438,7 @@ export class RedisHistory implements AsyncHistoryStore {
     this.#keep = options.keep;
     this.#prefix = options.prefix ?? "chat:";
     this.#feedKeep = options.feedKeep ?? FEED_KEEP;
+    this.#searchBytes = options.searchBytes ?? SEARCH_BYTES;
     this.#writeMs = (options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS) * (1 - WRITE_MARGIN);
     this.#offset = offset;
   }
@@ -547,7 +564,7 @@ export class RedisHistory implements AsyncHistoryStore {
       keys.push(this.#log(key), this.#key("room", key), this.#folded(key));
       const { ts, room, from, text } = message;
       const json: MessageJson = { key, ts, room, from, text, kind: kindOf(message) };
-      args.push(foldText(text), JSON.stringify(json));
+      args.push(searchFold(text), JSON.stringify(json));
     }
     const reply = await this.#write(APPEND_SCRIPT, keys, args);
     const [now, ids] = Array.isArray(reply) ? reply : [];
@@ -565,11 +582,13 @@ export class RedisHistory implements AsyncHistoryStore {
   /**
    * One {@linkcode SEARCH} per room, sent together: each runs alone in
    * Redis, so a search holds Redis up for one room's `keep` entries at a
-   * time, not for every room's at once.
+   * time, not for every room's at once; all of them read at most
+   * {@linkcode RedisHistoryOptions.searchBytes}.
    */
   async search(keys: readonly string[], folded: string, limit: number): Promise<RoomMessage[]> {
     const n = Math.min(searchLimit(limit), this.#keep);
-    if (n === 0 || folded === "") return [];
+    if (n === 0 || folded === "" || keys.length === 0) return [];
+    const bytes = Math.floor(this.#searchBytes / keys.length);
     const found = await Promise.all(
       keys.map(async (key) => {
         const entries = await SEARCH_SCRIPT.run(this.#redis, [
@@ -581,6 +600,7 @@ export class RedisHistory implements AsyncHistoryStore {
           n,
           SEARCH_PAGE,
           this.#keep,
+          bytes,
         ]);
         return messagesOf(entriesOf(entries));
       }),

@@ -50,7 +50,7 @@
  *   and `rooms` (topic, `trimmed_to`). Migrating a version-1 file makes its
  *   messages `#lobby`'s and its `trimmed_to` `#lobby`'s: an existing
  *   `chat.db` opens and the lobby shows what it showed. Version 3 adds
- *   `messages.folded`, each text folded as nicknames are (`foldText`), for
+ *   `messages.folded`, each text folded as nicknames are (`searchFold`), for
  *   {@linkcode SqliteHistory.search}; migrating fills it for every row
  *   there is (a registered SQL function runs the same fold). A file with a
  *   version newer than this code knows is refused, untouched.
@@ -78,9 +78,9 @@ import {
   rangeLimit,
   type RangeQuery,
   type RoomMessage,
+  searchFold,
   searchLimit,
 } from "./history.ts";
-import { foldText } from "../../common/nick.ts";
 import type { Topic } from "../../common/protocol.ts";
 import { LOBBY } from "../../common/room.ts";
 import { roomKey } from "../../common/room_key.ts";
@@ -203,7 +203,7 @@ export class SqliteHistory implements HistoryStore {
     }
     try {
       // The migration to version 3 folds the stored texts with the code's own fold.
-      this.#db.function("chat_fold", { deterministic: true }, (text) => foldText(String(text)));
+      this.#db.function("chat_fold", { deterministic: true }, (text) => searchFold(String(text)));
       this.#db.exec("PRAGMA busy_timeout = 0");
       this.#db.exec("PRAGMA locking_mode = EXCLUSIVE");
       this.#db.exec("PRAGMA journal_mode = WAL");
@@ -312,7 +312,7 @@ export class SqliteHistory implements HistoryStore {
   }
 
   append(key: string, m: RoomMessage): void {
-    this.#insert.run(m.id, m.ts, key, m.room, m.from, m.text, kindOf(m), foldText(m.text));
+    this.#insert.run(m.id, m.ts, key, m.room, m.from, m.text, kindOf(m), searchFold(m.text));
     // Stored: from here on, nothing may report it as not sent.
     try {
       // Counted first: range() finds the window's edge by the count.

@@ -162,6 +162,9 @@ export const SEARCH_COST = 5;
  */
 export const SEARCH_BUDGET_MS = { burst: 1000, perSecond: 250 } as const;
 
+/** With `--redis`, searches of this node's members under way at once (one per member). */
+export const SEARCHES_AT_ONCE = 2;
+
 /**
  * A refused room name as an error repeats it: clipped, and made safe to
  * show on one line (no control, bidi or escape characters).
@@ -265,6 +268,8 @@ export class Hub {
   readonly #env: RoomEnv;
   /** The server's search time (see {@linkcode SEARCH_BUDGET_MS}). */
   readonly #searching: TokenBucket;
+  /** Members whose search is under way in Redis (see {@linkcode SEARCHES_AT_ONCE}). */
+  readonly #searchers = new Set<Seat>();
   readonly #cluster: Cluster | undefined;
   /**
    * Nicknames (folded) a join or rename here is claiming in Redis right now:
@@ -2129,6 +2134,18 @@ export class Hub {
     label: string | undefined,
   ): Promise<boolean> {
     if (!cluster.up) return this.#refuse(seat.member, "storage_failed", UNREACHABLE_READ);
+    // Redis runs a search's scripts while everyone else waits: a few at
+    // once from this node, one of them the member's.
+    if (this.#searchers.has(seat) || this.#searchers.size >= SEARCHES_AT_ONCE) {
+      return this.#refuse(
+        seat.member,
+        "rate_limited",
+        this.#searchers.has(seat)
+          ? "Your last search is still under way."
+          : "The server is busy with other searches; try again in 1 s.",
+      );
+    }
+    this.#searchers.add(seat);
     let found;
     const start = this.#now();
     try {
@@ -2138,6 +2155,7 @@ export class Hub {
       this.#log.error("cannot search the history", { error: errorText(e) });
       return this.#refuse(seat.member, "storage_failed", UNREADABLE);
     } finally {
+      this.#searchers.delete(seat);
       this.#searching.spend(this.#now() - start);
     }
     if (this.#roster.seatOf(seat.member) !== seat) return false;
