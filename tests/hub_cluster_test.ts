@@ -6,6 +6,8 @@
 
 import assert from "node:assert/strict";
 import type { ChatMessage, ServerEvent } from "../common/protocol.ts";
+import type { Forwarded } from "../server/hub/cluster.ts";
+import { nickKey } from "../common/nick.ts";
 import { Hub } from "../server/hub/hub.ts";
 import { FakeBus, FakeCluster } from "./kit/fake_cluster.ts";
 import { FakeMember } from "./kit/fake_member.ts";
@@ -211,26 +213,45 @@ clusterTest(
   },
 );
 
-clusterTest("a CTCP to a room reaches its IRC members on every node, and only them", async () => {
-  const { bus, hubs: [a, b] } = await service();
-  const irc1 = await join(a!, "irc1", undefined, "irc");
-  const irc2 = await join(b!, "irc2", undefined, "irc");
-  const web = await join(b!, "web");
-  await bus.settle();
-  for (const m of [irc1, irc2, web]) m.take();
-  assert.equal(
-    await a!.handle(irc1, { type: "ctcp", to: "#lobby", text: "VERSION" }),
-    true,
-  );
-  assert.equal(await a!.handle(irc1, { type: "ctcp", to: "irc2", text: "PING 1" }), true);
-  await bus.settle();
-  assert.deepEqual(
-    irc2.ofType("ctcp").map((e) => `${e.from} ${e.room ?? e.to} ${e.text}`),
-    ["irc1 #lobby VERSION", "irc1 irc2 PING 1"],
-  );
-  assert.deepEqual(web.ofType("ctcp"), []);
-  assert.deepEqual(irc1.ofType("ctcp"), []);
-});
+clusterTest(
+  "a CTCP to a room reaches its IRC members on every node, and only them, each node once",
+  async () => {
+    const { bus, hubs: [a, b], clusters: [fromA] } = await service();
+    const irc1 = await join(a!, "irc1", undefined, "irc");
+    const irc0 = await join(a!, "irc0", undefined, "irc");
+    const irc2 = await join(b!, "irc2", undefined, "irc");
+    const irc3 = await join(b!, "irc3", undefined, "irc");
+    const web = await join(b!, "web");
+    await bus.settle();
+    for (const m of [irc0, irc1, irc2, irc3, web]) m.take();
+    const forwarded: Forwarded[] = [];
+    const forward = fromA!.forward.bind(fromA);
+    fromA!.forward = (node, what) => {
+      forwarded.push(what);
+      return forward(node, what);
+    };
+    assert.equal(
+      await a!.handle(irc1, { type: "ctcp", to: "#lobby", text: "VERSION" }),
+      true,
+    );
+    assert.equal(await a!.handle(irc1, { type: "ctcp", to: "irc2", text: "PING 1" }), true);
+    await bus.settle();
+    assert.deepEqual(
+      irc2.ofType("ctcp").map((e) => `${e.from} ${e.room ?? e.to} ${e.text}`),
+      ["irc1 #lobby VERSION", "irc1 irc2 PING 1"],
+    );
+    for (const other of [irc0, irc3]) {
+      assert.deepEqual(other.ofType("ctcp").map((e) => `${e.room} ${e.text}`), ["#lobby VERSION"]);
+    }
+    assert.deepEqual(web.ofType("ctcp"), []);
+    assert.deepEqual(irc1.ofType("ctcp"), []);
+    // Node b was handed the room's CTCP once, for both its IRC members.
+    assert.deepEqual(forwarded.map((f) => "room" in f ? `room ${f.room}` : `to ${f.fold}`), [
+      "room #lobby",
+      `to ${nickKey("irc2")}`,
+    ]);
+  },
+);
 
 clusterTest("the operator's /kick of a member of another node closes it there", async () => {
   const { bus, hubs: [a, b] } = await service();

@@ -321,7 +321,7 @@ Deno.test("RedisCluster.forward() reaches the other node's sink, checked; a malf
   });
 });
 
-Deno.test("isForwarded() accepts private messages, CTCP and kicks, and nothing else", () => {
+Deno.test("isForwarded() accepts private messages, CTCP (to a member or a room) and kicks, and nothing else", () => {
   const message = { type: "message", id: 1, ts: 2, from: "a", to: "b", text: "t" };
   assert.equal(isForwarded({ fold: "b", event: message }), true);
   assert.equal(
@@ -345,6 +345,12 @@ Deno.test("isForwarded() accepts private messages, CTCP and kicks, and nothing e
   assert.equal(isForwarded({ fold: "b", kick: 1 }), false);
   assert.equal(isForwarded({ fold: "b" }), false);
   assert.equal(isForwarded(null), false);
+  // A room's CTCP, for every IRC member of the room on that node.
+  const roomCtcp = { type: "ctcp", from: "a", text: "VERSION", room: "#Dev" };
+  assert.equal(isForwarded({ room: "#dev", event: roomCtcp }), true);
+  assert.equal(isForwarded({ room: "#dev", event: message }), false);
+  assert.equal(isForwarded({ room: "#dev", event: { ...roomCtcp, text: 1 } }), false);
+  assert.equal(isForwarded({ room: 1, event: roomCtcp }), false);
 });
 
 Deno.test("RedisCluster: a node that stops renewing is found dead by the other, which removes its members in the feed's order", async () => {

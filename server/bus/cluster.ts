@@ -252,6 +252,12 @@ return raw
 export function isForwarded(value: unknown): value is Forwarded {
   if (typeof value !== "object" || value === null) return false;
   const v = value as Record<string, unknown>;
+  if (typeof v.room === "string" && v.fold === undefined) {
+    // A room's CTCP, for that node's IRC members in it.
+    const e = v.event;
+    return typeof e === "object" && e !== null && (e as { type?: unknown }).type === "ctcp" &&
+      isForwarded({ fold: "", event: e });
+  }
   if (typeof v.fold !== "string") return false;
   if (v.event === undefined) return typeof v.kick === "string";
   if (v.after !== undefined && !Number.isSafeInteger(v.after)) return false;

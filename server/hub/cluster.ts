@@ -92,11 +92,13 @@ export const BAN_MS_MAX = 86_400_000;
 /**
  * What one node hands another for its member `fold` (the nickname folded,
  * `nickKey`): a private message or CTCP, or the operator's `/kick` of it
- * from another node's console (`kick`: the reason, maybe empty).
+ * from another node's console (`kick`: the reason, maybe empty); or a CTCP
+ * to a room (`room`: its key), once for all that node's IRC members in it.
  */
 export type Forwarded =
   | { fold: string; event: ChatMessage | CtcpEvent; after?: number }
-  | { fold: string; kick: string };
+  | { fold: string; kick: string }
+  | { room: string; event: CtcpEvent };
 
 /** What a {@linkcode Cluster} tells the hub, as it happens. */
 export interface ClusterSink {
@@ -298,11 +300,15 @@ export class RemoteMember {
 
   /**
    * Forwards what is for this member alone: a private message, and a CTCP
-   * (to it, or to a room: a room's CTCP is kept nowhere, so the feed does
-   * not carry it). A room's other events are its node's to deliver.
+   * to it. A room's events, a room's CTCP among them, are its node's to
+   * deliver (a room's CTCP is kept nowhere, so the feed does not carry it:
+   * it is forwarded to each node once, `Hub`).
    */
   send(event: ServerEvent): void {
-    if ((event.type === "message" && event.to !== undefined) || event.type === "ctcp") {
+    if (
+      (event.type === "message" && event.to !== undefined) ||
+      (event.type === "ctcp" && event.room === undefined)
+    ) {
       this.#forward(event);
     }
   }

@@ -960,6 +960,17 @@ export class Hub {
 
   /** A private message, CTCP or kick another node sent a member here. */
   #forwarded(forwarded: Forwarded): void {
+    if ("room" in forwarded) {
+      // A room's CTCP: to this node's IRC members in it, its sender aside.
+      const { event } = forwarded;
+      for (const other of this.#rooms.get(forwarded.room) ?? []) {
+        const { member } = other;
+        if (!member.remote && member.via === "irc" && other.nick !== event.from) {
+          this.#deliver(member, event);
+        }
+      }
+      return;
+    }
     const seat = this.#roster.byKey(forwarded.fold);
     if (!seat || seat.member.remote) return;
     if ("kick" in forwarded) {
@@ -1890,9 +1901,20 @@ export class Hub {
     if (to.startsWith("#")) {
       const room = this.#inRoom(seat, to);
       if (room === undefined) return false;
+      const cluster = this.#cluster;
+      if (cluster && !cluster.up) {
+        return this.#refuse(seat.member, "storage_failed", UNREACHABLE, false, room.name);
+      }
       event.room = room.name;
+      // Each other node once, for all its IRC members here: not once a member.
+      const nodes = new Set<string>();
       for (const other of room) {
-        if (other !== seat && other.member.via === "irc") this.#deliver(other.member, event);
+        if (other === seat || other.member.via !== "irc") continue;
+        if (other.member instanceof RemoteMember) nodes.add(other.member.node);
+        else this.#deliver(other.member, event);
+      }
+      for (const node of nodes) {
+        cluster?.forward(node, { room: room.key, event }).catch(() => 0);
       }
       return true;
     }
