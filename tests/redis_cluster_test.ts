@@ -213,6 +213,33 @@ Deno.test("RedisCluster.setTopic() keeps the topic before the event is in the fe
   });
 });
 
+Deno.test("RedisCluster.setTopic() refused for want of an answer is neither kept nor told later", async () => {
+  await using redis = await RedisServer.start();
+  await using proxy = new RedisProxy(redis.port);
+  const node = await RedisCluster.open({ url: proxy.url, keep: 10, commandTimeoutMs: 300 });
+  const sink = new Sink();
+  const slow = proxy.holdNextRequest((request) => request.includes('"op":"topic"'));
+  try {
+    await node.start(sink);
+    const topic = { text: "refused", by: "Alice", ts: 1 };
+    const room = { room: "#dev", key: "#dev", topic };
+    // Its telling is slow to reach Redis (a long script ahead of it): refused meanwhile.
+    const refused = node.setTopic("#dev", topic, { op: "topic", node: node.node, room });
+    await slow.held;
+    await assert.rejects(refused, /timed out/i);
+    slow.release();
+    // It reaches Redis past its deadline: the next thing told is the first the feed brings.
+    await node.tell({ op: "dead", node: node.node, dead: "z" });
+    await sink.count(1, fromFeed);
+    assert.deepEqual(sink.feed(), ["e:dead"]);
+    assert.equal(await node.store.topic("#dev"), undefined);
+  } finally {
+    slow.release();
+    await node.close();
+    sink.end();
+  }
+});
+
 Deno.test("RedisCluster: claims conflict across nodes; takeOver moves a nickname with the right token only", async () => {
   await withNodes(2, { leaseMs: 2_000, renewMs: 3_600_000 }, async ([a, b], sinks, redis) => {
     assert.equal(await a!.claim("alice"), true);

@@ -511,8 +511,8 @@ export class RedisCluster implements Cluster {
   }
 
   async setTopic(key: string, topic: Topic | undefined, event: ClusterEvent): Promise<void> {
-    await this.#command(() => this.store.setTopic(key, topic));
-    await this.tell(event);
+    // One step: refused for want of an answer, it is neither kept nor told later.
+    await this.#command(() => this.store.setTopicTold(key, topic, JSON.stringify(event)));
   }
 
   async depart(reason: string): Promise<void> {

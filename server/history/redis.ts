@@ -15,7 +15,7 @@
  * | `chat:folded:<key>` | list | room `<key>`'s texts folded for search, newest first, `<id>:<folded>`, as many as its log |
  * | `chat:room:<key>` | hash | room `<key>`'s topic (`topic_text`, `topic_by`, `topic_ts`) and `trimmed_to` |
  * | `chat:feed` | stream | every room message (fields below) and every cluster event (one field, `ev`: the `ClusterEvent` as JSON, `hub/cluster.ts`), in id order, the newest {@linkcode FEED_KEEP}: what each node delivers from |
- * | `chat:receipt:<store>:<n>` | string | the first id of batch `<n>` of a store (a node's, new at every start), for {@linkcode APPEND} run twice; gone a second past the batch's deadline |
+ * | `chat:receipt:<store>:<n>` | string | the first id of batch `<n>` of a store (a node's, new at every start), for {@linkcode APPEND} run twice (`t<n>`: a topic told, {@linkcode SET_TOPIC_TOLD}); gone a second past the batch's deadline |
  * | `chat:receipt:<node>:t<n>` | string | the id of event `<n>` a node told (`bus/cluster.ts`'s `TELL`), so that one sent twice is told once; gone after a minute |
  * | `chat:members` | hash | the service's members: nickname fold → `MemberRecord` as JSON (`bus/cluster.ts`) |
  * | `chat:nick:<fold>` | string | the node holding nickname `<fold>`, expiring with its lease (`bus/leases.ts`) |
@@ -356,6 +356,28 @@ return now
 `);
 
 /**
+ * {@linkcode SET_TOPIC}, and the event that tells every node of it put in
+ * the feed (`bus/cluster.ts`), in one step: a topic refused for want of an
+ * answer is neither kept nor told later, and one told is kept. Run again
+ * (its answer lost with its connection), it does nothing more. KEYS: the
+ * room's hash, `chat:id`, `chat:feed`, its receipt; ARGV: as
+ * {@linkcode SET_TOPIC}'s, then the feed's keep, the event's JSON, then
+ * the deadline.
+ */
+const SET_TOPIC_TOLD = await LuaScript.of(`${BY_DEADLINE}
+if redis.call('GET', KEYS[4]) then return now end
+if ARGV[1] == '1' then
+  redis.call('HSET', KEYS[1], 'topic_text', ARGV[2], 'topic_by', ARGV[3], 'topic_ts', ARGV[4])
+else
+  redis.call('HDEL', KEYS[1], 'topic_text', 'topic_by', 'topic_ts')
+end
+local id = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[4], id, 'PX', deadline - now + 1000)
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[#ARGV - 2], id .. '-0', 'ev', ARGV[#ARGV - 1])
+return now
+`);
+
+/**
  * One room's search, in Redis, so that what it reads never crosses the
  * network: the room's folded texts (`chat:folded:<key>`, a list, the
  * newest first, each `<id>:<text as searchFold folds it>`, trimmed with the
@@ -673,6 +695,24 @@ export class RedisHistory implements AsyncHistoryStore {
   async setTopic(key: string, topic: Topic | undefined): Promise<void> {
     const args = topic === undefined ? ["0"] : ["1", topic.text, topic.by, topic.ts];
     const now = await this.#write(SET_TOPIC, [this.#key("room", key)], args);
+    if (typeof now !== "number") throw new Error(`Redis answered a topic with ${String(now)}`);
+    this.#sample(now);
+  }
+
+  /**
+   * Keeps or clears a room's topic and puts `event` (JSON, a cluster
+   * event) in the feed, in one step; rejects, having done neither, as
+   * {@linkcode setTopic} does.
+   */
+  async setTopicTold(key: string, topic: Topic | undefined, event: string): Promise<void> {
+    const args = topic === undefined ? ["0"] : ["1", topic.text, topic.by, topic.ts];
+    const keys = [
+      this.#key("room", key),
+      this.#key("id"),
+      this.#key("feed"),
+      this.#key("receipt", this.#self, `t${++this.#batches}`),
+    ];
+    const now = await this.#write(SET_TOPIC_TOLD, keys, [...args, this.#feedKeep, event]);
     if (typeof now !== "number") throw new Error(`Redis answered a topic with ${String(now)}`);
     this.#sample(now);
   }

@@ -176,7 +176,11 @@ export interface Cluster {
    * and the nicknames told gone.
    */
   reconcile(folds: readonly string[], reasons?: ReadonlyMap<string, string>): Promise<Reconciled>;
-  /** Keeps a room's topic (undefined clears it), then tells `event` as {@linkcode Cluster.tell} does. */
+  /**
+   * Keeps a room's topic (undefined clears it) and tells `event` as
+   * {@linkcode Cluster.tell} does, in one step: refused, it is neither kept
+   * nor told later.
+   */
   setTopic(key: string, topic: Topic | undefined, event: ClusterEvent): Promise<void>;
   /**
    * Tells every node this one stops: every member record naming it is
