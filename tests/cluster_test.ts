@@ -105,6 +105,36 @@ Deno.test("cluster: piped terminal and IRC input that ends while its lines wait 
   });
 });
 
+Deno.test("cluster: piped terminal input that ends with a quit still gets its goodbye", async () => {
+  await withNodes(2, async ([a, b]) => {
+    await using web = await connectWs(a!, "alice");
+    // As `printf 'bob\nhello\n/quit bye\n' | nc`: the quit waits for the line, then the input ends.
+    await using term = await TcpClient.open(b!);
+    await term.write("bob\r\nhello\r\n/quit bye\r\n");
+    await term.closeWrite();
+    const lines = await term.readToEnd();
+    assert.ok(lines.includes("-- Bye!"), JSON.stringify(lines));
+    await web.nextEvent((e) => e.type === "leave" && e.nick === "bob" && e.reason === "quit: bye");
+  });
+});
+
+Deno.test("cluster: piped IRC input that ends with a QUIT still gets its ERROR", async () => {
+  await withNodes(2, async ([a, b]) => {
+    await using web = await connectWs(a!, "alice");
+    await using irc = await openIrc(b!);
+    await irc.write(
+      "NICK carl\r\nUSER carl 0 * :Carl\r\nJOIN #lobby\r\nPRIVMSG #lobby :hi\r\nQUIT :gone\r\n",
+    );
+    await irc.closeWrite();
+    const lines = await irc.readToEnd();
+    assert.ok(
+      lines.some((l) => / ERROR :Closing link: Quit: gone$/.test(l)),
+      JSON.stringify(lines),
+    );
+    await web.nextEvent((e) => e.type === "leave" && e.nick === "carl");
+  });
+});
+
 Deno.test("cluster: a page's frames sent just before it closes, waiting on Redis, are carried out", async () => {
   await withNodes(2, async ([a, b]) => {
     await using web = await connectWs(a!, "alice");

@@ -178,6 +178,8 @@ class IrcLink implements Link, StreamHandler {
   #waiting = false;
   /** Set by QUIT: no line after it is carried out. */
   #quitting = false;
+  /** Set by a quit waiting for what the member said: settles once its goodbye is written. */
+  #leaving: Promise<void> | undefined;
   /** Settled once no request waits and no line is held (see {@linkcode end}). */
   #drained: PromiseWithResolvers<void> | undefined;
   readonly #local = new TokenBucket(LOCAL_RATE, Date.now);
@@ -252,9 +254,10 @@ class IrcLink implements Link, StreamHandler {
       if (event.type === "line" && !this.#pump.closing) this.#line(event.text);
     }
     // Input that ends while its lines wait on Redis: they are carried out first.
-    if (!this.#waiting) return;
+    // And a quit among them writes its goodbye first.
+    if (!this.#waiting) return this.#leaving;
     this.#drained ??= Promise.withResolvers();
-    return this.#drained.promise;
+    return this.#drained.promise.then(() => this.#leaving);
   }
 
   probe(): boolean {
@@ -446,7 +449,8 @@ class IrcLink implements Link, StreamHandler {
       session.close();
     };
     const left = session.quit(stripFormatting(reason));
-    return left ? void left.then(bye) : bye();
+    if (!left) return bye();
+    this.#leaving = left.then(bye);
   }
 
   #join(list: string | undefined): void {

@@ -105,6 +105,8 @@ class TerminalLink implements Link, StreamHandler {
   #waiting = false;
   /** Set by `/quit`: no line after it is carried out. */
   #quitting = false;
+  /** Set by a quit waiting for what the member said: settles once its goodbye is written. */
+  #leaving: Promise<void> | undefined;
   /** Settled once no request waits and no line is held (see {@linkcode end}). */
   #drained: PromiseWithResolvers<void> | undefined;
 
@@ -173,9 +175,10 @@ class TerminalLink implements Link, StreamHandler {
       if (event.type === "line") this.#line(event.text);
     }
     // Piped input (`printf 'bob\nhi\n' | nc`) ends while its lines wait on Redis: carried out first.
-    if (!this.#waiting) return;
+    // And a quit among them writes its goodbye first.
+    if (!this.#waiting) return this.#leaving;
     this.#drained ??= Promise.withResolvers();
-    return this.#drained.promise;
+    return this.#drained.promise.then(() => this.#leaving);
   }
 
   probe(): boolean {
@@ -201,7 +204,8 @@ class TerminalLink implements Link, StreamHandler {
         session.close();
       };
       const left = session.quit(command.text);
-      return left ? void left.then(bye) : bye();
+      if (!left) return bye();
+      this.#leaving = left.then(bye);
     }
     if (command?.type === "bell") {
       this.#bell = command.on;
