@@ -316,6 +316,8 @@ function handle(event: ServerEvent): void {
       addSystem(paneOf(rooms.current), event.text, event.ts);
       return;
     case "error":
+      // A search's refusal shows in the search dialog, not the log behind it.
+      if (searchPanel.refused(event)) return;
       refused(event);
       return;
   }

@@ -14,7 +14,13 @@
  * @module
  */
 
-import type { ChatMessage, ClientMessage, HistoryEvent, SearchEvent } from "../common/protocol.ts";
+import type {
+  ChatError,
+  ChatMessage,
+  ClientMessage,
+  HistoryEvent,
+  SearchEvent,
+} from "../common/protocol.ts";
 import { dateClock } from "../common/wording.ts";
 import { body, button, el } from "./dom.ts";
 
@@ -131,6 +137,24 @@ export class SearchPanel {
       return item;
     }));
     shown?.scrollIntoView({ block: "center" });
+    return true;
+  }
+
+  /**
+   * Takes a refusal of a request asked here (true): of the latest search,
+   * or of a find's context, shown where the answer would have been.
+   */
+  refused(event: ChatError): boolean {
+    const { label } = event;
+    if (label === undefined) return false;
+    if (label.startsWith(CONTEXT_LABEL)) {
+      if (label === `${CONTEXT_LABEL}${this.#found?.id}`) {
+        this.#parts.note.textContent = event.message;
+      }
+      return true;
+    }
+    if (!label.startsWith("search:")) return false;
+    if (label === `search:${this.#asked}`) this.#open(event.message);
     return true;
   }
 

@@ -404,6 +404,8 @@ export interface ChatError {
   /** The room the refused request was about, if any. */
   room?: string;
   fatal?: boolean;
+  /** The `label` of the refused request (a `search`, a `history`), if it carried one. */
+  label?: string;
 }
 
 /**
@@ -869,6 +871,8 @@ function readServerEvent(v: unknown): ServerEvent {
       const e: ChatError = inRoom(o, { type, code, message: str(o, "message") });
       const fatal = optBool(o, "fatal");
       if (fatal !== undefined) e.fatal = fatal;
+      const label = optStr(o, "label");
+      if (label !== undefined) e.label = label;
       return e;
     }
     default:

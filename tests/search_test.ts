@@ -103,8 +103,9 @@ Deno.test("search: the text is bounded before any work, and so is the label", as
     await using alice = await connectWs(server, "alice");
     alice.send({ type: "search", text: "x".repeat(SEARCH_TEXT_MAX + 1) });
     assert.equal((await alice.next("error")).code, "text_too_long");
-    alice.send({ type: "search", text: " \t " });
-    assert.equal((await alice.next("error")).code, "text_empty");
+    alice.send({ type: "search", text: " \t ", label: "search:2" });
+    const empty = await alice.next("error");
+    assert.deepEqual([empty.code, empty.label], ["text_empty", "search:2"]);
     alice.send({ type: "search", text: "x", label: "y".repeat(65) });
     assert.equal((await alice.next("error")).code, "bad_message");
     alice.send({ type: "search", text: 42 });
@@ -125,8 +126,12 @@ Deno.test("search: a search costs the flood bucket SEARCH_COST lines", async () 
         alice.send({ type: "search", text: "x" });
         await alice.next("search");
       }
-      alice.send({ type: "search", text: "x" });
-      assert.equal((await alice.next("error")).code, "rate_limited");
+      alice.send({ type: "search", text: "x", label: "search:3" });
+      const refused = await alice.next("error");
+      assert.equal(refused.code, "rate_limited");
+      // Said as a search, under its label: a page shows it where the answer would go.
+      assert.match(refused.message, /^You are searching too fast; try again in \d+ s\.$/);
+      assert.equal(refused.label, "search:3");
       alice.send({ type: "say", text: "and no line" });
       assert.equal((await alice.next("error")).code, "rate_limited");
       // The same burst holds 2 * SEARCH_COST lines.

@@ -413,7 +413,7 @@ export class Hub {
     if (!seat) {
       return this.#refuse(member, "not_joined", 'Join first: send {"type":"join","nick":"..."}.');
     }
-    if (!this.#allow(seat, this.#cost(message, seat), asks(message))) return false;
+    if (!this.#allow(seat, this.#cost(message, seat), asks(message), message)) return false;
     switch (message.type) {
       case "say":
       case "me": {
@@ -2098,22 +2098,22 @@ export class Hub {
    * as the member knows it.
    */
   #search(seat: Seat, raw: string, label: string | undefined): boolean | Promise<boolean> {
+    const refuse = (code: ErrorCode, message: string) =>
+      this.#refuse(seat.member, code, message, false, undefined, label);
     const text = raw.trim();
     if (text.length > SEARCH_TEXT_MAX) {
-      return this.#refuse(
-        seat.member,
+      return refuse(
         "text_too_long",
         `Search text is too long (at most ${SEARCH_TEXT_MAX} characters).`,
       );
     }
     const folded = foldText(text);
     if (folded.trim() === "") {
-      return this.#refuse(seat.member, "text_empty", "Nothing to search for.");
+      return refuse("text_empty", "Nothing to search for.");
     }
     if (!this.#searching.take(1)) {
       const wait = Math.max(1, Math.ceil(this.#searching.wait(1) / 1000));
-      return this.#refuse(
-        seat.member,
+      return refuse(
         "rate_limited",
         `The server is busy with other searches; try again in ${wait} s.`,
       );
@@ -2129,7 +2129,7 @@ export class Hub {
       this.#searching.spend(this.#now() - start);
     } catch (e) {
       this.#log.error("cannot search the history", { error: errorText(e) });
-      return this.#refuse(seat.member, "storage_failed", UNREADABLE);
+      return refuse("storage_failed", UNREADABLE);
     }
     this.#found(seat, found, text, label);
     return true;
@@ -2155,12 +2155,13 @@ export class Hub {
     folded: string,
     label: string | undefined,
   ): Promise<boolean> {
-    if (!cluster.up) return this.#refuse(seat.member, "storage_failed", UNREACHABLE_READ);
+    const refuse = (code: ErrorCode, message: string) =>
+      this.#refuse(seat.member, code, message, false, undefined, label);
+    if (!cluster.up) return refuse("storage_failed", UNREACHABLE_READ);
     // Redis runs a search's scripts while everyone else waits: a few at
     // once from this node, one of them the member's.
     if (this.#searchers.has(seat) || this.#searchers.size >= SEARCHES_AT_ONCE) {
-      return this.#refuse(
-        seat.member,
+      return refuse(
         "rate_limited",
         this.#searchers.has(seat)
           ? "Your last search is still under way."
@@ -2173,9 +2174,9 @@ export class Hub {
     try {
       found = await cluster.store.search(rooms.map((room) => room.key), folded, SEARCH_RESULTS);
     } catch (e) {
-      if (!cluster.up) return this.#refuse(seat.member, "storage_failed", UNREACHABLE_READ);
+      if (!cluster.up) return refuse("storage_failed", UNREACHABLE_READ);
       this.#log.error("cannot search the history", { error: errorText(e) });
-      return this.#refuse(seat.member, "storage_failed", UNREADABLE);
+      return refuse("storage_failed", UNREADABLE);
     } finally {
       this.#searchers.delete(seat);
       this.#searching.spend(this.#now() - start);
@@ -2190,7 +2191,7 @@ export class Hub {
    * slow down, and after {@linkcode FLOOD_STRIKES} refusals in a row it is
    * disconnected.
    */
-  #allow(seat: Seat, cost = 1, asking = false): boolean {
+  #allow(seat: Seat, cost = 1, asking = false, message?: ClientMessage): boolean {
     if (asking && seat.credit >= cost) {
       seat.credit -= cost;
       return true;
@@ -2206,10 +2207,17 @@ export class Hub {
       return false;
     }
     const wait = Math.max(1, Math.ceil(seat.bucket.wait(cost) / 1000));
+    // A labeled request (a page's search or history) is told as such.
+    const label = message && "label" in message ? message.label : undefined;
     return this.#refuse(
       seat.member,
       "rate_limited",
-      `You are sending too fast. Slow down (next in ${wait} s); that line was not sent.`,
+      message?.type === "search"
+        ? `You are searching too fast; try again in ${wait} s.`
+        : `You are sending too fast. Slow down (next in ${wait} s); that line was not sent.`,
+      false,
+      undefined,
+      label,
     );
   }
 
@@ -2344,9 +2352,19 @@ export class Hub {
     return event.type !== "error";
   }
 
-  #refuse(member: Member, code: ErrorCode, message: string, fatal = false, room?: string): false {
+  /** Tells `member` why its request is refused (`label`: the request's, given back). */
+  #refuse(
+    member: Member,
+    code: ErrorCode,
+    message: string,
+    fatal = false,
+    room?: string,
+    label?: string,
+  ): false {
     this.#log.debug("refused", { code, nick: this.nickOf(member), via: member.via });
-    this.#send(member, this.#error(code, message, room, fatal));
+    const event = this.#error(code, message, room, fatal);
+    if (label !== undefined && event.type === "error") event.label = label;
+    this.#send(member, event);
     return false;
   }
 }

@@ -8,6 +8,7 @@
 
 import assert from "node:assert/strict";
 import { SqliteHistory } from "../../server/history/sqlite.ts";
+import { SEARCH_COST } from "../../server/hub/hub.ts";
 import { httpUrl } from "../kit/server.ts";
 import { connectWs, type WsClient } from "../kit/ws_client.ts";
 import { join, openPage, say, seen, withBrowserServer } from "./browser.ts";
@@ -71,6 +72,26 @@ Deno.test("page: the search box finds the rooms' lines, newest first, and shows 
       .waitFor();
     await page.keyboard.press("Escape");
     await seen(page, "Deploy at 5");
+    assert.deepEqual(problems, []);
+  });
+});
+
+Deno.test("page: a refused search says why in the search dialog, not in the log behind it", async () => {
+  const store = new SqliteHistory(":memory:", 100);
+  // One search's worth of the flood bucket, hardly refilled.
+  const limits = { floodBurst: SEARCH_COST + 2, floodRate: 0.001 };
+  await withBrowserServer({ store, ...limits }, async (browser, server) => {
+    const { page, problems } = await openPage(browser, httpUrl(server));
+    await join(page, "alice");
+    const dialog = page.locator("#search-results");
+    await page.fill("#search-text", "anything");
+    await page.press("#search-text", "Enter");
+    await dialog.locator("#search-note", { hasText: 'No messages found for "anything"' }).waitFor();
+    await page.keyboard.press("Escape");
+    await page.fill("#search-text", "again");
+    await page.press("#search-text", "Enter");
+    await dialog.locator("#search-note", { hasText: /^You are searching too fast/ }).waitFor();
+    assert.equal(await page.locator("#log", { hasText: "searching too fast" }).count(), 0);
     assert.deepEqual(problems, []);
   });
 });
