@@ -327,6 +327,25 @@ clusterTest("searches under way at once are held to one a member and a few a nod
   assert.equal(await search(cid!), true);
 });
 
+clusterTest(
+  "a room made on two nodes at once under two spellings has one name on both",
+  async () => {
+    const { bus, hubs: [a, b] } = await service();
+    const ann = await join(a!, "ann");
+    const bob = await join(b!, "bob");
+    await bus.settle();
+    const entered = [
+      a!.handle(ann, { type: "enter", room: "#Zoo" }),
+      b!.handle(bob, { type: "enter", room: "#zOO" }),
+    ];
+    assert.deepEqual(await Promise.all(entered), [true, true]);
+    await bus.settle();
+    assert.deepEqual([a!.room("#zoo")?.name, b!.room("#zoo")?.name], ["#Zoo", "#Zoo"]);
+    assert.deepEqual(bob.ofType("entered").map((e) => e.room), ["#Zoo"]);
+    assert.deepEqual(a!.members("#zoo").map((m) => m.nick).sort(), ["ann", "bob"]);
+  },
+);
+
 clusterTest("rooms, topics, parts and renames cross nodes", async () => {
   const { bus, hubs: [a, b] } = await service();
   const alice = await join(a!, "alice", ["#lobby", "#dev"]);

@@ -135,6 +135,15 @@ Deno.test("RedisHistory: topics are kept and cleared", async () => {
   });
 });
 
+Deno.test("RedisHistory.room() keeps a room's first name, and gives its topic", async () => {
+  await withStore(10, async (store) => {
+    assert.deepEqual(await store.room("#zoo", "#Zoo"), { name: "#Zoo", topic: undefined });
+    const topic = { text: "animals", by: "ann", ts: 5 };
+    await store.setTopic("#zoo", topic);
+    assert.deepEqual(await store.room("#zoo", "#ZOO"), { name: "#Zoo", topic });
+  });
+});
+
 Deno.test("RedisHistory: a room whose name ends like another's keys (#a:log, #a:folded) keeps to its own", async () => {
   // Each squatter is given a topic and a trimmed log first (keep 2: slack
   // trims at 3 more), so that every kind of its keys exists in Redis.

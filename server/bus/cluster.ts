@@ -510,6 +510,10 @@ export class RedisCluster implements Cluster {
       : { missing: [], gone: [] };
   }
 
+  async room(key: string, name: string): Promise<{ name: string; topic: Topic | undefined }> {
+    return await this.#command(() => this.store.room(key, name));
+  }
+
   async setTopic(key: string, topic: Topic | undefined, event: ClusterEvent): Promise<void> {
     // One step: refused for want of an answer, it is neither kept nor told later.
     await this.#command(() => this.store.setTopicTold(key, topic, JSON.stringify(event)));

@@ -13,7 +13,7 @@
  * | `chat:id` | string (counter) | the last message id handed out, service-wide: room and private messages |
  * | `chat:log:<key>` | stream | room `<key>`'s messages, the newest `keep` (and up to {@linkcode trimSlack} older ones no read returns); entry id `<message id>-0` |
  * | `chat:folded:<key>` | list | room `<key>`'s texts folded for search, newest first, `<id>:<folded>`, as many as its log |
- * | `chat:room:<key>` | hash | room `<key>`'s topic (`topic_text`, `topic_by`, `topic_ts`) and `trimmed_to` |
+ * | `chat:room:<key>` | hash | room `<key>`'s `name` (the first one given), topic (`topic_text`, `topic_by`, `topic_ts`) and `trimmed_to` |
  * | `chat:feed` | stream | every room message (fields below) and every cluster event (one field, `ev`: the `ClusterEvent` as JSON, `hub/cluster.ts`), in id order, the newest {@linkcode FEED_KEEP}: what each node delivers from |
  * | `chat:receipt:<store>:<n>` | string | the first id of batch `<n>` of a store (a node's, new at every start), for {@linkcode APPEND} run twice (`t<n>`: a topic told, {@linkcode SET_TOPIC_TOLD}); gone a second past the batch's deadline |
  * | `chat:receipt:<node>:t<n>` | string | the id of event `<n>` a node told (`bus/cluster.ts`'s `TELL`), so that one sent twice is told once; gone after a minute |
@@ -378,6 +378,15 @@ return now
 `);
 
 /**
+ * A room's kept name (set to `ARGV[1]` if it has none) and its topic's
+ * fields. KEYS: the room's hash.
+ */
+const ROOM_SCRIPT = await LuaScript.of(`
+redis.call('HSETNX', KEYS[1], 'name', ARGV[1])
+return redis.call('HMGET', KEYS[1], 'name', 'topic_text', 'topic_by', 'topic_ts')
+`);
+
+/**
  * One room's search, in Redis, so that what it reads never crosses the
  * network: the room's folded texts (`chat:folded:<key>`, a list, the
  * newest first, each `<id>:<text as searchFold folds it>`, trimmed with the
@@ -689,6 +698,21 @@ export class RedisHistory implements AsyncHistoryStore {
       return undefined;
     }
     return { text, by, ts: Number(ts) };
+  }
+
+  /**
+   * A room's name as the service shows it, and its topic: the name is the
+   * first one ever given (`name`, if none is kept yet), so that a room
+   * made on two nodes at once under two spellings has one name on both.
+   */
+  async room(key: string, name: string): Promise<{ name: string; topic: Topic | undefined }> {
+    const reply: unknown = await ROOM_SCRIPT.run(this.#redis, [this.#key("room", key)], [name]);
+    const [kept, text, by, ts] = Array.isArray(reply) ? reply : [];
+    const topic = typeof text === "string" && text !== "" && typeof by === "string" &&
+        typeof ts === "string"
+      ? { text, by, ts: Number(ts) }
+      : undefined;
+    return { name: typeof kept === "string" ? kept : name, topic };
   }
 
   /** Keeps or clears a room's topic; rejects, having done neither, as {@linkcode append} does. */

@@ -141,6 +141,12 @@ export interface Cluster {
    * Rejected (Redis could not be reached), it can be called again.
    */
   start(sink: ClusterSink): Promise<MemberRecord[]>;
+  /**
+   * A room's name as the whole service shows it (the first one ever given:
+   * `name` if none is kept yet), and its topic: read before a node makes a
+   * room live.
+   */
+  room(key: string, name: string): Promise<{ name: string; topic: Topic | undefined }>;
   /** Claims a nickname (folded) for this node: false if another node holds it. */
   claim(fold: string): Promise<boolean>;
   /**

@@ -1100,15 +1100,17 @@ export class Hub {
           return await cluster.store.after(key, since, limit);
         }),
         Promise.all(
-          plan.wanted.map((want) => want.room ? undefined : cluster.store.topic(want.key)),
+          plan.wanted.map((want) => want.room ? undefined : cluster.room(want.key, want.name)),
         ),
       ]);
       if (!this.#joining.get(member)) return false;
       if (ghost && this.#roster.byKey(fold) !== ghost) {
         return this.#refuse(member, "nick_taken", taken);
       }
+      // A room made here takes the name the service keeps for it.
       const ready = plan.wanted.map((want, i) =>
-        this.#rooms.get(want.key) ?? this.#make(want, topics[i])
+        this.#rooms.get(want.key) ??
+          this.#make({ ...want, name: topics[i]?.name ?? want.name }, topics[i]?.topic)
       );
       const named = backlogs.map((b, i) => ({ messages: ready[i]!.named(b.messages), gap: b.gap }));
       const privates = since !== undefined && since <= last ? since : undefined;
@@ -1170,7 +1172,7 @@ export class Hub {
           messages: await cluster.store.recent(key, this.#env.history),
           gap: false,
         })),
-        want.room ? Promise.resolve(want.room.topic) : cluster.store.topic(want.key),
+        want.room ? Promise.resolve(undefined) : cluster.room(want.key, want.name),
       ]);
     } catch (e) {
       this.#log.error("cannot read the history", { error: errorText(e) });
@@ -1184,8 +1186,10 @@ export class Hub {
     if (this.#full({ ...want, room: live })) {
       return this.#send(seat.member, this.#roomsFull(want.name));
     }
-    const [[backlog], topic] = read;
-    const room = live ?? this.#make(want, topic);
+    const [[backlog], kept] = read;
+    // A room made here takes the name the service keeps for it.
+    const room = live ??
+      (want.room ?? this.#make({ ...want, name: kept?.name ?? want.name }, kept?.topic));
     if (this.#entered(seat, room, room.named(backlog?.messages ?? []))) {
       this.#tell(cluster, {
         op: "join",

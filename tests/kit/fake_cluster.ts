@@ -37,6 +37,8 @@ export class FakeBus {
   readonly history = new MemoryHistory(10_000);
   readonly members = new Map<string, MemberRecord>();
   readonly owners = new Map<string, string>();
+  /** Each room's name, the first one given (`Cluster.room`). */
+  readonly roomNames = new Map<string, string>();
   readonly feed: Entry[] = [];
   readonly nodes = new Set<FakeCluster>();
   down = false;
@@ -254,6 +256,12 @@ export class FakeCluster implements Cluster {
     }
     this.bus.publish();
     return { missing: folds.filter((fold) => !this.bus.members.has(fold)), gone };
+  }
+
+  async room(key: string, name: string): Promise<{ name: string; topic: Topic | undefined }> {
+    const topic = await this.store.topic(key);
+    if (!this.bus.roomNames.has(key)) this.bus.roomNames.set(key, name);
+    return { name: this.bus.roomNames.get(key) ?? name, topic };
   }
 
   async setTopic(key: string, topic: Topic | undefined, event: ClusterEvent): Promise<void> {
