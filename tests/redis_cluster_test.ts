@@ -348,6 +348,44 @@ Deno.test("RedisCluster.forward() reaches the other node's sink, checked; a malf
   });
 });
 
+Deno.test("RedisCluster.forward() refused for want of an answer is never delivered later", async () => {
+  await using redis = await RedisServer.start();
+  await using proxy = new RedisProxy(redis.port);
+  const sender = await RedisCluster.open({ url: proxy.url, keep: 10, commandTimeoutMs: 300 });
+  const receiver = await RedisCluster.open({ url: redis.url, keep: 10 });
+  const [from, to] = [new Sink(), new Sink()];
+  const slow = proxy.holdNextRequest((request) => request.includes("refused text"));
+  try {
+    await sender.start(from);
+    await receiver.start(to);
+    const message = (text: string) => ({
+      fold: "bob",
+      event: { type: "message" as const, id: 1, ts: 1, from: "ann", to: "bob", text },
+    });
+    // Slow to reach Redis (a long script ahead of it): refused meanwhile.
+    const refused = sender.forward(receiver.node, message("refused text"));
+    await slow.held;
+    await assert.rejects(refused, /timed out/i);
+    slow.release();
+    // It reaches Redis past its deadline: the next one is the first delivered.
+    assert.equal(await sender.forward(receiver.node, message("delivered")), 1);
+    await to.count(1, (t) => "forwarded" in t);
+    assert.deepEqual(
+      to.told.flatMap((t) =>
+        "forwarded" in t && "event" in t.forwarded && t.forwarded.event.type === "message"
+          ? [t.forwarded.event.text]
+          : []
+      ),
+      ["delivered"],
+    );
+  } finally {
+    slow.release();
+    await Promise.all([sender.close(), receiver.close()]);
+    from.end();
+    to.end();
+  }
+});
+
 Deno.test("isForwarded() accepts private messages, CTCP (to a member or a room) and kicks, and nothing else", () => {
   const message = { type: "message", id: 1, ts: 2, from: "a", to: "b", text: "t" };
   assert.equal(isForwarded({ fold: "b", event: message }), true);

@@ -534,8 +534,9 @@ export class RedisCluster implements Cluster {
   }
 
   async forward(node: string, forwarded: Forwarded): Promise<number> {
+    // By a deadline: one refused for want of an answer is never delivered later.
     return await this.#command(() =>
-      this.#redis.publish(this.#key("to", node), JSON.stringify(forwarded))
+      this.store.publish(this.#key("to", node), JSON.stringify(forwarded))
     );
   }
 

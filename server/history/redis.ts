@@ -378,6 +378,15 @@ return now
 `);
 
 /**
+ * Publishes `ARGV[1]` on channel `KEYS[1]` before its deadline
+ * ({@linkcode BY_DEADLINE}): a private message refused for want of an answer
+ * is not delivered later. Returns how many subscribers got it.
+ */
+const PUBLISH_BY_DEADLINE = await LuaScript.of(`${BY_DEADLINE}
+return redis.call('PUBLISH', KEYS[1], ARGV[1])
+`);
+
+/**
  * A room's kept name (set to `ARGV[1]` if it has none) and its topic's
  * fields. KEYS: the room's hash.
  */
@@ -698,6 +707,19 @@ export class RedisHistory implements AsyncHistoryStore {
       return undefined;
     }
     return { text, by, ts: Number(ts) };
+  }
+
+  /**
+   * Publishes `message` on `channel` (a key of this store's prefix) as
+   * writes are made: refused, having done nothing, past its deadline.
+   * Resolves with how many subscribers got it.
+   */
+  async publish(channel: string, message: string): Promise<number> {
+    const heard = await this.#write(PUBLISH_BY_DEADLINE, [channel], [message]);
+    if (typeof heard !== "number") {
+      throw new Error(`Redis answered a publish with ${String(heard)}`);
+    }
+    return heard;
   }
 
   /**
