@@ -411,7 +411,8 @@ function refused(event: ChatError): void {
       ui.joinError.textContent = event.message;
       nick = undefined;
       token = undefined;
-      if (!welcomed) showIdle();
+      // Back at the form: nothing is pending, whether or not a welcome came before.
+      showIdle();
       showJoin();
     }
     return;
@@ -1125,7 +1126,7 @@ function showState(state: LinkState): void {
   clearInterval(statusTimer);
   // Not joined and not trying to (before a nickname is given, after a
   // refused one, after /quit): whatever the socket does, nothing is pending.
-  if (nick === undefined && !welcomed && state.kind !== "connecting") return showIdle();
+  if (nick === undefined && state.kind !== "connecting") return showIdle();
   ui.status.dataset.state = state.kind;
   // Offline, the list cannot be fetched; the next welcome starts it again.
   if (state.kind !== "open") cancelRefresh();

@@ -227,6 +227,28 @@ Deno.test("page: a server restart shows reconnecting, then the page rejoins by i
   }
 });
 
+Deno.test("page: a rejoin refused because its nickname was taken meanwhile is back at the form, not joined", async () => {
+  const browser = await launch();
+  let server = await start(0, new SqliteHistory(":memory:", 100));
+  try {
+    const port = server.http.port;
+    const a = await openPage(browser, httpUrl(server));
+    await join(a.page, "alice");
+    await server.shutdown();
+    await a.page.waitForSelector('#status[data-state="waiting"]');
+    // Someone else takes the name before the page is back.
+    server = await start(port, new SqliteHistory(":memory:", 100));
+    await using _term = await connectTcp(server, "alice");
+    await a.page.locator("#join-error", { hasText: /taken|in use/i }).waitFor();
+    await a.page.locator("#status", { hasText: "Not joined" }).waitFor();
+    assert.equal(await a.page.isVisible("#nick"), true);
+    assert.deepEqual(a.problems, []);
+  } finally {
+    await browser.close();
+    await server.shutdown();
+  }
+});
+
 Deno.test("page: on a phone the member list is a drawer, and a hidden tab counts unread", async () => {
   await withBrowser(async (browser, server) => {
     const phone = await openPage(browser, httpUrl(server), "phone");
