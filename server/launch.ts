@@ -103,6 +103,29 @@ async function relay(
   if (rest !== "") to(`${prefix}${rest}`);
 }
 
+/** What the local redis-server is started with (printed, so that it can be started so by hand). */
+function redisArgs(dir: string, port: number): string[] {
+  return [
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--dir",
+    dir,
+    "--appendonly",
+    "yes",
+    // Written to the file before a node is answered, synced to disk once
+    // a second (Redis's default): as --db's SQLite, a killed Redis loses
+    // nothing acknowledged, a power cut the last second.
+    "--appendfsync",
+    "everysec",
+    "--save",
+    "",
+    "--daemonize",
+    "no",
+  ];
+}
+
 /** Starts a local redis-server keeping its data in `dir`; resolves once it accepts connections. */
 async function startRedis(dir: string, port: number): Promise<Deno.ChildProcess> {
   await Deno.mkdir(dir, { recursive: true });
@@ -132,23 +155,7 @@ async function startRedis(dir: string, port: number): Promise<Deno.ChildProcess>
           "exit $s",
         ].join("\n"),
         "sh",
-        "--port",
-        String(port),
-        "--bind",
-        "127.0.0.1",
-        "--dir",
-        dir,
-        "--appendonly",
-        "yes",
-        // Written to the file before a node is answered, synced to disk once
-        // a second (Redis's default): as --db's SQLite, a killed Redis loses
-        // nothing acknowledged, a power cut the last second.
-        "--appendfsync",
-        "everysec",
-        "--save",
-        "",
-        "--daemonize",
-        "no",
+        ...redisArgs(dir, port),
       ],
       stdin: "piped",
       stdout: "piped",
@@ -221,6 +228,8 @@ async function main(args: string[]): Promise<number> {
     }
     url = `redis://127.0.0.1:${port}`;
     console.log(`cluster: redis-server ${url}, its data in ${dir}`);
+    const shown = redisArgs(dir, port).map((a) => /^[\w@%+=:,./-]+$/.test(a) ? a : `'${a}'`);
+    console.log(`cluster: started as: redis-server ${shown.join(" ")}`);
   }
   const main = new URL("../main.ts", import.meta.url).pathname;
   const nodeFlags = launch.redis === undefined ? ["--redis", url, ...launch.flags] : launch.flags;

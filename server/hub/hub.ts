@@ -944,7 +944,9 @@ export class Hub {
 
   /** This node was taken for dead and is back: its members are told to every node again. */
   #revived(cluster: Cluster): void {
-    this.#log.warn("this node was taken for dead by the others; telling them its members again");
+    this.#log.warn(
+      "this node's lease had ended (it was taken for dead, or Redis lost its data); telling the others its members again",
+    );
     for (const seat of this.#roster) {
       if (seat.member.remote) continue;
       const rooms = [...seat.rooms.values()].map((room) => this.#ref(room));
