@@ -1091,7 +1091,7 @@ export class Hub {
       const limit = this.#replayLimit(plan.wanted.length);
       const last = since === undefined ? 0 : await cluster.store.lastId();
       const keys = plan.wanted.map((want) => want.key);
-      const [backlogs, topics] = await Promise.all([
+      const [backlogs, kept] = await Promise.all([
         this.#readRooms(cluster, keys, async (key) => {
           if (since === undefined || since > last) {
             return {
@@ -1105,14 +1105,17 @@ export class Hub {
           plan.wanted.map((want) => want.room ? undefined : cluster.room(want.key, want.name)),
         ),
       ]);
+      // A room made here takes the name the service keeps for it.
       if (!this.#joining.get(member)) return false;
       if (ghost && this.#roster.byKey(fold) !== ghost) {
         return this.#refuse(member, "nick_taken", taken);
       }
-      // A room made here takes the name the service keeps for it.
       const ready = plan.wanted.map((want, i) =>
         this.#rooms.get(want.key) ??
-          this.#make({ ...want, name: topics[i]?.name ?? want.name }, topics[i]?.topic)
+          this.#make(
+            { ...want, name: kept[i]?.name ?? want.name },
+            kept[i]?.topic ?? want.room?.topic,
+          )
       );
       const named = backlogs.map((b, i) => ({ messages: ready[i]!.named(b.messages), gap: b.gap }));
       const privates = since !== undefined && since <= last ? since : undefined;
@@ -1174,7 +1177,9 @@ export class Hub {
           messages: await cluster.store.recent(key, this.#env.history),
           gap: false,
         })),
-        want.room ? Promise.resolve(undefined) : cluster.room(want.key, want.name),
+        want.room
+          ? Promise.resolve({ name: want.room.name, topic: want.room.topic })
+          : cluster.room(want.key, want.name),
       ]);
     } catch (e) {
       this.#log.error("cannot read the history", { error: errorText(e) });
@@ -1190,8 +1195,7 @@ export class Hub {
     }
     const [[backlog], kept] = read;
     // A room made here takes the name the service keeps for it.
-    const room = live ??
-      (want.room ?? this.#make({ ...want, name: kept?.name ?? want.name }, kept?.topic));
+    const room = live ?? this.#make({ ...want, name: kept.name }, kept.topic);
     if (this.#entered(seat, room, room.named(backlog?.messages ?? []))) {
       this.#tell(cluster, {
         op: "join",
