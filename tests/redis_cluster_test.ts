@@ -386,6 +386,40 @@ Deno.test("RedisCluster.forward() refused for want of an answer is never deliver
   }
 });
 
+Deno.test("RedisCluster: a command sent while Redis was lost that fails after it is found back does not tell it lost again", async () => {
+  await using redis = await RedisServer.start();
+  await using proxy = new RedisProxy(redis.port);
+  const node = await RedisCluster.open({ url: proxy.url, keep: 10, commandTimeoutMs: 300 });
+  const sink = new Sink();
+  const first = proxy.holdNextRequest((request) => request.includes("#held-b"));
+  let second: ReturnType<RedisProxy["holdNextRequest"]> | undefined;
+  try {
+    await node.start(sink);
+    // One command times out: Redis is told lost.
+    const lost = node.room("#held-b", "#held-b");
+    await first.held;
+    await assert.rejects(lost, /timed out/i);
+    assert.equal(node.up, false);
+    // Another is sent meanwhile, and held on its way too.
+    second = proxy.holdNextRequest((request) => request.includes("#held-a"));
+    const late = node.room("#held-a", "#held-a");
+    first.release();
+    await second.held;
+    // Redis answers on another connection: found back.
+    await node.privateId();
+    assert.equal(node.up, true);
+    // The one sent before that fails now: it says nothing of Redis now.
+    await assert.rejects(late, /timed out/i);
+    assert.equal(node.up, true);
+    assert.deepEqual(sink.told.filter((t) => "state" in t), [{ state: false }, { state: true }]);
+  } finally {
+    first.release();
+    second?.release();
+    await node.close();
+    sink.end();
+  }
+});
+
 Deno.test("isForwarded() accepts private messages, CTCP (to a member or a room) and kicks, and nothing else", () => {
   const message = { type: "message", id: 1, ts: 2, from: "a", to: "b", text: "t" };
   assert.equal(isForwarded({ fold: "b", event: message }), true);
