@@ -301,6 +301,13 @@ clusterTest(
     }
     // Someone else, elsewhere, is let in.
     assert.ok(await c!.join(new FakeMember("web", "2001:db8:0:2::1"), "carol"));
+    // A node started after the kick holds the ban too.
+    const later = new Hub({ cluster: new FakeCluster(bus, "n3") });
+    await later.attach();
+    const again = new FakeMember("web", "2001:db8:0:1::8");
+    assert.equal(await later.join(again, "bobby"), false);
+    assert.equal(again.ofType("error")[0]?.code, "banned");
+    later.close("done");
     // What the feed carried names no address.
     assert.ok(!JSON.stringify(bus.feed).includes("2001:db8"), JSON.stringify(bus.feed));
   },

@@ -420,6 +420,20 @@ Deno.test("RedisCluster: a command sent while Redis was lost that fails after it
   }
 });
 
+Deno.test("RedisCluster.ban() keeps a ban for its length and tells it; bans() reads what is left of it", async () => {
+  await withNodes(2, {}, async ([a, b], [, sinkB]) => {
+    await a!.ban({ fold: "bob", address: "ab12", ms: 60_000 });
+    await sinkB!.count(1, fromFeed);
+    assert.deepEqual(sinkB!.feed(), ["e:ban"]);
+    const kept = await b!.bans();
+    const byKind = kept.map((ban) =>
+      ban.fold !== undefined ? `nick ${ban.fold}` : `address ${ban.address}`
+    );
+    assert.deepEqual(byKind.sort(), ["address ab12", "nick bob"]);
+    assert.ok(kept.every((ban) => ban.ms > 50_000 && ban.ms <= 60_000), JSON.stringify(kept));
+  });
+});
+
 Deno.test("isForwarded() accepts private messages, CTCP (to a member or a room) and kicks, and nothing else", () => {
   const message = { type: "message", id: 1, ts: 2, from: "a", to: "b", text: "t" };
   assert.equal(isForwarded({ fold: "b", event: message }), true);

@@ -52,6 +52,8 @@ import {
   RedisHistory,
 } from "../history/redis.ts";
 import {
+  type Ban,
+  BAN_MS_MAX,
   type Cluster,
   type ClusterEvent,
   type ClusterSink,
@@ -66,6 +68,9 @@ import { errorText, type Logger } from "../log.ts";
 import { type Config, redactUrl, StartError } from "../config.ts";
 import { FeedReader, RETRY_MS } from "./feed.ts";
 import { LEASE_MS, type LeaseOptions, NickLeases } from "./leases.ts";
+
+/** The most bans a node reads as it starts ({@linkcode RedisCluster.bans}). */
+const BANS_READ_MAX = 10_000;
 
 /** Options for {@linkcode RedisCluster.open}. */
 export interface RedisClusterOptions {
@@ -508,6 +513,47 @@ export class RedisCluster implements Cluster {
     return Array.isArray(reply)
       ? { missing: strings(reply[0]), gone: strings(reply[1]) }
       : { missing: [], gone: [] };
+  }
+
+  async ban(ban: Ban): Promise<void> {
+    const keys = this.#banKeys(ban);
+    await this.#command(async () => {
+      const kept = this.#redis.multi();
+      for (const key of keys) kept.set(key, "1", "PX", Math.min(Math.ceil(ban.ms), BAN_MS_MAX));
+      await kept.exec();
+    });
+    await this.tell({ op: "ban", node: this.node, ...ban });
+  }
+
+  async bans(): Promise<Ban[]> {
+    const prefix = this.#key("ban", "");
+    const bans: Ban[] = [];
+    let cursor = "0";
+    do {
+      const [next, keys] = await this.#command(() =>
+        this.#redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000)
+      );
+      cursor = next;
+      const left = keys.length === 0
+        ? []
+        : await this.#command(() => Promise.all(keys.map((key) => this.#redis.pttl(key))));
+      keys.forEach((key, i) => {
+        const ms = left[i] ?? 0;
+        const [kind, ...rest] = key.slice(prefix.length).split(":");
+        const what = rest.join(":");
+        if (!(ms > 0) || what === "") return;
+        if (kind === "nick") bans.push({ fold: what, ms });
+        else if (kind === "address") bans.push({ address: what, ms });
+      });
+    } while (cursor !== "0" && bans.length < BANS_READ_MAX);
+    return bans;
+  }
+
+  #banKeys(ban: Ban): string[] {
+    const keys: string[] = [];
+    if (ban.fold !== undefined) keys.push(this.#key("ban", `nick:${ban.fold}`));
+    if (ban.address !== undefined) keys.push(this.#key("ban", `address:${ban.address}`));
+    return keys;
   }
 
   async room(key: string, name: string): Promise<{ name: string; topic: Topic | undefined }> {

@@ -147,6 +147,13 @@ export interface Cluster {
    * room live.
    */
   room(key: string, name: string): Promise<{ name: string; topic: Topic | undefined }>;
+  /**
+   * Keeps a kick's ban for its length, for nodes that start later
+   * ({@linkcode bans}), and tells it to every node (a `ban` event).
+   */
+  ban(ban: Ban): Promise<void>;
+  /** The bans kept now, each with what is left of its length. */
+  bans(): Promise<Ban[]>;
   /** Claims a nickname (folded) for this node: false if another node holds it. */
   claim(fold: string): Promise<boolean>;
   /**

@@ -564,6 +564,8 @@ export class Hub {
         if (up) later(() => this.#retell(cluster));
       },
     });
+    // The bans told before this node started.
+    for (const ban of await cluster.bans().catch(() => [])) this.#door.keep(ban);
     const keys = new Set<string>();
     for (const record of records) for (const name of record.rooms) keys.add(roomKey(name));
     const topics = new Map<string, Topic | undefined>();
@@ -1684,13 +1686,14 @@ export class Hub {
   }
 
   /**
-   * Tells the other nodes a ban, so that a kicked member cannot come back
-   * through another node. Failing that (Redis lost), it holds on this node only.
+   * Tells the other nodes a ban, and keeps it for those that start later, so
+   * that a kicked member cannot come back through another node. Failing
+   * that (Redis lost), it holds on this node only.
    */
   #tellBan(ban: Ban | undefined): void {
     const cluster = this.#cluster;
     if (!cluster || !ban) return;
-    cluster.tell({ op: "ban", node: cluster.node, ...ban }).catch((e) =>
+    cluster.ban(ban).catch((e) =>
       this.#log.warn("cannot tell the other nodes of a ban", { error: errorText(e) })
     );
   }

@@ -17,6 +17,7 @@ import {
   type RoomMessage,
 } from "../../server/history/history.ts";
 import {
+  type Ban,
   type Cluster,
   type ClusterEvent,
   type ClusterSink,
@@ -39,6 +40,8 @@ export class FakeBus {
   readonly owners = new Map<string, string>();
   /** Each room's name, the first one given (`Cluster.room`). */
   readonly roomNames = new Map<string, string>();
+  /** The bans kept (`Cluster.ban`), with when each ends (`Date.now()`'s clock). */
+  readonly bans: { ban: Ban; until: number }[] = [];
   readonly feed: Entry[] = [];
   readonly nodes = new Set<FakeCluster>();
   down = false;
@@ -256,6 +259,20 @@ export class FakeCluster implements Cluster {
     }
     this.bus.publish();
     return { missing: folds.filter((fold) => !this.bus.members.has(fold)), gone };
+  }
+
+  async ban(ban: Ban): Promise<void> {
+    await Promise.resolve();
+    this.bus.check();
+    this.bus.bans.push({ ban, until: Date.now() + ban.ms });
+    await this.tell({ op: "ban", node: this.node, ...ban });
+  }
+
+  async bans(): Promise<Ban[]> {
+    await Promise.resolve();
+    this.bus.check();
+    const now = Date.now();
+    return this.bus.bans.filter((b) => b.until > now).map((b) => ({ ...b.ban, ms: b.until - now }));
   }
 
   async room(key: string, name: string): Promise<{ name: string; topic: Topic | undefined }> {
