@@ -133,6 +133,28 @@ async function withNodes(
   }
 }
 
+/**
+ * A node started behind a {@linkcode RedisProxy} (its commands time out
+ * after 300 ms), with its sink; after `fn`, whatever the proxy holds is let
+ * go and the node closed.
+ */
+async function withProxiedNode(
+  fn: (node: RedisCluster, sink: Sink, proxy: RedisProxy, redis: RedisServer) => Promise<void>,
+): Promise<void> {
+  await using redis = await RedisServer.start();
+  await using proxy = new RedisProxy(redis.port);
+  const node = await RedisCluster.open({ url: proxy.url, keep: 10, commandTimeoutMs: 300 });
+  const sink = new Sink();
+  try {
+    await node.start(sink);
+    await fn(node, sink, proxy, redis);
+  } finally {
+    proxy.releaseAll();
+    await node.close();
+    sink.end();
+  }
+}
+
 Deno.test("RedisCluster: tell and post on two nodes reach both sinks in one id order, each once; a later node starts from the member list", async () => {
   await withNodes(2, {}, async ([a, b], sinks, redis) => {
     const token = tokenHash("secret");
@@ -214,13 +236,8 @@ Deno.test("RedisCluster.setTopic() keeps the topic before the event is in the fe
 });
 
 Deno.test("RedisCluster.setTopic() refused for want of an answer is neither kept nor told later", async () => {
-  await using redis = await RedisServer.start();
-  await using proxy = new RedisProxy(redis.port);
-  const node = await RedisCluster.open({ url: proxy.url, keep: 10, commandTimeoutMs: 300 });
-  const sink = new Sink();
-  const slow = proxy.holdNextRequest((request) => request.includes('"op":"topic"'));
-  try {
-    await node.start(sink);
+  await withProxiedNode(async (node, sink, proxy) => {
+    const slow = proxy.holdNextRequest((request) => request.includes('"op":"topic"'));
     const topic = { text: "refused", by: "Alice", ts: 1 };
     const room = { room: "#dev", key: "#dev", topic };
     // Its telling is slow to reach Redis (a long script ahead of it): refused meanwhile.
@@ -233,11 +250,7 @@ Deno.test("RedisCluster.setTopic() refused for want of an answer is neither kept
     await sink.count(1, fromFeed);
     assert.deepEqual(sink.feed(), ["e:dead"]);
     assert.equal(await node.store.topic("#dev"), undefined);
-  } finally {
-    slow.release();
-    await node.close();
-    sink.end();
-  }
+  });
 });
 
 Deno.test("RedisCluster: claims conflict across nodes; takeOver moves a nickname with the right token only", async () => {
@@ -349,59 +362,49 @@ Deno.test("RedisCluster.forward() reaches the other node's sink, checked; a malf
 });
 
 Deno.test("RedisCluster.forward() refused for want of an answer is never delivered later", async () => {
-  await using redis = await RedisServer.start();
-  await using proxy = new RedisProxy(redis.port);
-  const sender = await RedisCluster.open({ url: proxy.url, keep: 10, commandTimeoutMs: 300 });
-  const receiver = await RedisCluster.open({ url: redis.url, keep: 10 });
-  const [from, to] = [new Sink(), new Sink()];
-  const slow = proxy.holdNextRequest((request) => request.includes("refused text"));
-  try {
-    await sender.start(from);
-    await receiver.start(to);
-    const message = (text: string) => ({
-      fold: "bob",
-      event: { type: "message" as const, id: 1, ts: 1, from: "ann", to: "bob", text },
-    });
-    // Slow to reach Redis (a long script ahead of it): refused meanwhile.
-    const refused = sender.forward(receiver.node, message("refused text"));
-    await slow.held;
-    await assert.rejects(refused, /timed out/i);
-    slow.release();
-    // It reaches Redis past its deadline: the next one is the first delivered.
-    assert.equal(await sender.forward(receiver.node, message("delivered")), 1);
-    await to.count(1, (t) => "forwarded" in t);
-    assert.deepEqual(
-      to.told.flatMap((t) =>
-        "forwarded" in t && "event" in t.forwarded && t.forwarded.event.type === "message"
-          ? [t.forwarded.event.text]
-          : []
-      ),
-      ["delivered"],
-    );
-  } finally {
-    slow.release();
-    await Promise.all([sender.close(), receiver.close()]);
-    from.end();
-    to.end();
-  }
+  await withProxiedNode(async (sender, _sink, proxy, redis) => {
+    const receiver = await RedisCluster.open({ url: redis.url, keep: 10 });
+    const to = new Sink();
+    try {
+      await receiver.start(to);
+      const message = (text: string) => ({
+        fold: "bob",
+        event: { type: "message" as const, id: 1, ts: 1, from: "ann", to: "bob", text },
+      });
+      // Slow to reach Redis (a long script ahead of it): refused meanwhile.
+      const slow = proxy.holdNextRequest((request) => request.includes("refused text"));
+      const refused = sender.forward(receiver.node, message("refused text"));
+      await slow.held;
+      await assert.rejects(refused, /timed out/i);
+      slow.release();
+      // It reaches Redis past its deadline: the next one is the first delivered.
+      assert.equal(await sender.forward(receiver.node, message("delivered")), 1);
+      await to.count(1, (t) => "forwarded" in t);
+      assert.deepEqual(
+        to.told.flatMap((t) =>
+          "forwarded" in t && "event" in t.forwarded && t.forwarded.event.type === "message"
+            ? [t.forwarded.event.text]
+            : []
+        ),
+        ["delivered"],
+      );
+    } finally {
+      await receiver.close();
+      to.end();
+    }
+  });
 });
 
 Deno.test("RedisCluster: a command sent while Redis was lost that fails after it is found back does not tell it lost again", async () => {
-  await using redis = await RedisServer.start();
-  await using proxy = new RedisProxy(redis.port);
-  const node = await RedisCluster.open({ url: proxy.url, keep: 10, commandTimeoutMs: 300 });
-  const sink = new Sink();
-  const first = proxy.holdNextRequest((request) => request.includes("#held-b"));
-  let second: ReturnType<RedisProxy["holdNextRequest"]> | undefined;
-  try {
-    await node.start(sink);
+  await withProxiedNode(async (node, sink, proxy) => {
     // One command times out: Redis is told lost.
+    const first = proxy.holdNextRequest((request) => request.includes("#held-b"));
     const lost = node.room("#held-b", "#held-b");
     await first.held;
     await assert.rejects(lost, /timed out/i);
     assert.equal(node.up, false);
     // Another is sent meanwhile, and held on its way too.
-    second = proxy.holdNextRequest((request) => request.includes("#held-a"));
+    const second = proxy.holdNextRequest((request) => request.includes("#held-a"));
     const late = node.room("#held-a", "#held-a");
     first.release();
     await second.held;
@@ -412,12 +415,7 @@ Deno.test("RedisCluster: a command sent while Redis was lost that fails after it
     await assert.rejects(late, /timed out/i);
     assert.equal(node.up, true);
     assert.deepEqual(sink.told.filter((t) => "state" in t), [{ state: false }, { state: true }]);
-  } finally {
-    first.release();
-    second?.release();
-    await node.close();
-    sink.end();
-  }
+  });
 });
 
 Deno.test("RedisCluster.ban() keeps a ban for its length and tells it; bans() reads what is left of it", async () => {

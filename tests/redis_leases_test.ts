@@ -203,11 +203,9 @@ Deno.test("NickLeases.back(): a renewal begun before Redis was found answering t
     commandTimeoutMs: 200,
     onError: (e) => errors.push(e),
   });
-  const releases: (() => void)[] = [];
   /** A renewal whose command is held on its way to Redis until it times out; `back` between. */
   const slowRenewal = async (back: boolean) => {
     const slow = proxy.holdNextRequest(() => true);
-    releases.push(slow.release);
     const renewal = node.renew();
     await slow.held;
     if (back) node.back();
@@ -221,7 +219,7 @@ Deno.test("NickLeases.back(): a renewal begun before Redis was found answering t
     await slowRenewal(false);
     assert.equal(errors.length, 1);
   } finally {
-    for (const release of releases) release();
+    proxy.releaseAll();
     await node.close();
   }
 });

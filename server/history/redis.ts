@@ -342,18 +342,21 @@ const APPEND_BATCH = 100;
 /** {@linkcode APPEND}, run by its digest. */
 const APPEND_SCRIPT = await LuaScript.of(APPEND);
 
-/**
- * Sets a room's topic (`ARGV[1]` "1": text, by and ts follow) or clears it
- * ("0"), before its deadline ({@linkcode BY_DEADLINE}); returns Redis's
- * time (ms). KEYS: the room's hash.
- */
-const SET_TOPIC = await LuaScript.of(`${BY_DEADLINE}
+/** Sets (`ARGV[1]` "1": text, by and ts follow) or clears ("0") the topic in room hash `KEYS[1]`. */
+const WRITE_TOPIC = `
 if ARGV[1] == '1' then
   redis.call('HSET', KEYS[1], 'topic_text', ARGV[2], 'topic_by', ARGV[3], 'topic_ts', ARGV[4])
 else
   redis.call('HDEL', KEYS[1], 'topic_text', 'topic_by', 'topic_ts')
 end
-return now
+`;
+
+/**
+ * Sets a room's topic (`ARGV[1]` "1": text, by and ts follow) or clears it
+ * ("0"), before its deadline ({@linkcode BY_DEADLINE}); returns Redis's
+ * time (ms). KEYS: the room's hash.
+ */
+const SET_TOPIC = await LuaScript.of(`${BY_DEADLINE}${WRITE_TOPIC}return now
 `);
 
 /**
@@ -367,12 +370,7 @@ return now
  */
 const SET_TOPIC_TOLD = await LuaScript.of(`${BY_DEADLINE}
 if redis.call('GET', KEYS[4]) then return now end
-if ARGV[1] == '1' then
-  redis.call('HSET', KEYS[1], 'topic_text', ARGV[2], 'topic_by', ARGV[3], 'topic_ts', ARGV[4])
-else
-  redis.call('HDEL', KEYS[1], 'topic_text', 'topic_by', 'topic_ts')
-end
-local id = redis.call('INCR', KEYS[2])
+${WRITE_TOPIC}local id = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[4], id, 'PX', deadline - now + 1000)
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[#ARGV - 2], id .. '-0', 'ev', ARGV[#ARGV - 1])
 return now

@@ -15,6 +15,8 @@ export class RedisProxy implements AsyncDisposable {
   readonly #redisPort: number;
   #cutNext: ((answer: string) => boolean) | undefined;
   #hold: { which: (request: string) => boolean; held: () => void; gate: Promise<void> } | undefined;
+  /** The gates of requests held, or to be held: opened by {@linkcode releaseAll}. */
+  readonly #gates = new Set<() => void>();
   #blocked = false;
   /** Settles once {@linkcode cutNextAnswer} has cut a connection. */
   readonly cut = Promise.withResolvers<void>();
@@ -52,7 +54,15 @@ export class RedisProxy implements AsyncDisposable {
     const held = Promise.withResolvers<void>();
     const gate = Promise.withResolvers<void>();
     this.#hold = { which, held: held.resolve, gate: gate.promise };
+    this.#gates.add(gate.resolve);
     return { held: held.promise, release: gate.resolve };
+  }
+
+  /** Lets every request held (or waiting to be) go on: as a test ends, before its clients close. */
+  releaseAll(): void {
+    this.#hold = undefined;
+    for (const release of this.#gates) release();
+    this.#gates.clear();
   }
 
   /** Closes every connection through the proxy, and every new one at once, until {@linkcode unblock}. */
@@ -124,6 +134,7 @@ export class RedisProxy implements AsyncDisposable {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
+    this.releaseAll();
     this.#listener.close();
     await this.#accepting;
     for (const c of this.#conns) c.close();
