@@ -169,6 +169,18 @@ return id
 `);
 
 /**
+ * Keeps a kick's ban for its length and puts its event in the feed, in one
+ * step. KEYS: `chat:id`, `chat:feed`, then the ban's keys; ARGV: feed keep,
+ * the event's JSON, the length in ms.
+ */
+const BAN = await LuaScript.of(`
+for i = 3, #KEYS do redis.call('SET', KEYS[i], '1', 'PX', ARGV[3]) end
+local id = redis.call('INCR', KEYS[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], id .. '-0', 'ev', ARGV[2])
+return id
+`);
+
+/**
  * Removes every member of a dead node and tells it in the feed, and takes
  * it off `chat:dead` (`bus/leases.ts`'s SWEEP). KEYS: `chat:id`,
  * `chat:feed`, `chat:members`, `chat:nodes`, `chat:dead`; ARGV: feed keep,
@@ -516,13 +528,14 @@ export class RedisCluster implements Cluster {
   }
 
   async ban(ban: Ban): Promise<void> {
-    const keys = this.#banKeys(ban);
-    await this.#command(async () => {
-      const kept = this.#redis.multi();
-      for (const key of keys) kept.set(key, "1", "PX", Math.min(Math.ceil(ban.ms), BAN_MS_MAX));
-      await kept.exec();
-    });
-    await this.tell({ op: "ban", node: this.node, ...ban });
+    // One script, sent at once: told before the kicked member's leave,
+    // which the hub tells next, so a node has the ban when it hears it.
+    const keys = [this.#key("id"), this.#key("feed"), ...this.#banKeys(ban)];
+    const event: ClusterEvent = { op: "ban", node: this.node, ...ban };
+    const ms = Math.min(Math.ceil(ban.ms), BAN_MS_MAX);
+    await this.#command(() =>
+      BAN.run(this.#redis, keys, [this.#feedKeep, JSON.stringify(event), ms])
+    );
   }
 
   async bans(): Promise<Ban[]> {

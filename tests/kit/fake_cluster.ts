@@ -262,10 +262,10 @@ export class FakeCluster implements Cluster {
   }
 
   async ban(ban: Ban): Promise<void> {
-    await Promise.resolve();
-    this.bus.check();
+    // Told first, as RedisCluster.ban does: before the member's leave.
+    const told = this.tell({ op: "ban", node: this.node, ...ban });
     this.bus.bans.push({ ban, until: Date.now() + ban.ms });
-    await this.tell({ op: "ban", node: this.node, ...ban });
+    await told;
   }
 
   async bans(): Promise<Ban[]> {
