@@ -366,6 +366,11 @@ export class RedisCluster implements Cluster {
       opened.push(store);
       const redis = await connectRedis(options.url, { commandTimeoutMs: timeout, retryMs });
       opened.push({ close: () => redis.disconnect() });
+      // Loaded now: a script Redis does not know yet is run again in full
+      // after its NOSCRIPT answer, behind whatever was sent meanwhile (a ban
+      // would be told after the kicked member's leave).
+      const scripts = [PRIVATE_ID, SNAPSHOT, TELL, BAN, DEAD, RECONCILE, TAKE_OVER];
+      await Promise.all(scripts.map((script) => redis.script("LOAD", script.text)));
       // No command timeout: it only waits for messages. It subscribes again
       // by itself once it has reconnected, which it tries as often as the
       // feed: private messages sent meanwhile are lost.
