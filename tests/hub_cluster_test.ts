@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import type { ChatMessage, ServerEvent } from "../common/protocol.ts";
 import type { Forwarded } from "../server/hub/cluster.ts";
 import { nickKey } from "../common/nick.ts";
-import { Hub } from "../server/hub/hub.ts";
+import { HISTORY_READS_AT_ONCE, Hub } from "../server/hub/hub.ts";
 import { FakeBus, FakeCluster } from "./kit/fake_cluster.ts";
 import { FakeMember } from "./kit/fake_member.ts";
 
@@ -333,6 +333,46 @@ clusterTest("searches under way at once are held to one a member and a few a nod
   // Once they are done, anyone may search again.
   assert.equal(await search(cid!), true);
 });
+
+clusterTest(
+  "history reads under way in Redis are held to a few a node, the rest answered in turn",
+  async () => {
+    const { bus, hubs: [a], clusters: [cluster] } = await service(1);
+    const nicks = Array.from({ length: 3 * HISTORY_READS_AT_ONCE }, (_, i) => `m${i}`);
+    const members = await Promise.all(nicks.map((n) => join(a!, n)));
+    await bus.settle();
+    for (const m of members) m.take();
+    // Every read waits until let go; how many are under way at once is counted.
+    const store = cluster!.store;
+    const recent = store.recent.bind(store);
+    const range = store.range.bind(store);
+    const held: (() => void)[] = [];
+    let under = 0;
+    let most = 0;
+    let arrived: (() => void) | undefined;
+    const hold = async <T>(read: () => Promise<T>): Promise<T> => {
+      most = Math.max(most, ++under);
+      const go = new Promise<void>((go) => held.push(go));
+      arrived?.();
+      await go;
+      under--;
+      return await read();
+    };
+    store.recent = (key, count) => hold(() => recent(key, count));
+    store.range = (key, query) => hold(() => range(key, query));
+    const asked = members.map((m, i) =>
+      a!.handle(m, { type: "history", count: 5, ...(i % 2 ? { beforeTs: Date.now() } : {}) })
+    );
+    // Let reads go one at a time, each as soon as it is under way.
+    for (let done = 0; done < members.length; done++) {
+      if (held.length === 0) await new Promise<void>((wake) => arrived = wake);
+      held.shift()!();
+    }
+    assert.deepEqual(await Promise.all(asked), members.map(() => true));
+    assert.equal(most, HISTORY_READS_AT_ONCE);
+    for (const m of members) assert.deepEqual(m.events.map((e) => e.type), ["history"]);
+  },
+);
 
 clusterTest(
   "a room made on two nodes at once under two spellings has one name on both",

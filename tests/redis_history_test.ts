@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
-import { FOLDED_MAX, type RoomMessage, SEARCH_MAX, searchFold } from "../server/history/history.ts";
+import {
+  FOLDED_MAX,
+  type RangeQuery,
+  type RoomMessage,
+  SEARCH_MAX,
+  searchFold,
+} from "../server/history/history.ts";
 import { MESSAGE_MAX } from "../common/message.ts";
 import { foldText } from "../common/nick.ts";
 import { connectRedis, RedisHistory } from "../server/history/redis.ts";
@@ -122,6 +128,93 @@ Deno.test("RedisHistory: ranges by id or time, from either end, oldest first", a
       ["m4", "m5"],
     );
     assert.deepEqual(await store.range("#r", { limit: 0, from: "oldest" }), []);
+  });
+});
+
+Deno.test("RedisHistory: a range by time reads from its bounds, not every message before them", async () => {
+  await withStore(5_000, async (store, redis) => {
+    const watcher = new Redis(redis.url);
+    try {
+      // 2,000 long messages in #r, ts 1000 + i, their ids spread by another room's.
+      const long = "x".repeat(1_000);
+      const m: RoomMessage[] = [];
+      for (let at = 0; at < 2_000; at += 100) {
+        const batch = await Promise.all(Array.from({ length: 100 }, (_, j) => {
+          const i = at + j;
+          if (i % 7 === 0) store.append("#other", said("#other", "b", "other", 1_000 + i));
+          return store.append("#r", said("#r", "a", `m${i} ${long}`, 1_000 + i));
+        }));
+        m.push(...batch);
+      }
+      const out = async () =>
+        Number(/total_net_output_bytes:(\d+)/.exec(await watcher.info("stats"))?.[1]);
+      const names = (ms: RoomMessage[]) => ms.map((x) => x.text.split(" ")[0]);
+      const read = async (query: RangeQuery) => {
+        const before = await out();
+        const found = await store.range("#r", query);
+        return { found: names(found), bytes: await out() - before };
+      };
+      // Older than every message, or later: nothing, and next to nothing read
+      // (every message before the bound was read: 2 MB).
+      for (
+        const query of [
+          { before: { ts: 500 }, limit: 1, from: "newest" },
+          { after: { ts: 9_000 }, limit: 1000, from: "oldest" },
+          { before: { ts: 1_000 }, after: { ts: 0 }, limit: 10, from: "oldest" },
+        ] satisfies RangeQuery[]
+      ) {
+        const { found, bytes } = await read(query);
+        assert.deepEqual(found, [], JSON.stringify(query));
+        assert.ok(bytes < 20_000, `${JSON.stringify(query)}: ${bytes} bytes sent`);
+      }
+      {
+        const { found, bytes } = await read({ before: { ts: 1_010 }, limit: 3, from: "newest" });
+        assert.deepEqual(found, ["m7", "m8", "m9"]);
+        assert.ok(bytes < 30_000, `${bytes} bytes sent`);
+      }
+      assert.deepEqual(
+        (await read({ after: { ts: 1_010 }, before: { ts: 1_014 }, limit: 9, from: "oldest" }))
+          .found,
+        ["m11", "m12", "m13"],
+      );
+      assert.deepEqual(
+        (await read({ after: { ts: 2_996 }, limit: 100, from: "oldest" })).found,
+        ["m1997", "m1998", "m1999"],
+      );
+      assert.deepEqual(
+        (await read({
+          after: { ts: 2_500 },
+          before: { id: m[1_503]!.id },
+          limit: 9,
+          from: "newest",
+        }))
+          .found,
+        ["m1501", "m1502"],
+      );
+      assert.deepEqual(
+        (await read({
+          after: { id: m[1_995]!.id },
+          before: { ts: 2_998 },
+          limit: 9,
+          from: "oldest",
+        }))
+          .found,
+        ["m1996", "m1997"],
+      );
+      // Bounds that leave nothing between them, or below the first id.
+      for (const before of [0, 1]) {
+        assert.deepEqual(
+          await store.range("#r", { before: { id: before }, limit: 5, from: "newest" }),
+          [],
+        );
+      }
+      assert.deepEqual(
+        await store.range("#r", { after: { id: 5 }, before: { id: 6 }, limit: 5, from: "newest" }),
+        [],
+      );
+    } finally {
+      watcher.disconnect();
+    }
   });
 });
 

@@ -175,7 +175,10 @@ export async function connectRedis(
 /** How many room messages `chat:feed` keeps for nodes catching up after losing Redis. */
 export const FEED_KEEP = 100_000;
 
-/** Entries read per round trip by a range read that filters by time. */
+/**
+ * How many entries past its limit a range read with time bounds reads at
+ * most ({@linkcode BOUNDS}): those of a node whose clock was behind.
+ */
 const PAGE = 500;
 
 /** Options for {@linkcode RedisHistory.open}. */
@@ -446,6 +449,67 @@ const SEARCH_SCRIPT = await LuaScript.of(SEARCH);
 const SEARCH_PAGE = 1000;
 
 /**
+ * A range read's time bounds as id bounds, found in Redis by halving: a
+ * room's log is in id order and its messages' times rise with their ids,
+ * so the first entry past a time is found in about 50 reads of one entry
+ * each (one per bit of the ids), never by reading every entry before it
+ * (a `beforeTs` older than a full room read all of it: 80 MB a request
+ * with long messages). KEYS: the log. ARGV: the lowest id not to return
+ * (0: none), the highest (0: none), then `after`'s time and `before`'s
+ * ("": none). Returns the two id bounds (strings), the read's, exclusive
+ * ("0" for the second: none), or nothing if no message fits.
+ */
+const BOUNDS = await LuaScript.of(`
+local log = KEYS[1]
+local low, high = tonumber(ARGV[1]), tonumber(ARGV[2])
+if high == 0 then high = 9007199254740992 end
+local function ts_of(fields)
+  for i = 1, #fields, 2 do
+    if fields[i] == 'ts' then return tonumber(fields[i + 1]) end
+    if fields[i] == 'msg' then
+      local ok, m = pcall(cjson.decode, fields[i + 1])
+      if ok and type(m) == 'table' then return tonumber(m.ts) end
+    end
+  end
+end
+local function first(a, b, passes)
+  local best
+  while a < b do
+    local mid = math.floor((a + b) / 2)
+    local e = redis.call('XRANGE', log, string.format('%.0f-0', mid),
+      string.format('(%.0f-0', b), 'COUNT', 1)[1]
+    if e == nil then
+      b = mid
+    else
+      local id = tonumber(string.match(e[1], '^%d+'))
+      local ts = ts_of(e[2])
+      if ts == nil or passes(ts) then
+        best = id
+        b = mid
+      else
+        a = id + 1
+      end
+    end
+  end
+  return best
+end
+if ARGV[3] ~= '' then
+  local after = tonumber(ARGV[3])
+  local from = first(low + 1, high, function(ts) return ts > after end)
+  if from == nil then return {} end
+  low = from - 1
+end
+if ARGV[4] ~= '' then
+  local before = tonumber(ARGV[4])
+  local to = first(low + 1, high, function(ts) return ts >= before end)
+  if to ~= nil then high = to end
+end
+if low + 1 >= high then return {} end
+if high == 9007199254740992 then high = 0 end
+return {string.format('%.0f', low), string.format('%.0f', high)}
+`);
+
+/**
  * Bytes of folded text one search reads in Redis, its rooms' scripts
  * together (shared evenly): about 0.1 s of Redis, whatever the texts are.
  * A room of short lines is read to its end (80,000 lines of 100 bytes);
@@ -671,19 +735,41 @@ export class RedisHistory implements AsyncHistoryStore {
   async range(key: string, query: RangeQuery): Promise<RoomMessage[]> {
     const limit = Math.min(rangeLimit(query.limit), this.#keep);
     if (limit === 0) return [];
+    const { after, before } = query;
+    let low = Math.max(after !== undefined && "id" in after ? after.id : 0, await this.#floor(key));
+    // 0: no upper bound (ids start at 1).
+    let high = before !== undefined && "id" in before ? before.id : 0;
+    if (before !== undefined && "id" in before && low + 1 >= high) return [];
+    if (isTime(after) || isTime(before)) {
+      const ts = (bound: Bound | undefined) =>
+        bound !== undefined && "ts" in bound ? String(bound.ts) : "";
+      const reply = await BOUNDS.run(this.#redis, [this.#log(key)], [
+        low,
+        high,
+        ts(after),
+        ts(before),
+      ]);
+      const [from, to] = Array.isArray(reply) ? reply.map(Number) : [];
+      if (Array.isArray(reply) && reply.length === 0) return [];
+      if (from === undefined || to === undefined || !Number.isSafeInteger(from + to)) {
+        throw new Error(`Redis answered a range with ${String(reply)}`);
+      }
+      [low, high] = [from, to];
+    }
     const log = this.#log(key);
-    const low = lowEnd(query.after, await this.#floor(key));
-    const high = highEnd(query.before);
-    const byTime = isTime(query.after) || isTime(query.before);
-    const taken: RoomMessage[] = [];
     const oldest = query.from === "oldest";
-    // Page by page from the end the query takes from, until the limit (a
-    // time bound filters, so a page may give fewer than it read).
-    for (let start = low, end = high; taken.length < limit;) {
-      const count = byTime ? PAGE : limit - taken.length;
+    const taken: RoomMessage[] = [];
+    // Page by page from the end the query takes from, until the limit. Past
+    // the bounds every message fits their times but one whose node's clock
+    // was behind another's: a few more pages at most are read for those.
+    let start = low > 0 ? `(${low}-0` : "-";
+    let end = high > 0 ? `(${high}-0` : "+";
+    for (let read = 0; taken.length < limit && read < limit + PAGE;) {
+      const count = limit - taken.length;
       const entries = oldest
         ? await this.#redis.xrange(log, start, end, "COUNT", count)
         : await this.#redis.xrevrange(log, end, start, "COUNT", count);
+      read += entries.length;
       for (const m of messagesOf(entries)) {
         if (fits(m, query) && taken.length < limit) taken.push(m);
       }
@@ -771,20 +857,6 @@ export class RedisHistory implements AsyncHistoryStore {
 
 function kindOf(message: Omit<RoomMessage, "id">): number {
   return message.action ? 1 : message.notice ? 2 : 0;
-}
-
-/**
- * The stream position just past a lower bound and the window's edge
- * (`floor`): an id bound exactly, a time bound from the start.
- */
-function lowEnd(bound: Bound | undefined, floor: number): string {
-  const id = Math.max(bound !== undefined && "id" in bound ? bound.id : 0, floor);
-  return id > 0 ? `(${id}-0` : "-";
-}
-
-/** The stream position just before an upper bound. */
-function highEnd(bound: Bound | undefined): string {
-  return bound !== undefined && "id" in bound ? `(${bound.id}-0` : "+";
 }
 
 function isTime(bound: Bound | undefined): boolean {

@@ -77,6 +77,7 @@ import { checkMessage, clip, toOneLine } from "../../common/message.ts";
 import { Roster } from "./roster.ts";
 import { type MessageKind, REPLAY_MAX, Room, type RoomEnv } from "./room.ts";
 import { type Member, Seat } from "./seat.ts";
+import { Turns } from "../queue.ts";
 
 /** The connection contract transports implement; it lives with the seat that holds one. */
 export type { Member };
@@ -164,6 +165,16 @@ export const SEARCH_BUDGET_MS = { burst: 1000, perSecond: 250 } as const;
 
 /** With `--redis`, searches of this node's members under way at once (one per member). */
 export const SEARCHES_AT_ONCE = 2;
+
+/**
+ * History reads a node has under way in Redis at once (`--redis`); the
+ * others wait their turn, first come first served, a member's one at a
+ * time (its requests are carried out in order). A read of 1,000 long
+ * messages is 8 MB for Redis to send and the node to parse: without a
+ * limit, a few dozen members asking at the rate their flood bucket allows
+ * held Redis and the node so long that everyone's lines timed out.
+ */
+export const HISTORY_READS_AT_ONCE = 4;
 
 /**
  * A refused room name as an error repeats it: clipped, and made safe to
@@ -270,6 +281,8 @@ export class Hub {
   readonly #searching: TokenBucket;
   /** Members whose search is under way in Redis (see {@linkcode SEARCHES_AT_ONCE}). */
   readonly #searchers = new Set<Seat>();
+  /** History reads from Redis under way (see {@linkcode HISTORY_READS_AT_ONCE}). */
+  readonly #reads = new Turns(HISTORY_READS_AT_ONCE);
   readonly #cluster: Cluster | undefined;
   /**
    * Nicknames (folded) a join or rename here is claiming in Redis right now:
@@ -1326,31 +1339,33 @@ export class Hub {
     }
     let found: RoomMessage[];
     try {
-      if (request.around !== undefined) {
-        const later = Math.floor(count / 2);
-        found = [
-          ...await store.range(room.key, {
-            before: { id: request.around + 1 },
-            limit: count - later,
-            from: "newest",
-          }),
-          ...await store.range(room.key, {
-            after: { id: request.around },
-            limit: later,
-            from: "oldest",
-          }),
-        ];
-      } else if (before === undefined && after === undefined) {
-        found = await store.recent(room.key, count);
-      } else {
-        const query: RangeQuery = {
-          limit: count,
-          from: request.from ?? (before ? "newest" : "oldest"),
-        };
-        if (before) query.before = before;
-        if (after) query.after = after;
-        found = await store.range(room.key, query);
-      }
+      found = await this.#reads.run(async () => {
+        if (request.around !== undefined) {
+          const later = Math.floor(count / 2);
+          return [
+            ...await store.range(room.key, {
+              before: { id: request.around + 1 },
+              limit: count - later,
+              from: "newest",
+            }),
+            ...await store.range(room.key, {
+              after: { id: request.around },
+              limit: later,
+              from: "oldest",
+            }),
+          ];
+        } else if (before === undefined && after === undefined) {
+          return await store.recent(room.key, count);
+        } else {
+          const query: RangeQuery = {
+            limit: count,
+            from: request.from ?? (before ? "newest" : "oldest"),
+          };
+          if (before) query.before = before;
+          if (after) query.after = after;
+          return await store.range(room.key, query);
+        }
+      });
     } catch (e) {
       if (!cluster.up) {
         return this.#refuse(seat.member, "storage_failed", UNREACHABLE_READ, false, room.name);

@@ -49,6 +49,7 @@
  */
 
 import { setImmediate } from "node:timers";
+import { Queue } from "../queue.ts";
 
 /** Runs queued flushes together, in the next turn. */
 export class FlushScheduler {
@@ -92,36 +93,6 @@ export class FlushScheduler {
 
 /** The scheduler both transports share. */
 export const flushes: FlushScheduler = new FlushScheduler();
-
-/** A first-in first-out list whose `shift` does not move the rest. */
-class Queue<T> {
-  #items: (T | undefined)[] = [];
-  #head = 0;
-
-  get length(): number {
-    return this.#items.length - this.#head;
-  }
-
-  push(item: T): void {
-    this.#items.push(item);
-  }
-
-  first(): T | undefined {
-    return this.#items[this.#head];
-  }
-
-  shift(): T | undefined {
-    if (this.#head >= this.#items.length) return undefined;
-    const item = this.#items[this.#head];
-    this.#items[this.#head++] = undefined;
-    // Drops the spent front once it is most of the array.
-    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
-      this.#items = this.#items.slice(this.#head);
-      this.#head = 0;
-    }
-    return item;
-  }
-}
 
 /** How many socket writes may be under way at once (see the module doc). */
 export const WRITES_IN_FLIGHT = 64;
