@@ -101,8 +101,12 @@ async function closed(port: number): Promise<boolean> {
       }
     } catch (e) {
       if (e instanceof Deno.errors.ConnectionRefused) return true;
-      // Closing as it was asked: look again.
-      if (e instanceof Deno.errors.ConnectionReset || e instanceof Deno.errors.BrokenPipe) continue;
+      // Closing as it was asked (a connection it had not accepted yet is
+      // reset, even before Deno.connect has read its peer's address): look again.
+      if (
+        e instanceof Deno.errors.ConnectionReset || e instanceof Deno.errors.BrokenPipe ||
+        e instanceof Deno.errors.NotConnected
+      ) continue;
       throw e;
     }
   }

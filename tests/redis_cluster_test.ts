@@ -285,6 +285,37 @@ Deno.test("RedisCluster: claims conflict across nodes; takeOver moves a nickname
   });
 });
 
+Deno.test("RedisCluster: a node whose lease lapsed is not up until a renewal told it which names it lost", async () => {
+  // Neither renews by itself: a stands for a node paused past its lease.
+  await withNodes(2, { leaseMs: 600, renewMs: 3_600_000 }, async ([a, b], sinks, redis) => {
+    const expiries = new Redis(redis.url, { lazyConnect: true });
+    try {
+      await expiries.connect();
+      await direct(redis, (raw) => raw.config("SET", "notify-keyspace-events", "Ex"));
+      const expired = new Promise<void>((resolve) =>
+        expiries.on("message", (_channel: string, key: string) => {
+          if (key === "chat:nick:alice") resolve();
+        })
+      );
+      await expiries.subscribe("__keyevent@0__:expired");
+      assert.equal(await a!.claim("alice"), true);
+      assert.equal(a!.up, true);
+      await expired;
+      // Its lease over, alice is someone else's; a may not act for her.
+      assert.equal(a!.up, false, "a's lease ended: a is fenced");
+      assert.equal(a!.reachable, true);
+      assert.equal(await b!.claim("alice"), true);
+      // Its renewal tells it what it lost, and it acts again.
+      await a!.renew();
+      await sinks[0]!.count(1, (t) => "lost" in t);
+      assert.deepEqual(sinks[0]!.told.filter((t) => "lost" in t), [{ lost: ["alice"] }]);
+      assert.equal(a!.up, true);
+    } finally {
+      expiries.disconnect();
+    }
+  });
+});
+
 Deno.test("RedisCluster.takeOver() rewrites the record's node", async () => {
   await withNodes(2, {}, async ([a, b], _sinks, redis) => {
     const hash = tokenHash("t");
@@ -408,8 +439,10 @@ Deno.test("RedisCluster: a command sent while Redis was lost that fails after it
     const late = node.room("#held-a", "#held-a");
     first.release();
     await second.held;
-    // Redis answers on another connection: found back.
+    // Redis answers on another connection: found back (once the probe sent
+    // at that answer, which raises the id counter, is answered too).
     await node.privateId();
+    await sink.count(2, (t) => "state" in t);
     assert.equal(node.up, true);
     // The one sent before that fails now: it says nothing of Redis now.
     await assert.rejects(late, /timed out/i);
@@ -573,6 +606,28 @@ Deno.test("RedisCluster: a Redis that stops answering is told lost when a comman
     await sink!.count(2, (t) => "state" in t);
     assert.deepEqual(sink!.told.filter((t) => "state" in t), [{ state: false }, { state: true }]);
     assert.equal(a!.up, true);
+  });
+});
+
+Deno.test("RedisCluster: a Redis back without its data is told back only once its id counter is past what the node read", async () => {
+  await withNodes(1, {}, async ([a], [sink], redis) => {
+    await a!.post("#r", said("#r", "one"));
+    const two = await a!.post("#r", said("#r", "two"));
+    await sink!.count(2, fromFeed);
+    await redis.stop("SIGKILL");
+    await sink!.count(1, (t) => "state" in t);
+    for await (const entry of Deno.readDir(redis.dir)) {
+      await Deno.remove(`${redis.dir}/${entry.name}`, { recursive: true });
+    }
+    await redis.restart();
+    await sink!.count(2, (t) => "state" in t);
+    // As soon as it is back, the next id is past what was read: none is
+    // handed out twice, and what is said now is heard.
+    assert.ok(Number(await direct(redis, (raw) => raw.get("chat:id"))) >= two.id);
+    const three = await a!.post("#r", said("#r", "three"));
+    assert.ok(three.id > two.id, `id ${three.id} after ${two.id}`);
+    await sink!.count(3, fromFeed);
+    assert.deepEqual(sink!.feed(), ["m:one", "m:two", "m:three"]);
   });
 });
 
@@ -799,7 +854,9 @@ Deno.test("RedisCluster: a node found dead by a sweep whose answer was lost is f
   await using proxy = new RedisProxy(redis.port);
   // Found dead by the finder, whose answer is lost.
   const [gone, finder] = await stalledAndFinder(redis, proxy);
-  const watcher = await RedisCluster.open({ url: redis.url, keep: 10 });
+  // It watches the feed, and never sweeps: found dead by it first, the node
+  // would never be named in the finder's answer, and nothing would be cut.
+  const watcher = await RedisCluster.open({ url: redis.url, keep: 10, renewMs: 3_600_000 });
   const seen = new Sink();
   try {
     await gone.start(new Sink());
@@ -813,7 +870,7 @@ Deno.test("RedisCluster: a node found dead by a sweep whose answer was lost is f
     const sweep = `*1\r\n$${gone.node.length}\r\n${gone.node}\r\n`;
     proxy.cutNextAnswer((answer) => answer === sweep);
     await finder.start(new Sink());
-    await proxy.cut.promise;
+    assert.ok(await within(proxy.cut.promise, 10_000), "the sweep's answer naming it, cut");
     const dead = seen.count(1, (t) => "event" in t && t.event.op === "dead");
     assert.ok(await within(dead, 10_000), "found dead again");
     assert.deepEqual(seen.told.filter((t) => "event" in t && t.event.op === "dead"), [{

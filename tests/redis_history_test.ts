@@ -338,6 +338,28 @@ Deno.test("RedisHistory: a Redis that stops answering refuses appends within the
   }
 });
 
+Deno.test("RedisHistory: a write is not held behind a read on its way", async () => {
+  await using redis = await RedisServer.start();
+  await using proxy = new RedisProxy(redis.port);
+  const store = await RedisHistory.open(proxy.url, { keep: 10, commandTimeoutMs: 300 });
+  try {
+    await store.append("#r", said("#r", "a", "first"));
+    // A read slow on its way (as one behind megabytes of answers) holds
+    // what follows it on its connection.
+    const { held, release } = proxy.holdNextRequest((request) => /xrevrange/i.test(request));
+    const reading = store.recent("#r", 10);
+    await held;
+    const second = await store.append("#r", said("#r", "a", "second"));
+    assert.equal(second.text, "second");
+    release();
+    assert.deepEqual((await reading).map((m) => m.text), ["first", "second"]);
+    assert.deepEqual((await store.recent("#r", 10)).map((m) => m.text), ["first", "second"]);
+  } finally {
+    proxy.releaseAll();
+    await store.close();
+  }
+});
+
 Deno.test("RedisHistory.append() that Redis runs past its deadline is refused by Redis, not kept", async () => {
   await using redis = await RedisServer.start();
   const store = await RedisHistory.open(redis.url, { keep: 10, commandTimeoutMs: 4_000 });

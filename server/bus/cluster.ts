@@ -312,6 +312,8 @@ export class RedisCluster implements Cluster {
   readonly #prefix: string;
   readonly #feedKeep: number;
   readonly #leaseMs: number;
+  /** See {@linkcode up}. */
+  readonly #fenceMs: number;
   readonly #reaches = new Set<Reach>();
   /** Feed events up to this id are not handed on: a member list read after them stands for them. */
   #reflected = 0;
@@ -343,6 +345,7 @@ export class RedisCluster implements Cluster {
     this.#prefix = options.prefix ?? "chat:";
     this.#feedKeep = options.feedKeep ?? FEED_KEEP;
     this.#leaseMs = options.leaseMs ?? LEASE_MS;
+    this.#fenceMs = Math.min(options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS, this.#leaseMs / 3);
   }
 
   /**
@@ -401,7 +404,20 @@ export class RedisCluster implements Cluster {
     }
   }
 
+  /**
+   * Redis can be reached, and this node's nicknames are surely its own for
+   * a while yet: a node back from a pause past its lease (SIGSTOP, a
+   * stalled host) acts for nobody until its renewal has told it which of
+   * them were taken meanwhile, and let those members go. Lines its members
+   * sent while it was paused are read first, and would have gone out under
+   * a name someone else holds now. The while is what a write may take to
+   * be carried out (its deadline), or a third of the lease if that is less.
+   */
   get up(): boolean {
+    return this.#up && this.#leases.heldFor > this.#fenceMs;
+  }
+
+  get reachable(): boolean {
     return this.#up;
   }
 
@@ -731,12 +747,21 @@ export class RedisCluster implements Cluster {
     );
   }
 
-  /** Runs a command; a failure that is not Redis's answer means Redis cannot be reached. */
-  async #command<T>(run: () => Promise<T>): Promise<T> {
+  /**
+   * Runs a command; a failure that is not Redis's answer means Redis cannot
+   * be reached. Only the probe's answer, whose command raised the id counter
+   * to this node's position (`back`), tells that Redis is back: a Redis
+   * back without its data gives out ids from wherever its counter stands,
+   * and a line sent before the raise took an id this node had read already
+   * (never delivered: every node had read past it).
+   */
+  async #command<T>(run: () => Promise<T>, back = false): Promise<T> {
     const since = this.#backs;
     try {
       const value = await run();
-      this.#state(true);
+      if (back) this.#state(true);
+      // Redis answers again: the probe is sent now, not at its next turn.
+      else if (!this.#up) this.#probe(0);
       return value;
     } catch (e) {
       // One sent before Redis was back that failed since (it timed out
@@ -767,18 +792,19 @@ export class RedisCluster implements Cluster {
   }
 
   /**
-   * Asks Redis every `retryMs` until it answers, while it is lost: the hub
-   * refuses sends meanwhile, and the feed, whose read may never have
-   * failed (a command timed out), might never tell that it is back.
+   * Asks Redis every `retryMs` (the first time `after` ms from now) until
+   * it answers, while it is lost: the hub refuses sends meanwhile, and the
+   * feed, whose read may never have failed (a command timed out), might
+   * never tell that it is back. What it asks raises the id counter to this
+   * node's position ({@linkcode FeedReader.raise}).
    */
-  #probe(): void {
+  #probe(after = this.#options.retryMs ?? RETRY_MS): void {
     clearTimeout(this.#probeTimer);
     if (this.#closed || this.#up) return;
     this.#probeTimer = setTimeout(() => {
-      this.#background(
-        this.#command(() => this.#redis.ping()).then(() => {}, () => this.#probe()),
-      );
-    }, this.#options.retryMs ?? RETRY_MS);
+      const raise = async () => await (this.#feed?.raise(this.#redis) ?? this.#redis.ping());
+      this.#background(this.#command(raise, true).then(() => {}, () => this.#probe()));
+    }, after);
   }
 }
 

@@ -123,6 +123,8 @@ export class FeedReader {
       maxRetriesPerRequest: 0,
       enableOfflineQueue: false,
       retryStrategy: () => options.retryMs ?? RETRY_MS,
+      // Not a second's wait for a Redis still loading (see `connectRedis`).
+      maxLoadingRetryTime: options.retryMs ?? RETRY_MS,
     });
     this.#redis.on("error", () => {});
     this.#done = this.#loop();
@@ -131,6 +133,19 @@ export class FeedReader {
   /** The id of the last entry read (or the starting one). */
   get position(): number {
     return this.#after;
+  }
+
+  /**
+   * Raises Redis's id counter to the position if it is below (Redis came
+   * back without what this node read: new ids would be ones it has passed,
+   * and their messages never read), telling
+   * {@linkcode FeedOptions.onIdsLost}; on `redis` if given, else on the
+   * feed's own connection.
+   */
+  async raise(redis: Redis = this.#redis): Promise<void> {
+    const after = this.#after;
+    const was = await RAISE.run(redis, [this.#idKey], [after]);
+    if (typeof was === "number" && was >= 0) this.#options.onIdsLost?.(was, after);
   }
 
   /** Stops reading; settles once the read under way has ended. Idempotent. */
@@ -151,8 +166,7 @@ export class FeedReader {
         if (this.#look) {
           // Redis back without what this node read: new ids would be ones
           // it has passed, and their messages never read.
-          const was = await RAISE.run(this.#redis, [this.#idKey], [this.#after]);
-          if (typeof was === "number" && was >= 0) this.#options.onIdsLost?.(was, this.#after);
+          await this.raise();
         }
         const gap = this.#look ? await this.#trimmed(this.#after) : false;
         // The look is a round trip: Redis answers again, which is told now,

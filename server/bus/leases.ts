@@ -201,6 +201,12 @@ export class NickLeases {
   #sweepFrom = 0;
   /** When Redis was last found back ({@linkcode back}). */
   #backAt = 0;
+  /**
+   * Until when (`performance.now()`) every nickname this node holds is
+   * surely its own: a lease from the moment its last renewal that Redis
+   * carried out was sent (Redis ran it later, so its leases end later).
+   */
+  #heldUntil = 0;
 
   private constructor(redis: Redis, node: string, options: LeaseOptions) {
     this.#redis = redis;
@@ -360,9 +366,19 @@ export class NickLeases {
     void this.renew();
   }
 
+  /**
+   * How long from now this node's nicknames are surely its own, in ms
+   * (negative: they may have lapsed, and been taken, while it could not
+   * renew them: it was paused, or cut off, past its lease).
+   */
+  get heldFor(): number {
+    return this.#heldUntil - performance.now();
+  }
+
   async #renew(): Promise<void> {
     const held = [...this.#held];
     const keys = [this.#key("nodes"), ...held.map((f) => this.#nick(f))];
+    const sent = performance.now();
     const lost: unknown = await this.#redis.eval(
       RENEW,
       keys.length,
@@ -370,6 +386,7 @@ export class NickLeases {
       this.node,
       this.#leaseMs,
     );
+    this.#heldUntil = sent + this.#leaseMs;
     if (!Array.isArray(lost)) return;
     const [added, lapsed, ...indexes] = lost;
     const folds: string[] = [];

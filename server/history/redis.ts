@@ -46,13 +46,19 @@
  *   an id from the same counter and are kept nowhere (Redis writes its data
  *   set to disk).
  * - **A write that timed out is never carried out later.** A command that
- *   waits past `commandTimeoutMs` fails here, and the member is told "Not
+ *   waits past its timeout fails here, and the member is told "Not
  *   sent"; but it was sent, and a Redis that was paused (or whose network
- *   stalled) carries it out once it runs again. So an append and a topic
- *   carry a deadline in Redis's clock, `commandTimeoutMs` less
- *   {@linkcode WRITE_MARGIN} after they are sent, and their script refuses
- *   (`EXPIRED`) past it: a message or topic is either acknowledged in time
- *   or never kept. Redis's clock is estimated from this node's monotonic
+ *   stalled) carries it out once it runs again. So an append, a topic and
+ *   a private message's publish carry a deadline in Redis's clock,
+ *   `commandTimeoutMs` less {@linkcode WRITE_MARGIN} after they are sent,
+ *   and their script refuses (`EXPIRED`) past it: a message or topic is
+ *   either acknowledged in time or never kept. Their answer is waited for
+ *   {@linkcode WRITE_WAIT} times `commandTimeoutMs`, on a connection of
+ *   their own: an answer to a write Redis carried out just in time has that
+ *   long to reach the node, never behind a history read's megabytes, nor
+ *   lost to a node's event loop held up for a moment (an attacker's reads
+ *   had a node refuse lines that Redis had kept and the feed delivered,
+ *   when writes shared the reads' connection and had 0.5 s for it). Redis's clock is estimated from this node's monotonic
  *   clock and the highest offset seen between them (`TIME` at open, then
  *   each such script's answer): an answer comes after the script ran, so no
  *   sample overstates Redis's clock, and the deadline errs early, never
@@ -151,7 +157,11 @@ export async function connectRedis(
     lazyConnect: true,
     maxRetriesPerRequest: 1,
     ...(commandTimeoutMs === undefined ? {} : { commandTimeout: commandTimeoutMs }),
-    ...(retryMs === undefined ? {} : { retryStrategy: () => retryMs }),
+    // A Redis still loading its data answers the ready check with an ETA of
+    // at least a second, which ioredis would wait out: checked as often instead.
+    ...(retryMs === undefined
+      ? {}
+      : { retryStrategy: () => retryMs, maxLoadingRetryTime: retryMs }),
   });
   // Errors reach the caller through the commands; the client must not throw them unhandled.
   // The first one, while connecting, says why better than the rejection's "Connection is closed."
@@ -219,6 +229,12 @@ export const COMMAND_TIMEOUT_MS = 2_000;
  * just in time still has that long to arrive before the node gives up.
  */
 export const WRITE_MARGIN = 0.25;
+
+/**
+ * How long a write's answer is waited for, as a share of the command
+ * timeout: 3 s by default, 1.5 s past the write's deadline.
+ */
+export const WRITE_WAIT = 1.5;
 
 /** The start of a script that needs Redis's time (ms): `now`. */
 const CLOCK = `
@@ -519,7 +535,10 @@ export const SEARCH_BYTES = 8 * 1024 * 1024;
 
 /** History kept in Redis. */
 export class RedisHistory implements AsyncHistoryStore {
+  /** Reads, and commands without a deadline. */
   readonly #redis: Redis;
+  /** Writes with a deadline ({@linkcode BY_DEADLINE}), waited for longer: see the module doc. */
+  readonly #writer: Redis;
   readonly #keep: number;
   readonly #prefix: string;
   readonly #feedKeep: number;
@@ -536,8 +555,9 @@ export class RedisHistory implements AsyncHistoryStore {
   /** Batches sent so far. */
   #batches = 0;
 
-  private constructor(redis: Redis, options: RedisHistoryOptions, offset: number) {
+  private constructor(redis: Redis, writer: Redis, options: RedisHistoryOptions, offset: number) {
     this.#redis = redis;
+    this.#writer = writer;
     this.#keep = options.keep;
     this.#prefix = options.prefix ?? "chat:";
     this.#feedKeep = options.feedKeep ?? FEED_KEEP;
@@ -563,7 +583,7 @@ export class RedisHistory implements AsyncHistoryStore {
   ): Promise<unknown> {
     const deadline = Math.floor(performance.now() + this.#offset + this.#writeMs);
     try {
-      return await script.run(this.#redis, keys, [...args, deadline]);
+      return await script.run(this.#writer, keys, [...args, deadline]);
     } catch (e) {
       const now = e instanceof Error ? /^EXPIRED (\d+)/.exec(e.message)?.[1] : undefined;
       if (now !== undefined) this.#sample(Number(now));
@@ -577,12 +597,13 @@ export class RedisHistory implements AsyncHistoryStore {
    * 7; warns (once) if it does not keep its data across a restart.
    */
   static async open(url: string, options: RedisHistoryOptions): Promise<RedisHistory> {
-    const redis = await connectRedis(url, {
-      commandTimeoutMs: options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS,
-      ...options.retryMs === undefined ? {} : { retryMs: options.retryMs },
-    });
+    const timeout = options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS;
+    const retry = options.retryMs === undefined ? {} : { retryMs: options.retryMs };
+    const redis = await connectRedis(url, { commandTimeoutMs: timeout, ...retry });
     let offset;
+    let writer;
     try {
+      writer = await connectRedis(url, { commandTimeoutMs: timeout * WRITE_WAIT, ...retry });
       const info = await redis.info("server");
       const version = /^redis_version:(\d+)/m.exec(info)?.[1];
       if (version === undefined || Number(version) < 7) {
@@ -594,9 +615,10 @@ export class RedisHistory implements AsyncHistoryStore {
       if (!Number.isFinite(offset)) throw new TypeError("Cannot read Redis's clock (TIME)");
     } catch (e) {
       redis.disconnect();
+      writer?.disconnect();
       throw e;
     }
-    return new RedisHistory(redis, options, offset);
+    return new RedisHistory(redis, writer, options, offset);
   }
 
   #key(...parts: string[]): string {
@@ -851,7 +873,9 @@ export class RedisHistory implements AsyncHistoryStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#redis.quit().catch(() => this.#redis.disconnect());
+    await Promise.all(
+      [this.#redis, this.#writer].map((redis) => redis.quit().catch(() => redis.disconnect())),
+    );
   }
 }
 

@@ -129,8 +129,14 @@ export interface ClusterSink {
 export interface Cluster {
   /** This node's id, new at every start. */
   readonly node: string;
-  /** False while Redis cannot be reached: sends are refused. */
+  /**
+   * False while Redis cannot be reached, or while this node's nicknames may
+   * have lapsed and been taken (it was paused past its lease): sends are
+   * refused.
+   */
   readonly up: boolean;
+  /** False while Redis cannot be reached (told by {@linkcode ClusterSink.state}). */
+  readonly reachable: boolean;
   /** The id of the last feed entry handed to the sink. */
   readonly position: number;
   /** Where room history and topics are read, and private messages' ids taken. */

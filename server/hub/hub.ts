@@ -674,7 +674,7 @@ export class Hub {
       // Redis lost is logged once, by the cluster, and retold once it is
       // back; one that answers but refused (out of memory, read-only) is
       // said here, and tried again soon.
-      if (cluster.up) {
+      if (cluster.reachable) {
         this.#retellSoon(cluster);
         this.#log.warn("cannot tell the other nodes", {
           op: event.op,
@@ -718,7 +718,7 @@ export class Hub {
         for (const [fold, reason] of byes) {
           if (!this.#untoldByes.has(fold)) this.#untoldByes.set(fold, reason);
         }
-        if (cluster.up) this.#retellSoon(cluster);
+        if (cluster.reachable) this.#retellSoon(cluster);
         // Once until it works: a Redis that keeps refusing is tried every RETELL_MS.
         if (!this.#retellFailing) {
           this.#log.warn("cannot tell the other nodes this node's members", {

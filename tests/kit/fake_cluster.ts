@@ -137,6 +137,10 @@ export class FakeCluster implements Cluster {
     return !this.bus.down;
   }
 
+  get reachable(): boolean {
+    return !this.bus.down;
+  }
+
   get position(): number {
     return this.#position;
   }
