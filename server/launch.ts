@@ -194,6 +194,28 @@ function send(child: Deno.ChildProcess, signal: Deno.Signal): void {
   }
 }
 
+/** How often the launcher looks whether what started it is still there ({@linkcode watchParent}). */
+export const PARENT_CHECK_MS = 500;
+
+/**
+ * Calls `stop` once the process that started this one has ended (this one
+ * is then another's child: init's, or a subreaper's): `deno task cluster`
+ * killed outright (`kill -9`, its terminal gone) would leave this launcher,
+ * its nodes and Redis running with nobody to stop them. Started by init
+ * itself (a service manager), there is nothing to watch.
+ */
+export function watchParent(stop: () => void): ReturnType<typeof setInterval> | undefined {
+  const parent = Deno.ppid;
+  if (parent <= 1) return undefined;
+  const timer = setInterval(() => {
+    if (Deno.ppid === parent) return;
+    console.error("cluster: what started it has ended: stopping");
+    clearInterval(timer);
+    stop();
+  }, PARENT_CHECK_MS);
+  return timer;
+}
+
 async function main(args: string[]): Promise<number> {
   const launch = parseLaunch(args, navigator.hardwareConcurrency);
   if (typeof launch === "string") {
@@ -307,7 +329,9 @@ async function main(args: string[]): Promise<number> {
   // The listeners stay until the end: `deno task` passes a Ctrl-C on to its
   // task, which the terminal sent it too, and a second SIGINT with no
   // listener would kill this process before it stopped Redis.
+  const orphaned = watchParent(stop);
   await stopped.promise;
+  clearInterval(orphaned);
   console.log("cluster: stopping the nodes");
   for (const timer of restarts) clearTimeout(timer);
   for (const child of nodes.values()) send(child, "SIGTERM");

@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { within } from "../server/deadline.ts";
 import { parseLaunch } from "../server/launch.ts";
 import { withTempDir } from "./kit/temp_dir.ts";
 import { Waiters } from "./kit/waiters.ts";
@@ -36,11 +37,16 @@ class Launcher {
   readonly #waiters = new Waiters();
   readonly #read: Promise<void>;
 
-  constructor(dir: string, nodes = 1) {
+  /**
+   * `underShell`: started by a shell that waits for it, as `deno task` runs
+   * it; `child` is then the shell.
+   */
+  constructor(dir: string, nodes = 1, underShell = false) {
     const launch = new URL("../server/launch.ts", import.meta.url).pathname;
     // In a process group of its own, so that a test can kill it and its nodes at once.
     this.child = new Deno.Command("setsid", {
       args: [
+        ...underShell ? ["sh", "-c", '"$@" & wait', "sh"] : [],
         Deno.execPath(),
         "run",
         "-A",
@@ -204,6 +210,34 @@ Deno.test("deno task cluster: a launcher killed outright takes its nodes with it
       } catch {
         // Gone already.
       }
+    }
+  });
+});
+
+Deno.test("deno task cluster: a launcher whose parent was killed outright stops its nodes, then Redis", async () => {
+  await withTempDir(async (dir) => {
+    const launcher = new Launcher(dir, 1, true);
+    try {
+      const redis = await started(launcher);
+      const [, port] = await launcher.until(/\[node 1\] .*msg=started .*tcp=127\.0\.0\.1:(\d+)/);
+      // The shell alone, as `deno task` killed with -9: the launcher is left
+      // with nobody to stop it, and stops by itself.
+      Deno.kill(launcher.child.pid, "SIGKILL");
+      assert.ok(
+        await within(launcher.until(/cluster: what started it has ended: stopping/), 10_000),
+        `the launcher went on:\n${launcher.text}`,
+      );
+      await launcher.until(/cluster: stopped/);
+      assert.match(launcher.text, /\[node 1\] .*msg=stopped[\s\S]*cluster: stopping redis-server/);
+      assert.ok(await closed(Number(port)), "the node stopped");
+      assert.ok(await closed(redis), "redis-server stopped");
+    } finally {
+      try {
+        Deno.kill(-launcher.child.pid, "SIGKILL");
+      } catch {
+        // Gone already.
+      }
+      await launcher.exit();
     }
   });
 });

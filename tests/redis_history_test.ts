@@ -523,7 +523,7 @@ Deno.test("RedisHistory: reads stay within keep while the stream holds its slack
   });
 });
 
-Deno.test("connectRedis() rejects saying why: refused, a wrong password, a database Redis does not have", async () => {
+Deno.test("connectRedis() rejects saying why: refused, a wrong password, a database Redis does not have, TLS it does not speak", async () => {
   await using redis = await RedisServer.start();
   const admin = await connectRedis(redis.url);
   try {
@@ -541,6 +541,11 @@ Deno.test("connectRedis() rejects saying why: refused, a wrong password, a datab
     } finally {
       three.disconnect();
     }
+    // TLS asked of a Redis that does not speak it: said so, not only "timed out".
+    await assert.rejects(
+      connectRedis(`rediss://:sekret@${at}`, { connectTimeoutMs: 300 }),
+      /rediss:\/\/ speaks TLS; does Redis, at that port\?/,
+    );
     await redis.stop();
     await assert.rejects(connectRedis(`redis://${at}`), /ECONNREFUSED/);
   } finally {

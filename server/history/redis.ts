@@ -150,12 +150,13 @@ export class LuaScript {
  */
 export async function connectRedis(
   url: string,
-  options: { commandTimeoutMs?: number; retryMs?: number } = {},
+  options: { commandTimeoutMs?: number; retryMs?: number; connectTimeoutMs?: number } = {},
 ): Promise<Redis> {
-  const { commandTimeoutMs, retryMs } = options;
+  const { commandTimeoutMs, retryMs, connectTimeoutMs } = options;
   const redis = new Redis(url, {
     lazyConnect: true,
     maxRetriesPerRequest: 1,
+    ...(connectTimeoutMs === undefined ? {} : { connectTimeout: connectTimeoutMs }),
     ...(commandTimeoutMs === undefined ? {} : { commandTimeout: commandTimeoutMs }),
     // A Redis still loading its data answers the ready check with an ETA of
     // at least a second, which ioredis would wait out: checked as often instead.
@@ -174,7 +175,16 @@ export async function connectRedis(
     if (redis.options.db) await redis.select(redis.options.db);
   } catch (e) {
     redis.disconnect();
-    throw why instanceof Error ? why : e;
+    const error = why instanceof Error ? why : e;
+    // A TLS handshake that a plain Redis never answers ends as a timeout
+    // or a closed connection, which would read as "Redis is not there".
+    if (
+      url.startsWith("rediss:") && error instanceof Error &&
+      /ETIMEDOUT|ECONNRESET|EPROTO|closed|SSL|TLS/i.test(error.message)
+    ) {
+      throw new Error(`${error.message}: rediss:// speaks TLS; does Redis, at that port?`);
+    }
+    throw error;
   } finally {
     redis.off("error", first);
   }
