@@ -7,6 +7,7 @@ import {
   type Via,
   WELCOME_MEMBERS,
 } from "../common/protocol.ts";
+import { MESSAGE_MAX } from "../common/message.ts";
 import { Hub, SERVER_NICK } from "../server/hub/hub.ts";
 import { renderEvent } from "../server/transport/terminal/render.ts";
 import { FakeMember } from "./kit/fake_member.ts";
@@ -885,4 +886,25 @@ Deno.test("Hub marks a room message mention: true for the members it names, and 
   hub.handle(bob, { type: "msg", to: "alice", text: "alice, psst" });
   const whisper = got(alice);
   assert.ok(whisper?.type === "message" && whisper.mention === undefined);
+});
+
+Deno.test("Hub: a history reply is charged by its size beyond what its count paid", () => {
+  const { hub } = setup();
+  const alice = join(hub, "alice");
+  // 100 of the longest messages: 800 KB, paid for by their count as one token.
+  const long = `${"😀".repeat(MESSAGE_MAX - 1)}!`;
+  for (let i = 0; i < 100; i++) assert.ok(hub.announce(long));
+  alice.take();
+  assert.equal(hub.handle(alice, { type: "history", count: 100 }), true);
+  assert.equal(alice.ofType("history")[0]?.messages.length, 100);
+  // The reply took more than the burst: the next request waits.
+  assert.equal(hub.handle(alice, { type: "history", count: 1 }), false);
+  assert.equal(alice.ofType("error")[0]?.code, "rate_limited");
+  // Short messages cost their count only: ten replies of 100 from a full burst.
+  const { hub: other } = setup();
+  const bob = join(other, "bob");
+  for (let i = 0; i < 100; i++) assert.ok(other.announce("a short line"));
+  for (let i = 0; i < 10; i++) {
+    assert.equal(other.handle(bob, { type: "history", count: 100 }), true, `reply ${i}`);
+  }
 });

@@ -201,6 +201,21 @@ Deno.test("RedisHistory: a range by time reads from its bounds, not every messag
           .found,
         ["m1996", "m1997"],
       );
+      // Bounds at or below the room's first message: answered without a
+      // read newest first (Redis walks the whole stream back for nothing).
+      const reverse = async () =>
+        Number(/cmdstat_xrevrange:calls=(\d+)/.exec(await watcher.info("commandstats"))?.[1] ?? 0);
+      const walked = await reverse();
+      for (
+        const query of [
+          { before: { ts: 500 }, limit: 5, from: "newest" },
+          { before: { id: m[0]!.id }, limit: 5, from: "newest" },
+          { before: { ts: 1_000 }, after: { id: 0 }, limit: 5, from: "newest" },
+        ] satisfies RangeQuery[]
+      ) {
+        assert.deepEqual(await store.range("#r", query), [], JSON.stringify(query));
+      }
+      assert.equal(await reverse(), walked, "no XREVRANGE");
       // Bounds that leave nothing between them, or below the first id.
       for (const before of [0, 1]) {
         assert.deepEqual(

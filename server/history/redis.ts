@@ -768,10 +768,19 @@ export class RedisHistory implements AsyncHistoryStore {
     const limit = Math.min(rangeLimit(query.limit), this.#keep);
     if (limit === 0) return [];
     const { after, before } = query;
-    let low = Math.max(after !== undefined && "id" in after ? after.id : 0, await this.#floor(key));
+    const log = this.#log(key);
+    // The room's first entry too: a read newest first from below it finds
+    // nothing, but Redis walks the whole stream back to find that out.
+    const [floor, first] = await Promise.all([
+      this.#floor(key),
+      this.#redis.xrange(log, "-", "+", "COUNT", 1),
+    ]);
+    const firstId = first[0] === undefined ? undefined : Number.parseInt(first[0][0]);
+    if (firstId === undefined) return [];
+    let low = Math.max(after !== undefined && "id" in after ? after.id : 0, floor);
     // 0: no upper bound (ids start at 1).
     let high = before !== undefined && "id" in before ? before.id : 0;
-    if (before !== undefined && "id" in before && low + 1 >= high) return [];
+    if (before !== undefined && "id" in before && (low + 1 >= high || high <= firstId)) return [];
     if (isTime(after) || isTime(before)) {
       const ts = (bound: Bound | undefined) =>
         bound !== undefined && "ts" in bound ? String(bound.ts) : "";
@@ -787,8 +796,8 @@ export class RedisHistory implements AsyncHistoryStore {
         throw new Error(`Redis answered a range with ${String(reply)}`);
       }
       [low, high] = [from, to];
+      if (high > 0 && high <= firstId) return [];
     }
-    const log = this.#log(key);
     const oldest = query.from === "oldest";
     const taken: RoomMessage[] = [];
     // Page by page from the end the query takes from, until the limit. Past

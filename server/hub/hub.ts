@@ -143,6 +143,12 @@ const ROOM_REPLAY_MIN = 50;
 const HISTORY_DEFAULT = 50;
 /** Messages of a `history` reply one flood token pays for. */
 const HISTORY_PER_TOKEN = 100;
+/**
+ * Bytes of a `history` reply one flood token pays for, counted as up to
+ * three bytes a UTF-16 unit of text: a reply of long messages costs more
+ * than its count paid (see `Hub.#chargeSize`).
+ */
+const HISTORY_BYTES_PER_TOKEN = 64 * 1024;
 /** Members of a `who` reply one flood token pays for. */
 const WHO_PER_TOKEN = 1000;
 /** Rooms of a `rooms` reply one flood token pays for. */
@@ -1374,6 +1380,7 @@ export class Hub {
       return this.#refuse(seat.member, "storage_failed", UNREADABLE, false, room.name);
     }
     if (this.#roster.seatOf(seat.member) !== seat) return false;
+    this.#chargeSize(seat, found, request.count);
     const event: HistoryEvent = { type: "history", room: room.name, messages: room.named(found) };
     if (request.label !== undefined) event.label = request.label;
     this.#deliver(seat.member, event);
@@ -2113,10 +2120,31 @@ export class Hub {
       this.#log.error("cannot read the history", { error: errorText(e) });
       return this.#refuse(seat.member, "storage_failed", UNREADABLE, false, room.name);
     }
+    this.#chargeSize(seat, messages, request.count);
     const event: HistoryEvent = { type: "history", room: room.name, messages };
     if (request.label !== undefined) event.label = request.label;
     this.#deliver(seat.member, event);
     return true;
+  }
+
+  /**
+   * Charges a `history` reply by its size, beyond what its count paid
+   * ({@linkcode #cost}): from the connect credit first, then the flood
+   * bucket, into debt that later requests wait out. A hundred messages of
+   * 2,000 emoji each are 800 KB, and over IRC, cut into lines, about ten
+   * times the work of the same over WebSocket; paid for as a hundred
+   * short lines (one token), a few dozen members' requests took both nodes'
+   * cores and held everyone's lines for a third of a second.
+   */
+  #chargeSize(seat: Seat, messages: readonly ChatMessage[], count: number | undefined): void {
+    let bytes = 0;
+    for (const m of messages) bytes += 3 * (m.text.length + m.from.length) + 64;
+    const due = Math.ceil(bytes / HISTORY_BYTES_PER_TOKEN) -
+      Math.ceil(historyCount(count) / HISTORY_PER_TOKEN);
+    if (due <= 0) return;
+    const credit = Math.min(seat.credit, due);
+    seat.credit -= credit;
+    if (due > credit) seat.bucket.spend(due - credit);
   }
 
   /**
