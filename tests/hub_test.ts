@@ -888,7 +888,7 @@ Deno.test("Hub marks a room message mention: true for the members it names, and 
   assert.ok(whisper?.type === "message" && whisper.mention === undefined);
 });
 
-Deno.test("Hub: a history reply is charged by its size beyond what its count paid", () => {
+Deno.test("Hub: a history reply, and a room's history as it is entered, are charged by their size beyond what their count paid", () => {
   const { hub } = setup();
   const alice = join(hub, "alice");
   // 100 of the longest messages: 800 KB, paid for by their count as one token.
@@ -900,6 +900,12 @@ Deno.test("Hub: a history reply is charged by its size beyond what its count pai
   // The reply took more than the burst: the next request waits.
   assert.equal(hub.handle(alice, { type: "history", count: 1 }), false);
   assert.equal(alice.ofType("error")[0]?.code, "rate_limited");
+  // So is the room's history sent as a member enters it again (or parts and joins).
+  const carol = join(hub, "carol");
+  assert.equal(hub.handle(carol, { type: "enter", room: "#lobby" }), true);
+  assert.equal(carol.ofType("entered")[0]?.history.length, 100);
+  assert.equal(hub.handle(carol, { type: "history", count: 1 }), false);
+  assert.equal(carol.ofType("error")[0]?.code, "rate_limited");
   // Short messages cost their count only: ten replies of 100 from a full burst.
   const { hub: other } = setup();
   const bob = join(other, "bob");

@@ -1194,10 +1194,13 @@ export class Hub {
     let read;
     try {
       read = await Promise.all([
-        this.#readRooms(cluster, [want.key], async (key) => ({
-          messages: await cluster.store.recent(key, this.#env.history),
-          gap: false,
-        })),
+        // A history read like any other: its turn among them (HISTORY_READS_AT_ONCE).
+        this.#reads.run(() =>
+          this.#readRooms(cluster, [want.key], async (key) => ({
+            messages: await cluster.store.recent(key, this.#env.history),
+            gap: false,
+          }))
+        ),
         want.room
           ? Promise.resolve({ name: want.room.name, topic: want.room.topic })
           : cluster.room(want.key, want.name),
@@ -1825,6 +1828,9 @@ export class Hub {
 
   /** Seats a member in a room whose recent messages are read, sends it the room, and tells the others. */
   #entered(seat: Seat, room: Room, history: ChatMessage[]): boolean {
+    // Its room's last messages, as a `history` reply is charged: a part and
+    // join again (or an `enter` of a room it is in) would get them cheaper.
+    this.#chargeSize(seat, history, this.#env.history);
     const already = room.has(seat);
     if (!already) room.enter(seat);
     this.#deliver(seat.member, { type: "entered", ...room.state(), history });
