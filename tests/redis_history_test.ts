@@ -9,7 +9,7 @@ import {
 } from "../server/history/history.ts";
 import { MESSAGE_MAX } from "../common/message.ts";
 import { foldText } from "../common/nick.ts";
-import { connectRedis, RedisHistory } from "../server/history/redis.ts";
+import { connectRedis, RedisHistory, ROOM_IDLE_MS } from "../server/history/redis.ts";
 import { RedisProxy } from "./kit/redis_proxy.ts";
 import { RedisServer } from "./kit/redis_server.ts";
 
@@ -243,12 +243,29 @@ Deno.test("RedisHistory: topics are kept and cleared", async () => {
   });
 });
 
-Deno.test("RedisHistory.room() keeps a room's first name, and gives its topic", async () => {
-  await withStore(10, async (store) => {
-    assert.deepEqual(await store.room("#zoo", "#Zoo"), { name: "#Zoo", topic: undefined });
-    const topic = { text: "animals", by: "ann", ts: 5 };
-    await store.setTopic("#zoo", topic);
-    assert.deepEqual(await store.room("#zoo", "#ZOO"), { name: "#Zoo", topic });
+Deno.test("RedisHistory.room() keeps a room's first name, and gives its topic; a room left with neither messages nor topic is forgotten", async () => {
+  await withStore(10, async (store, redis) => {
+    const raw = new Redis(redis.url);
+    const ttl = (key: string) => raw.pttl(`chat:room:${key}`);
+    try {
+      assert.deepEqual(await store.room("#zoo", "#Zoo"), { name: "#Zoo", topic: undefined });
+      const left = await ttl("#zoo");
+      assert.ok(left > 0 && left <= ROOM_IDLE_MS, `an empty room's hash expires: ${left}`);
+      const topic = { text: "animals", by: "ann", ts: 5 };
+      await store.setTopic("#zoo", topic);
+      assert.equal(await ttl("#zoo"), -1, "kept once it has a topic");
+      assert.deepEqual(await store.room("#zoo", "#ZOO"), { name: "#Zoo", topic });
+      assert.equal(await ttl("#zoo"), -1);
+      // One that gets a message is kept too.
+      await store.room("#talk", "#talk");
+      assert.ok(await ttl("#talk") > 0);
+      await store.append("#talk", said("#talk", "a", "hi"));
+      assert.equal(await ttl("#talk"), -1, "kept once it has a message");
+      await store.room("#talk", "#talk");
+      assert.equal(await ttl("#talk"), -1);
+    } finally {
+      raw.disconnect();
+    }
   });
 });
 

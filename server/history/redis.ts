@@ -13,7 +13,7 @@
  * | `chat:id` | string (counter) | the last message id handed out, service-wide: room and private messages |
  * | `chat:log:<key>` | stream | room `<key>`'s messages, the newest `keep` (and up to {@linkcode trimSlack} older ones no read returns); entry id `<message id>-0` |
  * | `chat:folded:<key>` | list | room `<key>`'s texts folded for search, newest first, `<id>:<folded>`, as many as its log |
- * | `chat:room:<key>` | hash | room `<key>`'s `name` (the first one given), topic (`topic_text`, `topic_by`, `topic_ts`) and `trimmed_to` |
+ * | `chat:room:<key>` | hash | room `<key>`'s `name` (the first one given), topic (`topic_text`, `topic_by`, `topic_ts`) and `trimmed_to`; gone {@linkcode ROOM_IDLE_MS} after it was last entered while it has no message nor topic |
  * | `chat:feed` | stream | every room message (fields below) and every cluster event (one field, `ev`: the `ClusterEvent` as JSON, `hub/cluster.ts`), in id order, the newest {@linkcode FEED_KEEP}: what each node delivers from |
  * | `chat:receipt:<store>:<n>` | string | the first id of batch `<n>` of a store (a node's, new at every start), for {@linkcode APPEND} run twice (`t<n>`: a topic told, {@linkcode SET_TOPIC_TOLD}); gone a second past the batch's deadline |
  * | `chat:receipt:<node>:t<n>` | string | the id of event `<n>` a node told (`bus/cluster.ts`'s `TELL`), so that one sent twice is told once; gone after a minute |
@@ -353,6 +353,7 @@ for m = 0, n - 1 do
     length = keep - 1
   end
   redis.call('XADD', log, entry, 'msg', ARGV[a + 1])
+  if not lengths[log] then redis.call('PERSIST', room) end
   lengths[log] = length + 1
   redis.call('LPUSH', folded, id .. ':' .. ARGV[a])
   redis.call('XADD', KEYS[2], entry, 'msg', ARGV[a + 1])
@@ -375,6 +376,7 @@ const APPEND_SCRIPT = await LuaScript.of(APPEND);
 const WRITE_TOPIC = `
 if ARGV[1] == '1' then
   redis.call('HSET', KEYS[1], 'topic_text', ARGV[2], 'topic_by', ARGV[3], 'topic_ts', ARGV[4])
+  redis.call('PERSIST', KEYS[1])
 else
   redis.call('HDEL', KEYS[1], 'topic_text', 'topic_by', 'topic_ts')
 end
@@ -415,11 +417,24 @@ return redis.call('PUBLISH', KEYS[1], ARGV[1])
 `);
 
 /**
+ * How long the hash of a room that never had a message nor a topic is
+ * kept after a member last entered it (made it live on a node), in ms: a
+ * loop of joins of new rooms would otherwise leave a hash behind for each,
+ * for good (an attacker's made 64 a second from one address).
+ */
+export const ROOM_IDLE_MS = 3_600_000;
+
+/**
  * A room's kept name (set to `ARGV[1]` if it has none) and its topic's
- * fields. KEYS: the room's hash.
+ * fields; a room with neither messages nor a topic is forgotten
+ * `ARGV[2]` ms from now ({@linkcode ROOM_IDLE_MS}), unless one comes
+ * ({@linkcode APPEND}, {@linkcode WRITE_TOPIC}). KEYS: the room's hash, its log.
  */
 const ROOM_SCRIPT = await LuaScript.of(`
 redis.call('HSETNX', KEYS[1], 'name', ARGV[1])
+if redis.call('EXISTS', KEYS[2]) == 0 and redis.call('HEXISTS', KEYS[1], 'topic_text') == 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
 return redis.call('HMGET', KEYS[1], 'name', 'topic_text', 'topic_by', 'topic_ts')
 `);
 
@@ -854,7 +869,11 @@ export class RedisHistory implements AsyncHistoryStore {
    * made on two nodes at once under two spellings has one name on both.
    */
   async room(key: string, name: string): Promise<{ name: string; topic: Topic | undefined }> {
-    const reply: unknown = await ROOM_SCRIPT.run(this.#redis, [this.#key("room", key)], [name]);
+    const reply: unknown = await ROOM_SCRIPT.run(
+      this.#redis,
+      [this.#key("room", key), this.#log(key)],
+      [name, ROOM_IDLE_MS],
+    );
     const [kept, text, by, ts] = Array.isArray(reply) ? reply : [];
     const topic = typeof text === "string" && text !== "" && typeof by === "string" &&
         typeof ts === "string"
