@@ -360,8 +360,11 @@ clusterTest(
     };
     store.recent = (key, count) => hold(() => recent(key, count));
     store.range = (key, query) => hold(() => range(key, query));
+    // History of either kind, and a room's as a member enters it, take their turns alike.
     const asked = members.map((m, i) =>
-      a!.handle(m, { type: "history", count: 5, ...(i % 2 ? { beforeTs: Date.now() } : {}) })
+      i % 3 === 2
+        ? a!.handle(m, { type: "enter", room: `#r${i}` })
+        : a!.handle(m, { type: "history", count: 5, ...(i % 3 ? { beforeTs: Date.now() } : {}) })
     );
     // Let reads go one at a time, each as soon as it is under way.
     for (let done = 0; done < members.length; done++) {
@@ -370,7 +373,9 @@ clusterTest(
     }
     assert.deepEqual(await Promise.all(asked), members.map(() => true));
     assert.equal(most, HISTORY_READS_AT_ONCE);
-    for (const m of members) assert.deepEqual(m.events.map((e) => e.type), ["history"]);
+    members.forEach((m, i) =>
+      assert.deepEqual(m.events.map((e) => e.type), [i % 3 === 2 ? "entered" : "history"])
+    );
   },
 );
 
