@@ -744,3 +744,27 @@ clusterTest("a connection that goes while its join waits on Redis is never seate
   // Its nickname was given back.
   assert.equal(await b!.join(new FakeMember(), "dave"), true);
 });
+
+clusterTest(
+  "a private message to a member who joined another node a moment ago, before its join reached this node, is delivered",
+  async () => {
+    const { bus, hubs: [a, b] } = await service();
+    const alice = await join(a!, "alice");
+    await bus.settle();
+    const bob = await join(b!, "bob");
+    // bob's join is still on its way to node a.
+    assert.ok(!a!.members().some((m) => m.nick === "bob"), "a has not heard of bob yet");
+    alice.take();
+    bob.take();
+    assert.equal(await a!.handle(alice, { type: "msg", to: "Bob", text: "welcome!" }), true);
+    await bus.settle();
+    await Promise.all([a!.posting(alice)]);
+    const got = bob.ofType("message");
+    assert.deepEqual(got.map((m) => [m.from, m.text]), [["alice", "welcome!"]]);
+    assert.deepEqual(alice.ofType("message").map((m) => [m.to, m.text]), [["Bob", "welcome!"]]);
+    assert.equal(alice.ofType("error").length, 0);
+    // Nobody holds the name: refused as before.
+    assert.equal(await a!.handle(alice, { type: "msg", to: "nobody", text: "hi" }), false);
+    assert.equal(alice.ofType("error")[0]?.code, "no_such_nick");
+  },
+);

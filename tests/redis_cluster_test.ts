@@ -257,6 +257,8 @@ Deno.test("RedisCluster: claims conflict across nodes; takeOver moves a nickname
   await withNodes(2, { leaseMs: 2_000, renewMs: 3_600_000 }, async ([a, b], sinks, redis) => {
     assert.equal(await a!.claim("alice"), true);
     assert.equal(await b!.claim("alice"), false);
+    assert.equal(await b!.holder("alice"), a!.node);
+    assert.equal(await b!.holder("nobody"), undefined);
     const hash = tokenHash("right");
     const before = record("Alice", a!.node, hash, []);
     await a!.tell({ op: "seat", node: a!.node, nick: "Alice", via: "web", rooms: [] }, [[

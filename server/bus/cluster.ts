@@ -613,6 +613,10 @@ export class RedisCluster implements Cluster {
     return { id: reply[0], after: reply[1] };
   }
 
+  async holder(fold: string): Promise<string | undefined> {
+    return await this.#command(() => this.#redis.get(this.#key("nick", fold))) ?? undefined;
+  }
+
   async forward(node: string, forwarded: Forwarded): Promise<number> {
     // By a deadline: one refused for want of an answer is never delivered later.
     return await this.#command(() =>

@@ -221,6 +221,8 @@ export interface Cluster {
    * none did (the node is gone, or not back on Redis yet), and then it is lost.
    */
   forward(node: string, forwarded: Forwarded): Promise<number>;
+  /** The node holding nickname `fold` in Redis (`undefined`: none), as it is now. */
+  holder(fold: string): Promise<string | undefined>;
   /** Resolves once the feed has handed on entry `id` (or after a few seconds, whichever is first). */
   reach(id: number): Promise<void>;
   /** Stops reading and renewing; gives up this node's nicknames. Idempotent. */

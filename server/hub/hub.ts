@@ -1969,9 +1969,15 @@ export class Hub {
   }
 
   /** Sends a private message (or action, or notice): only the recipient and the sender see it. */
-  #whisper(seat: Seat, to: string, raw: string, kind: MessageKind): boolean {
+  #whisper(
+    seat: Seat,
+    to: string,
+    raw: string,
+    kind: MessageKind,
+  ): boolean | Promise<boolean> {
     const target = this.#roster.find(to);
     if (!target) {
+      if (this.#cluster) return this.#whisperAhead(this.#cluster, seat, to, raw, kind);
       return this.#refuse(seat.member, "no_such_nick", `Nobody called "${clip(to, 40)}" is here.`);
     }
     const text = checkMessage(raw);
@@ -1980,43 +1986,18 @@ export class Hub {
       // Its id is the service's: the message goes out once Redis gave one.
       const cluster = this.#cluster;
       if (!cluster.up) return this.#refuse(seat.member, "storage_failed", UNREACHABLE);
-      // Part of what the sender said still on its way: a quit waits for it.
-      const sent = cluster.privateId().then(
-        ({ id, after }) => {
-          // Sent even if the sender left meanwhile; not to a recipient gone.
-          if (this.#roster.find(target.nick) !== target) return;
-          const { member } = target;
-          if (!(member instanceof RemoteMember)) {
-            return this.#afterFeed(cluster, after).then(() =>
-              this.#whispered(seat, target, id, text.value, kind)
-            );
-          }
-          // The sender sees it once the recipient's node has it: else it is refused, not lost.
-          const event = this.#private(seat, target, id, text.value, kind);
-          return cluster.forward(member.node, { fold: target.key, event, after }).catch(() => 0)
-            .then(async (heard) => {
-              if (heard === 0) {
-                if (this.#roster.seatOf(seat.member) !== seat) return;
-                this.#refuse(
-                  seat.member,
-                  "storage_failed",
-                  `Not delivered: ${target.nick}'s server cannot be reached right now; try again in a moment.`,
-                );
-                return;
-              }
-              await this.#afterFeed(cluster, after);
-              if (this.#roster.seatOf(seat.member) !== seat) return;
-              seat.privates.push(event);
-              this.#deliver(seat.member, event);
-            });
-        },
-        () => {
-          if (this.#roster.seatOf(seat.member) !== seat) return;
-          this.#refuse(seat.member, "storage_failed", UNREACHABLE);
-        },
-      );
-      this.#posting(seat, sent);
-      return true;
+      return this.#withPrivateId(cluster, seat, (id, after) => {
+        // Sent even if the sender left meanwhile; not to a recipient gone.
+        if (this.#roster.find(target.nick) !== target) return;
+        const { member } = target;
+        if (!(member instanceof RemoteMember)) {
+          return this.#afterFeed(cluster, after).then(() =>
+            this.#whispered(seat, target, id, text.value, kind)
+          );
+        }
+        const event = this.#private(seat, target.nick, id, text.value, kind);
+        return this.#forwardPrivate(cluster, seat, member.node, target.key, event, after);
+      });
     }
     let id;
     try {
@@ -2030,7 +2011,7 @@ export class Hub {
 
   /** Delivers a private message under its id to both parties, and keeps it in their seats. */
   #whispered(seat: Seat, target: Seat, id: number, text: string, kind: MessageKind): void {
-    const event = this.#private(seat, target, id, text, kind);
+    const event = this.#private(seat, target.nick, id, text, kind);
     for (const party of target === seat ? [seat] : [target, seat]) {
       // Gone meanwhile (`--redis`: it waited for the feed).
       if (this.#roster.seatOf(party.member) !== party) continue;
@@ -2039,14 +2020,99 @@ export class Hub {
     }
   }
 
-  /** A private message from `seat` to `target` (counted as received). */
-  #private(seat: Seat, target: Seat, id: number, text: string, kind: MessageKind): ChatMessage {
+  /**
+   * Sends a private message to a member of node `node`: the sender sees it
+   * once that node has it, else it is refused, not lost.
+   */
+  async #forwardPrivate(
+    cluster: Cluster,
+    seat: Seat,
+    node: string,
+    fold: string,
+    event: ChatMessage,
+    after: number,
+  ): Promise<void> {
+    const heard = await cluster.forward(node, { fold, event, after }).catch(() => 0);
+    if (heard === 0) {
+      if (this.#roster.seatOf(seat.member) !== seat) return;
+      this.#refuse(
+        seat.member,
+        "storage_failed",
+        `Not delivered: ${event.to}'s server cannot be reached right now; try again in a moment.`,
+      );
+      return;
+    }
+    await this.#afterFeed(cluster, after);
+    if (this.#roster.seatOf(seat.member) !== seat) return;
+    seat.privates.push(event);
+    this.#deliver(seat.member, event);
+  }
+
+  /**
+   * A private message to a nickname this node has not heard of (yet): one
+   * who joined another node a moment ago is held in Redis before the feed
+   * brings its join here, and a client that saw its welcome may write to
+   * it at once. Sent to the node Redis says holds the name, if any.
+   */
+  async #whisperAhead(
+    cluster: Cluster,
+    seat: Seat,
+    to: string,
+    raw: string,
+    kind: MessageKind,
+  ): Promise<boolean> {
+    const nobody = () =>
+      this.#refuse(seat.member, "no_such_nick", `Nobody called "${clip(to, 40)}" is here.`);
+    const nick = checkNick(to);
+    if (!nick.ok || !cluster.up) return nobody();
+    const text = checkMessage(raw);
+    if (!text.ok) return this.#refuse(seat.member, text.code, text.reason);
+    const fold = nickKey(nick.value);
+    let node;
+    try {
+      node = await cluster.holder(fold);
+    } catch {
+      return nobody();
+    }
+    if (this.#roster.seatOf(seat.member) !== seat) return false;
+    // Heard of meanwhile: as any other.
+    if (this.#roster.byKey(fold)) return this.#whisper(seat, to, raw, kind);
+    if (node === undefined || node === cluster.node) return nobody();
+    return this.#withPrivateId(cluster, seat, (id, after) => {
+      const event = this.#private(seat, nick.value, id, text.value, kind);
+      return this.#forwardPrivate(cluster, seat, node, fold, event, after);
+    });
+  }
+
+  /**
+   * Takes a private message's id from Redis (`Cluster.privateId`), then
+   * `send`s it; the sender is told if Redis gave none. What it sends is
+   * part of what the sender said still on its way: a quit waits for it.
+   */
+  #withPrivateId(
+    cluster: Cluster,
+    seat: Seat,
+    send: (id: number, after: number) => Promise<void> | void,
+  ): true {
+    const sent = cluster.privateId().then(
+      ({ id, after }) => send(id, after),
+      () => {
+        if (this.#roster.seatOf(seat.member) !== seat) return;
+        this.#refuse(seat.member, "storage_failed", UNREACHABLE);
+      },
+    );
+    this.#posting(seat, sent);
+    return true;
+  }
+
+  /** A private message from `seat` to nickname `to` (counted as received). */
+  #private(seat: Seat, to: string, id: number, text: string, kind: MessageKind): ChatMessage {
     const event: ChatMessage = {
       type: "message",
       id,
       ts: this.#now(),
       from: seat.nick,
-      to: target.nick,
+      to,
       text,
     };
     if (kind === "notice") event.notice = true;

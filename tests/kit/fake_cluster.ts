@@ -308,6 +308,12 @@ export class FakeCluster implements Cluster {
     return { id: this.bus.history.nextId(), after };
   }
 
+  async holder(fold: string): Promise<string | undefined> {
+    await Promise.resolve();
+    this.bus.check();
+    return this.bus.owners.get(fold);
+  }
+
   async forward(node: string, forwarded: Forwarded): Promise<number> {
     await Promise.resolve();
     this.bus.check();
