@@ -47,11 +47,6 @@ export class Turns {
     this.#free = size;
   }
 
-  /** How many wait for a turn. */
-  get waiting(): number {
-    return this.#waiting.length;
-  }
-
   async run<T>(work: () => Promise<T>): Promise<T> {
     if (this.#free > 0) this.#free--;
     else await new Promise<void>((go) => this.#waiting.push(go));

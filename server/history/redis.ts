@@ -58,8 +58,9 @@
  *   long to reach the node, never behind a history read's megabytes, nor
  *   lost to a node's event loop held up for a moment (an attacker's reads
  *   had a node refuse lines that Redis had kept and the feed delivered,
- *   when writes shared the reads' connection and had 0.5 s for it). Redis's clock is estimated from this node's monotonic
- *   clock and the highest offset seen between them (`TIME` at open, then
+ *   when writes shared the reads' connection and had 0.5 s for it).
+ *   Redis's clock is estimated from this node's monotonic clock and the
+ *   highest offset seen between them (`TIME` at open, then
  *   each such script's answer): an answer comes after the script ran, so no
  *   sample overstates Redis's clock, and the deadline errs early, never
  *   late.
@@ -295,13 +296,15 @@ end
 `;
 
 /**
- * The edge of a room's window ({@linkcode FLOOR_OF}). KEYS: the room's log
- * and hash; ARGV: keep.
+ * The edge of a room's window ({@linkcode FLOOR_OF}), and the id of the
+ * first entry of its log (0: none). KEYS: the room's log and hash; ARGV:
+ * keep.
  */
 const FLOOR = await LuaScript.of(`
 local log, room, keep = KEYS[1], KEYS[2], tonumber(ARGV[1])
 ${FLOOR_OF}
-return floor
+local first = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)[1]
+return {floor, first and tonumber(string.match(first[1], '^%d+')) or 0}
 `);
 
 /**
@@ -658,13 +661,19 @@ export class RedisHistory implements AsyncHistoryStore {
     return this.#key("folded", key);
   }
 
-  /** The highest id a read of room `key` must not return (0: none): {@linkcode FLOOR}. */
-  async #floor(key: string): Promise<number> {
-    const floor = await FLOOR.run(this.#redis, [this.#log(key), this.#key("room", key)], [
+  /**
+   * The highest id a read of room `key` must not return (0: none), and the
+   * id of its log's first entry (0: none): {@linkcode FLOOR}.
+   */
+  async #floor(key: string): Promise<{ floor: number; first: number }> {
+    const reply = await FLOOR.run(this.#redis, [this.#log(key), this.#key("room", key)], [
       this.#keep,
     ]);
-    if (typeof floor !== "number") throw new Error(`Redis answered a read with ${String(floor)}`);
-    return floor;
+    const [floor, first] = Array.isArray(reply) ? reply : [];
+    if (typeof floor !== "number" || typeof first !== "number") {
+      throw new Error(`Redis answered a read with ${String(reply)}`);
+    }
+    return { floor, first };
   }
 
   async nextId(): Promise<number> {
@@ -768,7 +777,7 @@ export class RedisHistory implements AsyncHistoryStore {
   async after(key: string, after: number, limit: number): Promise<Backlog<RoomMessage>> {
     const log = this.#log(key);
     const n = Math.max(0, Math.min(Math.floor(limit), this.#keep));
-    const [entries, floor] = await Promise.all([
+    const [entries, { floor }] = await Promise.all([
       // One more than asked for: whether some are past the limit. No more
       // than `keep` are asked for, so none is past the window's edge.
       this.#redis.xrevrange(log, "+", `(${after}-0`, "COUNT", n + 1),
@@ -784,14 +793,10 @@ export class RedisHistory implements AsyncHistoryStore {
     if (limit === 0) return [];
     const { after, before } = query;
     const log = this.#log(key);
-    // The room's first entry too: a read newest first from below it finds
+    // The room's first id too: a read newest first from below it finds
     // nothing, but Redis walks the whole stream back to find that out.
-    const [floor, first] = await Promise.all([
-      this.#floor(key),
-      this.#redis.xrange(log, "-", "+", "COUNT", 1),
-    ]);
-    const firstId = first[0] === undefined ? undefined : Number.parseInt(first[0][0]);
-    if (firstId === undefined) return [];
+    const { floor, first: firstId } = await this.#floor(key);
+    if (firstId === 0) return [];
     let low = Math.max(after !== undefined && "id" in after ? after.id : 0, floor);
     // 0: no upper bound (ids start at 1).
     let high = before !== undefined && "id" in before ? before.id : 0;
@@ -799,7 +804,7 @@ export class RedisHistory implements AsyncHistoryStore {
     if (isTime(after) || isTime(before)) {
       const ts = (bound: Bound | undefined) =>
         bound !== undefined && "ts" in bound ? String(bound.ts) : "";
-      const reply = await BOUNDS.run(this.#redis, [this.#log(key)], [
+      const reply = await BOUNDS.run(this.#redis, [log], [
         low,
         high,
         ts(after),
