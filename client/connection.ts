@@ -114,6 +114,17 @@ export class Link {
     return true;
   }
 
+  /** The frames still waiting to be sent, oldest first (for a reload to carry). */
+  unsent(): string[] {
+    return [...this.#outbox];
+  }
+
+  /** Queues frames a page before this one had not sent yet, ahead of any new ones. */
+  sendCarried(frames: readonly string[]): void {
+    this.#outbox.unshift(...frames);
+    this.#pump();
+  }
+
   /** Closes for good: no reconnecting. Queued frames are dropped. */
   stop(): void {
     this.#stopped = true;
@@ -140,4 +151,66 @@ export class Link {
       socket.send(this.#outbox.shift()!);
     }
   }
+}
+
+/**
+ * What a page that is being reloaded leaves for the page that replaces it
+ * (in `sessionStorage`, this tab's only): the nickname it was in the chat
+ * under, its seat's token, and the lines typed but not sent yet (offline, or
+ * behind a full socket). The new page joins again at once and sends those
+ * lines (said in a room, plain or `/me`; other requests are not repeated).
+ */
+export interface Carried {
+  nick: string;
+  token?: string;
+  unsent: string[];
+}
+
+/**
+ * Longest stored text read back: a nickname and a token are short, and
+ * lines typed offline are at most a few hundred of a few KB each; past
+ * this, it is not something this page stored.
+ */
+const CARRIED_MAX = 4 * 1024 * 1024;
+
+/** Reads what {@linkcode carriedText} stored; undefined if nothing usable. */
+export function readCarried(text: string | null): Carried | undefined {
+  if (text === null || text.length > CARRIED_MAX) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
+  const stored: { nick?: unknown; token?: unknown; unsent?: unknown } = value;
+  if (typeof stored.nick !== "string" || stored.nick.trim() === "") return undefined;
+  const unsent = Array.isArray(stored.unsent) ? stored.unsent.filter(isTypedLine) : [];
+  return typeof stored.token === "string"
+    ? { nick: stored.nick, token: stored.token, unsent }
+    : { nick: stored.nick, unsent };
+}
+
+/**
+ * Whether a carried frame is a line said in a room (`say`, `me`): what is
+ * sent again. Only its shape is looked at here; the server checks the rest,
+ * as it does every frame.
+ */
+function isTypedLine(frame: unknown): frame is string {
+  if (typeof frame !== "string") return false;
+  let value: unknown;
+  try {
+    value = JSON.parse(frame);
+  } catch {
+    return false;
+  }
+  if (typeof value !== "object" || value === null) return false;
+  const line: { type?: unknown; text?: unknown; room?: unknown } = value;
+  return (line.type === "say" || line.type === "me") && typeof line.text === "string" &&
+    (line.room === undefined || typeof line.room === "string");
+}
+
+/** What a page leaving while in the chat stores for the one that replaces it. */
+export function carriedText(carried: Carried): string {
+  return JSON.stringify(carried);
 }

@@ -40,7 +40,7 @@ import { clock, memberList, presenceText } from "../common/wording.ts";
 import { nickColor } from "./colors.ts";
 import { continues, dayLabel, lastOf, newDay } from "./grouping.ts";
 import { complete, type Completing, Recall } from "./composer.ts";
-import { Link, type LinkState } from "./connection.ts";
+import { carriedText, Link, type LinkState, readCarried } from "./connection.ts";
 import { $, body, button, el, stamp } from "./dom.ts";
 import { LOG_MAX, type Pane, Panes } from "./panes.ts";
 import { RoomBrowser, Sidebar } from "./sidebar.ts";
@@ -64,6 +64,8 @@ import {
 
 const NICK_KEY = "chat.nick";
 const ROOMS_KEY = "chat.rooms";
+/** In `sessionStorage`: what a reload carries over (see `readCarried`). */
+const CARRIED_KEY = "chat.carried";
 const TITLE = document.title;
 
 const ui = {
@@ -464,6 +466,35 @@ function loadRemembered(): ReturnType<typeof readRemembered> {
     return readRemembered(localStorage.getItem(ROOMS_KEY));
   } catch {
     return { rooms: [] };
+  }
+}
+
+/**
+ * A page reloaded (or navigated away from) while in the chat leaves its
+ * nickname, seat token and unsent lines to the page that replaces it in
+ * this tab, which joins again by itself, in the same rooms, and sends
+ * them. Taken off as it is read, so a tab duplicated later does not join
+ * under the same name.
+ */
+function carry(): void {
+  const state = ui.status.dataset.state;
+  if (nick === undefined || !welcomed || state === "closed" || state === "idle") return;
+  try {
+    const unsent = link.unsent();
+    const carried = token === undefined ? { nick, unsent } : { nick, token, unsent };
+    sessionStorage.setItem(CARRIED_KEY, carriedText(carried));
+  } catch {
+    // No storage: the reloaded page shows the join form.
+  }
+}
+
+function takeCarried(): ReturnType<typeof readCarried> {
+  try {
+    const text = sessionStorage.getItem(CARRIED_KEY);
+    sessionStorage.removeItem(CARRIED_KEY);
+    return readCarried(text);
+  } catch {
+    return undefined;
   }
 }
 
@@ -1173,6 +1204,11 @@ document.addEventListener("visibilitychange", () => {
 });
 
 addEventListener("online", () => link.retryNow());
+addEventListener("pagehide", carry);
+// Back from the back-forward cache, the page is itself again: nothing to carry.
+addEventListener("pageshow", (e) => {
+  if (e.persisted) takeCarried();
+});
 
 // --- start -------------------------------------------------------------------
 
@@ -1185,4 +1221,13 @@ ui.chatView.hidden = true;
 ui.nick.focus();
 void showHere();
 // The socket opens when a nickname is given: the server closes one that
-// does not join within its join timeout.
+// does not join within its join timeout. A page reloaded while in the chat
+// has its nickname already, and joins again at once, with the seat's token.
+const carried = takeCarried();
+if (carried !== undefined) {
+  nick = carried.nick;
+  token = carried.token;
+  ui.nick.value = carried.nick;
+  link.sendCarried(carried.unsent);
+  link.connect();
+}

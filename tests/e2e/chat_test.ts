@@ -13,6 +13,7 @@ import { type ChatOptions, type ChatServer, httpUrl, startServer } from "../kit/
 import { connectTcp, TcpClient } from "../kit/tcp_client.ts";
 import { connectWs } from "../kit/ws_client.ts";
 import { type Browser, join, launch, logLines, openPage, say, seen } from "./browser.ts";
+import type { WebSocketRoute } from "playwright-core";
 
 // Built inside the first test, not at import: esbuild's helper process must
 // start and end within one test for the resource sanitizer.
@@ -225,6 +226,39 @@ Deno.test("page: a server restart shows reconnecting, then the page rejoins by i
     await server.shutdown();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("page: lines typed while the socket is down survive a reload, and are said once it is back", async () => {
+  await withBrowser(async (browser, server) => {
+    await using term = await connectTcp(server, "carol");
+    const { page, problems } = await openPage(browser, httpUrl(server));
+    // Every socket the page opens goes through here: while `up` is false, the
+    // page's socket opens and is closed at once, as if the network dropped it.
+    let up = true;
+    const routes: WebSocketRoute[] = [];
+    await page.routeWebSocket(/\/ws$/, (ws) => {
+      if (!up) return void ws.close();
+      ws.connectToServer();
+      routes.push(ws);
+    });
+    await join(page, "alice");
+    await term.readUntil("-- alice");
+
+    up = false;
+    for (const ws of routes.splice(0)) await ws.close();
+    await term.readUntil("-- alice left");
+    await page.waitForSelector('#status[data-state="waiting"]');
+    await say(page, "typed while the socket was down");
+    await page.reload();
+    up = true;
+    await page.waitForSelector('#status[data-state="open"]');
+    // The page's own copy first: it fails in 30 s where the terminal would wait.
+    await seen(page, "typed while the socket was down");
+    await term.readUntil("<alice> typed while the socket was down");
+    const lines = await logLines(page);
+    assert.equal(lines.filter((l) => l.includes("typed while the socket was down")).length, 1);
+    assert.deepEqual(problems, []);
+  });
 });
 
 Deno.test("page: a rejoin refused because its nickname was taken meanwhile is back at the form, not joined", async () => {

@@ -352,6 +352,42 @@ Deno.test("page: the rooms are remembered for the next visit", async () => {
   });
 });
 
+Deno.test("page: a reload while in the chat joins again by itself, in the same rooms; after /quit it does not", async () => {
+  await withBrowser(async (browser, server) => {
+    await using bob = await member(server, "bob", "#dev");
+    const { page, problems } = await openPage(browser, httpUrl(server));
+    await join(page, "alice");
+    await say(page, "/join #dev");
+    await showing(page, "#dev");
+    await sayIn(bob, "#dev", "said before the reload");
+    await seen(page, "said before the reload");
+
+    await page.reload();
+    await page.waitForSelector("#chat-view:not([hidden])");
+    await page.waitForSelector('#status[data-state="open"]');
+    await showing(page, "#dev");
+    assert.deepEqual(await sidebar(page), ["#lobby", "#dev"]);
+    await seen(page, "said before the reload"); // the room's history, as on any join
+    await sayIn(bob, "#dev", "said after the reload");
+    await seen(page, "said after the reload");
+    await say(page, "back from the reload");
+    await bob.next("message", (m) => m.from === "alice" && m.text === "back from the reload");
+
+    // Left with /quit: a reload shows the form, filled in, and joins nobody.
+    await say(page, "/quit");
+    await bob.next("leave", (e) => e.nick === "alice" && e.room === "#dev");
+    await page.waitForSelector("#join-view:not([hidden])");
+    await page.reload();
+    assert.equal(await page.isVisible("#join-view"), true);
+    assert.equal(await page.getAttribute("#status", "data-state"), "idle");
+    assert.equal(await page.inputValue("#nick"), "alice");
+    bob.send({ type: "who", room: "#dev" });
+    const who = await bob.next("members");
+    assert.deepEqual(who.members.map((m) => m.nick), ["bob"]);
+    assert.deepEqual(problems, []);
+  });
+});
+
 Deno.test("page: on a phone the rooms are a drawer, and its toggle counts unread", async () => {
   await withBrowser(async (browser, server) => {
     const { page, problems } = await openPage(browser, httpUrl(server), "phone");
