@@ -1430,6 +1430,20 @@ Deno.test("serveIrc() takes a connect burst of JOIN, MODE and WHO as no flood; c
   });
 });
 
+Deno.test("serveIrc() tells a kicked member why in a NOTICE, then closes with an ERROR", async () => {
+  await withServer({}, async (server) => {
+    await using alice = await connectIrc(server, "alice");
+    await alice.send("JOIN #lobby");
+    await alice.readUntil(" 366 ");
+    assert.equal(server.hub.kick("alice", "rude"), true);
+    const rest = (await alice.readToEnd()).map(parse);
+    assert.deepEqual(rest.map((m) => [m.command, ...m.params]).slice(-2), [
+      ["NOTICE", "alice", "You were kicked by the server: rude."],
+      ["ERROR", "Closing link: You were kicked by the server: rude."],
+    ]);
+  });
+});
+
 Deno.test("serveIrc() counts IRC connections in the same per-address cap as pages and terminals", async () => {
   await withServer({ maxPerIp: 3 }, async (server) => {
     await using carol = await page(server, "carol");

@@ -897,7 +897,11 @@ class IrcLink implements Link, StreamHandler {
   #refusal(error: ChatError): string[] {
     const say = this.#say;
     const asking = this.#asking;
-    if (error.fatal) return [this.#error(error.message)];
+    // Told why in a NOTICE, which clients show in the window the user is
+    // looking at, then the ERROR that closes the link (as for a flood).
+    if (error.fatal) {
+      return [say.fromServer("NOTICE", say.nick, error.message), this.#error(error.message)];
+    }
     if (
       asking?.command === "REGISTER" && error.code !== "nick_invalid" && error.code !== "nick_taken"
     ) {
