@@ -810,6 +810,25 @@ Deno.test("Hub.join() holds the joins from one address to the join rate", () => 
   assert.equal(watcher.ofType("leave").length, 3);
 });
 
+Deno.test("Hub.join() charges an address one join more for each 256 KB of welcome it is sent", () => {
+  const clock = { time: 1_000 };
+  const hub = new Hub({ now: () => clock.time, maxPerIp: 3, joinRate: 1, floodBurst: 1000 });
+  const talker = join(hub, "talker");
+  // 100 of the longest lines: a welcome of about 600 KB, as charged.
+  for (let i = 0; i < 100; i++) hub.handle(talker, { type: "say", text: "x".repeat(MESSAGE_MAX) });
+  const first = new FakeMember("terminal", "10.0.0.9");
+  assert.equal(hub.join(first, "big0"), true);
+  assert.equal(first.ofType("welcome")[0]?.history.length, 100);
+  hub.leave(first, "quit");
+  // --max-per-ip would let two more in at once; the welcome paid for them.
+  const refused = new FakeMember("terminal", "10.0.0.9");
+  assert.equal(hub.join(refused, "big1"), false);
+  assert.equal(refused.ofType("error")[0]?.code, "rate_limited");
+  assert.equal(hub.join(new FakeMember("terminal", "10.0.0.8"), "other"), true);
+  clock.time += 1_000;
+  assert.equal(hub.join(new FakeMember("terminal", "10.0.0.9"), "big2"), true);
+});
+
 Deno.test("Hub.leave() says a quit message only while the member's flood bucket allows", () => {
   const hub = new Hub({ floodBurst: 2, floodRate: 1, now: () => 0 });
   const alice = join(hub, "alice");

@@ -67,6 +67,16 @@ export class Door {
   }
 
   /**
+   * Charges `address` for `joins` joins more than the one it made: for a
+   * join that cost more than one (a long welcome), paid into debt that its
+   * next joins wait out.
+   */
+  charge(address: string | undefined, joins: number): void {
+    if (address === undefined || joins <= 0) return;
+    this.#joins.spend(network(address), joins);
+  }
+
+  /**
    * Keeps a kicked member's nickname (by key) and address out for the ban's
    * length. Returns the ban, for the other nodes; undefined if bans are off.
    */

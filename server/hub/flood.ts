@@ -87,13 +87,12 @@ export class KeyedBuckets {
 
   /** Takes a token from `key`'s bucket if there is one. */
   take(key: string): boolean {
-    let bucket = this.#buckets.get(key);
-    if (bucket === undefined) {
-      if (this.#buckets.size >= this.#sweepAt) this.#sweep();
-      bucket = new TokenBucket(this.#rate, this.#now);
-      this.#buckets.set(key, bucket);
-    }
-    return bucket.take();
+    return this.#bucket(key).take();
+  }
+
+  /** Takes `cost` tokens from `key`'s bucket whatever there are (see {@linkcode TokenBucket.spend}). */
+  spend(key: string, cost: number): void {
+    this.#bucket(key).spend(cost);
   }
 
   /** Milliseconds until `key` has a token again. */
@@ -104,6 +103,16 @@ export class KeyedBuckets {
   /** Keys with a bucket now. */
   get size(): number {
     return this.#buckets.size;
+  }
+
+  #bucket(key: string): TokenBucket {
+    let bucket = this.#buckets.get(key);
+    if (bucket === undefined) {
+      if (this.#buckets.size >= this.#sweepAt) this.#sweep();
+      bucket = new TokenBucket(this.#rate, this.#now);
+      this.#buckets.set(key, bucket);
+    }
+    return bucket;
   }
 
   #sweep(): void {

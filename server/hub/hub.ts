@@ -149,6 +149,14 @@ const HISTORY_PER_TOKEN = 100;
  * than its count paid (see `Hub.#chargeSize`).
  */
 const HISTORY_BYTES_PER_TOKEN = 64 * 1024;
+/**
+ * Bytes of a welcome's replay (counted as a `history` reply's) one join
+ * pays for: past it, the member's address is charged one join more per
+ * this many bytes ({@linkcode Door.charge}). Twenty rooms of chat are tens
+ * of KB; a welcome of the longest messages is up to 8 MB, which a loop of
+ * joins from one address would otherwise get at the join rate.
+ */
+const WELCOME_BYTES_PER_JOIN = 256 * 1024;
 /** Members of a `who` reply one flood token pays for. */
 const WHO_PER_TOKEN = 1000;
 /** Rooms of a `rooms` reply one flood token pays for. */
@@ -188,6 +196,16 @@ export const HISTORY_READS_AT_ONCE = 4;
  */
 function quoted(name: string): string {
   return toOneLine(clip(name, 40));
+}
+
+/**
+ * What sending `messages` to a member costs, in bytes as charged: up to
+ * three bytes a UTF-16 unit of text and name, and a frame's fields.
+ */
+function replyBytes(messages: readonly ChatMessage[]): number {
+  let bytes = 0;
+  for (const m of messages) bytes += 3 * (m.text.length + m.from.length) + 64;
+  return bytes;
 }
 
 /** How many messages a `history` request for `count` is sent. */
@@ -1452,6 +1470,10 @@ export class Hub {
     }
     // Each room's messages are in order; across rooms they are put in order.
     if (ready.length > 1 || ghost) history.sort((a, b) => a.id - b.id);
+    this.#door.charge(
+      member.address,
+      Math.ceil(replyBytes(history) / WELCOME_BYTES_PER_JOIN) - 1,
+    );
 
     let seat: Seat;
     if (ghost) {
@@ -2209,9 +2231,7 @@ export class Hub {
    * cores and held everyone's lines for a third of a second.
    */
   #chargeSize(seat: Seat, messages: readonly ChatMessage[], count: number | undefined): void {
-    let bytes = 0;
-    for (const m of messages) bytes += 3 * (m.text.length + m.from.length) + 64;
-    const due = Math.ceil(bytes / HISTORY_BYTES_PER_TOKEN) -
+    const due = Math.ceil(replyBytes(messages) / HISTORY_BYTES_PER_TOKEN) -
       Math.ceil(historyCount(count) / HISTORY_PER_TOKEN);
     if (due <= 0) return;
     const credit = Math.min(seat.credit, due);
