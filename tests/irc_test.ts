@@ -289,6 +289,21 @@ Deno.test("serveIrc() answers commands before registration with 451, and USER or
   });
 });
 
+Deno.test("serveIrc() answers a loop of CAP LS, PING or unregistered commands only up to its local bucket", async () => {
+  await withServer(async (server) => {
+    for (const line of ["CAP LS 302", "PING x", "PRIVMSG #lobby :hi"]) {
+      await using client = await openIrc(server);
+      await client.write(`${line}\r\n`.repeat(300) + "QUIT\r\n");
+      const rest = (await client.readToEnd()).map(parse);
+      const answers = rest.filter((m) => m.command !== "263" && m.command !== "ERROR");
+      // The bucket's burst (80), then at most one "try again" a second.
+      assert.ok(answers.length <= 80, `${line}: ${answers.length} answers`);
+      assert.ok(answers.length >= 70, `${line}: ${answers.length} answers`);
+      assert.ok(rest.filter((m) => m.command === "263").length <= 2, line);
+    }
+  });
+});
+
 Deno.test("serveIrc() cuts off an HTTP request at its first line, answering nothing", async () => {
   await withServer(async (server) => {
     for (const request of ["GET / HTTP/1.1", "POST / HTTP/1.1", "get /index.html HTTP/1.0"]) {

@@ -5,6 +5,7 @@ import {
   encodePing,
   encodePong,
   encodeText,
+  FRAGMENTS_MAX,
   FrameDecoder,
   frameHeader,
   isCloseCode,
@@ -253,6 +254,25 @@ Deno.test("FrameDecoder.push() fails with 1009 at the fragment that passes the l
   assert.deepEqual(decode([first, over.subarray(0, 8)]), [
     { type: "fail", code: 1009, reason: `message over ${MAX} bytes` },
   ]);
+});
+
+Deno.test("FrameDecoder.push() takes a message in up to FRAGMENTS_MAX frames, and fails with 1009 past it", () => {
+  const message = (frames: number) => {
+    const parts = [client(Opcode.text, "a", { fin: false })];
+    for (let i = 2; i < frames; i++) parts.push(client(Opcode.continuation, "", { fin: false }));
+    parts.push(client(Opcode.continuation, "b"));
+    return concatBytes(parts);
+  };
+  assert.deepEqual(decode([message(FRAGMENTS_MAX)]), [{ type: "text", text: "ab" }]);
+  // Empty fragments have no payload to count against the size: their number is what ends it.
+  const endless = [client(Opcode.text, "a", { fin: false })];
+  for (let i = 0; i < 100_000; i++) endless.push(client(Opcode.continuation, "", { fin: false }));
+  assert.deepEqual(decode([concatBytes(endless)]), [
+    { type: "fail", code: 1009, reason: `message in over ${FRAGMENTS_MAX} fragments` },
+  ]);
+  // The count starts again with each message.
+  const two = concatBytes([message(FRAGMENTS_MAX), message(FRAGMENTS_MAX)]);
+  assert.deepEqual(decode([two]), [{ type: "text", text: "ab" }, { type: "text", text: "ab" }]);
 });
 
 Deno.test("FrameDecoder.push() fails at the byte that shows the fault and yields nothing after", () => {

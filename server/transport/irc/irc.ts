@@ -128,14 +128,28 @@ const HTTP_VERBS = new Set(["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "
  * ({@linkcode LOCAL_RATE}) instead, so a client cannot make the server
  * answer WHOIS or ISON as fast as it can send them.
  */
-const LOCAL = new Set(["WHOIS", "WHOWAS", "WHO", "ISON", "USERHOST", "MODE", "MOTD", "NAMES"]);
+const LOCAL = new Set([
+  "WHOIS",
+  "WHOWAS",
+  "WHO",
+  "ISON",
+  "USERHOST",
+  "MODE",
+  "MOTD",
+  "NAMES",
+  // Answered whether registered or not: a loop of them is no free reply.
+  "CAP",
+  "PING",
+  "PASS",
+]);
 
 /**
  * What a client may ask the link to answer by itself: more than a client
- * sends as it connects (a MODE and a WHO per channel, irssi's ISON of its
- * notify list), held to a few a second after.
+ * sends as it connects (CAP, then a MODE, a ban-list MODE and a WHO for
+ * each of up to 20 channels, irssi's ISON of its notify list, a lag PING),
+ * held to a few a second after.
  */
-const LOCAL_RATE = { burst: 60, perSecond: 5 };
+const LOCAL_RATE = { burst: 80, perSecond: 5 };
 
 /** Lines held while a request waits on Redis; past them, a line is refused (263). */
 const HELD_LINES = 100;
@@ -183,6 +197,8 @@ class IrcLink implements Link, StreamHandler {
   /** Settled once no request waits and no line is held (see {@linkcode end}). */
   #drained: PromiseWithResolvers<void> | undefined;
   readonly #local = new TokenBucket(LOCAL_RATE, Date.now);
+  /** When the last 263 was sent. */
+  #toldToWait = -Infinity;
   /**
    * The QUIT just told, so a member leaving several shared rooms is told
    * once: the hub sends one leave per room, one after another (each with
@@ -288,6 +304,7 @@ class IrcLink implements Link, StreamHandler {
     if (!this.#registered) {
       if (first && HTTP_VERBS.has(command)) return this.#session.abort("not IRC: an HTTP request");
       if (!BEFORE_REGISTRATION.has(command)) {
+        if (!this.#local.take()) return;
         return this.#write([this.#say.numeric("451", "You have not registered")]);
       }
     }
@@ -295,8 +312,14 @@ class IrcLink implements Link, StreamHandler {
     this.#command(message);
   }
 
-  /** 263: a command answered locally, refused for coming too fast. */
+  /**
+   * 263: a command answered locally, refused for coming too fast; said at
+   * most once a second, so that a loop of them gets no answer per line.
+   */
   #tryAgain(command: string): void {
+    const now = Date.now();
+    if (now - this.#toldToWait < 1000) return;
+    this.#toldToWait = now;
     this.#numeric("263", echoed(command), "Please wait a while and try again.");
   }
 

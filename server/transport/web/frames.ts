@@ -55,6 +55,14 @@ const CONTROL = 0x8;
 const CONTROL_MAX = 125;
 
 /**
+ * Most frames one data message may come in. Browsers send a message as one
+ * frame; a client library that fragments cuts a large one into a few dozen.
+ * Without a cap, a message of empty fragments (6 bytes each, no payload to
+ * count against the size limit) never ends and each one is held.
+ */
+export const FRAGMENTS_MAX = 1024;
+
+/**
  * Turns the bytes a client sends into {@linkcode WsEvent}s, across any
  * split into chunks. After a `close` or a `fail` event it yields nothing
  * more: a client sends nothing after its close, and a failed connection is
@@ -80,6 +88,8 @@ export class FrameDecoder {
   /** The data message in progress: its opcode, or 0 for none. */
   #message = 0;
   #messageBytes = 0;
+  /** Frames of the data message in progress so far. */
+  #fragments = 0;
   #texts: string[] = [];
   readonly #utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
   #done = false;
@@ -163,6 +173,9 @@ export class FrameDecoder {
       if (length > this.#max - this.#messageBytes) {
         return this.#fail(1009, `message over ${this.#max} bytes`);
       }
+      if (++this.#fragments > FRAGMENTS_MAX) {
+        return this.#fail(1009, `message in over ${FRAGMENTS_MAX} fragments`);
+      }
       this.#messageBytes += length;
       if (opcode !== Opcode.continuation) this.#message = opcode;
     }
@@ -211,7 +224,8 @@ export class FrameDecoder {
     }
     if (this.#message === Opcode.text) {
       try {
-        this.#texts.push(this.#utf8.decode(payload, { stream: !this.#fin }));
+        const text = this.#utf8.decode(payload, { stream: !this.#fin });
+        if (text !== "") this.#texts.push(text);
       } catch (e) {
         if (!(e instanceof TypeError)) throw e;
         return this.#fail(1007, "invalid UTF-8 in a text message");
@@ -224,6 +238,7 @@ export class FrameDecoder {
     } else this.#out.push({ type: "binary", bytes: this.#messageBytes });
     this.#message = 0;
     this.#messageBytes = 0;
+    this.#fragments = 0;
   }
 
   #close(payload: Uint8Array): void {

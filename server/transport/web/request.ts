@@ -84,8 +84,13 @@ export class RequestHeadReader {
   readonly #max: number;
   /** Bytes of this head so far, the partial line's included. */
   #taken = 0;
-  /** The partial line, copied: the caller may reuse its buffer. */
-  #partial: Uint8Array[] = [];
+  /**
+   * The partial line, copied (the caller may reuse its buffer) into one
+   * buffer that grows as it fills: a head dribbled a byte at a time is
+   * held as its bytes, not as a buffer per read.
+   */
+  #partial = new Uint8Array(0);
+  #partialLength = 0;
   #leadingEmpty = 0;
   #start: StartLine | null = null;
   #headers = new Map<string, string>();
@@ -112,10 +117,10 @@ export class RequestHeadReader {
           : this.#fail(414, `request line over ${this.#max} bytes`);
       }
       if (lf === -1) {
-        if (end > at) this.#partial.push(chunk.slice(at));
+        if (end > at) this.#keep(chunk.subarray(at));
         return MORE;
       }
-      this.#partial.push(chunk.subarray(at, lf));
+      this.#keep(chunk.subarray(at, lf));
       const line = this.#line();
       at = end;
       if (line === null) continue;
@@ -125,10 +130,24 @@ export class RequestHeadReader {
     }
   }
 
+  #keep(bytes: Uint8Array): void {
+    const need = this.#partialLength + bytes.length;
+    if (need > this.#partial.length) {
+      // The head's limit bounds it: a line is refused past `#max` bytes.
+      const grown = new Uint8Array(
+        Math.max(need, Math.min(this.#max, this.#partial.length * 2), 256),
+      );
+      grown.set(this.#partial.subarray(0, this.#partialLength));
+      this.#partial = grown;
+    }
+    this.#partial.set(bytes, this.#partialLength);
+    this.#partialLength = need;
+  }
+
   /** Takes the line just ended: null to go on, or the head or an error. */
   #line(): { type: "head"; head: RequestHead } | HeadError | null {
-    let line = latin1(this.#partial);
-    this.#partial = [];
+    let line = latin1(this.#partial.subarray(0, this.#partialLength));
+    this.#partialLength = 0;
     if (line.endsWith("\r")) line = line.slice(0, -1);
     if (line.includes("\r")) return this.#fail(400, "bare CR in the request head");
     if (!this.#start) {
@@ -204,6 +223,7 @@ export class RequestHeadReader {
 
   #reset(): void {
     this.#taken = 0;
+    this.#partial = new Uint8Array(0); // an idle keep-alive connection holds none
     this.#leadingEmpty = 0;
     this.#start = null;
     this.#headers = new Map();
@@ -212,12 +232,10 @@ export class RequestHeadReader {
 }
 
 /** The bytes as one string, a char per byte: lossless, whatever they hold. */
-function latin1(parts: readonly Uint8Array[]): string {
+function latin1(bytes: Uint8Array): string {
   let s = "";
-  for (const part of parts) {
-    for (let i = 0; i < part.length; i += 4096) {
-      s += String.fromCharCode(...part.subarray(i, i + 4096));
-    }
+  for (let i = 0; i < bytes.length; i += 4096) {
+    s += String.fromCharCode(...bytes.subarray(i, i + 4096));
   }
   return s;
 }
