@@ -360,21 +360,28 @@ clusterTest(
     };
     store.recent = (key, count) => hold(() => recent(key, count));
     store.range = (key, query) => hold(() => range(key, query));
-    // History of either kind, and a room's as a member enters it, take their turns alike.
+    // History of either kind, a room's as a member enters it, and a
+    // newcomer's welcome, take their turns alike.
     const asked = members.map((m, i) =>
       i % 3 === 2
         ? a!.handle(m, { type: "enter", room: `#r${i}` })
         : a!.handle(m, { type: "history", count: 5, ...(i % 3 ? { beforeTs: Date.now() } : {}) })
     );
+    const newcomers = nicks.map(() => new FakeMember("web"));
+    const joined = newcomers.map((m, i) => a!.join(m, `new${i}`));
     // Let reads go one at a time, each as soon as it is under way.
-    for (let done = 0; done < members.length; done++) {
+    for (let done = 0; done < members.length + newcomers.length; done++) {
       if (held.length === 0) await new Promise<void>((wake) => arrived = wake);
       held.shift()!();
     }
     assert.deepEqual(await Promise.all(asked), members.map(() => true));
+    assert.deepEqual(await Promise.all(joined), newcomers.map(() => true));
     assert.equal(most, HISTORY_READS_AT_ONCE);
     members.forEach((m, i) =>
-      assert.deepEqual(m.events.map((e) => e.type), [i % 3 === 2 ? "entered" : "history"])
+      assert.deepEqual(
+        m.events.filter((e) => e.type !== "join").map((e) => e.type),
+        [i % 3 === 2 ? "entered" : "history"],
+      )
     );
   },
 );

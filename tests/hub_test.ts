@@ -907,6 +907,37 @@ Deno.test("Hub marks a room message mention: true for the members it names, and 
   assert.ok(whisper?.type === "message" && whisper.mention === undefined);
 });
 
+Deno.test("Hub.join() replays at most 4 MB (as charged) of 20 rooms of the longest lines, each room its newest", () => {
+  const { hub } = setup();
+  const rooms = Array.from({ length: 20 }, (_, i) => `#r${i}`);
+  const talker = new FakeMember("web", "10.0.0.1");
+  assert.equal(hub.join(talker, "talker", undefined, undefined, rooms), true);
+  const long = (room: string, i: number) => `${room} ${i} ${"😀".repeat(MESSAGE_MAX - 10)}`;
+  for (const room of rooms) {
+    for (let i = 0; i < 100; i++) assert.ok(hub.announce(long(room, i), room));
+  }
+  for (const since of [undefined, 0]) {
+    const member = new FakeMember("web", "10.0.0.2");
+    assert.equal(hub.join(member, `m${since ?? "x"}`, undefined, since, rooms), true);
+    const [welcome] = member.ofType("welcome");
+    assert.ok(welcome);
+    let bytes = 0;
+    for (const m of welcome.history) bytes += 3 * (m.text.length + m.from.length) + 64;
+    assert.ok(bytes <= 4 * 1024 * 1024, `${bytes} bytes`);
+    for (const room of rooms) {
+      const texts: string[] = welcome.history.filter((m) => m.room === room).map((m) => m.text);
+      // Each room its share, ending with its newest line.
+      assert.ok(texts.length >= 10, `${room}: ${texts.length}`);
+      assert.equal(texts.at(-1), long(room, 99));
+    }
+    // Only a resume is told that some of what it asked for is left out.
+    assert.deepEqual(
+      welcome.rooms.map((r) => r.gap === true),
+      rooms.map(() => since !== undefined),
+    );
+  }
+});
+
 Deno.test("Hub: a history reply, and a room's history as it is entered, are charged by their size beyond what their count paid", () => {
   const { hub } = setup();
   const alice = join(hub, "alice");

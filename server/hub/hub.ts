@@ -157,6 +157,13 @@ const HISTORY_BYTES_PER_TOKEN = 64 * 1024;
  * joins from one address would otherwise get at the join rate.
  */
 const WELCOME_BYTES_PER_JOIN = 256 * 1024;
+/**
+ * Most bytes (counted as {@linkcode WELCOME_BYTES_PER_JOIN}'s) of messages a
+ * welcome replays, shared equally by its rooms, each keeping its newest:
+ * well under what a member may be sent at once (8 MiB, past which it is cut
+ * off as too slow), so joining 20 rooms of the longest lines still works.
+ */
+const WELCOME_BYTES_MAX = 4 * 1024 * 1024;
 /** Members of a `who` reply one flood token pays for. */
 const WHO_PER_TOKEN = 1000;
 /** Rooms of a `rooms` reply one flood token pays for. */
@@ -204,8 +211,34 @@ function quoted(name: string): string {
  */
 function replyBytes(messages: readonly ChatMessage[]): number {
   let bytes = 0;
-  for (const m of messages) bytes += 3 * (m.text.length + m.from.length) + 64;
+  for (const m of messages) bytes += messageBytes(m);
   return bytes;
+}
+
+function messageBytes(m: ChatMessage): number {
+  return 3 * (m.text.length + m.from.length) + 64;
+}
+
+/**
+ * The rooms' backlogs a welcome replays, each cut to its share of
+ * {@linkcode WELCOME_BYTES_MAX} (its newest messages kept). A room cut is
+ * marked as a gap when `since` asked for everything after it.
+ */
+function fitWelcome<M extends ChatMessage>(
+  backlogs: readonly Backlog<M>[],
+  since: number | undefined,
+): Backlog<M>[] {
+  const share = WELCOME_BYTES_MAX / Math.max(1, backlogs.length);
+  return backlogs.map((backlog) => {
+    const messages = backlog.messages;
+    let bytes = 0;
+    let from = messages.length;
+    while (from > 0 && bytes + messageBytes(messages[from - 1]!) <= share) {
+      bytes += messageBytes(messages[--from]!);
+    }
+    if (from === 0) return backlog;
+    return { messages: messages.slice(from), gap: backlog.gap || since !== undefined };
+  });
 }
 
 /** How many messages a `history` request for `count` is sent. */
@@ -567,7 +600,7 @@ export class Hub {
       claimed.value,
       ghost,
       ready,
-      backlogs,
+      fitWelcome(backlogs, since),
       plan.refusals,
       privates ? since : undefined,
     ) !==
@@ -1131,15 +1164,18 @@ export class Hub {
       const last = since === undefined ? 0 : await cluster.store.lastId();
       const keys = plan.wanted.map((want) => want.key);
       const [backlogs, kept] = await Promise.all([
-        this.#readRooms(cluster, keys, async (key) => {
-          if (since === undefined || since > last) {
-            return {
-              messages: await cluster.store.recent(key, this.#env.history),
-              gap: since !== undefined,
-            };
-          }
-          return await cluster.store.after(key, since, limit);
-        }),
+        // A history read like any other: its turn among them (HISTORY_READS_AT_ONCE).
+        this.#reads.run(() =>
+          this.#readRooms(cluster, keys, async (key) => {
+            if (since === undefined || since > last) {
+              return {
+                messages: await cluster.store.recent(key, this.#env.history),
+                gap: since !== undefined,
+              };
+            }
+            return await cluster.store.after(key, since, limit);
+          })
+        ),
         Promise.all(
           plan.wanted.map((want) => want.room ? undefined : cluster.room(want.key, want.name)),
         ),
@@ -1156,7 +1192,10 @@ export class Hub {
             kept[i]?.topic ?? want.room?.topic,
           )
       );
-      const named = backlogs.map((b, i) => ({ messages: ready[i]!.named(b.messages), gap: b.gap }));
+      const named = fitWelcome(backlogs, since).map((b, i) => ({
+        messages: ready[i]!.named(b.messages),
+        gap: b.gap,
+      }));
       const privates = since !== undefined && since <= last ? since : undefined;
       const before = ghost ? new Set(ghost.rooms.keys()) : undefined;
       const seated = this.#seatIn(member, nick.value, ghost, ready, named, plan.refusals, privates);
