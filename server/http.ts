@@ -115,17 +115,36 @@ export function createHandler(options: HttpOptions): Handler {
     }
     const asset = options.assets.get(url.pathname);
     if (!asset) return text(404, "Not found.\n");
-    const headers = {
+    const packed = asset.gzip !== undefined && acceptsGzip(request.headers.get("accept-encoding"));
+    const headers: Record<string, string> = {
       ...SECURITY_HEADERS,
       "content-type": asset.type,
       etag: asset.etag,
       "cache-control": asset.immutable ? "public, max-age=31536000, immutable" : "no-cache",
     };
+    if (asset.gzip !== undefined) headers["vary"] = "accept-encoding";
     if (request.headers.get("if-none-match") === asset.etag) {
       return new Response(null, { status: 304, headers });
     }
-    return new Response(request.method === "HEAD" ? null : asset.body, { headers });
+    if (packed) headers["content-encoding"] = "gzip";
+    // A HEAD is answered with the length a GET would get; the server sends no body.
+    return new Response(packed ? asset.gzip : asset.body, { headers });
   };
+}
+
+/**
+ * True if an `Accept-Encoding` header takes gzip: named (or `*`) without
+ * `q=0`. Bounded: a header past 1,000 characters is read no further.
+ */
+export function acceptsGzip(header: string | null): boolean {
+  if (header === null) return false;
+  for (const item of header.slice(0, 1000).toLowerCase().split(",")) {
+    const [coding = "", ...params] = item.split(";").map((p) => p.trim());
+    if (coding !== "gzip" && coding !== "x-gzip" && coding !== "*") continue;
+    const q = params.find((p) => p.startsWith("q="));
+    return q === undefined || Number(q.slice(2)) > 0;
+  }
+  return false;
 }
 
 /**

@@ -15,6 +15,7 @@ import { type ChatServer, withServer } from "./kit/server.ts";
 import { closeQuietly, dial } from "./kit/socket.ts";
 import { concatBytes, isDisconnect } from "../server/transport/io.ts";
 import { Opcode } from "../server/transport/web/frames.ts";
+import { REQUEST_RATE } from "../server/transport/web/http1.ts";
 import { createLogger } from "../server/log.ts";
 import { FRAME_OUT_MAX_BYTES } from "../server/transport/ws.ts";
 import { BINARY, DO, IAC, TIMING_MARK, WILL, WONT } from "../server/transport/terminal/telnet.ts";
@@ -105,6 +106,28 @@ Deno.test("startChat() answers pipelined requests in order and closes an idle ke
       assert.match(answers, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nok\nHTTP\/1\.1 404 /);
       assert.equal(disconnects(server, "idle_timeout"), 1);
       assert.equal(disconnects(server, "header_timeout"), 0);
+    } finally {
+      closeQuietly(conn);
+    }
+  });
+});
+
+Deno.test("startChat() answers a connection's pipelined requests past REQUEST_RATE's burst at its pace", async () => {
+  await withServer({}, async (server) => {
+    const conn = await dial(server.http);
+    try {
+      const { burst, perSecond } = REQUEST_RATE;
+      const more = 8;
+      const get = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+      const last = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+      const started = performance.now();
+      await conn.write(encoder.encode(get.repeat(burst + more - 1) + last));
+      const answers = text(await untilEnd(conn));
+      const took = performance.now() - started;
+      assert.equal(answers.match(/HTTP\/1\.1 200 OK/g)?.length, burst + more);
+      // The burst at once, then one every 1/perSecond s: at least (more - 1) of those.
+      const floor = ((more - 1) / perSecond) * 1000;
+      assert.ok(took >= floor, `${burst + more} requests answered in ${took.toFixed(0)} ms`);
     } finally {
       closeQuietly(conn);
     }

@@ -165,6 +165,43 @@ Deno.test("createHandler() serves the bundled page with hashed, cacheable assets
   });
 });
 
+Deno.test("createHandler() sends the page's files gzipped to a client that takes gzip, and a HEAD their length", async () => {
+  const assets = await loadAssets();
+  await withServer({ assets }, async (server) => {
+    const script = [...assets.keys()].find((path) => path.startsWith("/app."));
+    assert.ok(script);
+    const plain = assets.get(script)!.body;
+    const get = async (encoding: string | null, method = "GET") => {
+      const response = await fetch(httpUrl(server, script), {
+        method,
+        // fetch asks for gzip itself and unpacks it: "identity" reads the wire as it is.
+        headers: encoding === null ? { "accept-encoding": "identity" } : {
+          "accept-encoding": encoding,
+        },
+      });
+      return {
+        encoding: response.headers.get("content-encoding"),
+        length: Number(response.headers.get("content-length")),
+        vary: response.headers.get("vary"),
+        body: new Uint8Array(await response.arrayBuffer()),
+      };
+    };
+    const packed = await get("gzip, deflate, br");
+    assert.equal(packed.encoding, "gzip");
+    assert.equal(packed.vary, "accept-encoding");
+    assert.deepEqual(packed.body, plain, "fetch unpacked it to the script");
+    assert.ok(packed.length < plain.length / 2, `${packed.length} of ${plain.length} bytes`);
+    const identity = await get(null);
+    assert.equal(identity.encoding, null);
+    assert.equal(identity.length, plain.length);
+    assert.equal((await get("gzip;q=0, identity")).encoding, null);
+    // A HEAD says the length a GET would get, and sends nothing.
+    const head = await get(null, "HEAD");
+    assert.equal(head.length, plain.length);
+    assert.equal(head.body.length, 0);
+  });
+});
+
 /** The status line of the answer to a WebSocket upgrade with `origin` (none if null). */
 function upgradeFrom(server: Listening, origin: string | null): Promise<string> {
   return upgradeStatus(server.http, origin === null ? {} : { origin });

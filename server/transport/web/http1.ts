@@ -11,7 +11,10 @@
  *   timeout, then it is closed;
  * - a response must be taken by the peer within the header timeout too;
  * - requests are answered one at a time, in order; pipelined bytes wait in
- *   one read's buffer (16 KiB) and nothing more is read meanwhile;
+ *   one read's buffer (16 KiB) and nothing more is read meanwhile; past
+ *   {@linkcode REQUEST_RATE}'s burst a connection's next request waits its
+ *   turn, so a loop of pipelined requests (of `/metrics`, or of the 40 KB
+ *   script) is answered at a page load's pace, not as fast as it is sent;
  * - no route takes a body: one of up to {@linkcode BODY_SKIP_MAX} bytes is
  *   read past and dropped (a `POST` then gets its `405`); a longer one is
  *   answered `413` and the connection closed, so none of its bytes is ever
@@ -34,6 +37,14 @@ import { errorText, type Logger } from "../../log.ts";
 import type { DisconnectReason, Metrics } from "../../metrics.ts";
 import { type RequestHead, RequestHeadReader, writeResponseHead } from "./request.ts";
 import type { Slot } from "../slot.ts";
+import { TokenBucket } from "../../hub/flood.ts";
+
+/**
+ * Requests one connection is answered at once, then a second: a page load
+ * is a handful (the page, its script, its style, `/here`), over a few
+ * connections; a client past it waits, and so does nobody else.
+ */
+export const REQUEST_RATE = { burst: 32, perSecond: 16 };
 
 /** A response that turns the connection into something else (a WebSocket). */
 export class Upgrade {
@@ -104,6 +115,7 @@ async function serve(conn: Conn, slot: Slot, options: HttpOptions): Promise<void
   const { metrics, log } = options;
   const address = conn.remoteAddr.hostname;
   const reader = new RequestHeadReader();
+  const requests = new TokenBucket(REQUEST_RATE, Date.now);
   const buf = new Uint8Array(READ_BYTES);
   let rest = new Uint8Array(0);
   let upgraded = false;
@@ -157,6 +169,10 @@ async function serve(conn: Conn, slot: Slot, options: HttpOptions): Promise<void
         rest = rest.subarray(taken);
         skip -= taken;
       }
+      if (!requests.take()) {
+        await paused(requests.wait());
+        requests.take();
+      }
       const response = await answer(head, address, options);
       if (response instanceof Upgrade) {
         await writeAll(conn, writeResponseHead(101, response.headers));
@@ -186,6 +202,14 @@ async function serve(conn: Conn, slot: Slot, options: HttpOptions): Promise<void
       slot.release();
     }
   }
+}
+
+/**
+ * Waits `ms`: at most a token's time at {@linkcode REQUEST_RATE} (1/16 s),
+ * so a connection closed meanwhile (by shutdown) ends that much later.
+ */
+function paused(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**
