@@ -94,11 +94,12 @@ export class Link {
 
   /**
    * Sends now, or as soon as the server can take it. Returns false, sending
-   * nothing, for a private message while offline: by the time it would go
-   * out, its recipient's name may belong to someone else.
+   * nothing, for a private message while offline (by the time it would go
+   * out, its recipient's name may belong to someone else), and for anything
+   * once the link is stopped (after a kick: nothing will take it).
    */
   send(message: ClientMessage): boolean {
-    if (message.type === "msg" && !this.#ready) return false;
+    if (this.#stopped || (message.type === "msg" && !this.#ready)) return false;
     this.#outbox.push(JSON.stringify(message));
     this.#pump();
     return true;
@@ -132,6 +133,11 @@ export class Link {
     clearTimeout(this.#retry);
     clearTimeout(this.#drain);
     this.#socket?.close(1000, "bye");
+  }
+
+  /** True once stopped for good ({@linkcode stop}), until the next {@linkcode connect}. */
+  get stopped(): boolean {
+    return this.#stopped;
   }
 
   /** Skips the wait: reconnect now (for a "retry now" button or `online`). */

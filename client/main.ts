@@ -294,6 +294,7 @@ function handle(event: ServerEvent): void {
       if (event.from === nick) {
         nick = event.to;
         remember(event.to);
+        showMe();
       }
       const where = rooms.rename(event.from, event.to);
       const text = `${event.from} is now known as ${event.to}`;
@@ -338,6 +339,7 @@ function welcome(event: WelcomeEvent): void {
   nick = event.nick;
   token = event.token;
   remember(event.nick);
+  showMe();
   enterChat();
   cancelRefresh();
   const shownBefore = rooms.current?.name;
@@ -538,6 +540,11 @@ function showJoin(): void {
   ui.nick.focus();
 }
 
+/** The message box says whose name its lines go out under. */
+function showMe(): void {
+  ui.text.placeholder = nick === undefined ? "Message, or /help" : `Message as ${nick}, or /help`;
+}
+
 function enterChat(): void {
   ui.joinError.textContent = "";
   ui.joinView.hidden = true;
@@ -713,6 +720,15 @@ const notifier = new Notifier(ui.notifyToggle, {
   show(room) {
     const shown = room === undefined ? undefined : rooms.get(room);
     if (shown !== undefined) showRoom(shown);
+  },
+  blocked() {
+    addSystem(
+      paneOf(rooms.current),
+      "Notifications are blocked for this site: allow them in the browser's site settings, " +
+        "then click Notify me again.",
+      Date.now(),
+      "error",
+    );
   },
 });
 
@@ -1099,14 +1115,20 @@ ui.composer.addEventListener("submit", (e) => {
         return;
       }
       const aimed = room === undefined ? message : withRoom(message, room.name);
+      const online = ui.status.dataset.state === "open";
       if (!link.send(aimed)) {
         ui.text.value = line;
         addSystem(
           here,
-          "Offline: the private message was not sent. Send it again once online.",
+          link.stopped
+            ? "Not connected: nothing was sent. Join again to talk."
+            : "Offline: the private message was not sent. Send it again once online.",
           Date.now(),
           "error",
         );
+      } else if (!online && (aimed.type === "say" || aimed.type === "me")) {
+        // Kept, in order, and said once back: shown as waiting until then.
+        addSystem(here, `Waiting to send: ${aimed.text}`, Date.now(), "pending");
       }
       return;
     }
@@ -1168,6 +1190,8 @@ function showState(state: LinkState): void {
       return;
     case "open":
       ui.status.textContent = "Online";
+      // What waited has gone out: its own copies come back as messages.
+      for (const waiting of ui.logs.querySelectorAll("li.pending")) waiting.remove();
       return;
     case "closed":
       ui.status.textContent = "Offline";

@@ -21,6 +21,8 @@ const OPT_IN_KEY = "chat.notify";
 export interface NotifyHandlers {
   /** Shows the room a clicked notification's line was said in (undefined: a private one). */
   show(room: string | undefined): void;
+  /** Says why a click turned nothing on: the browser blocks this site's notifications. */
+  blocked(): void;
 }
 
 /** The opt-in button and the notifications it allows. */
@@ -66,6 +68,7 @@ export class Notifier {
         ? "granted"
         : await Notification.requestPermission();
       this.#wanted = permission === "granted";
+      if (permission === "denied") this.#on.blocked();
     }
     try {
       localStorage.setItem(OPT_IN_KEY, this.#wanted ? "on" : "off");

@@ -35,7 +35,7 @@ export const COMMANDS: readonly (readonly [usage: string, description: string])[
   ["/rooms", "list the rooms, with how many are in each and their topics"],
   ["/topic [TEXT]", "show the current room's topic, or set it (/topic -clear clears it)"],
   ["/nick NAME", "change your nickname"],
-  ["/who", "list who is in the current room and how they are connected"],
+  ["/who [#ROOM]", "list who is in the current room (or ROOM) and how they are connected"],
   ["/me ACTION", "say what you are doing (/me waves)"],
   ["/history [N]", "show the last N messages of the current room (default 50)"],
   ["/history more [N]", "show the N messages before those /history showed last"],
@@ -80,8 +80,11 @@ export function parseCommandLine(line: string): Command {
     }
     case "nick":
       return rest.trim() ? send({ type: "nick", nick: rest.trim() }) : usage("/nick NAME");
-    case "who":
-      return send({ type: "who" });
+    case "who": {
+      // A first word typed with any "#" (full-width too) is a room of one's own.
+      const word = rest.trim().split(/\s+/)[0] ?? "";
+      return send(ROOM_SIGN.test(word) ? { type: "who", room: word } : { type: "who" });
+    }
     case "history": {
       const [, more = "", number = ""] = /^(more\b)?\s*(.*)$/i.exec(rest.trim()) ?? [];
       if (number === "") return more ? { type: "older" } : send({ type: "history" });

@@ -394,7 +394,8 @@ export const FLAGS: readonly Flag[] = [
   {
     name: "--cert",
     value: "FILE",
-    about: "PEM certificate chain: serve HTTPS/WSS, and TLS on the terminal port (give --key too)",
+    about:
+      "PEM certificate chain: serve HTTPS/WSS, and TLS on the terminal and IRC ports (give --key too)",
     set(draft, text) {
       draft.cert = nonEmpty("--cert", text);
     },

@@ -72,6 +72,12 @@ Deno.test("parseCommandLine() refuses /nick without a name", () => {
 
 Deno.test("parseCommandLine() turns /who into a member list request", () => {
   assert.deepEqual(parseCommandLine("/who"), { type: "send", message: { type: "who" } });
+  assert.deepEqual(parseCommandLine("/who  #dev"), {
+    type: "send",
+    message: { type: "who", room: "#dev" },
+  });
+  // A word that names no room is no room.
+  assert.deepEqual(parseCommandLine("/who bob"), { type: "send", message: { type: "who" } });
 });
 
 Deno.test("parseCommandLine() recognizes /help", () => {

@@ -170,6 +170,9 @@ Deno.test("terminal: /who, /history and /topic apply to the current room, /rooms
     await line(alice, "-- Lines you type now go to #lobby.");
     await alice.send("/who");
     await line(alice, "-- 2 here: carol (web), alice (terminal)");
+    // Or any room of one's own, named: labeled as its lines are.
+    await alice.send("/who #DEV");
+    await line(alice, "[#dev] -- 2 here: bob (web), alice (terminal)");
     await alice.send("/history 5");
     const lobbyHistory = await alice.readLinesUntil("-- End of history.");
     assert.deepEqual(lobbyHistory.map((l) => l.replace(/^\(history\) \[\d\d:\d\d\] /, "")), [

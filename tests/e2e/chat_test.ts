@@ -12,7 +12,7 @@ import { SqliteHistory } from "../../server/history/sqlite.ts";
 import { type ChatOptions, type ChatServer, httpUrl, startServer } from "../kit/server.ts";
 import { connectTcp, TcpClient } from "../kit/tcp_client.ts";
 import { connectWs } from "../kit/ws_client.ts";
-import { type Browser, join, launch, logLines, openPage, say, seen } from "./browser.ts";
+import { type Browser, join, launch, logLines, openPage, type Page, say, seen } from "./browser.ts";
 import type { WebSocketRoute } from "playwright-core";
 
 // Built inside the first test, not at import: esbuild's helper process must
@@ -41,6 +41,30 @@ async function withBrowser(
     await browser.close();
     await server.shutdown();
   }
+}
+
+/**
+ * Every socket `page` opens goes through here: `drop()` closes those open
+ * and, until `restore()`, closes each new one as soon as it opens, as a
+ * network that comes and goes would.
+ */
+async function flakyNetwork(page: Page): Promise<{ drop(): Promise<void>; restore(): void }> {
+  let up = true;
+  const routes: WebSocketRoute[] = [];
+  await page.routeWebSocket(/\/ws$/, (ws) => {
+    if (!up) return void ws.close();
+    ws.connectToServer();
+    routes.push(ws);
+  });
+  return {
+    async drop() {
+      up = false;
+      for (const ws of routes.splice(0)) await ws.close();
+    },
+    restore() {
+      up = true;
+    },
+  };
 }
 
 Deno.test("page: two browser tabs and a terminal chat together", async () => {
@@ -232,31 +256,51 @@ Deno.test("page: lines typed while the socket is down survive a reload, and are 
   await withBrowser(async (browser, server) => {
     await using term = await connectTcp(server, "carol");
     const { page, problems } = await openPage(browser, httpUrl(server));
-    // Every socket the page opens goes through here: while `up` is false, the
-    // page's socket opens and is closed at once, as if the network dropped it.
-    let up = true;
-    const routes: WebSocketRoute[] = [];
-    await page.routeWebSocket(/\/ws$/, (ws) => {
-      if (!up) return void ws.close();
-      ws.connectToServer();
-      routes.push(ws);
-    });
+    const network = await flakyNetwork(page);
     await join(page, "alice");
     await term.readUntil("-- alice");
 
-    up = false;
-    for (const ws of routes.splice(0)) await ws.close();
+    assert.equal(await page.getAttribute("#text", "placeholder"), "Message as alice, or /help");
+    await network.drop();
     await term.readUntil("-- alice left");
     await page.waitForSelector('#status[data-state="waiting"]');
+    // Shown as waiting, where it was typed.
     await say(page, "typed while the socket was down");
+    await seen(page, "Waiting to send: typed while the socket was down");
     await page.reload();
-    up = true;
+    network.restore();
     await page.waitForSelector('#status[data-state="open"]');
     // The page's own copy first: it fails in 30 s where the terminal would wait.
     await seen(page, "typed while the socket was down");
     await term.readUntil("<alice> typed while the socket was down");
     const lines = await logLines(page);
     assert.equal(lines.filter((l) => l.includes("typed while the socket was down")).length, 1);
+    assert.deepEqual(problems, []);
+  });
+});
+
+Deno.test("page: a line typed while reconnecting shows as waiting, then goes out once, in order", async () => {
+  await withBrowser(async (browser, server) => {
+    await using term = await connectTcp(server, "carol");
+    const { page, problems } = await openPage(browser, httpUrl(server));
+    const network = await flakyNetwork(page);
+    await join(page, "alice");
+    await network.drop();
+    await page.waitForSelector('#status[data-state="waiting"]');
+    await say(page, "first while away");
+    await say(page, "second while away");
+    await seen(page, "Waiting to send: second while away");
+    network.restore();
+    await page.waitForSelector('#status[data-state="open"]');
+    await term.readUntil("<alice> first while away");
+    await term.readUntil("<alice> second while away");
+    await seen(page, "second while away");
+    assert.equal(await page.locator("#log li.pending").count(), 0);
+    const lines = (await logLines(page)).filter((l) => l.includes("while away"));
+    assert.deepEqual(lines.map((l) => l.replace(/^.*?(first|second)/, "$1")), [
+      "first while away",
+      "second while away",
+    ]);
     assert.deepEqual(problems, []);
   });
 });
@@ -392,6 +436,10 @@ Deno.test("page: a kicked page says why and stays out; the ban refuses it by add
     // It stops: no reconnect brings it back into the room.
     await page.waitForSelector('#status[data-state="closed"]');
     assert.deepEqual(server.hub.members().map((m) => m.nick), ["ops"]);
+    // A line typed now goes nowhere, and says so: it stays in the box.
+    await say(page, "am I still here?");
+    await seen(page, "Not connected: nothing was sent. Join again to talk.");
+    assert.equal(await page.inputValue("#text"), "am I still here?");
     // Another name from the same address is refused for the ban's length.
     await using again = await TcpClient.open(server);
     await again.readUntil("Your nickname: ");

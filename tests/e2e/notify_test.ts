@@ -133,3 +133,24 @@ Deno.test("page: a mention or a private message notifies only while hidden, neve
     }
   });
 });
+
+Deno.test("page: Notify me, with notifications blocked for the site, says so and stays off", async () => {
+  await withBrowserServer({}, async (browser, server) => {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+    try {
+      // As a browser answers once the user has blocked the site.
+      await context.addInitScript(`
+        Object.defineProperty(Notification, "permission", { get: () => "denied" });
+        Notification.requestPermission = async () => "denied";
+      `);
+      const page = await context.newPage();
+      await page.goto(httpUrl(server));
+      await join(page, "alice");
+      await page.click("#notify-toggle");
+      await seen(page, "Notifications are blocked for this site");
+      assert.equal(await page.getAttribute("#notify-toggle", "aria-pressed"), "false");
+    } finally {
+      await context.close();
+    }
+  });
+});
