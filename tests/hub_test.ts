@@ -810,6 +810,22 @@ Deno.test("Hub.join() holds the joins from one address to the join rate", () => 
   assert.equal(watcher.ofType("leave").length, 3);
 });
 
+Deno.test("Hub: a history reply shorter than its count costs what it holds, one token at least", () => {
+  // The default burst is 10: /history 1000 asks for all of it, as its count would cost.
+  const { hub } = setup();
+  const alice = join(hub, "alice");
+  for (let i = 0; i < 5; i++) assert.ok(hub.announce(`line ${i}`));
+  alice.take();
+  assert.equal(hub.handle(alice, { type: "history", count: 1000 }), true);
+  assert.equal(alice.ofType("history")[0]?.messages.length, 5);
+  // Five lines cost one token: the other nine are given back.
+  for (let i = 0; i < 9; i++) {
+    assert.equal(hub.handle(alice, { type: "say", text: `after ${i}` }), true, `line ${i}`);
+  }
+  assert.equal(hub.handle(alice, { type: "say", text: "one too many" }), false);
+  assert.equal(alice.ofType("error")[0]?.code, "rate_limited");
+});
+
 Deno.test("Hub.join() charges an address one join more for each 256 KB of welcome it is sent", () => {
   const clock = { time: 1_000 };
   const hub = new Hub({ now: () => clock.time, maxPerIp: 3, joinRate: 1, floodBurst: 1000 });

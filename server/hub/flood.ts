@@ -55,6 +55,12 @@ export class TokenBucket {
     this.#tokens = Math.max(-burst, this.#tokens - cost);
   }
 
+  /** Gives back `tokens` taken for more than was done (up to the burst). */
+  refund(tokens: number): void {
+    this.spend(0);
+    this.#tokens = Math.min(this.#rate.burst, this.#tokens + tokens);
+  }
+
   /** Milliseconds until `cost` tokens are there. */
   wait(cost = 1): number {
     const due = Math.min(cost, this.#rate.burst);

@@ -2267,11 +2267,20 @@ export class Hub {
    * 2,000 emoji each are 800 KB, and over IRC, cut into lines, about ten
    * times the work of the same over WebSocket; paid for as a hundred
    * short lines (one token), a few dozen members' requests took both nodes'
-   * cores and held everyone's lines for a third of a second.
+   * cores and held everyone's lines for a third of a second. A reply
+   * shorter than its count (a room with fewer lines) gives back what the
+   * count paid past its size: a token at least stays spent.
    */
   #chargeSize(seat: Seat, messages: readonly ChatMessage[], count: number | undefined): void {
-    const due = Math.ceil(replyBytes(messages) / HISTORY_BYTES_PER_TOKEN) -
-      Math.ceil(historyCount(count) / HISTORY_PER_TOKEN);
+    const paid = Math.ceil(historyCount(count) / HISTORY_PER_TOKEN);
+    const fair = Math.max(
+      1,
+      Math.ceil(messages.length / HISTORY_PER_TOKEN),
+      Math.ceil(replyBytes(messages) / HISTORY_BYTES_PER_TOKEN),
+    );
+    // `/history 1000` of a room with ten lines costs what ten lines cost.
+    if (fair < paid) return seat.bucket.refund(paid - fair);
+    const due = fair - paid;
     if (due <= 0) return;
     const credit = Math.min(seat.credit, due);
     seat.credit -= credit;
