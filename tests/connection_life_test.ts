@@ -10,10 +10,10 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { FakeMember } from "./kit/fake_member.ts";
-import { RawWebSocket } from "./kit/raw_ws.ts";
+import { encodeFrame, RawWebSocket } from "./kit/raw_ws.ts";
 import { type ChatServer, withServer } from "./kit/server.ts";
 import { closeQuietly, dial } from "./kit/socket.ts";
-import { concatBytes, isDisconnect } from "../server/transport/io.ts";
+import { concatBytes, INPUT_RATE, isDisconnect } from "../server/transport/io.ts";
 import { Opcode } from "../server/transport/web/frames.ts";
 import { REQUEST_RATE } from "../server/transport/web/http1.ts";
 import { createLogger } from "../server/log.ts";
@@ -184,6 +184,40 @@ Deno.test("webSocketEndpoint() refuses a frame header announcing 100 MiB with 10
       assert.equal(await socket.receive(), undefined);
       assert.equal(socket.closeCode, 1009);
       await untilEnd(socket.conn);
+    } finally {
+      socket.close();
+    }
+  });
+});
+
+Deno.test("webSocketEndpoint() reads a socket flooding pings at INPUT_RATE's pace past its burst", async () => {
+  // The default flood limit: a server that lifts it lifts this pace too (inputRate).
+  await withServer({ floodBurst: 10, floodRate: 2 }, async (server) => {
+    const socket = await RawWebSocket.connect(server.http);
+    try {
+      const { burst, perSecond } = INPUT_RATE;
+      const over = 20;
+      const ping = (text: string) => encodeFrame(Opcode.ping, encoder.encode(text));
+      const pong = async (payload: string) => {
+        for (;;) {
+          const frame = socket.nextFrame();
+          if (frame === undefined) {
+            assert.ok(await socket.fill(), "the server ended the connection");
+            continue;
+          }
+          if (frame.opcode === Opcode.pong && text(frame.payload) === payload) return;
+        }
+      };
+      const started = performance.now();
+      const pings = Array.from({ length: burst + over }, (_, i) => ping(`${i}`));
+      await socket.write(concatBytes(pings));
+      await pong(`${burst + over - 1}`);
+      // Read after those: its pong comes once the pings past the burst are paid for.
+      await socket.write(ping("last"));
+      await pong("last");
+      const took = performance.now() - started;
+      const floor = ((over - 1) / perSecond) * 1000;
+      assert.ok(took >= floor, `answered after ${took.toFixed(0)} ms, before ${floor} ms`);
     } finally {
       socket.close();
     }

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { withServer } from "./kit/server.ts";
 import { connectTcp, TcpClient } from "./kit/tcp_client.ts";
 import { connectWs } from "./kit/ws_client.ts";
+import { INPUT_RATE } from "../server/transport/io.ts";
 import { BINARY, DO, DONT, IAC, SB, SE, WILL, WONT } from "../server/transport/terminal/telnet.ts";
 
 const ECHO = 1;
@@ -505,5 +506,24 @@ Deno.test("serveTcp() /history more pages back from what /history showed, to the
     );
     await bob.send("/history more x");
     assert.equal(await bob.readUntil("! "), "! Usage: /history [more] [N], N a positive number");
+  });
+});
+
+Deno.test("serveTcp() reads a connection flooding empty lines at INPUT_RATE's pace past its burst", async () => {
+  // The default flood limit: a server that lifts it lifts this pace too (inputRate).
+  await withServer({ floodBurst: 10, floodRate: 2 }, async (server) => {
+    await using alice = await connectTcp(server, "alice");
+    const { burst, perSecond } = INPUT_RATE;
+    const over = 20;
+    // The burst and a little more, then a question: answered at once, with them.
+    const started = performance.now();
+    await alice.write("\n".repeat(burst + over) + "/who\n");
+    await alice.readUntil("here: alice (terminal)");
+    // The next one waits until the lines past the burst are paid for.
+    await alice.send("/who");
+    await alice.readUntil("here: alice (terminal)");
+    const took = performance.now() - started;
+    const floor = ((over - 1) / perSecond) * 1000;
+    assert.ok(took >= floor, `answered after ${took.toFixed(0)} ms, before ${floor} ms`);
   });
 });

@@ -397,6 +397,11 @@ export class Hub {
   }
 
   /** Number of members who have joined here (on this node), in any room or none. */
+  /** A member's flood limit (`--flood-burst`, `--flood-rate`): transports pace input by it. */
+  get flood(): Rate {
+    return this.#flood;
+  }
+
   get size(): number {
     return this.#cluster ? this.#roster.size - this.#roster.remotes : this.#roster.size;
   }

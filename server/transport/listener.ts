@@ -32,7 +32,7 @@ import type { ChatError } from "../../common/protocol.ts";
 import { network } from "../address.ts";
 import { within } from "../deadline.ts";
 import { errorText } from "../log.ts";
-import { isDisconnect } from "./io.ts";
+import { isDisconnect, pause } from "./io.ts";
 import { ProxiedConn, readProxyLine } from "./proxy.ts";
 import type { ConnectionLimits } from "./limits.ts";
 import { admit, type Counting } from "./session.ts";
@@ -85,7 +85,7 @@ export async function acceptLoop(options: AcceptOptions): Promise<void> {
       // table does not spin the loop.
       log.error(`${name} accept failed`, { error: errorText(e) });
       failing = true;
-      await new Promise((resolve) => setTimeout(resolve, ACCEPT_RETRY_MS));
+      await pause(ACCEPT_RETRY_MS);
       continue;
     }
     if (failing) {

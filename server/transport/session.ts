@@ -42,7 +42,7 @@ import { within } from "../deadline.ts";
 import { errorText, type LogFields, type Logger, SILENT } from "../log.ts";
 import { Metrics } from "../metrics.ts";
 import type { Hub, Member, Whois } from "../hub/hub.ts";
-import { isDisconnect } from "./io.ts";
+import { InputPace, inputRate, isDisconnect } from "./io.ts";
 import { type ConnectionLimits, SendQueueWatch } from "./limits.ts";
 import type { Slot, SlotOwner } from "./slot.ts";
 
@@ -119,6 +119,8 @@ export class Session implements Member {
   readonly #env: Env;
   readonly #slot: Slot;
   readonly #watch: SendQueueWatch;
+  /** How fast its input is read ({@linkcode inputRate}): its link waits on it between reads. */
+  readonly pace: InputPace;
   readonly #ended = Promise.withResolvers<void>();
   readonly #link: Link;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -143,6 +145,7 @@ export class Session implements Member {
     this.#slot = slot;
     slot.own(this);
     this.#watch = new SendQueueWatch(env.now);
+    this.pace = new InputPace(inputRate(env.hub.flood));
     this.done = this.#ended.promise;
     this.#link = connect(this);
     // One that never joins would hold its connection slot for ever.

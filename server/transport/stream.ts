@@ -30,7 +30,7 @@ import type { Hub } from "../hub/hub.ts";
 import { SILENT } from "../log.ts";
 import { Metrics } from "../metrics.ts";
 import { flushes, writes } from "./flush.ts";
-import { concatBytes, READ_MAX_BYTES, READ_MIN_BYTES } from "./io.ts";
+import { concatBytes, lineUnits, pause, READ_MAX_BYTES, READ_MIN_BYTES } from "./io.ts";
 import { acceptLoop, closeConn, type Conn, refuse } from "./listener.ts";
 import { type Link, type Session, type SessionOptions, Sessions } from "./session.ts";
 
@@ -239,7 +239,10 @@ export class StreamPump {
           break;
         }
         this.#heard = true;
-        this.#handler.input(buf.subarray(0, n));
+        const chunk = buf.subarray(0, n);
+        this.#handler.input(chunk);
+        // Read on at INPUT_RATE's pace: past its burst, the peer waits.
+        await pause(this.#session.pace.charge(lineUnits(chunk), Date.now()));
         if (n === buf.length && buf.length < READ_MAX_BYTES) buf = new Uint8Array(buf.length * 2);
       }
     } catch (e) {

@@ -51,7 +51,7 @@ import { joined } from "./stream.ts";
 import { closeConn, type Conn } from "./listener.ts";
 import { Upgrade } from "./web/http1.ts";
 import { type RequestHead, writeResponseHead } from "./web/request.ts";
-import { concatBytes, READ_MAX_BYTES, READ_MIN_BYTES } from "./io.ts";
+import { byteUnits, concatBytes, pause, READ_MAX_BYTES, READ_MIN_BYTES } from "./io.ts";
 import {
   acceptKey,
   encodeClose,
@@ -372,7 +372,9 @@ class WebLink implements Link {
         const n = await this.#conn.read(buf);
         if (n === null) break;
         this.#heard = true;
-        this.#input(buf.subarray(0, n));
+        const frames = this.#input(buf.subarray(0, n));
+        // Read on at INPUT_RATE's pace: past its burst, the peer waits.
+        await pause(this.#session.pace.charge(frames + byteUnits(n), Date.now()));
         if (n === buf.length && buf.length < READ_MAX_BYTES) buf = new Uint8Array(buf.length * 2);
       }
     } catch (e) {
@@ -384,8 +386,11 @@ class WebLink implements Link {
     }
   }
 
-  #input(chunk: Uint8Array): void {
-    for (const event of this.#decoder.push(chunk)) this.#frame(event);
+  /** Takes in what the peer sent; returns how many frames (messages and controls) it ended. */
+  #input(chunk: Uint8Array): number {
+    const events = this.#decoder.push(chunk);
+    for (const event of events) this.#frame(event);
+    return events.length;
   }
 
   #frame(event: WsEvent): void {

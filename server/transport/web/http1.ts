@@ -30,7 +30,7 @@
  * @module
  */
 
-import { concatBytes, isDisconnect } from "../io.ts";
+import { concatBytes, isDisconnect, pause } from "../io.ts";
 import { within } from "../../deadline.ts";
 import { closeConn, type Conn, REFUSE_MS } from "../listener.ts";
 import { errorText, type Logger } from "../../log.ts";
@@ -170,7 +170,8 @@ async function serve(conn: Conn, slot: Slot, options: HttpOptions): Promise<void
         skip -= taken;
       }
       if (!requests.take()) {
-        await paused(requests.wait());
+        // At most a token's time (1/16 s): a connection closed meanwhile ends that much later.
+        await pause(requests.wait());
         requests.take();
       }
       const response = await answer(head, address, options);
@@ -202,14 +203,6 @@ async function serve(conn: Conn, slot: Slot, options: HttpOptions): Promise<void
       slot.release();
     }
   }
-}
-
-/**
- * Waits `ms`: at most a token's time at {@linkcode REQUEST_RATE} (1/16 s),
- * so a connection closed meanwhile (by shutdown) ends that much later.
- */
-function paused(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**
