@@ -532,6 +532,12 @@ async function showHere(): Promise<void> {
   }
 }
 
+/** How often the join screen asks again who is here, while it is shown in a visible tab. */
+const HERE_EVERY_MS = 15_000;
+setInterval(() => {
+  if (!ui.joinView.hidden && !document.hidden) void showHere();
+}, HERE_EVERY_MS);
+
 function showJoin(): void {
   void showHere();
   ui.chatView.hidden = true;
@@ -1184,6 +1190,8 @@ function showState(state: LinkState): void {
   // Offline, the list cannot be fetched; the next welcome starts it again.
   if (state.kind !== "open") cancelRefresh();
   ui.composer.classList.toggle("offline", state.kind !== "open");
+  // Offline, the member list is as it was when the link dropped: shown faded.
+  ui.members.classList.toggle("stale", state.kind !== "open");
   switch (state.kind) {
     case "connecting":
       ui.status.textContent = "Connecting…";

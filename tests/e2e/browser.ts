@@ -33,9 +33,12 @@ export async function openPage(
   browser: Browser,
   url: string,
   size: "desktop" | "phone" = "desktop",
+  { clock = false }: { clock?: boolean } = {},
 ): Promise<{ page: Page; problems: string[] }> {
   const viewport = size === "desktop" ? { width: 1100, height: 700 } : { width: 360, height: 640 };
   const page = await browser.newPage({ viewport });
+  // A clock the test moves on by hand (`page.clock.runFor`), for the page's timers.
+  if (clock) await page.clock.install();
   const problems: string[] = [];
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
   page.on("dialog", (d) => {

@@ -290,12 +290,14 @@ Deno.test("page: a line typed while reconnecting shows as waiting, then goes out
     await say(page, "first while away");
     await say(page, "second while away");
     await seen(page, "Waiting to send: second while away");
+    assert.equal(await page.getAttribute("#members", "class"), "members stale");
     network.restore();
     await page.waitForSelector('#status[data-state="open"]');
     await term.readUntil("<alice> first while away");
     await term.readUntil("<alice> second while away");
     await seen(page, "second while away");
     assert.equal(await page.locator("#log li.pending").count(), 0);
+    assert.equal(await page.getAttribute("#members", "class"), "members");
     const lines = (await logLines(page)).filter((l) => l.includes("while away"));
     assert.deepEqual(lines.map((l) => l.replace(/^.*?(first|second)/, "$1")), [
       "first while away",
