@@ -32,12 +32,8 @@ export class TokenBucket {
    * taken as the burst, so it can always be paid after a quiet spell).
    */
   take(cost = 1): boolean {
-    const now = this.#now();
-    const { burst, perSecond } = this.#rate;
-    this.#tokens = Math.min(burst, this.#tokens + ((now - this.#at) / 1000) * perSecond);
-    this.#at = now;
-    const due = Math.min(cost, burst);
-    if (this.#tokens < due) return false;
+    const due = Math.min(cost, this.#rate.burst);
+    if (this.#refill() < due) return false;
     this.#tokens -= due;
     return true;
   }
@@ -48,17 +44,21 @@ export class TokenBucket {
    * minus its burst, which later takes wait out.
    */
   spend(cost: number): void {
-    const now = this.#now();
-    const { burst, perSecond } = this.#rate;
-    this.#tokens = Math.min(burst, this.#tokens + ((now - this.#at) / 1000) * perSecond);
-    this.#at = now;
-    this.#tokens = Math.max(-burst, this.#tokens - cost);
+    this.#tokens = Math.max(-this.#rate.burst, this.#refill() - cost);
   }
 
   /** Gives back `tokens` taken for more than was done (up to the burst). */
   refund(tokens: number): void {
-    this.spend(0);
-    this.#tokens = Math.min(this.#rate.burst, this.#tokens + tokens);
+    this.#tokens = Math.min(this.#rate.burst, this.#refill() + tokens);
+  }
+
+  /** Adds what the time since the last look earned (up to the burst); returns the tokens now. */
+  #refill(): number {
+    const now = this.#now();
+    const { burst, perSecond } = this.#rate;
+    this.#tokens = Math.min(burst, this.#tokens + ((now - this.#at) / 1000) * perSecond);
+    this.#at = now;
+    return this.#tokens;
   }
 
   /** Milliseconds until `cost` tokens are there. */

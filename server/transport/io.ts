@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { Rate } from "../hub/flood.ts";
+
 /**
  * True if `e`, thrown by a read or write, means the peer went away (or never
  * spoke the protocol: a TLS handshake the peer got wrong, plain `nc` on a TLS
@@ -47,17 +49,14 @@ export const READ_MAX_BYTES = 16 * 1024;
  * it can (each one costs the server work, whatever is answered) is read at
  * this pace, so it cannot take the node's time from everyone else.
  */
-export const INPUT_RATE = { burst: 500, perSecond: 50 };
+export const INPUT_RATE: Rate = { burst: 500, perSecond: 50 };
 
 /**
  * {@linkcode INPUT_RATE}, or more for a server whose flood limit is lifted
  * (`--flood-rate`, `--flood-burst`: a bench, a test that floods on purpose):
  * input is never paced tighter than 50 units a chat line allowed.
  */
-export function inputRate(flood: { burst: number; perSecond: number }): {
-  burst: number;
-  perSecond: number;
-} {
+export function inputRate(flood: Rate): Rate {
   return {
     burst: Math.max(INPUT_RATE.burst, flood.burst * 50),
     perSecond: Math.max(INPUT_RATE.perSecond, flood.perSecond * 25),
@@ -77,7 +76,7 @@ export class InputPace {
   readonly #allowance: number;
   #paidTo = 0;
 
-  constructor(rate: { burst: number; perSecond: number } = INPUT_RATE) {
+  constructor(rate: Rate = INPUT_RATE) {
     this.#step = 1000 / rate.perSecond;
     this.#allowance = rate.burst * this.#step;
   }
