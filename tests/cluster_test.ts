@@ -9,7 +9,7 @@ import { createLogger } from "../server/log.ts";
 import { untilHealth, withNodes } from "./kit/cluster.ts";
 import { RedisProxy } from "./kit/redis_proxy.ts";
 import { RedisServer } from "./kit/redis_server.ts";
-import { startServer } from "./kit/server.ts";
+import { type ChatServer, startServer } from "./kit/server.ts";
 import { connectWs, WsClient } from "./kit/ws_client.ts";
 import { connectTcp, TcpClient } from "./kit/tcp_client.ts";
 import { connectIrc, openIrc } from "./kit/irc_client.ts";
@@ -208,4 +208,75 @@ Deno.test("cluster: a node that cannot read the service's members as it starts t
   } finally {
     await node.shutdown();
   }
+});
+
+/**
+ * Runs `fn` on two nodes, `b` reaching Redis through `proxy` (which can hold
+ * its feed's reads) and waiting 100 ms at most for its feed to reach an id.
+ */
+async function withLaggingNode(
+  fn: (a: ChatServer, b: ChatServer, proxy: RedisProxy) => Promise<void>,
+): Promise<void> {
+  await using redis = await RedisServer.start();
+  await using proxy = new RedisProxy(redis.port);
+  const a = startServer({ cluster: await RedisCluster.open({ url: redis.url, keep: 100 }) });
+  const b = startServer({
+    cluster: await RedisCluster.open({ url: proxy.url, keep: 100, reachMs: 100 }),
+  });
+  try {
+    await untilHealth(a, 200);
+    await untilHealth(b, 200);
+    await fn(a, b, proxy);
+  } finally {
+    await a.shutdown();
+    await b.shutdown();
+  }
+}
+
+/** The texts `client` was shown in `room`, in its welcome or entry and live, in order. */
+function shownIn(client: WsClient, room: string): string[] {
+  return client.events.flatMap((e) =>
+    (e.type === "welcome" || e.type === "entered") && e.room === room
+      ? e.history.map((m) => m.text)
+      : e.type === "message" && e.room === room
+      ? [e.text]
+      : []
+  );
+}
+
+Deno.test("cluster: a join while the node's feed lags past reach's bound shows each message once: the welcome up to the feed's position, the rest live", async () => {
+  await withLaggingNode(async (a, b, proxy) => {
+    await using bob = await connectWs(a, "bob");
+    // b's read under way brings m1; the next one is held on its way.
+    const held = proxy.holdNextRequest((request) => /xread/i.test(request));
+    bob.send({ type: "say", text: "m1" });
+    await held.held;
+    bob.send({ type: "say", text: "m2" });
+    await bob.next("message", (m) => m.text === "m2");
+    await using carol = await connectWs(b, "carol");
+    held.release();
+    bob.send({ type: "say", text: "m3" });
+    await carol.next("message", (m) => m.text === "m3");
+    assert.deepEqual(shownIn(carol, "#lobby").filter((t) => /^m\d$/.test(t)), ["m1", "m2", "m3"]);
+  });
+});
+
+Deno.test("cluster: entering a room while the node's feed lags shows each of its messages once", async () => {
+  await withLaggingNode(async (a, b, proxy) => {
+    await using bob = await connectWs(a, "bob");
+    await using carol = await connectWs(b, "carol");
+    bob.send({ type: "enter", room: "#dev" });
+    await bob.next("entered");
+    const held = proxy.holdNextRequest((request) => /xread/i.test(request));
+    bob.send({ type: "say", room: "#dev", text: "d1" });
+    await held.held;
+    bob.send({ type: "say", room: "#dev", text: "d2" });
+    await bob.next("message", (m) => m.text === "d2");
+    carol.send({ type: "enter", room: "#dev" });
+    await carol.next("entered");
+    held.release();
+    bob.send({ type: "say", room: "#dev", text: "d3" });
+    await carol.next("message", (m) => m.text === "d3");
+    assert.deepEqual(shownIn(carol, "#dev"), ["d1", "d2", "d3"]);
+  });
 });

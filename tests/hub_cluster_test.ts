@@ -191,6 +191,67 @@ clusterTest(
 );
 
 clusterTest(
+  "the operator's private message is shown after every room message with a lower id, on this node and another; to a node that stopped listening it is refused",
+  async () => {
+    const { bus, hubs: [a, b, c], clusters } = await service(3);
+    const alice = await join(a!, "alice");
+    const bob = await join(b!, "bob");
+    const carol = await join(c!, "carol");
+    await bus.settle();
+    for (const m of [alice, bob, carol]) m.take();
+    // Alice's node and bob's read the feed late: carol's line is on its way there.
+    clusters[0]!.away = true;
+    clusters[1]!.away = true;
+    assert.equal(await c!.handle(carol, { type: "say", text: "before" }), true);
+    await bus.settle();
+    const told = [a!.tell("alice", "here"), a!.tell("bob", "there")];
+    await bus.settle();
+    assert.deepEqual([alice.events, bob.events], [[], []], "not before carol's line");
+    for (const i of [0, 1]) {
+      clusters[i]!.away = false;
+      clusters[i]!.pump();
+    }
+    assert.deepEqual((await Promise.all(told)).map((t) => t.ok), [true, true]);
+    await bus.settle();
+    for (const [m, text] of [[alice, "here"], [bob, "there"]] as const) {
+      const seen = m.ofType("message").map((e) => [e.id, e.text]);
+      assert.deepEqual(seen.map(([, t]) => t), ["before", text]);
+      assert.ok(seen[0]![0]! < seen[1]![0]!);
+    }
+    bus.nodes.delete(clusters[1]!);
+    const lost = await a!.tell("bob", "gone");
+    assert.deepEqual(
+      lost.ok ? "ok" : lost.reason,
+      "Not delivered: bob's server cannot be reached right now.",
+    );
+  },
+);
+
+clusterTest(
+  "away is service-wide: told to every node, and known to a node that starts later",
+  async () => {
+    const { bus, hubs: [a, b] } = await service();
+    const alice = await join(a!, "alice");
+    await join(b!, "bob");
+    await bus.settle();
+    assert.equal(await a!.handle(alice, { type: "away", text: "lunch" }), true);
+    await bus.settle();
+    assert.equal(b!.whois("alice")?.away, "lunch");
+    const later = new Hub({ cluster: new FakeCluster(bus, "n9") });
+    await later.attach();
+    await bus.settle();
+    assert.equal(later.whois("alice")?.away, "lunch");
+    assert.equal(await a!.handle(alice, { type: "away" }), true);
+    await bus.settle();
+    assert.deepEqual([b!.whois("alice")?.away, later.whois("alice")?.away], [undefined, undefined]);
+    assert.deepEqual([...bus.members.values()].map((r) => [r.nick, r.away]), [
+      ["alice", undefined],
+      ["bob", undefined],
+    ]);
+  },
+);
+
+clusterTest(
   "a private message to a member of a node that stopped listening is refused, not lost",
   async () => {
     const { bus, hubs: [a, b], clusters } = await service();
@@ -698,6 +759,33 @@ clusterTest(
 );
 
 clusterTest(
+  "a part while Redis could not be reached is told once it is back, the member staying in its other rooms",
+  async () => {
+    const { bus, hubs: [a, b] } = await service();
+    const alice = await join(a!, "alice", ["#lobby", "#dev"]);
+    const bob = await join(b!, "bob", ["#lobby", "#dev"]);
+    await bus.settle();
+    alice.take();
+    bus.down = true;
+    assert.equal(await b!.handle(bob, { type: "part", room: "#dev", reason: "later" }), true);
+    await bus.settle();
+    assert.deepEqual(a!.members("#dev").map((m) => m.nick), ["alice", "bob"]);
+    bus.recover();
+    await bus.settle();
+    assert.deepEqual(a!.members("#dev").map((m) => m.nick), ["alice"]);
+    assert.deepEqual(a!.members("#lobby").map((m) => m.nick), ["alice", "bob"]);
+    assert.deepEqual(alice.ofType("leave").map((e) => [e.nick, e.room]), [["bob", "#dev"]]);
+    assert.deepEqual(alice.ofType("join"), [], "nobody seen to come back");
+    assert.deepEqual(bus.members.get("bob")?.rooms, ["#lobby"]);
+    // Later news of bob still reaches a: its seat there is the one it had.
+    assert.equal(await b!.handle(bob, { type: "say", text: "back" }), true);
+    await bus.settle();
+    assert.deepEqual(texts(alice), ["bob: back"]);
+    assert.equal(bob.closed, 0);
+  },
+);
+
+clusterTest(
   "a leave Redis refused while it answers (out of memory) is told again soon, not at the next outage",
   async () => {
     const { bus, hubs: [a, b] } = await service();
@@ -773,5 +861,22 @@ clusterTest(
     // Nobody holds the name: refused as before.
     assert.equal(await a!.handle(alice, { type: "msg", to: "nobody", text: "hi" }), false);
     assert.equal(alice.ofType("error")[0]?.code, "no_such_nick");
+  },
+);
+
+clusterTest(
+  "a node that stopped tells no leave as each of its connections closes: its departure told them all",
+  async () => {
+    const { bus, hubs: [a, b] } = await service();
+    const alice = await join(a!, "alice");
+    await join(b!, "bob");
+    await bus.settle();
+    await a!.detach();
+    await bus.settle();
+    const told = bus.feed.length;
+    assert.deepEqual(b!.members().map((m) => m.nick), ["bob"]);
+    a!.leave(alice, "server shutting down");
+    await bus.settle();
+    assert.equal(bus.feed.length, told);
   },
 );

@@ -428,6 +428,37 @@ Deno.test("RedisCluster.forward() refused for want of an answer is never deliver
   });
 });
 
+Deno.test("RedisCluster.forward() whose answer was lost with its connection is sent again, delivered once and counted as the first run was", async () => {
+  await withProxiedNode(async (sender, _sink, proxy, redis) => {
+    const receiver = await RedisCluster.open({ url: redis.url, keep: 10 });
+    const to = new Sink();
+    try {
+      await receiver.start(to);
+      const message = (id: number, text: string) => ({
+        fold: "bob",
+        event: { type: "message" as const, id, ts: 1, from: "ann", to: "bob", text },
+      });
+      // The publish's answer (one subscriber heard it), cut: ioredis sends it again.
+      proxy.cutNextAnswer((answer) => answer === ":1\r\n");
+      assert.equal(await sender.forward(receiver.node, message(1, "psst")), 1);
+      await proxy.cut.promise;
+      assert.equal(await sender.forward(receiver.node, message(2, "next")), 1);
+      await to.count(2, (t) => "forwarded" in t);
+      assert.deepEqual(
+        to.told.flatMap((t) =>
+          "forwarded" in t && "event" in t.forwarded && t.forwarded.event.type === "message"
+            ? [t.forwarded.event.text]
+            : []
+        ),
+        ["psst", "next"],
+      );
+    } finally {
+      await receiver.close();
+      to.end();
+    }
+  });
+});
+
 Deno.test("RedisCluster: a command sent while Redis was lost that fails after it is found back does not tell it lost again", async () => {
   await withProxiedNode(async (node, sink, proxy) => {
     // One command times out: Redis is told lost.
@@ -707,6 +738,48 @@ Deno.test("RedisCluster: a node whose feed position was trimmed away while it wa
     assert.ok(message && "message" in message && message.gap);
     assert.ok(after.indexOf(members) < after.indexOf(message));
   });
+});
+
+Deno.test("RedisCluster: a node still connected whose feed read comes after the entries it had not read were trimmed is told the gap, and reads the member list again", async () => {
+  await using redis = await RedisServer.start();
+  await using proxy = new RedisProxy(redis.port);
+  const a = await RedisCluster.open({ url: redis.url, keep: 10 });
+  // b's feed reads go through the proxy: one can be held on its way (b stalled, or busy).
+  const b = await RedisCluster.open({ url: proxy.url, keep: 10 });
+  const sb = new Sink();
+  try {
+    await a.start(new Sink());
+    await b.start(sb);
+    await a.post("#r", said("#r", "warm"));
+    await sb.count(1, (t) => "message" in t);
+    // b's next read, from "warm" or from "first", is held.
+    const held = proxy.holdNextRequest((request) => /xread/i.test(request));
+    await a.post("#r", said("#r", "first"));
+    await held.held;
+    await a.tell({ op: "seat", node: a.node, nick: "Zed", via: "web", rooms: [] }, [
+      ["zed", record("Zed", a.node, "z", [])],
+    ]);
+    await a.post("#r", said("#r", "after"));
+    // Past what the feed keeps: only the last entry is left.
+    await direct(redis, (raw) => raw.xtrim("chat:feed", "MAXLEN", 1));
+    held.release();
+    await sb.count(1, (t) => "message" in t && t.message.text === "after");
+    assert.deepEqual(
+      sb.told.flatMap((t) =>
+        "message" in t
+          ? [`${t.message.text}${t.gap ? " (gap)" : ""}`]
+          : "members" in t
+          ? [`members: ${t.members.map((r) => r.nick).join(",")}`]
+          : "event" in t
+          ? [`event: ${t.event.op}`]
+          : []
+      ).filter((told) => told !== "first"),
+      ["warm", "members: Zed", "after (gap)"],
+    );
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+    sb.end();
+  }
 });
 
 Deno.test("RedisCluster.tell() whose answer was lost with its connection is sent again and told once", async () => {

@@ -673,8 +673,6 @@ export class RedisCluster implements Cluster {
     await this.store.close();
   }
 
-  /** The position is now `id`: the reaches it satisfies are done. */
-  /** The member list, and the id of the last feed entry it reflects, read in one step. */
   /**
    * The member list, and the id of the last feed entry it reflects, read in
    * one step. Records of a node no longer live (found dead, its records
@@ -713,6 +711,7 @@ export class RedisCluster implements Cluster {
     for (const dead of this.#unswept) this.#background(this.#sweep(dead));
   }
 
+  /** The position is now `id`: the reaches it satisfies are done. */
   #moved(id: number): void {
     this.#position = id;
     for (const reach of [...this.#reaches]) if (reach.id <= id) reach.done();

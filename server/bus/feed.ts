@@ -13,9 +13,9 @@
  * A node that loses Redis keeps its position; once Redis answers again it
  * reads on from there, so nothing is skipped and nothing is handed on twice.
  * Losing and finding Redis are told once each ({@linkcode FeedOptions.onState}),
- * not once per failed read. If the node was away for longer than the feed
- * keeps ({@linkcode FEED_KEEP} messages), what it missed is gone from the
- * feed (each room's own history still has its newest `keep`): the next
+ * not once per failed read. If the node was away (or, connected, fell
+ * behind) for longer than the feed keeps ({@linkcode FEED_KEEP} messages),
+ * what it missed is gone from the feed (each room's own history still has its newest `keep`): the next
  * message is handed on with `gap` set, so members can be told, and the
  * events lost with it are made up for ({@linkcode FeedOptions.onTrimmed}:
  * the cluster reads the member list again). A Redis back without its data
@@ -185,6 +185,13 @@ export class FeedReader {
         );
         this.#state(true);
         if (this.#closed) break;
+        if (!gap && await this.#skipped(reply?.[0]?.[1][0]?.[0])) {
+          // Fallen behind the trim with the connection up (a node stalled,
+          // or too busy to keep up): looked at as after Redis was lost, and
+          // this batch read again, with its gap.
+          this.#look = true;
+          continue;
+        }
         let missed = gap;
         for (const [, entries] of reply ?? []) {
           for (const entry of feedEntriesOf(entries)) {
@@ -212,16 +219,29 @@ export class FeedReader {
   }
 
   /**
-   * True if entries after `after` may have been trimmed from the feed: the
-   * entry `after` itself is gone (trims take the oldest first, so while it
-   * is there, everything after it is too). 0 is the start: nothing before.
+   * True if entries after `after` may have been trimmed from the feed: its
+   * oldest entry is past `after` (trims take the oldest first, so while one
+   * at or before it is there, everything after it is too). 0 is the start:
+   * nothing before.
    */
   async #trimmed(after: number): Promise<boolean> {
+    if (after === 0) return false;
     const oldest = await this.#redis.xrange(this.#feed, "-", "+", "COUNT", 1);
     const first = oldest[0]?.[0];
-    if (after === 0 || first === undefined) return false;
-    const found = await this.#redis.xrange(this.#feed, `${after}-0`, `${after}-0`);
-    return found.length === 0 && Number(first.split("-")[0]) > after;
+    return first !== undefined && Number(first.split("-")[0]) > after;
+  }
+
+  /**
+   * True if a read whose first entry is `first` may have skipped entries
+   * trimmed away since the last: the first is not the next id, and
+   * {@linkcode #trimmed} (ids without an entry, a private message's, make
+   * it asked now and then; a trim just after the read is taken for a gap:
+   * the feed's trim is far behind its newest entries, so only a node as far
+   * behind meets it).
+   */
+  async #skipped(first: string | undefined): Promise<boolean> {
+    const id = first === undefined ? NaN : Number(first.split("-")[0]);
+    return id > this.#after + 1 && await this.#trimmed(this.#after);
   }
 
   #state(up: boolean, error?: unknown): void {

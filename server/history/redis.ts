@@ -15,7 +15,7 @@
  * | `chat:folded:<key>` | list | room `<key>`'s texts folded for search, newest first, `<id>:<folded>`, as many as its log |
  * | `chat:room:<key>` | hash | room `<key>`'s `name` (the first one given), topic (`topic_text`, `topic_by`, `topic_ts`) and `trimmed_to`; gone {@linkcode ROOM_IDLE_MS} after it was last entered while it has no message nor topic |
  * | `chat:feed` | stream | every room message (fields below) and every cluster event (one field, `ev`: the `ClusterEvent` as JSON, `hub/cluster.ts`), in id order, the newest {@linkcode FEED_KEEP}: what each node delivers from |
- * | `chat:receipt:<store>:<n>` | string | the first id of batch `<n>` of a store (a node's, new at every start), for {@linkcode APPEND} run twice (`t<n>`: a topic told, {@linkcode SET_TOPIC_TOLD}); gone a second past the batch's deadline |
+ * | `chat:receipt:<store>:<n>` | string | the first id of batch `<n>` of a store (a node's, new at every start), for {@linkcode APPEND} run twice (`t<n>`: a topic told, {@linkcode SET_TOPIC_TOLD}; `p<n>`: how many a private message's publish reached, {@linkcode PUBLISH_BY_DEADLINE}); gone a second past the batch's deadline |
  * | `chat:receipt:<node>:t<n>` | string | the id of event `<n>` a node told (`bus/cluster.ts`'s `TELL`), so that one sent twice is told once; gone after a minute |
  * | `chat:members` | hash | the service's members: nickname fold → `MemberRecord` as JSON (`bus/cluster.ts`) |
  * | `chat:nick:<fold>` | string | the node holding nickname `<fold>`, expiring with its lease (`bus/leases.ts`) |
@@ -413,10 +413,20 @@ return now
 /**
  * Publishes `ARGV[1]` on channel `KEYS[1]` before its deadline
  * ({@linkcode BY_DEADLINE}): a private message refused for want of an answer
- * is not delivered later. Returns how many subscribers got it.
+ * is not delivered later. Returns how many subscribers got it. Run again
+ * (its answer lost with its connection, and sent again by the client), it
+ * publishes nothing more and returns the first run's count, from its
+ * receipt `KEYS[2]` (looked at before the deadline, as {@linkcode APPEND}
+ * does): a private message was delivered twice, and its sender could be
+ * told it went nowhere.
  */
-const PUBLISH_BY_DEADLINE = await LuaScript.of(`${BY_DEADLINE}
-return redis.call('PUBLISH', KEYS[1], ARGV[1])
+const PUBLISH_BY_DEADLINE = await LuaScript.of(`${CLOCK}
+local heard = redis.call('GET', KEYS[2])
+if heard then return tonumber(heard) end
+${DEADLINE}
+heard = redis.call('PUBLISH', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], heard, 'PX', deadline - now + 1000)
+return heard
 `);
 
 /**
@@ -861,7 +871,8 @@ export class RedisHistory implements AsyncHistoryStore {
    * Resolves with how many subscribers got it.
    */
   async publish(channel: string, message: string): Promise<number> {
-    const heard = await this.#write(PUBLISH_BY_DEADLINE, [channel], [message]);
+    const receipt = this.#key("receipt", this.#self, `p${++this.#batches}`);
+    const heard = await this.#write(PUBLISH_BY_DEADLINE, [channel, receipt], [message]);
     if (typeof heard !== "number") {
       throw new Error(`Redis answered a publish with ${String(heard)}`);
     }

@@ -38,6 +38,8 @@ export interface MemberRecord {
   rooms: string[];
   /** SHA-256 (hex) of its seat token: any node can check a take-back with it. */
   token: string;
+  /** Why it is away, if it said it is. */
+  away?: string;
 }
 
 /** A room as an event names it: as shown, its key, and its topic as the teller knew it. */
@@ -54,8 +56,11 @@ export interface RoomRef {
  * brings them.
  */
 export type ClusterEvent =
-  /** A member seated on `node`, in these rooms. */
-  | { op: "seat"; node: string; nick: string; via: Via; rooms: RoomRef[] }
+  /**
+   * A member seated on `node`, in these rooms (told again of one a node
+   * knows: its rooms made to match), away if `away` is set.
+   */
+  | { op: "seat"; node: string; nick: string; via: Via; rooms: RoomRef[]; away?: string }
   /** A member entered a room. */
   | { op: "join"; node: string; nick: string; room: RoomRef }
   /** A member left a room. */
@@ -63,6 +68,8 @@ export type ClusterEvent =
   /** A member left the service. */
   | { op: "bye"; node: string; nick: string; reason: string }
   | { op: "rename"; node: string; from: string; to: string }
+  /** A member said it is away (`text`), or back (none). */
+  | { op: "away"; node: string; nick: string; text?: string }
   /** A room's topic was set (`topic` undefined: cleared). */
   | { op: "topic"; node: string; room: RoomRef }
   /** A member's seat was taken back on `node` (its connection elsewhere is closed, quietly). */
@@ -256,7 +263,8 @@ export function isClusterEvent(value: unknown): value is ClusterEvent {
   if (!str("node")) return false;
   switch (v.op) {
     case "seat":
-      return str("nick") && isVia(v.via) && Array.isArray(v.rooms) && v.rooms.every(isRoomRef);
+      return str("nick") && isVia(v.via) && Array.isArray(v.rooms) && v.rooms.every(isRoomRef) &&
+        (v.away === undefined || str("away"));
     case "moved":
       return str("nick") && isVia(v.via) &&
         (v.rooms === undefined || Array.isArray(v.rooms) && v.rooms.every(isRoomRef));
@@ -268,6 +276,8 @@ export function isClusterEvent(value: unknown): value is ClusterEvent {
       return str("nick") && str("reason");
     case "rename":
       return str("from") && str("to");
+    case "away":
+      return str("nick") && (v.text === undefined || str("text"));
     case "topic":
       return isRoomRef(v.room);
     case "dead":
@@ -293,7 +303,8 @@ export function isMemberRecord(value: unknown): value is MemberRecord {
   const v = value as Record<string, unknown>;
   return typeof v.nick === "string" && isVia(v.via) && typeof v.node === "string" &&
     typeof v.token === "string" && Array.isArray(v.rooms) &&
-    v.rooms.every((r) => typeof r === "string");
+    v.rooms.every((r) => typeof r === "string") &&
+    (v.away === undefined || typeof v.away === "string");
 }
 
 function isVia(value: unknown): value is Via {

@@ -251,6 +251,11 @@ function bound(id: number | undefined, ts: number | undefined): Bound | undefine
   return id !== undefined ? { id } : ts !== undefined ? { ts } : undefined;
 }
 
+/** An away message another node told (bounded as this node's own are), or none. */
+function awayOf(text: string | undefined): string | undefined {
+  return text === undefined ? undefined : clip(text, AWAY_MAX);
+}
+
 /** Longest away message kept, in UTF-16 code units. */
 const AWAY_MAX = 200;
 
@@ -318,6 +323,14 @@ export type HubObserver = (event: ServerEvent) => void;
 /** A room a member asked for, checked: the live room, or the name and key to make it under. */
 type Wanted = { name: string; key: string; room: Room | undefined };
 
+/** What the feed brought rooms while their welcome was read (see `Hub.#watch`). */
+interface RoomWatch {
+  /** Each room's backlog as read, up to the feed's `position`, with what the feed brought. */
+  merged(backlogs: Backlog<RoomMessage>[], position: number): Backlog<RoomMessage>[];
+  /** Stops collecting. */
+  stop(): void;
+}
+
 /** The whole service's core: see the module doc. */
 export class Hub {
   readonly #roster = new Roster();
@@ -351,8 +364,21 @@ export class Hub {
   #untold = false;
   /** Why the members whose leave was lost left, by fold: told so once Redis is back. */
   readonly #untoldByes = new Map<string, string>();
+  /**
+   * Local members something was lost of (a part, a join): their rooms are
+   * told again once Redis is back, as a `seat` event the other nodes make
+   * their rooms match (the member list's check finds only whole members
+   * missing or gone).
+   */
+  readonly #untoldSeats = new Set<Seat>();
   /** Set by {@linkcode detach}: this node is stopping, and takes nothing new. */
   #stopping = false;
+  /**
+   * Set once {@linkcode detach} told every node this one stopped (its
+   * members left with it): the leaves of its connections as they close are
+   * not told one by one.
+   */
+  #departed = false;
   /** The last {@linkcode #retell} failed (and said so in the log). */
   #retellFailing = false;
   /** A {@linkcode #retell} due (see {@linkcode #retellSoon}). */
@@ -528,7 +554,15 @@ export class Hub {
         return this.#topic(seat, message.room, message.text);
       case "away": {
         const said = message.text === undefined ? undefined : checkMessage(message.text);
-        seat.away = said?.ok ? clip(said.value, AWAY_MAX) : undefined;
+        const away = said?.ok ? clip(said.value, AWAY_MAX) : undefined;
+        if (away === seat.away) return true;
+        seat.away = away;
+        const cluster = this.#cluster;
+        if (cluster) {
+          const { nick } = seat;
+          const text = away === undefined ? {} : { text: away };
+          this.#tell(cluster, { op: "away", node: cluster.node, nick, ...text }, seat);
+        }
         return true;
       }
       case "ctcp":
@@ -652,6 +686,7 @@ export class Hub {
     for (const record of records) {
       if (record.node === cluster.node) continue;
       const seat = this.#remoteSeat(cluster, record.nick, record.via, record.node);
+      seat.away = awayOf(record.away);
       for (const name of record.rooms) {
         const key = roomKey(name);
         const room = this.#rooms.get(key) ??
@@ -680,6 +715,7 @@ export class Hub {
     await cluster.depart(SHUTTING_DOWN).catch((e) =>
       this.#log.warn("cannot tell the other nodes this one stops", { error: errorText(e) })
     );
+    this.#departed = true;
   }
 
   /**
@@ -708,7 +744,30 @@ export class Hub {
       node: cluster.node,
       rooms: [...seat.rooms.values()].map((room) => room.name),
       token: tokenHash(seat.token),
+      ...(seat.away === undefined ? {} : { away: seat.away }),
     }];
+  }
+
+  /** The event that tells every node a member of this one as it is now, in `rooms`. */
+  #seatEvent(cluster: Cluster, seat: Seat, rooms: readonly Room[]): ClusterEvent {
+    return {
+      op: "seat",
+      node: cluster.node,
+      nick: seat.nick,
+      via: seat.member.via,
+      rooms: rooms.map((room) => this.#ref(room)),
+      ...(seat.away === undefined ? {} : { away: seat.away }),
+    };
+  }
+
+  /** Tells every node a member of this one entered `room`. */
+  #tellJoin(cluster: Cluster, seat: Seat, room: Room): void {
+    this.#tell(cluster, {
+      op: "join",
+      node: cluster.node,
+      nick: seat.nick,
+      room: this.#ref(room),
+    }, seat);
   }
 
   /** A room as an event names it. */
@@ -731,6 +790,7 @@ export class Hub {
     cluster.tell(event, records).catch((e) => {
       if (e instanceof SeatMoved) return this.#movedAway(seat);
       this.#untold = true;
+      if (!gone) this.#untoldSeats.add(seat);
       // Told with its reason once Redis is back (`#retell`), not as "connection lost".
       if (event.op === "bye") this.#untoldByes.set(seat.key, event.reason);
       // Redis lost is logged once, by the cluster, and retold once it is
@@ -750,7 +810,7 @@ export class Hub {
   /**
    * Redis is back after something this node told was lost: the member list
    * is made to match this node's members (those gone are told gone), and
-   * the seats it never heard of are told.
+   * the seats it never heard of, or lost something of, are told as they are.
    */
   #retell(cluster: Cluster): void {
     if (!this.#untold) return;
@@ -758,25 +818,29 @@ export class Hub {
     const local = [...this.#roster].filter((seat) => !seat.member.remote);
     const byes = new Map(this.#untoldByes);
     this.#untoldByes.clear();
+    const dirty = new Set(this.#untoldSeats);
+    this.#untoldSeats.clear();
     cluster.reconcile(local.map((seat) => seat.key), byes).then(
       ({ missing, gone }) => {
         this.#retellFailing = false;
         const unknown = new Set(missing);
+        let told = 0;
         for (const seat of local) {
-          if (!unknown.has(seat.key) || this.#roster.byKey(seat.key) !== seat) continue;
-          const rooms = [...seat.rooms.values()].map((room) => this.#ref(room));
-          const { nick, member: { via } } = seat;
-          this.#tell(cluster, { op: "seat", node: cluster.node, nick, via, rooms }, seat);
+          if (!unknown.has(seat.key) && !dirty.has(seat)) continue;
+          if (this.#roster.byKey(seat.key) !== seat) continue;
+          this.#tell(cluster, this.#seatEvent(cluster, seat, [...seat.rooms.values()]), seat);
+          told++;
         }
-        if (missing.length > 0 || gone.length > 0) {
+        if (told > 0 || gone.length > 0) {
           this.#log.info("told the other nodes what they missed while Redis was lost", {
-            seats: missing.length,
+            seats: told,
             left: gone.length,
           });
         }
       },
       (e) => {
         this.#untold = true;
+        for (const seat of dirty) this.#untoldSeats.add(seat);
         for (const [fold, reason] of byes) {
           if (!this.#untoldByes.has(fold)) this.#untoldByes.set(fold, reason);
         }
@@ -853,8 +917,26 @@ export class Hub {
         return;
       }
       case "seat": {
-        const seat = this.#remoteSeat(cluster, event.nick, event.via, event.node);
+        const known = remote(event.nick);
+        if (known && known.member.via === event.via) {
+          // Told again (its node lost something it told): its rooms made to match.
+          const keys = new Set(event.rooms.map((ref) => ref.key));
+          for (const room of [...known.rooms.values()]) {
+            if (keys.has(room.key)) continue;
+            room.leave(known, "part");
+            this.#dropIfEmpty(room);
+          }
+        }
+        const seat = known?.member.via === event.via
+          ? known
+          : this.#remoteSeat(cluster, event.nick, event.via, event.node);
+        seat.away = awayOf(event.away);
         for (const ref of event.rooms) this.#remoteEnter(seat, ref);
+        return;
+      }
+      case "away": {
+        const seat = remote(event.nick);
+        if (seat) seat.away = awayOf(event.text);
         return;
       }
       case "join": {
@@ -1005,9 +1087,12 @@ export class Hub {
         if (!keys.has(key)) told({ op: "leave", node, nick, key, reason: "" });
       }
       for (const room of record.rooms) told({ op: "join", node, nick, room: refOf(room) });
+      const away = record.away === undefined ? {} : { text: record.away };
+      if (awayOf(record.away) !== seat.away) told({ op: "away", node, nick, ...away });
     }
-    for (const { nick, via, node, rooms } of listed.values()) {
-      told({ op: "seat", node, nick, via, rooms: rooms.map(refOf) });
+    for (const { nick, via, node, rooms, away } of listed.values()) {
+      const said = away === undefined ? {} : { away };
+      told({ op: "seat", node, nick, via, rooms: rooms.map(refOf), ...said });
     }
   }
 
@@ -1026,14 +1111,7 @@ export class Hub {
     );
     for (const seat of this.#roster) {
       if (seat.member.remote) continue;
-      const rooms = [...seat.rooms.values()].map((room) => this.#ref(room));
-      this.#tell(cluster, {
-        op: "seat",
-        node: cluster.node,
-        nick: seat.nick,
-        via: seat.member.via,
-        rooms,
-      }, seat);
+      this.#tell(cluster, this.#seatEvent(cluster, seat, [...seat.rooms.values()]), seat);
     }
   }
 
@@ -1080,16 +1158,16 @@ export class Hub {
   }
 
   /**
-   * Reads from Redis what a member is shown of `rooms` as it comes in, and
-   * returns once the feed has delivered here everything that read saw: with
-   * what the feed delivered meanwhile, nothing is missed and nothing shown
-   * twice.
+   * Collects what the feed delivers here to rooms `keys`, from now until
+   * `stop()`: a member's welcome is read from Redis while the feed goes on.
+   * `merged()`, called when the member is seated (nothing awaited between),
+   * gives each room's backlog as of that moment: what the read found up to
+   * the feed's position here, with what the feed delivered meanwhile. What
+   * the read found past that position the feed delivers to the member live,
+   * once seated: nothing missed and nothing shown twice, however far the
+   * feed lags (a join that waited out `reach` showed such messages twice).
    */
-  async #readRooms(
-    cluster: Cluster,
-    keys: string[],
-    read: (key: string) => Promise<Backlog<RoomMessage>>,
-  ): Promise<Backlog<RoomMessage>[]> {
+  #watch(keys: readonly string[]): RoomWatch {
     const lists = keys.map((key) => {
       const list: RoomMessage[] = [];
       let set = this.#watching.get(key);
@@ -1097,24 +1175,39 @@ export class Hub {
       set.add(list);
       return list;
     });
-    try {
-      const backlogs = await Promise.all(keys.map(read));
-      let last = 0;
-      for (const backlog of backlogs) {
-        for (const m of backlog.messages) last = Math.max(last, m.id);
-      }
-      if (last > cluster.position) await cluster.reach(last);
-      return backlogs.map((backlog, i) => ({
-        messages: byId([...backlog.messages, ...lists[i]!]),
-        gap: backlog.gap,
-      }));
-    } finally {
-      keys.forEach((key, i) => {
-        const set = this.#watching.get(key);
-        set?.delete(lists[i]!);
-        if (set?.size === 0) this.#watching.delete(key);
-      });
+    return {
+      merged: (backlogs, position) =>
+        backlogs.map((backlog, i) => ({
+          messages: byId([...backlog.messages.filter((m) => m.id <= position), ...lists[i]!]),
+          gap: backlog.gap,
+        })),
+      stop: () =>
+        keys.forEach((key, i) => {
+          const set = this.#watching.get(key);
+          set?.delete(lists[i]!);
+          if (set?.size === 0) this.#watching.delete(key);
+        }),
+    };
+  }
+
+  /**
+   * Reads from Redis what a member is shown of `rooms` as it comes in, and
+   * returns once the feed has delivered here everything that read saw (or
+   * after `reach`'s bound): a welcome as complete as the feed allows (see
+   * {@linkcode #watch}, which makes it exact).
+   */
+  async #readRooms(
+    cluster: Cluster,
+    keys: string[],
+    read: (key: string) => Promise<Backlog<RoomMessage>>,
+  ): Promise<Backlog<RoomMessage>[]> {
+    const backlogs = await Promise.all(keys.map(read));
+    let last = 0;
+    for (const backlog of backlogs) {
+      for (const m of backlog.messages) last = Math.max(last, m.id);
     }
+    if (last > cluster.position) await cluster.reach(last);
+    return backlogs;
   }
 
   /** {@linkcode join} with `--redis`: the nickname is claimed in Redis, and the backlogs read there. */
@@ -1143,6 +1236,7 @@ export class Hub {
     this.#claiming.add(fold);
     this.#joining.set(member, true);
     let held = false;
+    let watch: RoomWatch | undefined;
     try {
       // A seat of this node taken back needs nothing of Redis; any other is claimed there.
       let ghost = local && !local.member.remote ? local : undefined;
@@ -1168,6 +1262,7 @@ export class Hub {
       const limit = this.#replayLimit(plan.wanted.length);
       const last = since === undefined ? 0 : await cluster.store.lastId();
       const keys = plan.wanted.map((want) => want.key);
+      watch = this.#watch(keys);
       const [backlogs, kept] = await Promise.all([
         // A history read like any other: its turn among them (HISTORY_READS_AT_ONCE).
         this.#reads.run(() =>
@@ -1197,7 +1292,7 @@ export class Hub {
             kept[i]?.topic ?? want.room?.topic,
           )
       );
-      const named = fitWelcome(backlogs, since).map((b, i) => ({
+      const named = fitWelcome(watch.merged(backlogs, cluster.position), since).map((b, i) => ({
         messages: ready[i]!.named(b.messages),
         gap: b.gap,
       }));
@@ -1208,14 +1303,7 @@ export class Hub {
       const { seat, entering } = seated;
       held = false; // the seat holds it now
       if (!ghost) {
-        const event: ClusterEvent = {
-          op: "seat",
-          node: cluster.node,
-          nick: seat.nick,
-          via: member.via,
-          rooms: entering.map((room) => this.#ref(room)),
-        };
-        this.#tell(cluster, event, seat);
+        this.#tell(cluster, this.#seatEvent(cluster, seat, entering), seat);
       } else {
         // Moved here (from another node, or to a new connection here): its record's token and way change.
         const rooms = [...seat.rooms.values()].filter((room) => before?.has(room.key));
@@ -1227,13 +1315,7 @@ export class Hub {
           rooms: rooms.map((room) => this.#ref(room)),
         }, seat);
         for (const room of entering) {
-          if (before?.has(room.key)) continue;
-          this.#tell(cluster, {
-            op: "join",
-            node: cluster.node,
-            nick: seat.nick,
-            room: this.#ref(room),
-          }, seat);
+          if (!before?.has(room.key)) this.#tellJoin(cluster, seat, room);
         }
       }
       return true;
@@ -1242,6 +1324,7 @@ export class Hub {
       if (cluster.up) this.#log.error("cannot join through Redis", { error: errorText(e) });
       return this.#refuse(member, "storage_failed", UNREACHABLE_SEAT);
     } finally {
+      watch?.stop();
       this.#claiming.delete(fold);
       this.#joining.delete(member);
       if (held) cluster.release(fold);
@@ -1253,44 +1336,45 @@ export class Hub {
     if (!cluster.up) {
       return this.#refuse(seat.member, "storage_failed", UNREACHABLE, false, want.name);
     }
-    let read;
+    const watch = this.#watch([want.key]);
     try {
-      read = await Promise.all([
-        // A history read like any other: its turn among them (HISTORY_READS_AT_ONCE).
-        this.#reads.run(() =>
-          this.#readRooms(cluster, [want.key], async (key) => ({
-            messages: await cluster.store.recent(key, this.#env.history),
-            gap: false,
-          }))
-        ),
-        want.room
-          ? Promise.resolve({ name: want.room.name, topic: want.room.topic })
-          : cluster.room(want.key, want.name),
-      ]);
-    } catch (e) {
-      this.#log.error("cannot read the history", { error: errorText(e) });
-      return this.#refuse(seat.member, "storage_failed", UNREADABLE, false, want.name);
+      let read;
+      try {
+        read = await Promise.all([
+          // A history read like any other: its turn among them (HISTORY_READS_AT_ONCE).
+          this.#reads.run(() =>
+            this.#readRooms(cluster, [want.key], async (key) => ({
+              messages: await cluster.store.recent(key, this.#env.history),
+              gap: false,
+            }))
+          ),
+          want.room
+            ? Promise.resolve({ name: want.room.name, topic: want.room.topic })
+            : cluster.room(want.key, want.name),
+        ]);
+      } catch (e) {
+        this.#log.error("cannot read the history", { error: errorText(e) });
+        return this.#refuse(seat.member, "storage_failed", UNREADABLE, false, want.name);
+      }
+      if (this.#roster.seatOf(seat.member) !== seat) return false;
+      const live = this.#rooms.get(want.key);
+      if (!live && !seat.rooms.has(want.key) && seat.rooms.size >= MEMBER_ROOMS_MAX) {
+        return this.#send(seat.member, this.#tooManyRooms(want.name));
+      }
+      if (this.#full({ ...want, room: live })) {
+        return this.#send(seat.member, this.#roomsFull(want.name));
+      }
+      const [backlogs, kept] = read;
+      const [backlog] = watch.merged(backlogs, cluster.position);
+      // A room made here takes the name the service keeps for it.
+      const room = live ?? this.#make({ ...want, name: kept.name }, kept.topic);
+      if (this.#entered(seat, room, room.named(backlog?.messages ?? []))) {
+        this.#tellJoin(cluster, seat, room);
+      }
+      return true;
+    } finally {
+      watch.stop();
     }
-    if (this.#roster.seatOf(seat.member) !== seat) return false;
-    const live = this.#rooms.get(want.key);
-    if (!live && !seat.rooms.has(want.key) && seat.rooms.size >= MEMBER_ROOMS_MAX) {
-      return this.#send(seat.member, this.#tooManyRooms(want.name));
-    }
-    if (this.#full({ ...want, room: live })) {
-      return this.#send(seat.member, this.#roomsFull(want.name));
-    }
-    const [[backlog], kept] = read;
-    // A room made here takes the name the service keeps for it.
-    const room = live ?? this.#make({ ...want, name: kept.name }, kept.topic);
-    if (this.#entered(seat, room, room.named(backlog?.messages ?? []))) {
-      this.#tell(cluster, {
-        op: "join",
-        node: cluster.node,
-        nick: seat.nick,
-        room: this.#ref(room),
-      }, seat);
-    }
-    return true;
   }
 
   /** {@linkcode #say} with `--redis`: kept in Redis, then delivered by every node as the feed brings it. */
@@ -1612,7 +1696,7 @@ export class Hub {
       this.#dropIfEmpty(room);
     }
     const cluster = this.#cluster;
-    if (cluster && !member.remote) {
+    if (cluster && !member.remote && !this.#departed) {
       this.#tell(
         cluster,
         { op: "bye", node: cluster.node, nick: seat.nick, reason: why },
@@ -1657,20 +1741,36 @@ export class Hub {
    */
   tell(nick: string, raw: string): Told | Promise<Told> {
     const target = this.#roster.find(nick);
-    if (!target) {
-      return {
-        ok: false,
-        code: "no_such_nick",
-        reason: `Nobody called "${clip(nick, 40)}" is here.`,
-      };
-    }
+    const nobody = (): Told => ({
+      ok: false,
+      code: "no_such_nick",
+      reason: `Nobody called "${clip(nick, 40)}" is here.`,
+    });
+    if (!target) return nobody();
     const text = checkMessage(raw);
     if (!text.ok) return text;
     const cluster = this.#cluster;
     if (cluster) {
-      // The id is the service's: taken from Redis first.
-      return cluster.store.nextId().then(
-        (id) => this.#toldBy(target, id, text.value),
+      // The id is the service's, and shown after every room message below it, as a member's is.
+      return cluster.privateId().then(
+        async ({ id, after }): Promise<Told> => {
+          if (this.#roster.find(target.nick) !== target) return nobody();
+          const event = this.#fromOperator(target, id, text.value);
+          const { member } = target;
+          if (member instanceof RemoteMember) {
+            const forwarded = { fold: target.key, event, after };
+            const heard = await cluster.forward(member.node, forwarded).catch(() => 0);
+            if (heard > 0) return { ok: true, value: event };
+            return {
+              ok: false,
+              code: "storage_failed",
+              reason: `Not delivered: ${target.nick}'s server cannot be reached right now.`,
+            };
+          }
+          await this.#afterFeed(cluster, after);
+          if (this.#roster.find(target.nick) !== target) return nobody();
+          return this.#toldBy(target, event);
+        },
         (e): Told => {
           this.#log.error("cannot reserve a message id", { error: errorText(e) });
           return { ok: false, code: "storage_failed", reason: UNREACHABLE };
@@ -1684,12 +1784,12 @@ export class Hub {
       this.#log.error("cannot reserve a message id", { error: errorText(e) });
       return { ok: false, code: "storage_failed", reason: NOT_STORED };
     }
-    return this.#toldBy(target, id, text.value);
+    return this.#toldBy(target, this.#fromOperator(target, id, text.value));
   }
 
-  /** Sends the operator's private message under its id. */
-  #toldBy(target: Seat, id: number, text: string): Told {
-    const event: ChatMessage = {
+  /** The operator's private message to `target` under `id`. */
+  #fromOperator(target: Seat, id: number, text: string): ChatMessage {
+    return {
       type: "message",
       id,
       ts: this.#now(),
@@ -1698,6 +1798,10 @@ export class Hub {
       text,
       operator: true,
     };
+  }
+
+  /** Sends the operator's private message to a member of this node. */
+  #toldBy(target: Seat, event: ChatMessage): Told {
     target.privates.push(event);
     this.#deliver(target.member, event);
     return { ok: true, value: event };
