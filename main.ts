@@ -16,8 +16,10 @@ import { MemoryHistory } from "./server/history/history.ts";
 import { loadAssets } from "./server/assets.ts";
 import { announce } from "./server/banner.ts";
 import { dbPath, parseConfig, StartError } from "./server/config.ts";
-import { TerminalConsole } from "./server/console_tty.ts";
-import { createLogger } from "./server/log.ts";
+import { logTo, TerminalConsole } from "./server/console_tty.ts";
+import { createLogger, formatLine } from "./server/log.ts";
+import { Output } from "./server/output.ts";
+import { within } from "./server/deadline.ts";
 import { STOP_WITH_STDIN } from "./server/launch.ts";
 
 async function main(args: string[]): Promise<void> {
@@ -25,11 +27,13 @@ async function main(args: string[]): Promise<void> {
   if (parsed.kind === "error") exit(parsed.message, 2);
   if (parsed.kind === "help") return console.log(parsed.text);
   const config = { ...parsed.config, db: dbPath(parsed.config.db, Deno.env.get("INIT_CWD")) };
+  // The log and the console never wait for the terminal or pipe they write to.
+  const output = new Output({ notes: { stdout: logDropped, stderr: consoleDropped } });
   // On or off, said once in the log when it is off.
-  const tty = TerminalConsole.open();
+  const tty = TerminalConsole.open(output);
   const log = createLogger({
     level: config.logLevel,
-    ...(typeof tty === "string" ? {} : { write: tty.logWriter() }),
+    write: typeof tty === "string" ? logTo(output) : tty.logWriter(),
   });
   let server;
   try {
@@ -51,9 +55,10 @@ async function main(args: string[]): Promise<void> {
     });
   } catch (e) {
     if (!(e instanceof StartError)) throw e;
+    await within(output.flush(), FLUSH_MS);
     exit(e.message, e.exitCode);
   }
-  announce(server, config, log);
+  announce(server, config, log, logTo(output));
 
   let stopping = false;
   const stop = async () => {
@@ -63,6 +68,8 @@ async function main(args: string[]): Promise<void> {
     await server.shutdown();
     log.info("stopped");
     if (typeof tty !== "string") tty.close();
+    // What is left of the log, unless its reader is gone for good.
+    await within(output.flush(), FLUSH_MS);
     Deno.exit(0);
   };
   Deno.addSignalListener("SIGINT", stop);
@@ -75,6 +82,20 @@ async function main(args: string[]): Promise<void> {
   if (typeof tty === "string") return log.info("console off", { why: tty });
   // The console writes to the terminal (stderr), never into the log on stdout.
   await tty.run({ hub: server.hub, connections: server.connections }, { interrupt: stop });
+}
+
+/** How long a stopping server waits for the rest of its log to be written. */
+const FLUSH_MS = 2_000;
+
+/** The log's line for `lines` of it dropped, standard output not being read. */
+function logDropped(lines: number): string {
+  const msg = "log lines not written: standard output was not read";
+  return `${formatLine(Date.now(), "warn", msg, { lines })}\n`;
+}
+
+/** The console's line for `writes` to it dropped, the terminal not being read. */
+function consoleDropped(writes: number): string {
+  return `-- ${writes} console lines not shown: the terminal was not read.\r\n`;
 }
 
 /** Prints one line saying why the server cannot start, and exits. */

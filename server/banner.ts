@@ -11,14 +11,18 @@ import type { ChatServer } from "./app.ts";
 import { type Config, redactUrl } from "./config.ts";
 import type { Logger } from "./log.ts";
 
-/** Prints the {@linkcode banner} to standard output, then logs that the server started. */
+/**
+ * Prints the {@linkcode banner} to standard output (with `print`, in order
+ * with the log), then logs that the server started.
+ */
 export function announce(
   server: Pick<ChatServer, "http" | "tcp" | "irc">,
   config: Pick<Config, "db" | "tls" | "redis">,
   log: Logger,
+  print: (line: string) => void = console.log,
 ): void {
   const tls = config.tls !== undefined;
-  for (const line of banner(server, tls)) console.log(line);
+  for (const line of banner(server, tls)) print(line);
   log.info("started", {
     http: `${server.http.hostname}:${server.http.port}`,
     tcp: `${server.tcp.hostname}:${server.tcp.port}`,

@@ -24,6 +24,7 @@
 import { type EditorEvent, LineEditor } from "./line_editor.ts";
 import { CONSOLE_HELP_HINT, operate, type Operated, watchRooms } from "./console.ts";
 import { toOneLine } from "../common/message.ts";
+import type { Output } from "./output.ts";
 
 /** Where a console is drawn: a terminal, or a test's stand-in. */
 export interface Screen {
@@ -141,18 +142,20 @@ export async function runPrompt(
   }
 }
 
-/** The console on this process's terminal: see the module doc. */
+/**
+ * The console on this process's terminal: see the module doc. What it
+ * shows goes through `output` (`output.ts`), never waiting for the
+ * terminal: one that stopped reading must not stop the server.
+ */
 export class TerminalConsole {
   readonly #prompt: ConsolePrompt;
+  readonly #output: Output;
   #raw = false;
 
-  private constructor() {
-    const encoder = new TextEncoder();
+  private constructor(output: Output) {
+    this.#output = output;
     this.#prompt = new ConsolePrompt({
-      write(text) {
-        const bytes = encoder.encode(text);
-        for (let off = 0; off < bytes.length;) off += Deno.stderr.writeSync(bytes.subarray(off));
-      },
+      write: (text) => output.write("stderr", text),
       columns() {
         try {
           return Deno.consoleSize().columns;
@@ -167,18 +170,18 @@ export class TerminalConsole {
    * The console, when standard input and standard error are terminals;
    * otherwise the reason it is off, for the log.
    */
-  static open(): TerminalConsole | string {
+  static open(output: Output): TerminalConsole | string {
     if (!Deno.stdin.isTerminal()) return "standard input is not a terminal";
     if (!Deno.stderr.isTerminal()) return "standard error is not a terminal";
-    return new TerminalConsole();
+    return new TerminalConsole(output);
   }
 
   /**
-   * How the log writes a line: straight to standard output, around the
-   * line being typed when standard output is this same terminal.
+   * How the log writes a line: to standard output, around the line being
+   * typed when standard output is this same terminal.
    */
   logWriter(): (line: string) => void {
-    const write = (line: string) => console.log(line);
+    const write = logTo(this.#output);
     if (!Deno.stdout.isTerminal()) return write;
     return (line) => this.#prompt.around(() => write(line));
   }
@@ -208,4 +211,9 @@ export class TerminalConsole {
       // Standard input is gone (the terminal closed): nothing to give back.
     }
   }
+}
+
+/** How the log writes a line to standard output, through `output`. */
+export function logTo(output: Output): (line: string) => void {
+  return (line) => output.write("stdout", `${line}\n`);
 }

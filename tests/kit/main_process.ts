@@ -129,6 +129,8 @@ export class MainProcess implements AsyncDisposable {
   readonly #waiters = new Waiters();
   #text = "";
   #at: Listening | undefined;
+  /** While set, standard output is not read (its pipe fills, as a stalled terminal's would). */
+  #held: PromiseWithResolvers<void> | undefined;
   #exit: Promise<Exit> | undefined;
 
   /** Starts it; see {@linkcode startMain} to wait until it listens. */
@@ -156,6 +158,21 @@ export class MainProcess implements AsyncDisposable {
     return this.#at;
   }
 
+  /**
+   * Stops reading its standard output until `release()`: the pipe fills and
+   * the server's writes to it wait, as they would on a terminal that
+   * stopped reading. The chunk under way is taken first.
+   */
+  holdOutput(): { release(): void } {
+    const held = this.#held ??= Promise.withResolvers<void>();
+    return {
+      release: () => {
+        held.resolve();
+        if (this.#held === held) this.#held = undefined;
+      },
+    };
+  }
+
   /** Waits until the output so far matches `pattern`; rejects if the output ends first. */
   async output(pattern: RegExp): Promise<void> {
     await this.#waiters.until(
@@ -169,6 +186,7 @@ export class MainProcess implements AsyncDisposable {
    * `killAfterMs` later; resolves with the exit. Idempotent.
    */
   stop(signal: Deno.Signal = "SIGTERM", killAfterMs = KILL_AFTER_MS): Promise<Exit> {
+    this.#held?.resolve();
     stopProcess(this.#child, signal, killAfterMs);
     return this.exited();
   }
@@ -207,6 +225,7 @@ export class MainProcess implements AsyncDisposable {
         this.#at ??= addresses(this.#text);
         if (this.#at) ready(this.#at);
         this.#waiters.wake();
+        await this.#held?.promise;
       }
     } finally {
       ready(undefined);
