@@ -143,7 +143,7 @@ Deno.test("search: a search costs the flood bucket SEARCH_COST lines", async () 
   );
 });
 
-Deno.test("Hub: searches share a server-wide time budget; past it they wait, lines do not", () => {
+Deno.test("Hub: searches share a server-wide time budget; past it they wait, lines do not", async () => {
   const clock = { time: 1_000_000 };
   /** A store whose searches take 40 ms of the clock. */
   class SlowStore extends MemoryHistory {
@@ -166,7 +166,7 @@ Deno.test("Hub: searches share a server-wide time budget; past it they wait, lin
   });
   for (const member of members) member.take();
   // 100 ms at once: three searches of 40 ms go (the third into debt), the fourth waits.
-  for (const member of members) hub.handle(member, { type: "search", text: "x" });
+  await Promise.all(members.map((member) => hub.handle(member, { type: "search", text: "x" })));
   assert.deepEqual(members.map((m) => m.events[0]?.type), ["search", "search", "search", "error"]);
   assert.match(members[3]!.codes().join(), /rate_limited/);
   hub.handle(members[3]!, { type: "say", text: "lines still go" });
@@ -174,8 +174,35 @@ Deno.test("Hub: searches share a server-wide time budget; past it they wait, lin
   // Paid back at 100 ms a second: searching again after the debt is gone.
   clock.time += 1_000;
   members[3]!.take();
-  hub.handle(members[3]!, { type: "search", text: "x" });
+  await hub.handle(members[3]!, { type: "search", text: "x" });
   assert.equal(members[3]!.events[0]?.type, "search");
+});
+
+Deno.test("Hub: a search reads one room at a time, with a turn between (others' lines go meanwhile), and compares at most SEARCH_TEXT_MAX characters however the text folds", async () => {
+  const seen: string[] = [];
+  class WatchedStore extends MemoryHistory {
+    override search(keys: readonly string[], folded: string, limit: number): RoomMessage[] {
+      seen.push(`search ${keys.join(",")} (${[...folded].length})`);
+      return super.search(keys, folded, limit);
+    }
+  }
+  const hub = new Hub({ store: new WatchedStore(), floodBurst: 1e9, floodRate: 1e9 });
+  const alice = new FakeMember();
+  const bob = new FakeMember();
+  assert.ok(hub.join(alice, "alice", undefined, undefined, ["#lobby", "#a", "#b"]));
+  assert.ok(hub.join(bob, "bob"));
+  hub.watch((e) => e.type === "message" && seen.push(`line ${e.text}`));
+  // U+FDFA folds to 18 characters: 10 of it to 180.
+  const searched = hub.handle(alice, { type: "search", text: "\uFDFA".repeat(10) });
+  hub.handle(bob, { type: "say", text: "meanwhile" });
+  assert.equal(await searched, true);
+  assert.deepEqual(seen, [
+    `search #lobby (${SEARCH_TEXT_MAX})`,
+    "line meanwhile",
+    `search #a (${SEARCH_TEXT_MAX})`,
+    `search #b (${SEARCH_TEXT_MAX})`,
+  ]);
+  assert.deepEqual(alice.ofType("search").map((e) => e.messages), [[]]);
 });
 
 Deno.test("webSocketEndpoint(): history around an id answers it with its neighbours, under the label", async () => {
