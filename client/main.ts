@@ -427,7 +427,9 @@ function refused(event: ChatError): void {
     entering = undefined;
     showAddress();
   }
-  addSystem(paneOf(roomOf(event.room) ?? rooms.current), event.message, Date.now(), "error");
+  // One about no room (too fast, nobody of that name) is about what was just done, here.
+  const room = event.room === undefined ? rooms.current : roomOf(event.room) ?? rooms.current;
+  addSystem(paneOf(room), event.message, Date.now(), "error");
 }
 
 function viaText(via: MemberInfo["via"]): string {

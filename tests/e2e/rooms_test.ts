@@ -488,3 +488,24 @@ Deno.test("page: after a server restart, every room comes back with what was mis
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("page: a refusal about no room (too fast, nobody of that name) is shown in the room being looked at", async () => {
+  assets ??= await loadAssets();
+  const browser = await launch();
+  const server = startServer({ assets, floodBurst: 3, floodRate: 1 });
+  try {
+    const { page, problems } = await openPage(browser, httpUrl(server));
+    await join(page, "alice");
+    await say(page, "/join #dev");
+    await showing(page, "#dev");
+    await say(page, "/msg nobody hi");
+    await seen(page, 'Nobody called "nobody" is here.');
+    for (let i = 0; i < 6; i++) await say(page, `line ${i}`);
+    await seen(page, "You are sending too fast");
+    await showing(page, "#dev");
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+    await server.shutdown();
+  }
+});
