@@ -25,6 +25,7 @@
  */
 
 import { COMMANDS, parseCommandLine, withRoom } from "../common/commands.ts";
+import { checkMessage } from "../common/message.ts";
 import type {
   ChatError,
   ChatMessage,
@@ -1123,6 +1124,15 @@ ui.composer.addEventListener("submit", (e) => {
         return;
       }
       const aimed = room === undefined ? message : withRoom(message, room.name);
+      // Too long for the server: said here, and the line kept to be cut down.
+      const said = aimed.type === "say" || aimed.type === "me" || aimed.type === "msg";
+      const text = said ? aimed.text : undefined;
+      const checked = text === undefined ? undefined : checkMessage(text);
+      if (checked?.ok === false && checked.code === "text_too_long") {
+        ui.text.value = line;
+        addSystem(here, checked.reason, Date.now(), "error");
+        return;
+      }
       const online = ui.status.dataset.state === "open";
       if (!link.send(aimed)) {
         ui.text.value = line;

@@ -126,8 +126,12 @@ export async function runPrompt(
     for await (const chunk of input) {
       for (const event of prompt.keys(decoder.decode(chunk, { stream: true }))) {
         if (event.type === "line") {
+          // What a command prints at once goes out together; what it prints
+          // later (an answer from Redis: `/msg` with `--redis`) as it comes.
           const out: string[] = [];
-          operate(target, event.text, (line) => out.push(line));
+          let now = true;
+          operate(target, event.text, (line) => now ? out.push(line) : prompt.print([line]));
+          now = false;
           prompt.print(out);
         } else if (event.type === "interrupt") {
           hooks.interrupt();

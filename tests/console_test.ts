@@ -5,6 +5,7 @@ import { ConnectionLimits } from "../server/transport/limits.ts";
 import type { ServerEvent } from "../common/protocol.ts";
 import { Hub, SERVER_NICK } from "../server/hub/hub.ts";
 import { FakeMember } from "./kit/fake_member.ts";
+import { FakeBus, FakeCluster } from "./kit/fake_cluster.ts";
 
 /** A room with alice (web) and bob (terminal), and a console printing into `printed`. */
 function setup(): {
@@ -272,6 +273,31 @@ Deno.test("runPrompt() shows every room's events above the prompt, labeling thos
   hub.handle(bob, { type: "say", text: "after" });
   assert.ok(!screen.written.includes("after"), "nothing is shown once it has ended");
   await writer.close().catch(() => {});
+});
+
+Deno.test("runPrompt() shows what a command prints once Redis has answered: /msg with --redis", async () => {
+  const bus = new FakeBus();
+  const hub = new Hub({ cluster: new FakeCluster(bus, "n0") });
+  await hub.attach();
+  const bob = new FakeMember();
+  assert.ok(await hub.join(bob, "bob"));
+  const screen = new FakeScreen();
+  const prompt = new ConsolePrompt(screen);
+  const input = new TransformStream<Uint8Array, Uint8Array>();
+  const target = { hub, connections: new ConnectionLimits() };
+  const running = runPrompt(target, input.readable, prompt, { interrupt() {} });
+  const writer = input.writable.getWriter();
+  await writer.write(new TextEncoder().encode("/msg bob psst\r"));
+  await bus.settle();
+  await writer.write(new TextEncoder().encode("\x04"));
+  await running;
+  assert.ok(
+    screen.rows().some((row) => /^\[\d\d:\d\d\] \[private to bob\] <server> psst$/.test(row)),
+    JSON.stringify(screen.rows()),
+  );
+  assert.deepEqual(bob.ofType("message").map((m) => m.text), ["psst"]);
+  await writer.close().catch(() => {});
+  await bus.settle();
 });
 
 Deno.test("runPrompt() calls interrupt for Ctrl-C typed as a key", async () => {

@@ -252,6 +252,30 @@ clusterTest(
 );
 
 clusterTest(
+  "a room line then a private message from one sender reach a member of another node in that order, ids rising",
+  async () => {
+    const { bus, hubs: [a, b] } = await service();
+    const alice = await join(a!, "alice");
+    const bob = await join(b!, "bob");
+    await bus.settle();
+    bob.take();
+    // The line's append is slow to reach Redis; the private message's id would not be.
+    const slow = Promise.withResolvers<void>();
+    bus.posts = slow.promise;
+    const line = new Promise<void>((resolve) => bus.held = resolve);
+    assert.equal(await a!.handle(alice, { type: "say", text: "room 1" }), true);
+    await line;
+    bus.posts = undefined;
+    assert.equal(await a!.handle(alice, { type: "msg", to: "bob", text: "pm 1" }), true);
+    slow.resolve();
+    await bus.settle();
+    const seen = bob.ofType("message").map((m) => [m.text, m.id]);
+    assert.deepEqual(seen.map(([text]) => text), ["room 1", "pm 1"]);
+    assert.ok(seen[0]![1]! < seen[1]![1]!, JSON.stringify(seen));
+  },
+);
+
+clusterTest(
   "a private message to a member of a node that stopped listening is refused, not lost",
   async () => {
     const { bus, hubs: [a, b], clusters } = await service();

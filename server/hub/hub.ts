@@ -2268,7 +2268,11 @@ export class Hub {
     seat: Seat,
     send: (id: number, after: number) => Promise<void> | void,
   ): true {
-    const sent = cluster.privateId().then(
+    // Once what the sender said before it is stored: its id is above
+    // theirs, and whoever gets both is shown them in the order said (a room
+    // line waits for its batch to go out, a private id was taken at once).
+    const before = seat.posting?.catch(() => {}) ?? Promise.resolve();
+    const sent = before.then(() => cluster.privateId()).then(
       ({ id, after }) => send(id, after),
       () => {
         if (this.#roster.seatOf(seat.member) !== seat) return;

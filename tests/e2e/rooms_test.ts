@@ -509,3 +509,16 @@ Deno.test("page: a refusal about no room (too fast, nobody of that name) is show
     await server.shutdown();
   }
 });
+
+Deno.test("page: a line too long to send says so and stays in the box, to be cut down", async () => {
+  await withBrowser(async (browser, server) => {
+    const { page, problems } = await openPage(browser, httpUrl(server));
+    await join(page, "alice");
+    const long = "x".repeat(2001);
+    await page.fill("#text", long);
+    await page.press("#text", "Enter");
+    await seen(page, "Message is too long (2001 characters, at most 2000).");
+    assert.equal(await page.inputValue("#text"), long);
+    assert.deepEqual(problems, []);
+  });
+});
