@@ -162,13 +162,16 @@ export class Link {
 /**
  * What a page that is being reloaded leaves for the page that replaces it
  * (in `sessionStorage`, this tab's only): the nickname it was in the chat
- * under, its seat's token, and the lines typed but not sent yet (offline, or
+ * under, its seat's token, its rooms and the one shown (as `rooms.ts`'s
+ * `rememberedText` writes them: this tab's, not the last any tab saved for
+ * the next visit), and the lines typed but not sent yet (offline, or
  * behind a full socket). The new page joins again at once and sends those
  * lines (said in a room, plain or `/me`; other requests are not repeated).
  */
 export interface Carried {
   nick: string;
   token?: string;
+  rooms?: string;
   unsent: string[];
 }
 
@@ -189,12 +192,15 @@ export function readCarried(text: string | null): Carried | undefined {
     return undefined;
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
-  const stored: { nick?: unknown; token?: unknown; unsent?: unknown } = value;
+  const stored: { nick?: unknown; token?: unknown; rooms?: unknown; unsent?: unknown } = value;
   if (typeof stored.nick !== "string" || stored.nick.trim() === "") return undefined;
-  const unsent = Array.isArray(stored.unsent) ? stored.unsent.filter(isTypedLine) : [];
-  return typeof stored.token === "string"
-    ? { nick: stored.nick, token: stored.token, unsent }
-    : { nick: stored.nick, unsent };
+  const carried: Carried = {
+    nick: stored.nick,
+    unsent: Array.isArray(stored.unsent) ? stored.unsent.filter(isTypedLine) : [],
+  };
+  if (typeof stored.token === "string") carried.token = stored.token;
+  if (typeof stored.rooms === "string") carried.rooms = stored.rooms;
+  return carried;
 }
 
 /**

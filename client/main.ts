@@ -41,7 +41,7 @@ import { clock, memberList, presenceText } from "../common/wording.ts";
 import { nickColor } from "./colors.ts";
 import { continues, dayLabel, lastOf, newDay } from "./grouping.ts";
 import { complete, type Completing, Recall } from "./composer.ts";
-import { carriedText, Link, type LinkState, readCarried } from "./connection.ts";
+import { type Carried, carriedText, Link, type LinkState, readCarried } from "./connection.ts";
 import { $, body, button, el, stamp } from "./dom.ts";
 import { LOG_MAX, type Pane, Panes } from "./panes.ts";
 import { RoomBrowser, Sidebar } from "./sidebar.ts";
@@ -485,8 +485,8 @@ function carry(): void {
   const state = ui.status.dataset.state;
   if (nick === undefined || !welcomed || state === "closed" || state === "idle") return;
   try {
-    const unsent = link.unsent();
-    const carried = token === undefined ? { nick, unsent } : { nick, token, unsent };
+    const carried: Carried = { nick, rooms: rememberedText(rooms), unsent: link.unsent() };
+    if (token !== undefined) carried.token = token;
     sessionStorage.setItem(CARRIED_KEY, carriedText(carried));
   } catch {
     // No storage: the reloaded page shows the join form.
@@ -1271,6 +1271,8 @@ const carried = takeCarried();
 if (carried !== undefined) {
   nick = carried.nick;
   token = carried.token;
+  // This tab's rooms, not the ones another tab saved since.
+  if (carried.rooms !== undefined) remembered = readRemembered(carried.rooms);
   ui.nick.value = carried.nick;
   link.sendCarried(carried.unsent);
   link.connect();

@@ -16,6 +16,16 @@ Deno.test("readCarried() reads back what carriedText() stored", () => {
     nick: "小明",
     unsent: [],
   });
+  const rooms = JSON.stringify({ rooms: ["#lobby", "#dev"], shown: "#dev" });
+  assert.deepEqual(readCarried(carriedText({ nick: "bo", rooms, unsent: [] })), {
+    nick: "bo",
+    rooms,
+    unsent: [],
+  });
+  assert.deepEqual(readCarried('{"nick":"bo","rooms":["#dev"],"unsent":[]}'), {
+    nick: "bo",
+    unsent: [],
+  });
 });
 
 Deno.test("readCarried() treats anything unreadable as nothing carried", () => {

@@ -522,3 +522,31 @@ Deno.test("page: a line too long to send says so and stays in the box, to be cut
     assert.deepEqual(problems, []);
   });
 });
+
+Deno.test("page: a reload rejoins this tab's rooms, not those another tab saved since", async () => {
+  await withBrowser(async (browser, server) => {
+    // Two tabs of one browser profile: their storage is shared.
+    const context = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+    const page = await context.newPage();
+    const problems: string[] = [];
+    page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+    await page.goto(httpUrl(server));
+    await join(page, "alice");
+    await say(page, "/join #dev");
+    await showing(page, "#dev");
+    const other = await context.newPage();
+    await other.goto(httpUrl(server));
+    await join(other, "alice2");
+    await say(other, "/join #busy");
+    await showing(other, "#busy");
+    // It came in the rooms the first tab saved for the next visit; it leaves one.
+    await say(other, "/part #dev");
+    await other.locator("#log li", { hasText: "You left #dev." }).first().waitFor();
+    assert.deepEqual(await sidebar(other), ["#lobby", "#busy"]);
+    await page.reload();
+    await page.waitForSelector('#status[data-state="open"]');
+    await showing(page, "#dev");
+    assert.deepEqual(await sidebar(page), ["#lobby", "#dev"]);
+    assert.deepEqual(problems, []);
+  });
+});
