@@ -169,7 +169,11 @@ export class RoomBrowser {
     note.textContent = event.rooms.length < event.total
       ? `The ${event.rooms.length} biggest of ${total} rooms.`
       : `${total} ${event.total === 1 ? "room" : "rooms"}.`;
-    if (shown.length === 0 && event.rooms.length > 0) note.textContent += " None match.";
+    if (wanted !== "" && event.rooms.length > 0) {
+      note.textContent += shown.length === 0
+        ? " None match."
+        : ` ${shown.length.toLocaleString("en")} ${shown.length === 1 ? "matches" : "match"}.`;
+    }
     list.replaceChildren(...shown.map((r) => {
       const item = el("li", "");
       const go = button("listed-room");

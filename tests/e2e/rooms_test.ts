@@ -292,6 +292,7 @@ Deno.test("page: the room browser lists rooms with counts and topics, and enters
     // The filter narrows the list by name or topic.
     await page.fill("#room-filter", "pager");
     await browser_.getByRole("button", { name: /#dev/ }).waitFor({ state: "detached" });
+    assert.equal(await page.textContent("#room-browser-note"), "3 rooms. 1 matches.");
     await ops.click();
     await browser_.waitFor({ state: "hidden" });
     await showing(page, "#ops");
