@@ -49,7 +49,8 @@ export class Output {
   readonly #queue: { stream: Stream; bytes: Uint8Array }[] = [];
   #queued = 0;
   readonly #dropped: Record<Stream, number> = { stdout: 0, stderr: 0 };
-  #writing: Promise<void> | undefined;
+  /** The drain under way, if any: set and cleared in the same turn as the queue is found empty. */
+  #draining: Promise<void> | undefined;
 
   constructor(options: OutputOptions) {
     this.#sinks = options.sinks ?? { stdout: Deno.stdout, stderr: Deno.stderr };
@@ -73,7 +74,7 @@ export class Output {
 
   /** Resolves once everything queued so far is written (or its stream failed). */
   async flush(): Promise<void> {
-    while (this.#writing) await this.#writing;
+    while (this.#draining) await this.#draining;
   }
 
   #drop(stream: Stream): void {
@@ -83,16 +84,24 @@ export class Output {
   #push(stream: Stream, bytes: Uint8Array): void {
     this.#queue.push({ stream, bytes });
     this.#queued += bytes.length;
-    this.#writing ??= this.#drain().finally(() => this.#writing = undefined);
+    this.#draining ??= this.#drain();
   }
 
+  /**
+   * Writes the queue out. It stops (`#draining` cleared) in the same turn
+   * as it finds the queue empty: a write a moment later starts another,
+   * never finding one that has just ended and so staying queued.
+   */
   async #drain(): Promise<void> {
     for (;;) {
       const next = this.#queue.shift();
       if (!next) {
         // Drained: say what was dropped meanwhile, on the stream it was for.
         const stream = (["stderr", "stdout"] as const).find((s) => this.#dropped[s] > 0);
-        if (stream === undefined) return;
+        if (stream === undefined) {
+          this.#draining = undefined;
+          return;
+        }
         const note = this.#encoder.encode(this.#notes[stream](this.#dropped[stream]));
         this.#dropped[stream] = 0;
         this.#queue.push({ stream, bytes: note });

@@ -276,6 +276,75 @@ clusterTest(
 );
 
 clusterTest(
+  "a room line, a private message and a room line said in one go get ids in that order; a member of the same node is shown them so",
+  async () => {
+    const { bus, hubs: [a, b] } = await service();
+    const alice = await join(a!, "alice");
+    const carol = await join(a!, "carol");
+    const bob = await join(b!, "bob");
+    await bus.settle();
+    for (const m of [carol, bob]) m.take();
+    for (const to of ["carol", "bob"]) {
+      void a!.handle(alice, { type: "say", text: `room 1 ${to}` });
+      void a!.handle(alice, { type: "msg", to, text: `pm ${to}` });
+      void a!.handle(alice, { type: "say", text: `room 2 ${to}` });
+      await a!.posting(alice);
+      await bus.settle();
+    }
+    const ids = (m: FakeMember, to: string) =>
+      ["room 1", "pm", "room 2"].map((text) =>
+        m.ofType("message").find((e) => e.text === `${text} ${to}`)?.id ?? 0
+      );
+    // Ids in the order said, on both nodes.
+    for (const [m, to] of [[carol, "carol"], [bob, "bob"]] as const) {
+      const [one, pm, two] = ids(m, to);
+      assert.ok(0 < one! && one! < pm! && pm! < two!, `${to}: ${[one, pm, two]}`);
+    }
+    // On the same node, the private message is shown between the two lines
+    // (they come in one batch of the feed); on another, after the first.
+    assert.deepEqual(
+      carol.ofType("message").map((e) => e.text).filter((t) => t.endsWith("carol")),
+      [
+        "room 1 carol",
+        "pm carol",
+        "room 2 carol",
+      ],
+    );
+    const bobSaw = bob.ofType("message").map((e) => e.text);
+    assert.ok(bobSaw.indexOf("room 1 bob") < bobSaw.indexOf("pm bob"), JSON.stringify(bobSaw));
+  },
+);
+
+clusterTest(
+  "private messages in a row do not wait for each other's delivery while the sender's node reads the feed late",
+  async () => {
+    const { bus, hubs: [a, b], clusters } = await service();
+    const alice = await join(a!, "alice");
+    const bob = await join(b!, "bob");
+    await bus.settle();
+    bob.take();
+    // Alice's node hears nothing of the feed, which has a line it has not
+    // had: her own copies wait for it.
+    clusters[0]!.away = true;
+    assert.equal(await b!.handle(bob, { type: "say", text: "unheard on a" }), true);
+    await bus.settle();
+    for (const text of ["pm 1", "pm 2", "pm 3"]) {
+      assert.equal(await a!.handle(alice, { type: "msg", to: "bob", text }), true);
+    }
+    await bus.settle();
+    assert.deepEqual(bob.ofType("message").map((m) => m.text), [
+      "unheard on a",
+      "pm 1",
+      "pm 2",
+      "pm 3",
+    ]);
+    clusters[0]!.away = false;
+    clusters[0]!.pump();
+    await bus.settle();
+  },
+);
+
+clusterTest(
   "a private message to a member of a node that stopped listening is refused, not lost",
   async () => {
     const { bus, hubs: [a, b], clusters } = await service();

@@ -107,3 +107,23 @@ Deno.test("Output goes on with one stream when the other fails", async () => {
   assert.equal(stdout.text, "still here\n");
   assert.equal(output.queued, 0);
 });
+
+Deno.test("Output writes a line that comes just as the queue has drained, and flush() waits for it", async () => {
+  for (let turns = 0; turns < 12; turns++) {
+    const written: string[] = [];
+    const decoder = new TextDecoder();
+    const sink = {
+      write: (bytes: Uint8Array) => {
+        written.push(decoder.decode(bytes));
+        return Promise.resolve(bytes.length);
+      },
+    };
+    const output = new Output({ notes, sinks: { stdout: sink, stderr: sink } });
+    output.write("stdout", "first\n");
+    for (let i = 0; i < turns; i++) await Promise.resolve();
+    output.write("stdout", "last\n");
+    await output.flush();
+    assert.deepEqual(written, ["first\n", "last\n"], `${turns} turns later`);
+    assert.equal(output.queued, 0);
+  }
+});

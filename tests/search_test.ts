@@ -143,7 +143,7 @@ Deno.test("search: a search costs the flood bucket SEARCH_COST lines", async () 
   );
 });
 
-Deno.test("Hub: searches share a server-wide time budget; past it they wait, lines do not", async () => {
+Deno.test("Hub: searches share a server-wide time budget: they wait their turn past it, lines do not, and once in debt a new one is refused for a moment", async () => {
   const clock = { time: 1_000_000 };
   /** A store whose searches take 40 ms of the clock. */
   class SlowStore extends MemoryHistory {
@@ -165,44 +165,60 @@ Deno.test("Hub: searches share a server-wide time budget; past it they wait, lin
     return member;
   });
   for (const member of members) member.take();
-  // 100 ms at once: three searches of 40 ms go (the third into debt), the fourth waits.
-  await Promise.all(members.map((member) => hub.handle(member, { type: "search", text: "x" })));
-  assert.deepEqual(members.map((m) => m.events[0]?.type), ["search", "search", "search", "error"]);
-  assert.match(members[3]!.codes().join(), /rate_limited/);
+  // Four at once: each is answered, one room at a time, the fourth once the
+  // budget (100 ms, then 100 ms a second) has room again.
+  const answers = members.map((member) => member.until("search"));
+  for (const member of members) {
+    assert.equal(hub.handle(member, { type: "search", text: "x" }), true);
+  }
   hub.handle(members[3]!, { type: "say", text: "lines still go" });
-  assert.equal(members[3]!.ofType("message").length, 1);
-  // Paid back at 100 ms a second: searching again after the debt is gone.
+  assert.equal(members[3]!.ofType("message").length, 1, "not behind the searches");
+  await Promise.all(answers);
+  // 160 ms spent of 100: a new search is refused until the debt is paid.
+  members[0]!.take();
+  assert.equal(hub.handle(members[0]!, { type: "search", text: "x" }), false);
+  assert.match(members[0]!.codes().join(), /rate_limited/);
   clock.time += 1_000;
-  members[3]!.take();
-  await hub.handle(members[3]!, { type: "search", text: "x" });
-  assert.equal(members[3]!.events[0]?.type, "search");
+  members[0]!.take();
+  const again = members[0]!.until("search");
+  assert.equal(hub.handle(members[0]!, { type: "search", text: "x" }), true);
+  await again;
 });
 
-Deno.test("Hub: a search reads one room at a time, with a turn between (others' lines go meanwhile), and compares at most SEARCH_TEXT_MAX characters however the text folds", async () => {
+Deno.test("Hub: a search reads one room at a time with turns of the event loop between, and refuses a text that folds past twice SEARCH_TEXT_MAX", async () => {
   const seen: string[] = [];
+  const bob = new FakeMember();
   class WatchedStore extends MemoryHistory {
     override search(keys: readonly string[], folded: string, limit: number): RoomMessage[] {
-      seen.push(`search ${keys.join(",")} (${[...folded].length})`);
+      seen.push(`search ${keys.join(",")} (${folded.length})`);
+      // A line that comes while the first room is read goes before the second.
+      if (keys[0] === "#lobby") {
+        setTimeout(() => hub?.handle(bob, { type: "say", text: "between" }));
+      }
       return super.search(keys, folded, limit);
     }
   }
   const hub = new Hub({ store: new WatchedStore(), floodBurst: 1e9, floodRate: 1e9 });
   const alice = new FakeMember();
-  const bob = new FakeMember();
   assert.ok(hub.join(alice, "alice", undefined, undefined, ["#lobby", "#a", "#b"]));
   assert.ok(hub.join(bob, "bob"));
   hub.watch((e) => e.type === "message" && seen.push(`line ${e.text}`));
-  // U+FDFA folds to 18 characters: 10 of it to 180.
-  const searched = hub.handle(alice, { type: "search", text: "\uFDFA".repeat(10) });
+  // U+FDFA folds to 18 characters: 10 of it to 180, compared whole.
+  const answer = alice.until("search");
+  assert.equal(hub.handle(alice, { type: "search", text: "\uFDFA".repeat(10) }), true);
   hub.handle(bob, { type: "say", text: "meanwhile" });
-  assert.equal(await searched, true);
+  await answer;
   assert.deepEqual(seen, [
-    `search #lobby (${SEARCH_TEXT_MAX})`,
     "line meanwhile",
-    `search #a (${SEARCH_TEXT_MAX})`,
-    `search #b (${SEARCH_TEXT_MAX})`,
+    "search #lobby (180)",
+    "line between",
+    "search #a (180)",
+    "search #b (180)",
   ]);
   assert.deepEqual(alice.ofType("search").map((e) => e.messages), [[]]);
+  // 12 of it fold to 216: refused, not cut (a cut text finds lines without it).
+  assert.equal(hub.handle(alice, { type: "search", text: "\uFDFA".repeat(12) }), false);
+  assert.deepEqual(alice.codes(), ["text_too_long"]);
 });
 
 Deno.test("webSocketEndpoint(): history around an id answers it with its neighbours, under the label", async () => {

@@ -56,11 +56,16 @@ export interface RoomRef {
  * brings them.
  */
 export type ClusterEvent =
-  /**
-   * A member seated on `node`, in these rooms (told again of one a node
-   * knows: its rooms made to match), away if `away` is set.
-   */
+  /** A member seated on `node`, in these rooms, away if `away` is set. */
   | { op: "seat"; node: string; nick: string; via: Via; rooms: RoomRef[]; away?: string }
+  /**
+   * A member of `node` as it is now, told again because something told of
+   * it was lost (Redis could not be reached): a node that knows it makes
+   * its rooms match, one that does not seats it. Its own op, so that a
+   * node of an older version, which does not know it, passes it over
+   * rather than take it for a new member (a leave and a join for all).
+   */
+  | { op: "sync"; node: string; nick: string; via: Via; rooms: RoomRef[]; away?: string }
   /** A member entered a room. */
   | { op: "join"; node: string; nick: string; room: RoomRef }
   /** A member left a room. */
@@ -263,6 +268,7 @@ export function isClusterEvent(value: unknown): value is ClusterEvent {
   if (!str("node")) return false;
   switch (v.op) {
     case "seat":
+    case "sync":
       return str("nick") && isVia(v.via) && Array.isArray(v.rooms) && v.rooms.every(isRoomRef) &&
         (v.away === undefined || str("away"));
     case "moved":

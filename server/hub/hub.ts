@@ -185,6 +185,19 @@ export const SEARCH_COST = 5;
  */
 export const SEARCH_BUDGET_MS = { burst: 1000, perSecond: 250 } as const;
 
+/**
+ * A private message sent (`Hub.#withPrivateId`): `handedOn` once it is on
+ * its way to the recipient's node (none: handed on already), `shown` once
+ * the recipient's and sender's copies are shown; neither rejects.
+ */
+interface Sent {
+  handedOn?: Promise<unknown>;
+  shown: Promise<unknown>;
+}
+
+/** Searches of this node's store under way or waiting for their turn, one per member. */
+export const LOCAL_SEARCHES_AT_ONCE = 8;
+
 /** A member's second search while its first is under way. */
 const SEARCHING = "Your last search is still under way.";
 
@@ -389,6 +402,12 @@ export class Hub {
   #retellTimer: ReturnType<typeof setTimeout> | undefined;
   /** Members whose join waits on the cluster; false once they left meanwhile. */
   readonly #joining = new Map<Member, boolean>();
+  /** Room reads of searches of this node's store: one at a time (see {@linkcode #searchRooms}). */
+  readonly #searchTurns = new Turns(1);
+  /** Waits under way ({@linkcode #pause}), ended early when the hub closes. */
+  readonly #pauses = new Set<() => void>();
+  /** What waits for the feed to reach an id (see {@linkcode #whenFed}). */
+  readonly #feeding = new Set<{ after: number; run: () => void }>();
   /** Per room key, lists that collect what the feed delivers while a read of the room is under way. */
   readonly #watching = new Map<string, Set<RoomMessage[]>>();
   #closed = false;
@@ -666,8 +685,16 @@ export class Hub {
     let ready = false;
     const later = (f: () => void) => ready ? f() : early.push(f);
     const records = await cluster.start({
-      message: (key, message, gap) => later(() => this.#fromFeed(key, message, gap)),
-      event: (event) => later(() => this.#fromCluster(cluster, event)),
+      message: (key, message, gap) =>
+        later(() => {
+          this.#fromFeed(key, message, gap);
+          this.#fed(cluster);
+        }),
+      event: (event) =>
+        later(() => {
+          this.#fromCluster(cluster, event);
+          this.#fed(cluster);
+        }),
       forwarded: (forwarded) => later(() => this.#forwarded(forwarded)),
       members: (records) => later(() => this.#matchMembers(cluster, records)),
       lost: (folds) => later(() => this.#namesLost(folds)),
@@ -716,10 +743,11 @@ export class Hub {
     for (const member of this.#joining.keys()) this.#joining.set(member, false);
     clearTimeout(this.#retellTimer);
     await Promise.all([...this.#roster].map((seat) => this.posting(seat.member)));
-    await cluster.depart(SHUTTING_DOWN).catch((e) =>
-      this.#log.warn("cannot tell the other nodes this one stops", { error: errorText(e) })
+    await cluster.depart(SHUTTING_DOWN).then(
+      () => this.#departed = true,
+      // Its members' leaves are told one by one as they go, or their names lapse.
+      (e) => this.#log.warn("cannot tell the other nodes this one stops", { error: errorText(e) }),
     );
-    this.#departed = true;
   }
 
   /**
@@ -752,10 +780,15 @@ export class Hub {
     }];
   }
 
-  /** The event that tells every node a member of this one as it is now, in `rooms`. */
-  #seatEvent(cluster: Cluster, seat: Seat, rooms: readonly Room[]): ClusterEvent {
+  /** The event that tells every node a member of this one as it is now, in `rooms` (see `ClusterEvent`). */
+  #seatEvent(
+    cluster: Cluster,
+    seat: Seat,
+    rooms: readonly Room[],
+    op: "seat" | "sync" = "seat",
+  ): ClusterEvent {
     return {
-      op: "seat",
+      op,
       node: cluster.node,
       nick: seat.nick,
       via: seat.member.via,
@@ -832,7 +865,10 @@ export class Hub {
         for (const seat of local) {
           if (!unknown.has(seat.key) && !dirty.has(seat)) continue;
           if (this.#roster.byKey(seat.key) !== seat) continue;
-          this.#tell(cluster, this.#seatEvent(cluster, seat, [...seat.rooms.values()]), seat);
+          // Unknown to Redis: seated anew; else its rooms made to match.
+          const op = unknown.has(seat.key) ? "seat" : "sync";
+          const rooms = [...seat.rooms.values()];
+          this.#tell(cluster, this.#seatEvent(cluster, seat, rooms, op), seat);
           told++;
         }
         if (told > 0 || gone.length > 0) {
@@ -920,7 +956,8 @@ export class Hub {
         this.#door.keep(ban);
         return;
       }
-      case "seat": {
+      case "seat":
+      case "sync": {
         const known = remote(event.nick);
         if (known && known.member.via === event.via) {
           // Told again (its node lost something it told): its rooms made to match.
@@ -1146,7 +1183,7 @@ export class Hub {
     };
     const cluster = this.#cluster;
     if (cluster && forwarded.after !== undefined) {
-      void this.#afterFeed(cluster, forwarded.after).then(show);
+      void this.#whenFed(cluster, forwarded.after, show);
     } else {
       show();
     }
@@ -1159,6 +1196,41 @@ export class Hub {
    */
   #afterFeed(cluster: Cluster, after: number): Promise<void> {
     return cluster.position >= after ? Promise.resolve() : cluster.reach(after);
+  }
+
+  /**
+   * Runs `show` once this node has delivered the feed up to `after` (or
+   * after `reach`'s bound), right after the entry that gets it there and
+   * before the next one: a private message between two room lines of one
+   * batch is shown between them, not after both (a promise's turn would
+   * come once the whole batch was handed on). Settles once it ran.
+   */
+  #whenFed(cluster: Cluster, after: number, show: () => void): Promise<void> {
+    if (cluster.position >= after) {
+      show();
+      return Promise.resolve();
+    }
+    const { promise, resolve } = Promise.withResolvers<void>();
+    const waiting = {
+      after,
+      run: () => {
+        this.#feeding.delete(waiting);
+        show();
+        resolve();
+      },
+    };
+    this.#feeding.add(waiting);
+    // The bound: shown even if the feed never gets there.
+    void cluster.reach(after).then(() => this.#feeding.has(waiting) && waiting.run());
+    return promise;
+  }
+
+  /** The feed handed on an entry: what waited for it ({@linkcode #whenFed}) is shown now. */
+  #fed(cluster: Cluster): void {
+    if (this.#feeding.size === 0) return;
+    for (const waiting of [...this.#feeding]) {
+      if (waiting.after <= cluster.position) waiting.run();
+    }
   }
 
   /**
@@ -1393,7 +1465,10 @@ export class Hub {
       return this.#refuse(seat.member, "storage_failed", UNREACHABLE, false, room.name);
     }
     const draft = room.draft(seat.nick, text, kind, seat);
-    const stored = cluster.post(room.key, draft).then(
+    // After a private message said before it has its id: ids in the order said.
+    const ahead = seat.privateAhead;
+    const post = () => cluster.post(room.key, draft);
+    const stored = (ahead ? ahead.then(post) : post()).then(
       (message) => {
         this.#metrics.received[seat.member.via]++;
         seat.lastPosted = Math.max(seat.lastPosted, message.id);
@@ -1406,15 +1481,21 @@ export class Hub {
       },
     );
     this.#posting(seat, stored);
+    this.#keep(seat, "numbering", stored);
     return true;
   }
 
   /** Keeps `work` (never rejecting) as what `seat` said still on its way: see {@linkcode posting}. */
   #posting(seat: Seat, work: Promise<unknown>): void {
-    const posting = Promise.all([seat.posting, work]);
-    seat.posting = posting;
-    posting.then(() => {
-      if (seat.posting === posting) seat.posting = undefined;
+    this.#keep(seat, "posting", work);
+  }
+
+  /** Adds `work` (never rejecting) to what `seat[field]` waits for, cleared once all of it settled. */
+  #keep(seat: Seat, field: "posting" | "numbering", work: Promise<unknown>): void {
+    const all = Promise.all([seat[field], work]);
+    seat[field] = all;
+    all.then(() => {
+      if (seat[field] === all) seat[field] = undefined;
     });
   }
 
@@ -1771,9 +1852,11 @@ export class Hub {
               reason: `Not delivered: ${target.nick}'s server cannot be reached right now.`,
             };
           }
-          await this.#afterFeed(cluster, after);
-          if (this.#roster.find(target.nick) !== target) return nobody();
-          return this.#toldBy(target, event);
+          let told: Told = nobody();
+          await this.#whenFed(cluster, after, () => {
+            if (this.#roster.find(target.nick) === target) told = this.#toldBy(target, event);
+          });
+          return told;
         },
         (e): Told => {
           this.#log.error("cannot reserve a message id", { error: errorText(e) });
@@ -1902,6 +1985,7 @@ export class Hub {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#retellTimer);
+    for (const done of [...this.#pauses]) done();
     const notice = this.#notice(text);
     for (const seat of this.#roster) this.#dismiss(seat, notice);
     for (const room of this.#rooms.values()) room.clearPresence();
@@ -2165,9 +2249,10 @@ export class Hub {
         if (this.#roster.find(target.nick) !== target) return;
         const { member } = target;
         if (!(member instanceof RemoteMember)) {
-          return this.#afterFeed(cluster, after).then(() =>
-            this.#whispered(seat, target, id, text.value, kind)
-          );
+          const shown = this.#whenFed(cluster, after, () => {
+            this.#whispered(seat, target, id, text.value, kind);
+          });
+          return { shown };
         }
         const event = this.#private(seat, target.nick, id, text.value, kind);
         return this.#forwardPrivate(cluster, seat, member.node, target.key, event, after);
@@ -2198,28 +2283,32 @@ export class Hub {
    * Sends a private message to a member of node `node`: the sender sees it
    * once that node has it, else it is refused, not lost.
    */
-  async #forwardPrivate(
+  #forwardPrivate(
     cluster: Cluster,
     seat: Seat,
     node: string,
     fold: string,
     event: ChatMessage,
     after: number,
-  ): Promise<void> {
-    const heard = await cluster.forward(node, { fold, event, after }).catch(() => 0);
-    if (heard === 0) {
-      if (this.#roster.seatOf(seat.member) !== seat) return;
-      this.#refuse(
-        seat.member,
-        "storage_failed",
-        `Not delivered: ${event.to}'s server cannot be reached right now; try again in a moment.`,
-      );
-      return;
-    }
-    await this.#afterFeed(cluster, after);
-    if (this.#roster.seatOf(seat.member) !== seat) return;
-    seat.privates.push(event);
-    this.#deliver(seat.member, event);
+  ): Sent {
+    const heard = cluster.forward(node, { fold, event, after }).catch(() => 0);
+    const shown = heard.then(async (heard) => {
+      if (heard === 0) {
+        if (this.#roster.seatOf(seat.member) !== seat) return;
+        this.#refuse(
+          seat.member,
+          "storage_failed",
+          `Not delivered: ${event.to}'s server cannot be reached right now; try again in a moment.`,
+        );
+        return;
+      }
+      await this.#whenFed(cluster, after, () => {
+        if (this.#roster.seatOf(seat.member) !== seat) return;
+        seat.privates.push(event);
+        this.#deliver(seat.member, event);
+      });
+    });
+    return { handedOn: heard, shown };
   }
 
   /**
@@ -2262,24 +2351,36 @@ export class Hub {
    * Takes a private message's id from Redis (`Cluster.privateId`), then
    * `send`s it; the sender is told if Redis gave none. What it sends is
    * part of what the sender said still on its way: a quit waits for it.
+   *
+   * Its id is taken once what the sender said before it has one, and a
+   * room line said after it goes to Redis once it is handed on (published
+   * to the recipient's node): ids in the order said, and whoever gets both
+   * is shown them so (a room line waits for its append batch; a private id
+   * would be taken at once). Not once each was delivered: a feed running
+   * late would hold each private message up for the one before it.
    */
   #withPrivateId(
     cluster: Cluster,
     seat: Seat,
-    send: (id: number, after: number) => Promise<void> | void,
+    send: (id: number, after: number) => Sent | void,
   ): true {
-    // Once what the sender said before it is stored: its id is above
-    // theirs, and whoever gets both is shown them in the order said (a room
-    // line waits for its batch to go out, a private id was taken at once).
-    const before = seat.posting?.catch(() => {}) ?? Promise.resolve();
-    const sent = before.then(() => cluster.privateId()).then(
+    const before = seat.numbering ?? Promise.resolve();
+    const taken = before.then(() => cluster.privateId());
+    const numbered = taken.then(() => {}, () => {});
+    this.#keep(seat, "numbering", numbered);
+    const sent = taken.then(
       ({ id, after }) => send(id, after),
       () => {
         if (this.#roster.seatOf(seat.member) !== seat) return;
         this.#refuse(seat.member, "storage_failed", UNREACHABLE);
       },
     );
-    this.#posting(seat, sent);
+    const handedOn = sent.then((s) => s?.handedOn).then(() => {}, () => {});
+    seat.privateAhead = handedOn;
+    handedOn.then(() => {
+      if (seat.privateAhead === handedOn) seat.privateAhead = undefined;
+    });
+    this.#posting(seat, sent.then((s) => s?.shown));
     return true;
   }
 
@@ -2422,8 +2523,14 @@ export class Hub {
     }
     // Bounded as typed, and again as compared: a fold can make one
     // character many (U+FDFA is 18), and every row read is compared with
-    // the whole of it.
-    const folded = [...foldText(text)].slice(0, SEARCH_TEXT_MAX).join("");
+    // the whole of it (cut, it would find lines that do not hold the text).
+    const folded = foldText(text);
+    if (folded.length > SEARCH_TEXT_MAX * 2) {
+      return refuse(
+        "text_too_long",
+        `Search text is too long (at most ${SEARCH_TEXT_MAX} characters, and fewer of those that stand for several).`,
+      );
+    }
     if (folded.trim() === "") {
       return refuse("text_empty", "Nothing to search for.");
     }
@@ -2439,42 +2546,66 @@ export class Hub {
       return this.#searchClustered(this.#cluster, seat, rooms, text, folded, label);
     }
     if (this.#searchers.has(seat)) return refuse("rate_limited", SEARCHING);
+    if (this.#searchers.size >= LOCAL_SEARCHES_AT_ONCE) {
+      return refuse("rate_limited", "The server is busy with other searches; try again in 1 s.");
+    }
     this.#searchers.add(seat);
-    return this.#searchRooms(seat, rooms, folded).then(
+    // Answered when done: the member's next lines do not wait for it.
+    void this.#searchRooms(seat, rooms, folded).then(
       (found) => {
-        if (this.#roster.seatOf(seat.member) !== seat) return false;
-        this.#found(seat, found, text, label);
-        return true;
+        if (found && this.#roster.seatOf(seat.member) === seat) {
+          this.#found(seat, found, text, label);
+        }
       },
       (e) => {
         this.#log.error("cannot search the history", { error: errorText(e) });
-        return refuse("storage_failed", UNREADABLE);
+        refuse("storage_failed", UNREADABLE);
       },
     ).finally(() => this.#searchers.delete(seat));
+    return true;
   }
 
   /**
-   * A search of this node's store, one room at a time with a turn of the
-   * event loop between: a room's read blocks the process (the store is
-   * synchronous), 20 rooms in one went on for a tenth of a second, and for
-   * over a second with rooms of the longest lines (an attacker's: bystanders
-   * p99 972 ms). Each room's time is paid from the search budget as it goes,
-   * and the next room waits while the budget is spent: searches under way
-   * together take no more than it, as one at a time would.
+   * A search of this node's store, one room at a time, each in its turn
+   * among every search's rooms (one read at a time), after a turn of the
+   * event loop and once the search budget allows: a room's read blocks the
+   * process (the store is synchronous), 20 rooms in one went on for a tenth
+   * of a second, and for over a second with rooms of the longest lines (an
+   * attacker's: bystanders p99 972 ms); twenty searches at once ran their
+   * rooms back to back. Undefined if the member left or the hub closed.
    */
-  async #searchRooms(seat: Seat, rooms: readonly Room[], folded: string): Promise<RoomMessage[]> {
+  async #searchRooms(
+    seat: Seat,
+    rooms: readonly Room[],
+    folded: string,
+  ): Promise<RoomMessage[] | undefined> {
     const found: RoomMessage[][] = [];
-    for (const [i, room] of rooms.entries()) {
-      if (i > 0) {
-        const wait = Math.max(0, this.#searching.wait(1));
-        await new Promise((resolve) => setTimeout(resolve, wait));
-      }
-      if (this.#roster.seatOf(seat.member) !== seat) break;
-      const start = this.#now();
-      found.push(this.#store.search([room.key], folded, SEARCH_RESULTS));
-      this.#searching.spend(this.#now() - start);
+    for (const room of rooms) {
+      const read = await this.#searchTurns.run(async () => {
+        await this.#pause(Math.max(0, this.#searching.wait(1)));
+        if (this.#closed || this.#roster.seatOf(seat.member) !== seat) return false;
+        const start = this.#now();
+        found.push(this.#store.search([room.key], folded, SEARCH_RESULTS));
+        this.#searching.spend(this.#now() - start);
+        return true;
+      });
+      if (!read) return undefined;
     }
     return newestOf(found, SEARCH_RESULTS);
+  }
+
+  /** Waits `ms` (at least a turn of the event loop), or until the hub closes. */
+  #pause(ms: number): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#pauses.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#pauses.add(done);
+    });
   }
 
   /** Sends a member what its search found, each message named by its room as the member knows it. */

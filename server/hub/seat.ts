@@ -79,6 +79,14 @@ export class Seat {
   readonly rooms = new Map<string, Room>();
   /** What it said that is still on its way to the store (`--redis`), settling once stored or refused. */
   posting: Promise<unknown> | undefined;
+  /**
+   * What it said that is still waiting for its id from Redis (room lines
+   * and private messages), settling once each has one or was refused: a
+   * private message takes its id after these (`--redis`).
+   */
+  numbering: Promise<unknown> | undefined;
+  /** Set while a private message of its waits for its id: a room line said after it waits too. */
+  privateAhead: Promise<unknown> | undefined;
   /** The id of the last room message it said that was stored (`--redis`). */
   lastPosted = 0;
 

@@ -8,6 +8,7 @@
 import type { ServerEvent, Via } from "../../common/protocol.ts";
 import type { Member } from "../../server/hub/seat.ts";
 import type { EventOf } from "./ws_client.ts";
+import { Waiters } from "./waiters.ts";
 
 /** A {@linkcode Member} that records every event and every close. */
 export class FakeMember implements Member {
@@ -18,6 +19,7 @@ export class FakeMember implements Member {
 
   /** The peer's address, as a transport gives it (none by default). */
   readonly address?: string;
+  readonly #waiters = new Waiters();
 
   constructor(readonly via: Via = "web", address?: string) {
     if (address !== undefined) this.address = address;
@@ -25,6 +27,18 @@ export class FakeMember implements Member {
 
   send(event: ServerEvent): void {
     this.events.push(event);
+    this.#waiters.wake();
+  }
+
+  /** Waits for an event of `type` (matching `where`) among those not taken, received or to come. */
+  until<T extends ServerEvent["type"]>(
+    type: T,
+    where: (event: EventOf<T>) => boolean = () => true,
+  ): Promise<EventOf<T>> {
+    return this.#waiters.until(
+      () => this.ofType(type).find(where),
+      () => `an event ${type}; events: ${JSON.stringify(this.events)}`,
+    );
   }
 
   close(): void {
