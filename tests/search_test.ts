@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { SEARCH_TEXT_MAX } from "../common/protocol.ts";
 import { SqliteHistory } from "../server/history/sqlite.ts";
-import { Hub, SEARCH_COST } from "../server/hub/hub.ts";
+import { Hub, SEARCH_COST, SEARCH_STEP_ROWS } from "../server/hub/hub.ts";
 import { MemoryHistory, type RoomMessage } from "../server/history/history.ts";
 import { FakeMember } from "./kit/fake_member.ts";
 import { connectIrc, numeric } from "./kit/irc_client.ts";
@@ -242,4 +242,98 @@ Deno.test("webSocketEndpoint(): history around an id answers it with its neighbo
     alice.send({ type: "history", around: -1 });
     assert.equal((await alice.next("error")).code, "bad_message");
   });
+});
+
+Deno.test("SqliteHistory.searchStep() reads a room's kept window a few rows at a time and finds what search() finds", () => {
+  const store = new SqliteHistory(":memory:", 40);
+  try {
+    // 50 lines (the oldest 10 past the window), every third one holds "needle".
+    for (let i = 0; i < 50; i++) {
+      const text = i % 3 === 0 ? `line ${i} needle` : `line ${i}`;
+      store.append("#r", {
+        type: "message",
+        id: store.nextId(),
+        ts: i,
+        room: "#r",
+        from: "a",
+        text,
+      });
+    }
+    const other = { type: "message" as const, ts: 1, room: "#other", from: "a", text: "needle" };
+    store.append("#other", { ...other, id: store.nextId() });
+    const whole = store.search(["#r"], "needle", 50).map((m) => m.text);
+    const stepped: string[] = [];
+    const reads: number[] = [];
+    let before: number | undefined;
+    do {
+      const step = store.searchStep("#r", "needle", 50 - stepped.length, before, 7);
+      stepped.push(...step.messages.map((m) => m.text));
+      reads.push(step.messages.length);
+      before = step.before;
+    } while (before !== undefined);
+    assert.deepEqual(stepped, whole);
+    assert.equal(whole.length, 13, "in the window of 40: lines 12, 15, … 48");
+    assert.equal(whole.at(-1), "line 12 needle");
+    assert.equal(reads.length, 6, "40 rows, 7 at a time");
+    // A limit stops a step's matches, not its rows.
+    assert.deepEqual(
+      store.searchStep("#r", "needle", 1, undefined, 10).messages.map((m) => m.text),
+      [
+        "line 48 needle",
+      ],
+    );
+  } finally {
+    store.close();
+  }
+});
+
+Deno.test("Hub: a room the member leaves while its search is under way is not searched", async () => {
+  const seen: string[] = [];
+  const alice = new FakeMember();
+  class WatchedStore extends MemoryHistory {
+    override search(keys: readonly string[], folded: string, limit: number): RoomMessage[] {
+      seen.push(keys.join(","));
+      if (keys[0] === "#lobby") setTimeout(() => hub.handle(alice, { type: "part", room: "#a" }));
+      return super.search(keys, folded, limit);
+    }
+  }
+  const hub = new Hub({ store: new WatchedStore(), floodBurst: 1e9, floodRate: 1e9 });
+  assert.ok(hub.join(alice, "alice", undefined, undefined, ["#lobby", "#a", "#b"]));
+  const answer = alice.until("search");
+  assert.equal(hub.handle(alice, { type: "search", text: "x" }), true);
+  await answer;
+  assert.deepEqual(seen, ["#lobby", "#b"]);
+});
+
+Deno.test("Hub: a search of a SQLite store reads it a step of SEARCH_STEP_ROWS rows at a time, and finds the newest matches", async () => {
+  const steps: number[] = [];
+  class CountedStore extends SqliteHistory {
+    override searchStep(
+      key: string,
+      folded: string,
+      limit: number,
+      before: number | undefined,
+      rows: number,
+    ) {
+      steps.push(rows);
+      return super.searchStep(key, folded, limit, before, rows);
+    }
+  }
+  const store = new CountedStore(":memory:", 10_000);
+  const hub = new Hub({ store, floodBurst: 1e9, floodRate: 1e9 });
+  const alice = new FakeMember();
+  assert.ok(hub.join(alice, "alice"));
+  for (let i = 0; i < 600; i++) {
+    hub.handle(alice, { type: "say", text: i % 100 === 0 ? `needle ${i}` : `hay ${i}` });
+  }
+  const answer = alice.until("search");
+  assert.equal(hub.handle(alice, { type: "search", text: "NEEDLE" }), true);
+  const found = await answer;
+  assert.deepEqual(
+    found.messages.map((m) => m.text),
+    [500, 400, 300, 200, 100, 0].map((i) => `needle ${i}`),
+  );
+  assert.deepEqual(steps, [SEARCH_STEP_ROWS, SEARCH_STEP_ROWS, SEARCH_STEP_ROWS]);
+  hub.close("bye");
+  store.close();
 });

@@ -163,6 +163,20 @@ export interface HistoryStore {
    * any past a room's newest `keep`.
    */
   search(keys: readonly string[], folded: string, limit: number): RoomMessage[];
+  /**
+   * One step of a search of one room, for a store whose reads hold up the
+   * process: at most `rows` of the room's kept messages below id `before`
+   * (all, if undefined) read, newest first; the ones that hold `folded`
+   * (at most `limit`), and the id to go on below (undefined: the room's
+   * window is read through).
+   */
+  searchStep?(
+    key: string,
+    folded: string,
+    limit: number,
+    before: number | undefined,
+    rows: number,
+  ): { messages: RoomMessage[]; before: number | undefined };
   /** Room `key`'s topic, or undefined if it has none. */
   topic(key: string): Topic | undefined;
   /** Sets (or, with undefined, clears) room `key`'s topic. Throws if it cannot. */

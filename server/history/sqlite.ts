@@ -161,6 +161,8 @@ export class SqliteHistory implements HistoryStore {
   readonly #rangeDown: StatementSync;
   readonly #edge: StatementSync;
   readonly #search: StatementSync;
+  readonly #stepEdge: StatementSync;
+  readonly #stepSearch: StatementSync;
   readonly #room: StatementSync;
   readonly #setTopic: StatementSync;
   readonly #setMeta: StatementSync;
@@ -237,6 +239,16 @@ export class SqliteHistory implements HistoryStore {
       this.#search = this.#db.prepare(
         `SELECT ${columns} FROM messages
          WHERE room_key = ? AND id >= ? AND instr(folded, ?) > 0 ORDER BY id DESC LIMIT ?`,
+      );
+      // A step: the lowest of the next `rows` ids (the index alone), then
+      // the matches from there up.
+      this.#stepEdge = this.#db.prepare(
+        `SELECT min(id) AS low, count(*) AS n FROM (SELECT id FROM messages
+         WHERE room_key = ? AND id >= ? AND id < ? ORDER BY id DESC LIMIT ?)`,
+      );
+      this.#stepSearch = this.#db.prepare(
+        `SELECT ${columns} FROM messages
+         WHERE room_key = ? AND id >= ? AND id < ? AND instr(folded, ?) > 0 ORDER BY id DESC LIMIT ?`,
       );
       this.#edge = this.#db.prepare(
         "SELECT id FROM messages WHERE room_key = ? ORDER BY id LIMIT 1 OFFSET ?",
@@ -370,6 +382,24 @@ export class SqliteHistory implements HistoryStore {
       this.#search.all(key, this.#oldestKept(key), folded, n).map(toMessage)
     );
     return newestOf(found, n);
+  }
+
+  searchStep(
+    key: string,
+    folded: string,
+    limit: number,
+    before: number | undefined,
+    rows: number,
+  ): { messages: RoomMessage[]; before: number | undefined } {
+    const n = Math.min(searchLimit(limit), this.#keep);
+    const floor = this.#oldestKept(key);
+    const below = before ?? Infinity;
+    const edge = this.#stepEdge.get(key, floor, below, Math.max(1, Math.floor(rows)));
+    const low = edge?.low;
+    if (n === 0 || typeof low !== "number") return { messages: [], before: undefined };
+    const messages = this.#stepSearch.all(key, low, below, folded, n).map(toMessage);
+    const more = Number(edge?.n) >= rows && low > floor;
+    return { messages, before: more ? low : undefined };
   }
 
   topic(key: string): Topic | undefined {

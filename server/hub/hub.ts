@@ -195,6 +195,11 @@ interface Sent {
   shown: Promise<unknown>;
 }
 
+/** Longest a search of this node's store reads before letting other work run (see `Hub.#searchRooms`). */
+export const SEARCH_TURN_MS = 10;
+/** Rows of a room a search reads at a time, where the store can step (`HistoryStore.searchStep`). */
+export const SEARCH_STEP_ROWS = 256;
+
 /** Searches of this node's store under way or waiting for their turn, one per member. */
 export const LOCAL_SEARCHES_AT_ONCE = 8;
 
@@ -2566,30 +2571,57 @@ export class Hub {
   }
 
   /**
-   * A search of this node's store, one room at a time, each in its turn
-   * among every search's rooms (one read at a time), after a turn of the
-   * event loop and once the search budget allows: a room's read blocks the
-   * process (the store is synchronous), 20 rooms in one went on for a tenth
-   * of a second, and for over a second with rooms of the longest lines (an
-   * attacker's: bystanders p99 972 ms); twenty searches at once ran their
-   * rooms back to back. Undefined if the member left or the hub closed.
+   * A search of this node's store, room by room, in turns among every
+   * search's reads (one at a time, each after a turn of the event loop and
+   * once the search budget allows), a turn reading for at most
+   * {@linkcode SEARCH_TURN_MS} ({@linkcode SEARCH_STEP_ROWS} rows at a
+   * time, where the store can step): a store's read holds up the process,
+   * and a room of the longest lines took 60 to 190 ms to read through (an
+   * attacker's 20 rooms: one search held it 1 s, bystanders p99 953 ms);
+   * twenty searches at once ran their rooms back to back. Undefined if the
+   * member left or the hub closed.
    */
   async #searchRooms(
     seat: Seat,
     rooms: readonly Room[],
     folded: string,
   ): Promise<RoomMessage[] | undefined> {
+    const store = this.#store;
     const found: RoomMessage[][] = [];
     for (const room of rooms) {
-      const read = await this.#searchTurns.run(async () => {
-        await this.#pause(Math.max(0, this.#searching.wait(1)));
-        if (this.#closed || this.#roster.seatOf(seat.member) !== seat) return false;
-        const start = this.#now();
-        found.push(this.#store.search([room.key], folded, SEARCH_RESULTS));
-        this.#searching.spend(this.#now() - start);
-        return true;
-      });
-      if (!read) return undefined;
+      const matches: RoomMessage[] = [];
+      let below: number | undefined;
+      let done = false;
+      while (!done) {
+        const read = await this.#searchTurns.run(async () => {
+          await this.#pause(Math.max(0, this.#searching.wait(1)));
+          if (this.#closed || this.#roster.seatOf(seat.member) !== seat) return false;
+          if (!seat.rooms.has(room.key)) {
+            // Left meanwhile: not searched (its lines since are not the member's to see).
+            matches.length = 0;
+            done = true;
+            return true;
+          }
+          const start = this.#now();
+          const end = performance.now() + SEARCH_TURN_MS;
+          do {
+            if (!store.searchStep) {
+              matches.push(...store.search([room.key], folded, SEARCH_RESULTS));
+              done = true;
+              break;
+            }
+            const left = SEARCH_RESULTS - matches.length;
+            const step = store.searchStep(room.key, folded, left, below, SEARCH_STEP_ROWS);
+            matches.push(...step.messages);
+            below = step.before;
+            done = below === undefined || matches.length >= SEARCH_RESULTS;
+          } while (!done && performance.now() < end);
+          this.#searching.spend(this.#now() - start);
+          return true;
+        });
+        if (!read) return undefined;
+      }
+      found.push(matches);
     }
     return newestOf(found, SEARCH_RESULTS);
   }
