@@ -168,12 +168,11 @@ Deno.test("Hub: searches share a server-wide time budget: they wait their turn p
   // Four at once: each is answered, one room at a time, the fourth once the
   // budget (100 ms, then 100 ms a second) has room again.
   const answers = members.map((member) => member.until("search"));
-  for (const member of members) {
-    assert.equal(hub.handle(member, { type: "search", text: "x" }), true);
-  }
+  const handled = members.map((member) => hub.handle(member, { type: "search", text: "x" }));
   hub.handle(members[3]!, { type: "say", text: "lines still go" });
   assert.equal(members[3]!.ofType("message").length, 1, "not behind the searches");
   await Promise.all(answers);
+  assert.deepEqual(await Promise.all(handled), [true, true, true, true]);
   // 160 ms spent of 100: a new search is refused until the debt is paid.
   members[0]!.take();
   assert.equal(hub.handle(members[0]!, { type: "search", text: "x" }), false);
@@ -181,7 +180,7 @@ Deno.test("Hub: searches share a server-wide time budget: they wait their turn p
   clock.time += 1_000;
   members[0]!.take();
   const again = members[0]!.until("search");
-  assert.equal(hub.handle(members[0]!, { type: "search", text: "x" }), true);
+  assert.equal(await hub.handle(members[0]!, { type: "search", text: "x" }), true);
   await again;
 });
 
@@ -205,9 +204,10 @@ Deno.test("Hub: a search reads one room at a time with turns of the event loop b
   hub.watch((e) => e.type === "message" && seen.push(`line ${e.text}`));
   // U+FDFA folds to 18 characters: 10 of it to 180, compared whole.
   const answer = alice.until("search");
-  assert.equal(hub.handle(alice, { type: "search", text: "\uFDFA".repeat(10) }), true);
+  const searched = hub.handle(alice, { type: "search", text: "\uFDFA".repeat(10) });
   hub.handle(bob, { type: "say", text: "meanwhile" });
   await answer;
+  assert.equal(await searched, true);
   assert.deepEqual(seen, [
     "line meanwhile",
     "search #lobby (180)",
@@ -300,7 +300,7 @@ Deno.test("Hub: a room the member leaves while its search is under way is not se
   const hub = new Hub({ store: new WatchedStore(), floodBurst: 1e9, floodRate: 1e9 });
   assert.ok(hub.join(alice, "alice", undefined, undefined, ["#lobby", "#a", "#b"]));
   const answer = alice.until("search");
-  assert.equal(hub.handle(alice, { type: "search", text: "x" }), true);
+  assert.equal(await hub.handle(alice, { type: "search", text: "x" }), true);
   await answer;
   assert.deepEqual(seen, ["#lobby", "#b"]);
 });
@@ -327,7 +327,7 @@ Deno.test("Hub: a search of a SQLite store reads it a step of SEARCH_STEP_ROWS r
     hub.handle(alice, { type: "say", text: i % 100 === 0 ? `needle ${i}` : `hay ${i}` });
   }
   const answer = alice.until("search");
-  assert.equal(hub.handle(alice, { type: "search", text: "NEEDLE" }), true);
+  assert.equal(await hub.handle(alice, { type: "search", text: "NEEDLE" }), true);
   const found = await answer;
   assert.deepEqual(
     found.messages.map((m) => m.text),
@@ -336,4 +336,15 @@ Deno.test("Hub: a search of a SQLite store reads it a step of SEARCH_STEP_ROWS r
   assert.deepEqual(steps, [SEARCH_STEP_ROWS, SEARCH_STEP_ROWS, SEARCH_STEP_ROWS]);
   hub.close("bye");
   store.close();
+});
+
+Deno.test("terminal: /search then /quit sent together (a pipe into nc) gets the search's answer before the goodbye", async () => {
+  await withServer({ store: new SqliteHistory(":memory:", 100) }, async (server) => {
+    await using zoe = await connectTcp(server, "zoe");
+    await zoe.write("hello from nc 你好\r\n/search HELLO\r\n/quit bye\r\n");
+    const lines = await zoe.readLinesUntil("-- Bye!");
+    const found = lines.findIndex((l) => l.startsWith('-- 1 message found for "HELLO"'));
+    assert.ok(found >= 0, JSON.stringify(lines));
+    assert.match(lines[found + 1] ?? "", /<zoe> hello from nc 你好$/);
+  });
 });

@@ -2555,19 +2555,19 @@ export class Hub {
       return refuse("rate_limited", "The server is busy with other searches; try again in 1 s.");
     }
     this.#searchers.add(seat);
-    // Answered when done: the member's next lines do not wait for it.
-    void this.#searchRooms(seat, rooms, folded).then(
+    // Answered before what the member sends next (a `/quit` piped after it
+    // still gets the answer first), as every request is.
+    return this.#searchRooms(seat, rooms, folded).then(
       (found) => {
-        if (found && this.#roster.seatOf(seat.member) === seat) {
-          this.#found(seat, found, text, label);
-        }
+        if (!found || this.#roster.seatOf(seat.member) !== seat) return false;
+        this.#found(seat, found, text, label);
+        return true;
       },
       (e) => {
         this.#log.error("cannot search the history", { error: errorText(e) });
-        refuse("storage_failed", UNREADABLE);
+        return refuse("storage_failed", UNREADABLE);
       },
     ).finally(() => this.#searchers.delete(seat));
-    return true;
   }
 
   /**
