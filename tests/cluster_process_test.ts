@@ -27,6 +27,7 @@ import { RedisServer } from "./kit/redis_server.ts";
 import type { Listening } from "./kit/server.ts";
 import { connectTcp } from "./kit/tcp_client.ts";
 import { connectWs, type EventOf, joinWs, WsClient } from "./kit/ws_client.ts";
+import { RawWebSocket } from "./kit/raw_ws.ts";
 
 /** What the issue allows for a killed node's members and nicknames. */
 const KILL_BOUND_MS = 15_000;
@@ -351,6 +352,31 @@ Deno.test("cluster process: a member closed on node A resumes on node B with sin
 
 Deno.test("cluster process: a member whose connection to node A is still open takes its seat back on node B with since", async () => {
   await resumeOnB("drop");
+});
+
+Deno.test("cluster process: a page closed on node A and reloaded onto node B takes its seat back: nobody is shown it leaving", async () => {
+  await withNodes(2, async ([a, b]) => {
+    await using ann = await connectWs(b!, "ann");
+    await using tom = await connectTcp(a!, "tom");
+    const tab = await RawWebSocket.connect(a!.http);
+    let token: string | undefined;
+    try {
+      await tab.send({ type: "join", nick: "dave" });
+      token = /"token":"([^"]+)"/.exec(await tab.receiveUntil('"welcome"'))?.[1];
+      await soon(ann.next("join", (e) => e.nick === "dave"));
+      await tab.closeCleanly(1001); // the browser, as the page reloads
+    } finally {
+      tab.close();
+    }
+    assert.ok(token);
+    await using back = await WsClient.open(b!);
+    await soon(joinWs(back, "dave", { token }));
+    back.send({ type: "say", text: "reloaded" });
+    await soon(ann.next("message", (e) => e.text === "reloaded"));
+    await soon(tom.readUntil("<dave> reloaded"));
+    assert.ok(!ann.events.some((e) => e.type === "leave" && e.nick === "dave"));
+    assert.ok(!tom.lines.some((l) => l.includes("dave left")), tom.lines.join("\n"));
+  });
 });
 
 /**

@@ -150,6 +150,30 @@ Deno.test("Session cuts off a peer whose queue passes the hard bound, once the r
   await sessions.close(1000);
 });
 
+Deno.test("Session keeps a closed page's seat for a reload, then leaves; closing the sessions ends the wait", async () => {
+  const { room, sessions, open } = setUp({ reloadGraceMs: 20 });
+  const bob = open("10.0.0.1", "bob");
+  const tab = open("10.0.0.2", "tab");
+  tab.session.pageClosed();
+  tab.session.closed();
+  await Promise.resolve();
+  assert.equal(room.nickOf(tab.session), "tab", "its seat waits for the reload");
+  assert.deepEqual(bob.link.leaves(), []);
+  await tab.session.done; // nobody took it back
+  assert.deepEqual(bob.link.leaves(), ["tab: closed the page"]);
+
+  const { sessions: s2, open: open2, room: room2 } = setUp();
+  const gone = open2("10.0.0.3", "gone");
+  gone.session.pageClosed();
+  gone.session.closed();
+  await Promise.resolve();
+  assert.equal(room2.nickOf(gone.session), "gone", "kept, with the default grace");
+  await s2.close(1000); // the node stops: no seat waits for its grace
+  assert.equal(room2.nickOf(gone.session), undefined);
+  await gone.session.done;
+  await sessions.close(1000);
+});
+
 Deno.test("Session cuts off a queue over the soft bound past the grace, not one the peer keeps taking", async () => {
   const clock = { t: 0 };
   const { sessions, open } = setUp({ now: () => clock.t });

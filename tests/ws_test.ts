@@ -378,6 +378,42 @@ Deno.test("webSocketEndpoint(): a page closed without /quit (close code 1001) is
   });
 });
 
+Deno.test("webSocketEndpoint(): a page closed and reloaded takes its seat back with its token: no leave, no join, its private messages again", async () => {
+  await withServer(async (server) => {
+    await using a = await connectWs(server, "a");
+    await using term = await connectTcp(server, "term");
+    const tab = await RawWebSocket.connect(server.http);
+    let token: string | undefined;
+    try {
+      await tab.send({ type: "join", nick: "tab" });
+      token = /"token":"([^"]+)"/.exec(await tab.receiveUntil('"welcome"'))?.[1];
+      a.send({ type: "msg", to: "tab", text: "before the reload" });
+      await tab.receiveUntil("before the reload");
+      await tab.closeCleanly(1001); // what a browser sends as it reloads the page
+    } finally {
+      tab.close();
+    }
+    assert.ok(token);
+    await using again = await WsClient.open(server);
+    const back = await joinWs(again, "tab", { token });
+    assert.deepEqual(
+      back.history.filter((m) => m.to !== undefined).map((m) => [m.from, m.to, m.text]),
+      [["a", "tab", "before the reload"]],
+      "the private messages its seat keeps",
+    );
+    again.send({ type: "say", text: "after the reload" });
+    await a.next("message", (m) => m.text === "after the reload");
+    await term.readUntil("<tab> after the reload");
+    assert.deepEqual(
+      a.events.filter((e) => (e.type === "join" || e.type === "leave") && e.nick === "tab")
+        .map((e) => e.type),
+      ["join"],
+      "the others saw its first join only",
+    );
+    assert.ok(!term.lines.some((l) => l.includes("tab left")), term.lines.join("\n"));
+  });
+});
+
 Deno.test("webSocketEndpoint(): a quit frame leaves with its message, and the server closes the socket", async () => {
   await withServer(async (server) => {
     await using a = await connectWs(server, "a");

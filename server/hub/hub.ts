@@ -77,7 +77,7 @@ import { Metrics } from "../metrics.ts";
 import { checkMessage, clip, toOneLine } from "../../common/message.ts";
 import { Roster } from "./roster.ts";
 import { type MessageKind, REPLAY_MAX, Room, type RoomEnv } from "./room.ts";
-import { type Member, Seat } from "./seat.ts";
+import { type Member, PRIVATE_KEEP, Seat } from "./seat.ts";
 import { Turns } from "../queue.ts";
 
 /** The connection contract transports implement; it lives with the seat that holds one. */
@@ -239,6 +239,20 @@ function replyBytes(messages: readonly ChatMessage[]): number {
 
 function messageBytes(m: ChatMessage): number {
   return 3 * (m.text.length + m.from.length) + 64;
+}
+
+/**
+ * Which of the private messages a seat keeps its welcome replays when it is
+ * taken back: every one after `since`; or, with no `since` (a reloaded page:
+ * its log starts empty, and gets each room's recent history), all it keeps;
+ * or none, if `since` is past the last id (the store was reset).
+ */
+type PrivatesReplay = number | "kept" | undefined;
+
+/** The {@linkcode PrivatesReplay} of a join with `since`, given the store's last id. */
+function privatesAfter(since: number | undefined, lastId: number): PrivatesReplay {
+  if (since === undefined) return "kept";
+  return since <= lastId ? since : undefined;
 }
 
 /**
@@ -661,7 +675,6 @@ export class Hub {
       this.#log.error("cannot read the history", { error: errorText(e) });
       return this.#refuse(member, "storage_failed", UNREADABLE);
     }
-    const privates = since !== undefined && since <= this.#store.lastId();
     return this.#seatIn(
       member,
       claimed.value,
@@ -669,7 +682,7 @@ export class Hub {
       ready,
       fitWelcome(backlogs, since),
       plan.refusals,
-      privates ? since : undefined,
+      privatesAfter(since, this.#store.lastId()),
     ) !==
       undefined;
   }
@@ -1377,7 +1390,7 @@ export class Hub {
         messages: ready[i]!.named(b.messages),
         gap: b.gap,
       }));
-      const privates = since !== undefined && since <= last ? since : undefined;
+      const privates = privatesAfter(since, last);
       const before = ghost ? new Set(ghost.rooms.keys()) : undefined;
       const seated = this.#seatIn(member, nick.value, ghost, ready, named, plan.refusals, privates);
       if (!seated) return false;
@@ -1662,8 +1675,8 @@ export class Hub {
 
   /**
    * Seats a member whose nickname is its own and whose rooms' backlogs are
-   * read (`privatesSince`: the id after which a seat taken back replays its
-   * private messages), sends the welcome and tells each room. The seat, and
+   * read (`privatesSince`: which of a seat taken back's private messages it
+   * replays, see {@linkcode privatesAfter}), sends the welcome and tells each room. The seat, and
    * the rooms it entered; undefined if its connection failed at once.
    */
   #seatIn(
@@ -1673,7 +1686,7 @@ export class Hub {
     ready: Room[],
     backlogs: Backlog[],
     refusals: ServerEvent[],
-    privatesSince: number | undefined,
+    privatesSince: PrivatesReplay,
   ): { seat: Seat; entering: Room[] } | undefined {
     const history: ChatMessage[] = [];
     let gap = false;
@@ -1682,7 +1695,9 @@ export class Hub {
       gap ||= backlog.gap;
     }
     if (ghost && privatesSince !== undefined) {
-      const privates = ghost.privates.after(privatesSince);
+      const privates = privatesSince === "kept"
+        ? { messages: ghost.privates.recent(PRIVATE_KEEP), gap: false }
+        : ghost.privates.after(privatesSince);
       history.push(...privates.messages);
       gap ||= privates.gap;
     }

@@ -87,7 +87,19 @@ export interface SessionOptions {
   log?: Logger;
   /** The clock of the slow-consumer rule. @default {Date.now} */
   now?: () => number;
+  /** See {@linkcode RELOAD_GRACE_MS}. @default {RELOAD_GRACE_MS} */
+  reloadGraceMs?: number;
 }
+
+/**
+ * How long a page closed without `/quit` (WebSocket close code 1001: its
+ * tab closed, or it is being reloaded or left) keeps its seat before the
+ * others are told it left. A reloaded page takes the seat back with its
+ * token (carried in the tab's `sessionStorage`) well within this: the
+ * others see no leave and no join, and the page gets the private messages
+ * the seat keeps. A closed tab's leave is told this much later.
+ */
+export const RELOAD_GRACE_MS = 2_000;
 
 /** Requests that may wait behind one waiting on Redis; past them, one is refused. */
 const HELD_REQUESTS = 100;
@@ -108,6 +120,9 @@ interface Env {
   readonly now: () => number;
   /** The sessions not yet closed. */
   readonly open: Set<Session>;
+  readonly reloadGraceMs: number;
+  /** Closed pages' sessions keeping their seats for {@linkcode RELOAD_GRACE_MS}. */
+  readonly parting: Set<Session>;
 }
 
 /** One connection, from accept to close: the room's member for it. */
@@ -136,6 +151,10 @@ export class Session implements Member {
   #closed = false;
   /** Why the member leaves the room, if it is still in it when it goes. */
   #reason = "connection lost";
+  /** Whether its page was closed: its seat is kept a while once the connection is closed. */
+  #pageClosed = false;
+  /** Ends the seat kept for a closed page ({@linkcode RELOAD_GRACE_MS}). */
+  #parting: ReturnType<typeof setTimeout> | undefined;
 
   /** Made by {@linkcode Sessions.open}, which counts it first. */
   constructor(env: Env, slot: Slot, connect: (s: Session) => Link) {
@@ -179,8 +198,12 @@ export class Session implements Member {
     this.#link.send(event);
   }
 
-  /** Ends the connection after what was sent. Idempotent. */
+  /**
+   * Ends the connection after what was sent; a closed page's seat, kept for
+   * a reload, goes now. Idempotent.
+   */
   close(): void {
+    if (this.#parting !== undefined) return this.#leave();
     if (this.#closing) return;
     this.#closing = true;
     clearTimeout(this.#timer);
@@ -264,10 +287,14 @@ export class Session implements Member {
     this.#reason = message ? `quit: ${message}` : "quit";
     return this.#afterPosting(() => this.#env.hub.leave(this, this.#reason));
   }
-  /** The peer closed its page without quitting (a tab closed): it leaves saying so. */
+  /**
+   * The peer closed its page without quitting (a tab closed, or a reload):
+   * once the connection is closed, its seat is kept for
+   * {@linkcode RELOAD_GRACE_MS}, then it leaves saying so.
+   */
   pageClosed(): void {
     this.#reason = PAGE_CLOSED;
-    this.#afterPosting(() => this.#env.hub.leave(this, this.#reason));
+    this.#pageClosed = true;
   }
 
   /**
@@ -339,9 +366,24 @@ export class Session implements Member {
     this.#slot.release();
     log.debug("disconnected", { via, address: this.address, ...fields });
     this.#afterPosting(() => {
-      hub.leave(this, this.#reason);
-      this.#ended.resolve();
+      const { parting, reloadGraceMs } = this.#env;
+      if (!this.#pageClosed || reloadGraceMs <= 0 || hub.nickOf(this) === undefined) {
+        return this.#leave();
+      }
+      // Kept for a reload: the seat's token takes it back (and closes this
+      // session, which then leaves nothing), or it goes after the grace.
+      parting.add(this);
+      this.#parting = setTimeout(() => this.#leave(), reloadGraceMs);
     });
+  }
+
+  /** The member leaves the room (if still in it), once the connection is closed. */
+  #leave(): void {
+    clearTimeout(this.#parting);
+    this.#parting = undefined;
+    this.#env.parting.delete(this);
+    this.#env.hub.leave(this, this.#reason);
+    this.#ended.resolve();
   }
 
   #timedOut(): void {
@@ -415,6 +457,8 @@ export class Sessions {
       joinTimeout: options.joinTimeout ?? DEFAULTS.joinTimeout,
       now: options.now ?? Date.now,
       open: new Set(),
+      reloadGraceMs: options.reloadGraceMs ?? RELOAD_GRACE_MS,
+      parting: new Set(),
     };
   }
 
@@ -469,7 +513,9 @@ export class Sessions {
    */
   close(graceMs: number): Promise<void> {
     this.#closing ??= (async () => {
-      const open = this.#env.open;
+      const { open, parting } = this.#env;
+      // Closed pages' seats kept for a reload go at once: none will come.
+      for (const session of parting) session.close();
       const all = () => Promise.all([...open].map((session) => session.done));
       for (const session of open) session.close();
       if (await within(all(), graceMs)) return;

@@ -353,7 +353,7 @@ Deno.test("page: the rooms are remembered for the next visit", async () => {
   });
 });
 
-Deno.test("page: a reload while in the chat joins again by itself, in the same rooms; after /quit it does not", async () => {
+Deno.test("page: a reload while in the chat takes its seat back by itself, in the same rooms, with its private messages and unseen by the others; after /quit it does not", async () => {
   await withBrowser(async (browser, server) => {
     await using bob = await member(server, "bob", "#dev");
     const { page, problems } = await openPage(browser, httpUrl(server));
@@ -362,6 +362,8 @@ Deno.test("page: a reload while in the chat joins again by itself, in the same r
     await showing(page, "#dev");
     await sayIn(bob, "#dev", "said before the reload");
     await seen(page, "said before the reload");
+    bob.send({ type: "msg", to: "alice", text: "a word in private" });
+    await seen(page, "a word in private");
 
     await page.reload();
     await page.waitForSelector("#chat-view:not([hidden])");
@@ -369,10 +371,17 @@ Deno.test("page: a reload while in the chat joins again by itself, in the same r
     await showing(page, "#dev");
     assert.deepEqual(await sidebar(page), ["#lobby", "#dev"]);
     await seen(page, "said before the reload"); // the room's history, as on any join
+    await seen(page, "a word in private"); // the private messages its seat keeps
     await sayIn(bob, "#dev", "said after the reload");
     await seen(page, "said after the reload");
     await say(page, "back from the reload");
     await bob.next("message", (m) => m.from === "alice" && m.text === "back from the reload");
+    assert.deepEqual(
+      bob.events.filter((e) => (e.type === "join" || e.type === "leave") && e.nick === "alice")
+        .map((e) => `${e.type} ${"room" in e ? e.room : ""}`),
+      ["join #lobby", "join #dev"],
+      "bob saw alice join, and no leave or join as she reloaded",
+    );
 
     // Left with /quit: a reload shows the form, filled in, and joins nobody.
     await say(page, "/quit");
