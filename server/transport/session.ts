@@ -67,12 +67,6 @@ export interface Link {
    * harder than it already has (a WebSocket already closing).
    */
   abort(reason: string): void;
-  /**
-   * Reports with {@linkcode Session.taken} what the peer took since last
-   * asked, for a transport that learns it only by asking (a WebSocket's
-   * `bufferedAmount`); one that learns it from each write leaves it out.
-   */
-  look?(): void;
 }
 
 /** Options for {@linkcode Sessions}. */
@@ -183,7 +177,6 @@ export class Session implements Member {
 
   /** Bytes queued for the peer and not yet taken. */
   get backlog(): number {
-    this.#link.look?.();
     return this.#queued;
   }
 
