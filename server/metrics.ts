@@ -55,6 +55,8 @@ export class Metrics {
   readonly eventsSent: ByVia = byVia();
   /** Members disconnected because they stopped reading. */
   readonly slowConsumers: ByVia = byVia();
+  /** Times a connection's input was held while what was sent to it waited unread. */
+  readonly inputHeld: ByVia = byVia();
   readonly #refusals = new Map<string, number>();
   readonly #disconnects = new Map<DisconnectReason, number>();
   readonly #gauges: Gauge[] = [];
@@ -168,6 +170,12 @@ export class Metrics {
       "Members disconnected because their outgoing queue passed its bound.",
       "counter",
       perVia(this.slowConsumers),
+    );
+    block(
+      "chat_input_held_total",
+      "Times a connection's input was held while more than 1 MiB sent to it waited unread.",
+      "counter",
+      perVia(this.inputHeld),
     );
     for (const g of this.#gauges) {
       const value = g.read();

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   ConnectionLimits,
+  QUEUE_CEILING_BYTES,
   QUEUE_GRACE_MS,
   QUEUE_HARD_BYTES,
   QUEUE_SOFT_BYTES,
@@ -251,6 +252,32 @@ Deno.test("SendQueueWatch lets a queue pass the soft bound for a moment, not for
     true,
     "past the hard bound",
   );
+});
+
+Deno.test("SendQueueWatch past the hard bound: cut off if the peer did nothing since the soft bound, not if it took some or spoke; never past the ceiling", () => {
+  const clock = { t: 0 };
+  const above = QUEUE_HARD_BYTES + 1;
+  const stopped = new SendQueueWatch(() => clock.t);
+  stopped.progress(); // taken while below the soft bound: says nothing of now
+  assert.equal(stopped.tooSlow(QUEUE_SOFT_BYTES + 1), false);
+  assert.equal(stopped.tooSlow(above), true, "nothing taken or said since the soft bound");
+
+  const reading = new SendQueueWatch(() => clock.t);
+  assert.equal(reading.tooSlow(QUEUE_SOFT_BYTES + 1), false);
+  reading.progress();
+  assert.equal(reading.tooSlow(above), false, "it took some: a burst it is reading");
+  assert.equal(reading.tooSlow(QUEUE_CEILING_BYTES), false);
+  assert.equal(reading.tooSlow(QUEUE_CEILING_BYTES + 1), true, "past the ceiling");
+  assert.equal(reading.tooSlow(QUEUE_SOFT_BYTES), false, "drained");
+  assert.equal(reading.tooSlow(above), true, "what it did before the soft bound no longer counts");
+
+  const speaking = new SendQueueWatch(() => clock.t);
+  speaking.heard();
+  assert.equal(speaking.tooSlow(QUEUE_SOFT_BYTES + 1), false);
+  speaking.heard();
+  assert.equal(speaking.tooSlow(above), false, "it is there, busy sending");
+  clock.t += QUEUE_GRACE_MS + 1;
+  assert.equal(speaking.tooSlow(above), true, "but took nothing for the grace");
 });
 
 Deno.test("SendQueueWatch gives a reader that keeps taking a long reply all the time it needs", () => {

@@ -181,6 +181,49 @@ for (const via of ["web", "terminal"] as const) {
   });
 }
 
+Deno.test("a page sending a burst it does not read back is read as it reads: not cut off, and every line reaches the others in order", async () => {
+  await withServer(async (server) => {
+    await using alice = await connectWs(server, "alice");
+    await using term = await connectTcp(server, "term");
+    const page = await RawWebSocket.connect(server.http);
+    let writing = Promise.resolve(true);
+    try {
+      await page.send({ type: "join", nick: "burst" });
+      await page.receiveUntil('"welcome"');
+      await alice.next("join", (e) => e.nick === "burst");
+      // 24 MB of lines, three times the hard bound, each sent back to it,
+      // written while it reads nothing.
+      const N = 12_000;
+      const frames = (from: number) =>
+        [...Array(500).keys()].map((i) =>
+          JSON.stringify({ type: "say", text: `${from + i} ${"z".repeat(1990)}` })
+        );
+      // Settles false if a write fails (the server cut it off).
+      writing = (async () => {
+        for (let from = 0; from < N; from += 500) await page.sendTexts(frames(from));
+      })().then(() => true, () => false);
+      await alice.next("message", (m) => m.text.startsWith("1000 "));
+      // Held once 1 MiB waits for it (before, it was cut off at 8 MiB).
+      let left: string | undefined;
+      alice.next("leave", (e) => e.nick === "burst").then((e) => left = e.reason, () => {});
+      while (((await scrape(server)).get('chat_input_held_total{via="web"}') ?? 0) < 1) {
+        assert.equal(left, undefined, "cut off instead of held");
+      }
+      // Now it reads: what it sent comes back to it, to the last line.
+      await page.receiveUntil(`"${N - 1} z`);
+      assert.ok(await writing, "every line written");
+      await alice.next("message", (m) => m.text.startsWith(`${N - 1} `));
+      const texts = alice.events.flatMap((e) => e.type === "message" ? [e.text] : []);
+      assert.deepEqual(texts.map((t) => Number(t.split(" ")[0])), [...Array(N).keys()]);
+      assert.ok(!alice.events.some((e) => e.type === "leave"), "nobody was cut off");
+      await term.readUntil(`<burst> ${N - 1} `);
+    } finally {
+      page.close();
+      await writing;
+    }
+  });
+});
+
 Deno.test("a long /history or a burst of long messages does not cut off members who read", async () => {
   await withServer({ maxPerIp: 100, maxClients: 100 }, async (server) => {
     // 30 members each send 10 messages of 2,000 CJK characters at once, as

@@ -174,6 +174,31 @@ Deno.test("Session keeps a closed page's seat for a reload, then leaves; closing
   await sessions.close(1000);
 });
 
+Deno.test("Session.readOn holds the link's reading while what was sent to the peer waits above the soft bound", async () => {
+  const { sessions, open } = setUp();
+  const { session } = open("10.0.0.1", "burst");
+  await session.readOn(1); // nothing waits: at once
+  /** Whether `readOn` has settled after the microtasks queued now have run. */
+  const settled = async (reading: Promise<void>) => {
+    let done = false;
+    void reading.then(() => done = true);
+    for (let i = 0; i < 10; i++) await Promise.resolve();
+    return done;
+  };
+  session.queued(QUEUE_SOFT_BYTES + 1000);
+  const reading = session.readOn(1);
+  assert.equal(await settled(reading), false, "held while the peer has not read it");
+  session.taken(999);
+  assert.equal(await settled(reading), false, "still above the soft bound");
+  session.taken(1);
+  assert.equal(await settled(reading), true, "down to the soft bound: read on");
+  session.queued(QUEUE_SOFT_BYTES);
+  const closing = session.readOn(1);
+  session.closed();
+  assert.equal(await settled(closing), true, "closed: the link reads on to its end");
+  await sessions.close(1000);
+});
+
 Deno.test("Session cuts off a queue over the soft bound past the grace, not one the peer keeps taking", async () => {
   const clock = { t: 0 };
   const { sessions, open } = setUp({ now: () => clock.t });

@@ -21,26 +21,46 @@ import { Slot, type SlotOwner } from "./slot.ts";
 export const QUEUE_SOFT_BYTES = 1024 * 1024;
 
 /**
- * Bytes waiting for one member above which it is disconnected at once, so
- * memory stays bounded. Above the largest reply a member can ask for (a
- * welcome or `/history` of 1,000 messages of 2,000 CJK characters, 6.1 MB).
+ * Bytes waiting for one member above which it is disconnected, unless the
+ * peer showed it is there since its queue passed the soft bound. Above the
+ * largest reply a member can ask for (a welcome or `/history` of 1,000
+ * messages of 2,000 CJK characters, 6.1 MB).
  */
 export const QUEUE_HARD_BYTES = 8 * 1024 * 1024;
 
-/** How long a member's queue may stay above the soft bound before it is disconnected. */
+/** Bytes waiting for one member above which it is disconnected however it keeps up, so memory stays bounded. */
+export const QUEUE_CEILING_BYTES = 16 * 1024 * 1024;
+
+/** How long a member's queue may stay above the soft bound without the peer taking any of it. */
 export const QUEUE_GRACE_MS = 5_000;
 
 /**
- * The slow-consumer rule, the same for every transport: a member whose
- * outgoing queue stays above {@linkcode QUEUE_SOFT_BYTES} for
- * {@linkcode QUEUE_GRACE_MS} without taking any of it, or passes
- * {@linkcode QUEUE_HARD_BYTES}, has stopped reading and is let go. A reader
- * taking a long reply slowly but steadily is not.
+ * The slow-consumer rule, the same for every transport. A member has
+ * stopped reading, and is let go, once its outgoing queue:
+ *
+ * - stays above {@linkcode QUEUE_SOFT_BYTES} for {@linkcode QUEUE_GRACE_MS}
+ *   without the peer taking any of it;
+ * - passes {@linkcode QUEUE_HARD_BYTES} while the peer has neither taken any
+ *   nor sent anything since the queue passed the soft bound;
+ * - or passes {@linkcode QUEUE_CEILING_BYTES}.
+ *
+ * A reader taking a long reply slowly but steadily is not let go, nor one
+ * taking a big burst as it comes. The kernel tells what was taken only in
+ * steps (a socket is writable again once a third of its buffer is free:
+ * 1.4 MB on loopback), so a page reading 4.5 MB a second can seem to take
+ * nothing for 300 ms, while a burst queues megabytes more: with 3,000 lines
+ * of 2,000 CJK characters sent at once, such a page was more than 8 MB
+ * behind, and was cut off at the hard bound. A peer that never reads takes
+ * what its socket's buffers hold while its queue is still small, and then
+ * nothing. (The member sending such a burst is held to what it reads
+ * itself: `Session.readOn`.)
  */
 export class SendQueueWatch {
   readonly #now: () => number;
-  /** When the queue last went above the soft bound; undefined while below. */
+  /** When the queue passed the soft bound, or last had some taken since; undefined while below. */
   #overSince: number | undefined;
+  /** Whether the peer took some, or sent something, since the queue passed the soft bound. */
+  #there = false;
 
   constructor(now: () => number = Date.now) {
     this.#now = now;
@@ -48,16 +68,25 @@ export class SendQueueWatch {
 
   /** Some of the queue was taken by the peer: the grace starts over. */
   progress(): void {
-    if (this.#overSince !== undefined) this.#overSince = this.#now();
+    if (this.#overSince === undefined) return;
+    this.#overSince = this.#now();
+    this.#there = true;
+  }
+
+  /** The peer sent a request: it is there, though it may not be reading. */
+  heard(): void {
+    if (this.#overSince !== undefined) this.#there = true;
   }
 
   /** Given the bytes waiting now, true if the member must be disconnected. */
   tooSlow(queued: number): boolean {
     if (queued <= QUEUE_SOFT_BYTES) {
       this.#overSince = undefined;
+      this.#there = false;
       return false;
     }
-    if (queued > QUEUE_HARD_BYTES) return true;
+    if (queued > QUEUE_CEILING_BYTES) return true;
+    if (queued > QUEUE_HARD_BYTES && !this.#there) return true;
     const now = this.#now();
     this.#overSince ??= now;
     return now - this.#overSince > QUEUE_GRACE_MS;

@@ -17,6 +17,8 @@
  *   member; each transport words the goodbye its own way;
  * - the slow-consumer rule ({@linkcode SendQueueWatch}), applied as bytes are
  *   queued, so a peer that stops reading cannot make the server hold more;
+ * - the pace of its input ({@linkcode Session.readOn}): the flood rate, and
+ *   no more read from a peer while what was sent to it waits unread;
  * - refusals of input the transport cannot make into a command (a line too
  *   long, a binary frame, bad JSON), counted and logged as the hub's own;
  * - leaving the hub (and every room) with the right reason (quit, connection lost, too
@@ -42,8 +44,13 @@ import { within } from "../deadline.ts";
 import { errorText, type LogFields, type Logger, SILENT } from "../log.ts";
 import { Metrics } from "../metrics.ts";
 import type { Hub, Member, Whois } from "../hub/hub.ts";
-import { InputPace, inputRate, isDisconnect } from "./io.ts";
-import { type ConnectionLimits, SendQueueWatch } from "./limits.ts";
+import { InputPace, inputRate, isDisconnect, pause } from "./io.ts";
+import {
+  type ConnectionLimits,
+  QUEUE_GRACE_MS,
+  QUEUE_SOFT_BYTES,
+  SendQueueWatch,
+} from "./limits.ts";
 import type { Slot, SlotOwner } from "./slot.ts";
 
 /** What a transport does for its {@linkcode Session}: write to the peer, and end. */
@@ -135,6 +142,8 @@ export class Session implements Member {
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** Bytes queued for the peer and not yet taken. */
   #queued = 0;
+  /** Settles once the queue is at most the soft bound again, or the session closes. */
+  #drained: PromiseWithResolvers<void> | undefined;
   #joined = false;
   #closing = false;
   /** The last request still waiting on Redis (`--redis`), which the next ones wait for. */
@@ -223,6 +232,7 @@ export class Session implements Member {
   handle(message: ClientMessage): boolean | Promise<boolean> {
     if (this.#closing) return false;
     this.#slot.heardFrom();
+    this.#watch.heard();
     const hub = this.#env.hub;
     if (this.#pending === undefined) {
       const done = hub.handle(this, message);
@@ -338,6 +348,31 @@ export class Session implements Member {
   taken(bytes: number): void {
     this.#queued -= bytes;
     if (bytes > 0) this.#watch.progress();
+    if (this.#queued <= QUEUE_SOFT_BYTES) this.#drain();
+  }
+
+  /**
+   * Settles when the link may read more of the peer's input, which cost
+   * `units` of `INPUT_RATE` (`io.ts`): once the input's pace allows, and once
+   * what was sent to the peer is taken down to the soft bound (for at most
+   * {@linkcode QUEUE_GRACE_MS} at a time, so the link still hears the peer
+   * now and then). A member sending a burst that it does not read back
+   * itself, its own lines included, is held to the pace it reads at; the
+   * others' queues then grow no faster than its own drains.
+   */
+  async readOn(units: number): Promise<void> {
+    await pause(this.pace.charge(units, Date.now()));
+    if (this.#queued <= QUEUE_SOFT_BYTES || this.#closing) return;
+    if (this.#drained === undefined) {
+      this.#drained = Promise.withResolvers();
+      this.#env.metrics.inputHeld[this.via]++;
+    }
+    await within(this.#drained.promise, QUEUE_GRACE_MS);
+  }
+
+  #drain(): void {
+    this.#drained?.resolve();
+    this.#drained = undefined;
   }
 
   /** Logs a read or write that failed, unless it is only the peer going away. */
@@ -353,6 +388,7 @@ export class Session implements Member {
     if (this.#closed) return;
     this.#closed = this.#closing = true;
     clearTimeout(this.#timer);
+    this.#drain();
     this.#queued = 0;
     const { open, log, hub, via } = this.#env;
     open.delete(this);
@@ -390,6 +426,7 @@ export class Session implements Member {
   #cutOff(): void {
     this.#cut = this.#closing = true;
     clearTimeout(this.#timer);
+    this.#drain();
     this.#reason = TOO_SLOW;
     const { metrics, log, hub, via } = this.#env;
     metrics.disconnected("slow_consumer", via);

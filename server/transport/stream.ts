@@ -30,7 +30,7 @@ import type { Hub } from "../hub/hub.ts";
 import { SILENT } from "../log.ts";
 import { Metrics } from "../metrics.ts";
 import { flushes, writes } from "./flush.ts";
-import { concatBytes, lineUnits, pause, READ_MAX_BYTES, READ_MIN_BYTES } from "./io.ts";
+import { concatBytes, lineUnits, READ_MAX_BYTES, READ_MIN_BYTES } from "./io.ts";
 import { acceptLoop, closeConn, type Conn, refuse } from "./listener.ts";
 import { type Link, type Session, type SessionOptions, Sessions } from "./session.ts";
 
@@ -241,8 +241,8 @@ export class StreamPump {
         this.#heard = true;
         const chunk = buf.subarray(0, n);
         this.#handler.input(chunk);
-        // Read on at INPUT_RATE's pace: past its burst, the peer waits.
-        await pause(this.#session.pace.charge(lineUnits(chunk), Date.now()));
+        // Read on at INPUT_RATE's pace, and as the peer reads.
+        await this.#session.readOn(lineUnits(chunk));
         if (n === buf.length && buf.length < READ_MAX_BYTES) buf = new Uint8Array(buf.length * 2);
       }
     } catch (e) {

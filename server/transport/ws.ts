@@ -51,7 +51,7 @@ import { joined } from "./stream.ts";
 import { closeConn, type Conn } from "./listener.ts";
 import { Upgrade } from "./web/http1.ts";
 import { type RequestHead, writeResponseHead } from "./web/request.ts";
-import { byteUnits, concatBytes, pause, READ_MAX_BYTES, READ_MIN_BYTES } from "./io.ts";
+import { byteUnits, concatBytes, READ_MAX_BYTES, READ_MIN_BYTES } from "./io.ts";
 import {
   acceptKey,
   encodeClose,
@@ -373,8 +373,8 @@ class WebLink implements Link {
         if (n === null) break;
         this.#heard = true;
         const frames = this.#input(buf.subarray(0, n));
-        // Read on at INPUT_RATE's pace: past its burst, the peer waits.
-        await pause(this.#session.pace.charge(frames + byteUnits(n), Date.now()));
+        // Read on at INPUT_RATE's pace, and as the peer reads.
+        await this.#session.readOn(frames + byteUnits(n));
         if (n === buf.length && buf.length < READ_MAX_BYTES) buf = new Uint8Array(buf.length * 2);
       }
     } catch (e) {
