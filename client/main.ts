@@ -545,6 +545,8 @@ function showJoin(): void {
   void showHere();
   ui.chatView.hidden = true;
   ui.rooms.hidden = true;
+  // No drawers before joining: the card says who is here.
+  ui.roomsToggle.hidden = ui.membersToggle.hidden = true;
   ui.joinView.hidden = false;
   ui.nick.focus();
 }
@@ -559,6 +561,7 @@ function enterChat(): void {
   ui.joinView.hidden = true;
   ui.chatView.hidden = false;
   ui.rooms.hidden = false;
+  ui.roomsToggle.hidden = ui.membersToggle.hidden = false;
   fitDrawers();
   ui.text.focus();
 }

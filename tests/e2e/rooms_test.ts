@@ -400,8 +400,15 @@ Deno.test("page: a reload while in the chat takes its seat back by itself, in th
 
 Deno.test("page: on a phone the rooms are a drawer, and its toggle counts unread", async () => {
   await withBrowser(async (browser, server) => {
+    await using _early = await member(server, "early");
     const { page, problems } = await openPage(browser, httpUrl(server), "phone");
+    await page.locator("#here", { hasText: "early" }).waitFor();
+    // Before joining, the card says who is here: no drawers, no "People 0".
+    assert.equal(await page.isVisible("#members-toggle"), false);
+    assert.equal(await page.isVisible("#rooms-toggle"), false);
     await join(page, "pat");
+    assert.equal(await page.isVisible("#members-toggle"), true);
+    assert.equal(await page.textContent("#member-count"), "2");
     await using bob = await member(server, "bob", "#dev");
     const drawer = page.locator("#rooms");
     assert.equal(await drawer.isVisible(), false);
