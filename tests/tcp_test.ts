@@ -492,13 +492,15 @@ Deno.test("serveTcp() /history more pages back from what /history showed, to the
       const lines = await bob.readLinesUntil((l) =>
         l.startsWith("-- End of history") || l.startsWith("-- No ")
       );
-      return lines.filter((l) => l.startsWith("(history)")).map((l) =>
-        l.replace(/^.*<alice> /, "")
-      );
+      const heading = lines.find((l) => l.startsWith("-- ") && l.endsWith(":"));
+      return [
+        heading,
+        ...lines.filter((l) => l.startsWith("(history)")).map((l) => l.replace(/^.*<alice> /, "")),
+      ];
     };
-    assert.deepEqual(await page("/history 3"), ["m6", "m7", "m8"]);
-    assert.deepEqual(await page("/history more 3"), ["m3", "m4", "m5"]);
-    assert.deepEqual(await page("/history more"), ["m1", "m2"]);
+    assert.deepEqual(await page("/history 3"), ["-- Last 3 messages:", "m6", "m7", "m8"]);
+    assert.deepEqual(await page("/history more 3"), ["-- 3 earlier messages:", "m3", "m4", "m5"]);
+    assert.deepEqual(await page("/history more"), ["-- 2 earlier messages:", "m1", "m2"]);
     await bob.send("/history more");
     assert.equal(
       await bob.readUntil((l) => l.startsWith("-- No ")),

@@ -66,12 +66,20 @@ function typedHere(m: ChatMessage, self: string | undefined): boolean {
   return m.from === self && m.to === undefined && !m.notice;
 }
 
-/** Past messages, framed so they are not taken for new ones. */
-function historyLines(messages: readonly ChatMessage[], self: string | undefined): string[] {
+/** The `label` of the history `/history more` asks for: its answer is headed as older messages. */
+export const OLDER = "older";
+
+/** Past messages, framed so they are not taken for new ones (`older`: before those shown last). */
+function historyLines(
+  messages: readonly ChatMessage[],
+  self: string | undefined,
+  older = false,
+): string[] {
   if (messages.length === 0) return [];
   const n = messages.length;
+  const what = n === 1 ? "message" : `${n} messages`;
   return [
-    n === 1 ? "-- Last message:" : `-- Last ${n} messages:`,
+    older ? `-- ${n === 1 ? "1 earlier message" : `${n} earlier messages`}:` : `-- Last ${what}:`,
     ...messages.map((m) => `(history) ${messageLine(m, self)}`),
     "-- End of history.",
   ];
@@ -248,7 +256,7 @@ function renderLines(event: ServerEvent, self: string | undefined): string[] {
     case "history":
       return event.messages.length === 0
         ? ["-- No messages yet."]
-        : historyLines(event.messages, self);
+        : historyLines(event.messages, self, event.label === OLDER);
     case "join":
       return [`[${clock(event.ts)}] -- ${event.nick} joined (${event.via})`];
     case "leave":

@@ -32,7 +32,7 @@ import {
 import { TIMEOUTS } from "../../config.ts";
 import type { Conn } from "../listener.ts";
 import type { Hub } from "../../hub/hub.ts";
-import { helpLines, hereLine, renderBytes } from "./render.ts";
+import { helpLines, hereLine, OLDER, renderBytes } from "./render.ts";
 import { TelnetFilter } from "./telnet.ts";
 import { RoomView } from "./view.ts";
 import { LINE_MAX_BYTES, LineDecoder, lineTooLong } from "./lines.ts";
@@ -223,11 +223,8 @@ class TerminalLink implements Link, StreamHandler {
       const before = this.#oldest.get(room);
       this.#older = room;
       const count = command.count === undefined ? {} : { count: command.count };
-      return void this.#ask(
-        before === undefined
-          ? { type: "history", room, ...count }
-          : { type: "history", room, before, ...count },
-      );
+      const older = { type: "history" as const, room, label: OLDER, ...count };
+      return void this.#ask(before === undefined ? older : { ...older, before });
     }
     if (command?.type === "help") {
       this.#write(helpLines());
