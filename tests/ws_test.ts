@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { withServer } from "./kit/server.ts";
+import { httpUrl, withServer } from "./kit/server.ts";
 import { connectTcp, TcpClient } from "./kit/tcp_client.ts";
 import { connectWs, joinWs, WsClient } from "./kit/ws_client.ts";
 import { encodeFrame, RawWebSocket } from "./kit/raw_ws.ts";
@@ -394,6 +394,21 @@ Deno.test("webSocketEndpoint(): a page closed and reloaded takes its seat back w
       tab.close();
     }
     assert.ok(token);
+    // Once its connection is closed, while its seat waits: a private message
+    // to it is refused, not kept for a reload that may not come.
+    const webConnections = async () => {
+      const body = await (await fetch(httpUrl(server, "/metrics"))).text();
+      return /^chat_connections\{via="web"\} (\d+)$/m.exec(body)?.[1];
+    };
+    while (await webConnections() !== "1");
+    a.send({ type: "msg", to: "tab", text: "while it reloads" });
+    const answer = await a.nextEvent((e) =>
+      e.type === "error" || (e.type === "message" && e.text === "while it reloads")
+    );
+    assert.deepEqual(
+      answer.type === "error" ? [answer.code, answer.message] : answer,
+      ["no_such_nick", "Not delivered: tab closed the page a moment ago; try again in a moment."],
+    );
     await using again = await WsClient.open(server);
     const back = await joinWs(again, "tab", { token });
     assert.deepEqual(

@@ -2260,6 +2260,14 @@ export class Hub {
     }
     const text = checkMessage(raw);
     if (!text.ok) return this.#refuse(seat.member, text.code, text.reason);
+    if (target.member.parting && target !== seat) {
+      // Kept for a reload that may not come: not taken, rather than lost.
+      return this.#refuse(
+        seat.member,
+        "no_such_nick",
+        `Not delivered: ${target.nick} closed the page a moment ago; try again in a moment.`,
+      );
+    }
     if (this.#cluster) {
       // Its id is the service's: the message goes out once Redis gave one.
       const cluster = this.#cluster;

@@ -32,6 +32,11 @@ export interface Member {
   readonly address?: string;
   /** True for a member connected to another node of the service (`cluster.ts`). */
   readonly remote?: boolean;
+  /**
+   * True while its page is closed and its seat kept for a reload (`session.ts`):
+   * it is sent nothing until the reload takes the seat back.
+   */
+  readonly parting?: boolean;
   /** Delivers an event. Must not throw and must not block. */
   send(event: ServerEvent): void;
   /** Ends the connection after what was sent. Idempotent. */

@@ -174,6 +174,11 @@ export class Session implements Member {
     this.#timer = setTimeout(() => this.#timedOut(), env.joinTimeout * 1000);
   }
 
+  /** True once its page was closed (a seat it holds is kept only for a reload). */
+  get parting(): boolean {
+    return this.#pageClosed;
+  }
+
   /** True once the room has seated it (and stays true). */
   get joined(): boolean {
     return this.#joined;
