@@ -171,6 +171,16 @@ Deno.test("Session keeps a closed page's seat for a reload, then leaves; closing
   await s2.close(1000); // the node stops: no seat waits for its grace
   assert.equal(room2.nickOf(gone.session), undefined);
   await gone.session.done;
+
+  // Closed by the server while its page's close is under way: its seat goes at once.
+  const closing = open("10.0.0.3", "closing");
+  closing.link.closesAtOnce = false;
+  closing.session.pageClosed();
+  closing.session.close();
+  assert.equal(room.nickOf(closing.session), undefined);
+  assert.deepEqual(bob.link.leaves().at(-1), "closing: closed the page");
+  closing.session.closed();
+  await closing.session.done;
   await sessions.close(1000);
 });
 

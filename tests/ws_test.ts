@@ -429,6 +429,33 @@ Deno.test("webSocketEndpoint(): a page closed and reloaded takes its seat back w
   });
 });
 
+Deno.test("webSocketEndpoint(): a closed page's name is free for a join without its token: its seat goes at once", async () => {
+  await withServer(async (server) => {
+    await using a = await connectWs(server, "a");
+    const tab = await RawWebSocket.connect(server.http);
+    try {
+      await tab.send({ type: "join", nick: "tab" });
+      await tab.receiveUntil('"welcome"');
+      await a.next("join", (e) => e.nick === "tab");
+      await tab.closeCleanly(1001);
+    } finally {
+      tab.close();
+    }
+    // Once its connection is closed, while its seat waits for a reload, a
+    // new tab asks for the name.
+    const webConnections = async () => {
+      const body = await (await fetch(httpUrl(server, "/metrics"))).text();
+      return /^chat_connections\{via="web"\} (\d+)$/m.exec(body)?.[1];
+    };
+    while (await webConnections() !== "1");
+    await using fresh = await WsClient.open(server);
+    await joinWs(fresh, "TAB");
+    const leave = await a.next("leave", (e) => e.nick === "tab");
+    assert.equal(leave.reason, "closed the page");
+    await a.next("join", (e) => e.nick === "TAB");
+  });
+});
+
 Deno.test("webSocketEndpoint(): a quit frame leaves with its message, and the server closes the socket", async () => {
   await withServer(async (server) => {
     await using a = await connectWs(server, "a");

@@ -656,6 +656,7 @@ export class Hub {
     }
     const refusal = this.#door.check(requested, member.address);
     if (refusal) return this.#refuse(member, refusal.code, refusal.message, refusal.fatal);
+    this.#letGoParting(requested, token);
     if (this.#cluster) {
       return this.#joinClustered(this.#cluster, member, requested, token, since, rooms);
     }
@@ -1302,6 +1303,19 @@ export class Hub {
     }
     if (last > cluster.position) await cluster.reach(last);
     return backlogs;
+  }
+
+  /**
+   * A closed page's seat, kept for its reload (`Member.parting`), goes now
+   * (its leave told) if someone joins under its name without its token:
+   * the name is free once its tab is closed, as it was before reloads kept
+   * seats.
+   */
+  #letGoParting(requested: string, token: string | undefined): void {
+    const holder = this.#roster.find(requested);
+    if (holder?.member.parting && (token === undefined || token !== holder.token)) {
+      holder.member.close();
+    }
   }
 
   /** {@linkcode join} with `--redis`: the nickname is claimed in Redis, and the backlogs read there. */

@@ -211,6 +211,11 @@ export class Session implements Member {
    */
   close(): void {
     if (this.#parting !== undefined) return this.#leave();
+    if (this.#pageClosed) {
+      // Its page is closing, and its seat must go now, not wait for a reload.
+      this.#pageClosed = false;
+      this.#env.hub.leave(this, this.#reason);
+    }
     if (this.#closing) return;
     this.#closing = true;
     clearTimeout(this.#timer);
