@@ -1312,7 +1312,9 @@ export class Hub {
    * seats.
    */
   #letGoParting(requested: string, token: string | undefined): void {
-    const holder = this.#roster.find(requested);
+    const nick = checkNick(requested);
+    if (!nick.ok) return;
+    const holder = this.#roster.find(nick.value);
     if (holder?.member.parting && (token === undefined || token !== holder.token)) {
       holder.member.close();
     }

@@ -156,8 +156,8 @@ export class Session implements Member {
   #reason = "connection lost";
   /** Whether its page was closed: its seat is kept a while once the connection is closed. */
   #pageClosed = false;
-  /** Ends the seat kept for a closed page ({@linkcode RELOAD_GRACE_MS}). */
-  #parting: ReturnType<typeof setTimeout> | undefined;
+  /** Ends the seat kept for a closed page ({@linkcode RELOAD_GRACE_MS}); set while it waits. */
+  #graceTimer: ReturnType<typeof setTimeout> | undefined;
 
   /** Made by {@linkcode Sessions.open}, which counts it first. */
   constructor(env: Env, slot: Slot, connect: (s: Session) => Link) {
@@ -210,7 +210,7 @@ export class Session implements Member {
    * a reload, goes now. Idempotent.
    */
   close(): void {
-    if (this.#parting !== undefined) return this.#leave();
+    if (this.#graceTimer !== undefined) return this.#leave();
     if (this.#pageClosed) {
       // Its page is closing, and its seat must go now, not wait for a reload.
       this.#pageClosed = false;
@@ -412,14 +412,14 @@ export class Session implements Member {
       // Kept for a reload: the seat's token takes it back (and closes this
       // session, which then leaves nothing), or it goes after the grace.
       parting.add(this);
-      this.#parting = setTimeout(() => this.#leave(), reloadGraceMs);
+      this.#graceTimer = setTimeout(() => this.#leave(), reloadGraceMs);
     });
   }
 
   /** The member leaves the room (if still in it), once the connection is closed. */
   #leave(): void {
-    clearTimeout(this.#parting);
-    this.#parting = undefined;
+    clearTimeout(this.#graceTimer);
+    this.#graceTimer = undefined;
     this.#env.parting.delete(this);
     this.#env.hub.leave(this, this.#reason);
     this.#ended.resolve();

@@ -77,9 +77,12 @@ function historyLines(
 ): string[] {
   if (messages.length === 0) return [];
   const n = messages.length;
-  const what = n === 1 ? "message" : `${n} messages`;
   return [
-    older ? `-- ${n === 1 ? "1 earlier message" : `${n} earlier messages`}:` : `-- Last ${what}:`,
+    older
+      ? `-- ${counted(n, "earlier message")}:`
+      : n === 1
+      ? "-- Last message:"
+      : `-- Last ${n} messages:`,
     ...messages.map((m) => `(history) ${messageLine(m, self)}`),
     "-- End of history.",
   ];
