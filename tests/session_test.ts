@@ -209,6 +209,21 @@ Deno.test("Session.readOn holds the link's reading while what was sent to the pe
   await sessions.close(1000);
 });
 
+Deno.test("Session cuts off at the hard bound a peer that asks and asks but takes nothing", async () => {
+  const { room, sessions, open } = setUp();
+  const bob = open("10.0.0.1", "bob");
+  const hog = open("10.0.0.2", "hog");
+  hog.session.queued(QUEUE_SOFT_BYTES + 1);
+  // Requests pipelined while the answers pile up unread are no sign that it reads.
+  for (let i = 0; i < 3; i++) assert.ok(hog.session.handle({ type: "who" }));
+  hog.session.queued(QUEUE_HARD_BYTES);
+  await Promise.resolve();
+  assert.deepEqual(hog.link.aborted, ["too slow: stopped reading"]);
+  assert.deepEqual(bob.link.leaves(), ["hog: too slow: stopped reading"]);
+  assert.equal(room.size, 1);
+  await sessions.close(1000);
+});
+
 Deno.test("Session cuts off a queue over the soft bound past the grace, not one the peer keeps taking", async () => {
   const clock = { t: 0 };
   const { sessions, open } = setUp({ now: () => clock.t });

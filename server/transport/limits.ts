@@ -22,7 +22,7 @@ export const QUEUE_SOFT_BYTES = 1024 * 1024;
 
 /**
  * Bytes waiting for one member above which it is disconnected, unless the
- * peer showed it is there since its queue passed the soft bound. Above the
+ * peer took some of them since its queue passed the soft bound. Above the
  * largest reply a member can ask for (a welcome or `/history` of 1,000
  * messages of 2,000 CJK characters, 6.1 MB).
  */
@@ -40,8 +40,9 @@ export const QUEUE_GRACE_MS = 5_000;
  *
  * - stays above {@linkcode QUEUE_SOFT_BYTES} for {@linkcode QUEUE_GRACE_MS}
  *   without the peer taking any of it;
- * - passes {@linkcode QUEUE_HARD_BYTES} while the peer has neither taken any
- *   nor sent anything since the queue passed the soft bound;
+ * - passes {@linkcode QUEUE_HARD_BYTES} while the peer has taken none of it
+ *   since the queue passed the soft bound (what it sends does not count: a
+ *   peer pipelining `/history 1000` without reading sends all the while);
  * - or passes {@linkcode QUEUE_CEILING_BYTES}.
  *
  * A reader taking a long reply slowly but steadily is not let go, nor one
@@ -59,8 +60,8 @@ export class SendQueueWatch {
   readonly #now: () => number;
   /** When the queue passed the soft bound, or last had some taken since; undefined while below. */
   #overSince: number | undefined;
-  /** Whether the peer took some, or sent something, since the queue passed the soft bound. */
-  #there = false;
+  /** Whether the peer took some since the queue passed the soft bound. */
+  #taking = false;
 
   constructor(now: () => number = Date.now) {
     this.#now = now;
@@ -70,23 +71,18 @@ export class SendQueueWatch {
   progress(): void {
     if (this.#overSince === undefined) return;
     this.#overSince = this.#now();
-    this.#there = true;
-  }
-
-  /** The peer sent a request: it is there, though it may not be reading. */
-  heard(): void {
-    if (this.#overSince !== undefined) this.#there = true;
+    this.#taking = true;
   }
 
   /** Given the bytes waiting now, true if the member must be disconnected. */
   tooSlow(queued: number): boolean {
     if (queued <= QUEUE_SOFT_BYTES) {
       this.#overSince = undefined;
-      this.#there = false;
+      this.#taking = false;
       return false;
     }
     if (queued > QUEUE_CEILING_BYTES) return true;
-    if (queued > QUEUE_HARD_BYTES && !this.#there) return true;
+    if (queued > QUEUE_HARD_BYTES && !this.#taking) return true;
     const now = this.#now();
     this.#overSince ??= now;
     return now - this.#overSince > QUEUE_GRACE_MS;

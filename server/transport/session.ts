@@ -242,7 +242,6 @@ export class Session implements Member {
   handle(message: ClientMessage): boolean | Promise<boolean> {
     if (this.#closing) return false;
     this.#slot.heardFrom();
-    this.#watch.heard();
     const hub = this.#env.hub;
     if (this.#pending === undefined) {
       const done = hub.handle(this, message);
