@@ -48,9 +48,29 @@ export interface Launch {
   redis: string | undefined;
 }
 
-/** Reads `[N] [FLAGS]`: N a whole number from 1 to 64. */
-export function parseLaunch(given: readonly string[], cores: number): Launch | string {
+/** What `deno task cluster --help` prints; `cores` is this machine's. */
+export function launchUsage(cores: number): string {
+  return `Usage: deno task cluster [N] [FLAGS]
+
+Starts N nodes of one chat service on this machine (N from 1 to 64; default:
+one per core, ${Math.max(1, cores)} here). They share the ports (8000, 2323 and 6667 unless the
+flags say otherwise) through --reuse-port, so the kernel spreads new
+connections over them, and one Redis: the one --redis URL names, else a local
+redis-server started here, keeping its data in .cluster/redis/.
+
+FLAGS go to every node as \`deno task start\` takes them (its --help lists
+them), except --db: the nodes keep everything in Redis. Each node's output is
+shown with its number in front; a node that ends by itself is started again.
+Ctrl-C stops the nodes, then Redis.`;
+}
+
+/**
+ * Reads `[N] [FLAGS]`: N a whole number from 1 to 64. `-h` or `--help`
+ * anywhere asks for {@linkcode launchUsage}, not a launch.
+ */
+export function parseLaunch(given: readonly string[], cores: number): Launch | "help" | string {
   const args = afterDashes(given);
+  if (args.includes("--help") || args.includes("-h")) return "help";
   let nodes = Math.max(1, cores);
   let flags = [...args];
   if (flags[0] !== undefined && /^\d+$/.test(flags[0])) {
@@ -218,6 +238,10 @@ export function watchParent(stop: () => void): ReturnType<typeof setInterval> | 
 
 async function main(args: string[]): Promise<number> {
   const launch = parseLaunch(args, navigator.hardwareConcurrency);
+  if (launch === "help") {
+    console.log(launchUsage(navigator.hardwareConcurrency));
+    return 0;
+  }
   if (typeof launch === "string") {
     console.error(`cluster: ${launch}`);
     return 2;

@@ -28,6 +28,26 @@ Deno.test("parseLaunch() reads N and the nodes' flags", () => {
   assert.match(String(parseLaunch(["0"], 2)), /^N must be from 1 to 64/);
   assert.match(String(parseLaunch(["65"], 2)), /^N must be from 1 to 64/);
   assert.match(String(parseLaunch(["--db", "x.db"], 2)), /^--db is not for a cluster/);
+  assert.equal(parseLaunch(["--help"], 2), "help");
+  assert.equal(parseLaunch(["3", "--port", "80", "-h"], 2), "help");
+});
+
+Deno.test("deno task cluster --help says what it does and starts nothing", async () => {
+  await withTempDir(async (dir) => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", new URL("../server/launch.ts", import.meta.url).pathname, "--help"],
+      cwd: dir,
+      env: { INIT_CWD: dir },
+      stdin: "null",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout);
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    assert.match(text, /^Usage: deno task cluster \[N\] \[FLAGS\]\n/);
+    assert.match(text, /Ctrl-C stops the nodes, then Redis\./);
+    assert.doesNotMatch(text, /\[node 1\]/);
+    // No Redis was started for it: its data folder was never made.
+    assert.equal(await Deno.stat(`${dir}/.cluster`).then(() => true, () => false), false);
+  });
 });
 
 /** The launcher, `nodes` nodes on free ports, in `dir`; its output gathered as it comes. */
