@@ -11,7 +11,13 @@
  * @module
  */
 
-import { type ClientMessage, parseServerFrame, type ServerEvent } from "../common/protocol.ts";
+import {
+  type ClientMessage,
+  MEMBER_ROOMS_MAX,
+  parseServerFrame,
+  type ServerEvent,
+} from "../common/protocol.ts";
+import { ROOM_INPUT_MAX } from "../common/room.ts";
 
 /** What the page shows about the connection. */
 export type LinkState =
@@ -173,6 +179,17 @@ export interface Carried {
   token?: string;
   rooms?: string;
   unsent: string[];
+  /** The newest message id the page had: what came after, while it reloaded, is unread. */
+  seen?: number;
+  /** Each room's unread count and mention marker, as the sidebar showed them. */
+  marks?: RoomMarks[];
+}
+
+/** A room's markers, carried over a reload. */
+export interface RoomMarks {
+  room: string;
+  unread: number;
+  mention: boolean;
 }
 
 /**
@@ -192,7 +209,14 @@ export function readCarried(text: string | null): Carried | undefined {
     return undefined;
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
-  const stored: { nick?: unknown; token?: unknown; rooms?: unknown; unsent?: unknown } = value;
+  const stored: {
+    nick?: unknown;
+    token?: unknown;
+    rooms?: unknown;
+    unsent?: unknown;
+    seen?: unknown;
+    marks?: unknown;
+  } = value;
   if (typeof stored.nick !== "string" || stored.nick.trim() === "") return undefined;
   const carried: Carried = {
     nick: stored.nick,
@@ -200,7 +224,24 @@ export function readCarried(text: string | null): Carried | undefined {
   };
   if (typeof stored.token === "string") carried.token = stored.token;
   if (typeof stored.rooms === "string") carried.rooms = stored.rooms;
+  if (isCount(stored.seen)) carried.seen = stored.seen;
+  if (Array.isArray(stored.marks)) {
+    const marks = stored.marks.slice(0, MEMBER_ROOMS_MAX).filter(isRoomMarks);
+    if (marks.length > 0) carried.marks = marks;
+  }
   return carried;
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+}
+
+function isRoomMarks(value: unknown): value is RoomMarks {
+  if (typeof value !== "object" || value === null) return false;
+  const marks: { room?: unknown; unread?: unknown; mention?: unknown } = value;
+  return typeof marks.room === "string" && marks.room.length <= ROOM_INPUT_MAX &&
+    isCount(marks.unread) &&
+    typeof marks.mention === "boolean";
 }
 
 /**

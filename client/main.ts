@@ -41,7 +41,14 @@ import { clock, memberList, presenceText } from "../common/wording.ts";
 import { nickColor } from "./colors.ts";
 import { continues, dayLabel, lastOf, newDay } from "./grouping.ts";
 import { complete, type Completing, Recall } from "./composer.ts";
-import { type Carried, carriedText, Link, type LinkState, readCarried } from "./connection.ts";
+import {
+  type Carried,
+  carriedText,
+  Link,
+  type LinkState,
+  readCarried,
+  type RoomMarks,
+} from "./connection.ts";
 import { $, body, button, el, stamp } from "./dom.ts";
 import { LOG_MAX, type Pane, Panes } from "./panes.ts";
 import { RoomBrowser, Sidebar } from "./sidebar.ts";
@@ -123,6 +130,11 @@ let askedSince = false;
 let askedRooms: readonly string[] = [];
 /** True once a welcome said which rooms we are in: from then on, those are asked for. */
 let welcomed = false;
+/**
+ * A reloaded page's carried markers, until its first welcome: the rooms'
+ * unread counts and mention markers, and the newest id the page before had.
+ */
+let reloaded: { seen: number; marks: readonly RoomMarks[] } | undefined;
 
 const rooms = new RoomSet();
 /** What the last visit left: its rooms and the one it showed. */
@@ -189,7 +201,7 @@ function handle(event: ServerEvent): void {
     case "entered": {
       const room = rooms.enter(event);
       panes.pane(room.key);
-      replay(event.history, false, false);
+      replay(event.history, Infinity, false);
       if (entering?.key === room.key) {
         if (entering.from === "field") ui.roomName.value = "";
         entering = undefined;
@@ -375,7 +387,17 @@ function welcome(event: WelcomeEvent): void {
   // Shown first, so that what was missed elsewhere counts as unread there.
   showRoom(pick);
   wanted = undefined;
-  replay(event.history, askedSince, askedSince);
+  // Reloaded: the rooms' markers as they were, and what came meanwhile counted.
+  const before = reloaded;
+  reloaded = undefined;
+  for (const { room: name, unread, mention } of before?.marks ?? []) {
+    const room = rooms.get(name);
+    if (room === undefined || room === rooms.current) continue;
+    room.unread += unread;
+    room.mention ||= mention;
+  }
+  replay(event.history, askedSince ? 0 : before?.seen ?? Infinity, askedSince);
+  if (before !== undefined) drawRooms();
   link.ready();
   if (target !== undefined && rooms.get(target) === undefined) {
     // Not asked for (no room left in the join, or no room name): asked now,
@@ -487,6 +509,11 @@ function carry(): void {
   try {
     const carried: Carried = { nick, rooms: rememberedText(rooms), unsent: link.unsent() };
     if (token !== undefined) carried.token = token;
+    if (lastId !== undefined) carried.seen = lastId;
+    const marks = rooms.list()
+      .filter((room) => room.unread > 0 || room.mention)
+      .map(({ name, unread, mention }) => ({ room: name, unread, mention }));
+    if (marks.length > 0) carried.marks = marks;
     sessionStorage.setItem(CARRIED_KEY, carriedText(carried));
   } catch {
     // No storage: the reloaded page shows the join form.
@@ -892,9 +919,10 @@ function showOlder(room: RoomView, messages: readonly ChatMessage[]): void {
  * first visit is marked as history, with a divider after it; what was missed
  * while away (a resume) comes after a "new since you left" divider instead.
  */
-function replay(history: readonly ChatMessage[], count: boolean, resumed: boolean): void {
+function replay(history: readonly ChatMessage[], countAfter: number, resumed: boolean): void {
   const panesTouched = new Set<Pane>();
   for (const m of history) {
+    const count = m.id > countAfter;
     if (resumed) {
       const room = m.room === undefined ? rooms.current : rooms.get(m.room);
       const pane = room === undefined ? undefined : paneOf(room);
@@ -912,8 +940,10 @@ function replay(history: readonly ChatMessage[], count: boolean, resumed: boolea
 }
 
 function addSystem(pane: Pane, text: string, ts = Date.now(), kind = "notice"): void {
+  // The day's name comes before its first line, a notice as well as a message.
+  if (newDay(pane.last, ts)) addDay(pane, ts);
   // A join or a notice between two lines of one sender parts them.
-  if (pane.last !== undefined) pane.last = { from: undefined, ts: pane.last.ts };
+  pane.last = { from: undefined, ts };
   const item = el("li", `system ${kind}`);
   item.append(stamp(ts), el("span", "text", text));
   panes.append(pane, item);
@@ -1277,6 +1307,7 @@ if (carried !== undefined) {
   // This tab's rooms, not the ones another tab saved since.
   if (carried.rooms !== undefined) remembered = readRemembered(carried.rooms);
   ui.nick.value = carried.nick;
+  reloaded = { seen: carried.seen ?? Infinity, marks: carried.marks ?? [] };
   link.sendCarried(carried.unsent);
   link.connect();
 }

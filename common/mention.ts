@@ -22,6 +22,7 @@
  */
 
 import { foldText, NAME_INPUT_MAX, NICK_MAX, nickKey } from "./nick.ts";
+import type { ChatMessage } from "./protocol.ts";
 
 /** Most dash-separated parts of one word looked at (a word of more counts as its first ones). */
 const PARTS_MAX = 8;
@@ -95,4 +96,22 @@ export function mentionKeys(text: string): readonly string[] {
 /** True when `text` names `nick` as a word (see the module doc). */
 export function mentions(text: string, nick: string): boolean {
   return nick !== "" && mentionKeys(text).includes(nickKey(nick));
+}
+
+/**
+ * Messages read back for member `nick` (a welcome's, a room's on entering,
+ * a history reply's), each room message that names it, by someone else,
+ * marked `mention: true` as it was marked when it was new: a page shown
+ * them again (reloaded, back after a drop) highlights the same lines. The
+ * array itself if none is; else a copy, the messages not marked shared.
+ */
+export function markMentions(messages: ChatMessage[], nick: string): ChatMessage[] {
+  const key = nickKey(nick);
+  let marked: ChatMessage[] | undefined;
+  messages.forEach((m, i) => {
+    if (m.mention || m.to !== undefined || m.from === nick) return;
+    if (!mentionKeys(m.text).includes(key)) return;
+    (marked ??= [...messages])[i] = { ...m, mention: true };
+  });
+  return marked ?? messages;
 }

@@ -67,3 +67,44 @@ Deno.test("backoff() grows from half a second to 15 s, with jitter in its upper 
   assert.equal(backoff(20, () => 1), 15_000);
   assert.equal(backoff(20, () => 0), 7500);
 });
+
+Deno.test("readCarried() reads back the rooms' markers and the last id, and drops any that is not one", () => {
+  const marks = [
+    { room: "#lobby", unread: 3, mention: true },
+    { room: "#dev", unread: 0, mention: false },
+  ];
+  assert.deepEqual(readCarried(carriedText({ nick: "al", unsent: [], seen: 42, marks })), {
+    nick: "al",
+    unsent: [],
+    seen: 42,
+    marks,
+  });
+  const odd = {
+    nick: "al",
+    unsent: [],
+    seen: -1,
+    marks: [
+      { room: "#a", unread: -2, mention: true },
+      { room: "#b", unread: 1.5, mention: false },
+      { room: "#c", unread: 1, mention: "yes" },
+      { room: 7, unread: 1, mention: true },
+      { room: "#".repeat(100_000), unread: 1, mention: true },
+      null,
+      { room: "#ok", unread: 2, mention: false },
+    ],
+  };
+  assert.deepEqual(readCarried(JSON.stringify(odd)), {
+    nick: "al",
+    unsent: [],
+    marks: [{ room: "#ok", unread: 2, mention: false }],
+  });
+  // A member is in at most 20 rooms: past them, nothing is read.
+  const many = Array.from(
+    { length: 1000 },
+    (_, i) => ({ room: `#r${i}`, unread: 1, mention: false }),
+  );
+  assert.equal(
+    readCarried(JSON.stringify({ nick: "al", unsent: [], marks: many }))?.marks?.length,
+    20,
+  );
+});

@@ -259,3 +259,39 @@ Deno.test("webSocketEndpoint() refuses a bad history bound with bad_message and 
     assert.deepEqual((await alice.next("history")).messages, [two]);
   });
 });
+
+Deno.test("Hub: what a member is sent again (a welcome, entering a room, a history reply) marks the lines that name it, as they were marked live", () => {
+  const { hub } = setup();
+  const alice = new FakeMember();
+  assert.equal(hub.join(alice, "alice", undefined, undefined, ["#lobby", "#dev"]), true);
+  const first = alice.take().find((e) => e.type === "welcome");
+  assert.ok(first?.type === "welcome");
+  const bob = join(hub, "bob", ["#lobby", "#dev"]);
+  ok(hub, bob, { type: "say", text: "ALICE: lunch?" });
+  ok(hub, bob, { type: "say", text: "nobody named" });
+  ok(hub, alice, { type: "say", text: "alice says alice" });
+  ok(hub, bob, { type: "say", text: "in dev, alice", room: "#dev" });
+  alice.take();
+  const marked = (messages: readonly ChatMessage[]) =>
+    messages.map((m) => `${m.text}${m.mention ? " !" : ""}`);
+  const lobby = ["ALICE: lunch? !", "nobody named", "alice says alice"];
+  assert.deepEqual(marked(history(hub, alice, {}).messages), lobby);
+  // Bob is named in none of them.
+  assert.deepEqual(marked(history(hub, bob, {}).messages).filter((t) => t.endsWith("!")), []);
+  // Entering a room again.
+  const [entered] = ok(hub, alice, { type: "enter", room: "#dev" });
+  assert.ok(entered?.type === "entered", JSON.stringify(entered));
+  assert.deepEqual(marked(entered.history), ["in dev, alice !"]);
+  // A welcome: another member named carol joins, and is named in nothing.
+  const carol = new FakeMember();
+  assert.equal(hub.join(carol, "carol", undefined, undefined, ["#lobby"]), true);
+  const welcome = carol.take().find((e) => e.type === "welcome");
+  assert.ok(welcome?.type === "welcome");
+  assert.deepEqual(marked(welcome.history), ["ALICE: lunch?", "nobody named", "alice says alice"]);
+  // Alice back with her token: her welcome marks what names her.
+  const again = new FakeMember();
+  assert.equal(hub.join(again, "alice", first.token, undefined, ["#lobby", "#dev"]), true);
+  const back = again.take().find((e) => e.type === "welcome");
+  assert.ok(back?.type === "welcome");
+  assert.deepEqual(marked(back.history), [...lobby, "in dev, alice !"]);
+});

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { DASHED_KEYS_MAX, mentionKeys, mentions } from "../common/mention.ts";
+import { DASHED_KEYS_MAX, markMentions, mentionKeys, mentions } from "../common/mention.ts";
+import type { ChatMessage } from "../common/protocol.ts";
 
 Deno.test("mentions() finds a nickname as a word, in any case", () => {
   assert.equal(mentions("bob: lunch?", "bob"), true);
@@ -50,4 +51,35 @@ Deno.test("mentionKeys() stays bounded on a line built to make many keys", () =>
   // One key per word, and the dashed runs of parts up to the bound.
   assert.ok(keys.length <= 125 + DASHED_KEYS_MAX, `${keys.length} keys`);
   assert.equal(mentions("see a0-b here", "a0-b"), true, "a real one still found");
+});
+
+Deno.test("markMentions() marks the room messages that name a member, by others, as they were marked live", () => {
+  const m = (
+    id: number,
+    from: string,
+    text: string,
+    extra: Partial<ChatMessage> = {},
+  ): ChatMessage => ({
+    type: "message",
+    id,
+    ts: 0,
+    room: "#lobby",
+    from,
+    text,
+    ...extra,
+  });
+  const messages: ChatMessage[] = [
+    m(1, "bob", "hello all"),
+    m(2, "bob", "ALICE: lunch?"),
+    m(3, "alice", "alice here"),
+    { type: "message", id: 4, ts: 0, from: "bob", text: "аlice, look", to: "alice" },
+    m(5, "eve", "ask Alice-Smith"),
+  ];
+  const marked = markMentions(messages, "alice");
+  assert.deepEqual(marked.map((x) => x.mention === true), [false, true, false, false, true]);
+  // The others are the very same objects, and the input is left as it was.
+  assert.equal(marked[0], messages[0]);
+  assert.equal(messages[1]!.mention, undefined);
+  const none = [m(1, "bob", "nothing here")];
+  assert.equal(markMentions(none, "alice"), none);
 });

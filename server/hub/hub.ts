@@ -46,6 +46,7 @@ import {
 } from "../../common/protocol.ts";
 import { checkRoom } from "../../common/room.ts";
 import { foldText } from "../../common/nick.ts";
+import { markMentions } from "../../common/mention.ts";
 import { roomKey } from "../../common/room_key.ts";
 import {
   type Backlog,
@@ -1649,7 +1650,11 @@ export class Hub {
     }
     if (this.#roster.seatOf(seat.member) !== seat) return false;
     this.#chargeSize(seat, found, request.count);
-    const event: HistoryEvent = { type: "history", room: room.name, messages: room.named(found) };
+    const event: HistoryEvent = {
+      type: "history",
+      room: room.name,
+      messages: markMentions(room.named(found), seat.nick),
+    };
     if (request.label !== undefined) event.label = request.label;
     this.#deliver(seat.member, event);
     return true;
@@ -1746,7 +1751,7 @@ export class Hub {
       token: seat.token,
       members: [],
       rooms: ready.map((room, i) => room.state(backlogs[i]?.gap)),
-      history,
+      history: markMentions(history, seat.nick),
     };
     const first = welcome.rooms[0];
     if (first) {
@@ -2127,7 +2132,11 @@ export class Hub {
     this.#chargeSize(seat, history, this.#env.history);
     const already = room.has(seat);
     if (!already) room.enter(seat);
-    this.#deliver(seat.member, { type: "entered", ...room.state(), history });
+    this.#deliver(seat.member, {
+      type: "entered",
+      ...room.state(),
+      history: markMentions(history, seat.nick),
+    });
     if (already || !room.has(seat)) return false;
     room.announce(seat);
     return true;
@@ -2516,7 +2525,11 @@ export class Hub {
       return this.#refuse(seat.member, "storage_failed", UNREADABLE, false, room.name);
     }
     this.#chargeSize(seat, messages, request.count);
-    const event: HistoryEvent = { type: "history", room: room.name, messages };
+    const event: HistoryEvent = {
+      type: "history",
+      room: room.name,
+      messages: markMentions(messages, seat.nick),
+    };
     if (request.label !== undefined) event.label = request.label;
     this.#deliver(seat.member, event);
     return true;

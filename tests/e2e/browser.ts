@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type Browser, chromium, type Page } from "playwright-core";
+import { type Browser, chromium, type Page, type WebSocketRoute } from "playwright-core";
 import { CHROMIUM } from "./setup.ts";
 import { type Assets, loadAssets } from "../../server/assets.ts";
 import { type ChatOptions, type ChatServer, startServer } from "../kit/server.ts";
@@ -94,4 +94,30 @@ export async function withBrowserServer(
     await browser.close();
     await server.shutdown();
   }
+}
+
+/**
+ * Every socket `page` opens goes through here: `drop()` closes those open
+ * and, until `restore()`, closes each new one as soon as it opens, as a
+ * network that comes and goes would.
+ */
+export async function flakyNetwork(
+  page: Page,
+): Promise<{ drop(): Promise<void>; restore(): void }> {
+  let up = true;
+  const routes: WebSocketRoute[] = [];
+  await page.routeWebSocket(/\/ws$/, (ws) => {
+    if (!up) return void ws.close();
+    ws.connectToServer();
+    routes.push(ws);
+  });
+  return {
+    async drop() {
+      up = false;
+      for (const ws of routes.splice(0)) await ws.close();
+    },
+    restore() {
+      up = true;
+    },
+  };
 }

@@ -12,8 +12,17 @@ import { SqliteHistory } from "../../server/history/sqlite.ts";
 import { type ChatOptions, type ChatServer, httpUrl, startServer } from "../kit/server.ts";
 import { connectTcp, TcpClient } from "../kit/tcp_client.ts";
 import { connectWs } from "../kit/ws_client.ts";
-import { type Browser, join, launch, logLines, openPage, type Page, say, seen } from "./browser.ts";
-import type { WebSocketRoute } from "playwright-core";
+import {
+  type Browser,
+  flakyNetwork,
+  join,
+  launch,
+  logLines,
+  openPage,
+  type Page,
+  say,
+  seen,
+} from "./browser.ts";
 
 // Built inside the first test, not at import: esbuild's helper process must
 // start and end within one test for the resource sanitizer.
@@ -41,30 +50,6 @@ async function withBrowser(
     await browser.close();
     await server.shutdown();
   }
-}
-
-/**
- * Every socket `page` opens goes through here: `drop()` closes those open
- * and, until `restore()`, closes each new one as soon as it opens, as a
- * network that comes and goes would.
- */
-async function flakyNetwork(page: Page): Promise<{ drop(): Promise<void>; restore(): void }> {
-  let up = true;
-  const routes: WebSocketRoute[] = [];
-  await page.routeWebSocket(/\/ws$/, (ws) => {
-    if (!up) return void ws.close();
-    ws.connectToServer();
-    routes.push(ws);
-  });
-  return {
-    async drop() {
-      up = false;
-      for (const ws of routes.splice(0)) await ws.close();
-    },
-    restore() {
-      up = true;
-    },
-  };
 }
 
 Deno.test("page: two browser tabs and a terminal chat together", async () => {
@@ -491,6 +476,21 @@ Deno.test("page: before joining, and after a refused nickname, the status is neu
   });
 });
 
+Deno.test("page: a nickname typed too long is refused with its length, not cut short and joined", async () => {
+  await withBrowser(async (browser, server) => {
+    const a = await openPage(browser, httpUrl(server));
+    // Typed key by key, as a person does: a field's length limit cuts typing, not fill().
+    await a.page.locator("#nick").pressSequentially("abcdefghijklmnopqrstuvwxyz");
+    assert.equal(await a.page.inputValue("#nick"), "abcdefghijklmnopqrstuvwxyz");
+    await a.page.press("#nick", "Enter");
+    await a.page.locator("#join-error", {
+      hasText: "Nickname is too long (26 characters, at most 24).",
+    }).waitFor();
+    assert.equal(await a.page.isVisible("#nick"), true);
+    assert.deepEqual(a.problems, []);
+  });
+});
+
 Deno.test("page: Up recalls the lines sent, and Tab completes a nickname", async () => {
   await withBrowser(async (browser, server) => {
     const a = await openPage(browser, httpUrl(server));
@@ -540,6 +540,23 @@ Deno.test("page: after a resize or a phone turned without scrolling, the log sti
   });
 });
 
+Deno.test("page: the day's name comes first in a room's log, before a join shown ahead of any message", async () => {
+  await withBrowser(async (browser, server) => {
+    const a = await openPage(browser, httpUrl(server));
+    await join(a.page, "alice");
+    await using term = await connectTcp(server, "terry");
+    await a.page.locator("#log li.system", { hasText: "terry" }).waitFor();
+    await term.send("first words");
+    await seen(a.page, "first words");
+    const texts = await a.page.locator("#log li").allTextContents();
+    const days = texts.filter((t) => t === "Today");
+    assert.equal(days.length, 1, texts.join(" | "));
+    const at = (part: string) => texts.findIndex((t) => t.includes(part));
+    assert.ok(at("Today") < at("terry") && at("terry") < at("first words"), texts.join(" | "));
+    assert.deepEqual(a.problems, []);
+  });
+});
+
 Deno.test("page: replayed history is marked, with 'Live from here' after it; a resume shows 'New since you left'", async () => {
   await withBrowser(async (browser, server) => {
     await using term = await connectTcp(server, "terry");
@@ -567,6 +584,45 @@ Deno.test("page: replayed history is marked, with 'Live from here' after it; a r
     const texts = await a.page.locator("#log li").allTextContents();
     const at = (part: string) => texts.findIndex((t) => t.includes(part));
     assert.ok(at("said before") < at("Live from here") && at("Live from here") < at("said live"));
+    assert.deepEqual(a.problems, []);
+  });
+});
+
+Deno.test("page: emoji are drawn in colour, even those a text font has a plain outline of", async () => {
+  await withBrowser(async (browser, server) => {
+    const a = await openPage(browser, httpUrl(server));
+    await join(a.page, "alice");
+    await using term = await connectTcp(server, "terry");
+    // 😀 and 😺: DejaVu Sans (system-ui here) has them in black and white; 🐙 it has not.
+    await term.send("faces 😀 😺 🐙");
+    await seen(a.page, "faces 😀 😺 🐙");
+    // Each face drawn in black with the message text's font: an outline has
+    // no pixel whose channels differ.
+    const colours: unknown = await a.page.evaluate(`(async () => {
+      const text = [...document.querySelectorAll(".log .text")]
+        .find((e) => e.textContent.startsWith("faces"));
+      const font = getComputedStyle(text).font;
+      const out = {};
+      for (const face of ["😀", "😺", "🐙"]) {
+        await document.fonts.load(font, face);
+        const canvas = document.createElement("canvas");
+        canvas.width = canvas.height = 64;
+        const g = canvas.getContext("2d");
+        g.font = font;
+        g.textBaseline = "top";
+        g.fillStyle = "#000";
+        g.fillText(face, 4, 4);
+        const { data } = g.getImageData(0, 0, 64, 64);
+        let coloured = false;
+        for (let i = 0; i < data.length; i += 4) {
+          const r = data[i], gr = data[i + 1], b = data[i + 2];
+          if (Math.max(r, gr, b) - Math.min(r, gr, b) > 60) coloured = true;
+        }
+        out[face] = coloured;
+      }
+      return out;
+    })()`);
+    assert.deepEqual(colours, { "😀": true, "😺": true, "🐙": true });
     assert.deepEqual(a.problems, []);
   });
 });

@@ -17,7 +17,17 @@ import type { HistoryStore } from "../../server/history/history.ts";
 import { SqliteHistory } from "../../server/history/sqlite.ts";
 import { type ChatOptions, type ChatServer, httpUrl, startServer } from "../kit/server.ts";
 import { connectWs, type WsClient } from "../kit/ws_client.ts";
-import { type Browser, join, launch, logLines, openPage, type Page, say, seen } from "./browser.ts";
+import {
+  type Browser,
+  flakyNetwork,
+  join,
+  launch,
+  logLines,
+  openPage,
+  type Page,
+  say,
+  seen,
+} from "./browser.ts";
 
 // Built inside the first test, not at import: esbuild's helper process must
 // start and end within one test for the resource sanitizer.
@@ -353,6 +363,40 @@ Deno.test("page: the rooms are remembered for the next visit", async () => {
   });
 });
 
+Deno.test("page: a reload keeps each room's unread count and mention marker, counts what came meanwhile, and marks the lines that name you", async () => {
+  await withBrowser(async (browser, server) => {
+    await using bob = await member(server, "bob", "#dev");
+    const { page, problems } = await openPage(browser, httpUrl(server));
+    const network = await flakyNetwork(page);
+    await join(page, "alice");
+    await say(page, "/join #dev");
+    await showing(page, "#dev");
+    await sayIn(bob, "#lobby", "first");
+    await sayIn(bob, "#lobby", "alice: are you there?");
+    const lobby = roomButton(page, "#lobby");
+    await lobby.locator(".badge", { hasText: /^2$/ }).waitFor();
+
+    // Reloaded while the network is out, and a line comes meanwhile.
+    await network.drop();
+    await page.waitForSelector('#status[data-state="waiting"]');
+    await page.reload();
+    await sayIn(bob, "#lobby", "while you reloaded");
+    network.restore();
+    await page.waitForSelector('#status[data-state="open"]');
+    await showing(page, "#dev");
+    await lobby.locator(".badge", { hasText: /^3$/ }).waitFor();
+    assert.equal(await lobby.getAttribute("aria-label"), "#lobby, 3 unread, mentions you");
+
+    await lobby.click();
+    await showing(page, "#lobby");
+    await seen(page, "while you reloaded");
+    const named = page.locator("#log li.mention");
+    assert.equal(await named.count(), 1);
+    assert.match(await named.textContent() ?? "", /alice: are you there\?/);
+    assert.deepEqual(problems, []);
+  });
+});
+
 Deno.test("page: a reload while in the chat takes its seat back by itself, in the same rooms, with its private messages and unseen by the others; after /quit it does not", async () => {
   await withBrowser(async (browser, server) => {
     await using bob = await member(server, "bob", "#dev");
@@ -394,6 +438,29 @@ Deno.test("page: a reload while in the chat takes its seat back by itself, in th
     bob.send({ type: "who", room: "#dev" });
     const who = await bob.next("members");
     assert.deepEqual(who.members.map((m) => m.nick), ["bob"]);
+    assert.deepEqual(problems, []);
+  });
+});
+
+Deno.test("page: before joining, the card says who is here and no empty member list stands beside it", async () => {
+  await withBrowser(async (browser, server) => {
+    await using _early = await member(server, "early");
+    const { page, problems } = await openPage(browser, httpUrl(server));
+    await page.locator("#here", { hasText: "early" }).waitFor();
+    assert.equal(await page.isVisible("#members"), false);
+    assert.equal(await page.isVisible("#rooms"), false);
+    await join(page, "pat");
+    assert.equal(await page.isVisible("#members"), true);
+    await page.locator('#member-list .member:has-text("early")').waitFor();
+    // Every row as tall as the others, a name in Chinese too.
+    await using _wang = await member(server, "王芳");
+    const heights = [];
+    for (const name of ["early", "王芳", "pat"]) {
+      const row = page.locator(`#member-list .member:has-text("${name}")`);
+      await row.waitFor();
+      heights.push((await row.boundingBox())?.height);
+    }
+    assert.equal(new Set(heights).size, 1, `row heights ${heights.join(", ")}`);
     assert.deepEqual(problems, []);
   });
 });
