@@ -455,13 +455,35 @@ clusterTest(
     }
     // Someone else, elsewhere, is let in.
     assert.ok(await c!.join(new FakeMember("web", "2001:db8:0:2::1"), "carol"));
-    // A node started after the kick holds the ban too.
+    // A node started after the kick holds the ban too, from a join that
+    // comes while it is still reading the service (its listeners are open).
     const later = new Hub({ cluster: new FakeCluster(bus, "n3") });
+    const early = new FakeMember("web", "203.0.113.10");
+    const joining = later.join(early, "BOB");
     await later.attach();
+    assert.equal(await joining, false);
+    assert.equal(early.ofType("error")[0]?.code, "banned", JSON.stringify(early.events));
     const again = new FakeMember("web", "2001:db8:0:1::8");
     assert.equal(await later.join(again, "bobby"), false);
     assert.equal(again.ofType("error")[0]?.code, "banned");
+    // Someone else is let in, also while a node reads the service.
+    const fresh = new Hub({ cluster: new FakeCluster(bus, "n4") });
+    const dave = new FakeMember("web", "2001:db8:0:2::4");
+    const daveJoins = fresh.join(dave, "dave");
+    await fresh.attach();
+    assert.equal(await daveJoins, true, JSON.stringify(dave.events));
+    // One that leaves while it waits is not seated.
+    const last = new Hub({ cluster: new FakeCluster(bus, "n5") });
+    const erin = new FakeMember("web", "2001:db8:0:2::5");
+    const erinJoins = last.join(erin, "erin");
+    last.leave(erin, "closed the page");
+    await last.attach();
+    assert.equal(await erinJoins, false);
+    assert.deepEqual(erin.events, []);
+    assert.ok(!last.members().some((m) => m.nick === "erin"));
     later.close("done");
+    fresh.close("done");
+    last.close("done");
     // What the feed carried names no address.
     assert.ok(!JSON.stringify(bus.feed).includes("2001:db8"), JSON.stringify(bus.feed));
   },

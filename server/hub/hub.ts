@@ -47,6 +47,7 @@ import {
 import { checkRoom } from "../../common/room.ts";
 import { foldText } from "../../common/nick.ts";
 import { markMentions } from "../../common/mention.ts";
+import { within } from "../deadline.ts";
 import { roomKey } from "../../common/room_key.ts";
 import {
   type Backlog,
@@ -347,6 +348,11 @@ const SHUTTING_DOWN = "server shutting down";
 /** A join or a new nickname refused while the service's store (Redis) cannot be reached. */
 const UNREACHABLE_SEAT =
   "Cannot join right now: the server cannot reach its message store; try again in a moment.";
+/**
+ * Longest a join that comes while a node is still reading the service from
+ * Redis ({@linkcode Hub.attach}) waits for it, before it is refused.
+ */
+const ATTACH_WAIT_MS = 5_000;
 /** A new nickname refused while the service's store (Redis) cannot be reached. */
 const UNREACHABLE_NICK =
   "Cannot change your nickname right now: the server cannot reach its message store; try again in a moment.";
@@ -422,6 +428,13 @@ export class Hub {
   #retellTimer: ReturnType<typeof setTimeout> | undefined;
   /** Members whose join waits on the cluster; false once they left meanwhile. */
   readonly #joining = new Map<Member, boolean>();
+  /**
+   * Settles once {@linkcode attach} has read the service (its members, the
+   * bans told before this node started): a join waits for it, so that a
+   * node just started holds a kick's ban from its first join.
+   */
+  readonly #attached = Promise.withResolvers<void>();
+  #isAttached = false;
   /** Room reads of searches of this node's store: one at a time (see {@linkcode #searchRooms}). */
   readonly #searchTurns = new Turns(1);
   /** Waits under way ({@linkcode #pause}), ended early when the hub closes. */
@@ -655,6 +668,9 @@ export class Hub {
     if (this.#roster.seatOf(member) || this.#joining.has(member)) {
       return this.#refuse(member, "already_joined", "You have already joined.");
     }
+    if (this.#cluster && !this.#isAttached) {
+      return this.#joinOnceAttached(member, requested, token, since, rooms);
+    }
     const refusal = this.#door.check(requested, member.address);
     if (refusal) return this.#refuse(member, refusal.code, refusal.message, refusal.fatal);
     this.#letGoParting(requested, token);
@@ -687,6 +703,28 @@ export class Hub {
       privatesAfter(since, this.#store.lastId()),
     ) !==
       undefined;
+  }
+
+  /**
+   * A join that came before {@linkcode attach} was done: carried out once it
+   * is (checked from the start, against the bans read), or refused if that
+   * takes longer than {@linkcode ATTACH_WAIT_MS}; not at all if the member
+   * left meanwhile.
+   */
+  async #joinOnceAttached(
+    member: Member,
+    requested: string,
+    token: string | undefined,
+    since: number | undefined,
+    rooms: readonly string[],
+  ): Promise<boolean> {
+    this.#joining.set(member, true);
+    const attached = await within(this.#attached.promise, ATTACH_WAIT_MS);
+    const still = this.#joining.get(member) === true;
+    this.#joining.delete(member);
+    if (!still) return false;
+    if (!attached) return this.#refuse(member, "storage_failed", UNREACHABLE_SEAT);
+    return await this.join(member, requested, token, since, rooms);
   }
 
   // ---- Several nodes, one service (`--redis`): see `cluster.ts`. ----
@@ -725,7 +763,8 @@ export class Hub {
       },
     });
     // The bans told before this node started.
-    for (const ban of await cluster.bans().catch(() => [])) this.#door.keep(ban);
+    // Not read, the start fails, and is tried again (`app.ts`): no node runs without them.
+    for (const ban of await cluster.bans()) this.#door.keep(ban);
     const keys = new Set<string>();
     for (const record of records) for (const name of record.rooms) keys.add(roomKey(name));
     const topics = new Map<string, Topic | undefined>();
@@ -747,6 +786,8 @@ export class Hub {
     }
     ready = true;
     for (const f of early.splice(0)) f();
+    this.#isAttached = true;
+    this.#attached.resolve();
   }
 
   /**
