@@ -34,6 +34,13 @@ Deno.test("renderEvent() marks an incoming private message", () => {
   assert.ok(text.includes("[private] <alice> psst"), text);
 });
 
+Deno.test("renderEvent() shows a private action as an action, marked private", () => {
+  const text = only(renderEvent(message("alice", "waves", { to: "bob", action: true }), "bob"));
+  assert.match(text, /^\[\d\d:\d\d\] \[private\] \* alice waves$/);
+  const echo = only(renderEvent(message("alice", "waves", { to: "bob", action: true }), "alice"));
+  assert.match(echo, /\[private to bob\] \* alice waves$/);
+});
+
 Deno.test("renderEvent() shows the echo of one's own private message with its recipient", () => {
   const text = only(renderEvent(message("alice", "psst", { to: "bob" }), "alice"));
   assert.ok(text.includes("[private to bob]"), text);

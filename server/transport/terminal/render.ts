@@ -49,7 +49,8 @@ export function helpLines(): string[] {
  */
 export function messageLine(m: ChatMessage, self: string | undefined): string {
   const time = `[${clock(m.ts)}]`;
-  const from = m.notice ? `-${m.from}-` : `<${m.from}>`;
+  // An action names its doer as a room's does: `* bob waves`.
+  const from = m.action ? `* ${m.from}` : m.notice ? `-${m.from}-` : `<${m.from}>`;
   if (m.to !== undefined) {
     if (m.from === self) return `${time} [private to ${m.to}] ${from} ${m.text}`;
     // Not a member's: nobody can take the name `server`, but a look says who wrote it.
