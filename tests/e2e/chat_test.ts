@@ -19,7 +19,6 @@ import {
   launch,
   logLines,
   openPage,
-  type Page,
   say,
   seen,
 } from "./browser.ts";
