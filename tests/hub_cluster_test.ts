@@ -995,3 +995,85 @@ clusterTest(
     assert.equal(bus.feed.length, told);
   },
 );
+
+/** Each node's #lobby member list, as `nick@via`, sorted. */
+function lists(hubs: readonly Hub[]): string[][] {
+  return hubs.map((hub) => hub.members().map((m) => `${m.nick}@${m.via}`).sort());
+}
+
+clusterTest(
+  "two take-backs of one seat with its token at once, on two nodes: one wins, and every node lists the member once",
+  async () => {
+    const { bus, hubs } = await service(3);
+    const [a, b, c] = hubs;
+    const old = new FakeMember("web");
+    assert.ok(await a!.join(old, "dave"));
+    const welcome = old.ofType("welcome")[0];
+    assert.ok(welcome);
+    await bus.settle();
+    const onB = new FakeMember("irc");
+    const onC = new FakeMember("irc");
+    const [byB, byC] = await Promise.all([
+      b!.join(onB, "dave", welcome.token),
+      c!.join(onC, "dave", welcome.token),
+    ]);
+    await bus.settle();
+    assert.deepEqual(
+      [byB, byC].filter(Boolean).length,
+      1,
+      JSON.stringify([onB.events, onC.events]),
+    );
+    const loser = byB ? onC : onB;
+    assert.equal(loser.ofType("error")[0]?.code, "nick_taken");
+    assert.equal(old.closed, 1);
+    for (const list of lists(hubs)) assert.deepEqual(list, ["dave@irc"]);
+    // Nobody saw dave leave.
+    const watcher = new FakeMember("web");
+    assert.ok(await b!.join(watcher, "wendy"));
+    await bus.settle();
+    assert.deepEqual(watcher.ofType("leave"), []);
+  },
+);
+
+clusterTest(
+  "a take-back (or a newcomer) on another node while the old connection renames: one seat, the same on every node",
+  async () => {
+    for (let round = 0; round < 8; round++) {
+      const { bus, hubs } = await service(3);
+      const [a, b] = hubs;
+      const old = new FakeMember("web");
+      assert.ok(await a!.join(old, "xr"));
+      const welcome = old.ofType("welcome")[0];
+      assert.ok(welcome);
+      await bus.settle();
+      const back = new FakeMember("irc");
+      // The rename starts first, or the take-back does, or they interleave.
+      const steps: Promise<unknown>[] = [];
+      const rename = () =>
+        steps.push(Promise.resolve(a!.handle(old, { type: "nick", nick: "xn" })));
+      // With the old connection's token, or without (someone new wanting the name).
+      const token = round < 4 ? welcome.token : undefined;
+      const takeBack = () => steps.push(Promise.resolve(b!.join(back, "xr", token)));
+      if (round % 2 === 0) {
+        rename();
+        for (let i = 0; i < round % 4; i++) await Promise.resolve();
+        takeBack();
+      } else {
+        takeBack();
+        for (let i = 0; i < round % 4; i++) await Promise.resolve();
+        rename();
+      }
+      await Promise.all(steps);
+      await bus.settle();
+      const seen = lists(hubs);
+      for (const list of seen) {
+        assert.deepEqual(list, seen[0], `round ${round}: ${JSON.stringify(seen)}`);
+      }
+      // The old connection is either gone, or the member renamed (and the take-back was a new seat).
+      const names = seen[0]!;
+      if (old.closed > 0) assert.ok(!names.includes("xn@web"), `round ${round}: ${names}`);
+      else assert.ok(names.includes("xn@web"), `round ${round}: ${names}`);
+      for (const hub of hubs) hub.close("done");
+    }
+  },
+);

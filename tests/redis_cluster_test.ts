@@ -265,10 +265,18 @@ Deno.test("RedisCluster: claims conflict across nodes; takeOver moves a nickname
       "alice",
       before,
     ]]);
-    assert.equal(await b!.takeOver("alice", "wrong"), undefined);
-    assert.equal(await b!.takeOver("nobody", "right"), undefined);
-    assert.deepEqual(await b!.takeOver("alice", "right"), before);
+    assert.equal(await b!.takeOver("alice", "wrong", "next"), undefined);
+    assert.equal(await b!.takeOver("nobody", "right", "next"), undefined);
+    assert.deepEqual(await b!.takeOver("alice", "right", "next"), before);
     assert.equal(await owner(redis, "alice"), b!.node);
+    // The old token takes it over no more (a second take-back at once loses); the new one does.
+    assert.equal(await a!.takeOver("alice", "right", "other"), undefined);
+    assert.equal(await owner(redis, "alice"), b!.node);
+    assert.deepEqual(await b!.takeOver("alice", "next", "after"), {
+      ...before,
+      node: b!.node,
+      token: tokenHash("next"),
+    });
     // a finds out at its next renewal (until then it believes it holds it):
     // the nickname is lost to it, and the fence lets the member go.
     await a!.renew();
@@ -318,17 +326,17 @@ Deno.test("RedisCluster: a node whose lease lapsed is not up until a renewal tol
   });
 });
 
-Deno.test("RedisCluster.takeOver() rewrites the record's node", async () => {
+Deno.test("RedisCluster.takeOver() rewrites the record's node and token", async () => {
   await withNodes(2, {}, async ([a, b], _sinks, redis) => {
     const hash = tokenHash("t");
     await a!.tell({ op: "seat", node: a!.node, nick: "Bo", via: "irc", rooms: [] }, [[
       "bo",
       record("Bo", a!.node, hash, []),
     ]]);
-    await b!.takeOver("bo", "t");
+    await b!.takeOver("bo", "t", "u");
     const c = await RedisCluster.open({ url: redis.url, keep: 10 });
     try {
-      assert.deepEqual(await c.start(new Sink()), [record("Bo", b!.node, hash, [])]);
+      assert.deepEqual(await c.start(new Sink()), [record("Bo", b!.node, tokenHash("u"), [])]);
     } finally {
       await c.close();
     }
@@ -694,7 +702,7 @@ Deno.test("RedisCluster: a node back after its lease ended hears itself found de
       "hal",
       record("Hal", other.node, tokenHash("t"), []),
     ]]);
-    assert.ok(await sleeper.takeOver("hal", "t"));
+    assert.ok(await sleeper.takeOver("hal", "t", "u"));
     await sleeper.renew();
     assert.deepEqual(asleep.told.at(-1), { revived: true });
   } finally {
@@ -880,7 +888,7 @@ Deno.test("RedisCluster.tell() about a member another live node has now is refus
       "dee",
       record("Dee", a!.node, hash, []),
     ]]);
-    assert.ok(await b!.takeOver("dee", "t"));
+    assert.ok(await b!.takeOver("dee", "t", "u"));
     // a, not yet told, lets its old connection go: refused, nothing told.
     const before = await direct(redis, (raw) => raw.xlen("chat:feed"));
     await assert.rejects(

@@ -240,9 +240,10 @@ return {missing, gone}
 `);
 
 /**
- * Moves a member to this node if the token's hash is its record's. KEYS:
- * `chat:members`, the nickname key, `chat:nodes`; ARGV: fold, token hash,
- * node, lease ms. Returns the record as it was, or false. The record is
+ * Moves a member to this node if the token's hash is its record's, and
+ * gives the record the new token's hash. KEYS: `chat:members`, the
+ * nickname key, `chat:nodes`; ARGV: fold, token hash, node, lease ms, new
+ * token hash. Returns the record as it was, or false. The record is
  * written back by cjson, which writes an empty array as `{}`: put right.
  * Like a claim, it moves the node's own lease to end no sooner than the
  * nickname's, if the node is registered (`bus/leases.ts`).
@@ -257,6 +258,7 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZADD', KEYS[3], 'XX', 'GT', now + tonumber(ARGV[4]), ARGV[3])
 record.node = ARGV[3]
+record.token = ARGV[5]
 local out = cjson.encode(record)
 if type(record.rooms) == 'table' and next(record.rooms) == nil then
   out = (string.gsub(out, '"rooms":{}', '"rooms":[]'))
@@ -475,13 +477,12 @@ export class RedisCluster implements Cluster {
     return await this.#command(() => this.#leases.claim(fold));
   }
 
-  async takeOver(fold: string, token: string): Promise<MemberRecord | undefined> {
-    const hash = tokenHash(token);
+  async takeOver(fold: string, token: string, fresh: string): Promise<MemberRecord | undefined> {
     const raw = await this.#command(() =>
       TAKE_OVER.run(
         this.#redis,
         [this.#key("members"), this.#key("nick", fold), this.#key("nodes")],
-        [fold, hash, this.node, this.#leaseMs],
+        [fold, tokenHash(token), this.node, this.#leaseMs, tokenHash(fresh)],
       )
     );
     if (typeof raw !== "string") return undefined;

@@ -72,7 +72,12 @@ export type ClusterEvent =
   | { op: "leave"; node: string; nick: string; key: string; reason: string }
   /** A member left the service. */
   | { op: "bye"; node: string; nick: string; reason: string }
-  | { op: "rename"; node: string; from: string; to: string }
+  /**
+   * A member took another nickname. With how it is connected and its rooms:
+   * a node that had let its old name go (taken there by a newcomer before
+   * this event came) seats it again under the new one.
+   */
+  | { op: "rename"; node: string; from: string; to: string; via?: Via; rooms?: RoomRef[] }
   /** A member said it is away (`text`), or back (none). */
   | { op: "away"; node: string; nick: string; text?: string }
   /** A room's topic was set (`topic` undefined: cleared). */
@@ -176,10 +181,12 @@ export interface Cluster {
   claim(fold: string): Promise<boolean>;
   /**
    * Moves a nickname held by a member of any node to this one if `token`
-   * is that member's (its record's SHA-256 matches): the record as it
-   * was, or undefined if not.
+   * is that member's (its record's SHA-256 matches), and gives the record
+   * `fresh`'s hash in the same step, so that the old token takes it over
+   * no more (two take-backs at once: one wins): the record as it was, or
+   * undefined if not.
    */
-  takeOver(fold: string, token: string): Promise<MemberRecord | undefined>;
+  takeOver(fold: string, token: string, fresh: string): Promise<MemberRecord | undefined>;
   /** Gives a nickname up. Never rejects. */
   release(fold: string): void;
   /**
@@ -281,7 +288,8 @@ export function isClusterEvent(value: unknown): value is ClusterEvent {
     case "bye":
       return str("nick") && str("reason");
     case "rename":
-      return str("from") && str("to");
+      return str("from") && str("to") && (v.via === undefined || isVia(v.via)) &&
+        (v.rooms === undefined || Array.isArray(v.rooms) && v.rooms.every(isRoomRef));
     case "away":
       return str("nick") && (v.text === undefined || str("text"));
     case "topic":

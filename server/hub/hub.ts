@@ -885,8 +885,9 @@ export class Hub {
     const records: [string, MemberRecord | null][] = [];
     if (was !== undefined) records.push([was, null]);
     records.push(gone ? [seat.key, null] : this.#record(cluster, seat));
+    const member = seat.member;
     cluster.tell(event, records).catch((e) => {
-      if (e instanceof SeatMoved) return this.#movedAway(seat);
+      if (e instanceof SeatMoved) return this.#movedAway(seat, member);
       this.#untold = true;
       if (!gone) this.#untoldSeats.add(seat);
       // Told with its reason once Redis is back (`#retell`), not as "connection lost".
@@ -1062,7 +1063,15 @@ export class Hub {
       }
       case "rename": {
         const seat = remote(event.from);
-        if (!seat) return;
+        if (!seat) {
+          // Let go here already: its old name was free in Redis to a
+          // newcomer here before this node heard of the rename. Seated again
+          // as its node has it, under the new name.
+          if (event.via === undefined || event.node === cluster.node) return;
+          const renamed = this.#remoteSeat(cluster, event.to, event.via, event.node);
+          for (const ref of event.rooms ?? []) this.#remoteEnter(renamed, ref);
+          return;
+        }
         this.#evict(nickKey(event.to), seat);
         this.#renamed(seat, event.to);
         return;
@@ -1136,11 +1145,13 @@ export class Hub {
 
   /**
    * A local member whose seat was taken back on another node (its token),
-   * found as this node told something it did: its connection here goes.
-   * The move, when this node reads it, seats the member as the other node has it.
+   * found as this node told something `member` did: that connection goes.
+   * The move, when this node reads it, seats the member as the other node
+   * has it; read already, the seat is the other node's member's now, and
+   * stays.
    */
-  #movedAway(seat: Seat): void {
-    if (this.#roster.seatOf(seat.member) !== seat) return;
+  #movedAway(seat: Seat, member: Member): void {
+    if (seat.member !== member || this.#roster.seatOf(member) !== seat) return;
     this.#drop(seat, "connection lost");
     this.#cluster?.release(seat.key);
     seat.member.close();
@@ -1393,10 +1404,14 @@ export class Hub {
       // A seat of this node taken back needs nothing of Redis; any other is claimed there.
       let ghost = local && !local.member.remote ? local : undefined;
       let moved = false;
+      // The seat's next token, given to its record as it is taken over.
+      const fresh = this.#newToken();
       if (!ghost) {
         held = await cluster.claim(fold);
         if (!held) {
-          const record = token === undefined ? undefined : await cluster.takeOver(fold, token);
+          const record = token === undefined
+            ? undefined
+            : await cluster.takeOver(fold, token, fresh);
           if (!record) return this.#refuse(member, "nick_taken", taken);
           held = moved = true;
         }
@@ -1450,7 +1465,16 @@ export class Hub {
       }));
       const privates = privatesAfter(since, last);
       const before = ghost ? new Set(ghost.rooms.keys()) : undefined;
-      const seated = this.#seatIn(member, nick.value, ghost, ready, named, plan.refusals, privates);
+      const seated = this.#seatIn(
+        member,
+        nick.value,
+        ghost,
+        ready,
+        named,
+        plan.refusals,
+        privates,
+        fresh,
+      );
       if (!seated) return false;
       const { seat, entering } = seated;
       held = false; // the seat holds it now
@@ -1602,6 +1626,8 @@ export class Hub {
   async #renameClustered(cluster: Cluster, seat: Seat, nick: string): Promise<boolean> {
     const fold = nickKey(nick);
     const same = fold === seat.key;
+    // Who asked: the seat may be taken back (here, or by another node) while Redis answers.
+    const member = seat.member;
     if (!same) {
       if (!cluster.up) return this.#refuse(seat.member, "storage_failed", UNREACHABLE_NICK);
       if (this.#claiming.has(fold)) {
@@ -1617,9 +1643,9 @@ export class Hub {
         this.#claiming.delete(fold);
       }
       const now = this.#roster.byKey(fold);
-      if (!held || this.#roster.seatOf(seat.member) !== seat || (now && !now.member.remote)) {
+      if (!held || this.#roster.seatOf(member) !== seat || (now && !now.member.remote)) {
         if (held) cluster.release(fold);
-        if (this.#roster.seatOf(seat.member) !== seat) return false;
+        if (this.#roster.seatOf(member) !== seat) return false;
         return this.#refuse(seat.member, "nick_taken", `Nickname "${nick}" is taken. Try another.`);
       }
       if (now) this.#drop(now, "connection lost");
@@ -1629,7 +1655,14 @@ export class Hub {
     this.#renamed(seat, nick);
     this.#tell(
       cluster,
-      { op: "rename", node: cluster.node, from, to: nick },
+      {
+        op: "rename",
+        node: cluster.node,
+        from,
+        to: nick,
+        via: seat.member.via,
+        rooms: [...seat.rooms.values()].map((room) => this.#ref(room)),
+      },
       seat,
       false,
       same ? undefined : was,
@@ -1749,6 +1782,7 @@ export class Hub {
     backlogs: Backlog[],
     refusals: ServerEvent[],
     privatesSince: PrivatesReplay,
+    token = this.#newToken(),
   ): { seat: Seat; entering: Room[] } | undefined {
     const history: ChatMessage[] = [];
     let gap = false;
@@ -1775,13 +1809,13 @@ export class Hub {
       // The seat itself moves, so its nickname stays exactly as the others
       // know it, and a join still to be summarized is summarized under it.
       const old = ghost.member;
-      this.#roster.takeBack(ghost, member, this.#newToken());
+      this.#roster.takeBack(ghost, member, token);
       for (const room of ghost.rooms.values()) room.changed();
       old.close();
       seat = ghost;
     } else {
       const bucket = new TokenBucket(this.#flood, this.#now);
-      seat = new Seat(member, nick, this.#newToken(), bucket);
+      seat = new Seat(member, nick, token, bucket);
       this.#roster.add(seat);
     }
     const entering = ready.filter((room) => !room.has(seat));
