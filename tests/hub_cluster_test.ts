@@ -758,15 +758,18 @@ clusterTest(
     const onB = new FakeMember();
     assert.equal(await b!.join(onB, "dave", welcome!.token), true);
     await bus.settle();
-    // a still holds the seat, as far as it knows: its take-back is refused by Redis.
+    // a still holds the seat, as far as it knows: its take-back is refused by Redis
+    // (the token was given to b's connection), not seated and then let go.
     const onA = new FakeMember();
-    await a!.join(onA, "dave", welcome!.token);
+    assert.equal(await a!.join(onA, "dave", welcome!.token), false);
+    assert.equal(onA.ofType("error")[0]?.code, "nick_taken");
+    assert.deepEqual(onA.ofType("welcome"), []);
     await bus.settle();
     clusters[0]!.away = false;
     clusters[0]!.pump();
     await bus.settle();
     assert.equal(onB.closed, 0, "b's take-back came first: it keeps the seat");
-    assert.equal(onA.closed, 1);
+    assert.equal(dave.closed, 1, "the old connection on a is let go once a reads the move");
     for (const hub of [a!, b!, c!]) assert.deepEqual(hub.members().map((m) => m.nick), ["dave"]);
     assert.equal(bus.members.get("dave")?.node, "n1");
     // Its lines reach the others: the seat is live, not a phantom.
@@ -1075,5 +1078,176 @@ clusterTest(
       else assert.ok(names.includes("xn@web"), `round ${round}: ${names}`);
       for (const hub of hubs) hub.close("done");
     }
+  },
+);
+
+/** Holds a node's history reads until the function returned is called: Redis answering slowly. */
+function holdReads(cluster: FakeCluster): () => void {
+  const gate = Promise.withResolvers<void>();
+  const store = cluster.store;
+  const recent = store.recent.bind(store);
+  store.recent = async (key, count) => {
+    await gate.promise;
+    return await recent(key, count);
+  };
+  return () => {
+    store.recent = recent;
+    gate.resolve();
+  };
+}
+
+clusterTest(
+  "a take-back on the seat's own node and one on another node at once, with one token: one wins, every node lists the member once",
+  async () => {
+    for (const aFirst of [true, false]) {
+      const { bus, hubs, clusters } = await service(3);
+      const [a, b] = hubs;
+      const old = new FakeMember("web");
+      assert.ok(await a!.join(old, "dave"));
+      const token = old.ofType("welcome")[0]!.token;
+      await bus.settle();
+      const open = holdReads(clusters[0]!);
+      const tab = new FakeMember("terminal");
+      const onB = new FakeMember("irc");
+      let byA: Promise<boolean>;
+      let byB: boolean;
+      if (aFirst) {
+        byA = Promise.resolve(a!.join(tab, "dave", token));
+        await bus.settle();
+        byB = await b!.join(onB, "dave", token);
+      } else {
+        byB = await b!.join(onB, "dave", token);
+        byA = Promise.resolve(a!.join(tab, "dave", token));
+      }
+      await bus.settle();
+      open();
+      const a1 = await byA;
+      await bus.settle();
+      assert.equal([a1, byB].filter(Boolean).length, 1, `a first: ${aFirst}: ${a1} ${byB}`);
+      const winner = a1 ? "dave@terminal" : "dave@irc";
+      for (const list of lists(hubs)) assert.deepEqual(list, [winner], `a first: ${aFirst}`);
+      assert.equal((a1 ? onB : tab).ofType("error")[0]?.code, "nick_taken");
+      assert.deepEqual((a1 ? onB : tab).ofType("welcome"), []);
+      for (const hub of hubs) hub.close("done");
+    }
+  },
+);
+
+clusterTest(
+  "a take-back whose connection goes while the node reads: the token is not spent, nor the seat stranded",
+  async () => {
+    const { bus, hubs, clusters } = await service(3);
+    const [a, b, c] = hubs;
+    const old = new FakeMember("web");
+    assert.ok(await a!.join(old, "dave"));
+    const token = old.ofType("welcome")[0]!.token;
+    await bus.settle();
+    // On its own node: the reload's first try goes; the seat keeps its token.
+    let open = holdReads(clusters[0]!);
+    const first = new FakeMember("web");
+    const onA = Promise.resolve(a!.join(first, "dave", token));
+    await bus.settle();
+    a!.leave(first, "closed the page");
+    open();
+    assert.equal(await onA, false);
+    await bus.settle();
+    // On another node, taken over in Redis first: seated there, then gone, told to all.
+    open = holdReads(clusters[1]!);
+    const second = new FakeMember("web");
+    const onB = Promise.resolve(b!.join(second, "dave", token));
+    await bus.settle();
+    b!.leave(second, "closed the page");
+    open();
+    await onB;
+    await bus.settle();
+    assert.equal(old.closed, 1, "its old connection went with the move");
+    for (const list of lists(hubs)) assert.deepEqual(list, [], JSON.stringify(lists(hubs)));
+    // The name is free again, everywhere.
+    const third = new FakeMember("web");
+    assert.equal(await c!.join(third, "dave"), true, JSON.stringify(third.events));
+    await bus.settle();
+    for (const list of lists(hubs)) assert.deepEqual(list, ["dave@web"]);
+  },
+);
+
+clusterTest(
+  "a node whose first read of the bans fails reads them again, and keeps joins waiting meanwhile",
+  async () => {
+    const bus = new FakeBus();
+    buses.push(bus);
+    const first = new Hub({ cluster: new FakeCluster(bus, "n0") });
+    await first.attach();
+    const bob = new FakeMember("web", "203.0.113.5");
+    assert.ok(await first.join(bob, "bob"));
+    await bus.settle();
+    assert.equal(first.kick("bob", "spam"), true);
+    await bus.settle();
+    const cluster = new FakeCluster(bus, "n1");
+    const bans = cluster.bans.bind(cluster);
+    let failures = 0;
+    cluster.bans = () => failures++ === 0 ? Promise.reject(new Error("a blip")) : bans();
+    const later = new Hub({ cluster });
+    const early = new FakeMember("web", "203.0.113.6");
+    const joining = later.join(early, "bob");
+    await later.attach();
+    assert.equal(failures, 2);
+    assert.equal(await joining, false);
+    assert.equal(early.ofType("error")[0]?.code, "banned");
+    first.close("done");
+    later.close("done");
+  },
+);
+
+clusterTest(
+  "a node told that its member's seat moved, after it read the move, keeps the other node's member",
+  async () => {
+    const { bus, hubs, clusters } = await service(3);
+    const [a, b] = hubs;
+    const old = new FakeMember("web");
+    assert.ok(await a!.join(old, "dave"));
+    const token = old.ofType("welcome")[0]!.token;
+    const watcher = new FakeMember("web");
+    assert.ok(await a!.join(watcher, "wendy"));
+    await bus.settle();
+    // a hears nothing for a while; the seat is taken back on b.
+    clusters[0]!.away = true;
+    const onB = new FakeMember("irc");
+    assert.equal(await b!.join(onB, "dave", token), true);
+    await bus.settle();
+    // The old connection on a says it is away: a tells it, and Redis refuses (the
+    // seat is b's). a reads the move before it hears the refusal.
+    assert.equal(await a!.handle(old, { type: "away", text: "brb" }), true);
+    clusters[0]!.away = false;
+    clusters[0]!.pump();
+    await bus.settle();
+    assert.equal(old.closed, 1);
+    for (const list of lists(hubs)) assert.deepEqual(list, ["dave@irc", "wendy@web"]);
+    assert.deepEqual(watcher.ofType("leave"), [], "nobody saw dave leave");
+  },
+);
+
+clusterTest(
+  "a rename by a connection whose seat moved to another node while Redis answered is not carried out",
+  async () => {
+    const { bus, hubs, clusters } = await service(3);
+    const [a, b, c] = hubs;
+    const old = new FakeMember("web");
+    assert.ok(await a!.join(old, "dave"));
+    const token = old.ofType("welcome")[0]!.token;
+    await bus.settle();
+    clusters[0]!.away = true;
+    const onB = new FakeMember("irc");
+    assert.equal(await b!.join(onB, "dave", token), true);
+    await bus.settle();
+    // The old connection asks for a new name; a reads the move while Redis answers the claim.
+    const renaming = Promise.resolve(a!.handle(old, { type: "nick", nick: "dan" }));
+    clusters[0]!.away = false;
+    clusters[0]!.pump();
+    await renaming;
+    await bus.settle();
+    assert.equal(old.closed, 1);
+    for (const list of lists(hubs)) assert.deepEqual(list, ["dave@irc"]);
+    // The name it asked for is free.
+    assert.equal(await c!.join(new FakeMember("web"), "dan"), true);
   },
 );

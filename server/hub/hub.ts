@@ -353,6 +353,9 @@ const UNREACHABLE_SEAT =
  * Redis ({@linkcode Hub.attach}) waits for it, before it is refused.
  */
 const ATTACH_WAIT_MS = 5_000;
+/** First wait before the bans are read again at start, doubled each time up to the second. */
+const BANS_RETRY_MS = 250;
+const BANS_RETRY_MAX_MS = 5_000;
 /** A new nickname refused while the service's store (Redis) cannot be reached. */
 const UNREACHABLE_NICK =
   "Cannot change your nickname right now: the server cannot reach its message store; try again in a moment.";
@@ -762,9 +765,20 @@ export class Hub {
         if (up) later(() => this.#retell(cluster));
       },
     });
-    // The bans told before this node started.
-    // Not read, the start fails, and is tried again (`app.ts`): no node runs without them.
-    for (const ban of await cluster.bans()) this.#door.keep(ban);
+    // The bans told before this node started: joins wait until they are
+    // read (asked again until they are; the cluster is started already).
+    for (let wait = BANS_RETRY_MS;; wait = Math.min(wait * 2, BANS_RETRY_MAX_MS)) {
+      try {
+        for (const ban of await cluster.bans()) this.#door.keep(ban);
+        break;
+      } catch (e) {
+        if (this.#closed) return;
+        if (wait === BANS_RETRY_MS) {
+          this.#log.warn("cannot read the bans from Redis; trying again", { error: errorText(e) });
+        }
+        await this.#pause(wait);
+      }
+    }
     const keys = new Set<string>();
     for (const record of records) for (const name of record.rooms) keys.add(roomKey(name));
     const topics = new Map<string, Topic | undefined>();
@@ -802,6 +816,8 @@ export class Hub {
     // what is on its way is all there is to wait for.
     this.#stopping = true;
     for (const member of this.#joining.keys()) this.#joining.set(member, false);
+    // Joins waiting for the start are not carried out: they stop waiting.
+    this.#attached.resolve();
     clearTimeout(this.#retellTimer);
     await Promise.all([...this.#roster].map((seat) => this.posting(seat.member)));
     await cluster.depart(SHUTTING_DOWN).then(
@@ -1068,6 +1084,9 @@ export class Hub {
           // newcomer here before this node heard of the rename. Seated again
           // as its node has it, under the new name.
           if (event.via === undefined || event.node === cluster.node) return;
+          // A member of this node holds the new name by now: this rename is older news.
+          const holder = this.#roster.byKey(nickKey(event.to));
+          if (holder && !holder.member.remote) return;
           const renamed = this.#remoteSeat(cluster, event.to, event.via, event.node);
           for (const ref of event.rooms ?? []) this.#remoteEnter(renamed, ref);
           return;
@@ -1404,19 +1423,40 @@ export class Hub {
       // A seat of this node taken back needs nothing of Redis; any other is claimed there.
       let ghost = local && !local.member.remote ? local : undefined;
       let moved = false;
-      // The seat's next token, given to its record as it is taken over.
+      // The seat's next token, given to its record as it is taken over (in
+      // Redis, so that of two take-backs with one token at once, on any
+      // nodes, one wins).
       const fresh = this.#newToken();
       if (!ghost) {
         held = await cluster.claim(fold);
         if (!held) {
-          const record = token === undefined
-            ? undefined
-            : await cluster.takeOver(fold, token, fresh);
-          if (!record) return this.#refuse(member, "nick_taken", taken);
+          if (token === undefined || !this.#joining.get(member)) {
+            return this.#refuse(member, "nick_taken", taken);
+          }
+          if (!await cluster.takeOver(fold, token, fresh)) {
+            return this.#refuse(member, "nick_taken", taken);
+          }
           held = moved = true;
         }
+      } else if (token === undefined || !await cluster.takeOver(fold, token, fresh)) {
+        return this.#refuse(member, "nick_taken", taken);
       }
-      if (!this.#joining.get(member)) return false;
+      // Left meanwhile: a seat of this node gets its token back; one taken
+      // over from another node is this node's in Redis now, so it is seated
+      // (its old connection there closes) and then leaves, as told to all.
+      const left = () => {
+        if (this.#joining.get(member) || moved) return false;
+        if (ghost && token !== undefined) {
+          cluster.takeOver(fold, fresh, token).catch((e) =>
+            this.#log.warn("cannot give a seat its token back", {
+              nick: nick.value,
+              error: errorText(e),
+            })
+          );
+        }
+        return true;
+      };
+      if (left()) return false;
       const now = this.#roster.byKey(fold);
       if (moved) {
         ghost = now?.member.remote ? now : undefined;
@@ -1448,7 +1488,7 @@ export class Hub {
         ),
       ]);
       // A room made here takes the name the service keeps for it.
-      if (!this.#joining.get(member)) return false;
+      if (left()) return false;
       if (ghost && this.#roster.byKey(fold) !== ghost) {
         return this.#refuse(member, "nick_taken", taken);
       }
@@ -1494,6 +1534,8 @@ export class Hub {
           if (!before?.has(room.key)) this.#tellJoin(cluster, seat, room);
         }
       }
+      // Taken over, and gone before it was seated (see `left` above).
+      if (!this.#joining.get(member)) this.leave(member, "connection lost");
       return true;
     } catch (e) {
       // Redis lost meanwhile is logged once, by the cluster.
@@ -2101,6 +2143,8 @@ export class Hub {
     if (this.#closed) return;
     this.#closed = true;
     clearTimeout(this.#retellTimer);
+    // Joins waiting for the start are refused (shutting down), not kept waiting.
+    this.#attached.resolve();
     for (const done of [...this.#pauses]) done();
     const notice = this.#notice(text);
     for (const seat of this.#roster) this.#dismiss(seat, notice);

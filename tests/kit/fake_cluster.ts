@@ -191,6 +191,11 @@ export class FakeCluster implements Cluster {
     // As Redis's leases do: a node's claim of a name it holds already is a yes.
     const owner = this.bus.owners.get(fold);
     if (owner !== undefined) return owner === this.node;
+    // And a name listed as another live node's member is not free, its key gone or not.
+    const listed = this.bus.members.get(fold)?.node;
+    if (listed !== undefined && listed !== this.node) {
+      if ([...this.bus.nodes].some((n) => n.node === listed)) return false;
+    }
     this.bus.owners.set(fold, this.node);
     return true;
   }
