@@ -1081,6 +1081,16 @@ clusterTest(
   },
 );
 
+/** Three nodes, and dave seated on the first: his connection there, and his token. */
+async function daveOnA() {
+  const three = await service(3);
+  const old = new FakeMember("web");
+  assert.ok(await three.hubs[0]!.join(old, "dave"));
+  const token = old.ofType("welcome")[0]!.token;
+  await three.bus.settle();
+  return { ...three, old, token };
+}
+
 /** Holds a node's history reads until the function returned is called: Redis answering slowly. */
 function holdReads(cluster: FakeCluster): () => void {
   const gate = Promise.withResolvers<void>();
@@ -1136,12 +1146,8 @@ clusterTest(
 clusterTest(
   "a take-back whose connection goes while the node reads: the token is not spent, nor the seat stranded",
   async () => {
-    const { bus, hubs, clusters } = await service(3);
+    const { bus, hubs, clusters, old, token } = await daveOnA();
     const [a, b, c] = hubs;
-    const old = new FakeMember("web");
-    assert.ok(await a!.join(old, "dave"));
-    const token = old.ofType("welcome")[0]!.token;
-    await bus.settle();
     // On its own node: the reload's first try goes; the seat keeps its token.
     let open = holdReads(clusters[0]!);
     const first = new FakeMember("web");
@@ -1201,11 +1207,8 @@ clusterTest(
 clusterTest(
   "a node told that its member's seat moved, after it read the move, keeps the other node's member",
   async () => {
-    const { bus, hubs, clusters } = await service(3);
+    const { bus, hubs, clusters, old, token } = await daveOnA();
     const [a, b] = hubs;
-    const old = new FakeMember("web");
-    assert.ok(await a!.join(old, "dave"));
-    const token = old.ofType("welcome")[0]!.token;
     const watcher = new FakeMember("web");
     assert.ok(await a!.join(watcher, "wendy"));
     await bus.settle();
@@ -1229,12 +1232,8 @@ clusterTest(
 clusterTest(
   "a rename by a connection whose seat moved to another node while Redis answered is not carried out",
   async () => {
-    const { bus, hubs, clusters } = await service(3);
+    const { bus, hubs, clusters, old, token } = await daveOnA();
     const [a, b, c] = hubs;
-    const old = new FakeMember("web");
-    assert.ok(await a!.join(old, "dave"));
-    const token = old.ofType("welcome")[0]!.token;
-    await bus.settle();
     clusters[0]!.away = true;
     const onB = new FakeMember("irc");
     assert.equal(await b!.join(onB, "dave", token), true);
