@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import type { ChatMessage, ServerEvent } from "../common/protocol.ts";
-import type { Forwarded } from "../server/hub/cluster.ts";
+import { type Forwarded, tokenHash } from "../server/hub/cluster.ts";
 import { nickKey } from "../common/nick.ts";
 import { HISTORY_READS_AT_ONCE, Hub } from "../server/hub/hub.ts";
 import { FakeBus, FakeCluster } from "./kit/fake_cluster.ts";
@@ -1109,68 +1109,108 @@ function holdReads(cluster: FakeCluster): () => void {
 clusterTest(
   "a take-back on the seat's own node and one on another node at once, with one token: one wins, every node lists the member once",
   async () => {
+    // Both under way at once; the one whose reads end first reaches Redis first.
     for (const aFirst of [true, false]) {
-      const { bus, hubs, clusters } = await service(3);
+      const { bus, hubs, clusters, old, token } = await daveOnA();
       const [a, b] = hubs;
-      const old = new FakeMember("web");
-      assert.ok(await a!.join(old, "dave"));
-      const token = old.ofType("welcome")[0]!.token;
-      await bus.settle();
-      const open = holdReads(clusters[0]!);
+      const open = holdReads(clusters[aFirst ? 1 : 0]!);
       const tab = new FakeMember("terminal");
       const onB = new FakeMember("irc");
-      let byA: Promise<boolean>;
-      let byB: boolean;
-      if (aFirst) {
-        byA = Promise.resolve(a!.join(tab, "dave", token));
-        await bus.settle();
-        byB = await b!.join(onB, "dave", token);
-      } else {
-        byB = await b!.join(onB, "dave", token);
-        byA = Promise.resolve(a!.join(tab, "dave", token));
-      }
+      const byA = Promise.resolve(a!.join(tab, "dave", token));
+      const byB = Promise.resolve(b!.join(onB, "dave", token));
       await bus.settle();
       open();
-      const a1 = await byA;
+      const [a1, b1] = await Promise.all([byA, byB]);
       await bus.settle();
-      assert.equal([a1, byB].filter(Boolean).length, 1, `a first: ${aFirst}: ${a1} ${byB}`);
-      const winner = a1 ? "dave@terminal" : "dave@irc";
+      assert.deepEqual([a1, b1], [aFirst, !aFirst]);
+      const winner = aFirst ? "dave@terminal" : "dave@irc";
       for (const list of lists(hubs)) assert.deepEqual(list, [winner], `a first: ${aFirst}`);
-      assert.equal((a1 ? onB : tab).ofType("error")[0]?.code, "nick_taken");
-      assert.deepEqual((a1 ? onB : tab).ofType("welcome"), []);
+      const loser = aFirst ? onB : tab;
+      assert.equal(loser.ofType("error")[0]?.code, "nick_taken");
+      assert.deepEqual(loser.ofType("welcome"), []);
+      assert.equal(old.closed, 1);
       for (const hub of hubs) hub.close("done");
     }
   },
 );
 
 clusterTest(
-  "a take-back whose connection goes while the node reads: the token is not spent, nor the seat stranded",
+  "a join waiting for its node to start is refused when the node closes, not kept waiting",
+  async () => {
+    const bus = new FakeBus();
+    buses.push(bus);
+    const cluster = new FakeCluster(bus, "n0");
+    // The bans never come: the node never finishes starting.
+    cluster.bans = () => new Promise(() => {});
+    const hub = new Hub({ cluster });
+    void hub.attach();
+    const early = new FakeMember("web");
+    const joining = hub.join(early, "early");
+    hub.close("stopping");
+    assert.equal(await joining, false);
+    assert.equal(early.ofType("error")[0]?.code, "shutting_down");
+  },
+);
+
+clusterTest(
+  "a rename told late does not take the new name from a member of this node who holds it since",
+  async () => {
+    const { bus, hubs, clusters } = await service(2);
+    const [a, b] = hubs;
+    const old = await join(a!, "xr");
+    await bus.settle();
+    // b hears nothing for a while: the rename xr -> xn, then xn -> xy.
+    clusters[1]!.away = true;
+    await a!.handle(old, { type: "nick", nick: "xn" });
+    await a!.handle(old, { type: "nick", nick: "xy" });
+    await bus.settle();
+    // Meanwhile b's own member took xr (free in Redis) and then xn (free again).
+    const mine = new FakeMember("web");
+    assert.equal(await b!.join(mine, "xr"), true);
+    await b!.handle(mine, { type: "nick", nick: "xn" });
+    clusters[1]!.away = false;
+    clusters[1]!.pump();
+    await bus.settle();
+    assert.equal(mine.closed, 0, "b's own member keeps its name");
+    assert.deepEqual(lists(hubs), [["xn@web", "xy@web"], ["xn@web", "xy@web"]]);
+  },
+);
+
+clusterTest(
+  "a take-back whose connection goes while the node reads spends no token; one that goes as Redis hands it the seat is seated, then leaves",
   async () => {
     const { bus, hubs, clusters, old, token } = await daveOnA();
     const [a, b, c] = hubs;
-    // On its own node: the reload's first try goes; the seat keeps its token.
-    let open = holdReads(clusters[0]!);
-    const first = new FakeMember("web");
-    const onA = Promise.resolve(a!.join(first, "dave", token));
-    await bus.settle();
-    a!.leave(first, "closed the page");
-    open();
-    assert.equal(await onA, false);
-    await bus.settle();
-    // On another node, taken over in Redis first: seated there, then gone, told to all.
-    open = holdReads(clusters[1]!);
-    const second = new FakeMember("web");
-    const onB = Promise.resolve(b!.join(second, "dave", token));
-    await bus.settle();
-    b!.leave(second, "closed the page");
-    open();
-    await onB;
+    const kept = () => bus.members.get("dave")?.token === tokenHash(token);
+    // A reload's first tries, on the seat's node and on another, go while the node reads.
+    for (const [i, hub] of [a!, b!].entries()) {
+      const open = holdReads(clusters[i]!);
+      const gone = new FakeMember("web");
+      const trying = Promise.resolve(hub.join(gone, "dave", token));
+      await bus.settle();
+      hub.leave(gone, "closed the page");
+      open();
+      assert.equal(await trying, false);
+      await bus.settle();
+      assert.ok(kept(), `node ${i}: the seat keeps its token`);
+      assert.equal(old.closed, 0);
+      for (const list of lists(hubs)) assert.deepEqual(list, ["dave@web"]);
+    }
+    // One that goes just as Redis hands its node the seat: seated there (the
+    // old connection closes), then gone, told to all.
+    const takeOver = clusters[2]!.takeOver.bind(clusters[2]!);
+    const last = new FakeMember("irc");
+    clusters[2]!.takeOver = async (fold, given, fresh) => {
+      const record = await takeOver(fold, given, fresh);
+      c!.leave(last, "closed the page");
+      return record;
+    };
+    await c!.join(last, "dave", token);
     await bus.settle();
     assert.equal(old.closed, 1, "its old connection went with the move");
     for (const list of lists(hubs)) assert.deepEqual(list, [], JSON.stringify(lists(hubs)));
     // The name is free again, everywhere.
-    const third = new FakeMember("web");
-    assert.equal(await c!.join(third, "dave"), true, JSON.stringify(third.events));
+    assert.equal(await a!.join(new FakeMember("web"), "dave"), true);
     await bus.settle();
     for (const list of lists(hubs)) assert.deepEqual(list, ["dave@web"]);
   },

@@ -266,7 +266,7 @@ Deno.test("RedisCluster: claims conflict across nodes; takeOver moves a nickname
       before,
     ]]);
     assert.equal(await b!.takeOver("alice", "wrong", "next"), undefined);
-    assert.equal(await b!.takeOver("nobody", "right", "next"), undefined);
+    assert.equal(await b!.takeOver("nobody", "right", "next"), null);
     assert.deepEqual(await b!.takeOver("alice", "right", "next"), before);
     assert.equal(await owner(redis, "alice"), b!.node);
     // The old token takes it over no more (a second take-back at once loses); the new one does.

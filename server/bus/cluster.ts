@@ -243,14 +243,15 @@ return {missing, gone}
  * Moves a member to this node if the token's hash is its record's, and
  * gives the record the new token's hash. KEYS: `chat:members`, the
  * nickname key, `chat:nodes`; ARGV: fold, token hash, node, lease ms, new
- * token hash. Returns the record as it was, or false. The record is
+ * token hash. Returns the record as it was; 0 if there is none; false if
+ * the token is not its. The record is
  * written back by cjson, which writes an empty array as `{}`: put right.
  * Like a claim, it moves the node's own lease to end no sooner than the
  * nickname's, if the node is registered (`bus/leases.ts`).
  */
 const TAKE_OVER = await LuaScript.of(`
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
-if not raw then return false end
+if not raw then return 0 end
 local ok, record = pcall(cjson.decode, raw)
 if not ok or type(record) ~= 'table' or record.token ~= ARGV[2] then return false end
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
@@ -477,7 +478,11 @@ export class RedisCluster implements Cluster {
     return await this.#command(() => this.#leases.claim(fold));
   }
 
-  async takeOver(fold: string, token: string, fresh: string): Promise<MemberRecord | undefined> {
+  async takeOver(
+    fold: string,
+    token: string,
+    fresh: string,
+  ): Promise<MemberRecord | null | undefined> {
     const raw = await this.#command(() =>
       TAKE_OVER.run(
         this.#redis,
@@ -485,6 +490,7 @@ export class RedisCluster implements Cluster {
         [fold, tokenHash(token), this.node, this.#leaseMs, tokenHash(fresh)],
       )
     );
+    if (raw === 0) return null;
     if (typeof raw !== "string") return undefined;
     // Held now, whatever the record says: renewed, or given up.
     this.#leases.adopt(fold);

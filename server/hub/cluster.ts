@@ -183,10 +183,11 @@ export interface Cluster {
    * Moves a nickname held by a member of any node to this one if `token`
    * is that member's (its record's SHA-256 matches), and gives the record
    * `fresh`'s hash in the same step, so that the old token takes it over
-   * no more (two take-backs at once: one wins): the record as it was, or
-   * undefined if not.
+   * no more (two take-backs at once: one wins): the record as it was;
+   * undefined if the token is not the member's; null if no member has the
+   * name (nothing is changed then).
    */
-  takeOver(fold: string, token: string, fresh: string): Promise<MemberRecord | undefined>;
+  takeOver(fold: string, token: string, fresh: string): Promise<MemberRecord | null | undefined>;
   /** Gives a nickname up. Never rejects. */
   release(fold: string): void;
   /**

@@ -1419,44 +1419,21 @@ export class Hub {
     this.#joining.set(member, true);
     let held = false;
     let watch: RoomWatch | undefined;
+    /** The new token of a take-back of a seat here under way in Redis. */
+    let rotating: string | undefined;
     try {
       // A seat of this node taken back needs nothing of Redis; any other is claimed there.
       let ghost = local && !local.member.remote ? local : undefined;
+      // Held by a member of another node: taken over with the token, if it is theirs.
       let moved = false;
-      // The seat's next token, given to its record as it is taken over (in
-      // Redis, so that of two take-backs with one token at once, on any
-      // nodes, one wins).
-      const fresh = this.#newToken();
       if (!ghost) {
         held = await cluster.claim(fold);
         if (!held) {
-          if (token === undefined || !this.#joining.get(member)) {
-            return this.#refuse(member, "nick_taken", taken);
-          }
-          if (!await cluster.takeOver(fold, token, fresh)) {
-            return this.#refuse(member, "nick_taken", taken);
-          }
-          held = moved = true;
+          if (token === undefined) return this.#refuse(member, "nick_taken", taken);
+          moved = true;
         }
-      } else if (token === undefined || !await cluster.takeOver(fold, token, fresh)) {
-        return this.#refuse(member, "nick_taken", taken);
       }
-      // Left meanwhile: a seat of this node gets its token back; one taken
-      // over from another node is this node's in Redis now, so it is seated
-      // (its old connection there closes) and then leaves, as told to all.
-      const left = () => {
-        if (this.#joining.get(member) || moved) return false;
-        if (ghost && token !== undefined) {
-          cluster.takeOver(fold, fresh, token).catch((e) =>
-            this.#log.warn("cannot give a seat its token back", {
-              nick: nick.value,
-              error: errorText(e),
-            })
-          );
-        }
-        return true;
-      };
-      if (left()) return false;
+      if (!this.#joining.get(member)) return false;
       const now = this.#roster.byKey(fold);
       if (moved) {
         ghost = now?.member.remote ? now : undefined;
@@ -1488,9 +1465,42 @@ export class Hub {
         ),
       ]);
       // A room made here takes the name the service keeps for it.
-      if (left()) return false;
+      if (!this.#joining.get(member)) return false;
       if (ghost && this.#roster.byKey(fold) !== ghost) {
         return this.#refuse(member, "nick_taken", taken);
+      }
+      // A seat taken back is checked in Redis last, once nothing but seating
+      // is left to do: the record gets the seat's next token in the same
+      // step, so of two take-backs with one token at once, on any nodes, one
+      // wins, and a join that fails before this spends no token.
+      const fresh = this.#newToken();
+      if (ghost || moved) {
+        if (!moved) rotating = fresh;
+        const record = await cluster.takeOver(fold, token ?? "", fresh);
+        rotating = undefined;
+        // No record at all (Redis lost it) leaves a seat of this node its own: seating tells it again.
+        if (record === undefined || (record === null && moved)) {
+          return this.#refuse(member, "nick_taken", taken);
+        }
+        if (moved) held = true;
+        if (!this.#joining.get(member) && !moved) {
+          // Gone meanwhile: the seat here gets its token back.
+          if (record !== null && token !== undefined) {
+            cluster.takeOver(fold, fresh, token).catch((e) =>
+              this.#log.warn("cannot give a seat its token back", {
+                nick: nick.value,
+                error: errorText(e),
+              })
+            );
+          }
+          return false;
+        }
+        // Taken over from another node, and gone meanwhile: the seat is this
+        // node's in Redis now, so it is seated (its old connection there
+        // closes) and then leaves, told to all (below).
+        const current = this.#roster.byKey(fold);
+        if (moved) ghost = current?.member.remote ? current : undefined;
+        else if (current !== ghost) return this.#refuse(member, "nick_taken", taken);
       }
       const ready = plan.wanted.map((want, i) =>
         this.#rooms.get(want.key) ??
@@ -1540,6 +1550,11 @@ export class Hub {
     } catch (e) {
       // Redis lost meanwhile is logged once, by the cluster.
       if (cluster.up) this.#log.error("cannot join through Redis", { error: errorText(e) });
+      // A take-back of a seat here whose answer was lost may have been
+      // carried out: its token is given back if so (a no-op if not).
+      if (rotating !== undefined && token !== undefined) {
+        cluster.takeOver(fold, rotating, token).catch(() => {});
+      }
       return this.#refuse(member, "storage_failed", UNREACHABLE_SEAT);
     } finally {
       watch?.stop();

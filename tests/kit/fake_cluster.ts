@@ -200,11 +200,16 @@ export class FakeCluster implements Cluster {
     return true;
   }
 
-  async takeOver(fold: string, token: string, fresh: string): Promise<MemberRecord | undefined> {
+  async takeOver(
+    fold: string,
+    token: string,
+    fresh: string,
+  ): Promise<MemberRecord | null | undefined> {
     await Promise.resolve();
     this.bus.check();
     const record = this.bus.members.get(fold);
-    if (!record || record.token !== tokenHash(token)) return undefined;
+    if (!record) return null;
+    if (record.token !== tokenHash(token)) return undefined;
     this.bus.owners.set(fold, this.node);
     // As Redis's: the record names this node, and the new token, from now on.
     const was = structuredClone(record);
