@@ -1290,3 +1290,146 @@ clusterTest(
     assert.equal(await c!.join(new FakeMember("web"), "dan"), true);
   },
 );
+
+/** Makes a node's history reads fail until the function returned is called. */
+function failReads(cluster: FakeCluster): () => void {
+  const store = cluster.store;
+  const recent = store.recent.bind(store);
+  store.recent = () => Promise.reject(new Error("a blip"));
+  return () => void (store.recent = recent);
+}
+
+clusterTest(
+  "a take-back on the seat's own node whose read fails after Redis rotated the token: the page's token still works",
+  async () => {
+    const { bus, hubs, clusters, token } = await daveOnA();
+    const [a] = hubs;
+    const restore = failReads(clusters[0]!);
+    const first = new FakeMember("web");
+    assert.equal(await a!.join(first, "dave", token), false);
+    assert.equal(first.ofType("error")[0]?.code, "storage_failed");
+    restore();
+    await bus.settle();
+    // storage_failed: the page keeps its token and tries again.
+    const again = new FakeMember("web");
+    assert.equal(await a!.join(again, "dave", token), true, JSON.stringify(again.events));
+  },
+);
+
+clusterTest(
+  "a take-back from another node whose read fails after TAKE_OVER: the name is not locked, and the lists agree",
+  async () => {
+    const { bus, hubs, clusters, old, token } = await daveOnA();
+    const [a, b, c] = hubs;
+    const restore = failReads(clusters[1]!);
+    const onB = new FakeMember("web");
+    assert.equal(await b!.join(onB, "dave", token), false);
+    assert.equal(onB.ofType("error")[0]?.code, "storage_failed");
+    restore();
+    await bus.settle();
+    // The old connection on a does something: Redis refuses (the record names b).
+    await a!.handle(old, { type: "away", text: "brb" });
+    await bus.settle();
+    const record = bus.members.get("dave");
+    const seatedOnB = hubs[1]!.members().some((m) => m.nick === "dave" && record?.node === "n1");
+    assert.ok(
+      record === undefined || record.node !== "n1" || seatedOnB,
+      `record ${JSON.stringify(record)} names n1, which has no seat`,
+    );
+    const again = new FakeMember("web");
+    const withToken = await c!.join(again, "dave", token);
+    const fresh = new FakeMember("web");
+    const without = withToken || await c!.join(fresh, "dave");
+    await bus.settle();
+    assert.ok(
+      without,
+      `dave cannot be joined: ${JSON.stringify([again.events, fresh.events, record, lists(hubs)])}`,
+    );
+    for (const list of lists(hubs)) {
+      assert.deepEqual(list, lists(hubs)[0], JSON.stringify(lists(hubs)));
+    }
+  },
+);
+
+clusterTest(
+  "a reload on the seat's own node while Redis has lost the member's record (restarted empty) is not refused as taken",
+  async () => {
+    const { bus, hubs, token } = await daveOnA();
+    bus.members.delete("dave");
+    const again = new FakeMember("web");
+    await hubs[0]!.join(again, "dave", token);
+    assert.notEqual(again.ofType("error")[0]?.code, "nick_taken", JSON.stringify(again.events));
+  },
+);
+
+clusterTest(
+  "a reload's first try on the seat's node goes while it reads; its second try, on another node meanwhile, takes the seat",
+  async () => {
+    const { bus, hubs, clusters, old, token } = await daveOnA();
+    const [a, b] = hubs;
+    const open = holdReads(clusters[0]!);
+    const first = new FakeMember("web");
+    const onA = Promise.resolve(a!.join(first, "dave", token));
+    await bus.settle();
+    a!.leave(first, "closed the page");
+    const second = new FakeMember("web");
+    const byB = await b!.join(second, "dave", token);
+    open();
+    await onA;
+    await bus.settle();
+    assert.equal(byB, true, JSON.stringify(second.events));
+    assert.equal(old.closed, 1);
+  },
+);
+
+clusterTest(
+  "the old connection tells something while its own node takes the seat back: a take-back on another node does not win too",
+  async () => {
+    const { bus, hubs, clusters, old, token } = await daveOnA();
+    const [a, b] = hubs;
+    const open = holdReads(clusters[0]!);
+    const tab = new FakeMember("terminal");
+    const byA = Promise.resolve(a!.join(tab, "dave", token));
+    await bus.settle();
+    await a!.handle(old, { type: "away", text: "brb" });
+    await bus.settle();
+    const onB = new FakeMember("irc");
+    const byB = await b!.join(onB, "dave", token);
+    open();
+    const a1 = await byA;
+    await bus.settle();
+    const welcomed = [tab, onB].filter((m) => m.ofType("welcome").length > 0).length;
+    assert.equal(
+      welcomed,
+      1,
+      `a ${a1} (closed ${tab.closed}), b ${byB}; lists ${JSON.stringify(lists(hubs))}`,
+    );
+  },
+);
+
+clusterTest(
+  "TAKE_OVER carried out in Redis but its answer lost (Redis gone a moment): the page's token still works",
+  async () => {
+    const { bus, hubs, clusters, token } = await daveOnA();
+    const [a, b] = hubs;
+    for (const [hub, cluster] of [[a!, clusters[0]!], [b!, clusters[1]!]] as const) {
+      const takeOver = cluster.takeOver.bind(cluster);
+      cluster.takeOver = async (fold, t, fresh) => {
+        await takeOver(fold, t, fresh);
+        cluster.takeOver = takeOver;
+        throw new Error("Command timed out");
+      };
+      const first = new FakeMember("web");
+      assert.equal(await hub.join(first, "dave", token), false);
+      assert.equal(first.ofType("error")[0]?.code, "storage_failed");
+      await bus.settle();
+      const again = new FakeMember("web");
+      assert.equal(
+        await hub.join(again, "dave", token),
+        true,
+        `${cluster.node}: ${JSON.stringify(again.events)}`,
+      );
+      break;
+    }
+  },
+);
