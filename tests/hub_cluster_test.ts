@@ -1433,3 +1433,27 @@ clusterTest(
     }
   },
 );
+
+clusterTest(
+  "a take-back on another node whose seat's holder leaves while the node reads is seated: the name is free",
+  async () => {
+    const { bus, hubs, clusters, old, token } = await daveOnA();
+    const [a, b] = hubs;
+    const store = clusters[1]!.store;
+    const recent = store.recent.bind(store);
+    let once = true;
+    store.recent = async (key, count) => {
+      if (once) {
+        once = false;
+        a!.leave(old, "quit");
+        await bus.settle();
+      }
+      return await recent(key, count);
+    };
+    const page = new FakeMember("web");
+    assert.equal(await b!.join(page, "dave", token), true, JSON.stringify(page.events));
+    await bus.settle();
+    for (const list of lists(hubs)) assert.deepEqual(list, ["dave@web"]);
+    assert.equal(bus.members.get("dave")?.node, "n1");
+  },
+);

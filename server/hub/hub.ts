@@ -1466,7 +1466,8 @@ export class Hub {
       ]);
       // A room made here takes the name the service keeps for it.
       if (!this.#joining.get(member)) return false;
-      if (ghost && this.#roster.byKey(fold) !== ghost) {
+      // (One held on another node is looked at again once Redis has answered, below.)
+      if (ghost && !moved && this.#roster.byKey(fold) !== ghost) {
         return this.#refuse(member, "nick_taken", taken);
       }
       // A seat taken back is checked in Redis last, once nothing but seating
@@ -1476,12 +1477,23 @@ export class Hub {
       const fresh = this.#newToken();
       if (ghost || moved) {
         if (!moved) rotating = fresh;
-        const record = await cluster.takeOver(fold, token ?? "", fresh);
+        let record = await cluster.takeOver(fold, token ?? "", fresh);
         rotating = undefined;
-        // No record at all (Redis lost it) leaves a seat of this node its own: seating tells it again.
-        if (record === undefined || (record === null && moved)) {
+        if (record === null && moved) {
+          // Its holder left while this node read: the name may be free now.
+          held = await cluster.claim(fold);
+          if (!held) return this.#refuse(member, "nick_taken", taken);
+          if (!this.#joining.get(member)) return false;
+          const stale = this.#roster.byKey(fold);
+          if (stale && !stale.member.remote) return this.#refuse(member, "nick_taken", taken);
+          if (stale) this.#drop(stale, "connection lost");
+          moved = false;
+          ghost = undefined;
+          record = undefined;
+        } else if (record === undefined) {
           return this.#refuse(member, "nick_taken", taken);
         }
+        // (No record at all for a seat of this node: Redis lost it; seating tells it again.)
         if (moved) held = true;
         if (!this.#joining.get(member) && !moved) {
           // Gone meanwhile: the seat here gets its token back.
