@@ -1421,6 +1421,16 @@ export class Hub {
     let watch: RoomWatch | undefined;
     /** The new token of a take-back of a seat here under way in Redis. */
     let rotating: string | undefined;
+    /** Gives a seat here the token it had, if Redis has `given` for it (a no-op if not). */
+    const giveBack = (given: string) => {
+      if (token === undefined) return;
+      cluster.takeOver(fold, given, token).catch((e) =>
+        this.#log.warn("cannot give a seat its token back", {
+          nick: requested,
+          error: errorText(e),
+        })
+      );
+    };
     try {
       // A seat of this node taken back needs nothing of Redis; any other is claimed there.
       let ghost = local && !local.member.remote ? local : undefined;
@@ -1497,14 +1507,7 @@ export class Hub {
         if (moved) held = true;
         if (!this.#joining.get(member) && !moved) {
           // Gone meanwhile: the seat here gets its token back.
-          if (record !== null && token !== undefined) {
-            cluster.takeOver(fold, fresh, token).catch((e) =>
-              this.#log.warn("cannot give a seat its token back", {
-                nick: nick.value,
-                error: errorText(e),
-              })
-            );
-          }
+          if (record !== null) giveBack(fresh);
           return false;
         }
         // Taken over from another node, and gone meanwhile: the seat is this
@@ -1556,7 +1559,7 @@ export class Hub {
           if (!before?.has(room.key)) this.#tellJoin(cluster, seat, room);
         }
       }
-      // Taken over, and gone before it was seated (see `left` above).
+      // Taken over from another node, and gone before it was seated (see above).
       if (!this.#joining.get(member)) this.leave(member, "connection lost");
       return true;
     } catch (e) {
@@ -1564,9 +1567,7 @@ export class Hub {
       if (cluster.up) this.#log.error("cannot join through Redis", { error: errorText(e) });
       // A take-back of a seat here whose answer was lost may have been
       // carried out: its token is given back if so (a no-op if not).
-      if (rotating !== undefined && token !== undefined) {
-        cluster.takeOver(fold, rotating, token).catch(() => {});
-      }
+      if (rotating !== undefined) giveBack(rotating);
       return this.#refuse(member, "storage_failed", UNREACHABLE_SEAT);
     } finally {
       watch?.stop();
