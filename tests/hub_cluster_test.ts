@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import type { ChatMessage, ServerEvent } from "../common/protocol.ts";
+import { type ChatMessage, MEMBER_ROOMS_MAX, type ServerEvent } from "../common/protocol.ts";
 import { type Forwarded, tokenHash } from "../server/hub/cluster.ts";
 import { nickKey } from "../common/nick.ts";
 import { HISTORY_READS_AT_ONCE, Hub } from "../server/hub/hub.ts";
@@ -1455,5 +1455,199 @@ clusterTest(
     await bus.settle();
     for (const list of lists(hubs)) assert.deepEqual(list, ["dave@web"]);
     assert.equal(bus.members.get("dave")?.node, "n1");
+  },
+);
+
+/** `ann` seated on node a in #lobby and #a, while node b is behind on the feed (it has not heard of her). */
+async function annOnAWhileBLags() {
+  const svc = await service();
+  svc.clusters[1]!.away = true;
+  const ann = new FakeMember("web");
+  assert.ok(await svc.hubs[0]!.join(ann, "ann", undefined, undefined, ["#lobby", "#a"]));
+  return { ...svc, ann, token: ann.ofType("welcome")[0]!.token };
+}
+
+/** The rooms a welcome names. */
+function welcomed(member: FakeMember): string[] {
+  return (member.ofType("welcome")[0]?.rooms ?? []).map((room) => room.room).sort();
+}
+
+clusterTest(
+  "a take-back on a node behind on the feed, that had not heard of the seat, moves it: its rooms kept, the old connection closed quietly, the old node's late news passed over",
+  async () => {
+    const { bus, hubs, clusters: [na, nb], ann, token } = await annOnAWhileBLags();
+    const page = new FakeMember("web");
+    assert.equal(await hubs[1]!.join(page, "ann", token), true, JSON.stringify(page.events));
+    assert.deepEqual(welcomed(page), ["#a", "#lobby"]);
+    await bus.settle();
+    // Node a was told of a move, not of a newcomer under a name it holds (the fence).
+    assert.equal(ann.closed, 1);
+    assert.deepEqual(ann.ofType("notice"), []);
+    assert.deepEqual(na!.disowned, ["ann"]);
+    // Node b then hears what node a told before: older news.
+    nb!.away = false;
+    nb!.pump();
+    await bus.settle();
+    assert.equal(page.closed, 0);
+    assert.deepEqual(page.ofType("notice"), []);
+    for (const hub of hubs) {
+      assert.deepEqual(hub.members("#a").map((m) => `${m.nick}@${m.via}`), ["ann@web"]);
+    }
+    assert.deepEqual(lists(hubs), [["ann@web"], ["ann@web"]]);
+    assert.equal(bus.members.get("ann")?.node, "n1");
+    assert.deepEqual(bus.members.get("ann")?.rooms, ["#lobby", "#a"]);
+  },
+);
+
+clusterTest(
+  "a seat heard of while a take-back on another node reads is welcomed in all its rooms, and those asked for",
+  async () => {
+    const { bus, hubs, clusters: [, nb], token } = await annOnAWhileBLags();
+    const store = nb!.store;
+    const recent = store.recent.bind(store);
+    store.recent = (key, count) => {
+      // Node b catches up while it reads.
+      nb!.away = false;
+      nb!.pump();
+      return recent(key, count);
+    };
+    const page = new FakeMember("web");
+    assert.equal(await hubs[1]!.join(page, "ann", token, undefined, ["#b"]), true);
+    assert.deepEqual(welcomed(page), ["#a", "#b", "#lobby"]);
+    await bus.settle();
+    assert.deepEqual(bus.members.get("ann")?.rooms, ["#lobby", "#a", "#b"]);
+    for (const hub of hubs) {
+      assert.deepEqual(hub.members("#b").map((m) => m.nick), ["ann"]);
+    }
+  },
+);
+
+clusterTest(
+  "a take-back on a node behind on the feed does not bring the seat back into a room it left meanwhile",
+  async () => {
+    const { bus, hubs, clusters: [, nb], ann, token } = await annOnAWhileBLags();
+    nb!.away = false;
+    await bus.settle();
+    // Node b knows ann in #a; then falls behind as she leaves it.
+    nb!.away = true;
+    assert.equal(await hubs[0]!.handle(ann, { type: "part", room: "#a" }), true);
+    await bus.settle();
+    const page = new FakeMember("web");
+    assert.equal(await hubs[1]!.join(page, "ann", token, undefined, ["#lobby"]), true);
+    assert.deepEqual(welcomed(page), ["#lobby"]);
+    assert.deepEqual(bus.members.get("ann")?.rooms, ["#lobby"]);
+    nb!.away = false;
+    await bus.settle();
+    for (const hub of hubs) assert.deepEqual(hub.members("#a"), []);
+    assert.deepEqual(lists(hubs), [["ann@web"], ["ann@web"]]);
+  },
+);
+
+clusterTest(
+  "a room of a seat taken over whose history cannot be read after the take-over is welcomed empty, marked as a gap",
+  async () => {
+    const { bus, hubs, clusters: [, nb], token } = await annOnAWhileBLags();
+    const store = nb!.store;
+    const recent = store.recent.bind(store);
+    store.recent = (key, count) =>
+      key === "#a" ? Promise.reject(new Error("Redis said no")) : recent(key, count);
+    const page = new FakeMember("web");
+    assert.equal(await hubs[1]!.join(page, "ann", token), true, JSON.stringify(page.events));
+    const rooms = page.ofType("welcome")[0]!.rooms;
+    assert.deepEqual(rooms.map((room) => [room.room, room.gap ?? false]), [
+      ["#lobby", false],
+      ["#a", true],
+    ]);
+    assert.deepEqual(page.ofType("error"), []);
+    await bus.settle();
+    assert.equal(bus.members.get("ann")?.node, "n1");
+  },
+);
+
+/** A connection whose welcome cannot be sent: it went as it joined. */
+class GoneAtWelcome extends FakeMember {
+  override send(event: ServerEvent): void {
+    if (event.type === "welcome") throw new Error("connection reset");
+    super.send(event);
+  }
+}
+
+clusterTest(
+  "a take-back on another node whose welcome cannot be sent leaves the member gone on every node, and its name free",
+  async () => {
+    const { bus, hubs, clusters: [, nb], ann, token } = await annOnAWhileBLags();
+    assert.equal(await hubs[1]!.join(new GoneAtWelcome("web"), "ann", token), false);
+    nb!.away = false;
+    await bus.settle();
+    assert.equal(ann.closed, 1);
+    assert.deepEqual(lists(hubs), [[], []]);
+    assert.equal(bus.members.get("ann"), undefined);
+    assert.ok(await hubs[0]!.join(new FakeMember("web"), "ann"), "the name is free");
+  },
+);
+
+clusterTest(
+  "a take-back on a node behind on the feed keeps the seat's rooms and refuses, past the most a member may be in, the rooms only asked for",
+  async () => {
+    const svc = await service();
+    const [a, b] = svc.hubs;
+    svc.clusters[1]!.away = true;
+    const mine = Array.from({ length: MEMBER_ROOMS_MAX - 1 }, (_, i) => `#r${i}`);
+    const ann = new FakeMember("web");
+    assert.ok(await a!.join(ann, "ann", undefined, undefined, ["#lobby", ...mine]));
+    const token = ann.ofType("welcome")[0]!.token;
+    const page = new FakeMember("web");
+    assert.ok(await b!.join(page, "ann", token, undefined, ["#x", "#r0"]));
+    assert.deepEqual(welcomed(page), ["#lobby", ...mine].sort());
+    assert.deepEqual(page.ofType("error").map((e) => [e.code, e.room]), [["too_many_rooms", "#x"]]);
+    await svc.bus.settle();
+    assert.deepEqual(svc.bus.members.get("ann")?.rooms, ["#lobby", ...mine]);
+  },
+);
+
+clusterTest(
+  "a take-back on a node behind on the feed by two moves passes over what every earlier node told, and hears what comes after",
+  async () => {
+    const { bus, hubs, clusters } = await service(3);
+    const [a, b, c] = hubs;
+    clusters[1]!.away = true;
+    const first = new FakeMember("web");
+    assert.ok(await a!.join(first, "ann", undefined, undefined, ["#lobby", "#a"]));
+    const second = new FakeMember("irc");
+    assert.ok(await c!.join(second, "ann", first.ofType("welcome")[0]!.token));
+    await bus.settle();
+    const third = new FakeMember("terminal");
+    assert.ok(await b!.join(third, "ann", second.ofType("welcome")[0]!.token));
+    clusters[1]!.away = false;
+    await bus.settle();
+    assert.deepEqual([first.closed, second.closed, third.closed], [1, 1, 0]);
+    assert.deepEqual(third.ofType("notice"), []);
+    assert.deepEqual(lists(hubs), [["ann@terminal"], ["ann@terminal"], ["ann@terminal"]]);
+    // Past its move, node b hears the next one.
+    const fourth = new FakeMember("web");
+    assert.ok(await a!.join(fourth, "ann", third.ofType("welcome")[0]!.token));
+    await bus.settle();
+    assert.equal(third.closed, 1);
+    assert.deepEqual(lists(hubs), [["ann@web"], ["ann@web"], ["ann@web"]]);
+    for (const hub of hubs) assert.deepEqual(hub.members("#a").map((m) => m.nick), ["ann"]);
+  },
+);
+
+clusterTest(
+  "a take-back on a node behind on the feed that asks again for a room the seat left meanwhile enters it as it is live",
+  async () => {
+    const { bus, hubs, clusters: [, nb], ann, token } = await annOnAWhileBLags();
+    nb!.away = false;
+    await bus.settle();
+    nb!.away = true;
+    assert.equal(await hubs[0]!.handle(ann, { type: "part", room: "#a" }), true);
+    await bus.settle();
+    const page = new FakeMember("web");
+    assert.equal(await hubs[1]!.join(page, "ann", token, undefined, ["#lobby", "#a"]), true);
+    assert.deepEqual(welcomed(page), ["#a", "#lobby"]);
+    nb!.away = false;
+    await bus.settle();
+    for (const hub of hubs) assert.deepEqual(hub.members("#a").map((m) => m.nick), ["ann"]);
+    assert.deepEqual(bus.members.get("ann")?.rooms, ["#lobby", "#a"]);
   },
 );

@@ -521,7 +521,7 @@ export class RedisCluster implements Cluster {
   async tell(
     event: ClusterEvent,
     records: readonly [string, MemberRecord | null][] = [],
-  ): Promise<void> {
+  ): Promise<number> {
     const args: (string | number)[] = [this.#feedKeep, JSON.stringify(event)];
     for (const [fold, record] of records) {
       args.push(fold, record === null ? "" : JSON.stringify(record));
@@ -535,6 +535,7 @@ export class RedisCluster implements Cluster {
     ];
     const id = await this.#command(() => TELL.run(this.#redis, keys, args));
     if (id === -1) throw new SeatMoved();
+    return Number(id);
   }
 
   async reconcile(

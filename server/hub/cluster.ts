@@ -202,9 +202,9 @@ export interface Cluster {
    * updates the member list in the same step: each `[fold, record]` sets
    * that member's record, `[fold, null]` removes it. Rejects with
    * {@linkcode SeatMoved}, telling nothing, if one of those records is
-   * another live node's.
+   * another live node's. Resolves with the event's id in the feed.
    */
-  tell(event: ClusterEvent, records?: readonly [string, MemberRecord | null][]): Promise<void>;
+  tell(event: ClusterEvent, records?: readonly [string, MemberRecord | null][]): Promise<number>;
   /**
    * After what this node told was lost (Redis could not be reached), makes
    * the member list's records of this node match `folds`, this node's

@@ -369,6 +369,21 @@ export type HubObserver = (event: ServerEvent) => void;
 /** A room a member asked for, checked: the live room, or the name and key to make it under. */
 type Wanted = { name: string; key: string; room: Room | undefined };
 
+/** The rooms a join enters (`wanted`), those refused, and the keys of those asked for. */
+interface Plan {
+  wanted: Wanted[];
+  refusals: ServerEvent[];
+  asked: Set<string>;
+}
+
+/** Rooms read for a welcome: their backlogs, what the feed brought meanwhile, and their names and topics kept. */
+interface Read {
+  wanted: Wanted[];
+  watch: RoomWatch;
+  backlogs: Backlog<RoomMessage>[];
+  kept: ({ name: string; topic: Topic | undefined } | undefined)[];
+}
+
 /** What the feed brought rooms while their welcome was read (see `Hub.#watch`). */
 interface RoomWatch {
   /** Each room's backlog as read, up to the feed's `position`, with what the feed brought. */
@@ -406,6 +421,13 @@ export class Hub {
    * of its own at once are told apart here.
    */
   readonly #claiming = new Set<string>();
+  /**
+   * Nicknames (folded) whose seats this node took over from another node,
+   * with the feed id of the `moved` it told (Infinity until told): what the
+   * other nodes told of them before that is older news, which a node behind
+   * on the feed has still to read, and is passed over.
+   */
+  readonly #takenOver = new Map<string, { until: number }>();
   /** Something this node told the others was lost: told again once Redis is back ({@linkcode Hub.#retell}). */
   #untold = false;
   /** Why the members whose leave was lost left, by fold: told so once Redis is back. */
@@ -895,15 +917,25 @@ export class Hub {
    * Tells the other nodes what a local member did, with its record as it
    * is now (`gone`: removed). Failing that (Redis lost meanwhile), the log
    * says so: the member stays, and the others learn of it when its node
-   * tells them again.
+   * tells them again. Resolves with the event's id in the feed (undefined:
+   * not told).
    */
-  #tell(cluster: Cluster, event: ClusterEvent, seat: Seat, gone = false, was?: string): void {
+  #tell(
+    cluster: Cluster,
+    event: ClusterEvent,
+    seat: Seat,
+    gone = false,
+    was?: string,
+  ): Promise<number | undefined> {
     const records: [string, MemberRecord | null][] = [];
     if (was !== undefined) records.push([was, null]);
     records.push(gone ? [seat.key, null] : this.#record(cluster, seat));
     const member = seat.member;
-    cluster.tell(event, records).catch((e) => {
-      if (e instanceof SeatMoved) return this.#movedAway(seat, member);
+    return cluster.tell(event, records).catch((e) => {
+      if (e instanceof SeatMoved) {
+        this.#movedAway(seat, member);
+        return undefined;
+      }
       this.#untold = true;
       if (!gone) this.#untoldSeats.add(seat);
       // Told with its reason once Redis is back (`#retell`), not as "connection lost".
@@ -919,6 +951,7 @@ export class Hub {
           error: errorText(e),
         });
       }
+      return undefined;
     });
   }
 
@@ -996,8 +1029,12 @@ export class Hub {
     this.#rooms.get(key)?.deliver(message);
   }
 
-  /** Carries out what another node told (or, for `topic` and `dead`, any node). */
-  #fromCluster(cluster: Cluster, event: ClusterEvent): void {
+  /**
+   * Carries out what another node told (or, for `topic` and `dead`, any
+   * node); `now`: made up from the member list as it is now, so never older
+   * news (see {@linkcode #takenOver}).
+   */
+  #fromCluster(cluster: Cluster, event: ClusterEvent, now = false): void {
     if (event.op === "topic") {
       const { room: ref } = event;
       const topic = ref.topic ?? { text: "", by: SERVER_NICK, ts: this.#now() };
@@ -1020,7 +1057,11 @@ export class Hub {
       else this.#log.warn("a node stopped renewing its lease: its members left", fields);
       return;
     }
-    if (event.node === cluster.node) return;
+    if (event.node === cluster.node) {
+      if (event.op === "moved") this.#olderThanTakeOver(cluster, event);
+      return;
+    }
+    if (!now && this.#olderThanTakeOver(cluster, event)) return;
     // Only the node a member is on speaks for it: a late event from the
     // node it was taken back from (not yet told so) is passed over.
     const remote = (nick: string) => {
@@ -1118,6 +1159,29 @@ export class Hub {
         return;
       }
     }
+  }
+
+  /**
+   * True if `event` names a seat this node took over from another node and
+   * comes before the `moved` this node told of it (see
+   * {@linkcode #takenOver}); the seat is let out of that list once the
+   * feed is past it.
+   */
+  #olderThanTakeOver(cluster: Cluster, event: ClusterEvent): boolean {
+    if (this.#takenOver.size === 0) return false;
+    const names = event.op === "rename"
+      ? [event.from, event.to]
+      : "nick" in event
+      ? [event.nick]
+      : [];
+    for (const nick of names) {
+      const key = nickKey(nick);
+      const fence = this.#takenOver.get(key);
+      if (!fence) continue;
+      if (cluster.position < fence.until) return true;
+      this.#takenOver.delete(key);
+    }
+    return false;
   }
 
   #remoteMember(cluster: Cluster, fold: string, via: Via, node: string): RemoteMember {
@@ -1418,7 +1482,9 @@ export class Hub {
     this.#claiming.add(fold);
     this.#joining.set(member, true);
     let held = false;
-    let watch: RoomWatch | undefined;
+    /** This seat's entry in {@linkcode #takenOver} while its move is not told yet. */
+    let fence: { until: number } | undefined;
+    const watches: RoomWatch[] = [];
     /** The new token of a take-back of a seat here under way in Redis. */
     let rotating: string | undefined;
     /** Gives a seat here the token it had, if Redis has `given` for it (a no-op if not). */
@@ -1455,21 +1521,21 @@ export class Hub {
       const plan = this.#plan(ghost, rooms);
       const limit = this.#replayLimit(plan.wanted.length);
       const last = since === undefined ? 0 : await cluster.store.lastId();
+      const readOne = async (key: string): Promise<Backlog<RoomMessage>> => {
+        if (since === undefined || since > last) {
+          return {
+            messages: await cluster.store.recent(key, this.#env.history),
+            gap: since !== undefined,
+          };
+        }
+        return await cluster.store.after(key, since, limit);
+      };
       const keys = plan.wanted.map((want) => want.key);
-      watch = this.#watch(keys);
+      const watch = this.#watch(keys);
+      watches.push(watch);
       const [backlogs, kept] = await Promise.all([
         // A history read like any other: its turn among them (HISTORY_READS_AT_ONCE).
-        this.#reads.run(() =>
-          this.#readRooms(cluster, keys, async (key) => {
-            if (since === undefined || since > last) {
-              return {
-                messages: await cluster.store.recent(key, this.#env.history),
-                gap: since !== undefined,
-              };
-            }
-            return await cluster.store.after(key, since, limit);
-          })
-        ),
+        this.#reads.run(() => this.#readRooms(cluster, keys, readOne)),
         Promise.all(
           plan.wanted.map((want) => want.room ? undefined : cluster.room(want.key, want.name)),
         ),
@@ -1485,9 +1551,10 @@ export class Hub {
       // step, so of two take-backs with one token at once, on any nodes, one
       // wins, and a join that fails before this spends no token.
       const fresh = this.#newToken();
+      let record: MemberRecord | null | undefined;
       if (ghost || moved) {
         if (!moved) rotating = fresh;
-        let record = await cluster.takeOver(fold, token ?? "", fresh);
+        record = await cluster.takeOver(fold, token ?? "", fresh);
         rotating = undefined;
         if (record === null && moved) {
           // Its holder left while this node read: the name may be free now.
@@ -1504,7 +1571,11 @@ export class Hub {
           return this.#refuse(member, "nick_taken", taken);
         }
         // (No record at all for a seat of this node: Redis lost it; seating tells it again.)
-        if (moved) held = true;
+        if (moved) {
+          held = true;
+          fence = { until: Infinity };
+          this.#takenOver.set(fold, fence);
+        }
         if (!this.#joining.get(member) && !moved) {
           // Gone meanwhile: the seat here gets its token back.
           if (record !== null) giveBack(fresh);
@@ -1513,52 +1584,96 @@ export class Hub {
         // Taken over from another node, and gone meanwhile: the seat is this
         // node's in Redis now, so it is seated (its old connection there
         // closes) and then leaves, told to all (below).
-        const current = this.#roster.byKey(fold);
-        if (moved) ghost = current?.member.remote ? current : undefined;
-        else if (current !== ghost) return this.#refuse(member, "nick_taken", taken);
+        if (!moved && this.#roster.byKey(fold) !== ghost) {
+          return this.#refuse(member, "nick_taken", taken);
+        }
       }
-      const ready = plan.wanted.map((want, i) =>
+      // Taken over from another node: its rooms are the record's, which this
+      // node may not all have heard of (it lags on the feed, or the seat
+      // changed rooms while this node read); those not read yet are read now.
+      const had = moved && record ? this.#roomsOf(record, plan) : undefined;
+      let more: Read | undefined;
+      if (had && had.missing.length > 0) {
+        more = await this.#readAfterTakeOver(cluster, had.missing, readOne, watches);
+      }
+      const all = more ? [...plan.wanted, ...more.wanted] : plan.wanted;
+      const names = more ? [...kept, ...more.kept] : kept;
+      const chosen = all.map((want, i) => ({ want, i }))
+        .filter(({ want }) => !had?.dropped.has(want.key));
+      const live = ({ want, i }: { want: Wanted; i: number }) =>
         this.#rooms.get(want.key) ??
           this.#make(
-            { ...want, name: kept[i]?.name ?? want.name },
-            kept[i]?.topic ?? want.room?.topic,
-          )
-      );
-      const named = fitWelcome(watch.merged(backlogs, cluster.position), since).map((b, i) => ({
+            { ...want, name: names[i]?.name ?? want.name },
+            names[i]?.topic ?? want.room?.topic,
+          );
+      if (moved) {
+        if (record && record.node !== cluster.node) {
+          // Seated here as the service had it when it was taken over (what a
+          // node behind on the feed had not heard yet, its members see now),
+          // in its rooms made live as read.
+          const recorded = new Set(record.rooms.map(roomKey));
+          for (const entry of chosen) if (recorded.has(entry.want.key)) live(entry);
+          this.#fromCluster(cluster, {
+            op: "sync",
+            node: record.node,
+            nick: record.nick,
+            via: record.via,
+            rooms: record.rooms.map(refOf),
+          }, true);
+        }
+        const current = this.#roster.byKey(fold);
+        ghost = current?.member.remote ? current : undefined;
+      }
+      // (After the seat is as the service had it: a room it left there may have emptied here.)
+      const ready = chosen.map(live);
+      const merged = watch.merged(backlogs, cluster.position);
+      if (more) merged.push(...more.watch.merged(more.backlogs, cluster.position));
+      const named = fitWelcome(chosen.map(({ i }) => merged[i]!), since).map((b, i) => ({
         messages: ready[i]!.named(b.messages),
         gap: b.gap,
       }));
       const privates = privatesAfter(since, last);
       const before = ghost ? new Set(ghost.rooms.keys()) : undefined;
+      const tellSeat = (seat: Seat, entering: Room[]) => {
+        if (!before) {
+          this.#tell(cluster, this.#seatEvent(cluster, seat, entering), seat);
+          return;
+        }
+        // Moved here (from another node, or to a new connection here): its record's token and way change.
+        const kept = [...seat.rooms.values()].filter((room) => before.has(room.key));
+        const told = this.#tell(cluster, {
+          op: "moved",
+          node: cluster.node,
+          nick: seat.nick,
+          via: member.via,
+          rooms: kept.map((room) => this.#ref(room)),
+        }, seat);
+        const taken = fence;
+        fence = undefined;
+        if (taken) {
+          // What the other nodes told of it before is passed over until the feed is past this.
+          told.then((id) => {
+            if (id !== undefined && cluster.position < id) taken.until = id;
+            else if (this.#takenOver.get(fold) === taken) this.#takenOver.delete(fold);
+          });
+        }
+        for (const room of entering) {
+          if (!before.has(room.key)) this.#tellJoin(cluster, seat, room);
+        }
+      };
       const seated = this.#seatIn(
         member,
         nick.value,
         ghost,
         ready,
         named,
-        plan.refusals,
+        [...plan.refusals, ...(had?.refusals ?? [])],
         privates,
         fresh,
+        tellSeat,
       );
       if (!seated) return false;
-      const { seat, entering } = seated;
       held = false; // the seat holds it now
-      if (!ghost) {
-        this.#tell(cluster, this.#seatEvent(cluster, seat, entering), seat);
-      } else {
-        // Moved here (from another node, or to a new connection here): its record's token and way change.
-        const rooms = [...seat.rooms.values()].filter((room) => before?.has(room.key));
-        this.#tell(cluster, {
-          op: "moved",
-          node: cluster.node,
-          nick: seat.nick,
-          via: member.via,
-          rooms: rooms.map((room) => this.#ref(room)),
-        }, seat);
-        for (const room of entering) {
-          if (!before?.has(room.key)) this.#tellJoin(cluster, seat, room);
-        }
-      }
       // Taken over from another node, and gone before it was seated (see above).
       if (!this.#joining.get(member)) this.leave(member, "connection lost");
       return true;
@@ -1570,10 +1685,67 @@ export class Hub {
       if (rotating !== undefined) giveBack(rotating);
       return this.#refuse(member, "storage_failed", UNREACHABLE_SEAT);
     } finally {
-      watch?.stop();
+      for (const watch of watches) watch.stop();
+      if (fence && this.#takenOver.get(fold) === fence) this.#takenOver.delete(fold);
       this.#claiming.delete(fold);
       this.#joining.delete(member);
       if (held) cluster.release(fold);
+    }
+  }
+
+  /**
+   * The rooms of a seat taken over from another node beside those planned
+   * from what this node knew of it (`plan`): those its record had (`missing`,
+   * to be read), and those it had left since and were not asked for again
+   * (`dropped`). Past {@linkcode MEMBER_ROOMS_MAX}, rooms only asked for
+   * are refused, last first.
+   */
+  #roomsOf(record: MemberRecord, plan: Plan) {
+    const had = new Map(record.rooms.map((name) => [roomKey(name), name]));
+    const planned = new Set(plan.wanted.map((want) => want.key));
+    const missing: Wanted[] = [...had]
+      .filter(([key]) => !planned.has(key))
+      .map(([key, name]) => ({ name, key, room: this.#rooms.get(key) }));
+    const dropped = new Set([...planned].filter((key) => !had.has(key) && !plan.asked.has(key)));
+    const refusals: ServerEvent[] = [];
+    let count = planned.size - dropped.size + missing.length;
+    for (const want of [...plan.wanted].reverse()) {
+      if (count <= MEMBER_ROOMS_MAX) break;
+      if (had.has(want.key) || dropped.has(want.key)) continue;
+      dropped.add(want.key);
+      refusals.unshift(this.#tooManyRooms(want.name));
+      count--;
+    }
+    return { missing, dropped, refusals };
+  }
+
+  /**
+   * Reads the rooms of a seat taken over from another node that were not
+   * read before the take-over. The seat is this node's already, so a read
+   * that fails leaves the rooms' backlogs empty and marked as a gap rather
+   * than refusing the join.
+   */
+  async #readAfterTakeOver(
+    cluster: Cluster,
+    wanted: Wanted[],
+    read: (key: string) => Promise<Backlog<RoomMessage>>,
+    watches: RoomWatch[],
+  ): Promise<Read> {
+    const keys = wanted.map((want) => want.key);
+    const watch = this.#watch(keys);
+    watches.push(watch);
+    try {
+      const [backlogs, kept] = await Promise.all([
+        this.#reads.run(() => this.#readRooms(cluster, keys, read)),
+        Promise.all(
+          wanted.map((want) => want.room ? undefined : cluster.room(want.key, want.name)),
+        ),
+      ]);
+      return { wanted, watch, backlogs, kept };
+    } catch (e) {
+      this.#log.warn("cannot read the history of a seat taken over", { error: errorText(e) });
+      const backlogs = wanted.map(() => ({ messages: [], gap: true }));
+      return { wanted, watch, backlogs, kept: wanted.map(() => undefined) };
     }
   }
 
@@ -1813,18 +1985,21 @@ export class Hub {
   }
 
   /** The rooms a join asks for, checked: the seat's own first (a take-back), then those named. */
-  #plan(ghost: Seat | undefined, rooms: readonly string[]) {
+  #plan(ghost: Seat | undefined, rooms: readonly string[]): Plan {
     const refusals: ServerEvent[] = [];
     const wanted = new Map<string, Wanted>();
     for (const room of ghost?.rooms.values() ?? []) {
       wanted.set(room.key, { name: room.name, key: room.key, room });
     }
+    /** The keys of the rooms asked for (and not refused). */
+    const asked = new Set<string>();
     let creating = 0;
     for (const name of rooms.slice(0, MEMBER_ROOMS_MAX)) {
       const want = this.#want(name);
       if ("code" in want) {
         refusals.push(this.#error(want.code, want.message, want.room));
       } else if (wanted.has(want.key)) {
+        asked.add(want.key);
         continue;
       } else if (wanted.size >= MEMBER_ROOMS_MAX) {
         refusals.push(this.#tooManyRooms(want.name));
@@ -1833,16 +2008,19 @@ export class Hub {
       } else {
         if (!want.room) creating++;
         wanted.set(want.key, want);
+        asked.add(want.key);
       }
     }
-    return { wanted: [...wanted.values()], refusals };
+    return { wanted: [...wanted.values()], refusals, asked };
   }
 
   /**
    * Seats a member whose nickname is its own and whose rooms' backlogs are
    * read (`privatesSince`: which of a seat taken back's private messages it
-   * replays, see {@linkcode privatesAfter}), sends the welcome and tells each room. The seat, and
-   * the rooms it entered; undefined if its connection failed at once.
+   * replays, see {@linkcode privatesAfter}), sends the welcome and tells each room
+   * (`told`, once the seat is made and before its welcome is sent: the other
+   * nodes). The seat, and the rooms it entered; undefined if its connection
+   * failed at once.
    */
   #seatIn(
     member: Member,
@@ -1853,6 +2031,7 @@ export class Hub {
     refusals: ServerEvent[],
     privatesSince: PrivatesReplay,
     token = this.#newToken(),
+    told?: (seat: Seat, entering: Room[]) => void,
   ): { seat: Seat; entering: Room[] } | undefined {
     const history: ChatMessage[] = [];
     let gap = false;
@@ -1890,6 +2069,9 @@ export class Hub {
     }
     const entering = ready.filter((room) => !room.has(seat));
     for (const room of entering) room.enter(seat);
+    // Told before the welcome is sent: a send that fails makes the member
+    // leave, and that leave is told after the seat it ends.
+    told?.(seat, entering);
     const welcome: WelcomeEvent = {
       type: "welcome",
       nick: seat.nick,

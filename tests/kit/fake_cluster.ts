@@ -237,7 +237,7 @@ export class FakeCluster implements Cluster {
   async tell(
     event: ClusterEvent,
     records: readonly [string, MemberRecord | null][] = [],
-  ): Promise<void> {
+  ): Promise<number> {
     await Promise.resolve();
     this.bus.check();
     // As Redis's: nothing is told about a member whose record is another live node's.
@@ -250,8 +250,10 @@ export class FakeCluster implements Cluster {
       if (record) this.bus.members.set(fold, structuredClone(record));
       else this.bus.members.delete(fold);
     }
-    this.bus.feed.push({ id: this.bus.history.nextId(), event });
+    const id = this.bus.history.nextId();
+    this.bus.feed.push({ id, event });
     this.bus.publish();
+    return id;
   }
 
   async reconcile(
