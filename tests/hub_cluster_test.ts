@@ -1651,3 +1651,44 @@ clusterTest(
     assert.deepEqual(bus.members.get("ann")?.rooms, ["#lobby", "#a"]);
   },
 );
+
+clusterTest(
+  "a member found taken over by another node that never told the move is told gone by its node: no node keeps it as that node's",
+  async () => {
+    const { bus, hubs, clusters, old, token } = await daveOnA();
+    // Node b took the seat over in Redis, and then nothing (its answer lost, say).
+    assert.ok(await clusters[1]!.takeOver(nickKey("dave"), token, crypto.randomUUID()));
+    // Node a finds out as it tells something of its member.
+    assert.equal(await hubs[0]!.handle(old, { type: "enter", room: "#x" }), true);
+    await bus.settle();
+    assert.equal(old.closed, 1);
+    assert.deepEqual(lists(hubs), [[], [], []]);
+  },
+);
+
+clusterTest(
+  "a take-over of another node's seat whose answer was lost leaves every node agreeing, and a second try seats the member",
+  async () => {
+    const { bus, hubs, clusters, old, token } = await daveOnA();
+    const cluster = clusters[1]!;
+    const takeOver = cluster.takeOver.bind(cluster);
+    cluster.takeOver = async (fold, given, fresh) => {
+      await takeOver(fold, given, fresh);
+      throw new Error("Command timed out");
+    };
+    const page = new FakeMember("web");
+    assert.equal(await hubs[1]!.join(page, "dave", token), false);
+    assert.equal(page.ofType("error")[0]?.code, "storage_failed");
+    await bus.settle();
+    // Redis lists no seat of node b that node b has not.
+    assert.notEqual(bus.members.get("dave")?.node, "n1");
+    assert.notEqual(bus.owners.get("dave"), "n1");
+    cluster.takeOver = takeOver;
+    const again = new FakeMember("web");
+    assert.equal(await hubs[1]!.join(again, "dave", token), true, JSON.stringify(again.events));
+    await bus.settle();
+    assert.equal(old.closed, 1);
+    for (const list of lists(hubs)) assert.deepEqual(list, ["dave@web"]);
+    assert.equal(bus.members.get("dave")?.node, "n1");
+  },
+);

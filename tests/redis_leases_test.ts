@@ -52,6 +52,25 @@ Deno.test("NickLeases: a released nickname is free; only its owner can release i
   });
 });
 
+Deno.test("NickLeases.release(unsure): a name whose key another step set to this node is given up; another node's is not", async () => {
+  await withNodes(2, {}, async ([a, b], server) => {
+    const redis = new Redis(server.url);
+    try {
+      // As a take-over whose answer was lost: the key names b, which does not know it.
+      await redis.set("chat:nick:carol", b!.node);
+      await b!.release("carol");
+      assert.equal(await b!.owner("carol"), b!.node, "not looked at unless unsure");
+      await b!.release("carol", true);
+      assert.equal(await b!.owner("carol"), undefined);
+      assert.equal(await a!.claim("dave"), true);
+      await b!.release("dave", true);
+      assert.equal(await b!.owner("dave"), a!.node);
+    } finally {
+      redis.disconnect();
+    }
+  });
+});
+
 Deno.test("NickLeases.claim() asks Redis even for a name held here: taken over by another node since, it is refused", async () => {
   await withNodes(2, {}, async ([a, b], redis) => {
     assert.equal(await a!.claim("frank"), true);

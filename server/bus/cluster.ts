@@ -500,8 +500,8 @@ export class RedisCluster implements Cluster {
     return undefined;
   }
 
-  release(fold: string): void {
-    this.#background(this.#leases.release(fold));
+  release(fold: string, unsure = false): void {
+    this.#background(this.#leases.release(fold, unsure));
   }
 
   disown(fold: string): void {

@@ -283,9 +283,12 @@ export class NickLeases {
     this.#held.delete(fold);
   }
 
-  /** Gives `fold` up, if this node holds it. */
-  async release(fold: string): Promise<void> {
-    if (!this.#held.delete(fold)) return;
+  /**
+   * Gives `fold` up, if this node holds it (`unsure`: its key is looked at
+   * even if this node does not know it holds it).
+   */
+  async release(fold: string, unsure = false): Promise<void> {
+    if (!this.#held.delete(fold) && !unsure) return;
     await this.#redis.eval(RELEASE, 1, this.#nick(fold), this.node);
   }
 

@@ -188,8 +188,11 @@ export interface Cluster {
    * name (nothing is changed then).
    */
   takeOver(fold: string, token: string, fresh: string): Promise<MemberRecord | null | undefined>;
-  /** Gives a nickname up. Never rejects. */
-  release(fold: string): void;
+  /**
+   * Gives a nickname up (`unsure`: even if this node does not know it holds
+   * it, as after a take-over whose answer was lost). Never rejects.
+   */
+  release(fold: string, unsure?: boolean): void;
   /**
    * Stops renewing a nickname without giving it up: its member was taken
    * back on another node, which holds it now (and gives it up when it goes).

@@ -1237,7 +1237,30 @@ export class Hub {
     if (seat.member !== member || this.#roster.seatOf(member) !== seat) return;
     this.#drop(seat, "connection lost");
     this.#cluster?.release(seat.key);
+    this.#toldGone(seat);
     seat.member.close();
+  }
+
+  /**
+   * Tells the other nodes that a member of this one whose name another node
+   * has now is gone from here, leaving its record (the other node's) as it
+   * is: a node that still has it as this node's lets it go, one that heard
+   * of the other node's seat passes it over. Without it, a take-over whose
+   * answer the other node lost (it never tells the move) would leave the
+   * member listed as this node's everywhere else.
+   */
+  #toldGone(seat: Seat): void {
+    const cluster = this.#cluster;
+    if (!cluster) return;
+    const bye: ClusterEvent = {
+      op: "bye",
+      node: cluster.node,
+      nick: seat.nick,
+      reason: "connection lost",
+    };
+    cluster.tell(bye).catch((e) =>
+      this.#log.debug("cannot tell a member gone", { nick: seat.nick, error: errorText(e) })
+    );
   }
 
   /** A local member whose nickname another node took while this one was cut off: let go. */
@@ -1250,6 +1273,7 @@ export class Hub {
     );
     this.#deliver(seat.member, notice);
     this.#drop(seat, "connection lost");
+    this.#toldGone(seat);
     seat.member.close();
   }
 
@@ -1487,6 +1511,8 @@ export class Hub {
     const watches: RoomWatch[] = [];
     /** The new token of a take-back of a seat here under way in Redis. */
     let rotating: string | undefined;
+    /** True while a take-over of another node's seat is under way in Redis. */
+    let overtaking = false;
     /** Gives a seat here the token it had, if Redis has `given` for it (a no-op if not). */
     const giveBack = (given: string) => {
       if (token === undefined) return;
@@ -1554,8 +1580,10 @@ export class Hub {
       let record: MemberRecord | null | undefined;
       if (ghost || moved) {
         if (!moved) rotating = fresh;
+        overtaking = moved;
         record = await cluster.takeOver(fold, token ?? "", fresh);
         rotating = undefined;
+        overtaking = false;
         if (record === null && moved) {
           // Its holder left while this node read: the name may be free now.
           held = await cluster.claim(fold);
@@ -1683,6 +1711,15 @@ export class Hub {
       // A take-back of a seat here whose answer was lost may have been
       // carried out: its token is given back if so (a no-op if not).
       if (rotating !== undefined) giveBack(rotating);
+      if (overtaking) {
+        // One of another node's seat, the same: the seat would be this
+        // node's in Redis, which has no member for it. The name is let go,
+        // and the member list made to match this node's members, as after
+        // Redis was lost (its old node lets its member go, `#toldGone`).
+        cluster.release(fold, true);
+        this.#untold = true;
+        this.#retell(cluster);
+      }
       return this.#refuse(member, "storage_failed", UNREACHABLE_SEAT);
     } finally {
       for (const watch of watches) watch.stop();

@@ -225,7 +225,8 @@ export class FakeCluster implements Cluster {
     this.disowned.push(fold);
   }
 
-  release(fold: string): void {
+  /** As Redis's leases: given up only if this node holds it (sure of it or not). */
+  release(fold: string, _unsure?: boolean): void {
     if (this.bus.owners.get(fold) === this.node) this.bus.owners.delete(fold);
   }
 
