@@ -1692,3 +1692,278 @@ clusterTest(
     assert.equal(bus.members.get("dave")?.node, "n1");
   },
 );
+
+clusterTest(
+  "a take-back on another node keeps the seat's away message, on every node and in Redis",
+  async () => {
+    const { bus, hubs } = await service();
+    const [a, b] = hubs;
+    const ann = new FakeMember("web");
+    assert.ok(await a!.join(ann, "ann"));
+    const token = ann.ofType("welcome")[0]!.token;
+    assert.equal(await a!.handle(ann, { type: "away", text: "lunch" }), true);
+    await bus.settle();
+    assert.equal(b!.whois("ann")?.away, "lunch");
+    const page = new FakeMember("web");
+    assert.ok(await b!.join(page, "ann", token));
+    await bus.settle();
+    assert.deepEqual(
+      [a!.whois("ann")?.away, b!.whois("ann")?.away, bus.members.get("ann")?.away],
+      ["lunch", "lunch", "lunch"],
+    );
+  },
+);
+
+clusterTest(
+  "a take-back on a node behind on the feed whose move cannot be told is not closed by the old node's older news",
+  async () => {
+    const { bus, hubs, clusters: [, nb], ann, token } = await annOnAWhileBLags();
+    // Redis goes away right after the take-over: the move is not told.
+    const takeOver = nb!.takeOver.bind(nb);
+    nb!.takeOver = async (fold, given, fresh) => {
+      const record = await takeOver(fold, given, fresh);
+      bus.down = true;
+      return record;
+    };
+    const page = new FakeMember("web");
+    assert.equal(await hubs[1]!.join(page, "ann", token), true, JSON.stringify(page.events));
+    await bus.settle();
+    bus.recover();
+    await bus.settle();
+    // Node b now reads what node a told before the take-over (ann's seat).
+    nb!.away = false;
+    nb!.pump();
+    await bus.settle();
+    assert.equal(ann.closed, 1, "the old page is let go");
+    assert.deepEqual(page.ofType("notice"), [], "the new page is told nothing");
+    assert.equal(page.closed, 0, "the new page stays");
+    assert.equal(bus.members.get("ann")?.node, "n1");
+    assert.deepEqual(lists(hubs), [["ann@web"], ["ann@web"]]);
+  },
+);
+
+clusterTest(
+  "a node that took a seat over while behind, then missed part of the feed, lists who holds the name now",
+  async () => {
+    const { bus, hubs, clusters: [, nb], token } = await annOnAWhileBLags();
+    const page = new FakeMember("web");
+    assert.ok(await hubs[1]!.join(page, "ann", token));
+    await bus.settle();
+    // She quits; someone else takes the name on node a; node b misses it all (trimmed).
+    hubs[1]!.leave(page, "quit");
+    await bus.settle();
+    assert.ok(await hubs[0]!.join(new FakeMember("irc"), "ann"));
+    await bus.settle();
+    nb!.back();
+    await bus.settle();
+    assert.deepEqual(lists(hubs), [["ann@irc"], ["ann@irc"]]);
+  },
+);
+
+clusterTest(
+  "a rename away from a name, read after a take-back of that name by a node behind on the feed, is not lost",
+  async () => {
+    const { bus, hubs, clusters: [, nb] } = await service();
+    const [a, b] = hubs;
+    const first = new FakeMember("web");
+    assert.ok(await a!.join(first, "ann"));
+    await bus.settle();
+    // Node b knows ann; then falls behind while she becomes zed and a newcomer takes "ann".
+    nb!.away = true;
+    assert.equal(await a!.handle(first, { type: "nick", nick: "zed" }), true);
+    await bus.settle();
+    const second = new FakeMember("web");
+    assert.ok(await a!.join(second, "ann"));
+    await bus.settle();
+    const page = new FakeMember("web");
+    assert.ok(await b!.join(page, "ann", second.ofType("welcome")[0]!.token));
+    nb!.away = false;
+    await bus.settle();
+    assert.deepEqual(lists(hubs), [["ann@web", "zed@web"], ["ann@web", "zed@web"]]);
+    assert.equal(b!.whois("zed")?.nick, "zed");
+  },
+);
+
+clusterTest(
+  "a take-back on a node behind on the feed is not refused a room it is welcomed in",
+  async () => {
+    const { bus, hubs, clusters: [, nb] } = await service();
+    const [a, b] = hubs;
+    const full = Array.from({ length: MEMBER_ROOMS_MAX - 1 }, (_, i) => `#r${i}`);
+    const ann = new FakeMember("web");
+    assert.ok(await a!.join(ann, "ann", undefined, undefined, ["#lobby", ...full]));
+    const token = ann.ofType("welcome")[0]!.token;
+    await bus.settle();
+    // Node b knows her in MEMBER_ROOMS_MAX rooms; behind, it misses her leaving one and entering #z.
+    nb!.away = true;
+    assert.equal(await a!.handle(ann, { type: "part", room: "#r0" }), true);
+    assert.equal(await a!.handle(ann, { type: "enter", room: "#z" }), true);
+    await bus.settle();
+    const rooms = ["#lobby", ...full.slice(1), "#z"];
+    assert.deepEqual(bus.members.get("ann")?.rooms, rooms);
+    // The page asks for the rooms it is in.
+    const page = new FakeMember("web");
+    assert.ok(await b!.join(page, "ann", token, undefined, rooms));
+    assert.deepEqual(welcomed(page), [...rooms].sort());
+    assert.deepEqual(page.ofType("error").map((e) => [e.code, e.room]), []);
+  },
+);
+
+clusterTest(
+  "a take-back on a node that had not heard of the seat's last move is not shown to its members as a leave and a join",
+  async () => {
+    const { bus, hubs, clusters } = await service(3);
+    const [a, b, c] = hubs;
+    const first = new FakeMember("web");
+    assert.ok(await a!.join(first, "ann"));
+    const watcher = await join(b!, "wendy");
+    await bus.settle();
+    watcher.take();
+    clusters[1]!.away = true;
+    const second = new FakeMember("web");
+    assert.ok(await c!.join(second, "ann", first.ofType("welcome")[0]!.token));
+    await bus.settle();
+    const third = new FakeMember("web");
+    assert.ok(await b!.join(third, "ann", second.ofType("welcome")[0]!.token));
+    clusters[1]!.away = false;
+    await bus.settle();
+    assert.deepEqual(lists(hubs), [["ann@web", "wendy@web"], ["ann@web", "wendy@web"], [
+      "ann@web",
+      "wendy@web",
+    ]]);
+    assert.deepEqual(
+      watcher.events.filter((e) => e.type === "leave" || e.type === "join").map((e) =>
+        `${e.type} ${"nick" in e ? e.nick : ""}`
+      ),
+      [],
+    );
+  },
+);
+
+clusterTest(
+  "a reload on a node behind on the feed, after the seat's node was found dead, is not closed by that node's older news",
+  async () => {
+    const { bus, hubs, clusters: [na, nb], token } = await annOnAWhileBLags();
+    na!.die();
+    await bus.settle();
+    const page = new FakeMember("web");
+    assert.equal(await hubs[1]!.join(page, "ann", token), true, JSON.stringify(page.events));
+    nb!.away = false;
+    await bus.settle();
+    assert.deepEqual(page.ofType("notice"), []);
+    assert.equal(page.closed, 0);
+    assert.deepEqual(hubs[1]!.members().map((m) => m.nick), ["ann"]);
+  },
+);
+
+clusterTest(
+  "a take-back on a node behind on the feed whose member goes during the reads after the take-over leaves it gone everywhere",
+  async () => {
+    const { bus, hubs, clusters: [, nb], ann, token } = await annOnAWhileBLags();
+    const store = nb!.store;
+    const recent = store.recent.bind(store);
+    const page = new FakeMember("web");
+    store.recent = (key, count) => {
+      if (key === "#a") hubs[1]!.leave(page, "connection lost");
+      return recent(key, count);
+    };
+    await hubs[1]!.join(page, "ann", token);
+    nb!.away = false;
+    await bus.settle();
+    assert.equal(ann.closed, 1);
+    assert.deepEqual(lists(hubs), [[], []]);
+    assert.equal(bus.members.get("ann"), undefined);
+    assert.ok(await hubs[0]!.join(new FakeMember("web"), "ann"));
+  },
+);
+
+clusterTest(
+  "a take-back on the seat's own node whose welcome cannot be sent leaves it gone everywhere",
+  async () => {
+    const { bus, hubs, old, token } = await daveOnA();
+    assert.equal(await hubs[0]!.join(new GoneAtWelcome("web"), "dave", token), false);
+    await bus.settle();
+    assert.equal(old.closed, 1);
+    assert.deepEqual(lists(hubs), [[], [], []]);
+    assert.equal(bus.members.get("dave"), undefined);
+    assert.ok(await hubs[1]!.join(new FakeMember("web"), "dave"));
+  },
+);
+
+clusterTest(
+  "a take-back on a node behind on the feed replays each room's lines in the right room (dropped and added rooms)",
+  async () => {
+    const { bus, hubs, clusters: [, nb] } = await service();
+    const [a, b] = hubs;
+    const ann = new FakeMember("web");
+    assert.ok(await a!.join(ann, "ann", undefined, undefined, ["#lobby", "#a", "#b"]));
+    const token = ann.ofType("welcome")[0]!.token;
+    const bob = await join(a!, "bob", ["#lobby", "#a", "#b", "#c"]);
+    await bus.settle();
+    const since = await nb!.store.lastId();
+    nb!.away = true;
+    await a!.handle(ann, { type: "part", room: "#a" });
+    await a!.handle(ann, { type: "enter", room: "#c" });
+    for (const r of ["#lobby", "#a", "#b", "#c"]) {
+      await a!.handle(bob, { type: "say", room: r, text: `in ${r}` });
+    }
+    await bus.settle();
+    const page = new FakeMember("web");
+    // Its reads wait for the feed (they found lines past b's position): b catches up meanwhile.
+    const joined = Promise.resolve(b!.join(page, "ann", token, since, ["#lobby"]));
+    await bus.settle();
+    nb!.away = false;
+    nb!.pump();
+    assert.ok(await joined);
+    const w = page.ofType("welcome")[0]!;
+    assert.deepEqual(w.rooms.map((r) => r.room), ["#lobby", "#b", "#c"]);
+    assert.deepEqual(
+      w.history.map((m: ChatMessage) => `${m.room}:${m.text}`).sort(),
+      ["#b:in #b", "#c:in #c", "#lobby:in #lobby"],
+    );
+    nb!.away = false;
+    await bus.settle();
+    for (const hub of hubs) assert.deepEqual(hub.members("#a").map((m) => m.nick), ["bob"]);
+    for (const hub of hubs) {
+      assert.deepEqual(hub.members("#c").map((m) => m.nick).sort(), ["ann", "bob"]);
+    }
+  },
+);
+
+clusterTest(
+  "a newcomer on a node behind on the feed, under a name freed meanwhile, is not closed by older news",
+  async () => {
+    const { bus, hubs, clusters: [, nb], ann } = await annOnAWhileBLags();
+    hubs[0]!.leave(ann, "quit");
+    await bus.settle();
+    const page = new FakeMember("web");
+    assert.equal(await hubs[1]!.join(page, "ann"), true);
+    nb!.away = false;
+    await bus.settle();
+    assert.deepEqual(page.ofType("notice"), []);
+  },
+);
+
+clusterTest(
+  "a rename on a node behind on the feed to a name freed meanwhile is not undone by older news of that name",
+  async () => {
+    const { bus, hubs, clusters: [, nb] } = await service();
+    const [a, b] = hubs;
+    const first = await join(a!, "ann1");
+    const carl = await join(b!, "carl");
+    await bus.settle();
+    // Behind, node b misses ann1 becoming ann and leaving.
+    nb!.away = true;
+    assert.equal(await a!.handle(first, { type: "nick", nick: "ann" }), true);
+    await bus.settle();
+    a!.leave(first, "quit");
+    await bus.settle();
+    assert.equal(await b!.handle(carl, { type: "nick", nick: "ann" }), true);
+    assert.equal(b!.nickOf(carl), "ann");
+    nb!.away = false;
+    await bus.settle();
+    assert.equal(carl.closed, 0);
+    assert.deepEqual(carl.ofType("notice"), []);
+    assert.deepEqual(lists(hubs), [["ann@web"], ["ann@web"]]);
+  },
+);

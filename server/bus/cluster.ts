@@ -62,6 +62,7 @@ import {
   type MemberRecord,
   type Reconciled,
   SeatMoved,
+  type TakenOver,
   tokenHash,
 } from "../hub/cluster.ts";
 import { errorText, type Logger } from "../log.ts";
@@ -242,9 +243,9 @@ return {missing, gone}
 /**
  * Moves a member to this node if the token's hash is its record's, and
  * gives the record the new token's hash. KEYS: `chat:members`, the
- * nickname key, `chat:nodes`; ARGV: fold, token hash, node, lease ms, new
- * token hash. Returns the record as it was; 0 if there is none; false if
- * the token is not its. The record is
+ * nickname key, `chat:nodes`, `chat:id`; ARGV: fold, token hash, node,
+ * lease ms, new token hash. Returns the record as it was and the id counter
+ * then; 0 if there is none; false if the token is not its. The record is
  * written back by cjson, which writes an empty array as `{}`: put right.
  * Like a claim, it moves the node's own lease to end no sooner than the
  * nickname's, if the node is registered (`bus/leases.ts`).
@@ -265,7 +266,7 @@ if type(record.rooms) == 'table' and next(record.rooms) == nil then
   out = (string.gsub(out, '"rooms":{}', '"rooms":[]'))
 end
 redis.call('HSET', KEYS[1], ARGV[1], out)
-return raw
+return {raw, redis.call('GET', KEYS[4]) or '0'}
 `);
 
 /** True if `value` is a {@linkcode Forwarded}: what another node publishes is checked, not trusted. */
@@ -482,20 +483,21 @@ export class RedisCluster implements Cluster {
     fold: string,
     token: string,
     fresh: string,
-  ): Promise<MemberRecord | null | undefined> {
-    const raw = await this.#command(() =>
+  ): Promise<TakenOver | null | undefined> {
+    const reply = await this.#command(() =>
       TAKE_OVER.run(
         this.#redis,
-        [this.#key("members"), this.#key("nick", fold), this.#key("nodes")],
+        [this.#key("members"), this.#key("nick", fold), this.#key("nodes"), this.#key("id")],
         [fold, tokenHash(token), this.node, this.#leaseMs, tokenHash(fresh)],
       )
     );
-    if (raw === 0) return null;
-    if (typeof raw !== "string") return undefined;
+    if (reply === 0) return null;
+    if (!Array.isArray(reply)) return undefined;
+    const [raw, at] = reply;
     // Held now, whatever the record says: renewed, or given up.
     this.#leases.adopt(fold);
-    const record = parseJson(raw);
-    if (isMemberRecord(record)) return record;
+    const record = typeof raw === "string" ? parseJson(raw) : undefined;
+    if (isMemberRecord(record)) return { record, at: Number(at) || 0 };
     this.release(fold);
     return undefined;
   }
@@ -521,7 +523,7 @@ export class RedisCluster implements Cluster {
   async tell(
     event: ClusterEvent,
     records: readonly [string, MemberRecord | null][] = [],
-  ): Promise<number> {
+  ): Promise<void> {
     const args: (string | number)[] = [this.#feedKeep, JSON.stringify(event)];
     for (const [fold, record] of records) {
       args.push(fold, record === null ? "" : JSON.stringify(record));
@@ -535,7 +537,6 @@ export class RedisCluster implements Cluster {
     ];
     const id = await this.#command(() => TELL.run(this.#redis, keys, args));
     if (id === -1) throw new SeatMoved();
-    return Number(id);
   }
 
   async reconcile(

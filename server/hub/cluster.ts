@@ -187,7 +187,7 @@ export interface Cluster {
    * undefined if the token is not the member's; null if no member has the
    * name (nothing is changed then).
    */
-  takeOver(fold: string, token: string, fresh: string): Promise<MemberRecord | null | undefined>;
+  takeOver(fold: string, token: string, fresh: string): Promise<TakenOver | null | undefined>;
   /**
    * Gives a nickname up (`unsure`: even if this node does not know it holds
    * it, as after a take-over whose answer was lost). Never rejects.
@@ -205,9 +205,9 @@ export interface Cluster {
    * updates the member list in the same step: each `[fold, record]` sets
    * that member's record, `[fold, null]` removes it. Rejects with
    * {@linkcode SeatMoved}, telling nothing, if one of those records is
-   * another live node's. Resolves with the event's id in the feed.
+   * another live node's.
    */
-  tell(event: ClusterEvent, records?: readonly [string, MemberRecord | null][]): Promise<number>;
+  tell(event: ClusterEvent, records?: readonly [string, MemberRecord | null][]): Promise<void>;
   /**
    * After what this node told was lost (Redis could not be reached), makes
    * the member list's records of this node match `folds`, this node's
@@ -261,6 +261,17 @@ export class SeatMoved extends Error {
     super("The member's seat was taken back on another node");
     this.name = "SeatMoved";
   }
+}
+
+/** A seat {@linkcode Cluster.takeOver} moved to this node. */
+export interface TakenOver {
+  /** Its record as it was. */
+  record: MemberRecord;
+  /**
+   * The id counter when it was taken over: what the feed holds up to this
+   * id was told before (all that other nodes tell of it after is refused).
+   */
+  at: number;
 }
 
 /** What {@linkcode Cluster.reconcile} did. */

@@ -343,6 +343,8 @@ const UNREACHABLE =
   "Not sent: the server cannot reach its message store right now; try again in a moment.";
 /** How soon what a Redis that answers refused to be told is tried again. */
 const RETELL_MS = 2_000;
+/** How many fences (`Hub.#fences`) are kept before those the feed is past are let go. */
+const FENCES_SWEEP = 256;
 /** Why the members of a node that stops (`Hub.detach`) leave, as the other nodes show it. */
 const SHUTTING_DOWN = "server shutting down";
 /** A join or a new nickname refused while the service's store (Redis) cannot be reached. */
@@ -369,11 +371,10 @@ export type HubObserver = (event: ServerEvent) => void;
 /** A room a member asked for, checked: the live room, or the name and key to make it under. */
 type Wanted = { name: string; key: string; room: Room | undefined };
 
-/** The rooms a join enters (`wanted`), those refused, and the keys of those asked for. */
+/** The rooms a join enters (`wanted`, those it is in first), and the refusals of those asked for. */
 interface Plan {
   wanted: Wanted[];
   refusals: ServerEvent[];
-  asked: Set<string>;
 }
 
 /** Rooms read for a welcome: their backlogs, what the feed brought meanwhile, and their names and topics kept. */
@@ -422,12 +423,14 @@ export class Hub {
    */
   readonly #claiming = new Set<string>();
   /**
-   * Nicknames (folded) whose seats this node took over from another node,
-   * with the feed id of the `moved` it told (Infinity until told): what the
-   * other nodes told of them before that is older news, which a node behind
-   * on the feed has still to read, and is passed over.
+   * Nicknames (folded) this node seated a member under (claimed in Redis,
+   * or taken over from another node), with the feed id Redis was at then:
+   * what other nodes told of them up to it is older news, which this node,
+   * behind on the feed, may still have to read. It is passed over: it
+   * would make the seat (which Redis gave this node after it) another
+   * node's member's again. See {@linkcode #fence}.
    */
-  readonly #takenOver = new Map<string, { until: number }>();
+  readonly #fences = new Map<string, number>();
   /** Something this node told the others was lost: told again once Redis is back ({@linkcode Hub.#retell}). */
   #untold = false;
   /** Why the members whose leave was lost left, by fold: told so once Redis is back. */
@@ -705,7 +708,7 @@ export class Hub {
     const claimed = this.#roster.claim(requested, member, token);
     if (!claimed.ok) return this.#refuse(member, claimed.code, claimed.reason);
     const ghost = this.#roster.find(claimed.value);
-    const plan = this.#plan(ghost, rooms);
+    const plan = this.#plan(this.#wantsOf(ghost), rooms);
     // Everything read before anything changes: a failed read refuses the whole join.
     const backlogs: Backlog[] = [];
     const ready: Room[] = [];
@@ -917,25 +920,15 @@ export class Hub {
    * Tells the other nodes what a local member did, with its record as it
    * is now (`gone`: removed). Failing that (Redis lost meanwhile), the log
    * says so: the member stays, and the others learn of it when its node
-   * tells them again. Resolves with the event's id in the feed (undefined:
-   * not told).
+   * tells them again.
    */
-  #tell(
-    cluster: Cluster,
-    event: ClusterEvent,
-    seat: Seat,
-    gone = false,
-    was?: string,
-  ): Promise<number | undefined> {
+  #tell(cluster: Cluster, event: ClusterEvent, seat: Seat, gone = false, was?: string): void {
     const records: [string, MemberRecord | null][] = [];
     if (was !== undefined) records.push([was, null]);
     records.push(gone ? [seat.key, null] : this.#record(cluster, seat));
     const member = seat.member;
-    return cluster.tell(event, records).catch((e) => {
-      if (e instanceof SeatMoved) {
-        this.#movedAway(seat, member);
-        return undefined;
-      }
+    cluster.tell(event, records).catch((e) => {
+      if (e instanceof SeatMoved) return this.#movedAway(seat, member);
       this.#untold = true;
       if (!gone) this.#untoldSeats.add(seat);
       // Told with its reason once Redis is back (`#retell`), not as "connection lost".
@@ -951,7 +944,6 @@ export class Hub {
           error: errorText(e),
         });
       }
-      return undefined;
     });
   }
 
@@ -1032,7 +1024,7 @@ export class Hub {
   /**
    * Carries out what another node told (or, for `topic` and `dead`, any
    * node); `now`: made up from the member list as it is now, so never older
-   * news (see {@linkcode #takenOver}).
+   * news (see {@linkcode #fences}).
    */
   #fromCluster(cluster: Cluster, event: ClusterEvent, now = false): void {
     if (event.op === "topic") {
@@ -1057,11 +1049,10 @@ export class Hub {
       else this.#log.warn("a node stopped renewing its lease: its members left", fields);
       return;
     }
-    if (event.node === cluster.node) {
-      if (event.op === "moved") this.#olderThanTakeOver(cluster, event);
-      return;
-    }
-    if (!now && this.#olderThanTakeOver(cluster, event)) return;
+    if (event.node === cluster.node) return;
+    // A rename is partly news (the other name's part); the rest, all older news.
+    const older = now ? undefined : this.#olderNews(cluster, event);
+    if (older && event.op !== "rename") return;
     // Only the node a member is on speaks for it: a late event from the
     // node it was taken back from (not yet told so) is passed over.
     const remote = (nick: string) => {
@@ -1119,7 +1110,15 @@ export class Hub {
         return;
       }
       case "rename": {
-        const seat = remote(event.from);
+        const fromOlder = older?.has(nickKey(event.from)) ?? false;
+        if (older?.has(nickKey(event.to))) {
+          // Its new name is a member's of this node since: its old name's seat goes all the same.
+          const gone = fromOlder ? undefined : remote(event.from);
+          if (gone) this.#drop(gone, "connection lost");
+          return;
+        }
+        // Its old name is a member's of this node since: only the new one is news.
+        const seat = fromOlder ? undefined : remote(event.from);
         if (!seat) {
           // Let go here already: its old name was free in Redis to a
           // newcomer here before this node heard of the rename. Seated again
@@ -1162,26 +1161,41 @@ export class Hub {
   }
 
   /**
-   * True if `event` names a seat this node took over from another node and
-   * comes before the `moved` this node told of it (see
-   * {@linkcode #takenOver}); the seat is let out of that list once the
-   * feed is past it.
+   * Keeps what other nodes tell of nickname `fold` up to feed id `until`
+   * from being carried out here (see {@linkcode #fences}): this node seated
+   * a member under it when Redis was at `until`. Entries the feed is past
+   * are let go as it goes.
    */
-  #olderThanTakeOver(cluster: Cluster, event: ClusterEvent): boolean {
-    if (this.#takenOver.size === 0) return false;
+  #fence(cluster: Cluster, fold: string, until: number): void {
+    if (until <= cluster.position) return;
+    if (this.#fences.size >= FENCES_SWEEP) {
+      for (const [key, bound] of this.#fences) {
+        if (bound <= cluster.position) this.#fences.delete(key);
+      }
+    }
+    this.#fences.set(fold, Math.max(until, this.#fences.get(fold) ?? 0));
+  }
+
+  /**
+   * The nicknames (folded) `event` names whose fence it is within (see
+   * {@linkcode #fences}): it is older news of them. Undefined if none.
+   */
+  #olderNews(cluster: Cluster, event: ClusterEvent): Set<string> | undefined {
+    if (this.#fences.size === 0) return undefined;
     const names = event.op === "rename"
       ? [event.from, event.to]
       : "nick" in event
       ? [event.nick]
       : [];
+    let older: Set<string> | undefined;
     for (const nick of names) {
       const key = nickKey(nick);
-      const fence = this.#takenOver.get(key);
-      if (!fence) continue;
-      if (cluster.position < fence.until) return true;
-      this.#takenOver.delete(key);
+      const until = this.#fences.get(key);
+      if (until === undefined) continue;
+      if (cluster.position <= until) (older ??= new Set()).add(key);
+      else this.#fences.delete(key);
     }
-    return false;
+    return older;
   }
 
   #remoteMember(cluster: Cluster, fold: string, via: Via, node: string): RemoteMember {
@@ -1284,8 +1298,8 @@ export class Hub {
    */
   #matchMembers(cluster: Cluster, records: MemberRecord[]): void {
     this.#log.warn("this node missed part of the feed; reading the member list again");
-    // Each difference is carried out as the event that would have told it.
-    const told = (event: ClusterEvent) => this.#fromCluster(cluster, event);
+    // Each difference is carried out as the event that would have told it (as it is now: no older news).
+    const told = (event: ClusterEvent) => this.#fromCluster(cluster, event, true);
     const listed = new Map<string, MemberRecord>();
     for (const record of records) {
       if (record.node !== cluster.node) listed.set(nickKey(record.nick), record);
@@ -1506,8 +1520,6 @@ export class Hub {
     this.#claiming.add(fold);
     this.#joining.set(member, true);
     let held = false;
-    /** This seat's entry in {@linkcode #takenOver} while its move is not told yet. */
-    let fence: { until: number } | undefined;
     const watches: RoomWatch[] = [];
     /** The new token of a take-back of a seat here under way in Redis. */
     let rotating: string | undefined;
@@ -1535,6 +1547,9 @@ export class Hub {
           moved = true;
         }
       }
+      // Read after the claim: what the feed holds up to it was told before.
+      const last = await cluster.store.lastId();
+      if (held) this.#fence(cluster, fold, last);
       if (!this.#joining.get(member)) return false;
       const now = this.#roster.byKey(fold);
       if (moved) {
@@ -1544,9 +1559,8 @@ export class Hub {
         if (now.member.remote) this.#drop(now, "connection lost");
         else return this.#refuse(member, "nick_taken", taken);
       }
-      const plan = this.#plan(ghost, rooms);
+      const plan = this.#plan(this.#wantsOf(ghost), rooms);
       const limit = this.#replayLimit(plan.wanted.length);
-      const last = since === undefined ? 0 : await cluster.store.lastId();
       const readOne = async (key: string): Promise<Backlog<RoomMessage>> => {
         if (since === undefined || since > last) {
           return {
@@ -1577,36 +1591,36 @@ export class Hub {
       // step, so of two take-backs with one token at once, on any nodes, one
       // wins, and a join that fails before this spends no token.
       const fresh = this.#newToken();
-      let record: MemberRecord | null | undefined;
+      let record: MemberRecord | undefined;
       if (ghost || moved) {
         if (!moved) rotating = fresh;
         overtaking = moved;
-        record = await cluster.takeOver(fold, token ?? "", fresh);
+        const over = await cluster.takeOver(fold, token ?? "", fresh);
         rotating = undefined;
         overtaking = false;
-        if (record === null && moved) {
+        if (over === null && moved) {
           // Its holder left while this node read: the name may be free now.
           held = await cluster.claim(fold);
           if (!held) return this.#refuse(member, "nick_taken", taken);
+          this.#fence(cluster, fold, await cluster.store.lastId());
           if (!this.#joining.get(member)) return false;
           const stale = this.#roster.byKey(fold);
           if (stale && !stale.member.remote) return this.#refuse(member, "nick_taken", taken);
           if (stale) this.#drop(stale, "connection lost");
           moved = false;
           ghost = undefined;
-          record = undefined;
-        } else if (record === undefined) {
+        } else if (over === undefined) {
           return this.#refuse(member, "nick_taken", taken);
         }
         // (No record at all for a seat of this node: Redis lost it; seating tells it again.)
-        if (moved) {
+        record = over?.record;
+        if (moved && over) {
           held = true;
-          fence = { until: Infinity };
-          this.#takenOver.set(fold, fence);
+          this.#fence(cluster, fold, over.at);
         }
         if (!this.#joining.get(member) && !moved) {
           // Gone meanwhile: the seat here gets its token back.
-          if (record !== null) giveBack(fresh);
+          if (over) giveBack(fresh);
           return false;
         }
         // Taken over from another node, and gone meanwhile: the seat is this
@@ -1619,7 +1633,7 @@ export class Hub {
       // Taken over from another node: its rooms are the record's, which this
       // node may not all have heard of (it lags on the feed, or the seat
       // changed rooms while this node read); those not read yet are read now.
-      const had = moved && record ? this.#roomsOf(record, plan) : undefined;
+      const had = moved && record ? this.#replan(record, plan, rooms) : undefined;
       let more: Read | undefined;
       if (had && had.missing.length > 0) {
         more = await this.#readAfterTakeOver(cluster, had.missing, readOne, watches);
@@ -1636,18 +1650,16 @@ export class Hub {
           );
       if (moved) {
         if (record && record.node !== cluster.node) {
-          // Seated here as the service had it when it was taken over (what a
-          // node behind on the feed had not heard yet, its members see now),
-          // in its rooms made live as read.
+          // Made as the service had it when it was taken over (what a node
+          // behind on the feed had not heard yet, its members see now), in
+          // its rooms made live as read: moved to its node, then in its rooms.
           const recorded = new Set(record.rooms.map(roomKey));
           for (const entry of chosen) if (recorded.has(entry.want.key)) live(entry);
-          this.#fromCluster(cluster, {
-            op: "sync",
-            node: record.node,
-            nick: record.nick,
-            via: record.via,
-            rooms: record.rooms.map(refOf),
-          }, true);
+          const as = { node: record.node, nick: record.nick, via: record.via };
+          const refs = record.rooms.map(refOf);
+          this.#fromCluster(cluster, { op: "moved", ...as, rooms: refs }, true);
+          const away = record.away === undefined ? {} : { away: record.away };
+          this.#fromCluster(cluster, { op: "sync", ...as, rooms: refs, ...away }, true);
         }
         const current = this.#roster.byKey(fold);
         ghost = current?.member.remote ? current : undefined;
@@ -1669,22 +1681,13 @@ export class Hub {
         }
         // Moved here (from another node, or to a new connection here): its record's token and way change.
         const kept = [...seat.rooms.values()].filter((room) => before.has(room.key));
-        const told = this.#tell(cluster, {
+        this.#tell(cluster, {
           op: "moved",
           node: cluster.node,
           nick: seat.nick,
           via: member.via,
           rooms: kept.map((room) => this.#ref(room)),
         }, seat);
-        const taken = fence;
-        fence = undefined;
-        if (taken) {
-          // What the other nodes told of it before is passed over until the feed is past this.
-          told.then((id) => {
-            if (id !== undefined && cluster.position < id) taken.until = id;
-            else if (this.#takenOver.get(fold) === taken) this.#takenOver.delete(fold);
-          });
-        }
         for (const room of entering) {
           if (!before.has(room.key)) this.#tellJoin(cluster, seat, room);
         }
@@ -1695,7 +1698,7 @@ export class Hub {
         ghost,
         ready,
         named,
-        [...plan.refusals, ...(had?.refusals ?? [])],
+        had?.refusals ?? plan.refusals,
         privates,
         fresh,
         tellSeat,
@@ -1723,37 +1726,43 @@ export class Hub {
       return this.#refuse(member, "storage_failed", UNREACHABLE_SEAT);
     } finally {
       for (const watch of watches) watch.stop();
-      if (fence && this.#takenOver.get(fold) === fence) this.#takenOver.delete(fold);
       this.#claiming.delete(fold);
       this.#joining.delete(member);
       if (held) cluster.release(fold);
     }
   }
 
+  /** The rooms a seat is in, as a join plans them (see {@linkcode #plan}). */
+  #wantsOf(seat: Seat | undefined): Wanted[] {
+    return [...seat?.rooms.values() ?? []].map((room) => ({
+      name: room.name,
+      key: room.key,
+      room,
+    }));
+  }
+
   /**
-   * The rooms of a seat taken over from another node beside those planned
-   * from what this node knew of it (`plan`): those its record had (`missing`,
-   * to be read), and those it had left since and were not asked for again
-   * (`dropped`). Past {@linkcode MEMBER_ROOMS_MAX}, rooms only asked for
-   * are refused, last first.
+   * A join's rooms planned again for a seat taken over from another node,
+   * from its record (`plan` was made from what this node knew of it): those
+   * not planned before (`missing`, to be read), those planned only from this
+   * node's view, which the seat had left since and are not asked for again
+   * (`dropped`), and the refusals of what is asked for.
    */
-  #roomsOf(record: MemberRecord, plan: Plan) {
-    const had = new Map(record.rooms.map((name) => [roomKey(name), name]));
+  #replan(record: MemberRecord, plan: Plan, rooms: readonly string[]) {
+    const again = this.#plan(
+      record.rooms.map((name) => {
+        const key = roomKey(name);
+        return { name, key, room: this.#rooms.get(key) };
+      }),
+      rooms,
+    );
     const planned = new Set(plan.wanted.map((want) => want.key));
-    const missing: Wanted[] = [...had]
-      .filter(([key]) => !planned.has(key))
-      .map(([key, name]) => ({ name, key, room: this.#rooms.get(key) }));
-    const dropped = new Set([...planned].filter((key) => !had.has(key) && !plan.asked.has(key)));
-    const refusals: ServerEvent[] = [];
-    let count = planned.size - dropped.size + missing.length;
-    for (const want of [...plan.wanted].reverse()) {
-      if (count <= MEMBER_ROOMS_MAX) break;
-      if (had.has(want.key) || dropped.has(want.key)) continue;
-      dropped.add(want.key);
-      refusals.unshift(this.#tooManyRooms(want.name));
-      count--;
-    }
-    return { missing, dropped, refusals };
+    const wanted = new Set(again.wanted.map((want) => want.key));
+    return {
+      missing: again.wanted.filter((want) => !planned.has(want.key)),
+      dropped: new Set([...planned].filter((key) => !wanted.has(key))),
+      refusals: again.refusals,
+    };
   }
 
   /**
@@ -1913,10 +1922,13 @@ export class Hub {
         return this.#refuse(seat.member, "nick_taken", `Nickname "${nick}" is taken. Try another.`);
       }
       this.#claiming.add(fold);
-      let held;
+      let held = false;
       try {
         held = await cluster.claim(fold);
+        // What the feed holds up to now was told of the name before (see #fences).
+        if (held) this.#fence(cluster, fold, await cluster.store.lastId());
       } catch {
+        if (held) cluster.release(fold);
         return this.#refuse(seat.member, "storage_failed", UNREACHABLE_NICK);
       } finally {
         this.#claiming.delete(fold);
@@ -2022,21 +2034,16 @@ export class Hub {
   }
 
   /** The rooms a join asks for, checked: the seat's own first (a take-back), then those named. */
-  #plan(ghost: Seat | undefined, rooms: readonly string[]): Plan {
+  #plan(had: readonly Wanted[], rooms: readonly string[]): Plan {
     const refusals: ServerEvent[] = [];
     const wanted = new Map<string, Wanted>();
-    for (const room of ghost?.rooms.values() ?? []) {
-      wanted.set(room.key, { name: room.name, key: room.key, room });
-    }
-    /** The keys of the rooms asked for (and not refused). */
-    const asked = new Set<string>();
+    for (const want of had) wanted.set(want.key, want);
     let creating = 0;
     for (const name of rooms.slice(0, MEMBER_ROOMS_MAX)) {
       const want = this.#want(name);
       if ("code" in want) {
         refusals.push(this.#error(want.code, want.message, want.room));
       } else if (wanted.has(want.key)) {
-        asked.add(want.key);
         continue;
       } else if (wanted.size >= MEMBER_ROOMS_MAX) {
         refusals.push(this.#tooManyRooms(want.name));
@@ -2045,10 +2052,9 @@ export class Hub {
       } else {
         if (!want.room) creating++;
         wanted.set(want.key, want);
-        asked.add(want.key);
       }
     }
-    return { wanted: [...wanted.values()], refusals, asked };
+    return { wanted: [...wanted.values()], refusals };
   }
 
   /**

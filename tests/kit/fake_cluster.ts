@@ -25,6 +25,7 @@ import {
   type MemberRecord,
   type Reconciled,
   SeatMoved,
+  type TakenOver,
   tokenHash,
 } from "../../server/hub/cluster.ts";
 
@@ -204,7 +205,7 @@ export class FakeCluster implements Cluster {
     fold: string,
     token: string,
     fresh: string,
-  ): Promise<MemberRecord | null | undefined> {
+  ): Promise<TakenOver | null | undefined> {
     await Promise.resolve();
     this.bus.check();
     const record = this.bus.members.get(fold);
@@ -215,7 +216,7 @@ export class FakeCluster implements Cluster {
     const was = structuredClone(record);
     record.node = this.node;
     record.token = tokenHash(fresh);
-    return was;
+    return { record: was, at: this.bus.history.lastId() };
   }
 
   /** The names {@linkcode disown}ed, in order: the fake has no renewals to stop. */
@@ -238,7 +239,7 @@ export class FakeCluster implements Cluster {
   async tell(
     event: ClusterEvent,
     records: readonly [string, MemberRecord | null][] = [],
-  ): Promise<number> {
+  ): Promise<void> {
     await Promise.resolve();
     this.bus.check();
     // As Redis's: nothing is told about a member whose record is another live node's.
@@ -251,10 +252,8 @@ export class FakeCluster implements Cluster {
       if (record) this.bus.members.set(fold, structuredClone(record));
       else this.bus.members.delete(fold);
     }
-    const id = this.bus.history.nextId();
-    this.bus.feed.push({ id, event });
+    this.bus.feed.push({ id: this.bus.history.nextId(), event });
     this.bus.publish();
-    return id;
   }
 
   async reconcile(
