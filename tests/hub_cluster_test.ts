@@ -1527,6 +1527,7 @@ clusterTest(
   async () => {
     const { bus, hubs, clusters: [, nb], ann, token } = await annOnAWhileBLags();
     nb!.away = false;
+    nb!.pump();
     await bus.settle();
     // Node b knows ann in #a; then falls behind as she leaves it.
     nb!.away = true;
@@ -1537,6 +1538,7 @@ clusterTest(
     assert.deepEqual(welcomed(page), ["#lobby"]);
     assert.deepEqual(bus.members.get("ann")?.rooms, ["#lobby"]);
     nb!.away = false;
+    nb!.pump();
     await bus.settle();
     for (const hub of hubs) assert.deepEqual(hub.members("#a"), []);
     assert.deepEqual(lists(hubs), [["ann@web"], ["ann@web"]]);
@@ -1578,6 +1580,7 @@ clusterTest(
     const { bus, hubs, clusters: [, nb], ann, token } = await annOnAWhileBLags();
     assert.equal(await hubs[1]!.join(new GoneAtWelcome("web"), "ann", token), false);
     nb!.away = false;
+    nb!.pump();
     await bus.settle();
     assert.equal(ann.closed, 1);
     assert.deepEqual(lists(hubs), [[], []]);
@@ -1619,6 +1622,7 @@ clusterTest(
     const third = new FakeMember("terminal");
     assert.ok(await b!.join(third, "ann", second.ofType("welcome")[0]!.token));
     clusters[1]!.away = false;
+    clusters[1]!.pump();
     await bus.settle();
     assert.deepEqual([first.closed, second.closed, third.closed], [1, 1, 0]);
     assert.deepEqual(third.ofType("notice"), []);
@@ -1638,6 +1642,7 @@ clusterTest(
   async () => {
     const { bus, hubs, clusters: [, nb], ann, token } = await annOnAWhileBLags();
     nb!.away = false;
+    nb!.pump();
     await bus.settle();
     nb!.away = true;
     assert.equal(await hubs[0]!.handle(ann, { type: "part", room: "#a" }), true);
@@ -1646,6 +1651,7 @@ clusterTest(
     assert.equal(await hubs[1]!.join(page, "ann", token, undefined, ["#lobby", "#a"]), true);
     assert.deepEqual(welcomed(page), ["#a", "#lobby"]);
     nb!.away = false;
+    nb!.pump();
     await bus.settle();
     for (const hub of hubs) assert.deepEqual(hub.members("#a").map((m) => m.nick), ["ann"]);
     assert.deepEqual(bus.members.get("ann")?.rooms, ["#lobby", "#a"]);
@@ -1778,6 +1784,7 @@ clusterTest(
     const page = new FakeMember("web");
     assert.ok(await b!.join(page, "ann", second.ofType("welcome")[0]!.token));
     nb!.away = false;
+    nb!.pump();
     await bus.settle();
     assert.deepEqual(lists(hubs), [["ann@web", "zed@web"], ["ann@web", "zed@web"]]);
     assert.equal(b!.whois("zed")?.nick, "zed");
@@ -1826,6 +1833,7 @@ clusterTest(
     const third = new FakeMember("web");
     assert.ok(await b!.join(third, "ann", second.ofType("welcome")[0]!.token));
     clusters[1]!.away = false;
+    clusters[1]!.pump();
     await bus.settle();
     assert.deepEqual(lists(hubs), [["ann@web", "wendy@web"], ["ann@web", "wendy@web"], [
       "ann@web",
@@ -1849,6 +1857,7 @@ clusterTest(
     const page = new FakeMember("web");
     assert.equal(await hubs[1]!.join(page, "ann", token), true, JSON.stringify(page.events));
     nb!.away = false;
+    nb!.pump();
     await bus.settle();
     assert.deepEqual(page.ofType("notice"), []);
     assert.equal(page.closed, 0);
@@ -1869,6 +1878,7 @@ clusterTest(
     };
     await hubs[1]!.join(page, "ann", token);
     nb!.away = false;
+    nb!.pump();
     await bus.settle();
     assert.equal(ann.closed, 1);
     assert.deepEqual(lists(hubs), [[], []]);
@@ -1922,6 +1932,7 @@ clusterTest(
       ["#b:in #b", "#c:in #c", "#lobby:in #lobby"],
     );
     nb!.away = false;
+    nb!.pump();
     await bus.settle();
     for (const hub of hubs) assert.deepEqual(hub.members("#a").map((m) => m.nick), ["bob"]);
     for (const hub of hubs) {
@@ -1939,6 +1950,7 @@ clusterTest(
     const page = new FakeMember("web");
     assert.equal(await hubs[1]!.join(page, "ann"), true);
     nb!.away = false;
+    nb!.pump();
     await bus.settle();
     assert.deepEqual(page.ofType("notice"), []);
   },
@@ -1961,9 +1973,35 @@ clusterTest(
     assert.equal(await b!.handle(carl, { type: "nick", nick: "ann" }), true);
     assert.equal(b!.nickOf(carl), "ann");
     nb!.away = false;
+    nb!.pump();
     await bus.settle();
     assert.equal(carl.closed, 0);
     assert.deepEqual(carl.ofType("notice"), []);
     assert.deepEqual(lists(hubs), [["ann@web"], ["ann@web"]]);
+  },
+);
+
+clusterTest(
+  "a private message sent to a member's old node, after its seat was taken back on another, is passed on there (once)",
+  async () => {
+    const { bus, hubs, clusters } = await service(3);
+    const [a, b, c] = hubs;
+    const alice = await join(a!, "alice");
+    const first = new FakeMember("web");
+    assert.ok(await b!.join(first, "bob"));
+    await bus.settle();
+    // Alice's node has not heard that bob took his seat back on node c.
+    clusters[0]!.away = true;
+    const page = new FakeMember("web");
+    assert.ok(await c!.join(page, "bob", first.ofType("welcome")[0]!.token));
+    await bus.settle();
+    assert.equal(await a!.handle(alice, { type: "msg", to: "bob", text: "psst" }), true);
+    await bus.settle();
+    clusters[0]!.away = false;
+    clusters[0]!.pump();
+    await bus.settle();
+    assert.deepEqual(page.ofType("message").map((m) => m.text), ["psst"]);
+    assert.deepEqual(first.ofType("message"), []);
+    assert.deepEqual(alice.ofType("message").map((m) => m.text), ["psst"]);
   },
 );

@@ -529,6 +529,10 @@ Deno.test("isForwarded() accepts private messages, CTCP (to a member or a room) 
   );
   assert.equal(isForwarded({ fold: "b", kick: "" }), true);
   assert.equal(isForwarded({ fold: "b", kick: 1 }), false);
+  // Passed on by the node a member moved from.
+  assert.equal(isForwarded({ fold: "b", event: message, passed: true }), true);
+  assert.equal(isForwarded({ fold: "b", kick: "", passed: true }), true);
+  assert.equal(isForwarded({ fold: "b", event: message, passed: 1 }), false);
   assert.equal(isForwarded({ fold: "b" }), false);
   assert.equal(isForwarded(null), false);
   // A room's CTCP, for every IRC member of the room on that node.

@@ -280,6 +280,7 @@ export function isForwarded(value: unknown): value is Forwarded {
       isForwarded({ fold: "", event: e });
   }
   if (typeof v.fold !== "string") return false;
+  if (v.passed !== undefined && v.passed !== true) return false;
   if (v.event === undefined) return typeof v.kick === "string";
   if (v.after !== undefined && !Number.isSafeInteger(v.after)) return false;
   if (typeof v.event !== "object" || v.event === null) return false;

@@ -111,10 +111,13 @@ export const BAN_MS_MAX = 86_400_000;
  * `nickKey`): a private message or CTCP, or the operator's `/kick` of it
  * from another node's console (`kick`: the reason, maybe empty); or a CTCP
  * to a room (`room`: its key), once for all that node's IRC members in it.
+ * `passed`: passed on by a node the member had moved from (its seat taken
+ * back on another node), which the sender's node had not heard yet; not
+ * passed on again.
  */
 export type Forwarded =
-  | { fold: string; event: ChatMessage | CtcpEvent; after?: number }
-  | { fold: string; kick: string }
+  | { fold: string; event: ChatMessage | CtcpEvent; after?: number; passed?: true }
+  | { fold: string; kick: string; passed?: true }
   | { room: string; event: CtcpEvent };
 
 /** What a {@linkcode Cluster} tells the hub, as it happens. */

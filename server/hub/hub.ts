@@ -1363,7 +1363,17 @@ export class Hub {
       return;
     }
     const seat = this.#roster.byKey(forwarded.fold);
-    if (!seat || seat.member.remote) return;
+    if (!seat) return;
+    const member = seat.member;
+    if (member instanceof RemoteMember) {
+      // Taken back on another node since the sender's node looked: passed on there, once.
+      if (forwarded.passed || !this.#cluster) return;
+      this.#cluster.forward(member.node, { ...forwarded, passed: true }).catch((e) =>
+        this.#log.debug("cannot pass a private message on", { error: errorText(e) })
+      );
+      return;
+    }
+    if (member.remote) return;
     if ("kick" in forwarded) {
       this.kick(seat.nick, forwarded.kick);
       return;
