@@ -918,6 +918,41 @@ Deno.test("RedisCluster.tell() about a member another live node has now is refus
   });
 });
 
+Deno.test("RedisCluster: a nickname another node claimed is not written by a teller that lost it, nor taken over with a dead node's record", async () => {
+  await withNodes(3, {}, async ([a, b, c], _sinks, redis) => {
+    const hash = tokenHash("t");
+    const nodeOf = async (fold: string) =>
+      JSON.parse(await direct(redis, (raw) => raw.hget("chat:members", fold)) ?? "null")?.node;
+    // Node a was found dead (its record not removed yet) and b claimed the name since.
+    await direct(
+      redis,
+      (raw) => raw.hset("chat:members", "fay", JSON.stringify(record("Fay", "dead-node", hash))),
+    );
+    assert.equal(await b!.claim("fay"), true);
+    // A take-back with the dead node's record's token: refused, nothing changed.
+    assert.equal(await c!.takeOver("fay", "t", "u"), undefined);
+    assert.equal(await c!.holder("fay"), b!.node);
+    assert.equal(await nodeOf("fay"), "dead-node");
+    // Node a, back, retells its member: refused (SeatMoved), nothing told.
+    const before = await direct(redis, (raw) => raw.xlen("chat:feed"));
+    await assert.rejects(
+      a!.tell({ op: "seat", node: a!.node, nick: "Fay", via: "web", rooms: [] }, [[
+        "fay",
+        record("Fay", a!.node, hash, []),
+      ]]),
+      SeatMoved,
+    );
+    assert.equal(await direct(redis, (raw) => raw.xlen("chat:feed")), before);
+    // Its holder's tell goes through; and one removing a record is never refused for the name.
+    await b!.tell({ op: "seat", node: b!.node, nick: "Fay", via: "irc", rooms: [] }, [[
+      "fay",
+      record("Fay", b!.node, tokenHash("v"), []),
+    ]]);
+    assert.equal(await nodeOf("fay"), b!.node);
+    await a!.tell({ op: "bye", node: a!.node, nick: "Gus", reason: "quit" }, [["gus", null]]);
+  });
+});
+
 /**
  * A node that renews only when told to (its lease of 200 ms ends unless
  * the test renews it), and a finder behind `proxy` that looks for dead

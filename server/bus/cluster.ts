@@ -133,14 +133,16 @@ return {
 /**
  * An event into the feed under a new id, and member records set ("" removes
  * one). KEYS: `chat:id`, `chat:feed`, `chat:members`, the tell's receipt,
- * `chat:nodes`; ARGV: feed keep, event JSON, then fold and record JSON in
- * turn. Returns the id. Run twice (ioredis sends it again if the
+ * `chat:nodes`, then each record's nickname key; ARGV: feed keep, event
+ * JSON, then fold and record JSON in turn. Returns the id. Run twice (ioredis sends it again if the
  * connection dropped before its answer came), it is carried out once: the
  * receipt (`chat:receipt:<node>:t<n>`, kept a minute) answers the second
  * run. A tell about a member whose record names another live node is not
  * carried out at all, and answers -1: the member was taken back there
  * (`TAKE_OVER`) while the teller, not yet told, had it leave, rename or
- * change rooms.
+ * change rooms. Nor is one that sets a record whose nickname another node
+ * holds: the teller lost it while cut off (the fence), and retells a seat
+ * someone else has since.
  */
 const TELL = await LuaScript.of(`
 local done = redis.call('GET', KEYS[4])
@@ -154,6 +156,10 @@ for i = 3, #ARGV - 1, 2 do
         and record.node ~= teller and redis.call('ZSCORE', KEYS[5], record.node) then
       return -1
     end
+  end
+  if ARGV[i + 1] ~= '' then
+    local owner = redis.call('GET', KEYS[5 + (i - 1) / 2])
+    if owner and owner ~= teller then return -1 end
   end
 end
 local id = redis.call('INCR', KEYS[1])
@@ -245,7 +251,10 @@ return {missing, gone}
  * gives the record the new token's hash. KEYS: `chat:members`, the
  * nickname key, `chat:nodes`, `chat:id`; ARGV: fold, token hash, node,
  * lease ms, new token hash. Returns the record as it was and the id counter
- * then; 0 if there is none; false if the token is not its. The record is
+ * then; 0 if there is none; false if the token is not its, or if the
+ * nickname's key names a node that is neither the record's nor this one
+ * (claimed afresh since the record's node was found dead, its records not
+ * yet removed: the record is no member's any more). The record is
  * written back by cjson, which writes an empty array as `{}`: put right.
  * Like a claim, it moves the node's own lease to end no sooner than the
  * nickname's, if the node is registered (`bus/leases.ts`).
@@ -255,6 +264,8 @@ local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return 0 end
 local ok, record = pcall(cjson.decode, raw)
 if not ok or type(record) ~= 'table' or record.token ~= ARGV[2] then return false end
+local owner = redis.call('GET', KEYS[2])
+if owner and owner ~= record.node and owner ~= ARGV[3] then return false end
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -535,6 +546,7 @@ export class RedisCluster implements Cluster {
       this.#key("members"),
       this.#key("receipt", this.node, `t${++this.#tells}`),
       this.#key("nodes"),
+      ...records.map(([fold]) => this.#key("nick", fold)),
     ];
     const id = await this.#command(() => TELL.run(this.#redis, keys, args));
     if (id === -1) throw new SeatMoved();

@@ -73,17 +73,29 @@ export type ClusterEvent =
   /** A member left the service. */
   | { op: "bye"; node: string; nick: string; reason: string }
   /**
-   * A member took another nickname. With how it is connected and its rooms:
-   * a node that had let its old name go (taken there by a newcomer before
-   * this event came) seats it again under the new one.
+   * A member took another nickname. With how it is connected, its rooms and
+   * why it is away: a node that had let its old name go (taken there by a
+   * newcomer before this event came) seats it again under the new one.
    */
-  | { op: "rename"; node: string; from: string; to: string; via?: Via; rooms?: RoomRef[] }
+  | {
+    op: "rename";
+    node: string;
+    from: string;
+    to: string;
+    via?: Via;
+    rooms?: RoomRef[];
+    away?: string;
+  }
   /** A member said it is away (`text`), or back (none). */
   | { op: "away"; node: string; nick: string; text?: string }
   /** A room's topic was set (`topic` undefined: cleared). */
   | { op: "topic"; node: string; room: RoomRef }
-  /** A member's seat was taken back on `node` (its connection elsewhere is closed, quietly). */
-  | { op: "moved"; node: string; nick: string; via: Via; rooms?: RoomRef[] }
+  /**
+   * A member's seat was taken back on `node` (its connection elsewhere is
+   * closed, quietly); with its rooms and why it is away, for a node that
+   * let it go meanwhile (its old connection dropped there first).
+   */
+  | { op: "moved"; node: string; nick: string; via: Via; rooms?: RoomRef[]; away?: string }
   /**
    * Node `dead` stopped renewing its lease, or stopped (`reason`, then told
    * by itself): its members are gone. `node` is who found it.
@@ -298,7 +310,8 @@ export function isClusterEvent(value: unknown): value is ClusterEvent {
         (v.away === undefined || str("away"));
     case "moved":
       return str("nick") && isVia(v.via) &&
-        (v.rooms === undefined || Array.isArray(v.rooms) && v.rooms.every(isRoomRef));
+        (v.rooms === undefined || Array.isArray(v.rooms) && v.rooms.every(isRoomRef)) &&
+        (v.away === undefined || str("away"));
     case "join":
       return str("nick") && isRoomRef(v.room);
     case "leave":
@@ -307,7 +320,8 @@ export function isClusterEvent(value: unknown): value is ClusterEvent {
       return str("nick") && str("reason");
     case "rename":
       return str("from") && str("to") && (v.via === undefined || isVia(v.via)) &&
-        (v.rooms === undefined || Array.isArray(v.rooms) && v.rooms.every(isRoomRef));
+        (v.rooms === undefined || Array.isArray(v.rooms) && v.rooms.every(isRoomRef)) &&
+        (v.away === undefined || str("away"));
     case "away":
       return str("nick") && (v.text === undefined || str("text"));
     case "topic":

@@ -1128,6 +1128,7 @@ export class Hub {
           const holder = this.#roster.byKey(nickKey(event.to));
           if (holder && !holder.member.remote) return;
           const renamed = this.#remoteSeat(cluster, event.to, event.via, event.node);
+          renamed.away = awayOf(event.away);
           for (const ref of event.rooms ?? []) this.#remoteEnter(renamed, ref);
           return;
         }
@@ -1141,6 +1142,7 @@ export class Hub {
           // Gone from here already (its old connection here dropped before
           // this node heard of the move): seated as the other node has it.
           const moved = this.#remoteSeat(cluster, event.nick, event.via, event.node);
+          moved.away = awayOf(event.away);
           for (const ref of event.rooms ?? []) this.#remoteEnter(moved, ref);
           return;
         }
@@ -1535,6 +1537,9 @@ export class Hub {
     let rotating: string | undefined;
     /** True while a take-over of another node's seat is under way in Redis. */
     let overtaking = false;
+    /** Whether this join set the name's fence ({@linkcode #fences}), and told a seat under it. */
+    let fenced = false;
+    let told = false;
     /** Gives a seat here the token it had, if Redis has `given` for it (a no-op if not). */
     const giveBack = (given: string) => {
       if (token === undefined) return;
@@ -1559,16 +1564,17 @@ export class Hub {
       }
       // Read after the claim: what the feed holds up to it was told before.
       const last = await cluster.store.lastId();
-      if (held) this.#fence(cluster, fold, last);
-      if (!this.#joining.get(member)) return false;
       const now = this.#roster.byKey(fold);
-      if (moved) {
-        ghost = now?.member.remote ? now : undefined;
-      } else if (now && now !== ghost) {
-        // Redis says the name is free: whoever holds it here left without this node hearing yet.
-        if (now.member.remote) this.#drop(now, "connection lost");
-        else return this.#refuse(member, "nick_taken", taken);
+      if (held) {
+        fenced = true;
+        this.#fence(cluster, fold, last);
+        // Redis says the name is free: whoever holds it here left without this
+        // node hearing yet (its leave is older news now, passed over).
+        if (now?.member.remote) this.#drop(now, "connection lost");
+        else if (now) return this.#refuse(member, "nick_taken", taken);
       }
+      if (!this.#joining.get(member)) return false;
+      if (moved) ghost = now?.member.remote ? now : undefined;
       const plan = this.#plan(this.#wantsOf(ghost), rooms);
       const limit = this.#replayLimit(plan.wanted.length);
       const readOne = async (key: string): Promise<Backlog<RoomMessage>> => {
@@ -1593,8 +1599,14 @@ export class Hub {
       // A room made here takes the name the service keeps for it.
       if (!this.#joining.get(member)) return false;
       // (One held on another node is looked at again once Redis has answered, below.)
-      if (ghost && !moved && this.#roster.byKey(fold) !== ghost) {
+      const current = this.#roster.byKey(fold);
+      if (ghost && !moved && current !== ghost) {
         return this.#refuse(member, "nick_taken", taken);
+      }
+      if (held && current) {
+        // The name is this node's in Redis: a seat of another node under it, heard of meanwhile, is gone.
+        if (current.member.remote) this.#drop(current, "connection lost");
+        else return this.#refuse(member, "nick_taken", taken);
       }
       // A seat taken back is checked in Redis last, once nothing but seating
       // is left to do: the record gets the seat's next token in the same
@@ -1612,6 +1624,7 @@ export class Hub {
           // Its holder left while this node read: the name may be free now.
           held = await cluster.claim(fold);
           if (!held) return this.#refuse(member, "nick_taken", taken);
+          fenced = true;
           this.#fence(cluster, fold, await cluster.store.lastId());
           if (!this.#joining.get(member)) return false;
           const stale = this.#roster.byKey(fold);
@@ -1626,6 +1639,7 @@ export class Hub {
         record = over?.record;
         if (moved && over) {
           held = true;
+          fenced = true;
           this.#fence(cluster, fold, over.at);
         }
         if (!this.#joining.get(member) && !moved) {
@@ -1685,6 +1699,7 @@ export class Hub {
       const privates = privatesAfter(since, last);
       const before = ghost ? new Set(ghost.rooms.keys()) : undefined;
       const tellSeat = (seat: Seat, entering: Room[]) => {
+        told = true;
         if (!before) {
           this.#tell(cluster, this.#seatEvent(cluster, seat, entering), seat);
           return;
@@ -1697,6 +1712,7 @@ export class Hub {
           nick: seat.nick,
           via: member.via,
           rooms: kept.map((room) => this.#ref(room)),
+          ...(seat.away === undefined ? {} : { away: seat.away }),
         }, seat);
         for (const room of entering) {
           if (!before.has(room.key)) this.#tellJoin(cluster, seat, room);
@@ -1736,6 +1752,8 @@ export class Hub {
       return this.#refuse(member, "storage_failed", UNREACHABLE_SEAT);
     } finally {
       for (const watch of watches) watch.stop();
+      // Nobody seated under the name: what was told of it before is no older news.
+      if (fenced && !told) this.#fences.delete(fold);
       this.#claiming.delete(fold);
       this.#joining.delete(member);
       if (held) cluster.release(fold);
@@ -1945,7 +1963,10 @@ export class Hub {
       }
       const now = this.#roster.byKey(fold);
       if (!held || this.#roster.seatOf(member) !== seat || (now && !now.member.remote)) {
-        if (held) cluster.release(fold);
+        if (held) {
+          cluster.release(fold);
+          this.#fences.delete(fold);
+        }
         if (this.#roster.seatOf(member) !== seat) return false;
         return this.#refuse(seat.member, "nick_taken", `Nickname "${nick}" is taken. Try another.`);
       }
@@ -1963,6 +1984,7 @@ export class Hub {
         to: nick,
         via: seat.member.via,
         rooms: [...seat.rooms.values()].map((room) => this.#ref(room)),
+        ...(seat.away === undefined ? {} : { away: seat.away }),
       },
       seat,
       false,

@@ -211,6 +211,9 @@ export class FakeCluster implements Cluster {
     const record = this.bus.members.get(fold);
     if (!record) return null;
     if (record.token !== tokenHash(token)) return undefined;
+    // As Redis's: not one whose name was claimed afresh since its node was found dead.
+    const owner = this.bus.owners.get(fold);
+    if (owner !== undefined && owner !== record.node && owner !== this.node) return undefined;
     this.bus.owners.set(fold, this.node);
     // As Redis's: the record names this node, and the new token, from now on.
     const was = structuredClone(record);
@@ -244,9 +247,12 @@ export class FakeCluster implements Cluster {
     this.bus.check();
     // As Redis's: nothing is told about a member whose record is another live node's.
     const live = new Set([...this.bus.nodes].map((n) => n.node));
-    for (const [fold] of records) {
+    for (const [fold, record] of records) {
       const now = this.bus.members.get(fold);
       if (now && now.node !== event.node && live.has(now.node)) throw new SeatMoved();
+      // Nor one whose nickname another node holds (this one lost it while cut off).
+      const owner = this.bus.owners.get(fold);
+      if (record && owner !== undefined && owner !== event.node) throw new SeatMoved();
     }
     for (const [fold, record] of records) {
       if (record) this.bus.members.set(fold, structuredClone(record));
