@@ -2183,3 +2183,31 @@ clusterTest(
     assert.equal(b!.whois("bob"), undefined);
   },
 );
+
+clusterTest(
+  "a member list read before a node seated a newcomer under a name, handed on after, does not bring the name's last holder back",
+  async () => {
+    const { bus, hubs, clusters: [, nb] } = await service();
+    const [a, b] = hubs;
+    const bob = await join(a!, "bob");
+    await bus.settle();
+    // The list as node b's feed reader reads it, with bob on node a; its answer comes late.
+    const read = {
+      records: [...bus.members.values()].map((r) => structuredClone(r)),
+      at: await nb!.store.lastId(),
+    };
+    nb!.away = true;
+    a!.leave(bob, "quit");
+    await bus.settle();
+    const newcomer = new FakeMember("irc");
+    assert.ok(await b!.join(newcomer, "bob"));
+    nb!.back(read);
+    await bus.settle();
+    assert.equal(newcomer.closed, 0);
+    assert.deepEqual(
+      newcomer.ofType("notice").map((e) => e.text).filter((t) => /lost touch/.test(t)),
+      [],
+    );
+    assert.deepEqual(lists(hubs), [["bob@irc"], ["bob@irc"]]);
+  },
+);

@@ -474,7 +474,7 @@ export class RedisCluster implements Cluster {
         // is now stands for them, and for those still in the feed before it.
         const { records, id } = await this.#snapshot();
         this.#reflected = id;
-        sink.members(records);
+        sink.members(records, id);
         this.#sweepLeftBehind();
       },
       onState: (up, error) => this.#state(up, error),

@@ -143,9 +143,10 @@ export interface ClusterSink {
   /**
    * The service's member list as it is now, in the feed's order: events
    * were lost (the node was away past what the feed keeps), and this list
-   * stands for them. Members of other nodes are made to match it.
+   * stands for them. Members of other nodes are made to match it. `at`:
+   * the feed id it was read at.
    */
-  members(records: MemberRecord[]): void;
+  members(records: MemberRecord[], at: number): void;
   /** Nicknames (folded) this node held and another node has taken since it could last renew them. */
   lost(folds: string[]): void;
   /**

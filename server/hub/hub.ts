@@ -782,7 +782,7 @@ export class Hub {
           this.#fed(cluster);
         }),
       forwarded: (forwarded) => later(() => this.#forwarded(forwarded)),
-      members: (records) => later(() => this.#matchMembers(cluster, records)),
+      members: (records, at) => later(() => this.#matchMembers(cluster, records, at)),
       lost: (folds) => later(() => this.#namesLost(folds)),
       revived: () => later(() => this.#revived(cluster)),
       // The cluster logs it (once each way, saying why).
@@ -1023,10 +1023,11 @@ export class Hub {
 
   /**
    * Carries out what another node told (or, for `topic` and `dead`, any
-   * node); `now`: made up from the member list as it is now, so never older
-   * news (see {@linkcode #fences}).
+   * node), as of feed id `asOf` (what is older news is passed over, see
+   * {@linkcode #fences}): the entry's own, or that of the member list it was
+   * made up from.
    */
-  #fromCluster(cluster: Cluster, event: ClusterEvent, now = false): void {
+  #fromCluster(cluster: Cluster, event: ClusterEvent, asOf = cluster.position): void {
     if (event.op === "topic") {
       const { room: ref } = event;
       const topic = ref.topic ?? { text: "", by: SERVER_NICK, ts: this.#now() };
@@ -1051,7 +1052,7 @@ export class Hub {
     }
     if (event.node === cluster.node) return;
     // A rename is partly news (the other name's part); the rest, all older news.
-    const older = now ? undefined : this.#olderNews(cluster, event);
+    const older = this.#olderNews(cluster, event, asOf);
     if (older && event.op !== "rename") return;
     // Only the node a member is on speaks for it: a late event from the
     // node it was taken back from (not yet told so) is passed over.
@@ -1182,7 +1183,7 @@ export class Hub {
    * The nicknames (folded) `event` names whose fence it is within (see
    * {@linkcode #fences}): it is older news of them. Undefined if none.
    */
-  #olderNews(cluster: Cluster, event: ClusterEvent): Set<string> | undefined {
+  #olderNews(cluster: Cluster, event: ClusterEvent, asOf: number): Set<string> | undefined {
     if (this.#fences.size === 0) return undefined;
     const names = event.op === "rename"
       ? [event.from, event.to]
@@ -1194,8 +1195,8 @@ export class Hub {
       const key = nickKey(nick);
       const until = this.#fences.get(key);
       if (until === undefined) continue;
-      if (cluster.position <= until) (older ??= new Set()).add(key);
-      else this.#fences.delete(key);
+      if (asOf <= until) (older ??= new Set()).add(key);
+      else if (cluster.position > until) this.#fences.delete(key);
     }
     return older;
   }
@@ -1298,10 +1299,10 @@ export class Hub {
    * members of other nodes are made to match the service's list as it is
    * now, each change announced as the lost event would have been.
    */
-  #matchMembers(cluster: Cluster, records: MemberRecord[]): void {
+  #matchMembers(cluster: Cluster, records: MemberRecord[], at: number): void {
     this.#log.warn("this node missed part of the feed; reading the member list again");
-    // Each difference is carried out as the event that would have told it (as it is now: no older news).
-    const told = (event: ClusterEvent) => this.#fromCluster(cluster, event, true);
+    // Each difference is carried out as the event that would have told it, as of the list's id.
+    const told = (event: ClusterEvent) => this.#fromCluster(cluster, event, at);
     const listed = new Map<string, MemberRecord>();
     for (const record of records) {
       if (record.node !== cluster.node) listed.set(nickKey(record.nick), record);
@@ -1679,11 +1680,12 @@ export class Hub {
           // its rooms made live as read: moved to its node, then in its rooms.
           const recorded = new Set(record.rooms.map(roomKey));
           for (const entry of chosen) if (recorded.has(entry.want.key)) live(entry);
+          // (As of now, not older news: the record was read with the take-over.)
           const as = { node: record.node, nick: record.nick, via: record.via };
           const refs = record.rooms.map(refOf);
-          this.#fromCluster(cluster, { op: "moved", ...as, rooms: refs }, true);
+          this.#fromCluster(cluster, { op: "moved", ...as, rooms: refs }, Infinity);
           const away = record.away === undefined ? {} : { away: record.away };
-          this.#fromCluster(cluster, { op: "sync", ...as, rooms: refs, ...away }, true);
+          this.#fromCluster(cluster, { op: "sync", ...as, rooms: refs, ...away }, Infinity);
         }
         const current = this.#roster.byKey(fold);
         ghost = current?.member.remote ? current : undefined;

@@ -356,14 +356,17 @@ export class FakeCluster implements Cluster {
   /**
    * Back after being {@linkcode away} longer than the feed keeps, as the
    * Redis feed reader finds it: the member list as it is now is handed on,
-   * and the events it stands for are not.
+   * and the events it stands for are not. `read`: the list as it was read
+   * earlier, at that id (its answer came late).
    */
-  back(): void {
+  back(read?: { records: MemberRecord[]; at: number }): void {
     this.away = false;
     this.bus.later(() => {
       this.#reflected = this.bus.feed.at(-1)?.id ?? 0;
       this.#gap = true;
-      this.#sink?.members([...this.bus.members.values()].map((r) => structuredClone(r)));
+      const records = read?.records ??
+        [...this.bus.members.values()].map((r) => structuredClone(r));
+      this.#sink?.members(records, read?.at ?? this.bus.history.lastId());
       this.pump();
     });
   }
