@@ -317,12 +317,16 @@ Deno.test("NickLeases.disown() stops renewing a name without giving it up: once 
       assert.equal(await a!.claim("kim"), true);
       // Taken over by b (as a seat taken back there), which later lets it go.
       await raw.set("chat:nick:kim", b!.node, "PX", 10_000);
-      a!.disown("kim");
+      await a!.disown("kim");
       assert.equal(await a!.owner("kim"), b!.node, "left as it is");
       await raw.del("chat:nick:kim");
       await a!.renew();
       assert.equal(await a!.owner("kim"), undefined, "not set again by a's renewal");
       assert.equal(await b!.claim("kim"), true);
+      // Let go by its taker and set again by a's renewal before a heard of the take-over: given up.
+      assert.equal(await a!.claim("lee"), true);
+      await a!.disown("lee");
+      assert.equal(await a!.owner("lee"), undefined);
     } finally {
       raw.disconnect();
     }

@@ -519,7 +519,7 @@ export class RedisCluster implements Cluster {
   }
 
   disown(fold: string): void {
-    this.#leases.disown(fold);
+    this.#background(this.#leases.disown(fold));
   }
 
   /** Keeps `work` for {@linkcode close} to wait for; its failure is nobody's to hear. */

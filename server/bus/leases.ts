@@ -275,12 +275,16 @@ export class NickLeases {
   }
 
   /**
-   * Stops renewing `fold`, leaving its key as it is: another node took it
-   * over (and renews it). Held on, this node's renewal would set it again
-   * once that node let it go, and hold it for nobody.
+   * Stops renewing `fold`: another node took it over (and renews it). Held
+   * on, this node's renewal would set it again once that node let it go,
+   * and hold it for nobody. Its key is left as it is if it names another
+   * node; if it names this one (that node let it go, and this node's
+   * renewal set it again before this node heard of the take-over), it is
+   * given up.
    */
-  disown(fold: string): void {
+  async disown(fold: string): Promise<void> {
     this.#held.delete(fold);
+    await this.#redis.eval(RELEASE, 1, this.#nick(fold), this.node);
   }
 
   /**

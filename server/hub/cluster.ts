@@ -211,7 +211,9 @@ export interface Cluster {
   release(fold: string, unsure?: boolean): void;
   /**
    * Stops renewing a nickname without giving it up: its member was taken
-   * back on another node, which holds it now (and gives it up when it goes).
+   * back on another node, which holds it now (and gives it up when it
+   * goes). If this node's renewal set it again after that node let it go,
+   * before this node heard of the take-over, it is given up. Never rejects.
    */
   disown(fold: string): void;
   /** Keeps a room message under a new id; the feed brings it to every node, this one included. */

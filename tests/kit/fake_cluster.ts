@@ -227,6 +227,8 @@ export class FakeCluster implements Cluster {
 
   disown(fold: string): void {
     this.disowned.push(fold);
+    // As Redis's leases: a key naming this node (set again after its taker let it go) is given up.
+    if (this.bus.owners.get(fold) === this.node) this.bus.owners.delete(fold);
   }
 
   /** As Redis's leases: given up only if this node holds it (sure of it or not). */
