@@ -2211,3 +2211,36 @@ clusterTest(
     assert.deepEqual(lists(hubs), [["bob@irc"], ["bob@irc"]]);
   },
 );
+
+clusterTest(
+  "what a member's old connection did on its node just before that node heard of the member's move elsewhere is undone there: it lists the member as the new node has it",
+  async () => {
+    for (const act of ["part", "away"] as const) {
+      const { bus, hubs, clusters: [na] } = await service();
+      const [a, b] = hubs;
+      const ann = new FakeMember("web");
+      assert.ok(await a!.join(ann, "ann", undefined, undefined, ["#lobby", "#a"]));
+      const token = ann.ofType("welcome")[0]!.token;
+      await bus.settle();
+      // Node a is behind as the page takes the seat back on node b.
+      na!.away = true;
+      assert.ok(await b!.join(new FakeMember("web"), "ann", token));
+      await bus.settle();
+      // The old connection acts on node a, which then reads the move before Redis answers its tell.
+      const acted = a!.handle(
+        ann,
+        act === "part" ? { type: "part", room: "#a" } : { type: "away", text: "stale" },
+      );
+      na!.away = false;
+      na!.pump();
+      await acted;
+      await bus.settle();
+      assert.equal(ann.closed, 1);
+      for (const hub of hubs) {
+        assert.deepEqual(hub.members("#a").map((m) => m.nick), ["ann"], `${act}`);
+        assert.equal(hub.whois("ann")?.away, undefined, `${act}`);
+      }
+      for (const hub of hubs) hub.close("done");
+    }
+  },
+);

@@ -1070,20 +1070,11 @@ export class Hub {
       case "seat":
       case "sync": {
         const known = remote(event.nick);
-        if (known && known.member.via === event.via) {
-          // Told again (its node lost something it told): its rooms made to match.
-          const keys = new Set(event.rooms.map((ref) => ref.key));
-          for (const room of [...known.rooms.values()]) {
-            if (keys.has(room.key)) continue;
-            room.leave(known, "part");
-            this.#dropIfEmpty(room);
-          }
-        }
+        // Told again (its node lost something it told): its rooms made to match.
         const seat = known?.member.via === event.via
           ? known
           : this.#remoteSeat(cluster, event.nick, event.via, event.node);
-        seat.away = awayOf(event.away);
-        for (const ref of event.rooms) this.#remoteEnter(seat, ref);
+        this.#asTold(seat, event.rooms, event.away);
         return;
       }
       case "away": {
@@ -1143,8 +1134,7 @@ export class Hub {
           // Gone from here already (its old connection here dropped before
           // this node heard of the move): seated as the other node has it.
           const moved = this.#remoteSeat(cluster, event.nick, event.via, event.node);
-          moved.away = awayOf(event.away);
-          for (const ref of event.rooms ?? []) this.#remoteEnter(moved, ref);
+          this.#asTold(moved, event.rooms ?? [], event.away);
           return;
         }
         const old = seat.member;
@@ -1158,9 +1148,27 @@ export class Hub {
         );
         for (const room of seat.rooms.values()) room.changed();
         old.close();
+        // In the rooms, and away, as the node that took it over had it (this
+        // node's own member may have acted here before this node heard).
+        if (event.rooms) this.#asTold(seat, event.rooms, event.away);
         return;
       }
     }
+  }
+
+  /**
+   * Makes a seat of another node as its node told it: in `rooms` (it
+   * leaves the others, each told as a part here), and away if `away` says so.
+   */
+  #asTold(seat: Seat, rooms: readonly RoomRef[], away: string | undefined): void {
+    const keys = new Set(rooms.map((ref) => ref.key));
+    for (const room of [...seat.rooms.values()]) {
+      if (keys.has(room.key)) continue;
+      room.leave(seat, "part");
+      this.#dropIfEmpty(room);
+    }
+    seat.away = awayOf(away);
+    for (const ref of rooms) this.#remoteEnter(seat, ref);
   }
 
   /**
