@@ -2244,3 +2244,76 @@ clusterTest(
     }
   },
 );
+
+/** `ann` seated on node a in #lobby and #a, taken back on node b while node a is behind on the feed. */
+async function annMovedWhileALags() {
+  const svc = await service();
+  const [a, b] = svc.hubs;
+  const old = new FakeMember("web");
+  assert.ok(await a!.join(old, "ann", undefined, undefined, ["#lobby", "#a"]));
+  await svc.bus.settle();
+  svc.clusters[0]!.away = true;
+  const moved = new FakeMember("irc");
+  assert.ok(await b!.join(moved, "ann", old.ofType("welcome")[0]!.token));
+  await svc.bus.settle();
+  return { ...svc, old, moved };
+}
+
+clusterTest(
+  "a take-back with its new token on a node behind on the feed that still has the seat as its own is carried out, not refused",
+  async () => {
+    const { bus, hubs, clusters: [na], old, moved } = await annMovedWhileALags();
+    const back = new FakeMember("web");
+    assert.equal(
+      await hubs[0]!.join(back, "ann", moved.ofType("welcome")[0]!.token),
+      true,
+      JSON.stringify(back.events),
+    );
+    na!.away = false;
+    na!.pump();
+    await bus.settle();
+    assert.deepEqual([old.closed, moved.closed, back.closed], [1, 1, 0]);
+    assert.deepEqual(lists(hubs), [["ann@web"], ["ann@web"]]);
+    for (const hub of hubs) assert.deepEqual(hub.members("#a").map((m) => m.nick), ["ann"]);
+    assert.equal(bus.members.get("ann")?.node, "n0");
+  },
+);
+
+clusterTest(
+  "a take-back with a spent token on a node behind on the feed, once the seat left elsewhere, seats it there for good, listed alike everywhere",
+  async () => {
+    const { bus, hubs, clusters: [na], old, moved } = await annMovedWhileALags();
+    hubs[1]!.leave(moved, "quit");
+    await bus.settle();
+    const again = new FakeMember("web");
+    assert.equal(await hubs[0]!.join(again, "ann", old.ofType("welcome")[0]!.token), true);
+    na!.away = false;
+    na!.pump();
+    await bus.settle();
+    assert.equal(again.closed, 0);
+    assert.deepEqual(lists(hubs), [["ann@web"], ["ann@web"]]);
+    assert.equal(bus.members.get("ann")?.node, "n0");
+    hubs[0]!.leave(again, "quit");
+    await bus.settle();
+    assert.deepEqual(lists(hubs), [[], []]);
+    assert.equal(bus.members.get("ann"), undefined);
+  },
+);
+
+clusterTest(
+  "what the old connection does on a node behind on the feed, after its seat moved and left elsewhere, leaves no record holding the name",
+  async () => {
+    const { bus, hubs, clusters: [na], old, moved } = await annMovedWhileALags();
+    hubs[1]!.leave(moved, "quit");
+    await bus.settle();
+    assert.equal(await hubs[0]!.handle(old, { type: "away", text: "stale" }), true);
+    await bus.settle();
+    na!.away = false;
+    na!.pump();
+    await bus.settle();
+    assert.equal(old.closed, 1);
+    assert.deepEqual(lists(hubs), [[], []]);
+    assert.equal(bus.members.get("ann"), undefined);
+    assert.ok(await hubs[1]!.join(new FakeMember("web"), "ann"), "the name is free");
+  },
+);

@@ -1138,8 +1138,15 @@ export class Hub {
           return;
         }
         const old = seat.member;
-        // Its name is the other node's to renew now.
-        if (!old.remote) cluster.disown(seat.key);
+        if (!old.remote) {
+          // Its name is the other node's to renew now.
+          cluster.disown(seat.key);
+          // What this node told of it since (its old connection acted before
+          // this node heard, and the seat had left there) may have written it
+          // a record naming this node: removed, unless it names another node
+          // (made up here from a take-over, "now", there is none such).
+          if (asOf !== Infinity) this.#toldGone(seat, true);
+        }
         // Its connection here (if it was ours) is closed quietly: the seat lives on, there.
         this.#roster.takeBack(
           seat,
@@ -1274,7 +1281,7 @@ export class Hub {
    * answer the other node lost (it never tells the move) would leave the
    * member listed as this node's everywhere else.
    */
-  #toldGone(seat: Seat): void {
+  #toldGone(seat: Seat, record = false): void {
     const cluster = this.#cluster;
     if (!cluster) return;
     const bye: ClusterEvent = {
@@ -1283,7 +1290,9 @@ export class Hub {
       nick: seat.nick,
       reason: "connection lost",
     };
-    cluster.tell(bye).catch((e) =>
+    // With `record`, its record is removed too, unless it names another live
+    // node (then nothing is told: Redis refuses, SeatMoved).
+    cluster.tell(bye, record ? [[seat.key, null]] : []).catch((e) =>
       this.#log.debug("cannot tell a member gone", { nick: seat.nick, error: errorText(e) })
     );
   }
@@ -1534,7 +1543,7 @@ export class Hub {
     const fold = nickKey(nick.value);
     const local = this.#roster.byKey(fold);
     const taken = `Nickname "${local?.nick ?? nick.value}" is taken. Try another.`;
-    if (local && !local.member.remote && !claimed.ok) {
+    if (local && !local.member.remote && !claimed.ok && token === undefined) {
       return this.#refuse(member, "nick_taken", taken);
     }
     if (this.#claiming.has(fold)) return this.#refuse(member, "nick_taken", taken);
@@ -1562,6 +1571,18 @@ export class Hub {
     try {
       // A seat of this node taken back needs nothing of Redis; any other is claimed there.
       let ghost = local && !local.member.remote ? local : undefined;
+      /** A seat here that Redis says another node has taken back since (this node is behind on the feed). */
+      let stale: Seat | undefined;
+      if (ghost && !claimed.ok) {
+        // Not its token: refused, unless another node holds the name now
+        // (its member took the seat back there, with the token it has now).
+        const holder = await cluster.holder(fold);
+        if (holder === undefined || holder === cluster.node || this.#roster.byKey(fold) !== ghost) {
+          return this.#refuse(member, "nick_taken", taken);
+        }
+        stale = ghost;
+        ghost = undefined;
+      }
       // Held by a member of another node: taken over with the token, if it is theirs.
       let moved = false;
       if (!ghost) {
@@ -1629,22 +1650,33 @@ export class Hub {
         const over = await cluster.takeOver(fold, token ?? "", fresh);
         rotating = undefined;
         overtaking = false;
-        if (over === null && moved) {
-          // Its holder left while this node read: the name may be free now.
+        if (over === null) {
+          // No member has the name in Redis: its holder left while this node
+          // read; or, for a seat here, it was taken back elsewhere and left
+          // since (this node is behind on the feed), or Redis lost its data.
+          // Claimed: the name is free, or this node's.
           held = await cluster.claim(fold);
           if (!held) return this.#refuse(member, "nick_taken", taken);
           fenced = true;
           this.#fence(cluster, fold, await cluster.store.lastId());
           if (!this.#joining.get(member)) return false;
-          const stale = this.#roster.byKey(fold);
-          if (stale && !stale.member.remote) return this.#refuse(member, "nick_taken", taken);
-          if (stale) this.#drop(stale, "connection lost");
-          moved = false;
-          ghost = undefined;
+          if (moved) {
+            const old = this.#roster.byKey(fold);
+            if (old && !old.member.remote && old !== stale) {
+              return this.#refuse(member, "nick_taken", taken);
+            }
+            if (old) {
+              // (Its connection, if here, went with the move this node has still to read.)
+              this.#drop(old, "connection lost");
+              old.member.close();
+            }
+            moved = false;
+            ghost = undefined;
+          }
+          // (A seat here keeps its rooms, taken back, and is told again.)
         } else if (over === undefined) {
           return this.#refuse(member, "nick_taken", taken);
         }
-        // (No record at all for a seat of this node: Redis lost it; seating tells it again.)
         record = over?.record;
         if (moved && over) {
           held = true;
