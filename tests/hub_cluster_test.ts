@@ -2317,3 +2317,27 @@ clusterTest(
     assert.ok(await hubs[1]!.join(new FakeMember("web"), "ann"), "the name is free");
   },
 );
+
+clusterTest(
+  "a take-back with its new token on a node behind on the feed whose own seat is let go while it asks Redis is carried out",
+  async () => {
+    const { bus, hubs, clusters: [na], old, moved } = await annMovedWhileALags();
+    // Node a learns it lost the name (its renewal) while it asks who holds it.
+    const holder = na!.holder.bind(na);
+    na!.holder = async (fold) => {
+      hubs[0]!.leave(old, "connection lost");
+      return await holder(fold);
+    };
+    const back = new FakeMember("web");
+    assert.equal(
+      await hubs[0]!.join(back, "ann", moved.ofType("welcome")[0]!.token),
+      true,
+      JSON.stringify(back.events),
+    );
+    na!.away = false;
+    na!.pump();
+    await bus.settle();
+    assert.deepEqual(lists(hubs), [["ann@web"], ["ann@web"]]);
+    assert.equal(bus.members.get("ann")?.node, "n0");
+  },
+);

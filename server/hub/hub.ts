@@ -1577,10 +1577,16 @@ export class Hub {
         // Not its token: refused, unless another node holds the name now
         // (its member took the seat back there, with the token it has now).
         const holder = await cluster.holder(fold);
-        if (holder === undefined || holder === cluster.node || this.#roster.byKey(fold) !== ghost) {
+        const now = this.#roster.byKey(fold);
+        if (
+          now === ghost
+            ? holder === undefined || holder === cluster.node
+            : now !== undefined && !now.member.remote
+        ) {
           return this.#refuse(member, "nick_taken", taken);
         }
-        stale = ghost;
+        // (Let go meanwhile, its name found lost: taken over all the same.)
+        stale = now === ghost ? ghost : undefined;
         ghost = undefined;
       }
       // Held by a member of another node: taken over with the token, if it is theirs.
