@@ -2341,3 +2341,22 @@ clusterTest(
     assert.equal(bus.members.get("ann")?.node, "n0");
   },
 );
+
+clusterTest(
+  "a room entered by a member's old connection while its node reads, and meanwhile hears of the member's move elsewhere, is not entered: the member stays listed there",
+  async () => {
+    const { bus, hubs, clusters: [na], old } = await annMovedWhileALags();
+    const open = holdReads(na!);
+    const entering = Promise.resolve(hubs[0]!.handle(old, { type: "enter", room: "#b" }));
+    await bus.settle();
+    na!.away = false;
+    na!.pump();
+    await bus.settle();
+    open();
+    await entering;
+    await bus.settle();
+    assert.equal(old.closed, 1);
+    assert.deepEqual(lists(hubs), [["ann@irc"], ["ann@irc"]]);
+    for (const hub of hubs) assert.deepEqual(hub.members("#b"), []);
+  },
+);

@@ -1873,6 +1873,8 @@ export class Hub {
 
   /** {@linkcode #enter} with `--redis`: the room's topic and recent messages are read from Redis. */
   async #enterClustered(cluster: Cluster, seat: Seat, want: Wanted): Promise<boolean> {
+    // Who asked: the seat may be taken back on another node while Redis answers.
+    const member = seat.member;
     if (!cluster.up) {
       return this.#refuse(seat.member, "storage_failed", UNREACHABLE, false, want.name);
     }
@@ -1896,7 +1898,7 @@ export class Hub {
         this.#log.error("cannot read the history", { error: errorText(e) });
         return this.#refuse(seat.member, "storage_failed", UNREADABLE, false, want.name);
       }
-      if (this.#roster.seatOf(seat.member) !== seat) return false;
+      if (this.#roster.seatOf(member) !== seat) return false;
       const live = this.#rooms.get(want.key);
       if (!live && !seat.rooms.has(want.key) && seat.rooms.size >= MEMBER_ROOMS_MAX) {
         return this.#send(seat.member, this.#tooManyRooms(want.name));
