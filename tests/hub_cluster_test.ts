@@ -57,6 +57,13 @@ function texts(member: FakeMember): string[] {
   return member.ofType("message").map((m) => `${m.from}: ${m.text}`);
 }
 
+/** Node `node`, behind on the feed (`away`), reads all of it, and everything settles. */
+async function caughtUp(bus: FakeBus, node: FakeCluster): Promise<void> {
+  node.away = false;
+  node.pump();
+  await bus.settle();
+}
+
 /** The lines and leaves `member` was shown, in order. */
 function saidAndLeft(member: FakeMember): string[] {
   return member.events.flatMap((e) =>
@@ -338,9 +345,7 @@ clusterTest(
       "pm 2",
       "pm 3",
     ]);
-    clusters[0]!.away = false;
-    clusters[0]!.pump();
-    await bus.settle();
+    await caughtUp(bus, clusters[0]!);
   },
 );
 
@@ -713,9 +718,7 @@ async function takenBackWhileAway(late: (a: Hub, dave: FakeMember) => Promise<vo
   await bus.settle();
   await late(a!, dave);
   await bus.settle();
-  clusters[0]!.away = false;
-  clusters[0]!.pump();
-  await bus.settle();
+  await caughtUp(bus, clusters[0]!);
   for (const hub of [a!, b!, c!]) {
     assert.deepEqual(hub.members().map((m) => m.nick).sort(), ["carol", "dave"]);
   }
@@ -765,9 +768,7 @@ clusterTest(
     assert.equal(onA.ofType("error")[0]?.code, "nick_taken");
     assert.deepEqual(onA.ofType("welcome"), []);
     await bus.settle();
-    clusters[0]!.away = false;
-    clusters[0]!.pump();
-    await bus.settle();
+    await caughtUp(bus, clusters[0]!);
     assert.equal(onB.closed, 0, "b's take-back came first: it keeps the seat");
     assert.equal(dave.closed, 1, "the old connection on a is let go once a reads the move");
     for (const hub of [a!, b!, c!]) assert.deepEqual(hub.members().map((m) => m.nick), ["dave"]);
@@ -1168,9 +1169,7 @@ clusterTest(
     const mine = new FakeMember("web");
     assert.equal(await b!.join(mine, "xr"), true);
     await b!.handle(mine, { type: "nick", nick: "xn" });
-    clusters[1]!.away = false;
-    clusters[1]!.pump();
-    await bus.settle();
+    await caughtUp(bus, clusters[1]!);
     assert.equal(mine.closed, 0, "b's own member keeps its name");
     assert.deepEqual(lists(hubs), [["xn@web", "xy@web"], ["xn@web", "xy@web"]]);
   },
@@ -1260,9 +1259,7 @@ clusterTest(
     // The old connection on a says it is away: a tells it, and Redis refuses (the
     // seat is b's). a reads the move before it hears the refusal.
     assert.equal(await a!.handle(old, { type: "away", text: "brb" }), true);
-    clusters[0]!.away = false;
-    clusters[0]!.pump();
-    await bus.settle();
+    await caughtUp(bus, clusters[0]!);
     assert.equal(old.closed, 1);
     for (const list of lists(hubs)) assert.deepEqual(list, ["dave@irc", "wendy@web"]);
     assert.deepEqual(watcher.ofType("leave"), [], "nobody saw dave leave");
@@ -1485,9 +1482,7 @@ clusterTest(
     assert.deepEqual(ann.ofType("notice"), []);
     assert.deepEqual(na!.disowned, ["ann"]);
     // Node b then hears what node a told before: older news.
-    nb!.away = false;
-    nb!.pump();
-    await bus.settle();
+    await caughtUp(bus, nb!);
     assert.equal(page.closed, 0);
     assert.deepEqual(page.ofType("notice"), []);
     for (const hub of hubs) {
@@ -1526,9 +1521,7 @@ clusterTest(
   "a take-back on a node behind on the feed does not bring the seat back into a room it left meanwhile",
   async () => {
     const { bus, hubs, clusters: [, nb], ann, token } = await annOnAWhileBLags();
-    nb!.away = false;
-    nb!.pump();
-    await bus.settle();
+    await caughtUp(bus, nb!);
     // Node b knows ann in #a; then falls behind as she leaves it.
     nb!.away = true;
     assert.equal(await hubs[0]!.handle(ann, { type: "part", room: "#a" }), true);
@@ -1537,9 +1530,7 @@ clusterTest(
     assert.equal(await hubs[1]!.join(page, "ann", token, undefined, ["#lobby"]), true);
     assert.deepEqual(welcomed(page), ["#lobby"]);
     assert.deepEqual(bus.members.get("ann")?.rooms, ["#lobby"]);
-    nb!.away = false;
-    nb!.pump();
-    await bus.settle();
+    await caughtUp(bus, nb!);
     for (const hub of hubs) assert.deepEqual(hub.members("#a"), []);
     assert.deepEqual(lists(hubs), [["ann@web"], ["ann@web"]]);
   },
@@ -1579,9 +1570,7 @@ clusterTest(
   async () => {
     const { bus, hubs, clusters: [, nb], ann, token } = await annOnAWhileBLags();
     assert.equal(await hubs[1]!.join(new GoneAtWelcome("web"), "ann", token), false);
-    nb!.away = false;
-    nb!.pump();
-    await bus.settle();
+    await caughtUp(bus, nb!);
     assert.equal(ann.closed, 1);
     assert.deepEqual(lists(hubs), [[], []]);
     assert.equal(bus.members.get("ann"), undefined);
@@ -1621,9 +1610,7 @@ clusterTest(
     await bus.settle();
     const third = new FakeMember("terminal");
     assert.ok(await b!.join(third, "ann", second.ofType("welcome")[0]!.token));
-    clusters[1]!.away = false;
-    clusters[1]!.pump();
-    await bus.settle();
+    await caughtUp(bus, clusters[1]!);
     assert.deepEqual([first.closed, second.closed, third.closed], [1, 1, 0]);
     assert.deepEqual(third.ofType("notice"), []);
     assert.deepEqual(lists(hubs), [["ann@terminal"], ["ann@terminal"], ["ann@terminal"]]);
@@ -1641,18 +1628,14 @@ clusterTest(
   "a take-back on a node behind on the feed that asks again for a room the seat left meanwhile enters it as it is live",
   async () => {
     const { bus, hubs, clusters: [, nb], ann, token } = await annOnAWhileBLags();
-    nb!.away = false;
-    nb!.pump();
-    await bus.settle();
+    await caughtUp(bus, nb!);
     nb!.away = true;
     assert.equal(await hubs[0]!.handle(ann, { type: "part", room: "#a" }), true);
     await bus.settle();
     const page = new FakeMember("web");
     assert.equal(await hubs[1]!.join(page, "ann", token, undefined, ["#lobby", "#a"]), true);
     assert.deepEqual(welcomed(page), ["#a", "#lobby"]);
-    nb!.away = false;
-    nb!.pump();
-    await bus.settle();
+    await caughtUp(bus, nb!);
     for (const hub of hubs) assert.deepEqual(hub.members("#a").map((m) => m.nick), ["ann"]);
     assert.deepEqual(bus.members.get("ann")?.rooms, ["#lobby", "#a"]);
   },
@@ -1737,9 +1720,7 @@ clusterTest(
     bus.recover();
     await bus.settle();
     // Node b now reads what node a told before the take-over (ann's seat).
-    nb!.away = false;
-    nb!.pump();
-    await bus.settle();
+    await caughtUp(bus, nb!);
     assert.equal(ann.closed, 1, "the old page is let go");
     assert.deepEqual(page.ofType("notice"), [], "the new page is told nothing");
     assert.equal(page.closed, 0, "the new page stays");
@@ -1783,9 +1764,7 @@ clusterTest(
     await bus.settle();
     const page = new FakeMember("web");
     assert.ok(await b!.join(page, "ann", second.ofType("welcome")[0]!.token));
-    nb!.away = false;
-    nb!.pump();
-    await bus.settle();
+    await caughtUp(bus, nb!);
     assert.deepEqual(lists(hubs), [["ann@web", "zed@web"], ["ann@web", "zed@web"]]);
     assert.equal(b!.whois("zed")?.nick, "zed");
   },
@@ -1832,9 +1811,7 @@ clusterTest(
     await bus.settle();
     const third = new FakeMember("web");
     assert.ok(await b!.join(third, "ann", second.ofType("welcome")[0]!.token));
-    clusters[1]!.away = false;
-    clusters[1]!.pump();
-    await bus.settle();
+    await caughtUp(bus, clusters[1]!);
     assert.deepEqual(lists(hubs), [["ann@web", "wendy@web"], ["ann@web", "wendy@web"], [
       "ann@web",
       "wendy@web",
@@ -1856,9 +1833,7 @@ clusterTest(
     await bus.settle();
     const page = new FakeMember("web");
     assert.equal(await hubs[1]!.join(page, "ann", token), true, JSON.stringify(page.events));
-    nb!.away = false;
-    nb!.pump();
-    await bus.settle();
+    await caughtUp(bus, nb!);
     assert.deepEqual(page.ofType("notice"), []);
     assert.equal(page.closed, 0);
     assert.deepEqual(hubs[1]!.members().map((m) => m.nick), ["ann"]);
@@ -1877,9 +1852,7 @@ clusterTest(
       return recent(key, count);
     };
     await hubs[1]!.join(page, "ann", token);
-    nb!.away = false;
-    nb!.pump();
-    await bus.settle();
+    await caughtUp(bus, nb!);
     assert.equal(ann.closed, 1);
     assert.deepEqual(lists(hubs), [[], []]);
     assert.equal(bus.members.get("ann"), undefined);
@@ -1931,9 +1904,7 @@ clusterTest(
       w.history.map((m: ChatMessage) => `${m.room}:${m.text}`).sort(),
       ["#b:in #b", "#c:in #c", "#lobby:in #lobby"],
     );
-    nb!.away = false;
-    nb!.pump();
-    await bus.settle();
+    await caughtUp(bus, nb!);
     for (const hub of hubs) assert.deepEqual(hub.members("#a").map((m) => m.nick), ["bob"]);
     for (const hub of hubs) {
       assert.deepEqual(hub.members("#c").map((m) => m.nick).sort(), ["ann", "bob"]);
@@ -1949,9 +1920,7 @@ clusterTest(
     await bus.settle();
     const page = new FakeMember("web");
     assert.equal(await hubs[1]!.join(page, "ann"), true);
-    nb!.away = false;
-    nb!.pump();
-    await bus.settle();
+    await caughtUp(bus, nb!);
     assert.deepEqual(page.ofType("notice"), []);
   },
 );
@@ -1972,9 +1941,7 @@ clusterTest(
     await bus.settle();
     assert.equal(await b!.handle(carl, { type: "nick", nick: "ann" }), true);
     assert.equal(b!.nickOf(carl), "ann");
-    nb!.away = false;
-    nb!.pump();
-    await bus.settle();
+    await caughtUp(bus, nb!);
     assert.equal(carl.closed, 0);
     assert.deepEqual(carl.ofType("notice"), []);
     assert.deepEqual(lists(hubs), [["ann@web"], ["ann@web"]]);
@@ -1997,9 +1964,7 @@ clusterTest(
     await bus.settle();
     assert.equal(await a!.handle(alice, { type: "msg", to: "bob", text: "psst" }), true);
     await bus.settle();
-    clusters[0]!.away = false;
-    clusters[0]!.pump();
-    await bus.settle();
+    await caughtUp(bus, clusters[0]!);
     assert.deepEqual(page.ofType("message").map((m) => m.text), ["psst"]);
     assert.deepEqual(first.ofType("message"), []);
     assert.deepEqual(alice.ofType("message").map((m) => m.text), ["psst"]);
@@ -2080,9 +2045,7 @@ clusterTest(
     assert.ok(await b!.join(page, "ann", token));
     a!.leave(ann, "connection lost");
     await bus.settle();
-    na!.away = false;
-    na!.pump();
-    await bus.settle();
+    await caughtUp(bus, na!);
     assert.deepEqual(lists(hubs), [["ann@web"], ["ann@web"]]);
     assert.equal(bus.members.get("ann")?.away, "lunch");
     assert.equal(b!.whois("ann")?.away, "lunch");
@@ -2147,9 +2110,7 @@ clusterTest(
     page.take();
     assert.equal(await c!.handle(carol, { type: "msg", to: "dave", text: "psst" }), true);
     await bus.settle();
-    clusters[2]!.away = false;
-    clusters[2]!.pump();
-    await bus.settle();
+    await caughtUp(bus, clusters[2]!);
     const toCarol = carol.events.map((e) => e.type === "message" ? `msg ${e.text}` : e.type);
     const toDave = page.ofType("message").map((e) => e.text);
     // Either dave gets it, or carol is told it was not delivered: not shown to her as sent and lost.
@@ -2176,9 +2137,7 @@ clusterTest(
     const joining = b!.join(gone, "bob");
     b!.leave(gone, "connection lost");
     assert.equal(await joining, false);
-    nb!.away = false;
-    nb!.pump();
-    await bus.settle();
+    await caughtUp(bus, nb!);
     assert.deepEqual(lists(hubs), [[], []]);
     assert.equal(b!.whois("bob"), undefined);
   },
@@ -2269,9 +2228,7 @@ clusterTest(
       true,
       JSON.stringify(back.events),
     );
-    na!.away = false;
-    na!.pump();
-    await bus.settle();
+    await caughtUp(bus, na!);
     assert.deepEqual([old.closed, moved.closed, back.closed], [1, 1, 0]);
     assert.deepEqual(lists(hubs), [["ann@web"], ["ann@web"]]);
     for (const hub of hubs) assert.deepEqual(hub.members("#a").map((m) => m.nick), ["ann"]);
@@ -2287,9 +2244,7 @@ clusterTest(
     await bus.settle();
     const again = new FakeMember("web");
     assert.equal(await hubs[0]!.join(again, "ann", old.ofType("welcome")[0]!.token), true);
-    na!.away = false;
-    na!.pump();
-    await bus.settle();
+    await caughtUp(bus, na!);
     assert.equal(again.closed, 0);
     assert.deepEqual(lists(hubs), [["ann@web"], ["ann@web"]]);
     assert.equal(bus.members.get("ann")?.node, "n0");
@@ -2308,9 +2263,7 @@ clusterTest(
     await bus.settle();
     assert.equal(await hubs[0]!.handle(old, { type: "away", text: "stale" }), true);
     await bus.settle();
-    na!.away = false;
-    na!.pump();
-    await bus.settle();
+    await caughtUp(bus, na!);
     assert.equal(old.closed, 1);
     assert.deepEqual(lists(hubs), [[], []]);
     assert.equal(bus.members.get("ann"), undefined);
@@ -2334,9 +2287,7 @@ clusterTest(
       true,
       JSON.stringify(back.events),
     );
-    na!.away = false;
-    na!.pump();
-    await bus.settle();
+    await caughtUp(bus, na!);
     assert.deepEqual(lists(hubs), [["ann@web"], ["ann@web"]]);
     assert.equal(bus.members.get("ann")?.node, "n0");
   },
@@ -2349,9 +2300,7 @@ clusterTest(
     const open = holdReads(na!);
     const entering = Promise.resolve(hubs[0]!.handle(old, { type: "enter", room: "#b" }));
     await bus.settle();
-    na!.away = false;
-    na!.pump();
-    await bus.settle();
+    await caughtUp(bus, na!);
     open();
     await entering;
     await bus.settle();
