@@ -385,6 +385,47 @@ interface Read {
   kept: ({ name: string; topic: Topic | undefined } | undefined)[];
 }
 
+/** A join through Redis under way (see `Hub.#joinClustered`): whose seat it takes, and what its end lets go. */
+interface ClusterJoin {
+  readonly cluster: Cluster;
+  readonly member: Member;
+  /** The nickname asked for, checked, and its key. */
+  readonly nick: string;
+  readonly fold: string;
+  readonly token: string | undefined;
+  readonly since: number | undefined;
+  /** The refusal of a name someone else holds. */
+  readonly taken: string;
+  /** The seat taken back (one of this node's) or over (`moved`: another node's member, remote here). */
+  ghost: Seat | undefined;
+  /** A seat here that Redis says another node has taken back since (this node is behind on the feed). */
+  stale: Seat | undefined;
+  /** The seat is another node's, taken over with the token. */
+  moved: boolean;
+  /** The feed id Redis was at after the claim: what the feed holds up to it was told before. */
+  last: number;
+  /** The seat's record as Redis had it when it was taken over from another node. */
+  record: MemberRecord | undefined;
+  /** The name is claimed in Redis for this join: released if it ends with nobody seated. */
+  held: boolean;
+  /** This join set the name's fence (`Hub.#fences`), and told a seat under it. */
+  fenced: boolean;
+  told: boolean;
+  /** The new token of a take-back of a seat here under way in Redis. */
+  rotating: string | undefined;
+  /** True while a take-over of another node's seat is under way in Redis. */
+  overtaking: boolean;
+  /** The watches of the rooms read, stopped when the join ends. */
+  readonly watches: RoomWatch[];
+}
+
+/** What a join seats its member in: the rooms, their backlogs as shown, and the refusals of those asked for. */
+interface Welcome {
+  ready: Room[];
+  named: Backlog[];
+  refusals: ServerEvent[];
+}
+
 /** What the feed brought rooms while their welcome was read (see `Hub.#watch`). */
 interface RoomWatch {
   /** Each room's backlog as read, up to the feed's `position`, with what the feed brought. */
@@ -1549,237 +1590,49 @@ export class Hub {
     if (this.#claiming.has(fold)) return this.#refuse(member, "nick_taken", taken);
     this.#claiming.add(fold);
     this.#joining.set(member, true);
-    let held = false;
-    const watches: RoomWatch[] = [];
-    /** The new token of a take-back of a seat here under way in Redis. */
-    let rotating: string | undefined;
-    /** True while a take-over of another node's seat is under way in Redis. */
-    let overtaking = false;
-    /** Whether this join set the name's fence ({@linkcode #fences}), and told a seat under it. */
-    let fenced = false;
-    let told = false;
-    /** Gives a seat here the token it had, if Redis has `given` for it (a no-op if not). */
-    const giveBack = (given: string) => {
-      if (token === undefined) return;
-      cluster.takeOver(fold, given, token).catch((e) =>
-        this.#log.warn("cannot give a seat its token back", {
-          nick: requested,
-          error: errorText(e),
-        })
-      );
+    const j: ClusterJoin = {
+      cluster,
+      member,
+      nick: nick.value,
+      fold,
+      token,
+      since,
+      taken,
+      // A seat of this node taken back needs nothing of Redis; any other is claimed there.
+      ghost: local && !local.member.remote ? local : undefined,
+      stale: undefined,
+      moved: false,
+      last: 0,
+      record: undefined,
+      held: false,
+      fenced: false,
+      told: false,
+      rotating: undefined,
+      overtaking: false,
+      watches: [],
     };
     try {
-      // A seat of this node taken back needs nothing of Redis; any other is claimed there.
-      let ghost = local && !local.member.remote ? local : undefined;
-      /** A seat here that Redis says another node has taken back since (this node is behind on the feed). */
-      let stale: Seat | undefined;
-      if (ghost && !claimed.ok) {
-        // Not its token: refused, unless another node holds the name now
-        // (its member took the seat back there, with the token it has now).
-        const holder = await cluster.holder(fold);
-        const now = this.#roster.byKey(fold);
-        if (
-          now === ghost
-            ? holder === undefined || holder === cluster.node
-            : now !== undefined && !now.member.remote
-        ) {
-          return this.#refuse(member, "nick_taken", taken);
-        }
-        // (Let go meanwhile, its name found lost: taken over all the same.)
-        stale = now === ghost ? ghost : undefined;
-        ghost = undefined;
-      }
-      // Held by a member of another node: taken over with the token, if it is theirs.
-      let moved = false;
-      if (!ghost) {
-        held = await cluster.claim(fold);
-        if (!held) {
-          if (token === undefined) return this.#refuse(member, "nick_taken", taken);
-          moved = true;
-        }
-      }
-      // Read after the claim: what the feed holds up to it was told before.
-      const last = await cluster.store.lastId();
-      const now = this.#roster.byKey(fold);
-      if (held) {
-        fenced = true;
-        this.#fence(cluster, fold, last);
-        // Redis says the name is free: whoever holds it here left without this
-        // node hearing yet (its leave is older news now, passed over).
-        if (now?.member.remote) this.#drop(now, "connection lost");
-        else if (now) return this.#refuse(member, "nick_taken", taken);
-      }
-      if (!this.#joining.get(member)) return false;
-      if (moved) ghost = now?.member.remote ? now : undefined;
-      const plan = this.#plan(this.#wantsOf(ghost), rooms);
-      const limit = this.#replayLimit(plan.wanted.length);
-      const readOne = async (key: string): Promise<Backlog<RoomMessage>> => {
-        if (since === undefined || since > last) {
-          return {
-            messages: await cluster.store.recent(key, this.#env.history),
-            gap: since !== undefined,
-          };
-        }
-        return await cluster.store.after(key, since, limit);
-      };
-      const keys = plan.wanted.map((want) => want.key);
-      const watch = this.#watch(keys);
-      watches.push(watch);
-      const [backlogs, kept] = await Promise.all([
-        // A history read like any other: its turn among them (HISTORY_READS_AT_ONCE).
-        this.#reads.run(() => this.#readRooms(cluster, keys, readOne)),
-        Promise.all(
-          plan.wanted.map((want) => want.room ? undefined : cluster.room(want.key, want.name)),
-        ),
-      ]);
-      // A room made here takes the name the service keeps for it.
+      if (!await this.#claimName(j, claimed.ok)) return false;
+      const plan = this.#plan(this.#wantsOf(j.ghost), rooms);
+      const read = this.#backlogReader(j, plan.wanted.length);
+      const first = await this.#readWelcome(j, plan.wanted, read);
       if (!this.#joining.get(member)) return false;
       // (One held on another node is looked at again once Redis has answered, below.)
       const current = this.#roster.byKey(fold);
-      if (ghost && !moved && current !== ghost) {
+      if (j.ghost && !j.moved && current !== j.ghost) {
         return this.#refuse(member, "nick_taken", taken);
       }
-      if (held && current) {
+      if (j.held && current) {
         // The name is this node's in Redis: a seat of another node under it, heard of meanwhile, is gone.
         if (current.member.remote) this.#drop(current, "connection lost");
         else return this.#refuse(member, "nick_taken", taken);
       }
-      // A seat taken back is checked in Redis last, once nothing but seating
-      // is left to do: the record gets the seat's next token in the same
-      // step, so of two take-backs with one token at once, on any nodes, one
-      // wins, and a join that fails before this spends no token.
       const fresh = this.#newToken();
-      let record: MemberRecord | undefined;
-      if (ghost || moved) {
-        if (!moved) rotating = fresh;
-        overtaking = moved;
-        const over = await cluster.takeOver(fold, token ?? "", fresh);
-        rotating = undefined;
-        overtaking = false;
-        if (over === null) {
-          // No member has the name in Redis: its holder left while this node
-          // read; or, for a seat here, it was taken back elsewhere and left
-          // since (this node is behind on the feed), or Redis lost its data.
-          // Claimed: the name is free, or this node's.
-          held = await cluster.claim(fold);
-          if (!held) return this.#refuse(member, "nick_taken", taken);
-          fenced = true;
-          this.#fence(cluster, fold, await cluster.store.lastId());
-          if (!this.#joining.get(member)) return false;
-          if (moved) {
-            const old = this.#roster.byKey(fold);
-            if (old && !old.member.remote && old !== stale) {
-              return this.#refuse(member, "nick_taken", taken);
-            }
-            if (old) {
-              // (Its connection, if here, went with the move this node has still to read.)
-              this.#drop(old, "connection lost");
-              old.member.close();
-            }
-            moved = false;
-            ghost = undefined;
-          }
-          // (A seat here keeps its rooms, taken back, and is told again.)
-        } else if (over === undefined) {
-          return this.#refuse(member, "nick_taken", taken);
-        }
-        record = over?.record;
-        if (moved && over) {
-          held = true;
-          fenced = true;
-          this.#fence(cluster, fold, over.at);
-        }
-        if (!this.#joining.get(member) && !moved) {
-          // Gone meanwhile: the seat here gets its token back.
-          if (over) giveBack(fresh);
-          return false;
-        }
-        // Taken over from another node, and gone meanwhile: the seat is this
-        // node's in Redis now, so it is seated (its old connection there
-        // closes) and then leaves, told to all (below).
-        if (!moved && this.#roster.byKey(fold) !== ghost) {
-          return this.#refuse(member, "nick_taken", taken);
-        }
-      }
-      // Taken over from another node: its rooms are the record's, which this
-      // node may not all have heard of (it lags on the feed, or the seat
-      // changed rooms while this node read); those not read yet are read now.
-      const had = moved && record ? this.#replan(record, plan, rooms) : undefined;
-      let more: Read | undefined;
-      if (had && had.missing.length > 0) {
-        more = await this.#readAfterTakeOver(cluster, had.missing, readOne, watches);
-      }
-      const all = more ? [...plan.wanted, ...more.wanted] : plan.wanted;
-      const names = more ? [...kept, ...more.kept] : kept;
-      const chosen = all.map((want, i) => ({ want, i }))
-        .filter(({ want }) => !had?.dropped.has(want.key));
-      const live = ({ want, i }: { want: Wanted; i: number }) =>
-        this.#rooms.get(want.key) ??
-          this.#make(
-            { ...want, name: names[i]?.name ?? want.name },
-            names[i]?.topic ?? want.room?.topic,
-          );
-      if (moved) {
-        if (record && record.node !== cluster.node) {
-          // Made as the service had it when it was taken over (what a node
-          // behind on the feed had not heard yet, its members see now), in
-          // its rooms made live as read: moved to its node, then in its rooms.
-          const recorded = new Set(record.rooms.map(roomKey));
-          for (const entry of chosen) if (recorded.has(entry.want.key)) live(entry);
-          // (As of now, not older news: the record was read with the take-over.)
-          const as = { node: record.node, nick: record.nick, via: record.via };
-          const refs = record.rooms.map(refOf);
-          this.#fromCluster(cluster, { op: "moved", ...as, rooms: refs }, Infinity);
-          const away = record.away === undefined ? {} : { away: record.away };
-          this.#fromCluster(cluster, { op: "sync", ...as, rooms: refs, ...away }, Infinity);
-        }
-        const current = this.#roster.byKey(fold);
-        ghost = current?.member.remote ? current : undefined;
-      }
-      // (After the seat is as the service had it: a room it left there may have emptied here.)
-      const ready = chosen.map(live);
-      const merged = watch.merged(backlogs, cluster.position);
-      if (more) merged.push(...more.watch.merged(more.backlogs, cluster.position));
-      const named = fitWelcome(chosen.map(({ i }) => merged[i]!), since).map((b, i) => ({
-        messages: ready[i]!.named(b.messages),
-        gap: b.gap,
-      }));
-      const privates = privatesAfter(since, last);
-      const before = ghost ? new Set(ghost.rooms.keys()) : undefined;
-      const tellSeat = (seat: Seat, entering: Room[]) => {
-        told = true;
-        if (!before) {
-          this.#tell(cluster, this.#seatEvent(cluster, seat, entering), seat);
-          return;
-        }
-        // Moved here (from another node, or to a new connection here): its record's token and way change.
-        const kept = [...seat.rooms.values()].filter((room) => before.has(room.key));
-        this.#tell(cluster, {
-          op: "moved",
-          node: cluster.node,
-          nick: seat.nick,
-          via: member.via,
-          rooms: kept.map((room) => this.#ref(room)),
-          ...(seat.away === undefined ? {} : { away: seat.away }),
-        }, seat);
-        for (const room of entering) {
-          if (!before.has(room.key)) this.#tellJoin(cluster, seat, room);
-        }
-      };
-      const seated = this.#seatIn(
-        member,
-        nick.value,
-        ghost,
-        ready,
-        named,
-        had?.refusals ?? plan.refusals,
-        privates,
-        fresh,
-        tellSeat,
-      );
-      if (!seated) return false;
-      held = false; // the seat holds it now
-      // Taken over from another node, and gone before it was seated (see above).
+      if (!await this.#takeOverSeat(j, fresh)) return false;
+      const welcome = await this.#asRecorded(j, plan, first, rooms, read);
+      if (!this.#seatClustered(j, welcome, fresh)) return false;
+      j.held = false; // the seat holds it now
+      // Taken over from another node, and gone before it was seated (see #takeOverSeat).
       if (!this.#joining.get(member)) this.leave(member, "connection lost");
       return true;
     } catch (e) {
@@ -1787,8 +1640,8 @@ export class Hub {
       if (cluster.up) this.#log.error("cannot join through Redis", { error: errorText(e) });
       // A take-back of a seat here whose answer was lost may have been
       // carried out: its token is given back if so (a no-op if not).
-      if (rotating !== undefined) giveBack(rotating);
-      if (overtaking) {
+      if (j.rotating !== undefined) this.#giveBack(j, j.rotating);
+      if (j.overtaking) {
         // One of another node's seat, the same: the seat would be this
         // node's in Redis, which has no member for it. The name is let go,
         // and the member list made to match this node's members, as after
@@ -1799,13 +1652,287 @@ export class Hub {
       }
       return this.#refuse(member, "storage_failed", UNREACHABLE_SEAT);
     } finally {
-      for (const watch of watches) watch.stop();
+      for (const watch of j.watches) watch.stop();
       // Nobody seated under the name: what was told of it before is no older news.
-      if (fenced && !told) this.#fences.delete(fold);
+      if (j.fenced && !j.told) this.#fences.delete(fold);
       this.#claiming.delete(fold);
       this.#joining.delete(member);
-      if (held) cluster.release(fold);
+      if (j.held) cluster.release(fold);
     }
+  }
+
+  /**
+   * A join through Redis, first step: whose seat it takes. A seat of this
+   * node taken back with its token stays `ghost`; a name held by a member of
+   * another node is to be taken over with the token (`moved`, by
+   * {@linkcode #takeOverSeat}); any other name is claimed (`held`). False
+   * if the join ends here (refused, or its member gone).
+   */
+  async #claimName(j: ClusterJoin, ownToken: boolean): Promise<boolean> {
+    const { cluster, fold } = j;
+    if (j.ghost && !ownToken) {
+      // Not its token: refused, unless another node holds the name now
+      // (its member took the seat back there, with the token it has now).
+      const holder = await cluster.holder(fold);
+      const now = this.#roster.byKey(fold);
+      if (
+        now === j.ghost
+          ? holder === undefined || holder === cluster.node
+          : now !== undefined && !now.member.remote
+      ) {
+        return this.#refuse(j.member, "nick_taken", j.taken);
+      }
+      // (Let go meanwhile, its name found lost: taken over all the same.)
+      j.stale = now === j.ghost ? j.ghost : undefined;
+      j.ghost = undefined;
+    }
+    // Held by a member of another node: taken over with the token, if it is theirs.
+    if (!j.ghost) {
+      j.held = await cluster.claim(fold);
+      if (!j.held) {
+        if (j.token === undefined) return this.#refuse(j.member, "nick_taken", j.taken);
+        j.moved = true;
+      }
+    }
+    // Read after the claim: what the feed holds up to it was told before.
+    j.last = await cluster.store.lastId();
+    const now = this.#roster.byKey(fold);
+    if (j.held) {
+      j.fenced = true;
+      this.#fence(cluster, fold, j.last);
+      // Redis says the name is free: whoever holds it here left without this
+      // node hearing yet (its leave is older news now, passed over).
+      if (now?.member.remote) this.#drop(now, "connection lost");
+      else if (now) return this.#refuse(j.member, "nick_taken", j.taken);
+    }
+    if (!this.#joining.get(j.member)) return false;
+    if (j.moved) j.ghost = now?.member.remote ? now : undefined;
+    return true;
+  }
+
+  /**
+   * How a join through Redis reads a room's backlog: the messages after its
+   * `since`, at most the replay limit for `rooms` rooms, or the most recent
+   * ones (a gap if it had a `since` Redis is not at yet).
+   */
+  #backlogReader(j: ClusterJoin, rooms: number): (key: string) => Promise<Backlog<RoomMessage>> {
+    const { cluster, since, last } = j;
+    const limit = this.#replayLimit(rooms);
+    return async (key) => {
+      if (since === undefined || since > last) {
+        return {
+          messages: await cluster.store.recent(key, this.#env.history),
+          gap: since !== undefined,
+        };
+      }
+      return await cluster.store.after(key, since, limit);
+    };
+  }
+
+  /**
+   * Reads `wanted` for a join's welcome: their backlogs (a history read like
+   * any other, its turn among them: HISTORY_READS_AT_ONCE), watched for what
+   * the feed brings meanwhile until the join ends (see {@linkcode #watch}),
+   * and the names and topics the service keeps for rooms not live here (a
+   * room made here takes the name the service keeps for it).
+   */
+  async #readWelcome(
+    j: ClusterJoin,
+    wanted: Wanted[],
+    read: (key: string) => Promise<Backlog<RoomMessage>>,
+  ): Promise<Read> {
+    const { cluster } = j;
+    const keys = wanted.map((want) => want.key);
+    const watch = this.#watch(keys);
+    j.watches.push(watch);
+    try {
+      const [backlogs, kept] = await Promise.all([
+        this.#reads.run(() => this.#readRooms(cluster, keys, read)),
+        Promise.all(
+          wanted.map((want) => want.room ? undefined : cluster.room(want.key, want.name)),
+        ),
+      ]);
+      return { wanted, watch, backlogs, kept };
+    } catch (e) {
+      // Those of a seat already taken over: this node's, so it is seated all the same.
+      if (!j.moved || !j.record) throw e;
+      this.#log.warn("cannot read the history of a seat taken over", { error: errorText(e) });
+      const backlogs = wanted.map(() => ({ messages: [], gap: true }));
+      return { wanted, watch, backlogs, kept: wanted.map(() => undefined) };
+    }
+  }
+
+  /** Gives a seat here the token it had, if Redis has `given` for it (a no-op if not). */
+  #giveBack(j: ClusterJoin, given: string): void {
+    if (j.token === undefined) return;
+    j.cluster.takeOver(j.fold, given, j.token).catch((e) =>
+      this.#log.warn("cannot give a seat its token back", {
+        nick: j.nick,
+        error: errorText(e),
+      })
+    );
+  }
+
+  /**
+   * A join through Redis taking a seat back (`ghost`) or over (`moved`),
+   * checked in Redis last, once nothing but seating is left to do: the
+   * record gets the seat's next token (`fresh`) in the same step, so of two
+   * take-backs with one token at once, on any nodes, one wins, and a join
+   * that fails before this spends no token. A seat taken over from another
+   * node is then this node's (`held`, its name fenced), its `record` as
+   * Redis had it. False if the join ends here.
+   */
+  async #takeOverSeat(j: ClusterJoin, fresh: string): Promise<boolean> {
+    const { cluster, fold, member } = j;
+    if (!j.ghost && !j.moved) return true;
+    if (!j.moved) j.rotating = fresh;
+    j.overtaking = j.moved;
+    const over = await cluster.takeOver(fold, j.token ?? "", fresh);
+    j.rotating = undefined;
+    j.overtaking = false;
+    if (over === null) {
+      // No member has the name in Redis: its holder left while this node
+      // read; or, for a seat here, it was taken back elsewhere and left
+      // since (this node is behind on the feed), or Redis lost its data.
+      // Claimed: the name is free, or this node's.
+      j.held = await cluster.claim(fold);
+      if (!j.held) return this.#refuse(member, "nick_taken", j.taken);
+      j.fenced = true;
+      this.#fence(cluster, fold, await cluster.store.lastId());
+      if (!this.#joining.get(member)) return false;
+      if (j.moved) {
+        const old = this.#roster.byKey(fold);
+        if (old && !old.member.remote && old !== j.stale) {
+          return this.#refuse(member, "nick_taken", j.taken);
+        }
+        if (old) {
+          // (Its connection, if here, went with the move this node has still to read.)
+          this.#drop(old, "connection lost");
+          old.member.close();
+        }
+        j.moved = false;
+        j.ghost = undefined;
+      }
+      // (A seat here keeps its rooms, taken back, and is told again.)
+    } else if (over === undefined) {
+      return this.#refuse(member, "nick_taken", j.taken);
+    } else if (j.moved) {
+      // Taken over from another node: the seat is this node's in Redis now,
+      // so it is seated even if its member is gone meanwhile (its old
+      // connection there closes, and it then leaves, told to all).
+      j.record = over.record;
+      j.held = true;
+      j.fenced = true;
+      this.#fence(cluster, fold, over.at);
+      return true;
+    } else if (!this.#joining.get(member)) {
+      // Gone meanwhile: the seat here gets its token back.
+      this.#giveBack(j, fresh);
+      return false;
+    }
+    if (this.#roster.byKey(fold) !== j.ghost) return this.#refuse(member, "nick_taken", j.taken);
+    return true;
+  }
+
+  /**
+   * The rooms a join through Redis seats its member in, read. A seat taken
+   * over from another node is first made as the service had it when it was
+   * taken over: its rooms are the record's, which this node may not all have
+   * heard of (it lags on the feed, or the seat changed rooms while this node
+   * read); those not read yet are read now, and those planned only from this
+   * node's view are dropped (see {@linkcode #replan}).
+   */
+  async #asRecorded(
+    j: ClusterJoin,
+    plan: Plan,
+    first: Read,
+    rooms: readonly string[],
+    read: (key: string) => Promise<Backlog<RoomMessage>>,
+  ): Promise<Welcome> {
+    const { cluster } = j;
+    const record = j.moved ? j.record : undefined;
+    const had = record ? this.#replan(record, plan, rooms) : undefined;
+    const more = had && had.missing.length > 0
+      ? await this.#readWelcome(j, had.missing, read)
+      : undefined;
+    const all = more ? [...plan.wanted, ...more.wanted] : plan.wanted;
+    const names = more ? [...first.kept, ...more.kept] : first.kept;
+    const chosen = all.map((want, i) => ({ want, i }))
+      .filter(({ want }) => !had?.dropped.has(want.key));
+    const live = ({ want, i }: { want: Wanted; i: number }) =>
+      this.#rooms.get(want.key) ??
+        this.#make(
+          { ...want, name: names[i]?.name ?? want.name },
+          names[i]?.topic ?? want.room?.topic,
+        );
+    if (record && record.node !== cluster.node) {
+      // Made as the service had it when it was taken over (what a node
+      // behind on the feed had not heard yet, its members see now), in
+      // its rooms made live as read: moved to its node, then in its rooms.
+      const recorded = new Set(record.rooms.map(roomKey));
+      for (const entry of chosen) if (recorded.has(entry.want.key)) live(entry);
+      // (As of now, not older news: the record was read with the take-over.)
+      const as = { node: record.node, nick: record.nick, via: record.via };
+      const refs = record.rooms.map(refOf);
+      this.#fromCluster(cluster, { op: "moved", ...as, rooms: refs }, Infinity);
+      const away = record.away === undefined ? {} : { away: record.away };
+      this.#fromCluster(cluster, { op: "sync", ...as, rooms: refs, ...away }, Infinity);
+    }
+    if (j.moved) {
+      const current = this.#roster.byKey(j.fold);
+      j.ghost = current?.member.remote ? current : undefined;
+    }
+    // (After the seat is as the service had it: a room it left there may have emptied here.)
+    const ready = chosen.map(live);
+    const merged = first.watch.merged(first.backlogs, cluster.position);
+    if (more) merged.push(...more.watch.merged(more.backlogs, cluster.position));
+    const named = fitWelcome(chosen.map(({ i }) => merged[i]!), j.since).map((b, i) => ({
+      messages: ready[i]!.named(b.messages),
+      gap: b.gap,
+    }));
+    return { ready, named, refusals: had?.refusals ?? plan.refusals };
+  }
+
+  /**
+   * A join through Redis, last step: its member seated, and the seat told to
+   * the other nodes before its welcome is sent (so a welcome that fails, the
+   * member leaving at once, leaves it gone everywhere): `seat` for a
+   * newcomer, `moved` for a seat taken back or over (its record's token and
+   * way change), with a join for each room it enters anew.
+   */
+  #seatClustered(j: ClusterJoin, welcome: Welcome, token: string): boolean {
+    const { cluster, member, ghost } = j;
+    const before = ghost ? new Set(ghost.rooms.keys()) : undefined;
+    const tellSeat = (seat: Seat, entering: Room[]) => {
+      j.told = true;
+      if (!before) {
+        this.#tell(cluster, this.#seatEvent(cluster, seat, entering), seat);
+        return;
+      }
+      const kept = [...seat.rooms.values()].filter((room) => before.has(room.key));
+      this.#tell(cluster, {
+        op: "moved",
+        node: cluster.node,
+        nick: seat.nick,
+        via: member.via,
+        rooms: kept.map((room) => this.#ref(room)),
+        ...(seat.away === undefined ? {} : { away: seat.away }),
+      }, seat);
+      for (const room of entering) {
+        if (!before.has(room.key)) this.#tellJoin(cluster, seat, room);
+      }
+    };
+    return this.#seatIn(
+      member,
+      j.nick,
+      ghost,
+      welcome.ready,
+      welcome.named,
+      welcome.refusals,
+      privatesAfter(j.since, j.last),
+      token,
+      tellSeat,
+    ) !== undefined;
   }
 
   /** The rooms a seat is in, as a join plans them (see {@linkcode #plan}). */
@@ -1839,36 +1966,6 @@ export class Hub {
       dropped: new Set([...planned].filter((key) => !wanted.has(key))),
       refusals: again.refusals,
     };
-  }
-
-  /**
-   * Reads the rooms of a seat taken over from another node that were not
-   * read before the take-over. The seat is this node's already, so a read
-   * that fails leaves the rooms' backlogs empty and marked as a gap rather
-   * than refusing the join.
-   */
-  async #readAfterTakeOver(
-    cluster: Cluster,
-    wanted: Wanted[],
-    read: (key: string) => Promise<Backlog<RoomMessage>>,
-    watches: RoomWatch[],
-  ): Promise<Read> {
-    const keys = wanted.map((want) => want.key);
-    const watch = this.#watch(keys);
-    watches.push(watch);
-    try {
-      const [backlogs, kept] = await Promise.all([
-        this.#reads.run(() => this.#readRooms(cluster, keys, read)),
-        Promise.all(
-          wanted.map((want) => want.room ? undefined : cluster.room(want.key, want.name)),
-        ),
-      ]);
-      return { wanted, watch, backlogs, kept };
-    } catch (e) {
-      this.#log.warn("cannot read the history of a seat taken over", { error: errorText(e) });
-      const backlogs = wanted.map(() => ({ messages: [], gap: true }));
-      return { wanted, watch, backlogs, kept: wanted.map(() => undefined) };
-    }
   }
 
   /** {@linkcode #enter} with `--redis`: the room's topic and recent messages are read from Redis. */
