@@ -2043,23 +2043,9 @@ export class Hub {
         }
       },
     );
-    this.#posting(seat, stored);
-    this.#keep(seat, "numbering", stored);
+    seat.posting.add(stored);
+    seat.numbering.add(stored);
     return true;
-  }
-
-  /** Keeps `work` (never rejecting) as what `seat` said still on its way: see {@linkcode posting}. */
-  #posting(seat: Seat, work: Promise<unknown>): void {
-    this.#keep(seat, "posting", work);
-  }
-
-  /** Adds `work` (never rejecting) to what `seat[field]` waits for, cleared once all of it settled. */
-  #keep(seat: Seat, field: "posting" | "numbering", work: Promise<unknown>): void {
-    const all = Promise.all([seat[field], work]);
-    seat[field] = all;
-    all.then(() => {
-      if (seat[field] === all) seat[field] = undefined;
-    });
   }
 
   /** {@linkcode #topic} with `--redis`: kept in Redis, then shown by every node as the feed brings it. */
@@ -2343,7 +2329,8 @@ export class Hub {
     // Stored, then delivered here too (its neighbours see it before the
     // leave): waited for at the leave, not at every line.
     const delivered = () => this.#afterFeed(cluster, seat.lastPosted);
-    if (seat.posting) return seat.posting.then(delivered);
+    const posting = seat.posting.settled();
+    if (posting) return posting.then(delivered);
     return seat.lastPosted > cluster.position ? delivered() : undefined;
   }
 
@@ -2968,10 +2955,10 @@ export class Hub {
     seat: Seat,
     send: (id: number, after: number) => Sent | void,
   ): true {
-    const before = seat.numbering ?? Promise.resolve();
+    const before = seat.numbering.settled() ?? Promise.resolve();
     const taken = before.then(() => cluster.privateId());
     const numbered = taken.then(() => {}, () => {});
-    this.#keep(seat, "numbering", numbered);
+    seat.numbering.add(numbered);
     const sent = taken.then(
       ({ id, after }) => send(id, after),
       () => {
@@ -2984,7 +2971,7 @@ export class Hub {
     handedOn.then(() => {
       if (seat.privateAhead === handedOn) seat.privateAhead = undefined;
     });
-    this.#posting(seat, sent.then((s) => s?.shown));
+    seat.posting.add(sent.then((s) => s?.shown));
     return true;
   }
 

@@ -21,6 +21,7 @@ import {
 } from "../../common/protocol.ts";
 import { nickKey } from "../../common/nick.ts";
 import { BoundedLog } from "../history/history.ts";
+import { Pending } from "../queue.ts";
 import type { TokenBucket } from "./flood.ts";
 import type { Room } from "./room.ts";
 
@@ -82,14 +83,14 @@ export class Seat {
   away: string | undefined;
   /** The rooms it is in, by key, in the order entered. Only a {@linkcode Room} changes it. */
   readonly rooms = new Map<string, Room>();
-  /** What it said that is still on its way to the store (`--redis`), settling once stored or refused. */
-  posting: Promise<unknown> | undefined;
+  /** What it said that is still on its way to the store (`--redis`), each settling once stored or refused. */
+  readonly posting = new Pending();
   /**
    * What it said that is still waiting for its id from Redis (room lines
-   * and private messages), settling once each has one or was refused: a
+   * and private messages), each settling once it has one or was refused: a
    * private message takes its id after these (`--redis`).
    */
-  numbering: Promise<unknown> | undefined;
+  readonly numbering = new Pending();
   /** Set while a private message of its waits for its id: a room line said after it waits too. */
   privateAhead: Promise<unknown> | undefined;
   /** The id of the last room message it said that was stored (`--redis`). */
