@@ -1617,7 +1617,7 @@ export class Hub {
       const read = this.#backlogReader(j, plan.wanted.length);
       const first = await this.#readWelcome(j, plan.wanted, read);
       if (!this.#joining.get(member)) return false;
-      // (One held on another node is looked at again once Redis has answered, below.)
+      // (One held on another node is looked at again once Redis has answered: #takeOverSeat.)
       const current = this.#roster.byKey(fold);
       if (j.ghost && !j.moved && current !== j.ghost) {
         return this.#refuse(member, "nick_taken", taken);
@@ -1712,12 +1712,12 @@ export class Hub {
 
   /**
    * How a join through Redis reads a room's backlog: the messages after its
-   * `since`, at most the replay limit for `rooms` rooms, or the most recent
+   * `since`, at most the replay limit for `count` rooms, or the most recent
    * ones (a gap if it had a `since` Redis is not at yet).
    */
-  #backlogReader(j: ClusterJoin, rooms: number): (key: string) => Promise<Backlog<RoomMessage>> {
+  #backlogReader(j: ClusterJoin, count: number): (key: string) => Promise<Backlog<RoomMessage>> {
     const { cluster, since, last } = j;
-    const limit = this.#replayLimit(rooms);
+    const limit = this.#replayLimit(count);
     return async (key) => {
       if (since === undefined || since > last) {
         return {
@@ -1734,12 +1734,15 @@ export class Hub {
    * any other, its turn among them: HISTORY_READS_AT_ONCE), watched for what
    * the feed brings meanwhile until the join ends (see {@linkcode #watch}),
    * and the names and topics the service keeps for rooms not live here (a
-   * room made here takes the name the service keeps for it).
+   * room made here takes the name the service keeps for it). A read that
+   * fails refuses the join, unless it is `afterTakeOver`: the seat is this
+   * node's already, so the rooms' backlogs are left empty, marked as a gap.
    */
   async #readWelcome(
     j: ClusterJoin,
     wanted: Wanted[],
     read: (key: string) => Promise<Backlog<RoomMessage>>,
+    afterTakeOver = false,
   ): Promise<Read> {
     const { cluster } = j;
     const keys = wanted.map((want) => want.key);
@@ -1754,8 +1757,7 @@ export class Hub {
       ]);
       return { wanted, watch, backlogs, kept };
     } catch (e) {
-      // Those of a seat already taken over: this node's, so it is seated all the same.
-      if (!j.moved || !j.record) throw e;
+      if (!afterTakeOver) throw e;
       this.#log.warn("cannot read the history of a seat taken over", { error: errorText(e) });
       const backlogs = wanted.map(() => ({ messages: [], gap: true }));
       return { wanted, watch, backlogs, kept: wanted.map(() => undefined) };
@@ -1853,7 +1855,7 @@ export class Hub {
     const record = j.moved ? j.record : undefined;
     const had = record ? this.#replan(record, plan, rooms) : undefined;
     const more = had && had.missing.length > 0
-      ? await this.#readWelcome(j, had.missing, read)
+      ? await this.#readWelcome(j, had.missing, read, true)
       : undefined;
     const all = more ? [...plan.wanted, ...more.wanted] : plan.wanted;
     const names = more ? [...first.kept, ...more.kept] : first.kept;
