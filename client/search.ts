@@ -192,7 +192,7 @@ function line(m: ChatMessage, withRoom: boolean): Node[] {
   const time = el("time", "time", dateClock(m.ts));
   time.dateTime = new Date(m.ts).toISOString();
   const parts: Node[] = [time];
-  if (withRoom) parts.push(el("span", "room", m.room ?? ""));
+  if (withRoom) parts.push(el("span", "where", m.room ?? ""));
   parts.push(el("span", "from", m.action ? `* ${m.from}` : m.from), body(m.text));
   return parts;
 }

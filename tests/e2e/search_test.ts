@@ -95,3 +95,52 @@ Deno.test("page: a refused search says why in the search dialog, not in the log 
     assert.deepEqual(problems, []);
   });
 });
+
+Deno.test("page: a find's room, nickname and time each show whole, apart, on a phone and on a desktop", async () => {
+  const store = new SqliteHistory(":memory:", 100);
+  await withBrowserServer({ store }, async (browser, server) => {
+    await using bob = await connectWs(server, "bob_the_reviewer");
+    bob.send({ type: "enter", room: "#development-team" });
+    await bob.next("entered", (e) => e.room === "#development-team");
+    await sayAll(bob, ["deploy at 5"], "#development-team");
+    for (const size of ["phone", "desktop"] as const) {
+      const { page, problems } = await openPage(browser, httpUrl(server), size);
+      await join(page, `alice_${size}`);
+      await say(page, "/join #development-team");
+      await page.locator("#room-title", { hasText: "#development-team" }).waitFor();
+      await say(page, "/search deploy");
+      const found = page.locator("#search-list .found").first();
+      await found.waitFor();
+      // Its parts as laid out: time, room, nickname, text.
+      const parts = await found.evaluate((row) =>
+        [...row.children].map((part) => {
+          const r = part.getBoundingClientRect();
+          return {
+            text: part.textContent ?? "",
+            left: r.left,
+            right: r.right,
+            top: r.top,
+            bottom: r.bottom,
+            cut: part.scrollWidth > part.clientWidth,
+          };
+        })
+      );
+      assert.deepEqual(parts.map((p) => p.text), [
+        parts[0]!.text,
+        "#development-team",
+        "bob_the_reviewer",
+        "deploy at 5",
+      ]);
+      for (const [i, part] of parts.entries()) {
+        assert.equal(part.cut, false, `${size}: "${part.text}" is cut`);
+        for (const other of parts.slice(i + 1)) {
+          const apart = part.right <= other.left + 0.5 || other.right <= part.left + 0.5 ||
+            part.bottom <= other.top + 0.5 || other.bottom <= part.top + 0.5;
+          assert.ok(apart, `${size}: "${part.text}" and "${other.text}" overlap`);
+        }
+      }
+      assert.deepEqual(problems, []);
+      await page.close();
+    }
+  });
+});
