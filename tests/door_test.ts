@@ -87,3 +87,12 @@ Deno.test("isClusterEvent() takes a ban with its length in bounds, and nothing e
     assert.equal(isClusterEvent(bad), false, JSON.stringify(bad));
   }
 });
+
+Deno.test("isClusterEvent() takes a move with or without where Redis's ids were, a whole number", () => {
+  const moved = { op: "moved", node: "n2", nick: "bob", via: "web" };
+  assert.ok(isClusterEvent(moved));
+  assert.ok(isClusterEvent({ ...moved, at: 41 }));
+  for (const at of ["41", 4.5, Number.NaN, null, 2 ** 60]) {
+    assert.equal(isClusterEvent({ ...moved, at }), false, String(at));
+  }
+});

@@ -1948,26 +1948,69 @@ clusterTest(
   },
 );
 
+for (
+  const [how, sender, behind] of [
+    ["sent to its old node by one that had not heard", 0, [0]],
+    ["sent on its old node, behind on the feed", 1, [1]],
+    ["sent to its old node, behind on the feed, by one also behind", 0, [0, 1]],
+  ] as const
+) {
+  clusterTest(
+    `a private message to a member whose seat was taken back on another node, ${how}, reaches the new connection alone, once`,
+    async () => {
+      const { bus, hubs, clusters } = await service(3);
+      const first = new FakeMember("web");
+      assert.ok(await hubs[1]!.join(first, "bob"));
+      const from = hubs[sender]!;
+      const alice = await join(from, "alice");
+      await bus.settle();
+      // Bob takes his seat back on node c; the nodes behind have not heard.
+      for (const i of behind) clusters[i]!.away = true;
+      const page = new FakeMember("web");
+      assert.ok(await hubs[2]!.join(page, "bob", first.ofType("welcome")[0]!.token));
+      await bus.settle();
+      assert.equal(await from.handle(alice, { type: "msg", to: "bob", text: "psst" }), true);
+      await bus.settle();
+      for (const i of behind) await caughtUp(bus, clusters[i]!);
+      assert.equal(await from.handle(alice, { type: "msg", to: "bob", text: "again" }), true);
+      await bus.settle();
+      assert.deepEqual(page.ofType("message").map((m) => m.text), ["psst", "again"]);
+      assert.deepEqual(first.ofType("message"), []);
+      assert.deepEqual(alice.ofType("message").map((m) => m.text), ["psst", "again"]);
+    },
+  );
+}
+
 clusterTest(
-  "a private message sent to a member's old node, after its seat was taken back on another, is passed on there (once)",
+  "a private message its old node shows a member's old connection while the seat is being taken over on another node reaches the new connection too",
   async () => {
-    const { bus, hubs, clusters } = await service(3);
-    const [a, b, c] = hubs;
-    const alice = await join(a!, "alice");
+    const { bus, hubs, clusters } = await service();
+    const [a, b] = hubs;
     const first = new FakeMember("web");
-    assert.ok(await b!.join(first, "bob"));
+    assert.ok(await a!.join(first, "bob"));
+    const alice = await join(a!, "alice");
     await bus.settle();
-    // Alice's node has not heard that bob took his seat back on node c.
-    clusters[0]!.away = true;
+    // Between the take-over in Redis and the move told to the other nodes,
+    // alice (on bob's old node, which cannot know yet) sends bob a line.
+    const nb = clusters[1]!;
+    const takeOver = nb.takeOver.bind(nb);
+    nb.takeOver = async (fold, token, next) => {
+      const over = await takeOver(fold, token, next);
+      assert.equal(await a!.handle(alice, { type: "msg", to: "bob", text: "psst" }), true);
+      await bus.settle();
+      return over;
+    };
     const page = new FakeMember("web");
-    assert.ok(await c!.join(page, "bob", first.ofType("welcome")[0]!.token));
+    assert.ok(await b!.join(page, "bob", first.ofType("welcome")[0]!.token));
     await bus.settle();
-    assert.equal(await a!.handle(alice, { type: "msg", to: "bob", text: "psst" }), true);
-    await bus.settle();
-    await caughtUp(bus, clusters[0]!);
+    assert.deepEqual(first.ofType("message").map((m) => m.text), ["psst"], "shown before the move");
+    assert.equal(first.closed, 1);
     assert.deepEqual(page.ofType("message").map((m) => m.text), ["psst"]);
-    assert.deepEqual(first.ofType("message"), []);
-    assert.deepEqual(alice.ofType("message").map((m) => m.text), ["psst"]);
+    // Once: a line after the move goes to the new connection alone.
+    assert.equal(await a!.handle(alice, { type: "msg", to: "bob", text: "again" }), true);
+    await bus.settle();
+    assert.deepEqual(page.ofType("message").map((m) => m.text), ["psst", "again"]);
+    assert.deepEqual(alice.ofType("message").map((m) => m.text), ["psst", "again"]);
   },
 );
 

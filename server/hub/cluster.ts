@@ -93,9 +93,20 @@ export type ClusterEvent =
   /**
    * A member's seat was taken back on `node` (its connection elsewhere is
    * closed, quietly); with its rooms and why it is away, for a node that
-   * let it go meanwhile (its old connection dropped there first).
+   * let it go meanwhile (its old connection dropped there first). `at`:
+   * where Redis's ids were when `node` took it over from another node
+   * (the private messages that node showed the old connection past it are
+   * passed on to `node`, which the new connection is on).
    */
-  | { op: "moved"; node: string; nick: string; via: Via; rooms?: RoomRef[]; away?: string }
+  | {
+    op: "moved";
+    node: string;
+    nick: string;
+    via: Via;
+    rooms?: RoomRef[];
+    away?: string;
+    at?: number;
+  }
   /**
    * Node `dead` stopped renewing its lease, or stopped (`reason`, then told
    * by itself): its members are gone. `node` is who found it.
@@ -314,7 +325,8 @@ export function isClusterEvent(value: unknown): value is ClusterEvent {
     case "moved":
       return str("nick") && isVia(v.via) &&
         (v.rooms === undefined || Array.isArray(v.rooms) && v.rooms.every(isRoomRef)) &&
-        (v.away === undefined || str("away"));
+        (v.away === undefined || str("away")) &&
+        (v.at === undefined || Number.isSafeInteger(v.at));
     case "join":
       return str("nick") && isRoomRef(v.room);
     case "leave":

@@ -404,8 +404,9 @@ interface ClusterJoin {
   moved: boolean;
   /** The feed id Redis was at after the claim: what the feed holds up to it was told before. */
   last: number;
-  /** The seat's record as Redis had it when it was taken over from another node. */
+  /** The seat's record as Redis had it when it was taken over from another node, and where Redis's ids were then. */
   record: MemberRecord | undefined;
+  takenAt: number | undefined;
   /** The name is claimed in Redis for this join: released if it ends with nobody seated. */
   held: boolean;
   /** This join set the name's fence (`Hub.#fences`), and told a seat under it. */
@@ -1187,6 +1188,7 @@ export class Hub {
           // a record naming this node: removed, unless it names another node
           // (made up here from a take-over, "now", there is none such).
           if (asOf !== Infinity) this.#toldGone(seat, true);
+          if (event.at !== undefined) this.#passOnPrivates(cluster, seat, event.node, event.at);
         }
         // Its connection here (if it was ours) is closed quietly: the seat lives on, there.
         this.#roster.takeBack(
@@ -1201,6 +1203,20 @@ export class Hub {
         if (event.rooms) this.#asTold(seat, event.rooms, event.away);
         return;
       }
+    }
+  }
+
+  /**
+   * Passes on to `node` the private messages this node showed `seat`'s old
+   * connection after the seat was taken over there (Redis's ids were at
+   * `after`; the sender's node had not heard yet): the new connection was
+   * not shown them. Once each: a node passes on nothing it was passed.
+   */
+  #passOnPrivates(cluster: Cluster, seat: Seat, node: string, after: number): void {
+    for (const event of seat.privates.after(after).messages) {
+      cluster.forward(node, { fold: seat.key, event, passed: true }).catch((e) =>
+        this.#log.debug("cannot pass a private message on", { error: errorText(e) })
+      );
     }
   }
 
@@ -1604,6 +1620,7 @@ export class Hub {
       moved: false,
       last: 0,
       record: undefined,
+      takenAt: undefined,
       held: false,
       fenced: false,
       told: false,
@@ -1823,6 +1840,7 @@ export class Hub {
       // so it is seated even if its member is gone meanwhile (its old
       // connection there closes, and it then leaves, told to all).
       j.record = over.record;
+      j.takenAt = over.at;
       j.held = true;
       j.fenced = true;
       this.#fence(cluster, fold, over.at);
@@ -1919,6 +1937,7 @@ export class Hub {
         via: member.via,
         rooms: kept.map((room) => this.#ref(room)),
         ...(seat.away === undefined ? {} : { away: seat.away }),
+        ...(j.moved && j.takenAt !== undefined ? { at: j.takenAt } : {}),
       }, seat);
       for (const room of entering) {
         if (!before.has(room.key)) this.#tellJoin(cluster, seat, room);
