@@ -10,10 +10,10 @@
  * many of each, its time in them, and its CPU time, per message.
  *
  * Commands that Lua scripts run (`INCR`, `XADD` in the append script) are
- * counted by Redis as their own, beside the `EVALSHA` that ran them, whose
+ * counted by Redis as their own, beside the `EVAL` that ran them, whose
  * time includes theirs; times per call are wall clock (a busy machine
  * stretches them), the CPU per message is Redis's own (`INFO cpu`). Lease
- * renewals (`EVAL`, every 3.3 s per node) fall in too when a phase is long.
+ * renewals (also `EVAL`, every 3.3 s per node) fall in too when a phase is long.
  *
  * ```sh
  * deno run --allow-net=127.0.0.1 --allow-read --allow-write --allow-run --allow-env \

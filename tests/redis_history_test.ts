@@ -64,7 +64,7 @@ Deno.test("RedisHistory.append() keeps appends of one turn together, in order, e
       );
       assert.deepEqual(kept.map((m) => m.id), Array.from({ length: 250 }, (_, i) => i + 1));
       assert.deepEqual(kept.map((m) => m.text), Array.from({ length: 250 }, (_, i) => `m${i}`));
-      const runs = /cmdstat_evalsha:calls=(\d+)/.exec(await watcher.info("commandstats"))?.[1];
+      const runs = /cmdstat_eval:calls=(\d+)/.exec(await watcher.info("commandstats"))?.[1];
       assert.equal(runs, "3");
       for (let r = 0; r < 3; r++) {
         assert.deepEqual(
@@ -72,6 +72,25 @@ Deno.test("RedisHistory.append() keeps appends of one turn together, in order, e
           kept.filter((_, i) => i % 3 === r),
         );
       }
+    } finally {
+      watcher.disconnect();
+    }
+  });
+});
+
+Deno.test("RedisHistory.append() on a Redis that has not seen its script (a restart) is one round trip: nothing sent after it runs first", async () => {
+  await withStore(10, async (store, redis) => {
+    const watcher = new Redis(redis.url);
+    try {
+      await watcher.script("FLUSH");
+      await watcher.config("RESETSTAT");
+      assert.equal((await store.append("#r", said("#r", "a", "first"))).id, 1);
+      const stats = await watcher.info("commandstats");
+      // Run by its digest, it came back NOSCRIPT and went again in full:
+      // what another node sent meanwhile ran before it.
+      assert.equal(/cmdstat_evalsha:/.exec(stats), null, stats);
+      assert.equal(/cmdstat_eval:calls=(\d+)/.exec(stats)?.[1], "1", stats);
+      assert.equal(/failed_calls=[1-9]/.exec(stats), null, stats);
     } finally {
       watcher.disconnect();
     }

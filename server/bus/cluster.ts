@@ -109,7 +109,7 @@ export const REACH_MS = 3_000;
  * with a lower id than the new one is in the feed by now, since ids are
  * taken and entries added in one script. KEYS: `chat:id`, `chat:feed`.
  */
-const PRIVATE_ID = await LuaScript.of(`
+const PRIVATE_ID = LuaScript.of(`
 local id = redis.call('INCR', KEYS[1])
 local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
 local after = 0
@@ -122,7 +122,7 @@ return {id, after}
  * together, with the live nodes. KEYS: `chat:members`, `chat:id`,
  * `chat:nodes`. Returns `{HGETALL, id, nodes}`.
  */
-const SNAPSHOT = await LuaScript.of(`
+const SNAPSHOT = LuaScript.of(`
 return {
   redis.call('HGETALL', KEYS[1]),
   tonumber(redis.call('GET', KEYS[2]) or '0'),
@@ -144,7 +144,7 @@ return {
  * holds: the teller lost it while cut off (the fence), and retells a seat
  * someone else has since.
  */
-const TELL = await LuaScript.of(`
+const TELL = LuaScript.of(`
 local done = redis.call('GET', KEYS[4])
 if done then return tonumber(done) end
 local teller = cjson.decode(ARGV[2]).node
@@ -180,7 +180,7 @@ return id
  * step. KEYS: `chat:id`, `chat:feed`, then the ban's keys; ARGV: feed keep,
  * the event's JSON, the length in ms.
  */
-const BAN = await LuaScript.of(`
+const BAN = LuaScript.of(`
 for i = 3, #KEYS do redis.call('SET', KEYS[i], '1', 'PX', ARGV[3]) end
 local id = redis.call('INCR', KEYS[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], id .. '-0', 'ev', ARGV[2])
@@ -196,7 +196,7 @@ return id
  * again by now (it came back and told its seats since), or had no member
  * left to remove (found dead again: the first time removed them).
  */
-const DEAD = await LuaScript.of(`
+const DEAD = LuaScript.of(`
 redis.call('ZREM', KEYS[5], ARGV[2])
 if ARGV[4] ~= '1' and redis.call('ZSCORE', KEYS[4], ARGV[2]) then return 0 end
 local removed = 0
@@ -221,7 +221,7 @@ return id
  * folds of its members. Returns the folds among them that have no record,
  * and the nicknames of those told gone.
  */
-const RECONCILE = await LuaScript.of(`
+const RECONCILE = LuaScript.of(`
 local mine = {}
 for i = 4, #ARGV do mine[ARGV[i]] = true end
 local why = cjson.decode(ARGV[3])
@@ -259,7 +259,7 @@ return {missing, gone}
  * Like a claim, it moves the node's own lease to end no sooner than the
  * nickname's, if the node is registered (`bus/leases.ts`).
  */
-const TAKE_OVER = await LuaScript.of(`
+const TAKE_OVER = LuaScript.of(`
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return 0 end
 local ok, record = pcall(cjson.decode, raw)
@@ -385,11 +385,6 @@ export class RedisCluster implements Cluster {
       opened.push(store);
       const redis = await connectRedis(options.url, { commandTimeoutMs: timeout, retryMs });
       opened.push({ close: () => redis.disconnect() });
-      // Loaded now: a script Redis does not know yet is run again in full
-      // after its NOSCRIPT answer, behind whatever was sent meanwhile (a ban
-      // would be told after the kicked member's leave).
-      const scripts = [PRIVATE_ID, SNAPSHOT, TELL, BAN, DEAD, RECONCILE, TAKE_OVER];
-      await Promise.all(scripts.map((script) => redis.script("LOAD", script.text)));
       // No command timeout: it only waits for messages. It subscribes again
       // by itself once it has reconnected, which it tries as often as the
       // feed: private messages sent meanwhile are lost.

@@ -86,7 +86,7 @@ const BATCH = 1_000;
  * ARGV: the position. Returns the counter as it was if it was below, else
  * -1.
  */
-const RAISE = await LuaScript.of(`
+const RAISE = LuaScript.of(`
 local was = tonumber(redis.call('GET', KEYS[1]) or '0')
 if was < tonumber(ARGV[1]) then
   redis.call('SET', KEYS[1], ARGV[1])

@@ -38,7 +38,7 @@
  * and `key` in the feed), as the first builds wrote them, are still read.
  *
  * - **Ids.** A message's id comes from `INCR chat:id` in the same script
- *   (`EVALSHA`, atomic) as the `XADD`s that keep it, with the id as the
+ *   (`EVAL`, atomic) as the `XADD`s that keep it, with the id as the
  *   entry's id: ids are strictly increasing across every room and node,
  *   never reused while Redis keeps its data (with `appendonly yes`:
  *   {@linkcode RedisHistory.open} warns when it is off), and a stream read
@@ -101,29 +101,25 @@ import {
 } from "./history.ts";
 import { errorText } from "../log.ts";
 
-/** Hex digest of `text` by `algorithm` (`SHA-1`, `SHA-256`). */
-export async function hexDigest(algorithm: string, text: string): Promise<string> {
-  const digest = await crypto.subtle.digest(algorithm, new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 /**
- * A Lua script run by its digest (`EVALSHA`), so that a call sends its
- * arguments, not its text; sent whole again if Redis has forgotten it (a
- * restart). Atomic, as every script is: nothing else runs in Redis meanwhile.
+ * A Lua script, sent whole at every run (`EVAL`, which Redis keeps compiled
+ * by the text's digest): one round trip, always. Run by its digest
+ * (`EVALSHA`), a script Redis did not know yet (new to it, or after a
+ * restart) went again in full after its NOSCRIPT answer, behind whatever any
+ * node sent meanwhile: a line typed before a take-back was kept after the new
+ * connection's first. Atomic, as every script is: nothing else runs in Redis
+ * meanwhile.
  */
 export class LuaScript {
   readonly text: string;
-  readonly sha: string;
 
-  private constructor(text: string, sha: string) {
+  private constructor(text: string) {
     this.text = text;
-    this.sha = sha;
   }
 
-  /** The script `text`, with its digest. */
-  static async of(text: string): Promise<LuaScript> {
-    return new LuaScript(text, await hexDigest("SHA-1", text));
+  /** The script `text`. */
+  static of(text: string): LuaScript {
+    return new LuaScript(text);
   }
 
   /** Runs it on `redis` with `keys` (`KEYS`) and `args` (`ARGV`). */
@@ -132,12 +128,7 @@ export class LuaScript {
     keys: readonly string[],
     args: readonly (string | number)[],
   ): Promise<unknown> {
-    try {
-      return await redis.evalsha(this.sha, keys.length, ...keys, ...args);
-    } catch (e) {
-      if (!(e instanceof Error && e.message.startsWith("NOSCRIPT"))) throw e;
-      return await redis.eval(this.text, keys.length, ...keys, ...args);
-    }
+    return await redis.eval(this.text, keys.length, ...keys, ...args);
   }
 }
 
@@ -300,7 +291,7 @@ end
  * first entry of its log (0: none). KEYS: the room's log and hash; ARGV:
  * keep.
  */
-const FLOOR = await LuaScript.of(`
+const FLOOR = LuaScript.of(`
 local log, room, keep = KEYS[1], KEYS[2], tonumber(ARGV[1])
 ${FLOOR_OF}
 local first = redis.call('XRANGE', log, '-', '+', 'COUNT', 1)[1]
@@ -372,8 +363,8 @@ return {now, ids}
  */
 const APPEND_BATCH = 100;
 
-/** {@linkcode APPEND}, run by its digest. */
-const APPEND_SCRIPT = await LuaScript.of(APPEND);
+/** {@linkcode APPEND}, as run. */
+const APPEND_SCRIPT = LuaScript.of(APPEND);
 
 /** Sets (`ARGV[1]` "1": text, by and ts follow) or clears ("0") the topic in room hash `KEYS[1]`. */
 const WRITE_TOPIC = `
@@ -390,7 +381,7 @@ end
  * ("0"), before its deadline ({@linkcode BY_DEADLINE}); returns Redis's
  * time (ms). KEYS: the room's hash.
  */
-const SET_TOPIC = await LuaScript.of(`${BY_DEADLINE}${WRITE_TOPIC}return now
+const SET_TOPIC = LuaScript.of(`${BY_DEADLINE}${WRITE_TOPIC}return now
 `);
 
 /**
@@ -402,7 +393,7 @@ const SET_TOPIC = await LuaScript.of(`${BY_DEADLINE}${WRITE_TOPIC}return now
  * {@linkcode SET_TOPIC}'s, then the feed's keep, the event's JSON, then
  * the deadline.
  */
-const SET_TOPIC_TOLD = await LuaScript.of(`${BY_DEADLINE}
+const SET_TOPIC_TOLD = LuaScript.of(`${BY_DEADLINE}
 if redis.call('GET', KEYS[4]) then return now end
 ${WRITE_TOPIC}local id = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[4], id, 'PX', deadline - now + 1000)
@@ -420,7 +411,7 @@ return now
  * does): a private message was delivered twice, and its sender could be
  * told it went nowhere.
  */
-const PUBLISH_BY_DEADLINE = await LuaScript.of(`${CLOCK}
+const PUBLISH_BY_DEADLINE = LuaScript.of(`${CLOCK}
 local heard = redis.call('GET', KEYS[2])
 if heard then return tonumber(heard) end
 ${DEADLINE}
@@ -443,7 +434,7 @@ export const ROOM_IDLE_MS = 3_600_000;
  * `ARGV[2]` ms from now ({@linkcode ROOM_IDLE_MS}), unless one comes
  * ({@linkcode APPEND}, {@linkcode WRITE_TOPIC}). KEYS: the room's hash, its log.
  */
-const ROOM_SCRIPT = await LuaScript.of(`
+const ROOM_SCRIPT = LuaScript.of(`
 redis.call('HSETNX', KEYS[1], 'name', ARGV[1])
 if redis.call('EXISTS', KEYS[2]) == 0 and redis.call('HEXISTS', KEYS[1], 'topic_text') == 0 then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -496,8 +487,8 @@ end
 return found
 `;
 
-/** {@linkcode SEARCH}, run by its digest. */
-const SEARCH_SCRIPT = await LuaScript.of(SEARCH);
+/** {@linkcode SEARCH}, as run. */
+const SEARCH_SCRIPT = LuaScript.of(SEARCH);
 
 /** Folded texts one {@linkcode SEARCH} reads per `LRANGE`. */
 const SEARCH_PAGE = 1000;
@@ -513,7 +504,7 @@ const SEARCH_PAGE = 1000;
  * ("": none). Returns the two id bounds (strings), the read's, exclusive
  * ("0" for the second: none), or nothing if no message fits.
  */
-const BOUNDS = await LuaScript.of(`
+const BOUNDS = LuaScript.of(`
 local log = KEYS[1]
 local low, high = tonumber(ARGV[1]), tonumber(ARGV[2])
 if high == 0 then high = 9007199254740992 end
