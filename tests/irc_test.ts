@@ -434,10 +434,19 @@ Deno.test("serveIrc() sends PRIVMSG and NOTICE to a channel and to a nick, acros
       "bob",
       "private notice",
     ]);
-    // To two targets at once.
-    await alice.send("PRIVMSG carol,bob :to both");
+    // To two targets at once; a target written again, in any case or look-alike, is sent once.
+    await alice.send("PRIVMSG carol,bob,CAROL :to both");
     await carol.next("message", (m) => m.text === "to both" && m.to === "carol");
     await bob.readUntil((line) => trailing(line) === "to both");
+    await alice.send("PRIVMSG #lobby,#LOBBY,#\u04c0obby :once");
+    await bob.readUntil((line) => trailing(line) === "once");
+    await alice.send("PRIVMSG carol :barrier");
+    await carol.next("message", (m) => m.text === "barrier");
+    assert.equal(
+      carol.events.filter((e) => e.type === "message" && e.text === "to both").length,
+      1,
+    );
+    assert.equal(carol.events.filter((e) => e.type === "message" && e.text === "once").length, 1);
 
     // The refusals.
     const refusals: [string, string, string[]][] = [

@@ -484,8 +484,7 @@ class IrcLink implements Link, StreamHandler {
       }
       return;
     }
-    for (const room of list.split(",").slice(0, TARGETS_MAX.JOIN)) {
-      if (room === "") continue;
+    for (const room of targetsOf(list, TARGETS_MAX.JOIN)) {
       if (!room.startsWith("#")) {
         this.#numeric("403", echoed(room), "No such channel: a channel's name starts with #");
         continue;
@@ -497,8 +496,7 @@ class IrcLink implements Link, StreamHandler {
 
   #part(list: string | undefined, reason: string | undefined): void {
     if (list === undefined) return this.#needMore("PART");
-    for (const room of list.split(",").slice(0, TARGETS_MAX.PART)) {
-      if (room === "") continue;
+    for (const room of targetsOf(list, TARGETS_MAX.PART)) {
       const part: ClientMessage = { type: "part", room };
       if (reason !== undefined && reason !== "") part.reason = stripFormatting(reason);
       this.#ask({ command: "PART", room }, part);
@@ -512,8 +510,7 @@ class IrcLink implements Link, StreamHandler {
     if (raw === undefined || raw === "") return this.#numeric("412", "No text to send");
     const notice = command === "NOTICE";
     const special = parseCtcp(raw);
-    for (const target of targets.split(",").slice(0, TARGETS_MAX[command])) {
-      if (target === "") continue;
+    for (const target of targetsOf(targets, TARGETS_MAX[command])) {
       const asking: Asking = { command, target };
       const room = target.startsWith("#");
       if (special !== undefined && special.command !== "ACTION") {
@@ -1064,6 +1061,23 @@ function bind(request: HistoryRequest, side: "before" | "after", ref: Reference)
  * A client's own word said back to it in a numeric (a command, a target):
  * clipped, so the reply stays within a line whatever the client sent.
  */
+/**
+ * The targets of a comma-separated list (JOIN, PART, PRIVMSG, NOTICE): the
+ * first `max`, empty ones and repeats (a channel or nickname written again,
+ * in any case or look-alike) left out: `PRIVMSG #dev,#DEV` says it once.
+ */
+function targetsOf(list: string, max: number): string[] {
+  const seen = new Set<string>();
+  const targets: string[] = [];
+  for (const target of list.split(",").slice(0, max)) {
+    const key = target.startsWith("#") ? roomKey(target) : nickKey(target);
+    if (target === "" || seen.has(key)) continue;
+    seen.add(key);
+    targets.push(target);
+  }
+  return targets;
+}
+
 function echoed(word: string): string {
   return clip(word, 64);
 }
