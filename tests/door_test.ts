@@ -92,7 +92,7 @@ Deno.test("isClusterEvent() takes a move with or without where Redis's ids were,
   const moved = { op: "moved", node: "n2", nick: "bob", via: "web" };
   assert.ok(isClusterEvent(moved));
   assert.ok(isClusterEvent({ ...moved, at: 41 }));
-  for (const at of ["41", 4.5, Number.NaN, null, 2 ** 60]) {
+  for (const at of ["41", 4.5, Number.NaN, null, 2 ** 60, -1]) {
     assert.equal(isClusterEvent({ ...moved, at }), false, String(at));
   }
 });

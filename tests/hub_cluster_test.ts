@@ -2015,6 +2015,41 @@ clusterTest(
 );
 
 clusterTest(
+  "a private message passed on at a move is shown there after the room lines with lower ids, as every private message is",
+  async () => {
+    const { bus, hubs, clusters } = await service();
+    const [a, b] = hubs;
+    const first = new FakeMember("web");
+    assert.ok(await a!.join(first, "bob"));
+    const alice = await join(a!, "alice");
+    const carol = await join(a!, "carol");
+    await bus.settle();
+    const nb = clusters[1]!;
+    const takeOver = nb.takeOver.bind(nb);
+    nb.takeOver = async (fold, token, next) => {
+      const over = await takeOver(fold, token, next);
+      // The new node falls behind on the feed, for a moment, as any node may.
+      nb.away = true;
+      assert.equal(
+        await a!.handle(carol, { type: "say", room: "#lobby", text: "room line" }),
+        true,
+      );
+      await bus.settle();
+      assert.equal(await a!.handle(alice, { type: "msg", to: "bob", text: "psst" }), true);
+      await bus.settle();
+      return over;
+    };
+    const page = new FakeMember("web");
+    assert.ok(await b!.join(page, "bob", first.ofType("welcome")[0]!.token));
+    await bus.settle();
+    await caughtUp(bus, nb);
+    const shown = page.ofType("message").filter((m) => m.text === "room line" || m.text === "psst");
+    assert.deepEqual(shown.map((m) => m.text), ["room line", "psst"]);
+    assert.ok(shown[0]!.id < shown[1]!.id);
+  },
+);
+
+clusterTest(
   "a member who renamed away from a name a node behind on the feed then claims keeps its away message there",
   async () => {
     const { bus, hubs, clusters: [, nb] } = await service();

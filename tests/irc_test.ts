@@ -440,6 +440,13 @@ Deno.test("serveIrc() sends PRIVMSG and NOTICE to a channel and to a nick, acros
     await bob.readUntil((line) => trailing(line) === "to both");
     await alice.send("PRIVMSG #lobby,#LOBBY,#\u04c0obby :once");
     await bob.readUntil((line) => trailing(line) === "once");
+    // A nickname that folds as a channel does (＃lobby, with a full-width sign) is not that channel.
+    await alice.send("PRIVMSG \uff03lobby,#lobby :not a nick");
+    await bob.readUntil((line) => trailing(line) === "not a nick");
+    assert.deepEqual(args(await alice.readUntil(command("401"))), [
+      "\uff03lobby",
+      "No such nick/channel",
+    ]);
     await alice.send("PRIVMSG carol :barrier");
     await carol.next("message", (m) => m.text === "barrier");
     assert.equal(

@@ -404,13 +404,15 @@ interface ClusterJoin {
   moved: boolean;
   /** The feed id Redis was at after the claim: what the feed holds up to it was told before. */
   last: number;
-  /** The seat's record as Redis had it when it was taken over from another node, and where Redis's ids were then. */
+  /** The seat's record as Redis had it when it was taken over from another node. */
   record: MemberRecord | undefined;
+  /** Where Redis's ids were when it was taken over from another node (see the `moved` event's `at`). */
   takenAt: number | undefined;
   /** The name is claimed in Redis for this join: released if it ends with nobody seated. */
   held: boolean;
-  /** This join set the name's fence (`Hub.#fences`), and told a seat under it. */
+  /** This join set the name's fence (`Hub.#fences`). */
   fenced: boolean;
+  /** This join told a seat under the name (its fence is kept when the join ends). */
   told: boolean;
   /** The new token of a take-back of a seat here under way in Redis. */
   rotating: string | undefined;
@@ -1213,8 +1215,11 @@ export class Hub {
    * not shown them. Once each: a node passes on nothing it was passed.
    */
   #passOnPrivates(cluster: Cluster, seat: Seat, node: string, after: number): void {
+    // Shown there after the room lines with lower ids, as every private
+    // message is: once that node's feed is where this one's is now.
+    const position = cluster.position;
     for (const event of seat.privates.after(after).messages) {
-      cluster.forward(node, { fold: seat.key, event, passed: true }).catch((e) =>
+      cluster.forward(node, { fold: seat.key, event, after: position, passed: true }).catch((e) =>
         this.#log.debug("cannot pass a private message on", { error: errorText(e) })
       );
     }
@@ -1937,7 +1942,7 @@ export class Hub {
         via: member.via,
         rooms: kept.map((room) => this.#ref(room)),
         ...(seat.away === undefined ? {} : { away: seat.away }),
-        ...(j.moved && j.takenAt !== undefined ? { at: j.takenAt } : {}),
+        ...(j.takenAt !== undefined && j.record?.node !== cluster.node ? { at: j.takenAt } : {}),
       }, seat);
       for (const room of entering) {
         if (!before.has(room.key)) this.#tellJoin(cluster, seat, room);

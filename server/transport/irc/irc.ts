@@ -1058,10 +1058,6 @@ function bind(request: HistoryRequest, side: "before" | "after", ref: Reference)
 }
 
 /**
- * A client's own word said back to it in a numeric (a command, a target):
- * clipped, so the reply stays within a line whatever the client sent.
- */
-/**
  * The targets of a comma-separated list (JOIN, PART, PRIVMSG, NOTICE): the
  * first `max`, empty ones and repeats (a channel or nickname written again,
  * in any case or look-alike) left out: `PRIVMSG #dev,#DEV` says it once.
@@ -1070,14 +1066,22 @@ function targetsOf(list: string, max: number): string[] {
   const seen = new Set<string>();
   const targets: string[] = [];
   for (const target of list.split(",").slice(0, max)) {
-    const key = target.startsWith("#") ? roomKey(target) : nickKey(target);
-    if (target === "" || seen.has(key)) continue;
+    if (target === "") continue;
+    // Channels and nicknames apart: a nickname may fold to a channel's key
+    // (＃dev); a name too long to fold (each refused on its own) as written.
+    const folded = target.startsWith("#") ? roomKey(target) : nickKey(target);
+    const key = folded.includes("\0") ? `=${target}` : `${target[0] === "#" ? "#" : "@"}${folded}`;
+    if (seen.has(key)) continue;
     seen.add(key);
     targets.push(target);
   }
   return targets;
 }
 
+/**
+ * A client's own word said back to it in a numeric (a command, a target):
+ * clipped, so the reply stays within a line whatever the client sent.
+ */
 function echoed(word: string): string {
   return clip(word, 64);
 }
