@@ -19,8 +19,8 @@ script=$(python3 -c "
 import re, sys
 text = open(sys.argv[1]).read()
 part = lambda name: re.search(r'const ' + name + r' = \`(.*?)\`;', text, re.S).group(1)
-print(part('APPEND').replace('\${BY_DEADLINE}', part('BY_DEADLINE')))" "$root/server/history/redis.ts")
-sha=$(redis-cli -p "$port" SCRIPT LOAD "$script")
+print(part('APPEND').replace('\${CLOCK}', part('CLOCK')).replace('\${DEADLINE}', part('DEADLINE')))" \
+  "$root/server/history/redis.ts")
 cpu() { redis-cli -p "$port" INFO cpu | awk -F: '/^used_cpu_(sys|user):/ { s += $2 } END { printf "%.3f", s }'; }
 run() {
   local label=$1 n=$2
@@ -33,14 +33,14 @@ run() {
   printf '%s | %s | Redis CPU %s us per request\n' "$label" "$out" \
     "$(python3 -c "print(round(($c1 - $c0) * 1e6 / $n, 1))")"
 }
-# KEYS: chat:id, chat:feed, the room's log, hash, folded list; ARGV: keep, trim slack, feed keep,
-# then the folded text and the message's JSON, then the deadline (the defaults: keep 10,000, slack
-# 100, feed 100,000; a deadline that never passes).
+# Sent whole, as the nodes send it (EVAL). KEYS: chat:id, chat:feed, the batch's receipt (a new
+# one each call: two random numbers, so none is run twice), the room's log, hash, folded list;
+# ARGV: keep, trim slack, feed keep, then the folded text and the message's JSON, then the deadline
+# (the defaults: keep 10,000, slack 100, feed 100,000; a deadline that never passes).
 append() {
   local room=$1
-  shift
-  echo EVALSHA "$sha" 5 chat:id chat:feed "chat:room:$room:log" "chat:room:$room" \
-    "chat:room:$room:folded" 10000 100 100000
+  cmd=(EVAL "$script" 6 chat:id chat:feed chat:receipt:bench:__rand_int__:__rand_int__
+    "chat:log:$room" "chat:room:$room" "chat:folded:$room" 10000 100 100000)
 }
 text="the build is green"
 json() { printf '{"key":"%s","ts":1796526000000,"room":"%s","from":"alice","text":"%s","kind":0}' "$1" "$1" "$text"; }
@@ -52,10 +52,10 @@ for p in 1 16; do
 done
 for p in 1 16; do
   redis-cli -p "$port" FLUSHALL >/dev/null
-  # shellcheck disable=SC2046
+  append '#lobby'
   run "append -P $p, one room, 0 to 50,000 messages (its log full from 10,000)" 50000 -P "$p" \
-    $(append '#lobby') "$text" "$(json '#lobby')" 99999999999999
-  # shellcheck disable=SC2046
+    -r 100000000 "${cmd[@]}" "$text" "$(json '#lobby')" 99999999999999
+  append '#r__rand_int__'
   run "append -P $p, 100,000 rooms at random (-r)" 50000 -P "$p" -r 100000 \
-    $(append '#r__rand_int__') "$text" "$(json '#r__rand_int__')" 99999999999999
+    "${cmd[@]}" "$text" "$(json '#r__rand_int__')" 99999999999999
 done
