@@ -1981,28 +1981,45 @@ for (
   );
 }
 
+/**
+ * Bob on node a with alice and carol; his page takes his seat back on node
+ * b, and `meanwhile` runs between the take-over in Redis and the move told
+ * to the other nodes (node a cannot know yet).
+ */
+async function bobTakenBackOnB(
+  meanwhile: (svc: Awaited<ReturnType<typeof service>>, people: {
+    alice: FakeMember;
+    carol: FakeMember;
+  }) => Promise<void>,
+) {
+  const svc = await service();
+  const { bus, hubs: [a, b], clusters: [, nb] } = svc;
+  const first = new FakeMember("web");
+  assert.ok(await a!.join(first, "bob"));
+  const alice = await join(a!, "alice");
+  const carol = await join(a!, "carol");
+  await bus.settle();
+  const takeOver = nb!.takeOver.bind(nb);
+  nb!.takeOver = async (fold, token, next) => {
+    const over = await takeOver(fold, token, next);
+    await meanwhile(svc, { alice, carol });
+    return over;
+  };
+  const page = new FakeMember("web");
+  assert.ok(await b!.join(page, "bob", first.ofType("welcome")[0]!.token));
+  await bus.settle();
+  return { ...svc, first, page, alice };
+}
+
 clusterTest(
   "a private message its old node shows a member's old connection while the seat is being taken over on another node reaches the new connection too",
   async () => {
-    const { bus, hubs, clusters } = await service();
-    const [a, b] = hubs;
-    const first = new FakeMember("web");
-    assert.ok(await a!.join(first, "bob"));
-    const alice = await join(a!, "alice");
-    await bus.settle();
-    // Between the take-over in Redis and the move told to the other nodes,
-    // alice (on bob's old node, which cannot know yet) sends bob a line.
-    const nb = clusters[1]!;
-    const takeOver = nb.takeOver.bind(nb);
-    nb.takeOver = async (fold, token, next) => {
-      const over = await takeOver(fold, token, next);
-      assert.equal(await a!.handle(alice, { type: "msg", to: "bob", text: "psst" }), true);
-      await bus.settle();
-      return over;
-    };
-    const page = new FakeMember("web");
-    assert.ok(await b!.join(page, "bob", first.ofType("welcome")[0]!.token));
-    await bus.settle();
+    const { bus, hubs: [a], first, page, alice } = await bobTakenBackOnB(
+      async ({ bus, hubs: [a] }, { alice }) => {
+        assert.equal(await a!.handle(alice, { type: "msg", to: "bob", text: "psst" }), true);
+        await bus.settle();
+      },
+    );
     assert.deepEqual(first.ofType("message").map((m) => m.text), ["psst"], "shown before the move");
     assert.equal(first.closed, 1);
     assert.deepEqual(page.ofType("message").map((m) => m.text), ["psst"]);
@@ -2017,32 +2034,18 @@ clusterTest(
 clusterTest(
   "a private message passed on at a move is shown there after the room lines with lower ids, as every private message is",
   async () => {
-    const { bus, hubs, clusters } = await service();
-    const [a, b] = hubs;
-    const first = new FakeMember("web");
-    assert.ok(await a!.join(first, "bob"));
-    const alice = await join(a!, "alice");
-    const carol = await join(a!, "carol");
-    await bus.settle();
-    const nb = clusters[1]!;
-    const takeOver = nb.takeOver.bind(nb);
-    nb.takeOver = async (fold, token, next) => {
-      const over = await takeOver(fold, token, next);
-      // The new node falls behind on the feed, for a moment, as any node may.
-      nb.away = true;
-      assert.equal(
-        await a!.handle(carol, { type: "say", room: "#lobby", text: "room line" }),
-        true,
-      );
-      await bus.settle();
-      assert.equal(await a!.handle(alice, { type: "msg", to: "bob", text: "psst" }), true);
-      await bus.settle();
-      return over;
-    };
-    const page = new FakeMember("web");
-    assert.ok(await b!.join(page, "bob", first.ofType("welcome")[0]!.token));
-    await bus.settle();
-    await caughtUp(bus, nb);
+    const { bus, clusters: [, nb], page } = await bobTakenBackOnB(
+      async ({ bus, hubs: [a], clusters: [, nb] }, { alice, carol }) => {
+        // The new node falls behind on the feed, for a moment, as any node may.
+        nb!.away = true;
+        const line = { type: "say", room: "#lobby", text: "room line" } as const;
+        assert.equal(await a!.handle(carol, line), true);
+        await bus.settle();
+        assert.equal(await a!.handle(alice, { type: "msg", to: "bob", text: "psst" }), true);
+        await bus.settle();
+      },
+    );
+    await caughtUp(bus, nb!);
     const shown = page.ofType("message").filter((m) => m.text === "room line" || m.text === "psst");
     assert.deepEqual(shown.map((m) => m.text), ["room line", "psst"]);
     assert.ok(shown[0]!.id < shown[1]!.id);
