@@ -17,6 +17,7 @@
 import assert from "node:assert/strict";
 import { type ChatMessage, LOBBY, type ServerEvent } from "../common/protocol.ts";
 import { roomKey } from "../common/room_key.ts";
+import { NAME_INPUT_MAX } from "../common/nick.ts";
 import { MemoryHistory } from "../server/history/history.ts";
 import { Hub } from "../server/hub/hub.ts";
 import { serveIrc } from "../server/transport/irc/irc.ts";
@@ -470,6 +471,11 @@ Deno.test("serveIrc() sends PRIVMSG and NOTICE to a channel and to a nick, acros
       const got = await drain(alice);
       assert.deepEqual(got.map((l) => [parse(l).command, args(l)]), [[code, params]], sent);
     }
+    // Two different names too long to be anyone's: each is answered.
+    const [long1, long2] = ["x".repeat(NAME_INPUT_MAX + 1), "y".repeat(NAME_INPUT_MAX + 1)];
+    await alice.send(`PRIVMSG ${long1},${long2} :x`);
+    const unknown = (await drain(alice)).filter(command("401"));
+    assert.equal(unknown.length, 2, unknown.join("\n"));
     // A NOTICE is never answered by an error (RFC 2812), to nobody or nowhere.
     await alice.send("NOTICE nobody :x");
     await alice.send("NOTICE #dev :x");
