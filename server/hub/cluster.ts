@@ -326,7 +326,7 @@ export function isClusterEvent(value: unknown): value is ClusterEvent {
       return str("nick") && isVia(v.via) &&
         (v.rooms === undefined || Array.isArray(v.rooms) && v.rooms.every(isRoomRef)) &&
         (v.away === undefined || str("away")) &&
-        (v.at === undefined || Number.isSafeInteger(v.at) && (v.at as number) >= 0);
+        (v.at === undefined || typeof v.at === "number" && Number.isSafeInteger(v.at) && v.at >= 0);
     case "join":
       return str("nick") && isRoomRef(v.room);
     case "leave":
