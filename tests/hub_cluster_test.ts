@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { type ChatMessage, MEMBER_ROOMS_MAX, type ServerEvent } from "../common/protocol.ts";
-import { type Forwarded, tokenHash } from "../server/hub/cluster.ts";
+import { type Forwarded, type MemberRecord, tokenHash } from "../server/hub/cluster.ts";
 import { nickKey } from "../common/nick.ts";
 import { HISTORY_READS_AT_ONCE, Hub } from "../server/hub/hub.ts";
 import { FakeBus, FakeCluster } from "./kit/fake_cluster.ts";
@@ -1557,6 +1557,22 @@ clusterTest(
   },
 );
 
+/**
+ * Ann's connection `old` was closed, no node lists her, Redis keeps no
+ * record of her, and her name is free (a newcomer takes it on node `on`).
+ */
+async function annGoneEverywhere(
+  bus: FakeBus,
+  hubs: Hub[],
+  old: FakeMember,
+  on: number,
+): Promise<void> {
+  assert.equal(old.closed, 1);
+  assert.deepEqual(lists(hubs), [[], []]);
+  assert.equal(bus.members.get("ann"), undefined);
+  assert.ok(await hubs[on]!.join(new FakeMember("web"), "ann"), "the name is free");
+}
+
 /** A connection whose welcome cannot be sent: it went as it joined. */
 class GoneAtWelcome extends FakeMember {
   override send(event: ServerEvent): void {
@@ -1571,10 +1587,7 @@ clusterTest(
     const { bus, hubs, clusters: [, nb], ann, token } = await annOnAWhileBLags();
     assert.equal(await hubs[1]!.join(new GoneAtWelcome("web"), "ann", token), false);
     await caughtUp(bus, nb!);
-    assert.equal(ann.closed, 1);
-    assert.deepEqual(lists(hubs), [[], []]);
-    assert.equal(bus.members.get("ann"), undefined);
-    assert.ok(await hubs[0]!.join(new FakeMember("web"), "ann"), "the name is free");
+    await annGoneEverywhere(bus, hubs, ann, 0);
   },
 );
 
@@ -1853,10 +1866,7 @@ clusterTest(
     };
     await hubs[1]!.join(page, "ann", token);
     await caughtUp(bus, nb!);
-    assert.equal(ann.closed, 1);
-    assert.deepEqual(lists(hubs), [[], []]);
-    assert.equal(bus.members.get("ann"), undefined);
-    assert.ok(await hubs[0]!.join(new FakeMember("web"), "ann"));
+    await annGoneEverywhere(bus, hubs, ann, 0);
   },
 );
 
@@ -2202,17 +2212,28 @@ clusterTest(
   },
 );
 
+/**
+ * Bob on node a; node b falls behind on the feed (after `before`, if given)
+ * and bob quits, which node b has still to read.
+ */
+async function bobQuitsWhileBLags(
+  before?: (bus: FakeBus, nb: FakeCluster) => Promise<void>,
+) {
+  const svc = await service();
+  const { bus, hubs: [a], clusters: [, nb] } = svc;
+  const bob = await join(a!, "bob");
+  await bus.settle();
+  await before?.(bus, nb!);
+  nb!.away = true;
+  a!.leave(bob, "quit");
+  await bus.settle();
+  return svc;
+}
+
 clusterTest(
   "a join that goes after its claim, on a node behind on the feed, does not keep the name's last holder listed there forever",
   async () => {
-    const { bus, hubs, clusters: [, nb] } = await service();
-    const [a, b] = hubs;
-    const bob = await join(a!, "bob");
-    await bus.settle();
-    // Node b falls behind; bob quits (node b has still to read it).
-    nb!.away = true;
-    a!.leave(bob, "quit");
-    await bus.settle();
+    const { bus, hubs, hubs: [, b], clusters: [, nb] } = await bobQuitsWhileBLags();
     // Someone asks node b for the free name, and their connection goes while the join waits on Redis.
     const gone = new FakeMember("web");
     const joining = b!.join(gone, "bob");
@@ -2227,20 +2248,19 @@ clusterTest(
 clusterTest(
   "a member list read before a node seated a newcomer under a name, handed on after, does not bring the name's last holder back",
   async () => {
-    const { bus, hubs, clusters: [, nb] } = await service();
-    const [a, b] = hubs;
-    const bob = await join(a!, "bob");
-    await bus.settle();
-    // The list as node b's feed reader reads it, with bob on node a; its answer comes late.
-    const read = {
-      records: [...bus.members.values()].map((r) => structuredClone(r)),
-      at: await nb!.store.lastId(),
-    };
-    nb!.away = true;
-    a!.leave(bob, "quit");
-    await bus.settle();
+    let read: { records: MemberRecord[]; at: number } | undefined;
+    const { bus, hubs, hubs: [, b], clusters: [, nb] } = await bobQuitsWhileBLags(
+      async (bus, nb) => {
+        // The list as node b's feed reader reads it, with bob on node a; its answer comes late.
+        read = {
+          records: [...bus.members.values()].map((r) => structuredClone(r)),
+          at: await nb.store.lastId(),
+        };
+      },
+    );
     const newcomer = new FakeMember("irc");
     assert.ok(await b!.join(newcomer, "bob"));
+    assert.ok(read);
     nb!.back(read);
     await bus.settle();
     assert.equal(newcomer.closed, 0);
@@ -2299,16 +2319,22 @@ async function annMovedWhileALags() {
   return { ...svc, old, moved };
 }
 
+/** Ann's page takes her seat back on node a with the token node b gave it: welcomed. */
+async function takenBackOnA(hubs: Hub[], moved: FakeMember): Promise<FakeMember> {
+  const back = new FakeMember("web");
+  assert.equal(
+    await hubs[0]!.join(back, "ann", moved.ofType("welcome")[0]!.token),
+    true,
+    JSON.stringify(back.events),
+  );
+  return back;
+}
+
 clusterTest(
   "a take-back with its new token on a node behind on the feed that still has the seat as its own is carried out, not refused",
   async () => {
     const { bus, hubs, clusters: [na], old, moved } = await annMovedWhileALags();
-    const back = new FakeMember("web");
-    assert.equal(
-      await hubs[0]!.join(back, "ann", moved.ofType("welcome")[0]!.token),
-      true,
-      JSON.stringify(back.events),
-    );
+    const back = await takenBackOnA(hubs, moved);
     await caughtUp(bus, na!);
     assert.deepEqual([old.closed, moved.closed, back.closed], [1, 1, 0]);
     assert.deepEqual(lists(hubs), [["ann@web"], ["ann@web"]]);
@@ -2345,10 +2371,7 @@ clusterTest(
     assert.equal(await hubs[0]!.handle(old, { type: "away", text: "stale" }), true);
     await bus.settle();
     await caughtUp(bus, na!);
-    assert.equal(old.closed, 1);
-    assert.deepEqual(lists(hubs), [[], []]);
-    assert.equal(bus.members.get("ann"), undefined);
-    assert.ok(await hubs[1]!.join(new FakeMember("web"), "ann"), "the name is free");
+    await annGoneEverywhere(bus, hubs, old, 1);
   },
 );
 
@@ -2362,12 +2385,7 @@ clusterTest(
       hubs[0]!.leave(old, "connection lost");
       return await holder(fold);
     };
-    const back = new FakeMember("web");
-    assert.equal(
-      await hubs[0]!.join(back, "ann", moved.ofType("welcome")[0]!.token),
-      true,
-      JSON.stringify(back.events),
-    );
+    await takenBackOnA(hubs, moved);
     await caughtUp(bus, na!);
     assert.deepEqual(lists(hubs), [["ann@web"], ["ann@web"]]);
     assert.equal(bus.members.get("ann")?.node, "n0");
