@@ -24,7 +24,7 @@
  * @module
  */
 
-import { COMMANDS, parseCommandLine, withRoom } from "../common/commands.ts";
+import { COMMANDS, needsRoom, parseCommandLine, withRoom } from "../common/commands.ts";
 import { checkMessage } from "../common/message.ts";
 import type {
   ChatError,
@@ -1079,16 +1079,6 @@ document.addEventListener("pointerdown", (e) => {
 
 // --- composing -----------------------------------------------------------
 
-/** Frames that act in a room: refused here while the page is in none. */
-const IN_A_ROOM: ReadonlySet<ClientMessage["type"]> = new Set([
-  "say",
-  "me",
-  "who",
-  "history",
-  "part",
-  "topic",
-]);
-
 /** Per room (by key), the oldest message the last `/history` showed, and the room a `/history more` waits on. */
 const oldestShown = new Map<string, number>();
 let askedOlder: string | undefined;
@@ -1149,9 +1139,7 @@ ui.composer.addEventListener("submit", (e) => {
         return;
       }
       const room = rooms.current;
-      if (
-        room === undefined && IN_A_ROOM.has(message.type) && !("room" in message && message.room)
-      ) {
+      if (room === undefined && needsRoom(message)) {
         addSystem(here, "You are in no room: /join #lobby to enter one.", Date.now(), "error");
         ui.text.value = line;
         return;

@@ -137,12 +137,18 @@ export function parseCommandLine(line: string): Command {
   }
 }
 
+/** A frame that acts in a room: the current one if it names none. */
+type RoomFrame = Extract<
+  ClientMessage,
+  { type: "say" | "me" | "who" | "history" | "part" | "topic" }
+>;
+
 /**
- * A frame that acts in a room, put in `room` unless it names one already:
- * plain lines, `/me`, `/who`, `/history`, `/topic` and `/part` act in the
- * current room. Other frames are returned as they are.
+ * True if `message` acts in the current room and names none: plain lines,
+ * `/me`, `/who`, `/history`, `/topic` and `/part` without a room. A member
+ * in no room has no current room to put in it ({@linkcode withRoom}).
  */
-export function withRoom(message: ClientMessage, room: string): ClientMessage {
+export function needsRoom(message: ClientMessage): message is RoomFrame {
   switch (message.type) {
     case "say":
     case "me":
@@ -150,10 +156,18 @@ export function withRoom(message: ClientMessage, room: string): ClientMessage {
     case "history":
     case "part":
     case "topic":
-      return message.room === undefined ? { ...message, room } : message;
+      return message.room === undefined || message.room === "";
     default:
-      return message;
+      return false;
   }
+}
+
+/**
+ * A frame that acts in a room, put in `room` unless it names one already
+ * ({@linkcode needsRoom}). Other frames are returned as they are.
+ */
+export function withRoom(message: ClientMessage, room: string): ClientMessage {
+  return needsRoom(message) ? { ...message, room } : message;
 }
 
 function send(message: ClientMessage): Command {

@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { type Command, COMMANDS, parseCommandLine, withRoom } from "../common/commands.ts";
+import {
+  type Command,
+  COMMANDS,
+  needsRoom,
+  parseCommandLine,
+  withRoom,
+} from "../common/commands.ts";
 import type { ClientMessage } from "../common/protocol.ts";
 
 function assertInvalid(line: string, code: "unknown_command" | "bad_command"): string {
@@ -158,7 +164,7 @@ Deno.test("parseCommandLine() turns /topic into a query, and /topic TEXT into se
   assert.deepEqual(sent("/topic -clearly not"), { type: "topic", text: "-clearly not" });
 });
 
-Deno.test("withRoom() puts the current room in frames that act in one and do not name it", () => {
+Deno.test("withRoom() puts the current room in frames that act in one and do not name it (needsRoom())", () => {
   const acting: ClientMessage[] = [
     { type: "say", text: "hi" },
     { type: "me", text: "waves" },
@@ -169,9 +175,11 @@ Deno.test("withRoom() puts the current room in frames that act in one and do not
     { type: "topic", text: "new" },
   ];
   for (const message of acting) {
+    assert.ok(needsRoom(message), message.type);
     assert.deepEqual(withRoom(message, "#dev"), { ...message, room: "#dev" }, message.type);
   }
   const named: ClientMessage = { type: "part", room: "#lobby" };
+  assert.ok(!needsRoom(named));
   assert.equal(withRoom(named, "#dev"), named, "a room already named is kept");
   const others: ClientMessage[] = [
     { type: "msg", to: "bob", text: "psst" },
@@ -181,6 +189,7 @@ Deno.test("withRoom() puts the current room in frames that act in one and do not
     { type: "join", nick: "x" },
   ];
   for (const message of others) {
+    assert.ok(!needsRoom(message), message.type);
     assert.equal(withRoom(message, "#dev"), message, message.type);
   }
 });

@@ -223,7 +223,7 @@ Deno.test("terminal: /help lists the room commands and says where lines go", asy
   });
 });
 
-Deno.test("terminal: /part leaves the current room or a named one, down to none", async () => {
+Deno.test("terminal: /part leaves the current room or a named one, down to none, where room commands say so", async () => {
   await withServer(async (server) => {
     const dev = await page(server, "bob", [LOBBY, "#dev"]);
     await using bob = dev.client;
@@ -249,11 +249,17 @@ Deno.test("terminal: /part leaves the current room or a named one, down to none"
     await line(alice, "-- You left #lobby.");
     await line(alice, "-- You are in no room: /join #ROOM to enter one.");
     await bob.next("leave", (e) => e.room === LOBBY && e.nick === "alice");
-    await alice.send("anyone?");
-    await line(alice, "! You are in no room: /join #ROOM to enter one.");
-    await alice.send("/part");
-    const refused = await alice.readUntil((l) => l.startsWith("! "));
-    assert.match(refused, /not in #lobby/);
+    // What acts in the current room says there is none, not that it is #lobby.
+    for (
+      const typed of ["anyone?", "/part", "/who", "/history", "/topic", "/topic hi", "/me waves"]
+    ) {
+      await alice.send(typed);
+      const refused = await alice.readUntil((l) => l.startsWith("! "));
+      assert.equal(refused, "! You are in no room: /join #ROOM to enter one.", typed);
+    }
+    // A room named is the hub's to refuse.
+    await alice.send("/part #lobby");
+    assert.match(await alice.readUntil((l) => l.startsWith("! ")), /not in #lobby/);
     // Still a member of the service: a room can be joined again.
     await alice.send("/join lobby");
     await line(alice, "-- Lines you type now go to #lobby.");

@@ -21,7 +21,7 @@
  * @module
  */
 
-import { parseCommandLine, withRoom } from "../../../common/commands.ts";
+import { needsRoom, parseCommandLine, withRoom } from "../../../common/commands.ts";
 import {
   type ChatMessage,
   type ClientMessage,
@@ -254,6 +254,9 @@ class TerminalLink implements Link, StreamHandler {
       if (known !== undefined) {
         view.switchTo(known);
         return this.#whereNow();
+      }
+      if (view.nowhere && needsRoom(message)) {
+        return this.#write(["! You are in no room: /join #ROOM to enter one."]);
       }
       this.#ask(withRoom(message, view.current));
     } else if (command.type === "invalid") {
