@@ -35,7 +35,7 @@ import type {
   Topic,
   WelcomeEvent,
 } from "../common/protocol.ts";
-import { LOBBY, MEMBER_ROOMS_MAX } from "../common/protocol.ts";
+import { isOwn, LOBBY, MEMBER_ROOMS_MAX } from "../common/protocol.ts";
 import { checkRoom, looseRoomKey, typedRoom } from "../common/room.ts";
 import { clock, memberList, presenceText } from "../common/wording.ts";
 import { nickColor } from "./colors.ts";
@@ -816,7 +816,7 @@ function addMessage(
   if (continues(pane.last, m)) kinds.push("cont");
   pane.last = lastOf(m);
   if (replayed) kinds.push("history");
-  if (m.from === nick) kinds.push("own");
+  if (isOwn(m, nick)) kinds.push("own");
   if (m.to !== undefined) kinds.push("private");
   if (m.action) kinds.push("action");
   if (m.notice) kinds.push("notice");
@@ -832,7 +832,7 @@ function messageItem(m: ChatMessage, kinds: readonly string[]): HTMLLIElement {
   item.dataset.id = String(m.id);
   item.append(stamp(m.ts));
   if (m.to !== undefined) {
-    const tag = m.from === nick
+    const tag = isOwn(m, nick)
       ? `private to ${m.to}`
       : m.operator
       ? "private, from the operator"

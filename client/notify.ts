@@ -13,7 +13,7 @@
  * @module
  */
 
-import type { ChatMessage } from "../common/protocol.ts";
+import { type ChatMessage, isOwn } from "../common/protocol.ts";
 
 const OPT_IN_KEY = "chat.notify";
 
@@ -47,7 +47,7 @@ export class Notifier {
 
   /** Considers a live message that just arrived for `self`: notifies if it should. */
   consider(m: ChatMessage, self: string | undefined): void {
-    if (!this.on || !document.hidden || self === undefined || m.from === self) return;
+    if (!this.on || !document.hidden || self === undefined || isOwn(m, self)) return;
     const toMe = m.to !== undefined && m.to === self;
     if (!toMe && m.mention !== true) return;
     const title = toMe ? `${m.from} (private)` : `${m.from} in ${m.room ?? ""}`;

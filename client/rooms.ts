@@ -18,6 +18,7 @@
 
 import {
   type ChatMessage,
+  isOwn,
   LOBBY,
   MEMBER_ROOMS_MAX,
   type MemberInfo,
@@ -169,7 +170,7 @@ export class RoomSet {
   route(m: ChatMessage, self: string | undefined, count: boolean): Routed | undefined {
     const room = m.room === undefined ? this.#current : this.get(m.room);
     if (room === undefined) return undefined;
-    const own = self !== undefined && m.from === self;
+    const own = isOwn(m, self);
     // The server marks what names this page's member (look-alikes folded).
     const mention = !own && m.mention === true;
     const unread = count && !own && room !== this.#current;

@@ -143,6 +143,20 @@ export interface ChatMessage {
    * console (`from` is `server`): shown as from the operator, never stored.
    */
   operator?: boolean;
+  /**
+   * True on a private message its sender is shown (echoed live, or replayed
+   * to a seat taken back): `from` may be a nickname it has changed since,
+   * so "mine" is this, not `from` (see {@linkcode isOwn}).
+   */
+  own?: boolean;
+}
+
+/**
+ * True if `m` is `self`'s own: a private message it sent (marked `own`,
+ * under whatever nickname it had), or any message from `self`.
+ */
+export function isOwn(m: ChatMessage, self: string | undefined): boolean {
+  return m.own === true || (self !== undefined && m.from === self);
 }
 
 /** A room's topic: what it is about, who set it and when. */
@@ -773,6 +787,7 @@ function readMessage(v: unknown): ChatMessage {
   if (notice !== undefined) m.notice = notice;
   if (optBool(o, "mention")) m.mention = true;
   if (optBool(o, "operator")) m.operator = true;
+  if (optBool(o, "own")) m.own = true;
   return m;
 }
 

@@ -160,7 +160,10 @@ clusterTest("a private message crosses nodes, to the recipient and the sender on
   const [got] = bob.ofType("message");
   assert.equal(got?.text, "psst");
   assert.equal(got?.to, "bob");
-  assert.equal(alice.ofType("message")[0]?.id, got?.id);
+  assert.equal(got?.own, undefined);
+  const [echoed] = alice.ofType("message");
+  assert.equal(echoed?.id, got?.id);
+  assert.equal(echoed?.own, true, "the sender's copy is marked its own");
   assert.deepEqual(carol.ofType("message"), []);
 });
 

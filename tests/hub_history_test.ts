@@ -207,7 +207,7 @@ Deno.test("Hub.handle() say with notice sends and stores a notice; msg with noti
   assert.deepEqual(bob.take(), [notice]);
   assert.deepEqual(history(hub, bob, {}).messages, [notice]);
   const [whisper] = ok(hub, alice, { type: "msg", to: "bob", text: "yours broke", notice: true });
-  assert.deepEqual(whisper, {
+  const received = {
     type: "message",
     id: 2,
     ts: 5_000,
@@ -215,8 +215,9 @@ Deno.test("Hub.handle() say with notice sends and stores a notice; msg with noti
     to: "bob",
     text: "yours broke",
     notice: true,
-  });
-  assert.deepEqual(bob.take(), [whisper]);
+  };
+  assert.deepEqual(whisper, { ...received, own: true });
+  assert.deepEqual(bob.take(), [received]);
   // Plain ones carry no flag.
   const [plain] = ok(hub, alice, { type: "say", text: "hi", notice: false });
   assert.ok(plain?.type === "message" && !("notice" in plain) && !("action" in plain));

@@ -249,11 +249,16 @@ Deno.test("Hub.handle() delivers msg only to the recipient and the sender", () =
   bob.take();
   clock.time = 8_000;
   assert.equal(hub.handle(alice, { type: "msg", to: "BOB", text: "psst" }), true);
-  const expected: ServerEvent[] = [
-    { type: "message", id: 1, ts: 8_000, from: "alice", to: "bob", text: "psst" },
-  ];
-  assert.deepEqual(bob.take(), expected);
-  assert.deepEqual(alice.take(), expected);
+  const expected: ServerEvent = {
+    type: "message",
+    id: 1,
+    ts: 8_000,
+    from: "alice",
+    to: "bob",
+    text: "psst",
+  };
+  assert.deepEqual(bob.take(), [expected]);
+  assert.deepEqual(alice.take(), [{ ...expected, own: true }], "the sender's copy, marked its own");
   assert.deepEqual(carol.events, []);
 
   assert.equal(hub.handle(bob, { type: "msg", to: "alice", text: "back" }), true);

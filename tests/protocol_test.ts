@@ -40,6 +40,7 @@ const EVENTS: readonly ServerEvent[] = [
   },
   { type: "message", id: 3, ts: 1002, room: "#lobby", from: "alice", text: "hello 世界" },
   { type: "message", id: 4, ts: 1003, from: "alice", to: "bob", text: "psst" },
+  { type: "message", id: 4, ts: 1003, from: "alice", to: "bob", text: "psst", own: true },
   { type: "message", id: 5, ts: 1004, room: "#dev", from: "alice", text: "dances", action: true },
   { type: "message", id: 6, ts: 1004, room: "#dev", from: "ci", text: "build ok", notice: true },
   { type: "message", id: 7, ts: 1004, from: "ci", to: "bob", text: "yours broke", notice: true },

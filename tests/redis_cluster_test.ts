@@ -533,6 +533,9 @@ Deno.test("isForwarded() accepts private messages, CTCP (to a member or a room) 
   assert.equal(isForwarded({ fold: "b", event: message, passed: true }), true);
   assert.equal(isForwarded({ fold: "b", kick: "", passed: true }), true);
   assert.equal(isForwarded({ fold: "b", event: message, passed: 1 }), false);
+  // The sender's own copy, passed on with its seat.
+  assert.equal(isForwarded({ fold: "a", event: { ...message, own: true }, passed: true }), true);
+  assert.equal(isForwarded({ fold: "a", event: { ...message, own: 1 }, passed: true }), false);
   assert.equal(isForwarded({ fold: "b" }), false);
   assert.equal(isForwarded(null), false);
   // A room's CTCP, for every IRC member of the room on that node.

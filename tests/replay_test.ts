@@ -160,6 +160,33 @@ Deno.test("Hub.join() with the seat's token and since replays private messages s
   });
 });
 
+Deno.test("a private message is marked own for its sender only, and stays so in a replay after a rename", async () => {
+  await withServer({}, async (server) => {
+    await using bob = await connectWs(server, "bob");
+    const first = await WsClient.open(server);
+    await using _first = first;
+    const welcomed = await joinWs(first, "pat");
+    const lastId = welcomed.history.at(-1)?.id ?? 0;
+    first.send({ type: "msg", to: "bob", text: "hello bob" });
+    const echoed = await first.next("message", (m) => m.text === "hello bob");
+    const received = await bob.next("message", (m) => m.text === "hello bob");
+    assert.equal(echoed.own, true, "the sender's copy");
+    assert.equal(received.own, undefined, "the recipient's copy");
+    bob.send({ type: "msg", to: "pat", text: "hi pat" });
+    assert.equal((await first.next("message", (m) => m.text === "hi pat")).own, undefined);
+
+    first.send({ type: "nick", nick: "pat2" });
+    await first.next("rename", (e) => e.to === "pat2");
+    await using back = await WsClient.open(server);
+    const welcome = await joinWs(back, "pat2", { token: welcomed.token, since: lastId });
+    const privates = welcome.history.filter((m) => m.to !== undefined);
+    assert.deepEqual(privates.map((m) => [gist(m), m.own ?? false]), [
+      ["pat to bob: hello bob", true],
+      ["bob to pat: hi pat", false],
+    ]);
+  });
+});
+
 /** `(history) [HH:MM] ` */
 const HISTORY_PREFIX = /^\(history\) \[\d\d:\d\d\] /;
 

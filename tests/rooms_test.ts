@@ -545,7 +545,10 @@ Deno.test("Hub.handle() msg stays between two nicknames, in no room, whatever ro
     to: "bob",
     text: "psst",
   };
-  assert.deepEqual(ok(hub, alice, { type: "msg", to: "BOB", text: "psst" }), [psst]);
+  assert.deepEqual(ok(hub, alice, { type: "msg", to: "BOB", text: "psst" }), [{
+    ...psst,
+    own: true,
+  }]);
   assert.deepEqual(bob.take(), [psst]);
   assert.deepEqual(carol.take(), []);
   // Never in a room's history.
@@ -713,7 +716,9 @@ Deno.test("Hub.join() with a seat's token keeps its rooms and replays all of the
   const missed = [
     say(hub, bob, "d1", "#dev"),
     say(hub, bob, "x1", "#x"),
-    ...ok(hub, bob, { type: "msg", to: "alice", text: "psst" }).filter((e) => isType(e, "message")),
+    // Alice's copy: the sender's is marked its own.
+    ...ok(hub, bob, { type: "msg", to: "alice", text: "psst" }).filter((e) => isType(e, "message"))
+      .map(({ own: _, ...received }) => received),
     say(hub, bob, "l1", LOBBY),
   ];
   bob.take();

@@ -65,6 +65,13 @@ Deno.test("renderEvent() shows a notice as '-nick- text', one's own and private 
   assert.match(only(renderEvent(whisper, "alice")), /\[private to bob\] -alice- psst$/);
 });
 
+Deno.test("renderEvent() shows a private message marked own as sent, under a nickname since changed", () => {
+  const sent = message("alice", "psst", { to: "bob", own: true });
+  assert.match(only(renderEvent(sent, "alice2")), /\[private to bob\] <alice> psst$/);
+  const received = message("bob", "hi", { to: "alice" });
+  assert.match(only(renderEvent(received, "alice2")), /\[private\] <bob> hi$/);
+});
+
 Deno.test("renderEvent() lists others and the history in a welcome", () => {
   const event: ServerEvent = {
     type: "welcome",

@@ -302,7 +302,7 @@ export function isForwarded(value: unknown): value is Forwarded {
     case "message":
       return Number.isSafeInteger(e.id) && Number.isFinite(e.ts) && str("from") && str("to") &&
         str("text") && maybe("action", "boolean") && maybe("notice", "boolean") &&
-        maybe("operator", "boolean");
+        maybe("operator", "boolean") && maybe("own", "boolean");
     case "ctcp":
       return str("from") && str("text") && maybe("to", "string") && maybe("room", "string") &&
         maybe("reply", "boolean");

@@ -251,6 +251,11 @@ function messageBytes(m: ChatMessage): number {
  */
 type PrivatesReplay = number | "kept" | undefined;
 
+/** A private message as its sender is shown it and keeps it ({@linkcode ChatMessage.own}). */
+function ownCopy(event: ChatMessage): ChatMessage {
+  return { ...event, own: true };
+}
+
 /** The {@linkcode PrivatesReplay} of a join with `since`, given the store's last id. */
 function privatesAfter(since: number | undefined, lastId: number): PrivatesReplay {
   if (since === undefined) return "kept";
@@ -2891,8 +2896,9 @@ export class Hub {
     for (const party of target === seat ? [seat] : [target, seat]) {
       // Gone meanwhile (`--redis`: it waited for the feed).
       if (this.#roster.seatOf(party.member) !== party) continue;
-      party.privates.push(event);
-      this.#deliver(party.member, event);
+      const shown = party === seat ? ownCopy(event) : event;
+      party.privates.push(shown);
+      this.#deliver(party.member, shown);
     }
   }
 
@@ -2921,8 +2927,9 @@ export class Hub {
       }
       await this.#whenFed(cluster, after, () => {
         if (this.#roster.seatOf(seat.member) !== seat) return;
-        seat.privates.push(event);
-        this.#deliver(seat.member, event);
+        const shown = ownCopy(event);
+        seat.privates.push(shown);
+        this.#deliver(seat.member, shown);
       });
     });
     return { handedOn: heard, shown };

@@ -442,6 +442,35 @@ Deno.test("page: a reload while in the chat takes its seat back by itself, in th
   });
 });
 
+Deno.test("page: its own private messages are still shown as sent after a rename and a reload", async () => {
+  await withBrowser(async (browser, server) => {
+    await using bob = await member(server, "bob");
+    const { page, problems } = await openPage(browser, httpUrl(server));
+    await join(page, "pat");
+    await say(page, "/msg bob hello bob");
+    await bob.next("message", (m) => m.text === "hello bob");
+    bob.send({ type: "msg", to: "pat", text: "hi pat" });
+    await seen(page, "hi pat");
+    await say(page, "/nick pat2");
+    await bob.next("rename", (e) => e.to === "pat2");
+
+    await page.reload();
+    await page.waitForSelector('#status[data-state="open"]');
+    const line = async (text: string) => {
+      const item = page.locator("li.msg", { hasText: text });
+      await item.waitFor();
+      return [await item.getAttribute("class"), await item.locator(".tag").textContent()];
+    };
+    const [sentClass, sentTag] = await line("hello bob");
+    assert.match(sentClass ?? "", /\bown\b/);
+    assert.equal(sentTag, "private to bob");
+    const [gotClass, gotTag] = await line("hi pat");
+    assert.doesNotMatch(gotClass ?? "", /\bown\b/);
+    assert.equal(gotTag, "private");
+    assert.deepEqual(problems, []);
+  });
+});
+
 Deno.test("page: before joining, the card says who is here and no empty member list stands beside it", async () => {
   await withBrowser(async (browser, server) => {
     await using _early = await member(server, "early");

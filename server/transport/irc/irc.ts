@@ -26,7 +26,7 @@
  * @module
  */
 
-import { LOBBY, type ServerEvent, type Via } from "../../../common/protocol.ts";
+import { isOwn, LOBBY, type ServerEvent, type Via } from "../../../common/protocol.ts";
 import type {
   ChatError,
   ChatMessage,
@@ -862,7 +862,7 @@ class IrcLink implements Link, StreamHandler {
 
   #message(message: ChatMessage): string[] {
     const self = this.#say.nick;
-    const mine = message.from === self;
+    const mine = isOwn(message, self);
     // Its own words come back only with echo-message; a message to itself is news either way.
     if (mine && message.to !== self && !this.#caps.has("echo-message")) return [];
     const target = message.room ?? (mine ? message.to ?? self : self);

@@ -14,7 +14,13 @@
  */
 
 import { COMMANDS } from "../../../common/commands.ts";
-import type { ChatMessage, MemberInfo, ServerEvent, Topic } from "../../../common/protocol.ts";
+import {
+  type ChatMessage,
+  isOwn,
+  type MemberInfo,
+  type ServerEvent,
+  type Topic,
+} from "../../../common/protocol.ts";
 import { clock, counted, dateClock, memberList, presenceText } from "../../../common/wording.ts";
 import { toOneLine } from "../../../common/message.ts";
 
@@ -52,7 +58,7 @@ export function messageLine(m: ChatMessage, self: string | undefined): string {
   // An action names its doer as a room's does: `* bob waves`.
   const from = m.action ? `* ${m.from}` : m.notice ? `-${m.from}-` : `<${m.from}>`;
   if (m.to !== undefined) {
-    if (m.from === self) return `${time} [private to ${m.to}] ${from} ${m.text}`;
+    if (isOwn(m, self)) return `${time} [private to ${m.to}] ${from} ${m.text}`;
     // Not a member's: nobody can take the name `server`, but a look says who wrote it.
     return m.operator
       ? `${time} [private, from the operator] ${from} ${m.text}`

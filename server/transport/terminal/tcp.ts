@@ -25,6 +25,7 @@ import { needsRoom, parseCommandLine, withRoom } from "../../../common/commands.
 import {
   type ChatMessage,
   type ClientMessage,
+  isOwn,
   LOBBY,
   type MemberInfo,
   type ServerEvent,
@@ -75,7 +76,7 @@ const HELD_LINES = 100;
 
 /** True for a message that rings a member's bell: one naming it, or a private one to it. */
 function rings(m: ChatMessage, nick: string | undefined): boolean {
-  return nick !== undefined && m.from !== nick && (m.to === nick || m.mention === true);
+  return nick !== undefined && !isOwn(m, nick) && (m.to === nick || m.mention === true);
 }
 
 /**
