@@ -840,6 +840,7 @@ function messageItem(m: ChatMessage, kinds: readonly string[]): HTMLLIElement {
     item.append(el("span", "tag", tag));
   }
   const from = el("span", "from", m.action ? `* ${m.from}` : m.from);
+  from.title = m.from; // whole, where a long one is cut
   // Its colour in either scheme; the stylesheet picks the one in use.
   from.style.setProperty("--nick-light", nickColor(m.from, "light"));
   from.style.setProperty("--nick-dark", nickColor(m.from, "dark"));

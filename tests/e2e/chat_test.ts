@@ -313,6 +313,38 @@ Deno.test("page: a rejoin refused because its nickname was taken meanwhile is ba
   }
 });
 
+Deno.test("page: a long nickname is cut in the log (whole in its title), nothing scrolls sideways on a phone, and a sender's next line there takes no row for its name", async () => {
+  await withBrowser(async (browser, server) => {
+    const long = "王".repeat(23);
+    await using writer = await connectWs(server, long);
+    for (const size of ["desktop", "phone"] as const) {
+      const { page, problems } = await openPage(browser, httpUrl(server), size);
+      await join(page, size === "desktop" ? "pat" : "phil");
+      writer.send({ type: "say", text: `first line for ${size}` });
+      writer.send({ type: "say", text: `next line for ${size}` });
+      await seen(page, `next line for ${size}`);
+      const first = page.locator("#log li.msg", { hasText: `first line for ${size}` }).first();
+      const name = first.locator(".from");
+      const nameWidth = (await name.boundingBox())!.width;
+      assert.ok(nameWidth < 220, `${size}: the name is ${nameWidth}px wide`);
+      assert.equal(await name.getAttribute("title"), long);
+      const [scroll, client] = await page.locator("#log").evaluate((l) => [
+        l.scrollWidth,
+        l.clientWidth,
+      ]);
+      assert.ok(scroll <= client, `${size}: the log scrolls sideways (${scroll} > ${client})`);
+      if (size === "phone") {
+        const next = page.locator("#log li.msg.cont", { hasText: `next line for ${size}` });
+        const height = (await next.boundingBox())!.height;
+        const lineHeight = (await next.locator(".text").boundingBox())!.height;
+        assert.ok(height < lineHeight * 1.6, `one row: ${height}px for a ${lineHeight}px line`);
+      }
+      assert.deepEqual(problems, []);
+      await page.close();
+    }
+  });
+});
+
 Deno.test("page: on a phone the member list is a drawer, and a hidden tab counts unread", async () => {
   await withBrowser(async (browser, server) => {
     const phone = await openPage(browser, httpUrl(server), "phone");
