@@ -14,9 +14,12 @@ import type { Checked } from "./message.ts";
 /** Longest nickname, in code points after NFKC normalization. */
 export const NICK_MAX = 24;
 
+/** The nickname the server's operator speaks under (its console); nobody else can take it. */
+export const SERVER_NICK = "server";
+
 /** Nicknames nobody may take, compared by {@linkcode nickKey}. */
 export const RESERVED_NICKS: ReadonlySet<string> = new Set([
-  "server",
+  SERVER_NICK,
   "system",
   "admin",
   "operator",

@@ -15,7 +15,8 @@
  * @module
  */
 
-import { type Hub, SERVER_NICK, type Told } from "./hub/hub.ts";
+import { type Hub, type Told } from "./hub/hub.ts";
+import { SERVER_NICK } from "../common/nick.ts";
 import { LOBBY, type ServerEvent } from "../common/protocol.ts";
 import { clip, toOneLine } from "../common/message.ts";
 import { counted } from "../common/wording.ts";

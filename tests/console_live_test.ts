@@ -13,7 +13,7 @@ import type { ChatServer } from "../server/app.ts";
 import { withServer } from "./kit/server.ts";
 import { connectTcp, TcpClient } from "./kit/tcp_client.ts";
 import { connectWs } from "./kit/ws_client.ts";
-import { connectIrc } from "./kit/irc_client.ts";
+import { connectIrc, numeric } from "./kit/irc_client.ts";
 import { dial } from "./kit/socket.ts";
 import { startMain } from "./kit/main_process.ts";
 
@@ -57,6 +57,34 @@ async function everyKind(server: ChatServer, nick: string) {
     },
   };
 }
+
+Deno.test("IRC: the operator's lines come from server!operator@, a member's from how it is connected, a gone author's from its nickname alone", async () => {
+  await withServer(async (server) => {
+    await using bob = await connectTcp(server, "bob");
+    await using gone = await connectTcp(server, "gone");
+    await using carol = await connectIrc(server, "carol");
+    await carol.send("JOIN #lobby");
+    await carol.readUntil(numeric("366"));
+    const run = consoleOf(server);
+    run("/say #lobby hello from the console");
+    await carol.readUntil(":server!operator@chat.local PRIVMSG #lobby :hello from the console");
+    await bob.send("hi from a terminal");
+    await carol.readUntil(":bob!terminal@chat.local PRIVMSG #lobby :hi from a terminal");
+    await gone.send("said before going");
+    await carol.readUntil((l) => l.endsWith(":said before going"));
+    await gone.send("/quit");
+    await carol.readUntil((l) => l.startsWith(":gone!terminal@chat.local QUIT"));
+
+    // Replayed on a join: the same sources, the gone one without a user or host.
+    await using dave = await connectIrc(server, "dave");
+    await dave.send("JOIN #lobby");
+    const replay = await dave.readLinesUntil((l) => l.endsWith("] said before going"));
+    const sources = replay.filter((l) => l.includes(" PRIVMSG #lobby ")).map((l) =>
+      l.split(" ")[0]
+    );
+    assert.deepEqual(sources, [":server!operator@chat.local", ":bob!terminal@chat.local", ":gone"]);
+  });
+});
 
 Deno.test("console /msg reaches a terminal, a page and an IRC member, marked as from the operator", async () => {
   await withServer(async (server) => {

@@ -3,7 +3,8 @@ import { CONSOLE_HELP, operate } from "../server/console.ts";
 import { ConsolePrompt, runPrompt } from "../server/console_tty.ts";
 import { ConnectionLimits } from "../server/transport/limits.ts";
 import type { ServerEvent } from "../common/protocol.ts";
-import { Hub, SERVER_NICK } from "../server/hub/hub.ts";
+import { Hub } from "../server/hub/hub.ts";
+import { SERVER_NICK } from "../common/nick.ts";
 import { FakeMember } from "./kit/fake_member.ts";
 import { FakeBus, FakeCluster } from "./kit/fake_cluster.ts";
 

@@ -8,7 +8,8 @@ import {
   WELCOME_MEMBERS,
 } from "../common/protocol.ts";
 import { MESSAGE_MAX } from "../common/message.ts";
-import { Hub, SERVER_NICK } from "../server/hub/hub.ts";
+import { Hub } from "../server/hub/hub.ts";
+import { SERVER_NICK } from "../common/nick.ts";
 import { renderEvent } from "../server/transport/terminal/render.ts";
 import { FakeMember } from "./kit/fake_member.ts";
 

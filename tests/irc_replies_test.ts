@@ -61,7 +61,7 @@ Deno.test("isupport() names no token twice", () => {
 });
 
 Deno.test("Replies.message() keeps a short message on one line, with the tags asked for", () => {
-  const [line, ...rest] = replies().message(message("hello"), "web", "#lobby", {
+  const [line, ...rest] = replies().message(message("hello"), "bob!web@chat.local", "#lobby", {
     time: true,
     msgid: true,
   });
@@ -75,7 +75,10 @@ Deno.test("Replies.message() keeps a short message on one line, with the tags as
 Deno.test("Replies.message() splits a 2,000-character message into lines of at most 512 bytes that add back up to it", () => {
   const words = Array.from({ length: 400 }, (_, i) => (i % 3 === 0 ? "中文字" : `w${i}`));
   const text = words.join(" ").slice(0, 2000);
-  const lines = replies().message(message(text), "web", "#lobby", { time: true, msgid: true });
+  const lines = replies().message(message(text), "bob!web@chat.local", "#lobby", {
+    time: true,
+    msgid: true,
+  });
   assert.ok(lines.length > 1);
   const texts: string[] = [];
   lines.forEach((line, i) => {
@@ -96,7 +99,7 @@ Deno.test("Replies.message() splits a 2,000-character message into lines of at m
 
 Deno.test("Replies.message() wraps an action in CTCP ACTION on every line", () => {
   const long = "x".repeat(1500);
-  const lines = replies().message(message(long, { action: true }), "irc", "#lobby", NO_TAGS);
+  const lines = replies().message(message(long, { action: true }), "bob", "#lobby", NO_TAGS);
   assert.ok(lines.length > 2);
   let all = "";
   for (const line of lines) {
@@ -109,10 +112,15 @@ Deno.test("Replies.message() wraps an action in CTCP ACTION on every line", () =
 });
 
 Deno.test("Replies.message() sends a notice as NOTICE and puts the time in the text when asked", () => {
-  const [line] = replies().message(message("hi", { notice: true }), "web", "#lobby", {
-    ...NO_TAGS,
-    timeInText: true,
-  });
+  const [line] = replies().message(
+    message("hi", { notice: true }),
+    "bob!web@chat.local",
+    "#lobby",
+    {
+      ...NO_TAGS,
+      timeInText: true,
+    },
+  );
   assert.equal(line, ":bob!web@chat.local NOTICE #lobby :[2026-12-05 08:00] hi");
 });
 

@@ -9,7 +9,8 @@
 import assert from "node:assert/strict";
 import { operate } from "../server/console.ts";
 import { ConnectionLimits } from "../server/transport/limits.ts";
-import { Hub, SERVER_NICK } from "../server/hub/hub.ts";
+import { Hub } from "../server/hub/hub.ts";
+import { SERVER_NICK } from "../common/nick.ts";
 import { FakeMember } from "./kit/fake_member.ts";
 import { httpUrl, withServer } from "./kit/server.ts";
 import { connectWs } from "./kit/ws_client.ts";

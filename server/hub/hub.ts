@@ -70,7 +70,7 @@ import {
   SeatMoved,
   tokenHash,
 } from "./cluster.ts";
-import { checkNick, nickKey } from "../../common/nick.ts";
+import { checkNick, nickKey, SERVER_NICK } from "../../common/nick.ts";
 import { type Rate, TokenBucket } from "./flood.ts";
 import { Door } from "./door.ts";
 import { type Config, DEFAULTS } from "../config.ts";
@@ -130,9 +130,6 @@ export const PRESENCE_EVERY_MS = 1000;
 
 /** Refusals in a row, for sending too fast, after which a member is disconnected. */
 export const FLOOD_STRIKES = 20;
-
-/** The nickname that operator messages come from; nobody else can take it. */
-export const SERVER_NICK = "server";
 
 /** Longest topic, in code points after cleaning. */
 export const TOPIC_MAX = 300;

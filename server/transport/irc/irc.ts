@@ -35,7 +35,7 @@ import type {
 } from "../../../common/protocol.ts";
 import { roomKey } from "../../../common/room_key.ts";
 import { clip } from "../../../common/message.ts";
-import { nickKey } from "../../../common/nick.ts";
+import { nickKey, SERVER_NICK } from "../../../common/nick.ts";
 import { TIMEOUTS } from "../../config.ts";
 import { TokenBucket } from "../../hub/flood.ts";
 import type { Hub } from "../../hub/hub.ts";
@@ -790,7 +790,10 @@ class IrcLink implements Link, StreamHandler {
         ];
       }
       case "rename": {
-        const line = formatFrom(say.prefix(event.from, this.#viaOf(event.to)), "NICK", event.to);
+        // Its old name, as clients know it, and how it is connected (asked by its new one).
+        const via = this.#viaOf(event.to);
+        const source = via === undefined ? event.from : say.prefix(event.from, via);
+        const line = formatFrom(source, "NICK", event.to);
         if (event.from === say.nick) say.nick = event.to;
         return [line];
       }
@@ -807,8 +810,8 @@ class IrcLink implements Link, StreamHandler {
       }
       case "topic":
         if (event.changed) {
-          const by = event.topic?.by ?? "server";
-          return [this.#from(by, this.#viaOf(by), "TOPIC", event.room, event.topic?.text ?? "")];
+          const by = this.#source(event.topic?.by ?? SERVER_NICK);
+          return [formatFrom(by, "TOPIC", event.room, event.topic?.text ?? "")];
         }
         if (!event.topic) return [say.numeric("331", event.room, "No topic is set")];
         return this.#topicLines(event.room, event.topic);
@@ -829,8 +832,8 @@ class IrcLink implements Link, StreamHandler {
         const target = event.room ?? say.nick;
         const wrapped = `\x01${event.text}\x01`;
         // A page may send one too (protocol.ts): its sender is named as what it is.
-        const via = this.#viaOf(event.from);
-        return [this.#from(event.from, via, event.reply ? "NOTICE" : "PRIVMSG", target, wrapped)];
+        const from = this.#source(event.from);
+        return [formatFrom(from, event.reply ? "NOTICE" : "PRIVMSG", target, wrapped)];
       }
       case "search":
         return say.notices(searchLines(event.text, event.messages));
@@ -866,7 +869,7 @@ class IrcLink implements Link, StreamHandler {
     // Its own words come back only with echo-message; a message to itself is news either way.
     if (mine && message.to !== self && !this.#caps.has("echo-message")) return [];
     const target = message.room ?? (mine ? message.to ?? self : self);
-    return this.#say.message(message, this.#viaOf(message.from), target, this.#tags());
+    return this.#say.message(message, this.#source(message.from), target, this.#tags());
   }
 
   /** Messages of a room as replayed: in a `chathistory` batch when the client takes them, with their time. */
@@ -881,7 +884,7 @@ class IrcLink implements Link, StreamHandler {
     const id = batched ? `h${++this.#batches}` : undefined;
     const tags = { ...this.#tags(), batch: id, timeInText: !this.#caps.has("server-time") };
     const lines = messages.flatMap((m) =>
-      say.message(m, this.#viaOf(m.from), m.room ?? m.to ?? say.nick, tags)
+      say.message(m, this.#source(m.from), m.room ?? m.to ?? say.nick, tags)
     );
     if (id === undefined) return lines;
     return [
@@ -982,12 +985,22 @@ class IrcLink implements Link, StreamHandler {
 
   /** A member's full prefix if it is here (clients show its user and host), else its nickname. */
   #mask(nick: string): string {
-    const via = nick === this.#say.nick ? "irc" : this.#session.whois(nick)?.via;
+    const via = this.#viaOf(nick);
     return via === undefined ? nick : this.#say.prefix(nick, via);
   }
 
-  #viaOf(nick: string): Via {
-    return nick === this.#say.nick ? "irc" : this.#session.whois(nick)?.via ?? "web";
+  /**
+   * Who a line comes from: the operator's prefix for `server`, a member's
+   * full prefix if it is here, else its nickname alone (a line from history
+   * whose author has gone: how it was connected is not kept).
+   */
+  #source(nick: string): string {
+    return nick === SERVER_NICK ? this.#say.operator() : this.#mask(nick);
+  }
+
+  /** How a member is connected; undefined if nobody of that name is here. */
+  #viaOf(nick: string): Via | undefined {
+    return nick === this.#say.nick ? "irc" : this.#session.whois(nick)?.via;
   }
 
   /** A line about this client itself: `:me!irc@server COMMAND params`. */

@@ -14,7 +14,7 @@
 
 import type { ChatMessage, Via } from "../../../common/protocol.ts";
 import { MEMBER_ROOMS_MAX } from "../../../common/protocol.ts";
-import { NICK_MAX } from "../../../common/nick.ts";
+import { NICK_MAX, SERVER_NICK } from "../../../common/nick.ts";
 import { ROOM_MAX } from "../../../common/room.ts";
 import { TOPIC_MAX } from "../../hub/hub.ts";
 import {
@@ -152,6 +152,11 @@ export class Replies {
     return `${nick}!${userOf(via)}@${this.#server.name}`;
   }
 
+  /** The operator's prefix: `server!operator@server`. It is no member, and says so. */
+  operator(): string {
+    return `${SERVER_NICK}!operator@${this.#server.name}`;
+  }
+
   /** What a client is told once it is registered: 001–005, then the MOTD or 422. */
   welcome(): string[] {
     const { name, network, started } = this.#server;
@@ -188,14 +193,10 @@ export class Replies {
    */
   message(
     message: ChatMessage,
-    via: Via,
+    source: string,
     target: string,
     tags: { time: boolean; msgid: boolean; batch?: string | undefined; timeInText?: boolean },
   ): string[] {
-    // The operator is no member: `server!operator@…` says who it is to `/whois`-less eyes.
-    const source = message.operator
-      ? `${message.from}!operator@${this.#server.name}`
-      : this.prefix(message.from, via);
     const command = message.notice ? "NOTICE" : "PRIVMSG";
     const stamp = tags.timeInText ? `[${clock(message.ts)}] ` : "";
     // What a line holds besides the text: ":source COMMAND target :" and CRLF,
