@@ -1092,8 +1092,12 @@ export class Hub {
         }
       }
       const fields = { node: event.dead, members };
-      if (event.reason) this.#log.info("a node stopped: its members left", fields);
-      else this.#log.warn("a node stopped renewing its lease: its members left", fields);
+      if (!event.reason) {
+        this.#log.warn("a node stopped renewing its lease: its members left", fields);
+      } else {
+        // One stopped with Ctrl-C has told its members' leaves one by one already.
+        this.#log.info(members > 0 ? "a node stopped: its members left" : "a node stopped", fields);
+      }
       return;
     }
     if (event.node === cluster.node) return;
