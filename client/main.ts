@@ -596,7 +596,11 @@ function enterChat(): void {
 ui.joinForm.addEventListener("submit", (e) => {
   e.preventDefault();
   const name = ui.nick.value.trim();
-  if (!name) return;
+  if (!name) {
+    ui.joinError.textContent = "Type a nickname to join.";
+    ui.nick.focus();
+    return;
+  }
   ui.joinError.textContent = "";
   nick = name;
   token = undefined;
@@ -1174,7 +1178,10 @@ ui.composer.addEventListener("submit", (e) => {
     }
     case "help":
       addSystem(here, "Type a line to say it in the room shown. Commands:");
-      for (const [usage, what] of COMMANDS) addSystem(here, `${usage} — ${what}`);
+      // The bell is a terminal's: the page notifies instead ("Notify me").
+      for (const [usage, what] of COMMANDS) {
+        if (!usage.startsWith("/bell")) addSystem(here, `${usage} — ${what}`);
+      }
       addSystem(here, "Alt+↑ / Alt+↓ — the room above or below; with Shift, the next unread one");
       return;
     case "quit":

@@ -518,6 +518,23 @@ Deno.test("page: a nickname typed too long is refused with its length, not cut s
       hasText: "Nickname is too long (26 characters, at most 24).",
     }).waitFor();
     assert.equal(await a.page.isVisible("#nick"), true);
+    // Emptied and sent: the old refusal gives way to what is wrong now.
+    await a.page.fill("#nick", "  ");
+    await a.page.press("#nick", "Enter");
+    await a.page.locator("#join-error", { hasText: "Type a nickname to join." }).waitFor();
+    assert.deepEqual(a.problems, []);
+  });
+});
+
+Deno.test("page: /help lists the commands, not the terminal's /bell", async () => {
+  await withBrowser(async (browser, server) => {
+    const a = await openPage(browser, httpUrl(server));
+    await join(a.page, "alice");
+    await say(a.page, "/help");
+    await seen(a.page, "/join #ROOM");
+    const lines = await logLines(a.page);
+    assert.ok(lines.some((l) => l.includes("/who [#ROOM]")), lines.join("\n"));
+    assert.ok(!lines.some((l) => l.includes("/bell")), lines.join("\n"));
     assert.deepEqual(a.problems, []);
   });
 });
