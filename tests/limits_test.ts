@@ -219,8 +219,12 @@ Deno.test("serveTcp() refuses a terminal flooding the room and keeps the others 
   await withServer({ floodBurst: 3, floodRate: 1 }, async (server) => {
     await using flooder = await connectTcp(server, "flooder");
     await using calm = await connectTcp(server, "calm");
-    await flooder.write("a\nb\nc\nd\n");
-    assert.match(await flooder.readUntil("too fast"), /^! You are sending too fast/);
+    await flooder.write("a\nb\nc\nthe fourth line, \x1b[31mred\x1b[0m and far longer than forty\n");
+    // It says which line of the paste it refused: its start, made safe to show.
+    assert.equal(
+      await flooder.readUntil("too fast"),
+      '! You are sending too fast. Slow down (next in 1 s); that line was not sent: "the fourth line, red and far longer than…".',
+    );
     await calm.readUntil("<flooder> c");
     await calm.send("still here");
     await flooder.readUntil("<calm> still here");

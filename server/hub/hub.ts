@@ -128,6 +128,9 @@ export interface HubOptions extends
 /** How often the server calls {@linkcode Hub.summarize}. */
 export const PRESENCE_EVERY_MS = 1000;
 
+/** How much of a line refused for flooding its refusal quotes, in code points. */
+const SAID_QUOTED = 40;
+
 /** Refusals in a row, for sending too fast, after which a member is disconnected. */
 export const FLOOD_STRIKES = 20;
 
@@ -3338,12 +3341,16 @@ export class Hub {
     const wait = Math.max(1, Math.ceil(seat.bucket.wait(cost) / 1000));
     // A labeled request (a page's search or history) is told as such.
     const label = message && "label" in message ? message.label : undefined;
+    // Which line, of a paste refused in part: its start, as typed.
+    const said = message?.type === "say" || message?.type === "me" || message?.type === "msg"
+      ? `: "${clip(toOneLine(clip(message.text, SAID_QUOTED * 4)), SAID_QUOTED)}"`
+      : "";
     return this.#refuse(
       seat.member,
       "rate_limited",
       message?.type === "search"
         ? `You are searching too fast; try again in ${wait} s.`
-        : `You are sending too fast. Slow down (next in ${wait} s); that line was not sent.`,
+        : `You are sending too fast. Slow down (next in ${wait} s); that line was not sent${said}.`,
       false,
       undefined,
       label,
