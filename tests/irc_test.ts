@@ -870,6 +870,15 @@ Deno.test("serveIrc() answers ISON, USERHOST and AWAY (305, 306, and 301 to whoe
     assert.deepEqual(args(await alice.readUntil(numeric("302"))), [`bob=-irc@${SERVER}`]);
     await alice.send("WHO bob");
     assert.equal(args(await alice.readUntil(numeric("352")))[5], "G");
+    // And in a channel's list: G for bob, H for the others.
+    await alice.send("JOIN #lobby");
+    await alice.readUntil(numeric("366"));
+    await bob.send("JOIN #lobby");
+    await alice.readUntil(command("JOIN", "bob"));
+    await alice.send("WHO #lobby");
+    const flags = (await alice.readLinesUntil(numeric("315"))).filter(numeric("352"))
+      .map((line) => `${args(line)[4]} ${args(line)[5]}`);
+    assert.deepEqual(flags, ["carol H", "dave H", "alice H", "bob G"]);
     await bob.send("AWAY");
     assert.deepEqual(args(await bob.readUntil(numeric("305"))), [
       "You are no longer marked as being away",

@@ -802,7 +802,10 @@ class IrcLink implements Link, StreamHandler {
         const room = event.room ?? LOBBY;
         if (asking?.command === "WHO") {
           return [
-            ...event.members.map((m) => say.who(room, m.nick, m.via, false)),
+            // G (gone) for an away member, as WHO of its nickname says.
+            ...event.members.map((m) =>
+              say.who(room, m.nick, m.via, this.#session.whois(m.nick)?.away !== undefined)
+            ),
             say.numeric("315", room, "End of /WHO list."),
           ];
         }
