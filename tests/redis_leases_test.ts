@@ -212,6 +212,28 @@ Deno.test("NickLeases: renewing while Redis is down is told once, and works agai
   }
 });
 
+Deno.test("NickLeases: a name given up while Redis cannot answer is given up once it can, not held for nobody until its lease ends", async () => {
+  await using redis = await RedisServer.start();
+  const node = await NickLeases.open({ url: redis.url, renewMs: 3_600_000, commandTimeoutMs: 200 });
+  const other = await NickLeases.open({ url: redis.url, renewMs: 3_600_000 });
+  try {
+    assert.equal(await node.claim("frank"), true);
+    // Stopped, its data kept: the release never reaches it.
+    await redis.stop();
+    await assert.rejects(node.release("frank"));
+    await redis.restart();
+    await node.renew(); // the first may still meet the lost connection
+    await node.renew();
+    assert.equal(await node.owner("frank"), undefined);
+    assert.equal(await other.claim("frank"), true, "free for another node at once");
+    await node.renew();
+    assert.equal(await node.owner("frank"), other.node, "and not taken back by a later renewal");
+  } finally {
+    await node.close();
+    await other.close();
+  }
+});
+
 Deno.test("NickLeases.back(): a renewal begun before Redis was found answering that fails after is not told; one begun after is", async () => {
   await using redis = await RedisServer.start();
   await using proxy = new RedisProxy(redis.port);

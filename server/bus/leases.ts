@@ -191,6 +191,15 @@ export class NickLeases {
   readonly #prefix: string;
   readonly #leaseMs: number;
   readonly #held = new Set<string>();
+  /**
+   * Names given up while Redis could not be reached (a member who left
+   * then): their keys may still name this node, so they are given up again
+   * at each renewal until Redis has carried it out. Left to expire, such a
+   * key kept the name from everyone for up to a lease.
+   */
+  readonly #unreleased = new Set<string>();
+  /** Claims under way, by name: a name being claimed again is not given up behind it. */
+  readonly #claiming = new Map<string, number>();
   readonly #timer: ReturnType<typeof setInterval>;
   #renewing: Promise<void> = Promise.resolve();
   #failing = false;
@@ -251,19 +260,28 @@ export class NickLeases {
    * and this node hears of that only at its next renewal.
    */
   async claim(fold: string): Promise<boolean> {
-    const ok = await this.#redis.eval(
-      CLAIM,
-      3,
-      this.#nick(fold),
-      this.#key("nodes"),
-      this.#key("members"),
-      this.node,
-      this.#leaseMs,
-      fold,
-    );
-    if (ok !== 1) return false;
-    this.#held.add(fold);
-    return true;
+    // Not given up again behind this claim (commands run in the order sent).
+    this.#unreleased.delete(fold);
+    this.#claiming.set(fold, (this.#claiming.get(fold) ?? 0) + 1);
+    try {
+      const ok = await this.#redis.eval(
+        CLAIM,
+        3,
+        this.#nick(fold),
+        this.#key("nodes"),
+        this.#key("members"),
+        this.node,
+        this.#leaseMs,
+        fold,
+      );
+      if (ok !== 1) return false;
+      this.#held.add(fold);
+      return true;
+    } finally {
+      const left = (this.#claiming.get(fold) ?? 1) - 1;
+      if (left > 0) this.#claiming.set(fold, left);
+      else this.#claiming.delete(fold);
+    }
   }
 
   /**
@@ -272,6 +290,7 @@ export class NickLeases {
    */
   adopt(fold: string): void {
     this.#held.add(fold);
+    this.#unreleased.delete(fold);
   }
 
   /**
@@ -293,7 +312,12 @@ export class NickLeases {
    */
   async release(fold: string, unsure = false): Promise<void> {
     if (!this.#held.delete(fold) && !unsure) return;
-    await this.#redis.eval(RELEASE, 1, this.#nick(fold), this.node);
+    try {
+      await this.#redis.eval(RELEASE, 1, this.#nick(fold), this.node);
+    } catch (e) {
+      if (!this.#held.has(fold) && !this.#claiming.has(fold)) this.#unreleased.add(fold);
+      throw e;
+    }
   }
 
   /** Who holds `fold`: a node id, or undefined. */
@@ -353,6 +377,7 @@ export class NickLeases {
       const began = performance.now();
       try {
         await this.#renew();
+        await this.#releaseLeftovers();
         // Back from a loss, the others' leases may have ended for the same
         // reason as this node's (Redis was down, or restarted): they are
         // given a lease's time to renew before any is found dead.
@@ -409,6 +434,16 @@ export class NickLeases {
     if (revived || lapsed === 1) this.#sweepFrom = performance.now() + this.#leaseMs;
     if (revived) this.#options.onRevived?.();
     this.#registered = true;
+  }
+
+  /** Gives up again what was given up while Redis could not be reached ({@linkcode #unreleased}). */
+  async #releaseLeftovers(): Promise<void> {
+    for (const fold of [...this.#unreleased]) {
+      // Claimed here again since: this node's own now, not given up.
+      if (!this.#unreleased.has(fold)) continue;
+      await this.#redis.eval(RELEASE, 1, this.#nick(fold), this.node);
+      this.#unreleased.delete(fold);
+    }
   }
 
   async #sweep(): Promise<void> {
