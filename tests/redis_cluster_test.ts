@@ -10,6 +10,7 @@ import {
   tokenHash,
 } from "../server/hub/cluster.ts";
 import { within } from "../server/deadline.ts";
+import { errorText } from "../server/log.ts";
 import type { RoomMessage } from "../server/history/history.ts";
 import { RedisProxy } from "./kit/redis_proxy.ts";
 import { RedisServer } from "./kit/redis_server.ts";
@@ -400,6 +401,86 @@ Deno.test("RedisCluster.forward() reaches the other node's sink, checked; a malf
     await sinks[1]!.count(1, (t) => "forwarded" in t);
     assert.deepEqual(sinks[1]!.told, [{ forwarded }]);
     assert.deepEqual(sinks[0]!.told, []);
+  });
+});
+
+/**
+ * Holds the write's answer (the first that `answer` matches), until the node has
+ * given up waiting for it and asks Redis again: then lets both go. Resolves
+ * with what the write came to ("refused" if the node gave up first).
+ */
+async function answeredLate(
+  proxy: RedisProxy,
+  matches: (request: string) => boolean,
+  answer: RegExp,
+  write: () => Promise<unknown>,
+): Promise<string> {
+  const late = proxy.holdNextAnswer((a) => answer.test(a));
+  const outcome = write().then(() => "kept", (e) => `refused: ${errorText(e)}`);
+  // Carried out, its answer held; the same request again is what asking looks like.
+  await late.held;
+  const again = proxy.holdNextRequest(matches);
+  const first = await Promise.race([again.held.then(() => "asked again"), outcome]);
+  again.release();
+  late.release();
+  return first === "asked again" ? await outcome : first;
+}
+
+Deno.test("RedisCluster: a line, a topic and a private message carried out in time whose answer comes late are kept and acknowledged, not refused", async () => {
+  await withProxiedNode(async (node, sink, proxy, redis) => {
+    const receiver = await RedisCluster.open({ url: redis.url, keep: 10 });
+    const to = new Sink();
+    try {
+      await receiver.start(to);
+      // Asked again, the append is the same script with the same text.
+      assert.equal(
+        await answeredLate(
+          proxy,
+          (r) => r.includes("late line"),
+          /^\*2\r\n:\d{13}\r\n\*1\r\n/,
+          () => node.post("#lobby", said("#lobby", "late line")),
+        ),
+        "kept",
+      );
+      const topic = { text: "late topic", by: "Alice", ts: 1 };
+      const room = { room: "#dev", key: "#dev", topic };
+      assert.equal(
+        await answeredLate(
+          proxy,
+          (r) => r.includes("late topic"),
+          /^:\d{13}\r\n$/,
+          () => node.setTopic("#dev", topic, { op: "topic", node: node.node, room }),
+        ),
+        "kept",
+      );
+      const event = {
+        type: "message" as const,
+        id: 1,
+        ts: 1,
+        from: "ann",
+        to: "bob",
+        text: "psst",
+      };
+      assert.equal(
+        await answeredLate(
+          proxy,
+          (r) => r.includes("psst"),
+          /^:1\r\n$/,
+          () => node.forward(receiver.node, { fold: "bob", event }),
+        ),
+        "kept",
+      );
+      // Each once.
+      await sink.count(2, fromFeed);
+      await to.count(1, (t) => "forwarded" in t);
+      await node.tell({ op: "dead", node: node.node, dead: "z" });
+      await sink.count(3, fromFeed);
+      assert.deepEqual(sink.feed(), ["m:late line", "e:topic", "e:dead"]);
+      assert.equal(to.told.filter((t) => "forwarded" in t).length, 1);
+    } finally {
+      await receiver.close();
+      to.end();
+    }
   });
 });
 

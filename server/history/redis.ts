@@ -59,6 +59,11 @@
  *   lost to a node's event loop held up for a moment (an attacker's reads
  *   had a node refuse lines that Redis had kept and the feed delivered,
  *   when writes shared the reads' connection and had 0.5 s for it).
+ *   One that Redis carried out in time but whose answer is late (a network
+ *   that stalled, Redis paused just after it ran) is asked for again with
+ *   the same receipt ({@linkcode RedisHistory}'s `#settle`), so it is
+ *   acknowledged as kept rather than refused, unless its answer is later
+ *   than that asking lasts ({@linkcode SETTLE_WAIT}).
  *   Redis's clock is estimated from this node's monotonic clock and the
  *   highest offset seen between them (`TIME` at open, then
  *   each such script's answer): an answer comes after the script ran, so no
@@ -100,6 +105,7 @@ import {
   searchLimit,
 } from "./history.ts";
 import { errorText } from "../log.ts";
+import { Pauses } from "../deadline.ts";
 
 /**
  * A Lua script, sent whole at every run (`EVAL`, which Redis keeps compiled
@@ -224,6 +230,17 @@ interface PendingAppend {
 
 /** See {@linkcode RedisHistoryOptions.commandTimeoutMs}. */
 export const COMMAND_TIMEOUT_MS = 2_000;
+
+/**
+ * How long a write whose answer did not come is asked again for its
+ * outcome ({@linkcode RedisHistory}'s `#settle`), as a multiple of the
+ * command timeout: 3 s by default, so a write Redis never answers is
+ * refused about 6 s after it was sent (3 s before).
+ */
+export const SETTLE_WAIT = 1.5;
+
+/** The pause between two askings of a write's outcome, in ms. */
+const SETTLE_PAUSE_MS = 100;
 
 /**
  * How much sooner than the command timeout a write's deadline falls in
@@ -389,13 +406,13 @@ const SET_TOPIC = LuaScript.of(`${BY_DEADLINE}${WRITE_TOPIC}return now
  * the feed (`bus/cluster.ts`), in one step: a topic refused for want of an
  * answer is neither kept nor told later, and one told is kept. Run again
  * (its answer lost with its connection), it does nothing more. KEYS: the
- * room's hash, `chat:id`, `chat:feed`, its receipt; ARGV: as
- * {@linkcode SET_TOPIC}'s, then the feed's keep, the event's JSON, then
- * the deadline.
+ * room's hash, `chat:id`, `chat:feed`, its receipt (looked at before the
+ * deadline, as {@linkcode APPEND} does); ARGV: as {@linkcode SET_TOPIC}'s,
+ * then the feed's keep, the event's JSON, then the deadline.
  */
-const SET_TOPIC_TOLD = LuaScript.of(`${BY_DEADLINE}
+const SET_TOPIC_TOLD = LuaScript.of(`${CLOCK}
 if redis.call('GET', KEYS[4]) then return now end
-${WRITE_TOPIC}local id = redis.call('INCR', KEYS[2])
+${DEADLINE}${WRITE_TOPIC}local id = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[4], id, 'PX', deadline - now + 1000)
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[#ARGV - 2], id .. '-0', 'ev', ARGV[#ARGV - 1])
 return now
@@ -574,6 +591,10 @@ export class RedisHistory implements AsyncHistoryStore {
   readonly #searchBytes: number;
   /** How long a write may take to be carried out: see {@linkcode WRITE_MARGIN}. */
   readonly #writeMs: number;
+  /** How long a write's outcome is asked for: see {@linkcode SETTLE_WAIT}. */
+  readonly #settleMs: number;
+  /** Pauses of `#settle` under way, cut short by {@linkcode close}. */
+  readonly #pauses = new Pauses();
   /** Redis's clock less this node's `performance.now()`: the highest seen. */
   #offset: number;
   #closed = false;
@@ -592,6 +613,7 @@ export class RedisHistory implements AsyncHistoryStore {
     this.#feedKeep = options.feedKeep ?? FEED_KEEP;
     this.#searchBytes = options.searchBytes ?? SEARCH_BYTES;
     this.#writeMs = (options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS) * (1 - WRITE_MARGIN);
+    this.#settleMs = (options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS) * SETTLE_WAIT;
     this.#offset = offset;
   }
 
@@ -604,20 +626,60 @@ export class RedisHistory implements AsyncHistoryStore {
    * Runs a {@linkcode BY_DEADLINE} script, its deadline from now. Every
    * answer tells Redis's clock, a refusal's too: were only acknowledged
    * writes to, a clock that jumped ahead would have every write refused.
+   * A script with a receipt (`settles`: run again, it answers as its first
+   * run did) whose answer does not come is asked for its outcome
+   * ({@linkcode #settle}).
    */
   async #write(
     script: LuaScript,
     keys: readonly string[],
     args: readonly (string | number)[],
+    settles = false,
   ): Promise<unknown> {
     const deadline = Math.floor(performance.now() + this.#offset + this.#writeMs);
+    const run = async () => {
+      try {
+        return await script.run(this.#writer, keys, [...args, deadline]);
+      } catch (e) {
+        const now = e instanceof Error ? /^EXPIRED (\d+)/.exec(e.message)?.[1] : undefined;
+        if (now !== undefined) this.#sample(Number(now));
+        throw e;
+      }
+    };
     try {
-      return await script.run(this.#writer, keys, [...args, deadline]);
+      return await run();
     } catch (e) {
-      const now = e instanceof Error ? /^EXPIRED (\d+)/.exec(e.message)?.[1] : undefined;
-      if (now !== undefined) this.#sample(Number(now));
-      throw e;
+      if (!settles || answered(e)) throw e;
+      return await this.#settle(run, e);
     }
+  }
+
+  /**
+   * The outcome of a write whose answer did not come. Redis may have
+   * carried it out in time and its answer be late (a network that stalled,
+   * Redis paused just after it ran): told "Not sent", its sender would then
+   * see it kept after all. Run again with the same receipt and deadline, it
+   * answers what the first run did: kept (its ids), or refused past its
+   * deadline (`EXPIRED`), in which case nothing of it is kept, ever. Asked
+   * until Redis answers, for {@linkcode SETTLE_WAIT} command timeouts; past
+   * that, refused as before (Redis still away: the rare write carried out
+   * just before Redis went can still turn up).
+   */
+  async #settle(run: () => Promise<unknown>, first: unknown): Promise<unknown> {
+    const until = performance.now() + this.#settleMs;
+    let last = first;
+    while (!this.#closed && performance.now() < until) {
+      await this.#pauses.wait(SETTLE_PAUSE_MS);
+      // Not piled up behind a connection being made again: asked once it is.
+      if (this.#writer.status !== "ready") continue;
+      try {
+        return await run();
+      } catch (e) {
+        if (answered(e)) throw e;
+        last = e;
+      }
+    }
+    throw last;
   }
 
   /**
@@ -726,7 +788,7 @@ export class RedisHistory implements AsyncHistoryStore {
       const json: MessageJson = { key, ts, room, from, text, kind: kindOf(message) };
       args.push(searchFold(text), JSON.stringify(json));
     }
-    const reply = await this.#write(APPEND_SCRIPT, keys, args);
+    const reply = await this.#write(APPEND_SCRIPT, keys, args, true);
     const [now, ids] = Array.isArray(reply) ? reply : [];
     if (typeof now !== "number" || !Array.isArray(ids) || ids.length !== batch.length) {
       throw new Error(`Redis answered an append with ${String(reply)}`);
@@ -863,7 +925,7 @@ export class RedisHistory implements AsyncHistoryStore {
    */
   async publish(channel: string, message: string): Promise<number> {
     const receipt = this.#key("receipt", this.#self, `p${++this.#batches}`);
-    const heard = await this.#write(PUBLISH_BY_DEADLINE, [channel, receipt], [message]);
+    const heard = await this.#write(PUBLISH_BY_DEADLINE, [channel, receipt], [message], true);
     if (typeof heard !== "number") {
       throw new Error(`Redis answered a publish with ${String(heard)}`);
     }
@@ -910,7 +972,7 @@ export class RedisHistory implements AsyncHistoryStore {
       this.#key("feed"),
       this.#key("receipt", this.#self, `t${++this.#batches}`),
     ];
-    const now = await this.#write(SET_TOPIC_TOLD, keys, [...args, this.#feedKeep, event]);
+    const now = await this.#write(SET_TOPIC_TOLD, keys, [...args, this.#feedKeep, event], true);
     if (typeof now !== "number") throw new Error(`Redis answered a topic with ${String(now)}`);
     this.#sample(now);
   }
@@ -918,6 +980,7 @@ export class RedisHistory implements AsyncHistoryStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#pauses.end();
     await Promise.all(
       [this.#redis, this.#writer].map((redis) => redis.quit().catch(() => redis.disconnect())),
     );
@@ -1027,6 +1090,11 @@ function messageOf(id: number, json: MessageJson): RoomMessage {
   if (kind === 1) message.action = true;
   else if (kind === 2) message.notice = true;
   return message;
+}
+
+/** True if `e` is Redis's own answer (an error reply), not a want of one. */
+function answered(e: unknown): boolean {
+  return e instanceof Error && e.name === "ReplyError";
 }
 
 /** `text` as JSON, unchecked; undefined if it is not JSON. */

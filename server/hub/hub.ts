@@ -47,7 +47,7 @@ import {
 import { checkRoom } from "../../common/room.ts";
 import { foldText } from "../../common/nick.ts";
 import { markMentions } from "../../common/mention.ts";
-import { within } from "../deadline.ts";
+import { Pauses, within } from "../deadline.ts";
 import { roomKey } from "../../common/room_key.ts";
 import {
   type Backlog,
@@ -514,8 +514,8 @@ export class Hub {
   #isAttached = false;
   /** Room reads of searches of this node's store: one at a time (see {@linkcode #searchRooms}). */
   readonly #searchTurns = new Turns(1);
-  /** Waits under way ({@linkcode #pause}), ended early when the hub closes. */
-  readonly #pauses = new Set<() => void>();
+  /** Waits between tries, ended early when the hub closes. */
+  readonly #pauses = new Pauses();
   /** What waits for the feed to reach an id (see {@linkcode #whenFed}). */
   readonly #feeding = new Set<{ after: number; run: () => void }>();
   /** Per room key, lists that collect what the feed delivers while a read of the room is under way. */
@@ -850,7 +850,7 @@ export class Hub {
         if (wait === BANS_RETRY_MS) {
           this.#log.warn("cannot read the bans from Redis; trying again", { error: errorText(e) });
         }
-        await this.#pause(wait);
+        await this.#pauses.wait(wait);
       }
     }
     const keys = new Set<string>();
@@ -2599,7 +2599,7 @@ export class Hub {
     clearTimeout(this.#retellTimer);
     // Joins waiting for the start are refused (shutting down), not kept waiting.
     this.#attached.resolve();
-    for (const done of [...this.#pauses]) done();
+    this.#pauses.end();
     const notice = this.#notice(text);
     for (const seat of this.#roster) this.#dismiss(seat, notice);
     for (const room of this.#rooms.values()) room.clearPresence();
@@ -3221,7 +3221,7 @@ export class Hub {
       let done = false;
       while (!done) {
         const read = await this.#searchTurns.run(async () => {
-          await this.#pause(Math.max(0, this.#searching.wait(1)));
+          await this.#pauses.wait(Math.max(0, this.#searching.wait(1)));
           if (this.#closed || this.#roster.seatOf(seat.member) !== seat) return false;
           if (!seat.rooms.has(room.key)) {
             // Left meanwhile: not searched (its lines since are not the member's to see).
@@ -3251,20 +3251,6 @@ export class Hub {
       found.push(matches);
     }
     return newestOf(found, SEARCH_RESULTS);
-  }
-
-  /** Waits `ms` (at least a turn of the event loop), or until the hub closes. */
-  #pause(ms: number): Promise<void> {
-    if (this.#closed) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.#pauses.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.#pauses.add(done);
-    });
   }
 
   /** Sends a member what its search found, each message named by its room as the member knows it. */

@@ -6,6 +6,19 @@
  * @module
  */
 
+/** A request or answer held: `held` settles once one is, `release` lets it go on. */
+export interface Held {
+  held: Promise<void>;
+  release: () => void;
+}
+
+/** What the proxy holds next, one way. */
+interface Hold {
+  which: (read: string) => boolean;
+  held: () => void;
+  gate: Promise<void>;
+}
+
 /** See the module doc. */
 export class RedisProxy implements AsyncDisposable {
   readonly #listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -14,7 +27,8 @@ export class RedisProxy implements AsyncDisposable {
   readonly #accepting: Promise<void>;
   readonly #redisPort: number;
   #cutNext: ((answer: string) => boolean) | undefined;
-  #hold: { which: (request: string) => boolean; held: () => void; gate: Promise<void> } | undefined;
+  #hold: Hold | undefined;
+  #holdAnswer: Hold | undefined;
   /** The gates of requests held, or to be held: opened by {@linkcode releaseAll}. */
   readonly #gates = new Set<() => void>();
   #blocked = false;
@@ -47,13 +61,25 @@ export class RedisProxy implements AsyncDisposable {
    * connection, until `release()`: as a command slow to arrive. `held`
    * settles once one is held.
    */
-  holdNextRequest(which: (request: string) => boolean): {
-    held: Promise<void>;
-    release: () => void;
-  } {
+  holdNextRequest(which: (request: string) => boolean): Held {
+    return this.#holdNext(which, false);
+  }
+
+  /**
+   * Holds the next answer that `which` accepts, as {@linkcode holdNextRequest}
+   * holds a request, on its way back from Redis: as an answer slow to
+   * arrive, after Redis carried the command out.
+   */
+  holdNextAnswer(which: (answer: string) => boolean): Held {
+    return this.#holdNext(which, true);
+  }
+
+  #holdNext(which: (read: string) => boolean, answers: boolean): Held {
     const held = Promise.withResolvers<void>();
     const gate = Promise.withResolvers<void>();
-    this.#hold = { which, held: held.resolve, gate: gate.promise };
+    const hold = { which, held: held.resolve, gate: gate.promise };
+    if (answers) this.#holdAnswer = hold;
+    else this.#hold = hold;
     this.#gates.add(gate.resolve);
     return { held: held.promise, release: gate.resolve };
   }
@@ -61,6 +87,7 @@ export class RedisProxy implements AsyncDisposable {
   /** Lets every request held (or waiting to be) go on: as a test ends, before its clients close. */
   releaseAll(): void {
     this.#hold = undefined;
+    this.#holdAnswer = undefined;
     for (const release of this.#gates) release();
     this.#gates.clear();
   }
@@ -119,9 +146,10 @@ export class RedisProxy implements AsyncDisposable {
           this.cut.resolve();
           return;
         }
-        const hold = this.#hold;
-        if (!answers && hold?.which(read())) {
-          this.#hold = undefined;
+        const hold = answers ? this.#holdAnswer : this.#hold;
+        if (hold?.which(read())) {
+          if (answers) this.#holdAnswer = undefined;
+          else this.#hold = undefined;
           hold.held();
           await hold.gate;
         }
