@@ -10,10 +10,13 @@ import {
 import { MESSAGE_MAX } from "../common/message.ts";
 import { foldText } from "../common/nick.ts";
 import {
+  COMMAND_TIMEOUT_MS,
   connectRedis,
   RedisHistory,
   type RedisHistoryOptions,
   ROOM_IDLE_MS,
+  SETTLE_WAIT,
+  WRITE_WAIT,
 } from "../server/history/redis.ts";
 import { RedisProxy } from "./kit/redis_proxy.ts";
 import { RedisServer } from "./kit/redis_server.ts";
@@ -354,6 +357,23 @@ Deno.test("RedisHistory.append() whose answer was lost with its connection is se
     watcher.disconnect();
     await store.close();
   }
+});
+
+Deno.test("RedisHistory: a write's receipt outlives the asking for its outcome, with every answer waited for", async () => {
+  await withStore(10, async (store, redis) => {
+    const watcher = new Redis(redis.url);
+    try {
+      await store.append("#r", said("#r", "a", "one"));
+      const [receipt] = await watcher.keys("chat:receipt:*");
+      assert.ok(receipt !== undefined);
+      // Sent, waited for (WRITE_WAIT), asked again (SETTLE_WAIT) and waited for again: all in ms.
+      const asking = COMMAND_TIMEOUT_MS * (WRITE_WAIT + SETTLE_WAIT + WRITE_WAIT);
+      const left = await watcher.pttl(receipt);
+      assert.ok(left > asking, `kept ${left} ms, asked for up to ${asking} ms`);
+    } finally {
+      watcher.disconnect();
+    }
+  });
 });
 
 Deno.test("RedisHistory.open() refuses a Redis it cannot reach, and warns when appendonly is off", async () => {

@@ -15,7 +15,7 @@
  * | `chat:folded:<key>` | list | room `<key>`'s texts folded for search, newest first, `<id>:<folded>`, as many as its log |
  * | `chat:room:<key>` | hash | room `<key>`'s `name` (the first one given), topic (`topic_text`, `topic_by`, `topic_ts`) and `trimmed_to`; gone {@linkcode ROOM_IDLE_MS} after it was last entered while it has no message nor topic |
  * | `chat:feed` | stream | every room message (fields below) and every cluster event (one field, `ev`: the `ClusterEvent` as JSON, `hub/cluster.ts`), in id order, the newest {@linkcode FEED_KEEP}: what each node delivers from |
- * | `chat:receipt:<store>:<n>` | string | the first id of batch `<n>` of a store (a node's, new at every start), for {@linkcode APPEND} run twice (`t<n>`: a topic told, {@linkcode SET_TOPIC_TOLD}; `p<n>`: how many a private message's publish reached, {@linkcode PUBLISH_BY_DEADLINE}); gone a second past the batch's deadline |
+ * | `chat:receipt:<store>:<n>` | string | the first id of batch `<n>` of a store (a node's, new at every start), for {@linkcode APPEND} run twice (`t<n>`: a topic told, {@linkcode SET_TOPIC_TOLD}; `p<n>`: how many a private message's publish reached, {@linkcode PUBLISH_BY_DEADLINE}); gone 30 s past the batch's deadline (`RECEIPT_MS`) |
  * | `chat:receipt:<node>:t<n>` | string | the id of event `<n>` a node told (`bus/cluster.ts`'s `TELL`), so that one sent twice is told once; gone after a minute |
  * | `chat:members` | hash | the service's members: nickname fold → `MemberRecord` as JSON (`bus/cluster.ts`) |
  * | `chat:nick:<fold>` | string | the node holding nickname `<fold>`, expiring with its lease (`bus/leases.ts`) |
@@ -255,6 +255,15 @@ export const WRITE_MARGIN = 0.25;
  */
 export const WRITE_WAIT = 1.5;
 
+/**
+ * How long past a write's deadline its receipt is kept, in ms: longer than
+ * a node asks for the write's outcome ({@linkcode SETTLE_WAIT}), with
+ * every answer it waits for. Kept only until the deadline and a second, a
+ * receipt was gone by the time Redis, paused just after the write, ran the
+ * asking again: the write was kept, and its sender told "Not sent".
+ */
+const RECEIPT_MS = 30_000;
+
 /** The start of a script that needs Redis's time (ms): `now`. */
 const CLOCK = `
 local t = redis.call('TIME')
@@ -324,7 +333,7 @@ return {floor, first and tonumber(string.match(first[1], '^%d+')) or 0}
  * (`msg`), then the deadline.
  *
  * Run twice, a batch is kept once: the receipt (`chat:receipt:<store>:<n>`,
- * one per batch, the first id as its value, until a little past the
+ * one per batch, the first id as its value, until {@linkcode RECEIPT_MS} past the
  * deadline) answers the second run with the first's ids. A run can come
  * twice: if the connection drops after Redis ran a batch and before its
  * answer arrived (Redis stopped with SIGTERM ends so, its append-only file
@@ -346,7 +355,7 @@ end
 ${DEADLINE}
 local keep, slack = tonumber(ARGV[1]), tonumber(ARGV[2])
 local first = redis.call('INCRBY', KEYS[1], n) - n + 1
-redis.call('SET', KEYS[3], first, 'PX', deadline - now + 1000)
+redis.call('SET', KEYS[3], first, 'PX', deadline - now + ${RECEIPT_MS})
 local ids = {}
 local lengths = {}
 for m = 0, n - 1 do
@@ -413,7 +422,7 @@ const SET_TOPIC = LuaScript.of(`${BY_DEADLINE}${WRITE_TOPIC}return now
 const SET_TOPIC_TOLD = LuaScript.of(`${CLOCK}
 if redis.call('GET', KEYS[4]) then return now end
 ${DEADLINE}${WRITE_TOPIC}local id = redis.call('INCR', KEYS[2])
-redis.call('SET', KEYS[4], id, 'PX', deadline - now + 1000)
+redis.call('SET', KEYS[4], id, 'PX', deadline - now + ${RECEIPT_MS})
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[#ARGV - 2], id .. '-0', 'ev', ARGV[#ARGV - 1])
 return now
 `);
@@ -433,7 +442,7 @@ local heard = redis.call('GET', KEYS[2])
 if heard then return tonumber(heard) end
 ${DEADLINE}
 heard = redis.call('PUBLISH', KEYS[1], ARGV[1])
-redis.call('SET', KEYS[2], heard, 'PX', deadline - now + 1000)
+redis.call('SET', KEYS[2], heard, 'PX', deadline - now + ${RECEIPT_MS})
 return heard
 `);
 
