@@ -473,9 +473,9 @@ export class RedisCluster implements Cluster {
         this.#sweepLeftBehind();
       },
       onState: (up, error) => this.#state(up, error),
-      onIdsLost: (was, position) =>
+      onIdsLost: (was, position, from) =>
         this.#options.warn?.(
-          `Redis came back without messages this node had read (its ids were at ${was}, this node had read up to ${position}): ids go on from ${position}; what Redis lost is gone`,
+          `Redis came back without messages this node had read (its ids were at ${was}, this node had read up to ${position}): ids go on from ${from}; what Redis lost is gone`,
         ),
     });
     this.#sweepLeftBehind();

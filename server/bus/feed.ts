@@ -19,9 +19,9 @@
  * message is handed on with `gap` set, so members can be told, and the
  * events lost with it are made up for ({@linkcode FeedOptions.onTrimmed}:
  * the cluster reads the member list again). A Redis back without its data
- * (or some of it) has its id counter raised to the position, so that ids
- * are not handed out twice and what comes next is read
- * ({@linkcode FeedOptions.onIdsLost}).
+ * (or some of it) has its id counter raised past the position
+ * ({@linkcode RAISE_HEADROOM}), so that ids are not handed out twice and
+ * what comes next is read ({@linkcode FeedOptions.onIdsLost}).
  *
  * @module
  */
@@ -62,10 +62,11 @@ export interface FeedOptions {
   onTrimmed?(): Promise<void>;
   /**
    * Told when Redis's id counter was below the position (Redis came back
-   * without some or all of its data): it is raised to the position, so that
-   * what comes next is read, and ids are not handed out twice.
+   * without some or all of its data): it is raised past the position, to
+   * `from`, so that what comes next is read, and ids are not handed out
+   * twice.
    */
-  onIdsLost?(was: number, position: number): void;
+  onIdsLost?(was: number, position: number, from: number): void;
   /** Told when the feed cannot be read, and when it can again: once each. */
   onState?(up: boolean, error?: unknown): void;
   /** Milliseconds one blocking read waits before it asks again. @default {BLOCK_MS} */
@@ -82,14 +83,23 @@ export const RETRY_MS = 250;
 const BATCH = 1_000;
 
 /**
- * Raises the id counter to at least a reader's position. KEYS: `chat:id`;
- * ARGV: the position. Returns the counter as it was if it was below, else
- * -1.
+ * How far past its position a reader raises the id counter of a Redis back
+ * without what it had read: another node, further on in the feed, may have
+ * read and shown ids past this one's, and none may be handed out twice (nor
+ * be passed over by that node as read already). As many as the feed keeps:
+ * a node further behind than that had lost the feed's order anyway.
+ */
+export const RAISE_HEADROOM = FEED_KEEP;
+
+/**
+ * Raises the id counter past a reader's position if it is below it. KEYS:
+ * `chat:id`; ARGV: the position, the headroom. Returns the counter as it
+ * was if it was below, else -1.
  */
 const RAISE = LuaScript.of(`
 local was = tonumber(redis.call('GET', KEYS[1]) or '0')
 if was < tonumber(ARGV[1]) then
-  redis.call('SET', KEYS[1], ARGV[1])
+  redis.call('SET', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]))
   return was
 end
 return -1
@@ -144,8 +154,10 @@ export class FeedReader {
    */
   async raise(redis: Redis = this.#redis): Promise<void> {
     const after = this.#after;
-    const was = await RAISE.run(redis, [this.#idKey], [after]);
-    if (typeof was === "number" && was >= 0) this.#options.onIdsLost?.(was, after);
+    const was = await RAISE.run(redis, [this.#idKey], [after, RAISE_HEADROOM]);
+    if (typeof was === "number" && was >= 0) {
+      this.#options.onIdsLost?.(was, after, after + RAISE_HEADROOM);
+    }
   }
 
   /** Stops reading; settles once the read under way has ended. Idempotent. */
