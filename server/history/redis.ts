@@ -646,9 +646,9 @@ export class RedisHistory implements AsyncHistoryStore {
     settles = false,
   ): Promise<unknown> {
     const deadline = Math.floor(performance.now() + this.#offset + this.#writeMs);
-    const run = async () => {
+    const run = async (by: number) => {
       try {
-        return await script.run(this.#writer, keys, [...args, deadline]);
+        return await script.run(this.#writer, keys, [...args, by]);
       } catch (e) {
         const now = e instanceof Error ? /^EXPIRED (\d+)/.exec(e.message)?.[1] : undefined;
         if (now !== undefined) this.#sample(Number(now));
@@ -656,10 +656,12 @@ export class RedisHistory implements AsyncHistoryStore {
       }
     };
     try {
-      return await run();
+      return await run(deadline);
     } catch (e) {
       if (!settles || answered(e)) throw e;
-      return await this.#settle(run, e);
+      // Asked with a deadline long past: answered from its receipt if it ran,
+      // refused if not, never carried out now, after what was sent since.
+      return await this.#settle(() => run(0), e);
     }
   }
 
@@ -667,9 +669,13 @@ export class RedisHistory implements AsyncHistoryStore {
    * The outcome of a write whose answer did not come. Redis may have
    * carried it out in time and its answer be late (a network that stalled,
    * Redis paused just after it ran): told "Not sent", its sender would then
-   * see it kept after all. Run again with the same receipt and deadline, it
-   * answers what the first run did: kept (its ids), or refused past its
-   * deadline (`EXPIRED`), in which case nothing of it is kept, ever. Asked
+   * see it kept after all. Run again with the same receipt and a deadline
+   * long past, it answers what the first run did if that ran (its ids, from
+   * the receipt), and is refused (`EXPIRED`) if not: never carried out by
+   * the asking, which would keep it after lines its sender said since (a
+   * first try that never reached Redis, dropped by the client as it
+   * reconnected). Refused, nothing of it is kept, ever: a first try still
+   * on its way arrives past its own deadline. Asked
    * until Redis answers, for {@linkcode SETTLE_WAIT} command timeouts; past
    * that, refused as before (Redis still away: the rare write carried out
    * just before Redis went can still turn up).
