@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { setImmediate } from "node:timers";
 import { Redis } from "ioredis";
 import {
   FOLDED_MAX,
@@ -331,6 +332,25 @@ Deno.test("RedisHistory: ids continue and nothing kept is lost across a Redis re
     assert.ok(after.id > before.id + 1, `id ${after.id} after ${before.id} and one private`);
     assert.deepEqual((await store.recent("#r", 10)).map((m) => m.text), ["before", "after"]);
   }, { commandTimeoutMs: 300, retryMs: 50 });
+});
+
+Deno.test("RedisHistory.append() given up by the client while Redis was down is refused: asking for its outcome never carries it out", async () => {
+  await withStore(10, async (store, redis) => {
+    await store.append("#r", said("#r", "a", "zero"));
+    await redis.stop();
+    // Its reconnects refused, the client gives up what waits on the writes'
+    // connection: a topic (never asked for again) says when, in turn.
+    await assert.rejects(store.setTopic("#r", undefined));
+    const one = assert.rejects(store.append("#r", said("#r", "a", "one")));
+    await new Promise((sent) => setImmediate(sent)); // appends go out a turn later
+    await assert.rejects(store.setTopic("#r", undefined)); // given up after "one"
+    await redis.restart();
+    // Asked for once Redis answers, still before its deadline: not carried out then,
+    // after whatever was said since.
+    await one;
+    await store.append("#r", said("#r", "a", "two"));
+    assert.deepEqual((await store.recent("#r", 10)).map((m) => m.text), ["zero", "two"]);
+  }, { retryMs: 20 });
 });
 
 Deno.test("RedisHistory.append() whose answer was lost with its connection is sent again and kept once", async () => {
