@@ -13,7 +13,7 @@ import type { ChatServer } from "../server/app.ts";
 import { withServer } from "./kit/server.ts";
 import { connectTcp, TcpClient } from "./kit/tcp_client.ts";
 import { connectWs } from "./kit/ws_client.ts";
-import { connectIrc, numeric } from "./kit/irc_client.ts";
+import { connectIrc, numeric, parse } from "./kit/irc_client.ts";
 import { dial } from "./kit/socket.ts";
 import { startMain } from "./kit/main_process.ts";
 
@@ -68,6 +68,12 @@ Deno.test("IRC: the operator's lines come from server!operator@, a member's from
     const run = consoleOf(server);
     run("/say #lobby hello from the console");
     await carol.readUntil(":server!operator@chat.local PRIVMSG #lobby :hello from the console");
+    // Its topic too, as set and as asked for (irssi: "set by server [operator@chat.local]").
+    run("/topic #lobby set by the console");
+    await carol.readUntil(":server!operator@chat.local TOPIC #lobby :set by the console");
+    await carol.send("TOPIC #lobby");
+    const setter = parse(await carol.readUntil(numeric("333"))).params;
+    assert.deepEqual(setter.slice(1, 3), ["#lobby", "server!operator@chat.local"]);
     await bob.send("hi from a terminal");
     await carol.readUntil(":bob!terminal@chat.local PRIVMSG #lobby :hi from a terminal");
     await gone.send("said before going");

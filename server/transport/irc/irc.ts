@@ -915,7 +915,7 @@ class IrcLink implements Link, StreamHandler {
   #topicLines(room: string, topic: { text: string; by: string; ts: number }): string[] {
     return [
       this.#say.numeric("332", room, topic.text),
-      this.#say.numeric("333", room, this.#mask(topic.by), `${Math.floor(topic.ts / 1000)}`),
+      this.#say.numeric("333", room, this.#source(topic.by), `${Math.floor(topic.ts / 1000)}`),
     ];
   }
 
