@@ -39,7 +39,7 @@ import { isOwn, LOBBY, MEMBER_ROOMS_MAX } from "../common/protocol.ts";
 import { checkRoom, looseRoomKey, typedRoom } from "../common/room.ts";
 import { clock, memberList, presenceText } from "../common/wording.ts";
 import { nickColor } from "./colors.ts";
-import { continues, dayLabel, lastOf, newDay } from "./grouping.ts";
+import { continues, dayLabel, type LastLine, lastOf, newDay } from "./grouping.ts";
 import { complete, type Completing, Recall } from "./composer.ts";
 import {
   type Carried,
@@ -904,19 +904,32 @@ function pageBack(): void {
 
 /** Puts a step back's answer at the top of its room's log; "Beginning of history" when it is all. */
 function showOlder(room: RoomView, messages: readonly ChatMessage[]): void {
-  const items = messages.filter((m) => !seen.has(m)).map((m) => {
-    seen.first(m);
+  const pane = paneOf(room);
+  const items: HTMLLIElement[] = [];
+  // Grouped and dated as the lines below them are.
+  let last: LastLine | undefined;
+  for (const m of messages) {
+    if (!seen.first(m)) continue;
+    if (newDay(last, m.ts)) items.push(dividerItem(dayLabel(m.ts, Date.now()), "day"));
     const kinds = ["msg", "history"];
-    if (m.from === nick) kinds.push("own");
+    if (continues(last, m)) kinds.push("cont");
+    last = lastOf(m);
+    if (isOwn(m, nick)) kinds.push("own");
     if (m.action) kinds.push("action");
     if (m.notice) kinds.push("notice");
-    return messageItem(m, kinds);
-  });
+    items.push(messageItem(m, kinds));
+  }
+  // The day the log began with is named above now, if these lines end on it.
+  const top = pane.log.firstElementChild;
+  if (
+    last !== undefined && top?.classList.contains("day") &&
+    top.textContent === dayLabel(last.ts, Date.now())
+  ) top.remove();
   const done = messages.length < OLDER_PAGE;
   if (done) items.unshift(dividerItem("Beginning of history", "start"));
   if (done) paging.set(room.key, "done");
   else paging.delete(room.key);
-  panes.prepend(paneOf(room), items);
+  panes.prepend(pane, items);
 }
 
 /**

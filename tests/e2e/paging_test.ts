@@ -57,6 +57,11 @@ Deno.test("page: scrolling to the top fetches older lines by id, keeps the view,
     const texts = await lines.allTextContents();
     assert.equal(texts.length, 100);
     assert.ok(texts[0]!.endsWith("line 0") && texts[99]!.endsWith("line 99"));
+    // Grouped as the lines below them (bob's name once a page, not on every line), and one
+    // "Today" for the day, not one more with each page.
+    const named = await page.locator("#log li.msg:not(.cont)").count();
+    assert.ok(named <= 3, `${named} lines show bob's name`);
+    assert.equal(await page.locator("#log .divider.day").count(), 1);
     // At the start: no more asking.
     await scrollToTop(page);
     await page.evaluate(`new Promise((r) => requestAnimationFrame(() => r()))`);
