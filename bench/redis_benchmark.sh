@@ -19,7 +19,9 @@ script=$(python3 -c "
 import re, sys
 text = open(sys.argv[1]).read()
 part = lambda name: re.search(r'const ' + name + r' = \`(.*?)\`;', text, re.S).group(1)
-print(part('APPEND').replace('\${CLOCK}', part('CLOCK')).replace('\${DEADLINE}', part('DEADLINE')))" \
+receipt = re.search(r'const RECEIPT_MS = ([0-9_]+);', text).group(1).replace('_', '')
+print(part('APPEND').replace('\${CLOCK}', part('CLOCK')).replace('\${DEADLINE}', part('DEADLINE'))
+  .replace('\${RECEIPT_MS}', receipt))" \
   "$root/server/history/redis.ts")
 cpu() { redis-cli -p "$port" INFO cpu | awk -F: '/^used_cpu_(sys|user):/ { s += $2 } END { printf "%.3f", s }'; }
 run() {

@@ -15,7 +15,7 @@
  * | `chat:folded:<key>` | list | room `<key>`'s texts folded for search, newest first, `<id>:<folded>`, as many as its log |
  * | `chat:room:<key>` | hash | room `<key>`'s `name` (the first one given), topic (`topic_text`, `topic_by`, `topic_ts`) and `trimmed_to`; gone {@linkcode ROOM_IDLE_MS} after it was last entered while it has no message nor topic |
  * | `chat:feed` | stream | every room message (fields below) and every cluster event (one field, `ev`: the `ClusterEvent` as JSON, `hub/cluster.ts`), in id order, the newest {@linkcode FEED_KEEP}: what each node delivers from |
- * | `chat:receipt:<store>:<n>` | string | the first id of batch `<n>` of a store (a node's, new at every start), for {@linkcode APPEND} run twice (`t<n>`: a topic told, {@linkcode SET_TOPIC_TOLD}; `p<n>`: how many a private message's publish reached, {@linkcode PUBLISH_BY_DEADLINE}); gone 30 s past the batch's deadline (`RECEIPT_MS`) |
+ * | `chat:receipt:<store>:<n>` | string | the first id of batch `<n>` of a store (a node's, new at every start), for {@linkcode APPEND} run twice (`t<n>`: a topic told, {@linkcode SET_TOPIC_TOLD}; `p<n>`: how many a private message's publish reached, {@linkcode PUBLISH_BY_DEADLINE}); gone 10 s past the batch's deadline (`RECEIPT_MS`) |
  * | `chat:receipt:<node>:t<n>` | string | the id of event `<n>` a node told (`bus/cluster.ts`'s `TELL`), so that one sent twice is told once; gone after a minute |
  * | `chat:members` | hash | the service's members: nickname fold → `MemberRecord` as JSON (`bus/cluster.ts`) |
  * | `chat:nick:<fold>` | string | the node holding nickname `<fold>`, expiring with its lease (`bus/leases.ts`) |
@@ -257,12 +257,15 @@ export const WRITE_WAIT = 1.5;
 
 /**
  * How long past a write's deadline its receipt is kept, in ms: longer than
- * a node asks for the write's outcome ({@linkcode SETTLE_WAIT}), with
- * every answer it waits for. Kept only until the deadline and a second, a
- * receipt was gone by the time Redis, paused just after the write, ran the
- * asking again: the write was kept, and its sender told "Not sent".
+ * a node asks for the write's outcome with the default command timeout
+ * (the answer waited for, {@linkcode SETTLE_WAIT} of asking, and the last
+ * asking's answer: about 9 s from the write). Kept only until the deadline
+ * and a second, a receipt was gone by the time Redis, paused just after the
+ * write, ran the asking again: the write was kept, and its sender told "Not
+ * sent". Not much longer: each is a key in Redis until then, one per
+ * batch a node writes.
  */
-const RECEIPT_MS = 30_000;
+const RECEIPT_MS = 10_000;
 
 /** The start of a script that needs Redis's time (ms): `now`. */
 const CLOCK = `
