@@ -44,6 +44,7 @@ import type { Redis } from "ioredis";
 import type { Topic } from "../../common/protocol.ts";
 import type { RoomMessage } from "../history/history.ts";
 import {
+  answered,
   COMMAND_TIMEOUT_MS,
   connectRedis,
   FEED_KEEP,
@@ -786,7 +787,7 @@ export class RedisCluster implements Cluster {
     } catch (e) {
       // One sent before Redis was back that failed since (it timed out
       // meanwhile) says nothing of Redis now.
-      if (!(e instanceof Error && e.name === "ReplyError") && since === this.#backs) {
+      if (!answered(e) && since === this.#backs) {
         this.#state(false, e);
       }
       throw e;

@@ -1111,7 +1111,7 @@ function messageOf(id: number, json: MessageJson): RoomMessage {
 }
 
 /** True if `e` is Redis's own answer (an error reply), not a want of one. */
-function answered(e: unknown): boolean {
+export function answered(e: unknown): boolean {
   return e instanceof Error && e.name === "ReplyError";
 }
 
