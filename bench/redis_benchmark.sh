@@ -15,14 +15,16 @@ taskset -c 0 redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --appendo
 pid=$!
 trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$dir"' EXIT
 until redis-cli -p "$port" PING >/dev/null 2>&1; do sleep 0.1; done
+# The script's text as the module builds it: each ${NAME} in it is that constant's value.
 script=$(python3 -c "
 import re, sys
 text = open(sys.argv[1]).read()
-part = lambda name: re.search(r'const ' + name + r' = \`(.*?)\`;', text, re.S).group(1)
-receipt = re.search(r'const RECEIPT_MS = ([0-9_]+);', text).group(1).replace('_', '')
-print(part('APPEND').replace('\${CLOCK}', part('CLOCK')).replace('\${DEADLINE}', part('DEADLINE'))
-  .replace('\${RECEIPT_MS}', receipt))" \
-  "$root/server/history/redis.ts")
+def value(name):
+  m = re.search(r'const ' + name + r' = (\`(.*?)\`|[0-9_]+|[A-Z_]+);', text, re.S)
+  if m.group(2) is not None:
+    return re.sub(r'\\$\{([A-Z_]+)\}', lambda p: value(p.group(1)), m.group(2))
+  return m.group(1).replace('_', '') if m.group(1)[0].isdigit() else value(m.group(1))
+print(value('APPEND'))" "$root/server/history/redis.ts")
 cpu() { redis-cli -p "$port" INFO cpu | awk -F: '/^used_cpu_(sys|user):/ { s += $2 } END { printf "%.3f", s }'; }
 run() {
   local label=$1 n=$2
@@ -37,8 +39,9 @@ run() {
 }
 # Sent whole, as the nodes send it (EVAL). KEYS: chat:id, chat:feed, the batch's receipt (a new
 # one each call: two random numbers, so none is run twice), the room's log, hash, folded list;
-# ARGV: keep, trim slack, feed keep, then the folded text and the message's JSON, then the deadline
-# (the defaults: keep 10,000, slack 100, feed 100,000; a deadline that never passes).
+# ARGV: keep, trim slack, feed keep, then the folded text and the message's JSON, then the node's
+# position, then the deadline (the defaults: keep 10,000, slack 100, feed 100,000; position 0; a
+# deadline that never passes).
 append() {
   local room=$1
   cmd=(EVAL "$script" 6 chat:id chat:feed chat:receipt:bench:__rand_int__:__rand_int__
@@ -56,8 +59,8 @@ for p in 1 16; do
   redis-cli -p "$port" FLUSHALL >/dev/null
   append '#lobby'
   run "append -P $p, one room, 0 to 50,000 messages (its log full from 10,000)" 50000 -P "$p" \
-    -r 100000000 "${cmd[@]}" "$text" "$(json '#lobby')" 99999999999999
+    -r 100000000 "${cmd[@]}" "$text" "$(json '#lobby')" 0 99999999999999
   append '#r__rand_int__'
   run "append -P $p, 100,000 rooms at random (-r)" 50000 -P "$p" -r 100000 \
-    "${cmd[@]}" "$text" "$(json '#r__rand_int__')" 99999999999999
+    "${cmd[@]}" "$text" "$(json '#r__rand_int__')" 0 99999999999999
 done

@@ -2411,3 +2411,46 @@ clusterTest(
     for (const hub of hubs) assert.deepEqual(hub.members("#b"), []);
   },
 );
+
+clusterTest(
+  "lines Redis kept and then lost (it came back without its data) are told lost to their senders, in their rooms; every member is told once",
+  async () => {
+    const { bus, hubs: [a, b] } = await service();
+    const alice = await join(a!, "alice", ["#lobby", "#dev"]);
+    const bob = await join(b!, "bob");
+    await bus.settle();
+    assert.equal(await a!.handle(alice, { type: "say", text: "kept" }), true);
+    await bus.settle();
+    alice.take();
+    bob.take();
+    bus.losing = 2;
+    await a!.handle(alice, { type: "say", text: "lost one" });
+    await a!.handle(alice, { type: "say", room: "#dev", text: `lost ${"two ".repeat(30)}` });
+    await bus.settle();
+    assert.deepEqual(alice.ofType("error").map((e) => [e.code, e.room, e.message]), [
+      [
+        "storage_failed",
+        "#lobby",
+        'Lost: the message store lost this line before anyone saw it: "lost one". Say it again if it still matters.',
+      ],
+      [
+        "storage_failed",
+        "#dev",
+        `Lost: the message store lost this line before anyone saw it: "lost ${
+          "two ".repeat(8)
+        }two…". Say it again if it still matters.`,
+      ],
+    ]);
+    for (const member of [alice, bob]) {
+      assert.deepEqual(member.ofType("notice").map((n) => n.text), [
+        "The message store restarted without its latest data: lines said just before may be lost; each room's history has what it kept.",
+      ]);
+    }
+    assert.deepEqual(bob.codes(), [], "nothing of alice's is told to bob");
+    // What is said next is kept and shown, and nothing more is told lost.
+    await a!.handle(alice, { type: "say", text: "after" });
+    await bus.settle();
+    assert.deepEqual(texts(bob), ["alice: after"]);
+    assert.equal(alice.ofType("error").length, 2);
+  },
+);

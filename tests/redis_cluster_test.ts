@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { isForwarded, RedisCluster, type RedisClusterOptions } from "../server/bus/cluster.ts";
+import { RAISE_HEADROOM } from "../server/history/redis.ts";
 import {
   type ClusterEvent,
   type ClusterSink,
@@ -24,7 +25,8 @@ type Told =
   | { lost: string[] }
   | { revived: true }
   | { members: MemberRecord[] }
-  | { state: boolean };
+  | { state: boolean }
+  | { idsLost: true };
 
 /** A sink whose calls a test can wait for. */
 class Sink implements ClusterSink {
@@ -56,6 +58,9 @@ class Sink implements ClusterSink {
   }
   state(up: boolean): void {
     this.#push({ state: up });
+  }
+  idsLost(): void {
+    this.#push({ idsLost: true });
   }
 
   /** What came from the feed, as `m:<text>` and `e:<op>`. */
@@ -758,6 +763,63 @@ Deno.test("RedisCluster: a Redis back without its data is told back only once it
     assert.ok(three.id > two.id, `id ${three.id} after ${two.id}`);
     await sink!.count(3, fromFeed);
     assert.deepEqual(sink!.feed(), ["m:one", "m:two", "m:three"]);
+  });
+});
+
+Deno.test("RedisCluster: each script that takes an id takes it past the node's position when Redis's counter is below it, and the raise is told in the feed's order", async () => {
+  const warned: string[] = [];
+  await withNodes(1, { warn: (m) => warned.push(m) }, async ([a], [sink], redis) => {
+    const node = a!.node;
+    const topic = { text: "plans", by: "Ann", ts: 1 };
+    const seat: ClusterEvent = { op: "seat", node, nick: "Ann", via: "web", rooms: [] };
+    const heard = (op: string) => (t: Told) => "event" in t && t.event.op === op;
+    // Each as the first thing a Redis back without its data is sent
+    // (ioredis sends again what was unanswered as it reconnects): a
+    // counter taken from 0 gave ids every node had read past, never shown.
+    const takers: [string, () => Promise<unknown>, (t: Told) => boolean][] = [
+      ["post", () => a!.post("#r", said("#r", "kept")), (t) => "message" in t],
+      [
+        "tell",
+        () => a!.tell(seat, [["ann", record("Ann", node, tokenHash("t"), [])]]),
+        heard("seat"),
+      ],
+      ["ban", () => a!.ban({ fold: "eve", ms: 60_000 }), heard("ban")],
+      [
+        "topic",
+        () =>
+          a!.setTopic("#r", topic, { op: "topic", node, room: { room: "#r", key: "#r", topic } }),
+        heard("topic"),
+      ],
+      ["reconcile", () => a!.reconcile([]), heard("bye")],
+      ["private id", () => a!.privateId(), () => false],
+      ["depart", () => a!.depart("stopping"), heard("dead")],
+    ];
+    await a!.post("#r", said("#r", "first"));
+    await sink!.count(1, fromFeed);
+    let lastLost = -1;
+    for (const [name, take, told] of takers) {
+      const position = a!.position;
+      await direct(redis, (raw) => raw.del("chat:id"));
+      const before = sink!.told.filter(told).length;
+      await take();
+      const counter = Number(await direct(redis, (raw) => raw.get("chat:id")));
+      assert.equal(counter, position + RAISE_HEADROOM + 1, `${name}: past the position`);
+      if (name !== "private id") await sink!.count(before + 1, told);
+      // The mark under the id raised to, then the entry, both read.
+      await a!.reach(counter - 1);
+      assert.ok(a!.position >= counter - 1, `${name}: the mark is read`);
+      // The sink is told of the raise (in the feed's order: before the entry).
+      const lostAt = sink!.told.findLastIndex((t) => "idsLost" in t);
+      assert.ok(lostAt > lastLost, `${name}: the sink is told`);
+      if (name !== "private id") assert.ok(lostAt < sink!.told.findLastIndex(told), name);
+      lastLost = lostAt;
+    }
+    assert.equal(sink!.told.filter((t) => "idsLost" in t).length, 7);
+    assert.equal(warned.filter((w) => w.startsWith("Redis came back without")).length, 7);
+    assert.match(
+      warned.at(-1)!,
+      /its ids were at 0, a node had read up to \d+\): ids go on from \d+/,
+    );
   });
 });
 

@@ -13,6 +13,7 @@ import { foldText } from "../common/nick.ts";
 import {
   COMMAND_TIMEOUT_MS,
   connectRedis,
+  RAISE_HEADROOM,
   RedisHistory,
   type RedisHistoryOptions,
   ROOM_IDLE_MS,
@@ -332,6 +333,45 @@ Deno.test("RedisHistory: ids continue and nothing kept is lost across a Redis re
     assert.ok(after.id > before.id + 1, `id ${after.id} after ${before.id} and one private`);
     assert.deepEqual((await store.recent("#r", 10)).map((m) => m.text), ["before", "after"]);
   }, { commandTimeoutMs: 300, retryMs: 50 });
+});
+
+Deno.test("RedisHistory: what first reaches a Redis back without its data takes ids past the node's position, the raise marked in the feed", async () => {
+  let position = 0;
+  await withStore(10, async (store, redis) => {
+    await store.append("#r", said("#r", "a", "one"));
+    position = (await store.append("#r", said("#r", "a", "two"))).id;
+    await redis.stop("SIGKILL");
+    for await (const entry of Deno.readDir(redis.dir)) {
+      await Deno.remove(`${redis.dir}/${entry.name}`, { recursive: true });
+    }
+    await redis.restart();
+    // Nothing else raised the counter (no feed reader here): these do.
+    const [line, other] = await Promise.all([
+      store.append("#r", said("#r", "a", "three")),
+      store.append("#s", said("#s", "a", "four")),
+    ]);
+    const from = position + RAISE_HEADROOM;
+    assert.deepEqual([line.id, other.id], [from + 1, from + 2], "past every id read");
+    assert.equal(await store.nextId(), from + 3);
+    await store.setTopicTold("#r", { text: "t", by: "a", ts: 1 }, "{}");
+    assert.equal(await store.lastId(), from + 4);
+    const raw = await connectRedis(redis.url);
+    try {
+      const feed = await raw.xrange("chat:feed", "-", "+");
+      assert.deepEqual(feed[0], [`${from}-0`, ["lost", `0 ${position}`]], "the raise, marked");
+      assert.deepEqual(feed.map(([id]) => id), [
+        `${from}-0`,
+        `${from + 1}-0`,
+        `${from + 2}-0`,
+        `${from + 4}-0`,
+      ]);
+    } finally {
+      raw.disconnect();
+    }
+    // A counter at or past the position is left as it is.
+    position = 0;
+    assert.equal((await store.append("#r", said("#r", "a", "five"))).id, from + 5);
+  }, { position: () => position });
 });
 
 Deno.test("RedisHistory.append() given up by the client while Redis was down is refused: asking for its outcome never carries it out", async () => {

@@ -51,6 +51,7 @@ import {
   LuaScript,
   parseJson,
   RedisHistory,
+  TAKE_IDS,
 } from "../history/redis.ts";
 import {
   type Ban,
@@ -108,10 +109,12 @@ export const REACH_MS = 3_000;
 /**
  * A new id, and the id of the feed's last entry (0 if none): every entry
  * with a lower id than the new one is in the feed by now, since ids are
- * taken and entries added in one script. KEYS: `chat:id`, `chat:feed`.
+ * taken and entries added in one script. KEYS: `chat:id`, `chat:feed`;
+ * ARGV: the node's position (the id is taken past it, as every id is:
+ * `TAKE_IDS`, `history/redis.ts`).
  */
-const PRIVATE_ID = LuaScript.of(`
-local id = redis.call('INCR', KEYS[1])
+const PRIVATE_ID = LuaScript.of(`${TAKE_IDS}
+local id = take(KEYS[1], KEYS[2], 1, tonumber(ARGV[1]))
 local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
 local after = 0
 if last then after = tonumber(string.match(last[1], '^(%d+)')) end
@@ -135,7 +138,8 @@ return {
  * An event into the feed under a new id, and member records set ("" removes
  * one). KEYS: `chat:id`, `chat:feed`, `chat:members`, the tell's receipt,
  * `chat:nodes`, then each record's nickname key; ARGV: feed keep, event
- * JSON, then fold and record JSON in turn. Returns the id. Run twice (ioredis sends it again if the
+ * JSON, fold and record JSON in turn, then the node's position (the id
+ * is taken past it: `TAKE_IDS`). Returns the id. Run twice (ioredis sends it again if the
  * connection dropped before its answer came), it is carried out once: the
  * receipt (`chat:receipt:<node>:t<n>`, kept a minute) answers the second
  * run. A tell about a member whose record names another live node is not
@@ -145,11 +149,11 @@ return {
  * holds: the teller lost it while cut off (the fence), and retells a seat
  * someone else has since.
  */
-const TELL = LuaScript.of(`
+const TELL = LuaScript.of(`${TAKE_IDS}
 local done = redis.call('GET', KEYS[4])
 if done then return tonumber(done) end
 local teller = cjson.decode(ARGV[2]).node
-for i = 3, #ARGV - 1, 2 do
+for i = 3, #ARGV - 2, 2 do
   local raw = redis.call('HGET', KEYS[3], ARGV[i])
   if raw then
     local ok, record = pcall(cjson.decode, raw)
@@ -163,10 +167,10 @@ for i = 3, #ARGV - 1, 2 do
     if owner and owner ~= teller then return -1 end
   end
 end
-local id = redis.call('INCR', KEYS[1])
+local id = take(KEYS[1], KEYS[2], 1, tonumber(ARGV[#ARGV]))
 redis.call('SET', KEYS[4], id, 'PX', 60000)
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], id .. '-0', 'ev', ARGV[2])
-for i = 3, #ARGV - 1, 2 do
+for i = 3, #ARGV - 2, 2 do
   if ARGV[i + 1] == '' then
     redis.call('HDEL', KEYS[3], ARGV[i])
   else
@@ -179,11 +183,11 @@ return id
 /**
  * Keeps a kick's ban for its length and puts its event in the feed, in one
  * step. KEYS: `chat:id`, `chat:feed`, then the ban's keys; ARGV: feed keep,
- * the event's JSON, the length in ms.
+ * the event's JSON, the length in ms, the node's position (`TAKE_IDS`).
  */
-const BAN = LuaScript.of(`
+const BAN = LuaScript.of(`${TAKE_IDS}
 for i = 3, #KEYS do redis.call('SET', KEYS[i], '1', 'PX', ARGV[3]) end
-local id = redis.call('INCR', KEYS[1])
+local id = take(KEYS[1], KEYS[2], 1, tonumber(ARGV[4]))
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], id .. '-0', 'ev', ARGV[2])
 return id
 `);
@@ -192,12 +196,13 @@ return id
  * Removes every member of a dead node and tells it in the feed, and takes
  * it off `chat:dead` (`bus/leases.ts`'s SWEEP). KEYS: `chat:id`,
  * `chat:feed`, `chat:members`, `chat:nodes`, `chat:dead`; ARGV: feed keep,
- * the dead node, the event JSON, "1" if the node is this one stopping.
+ * the dead node, the event JSON, "1" if the node is this one stopping, the
+ * node's position (`TAKE_IDS`).
  * Returns the id; 0 (nothing done) if a node found dead is registered
  * again by now (it came back and told its seats since), or had no member
  * left to remove (found dead again: the first time removed them).
  */
-const DEAD = LuaScript.of(`
+const DEAD = LuaScript.of(`${TAKE_IDS}
 redis.call('ZREM', KEYS[5], ARGV[2])
 if ARGV[4] ~= '1' and redis.call('ZSCORE', KEYS[4], ARGV[2]) then return 0 end
 local removed = 0
@@ -210,7 +215,7 @@ for i = 1, #all, 2 do
   end
 end
 if removed == 0 and ARGV[4] ~= '1' then return 0 end
-local id = redis.call('INCR', KEYS[1])
+local id = take(KEYS[1], KEYS[2], 1, tonumber(ARGV[5]))
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], id .. '-0', 'ev', ARGV[3])
 return id
 `);
@@ -218,13 +223,13 @@ return id
 /**
  * Makes the member list's records of one node match its members now (see
  * `Cluster.reconcile`). KEYS: `chat:id`, `chat:feed`, `chat:members`; ARGV:
- * feed keep, the node, JSON of why members left (fold → reason), then the
- * folds of its members. Returns the folds among them that have no record,
+ * feed keep, the node, JSON of why members left (fold → reason), the
+ * node's position (`TAKE_IDS`), then the folds of its members. Returns the folds among them that have no record,
  * and the nicknames of those told gone.
  */
-const RECONCILE = LuaScript.of(`
+const RECONCILE = LuaScript.of(`${TAKE_IDS}
 local mine = {}
-for i = 4, #ARGV do mine[ARGV[i]] = true end
+for i = 5, #ARGV do mine[ARGV[i]] = true end
 local why = cjson.decode(ARGV[3])
 local gone = {}
 local all = redis.call('HGETALL', KEYS[3])
@@ -232,7 +237,7 @@ for i = 1, #all, 2 do
   local ok, record = pcall(cjson.decode, all[i + 1])
   if ok and type(record) == 'table' and record.node == ARGV[2] and not mine[all[i]] then
     redis.call('HDEL', KEYS[3], all[i])
-    local id = redis.call('INCR', KEYS[1])
+    local id = take(KEYS[1], KEYS[2], 1, tonumber(ARGV[4]))
     local reason = why[all[i]]
     if type(reason) ~= 'string' then reason = 'connection lost' end
     local event = cjson.encode({op = 'bye', node = ARGV[2], nick = record.nick, reason = reason})
@@ -241,7 +246,7 @@ for i = 1, #all, 2 do
   end
 end
 local missing = {}
-for i = 4, #ARGV do
+for i = 5, #ARGV do
   if redis.call('HEXISTS', KEYS[3], ARGV[i]) == 0 then missing[#missing + 1] = ARGV[i] end
 end
 return {missing, gone}
@@ -376,11 +381,14 @@ export class RedisCluster implements Cluster {
     // back, each is (within that), not only the one the probe asks on.
     const retryMs = options.retryMs ?? RETRY_MS;
     const opened: { close(): unknown }[] = [];
+    // The store takes its ids past the cluster's position, once there is one.
+    let cluster: RedisCluster | undefined;
     try {
       const store = await RedisHistory.open(options.url, {
         keep: options.keep,
         commandTimeoutMs: timeout,
         retryMs,
+        position: () => cluster?.position ?? 0,
         ...pick(options, "prefix", "warn", "feedKeep"),
       });
       opened.push(store);
@@ -404,12 +412,13 @@ export class RedisCluster implements Cluster {
         onRevived: () => to.onRevived?.(),
         onError: (error) => to.onError?.(error),
       });
-      const cluster = new RedisCluster(options, { store, redis, subscriber, leases });
-      to.onLost = (folds) => cluster.#sink?.lost(folds);
-      to.onDead = (node) => cluster.#background(cluster.#sweep(node));
-      to.onRevived = () => cluster.#sink?.revived();
-      to.onError = (error) => cluster.#state(false, error);
-      return cluster;
+      const made = new RedisCluster(options, { store, redis, subscriber, leases });
+      cluster = made;
+      to.onLost = (folds) => made.#sink?.lost(folds);
+      to.onDead = (node) => made.#background(made.#sweep(node));
+      to.onRevived = () => made.#sink?.revived();
+      to.onError = (error) => made.#state(false, error);
+      return made;
     } catch (e) {
       await Promise.all(opened.map((o) => o.close()));
       throw e;
@@ -474,10 +483,13 @@ export class RedisCluster implements Cluster {
         this.#sweepLeftBehind();
       },
       onState: (up, error) => this.#state(up, error),
-      onIdsLost: (was, position, from) =>
+      onIdsLost: (was, position, from) => {
+        this.#moved(from);
+        sink.idsLost();
         this.#options.warn?.(
-          `Redis came back without messages this node had read (its ids were at ${was}, this node had read up to ${position}): ids go on from ${from}; what Redis lost is gone`,
-        ),
+          `Redis came back without messages the nodes had read (its ids were at ${was}, a node had read up to ${position}): ids go on from ${from}; what Redis lost is gone`,
+        );
+      },
     });
     this.#sweepLeftBehind();
     return records;
@@ -536,6 +548,7 @@ export class RedisCluster implements Cluster {
     for (const [fold, record] of records) {
       args.push(fold, record === null ? "" : JSON.stringify(record));
     }
+    args.push(this.#position);
     const keys = [
       this.#key("id"),
       this.#key("feed"),
@@ -556,7 +569,13 @@ export class RedisCluster implements Cluster {
       RECONCILE.run(
         this.#redis,
         [this.#key("id"), this.#key("feed"), this.#key("members")],
-        [this.#feedKeep, this.node, JSON.stringify(Object.fromEntries(reasons)), ...folds],
+        [
+          this.#feedKeep,
+          this.node,
+          JSON.stringify(Object.fromEntries(reasons)),
+          this.#position,
+          ...folds,
+        ],
       )
     );
     const strings = (list: unknown) =>
@@ -573,7 +592,7 @@ export class RedisCluster implements Cluster {
     const event: ClusterEvent = { op: "ban", node: this.node, ...ban };
     const ms = Math.min(Math.ceil(ban.ms), BAN_MS_MAX);
     await this.#command(() =>
-      BAN.run(this.#redis, keys, [this.#feedKeep, JSON.stringify(event), ms])
+      BAN.run(this.#redis, keys, [this.#feedKeep, JSON.stringify(event), ms, this.#position])
     );
   }
 
@@ -623,7 +642,7 @@ export class RedisCluster implements Cluster {
 
   async privateId(): Promise<{ id: number; after: number }> {
     const reply = await this.#command(() =>
-      PRIVATE_ID.run(this.#redis, [this.#key("id"), this.#key("feed")], [])
+      PRIVATE_ID.run(this.#redis, [this.#key("id"), this.#key("feed")], [this.#position])
     );
     if (!Array.isArray(reply) || typeof reply[0] !== "number" || typeof reply[1] !== "number") {
       throw new TypeError(`Cannot take an id: Redis answered ${String(reply)}`);
@@ -763,7 +782,7 @@ export class RedisCluster implements Cluster {
           this.#key("nodes"),
           this.#key("dead"),
         ],
-        [this.#feedKeep, event.dead, JSON.stringify(event), stopping ? "1" : "0"],
+        [this.#feedKeep, event.dead, JSON.stringify(event), stopping ? "1" : "0", this.#position],
       )
     );
   }

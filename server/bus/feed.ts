@@ -21,17 +21,20 @@
  * the cluster reads the member list again). A Redis back without its data
  * (or some of it) has its id counter raised past the position
  * ({@linkcode RAISE_HEADROOM}), so that ids are not handed out twice and
- * what comes next is read ({@linkcode FeedOptions.onIdsLost}).
+ * what comes next is read: by the reader as soon as it finds Redis again,
+ * and by every script that takes an id (`TAKE_IDS`), whichever comes
+ * first; the raise is marked in the feed, and told
+ * ({@linkcode FeedOptions.onIdsLost}).
  *
  * @module
  */
 
 import { Redis } from "ioredis";
-import { FEED_KEEP, feedEntriesOf, LuaScript } from "../history/redis.ts";
+import { FEED_KEEP, feedEntriesOf, RAISE, RAISE_HEADROOM } from "../history/redis.ts";
 import type { RoomMessage } from "../history/history.ts";
 import { type ClusterEvent, isClusterEvent } from "../hub/cluster.ts";
 
-export { FEED_KEEP };
+export { FEED_KEEP, RAISE_HEADROOM };
 
 /** A room message as the feed carries it: with its room's key. */
 export interface FeedMessage {
@@ -61,10 +64,11 @@ export interface FeedOptions {
    */
   onTrimmed?(): Promise<void>;
   /**
-   * Told when Redis's id counter was below the position (Redis came back
-   * without some or all of its data): it is raised past the position, to
-   * `from`, so that what comes next is read, and ids are not handed out
-   * twice.
+   * Told, in id order with the rest, where the feed marks that Redis's id
+   * counter was found below a node's position (Redis came back without
+   * some or all of its data), and raised: from `was` past `position`, to
+   * `from`, the mark's own id, so that ids are not handed out twice and
+   * what comes next is read. Once for each raise, whichever node made it.
    */
   onIdsLost?(was: number, position: number, from: number): void;
   /** Told when the feed cannot be read, and when it can again: once each. */
@@ -81,29 +85,6 @@ export const BLOCK_MS = 5_000;
 export const RETRY_MS = 250;
 /** Most entries one read takes. */
 const BATCH = 1_000;
-
-/**
- * How far past its position a reader raises the id counter of a Redis back
- * without what it had read: another node, further on in the feed, may have
- * read and shown ids past this one's, and none may be handed out twice (nor
- * be passed over by that node as read already). As many as the feed keeps:
- * a node further behind than that had lost the feed's order anyway.
- */
-export const RAISE_HEADROOM = FEED_KEEP;
-
-/**
- * Raises the id counter past a reader's position if it is below it. KEYS:
- * `chat:id`; ARGV: the position, the headroom. Returns the counter as it
- * was if it was below, else -1.
- */
-const RAISE = LuaScript.of(`
-local was = tonumber(redis.call('GET', KEYS[1]) or '0')
-if was < tonumber(ARGV[1]) then
-  redis.call('SET', KEYS[1], tonumber(ARGV[1]) + tonumber(ARGV[2]))
-  return was
-end
-return -1
-`);
 
 /** Reads the feed from a position until closed. */
 export class FeedReader {
@@ -146,18 +127,14 @@ export class FeedReader {
   }
 
   /**
-   * Raises Redis's id counter to the position if it is below (Redis came
+   * Raises Redis's id counter past the position if it is below (Redis came
    * back without what this node read: new ids would be ones it has passed,
-   * and their messages never read), telling
-   * {@linkcode FeedOptions.onIdsLost}; on `redis` if given, else on the
+   * and their messages never read), marking it in the feed
+   * ({@linkcode FeedOptions.onIdsLost}); on `redis` if given, else on the
    * feed's own connection.
    */
   async raise(redis: Redis = this.#redis): Promise<void> {
-    const after = this.#after;
-    const was = await RAISE.run(redis, [this.#idKey], [after, RAISE_HEADROOM]);
-    if (typeof was === "number" && was >= 0) {
-      this.#options.onIdsLost?.(was, after, after + RAISE_HEADROOM);
-    }
+    await RAISE.run(redis, [this.#idKey, this.#feed], [this.#after]);
   }
 
   /** Stops reading; settles once the read under way has ended. Idempotent. */
@@ -216,6 +193,8 @@ export class FeedReader {
               missed = false;
             } else if ("event" in entry && isClusterEvent(entry.event)) {
               this.#options.onEvent?.(entry.event, entry.id);
+            } else if ("lost" in entry) {
+              this.#options.onIdsLost?.(entry.lost.was, entry.lost.floor, entry.id);
             }
           }
         }

@@ -194,6 +194,57 @@ export async function connectRedis(
 export const FEED_KEEP = 100_000;
 
 /**
+ * How far past a node's position {@linkcode TAKE_IDS} raises the id
+ * counter of a Redis back without what that node had read: another node,
+ * further on in the feed, may have read and shown ids past this one's, and
+ * none may be handed out twice (nor be passed over by that node as read
+ * already). As many as the feed keeps: a node further behind than that had
+ * lost the feed's order anyway.
+ */
+export const RAISE_HEADROOM = FEED_KEEP;
+
+/**
+ * `take(ids, feed, n, floor)`, Lua for a script that takes ids: takes `n`
+ * from the counter `ids` (`chat:id`) and returns the first, every one past
+ * `floor`, the position in `feed` (`chat:feed`) of the node that sent the
+ * script. A counter below it means Redis came back without its data (or
+ * some of it): the ids after it were handed out before, every node has
+ * read past them, and a message kept under one would be shown by none
+ * while its sender was told it was kept. So it is first raised
+ * {@linkcode RAISE_HEADROOM} past the floor, and the raise marked in the
+ * feed under the id it raised to: an entry of one field, `lost`, "<the
+ * counter as it was> <the floor>", which tells each node reading on
+ * (`bus/feed.ts`). `n` 0 only raises. Every script that takes an id takes
+ * it so, in the same step, not after a raise sent apart: ioredis sends a
+ * connection's unanswered commands again as soon as it has reconnected, so
+ * lines sent just before Redis went reached it back before anything else,
+ * and took ids from its empty counter (an attacker's restarts lost lines
+ * so in four restarts of six).
+ */
+export const TAKE_IDS = `
+local function take(ids, feed, n, floor)
+  local last = redis.call('INCRBY', ids, n)
+  if last - n >= floor then return last - n + 1 end
+  local from = floor + ${RAISE_HEADROOM}
+  redis.pcall('XADD', feed, string.format('%.0f-0', from), 'lost',
+    string.format('%.0f %.0f', last - n, floor))
+  redis.call('SET', ids, string.format('%.0f', from + n))
+  return from + 1
+end
+`;
+
+/**
+ * Raises the id counter past a node's position, as {@linkcode TAKE_IDS}
+ * does, taking no id. KEYS: `chat:id`, `chat:feed`; ARGV: the position.
+ */
+export const RAISE = LuaScript.of(`${TAKE_IDS}take(KEYS[1], KEYS[2], 0, tonumber(ARGV[1]))
+`);
+
+/** One id, as {@linkcode TAKE_IDS} takes it. KEYS: `chat:id`, `chat:feed`; ARGV: the position. */
+const NEXT_ID = LuaScript.of(`${TAKE_IDS}return take(KEYS[1], KEYS[2], 1, tonumber(ARGV[1]))
+`);
+
+/**
  * How many entries past its limit a range read with time bounds reads at
  * most ({@linkcode BOUNDS}): those of a node whose clock was behind.
  */
@@ -219,6 +270,12 @@ export interface RedisHistoryOptions {
   retryMs?: number;
   /** Bytes of folded text one search reads, its rooms together. @default {SEARCH_BYTES} */
   searchBytes?: number;
+  /**
+   * How far this node has read `chat:feed` (the id of the last entry it
+   * handed on): the ids this store takes are past it ({@linkcode TAKE_IDS}).
+   * @default {() => 0}
+   */
+  position?: () => number;
 }
 
 /** An append waiting for its batch ({@linkcode RedisHistory.append}). */
@@ -333,7 +390,8 @@ return {floor, first and tonumber(string.match(first[1], '^%d+')) or 0}
  * module doc. KEYS: `chat:id`, `chat:feed`, the batch's receipt, then for
  * each message its room's log, hash and folded list. ARGV: keep, trim
  * slack, feed keep, then for each message its folded text and its JSON
- * (`msg`), then the deadline.
+ * (`msg`), then the node's position (ids are taken past it:
+ * {@linkcode TAKE_IDS}), then the deadline.
  *
  * Run twice, a batch is kept once: the receipt (`chat:receipt:<store>:<n>`,
  * one per batch, the first id as its value, until {@linkcode RECEIPT_MS} past the
@@ -347,7 +405,7 @@ return {floor, first and tonumber(string.match(first[1], '^%d+')) or 0}
  * the feed's (Redis CPU a message in batches of 100: 11.9 µs with one of
  * each a message, 9.4 µs so).
  */
-const APPEND = `${CLOCK}
+const APPEND = `${TAKE_IDS}${CLOCK}
 local n = (#KEYS - 3) / 3
 local done = tonumber(redis.call('GET', KEYS[3]))
 if done then
@@ -357,7 +415,7 @@ if done then
 end
 ${DEADLINE}
 local keep, slack = tonumber(ARGV[1]), tonumber(ARGV[2])
-local first = redis.call('INCRBY', KEYS[1], n) - n + 1
+local first = take(KEYS[1], KEYS[2], n, tonumber(ARGV[#ARGV - 1]))
 redis.call('SET', KEYS[3], first, 'PX', deadline - now + ${RECEIPT_MS})
 local ids = {}
 local lengths = {}
@@ -420,13 +478,14 @@ const SET_TOPIC = LuaScript.of(`${BY_DEADLINE}${WRITE_TOPIC}return now
  * (its answer lost with its connection), it does nothing more. KEYS: the
  * room's hash, `chat:id`, `chat:feed`, its receipt (looked at before the
  * deadline, as {@linkcode APPEND} does); ARGV: as {@linkcode SET_TOPIC}'s,
- * then the feed's keep, the event's JSON, then the deadline.
+ * then the feed's keep, the event's JSON, the node's position (the id is
+ * taken past it: {@linkcode TAKE_IDS}), then the deadline.
  */
-const SET_TOPIC_TOLD = LuaScript.of(`${CLOCK}
+const SET_TOPIC_TOLD = LuaScript.of(`${TAKE_IDS}${CLOCK}
 if redis.call('GET', KEYS[4]) then return now end
-${DEADLINE}${WRITE_TOPIC}local id = redis.call('INCR', KEYS[2])
+${DEADLINE}${WRITE_TOPIC}local id = take(KEYS[2], KEYS[3], 1, tonumber(ARGV[#ARGV - 1]))
 redis.call('SET', KEYS[4], id, 'PX', deadline - now + ${RECEIPT_MS})
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[#ARGV - 2], id .. '-0', 'ev', ARGV[#ARGV - 1])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[#ARGV - 3], id .. '-0', 'ev', ARGV[#ARGV - 2])
 return now
 `);
 
@@ -601,6 +660,7 @@ export class RedisHistory implements AsyncHistoryStore {
   readonly #prefix: string;
   readonly #feedKeep: number;
   readonly #searchBytes: number;
+  readonly #position: () => number;
   /** How long a write may take to be carried out: see {@linkcode WRITE_MARGIN}. */
   readonly #writeMs: number;
   /** How long a write's outcome is asked for: see {@linkcode SETTLE_WAIT}. */
@@ -624,6 +684,7 @@ export class RedisHistory implements AsyncHistoryStore {
     this.#prefix = options.prefix ?? "chat:";
     this.#feedKeep = options.feedKeep ?? FEED_KEEP;
     this.#searchBytes = options.searchBytes ?? SEARCH_BYTES;
+    this.#position = options.position ?? (() => 0);
     this.#writeMs = (options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS) * (1 - WRITE_MARGIN);
     this.#settleMs = (options.commandTimeoutMs ?? COMMAND_TIMEOUT_MS) * SETTLE_WAIT;
     this.#offset = offset;
@@ -758,7 +819,11 @@ export class RedisHistory implements AsyncHistoryStore {
   }
 
   async nextId(): Promise<number> {
-    return await this.#redis.incr(this.#key("id"));
+    const id = await NEXT_ID.run(this.#redis, [this.#key("id"), this.#key("feed")], [
+      this.#position(),
+    ]);
+    if (typeof id !== "number") throw new Error(`Redis answered an id with ${String(id)}`);
+    return id;
   }
 
   async lastId(): Promise<number> {
@@ -806,6 +871,7 @@ export class RedisHistory implements AsyncHistoryStore {
       const json: MessageJson = { key, ts, room, from, text, kind: kindOf(message) };
       args.push(searchFold(text), JSON.stringify(json));
     }
+    args.push(this.#position());
     const reply = await this.#write(APPEND_SCRIPT, keys, args, true);
     const [now, ids] = Array.isArray(reply) ? reply : [];
     if (typeof now !== "number" || !Array.isArray(ids) || ids.length !== batch.length) {
@@ -990,7 +1056,12 @@ export class RedisHistory implements AsyncHistoryStore {
       this.#key("feed"),
       this.#key("receipt", this.#self, `t${++this.#batches}`),
     ];
-    const now = await this.#write(SET_TOPIC_TOLD, keys, [...args, this.#feedKeep, event], true);
+    const now = await this.#write(
+      SET_TOPIC_TOLD,
+      keys,
+      [...args, this.#feedKeep, event, this.#position()],
+      true,
+    );
     if (typeof now !== "number") throw new Error(`Redis answered a topic with ${String(now)}`);
     this.#sample(now);
   }
@@ -1057,12 +1128,13 @@ function messagesOf(entries: readonly Entry[]): RoomMessage[] {
 /**
  * A `chat:feed` entry: a room message with its room's key; an event's
  * JSON (`ev`), parsed and not yet checked (`undefined` if it is not JSON);
- * or, with its id alone, an entry that is neither, which a reader passes
- * over.
+ * the mark of a raised id counter (`lost`, {@linkcode TAKE_IDS}); or, with
+ * its id alone, an entry that is none of these, which a reader passes over.
  */
 export type FeedEntry =
   | { id: number; key: string; message: RoomMessage }
   | { id: number; event: unknown }
+  | { id: number; lost: { was: number; floor: number } }
   | { id: number };
 
 /** `chat:feed` entries, in their order; any without a message id as its entry id is left out. */
@@ -1074,6 +1146,11 @@ export function feedEntriesOf(entries: readonly Entry[]): FeedEntry[] {
     const ev = fieldOf(entry[1], "ev");
     if (ev !== undefined) {
       out.push({ id, event: parseJson(ev) });
+      continue;
+    }
+    const lost = /^(\d{1,16}) (\d{1,16})$/.exec(fieldOf(entry[1], "lost") ?? "");
+    if (lost) {
+      out.push({ id, lost: { was: Number(lost[1]), floor: Number(lost[2]) } });
       continue;
     }
     const parsed = parseEntry(entry);

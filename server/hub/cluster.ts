@@ -167,6 +167,13 @@ export interface ClusterSink {
   revived(): void;
   /** Redis can be reached (true) or not: told once per change. */
   state(up: boolean): void;
+  /**
+   * Redis came back without some of its data (its id counter was below
+   * what a node had read), and the feed goes on from past it: in the
+   * feed's order. Lines this node had kept and the feed had not brought
+   * yet were lost.
+   */
+  idsLost(): void;
 }
 
 /** What the hub asks of the service beyond this process. */

@@ -520,6 +520,15 @@ export class Hub {
   readonly #feeding = new Set<{ after: number; run: () => void }>();
   /** Per room key, lists that collect what the feed delivers while a read of the room is under way. */
   readonly #watching = new Map<string, Set<RoomMessage[]>>();
+  /**
+   * Lines of members here that Redis kept and the feed has not brought yet,
+   * by id, in the order their answers came (the ids', nearly: one
+   * connection writes them): one the feed passes without bringing was lost
+   * by Redis, and its sender is told ({@linkcode #lostPast}).
+   */
+  readonly #unshown = new Map<number, { seat: Seat; room: string; text: string }>();
+  /** Members were told Redis lost data: the gap the next feed message comes with is that. */
+  #lossTold = false;
   #closed = false;
 
   constructor(options: HubOptions = {}) {
@@ -830,6 +839,7 @@ export class Hub {
           this.#fromCluster(cluster, event);
           this.#fed(cluster);
         }),
+      idsLost: () => later(() => this.#idsLost(cluster)),
       forwarded: (forwarded) => later(() => this.#forwarded(forwarded)),
       members: (records, at) => later(() => this.#matchMembers(cluster, records, at)),
       lost: (folds) => later(() => this.#namesLost(folds)),
@@ -1059,7 +1069,10 @@ export class Hub {
 
   /** A room message from the feed: delivered to everyone here in the room. */
   #fromFeed(key: string, message: RoomMessage, gap: boolean): void {
-    if (gap) {
+    if (this.#unshown.size > 0) this.#unshown.delete(message.id);
+    const told = this.#lossTold;
+    this.#lossTold = false;
+    if (gap && !told) {
       this.#log.warn("this node missed messages: it was cut off longer than the feed keeps");
       const notice = this.#notice(
         "This server was cut off from the others for a while and missed messages meanwhile; each room's history has its latest.",
@@ -1519,8 +1532,48 @@ export class Hub {
     return promise;
   }
 
+  /**
+   * Redis came back without some of its data, and the feed goes on past
+   * what it lost (`ClusterSink.idsLost`): members here are told once (not
+   * as a node cut off, which the gap the next message comes with would
+   * say), and the lines of theirs it lost, each to its sender.
+   */
+  #idsLost(cluster: Cluster): void {
+    this.#lossTold = true;
+    const notice = this.#notice(
+      "The message store restarted without its latest data: lines said just before may be lost; each room's history has what it kept.",
+    );
+    for (const seat of this.#roster) if (!seat.member.remote) this.#deliver(seat.member, notice);
+    this.#lostPast(cluster.position);
+  }
+
+  /**
+   * Tells the sender of each line Redis kept that the feed has passed
+   * (`position`) without bringing it that it was lost: Redis lost it, and
+   * nobody saw it. The line's start is quoted, as a flood refusal does.
+   */
+  #lostPast(position: number): void {
+    let lost = 0;
+    for (const [id, { seat, room, text }] of this.#unshown) {
+      if (id > position) break;
+      this.#unshown.delete(id);
+      lost++;
+      if (this.#roster.seatOf(seat.member) !== seat) continue;
+      const said = clip(toOneLine(clip(text, SAID_QUOTED * 4)), SAID_QUOTED);
+      this.#refuse(
+        seat.member,
+        "storage_failed",
+        `Lost: the message store lost this line before anyone saw it: "${said}". Say it again if it still matters.`,
+        false,
+        room,
+      );
+    }
+    if (lost > 0) this.#log.warn("the message store lost lines it had kept", { lines: lost });
+  }
+
   /** The feed handed on an entry: what waited for it ({@linkcode #whenFed}) is shown now. */
   #fed(cluster: Cluster): void {
+    if (this.#unshown.size > 0) this.#lostPast(cluster.position);
     if (this.#feeding.size === 0) return;
     for (const waiting of [...this.#feeding]) {
       if (waiting.after <= cluster.position) waiting.run();
@@ -2070,6 +2123,10 @@ export class Hub {
       (message) => {
         this.#metrics.received[seat.member.via]++;
         seat.lastPosted = Math.max(seat.lastPosted, message.id);
+        // Not brought yet: watched until it is (or is passed over, lost).
+        if (message.id > cluster.position) {
+          this.#unshown.set(message.id, { seat, room: room.name, text });
+        }
       },
       (e) => {
         this.#log.debug("cannot store a message", { error: errorText(e) });

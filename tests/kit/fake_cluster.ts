@@ -29,10 +29,10 @@ import {
   tokenHash,
 } from "../../server/hub/cluster.ts";
 
-type Entry = { id: number; key: string; message: RoomMessage } | {
-  id: number;
-  event: ClusterEvent;
-};
+type Entry =
+  | { id: number; key: string; message: RoomMessage }
+  | { id: number; event: ClusterEvent }
+  | { id: number; lost: true };
 
 /** The service: what Redis holds. */
 export class FakeBus {
@@ -49,6 +49,13 @@ export class FakeBus {
   /** While true, Redis answers every command with an error: reachable, refusing (out of memory). */
   refusing = false;
   /**
+   * How many of the next messages posted are answered with their id and
+   * then lost (Redis died before the feed brought them, and came back
+   * without them): after the last one's answer, the raise of the id
+   * counter is marked in the feed ({@linkcode markLost}).
+   */
+  losing = 0;
+  /**
    * While set, every message posted, and every private message's id, waits
    * for it: as a slow Redis. {@linkcode held} is told each time one waits.
    */
@@ -56,6 +63,12 @@ export class FakeBus {
   held: () => void = () => {};
   #pending = 0;
   #idle: PromiseWithResolvers<void> | undefined;
+
+  /** Marks in the feed, as `TAKE_IDS` does, that the id counter was raised past what Redis lost. */
+  markLost(): void {
+    this.feed.push({ id: this.history.nextId(), lost: true });
+    this.publish();
+  }
 
   /** Hands every node the entries it has not had, on a later turn. */
   publish(): void {
@@ -148,6 +161,10 @@ export class FakeCluster implements Cluster {
 
   #append(key: string, draft: Omit<RoomMessage, "id">): RoomMessage {
     const message = { ...draft, id: this.bus.history.nextId() };
+    if (this.bus.losing > 0) {
+      if (--this.bus.losing === 0) this.bus.later(() => this.bus.markLost());
+      return message;
+    }
     this.bus.history.append(key, message);
     this.bus.feed.push({ id: message.id, key, message });
     this.bus.publish();
@@ -168,7 +185,9 @@ export class FakeCluster implements Cluster {
     for (const entry of this.bus.feed) {
       if (entry.id <= this.#position) continue;
       this.#position = entry.id;
-      if ("event" in entry) {
+      if ("lost" in entry) {
+        sink.idsLost();
+      } else if ("event" in entry) {
         if (entry.id > this.#reflected) sink.event(entry.event);
       } else {
         sink.message(entry.key, entry.message, this.#gap);
