@@ -1069,7 +1069,9 @@ export class Hub {
 
   /** A room message from the feed: delivered to everyone here in the room. */
   #fromFeed(key: string, message: RoomMessage, gap: boolean): void {
-    if (this.#unshown.size > 0) this.#unshown.delete(message.id);
+    // Brought: unless another line has its id (a Redis back from an older
+    // copy of its data hands out ids again past every node's position).
+    if (this.#unshown.get(message.id)?.text === message.text) this.#unshown.delete(message.id);
     const told = this.#lossTold;
     this.#lossTold = false;
     if (gap && !told) {
