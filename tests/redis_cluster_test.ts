@@ -744,6 +744,19 @@ Deno.test("RedisCluster: a Redis that stops answering is told lost when a comman
   });
 });
 
+Deno.test("RedisCluster: a read of the store that finds Redis gone tells it lost at once, not at the next renewal", async () => {
+  const options = { retryMs: 20, commandTimeoutMs: 200, renewMs: 60_000, leaseMs: 180_000 };
+  await withNodes(1, options, async ([a], [sink], redis) => {
+    redis.pause();
+    await assert.rejects(a!.store.recent("#r", 10), /timed out/);
+    assert.equal(a!.reachable, false, "told by the read, not by a renewal a minute away");
+    assert.deepEqual(sink!.told.filter((t) => "state" in t), [{ state: false }]);
+    redis.resume();
+    await sink!.count(2, (t) => "state" in t);
+    assert.deepEqual(await a!.store.recent("#r", 10), []);
+  });
+});
+
 Deno.test("RedisCluster: a Redis back without its data is told back only once its id counter is past what the node read", async () => {
   await withNodes(1, {}, async ([a], [sink], redis) => {
     await a!.post("#r", said("#r", "one"));

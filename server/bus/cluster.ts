@@ -42,7 +42,7 @@
 
 import type { Redis } from "ioredis";
 import type { Topic } from "../../common/protocol.ts";
-import type { RoomMessage } from "../history/history.ts";
+import type { AsyncHistoryStore, RoomMessage } from "../history/history.ts";
 import {
   answered,
   COMMAND_TIMEOUT_MS,
@@ -326,7 +326,17 @@ interface Reach {
 /** The service beyond this process, over Redis. */
 export class RedisCluster implements Cluster {
   readonly node: string;
-  readonly store: RedisHistory;
+  /**
+   * The history store as the hub reads it: each call run as this module's
+   * own commands are ({@linkcode #command}), so a read that finds Redis
+   * gone tells it at once (`/healthz` 503), as a claim or a post would,
+   * not at the next lease renewal's timeout, seconds later (an operator
+   * behind a balancer saw joins refused while the node still said it was
+   * healthy).
+   */
+  readonly store: AsyncHistoryStore;
+  /** The store itself: writes this module makes in one step with what they tell. */
+  readonly #history: RedisHistory;
   readonly #options: RedisClusterOptions;
   readonly #redis: Redis;
   readonly #subscriber: Redis;
@@ -359,7 +369,21 @@ export class RedisCluster implements Cluster {
     parts: { store: RedisHistory; redis: Redis; subscriber: Redis; leases: NickLeases },
   ) {
     this.#options = options;
-    this.store = parts.store;
+    this.#history = parts.store;
+    const history = parts.store;
+    const run = <T>(f: () => Promise<T>) => this.#command(f);
+    this.store = {
+      nextId: () => run(() => history.nextId()),
+      lastId: () => run(() => history.lastId()),
+      append: (key, message) => run(() => history.append(key, message)),
+      recent: (key, count) => run(() => history.recent(key, count)),
+      after: (key, after, limit) => run(() => history.after(key, after, limit)),
+      range: (key, query) => run(() => history.range(key, query)),
+      search: (keys, folded, limit) => run(() => history.search(keys, folded, limit)),
+      topic: (key) => run(() => history.topic(key)),
+      setTopic: (key, topic) => run(() => history.setTopic(key, topic)),
+      close: () => history.close(),
+    };
     this.#redis = parts.redis;
     this.#subscriber = parts.subscriber;
     this.#leases = parts.leases;
@@ -537,7 +561,7 @@ export class RedisCluster implements Cluster {
   }
 
   async post(key: string, message: Omit<RoomMessage, "id">): Promise<RoomMessage> {
-    return await this.#command(() => this.store.append(key, message));
+    return await this.#command(() => this.#history.append(key, message));
   }
 
   async tell(
@@ -628,12 +652,12 @@ export class RedisCluster implements Cluster {
   }
 
   async room(key: string, name: string): Promise<{ name: string; topic: Topic | undefined }> {
-    return await this.#command(() => this.store.room(key, name));
+    return await this.#command(() => this.#history.room(key, name));
   }
 
   async setTopic(key: string, topic: Topic | undefined, event: ClusterEvent): Promise<void> {
     // One step: refused for want of an answer, it is neither kept nor told later.
-    await this.#command(() => this.store.setTopicTold(key, topic, JSON.stringify(event)));
+    await this.#command(() => this.#history.setTopicTold(key, topic, JSON.stringify(event)));
   }
 
   async depart(reason: string): Promise<void> {
@@ -657,7 +681,7 @@ export class RedisCluster implements Cluster {
   async forward(node: string, forwarded: Forwarded): Promise<number> {
     // By a deadline: one refused for want of an answer is never delivered later.
     return await this.#command(() =>
-      this.store.publish(this.#key("to", node), JSON.stringify(forwarded))
+      this.#history.publish(this.#key("to", node), JSON.stringify(forwarded))
     );
   }
 
@@ -707,7 +731,7 @@ export class RedisCluster implements Cluster {
     await leave();
     this.#subscriber.disconnect();
     await this.#redis.quit().catch(() => this.#redis.disconnect());
-    await this.store.close();
+    await this.#history.close();
   }
 
   /**

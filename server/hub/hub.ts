@@ -523,10 +523,11 @@ export class Hub {
   /**
    * Lines of members here that Redis kept and the feed has not brought yet,
    * by id, in the order their answers came (the ids', nearly: one
-   * connection writes them): one the feed passes without bringing was lost
-   * by Redis, and its sender is told ({@linkcode #lostPast}).
+   * connection writes them): those the feed passes, after marking that
+   * Redis lost data ({@linkcode #idsLost}), or another line under one's id,
+   * were lost by Redis, and their senders are told.
    */
-  readonly #unshown = new Map<number, { seat: Seat; room: string; text: string }>();
+  readonly #unshown = new Map<number, Unshown>();
   /** Members were told Redis lost data: the gap the next feed message comes with is that. */
   #lossTold = false;
   #closed = false;
@@ -846,6 +847,8 @@ export class Hub {
       revived: () => later(() => this.#revived(cluster)),
       // The cluster logs it (once each way, saying why).
       state: (up) => {
+        // A gap after Redis is lost again is not the loss told before.
+        if (!up) this.#lossTold = false;
         if (up) later(() => this.#retell(cluster));
       },
     });
@@ -1069,9 +1072,13 @@ export class Hub {
 
   /** A room message from the feed: delivered to everyone here in the room. */
   #fromFeed(key: string, message: RoomMessage, gap: boolean): void {
-    // Brought: unless another line has its id (a Redis back from an older
-    // copy of its data hands out ids again past every node's position).
-    if (this.#unshown.get(message.id)?.text === message.text) this.#unshown.delete(message.id);
+    const mine = this.#unshown.get(message.id);
+    if (mine) {
+      this.#unshown.delete(message.id);
+      // Another line under its id: a Redis back from an older copy of its
+      // data handed the id out again, and this one is gone.
+      if (mine.text !== message.text) this.#tellLost([mine]);
+    }
     const told = this.#lossTold;
     this.#lossTold = false;
     if (gap && !told) {
@@ -1546,36 +1553,50 @@ export class Hub {
       "The message store restarted without its latest data: lines said just before may be lost; each room's history has what it kept.",
     );
     for (const seat of this.#roster) if (!seat.member.remote) this.#deliver(seat.member, notice);
-    this.#lostPast(cluster.position);
+    this.#tellLost(this.#passed(cluster.position));
   }
 
   /**
-   * Tells the sender of each line Redis kept that the feed has passed
-   * (`position`) without bringing it that it was lost: Redis lost it, and
-   * nobody saw it. The line's start is quoted, as a flood refusal does.
+   * The lines Redis kept that the feed has passed (`position`) without
+   * bringing them, taken off {@linkcode #unshown}: in the order their
+   * answers came (one answered out of order is found at a later call).
    */
-  #lostPast(position: number): void {
-    let lost = 0;
-    for (const [id, { seat, room, text }] of this.#unshown) {
+  #passed(position: number): Unshown[] {
+    const passed: Unshown[] = [];
+    for (const [id, line] of this.#unshown) {
       if (id > position) break;
       this.#unshown.delete(id);
-      lost++;
+      passed.push(line);
+    }
+    return passed;
+  }
+
+  /**
+   * Redis lost these lines, and nobody saw them: each sender is told which,
+   * by its start, as a flood refusal quotes it.
+   */
+  #tellLost(lines: readonly Unshown[]): void {
+    for (const { seat, room, text } of lines) {
       if (this.#roster.seatOf(seat.member) !== seat) continue;
       const said = clip(toOneLine(clip(text, SAID_QUOTED * 4)), SAID_QUOTED);
       this.#refuse(
         seat.member,
         "storage_failed",
-        `Lost: the message store lost this line before anyone saw it: "${said}". Say it again if it still matters.`,
+        `Lost: the message store restarted without this line, and not everyone saw it: "${said}". Say it again if it still matters.`,
         false,
         room,
       );
     }
-    if (lost > 0) this.#log.warn("the message store lost lines it had kept", { lines: lost });
+    if (lines.length > 0) {
+      this.#log.warn("the message store lost lines it had kept", { lines: lines.length });
+    }
   }
 
   /** The feed handed on an entry: what waited for it ({@linkcode #whenFed}) is shown now. */
   #fed(cluster: Cluster): void {
-    if (this.#unshown.size > 0) this.#lostPast(cluster.position);
+    // Passed over otherwise (its node fell behind the feed's trim): kept,
+    // and shown by the others; the gap the feed tells says the rest.
+    if (this.#unshown.size > 0) this.#passed(cluster.position);
     if (this.#feeding.size === 0) return;
     for (const waiting of [...this.#feeding]) {
       if (waiting.after <= cluster.position) waiting.run();
@@ -3548,6 +3569,14 @@ export class Hub {
     this.#send(member, event);
     return false;
   }
+}
+
+/** A line Redis kept whose feed entry this node has not had yet (`Hub`'s `#unshown`). */
+interface Unshown {
+  seat: Seat;
+  /** The room's name, for the sender's notice. */
+  room: string;
+  text: string;
 }
 
 /** A room as a {@linkcode ClusterEvent} names it, from its name alone (no topic known). */

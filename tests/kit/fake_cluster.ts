@@ -52,9 +52,12 @@ export class FakeBus {
    * How many of the next messages posted are answered with their id and
    * then lost (Redis died before the feed brought them, and came back
    * without them): after the last one's answer, the raise of the id
-   * counter is marked in the feed ({@linkcode markLost}).
+   * counter is marked in the feed ({@linkcode markLost}), or, with
+   * {@linkcode losingBy} "reissue", another line is put in the feed under
+   * the last one's id (Redis came back from an older copy of its data).
    */
   losing = 0;
+  losingBy: "mark" | "reissue" = "mark";
   /**
    * While set, every message posted, and every private message's id, waits
    * for it: as a slow Redis. {@linkcode held} is told each time one waits.
@@ -64,9 +67,21 @@ export class FakeBus {
   #pending = 0;
   #idle: PromiseWithResolvers<void> | undefined;
 
-  /** Marks in the feed, as `TAKE_IDS` does, that the id counter was raised past what Redis lost. */
+  /**
+   * Marks in the feed, as `TAKE_IDS` does, that the id counter was raised
+   * past what Redis lost; each node reads the next message with `gap` set,
+   * as a reader finds the feed's oldest entry past its position.
+   */
   markLost(): void {
     this.feed.push({ id: this.history.nextId(), lost: true });
+    for (const node of this.nodes) node.gapNext();
+    this.publish();
+  }
+
+  /** Another member's line in the feed under `lost`'s id: Redis handed it out again. */
+  reissue(key: string, lost: RoomMessage): void {
+    const message = { ...lost, from: "mallory", text: "someone else's line" };
+    this.feed.push({ id: lost.id, key, message });
     this.publish();
   }
 
@@ -162,7 +177,10 @@ export class FakeCluster implements Cluster {
   #append(key: string, draft: Omit<RoomMessage, "id">): RoomMessage {
     const message = { ...draft, id: this.bus.history.nextId() };
     if (this.bus.losing > 0) {
-      if (--this.bus.losing === 0) this.bus.later(() => this.bus.markLost());
+      if (--this.bus.losing === 0) {
+        const bus = this.bus;
+        bus.later(() => bus.losingBy === "mark" ? bus.markLost() : bus.reissue(key, message));
+      }
       return message;
     }
     this.bus.history.append(key, message);
@@ -390,6 +408,22 @@ export class FakeCluster implements Cluster {
       this.#sink?.members(records, read?.at ?? this.bus.history.lastId());
       this.pump();
     });
+  }
+
+  /** The next message is handed on with `gap` set. */
+  gapNext(): void {
+    this.#gap = true;
+  }
+
+  /**
+   * Behind longer than the feed keeps, still connected: what it had not
+   * read was trimmed away, and it reads on from the feed's newest entry,
+   * the next message with `gap` set.
+   */
+  trimmedPast(): void {
+    this.away = false;
+    this.#position = this.bus.feed.at(-1)?.id ?? 0;
+    this.#gap = true;
   }
 
   /** Told by {@linkcode FakeBus.recover}. */
