@@ -2488,3 +2488,24 @@ clusterTest(
     ]);
   },
 );
+
+clusterTest(
+  "for a lease after Redis lost its data, a nickname another node's member holds is not claimed here, by a join or a rename",
+  async () => {
+    const { bus, hubs: [a, b] } = await service();
+    const bob = await join(b!, "bob");
+    const carol = await join(a!, "carol");
+    await bus.settle();
+    bus.loseData();
+    await bus.settle();
+    // Free in Redis (its key went with the rest) until b claims it again.
+    const thief = new FakeMember();
+    assert.equal(await a!.join(thief, "Bob"), false);
+    assert.deepEqual(thief.codes(), ["nick_taken"]);
+    carol.take();
+    await a!.handle(carol, { type: "nick", nick: "bob" });
+    assert.deepEqual(carol.codes(), ["nick_taken"]);
+    assert.equal(bob.closed, 0);
+    assert.deepEqual(b!.members().map((m) => m.nick).sort(), ["bob", "carol"]);
+  },
+);

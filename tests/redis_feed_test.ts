@@ -137,7 +137,7 @@ Deno.test("FeedReader: after a Redis restart it reads on from its position, no g
   });
 });
 
-Deno.test("FeedReader: a Redis back without its data has its id counter raised to the reader's position, so new messages are heard", async () => {
+Deno.test("FeedReader: a Redis back without its data has its id counter raised past the reader's position, so new messages are heard, the loss told by its mark and not as a gap", async () => {
   await withFeed(async (store, heard, redis) => {
     const before = await store.append("#r", said("#r", "before"));
     await store.append("#r", said("#r", "before 2"));
@@ -156,6 +156,8 @@ Deno.test("FeedReader: a Redis back without its data has its id counter raised t
     await heard.count(3);
     assert.deepEqual(heard.order, ["before", "before 2", "lost", "after"]);
     assert.deepEqual(heard.idsLost, [[0, before.id + 1, before.id + 1 + RAISE_HEADROOM]]);
+    // Lost, not trimmed: told by the mark, not as a gap.
+    assert.ok(heard.messages.every((m) => !m.gap), "no gap");
   });
 });
 

@@ -374,6 +374,25 @@ Deno.test("RedisHistory: what first reaches a Redis back without its data takes 
   }, { position: () => position });
 });
 
+Deno.test("RedisHistory: a counter lost while the feed kept entries past the raise takes ids past the feed's last", async () => {
+  let position = 0;
+  await withStore(10, async (store, redis) => {
+    position = (await store.append("#r", said("#r", "a", "one"))).id;
+    const raw = await connectRedis(redis.url);
+    try {
+      const far = position + 2 * RAISE_HEADROOM;
+      await raw.xadd("chat:feed", `${far}-0`, "ev", "{}");
+      await raw.del("chat:id");
+      const line = await store.append("#r", said("#r", "a", "two"));
+      assert.equal(line.id, far + RAISE_HEADROOM + 1);
+      const [mark] = await raw.xrange("chat:feed", `${far + 1}`, "+", "COUNT", 1);
+      assert.deepEqual(mark, [`${far + RAISE_HEADROOM}-0`, ["lost", `0 ${position}`]]);
+    } finally {
+      raw.disconnect();
+    }
+  }, { position: () => position });
+});
+
 Deno.test("RedisHistory.append() given up by the client while Redis was down is refused: asking for its outcome never carries it out", async () => {
   await withStore(10, async (store, redis) => {
     await store.append("#r", said("#r", "a", "zero"));

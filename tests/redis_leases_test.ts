@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
 import { type LeaseOptions, NickLeases } from "../server/bus/leases.ts";
+import { RAISE_HEADROOM } from "../server/history/redis.ts";
 import { RedisProxy } from "./kit/redis_proxy.ts";
 import { RedisServer } from "./kit/redis_server.ts";
 
@@ -265,16 +266,44 @@ Deno.test("NickLeases.back(): a renewal begun before Redis was found answering t
   }
 });
 
-Deno.test("NickLeases: a node found dead and claiming a name before it renews is still told it was revived", async () => {
+Deno.test("NickLeases: a node found dead claims nothing before it renews, and is still told it was revived", async () => {
   await using redis = await RedisServer.start();
   let revived = 0;
   await withSleeper(redis, { onRevived: () => revived++ }, async (sleeper, _other, found) => {
     await found;
     // A newcomer's claim on the node is not its renewal: it does not
-    // register the node again behind its back.
-    assert.equal(await sleeper.claim("gina"), true);
+    // register the node again behind its back, nor take a name before the
+    // renewal has said which of its own it lost.
+    await assert.rejects(sleeper.claim("gina"), /^ReplyError: LOST this node is not registered/);
     await sleeper.renew();
     assert.equal(revived, 1, "told to announce its members again");
+    assert.equal(await sleeper.claim("gina"), true);
+  });
+});
+
+Deno.test("NickLeases.claim() on a Redis back without its data (its id counter below the node's position, or the node not listed) is refused, the loss marked", async () => {
+  let position = 0;
+  await withNodes(2, { position: () => position }, async ([a, b], redis) => {
+    assert.equal(await b!.claim("bob"), true);
+    const raw = new Redis(redis.url);
+    try {
+      position = 50;
+      await raw.flushall();
+      // Bob's key is gone with the rest; b has not renewed yet.
+      await assert.rejects(a!.claim("bob"), /^ReplyError: LOST Redis came back without its data/);
+      const marked = await raw.xrange("chat:feed", "-", "+");
+      assert.equal(marked[0]?.[1][0], "lost", "the raise is marked in the feed");
+      assert.equal(Number(await raw.get("chat:id")), 50 + RAISE_HEADROOM);
+      // The counter is past the position now; a is still not listed.
+      await assert.rejects(a!.claim("bob"), /^ReplyError: LOST this node is not registered/);
+      // b renews (as every node does when it reads the mark): bob is b's again.
+      await b!.renew();
+      await a!.renew();
+      assert.equal(await a!.claim("bob"), false);
+      assert.equal(await raw.get("chat:nick:bob"), b!.node);
+    } finally {
+      raw.disconnect();
+    }
   });
 });
 

@@ -431,6 +431,7 @@ export class RedisCluster implements Cluster {
         commandTimeoutMs: timeout,
         retryMs,
         ...pick(options, "prefix", "leaseMs", "renewMs"),
+        position: () => cluster?.position ?? 0,
         onLost: (folds) => to.onLost?.(folds),
         onDead: (node) => to.onDead?.(node),
         onRevived: () => to.onRevived?.(),
@@ -509,6 +510,8 @@ export class RedisCluster implements Cluster {
       onState: (up, error) => this.#state(up, error),
       onIdsLost: (was, position, from) => {
         this.#moved(from);
+        // Its nicknames are lost with the rest: claimed again at once, before a newcomer's.
+        this.#background(this.#leases.renew());
         sink.idsLost();
         this.#options.warn?.(
           `Redis came back without messages the nodes had read (its ids were at ${was}, a node had read up to ${position}): ids go on from ${from}; what Redis lost is gone`,
@@ -813,11 +816,10 @@ export class RedisCluster implements Cluster {
 
   /**
    * Runs a command; a failure that is not Redis's answer means Redis cannot
-   * be reached. Only the probe's answer, whose command raised the id counter
-   * to this node's position (`back`), tells that Redis is back: a Redis
-   * back without its data gives out ids from wherever its counter stands,
-   * and a line sent before the raise took an id this node had read already
-   * (never delivered: every node had read past it).
+   * be reached. Only the probe's answer (`back`) tells that Redis is back:
+   * its command also raises the id counter past this node's position if
+   * Redis came back without its data (as every command that takes an id
+   * does, `TAKE_IDS`).
    */
   async #command<T>(run: () => Promise<T>, back = false): Promise<T> {
     const since = this.#backs;
@@ -859,8 +861,8 @@ export class RedisCluster implements Cluster {
    * Asks Redis every `retryMs` (the first time `after` ms from now) until
    * it answers, while it is lost: the hub refuses sends meanwhile, and the
    * feed, whose read may never have failed (a command timed out), might
-   * never tell that it is back. What it asks raises the id counter to this
-   * node's position ({@linkcode FeedReader.raise}).
+   * never tell that it is back. What it asks raises the id counter past
+   * this node's position if it is below ({@linkcode FeedReader.raise}).
    */
   #probe(after = this.#options.retryMs ?? RETRY_MS): void {
     clearTimeout(this.#probeTimer);

@@ -212,14 +212,18 @@ export class FeedReader {
   /**
    * True if entries after `after` may have been trimmed from the feed: its
    * oldest entry is past `after` (trims take the oldest first, so while one
-   * at or before it is there, everything after it is too). 0 is the start:
-   * nothing before.
+   * at or before it is there, everything after it is too), and is not the
+   * mark of a raised id counter. 0 is the start: nothing before.
    */
   async #trimmed(after: number): Promise<boolean> {
     if (after === 0) return false;
-    const oldest = await this.#redis.xrange(this.#feed, "-", "+", "COUNT", 1);
-    const first = oldest[0]?.[0];
-    return first !== undefined && Number(first.split("-")[0]) > after;
+    const [oldest] = await this.#redis.xrange(this.#feed, "-", "+", "COUNT", 1);
+    if (oldest === undefined || Number(oldest[0].split("-")[0]) <= after) return false;
+    // Redis came back with nothing before the mark of its raised counter:
+    // lost, not trimmed, and told as that (the member list went with it,
+    // and is not read again as it is now: empty, it would have every
+    // member of every other node leave, and join again once retold).
+    return feedEntriesOf([oldest]).every((entry) => !("lost" in entry));
   }
 
   /**

@@ -42,7 +42,7 @@
  */
 
 import type { Redis } from "ioredis";
-import { connectRedis } from "../history/redis.ts";
+import { connectRedis, TAKE_IDS } from "../history/redis.ts";
 
 /** How long a nickname and a node stay held without renewal. */
 export const LEASE_MS = 10_000;
@@ -75,6 +75,11 @@ export interface LeaseOptions {
   onRevived?(): void;
   /** Renewing failed (Redis cannot be reached); told once until it works again. */
   onError?(error: unknown): void;
+  /**
+   * How far this node has read `chat:feed`: a claim that finds Redis's id
+   * counter below it is refused (see {@linkcode CLAIM}). @default {() => 0}
+   */
+  position?: () => number;
 }
 
 /**
@@ -149,11 +154,26 @@ return removed
  * key once it can. On success, moves the node's own lease to end no sooner
  * than the nickname's, so that a node found dead holds no nickname any more
  * (`XX`: a node removed as dead is registered again by its renewal only,
- * which tells it {@linkcode LeaseOptions.onRevived}). KEYS: the nickname key,
- * `chat:nodes`, `chat:members`; ARGV: node id, lease ms, the fold. Returns 1
- * if claimed.
+ * which tells it {@linkcode LeaseOptions.onRevived}). Refused (an error,
+ * `LOST …`) by a Redis whose id counter is below this node's position, or
+ * that does not list this node: it came back without its data (or part of
+ * it), nicknames and the member list with it, and a name free in it now
+ * may be a connected member's whose node has not renewed it yet (a node
+ * found dead is not listed either, and claims nothing until its renewal
+ * has said what it lost). A counter below is raised and the loss marked as
+ * every script that takes an id does (`TAKE_IDS`), so every node hears of
+ * it and renews at once. KEYS: the nickname key, `chat:nodes`, `chat:members`,
+ * `chat:id`, `chat:feed`; ARGV: node id, lease ms, the fold, the position.
+ * Returns 1 if claimed.
  */
-const CLAIM = `
+const CLAIM = `${TAKE_IDS}
+if tonumber(redis.call('GET', KEYS[4]) or '0') < tonumber(ARGV[4]) then
+  take(KEYS[4], KEYS[5], 0, tonumber(ARGV[4]))
+  return redis.error_reply('LOST Redis came back without its data: nicknames are being claimed again')
+end
+if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then
+  return redis.error_reply('LOST this node is not registered: it renews first')
+end
 local owner = redis.call('GET', KEYS[1])
 if owner == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -266,13 +286,16 @@ export class NickLeases {
     try {
       const ok = await this.#redis.eval(
         CLAIM,
-        3,
+        5,
         this.#nick(fold),
         this.#key("nodes"),
         this.#key("members"),
+        this.#key("id"),
+        this.#key("feed"),
         this.node,
         this.#leaseMs,
         fold,
+        this.#options.position?.() ?? 0,
       );
       if (ok !== 1) return false;
       this.#held.add(fold);

@@ -14,7 +14,7 @@
  * | `chat:log:<key>` | stream | room `<key>`'s messages, the newest `keep` (and up to {@linkcode trimSlack} older ones no read returns); entry id `<message id>-0` |
  * | `chat:folded:<key>` | list | room `<key>`'s texts folded for search, newest first, `<id>:<folded>`, as many as its log |
  * | `chat:room:<key>` | hash | room `<key>`'s `name` (the first one given), topic (`topic_text`, `topic_by`, `topic_ts`) and `trimmed_to`; gone {@linkcode ROOM_IDLE_MS} after it was last entered while it has no message nor topic |
- * | `chat:feed` | stream | every room message (fields below) and every cluster event (one field, `ev`: the `ClusterEvent` as JSON, `hub/cluster.ts`), in id order, the newest {@linkcode FEED_KEEP}: what each node delivers from |
+ * | `chat:feed` | stream | every room message (fields below) and every cluster event (one field, `ev`: the `ClusterEvent` as JSON, `hub/cluster.ts`) and the mark of each raise of `chat:id` (one field, `lost`: "<the counter as it was> <the floor>", {@linkcode TAKE_IDS}), in id order, the newest {@linkcode FEED_KEEP}: what each node delivers from |
  * | `chat:receipt:<store>:<n>` | string | the first id of batch `<n>` of a store (a node's, new at every start), for {@linkcode APPEND} run twice (`t<n>`: a topic told, {@linkcode SET_TOPIC_TOLD}; `p<n>`: how many a private message's publish reached, {@linkcode PUBLISH_BY_DEADLINE}); gone 10 s past the batch's deadline (`RECEIPT_MS`) |
  * | `chat:receipt:<node>:t<n>` | string | the id of event `<n>` a node told (`bus/cluster.ts`'s `TELL`), so that one sent twice is told once; gone after a minute |
  * | `chat:members` | hash | the service's members: nickname fold → `MemberRecord` as JSON (`bus/cluster.ts`) |
@@ -37,12 +37,14 @@
  * argument. Entries of six fields (`ts`, `room`, `from`, `text`, `kind`,
  * and `key` in the feed), as the first builds wrote them, are still read.
  *
- * - **Ids.** A message's id comes from `INCR chat:id` in the same script
+ * - **Ids.** A message's id comes from `INCRBY chat:id` in the same script
  *   (`EVAL`, atomic) as the `XADD`s that keep it, with the id as the
  *   entry's id: ids are strictly increasing across every room and node,
  *   never reused while Redis keeps its data (with `appendonly yes`:
- *   {@linkcode RedisHistory.open} warns when it is off), and a stream read
- *   from a message id is a read from that position. Private messages take
+ *   {@linkcode RedisHistory.open} warns when it is off), nor after it lost
+ *   them when a node that had read past the counter takes one first
+ *   ({@linkcode TAKE_IDS}), and a stream read from a message id is a read
+ *   from that position. Private messages take
  *   an id from the same counter and are kept nowhere (Redis writes its data
  *   set to disk).
  * - **A write that timed out is never carried out later.** A command that
@@ -208,11 +210,12 @@ export const RAISE_HEADROOM = FEED_KEEP;
  * from the counter `ids` (`chat:id`) and returns the first, every one past
  * `floor`, the position in `feed` (`chat:feed`) of the node that sent the
  * script. A counter below it means Redis came back without its data (or
- * some of it): the ids after it were handed out before, every node has
- * read past them, and a message kept under one would be shown by none
- * while its sender was told it was kept. So it is first raised
- * {@linkcode RAISE_HEADROOM} past the floor, and the raise marked in the
- * feed under the id it raised to: an entry of one field, `lost`, "<the
+ * some of it): the ids after it were handed out before, that node (and
+ * maybe others) has read past them, and a message kept under one would be
+ * shown by none of them while its sender was told it was kept. So it is
+ * first raised {@linkcode RAISE_HEADROOM} past the floor (or past the
+ * feed's last id, if the feed kept more than the counter), and the raise
+ * marked in the feed under the id it raised to: an entry of one field, `lost`, "<the
  * counter as it was> <the floor>", which tells each node reading on
  * (`bus/feed.ts`). `n` 0 only raises. Every script that takes an id takes
  * it so, in the same step, not after a raise sent apart: ioredis sends a
@@ -225,7 +228,14 @@ export const TAKE_IDS = `
 local function take(ids, feed, n, floor)
   local last = redis.call('INCRBY', ids, n)
   if last - n >= floor then return last - n + 1 end
-  local from = floor + ${RAISE_HEADROOM}
+  local top = 0
+  local info = redis.pcall('XINFO', 'STREAM', feed)
+  if type(info) == 'table' and not info.err then
+    for i = 1, #info - 1, 2 do
+      if info[i] == 'last-generated-id' then top = tonumber(string.match(info[i + 1], '^(%d+)')) end
+    end
+  end
+  local from = math.max(floor, top) + ${RAISE_HEADROOM}
   redis.pcall('XADD', feed, string.format('%.0f-0', from), 'lost',
     string.format('%.0f %.0f', last - n, floor))
   redis.call('SET', ids, string.format('%.0f', from + n))

@@ -171,7 +171,7 @@ export interface ClusterSink {
    * Redis came back without some of its data (its id counter was below
    * what a node had read), and the feed goes on from past it: in the
    * feed's order. Lines this node had kept and the feed had not brought
-   * yet were lost.
+   * yet, up to here, were lost; so were nicknames and the member list.
    */
   idsLost(): void;
 }

@@ -346,6 +346,12 @@ const UNREADABLE = "Cannot read the history; try again.";
 /** The refusal while the service's store (Redis) cannot be reached. */
 const UNREACHABLE =
   "Not sent: the server cannot reach its message store right now; try again in a moment.";
+/**
+ * How long after Redis lost data (`ClusterSink.idsLost`) a nickname that
+ * another node's member holds is not claimed here: a lease, by which its
+ * node has renewed it, however it heard.
+ */
+const LOSS_GRACE_MS = 10_000;
 /** How soon what a Redis that answers refused to be told is tried again. */
 const RETELL_MS = 2_000;
 /** How many fences (`Hub.#fences`) are kept before those the feed is past are let go. */
@@ -528,8 +534,8 @@ export class Hub {
    * were lost by Redis, and their senders are told.
    */
   readonly #unshown = new Map<number, Unshown>();
-  /** Members were told Redis lost data: the gap the next feed message comes with is that. */
-  #lossTold = false;
+  /** When (`#now`) the feed last told that Redis lost data: see {@linkcode #heldElsewhere}. */
+  #lostAt = -Infinity;
   #closed = false;
 
   constructor(options: HubOptions = {}) {
@@ -847,8 +853,6 @@ export class Hub {
       revived: () => later(() => this.#revived(cluster)),
       // The cluster logs it (once each way, saying why).
       state: (up) => {
-        // A gap after Redis is lost again is not the loss told before.
-        if (!up) this.#lossTold = false;
         if (up) later(() => this.#retell(cluster));
       },
     });
@@ -1079,9 +1083,7 @@ export class Hub {
       // data handed the id out again, and this one is gone.
       if (mine.text !== message.text) this.#tellLost([mine]);
     }
-    const told = this.#lossTold;
-    this.#lossTold = false;
-    if (gap && !told) {
+    if (gap) {
       this.#log.warn("this node missed messages: it was cut off longer than the feed keeps");
       const notice = this.#notice(
         "This server was cut off from the others for a while and missed messages meanwhile; each room's history has its latest.",
@@ -1543,17 +1545,34 @@ export class Hub {
 
   /**
    * Redis came back without some of its data, and the feed goes on past
-   * what it lost (`ClusterSink.idsLost`): members here are told once (not
-   * as a node cut off, which the gap the next message comes with would
-   * say), and the lines of theirs it lost, each to its sender.
+   * what it lost (`ClusterSink.idsLost`): members here are told once, the
+   * lines of theirs it lost each to its sender, and the other nodes who
+   * this node's members are (the member list went with it).
    */
   #idsLost(cluster: Cluster): void {
-    this.#lossTold = true;
+    this.#lostAt = this.#now();
     const notice = this.#notice(
       "The message store restarted without its latest data: lines said just before may be lost; each room's history has what it kept.",
     );
     for (const seat of this.#roster) if (!seat.member.remote) this.#deliver(seat.member, notice);
     this.#tellLost(this.#passed(cluster.position));
+    // The member list was lost with the rest: this node's members told again.
+    this.#untold = true;
+    this.#retell(cluster);
+  }
+
+  /**
+   * True if another node's member holds nickname `fold` as this node knows,
+   * and Redis lost data a moment ago ({@linkcode LOSS_GRACE_MS}): its name
+   * is free in Redis until its node claims it again, which that node does
+   * as it reads of the loss (or at its next renewal), and a claim here
+   * meanwhile would take it from a member still connected there. (Other
+   * times, a name free in Redis that a seat of another node holds here is
+   * one whose leave this node has not read yet.)
+   */
+  #heldElsewhere(fold: string): boolean {
+    if (this.#now() - this.#lostAt >= LOSS_GRACE_MS) return false;
+    return this.#roster.byKey(fold)?.member.remote === true;
   }
 
   /**
@@ -1691,6 +1710,9 @@ export class Hub {
     const local = this.#roster.byKey(fold);
     const taken = `Nickname "${local?.nick ?? nick.value}" is taken. Try another.`;
     if (local && !local.member.remote && !claimed.ok && token === undefined) {
+      return this.#refuse(member, "nick_taken", taken);
+    }
+    if (token === undefined && this.#heldElsewhere(fold)) {
       return this.#refuse(member, "nick_taken", taken);
     }
     if (this.#claiming.has(fold)) return this.#refuse(member, "nick_taken", taken);
@@ -2194,7 +2216,7 @@ export class Hub {
     const member = seat.member;
     if (!same) {
       if (!cluster.up) return this.#refuse(seat.member, "storage_failed", UNREACHABLE_NICK);
-      if (this.#claiming.has(fold)) {
+      if (this.#claiming.has(fold) || this.#heldElsewhere(fold)) {
         return this.#refuse(seat.member, "nick_taken", `Nickname "${nick}" is taken. Try another.`);
       }
       this.#claiming.add(fold);

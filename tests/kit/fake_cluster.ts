@@ -67,15 +67,17 @@ export class FakeBus {
   #pending = 0;
   #idle: PromiseWithResolvers<void> | undefined;
 
-  /**
-   * Marks in the feed, as `TAKE_IDS` does, that the id counter was raised
-   * past what Redis lost; each node reads the next message with `gap` set,
-   * as a reader finds the feed's oldest entry past its position.
-   */
+  /** Marks in the feed, as `TAKE_IDS` does, that the id counter was raised past what Redis lost. */
   markLost(): void {
     this.feed.push({ id: this.history.nextId(), lost: true });
-    for (const node of this.nodes) node.gapNext();
     this.publish();
+  }
+
+  /** Redis back without its data: nicknames and the member list gone, the raise marked. */
+  loseData(): void {
+    this.owners.clear();
+    this.members.clear();
+    this.markLost();
   }
 
   /** Another member's line in the feed under `lost`'s id: Redis handed it out again. */
@@ -408,11 +410,6 @@ export class FakeCluster implements Cluster {
       this.#sink?.members(records, read?.at ?? this.bus.history.lastId());
       this.pump();
     });
-  }
-
-  /** The next message is handed on with `gap` set. */
-  gapNext(): void {
-    this.#gap = true;
   }
 
   /**
