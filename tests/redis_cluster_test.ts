@@ -8,6 +8,7 @@ import {
   type Forwarded,
   type MemberRecord,
   SeatMoved,
+  StoreRestarted,
   tokenHash,
 } from "../server/hub/cluster.ts";
 import { within } from "../server/deadline.ts";
@@ -754,6 +755,37 @@ Deno.test("RedisCluster: a read of the store that finds Redis gone tells it lost
     redis.resume();
     await sink!.count(2, (t) => "state" in t);
     assert.deepEqual(await a!.store.recent("#r", 10), []);
+  });
+});
+
+Deno.test("RedisCluster: after Redis lost its data the member list is read again a lease later, not at once: a member whose node died meanwhile is gone from it", async () => {
+  await withNodes(2, { leaseMs: 600, renewMs: 200 }, async ([a, b], [sink], redis) => {
+    const seat: ClusterEvent = { op: "seat", node: b!.node, nick: "Bob", via: "web", rooms: [] };
+    await b!.tell(seat, [["bob", record("Bob", b!.node, tokenHash("t"), [])]]);
+    await sink!.count(1, (t) => "event" in t && t.event.op === "seat");
+    await b!.abandon();
+    await direct(redis, (raw) => raw.flushall());
+    await a!.post("#r", said("#r", "after"));
+    await sink!.count(1, (t) => "idsLost" in t);
+    // Not as it is now (empty: it would have every other node's member leave).
+    assert.equal(sink!.told.filter((t) => "members" in t).length, 0);
+    await sink!.count(1, (t) => "members" in t);
+    const [listed] = sink!.told.filter((t) => "members" in t);
+    assert.deepEqual(listed, { members: [] }, "Bob, whose node died, is not listed");
+  });
+});
+
+Deno.test("RedisCluster.claim() on a Redis that lost its data is refused as StoreRestarted, Redis still taken as reachable", async () => {
+  await withNodes(1, { renewMs: 3_600_000 }, async ([a], [sink], redis) => {
+    await a!.post("#r", said("#r", "one"));
+    await sink!.count(1, fromFeed);
+    await direct(redis, (raw) => raw.flushall());
+    await assert.rejects(a!.claim("zed"), StoreRestarted);
+    assert.equal(a!.reachable, true);
+    // The claim marked the loss: read, it has the node renew, and claims work again.
+    await sink!.count(1, (t) => "idsLost" in t);
+    await a!.renew();
+    assert.equal(await a!.claim("zed"), true);
   });
 });
 

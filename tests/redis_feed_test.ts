@@ -3,7 +3,7 @@ import { Redis } from "ioredis";
 import { type FeedMessage, FeedReader, RAISE_HEADROOM } from "../server/bus/feed.ts";
 import type { ClusterEvent } from "../server/hub/cluster.ts";
 import type { RoomMessage } from "../server/history/history.ts";
-import { RedisHistory } from "../server/history/redis.ts";
+import { RedisHistory, type RedisHistoryOptions } from "../server/history/redis.ts";
 import { RedisServer } from "./kit/redis_server.ts";
 import { Waiters } from "./kit/waiters.ts";
 
@@ -20,6 +20,8 @@ class Heard {
   readonly states: boolean[] = [];
   /** What `onIdsLost` told: the counter as it was, the position, and the id raised to. */
   readonly idsLost: [number, number, number][] = [];
+  /** How many times `onTrimmed` was called. */
+  trimmed = 0;
   readonly #waiters = new Waiters();
   readonly reader: FeedReader;
 
@@ -41,6 +43,10 @@ class Heard {
       onState: (up) => {
         this.states.push(up);
         this.#waiters.wake();
+      },
+      onTrimmed: () => {
+        this.trimmed++;
+        return Promise.resolve();
       },
       onIdsLost: (was, position, from) => {
         this.idsLost.push([was, position, from]);
@@ -83,9 +89,10 @@ class Heard {
 /** Runs `fn` with a fresh redis-server, a store and a reader from the start, all closed after. */
 async function withFeed(
   fn: (store: RedisHistory, heard: Heard, redis: RedisServer) => Promise<void>,
+  options: Omit<RedisHistoryOptions, "keep"> = {},
 ): Promise<void> {
   await using redis = await RedisServer.start();
-  const store = await RedisHistory.open(redis.url, { keep: 10 });
+  const store = await RedisHistory.open(redis.url, { keep: 10, ...options });
   const heard = new Heard(redis.url, 0);
   try {
     await fn(store, heard, redis);
@@ -156,9 +163,36 @@ Deno.test("FeedReader: a Redis back without its data has its id counter raised p
     await heard.count(3);
     assert.deepEqual(heard.order, ["before", "before 2", "lost", "after"]);
     assert.deepEqual(heard.idsLost, [[0, before.id + 1, before.id + 1 + RAISE_HEADROOM]]);
-    // Lost, not trimmed: told by the mark, not as a gap.
+    // Lost, not trimmed: told by the mark, not as a gap, and the member
+    // list (lost too) is not read again as if it stood for what was missed.
     assert.ok(heard.messages.every((m) => !m.gap), "no gap");
+    assert.equal(heard.trimmed, 0);
   });
+});
+
+Deno.test("FeedReader: a reader behind the node that raised the counter of a Redis back without its data is told the gap, and reads no member list", async () => {
+  let ahead = 0;
+  await withFeed(async (store, heard, redis) => {
+    const one = await store.append("#r", said("#r", "one"));
+    ahead = (await store.append("#r", said("#r", "two"))).id;
+    await heard.count(2);
+    await redis.stop("SIGKILL");
+    for await (const entry of Deno.readDir(redis.dir)) {
+      await Deno.remove(`${redis.dir}/${entry.name}`, { recursive: true });
+    }
+    await redis.restart();
+    // The store's node had read "two"; this reader had read only "one".
+    await store.append("#r", said("#r", "three"));
+    const behind = new Heard(redis.url, one.id);
+    try {
+      await behind.count(1);
+      assert.deepEqual(behind.order, ["lost", "three"]);
+      assert.equal(behind.messages[0]!.gap, true, "what it had not read is gone");
+      assert.equal(behind.trimmed, 0);
+    } finally {
+      await behind.close();
+    }
+  }, { position: () => ahead });
 });
 
 Deno.test("FeedReader: a paused Redis holds the read; once it runs again, what was added is heard", async () => {

@@ -283,7 +283,9 @@ Deno.test("NickLeases: a node found dead claims nothing before it renews, and is
 
 Deno.test("NickLeases.claim() on a Redis back without its data (its id counter below the node's position, or the node not listed) is refused, the loss marked", async () => {
   let position = 0;
-  await withNodes(2, { position: () => position }, async ([a, b], redis) => {
+  // No renewal by the clock meanwhile: this test renews.
+  const options = { position: () => position, renewMs: 3_600_000 };
+  await withNodes(2, options, async ([a, b], redis) => {
     assert.equal(await b!.claim("bob"), true);
     const raw = new Redis(redis.url);
     try {

@@ -64,6 +64,7 @@ import {
   type MemberRecord,
   type Reconciled,
   SeatMoved,
+  StoreRestarted,
   type TakenOver,
   tokenHash,
 } from "../hub/cluster.ts";
@@ -362,6 +363,8 @@ export class RedisCluster implements Cluster {
   /** How many times Redis was found again (see {@linkcode #command}). */
   #backs = 0;
   #probeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** See {@linkcode #rereadLater}. */
+  #rereadTimer: ReturnType<typeof setTimeout> | undefined;
   #closed: Promise<void> | undefined;
 
   private constructor(
@@ -499,19 +502,18 @@ export class RedisCluster implements Cluster {
         this.#moved(id);
         if (id > this.#reflected) sink.event(event);
       },
-      onTrimmed: async () => {
-        // Events were lost with the trimmed entries: the member list as it
-        // is now stands for them, and for those still in the feed before it.
-        const { records, id } = await this.#snapshot();
-        this.#reflected = id;
-        sink.members(records, id);
-        this.#sweepLeftBehind();
-      },
+      // Events were lost with the trimmed entries: the member list as it
+      // is now stands for them, and for those still in the feed before it.
+      onTrimmed: () => this.#reread(),
       onState: (up, error) => this.#state(up, error),
       onIdsLost: (was, position, from) => {
         this.#moved(from);
         // Its nicknames are lost with the rest: claimed again at once, before a newcomer's.
         this.#background(this.#leases.renew());
+        // And the member list: read again once every live node has told
+        // its members again (each does as it reads this, or at its next
+        // renewal), for those who left meanwhile or whose node died.
+        this.#rereadLater();
         sink.idsLost();
         this.#options.warn?.(
           `Redis came back without messages the nodes had read (its ids were at ${was}, a node had read up to ${position}): ids go on from ${from}; what Redis lost is gone`,
@@ -523,7 +525,15 @@ export class RedisCluster implements Cluster {
   }
 
   async claim(fold: string): Promise<boolean> {
-    return await this.#command(() => this.#leases.claim(fold));
+    try {
+      return await this.#command(() => this.#leases.claim(fold));
+    } catch (e) {
+      // Refused by a Redis that lost its data (see `bus/leases.ts`'s CLAIM).
+      if (answered(e) && e instanceof Error && e.message.startsWith("LOST ")) {
+        throw new StoreRestarted();
+      }
+      throw e;
+    }
   }
 
   async takeOver(
@@ -729,6 +739,7 @@ export class RedisCluster implements Cluster {
   async #close(leave: () => Promise<void>): Promise<void> {
     for (const reach of [...this.#reaches]) reach.done();
     clearTimeout(this.#probeTimer);
+    clearTimeout(this.#rereadTimer);
     await this.#feed?.close();
     await Promise.all(this.#pending);
     await leave();
@@ -768,6 +779,34 @@ export class RedisCluster implements Cluster {
       else this.#unswept.add(record.node);
     }
     return { records, id: reply[1] };
+  }
+
+  /**
+   * Reads the member list again and hands it to the sink, standing for the
+   * events before it (those still to be read included: `#reflected`).
+   */
+  async #reread(): Promise<void> {
+    const { records, id } = await this.#snapshot();
+    this.#reflected = Math.max(this.#reflected, id);
+    this.#sink?.members(records, id);
+    this.#sweepLeftBehind();
+  }
+
+  /**
+   * {@linkcode #reread} a lease from now (again a renewal later while it
+   * fails), once however many times asked meanwhile.
+   */
+  #rereadLater(): void {
+    if (this.#rereadTimer !== undefined || this.#closed) return;
+    this.#rereadTimer = setTimeout(() => {
+      this.#rereadTimer = undefined;
+      this.#background(
+        this.#reread().catch((e) => {
+          this.#rereadLater();
+          throw e;
+        }),
+      );
+    }, this.#leaseMs);
   }
 
   /** Finds dead again the nodes whose records were left behind (see {@linkcode #snapshot}). */

@@ -97,6 +97,8 @@ export class FeedReader {
   #closed = false;
   /** Whether the next read must first look for a gap: at start, and after Redis was lost. */
   #look = true;
+  /** A gap was found: the next message is handed on with `gap` set. */
+  #missed = false;
   readonly #done: Promise<void>;
   #retry: PromiseWithResolvers<void> | undefined;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
@@ -157,12 +159,13 @@ export class FeedReader {
           // it has passed, and their messages never read.
           await this.raise();
         }
-        const gap = this.#look ? await this.#trimmed(this.#after) : false;
+        const gap = this.#look ? await this.#trimmed(this.#after) : "none";
         // The look is a round trip: Redis answers again, which is told now,
         // not once the blocking read below ends.
         if (this.#look) this.#state(true);
         this.#look = false;
-        if (gap) await this.#options.onTrimmed?.();
+        if (gap !== "none") this.#missed = true;
+        if (gap === "trimmed") await this.#options.onTrimmed?.();
         const reply = await this.#redis.xread(
           "COUNT",
           BATCH,
@@ -174,14 +177,13 @@ export class FeedReader {
         );
         this.#state(true);
         if (this.#closed) break;
-        if (!gap && await this.#skipped(reply?.[0]?.[1][0]?.[0])) {
+        if (gap === "none" && await this.#skipped(reply?.[0]?.[1][0]?.[0])) {
           // Fallen behind the trim with the connection up (a node stalled,
           // or too busy to keep up): looked at as after Redis was lost, and
           // this batch read again, with its gap.
           this.#look = true;
           continue;
         }
-        let missed = gap;
         for (const [, entries] of reply ?? []) {
           for (const entry of feedEntriesOf(entries)) {
             // Every entry moves the position, those passed over too: else a
@@ -189,8 +191,12 @@ export class FeedReader {
             if (entry.id <= this.#after) continue;
             this.#after = entry.id;
             if ("message" in entry) {
-              this.#options.onMessage({ key: entry.key, message: entry.message, gap: missed });
-              missed = false;
+              this.#options.onMessage({
+                key: entry.key,
+                message: entry.message,
+                gap: this.#missed,
+              });
+              this.#missed = false;
             } else if ("event" in entry && isClusterEvent(entry.event)) {
               this.#options.onEvent?.(entry.event, entry.id);
             } else if ("lost" in entry) {
@@ -198,8 +204,6 @@ export class FeedReader {
             }
           }
         }
-        // A gap seen before a read that brought nothing is told with the next message.
-        if (missed) this.#look = true;
       } catch (e) {
         if (this.#closed) break;
         this.#state(false, e);
@@ -210,20 +214,24 @@ export class FeedReader {
   }
 
   /**
-   * True if entries after `after` may have been trimmed from the feed: its
+   * Whether entries after `after` are gone from the feed: "trimmed" if its
    * oldest entry is past `after` (trims take the oldest first, so while one
-   * at or before it is there, everything after it is too), and is not the
-   * mark of a raised id counter. 0 is the start: nothing before.
+   * at or before it is there, everything after it is too); "lost" if that
+   * oldest entry is the mark of a raised id counter and the node that
+   * raised it had read past `after` (what it read in between, Redis lost);
+   * else "none". 0 is the start: nothing before.
    */
-  async #trimmed(after: number): Promise<boolean> {
-    if (after === 0) return false;
+  async #trimmed(after: number): Promise<"none" | "trimmed" | "lost"> {
+    if (after === 0) return "none";
     const [oldest] = await this.#redis.xrange(this.#feed, "-", "+", "COUNT", 1);
-    if (oldest === undefined || Number(oldest[0].split("-")[0]) <= after) return false;
-    // Redis came back with nothing before the mark of its raised counter:
-    // lost, not trimmed, and told as that (the member list went with it,
-    // and is not read again as it is now: empty, it would have every
-    // member of every other node leave, and join again once retold).
-    return feedEntriesOf([oldest]).every((entry) => !("lost" in entry));
+    if (oldest === undefined || Number(oldest[0].split("-")[0]) <= after) return "none";
+    const [entry] = feedEntriesOf([oldest]);
+    // Redis came back with nothing before the mark: lost, not trimmed, and
+    // the member list is not read again now (empty, it would have every
+    // member of every other node leave, and join again once retold; the
+    // cluster reads it a lease later, `bus/cluster.ts`).
+    if (entry !== undefined && "lost" in entry) return entry.lost.floor > after ? "lost" : "none";
+    return "trimmed";
   }
 
   /**
@@ -236,7 +244,7 @@ export class FeedReader {
    */
   async #skipped(first: string | undefined): Promise<boolean> {
     const id = first === undefined ? NaN : Number(first.split("-")[0]);
-    return id > this.#after + 1 && await this.#trimmed(this.#after);
+    return id > this.#after + 1 && await this.#trimmed(this.#after) !== "none";
   }
 
   #state(up: boolean, error?: unknown): void {

@@ -299,6 +299,20 @@ export class SeatMoved extends Error {
   }
 }
 
+/**
+ * A {@linkcode Cluster.claim} refused because the service's store has just
+ * lost its data (nicknames with it), and the nodes are claiming their
+ * members' names again: asked again in a moment, it is answered.
+ */
+export class StoreRestarted extends Error {
+  constructor() {
+    super(
+      "The message store has just restarted without its data; nicknames are being claimed again",
+    );
+    this.name = "StoreRestarted";
+  }
+}
+
 /** A seat {@linkcode Cluster.takeOver} moved to this node. */
 export interface TakenOver {
   /** Its record as it was. */

@@ -68,6 +68,7 @@ import {
   RemoteMember,
   type RoomRef,
   SeatMoved,
+  StoreRestarted,
   tokenHash,
 } from "./cluster.ts";
 import { checkNick, nickKey, SERVER_NICK } from "../../common/nick.ts";
@@ -372,6 +373,12 @@ const BANS_RETRY_MAX_MS = 5_000;
 /** A new nickname refused while the service's store (Redis) cannot be reached. */
 const UNREACHABLE_NICK =
   "Cannot change your nickname right now: the server cannot reach its message store; try again in a moment.";
+/** A join refused while nicknames are claimed again after the store lost its data (`StoreRestarted`). */
+const RESTARTED_SEAT =
+  "Cannot join right now: the message store has just restarted, and nicknames are being claimed again; try again in a moment.";
+/** A rename refused so (`StoreRestarted`). */
+const RESTARTED_NICK =
+  "Cannot change your nickname right now: the message store has just restarted, and nicknames are being claimed again; try again in a moment.";
 /** A read refused while the service's store (Redis) cannot be reached. */
 const UNREACHABLE_READ =
   "Cannot read the history: the server cannot reach its message store right now; try again in a moment.";
@@ -1455,6 +1462,9 @@ export class Hub {
 
   /** This node was taken for dead and is back: its members are told to every node again. */
   #revived(cluster: Cluster): void {
+    // Not listed in Redis (found dead, or Redis lost its data): other nodes'
+    // names may be free there until they renew (see #heldElsewhere).
+    this.#lostAt = this.#now();
     this.#log.warn(
       "this node's lease had ended (it was taken for dead, or Redis lost its data); telling the others its members again",
     );
@@ -1765,6 +1775,9 @@ export class Hub {
       if (!this.#joining.get(member)) this.leave(member, "connection lost");
       return true;
     } catch (e) {
+      if (e instanceof StoreRestarted) {
+        return this.#refuse(member, "storage_failed", RESTARTED_SEAT);
+      }
       // Redis lost meanwhile is logged once, by the cluster.
       if (cluster.up) this.#log.error("cannot join through Redis", { error: errorText(e) });
       // A take-back of a seat here whose answer was lost may have been
@@ -2225,9 +2238,10 @@ export class Hub {
         held = await cluster.claim(fold);
         // What the feed holds up to now was told of the name before (see #fences).
         if (held) this.#fence(cluster, fold, await cluster.store.lastId());
-      } catch {
+      } catch (e) {
         if (held) cluster.release(fold);
-        return this.#refuse(seat.member, "storage_failed", UNREACHABLE_NICK);
+        const why = e instanceof StoreRestarted ? RESTARTED_NICK : UNREACHABLE_NICK;
+        return this.#refuse(seat.member, "storage_failed", why);
       } finally {
         this.#claiming.delete(fold);
       }
