@@ -161,6 +161,18 @@ Deno.test("RedisHistory: ranges by id or time, from either end, oldest first", a
   });
 });
 
+Deno.test("RedisHistory.range() takes bounds as far apart as the protocol allows", async () => {
+  await withStore(10, async (store) => {
+    await store.append("#r", said("#r", "a", "early", 1));
+    const late = await store.append("#r", said("#r", "a", "late", 5));
+    const before = { id: Number.MAX_SAFE_INTEGER };
+    assert.deepEqual(
+      await store.range("#r", { after: { ts: 2 }, before, limit: 10, from: "newest" }),
+      [late],
+    );
+  });
+});
+
 Deno.test("RedisHistory: a range by time reads from its bounds, not every message before them", async () => {
   await withStore(5_000, async (store, redis) => {
     const watcher = new Redis(redis.url);

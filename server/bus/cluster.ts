@@ -328,12 +328,15 @@ interface Reach {
 export class RedisCluster implements Cluster {
   readonly node: string;
   /**
-   * The history store as the hub reads it: each call run as this module's
-   * own commands are ({@linkcode #command}), so a read that finds Redis
-   * gone tells it at once (`/healthz` 503), as a claim or a post would,
-   * not at the next lease renewal's timeout, seconds later (an operator
-   * behind a balancer saw joins refused while the node still said it was
-   * healthy).
+   * The history store as the hub reads it: a call that fails for want of
+   * an answer has Redis asked at once whether it is there
+   * ({@linkcode #check}), so a Redis gone is told (`/healthz` 503) a
+   * timeout after the read that found it, not at the next lease renewal's
+   * (an operator behind a balancer saw joins refused for seconds while the
+   * node still said it was healthy). The read's failure alone says
+   * nothing: a read of megabytes on a slow link times out with Redis
+   * there, and one our code refuses is no news of Redis (an attacker's
+   * reads took a node down so, for everyone on it).
    */
   readonly store: AsyncHistoryStore;
   /** The store itself: writes this module makes in one step with what they tell. */
@@ -363,6 +366,8 @@ export class RedisCluster implements Cluster {
   /** How many times Redis was found again (see {@linkcode #command}). */
   #backs = 0;
   #probeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** A {@linkcode #check} is under way. */
+  #checking = false;
   /** See {@linkcode #rereadLater}. */
   #rereadTimer: ReturnType<typeof setTimeout> | undefined;
   #closed: Promise<void> | undefined;
@@ -374,7 +379,11 @@ export class RedisCluster implements Cluster {
     this.#options = options;
     this.#history = parts.store;
     const history = parts.store;
-    const run = <T>(f: () => Promise<T>) => this.#command(f);
+    const run = <T>(f: () => Promise<T>) =>
+      f().catch((e) => {
+        if (!answered(e)) this.#check();
+        throw e;
+      });
     this.store = {
       nextId: () => run(() => history.nextId()),
       lastId: () => run(() => history.lastId()),
@@ -807,6 +816,19 @@ export class RedisCluster implements Cluster {
         }),
       );
     }, this.#leaseMs);
+  }
+
+  /**
+   * Asks Redis, on this module's own connection, whether it answers (one
+   * asking at a time): it is taken as lost ({@linkcode #command}) only if
+   * that times out or fails too.
+   */
+  #check(): void {
+    if (this.#checking || this.#closed || !this.#up) return;
+    this.#checking = true;
+    this.#background(
+      this.#command(() => this.#redis.ping()).then(() => {}).finally(() => this.#checking = false),
+    );
   }
 
   /** Finds dead again the nodes whose records were left behind (see {@linkcode #snapshot}). */

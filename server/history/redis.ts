@@ -969,7 +969,10 @@ export class RedisHistory implements AsyncHistoryStore {
       ]);
       const [from, to] = Array.isArray(reply) ? reply.map(Number) : [];
       if (Array.isArray(reply) && reply.length === 0) return [];
-      if (from === undefined || to === undefined || !Number.isSafeInteger(from + to)) {
+      if (
+        from === undefined || to === undefined || !Number.isSafeInteger(from) ||
+        !Number.isSafeInteger(to)
+      ) {
         throw new Error(`Redis answered a range with ${String(reply)}`);
       }
       [low, high] = [from, to];
