@@ -183,8 +183,10 @@ for (const via of ["web", "terminal"] as const) {
 
 Deno.test("a page sending a burst it does not read back is read as it reads: not cut off, and every line reaches the others in order", async () => {
   await withServer(async (server) => {
+    // One reader, on the page's transport: a second in this process (a
+    // terminal's line parser) fell behind the 24 MB on a loaded machine and
+    // was cut off as too slow, which is the server doing its job.
     await using alice = await connectWs(server, "alice");
-    await using term = await connectTcp(server, "term");
     const page = await RawWebSocket.connect(server.http);
     let writing = Promise.resolve(true);
     try {
@@ -215,8 +217,8 @@ Deno.test("a page sending a burst it does not read back is read as it reads: not
       await alice.next("message", (m) => m.text.startsWith(`${N - 1} `));
       const texts = alice.events.flatMap((e) => e.type === "message" ? [e.text] : []);
       assert.deepEqual(texts.map((t) => Number(t.split(" ")[0])), [...Array(N).keys()]);
-      assert.ok(!alice.events.some((e) => e.type === "leave"), "nobody was cut off");
-      await term.readUntil(`<burst> ${N - 1} `);
+      const leaves = alice.events.filter((e) => e.type === "leave");
+      assert.deepEqual(leaves, [], "nobody was cut off");
     } finally {
       page.close();
       await writing;
