@@ -181,7 +181,7 @@ for (const via of ["web", "terminal"] as const) {
   });
 }
 
-Deno.test("a page sending a burst it does not read back is read as it reads: not cut off, and every line reaches the others in order", async () => {
+Deno.test("a page sending a burst it does not read back is read as it reads: not cut off, and every line reaches another member in order", async () => {
   await withServer(async (server) => {
     // One reader, on the page's transport: a second in this process (a
     // terminal's line parser) fell behind the 24 MB on a loaded machine and

@@ -195,6 +195,34 @@ Deno.test("FeedReader: a reader behind the node that raised the counter of a Red
   }, { position: () => ahead });
 });
 
+Deno.test("FeedReader: a reader behind the node that raised the counter of a Redis back from an older copy (some of the feed kept) is told the gap too", async () => {
+  let ahead = 0;
+  await withFeed(async (store, heard, redis) => {
+    const zero = await store.append("#r", said("#r", "zero"));
+    const one = await store.append("#r", said("#r", "one"));
+    ahead = (await store.append("#r", said("#r", "two"))).id;
+    await heard.count(3);
+    // Back from a copy that has "zero" and not what came after it.
+    const raw = new Redis(redis.url);
+    try {
+      await raw.xdel("chat:feed", `${one.id}-0`, `${ahead}-0`);
+      await raw.set("chat:id", zero.id);
+    } finally {
+      raw.disconnect();
+    }
+    await store.append("#r", said("#r", "three"));
+    const behind = new Heard(redis.url, one.id);
+    try {
+      await behind.count(1);
+      assert.deepEqual(behind.order, ["lost", "three"]);
+      assert.equal(behind.messages[0]!.gap, true, "what it had not read is gone");
+      assert.equal(behind.trimmed, 0);
+    } finally {
+      await behind.close();
+    }
+  }, { position: () => ahead });
+});
+
 Deno.test("FeedReader: a paused Redis holds the read; once it runs again, what was added is heard", async () => {
   await withFeed(async (store, heard, redis) => {
     await store.append("#r", said("#r", "one"));

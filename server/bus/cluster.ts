@@ -24,8 +24,9 @@
  *
  * - **Reachability** ({@linkcode RedisCluster.up}): lost when the feed's
  *   read, a command or a lease renewal fails for want of an answer (not on
- *   Redis's own error replies); found again when the feed or any command is
- *   answered, and asked for every `retryMs` meanwhile, since the hub sends
+ *   Redis's own error replies), or a read of the store does and Redis does
+ *   not answer the check that follows; found again when the feed, any
+ *   command or a read is answered, and asked for every `retryMs` meanwhile, since the hub sends
  *   nothing while Redis is lost. Told to the sink and logged once per change.
  *
  * Two things a hub should know. A command that timed out may still be
@@ -380,7 +381,11 @@ export class RedisCluster implements Cluster {
     this.#history = parts.store;
     const history = parts.store;
     const run = <T>(f: () => Promise<T>) =>
-      f().catch((e) => {
+      f().then((value) => {
+        // Redis answers again: the probe is sent now, not at its next turn.
+        if (!this.#up) this.#probe(0);
+        return value;
+      }, (e) => {
         if (!answered(e)) this.#check();
         throw e;
       });

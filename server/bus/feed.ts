@@ -159,13 +159,15 @@ export class FeedReader {
           // it has passed, and their messages never read.
           await this.raise();
         }
-        const gap = this.#look ? await this.#trimmed(this.#after) : "none";
+        const gap = this.#look ? await this.#trimmed(this.#after) : false;
         // The look is a round trip: Redis answers again, which is told now,
         // not once the blocking read below ends.
         if (this.#look) this.#state(true);
         this.#look = false;
-        if (gap !== "none") this.#missed = true;
-        if (gap === "trimmed") await this.#options.onTrimmed?.();
+        if (gap) {
+          this.#missed = true;
+          await this.#options.onTrimmed?.();
+        }
         const reply = await this.#redis.xread(
           "COUNT",
           BATCH,
@@ -177,7 +179,7 @@ export class FeedReader {
         );
         this.#state(true);
         if (this.#closed) break;
-        if (gap === "none" && await this.#skipped(reply?.[0]?.[1][0]?.[0])) {
+        if (!gap && await this.#skipped(reply?.[0]?.[1][0]?.[0])) {
           // Fallen behind the trim with the connection up (a node stalled,
           // or too busy to keep up): looked at as after Redis was lost, and
           // this batch read again, with its gap.
@@ -189,6 +191,7 @@ export class FeedReader {
             // Every entry moves the position, those passed over too: else a
             // malformed one would be read again at once, and again.
             if (entry.id <= this.#after) continue;
+            const before = this.#after;
             this.#after = entry.id;
             if ("message" in entry) {
               this.#options.onMessage({
@@ -200,6 +203,9 @@ export class FeedReader {
             } else if ("event" in entry && isClusterEvent(entry.event)) {
               this.#options.onEvent?.(entry.event, entry.id);
             } else if ("lost" in entry) {
+              // The node that raised it had read past this one: what it
+              // read in between, Redis lost, and this one never had.
+              if (entry.lost.floor > before) this.#missed = true;
               this.#options.onIdsLost?.(entry.lost.was, entry.lost.floor, entry.id);
             }
           }
@@ -214,24 +220,21 @@ export class FeedReader {
   }
 
   /**
-   * Whether entries after `after` are gone from the feed: "trimmed" if its
+   * True if entries after `after` may have been trimmed from the feed: its
    * oldest entry is past `after` (trims take the oldest first, so while one
-   * at or before it is there, everything after it is too); "lost" if that
-   * oldest entry is the mark of a raised id counter and the node that
-   * raised it had read past `after` (what it read in between, Redis lost);
-   * else "none". 0 is the start: nothing before.
+   * at or before it is there, everything after it is too), and is not the
+   * mark of a raised id counter. 0 is the start: nothing before.
    */
-  async #trimmed(after: number): Promise<"none" | "trimmed" | "lost"> {
-    if (after === 0) return "none";
+  async #trimmed(after: number): Promise<boolean> {
+    if (after === 0) return false;
     const [oldest] = await this.#redis.xrange(this.#feed, "-", "+", "COUNT", 1);
-    if (oldest === undefined || Number(oldest[0].split("-")[0]) <= after) return "none";
-    const [entry] = feedEntriesOf([oldest]);
-    // Redis came back with nothing before the mark: lost, not trimmed, and
-    // the member list is not read again now (empty, it would have every
-    // member of every other node leave, and join again once retold; the
-    // cluster reads it a lease later, `bus/cluster.ts`).
-    if (entry !== undefined && "lost" in entry) return entry.lost.floor > after ? "lost" : "none";
-    return "trimmed";
+    if (oldest === undefined || Number(oldest[0].split("-")[0]) <= after) return false;
+    // Redis came back with nothing before the mark: lost, not trimmed (the
+    // mark tells what this node missed, as it is read), and the member list
+    // is not read again now (empty, it would have every member of every
+    // other node leave, and join again once retold; the cluster reads it a
+    // lease later, `bus/cluster.ts`).
+    return feedEntriesOf([oldest]).every((entry) => !("lost" in entry));
   }
 
   /**
@@ -244,7 +247,7 @@ export class FeedReader {
    */
   async #skipped(first: string | undefined): Promise<boolean> {
     const id = first === undefined ? NaN : Number(first.split("-")[0]);
-    return id > this.#after + 1 && await this.#trimmed(this.#after) !== "none";
+    return id > this.#after + 1 && await this.#trimmed(this.#after);
   }
 
   #state(up: boolean, error?: unknown): void {
