@@ -170,6 +170,23 @@ Deno.test("FeedReader: a Redis back without its data has its id counter raised p
   });
 });
 
+/**
+ * A reader started at `after`, behind the node that raised the counter past
+ * what it read ("three" the first message since): it hears the mark, then
+ * "three" with the gap, and reads no member list.
+ */
+async function toldGapFrom(url: string, after: number): Promise<void> {
+  const behind = new Heard(url, after);
+  try {
+    await behind.count(1);
+    assert.deepEqual(behind.order, ["lost", "three"]);
+    assert.equal(behind.messages[0]!.gap, true, "what it had not read is gone");
+    assert.equal(behind.trimmed, 0);
+  } finally {
+    await behind.close();
+  }
+}
+
 Deno.test("FeedReader: a reader behind the node that raised the counter of a Redis back without its data is told the gap, and reads no member list", async () => {
   let ahead = 0;
   await withFeed(async (store, heard, redis) => {
@@ -183,15 +200,7 @@ Deno.test("FeedReader: a reader behind the node that raised the counter of a Red
     await redis.restart();
     // The store's node had read "two"; this reader had read only "one".
     await store.append("#r", said("#r", "three"));
-    const behind = new Heard(redis.url, one.id);
-    try {
-      await behind.count(1);
-      assert.deepEqual(behind.order, ["lost", "three"]);
-      assert.equal(behind.messages[0]!.gap, true, "what it had not read is gone");
-      assert.equal(behind.trimmed, 0);
-    } finally {
-      await behind.close();
-    }
+    await toldGapFrom(redis.url, one.id);
   }, { position: () => ahead });
 });
 
@@ -211,15 +220,7 @@ Deno.test("FeedReader: a reader behind the node that raised the counter of a Red
       raw.disconnect();
     }
     await store.append("#r", said("#r", "three"));
-    const behind = new Heard(redis.url, one.id);
-    try {
-      await behind.count(1);
-      assert.deepEqual(behind.order, ["lost", "three"]);
-      assert.equal(behind.messages[0]!.gap, true, "what it had not read is gone");
-      assert.equal(behind.trimmed, 0);
-    } finally {
-      await behind.close();
-    }
+    await toldGapFrom(redis.url, one.id);
   }, { position: () => ahead });
 });
 
