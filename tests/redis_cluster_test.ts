@@ -777,6 +777,25 @@ Deno.test("RedisCluster: a read of the store whose answer is slow, with Redis th
   });
 });
 
+Deno.test("RedisCluster: ids are taken past the furthest any node had read, as the last renewal heard, though this node read less (a Redis back from an older copy)", async () => {
+  await withNodes(1, { renewMs: 3_600_000 }, async ([a], [sink], redis) => {
+    const one = await a!.post("#r", said("#r", "one"));
+    await sink!.count(1, fromFeed);
+    // Another node had read far past this one, as renewals keep it.
+    const far = one.id + 500;
+    await direct(redis, (raw) => raw.set("chat:read", far));
+    await a!.renew();
+    // Redis back from a copy older than that node's reading, newer than this one's.
+    await direct(redis, (raw) => raw.set("chat:id", one.id + 100));
+    const two = await a!.post("#r", said("#r", "two"));
+    assert.equal(two.id, far + RAISE_HEADROOM + 1, "past what the other node read");
+    await sink!.count(1, (t) => "idsLost" in t);
+    await sink!.count(2, fromFeed);
+    const last = sink!.told.findLast((t) => "message" in t);
+    assert.ok(last && "message" in last && last.message.text === "two" && last.gap, "gap");
+  });
+});
+
 Deno.test("RedisCluster.claim() on a Redis that lost its data is refused as StoreRestarted, Redis still taken as reachable", async () => {
   await withNodes(1, { renewMs: 3_600_000 }, async ([a], [sink], redis) => {
     await a!.post("#r", said("#r", "one"));

@@ -429,7 +429,7 @@ export class RedisCluster implements Cluster {
         keep: options.keep,
         commandTimeoutMs: timeout,
         retryMs,
-        position: () => cluster?.position ?? 0,
+        position: () => cluster === undefined ? 0 : cluster.#floor(),
         ...pick(options, "prefix", "warn", "feedKeep"),
       });
       opened.push(store);
@@ -486,6 +486,17 @@ export class RedisCluster implements Cluster {
 
   get position(): number {
     return this.#position;
+  }
+
+  /**
+   * What the ids this node takes are past (`TAKE_IDS`): its position, or
+   * the furthest any node had read as its last renewal heard
+   * ({@linkcode NickLeases.furthest}) if that is further: a Redis back from
+   * an older copy of its data, whose counter is past this node's position
+   * but behind another's, would otherwise hand out ids that node has read.
+   */
+  #floor(): number {
+    return Math.max(this.#position, this.#leases.furthest);
   }
 
   #key(...parts: string[]): string {
@@ -599,7 +610,7 @@ export class RedisCluster implements Cluster {
     for (const [fold, record] of records) {
       args.push(fold, record === null ? "" : JSON.stringify(record));
     }
-    args.push(this.#position);
+    args.push(this.#floor());
     const keys = [
       this.#key("id"),
       this.#key("feed"),
@@ -624,7 +635,7 @@ export class RedisCluster implements Cluster {
           this.#feedKeep,
           this.node,
           JSON.stringify(Object.fromEntries(reasons)),
-          this.#position,
+          this.#floor(),
           ...folds,
         ],
       )
@@ -643,7 +654,7 @@ export class RedisCluster implements Cluster {
     const event: ClusterEvent = { op: "ban", node: this.node, ...ban };
     const ms = Math.min(Math.ceil(ban.ms), BAN_MS_MAX);
     await this.#command(() =>
-      BAN.run(this.#redis, keys, [this.#feedKeep, JSON.stringify(event), ms, this.#position])
+      BAN.run(this.#redis, keys, [this.#feedKeep, JSON.stringify(event), ms, this.#floor()])
     );
   }
 
@@ -693,7 +704,7 @@ export class RedisCluster implements Cluster {
 
   async privateId(): Promise<{ id: number; after: number }> {
     const reply = await this.#command(() =>
-      PRIVATE_ID.run(this.#redis, [this.#key("id"), this.#key("feed")], [this.#position])
+      PRIVATE_ID.run(this.#redis, [this.#key("id"), this.#key("feed")], [this.#floor()])
     );
     if (!Array.isArray(reply) || typeof reply[0] !== "number" || typeof reply[1] !== "number") {
       throw new TypeError(`Cannot take an id: Redis answered ${String(reply)}`);
@@ -875,7 +886,7 @@ export class RedisCluster implements Cluster {
           this.#key("nodes"),
           this.#key("dead"),
         ],
-        [this.#feedKeep, event.dead, JSON.stringify(event), stopping ? "1" : "0", this.#position],
+        [this.#feedKeep, event.dead, JSON.stringify(event), stopping ? "1" : "0", this.#floor()],
       )
     );
   }

@@ -83,28 +83,35 @@ export interface LeaseOptions {
 }
 
 /**
- * Renews this node and the nicknames it holds. KEYS: `chat:nodes`, then the
- * nickname keys; ARGV: node id, lease ms. Returns 1 if the node was not
- * registered (new, or removed as dead), else 0; then 1 if it was but its
- * lease had ended (nobody had found it dead yet), else 0; then the indexes
- * (1-based, in KEYS after the first) of the nicknames lost to another node.
+ * Renews this node and the nicknames it holds, and keeps in `chat:read` the
+ * furthest any node has read the feed. KEYS: `chat:nodes`, `chat:read`,
+ * then the nickname keys; ARGV: node id, lease ms, this node's position.
+ * Returns 1 if the node was not registered (new, or removed as dead), else
+ * 0; then 1 if it was but its lease had ended (nobody had found it dead
+ * yet), else 0; then the furthest read; then the indexes (1-based, in KEYS
+ * after the first two) of the nicknames lost to another node.
  */
 const RENEW = `
+local read = tonumber(redis.call('GET', KEYS[2]) or '0')
+if tonumber(ARGV[3]) > read then
+  read = tonumber(ARGV[3])
+  redis.call('SET', KEYS[2], ARGV[3])
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local lease = tonumber(ARGV[2])
 local was = redis.call('ZSCORE', KEYS[1], ARGV[1])
 local lapsed = 0
 if was and tonumber(was) < now then lapsed = 1 end
-local lost = {redis.call('ZADD', KEYS[1], now + lease, ARGV[1]), lapsed}
-for i = 2, #KEYS do
+local lost = {redis.call('ZADD', KEYS[1], now + lease, ARGV[1]), lapsed, read}
+for i = 3, #KEYS do
   local owner = redis.call('GET', KEYS[i])
   if owner == ARGV[1] then
     redis.call('PEXPIRE', KEYS[i], lease)
   elseif not owner then
     redis.call('SET', KEYS[i], ARGV[1], 'PX', lease)
   else
-    lost[#lost + 1] = i - 1
+    lost[#lost + 1] = i - 2
   end
 end
 return lost
@@ -236,6 +243,8 @@ export class NickLeases {
    * carried out was sent (Redis ran it later, so its leases end later).
    */
   #heldUntil = 0;
+  /** See {@linkcode furthest}. */
+  #furthest = 0;
 
   private constructor(redis: Redis, node: string, options: LeaseOptions) {
     this.#redis = redis;
@@ -295,7 +304,7 @@ export class NickLeases {
         this.node,
         this.#leaseMs,
         fold,
-        this.#options.position?.() ?? 0,
+        Math.max(this.#options.position?.() ?? 0, this.#furthest),
       );
       if (ok !== 1) return false;
       this.#held.add(fold);
@@ -422,6 +431,18 @@ export class NickLeases {
   }
 
   /**
+   * The furthest any node had read the feed, as Redis said at this node's
+   * last renewal (or further, as Redis had it at an earlier one): kept
+   * here, it outlives a Redis that comes back from an older copy of its
+   * data, and the ids this node takes are past it (`TAKE_IDS`): ids another
+   * node had read by then are not handed out again, nor (the raise's
+   * headroom) those it read a little after.
+   */
+  get furthest(): number {
+    return this.#furthest;
+  }
+
+  /**
    * How long from now this node's nicknames are surely its own, in ms
    * (negative: they may have lapsed, and been taken, while it could not
    * renew them: it was paused, or cut off, past its lease).
@@ -432,7 +453,7 @@ export class NickLeases {
 
   async #renew(): Promise<void> {
     const held = [...this.#held];
-    const keys = [this.#key("nodes"), ...held.map((f) => this.#nick(f))];
+    const keys = [this.#key("nodes"), this.#key("read"), ...held.map((f) => this.#nick(f))];
     const sent = performance.now();
     const lost: unknown = await this.#redis.eval(
       RENEW,
@@ -440,10 +461,12 @@ export class NickLeases {
       ...keys,
       this.node,
       this.#leaseMs,
+      this.#options.position?.() ?? 0,
     );
     this.#heldUntil = sent + this.#leaseMs;
     if (!Array.isArray(lost)) return;
-    const [added, lapsed, ...indexes] = lost;
+    const [added, lapsed, read, ...indexes] = lost;
+    if (typeof read === "number" && read > this.#furthest) this.#furthest = read;
     const folds: string[] = [];
     for (const index of indexes) {
       const fold = typeof index === "number" ? held[index - 1] : undefined;

@@ -21,6 +21,7 @@
  * | `chat:nick:<fold>` | string | the node holding nickname `<fold>`, expiring with its lease (`bus/leases.ts`) |
  * | `chat:dead` | sorted set | nodes found dead whose records are still to be removed, by when last handed to a sweeper (`bus/leases.ts`) |
  * | `chat:nodes` | sorted set | live node ids, by when their lease ends, Redis's clock (`bus/leases.ts`) |
+ * | `chat:read` | string | the furthest any node has read `chat:feed`, as its renewals tell it (`bus/leases.ts`): each node keeps the highest it was told, and takes ids past it ({@linkcode TAKE_IDS}) |
  * | `chat:ban:nick:<fold>`, `chat:ban:address:<hash>` | string | a kick's ban of a nickname, or of an address's network (its SHA-256), expiring with it, for nodes that start later (`bus/cluster.ts`) |
  * | `chat:to:<node>` | pub/sub channel | private messages and CTCP for node `<node>`'s members, JSON `Forwarded`: never kept (`bus/cluster.ts`) |
  *
