@@ -1601,8 +1601,9 @@ export class Hub {
   }
 
   /**
-   * Redis lost these lines, and nobody saw them: each sender is told which,
-   * by its start, as a flood refusal quotes it.
+   * Redis lost these lines before this node showed them (a node that read
+   * the feed sooner may have): each sender is told which, by its start, as
+   * a flood refusal quotes it.
    */
   #tellLost(lines: readonly Unshown[]): void {
     for (const { seat, room, text } of lines) {
