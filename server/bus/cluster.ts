@@ -380,15 +380,7 @@ export class RedisCluster implements Cluster {
     this.#options = options;
     this.#history = parts.store;
     const history = parts.store;
-    const run = <T>(f: () => Promise<T>) =>
-      f().then((value) => {
-        // Redis answers again: the probe is sent now, not at its next turn.
-        if (!this.#up) this.#probe(0);
-        return value;
-      }, (e) => {
-        if (!answered(e)) this.#check();
-        throw e;
-      });
+    const run = <T>(f: () => Promise<T>) => this.#command(f, false, true);
     this.store = {
       nextId: () => run(() => history.nextId()),
       lastId: () => run(() => history.lastId()),
@@ -488,15 +480,9 @@ export class RedisCluster implements Cluster {
     return this.#position;
   }
 
-  /**
-   * What the ids this node takes are past (`TAKE_IDS`): its position, or
-   * the furthest any node had read as its last renewal heard
-   * ({@linkcode NickLeases.furthest}) if that is further: a Redis back from
-   * an older copy of its data, whose counter is past this node's position
-   * but behind another's, would otherwise hand out ids that node has read.
-   */
+  /** What the ids this node takes are past ({@linkcode NickLeases.floor}). */
   #floor(): number {
-    return Math.max(this.#position, this.#leases.furthest);
+    return this.#leases.floor;
   }
 
   #key(...parts: string[]): string {
@@ -893,12 +879,13 @@ export class RedisCluster implements Cluster {
 
   /**
    * Runs a command; a failure that is not Redis's answer means Redis cannot
-   * be reached. Only the probe's answer (`back`) tells that Redis is back:
-   * its command also raises the id counter past this node's position if
-   * Redis came back without its data (as every command that takes an id
-   * does, `TAKE_IDS`).
+   * be reached (`ask`: Redis is asked whether it is there, {@linkcode #check},
+   * and only that failing too means so). Only the probe's answer (`back`)
+   * tells that Redis is back: its command also raises the id counter past
+   * this node's position if Redis came back without its data (as every
+   * command that takes an id does, `TAKE_IDS`).
    */
-  async #command<T>(run: () => Promise<T>, back = false): Promise<T> {
+  async #command<T>(run: () => Promise<T>, back = false, ask = false): Promise<T> {
     const since = this.#backs;
     try {
       const value = await run();
@@ -910,7 +897,8 @@ export class RedisCluster implements Cluster {
       // One sent before Redis was back that failed since (it timed out
       // meanwhile) says nothing of Redis now.
       if (!answered(e) && since === this.#backs) {
-        this.#state(false, e);
+        if (ask) this.#check();
+        else this.#state(false, e);
       }
       throw e;
     }

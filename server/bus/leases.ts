@@ -174,8 +174,8 @@ return removed
  * Returns 1 if claimed.
  */
 const CLAIM = `${TAKE_IDS}
-if tonumber(redis.call('GET', KEYS[4]) or '0') < tonumber(ARGV[4]) then
-  take(KEYS[4], KEYS[5], 0, tonumber(ARGV[4]))
+local _, raised = take(KEYS[4], KEYS[5], 0, tonumber(ARGV[4]))
+if raised then
   return redis.error_reply('LOST Redis came back without its data: nicknames are being claimed again')
 end
 if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then
@@ -243,7 +243,14 @@ export class NickLeases {
    * carried out was sent (Redis ran it later, so its leases end later).
    */
   #heldUntil = 0;
-  /** See {@linkcode furthest}. */
+  /**
+   * The furthest any node had read the feed, as Redis said at this node's
+   * last renewal (or further, as Redis had it at an earlier one): kept
+   * here, it outlives a Redis that comes back from an older copy of its
+   * data ({@linkcode floor}): ids another node had read by then are not
+   * handed out again, nor (the raise's headroom) those it read a little
+   * after.
+   */
   #furthest = 0;
 
   private constructor(redis: Redis, node: string, options: LeaseOptions) {
@@ -304,7 +311,7 @@ export class NickLeases {
         this.node,
         this.#leaseMs,
         fold,
-        Math.max(this.#options.position?.() ?? 0, this.#furthest),
+        this.floor,
       );
       if (ok !== 1) return false;
       this.#held.add(fold);
@@ -431,15 +438,14 @@ export class NickLeases {
   }
 
   /**
-   * The furthest any node had read the feed, as Redis said at this node's
-   * last renewal (or further, as Redis had it at an earlier one): kept
-   * here, it outlives a Redis that comes back from an older copy of its
-   * data, and the ids this node takes are past it (`TAKE_IDS`): ids another
-   * node had read by then are not handed out again, nor (the raise's
-   * headroom) those it read a little after.
+   * What the ids this node takes are past (`TAKE_IDS`): its position, or
+   * the furthest any node had read ({@linkcode #furthest}) if that is
+   * further: a Redis back from an older
+   * copy of its data, whose counter is past this node's position but behind
+   * another's, would otherwise hand out ids that node has read.
    */
-  get furthest(): number {
-    return this.#furthest;
+  get floor(): number {
+    return Math.max(this.#options.position?.() ?? 0, this.#furthest);
   }
 
   /**

@@ -218,7 +218,7 @@ export const RAISE_HEADROOM = FEED_KEEP;
  * feed's last id, if the feed kept more than the counter), and the raise
  * marked in the feed under the id it raised to: an entry of one field, `lost`, "<the
  * counter as it was> <the floor>", which tells each node reading on
- * (`bus/feed.ts`). `n` 0 only raises. Every script that takes an id takes
+ * (`bus/feed.ts`). `n` 0 only raises. A second value tells whether it did. Every script that takes an id takes
  * it so, in the same step, not after a raise sent apart: ioredis sends a
  * connection's unanswered commands again as soon as it has reconnected, so
  * lines sent just before Redis went reached it back before anything else,
@@ -228,7 +228,7 @@ export const RAISE_HEADROOM = FEED_KEEP;
 export const TAKE_IDS = `
 local function take(ids, feed, n, floor)
   local last = redis.call('INCRBY', ids, n)
-  if last - n >= floor then return last - n + 1 end
+  if last - n >= floor then return last - n + 1, false end
   local top = 0
   local info = redis.pcall('XINFO', 'STREAM', feed)
   if type(info) == 'table' and not info.err then
@@ -240,7 +240,7 @@ local function take(ids, feed, n, floor)
   redis.pcall('XADD', feed, string.format('%.0f-0', from), 'lost',
     string.format('%.0f %.0f', last - n, floor))
   redis.call('SET', ids, string.format('%.0f', from + n))
-  return from + 1
+  return from + 1, true
 end
 `;
 
