@@ -148,6 +148,77 @@ clusterTest("concurrent joins of one nickname on two nodes seat exactly one", as
   for (const hub of hubs) assert.deepEqual(hub.members().map((m) => m.nick), ["carol"]);
 });
 
+/** What `member` was shown in `room`, in order: lines, joins, leaves and topics. */
+function happenings(member: FakeMember, room: string): string[] {
+  return member.events.flatMap((e) => {
+    if (e.type === "message" && e.room === room) return [`${e.from}: ${e.text}`];
+    if (e.type === "join" && e.room === room) return [`${e.nick} joined`];
+    if (e.type === "leave" && e.room === room) return [`${e.nick} left`];
+    if (e.type === "topic" && e.room === room) return [`topic ${e.topic?.text ?? ""}`];
+    if (e.type === "rename") return [`${e.from} is now ${e.to}`];
+    return [];
+  });
+}
+
+clusterTest(
+  "what a member does is seen on every node after the lines it said before, and before those after, as it did them",
+  async () => {
+    const { bus, hubs: [a, b] } = await service();
+    const alice = await join(a!, "alice", ["#ops"]);
+    const near = await join(a!, "near", ["#ops"]);
+    const far = await join(b!, "far", ["#ops"]);
+    await bus.settle();
+    for (const m of [alice, near, far]) m.take();
+    // Redis slow to answer the lines: what she does next is handed on at once.
+    const slow = Promise.withResolvers<void>();
+    bus.posts = slow.promise;
+    const said = [
+      a!.handle(alice, { type: "say", room: "#ops", text: "one" }),
+      a!.handle(alice, { type: "say", room: "#ops", text: "two" }),
+    ];
+    // As a session does: the next request once the one before is answered.
+    const done = (async () => {
+      await Promise.all(said);
+      await a!.handle(alice, { type: "topic", room: "#ops", text: "ship it" });
+      await a!.handle(alice, { type: "say", room: "#ops", text: "three" });
+      await a!.handle(alice, { type: "nick", nick: "alicia" });
+      await a!.handle(alice, { type: "say", room: "#ops", text: "four" });
+      await a!.handle(alice, { type: "part", room: "#ops" });
+      await a!.handle(alice, { type: "enter", room: "#ops" });
+      await a!.handle(alice, { type: "say", room: "#ops", text: "five" });
+    })();
+    await bus.settle();
+    slow.resolve();
+    bus.posts = undefined;
+    await done;
+    await bus.settle();
+    // Redis slow to take what she did: the line after it waits for it.
+    const told = Promise.withResolvers<void>();
+    bus.tells = told.promise;
+    assert.equal(await a!.handle(alice, { type: "topic", room: "#ops", text: "later" }), true);
+    assert.equal(await a!.handle(alice, { type: "say", room: "#ops", text: "six" }), true);
+    await bus.settle();
+    told.resolve();
+    bus.tells = undefined;
+    await bus.settle();
+    const expected = [
+      "alice: one",
+      "alice: two",
+      "topic ship it",
+      "alice: three",
+      "alice is now alicia",
+      "alicia: four",
+      "alicia left",
+      "alicia joined",
+      "alicia: five",
+      "topic later",
+      "alicia: six",
+    ];
+    assert.deepEqual(happenings(far, "#ops"), expected, "on the other node");
+    assert.deepEqual(happenings(near, "#ops"), expected, "on hers");
+  },
+);
+
 clusterTest("a private message crosses nodes, to the recipient and the sender only", async () => {
   const { bus, hubs: [a, b] } = await service();
   const alice = await join(a!, "alice");
@@ -349,6 +420,30 @@ clusterTest(
       "pm 3",
     ]);
     await caughtUp(bus, clusters[0]!);
+  },
+);
+
+clusterTest(
+  "a CTCP to a member of another node who changed nickname reaches it, not whoever takes its old name",
+  async () => {
+    const { bus, hubs: [a, b] } = await service();
+    const asker = await join(a!, "asker", undefined, "irc");
+    const walt = await join(b!, "walt", undefined, "irc");
+    await bus.settle();
+    assert.equal(await b!.handle(walt, { type: "nick", nick: "walter" }), true);
+    await bus.settle();
+    const newcomer = await join(b!, "walt", undefined, "irc");
+    await bus.settle();
+    for (const m of [asker, walt, newcomer]) m.take();
+    assert.equal(await a!.handle(asker, { type: "ctcp", to: "walter", text: "VERSION" }), true);
+    assert.equal(await a!.handle(asker, { type: "msg", to: "walter", text: "hi" }), true);
+    await bus.settle();
+    assert.deepEqual(walt.ofType("ctcp").map((e) => `${e.from} ${e.to} ${e.text}`), [
+      "asker walter VERSION",
+    ]);
+    assert.deepEqual(texts(walt), ["asker: hi"]);
+    assert.deepEqual(newcomer.ofType("ctcp"), []);
+    assert.deepEqual(texts(newcomer), []);
   },
 );
 

@@ -341,6 +341,25 @@ function asks(message: ClientMessage): boolean {
   }
 }
 
+/**
+ * True for what others see a member do (`--redis`: told through the feed)
+ * that must come after the lines it said before: a part, a join, a topic
+ * set, a nickname, away.
+ */
+function followsLines(message: ClientMessage): boolean {
+  switch (message.type) {
+    case "part":
+    case "enter":
+    case "nick":
+    case "away":
+      return true;
+    case "topic":
+      return message.text !== undefined;
+    default:
+      return false;
+  }
+}
+
 /** The refusals when the history store fails, to write or to read. */
 const NOT_STORED = "Not sent: the server could not store it.";
 const UNREADABLE = "Cannot read the history; try again.";
@@ -671,6 +690,24 @@ export class Hub {
       return this.#refuse(member, "not_joined", 'Join first: send {"type":"join","nick":"..."}.');
     }
     if (!this.#allow(seat, this.#cost(message, seat), asks(message), message)) return false;
+    // With `--redis`, what others see a member do comes after the lines it
+    // said before: once those are stored, and shown here (a line waits for
+    // what was done before it in turn: `Seat.ahead`).
+    const before = this.#cluster && followsLines(message) ? this.posting(member) : undefined;
+    if (before) {
+      return before.then(() =>
+        this.#roster.seatOf(member) === seat && this.#carryOut(seat, message)
+      );
+    }
+    return this.#carryOut(seat, message);
+  }
+
+  /** {@linkcode handle}'s requests of a seated member, allowed by the flood rule. */
+  #carryOut(
+    seat: Seat,
+    message: Exclude<ClientMessage, { type: "join" | "quit" }>,
+  ): boolean | Promise<boolean> {
+    const member = seat.member;
     switch (message.type) {
       case "say":
       case "me": {
@@ -934,7 +971,7 @@ export class Hub {
     const key = nickKey(nick);
     this.#evict(key);
     const seat = new Seat(
-      this.#remoteMember(cluster, key, via, node),
+      this.#remoteMember(cluster, via, node),
       nick,
       "",
       new TokenBucket(this.#flood, this.#now),
@@ -1000,7 +1037,10 @@ export class Hub {
     if (was !== undefined) records.push([was, null]);
     records.push(gone ? [seat.key, null] : this.#record(cluster, seat));
     const member = seat.member;
-    cluster.tell(event, records).catch((e) => {
+    const told = cluster.tell(event, records);
+    // A line said after it goes to Redis after it.
+    seat.ahead.add(told);
+    told.catch((e) => {
       if (e instanceof SeatMoved) return this.#movedAway(seat, member);
       this.#untold = true;
       if (!gone) this.#untoldSeats.add(seat);
@@ -1235,7 +1275,7 @@ export class Hub {
         // Its connection here (if it was ours) is closed quietly: the seat lives on, there.
         this.#roster.takeBack(
           seat,
-          this.#remoteMember(cluster, seat.key, event.via, event.node),
+          this.#remoteMember(cluster, event.via, event.node),
           "",
         );
         for (const room of seat.rooms.values()) room.changed();
@@ -1318,13 +1358,17 @@ export class Hub {
     return older;
   }
 
-  #remoteMember(cluster: Cluster, fold: string, via: Via, node: string): RemoteMember {
-    return new RemoteMember(via, node, (event) => {
+  #remoteMember(cluster: Cluster, via: Via, node: string): RemoteMember {
+    const remote = new RemoteMember(via, node, (event) => {
       if (event.type !== "message" && event.type !== "ctcp") return;
+      // To the name its seat holds now: a rename keeps the member.
+      const fold = this.#roster.seatOf(remote)?.key;
+      if (fold === undefined) return;
       cluster.forward(node, { fold, event }).catch((e) =>
         this.#log.debug("cannot forward a private message", { error: errorText(e) })
       );
     });
+    return remote;
   }
 
   /** A member of another node enters a room (made live here if it was not). */
@@ -2175,10 +2219,13 @@ export class Hub {
       return this.#refuse(seat.member, "storage_failed", UNREACHABLE, false, room.name);
     }
     const draft = room.draft(seat.nick, text, kind, seat);
-    // After a private message said before it has its id: ids in the order said.
-    const ahead = seat.privateAhead;
+    // After what it did before reached Redis (a private message, a join,
+    // a part, a topic): ids in the order done.
+    const ahead = seat.ahead.settled();
     const post = () => cluster.post(room.key, draft);
-    const stored = (ahead ? ahead.then(post) : post()).then(
+    // What it did before was refused for want of Redis: so is this, at once.
+    const after = () => cluster.up ? post() : Promise.reject(new Error("Redis is unreachable"));
+    const stored = (ahead ? ahead.then(after) : post()).then(
       (message) => {
         this.#metrics.received[seat.member.via]++;
         seat.lastPosted = Math.max(seat.lastPosted, message.id);
@@ -2206,11 +2253,13 @@ export class Hub {
     }
     const topic = { text, by: seat.nick, ts: this.#now() };
     const ref: RoomRef = { room: room.name, key: room.key, topic };
-    cluster.setTopic(room.key, text === "" ? undefined : topic, {
+    const told = cluster.setTopic(room.key, text === "" ? undefined : topic, {
       op: "topic",
       node: cluster.node,
       room: ref,
-    })
+    });
+    seat.ahead.add(told);
+    told
       .then(
         () => this.#log.info("topic", { room: room.name, by: seat.nick }),
         () => {
@@ -3120,11 +3169,7 @@ export class Hub {
         this.#refuse(seat.member, "storage_failed", UNREACHABLE);
       },
     );
-    const handedOn = sent.then((s) => s?.handedOn).then(() => {}, () => {});
-    seat.privateAhead = handedOn;
-    handedOn.then(() => {
-      if (seat.privateAhead === handedOn) seat.privateAhead = undefined;
-    });
+    seat.ahead.add(sent.then((s) => s?.handedOn));
     seat.posting.add(sent.then((s) => s?.shown));
     return true;
   }

@@ -91,8 +91,13 @@ export class Seat {
    * private message takes its id after these (`--redis`).
    */
   readonly numbering = new Pending();
-  /** Set while a private message of its waits for its id: a room line said after it waits too. */
-  privateAhead: Promise<unknown> | undefined;
+  /**
+   * What a room line it says waits for before it goes to Redis (`--redis`):
+   * its private messages' hand-on and what was told of it (a part, a join,
+   * a topic, a nickname, away), each settling once Redis has it or refused
+   * it. Ids, and so every node's order, follow the order it did things in.
+   */
+  readonly ahead = new Pending();
   /** The id of the last room message it said that was stored (`--redis`). */
   lastPosted = 0;
 

@@ -63,6 +63,8 @@ export class FakeBus {
    * for it: as a slow Redis. {@linkcode held} is told each time one waits.
    */
   posts: Promise<void> | undefined;
+  /** While set, everything a node tells (a join, a part, a topic, a nickname…) waits for it. */
+  tells: Promise<void> | undefined;
   held: () => void = () => {};
   #pending = 0;
   #idle: PromiseWithResolvers<void> | undefined;
@@ -285,6 +287,7 @@ export class FakeCluster implements Cluster {
     records: readonly [string, MemberRecord | null][] = [],
   ): Promise<void> {
     await Promise.resolve();
+    if (this.bus.tells) await this.bus.tells;
     this.bus.check();
     // As Redis's: nothing is told about a member whose record is another live node's.
     const live = new Set([...this.bus.nodes].map((n) => n.node));
