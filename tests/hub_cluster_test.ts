@@ -12,6 +12,11 @@ import { HISTORY_READS_AT_ONCE, Hub } from "../server/hub/hub.ts";
 import { FakeBus, FakeCluster } from "./kit/fake_cluster.ts";
 import { FakeMember } from "./kit/fake_member.ts";
 
+/** A member whose page can be closed (`Member.parting`), its seat kept for a reload. */
+class ClosedPage extends FakeMember {
+  parting = false;
+}
+
 /** Every service a test made, settled when it ends: no timer outlives a test. */
 const buses: FakeBus[] = [];
 
@@ -2088,6 +2093,31 @@ for (
     },
   );
 }
+
+clusterTest(
+  "a private message from another node kept for a closed page reaches the page reloaded on another node",
+  async () => {
+    const { bus, hubs: [a, b] } = await service();
+    const first = new ClosedPage();
+    assert.ok(await a!.join(first, "bob"));
+    const alice = await join(b!, "alice");
+    await bus.settle();
+    // His page closes (a reload): node a keeps his seat for it.
+    first.parting = true;
+    assert.equal(await b!.handle(alice, { type: "msg", to: "bob", text: "psst" }), true);
+    await bus.settle();
+    // The reload lands on node b.
+    const page = new FakeMember("web");
+    assert.ok(await b!.join(page, "bob", first.ofType("welcome")[0]!.token));
+    await bus.settle();
+    assert.deepEqual(page.ofType("message").map((m) => m.text), ["psst"]);
+    assert.deepEqual(alice.ofType("message").map((m) => m.text), ["psst"]);
+    // Once: a line after goes to the new page alone.
+    assert.equal(await b!.handle(alice, { type: "msg", to: "bob", text: "again" }), true);
+    await bus.settle();
+    assert.deepEqual(page.ofType("message").map((m) => m.text), ["psst", "again"]);
+  },
+);
 
 /**
  * Bob on node a with alice and carol; his page takes his seat back on node

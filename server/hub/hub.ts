@@ -1270,7 +1270,12 @@ export class Hub {
           // a record naming this node: removed, unless it names another node
           // (made up here from a take-over, "now", there is none such).
           if (asOf !== Infinity) this.#toldGone(seat, true);
-          if (event.at !== undefined) this.#passOnPrivates(cluster, seat, event.node, event.at);
+          // Those shown its old connection since the take-over, and those
+          // kept for its closed page before (its reload is the new one).
+          if (event.at !== undefined) {
+            const after = Math.min(event.at, (seat.keptFrom ?? Infinity) - 1);
+            this.#passOnPrivates(cluster, seat, event.node, after);
+          }
         }
         // Its connection here (if it was ours) is closed quietly: the seat lives on, there.
         this.#roster.takeBack(
@@ -1550,7 +1555,10 @@ export class Hub {
     const { event } = forwarded;
     const show = () => {
       if (this.#roster.byKey(forwarded.fold) !== seat) return;
-      if (event.type === "message") seat.privates.push(event);
+      if (event.type === "message") {
+        seat.privates.push(event);
+        if (seat.member.parting) seat.keptFrom ??= event.id;
+      }
       this.#deliver(seat.member, event);
     };
     const cluster = this.#cluster;

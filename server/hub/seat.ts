@@ -100,6 +100,12 @@ export class Seat {
   readonly ahead = new Pending();
   /** The id of the last room message it said that was stored (`--redis`). */
   lastPosted = 0;
+  /**
+   * The id of the first private message from another node kept for it
+   * while its page was closed (`Member.parting`, `--redis`): a reload that
+   * takes the seat back on another node is handed it and those after.
+   */
+  keptFrom: number | undefined;
 
   constructor(member: Member, nick: string, token: string, bucket: TokenBucket) {
     this.#member = member;
@@ -149,6 +155,7 @@ export class Seat {
     this.#member = member;
     this.#token = token;
     this.strikes = 0;
+    this.keptFrom = undefined;
   }
 }
 
