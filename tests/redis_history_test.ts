@@ -17,6 +17,8 @@ import {
   RedisHistory,
   type RedisHistoryOptions,
   ROOM_IDLE_MS,
+  SEARCH_STEP_BYTES,
+  SEARCH_STEP_NEEDLE,
   SETTLE_WAIT,
   WRITE_WAIT,
 } from "../server/history/redis.ts";
@@ -597,6 +599,38 @@ Deno.test("RedisHistory.search() reads at most keep entries of a room, a page at
     for (let i = 0; i < 2_400; i++) await store.append("#r", said("#r", "a", `hay ${i}`));
     // Across three pages of the script's reads, to the oldest entry kept.
     assert.deepEqual(await store.search(["#r"], foldText("needle"), 50), [first]);
+  });
+});
+
+Deno.test("RedisHistory.search() reads a room in runs of at most SEARCH_STEP_BYTES, fewer for a longer needle, each going on where the last stopped", async () => {
+  await withStore(1_000, async (store, redis) => {
+    const first = await store.append("#r", said("#r", "a", "needle at the start"));
+    // 300 texts of 2,000 bytes: 600,000 bytes, past two runs of a short needle.
+    const long = "a".repeat(MESSAGE_MAX);
+    for (let i = 0; i < 300; i++) await store.append("#r", said("#r", "a", long));
+    const last = await store.append("#r", said("#r", "a", "needle at the end"));
+    const raw = new Redis(redis.url);
+    const runs = async () => {
+      const stats = await raw.info("commandstats");
+      return Number(/cmdstat_eval:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+    };
+    try {
+      const before = await runs();
+      assert.deepEqual(await store.search(["#r"], foldText("needle"), 50), [last, first]);
+      const short = await runs() - before;
+      assert.equal(short, Math.ceil(600_000 / SEARCH_STEP_BYTES), "runs of a short needle");
+      // A needle of 100 'a's and a 'b' (each text nearly matches it at every byte): shorter runs.
+      const worst = await runs();
+      assert.deepEqual(await store.search(["#r"], foldText("a".repeat(100) + "b"), 50), []);
+      const needle = 101;
+      assert.equal(
+        await runs() - worst,
+        Math.ceil(600_000 / Math.floor(SEARCH_STEP_BYTES * SEARCH_STEP_NEEDLE / needle)),
+        "runs of a long needle",
+      );
+    } finally {
+      raw.disconnect();
+    }
   });
 });
 

@@ -100,6 +100,7 @@ import {
   type AsyncHistoryStore,
   type Backlog,
   type Bound,
+  FOLDED_MAX,
   newestOf,
   rangeLimit,
   type RangeQuery,
@@ -545,45 +546,58 @@ return redis.call('HMGET', KEYS[1], 'name', 'topic_text', 'topic_by', 'topic_ts'
  * One room's search, in Redis, so that what it reads never crosses the
  * network: the room's folded texts (`chat:folded:<key>`, a list, the
  * newest first, each `<id>:<text as searchFold folds it>`, trimmed with the
- * log by {@linkcode APPEND}) read {@linkcode SEARCH_PAGE} at a time until
+ * log by {@linkcode APPEND}) read up to {@linkcode SEARCH_PAGE} at a time until
  * `ARGV[2]` match the needle `ARGV[1]` (a plain find past the id), the list
  * ends or its ids reach the edge of the window ({@linkcode FLOOR_OF}); then
  * the stream entries of those that match. A list of plain strings, not the
  * stream, is what is walked: reading stream entries into the script cost
- * 4 µs each, ten times a list's. It reads at most `ARGV[5]` bytes of
- * folded text (then returns what it found): a script holds Redis up for
- * all its clients while it runs. KEYS: the folded list, the log, the
- * room's hash; ARGV: needle, how many, page, keep, bytes. Returns the
- * entries as `XRANGE` does, newest first.
+ * 4 µs each, ten times a list's. A run reads at most `ARGV[5]` bytes of
+ * folded text, then stops where it is: a script holds Redis up for all its
+ * clients while it runs, and a plain find costs up to the needle's length
+ * per byte read (a room of "aaa…" searched for "aaa…ab" held Redis 140 ms
+ * in one run of the whole 8 MiB). The next run goes on from list index
+ * `ARGV[6]` past the texts of ids `ARGV[7]` and above (0: none), which
+ * the texts said meanwhile push down the list. Its first read is of 16
+ * texts, each next one twice the last, up to a page: a run that stops
+ * after a few long texts copies no page it does not read. KEYS: the folded list, the
+ * log, the room's hash; ARGV: needle, how many, page, keep, bytes, index,
+ * id. Returns where to go on (-1 once done, and that id), the bytes read,
+ * and the entries found as `XRANGE` gives them, newest first.
  */
 const SEARCH = `
 local log, room, keep = KEYS[2], KEYS[3], tonumber(ARGV[4])
 ${FLOOR_OF}
 local found = {}
 local want = tonumber(ARGV[2])
-local page = tonumber(ARGV[3])
+local most = tonumber(ARGV[3])
 local bytes = tonumber(ARGV[5])
-local start = 0
-while #found < want do
+local start = tonumber(ARGV[6])
+local below = tonumber(ARGV[7])
+local read = 0
+local page = 16
+while true do
   local texts = redis.call('LRANGE', KEYS[1], start, start + page - 1)
-  if #texts == 0 then break end
-  for _, item in ipairs(texts) do
-    bytes = bytes - #item
-    if bytes < 0 then return found end
+  if #texts == 0 then return {-1, 0, read, found} end
+  page = math.min(page * 2, most)
+  for i, item in ipairs(texts) do
     local colon = string.find(item, ':', 1, true)
     if colon then
-      local id = string.sub(item, 1, colon - 1)
-      if (tonumber(id) or 0) <= floor then return found end
-      if string.find(item, ARGV[1], colon + 1, true) then
-        local entry = redis.call('XRANGE', log, id .. '-0', id .. '-0')
-        if entry[1] then found[#found + 1] = entry[1] end
-        if #found >= want then break end
+      local id = tonumber(string.sub(item, 1, colon - 1)) or 0
+      if id <= floor then return {-1, 0, read, found} end
+      if below == 0 or id < below then
+        if read + #item > bytes then return {start + i - 1, below, read, found} end
+        read = read + #item
+        below = id
+        if string.find(item, ARGV[1], colon + 1, true) then
+          local entry = redis.call('XRANGE', log, id .. '-0', id .. '-0')
+          if entry[1] then found[#found + 1] = entry[1] end
+          if #found >= want then return {-1, 0, read, found} end
+        end
       end
     end
   end
-  start = start + page
+  start = start + #texts
 end
-return found
 `;
 
 /** {@linkcode SEARCH}, as run. */
@@ -660,6 +674,46 @@ return {string.format('%.0f', low), string.format('%.0f', high)}
  * one of long ones only as far as that goes, newest first.
  */
 export const SEARCH_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Bytes of folded text one run of {@linkcode SEARCH} reads for a needle of
+ * at most {@linkcode SEARCH_STEP_NEEDLE} characters: a few milliseconds of
+ * Redis at worst; a longer needle reads fewer ({@linkcode searchStep}).
+ */
+export const SEARCH_STEP_BYTES = 256 * 1024;
+
+/** The longest needle a run of {@linkcode SEARCH} reads all of {@linkcode SEARCH_STEP_BYTES} for. */
+export const SEARCH_STEP_NEEDLE = 16;
+
+/**
+ * Bytes one run of {@linkcode SEARCH} reads for `needle`: a plain find
+ * compares up to the needle's length at each byte of a text that keeps
+ * almost matching it, so its worst case grows with that length.
+ */
+function searchStep(needle: string): number {
+  // Never below the longest text kept, with its id: each run reads one at least.
+  const share = Math.floor(
+    SEARCH_STEP_BYTES * SEARCH_STEP_NEEDLE / Math.max(SEARCH_STEP_NEEDLE, needle.length),
+  );
+  return Math.max(FOLDED_MAX * 4 + 64, share);
+}
+
+/** One answer of {@linkcode SEARCH}, checked. */
+function searchRun(answer: unknown): {
+  next: number;
+  below: number;
+  read: number;
+  entries: Entry[];
+} {
+  if (!Array.isArray(answer) || answer.length !== 4) {
+    throw new Error(`Redis answered a search with ${String(answer).slice(0, 80)}`);
+  }
+  const [next, below, read, entries] = answer;
+  if (typeof next !== "number" || typeof below !== "number" || typeof read !== "number") {
+    throw new Error(`Redis answered a search with ${String(answer).slice(0, 80)}`);
+  }
+  return { next, below, read, entries: entriesOf(entries) };
+}
 
 /** History kept in Redis. */
 export class RedisHistory implements AsyncHistoryStore {
@@ -897,31 +951,47 @@ export class RedisHistory implements AsyncHistoryStore {
   }
 
   /**
-   * One {@linkcode SEARCH} per room, sent together: each runs alone in
-   * Redis, so a search holds Redis up for one room's `keep` entries at a
-   * time, not for every room's at once; all of them read at most
+   * Runs of {@linkcode SEARCH}, one after another, each reading at most
+   * {@linkcode SEARCH_STEP_BYTES} (fewer, the longer the needle): Redis
+   * serves everyone else between two, so a search holds it up for a few
+   * milliseconds at a time, however long it reads in all. The rooms share
    * {@linkcode RedisHistoryOptions.searchBytes}.
    */
   async search(keys: readonly string[], folded: string, limit: number): Promise<RoomMessage[]> {
     const n = Math.min(searchLimit(limit), this.#keep);
     if (n === 0 || folded === "" || keys.length === 0) return [];
-    const bytes = Math.floor(this.#searchBytes / keys.length);
-    const found = await Promise.all(
-      keys.map(async (key) => {
-        const entries = await SEARCH_SCRIPT.run(this.#redis, [
+    const share = Math.floor(this.#searchBytes / keys.length);
+    const step = searchStep(folded);
+    const found: RoomMessage[][] = [];
+    for (const key of keys) {
+      const matches: RoomMessage[] = [];
+      let left = share;
+      let index = 0;
+      let below = 0;
+      while (left > 0 && matches.length < n) {
+        const answer = await SEARCH_SCRIPT.run(this.#redis, [
           this.#folded(key),
           this.#log(key),
           this.#key("room", key),
         ], [
           folded,
-          n,
+          n - matches.length,
           SEARCH_PAGE,
           this.#keep,
-          bytes,
+          Math.min(step, left),
+          index,
+          below,
         ]);
-        return messagesOf(entriesOf(entries));
-      }),
-    );
+        const run = searchRun(answer);
+        matches.push(...messagesOf(run.entries));
+        // Done, or stopped before a text longer than what is left to read.
+        if (run.next < 0 || run.read === 0) break;
+        left -= run.read;
+        index = run.next;
+        below = run.below;
+      }
+      found.push(matches);
+    }
     return newestOf(found, n);
   }
 
