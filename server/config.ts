@@ -341,7 +341,7 @@ export const FLAGS: readonly Flag[] = [
     "N",
     "joinRate",
     count(1, 1_000_000),
-    "joins one address may make per second, sustained; --max-per-ip at once (default {default})",
+    "joins and nickname changes one address may make per second, sustained; --max-per-ip at once (default {default})",
   ),
   setting(
     "--kick-ban",

@@ -19,6 +19,23 @@ Deno.test("Door.check() holds joins per address, then lets them in again", () =>
   assert.equal(door.check("c", "10.0.0.1"), undefined);
 });
 
+Deno.test("Door.rename() holds nickname changes per address, from the joins' budget", () => {
+  const clock = { t: 0 };
+  const door = new Door({ burst: 2, perSecond: 1 }, 60_000, () => clock.t);
+  assert.equal(door.check("a", "10.0.0.1"), undefined);
+  assert.equal(door.rename("10.0.0.1"), undefined);
+  assert.deepEqual(door.rename("10.0.0.1"), {
+    code: "rate_limited",
+    message: "Too many joins and nickname changes from your address; try again in 1 s.",
+    fatal: false,
+  });
+  assert.equal(door.check("b", "10.0.0.1")?.code, "rate_limited", "a join after them waits too");
+  assert.equal(door.rename("10.0.0.2"), undefined, "another address");
+  assert.equal(door.rename(undefined), undefined, "no address (the console, tests)");
+  clock.t = 1_000;
+  assert.equal(door.rename("10.0.0.1"), undefined);
+});
+
 Deno.test("Door.ban() turns away the nickname, its look-alikes and the address until the ban ends", () => {
   const clock = { t: 0 };
   const door = new Door({ burst: 100, perSecond: 100 }, 60_000, () => clock.t);

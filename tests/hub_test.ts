@@ -791,6 +791,23 @@ Deno.test("Hub.close() tells nobody that the members it closes left", () => {
   assert.equal(hub.size, 0);
 });
 
+Deno.test("Hub: nickname changes from one address share its join rate", () => {
+  const clock = { time: 1_000 };
+  const hub = new Hub({ now: () => clock.time, maxPerIp: 3, joinRate: 1 });
+  const watcher = join(hub, "watcher");
+  const m = new FakeMember("irc", "10.0.0.9");
+  assert.equal(hub.join(m, "r0"), true);
+  assert.equal(hub.handle(m, { type: "nick", nick: "r1" }), true);
+  assert.equal(hub.handle(m, { type: "nick", nick: "r2" }), true);
+  assert.equal(hub.handle(m, { type: "nick", nick: "r3" }), false);
+  assert.match(m.ofType("error")[0]?.message ?? "", /Too many joins and nickname changes/);
+  // Its own name again costs nothing (nothing changes).
+  assert.equal(hub.handle(m, { type: "nick", nick: "r2" }), true);
+  clock.time += 1_000;
+  assert.equal(hub.handle(m, { type: "nick", nick: "r3" }), true);
+  assert.deepEqual(watcher.ofType("rename").map((e) => e.to), ["r1", "r2", "r3"]);
+});
+
 Deno.test("Hub.join() holds the joins from one address to the join rate", () => {
   const clock = { time: 1_000 };
   const hub = new Hub({ now: () => clock.time, maxPerIp: 3, joinRate: 1 });

@@ -245,6 +245,22 @@ Deno.test("serveIrc() refuses a nickname with 432 or 433 as every transport does
   });
 });
 
+Deno.test("serveIrc() answers a nickname change past its address's join rate with 438, and keeps the name", async () => {
+  await withServer({ joinRate: 1, maxPerIp: 2 }, async (server) => {
+    await using client = await openIrc(server);
+    await client.send("NICK bob");
+    await client.send("USER x 0 * :X");
+    await client.readUntil(numeric("001"));
+    await client.send("NICK bobby");
+    await client.readUntil((line) => parse(line).command === "NICK");
+    await client.send("NICK robert");
+    const refused = args(await client.readUntil(numeric("438")));
+    assert.equal(refused[0], "robert");
+    assert.match(itemAt(refused, -1), /^Too many joins and nickname changes from your address/);
+    assert.equal(server.hub.whois("bobby")?.via, "irc");
+  });
+});
+
 Deno.test("serveIrc() closes a connection not registered within the join timeout, with ERROR", async () => {
   await withServer({ joinTimeout: 0.2 }, async (server) => {
     await using nickOnly = await openIrc(server);
@@ -1465,7 +1481,13 @@ Deno.test("serveIrc() takes a connect burst of JOIN, MODE and WHO as no flood; c
       const refused = await drain(alice);
       assert.equal(refused.length, 1, `${line}: ${refused.join(" | ")}`);
       const m = parse(itemAt(refused, 0));
-      assert.deepEqual([m.command, m.params[0]], ["NOTICE", "alice"], line);
+      // A NICK refused for its pace is ERR_NICKTOOFAST, about the name asked for.
+      const nick = line.startsWith("NICK");
+      assert.deepEqual(
+        [m.command, m.params[0], ...(nick ? [m.params[1]] : [])],
+        nick ? ["438", "alice", "alice2"] : ["NOTICE", "alice"],
+        line,
+      );
       assert.match(itemAt(m.params, -1), /slow down|too fast|flood/i);
     }
     const after = await pageDrain(carol, "carol");

@@ -67,6 +67,22 @@ export class Door {
   }
 
   /**
+   * Why a new nickname for a member at `address` is turned away now, or
+   * undefined to let it be: it costs what a join does, from the same
+   * budget. Each is told to every room the member is in, and with
+   * `--redis` to every node with its rooms and their topics (tens of KB
+   * for a member of twenty rooms), as a join is.
+   */
+  rename(address: string | undefined): Refusal | undefined {
+    const from = address === undefined ? undefined : network(address);
+    if (from === undefined || this.#joins.take(from)) return undefined;
+    const wait = Math.max(1, Math.ceil(this.#joins.wait(from) / 1000));
+    const message =
+      `Too many joins and nickname changes from your address; try again in ${wait} s.`;
+    return { code: "rate_limited", message, fatal: false };
+  }
+
+  /**
    * Charges `address` for `joins` joins more than the one it made: for a
    * join that cost more than one (a long welcome), paid into debt that its
    * next joins wait out.

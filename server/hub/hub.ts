@@ -3207,6 +3207,8 @@ export class Hub {
     if (!claimed.ok) return this.#refuse(seat.member, claimed.code, claimed.reason);
     const nick = claimed.value;
     if (nick === seat.nick) return true;
+    const paced = this.#door.rename(seat.member.address);
+    if (paced) return this.#refuse(seat.member, paced.code, paced.message);
     if (this.#cluster) return this.#renameClustered(this.#cluster, seat, nick);
     this.#renamed(seat, nick);
     return true;

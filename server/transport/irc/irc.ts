@@ -976,6 +976,12 @@ class IrcLink implements Link, StreamHandler {
         return [say.numeric("412", "No text to send")];
       case "not_joined":
         return [say.numeric("451", "You have not registered")];
+      case "rate_limited":
+        // ERR_NICKTOOFAST, as the servers that pace renames answer.
+        if (asking?.command === "NICK") {
+          return [say.numeric("438", echoed(asking.nick), error.message)];
+        }
+        return [say.fromServer("NOTICE", say.nick, error.message)];
       default:
         return [say.fromServer("NOTICE", say.nick, error.message)];
     }
