@@ -826,6 +826,14 @@ Deno.test("serveIrc() LISTs the live channels (321, 322, 323) with their sizes a
       ["322", "#dev", "1", "Deploys"],
       ["323", "End of /LIST"],
     ]);
+    // Those named alone, however spelled; one that is not live is not listed.
+    await alice.send("LIST #DEV,#nowhere");
+    const named = await alice.readLinesUntil(numeric("323"));
+    assert.deepEqual(named.map((line) => [parse(line).command, ...args(line)]), [
+      ["321", "Channel", "Users  Name"],
+      ["322", "#dev", "1", "Deploys"],
+      ["323", "End of /LIST"],
+    ]);
   });
 });
 

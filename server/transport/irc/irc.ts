@@ -164,7 +164,8 @@ type Asking =
   | { command: "PRIVMSG" | "NOTICE"; target: string }
   | { command: "CHATHISTORY"; target: string; sub: string }
   | { command: "NICK" | "REGISTER"; nick: string }
-  | { command: "LIST" | "AWAY" | "SEARCH" };
+  | { command: "LIST"; only?: ReadonlySet<string> }
+  | { command: "AWAY" | "SEARCH" };
 
 /** One IRC connection: reads lines into requests for its session, writes events as lines. */
 class IrcLink implements Link, StreamHandler {
@@ -374,8 +375,12 @@ class IrcLink implements Link, StreamHandler {
           this.#say.numeric("406", echoed(p[0]), "There was no such nickname"),
           this.#say.numeric("369", echoed(p[0]), "End of WHOWAS"),
         ]);
-      case "LIST":
-        return this.#ask({ command: "LIST" }, { type: "rooms" });
+      case "LIST": {
+        // `LIST #a,#b`: those channels alone (a condition such as `>3` is not kept to).
+        const named = (p[0] ?? "").split(",").filter((c) => c.startsWith("#")).slice(0, 32);
+        const only = named.length > 0 ? new Set(named.map(roomKey)) : undefined;
+        return this.#ask({ command: "LIST", ...(only ? { only } : {}) }, { type: "rooms" });
+      }
       case "MODE":
         return this.#mode(p);
       case "ISON":
@@ -818,12 +823,16 @@ class IrcLink implements Link, StreamHandler {
         }
         if (!event.topic) return [say.numeric("331", event.room, "No topic is set")];
         return this.#topicLines(event.room, event.topic);
-      case "rooms":
+      case "rooms": {
+        const asking = this.#asking;
+        const only = asking?.command === "LIST" ? asking.only : undefined;
+        const listed = only ? event.rooms.filter((r) => only.has(roomKey(r.room))) : event.rooms;
         return [
           say.numeric("321", "Channel", "Users  Name"),
-          ...event.rooms.map((r) => say.numeric("322", r.room, `${r.members}`, r.topic ?? "")),
+          ...listed.map((r) => say.numeric("322", r.room, `${r.members}`, r.topic ?? "")),
           say.numeric("323", "End of /LIST"),
         ];
+      }
       case "history":
         // The channel as the server names it, however the request spelled it
         // (#LOBBY, a look-alike): the client files the batch under that name.
