@@ -911,6 +911,26 @@ clusterTest(
 );
 
 clusterTest(
+  "a line Redis is lost for after it was taken is refused quoting it: told later, maybe after others",
+  async () => {
+    const { bus, hubs: [a] } = await service();
+    const alice = await join(a!, "alice");
+    await bus.settle();
+    alice.take();
+    const slow = Promise.withResolvers<void>();
+    bus.posts = slow.promise;
+    assert.equal(await a!.handle(alice, { type: "say", text: "the deploy is at five" }), true);
+    bus.down = true;
+    slow.resolve();
+    bus.posts = undefined;
+    const error = await alice.until("error");
+    assert.equal(error.code, "storage_failed");
+    assert.match(error.message, /^Not sent: .* The line: "the deploy is at five"$/);
+    bus.down = false;
+  },
+);
+
+clusterTest(
   "while Redis cannot be reached, lines are refused with a clear error, and members stay",
   async () => {
     const { bus, hubs: [a] } = await service();

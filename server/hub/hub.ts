@@ -132,6 +132,11 @@ export const PRESENCE_EVERY_MS = 1000;
 /** How much of a line refused for flooding its refusal quotes, in code points. */
 const SAID_QUOTED = 40;
 
+/** The start of a line said, as a refusal of it quotes it. */
+function saidOf(text: string): string {
+  return clip(toOneLine(clip(text, SAID_QUOTED * 4)), SAID_QUOTED);
+}
+
 /** Refusals in a row, for sending too fast, after which a member is disconnected. */
 export const FLOOD_STRIKES = 20;
 
@@ -1660,7 +1665,7 @@ export class Hub {
   #tellLost(lines: readonly Unshown[]): void {
     for (const { seat, room, text } of lines) {
       if (this.#roster.seatOf(seat.member) !== seat) continue;
-      const said = clip(toOneLine(clip(text, SAID_QUOTED * 4)), SAID_QUOTED);
+      const said = saidOf(text);
       this.#refuse(
         seat.member,
         "storage_failed",
@@ -2245,7 +2250,9 @@ export class Hub {
       (e) => {
         this.#log.debug("cannot store a message", { error: errorText(e) });
         if (this.#roster.seatOf(seat.member) === seat) {
-          this.#refuse(seat.member, "storage_failed", UNREACHABLE, false, room.name);
+          // Told seconds later, maybe after other lines: which one it was.
+          const which = `${UNREACHABLE} The line: "${saidOf(text)}"`;
+          this.#refuse(seat.member, "storage_failed", which, false, room.name);
         }
       },
     );
@@ -3501,7 +3508,7 @@ export class Hub {
     const label = message && "label" in message ? message.label : undefined;
     // Which line, of a paste refused in part: its start, as typed.
     const said = message?.type === "say" || message?.type === "me" || message?.type === "msg"
-      ? `: "${clip(toOneLine(clip(message.text, SAID_QUOTED * 4)), SAID_QUOTED)}"`
+      ? `: "${saidOf(message.text)}"`
       : "";
     return this.#refuse(
       seat.member,
