@@ -429,6 +429,61 @@ clusterTest(
 );
 
 clusterTest(
+  "while the feed lags, the actions after a line wait once for it to be shown here, not each",
+  async () => {
+    const { bus, hubs: [a], clusters: [na] } = await service();
+    const alice = await join(a!, "alice");
+    await bus.settle();
+    // Node a's feed stops; each wait for it ends only at its bound, here by hand.
+    na!.away = true;
+    const waits: PromiseWithResolvers<void>[] = [];
+    na!.reach = () => {
+      const wait = Promise.withResolvers<void>();
+      waits.push(wait);
+      return wait.promise;
+    };
+    assert.equal(await a!.handle(alice, { type: "say", text: "one" }), true);
+    const done = (async () => {
+      for (const text of ["brb 1", "brb 2", "brb 3"]) {
+        assert.equal(await a!.handle(alice, { type: "away", text }), true);
+      }
+    })();
+    await bus.settle();
+    assert.equal(waits.length, 1);
+    waits[0]!.resolve();
+    await done;
+    assert.equal(waits.length, 1, "the next actions did not wait again");
+    await caughtUp(bus, na!);
+  },
+);
+
+clusterTest(
+  "a topic and then a part, written on different connections, reach the other nodes in that order",
+  async () => {
+    const { bus, hubs: [a, b] } = await service();
+    const alice = await join(a!, "alice", ["#ops"]);
+    const far = await join(b!, "far", ["#ops"]);
+    await bus.settle();
+    far.take();
+    // The topic's write is slow to be answered (the store's connection); the part's is not.
+    const store = bus.history;
+    const setTopic = store.setTopic.bind(store);
+    const slow = Promise.withResolvers<void>();
+    store.setTopic = async (key, topic) => {
+      await slow.promise;
+      return setTopic(key, topic);
+    };
+    assert.equal(await a!.handle(alice, { type: "topic", room: "#ops", text: "ship it" }), true);
+    const parted = a!.handle(alice, { type: "part", room: "#ops" });
+    await bus.settle();
+    slow.resolve();
+    assert.equal(await parted, true);
+    await bus.settle();
+    assert.deepEqual(happenings(far, "#ops"), ["topic ship it", "alice left"]);
+  },
+);
+
+clusterTest(
   "a CTCP to a member of another node who changed nickname reaches it, not whoever takes its old name",
   async () => {
     const { bus, hubs: [a, b] } = await service();
@@ -2136,6 +2191,42 @@ clusterTest(
     assert.equal(await b!.handle(alice, { type: "msg", to: "bob", text: "again" }), true);
     await bus.settle();
     assert.deepEqual(page.ofType("message").map((m) => m.text), ["psst", "again"]);
+  },
+);
+
+clusterTest(
+  "private messages kept for a closed page that came out of id order all reach its reload on another node, and nothing it saw before",
+  async () => {
+    const { bus, hubs: [a, b, c], clusters } = await service(3);
+    const first = new ClosedPage();
+    assert.ok(await a!.join(first, "bob"));
+    const alice = await join(b!, "alice");
+    const carol = await join(c!, "carol");
+    await bus.settle();
+    assert.equal(await b!.handle(alice, { type: "msg", to: "bob", text: "seen" }), true);
+    await bus.settle();
+    first.parting = true;
+    // Node c's publish is slow: carol's, the lower id, reaches node a last.
+    const slow = Promise.withResolvers<void>();
+    const nc = clusters[2]!;
+    const forward = nc.forward.bind(nc);
+    nc.forward = async (node, what) => {
+      await slow.promise;
+      return await forward(node, what);
+    };
+    assert.equal(await c!.handle(carol, { type: "msg", to: "bob", text: "from carol" }), true);
+    await bus.settle();
+    assert.equal(await b!.handle(alice, { type: "msg", to: "bob", text: "from alice" }), true);
+    await bus.settle();
+    slow.resolve();
+    await bus.settle();
+    const page = new FakeMember("web");
+    assert.ok(await b!.join(page, "bob", first.ofType("welcome")[0]!.token));
+    await bus.settle();
+    assert.deepEqual(page.ofType("message").map((m) => m.text).sort(), [
+      "from alice",
+      "from carol",
+    ]);
   },
 );
 

@@ -700,9 +700,13 @@ export class Hub {
     // what was done before it in turn: `Seat.ahead`).
     const before = this.#cluster && followsLines(message) ? this.posting(member) : undefined;
     if (before) {
-      return before.then(() =>
-        this.#roster.seatOf(member) === seat && this.#carryOut(seat, message)
-      );
+      return before.then(() => {
+        if (this.#roster.seatOf(member) !== seat) return false;
+        if (this.#stopping) {
+          return this.#refuse(member, "shutting_down", "The server is shutting down.");
+        }
+        return this.#carryOut(seat, message);
+      });
     }
     return this.#carryOut(seat, message);
   }
@@ -1277,10 +1281,7 @@ export class Hub {
           if (asOf !== Infinity) this.#toldGone(seat, true);
           // Those shown its old connection since the take-over, and those
           // kept for its closed page before (its reload is the new one).
-          if (event.at !== undefined) {
-            const after = Math.min(event.at, (seat.keptFrom ?? Infinity) - 1);
-            this.#passOnPrivates(cluster, seat, event.node, after);
-          }
+          if (event.at !== undefined) this.#passOnPrivates(cluster, seat, event.node, event.at);
         }
         // Its connection here (if it was ours) is closed quietly: the seat lives on, there.
         this.#roster.takeBack(
@@ -1301,14 +1302,20 @@ export class Hub {
   /**
    * Passes on to `node` the private messages this node showed `seat`'s old
    * connection after the seat was taken over there (Redis's ids were at
-   * `after`; the sender's node had not heard yet): the new connection was
-   * not shown them. Once each: a node passes on nothing it was passed.
+   * `after`; the sender's node had not heard yet), and those it kept for
+   * the old connection's closed page ({@linkcode Seat.kept}): the new
+   * connection was not shown them. Once each: a node passes on nothing it
+   * was passed.
    */
   #passOnPrivates(cluster: Cluster, seat: Seat, node: string, after: number): void {
     // Shown there after the room lines with lower ids, as every private
     // message is: once that node's feed is where this one's is now.
     const position = cluster.position;
-    for (const event of seat.privates.after(after).messages) {
+    // Past the take-over, and those kept for its closed page before it.
+    const passed = seat.privates.after(0).messages.filter((m) =>
+      m.id > after || seat.kept.has(m.id)
+    );
+    for (const event of passed) {
       cluster.forward(node, { fold: seat.key, event, after: position, passed: true }).catch((e) =>
         this.#log.debug("cannot pass a private message on", { error: errorText(e) })
       );
@@ -1562,7 +1569,7 @@ export class Hub {
       if (this.#roster.byKey(forwarded.fold) !== seat) return;
       if (event.type === "message") {
         seat.privates.push(event);
-        if (seat.member.parting) seat.keptFrom ??= event.id;
+        if (seat.member.parting && seat.kept.size < PRIVATE_KEEP) seat.kept.add(event.id);
       }
       this.#deliver(seat.member, event);
     };
@@ -2543,10 +2550,19 @@ export class Hub {
     const cluster = this.#cluster;
     if (!seat || !cluster) return undefined;
     // Stored, then delivered here too (its neighbours see it before the
-    // leave): waited for at the leave, not at every line.
-    const delivered = () => this.#afterFeed(cluster, seat.lastPosted);
+    // leave): waited for at the leave, not at every line. Once for each
+    // line: a feed that lags holds up the first action after it, not every
+    // one (each wait ends at `reach`'s bound).
+    const delivered = () => {
+      const to = seat.lastPosted;
+      if (seat.shown.to < to) seat.shown = { to, done: this.#afterFeed(cluster, to) };
+      return seat.shown.done;
+    };
+    // And what it did before reached Redis: a topic is written on another
+    // connection than a part, a quit or a join is told on.
     const posting = seat.posting.settled();
-    if (posting) return posting.then(delivered);
+    const ahead = seat.ahead.settled();
+    if (posting || ahead) return Promise.all([posting, ahead]).then(delivered);
     return seat.lastPosted > cluster.position ? delivered() : undefined;
   }
 

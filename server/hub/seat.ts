@@ -101,11 +101,17 @@ export class Seat {
   /** The id of the last room message it said that was stored (`--redis`). */
   lastPosted = 0;
   /**
-   * The id of the first private message from another node kept for it
-   * while its page was closed (`Member.parting`, `--redis`): a reload that
-   * takes the seat back on another node is handed it and those after.
+   * The last of its lines this node was last waited on to show (`Hub.posting`),
+   * and that wait: settled once the feed brought it here, or gave up.
    */
-  keptFrom: number | undefined;
+  shown: { to: number; done: Promise<void> } = { to: 0, done: Promise.resolve() };
+  /**
+   * The ids of the private messages from other nodes kept for it while its
+   * page was closed (`Member.parting`, `--redis`), at most as many as
+   * {@linkcode privates} holds: a reload that takes the seat back on
+   * another node is handed them.
+   */
+  readonly kept = new Set<number>();
 
   constructor(member: Member, nick: string, token: string, bucket: TokenBucket) {
     this.#member = member;
@@ -155,7 +161,7 @@ export class Seat {
     this.#member = member;
     this.#token = token;
     this.strikes = 0;
-    this.keptFrom = undefined;
+    this.kept.clear();
   }
 }
 
