@@ -19,6 +19,7 @@
  * {"type":"enter","room":"#dev"}          enter a room, creating it: answered with `entered`
  * {"type":"part","room":"#dev"}           leave a room: answered with `parted` ("reason" optional)
  * {"type":"rooms"}                        list the live rooms: answered with `rooms`
+ * {"type":"rooms","names":["#dev"]}       only those of them named (at most 20)
  * {"type":"topic","room":"#dev"}          ask for a room's topic: answered with `topic`
  * {"type":"topic","room":"#dev","text":"Deploys at 5"}   set it ("" clears it)
  * {"type":"away","text":"lunch"}         mark yourself away (no "text": back); shown by IRC's WHOIS
@@ -466,7 +467,7 @@ export type ClientMessage =
   | HistoryRequest
   | { type: "enter"; room: string }
   | { type: "part"; room?: string; reason?: string }
-  | { type: "rooms" }
+  | { type: "rooms"; names?: string[] }
   | { type: "topic"; room?: string; text?: string }
   | { type: "away"; text?: string }
   | { type: "ctcp"; to: string; text: string; reply?: boolean }
@@ -655,8 +656,20 @@ function readClientMessage(o: Fields): ClientMessage {
       if (reason !== undefined) part.reason = reason;
       return part;
     }
-    case "rooms":
-      return { type };
+    case "rooms": {
+      if (o.names === undefined) return { type };
+      const names = o.names;
+      if (!Array.isArray(names) || names.length > MEMBER_ROOMS_MAX) {
+        throw new ShapeError(`"names" must be an array of at most ${MEMBER_ROOMS_MAX} room names`);
+      }
+      return {
+        type,
+        names: names.map((n) => {
+          if (typeof n !== "string") throw new ShapeError(`"names" must hold room names`);
+          return n;
+        }),
+      };
+    }
     case "topic": {
       const topic: ClientMessage & { type: "topic" } = inRoom(o, { type });
       const text = optStr(o, "text");

@@ -186,6 +186,14 @@ Deno.test("parseClientMessage() refuses a mistyped room or rooms list, naming th
   assertRefused(`{"type":"join","nick":"a","rooms":${many}}`, "bad_message", '"rooms"');
   const most = JSON.stringify(Array.from({ length: MEMBER_ROOMS_MAX }, (_, i) => `#r${i}`));
   assert.equal(parseClientMessage(`{"type":"join","nick":"a","rooms":${most}}`).ok, true);
+  // The rooms asked about by name: as many as one may be in, strings.
+  assertRefused('{"type":"rooms","names":"#dev"}', "bad_message", '"names"');
+  assertRefused('{"type":"rooms","names":[1]}', "bad_message", '"names"');
+  assertRefused(`{"type":"rooms","names":${many}}`, "bad_message", '"names"');
+  assert.deepEqual(parseClientMessage(`{"type":"rooms","names":${most}}`), {
+    ok: true,
+    value: { type: "rooms", names: JSON.parse(most) },
+  });
 });
 
 Deno.test("parseClientMessage() reads a history request's bounds by id and by time", () => {

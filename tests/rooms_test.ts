@@ -478,7 +478,7 @@ Deno.test("Hub.handle() rooms lists the live rooms, biggest first, with their to
 });
 
 Deno.test("Hub.handle() rooms in a server of 1,000 rooms lists ROOMS_LISTED, with the total, at a bounded cost", () => {
-  const { hub } = setup({ floodBurst: 2, floodRate: 0.001 });
+  const { hub } = setup({ floodBurst: 3, floodRate: 0.001 });
   // 50 members in 20 rooms each: 1,000 rooms, the default --max-rooms.
   for (let i = 0; i < 50; i++) {
     const names = Array.from({ length: MEMBER_ROOMS_MAX }, (_, j) => `#room-${i}-${j}`);
@@ -493,7 +493,14 @@ Deno.test("Hub.handle() rooms in a server of 1,000 rooms lists ROOMS_LISTED, wit
   assert.equal(list.rooms.length, ROOMS_LISTED);
   assert.deepEqual(list.rooms[0], { room: "#popular", members: 3 });
   assert.ok(JSON.stringify(list).length < 64 * ROOMS_LISTED, "bounded in size");
-  // It costs by the number of rooms (one token per 500): the burst of 2 is spent.
+  // Those named are found by name, however small and spelled: past the 200 biggest too.
+  const [named] = ok(hub, asker, { type: "rooms", names: ["#ROOM-49-19", "#nowhere", "bad name"] });
+  assert.deepEqual(named, {
+    type: "rooms",
+    rooms: [{ room: "#room-49-19", members: 1 }],
+    total: 998,
+  });
+  // It costs by the number of rooms (one token per 500): the burst of 3 is spent.
   refused(hub, asker, { type: "rooms" }, "rate_limited");
   // And a full server refuses a new room.
   refused(hub, asker, { type: "enter", room: "#one-more" }, "rate_limited");

@@ -750,7 +750,7 @@ export class Hub {
         return room !== undefined && this.#part(seat, room, message.reason);
       }
       case "rooms":
-        this.#deliver(member, this.#list());
+        this.#deliver(member, this.#list(message.names));
         return true;
       case "topic":
         return this.#topic(seat, message.room, message.text);
@@ -2932,9 +2932,13 @@ export class Hub {
     return true;
   }
 
-  /** The live rooms, the biggest first, at most {@linkcode ROOMS_LISTED}. */
-  #list(): ServerEvent {
-    const rooms = [...this.#rooms.values()]
+  /** The live rooms (or those of `names`), the biggest first, at most {@linkcode ROOMS_LISTED}. */
+  #list(names?: readonly string[]): ServerEvent {
+    // Those named, found by name: a quiet one is listed though 200 are bigger.
+    const live = names === undefined
+      ? [...this.#rooms.values()]
+      : [...new Set(names.flatMap((name) => this.room(name) ?? []))];
+    const rooms = live
       .sort((a, b) => b.size - a.size || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
       .slice(0, ROOMS_LISTED)
       .map((room) => {
@@ -3557,6 +3561,8 @@ export class Hub {
         return Math.max(1, Math.ceil(size / WHO_PER_TOKEN));
       }
       case "rooms":
+        // Those named are found by name: one token, as few as they are.
+        if (message.names !== undefined) return 1;
         return Math.max(1, Math.ceil(this.#rooms.size / ROOMS_PER_TOKEN));
       case "search":
         return SEARCH_COST;

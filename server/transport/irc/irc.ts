@@ -26,7 +26,13 @@
  * @module
  */
 
-import { isOwn, LOBBY, type ServerEvent, type Via } from "../../../common/protocol.ts";
+import {
+  isOwn,
+  LOBBY,
+  MEMBER_ROOMS_MAX,
+  type ServerEvent,
+  type Via,
+} from "../../../common/protocol.ts";
 import type {
   ChatError,
   ChatMessage,
@@ -164,8 +170,7 @@ type Asking =
   | { command: "PRIVMSG" | "NOTICE"; target: string }
   | { command: "CHATHISTORY"; target: string; sub: string }
   | { command: "NICK" | "REGISTER"; nick: string }
-  | { command: "LIST"; only?: ReadonlySet<string> }
-  | { command: "AWAY" | "SEARCH" };
+  | { command: "LIST" | "AWAY" | "SEARCH" };
 
 /** One IRC connection: reads lines into requests for its session, writes events as lines. */
 class IrcLink implements Link, StreamHandler {
@@ -377,9 +382,12 @@ class IrcLink implements Link, StreamHandler {
         ]);
       case "LIST": {
         // `LIST #a,#b`: those channels alone (a condition such as `>3` is not kept to).
-        const named = (p[0] ?? "").split(",").filter((c) => c.startsWith("#")).slice(0, 32);
-        const only = named.length > 0 ? new Set(named.map(roomKey)) : undefined;
-        return this.#ask({ command: "LIST", ...(only ? { only } : {}) }, { type: "rooms" });
+        const names = (p[0] ?? "").split(",").filter((c) => c.startsWith("#"))
+          .slice(0, MEMBER_ROOMS_MAX);
+        return this.#ask(
+          { command: "LIST" },
+          names.length > 0 ? { type: "rooms", names } : { type: "rooms" },
+        );
       }
       case "MODE":
         return this.#mode(p);
@@ -823,16 +831,12 @@ class IrcLink implements Link, StreamHandler {
         }
         if (!event.topic) return [say.numeric("331", event.room, "No topic is set")];
         return this.#topicLines(event.room, event.topic);
-      case "rooms": {
-        const asking = this.#asking;
-        const only = asking?.command === "LIST" ? asking.only : undefined;
-        const listed = only ? event.rooms.filter((r) => only.has(roomKey(r.room))) : event.rooms;
+      case "rooms":
         return [
           say.numeric("321", "Channel", "Users  Name"),
-          ...listed.map((r) => say.numeric("322", r.room, `${r.members}`, r.topic ?? "")),
+          ...event.rooms.map((r) => say.numeric("322", r.room, `${r.members}`, r.topic ?? "")),
           say.numeric("323", "End of /LIST"),
         ];
-      }
       case "history":
         // The channel as the server names it, however the request spelled it
         // (#LOBBY, a look-alike): the client files the batch under that name.
