@@ -85,6 +85,29 @@ Deno.test("cluster: a terminal's lines after a /join still waiting on Redis go t
   });
 });
 
+Deno.test("cluster: an IRC client's lines past the hundred held while a JOIN waits on Redis are dropped, and it is told how many", async () => {
+  await withNodes(2, async ([a, b]) => {
+    await using web = await connectWs(a!, "alice");
+    web.send({ type: "enter", room: "#dev" });
+    await web.nextEvent((e) => e.type === "entered" && e.room === "#dev");
+    await using irc = await connectIrc(b!, "carl");
+    // In one write: all read while the JOIN waits on Redis.
+    const said = Array.from({ length: 150 }, (_, i) => `PRIVMSG #dev :n${i}\r\n`);
+    await irc.write(`JOIN #dev\r\n${said.join("")}`);
+    const told = await irc.readUntil((line) => line.includes("were not carried out"));
+    assert.match(
+      told,
+      /NOTICE carl :50 lines you sent while the server waited .* send them again\.$/,
+    );
+    web.send({ type: "say", room: "#dev", text: "end" });
+    await web.nextEvent((e) => e.type === "message" && e.text === "end");
+    const got = web.events.flatMap((e) =>
+      e.type === "message" && e.from === "carl" ? [e.text] : []
+    );
+    assert.deepEqual(got, Array.from({ length: 100 }, (_, i) => `n${i}`));
+  });
+});
+
 Deno.test("cluster: piped terminal and IRC input that ends while its lines wait on Redis is carried out", async () => {
   await withNodes(2, async ([a, b]) => {
     await using web = await connectWs(a!, "alice");

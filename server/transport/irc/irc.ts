@@ -195,6 +195,8 @@ class IrcLink implements Link, StreamHandler {
    * and comes before the next command's. At most {@linkcode HELD_LINES}.
    */
   readonly #held: string[] = [];
+  /** Lines read past {@linkcode HELD_LINES} while a request waited: dropped, and said so once. */
+  #dropped = 0;
   #waiting = false;
   /** Set by QUIT: no line after it is carried out. */
   #quitting = false;
@@ -294,7 +296,7 @@ class IrcLink implements Link, StreamHandler {
     if (this.#quitting) return;
     if (this.#waiting) {
       if (this.#held.length < HELD_LINES) this.#held.push(text);
-      else if (this.#local.take()) this.#tryAgain("*");
+      else this.#dropped++;
       return;
     }
     const first = this.#firstLine;
@@ -732,6 +734,18 @@ class IrcLink implements Link, StreamHandler {
       this.#waiting = false;
       this.#askNamesDue();
       while (!this.#waiting && this.#held.length > 0) this.#line(this.#held.shift()!);
+      // Where they came: after every line held.
+      if (this.#held.length === 0 && this.#dropped > 0) {
+        const lines = this.#dropped === 1 ? "1 line" : `${this.#dropped} lines`;
+        this.#dropped = 0;
+        this.#write([
+          this.#say.fromServer(
+            "NOTICE",
+            this.#say.nick,
+            `${lines} you sent while the server waited on its message store were not carried out (it holds ${HELD_LINES}); send them again.`,
+          ),
+        ]);
+      }
       if (!this.#waiting || this.#pump.closing) this.#drained?.resolve();
     });
   }
