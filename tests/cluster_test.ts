@@ -99,12 +99,13 @@ Deno.test("cluster: an IRC client's lines past the hundred held while a JOIN wai
       told,
       /NOTICE carl :50 lines you sent while the server waited .* send them again\.$/,
     );
-    web.send({ type: "say", room: "#dev", text: "end" });
-    await web.nextEvent((e) => e.type === "message" && e.text === "end");
+    // A line of his after the notice comes after every one of his carried out.
+    await irc.send("PRIVMSG #dev :after");
+    await web.nextEvent((e) => e.type === "message" && e.text === "after");
     const got = web.events.flatMap((e) =>
       e.type === "message" && e.from === "carl" ? [e.text] : []
     );
-    assert.deepEqual(got, Array.from({ length: 100 }, (_, i) => `n${i}`));
+    assert.deepEqual(got, [...Array.from({ length: 100 }, (_, i) => `n${i}`), "after"]);
   });
 });
 

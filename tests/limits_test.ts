@@ -26,6 +26,9 @@ Deno.test("TokenBucket.take() allows a burst, then the sustained rate", () => {
     false,
   ]);
   assert.equal(bucket.wait(), 500);
+  // The wait counts what time earned since the last take.
+  clock.t = 300;
+  assert.equal(bucket.wait(), 200);
   clock.t = 499;
   assert.equal(bucket.take(), false);
   clock.t = 1000; // 1 s after the burst: two tokens back

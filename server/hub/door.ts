@@ -69,17 +69,24 @@ export class Door {
   /**
    * Why a new nickname for a member at `address` is turned away now, or
    * undefined to let it be: it costs what a join does, from the same
-   * budget. Each is told to every room the member is in, and with
-   * `--redis` to every node with its rooms and their topics (tens of KB
-   * for a member of twenty rooms), as a join is.
+   * budget ({@linkcode renamed} charges it once the name is had). Each is
+   * told to every room the member is in, and with `--redis` to every node
+   * with its rooms and their topics (tens of KB for a member of twenty
+   * rooms), as a join is.
    */
   rename(address: string | undefined): Refusal | undefined {
     const from = address === undefined ? undefined : network(address);
-    if (from === undefined || this.#joins.take(from)) return undefined;
-    const wait = Math.max(1, Math.ceil(this.#joins.wait(from) / 1000));
-    const message =
-      `Too many joins and nickname changes from your address; try again in ${wait} s.`;
+    const wait = from === undefined ? 0 : this.#joins.wait(from);
+    if (wait <= 0) return undefined;
+    const message = `Too many joins and nickname changes from your address; try again in ${
+      Math.max(1, Math.ceil(wait / 1000))
+    } s.`;
     return { code: "rate_limited", message, fatal: false };
+  }
+
+  /** Charges `address` a join for a new nickname it was given (see {@linkcode rename}). */
+  renamed(address: string | undefined): void {
+    if (address !== undefined) this.#joins.spend(network(address), 1);
   }
 
   /**

@@ -61,10 +61,10 @@ export class TokenBucket {
     return this.#tokens;
   }
 
-  /** Milliseconds until `cost` tokens are there. */
+  /** Milliseconds until `cost` tokens are there (0: there now). */
   wait(cost = 1): number {
     const due = Math.min(cost, this.#rate.burst);
-    return Math.max(0, Math.ceil(((due - this.#tokens) / this.#rate.perSecond) * 1000));
+    return Math.max(0, Math.ceil(((due - this.#refill()) / this.#rate.perSecond) * 1000));
   }
 
   /** True if the bucket has filled up again: it is as good as a new one. */

@@ -3234,10 +3234,18 @@ export class Hub {
     if (!claimed.ok) return this.#refuse(seat.member, claimed.code, claimed.reason);
     const nick = claimed.value;
     if (nick === seat.nick) return true;
-    const paced = this.#door.rename(seat.member.address);
+    // Charged once it has the name: one another node's member holds costs nothing.
+    const { address } = seat.member;
+    const paced = this.#door.rename(address);
     if (paced) return this.#refuse(seat.member, paced.code, paced.message);
-    if (this.#cluster) return this.#renameClustered(this.#cluster, seat, nick);
+    if (this.#cluster) {
+      return this.#renameClustered(this.#cluster, seat, nick).then((renamed) => {
+        if (renamed) this.#door.renamed(address);
+        return renamed;
+      });
+    }
     this.#renamed(seat, nick);
+    this.#door.renamed(address);
     return true;
   }
 
