@@ -109,6 +109,23 @@ Deno.test("cluster: an IRC client's lines past the hundred held while a JOIN wai
   });
 });
 
+Deno.test("cluster: the notice of an IRC client's dropped lines comes after the answer to the last held one, and not to one that quit", async () => {
+  await withNodes(2, async ([, b]) => {
+    await using irc = await connectIrc(b!, "carl");
+    const said = Array.from({ length: 99 }, (_, i) => `PRIVMSG #dev :n${i}\r\n`);
+    const extra = Array.from({ length: 5 }, (_, i) => `PRIVMSG #dev :x${i}\r\n`);
+    // The hundredth line held waits on Redis in turn.
+    await irc.write(`JOIN #dev\r\n${said.join("")}JOIN #ops\r\n${extra.join("")}`);
+    const lines = await irc.readLinesUntil((line) => line.includes("were not carried out"));
+    assert.ok(lines.some((l) => / 366 carl #ops /.test(l)), JSON.stringify(lines.slice(-3)));
+    await using quitter = await connectIrc(b!, "dave");
+    await quitter.write(`JOIN #dev\r\n${said.join("")}QUIT :bye\r\n${extra.join("")}`);
+    const rest = await quitter.readToEnd();
+    assert.match(rest.at(-1) ?? "", /ERROR :Closing link/);
+    assert.ok(!rest.some((l) => l.includes("were not carried out")));
+  });
+});
+
 Deno.test("cluster: piped terminal and IRC input that ends while its lines wait on Redis is carried out", async () => {
   await withNodes(2, async ([a, b]) => {
     await using web = await connectWs(a!, "alice");

@@ -24,9 +24,9 @@ Deno.test("Door.rename() holds nickname changes per address, from the joins' bud
   const door = new Door({ burst: 2, perSecond: 1 }, 60_000, () => clock.t);
   assert.equal(door.check("a", "10.0.0.1"), undefined);
   assert.equal(door.rename("10.0.0.1"), undefined);
-  // Asking costs nothing: a name had does.
+  // A name not had after all is given back.
+  door.notRenamed("10.0.0.1");
   assert.equal(door.rename("10.0.0.1"), undefined);
-  door.renamed("10.0.0.1");
   assert.deepEqual(door.rename("10.0.0.1"), {
     code: "rate_limited",
     message: "Too many joins and nickname changes from your address; try again in 1 s.",

@@ -9,6 +9,7 @@ import { type ChatMessage, MEMBER_ROOMS_MAX, type ServerEvent } from "../common/
 import { type Forwarded, type MemberRecord, tokenHash } from "../server/hub/cluster.ts";
 import { nickKey } from "../common/nick.ts";
 import { HISTORY_READS_AT_ONCE, Hub } from "../server/hub/hub.ts";
+import { PRIVATE_KEEP } from "../server/hub/seat.ts";
 import { FakeBus, FakeCluster } from "./kit/fake_cluster.ts";
 import { FakeMember } from "./kit/fake_member.ts";
 
@@ -2227,6 +2228,63 @@ clusterTest(
       "from alice",
       "from carol",
     ]);
+  },
+);
+
+clusterTest(
+  "more private messages than a seat keeps, kept for a closed page: its reload on another node gets the newest",
+  async () => {
+    const { bus, hubs: [a, b, c] } = await service(3);
+    const first = new ClosedPage();
+    assert.ok(await a!.join(first, "bob"));
+    const carol = await join(c!, "carol");
+    await bus.settle();
+    first.parting = true;
+    for (let i = 0; i < 250; i++) {
+      assert.equal(await c!.handle(carol, { type: "msg", to: "bob", text: `m${i}` }), true);
+    }
+    await bus.settle();
+    const page = new FakeMember("web");
+    assert.ok(await b!.join(page, "bob", first.ofType("welcome")[0]!.token));
+    await bus.settle();
+    assert.deepEqual(
+      page.ofType("message").map((m) => m.text),
+      Array.from({ length: PRIVATE_KEEP }, (_, i) => `m${250 - PRIVATE_KEEP + i}`),
+    );
+  },
+);
+
+clusterTest(
+  "two renames at once from one address with one join left: one is had, and one refused by another node's holder costs nothing",
+  async () => {
+    const bus = new FakeBus();
+    buses.push(bus);
+    const hubs: Hub[] = [];
+    for (let i = 0; i < 2; i++) {
+      const hub = new Hub({
+        cluster: new FakeCluster(bus, `n${i}`),
+        floodBurst: 1000,
+        floodRate: 1000,
+        joinRate: 0.001,
+        maxPerIp: 3,
+      });
+      await hub.attach();
+      hubs.push(hub);
+    }
+    const [a, b] = hubs;
+    await join(b!, "held");
+    const m1 = new FakeMember("web", "10.0.0.1");
+    const m2 = new FakeMember("web", "10.0.0.1");
+    assert.ok(await a!.join(m1, "one"));
+    assert.ok(await a!.join(m2, "two"));
+    await bus.settle();
+    // A name another node's member holds: refused, and given back.
+    assert.equal(await a!.handle(m1, { type: "nick", nick: "held" }), false);
+    const renamed = await Promise.all([
+      a!.handle(m1, { type: "nick", nick: "uno" }),
+      a!.handle(m2, { type: "nick", nick: "dos" }),
+    ]);
+    assert.deepEqual(renamed.filter(Boolean).length, 1, "one join left: one rename");
   },
 );
 

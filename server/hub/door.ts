@@ -69,24 +69,23 @@ export class Door {
   /**
    * Why a new nickname for a member at `address` is turned away now, or
    * undefined to let it be: it costs what a join does, from the same
-   * budget ({@linkcode renamed} charges it once the name is had). Each is
-   * told to every room the member is in, and with `--redis` to every node
-   * with its rooms and their topics (tens of KB for a member of twenty
-   * rooms), as a join is.
+   * budget (given back by {@linkcode notRenamed} if the name is not had).
+   * Each is told to every room the member is in, and with `--redis` to
+   * every node with its rooms and their topics (tens of KB for a member of
+   * twenty rooms), as a join is.
    */
   rename(address: string | undefined): Refusal | undefined {
     const from = address === undefined ? undefined : network(address);
-    const wait = from === undefined ? 0 : this.#joins.wait(from);
-    if (wait <= 0) return undefined;
-    const message = `Too many joins and nickname changes from your address; try again in ${
-      Math.max(1, Math.ceil(wait / 1000))
-    } s.`;
+    if (from === undefined || this.#joins.take(from)) return undefined;
+    const wait = Math.max(1, Math.ceil(this.#joins.wait(from) / 1000));
+    const message =
+      `Too many joins and nickname changes from your address; try again in ${wait} s.`;
     return { code: "rate_limited", message, fatal: false };
   }
 
-  /** Charges `address` a join for a new nickname it was given (see {@linkcode rename}). */
-  renamed(address: string | undefined): void {
-    if (address !== undefined) this.#joins.spend(network(address), 1);
+  /** Gives back what {@linkcode rename} took for a name not had after all (another node's member holds it). */
+  notRenamed(address: string | undefined): void {
+    if (address !== undefined) this.#joins.refund(network(address), 1);
   }
 
   /**

@@ -101,6 +101,11 @@ export class KeyedBuckets {
     this.#bucket(key).spend(cost);
   }
 
+  /** Gives `tokens` back to `key`'s bucket (see {@linkcode TokenBucket.refund}). */
+  refund(key: string, tokens: number): void {
+    this.#buckets.get(key)?.refund(tokens);
+  }
+
   /** Milliseconds until `key` has a token again. */
   wait(key: string): number {
     return this.#buckets.get(key)?.wait() ?? 0;

@@ -1569,7 +1569,11 @@ export class Hub {
       if (this.#roster.byKey(forwarded.fold) !== seat) return;
       if (event.type === "message") {
         seat.privates.push(event);
-        if (seat.member.parting && seat.kept.size < PRIVATE_KEEP) seat.kept.add(event.id);
+        if (seat.member.parting) {
+          // The newest, as `privates` holds them.
+          if (seat.kept.size >= PRIVATE_KEEP) seat.kept.delete(seat.kept.values().next().value!);
+          seat.kept.add(event.id);
+        }
       }
       this.#deliver(seat.member, event);
     };
@@ -3234,18 +3238,17 @@ export class Hub {
     if (!claimed.ok) return this.#refuse(seat.member, claimed.code, claimed.reason);
     const nick = claimed.value;
     if (nick === seat.nick) return true;
-    // Charged once it has the name: one another node's member holds costs nothing.
     const { address } = seat.member;
     const paced = this.#door.rename(address);
     if (paced) return this.#refuse(seat.member, paced.code, paced.message);
     if (this.#cluster) {
+      // Given back if not had: one another node's member holds costs nothing.
       return this.#renameClustered(this.#cluster, seat, nick).then((renamed) => {
-        if (renamed) this.#door.renamed(address);
+        if (!renamed) this.#door.notRenamed(address);
         return renamed;
       });
     }
     this.#renamed(seat, nick);
-    this.#door.renamed(address);
     return true;
   }
 

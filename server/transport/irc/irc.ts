@@ -734,8 +734,9 @@ class IrcLink implements Link, StreamHandler {
       this.#waiting = false;
       this.#askNamesDue();
       while (!this.#waiting && this.#held.length > 0) this.#line(this.#held.shift()!);
-      // Where they came: after every line held.
-      if (this.#held.length === 0 && this.#dropped > 0) {
+      // Where they came: after every line held, answered (one that quit hears nothing of it).
+      if (this.#quitting) this.#dropped = 0;
+      if (!this.#waiting && this.#held.length === 0 && this.#dropped > 0) {
         const lines = this.#dropped === 1 ? "1 line" : `${this.#dropped} lines`;
         this.#dropped = 0;
         this.#write([
