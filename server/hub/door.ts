@@ -58,12 +58,7 @@ export class Door {
       const message = `You were kicked; you can come back in ${Math.ceil(banned / 1000)} s.`;
       return { code: "banned", message, fatal: true };
     }
-    if (from !== undefined && !this.#joins.take(from)) {
-      const wait = Math.max(1, Math.ceil(this.#joins.wait(from) / 1000));
-      const message = `Too many joins from your address; try again in ${wait} s.`;
-      return { code: "rate_limited", message, fatal: false };
-    }
-    return undefined;
+    return this.#take(from, "joins");
   }
 
   /**
@@ -75,11 +70,17 @@ export class Door {
    * twenty rooms), as a join is.
    */
   rename(address: string | undefined): Refusal | undefined {
-    const from = address === undefined ? undefined : network(address);
+    return this.#take(
+      address === undefined ? undefined : network(address),
+      "joins and nickname changes",
+    );
+  }
+
+  /** Takes a join from network `from`'s budget (none: no limit), or says how long to wait for one. */
+  #take(from: string | undefined, what: string): Refusal | undefined {
     if (from === undefined || this.#joins.take(from)) return undefined;
     const wait = Math.max(1, Math.ceil(this.#joins.wait(from) / 1000));
-    const message =
-      `Too many joins and nickname changes from your address; try again in ${wait} s.`;
+    const message = `Too many ${what} from your address; try again in ${wait} s.`;
     return { code: "rate_limited", message, fatal: false };
   }
 
